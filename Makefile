@@ -1,0 +1,49 @@
+# Weft. `make demo` runs a real mesh on this machine; `make test` installs, builds and tests.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+NODE_MODULES := node_modules/.package-lock.json
+
+.PHONY: help install deps build proto proto-check test test-unit test-integration demo bench clean
+
+help: ## list targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
+
+$(NODE_MODULES): package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+install: $(NODE_MODULES) deps ## install npm packages and system tools the tests use
+
+deps: ## system packages used by tests and the demo (curl, openssl); apt only when missing
+	@missing=""; for b in curl openssl; do command -v $$b >/dev/null || missing="$$missing $$b"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	  else echo "please install:$$missing"; exit 1; fi; fi
+
+proto: $(NODE_MODULES) ## regenerate proto/gen from the pinned Envoy protos and proto/weft
+	node scripts/gen-proto.mjs
+
+proto-check: proto ## fail if regenerating proto/gen changes anything
+	@git diff --exit-code --stat -- proto/gen && test -z "$$(git status --porcelain -- proto/gen)" \
+	  || { echo "proto/gen is stale: run make proto and commit"; exit 1; }
+
+build: $(NODE_MODULES) ## compile TypeScript into dist/
+	npx tsc -p tsconfig.json
+
+test: install build ## install everything, build, run all tests
+	npx vitest run
+
+test-unit: build
+	npx vitest run test/unit
+
+test-integration: build
+	npx vitest run test/integration test/e2e
+
+demo: install build ## run a real mesh on loopback, print a summary, stop everything
+	node deploy/demo/run.mjs
+
+bench: install build ## benchmarks: xDS convergence and the proxy comparison table
+	bash scripts/bench.sh
+
+clean:
+	rm -rf dist build

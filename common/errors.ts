@@ -1,0 +1,78 @@
+/**
+ * Weft's error catalogue: one class, a closed set of stable codes. Every error that crosses a
+ * module boundary is a WeftError; `code` is what programs match on, `message` is for people.
+ * Codes appear in CLI output, admin API bodies and the sidecar's `x-weft-error` header, so they
+ * never change meaning once released (docs/errors.md lists them; a unit test keeps both in step).
+ */
+export const ERROR_CODES = {
+  // configuration (control plane)
+  CONFIG_INVALID: 'configuration failed validation; nothing was stored',
+  CONFIG_PARSE: 'a configuration file is not valid YAML or JSON',
+  CONFIG_NOT_FOUND: 'the named resource does not exist',
+  // store
+  STORE_IO: 'the configuration store could not be read or written',
+  STORE_CORRUPT: 'the configuration store holds data that cannot be decoded',
+  // xDS
+  XDS_PROTOCOL: 'an xDS peer broke the protocol',
+  XDS_INCONSISTENT_SNAPSHOT: 'a snapshot references resources it does not contain',
+  XDS_RESOURCE_INVALID: 'an xDS resource failed validation',
+  // admin API / CLI
+  ADMIN_UNAUTHORIZED: 'missing or wrong bearer token',
+  ADMIN_BAD_REQUEST: 'the admin API request is malformed',
+  ADMIN_UNREACHABLE: 'the control plane admin API could not be reached',
+  CLI_USAGE: 'the command line is not valid',
+  // data plane
+  UPSTREAM_CONNECT_FAILURE: 'could not connect to any upstream endpoint',
+  UPSTREAM_RESET: 'the upstream closed or reset the connection',
+  UPSTREAM_TIMEOUT: 'the upstream did not answer in time',
+  NO_ROUTE: 'no route matches the request',
+  NO_HEALTHY_UPSTREAM: 'the cluster has no healthy endpoint',
+  CIRCUIT_OPEN: 'a circuit breaker limit was reached',
+  BAD_REQUEST: 'the request is malformed',
+  // internal
+  INTERNAL: 'an internal invariant failed',
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+/** The one error type Weft modules throw to each other. `details` carries structured context. */
+export class WeftError extends Error {
+  readonly code: ErrorCode;
+  readonly details: readonly FieldError[];
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown; details?: readonly FieldError[] }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'WeftError';
+    this.code = code;
+    this.details = options?.details ?? [];
+  }
+
+  toJSON(): { code: ErrorCode; message: string; details?: readonly FieldError[] } {
+    return this.details.length ? { code: this.code, message: this.message, details: this.details } : { code: this.code, message: this.message };
+  }
+}
+
+/** One problem in an input, located precisely: which file, which document, which field. */
+export interface FieldError {
+  /** File the input came from ('-' for stdin, or an API/xDS resource name). */
+  file?: string;
+  /** Zero-based index of the YAML document in a multi-document file. */
+  document?: number;
+  /** Resource the problem belongs to, e.g. `HTTPRoute/default/orders`. */
+  resource?: string;
+  /** Dotted field path, e.g. `spec.rules[0].backendRefs[1].weight`. */
+  path: string;
+  /** Why it is wrong, in words an operator can act on. */
+  message: string;
+}
+
+/** Formats a field error on one line: `file#doc Kind/ns/name spec.x: why`. */
+export function formatFieldError(e: FieldError): string {
+  const where = [e.file === undefined ? '' : e.file + (e.document === undefined ? '' : `#${e.document}`), e.resource ?? '']
+    .filter(Boolean)
+    .join(' ');
+  return `${where ? `${where} ` : ''}${e.path || '<root>'}: ${e.message}`;
+}
+
+export function isWeftError(e: unknown): e is WeftError {
+  return e instanceof WeftError;
+}

@@ -1,0 +1,378 @@
+/**
+ * The validated configuration model: what `weft apply` accepts after validation, with defaults
+ * filled and durations in milliseconds. Everything downstream (store, translate, admin) works on
+ * these shapes; raw YAML never travels further than config/validate.
+ *
+ * Kinds follow the Kubernetes Gateway API where one exists (HTTPRoute, GRPCRoute, attached to a
+ * Service through parentRefs as in GAMMA) and mesh conventions elsewhere. Field names are the
+ * user-facing YAML names (camelCase), so a stored resource reads back exactly as applied.
+ */
+
+export const API_VERSION_WEFT = 'weft.dev/v1alpha1';
+export const API_VERSION_GATEWAY = 'gateway.networking.k8s.io/v1';
+
+export type Kind = 'Service' | 'HTTPRoute' | 'GRPCRoute' | 'TrafficPolicy' | 'MeshConfig';
+export const KINDS: readonly Kind[] = ['Service', 'HTTPRoute', 'GRPCRoute', 'TrafficPolicy', 'MeshConfig'];
+
+export interface ObjectMeta {
+  name: string;
+  /** Defaults to 'default'. MeshConfig is cluster-scoped and always 'default'. */
+  namespace: string;
+  labels: Record<string, string>;
+  annotations: Record<string, string>;
+}
+
+// ---------------------------------------------------------------------------------------- Service
+
+export type AppProtocol = 'http' | 'http2' | 'grpc';
+
+export interface ServicePort {
+  name: string;
+  port: number;
+  protocol: AppProtocol;
+}
+
+/** An endpoint named in config (for services without sidecars: databases, external APIs, tests). */
+export interface StaticEndpoint {
+  /** IP literal (v4 or v6). */
+  address: string;
+  /** Defaults to the service port's number. */
+  port?: number;
+  labels: Record<string, string>;
+  zone?: string;
+  /** Load-balancing weight, 1..128; default 1. */
+  weight: number;
+}
+
+export interface ServiceSpec {
+  ports: ServicePort[];
+  endpoints: StaticEndpoint[];
+}
+
+// ----------------------------------------------------------------------------------- shared route
+
+export interface ParentRef {
+  /** Only 'Service' (GAMMA: routes attach to the service they intercept traffic for). */
+  kind: 'Service';
+  name: string;
+  namespace: string;
+  /** Restrict to one service port; all ports when absent. */
+  port?: number;
+}
+
+export interface BackendRef {
+  name: string;
+  namespace: string;
+  /** Service port; required when the service has several ports. */
+  port?: number;
+  /** Relative weight, 0..1,000,000; default 1. */
+  weight: number;
+  /** Weft extension: a subset defined by a TrafficPolicy on that service (e.g. by version label). */
+  subset?: string;
+}
+
+export interface HeaderValue {
+  name: string;
+  value: string;
+}
+
+export interface HeaderModifier {
+  set: HeaderValue[];
+  add: HeaderValue[];
+  remove: string[];
+}
+
+export type StringMatchType = 'Exact' | 'RegularExpression';
+
+export interface HeaderMatch {
+  type: StringMatchType;
+  name: string;
+  value: string;
+}
+
+export interface RouteTimeouts {
+  /** Whole request, including retries (ms). */
+  request?: number;
+  /** One attempt (ms). */
+  backendRequest?: number;
+}
+
+export interface RetryBackoff {
+  baseIntervalMs: number;
+  maxIntervalMs: number;
+}
+
+export interface RetryPolicy {
+  /** Total attempts including the first (Envoy num_retries = attempts - 1). */
+  attempts: number;
+  /** Envoy retry_on conditions, e.g. '5xx', 'gateway-error', 'reset', 'connect-failure',
+   *  'retriable-4xx', 'refused-stream', 'retriable-status-codes', 'cancelled', 'deadline-exceeded',
+   *  'unavailable', 'resource-exhausted'. */
+  retryOn: string[];
+  /** HTTP status codes retried under 'retriable-status-codes'. */
+  codes: number[];
+  perTryTimeoutMs?: number;
+  backoff?: RetryBackoff;
+}
+
+export interface RequestMirror {
+  backendRef: BackendRef;
+  /** 0..100; default 100. */
+  percent: number;
+}
+
+// ------------------------------------------------------------------------------------- HTTPRoute
+
+export type PathMatchType = 'PathPrefix' | 'Exact' | 'RegularExpression';
+
+export interface HTTPRouteMatch {
+  path?: { type: PathMatchType; value: string };
+  headers: HeaderMatch[];
+  queryParams: HeaderMatch[];
+  method?: string;
+}
+
+export type HTTPRouteFilter =
+  | { type: 'RequestHeaderModifier'; requestHeaderModifier: HeaderModifier }
+  | { type: 'ResponseHeaderModifier'; responseHeaderModifier: HeaderModifier }
+  | {
+      type: 'URLRewrite';
+      urlRewrite: {
+        hostname?: string;
+        path?: { type: 'ReplaceFullPath'; replaceFullPath: string } | { type: 'ReplacePrefixMatch'; replacePrefixMatch: string };
+      };
+    }
+  | {
+      type: 'RequestRedirect';
+      requestRedirect: {
+        scheme?: 'http' | 'https';
+        hostname?: string;
+        port?: number;
+        path?: { type: 'ReplaceFullPath'; replaceFullPath: string } | { type: 'ReplacePrefixMatch'; replacePrefixMatch: string };
+        /** 301, 302, 303, 307 or 308; default 302. */
+        statusCode: number;
+      };
+    }
+  | { type: 'RequestMirror'; requestMirror: RequestMirror };
+
+export interface HTTPRouteRule {
+  /** Empty means "match everything" (a single PathPrefix '/'). */
+  matches: HTTPRouteMatch[];
+  filters: HTTPRouteFilter[];
+  backendRefs: BackendRef[];
+  timeouts?: RouteTimeouts;
+  retry?: RetryPolicy;
+}
+
+export interface HTTPRouteSpec {
+  parentRefs: ParentRef[];
+  /** Extra host names this route answers for, besides the parent service's own names. */
+  hostnames: string[];
+  rules: HTTPRouteRule[];
+}
+
+// ------------------------------------------------------------------------------------- GRPCRoute
+
+export interface GRPCMethodMatch {
+  type: StringMatchType;
+  /** Fully qualified service, e.g. 'helloworld.Greeter'; any when absent. */
+  service?: string;
+  /** Method name, e.g. 'SayHello'; any when absent. */
+  method?: string;
+}
+
+export interface GRPCRouteMatch {
+  method?: GRPCMethodMatch;
+  headers: HeaderMatch[];
+}
+
+export type GRPCRouteFilter =
+  | { type: 'RequestHeaderModifier'; requestHeaderModifier: HeaderModifier }
+  | { type: 'ResponseHeaderModifier'; responseHeaderModifier: HeaderModifier }
+  | { type: 'RequestMirror'; requestMirror: RequestMirror };
+
+export interface GRPCRouteRule {
+  matches: GRPCRouteMatch[];
+  filters: GRPCRouteFilter[];
+  backendRefs: BackendRef[];
+  timeouts?: RouteTimeouts;
+  retry?: RetryPolicy;
+}
+
+export interface GRPCRouteSpec {
+  parentRefs: ParentRef[];
+  hostnames: string[];
+  rules: GRPCRouteRule[];
+}
+
+// --------------------------------------------------------------------------------- TrafficPolicy
+
+export type LoadBalancerType = 'RoundRobin' | 'LeastRequest' | 'Random' | 'RingHash';
+
+export interface RingHashConfig {
+  /** What the hash key is taken from. */
+  hashOn: 'header' | 'cookie' | 'sourceIP';
+  header?: string;
+  cookie?: { name: string; ttlMs?: number; path?: string };
+  minRingSize: number;
+  maxRingSize: number;
+}
+
+export interface LoadBalancerConfig {
+  type: LoadBalancerType;
+  ringHash?: RingHashConfig;
+  /** LeastRequest: how many endpoints to sample (power of two choices = 2). */
+  choiceCount: number;
+  /** Prefer endpoints in the caller's zone; spill over when too few are healthy. */
+  localityAware: boolean;
+  /** Below this % of healthy endpoints, balance across all of them (Envoy healthy_panic_threshold). */
+  panicThresholdPercent: number;
+}
+
+export interface Subset {
+  name: string;
+  labels: Record<string, string>;
+}
+
+export interface ConnectionPool {
+  maxConnections: number;
+  maxPendingRequests: number;
+  maxRequests: number;
+  maxRetries: number;
+  connectTimeoutMs: number;
+  idleTimeoutMs?: number;
+}
+
+export interface OutlierDetection {
+  consecutive5xx: number;
+  consecutiveGatewayErrors: number;
+  intervalMs: number;
+  baseEjectionTimeMs: number;
+  maxEjectionPercent: number;
+}
+
+export interface HealthCheck {
+  path: string;
+  intervalMs: number;
+  timeoutMs: number;
+  unhealthyThreshold: number;
+  healthyThreshold: number;
+  /** Status ranges counted as healthy, [start, end) as in Envoy; default [[200, 400)]. */
+  expectedStatuses: Array<[number, number]>;
+}
+
+export interface RetryBudget {
+  /** Max % of active requests that may be retries. */
+  budgetPercent: number;
+  minRetryConcurrency: number;
+}
+
+export interface TrafficPolicySpec {
+  targetRef: { kind: 'Service'; name: string; namespace: string };
+  loadBalancer: LoadBalancerConfig;
+  subsets: Subset[];
+  connectionPool?: ConnectionPool;
+  outlierDetection?: OutlierDetection;
+  healthCheck?: HealthCheck;
+  /** Default retry policy for routes to this service that set none. */
+  retry?: RetryPolicy & { budget?: RetryBudget };
+  /** Default request timeout (ms) for routes to this service that set none. */
+  timeoutMs?: number;
+}
+
+// ------------------------------------------------------------------------------------ MeshConfig
+
+export type MtlsMode = 'STRICT' | 'PERMISSIVE' | 'DISABLE';
+
+export interface MeshConfigSpec {
+  trustDomain: string;
+  mtls: { mode: MtlsMode };
+  tracing: {
+    /** 0..100. */
+    samplingPercent: number;
+    /** OTLP/HTTP endpoint; the control plane's embedded receiver when absent. */
+    endpoint?: string;
+    propagation: 'w3c' | 'b3';
+  };
+  /** Certificate lifetime for workloads (ms). */
+  certificateTtlMs: number;
+}
+
+export const DEFAULT_MESH_CONFIG: MeshConfigSpec = {
+  trustDomain: 'cluster.local',
+  mtls: { mode: 'PERMISSIVE' },
+  tracing: { samplingPercent: 1, propagation: 'w3c' },
+  certificateTtlMs: 24 * 3600 * 1000,
+};
+
+// ------------------------------------------------------------------------------------- resources
+
+interface ResourceBase<K extends Kind, S> {
+  apiVersion: string;
+  kind: K;
+  metadata: ObjectMeta;
+  spec: S;
+}
+
+export type ServiceResource = ResourceBase<'Service', ServiceSpec>;
+export type HTTPRouteResource = ResourceBase<'HTTPRoute', HTTPRouteSpec>;
+export type GRPCRouteResource = ResourceBase<'GRPCRoute', GRPCRouteSpec>;
+export type TrafficPolicyResource = ResourceBase<'TrafficPolicy', TrafficPolicySpec>;
+export type MeshConfigResource = ResourceBase<'MeshConfig', MeshConfigSpec>;
+
+export type MeshResource = ServiceResource | HTTPRouteResource | GRPCRouteResource | TrafficPolicyResource | MeshConfigResource;
+
+/** `Kind/namespace/name`: the identity of a resource in the store and in messages. */
+export type ResourceKey = string;
+
+export function resourceKey(r: { kind: Kind; metadata: { namespace: string; name: string } }): ResourceKey {
+  return `${r.kind}/${r.metadata.namespace}/${r.metadata.name}`;
+}
+
+/**
+ * The whole validated configuration at one moment. Immutable: a change produces a new model.
+ * `revision` increases with every committed change (the store's revision).
+ */
+export interface MeshModel {
+  readonly revision: number;
+  readonly resources: ReadonlyMap<ResourceKey, MeshResource>;
+  readonly services: ReadonlyMap<ResourceKey, ServiceResource>;
+  readonly httpRoutes: readonly HTTPRouteResource[];
+  readonly grpcRoutes: readonly GRPCRouteResource[];
+  /** TrafficPolicy by target Service key (`Service/ns/name`); at most one per service. */
+  readonly trafficPolicies: ReadonlyMap<ResourceKey, TrafficPolicyResource>;
+  readonly mesh: MeshConfigSpec;
+}
+
+export function buildModel(revision: number, resources: Iterable<MeshResource>): MeshModel {
+  const all = new Map<ResourceKey, MeshResource>();
+  const services = new Map<ResourceKey, ServiceResource>();
+  const httpRoutes: HTTPRouteResource[] = [];
+  const grpcRoutes: GRPCRouteResource[] = [];
+  const trafficPolicies = new Map<ResourceKey, TrafficPolicyResource>();
+  let mesh = DEFAULT_MESH_CONFIG;
+  for (const r of resources) {
+    all.set(resourceKey(r), r);
+    switch (r.kind) {
+      case 'Service':
+        services.set(resourceKey(r), r);
+        break;
+      case 'HTTPRoute':
+        httpRoutes.push(r);
+        break;
+      case 'GRPCRoute':
+        grpcRoutes.push(r);
+        break;
+      case 'TrafficPolicy':
+        trafficPolicies.set(`Service/${r.spec.targetRef.namespace}/${r.spec.targetRef.name}`, r);
+        break;
+      case 'MeshConfig':
+        mesh = r.spec;
+        break;
+    }
+  }
+  const byKey = (a: MeshResource, b: MeshResource) => (resourceKey(a) < resourceKey(b) ? -1 : 1);
+  httpRoutes.sort(byKey);
+  grpcRoutes.sort(byKey);
+  return { revision, resources: all, services, httpRoutes, grpcRoutes, trafficPolicies, mesh };
+}

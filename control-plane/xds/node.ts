@@ -1,0 +1,61 @@
+/**
+ * What the control plane knows about a connected xDS client, decoded once from its Node message.
+ */
+import type { Node } from '../../proto/gen/envoy/config/core/v3/base_pb.js';
+import type { JsonObject, JsonValue } from '@bufbuild/protobuf';
+import { NODE_META, type ProxyRole } from '../../common/xds-types.js';
+
+export interface NodeInfo {
+  readonly id: string;
+  /** Node.cluster, kept for display. */
+  readonly cluster: string;
+  readonly role: ProxyRole;
+  /** The service this node is an instance of, when it registers one. */
+  readonly service?: string;
+  readonly namespace: string;
+  readonly zone?: string;
+  readonly instanceIp?: string;
+  readonly instancePort?: number;
+  readonly appPort?: number;
+  readonly appProtocol?: string;
+  readonly labels: Readonly<Record<string, string>>;
+  /** User agent (e.g. 'grpc-node-js 1.14.1', 'weft-sidecar 0.1.0'). */
+  readonly userAgent: string;
+}
+
+function str(v: JsonValue | undefined): string | undefined {
+  return typeof v === 'string' && v !== '' ? v : undefined;
+}
+
+function num(v: JsonValue | undefined): number | undefined {
+  const n = typeof v === 'number' ? v : typeof v === 'string' && v !== '' ? Number(v) : NaN;
+  return Number.isInteger(n) && n > 0 && n < 65536 ? n : undefined;
+}
+
+/** Decodes node identity and Weft registration metadata; unknown metadata keys are ignored. */
+export function nodeInfoFromProto(node: Node | undefined): NodeInfo {
+  const md: JsonObject = node?.metadata ?? {};
+  const roleRaw = str(md[NODE_META.role]);
+  const role: ProxyRole = roleRaw === 'sidecar' || roleRaw === 'gateway' ? roleRaw : 'proxyless';
+  const labels: Record<string, string> = {};
+  const lv = md[NODE_META.labels];
+  if (lv && typeof lv === 'object' && !Array.isArray(lv)) {
+    for (const [k, v] of Object.entries(lv)) if (typeof v === 'string') labels[k] = v;
+  }
+  return {
+    id: node?.id ?? '',
+    cluster: node?.cluster ?? '',
+    role,
+    service: str(md[NODE_META.service]),
+    namespace: str(md[NODE_META.namespace]) ?? 'default',
+    zone: node?.locality?.zone || undefined,
+    instanceIp: str(md[NODE_META.instanceIp]),
+    instancePort: num(md[NODE_META.instancePort]),
+    appPort: num(md[NODE_META.appPort]),
+    appProtocol: str(md[NODE_META.appProtocol]),
+    labels,
+    userAgent: [node?.userAgentName, node?.userAgentVersionType.case === 'userAgentVersion' ? node.userAgentVersionType.value : '']
+      .filter(Boolean)
+      .join(' '),
+  };
+}
