@@ -5,7 +5,7 @@
 // Steps: stage every .proto under build/proto-src (one import root), supply a validate.proto that
 // knows `ignore_empty` (the bundled PGV copy predates the Envoy files that use it), then
 // `buf generate --include-imports` for the files Weft uses, so only their import closure is generated.
-import { cpSync, mkdirSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const deps = join(root, 'node_modules/@grpc/grpc-js-xds/deps');
 const stage = join(root, 'build/proto-src');
+
 
 /** Top-level files Weft uses; everything they import is generated too. */
 export const ROOTS = [
@@ -57,7 +58,6 @@ function weftProtos() {
   walk(dir, 'weft');
   return out;
 }
-import { readdirSync } from 'node:fs';
 function readdirSorted(d) {
   return readdirSync(d, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1));
 }
@@ -88,13 +88,17 @@ if (!vsrc.slice(start, end).includes('ignore_empty')) {
 }
 writeFileSync(join(stage, 'buf.yaml'), 'version: v2\n');
 
+// `--out DIR` generates into DIR/gen instead of proto/gen (the reproducibility test compares them).
+const outIdx = process.argv.indexOf('--out');
+const outBase = outIdx > 0 ? resolve(process.argv[outIdx + 1]) : join(root, 'proto');
+mkdirSync(outBase, { recursive: true });
 const files = [...ROOTS, ...weftProtos()];
 const args = ['generate', stage, '--template', join(root, 'proto/buf.gen.yaml'), '--include-imports'];
 for (const f of files) args.push('--path', join(stage, f));
 const bin = join(root, 'node_modules/.bin');
 execFileSync(join(bin, 'buf'), args, {
-  cwd: join(root, 'proto'),
+  cwd: outBase,
   stdio: 'inherit',
   env: { ...process.env, PATH: `${bin}:${process.env.PATH}`, BUF_CACHE_DIR: join(root, 'build/buf-cache') },
 });
-console.log(`gen-proto: generated ${files.length} root files and their imports into proto/gen`);
+console.log(`gen-proto: generated ${files.length} root files and their imports into ${join(outBase, 'gen')}`);

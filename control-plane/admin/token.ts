@@ -1,0 +1,35 @@
+/**
+ * The admin API bearer token: created on first start, kept 0600 in the data directory, compared in
+ * constant time. The CLI on the same machine reads it from there; remote operators pass it.
+ */
+import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+
+export const TOKEN_FILE = 'admin-token';
+
+export async function loadOrCreateToken(dataDir: string): Promise<string> {
+  const path = join(dataDir, TOKEN_FILE);
+  try {
+    const t = (await readFile(path, 'utf8')).trim();
+    if (t) {
+      await chmod(path, 0o600);
+      return t;
+    }
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+  }
+  await mkdir(dataDir, { recursive: true, mode: 0o700 });
+  const token = randomBytes(32).toString('base64url');
+  await writeFile(path, `${token}\n`, { mode: 0o600, flag: 'wx' }).catch(async (e: NodeJS.ErrnoException) => {
+    if (e.code !== 'EEXIST') throw e;
+  });
+  return (await readFile(path, 'utf8')).trim();
+}
+
+export function tokenMatches(expected: string, header: string | undefined): boolean {
+  if (!header?.startsWith('Bearer ')) return false;
+  const a = Buffer.from(header.slice(7).trim());
+  const b = Buffer.from(expected);
+  return a.length === b.length && timingSafeEqual(a, b);
+}

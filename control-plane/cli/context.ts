@@ -1,0 +1,123 @@
+/**
+ * What every CLI verb shares: global flags, the admin API client, output helpers. Verbs are one
+ * file each under verbs/, with the same shape (name, summary, usage, run).
+ */
+import { readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { WeftError, formatFieldError, isWeftError, type FieldError } from '../../common/errors.js';
+import { TOKEN_FILE } from '../admin/token.js';
+
+export interface Io {
+  out: (s: string) => void;
+  err: (s: string) => void;
+  /** Reads standard input fully (for `apply -f -`). */
+  stdin: () => Promise<string>;
+}
+
+export interface Verb {
+  name: string;
+  summary: string;
+  usage: string;
+  run(args: string[], io: Io): Promise<number>;
+}
+
+export const DEFAULT_SERVER = 'http://127.0.0.1:15014';
+
+export function defaultDataDir(): string {
+  return process.env.WEFT_DATA_DIR ?? join(homedir(), '.weft', 'data');
+}
+
+/** Global connection flags every client verb accepts. */
+export const CLIENT_OPTIONS = {
+  server: { type: 'string' },
+  token: { type: 'string' },
+  'data-dir': { type: 'string' },
+} as const;
+
+export const CLIENT_USAGE = `Connection:
+  --server URL      control plane admin API (env WEFT_SERVER, default ${DEFAULT_SERVER})
+  --token TOKEN     admin bearer token (env WEFT_TOKEN; default: read from --data-dir)
+  --data-dir DIR    control plane data dir holding admin-token (env WEFT_DATA_DIR, default ~/.weft/data)`;
+
+export class AdminClient {
+  readonly server: string;
+  readonly #token: string | undefined;
+
+  constructor(opts: { server?: string; token?: string; 'data-dir'?: string }) {
+    this.server = (opts.server ?? process.env.WEFT_SERVER ?? DEFAULT_SERVER).replace(/\/$/, '');
+    let token = opts.token ?? process.env.WEFT_TOKEN;
+    if (!token) {
+      try {
+        token = readFileSync(join(opts['data-dir'] ?? defaultDataDir(), TOKEN_FILE), 'utf8').trim();
+      } catch {
+        token = undefined;
+      }
+    }
+    this.#token = token;
+  }
+
+  async request<T>(method: string, path: string, body?: unknown): Promise<T> {
+    let res: Response;
+    try {
+      res = await fetch(`${this.server}${path}`, {
+        method,
+        headers: {
+          ...(this.#token ? { authorization: `Bearer ${this.#token}` } : {}),
+          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        },
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal: AbortSignal.timeout(30_000),
+      });
+    } catch (e) {
+      const cause = (e as { cause?: { code?: string; message?: string } }).cause;
+      throw new WeftError(
+        'ADMIN_UNREACHABLE',
+        `cannot reach the control plane admin API at ${this.server} (${cause?.code ?? cause?.message ?? (e as Error).message}).\n` +
+          `  Is \`weft control-plane\` running? Point at it with --server URL or WEFT_SERVER.`,
+        { cause: e },
+      );
+    }
+    const text = await res.text();
+    let json: unknown;
+    try {
+      json = text ? JSON.parse(text) : {};
+    } catch {
+      throw new WeftError('ADMIN_BAD_REQUEST', `${this.server}${path} answered ${res.status} with non-JSON: ${text.slice(0, 200)}`);
+    }
+    if (!res.ok) {
+      const e = json as { code?: string; message?: string; details?: FieldError[] };
+      if (res.status === 401) {
+        throw new WeftError(
+          'ADMIN_UNAUTHORIZED',
+          `the control plane at ${this.server} refused the token. Pass --token or WEFT_TOKEN, or --data-dir pointing at the control plane's data directory.`,
+        );
+      }
+      const code = (e.code ?? 'INTERNAL') as ConstructorParameters<typeof WeftError>[0];
+      throw new WeftError(code, e.message ?? `HTTP ${res.status}`, { details: e.details ?? [] });
+    }
+    return json as T;
+  }
+}
+
+/** Prints an error for people: the message, every field error on its own line. */
+export function reportError(io: Io, e: unknown): number {
+  if (isWeftError(e)) {
+    io.err(`error: ${e.message}`);
+    for (const d of e.details) io.err(`  ${formatFieldError(d)}`);
+    return e.code === 'CLI_USAGE' ? 2 : 1;
+  }
+  io.err(`error: ${(e as Error)?.message ?? String(e)}`);
+  return 1;
+}
+
+/** Left-aligned text table. */
+export function table(head: string[], rows: string[][]): string {
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (r: string[]) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('   ').trimEnd();
+  return [line(head), ...rows.map(line)].join('\n');
+}
+
+export function usageError(message: string, usage: string): WeftError {
+  return new WeftError('CLI_USAGE', `${message}\n\n${usage}`);
+}

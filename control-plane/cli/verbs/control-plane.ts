@@ -1,0 +1,71 @@
+/** `weft control-plane`: run the control-plane daemon in the foreground. */
+import { parseArgs } from 'node:util';
+import { createLogger } from '../../../common/log.js';
+import { startControlPlane } from '../../main.js';
+import { defaultDataDir, usageError, type Verb } from '../context.js';
+import { parseDurationFlag } from '../flags.js';
+
+const usage = `Usage: weft control-plane [--data-dir DIR] [--xds-address HOST:PORT] [--admin-address HOST:PORT]
+
+Runs the control plane: the config store, the service registry and the xDS v3 server (ADS, state
+of the world and delta) that every proxy connects to, plus the admin API the CLI uses.
+
+  --data-dir DIR            store, admin token (env WEFT_DATA_DIR, default ~/.weft/data)
+  --xds-address HOST:PORT   xDS gRPC listener (default 127.0.0.1:15010; plaintext: keep it on loopback)
+  --admin-address HOST:PORT admin HTTP/JSON API and /metrics (default 127.0.0.1:15014)
+  --registry-grace DURATION how long an instance stays registered after its proxy disconnects (default 10s)
+  --log-level LEVEL         trace|debug|info|warn|error (default info; env WEFT_LOG_LEVEL)
+
+Prints "weft control-plane ready xds=HOST:PORT admin=HOST:PORT" on stdout once serving.
+Stops on SIGTERM or SIGINT.`;
+
+export const controlPlane: Verb = {
+  name: 'control-plane',
+  summary: 'run the control plane daemon',
+  usage,
+  async run(args, io) {
+    const { values } = parseArgs({
+      args,
+      options: {
+        'data-dir': { type: 'string' },
+        'xds-address': { type: 'string', default: '127.0.0.1:15010' },
+        'admin-address': { type: 'string', default: '127.0.0.1:15014' },
+        'registry-grace': { type: 'string', default: '10s' },
+        'log-level': { type: 'string' },
+      },
+    });
+    let graceMs: number;
+    try {
+      graceMs = parseDurationFlag(values['registry-grace']!);
+    } catch (e) {
+      throw usageError(`--registry-grace: ${(e as Error).message}`, usage);
+    }
+    const logger = createLogger('weft-control-plane', values['log-level'] ?? process.env.WEFT_LOG_LEVEL ?? 'info');
+    let cp;
+    try {
+      cp = await startControlPlane({
+        dataDir: values['data-dir'] ?? defaultDataDir(),
+        xdsAddress: values['xds-address']!,
+        adminAddress: values['admin-address']!,
+        registryGraceMs: graceMs,
+        logger,
+      });
+    } catch (e) {
+      const err = e as NodeJS.ErrnoException;
+      if (err.code === 'EADDRINUSE') throw usageError(`address in use: ${err.message}; choose another with --xds-address / --admin-address`, usage);
+      throw e;
+    }
+    const xdsHost = values['xds-address']!.replace(/:\d+$/, '');
+    const adminHost = values['admin-address']!.replace(/:\d+$/, '');
+    io.out(`weft control-plane ready xds=${xdsHost}:${cp.xdsPort} admin=${adminHost}:${cp.adminPort}`);
+    await new Promise<void>((resolve) => {
+      const stop = () => {
+        logger.info('shutting down');
+        cp.stop().then(resolve, resolve);
+      };
+      process.once('SIGTERM', stop);
+      process.once('SIGINT', stop);
+    });
+    return 0;
+  },
+};

@@ -1,0 +1,138 @@
+/**
+ * Launches Weft's real programs for integration and e2e tests: the control plane daemon (ports 0,
+ * a fresh data dir), CLI invocations, and helper processes. Every process is killed at teardown.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+
+export const ROOT = resolve(import.meta.dirname, '../..');
+export const WEFT = join(ROOT, 'bin/weft.js');
+
+const live = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const p of live) p.kill('SIGKILL');
+});
+
+export function tempDir(prefix = 'weft-test-'): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+export interface Spawned {
+  proc: ChildProcess;
+  /** Resolves with the first stdout line matching `re`. */
+  waitLine(re: RegExp, timeoutMs?: number): Promise<RegExpExecArray>;
+  /** Every line written so far (stdout and stderr, tagged). */
+  output(): string;
+  kill(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+export function spawnNode(args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string } = {}): Spawned {
+  const proc = spawn(process.execPath, args, { cwd: opts.cwd ?? ROOT, env: { ...process.env, ...opts.env }, stdio: ['pipe', 'pipe', 'pipe'] });
+  live.add(proc);
+  const lines: string[] = [];
+  const waiters: Array<{ re: RegExp; resolve: (m: RegExpExecArray) => void }> = [];
+  const onLine = (tag: string) => (line: string) => {
+    lines.push(`${tag} ${line}`);
+    if (tag !== 'out') return;
+    for (const w of [...waiters]) {
+      const m = w.re.exec(line);
+      if (m) {
+        waiters.splice(waiters.indexOf(w), 1);
+        w.resolve(m);
+      }
+    }
+  };
+  createInterface({ input: proc.stdout! }).on('line', onLine('out'));
+  createInterface({ input: proc.stderr! }).on('line', onLine('err'));
+  const exited = new Promise<number | null>((res) => proc.once('exit', (code) => {
+    live.delete(proc);
+    res(code);
+  }));
+  return {
+    proc,
+    output: () => lines.join('\n'),
+    waitLine(re, timeoutMs = 20_000) {
+      for (const l of lines) {
+        if (!l.startsWith('out ')) continue;
+        const m = re.exec(l.slice(4));
+        if (m) return Promise.resolve(m);
+      }
+      return new Promise((resolve, reject) => {
+        const t = setTimeout(() => reject(new Error(`timeout waiting for ${re} from ${args.join(' ')}\n${lines.slice(-30).join('\n')}`)), timeoutMs);
+        const entry = { re, resolve: (m: RegExpExecArray) => (clearTimeout(t), resolve(m)) };
+        waiters.push(entry);
+        exited.then(() => {
+          clearTimeout(t);
+          reject(new Error(`process exited while waiting for ${re}: ${args.join(' ')}\n${lines.slice(-30).join('\n')}`));
+        });
+      });
+    },
+    async kill(signal = 'SIGTERM') {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
+      return exited;
+    },
+  };
+}
+
+export interface ControlPlaneProc extends Spawned {
+  dataDir: string;
+  xdsPort: number;
+  adminPort: number;
+  adminUrl: string;
+}
+
+/** Starts `weft control-plane` on free loopback ports; resolves once it printed its ready line. */
+export async function startControlPlane(opts: { dataDir?: string; xdsPort?: number; extraArgs?: string[] } = {}): Promise<ControlPlaneProc> {
+  const dataDir = opts.dataDir ?? tempDir('weft-cp-');
+  const p = spawnNode([
+    WEFT, 'control-plane', '--data-dir', dataDir,
+    '--xds-address', `127.0.0.1:${opts.xdsPort ?? 0}`, '--admin-address', '127.0.0.1:0',
+    '--log-level', process.env.WEFT_TEST_LOG_LEVEL ?? 'warn',
+    ...(opts.extraArgs ?? []),
+  ]);
+  const m = await p.waitLine(/ready xds=([\d.]+):(\d+) admin=([\d.]+):(\d+)/);
+  return { ...p, dataDir, xdsPort: Number(m[2]), adminPort: Number(m[4]), adminUrl: `http://127.0.0.1:${m[4]}` };
+}
+
+export interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `weft ARGS` against a control plane (its admin URL and data dir for the token). */
+export function weft(args: string[], opts: { cp?: ControlPlaneProc; stdin?: string; env?: NodeJS.ProcessEnv } = {}): Promise<CliResult> {
+  const env: NodeJS.ProcessEnv = { ...process.env, ...opts.env };
+  if (opts.cp) {
+    env.WEFT_SERVER = opts.cp.adminUrl;
+    env.WEFT_DATA_DIR = opts.cp.dataDir;
+  }
+  return new Promise((resolve) => {
+    const proc = spawn(process.execPath, [WEFT, ...args], { cwd: ROOT, env, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    proc.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    proc.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    proc.stdin.end(opts.stdin ?? '');
+    proc.on('exit', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+/** Polls `fn` until it returns a truthy value or the time is up. */
+export async function eventually<T>(fn: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 10_000, everyMs = 50): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v) return v;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() > deadline) throw new Error(`condition not met in ${timeoutMs} ms${last ? `: ${(last as Error).message}` : ''}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
