@@ -1,0 +1,120 @@
+/**
+ * Simulated xDS proxies for the convergence benchmark: each is one gRPC channel with one SotW ADS
+ * stream that behaves like a sidecar (CDS and LDS wildcard, then EDS and RDS for what those name),
+ * ACKs every response at once, and records when it ACKed each version of each type.
+ */
+import * as grpc from '@grpc/grpc-js';
+import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
+import {
+  DiscoveryRequestSchema,
+  DiscoveryResponseSchema,
+  type DiscoveryRequest,
+  type DiscoveryResponse,
+} from '../proto/gen/envoy/service/discovery/v3/discovery_pb.js';
+import { ClusterSchema, Cluster_DiscoveryType } from '../proto/gen/envoy/config/cluster/v3/cluster_pb.js';
+import { ListenerSchema } from '../proto/gen/envoy/config/listener/v3/listener_pb.js';
+import { HttpConnectionManagerSchema } from '../proto/gen/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager_pb.js';
+import { TYPE_URL } from '../common/xds-types.js';
+
+const ADS = {
+  path: '/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources',
+  requestStream: true,
+  responseStream: true,
+  requestSerialize: (m: DiscoveryRequest) => Buffer.from(toBinary(DiscoveryRequestSchema, m)),
+  requestDeserialize: (b: Buffer) => fromBinary(DiscoveryRequestSchema, b),
+  responseSerialize: (m: DiscoveryResponse) => Buffer.from(toBinary(DiscoveryResponseSchema, m)),
+  responseDeserialize: (b: Buffer) => fromBinary(DiscoveryResponseSchema, b),
+};
+
+export interface SimProxyOptions {
+  address: string;
+  id: string;
+  service: string;
+  namespace?: string;
+  instancePort: number;
+}
+
+export class SimProxy {
+  /** ACK time (performance.now()) per type URL per version. */
+  readonly acked = new Map<string, Map<string, number>>();
+  readonly versions = new Map<string, string>();
+  readonly #client: grpc.Client;
+  readonly #stream: grpc.ClientDuplexStream<DiscoveryRequest, DiscoveryResponse>;
+  readonly #subs = new Map<string, string[]>();
+  #first = true;
+
+  constructor(readonly opts: SimProxyOptions) {
+    this.#client = new grpc.Client(opts.address, grpc.credentials.createInsecure(), { 'grpc.use_local_subchannel_pool': 1 });
+    this.#stream = this.#client.makeBidiStreamRequest(ADS.path, ADS.requestSerialize, ADS.responseDeserialize);
+    this.#stream.on('data', (r: DiscoveryResponse) => this.#onResponse(r));
+    this.#stream.on('error', () => undefined);
+    this.#send(TYPE_URL.cluster, [], '', '');
+    this.#send(TYPE_URL.listener, [], '', '');
+  }
+
+  #send(typeUrl: string, names: string[], version: string, nonce: string): void {
+    const req = create(DiscoveryRequestSchema, { typeUrl, resourceNames: names, versionInfo: version, responseNonce: nonce });
+    if (this.#first) {
+      req.node = {
+        $typeName: 'envoy.config.core.v3.Node',
+        id: this.opts.id,
+        cluster: this.opts.service,
+        metadata: {
+          WEFT_ROLE: 'sidecar',
+          WEFT_SERVICE: this.opts.service,
+          WEFT_NAMESPACE: this.opts.namespace ?? 'default',
+          WEFT_INSTANCE_IP: '127.0.0.1',
+          WEFT_INSTANCE_PORT: String(this.opts.instancePort),
+          WEFT_APP_PORT: '8080',
+          WEFT_APP_PROTOCOL: 'http',
+        },
+      } as DiscoveryRequest['node'];
+      this.#first = false;
+    }
+    this.#stream.write(req);
+  }
+
+  #onResponse(r: DiscoveryResponse): void {
+    const t = r.typeUrl;
+    const names = this.#subs.get(t) ?? [];
+    this.#send(t, names, r.versionInfo, r.nonce);
+    const now = performance.now();
+    let m = this.acked.get(t);
+    if (!m) this.acked.set(t, (m = new Map()));
+    if (!m.has(r.versionInfo)) m.set(r.versionInfo, now);
+    this.versions.set(t, r.versionInfo);
+    // Follow references like a proxy: clusters -> their EDS names, listeners -> their routes.
+    if (t === TYPE_URL.cluster) {
+      const eds = r.resources
+        .map((a) => fromBinary(ClusterSchema, a.value))
+        .filter((c) => c.clusterDiscoveryType.case === 'type' && c.clusterDiscoveryType.value === Cluster_DiscoveryType.EDS)
+        .map((c) => c.edsClusterConfig?.serviceName || c.name)
+        .sort();
+      this.#resubscribe(TYPE_URL.endpoint, eds);
+    } else if (t === TYPE_URL.listener) {
+      const routes: string[] = [];
+      for (const a of r.resources) {
+        const l = fromBinary(ListenerSchema, a.value);
+        const anys = [l.apiListener?.apiListener, ...l.filterChains.flatMap((fc) => fc.filters.map((f) => (f.configType.case === 'typedConfig' ? f.configType.value : undefined)))];
+        for (const any of anys) {
+          if (!any || !any.typeUrl.endsWith('HttpConnectionManager')) continue;
+          const hcm = fromBinary(HttpConnectionManagerSchema, any.value);
+          if (hcm.routeSpecifier.case === 'rds') routes.push(hcm.routeSpecifier.value.routeConfigName);
+        }
+      }
+      this.#resubscribe(TYPE_URL.route, [...new Set(routes)].sort());
+    }
+  }
+
+  #resubscribe(typeUrl: string, names: string[]): void {
+    const old = this.#subs.get(typeUrl);
+    if (old && old.join('\0') === names.join('\0')) return;
+    this.#subs.set(typeUrl, names);
+    this.#send(typeUrl, names, this.versions.get(typeUrl) ?? '', '');
+  }
+
+  close(): void {
+    this.#stream.cancel();
+    this.#client.close();
+  }
+}
