@@ -1,0 +1,121 @@
+/**
+ * Incremental ADS (DeltaAggregatedResources). Per type the stream tracks what the client holds
+ * (name -> version, seeded from initial_resource_versions) and sends only what differs: changed
+ * resources with their versions, and removed_resources for subscribed resources that are gone.
+ */
+import { create } from '@bufbuild/protobuf';
+import { TYPE_URL, type TypeUrl } from '../../common/xds-types.js';
+import {
+  DeltaDiscoveryResponseSchema,
+  type DeltaDiscoveryRequest,
+  type DeltaDiscoveryResponse,
+} from '../../proto/gen/envoy/service/discovery/v3/discovery_pb.js';
+import type { Node } from '../../proto/gen/envoy/config/core/v3/base_pb.js';
+import type { Resource } from './snapshot.js';
+import { AdsStream, KNOWN_TYPES, WILDCARD_TYPES, nextNonce } from './stream-base.js';
+
+interface Subscription {
+  wildcard: boolean;
+  names: Set<string>;
+  /** What the client holds: name -> version. */
+  known: Map<string, string>;
+}
+
+export class DeltaStream extends AdsStream<DeltaDiscoveryRequest, DeltaDiscoveryResponse> {
+  readonly #subs = new Map<TypeUrl, Subscription>();
+
+  protected nodeOf(req: DeltaDiscoveryRequest): Node | undefined {
+    return req.node;
+  }
+
+  protected subscribedTypes(): TypeUrl[] {
+    return [...this.#subs.keys()];
+  }
+
+  protected handle(req: DeltaDiscoveryRequest): void {
+    const t = req.typeUrl as TypeUrl;
+    if (!KNOWN_TYPES.has(t)) return;
+    const status = this.status!;
+    let sub = this.#subs.get(t);
+    const first = !sub;
+    if (!sub) {
+      sub = { wildcard: false, names: new Set(), known: new Map(Object.entries(req.initialResourceVersions)) };
+      this.#subs.set(t, sub);
+    }
+    if (req.responseNonce && status.isCurrent(t, req.responseNonce)) {
+      if (req.errorDetail) {
+        if (status.nack(t, req.responseNonce, req.errorDetail.message)) {
+          this.ctx.logger.warn({ node: this.node!.id, typeUrl: t, error: req.errorDetail.message }, 'xDS NACK (delta)');
+          this.ctx.callbacks.onNack?.(this.node!, t, req.responseNonce, req.errorDetail.message);
+        }
+      } else {
+        status.ack(t);
+        this.ctx.callbacks.onAck?.(this.node!, t, status.types.get(t)?.sentVersion ?? '');
+      }
+    }
+    for (const n of req.resourceNamesSubscribe) {
+      if (n === '*') sub.wildcard = true;
+      else sub.names.add(n);
+    }
+    for (const n of req.resourceNamesUnsubscribe) {
+      if (n === '*') sub.wildcard = false;
+      else {
+        sub.names.delete(n);
+        sub.known.delete(n);
+      }
+    }
+    if (first && req.resourceNamesSubscribe.length === 0 && WILDCARD_TYPES.has(t)) sub.wildcard = true;
+    const subsChanged = req.resourceNamesSubscribe.length > 0 || req.resourceNamesUnsubscribe.length > 0;
+    // The first request of a type is always answered (possibly empty) so the client's initial fetch ends.
+    if (first || subsChanged) this.respond(t, first);
+  }
+
+  protected staleClusters(): boolean {
+    const sub = this.#subs.get(TYPE_URL.cluster);
+    const now = this.snapshot?.get(TYPE_URL.cluster);
+    if (!sub || !now) return false;
+    for (const name of sub.known.keys()) if (!now.has(name) && (sub.wildcard || sub.names.has(name))) return true;
+    return false;
+  }
+
+  protected respond(t: TypeUrl, force: boolean, pass?: 'keep-stale' | 'final'): void {
+    const snap = this.snapshot;
+    const sub = this.#subs.get(t);
+    if (!snap || !sub) return;
+    const set = snap.get(t);
+    const wants = (name: string) => sub.wildcard || sub.names.has(name);
+    const updated: Resource[] = [];
+    const removed: string[] = [];
+    const consider = (r: Resource) => {
+      if (sub.known.get(r.name) !== r.version) updated.push(r);
+    };
+    if (sub.wildcard) for (const r of set.values()) consider(r);
+    else
+      for (const n of sub.names) {
+        const r = set.get(n);
+        if (r) consider(r);
+      }
+    if (pass !== 'keep-stale') {
+      for (const name of sub.known.keys()) if (!set.has(name) && wants(name)) removed.push(name);
+    }
+    if (!force && updated.length === 0 && removed.length === 0) return;
+    const nonce = nextNonce();
+    const version = snap.versions.get(t)!;
+    this.write(
+      create(DeltaDiscoveryResponseSchema, {
+        systemVersionInfo: version,
+        typeUrl: t,
+        nonce,
+        removedResources: removed,
+        resources: updated.map((r) => ({
+          name: r.name,
+          version: r.version,
+          resource: { typeUrl: t, value: r.body },
+        })),
+      }),
+    );
+    for (const r of updated) sub.known.set(r.name, r.version);
+    for (const n of removed) sub.known.delete(n);
+    this.status!.sent(t, version, nonce);
+  }
+}

@@ -1,0 +1,118 @@
+/**
+ * The xDS v3 ADS server: envoy.service.discovery.v3.AggregatedDiscoveryService over gRPC, state of
+ * the world and delta, serving whatever the SnapshotCache holds for each node. Messages are
+ * protobuf-es types; resources are already encoded (Resource.body), so they are never re-encoded.
+ */
+import * as grpc from '@grpc/grpc-js';
+import { fromBinary, toBinary } from '@bufbuild/protobuf';
+import { silentLogger, type Logger } from '../../common/log.js';
+import {
+  DeltaDiscoveryRequestSchema,
+  DeltaDiscoveryResponseSchema,
+  DiscoveryRequestSchema,
+  DiscoveryResponseSchema,
+  type DeltaDiscoveryRequest,
+  type DeltaDiscoveryResponse,
+  type DiscoveryRequest,
+  type DiscoveryResponse,
+} from '../../proto/gen/envoy/service/discovery/v3/discovery_pb.js';
+import type { ProxyStatusJson } from '../admin/proxy-status.js';
+import type { SnapshotCache } from './cache.js';
+import { DeltaStream } from './delta.js';
+import { SotwStream } from './sotw.js';
+import type { StreamCallbacks, StreamContext } from './stream-base.js';
+import type { StreamStatus, XdsCounters } from './status.js';
+
+const SERVICE = '/envoy.service.discovery.v3.AggregatedDiscoveryService';
+
+export const adsServiceDefinition = {
+  StreamAggregatedResources: {
+    path: `${SERVICE}/StreamAggregatedResources`,
+    requestStream: true,
+    responseStream: true,
+    requestSerialize: (m: DiscoveryRequest) => Buffer.from(toBinary(DiscoveryRequestSchema, m)),
+    requestDeserialize: (b: Buffer) => fromBinary(DiscoveryRequestSchema, b),
+    responseSerialize: (m: DiscoveryResponse) => Buffer.from(toBinary(DiscoveryResponseSchema, m)),
+    responseDeserialize: (b: Buffer) => fromBinary(DiscoveryResponseSchema, b),
+  },
+  DeltaAggregatedResources: {
+    path: `${SERVICE}/DeltaAggregatedResources`,
+    requestStream: true,
+    responseStream: true,
+    requestSerialize: (m: DeltaDiscoveryRequest) => Buffer.from(toBinary(DeltaDiscoveryRequestSchema, m)),
+    requestDeserialize: (b: Buffer) => fromBinary(DeltaDiscoveryRequestSchema, b),
+    responseSerialize: (m: DeltaDiscoveryResponse) => Buffer.from(toBinary(DeltaDiscoveryResponseSchema, m)),
+    responseDeserialize: (b: Buffer) => fromBinary(DeltaDiscoveryResponseSchema, b),
+  },
+} satisfies grpc.ServiceDefinition;
+
+export interface XdsServerOptions {
+  cache: SnapshotCache;
+  callbacks?: StreamCallbacks;
+  logger?: Logger;
+}
+
+export class XdsServer {
+  readonly #ctx: StreamContext;
+  #server: grpc.Server | undefined;
+
+  constructor(opts: XdsServerOptions) {
+    this.#ctx = {
+      cache: opts.cache,
+      callbacks: opts.callbacks ?? {},
+      counters: { connectedStreams: 0, pushes: 0, acks: 0, nacks: 0 },
+      logger: opts.logger ?? silentLogger,
+      streams: new Set<StreamStatus>(),
+    };
+  }
+
+  /** Adds the ADS service to a grpc.Server the caller owns (to share a port with other services). */
+  bind(server: grpc.Server): void {
+    server.addService(adsServiceDefinition, {
+      StreamAggregatedResources: (call: grpc.ServerDuplexStream<DiscoveryRequest, DiscoveryResponse>) => {
+        new SotwStream(this.#ctx, call, 'sotw');
+      },
+      DeltaAggregatedResources: (call: grpc.ServerDuplexStream<DeltaDiscoveryRequest, DeltaDiscoveryResponse>) => {
+        new DeltaStream(this.#ctx, call, 'delta');
+      },
+    });
+  }
+
+  /** Starts a gRPC server for ADS on `address` ('127.0.0.1:0' picks a port); resolves the port. */
+  listen(address: string, credentials: grpc.ServerCredentials): Promise<number> {
+    const server = new grpc.Server({
+      'grpc.max_receive_message_length': 64 * 1024 * 1024,
+      'grpc.keepalive_time_ms': 30_000,
+      'grpc.keepalive_permit_without_calls': 1,
+    });
+    this.bind(server);
+    this.#server = server;
+    return new Promise((resolve, reject) => {
+      server.bindAsync(address, credentials, (err, port) => (err ? reject(err) : resolve(port)));
+    });
+  }
+
+  /** Sync status of every open stream (one entry per stream; a node may hold several). */
+  status(): ProxyStatusJson[] {
+    return [...this.#ctx.streams].map((s) => s.toJSON()).sort((a, b) => (a.nodeId < b.nodeId ? -1 : a.nodeId > b.nodeId ? 1 : 0));
+  }
+
+  counters(): Readonly<XdsCounters> {
+    return { ...this.#ctx.counters };
+  }
+
+  close(): Promise<void> {
+    const s = this.#server;
+    if (!s) return Promise.resolve();
+    return new Promise((resolve) => {
+      const t = setTimeout(() => {
+        s.forceShutdown();
+        resolve();
+      }, 2000);
+      s.tryShutdown(() => {
+        clearTimeout(t);
+        resolve();
+      });
+    });
+  }
+}

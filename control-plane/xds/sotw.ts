@@ -1,0 +1,125 @@
+/**
+ * State-of-the-world ADS (StreamAggregatedResources). Per type: the subscription (wildcard or
+ * names), what was last sent, and ACK/NACK by the book: a request echoing the latest nonce is an
+ * ACK unless it carries error_detail (a NACK, counted once per nonce, never answered by resending
+ * the same version). LDS and CDS responses hold the full set, so an omitted resource is deleted.
+ */
+import { create } from '@bufbuild/protobuf';
+import { createHash } from 'node:crypto';
+import { TYPE_URL, type TypeUrl } from '../../common/xds-types.js';
+import {
+  DiscoveryResponseSchema,
+  type DiscoveryRequest,
+  type DiscoveryResponse,
+} from '../../proto/gen/envoy/service/discovery/v3/discovery_pb.js';
+import type { Node } from '../../proto/gen/envoy/config/core/v3/base_pb.js';
+import type { Resource } from './snapshot.js';
+import { AdsStream, KNOWN_TYPES, WILDCARD_TYPES, nextNonce } from './stream-base.js';
+
+interface Subscription {
+  wildcard: boolean;
+  names: Set<string>;
+  /** Resources in the last response, by name. */
+  sent: Map<string, Resource>;
+  sentVersion?: string;
+}
+
+const CONTROL_PLANE = { $typeName: 'envoy.config.core.v3.ControlPlane', identifier: 'weft' } as const;
+
+function versionOf(resources: readonly Resource[]): string {
+  const h = createHash('sha256');
+  for (const r of [...resources].sort((a, b) => (a.name < b.name ? -1 : 1))) h.update(r.name).update('\0').update(r.version).update('\0');
+  return h.digest('base64url').slice(0, 16);
+}
+
+function sameSet(a: ReadonlySet<string>, b: ReadonlySet<string>): boolean {
+  if (a.size !== b.size) return false;
+  for (const x of a) if (!b.has(x)) return false;
+  return true;
+}
+
+export class SotwStream extends AdsStream<DiscoveryRequest, DiscoveryResponse> {
+  readonly #subs = new Map<TypeUrl, Subscription>();
+
+  protected nodeOf(req: DiscoveryRequest): Node | undefined {
+    return req.node;
+  }
+
+  protected subscribedTypes(): TypeUrl[] {
+    return [...this.#subs.keys()];
+  }
+
+  protected handle(req: DiscoveryRequest): void {
+    const t = req.typeUrl as TypeUrl;
+    if (!KNOWN_TYPES.has(t)) {
+      this.ctx.logger.debug({ node: this.node?.id, typeUrl: req.typeUrl }, 'ignoring request for an unknown type');
+      return;
+    }
+    const status = this.status!;
+    let sub = this.#subs.get(t);
+    const first = !sub;
+    if (req.responseNonce) {
+      // Only the latest nonce counts; an older one is a stale request (it crossed a newer response).
+      if (!status.isCurrent(t, req.responseNonce)) return;
+      if (req.errorDetail) {
+        if (status.nack(t, req.responseNonce, req.errorDetail.message)) {
+          this.ctx.logger.warn({ node: this.node!.id, typeUrl: t, version: req.versionInfo, error: req.errorDetail.message }, 'xDS NACK');
+          this.ctx.callbacks.onNack?.(this.node!, t, req.responseNonce, req.errorDetail.message);
+        }
+      } else {
+        status.ack(t);
+        this.ctx.callbacks.onAck?.(this.node!, t, req.versionInfo);
+      }
+    }
+    const names = new Set(req.resourceNames);
+    const wildcard = names.delete('*') || (names.size === 0 && WILDCARD_TYPES.has(t) && (first || sub!.wildcard));
+    if (!sub) this.#subs.set(t, (sub = { wildcard, names, sent: new Map() }));
+    const changed = first || wildcard !== sub.wildcard || !sameSet(names, sub.names);
+    sub.wildcard = wildcard;
+    sub.names = names;
+    // A new or changed subscription, or a request without a nonce (a fresh ask), gets an answer now.
+    if (changed || !req.responseNonce) this.respond(t, true);
+  }
+
+  protected staleClusters(): boolean {
+    const sub = this.#subs.get(TYPE_URL.cluster);
+    const now = this.snapshot?.get(TYPE_URL.cluster);
+    if (!sub || !now) return false;
+    for (const name of sub.sent.keys()) if (!now.has(name)) return true;
+    return false;
+  }
+
+  protected respond(t: TypeUrl, force: boolean, pass?: 'keep-stale' | 'final'): void {
+    const snap = this.snapshot;
+    const sub = this.#subs.get(t);
+    if (!snap || !sub) return;
+    const set = snap.get(t);
+    let resources: Resource[];
+    if (sub.wildcard) resources = [...set.values()];
+    else {
+      resources = [];
+      for (const n of sub.names) {
+        const r = set.get(n);
+        if (r) resources.push(r);
+      }
+    }
+    if (pass === 'keep-stale') {
+      for (const [name, r] of sub.sent) if (!set.has(name)) resources.push(r);
+    }
+    const version = sub.wildcard && pass !== 'keep-stale' ? snap.versions.get(t)! : versionOf(resources);
+    if (!force && version === sub.sentVersion) return;
+    const nonce = nextNonce();
+    this.write(
+      create(DiscoveryResponseSchema, {
+        versionInfo: version,
+        typeUrl: t,
+        nonce,
+        controlPlane: CONTROL_PLANE,
+        resources: resources.map((r) => ({ typeUrl: t, value: r.body })),
+      }),
+    );
+    sub.sent = new Map(resources.map((r) => [r.name, r]));
+    sub.sentVersion = version;
+    this.status!.sent(t, version, nonce);
+  }
+}

@@ -1,0 +1,137 @@
+/**
+ * What SotW and delta streams share: node identification on the first request, the snapshot
+ * watch, make-before-break push order, coalescing for slow consumers, and status bookkeeping.
+ */
+import type { ServerDuplexStream } from '@grpc/grpc-js';
+import type { Logger } from '../../common/log.js';
+import { PUSH_ORDER, TYPE_URL, type TypeUrl } from '../../common/xds-types.js';
+import type { Node } from '../../proto/gen/envoy/config/core/v3/base_pb.js';
+import type { SnapshotCache } from './cache.js';
+import { nodeInfoFromProto, type NodeInfo } from './node.js';
+import type { Snapshot } from './snapshot.js';
+import { StreamStatus, type XdsCounters } from './status.js';
+
+export interface StreamCallbacks {
+  /** A stream identified its node (first request). The control plane sets the snapshot now. */
+  onStreamOpen?(node: NodeInfo): void;
+  onStreamClose?(node: NodeInfo): void;
+  onAck?(node: NodeInfo, typeUrl: TypeUrl, version: string): void;
+  onNack?(node: NodeInfo, typeUrl: TypeUrl, nonce: string, message: string): void;
+}
+
+export interface StreamContext {
+  cache: SnapshotCache;
+  callbacks: StreamCallbacks;
+  counters: XdsCounters;
+  logger: Logger;
+  streams: Set<StreamStatus>;
+}
+
+export const KNOWN_TYPES: ReadonlySet<string> = new Set(Object.values(TYPE_URL));
+/** Types for which an empty first subscription means "everything" (xDS wildcard). */
+export const WILDCARD_TYPES: ReadonlySet<string> = new Set([TYPE_URL.listener, TYPE_URL.cluster]);
+
+let nonceSeq = 0;
+export function nextNonce(): string {
+  return (++nonceSeq).toString(36);
+}
+
+export abstract class AdsStream<Req, Res> {
+  protected node: NodeInfo | undefined;
+  protected status: StreamStatus | undefined;
+  protected snapshot: Snapshot | undefined;
+  #unwatch: (() => void) | undefined;
+  #blocked = false;
+  #dirty = false;
+  #closed = false;
+
+  constructor(
+    protected readonly ctx: StreamContext,
+    protected readonly call: ServerDuplexStream<Req, Res>,
+    private readonly kind: 'sotw' | 'delta',
+  ) {
+    call.on('data', (req: Req) => {
+      try {
+        this.#onRequest(req);
+      } catch (e) {
+        ctx.logger.warn({ err: e, node: this.node?.id }, 'xDS request failed; closing stream');
+        call.destroy(e as Error);
+      }
+    });
+    call.on('end', () => {
+      this.#close();
+      call.end();
+    });
+    call.on('error', () => this.#close());
+    call.on('close', () => this.#close());
+    call.on('drain', () => {
+      this.#blocked = false;
+      if (this.#dirty) this.pushAll();
+    });
+  }
+
+  protected abstract nodeOf(req: Req): Node | undefined;
+  protected abstract handle(req: Req): void;
+  /** Sends what changed for one type; `force` answers even when nothing changed. */
+  protected abstract respond(typeUrl: TypeUrl, force: boolean, removalPass?: 'keep-stale' | 'final'): void;
+  protected abstract subscribedTypes(): TypeUrl[];
+  /** Clusters the client holds that the new snapshot no longer has (make-before-break). */
+  protected abstract staleClusters(): boolean;
+
+  #onRequest(req: Req): void {
+    if (!this.node) {
+      const n = this.nodeOf(req);
+      if (!n || !n.id) {
+        this.call.destroy(Object.assign(new Error('the first xDS request must carry node.id'), { code: 3 }));
+        return;
+      }
+      this.node = nodeInfoFromProto(n);
+      this.status = new StreamStatus(this.node, this.kind, this.ctx.counters);
+      this.ctx.streams.add(this.status);
+      this.ctx.counters.connectedStreams++;
+      this.ctx.logger.debug({ node: this.node.id, kind: this.kind }, 'xDS stream opened');
+      this.#unwatch = this.ctx.cache.watch(this.node.id, (s) => {
+        this.snapshot = s;
+        this.pushAll();
+      });
+      this.ctx.callbacks.onStreamOpen?.(this.node);
+      this.snapshot = this.ctx.cache.getSnapshot(this.node.id);
+    }
+    this.handle(req);
+  }
+
+  /** Pushes every subscribed type in make-before-break order; coalesces while the peer is slow. */
+  protected pushAll(): void {
+    if (this.#closed || !this.snapshot) return;
+    if (this.#blocked) {
+      this.#dirty = true;
+      return;
+    }
+    this.#dirty = false;
+    const subscribed = new Set(this.subscribedTypes());
+    const removing = subscribed.has(TYPE_URL.cluster) && this.staleClusters();
+    for (const t of PUSH_ORDER) {
+      if (!subscribed.has(t)) continue;
+      this.respond(t, false, t === TYPE_URL.cluster && removing ? 'keep-stale' : undefined);
+    }
+    if (removing) this.respond(TYPE_URL.cluster, false, 'final');
+  }
+
+  protected write(res: Res): void {
+    if (!this.call.write(res)) this.#blocked = true;
+  }
+
+  #close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#unwatch?.();
+    if (this.status) {
+      this.ctx.streams.delete(this.status);
+      this.ctx.counters.connectedStreams--;
+    }
+    if (this.node) {
+      this.ctx.logger.debug({ node: this.node.id }, 'xDS stream closed');
+      this.ctx.callbacks.onStreamClose?.(this.node);
+    }
+  }
+}
