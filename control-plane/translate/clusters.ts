@@ -1,0 +1,138 @@
+/** Service ports and TrafficPolicy -> Envoy Clusters (EDS), and the sidecar's local app cluster. */
+import { create } from '@bufbuild/protobuf';
+import { anyPack } from '@bufbuild/protobuf/wkt';
+import { TYPE_URL } from '../../common/xds-types.js';
+import {
+  ClusterSchema,
+  Cluster_DiscoveryType,
+  Cluster_LbPolicy,
+  type Cluster,
+} from '../../proto/gen/envoy/config/cluster/v3/cluster_pb.js';
+import { HttpProtocolOptionsSchema } from '../../proto/gen/envoy/extensions/upstreams/http/v3/http_protocol_options_pb.js';
+import type { AppProtocol, ServiceResource, TrafficPolicyResource } from '../config/types.js';
+import { makeResource, type Resource } from '../xds/snapshot.js';
+import { clusterName, inboundClusterName } from './names.js';
+import { ADS_SOURCE, duration, socketAddress } from './proto-helpers.js';
+
+const HTTP_OPTIONS = 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions';
+
+function protocolOptions(protocol: AppProtocol): Cluster['typedExtensionProtocolOptions'] {
+  const opts = create(HttpProtocolOptionsSchema, {
+    upstreamProtocolOptions: {
+      case: 'explicitHttpConfig',
+      value: { protocolConfig: protocol === 'http' ? { case: 'httpProtocolOptions', value: {} } : { case: 'http2ProtocolOptions', value: {} } },
+    },
+  });
+  return { [HTTP_OPTIONS]: anyPack(HttpProtocolOptionsSchema, opts) };
+}
+
+/**
+ * One EDS cluster per (service port, subset). `proxyless` restricts lb_policy to what gRPC xDS
+ * clients accept (ROUND_ROBIN, RING_HASH).
+ */
+export function outboundCluster(svc: ServiceResource, portIndex: number, subset: string, policy: TrafficPolicyResource | undefined, proxyless: boolean): Resource {
+  const port = svc.spec.ports[portIndex]!;
+  const name = clusterName(svc.metadata.namespace, svc.metadata.name, port.port, subset);
+  const p = policy?.spec;
+  const lb = p?.loadBalancer;
+  let lbPolicy = Cluster_LbPolicy.ROUND_ROBIN;
+  let lbConfig: Cluster['lbConfig'] = { case: undefined };
+  switch (lb?.type) {
+    case 'LeastRequest':
+      if (!proxyless) {
+        lbPolicy = Cluster_LbPolicy.LEAST_REQUEST;
+        lbConfig = { case: 'leastRequestLbConfig', value: create(ClusterSchema.field.leastRequestLbConfig.message!, { choiceCount: lb.choiceCount }) } as Cluster['lbConfig'];
+      }
+      break;
+    case 'Random':
+      if (!proxyless) lbPolicy = Cluster_LbPolicy.RANDOM;
+      break;
+    case 'RingHash':
+      lbPolicy = Cluster_LbPolicy.RING_HASH;
+      lbConfig = {
+        case: 'ringHashLbConfig',
+        value: create(ClusterSchema.field.ringHashLbConfig.message!, { minimumRingSize: BigInt(lb.ringHash?.minRingSize ?? 1024), maximumRingSize: BigInt(lb.ringHash?.maxRingSize ?? 8388608) }),
+      } as Cluster['lbConfig'];
+      break;
+    default:
+      break;
+  }
+  const cp = p?.connectionPool;
+  const od = p?.outlierDetection;
+  const hc = p?.healthCheck;
+  const budget = p?.retry?.budget;
+  const msg = create(ClusterSchema, {
+    name,
+    clusterDiscoveryType: { case: 'type', value: Cluster_DiscoveryType.EDS },
+    edsClusterConfig: { serviceName: name, edsConfig: ADS_SOURCE },
+    connectTimeout: duration(cp?.connectTimeoutMs ?? 5000),
+    lbPolicy,
+    lbConfig,
+    commonLbConfig: {
+      healthyPanicThreshold: { value: lb?.panicThresholdPercent ?? 50 },
+      ...(lb?.localityAware ? { localityConfigSpecifier: { case: 'zoneAwareLbConfig' as const, value: {} } } : {}),
+    },
+    ...(cp || budget
+      ? {
+          circuitBreakers: {
+            thresholds: [
+              {
+                ...(cp ? { maxConnections: cp.maxConnections, maxPendingRequests: cp.maxPendingRequests, maxRequests: cp.maxRequests, maxRetries: cp.maxRetries } : {}),
+                ...(budget ? { retryBudget: { budgetPercent: { value: budget.budgetPercent }, minRetryConcurrency: budget.minRetryConcurrency } } : {}),
+              },
+            ],
+          },
+        }
+      : {}),
+    ...(od
+      ? {
+          outlierDetection: {
+            consecutive5xx: od.consecutive5xx,
+            consecutiveGatewayFailure: od.consecutiveGatewayErrors,
+            enforcingConsecutiveGatewayFailure: 100,
+            interval: duration(od.intervalMs),
+            baseEjectionTime: duration(od.baseEjectionTimeMs),
+            maxEjectionPercent: od.maxEjectionPercent,
+          },
+        }
+      : {}),
+    ...(hc
+      ? {
+          healthChecks: [
+            {
+              timeout: duration(hc.timeoutMs),
+              interval: duration(hc.intervalMs),
+              unhealthyThreshold: hc.unhealthyThreshold,
+              healthyThreshold: hc.healthyThreshold,
+              healthChecker: { case: 'httpHealthCheck' as const, value: { path: hc.path, expectedStatuses: hc.expectedStatuses.map(([s, e]) => ({ start: BigInt(s), end: BigInt(e) })) } },
+            },
+          ],
+        }
+      : {}),
+    ...(idleOptions(cp?.idleTimeoutMs)),
+    typedExtensionProtocolOptions: protocolOptions(port.protocol),
+    metadata: { filterMetadata: { weft: { service: svc.metadata.name, namespace: svc.metadata.namespace, port: port.port, protocol: port.protocol, subset } } },
+  });
+  return makeResource(TYPE_URL.cluster, name, ClusterSchema, msg, [{ typeUrl: TYPE_URL.endpoint, name }]);
+}
+
+function idleOptions(idleMs: number | undefined): Partial<{ commonHttpProtocolOptions: { idleTimeout: ReturnType<typeof duration> } }> {
+  return idleMs ? { commonHttpProtocolOptions: { idleTimeout: duration(idleMs) } } : {};
+}
+
+/** The sidecar's local app: a STATIC cluster to 127.0.0.1:appPort. */
+export function inboundCluster(namespace: string, service: string, appPort: number, protocol: AppProtocol): Resource {
+  const name = inboundClusterName(namespace, service, appPort);
+  const msg = create(ClusterSchema, {
+    name,
+    clusterDiscoveryType: { case: 'type', value: Cluster_DiscoveryType.STATIC },
+    connectTimeout: duration(1000),
+    loadAssignment: {
+      clusterName: name,
+      endpoints: [{ lbEndpoints: [{ hostIdentifier: { case: 'endpoint', value: { address: socketAddress('127.0.0.1', appPort) } } }] }],
+    },
+    typedExtensionProtocolOptions: protocolOptions(protocol),
+    metadata: { filterMetadata: { weft: { service, namespace, port: appPort, protocol, inbound: true } } },
+  });
+  return makeResource(TYPE_URL.cluster, name, ClusterSchema, msg);
+}

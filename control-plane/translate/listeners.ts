@@ -1,0 +1,61 @@
+/**
+ * Listeners and route configurations. Proxyless gRPC clients get one API listener per host form
+ * they may dial (`xds:///orders` asks LDS for `orders`); sidecars get an outbound and an inbound
+ * listener. All of them carry an HttpConnectionManager that takes routes over RDS and ends in the
+ * router filter.
+ */
+import { create } from '@bufbuild/protobuf';
+import { anyPack } from '@bufbuild/protobuf/wkt';
+import { TYPE_URL } from '../../common/xds-types.js';
+import { ListenerSchema } from '../../proto/gen/envoy/config/listener/v3/listener_pb.js';
+import { RouteConfigurationSchema } from '../../proto/gen/envoy/config/route/v3/route_pb.js';
+import type { Route } from '../../proto/gen/envoy/config/route/v3/route_components_pb.js';
+import {
+  HttpConnectionManagerSchema,
+  HttpConnectionManager_CodecType,
+} from '../../proto/gen/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager_pb.js';
+import { RouterSchema } from '../../proto/gen/envoy/extensions/filters/http/router/v3/router_pb.js';
+import type { MeshConfigSpec } from '../config/types.js';
+import { makeResource, type Resource } from '../xds/snapshot.js';
+import { ADS_SOURCE, socketAddress } from './proto-helpers.js';
+
+export const HCM_FILTER = 'envoy.filters.network.http_connection_manager';
+export const ROUTER_FILTER = 'envoy.filters.http.router';
+
+function hcm(statPrefix: string, routeName: string, mesh: MeshConfigSpec | undefined) {
+  return create(HttpConnectionManagerSchema, {
+    statPrefix,
+    codecType: HttpConnectionManager_CodecType.AUTO,
+    routeSpecifier: { case: 'rds', value: { routeConfigName: routeName, configSource: ADS_SOURCE } },
+    httpFilters: [{ name: ROUTER_FILTER, configType: { case: 'typedConfig', value: anyPack(RouterSchema, create(RouterSchema)) } }],
+    ...(mesh ? { tracing: { randomSampling: { value: mesh.tracing.samplingPercent } } } : {}),
+  });
+}
+
+/** An API listener (no socket) for gRPC proxyless clients. */
+export function apiListener(name: string, routeName: string): Resource {
+  const msg = create(ListenerSchema, { name, apiListener: { apiListener: anyPack(HttpConnectionManagerSchema, hcm(name, routeName, undefined)) } });
+  return makeResource(TYPE_URL.listener, name, ListenerSchema, msg, [{ typeUrl: TYPE_URL.route, name: routeName }]);
+}
+
+/** A socket listener for a sidecar (outbound on loopback, inbound for peers). */
+export function socketListener(name: string, host: string, port: number, routeName: string, mesh: MeshConfigSpec): Resource {
+  const msg = create(ListenerSchema, {
+    name,
+    address: socketAddress(host, port),
+    filterChains: [{ filters: [{ name: HCM_FILTER, configType: { case: 'typedConfig', value: anyPack(HttpConnectionManagerSchema, hcm(name, routeName, mesh)) } }] }],
+  });
+  return makeResource(TYPE_URL.listener, name, ListenerSchema, msg, [{ typeUrl: TYPE_URL.route, name: routeName }]);
+}
+
+export interface VirtualHostInit {
+  name: string;
+  domains: string[];
+  routes: Route[];
+}
+
+/** A RouteConfiguration; `clusters` are the names its routes reference (for consistency refs). */
+export function routeConfiguration(name: string, vhosts: VirtualHostInit[], clusters: Iterable<string>): Resource {
+  const msg = create(RouteConfigurationSchema, { name, virtualHosts: vhosts });
+  return makeResource(TYPE_URL.route, name, RouteConfigurationSchema, msg, [...new Set(clusters)].sort().map((c) => ({ typeUrl: TYPE_URL.cluster, name: c })));
+}

@@ -1,0 +1,43 @@
+/**
+ * Resource naming, Istio-familiar so operators recognise it:
+ *   cluster / ClusterLoadAssignment  outbound|<port>|<subset>|<service>.<namespace>
+ *   local app cluster (sidecar)      inbound|<appPort>|<service>.<namespace>
+ *   RouteConfiguration               outbound (every service's virtual hosts, per namespace view)
+ *                                    inbound|<service>.<namespace> (sidecar inbound)
+ *   Listener                         outbound, inbound (sidecar); one per host form (proxyless)
+ */
+import type { ServiceResource } from '../config/types.js';
+
+export const OUTBOUND_ROUTE = 'outbound';
+export const OUTBOUND_LISTENER = 'outbound';
+export const INBOUND_LISTENER = 'inbound';
+
+export function clusterName(namespace: string, service: string, port: number, subset = ''): string {
+  return `outbound|${port}|${subset}|${service}.${namespace}`;
+}
+
+export function inboundClusterName(namespace: string, service: string, appPort: number): string {
+  return `inbound|${appPort}|${service}.${namespace}`;
+}
+
+export function inboundRouteName(namespace: string, service: string): string {
+  return `inbound|${service}.${namespace}`;
+}
+
+/**
+ * Host names a client may use for one service port. Short forms (`orders`, `orders:8080`) only for
+ * services in the caller's namespace, and port-less forms only on the first port, so no two
+ * virtual hosts share a domain (Envoy and gRPC reject duplicates).
+ */
+export function hostForms(svc: ServiceResource, portIndex: number, callerNamespace: string): string[] {
+  const { name, namespace } = svc.metadata;
+  const port = svc.spec.ports[portIndex]!.port;
+  const bases = [`${name}.${namespace}`, `${name}.${namespace}.svc`];
+  if (namespace === callerNamespace) bases.unshift(name);
+  const out: string[] = [];
+  for (const b of bases) {
+    if (portIndex === 0) out.push(b);
+    out.push(`${b}:${port}`);
+  }
+  return out;
+}

@@ -1,0 +1,290 @@
+/**
+ * HTTPRoute and GRPCRoute rules -> Envoy Routes inside the virtual host of the Service they attach
+ * to. Order follows Gateway API precedence (exact path, then longest prefix, then regex; then
+ * method, header and query matches), then resource key and rule order. A default route to the
+ * service itself comes last, so requests no rule matches still reach the service.
+ */
+import { create, type MessageInitShape } from '@bufbuild/protobuf';
+import {
+  DirectResponseActionSchema,
+  RedirectActionSchema,
+  RedirectAction_RedirectResponseCode,
+  RouteActionSchema,
+  RouteAction_RequestMirrorPolicySchema,
+  RouteMatchSchema,
+  RouteSchema,
+  type HeaderMatcherSchema,
+  type Route,
+  type RouteAction_RequestMirrorPolicy,
+} from '../../proto/gen/envoy/config/route/v3/route_components_pb.js';
+import {
+  HeaderValueOptionSchema,
+  HeaderValueOption_HeaderAppendAction,
+  type HeaderValueOption,
+} from '../../proto/gen/envoy/config/core/v3/base_pb.js';
+import type {
+  BackendRef,
+  GRPCRouteMatch,
+  HTTPRouteFilter,
+  GRPCRouteFilter,
+  HTTPRouteMatch,
+  HeaderMatch,
+  HeaderModifier,
+  MeshModel,
+  RetryPolicy,
+  RouteTimeouts,
+  ServiceResource,
+  TrafficPolicyResource,
+} from '../config/types.js';
+import { clusterName } from './names.js';
+import { duration } from './proto-helpers.js';
+
+type RouteInit = Route;
+type Body = Pick<Route, 'action' | 'requestHeadersToAdd' | 'requestHeadersToRemove' | 'responseHeadersToAdd' | 'responseHeadersToRemove'>;
+type ActionInit = MessageInitShape<typeof RouteActionSchema>;
+type HeaderInit = MessageInitShape<typeof HeaderMatcherSchema>;
+type Filter = HTTPRouteFilter | GRPCRouteFilter;
+
+/** Default request timeout for HTTP ports (Envoy's default); gRPC ports rely on grpc-timeout. */
+const DEFAULT_HTTP_TIMEOUT_MS = 15_000;
+
+export interface RouteContext {
+  model: MeshModel;
+  svc: ServiceResource;
+  port: number;
+  grpc: boolean;
+  /** Referenced clusters are collected here for the snapshot's consistency refs. */
+  refs: Set<string>;
+}
+
+interface Candidate {
+  route: RouteInit;
+  rank: number[];
+}
+
+function headerMatcher(h: HeaderMatch): HeaderInit {
+  return {
+    name: h.name,
+    headerMatchSpecifier: {
+      case: 'stringMatch',
+      value: { matchPattern: h.type === 'Exact' ? { case: 'exact', value: h.value } : { case: 'safeRegex', value: { regex: h.value } } },
+    },
+  };
+}
+
+function backendCluster(ctx: RouteContext, b: BackendRef): string {
+  const target = ctx.model.services.get(`Service/${b.namespace}/${b.name}`);
+  const port = b.port ?? target?.spec.ports[0]?.port ?? ctx.port;
+  const name = clusterName(b.namespace, b.name, port, b.subset ?? '');
+  ctx.refs.add(name);
+  return name;
+}
+
+function policyFor(ctx: RouteContext, b: BackendRef | undefined): TrafficPolicyResource | undefined {
+  const ref = b ? `Service/${b.namespace}/${b.name}` : `Service/${ctx.svc.metadata.namespace}/${ctx.svc.metadata.name}`;
+  return ctx.model.trafficPolicies.get(ref);
+}
+
+function headerOps(m: HeaderModifier): { add: HeaderValueOption[]; remove: string[] } {
+  const opt = (name: string, value: string, appendAction: HeaderValueOption_HeaderAppendAction) =>
+    create(HeaderValueOptionSchema, { header: { key: name, value }, appendAction });
+  return {
+    add: [
+      ...m.set.map((h) => opt(h.name, h.value, HeaderValueOption_HeaderAppendAction.OVERWRITE_IF_EXISTS_OR_ADD)),
+      ...m.add.map((h) => opt(h.name, h.value, HeaderValueOption_HeaderAppendAction.APPEND_IF_EXISTS_OR_ADD)),
+    ],
+    remove: m.remove,
+  };
+}
+
+function retryPolicy(r: RetryPolicy, perTryMs: number | undefined): ActionInit['retryPolicy'] {
+  return {
+    retryOn: r.retryOn.join(','),
+    numRetries: Math.max(0, r.attempts - 1),
+    ...(r.perTryTimeoutMs ?? perTryMs ? { perTryTimeout: duration((r.perTryTimeoutMs ?? perTryMs)!) } : {}),
+    ...(r.backoff ? { retryBackOff: { baseInterval: duration(r.backoff.baseIntervalMs), maxInterval: duration(r.backoff.maxIntervalMs) } } : {}),
+    retriableStatusCodes: r.codes,
+  };
+}
+
+const REDIRECT_CODES: Record<number, RedirectAction_RedirectResponseCode> = {
+  301: RedirectAction_RedirectResponseCode.MOVED_PERMANENTLY,
+  302: RedirectAction_RedirectResponseCode.FOUND,
+  303: RedirectAction_RedirectResponseCode.SEE_OTHER,
+  307: RedirectAction_RedirectResponseCode.TEMPORARY_REDIRECT,
+  308: RedirectAction_RedirectResponseCode.PERMANENT_REDIRECT,
+};
+
+/** Builds the action part of a route (forward, redirect or direct response) and its header edits. */
+function routeBody(ctx: RouteContext, backends: BackendRef[], filters: Filter[], timeouts: RouteTimeouts | undefined, retry: RetryPolicy | undefined, prefixMatch: string | undefined): Body {
+  const out: Body = { action: { case: undefined }, requestHeadersToAdd: [], requestHeadersToRemove: [], responseHeadersToAdd: [], responseHeadersToRemove: [] };
+  const reqAdd = out.requestHeadersToAdd;
+  const reqRemove = out.requestHeadersToRemove;
+  const resAdd = out.responseHeadersToAdd;
+  const resRemove = out.responseHeadersToRemove;
+  let rewrite: Extract<HTTPRouteFilter, { type: 'URLRewrite' }>['urlRewrite'] | undefined;
+  const mirrors: RouteAction_RequestMirrorPolicy[] = [];
+  for (const f of filters) {
+    switch (f.type) {
+      case 'RequestHeaderModifier': {
+        const o = headerOps(f.requestHeaderModifier);
+        reqAdd.push(...o.add);
+        reqRemove.push(...o.remove);
+        break;
+      }
+      case 'ResponseHeaderModifier': {
+        const o = headerOps(f.responseHeaderModifier);
+        resAdd.push(...o.add);
+        resRemove.push(...o.remove);
+        break;
+      }
+      case 'URLRewrite':
+        rewrite = f.urlRewrite;
+        break;
+      case 'RequestMirror':
+        mirrors.push(
+          create(RouteAction_RequestMirrorPolicySchema, {
+            cluster: backendCluster(ctx, f.requestMirror.backendRef),
+            runtimeFraction: { defaultValue: { numerator: f.requestMirror.percent, denominator: 0 } },
+          }),
+        );
+        break;
+      case 'RequestRedirect': {
+        const r = f.requestRedirect;
+        out.action = {
+          case: 'redirect',
+          value: create(RedirectActionSchema, {
+            ...(r.scheme ? { schemeRewriteSpecifier: { case: 'schemeRedirect' as const, value: r.scheme } } : {}),
+            ...(r.hostname ? { hostRedirect: r.hostname } : {}),
+            ...(r.port ? { portRedirect: r.port } : {}),
+            ...(r.path
+              ? { pathRewriteSpecifier: r.path.type === 'ReplaceFullPath' ? { case: 'pathRedirect' as const, value: r.path.replaceFullPath } : { case: 'prefixRewrite' as const, value: r.path.replacePrefixMatch } }
+              : {}),
+            responseCode: REDIRECT_CODES[r.statusCode] ?? RedirectAction_RedirectResponseCode.FOUND,
+          }),
+        };
+        break;
+      }
+    }
+  }
+  if (out.action.case) return out;
+
+  const live = backends.filter((b) => b.weight > 0);
+  if (backends.length > 0 && live.length === 0) {
+    // Gateway API: a rule whose backends all weigh 0 answers 500.
+    out.action = { case: 'directResponse', value: create(DirectResponseActionSchema, { status: 500, body: { specifier: { case: 'inlineString', value: 'no backend has weight > 0\n' } } }) };
+    return out;
+  }
+  const policy = policyFor(ctx, backends[0]);
+  const action: ActionInit = {};
+  if (live.length === 1) action.clusterSpecifier = { case: 'cluster', value: backendCluster(ctx, live[0]!) };
+  else action.clusterSpecifier = { case: 'weightedClusters', value: { clusters: live.map((b) => ({ name: backendCluster(ctx, b), weight: b.weight })) } };
+  const timeoutMs = timeouts?.request ?? policy?.spec.timeoutMs ?? (ctx.grpc ? 0 : DEFAULT_HTTP_TIMEOUT_MS);
+  action.timeout = duration(timeoutMs);
+  if (ctx.grpc) action.maxStreamDuration = { grpcTimeoutHeaderMax: duration(0) };
+  const r = retry ?? policy?.spec.retry;
+  if (r) action.retryPolicy = retryPolicy(r, timeouts?.backendRequest);
+  if (rewrite?.hostname) action.hostRewriteSpecifier = { case: 'hostRewriteLiteral', value: rewrite.hostname };
+  // prefix_rewrite replaces exactly the matched prefix (Gateway API ReplacePrefixMatch).
+  if (rewrite?.path?.type === 'ReplacePrefixMatch' && prefixMatch !== undefined) action.prefixRewrite = rewrite.path.replacePrefixMatch;
+  if (rewrite?.path?.type === 'ReplaceFullPath') action.regexRewrite = { pattern: { regex: '^.*$' }, substitution: rewrite.path.replaceFullPath };
+  if (mirrors.length) action.requestMirrorPolicies = mirrors;
+  const rh = policy?.spec.loadBalancer.type === 'RingHash' ? policy.spec.loadBalancer.ringHash : undefined;
+  if (rh) {
+    action.hashPolicy = [
+      rh.hashOn === 'header'
+        ? { policySpecifier: { case: 'header', value: { headerName: rh.header ?? '' } } }
+        : rh.hashOn === 'cookie'
+          ? { policySpecifier: { case: 'cookie', value: { name: rh.cookie?.name ?? '', ...(rh.cookie?.ttlMs ? { ttl: duration(rh.cookie.ttlMs) } : {}), path: rh.cookie?.path ?? '' } } }
+          : { policySpecifier: { case: 'connectionProperties', value: { sourceIp: true } } },
+    ];
+  }
+  out.action = { case: 'route', value: create(RouteActionSchema, action) };
+  return out;
+}
+
+type MatchInit = MessageInitShape<typeof RouteMatchSchema>;
+
+function httpMatch(m: HTTPRouteMatch): { match: MatchInit; rank: number[]; prefix?: string } {
+  const headers: HeaderInit[] = m.headers.map(headerMatcher);
+  if (m.method) headers.push({ name: ':method', headerMatchSpecifier: { case: 'stringMatch', value: { matchPattern: { case: 'exact', value: m.method } } } });
+  const p = m.path ?? { type: 'PathPrefix' as const, value: '/' };
+  const pathSpecifier =
+    p.type === 'Exact' ? { case: 'path' as const, value: p.value } : p.type === 'PathPrefix' ? { case: 'pathSeparatedPrefix' as const, value: p.value } : { case: 'safeRegex' as const, value: { regex: p.value } };
+  // Envoy's path_separated_prefix refuses '/' and trailing slashes; use plain prefix there.
+  const spec = p.type === 'PathPrefix' && (p.value === '/' || p.value.endsWith('/')) ? { case: 'prefix' as const, value: p.value } : pathSpecifier;
+  return {
+    match: {
+      pathSpecifier: spec,
+      headers,
+      queryParameters: m.queryParams.map((q) => ({
+        name: q.name,
+        queryParameterMatchSpecifier: { case: 'stringMatch' as const, value: { matchPattern: q.type === 'Exact' ? { case: 'exact' as const, value: q.value } : { case: 'safeRegex' as const, value: { regex: q.value } } } },
+      })),
+    },
+    rank: [p.type === 'Exact' ? 0 : p.type === 'PathPrefix' ? 1 : 2, p.type === 'PathPrefix' ? -p.value.length : 0, m.method ? 0 : 1, -m.headers.length, -m.queryParams.length],
+    prefix: p.type === 'PathPrefix' ? p.value : undefined,
+  };
+}
+
+function grpcMatch(m: GRPCRouteMatch): { match: MatchInit; rank: number[] } {
+  const headers = m.headers.map(headerMatcher);
+  const mm = m.method;
+  let pathSpecifier: MatchInit['pathSpecifier'];
+  let rank = 2;
+  if (!mm) pathSpecifier = { case: 'prefix', value: '/' };
+  else if (mm.type === 'Exact' && mm.service && mm.method) {
+    pathSpecifier = { case: 'path', value: `/${mm.service}/${mm.method}` };
+    rank = 0;
+  } else if (mm.type === 'Exact' && mm.service) {
+    pathSpecifier = { case: 'prefix', value: `/${mm.service}/` };
+    rank = 1;
+  } else {
+    const esc = (s: string) => (mm.type === 'Exact' ? s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&') : s);
+    pathSpecifier = { case: 'safeRegex', value: { regex: `^/${mm.service ? esc(mm.service) : '[^/]+'}/${mm.method ? esc(mm.method) : '[^/]+'}$` } };
+  }
+  return { match: { pathSpecifier, headers }, rank: [rank, 0, 1, -m.headers.length, 0] };
+}
+
+function attaches(parentRefs: Array<{ name: string; namespace: string; port?: number }>, ctx: RouteContext): boolean {
+  return parentRefs.some((p) => p.name === ctx.svc.metadata.name && p.namespace === ctx.svc.metadata.namespace && (p.port === undefined || p.port === ctx.port));
+}
+
+/** Every route of one service port's virtual host, in precedence order, default route last. */
+export function routesFor(ctx: RouteContext): RouteInit[] {
+  const cands: Candidate[] = [];
+  let seq = 0;
+  for (const r of ctx.model.httpRoutes) {
+    if (!attaches(r.spec.parentRefs, ctx)) continue;
+    r.spec.rules.forEach((rule, ri) => {
+      const matches = rule.matches.length ? rule.matches : [{ headers: [], queryParams: [] }];
+      for (const m of matches) {
+        const hm = httpMatch(m);
+        cands.push({
+          route: create(RouteSchema, { name: `${r.metadata.namespace}/${r.metadata.name}/rule-${ri}`, match: hm.match, ...routeBody(ctx, rule.backendRefs, rule.filters, rule.timeouts, rule.retry, hm.prefix) }),
+          rank: [...hm.rank, seq++],
+        });
+      }
+    });
+  }
+  for (const r of ctx.model.grpcRoutes) {
+    if (!attaches(r.spec.parentRefs, ctx)) continue;
+    r.spec.rules.forEach((rule, ri) => {
+      const matches = rule.matches.length ? rule.matches : [{ headers: [] }];
+      for (const m of matches) {
+        const gm = grpcMatch(m);
+        cands.push({
+          route: create(RouteSchema, { name: `${r.metadata.namespace}/${r.metadata.name}/rule-${ri}`, match: gm.match, ...routeBody(ctx, rule.backendRefs, rule.filters, rule.timeouts, rule.retry, undefined) }),
+          rank: [...gm.rank, seq++],
+        });
+      }
+    });
+  }
+  cands.sort((a, b) => {
+    for (let i = 0; i < a.rank.length; i++) if (a.rank[i] !== b.rank[i]) return a.rank[i]! - b.rank[i]!;
+    return 0;
+  });
+  const self: BackendRef = { name: ctx.svc.metadata.name, namespace: ctx.svc.metadata.namespace, port: ctx.port, weight: 1 };
+  const fallback = create(RouteSchema, { name: 'default', match: { pathSpecifier: { case: 'prefix', value: '/' } }, ...routeBody(ctx, [self], [], undefined, undefined, '/') });
+  return [...cands.map((c) => c.route), fallback];
+}

@@ -1,0 +1,169 @@
+/**
+ * Translator: (config model, registry, node) -> that node's Snapshot. Pure and memoized: one
+ * Translator exists per (model revision, registry revision); resources that do not depend on the
+ * node are built once and shared, and nodes of the same class get the very same Snapshot.
+ */
+import type { MeshModel, ServiceResource, AppProtocol } from '../config/types.js';
+import type { RegistryView } from '../registry/types.js';
+import type { NodeInfo } from '../xds/node.js';
+import { Snapshot, type Resource } from '../xds/snapshot.js';
+import { inboundCluster, outboundCluster } from './clusters.js';
+import { loadAssignment, serviceEndpoints } from './endpoints.js';
+import { apiListener, routeConfiguration, socketListener, type VirtualHostInit } from './listeners.js';
+import { INBOUND_LISTENER, OUTBOUND_LISTENER, OUTBOUND_ROUTE, clusterName, hostForms, inboundClusterName, inboundRouteName } from './names.js';
+import { routesFor } from './routes.js';
+import { create } from '@bufbuild/protobuf';
+import { RouteSchema } from '../../proto/gen/envoy/config/route/v3/route_components_pb.js';
+
+/** Ports a sidecar binds; the sidecar may override them locally, the listener carries defaults. */
+export const SIDECAR_OUTBOUND_PORT = 15001;
+export const SIDECAR_INBOUND_PORT = 15006;
+
+interface ClusterSpec {
+  svc: ServiceResource;
+  portIndex: number;
+  subset: string;
+  labels?: Readonly<Record<string, string>>;
+}
+
+export class Translator {
+  readonly #model: MeshModel;
+  readonly #registry: RegistryView;
+  readonly #specs: ClusterSpec[] = [];
+  readonly #clusters = new Map<string, Resource>();
+  readonly #clusterProxyless = new Map<string, Resource>();
+  readonly #cla = new Map<string, Resource>();
+  readonly #outbound = new Map<string, Resource>();
+  readonly #apiListeners = new Map<string, Resource[]>();
+  readonly #snapshots = new Map<string, Snapshot>();
+  readonly #allServices: ReadonlySet<string>;
+
+  constructor(model: MeshModel, registry: RegistryView) {
+    this.#model = model;
+    this.#registry = registry;
+    for (const svc of model.services.values()) {
+      const policy = model.trafficPolicies.get(`Service/${svc.metadata.namespace}/${svc.metadata.name}`);
+      svc.spec.ports.forEach((_, portIndex) => {
+        this.#specs.push({ svc, portIndex, subset: '' });
+        for (const s of policy?.spec.subsets ?? []) this.#specs.push({ svc, portIndex, subset: s.name, labels: s.labels });
+      });
+    }
+    this.#allServices = new Set([...model.services.values()].map((s) => `${s.metadata.namespace}/${s.metadata.name}`));
+  }
+
+  /** Services whose endpoints this node's snapshot includes (`namespace/name`). */
+  dependenciesOf(_node: NodeInfo): ReadonlySet<string> {
+    // Every proxy sees every service today (no egress scoping resource yet); the xDS server still
+    // only pushes EDS to streams subscribed to the changed assignments.
+    return this.#allServices;
+  }
+
+  snapshotFor(node: NodeInfo): Snapshot {
+    const zone = this.#zoneKey(node);
+    const key = node.role === 'proxyless'
+      ? `p|${node.namespace}|${zone}`
+      : `${node.role}|${node.namespace}|${node.service ?? ''}|${node.appPort ?? ''}|${node.appProtocol ?? ''}|${zone}`;
+    let snap = this.#snapshots.get(key);
+    if (!snap) {
+      snap = this.#build(node, zone);
+      this.#snapshots.set(key, snap);
+    }
+    return snap;
+  }
+
+  /** The node's zone matters only when some policy balances by locality. */
+  #zoneKey(node: NodeInfo): string | undefined {
+    if (!node.zone) return undefined;
+    for (const p of this.#model.trafficPolicies.values()) if (p.spec.loadBalancer.localityAware) return node.zone;
+    return undefined;
+  }
+
+  #build(node: NodeInfo, zone: string | undefined): Snapshot {
+    const proxyless = node.role === 'proxyless';
+    const out: Resource[] = [];
+    for (const spec of this.#specs) {
+      out.push(this.#cluster(spec, proxyless));
+      out.push(this.#loadAssignment(spec, zone));
+    }
+    out.push(this.#outboundRoute(node.namespace));
+    if (proxyless) out.push(...this.#proxylessListeners(node.namespace));
+    else {
+      out.push(socketListener(OUTBOUND_LISTENER, '127.0.0.1', SIDECAR_OUTBOUND_PORT, OUTBOUND_ROUTE, this.#model.mesh));
+      if (node.role === 'sidecar' && node.service && node.appPort) out.push(...this.#inbound(node.namespace, node.service, node.appPort, toProtocol(node.appProtocol)));
+    }
+    return new Snapshot(out);
+  }
+
+  #cluster(spec: ClusterSpec, proxyless: boolean): Resource {
+    const name = clusterName(spec.svc.metadata.namespace, spec.svc.metadata.name, spec.svc.spec.ports[spec.portIndex]!.port, spec.subset);
+    const memo = proxyless ? this.#clusterProxyless : this.#clusters;
+    let r = memo.get(name);
+    if (!r) {
+      const policy = this.#model.trafficPolicies.get(`Service/${spec.svc.metadata.namespace}/${spec.svc.metadata.name}`);
+      memo.set(name, (r = outboundCluster(spec.svc, spec.portIndex, spec.subset, policy, proxyless)));
+    }
+    return r;
+  }
+
+  #loadAssignment(spec: ClusterSpec, zone: string | undefined): Resource {
+    const name = clusterName(spec.svc.metadata.namespace, spec.svc.metadata.name, spec.svc.spec.ports[spec.portIndex]!.port, spec.subset);
+    const policy = this.#model.trafficPolicies.get(`Service/${spec.svc.metadata.namespace}/${spec.svc.metadata.name}`);
+    const callerZone = policy?.spec.loadBalancer.localityAware ? zone : undefined;
+    const key = `${name}|${callerZone ?? ''}`;
+    let r = this.#cla.get(key);
+    if (!r) this.#cla.set(key, (r = loadAssignment(name, serviceEndpoints(spec.svc, spec.portIndex, this.#registry), spec.labels, callerZone)));
+    return r;
+  }
+
+  /** One virtual host per service port, host forms as seen from `namespace`. */
+  #outboundRoute(namespace: string): Resource {
+    let r = this.#outbound.get(namespace);
+    if (r) return r;
+    const vhosts: VirtualHostInit[] = [];
+    const refs = new Set<string>();
+    for (const svc of this.#model.services.values()) {
+      svc.spec.ports.forEach((p, i) => {
+        vhosts.push({
+          name: `${svc.metadata.name}.${svc.metadata.namespace}:${p.port}`,
+          domains: hostForms(svc, i, namespace),
+          routes: routesFor({ model: this.#model, svc, port: p.port, grpc: p.protocol === 'grpc', refs }),
+        });
+      });
+    }
+    r = routeConfiguration(OUTBOUND_ROUTE, vhosts, refs);
+    this.#outbound.set(namespace, r);
+    return r;
+  }
+
+  #proxylessListeners(namespace: string): Resource[] {
+    let list = this.#apiListeners.get(namespace);
+    if (list) return list;
+    list = [];
+    for (const svc of this.#model.services.values()) {
+      svc.spec.ports.forEach((_, i) => {
+        for (const host of hostForms(svc, i, namespace)) list!.push(apiListener(host, OUTBOUND_ROUTE));
+      });
+    }
+    this.#apiListeners.set(namespace, list);
+    return list;
+  }
+
+  #inbound(namespace: string, service: string, appPort: number, protocol: AppProtocol): Resource[] {
+    const cluster = inboundCluster(namespace, service, appPort, protocol);
+    const routeName = inboundRouteName(namespace, service);
+    const route = create(RouteSchema, {
+      name: 'inbound',
+      match: { pathSpecifier: { case: 'prefix', value: '/' } },
+      action: { case: 'route', value: { clusterSpecifier: { case: 'cluster', value: inboundClusterName(namespace, service, appPort) }, timeout: { seconds: 0n } } },
+    });
+    return [
+      cluster,
+      routeConfiguration(routeName, [{ name: 'inbound', domains: ['*'], routes: [route] }], [cluster.name]),
+      socketListener(INBOUND_LISTENER, '0.0.0.0', SIDECAR_INBOUND_PORT, routeName, this.#model.mesh),
+    ];
+  }
+}
+
+function toProtocol(p: string | undefined): AppProtocol {
+  return p === 'http2' || p === 'grpc' ? p : 'http';
+}
