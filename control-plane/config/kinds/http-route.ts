@@ -1,0 +1,110 @@
+/** HTTPRoute (Gateway API shape), attached to a Service through parentRefs as in GAMMA. */
+import type { HTTPRouteFilter, HTTPRouteMatch, HTTPRouteRule, HTTPRouteSpec } from '../types.js';
+import type { Reader } from '../schema.js';
+import { cleanRetry, readBackendRef, readHeaderMatches, readHeaderModifier, readMirror, readParentRefs, readRetry, readTimeouts } from './route-common.js';
+
+const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'CONNECT', 'OPTIONS', 'TRACE', 'PATCH'];
+const FILTERS = ['RequestHeaderModifier', 'ResponseHeaderModifier', 'URLRewrite', 'RequestRedirect', 'RequestMirror'] as const;
+const KEY: Record<(typeof FILTERS)[number], string> = {
+  RequestHeaderModifier: 'requestHeaderModifier',
+  ResponseHeaderModifier: 'responseHeaderModifier',
+  URLRewrite: 'urlRewrite',
+  RequestRedirect: 'requestRedirect',
+  RequestMirror: 'requestMirror',
+};
+
+function readPathModifier(r: Reader, v: unknown, p: string) {
+  const o = r.obj(v, p, ['type', 'replaceFullPath', 'replacePrefixMatch'], ['type']);
+  if (!o) return undefined;
+  const type = r.str(o.type, `${p}.type`, { oneOf: ['ReplaceFullPath', 'ReplacePrefixMatch'] });
+  if (type === 'ReplaceFullPath') {
+    const s = r.str(o.replaceFullPath, `${p}.replaceFullPath`, { required: true, pattern: /^\//, patternHelp: 'a path starting with /' });
+    return s === undefined ? undefined : { type: 'ReplaceFullPath' as const, replaceFullPath: s };
+  }
+  if (type === 'ReplacePrefixMatch') {
+    const s = r.str(o.replacePrefixMatch, `${p}.replacePrefixMatch`, { required: true, pattern: /^\//, patternHelp: 'a path starting with /' });
+    return s === undefined ? undefined : { type: 'ReplacePrefixMatch' as const, replacePrefixMatch: s };
+  }
+  return undefined;
+}
+
+export function readHTTPFilter(r: Reader, x: unknown, p: string, ns: string): HTTPRouteFilter | undefined {
+  const type = r.str((x as { type?: unknown } | null)?.type, `${p}.type`, { required: true, oneOf: FILTERS }) as (typeof FILTERS)[number] | undefined;
+  const o = r.obj(x, p, type ? ['type', KEY[type]] : ['type', ...Object.values(KEY)], type ? ['type', KEY[type]] : ['type']);
+  if (!o || !type) return undefined;
+  const q = `${p}.${KEY[type]}`;
+  switch (type) {
+    case 'RequestHeaderModifier':
+      return { type, requestHeaderModifier: readHeaderModifier(r, o.requestHeaderModifier, q) };
+    case 'ResponseHeaderModifier':
+      return { type, responseHeaderModifier: readHeaderModifier(r, o.responseHeaderModifier, q) };
+    case 'URLRewrite': {
+      const u = r.obj(o.urlRewrite, q, ['hostname', 'path']) ?? {};
+      const hostname = r.str(u.hostname, `${q}.hostname`, { nonEmpty: true });
+      const path = u.path === undefined ? undefined : readPathModifier(r, u.path, `${q}.path`);
+      return { type, urlRewrite: { ...(hostname ? { hostname } : {}), ...(path ? { path } : {}) } };
+    }
+    case 'RequestRedirect': {
+      const u = r.obj(o.requestRedirect, q, ['scheme', 'hostname', 'port', 'path', 'statusCode']) ?? {};
+      const scheme = r.str(u.scheme, `${q}.scheme`, { oneOf: ['http', 'https'] }) as 'http' | 'https' | undefined;
+      const hostname = r.str(u.hostname, `${q}.hostname`, { nonEmpty: true });
+      const port = r.int(u.port, `${q}.port`, 1, 65535);
+      const path = u.path === undefined ? undefined : readPathModifier(r, u.path, `${q}.path`);
+      let statusCode = r.int(u.statusCode, `${q}.statusCode`, 300, 399) ?? 302;
+      if (![301, 302, 303, 307, 308].includes(statusCode)) {
+        r.err(`${q}.statusCode`, 'must be 301, 302, 303, 307 or 308');
+        statusCode = 302;
+      }
+      return { type, requestRedirect: { ...(scheme ? { scheme } : {}), ...(hostname ? { hostname } : {}), ...(port ? { port } : {}), ...(path ? { path } : {}), statusCode } };
+    }
+    case 'RequestMirror': {
+      const m = readMirror(r, o.requestMirror, q, ns);
+      return m ? { type, requestMirror: m } : undefined;
+    }
+  }
+}
+
+function readMatch(r: Reader, x: unknown, p: string): HTTPRouteMatch | undefined {
+  const o = r.obj(x, p, ['path', 'headers', 'queryParams', 'method']);
+  if (!o) return undefined;
+  const m: HTTPRouteMatch = { headers: readHeaderMatches(r, o.headers, `${p}.headers`, 'header'), queryParams: readHeaderMatches(r, o.queryParams, `${p}.queryParams`, 'query') };
+  const po = r.obj(o.path, `${p}.path`, ['type', 'value']);
+  if (po) {
+    const type = (r.str(po.type, `${p}.path.type`, { oneOf: ['PathPrefix', 'Exact', 'RegularExpression'] }) ?? 'PathPrefix') as NonNullable<HTTPRouteMatch['path']>['type'];
+    const raw = po.value ?? '/';
+    const value = type === 'RegularExpression' ? r.regex(raw, `${p}.path.value`) : r.str(raw, `${p}.path.value`, { pattern: /^\//, patternHelp: 'a path starting with /' });
+    if (value !== undefined) m.path = { type, value };
+  }
+  const method = r.str(o.method, `${p}.method`, { oneOf: METHODS });
+  if (method) m.method = method;
+  return m;
+}
+
+export function readHTTPRoute(r: Reader, v: unknown, ns: string): HTTPRouteSpec | undefined {
+  const o = r.obj(v, 'spec', ['parentRefs', 'hostnames', 'rules'], ['parentRefs']);
+  if (!o) return undefined;
+  const parentRefs = readParentRefs(r, o.parentRefs, 'spec.parentRefs', ns);
+  const hostnames = r.arr(o.hostnames, 'spec.hostnames', (x, p) => r.str(x, p, { pattern: /^(\*\.)?[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, patternHelp: 'a host name' }));
+  const rules = r.arr(o.rules, 'spec.rules', (x, p): HTTPRouteRule | undefined => {
+    const ro = r.obj(x, p, ['matches', 'filters', 'backendRefs', 'timeouts', 'retry']);
+    if (!ro) return undefined;
+    const matches = r.arr(ro.matches, `${p}.matches`, (m, q) => readMatch(r, m, q), { max: 64 });
+    const filters = r.arr(ro.filters, `${p}.filters`, (f, q) => readHTTPFilter(r, f, q, ns));
+    const backendRefs = r.arr(ro.backendRefs, `${p}.backendRefs`, (b, q) => readBackendRef(r, b, q, ns));
+    const redirect = filters.some((f) => f.type === 'RequestRedirect');
+    if (redirect && backendRefs.length) r.err(`${p}.backendRefs`, 'must be empty when a RequestRedirect filter answers the request');
+    if (!redirect && ro.backendRefs === undefined) r.err(`${p}.backendRefs`, 'is required (or add a RequestRedirect filter)');
+    filters.forEach((f, i) => {
+      if (f.type === 'URLRewrite' && f.urlRewrite.path?.type === 'ReplacePrefixMatch' && matches.some((m) => m.path && m.path.type !== 'PathPrefix')) {
+        r.err(`${p}.filters[${i}].urlRewrite.path`, 'ReplacePrefixMatch needs every match to be a PathPrefix match');
+      }
+    });
+    const rule: HTTPRouteRule = { matches, filters, backendRefs };
+    const timeouts = readTimeouts(r, ro.timeouts, `${p}.timeouts`);
+    const retry = cleanRetry(readRetry(r, ro.retry, `${p}.retry`));
+    if (timeouts) rule.timeouts = timeouts;
+    if (retry) rule.retry = retry;
+    return rule;
+  }, { nonEmpty: true });
+  return { parentRefs, hostnames, rules };
+}

@@ -1,0 +1,118 @@
+/** Parts HTTPRoute and GRPCRoute share: parentRefs, backendRefs, header matches and filters, retry. */
+import type { BackendRef, HeaderMatch, HeaderModifier, ParentRef, RequestMirror, RetryPolicy, RouteTimeouts } from '../types.js';
+import type { Reader } from '../schema.js';
+
+export const RETRY_ON = [
+  '5xx', 'gateway-error', 'reset', 'connect-failure', 'retriable-4xx', 'refused-stream', 'retriable-status-codes',
+  'cancelled', 'deadline-exceeded', 'unavailable', 'resource-exhausted', 'internal',
+] as const;
+
+export function readParentRefs(r: Reader, v: unknown, path: string, ns: string): ParentRef[] {
+  return r.arr(v, path, (x, p) => {
+    const o = r.obj(x, p, ['group', 'kind', 'name', 'namespace', 'port'], ['name']);
+    if (!o) return undefined;
+    r.str(o.group, `${p}.group`, { oneOf: ['', 'core'] });
+    r.str(o.kind, `${p}.kind`, { oneOf: ['Service'] });
+    const name = r.dnsLabel(o.name, `${p}.name`);
+    const namespace = o.namespace === undefined ? ns : r.dnsLabel(o.namespace, `${p}.namespace`);
+    const port = r.int(o.port, `${p}.port`, 1, 65535);
+    if (!name || !namespace) return undefined;
+    return port === undefined ? { kind: 'Service' as const, name, namespace } : { kind: 'Service' as const, name, namespace, port };
+  }, { nonEmpty: true });
+}
+
+export function readBackendRef(r: Reader, x: unknown, p: string, ns: string, withWeight = true): BackendRef | undefined {
+  const o = r.obj(x, p, withWeight ? ['group', 'kind', 'name', 'namespace', 'port', 'weight', 'subset'] : ['group', 'kind', 'name', 'namespace', 'port', 'subset'], ['name']);
+  if (!o) return undefined;
+  r.str(o.group, `${p}.group`, { oneOf: ['', 'core'] });
+  r.str(o.kind, `${p}.kind`, { oneOf: ['Service'] });
+  const name = r.dnsLabel(o.name, `${p}.name`);
+  const namespace = o.namespace === undefined ? ns : r.dnsLabel(o.namespace, `${p}.namespace`);
+  const port = r.int(o.port, `${p}.port`, 1, 65535);
+  const weight = withWeight ? (r.int(o.weight, `${p}.weight`, 0, 1_000_000) ?? 1) : 1;
+  const subset = o.subset === undefined ? undefined : r.dnsLabel(o.subset, `${p}.subset`);
+  if (!name || !namespace) return undefined;
+  const b: BackendRef = { name, namespace, weight };
+  if (port !== undefined) b.port = port;
+  if (subset !== undefined) b.subset = subset;
+  return b;
+}
+
+export function readHeaderMatches(r: Reader, v: unknown, path: string, what: 'header' | 'query'): HeaderMatch[] {
+  return r.arr(v, path, (x, p) => {
+    const o = r.obj(x, p, ['type', 'name', 'value'], ['name', 'value']);
+    if (!o) return undefined;
+    const type = (r.str(o.type, `${p}.type`, { oneOf: ['Exact', 'RegularExpression'] }) ?? 'Exact') as HeaderMatch['type'];
+    const name = what === 'header' ? r.headerName(o.name, `${p}.name`) : r.str(o.name, `${p}.name`, { required: true });
+    const value = type === 'RegularExpression' ? r.regex(o.value, `${p}.value`) : r.str(o.value, `${p}.value`, { required: true });
+    return name !== undefined && value !== undefined ? { type, name, value } : undefined;
+  });
+}
+
+export function readHeaderModifier(r: Reader, v: unknown, p: string): HeaderModifier {
+  const o = r.obj(v, p, ['set', 'add', 'remove'], []) ?? {};
+  const hv = (x: unknown, q: string) => {
+    const h = r.obj(x, q, ['name', 'value'], ['name', 'value']);
+    const name = h && r.headerName(h.name, `${q}.name`);
+    const value = h && r.str(h.value, `${q}.value`, { required: true });
+    return name !== undefined && value !== undefined ? { name, value } : undefined;
+  };
+  return {
+    set: r.arr(o.set, `${p}.set`, hv),
+    add: r.arr(o.add, `${p}.add`, hv),
+    remove: r.arr(o.remove, `${p}.remove`, (x, q) => r.headerName(x, q)),
+  };
+}
+
+export function readMirror(r: Reader, v: unknown, p: string, ns: string): RequestMirror | undefined {
+  const o = r.obj(v, p, ['backendRef', 'percent'], ['backendRef']);
+  if (!o) return undefined;
+  const backendRef = readBackendRef(r, o.backendRef, `${p}.backendRef`, ns, false);
+  const percent = r.int(o.percent, `${p}.percent`, 0, 100) ?? 100;
+  return backendRef ? { backendRef, percent } : undefined;
+}
+
+export function readTimeouts(r: Reader, v: unknown, p: string): RouteTimeouts | undefined {
+  const o = r.obj(v, p, ['request', 'backendRequest']);
+  if (!o) return undefined;
+  const t: RouteTimeouts = {};
+  const request = r.duration(o.request, `${p}.request`);
+  const backendRequest = r.duration(o.backendRequest, `${p}.backendRequest`);
+  if (request !== undefined) t.request = request;
+  if (backendRequest !== undefined) t.backendRequest = backendRequest;
+  if (request && backendRequest && backendRequest > request) r.err(`${p}.backendRequest`, `must not exceed timeouts.request (${o.request})`);
+  return t;
+}
+
+export function readRetry(r: Reader, v: unknown, p: string, extra: readonly string[] = []): (RetryPolicy & { _o: Record<string, unknown> }) | undefined {
+  const o = r.obj(v, p, ['attempts', 'retryOn', 'codes', 'perTryTimeout', 'backoff', ...extra]);
+  if (!o) return undefined;
+  const attempts = r.int(o.attempts, `${p}.attempts`, 1, 10) ?? 2;
+  const retryOn = r.arr(o.retryOn, `${p}.retryOn`, (x, q) => r.str(x, q, { oneOf: RETRY_ON }));
+  const codes = r.arr(o.codes, `${p}.codes`, (x, q) => r.int(x, q, 100, 599));
+  const perTry = r.duration(o.perTryTimeout, `${p}.perTryTimeout`, { min: 1 });
+  const bo = r.obj(o.backoff, `${p}.backoff`, ['baseInterval', 'maxInterval'], ['baseInterval']);
+  const policy: RetryPolicy & { _o: Record<string, unknown> } = {
+    attempts,
+    retryOn: retryOn.length ? retryOn : codes.length ? ['retriable-status-codes'] : ['5xx', 'connect-failure', 'reset'],
+    codes,
+    _o: o,
+  };
+  if (codes.length && !policy.retryOn.includes('retriable-status-codes')) policy.retryOn.push('retriable-status-codes');
+  if (perTry !== undefined) policy.perTryTimeoutMs = perTry;
+  if (bo) {
+    const base = r.duration(bo.baseInterval, `${p}.backoff.baseInterval`, { required: true, min: 1 }) ?? 25;
+    const max = r.duration(bo.maxInterval, `${p}.backoff.maxInterval`, { min: 1 }) ?? base * 10;
+    if (max < base) r.err(`${p}.backoff.maxInterval`, 'must not be less than baseInterval');
+    policy.backoff = { baseIntervalMs: base, maxIntervalMs: max };
+  }
+  return policy;
+}
+
+/** Strips the reader's scratch field. */
+export function cleanRetry(p: (RetryPolicy & { _o?: unknown }) | undefined): RetryPolicy | undefined {
+  if (!p) return undefined;
+  const { _o, ...rest } = p;
+  void _o;
+  return rest;
+}

@@ -1,0 +1,121 @@
+/** TrafficPolicy: balancing, subsets, connection limits, outlier detection, health checks, retries. */
+import type { TrafficPolicySpec, LoadBalancerConfig, RetryBudget } from '../types.js';
+import type { Reader } from '../schema.js';
+import { cleanRetry, readRetry } from './route-common.js';
+
+export function readTrafficPolicy(r: Reader, v: unknown, ns: string): TrafficPolicySpec | undefined {
+  const o = r.obj(v, 'spec', ['targetRef', 'loadBalancer', 'subsets', 'connectionPool', 'outlierDetection', 'healthCheck', 'retry', 'timeout'], ['targetRef']);
+  if (!o) return undefined;
+  const t = r.obj(o.targetRef, 'spec.targetRef', ['group', 'kind', 'name', 'namespace'], ['name']);
+  if (t) r.str(t.kind, 'spec.targetRef.kind', { oneOf: ['Service'] });
+  const targetName = t && r.dnsLabel(t.name, 'spec.targetRef.name');
+  const targetNs = t && (t.namespace === undefined ? ns : r.dnsLabel(t.namespace, 'spec.targetRef.namespace'));
+
+  const lbo = r.obj(o.loadBalancer, 'spec.loadBalancer', ['type', 'ringHash', 'choiceCount', 'localityAware', 'panicThresholdPercent']) ?? {};
+  const type = (r.str(lbo.type, 'spec.loadBalancer.type', { oneOf: ['RoundRobin', 'LeastRequest', 'Random', 'RingHash'] }) ?? 'RoundRobin') as LoadBalancerConfig['type'];
+  const loadBalancer: LoadBalancerConfig = {
+    type,
+    choiceCount: r.int(lbo.choiceCount, 'spec.loadBalancer.choiceCount', 2, 100) ?? 2,
+    localityAware: r.bool(lbo.localityAware, 'spec.loadBalancer.localityAware') ?? false,
+    panicThresholdPercent: r.int(lbo.panicThresholdPercent, 'spec.loadBalancer.panicThresholdPercent', 0, 100) ?? 50,
+  };
+  if (type === 'RingHash') {
+    const p = 'spec.loadBalancer.ringHash';
+    if (lbo.ringHash === undefined) r.err(p, "is required when type is 'RingHash'");
+    const rh = r.obj(lbo.ringHash, p, ['hashOn', 'header', 'cookie', 'minRingSize', 'maxRingSize'], ['hashOn']);
+    if (rh) {
+      const hashOn = r.str(rh.hashOn, `${p}.hashOn`, { required: true, oneOf: ['header', 'cookie', 'sourceIP'] }) as 'header' | 'cookie' | 'sourceIP' | undefined;
+      const minRingSize = r.int(rh.minRingSize, `${p}.minRingSize`, 1, 8_388_608) ?? 1024;
+      const maxRingSize = r.int(rh.maxRingSize, `${p}.maxRingSize`, 1, 8_388_608) ?? 8_388_608;
+      if (minRingSize > maxRingSize) r.err(`${p}.maxRingSize`, 'must not be less than minRingSize');
+      loadBalancer.ringHash = { hashOn: hashOn ?? 'sourceIP', minRingSize, maxRingSize };
+      if (hashOn === 'header') {
+        const h = rh.header === undefined ? (r.err(`${p}.header`, "is required when hashOn is 'header'"), undefined) : r.headerName(rh.header, `${p}.header`);
+        if (h) loadBalancer.ringHash.header = h.toLowerCase();
+      }
+      if (hashOn === 'cookie') {
+        const c = r.obj(rh.cookie, `${p}.cookie`, ['name', 'ttl', 'path'], ['name']);
+        const name = c && r.str(c.name, `${p}.cookie.name`, { required: true, pattern: /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/, patternHelp: 'a cookie name' });
+        if (c && name) {
+          const ttl = r.duration(c.ttl, `${p}.cookie.ttl`);
+          const path = r.str(c.path, `${p}.cookie.path`, { pattern: /^\//, patternHelp: 'a path starting with /' });
+          loadBalancer.ringHash.cookie = { name, ...(ttl !== undefined ? { ttlMs: ttl } : {}), ...(path ? { path } : {}) };
+        }
+      }
+    }
+  } else if (lbo.ringHash !== undefined) r.err('spec.loadBalancer.ringHash', "only allowed with type 'RingHash'");
+
+  const subsets = r.arr(o.subsets, 'spec.subsets', (x, p) => {
+    const so = r.obj(x, p, ['name', 'labels'], ['name', 'labels']);
+    const name = so && r.dnsLabel(so.name, `${p}.name`);
+    const labels = so ? r.labels(so.labels, `${p}.labels`) : {};
+    if (so && Object.keys(labels).length === 0) r.err(`${p}.labels`, 'must select at least one label');
+    return name ? { name, labels } : undefined;
+  });
+  const seen = new Set<string>();
+  subsets.forEach((s, i) => {
+    if (seen.has(s.name)) r.err(`spec.subsets[${i}].name`, `duplicate subset '${s.name}'`);
+    seen.add(s.name);
+  });
+
+  const spec: TrafficPolicySpec = { targetRef: { kind: 'Service', name: targetName ?? '', namespace: targetNs ?? ns }, loadBalancer, subsets };
+  const cp = r.obj(o.connectionPool, 'spec.connectionPool', ['maxConnections', 'maxPendingRequests', 'maxRequests', 'maxRetries', 'connectTimeout', 'idleTimeout']);
+  if (cp) {
+    const q = 'spec.connectionPool';
+    spec.connectionPool = {
+      maxConnections: r.int(cp.maxConnections, `${q}.maxConnections`, 1, 1_000_000) ?? 1024,
+      maxPendingRequests: r.int(cp.maxPendingRequests, `${q}.maxPendingRequests`, 1, 1_000_000) ?? 1024,
+      maxRequests: r.int(cp.maxRequests, `${q}.maxRequests`, 1, 1_000_000) ?? 1024,
+      maxRetries: r.int(cp.maxRetries, `${q}.maxRetries`, 0, 1_000_000) ?? 3,
+      connectTimeoutMs: r.duration(cp.connectTimeout, `${q}.connectTimeout`, { min: 1 }) ?? 5000,
+    };
+    const idle = r.duration(cp.idleTimeout, `${q}.idleTimeout`, { min: 1 });
+    if (idle !== undefined) spec.connectionPool.idleTimeoutMs = idle;
+  }
+  const od = r.obj(o.outlierDetection, 'spec.outlierDetection', ['consecutive5xx', 'consecutiveGatewayErrors', 'interval', 'baseEjectionTime', 'maxEjectionPercent']);
+  if (od) {
+    const q = 'spec.outlierDetection';
+    spec.outlierDetection = {
+      consecutive5xx: r.int(od.consecutive5xx, `${q}.consecutive5xx`, 1, 1000) ?? 5,
+      consecutiveGatewayErrors: r.int(od.consecutiveGatewayErrors, `${q}.consecutiveGatewayErrors`, 1, 1000) ?? 5,
+      intervalMs: r.duration(od.interval, `${q}.interval`, { min: 1 }) ?? 10_000,
+      baseEjectionTimeMs: r.duration(od.baseEjectionTime, `${q}.baseEjectionTime`, { min: 1 }) ?? 30_000,
+      maxEjectionPercent: r.int(od.maxEjectionPercent, `${q}.maxEjectionPercent`, 0, 100) ?? 10,
+    };
+  }
+  const hc = r.obj(o.healthCheck, 'spec.healthCheck', ['path', 'interval', 'timeout', 'unhealthyThreshold', 'healthyThreshold', 'expectedStatuses'], ['path']);
+  if (hc) {
+    const q = 'spec.healthCheck';
+    const statuses = r.arr(hc.expectedStatuses, `${q}.expectedStatuses`, (x, p) => {
+      const so = r.obj(x, p, ['start', 'end'], ['start', 'end']);
+      const start = so && r.int(so.start, `${p}.start`, 100, 599);
+      const end = so && r.int(so.end, `${p}.end`, 101, 600);
+      if (start !== undefined && end !== undefined && end <= start) r.err(`${p}.end`, 'must be greater than start');
+      return start !== undefined && end !== undefined ? ([start, end] as [number, number]) : undefined;
+    });
+    spec.healthCheck = {
+      path: r.str(hc.path, `${q}.path`, { required: true, pattern: /^\//, patternHelp: 'a path starting with /' }) ?? '/',
+      intervalMs: r.duration(hc.interval, `${q}.interval`, { min: 1 }) ?? 10_000,
+      timeoutMs: r.duration(hc.timeout, `${q}.timeout`, { min: 1 }) ?? 1000,
+      unhealthyThreshold: r.int(hc.unhealthyThreshold, `${q}.unhealthyThreshold`, 1, 100) ?? 2,
+      healthyThreshold: r.int(hc.healthyThreshold, `${q}.healthyThreshold`, 1, 100) ?? 2,
+      expectedStatuses: statuses.length ? statuses : [[200, 400]],
+    };
+  }
+  const retry = readRetry(r, o.retry, 'spec.retry', ['budget']);
+  if (retry) {
+    const bo = r.obj(retry._o.budget, 'spec.retry.budget', ['percent', 'minRetryConcurrency']);
+    const clean = cleanRetry(retry)!;
+    spec.retry = clean;
+    if (bo) {
+      const budget: RetryBudget = {
+        budgetPercent: r.int(bo.percent, 'spec.retry.budget.percent', 0, 100) ?? 20,
+        minRetryConcurrency: r.int(bo.minRetryConcurrency, 'spec.retry.budget.minRetryConcurrency', 0, 100_000) ?? 3,
+      };
+      spec.retry = { ...clean, budget };
+    }
+  }
+  const timeout = r.duration(o.timeout, 'spec.timeout', { min: 1 });
+  if (timeout !== undefined) spec.timeoutMs = timeout;
+  return spec;
+}

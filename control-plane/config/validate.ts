@@ -1,0 +1,187 @@
+/**
+ * Validation of applied documents: each document alone (shape, types, defaults), then the set
+ * against the stored configuration (duplicates, references). Every problem is reported with file,
+ * document, resource and field path; the caller stores nothing unless the error list is empty.
+ */
+import { WeftError, formatFieldError, type FieldError } from '../../common/errors.js';
+import { Reader } from './schema.js';
+import type { RawDocument } from './parse.js';
+import {
+  API_VERSION_GATEWAY,
+  API_VERSION_WEFT,
+  KINDS,
+  buildModel,
+  resourceKey,
+  type BackendRef,
+  type Kind,
+  type MeshModel,
+  type MeshResource,
+  type ResourceKey,
+} from './types.js';
+import { readService } from './kinds/service.js';
+import { readHTTPRoute } from './kinds/http-route.js';
+import { readGRPCRoute } from './kinds/grpc-route.js';
+import { readTrafficPolicy } from './kinds/traffic-policy.js';
+import { readMeshConfig } from './kinds/mesh-config.js';
+
+const API_VERSIONS: Record<Kind, readonly string[]> = {
+  Service: [API_VERSION_WEFT],
+  TrafficPolicy: [API_VERSION_WEFT],
+  MeshConfig: [API_VERSION_WEFT],
+  HTTPRoute: [API_VERSION_GATEWAY],
+  GRPCRoute: [API_VERSION_GATEWAY, 'gateway.networking.k8s.io/v1alpha2'],
+};
+
+type Where = Omit<FieldError, 'path' | 'message'>;
+
+/**
+ * Validates one document on its own. With errors, `resource` is the best-effort partial result
+ * (invalid parts left out), so references can still be checked and reported in the same pass; it
+ * must never be stored.
+ */
+export function validateDocument(value: unknown, where: Where): { resource?: MeshResource; errors: FieldError[] } {
+  const r = new Reader(where);
+  const top = r.obj(value, '', ['apiVersion', 'kind', 'metadata', 'spec'], ['apiVersion', 'kind', 'metadata']);
+  if (!top) return { errors: r.errors.length ? r.errors : [{ ...where, path: '', message: 'a document must be an object' }] };
+  const kind = r.str(top.kind, 'kind', { oneOf: KINDS }) as Kind | undefined;
+  const apiVersion = r.str(top.apiVersion, 'apiVersion', { required: true });
+  if (kind && apiVersion !== undefined && !API_VERSIONS[kind].includes(apiVersion)) {
+    r.err('apiVersion', `${kind} needs apiVersion ${API_VERSIONS[kind].join(' or ')}, got '${apiVersion}'`);
+  }
+  const md = r.obj(top.metadata, 'metadata', ['name', 'namespace', 'labels', 'annotations'], ['name']);
+  const name = md ? r.dnsLabel(md.name, 'metadata.name') : undefined;
+  let namespace = md?.namespace === undefined ? 'default' : r.dnsLabel(md.namespace, 'metadata.namespace');
+  if (kind === 'MeshConfig') {
+    if (name !== undefined && name !== 'mesh') r.err('metadata.name', "MeshConfig is a singleton and must be named 'mesh'");
+    namespace = 'default';
+  }
+  const metadata = { name: name ?? '', namespace: namespace ?? 'default', labels: r.labels(md?.labels, 'metadata.labels'), annotations: r.labels(md?.annotations, 'metadata.annotations') };
+  if (kind && name) (r.where as Where).resource = `${kind}/${metadata.namespace}/${name}`;
+  if (!kind) return { errors: r.errors };
+  if (kind !== 'MeshConfig' && top.spec === undefined) {
+    r.err('spec', 'is required');
+    return { errors: r.errors };
+  }
+  let resource: MeshResource | undefined;
+  const base = { apiVersion: apiVersion ?? '', metadata };
+  switch (kind) {
+    case 'Service': {
+      const spec = readService(r, top.spec);
+      if (spec) resource = { ...base, kind, spec };
+      break;
+    }
+    case 'HTTPRoute': {
+      const spec = readHTTPRoute(r, top.spec, metadata.namespace);
+      if (spec) resource = { ...base, kind, spec };
+      break;
+    }
+    case 'GRPCRoute': {
+      const spec = readGRPCRoute(r, top.spec, metadata.namespace);
+      if (spec) resource = { ...base, kind, spec };
+      break;
+    }
+    case 'TrafficPolicy': {
+      const spec = readTrafficPolicy(r, top.spec, metadata.namespace);
+      if (spec) resource = { ...base, kind, spec };
+      break;
+    }
+    case 'MeshConfig': {
+      const spec = readMeshConfig(r, top.spec);
+      if (spec) resource = { ...base, kind, spec };
+      break;
+    }
+  }
+  return { resource, errors: r.errors };
+}
+
+/** Re-validates a resource read back from the store; throws when it no longer validates. */
+export function validateStoredResource(value: unknown): MeshResource {
+  const { resource, errors } = validateDocument(value, { file: 'store' });
+  if (errors.length || !resource) throw new WeftError('STORE_CORRUPT', errors.map(formatFieldError).join('; ') || 'empty resource', { details: errors });
+  return resource;
+}
+
+/** References every resource in `check` makes, resolved in `model`. */
+export function referenceErrors(check: Iterable<MeshResource>, model: MeshModel, where: (r: MeshResource) => Where): FieldError[] {
+  const out: FieldError[] = [];
+  for (const res of check) {
+    const w = { ...where(res), resource: resourceKey(res) };
+    const err = (path: string, message: string) => out.push({ ...w, path, message });
+    const svc = (ns: string, name: string) => model.services.get(`Service/${ns}/${name}`);
+    const backend = (b: BackendRef, path: string) => {
+      const s = svc(b.namespace, b.name);
+      if (!s) return err(`${path}.name`, `Service ${b.namespace}/${b.name} does not exist`);
+      if (b.port !== undefined && !s.spec.ports.some((p) => p.port === b.port)) err(`${path}.port`, `Service ${b.namespace}/${b.name} has no port ${b.port} (ports: ${s.spec.ports.map((p) => p.port).join(', ')})`);
+      if (b.port === undefined && s.spec.ports.length > 1) err(`${path}.port`, `is required: Service ${b.namespace}/${b.name} has several ports`);
+      if (b.subset !== undefined) {
+        const tp = model.trafficPolicies.get(`Service/${b.namespace}/${b.name}`);
+        if (!tp?.spec.subsets.some((x) => x.name === b.subset)) err(`${path}.subset`, `no TrafficPolicy for Service ${b.namespace}/${b.name} defines subset '${b.subset}'`);
+      }
+    };
+    if (res.kind === 'HTTPRoute' || res.kind === 'GRPCRoute') {
+      res.spec.parentRefs.forEach((p, i) => {
+        const s = svc(p.namespace, p.name);
+        if (!s) return err(`spec.parentRefs[${i}].name`, `Service ${p.namespace}/${p.name} does not exist`);
+        if (p.port !== undefined && !s.spec.ports.some((x) => x.port === p.port)) err(`spec.parentRefs[${i}].port`, `Service ${p.namespace}/${p.name} has no port ${p.port}`);
+        if (res.kind === 'GRPCRoute' && !s.spec.ports.some((x) => x.protocol !== 'http')) err(`spec.parentRefs[${i}].name`, `Service ${p.namespace}/${p.name} has no grpc or http2 port for a GRPCRoute`);
+      });
+      res.spec.rules.forEach((rule, ri) => {
+        rule.backendRefs.forEach((b, bi) => backend(b, `spec.rules[${ri}].backendRefs[${bi}]`));
+        rule.filters.forEach((f, fi) => {
+          if (f.type === 'RequestMirror') backend(f.requestMirror.backendRef, `spec.rules[${ri}].filters[${fi}].requestMirror.backendRef`);
+        });
+      });
+    } else if (res.kind === 'TrafficPolicy') {
+      const t = res.spec.targetRef;
+      if (!svc(t.namespace, t.name)) err('spec.targetRef.name', `Service ${t.namespace}/${t.name} does not exist`);
+    }
+  }
+  return out;
+}
+
+/** Validates applied documents against the stored model. Store only when `errors` is empty. */
+export function validateApply(docs: readonly RawDocument[], existing: MeshModel): { resources: MeshResource[]; errors: FieldError[] } {
+  const errors: FieldError[] = [];
+  const resources: MeshResource[] = [];
+  const whereOf = new Map<ResourceKey, Where>();
+  for (const d of docs) {
+    const where: Where = { file: d.file, document: d.index };
+    const v = validateDocument(d.value, where);
+    errors.push(...v.errors);
+    if (!v.resource) continue;
+    const key = resourceKey(v.resource);
+    const first = whereOf.get(key);
+    if (first) {
+      errors.push({ ...where, resource: key, path: 'metadata.name', message: `${key} appears twice in this apply (first in ${first.file}#${first.document})` });
+      continue;
+    }
+    whereOf.set(key, where);
+    resources.push(v.resource);
+  }
+  const overlay = new Map(existing.resources);
+  for (const r of resources) overlay.set(resourceKey(r), r);
+  const model = buildModel(existing.revision, overlay.values());
+  // One TrafficPolicy per service.
+  const byTarget = new Map<string, ResourceKey>();
+  for (const r of overlay.values()) {
+    if (r.kind !== 'TrafficPolicy') continue;
+    const t = `${r.spec.targetRef.namespace}/${r.spec.targetRef.name}`;
+    const other = byTarget.get(t);
+    if (other && whereOf.has(resourceKey(r))) errors.push({ ...whereOf.get(resourceKey(r))!, resource: resourceKey(r), path: 'spec.targetRef', message: `Service ${t} already has TrafficPolicy ${other}` });
+    else if (other && whereOf.has(other)) errors.push({ ...whereOf.get(other)!, resource: other, path: 'spec.targetRef', message: `Service ${t} already has TrafficPolicy ${resourceKey(r)}` });
+    byTarget.set(t, resourceKey(r));
+  }
+  // References of the applied resources, and of stored ones an applied change could break.
+  errors.push(...referenceErrors(resources, model, (r) => whereOf.get(resourceKey(r)) ?? {}));
+  const applied = new Set(whereOf.keys());
+  const others = [...model.resources.values()].filter((r) => !applied.has(resourceKey(r)));
+  for (const e of referenceErrors(others, model, () => ({ file: 'stored' }))) errors.push({ ...e, message: `${e.message} (after this apply)` });
+  return { resources, errors };
+}
+
+/** What deleting `keys` would break: each referrer and field left dangling. */
+export function checkDelete(keys: readonly ResourceKey[], model: MeshModel): FieldError[] {
+  const gone = new Set(keys);
+  const rest = buildModel(model.revision, [...model.resources.values()].filter((r) => !gone.has(resourceKey(r))));
+  return referenceErrors(rest.resources.values(), rest, () => ({})).map((e) => ({ ...e, message: `${e.message}: ${e.resource} still references it` }));
+}
