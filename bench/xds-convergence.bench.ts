@@ -64,7 +64,7 @@ describe('xDS convergence', () => {
           const t0 = performance.now();
           await admin(cp, mesh(1000 + c));
           await until(() => proxies.every((p, i) => p.versions.get(TYPE_URL.cluster) !== before[i]), 60_000, 'all ACKed');
-          const done = Math.max(...proxies.map((p, i) => [...p.acked.get(TYPE_URL.cluster)!.entries()].find(([v]) => v !== before[i])![1]));
+          const done = Math.max(...proxies.map((p) => p.acked.get(TYPE_URL.cluster)!.get(p.versions.get(TYPE_URL.cluster)!)!));
           times.push(done - t0);
         }
         rows.push({ proxies: n, services: SERVICES, endpoints: SERVICES * ENDPOINTS + n, p50ms: pct(times, 50), maxms: Math.max(...times), rssMiB: rssMiB(cp.proc.pid!) });

@@ -32,7 +32,8 @@ export const adsServiceDefinition = {
     responseStream: true,
     requestSerialize: (m: DiscoveryRequest) => Buffer.from(toBinary(DiscoveryRequestSchema, m)),
     requestDeserialize: (b: Buffer) => fromBinary(DiscoveryRequestSchema, b),
-    responseSerialize: (m: DiscoveryResponse) => Buffer.from(toBinary(DiscoveryResponseSchema, m)),
+    // The server writes pre-encoded responses (wire.ts); message objects are accepted too.
+    responseSerialize: (m: DiscoveryResponse | Buffer) => (Buffer.isBuffer(m) ? m : Buffer.from(toBinary(DiscoveryResponseSchema, m))),
     responseDeserialize: (b: Buffer) => fromBinary(DiscoveryResponseSchema, b),
   },
   DeltaAggregatedResources: {
@@ -69,7 +70,7 @@ export class XdsServer {
   /** Adds the ADS service to a grpc.Server the caller owns (to share a port with other services). */
   bind(server: grpc.Server): void {
     server.addService(adsServiceDefinition, {
-      StreamAggregatedResources: (call: grpc.ServerDuplexStream<DiscoveryRequest, DiscoveryResponse>) => {
+      StreamAggregatedResources: (call: grpc.ServerDuplexStream<DiscoveryRequest, Buffer>) => {
         new SotwStream(this.#ctx, call, 'sotw');
       },
       DeltaAggregatedResources: (call: grpc.ServerDuplexStream<DeltaDiscoveryRequest, DeltaDiscoveryResponse>) => {

@@ -4,14 +4,10 @@
  * ACK unless it carries error_detail (a NACK, counted once per nonce, never answered by resending
  * the same version). LDS and CDS responses hold the full set, so an omitted resource is deleted.
  */
-import { create } from '@bufbuild/protobuf';
 import { createHash } from 'node:crypto';
 import { TYPE_URL, type TypeUrl } from '../../common/xds-types.js';
-import {
-  DiscoveryResponseSchema,
-  type DiscoveryRequest,
-  type DiscoveryResponse,
-} from '../../proto/gen/envoy/service/discovery/v3/discovery_pb.js';
+import type { DiscoveryRequest } from '../../proto/gen/envoy/service/discovery/v3/discovery_pb.js';
+import { encodeSotwResponse, encodedResources } from './wire.js';
 import type { Node } from '../../proto/gen/envoy/config/core/v3/base_pb.js';
 import type { Resource } from './snapshot.js';
 import { AdsStream, KNOWN_TYPES, WILDCARD_TYPES, nextNonce } from './stream-base.js';
@@ -23,8 +19,6 @@ interface Subscription {
   sent: Map<string, Resource>;
   sentVersion?: string;
 }
-
-const CONTROL_PLANE = { $typeName: 'envoy.config.core.v3.ControlPlane', identifier: 'weft' } as const;
 
 function versionOf(resources: readonly Resource[]): string {
   const h = createHash('sha256');
@@ -38,7 +32,8 @@ function sameSet(a: ReadonlySet<string>, b: ReadonlySet<string>): boolean {
   return true;
 }
 
-export class SotwStream extends AdsStream<DiscoveryRequest, DiscoveryResponse> {
+/** Responses are pre-encoded bytes (see wire.ts); the gRPC serializer passes them through. */
+export class SotwStream extends AdsStream<DiscoveryRequest, Buffer> {
   readonly #subs = new Map<TypeUrl, Subscription>();
 
   protected nodeOf(req: DiscoveryRequest): Node | undefined {
@@ -109,15 +104,8 @@ export class SotwStream extends AdsStream<DiscoveryRequest, DiscoveryResponse> {
     const version = sub.wildcard && pass !== 'keep-stale' ? snap.versions.get(t)! : versionOf(resources);
     if (!force && version === sub.sentVersion) return;
     const nonce = nextNonce();
-    this.write(
-      create(DiscoveryResponseSchema, {
-        versionInfo: version,
-        typeUrl: t,
-        nonce,
-        controlPlane: CONTROL_PLANE,
-        resources: resources.map((r) => ({ typeUrl: t, value: r.body })),
-      }),
-    );
+    const shared = sub.wildcard && pass !== 'keep-stale' ? set : undefined;
+    this.write(encodeSotwResponse(encodedResources(resources, shared), version, t, nonce));
     sub.sent = new Map(resources.map((r) => [r.name, r]));
     sub.sentVersion = version;
     this.status!.sent(t, version, nonce);
