@@ -6,22 +6,23 @@ import type { Reader } from '../schema.js';
 export function readService(r: Reader, v: unknown): ServiceSpec | undefined {
   const o = r.obj(v, 'spec', ['ports', 'endpoints'], ['ports']);
   if (!o) return undefined;
+  // Duplicates are checked as items are read, so paths keep the index the user wrote.
+  const seenN = new Set<string>();
+  const seenP = new Set<number>();
   const ports = r.arr(o.ports, 'spec.ports', (x, p): ServicePort | undefined => {
     const po = r.obj(x, p, ['name', 'port', 'protocol'], ['port']);
     if (!po) return undefined;
     const port = r.int(po.port, `${p}.port`, 1, 65535, { required: true });
     const name = po.name === undefined ? undefined : r.dnsLabel(po.name, `${p}.name`);
     const protocol = (r.str(po.protocol, `${p}.protocol`, { oneOf: ['http', 'http2', 'grpc'] }) ?? 'http') as ServicePort['protocol'];
-    return port === undefined ? undefined : { name: name ?? `port-${port}`, port, protocol };
+    if (port === undefined) return undefined;
+    const finalName = name ?? `port-${port}`;
+    if (seenN.has(finalName)) r.err(`${p}.name`, `duplicate port name '${finalName}'`);
+    if (seenP.has(port)) r.err(`${p}.port`, `duplicate port ${port}`);
+    seenN.add(finalName);
+    seenP.add(port);
+    return { name: finalName, port, protocol };
   }, { nonEmpty: true });
-  const seenN = new Set<string>();
-  const seenP = new Set<number>();
-  ports.forEach((p, i) => {
-    if (seenN.has(p.name)) r.err(`spec.ports[${i}].name`, `duplicate port name '${p.name}'`);
-    if (seenP.has(p.port)) r.err(`spec.ports[${i}].port`, `duplicate port ${p.port}`);
-    seenN.add(p.name);
-    seenP.add(p.port);
-  });
   const endpoints = r.arr(o.endpoints, 'spec.endpoints', (x, p): StaticEndpoint | undefined => {
     const eo = r.obj(x, p, ['address', 'port', 'labels', 'zone', 'weight'], ['address']);
     if (!eo) return undefined;

@@ -45,17 +45,15 @@ export function readTrafficPolicy(r: Reader, v: unknown, ns: string): TrafficPol
     }
   } else if (lbo.ringHash !== undefined) r.err('spec.loadBalancer.ringHash', "only allowed with type 'RingHash'");
 
+  const seen = new Set<string>();
   const subsets = r.arr(o.subsets, 'spec.subsets', (x, p) => {
     const so = r.obj(x, p, ['name', 'labels'], ['name', 'labels']);
     const name = so && r.dnsLabel(so.name, `${p}.name`);
     const labels = so ? r.labels(so.labels, `${p}.labels`) : {};
     if (so && Object.keys(labels).length === 0) r.err(`${p}.labels`, 'must select at least one label');
+    if (name && seen.has(name)) r.err(`${p}.name`, `duplicate subset '${name}'`);
+    if (name) seen.add(name);
     return name ? { name, labels } : undefined;
-  });
-  const seen = new Set<string>();
-  subsets.forEach((s, i) => {
-    if (seen.has(s.name)) r.err(`spec.subsets[${i}].name`, `duplicate subset '${s.name}'`);
-    seen.add(s.name);
   });
 
   const spec: TrafficPolicySpec = { targetRef: { kind: 'Service', name: targetName ?? '', namespace: targetNs ?? ns }, loadBalancer, subsets };

@@ -1,0 +1,155 @@
+// Table-driven validation: good documents become the model with defaults; bad ones produce every
+// error with its exact path; references are checked against stored config plus the apply.
+import { describe, expect, it } from 'vitest';
+import { parseDocuments, validateApply, checkDelete, parseDuration } from '../../../control-plane/config/index.js';
+import { buildModel, type MeshResource } from '../../../control-plane/config/types.js';
+
+const empty = buildModel(0, []);
+function apply(yaml: string, model = empty) {
+  const { docs, errors } = parseDocuments(yaml, 'f.yaml');
+  const v = validateApply(docs, model);
+  return { resources: v.resources, errors: [...errors, ...v.errors] };
+}
+const paths = (yaml: string, model = empty) => apply(yaml, model).errors.map((e) => e.path).sort();
+
+const SVC = `apiVersion: weft.dev/v1alpha1
+kind: Service
+metadata: { name: orders }
+spec:
+  ports: [{ name: http, port: 8080 }, { name: grpc, port: 9090, protocol: grpc }]
+  endpoints: [{ address: 10.0.0.1, labels: { version: v1 } }, { address: "::1", port: 7000, zone: z1, weight: 3 }]
+`;
+const TP = `apiVersion: weft.dev/v1alpha1
+kind: TrafficPolicy
+metadata: { name: orders }
+spec:
+  targetRef: { kind: Service, name: orders }
+  loadBalancer: { type: RingHash, ringHash: { hashOn: header, header: X-User } }
+  subsets: [{ name: v1, labels: { version: v1 } }]
+  connectionPool: { maxRequests: 10 }
+  outlierDetection: {}
+  healthCheck: { path: /healthz }
+  retry: { attempts: 3, retryOn: [5xx], perTryTimeout: 250ms, backoff: { baseInterval: 10ms }, budget: { percent: 25 } }
+`;
+
+describe('durations', () => {
+  it.each([
+    ['250ms', 250], ['1s', 1000], ['1.5s', 1500], ['2m', 120_000], ['1h', 3_600_000],
+    ['1', undefined], ['-1s', undefined], ['1d', undefined], ['s', undefined],
+  ])('%s -> %s', (s, ms) => expect(parseDuration(s)).toBe(ms));
+});
+
+describe('good documents', () => {
+  it('Service: defaults for namespace, protocol, weight; IPv6 endpoint', () => {
+    const { resources, errors } = apply(SVC);
+    expect(errors).toEqual([]);
+    expect(resources[0]).toEqual({
+      apiVersion: 'weft.dev/v1alpha1',
+      kind: 'Service',
+      metadata: { name: 'orders', namespace: 'default', labels: {}, annotations: {} },
+      spec: {
+        ports: [{ name: 'http', port: 8080, protocol: 'http' }, { name: 'grpc', port: 9090, protocol: 'grpc' }],
+        endpoints: [{ address: '10.0.0.1', labels: { version: 'v1' }, weight: 1 }, { address: '::1', port: 7000, zone: 'z1', labels: {}, weight: 3 }],
+      },
+    });
+  });
+
+  it('TrafficPolicy: every block gets its documented defaults', () => {
+    const { resources, errors } = apply(`${SVC}---\n${TP}`);
+    expect(errors).toEqual([]);
+    const tp = resources[1] as Extract<MeshResource, { kind: 'TrafficPolicy' }>;
+    expect(tp.spec.loadBalancer).toEqual({ type: 'RingHash', choiceCount: 2, localityAware: false, panicThresholdPercent: 50, ringHash: { hashOn: 'header', header: 'x-user', minRingSize: 1024, maxRingSize: 8388608 } });
+    expect(tp.spec.connectionPool).toEqual({ maxConnections: 1024, maxPendingRequests: 1024, maxRequests: 10, maxRetries: 3, connectTimeoutMs: 5000 });
+    expect(tp.spec.outlierDetection).toEqual({ consecutive5xx: 5, consecutiveGatewayErrors: 5, intervalMs: 10_000, baseEjectionTimeMs: 30_000, maxEjectionPercent: 10 });
+    expect(tp.spec.healthCheck).toEqual({ path: '/healthz', intervalMs: 10_000, timeoutMs: 1000, unhealthyThreshold: 2, healthyThreshold: 2, expectedStatuses: [[200, 400]] });
+    expect(tp.spec.retry).toEqual({ attempts: 3, retryOn: ['5xx'], codes: [], perTryTimeoutMs: 250, backoff: { baseIntervalMs: 10, maxIntervalMs: 100 }, budget: { budgetPercent: 25, minRetryConcurrency: 3 } });
+  });
+
+  it('HTTPRoute with matches, filters, weighted subsets, timeouts and retry', () => {
+    const route = `apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: { name: r }
+spec:
+  parentRefs: [{ name: orders, port: 8080 }]
+  rules:
+    - matches: [{ path: { type: PathPrefix, value: /api }, headers: [{ name: x-canary, value: "1" }], queryParams: [{ type: RegularExpression, name: v, value: "^2" }], method: GET }]
+      filters:
+        - { type: RequestHeaderModifier, requestHeaderModifier: { set: [{ name: x-a, value: b }], remove: [x-c] } }
+        - { type: URLRewrite, urlRewrite: { path: { type: ReplacePrefixMatch, replacePrefixMatch: /v2 } } }
+        - { type: RequestMirror, requestMirror: { backendRef: { name: orders, port: 8080 }, percent: 10 } }
+      backendRefs: [{ name: orders, port: 8080, subset: v1, weight: 9 }, { name: orders, port: 8080, weight: 1 }]
+      timeouts: { request: 2s, backendRequest: 500ms }
+      retry: { attempts: 2, codes: [503] }
+    - filters: [{ type: RequestRedirect, requestRedirect: { scheme: https, statusCode: 301 } }]
+`;
+    const { resources, errors } = apply(`${SVC}---\n${TP}---\n${route}`);
+    expect(errors).toEqual([]);
+    const r = resources[2] as Extract<MeshResource, { kind: 'HTTPRoute' }>;
+    expect(r.spec.rules[0]!.retry).toEqual({ attempts: 2, retryOn: ['retriable-status-codes'], codes: [503] });
+    expect(r.spec.rules[0]!.timeouts).toEqual({ request: 2000, backendRequest: 500 });
+    expect(r.spec.rules[1]!.filters[0]).toEqual({ type: 'RequestRedirect', requestRedirect: { scheme: 'https', statusCode: 301 } });
+  });
+});
+
+describe('bad documents: every error, exact paths', () => {
+  it.each([
+    ['unknown top-level and spec fields', `apiVersion: weft.dev/v1alpha1\nkind: Service\nmetadata: { name: a }\nspec: { ports: [{ port: 1 }], colour: red }\nstatus: {}\n`, ['spec.colour', 'status']],
+    ['wrong apiVersion and bad name', `apiVersion: v1\nkind: Service\nmetadata: { name: Bad_Name }\nspec: { ports: [{ port: 1 }] }\n`, ['apiVersion', 'metadata.name']],
+    ['ports: range, duplicates, protocol', `apiVersion: weft.dev/v1alpha1\nkind: Service\nmetadata: { name: a }\nspec: { ports: [{ port: 0 }, { name: x, port: 2, protocol: tcp }, { name: x, port: 2 }] }\n`, ['spec.ports[0].port', 'spec.ports[1].protocol', 'spec.ports[2].name', 'spec.ports[2].port']],
+    ['endpoint address must be an IP', `apiVersion: weft.dev/v1alpha1\nkind: Service\nmetadata: { name: a }\nspec: { ports: [{ port: 1 }], endpoints: [{ address: example.com, weight: 500 }] }\n`, ['spec.endpoints[0].address', 'spec.endpoints[0].weight']],
+    ['unknown kind', `apiVersion: weft.dev/v1alpha1\nkind: Gateway\nmetadata: { name: a }\n`, ['kind']],
+    ['MeshConfig must be named mesh', `apiVersion: weft.dev/v1alpha1\nkind: MeshConfig\nmetadata: { name: other }\nspec: { mtls: { mode: ON }, tracing: { samplingPercent: 101 } }\n`, ['metadata.name', 'spec.mtls.mode', 'spec.tracing.samplingPercent']],
+  ])('%s', (_name, yaml, want) => expect(paths(yaml)).toEqual([...want].sort()));
+
+  it('route mistakes, dangling references and bad regexes in one report', () => {
+    const yaml = `${SVC}---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: { name: r }
+spec:
+  parentRefs: [{ name: nowhere }]
+  rules:
+    - matches: [{ path: { type: RegularExpression, value: "([" } , method: FETCH }]
+      backendRefs: [{ name: orders, weight: -1 }, { name: orders, port: 8080, subset: v9 }, { name: ghost, port: 1 }]
+      timeouts: { request: 1s, backendRequest: 2s }
+      retry: { attempts: 11, retryOn: [sometimes] }
+`;
+    const errs = apply(yaml).errors;
+    expect(errs.map((e) => e.path).sort()).toEqual([
+      'spec.parentRefs[0].name',
+      'spec.rules[0].backendRefs[0].port',
+      'spec.rules[0].backendRefs[0].weight',
+      'spec.rules[0].backendRefs[1].subset',
+      'spec.rules[0].backendRefs[2].name',
+      'spec.rules[0].matches[0].method',
+      'spec.rules[0].matches[0].path.value',
+      'spec.rules[0].retry.attempts',
+      'spec.rules[0].retry.retryOn[0]',
+      'spec.rules[0].timeouts.backendRequest',
+    ]);
+    expect(errs.every((e) => e.file === 'f.yaml' && e.document === 1 && e.resource === 'HTTPRoute/default/r')).toBe(true);
+  });
+
+  it('reports YAML syntax errors with the line', () => {
+    const errs = apply('apiVersion: x\nkind: [\n').errors;
+    expect(errs[0]!.message).toMatch(/YAML syntax error at line \d/);
+  });
+
+  it('rejects duplicates in one apply and two policies for one service', () => {
+    const tp2 = TP.replace('name: orders }\nspec', 'name: other }\nspec');
+    expect(apply(`${SVC}---\n${SVC}`).errors.map((e) => e.message).join()).toMatch(/appears twice/);
+    expect(apply(`${SVC}---\n${TP}---\n${tp2}`).errors.map((e) => e.message).join()).toMatch(/already has TrafficPolicy/);
+  });
+});
+
+describe('references against stored config', () => {
+  it('a route may reference a stored service; deleting that service is refused naming the route', () => {
+    const stored = buildModel(1, apply(SVC).resources);
+    const route = `apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: { name: r }\nspec:\n  parentRefs: [{ name: orders }]\n  rules: [{ backendRefs: [{ name: orders, port: 8080 }] }]\n`;
+    const { resources, errors } = apply(route, stored);
+    expect(errors).toEqual([]);
+    const both = buildModel(2, [...stored.resources.values(), ...resources]);
+    const del = checkDelete(['Service/default/orders'], both);
+    expect(del.map((e) => `${e.resource} ${e.path}`)).toContain('HTTPRoute/default/r spec.parentRefs[0].name');
+  });
+});
