@@ -1,0 +1,183 @@
+// Translation: config model + registry -> per-node Envoy resources.
+import { fromBinary, toBinary } from '@bufbuild/protobuf';
+import { anyUnpack } from '@bufbuild/protobuf/wkt';
+import { describe, expect, it } from 'vitest';
+import { TYPE_URL } from '../../../common/xds-types.js';
+import { parseDocuments, validateApply } from '../../../control-plane/config/index.js';
+import { buildModel, type MeshModel } from '../../../control-plane/config/types.js';
+import { Registry } from '../../../control-plane/registry/registry.js';
+import { Translator } from '../../../control-plane/translate/index.js';
+import type { NodeInfo } from '../../../control-plane/xds/node.js';
+import { xdsTypeRegistry } from '../../../control-plane/xds/type-registry.js';
+import { Cluster_LbPolicy, type Cluster } from '../../../proto/gen/envoy/config/cluster/v3/cluster_pb.js';
+import type { ClusterLoadAssignment } from '../../../proto/gen/envoy/config/endpoint/v3/endpoint_pb.js';
+import type { Listener } from '../../../proto/gen/envoy/config/listener/v3/listener_pb.js';
+import type { RouteConfiguration } from '../../../proto/gen/envoy/config/route/v3/route_pb.js';
+import { HttpConnectionManagerSchema } from '../../../proto/gen/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager_pb.js';
+
+function model(yaml: string): MeshModel {
+  const { docs } = parseDocuments(yaml, 't.yaml');
+  const v = validateApply(docs, buildModel(0, []));
+  expect(v.errors).toEqual([]);
+  return buildModel(1, v.resources);
+}
+
+const node = (over: Partial<NodeInfo> = {}): NodeInfo => ({ id: 'n1', cluster: '', role: 'proxyless', namespace: 'default', labels: {}, userAgent: '', ...over });
+
+const MESH = `apiVersion: weft.dev/v1alpha1
+kind: Service
+metadata: { name: orders }
+spec:
+  ports: [{ name: http, port: 8080 }]
+  endpoints:
+    - { address: 10.0.0.1, port: 9001, labels: { version: v1 }, zone: z1 }
+    - { address: 10.0.0.2, port: 9002, labels: { version: v2 }, zone: z2, weight: 3 }
+---
+apiVersion: weft.dev/v1alpha1
+kind: Service
+metadata: { name: greeter }
+spec:
+  ports: [{ name: grpc, port: 50051, protocol: grpc }]
+---
+apiVersion: weft.dev/v1alpha1
+kind: TrafficPolicy
+metadata: { name: orders }
+spec:
+  targetRef: { name: orders }
+  loadBalancer: { type: LeastRequest, localityAware: true }
+  subsets: [{ name: v1, labels: { version: v1 } }, { name: v2, labels: { version: v2 } }]
+  connectionPool: { maxConnections: 7, maxPendingRequests: 8 }
+  outlierDetection: { consecutive5xx: 3 }
+  healthCheck: { path: /healthz }
+  retry: { attempts: 3, retryOn: [5xx], budget: { percent: 20 } }
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: { name: orders }
+spec:
+  parentRefs: [{ name: orders }]
+  rules:
+    - matches: [{ path: { type: Exact, value: /health } }]
+      backendRefs: [{ name: orders }]
+    - matches: [{ path: { type: PathPrefix, value: /api }, method: POST, headers: [{ name: x-canary, value: "yes" }] }]
+      filters: [{ type: RequestHeaderModifier, requestHeaderModifier: { set: [{ name: x-via, value: weft }] } }]
+      backendRefs: [{ name: orders, subset: v1, weight: 90 }, { name: orders, subset: v2, weight: 10 }]
+      timeouts: { request: 3s }
+    - matches: [{ path: { type: PathPrefix, value: /old } }]
+      filters: [{ type: RequestRedirect, requestRedirect: { path: { type: ReplacePrefixMatch, replacePrefixMatch: /new }, statusCode: 301 } }]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: GRPCRoute
+metadata: { name: greeter }
+spec:
+  parentRefs: [{ name: greeter }]
+  rules:
+    - matches: [{ method: { service: helloworld.Greeter, method: SayHello } }]
+      backendRefs: [{ name: greeter }]
+`;
+
+function get<T>(t: Translator, n: NodeInfo, type: string, name: string): T {
+  const r = t.snapshotFor(n).get(type as never).get(name);
+  if (!r) throw new Error(`no ${type} ${name}`);
+  return r.message as T;
+}
+
+describe('Translator', () => {
+  const reg = new Registry();
+  const m = model(MESH);
+  const t = new Translator(m, reg);
+
+  it('names clusters Istio-style, one per port and subset, and every snapshot is consistent', () => {
+    const names = [...t.snapshotFor(node()).get(TYPE_URL.cluster).keys()].sort();
+    expect(names).toEqual(['outbound|50051||greeter.default', 'outbound|8080||orders.default', 'outbound|8080|v1|orders.default', 'outbound|8080|v2|orders.default'].sort());
+    for (const n of [node(), node({ role: 'sidecar', service: 'orders', appPort: 9001, zone: 'z1' }), node({ role: 'gateway' })]) {
+      expect(t.snapshotFor(n).inconsistencies()).toEqual([]);
+    }
+  });
+
+  it('maps TrafficPolicy to lb policy, breakers, retry budget, outlier detection and health checks', () => {
+    const c = get<Cluster>(t, node({ role: 'sidecar', service: 'orders', appPort: 9001 }), TYPE_URL.cluster, 'outbound|8080||orders.default');
+    expect(c.lbPolicy).toBe(Cluster_LbPolicy.LEAST_REQUEST);
+    expect(c.circuitBreakers?.thresholds[0]).toMatchObject({ maxConnections: 7, maxPendingRequests: 8, retryBudget: { budgetPercent: { value: 20 } } });
+    expect(c.outlierDetection?.consecutive5xx).toBe(3);
+    expect(c.healthChecks[0]?.healthChecker.case).toBe('httpHealthCheck');
+    expect(c.edsClusterConfig?.serviceName).toBe('outbound|8080||orders.default');
+  });
+
+  it('keeps proxyless gRPC clients to ROUND_ROBIN / RING_HASH and weights every locality', () => {
+    const c = get<Cluster>(t, node(), TYPE_URL.cluster, 'outbound|8080||orders.default');
+    expect(c.lbPolicy).toBe(Cluster_LbPolicy.ROUND_ROBIN);
+    const cla = get<ClusterLoadAssignment>(t, node(), TYPE_URL.endpoint, 'outbound|8080||orders.default');
+    expect(cla.endpoints.map((l) => [l.locality?.zone, l.loadBalancingWeight])).toEqual([['z1', 1], ['z2', 3]]);
+  });
+
+  it('filters subset endpoints by labels', () => {
+    const v2 = get<ClusterLoadAssignment>(t, node(), TYPE_URL.endpoint, 'outbound|8080|v2|orders.default');
+    expect(v2.endpoints.flatMap((l) => l.lbEndpoints.map((e) => (e.hostIdentifier.value as { address: { address: { value: { address: string } } } }).address.address.value.address))).toEqual(['10.0.0.2']);
+  });
+
+  it('gives the caller zone priority 0 when locality-aware, memoized per zone', () => {
+    const z1 = node({ id: 'a', zone: 'z1' });
+    const z2 = node({ id: 'b', zone: 'z2' });
+    const cla1 = get<ClusterLoadAssignment>(t, z1, TYPE_URL.endpoint, 'outbound|8080||orders.default');
+    expect(cla1.endpoints.map((l) => [l.locality?.zone, l.priority])).toEqual([['z1', 0], ['z2', 1]]);
+    const cla2 = get<ClusterLoadAssignment>(t, z2, TYPE_URL.endpoint, 'outbound|8080||orders.default');
+    expect(cla2.endpoints.map((l) => [l.locality?.zone, l.priority])).toEqual([['z1', 1], ['z2', 0]]);
+    expect(t.snapshotFor(node({ id: 'c', zone: 'z1' }))).toBe(t.snapshotFor(z1));
+    expect(t.snapshotFor(z2)).not.toBe(t.snapshotFor(z1));
+  });
+
+  it('orders routes by Gateway API precedence and maps matches, filters, splits, redirects', () => {
+    const rc = get<RouteConfiguration>(t, node(), TYPE_URL.route, 'outbound');
+    const vh = rc.virtualHosts.find((v) => v.name === 'orders.default:8080')!;
+    expect(vh.domains).toEqual(['orders', 'orders:8080', 'orders.default', 'orders.default:8080', 'orders.default.svc', 'orders.default.svc:8080']);
+    expect(vh.routes.map((r) => r.name)).toEqual(['default/orders/rule-0', 'default/orders/rule-1', 'default/orders/rule-2', 'default']);
+    const [exact, api, old, dflt] = vh.routes;
+    expect(exact!.match?.pathSpecifier).toEqual({ case: 'path', value: '/health' });
+    expect(api!.match?.headers.map((h) => h.name).sort()).toEqual([':method', 'x-canary']);
+    const act = api!.action.value as { clusterSpecifier: { case: string; value: { clusters: Array<{ name: string; weight: number }> } }; timeout: { seconds: bigint }; retryPolicy: { numRetries: number; retryOn: string } };
+    expect(act.clusterSpecifier.value.clusters.map((c) => [c.name, c.weight])).toEqual([['outbound|8080|v1|orders.default', 90], ['outbound|8080|v2|orders.default', 10]]);
+    expect(act.timeout.seconds).toBe(3n);
+    expect(act.retryPolicy).toMatchObject({ numRetries: 2, retryOn: '5xx' });
+    expect(api!.requestHeadersToAdd[0]?.header).toMatchObject({ key: 'x-via', value: 'weft' });
+    expect(old!.action.case).toBe('redirect');
+    expect(dflt!.match?.pathSpecifier).toEqual({ case: 'prefix', value: '/' });
+  });
+
+  it('maps GRPCRoute methods to exact paths and disables the route timeout for gRPC', () => {
+    const rc = get<RouteConfiguration>(t, node(), TYPE_URL.route, 'outbound');
+    const vh = rc.virtualHosts.find((v) => v.name === 'greeter.default:50051')!;
+    expect(vh.routes[0]!.match?.pathSpecifier).toEqual({ case: 'path', value: '/helloworld.Greeter/SayHello' });
+    expect((vh.routes[0]!.action.value as { timeout: { seconds: bigint } }).timeout.seconds).toBe(0n);
+  });
+
+  it('gives proxyless clients an API listener per host form, with RDS and the router last', () => {
+    const l = get<Listener>(t, node(), TYPE_URL.listener, 'greeter');
+    const hcm = anyUnpack(l.apiListener!.apiListener!, HttpConnectionManagerSchema)!;
+    expect(hcm.routeSpecifier).toMatchObject({ case: 'rds', value: { routeConfigName: 'outbound' } });
+    expect(hcm.httpFilters.at(-1)?.name).toBe('envoy.filters.http.router');
+    expect([...t.snapshotFor(node()).get(TYPE_URL.listener).keys()]).toContain('greeter.default:50051');
+  });
+
+  it('gives sidecars outbound and inbound listeners and a local app cluster', () => {
+    const n = node({ role: 'sidecar', service: 'greeter', appPort: 7000, appProtocol: 'grpc' });
+    expect([...t.snapshotFor(n).get(TYPE_URL.listener).keys()].sort()).toEqual(['inbound', 'outbound']);
+    const c = get<Cluster>(t, n, TYPE_URL.cluster, 'inbound|7000|greeter.default');
+    expect(c.loadAssignment?.endpoints[0]?.lbEndpoints).toHaveLength(1);
+  });
+
+  it('adds registered instances as endpoints', () => {
+    const r = new Registry();
+    r.streamOpened(node({ id: 'g1', role: 'sidecar', service: 'greeter', instanceIp: '127.0.0.9', instancePort: 15006, labels: { version: 'v3' } }));
+    const cla = get<ClusterLoadAssignment>(new Translator(m, r), node(), TYPE_URL.endpoint, 'outbound|50051||greeter.default');
+    expect(cla.endpoints[0]?.lbEndpoints).toHaveLength(1);
+  });
+
+  it('memoizes: nodes of one class share a Snapshot; resources survive a binary round trip', () => {
+    expect(t.snapshotFor(node({ id: 'x' }))).toBe(t.snapshotFor(node({ id: 'y' })));
+    for (const set of t.snapshotFor(node()).resources.values()) {
+      for (const r of set.values()) expect(toBinary(r.schema, fromBinary(r.schema, r.body))).toEqual(r.body);
+    }
+    expect(xdsTypeRegistry.getMessage('envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager')).toBeDefined();
+  });
+});
