@@ -31,7 +31,10 @@ build: $(NODE_MODULES) ## compile TypeScript into dist/
 	npx tsc -p tsconfig.json
 
 test: install build ## install everything, build, run all tests
-	npx vitest run
+	@mkdir -p build
+	npx vitest run --reporter=default --reporter=json --outputFile.json=build/test-results.json; rc=$$?; \
+	node -e 'const r=require("./build/test-results.json"); console.log(`tests: $${r.numPassedTests} passed, $${r.numFailedTests} failed, $${r.numPendingTests} skipped`)' || true; \
+	exit $$rc
 
 test-unit: build
 	npx vitest run test/unit
