@@ -35,24 +35,14 @@ export class DeltaStream extends AdsStream<DeltaDiscoveryRequest, DeltaDiscovery
   protected handle(req: DeltaDiscoveryRequest): void {
     const t = req.typeUrl as TypeUrl;
     if (!KNOWN_TYPES.has(t)) return;
-    const status = this.status!;
     let sub = this.#subs.get(t);
     const first = !sub;
     if (!sub) {
       sub = { wildcard: false, names: new Set(), known: new Map(Object.entries(req.initialResourceVersions)) };
       this.#subs.set(t, sub);
     }
-    if (req.responseNonce && status.isCurrent(t, req.responseNonce)) {
-      if (req.errorDetail) {
-        if (status.nack(t, req.responseNonce, req.errorDetail.message)) {
-          this.ctx.logger.warn({ node: this.node!.id, typeUrl: t, error: req.errorDetail.message }, 'xDS NACK (delta)');
-          this.ctx.callbacks.onNack?.(this.node!, t, req.responseNonce, req.errorDetail.message);
-        }
-      } else {
-        status.ack(t);
-        this.ctx.callbacks.onAck?.(this.node!, t, status.types.get(t)?.sentVersion ?? '');
-      }
-    }
+    // A stale nonce only skips ACK accounting: delta subscription changes still apply.
+    if (req.responseNonce) this.acknowledge(t, req.responseNonce, req.errorDetail?.message);
     for (const n of req.resourceNamesSubscribe) {
       if (n === '*') sub.wildcard = true;
       else sub.names.add(n);

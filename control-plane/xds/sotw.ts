@@ -50,22 +50,9 @@ export class SotwStream extends AdsStream<DiscoveryRequest, Buffer> {
       this.ctx.logger.debug({ node: this.node?.id, typeUrl: req.typeUrl }, 'ignoring request for an unknown type');
       return;
     }
-    const status = this.status!;
     let sub = this.#subs.get(t);
     const first = !sub;
-    if (req.responseNonce) {
-      // Only the latest nonce counts; an older one is a stale request (it crossed a newer response).
-      if (!status.isCurrent(t, req.responseNonce)) return;
-      if (req.errorDetail) {
-        if (status.nack(t, req.responseNonce, req.errorDetail.message)) {
-          this.ctx.logger.warn({ node: this.node!.id, typeUrl: t, version: req.versionInfo, error: req.errorDetail.message }, 'xDS NACK');
-          this.ctx.callbacks.onNack?.(this.node!, t, req.responseNonce, req.errorDetail.message);
-        }
-      } else {
-        status.ack(t);
-        this.ctx.callbacks.onAck?.(this.node!, t, req.versionInfo);
-      }
-    }
+    if (req.responseNonce && !this.acknowledge(t, req.responseNonce, req.errorDetail?.message)) return;
     const names = new Set(req.resourceNames);
     const wildcard = names.delete('*') || (names.size === 0 && WILDCARD_TYPES.has(t) && (first || sub!.wildcard));
     if (!sub) this.#subs.set(t, (sub = { wildcard, names, sent: new Map() }));

@@ -48,7 +48,7 @@ export abstract class AdsStream<Req, Res> {
   constructor(
     protected readonly ctx: StreamContext,
     protected readonly call: ServerDuplexStream<Req, Res>,
-    private readonly kind: 'sotw' | 'delta',
+    protected readonly kind: 'sotw' | 'delta',
   ) {
     call.on('data', (req: Req) => {
       try {
@@ -115,6 +115,25 @@ export abstract class AdsStream<Req, Res> {
       this.respond(t, false, t === TYPE_URL.cluster && removing ? 'keep-stale' : undefined);
     }
     if (removing) this.respond(TYPE_URL.cluster, false, 'final');
+  }
+
+  /**
+   * ACK/NACK accounting for a request that echoes a nonce. Returns false for a stale nonce (not
+   * the latest sent for the type): such a request crossed a newer response and is ignored.
+   */
+  protected acknowledge(t: TypeUrl, nonce: string, errorMessage: string | undefined): boolean {
+    const status = this.status!;
+    if (!status.isCurrent(t, nonce)) return false;
+    if (errorMessage !== undefined) {
+      if (status.nack(t, nonce, errorMessage)) {
+        this.ctx.logger.warn({ node: this.node!.id, typeUrl: t, stream: this.kind, error: errorMessage }, 'xDS NACK');
+        this.ctx.callbacks.onNack?.(this.node!, t, nonce, errorMessage);
+      }
+    } else {
+      status.ack(t);
+      this.ctx.callbacks.onAck?.(this.node!, t, status.types.get(t)?.sentVersion ?? '');
+    }
+    return true;
   }
 
   protected write(res: Res): void {

@@ -1,21 +1,10 @@
 /** GRPCRoute (Gateway API shape): matches on gRPC service/method and headers. */
 import type { GRPCMethodMatch, GRPCRouteFilter, GRPCRouteRule, GRPCRouteSpec } from '../types.js';
 import type { Reader } from '../schema.js';
-import { cleanRetry, readBackendRef, readHeaderMatches, readHeaderModifier, readMirror, readParentRefs, readRetry, readTimeouts } from './route-common.js';
+import { cleanRetry, readBackendRef, readHeaderMatches, readParentRefs, readRetry, readTimeouts } from './route-common.js';
+import { readRouteFilter } from './http-route.js';
 
-const FILTERS = ['RequestHeaderModifier', 'ResponseHeaderModifier', 'RequestMirror'] as const;
-const KEY = { RequestHeaderModifier: 'requestHeaderModifier', ResponseHeaderModifier: 'responseHeaderModifier', RequestMirror: 'requestMirror' } as const;
-
-function readFilter(r: Reader, x: unknown, p: string, ns: string): GRPCRouteFilter | undefined {
-  const type = r.str((x as { type?: unknown } | null)?.type, `${p}.type`, { required: true, oneOf: FILTERS }) as (typeof FILTERS)[number] | undefined;
-  const o = r.obj(x, p, type ? ['type', KEY[type]] : ['type', ...Object.values(KEY)], type ? ['type', KEY[type]] : ['type']);
-  if (!o || !type) return undefined;
-  const q = `${p}.${KEY[type]}`;
-  if (type === 'RequestHeaderModifier') return { type, requestHeaderModifier: readHeaderModifier(r, o.requestHeaderModifier, q) };
-  if (type === 'ResponseHeaderModifier') return { type, responseHeaderModifier: readHeaderModifier(r, o.responseHeaderModifier, q) };
-  const m = readMirror(r, o.requestMirror, q, ns);
-  return m ? { type, requestMirror: m } : undefined;
-}
+const GRPC_FILTERS = ['RequestHeaderModifier', 'ResponseHeaderModifier', 'RequestMirror'] as const;
 
 function readMethod(r: Reader, v: unknown, p: string): GRPCMethodMatch | undefined {
   const o = r.obj(v, p, ['type', 'service', 'method']);
@@ -52,7 +41,7 @@ export function readGRPCRoute(r: Reader, v: unknown, ns: string): GRPCRouteSpec 
     });
     const rule: GRPCRouteRule = {
       matches,
-      filters: r.arr(ro.filters, `${p}.filters`, (f, q) => readFilter(r, f, q, ns)),
+      filters: r.arr(ro.filters, `${p}.filters`, (f, q) => readRouteFilter(r, f, q, ns, GRPC_FILTERS) as GRPCRouteFilter | undefined),
       backendRefs: r.arr(ro.backendRefs, `${p}.backendRefs`, (b, q) => readBackendRef(r, b, q, ns), { nonEmpty: true }),
     };
     const timeouts = readTimeouts(r, ro.timeouts, `${p}.timeouts`);

@@ -28,9 +28,12 @@ function readPathModifier(r: Reader, v: unknown, p: string) {
   return undefined;
 }
 
-export function readHTTPFilter(r: Reader, x: unknown, p: string, ns: string): HTTPRouteFilter | undefined {
-  const type = r.str((x as { type?: unknown } | null)?.type, `${p}.type`, { required: true, oneOf: FILTERS }) as (typeof FILTERS)[number] | undefined;
-  const o = r.obj(x, p, type ? ['type', KEY[type]] : ['type', ...Object.values(KEY)], type ? ['type', KEY[type]] : ['type']);
+export type FilterType = (typeof FILTERS)[number];
+
+/** One route filter: `type` plus exactly its config key. GRPCRoute passes the subset it allows. */
+export function readRouteFilter(r: Reader, x: unknown, p: string, ns: string, allowed: readonly FilterType[] = FILTERS): HTTPRouteFilter | undefined {
+  const type = r.str((x as { type?: unknown } | null)?.type, `${p}.type`, { required: true, oneOf: allowed }) as FilterType | undefined;
+  const o = r.obj(x, p, type ? ['type', KEY[type]] : ['type', ...allowed.map((a) => KEY[a])], type ? ['type', KEY[type]] : ['type']);
   if (!o || !type) return undefined;
   const q = `${p}.${KEY[type]}`;
   switch (type) {
@@ -89,7 +92,7 @@ export function readHTTPRoute(r: Reader, v: unknown, ns: string): HTTPRouteSpec 
     const ro = r.obj(x, p, ['matches', 'filters', 'backendRefs', 'timeouts', 'retry']);
     if (!ro) return undefined;
     const matches = r.arr(ro.matches, `${p}.matches`, (m, q) => readMatch(r, m, q), { max: 64 });
-    const filters = r.arr(ro.filters, `${p}.filters`, (f, q) => readHTTPFilter(r, f, q, ns));
+    const filters = r.arr(ro.filters, `${p}.filters`, (f, q) => readRouteFilter(r, f, q, ns));
     const backendRefs = r.arr(ro.backendRefs, `${p}.backendRefs`, (b, q) => readBackendRef(r, b, q, ns));
     const redirect = filters.some((f) => f.type === 'RequestRedirect');
     if (redirect && backendRefs.length) r.err(`${p}.backendRefs`, 'must be empty when a RequestRedirect filter answers the request');
