@@ -1,0 +1,37 @@
+/** RouteConfiguration resources: domains, matchers and actions the router can run. */
+import { fromBinary } from '@bufbuild/protobuf';
+import { RouteConfigurationSchema, type RouteConfiguration } from '../../../proto/gen/envoy/config/route/v3/route_pb.js';
+import { checkRegex, Problems, type Decoded } from './decoded.js';
+
+export function decodeRoute(bytes: Uint8Array): Decoded<RouteConfiguration> {
+  const rc = fromBinary(RouteConfigurationSchema, bytes);
+  const p = new Problems(`RouteConfiguration/${rc.name || '?'}`);
+  if (!rc.name) p.add('name', 'is required');
+  const seen = new Map<string, number>();
+  rc.virtualHosts.forEach((vh, vi) => {
+    const vp = `virtual_hosts[${vi}]`;
+    if (!vh.domains.length) p.add(`${vp}.domains`, 'must not be empty');
+    for (const d of vh.domains) {
+      const at = seen.get(d.toLowerCase());
+      if (at !== undefined) p.add(`${vp}.domains`, `domain '${d}' also in virtual_hosts[${at}]`);
+      seen.set(d.toLowerCase(), vi);
+    }
+    vh.routes.forEach((r, ri) => {
+      const rp = `${vp}.routes[${ri}]`;
+      const ps = r.match?.pathSpecifier;
+      if (!ps?.case) p.add(`${rp}.match`, 'a path matcher is required');
+      if (ps?.case === 'safeRegex') checkRegex(p, `${rp}.match.safe_regex.regex`, ps.value.regex);
+      r.match?.headers.forEach((h, hi) => {
+        const sm = h.headerMatchSpecifier.case === 'stringMatch' ? h.headerMatchSpecifier.value.matchPattern : undefined;
+        if (sm?.case === 'safeRegex') checkRegex(p, `${rp}.match.headers[${hi}].string_match.safe_regex.regex`, sm.value.regex);
+      });
+      if (!r.action.case || !['route', 'redirect', 'directResponse'].includes(r.action.case)) p.add(`${rp}.action`, `unsupported action '${r.action.case ?? 'none'}'`);
+      if (r.action.case === 'route') {
+        const cs = r.action.value.clusterSpecifier;
+        if (cs.case !== 'cluster' && cs.case !== 'weightedClusters') p.add(`${rp}.route.cluster_specifier`, `unsupported '${cs.case ?? 'none'}'`);
+        if (cs.case === 'weightedClusters' && !cs.value.clusters.some((c) => (c.weight ?? 0) > 0)) p.add(`${rp}.route.weighted_clusters`, 'total weight must be > 0');
+      }
+    });
+  });
+  return { name: rc.name, value: p.errors.length ? undefined : rc, errors: p.errors };
+}

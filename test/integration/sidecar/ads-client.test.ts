@@ -1,0 +1,123 @@
+// The sidecar's xDS client against (1) a scriptable control plane (Weft's real ADS server fed
+// hand-made snapshots) for NACK and reconnect cases, and (2) the real control-plane process.
+import * as grpc from '@grpc/grpc-js';
+import { create } from '@bufbuild/protobuf';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { TYPE_URL } from '../../../common/xds-types.js';
+import { ClusterSchema, Cluster_DiscoveryType, Cluster_LbPolicy } from '../../../proto/gen/envoy/config/cluster/v3/cluster_pb.js';
+import { ClusterLoadAssignmentSchema } from '../../../proto/gen/envoy/config/endpoint/v3/endpoint_pb.js';
+import { SnapshotCache } from '../../../control-plane/xds/cache.js';
+import { XdsServer } from '../../../control-plane/xds/server.js';
+import { Snapshot, makeResource, type Resource } from '../../../control-plane/xds/snapshot.js';
+import { AdsClient, type XdsConfig } from '../../../sidecar/xds/ads-client.js';
+import type { FieldError } from '../../../common/errors.js';
+import { eventually, startControlPlane, tempDir, weft } from '../../harness/processes.js';
+
+const cluster = (name: string, lbPolicy = Cluster_LbPolicy.ROUND_ROBIN): Resource =>
+  makeResource(TYPE_URL.cluster, name, ClusterSchema, create(ClusterSchema, {
+    name,
+    clusterDiscoveryType: { case: 'type', value: Cluster_DiscoveryType.EDS },
+    edsClusterConfig: { serviceName: name, edsConfig: { configSourceSpecifier: { case: 'ads', value: {} } } },
+    lbPolicy,
+  }), [{ typeUrl: TYPE_URL.endpoint, name }]);
+const cla = (name: string, address = '127.0.0.1'): Resource =>
+  makeResource(TYPE_URL.endpoint, name, ClusterLoadAssignmentSchema, create(ClusterLoadAssignmentSchema, {
+    clusterName: name,
+    endpoints: [{ loadBalancingWeight: 1, lbEndpoints: [{ hostIdentifier: { case: 'endpoint', value: { address: { address: { case: 'socketAddress', value: { address, portSpecifier: { case: 'portValue', value: 9000 } } } } } } }] }],
+  }));
+
+const stops: Array<() => unknown> = [];
+afterEach(async () => {
+  for (const s of stops.splice(0)) await s();
+});
+
+async function fakeControlPlane(port = 0) {
+  const cache = new SnapshotCache();
+  const server = new XdsServer({ cache });
+  const bound = await server.listen(`127.0.0.1:${port}`, grpc.ServerCredentials.createInsecure());
+  return { cache, server, port: bound };
+}
+
+function client(address: string, id: string, events: { updates: XdsConfig[]; nacks: FieldError[][] }) {
+  const c = new AdsClient({
+    address,
+    node: { id, cluster: 'orders', metadata: { WEFT_ROLE: 'sidecar', WEFT_SERVICE: 'orders' } },
+    onUpdate: (cfg) => events.updates.push(cfg),
+    onNack: (_k, errs) => events.nacks.push(errs),
+    backoff: { baseMs: 50, maxMs: 400 },
+  });
+  c.start();
+  stops.push(() => c.close());
+  return c;
+}
+
+describe('sidecar ADS client', () => {
+  it('follows clusters to their endpoints, NACKs an invalid cluster with its field path, keeps the last good config', async () => {
+    const cp = await fakeControlPlane();
+    stops.push(() => cp.server.close());
+    cp.cache.setSnapshot('s1', new Snapshot([cluster('a'), cla('a')]));
+    const ev = { updates: [] as XdsConfig[], nacks: [] as FieldError[][] };
+    const c = client(`127.0.0.1:${cp.port}`, 's1', ev);
+    await eventually(() => c.config.endpoints.has('a'));
+    const good = c.config;
+
+    cp.cache.setSnapshot('s1', new Snapshot([cluster('a'), cla('a'), cluster('b', Cluster_LbPolicy.MAGLEV), cla('b')]));
+    await eventually(() => ev.nacks.length > 0);
+    expect(ev.nacks[0]).toEqual([{ resource: 'Cluster/b', path: 'lb_policy', message: "unsupported value 'MAGLEV' (ROUND_ROBIN, LEAST_REQUEST, RANDOM, RING_HASH)" }]);
+    expect(c.config).toBe(good);
+    await eventually(() => cp.server.status().find((s) => s.nodeId === 's1')?.types.cluster?.state === 'NACKED');
+    expect(cp.server.status().find((s) => s.nodeId === 's1')!.types.cluster!.nackMessage).toContain('Cluster/b lb_policy: unsupported value');
+
+    cp.cache.setSnapshot('s1', new Snapshot([cluster('a'), cla('a'), cluster('c'), cla('c')]));
+    await eventually(() => c.config.endpoints.has('c'));
+    expect([...c.config.clusters.keys()].sort()).toEqual(['a', 'c']);
+  });
+
+  it('NACKs an endpoint that is not an IP literal', async () => {
+    const cp = await fakeControlPlane();
+    stops.push(() => cp.server.close());
+    cp.cache.setSnapshot('s2', new Snapshot([cluster('a'), cla('a', 'example.com')]));
+    const ev = { updates: [] as XdsConfig[], nacks: [] as FieldError[][] };
+    client(`127.0.0.1:${cp.port}`, 's2', ev);
+    await eventually(() => ev.nacks.length > 0);
+    expect(ev.nacks[0]![0]!.path).toBe('endpoints[0].lb_endpoints[0].endpoint.address.socket_address.address');
+  });
+
+  it('keeps its config while the control plane is away and resyncs when it returns', async () => {
+    let cp = await fakeControlPlane();
+    const port = cp.port;
+    cp.cache.setSnapshot('s3', new Snapshot([cluster('a'), cla('a')]));
+    const ev = { updates: [] as XdsConfig[], nacks: [] as FieldError[][] };
+    const c = client(`127.0.0.1:${port}`, 's3', ev);
+    await eventually(() => c.config.endpoints.has('a'));
+    cp.server.close();
+    await eventually(() => !c.connected);
+    expect(c.config.clusters.has('a')).toBe(true);
+    cp = await fakeControlPlane(port);
+    stops.push(() => cp.server.close());
+    cp.cache.setSnapshot('s3', new Snapshot([cluster('a'), cla('a'), cluster('z'), cla('z')]));
+    await eventually(() => c.config.endpoints.has('z'), 15_000);
+    expect(c.connected).toBe(true);
+  });
+
+  it('takes listeners, routes, clusters and endpoints from the real control plane', async () => {
+    const cp = await startControlPlane();
+    stops.push(() => cp.kill());
+    const dir = tempDir('weft-files-');
+    writeFileSync(join(dir, 's.yaml'), 'apiVersion: weft.dev/v1alpha1\nkind: Service\nmetadata: { name: orders }\nspec:\n  ports: [{ port: 8080 }]\n  endpoints: [{ address: 127.0.0.1, port: 9001 }]\n');
+    expect((await weft(['apply', '-f', join(dir, 's.yaml')], { cp })).code).toBe(0);
+    const c = new AdsClient({
+      address: `127.0.0.1:${cp.xdsPort}`,
+      node: { id: 'orders-1', cluster: 'orders', metadata: { WEFT_ROLE: 'sidecar', WEFT_SERVICE: 'orders', WEFT_INSTANCE_IP: '127.0.0.1', WEFT_INSTANCE_PORT: '15006', WEFT_APP_PORT: '9001' } },
+    });
+    c.start();
+    stops.push(() => c.close());
+    await eventually(() => c.config.routes.has('outbound') && c.config.routes.has('inbound|orders.default') && c.config.endpoints.has('outbound|8080||orders.default'));
+    expect([...c.config.listeners.keys()].sort()).toEqual(['inbound', 'outbound']);
+    // It registered itself: its own instance is now an endpoint of orders.
+    await eventually(() => (c.config.endpoints.get('outbound|8080||orders.default')?.endpoints.flatMap((l) => l.lbEndpoints).length ?? 0) === 2);
+    await eventually(async () => /orders-1\s+orders\.default\s+sidecar\/sotw\s+SYNCED\s+SYNCED\s+SYNCED\s+SYNCED/.test((await weft(['proxy-status'], { cp })).stdout));
+  });
+});
