@@ -47,6 +47,9 @@ export function loadAssignment(name: string, endpoints: readonly Ep[], selector:
     byZone.set(e.zone, list);
   }
   const zones = [...byZone.keys()].sort();
+  // Priorities must start at 0 with no gaps (gRPC clients reject gaps): prefer the caller's zone
+  // only when it has endpoints.
+  const local = callerZone !== undefined && byZone.has(callerZone) ? callerZone : undefined;
   const msg = create(ClusterLoadAssignmentSchema, {
     clusterName: name,
     endpoints: zones.map((zone) => {
@@ -54,7 +57,7 @@ export function loadAssignment(name: string, endpoints: readonly Ep[], selector:
       return {
         locality: { zone },
         loadBalancingWeight: eps.reduce((s, e) => s + e.weight, 0),
-        priority: callerZone === undefined || zone === callerZone ? 0 : 1,
+        priority: local === undefined || zone === local ? 0 : 1,
         lbEndpoints: eps.map((e) => ({
           hostIdentifier: { case: 'endpoint' as const, value: { address: socketAddress(e.address, e.port) } },
           healthStatus: e.healthy ? HealthStatus.HEALTHY : HealthStatus.UNHEALTHY,

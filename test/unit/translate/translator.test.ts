@@ -127,6 +127,11 @@ describe('Translator', () => {
     expect(t.snapshotFor(z2)).not.toBe(t.snapshotFor(z1));
   });
 
+  it('keeps priorities gap-free when the caller zone has no endpoints', () => {
+    const cla = get<ClusterLoadAssignment>(t, node({ id: 'far', zone: 'z9' }), TYPE_URL.endpoint, 'outbound|8080||orders.default');
+    expect(cla.endpoints.map((l) => l.priority)).toEqual([0, 0]);
+  });
+
   it('orders routes by Gateway API precedence and maps matches, filters, splits, redirects', () => {
     const rc = get<RouteConfiguration>(t, node(), TYPE_URL.route, 'outbound');
     const vh = rc.virtualHosts.find((v) => v.name === 'orders.default:8080')!;
