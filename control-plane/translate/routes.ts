@@ -55,6 +55,8 @@ export interface RouteContext {
   grpc: boolean;
   /** Referenced clusters are collected here for the snapshot's consistency refs. */
   refs: Set<string>;
+  /** gRPC xDS clients accept only prefix, path and safe_regex path matchers. */
+  proxyless: boolean;
 }
 
 interface Candidate {
@@ -183,10 +185,15 @@ function routeBody(ctx: RouteContext, backends: BackendRef[], filters: Filter[],
   action.timeout = duration(timeoutMs);
   if (ctx.grpc) action.maxStreamDuration = { grpcTimeoutHeaderMax: duration(0) };
   const r = retry ?? policy?.spec.retry;
-  if (r) action.retryPolicy = retryPolicy(r, timeouts?.backendRequest);
+  // One attempt means no retry policy (gRPC clients reject num_retries 0).
+  if (r && r.attempts > 1) action.retryPolicy = retryPolicy(r, timeouts?.backendRequest);
   if (rewrite?.hostname) action.hostRewriteSpecifier = { case: 'hostRewriteLiteral', value: rewrite.hostname };
   // prefix_rewrite replaces exactly the matched prefix (Gateway API ReplacePrefixMatch).
-  if (rewrite?.path?.type === 'ReplacePrefixMatch' && prefixMatch !== undefined) action.prefixRewrite = rewrite.path.replacePrefixMatch;
+  if (rewrite?.path?.type === 'ReplacePrefixMatch' && prefixMatch !== undefined) {
+    // prefix_rewrite '/' for prefix '/foo' would turn '/foo/bar' into '//bar'; Gateway API wants '/bar'.
+    if (rewrite.path.replacePrefixMatch === '/' && prefixMatch !== '/') action.regexRewrite = { pattern: { regex: `^${escapeRegex(prefixMatch.replace(/\/$/, ''))}/*` }, substitution: '/' };
+    else action.prefixRewrite = rewrite.path.replacePrefixMatch;
+  }
   if (rewrite?.path?.type === 'ReplaceFullPath') action.regexRewrite = { pattern: { regex: '^.*$' }, substitution: rewrite.path.replaceFullPath };
   if (mirrors.length) action.requestMirrorPolicies = mirrors;
   const rh = policy?.spec.loadBalancer.type === 'RingHash' ? policy.spec.loadBalancer.ringHash : undefined;
@@ -205,14 +212,18 @@ function routeBody(ctx: RouteContext, backends: BackendRef[], filters: Filter[],
 
 type MatchInit = MessageInitShape<typeof RouteMatchSchema>;
 
-function httpMatch(m: HTTPRouteMatch): { match: MatchInit; rank: number[]; prefix?: string } {
+const escapeRegex = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+function httpMatch(m: HTTPRouteMatch, proxyless: boolean): { match: MatchInit; rank: number[]; prefix?: string } {
   const headers: HeaderInit[] = m.headers.map(headerMatcher);
   if (m.method) headers.push({ name: ':method', headerMatchSpecifier: { case: 'stringMatch', value: { matchPattern: { case: 'exact', value: m.method } } } });
   const p = m.path ?? { type: 'PathPrefix' as const, value: '/' };
   const pathSpecifier =
     p.type === 'Exact' ? { case: 'path' as const, value: p.value } : p.type === 'PathPrefix' ? { case: 'pathSeparatedPrefix' as const, value: p.value } : { case: 'safeRegex' as const, value: { regex: p.value } };
   // Envoy's path_separated_prefix refuses '/' and trailing slashes; use plain prefix there.
-  const spec = p.type === 'PathPrefix' && (p.value === '/' || p.value.endsWith('/')) ? { case: 'prefix' as const, value: p.value } : pathSpecifier;
+  let spec: MatchInit['pathSpecifier'] = p.type === 'PathPrefix' && (p.value === '/' || p.value.endsWith('/')) ? { case: 'prefix' as const, value: p.value } : pathSpecifier;
+  // Same path-element semantics for gRPC clients, which reject path_separated_prefix.
+  if (proxyless && spec.case === 'pathSeparatedPrefix') spec = { case: 'safeRegex', value: { regex: `^${escapeRegex(p.value)}(/.*)?$` } };
   return {
     match: {
       pathSpecifier: spec,
@@ -259,7 +270,7 @@ export function routesFor(ctx: RouteContext): RouteInit[] {
     r.spec.rules.forEach((rule, ri) => {
       const matches = rule.matches.length ? rule.matches : [{ headers: [], queryParams: [] }];
       for (const m of matches) {
-        const hm = httpMatch(m);
+        const hm = httpMatch(m, ctx.proxyless);
         cands.push({
           route: create(RouteSchema, { name: `${r.metadata.namespace}/${r.metadata.name}/rule-${ri}`, match: hm.match, ...routeBody(ctx, rule.backendRefs, rule.filters, rule.timeouts, rule.retry, hm.prefix) }),
           rank: [...hm.rank, seq++],
@@ -286,5 +297,7 @@ export function routesFor(ctx: RouteContext): RouteInit[] {
   });
   const self: BackendRef = { name: ctx.svc.metadata.name, namespace: ctx.svc.metadata.namespace, port: ctx.port, weight: 1 };
   const fallback = create(RouteSchema, { name: 'default', match: { pathSpecifier: { case: 'prefix', value: '/' } }, ...routeBody(ctx, [self], [], undefined, undefined, '/') });
-  return [...cands.map((c) => c.route), fallback];
+  const routes = [...cands.map((c) => c.route), fallback];
+  // gRPC clients only forward: they reject redirect and direct-response routes (and cannot follow them).
+  return ctx.proxyless ? routes.filter((r) => r.action.case === 'route') : routes;
 }

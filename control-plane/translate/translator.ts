@@ -85,7 +85,7 @@ export class Translator {
       out.push(this.#cluster(spec, proxyless));
       out.push(this.#loadAssignment(spec, zone));
     }
-    out.push(this.#outboundRoute(node.namespace));
+    out.push(this.#outboundRoute(node.namespace, proxyless));
     if (proxyless) out.push(...this.#proxylessListeners(node.namespace));
     else {
       out.push(socketListener(OUTBOUND_LISTENER, '127.0.0.1', SIDECAR_OUTBOUND_PORT, OUTBOUND_ROUTE, this.#model.mesh));
@@ -116,8 +116,9 @@ export class Translator {
   }
 
   /** One virtual host per service port, host forms as seen from `namespace`. */
-  #outboundRoute(namespace: string): Resource {
-    let r = this.#outbound.get(namespace);
+  #outboundRoute(namespace: string, proxyless: boolean): Resource {
+    const key = `${namespace}|${proxyless}`;
+    let r = this.#outbound.get(key);
     if (r) return r;
     const vhosts: VirtualHostInit[] = [];
     const refs = new Set<string>();
@@ -126,12 +127,12 @@ export class Translator {
         vhosts.push({
           name: `${svc.metadata.name}.${svc.metadata.namespace}:${p.port}`,
           domains: hostForms(svc, i, namespace),
-          routes: routesFor({ model: this.#model, svc, port: p.port, grpc: p.protocol === 'grpc', refs }),
+          routes: routesFor({ model: this.#model, svc, port: p.port, grpc: p.protocol === 'grpc', refs, proxyless }),
         });
       });
     }
     r = routeConfiguration(OUTBOUND_ROUTE, vhosts, refs);
-    this.#outbound.set(namespace, r);
+    this.#outbound.set(key, r);
     return r;
   }
 

@@ -133,7 +133,7 @@ describe('Translator', () => {
   });
 
   it('orders routes by Gateway API precedence and maps matches, filters, splits, redirects', () => {
-    const rc = get<RouteConfiguration>(t, node(), TYPE_URL.route, 'outbound');
+    const rc = get<RouteConfiguration>(t, node({ role: 'sidecar', service: 'greeter', appPort: 1 }), TYPE_URL.route, 'outbound');
     const vh = rc.virtualHosts.find((v) => v.name === 'orders.default:8080')!;
     expect(vh.domains).toEqual(['orders', 'orders:8080', 'orders.default', 'orders.default:8080', 'orders.default.svc', 'orders.default.svc:8080']);
     expect(vh.routes.map((r) => r.name)).toEqual(['default/orders/rule-0', 'default/orders/rule-1', 'default/orders/rule-2', 'default']);
@@ -147,6 +147,21 @@ describe('Translator', () => {
     expect(api!.requestHeadersToAdd[0]?.header).toMatchObject({ key: 'x-via', value: 'weft' });
     expect(old!.action.case).toBe('redirect');
     expect(dflt!.match?.pathSpecifier).toEqual({ case: 'prefix', value: '/' });
+  });
+
+  it('uses path_separated_prefix for sidecars and an equivalent safe_regex for gRPC clients (which reject the former)', () => {
+    const api = (n: NodeInfo) => get<RouteConfiguration>(t, n, TYPE_URL.route, 'outbound').virtualHosts.find((v) => v.name === 'orders.default:8080')!.routes[1]!.match?.pathSpecifier;
+    expect(api(node({ role: 'sidecar', service: 'greeter', appPort: 1 }))).toEqual({ case: 'pathSeparatedPrefix', value: '/api' });
+    const re = api(node()) as { case: string; value: { regex: string } };
+    expect(re.case).toBe('safeRegex');
+    expect(['/api', '/api/x'].every((p) => new RegExp(re.value.regex).test(p))).toBe(true);
+    expect(new RegExp(re.value.regex).test('/apix')).toBe(false);
+  });
+
+  it('leaves redirect routes out for gRPC clients, which reject them', () => {
+    const names = (n: NodeInfo) => get<RouteConfiguration>(t, n, TYPE_URL.route, 'outbound').virtualHosts.find((v) => v.name === 'orders.default:8080')!.routes.map((r) => r.name);
+    expect(names(node({ role: 'sidecar', service: 'greeter', appPort: 1 }))).toContain('default/orders/rule-2');
+    expect(names(node())).not.toContain('default/orders/rule-2');
   });
 
   it('maps GRPCRoute methods to exact paths and disables the route timeout for gRPC', () => {
