@@ -136,6 +136,16 @@ export class Reader {
     return s;
   }
 
+  /** A header value: no CR, LF or NUL (they would split or truncate the header on the wire). */
+  headerValue(v: unknown, path: string): string | undefined {
+    const s = this.str(v, path, { required: true });
+    if (s !== undefined && /[\r\n\0]/.test(s)) {
+      this.err(path, 'must not contain CR, LF or NUL');
+      return undefined;
+    }
+    return s;
+  }
+
   headerName(v: unknown, path: string): string | undefined {
     return this.str(v, path, { required: true, pattern: HEADER_NAME, patternHelp: 'a valid HTTP header name' });
   }
@@ -143,6 +153,12 @@ export class Reader {
   regex(v: unknown, path: string): string | undefined {
     const s = this.str(v, path, { required: true });
     if (s === undefined) return undefined;
+    // A quantified group that itself ends in a quantifier ((a+)+, (x*)*) can backtrack
+    // exponentially on hostile input; proxies run these on every request.
+    if (/\([^()]*[+*}]\)[+*{]/.test(s)) {
+      this.err(path, 'nested quantifiers (like (a+)+) can take exponential time on hostile input; rewrite the expression');
+      return undefined;
+    }
     try {
       new RegExp(s);
       return s;

@@ -54,7 +54,7 @@ export function readHeaderModifier(r: Reader, v: unknown, p: string): HeaderModi
   const hv = (x: unknown, q: string) => {
     const h = r.obj(x, q, ['name', 'value'], ['name', 'value']);
     const name = h && r.headerName(h.name, `${q}.name`);
-    const value = h && r.str(h.value, `${q}.value`, { required: true });
+    const value = h && r.headerValue(h.value, `${q}.value`);
     return name !== undefined && value !== undefined ? { name, value } : undefined;
   };
   return {

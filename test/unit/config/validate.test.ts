@@ -130,6 +130,21 @@ spec:
     expect(errs.every((e) => e.file === 'f.yaml' && e.document === 1 && e.resource === 'HTTPRoute/default/r')).toBe(true);
   });
 
+  it('rejects header values with CR/LF and regexes with nested quantifiers', () => {
+    const yaml = `${SVC}---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: { name: r }
+spec:
+  parentRefs: [{ name: orders, port: 8080 }]
+  rules:
+    - matches: [{ headers: [{ type: RegularExpression, name: x-a, value: "(a+)+$" }] }]
+      filters: [{ type: RequestHeaderModifier, requestHeaderModifier: { set: [{ name: x-b, value: "ok\\r\\nInjected: 1" }] } }]
+      backendRefs: [{ name: orders, port: 8080 }]
+`;
+    expect(paths(yaml)).toEqual(['spec.rules[0].filters[0].requestHeaderModifier.set[0].value', 'spec.rules[0].matches[0].headers[0].value']);
+  });
+
   it('reports YAML syntax errors with the line', () => {
     const errs = apply('apiVersion: x\nkind: [\n').errors;
     expect(errs[0]!.message).toMatch(/YAML syntax error at line \d/);
