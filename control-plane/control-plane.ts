@@ -6,7 +6,7 @@
 import { isDeepStrictEqual } from 'node:util';
 import { WeftError, type FieldError } from '../common/errors.js';
 import { silentLogger, type Logger } from '../common/log.js';
-import { TYPE_URL, KIND_BY_TYPE_URL, type ResourceKind, type TypeUrl } from '../common/xds-types.js';
+import { KIND_BY_TYPE_URL, type ResourceKind } from '../common/xds-types.js';
 import { parseDocuments, validateApply, checkDelete, type RawDocument } from './config/index.js';
 import { buildModel, resourceKey, type Kind, type MeshModel, type MeshResource, type ResourceKey } from './config/types.js';
 import type { ConfigStore } from './store/store.js';
@@ -257,4 +257,3 @@ export class ControlPlane {
   }
 }
 
-export { TYPE_URL, type TypeUrl };

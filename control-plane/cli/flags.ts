@@ -1,9 +1,9 @@
 /** Flag value parsing shared by verbs. */
+import { parseDuration } from '../config/schema.js';
 
-/** '250ms', '10s', '1.5m', '1h' -> milliseconds. */
+/** '250ms', '10s', '1.5m', '1h' -> milliseconds, with the same grammar as config durations. */
 export function parseDurationFlag(s: string): number {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(s.trim());
-  if (!m) throw new Error(`'${s}' is not a duration (e.g. 500ms, 10s, 2m)`);
-  const mult = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] as 'ms' | 's' | 'm' | 'h'];
-  return Math.round(Number(m[1]) * mult);
+  const ms = parseDuration(s);
+  if (ms === undefined) throw new Error(`'${s}' is not a duration (e.g. 500ms, 10s, 2m)`);
+  return ms;
 }

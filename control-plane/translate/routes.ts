@@ -251,7 +251,7 @@ function grpcMatch(m: GRPCRouteMatch): { match: MatchInit; rank: number[] } {
     pathSpecifier = { case: 'prefix', value: `/${mm.service}/` };
     rank = 1;
   } else {
-    const esc = (s: string) => (mm.type === 'Exact' ? s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&') : s);
+    const esc = (s: string) => (mm.type === 'Exact' ? escapeRegex(s) : s);
     pathSpecifier = { case: 'safeRegex', value: { regex: `^/${mm.service ? esc(mm.service) : '[^/]+'}/${mm.method ? esc(mm.method) : '[^/]+'}$` } };
   }
   return { match: { pathSpecifier, headers }, rank: [rank, 0, 1, -m.headers.length, 0] };

@@ -43,6 +43,13 @@ export function makeResource<D extends DescMessage>(
 
 export type ResourceSet = ReadonlyMap<string, Resource>;
 
+/** The version of a set of resources: a hash of their names and versions, independent of order. */
+export function versionOf(resources: Iterable<Resource>): string {
+  const h = createHash('sha256');
+  for (const r of [...resources].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) h.update(r.name).update('\0').update(r.version).update('\0');
+  return h.digest('base64url').slice(0, 16);
+}
+
 /**
  * All resources one node may see, by type. `versions` holds one version per type: a hash of that
  * type's resource names and versions, so a type whose resources did not change keeps its version.
@@ -56,11 +63,7 @@ export class Snapshot {
     for (const t of Object.values(TYPE_URL)) byType.set(t, new Map());
     for (const r of resources) byType.get(r.typeUrl)!.set(r.name, r);
     const versions = new Map<TypeUrl, string>();
-    for (const [t, set] of byType) {
-      const h = createHash('sha256');
-      for (const name of [...set.keys()].sort()) h.update(name).update('\0').update(set.get(name)!.version).update('\0');
-      versions.set(t, h.digest('base64url').slice(0, 16));
-    }
+    for (const [t, set] of byType) versions.set(t, versionOf(set.values()));
     this.resources = byType;
     this.versions = versions;
     Object.freeze(this);

@@ -4,12 +4,11 @@
  * ACK unless it carries error_detail (a NACK, counted once per nonce, never answered by resending
  * the same version). LDS and CDS responses hold the full set, so an omitted resource is deleted.
  */
-import { createHash } from 'node:crypto';
 import { TYPE_URL, type TypeUrl } from '../../common/xds-types.js';
 import type { DiscoveryRequest } from '../../proto/gen/envoy/service/discovery/v3/discovery_pb.js';
 import { encodeSotwResponse, encodedResources } from './wire.js';
 import type { Node } from '../../proto/gen/envoy/config/core/v3/base_pb.js';
-import type { Resource } from './snapshot.js';
+import { versionOf, type Resource } from './snapshot.js';
 import { AdsStream, KNOWN_TYPES, WILDCARD_TYPES, nextNonce } from './stream-base.js';
 
 interface Subscription {
@@ -18,12 +17,6 @@ interface Subscription {
   /** Resources in the last response, by name. */
   sent: Map<string, Resource>;
   sentVersion?: string;
-}
-
-function versionOf(resources: readonly Resource[]): string {
-  const h = createHash('sha256');
-  for (const r of [...resources].sort((a, b) => (a.name < b.name ? -1 : 1))) h.update(r.name).update('\0').update(r.version).update('\0');
-  return h.digest('base64url').slice(0, 16);
 }
 
 function sameSet(a: ReadonlySet<string>, b: ReadonlySet<string>): boolean {
