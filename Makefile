@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 NODE_MODULES := node_modules/.package-lock.json
 
-.PHONY: help install deps build proto proto-check test test-unit test-integration demo bench clean
+.PHONY: help install deps build typecheck proto proto-check test test-unit test-integration demo bench clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -30,7 +30,10 @@ proto-check: proto ## fail if regenerating proto/gen changes anything
 build: $(NODE_MODULES) ## compile TypeScript into dist/
 	npx tsc -p tsconfig.json
 
-test: install build ## install everything, build, run all tests
+typecheck: $(NODE_MODULES) ## type-check sources, tests and benchmarks (vitest itself does not)
+	npx tsc -p tsconfig.test.json
+
+test: install build typecheck ## install everything, build, run all tests
 	@mkdir -p build
 	npx vitest run --reporter=default --reporter=json --outputFile.json=build/test-results.json; rc=$$?; \
 	node -e 'const r=require("./build/test-results.json"); console.log(`tests: $${r.numPassedTests} passed, $${r.numFailedTests} failed, $${r.numPendingTests} skipped`)' || true; \

@@ -4,28 +4,14 @@
  * ACKs every response at once, and records when it ACKed each version of each type.
  */
 import * as grpc from '@grpc/grpc-js';
-import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
-import {
-  DiscoveryRequestSchema,
-  DiscoveryResponseSchema,
-  type DiscoveryRequest,
-  type DiscoveryResponse,
-} from '../proto/gen/envoy/service/discovery/v3/discovery_pb.js';
+import { create, fromBinary } from '@bufbuild/protobuf';
+import { DiscoveryRequestSchema, type DiscoveryRequest, type DiscoveryResponse } from '../proto/gen/envoy/service/discovery/v3/discovery_pb.js';
+import { adsServiceDefinition } from '../common/ads-service.js';
 import { ClusterSchema, Cluster_DiscoveryType } from '../proto/gen/envoy/config/cluster/v3/cluster_pb.js';
 import { ListenerSchema } from '../proto/gen/envoy/config/listener/v3/listener_pb.js';
 import { HttpConnectionManagerSchema } from '../proto/gen/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager_pb.js';
 import { NodeSchema } from '../proto/gen/envoy/config/core/v3/base_pb.js';
 import { TYPE_URL } from '../common/xds-types.js';
-
-const ADS = {
-  path: '/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources',
-  requestStream: true,
-  responseStream: true,
-  requestSerialize: (m: DiscoveryRequest) => Buffer.from(toBinary(DiscoveryRequestSchema, m)),
-  requestDeserialize: (b: Buffer) => fromBinary(DiscoveryRequestSchema, b),
-  responseSerialize: (m: DiscoveryResponse) => Buffer.from(toBinary(DiscoveryResponseSchema, m)),
-  responseDeserialize: (b: Buffer) => fromBinary(DiscoveryResponseSchema, b),
-};
 
 export interface SimProxyOptions {
   address: string;
@@ -47,7 +33,8 @@ export class SimProxy {
 
   constructor(readonly opts: SimProxyOptions) {
     this.#client = new grpc.Client(opts.address, grpc.credentials.createInsecure(), { 'grpc.use_local_subchannel_pool': 1 });
-    this.#stream = this.#client.makeBidiStreamRequest(ADS.path, ADS.requestSerialize, ADS.responseDeserialize);
+    const d = adsServiceDefinition.StreamAggregatedResources;
+    this.#stream = this.#client.makeBidiStreamRequest(d.path, d.requestSerialize, d.responseDeserialize);
     this.#stream.on('data', (r: DiscoveryResponse) => this.#onResponse(r));
     this.#stream.on('error', (e) => { if (process.env.SIM_DEBUG) console.log('SIMERR', e.message); });
     this.#send(TYPE_URL.cluster, [], '', '');

@@ -4,48 +4,15 @@
  * protobuf-es types; resources are already encoded (Resource.body), so they are never re-encoded.
  */
 import * as grpc from '@grpc/grpc-js';
-import { fromBinary, toBinary } from '@bufbuild/protobuf';
 import { silentLogger, type Logger } from '../../common/log.js';
-import {
-  DeltaDiscoveryRequestSchema,
-  DeltaDiscoveryResponseSchema,
-  DiscoveryRequestSchema,
-  DiscoveryResponseSchema,
-  type DeltaDiscoveryRequest,
-  type DeltaDiscoveryResponse,
-  type DiscoveryRequest,
-  type DiscoveryResponse,
-} from '../../proto/gen/envoy/service/discovery/v3/discovery_pb.js';
+import type { DeltaDiscoveryRequest, DeltaDiscoveryResponse, DiscoveryRequest } from '../../proto/gen/envoy/service/discovery/v3/discovery_pb.js';
+import { adsServiceDefinition } from '../../common/ads-service.js';
 import type { ProxyStatusJson } from '../admin/proxy-status.js';
 import type { SnapshotCache } from './cache.js';
 import { DeltaStream } from './delta.js';
 import { SotwStream } from './sotw.js';
 import type { StreamCallbacks, StreamContext } from './stream-base.js';
 import type { StreamStatus, XdsCounters } from './status.js';
-
-const SERVICE = '/envoy.service.discovery.v3.AggregatedDiscoveryService';
-
-export const adsServiceDefinition = {
-  StreamAggregatedResources: {
-    path: `${SERVICE}/StreamAggregatedResources`,
-    requestStream: true,
-    responseStream: true,
-    requestSerialize: (m: DiscoveryRequest) => Buffer.from(toBinary(DiscoveryRequestSchema, m)),
-    requestDeserialize: (b: Buffer) => fromBinary(DiscoveryRequestSchema, b),
-    // The server writes pre-encoded responses (wire.ts); message objects are accepted too.
-    responseSerialize: (m: DiscoveryResponse | Buffer) => (Buffer.isBuffer(m) ? m : Buffer.from(toBinary(DiscoveryResponseSchema, m))),
-    responseDeserialize: (b: Buffer) => fromBinary(DiscoveryResponseSchema, b),
-  },
-  DeltaAggregatedResources: {
-    path: `${SERVICE}/DeltaAggregatedResources`,
-    requestStream: true,
-    responseStream: true,
-    requestSerialize: (m: DeltaDiscoveryRequest) => Buffer.from(toBinary(DeltaDiscoveryRequestSchema, m)),
-    requestDeserialize: (b: Buffer) => fromBinary(DeltaDiscoveryRequestSchema, b),
-    responseSerialize: (m: DeltaDiscoveryResponse) => Buffer.from(toBinary(DeltaDiscoveryResponseSchema, m)),
-    responseDeserialize: (b: Buffer) => fromBinary(DeltaDiscoveryResponseSchema, b),
-  },
-} satisfies grpc.ServiceDefinition;
 
 export interface XdsServerOptions {
   cache: SnapshotCache;

@@ -6,13 +6,13 @@
  * it has and reconnects with jittered exponential backoff.
  */
 import * as grpc from '@grpc/grpc-js';
-import { create, fromBinary, toBinary, type JsonObject } from '@bufbuild/protobuf';
+import { create, type JsonObject } from '@bufbuild/protobuf';
+import { adsServiceDefinition } from '../../common/ads-service.js';
 import { formatFieldError, type FieldError } from '../../common/errors.js';
 import { silentLogger, type Logger } from '../../common/log.js';
 import { TYPE_URL, type ResourceKind, type TypeUrl } from '../../common/xds-types.js';
 import {
   DiscoveryRequestSchema,
-  DiscoveryResponseSchema,
   type DiscoveryRequest,
   type DiscoveryResponse,
 } from '../../proto/gen/envoy/service/discovery/v3/discovery_pb.js';
@@ -25,8 +25,6 @@ import { decodeCluster } from './types/cluster.js';
 import { decodeEndpoint } from './types/endpoint.js';
 import { decodeListener, type SidecarListener } from './types/listener.js';
 import { decodeRoute } from './types/route.js';
-
-const ADS_PATH = '/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources';
 
 /** The accepted config, replaced (never mutated) on every accepted update. */
 export interface XdsConfig {
@@ -109,11 +107,8 @@ export class AdsClient {
     if (this.#closed) return;
     this.#client?.close();
     this.#client = new grpc.Client(this.#opts.address, this.#opts.credentials ?? grpc.credentials.createInsecure());
-    const stream = this.#client.makeBidiStreamRequest(
-      ADS_PATH,
-      (m: DiscoveryRequest) => Buffer.from(toBinary(DiscoveryRequestSchema, m)),
-      (b: Buffer) => fromBinary(DiscoveryResponseSchema, b),
-    );
+    const d = adsServiceDefinition.StreamAggregatedResources;
+    const stream = this.#client.makeBidiStreamRequest(d.path, d.requestSerialize, d.responseDeserialize);
     this.#stream = stream;
     this.#sentNode = false;
     this.#nonces.clear();

@@ -12,7 +12,7 @@ import {
   type DiscoveryRequest,
   type DiscoveryResponse,
 } from '../../proto/gen/envoy/service/discovery/v3/discovery_pb.js';
-import { adsServiceDefinition } from '../../control-plane/xds/server.js';
+import { adsServiceDefinition } from '../../common/ads-service.js';
 
 export type NodeInit = MessageInitShape<typeof DiscoveryRequestSchema>['node'];
 
@@ -82,8 +82,8 @@ export class SotwClient {
     this.#node = node;
   }
 
-  send(init: Omit<MessageInitShape<typeof DiscoveryRequestSchema>, 'node'>): void {
-    const req = create(DiscoveryRequestSchema, { ...init, node: this.#node });
+  send(init: Omit<MessageInitShape<typeof DiscoveryRequestSchema>, 'node' | '$typeName'>): void {
+    const req = create(DiscoveryRequestSchema, { ...init, node: this.#node } as MessageInitShape<typeof DiscoveryRequestSchema>);
     this.#node = undefined;
     if (init.typeUrl) this.#names.set(init.typeUrl, [...(init.resourceNames ?? [])]);
     this.#stream.write(req);
@@ -136,8 +136,8 @@ export class DeltaClient {
     this.#node = node;
   }
 
-  send(init: Omit<MessageInitShape<typeof DeltaDiscoveryRequestSchema>, 'node'>): void {
-    this.#stream.write(create(DeltaDiscoveryRequestSchema, { ...init, node: this.#node }));
+  send(init: Omit<MessageInitShape<typeof DeltaDiscoveryRequestSchema>, 'node' | '$typeName'>): void {
+    this.#stream.write(create(DeltaDiscoveryRequestSchema, { ...init, node: this.#node } as MessageInitShape<typeof DeltaDiscoveryRequestSchema>));
     this.#node = undefined;
   }
 
