@@ -29,6 +29,9 @@ export const ERROR_CODES = {
   NO_HEALTHY_UPSTREAM: 'the cluster has no healthy endpoint',
   CIRCUIT_OPEN: 'a circuit breaker limit was reached',
   BAD_REQUEST: 'the request is malformed',
+  NOT_READY: 'the sidecar has not received its configuration yet',
+  UPSTREAM_PROTOCOL: 'the upstream answered with something that is not valid HTTP or gRPC',
+  REQUEST_TOO_LARGE: 'the request exceeded a size limit',
   // internal
   INTERNAL: 'an internal invariant failed',
 } as const;

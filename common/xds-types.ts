@@ -42,3 +42,6 @@ export const NODE_META = {
 } as const;
 
 export type ProxyRole = 'sidecar' | 'gateway' | 'proxyless';
+
+/** Names of the sidecar's socket listeners, shared by the translator and the sidecar. */
+export const SIDECAR_LISTENER = { outbound: 'outbound', inbound: 'inbound' } as const;

@@ -98,13 +98,14 @@ export class ControlPlane {
     this.#setSnapshot(node);
   }
 
-  streamClosed(node: NodeInfo): void {
+  /** @param leaving the proxy half-closed its stream: remove its instance now. */
+  streamClosed(node: NodeInfo, leaving = false): void {
     const entry = this.#nodes.get(node.id);
     if (entry && --entry.streams <= 0) {
       this.#nodes.delete(node.id);
       this.cache.clearSnapshot(node.id);
     }
-    this.registry.streamClosed(node);
+    this.registry.streamClosed(node, leaving);
   }
 
   connectedNodes(): NodeInfo[] {

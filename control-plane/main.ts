@@ -51,7 +51,7 @@ export async function startControlPlane(opts: ControlPlaneDaemonOptions): Promis
     logger: log.child({ component: 'xds' }),
     callbacks: {
       onStreamOpen: (node) => cp.streamOpened(node),
-      onStreamClose: (node) => cp.streamClosed(node),
+      onStreamClose: (node, leaving) => cp.streamClosed(node, leaving),
     },
   });
   const host = xdsAddr.host.includes(':') ? `[${xdsAddr.host}]` : xdsAddr.host;

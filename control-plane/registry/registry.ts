@@ -76,12 +76,19 @@ export class Registry implements RegistryView {
     this.#rebuild(new Set([service]));
   }
 
-  /** A stream closed. The instance leaves after the grace period unless a stream reopens. */
-  streamClosed(node: NodeInfo): void {
+  /**
+   * A stream closed. The instance leaves after the grace period unless a stream reopens, or at
+   * once when it is `leaving` (its proxy said goodbye by half-closing the stream).
+   */
+  streamClosed(node: NodeInfo, leaving = false): void {
     const inst = this.#instances.get(node.id);
     if (!inst) return;
     inst.streams = Math.max(0, inst.streams - 1);
     if (inst.streams > 0) return;
+    if (leaving) {
+      this.remove(node.id);
+      return;
+    }
     clearTimeout(inst.leaveTimer);
     inst.leaveTimer = setTimeout(() => this.remove(node.id), this.#graceMs);
     inst.leaveTimer.unref();

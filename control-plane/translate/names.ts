@@ -6,11 +6,12 @@
  *                                    inbound|<service>.<namespace> (sidecar inbound)
  *   Listener                         outbound, inbound (sidecar); one per host form (proxyless)
  */
+import { SIDECAR_LISTENER } from '../../common/xds-types.js';
 import type { ServiceResource } from '../config/types.js';
 
 export const OUTBOUND_ROUTE = 'outbound';
-export const OUTBOUND_LISTENER = 'outbound';
-export const INBOUND_LISTENER = 'inbound';
+export const OUTBOUND_LISTENER = SIDECAR_LISTENER.outbound;
+export const INBOUND_LISTENER = SIDECAR_LISTENER.inbound;
 
 export function clusterName(namespace: string, service: string, port: number, subset = ''): string {
   return `outbound|${port}|${subset}|${service}.${namespace}`;

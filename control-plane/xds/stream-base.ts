@@ -14,7 +14,8 @@ import { StreamStatus, type XdsCounters } from './status.js';
 export interface StreamCallbacks {
   /** A stream identified its node (first request). The control plane sets the snapshot now. */
   onStreamOpen?(node: NodeInfo): void;
-  onStreamClose?(node: NodeInfo): void;
+  /** `leaving`: the client half-closed the stream (deliberate departure, no grace period). */
+  onStreamClose?(node: NodeInfo, leaving: boolean): void;
   onAck?(node: NodeInfo, typeUrl: TypeUrl, version: string): void;
   onNack?(node: NodeInfo, typeUrl: TypeUrl, nonce: string, message: string): void;
 }
@@ -58,12 +59,14 @@ export abstract class AdsStream<Req, Res> {
         call.destroy(e as Error);
       }
     });
+    // A client that half-closes its stream is leaving on purpose (a draining sidecar); a
+    // cancelled or broken stream may come back, so its instance gets a grace period.
     call.on('end', () => {
-      this.#close();
+      this.#close(true);
       call.end();
     });
-    call.on('error', () => this.#close());
-    call.on('close', () => this.#close());
+    call.on('error', () => this.#close(false));
+    call.on('close', () => this.#close(false));
     call.on('drain', () => {
       this.#blocked = false;
       if (this.#dirty) this.pushAll();
@@ -140,7 +143,7 @@ export abstract class AdsStream<Req, Res> {
     if (!this.call.write(res)) this.#blocked = true;
   }
 
-  #close(): void {
+  #close(leaving: boolean): void {
     if (this.#closed) return;
     this.#closed = true;
     this.#unwatch?.();
@@ -150,7 +153,7 @@ export abstract class AdsStream<Req, Res> {
     }
     if (this.node) {
       this.ctx.logger.debug({ node: this.node.id }, 'xDS stream closed');
-      this.ctx.callbacks.onStreamClose?.(this.node);
+      this.ctx.callbacks.onStreamClose?.(this.node, leaving);
     }
   }
 }

@@ -96,6 +96,26 @@ export class AdsClient {
     this.#connect();
   }
 
+  /**
+   * Leaves the mesh on purpose: half-closes the stream, which the control plane takes as a
+   * departure (the instance leaves the registry now, not after a grace period). Resolves when
+   * the control plane has closed its side, or after `timeoutMs`.
+   */
+  async leave(timeoutMs = 2000): Promise<void> {
+    this.#closed = true;
+    clearTimeout(this.#timer);
+    const s = this.#stream;
+    if (s) {
+      await new Promise<void>((res) => {
+        const t = setTimeout(res, timeoutMs);
+        s.once('status', () => (clearTimeout(t), res()));
+        s.once('error', () => (clearTimeout(t), res()));
+        s.end();
+      });
+    }
+    this.#client?.close();
+  }
+
   close(): void {
     this.#closed = true;
     clearTimeout(this.#timer);

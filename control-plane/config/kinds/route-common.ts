@@ -5,6 +5,8 @@ import type { Reader } from '../schema.js';
 export const RETRY_ON = [
   '5xx', 'gateway-error', 'reset', 'connect-failure', 'retriable-4xx', 'refused-stream', 'retriable-status-codes',
   'cancelled', 'deadline-exceeded', 'unavailable', 'resource-exhausted', 'internal',
+  // Weft: also retry non-idempotent requests (POST, PATCH) after the upstream may have seen them.
+  'non-idempotent',
 ] as const;
 
 export function readParentRefs(r: Reader, v: unknown, path: string, ns: string): ParentRef[] {

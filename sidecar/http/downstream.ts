@@ -1,0 +1,255 @@
+/**
+ * The downstream side of one request, the same shape for HTTP/1.1 (node:http, llhttp's strict
+ * parser) and HTTP/2 (a raw node:http2 stream), so routing and forwarding are written once.
+ * Holds the parsed authority, path and query split once, and writes the response with
+ * backpressure and trailers.
+ */
+import type { IncomingMessage, ServerResponse, OutgoingHttpHeaders } from 'node:http';
+import { constants as h2c, type IncomingHttpHeaders as H2Headers, type ServerHttp2Stream } from 'node:http2';
+import type { Readable } from 'node:stream';
+
+export type ResponseHeaders = Record<string, string | string[] | number>;
+
+export interface Downstream {
+  readonly h2: boolean;
+  readonly grpc: boolean;
+  readonly method: string;
+  /** Lowercase host[:port] from :authority, Host or an absolute-form target. */
+  readonly authority: string;
+  readonly path: string;
+  /** Query string including '?', or ''. */
+  readonly search: string;
+  readonly remoteAddress: string;
+  readonly hasBody: boolean;
+  readonly body: Readable;
+  readonly headersSent: boolean;
+  /** One header by lowercase name; `:method`, `:path`, `:authority` too. */
+  header(name: string): string | undefined;
+  /** Every request header as [name, value] pairs, names lowercase, without pseudo-headers. */
+  rawPairs(): string[];
+  writeHead(status: number, headers: ResponseHeaders, endStream: boolean): void;
+  write(chunk: Buffer): boolean;
+  onceDrain(fn: () => void): void;
+  end(trailers: ResponseHeaders | undefined): void;
+  respondTrailersOnly(headers: ResponseHeaders): void;
+  respondSimple(status: number, headers: ResponseHeaders, body: string): void;
+  /** Resets the stream / destroys the connection: the response cannot be completed. */
+  abort(): void;
+  /** Called once if the client goes away before the response ended. */
+  onClientGone(fn: () => void): void;
+  /** Ask the client to close this connection after the response (draining). */
+  closeAfterResponse(): void;
+}
+
+function splitTarget(target: string): [path: string, search: string] {
+  const q = target.indexOf('?');
+  return q < 0 ? [target, ''] : [target.slice(0, q), target.slice(q)];
+}
+
+export class H1Downstream implements Downstream {
+  readonly h2 = false;
+  readonly grpc: boolean;
+  readonly method: string;
+  readonly authority: string;
+  readonly path: string;
+  readonly search: string;
+  readonly remoteAddress: string;
+  readonly hasBody: boolean;
+  #ended = false;
+
+  constructor(
+    readonly req: IncomingMessage,
+    readonly res: ServerResponse,
+  ) {
+    this.method = req.method!;
+    const url = req.url!;
+    let target = url;
+    let authority = req.headers.host ?? '';
+    // Absolute form (the app uses the sidecar as HTTP_PROXY): http://authority/path?query
+    if (url.charCodeAt(0) !== 47 && /^http:\/\//i.test(url)) {
+      const slash = url.indexOf('/', 7);
+      authority = slash < 0 ? url.slice(7) : url.slice(7, slash);
+      target = slash < 0 ? '/' : url.slice(slash);
+    }
+    this.authority = authority.toLowerCase();
+    [this.path, this.search] = splitTarget(target);
+    this.remoteAddress = req.socket.remoteAddress ?? '';
+    const h = req.headers;
+    this.hasBody = h['transfer-encoding'] !== undefined || (h['content-length'] !== undefined && h['content-length'] !== '0');
+    this.grpc = h['content-type']?.startsWith('application/grpc') ?? false;
+  }
+
+  get body(): Readable {
+    return this.req;
+  }
+  get headersSent(): boolean {
+    return this.res.headersSent;
+  }
+
+  header(name: string): string | undefined {
+    if (name.charCodeAt(0) === 58) {
+      if (name === ':method') return this.method;
+      if (name === ':path') return this.path + this.search;
+      if (name === ':authority') return this.authority;
+      if (name === ':scheme') return 'http';
+      return undefined;
+    }
+    const v = this.req.headers[name];
+    return Array.isArray(v) ? v.join(',') : v;
+  }
+
+  rawPairs(): string[] {
+    const raw = this.req.rawHeaders;
+    const out = new Array<string>(raw.length);
+    for (let i = 0; i < raw.length; i += 2) {
+      out[i] = raw[i]!.toLowerCase();
+      out[i + 1] = raw[i + 1]!;
+    }
+    return out;
+  }
+
+  writeHead(status: number, headers: ResponseHeaders, endStream: boolean): void {
+    this.res.writeHead(status, headers as OutgoingHttpHeaders);
+    if (endStream) this.end(undefined);
+  }
+  write(chunk: Buffer): boolean {
+    return this.res.write(chunk);
+  }
+  onceDrain(fn: () => void): void {
+    this.res.once('drain', fn);
+  }
+  end(trailers: ResponseHeaders | undefined): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    if (trailers && this.res.chunkedEncoding) this.res.addTrailers(trailers as OutgoingHttpHeaders);
+    this.res.end();
+  }
+  respondTrailersOnly(headers: ResponseHeaders): void {
+    const { ':status': status, ...rest } = headers;
+    this.writeHead(Number(status), rest, true);
+  }
+  respondSimple(status: number, headers: ResponseHeaders, body: string): void {
+    if (this.#ended) return;
+    this.res.writeHead(status, { ...headers, 'content-length': Buffer.byteLength(body) } as OutgoingHttpHeaders);
+    this.#ended = true;
+    this.res.end(this.method === 'HEAD' ? undefined : body);
+  }
+  abort(): void {
+    this.#ended = true;
+    this.res.destroy();
+  }
+  onClientGone(fn: () => void): void {
+    this.res.once('close', () => {
+      if (!this.res.writableFinished) fn();
+    });
+  }
+  closeAfterResponse(): void {
+    this.res.shouldKeepAlive = false;
+  }
+}
+
+const H2_DROP = new Set([':method', ':path', ':authority', ':scheme', ':protocol']);
+
+export class H2Downstream implements Downstream {
+  readonly h2 = true;
+  readonly grpc: boolean;
+  readonly method: string;
+  readonly authority: string;
+  readonly path: string;
+  readonly search: string;
+  readonly remoteAddress: string;
+  readonly hasBody: boolean;
+  #sent = false;
+  #ended = false;
+  #trailers: ResponseHeaders | undefined;
+
+  constructor(
+    readonly stream: ServerHttp2Stream,
+    readonly headers: H2Headers,
+    readonly flags: number,
+  ) {
+    this.method = headers[':method'] ?? 'GET';
+    this.authority = (headers[':authority'] ?? headers.host ?? '').toLowerCase();
+    [this.path, this.search] = splitTarget(headers[':path'] ?? '/');
+    this.remoteAddress = stream.session?.socket?.remoteAddress ?? '';
+    this.hasBody = !stream.endAfterHeaders;
+    this.grpc = headers['content-type']?.startsWith('application/grpc') ?? false;
+  }
+
+  get body(): Readable {
+    return this.stream;
+  }
+  get headersSent(): boolean {
+    return this.#sent;
+  }
+
+  header(name: string): string | undefined {
+    const v = this.headers[name];
+    return Array.isArray(v) ? v.join(',') : v;
+  }
+
+  rawPairs(): string[] {
+    const out: string[] = [];
+    for (const k in this.headers) {
+      if (H2_DROP.has(k)) continue;
+      const v = this.headers[k];
+      if (v === undefined) continue;
+      if (Array.isArray(v)) for (const x of v) out.push(k, x);
+      else out.push(k, v);
+    }
+    return out;
+  }
+
+  writeHead(status: number, headers: ResponseHeaders, endStream: boolean): void {
+    if (this.stream.destroyed) return;
+    this.#sent = true;
+    headers[':status'] = status;
+    if (endStream) {
+      this.#ended = true;
+      this.stream.respond(headers, { endStream: true });
+      return;
+    }
+    this.stream.respond(headers, { waitForTrailers: true });
+    this.stream.once('wantTrailers', () => {
+      if (this.#trailers && Object.keys(this.#trailers).length) this.stream.sendTrailers(this.#trailers);
+      else this.stream.close();
+    });
+  }
+  write(chunk: Buffer): boolean {
+    return this.stream.destroyed ? true : this.stream.write(chunk);
+  }
+  onceDrain(fn: () => void): void {
+    this.stream.once('drain', fn);
+  }
+  end(trailers: ResponseHeaders | undefined): void {
+    if (this.#ended || this.stream.destroyed) return;
+    this.#ended = true;
+    this.#trailers = trailers;
+    this.stream.end();
+  }
+  respondTrailersOnly(headers: ResponseHeaders): void {
+    if (this.#ended || this.stream.destroyed) return;
+    this.#sent = true;
+    this.#ended = true;
+    this.stream.respond(headers, { endStream: true });
+  }
+  respondSimple(status: number, headers: ResponseHeaders, body: string): void {
+    if (this.#ended || this.stream.destroyed) return;
+    this.#sent = true;
+    this.#ended = true;
+    this.stream.respond({ ...headers, ':status': status, 'content-length': Buffer.byteLength(body) });
+    this.stream.end(this.method === 'HEAD' ? undefined : body);
+  }
+  abort(): void {
+    this.#ended = true;
+    if (!this.stream.destroyed) this.stream.close(h2c.NGHTTP2_INTERNAL_ERROR);
+  }
+  onClientGone(fn: () => void): void {
+    this.stream.once('close', () => {
+      if (!this.#ended || this.stream.rstCode !== h2c.NGHTTP2_NO_ERROR) fn();
+    });
+  }
+  closeAfterResponse(): void {
+    // Draining sends GOAWAY on the session; nothing per stream.
+  }
+}

@@ -1,0 +1,520 @@
+/**
+ * Forwards one request to a cluster: picks a host, enforces circuit breakers, sends the request
+ * over the host's pool (undici for HTTP/1.1, an h2 session for h2/gRPC), and streams the
+ * response back with backpressure and trailers. Owns the attempt loop: retries by the route's
+ * policy (status, gRPC status, reset, connect failure, refused stream, per-try timeout) with
+ * jittered exponential backoff and body replay, the route timeout or grpc-timeout deadline,
+ * and reports each outcome to outlier detection. Failures it answers itself go through
+ * respondError (x-weft-error).
+ */
+import type { ClientHttp2Stream, IncomingHttpHeaders as H2Headers } from 'node:http2';
+import { constants as h2c } from 'node:http2';
+import type { Readable } from 'node:stream';
+import type { Dispatcher } from 'undici';
+import type { ErrorCode } from '../../common/errors.js';
+import type { ForwardRoute } from '../routing/route-table.js';
+import { RETRY } from '../routing/route-table.js';
+import { hash32 } from '../upstream/lb/ring-hash.js';
+import type { Host } from '../upstream/host.js';
+import { Outcome, type UpstreamCluster } from '../upstream/cluster.js';
+import { ReplayableBody } from './body.js';
+import type { Downstream, ResponseHeaders } from './downstream.js';
+import { editResponse, fromH2, fromRaw, requestHeaders, toH2Request } from './headers.js';
+import { respondError } from './respond.js';
+
+/** Why an attempt failed before a response was committed. */
+const enum Failure {
+  /** Never reached the host: always safe to retry. */
+  Connect,
+  /** h2 REFUSED_STREAM / GOAWAY before processing: safe to retry. */
+  Refused,
+  /** Connection reset or closed after the request may have been seen. */
+  Reset,
+  /** Per-try timeout. */
+  Timeout,
+  /** The upstream sent something that is not HTTP. */
+  Protocol,
+}
+
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
+const GRPC_RETRY: Record<string, number> = { '1': RETRY.cancelled, '4': RETRY['deadline-exceeded'], '8': RETRY['resource-exhausted'], '13': RETRY.internal, '14': RETRY.unavailable };
+const CONNECT_CODES = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL', 'UND_ERR_CONNECT_TIMEOUT', 'ENOTFOUND', 'EAI_AGAIN']);
+
+/** grpc-timeout ("100m", "5S") in milliseconds, or undefined if absent or malformed. */
+export function parseGrpcTimeout(v: string | undefined): number | undefined {
+  if (!v) return undefined;
+  const m = /^(\d{1,8})([HMSmun])$/.exec(v);
+  if (!m) return undefined;
+  const n = Number(m[1]);
+  switch (m[2]) {
+    case 'H':
+      return n * 3_600_000;
+    case 'M':
+      return n * 60_000;
+    case 'S':
+      return n * 1000;
+    case 'm':
+      return n;
+    case 'u':
+      return Math.ceil(n / 1000);
+    default:
+      return Math.ceil(n / 1_000_000);
+  }
+}
+
+function errorCode(e: unknown): string | undefined {
+  const err = e as { code?: string; cause?: { code?: string } } | undefined;
+  return err?.cause?.code ?? err?.code;
+}
+
+/** Counters the listener exposes on /stats/prometheus. */
+export interface ForwardStats {
+  rqRetry: number;
+}
+
+interface Attempt {
+  readonly host: Host;
+  pause(): void;
+  resume(): void;
+  abort(): void;
+}
+
+export class Exchange {
+  readonly #d: Downstream;
+  readonly #route: ForwardRoute;
+  readonly #cluster: UpstreamCluster;
+  readonly #path: string;
+  readonly #headers: string[];
+  readonly #hash: number | undefined;
+  readonly #body: ReplayableBody | undefined;
+  readonly #idempotent: boolean;
+  #attempt: Attempt | undefined;
+  #attempts = 0;
+  #retrying = false;
+  #committed = false;
+  #done = false;
+  #routeTimer: NodeJS.Timeout | undefined;
+  #tryTimer: NodeJS.Timeout | undefined;
+  #setCookie: string | undefined;
+  #lastHost: Host | undefined;
+  #counted = false;
+
+  constructor(d: Downstream, route: ForwardRoute, cluster: UpstreamCluster) {
+    this.#d = d;
+    this.#route = route;
+    this.#cluster = cluster;
+    this.#idempotent = IDEMPOTENT.has(d.method);
+    let path = d.path;
+    if (route.prefixRewrite !== undefined && route.matchedPrefix !== undefined) path = route.prefixRewrite + path.slice(route.matchedPrefix.length);
+    else if (route.regexRewrite) path = path.replace(route.regexRewrite.re, route.regexRewrite.sub);
+    this.#path = path + d.search;
+    this.#headers = requestHeaders(d, route.hostRewrite ?? d.authority, route.reqRemove, route.reqAdd, d.h2 || d.grpc);
+    this.#hash = route.hash.length ? this.#hashKey() : undefined;
+    this.#body = d.hasBody ? new ReplayableBody(d.body) : undefined;
+  }
+
+  #hashKey(): number | undefined {
+    for (const p of this.#route.hash) {
+      if (p.kind === 'header') {
+        const v = this.#d.header(p.name);
+        if (v !== undefined) return hash32(v);
+      } else if (p.kind === 'source-ip') {
+        return hash32(this.#d.remoteAddress);
+      } else {
+        const cookies = this.#d.header('cookie') ?? '';
+        const m = new RegExp(`(?:^|;\\s*)${p.name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}=([^;]*)`).exec(cookies);
+        if (m) return hash32(m[1]!);
+        if (p.ttlSec !== undefined) {
+          // Envoy generates the cookie when it is missing and a TTL is configured.
+          const v = Math.random().toString(36).slice(2) + Date.now().toString(36);
+          this.#setCookie = `${p.name}=${v}${p.path ? `; Path=${p.path}` : ''}${p.ttlSec ? `; Max-Age=${p.ttlSec}` : ''}; HttpOnly`;
+          return hash32(v);
+        }
+      }
+    }
+    return undefined;
+  }
+
+  start(): void {
+    const c = this.#cluster;
+    if (c.stats.rqActive >= c.limits.maxRequests) {
+      c.stats.rqOverflow++;
+      this.#fail('CIRCUIT_OPEN', `cluster ${c.name}: max_requests (${c.limits.maxRequests}) reached`);
+      return;
+    }
+    c.stats.rqTotal++;
+    c.stats.rqActive++;
+    this.#counted = true;
+    let timeout = this.#route.timeoutMs;
+    if (this.#route.grpcTimeoutMaxMs !== undefined) {
+      const g = parseGrpcTimeout(this.#d.header('grpc-timeout'));
+      if (g !== undefined) timeout = this.#route.grpcTimeoutMaxMs > 0 ? Math.min(g, this.#route.grpcTimeoutMaxMs) : g;
+    }
+    if (timeout > 0) this.#routeTimer = setTimeout(() => this.#onRouteTimeout(), timeout);
+    this.#d.onClientGone(() => this.#onClientGone());
+    this.#send();
+  }
+
+  #pick(): Host | undefined {
+    const ctx = { hash: this.#hash };
+    let h = this.#cluster.picker.pick(ctx);
+    // Prefer another host than the one that just failed (Envoy's previous_hosts predicate).
+    for (let i = 0; i < 2 && h && h === this.#lastHost && this.#cluster.hosts.length > 1 && this.#hash === undefined; i++) h = this.#cluster.picker.pick(ctx);
+    return h;
+  }
+
+  #send(): void {
+    if (this.#done) return;
+    const c = this.#cluster;
+    const host = this.#pick();
+    if (!host) {
+      this.#fail('NO_HEALTHY_UPSTREAM', `cluster ${c.name} has no healthy endpoint`);
+      return;
+    }
+    if (c.pendingOn(host) >= c.limits.maxPending) {
+      c.stats.rqOverflow++;
+      this.#fail('CIRCUIT_OPEN', `cluster ${c.name}: max_pending_requests (${c.limits.maxPending}) reached`);
+      return;
+    }
+    this.#attempts++;
+    host.active++;
+    host.rqTotal++;
+    this.#lastHost = host;
+    this.#attempt = c.http2 ? new H2Attempt(this, host, c, this.#path, this.#headers, this.#d.method, this.#body) : new H1Attempt(this, host, c, this.#path, this.#headers, this.#d.method, this.#body);
+    const perTry = this.#route.retry?.perTryTimeoutMs ?? 0;
+    if (perTry > 0) {
+      const a = this.#attempt;
+      this.#tryTimer = setTimeout(() => this.onFailure(a, Failure.Timeout, undefined), perTry);
+    }
+  }
+
+  #endAttempt(a: Attempt): void {
+    if (this.#attempt !== a) return;
+    this.#attempt = undefined;
+    a.host.active--;
+    clearTimeout(this.#tryTimer);
+    if (this.#retrying) {
+      this.#retrying = false;
+      this.#cluster.retriesActive--;
+    }
+  }
+
+  /** Tries again if the policy, the budget and the body allow; false if not. */
+  #retry(reason: number, safe: boolean): boolean {
+    const r = this.#route.retry;
+    const max = 1 + (r?.numRetries ?? 0);
+    // Requests that never reached a host get one transparent retry even without a policy.
+    const allowed = (r !== undefined && (r.on & reason) !== 0) || (safe && this.#attempts < 2);
+    if (!allowed || this.#attempts >= Math.max(max, safe ? 2 : 1)) return false;
+    if (this.#body && !this.#body.replayable) return false;
+    const c = this.#cluster;
+    if (!c.retryAllowed()) {
+      c.stats.rqRetryOverflow++;
+      return false;
+    }
+    c.stats.rqRetry++;
+    c.retriesActive++;
+    this.#retrying = true;
+    const base = r?.baseMs ?? 25;
+    const delay = safe && !r ? 0 : Math.random() * Math.min(r?.maxMs ?? 250, base * 2 ** (this.#attempts - 1));
+    if (delay < 1) this.#send();
+    else setTimeout(() => this.#send(), delay);
+    // The retry slot is held until the new attempt ends.
+    return true;
+  }
+
+  // --- callbacks from attempts -------------------------------------------------------------
+
+  /** Response head from the upstream. Returns false when the attempt was dropped for a retry. */
+  onHead(a: Attempt, status: number, headers: ResponseHeaders, endStream: boolean): boolean {
+    if (this.#attempt !== a || this.#done) return false;
+    const r = this.#route.retry;
+    this.#cluster.report(a.host, status === 502 || status === 503 || status === 504 ? Outcome.GatewayError : status >= 500 ? Outcome.ServerError : Outcome.Success);
+    if (r && !this.#committed) {
+      let reason = 0;
+      if (status >= 500 && r.on & RETRY['5xx']) reason = RETRY['5xx'];
+      else if ((status === 502 || status === 503 || status === 504) && r.on & RETRY['gateway-error']) reason = RETRY['gateway-error'];
+      else if (status === 409 && r.on & RETRY['retriable-4xx']) reason = RETRY['retriable-4xx'];
+      else if (r.codes.has(status) && r.on & RETRY['retriable-status-codes']) reason = RETRY['retriable-status-codes'];
+      else if (this.#d.grpc) {
+        const g = headers['grpc-status'];
+        const bit = g === undefined ? 0 : (GRPC_RETRY[String(g)] ?? 0);
+        if (bit & r.on) reason = bit;
+      }
+      if (reason) {
+        const retrying = this.#retryAfterResponse(a, reason);
+        if (retrying) return false;
+      }
+    }
+    this.#committed = true;
+    clearTimeout(this.#tryTimer);
+    if (status >= 500) a.host.rqError++;
+    this.#cluster.stats.rqByClass[Math.min(5, Math.floor(status / 100))]!++;
+    editResponse(headers, this.#route.resRemove, this.#route.resAdd);
+    if (this.#setCookie) headers['set-cookie'] = this.#setCookie;
+    if (endStream && this.#d.grpc && this.#d.h2) {
+      headers[':status'] = status;
+      this.#d.respondTrailersOnly(headers);
+    } else this.#d.writeHead(status, headers, endStream);
+    if (endStream) this.#finish(a);
+    return true;
+  }
+
+  #retryAfterResponse(a: Attempt, reason: number): boolean {
+    // The current attempt is given up; the next one starts once its slot is free.
+    const body = this.#body;
+    if (body && !body.replayable) return false;
+    const r = this.#route.retry!;
+    if (this.#attempts >= 1 + r.numRetries) return false;
+    if (!this.#cluster.retryAllowed()) {
+      this.#cluster.stats.rqRetryOverflow++;
+      return false;
+    }
+    a.abort();
+    this.#endAttempt(a);
+    return this.#retry(reason, false);
+  }
+
+  onData(a: Attempt, chunk: Buffer): boolean {
+    if (this.#attempt !== a) return false;
+    if (this.#d.write(chunk)) return true;
+    this.#d.onceDrain(() => a.resume());
+    return false;
+  }
+
+  onEnd(a: Attempt, trailers: ResponseHeaders | undefined): void {
+    if (this.#attempt !== a) return;
+    this.#d.end(trailers);
+    this.#finish(a);
+  }
+
+  onFailure(a: Attempt, kind: Failure, err: unknown): void {
+    if (this.#attempt !== a || this.#done) return;
+    a.abort();
+    this.#endAttempt(a);
+    const c = this.#cluster;
+    this.#cluster.report(a.host, Outcome.GatewayError);
+    if (this.#committed) {
+      // Mid-response: nothing to retry; cut the downstream short.
+      this.#d.abort();
+      this.#finish(undefined);
+      return;
+    }
+    const idem = this.#idempotent || (this.#route.retry !== undefined && (this.#route.retry.on & RETRY['non-idempotent']) !== 0);
+    switch (kind) {
+      case Failure.Connect:
+        a.host.cxConnectFail++;
+        if (this.#retry(RETRY['connect-failure'] | RETRY['5xx'] | RETRY['gateway-error'], true)) return;
+        this.#fail('UPSTREAM_CONNECT_FAILURE', `cluster ${c.name}: could not connect to ${a.host.key} (${errorCode(err) ?? 'error'})`);
+        return;
+      case Failure.Refused:
+        if (this.#retry(RETRY['refused-stream'] | RETRY.reset | RETRY['5xx'], true)) return;
+        this.#fail('UPSTREAM_RESET', `cluster ${c.name}: ${a.host.key} refused the stream`);
+        return;
+      case Failure.Timeout:
+        c.stats.rqTimeout++;
+        if (idem && this.#retry(RETRY['5xx'] | RETRY['gateway-error'] | RETRY.reset, false)) return;
+        this.#fail('UPSTREAM_TIMEOUT', `cluster ${c.name}: ${a.host.key} did not answer within the per-try timeout`);
+        return;
+      case Failure.Protocol:
+        this.#fail('UPSTREAM_PROTOCOL', `cluster ${c.name}: ${a.host.key}: ${(err as Error | undefined)?.message ?? 'protocol error'}`);
+        return;
+      default:
+        if (idem && this.#retry(RETRY.reset | RETRY['5xx'] | RETRY['gateway-error'], false)) return;
+        this.#fail('UPSTREAM_RESET', `cluster ${c.name}: ${a.host.key} closed the connection (${errorCode(err) ?? 'reset'})`);
+    }
+  }
+
+  #onRouteTimeout(): void {
+    if (this.#done) return;
+    this.#cluster.stats.rqTimeout++;
+    const a = this.#attempt;
+    if (a) {
+      a.abort();
+      this.#endAttempt(a);
+    }
+    if (this.#committed) {
+      this.#d.abort();
+      this.#finish(undefined);
+    } else this.#fail('UPSTREAM_TIMEOUT', `no response from cluster ${this.#cluster.name} within the route timeout`);
+  }
+
+  #onClientGone(): void {
+    if (this.#done) return;
+    const a = this.#attempt;
+    if (a) {
+      a.abort();
+      this.#endAttempt(a);
+    }
+    this.#finish(undefined);
+  }
+
+  #fail(code: ErrorCode, message: string): void {
+    this.#cluster.stats.rqByClass[5]!++;
+    respondError(this.#d, code, message);
+    this.#finish(undefined);
+  }
+
+  #finish(a: Attempt | undefined): void {
+    if (a) this.#endAttempt(a);
+    if (this.#done) return;
+    this.#done = true;
+    if (this.#retrying) {
+      this.#retrying = false;
+      this.#cluster.retriesActive--;
+    }
+    clearTimeout(this.#routeTimer);
+    clearTimeout(this.#tryTimer);
+    if (this.#counted) this.#cluster.stats.rqActive--;
+  }
+}
+
+/** One HTTP/1.1 attempt through undici's dispatcher (its low-level handler interface). */
+class H1Attempt implements Attempt, Dispatcher.DispatchHandler {
+  #abort: ((err?: Error) => void) | undefined;
+  #resume: (() => void) | undefined;
+  #aborted = false;
+  #ended = false;
+
+  constructor(
+    private readonly ex: Exchange,
+    readonly host: Host,
+    cluster: UpstreamCluster,
+    path: string,
+    headers: string[],
+    method: string,
+    body: ReplayableBody | undefined,
+  ) {
+    cluster.h1(host).dispatch({ path, method, headers, body: body ? (body.attempt() as unknown as Readable) : null, blocking: true }, this);
+  }
+
+  onConnect(abort: (err?: Error) => void): void {
+    this.#abort = abort;
+    if (this.#aborted) abort(new Error('aborted'));
+  }
+
+  onHeaders(status: number, raw: Buffer[], resume: () => void): boolean {
+    if (status < 200) return true; // 100 Continue / 103 from upstream: not forwarded
+    this.#resume = resume;
+    return this.ex.onHead(this, status, fromRaw(raw), false);
+  }
+
+  onData(chunk: Buffer): boolean {
+    return this.ex.onData(this, chunk);
+  }
+
+  onComplete(trailers: string[] | null): void {
+    this.#ended = true;
+    this.ex.onEnd(this, trailers && trailers.length ? fromRaw(trailers) : undefined);
+  }
+
+  onError(err: Error): void {
+    if (this.#aborted || this.#ended) return;
+    const code = errorCode(err);
+    const kind = code && CONNECT_CODES.has(code) ? Failure.Connect : code === 'HPE_INVALID_CONSTANT' || code?.startsWith('HPE_') ? Failure.Protocol : Failure.Reset;
+    this.ex.onFailure(this, kind, err);
+  }
+
+  pause(): void {}
+  resume(): void {
+    this.#resume?.();
+  }
+  abort(): void {
+    if (this.#aborted || this.#ended) return;
+    this.#aborted = true;
+    this.#abort?.(new Error('aborted'));
+  }
+}
+
+/** One h2 attempt: a stream on the host's shared session. */
+class H2Attempt implements Attempt {
+  #stream: ClientHttp2Stream | undefined;
+  #aborted = false;
+  #ended = false;
+  #headed = false;
+  #connected: boolean;
+
+  constructor(
+    private readonly ex: Exchange,
+    readonly host: Host,
+    cluster: UpstreamCluster,
+    path: string,
+    headers: string[],
+    method: string,
+    body: ReplayableBody | undefined,
+  ) {
+    const session = cluster.h2(host).session();
+    this.#connected = !session.connecting;
+    if (!this.#connected) session.once('connect', () => (this.#connected = true));
+    let s: ClientHttp2Stream;
+    try {
+      s = session.request(toH2Request(headers, method, path), { endStream: !body });
+    } catch (e) {
+      queueMicrotask(() => this.#failed(e));
+      return;
+    }
+    this.#stream = s;
+    s.on('response', (h: H2Headers, flags: number) => this.#onResponse(h, flags));
+    s.on('data', (chunk: Buffer) => {
+      if (!this.ex.onData(this, chunk)) s.pause();
+    });
+    s.on('trailers', (t: H2Headers) => {
+      this.#ended = true;
+      this.ex.onEnd(this, fromH2(t));
+    });
+    s.on('end', () => {
+      if (this.#ended || !this.#headed) return;
+      this.#ended = true;
+      this.ex.onEnd(this, undefined);
+    });
+    s.on('error', (e: Error) => this.#failed(e));
+    s.on('close', () => {
+      if (this.#ended || this.#aborted) return;
+      if (s.rstCode === h2c.NGHTTP2_REFUSED_STREAM) this.ex.onFailure(this, Failure.Refused, undefined);
+      else if (!this.#headed || s.rstCode !== h2c.NGHTTP2_NO_ERROR) this.ex.onFailure(this, Failure.Reset, undefined);
+    });
+    if (body) void this.#pump(s, body);
+  }
+
+  async #pump(s: ClientHttp2Stream, body: ReplayableBody): Promise<void> {
+    try {
+      for await (const chunk of body.attempt()) {
+        if (this.#aborted || s.destroyed) return;
+        if (!s.write(chunk)) await new Promise<void>((res) => (s.once('drain', res), s.once('close', res)));
+      }
+      if (!s.destroyed) s.end();
+    } catch (e) {
+      this.#failed(e);
+    }
+  }
+
+  #onResponse(h: H2Headers, flags: number): void {
+    const status = Number(h[':status']);
+    if (status < 200) return;
+    this.#headed = true;
+    const end = (flags & h2c.NGHTTP2_FLAG_END_STREAM) !== 0;
+    if (end) this.#ended = true;
+    this.ex.onHead(this, status, fromH2(h), end);
+  }
+
+  #failed(e: unknown): void {
+    if (this.#aborted || this.#ended) return;
+    const code = errorCode(e);
+    if ((code && CONNECT_CODES.has(code)) || !this.#connected) this.ex.onFailure(this, Failure.Connect, e);
+    else if (code === 'ERR_HTTP2_GOAWAY_SESSION' || code === 'ERR_HTTP2_STREAM_CANCEL') this.ex.onFailure(this, this.#headed ? Failure.Reset : Failure.Refused, e);
+    else this.ex.onFailure(this, Failure.Reset, e);
+  }
+
+  pause(): void {
+    this.#stream?.pause();
+  }
+  resume(): void {
+    this.#stream?.resume();
+  }
+  abort(): void {
+    if (this.#aborted) return;
+    this.#aborted = true;
+    const s = this.#stream;
+    if (s && !s.destroyed && !this.#ended) s.close(h2c.NGHTTP2_CANCEL);
+  }
+}

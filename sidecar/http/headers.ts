@@ -1,0 +1,136 @@
+/**
+ * Header handling between downstream and upstream: hop-by-hop headers dropped (RFC 9110 7.6.1,
+ * plus any the Connection header names), x-forwarded-for appended, x-forwarded-proto and
+ * x-request-id set when absent, and the route's add/remove edits applied. Works on flat
+ * [name, value, ...] arrays so nothing is copied into intermediate objects.
+ */
+import { randomUUID } from 'node:crypto';
+import { HeaderValueOption_HeaderAppendAction as Append } from '../../proto/gen/envoy/config/core/v3/base_pb.js';
+import type { HeaderOp } from '../routing/route-table.js';
+import type { Downstream, ResponseHeaders } from './downstream.js';
+
+const HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'expect', 'host', 'http2-settings', 'trailer']);
+const RESPONSE_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'http2-settings']);
+const REQUEST_ID = /^[\x21-\x7e]{1,128}$/;
+
+function connectionTokens(v: string | undefined): Set<string> | undefined {
+  if (!v) return undefined;
+  let out: Set<string> | undefined;
+  for (const t of v.split(',')) {
+    const n = t.trim().toLowerCase();
+    if (n && n !== 'close' && n !== 'keep-alive' && n !== 'upgrade') (out ??= new Set()).add(n);
+  }
+  return out;
+}
+
+/** Flat [name, value, ...] request headers for the upstream; `host` carries the authority. */
+export function requestHeaders(d: Downstream, authority: string, remove: readonly string[], add: readonly HeaderOp[], keepTeTrailers: boolean): string[] {
+  const raw = d.rawPairs();
+  const extra = d.h2 ? undefined : connectionTokens(d.header('connection'));
+  const out: string[] = [];
+  let xff: string | undefined;
+  let xfp: string | undefined;
+  let rid: string | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    const n = raw[i]!;
+    const v = raw[i + 1]!;
+    if (HOP.has(n)) {
+      if (n === 'te' && keepTeTrailers && v.toLowerCase().includes('trailers')) out.push('te', 'trailers');
+      continue;
+    }
+    if (extra?.has(n)) continue;
+    if (remove.length && remove.includes(n)) continue;
+    if (n === 'x-forwarded-for') xff = xff ? `${xff}, ${v}` : v;
+    else if (n === 'x-forwarded-proto') xfp ??= v;
+    else if (n === 'x-request-id') rid ??= v;
+    else out.push(n, v);
+  }
+  const remote = d.remoteAddress;
+  out.push('host', authority, 'x-forwarded-for', xff ? `${xff}, ${remote}` : remote, 'x-forwarded-proto', xfp ?? 'http', 'x-request-id', rid && REQUEST_ID.test(rid) ? rid : randomUUID());
+  if (add.length) applyOps(out, add);
+  return out;
+}
+
+function applyOps(out: string[], ops: readonly HeaderOp[]): void {
+  for (const op of ops) {
+    let found = -1;
+    for (let i = 0; i < out.length; i += 2) if (out[i] === op.name) found = i;
+    switch (op.action) {
+      case Append.ADD_IF_ABSENT:
+        if (found < 0) out.push(op.name, op.value);
+        break;
+      case Append.OVERWRITE_IF_EXISTS:
+      case Append.OVERWRITE_IF_EXISTS_OR_ADD:
+        if (found >= 0) {
+          for (let i = out.length - 2; i >= 0; i -= 2) if (out[i] === op.name) out.splice(i, 2);
+          out.push(op.name, op.value);
+        } else if (op.action === Append.OVERWRITE_IF_EXISTS_OR_ADD) out.push(op.name, op.value);
+        break;
+      default:
+        out.push(op.name, op.value);
+    }
+  }
+}
+
+/** The flat list as an HTTP/2 header object with pseudo-headers; `host` becomes `:authority`. */
+export function toH2Request(flat: string[], method: string, path: string): Record<string, string | string[]> {
+  const h: Record<string, string | string[]> = { ':method': method, ':path': path, ':scheme': 'http' };
+  for (let i = 0; i < flat.length; i += 2) {
+    const n = flat[i]!;
+    const v = flat[i + 1]!;
+    if (n === 'host') h[':authority'] = v;
+    else addTo(h, n, v);
+  }
+  return h;
+}
+
+function addTo(h: Record<string, string | string[]>, n: string, v: string): void {
+  const cur = h[n];
+  if (cur === undefined) h[n] = v;
+  else if (Array.isArray(cur)) cur.push(v);
+  else h[n] = [cur, v];
+}
+
+/** undici's raw response headers (Buffer pairs) as an object, hop-by-hop dropped. */
+export function fromRaw(raw: Buffer[] | string[] | null): ResponseHeaders {
+  const h: Record<string, string | string[]> = {};
+  if (!raw) return h;
+  for (let i = 0; i < raw.length; i += 2) {
+    const n = raw[i]!.toString('latin1').toLowerCase();
+    if (RESPONSE_HOP.has(n)) continue;
+    addTo(h, n, raw[i + 1]!.toString('latin1'));
+  }
+  return h;
+}
+
+/** HTTP/2 response headers (from node:http2) without pseudo and hop-by-hop headers. */
+export function fromH2(headers: Record<string, string | string[] | number | undefined>): ResponseHeaders {
+  const h: ResponseHeaders = {};
+  for (const n in headers) {
+    if (n.charCodeAt(0) === 58 || RESPONSE_HOP.has(n)) continue;
+    const v = headers[n];
+    if (v !== undefined) h[n] = v;
+  }
+  return h;
+}
+
+/** Applies a route's response header edits in place. */
+export function editResponse(h: ResponseHeaders, remove: readonly string[], add: readonly HeaderOp[]): void {
+  for (const n of remove) delete h[n];
+  for (const op of add) {
+    const cur = h[op.name];
+    switch (op.action) {
+      case Append.ADD_IF_ABSENT:
+        if (cur === undefined) h[op.name] = op.value;
+        break;
+      case Append.OVERWRITE_IF_EXISTS:
+        if (cur !== undefined) h[op.name] = op.value;
+        break;
+      case Append.OVERWRITE_IF_EXISTS_OR_ADD:
+        h[op.name] = op.value;
+        break;
+      default:
+        h[op.name] = cur === undefined ? op.value : Array.isArray(cur) ? [...cur, op.value] : [String(cur), op.value];
+    }
+  }
+}

@@ -1,0 +1,76 @@
+/**
+ * The one place where errors the sidecar makes itself become responses: an HTTP status with a
+ * short text body, or for gRPC a trailers-only response with grpc-status and grpc-message, and
+ * always the `x-weft-error` header naming the code (docs/errors.md). Nothing else writes them.
+ */
+import type { ErrorCode } from '../../common/errors.js';
+import type { Downstream } from './downstream.js';
+
+const HTTP_STATUS: Partial<Record<ErrorCode, number>> = {
+  NO_ROUTE: 404,
+  BAD_REQUEST: 400,
+  REQUEST_TOO_LARGE: 413,
+  UPSTREAM_TIMEOUT: 504,
+  UPSTREAM_CONNECT_FAILURE: 503,
+  UPSTREAM_RESET: 503,
+  UPSTREAM_PROTOCOL: 502,
+  NO_HEALTHY_UPSTREAM: 503,
+  CIRCUIT_OPEN: 503,
+  NOT_READY: 503,
+};
+
+/** gRPC status codes per error (https://grpc.github.io/grpc/core/md_doc_statuscodes.html). */
+const GRPC_STATUS: Partial<Record<ErrorCode, number>> = {
+  NO_ROUTE: 12, // UNIMPLEMENTED
+  BAD_REQUEST: 3, // INVALID_ARGUMENT... a malformed request
+  REQUEST_TOO_LARGE: 8, // RESOURCE_EXHAUSTED
+  UPSTREAM_TIMEOUT: 4, // DEADLINE_EXCEEDED
+  CIRCUIT_OPEN: 14, // UNAVAILABLE (retriable by clients)
+};
+
+export function httpStatusFor(code: ErrorCode): number {
+  return HTTP_STATUS[code] ?? 500;
+}
+
+export function grpcStatusFor(code: ErrorCode): number {
+  return GRPC_STATUS[code] ?? 14;
+}
+
+/**
+ * Answers the request with an error the sidecar made. If the response has already started it
+ * can only be cut short: the downstream stream is reset.
+ */
+export function respondError(d: Downstream, code: ErrorCode, message: string): void {
+  if (d.headersSent) {
+    d.abort();
+    return;
+  }
+  if (d.grpc) {
+    d.respondTrailersOnly({
+      ':status': 200,
+      'content-type': 'application/grpc',
+      'grpc-status': String(grpcStatusFor(code)),
+      'grpc-message': encodeURIComponent(message),
+      'x-weft-error': code,
+    });
+    return;
+  }
+  const body = `${code}: ${message}\n`;
+  d.respondSimple(httpStatusFor(code), { 'content-type': 'text/plain; charset=utf-8', 'x-weft-error': code }, body);
+}
+
+/**
+ * The same for a connection that has no HTTP response object: a malformed request the parser
+ * rejected, or an Upgrade that could not be forwarded. Writes a minimal HTTP/1.1 response and
+ * closes the socket.
+ */
+export function respondErrorRaw(socket: { writable: boolean; end(data: string): void; destroy(): void }, code: ErrorCode, message: string, status = httpStatusFor(code)): void {
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const body = `${code}: ${message}\n`;
+  socket.end(`HTTP/1.1 ${status} ${REASONS[status] ?? 'Error'}\r\ncontent-type: text/plain; charset=utf-8\r\nx-weft-error: ${code}\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+}
+
+const REASONS: Record<number, string> = { 400: 'Bad Request', 404: 'Not Found', 408: 'Request Timeout', 413: 'Payload Too Large', 414: 'URI Too Long', 431: 'Request Header Fields Too Large', 502: 'Bad Gateway', 503: 'Service Unavailable', 504: 'Gateway Timeout' };

@@ -1,0 +1,65 @@
+/**
+ * The router: the last (and for now only) stage of the HTTP pipeline. Matches the request against
+ * the listener's compiled route table and runs the action: a direct response, a redirect, or a
+ * forward to a cluster (weighted split picked per request).
+ */
+import type { RouteTable, RedirectRoute } from '../routing/route-table.js';
+import { pickWeighted } from '../routing/route-table.js';
+import type { UpstreamCluster } from '../upstream/cluster.js';
+import type { Downstream, ResponseHeaders } from './downstream.js';
+import { Exchange } from './forward.js';
+import { editResponse } from './headers.js';
+import { respondError } from './respond.js';
+
+/** What the router needs from the sidecar's current config. */
+export interface RouterContext {
+  routeTable(): RouteTable | undefined;
+  cluster(name: string): UpstreamCluster | undefined;
+}
+
+function redirectLocation(d: Downstream, r: RedirectRoute): string {
+  const scheme = r.scheme ?? 'http';
+  let host = r.host ?? d.authority;
+  if (r.port !== undefined) host = `${host.replace(/:\d+$/, '')}:${r.port}`;
+  else if (r.scheme && r.host === undefined) host = host.replace(/:\d+$/, '');
+  let path = d.path;
+  if (r.path !== undefined) path = r.path;
+  else if (r.prefixRewrite !== undefined && r.matchedPrefix !== undefined) path = r.prefixRewrite + path.slice(r.matchedPrefix.length);
+  return `${scheme}://${host}${path}${r.stripQuery ? '' : d.search}`;
+}
+
+export function route(d: Downstream, ctx: RouterContext): void {
+  if (!d.authority) {
+    respondError(d, 'BAD_REQUEST', 'the request has no Host or :authority');
+    return;
+  }
+  const table = ctx.routeTable();
+  if (!table) {
+    respondError(d, 'NOT_READY', 'no route configuration received from the control plane yet');
+    return;
+  }
+  const r = table.match(d.authority, d.path, d.search, d);
+  if (!r) {
+    respondError(d, 'NO_ROUTE', `no route for ${d.method} ${d.authority}${d.path}`);
+    return;
+  }
+  if (r.kind === 'direct') {
+    const h: ResponseHeaders = { 'content-type': 'text/plain; charset=utf-8' };
+    editResponse(h, r.resRemove, r.resAdd);
+    d.respondSimple(r.status, h, r.body);
+    return;
+  }
+  if (r.kind === 'redirect') {
+    const h: ResponseHeaders = { location: redirectLocation(d, r) };
+    editResponse(h, r.resRemove, r.resAdd);
+    d.respondSimple(r.status, h, '');
+    return;
+  }
+  const name = r.cluster ?? (r.weighted ? pickWeighted(r.weighted) : '');
+  const cluster = ctx.cluster(name);
+  if (!cluster) {
+    respondError(d, 'NO_HEALTHY_UPSTREAM', `cluster ${name} is not known (yet)`);
+    return;
+  }
+  new Exchange(d, r, cluster).start();
+}

@@ -1,0 +1,45 @@
+/**
+ * HTTP/1.1 Upgrade (WebSocket and friends): the request head is forwarded to a host of the routed
+ * cluster on a fresh connection, and from then on bytes are piped both ways untouched.
+ */
+import type { IncomingMessage } from 'node:http';
+import net from 'node:net';
+import type { Duplex } from 'node:stream';
+import { H1Downstream } from './downstream.js';
+import { requestHeaders } from './headers.js';
+import { respondErrorRaw } from './respond.js';
+import type { RouterContext } from './router.js';
+
+export function forwardUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, ctx: RouterContext): void {
+  const fail = (code: Parameters<typeof respondErrorRaw>[1], msg: string) => respondErrorRaw(socket as net.Socket, code, msg);
+  // A throwaway response object is not needed: the downstream view only reads the request.
+  const d = new H1Downstream(req, undefined as never);
+  const table = ctx.routeTable();
+  if (!table) return fail('NOT_READY', 'no route configuration yet');
+  const r = table.match(d.authority, d.path, d.search, d);
+  if (!r || r.kind !== 'forward') return fail('NO_ROUTE', `no route for upgrade ${d.authority}${d.path}`);
+  const cluster = ctx.cluster(r.cluster ?? r.weighted?.names[0] ?? '');
+  const host = cluster?.picker.pick({ hash: undefined });
+  if (!cluster || !host) return fail('NO_HEALTHY_UPSTREAM', `no healthy endpoint for ${d.authority}`);
+  const flat = requestHeaders(d, r.hostRewrite ?? d.authority, r.reqRemove, r.reqAdd, false);
+  let headText = `${d.method} ${d.path}${d.search} HTTP/1.1\r\n`;
+  for (let i = 0; i < flat.length; i += 2) headText += `${flat[i]}: ${flat[i + 1]}\r\n`;
+  headText += `connection: upgrade\r\nupgrade: ${req.headers.upgrade ?? ''}\r\n\r\n`;
+  const up = net.connect(host.port, host.address);
+  let connected = false;
+  up.setNoDelay(true);
+  up.once('connect', () => {
+    connected = true;
+    up.write(headText);
+    if (head.length) up.write(head);
+    socket.pipe(up);
+    up.pipe(socket);
+  });
+  up.on('error', (e: NodeJS.ErrnoException) => {
+    if (!connected) fail('UPSTREAM_CONNECT_FAILURE', `could not connect to ${host.key} (${e.code ?? e.message})`);
+    else socket.destroy();
+  });
+  socket.on('error', () => up.destroy());
+  up.on('close', () => socket.destroy());
+  socket.on('close', () => up.destroy());
+}

@@ -1,0 +1,162 @@
+/**
+ * One plaintext HTTP listener that serves HTTP/1.1 and HTTP/2 cleartext on the same port: the
+ * first bytes of a connection decide (the h2 connection preface, else HTTP/1.x through node:http
+ * and its strict llhttp parser). Malformed requests are answered 4xx by the parser's error hook;
+ * the sidecar keeps serving. Draining stops accepting, asks keep-alive clients to go away, and
+ * waits for in-flight requests.
+ */
+import http from 'node:http';
+import http2 from 'node:http2';
+import net from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { H1Downstream, H2Downstream } from '../http/downstream.js';
+import { respondErrorRaw } from '../http/respond.js';
+import { route, type RouterContext } from '../http/router.js';
+import { forwardUpgrade } from '../http/upgrade.js';
+
+const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
+
+export interface ListenerStats {
+  rqTotal: number;
+  rqActive: number;
+  cxTotal: number;
+  cxActive: number;
+  /** Requests the parser rejected (malformed, headers too large). */
+  rqRejected: number;
+}
+
+export interface HttpListenerOptions {
+  name: string;
+  host: string;
+  port: number;
+  /** Max request header bytes (HTTP/1.1) / header list size (HTTP/2). */
+  maxHeaderBytes?: number;
+}
+
+export class HttpListener {
+  readonly name: string;
+  readonly stats: ListenerStats = { rqTotal: 0, rqActive: 0, cxTotal: 0, cxActive: 0, rqRejected: 0 };
+  readonly #opts: HttpListenerOptions;
+  readonly #ctx: RouterContext;
+  readonly #tcp: net.Server;
+  readonly #h1: http.Server;
+  readonly #h2: http2.Http2Server;
+  readonly #sockets = new Set<net.Socket>();
+  readonly #sessions = new Set<http2.ServerHttp2Session>();
+  #draining = false;
+  #idleWaiters: Array<() => void> = [];
+  readonly #onDone = () => {
+    this.stats.rqActive--;
+    if (this.stats.rqActive === 0 && this.#idleWaiters.length) for (const w of this.#idleWaiters.splice(0)) w();
+  };
+
+  constructor(opts: HttpListenerOptions, ctx: RouterContext) {
+    this.name = opts.name;
+    this.#opts = opts;
+    this.#ctx = ctx;
+    const maxHeader = opts.maxHeaderBytes ?? 16 * 1024;
+    this.#h1 = http.createServer({ maxHeaderSize: maxHeader, requireHostHeader: true, requestTimeout: 0, headersTimeout: 30_000, keepAliveTimeout: 60_000, noDelay: true }, (req, res) => {
+      this.stats.rqTotal++;
+      this.stats.rqActive++;
+      res.once('close', this.#onDone);
+      const d = new H1Downstream(req, res);
+      if (this.#draining) d.closeAfterResponse();
+      route(d, ctx);
+    });
+    this.#h1.on('upgrade', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
+      this.stats.rqTotal++;
+      forwardUpgrade(req, socket, head, ctx);
+    });
+    this.#h1.on('clientError', (err: NodeJS.ErrnoException, socket: net.Socket) => {
+      this.stats.rqRejected++;
+      if (err.code === 'ECONNRESET' || !socket.writable) return socket.destroy();
+      const tooBig = err.code === 'HPE_HEADER_OVERFLOW';
+      respondErrorRaw(socket, tooBig ? 'REQUEST_TOO_LARGE' : 'BAD_REQUEST', tooBig ? 'request headers are too large' : `malformed request (${err.code ?? 'parse error'})`, tooBig ? 431 : 400);
+    });
+    this.#h2 = http2.createServer({ maxHeaderListPairs: 256, settings: { maxHeaderListSize: maxHeader, enablePush: false }, maxSessionMemory: 64 });
+    this.#h2.on('session', (s: http2.ServerHttp2Session) => {
+      this.#sessions.add(s);
+      s.once('close', () => this.#sessions.delete(s));
+      if (this.#draining) s.goaway();
+    });
+    this.#h2.on('stream', (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, flags: number) => {
+      this.stats.rqTotal++;
+      this.stats.rqActive++;
+      stream.once('close', this.#onDone);
+      stream.on('error', () => undefined);
+      route(new H2Downstream(stream, headers, flags), ctx);
+    });
+    this.#h2.on('sessionError', () => undefined);
+    this.#tcp = net.createServer({ noDelay: true }, (socket) => this.#accept(socket));
+  }
+
+  #accept(socket: net.Socket): void {
+    this.stats.cxTotal++;
+    this.stats.cxActive++;
+    this.#sockets.add(socket);
+    socket.once('close', () => {
+      this.stats.cxActive--;
+      this.#sockets.delete(socket);
+    });
+    socket.on('error', () => undefined);
+    // Sniff the protocol from the first bytes without consuming them.
+    socket.once('data', (first: Buffer) => {
+      socket.pause();
+      socket.unshift(first);
+      const n = Math.min(first.length, H2_PREFACE.length);
+      const h2 = n >= 3 && first.subarray(0, n).equals(H2_PREFACE.subarray(0, n));
+      (h2 ? this.#h2 : this.#h1).emit('connection', socket);
+      socket.resume();
+    });
+  }
+
+  async listen(): Promise<AddressInfo> {
+    await new Promise<void>((res, rej) => {
+      this.#tcp.once('error', rej);
+      this.#tcp.listen(this.#opts.port, this.#opts.host, () => {
+        this.#tcp.off('error', rej);
+        res();
+      });
+    });
+    return this.#tcp.address() as AddressInfo;
+  }
+
+  address(): AddressInfo {
+    return this.#tcp.address() as AddressInfo;
+  }
+
+  /**
+   * Stops accepting, tells keep-alive clients to close (Connection: close / GOAWAY), and resolves
+   * when in-flight requests are done or `timeoutMs` passed. Returns how many were still open.
+   */
+  /** Keeps serving but asks every client to close its connection after the current request. */
+  beginDrain(): void {
+    this.#draining = true;
+    for (const s of this.#sessions) s.goaway();
+    this.#h1.closeIdleConnections();
+  }
+
+  async drain(timeoutMs: number): Promise<number> {
+    this.#draining = true;
+    this.#tcp.close();
+    for (const s of this.#sessions) s.goaway();
+    this.#h1.closeIdleConnections();
+    if (this.stats.rqActive > 0) {
+      await new Promise<void>((res) => {
+        const t = setTimeout(res, timeoutMs);
+        this.#idleWaiters.push(() => {
+          clearTimeout(t);
+          res();
+        });
+      });
+    }
+    return this.stats.rqActive;
+  }
+
+  /** Closes everything now. */
+  close(): void {
+    this.#tcp.close();
+    for (const s of this.#sessions) s.destroy();
+    for (const s of this.#sockets) s.destroy();
+  }
+}

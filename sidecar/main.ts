@@ -1,0 +1,193 @@
+/**
+ * `weft sidecar`: binds the outbound, inbound and admin listeners, registers with the control
+ * plane through node metadata on its ADS stream, applies every accepted update to the runtime,
+ * and drains on SIGTERM/SIGINT: /ready fails, the instance leaves the registry, keep-alive
+ * clients are told to go, in-flight requests finish (up to --drain-timeout), exit 0.
+ * Prints one `ready` line on stdout with the bound addresses (tests and scripts wait for it).
+ */
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import { parseArgs } from 'node:util';
+import type { JsonObject } from '@bufbuild/protobuf';
+import { formatFieldError } from '../common/errors.js';
+import { createLogger } from '../common/log.js';
+import { NODE_META, SIDECAR_LISTENER } from '../common/xds-types.js';
+import { startAdmin } from './admin/server.js';
+import { HttpListener } from './listeners/http-listener.js';
+import { Runtime } from './runtime.js';
+import { AdsClient } from './xds/ads-client.js';
+
+const USAGE = `usage: weft sidecar --service NAME --app-port PORT --control-plane HOST:PORT [options]
+  --namespace NS            default: default
+  --app-protocol P          http | http2 | grpc (default http)
+  --outbound-port N         default 15001 (on 127.0.0.1)
+  --inbound-port N          default 15006
+  --inbound-address IP      default 0.0.0.0
+  --admin-port N            default 15000 (on 127.0.0.1)
+  --instance-ip IP          address peers use to reach this instance (default 127.0.0.1)
+  --labels k=v,k=v          instance labels (subsets), e.g. version=v2
+  --zone Z                  locality zone
+  --id ID                   node id (default <service>-<random>.<namespace>)
+  --drain-timeout DUR       how long in-flight requests may finish on SIGTERM (default 20s)
+  --drain-delay DUR         keep serving (with Connection: close) after leaving the registry, so
+                            peers see the endpoint go before the listener closes (default 1s)`;
+
+function duration(v: string | undefined, dflt: number, flag: string): number {
+  if (v === undefined) return dflt;
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(v);
+  if (!m) throw new Error(`${flag}: '${v}' is not a duration (e.g. 500ms, 20s)`);
+  return Number(m[1]) * (m[2] === 'ms' ? 1 : m[2] === 'm' ? 60_000 : 1000);
+}
+
+function port(v: string | undefined, dflt: number, flag: string): number {
+  if (v === undefined) return dflt;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new Error(`${flag}: '${v}' is not a port (0..65535)`);
+  return n;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  let a;
+  try {
+    a = parseArgs({
+      args: argv,
+      options: {
+        service: { type: 'string' },
+        namespace: { type: 'string', default: 'default' },
+        'app-port': { type: 'string' },
+        'app-protocol': { type: 'string', default: 'http' },
+        'control-plane': { type: 'string' },
+        'outbound-port': { type: 'string' },
+        'inbound-port': { type: 'string' },
+        'inbound-address': { type: 'string', default: '0.0.0.0' },
+        'admin-port': { type: 'string' },
+        'instance-ip': { type: 'string', default: '127.0.0.1' },
+        labels: { type: 'string', default: '' },
+        zone: { type: 'string', default: '' },
+        id: { type: 'string' },
+        'drain-timeout': { type: 'string' },
+        'drain-delay': { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }).values;
+    if (a.help) {
+      process.stdout.write(`${USAGE}\n`);
+      return;
+    }
+    for (const f of ['service', 'app-port', 'control-plane'] as const) if (!a[f]) throw new Error(`--${f} is required`);
+    if (!['http', 'http2', 'grpc'].includes(a['app-protocol']!)) throw new Error(`--app-protocol: '${a['app-protocol']}' is not one of http, http2, grpc`);
+  } catch (e) {
+    process.stderr.write(`weft sidecar: ${(e as Error).message}\n${USAGE}\n`);
+    process.exitCode = 2;
+    return;
+  }
+  const service = a.service!;
+  const namespace = a.namespace!;
+  const appProtocol = a['app-protocol'] as 'http' | 'http2' | 'grpc';
+  let appPort: number, outPort: number, inPort: number, adminPort: number, drainTimeout: number, drainDelay: number;
+  const labels: Record<string, string> = {};
+  try {
+    appPort = port(a['app-port'], 0, '--app-port');
+    outPort = port(a['outbound-port'], 15001, '--outbound-port');
+    inPort = port(a['inbound-port'], 15006, '--inbound-port');
+    adminPort = port(a['admin-port'], 15000, '--admin-port');
+    drainTimeout = duration(a['drain-timeout'], 20_000, '--drain-timeout');
+    drainDelay = duration(a['drain-delay'], 1000, '--drain-delay');
+    for (const kv of a.labels!.split(',').filter(Boolean)) {
+      const [k, v] = kv.split('=');
+      if (!k || v === undefined) throw new Error(`--labels: '${kv}' is not key=value`);
+      labels[k.trim()] = v.trim();
+    }
+  } catch (e) {
+    process.stderr.write(`weft sidecar: ${(e as Error).message}\n`);
+    process.exitCode = 2;
+    return;
+  }
+  const id = a.id ?? `${service}-${randomBytes(4).toString('hex')}.${namespace}`;
+  const log = createLogger('weft-sidecar').child({ node: id });
+
+  const runtime = new Runtime(appProtocol);
+  const outbound = new HttpListener({ name: SIDECAR_LISTENER.outbound, host: '127.0.0.1', port: outPort }, runtime.contextFor(SIDECAR_LISTENER.outbound));
+  const inbound = new HttpListener({ name: SIDECAR_LISTENER.inbound, host: a['inbound-address']!, port: inPort }, runtime.contextFor(SIDECAR_LISTENER.inbound));
+  let outAddr, inAddr;
+  try {
+    outAddr = await outbound.listen();
+    inAddr = await inbound.listen();
+  } catch (e) {
+    process.stderr.write(`weft sidecar: cannot listen: ${(e as Error).message}\n`);
+    process.exitCode = 1;
+    outbound.close();
+    return;
+  }
+
+  const xdsCounters = new Map<string, { accepted: number; rejected: number }>();
+  const count = (kind: string, ok: boolean) => {
+    let c = xdsCounters.get(kind);
+    if (!c) xdsCounters.set(kind, (c = { accepted: 0, rejected: 0 }));
+    if (ok) c.accepted++;
+    else c.rejected++;
+  };
+  const metadata: JsonObject = {
+    [NODE_META.role]: 'sidecar',
+    [NODE_META.service]: service,
+    [NODE_META.namespace]: namespace,
+    [NODE_META.instanceIp]: a['instance-ip']!,
+    [NODE_META.instancePort]: inAddr.port,
+    [NODE_META.appPort]: appPort,
+    [NODE_META.appProtocol]: appProtocol,
+    [NODE_META.labels]: labels,
+    hostname: hostname(),
+  };
+  const ads = new AdsClient({
+    address: a['control-plane']!,
+    node: { id, cluster: service, metadata, ...(a.zone ? { zone: a.zone } : {}) },
+    logger: log.child({ component: 'xds' }),
+    onUpdate: (cfg, kind) => {
+      count(kind, true);
+      try {
+        runtime.apply(cfg);
+      } catch (e) {
+        log.error({ err: e, kind }, 'applying an accepted update failed; previous config stays');
+      }
+    },
+    onNack: (kind, errors) => {
+      count(kind, false);
+      log.warn({ kind, errors: errors.map(formatFieldError) }, 'xDS update rejected');
+    },
+  });
+
+  let draining = false;
+  const admin = await startAdmin('127.0.0.1', adminPort, {
+    runtime,
+    listeners: [outbound, inbound],
+    xds: () => ads.config,
+    xdsConnected: () => ads.connected,
+    draining: () => draining,
+    xdsCounters,
+    node: { id, service, namespace },
+  });
+  ads.start();
+  process.stdout.write(`ready id=${id} outbound=${outAddr.address}:${outAddr.port} inbound=${inAddr.address}:${inAddr.port} admin=${admin.address.address}:${admin.address.port}\n`);
+  log.info({ outbound: outAddr.port, inbound: inAddr.port, admin: admin.address.port, controlPlane: a['control-plane'] }, 'sidecar listening');
+
+  const drain = async (signal: string) => {
+    if (draining) return;
+    draining = true;
+    log.info({ signal, drainDelayMs: drainDelay, drainTimeoutMs: drainTimeout }, 'draining');
+    // Leave the registry first so peers stop picking this instance, then stop accepting.
+    await ads.leave();
+    outbound.beginDrain();
+    inbound.beginDrain();
+    await new Promise((r) => setTimeout(r, drainDelay));
+    const started = Date.now();
+    const [o, i] = await Promise.all([outbound.drain(drainTimeout), inbound.drain(drainTimeout)]);
+    log.info({ unfinished: o + i, ms: Date.now() - started }, 'drained');
+    runtime.close();
+    outbound.close();
+    inbound.close();
+    admin.server.close();
+    process.exit(0);
+  };
+  process.once('SIGTERM', () => void drain('SIGTERM'));
+  process.once('SIGINT', () => void drain('SIGINT'));
+}

@@ -1,0 +1,319 @@
+/**
+ * A RouteConfiguration compiled into a lookup structure, once, when it is accepted: virtual hosts
+ * by domain (exact map, then `*.suffix` and `prefix*` wildcards longest first, then `*`), each
+ * with its routes in order. A request only walks what was built here.
+ */
+import type { RouteConfiguration } from '../../proto/gen/envoy/config/route/v3/route_pb.js';
+import {
+  RedirectAction_RedirectResponseCode,
+  type Route,
+  type RetryPolicy,
+} from '../../proto/gen/envoy/config/route/v3/route_components_pb.js';
+import { HeaderValueOption_HeaderAppendAction, type HeaderValueOption } from '../../proto/gen/envoy/config/core/v3/base_pb.js';
+import { CompiledHeaderMatch, CompiledQueryMatch, type HeaderSource } from './matchers.js';
+
+type Duration = { seconds: bigint; nanos: number } | undefined;
+const ms = (d: Duration): number | undefined => (d ? Number(d.seconds) * 1000 + Math.floor(d.nanos / 1e6) : undefined);
+
+/** Retry conditions as bit flags. */
+export const RETRY = {
+  '5xx': 1,
+  'gateway-error': 2,
+  reset: 4,
+  'connect-failure': 8,
+  'retriable-4xx': 16,
+  'refused-stream': 32,
+  'retriable-status-codes': 64,
+  cancelled: 128,
+  'deadline-exceeded': 256,
+  unavailable: 512,
+  'resource-exhausted': 1024,
+  internal: 2048,
+  'non-idempotent': 4096,
+} as const;
+
+export interface CompiledRetry {
+  numRetries: number;
+  on: number;
+  codes: ReadonlySet<number>;
+  perTryTimeoutMs: number;
+  baseMs: number;
+  maxMs: number;
+}
+
+export interface HeaderOp {
+  name: string;
+  value: string;
+  action: HeaderValueOption_HeaderAppendAction;
+}
+
+export type HashPolicy = { kind: 'header'; name: string } | { kind: 'cookie'; name: string; ttlSec: number | undefined; path: string } | { kind: 'source-ip' };
+
+export interface WeightedCluster {
+  readonly names: readonly string[];
+  readonly cumulative: Float64Array;
+}
+
+interface RouteCommon {
+  name: string;
+  reqAdd: readonly HeaderOp[];
+  reqRemove: readonly string[];
+  resAdd: readonly HeaderOp[];
+  resRemove: readonly string[];
+}
+
+export interface ForwardRoute extends RouteCommon {
+  kind: 'forward';
+  cluster: string | undefined;
+  weighted: WeightedCluster | undefined;
+  /** Route timeout in ms; 0 = none. */
+  timeoutMs: number;
+  /** Honour grpc-timeout (capped by this if > 0) instead of timeoutMs; undefined = ignore it. */
+  grpcTimeoutMaxMs: number | undefined;
+  retry: CompiledRetry | undefined;
+  hash: readonly HashPolicy[];
+  prefixRewrite: string | undefined;
+  /** Length of the matched prefix (for prefix_rewrite). */
+  matchedPrefix: string | undefined;
+  regexRewrite: { re: RegExp; sub: string } | undefined;
+  hostRewrite: string | undefined;
+}
+
+export interface RedirectRoute extends RouteCommon {
+  kind: 'redirect';
+  status: number;
+  scheme: string | undefined;
+  host: string | undefined;
+  port: number | undefined;
+  path: string | undefined;
+  prefixRewrite: string | undefined;
+  matchedPrefix: string | undefined;
+  stripQuery: boolean;
+}
+
+export interface DirectRoute extends RouteCommon {
+  kind: 'direct';
+  status: number;
+  body: string;
+}
+
+export type CompiledRoute = ForwardRoute | RedirectRoute | DirectRoute;
+
+const enum PathKind {
+  Prefix,
+  Exact,
+  Regex,
+  Separated,
+}
+
+class RouteEntry {
+  constructor(
+    readonly pathKind: PathKind,
+    readonly pathValue: string,
+    readonly regex: RegExp | undefined,
+    readonly caseSensitive: boolean,
+    readonly headers: readonly CompiledHeaderMatch[],
+    readonly query: readonly CompiledQueryMatch[],
+    readonly route: CompiledRoute,
+  ) {}
+
+  matches(path: string, req: HeaderSource, search: string): boolean {
+    const p = this.caseSensitive ? path : path.toLowerCase();
+    switch (this.pathKind) {
+      case PathKind.Prefix:
+        if (!p.startsWith(this.pathValue)) return false;
+        break;
+      case PathKind.Exact:
+        if (p !== this.pathValue) return false;
+        break;
+      case PathKind.Separated:
+        if (!p.startsWith(this.pathValue) || (p.length > this.pathValue.length && p.charCodeAt(this.pathValue.length) !== 47)) return false;
+        break;
+      default:
+        if (!this.regex!.test(path)) return false;
+    }
+    for (let i = 0; i < this.headers.length; i++) if (!this.headers[i]!.test(req)) return false;
+    if (this.query.length) {
+      const params = new URLSearchParams(search);
+      for (let i = 0; i < this.query.length; i++) if (!this.query[i]!.test(params)) return false;
+    }
+    return true;
+  }
+}
+
+class VirtualHost {
+  constructor(
+    readonly name: string,
+    readonly routes: readonly RouteEntry[],
+  ) {}
+}
+
+const REDIRECT_STATUS: Record<number, number> = {
+  [RedirectAction_RedirectResponseCode.MOVED_PERMANENTLY]: 301,
+  [RedirectAction_RedirectResponseCode.FOUND]: 302,
+  [RedirectAction_RedirectResponseCode.SEE_OTHER]: 303,
+  [RedirectAction_RedirectResponseCode.TEMPORARY_REDIRECT]: 307,
+  [RedirectAction_RedirectResponseCode.PERMANENT_REDIRECT]: 308,
+};
+
+function headerOps(list: readonly HeaderValueOption[]): HeaderOp[] {
+  return list
+    .filter((o) => o.header)
+    .map((o) => ({
+      name: o.header!.key.toLowerCase(),
+      value: o.header!.value,
+      // The deprecated `append` field wins when set (false = overwrite).
+      action: o.append === undefined ? o.appendAction : o.append ? HeaderValueOption_HeaderAppendAction.APPEND_IF_EXISTS_OR_ADD : HeaderValueOption_HeaderAppendAction.OVERWRITE_IF_EXISTS_OR_ADD,
+    }));
+}
+
+export function compileRetry(r: RetryPolicy | undefined): CompiledRetry | undefined {
+  if (!r) return undefined;
+  let on = 0;
+  for (const t of r.retryOn.split(',')) on |= RETRY[t.trim() as keyof typeof RETRY] ?? 0;
+  const base = ms(r.retryBackOff?.baseInterval) ?? 25;
+  return {
+    numRetries: r.numRetries ?? 1,
+    on,
+    codes: new Set(r.retriableStatusCodes),
+    perTryTimeoutMs: ms(r.perTryTimeout) ?? 0,
+    baseMs: base,
+    maxMs: ms(r.retryBackOff?.maxInterval) ?? base * 10,
+  };
+}
+
+function compileRoute(r: Route, vhostRetry: RetryPolicy | undefined): CompiledRoute {
+  const common: RouteCommon = {
+    name: r.name,
+    reqAdd: headerOps(r.requestHeadersToAdd),
+    reqRemove: r.requestHeadersToRemove.map((h) => h.toLowerCase()),
+    resAdd: headerOps(r.responseHeadersToAdd),
+    resRemove: r.responseHeadersToRemove.map((h) => h.toLowerCase()),
+  };
+  const prefix = r.match?.pathSpecifier.case === 'prefix' || r.match?.pathSpecifier.case === 'pathSeparatedPrefix' ? r.match.pathSpecifier.value : undefined;
+  const a = r.action;
+  if (a.case === 'redirect') {
+    const v = a.value;
+    return {
+      ...common,
+      kind: 'redirect',
+      status: REDIRECT_STATUS[v.responseCode] ?? 301,
+      scheme: v.schemeRewriteSpecifier.case === 'schemeRedirect' ? v.schemeRewriteSpecifier.value : v.schemeRewriteSpecifier.case === 'httpsRedirect' && v.schemeRewriteSpecifier.value ? 'https' : undefined,
+      host: v.hostRedirect || undefined,
+      port: v.portRedirect || undefined,
+      path: v.pathRewriteSpecifier.case === 'pathRedirect' ? v.pathRewriteSpecifier.value : undefined,
+      prefixRewrite: v.pathRewriteSpecifier.case === 'prefixRewrite' ? v.pathRewriteSpecifier.value : undefined,
+      matchedPrefix: prefix,
+      stripQuery: v.stripQuery,
+    };
+  }
+  if (a.case === 'directResponse') {
+    const b = a.value.body?.specifier;
+    const body = b?.case === 'inlineString' ? b.value : b?.case === 'inlineBytes' ? Buffer.from(b.value).toString() : '';
+    return { ...common, kind: 'direct', status: a.value.status, body };
+  }
+  const v = a.case === 'route' ? a.value : undefined;
+  const cs = v?.clusterSpecifier;
+  let weighted: WeightedCluster | undefined;
+  if (cs?.case === 'weightedClusters') {
+    const live = cs.value.clusters.filter((c) => (c.weight ?? 0) > 0);
+    let acc = 0;
+    weighted = { names: live.map((c) => c.name), cumulative: Float64Array.from(live, (c) => (acc += c.weight!)) };
+  }
+  const timeout = ms(v?.timeout);
+  const msd = v?.maxStreamDuration;
+  return {
+    ...common,
+    kind: 'forward',
+    cluster: cs?.case === 'cluster' ? cs.value : undefined,
+    weighted,
+    timeoutMs: timeout ?? 15_000,
+    grpcTimeoutMaxMs: msd?.grpcTimeoutHeaderMax ? ms(msd.grpcTimeoutHeaderMax) : undefined,
+    retry: compileRetry(v?.retryPolicy ?? vhostRetry),
+    hash: (v?.hashPolicy ?? []).flatMap((h): HashPolicy[] => {
+      const s = h.policySpecifier;
+      if (s.case === 'header') return [{ kind: 'header', name: s.value.headerName.toLowerCase() }];
+      if (s.case === 'cookie') return [{ kind: 'cookie', name: s.value.name, ttlSec: s.value.ttl ? Number(s.value.ttl.seconds) : undefined, path: s.value.path }];
+      if (s.case === 'connectionProperties' && s.value.sourceIp) return [{ kind: 'source-ip' }];
+      return [];
+    }),
+    prefixRewrite: v?.prefixRewrite || undefined,
+    matchedPrefix: prefix,
+    regexRewrite: v?.regexRewrite?.pattern ? { re: new RegExp(v.regexRewrite.pattern.regex, 'g'), sub: v.regexRewrite.substitution.replace(/\\(\d)/g, '$$$1') } : undefined,
+    hostRewrite: v?.hostRewriteSpecifier.case === 'hostRewriteLiteral' ? v.hostRewriteSpecifier.value : undefined,
+  };
+}
+
+function compileEntry(r: Route, vhostRetry: RetryPolicy | undefined): RouteEntry {
+  const m = r.match!;
+  const ps = m.pathSpecifier;
+  const cs = m.caseSensitive ?? true;
+  const kind = ps.case === 'path' ? PathKind.Exact : ps.case === 'safeRegex' ? PathKind.Regex : ps.case === 'pathSeparatedPrefix' ? PathKind.Separated : PathKind.Prefix;
+  const value = ps.case === 'safeRegex' ? '' : ((ps.value as string | undefined) ?? '/');
+  return new RouteEntry(
+    kind,
+    cs ? value : value.toLowerCase(),
+    ps.case === 'safeRegex' ? new RegExp(`^(?:${ps.value.regex})$`) : undefined,
+    cs,
+    m.headers.map((h) => new CompiledHeaderMatch(h)),
+    m.queryParameters.map((q) => new CompiledQueryMatch(q)),
+    compileRoute(r, vhostRetry),
+  );
+}
+
+export class RouteTable {
+  readonly name: string;
+  readonly #exact = new Map<string, VirtualHost>();
+  readonly #suffix: Array<[string, VirtualHost]> = [];
+  readonly #prefix: Array<[string, VirtualHost]> = [];
+  #any: VirtualHost | undefined;
+
+  constructor(rc: RouteConfiguration) {
+    this.name = rc.name;
+    for (const vh of rc.virtualHosts) {
+      const compiled = new VirtualHost(vh.name, vh.routes.map((r) => compileEntry(r, vh.retryPolicy)));
+      for (const raw of vh.domains) {
+        const d = raw.toLowerCase();
+        if (d === '*') this.#any = compiled;
+        else if (d.startsWith('*')) this.#suffix.push([d.slice(1), compiled]);
+        else if (d.endsWith('*')) this.#prefix.push([d.slice(0, -1), compiled]);
+        else this.#exact.set(d, compiled);
+      }
+    }
+    this.#suffix.sort((a, b) => b[0].length - a[0].length);
+    this.#prefix.sort((a, b) => b[0].length - a[0].length);
+  }
+
+  #vhost(host: string): VirtualHost | undefined {
+    const exact = this.#exact.get(host);
+    if (exact) return exact;
+    for (const [s, vh] of this.#suffix) if (host.length > s.length && host.endsWith(s)) return vh;
+    for (const [p, vh] of this.#prefix) if (host.length > p.length && host.startsWith(p)) return vh;
+    return undefined;
+  }
+
+  /**
+   * The first route that matches, or undefined.
+   * @param authority lowercase host[:port]; a port that matches no domain is retried without it.
+   */
+  match(authority: string, path: string, search: string, req: HeaderSource): CompiledRoute | undefined {
+    let vh = this.#vhost(authority);
+    if (!vh) {
+      const colon = authority.lastIndexOf(':');
+      if (colon > 0 && authority.indexOf(']') < colon) vh = this.#vhost(authority.slice(0, colon));
+    }
+    vh ??= this.#any;
+    if (!vh) return undefined;
+    const routes = vh.routes;
+    for (let i = 0; i < routes.length; i++) if (routes[i]!.matches(path, req, search)) return routes[i]!.route;
+    return undefined;
+  }
+}
+
+/** Picks a cluster of a weighted split. */
+export function pickWeighted(w: WeightedCluster): string {
+  const r = Math.random() * w.cumulative[w.cumulative.length - 1]!;
+  let i = 0;
+  while (w.cumulative[i]! <= r) i++;
+  return w.names[i]!;
+}

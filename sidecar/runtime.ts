@@ -1,0 +1,92 @@
+/**
+ * The sidecar's running config, built from each accepted xDS update: one compiled route table
+ * per listener and one UpstreamCluster per Cluster. Unchanged resources are kept as they are
+ * (their hosts' health, counters and pools survive); changed ones are rebuilt and the old ones
+ * closed gracefully. Requests read `routeTable()` and `cluster()` and nothing else.
+ */
+import { equals } from '@bufbuild/protobuf';
+import { SIDECAR_LISTENER } from '../common/xds-types.js';
+import { ClusterSchema, type Cluster } from '../proto/gen/envoy/config/cluster/v3/cluster_pb.js';
+import { ClusterLoadAssignmentSchema, type ClusterLoadAssignment } from '../proto/gen/envoy/config/endpoint/v3/endpoint_pb.js';
+import { RouteConfigurationSchema, type RouteConfiguration } from '../proto/gen/envoy/config/route/v3/route_pb.js';
+import type { RouterContext } from './http/router.js';
+import { RouteTable } from './routing/route-table.js';
+import { UpstreamCluster } from './upstream/cluster.js';
+import type { XdsConfig } from './xds/ads-client.js';
+
+type ListenerName = (typeof SIDECAR_LISTENER)[keyof typeof SIDECAR_LISTENER];
+
+export class Runtime {
+  readonly #clusters = new Map<string, UpstreamCluster>();
+  readonly #cla = new Map<string, ClusterLoadAssignment>();
+  readonly #tables = new Map<string, { rc: RouteConfiguration; table: RouteTable }>();
+  readonly #listenerRoute = new Map<string, string>();
+  /** Set once listeners, routes and clusters have all arrived. */
+  ready = false;
+
+  constructor(private readonly appProtocol: 'http' | 'http2' | 'grpc') {}
+
+  /** The router's view for one listener. */
+  contextFor(listener: ListenerName): RouterContext {
+    return {
+      routeTable: () => {
+        const name = this.#listenerRoute.get(listener);
+        return name === undefined ? undefined : this.#tables.get(name)?.table;
+      },
+      cluster: (name) => this.#clusters.get(name),
+    };
+  }
+
+  clusters(): ReadonlyMap<string, UpstreamCluster> {
+    return this.#clusters;
+  }
+
+  apply(cfg: XdsConfig): void {
+    // Clusters first, so routes never point at a cluster that is not there yet.
+    for (const [name, c] of cfg.clusters) {
+      const cur = this.#clusters.get(name);
+      if (cur && equals(ClusterSchema, cur.config, c)) continue;
+      cur?.close();
+      this.#clusters.set(name, this.#newCluster(c));
+      this.#cla.delete(name);
+    }
+    for (const [name, cur] of this.#clusters) {
+      if (!cfg.clusters.has(name)) {
+        cur.close();
+        this.#clusters.delete(name);
+        this.#cla.delete(name);
+      }
+    }
+    for (const [name, uc] of this.#clusters) {
+      if (uc.config.clusterDiscoveryType.case !== 'type' || uc.config.loadAssignment) continue;
+      const cla = cfg.endpoints.get(uc.config.edsClusterConfig?.serviceName || name);
+      if (!cla) continue;
+      const prev = this.#cla.get(name);
+      if (prev && (prev === cla || equals(ClusterLoadAssignmentSchema, prev, cla))) continue;
+      uc.setEndpoints(cla);
+      this.#cla.set(name, cla);
+    }
+    for (const [name, rc] of cfg.routes) {
+      const cur = this.#tables.get(name);
+      if (cur && equals(RouteConfigurationSchema, cur.rc, rc)) continue;
+      this.#tables.set(name, { rc, table: new RouteTable(rc) });
+    }
+    for (const name of this.#tables.keys()) if (!cfg.routes.has(name)) this.#tables.delete(name);
+    this.#listenerRoute.clear();
+    for (const [name, l] of cfg.listeners) this.#listenerRoute.set(name, l.routeName);
+    this.ready ||= [SIDECAR_LISTENER.outbound, SIDECAR_LISTENER.inbound].every((l) => {
+      const rn = this.#listenerRoute.get(l);
+      return rn !== undefined && this.#tables.has(rn);
+    });
+  }
+
+  #newCluster(c: Cluster): UpstreamCluster {
+    // The local app's cluster speaks what --app-protocol says, whatever the control plane thinks.
+    const inbound = (c.metadata?.filterMetadata.weft as { inbound?: boolean } | undefined)?.inbound === true;
+    return new UpstreamCluster(c, inbound ? this.appProtocol !== 'http' : undefined);
+  }
+
+  close(): void {
+    for (const c of this.#clusters.values()) c.close();
+  }
+}

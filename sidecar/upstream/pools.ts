@@ -1,0 +1,64 @@
+/**
+ * Connections to one host: an undici Pool for HTTP/1.1 (keep-alive, no pipelining), or one
+ * multiplexed `node:http2` session for h2/gRPC, reopened when it closes or receives GOAWAY.
+ */
+import http2 from 'node:http2';
+import { Pool } from 'undici';
+import type { Host } from './host.js';
+
+export interface PoolOptions {
+  maxConnections: number;
+  connectTimeoutMs: number;
+  idleTimeoutMs: number;
+}
+
+export function h1Pool(h: Host, o: PoolOptions): Pool {
+  return new Pool(`http://${h.key}`, {
+    connections: o.maxConnections,
+    pipelining: 1,
+    connectTimeout: o.connectTimeoutMs,
+    keepAliveTimeout: o.idleTimeoutMs,
+    keepAliveMaxTimeout: Math.max(o.idleTimeoutMs, 600_000),
+    // The forwarder runs its own route and per-try timers.
+    headersTimeout: 0,
+    bodyTimeout: 0,
+  });
+}
+
+/** One h2 session per host; `session()` returns a live one, connecting when needed. */
+export class H2Connection {
+  #session: http2.ClientHttp2Session | undefined;
+  #closed = false;
+  constructor(
+    private readonly host: Host,
+    private readonly opts: PoolOptions,
+  ) {}
+
+  session(): http2.ClientHttp2Session {
+    const s = this.#session;
+    if (s && !s.closed && !s.destroyed) return s;
+    const next = http2.connect(`http://${this.host.key}`, { settings: { enablePush: false } });
+    const timer = setTimeout(() => next.destroy(Object.assign(new Error('connect timeout'), { code: 'UND_ERR_CONNECT_TIMEOUT' })), this.opts.connectTimeoutMs);
+    next.once('connect', () => {
+      clearTimeout(timer);
+      next.setTimeout(this.opts.idleTimeoutMs, () => next.close());
+    });
+    const drop = () => {
+      clearTimeout(timer);
+      if (this.#session === next) this.#session = undefined;
+    };
+    next.on('error', drop);
+    next.on('close', drop);
+    next.on('goaway', drop);
+    // Streams keep it alive; an idle session does not hold the process open.
+    next.unref();
+    this.#session = next;
+    return next;
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#session?.close();
+  }
+}
