@@ -55,7 +55,7 @@ export class HttpListener {
     this.#opts = opts;
     this.#ctx = ctx;
     const maxHeader = opts.maxHeaderBytes ?? 16 * 1024;
-    this.#h1 = http.createServer({ maxHeaderSize: maxHeader, requireHostHeader: true, requestTimeout: 0, headersTimeout: 30_000, keepAliveTimeout: 60_000, noDelay: true }, (req, res) => {
+    this.#h1 = http.createServer({ maxHeaderSize: maxHeader, requireHostHeader: false, requestTimeout: 0, headersTimeout: 30_000, keepAliveTimeout: 60_000, noDelay: true }, (req, res) => {
       this.stats.rqTotal++;
       this.stats.rqActive++;
       res.once('close', this.#onDone);
@@ -99,15 +99,20 @@ export class HttpListener {
       this.#sockets.delete(socket);
     });
     socket.on('error', () => undefined);
-    // Sniff the protocol from the first bytes without consuming them.
-    socket.once('data', (first: Buffer) => {
-      socket.pause();
+    // Sniff the protocol from the first bytes, in paused mode, and put them back: both servers
+    // (http2 since Node 17) take over a socket with buffered data.
+    const sniff = () => {
+      const first = socket.read() as Buffer | null;
+      if (!first) {
+        socket.once('readable', sniff);
+        return;
+      }
       socket.unshift(first);
       const n = Math.min(first.length, H2_PREFACE.length);
       const h2 = n >= 3 && first.subarray(0, n).equals(H2_PREFACE.subarray(0, n));
       (h2 ? this.#h2 : this.#h1).emit('connection', socket);
-      socket.resume();
-    });
+    };
+    socket.once('readable', sniff);
   }
 
   async listen(): Promise<AddressInfo> {

@@ -136,3 +136,82 @@ export async function eventually<T>(fn: () => Promise<T | undefined | false> | T
     await new Promise((r) => setTimeout(r, everyMs));
   }
 }
+
+export interface SidecarProc extends Spawned {
+  id: string;
+  outboundPort: number;
+  inboundPort: number;
+  adminPort: number;
+  /** http://127.0.0.1:<outbound> */
+  outbound: string;
+  admin: string;
+}
+
+export interface SidecarOptions {
+  service: string;
+  appPort: number;
+  namespace?: string;
+  appProtocol?: 'http' | 'http2' | 'grpc';
+  labels?: Record<string, string>;
+  id?: string;
+  extraArgs?: string[];
+}
+
+/** Starts `weft sidecar` on free ports; resolves once it printed its ready line. */
+export async function startSidecar(xdsPort: number, o: SidecarOptions): Promise<SidecarProc> {
+  const p = spawnNode(
+    [
+      WEFT, 'sidecar', '--service', o.service, '--namespace', o.namespace ?? 'default', '--app-port', String(o.appPort),
+      '--app-protocol', o.appProtocol ?? 'http', '--control-plane', `127.0.0.1:${xdsPort}`,
+      '--outbound-port', '0', '--inbound-port', '0', '--inbound-address', '127.0.0.1', '--admin-port', '0', '--drain-delay', '300ms',
+      ...(o.labels ? ['--labels', Object.entries(o.labels).map(([k, v]) => `${k}=${v}`).join(',')] : []),
+      ...(o.id ? ['--id', o.id] : []),
+      ...(o.extraArgs ?? []),
+    ],
+    { env: { WEFT_LOG_LEVEL: process.env.WEFT_TEST_LOG_LEVEL ?? 'warn' } },
+  );
+  const m = await p.waitLine(/ready id=(\S+) outbound=[\d.]+:(\d+) inbound=[\d.]+:(\d+) admin=[\d.]+:(\d+)/);
+  const outboundPort = Number(m[2]);
+  const adminPort = Number(m[4]);
+  return { ...p, id: m[1]!, outboundPort, inboundPort: Number(m[3]), adminPort, outbound: `http://127.0.0.1:${outboundPort}`, admin: `http://127.0.0.1:${adminPort}` };
+}
+
+export interface AppProc extends Spawned {
+  port: number;
+}
+
+/** Starts a test app (http-app.mjs or grpc-backend.mjs) on a free port. */
+export async function startApp(kind: 'http' | 'grpc', name: string): Promise<AppProc> {
+  const p = spawnNode([join(ROOT, 'test/harness', kind === 'http' ? 'http-app.mjs' : 'grpc-backend.mjs'), name, '0']);
+  const m = await p.waitLine(/listening (\d+)/);
+  return { ...p, port: Number(m[1]) };
+}
+
+/** A service instance: an app and its sidecar. */
+export interface Instance {
+  app: AppProc;
+  sidecar: SidecarProc;
+  kill(signal?: NodeJS.Signals): Promise<void>;
+}
+
+export async function startInstance(xdsPort: number, kind: 'http' | 'grpc', service: string, name: string, o: Partial<SidecarOptions> = {}): Promise<Instance> {
+  const app = await startApp(kind, name);
+  const sidecar = await startSidecar(xdsPort, { service, appPort: app.port, appProtocol: kind === 'grpc' ? 'grpc' : 'http', ...o });
+  return {
+    app,
+    sidecar,
+    async kill(signal = 'SIGKILL') {
+      await Promise.all([sidecar.kill(signal), app.kill(signal)]);
+    },
+  };
+}
+
+/** Waits until the sidecar's admin /clusters shows `cluster` with `n` healthy hosts. */
+export async function waitForHosts(sidecar: SidecarProc, cluster: string, n: number, timeoutMs = 15_000): Promise<void> {
+  await eventually(async () => {
+    const r = await fetch(`${sidecar.admin}/clusters`);
+    const list = (await r.json()) as Array<{ name: string; hosts: Array<{ healthy: boolean }> }>;
+    const c = list.find((x) => x.name === cluster);
+    return c !== undefined && c.hosts.filter((h) => h.healthy).length === n;
+  }, timeoutMs, 100);
+}

@@ -1,0 +1,80 @@
+// A real HTTP/1.1 app for sidecar tests and the demo. Prints "listening PORT" once bound.
+//   node http-app.mjs NAME [PORT]
+// GET  /            JSON: name, method, url, selected request headers, body
+// any  /echo        echoes the request body back (streamed)
+// GET  /slow?ms=N   answers after N ms
+// GET  /status/N    answers with status N
+// any  /flaky?key=K&fail=N   the first N requests with key K answer 503, later ones 200
+// GET  /stream?chunks=N&ms=M  N chunks, M ms apart (chunked)
+// GET  /trailers    chunked response with a trailer
+// Upgrade: websocket-like echo: answers 101 and echoes bytes
+import http from 'node:http';
+
+const [name = 'app', port = '0'] = process.argv.slice(2);
+const flaky = new Map();
+let inflight = 0;
+
+const server = http.createServer((req, res) => {
+  inflight++;
+  res.on('close', () => inflight--);
+  const u = new URL(req.url, 'http://x');
+  const chunks = [];
+  if (u.pathname === '/echo') {
+    res.writeHead(200, { 'content-type': req.headers['content-type'] ?? 'application/octet-stream', 'x-app': name });
+    req.pipe(res);
+    return;
+  }
+  req.on('data', (c) => chunks.push(c));
+  req.on('end', () => {
+    const body = Buffer.concat(chunks).toString();
+    const json = (status, o) => {
+      const s = JSON.stringify(o);
+      res.writeHead(status, { 'content-type': 'application/json', 'x-app': name });
+      res.end(s);
+    };
+    if (u.pathname === '/slow') return setTimeout(() => json(200, { name, slow: true }), Number(u.searchParams.get('ms') ?? 100));
+    if (u.pathname.startsWith('/status/')) return json(Number(u.pathname.slice(8)), { name });
+    if (u.pathname === '/flaky') {
+      const k = u.searchParams.get('key') ?? '';
+      const n = (flaky.get(k) ?? 0) + 1;
+      flaky.set(k, n);
+      return json(n <= Number(u.searchParams.get('fail') ?? 1) ? 503 : 200, { name, attempt: n, body });
+    }
+    if (u.pathname === '/stream') {
+      const n = Number(u.searchParams.get('chunks') ?? 3);
+      const ms = Number(u.searchParams.get('ms') ?? 10);
+      res.writeHead(200, { 'content-type': 'text/plain', 'x-app': name });
+      let i = 0;
+      const t = setInterval(() => {
+        res.write(`chunk ${i}\n`);
+        if (++i >= n) {
+          clearInterval(t);
+          res.end();
+        }
+      }, ms);
+      return;
+    }
+    if (u.pathname === '/trailers') {
+      res.writeHead(200, { 'content-type': 'text/plain', trailer: 'x-checksum', 'x-app': name });
+      res.write('hello');
+      res.addTrailers({ 'x-checksum': 'abc123' });
+      return res.end();
+    }
+    const h = req.headers;
+    json(200, {
+      name, method: req.method, url: req.url, body, inflight,
+      headers: { host: h.host, 'x-forwarded-for': h['x-forwarded-for'], 'x-forwarded-proto': h['x-forwarded-proto'], 'x-request-id': h['x-request-id'], connection: h.connection, 'keep-alive': h['keep-alive'], 'x-custom': h['x-custom'], te: h.te, 'x-added': h['x-added'] },
+    });
+  });
+});
+server.on('upgrade', (req, socket, head) => {
+  socket.write(`HTTP/1.1 101 Switching Protocols\r\nupgrade: ${req.headers.upgrade}\r\nconnection: upgrade\r\nx-app: ${name}\r\n\r\n`);
+  if (head.length) socket.write(head);
+  socket.pipe(socket);
+});
+server.keepAliveTimeout = 30_000;
+server.listen(Number(port), '127.0.0.1', () => console.log(`listening ${server.address().port}`));
+for (const s of ['SIGTERM', 'SIGINT']) process.on(s, () => {
+  server.close(() => process.exit(0));
+  server.closeIdleConnections();
+});
