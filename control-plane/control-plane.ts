@@ -10,7 +10,9 @@ import { KIND_BY_TYPE_URL, type ResourceKind } from '../common/xds-types.js';
 import { parseDocuments, validateApply, checkDelete, type RawDocument } from './config/index.js';
 import { buildModel, resourceKey, type Kind, type MeshModel, type MeshResource, type ResourceKey } from './config/types.js';
 import type { ConfigStore } from './store/store.js';
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { Registry } from './registry/registry.js';
+import type { RegisteredEndpoint } from './registry/types.js';
 import { Translator } from './translate/index.js';
 import type { NodeInfo } from './xds/node.js';
 import { Publisher, type Change } from './xds/publisher.js';
@@ -46,6 +48,11 @@ export interface ControlPlaneOptions {
   registryGraceMs?: number;
   debounceMs?: number;
   maxPushDelayMs?: number;
+  /**
+   * Where the registry is saved so a restarted control plane still knows its instances (each
+   * then has the grace period to reconnect). Unset: not persisted.
+   */
+  registryFile?: string;
 }
 
 export class ControlPlane {
@@ -66,6 +73,32 @@ export class ControlPlane {
     this.registry = new Registry(opts.registryGraceMs);
     this.#publisher = new Publisher((c) => this.#publish(c), { quietMs: opts.debounceMs, maxDelayMs: opts.maxPushDelayMs });
     this.registry.onChange((services) => this.#publisher.schedule({ all: false, services }));
+    if (opts.registryFile) this.#persistRegistry(opts.registryFile);
+  }
+
+  #persistRegistry(file: string): void {
+    try {
+      const saved = JSON.parse(readFileSync(file, 'utf8')) as Array<{ service: string; endpoint: RegisteredEndpoint }>;
+      if (Array.isArray(saved)) this.registry.restore(saved);
+      this.#log.info({ instances: saved.length }, 'registry restored; instances have the grace period to reconnect');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') this.#log.warn({ err: e, file }, 'saved registry unreadable; starting empty');
+    }
+    let timer: NodeJS.Timeout | undefined;
+    this.registry.onChange(() => {
+      if (timer) return;
+      timer = setTimeout(() => {
+        timer = undefined;
+        const tmp = `${file}.tmp`;
+        try {
+          writeFileSync(tmp, JSON.stringify(this.registry.list().map(({ service, endpoint }) => ({ service, endpoint }))));
+          renameSync(tmp, file);
+        } catch (e) {
+          this.#log.warn({ err: e, file }, 'could not save the registry');
+        }
+      }, 200);
+      timer.unref();
+    });
   }
 
   get model(): MeshModel {

@@ -28,6 +28,8 @@ export interface RunningControlPlane {
   xdsPort: number;
   adminPort: number;
   token: string;
+  /** The in-process control plane (embedding, and tests that script what it serves). */
+  controlPlane: ControlPlane;
   stop(): Promise<void>;
 }
 
@@ -42,7 +44,7 @@ export async function startControlPlane(opts: ControlPlaneDaemonOptions): Promis
   const xdsAddr = splitHostPort(opts.xdsAddress, '--xds-address');
   const adminAddr = splitHostPort(opts.adminAddress, '--admin-address');
   const store = new FileStore(opts.dataDir, validateStoredResource);
-  const cp = new ControlPlane({ store, logger: log.child({ component: 'core' }), registryGraceMs: opts.registryGraceMs });
+  const cp = new ControlPlane({ store, logger: log.child({ component: 'core' }), registryGraceMs: opts.registryGraceMs, registryFile: join(opts.dataDir, 'registry.json') });
   await cp.start();
   const token = await loadOrCreateToken(opts.dataDir);
 
@@ -72,6 +74,7 @@ export async function startControlPlane(opts: ControlPlaneDaemonOptions): Promis
     xdsPort,
     adminPort,
     token,
+    controlPlane: cp,
     stop() {
       stopping ??= (async () => {
         await admin.close();

@@ -43,6 +43,23 @@ export class Registry implements RegistryView {
     return [...this.#instances.values()].map((i) => ({ service: i.service, endpoint: i.endpoint, streams: i.streams }));
   }
 
+  /**
+   * Brings back instances saved before a restart. Each gets the grace period to reconnect, so a
+   * control-plane restart does not empty services while their proxies find it again.
+   */
+  restore(saved: ReadonlyArray<{ service: ServiceRef; endpoint: RegisteredEndpoint }>): void {
+    const changed = new Set<ServiceRef>();
+    for (const { service, endpoint } of saved) {
+      if (!endpoint.nodeId || this.#instances.has(endpoint.nodeId)) continue;
+      const inst: Instance = { endpoint: Object.freeze({ ...endpoint, labels: Object.freeze({ ...endpoint.labels }) }), service, streams: 0 };
+      inst.leaveTimer = setTimeout(() => this.remove(endpoint.nodeId!), this.#graceMs);
+      inst.leaveTimer.unref();
+      this.#instances.set(endpoint.nodeId, inst);
+      changed.add(service);
+    }
+    if (changed.size) this.#rebuild(changed);
+  }
+
   onChange(listener: RegistryListener): void {
     this.#listeners.push(listener);
   }

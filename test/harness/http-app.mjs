@@ -1,6 +1,6 @@
 // A real HTTP/1.1 app for sidecar tests and the demo. Prints "listening PORT" once bound.
 //   node http-app.mjs NAME [PORT]
-// GET  /            JSON: name, method, url, selected request headers, body
+// GET  /            JSON: name, method, url, selected request headers, body (after DELAY_MS)
 // any  /echo        echoes the request body back (streamed)
 // GET  /slow?ms=N   answers after N ms
 // GET  /status/N    answers with status N
@@ -11,6 +11,8 @@
 import http from 'node:http';
 
 const [name = 'app', port = '0'] = process.argv.slice(2);
+// DELAY_MS: every answer of GET / waits this long (a slow instance).
+const delayMs = Number(process.env.DELAY_MS ?? 0);
 const flaky = new Map();
 let inflight = 0;
 
@@ -61,10 +63,10 @@ const server = http.createServer((req, res) => {
       return res.end();
     }
     const h = req.headers;
-    json(200, {
+    setTimeout(() => json(200, {
       name, method: req.method, url: req.url, body, inflight,
       headers: { host: h.host, 'x-forwarded-for': h['x-forwarded-for'], 'x-forwarded-proto': h['x-forwarded-proto'], 'x-request-id': h['x-request-id'], connection: h.connection, 'keep-alive': h['keep-alive'], 'x-custom': h['x-custom'], te: h.te, 'x-added': h['x-added'] },
-    });
+    }), delayMs);
   });
 });
 server.on('upgrade', (req, socket, head) => {

@@ -181,8 +181,8 @@ export interface AppProc extends Spawned {
 }
 
 /** Starts a test app (http-app.mjs or grpc-backend.mjs) on a free port. */
-export async function startApp(kind: 'http' | 'grpc', name: string): Promise<AppProc> {
-  const p = spawnNode([join(ROOT, 'test/harness', kind === 'http' ? 'http-app.mjs' : 'grpc-backend.mjs'), name, '0']);
+export async function startApp(kind: 'http' | 'grpc', name: string, env: NodeJS.ProcessEnv = {}): Promise<AppProc> {
+  const p = spawnNode([join(ROOT, 'test/harness', kind === 'http' ? 'http-app.mjs' : 'grpc-backend.mjs'), name, '0'], { env });
   const m = await p.waitLine(/listening (\d+)/);
   return { ...p, port: Number(m[1]) };
 }
@@ -194,8 +194,8 @@ export interface Instance {
   kill(signal?: NodeJS.Signals): Promise<void>;
 }
 
-export async function startInstance(xdsPort: number, kind: 'http' | 'grpc', service: string, name: string, o: Partial<SidecarOptions> = {}): Promise<Instance> {
-  const app = await startApp(kind, name);
+export async function startInstance(xdsPort: number, kind: 'http' | 'grpc', service: string, name: string, o: Partial<SidecarOptions> & { appEnv?: NodeJS.ProcessEnv } = {}): Promise<Instance> {
+  const app = await startApp(kind, name, o.appEnv);
   const sidecar = await startSidecar(xdsPort, { service, appPort: app.port, appProtocol: kind === 'grpc' ? 'grpc' : 'http', ...o });
   return {
     app,
@@ -204,6 +204,65 @@ export async function startInstance(xdsPort: number, kind: 'http' | 'grpc', serv
       await Promise.all([sidecar.kill(signal), app.kill(signal)]);
     },
   };
+}
+
+export interface LoadResult {
+  sent: number;
+  ok: number;
+  /** Answers per instance (the app's `name`), and failures by status or error. */
+  byName: Record<string, number>;
+  failures: Record<string, number>;
+  /** Keys (the x-user header) per instance, when `key` was given. */
+  keys: Map<string, Set<string>>;
+  latenciesMs: number[];
+}
+
+/**
+ * A bounded load loop through a sidecar's outbound listener: `total` requests, `concurrency` at a
+ * time, `Host: host`. Reads the app's JSON `name` from each answer. Stops by itself; `onProgress`
+ * is called after each answer (to kill something mid-run).
+ */
+export async function load(outboundPort: number, o: { host: string; total: number; concurrency: number; path?: string | ((i: number) => string); key?: (i: number) => string; method?: string; body?: string; onProgress?: (done: number) => void | Promise<void>; timeoutMs?: number }): Promise<LoadResult> {
+  const { Pool } = await import('undici');
+  const pool = new Pool(`http://127.0.0.1:${outboundPort}`, { connections: o.concurrency });
+  const r: LoadResult = { sent: 0, ok: 0, byName: {}, failures: {}, keys: new Map(), latenciesMs: [] };
+  const deadline = Date.now() + (o.timeoutMs ?? 60_000);
+  let next = 0;
+  let done = 0;
+  const worker = async () => {
+    while (next < o.total && Date.now() < deadline) {
+      const i = next++;
+      r.sent++;
+      const key = o.key?.(i);
+      const t0 = performance.now();
+      try {
+        const res = await pool.request({ path: typeof o.path === 'function' ? o.path(i) : (o.path ?? '/'), method: (o.method ?? 'GET') as 'GET', headers: { host: o.host, ...(key ? { 'x-user': key } : {}) }, body: o.body ?? null });
+        const text = await res.body.text();
+        r.latenciesMs.push(performance.now() - t0);
+        if (res.statusCode === 200) {
+          r.ok++;
+          const name = (JSON.parse(text) as { name: string }).name;
+          r.byName[name] = (r.byName[name] ?? 0) + 1;
+          if (key) {
+            let s = r.keys.get(key);
+            if (!s) r.keys.set(key, (s = new Set()));
+            s.add(name);
+          }
+        } else {
+          const why = `${res.statusCode} ${res.headers['x-weft-error'] ?? ''}`.trim();
+          r.failures[why] = (r.failures[why] ?? 0) + 1;
+        }
+      } catch (e) {
+        const why = (e as { code?: string }).code ?? (e as Error).message;
+        r.failures[why] = (r.failures[why] ?? 0) + 1;
+      }
+      done++;
+      await o.onProgress?.(done);
+    }
+  };
+  await Promise.all(Array.from({ length: o.concurrency }, worker));
+  await pool.close();
+  return r;
 }
 
 /** Waits until the sidecar's admin /clusters shows `cluster` with `n` healthy hosts. */

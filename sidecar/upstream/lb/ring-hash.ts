@@ -1,7 +1,8 @@
 /**
  * Ring hash (consistent hashing, Ketama-style): each host owns points on a 32-bit ring in
  * proportion to its weight; a request's key hash walks clockwise to the next point. Removing a
- * host moves only the keys it owned. Without a key (no hash policy matched) it picks at random.
+ * host moves only the keys it owned (each host's points depend on its own weight only). Without a
+ * key (no hash policy matched) it picks at random.
  */
 import type { Host } from '../host.js';
 import type { LbPolicy, Picker } from './picker.js';
@@ -61,13 +62,14 @@ export function ringHash(minRingSize: number, maxRingSize: number): LbPolicy {
   return {
     name: 'RING_HASH',
     build(hosts) {
+      // Points per unit of weight are fixed (not derived from the host count, as Envoy's
+      // min_ring_size scaling is) so that adding or removing a host moves only that host's keys;
+      // max_ring_size still bounds the ring.
       const total = hosts.reduce((s, h) => s + Math.max(1, h.weight), 0);
-      // Envoy: scale so the lightest host gets at least one point and the ring is >= min.
-      const minWeight = Math.min(...hosts.map((h) => Math.max(1, h.weight))) / total;
-      const scale = Math.min(Math.ceil(minWeight * min) / minWeight, max);
+      const perWeight = Math.max(1, Math.min(Math.max(64, Math.ceil(min / 8)), Math.floor(max / total)));
       const entries: Array<{ point: number; host: Host }> = [];
       for (const h of hosts) {
-        const n = Math.max(1, Math.round((Math.max(1, h.weight) / total) * scale));
+        const n = Math.max(1, h.weight) * perWeight;
         for (let i = 0; i < n; i++) entries.push({ point: hash32(`${h.key}_${i}`), host: h });
       }
       entries.sort((a, b) => a.point - b.point || (a.host.key < b.host.key ? -1 : 1));
