@@ -37,6 +37,8 @@ export const NODE_META = {
   labels: 'WEFT_LABELS',
   /** Protocol the local app speaks: http | http2 | grpc. */
   appProtocol: 'WEFT_APP_PROTOCOL',
+  /** true on a node re-sent mid-stream: the proxy is draining and its instance should leave now. */
+  draining: 'WEFT_DRAINING',
   /** Local app port (sidecars forward inbound traffic there). */
   appPort: 'WEFT_APP_PORT',
 } as const;

@@ -54,6 +54,7 @@ export async function startControlPlane(opts: ControlPlaneDaemonOptions): Promis
     callbacks: {
       onStreamOpen: (node) => cp.streamOpened(node),
       onStreamClose: (node, leaving) => cp.streamClosed(node, leaving),
+      onDraining: (node) => cp.registry.remove(node.id),
     },
   });
   const host = xdsAddr.host.includes(':') ? `[${xdsAddr.host}]` : xdsAddr.host;

@@ -312,6 +312,12 @@ interface ResourceBase<K extends Kind, S> {
   kind: K;
   metadata: ObjectMeta;
   spec: S;
+  /**
+   * The document as the user applied it (namespace filled in): what the store keeps and
+   * `weft get -o yaml` shows, so it validates again on restart and can be re-applied. `spec`
+   * is the normalised form (durations in ms, defaults filled) the control plane works with.
+   */
+  source?: Record<string, unknown>;
 }
 
 export type ServiceResource = ResourceBase<'Service', ServiceSpec>;

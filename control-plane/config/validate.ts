@@ -91,6 +91,10 @@ export function validateDocument(value: unknown, where: Where): { resource?: Mes
       break;
     }
   }
+  if (resource && !r.errors.length) {
+    const doc = structuredClone(top) as Record<string, unknown>;
+    resource.source = { ...doc, metadata: { ...(doc.metadata as object), namespace: metadata.namespace } };
+  }
   return { resource, errors: r.errors };
 }
 

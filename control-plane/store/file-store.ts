@@ -16,7 +16,8 @@ const FILE = 'config.json';
 interface FileContent {
   format: number;
   revision: number;
-  resources: MeshResource[];
+  /** Documents as applied (validated again on load). */
+  resources: unknown[];
 }
 
 export class FileStore implements ConfigStore {
@@ -81,7 +82,8 @@ export class FileStore implements ConfigStore {
     for (const r of change.upsert) byKey.set(resourceKey(r), r);
     const resources = [...byKey.keys()].sort().map((k) => byKey.get(k)!);
     const next: StoredState = { revision: current.revision + 1, resources };
-    const content: FileContent = { format: FORMAT, revision: next.revision, resources };
+    // The documents as applied: they validate again on load (the normalised form would not).
+    const content: FileContent = { format: FORMAT, revision: next.revision, resources: resources.map((r) => r.source ?? r) };
     await this.#writeAtomic(`${JSON.stringify(content, null, 1)}\n`);
     this.#state = next;
     return next;

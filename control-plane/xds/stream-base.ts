@@ -4,7 +4,7 @@
  */
 import type { ServerDuplexStream } from '@grpc/grpc-js';
 import type { Logger } from '../../common/log.js';
-import { PUSH_ORDER, TYPE_URL, type TypeUrl } from '../../common/xds-types.js';
+import { NODE_META, PUSH_ORDER, TYPE_URL, type TypeUrl } from '../../common/xds-types.js';
 import type { Node } from '../../proto/gen/envoy/config/core/v3/base_pb.js';
 import type { SnapshotCache } from './cache.js';
 import { nodeInfoFromProto, type NodeInfo } from './node.js';
@@ -14,8 +14,10 @@ import { StreamStatus, type XdsCounters } from './status.js';
 export interface StreamCallbacks {
   /** A stream identified its node (first request). The control plane sets the snapshot now. */
   onStreamOpen?(node: NodeInfo): void;
-  /** `leaving`: the client half-closed the stream (deliberate departure, no grace period). */
+  /** `leaving`: the proxy said it was draining (no grace period for its instance). */
   onStreamClose?(node: NodeInfo, leaving: boolean): void;
+  /** The proxy re-sent its node with WEFT_DRAINING: true (it is shutting down). */
+  onDraining?(node: NodeInfo): void;
   onAck?(node: NodeInfo, typeUrl: TypeUrl, version: string): void;
   onNack?(node: NodeInfo, typeUrl: TypeUrl, nonce: string, message: string): void;
 }
@@ -45,6 +47,7 @@ export abstract class AdsStream<Req, Res> {
   #blocked = false;
   #dirty = false;
   #closed = false;
+  #leaving = false;
 
   constructor(
     protected readonly ctx: StreamContext,
@@ -59,14 +62,12 @@ export abstract class AdsStream<Req, Res> {
         call.destroy(e as Error);
       }
     });
-    // A client that half-closes its stream is leaving on purpose (a draining sidecar); a
-    // cancelled or broken stream may come back, so its instance gets a grace period.
     call.on('end', () => {
-      this.#close(true);
+      this.#close();
       call.end();
     });
-    call.on('error', () => this.#close(false));
-    call.on('close', () => this.#close(false));
+    call.on('error', () => this.#close());
+    call.on('close', () => this.#close());
     call.on('drain', () => {
       this.#blocked = false;
       if (this.#dirty) this.pushAll();
@@ -99,6 +100,11 @@ export abstract class AdsStream<Req, Res> {
       });
       this.ctx.callbacks.onStreamOpen?.(this.node);
       this.snapshot = this.ctx.cache.getSnapshot(this.node.id);
+    } else if (!this.#leaving && this.nodeOf(req)?.metadata?.[NODE_META.draining] === true) {
+      // xDS allows the node on any request; a draining sidecar re-sends it with WEFT_DRAINING.
+      this.#leaving = true;
+      this.ctx.logger.info({ node: this.node.id }, 'proxy is draining; its instance leaves the registry');
+      this.ctx.callbacks.onDraining?.(this.node);
     }
     this.handle(req);
   }
@@ -143,7 +149,7 @@ export abstract class AdsStream<Req, Res> {
     if (!this.call.write(res)) this.#blocked = true;
   }
 
-  #close(leaving: boolean): void {
+  #close(): void {
     if (this.#closed) return;
     this.#closed = true;
     this.#unwatch?.();
@@ -153,7 +159,7 @@ export abstract class AdsStream<Req, Res> {
     }
     if (this.node) {
       this.ctx.logger.debug({ node: this.node.id }, 'xDS stream closed');
-      this.ctx.callbacks.onStreamClose?.(this.node, leaving);
+      this.ctx.callbacks.onStreamClose?.(this.node, this.#leaving);
     }
   }
 }

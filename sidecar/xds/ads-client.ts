@@ -10,7 +10,7 @@ import { create, type JsonObject } from '@bufbuild/protobuf';
 import { adsServiceDefinition } from '../../common/ads-service.js';
 import { formatFieldError, type FieldError } from '../../common/errors.js';
 import { silentLogger, type Logger } from '../../common/log.js';
-import { TYPE_URL, type ResourceKind, type TypeUrl } from '../../common/xds-types.js';
+import { NODE_META, TYPE_URL, type ResourceKind, type TypeUrl } from '../../common/xds-types.js';
 import {
   DiscoveryRequestSchema,
   type DiscoveryRequest,
@@ -97,15 +97,25 @@ export class AdsClient {
   }
 
   /**
-   * Leaves the mesh on purpose: half-closes the stream, which the control plane takes as a
-   * departure (the instance leaves the registry now, not after a grace period). Resolves when
-   * the control plane has closed its side, or after `timeoutMs`.
+   * Leaves the mesh on purpose: re-sends the node with WEFT_DRAINING (the control plane removes
+   * the instance now, not after a grace period), then half-closes the stream. Resolves when the
+   * control plane has closed its side, or after `timeoutMs`.
    */
   async leave(timeoutMs = 2000): Promise<void> {
     this.#closed = true;
     clearTimeout(this.#timer);
     const s = this.#stream;
     if (s) {
+      const n = this.#opts.node;
+      const t = TYPE_URL.cluster;
+      const req = create(DiscoveryRequestSchema, {
+        typeUrl: t,
+        resourceNames: [],
+        versionInfo: this.#config.versions.cluster ?? '',
+        responseNonce: this.#nonces.get(t) ?? '',
+        node: { id: n.id, cluster: n.cluster, metadata: { ...n.metadata, [NODE_META.draining]: true } },
+      });
+      s.write(req);
       await new Promise<void>((res) => {
         const t = setTimeout(res, timeoutMs);
         s.once('status', () => (clearTimeout(t), res()));

@@ -40,8 +40,10 @@ export const get: Verb = {
     if (name && items.length === 0) {
       throw new WeftError('CONFIG_NOT_FOUND', `${kind} '${name}' not found${values.namespace ? ` in namespace ${values.namespace}` : ''} (list them with \`weft get ${kindArg}\`)`);
     }
-    if (values.output === 'json') io.out(JSON.stringify(name ? items[0] : { items }, null, 2));
-    else if (values.output === 'yaml') io.out(items.map((r) => stringify(r).trimEnd()).join('\n---\n'));
+    // -o json/yaml print the documents as applied, so they can be applied again.
+    const docs = items.map((r) => r.source ?? r);
+    if (values.output === 'json') io.out(JSON.stringify(name ? docs[0] : { items: docs }, null, 2));
+    else if (values.output === 'yaml') io.out(docs.map((r) => stringify(r).trimEnd()).join('\n---\n'));
     else if (items.length === 0) io.out('no resources found');
     else io.out(table(['KIND', 'NAMESPACE', 'NAME', 'SUMMARY'], items.map((r) => [r.kind, r.metadata.namespace, r.metadata.name, summarize(r)])));
     return 0;

@@ -24,6 +24,9 @@ spec:
   subsets:
     - { name: v1, labels: { version: v1 } }
     - { name: v2, labels: { version: v2 } }
+  connectionPool: { connectTimeout: 2s, idleTimeout: 1m }
+  outlierDetection: { interval: 5s, baseEjectionTime: 30s }
+  healthCheck: { path: /healthz, interval: 5s }
 ---
 apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
@@ -31,7 +34,9 @@ metadata: { name: orders-canary }
 spec:
   parentRefs: [{ kind: Service, name: orders }]
   rules:
-    - backendRefs:
+    - timeouts: { request: 300ms }
+      retry: { attempts: 3, retryOn: [5xx], perTryTimeout: 100ms, backoff: { baseInterval: 10ms } }
+      backendRefs:
         - { name: orders, subset: v1, weight: 90 }
         - { name: orders, subset: v2, weight: 10 }
 `;
@@ -147,7 +152,10 @@ describe('weft CLI against a running control plane', () => {
 });
 
 describe('durable store', () => {
-  it('restores every resource after a restart', async () => {
+  // Regression: the store once kept the normalised form (durations in ms), which did not
+  // validate again, so a control plane with a timeout or retry backoff in its config never
+  // restarted. `get -o yaml` output must also apply again.
+  it('restores every resource after a restart, durations included, and get -o yaml re-applies', async () => {
     const cp = await startControlPlane();
     const dir = tempDir('weft-files-');
     writeFileSync(join(dir, 'good.yaml'), GOOD);
@@ -157,6 +165,10 @@ describe('durable store', () => {
     const again = await startControlPlane({ dataDir: cp.dataDir });
     try {
       expect((await weft(['get', 'all', '-o', 'json'], { cp: again })).stdout).toBe(before);
+      const yaml = (await weft(['get', 'all', '-o', 'yaml'], { cp: again })).stdout;
+      const r = await weft(['apply', '-f', '-'], { cp: again, stdin: yaml });
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).toMatch(/unchanged/);
     } finally {
       await again.kill();
     }
