@@ -2,8 +2,14 @@
  * Connections to one host: an undici Pool for HTTP/1.1 (keep-alive, no pipelining), or one
  * multiplexed `node:http2` session for h2/gRPC, reopened when it closes or receives GOAWAY.
  */
+import { createRequire } from 'node:module';
 import http2 from 'node:http2';
-import { Pool } from 'undici';
+import type { Pool as PoolType } from 'undici';
+
+// Only undici's Pool, not its index (fetch, WebSocket, caches...): 9 MB less RSS per sidecar.
+// The path is internal to undici; package-lock pins the version and the e2e tests cover it.
+const Pool = createRequire(import.meta.url)('undici/lib/dispatcher/pool.js') as typeof PoolType;
+type Pool = PoolType;
 import type { Host } from './host.js';
 
 export interface PoolOptions {

@@ -43,7 +43,16 @@ describe('good documents', () => {
   it('Service: defaults for namespace, protocol, weight; IPv6 endpoint', () => {
     const { resources, errors } = apply(SVC);
     expect(errors).toEqual([]);
-    expect(resources[0]).toEqual({
+    const { source, ...normalised } = resources[0]!;
+    // The document as applied is kept verbatim (for `weft get -o yaml`); the spec gets defaults.
+    expect(source).toEqual({
+      apiVersion: 'weft.dev/v1alpha1', kind: 'Service', metadata: { name: 'orders', namespace: 'default' },
+      spec: {
+        ports: [{ name: 'http', port: 8080 }, { name: 'grpc', port: 9090, protocol: 'grpc' }],
+        endpoints: [{ address: '10.0.0.1', labels: { version: 'v1' } }, { address: '::1', port: 7000, zone: 'z1', weight: 3 }],
+      },
+    });
+    expect(normalised).toEqual({
       apiVersion: 'weft.dev/v1alpha1',
       kind: 'Service',
       metadata: { name: 'orders', namespace: 'default', labels: {}, annotations: {} },
