@@ -1,7 +1,18 @@
 #!/usr/bin/env bash
-# `make bench`: every benchmark in one go; results under bench/results/.
+# `make bench`: every benchmark in one go; raw results under bench/results/.
+#   1. xDS convergence: how long the control plane takes to push a change to N ADS clients.
+#   2. The proxy table (bench/proxy, a copy of ../shared/bench): direct, nginx, HAProxy and Node
+#      proxies, and one Weft sidecar hop (bench/weft-single-hop.sh), all measured in this run;
+#      /dir and /ngx columns are ratios against the direct and nginx rows.
+# Knobs: ROUNDS (default 1; 3 gives medians and a spread column), BENCH_PATH (/ or /16k), SKIP_PROXY=1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p bench/results
 echo "== xDS convergence (control plane)"
 npx vitest run --config bench/vitest.config.ts bench/xds-convergence.bench.ts --silent=false 2>&1 | sed -n '/^xDS convergence/,/^(/p'
+[ "${SKIP_PROXY:-0}" = 1 ] && exit 0
+echo
+echo "== proxy table: one Weft sidecar hop against direct, nginx, HAProxy and Node peers"
+bash bench/proxy/setup.sh
+RESULTS_DIR="$PWD/bench/results" bash bench/proxy/run.sh weft=http://127.0.0.1:19010 \
+  --start weft="bash $PWD/bench/weft-single-hop.sh"

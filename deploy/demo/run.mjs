@@ -1,40 +1,54 @@
 #!/usr/bin/env node
 // `make demo`: a real mesh on loopback that ends by itself.
 //
-//   control plane  <-xDS-  proxyless gRPC clients (frontend load, @grpc/grpc-js-xds)
-//                           -> orders (3 instances: v1, v1, v2)
+//   demo load ──> [sidecar loadgen] ──> [sidecar]─frontend ──> [sidecar]─orders-v1-a ──> [sidecar]─payments
+//                                                          ├─> [sidecar]─orders-v1-b ─┘
+//                                                          └─> [sidecar]─orders-v2  ─┘
 //
-// Steps: start the control plane, three `orders` instances and a load generator; apply the
-// service; send traffic; apply a 80/20 canary split to v2 live with `weft apply`; kill one v1
-// instance mid-run; delete the canary; print a summary table. Every process is stopped at the end.
+// Every box is a separate process: `weft control-plane`, one `weft sidecar` per instance, and plain
+// node:http apps (deploy/demo/app.mjs) that know other services only by name. Sidecars register
+// their instance with the control plane and get listeners, routes, clusters and endpoints over xDS.
+//
+// Steps: apply services and a TrafficPolicy (subsets, retries, outlier detection); send traffic
+// (round robin over the three orders instances); apply an 80/20 canary split to v2 live with
+// `weft apply`; kill orders-v1-b (app and sidecar, SIGKILL) mid-run; delete the canary; print a
+// summary table and `weft proxy-status`. Every process is stopped at the end.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 
 const root = resolve(import.meta.dirname, '../..');
 const weftBin = join(root, 'bin/weft.js');
+const appBin = join(root, 'deploy/demo/app.mjs');
 const work = mkdtempSync(join(tmpdir(), 'weft-demo-'));
 const procs = [];
+const CONCURRENCY = 8;
 
 function start(name, args, env = {}) {
   const p = spawn(process.execPath, args, { cwd: root, env: { ...process.env, WEFT_LOG_LEVEL: 'warn', ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
   procs.push(p);
   const lines = createInterface({ input: p.stdout });
+  const seen = [];
   const waiters = [];
   lines.on('line', (l) => {
+    seen.push(l);
     for (const w of [...waiters]) if (w.re.test(l)) (waiters.splice(waiters.indexOf(w), 1), w.res(l));
   });
   p.stderr.on('data', (d) => process.env.DEMO_VERBOSE && process.stderr.write(`[${name}] ${d}`));
   return {
     p,
-    lines,
-    wait: (re, ms = 20000) =>
-      new Promise((res, rej) => {
+    wait: (re, ms = 20000) => {
+      const hit = seen.find((l) => re.test(l));
+      if (hit) return Promise.resolve(hit);
+      return new Promise((res, rej) => {
         const t = setTimeout(() => rej(new Error(`${name}: no ${re} within ${ms} ms`)), ms);
         waiters.push({ re, res: (l) => (clearTimeout(t), res(l)) });
-      }),
+        p.once('exit', () => rej(new Error(`${name} exited`)));
+      });
+    },
   };
 }
 
@@ -50,44 +64,108 @@ function weft(args, stdin) {
   });
 }
 
+async function weftShow(args) {
+  const r = await weft(args);
+  if (r.out.trim()) console.log(r.out.trimEnd().replace(/^/gm, '    '));
+  if (r.code !== 0) throw new Error(`weft ${args.join(' ')} failed: ${r.err}`);
+}
+
 function stopAll() {
-  for (const p of procs) if (p.exitCode === null) p.kill('SIGTERM');
+  for (const p of procs) if (p.exitCode === null && p.signalCode === null) p.kill('SIGTERM');
   setTimeout(() => {
-    for (const p of procs) if (p.exitCode === null) p.kill('SIGKILL');
-  }, 2000).unref();
+    for (const p of procs) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
+  }, 3000).unref();
   rmSync(work, { recursive: true, force: true });
 }
 process.on('exit', stopAll);
 process.on('SIGINT', () => process.exit(130));
 const step = (s) => console.log(`\n==> ${s}`);
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 let admin = '';
+let xds = '';
+
+/** An app process plus its sidecar; the app learns its sidecar's outbound port on stdin. */
+async function startInstance(service, name, version, calls, appPort) {
+  let app;
+  if (appPort === undefined) {
+    app = start(name, [appBin], { NAME: name, VERSION: version, CALLS: calls ?? '' });
+    appPort = Number((await app.wait(/^listening \d+/)).split(' ')[1]);
+  }
+  const sc = start(`${name}/sidecar`, [
+    weftBin, 'sidecar', '--service', service, '--app-port', String(appPort), '--control-plane', xds,
+    '--outbound-port', '0', '--inbound-port', '0', '--inbound-address', '127.0.0.1', '--admin-port', '0',
+    '--labels', `version=${version}`, '--id', name, '--drain-delay', '200ms',
+  ]);
+  const ready = await sc.wait(/^ready id=/);
+  const [, outbound, inbound, adm] = /outbound=\S+:(\d+) inbound=\S+:(\d+) admin=\S+:(\d+)/.exec(ready);
+  app?.p.stdin.write(`outbound ${outbound}\n`);
+  console.log(`    ${name.padEnd(12)} app :${appPort}  sidecar in :${inbound} out :${outbound} admin :${adm}`);
+  return { name, version, app, sidecar: sc, outbound: Number(outbound), admin: Number(adm) };
+}
+
+/** GET / on `frontend` through the load generator's sidecar, `n` requests, CONCURRENCY at a time. */
+async function load(port, n) {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: CONCURRENCY });
+  const latencies = [];
+  const served = {};
+  let ok = 0;
+  const errors = {};
+  let next = 0;
+  const one = () =>
+    new Promise((res) => {
+      const t0 = process.hrtime.bigint();
+      const req = http.request({ host: '127.0.0.1', port, path: `/order/${next}`, agent, headers: { host: 'frontend' }, timeout: 10_000 }, (r) => {
+        let body = '';
+        r.setEncoding('utf8');
+        r.on('data', (d) => (body += d));
+        r.on('end', () => {
+          latencies.push(Number(process.hrtime.bigint() - t0) / 1e6);
+          if (r.statusCode === 200) {
+            ok++;
+            const orders = JSON.parse(body).downstream;
+            served[orders.instance] = (served[orders.instance] ?? 0) + 1;
+          } else {
+            const why = r.headers['x-weft-error'] ?? `HTTP ${r.statusCode}`;
+            errors[why] = (errors[why] ?? 0) + 1;
+          }
+          res();
+        });
+      });
+      req.on('timeout', () => req.destroy(new Error('client timeout')));
+      req.on('error', (e) => {
+        errors[e.message] = (errors[e.message] ?? 0) + 1;
+        res();
+      });
+      req.end();
+    });
+  const worker = async () => {
+    while (next < n) {
+      next++;
+      await one();
+    }
+  };
+  await Promise.all(Array.from({ length: CONCURRENCY }, worker));
+  agent.destroy();
+  latencies.sort((a, b) => a - b);
+  const q = (p) => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? NaN;
+  return { total: n, ok, served, errors, p50: q(0.5), p99: q(0.99) };
+}
 
 try {
   step('starting the control plane');
   const cp = start('control-plane', [weftBin, 'control-plane', '--data-dir', join(work, 'data'), '--xds-address', '127.0.0.1:0', '--admin-address', '127.0.0.1:0']);
   const ready = await cp.wait(/ready xds=/);
-  const [, xds, adm] = /xds=(\S+) admin=(\S+)/.exec(ready);
-  admin = `http://${adm}`;
+  [, xds, admin] = /xds=(\S+) admin=(\S+)/.exec(ready);
+  admin = `http://${admin}`;
   console.log(`    ${ready}`);
 
-  step('starting orders: three instances (v1, v1, v2)');
-  const instances = [];
-  for (const [name, version] of [['orders-v1-a', 'v1'], ['orders-v1-b', 'v1'], ['orders-v2', 'v2']]) {
-    const b = start(name, [join(root, 'test/harness/grpc-backend.mjs'), name]);
-    const port = Number((await b.wait(/listening/)).split(' ')[1]);
-    instances.push({ name, version, port, proc: b.p });
-    console.log(`    ${name} (${version}) on 127.0.0.1:${port}`);
-  }
-
-  const svc = `apiVersion: weft.dev/v1alpha1
+  const mesh = `${['frontend', 'orders', 'payments'].map((s) => `apiVersion: weft.dev/v1alpha1
 kind: Service
-metadata: { name: orders }
+metadata: { name: ${s} }
 spec:
-  ports: [{ name: grpc, port: 50051, protocol: grpc }]
-  endpoints:
-${instances.map((i) => `    - { address: 127.0.0.1, port: ${i.port}, labels: { version: ${i.version}, instance: ${i.name} } }`).join('\n')}
+  ports: [{ name: http, port: 8080, protocol: http }]
 ---
-apiVersion: weft.dev/v1alpha1
+`).join('')}apiVersion: weft.dev/v1alpha1
 kind: TrafficPolicy
 metadata: { name: orders }
 spec:
@@ -96,9 +174,11 @@ spec:
   subsets:
     - { name: v1, labels: { version: v1 } }
     - { name: v2, labels: { version: v2 } }
+  retry: { attempts: 3, retryOn: [5xx, reset, connect-failure], backoff: { baseInterval: 10ms } }
+  outlierDetection: { consecutiveGatewayErrors: 2, interval: 1s, baseEjectionTime: 30s, maxEjectionPercent: 50 }
 `;
   const canary = `apiVersion: gateway.networking.k8s.io/v1
-kind: GRPCRoute
+kind: HTTPRoute
 metadata: { name: orders-canary }
 spec:
   parentRefs: [{ kind: Service, name: orders }]
@@ -107,59 +187,87 @@ spec:
         - { name: orders, subset: v1, weight: 80 }
         - { name: orders, subset: v2, weight: 20 }
 `;
-  writeFileSync(join(work, 'orders.yaml'), svc);
+  writeFileSync(join(work, 'mesh.yaml'), mesh);
   writeFileSync(join(work, 'canary.yaml'), canary);
-  step('weft apply -f orders.yaml');
-  const a = await weft(['apply', '-f', join(work, 'orders.yaml')]);
-  process.stdout.write(a.out.replace(/^/gm, '    '));
-  if (a.code !== 0) throw new Error(a.err);
+  step('weft apply -f mesh.yaml   (services frontend, orders, payments; TrafficPolicy for orders)');
+  await weftShow(['apply', '-f', join(work, 'mesh.yaml')]);
 
-  step('frontend: a proxyless gRPC client (@grpc/grpc-js-xds) calling xds:///orders');
-  const client = start('frontend', [join(root, 'test/harness/xds-client.mjs')], { XDS_SERVER: xds, TARGET: 'orders', NODE_ID: 'frontend-1' });
-  await client.wait(/^ready$/);
+  step('starting instances: each is an app plus a weft sidecar that registers it');
+  await startInstance('payments', 'payments', 'v1');
+  const orders = [];
+  for (const [name, version] of [['orders-v1-a', 'v1'], ['orders-v1-b', 'v1'], ['orders-v2', 'v2']]) {
+    orders.push(await startInstance('orders', name, version, 'payments'));
+  }
+  const frontend = await startInstance('frontend', 'frontend', 'v1', 'orders');
+  // The load generator is this script; its sidecar's inbound side points at a port nobody calls.
+  const idle = http.createServer((_q, r) => r.end()).listen(0, '127.0.0.1');
+  await new Promise((r) => idle.once('listening', r));
+  const loadgen = await startInstance('loadgen', 'loadgen', 'v1', undefined, idle.address().port);
+  idle.unref();
+
+  // Wait until requests flow end to end and frontend's sidecar knows all three orders instances.
+  for (let i = 0; ; i++) {
+    const r = await load(loadgen.outbound, 6);
+    if (r.ok === 6 && Object.keys(r.served).length === orders.length) break;
+    if (i > 100) throw new Error(`mesh did not become ready: ${JSON.stringify(r.errors)}`);
+    await sleep(100);
+  }
+
   const results = [];
-  const run = async (phase, n) => {
-    client.p.stdin.write(`run ${n}\n`);
-    const line = await client.wait(/^\{/, 60000);
-    const r = JSON.parse(line);
+  const run = async (phase, n, during) => {
+    const pending = load(loadgen.outbound, n);
+    if (during) await during();
+    const r = await pending;
     results.push({ phase, ...r });
-    return r;
+    console.log(`    ${phase}: ${r.ok}/${r.total} ok${Object.keys(r.errors).length ? `, errors ${JSON.stringify(r.errors)}` : ''}`);
   };
 
+  step('traffic: loadgen -> frontend -> orders (round robin over 3 instances) -> payments');
   await run('round robin', 600);
+
   step('weft apply -f canary.yaml   (80% v1 / 20% v2, live)');
-  process.stdout.write((await weft(['apply', '-f', join(work, 'canary.yaml')])).out.replace(/^/gm, '    '));
-  await new Promise((r) => setTimeout(r, 500));
+  await weftShow(['apply', '-f', join(work, 'canary.yaml')]);
+  await sleep(300);
   await run('canary 80/20', 1000);
 
-  step('killing orders-v1-a mid-run');
-  client.p.stdin.write('run 1000\n');
-  const pending = client.wait(/^\{/, 60000);
-  await new Promise((r) => setTimeout(r, 150));
-  instances[0].proc.kill('SIGKILL');
-  results.push({ phase: 'instance killed', ...JSON.parse(await pending) });
+  step('killing orders-v1-b (app and sidecar, SIGKILL) mid-run');
+  await run('v1-b killed', 1000, async () => {
+    await sleep(300);
+    const b = orders[1];
+    b.sidecar.p.kill('SIGKILL');
+    b.app.p.kill('SIGKILL');
+  });
 
-  step('weft delete grpcroute orders-canary');
-  process.stdout.write((await weft(['delete', 'grpcroute', 'orders-canary'])).out.replace(/^/gm, '    '));
-  await new Promise((r) => setTimeout(r, 500));
+  step('weft delete httproute orders-canary');
+  await weftShow(['delete', 'httproute', 'orders-canary']);
+  await sleep(300);
   await run('canary removed', 600);
 
   step('weft proxy-status');
-  process.stdout.write((await weft(['proxy-status'])).out.replace(/^/gm, '    '));
+  await weftShow(['proxy-status']);
 
-  step('summary');
-  const names = instances.map((i) => i.name);
-  const head = ['phase', 'requests', 'success %', ...names];
-  const rows = results.map((r) => {
-    const ok = Object.values(r.counts).reduce((s, x) => s + x, 0);
-    const total = ok + r.errors;
-    return [r.phase, String(total), ((100 * ok) / total).toFixed(1), ...names.map((n) => `${(((r.counts[n] ?? 0) * 100) / Math.max(ok, 1)).toFixed(1)}%`)];
-  });
+  step('summary (share of successful requests served by each orders instance)');
+  const names = orders.map((i) => i.name);
+  const head = ['phase', 'requests', 'success %', 'p50 ms', 'p99 ms', ...names];
+  const rows = results.map((r) => [
+    r.phase, String(r.total), ((100 * r.ok) / r.total).toFixed(1), r.p50.toFixed(1), r.p99.toFixed(1),
+    ...names.map((n) => `${(((r.served[n] ?? 0) * 100) / Math.max(r.ok, 1)).toFixed(1)}%`),
+  ]);
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   const fmt = (r) => r.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
   console.log(fmt(head));
   for (const r of rows) console.log(fmt(r));
-  client.p.stdin.write('quit\n');
+
+  step(`frontend sidecar metrics for orders (curl http://127.0.0.1:${frontend.admin}/stats/prometheus)`);
+  const prom = await new Promise((res, rej) =>
+    http.get({ host: '127.0.0.1', port: frontend.admin, path: '/stats/prometheus' }, (r) => {
+      let b = '';
+      r.setEncoding('utf8');
+      r.on('data', (d) => (b += d));
+      r.on('end', () => res(b));
+    }).on('error', rej),
+  );
+  for (const l of prom.split('\n')) if (/^weft_upstream_(requests_total|responses_total|retries_total|connect_failures_total|ejections_total|hosts)\{cluster="[^"]*orders/.test(l)) console.log(`    ${l}`);
   console.log('\ndemo finished; stopping everything.');
 } catch (e) {
   console.error(`demo failed: ${e.message}`);
