@@ -15,7 +15,7 @@ import { NODE_META, SIDECAR_LISTENER } from '../common/xds-types.js';
 import { startAdmin } from './admin/server.js';
 import { HttpListener } from './listeners/http-listener.js';
 import { Runtime } from './runtime.js';
-import { AdsClient } from './xds/ads-client.js';
+import { AdsClient, type XdsProtocolMode } from './xds/ads-client.js';
 
 const USAGE = `usage: weft sidecar --service NAME --app-port PORT --control-plane HOST:PORT [options]
   --namespace NS            default: default
@@ -28,6 +28,8 @@ const USAGE = `usage: weft sidecar --service NAME --app-port PORT --control-plan
   --labels k=v,k=v          instance labels (subsets), e.g. version=v2
   --zone Z                  locality zone
   --id ID                   node id (default <service>-<random>.<namespace>)
+  --xds-protocol P          auto | delta | sotw (default auto: delta when the control plane
+                            offers it, state of the world otherwise)
   --drain-timeout DUR       how long in-flight requests may finish on SIGTERM (default 20s)
   --drain-delay DUR         keep serving (with Connection: close) after leaving the registry, so
                             peers see the endpoint go before the listener closes (default 1s)`;
@@ -65,6 +67,7 @@ export async function main(argv: string[]): Promise<void> {
         labels: { type: 'string', default: '' },
         zone: { type: 'string', default: '' },
         id: { type: 'string' },
+        'xds-protocol': { type: 'string', default: 'auto' },
         'drain-timeout': { type: 'string' },
         'drain-delay': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
@@ -75,6 +78,7 @@ export async function main(argv: string[]): Promise<void> {
       return;
     }
     for (const f of ['service', 'app-port', 'control-plane'] as const) if (!a[f]) throw new Error(`--${f} is required`);
+    if (!['auto', 'delta', 'sotw'].includes(a['xds-protocol']!)) throw new Error(`--xds-protocol: '${a['xds-protocol']}' is not one of auto, delta, sotw`);
     if (!['http', 'http2', 'grpc'].includes(a['app-protocol']!)) throw new Error(`--app-protocol: '${a['app-protocol']}' is not one of http, http2, grpc`);
   } catch (e) {
     process.stderr.write(`weft sidecar: ${(e as Error).message}\n${USAGE}\n`);
@@ -142,6 +146,7 @@ export async function main(argv: string[]): Promise<void> {
     address: a['control-plane']!,
     node: { id, cluster: service, metadata, ...(a.zone ? { zone: a.zone } : {}) },
     logger: log.child({ component: 'xds' }),
+    protocol: a['xds-protocol'] as XdsProtocolMode,
     onUpdate: (cfg, kind) => {
       count(kind, true);
       try {
@@ -162,6 +167,7 @@ export async function main(argv: string[]): Promise<void> {
     listeners: [outbound, inbound],
     xds: () => ads.config,
     xdsConnected: () => ads.connected,
+    xdsProtocol: () => ads.protocol,
     draining: () => draining,
     xdsCounters,
     node: { id, service, namespace },

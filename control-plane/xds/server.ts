@@ -18,13 +18,17 @@ export interface XdsServerOptions {
   cache: SnapshotCache;
   callbacks?: StreamCallbacks;
   logger?: Logger;
+  /** Offer incremental xDS (DeltaAggregatedResources); default true. Without it, delta calls end UNIMPLEMENTED. */
+  delta?: boolean;
 }
 
 export class XdsServer {
   readonly #ctx: StreamContext;
+  readonly #delta: boolean;
   #server: grpc.Server | undefined;
 
   constructor(opts: XdsServerOptions) {
+    this.#delta = opts.delta ?? true;
     this.#ctx = {
       cache: opts.cache,
       callbacks: opts.callbacks ?? {},
@@ -36,10 +40,15 @@ export class XdsServer {
 
   /** Adds the ADS service to a grpc.Server the caller owns (to share a port with other services). */
   bind(server: grpc.Server): void {
+    const sotw = (call: grpc.ServerDuplexStream<DiscoveryRequest, Buffer>) => {
+      new SotwStream(this.#ctx, call, 'sotw');
+    };
+    if (!this.#delta) {
+      server.addService({ StreamAggregatedResources: adsServiceDefinition.StreamAggregatedResources }, { StreamAggregatedResources: sotw });
+      return;
+    }
     server.addService(adsServiceDefinition, {
-      StreamAggregatedResources: (call: grpc.ServerDuplexStream<DiscoveryRequest, Buffer>) => {
-        new SotwStream(this.#ctx, call, 'sotw');
-      },
+      StreamAggregatedResources: sotw,
       DeltaAggregatedResources: (call: grpc.ServerDuplexStream<DeltaDiscoveryRequest, DeltaDiscoveryResponse>) => {
         new DeltaStream(this.#ctx, call, 'delta');
       },

@@ -24,6 +24,8 @@ export interface AdminState {
   listeners: readonly HttpListener[];
   xds: () => XdsConfig;
   xdsConnected: () => boolean;
+  /** 'delta' or 'sotw': the ADS variant in use. */
+  xdsProtocol: () => string;
   draining: () => boolean;
   /** xDS updates accepted / rejected per type. */
   xdsCounters: Map<string, { accepted: number; rejected: number }>;
@@ -43,6 +45,7 @@ export function configDump(s: AdminState): unknown {
   const x = s.xds();
   return {
     node: s.node,
+    xds: { protocol: s.xdsProtocol(), connected: s.xdsConnected() },
     versions: x.versions,
     listeners: [...x.listeners.values()].map((l) => json(ListenerSchema, l.listener)),
     routes: [...x.routes.values()].map((r) => json(RouteConfigurationSchema, r)),

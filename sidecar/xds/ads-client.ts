@@ -1,9 +1,13 @@
 /**
- * The sidecar's ADS client (state of the world). It subscribes to every Cluster and Listener,
- * follows them to the ClusterLoadAssignments and RouteConfigurations they name, decodes and checks
- * every resource, ACKs what it accepts and NACKs a response with any error (every error with its
- * field path), keeping the last good config. When the control plane is away it keeps serving what
- * it has and reconnects with jittered exponential backoff.
+ * The sidecar's ADS client. It speaks incremental xDS (DeltaAggregatedResources) when the control
+ * plane offers it and state of the world (StreamAggregatedResources) otherwise: in `auto` mode a
+ * delta stream that ends UNIMPLEMENTED before any response switches this client to state of the
+ * world for good. Either way it subscribes to every Cluster and Listener, follows them to the
+ * ClusterLoadAssignments and RouteConfigurations they name, decodes and checks every resource,
+ * ACKs what it accepts and NACKs a response with any error (every error with its field path),
+ * keeping the last good config. When the control plane is away it keeps serving what it has,
+ * reconnects with jittered exponential backoff, and on a delta stream tells the control plane what
+ * it already holds (initial_resource_versions) so only differences are sent again.
  */
 import * as grpc from '@grpc/grpc-js';
 import { create, type JsonObject } from '@bufbuild/protobuf';
@@ -12,7 +16,10 @@ import { formatFieldError, type FieldError } from '../../common/errors.js';
 import { silentLogger, type Logger } from '../../common/log.js';
 import { NODE_META, TYPE_URL, type ResourceKind, type TypeUrl } from '../../common/xds-types.js';
 import {
+  DeltaDiscoveryRequestSchema,
   DiscoveryRequestSchema,
+  type DeltaDiscoveryRequest,
+  type DeltaDiscoveryResponse,
   type DiscoveryRequest,
   type DiscoveryResponse,
 } from '../../proto/gen/envoy/service/discovery/v3/discovery_pb.js';
@@ -52,7 +59,14 @@ export interface AdsClientOptions {
   onNack?: (kind: ResourceKind, errors: FieldError[]) => void;
   backoff?: { baseMs: number; maxMs: number };
   credentials?: grpc.ChannelCredentials;
+  /** `auto` (default): delta, falling back to state of the world if the server lacks it. */
+  protocol?: XdsProtocolMode;
 }
+
+export type XdsProtocolMode = 'auto' | 'delta' | 'sotw';
+export type XdsProtocol = 'delta' | 'sotw';
+
+type AnyStream = grpc.ClientDuplexStream<DiscoveryRequest | DeltaDiscoveryRequest, DiscoveryResponse | DeltaDiscoveryResponse>;
 
 type Decoder = (b: Uint8Array) => Decoded<unknown>;
 const DECODERS: Record<ResourceKind, Decoder | undefined> = {
@@ -68,10 +82,14 @@ export class AdsClient {
   readonly #opts: AdsClientOptions;
   readonly #log: Logger;
   #client: grpc.Client | undefined;
-  #stream: grpc.ClientDuplexStream<DiscoveryRequest, DiscoveryResponse> | undefined;
+  #stream: AnyStream | undefined;
+  #protocol: XdsProtocol;
   #config: XdsConfig = { listeners: new Map(), routes: new Map(), clusters: new Map(), endpoints: new Map(), versions: {} };
+  /** Names followed for EDS and RDS (sorted). */
   #names = new Map<TypeUrl, string[]>();
   #nonces = new Map<TypeUrl, string>();
+  /** Delta only: what this client holds per type, name -> version. */
+  #held = new Map<TypeUrl, Map<string, string>>();
   #attempt = 0;
   #timer: NodeJS.Timeout | undefined;
   #closed = false;
@@ -81,10 +99,16 @@ export class AdsClient {
   constructor(opts: AdsClientOptions) {
     this.#opts = opts;
     this.#log = opts.logger ?? silentLogger;
+    this.#protocol = opts.protocol === 'sotw' ? 'sotw' : 'delta';
   }
 
   get config(): XdsConfig {
     return this.#config;
+  }
+
+  /** The xDS variant in use (or to be tried next). */
+  get protocol(): XdsProtocol {
+    return this.#protocol;
   }
 
   /** True while a stream is open and has received at least one response. */
@@ -107,19 +131,18 @@ export class AdsClient {
     const s = this.#stream;
     if (s) {
       const n = this.#opts.node;
+      const node = { id: n.id, cluster: n.cluster, metadata: { ...n.metadata, [NODE_META.draining]: true } };
       const t = TYPE_URL.cluster;
-      const req = create(DiscoveryRequestSchema, {
-        typeUrl: t,
-        resourceNames: [],
-        versionInfo: this.#config.versions.cluster ?? '',
-        responseNonce: this.#nonces.get(t) ?? '',
-        node: { id: n.id, cluster: n.cluster, metadata: { ...n.metadata, [NODE_META.draining]: true } },
-      });
-      s.write(req);
+      // A request that changes nothing but the node: no response is due to it.
+      s.write(
+        this.#protocol === 'delta'
+          ? create(DeltaDiscoveryRequestSchema, { typeUrl: t, node })
+          : create(DiscoveryRequestSchema, { typeUrl: t, resourceNames: [], versionInfo: this.#config.versions.cluster ?? '', responseNonce: this.#nonces.get(t) ?? '', node }),
+      );
       await new Promise<void>((res) => {
-        const t = setTimeout(res, timeoutMs);
-        s.once('status', () => (clearTimeout(t), res()));
-        s.once('error', () => (clearTimeout(t), res()));
+        const timer = setTimeout(res, timeoutMs);
+        s.once('status', () => (clearTimeout(timer), res()));
+        s.once('error', () => (clearTimeout(timer), res()));
         s.end();
       });
     }
@@ -137,26 +160,53 @@ export class AdsClient {
     if (this.#closed) return;
     this.#client?.close();
     this.#client = new grpc.Client(this.#opts.address, this.#opts.credentials ?? grpc.credentials.createInsecure());
-    const d = adsServiceDefinition.StreamAggregatedResources;
-    const stream = this.#client.makeBidiStreamRequest(d.path, d.requestSerialize, d.responseDeserialize);
+    const delta = this.#protocol === 'delta';
+    const d = delta ? adsServiceDefinition.DeltaAggregatedResources : adsServiceDefinition.StreamAggregatedResources;
+    const stream = this.#client.makeBidiStreamRequest(d.path, d.requestSerialize as (m: unknown) => Buffer, d.responseDeserialize as (b: Buffer) => DiscoveryResponse | DeltaDiscoveryResponse) as AnyStream;
     this.#stream = stream;
     this.#sentNode = false;
     this.#nonces.clear();
-    stream.on('data', (r: DiscoveryResponse) => this.#onResponse(r));
-    const lost = (why: string) => {
+    let answered = false;
+    stream.on('data', (r: DiscoveryResponse | DeltaDiscoveryResponse) => {
+      answered = true;
+      if (delta) this.#onDelta(r as DeltaDiscoveryResponse);
+      else this.#onSotw(r as DiscoveryResponse);
+    });
+    const lost = (why: string, code?: number) => {
       if (this.#stream !== stream) return;
       this.#stream = undefined;
       this.#connected = false;
+      if (delta && !answered && code === grpc.status.UNIMPLEMENTED && this.#opts.protocol !== 'delta') {
+        this.#log.info('the control plane does not offer delta xDS; using state of the world');
+        this.#protocol = 'sotw';
+        this.#connect();
+        return;
+      }
       this.#scheduleReconnect(why);
     };
-    stream.on('error', (e: Error) => lost(e.message));
+    stream.on('error', (e: grpc.ServiceError) => lost(e.message, e.code));
     stream.on('end', () => lost('stream ended'));
-    // Wildcard CDS and LDS; on a reconnect, also the names we already follow.
-    this.#request(TYPE_URL.cluster, [], this.#config.versions.cluster ?? '');
-    this.#request(TYPE_URL.listener, [], this.#config.versions.listener ?? '');
+    if (delta) {
+      // Wildcard CDS and LDS (an empty first subscribe); EDS and RDS by name. On a reconnect, what
+      // we hold goes in initial_resource_versions so unchanged resources are not sent again.
+      for (const t of [TYPE_URL.cluster, TYPE_URL.listener, TYPE_URL.endpoint, TYPE_URL.route]) {
+        const names = this.#names.get(t);
+        const byName = t === TYPE_URL.endpoint || t === TYPE_URL.route;
+        if (byName && !names?.length) continue;
+        const held = this.#held.get(t);
+        this.#sendDelta(create(DeltaDiscoveryRequestSchema, {
+          typeUrl: t,
+          resourceNamesSubscribe: names ?? [],
+          initialResourceVersions: held ? Object.fromEntries(held) : {},
+        }));
+      }
+      return;
+    }
+    this.#requestSotw(TYPE_URL.cluster, [], this.#config.versions.cluster ?? '');
+    this.#requestSotw(TYPE_URL.listener, [], this.#config.versions.listener ?? '');
     for (const t of [TYPE_URL.endpoint, TYPE_URL.route]) {
       const names = this.#names.get(t);
-      if (names?.length) this.#request(t, names, this.#config.versions[KIND[t]!] ?? '');
+      if (names?.length) this.#requestSotw(t, names, this.#config.versions[KIND[t]!] ?? '');
     }
   }
 
@@ -171,67 +221,140 @@ export class AdsClient {
     this.#timer.unref();
   }
 
-  #request(typeUrl: TypeUrl, names: string[], version: string, nonce = '', error?: string): void {
+  #nodeProto(): DiscoveryRequest['node'] {
+    const n = this.#opts.node;
+    return create(DiscoveryRequestSchema.field.node.message!, {
+      id: n.id,
+      cluster: n.cluster,
+      metadata: n.metadata,
+      userAgentName: 'weft-sidecar',
+      ...(n.zone ? { locality: { zone: n.zone } } : {}),
+    }) as DiscoveryRequest['node'];
+  }
+
+  #requestSotw(typeUrl: TypeUrl, names: string[], version: string, nonce = '', error?: string): void {
     const req = create(DiscoveryRequestSchema, { typeUrl, resourceNames: names, versionInfo: version, responseNonce: nonce });
-    if (error !== undefined) req.errorDetail = create(DiscoveryRequestSchema.field.errorDetail.message!, { code: 3, message: error }) as DiscoveryRequest['errorDetail'];
+    if (error !== undefined) req.errorDetail = errorDetail(error);
     if (!this.#sentNode) {
-      const n = this.#opts.node;
-      req.node = create(DiscoveryRequestSchema.field.node.message!, {
-        id: n.id,
-        cluster: n.cluster,
-        metadata: n.metadata,
-        userAgentName: 'weft-sidecar',
-        ...(n.zone ? { locality: { zone: n.zone } } : {}),
-      }) as DiscoveryRequest['node'];
+      req.node = this.#nodeProto();
       this.#sentNode = true;
     }
     this.#stream?.write(req);
   }
 
-  #onResponse(r: DiscoveryResponse): void {
+  #sendDelta(req: DeltaDiscoveryRequest): void {
+    if (!this.#sentNode) {
+      req.node = this.#nodeProto();
+      this.#sentNode = true;
+    }
+    this.#stream?.write(req);
+  }
+
+  /** Decodes a response's resources; every error with its path. */
+  #decode(t: TypeUrl, kind: ResourceKind, items: Array<{ name?: string; any: { typeUrl: string; value: Uint8Array } | undefined }>) {
+    const decode = DECODERS[kind]!;
+    const errors: FieldError[] = [];
+    const accepted = new Map<string, unknown>();
+    for (const it of items) {
+      if (!it.any) {
+        errors.push({ resource: it.name, path: 'resource', message: 'missing' });
+        continue;
+      }
+      if (it.any.typeUrl !== t) {
+        errors.push({ resource: it.name, path: 'resources', message: `resource of type ${it.any.typeUrl} in a ${t} response` });
+        continue;
+      }
+      const d = decode(it.any.value);
+      errors.push(...d.errors);
+      if (it.name !== undefined && d.name !== it.name) errors.push({ resource: it.name, path: 'name', message: `resource is named '${d.name}' inside` });
+      if (d.value !== undefined) accepted.set(d.name, d.value);
+    }
+    return { errors, accepted };
+  }
+
+  #nackMessage(kind: ResourceKind, version: string, errors: FieldError[]): string {
+    const message = errors.map(formatFieldError).join('; ');
+    this.#log.warn({ kind, version, errors: errors.length, message }, 'xDS update rejected (NACK); keeping the last good config');
+    return message;
+  }
+
+  #onSotw(r: DiscoveryResponse): void {
     this.#attempt = 0;
     this.#connected = true;
     const t = r.typeUrl as TypeUrl;
     const kind = KIND[t];
-    const decode = kind ? DECODERS[kind] : undefined;
     this.#nonces.set(t, r.nonce);
     const names = this.#names.get(t) ?? [];
-    if (!kind || !decode) {
-      this.#request(t, names, '', r.nonce, `type ${r.typeUrl} is not supported by this sidecar`);
+    if (!kind || !DECODERS[kind]) {
+      this.#requestSotw(t, names, '', r.nonce, `type ${r.typeUrl} is not supported by this sidecar`);
       return;
     }
-    const errors: FieldError[] = [];
-    const accepted = new Map<string, unknown>();
-    for (const any of r.resources) {
-      if (any.typeUrl !== t) {
-        errors.push({ path: 'resources', message: `resource of type ${any.typeUrl} in a ${t} response` });
-        continue;
-      }
-      const d = decode(any.value);
-      errors.push(...d.errors);
-      if (d.value !== undefined) accepted.set(d.name, d.value);
-    }
+    const { errors, accepted } = this.#decode(t, kind, r.resources.map((any) => ({ any })));
     if (errors.length) {
-      const message = errors.map(formatFieldError).join('; ');
-      this.#log.warn({ kind, version: r.versionInfo, errors: errors.length, message }, 'xDS update rejected (NACK); keeping the last good config');
-      this.#request(t, names, this.#config.versions[kind] ?? '', r.nonce, message);
+      this.#requestSotw(t, names, this.#config.versions[kind] ?? '', r.nonce, this.#nackMessage(kind, r.versionInfo, errors));
       this.#opts.onNack?.(kind, errors);
       return;
     }
-    const next = { ...this.#config, versions: { ...this.#config.versions, [kind]: r.versionInfo } };
-    if (kind === 'cluster') next.clusters = accepted as Map<string, Cluster>;
-    else if (kind === 'endpoint') next.endpoints = accepted as Map<string, ClusterLoadAssignment>;
-    else if (kind === 'listener') next.listeners = accepted as Map<string, SidecarListener>;
-    else if (kind === 'route') next.routes = accepted as Map<string, RouteConfiguration>;
-    this.#config = next;
-    this.#request(t, names, r.versionInfo, r.nonce);
-    // Follow references: EDS for EDS clusters, RDS for the listeners' route names.
-    if (kind === 'cluster') {
-      this.#follow(TYPE_URL.endpoint, [...next.clusters.values()].filter((c) => c.clusterDiscoveryType.case === 'type' && c.clusterDiscoveryType.value === Cluster_DiscoveryType.EDS).map((c) => c.edsClusterConfig?.serviceName || c.name));
-    } else if (kind === 'listener') {
-      this.#follow(TYPE_URL.route, [...next.listeners.values()].map((l) => l.routeName));
+    this.#commit(kind, accepted, r.versionInfo);
+    this.#requestSotw(t, names, r.versionInfo, r.nonce);
+    this.#followAfter(kind);
+    this.#opts.onUpdate?.(this.#config, kind);
+  }
+
+  #onDelta(r: DeltaDiscoveryResponse): void {
+    this.#attempt = 0;
+    this.#connected = true;
+    const t = r.typeUrl as TypeUrl;
+    const kind = KIND[t];
+    const nack = (message: string) => this.#sendDelta(create(DeltaDiscoveryRequestSchema, { typeUrl: t, responseNonce: r.nonce, errorDetail: errorDetail(message) }));
+    if (!kind || !DECODERS[kind]) {
+      nack(`type ${r.typeUrl} is not supported by this sidecar`);
+      return;
     }
-    this.#opts.onUpdate?.(next, kind);
+    const { errors, accepted } = this.#decode(t, kind, r.resources.map((x) => ({ name: x.name, any: x.resource })));
+    if (errors.length) {
+      nack(this.#nackMessage(kind, r.systemVersionInfo, errors));
+      this.#opts.onNack?.(kind, errors);
+      return;
+    }
+    // Apply the difference to what we hold: upserts, then removals.
+    const held = new Map(this.#held.get(t));
+    const current = new Map(this.#current(kind));
+    for (const x of r.resources) held.set(x.name, x.version);
+    for (const [name, v] of accepted) current.set(name, v);
+    for (const name of r.removedResources) {
+      held.delete(name);
+      current.delete(name);
+    }
+    this.#held.set(t, held);
+    this.#commit(kind, current, r.systemVersionInfo || this.#config.versions[kind] || '');
+    this.#sendDelta(create(DeltaDiscoveryRequestSchema, { typeUrl: t, responseNonce: r.nonce }));
+    this.#followAfter(kind);
+    this.#opts.onUpdate?.(this.#config, kind);
+  }
+
+  #current(kind: ResourceKind): ReadonlyMap<string, unknown> {
+    const c = this.#config;
+    return kind === 'cluster' ? c.clusters : kind === 'endpoint' ? c.endpoints : kind === 'listener' ? c.listeners : c.routes;
+  }
+
+  #commit(kind: ResourceKind, resources: Map<string, unknown>, version: string): void {
+    const next = { ...this.#config, versions: { ...this.#config.versions, [kind]: version } };
+    if (kind === 'cluster') next.clusters = resources as Map<string, Cluster>;
+    else if (kind === 'endpoint') next.endpoints = resources as Map<string, ClusterLoadAssignment>;
+    else if (kind === 'listener') next.listeners = resources as Map<string, SidecarListener>;
+    else if (kind === 'route') next.routes = resources as Map<string, RouteConfiguration>;
+    this.#config = next;
+  }
+
+  /** Follows references: EDS for EDS clusters, RDS for the listeners' route names. */
+  #followAfter(kind: ResourceKind): void {
+    const c = this.#config;
+    if (kind === 'cluster') {
+      this.#follow(TYPE_URL.endpoint, [...c.clusters.values()].filter((x) => x.clusterDiscoveryType.case === 'type' && x.clusterDiscoveryType.value === Cluster_DiscoveryType.EDS).map((x) => x.edsClusterConfig?.serviceName || x.name));
+    } else if (kind === 'listener') {
+      this.#follow(TYPE_URL.route, [...c.listeners.values()].map((l) => l.routeName));
+    }
   }
 
   #follow(t: TypeUrl, names: string[]): void {
@@ -239,6 +362,31 @@ export class AdsClient {
     const old = this.#names.get(t);
     if (old && old.join('\0') === sorted.join('\0')) return;
     this.#names.set(t, sorted);
-    this.#request(t, sorted, this.#config.versions[KIND[t]!] ?? '', this.#nonces.get(t) ?? '');
+    if (this.#protocol === 'sotw') {
+      this.#requestSotw(t, sorted, this.#config.versions[KIND[t]!] ?? '', this.#nonces.get(t) ?? '');
+      return;
+    }
+    const before = new Set(old);
+    const now = new Set(sorted);
+    const subscribe = sorted.filter((n) => !before.has(n));
+    const unsubscribe = [...before].filter((n) => !now.has(n));
+    // The server sends nothing more for names we drop: forget them here.
+    if (unsubscribe.length) {
+      const kind = KIND[t]!;
+      const held = new Map(this.#held.get(t));
+      const current = new Map(this.#current(kind));
+      for (const n of unsubscribe) {
+        held.delete(n);
+        current.delete(n);
+      }
+      this.#held.set(t, held);
+      this.#commit(kind, current, this.#config.versions[kind] ?? '');
+    }
+    if (!subscribe.length && !unsubscribe.length) return;
+    this.#sendDelta(create(DeltaDiscoveryRequestSchema, { typeUrl: t, resourceNamesSubscribe: subscribe, resourceNamesUnsubscribe: unsubscribe }));
   }
+}
+
+function errorDetail(message: string): DiscoveryRequest['errorDetail'] {
+  return create(DiscoveryRequestSchema.field.errorDetail.message!, { code: 3, message }) as DiscoveryRequest['errorDetail'];
 }

@@ -1,5 +1,6 @@
 // The sidecar's xDS client against (1) a scriptable control plane (Weft's real ADS server fed
-// hand-made snapshots) for NACK and reconnect cases, and (2) the real control-plane process.
+// hand-made snapshots) for NACK and reconnect cases, over delta and state of the world, and (2) the
+// real control-plane process.
 import * as grpc from '@grpc/grpc-js';
 import { create } from '@bufbuild/protobuf';
 import { writeFileSync } from 'node:fs';
@@ -11,7 +12,7 @@ import { ClusterLoadAssignmentSchema } from '../../../proto/gen/envoy/config/end
 import { SnapshotCache } from '../../../control-plane/xds/cache.js';
 import { XdsServer } from '../../../control-plane/xds/server.js';
 import { Snapshot, makeResource, type Resource } from '../../../control-plane/xds/snapshot.js';
-import { AdsClient, type XdsConfig } from '../../../sidecar/xds/ads-client.js';
+import { AdsClient, type XdsConfig, type XdsProtocolMode } from '../../../sidecar/xds/ads-client.js';
 import type { FieldError } from '../../../common/errors.js';
 import { eventually, startControlPlane, tempDir, weft } from '../../harness/processes.js';
 
@@ -30,19 +31,20 @@ const cla = (name: string, address = '127.0.0.1'): Resource =>
 
 const stops: Array<() => unknown> = [];
 afterEach(async () => {
-  for (const s of stops.splice(0)) await s();
+  for (const s of stops.splice(0).reverse()) await s();
 });
 
-async function fakeControlPlane(port = 0) {
+async function fakeControlPlane(port = 0, delta = true) {
   const cache = new SnapshotCache();
-  const server = new XdsServer({ cache });
+  const server = new XdsServer({ cache, delta });
   const bound = await server.listen(`127.0.0.1:${port}`, grpc.ServerCredentials.createInsecure());
   return { cache, server, port: bound };
 }
 
-function client(address: string, id: string, events: { updates: XdsConfig[]; nacks: FieldError[][] }) {
+function client(address: string, id: string, events: { updates: XdsConfig[]; nacks: FieldError[][] }, protocol: XdsProtocolMode = 'auto') {
   const c = new AdsClient({
     address,
+    protocol,
     node: { id, cluster: 'orders', metadata: { WEFT_ROLE: 'sidecar', WEFT_SERVICE: 'orders' } },
     onUpdate: (cfg) => events.updates.push(cfg),
     onNack: (_k, errs) => events.nacks.push(errs),
@@ -53,13 +55,16 @@ function client(address: string, id: string, events: { updates: XdsConfig[]; nac
   return c;
 }
 
-describe('sidecar ADS client', () => {
+describe.each(['delta', 'sotw'] as const)('sidecar ADS client over %s', (protocol) => {
+  const kindOf = (cp: { server: XdsServer }, id: string) => cp.server.status().find((s) => s.nodeId === id)?.stream;
+
   it('follows clusters to their endpoints, NACKs an invalid cluster with its field path, keeps the last good config', async () => {
     const cp = await fakeControlPlane();
     stops.push(() => cp.server.close());
     cp.cache.setSnapshot('s1', new Snapshot([cluster('a'), cla('a')]));
     const ev = { updates: [] as XdsConfig[], nacks: [] as FieldError[][] };
-    const c = client(`127.0.0.1:${cp.port}`, 's1', ev);
+    const c = client(`127.0.0.1:${cp.port}`, 's1', ev, protocol);
+    await eventually(() => kindOf(cp, 's1') === protocol);
     await eventually(() => c.config.endpoints.has('a'));
     const good = c.config;
 
@@ -80,7 +85,7 @@ describe('sidecar ADS client', () => {
     stops.push(() => cp.server.close());
     cp.cache.setSnapshot('s2', new Snapshot([cluster('a'), cla('a', 'example.com')]));
     const ev = { updates: [] as XdsConfig[], nacks: [] as FieldError[][] };
-    client(`127.0.0.1:${cp.port}`, 's2', ev);
+    client(`127.0.0.1:${cp.port}`, 's2', ev, protocol);
     await eventually(() => ev.nacks.length > 0);
     expect(ev.nacks[0]![0]!.path).toBe('endpoints[0].lb_endpoints[0].endpoint.address.socket_address.address');
   });
@@ -90,7 +95,7 @@ describe('sidecar ADS client', () => {
     const port = cp.port;
     cp.cache.setSnapshot('s3', new Snapshot([cluster('a'), cla('a')]));
     const ev = { updates: [] as XdsConfig[], nacks: [] as FieldError[][] };
-    const c = client(`127.0.0.1:${port}`, 's3', ev);
+    const c = client(`127.0.0.1:${port}`, 's3', ev, protocol);
     await eventually(() => c.config.endpoints.has('a'));
     cp.server.close();
     await eventually(() => !c.connected);
@@ -102,7 +107,53 @@ describe('sidecar ADS client', () => {
     expect(c.connected).toBe(true);
   });
 
-  it('takes listeners, routes, clusters and endpoints from the real control plane', async () => {
+  it('after a reconnect holds exactly the new state: unchanged kept, removed-while-away gone', async () => {
+    let cp = await fakeControlPlane();
+    const port = cp.port;
+    cp.cache.setSnapshot('s4', new Snapshot([cluster('a'), cla('a'), cluster('b'), cla('b')]));
+    const ev = { updates: [] as XdsConfig[], nacks: [] as FieldError[][] };
+    const c = client(`127.0.0.1:${port}`, 's4', ev, protocol);
+    await eventually(() => c.config.endpoints.has('a') && c.config.endpoints.has('b'));
+    const a = c.config.clusters.get('a');
+    await cp.server.close();
+    await eventually(() => !c.connected);
+    cp = await fakeControlPlane(port);
+    stops.push(() => cp.server.close());
+    cp.cache.setSnapshot('s4', new Snapshot([cluster('a'), cla('a'), cluster('n'), cla('n')]));
+    await eventually(() => c.config.endpoints.has('n') && !c.config.clusters.has('b'), 15_000);
+    expect([...c.config.clusters.keys()].sort()).toEqual(['a', 'n']);
+    expect([...c.config.endpoints.keys()].sort()).toEqual(['a', 'n']);
+    // Delta told the server what it held, so the unchanged cluster was not sent (or decoded) again.
+    if (protocol === 'delta') expect(c.config.clusters.get('a')).toBe(a);
+    expect(ev.nacks).toEqual([]);
+  });
+});
+
+describe('sidecar ADS client protocol choice', () => {
+  it('uses state of the world when the control plane does not offer delta', async () => {
+    const cp = await fakeControlPlane(0, false);
+    stops.push(() => cp.server.close());
+    cp.cache.setSnapshot('old-cp', new Snapshot([cluster('a'), cla('a')]));
+    const ev = { updates: [] as XdsConfig[], nacks: [] as FieldError[][] };
+    const c = client(`127.0.0.1:${cp.port}`, 'old-cp', ev);
+    await eventually(() => c.config.endpoints.has('a'));
+    expect(c.protocol).toBe('sotw');
+    expect(cp.server.status().find((s) => s.nodeId === 'old-cp')?.stream).toBe('sotw');
+  });
+
+  it('stays on delta when told to, retrying, if the control plane lacks it', async () => {
+    const cp = await fakeControlPlane(0, false);
+    stops.push(() => cp.server.close());
+    cp.cache.setSnapshot('d-only', new Snapshot([cluster('a'), cla('a')]));
+    const ev = { updates: [] as XdsConfig[], nacks: [] as FieldError[][] };
+    const c = client(`127.0.0.1:${cp.port}`, 'd-only', ev, 'delta');
+    await new Promise((r) => setTimeout(r, 500));
+    expect(c.protocol).toBe('delta');
+    expect(c.connected).toBe(false);
+    expect(c.config.clusters.size).toBe(0);
+  });
+
+  it('takes listeners, routes, clusters and endpoints from the real control plane, over delta', async () => {
     const cp = await startControlPlane();
     stops.push(() => cp.kill());
     const dir = tempDir('weft-files-');
@@ -118,6 +169,6 @@ describe('sidecar ADS client', () => {
     expect([...c.config.listeners.keys()].sort()).toEqual(['inbound', 'outbound']);
     // It registered itself: its own instance is now an endpoint of orders.
     await eventually(() => (c.config.endpoints.get('outbound|8080||orders.default')?.endpoints.flatMap((l) => l.lbEndpoints).length ?? 0) === 2);
-    await eventually(async () => /orders-1\s+orders\.default\s+sidecar\/sotw\s+SYNCED\s+SYNCED\s+SYNCED\s+SYNCED/.test((await weft(['proxy-status'], { cp })).stdout));
+    await eventually(async () => /orders-1\s+orders\.default\s+sidecar\/delta\s+SYNCED\s+SYNCED\s+SYNCED\s+SYNCED/.test((await weft(['proxy-status'], { cp })).stdout));
   });
 });
