@@ -31,6 +31,9 @@ describe('an invalid Cluster pushed to a running sidecar', () => {
     orders = await startInstance(cp.xdsPort, 'http', 'orders', 'orders-1');
     a = await startSidecar(cp.xdsPort, { service: 'web', appPort: 1, id: 'web-1.default' });
     await waitForHosts(a, CLUSTER, 1);
+    // web-1's own registration also changes its snapshot: wait for that too, so the control plane
+    // does not replace the scripted bad snapshot below with a fresh good one.
+    await waitForHosts(a, 'outbound|8080||web.default', 1);
   });
   afterAll(async () => {
     await Promise.all([a?.kill('SIGKILL'), orders?.kill()]);
@@ -38,17 +41,24 @@ describe('an invalid Cluster pushed to a running sidecar', () => {
   });
 
   it('is NACKed with its field path, the old config keeps serving, and proxy-status shows NACKED', async () => {
-    const snap = cp.controlPlane.cache.getSnapshot('web-1.default')!;
-    const resources = [...snap.resources.values()].flatMap((set) => [...set.values()]);
-    const bad = resources.map((r) => {
-      if (r.typeUrl !== TYPE_URL.cluster || r.name !== CLUSTER) return r;
-      const c = create(ClusterSchema, r.message as Cluster);
-      c.lbPolicy = Cluster_LbPolicy.MAGLEV;
-      return makeResource(TYPE_URL.cluster, r.name, ClusterSchema, c, r.refs);
-    });
-    cp.controlPlane.cache.setSnapshot('web-1.default', new Snapshot(bad));
+    const cache = cp.controlPlane.cache;
+    let injected: Snapshot | undefined;
+    const inject = () => {
+      const snap = cache.getSnapshot('web-1.default')!;
+      const resources = [...snap.resources.values()].flatMap((set) => [...set.values()]);
+      const bad = resources.map((r) => {
+        if (r.typeUrl !== TYPE_URL.cluster || r.name !== CLUSTER) return r;
+        const c = create(ClusterSchema, r.message as Cluster);
+        c.lbPolicy = Cluster_LbPolicy.MAGLEV;
+        return makeResource(TYPE_URL.cluster, r.name, ClusterSchema, c, r.refs);
+      });
+      cache.setSnapshot('web-1.default', (injected = new Snapshot(bad)));
+    };
+    inject();
 
     const status = await eventually(async () => {
+      // Should a late registry change re-translate web-1's snapshot, script the bad one again.
+      if (cache.getSnapshot('web-1.default') !== injected) inject();
       const out = (await weft(['proxy-status'], { env })).stdout;
       return out.includes('NACKED') ? out : undefined;
     });
