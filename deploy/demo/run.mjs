@@ -125,7 +125,11 @@ async function load(port, n) {
             const orders = JSON.parse(body).downstream;
             served[orders.instance] = (served[orders.instance] ?? 0) + 1;
           } else {
-            const why = r.headers['x-weft-error'] ?? `HTTP ${r.statusCode}`;
+            let inner;
+            try {
+              inner = JSON.parse(body).downstreamError;
+            } catch {}
+            const why = r.headers['x-weft-error'] ?? `HTTP ${r.statusCode}${inner ? ` (frontend -> orders: ${inner})` : ''}`;
             errors[why] = (errors[why] ?? 0) + 1;
           }
           res();
@@ -175,6 +179,9 @@ spec:
     - { name: v1, labels: { version: v1 } }
     - { name: v2, labels: { version: v2 } }
   retry: { attempts: 3, retryOn: [5xx, reset, connect-failure], backoff: { baseInterval: 10ms } }
+  # Up to 16 concurrent retries (default 3): when an instance dies, every request in flight to it
+  # is retried at once; with 8 concurrent callers more than 3 can be.
+  connectionPool: { maxRetries: 16 }
   outlierDetection: { consecutiveGatewayErrors: 2, interval: 1s, baseEjectionTime: 30s, maxEjectionPercent: 50 }
 `;
   const canary = `apiVersion: gateway.networking.k8s.io/v1
@@ -267,7 +274,7 @@ spec:
       r.on('end', () => res(b));
     }).on('error', rej),
   );
-  for (const l of prom.split('\n')) if (/^weft_upstream_(requests_total|responses_total|retries_total|connect_failures_total|ejections_total|hosts)\{cluster="[^"]*orders/.test(l)) console.log(`    ${l}`);
+  for (const l of prom.split('\n')) if (/^weft_upstream_(requests_total|responses_total|retries_total|retry_overflow_total|connect_failures_total|ejections_total|hosts)\{cluster="[^"]*orders/.test(l)) console.log(`    ${l}`);
   console.log('\ndemo finished; stopping everything.');
 } catch (e) {
   console.error(`demo failed: ${e.message}`);
