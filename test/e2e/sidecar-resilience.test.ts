@@ -6,7 +6,7 @@ import http from 'node:http';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { eventually, load, startControlPlane, startInstance, startSidecar, tempDir, waitForHosts, weft, type ControlPlaneProc, type Instance, type SidecarProc } from '../harness/processes.js';
+import { eventually, load, startControlPlane, startInstance, startSidecar, tempDir, waitForHosts, weft, type ControlPlaneProc, type Instance, type SidecarProc, figure } from '../harness/processes.js';
 
 const ORDERS = 'outbound|8080||orders.default';
 const MESH = `apiVersion: weft.dev/v1alpha1
@@ -148,6 +148,7 @@ describe('resilience', () => {
         if (done === 400) await orders[1]!.kill('SIGKILL');
       },
     });
+    figure('instance killed under load', { sent: r.sent, ok: r.ok, successPct: (100 * r.ok) / r.sent, failures: r.failures });
     expect(r.sent).toBe(2000);
     expect(r.ok / r.sent, JSON.stringify(r.failures)).toBeGreaterThanOrEqual(0.999);
     // Still in EDS (60 s grace) but ejected by outlier detection.
@@ -168,6 +169,8 @@ describe('resilience', () => {
         if (done === 300) exit = orders[0]!.sidecar.kill('SIGTERM');
       },
     });
+    const code = await exit;
+    figure('SIGTERM during load', { sent: r.sent, ok: r.ok, failures: r.failures, exitCode: code });
     expect(r.failures).toEqual({});
     expect(r.ok).toBe(1500);
     expect(await exit).toBe(0);
@@ -182,6 +185,7 @@ describe('resilience', () => {
     const { dataDir, xdsPort } = cp;
     await cp.kill('SIGKILL');
     const r = await load(a.outboundPort, { host: 'pay', total: 1_000_000, concurrency: 4, path: '/', timeoutMs: 10_000 });
+    figure('control plane down, 10 s', { sent: r.sent, ok: r.ok, failures: r.failures });
     expect(r.sent).toBeGreaterThan(500);
     expect(r.failures).toEqual({});
     expect(r.ok).toBe(r.sent);

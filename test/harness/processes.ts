@@ -274,3 +274,8 @@ export async function waitForHosts(sidecar: SidecarProc, cluster: string, n: num
     return c !== undefined && c.hosts.filter((h) => h.healthy).length === n;
   }, timeoutMs, 100);
 }
+
+/** Prints a measured figure in the test output (`figure: label {...}`), for closing notes and CI logs. */
+export function figure(label: string, data: Record<string, unknown>): void {
+  process.stdout.write(`figure: ${label} ${JSON.stringify(data)}\n`);
+}
