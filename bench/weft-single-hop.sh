@@ -16,6 +16,7 @@ xds="$(grep -o 'xds=[0-9.:]*' "$work/cp.out" | cut -d= -f2)"
 admin="$(grep -o 'admin=[0-9.:]*' "$work/cp.out" | cut -d= -f2)"
 printf 'apiVersion: weft.dev/v1alpha1\nkind: Service\nmetadata: { name: bench }\nspec:\n  ports: [{ name: http, port: 8080, protocol: http }]\n' \
   | WEFT_SERVER="http://$admin" WEFT_DATA_DIR="$work/data" node "$root/bin/weft.js" apply -f - > /dev/null
+export WEFT_JOIN_TOKEN="$(WEFT_SERVER="http://$admin" WEFT_DATA_DIR="$work/data" node "$root/bin/weft.js" token create --service bench 2>/dev/null)"
 WEFT_LOG_LEVEL=warn node "$root/bin/weft.js" sidecar --service bench --app-port "$UPSTREAM_PORT" --control-plane "$xds" \
   --inbound-port "$LISTEN_PORT" --inbound-address 127.0.0.1 --outbound-port 0 --admin-port 0 &
 wait $!

@@ -14,6 +14,7 @@ import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { Registry } from './registry/registry.js';
 import type { RegisteredEndpoint } from './registry/types.js';
 import { Translator } from './translate/index.js';
+import type { TrustView } from './translate/translator.js';
 import type { NodeInfo } from './xds/node.js';
 import { Publisher, type Change } from './xds/publisher.js';
 import type { Snapshot } from './xds/snapshot.js';
@@ -66,6 +67,8 @@ export class ControlPlane {
   #translator: Translator | undefined;
   #translatorKey = '';
   #queue: Promise<unknown> = Promise.resolve();
+  #trust: TrustView | undefined;
+  #trustRev = 0;
 
   constructor(opts: ControlPlaneOptions) {
     this.#store = opts.store;
@@ -99,6 +102,14 @@ export class ControlPlane {
       }, 200);
       timer.unref();
     });
+  }
+
+  /** The CA's trust bundle changed (first start, root rotation): every sidecar gets the new one. */
+  setTrust(bundlePem: string): void {
+    if (this.#trust?.bundlePem === bundlePem) return;
+    this.#trust = { bundlePem };
+    this.#trustRev++;
+    this.#publisher.schedule({ all: true });
   }
 
   get model(): MeshModel {
@@ -233,7 +244,7 @@ export class ControlPlane {
   }
 
   #affectedProxies(next: MeshModel): ProxyChange[] {
-    const t = new Translator(next, this.registry);
+    const t = new Translator(next, this.registry, this.#trust);
     const out: ProxyChange[] = [];
     for (const { node } of this.#nodes.values()) {
       const before = this.cache.getSnapshot(node.id);
@@ -248,9 +259,9 @@ export class ControlPlane {
   }
 
   #currentTranslator(): Translator {
-    const key = `${this.#model.revision}/${this.registry.revision}`;
+    const key = `${this.#model.revision}/${this.registry.revision}/${this.#trustRev}`;
     if (!this.#translator || this.#translatorKey !== key) {
-      this.#translator = new Translator(this.#model, this.registry);
+      this.#translator = new Translator(this.#model, this.registry, this.#trust);
       this.#translatorKey = key;
     }
     return this.#translator;

@@ -13,11 +13,23 @@ import { AdminServer } from './admin/server.js';
 import { loadOrCreateToken, TOKEN_FILE } from './admin/token.js';
 import { XdsServer } from './xds/server.js';
 import { renderMetrics } from './admin/metrics.js';
+import { CertificateAuthority } from './ca/ca.js';
+import { JoinTokens } from './ca/tokens.js';
+import { IdentityServer } from './ca/service.js';
+import { RootRotation } from './ca/rotation.js';
 
 export interface ControlPlaneDaemonOptions {
   dataDir: string;
-  /** host:port for xDS (gRPC, plaintext for now: bind it to loopback). */
+  /** host:port for xDS over TLS (ADS + IdentityService). */
   xdsAddress: string;
+  /** host:port for plaintext xDS (proxyless gRPC clients; unauthenticated: keep it on loopback). */
+  xdsPlaintextAddress?: string;
+  /** Operator CA: the signing certificate (root or intermediate), its key, and the chain above it. */
+  caCertFile?: string;
+  caKeyFile?: string;
+  caChainFile?: string;
+  /** How long each root-rotation step waits for the mesh to catch up. */
+  rotationStepTimeoutMs?: number;
   /** host:port for the admin API. */
   adminAddress: string;
   registryGraceMs: number;
@@ -26,6 +38,8 @@ export interface ControlPlaneDaemonOptions {
 
 export interface RunningControlPlane {
   xdsPort: number;
+  /** 0 when no plaintext xDS port was asked for. */
+  xdsPlaintextPort: number;
   adminPort: number;
   token: string;
   /** The in-process control plane (embedding, and tests that script what it serves). */
@@ -47,6 +61,11 @@ export async function startControlPlane(opts: ControlPlaneDaemonOptions): Promis
   const cp = new ControlPlane({ store, logger: log.child({ component: 'core' }), registryGraceMs: opts.registryGraceMs, registryFile: join(opts.dataDir, 'registry.json') });
   await cp.start();
   const token = await loadOrCreateToken(opts.dataDir);
+  const ca = await CertificateAuthority.open({ dataDir: opts.dataDir, rootCertFile: opts.caCertFile, rootKeyFile: opts.caKeyFile, chainFile: opts.caChainFile, logger: log.child({ component: 'ca' }) });
+  const tokens = await JoinTokens.open(opts.dataDir);
+  const identity = new IdentityServer({ ca, tokens, mesh: () => cp.model.mesh, logger: log.child({ component: 'ca' }), serveHosts: [xdsAddr.host] });
+  cp.setTrust(ca.trustBundlePem());
+  ca.onChange(() => cp.setTrust(ca.trustBundlePem()));
 
   const xds = new XdsServer({
     cache: cp.cache,
@@ -56,23 +75,41 @@ export async function startControlPlane(opts: ControlPlaneDaemonOptions): Promis
       onStreamClose: (node, leaving) => cp.streamClosed(node, leaving),
       onDraining: (node) => cp.registry.remove(node.id),
     },
+    authorize: (node, peer) => identity.authorizeXds(node, peer),
   });
-  const host = xdsAddr.host.includes(':') ? `[${xdsAddr.host}]` : xdsAddr.host;
-  const xdsPort = await xds.listen(`${host}:${xdsAddr.port}`, ServerCredentials.createInsecure());
+  const bracket = (h: string) => (h.includes(':') ? `[${h}]` : h);
+  const xdsPort = await xds.listen(`${bracket(xdsAddr.host)}:${xdsAddr.port}`, await identity.start(), (server) => identity.bind(server));
+  let xdsPlaintextPort = 0;
+  if (opts.xdsPlaintextAddress) {
+    const p = splitHostPort(opts.xdsPlaintextAddress, '--xds-plaintext-address');
+    xdsPlaintextPort = await xds.listen(`${bracket(p.host)}:${p.port}`, ServerCredentials.createInsecure());
+  }
+  const rotation = new RootRotation({
+    ca,
+    identity,
+    proxies: () => xds.status() as never,
+    publishTrust: () => cp.setTrust(ca.trustBundlePem()),
+    logger: log.child({ component: 'ca' }),
+    stepTimeoutMs: opts.rotationStepTimeoutMs ?? 30_000,
+  });
+  // A rotation interrupted by a restart carries on.
+  if (ca.rotationPhase() !== 'none') void rotation.start();
 
   const admin = new AdminServer({
     controlPlane: cp,
     token,
     proxyStatus: () => xds.status(),
     metrics: () => renderMetrics(cp, xds),
+    identity: { ca, tokens, issued: identity.issued, rotation, counters: identity.counters },
     logger: log.child({ component: 'admin' }),
   });
   const adminPort = await admin.listen(adminAddr.port, adminAddr.host);
-  log.info({ xds: `${xdsAddr.host}:${xdsPort}`, admin: `${adminAddr.host}:${adminPort}`, dataDir: opts.dataDir, tokenFile: join(opts.dataDir, TOKEN_FILE) }, 'control plane ready');
+  log.info({ xds: `${xdsAddr.host}:${xdsPort}`, xdsPlaintext: xdsPlaintextPort || undefined, rootFingerprint: ca.roots()[0]?.fingerprint, admin: `${adminAddr.host}:${adminPort}`, dataDir: opts.dataDir, tokenFile: join(opts.dataDir, TOKEN_FILE) }, 'control plane ready');
 
   let stopping: Promise<void> | undefined;
   return {
     xdsPort,
+    xdsPlaintextPort,
     adminPort,
     token,
     controlPlane: cp,
@@ -80,6 +117,7 @@ export async function startControlPlane(opts: ControlPlaneDaemonOptions): Promis
       stopping ??= (async () => {
         await admin.close();
         await xds.close();
+        identity.close();
         await cp.close();
       })();
       return stopping;

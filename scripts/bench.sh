@@ -4,6 +4,7 @@
 #   2. The proxy table (bench/proxy, a copy of ../shared/bench): direct, nginx, HAProxy and Node
 #      proxies, and one Weft sidecar hop (bench/weft-single-hop.sh), all measured in this run;
 #      /dir and /ngx columns are ratios against the direct and nginx rows.
+#   3. Two-hop mesh (bench/weft-two-hop.sh): plaintext and mTLS between two sidecars vs direct.
 # Knobs: ROUNDS (default 1; 3 gives medians and a spread column), BENCH_PATH (/ or /16k), SKIP_PROXY=1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,3 +17,6 @@ echo "== proxy table: one Weft sidecar hop against direct, nginx, HAProxy and No
 bash bench/proxy/setup.sh
 RESULTS_DIR="$PWD/bench/results" bash bench/proxy/run.sh weft=http://127.0.0.1:19010 \
   --start weft="bash $PWD/bench/weft-single-hop.sh"
+echo
+echo "== two-hop mesh: app -> sidecar -> (plaintext | mTLS) -> sidecar -> app, against direct"
+ROUNDS="${ROUNDS:-1}" bash bench/weft-two-hop.sh

@@ -16,6 +16,9 @@ import { startAdmin } from './admin/server.js';
 import { HttpListener } from './listeners/http-listener.js';
 import { Runtime } from './runtime.js';
 import { AdsClient, type XdsProtocolMode } from './xds/ads-client.js';
+import { readFileSync } from 'node:fs';
+import { MeshTls } from './tls/mesh-tls.js';
+import { IdentityError, WorkloadIdentity } from './identity/workload.js';
 
 const USAGE = `usage: weft sidecar --service NAME --app-port PORT --control-plane HOST:PORT [options]
   --namespace NS            default: default
@@ -28,6 +31,12 @@ const USAGE = `usage: weft sidecar --service NAME --app-port PORT --control-plan
   --labels k=v,k=v          instance labels (subsets), e.g. version=v2
   --zone Z                  locality zone
   --id ID                   node id (default <service>-<random>.<namespace>)
+  --token-file FILE         join token for the first certificate (or env WEFT_JOIN_TOKEN);
+                            create one with \`weft token create --service NAME\`
+  --ca-file FILE            PEM root(s) to verify the control plane with (default: the root
+                            the join token pins, checked by its SHA-256 fingerprint)
+  --cert-renew-fraction F   renew the workload certificate when this fraction of its lifetime
+                            has passed (default 0.5)
   --xds-protocol P          auto | delta | sotw (default auto: delta when the control plane
                             offers it, state of the world otherwise)
   --drain-timeout DUR       how long in-flight requests may finish on SIGTERM (default 20s)
@@ -68,6 +77,10 @@ export async function main(argv: string[]): Promise<void> {
         zone: { type: 'string', default: '' },
         id: { type: 'string' },
         'xds-protocol': { type: 'string', default: 'auto' },
+        'token-file': { type: 'string' },
+        'ca-file': { type: 'string' },
+        'trust-domain': { type: 'string', default: 'cluster.local' },
+        'cert-renew-fraction': { type: 'string', default: '0.5' },
         'drain-timeout': { type: 'string' },
         'drain-delay': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
@@ -110,9 +123,42 @@ export async function main(argv: string[]): Promise<void> {
   const id = a.id ?? `${service}-${randomBytes(4).toString('hex')}.${namespace}`;
   const log = createLogger('weft-sidecar').child({ node: id });
 
-  const runtime = new Runtime(appProtocol);
+  // Workload identity first: without a certificate this sidecar cannot take part in the mesh.
+  const renewFraction = Number(a['cert-renew-fraction']);
+  let token: string | undefined;
+  try {
+    if (!(renewFraction > 0 && renewFraction < 1)) throw new IdentityError(`--cert-renew-fraction: want a number between 0 and 1, got '${a['cert-renew-fraction']}'`);
+    token = a['token-file'] ? readFileSync(a['token-file'], 'utf8').trim() : process.env.WEFT_JOIN_TOKEN?.trim() || undefined;
+  } catch (e) {
+    process.stderr.write(`weft sidecar: ${e instanceof IdentityError ? e.message : `--token-file: ${(e as Error).message}`}\n`);
+    process.exitCode = 2;
+    return;
+  }
+  const mesh = new MeshTls();
+  let identity: WorkloadIdentity;
+  try {
+    identity = new WorkloadIdentity({
+      address: a['control-plane']!,
+      namespace,
+      service,
+      nodeId: id,
+      token,
+      caFile: a['ca-file'],
+      trustDomain: a['trust-domain']!,
+      renewFraction,
+      logger: log.child({ component: 'identity' }),
+      tls: mesh,
+    });
+    await identity.bootstrap();
+  } catch (e) {
+    process.stderr.write(`weft sidecar: ${e instanceof IdentityError ? e.message : (e as Error).stack}\n`);
+    process.exitCode = 1;
+    return;
+  }
+
+  const runtime = new Runtime(appProtocol, mesh);
   const outbound = new HttpListener({ name: SIDECAR_LISTENER.outbound, host: '127.0.0.1', port: outPort }, runtime.contextFor(SIDECAR_LISTENER.outbound));
-  const inbound = new HttpListener({ name: SIDECAR_LISTENER.inbound, host: a['inbound-address']!, port: inPort }, runtime.contextFor(SIDECAR_LISTENER.inbound));
+  const inbound = new HttpListener({ name: SIDECAR_LISTENER.inbound, host: a['inbound-address']!, port: inPort, tls: { mesh, transport: () => runtime.inboundTransport() } }, runtime.contextFor(SIDECAR_LISTENER.inbound));
   let outAddr, inAddr;
   try {
     outAddr = await outbound.listen();
@@ -147,6 +193,7 @@ export async function main(argv: string[]): Promise<void> {
     node: { id, cluster: service, metadata, ...(a.zone ? { zone: a.zone } : {}) },
     logger: log.child({ component: 'xds' }),
     protocol: a['xds-protocol'] as XdsProtocolMode,
+    credentials: identity.channelCredentials(),
     onUpdate: (cfg, kind) => {
       count(kind, true);
       try {
@@ -171,6 +218,7 @@ export async function main(argv: string[]): Promise<void> {
     draining: () => draining,
     xdsCounters,
     node: { id, service, namespace },
+    tls: mesh,
   });
   ads.start();
   process.stdout.write(`ready id=${id} outbound=${outAddr.address}:${outAddr.port} inbound=${inAddr.address}:${inAddr.port} admin=${admin.address.address}:${admin.address.port}\n`);
@@ -189,6 +237,7 @@ export async function main(argv: string[]): Promise<void> {
     const [o, i] = await Promise.all([outbound.drain(drainTimeout), inbound.drain(drainTimeout)]);
     log.info({ unfinished: o + i, ms: Date.now() - started }, 'drained');
     runtime.close();
+    identity.close();
     outbound.close();
     inbound.close();
     admin.server.close();

@@ -13,6 +13,8 @@ import type { RouterContext } from './http/router.js';
 import { RouteTable } from './routing/route-table.js';
 import { UpstreamCluster } from './upstream/cluster.js';
 import type { XdsConfig } from './xds/ads-client.js';
+import type { MeshTls } from './tls/mesh-tls.js';
+import type { InboundTransport } from './xds/types/tls.js';
 
 type ListenerName = (typeof SIDECAR_LISTENER)[keyof typeof SIDECAR_LISTENER];
 
@@ -21,10 +23,19 @@ export class Runtime {
   readonly #cla = new Map<string, ClusterLoadAssignment>();
   readonly #tables = new Map<string, { rc: RouteConfiguration; table: RouteTable }>();
   readonly #listenerRoute = new Map<string, string>();
+  #inbound: InboundTransport | undefined;
   /** Set once listeners, routes and clusters have all arrived. */
   ready = false;
 
-  constructor(private readonly appProtocol: 'http' | 'http2' | 'grpc') {}
+  constructor(
+    private readonly appProtocol: 'http' | 'http2' | 'grpc',
+    private readonly mesh?: MeshTls,
+  ) {}
+
+  /** How the inbound listener accepts connections (undefined until its Listener arrived). */
+  inboundTransport(): InboundTransport | undefined {
+    return this.#inbound;
+  }
 
   /** The router's view for one listener. */
   contextFor(listener: ListenerName): RouterContext {
@@ -42,6 +53,10 @@ export class Runtime {
   }
 
   apply(cfg: XdsConfig): void {
+    // Trust first: a bundle that adds a new root must be in place before anything uses it.
+    const inbound = cfg.listeners.get(SIDECAR_LISTENER.inbound);
+    const bundle = cfg.secrets.get(inbound?.transport.tls?.caSecret ?? 'ROOTCA') ?? cfg.secrets.values().next().value;
+    if (bundle && this.mesh) this.mesh.setBundle(bundle.pem);
     // Clusters first, so routes never point at a cluster that is not there yet.
     for (const [name, c] of cfg.clusters) {
       const cur = this.#clusters.get(name);
@@ -74,6 +89,7 @@ export class Runtime {
     for (const name of this.#tables.keys()) if (!cfg.routes.has(name)) this.#tables.delete(name);
     this.#listenerRoute.clear();
     for (const [name, l] of cfg.listeners) this.#listenerRoute.set(name, l.routeName);
+    if (inbound) this.#inbound = inbound.transport;
     this.ready ||= [SIDECAR_LISTENER.outbound, SIDECAR_LISTENER.inbound].every((l) => {
       const rn = this.#listenerRoute.get(l);
       return rn !== undefined && this.#tables.has(rn);
@@ -83,7 +99,7 @@ export class Runtime {
   #newCluster(c: Cluster): UpstreamCluster {
     // The local app's cluster speaks what --app-protocol says, whatever the control plane thinks.
     const inbound = (c.metadata?.filterMetadata.weft as { inbound?: boolean } | undefined)?.inbound === true;
-    return new UpstreamCluster(c, inbound ? this.appProtocol !== 'http' : undefined);
+    return new UpstreamCluster(c, inbound ? this.appProtocol !== 'http' : undefined, inbound ? undefined : this.mesh);
   }
 
   close(): void {

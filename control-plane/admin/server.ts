@@ -7,6 +7,12 @@
  *   DELETE /v1/resources/{kind}/{namespace}/{name}                 -> {revision, deleted}
  *   GET    /v1/proxies                                              -> {items: ProxyStatus[]}
  *   GET    /v1/proxies/{id}/config[?type=cluster]                   -> {nodeId, resources}
+ *   POST   /v1/tokens {service, namespace?, ttlSeconds?}             -> {token, info}
+ *   GET    /v1/tokens                                               -> {items: TokenInfo[]}
+ *   DELETE /v1/tokens/{id}                                          -> {info}
+ *   GET    /v1/ca                                                   -> roots, rotation phase
+ *   POST   /v1/ca/rotate                                            -> 202, rotation runs
+ *   GET    /v1/proxies/{id}/secrets                                 -> certificates (never keys)
  *   GET    /healthz, /metrics
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -17,6 +23,10 @@ import { KINDS, type Kind } from '../config/types.js';
 import type { ControlPlane, ApplyFile } from '../control-plane.js';
 import { tokenMatches } from './token.js';
 import { TYPE_URL, type ResourceKind } from '../../common/xds-types.js';
+import { CaError, type CertificateAuthority } from '../ca/ca.js';
+import type { JoinTokens } from '../ca/tokens.js';
+import type { IssuedRecord } from '../ca/service.js';
+import type { RootRotation } from '../ca/rotation.js';
 
 const MAX_BODY = 16 * 1024 * 1024;
 
@@ -28,7 +38,16 @@ export interface AdminDeps {
   /** Prometheus text exposition. */
   metrics: () => string;
   logger?: Logger;
+  identity?: {
+    ca: CertificateAuthority;
+    tokens: JoinTokens;
+    issued: ReadonlyMap<string, IssuedRecord>;
+    rotation: RootRotation;
+    counters: { issued: number; refused: number };
+  };
 }
+
+const NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
 const STATUS: Partial<Record<ErrorCode, number>> = {
   CONFIG_INVALID: 422,
@@ -111,7 +130,68 @@ export class AdminServer {
       if (!dump) throw new WeftError('CONFIG_NOT_FOUND', `no connected proxy with id '${parts[2]}' (see \`weft proxy-status\`)`);
       return send(res, 200, { nodeId: parts[2], resources: dump });
     }
+    const id = this.#deps.identity;
+    if (id && parts[0] === 'v1' && (parts[1] === 'tokens' || parts[1] === 'ca' || (parts[1] === 'proxies' && parts[3] === 'secrets'))) {
+      try {
+        return await this.#identity(id, m, parts, req, res);
+      } catch (e) {
+        if (e instanceof CaError) throw new WeftError('ADMIN_BAD_REQUEST', e.message);
+        throw e;
+      }
+    }
     throw new WeftError('ADMIN_BAD_REQUEST', `no such endpoint: ${m} ${path}`);
+  }
+
+  async #identity(id: NonNullable<AdminDeps['identity']>, m: string, parts: string[], req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const cp = this.#deps.controlPlane;
+    if (parts[1] === 'tokens') {
+      if (m === 'GET' && parts.length === 2) return send(res, 200, { items: id.tokens.list() });
+      if (m === 'DELETE' && parts.length === 3) {
+        const info = await id.tokens.revoke(parts[2]!);
+        this.#log.info({ token: info.id, service: info.service, namespace: info.namespace }, 'join token revoked');
+        return send(res, 200, { info });
+      }
+      if (m === 'POST' && parts.length === 2) {
+        const b = ((await readJson(req)) ?? {}) as { service?: unknown; namespace?: unknown; ttlSeconds?: unknown };
+        const service = b.service;
+        const namespace = b.namespace ?? 'default';
+        const ttl = b.ttlSeconds ?? 24 * 3600;
+        if (typeof service !== 'string' || !NAME.test(service)) throw new WeftError('ADMIN_BAD_REQUEST', 'service: want a DNS label (lowercase letters, digits, -)');
+        if (typeof namespace !== 'string' || !NAME.test(namespace)) throw new WeftError('ADMIN_BAD_REQUEST', 'namespace: want a DNS label (lowercase letters, digits, -)');
+        if (typeof ttl !== 'number' || !(ttl >= 1 && ttl <= 366 * 24 * 3600)) throw new WeftError('ADMIN_BAD_REQUEST', 'ttlSeconds: want 1 to 31622400');
+        const out = await id.tokens.create({ service, namespace, ttlMs: ttl * 1000, trustDomain: cp.model.mesh.trustDomain, caFingerprint: id.ca.roots()[0]!.fingerprint });
+        this.#log.info({ token: out.info.id, service, namespace, expiresAt: out.info.expiresAt }, 'join token created');
+        return send(res, 200, out);
+      }
+    }
+    if (parts[1] === 'ca') {
+      if (m === 'GET' && parts.length === 2) {
+        return send(res, 200, {
+          trustDomain: cp.model.mesh.trustDomain,
+          certificateTtlSeconds: cp.model.mesh.certificateTtlMs / 1000,
+          external: id.ca.external,
+          rotation: { phase: id.ca.rotationPhase(), running: id.rotation.running, step: id.rotation.step },
+          roots: id.ca.roots(),
+          issued: id.counters.issued,
+          refused: id.counters.refused,
+        });
+      }
+      if (m === 'POST' && parts[2] === 'rotate' && parts.length === 3) {
+        if (id.ca.external) throw new CaError('the CA comes from --ca-cert-file/--ca-key-file: rotate it by replacing those files');
+        if (!id.rotation.running) {
+          void id.rotation.start().catch((e: unknown) => this.#log.error({ err: e }, 'root rotation failed'));
+        }
+        return send(res, 202, { phase: id.ca.rotationPhase(), running: true });
+      }
+    }
+    if (parts[1] === 'proxies' && m === 'GET' && parts.length === 4) {
+      const nodeId = parts[2]!;
+      const rec = id.issued.get(nodeId);
+      const dump = cp.configDump(nodeId, 'secret');
+      if (!rec && !dump) throw new WeftError('CONFIG_NOT_FOUND', `no proxy with id '${nodeId}' (see \`weft proxy-status\`)`);
+      return send(res, 200, { nodeId, workloadCertificate: rec ?? null, trustBundle: { roots: id.ca.roots(), version: dump?.secret?.[0]?.version ?? '' } });
+    }
+    throw new WeftError('ADMIN_BAD_REQUEST', `no such endpoint: ${m} /${parts.join('/')}`);
   }
 
   #fail(res: ServerResponse, e: unknown): void {

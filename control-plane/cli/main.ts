@@ -8,9 +8,11 @@ import { del } from './verbs/delete.js';
 import { proxyStatus } from './verbs/proxy-status.js';
 import { proxyConfig } from './verbs/proxy-config.js';
 import { controlPlane } from './verbs/control-plane.js';
+import { token } from './verbs/token.js';
+import { ca } from './verbs/ca.js';
 import { reportError, type Io, type Verb } from './context.js';
 
-const VERBS: Verb[] = [apply, get, del, proxyStatus, proxyConfig, controlPlane];
+const VERBS: Verb[] = [apply, get, del, proxyStatus, proxyConfig, token, ca, controlPlane];
 
 function help(): string {
   const w = Math.max(...VERBS.map((v) => v.name.length), 'sidecar'.length);

@@ -47,6 +47,8 @@ export interface StaticEndpoint {
 export interface ServiceSpec {
   ports: ServicePort[];
   endpoints: StaticEndpoint[];
+  /** Overrides MeshConfig spec.mtls for this service's inbound listener. */
+  mtls?: { mode: MtlsMode };
 }
 
 // ----------------------------------------------------------------------------------- shared route

@@ -76,6 +76,7 @@ export class Registry implements RegistryView {
       weight: 1,
       healthy: true,
       nodeId: node.id,
+      ...(node.peerId ? { mtls: true } : {}),
     });
     const existing = this.#instances.get(node.id);
     if (existing) {
@@ -156,6 +157,7 @@ function sameEndpoint(a: RegisteredEndpoint, b: RegisteredEndpoint): boolean {
     a.port === b.port &&
     a.zone === b.zone &&
     a.healthy === b.healthy &&
+    a.mtls === b.mtls &&
     JSON.stringify(a.labels) === JSON.stringify(b.labels)
   );
 }

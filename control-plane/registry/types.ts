@@ -15,6 +15,8 @@ export interface RegisteredEndpoint {
   readonly healthy: boolean;
   /** xDS node id of the proxy that registered it; absent for static endpoints. */
   readonly nodeId?: string;
+  /** Registered by a sidecar authenticated with a workload certificate: peers reach it with mTLS. */
+  readonly mtls?: boolean;
 }
 
 export interface RegistryView {

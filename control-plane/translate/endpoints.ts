@@ -20,6 +20,8 @@ interface Ep {
   zone: string;
   weight: number;
   healthy: boolean;
+  /** A sidecar with a workload certificate: tagged tlsMode: weft so clusters dial it with mTLS. */
+  mtls?: boolean;
 }
 
 /** Every endpoint of a service port: static ones first, then registered instances. */
@@ -27,7 +29,7 @@ export function serviceEndpoints(svc: ServiceResource, portIndex: number, regist
   const port = svc.spec.ports[portIndex]!.port;
   const out: Ep[] = svc.spec.endpoints.map((e) => ({ address: e.address, port: e.port ?? port, labels: e.labels, zone: e.zone ?? '', weight: e.weight, healthy: true }));
   for (const e of registry.endpoints(svc.metadata.namespace, svc.metadata.name)) {
-    out.push({ address: e.address, port: e.port, labels: e.labels, zone: e.zone ?? '', weight: e.weight, healthy: e.healthy });
+    out.push({ address: e.address, port: e.port, labels: e.labels, zone: e.zone ?? '', weight: e.weight, healthy: e.healthy, ...(e.mtls ? { mtls: true } : {}) });
   }
   return out;
 }
@@ -62,7 +64,7 @@ export function loadAssignment(name: string, endpoints: readonly Ep[], selector:
           hostIdentifier: { case: 'endpoint' as const, value: { address: socketAddress(e.address, e.port) } },
           healthStatus: e.healthy ? HealthStatus.HEALTHY : HealthStatus.UNHEALTHY,
           loadBalancingWeight: e.weight,
-          metadata: { filterMetadata: { weft: { labels: { ...e.labels } } } },
+          metadata: { filterMetadata: { weft: { labels: { ...e.labels } }, ...(e.mtls ? { 'envoy.transport_socket_match': { tlsMode: 'weft' } } : {}) } },
         })),
       };
     }),

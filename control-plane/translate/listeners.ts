@@ -18,16 +18,19 @@ import { RouterSchema } from '../../proto/gen/envoy/extensions/filters/http/rout
 import type { MeshConfigSpec } from '../config/types.js';
 import { makeResource, type Resource } from '../xds/snapshot.js';
 import { ADS_SOURCE, socketAddress } from './proto-helpers.js';
+import type { HttpFilter } from '../../proto/gen/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager_pb.js';
+import type { MtlsMode } from '../config/types.js';
+import { ROOTCA_SECRET, inboundChains } from './tls.js';
 
 export const HCM_FILTER = 'envoy.filters.network.http_connection_manager';
 export const ROUTER_FILTER = 'envoy.filters.http.router';
 
-function hcm(statPrefix: string, routeName: string, mesh: MeshConfigSpec | undefined) {
+function hcm(statPrefix: string, routeName: string, mesh: MeshConfigSpec | undefined, filters: HttpFilter[] = []) {
   return create(HttpConnectionManagerSchema, {
     statPrefix,
     codecType: HttpConnectionManager_CodecType.AUTO,
     routeSpecifier: { case: 'rds', value: { routeConfigName: routeName, configSource: ADS_SOURCE } },
-    httpFilters: [{ name: ROUTER_FILTER, configType: { case: 'typedConfig', value: anyPack(RouterSchema, create(RouterSchema)) } }],
+    httpFilters: [...filters, { name: ROUTER_FILTER, configType: { case: 'typedConfig', value: anyPack(RouterSchema, create(RouterSchema)) } }],
     ...(mesh ? { tracing: { randomSampling: { value: mesh.tracing.samplingPercent } } } : {}),
   });
 }
@@ -38,14 +41,20 @@ export function apiListener(name: string, routeName: string): Resource {
   return makeResource(TYPE_URL.listener, name, ListenerSchema, msg, [{ typeUrl: TYPE_URL.route, name: routeName }]);
 }
 
-/** A socket listener for a sidecar (outbound on loopback, inbound for peers). */
-export function socketListener(name: string, host: string, port: number, routeName: string, mesh: MeshConfigSpec): Resource {
+/**
+ * A socket listener for a sidecar (outbound on loopback, inbound for peers). `mtls`: the inbound
+ * side's mode (filter chains for TLS and/or plaintext); `filters`: HTTP filters before the router
+ * (e.g. RBAC on the inbound side).
+ */
+export function socketListener(name: string, host: string, port: number, routeName: string, mesh: MeshConfigSpec, opts: { mtls?: MtlsMode; filters?: HttpFilter[] } = {}): Resource {
+  const filters = [{ name: HCM_FILTER, configType: { case: 'typedConfig' as const, value: anyPack(HttpConnectionManagerSchema, hcm(name, routeName, mesh, opts.filters)) } }];
   const msg = create(ListenerSchema, {
     name,
     address: socketAddress(host, port),
-    filterChains: [{ filters: [{ name: HCM_FILTER, configType: { case: 'typedConfig', value: anyPack(HttpConnectionManagerSchema, hcm(name, routeName, mesh)) } }] }],
+    filterChains: opts.mtls ? inboundChains(opts.mtls, filters) : [{ filters }],
   });
-  return makeResource(TYPE_URL.listener, name, ListenerSchema, msg, [{ typeUrl: TYPE_URL.route, name: routeName }]);
+  const refs = [{ typeUrl: TYPE_URL.route, name: routeName }, ...(opts.mtls && opts.mtls !== 'DISABLE' ? [{ typeUrl: TYPE_URL.secret, name: ROOTCA_SECRET }] : [])];
+  return makeResource(TYPE_URL.listener, name, ListenerSchema, msg, refs);
 }
 
 export interface VirtualHostInit {

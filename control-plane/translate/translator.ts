@@ -12,12 +12,18 @@ import { loadAssignment, serviceEndpoints } from './endpoints.js';
 import { apiListener, routeConfiguration, socketListener, type VirtualHostInit } from './listeners.js';
 import { INBOUND_LISTENER, OUTBOUND_LISTENER, OUTBOUND_ROUTE, clusterName, hostForms, inboundClusterName, inboundRouteName } from './names.js';
 import { routesFor } from './routes.js';
+import { trustBundleSecret } from './tls.js';
 import { create } from '@bufbuild/protobuf';
 import { RouteSchema } from '../../proto/gen/envoy/config/route/v3/route_components_pb.js';
 
 /** Ports a sidecar binds; the sidecar may override them locally, the listener carries defaults. */
 export const SIDECAR_OUTBOUND_PORT = 15001;
 export const SIDECAR_INBOUND_PORT = 15006;
+
+/** What the translator needs from the CA: the trust bundle (PEM, signing root first). */
+export interface TrustView {
+  readonly bundlePem: string;
+}
 
 interface ClusterSpec {
   svc: ServiceResource;
@@ -32,15 +38,20 @@ export class Translator {
   readonly #specs: ClusterSpec[] = [];
   readonly #clusters = new Map<string, Resource>();
   readonly #clusterProxyless = new Map<string, Resource>();
+  readonly #clusterTls = new Map<string, Resource>();
+  readonly #trust: TrustView | undefined;
+  #secret: Resource | undefined;
   readonly #cla = new Map<string, Resource>();
   readonly #outbound = new Map<string, Resource>();
   readonly #apiListeners = new Map<string, Resource[]>();
   readonly #snapshots = new Map<string, Snapshot>();
   readonly #allServices: ReadonlySet<string>;
 
-  constructor(model: MeshModel, registry: RegistryView) {
+  constructor(model: MeshModel, registry: RegistryView, trust?: TrustView) {
     this.#model = model;
     this.#registry = registry;
+    // No CA, or mTLS turned off mesh-wide: plaintext everywhere.
+    this.#trust = trust?.bundlePem && model.mesh.mtls.mode !== 'DISABLE' ? trust : undefined;
     for (const svc of model.services.values()) {
       const policy = model.trafficPolicies.get(`Service/${svc.metadata.namespace}/${svc.metadata.name}`);
       svc.spec.ports.forEach((_, portIndex) => {
@@ -81,8 +92,10 @@ export class Translator {
   #build(node: NodeInfo, zone: string | undefined): Snapshot {
     const proxyless = node.role === 'proxyless';
     const out: Resource[] = [];
+    const mtls = !proxyless && this.#trust !== undefined;
+    if (mtls) out.push((this.#secret ??= trustBundleSecret(this.#trust!.bundlePem)));
     for (const spec of this.#specs) {
-      out.push(this.#cluster(spec, proxyless));
+      out.push(this.#cluster(spec, proxyless, mtls));
       out.push(this.#loadAssignment(spec, zone));
     }
     out.push(this.#outboundRoute(node.namespace, proxyless));
@@ -94,13 +107,13 @@ export class Translator {
     return new Snapshot(out);
   }
 
-  #cluster(spec: ClusterSpec, proxyless: boolean): Resource {
+  #cluster(spec: ClusterSpec, proxyless: boolean, mtls: boolean): Resource {
     const name = clusterName(spec.svc.metadata.namespace, spec.svc.metadata.name, spec.svc.spec.ports[spec.portIndex]!.port, spec.subset);
-    const memo = proxyless ? this.#clusterProxyless : this.#clusters;
+    const memo = proxyless ? this.#clusterProxyless : mtls ? this.#clusterTls : this.#clusters;
     let r = memo.get(name);
     if (!r) {
       const policy = this.#model.trafficPolicies.get(`Service/${spec.svc.metadata.namespace}/${spec.svc.metadata.name}`);
-      memo.set(name, (r = outboundCluster(spec.svc, spec.portIndex, spec.subset, policy, proxyless)));
+      memo.set(name, (r = outboundCluster(spec.svc, spec.portIndex, spec.subset, policy, proxyless, mtls ? { trustDomain: this.#model.mesh.trustDomain } : undefined)));
     }
     return r;
   }
@@ -160,7 +173,9 @@ export class Translator {
     return [
       cluster,
       routeConfiguration(routeName, [{ name: 'inbound', domains: ['*'], routes: [route] }], [cluster.name]),
-      socketListener(INBOUND_LISTENER, '0.0.0.0', SIDECAR_INBOUND_PORT, routeName, this.#model.mesh),
+      socketListener(INBOUND_LISTENER, '0.0.0.0', SIDECAR_INBOUND_PORT, routeName, this.#model.mesh, {
+        mtls: this.#trust ? (this.#model.services.get(`Service/${namespace}/${service}`)?.spec.mtls?.mode ?? this.#model.mesh.mtls.mode) : 'DISABLE',
+      }),
     ];
   }
 }

@@ -21,6 +21,12 @@ export interface NodeInfo {
   readonly labels: Readonly<Record<string, string>>;
   /** User agent (e.g. 'grpc-node-js 1.14.1', 'weft-sidecar 0.1.0'). */
   readonly userAgent: string;
+  /**
+   * The SPIFFE ID of the workload certificate this node connected with (xDS over TLS), verified
+   * against the mesh CA; undefined on the plaintext port. Its instance is then a mesh endpoint
+   * that peers reach with mTLS.
+   */
+  readonly peerId?: string;
 }
 
 function str(v: JsonValue | undefined): string | undefined {

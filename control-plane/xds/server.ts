@@ -12,6 +12,8 @@ import type { SnapshotCache } from './cache.js';
 import { DeltaStream } from './delta.js';
 import { SotwStream } from './sotw.js';
 import type { StreamCallbacks, StreamContext } from './stream-base.js';
+import type { PeerCertificate } from 'node:tls';
+import type { NodeInfo } from './node.js';
 import type { StreamStatus, XdsCounters } from './status.js';
 
 export interface XdsServerOptions {
@@ -20,15 +22,19 @@ export interface XdsServerOptions {
   logger?: Logger;
   /** Offer incremental xDS (DeltaAggregatedResources); default true. Without it, delta calls end UNIMPLEMENTED. */
   delta?: boolean;
+  /** Streams on a server bound with `secure`: who may open them (see IdentityServer.authorizeXds). */
+  authorize?: (node: NodeInfo, peer: PeerCertificate | undefined) => { peerId?: string } | { error: string };
 }
 
 export class XdsServer {
   readonly #ctx: StreamContext;
   readonly #delta: boolean;
-  #server: grpc.Server | undefined;
+  readonly #authorize: XdsServerOptions['authorize'];
+  readonly #servers: grpc.Server[] = [];
 
   constructor(opts: XdsServerOptions) {
     this.#delta = opts.delta ?? true;
+    this.#authorize = opts.authorize;
     this.#ctx = {
       cache: opts.cache,
       callbacks: opts.callbacks ?? {},
@@ -38,10 +44,17 @@ export class XdsServer {
     };
   }
 
-  /** Adds the ADS service to a grpc.Server the caller owns (to share a port with other services). */
-  bind(server: grpc.Server): void {
+  /**
+   * Adds the ADS service to a grpc.Server the caller owns (to share a port with other services).
+   * `secure`: the server is the TLS port, whose streams go through `authorize`.
+   */
+  bind(server: grpc.Server, secure = false): void {
+    const auth = this.#authorize;
+    const ctx: StreamContext = secure && auth
+      ? { ...this.#ctx, callbacks: { ...this.#ctx.callbacks, authorize: (node, call) => auth(node, call.getAuthContext()?.sslPeerCertificate as PeerCertificate | undefined) } }
+      : this.#ctx;
     const sotw = (call: grpc.ServerDuplexStream<DiscoveryRequest, Buffer>) => {
-      new SotwStream(this.#ctx, call, 'sotw');
+      new SotwStream(ctx, call, 'sotw');
     };
     if (!this.#delta) {
       server.addService({ StreamAggregatedResources: adsServiceDefinition.StreamAggregatedResources }, { StreamAggregatedResources: sotw });
@@ -50,20 +63,22 @@ export class XdsServer {
     server.addService(adsServiceDefinition, {
       StreamAggregatedResources: sotw,
       DeltaAggregatedResources: (call: grpc.ServerDuplexStream<DeltaDiscoveryRequest, DeltaDiscoveryResponse>) => {
-        new DeltaStream(this.#ctx, call, 'delta');
+        new DeltaStream(ctx, call, 'delta');
       },
     });
   }
 
   /** Starts a gRPC server for ADS on `address` ('127.0.0.1:0' picks a port); resolves the port. */
-  listen(address: string, credentials: grpc.ServerCredentials): Promise<number> {
+  listen(address: string, credentials: grpc.ServerCredentials, extra?: (server: grpc.Server) => void): Promise<number> {
     const server = new grpc.Server({
       'grpc.max_receive_message_length': 64 * 1024 * 1024,
       'grpc.keepalive_time_ms': 30_000,
       'grpc.keepalive_permit_without_calls': 1,
     });
-    this.bind(server);
-    this.#server = server;
+    const secure = credentials._isSecure();
+    this.bind(server, secure);
+    extra?.(server);
+    this.#servers.push(server);
     return new Promise((resolve, reject) => {
       server.bindAsync(address, credentials, (err, port) => (err ? reject(err) : resolve(port)));
     });
@@ -78,9 +93,11 @@ export class XdsServer {
     return { ...this.#ctx.counters };
   }
 
-  close(): Promise<void> {
-    const s = this.#server;
-    if (!s) return Promise.resolve();
+  async close(): Promise<void> {
+    await Promise.all(this.#servers.map((s) => this.#closeOne(s)));
+  }
+
+  #closeOne(s: grpc.Server): Promise<void> {
     return new Promise((resolve) => {
       const t = setTimeout(() => {
         s.forceShutdown();

@@ -20,6 +20,11 @@ export interface StreamCallbacks {
   onDraining?(node: NodeInfo): void;
   onAck?(node: NodeInfo, typeUrl: TypeUrl, version: string): void;
   onNack?(node: NodeInfo, typeUrl: TypeUrl, nonce: string, message: string): void;
+  /**
+   * Who may open this stream, checked on its first request: returns the verified peer identity
+   * (SPIFFE ID, or undefined on plaintext) or an error message (the stream ends PERMISSION_DENIED).
+   */
+  authorize?(node: NodeInfo, call: { getAuthContext(): { sslPeerCertificate?: { raw?: Buffer } } | null }): { peerId?: string } | { error: string };
 }
 
 export interface StreamContext {
@@ -89,7 +94,15 @@ export abstract class AdsStream<Req, Res> {
         this.call.destroy(Object.assign(new Error('the first xDS request must carry node.id'), { code: 3 }));
         return;
       }
-      this.node = nodeInfoFromProto(n);
+      let node = nodeInfoFromProto(n);
+      const auth = this.ctx.callbacks.authorize?.(node, this.call as never);
+      if (auth && 'error' in auth) {
+        this.ctx.logger.warn({ node: node.id, service: node.service, namespace: node.namespace, why: auth.error }, 'xDS stream refused');
+        this.call.destroy(Object.assign(new Error(auth.error), { code: 7, details: auth.error }));
+        return;
+      }
+      if (auth?.peerId) node = { ...node, peerId: auth.peerId };
+      this.node = node;
       this.status = new StreamStatus(this.node, this.kind, this.ctx.counters);
       this.ctx.streams.add(this.status);
       this.ctx.counters.connectedStreams++;

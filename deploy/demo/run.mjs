@@ -83,6 +83,7 @@ const step = (s) => console.log(`\n==> ${s}`);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 let admin = '';
 let xds = '';
+const tokens = new Map();
 
 /** An app process plus its sidecar; the app learns its sidecar's outbound port on stdin. */
 async function startInstance(service, name, version, calls, appPort) {
@@ -91,11 +92,17 @@ async function startInstance(service, name, version, calls, appPort) {
     app = start(name, [appBin], { NAME: name, VERSION: version, CALLS: calls ?? '' });
     appPort = Number((await app.wait(/^listening \d+/)).split(' ')[1]);
   }
+  // Each service's instances join with a join token (their first certificate); renewals use the certificate.
+  if (!tokens.has(service)) {
+    const t = await weft(['token', 'create', '--service', service, '--ttl', '1h']);
+    if (t.code !== 0) throw new Error(`weft token create failed: ${t.err}`);
+    tokens.set(service, t.out.trim());
+  }
   const sc = start(`${name}/sidecar`, [
     weftBin, 'sidecar', '--service', service, '--app-port', String(appPort), '--control-plane', xds,
     '--outbound-port', '0', '--inbound-port', '0', '--inbound-address', '127.0.0.1', '--admin-port', '0',
     '--labels', `version=${version}`, '--id', name, '--drain-delay', '200ms',
-  ]);
+  ], { WEFT_JOIN_TOKEN: tokens.get(service) });
   const ready = await sc.wait(/^ready id=/);
   const [, outbound, inbound, adm] = /outbound=\S+:(\d+) inbound=\S+:(\d+) admin=\S+:(\d+)/.exec(ready);
   app?.p.stdin.write(`outbound ${outbound}\n`);

@@ -13,11 +13,15 @@ import { RouteConfigurationSchema } from '../../proto/gen/envoy/config/route/v3/
 import { HttpConnectionManagerSchema } from '../../proto/gen/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager_pb.js';
 import { RouterSchema } from '../../proto/gen/envoy/extensions/filters/http/router/v3/router_pb.js';
 import { HttpProtocolOptionsSchema } from '../../proto/gen/envoy/extensions/upstreams/http/v3/http_protocol_options_pb.js';
+import { DownstreamTlsContextSchema, UpstreamTlsContextSchema } from '../../proto/gen/envoy/extensions/transport_sockets/tls/v3/tls_pb.js';
+import { SecretSchema } from '../../proto/gen/envoy/extensions/transport_sockets/tls/v3/secret_pb.js';
+import { RBACSchema } from '../../proto/gen/envoy/extensions/filters/http/rbac/v3/rbac_pb.js';
 import type { HttpListener } from '../listeners/http-listener.js';
 import type { Runtime } from '../runtime.js';
 import type { XdsConfig } from '../xds/ads-client.js';
+import { splitPem, summarize, type MeshTls } from '../tls/mesh-tls.js';
 
-const registry = createRegistry(HttpConnectionManagerSchema, RouterSchema, HttpProtocolOptionsSchema);
+const registry = createRegistry(HttpConnectionManagerSchema, RouterSchema, HttpProtocolOptionsSchema, UpstreamTlsContextSchema, DownstreamTlsContextSchema, SecretSchema, RBACSchema);
 
 export interface AdminState {
   runtime: Runtime;
@@ -30,6 +34,7 @@ export interface AdminState {
   /** xDS updates accepted / rejected per type. */
   xdsCounters: Map<string, { accepted: number; rejected: number }>;
   node: { id: string; service: string; namespace: string };
+  tls?: MeshTls;
 }
 
 function json<T extends DescMessage>(schema: T, m: Message): unknown {
@@ -51,7 +56,20 @@ export function configDump(s: AdminState): unknown {
     routes: [...x.routes.values()].map((r) => json(RouteConfigurationSchema, r)),
     clusters: [...x.clusters.values()].map((c) => json(ClusterSchema, c)),
     endpoints: [...x.endpoints.values()].map((e) => json(ClusterLoadAssignmentSchema, e)),
+    secrets: secretsView(s),
   };
+}
+
+/** Certificates in use: facts only (subject, SAN, serial, validity, fingerprints), never key material. */
+export function secretsView(s: AdminState): unknown {
+  const t = s.tls;
+  if (!t) return [];
+  const out: unknown[] = [];
+  const c = t.cert;
+  if (c) out.push({ name: 'default', kind: 'workload certificate', ...summarize(c.chainPem[0]!), spiffeId: c.spiffeId, chain: c.chainPem.slice(1).map(summarize), rotations: t.rotations });
+  const b = splitPem(t.bundlePem);
+  if (b.length) out.push({ name: 'ROOTCA', kind: 'trust bundle', roots: b.map(summarize), version: s.xds().versions.secret ?? '' });
+  return out;
 }
 
 export function clustersView(s: AdminState): unknown {
@@ -112,6 +130,12 @@ export function prometheus(s: AdminState): string {
   const xr: Array<[Record<string, string>, number]> = [];
   for (const [type, v] of s.xdsCounters) xr.push([{ type, result: 'accepted' }, v.accepted], [{ type, result: 'rejected' }, v.rejected]);
   metric('weft_xds_updates_total', 'counter', 'xDS responses accepted (ACK) or rejected (NACK) per type.', xr);
+  metric('weft_downstream_tls_handshake_errors_total', 'counter', 'Failed TLS handshakes (no or untrusted client certificate) per listener.', L.map((l) => [{ listener: l.name }, l.stats.tlsHandshakeErrors]));
+  metric('weft_downstream_connections_refused_total', 'counter', 'Connections refused for their transport (plaintext in STRICT mTLS) per listener.', L.map((l) => [{ listener: l.name }, l.stats.cxRefusedTransport]));
+  if (s.tls?.cert) {
+    metric('weft_workload_cert_expiry_seconds', 'gauge', 'Unix time the workload certificate expires.', [[{}, Math.floor(s.tls.cert.notAfter.getTime() / 1000)]]);
+    metric('weft_workload_cert_rotations_total', 'counter', 'Workload certificates replaced since start.', [[{}, s.tls.rotations]]);
+  }
   metric('weft_xds_connected', 'gauge', '1 while the ADS stream to the control plane is up.', [[{}, s.xdsConnected() ? 1 : 0]]);
   return `${out.join('\n')}\n`;
 }
@@ -126,7 +150,7 @@ export async function startAdmin(host: string, port: number, s: AdminState): Pro
     if (req.method !== 'GET' && req.method !== 'HEAD') return send(405, 'text/plain', 'method not allowed\n');
     switch (path) {
       case '/ready': {
-        const ok = s.runtime.ready && !s.draining();
+        const ok = s.runtime.ready && (!s.tls || s.tls.ready) && !s.draining();
         return send(ok ? 200 : 503, 'text/plain', s.draining() ? 'DRAINING\n' : ok ? 'LIVE\n' : 'NOT READY: waiting for configuration\n');
       }
       case '/config_dump':

@@ -7,6 +7,7 @@
 import type { IncomingMessage, ServerResponse, OutgoingHttpHeaders } from 'node:http';
 import { constants as h2c, type IncomingHttpHeaders as H2Headers, type ServerHttp2Stream } from 'node:http2';
 import type { Readable } from 'node:stream';
+import { peerPrincipal } from '../tls/mesh-tls.js';
 
 export type ResponseHeaders = Record<string, string | string[] | number>;
 
@@ -20,6 +21,8 @@ export interface Downstream {
   /** Query string including '?', or ''. */
   readonly search: string;
   readonly remoteAddress: string;
+  /** The peer's verified SPIFFE ID (mTLS on the inbound listener); undefined on plaintext. */
+  readonly principal: string | undefined;
   readonly hasBody: boolean;
   readonly body: Readable;
   readonly headersSent: boolean;
@@ -54,6 +57,10 @@ export class H1Downstream implements Downstream {
   readonly path: string;
   readonly search: string;
   readonly remoteAddress: string;
+  #socket: unknown;
+  get principal(): string | undefined {
+    return peerPrincipal(this.#socket);
+  }
   readonly hasBody: boolean;
   #ended = false;
 
@@ -74,6 +81,7 @@ export class H1Downstream implements Downstream {
     this.authority = authority.toLowerCase();
     [this.path, this.search] = splitTarget(target);
     this.remoteAddress = req.socket.remoteAddress ?? '';
+    this.#socket = req.socket;
     const h = req.headers;
     this.hasBody = h['transfer-encoding'] !== undefined || (h['content-length'] !== undefined && h['content-length'] !== '0');
     this.grpc = h['content-type']?.startsWith('application/grpc') ?? false;
@@ -158,6 +166,10 @@ export class H2Downstream implements Downstream {
   readonly path: string;
   readonly search: string;
   readonly remoteAddress: string;
+  #socket: unknown;
+  get principal(): string | undefined {
+    return peerPrincipal(this.#socket);
+  }
   readonly hasBody: boolean;
   #sent = false;
   #ended = false;
@@ -172,6 +184,7 @@ export class H2Downstream implements Downstream {
     this.authority = (headers[':authority'] ?? headers.host ?? '').toLowerCase();
     [this.path, this.search] = splitTarget(headers[':path'] ?? '/');
     this.remoteAddress = stream.session?.socket?.remoteAddress ?? '';
+    this.#socket = stream.session?.socket;
     this.hasBody = !stream.endAfterHeaders;
     this.grpc = headers['content-type']?.startsWith('application/grpc') ?? false;
   }

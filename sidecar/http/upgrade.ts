@@ -3,7 +3,8 @@
  * cluster on a fresh connection, and from then on bytes are piped both ways untouched.
  */
 import type { IncomingMessage } from 'node:http';
-import net from 'node:net';
+import type net from 'node:net';
+import { dial } from '../upstream/dial.js';
 import type { Duplex } from 'node:stream';
 import { H1Downstream } from './downstream.js';
 import { requestHeaders } from './headers.js';
@@ -25,10 +26,9 @@ export function forwardUpgrade(req: IncomingMessage, socket: Duplex, head: Buffe
   let headText = `${d.method} ${d.path}${d.search} HTTP/1.1\r\n`;
   for (let i = 0; i < flat.length; i += 2) headText += `${flat[i]}: ${flat[i + 1]}\r\n`;
   headText += `connection: upgrade\r\nupgrade: ${req.headers.upgrade ?? ''}\r\n\r\n`;
-  const up = net.connect(host.port, host.address);
+  const { socket: up, ready } = dial(host, cluster.tls, 'http/1.1');
   let connected = false;
-  up.setNoDelay(true);
-  up.once('connect', () => {
+  up.once(ready, () => {
     connected = true;
     up.write(headText);
     if (head.length) up.write(head);

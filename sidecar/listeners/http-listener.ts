@@ -8,6 +8,9 @@
 import http from 'node:http';
 import http2 from 'node:http2';
 import net from 'node:net';
+import tls from 'node:tls';
+import type { MeshTls } from '../tls/mesh-tls.js';
+import type { InboundTransport } from '../xds/types/tls.js';
 import type { AddressInfo } from 'node:net';
 import { H1Downstream, H2Downstream } from '../http/downstream.js';
 import { respondErrorRaw } from '../http/respond.js';
@@ -15,6 +18,8 @@ import { route, type RouterContext } from '../http/router.js';
 import { forwardUpgrade } from '../http/upgrade.js';
 
 const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
+/** Before the inbound Listener arrives: mTLS only, TLS 1.2+, both HTTP versions. */
+const DEFAULT_TLS = { requireClientCertificate: true, alpn: ['h2', 'http/1.1'], minVersion: 'TLSv1.2', maxVersion: 'TLSv1.3', caSecret: 'ROOTCA' } as const satisfies NonNullable<InboundTransport['tls']>;
 
 export interface ListenerStats {
   rqTotal: number;
@@ -23,6 +28,17 @@ export interface ListenerStats {
   cxActive: number;
   /** Requests the parser rejected (malformed, headers too large). */
   rqRejected: number;
+  /** TLS handshakes that failed (no or untrusted client certificate, protocol errors). */
+  tlsHandshakeErrors: number;
+  /** Connections refused because their transport is not accepted (plaintext in STRICT mode). */
+  cxRefusedTransport: number;
+}
+
+/** The inbound listener's mTLS: material from MeshTls, accepted transports from the Listener resource. */
+export interface ListenerTls {
+  mesh: MeshTls;
+  /** undefined until the listener config arrived: then only TLS is accepted. */
+  transport(): InboundTransport | undefined;
 }
 
 export interface HttpListenerOptions {
@@ -31,11 +47,13 @@ export interface HttpListenerOptions {
   port: number;
   /** Max request header bytes (HTTP/1.1) / header list size (HTTP/2). */
   maxHeaderBytes?: number;
+  /** Set on the inbound listener: TLS (mTLS) by the first byte, plaintext only if the config allows it. */
+  tls?: ListenerTls;
 }
 
 export class HttpListener {
   readonly name: string;
-  readonly stats: ListenerStats = { rqTotal: 0, rqActive: 0, cxTotal: 0, cxActive: 0, rqRejected: 0 };
+  readonly stats: ListenerStats = { rqTotal: 0, rqActive: 0, cxTotal: 0, cxActive: 0, rqRejected: 0, tlsHandshakeErrors: 0, cxRefusedTransport: 0 };
   readonly #opts: HttpListenerOptions;
   readonly #ctx: RouterContext;
   readonly #tcp: net.Server;
@@ -43,6 +61,8 @@ export class HttpListener {
   readonly #h2: http2.Http2Server;
   readonly #sockets = new Set<net.Socket>();
   readonly #sessions = new Set<http2.ServerHttp2Session>();
+  #tlsServer: tls.Server | undefined;
+  #tlsKey = '';
   #draining = false;
   #idleWaiters: Array<() => void> = [];
   readonly #onDone = () => {
@@ -88,6 +108,38 @@ export class HttpListener {
     });
     this.#h2.on('sessionError', () => undefined);
     this.#tcp = net.createServer({ noDelay: true }, (socket) => this.#accept(socket));
+    opts.tls?.mesh.onChange(() => {
+      const o = opts.tls!.mesh.serverOptions();
+      if (o && this.#tlsServer) this.#tlsServer.setSecureContext(o);
+    });
+  }
+
+  /** The TLS server for the current transport settings (rebuilt only when those change). */
+  #tls(t: InboundTransport['tls'] & object): tls.Server | undefined {
+    const o = this.#opts.tls!.mesh.serverOptions();
+    if (!o) return undefined;
+    const key = `${t.requireClientCertificate}|${t.alpn.join(',')}|${t.minVersion}|${t.maxVersion}`;
+    if (this.#tlsServer && this.#tlsKey === key) return this.#tlsServer;
+    const server = tls.createServer({
+      ...o,
+      requestCert: true,
+      rejectUnauthorized: t.requireClientCertificate,
+      ALPNProtocols: t.alpn,
+      minVersion: t.minVersion,
+      maxVersion: t.maxVersion,
+      handshakeTimeout: 10_000,
+    });
+    server.on('secureConnection', (s: tls.TLSSocket) => {
+      s.on('error', () => undefined);
+      (s.alpnProtocol === 'h2' ? this.#h2 : this.#h1).emit('connection', s);
+    });
+    server.on('tlsClientError', (_e, s: tls.TLSSocket) => {
+      this.stats.tlsHandshakeErrors++;
+      s.destroy();
+    });
+    this.#tlsServer = server;
+    this.#tlsKey = key;
+    return server;
   }
 
   #accept(socket: net.Socket): void {
@@ -108,11 +160,29 @@ export class HttpListener {
         return;
       }
       socket.unshift(first);
+      const lt = this.#opts.tls;
+      if (lt) {
+        const t = lt.transport();
+        if (first[0] === 0x16) {
+          // A TLS ClientHello.
+          const server = t?.tls ?? (t ? undefined : DEFAULT_TLS);
+          const ts = server ? this.#tls(server) : undefined;
+          if (!ts) return this.#refuse(socket);
+          ts.emit('connection', socket);
+          return;
+        }
+        if (!t?.plaintext) return this.#refuse(socket);
+      }
       const n = Math.min(first.length, H2_PREFACE.length);
       const h2 = n >= 3 && first.subarray(0, n).equals(H2_PREFACE.subarray(0, n));
       (h2 ? this.#h2 : this.#h1).emit('connection', socket);
     };
     socket.once('readable', sniff);
+  }
+
+  #refuse(socket: net.Socket): void {
+    this.stats.cxRefusedTransport++;
+    socket.destroy();
   }
 
   async listen(): Promise<AddressInfo> {

@@ -15,6 +15,10 @@ import { Host } from './host.js';
 import { buildPicker, policyFor, type LbPolicy, type Picker } from './lb/index.js';
 import { OutlierDetector, Outcome } from './outlier.js';
 import { H2Connection, h1Pool, type PoolOptions } from './pools.js';
+import { dial, hostTls, type HostTls } from './dial.js';
+import type { MeshTls } from '../tls/mesh-tls.js';
+import { Problems } from '../xds/types/decoded.js';
+import { TLS_MODE_KEY, TLS_MODE_MESH, upstreamTlsOf } from '../xds/types/tls.js';
 
 type Duration = { seconds: bigint; nanos: number } | undefined;
 const ms = (d: Duration, dflt: number) => (d ? Number(d.seconds) * 1000 + Math.floor(d.nanos / 1e6) : dflt);
@@ -69,8 +73,11 @@ export class UpstreamCluster {
   readonly #hc: HealthChecker | undefined;
   /** The service this cluster reaches (for health-check Host headers and SAN checks later). */
   readonly authority: string;
+  /** mTLS to mesh hosts (undefined: plaintext everywhere). */
+  readonly tls: HostTls | undefined;
 
-  constructor(readonly config: Cluster, http2Override?: boolean) {
+  constructor(readonly config: Cluster, http2Override?: boolean, mesh?: MeshTls) {
+    this.tls = hostTls(mesh, upstreamTlsOf(config, new Problems(config.name)));
     this.name = config.name;
     this.http2 = http2Override ?? isHttp2(config);
     this.#policy = policyFor(config);
@@ -93,7 +100,7 @@ export class UpstreamCluster {
     this.authority = meta?.service ? `${meta.service}.${meta.namespace ?? 'default'}` : config.name;
     const rebuild = () => this.#rebuild();
     this.#outlier = config.outlierDetection ? new OutlierDetector(config.outlierDetection, () => this.hosts, rebuild) : undefined;
-    this.#hc = config.healthChecks[0] ? new HealthChecker(config.healthChecks[0], this.authority, rebuild) : undefined;
+    this.#hc = config.healthChecks[0] ? new HealthChecker(config.healthChecks[0], this.authority, rebuild, (h) => dial(h, this.tls, 'http/1.1').socket) : undefined;
     this.picker = buildPicker([], this.#policy, this.#panic);
     if (config.loadAssignment) this.setEndpoints(config.loadAssignment);
   }
@@ -116,6 +123,7 @@ export class UpstreamCluster {
         h.weight = e.loadBalancingWeight ?? 1;
         h.zone = l.locality?.zone ?? '';
         h.priority = l.priority;
+        h.mesh = this.tls !== undefined && (this.tls.config.allHosts || (e.metadata?.filterMetadata['envoy.transport_socket_match'] as Record<string, unknown> | undefined)?.[TLS_MODE_KEY] === TLS_MODE_MESH);
         h.edsUnhealthy = e.healthStatus === HealthStatus.UNHEALTHY || e.healthStatus === HealthStatus.DRAINING || e.healthStatus === HealthStatus.TIMEOUT;
         next.push(h);
         old.delete(h.key);
@@ -135,7 +143,7 @@ export class UpstreamCluster {
   h1(h: Host): Pool {
     let p = this.#h1.get(h);
     if (!p) {
-      p = h1Pool(h, this.#pool);
+      p = h1Pool(h, this.#pool, this.tls);
       p.on('connectionError', () => {
         h.cxConnectFail++;
         this.stats.cxConnectFail++;
@@ -147,7 +155,7 @@ export class UpstreamCluster {
 
   h2(h: Host): H2Connection {
     let c = this.#h2.get(h);
-    if (!c) this.#h2.set(h, (c = new H2Connection(h, this.#pool)));
+    if (!c) this.#h2.set(h, (c = new H2Connection(h, this.#pool, this.tls)));
     return c;
   }
 

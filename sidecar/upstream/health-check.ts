@@ -32,6 +32,8 @@ export class HealthChecker {
     hc: HealthCheck,
     authority: string,
     private readonly onChange: () => void,
+    /** How to reach a host (mTLS for mesh hosts); plain TCP when absent. */
+    private readonly dialer?: (h: Host) => import('node:net').Socket,
   ) {
     this.#intervalMs = ms(hc.interval, 5000);
     this.#timeoutMs = ms(hc.timeout, 1000);
@@ -91,7 +93,7 @@ export class HealthChecker {
       // Envoy adds up to 10% jitter to each interval.
       this.#schedule(h, s, this.#intervalMs * (1 + Math.random() * 0.1));
     };
-    const req = http.get({ host: h.address, port: h.port, path: this.#path, headers: { host: this.#host, 'user-agent': 'weft-health-check', connection: 'close' }, agent: false, timeout: this.#timeoutMs }, (res) => {
+    const req = http.get({ host: h.address, port: h.port, path: this.#path, headers: { host: this.#host, 'user-agent': 'weft-health-check', connection: 'close' }, agent: false, timeout: this.#timeoutMs, ...(this.dialer ? { createConnection: () => this.dialer!(h) } : {}) }, (res) => {
       const code = res.statusCode ?? 0;
       res.resume();
       finish(this.#expected.some(([a, b]) => code >= a && code < b));

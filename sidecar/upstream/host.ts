@@ -9,6 +9,8 @@ export class Host {
   active = 0;
   /** Active health check says unhealthy. */
   hcFailed = false;
+  /** A mesh endpoint (a sidecar): dialled with mTLS when the cluster has a TLS transport socket. */
+  mesh = false;
   /** EDS says unhealthy or draining. */
   edsUnhealthy = false;
   /** Outlier detection: ejected until this time (0 = not ejected), and how many times so far. */

@@ -11,6 +11,7 @@ import type { Pool as PoolType } from 'undici';
 const Pool = createRequire(import.meta.url)('undici/lib/dispatcher/pool.js') as typeof PoolType;
 type Pool = PoolType;
 import type { Host } from './host.js';
+import { dial, type HostTls } from './dial.js';
 
 export interface PoolOptions {
   maxConnections: number;
@@ -18,8 +19,22 @@ export interface PoolOptions {
   idleTimeoutMs: number;
 }
 
-export function h1Pool(h: Host, o: PoolOptions): Pool {
+export function h1Pool(h: Host, o: PoolOptions, t: HostTls | undefined): Pool {
   return new Pool(`http://${h.key}`, {
+    // Our own connector: TCP, or mTLS with the current workload certificate for mesh hosts.
+    connect: (_opts, cb) => {
+      const { socket, ready } = dial(h, t, 'http/1.1');
+      let done = false;
+      const timer = setTimeout(() => socket.destroy(Object.assign(new Error('connect timeout'), { code: 'UND_ERR_CONNECT_TIMEOUT' })), o.connectTimeoutMs);
+      socket.once(ready, () => {
+        clearTimeout(timer);
+        if (!done) (done = true), cb(null, socket);
+      });
+      socket.once('error', (e) => {
+        clearTimeout(timer);
+        if (!done) (done = true), cb(e, null);
+      });
+    },
     connections: o.maxConnections,
     pipelining: 1,
     connectTimeout: o.connectTimeoutMs,
@@ -38,12 +53,17 @@ export class H2Connection {
   constructor(
     private readonly host: Host,
     private readonly opts: PoolOptions,
+    private readonly tls: HostTls | undefined,
   ) {}
 
   session(): http2.ClientHttp2Session {
     const s = this.#session;
     if (s && !s.closed && !s.destroyed) return s;
-    const next = http2.connect(`http://${this.host.key}`, { settings: { enablePush: false } });
+    const mesh = this.tls !== undefined && this.host.mesh;
+    const next = http2.connect(`${mesh ? 'https' : 'http'}://${this.host.key}`, {
+      settings: { enablePush: false },
+      createConnection: () => dial(this.host, this.tls, 'h2').socket,
+    });
     const timer = setTimeout(() => next.destroy(Object.assign(new Error('connect timeout'), { code: 'UND_ERR_CONNECT_TIMEOUT' })), this.opts.connectTimeoutMs);
     next.once('connect', () => {
       clearTimeout(timer);

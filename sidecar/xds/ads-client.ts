@@ -32,6 +32,8 @@ import { decodeCluster } from './types/cluster.js';
 import { decodeEndpoint } from './types/endpoint.js';
 import { decodeListener, type SidecarListener } from './types/listener.js';
 import { decodeRoute } from './types/route.js';
+import { Problems } from './types/decoded.js';
+import { decodeSecret, upstreamTlsOf, type TrustBundle } from './types/tls.js';
 
 /** The accepted config, replaced (never mutated) on every accepted update. */
 export interface XdsConfig {
@@ -39,6 +41,8 @@ export interface XdsConfig {
   readonly routes: ReadonlyMap<string, RouteConfiguration>;
   readonly clusters: ReadonlyMap<string, Cluster>;
   readonly endpoints: ReadonlyMap<string, ClusterLoadAssignment>;
+  /** SDS: trust bundles by name. */
+  readonly secrets: ReadonlyMap<string, TrustBundle>;
   /** Accepted version per type. */
   readonly versions: Readonly<Partial<Record<ResourceKind, string>>>;
 }
@@ -74,7 +78,7 @@ const DECODERS: Record<ResourceKind, Decoder | undefined> = {
   endpoint: decodeEndpoint,
   listener: decodeListener,
   route: decodeRoute,
-  secret: undefined,
+  secret: decodeSecret,
 };
 const KIND: Record<string, ResourceKind> = Object.fromEntries(Object.entries(TYPE_URL).map(([k, v]) => [v, k as ResourceKind]));
 
@@ -84,7 +88,7 @@ export class AdsClient {
   #client: grpc.Client | undefined;
   #stream: AnyStream | undefined;
   #protocol: XdsProtocol;
-  #config: XdsConfig = { listeners: new Map(), routes: new Map(), clusters: new Map(), endpoints: new Map(), versions: {} };
+  #config: XdsConfig = { listeners: new Map(), routes: new Map(), clusters: new Map(), endpoints: new Map(), secrets: new Map(), versions: {} };
   /** Names followed for EDS and RDS (sorted). */
   #names = new Map<TypeUrl, string[]>();
   #nonces = new Map<TypeUrl, string>();
@@ -189,9 +193,9 @@ export class AdsClient {
     if (delta) {
       // Wildcard CDS and LDS (an empty first subscribe); EDS and RDS by name. On a reconnect, what
       // we hold goes in initial_resource_versions so unchanged resources are not sent again.
-      for (const t of [TYPE_URL.cluster, TYPE_URL.listener, TYPE_URL.endpoint, TYPE_URL.route]) {
+      for (const t of [TYPE_URL.cluster, TYPE_URL.listener, TYPE_URL.endpoint, TYPE_URL.route, TYPE_URL.secret]) {
         const names = this.#names.get(t);
-        const byName = t === TYPE_URL.endpoint || t === TYPE_URL.route;
+        const byName = t === TYPE_URL.endpoint || t === TYPE_URL.route || t === TYPE_URL.secret;
         if (byName && !names?.length) continue;
         const held = this.#held.get(t);
         this.#sendDelta(create(DeltaDiscoveryRequestSchema, {
@@ -204,7 +208,7 @@ export class AdsClient {
     }
     this.#requestSotw(TYPE_URL.cluster, [], this.#config.versions.cluster ?? '');
     this.#requestSotw(TYPE_URL.listener, [], this.#config.versions.listener ?? '');
-    for (const t of [TYPE_URL.endpoint, TYPE_URL.route]) {
+    for (const t of [TYPE_URL.endpoint, TYPE_URL.route, TYPE_URL.secret]) {
       const names = this.#names.get(t);
       if (names?.length) this.#requestSotw(t, names, this.#config.versions[KIND[t]!] ?? '');
     }
@@ -335,7 +339,7 @@ export class AdsClient {
 
   #current(kind: ResourceKind): ReadonlyMap<string, unknown> {
     const c = this.#config;
-    return kind === 'cluster' ? c.clusters : kind === 'endpoint' ? c.endpoints : kind === 'listener' ? c.listeners : c.routes;
+    return kind === 'cluster' ? c.clusters : kind === 'endpoint' ? c.endpoints : kind === 'listener' ? c.listeners : kind === 'secret' ? c.secrets : c.routes;
   }
 
   #commit(kind: ResourceKind, resources: Map<string, unknown>, version: string): void {
@@ -344,6 +348,7 @@ export class AdsClient {
     else if (kind === 'endpoint') next.endpoints = resources as Map<string, ClusterLoadAssignment>;
     else if (kind === 'listener') next.listeners = resources as Map<string, SidecarListener>;
     else if (kind === 'route') next.routes = resources as Map<string, RouteConfiguration>;
+    else if (kind === 'secret') next.secrets = resources as Map<string, TrustBundle>;
     this.#config = next;
   }
 
@@ -354,6 +359,16 @@ export class AdsClient {
       this.#follow(TYPE_URL.endpoint, [...c.clusters.values()].filter((x) => x.clusterDiscoveryType.case === 'type' && x.clusterDiscoveryType.value === Cluster_DiscoveryType.EDS).map((x) => x.edsClusterConfig?.serviceName || x.name));
     } else if (kind === 'listener') {
       this.#follow(TYPE_URL.route, [...c.listeners.values()].map((l) => l.routeName));
+    }
+    if (kind === 'cluster' || kind === 'listener') {
+      // SDS: the trust bundles the listeners and clusters name.
+      const names: string[] = [];
+      for (const l of c.listeners.values()) if (l.transport.tls?.caSecret) names.push(l.transport.tls.caSecret);
+      for (const x of c.clusters.values()) {
+        const t = upstreamTlsOf(x, new Problems(''));
+        if (t?.caSecret) names.push(t.caSecret);
+      }
+      this.#follow(TYPE_URL.secret, names);
     }
   }
 

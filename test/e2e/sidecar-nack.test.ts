@@ -11,7 +11,7 @@ import { startControlPlane, type RunningControlPlane } from '../../control-plane
 import { makeResource, Snapshot } from '../../control-plane/xds/snapshot.js';
 import { silentLogger } from '../../common/log.js';
 import { ClusterSchema, Cluster_LbPolicy, type Cluster } from '../../proto/gen/envoy/config/cluster/v3/cluster_pb.js';
-import { eventually, load, startInstance, startSidecar, tempDir, waitForHosts, weft, type Instance, type SidecarProc } from '../harness/processes.js';
+import { eventually, registerControlPlane, load, startInstance, startSidecar, tempDir, waitForHosts, weft, type Instance, type SidecarProc } from '../harness/processes.js';
 
 const CLUSTER = 'outbound|8080||orders.default';
 
@@ -23,13 +23,14 @@ describe('an invalid Cluster pushed to a running sidecar', () => {
 
   beforeAll(async () => {
     const dataDir = tempDir('weft-cp-');
-    cp = await startControlPlane({ dataDir, xdsAddress: '127.0.0.1:0', adminAddress: '127.0.0.1:0', registryGraceMs: 10_000, logger: silentLogger });
+    cp = await startControlPlane({ dataDir, xdsAddress: '127.0.0.1:0', xdsPlaintextAddress: '127.0.0.1:0', adminAddress: '127.0.0.1:0', registryGraceMs: 10_000, logger: silentLogger });
+    registerControlPlane(cp.xdsPlaintextPort, { dataDir, adminUrl: `http://127.0.0.1:${cp.adminPort}`, xdsTlsPort: cp.xdsPort });
     env = { WEFT_SERVER: `http://127.0.0.1:${cp.adminPort}`, WEFT_DATA_DIR: dataDir };
     const f = join(tempDir(), 'mesh.yaml');
     writeFileSync(f, ['orders', 'web'].map((n) => `apiVersion: weft.dev/v1alpha1\nkind: Service\nmetadata: { name: ${n} }\nspec:\n  ports: [{ name: http, port: 8080, protocol: http }]\n`).join('---\n'));
     expect((await weft(['apply', '-f', f], { env })).code).toBe(0);
-    orders = await startInstance(cp.xdsPort, 'http', 'orders', 'orders-1');
-    a = await startSidecar(cp.xdsPort, { service: 'web', appPort: 1, id: 'web-1.default' });
+    orders = await startInstance(cp.xdsPlaintextPort, 'http', 'orders', 'orders-1');
+    a = await startSidecar(cp.xdsPlaintextPort, { service: 'web', appPort: 1, id: 'web-1.default' });
     await waitForHosts(a, CLUSTER, 1);
     // web-1's own registration also changes its snapshot: wait for that too, so the control plane
     // does not replace the scripted bad snapshot below with a fresh good one.

@@ -269,7 +269,7 @@ describe('sidecar proxying (A -> sidecar A -> sidecar B -> app B)', () => {
   it('serves /ready, /config_dump, /clusters and /stats/prometheus on the admin port', async () => {
     expect((await fetch(`${a.admin}/ready`)).status).toBe(200);
     const dump = (await (await fetch(`${a.admin}/config_dump`)).json()) as { versions: Record<string, string>; clusters: Array<{ name: string }>; listeners: unknown[] };
-    expect(Object.keys(dump.versions).sort()).toEqual(['cluster', 'endpoint', 'listener', 'route']);
+    expect(Object.keys(dump.versions).sort()).toEqual(['cluster', 'endpoint', 'listener', 'route', 'secret']);
     expect(dump.clusters.map((c) => c.name)).toContain('outbound|8080||orders.default');
     expect(dump.listeners.length).toBe(2);
     const stats = await (await fetch(`${a.admin}/stats/prometheus`)).text();

@@ -182,14 +182,14 @@ describe('resilience', () => {
   });
 
   it('serves 10 s of traffic with the control plane down, and resyncs when it returns', async () => {
-    const { dataDir, xdsPort } = cp;
+    const { dataDir, xdsPort, xdsTlsPort } = cp;
     await cp.kill('SIGKILL');
     const r = await load(a.outboundPort, { host: 'pay', total: 1_000_000, concurrency: 4, path: '/', timeoutMs: 10_000 });
     figure('control plane down, 10 s', { sent: r.sent, ok: r.ok, failures: r.failures });
     expect(r.sent).toBeGreaterThan(500);
     expect(r.failures).toEqual({});
     expect(r.ok).toBe(r.sent);
-    cp = await startControlPlane({ dataDir, xdsPort, extraArgs: ['--registry-grace', '60s'] });
+    cp = await startControlPlane({ dataDir, xdsPort, xdsTlsPort, extraArgs: ['--registry-grace', '60s'] });
     await eventually(async () => {
       const out = (await weft(['proxy-status'], { cp })).stdout;
       return out.includes(a.id) && out.includes(pay.sidecar.id) && !/STALE|NACKED|NOT SENT/.test(out) && (out.match(/SYNCED/g) ?? []).length >= 3;

@@ -3,7 +3,7 @@
  * a fresh data dir), CLI invocations, and helper processes. Every process is killed at teardown.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -79,22 +79,48 @@ export function spawnNode(args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?:
 
 export interface ControlPlaneProc extends Spawned {
   dataDir: string;
+  /** Plaintext xDS (raw test clients, proxyless gRPC). */
   xdsPort: number;
+  /** xDS over TLS, where sidecars connect (with a join token, then their workload certificate). */
+  xdsTlsPort: number;
   adminPort: number;
   adminUrl: string;
 }
 
+/** Control planes by plaintext xDS port, so startSidecar(xdsPort) finds where to get a token. */
+interface CpRef {
+  dataDir: string;
+  adminUrl: string;
+  xdsTlsPort: number;
+}
+const controlPlanes = new Map<number, CpRef>();
+
+/** For an in-process control plane: lets startSidecar(xdsPort) find its TLS port and admin API. */
+export function registerControlPlane(xdsPort: number, ref: CpRef): void {
+  controlPlanes.set(xdsPort, ref);
+}
+
 /** Starts `weft control-plane` on free loopback ports; resolves once it printed its ready line. */
-export async function startControlPlane(opts: { dataDir?: string; xdsPort?: number; extraArgs?: string[] } = {}): Promise<ControlPlaneProc> {
+export async function startControlPlane(opts: { dataDir?: string; xdsPort?: number; xdsTlsPort?: number; extraArgs?: string[] } = {}): Promise<ControlPlaneProc> {
   const dataDir = opts.dataDir ?? tempDir('weft-cp-');
   const p = spawnNode([
     WEFT, 'control-plane', '--data-dir', dataDir,
-    '--xds-address', `127.0.0.1:${opts.xdsPort ?? 0}`, '--admin-address', '127.0.0.1:0',
+    '--xds-address', `127.0.0.1:${opts.xdsTlsPort ?? 0}`, '--xds-plaintext-address', `127.0.0.1:${opts.xdsPort ?? 0}`, '--admin-address', '127.0.0.1:0',
     '--log-level', process.env.WEFT_TEST_LOG_LEVEL ?? 'warn',
     ...(opts.extraArgs ?? []),
   ]);
-  const m = await p.waitLine(/ready xds=([\d.]+):(\d+) admin=([\d.]+):(\d+)/);
-  return { ...p, dataDir, xdsPort: Number(m[2]), adminPort: Number(m[4]), adminUrl: `http://127.0.0.1:${m[4]}` };
+  const m = await p.waitLine(/ready xds=([\d.]+):(\d+) admin=([\d.]+):(\d+) xds-plaintext=([\d.]+):(\d+)/);
+  const cp = { ...p, dataDir, xdsPort: Number(m[6]), xdsTlsPort: Number(m[2]), adminPort: Number(m[4]), adminUrl: `http://127.0.0.1:${m[4]}` };
+  controlPlanes.set(cp.xdsPort, cp);
+  return cp;
+}
+
+/** Creates a join token through the admin API (what `weft token create` does). */
+export async function joinToken(cp: CpRef, service: string, namespace = 'default', ttlSeconds = 3600): Promise<string> {
+  const admin = readFileSync(join(cp.dataDir, 'admin-token'), 'utf8').trim();
+  const r = await fetch(`${cp.adminUrl}/v1/tokens`, { method: 'POST', headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json' }, body: JSON.stringify({ service, namespace, ttlSeconds }) });
+  if (!r.ok) throw new Error(`token create: ${r.status} ${await r.text()}`);
+  return ((await r.json()) as { token: string }).token;
 }
 
 export interface CliResult {
@@ -155,14 +181,21 @@ export interface SidecarOptions {
   labels?: Record<string, string>;
   id?: string;
   extraArgs?: string[];
+  /** Join token to use (default: a fresh one for the service from the control plane). */
+  token?: string;
 }
 
 /** Starts `weft sidecar` on free ports; resolves once it printed its ready line. */
 export async function startSidecar(xdsPort: number, o: SidecarOptions): Promise<SidecarProc> {
+  const cp = controlPlanes.get(xdsPort);
+  if (!cp) throw new Error(`no control plane started by the harness has xDS port ${xdsPort}`);
+  const token = o.token ?? (await joinToken(cp, o.service, o.namespace ?? 'default'));
+  const tokenFile = join(tempDir('weft-token-'), 'token');
+  writeFileSync(tokenFile, token, { mode: 0o600 });
   const p = spawnNode(
     [
       WEFT, 'sidecar', '--service', o.service, '--namespace', o.namespace ?? 'default', '--app-port', String(o.appPort),
-      '--app-protocol', o.appProtocol ?? 'http', '--control-plane', `127.0.0.1:${xdsPort}`,
+      '--app-protocol', o.appProtocol ?? 'http', '--control-plane', `127.0.0.1:${cp.xdsTlsPort}`, '--token-file', tokenFile,
       '--outbound-port', '0', '--inbound-port', '0', '--inbound-address', '127.0.0.1', '--admin-port', '0', '--drain-delay', '300ms',
       ...(o.labels ? ['--labels', Object.entries(o.labels).map(([k, v]) => `${k}=${v}`).join(',')] : []),
       ...(o.id ? ['--id', o.id] : []),

@@ -5,18 +5,29 @@ import { startControlPlane } from '../../main.js';
 import { defaultDataDir, usageError, type Verb } from '../context.js';
 import { parseDurationFlag } from '../flags.js';
 
-const usage = `Usage: weft control-plane [--data-dir DIR] [--xds-address HOST:PORT] [--admin-address HOST:PORT]
+const usage = `Usage: weft control-plane [--data-dir DIR] [--xds-address HOST:PORT] [--admin-address HOST:PORT] [flags]
 
 Runs the control plane: the config store, the service registry and the xDS v3 server (ADS, state
 of the world and delta) that every proxy connects to, plus the admin API the CLI uses.
 
   --data-dir DIR            store, admin token (env WEFT_DATA_DIR, default ~/.weft/data)
-  --xds-address HOST:PORT   xDS gRPC listener (default 127.0.0.1:15010; plaintext: keep it on loopback)
+  --xds-address HOST:PORT   xDS over TLS (ADS, and the certificate API sidecars use); default
+                            127.0.0.1:15010. Sidecars authenticate with their workload certificate.
+  --xds-plaintext-address HOST:PORT
+                            also serve xDS in plaintext, for proxyless gRPC clients (grpc-js-xds
+                            accepts only insecure channels). Unauthenticated: keep it on loopback.
+  --ca-cert-file FILE       use your own CA: the signing certificate (root or intermediate) ...
+  --ca-key-file FILE        ... its private key ...
+  --ca-chain-file FILE      ... and the certificates above it up to the root (default: a built-in
+                            ECDSA P-256 root is created on first start, key 0600 in DIR/ca)
+  --ca-rotation-step-timeout DURATION
+                            how long each root-rotation step waits for sidecars (default 30s)
   --admin-address HOST:PORT admin HTTP/JSON API and /metrics (default 127.0.0.1:15014)
   --registry-grace DURATION how long an instance stays registered after its proxy disconnects (default 10s)
   --log-level LEVEL         trace|debug|info|warn|error (default info; env WEFT_LOG_LEVEL)
 
-Prints "weft control-plane ready xds=HOST:PORT admin=HOST:PORT" on stdout once serving.
+Prints "weft control-plane ready xds=HOST:PORT admin=HOST:PORT [xds-plaintext=HOST:PORT]" on stdout
+once serving.
 Stops on SIGTERM or SIGINT.`;
 
 export const controlPlane: Verb = {
@@ -32,14 +43,26 @@ export const controlPlane: Verb = {
         'admin-address': { type: 'string', default: '127.0.0.1:15014' },
         'registry-grace': { type: 'string', default: '10s' },
         'log-level': { type: 'string' },
+        'xds-plaintext-address': { type: 'string' },
+        'ca-cert-file': { type: 'string' },
+        'ca-key-file': { type: 'string' },
+        'ca-chain-file': { type: 'string' },
+        'ca-rotation-step-timeout': { type: 'string', default: '30s' },
       },
     });
     let graceMs: number;
+    let stepMs: number;
     try {
       graceMs = parseDurationFlag(values['registry-grace']!);
     } catch (e) {
       throw usageError(`--registry-grace: ${(e as Error).message}`, usage);
     }
+    try {
+      stepMs = parseDurationFlag(values['ca-rotation-step-timeout']!);
+    } catch (e) {
+      throw usageError(`--ca-rotation-step-timeout: ${(e as Error).message}`, usage);
+    }
+    if (!values['ca-cert-file'] !== !values['ca-key-file']) throw usageError('--ca-cert-file and --ca-key-file go together', usage);
     const logger = createLogger('weft-control-plane', values['log-level'] ?? process.env.WEFT_LOG_LEVEL ?? 'info');
     let cp;
     try {
@@ -49,6 +72,11 @@ export const controlPlane: Verb = {
         adminAddress: values['admin-address']!,
         registryGraceMs: graceMs,
         logger,
+        xdsPlaintextAddress: values['xds-plaintext-address'],
+        caCertFile: values['ca-cert-file'],
+        caKeyFile: values['ca-key-file'],
+        caChainFile: values['ca-chain-file'],
+        rotationStepTimeoutMs: stepMs,
       });
     } catch (e) {
       const err = e as NodeJS.ErrnoException;
@@ -57,7 +85,8 @@ export const controlPlane: Verb = {
     }
     const xdsHost = values['xds-address']!.replace(/:\d+$/, '');
     const adminHost = values['admin-address']!.replace(/:\d+$/, '');
-    io.out(`weft control-plane ready xds=${xdsHost}:${cp.xdsPort} admin=${adminHost}:${cp.adminPort}`);
+    const plain = values['xds-plaintext-address'] ? ` xds-plaintext=${values['xds-plaintext-address'].replace(/:\d+$/, '')}:${cp.xdsPlaintextPort}` : '';
+    io.out(`weft control-plane ready xds=${xdsHost}:${cp.xdsPort} admin=${adminHost}:${cp.adminPort}${plain}`);
     await new Promise<void>((resolve) => {
       const stop = () => {
         logger.info('shutting down');

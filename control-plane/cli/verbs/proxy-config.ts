@@ -9,11 +9,19 @@ const usage = `Usage: weft proxy-config PROXY [--type ${TYPES.join('|')}] [-o ta
 
 PROXY is a node id as listed by \`weft proxy-status\`. Without -o, prints one line per resource
 (type, name, version); -o json or yaml prints the full Envoy resources (proto3 JSON).
+--type secret shows the proxy's workload certificate (SPIFFE ID, serial, expiry) and the trust
+bundle's roots: certificate facts only, never key material.
 
 ${CLIENT_USAGE}
 
 Example:
   weft proxy-config orders-1 --type cluster -o yaml`;
+
+interface SecretView {
+  nodeId: string;
+  workloadCertificate: { spiffeId: string; serial: string; notBefore: string; notAfter: string; issuerFingerprint: string; via: string; issuedAt: string } | null;
+  trustBundle: { roots: Array<{ fingerprint: string; subject: string; notAfter: string; signing: boolean }>; version: string };
+}
 
 type Dump = { nodeId: string; resources: Record<string, Array<{ name: string; version: string; resource: unknown }>> };
 
@@ -29,6 +37,20 @@ export const proxyConfig: Verb = {
     });
     if (positionals.length !== 1) throw usageError('proxy-config needs one PROXY id', usage);
     if (values.type && !TYPES.includes(values.type)) throw usageError(`unknown --type '${values.type}'`, usage);
+    if (values.type === 'secret') {
+      // Certificates: what the CA issued to this proxy and the trust bundle; never key material.
+      const sec = await new AdminClient(values).request<SecretView>('GET', `/v1/proxies/${encodeURIComponent(positionals[0]!)}/secrets`);
+      if (values.output === 'json') io.out(JSON.stringify(sec, null, 2));
+      else if (values.output === 'yaml') io.out(stringify(sec).trimEnd());
+      else {
+        const c = sec.workloadCertificate;
+        const rows: string[][] = [];
+        if (c) rows.push(['default', 'workload cert', c.spiffeId, c.serial, c.notAfter, `issued ${c.issuedAt} via ${c.via}`]);
+        for (const r of sec.trustBundle.roots) rows.push(['ROOTCA', r.signing ? 'root (signing)' : 'root', r.subject.replace(/\n/g, ', '), `${r.fingerprint.slice(0, 23)}…`, r.notAfter, `bundle version ${sec.trustBundle.version || '-'}`]);
+        io.out(table(['NAME', 'KIND', 'SUBJECT / SAN', 'SERIAL / FINGERPRINT', 'NOT AFTER', 'NOTE'], rows));
+      }
+      return 0;
+    }
     const q = values.type ? `?type=${values.type}` : '';
     const dump = await new AdminClient(values).request<Dump>('GET', `/v1/proxies/${encodeURIComponent(positionals[0]!)}/config${q}`);
     if (values.output === 'json') io.out(JSON.stringify(dump, null, 2));

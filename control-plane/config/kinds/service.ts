@@ -1,10 +1,10 @@
 /** Service: the ports a service answers on and, optionally, endpoints named in config. */
 import { isIP } from 'node:net';
-import type { ServicePort, ServiceSpec, StaticEndpoint } from '../types.js';
+import type { MtlsMode, ServicePort, ServiceSpec, StaticEndpoint } from '../types.js';
 import type { Reader } from '../schema.js';
 
 export function readService(r: Reader, v: unknown): ServiceSpec | undefined {
-  const o = r.obj(v, 'spec', ['ports', 'endpoints'], ['ports']);
+  const o = r.obj(v, 'spec', ['ports', 'endpoints', 'mtls'], ['ports']);
   if (!o) return undefined;
   // Duplicates are checked as items are read, so paths keep the index the user wrote.
   const seenN = new Set<string>();
@@ -35,5 +35,8 @@ export function readService(r: Reader, v: unknown): ServiceSpec | undefined {
     if (zone !== undefined) ep.zone = zone;
     return ep;
   });
-  return { ports, endpoints };
+  // Per-service override of MeshConfig's mTLS mode for this service's inbound side.
+  const m = r.obj(o.mtls, 'spec.mtls', ['mode']);
+  const mode = m ? (r.str(m.mode, 'spec.mtls.mode', { oneOf: ['STRICT', 'PERMISSIVE', 'DISABLE'] }) as MtlsMode | undefined) : undefined;
+  return { ports, endpoints, ...(mode ? { mtls: { mode } } : {}) };
 }

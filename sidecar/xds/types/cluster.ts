@@ -2,6 +2,7 @@
 import { fromBinary } from '@bufbuild/protobuf';
 import { ClusterSchema, Cluster_DiscoveryType, Cluster_LbPolicy, type Cluster } from '../../../proto/gen/envoy/config/cluster/v3/cluster_pb.js';
 import { Problems, type Decoded } from './decoded.js';
+import { upstreamTlsOf } from './tls.js';
 
 const LB = new Set([Cluster_LbPolicy.ROUND_ROBIN, Cluster_LbPolicy.LEAST_REQUEST, Cluster_LbPolicy.RANDOM, Cluster_LbPolicy.RING_HASH]);
 
@@ -19,5 +20,6 @@ export function decodeCluster(bytes: Uint8Array): Decoded<Cluster> {
   if (type === Cluster_DiscoveryType.STATIC && !c.loadAssignment?.endpoints.length) p.add('load_assignment', 'a STATIC cluster needs endpoints');
   if (!LB.has(c.lbPolicy)) p.add('lb_policy', `unsupported value '${Cluster_LbPolicy[c.lbPolicy] ?? c.lbPolicy}' (ROUND_ROBIN, LEAST_REQUEST, RANDOM, RING_HASH)`);
   if (c.connectTimeout && (c.connectTimeout.seconds < 0n || c.connectTimeout.nanos < 0)) p.add('connect_timeout', 'must not be negative');
+  upstreamTlsOf(c, p);
   return { name: c.name, value: p.errors.length ? undefined : c, errors: p.errors };
 }

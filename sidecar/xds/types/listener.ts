@@ -7,12 +7,15 @@ import {
   type HttpConnectionManager,
 } from '../../../proto/gen/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager_pb.js';
 import { Problems, type Decoded } from './decoded.js';
+import { inboundTransportOf, type InboundTransport } from './tls.js';
 
 export interface SidecarListener {
   listener: Listener;
   hcm: HttpConnectionManager;
   /** RouteConfiguration name (RDS). */
   routeName: string;
+  /** TLS and/or plaintext (socket listeners; every filter chain carries the same HCM). */
+  transport: InboundTransport;
 }
 
 export function decodeListener(bytes: Uint8Array): Decoded<SidecarListener> {
@@ -32,5 +35,12 @@ export function decodeListener(bytes: Uint8Array): Decoded<SidecarListener> {
     if (hcm.routeSpecifier.case === 'rds' && !routeName) p.add(`${path}.rds.route_config_name`, 'is required');
     if (hcm.httpFilters.at(-1)?.name !== 'envoy.filters.http.router') p.add(`${path}.http_filters`, 'the last filter must be envoy.filters.http.router');
   }
-  return { name: l.name, value: p.errors.length || !hcm ? undefined : { listener: l, hcm, routeName }, errors: p.errors };
+  const transport = inboundTransportOf(l, p);
+  // Every chain must carry the same HttpConnectionManager (they differ only in transport).
+  for (let i = 1; i < l.filterChains.length; i++) {
+    const f = l.filterChains[i]!.filters[0];
+    const a = f?.configType.case === 'typedConfig' ? f.configType.value : undefined;
+    if (!a || !any || a.typeUrl !== any.typeUrl || Buffer.compare(Buffer.from(a.value), Buffer.from(any.value)) !== 0) p.add(`filter_chains[${i}].filters[0].typed_config`, 'must equal filter_chains[0]\'s HttpConnectionManager');
+  }
+  return { name: l.name, value: p.errors.length || !hcm ? undefined : { listener: l, hcm, routeName, transport }, errors: p.errors };
 }

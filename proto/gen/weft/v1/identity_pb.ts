@@ -13,7 +13,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file weft/v1/identity.proto.
  */
 export const file_weft_v1_identity: GenFile = /*@__PURE__*/
-  fileDesc("ChZ3ZWZ0L3YxL2lkZW50aXR5LnByb3RvEgd3ZWZ0LnYxIlIKFlNpZ25DZXJ0aWZpY2F0ZVJlcXVlc3QSDwoHY3NyX3BlbRgBIAEoCRISCgpqb2luX3Rva2VuGAIgASgJEhMKC3R0bF9zZWNvbmRzGAMgASgNInYKF1NpZ25DZXJ0aWZpY2F0ZVJlc3BvbnNlEhYKDmNlcnRfY2hhaW5fcGVtGAEgAygJEhgKEHRydXN0X2J1bmRsZV9wZW0YAiADKAkSEQoJc3BpZmZlX2lkGAMgASgJEhYKDm5vdF9hZnRlcl91bml4GAQgASgDMmcKD0lkZW50aXR5U2VydmljZRJUCg9TaWduQ2VydGlmaWNhdGUSHy53ZWZ0LnYxLlNpZ25DZXJ0aWZpY2F0ZVJlcXVlc3QaIC53ZWZ0LnYxLlNpZ25DZXJ0aWZpY2F0ZVJlc3BvbnNlYgZwcm90bzM");
+  fileDesc("ChZ3ZWZ0L3YxL2lkZW50aXR5LnByb3RvEgd3ZWZ0LnYxImMKFlNpZ25DZXJ0aWZpY2F0ZVJlcXVlc3QSDwoHY3NyX3BlbRgBIAEoCRISCgpqb2luX3Rva2VuGAIgASgJEhMKC3R0bF9zZWNvbmRzGAMgASgNEg8KB25vZGVfaWQYBCABKAkidgoXU2lnbkNlcnRpZmljYXRlUmVzcG9uc2USFgoOY2VydF9jaGFpbl9wZW0YASADKAkSGAoQdHJ1c3RfYnVuZGxlX3BlbRgCIAMoCRIRCglzcGlmZmVfaWQYAyABKAkSFgoObm90X2FmdGVyX3VuaXgYBCABKAMyZwoPSWRlbnRpdHlTZXJ2aWNlElQKD1NpZ25DZXJ0aWZpY2F0ZRIfLndlZnQudjEuU2lnbkNlcnRpZmljYXRlUmVxdWVzdBogLndlZnQudjEuU2lnbkNlcnRpZmljYXRlUmVzcG9uc2ViBnByb3RvMw");
 
 /**
  * @generated from message weft.v1.SignCertificateRequest
@@ -39,6 +39,14 @@ export type SignCertificateRequest = Message<"weft.v1.SignCertificateRequest"> &
    * @generated from field: uint32 ttl_seconds = 3;
    */
   ttlSeconds: number;
+
+  /**
+   * The caller's xDS node id, so operators can see which proxy holds which certificate
+   * (`weft proxy-config PROXY --type secret`). Informational: it grants nothing.
+   *
+   * @generated from field: string node_id = 4;
+   */
+  nodeId: string;
 };
 
 /**

@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# Two-hop mesh benchmark: app -> sidecar A (outbound) -> sidecar B (inbound) -> app, with the hop
+# between the sidecars in plaintext (MeshConfig mtls DISABLE) and in mTLS (STRICT, TLS 1.3, P-256
+# workload certificates from the control plane's CA), against the upstream reached directly.
+# All three rows are measured in this run, with the same wrk invocations:
+#   fixed rate: wrk -t1 -c10 -d${LAT_DURATION}s at ${LAT_RATE} req/s (bench/proxy/wrk/paced.lua): p50, p99
+#   saturation: wrk -t1 -c50 -d${DURATION}s: req/s, and each sidecar's user+sys CPU / requests
+# wrk runs on CPU 0; upstream, control plane and sidecars on CPU 1 (2-core machine).
+# Knobs: LAT_RATE (2000) LAT_DURATION (8) DURATION (8) ROUNDS (1; median of the rounds).
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+LAT_RATE=${LAT_RATE:-2000}; LAT_DURATION=${LAT_DURATION:-8}; DURATION=${DURATION:-8}; ROUNDS=${ROUNDS:-1}
+UP_PORT=${UP_PORT:-19100}; A_PORT=${A_PORT:-19101}
+work="$(mktemp -d)"
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+for bin in wrk taskset curl; do command -v "$bin" >/dev/null || { echo "weft-two-hop: $bin missing (run bench/proxy/setup.sh)" >&2; exit 1; }; done
+srv() { taskset -c 1 "$@"; }
+weft() { WEFT_SERVER="http://$admin" WEFT_DATA_DIR="$work/data" node "$root/bin/weft.js" "$@"; }
+cpu_ticks() { local t=0; for p in "$@"; do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done; echo "$t"; }
+hz=$(getconf CLK_TCK)
+
+srv node "$root/bench/proxy/upstream.js" "$UP_PORT" > "$work/upstream.log" 2>&1 & pids+=($!)
+for _ in $(seq 50); do curl -sf "http://127.0.0.1:$UP_PORT/" >/dev/null && break; sleep 0.1; done
+
+# mesh MODE: starts a control plane and two sidecars; sets sa_pid sb_pid and the entry URL.
+mesh() {
+  local mode=$1 d="$work/$1"
+  mkdir -p "$d"
+  ( setsid taskset -c 1 node "$root/bin/weft.js" control-plane --data-dir "$d/data" --xds-address 127.0.0.1:0 --admin-address 127.0.0.1:0 --log-level warn > "$d/cp.out" 2>&1 & echo $! > "$d/cp.pid" )
+  pids+=("$(cat "$d/cp.pid")")
+  for _ in $(seq 100); do grep -q ready "$d/cp.out" 2>/dev/null && break; sleep 0.1; done
+  xds="$(grep -o 'xds=[0-9.:]*' "$d/cp.out" | cut -d= -f2)"
+  admin="$(grep -o 'admin=[0-9.:]*' "$d/cp.out" | cut -d= -f2)"
+  work_data="$d/data"
+  printf 'apiVersion: weft.dev/v1alpha1\nkind: MeshConfig\nmetadata: { name: mesh }\nspec:\n  mtls: { mode: %s }\n---\napiVersion: weft.dev/v1alpha1\nkind: Service\nmetadata: { name: bench }\nspec:\n  ports: [{ name: http, port: 8080, protocol: http }]\n---\napiVersion: weft.dev/v1alpha1\nkind: Service\nmetadata: { name: client }\nspec:\n  ports: [{ name: http, port: 8080, protocol: http }]\n' "$mode" \
+    | WEFT_SERVER="http://$admin" WEFT_DATA_DIR="$work_data" node "$root/bin/weft.js" apply -f - > /dev/null
+  local tb tc
+  tb="$(WEFT_SERVER="http://$admin" WEFT_DATA_DIR="$work_data" node "$root/bin/weft.js" token create --service bench 2>/dev/null)"
+  tc="$(WEFT_SERVER="http://$admin" WEFT_DATA_DIR="$work_data" node "$root/bin/weft.js" token create --service client 2>/dev/null)"
+  WEFT_JOIN_TOKEN="$tb" WEFT_LOG_LEVEL=warn srv node "$root/bin/weft.js" sidecar --service bench --app-port "$UP_PORT" --control-plane "$xds" \
+    --inbound-port 0 --inbound-address 127.0.0.1 --outbound-port 0 --admin-port 0 > "$d/b.out" 2>&1 & sb_pid=$!; pids+=($sb_pid)
+  WEFT_JOIN_TOKEN="$tc" WEFT_LOG_LEVEL=warn srv node "$root/bin/weft.js" sidecar --service client --app-port 1 --control-plane "$xds" \
+    --inbound-port 0 --inbound-address 127.0.0.1 --outbound-port "$A_PORT" --admin-port 0 > "$d/a.out" 2>&1 & sa_pid=$!; pids+=($sa_pid)
+  for _ in $(seq 200); do [ "$(curl -s -o /dev/null -w '%{http_code}' -H 'Host: bench' "http://127.0.0.1:$A_PORT/")" = 200 ] && break; sleep 0.1; done
+  [ "$(curl -s -o /dev/null -w '%{http_code}' -H 'Host: bench' "http://127.0.0.1:$A_PORT/")" = 200 ] || { echo "weft-two-hop: $mode mesh did not come up" >&2; cat "$d"/*.out >&2; exit 1; }
+}
+stop_mesh() { kill "$sa_pid" "$sb_pid" "$(cat "$work/$1/cp.pid")" 2>/dev/null || true; wait "$sa_pid" "$sb_pid" 2>/dev/null || true; }
+
+lat() { # url -> "p50_ms p99_ms"
+  taskset -c 0 wrk -t1 -c10 -d"${LAT_DURATION}s" --latency -H 'Host: bench' -s "$root/bench/proxy/wrk/paced.lua" "$1" -- "$LAT_RATE" 1 > "$work/lat.txt" 2>&1
+  awk '/^ +50%/{p50=$2} /^ +99%/{p99=$2} END{print p50, p99}' "$work/lat.txt" | awk '
+    function ms(v){ if (v ~ /us$/) return substr(v,1,length(v)-2)/1000; if (v ~ /ms$/) return substr(v,1,length(v)-2)+0; if (v ~ /s$/) return substr(v,1,length(v)-1)*1000; return v }
+    {printf "%.3f %.3f", ms($1), ms($2)}'
+}
+sat() { # url pids... -> "req/s cpu_us_per_req_each..."
+  local url=$1; shift
+  taskset -c 0 wrk -t1 -c10 -d2s -H 'Host: bench' "$url" > /dev/null 2>&1 || true   # warm-up
+  local before=() p; for p in "$@"; do before+=("$(cpu_ticks "$p")"); done
+  taskset -c 0 wrk -t1 -c50 -d"${DURATION}s" -H 'Host: bench' "$url" > "$work/sat.txt" 2>&1
+  local reqs rps i=0 out
+  reqs=$(awk '/requests in/{print $1}' "$work/sat.txt"); rps=$(awk '/^Requests\/sec/{printf "%d", $2}' "$work/sat.txt")
+  out="$rps"
+  for p in "$@"; do out="$out $(awk -v a="${before[$i]}" -v b="$(cpu_ticks "$p")" -v n="$reqs" -v hz="$hz" 'BEGIN{printf "%.1f", (b-a)/hz*1e6/n}')"; i=$((i+1)); done
+  echo "$out"
+}
+
+declare -A R
+for round in $(seq "$ROUNDS"); do
+  read -r p50 p99 < <(lat "http://127.0.0.1:$UP_PORT/"); read -r rps < <(sat "http://127.0.0.1:$UP_PORT/")
+  R[direct,$round]="$p50 $p99 $rps - -"
+  for mode in DISABLE STRICT; do
+    mesh "$mode"
+    read -r p50 p99 < <(lat "http://127.0.0.1:$A_PORT/")
+    read -r rps ca cb < <(sat "http://127.0.0.1:$A_PORT/" "$sa_pid" "$sb_pid")
+    R[$mode,$round]="$p50 $p99 $rps $ca $cb"
+    stop_mesh "$mode"
+  done
+done
+
+median() { sort -g | awk '{a[NR]=$1} END{ if (NR==0) print "-"; else print a[int((NR+1)/2)] }'; }
+col() { local k=$1 c=$2; for r in $(seq "$ROUNDS"); do echo "${R[$k,$r]}" | awk -v c="$c" '{print $c}'; done | grep -v '^-$' | median; }
+out="$root/bench/results/two-hop.txt"
+{
+  echo "Two-hop mesh (wrk -> sidecar A -> sidecar B -> upstream) vs direct; median of $ROUNDS round(s)"
+  echo "fixed rate: $LAT_RATE req/s, wrk -t1 -c10 -d${LAT_DURATION}s; saturation: wrk -t1 -c50 -d${DURATION}s; CPU = user+sys per request"
+  printf '%-22s %8s %8s %10s %10s %9s %12s %12s\n' target p50_ms p99_ms +p50_ms +p99_ms req/s cpu_A_us/req cpu_B_us/req
+  d50=$(col direct 1); d99=$(col direct 2)
+  for k in direct DISABLE STRICT; do
+    name=$k; [ "$k" = DISABLE ] && name="two-hop plaintext"; [ "$k" = STRICT ] && name="two-hop mTLS (TLS1.3)"
+    p50=$(col "$k" 1); p99=$(col "$k" 2)
+    printf '%-22s %8s %8s %10s %10s %9s %12s %12s\n' "$name" "$p50" "$p99" \
+      "$(awk -v a="$p50" -v b="$d50" 'BEGIN{printf "%.3f", a-b}')" "$(awk -v a="$p99" -v b="$d99" 'BEGIN{printf "%.3f", a-b}')" \
+      "$(col "$k" 3)" "$(col "$k" 4)" "$(col "$k" 5)"
+  done
+} | tee "$out"

@@ -1,0 +1,87 @@
+/**
+ * Mesh mTLS in standard Envoy terms:
+ * - the trust bundle as an SDS Secret `ROOTCA` (a validation context);
+ * - the inbound listener's filter chains: one matching transport_protocol "tls" with a
+ *   DownstreamTlsContext requiring a client certificate (STRICT, PERMISSIVE), one for
+ *   "raw_buffer" plaintext (PERMISSIVE, DISABLE);
+ * - outbound clusters: a transport socket match on endpoint metadata {tlsMode: weft} (instances
+ *   registered by sidecars with a workload certificate) carrying an UpstreamTlsContext that only
+ *   accepts the destination service's SPIFFE ID; other endpoints stay plaintext.
+ * The workload certificate is referenced by the name `default` and never sent: its key is made by
+ * the sidecar and never leaves it.
+ */
+import { create, type MessageInitShape } from '@bufbuild/protobuf';
+import { anyPack } from '@bufbuild/protobuf/wkt';
+import { TYPE_URL } from '../../common/xds-types.js';
+import type { Cluster_TransportSocketMatchSchema } from '../../proto/gen/envoy/config/cluster/v3/cluster_pb.js';
+import type { FilterChainSchema } from '../../proto/gen/envoy/config/listener/v3/listener_components_pb.js';
+type FilterChainInit = MessageInitShape<typeof FilterChainSchema>;
+type TsmInit = MessageInitShape<typeof Cluster_TransportSocketMatchSchema>;
+import { SubjectAltNameMatcher_SanType, TlsParameters_TlsProtocol } from '../../proto/gen/envoy/extensions/transport_sockets/tls/v3/common_pb.js';
+import { SecretSchema } from '../../proto/gen/envoy/extensions/transport_sockets/tls/v3/secret_pb.js';
+import { DownstreamTlsContextSchema, UpstreamTlsContextSchema } from '../../proto/gen/envoy/extensions/transport_sockets/tls/v3/tls_pb.js';
+import type { AppProtocol, MtlsMode } from '../config/types.js';
+import { makeResource, type Resource } from '../xds/snapshot.js';
+import { ADS_SOURCE } from './proto-helpers.js';
+
+export const ROOTCA_SECRET = 'ROOTCA';
+export const WORKLOAD_CERT_SECRET = 'default';
+export const TLS_SOCKET = 'envoy.transport_sockets.tls';
+
+export function spiffeId(trustDomain: string, namespace: string, service: string): string {
+  return `spiffe://${trustDomain}/ns/${namespace}/sa/${service}`;
+}
+
+export function trustBundleSecret(pem: string): Resource {
+  const msg = create(SecretSchema, {
+    name: ROOTCA_SECRET,
+    type: { case: 'validationContext', value: { trustedCa: { specifier: { case: 'inlineString', value: pem } } } },
+  });
+  return makeResource(TYPE_URL.secret, ROOTCA_SECRET, SecretSchema, msg);
+}
+
+function commonTls(alpn: string[], sans: string[] = []) {
+  return {
+    tlsParams: { tlsMinimumProtocolVersion: TlsParameters_TlsProtocol.TLSv1_2, tlsMaximumProtocolVersion: TlsParameters_TlsProtocol.TLSv1_3 },
+    alpnProtocols: alpn,
+    tlsCertificateSdsSecretConfigs: [{ name: WORKLOAD_CERT_SECRET, sdsConfig: ADS_SOURCE }],
+    validationContextType: sans.length
+      ? {
+          case: 'combinedValidationContext' as const,
+          value: {
+            defaultValidationContext: { matchTypedSubjectAltNames: sans.map((s) => ({ sanType: SubjectAltNameMatcher_SanType.URI, matcher: { matchPattern: { case: 'exact' as const, value: s } } })) },
+            validationContextSdsSecretConfig: { name: ROOTCA_SECRET, sdsConfig: ADS_SOURCE },
+          },
+        }
+      : { case: 'validationContextSdsSecretConfig' as const, value: { name: ROOTCA_SECRET, sdsConfig: ADS_SOURCE } },
+  };
+}
+
+/** Filter chains of the inbound listener for a mode; each carries the same network filters. */
+export function inboundChains(mode: MtlsMode, filters: FilterChainInit['filters']): FilterChainInit[] {
+  const tls: FilterChainInit = {
+    filterChainMatch: { transportProtocol: 'tls' },
+    filters,
+    transportSocket: {
+      name: TLS_SOCKET,
+      configType: { case: 'typedConfig', value: anyPack(DownstreamTlsContextSchema, create(DownstreamTlsContextSchema, { requireClientCertificate: true, commonTlsContext: commonTls(['h2', 'http/1.1']) })) },
+    },
+  };
+  const plain: FilterChainInit = { filterChainMatch: { transportProtocol: 'raw_buffer' }, filters };
+  if (mode === 'STRICT') return [tls];
+  if (mode === 'DISABLE') return [{ filters }];
+  return [tls, plain];
+}
+
+/** The transport socket match for mesh endpoints of a cluster to `namespace/service`. */
+export function meshTransportSocketMatch(trustDomain: string, namespace: string, service: string, port: number, subset: string, protocol: AppProtocol): TsmInit {
+  const ctx = create(UpstreamTlsContextSchema, {
+    sni: `outbound_.${port}_.${subset}_.${service}.${namespace}.svc.${trustDomain}`,
+    commonTlsContext: commonTls(protocol === 'http' ? ['http/1.1'] : ['h2'], [spiffeId(trustDomain, namespace, service)]),
+  });
+  return {
+    name: 'tlsMode-weft',
+    match: { tlsMode: 'weft' },
+    transportSocket: { name: TLS_SOCKET, configType: { case: 'typedConfig', value: anyPack(UpstreamTlsContextSchema, ctx) } },
+  };
+}

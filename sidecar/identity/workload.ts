@@ -1,0 +1,230 @@
+/**
+ * The sidecar's workload identity: it makes its own P-256 key, sends a CSR to the control plane's
+ * IdentityService and gets back a short-lived certificate for
+ * spiffe://<trust-domain>/ns/<namespace>/sa/<service>. The key never leaves this process.
+ *
+ * First contact is authenticated by a join token; the control plane's certificate is checked
+ * against --ca-file or, without it, against the root whose SHA-256 fingerprint the token pins
+ * (the root is taken from the chain the control plane presents, and used only if it matches).
+ * Renewals are authenticated by the current certificate, at `renewFraction` of its lifetime, and
+ * at once when the trust bundle's first root (the one the CA signs with) is not the leaf's issuer:
+ * that is how a root rotation reissues every leaf.
+ */
+import { readFileSync } from 'node:fs';
+import net from 'node:net';
+import tls from 'node:tls';
+import { X509Certificate } from 'node:crypto';
+import * as grpc from '@grpc/grpc-js';
+import { create } from '@bufbuild/protobuf';
+import { controlPlaneSpiffeId, identityServiceDefinition, spiffeIdsOf } from '../../common/identity-service.js';
+import { decodeJoinTokenClaims, type JoinTokenClaims } from '../../common/join-token.js';
+import type { Logger } from '../../common/log.js';
+import { SignCertificateRequestSchema, type SignCertificateResponse } from '../../proto/gen/weft/v1/identity_pb.js';
+import { createCsr, generateKey } from './csr.js';
+import { MeshTls, splitPem, spiffeVerifier } from '../tls/mesh-tls.js';
+
+export interface IdentityOptions {
+  /** host:port of the control plane's xDS (TLS) listener. */
+  address: string;
+  namespace: string;
+  service: string;
+  nodeId: string;
+  token: string | undefined;
+  /** PEM file with the root(s) to verify the control plane with; else the token pins one. */
+  caFile: string | undefined;
+  /** Used when the token does not say (no token: renewals only). */
+  trustDomain: string;
+  /** Renew when this fraction of the lifetime has passed (0 < f < 1). */
+  renewFraction: number;
+  logger: Logger;
+  tls: MeshTls;
+}
+
+export class IdentityError extends Error {}
+
+const normFp = (fp: string) => fp.replace(/:/g, '').toUpperCase();
+
+/** Connects once without verifying, and returns the presented certificate whose fingerprint is pinned. */
+async function fetchPinnedRoot(address: string, fingerprint: string, timeoutMs = 5000): Promise<string> {
+  const m = /^\[?([^\]]+?)\]?:(\d+)$/.exec(address);
+  if (!m) throw new IdentityError(`--control-plane: want HOST:PORT, got '${address}'`);
+  const host = m[1]!;
+  return new Promise((resolve, reject) => {
+    const s = tls.connect({ host, port: Number(m[2]), rejectUnauthorized: false, ALPNProtocols: ['h2'], ...(net.isIP(host) ? {} : { servername: host }) });
+    const t = setTimeout(() => (s.destroy(), reject(new IdentityError(`control plane ${address} did not complete a TLS handshake in ${timeoutMs} ms`))), timeoutMs);
+    s.once('error', (e) => (clearTimeout(t), reject(new IdentityError(`cannot reach the control plane at ${address}: ${e.message}`))));
+    s.once('secureConnect', () => {
+      clearTimeout(t);
+      let c: tls.DetailedPeerCertificate | undefined = s.getPeerCertificate(true);
+      const want = normFp(fingerprint);
+      const seen = new Set<string>();
+      while (c && c.raw && !seen.has(c.fingerprint256)) {
+        seen.add(c.fingerprint256);
+        if (normFp(c.fingerprint256) === want) {
+          const pem = new X509Certificate(c.raw).toString();
+          s.destroy();
+          resolve(pem);
+          return;
+        }
+        c = c.issuerCertificate;
+      }
+      s.destroy();
+      reject(new IdentityError(`the control plane at ${address} does not present the CA root the join token pins (${fingerprint}); wrong control plane, or pass --ca-file`));
+    });
+  });
+}
+
+export class WorkloadIdentity {
+  readonly #o: IdentityOptions;
+  readonly #log: Logger;
+  readonly #claims: JoinTokenClaims | undefined;
+  readonly trustDomain: string;
+  readonly spiffeId: string;
+  #timer: NodeJS.Timeout | undefined;
+  #renewing: Promise<void> | undefined;
+  #closed = false;
+  #failures = 0;
+
+  constructor(o: IdentityOptions) {
+    this.#o = o;
+    this.#log = o.logger;
+    if (o.token !== undefined) {
+      this.#claims = decodeJoinTokenClaims(o.token);
+      if (!this.#claims) throw new IdentityError('the join token is malformed (want weft1.<claims>.<mac>, as printed by `weft token create`)');
+      if (this.#claims.service !== o.service || this.#claims.namespace !== o.namespace) {
+        throw new IdentityError(`the join token is for service '${this.#claims.service}' in namespace '${this.#claims.namespace}', but this sidecar is --service ${o.service} --namespace ${o.namespace}`);
+      }
+    }
+    this.trustDomain = this.#claims?.trustDomain ?? o.trustDomain;
+    this.spiffeId = `spiffe://${this.trustDomain}/ns/${o.namespace}/sa/${o.service}`;
+  }
+
+  /** Establishes trust in the control plane and obtains the first certificate. */
+  async bootstrap(): Promise<void> {
+    let anchor: string;
+    if (this.#o.caFile) {
+      try {
+        anchor = readFileSync(this.#o.caFile, 'utf8');
+      } catch (e) {
+        throw new IdentityError(`--ca-file: ${(e as Error).message}`);
+      }
+      if (!splitPem(anchor).length) throw new IdentityError(`--ca-file ${this.#o.caFile}: no PEM certificate in it`);
+    } else if (this.#claims) {
+      anchor = await fetchPinnedRoot(this.#o.address, this.#claims.caFingerprint);
+    } else throw new IdentityError('a join token (--token-file or WEFT_JOIN_TOKEN) is required to obtain a workload identity');
+    this.#anchorPem = anchor;
+    this.#o.tls.setControlPlaneTrust(anchor);
+    if (!this.#claims) throw new IdentityError('a join token (--token-file or WEFT_JOIN_TOKEN) is required for the first certificate');
+    await this.#sign(true);
+    this.#o.tls.onChange(() => this.#checkRoot());
+  }
+
+  /** Credentials for the xDS channel: current workload certificate, control plane checked by SPIFFE ID. */
+  channelCredentials(): grpc.ChannelCredentials {
+    return grpc.experimental.createCertificateProviderChannelCredentials(this.#o.tls, this.#o.tls, { checkServerIdentity: spiffeVerifier([controlPlaneSpiffeId(this.trustDomain)]) });
+  }
+
+  #credentials(withCert: boolean): grpc.ChannelCredentials {
+    const t = this.#o.tls;
+    const c = t.cert;
+    const ca = Buffer.from([this.#anchor(), t.bundlePem].filter(Boolean).join('\n'));
+    const verify = { checkServerIdentity: spiffeVerifier([controlPlaneSpiffeId(this.trustDomain)]) };
+    if (withCert && c) return grpc.credentials.createSsl(ca, Buffer.from(c.keyPem), Buffer.from(c.chainPem.join('\n')), verify);
+    return grpc.credentials.createSsl(ca, null, null, verify);
+  }
+
+  #anchorPem = '';
+  #anchor(): string {
+    return this.#anchorPem;
+  }
+
+  async #sign(firstContact: boolean): Promise<void> {
+    const key = generateKey();
+    const csr = createCsr(key, this.spiffeId);
+    const useCert = !firstContact && this.#o.tls.cert !== undefined;
+    const req = create(SignCertificateRequestSchema, { csrPem: csr, joinToken: useCert ? '' : (this.#o.token ?? ''), nodeId: this.#o.nodeId });
+    const client = new grpc.Client(this.#o.address, this.#credentials(useCert));
+    const d = identityServiceDefinition.SignCertificate;
+    let res: SignCertificateResponse;
+    try {
+      res = await new Promise<SignCertificateResponse>((resolve, reject) => {
+        client.makeUnaryRequest(d.path, d.requestSerialize, d.responseDeserialize, req, new grpc.Metadata(), { deadline: Date.now() + 10_000 }, (err, r) => (err || !r ? reject(err ?? new Error('empty response')) : resolve(r)));
+      });
+    } catch (e) {
+      const ge = e as grpc.ServiceError;
+      if (ge.code === grpc.status.UNAUTHENTICATED || ge.code === grpc.status.PERMISSION_DENIED || ge.code === grpc.status.INVALID_ARGUMENT) {
+        throw new IdentityError(`the control plane refused the certificate request: ${ge.details || ge.message}`);
+      }
+      throw new IdentityError(`certificate request to ${this.#o.address} failed: ${ge.details || ge.message}`);
+    } finally {
+      client.close();
+    }
+    const leaf = new X509Certificate(res.certChainPem[0]!);
+    const id = spiffeIdsOf(leaf.subjectAltName)[0];
+    if (id !== this.spiffeId) throw new IdentityError(`the control plane issued a certificate for ${id ?? 'no SPIFFE ID'}, expected ${this.spiffeId}`);
+    const now = new Date();
+    this.#o.tls.setIdentity({
+      keyPem: key.export({ type: 'pkcs8', format: 'pem' }) as string,
+      chainPem: res.certChainPem,
+      spiffeId: id,
+      notBefore: new Date(leaf.validFrom),
+      notAfter: new Date(leaf.validTo),
+      serial: leaf.serialNumber,
+      receivedAt: now,
+    });
+    // The response's bundle is authoritative until SDS sends one (same content, same CA).
+    if (!this.#o.tls.bundlePem && res.trustBundlePem.length) this.#o.tls.setBundle(res.trustBundlePem.join('\n'));
+    this.#failures = 0;
+    this.#log.info({ spiffeId: id, serial: leaf.serialNumber, notAfter: leaf.validTo, via: useCert ? 'certificate' : 'join token' }, 'workload certificate issued');
+    this.#schedule();
+  }
+
+  #schedule(): void {
+    clearTimeout(this.#timer);
+    if (this.#closed) return;
+    const c = this.#o.tls.cert!;
+    const life = c.notAfter.getTime() - c.receivedAt.getTime();
+    const at = c.receivedAt.getTime() + life * this.#o.renewFraction;
+    this.#timer = setTimeout(() => void this.renew('scheduled'), Math.max(0, at - Date.now()));
+    this.#timer.unref();
+  }
+
+  /** Renews now (idempotent while one is in flight); retries with backoff until it works. */
+  renew(why: string): Promise<void> {
+    if (this.#renewing) return this.#renewing;
+    this.#renewing = (async () => {
+      try {
+        this.#log.debug({ why }, 'renewing the workload certificate');
+        try {
+          await this.#sign(false);
+        } catch (e) {
+          // A certificate the CA no longer trusts (e.g. a root that rotated away while this sidecar
+          // was disconnected): try the join token again if we still have it.
+          if (e instanceof IdentityError && this.#o.token) await this.#sign(true);
+          else throw e;
+        }
+      } catch (e) {
+        this.#failures++;
+        const delay = Math.min(30_000, 500 * 2 ** Math.min(this.#failures, 6)) * (0.5 + Math.random() / 2);
+        this.#log.warn({ err: (e as Error).message, retryInMs: Math.round(delay) }, 'certificate renewal failed; the current certificate stays in use');
+        clearTimeout(this.#timer);
+        if (!this.#closed) {
+          this.#timer = setTimeout(() => void this.renew('retry'), delay);
+          this.#timer.unref();
+        }
+      } finally {
+        this.#renewing = undefined;
+      }
+    })();
+    return this.#renewing;
+  }
+
+  #checkRoot(): void {
+    if (!this.#o.tls.leafFromCurrentRoot()) void this.renew('the CA signs with a new root');
+  }
+
+  close(): void {
+    this.#closed = true;
+    clearTimeout(this.#timer);
+  }
+}

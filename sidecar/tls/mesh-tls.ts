@@ -1,0 +1,211 @@
+/**
+ * The sidecar's TLS material and the contexts built from it: its workload certificate (key made
+ * here, certificate from the control plane's CA), the trust bundle (SDS `ROOTCA`), and the
+ * control plane's trust anchor. Contexts are built once per change, never per connection; every
+ * listener and pool asks for the current one, so a renewed certificate or a new root is used by
+ * the next handshake with no restart and no dropped connection.
+ *
+ * It is also a grpc-js CertificateProvider, so the xDS channel presents the current workload
+ * certificate and trusts the current bundle on every (re)connect.
+ */
+import { X509Certificate } from 'node:crypto';
+import tls from 'node:tls';
+import type { PeerCertificate } from 'node:tls';
+import type { experimental } from '@grpc/grpc-js';
+import { spiffeIdsOf } from '../../common/identity-service.js';
+
+type CaListener = experimental.CaCertificateUpdateListener;
+type IdListener = experimental.IdentityCertificateUpdateListener;
+
+export interface WorkloadCert {
+  keyPem: string;
+  /** Leaf first, then intermediates. */
+  chainPem: string[];
+  spiffeId: string;
+  notBefore: Date;
+  notAfter: Date;
+  serial: string;
+  /** When this sidecar received it (renewal is scheduled from here). */
+  receivedAt: Date;
+}
+
+/** Public facts about a certificate (what config dumps and the CLI show; never key material). */
+export interface CertSummary {
+  subject: string;
+  issuer: string;
+  spiffeId: string | undefined;
+  serial: string;
+  notBefore: string;
+  notAfter: string;
+  fingerprint: string;
+}
+
+export function summarize(pem: string): CertSummary {
+  const x = new X509Certificate(pem);
+  return {
+    subject: x.subject.replace(/\n/g, ', '),
+    issuer: x.issuer.replace(/\n/g, ', '),
+    spiffeId: spiffeIdsOf(x.subjectAltName)[0],
+    serial: x.serialNumber,
+    notBefore: new Date(x.validFrom).toISOString(),
+    notAfter: new Date(x.validTo).toISOString(),
+    fingerprint: x.fingerprint256,
+  };
+}
+
+export function splitPem(pem: string): string[] {
+  return pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
+}
+
+export class MeshTls implements experimental.CertificateProvider {
+  #cert: WorkloadCert | undefined;
+  #bundle = '';
+  #cpTrust = '';
+  #client: tls.SecureContext | undefined;
+  #server: tls.SecureContext | undefined;
+  readonly #changed = new Set<() => void>();
+  readonly #caListeners = new Set<CaListener>();
+  readonly #idListeners = new Set<IdListener>();
+  /** How many times the workload certificate was replaced (metrics, tests). */
+  rotations = 0;
+
+  get cert(): WorkloadCert | undefined {
+    return this.#cert;
+  }
+
+  get bundlePem(): string {
+    return this.#bundle;
+  }
+
+  get ready(): boolean {
+    return this.#cert !== undefined && this.#bundle !== '';
+  }
+
+  setIdentity(c: WorkloadCert): void {
+    if (this.#cert) this.rotations++;
+    this.#cert = c;
+    this.#rebuild();
+  }
+
+  setBundle(pem: string): void {
+    if (pem === this.#bundle) return;
+    this.#bundle = pem;
+    this.#rebuild();
+  }
+
+  /** What the control plane's xDS certificate must chain to (pinned root or --ca-file). */
+  setControlPlaneTrust(pem: string): void {
+    this.#cpTrust = pem;
+    this.#emitCa();
+  }
+
+  onChange(fn: () => void): void {
+    this.#changed.add(fn);
+  }
+
+  /** The issuer of the current leaf is the bundle's first root (the one the CA signs with now)? */
+  leafFromCurrentRoot(): boolean {
+    const c = this.#cert;
+    const first = splitPem(this.#bundle)[0];
+    if (!c || !first) return true;
+    try {
+      const root = new X509Certificate(first);
+      const top = new X509Certificate(c.chainPem.at(-1)!);
+      return top.checkIssued(root) !== undefined && top.verify(root.publicKey);
+    } catch {
+      return false;
+    }
+  }
+
+  #rebuild(): void {
+    const c = this.#cert;
+    if (c && this.#bundle) {
+      const opts = { key: c.keyPem, cert: c.chainPem.join('\n'), ca: this.#bundle, minVersion: 'TLSv1.2' as const };
+      this.#client = tls.createSecureContext(opts);
+      this.#server = tls.createSecureContext(opts);
+    }
+    this.#emitCa();
+    if (c) for (const l of this.#idListeners) l({ certificate: Buffer.from(c.chainPem.join('\n')), privateKey: Buffer.from(c.keyPem) });
+    for (const fn of this.#changed) fn();
+  }
+
+  /** Context for dialling peers (client certificate + bundle). */
+  clientContext(): tls.SecureContext | undefined {
+    return this.#client;
+  }
+
+  /** Context for the inbound listener. */
+  serverContext(): tls.SecureContext | undefined {
+    return this.#server;
+  }
+
+  /** Options for tls.Server#setSecureContext. */
+  serverOptions(): tls.SecureContextOptions | undefined {
+    const c = this.#cert;
+    return c && this.#bundle ? { key: c.keyPem, cert: c.chainPem.join('\n'), ca: this.#bundle, minVersion: 'TLSv1.2' } : undefined;
+  }
+
+  // --------------------------------------------------------------- grpc CertificateProvider
+  #controlPlaneCa(): string {
+    // The pinned/--ca-file anchor plus the bundle, so a rotated root is trusted for xDS too.
+    return [this.#cpTrust, this.#bundle].filter(Boolean).join('\n');
+  }
+
+  #emitCa(): void {
+    const ca = this.#controlPlaneCa();
+    if (!ca) return;
+    for (const l of this.#caListeners) l({ caCertificate: Buffer.from(ca) });
+  }
+
+  addCaCertificateListener(l: CaListener): void {
+    this.#caListeners.add(l);
+    // Later, not now: grpc-js registers its watcher only after adding these listeners.
+    setImmediate(() => {
+      const ca = this.#controlPlaneCa();
+      if (ca && this.#caListeners.has(l)) l({ caCertificate: Buffer.from(ca) });
+    });
+  }
+
+  removeCaCertificateListener(l: CaListener): void {
+    this.#caListeners.delete(l);
+  }
+
+  addIdentityCertificateListener(l: IdListener): void {
+    this.#idListeners.add(l);
+    setImmediate(() => {
+      const c = this.#cert;
+      if (c && this.#idListeners.has(l)) l({ certificate: Buffer.from(c.chainPem.join('\n')), privateKey: Buffer.from(c.keyPem) });
+    });
+  }
+
+  removeIdentityCertificateListener(l: IdListener): void {
+    this.#idListeners.delete(l);
+  }
+}
+
+/** A checkServerIdentity that accepts exactly the given SPIFFE IDs (any when the list is empty). */
+export function spiffeVerifier(allowed: readonly string[]): (host: string, cert: PeerCertificate) => Error | undefined {
+  return (_host, cert) => {
+    const ids = spiffeIdsOf(cert.subjectaltname);
+    if (!ids.length) return Object.assign(new Error('peer certificate has no SPIFFE ID'), { code: 'ERR_WEFT_PEER_IDENTITY' });
+    if (allowed.length && !ids.some((id) => allowed.includes(id))) {
+      return Object.assign(new Error(`peer is ${ids.join(', ')}, expected ${allowed.join(' or ')}`), { code: 'ERR_WEFT_PEER_IDENTITY' });
+    }
+    return undefined;
+  };
+}
+
+const PEER = Symbol('weft.peerPrincipal');
+type WithPeer = tls.TLSSocket & { [PEER]?: string | null };
+
+/** The verified SPIFFE ID of a TLS peer (cached per connection); undefined on plaintext. */
+export function peerPrincipal(socket: unknown): string | undefined {
+  const s = socket as WithPeer;
+  if (!s || s.encrypted !== true) return undefined;
+  let v = s[PEER];
+  if (v === undefined) {
+    v = s.authorized ? (spiffeIdsOf(s.getPeerCertificate().subjectaltname)[0] ?? null) : null;
+    s[PEER] = v;
+  }
+  return v ?? undefined;
+}

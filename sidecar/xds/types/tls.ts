@@ -1,0 +1,201 @@
+/**
+ * TLS in xDS terms, as the sidecar honours it: the trust bundle arrives as an SDS `Secret` (a
+ * validation context), the inbound listener's filter chains say whether TLS (mTLS) and/or
+ * plaintext are accepted, and a Cluster's transport socket (or its `tlsMode: weft` transport
+ * socket match) says to dial hosts with mTLS and which SPIFFE IDs the peer may present.
+ *
+ * The workload certificate itself is never an xDS resource: its key is made by this sidecar and
+ * never leaves it. Listeners and clusters name it `default` (tls_certificate_sds_secret_configs),
+ * as Istio does, and the sidecar serves that name from its own identity.
+ */
+import { X509Certificate } from 'node:crypto';
+import { fromBinary } from '@bufbuild/protobuf';
+import { anyUnpack } from '@bufbuild/protobuf/wkt';
+import type { Any } from '@bufbuild/protobuf/wkt';
+import type { Cluster } from '../../../proto/gen/envoy/config/cluster/v3/cluster_pb.js';
+import type { Listener } from '../../../proto/gen/envoy/config/listener/v3/listener_pb.js';
+import { SubjectAltNameMatcher_SanType, TlsParameters_TlsProtocol, type CertificateValidationContext } from '../../../proto/gen/envoy/extensions/transport_sockets/tls/v3/common_pb.js';
+import { SecretSchema } from '../../../proto/gen/envoy/extensions/transport_sockets/tls/v3/secret_pb.js';
+import { DownstreamTlsContextSchema, UpstreamTlsContextSchema, type CommonTlsContext } from '../../../proto/gen/envoy/extensions/transport_sockets/tls/v3/tls_pb.js';
+import { Problems, type Decoded } from './decoded.js';
+
+export const TLS_SOCKET = 'envoy.transport_sockets.tls';
+/** The name listeners and clusters use for the sidecar's own workload certificate. */
+export const WORKLOAD_CERT_SECRET = 'default';
+/** Endpoint metadata (filter_metadata["envoy.transport_socket_match"]) marking a mesh endpoint. */
+export const TLS_MODE_KEY = 'tlsMode';
+export const TLS_MODE_MESH = 'weft';
+
+export type TlsVersion = 'TLSv1.2' | 'TLSv1.3';
+
+export interface TrustBundle {
+  name: string;
+  /** PEM, one or more roots; the first is the one the CA signs with now. */
+  pem: string;
+  /** SHA-256 fingerprints, same order. */
+  fingerprints: string[];
+}
+
+export interface DownstreamTls {
+  requireClientCertificate: boolean;
+  alpn: string[];
+  minVersion: TlsVersion;
+  maxVersion: TlsVersion;
+  /** SDS name of the validation context (trust bundle). */
+  caSecret: string;
+}
+
+/** How the inbound listener accepts connections. */
+export interface InboundTransport {
+  tls: DownstreamTls | undefined;
+  plaintext: boolean;
+}
+
+export interface UpstreamTls {
+  /** Exact SPIFFE IDs (URI SANs) the peer may present; empty means any identity the bundle trusts. */
+  sans: string[];
+  alpn: string[];
+  sni: string;
+  caSecret: string;
+  /** true: every host; false: only hosts whose metadata has tlsMode: weft. */
+  allHosts: boolean;
+}
+
+function tlsVersion(v: TlsParameters_TlsProtocol, dflt: TlsVersion, p: Problems, path: string): TlsVersion {
+  if (v === TlsParameters_TlsProtocol.TLS_AUTO) return dflt;
+  if (v === TlsParameters_TlsProtocol.TLSv1_2) return 'TLSv1.2';
+  if (v === TlsParameters_TlsProtocol.TLSv1_3) return 'TLSv1.3';
+  p.add(path, `unsupported TLS version '${TlsParameters_TlsProtocol[v] ?? v}' (TLSv1_2 or TLSv1_3)`);
+  return dflt;
+}
+
+/** Certificate and validation context references; inline keys are refused (keys stay local). */
+function commonContext(c: CommonTlsContext | undefined, p: Problems, path: string): { caSecret: string; sans: string[]; min: TlsVersion; max: TlsVersion; alpn: string[] } {
+  if (!c) {
+    p.add(`${path}.common_tls_context`, 'is required');
+    return { caSecret: '', sans: [], min: 'TLSv1.2', max: 'TLSv1.3', alpn: [] };
+  }
+  if (c.tlsCertificates.length) p.add(`${path}.common_tls_context.tls_certificates`, 'inline certificates are not accepted: the workload certificate is made by the sidecar (use tls_certificate_sds_secret_configs name "default")');
+  const certs = c.tlsCertificateSdsSecretConfigs;
+  if (certs.length !== 1 || certs[0]!.name !== WORKLOAD_CERT_SECRET) p.add(`${path}.common_tls_context.tls_certificate_sds_secret_configs`, `must name exactly the secret '${WORKLOAD_CERT_SECRET}' (the sidecar's workload certificate)`);
+  let caSecret = '';
+  let validation: CertificateValidationContext | undefined;
+  const v = c.validationContextType;
+  if (v.case === 'validationContextSdsSecretConfig') caSecret = v.value.name;
+  else if (v.case === 'combinedValidationContext') {
+    caSecret = v.value.validationContextSdsSecretConfig?.name ?? '';
+    validation = v.value.defaultValidationContext;
+  } else p.add(`${path}.common_tls_context.validation_context_type`, 'must be validation_context_sds_secret_config or combined_validation_context (the trust bundle comes over SDS)');
+  if (v.case && !caSecret) p.add(`${path}.common_tls_context.validation_context_sds_secret_config.name`, 'is required');
+  const sans: string[] = [];
+  validation?.matchTypedSubjectAltNames.forEach((m, i) => {
+    const mp = `${path}.common_tls_context.combined_validation_context.default_validation_context.match_typed_subject_alt_names[${i}]`;
+    if (m.sanType !== SubjectAltNameMatcher_SanType.URI) p.add(`${mp}.san_type`, 'only URI SANs (SPIFFE IDs) are supported');
+    else if (m.matcher?.matchPattern.case !== 'exact') p.add(`${mp}.matcher`, 'only exact matches are supported');
+    else sans.push(m.matcher.matchPattern.value);
+  });
+  const min = tlsVersion(c.tlsParams?.tlsMinimumProtocolVersion ?? 0, 'TLSv1.2', p, `${path}.common_tls_context.tls_params.tls_minimum_protocol_version`);
+  const max = tlsVersion(c.tlsParams?.tlsMaximumProtocolVersion ?? 0, 'TLSv1.3', p, `${path}.common_tls_context.tls_params.tls_maximum_protocol_version`);
+  for (const [i, a] of c.alpnProtocols.entries()) if (a !== 'h2' && a !== 'http/1.1') p.add(`${path}.common_tls_context.alpn_protocols[${i}]`, `unsupported protocol '${a}' (h2, http/1.1)`);
+  return { caSecret, sans, min, max, alpn: c.alpnProtocols };
+}
+
+function unpackTls<T>(any: Any | undefined, kind: 'UpstreamTlsContext' | 'DownstreamTlsContext', p: Problems, path: string): T | undefined {
+  if (!any) {
+    p.add(`${path}.typed_config`, 'is required');
+    return undefined;
+  }
+  if (!any.typeUrl.endsWith(`/envoy.extensions.transport_sockets.tls.v3.${kind}`)) {
+    p.add(`${path}.typed_config.type_url`, `unsupported transport socket '${any.typeUrl}' (want ${kind})`);
+    return undefined;
+  }
+  return anyUnpack(any, kind === 'UpstreamTlsContext' ? UpstreamTlsContextSchema : DownstreamTlsContextSchema) as T | undefined;
+}
+
+/** A Cluster's mTLS settings (undefined: plaintext to every host). */
+export function upstreamTlsOf(c: Cluster, p: Problems): UpstreamTls | undefined {
+  let socket = c.transportSocket;
+  let path = 'transport_socket';
+  let allHosts = true;
+  if (c.transportSocketMatches.length) {
+    const i = c.transportSocketMatches.findIndex((m) => m.match?.[TLS_MODE_KEY] === TLS_MODE_MESH);
+    if (i < 0) {
+      p.add('transport_socket_matches', `only a match on {${TLS_MODE_KEY}: ${TLS_MODE_MESH}} is supported`);
+      return undefined;
+    }
+    socket = c.transportSocketMatches[i]!.transportSocket;
+    path = `transport_socket_matches[${i}].transport_socket`;
+    allHosts = false;
+  }
+  if (!socket) return undefined;
+  if (socket.name !== TLS_SOCKET) {
+    p.add(`${path}.name`, `unsupported transport socket '${socket.name}' (${TLS_SOCKET})`);
+    return undefined;
+  }
+  const any = socket.configType.case === 'typedConfig' ? socket.configType.value : undefined;
+  const ctx = unpackTls<{ commonTlsContext?: CommonTlsContext; sni: string }>(any, 'UpstreamTlsContext', p, path);
+  if (!ctx) return undefined;
+  const cc = commonContext(ctx.commonTlsContext, p, path);
+  return { sans: cc.sans, alpn: cc.alpn, sni: ctx.sni, caSecret: cc.caSecret, allHosts };
+}
+
+/** The inbound listener's transport: a TLS chain (transport_protocol "tls"), a plaintext one, or both. */
+export function inboundTransportOf(l: Listener, p: Problems): InboundTransport {
+  let tls: DownstreamTls | undefined;
+  let plaintext = false;
+  l.filterChains.forEach((fc, i) => {
+    const path = `filter_chains[${i}]`;
+    const proto = fc.filterChainMatch?.transportProtocol ?? '';
+    const socket = fc.transportSocket;
+    if (!socket) {
+      if (proto === 'tls') p.add(`${path}.transport_socket`, 'a chain matching transport_protocol "tls" needs a TLS transport socket');
+      plaintext = true;
+      return;
+    }
+    if (socket.name !== TLS_SOCKET) {
+      p.add(`${path}.transport_socket.name`, `unsupported transport socket '${socket.name}' (${TLS_SOCKET})`);
+      return;
+    }
+    if (tls) {
+      p.add(`${path}.transport_socket`, 'only one TLS filter chain is supported');
+      return;
+    }
+    const any = socket.configType.case === 'typedConfig' ? socket.configType.value : undefined;
+    const ctx = unpackTls<{ commonTlsContext?: CommonTlsContext; requireClientCertificate?: boolean }>(any, 'DownstreamTlsContext', p, `${path}.transport_socket`);
+    if (!ctx) return;
+    const cc = commonContext(ctx.commonTlsContext, p, `${path}.transport_socket`);
+    tls = { requireClientCertificate: ctx.requireClientCertificate ?? false, alpn: cc.alpn.length ? cc.alpn : ['h2', 'http/1.1'], minVersion: cc.min, maxVersion: cc.max, caSecret: cc.caSecret };
+  });
+  if (!l.filterChains.length) plaintext = true;
+  return { tls, plaintext };
+}
+
+/** SDS Secret: only validation contexts (trust bundles) travel over xDS. */
+export function decodeSecret(bytes: Uint8Array): Decoded<TrustBundle> {
+  const s = fromBinary(SecretSchema, bytes);
+  const p = new Problems(`Secret/${s.name || '?'}`);
+  if (!s.name) p.add('name', 'is required');
+  if (s.type.case !== 'validationContext') {
+    p.add(s.type.case === 'tlsCertificate' ? 'tls_certificate' : 'type', 'only validation_context secrets are accepted over xDS (the workload key never leaves the sidecar)');
+    return { name: s.name, errors: p.errors };
+  }
+  const ds = s.type.value.trustedCa?.specifier;
+  const pem = ds?.case === 'inlineString' ? ds.value : ds?.case === 'inlineBytes' ? Buffer.from(ds.value).toString('utf8') : undefined;
+  if (pem === undefined) {
+    p.add('validation_context.trusted_ca', 'must be inline_string or inline_bytes (PEM)');
+    return { name: s.name, errors: p.errors };
+  }
+  const fingerprints: string[] = [];
+  const blocks = pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
+  if (!blocks.length) p.add('validation_context.trusted_ca', 'holds no PEM certificate');
+  blocks.forEach((b, i) => {
+    try {
+      const x = new X509Certificate(b);
+      if (!x.ca) p.add(`validation_context.trusted_ca[${i}]`, 'is not a CA certificate');
+      fingerprints.push(x.fingerprint256);
+    } catch (e) {
+      p.add(`validation_context.trusted_ca[${i}]`, `does not parse: ${(e as Error).message}`);
+    }
+  });
+  return { name: s.name, value: p.errors.length ? undefined : { name: s.name, pem: blocks.join('\n') + '\n', fingerprints }, errors: p.errors };
+}
