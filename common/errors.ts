@@ -28,6 +28,7 @@ export const ERROR_CODES = {
   NO_ROUTE: 'no route matches the request',
   NO_HEALTHY_UPSTREAM: 'the cluster has no healthy endpoint',
   CIRCUIT_OPEN: 'a circuit breaker limit was reached',
+  RBAC_DENIED: 'an AuthorizationPolicy denied the request',
   BAD_REQUEST: 'the request is malformed',
   NOT_READY: 'the sidecar has not received its configuration yet',
   UPSTREAM_PROTOCOL: 'the upstream answered with something that is not valid HTTP or gRPC',

@@ -18,6 +18,8 @@ import { Runtime } from './runtime.js';
 import { AdsClient, type XdsProtocolMode } from './xds/ads-client.js';
 import { readFileSync } from 'node:fs';
 import { MeshTls } from './tls/mesh-tls.js';
+import type { Downstream } from './http/downstream.js';
+import type { RbacDecision } from './http/rbac.js';
 import { IdentityError, WorkloadIdentity } from './identity/workload.js';
 
 const USAGE = `usage: weft sidecar --service NAME --app-port PORT --control-plane HOST:PORT [options]
@@ -158,7 +160,13 @@ export async function main(argv: string[]): Promise<void> {
 
   const runtime = new Runtime(appProtocol, mesh);
   const outbound = new HttpListener({ name: SIDECAR_LISTENER.outbound, host: '127.0.0.1', port: outPort }, runtime.contextFor(SIDECAR_LISTENER.outbound));
-  const inbound = new HttpListener({ name: SIDECAR_LISTENER.inbound, host: a['inbound-address']!, port: inPort, tls: { mesh, transport: () => runtime.inboundTransport() } }, runtime.contextFor(SIDECAR_LISTENER.inbound));
+  const rbacLog = log.child({ component: 'rbac' });
+  const inboundCtx = {
+    ...runtime.contextFor(SIDECAR_LISTENER.inbound),
+    onDeny: (d: Downstream, decision: RbacDecision) =>
+      rbacLog.warn({ policy: decision.policy, reason: decision.reason, principal: d.principal ?? null, method: d.method, authority: d.authority, path: d.path }, `request denied: ${decision.reason}`),
+  };
+  const inbound = new HttpListener({ name: SIDECAR_LISTENER.inbound, host: a['inbound-address']!, port: inPort, tls: { mesh, transport: () => runtime.inboundTransport() } }, inboundCtx);
   let outAddr, inAddr;
   try {
     outAddr = await outbound.listen();

@@ -15,6 +15,7 @@ import { UpstreamCluster } from './upstream/cluster.js';
 import type { XdsConfig } from './xds/ads-client.js';
 import type { MeshTls } from './tls/mesh-tls.js';
 import type { InboundTransport } from './xds/types/tls.js';
+import type { RbacEngine } from './http/rbac.js';
 
 type ListenerName = (typeof SIDECAR_LISTENER)[keyof typeof SIDECAR_LISTENER];
 
@@ -24,6 +25,7 @@ export class Runtime {
   readonly #tables = new Map<string, { rc: RouteConfiguration; table: RouteTable }>();
   readonly #listenerRoute = new Map<string, string>();
   #inbound: InboundTransport | undefined;
+  readonly #listenerRbac = new Map<string, RbacEngine | undefined>();
   /** Set once listeners, routes and clusters have all arrived. */
   ready = false;
 
@@ -45,6 +47,7 @@ export class Runtime {
         return name === undefined ? undefined : this.#tables.get(name)?.table;
       },
       cluster: (name) => this.#clusters.get(name),
+      rbac: () => this.#listenerRbac.get(listener),
     };
   }
 
@@ -88,7 +91,11 @@ export class Runtime {
     }
     for (const name of this.#tables.keys()) if (!cfg.routes.has(name)) this.#tables.delete(name);
     this.#listenerRoute.clear();
-    for (const [name, l] of cfg.listeners) this.#listenerRoute.set(name, l.routeName);
+    this.#listenerRbac.clear();
+    for (const [name, l] of cfg.listeners) {
+      this.#listenerRoute.set(name, l.routeName);
+      this.#listenerRbac.set(name, l.rbac);
+    }
     if (inbound) this.#inbound = inbound.transport;
     this.ready ||= [SIDECAR_LISTENER.outbound, SIDECAR_LISTENER.inbound].every((l) => {
       const rn = this.#listenerRoute.get(l);

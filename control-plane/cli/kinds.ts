@@ -12,6 +12,9 @@ const ALIASES: Record<string, Kind> = {
   trafficpolicy: 'TrafficPolicy',
   trafficpolicies: 'TrafficPolicy',
   tp: 'TrafficPolicy',
+  authorizationpolicy: 'AuthorizationPolicy',
+  authorizationpolicies: 'AuthorizationPolicy',
+  authz: 'AuthorizationPolicy',
   meshconfig: 'MeshConfig',
   meshconfigs: 'MeshConfig',
 };

@@ -11,8 +11,8 @@
 export const API_VERSION_WEFT = 'weft.dev/v1alpha1';
 export const API_VERSION_GATEWAY = 'gateway.networking.k8s.io/v1';
 
-export type Kind = 'Service' | 'HTTPRoute' | 'GRPCRoute' | 'TrafficPolicy' | 'MeshConfig';
-export const KINDS: readonly Kind[] = ['Service', 'HTTPRoute', 'GRPCRoute', 'TrafficPolicy', 'MeshConfig'];
+export type Kind = 'Service' | 'HTTPRoute' | 'GRPCRoute' | 'TrafficPolicy' | 'AuthorizationPolicy' | 'MeshConfig';
+export const KINDS: readonly Kind[] = ['Service', 'HTTPRoute', 'GRPCRoute', 'TrafficPolicy', 'AuthorizationPolicy', 'MeshConfig'];
 
 export interface ObjectMeta {
   name: string;
@@ -282,6 +282,45 @@ export interface TrafficPolicySpec {
   timeoutMs?: number;
 }
 
+// --------------------------------------------------------------------------- AuthorizationPolicy
+
+/** A string match: exact, `prefix*`, `*suffix`, or `*` (anything present). */
+export type NameMatch = string;
+
+export interface AuthzSource {
+  principals?: NameMatch[];
+  notPrincipals?: NameMatch[];
+  namespaces?: NameMatch[];
+  notNamespaces?: NameMatch[];
+}
+
+export interface AuthzOperation {
+  paths?: NameMatch[];
+  notPaths?: NameMatch[];
+  methods?: string[];
+  notMethods?: string[];
+}
+
+export interface AuthzCondition {
+  /** Lowercase header name. */
+  header: string;
+  values?: NameMatch[];
+  notValues?: NameMatch[];
+}
+
+export interface AuthzRule {
+  from: AuthzSource[];
+  to: AuthzOperation[];
+  when: AuthzCondition[];
+}
+
+export interface AuthorizationPolicySpec {
+  /** Destination service in the policy's namespace; '*' = every service there. */
+  service: string;
+  action: 'ALLOW' | 'DENY';
+  rules: AuthzRule[];
+}
+
 // ------------------------------------------------------------------------------------ MeshConfig
 
 export type MtlsMode = 'STRICT' | 'PERMISSIVE' | 'DISABLE';
@@ -298,6 +337,8 @@ export interface MeshConfigSpec {
   };
   /** Certificate lifetime for workloads (ms). */
   certificateTtlMs: number;
+  /** What a service with no ALLOW policy does: ALLOW (default) or DENY (default deny). */
+  authorization: { defaultAction: 'ALLOW' | 'DENY' };
 }
 
 export const DEFAULT_MESH_CONFIG: MeshConfigSpec = {
@@ -305,6 +346,7 @@ export const DEFAULT_MESH_CONFIG: MeshConfigSpec = {
   mtls: { mode: 'PERMISSIVE' },
   tracing: { samplingPercent: 1, propagation: 'w3c' },
   certificateTtlMs: 24 * 3600 * 1000,
+  authorization: { defaultAction: 'ALLOW' },
 };
 
 // ------------------------------------------------------------------------------------- resources
@@ -328,7 +370,8 @@ export type GRPCRouteResource = ResourceBase<'GRPCRoute', GRPCRouteSpec>;
 export type TrafficPolicyResource = ResourceBase<'TrafficPolicy', TrafficPolicySpec>;
 export type MeshConfigResource = ResourceBase<'MeshConfig', MeshConfigSpec>;
 
-export type MeshResource = ServiceResource | HTTPRouteResource | GRPCRouteResource | TrafficPolicyResource | MeshConfigResource;
+export type AuthorizationPolicyResource = ResourceBase<'AuthorizationPolicy', AuthorizationPolicySpec>;
+export type MeshResource = ServiceResource | HTTPRouteResource | GRPCRouteResource | TrafficPolicyResource | AuthorizationPolicyResource | MeshConfigResource;
 
 /** `Kind/namespace/name`: the identity of a resource in the store and in messages. */
 export type ResourceKey = string;
@@ -349,6 +392,8 @@ export interface MeshModel {
   readonly grpcRoutes: readonly GRPCRouteResource[];
   /** TrafficPolicy by target Service key (`Service/ns/name`); at most one per service. */
   readonly trafficPolicies: ReadonlyMap<ResourceKey, TrafficPolicyResource>;
+  /** AuthorizationPolicies, sorted by key. */
+  readonly authorizationPolicies: readonly AuthorizationPolicyResource[];
   readonly mesh: MeshConfigSpec;
 }
 
@@ -358,6 +403,7 @@ export function buildModel(revision: number, resources: Iterable<MeshResource>):
   const httpRoutes: HTTPRouteResource[] = [];
   const grpcRoutes: GRPCRouteResource[] = [];
   const trafficPolicies = new Map<ResourceKey, TrafficPolicyResource>();
+  const authorizationPolicies: AuthorizationPolicyResource[] = [];
   let mesh = DEFAULT_MESH_CONFIG;
   for (const r of resources) {
     all.set(resourceKey(r), r);
@@ -374,6 +420,9 @@ export function buildModel(revision: number, resources: Iterable<MeshResource>):
       case 'TrafficPolicy':
         trafficPolicies.set(`Service/${r.spec.targetRef.namespace}/${r.spec.targetRef.name}`, r);
         break;
+      case 'AuthorizationPolicy':
+        authorizationPolicies.push(r);
+        break;
       case 'MeshConfig':
         mesh = r.spec;
         break;
@@ -382,5 +431,6 @@ export function buildModel(revision: number, resources: Iterable<MeshResource>):
   const byKey = (a: MeshResource, b: MeshResource) => (resourceKey(a) < resourceKey(b) ? -1 : 1);
   httpRoutes.sort(byKey);
   grpcRoutes.sort(byKey);
-  return { revision, resources: all, services, httpRoutes, grpcRoutes, trafficPolicies, mesh };
+  authorizationPolicies.sort(byKey);
+  return { revision, resources: all, services, httpRoutes, grpcRoutes, trafficPolicies, authorizationPolicies, mesh };
 }

@@ -23,10 +23,12 @@ import { readHTTPRoute } from './kinds/http-route.js';
 import { readGRPCRoute } from './kinds/grpc-route.js';
 import { readTrafficPolicy } from './kinds/traffic-policy.js';
 import { readMeshConfig } from './kinds/mesh-config.js';
+import { readAuthorizationPolicy } from './kinds/authorization-policy.js';
 
 const API_VERSIONS: Record<Kind, readonly string[]> = {
   Service: [API_VERSION_WEFT],
   TrafficPolicy: [API_VERSION_WEFT],
+  AuthorizationPolicy: [API_VERSION_WEFT],
   MeshConfig: [API_VERSION_WEFT],
   HTTPRoute: [API_VERSION_GATEWAY],
   GRPCRoute: [API_VERSION_GATEWAY, 'gateway.networking.k8s.io/v1alpha2'],
@@ -82,6 +84,11 @@ export function validateDocument(value: unknown, where: Where): { resource?: Mes
     }
     case 'TrafficPolicy': {
       const spec = readTrafficPolicy(r, top.spec, metadata.namespace);
+      if (spec) resource = { ...base, kind, spec };
+      break;
+    }
+    case 'AuthorizationPolicy': {
+      const spec = readAuthorizationPolicy(r, top.spec);
       if (spec) resource = { ...base, kind, spec };
       break;
     }

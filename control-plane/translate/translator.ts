@@ -13,6 +13,7 @@ import { apiListener, routeConfiguration, socketListener, type VirtualHostInit }
 import { INBOUND_LISTENER, OUTBOUND_LISTENER, OUTBOUND_ROUTE, clusterName, hostForms, inboundClusterName, inboundRouteName } from './names.js';
 import { routesFor } from './routes.js';
 import { trustBundleSecret } from './tls.js';
+import { rbacFilters } from './rbac.js';
 import { create } from '@bufbuild/protobuf';
 import { RouteSchema } from '../../proto/gen/envoy/config/route/v3/route_components_pb.js';
 
@@ -175,6 +176,7 @@ export class Translator {
       routeConfiguration(routeName, [{ name: 'inbound', domains: ['*'], routes: [route] }], [cluster.name]),
       socketListener(INBOUND_LISTENER, '0.0.0.0', SIDECAR_INBOUND_PORT, routeName, this.#model.mesh, {
         mtls: this.#trust ? (this.#model.services.get(`Service/${namespace}/${service}`)?.spec.mtls?.mode ?? this.#model.mesh.mtls.mode) : 'DISABLE',
+        filters: rbacFilters(this.#model, namespace, service),
       }),
     ];
   }

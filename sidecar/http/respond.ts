@@ -17,6 +17,7 @@ const HTTP_STATUS: Partial<Record<ErrorCode, number>> = {
   NO_HEALTHY_UPSTREAM: 503,
   CIRCUIT_OPEN: 503,
   NOT_READY: 503,
+  RBAC_DENIED: 403,
 };
 
 /** gRPC status codes per error (https://grpc.github.io/grpc/core/md_doc_statuscodes.html). */
@@ -26,6 +27,7 @@ const GRPC_STATUS: Partial<Record<ErrorCode, number>> = {
   REQUEST_TOO_LARGE: 8, // RESOURCE_EXHAUSTED
   UPSTREAM_TIMEOUT: 4, // DEADLINE_EXCEEDED
   CIRCUIT_OPEN: 14, // UNAVAILABLE (retriable by clients)
+  RBAC_DENIED: 7, // PERMISSION_DENIED
 };
 
 export function httpStatusFor(code: ErrorCode): number {

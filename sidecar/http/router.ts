@@ -10,11 +10,27 @@ import type { Downstream, ResponseHeaders } from './downstream.js';
 import { Exchange } from './forward.js';
 import { editResponse } from './headers.js';
 import { respondError } from './respond.js';
+import type { RbacDecision, RbacEngine } from './rbac.js';
 
 /** What the router needs from the sidecar's current config. */
 export interface RouterContext {
   routeTable(): RouteTable | undefined;
   cluster(name: string): UpstreamCluster | undefined;
+  /** The listener's authorization (inbound), if any. */
+  rbac?(): RbacEngine | undefined;
+  /** Called with every denial (the sidecar logs it, naming the rule). */
+  onDeny?(d: Downstream, decision: RbacDecision): void;
+}
+
+/** Runs the listener's RBAC filters; answers 403 / PERMISSION_DENIED and returns false on a denial. */
+export function authorize(d: Downstream, ctx: RouterContext): boolean {
+  const rbac = ctx.rbac?.();
+  if (!rbac) return true;
+  const decision = rbac.evaluate({ method: d.method, path: d.path, header: (n) => d.header(n), principal: d.principal });
+  if (decision.allowed) return true;
+  ctx.onDeny?.(d, decision);
+  respondError(d, 'RBAC_DENIED', `RBAC: access denied (${decision.reason})`);
+  return false;
 }
 
 function redirectLocation(d: Downstream, r: RedirectRoute): string {
@@ -33,6 +49,7 @@ export function route(d: Downstream, ctx: RouterContext): void {
     respondError(d, 'BAD_REQUEST', 'the request has no Host or :authority');
     return;
   }
+  if (!authorize(d, ctx)) return;
   const table = ctx.routeTable();
   if (!table) {
     respondError(d, 'NOT_READY', 'no route configuration received from the control plane yet');

@@ -5,6 +5,7 @@
 import type { IncomingMessage } from 'node:http';
 import type net from 'node:net';
 import { dial } from '../upstream/dial.js';
+import { peerPrincipal } from '../tls/mesh-tls.js';
 import type { Duplex } from 'node:stream';
 import { H1Downstream } from './downstream.js';
 import { requestHeaders } from './headers.js';
@@ -15,6 +16,14 @@ export function forwardUpgrade(req: IncomingMessage, socket: Duplex, head: Buffe
   const fail = (code: Parameters<typeof respondErrorRaw>[1], msg: string) => respondErrorRaw(socket as net.Socket, code, msg);
   // A throwaway response object is not needed: the downstream view only reads the request.
   const d = new H1Downstream(req, undefined as never);
+  const rbac = ctx.rbac?.();
+  if (rbac) {
+    const decision = rbac.evaluate({ method: d.method, path: d.path, header: (n) => d.header(n), principal: peerPrincipal(socket) });
+    if (!decision.allowed) {
+      ctx.onDeny?.(d, decision);
+      return respondErrorRaw(socket as net.Socket, 'RBAC_DENIED', `RBAC: access denied (${decision.reason})`, 403);
+    }
+  }
   const table = ctx.routeTable();
   if (!table) return fail('NOT_READY', 'no route configuration yet');
   const r = table.match(d.authority, d.path, d.search, d);

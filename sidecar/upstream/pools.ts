@@ -39,7 +39,8 @@ export function h1Pool(h: Host, o: PoolOptions, t: HostTls | undefined): Pool {
     pipelining: 1,
     connectTimeout: o.connectTimeoutMs,
     keepAliveTimeout: o.idleTimeoutMs,
-    keepAliveMaxTimeout: Math.max(o.idleTimeoutMs, 600_000),
+    // The cluster's idle timeout is a ceiling: a server's Keep-Alive hint may only shorten it.
+    keepAliveMaxTimeout: o.idleTimeoutMs,
     // The forwarder runs its own route and per-try timers.
     headersTimeout: 0,
     bodyTimeout: 0,

@@ -59,7 +59,9 @@ function summarize(r: MeshResource): string {
       return `parents ${r.spec.parentRefs.map((p) => p.name).join(',')}; rules ${r.spec.rules.length}`;
     case 'TrafficPolicy':
       return `target ${r.spec.targetRef.name}; lb ${r.spec.loadBalancer.type}; subsets ${r.spec.subsets.length}`;
+    case 'AuthorizationPolicy':
+      return `${r.spec.action} to ${r.spec.service}; rules ${r.spec.rules.length}`;
     case 'MeshConfig':
-      return `trust domain ${r.spec.trustDomain}; mtls ${r.spec.mtls.mode}`;
+      return `trust domain ${r.spec.trustDomain}; mtls ${r.spec.mtls.mode}; default ${r.spec.authorization.defaultAction}`;
   }
 }

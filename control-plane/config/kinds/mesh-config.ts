@@ -3,7 +3,7 @@ import { DEFAULT_MESH_CONFIG, type MeshConfigSpec } from '../types.js';
 import type { Reader } from '../schema.js';
 
 export function readMeshConfig(r: Reader, v: unknown): MeshConfigSpec | undefined {
-  const o = r.obj(v ?? {}, 'spec', ['trustDomain', 'mtls', 'tracing', 'certificateTtl']);
+  const o = r.obj(v ?? {}, 'spec', ['trustDomain', 'mtls', 'tracing', 'certificateTtl', 'authorization']);
   if (!o) return undefined;
   const d = DEFAULT_MESH_CONFIG;
   const trustDomain = r.str(o.trustDomain, 'spec.trustDomain', { pattern: /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, patternHelp: 'a DNS-like trust domain (e.g. example.org)' }) ?? d.trustDomain;
@@ -18,10 +18,13 @@ export function readMeshConfig(r: Reader, v: unknown): MeshConfigSpec | undefine
   const endpoint = r.str(t.endpoint, 'spec.tracing.endpoint', { pattern: /^https?:\/\/[^\s]+$/, patternHelp: 'an http(s) URL' });
   const propagation = (r.str(t.propagation, 'spec.tracing.propagation', { oneOf: ['w3c', 'b3'] }) ?? d.tracing.propagation) as 'w3c' | 'b3';
   const ttl = r.duration(o.certificateTtl, 'spec.certificateTtl', { min: 10_000 }) ?? d.certificateTtlMs;
+  const az = r.obj(o.authorization, 'spec.authorization', ['defaultAction']) ?? {};
+  const defaultAction = (r.str(az.defaultAction, 'spec.authorization.defaultAction', { oneOf: ['ALLOW', 'DENY'] }) ?? d.authorization.defaultAction) as 'ALLOW' | 'DENY';
   return {
     trustDomain,
     mtls: { mode },
     tracing: { samplingPercent: sampling, propagation, ...(endpoint ? { endpoint } : {}) },
     certificateTtlMs: ttl,
+    authorization: { defaultAction },
   };
 }

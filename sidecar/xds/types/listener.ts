@@ -8,6 +8,7 @@ import {
 } from '../../../proto/gen/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager_pb.js';
 import { Problems, type Decoded } from './decoded.js';
 import { inboundTransportOf, type InboundTransport } from './tls.js';
+import { compileRbacFilters, type RbacEngine } from '../../http/rbac.js';
 
 export interface SidecarListener {
   listener: Listener;
@@ -16,6 +17,8 @@ export interface SidecarListener {
   routeName: string;
   /** TLS and/or plaintext (socket listeners; every filter chain carries the same HCM). */
   transport: InboundTransport;
+  /** Compiled RBAC filters of the HCM (inbound authorization), if any. */
+  rbac: RbacEngine | undefined;
 }
 
 export function decodeListener(bytes: Uint8Array): Decoded<SidecarListener> {
@@ -36,11 +39,12 @@ export function decodeListener(bytes: Uint8Array): Decoded<SidecarListener> {
     if (hcm.httpFilters.at(-1)?.name !== 'envoy.filters.http.router') p.add(`${path}.http_filters`, 'the last filter must be envoy.filters.http.router');
   }
   const transport = inboundTransportOf(l, p);
+  const rbac = hcm ? compileRbacFilters(hcm.httpFilters, p, `${path}.http_filters`) : undefined;
   // Every chain must carry the same HttpConnectionManager (they differ only in transport).
   for (let i = 1; i < l.filterChains.length; i++) {
     const f = l.filterChains[i]!.filters[0];
     const a = f?.configType.case === 'typedConfig' ? f.configType.value : undefined;
     if (!a || !any || a.typeUrl !== any.typeUrl || Buffer.compare(Buffer.from(a.value), Buffer.from(any.value)) !== 0) p.add(`filter_chains[${i}].filters[0].typed_config`, 'must equal filter_chains[0]\'s HttpConnectionManager');
   }
-  return { name: l.name, value: p.errors.length || !hcm ? undefined : { listener: l, hcm, routeName, transport }, errors: p.errors };
+  return { name: l.name, value: p.errors.length || !hcm ? undefined : { listener: l, hcm, routeName, transport, rbac }, errors: p.errors };
 }
