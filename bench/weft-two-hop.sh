@@ -16,12 +16,12 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
 for bin in wrk taskset curl; do command -v "$bin" >/dev/null || { echo "weft-two-hop: $bin missing (run bench/proxy/setup.sh)" >&2; exit 1; }; done
-srv() { taskset -c 1 "$@"; }
+
 weft() { WEFT_SERVER="http://$admin" WEFT_DATA_DIR="$work/data" node "$root/bin/weft.js" "$@"; }
 cpu_ticks() { local t=0; for p in "$@"; do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done; echo "$t"; }
 hz=$(getconf CLK_TCK)
 
-srv node "$root/bench/proxy/upstream.js" "$UP_PORT" > "$work/upstream.log" 2>&1 & pids+=($!)
+taskset -c 1 node "$root/bench/proxy/upstream.js" "$UP_PORT" > "$work/upstream.log" 2>&1 & pids+=($!)
 for _ in $(seq 50); do curl -sf "http://127.0.0.1:$UP_PORT/" >/dev/null && break; sleep 0.1; done
 
 # mesh MODE: starts a control plane and two sidecars; sets sa_pid sb_pid and the entry URL.
@@ -39,24 +39,24 @@ mesh() {
   local tb tc
   tb="$(WEFT_SERVER="http://$admin" WEFT_DATA_DIR="$work_data" node "$root/bin/weft.js" token create --service bench 2>/dev/null)"
   tc="$(WEFT_SERVER="http://$admin" WEFT_DATA_DIR="$work_data" node "$root/bin/weft.js" token create --service client 2>/dev/null)"
-  WEFT_JOIN_TOKEN="$tb" WEFT_LOG_LEVEL=warn srv node "$root/bin/weft.js" sidecar --service bench --app-port "$UP_PORT" --control-plane "$xds" \
+  WEFT_JOIN_TOKEN="$tb" WEFT_LOG_LEVEL=warn taskset -c 1 node "$root/bin/weft.js" sidecar --service bench --app-port "$UP_PORT" --control-plane "$xds" \
     --inbound-port 0 --inbound-address 127.0.0.1 --outbound-port 0 --admin-port 0 > "$d/b.out" 2>&1 & sb_pid=$!; pids+=($sb_pid)
-  WEFT_JOIN_TOKEN="$tc" WEFT_LOG_LEVEL=warn srv node "$root/bin/weft.js" sidecar --service client --app-port 1 --control-plane "$xds" \
+  WEFT_JOIN_TOKEN="$tc" WEFT_LOG_LEVEL=warn taskset -c 1 node "$root/bin/weft.js" sidecar --service client --app-port 1 --control-plane "$xds" \
     --inbound-port 0 --inbound-address 127.0.0.1 --outbound-port "$A_PORT" --admin-port 0 > "$d/a.out" 2>&1 & sa_pid=$!; pids+=($sa_pid)
   for _ in $(seq 200); do [ "$(curl -s -o /dev/null -w '%{http_code}' -H 'Host: bench' "http://127.0.0.1:$A_PORT/")" = 200 ] && break; sleep 0.1; done
   [ "$(curl -s -o /dev/null -w '%{http_code}' -H 'Host: bench' "http://127.0.0.1:$A_PORT/")" = 200 ] || { echo "weft-two-hop: $mode mesh did not come up" >&2; cat "$d"/*.out >&2; exit 1; }
 }
 stop_mesh() { kill "$sa_pid" "$sb_pid" "$(cat "$work/$1/cp.pid")" 2>/dev/null || true; wait "$sa_pid" "$sb_pid" 2>/dev/null || true; }
 
+warm() { taskset -c 0 wrk -t1 -c10 -d3s -H 'Host: bench' "$1" > /dev/null 2>&1 || true; }
 lat() { # url -> "p50_ms p99_ms"
   taskset -c 0 wrk -t1 -c10 -d"${LAT_DURATION}s" --latency -H 'Host: bench' -s "$root/bench/proxy/wrk/paced.lua" "$1" -- "$LAT_RATE" 1 > "$work/lat.txt" 2>&1
   awk '/^ +50%/{p50=$2} /^ +99%/{p99=$2} END{print p50, p99}' "$work/lat.txt" | awk '
     function ms(v){ if (v ~ /us$/) return substr(v,1,length(v)-2)/1000; if (v ~ /ms$/) return substr(v,1,length(v)-2)+0; if (v ~ /s$/) return substr(v,1,length(v)-1)*1000; return v }
-    {printf "%.3f %.3f", ms($1), ms($2)}'
+    {printf "%.3f %.3f\n", ms($1), ms($2)}'
 }
 sat() { # url pids... -> "req/s cpu_us_per_req_each..."
   local url=$1; shift
-  taskset -c 0 wrk -t1 -c10 -d2s -H 'Host: bench' "$url" > /dev/null 2>&1 || true   # warm-up
   local before=() p; for p in "$@"; do before+=("$(cpu_ticks "$p")"); done
   taskset -c 0 wrk -t1 -c50 -d"${DURATION}s" -H 'Host: bench' "$url" > "$work/sat.txt" 2>&1
   local reqs rps i=0 out
@@ -68,11 +68,14 @@ sat() { # url pids... -> "req/s cpu_us_per_req_each..."
 
 declare -A R
 for round in $(seq "$ROUNDS"); do
+  warm "http://127.0.0.1:$UP_PORT/"
   read -r p50 p99 < <(lat "http://127.0.0.1:$UP_PORT/"); read -r rps < <(sat "http://127.0.0.1:$UP_PORT/")
   R[direct,$round]="$p50 $p99 $rps - -"
   for mode in DISABLE STRICT; do
     mesh "$mode"
+    warm "http://127.0.0.1:$A_PORT/"
     read -r p50 p99 < <(lat "http://127.0.0.1:$A_PORT/")
+    kill -0 "$sa_pid" "$sb_pid" || { echo "weft-two-hop: a sidecar died" >&2; cat "$work/$mode"/*.out >&2; exit 1; }
     read -r rps ca cb < <(sat "http://127.0.0.1:$A_PORT/" "$sa_pid" "$sb_pid")
     R[$mode,$round]="$p50 $p99 $rps $ca $cb"
     stop_mesh "$mode"
