@@ -197,6 +197,31 @@ describe('mTLS between sidecars, identities and authorization', () => {
     expect(err?.details).toMatch(/sa\/orders.*sa\/web|sa\/web.*sa\/orders/);
   });
 
+  it('PERMISSIVE (per-service override) also takes plaintext on the same port; STRICT refused it above', async () => {
+    const f = join(tempDir(), 'permissive.yaml');
+    writeFileSync(f, 'apiVersion: weft.dev/v1alpha1\nkind: Service\nmetadata: { name: orders }\nspec:\n  ports: [{ name: http, port: 8080, protocol: http }]\n  mtls: { mode: PERMISSIVE }\n');
+    expect((await weft(['apply', '-f', f], { cp })).code).toBe(0);
+    const plain = async () =>
+      new Promise<string>((resolve) => {
+        const s = net.connect(orders.sidecar.inboundPort, '127.0.0.1', () => s.write('GET / HTTP/1.1\r\nHost: orders\r\nConnection: close\r\n\r\n'));
+        let d = '';
+        s.on('data', (x: Buffer) => (d += x.toString()));
+        s.on('error', () => undefined);
+        s.on('close', () => resolve(d));
+      });
+    // Plaintext has no principal: accepted by the listener, then refused by the ALLOW policy.
+    const head = await eventually(async () => {
+      const r = await plain();
+      return r.startsWith('HTTP/1.1') ? r : undefined;
+    });
+    figure('plaintext in PERMISSIVE', { status: head.split('\r\n')[0] });
+    expect(head).toMatch(/^HTTP\/1\.1 403/);
+    expect(head.toLowerCase()).toContain('x-weft-error: rbac_denied');
+    // mTLS still works next to it.
+    const res = await fetch(`${web.admin}/ready`);
+    expect(res.status).toBe(200);
+  });
+
   it('keeps key files 0600 and never shows a private key in logs, dumps or API responses', async () => {
     const caDir = join(cp.dataDir, 'ca');
     const keyFiles = readdirSync(caDir).filter((n) => /key/.test(n));
