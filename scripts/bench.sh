@@ -5,18 +5,20 @@
 #      proxies, and one Weft sidecar hop (bench/weft-single-hop.sh), all measured in this run;
 #      /dir and /ngx columns are ratios against the direct and nginx rows.
 #   3. Two-hop mesh (bench/weft-two-hop.sh): plaintext and mTLS between two sidecars vs direct.
-# Knobs: ROUNDS (default 1; 3 gives medians and a spread column), BENCH_PATH (/ or /16k), SKIP_PROXY=1.
+# Knobs: ROUNDS (default 1; 3 gives medians and a spread column), BENCH_PATH (/ or /16k), SKIP_PROXY=1
+# (skip the proxy table).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p bench/results
 echo "== xDS convergence (control plane)"
 npx vitest run --config bench/vitest.config.ts bench/xds-convergence.bench.ts --silent=false 2>&1 | sed -n '/^xDS convergence/,/^(/p'
-[ "${SKIP_PROXY:-0}" = 1 ] && exit 0
-echo
-echo "== proxy table: one Weft sidecar hop against direct, nginx, HAProxy and Node peers"
-bash bench/proxy/setup.sh
-RESULTS_DIR="$PWD/bench/results" bash bench/proxy/run.sh weft=http://127.0.0.1:19010 \
-  --start weft="bash $PWD/bench/weft-single-hop.sh"
+bash bench/proxy/setup.sh   # wrk, nginx, haproxy, the Node peers (idempotent)
+if [ "${SKIP_PROXY:-0}" != 1 ]; then
+  echo
+  echo "== proxy table: one Weft sidecar hop against direct, nginx, HAProxy and Node peers"
+  RESULTS_DIR="$PWD/bench/results" bash bench/proxy/run.sh weft=http://127.0.0.1:19010 \
+    --start weft="bash $PWD/bench/weft-single-hop.sh"
+fi
 echo
 echo "== two-hop mesh: app -> sidecar -> (plaintext | mTLS) -> sidecar -> app, against direct"
 ROUNDS="${ROUNDS:-1}" bash bench/weft-two-hop.sh
