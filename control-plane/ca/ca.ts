@@ -14,7 +14,8 @@
 import 'reflect-metadata';
 import * as x509 from '@peculiar/x509';
 import { X509Certificate, randomBytes, webcrypto, createPrivateKey } from 'node:crypto';
-import { chmod, mkdir, open, readFile, rename, rm } from 'node:fs/promises';
+import { chmod, mkdir, readFile, rm } from 'node:fs/promises';
+import { writeAtomic } from './files.js';
 import { join } from 'node:path';
 import { silentLogger, type Logger } from '../../common/log.js';
 
@@ -77,19 +78,6 @@ interface State {
   /** Fingerprints of trusted built-in roots; the first signs. */
   trusted: string[];
   phase: 'none' | 'added' | 'promoted';
-}
-
-async function writeAtomic(path: string, data: string, mode: number): Promise<void> {
-  const tmp = `${path}.tmp-${randomBytes(4).toString('hex')}`;
-  const fh = await open(tmp, 'w', mode);
-  try {
-    await fh.writeFile(data, 'utf8');
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  await chmod(tmp, mode);
-  await rename(tmp, path);
 }
 
 const fpName = (fp: string) => fp.replace(/:/g, '').toLowerCase().slice(0, 16);
@@ -172,8 +160,7 @@ export class CertificateAuthority {
     const node = new X509Certificate(pem);
     const fp = node.fingerprint256;
     const base = join(this.#dir, `root-${fpName(fp)}`);
-    const pkcs8 = Buffer.from(await webcrypto.subtle.exportKey('pkcs8', keys.privateKey)).toString('base64');
-    await writeAtomic(`${base}.key.pem`, `-----BEGIN PRIVATE KEY-----\n${pkcs8.replace(/.{64}/g, '$&\n').replace(/\n$/, '')}\n-----END PRIVATE KEY-----\n`, 0o600);
+    await writeAtomic(`${base}.key.pem`, await pkcs8Pem(keys.privateKey), 0o600);
     await writeAtomic(`${base}.cert.pem`, pem, 0o644);
     this.#roots.set(fp, { cert, node, key: keys.privateKey });
     return fp;
@@ -290,8 +277,7 @@ export class CertificateAuthority {
         await x509.AuthorityKeyIdentifierExtension.create(s.cert, false),
       ],
     });
-    const pkcs8 = Buffer.from(await webcrypto.subtle.exportKey('pkcs8', keys.privateKey)).toString('base64');
-    const keyPem = `-----BEGIN PRIVATE KEY-----\n${pkcs8.replace(/.{64}/g, '$&\n').replace(/\n$/, '')}\n-----END PRIVATE KEY-----\n`;
+    const keyPem = await pkcs8Pem(keys.privateKey);
     const signerPem = this.#external ? [pemOf(s.cert), ...s.intermediates] : [];
     return { keyPem, chainPem: [pemOf(cert), ...signerPem], notAfter };
   }
@@ -348,6 +334,11 @@ export class CertificateAuthority {
     await rm(`${base}.cert.pem`, { force: true });
     this.#emit();
   }
+}
+
+async function pkcs8Pem(key: CryptoKey): Promise<string> {
+  const b64 = Buffer.from(await webcrypto.subtle.exportKey('pkcs8', key)).toString('base64');
+  return `-----BEGIN PRIVATE KEY-----\n${b64.replace(/.{64}/g, '$&\n').replace(/\n$/, '')}\n-----END PRIVATE KEY-----\n`;
 }
 
 function positiveSerial(): string {

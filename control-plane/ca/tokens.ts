@@ -6,7 +6,8 @@
  * themselves) for `weft token list` and revocation.
  */
 import { randomBytes, timingSafeEqual } from 'node:crypto';
-import { chmod, mkdir, open, readFile, rename } from 'node:fs/promises';
+import { chmod, mkdir, readFile } from 'node:fs/promises';
+import { writeAtomic } from './files.js';
 import { join } from 'node:path';
 import { JOIN_TOKEN_PREFIX, decodeJoinTokenClaims, encodeJoinToken, joinTokenMac, type JoinTokenClaims } from '../../common/join-token.js';
 import { CaError } from './ca.js';
@@ -18,19 +19,6 @@ export interface TokenInfo {
   createdAt: string;
   expiresAt: string;
   revoked: boolean;
-}
-
-async function writeAtomic(path: string, data: string | Buffer, mode: number): Promise<void> {
-  const tmp = `${path}.tmp-${randomBytes(4).toString('hex')}`;
-  const fh = await open(tmp, 'w', mode);
-  try {
-    await fh.writeFile(data);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  await chmod(tmp, mode);
-  await rename(tmp, path);
 }
 
 export class JoinTokens {
