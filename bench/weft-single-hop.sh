@@ -10,7 +10,7 @@ work="$(mktemp -d)"
 cleanup() { [ -f "$work/cp.pid" ] && kill "$(cat "$work/cp.pid")" 2>/dev/null; rm -rf "$work"; }
 trap cleanup EXIT
 trap 'exit 0' TERM INT
-( setsid node "$root/bin/weft.js" control-plane --data-dir "$work/data" --xds-address 127.0.0.1:0 --admin-address 127.0.0.1:0 --log-level warn > "$work/cp.out" 2>&1 & echo $! > "$work/cp.pid" )
+( setsid node "$root/bin/weft.js" control-plane --data-dir "$work/data" --xds-address 127.0.0.1:0 --admin-address 127.0.0.1:0 --otlp-address off --log-level warn > "$work/cp.out" 2>&1 & echo $! > "$work/cp.pid" )
 for _ in $(seq 100); do grep -q ready "$work/cp.out" 2>/dev/null && break; sleep 0.1; done
 xds="$(grep -o 'xds=[0-9.:]*' "$work/cp.out" | cut -d= -f2)"
 admin="$(grep -o 'admin=[0-9.:]*' "$work/cp.out" | cut -d= -f2)"

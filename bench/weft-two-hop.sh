@@ -28,7 +28,7 @@ for _ in $(seq 50); do curl -sf "http://127.0.0.1:$UP_PORT/" >/dev/null && break
 mesh() {
   local mode=$1 d="$work/$1"
   mkdir -p "$d"
-  ( setsid taskset -c 1 node "$root/bin/weft.js" control-plane --data-dir "$d/data" --xds-address 127.0.0.1:0 --admin-address 127.0.0.1:0 --log-level warn > "$d/cp.out" 2>&1 & echo $! > "$d/cp.pid" )
+  ( setsid taskset -c 1 node "$root/bin/weft.js" control-plane --data-dir "$d/data" --xds-address 127.0.0.1:0 --admin-address 127.0.0.1:0 --otlp-address off --log-level warn > "$d/cp.out" 2>&1 & echo $! > "$d/cp.pid" )
   pids+=("$(cat "$d/cp.pid")")
   for _ in $(seq 100); do grep -q ready "$d/cp.out" 2>/dev/null && break; sleep 0.1; done
   xds="$(grep -o 'xds=[0-9.:]*' "$d/cp.out" | cut -d= -f2)"

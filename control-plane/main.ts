@@ -17,6 +17,8 @@ import { CertificateAuthority } from './ca/ca.js';
 import { JoinTokens } from './ca/tokens.js';
 import { IdentityServer } from './ca/service.js';
 import { RootRotation } from './ca/rotation.js';
+import { TraceStore } from './telemetry/trace-store.js';
+import { OtlpReceiver } from './telemetry/otlp-receiver.js';
 
 export interface ControlPlaneDaemonOptions {
   dataDir: string;
@@ -30,6 +32,10 @@ export interface ControlPlaneDaemonOptions {
   caChainFile?: string;
   /** How long each root-rotation step waits for the mesh to catch up. */
   rotationStepTimeoutMs?: number;
+  /** host:port of the embedded OTLP/HTTP trace receiver; unset: not started. */
+  otlpAddress?: string;
+  /** Bounds of the embedded trace store. */
+  traceStore?: { maxTraces?: number; maxBytes?: number };
   /** host:port for the admin API. */
   adminAddress: string;
   registryGraceMs: number;
@@ -40,6 +46,8 @@ export interface RunningControlPlane {
   xdsPort: number;
   /** 0 when no plaintext xDS port was asked for. */
   xdsPlaintextPort: number;
+  /** 0 when the OTLP receiver is off. */
+  otlpPort: number;
   adminPort: number;
   token: string;
   /** The in-process control plane (embedding, and tests that script what it serves). */
@@ -95,12 +103,21 @@ export async function startControlPlane(opts: ControlPlaneDaemonOptions): Promis
   // A rotation interrupted by a restart carries on.
   if (ca.rotationPhase() !== 'none') void rotation.start();
 
+  const traces = new TraceStore(opts.traceStore);
+  let otlp: OtlpReceiver | undefined;
+  let otlpPort = 0;
+  if (opts.otlpAddress) {
+    const p = splitHostPort(opts.otlpAddress, '--otlp-address');
+    otlp = new OtlpReceiver(traces, log.child({ component: 'otlp' }));
+    otlpPort = await otlp.listen(p.port, p.host);
+  }
   const admin = new AdminServer({
     controlPlane: cp,
     token,
     proxyStatus: () => xds.status(),
     metrics: () => renderMetrics(cp, xds),
     identity: { ca, tokens, issued: identity.issued, rotation, counters: identity.counters },
+    traces,
     logger: log.child({ component: 'admin' }),
   });
   const adminPort = await admin.listen(adminAddr.port, adminAddr.host);
@@ -110,6 +127,7 @@ export async function startControlPlane(opts: ControlPlaneDaemonOptions): Promis
   return {
     xdsPort,
     xdsPlaintextPort,
+    otlpPort,
     adminPort,
     token,
     controlPlane: cp,
@@ -117,6 +135,7 @@ export async function startControlPlane(opts: ControlPlaneDaemonOptions): Promis
       stopping ??= (async () => {
         await admin.close();
         await xds.close();
+        await otlp?.close();
         identity.close();
         await cp.close();
       })();

@@ -44,8 +44,12 @@ export const ROOTS = [
   'xds/type/v3/typed_struct.proto',
 ];
 
+/** Weft's own protos (proto/weft) and the OTLP subset it receives (proto/opentelemetry). */
 function weftProtos() {
-  const dir = join(root, 'proto/weft');
+  return ['weft', 'opentelemetry'].flatMap((tree) => protosUnder(tree));
+}
+function protosUnder(tree) {
+  const dir = join(root, 'proto', tree);
   if (!existsSync(dir)) return [];
   const out = [];
   const walk = (d, rel) => {
@@ -55,7 +59,7 @@ function weftProtos() {
       else if (e.name.endsWith('.proto')) out.push(`${rel}/${e.name}`);
     }
   };
-  walk(dir, 'weft');
+  walk(dir, tree);
   return out;
 }
 function readdirSorted(d) {
@@ -71,6 +75,7 @@ mkdirSync(stage, { recursive: true });
 for (const tree of ['envoy-api', 'googleapis', 'xds']) cpSync(join(deps, tree), stage, { recursive: true });
 cpSync(join(deps, 'protoc-gen-validate/validate'), join(stage, 'validate'), { recursive: true });
 cpSync(join(root, 'proto/weft'), join(stage, 'weft'), { recursive: true });
+cpSync(join(root, 'proto/opentelemetry'), join(stage, 'opentelemetry'), { recursive: true });
 
 // validate.proto: add StringRules.ignore_empty (field 26, as in upstream protoc-gen-validate).
 const vpath = join(stage, 'validate/validate.proto');

@@ -13,6 +13,8 @@
  *   GET    /v1/ca                                                   -> roots, rotation phase
  *   POST   /v1/ca/rotate                                            -> 202, rotation runs
  *   GET    /v1/proxies/{id}/secrets                                 -> certificates (never keys)
+ *   GET    /v1/traces[?service=&minDurationMs=&errors=1&limit=]    -> {items: TraceSummary[]}
+ *   GET    /v1/traces/{traceId}                                    -> {summary, spans}
  *   GET    /healthz, /metrics
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -27,6 +29,7 @@ import { CaError, type CertificateAuthority } from '../ca/ca.js';
 import type { JoinTokens } from '../ca/tokens.js';
 import type { IssuedRecord } from '../ca/service.js';
 import type { RootRotation } from '../ca/rotation.js';
+import type { TraceStore } from '../telemetry/trace-store.js';
 
 const MAX_BODY = 16 * 1024 * 1024;
 
@@ -45,6 +48,8 @@ export interface AdminDeps {
     rotation: RootRotation;
     counters: { issued: number; refused: number };
   };
+  /** The embedded trace store (OTLP receiver). */
+  traces?: TraceStore;
 }
 
 const NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
@@ -129,6 +134,32 @@ export class AdminServer {
       const dump = cp.configDump(parts[2]!, type as ResourceKind | undefined);
       if (!dump) throw new WeftError('CONFIG_NOT_FOUND', `no connected proxy with id '${parts[2]}' (see \`weft proxy-status\`)`);
       return send(res, 200, { nodeId: parts[2], resources: dump });
+    }
+    const traces = this.#deps.traces;
+    if (traces && m === 'GET' && parts[0] === 'v1' && parts[1] === 'traces') {
+      if (parts.length === 2) {
+        const q = url.searchParams;
+        const minDur = q.get('minDurationMs');
+        const limit = q.get('limit');
+        if (minDur !== null && !(Number(minDur) >= 0)) throw new WeftError('ADMIN_BAD_REQUEST', 'minDurationMs: want a number of milliseconds >= 0');
+        if (limit !== null && !(Number.isInteger(Number(limit)) && Number(limit) > 0 && Number(limit) <= 1000)) throw new WeftError('ADMIN_BAD_REQUEST', 'limit: want an integer from 1 to 1000');
+        return send(res, 200, {
+          items: traces.list({
+            ...(q.get('service') ? { service: q.get('service')! } : {}),
+            ...(minDur !== null ? { minDurationMs: Number(minDur) } : {}),
+            errors: ['1', 'true'].includes(q.get('errors') ?? ''),
+            ...(limit !== null ? { limit: Number(limit) } : {}),
+          }),
+          stored: { traces: traces.size, bytes: traces.bytes },
+        });
+      }
+      if (parts.length === 3) {
+        const tid = parts[2]!.toLowerCase();
+        if (!/^[0-9a-f]{32}$/.test(tid)) throw new WeftError('ADMIN_BAD_REQUEST', `'${parts[2]}' is not a trace id (32 hex digits)`);
+        const spans = traces.get(tid);
+        if (!spans) throw new WeftError('CONFIG_NOT_FOUND', `no trace ${tid} in the control plane's store (it keeps the most recent ${traces.size} traces; see \`weft trace list\`)`);
+        return send(res, 200, { summary: traces.summary(tid), spans });
+      }
     }
     const id = this.#deps.identity;
     if (id && parts[0] === 'v1' && (parts[1] === 'tokens' || parts[1] === 'ca' || (parts[1] === 'proxies' && parts[3] === 'secrets'))) {

@@ -10,9 +10,10 @@ import { proxyConfig } from './verbs/proxy-config.js';
 import { controlPlane } from './verbs/control-plane.js';
 import { token } from './verbs/token.js';
 import { ca } from './verbs/ca.js';
+import { trace } from './verbs/trace.js';
 import { reportError, type Io, type Verb } from './context.js';
 
-const VERBS: Verb[] = [apply, get, del, proxyStatus, proxyConfig, token, ca, controlPlane];
+const VERBS: Verb[] = [apply, get, del, proxyStatus, proxyConfig, token, ca, trace, controlPlane];
 
 function help(): string {
   const w = Math.max(...VERBS.map((v) => v.name.length), 'sidecar'.length);

@@ -165,7 +165,7 @@ async function load(port, n) {
 
 try {
   step('starting the control plane');
-  const cp = start('control-plane', [weftBin, 'control-plane', '--data-dir', join(work, 'data'), '--xds-address', '127.0.0.1:0', '--admin-address', '127.0.0.1:0']);
+  const cp = start('control-plane', [weftBin, 'control-plane', '--data-dir', join(work, 'data'), '--xds-address', '127.0.0.1:0', '--admin-address', '127.0.0.1:0', '--otlp-address', '127.0.0.1:0']);
   const ready = await cp.wait(/ready xds=/);
   [, xds, admin] = /xds=(\S+) admin=(\S+)/.exec(ready);
   admin = `http://${admin}`;

@@ -85,6 +85,8 @@ export interface ControlPlaneProc extends Spawned {
   xdsTlsPort: number;
   adminPort: number;
   adminUrl: string;
+  /** Embedded OTLP/HTTP trace receiver. */
+  otlpPort: number;
 }
 
 /** Control planes by plaintext xDS port, so startSidecar(xdsPort) finds where to get a token. */
@@ -105,12 +107,12 @@ export async function startControlPlane(opts: { dataDir?: string; xdsPort?: numb
   const dataDir = opts.dataDir ?? tempDir('weft-cp-');
   const p = spawnNode([
     WEFT, 'control-plane', '--data-dir', dataDir,
-    '--xds-address', `127.0.0.1:${opts.xdsTlsPort ?? 0}`, '--xds-plaintext-address', `127.0.0.1:${opts.xdsPort ?? 0}`, '--admin-address', '127.0.0.1:0',
+    '--xds-address', `127.0.0.1:${opts.xdsTlsPort ?? 0}`, '--xds-plaintext-address', `127.0.0.1:${opts.xdsPort ?? 0}`, '--admin-address', '127.0.0.1:0', '--otlp-address', '127.0.0.1:0',
     '--log-level', process.env.WEFT_TEST_LOG_LEVEL ?? 'warn',
     ...(opts.extraArgs ?? []),
   ]);
-  const m = await p.waitLine(/ready xds=([\d.]+):(\d+) admin=([\d.]+):(\d+) xds-plaintext=([\d.]+):(\d+)/);
-  const cp = { ...p, dataDir, xdsPort: Number(m[6]), xdsTlsPort: Number(m[2]), adminPort: Number(m[4]), adminUrl: `http://127.0.0.1:${m[4]}` };
+  const m = await p.waitLine(/ready xds=([\d.]+):(\d+) admin=([\d.]+):(\d+) xds-plaintext=([\d.]+):(\d+) otlp=([\d.]+):(\d+)/);
+  const cp = { ...p, dataDir, xdsPort: Number(m[6]), xdsTlsPort: Number(m[2]), adminPort: Number(m[4]), adminUrl: `http://127.0.0.1:${m[4]}`, otlpPort: Number(m[8]) };
   controlPlanes.set(cp.xdsPort, cp);
   return cp;
 }

@@ -20,13 +20,15 @@ of the world and delta) that every proxy connects to, plus the admin API the CLI
   --ca-key-file FILE        ... its private key ...
   --ca-chain-file FILE      ... and the certificates above it up to the root (default: a built-in
                             ECDSA P-256 root is created on first start, key 0600 in DIR/ca)
+  --otlp-address HOST:PORT  embedded OTLP/HTTP trace receiver, POST /v1/traces (default
+                            127.0.0.1:4318; 'off' disables it). Feeds \`weft trace list|show\`.
   --ca-rotation-step-timeout DURATION
                             how long each root-rotation step waits for sidecars (default 30s)
   --admin-address HOST:PORT admin HTTP/JSON API and /metrics (default 127.0.0.1:15014)
   --registry-grace DURATION how long an instance stays registered after its proxy disconnects (default 10s)
   --log-level LEVEL         trace|debug|info|warn|error (default info; env WEFT_LOG_LEVEL)
 
-Prints "weft control-plane ready xds=HOST:PORT admin=HOST:PORT [xds-plaintext=HOST:PORT]" on stdout
+Prints "weft control-plane ready xds=HOST:PORT admin=HOST:PORT [xds-plaintext=HOST:PORT] [otlp=HOST:PORT]" on stdout
 once serving.
 Stops on SIGTERM or SIGINT.`;
 
@@ -48,6 +50,7 @@ export const controlPlane: Verb = {
         'ca-key-file': { type: 'string' },
         'ca-chain-file': { type: 'string' },
         'ca-rotation-step-timeout': { type: 'string', default: '30s' },
+        'otlp-address': { type: 'string', default: '127.0.0.1:4318' },
       },
     });
     let graceMs: number;
@@ -77,6 +80,7 @@ export const controlPlane: Verb = {
         caKeyFile: values['ca-key-file'],
         caChainFile: values['ca-chain-file'],
         rotationStepTimeoutMs: stepMs,
+        ...(values['otlp-address'] !== 'off' ? { otlpAddress: values['otlp-address'] } : {}),
       });
     } catch (e) {
       const err = e as NodeJS.ErrnoException;
@@ -86,7 +90,8 @@ export const controlPlane: Verb = {
     const xdsHost = values['xds-address']!.replace(/:\d+$/, '');
     const adminHost = values['admin-address']!.replace(/:\d+$/, '');
     const plain = values['xds-plaintext-address'] ? ` xds-plaintext=${values['xds-plaintext-address'].replace(/:\d+$/, '')}:${cp.xdsPlaintextPort}` : '';
-    io.out(`weft control-plane ready xds=${xdsHost}:${cp.xdsPort} admin=${adminHost}:${cp.adminPort}${plain}`);
+    const otlpOut = cp.otlpPort ? ` otlp=${values['otlp-address']!.replace(/:\d+$/, '')}:${cp.otlpPort}` : '';
+    io.out(`weft control-plane ready xds=${xdsHost}:${cp.xdsPort} admin=${adminHost}:${cp.adminPort}${plain}${otlpOut}`);
     await new Promise<void>((resolve) => {
       const stop = () => {
         logger.info('shutting down');
