@@ -68,6 +68,8 @@ export class JoinTokens {
     const claims: JoinTokenClaims = { v: 1, id: randomBytes(8).toString('hex'), namespace: o.namespace, service: o.service, trustDomain: o.trustDomain, caFingerprint: o.caFingerprint, exp };
     const info: TokenInfo = { id: claims.id, namespace: o.namespace, service: o.service, createdAt: new Date(now).toISOString(), expiresAt: new Date(exp * 1000).toISOString(), revoked: false };
     this.#tokens.set(info.id, info);
+    // Tokens expired for more than a day are of no use to anyone: keep the list bounded.
+    for (const [id, t] of this.#tokens) if (Date.parse(t.expiresAt) < now - 24 * 3600_000) this.#tokens.delete(id);
     await this.#save();
     return { token: encodeJoinToken(claims, this.#key), info };
   }
