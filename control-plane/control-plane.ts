@@ -14,7 +14,7 @@ import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { Registry } from './registry/registry.js';
 import type { RegisteredEndpoint } from './registry/types.js';
 import { Translator } from './translate/index.js';
-import type { TrustView } from './translate/translator.js';
+import type { TelemetryDefaults, TrustView } from './translate/translator.js';
 import type { NodeInfo } from './xds/node.js';
 import { Publisher, type Change } from './xds/publisher.js';
 import type { Snapshot } from './xds/snapshot.js';
@@ -68,6 +68,7 @@ export class ControlPlane {
   #translatorKey = '';
   #queue: Promise<unknown> = Promise.resolve();
   #trust: TrustView | undefined;
+  #telemetry: TelemetryDefaults = {};
   #trustRev = 0;
 
   constructor(opts: ControlPlaneOptions) {
@@ -108,6 +109,13 @@ export class ControlPlane {
   setTrust(bundlePem: string): void {
     if (this.#trust?.bundlePem === bundlePem) return;
     this.#trust = { bundlePem };
+    this.#trustRev++;
+    this.#publisher.schedule({ all: true });
+  }
+
+  /** The embedded OTLP receiver's URL: the default tracing endpoint for sidecars. */
+  setTelemetryDefaults(t: TelemetryDefaults): void {
+    this.#telemetry = t;
     this.#trustRev++;
     this.#publisher.schedule({ all: true });
   }
@@ -244,7 +252,7 @@ export class ControlPlane {
   }
 
   #affectedProxies(next: MeshModel): ProxyChange[] {
-    const t = new Translator(next, this.registry, this.#trust);
+    const t = new Translator(next, this.registry, this.#trust, this.#telemetry);
     const out: ProxyChange[] = [];
     for (const { node } of this.#nodes.values()) {
       const before = this.cache.getSnapshot(node.id);
@@ -261,7 +269,7 @@ export class ControlPlane {
   #currentTranslator(): Translator {
     const key = `${this.#model.revision}/${this.registry.revision}/${this.#trustRev}`;
     if (!this.#translator || this.#translatorKey !== key) {
-      this.#translator = new Translator(this.#model, this.registry, this.#trust);
+      this.#translator = new Translator(this.#model, this.registry, this.#trust, this.#telemetry);
       this.#translatorKey = key;
     }
     return this.#translator;

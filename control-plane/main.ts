@@ -110,6 +110,8 @@ export async function startControlPlane(opts: ControlPlaneDaemonOptions): Promis
     const p = splitHostPort(opts.otlpAddress, '--otlp-address');
     otlp = new OtlpReceiver(traces, log.child({ component: 'otlp' }));
     otlpPort = await otlp.listen(p.port, p.host);
+    const h = p.host === '0.0.0.0' ? '127.0.0.1' : p.host === '::' ? '::1' : p.host;
+    cp.setTelemetryDefaults({ otlpUrl: `http://${h.includes(':') ? `[${h}]` : h}:${otlpPort}/v1/traces` });
   }
   const admin = new AdminServer({
     controlPlane: cp,

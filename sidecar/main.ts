@@ -20,6 +20,7 @@ import { readFileSync } from 'node:fs';
 import { MeshTls } from './tls/mesh-tls.js';
 import type { Downstream } from './http/downstream.js';
 import type { RbacDecision } from './http/rbac.js';
+import { Tracing } from './telemetry/tracing.js';
 import { IdentityError, WorkloadIdentity } from './identity/workload.js';
 
 const USAGE = `usage: weft sidecar --service NAME --app-port PORT --control-plane HOST:PORT [options]
@@ -158,7 +159,8 @@ export async function main(argv: string[]): Promise<void> {
     return;
   }
 
-  const runtime = new Runtime(appProtocol, mesh);
+  const tracing = new Tracing({ namespace, nodeId: id, logger: log.child({ component: 'tracing' }) });
+  const runtime = new Runtime(appProtocol, mesh, tracing);
   const outbound = new HttpListener({ name: SIDECAR_LISTENER.outbound, host: '127.0.0.1', port: outPort }, runtime.contextFor(SIDECAR_LISTENER.outbound));
   const rbacLog = log.child({ component: 'rbac' });
   const inboundCtx = {
@@ -227,6 +229,7 @@ export async function main(argv: string[]): Promise<void> {
     xdsCounters,
     node: { id, service, namespace },
     tls: mesh,
+    tracing,
   });
   ads.start();
   process.stdout.write(`ready id=${id} outbound=${outAddr.address}:${outAddr.port} inbound=${inAddr.address}:${inAddr.port} admin=${admin.address.address}:${admin.address.port}\n`);
@@ -246,6 +249,7 @@ export async function main(argv: string[]): Promise<void> {
     log.info({ unfinished: o + i, ms: Date.now() - started }, 'drained');
     runtime.close();
     identity.close();
+    await tracing.close();
     outbound.close();
     inbound.close();
     admin.server.close();

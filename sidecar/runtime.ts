@@ -16,6 +16,7 @@ import type { XdsConfig } from './xds/ads-client.js';
 import type { MeshTls } from './tls/mesh-tls.js';
 import type { InboundTransport } from './xds/types/tls.js';
 import type { RbacEngine } from './http/rbac.js';
+import type { Tracing } from './telemetry/tracing.js';
 
 type ListenerName = (typeof SIDECAR_LISTENER)[keyof typeof SIDECAR_LISTENER];
 
@@ -32,6 +33,7 @@ export class Runtime {
   constructor(
     private readonly appProtocol: 'http' | 'http2' | 'grpc',
     private readonly mesh?: MeshTls,
+    private readonly tracing?: Tracing,
   ) {}
 
   /** How the inbound listener accepts connections (undefined until its Listener arrived). */
@@ -48,6 +50,7 @@ export class Runtime {
       },
       cluster: (name) => this.#clusters.get(name),
       rbac: () => this.#listenerRbac.get(listener),
+      ...(this.tracing ? { tracing: { t: this.tracing, listener } } : {}),
     };
   }
 
@@ -95,6 +98,7 @@ export class Runtime {
     for (const [name, l] of cfg.listeners) {
       this.#listenerRoute.set(name, l.routeName);
       this.#listenerRbac.set(name, l.rbac);
+      if (this.tracing && (name === SIDECAR_LISTENER.inbound || name === SIDECAR_LISTENER.outbound)) this.tracing.configure(name, l.tracing);
     }
     if (inbound) this.#inbound = inbound.transport;
     this.ready ||= [SIDECAR_LISTENER.outbound, SIDECAR_LISTENER.inbound].every((l) => {

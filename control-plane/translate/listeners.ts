@@ -21,17 +21,38 @@ import { ADS_SOURCE, socketAddress } from './proto-helpers.js';
 import type { HttpFilter } from '../../proto/gen/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager_pb.js';
 import type { MtlsMode } from '../config/types.js';
 import { ROOTCA_SECRET, inboundChains } from './tls.js';
+import { OpenTelemetryConfigSchema } from '../../proto/gen/envoy/config/trace/v3/opentelemetry_pb.js';
 
 export const HCM_FILTER = 'envoy.filters.network.http_connection_manager';
 export const ROUTER_FILTER = 'envoy.filters.http.router';
 
-function hcm(statPrefix: string, routeName: string, mesh: MeshConfigSpec | undefined, filters: HttpFilter[] = []) {
+export const OTEL_TRACER = 'envoy.tracers.opentelemetry';
+
+/** Where a sidecar sends its spans (OTLP/HTTP) and as which service. */
+export interface TracingTarget {
+  endpoint: string;
+  serviceName: string;
+}
+
+function hcm(statPrefix: string, routeName: string, mesh: MeshConfigSpec | undefined, filters: HttpFilter[] = [], tracing?: TracingTarget) {
+  const provider = tracing
+    ? {
+        name: OTEL_TRACER,
+        configType: {
+          case: 'typedConfig' as const,
+          value: anyPack(OpenTelemetryConfigSchema, create(OpenTelemetryConfigSchema, {
+            httpService: { httpUri: { uri: tracing.endpoint, httpUpstreamType: { case: 'cluster', value: 'weft-otlp' }, timeout: { seconds: 5n } } },
+            serviceName: tracing.serviceName,
+          })),
+        },
+      }
+    : undefined;
   return create(HttpConnectionManagerSchema, {
     statPrefix,
     codecType: HttpConnectionManager_CodecType.AUTO,
     routeSpecifier: { case: 'rds', value: { routeConfigName: routeName, configSource: ADS_SOURCE } },
     httpFilters: [...filters, { name: ROUTER_FILTER, configType: { case: 'typedConfig', value: anyPack(RouterSchema, create(RouterSchema)) } }],
-    ...(mesh ? { tracing: { randomSampling: { value: mesh.tracing.samplingPercent } } } : {}),
+    ...(mesh ? { tracing: { randomSampling: { value: mesh.tracing.samplingPercent }, ...(provider ? { provider } : {}) } } : {}),
   });
 }
 
@@ -46,11 +67,13 @@ export function apiListener(name: string, routeName: string): Resource {
  * side's mode (filter chains for TLS and/or plaintext); `filters`: HTTP filters before the router
  * (e.g. RBAC on the inbound side).
  */
-export function socketListener(name: string, host: string, port: number, routeName: string, mesh: MeshConfigSpec, opts: { mtls?: MtlsMode; filters?: HttpFilter[] } = {}): Resource {
-  const filters = [{ name: HCM_FILTER, configType: { case: 'typedConfig' as const, value: anyPack(HttpConnectionManagerSchema, hcm(name, routeName, mesh, opts.filters)) } }];
+export function socketListener(name: string, host: string, port: number, routeName: string, mesh: MeshConfigSpec, opts: { mtls?: MtlsMode; filters?: HttpFilter[]; tracing?: TracingTarget } = {}): Resource {
+  const filters = [{ name: HCM_FILTER, configType: { case: 'typedConfig' as const, value: anyPack(HttpConnectionManagerSchema, hcm(name, routeName, mesh, opts.filters, opts.tracing)) } }];
   const msg = create(ListenerSchema, {
     name,
     address: socketAddress(host, port),
+    // Trace header format (w3c or b3): Envoy has no field for it, so it travels as listener metadata.
+    metadata: { filterMetadata: { weft: { tracePropagation: mesh.tracing.propagation } } },
     filterChains: opts.mtls ? inboundChains(opts.mtls, filters) : [{ filters }],
   });
   const refs = [{ typeUrl: TYPE_URL.route, name: routeName }, ...(opts.mtls && opts.mtls !== 'DISABLE' ? [{ typeUrl: TYPE_URL.secret, name: ROOTCA_SECRET }] : [])];

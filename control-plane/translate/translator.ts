@@ -26,6 +26,11 @@ export interface TrustView {
   readonly bundlePem: string;
 }
 
+/** Where spans go when MeshConfig names no tracing endpoint: the control plane's own receiver. */
+export interface TelemetryDefaults {
+  readonly otlpUrl?: string;
+}
+
 interface ClusterSpec {
   svc: ServiceResource;
   portIndex: number;
@@ -41,6 +46,7 @@ export class Translator {
   readonly #clusterProxyless = new Map<string, Resource>();
   readonly #clusterTls = new Map<string, Resource>();
   readonly #trust: TrustView | undefined;
+  readonly #telemetry: TelemetryDefaults;
   #secret: Resource | undefined;
   readonly #cla = new Map<string, Resource>();
   readonly #outbound = new Map<string, Resource>();
@@ -48,7 +54,8 @@ export class Translator {
   readonly #snapshots = new Map<string, Snapshot>();
   readonly #allServices: ReadonlySet<string>;
 
-  constructor(model: MeshModel, registry: RegistryView, trust?: TrustView) {
+  constructor(model: MeshModel, registry: RegistryView, trust?: TrustView, telemetry: TelemetryDefaults = {}) {
+    this.#telemetry = telemetry;
     this.#model = model;
     this.#registry = registry;
     // No CA, or mTLS turned off mesh-wide: plaintext everywhere.
@@ -102,7 +109,7 @@ export class Translator {
     out.push(this.#outboundRoute(node.namespace, proxyless));
     if (proxyless) out.push(...this.#proxylessListeners(node.namespace));
     else {
-      out.push(socketListener(OUTBOUND_LISTENER, '127.0.0.1', SIDECAR_OUTBOUND_PORT, OUTBOUND_ROUTE, this.#model.mesh));
+      out.push(socketListener(OUTBOUND_LISTENER, '127.0.0.1', SIDECAR_OUTBOUND_PORT, OUTBOUND_ROUTE, this.#model.mesh, { tracing: this.#tracing(node.service) }));
       if (node.role === 'sidecar' && node.service && node.appPort) out.push(...this.#inbound(node.namespace, node.service, node.appPort, toProtocol(node.appProtocol)));
     }
     return new Snapshot(out);
@@ -163,6 +170,12 @@ export class Translator {
     return list;
   }
 
+  /** The tracer settings for a sidecar of `service` (none without an endpoint). */
+  #tracing(service: string | undefined): { endpoint: string; serviceName: string } | undefined {
+    const endpoint = this.#model.mesh.tracing.endpoint ?? this.#telemetry.otlpUrl;
+    return endpoint ? { endpoint, serviceName: service ?? 'weft-proxy' } : undefined;
+  }
+
   #inbound(namespace: string, service: string, appPort: number, protocol: AppProtocol): Resource[] {
     const cluster = inboundCluster(namespace, service, appPort, protocol);
     const routeName = inboundRouteName(namespace, service);
@@ -177,10 +190,12 @@ export class Translator {
       socketListener(INBOUND_LISTENER, '0.0.0.0', SIDECAR_INBOUND_PORT, routeName, this.#model.mesh, {
         mtls: this.#trust ? (this.#model.services.get(`Service/${namespace}/${service}`)?.spec.mtls?.mode ?? this.#model.mesh.mtls.mode) : 'DISABLE',
         filters: rbacFilters(this.#model, namespace, service),
+        tracing: this.#tracing(service),
       }),
     ];
   }
 }
+
 
 function toProtocol(p: string | undefined): AppProtocol {
   return p === 'http2' || p === 'grpc' ? p : 'http';

@@ -20,6 +20,7 @@ import type { HttpListener } from '../listeners/http-listener.js';
 import type { Runtime } from '../runtime.js';
 import type { XdsConfig } from '../xds/ads-client.js';
 import { splitPem, summarize, type MeshTls } from '../tls/mesh-tls.js';
+import type { Tracing } from '../telemetry/tracing.js';
 
 const registry = createRegistry(HttpConnectionManagerSchema, RouterSchema, HttpProtocolOptionsSchema, UpstreamTlsContextSchema, DownstreamTlsContextSchema, SecretSchema, RBACSchema);
 
@@ -35,6 +36,7 @@ export interface AdminState {
   xdsCounters: Map<string, { accepted: number; rejected: number }>;
   node: { id: string; service: string; namespace: string };
   tls?: MeshTls;
+  tracing?: Tracing;
 }
 
 function json<T extends DescMessage>(schema: T, m: Message): unknown {
@@ -132,6 +134,12 @@ export function prometheus(s: AdminState): string {
   metric('weft_xds_updates_total', 'counter', 'xDS responses accepted (ACK) or rejected (NACK) per type.', xr);
   metric('weft_downstream_tls_handshake_errors_total', 'counter', 'Failed TLS handshakes (no or untrusted client certificate) per listener.', L.map((l) => [{ listener: l.name }, l.stats.tlsHandshakeErrors]));
   metric('weft_downstream_connections_refused_total', 'counter', 'Connections refused for their transport (plaintext in STRICT mTLS) per listener.', L.map((l) => [{ listener: l.name }, l.stats.cxRefusedTransport]));
+  if (s.tracing) {
+    const t = s.tracing.stats;
+    metric('weft_tracing_spans_started_total', 'counter', 'Sampled spans started.', [[{}, t.spansStarted]]);
+    metric('weft_tracing_spans_exported_total', 'counter', 'Spans accepted by the trace collector.', [[{}, t.spansExported]]);
+    metric('weft_tracing_spans_dropped_total', 'counter', 'Spans dropped: export queue full or the collector failed (requests never wait).', [[{}, t.spansDropped]]);
+  }
   if (s.tls?.cert) {
     metric('weft_workload_cert_expiry_seconds', 'gauge', 'Unix time the workload certificate expires.', [[{}, Math.floor(s.tls.cert.notAfter.getTime() / 1000)]]);
     metric('weft_workload_cert_rotations_total', 'counter', 'Workload certificates replaced since start.', [[{}, s.tls.rotations]]);

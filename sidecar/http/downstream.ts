@@ -8,6 +8,7 @@ import type { IncomingMessage, ServerResponse, OutgoingHttpHeaders } from 'node:
 import { constants as h2c, type IncomingHttpHeaders as H2Headers, type ServerHttp2Stream } from 'node:http2';
 import type { Readable } from 'node:stream';
 import { peerPrincipal } from '../tls/mesh-tls.js';
+import type { Context } from '@opentelemetry/api';
 
 export type ResponseHeaders = Record<string, string | string[] | number>;
 
@@ -23,6 +24,8 @@ export interface Downstream {
   readonly remoteAddress: string;
   /** The peer's verified SPIFFE ID (mTLS on the inbound listener); undefined on plaintext. */
   readonly principal: string | undefined;
+  /** Trace context of this request's SERVER span (inbound, when tracing is on). */
+  traceCtx?: Context;
   readonly hasBody: boolean;
   readonly body: Readable;
   readonly headersSent: boolean;
@@ -58,6 +61,7 @@ export class H1Downstream implements Downstream {
   readonly search: string;
   readonly remoteAddress: string;
   #socket: unknown;
+  traceCtx?: Context;
   get principal(): string | undefined {
     return peerPrincipal(this.#socket);
   }
@@ -167,6 +171,7 @@ export class H2Downstream implements Downstream {
   readonly search: string;
   readonly remoteAddress: string;
   #socket: unknown;
+  traceCtx?: Context;
   get principal(): string | undefined {
     return peerPrincipal(this.#socket);
   }

@@ -21,6 +21,16 @@ import { ReplayableBody } from './body.js';
 import type { Downstream, ResponseHeaders } from './downstream.js';
 import { editResponse, fromH2, fromRaw, requestHeaders, toH2Request } from './headers.js';
 import { respondError } from './respond.js';
+import type { Context, Span } from '@opentelemetry/api';
+import { endSpan, trace, type ListenerKind, type Tracing } from '../telemetry/tracing.js';
+
+/** The listener's tracing, as the router hands it to an exchange. */
+export interface RouterTracing {
+  t: Tracing;
+  listener: ListenerKind;
+}
+
+const FAILURE_NAME = ['connect_failure', 'refused_stream', 'reset', 'per_try_timeout', 'protocol_error'] as const;
 
 /** Why an attempt failed before a response was committed. */
 const enum Failure {
@@ -98,8 +108,14 @@ export class Exchange {
   #setCookie: string | undefined;
   #lastHost: Host | undefined;
   #counted = false;
+  // Tracing (outbound: a CLIENT span per attempt, child of what the app sent).
+  #lt: RouterTracing | undefined;
+  #parent: Context | undefined;
+  #span: Span | undefined;
+  #spanStatus: number | undefined;
+  #spanError: string | undefined;
 
-  constructor(d: Downstream, route: ForwardRoute, cluster: UpstreamCluster) {
+  constructor(d: Downstream, route: ForwardRoute, cluster: UpstreamCluster, lt?: RouterTracing) {
     this.#d = d;
     this.#route = route;
     this.#cluster = cluster;
@@ -111,6 +127,48 @@ export class Exchange {
     this.#headers = requestHeaders(d, route.hostRewrite ?? d.authority, route.reqRemove, route.reqAdd, d.h2 || d.grpc);
     this.#hash = route.hash.length ? this.#hashKey() : undefined;
     this.#body = d.hasBody ? new ReplayableBody(d.body) : undefined;
+    if (lt && lt.t.active(lt.listener)) {
+      this.#lt = lt;
+      // Inbound: the SERVER span's context goes to the app. Outbound: one CLIENT span per attempt.
+      if (lt.listener === 'inbound') {
+        if (d.traceCtx) this.#headers = lt.t.inject('inbound', d.traceCtx, this.#headers);
+      } else this.#parent = lt.t.extract('outbound', (n) => d.header(n));
+    }
+  }
+
+  #startSpan(host: Host): string[] {
+    const lt = this.#lt!;
+    const d = this.#d;
+    const attrs: Record<string, string | number | boolean> = {
+      'http.request.method': d.method,
+      'url.path': this.#path,
+      'server.address': host.address,
+      'server.port': host.port,
+      'weft.cluster': this.#cluster.name,
+      'weft.upstream_host': host.key,
+      'weft.attempt': this.#attempts,
+    };
+    let name = `${d.method} ${this.#cluster.authority}`;
+    if (d.grpc) {
+      const m = /^\/([^/]+)\/([^/?]+)/.exec(d.path);
+      if (m) {
+        attrs['rpc.system'] = 'grpc';
+        attrs['rpc.service'] = m[1]!;
+        attrs['rpc.method'] = m[2]!;
+        name = `${m[1]}/${m[2]}`;
+      }
+    }
+    const span = lt.t.start('outbound', 'client', name, this.#parent!, attrs);
+    this.#span = span;
+    this.#spanStatus = undefined;
+    this.#spanError = undefined;
+    return span ? lt.t.inject('outbound', trace.setSpan(this.#parent!, span), this.#headers) : this.#headers;
+  }
+
+  #endSpan(fallbackError?: string): void {
+    if (!this.#span) return;
+    endSpan(this.#span, this.#spanStatus, this.#spanError ?? (this.#spanStatus === undefined ? fallbackError : undefined));
+    this.#span = undefined;
   }
 
   #hashKey(): number | undefined {
@@ -180,7 +238,8 @@ export class Exchange {
     host.active++;
     host.rqTotal++;
     this.#lastHost = host;
-    this.#attempt = c.http2 ? new H2Attempt(this, host, c, this.#path, this.#headers, this.#d.method, this.#body) : new H1Attempt(this, host, c, this.#path, this.#headers, this.#d.method, this.#body);
+    const headers = this.#parent ? this.#startSpan(host) : this.#headers;
+    this.#attempt = c.http2 ? new H2Attempt(this, host, c, this.#path, headers, this.#d.method, this.#body) : new H1Attempt(this, host, c, this.#path, headers, this.#d.method, this.#body);
     const perTry = this.#route.retry?.perTryTimeoutMs ?? 0;
     if (perTry > 0) {
       const a = this.#attempt;
@@ -191,6 +250,7 @@ export class Exchange {
   #endAttempt(a: Attempt): void {
     if (this.#attempt !== a) return;
     this.#attempt = undefined;
+    this.#endSpan('aborted');
     a.host.active--;
     clearTimeout(this.#tryTimer);
     if (this.#retrying) {
@@ -228,6 +288,7 @@ export class Exchange {
   /** Response head from the upstream. Returns false when the attempt was dropped for a retry. */
   onHead(a: Attempt, status: number, headers: ResponseHeaders, endStream: boolean): boolean {
     if (this.#attempt !== a || this.#done) return false;
+    this.#spanStatus = status;
     const r = this.#route.retry;
     this.#cluster.report(a.host, status === 502 || status === 503 || status === 504 ? Outcome.GatewayError : status >= 500 ? Outcome.ServerError : Outcome.Success);
     if (r && !this.#committed) {
@@ -290,6 +351,7 @@ export class Exchange {
 
   onFailure(a: Attempt, kind: Failure, err: unknown): void {
     if (this.#attempt !== a || this.#done) return;
+    this.#spanError = FAILURE_NAME[kind];
     a.abort();
     this.#endAttempt(a);
     const c = this.#cluster;
@@ -357,6 +419,7 @@ export class Exchange {
 
   #finish(a: Attempt | undefined): void {
     if (a) this.#endAttempt(a);
+    this.#endSpan('aborted');
     if (this.#done) return;
     this.#done = true;
     if (this.#retrying) {

@@ -11,6 +11,7 @@ import { Exchange } from './forward.js';
 import { editResponse } from './headers.js';
 import { respondError } from './respond.js';
 import type { RbacDecision, RbacEngine } from './rbac.js';
+import type { RouterTracing } from './forward.js';
 
 /** What the router needs from the sidecar's current config. */
 export interface RouterContext {
@@ -20,6 +21,8 @@ export interface RouterContext {
   rbac?(): RbacEngine | undefined;
   /** Called with every denial (the sidecar logs it, naming the rule). */
   onDeny?(d: Downstream, decision: RbacDecision): void;
+  /** The listener's tracing (spans are made only when it is active). */
+  tracing?: RouterTracing;
 }
 
 /** Runs the listener's RBAC filters; answers 403 / PERMISSION_DENIED and returns false on a denial. */
@@ -78,5 +81,5 @@ export function route(d: Downstream, ctx: RouterContext): void {
     respondError(d, 'NO_HEALTHY_UPSTREAM', `cluster ${name} is not known (yet)`);
     return;
   }
-  new Exchange(d, r, cluster).start();
+  new Exchange(d, r, cluster, ctx.tracing).start();
 }

@@ -12,7 +12,8 @@ import tls from 'node:tls';
 import type { MeshTls } from '../tls/mesh-tls.js';
 import type { InboundTransport } from '../xds/types/tls.js';
 import type { AddressInfo } from 'node:net';
-import { H1Downstream, H2Downstream } from '../http/downstream.js';
+import { H1Downstream, H2Downstream, type Downstream } from '../http/downstream.js';
+import { endSpan, trace, type Tracing } from '../telemetry/tracing.js';
 import { respondErrorRaw } from '../http/respond.js';
 import { route, type RouterContext } from '../http/router.js';
 import { forwardUpgrade } from '../http/upgrade.js';
@@ -81,6 +82,10 @@ export class HttpListener {
       res.once('close', this.#onDone);
       const d = new H1Downstream(req, res);
       if (this.#draining) d.closeAfterResponse();
+      const lt = ctx.tracing;
+      if (lt?.listener === 'inbound' && lt.t.active('inbound')) {
+        this.#traceServer(d, lt.t, (end) => res.once('close', () => end(res.statusCode, res.getHeader('x-weft-error') as string | undefined, undefined)));
+      }
       route(d, ctx);
     });
     this.#h1.on('upgrade', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
@@ -104,7 +109,19 @@ export class HttpListener {
       this.stats.rqActive++;
       stream.once('close', this.#onDone);
       stream.on('error', () => undefined);
-      route(new H2Downstream(stream, headers, flags), ctx);
+      const d = new H2Downstream(stream, headers, flags);
+      const lt = ctx.tracing;
+      if (lt?.listener === 'inbound' && lt.t.active('inbound')) {
+        this.#traceServer(d, lt.t, (end) =>
+          stream.once('close', () => {
+            const h = stream.sentHeaders ?? {};
+            const tr = (stream as unknown as { sentTrailers?: Record<string, unknown> }).sentTrailers ?? {};
+            const g = tr['grpc-status'] ?? h['grpc-status'];
+            end(Number(h[':status']) || undefined, h['x-weft-error'] as string | undefined, g === undefined ? undefined : Number(g));
+          }),
+        );
+      }
+      route(d, ctx);
     });
     this.#h2.on('sessionError', () => undefined);
     this.#tcp = net.createServer({ noDelay: true }, (socket) => this.#accept(socket));
@@ -178,6 +195,37 @@ export class HttpListener {
       (h2 ? this.#h2 : this.#h1).emit('connection', socket);
     };
     socket.once('readable', sniff);
+  }
+
+  /** A SERVER span for one inbound request, ended when the response is done. */
+  #traceServer(d: Downstream, t: Tracing, onClose: (end: (status: number | undefined, weftError: string | undefined, grpcStatus: number | undefined) => void) => void): void {
+    const parent = t.extract('inbound', (n) => d.header(n));
+    const attrs: Record<string, string | number | boolean> = {
+      'http.request.method': d.method,
+      'url.path': d.path,
+      'server.address': d.authority,
+      'client.address': d.remoteAddress,
+      'network.protocol.version': d.h2 ? '2' : '1.1',
+    };
+    const principal = d.principal;
+    if (principal) attrs['weft.peer.principal'] = principal;
+    let name = d.method;
+    if (d.grpc) {
+      const m = /^\/([^/]+)\/([^/?]+)/.exec(d.path);
+      if (m) {
+        attrs['rpc.system'] = 'grpc';
+        attrs['rpc.service'] = m[1]!;
+        attrs['rpc.method'] = m[2]!;
+        name = `${m[1]}/${m[2]}`;
+      }
+    } else name = `${d.method} ${d.authority}`;
+    const span = t.start('inbound', 'server', name, parent, attrs);
+    if (!span) return;
+    d.traceCtx = trace.setSpan(parent, span);
+    onClose((status, weftError, grpcStatus) => {
+      if (grpcStatus !== undefined) span.setAttribute('rpc.grpc.status_code', grpcStatus);
+      endSpan(span, status, weftError ?? (grpcStatus !== undefined && grpcStatus !== 0 && [2, 4, 12, 13, 14, 15].includes(grpcStatus) ? `grpc-status ${grpcStatus}` : undefined));
+    });
   }
 
   #refuse(socket: net.Socket): void {

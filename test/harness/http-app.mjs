@@ -65,7 +65,7 @@ const server = http.createServer((req, res) => {
     const h = req.headers;
     setTimeout(() => json(200, {
       name, method: req.method, url: req.url, body, inflight,
-      headers: { host: h.host, 'x-forwarded-for': h['x-forwarded-for'], 'x-forwarded-proto': h['x-forwarded-proto'], 'x-request-id': h['x-request-id'], connection: h.connection, 'keep-alive': h['keep-alive'], 'x-custom': h['x-custom'], te: h.te, 'x-added': h['x-added'] },
+      headers: { host: h.host, 'x-forwarded-for': h['x-forwarded-for'], 'x-forwarded-proto': h['x-forwarded-proto'], 'x-request-id': h['x-request-id'], connection: h.connection, 'keep-alive': h['keep-alive'], 'x-custom': h['x-custom'], te: h.te, 'x-added': h['x-added'], traceparent: h.traceparent },
     }), delayMs);
   });
 });

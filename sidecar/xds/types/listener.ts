@@ -9,6 +9,43 @@ import {
 import { Problems, type Decoded } from './decoded.js';
 import { inboundTransportOf, type InboundTransport } from './tls.js';
 import { compileRbacFilters, type RbacEngine } from '../../http/rbac.js';
+import { OpenTelemetryConfigSchema } from '../../../proto/gen/envoy/config/trace/v3/opentelemetry_pb.js';
+
+/** The HCM's tracing settings, as the sidecar runs them. */
+export interface TracingConfig {
+  /** 0..100: head sampling for requests that arrive without a sampling decision. */
+  samplingPercent: number;
+  /** OTLP/HTTP traces URL; undefined: spans are not recorded (propagation still happens). */
+  endpoint: string | undefined;
+  serviceName: string;
+  propagation: 'w3c' | 'b3';
+}
+
+function tracingOf(hcm: HttpConnectionManager, l: Listener, p: Problems, path: string): TracingConfig | undefined {
+  const t = hcm.tracing;
+  if (!t) return undefined;
+  const meta = l.metadata?.filterMetadata.weft as { tracePropagation?: unknown } | undefined;
+  const propagation = meta?.tracePropagation === 'b3' ? 'b3' : 'w3c';
+  const samplingPercent = t.randomSampling?.value ?? 100;
+  if (!(samplingPercent >= 0 && samplingPercent <= 100)) p.add(`${path}.tracing.random_sampling.value`, 'must be 0..100');
+  let endpoint: string | undefined;
+  let serviceName = '';
+  const prov = t.provider;
+  if (prov) {
+    const any = prov.configType.case === 'typedConfig' ? prov.configType.value : undefined;
+    if (prov.name !== 'envoy.tracers.opentelemetry' || !any?.typeUrl.endsWith('/envoy.config.trace.v3.OpenTelemetryConfig')) {
+      p.add(`${path}.tracing.provider`, `unsupported tracer '${prov.name}' (envoy.tracers.opentelemetry with an OpenTelemetryConfig)`);
+    } else {
+      const oc = anyUnpack(any, OpenTelemetryConfigSchema);
+      if (oc?.grpcService) p.add(`${path}.tracing.provider.typed_config.grpc_service`, 'OTLP/gRPC export is not supported; use http_service (OTLP/HTTP)');
+      const uri = oc?.httpService?.httpUri?.uri ?? '';
+      if (!/^https?:\/\/[^\s]+$/.test(uri)) p.add(`${path}.tracing.provider.typed_config.http_service.http_uri.uri`, `'${uri}' is not an http(s) URL`);
+      else endpoint = uri;
+      serviceName = oc?.serviceName ?? '';
+    }
+  }
+  return { samplingPercent, endpoint, serviceName, propagation };
+}
 
 export interface SidecarListener {
   listener: Listener;
@@ -19,6 +56,7 @@ export interface SidecarListener {
   transport: InboundTransport;
   /** Compiled RBAC filters of the HCM (inbound authorization), if any. */
   rbac: RbacEngine | undefined;
+  tracing: TracingConfig | undefined;
 }
 
 export function decodeListener(bytes: Uint8Array): Decoded<SidecarListener> {
@@ -40,11 +78,12 @@ export function decodeListener(bytes: Uint8Array): Decoded<SidecarListener> {
   }
   const transport = inboundTransportOf(l, p);
   const rbac = hcm ? compileRbacFilters(hcm.httpFilters, p, `${path}.http_filters`) : undefined;
+  const tracing = hcm ? tracingOf(hcm, l, p, path) : undefined;
   // Every chain must carry the same HttpConnectionManager (they differ only in transport).
   for (let i = 1; i < l.filterChains.length; i++) {
     const f = l.filterChains[i]!.filters[0];
     const a = f?.configType.case === 'typedConfig' ? f.configType.value : undefined;
     if (!a || !any || a.typeUrl !== any.typeUrl || Buffer.compare(Buffer.from(a.value), Buffer.from(any.value)) !== 0) p.add(`filter_chains[${i}].filters[0].typed_config`, 'must equal filter_chains[0]\'s HttpConnectionManager');
   }
-  return { name: l.name, value: p.errors.length || !hcm ? undefined : { listener: l, hcm, routeName, transport, rbac }, errors: p.errors };
+  return { name: l.name, value: p.errors.length || !hcm ? undefined : { listener: l, hcm, routeName, transport, rbac, tracing }, errors: p.errors };
 }

@@ -1,0 +1,198 @@
+/**
+ * OpenTelemetry tracing in the sidecar, configured by the control plane (each listener's
+ * HttpConnectionManager `tracing`: sampling percent, OTLP/HTTP endpoint, service name; the header
+ * format from listener metadata) and changed live.
+ *
+ * - Inbound listener: one SERVER span per request, its context propagated to the local app.
+ * - Outbound listener: one CLIENT span per upstream attempt (retries show as their own spans),
+ *   child of the context the app sent.
+ * - Sampling: a parent's decision is honoured; requests without one are head-sampled by trace id.
+ * - Export: OTLP/HTTP protobuf, batched, from a bounded queue. When the collector is slow or down,
+ *   spans are dropped and counted (`stats`); a request never waits for export.
+ * With no tracing configured, nothing is created and headers pass through untouched.
+ */
+import { context as otelContext, trace, ROOT_CONTEXT, SpanKind, SpanStatusCode, TraceFlags, type Context, type Span, type TextMapGetter, type TextMapPropagator, type Tracer } from '@opentelemetry/api';
+import { W3CTraceContextPropagator, ExportResultCode } from '@opentelemetry/core';
+import { B3Propagator, B3InjectEncoding } from '@opentelemetry/propagator-b3';
+import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
+import { resourceFromAttributes } from '@opentelemetry/resources';
+import { BasicTracerProvider, SamplingDecision, type ReadableSpan, type Sampler, type SamplingResult, type SpanExporter, type SpanProcessor } from '@opentelemetry/sdk-trace-base';
+import type { Logger } from '../../common/log.js';
+import type { TracingConfig } from '../xds/types/listener.js';
+
+export type ListenerKind = 'inbound' | 'outbound';
+
+/** Parent-based sampling with a live head-sampling ratio for roots. */
+class LiveSampler implements Sampler {
+  ratio = 0;
+  shouldSample(ctx: Context, traceId: string): SamplingResult {
+    const parent = trace.getSpanContext(ctx);
+    if (parent && trace.isSpanContextValid(parent)) {
+      return { decision: parent.traceFlags & TraceFlags.SAMPLED ? SamplingDecision.RECORD_AND_SAMPLED : SamplingDecision.NOT_RECORD };
+    }
+    const v = parseInt(traceId.slice(-8), 16) / 0xffffffff;
+    return { decision: v < this.ratio ? SamplingDecision.RECORD_AND_SAMPLED : SamplingDecision.NOT_RECORD };
+  }
+  toString(): string {
+    return `WeftParentBased{ratio=${this.ratio}}`;
+  }
+}
+
+export interface TracingStats {
+  spansStarted: number;
+  spansExported: number;
+  spansDropped: number;
+  exportFailures: number;
+}
+
+/** A bounded queue exported in batches; never blocks, drops (and counts) when full or failing. */
+class BoundedBatchProcessor implements SpanProcessor {
+  #queue: ReadableSpan[] = [];
+  #inFlight = false;
+  readonly #timer: NodeJS.Timeout;
+  constructor(
+    private readonly exporter: SpanExporter,
+    private readonly stats: TracingStats,
+    private readonly maxQueue = 2048,
+    private readonly batch = 512,
+  ) {
+    this.#timer = setInterval(() => this.#flush(), 1000);
+    this.#timer.unref();
+  }
+  onStart(): void {}
+  onEnd(span: ReadableSpan): void {
+    if (!(span.spanContext().traceFlags & TraceFlags.SAMPLED)) return;
+    if (this.#queue.length >= this.maxQueue) {
+      this.stats.spansDropped++;
+      return;
+    }
+    this.#queue.push(span);
+    if (this.#queue.length >= this.batch) this.#flush();
+  }
+  #flush(): Promise<void> {
+    if (this.#inFlight || this.#queue.length === 0) return Promise.resolve();
+    const spans = this.#queue.splice(0, this.batch);
+    this.#inFlight = true;
+    return new Promise((resolve) => {
+      this.exporter.export(spans, (r) => {
+        this.#inFlight = false;
+        if (r.code === ExportResultCode.SUCCESS) this.stats.spansExported += spans.length;
+        else {
+          this.stats.spansDropped += spans.length;
+          this.stats.exportFailures++;
+        }
+        resolve();
+      });
+    });
+  }
+  async forceFlush(): Promise<void> {
+    for (let i = 0; i < 10 && (this.#queue.length || this.#inFlight); i++) {
+      if (this.#inFlight) await new Promise((r) => setTimeout(r, 20));
+      else await this.#flush();
+    }
+  }
+  async shutdown(): Promise<void> {
+    clearInterval(this.#timer);
+    await this.forceFlush();
+    await this.exporter.shutdown();
+  }
+}
+
+const GETTER: TextMapGetter<(name: string) => string | undefined> = {
+  get: (carrier, key) => carrier(key),
+  keys: () => [],
+};
+
+const W3C = new W3CTraceContextPropagator();
+const B3 = new B3Propagator({ injectEncoding: B3InjectEncoding.MULTI_HEADER });
+const PROPAGATION_HEADERS = new Set(['traceparent', 'tracestate', 'b3', 'x-b3-traceid', 'x-b3-spanid', 'x-b3-parentspanid', 'x-b3-sampled', 'x-b3-flags']);
+
+interface ListenerState {
+  config: TracingConfig;
+  tracer: Tracer | undefined;
+  propagator: TextMapPropagator;
+}
+
+export class Tracing {
+  readonly stats: TracingStats = { spansStarted: 0, spansExported: 0, spansDropped: 0, exportFailures: 0 };
+  readonly #sampler = new LiveSampler();
+  readonly #listeners = new Map<ListenerKind, ListenerState>();
+  #provider: BasicTracerProvider | undefined;
+  #providerKey = '';
+
+  constructor(private readonly o: { namespace: string; nodeId: string; logger: Logger }) {}
+
+  /** Applies a listener's tracing settings (undefined: no tracing on it). */
+  configure(listener: ListenerKind, cfg: TracingConfig | undefined): void {
+    if (!cfg) {
+      this.#listeners.delete(listener);
+      return;
+    }
+    this.#sampler.ratio = cfg.samplingPercent / 100;
+    let tracer: Tracer | undefined;
+    if (cfg.endpoint) {
+      const key = `${cfg.endpoint}|${cfg.serviceName}`;
+      if (key !== this.#providerKey) {
+        const old = this.#provider;
+        this.#provider = new BasicTracerProvider({
+          resource: resourceFromAttributes({ 'service.name': cfg.serviceName || 'weft-proxy', 'service.namespace': this.o.namespace, 'service.instance.id': this.o.nodeId, 'weft.proxy': 'sidecar' }),
+          sampler: this.#sampler,
+          spanProcessors: [new BoundedBatchProcessor(new OTLPTraceExporter({ url: cfg.endpoint, timeoutMillis: 5000 }), this.stats)],
+        });
+        this.#providerKey = key;
+        void old?.shutdown().catch(() => undefined);
+        this.o.logger.info({ endpoint: cfg.endpoint, service: cfg.serviceName, samplingPercent: cfg.samplingPercent }, 'tracing configured');
+      }
+      tracer = this.#provider!.getTracer('weft-sidecar');
+    }
+    this.#listeners.set(listener, { config: cfg, tracer, propagator: cfg.propagation === 'b3' ? B3 : W3C });
+  }
+
+  /** Whether `listener` records spans at all (the request path checks this first). */
+  active(listener: ListenerKind): boolean {
+    return this.#listeners.get(listener)?.tracer !== undefined;
+  }
+
+  /** The context the caller sent (traceparent or B3). */
+  extract(listener: ListenerKind, header: (name: string) => string | undefined): Context {
+    const st = this.#listeners.get(listener);
+    return st ? st.propagator.extract(ROOT_CONTEXT, header, GETTER) : ROOT_CONTEXT;
+  }
+
+  start(listener: ListenerKind, kind: 'server' | 'client', name: string, parent: Context, attributes: Record<string, string | number | boolean>): Span | undefined {
+    const tr = this.#listeners.get(listener)?.tracer;
+    if (!tr) return undefined;
+    const span = tr.startSpan(name, { kind: kind === 'server' ? SpanKind.SERVER : SpanKind.CLIENT, attributes }, parent);
+    if (span.isRecording()) this.stats.spansStarted++;
+    return span;
+  }
+
+  /** A copy of flat header pairs whose propagation headers carry `ctx` (the span's own context). */
+  inject(listener: ListenerKind, ctx: Context, flat: readonly string[]): string[] {
+    const st = this.#listeners.get(listener);
+    if (!st) return flat as string[];
+    const out: string[] = [];
+    for (let i = 0; i < flat.length; i += 2) if (!PROPAGATION_HEADERS.has(flat[i]!)) out.push(flat[i]!, flat[i + 1]!);
+    const carrier: Record<string, string> = {};
+    st.propagator.inject(ctx, carrier, { set: (c, k, v) => (c[k] = v) });
+    for (const [k, v] of Object.entries(carrier)) out.push(k, v);
+    return out;
+  }
+
+  async close(): Promise<void> {
+    await this.#provider?.shutdown().catch(() => undefined);
+  }
+}
+
+/** End a span with the HTTP status (5xx: ERROR) or an error code of the sidecar's own. */
+export function endSpan(span: Span | undefined, status: number | undefined, error?: string): void {
+  if (!span) return;
+  if (status !== undefined) span.setAttribute('http.response.status_code', status);
+  if (error) {
+    span.setAttribute('error.type', error);
+    span.setStatus({ code: SpanStatusCode.ERROR, message: error });
+  } else if (status !== undefined && status >= 500) span.setStatus({ code: SpanStatusCode.ERROR });
+  span.end();
+}
+
+export { otelContext, trace };
