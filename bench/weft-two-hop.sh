@@ -6,7 +6,10 @@
 #   fixed rate: wrk -t1 -c10 -d${LAT_DURATION}s at ${LAT_RATE} req/s (bench/proxy/wrk/paced.lua): p50, p99
 #   saturation: wrk -t1 -c50 -d${DURATION}s: req/s, and each sidecar's user+sys CPU / requests
 # wrk runs on CPU 0; upstream, control plane and sidecars on CPU 1 (2-core machine).
-# Knobs: LAT_RATE (2000) LAT_DURATION (8) DURATION (8) ROUNDS (1; median of the rounds).
+# Tracing rows (issue 5): mTLS with tracing on at 0%, 1% and 100% head sampling (requests carry no
+# traceparent, so the ratio decides), exporting to the control plane's embedded OTLP receiver.
+# Knobs: LAT_RATE (2000) LAT_DURATION (8) DURATION (8) ROUNDS (1; median of the rounds),
+# TRACING_ROWS (default 'STRICT+T0 STRICT+T1 STRICT+T100'; '' for none).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 LAT_RATE=${LAT_RATE:-2000}; LAT_DURATION=${LAT_DURATION:-8}; DURATION=${DURATION:-8}; ROUNDS=${ROUNDS:-1}
@@ -25,16 +28,21 @@ taskset -c 1 node "$root/bench/proxy/upstream.js" "$UP_PORT" > "$work/upstream.l
 for _ in $(seq 50); do curl -sf "http://127.0.0.1:$UP_PORT/" >/dev/null && break; sleep 0.1; done
 
 # mesh MODE: starts a control plane and two sidecars; sets sa_pid sb_pid and the entry URL.
+# mesh KEY: KEY is DISABLE or STRICT (mTLS mode), optionally +T<percent> (tracing on at that
+# sampling, spans exported to the control plane's embedded receiver).
 mesh() {
-  local mode=$1 d="$work/$1"
+  local key=$1 d="$work/$1" mode=${1%%+*} otlp=off sampling=''
+  case "$key" in *+T*) sampling=${key##*+T}; otlp=127.0.0.1:0 ;; esac
   mkdir -p "$d"
-  ( setsid taskset -c 1 node "$root/bin/weft.js" control-plane --data-dir "$d/data" --xds-address 127.0.0.1:0 --admin-address 127.0.0.1:0 --otlp-address off --log-level warn > "$d/cp.out" 2>&1 & echo $! > "$d/cp.pid" )
+  ( setsid taskset -c 1 node "$root/bin/weft.js" control-plane --data-dir "$d/data" --xds-address 127.0.0.1:0 --admin-address 127.0.0.1:0 --otlp-address "$otlp" --log-level warn > "$d/cp.out" 2>&1 & echo $! > "$d/cp.pid" )
   pids+=("$(cat "$d/cp.pid")")
   for _ in $(seq 100); do grep -q ready "$d/cp.out" 2>/dev/null && break; sleep 0.1; done
   xds="$(grep -o 'xds=[0-9.:]*' "$d/cp.out" | cut -d= -f2)"
   admin="$(grep -o 'admin=[0-9.:]*' "$d/cp.out" | cut -d= -f2)"
   work_data="$d/data"
-  printf 'apiVersion: weft.dev/v1alpha1\nkind: MeshConfig\nmetadata: { name: mesh }\nspec:\n  mtls: { mode: %s }\n---\napiVersion: weft.dev/v1alpha1\nkind: Service\nmetadata: { name: bench }\nspec:\n  ports: [{ name: http, port: 8080, protocol: http }]\n---\napiVersion: weft.dev/v1alpha1\nkind: Service\nmetadata: { name: client }\nspec:\n  ports: [{ name: http, port: 8080, protocol: http }]\n' "$mode" \
+  local tr=''
+  [ -n "$sampling" ] && tr="  tracing: { samplingPercent: $sampling }"$'\n'
+  printf 'apiVersion: weft.dev/v1alpha1\nkind: MeshConfig\nmetadata: { name: mesh }\nspec:\n  mtls: { mode: %s }\n%s---\napiVersion: weft.dev/v1alpha1\nkind: Service\nmetadata: { name: bench }\nspec:\n  ports: [{ name: http, port: 8080, protocol: http }]\n---\napiVersion: weft.dev/v1alpha1\nkind: Service\nmetadata: { name: client }\nspec:\n  ports: [{ name: http, port: 8080, protocol: http }]\n' "$mode" "$tr" \
     | WEFT_SERVER="http://$admin" WEFT_DATA_DIR="$work_data" node "$root/bin/weft.js" apply -f - > /dev/null
   local tb tc
   tb="$(WEFT_SERVER="http://$admin" WEFT_DATA_DIR="$work_data" node "$root/bin/weft.js" token create --service bench 2>/dev/null)"
@@ -71,7 +79,7 @@ for round in $(seq "$ROUNDS"); do
   warm "http://127.0.0.1:$UP_PORT/"
   read -r p50 p99 < <(lat "http://127.0.0.1:$UP_PORT/"); read -r rps < <(sat "http://127.0.0.1:$UP_PORT/")
   R[direct,$round]="$p50 $p99 $rps - -"
-  for mode in DISABLE STRICT; do
+  for mode in DISABLE STRICT ${TRACING_ROWS:-STRICT+T0 STRICT+T1 STRICT+T100}; do
     mesh "$mode"
     warm "http://127.0.0.1:$A_PORT/"
     read -r p50 p99 < <(lat "http://127.0.0.1:$A_PORT/")
@@ -90,8 +98,9 @@ out="$root/bench/results/two-hop.txt"
   echo "fixed rate: $LAT_RATE req/s, wrk -t1 -c10 -d${LAT_DURATION}s; saturation: wrk -t1 -c50 -d${DURATION}s; CPU = user+sys per request"
   printf '%-22s %8s %8s %10s %10s %9s %12s %12s\n' target p50_ms p99_ms +p50_ms +p99_ms req/s cpu_A_us/req cpu_B_us/req
   d50=$(col direct 1); d99=$(col direct 2)
-  for k in direct DISABLE STRICT; do
+  for k in direct DISABLE STRICT ${TRACING_ROWS:-STRICT+T0 STRICT+T1 STRICT+T100}; do
     name=$k; [ "$k" = DISABLE ] && name="two-hop plaintext"; [ "$k" = STRICT ] && name="two-hop mTLS (TLS1.3)"
+    case "$k" in STRICT+T*) name="mTLS, tracing ${k##*+T}%" ;; esac
     p50=$(col "$k" 1); p99=$(col "$k" 2)
     printf '%-22s %8s %8s %10s %10s %9s %12s %12s\n' "$name" "$p50" "$p99" \
       "$(awk -v a="$p50" -v b="$d50" 'BEGIN{printf "%.3f", a-b}')" "$(awk -v a="$p99" -v b="$d99" 'BEGIN{printf "%.3f", a-b}')" \

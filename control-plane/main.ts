@@ -12,7 +12,9 @@ import { FileStore } from './store/file-store.js';
 import { AdminServer } from './admin/server.js';
 import { loadOrCreateToken, TOKEN_FILE } from './admin/token.js';
 import { XdsServer } from './xds/server.js';
-import { renderMetrics } from './admin/metrics.js';
+import { ControlPlaneMetrics } from './admin/metrics.js';
+import { LoadStore } from './telemetry/load-store.js';
+import { LrsServer } from './telemetry/lrs-server.js';
 import { CertificateAuthority } from './ca/ca.js';
 import { JoinTokens } from './ca/tokens.js';
 import { IdentityServer } from './ca/service.js';
@@ -36,6 +38,8 @@ export interface ControlPlaneDaemonOptions {
   otlpAddress?: string;
   /** Bounds of the embedded trace store. */
   traceStore?: { maxTraces?: number; maxBytes?: number };
+  /** How often sidecars send load reports (default 5 s). */
+  loadReportIntervalMs?: number;
   /** host:port for the admin API. */
   adminAddress: string;
   registryGraceMs: number;
@@ -75,6 +79,7 @@ export async function startControlPlane(opts: ControlPlaneDaemonOptions): Promis
   cp.setTrust(ca.trustBundlePem());
   ca.onChange(() => cp.setTrust(ca.trustBundlePem()));
 
+  let metrics: ControlPlaneMetrics | undefined;
   const xds = new XdsServer({
     cache: cp.cache,
     logger: log.child({ component: 'xds' }),
@@ -84,13 +89,19 @@ export async function startControlPlane(opts: ControlPlaneDaemonOptions): Promis
       onDraining: (node) => cp.registry.remove(node.id),
     },
     authorize: (node, peer) => identity.authorizeXds(node, peer),
+    onReply: (kind, result, seconds) => metrics?.pushLatency.observe({ kind, result }, seconds),
   });
+  const loads = new LoadStore();
+  const lrs = new LrsServer({ store: loads, intervalMs: opts.loadReportIntervalMs ?? 5000, logger: log.child({ component: 'lrs' }), authorize: (node, peer) => identity.authorizeXds(node, peer) });
   const bracket = (h: string) => (h.includes(':') ? `[${h}]` : h);
-  const xdsPort = await xds.listen(`${bracket(xdsAddr.host)}:${xdsAddr.port}`, await identity.start(), (server) => identity.bind(server));
+  const xdsPort = await xds.listen(`${bracket(xdsAddr.host)}:${xdsAddr.port}`, await identity.start(), (server) => {
+    identity.bind(server);
+    lrs.bind(server, true);
+  });
   let xdsPlaintextPort = 0;
   if (opts.xdsPlaintextAddress) {
     const p = splitHostPort(opts.xdsPlaintextAddress, '--xds-plaintext-address');
-    xdsPlaintextPort = await xds.listen(`${bracket(p.host)}:${p.port}`, ServerCredentials.createInsecure());
+    xdsPlaintextPort = await xds.listen(`${bracket(p.host)}:${p.port}`, ServerCredentials.createInsecure(), (server) => lrs.bind(server, false));
   }
   const rotation = new RootRotation({
     ca,
@@ -113,11 +124,14 @@ export async function startControlPlane(opts: ControlPlaneDaemonOptions): Promis
     const h = p.host === '0.0.0.0' ? '127.0.0.1' : p.host === '::' ? '::1' : p.host;
     cp.setTelemetryDefaults({ otlpUrl: `http://${h.includes(':') ? `[${h}]` : h}:${otlpPort}/v1/traces` });
   }
+  metrics = new ControlPlaneMetrics({ cp, xds: () => xds, loads, traces, lrsStreams: () => lrs.streams, certificatesIssued: () => identity.counters.issued });
+  const cpMetrics = metrics;
   const admin = new AdminServer({
     controlPlane: cp,
     token,
     proxyStatus: () => xds.status(),
-    metrics: () => renderMetrics(cp, xds),
+    metrics: () => cpMetrics.text(),
+    loads,
     identity: { ca, tokens, issued: identity.issued, rotation, counters: identity.counters },
     traces,
     logger: log.child({ component: 'admin' }),

@@ -13,7 +13,10 @@ import { formatFieldError } from '../common/errors.js';
 import { createLogger } from '../common/log.js';
 import { NODE_META, SIDECAR_LISTENER } from '../common/xds-types.js';
 import { startAdmin } from './admin/server.js';
-import { HttpListener } from './listeners/http-listener.js';
+import { HttpListener, type RequestObserver } from './listeners/http-listener.js';
+import { RequestStats } from './telemetry/request-stats.js';
+import { AccessLog } from './telemetry/access-log.js';
+import { LoadReporter } from './telemetry/load-reporter.js';
 import { Runtime } from './runtime.js';
 import { AdsClient, type XdsProtocolMode } from './xds/ads-client.js';
 import { readFileSync } from 'node:fs';
@@ -42,6 +45,12 @@ const USAGE = `usage: weft sidecar --service NAME --app-port PORT --control-plan
                             has passed (default 0.5)
   --xds-protocol P          auto | delta | sotw (default auto: delta when the control plane
                             offers it, state of the world otherwise)
+  --access-log DEST         access log: stdout, stderr or a file path (default off); pino JSON
+                            lines written asynchronously
+  --access-log-sampling F   fraction of successful requests logged, 0..1 (default 1); failed
+                            requests are always logged
+  --metrics-max-series N    at most N (route, cluster) pairs in request metrics; more are
+                            folded into route="other" (default 1000)
   --drain-timeout DUR       how long in-flight requests may finish on SIGTERM (default 20s)
   --drain-delay DUR         keep serving (with Connection: close) after leaving the registry, so
                             peers see the endpoint go before the listener closes (default 1s)`;
@@ -85,6 +94,9 @@ export async function main(argv: string[]): Promise<void> {
         'trust-domain': { type: 'string', default: 'cluster.local' },
         'cert-renew-fraction': { type: 'string', default: '0.5' },
         'drain-timeout': { type: 'string' },
+        'access-log': { type: 'string' },
+        'access-log-sampling': { type: 'string', default: '1' },
+        'metrics-max-series': { type: 'string', default: '1000' },
         'drain-delay': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -95,6 +107,8 @@ export async function main(argv: string[]): Promise<void> {
     }
     for (const f of ['service', 'app-port', 'control-plane'] as const) if (!a[f]) throw new Error(`--${f} is required`);
     if (!['auto', 'delta', 'sotw'].includes(a['xds-protocol']!)) throw new Error(`--xds-protocol: '${a['xds-protocol']}' is not one of auto, delta, sotw`);
+    if (!(Number(a['access-log-sampling']) >= 0 && Number(a['access-log-sampling']) <= 1)) throw new Error(`--access-log-sampling: want a number from 0 to 1, got '${a['access-log-sampling']}'`);
+    if (!(Number.isInteger(Number(a['metrics-max-series'])) && Number(a['metrics-max-series']) > 0)) throw new Error(`--metrics-max-series: want a positive integer, got '${a['metrics-max-series']}'`);
     if (!['http', 'http2', 'grpc'].includes(a['app-protocol']!)) throw new Error(`--app-protocol: '${a['app-protocol']}' is not one of http, http2, grpc`);
   } catch (e) {
     process.stderr.write(`weft sidecar: ${(e as Error).message}\n${USAGE}\n`);
@@ -161,14 +175,34 @@ export async function main(argv: string[]): Promise<void> {
 
   const tracing = new Tracing({ namespace, nodeId: id, logger: log.child({ component: 'tracing' }) });
   const runtime = new Runtime(appProtocol, mesh, tracing);
-  const outbound = new HttpListener({ name: SIDECAR_LISTENER.outbound, host: '127.0.0.1', port: outPort }, runtime.contextFor(SIDECAR_LISTENER.outbound));
+  const requests = new RequestStats({ maxSeries: Number(a['metrics-max-series']) });
+  let accessLog: AccessLog | undefined;
+  if (a['access-log'] && a['access-log'] !== 'off') {
+    try {
+      accessLog = new AccessLog({ destination: a['access-log'], sampling: Number(a['access-log-sampling']), node: id });
+    } catch (e) {
+      process.stderr.write(`weft sidecar: --access-log: ${(e as Error).message}\n`);
+      process.exitCode = 2;
+      return;
+    }
+  }
+  const observer = (direction: string): RequestObserver => {
+    const al = accessLog;
+    return al
+      ? (d, status, grpc, ms) => {
+          requests.record(direction, d.clusterName, d.routeName, status, grpc, ms);
+          al.log(d, direction, status, grpc, ms);
+        }
+      : (d, status, grpc, ms) => requests.record(direction, d.clusterName, d.routeName, status, grpc, ms);
+  };
+  const outbound = new HttpListener({ name: SIDECAR_LISTENER.outbound, host: '127.0.0.1', port: outPort, observer: observer('outbound') }, runtime.contextFor(SIDECAR_LISTENER.outbound));
   const rbacLog = log.child({ component: 'rbac' });
   const inboundCtx = {
     ...runtime.contextFor(SIDECAR_LISTENER.inbound),
     onDeny: (d: Downstream, decision: RbacDecision) =>
       rbacLog.warn({ policy: decision.policy, reason: decision.reason, principal: d.principal ?? null, method: d.method, authority: d.authority, path: d.path }, `request denied: ${decision.reason}`),
   };
-  const inbound = new HttpListener({ name: SIDECAR_LISTENER.inbound, host: a['inbound-address']!, port: inPort, tls: { mesh, transport: () => runtime.inboundTransport() } }, inboundCtx);
+  const inbound = new HttpListener({ name: SIDECAR_LISTENER.inbound, host: a['inbound-address']!, port: inPort, tls: { mesh, transport: () => runtime.inboundTransport() }, observer: observer('inbound') }, inboundCtx);
   let outAddr, inAddr;
   try {
     outAddr = await outbound.listen();
@@ -218,6 +252,15 @@ export async function main(argv: string[]): Promise<void> {
     },
   });
 
+  const loadReporter = new LoadReporter({
+    address: a['control-plane']!,
+    credentials: identity.channelCredentials(),
+    node: () => ads.nodeMessage(),
+    stats: requests,
+    inProgress: (cluster) => runtime.clusters().get(cluster)?.stats.rqActive ?? 0,
+    logger: log.child({ component: 'lrs' }),
+  });
+
   let draining = false;
   const admin = await startAdmin('127.0.0.1', adminPort, {
     runtime,
@@ -230,8 +273,12 @@ export async function main(argv: string[]): Promise<void> {
     node: { id, service, namespace },
     tls: mesh,
     tracing,
+    requests,
+    ...(accessLog ? { accessLog } : {}),
+    loadReports: loadReporter,
   });
   ads.start();
+  loadReporter.start();
   process.stdout.write(`ready id=${id} outbound=${outAddr.address}:${outAddr.port} inbound=${inAddr.address}:${inAddr.port} admin=${admin.address.address}:${admin.address.port}\n`);
   log.info({ outbound: outAddr.port, inbound: inAddr.port, admin: admin.address.port, controlPlane: a['control-plane'] }, 'sidecar listening');
 
@@ -248,8 +295,10 @@ export async function main(argv: string[]): Promise<void> {
     const [o, i] = await Promise.all([outbound.drain(drainTimeout), inbound.drain(drainTimeout)]);
     log.info({ unfinished: o + i, ms: Date.now() - started }, 'drained');
     runtime.close();
+    loadReporter.close();
     identity.close();
     await tracing.close();
+    await accessLog?.flush();
     outbound.close();
     inbound.close();
     admin.server.close();

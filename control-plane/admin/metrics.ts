@@ -1,31 +1,61 @@
-/** Prometheus text for the control plane's /metrics: proxies, pushes, ACKs, NACKs, config. */
+/**
+ * The control plane's /metrics (Prometheus text, via prom-client; see common/prometheus.ts):
+ * configuration, connected proxies, pushes / ACKs / NACKs per resource kind, push → ACK latency,
+ * registry size, certificates issued, traces and load reports received, plus the standard
+ * process and Node.js runtime metrics. Labels are bounded (resource kinds, results).
+ */
+import type { Histogram } from 'prom-client';
+import { Metrics } from '../../common/prometheus.js';
 import type { ControlPlane } from '../control-plane.js';
 import type { XdsServer } from '../xds/server.js';
+import type { LoadStore } from '../telemetry/load-store.js';
+import type { TraceStore } from '../telemetry/trace-store.js';
 
-export function renderMetrics(cp: ControlPlane, xds: XdsServer): string {
-  const c = xds.counters();
-  const lines = [
-    '# HELP weft_config_revision Revision of the stored configuration.',
-    '# TYPE weft_config_revision gauge',
-    `weft_config_revision ${cp.model.revision}`,
-    '# HELP weft_config_resources Stored configuration resources.',
-    '# TYPE weft_config_resources gauge',
-    `weft_config_resources ${cp.model.resources.size}`,
-    '# HELP weft_xds_connected_proxies Open xDS streams.',
-    '# TYPE weft_xds_connected_proxies gauge',
-    `weft_xds_connected_proxies ${c.connectedStreams}`,
-    '# HELP weft_xds_pushes_total xDS responses sent.',
-    '# TYPE weft_xds_pushes_total counter',
-    `weft_xds_pushes_total ${c.pushes}`,
-    '# HELP weft_xds_acks_total xDS ACKs received.',
-    '# TYPE weft_xds_acks_total counter',
-    `weft_xds_acks_total ${c.acks}`,
-    '# HELP weft_xds_nacks_total xDS NACKs received (once per nonce).',
-    '# TYPE weft_xds_nacks_total counter',
-    `weft_xds_nacks_total ${c.nacks}`,
-    '# HELP weft_registry_instances Instances registered through xDS.',
-    '# TYPE weft_registry_instances gauge',
-    `weft_registry_instances ${cp.registry.list().length}`,
-  ];
-  return `${lines.join('\n')}\n`;
+export interface ControlPlaneMetricSources {
+  cp: ControlPlane;
+  xds: () => XdsServer;
+  loads?: LoadStore;
+  traces?: TraceStore;
+  lrsStreams?: () => number;
+  certificatesIssued?: () => number;
+}
+
+export class ControlPlaneMetrics {
+  readonly metrics = new Metrics();
+  /** Seconds from a push to its ACK or NACK, by kind and result. */
+  readonly pushLatency: Histogram<string>;
+
+  constructor(src: ControlPlaneMetricSources) {
+    const m = this.metrics;
+    const { cp } = src;
+    this.pushLatency = m.observed('weft_xds_push_ack_seconds', 'Time from sending an xDS response to its ACK or NACK, by resource kind and result.', ['kind', 'result'], [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]);
+    m.pull('gauge', 'weft_config_revision', 'Revision of the stored configuration.', [], () => [[{}, cp.model.revision]]);
+    m.pull('gauge', 'weft_config_resources', 'Stored configuration resources.', [], () => [[{}, cp.model.resources.size]]);
+    m.pull('gauge', 'weft_xds_connected_proxies', 'Open xDS streams (proxies and proxyless clients).', [], () => [[{}, src.xds().counters().connectedStreams]]);
+    m.pull('counter', 'weft_xds_pushes_total', 'xDS responses sent, by resource kind.', ['kind'], () => [...src.xds().counters().byKind].map(([kind, v]) => [{ kind }, v.pushes] as const));
+    m.pull('counter', 'weft_xds_acks_total', 'xDS ACKs received, by resource kind.', ['kind'], () => [...src.xds().counters().byKind].map(([kind, v]) => [{ kind }, v.acks] as const));
+    m.pull('counter', 'weft_xds_nacks_total', 'xDS NACKs received (once per nonce), by resource kind.', ['kind'], () => [...src.xds().counters().byKind].map(([kind, v]) => [{ kind }, v.nacks] as const));
+    m.pull('gauge', 'weft_registry_instances', 'Instances registered through xDS.', [], () => [[{}, cp.registry.list().length]]);
+    if (src.certificatesIssued) {
+      const f = src.certificatesIssued;
+      m.pull('counter', 'weft_ca_certificates_issued_total', 'Workload certificates issued.', [], () => [[{}, f()]]);
+    }
+    if (src.traces) {
+      const t = src.traces;
+      m.pull('gauge', 'weft_trace_store_traces', 'Traces held by the embedded trace store.', [], () => [[{}, t.size]]);
+      m.pull('gauge', 'weft_trace_store_bytes', 'Approximate bytes held by the embedded trace store.', [], () => [[{}, t.bytes]]);
+    }
+    if (src.loads) {
+      const l = src.loads;
+      m.pull('counter', 'weft_load_reports_received_total', 'LRS load reports received from sidecars.', [], () => [[{}, l.received]]);
+    }
+    if (src.lrsStreams) {
+      const f = src.lrsStreams;
+      m.pull('gauge', 'weft_lrs_streams', 'Open load-report (LRS) streams.', [], () => [[{}, f()]]);
+    }
+  }
+
+  text(): Promise<string> {
+    return this.metrics.text();
+  }
 }

@@ -15,6 +15,7 @@
  *   GET    /v1/proxies/{id}/secrets                                 -> certificates (never keys)
  *   GET    /v1/traces[?service=&minDurationMs=&errors=1&limit=]    -> {items: TraceSummary[]}
  *   GET    /v1/traces/{traceId}                                    -> {summary, spans}
+ *   GET    /v1/stats[?windowMs=&direction=inbound|outbound&service=]  -> {items: StatRow[]}
  *   GET    /healthz, /metrics
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -28,6 +29,7 @@ import { TYPE_URL, type ResourceKind } from '../../common/xds-types.js';
 import { CaError, type CertificateAuthority } from '../ca/ca.js';
 import type { JoinTokens } from '../ca/tokens.js';
 import type { IssuedRecord } from '../ca/service.js';
+import type { LoadStore } from '../telemetry/load-store.js';
 import type { RootRotation } from '../ca/rotation.js';
 import type { TraceStore } from '../telemetry/trace-store.js';
 
@@ -39,7 +41,9 @@ export interface AdminDeps {
   /** Per-proxy xDS sync status, from the xDS server. */
   proxyStatus: () => unknown[];
   /** Prometheus text exposition. */
-  metrics: () => string;
+  metrics: () => Promise<string>;
+  /** Load reports from sidecars (LRS), for /v1/stats. */
+  loads?: LoadStore;
   logger?: Logger;
   identity?: {
     ca: CertificateAuthority;
@@ -95,8 +99,9 @@ export class AdminServer {
     const path = url.pathname;
     if (path === '/healthz') return send(res, 200, { ok: true });
     if (path === '/metrics') {
-      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
-      res.end(this.#deps.metrics());
+      const text = await this.#deps.metrics();
+      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' });
+      res.end(text);
       return;
     }
     if (!tokenMatches(this.#deps.token, req.headers.authorization)) {
@@ -134,6 +139,16 @@ export class AdminServer {
       const dump = cp.configDump(parts[2]!, type as ResourceKind | undefined);
       if (!dump) throw new WeftError('CONFIG_NOT_FOUND', `no connected proxy with id '${parts[2]}' (see \`weft proxy-status\`)`);
       return send(res, 200, { nodeId: parts[2], resources: dump });
+    }
+    const loads = this.#deps.loads;
+    if (loads && m === 'GET' && path === '/v1/stats') {
+      const q = url.searchParams;
+      const w = q.get('windowMs') ?? '60000';
+      if (!(Number(w) >= 1000 && Number(w) <= 15 * 60_000)) throw new WeftError('ADMIN_BAD_REQUEST', 'windowMs: want milliseconds from 1000 (1s) to 900000 (15m)');
+      const direction = q.get('direction') ?? 'inbound';
+      if (direction !== 'inbound' && direction !== 'outbound') throw new WeftError('ADMIN_BAD_REQUEST', `direction: want inbound or outbound, got '${direction}'`);
+      const service = q.get('service') ?? undefined;
+      return send(res, 200, { windowMs: Number(w), direction, items: loads.query({ windowMs: Number(w), direction, ...(service ? { service } : {}) }) });
     }
     const traces = this.#deps.traces;
     if (traces && m === 'GET' && parts[0] === 'v1' && parts[1] === 'traces') {

@@ -24,6 +24,8 @@ export interface XdsServerOptions {
   delta?: boolean;
   /** Streams on a server bound with `secure`: who may open them (see IdentityServer.authorizeXds). */
   authorize?: (node: NodeInfo, peer: PeerCertificate | undefined) => { peerId?: string } | { error: string };
+  /** Told the push → ACK/NACK latency of every response (metrics). */
+  onReply?: (kind: string, result: 'ack' | 'nack', seconds: number) => void;
 }
 
 export class XdsServer {
@@ -38,7 +40,7 @@ export class XdsServer {
     this.#ctx = {
       cache: opts.cache,
       callbacks: opts.callbacks ?? {},
-      counters: { connectedStreams: 0, pushes: 0, acks: 0, nacks: 0 },
+      counters: { connectedStreams: 0, pushes: 0, acks: 0, nacks: 0, byKind: new Map(), ...(opts.onReply ? { onReply: opts.onReply } : {}) },
       logger: opts.logger ?? silentLogger,
       streams: new Set<StreamStatus>(),
     };
@@ -90,7 +92,7 @@ export class XdsServer {
   }
 
   counters(): Readonly<XdsCounters> {
-    return { ...this.#ctx.counters };
+    return this.#ctx.counters;
   }
 
   async close(): Promise<void> {

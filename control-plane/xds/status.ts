@@ -15,6 +15,8 @@ export interface TypeStatus {
   nackMessage?: string;
   /** Nonces already counted as NACKed (NACKs are counted once per nonce). */
   lastNackNonce?: string;
+  /** performance.now() when the latest response was sent (push → ACK latency). */
+  sentAt?: number;
   state: TypeStatusJson['state'];
 }
 
@@ -23,6 +25,17 @@ export interface XdsCounters {
   pushes: number;
   acks: number;
   nacks: number;
+  /** The same per resource kind (cluster, listener, ...). */
+  byKind: Map<string, { pushes: number; acks: number; nacks: number }>;
+  /** Seconds from sending a response to its ACK or NACK. */
+  onReply?: (kind: string, result: 'ack' | 'nack', seconds: number) => void;
+}
+
+function kindCounters(c: XdsCounters, t: TypeUrl): { pushes: number; acks: number; nacks: number } {
+  const k = KIND_BY_TYPE_URL.get(t) ?? t;
+  let v = c.byKind.get(k);
+  if (!v) c.byKind.set(k, (v = { pushes: 0, acks: 0, nacks: 0 }));
+  return v;
 }
 
 export class StreamStatus {
@@ -46,7 +59,9 @@ export class StreamStatus {
     s.sentVersion = version;
     s.sentNonce = nonce;
     s.state = 'STALE';
+    s.sentAt = performance.now();
     this.counters.pushes++;
+    kindCounters(this.counters, t).pushes++;
   }
 
   /** Returns false when the nonce is not the latest sent for this type (a stale request). */
@@ -59,6 +74,8 @@ export class StreamStatus {
     s.ackedVersion = s.sentVersion;
     s.state = 'SYNCED';
     this.counters.acks++;
+    kindCounters(this.counters, t).acks++;
+    this.#replied(t, s, 'ack');
   }
 
   /** Records a NACK; returns true the first time this nonce is NACKed. */
@@ -70,7 +87,15 @@ export class StreamStatus {
     s.nackMessage = message;
     s.state = 'NACKED';
     this.counters.nacks++;
+    kindCounters(this.counters, t).nacks++;
+    this.#replied(t, s, 'nack');
     return true;
+  }
+
+  #replied(t: TypeUrl, s: TypeStatus, result: 'ack' | 'nack'): void {
+    if (s.sentAt === undefined) return;
+    this.counters.onReply?.(KIND_BY_TYPE_URL.get(t) ?? t, result, (performance.now() - s.sentAt) / 1000);
+    s.sentAt = undefined;
   }
 
   toJSON(): ProxyStatusJson {

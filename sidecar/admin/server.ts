@@ -1,7 +1,7 @@
 /**
  * The sidecar's admin listener (loopback by default): `/ready` (200 once config arrived and not
  * draining), `/config_dump` (accepted resources and versions as proto3 JSON), `/clusters`
- * (endpoints, health, counters) and `/stats/prometheus`.
+ * (endpoints, health, counters) and `/stats/prometheus` (docs/observability.md lists the metrics).
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -21,6 +21,10 @@ import type { Runtime } from '../runtime.js';
 import type { XdsConfig } from '../xds/ads-client.js';
 import { splitPem, summarize, type MeshTls } from '../tls/mesh-tls.js';
 import type { Tracing } from '../telemetry/tracing.js';
+import type { AccessLog } from '../telemetry/access-log.js';
+import { DURATION_BOUNDS, type RequestStats } from '../telemetry/request-stats.js';
+import type { UpstreamCluster } from '../upstream/cluster.js';
+import { Metrics } from '../../common/prometheus.js';
 
 const registry = createRegistry(HttpConnectionManagerSchema, RouterSchema, HttpProtocolOptionsSchema, UpstreamTlsContextSchema, DownstreamTlsContextSchema, SecretSchema, RBACSchema);
 
@@ -37,6 +41,9 @@ export interface AdminState {
   node: { id: string; service: string; namespace: string };
   tls?: MeshTls;
   tracing?: Tracing;
+  requests?: RequestStats;
+  accessLog?: AccessLog;
+  loadReports?: { readonly sent: number };
 }
 
 function json<T extends DescMessage>(schema: T, m: Message): unknown {
@@ -96,59 +103,80 @@ export function clustersView(s: AdminState): unknown {
   }));
 }
 
-const esc = (v: string) => v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
-
-export function prometheus(s: AdminState): string {
-  const out: string[] = [];
-  const metric = (name: string, type: 'counter' | 'gauge', help: string, rows: Array<[Record<string, string>, number]>) => {
-    out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
-    for (const [labels, v] of rows) {
-      const l = Object.entries(labels).map(([k, x]) => `${k}="${esc(x)}"`).join(',');
-      out.push(`${name}${l ? `{${l}}` : ''} ${v}`);
-    }
-  };
-  const L = s.listeners;
-  metric('weft_downstream_requests_total', 'counter', 'Requests received per listener.', L.map((l) => [{ listener: l.name }, l.stats.rqTotal]));
-  metric('weft_downstream_requests_active', 'gauge', 'Requests in flight per listener.', L.map((l) => [{ listener: l.name }, l.stats.rqActive]));
-  metric('weft_downstream_requests_rejected_total', 'counter', 'Malformed requests answered 4xx by the parser.', L.map((l) => [{ listener: l.name }, l.stats.rqRejected]));
-  metric('weft_downstream_connections_total', 'counter', 'Connections accepted per listener.', L.map((l) => [{ listener: l.name }, l.stats.cxTotal]));
-  metric('weft_downstream_connections_active', 'gauge', 'Open downstream connections per listener.', L.map((l) => [{ listener: l.name }, l.stats.cxActive]));
-  const C = [...s.runtime.clusters().values()];
-  metric('weft_upstream_requests_total', 'counter', 'Requests sent to a cluster (not counting retries).', C.map((c) => [{ cluster: c.name }, c.stats.rqTotal]));
-  metric('weft_upstream_requests_active', 'gauge', 'Requests in flight per cluster.', C.map((c) => [{ cluster: c.name }, c.stats.rqActive]));
-  const byClass: Array<[Record<string, string>, number]> = [];
-  for (const c of C) for (let k = 1; k <= 5; k++) if (c.stats.rqByClass[k]) byClass.push([{ cluster: c.name, class: `${k}xx` }, c.stats.rqByClass[k]!]);
-  metric('weft_upstream_responses_total', 'counter', 'Responses per cluster and status class (5xx includes errors the sidecar made).', byClass);
-  metric('weft_upstream_retries_total', 'counter', 'Retries per cluster.', C.map((c) => [{ cluster: c.name }, c.stats.rqRetry]));
-  metric('weft_upstream_retry_overflow_total', 'counter', 'Retries refused by max_retries or the retry budget.', C.map((c) => [{ cluster: c.name }, c.stats.rqRetryOverflow]));
-  metric('weft_upstream_overflow_total', 'counter', 'Requests refused by a circuit breaker.', C.map((c) => [{ cluster: c.name }, c.stats.rqOverflow]));
-  metric('weft_upstream_timeouts_total', 'counter', 'Route or per-try timeouts.', C.map((c) => [{ cluster: c.name }, c.stats.rqTimeout]));
-  metric('weft_upstream_connect_failures_total', 'counter', 'Failed connection attempts.', C.map((c) => [{ cluster: c.name }, c.stats.cxConnectFail]));
-  metric('weft_upstream_ejections_total', 'counter', 'Outlier ejections.', C.map((c) => [{ cluster: c.name }, c.ejectionsTotal]));
-  metric('weft_upstream_hosts', 'gauge', 'Hosts per cluster by health.', C.flatMap((c) => {
-    const healthy = c.hosts.filter((h) => h.healthy).length;
-    return [[{ cluster: c.name, health: 'healthy' }, healthy], [{ cluster: c.name, health: 'unhealthy' }, c.hosts.length - healthy]] as Array<[Record<string, string>, number]>;
-  }));
-  const xr: Array<[Record<string, string>, number]> = [];
-  for (const [type, v] of s.xdsCounters) xr.push([{ type, result: 'accepted' }, v.accepted], [{ type, result: 'rejected' }, v.rejected]);
-  metric('weft_xds_updates_total', 'counter', 'xDS responses accepted (ACK) or rejected (NACK) per type.', xr);
-  metric('weft_downstream_tls_handshake_errors_total', 'counter', 'Failed TLS handshakes (no or untrusted client certificate) per listener.', L.map((l) => [{ listener: l.name }, l.stats.tlsHandshakeErrors]));
-  metric('weft_downstream_connections_refused_total', 'counter', 'Connections refused for their transport (plaintext in STRICT mTLS) per listener.', L.map((l) => [{ listener: l.name }, l.stats.cxRefusedTransport]));
+/**
+ * Registers every sidecar metric on `m`. Counters the sidecar keeps in plain fields are read at
+ * scrape time; request series come from RequestStats. Label values are bounded: listener names,
+ * cluster and route names from the pushed config, status classes, gRPC code names, xDS types.
+ */
+export function registerSidecarMetrics(m: Metrics, s: AdminState): void {
+  const L = () => s.listeners;
+  const C = () => [...s.runtime.clusters().values()];
+  const perListener = (f: (l: HttpListener) => number) => () => L().map((l) => [{ listener: l.name }, f(l)] as const);
+  const perCluster = (f: (c: UpstreamCluster) => number) => () => C().map((c) => [{ cluster: c.name }, f(c)] as const);
+  if (s.requests) {
+    const r = s.requests;
+    m.histogram('weft_request_duration_seconds', 'Request duration from the first byte received to the response end, by direction, service, route, cluster, status class and gRPC status.', DURATION_BOUNDS, () => r.series);
+    m.pull('counter', 'weft_requests_total', 'Requests finished, by direction, service, route, cluster, status class and gRPC status.', ['direction', 'service', 'route', 'cluster', 'status_class', 'grpc_status'], () => r.series.map((x) => [x.labels, x.count] as const));
+    m.pull('counter', 'weft_metrics_series_overflow_total', 'Requests whose (route, cluster) was folded into route="other" because the series limit was reached.', [], () => [[{}, r.overflowed]]);
+  }
+  m.pull('counter', 'weft_downstream_requests_total', 'Requests received per listener.', ['listener'], perListener((l) => l.stats.rqTotal));
+  m.pull('gauge', 'weft_downstream_requests_active', 'Requests in flight per listener.', ['listener'], perListener((l) => l.stats.rqActive));
+  m.pull('counter', 'weft_downstream_requests_rejected_total', 'Malformed requests answered 4xx by the parser.', ['listener'], perListener((l) => l.stats.rqRejected));
+  m.pull('counter', 'weft_downstream_connections_total', 'Connections accepted per listener.', ['listener'], perListener((l) => l.stats.cxTotal));
+  m.pull('gauge', 'weft_downstream_connections_active', 'Open downstream connections per listener.', ['listener'], perListener((l) => l.stats.cxActive));
+  m.pull('counter', 'weft_downstream_tls_handshake_errors_total', 'Failed TLS handshakes (no or untrusted client certificate) per listener.', ['listener'], perListener((l) => l.stats.tlsHandshakeErrors));
+  m.pull('counter', 'weft_downstream_connections_refused_total', 'Connections refused for their transport (plaintext in STRICT mTLS) per listener.', ['listener'], perListener((l) => l.stats.cxRefusedTransport));
+  m.pull('counter', 'weft_upstream_requests_total', 'Requests sent to a cluster (not counting retries).', ['cluster'], perCluster((c) => c.stats.rqTotal));
+  m.pull('counter', 'weft_upstream_attempts_total', 'Upstream attempts (first tries and retries) per cluster.', ['cluster'], perCluster((c) => c.stats.rqAttempts));
+  m.pull('gauge', 'weft_upstream_requests_active', 'Requests in flight per cluster.', ['cluster'], perCluster((c) => c.stats.rqActive));
+  m.pull('counter', 'weft_upstream_responses_total', 'Responses per cluster and status class (5xx includes errors the sidecar made).', ['cluster', 'class'], () => {
+    const rows: Array<readonly [Record<string, string>, number]> = [];
+    for (const c of C()) for (let k = 1; k <= 5; k++) if (c.stats.rqByClass[k]) rows.push([{ cluster: c.name, class: `${k}xx` }, c.stats.rqByClass[k]!]);
+    return rows;
+  });
+  m.pull('counter', 'weft_upstream_retries_total', 'Retries per cluster.', ['cluster'], perCluster((c) => c.stats.rqRetry));
+  m.pull('counter', 'weft_upstream_retry_overflow_total', 'Retries refused by max_retries or the retry budget.', ['cluster'], perCluster((c) => c.stats.rqRetryOverflow));
+  m.pull('counter', 'weft_upstream_overflow_total', 'Requests refused by a circuit breaker.', ['cluster'], perCluster((c) => c.stats.rqOverflow));
+  m.pull('counter', 'weft_upstream_timeouts_total', 'Route or per-try timeouts.', ['cluster'], perCluster((c) => c.stats.rqTimeout));
+  m.pull('counter', 'weft_upstream_connect_failures_total', 'Failed connection attempts (TLS handshake failures included).', ['cluster'], perCluster((c) => c.stats.cxConnectFail));
+  m.pull('counter', 'weft_upstream_ejections_total', 'Outlier ejections.', ['cluster'], perCluster((c) => c.ejectionsTotal));
+  m.pull('gauge', 'weft_upstream_hosts', 'Hosts per cluster by health.', ['cluster', 'health'], () =>
+    C().flatMap((c) => {
+      const healthy = c.hosts.filter((h) => h.healthy).length;
+      return [[{ cluster: c.name, health: 'healthy' }, healthy] as const, [{ cluster: c.name, health: 'unhealthy' }, c.hosts.length - healthy] as const];
+    }),
+  );
+  m.pull('counter', 'weft_xds_updates_total', 'xDS responses accepted (ACK) or rejected (NACK) per type.', ['type', 'result'], () =>
+    [...s.xdsCounters].flatMap(([type, v]) => [[{ type, result: 'accepted' }, v.accepted] as const, [{ type, result: 'rejected' }, v.rejected] as const]),
+  );
+  m.pull('gauge', 'weft_xds_config_version', 'The version_info of the accepted config per type (value 1; the version is the label).', ['type', 'version'], () =>
+    Object.entries(s.xds().versions).map(([type, version]) => [{ type, version: String(version) }, 1] as const),
+  );
+  m.pull('gauge', 'weft_xds_connected', '1 while the ADS stream to the control plane is up.', [], () => [[{}, s.xdsConnected() ? 1 : 0]]);
   if (s.tracing) {
     const t = s.tracing.stats;
-    metric('weft_tracing_spans_started_total', 'counter', 'Sampled spans started.', [[{}, t.spansStarted]]);
-    metric('weft_tracing_spans_exported_total', 'counter', 'Spans accepted by the trace collector.', [[{}, t.spansExported]]);
-    metric('weft_tracing_spans_dropped_total', 'counter', 'Spans dropped: export queue full or the collector failed (requests never wait).', [[{}, t.spansDropped]]);
+    m.pull('counter', 'weft_tracing_spans_started_total', 'Sampled spans started.', [], () => [[{}, t.spansStarted]]);
+    m.pull('counter', 'weft_tracing_spans_exported_total', 'Spans accepted by the trace collector.', [], () => [[{}, t.spansExported]]);
+    m.pull('counter', 'weft_tracing_spans_dropped_total', 'Spans dropped: export queue full or the collector failed (requests never wait).', [], () => [[{}, t.spansDropped]]);
   }
-  if (s.tls?.cert) {
-    metric('weft_workload_cert_expiry_seconds', 'gauge', 'Unix time the workload certificate expires.', [[{}, Math.floor(s.tls.cert.notAfter.getTime() / 1000)]]);
-    metric('weft_workload_cert_rotations_total', 'counter', 'Workload certificates replaced since start.', [[{}, s.tls.rotations]]);
+  if (s.accessLog) {
+    const a = s.accessLog;
+    m.pull('counter', 'weft_access_log_lines_total', 'Access log lines written, and requests not logged because of sampling.', ['result'], () => [[{ result: 'written' }, a.written], [{ result: 'sampled_out' }, a.sampledOut]]);
   }
-  metric('weft_xds_connected', 'gauge', '1 while the ADS stream to the control plane is up.', [[{}, s.xdsConnected() ? 1 : 0]]);
-  return `${out.join('\n')}\n`;
+  if (s.loadReports) {
+    const lr = s.loadReports;
+    m.pull('counter', 'weft_load_reports_total', 'Load reports sent to the control plane (LRS).', [], () => [[{}, lr.sent]]);
+  }
+  if (s.tls) {
+    const tls = s.tls;
+    m.pull('gauge', 'weft_workload_cert_expiry_seconds', 'Unix time the workload certificate expires.', [], () => (tls.cert ? [[{}, Math.floor(tls.cert.notAfter.getTime() / 1000)]] : []));
+    m.pull('counter', 'weft_workload_cert_rotations_total', 'Workload certificates replaced since start.', [], () => [[{}, tls.rotations]]);
+  }
 }
 
 export async function startAdmin(host: string, port: number, s: AdminState): Promise<{ server: http.Server; address: AddressInfo }> {
+  const metrics = new Metrics();
+  registerSidecarMetrics(metrics, s);
   const server = http.createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     const send = (status: number, type: string, body: string) => {
@@ -166,7 +194,11 @@ export async function startAdmin(host: string, port: number, s: AdminState): Pro
       case '/clusters':
         return send(200, 'application/json', `${JSON.stringify(clustersView(s), null, 2)}\n`);
       case '/stats/prometheus':
-        return send(200, 'text/plain; version=0.0.4', prometheus(s));
+        metrics.text().then(
+          (t) => send(200, metrics.contentType, t),
+          (e: Error) => send(500, 'text/plain', `metrics: ${e.message}\n`),
+        );
+        return;
       default:
         return send(404, 'text/plain', 'endpoints: /ready /config_dump /clusters /stats/prometheus\n');
     }

@@ -31,6 +31,11 @@ export class ReplayableBody {
     return !this.#overflow && this.#error === undefined;
   }
 
+  /** Bytes read from the downstream so far. */
+  get bytes(): number {
+    return this.#bytes;
+  }
+
   /** True once the downstream body has been read to its end. */
   get complete(): boolean {
     return this.#done;

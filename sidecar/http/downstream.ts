@@ -8,7 +8,7 @@ import type { IncomingMessage, ServerResponse, OutgoingHttpHeaders } from 'node:
 import { constants as h2c, type IncomingHttpHeaders as H2Headers, type ServerHttp2Stream } from 'node:http2';
 import type { Readable } from 'node:stream';
 import { peerPrincipal } from '../tls/mesh-tls.js';
-import type { Context } from '@opentelemetry/api';
+import type { Context, Span } from '@opentelemetry/api';
 
 export type ResponseHeaders = Record<string, string | string[] | number>;
 
@@ -26,6 +26,26 @@ export interface Downstream {
   readonly principal: string | undefined;
   /** Trace context of this request's SERVER span (inbound, when tracing is on). */
   traceCtx?: Context;
+  // What the request went through, filled in on the way (metrics, access log, load reports).
+  /** performance.now() when the request arrived. */
+  readonly startMs: number;
+  /** Matched route's name ('' when none matched) and the cluster it went to ('' when none). */
+  routeName: string;
+  clusterName: string;
+  /** Upstream attempts made (retries included) and the last host tried. */
+  attempts: number;
+  upstreamHost: string;
+  /** The x-weft-error code when the sidecar answered or cut the response; '' otherwise. */
+  weftError: string;
+  /** x-request-id sent upstream (kept or generated); '' before forwarding. */
+  requestId: string;
+  /** Trace id of the span the sidecar made for this request ('' when none). */
+  traceId: string;
+  /** The inbound SERVER span, ended when the response is done. */
+  serverSpan?: Span;
+  /** Response body bytes written, request body bytes read. */
+  bytesSent: number;
+  bytesReceived: number;
   readonly hasBody: boolean;
   readonly body: Readable;
   readonly headersSent: boolean;
@@ -62,6 +82,17 @@ export class H1Downstream implements Downstream {
   readonly remoteAddress: string;
   #socket: unknown;
   traceCtx?: Context;
+  readonly startMs = performance.now();
+  routeName = '';
+  clusterName = '';
+  attempts = 0;
+  upstreamHost = '';
+  weftError = '';
+  requestId = '';
+  traceId = '';
+  serverSpan?: Span;
+  bytesSent = 0;
+  bytesReceived = 0;
   get principal(): string | undefined {
     return peerPrincipal(this.#socket);
   }
@@ -125,6 +156,7 @@ export class H1Downstream implements Downstream {
     if (endStream) this.end(undefined);
   }
   write(chunk: Buffer): boolean {
+    this.bytesSent += chunk.length;
     return this.res.write(chunk);
   }
   onceDrain(fn: () => void): void {
@@ -172,6 +204,17 @@ export class H2Downstream implements Downstream {
   readonly remoteAddress: string;
   #socket: unknown;
   traceCtx?: Context;
+  readonly startMs = performance.now();
+  routeName = '';
+  clusterName = '';
+  attempts = 0;
+  upstreamHost = '';
+  weftError = '';
+  requestId = '';
+  traceId = '';
+  serverSpan?: Span;
+  bytesSent = 0;
+  bytesReceived = 0;
   get principal(): string | undefined {
     return peerPrincipal(this.#socket);
   }
@@ -234,6 +277,7 @@ export class H2Downstream implements Downstream {
     });
   }
   write(chunk: Buffer): boolean {
+    this.bytesSent += chunk.length;
     return this.stream.destroyed ? true : this.stream.write(chunk);
   }
   onceDrain(fn: () => void): void {

@@ -160,6 +160,7 @@ export class Exchange {
     }
     const span = lt.t.start('outbound', 'client', name, this.#parent!, attrs);
     this.#span = span;
+    if (span) d.traceId = span.spanContext().traceId;
     this.#spanStatus = undefined;
     this.#spanError = undefined;
     return span ? lt.t.inject('outbound', trace.setSpan(this.#parent!, span), this.#headers) : this.#headers;
@@ -235,9 +236,12 @@ export class Exchange {
       return;
     }
     this.#attempts++;
+    c.stats.rqAttempts++;
     host.active++;
     host.rqTotal++;
     this.#lastHost = host;
+    this.#d.attempts = this.#attempts;
+    this.#d.upstreamHost = host.key;
     const headers = this.#parent ? this.#startSpan(host) : this.#headers;
     this.#attempt = c.http2 ? new H2Attempt(this, host, c, this.#path, headers, this.#d.method, this.#body) : new H1Attempt(this, host, c, this.#path, headers, this.#d.method, this.#body);
     const perTry = this.#route.retry?.perTryTimeoutMs ?? 0;
@@ -358,6 +362,7 @@ export class Exchange {
     this.#cluster.report(a.host, Outcome.GatewayError);
     if (this.#committed) {
       // Mid-response: nothing to retry; cut the downstream short.
+      this.#d.weftError = 'UPSTREAM_RESET';
       this.#d.abort();
       this.#finish(undefined);
       return;
@@ -396,6 +401,7 @@ export class Exchange {
       this.#endAttempt(a);
     }
     if (this.#committed) {
+      this.#d.weftError = 'UPSTREAM_TIMEOUT';
       this.#d.abort();
       this.#finish(undefined);
     } else this.#fail('UPSTREAM_TIMEOUT', `no response from cluster ${this.#cluster.name} within the route timeout`);
@@ -422,6 +428,7 @@ export class Exchange {
     this.#endSpan('aborted');
     if (this.#done) return;
     this.#done = true;
+    if (this.#body) this.#d.bytesReceived = this.#body.bytes;
     if (this.#retrying) {
       this.#retrying = false;
       this.#cluster.retriesActive--;

@@ -46,7 +46,8 @@ export function requestHeaders(d: Downstream, authority: string, remove: readonl
     else out.push(n, v);
   }
   const remote = d.remoteAddress;
-  out.push('host', authority, 'x-forwarded-for', xff ? `${xff}, ${remote}` : remote, 'x-forwarded-proto', xfp ?? 'http', 'x-request-id', rid && REQUEST_ID.test(rid) ? rid : randomUUID());
+  d.requestId = rid && REQUEST_ID.test(rid) ? rid : randomUUID();
+  out.push('host', authority, 'x-forwarded-for', xff ? `${xff}, ${remote}` : remote, 'x-forwarded-proto', xfp ?? 'http', 'x-request-id', d.requestId);
   if (add.length) applyOps(out, add);
   return out;
 }

@@ -43,6 +43,7 @@ export function grpcStatusFor(code: ErrorCode): number {
  * can only be cut short: the downstream stream is reset.
  */
 export function respondError(d: Downstream, code: ErrorCode, message: string): void {
+  d.weftError = code;
   if (d.headersSent) {
     d.abort();
     return;

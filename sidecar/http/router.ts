@@ -63,6 +63,7 @@ export function route(d: Downstream, ctx: RouterContext): void {
     respondError(d, 'NO_ROUTE', `no route for ${d.method} ${d.authority}${d.path}`);
     return;
   }
+  d.routeName = r.name;
   if (r.kind === 'direct') {
     const h: ResponseHeaders = { 'content-type': 'text/plain; charset=utf-8' };
     editResponse(h, r.resRemove, r.resAdd);
@@ -76,6 +77,7 @@ export function route(d: Downstream, ctx: RouterContext): void {
     return;
   }
   const name = r.cluster ?? (r.weighted ? pickWeighted(r.weighted) : '');
+  d.clusterName = name;
   const cluster = ctx.cluster(name);
   if (!cluster) {
     respondError(d, 'NO_HEALTHY_UPSTREAM', `cluster ${name} is not known (yet)`);

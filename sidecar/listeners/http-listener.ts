@@ -18,6 +18,14 @@ import { respondErrorRaw } from '../http/respond.js';
 import { route, type RouterContext } from '../http/router.js';
 import { forwardUpgrade } from '../http/upgrade.js';
 
+const DOWNSTREAM = Symbol('weft.downstream');
+type ResWithDownstream = http.ServerResponse & { [DOWNSTREAM]?: Downstream };
+type StreamWithDownstream = http2.ServerHttp2Stream & { [DOWNSTREAM]?: Downstream };
+const GRPC_SPAN_ERROR = new Set([2, 4, 12, 13, 14, 15]);
+
+/** Told about every finished request (metrics, access log, load reports). status 0: none sent; grpcStatus -1: none. */
+export type RequestObserver = (d: Downstream, status: number, grpcStatus: number, durationMs: number) => void;
+
 const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
 /** Before the inbound Listener arrives: mTLS only, TLS 1.2+, both HTTP versions. */
 const DEFAULT_TLS = { requireClientCertificate: true, alpn: ['h2', 'http/1.1'], minVersion: 'TLSv1.2', maxVersion: 'TLSv1.3', caSecret: 'ROOTCA' } as const satisfies NonNullable<InboundTransport['tls']>;
@@ -50,6 +58,7 @@ export interface HttpListenerOptions {
   maxHeaderBytes?: number;
   /** Set on the inbound listener: TLS (mTLS) by the first byte, plaintext only if the config allows it. */
   tls?: ListenerTls;
+  observer?: RequestObserver;
 }
 
 export class HttpListener {
@@ -66,26 +75,40 @@ export class HttpListener {
   #tlsKey = '';
   #draining = false;
   #idleWaiters: Array<() => void> = [];
-  readonly #onDone = () => {
-    this.stats.rqActive--;
-    if (this.stats.rqActive === 0 && this.#idleWaiters.length) for (const w of this.#idleWaiters.splice(0)) w();
-  };
+  // One listener function per kind for every request (no closure per request); `this` is the
+  // response / stream, which carries its Downstream.
+  readonly #onH1Close: (this: ResWithDownstream) => void;
+  readonly #onH2Close: (this: StreamWithDownstream) => void;
 
   constructor(opts: HttpListenerOptions, ctx: RouterContext) {
     this.name = opts.name;
     this.#opts = opts;
     this.#ctx = ctx;
+    const self = this;
+    this.#onH1Close = function (this: ResWithDownstream) {
+      const d = this[DOWNSTREAM]!;
+      const status = this.headersSent ? this.statusCode : 0;
+      const g = this.getHeader('grpc-status');
+      self.#end(d, status, g === undefined ? -1 : Number(g));
+    };
+    this.#onH2Close = function (this: StreamWithDownstream) {
+      const d = this[DOWNSTREAM]!;
+      const h = this.sentHeaders;
+      const status = h ? Number(h[':status']) || 0 : 0;
+      const tr = (this as unknown as { sentTrailers?: Record<string, unknown> }).sentTrailers;
+      const g = tr?.['grpc-status'] ?? h?.['grpc-status'];
+      self.#end(d, status, g === undefined ? -1 : Number(g));
+    };
     const maxHeader = opts.maxHeaderBytes ?? 16 * 1024;
     this.#h1 = http.createServer({ maxHeaderSize: maxHeader, requireHostHeader: false, requestTimeout: 0, headersTimeout: 30_000, keepAliveTimeout: 60_000, noDelay: true }, (req, res) => {
       this.stats.rqTotal++;
       this.stats.rqActive++;
-      res.once('close', this.#onDone);
       const d = new H1Downstream(req, res);
+      (res as ResWithDownstream)[DOWNSTREAM] = d;
+      res.once('close', this.#onH1Close);
       if (this.#draining) d.closeAfterResponse();
       const lt = ctx.tracing;
-      if (lt?.listener === 'inbound' && lt.t.active('inbound')) {
-        this.#traceServer(d, lt.t, (end) => res.once('close', () => end(res.statusCode, res.getHeader('x-weft-error') as string | undefined, undefined)));
-      }
+      if (lt?.listener === 'inbound' && lt.t.active('inbound')) this.#traceServer(d, lt.t);
       route(d, ctx);
     });
     this.#h1.on('upgrade', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
@@ -107,20 +130,12 @@ export class HttpListener {
     this.#h2.on('stream', (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, flags: number) => {
       this.stats.rqTotal++;
       this.stats.rqActive++;
-      stream.once('close', this.#onDone);
-      stream.on('error', () => undefined);
       const d = new H2Downstream(stream, headers, flags);
+      (stream as StreamWithDownstream)[DOWNSTREAM] = d;
+      stream.once('close', this.#onH2Close);
+      stream.on('error', () => undefined);
       const lt = ctx.tracing;
-      if (lt?.listener === 'inbound' && lt.t.active('inbound')) {
-        this.#traceServer(d, lt.t, (end) =>
-          stream.once('close', () => {
-            const h = stream.sentHeaders ?? {};
-            const tr = (stream as unknown as { sentTrailers?: Record<string, unknown> }).sentTrailers ?? {};
-            const g = tr['grpc-status'] ?? h['grpc-status'];
-            end(Number(h[':status']) || undefined, h['x-weft-error'] as string | undefined, g === undefined ? undefined : Number(g));
-          }),
-        );
-      }
+      if (lt?.listener === 'inbound' && lt.t.active('inbound')) this.#traceServer(d, lt.t);
       route(d, ctx);
     });
     this.#h2.on('sessionError', () => undefined);
@@ -197,8 +212,22 @@ export class HttpListener {
     socket.once('readable', sniff);
   }
 
-  /** A SERVER span for one inbound request, ended when the response is done. */
-  #traceServer(d: Downstream, t: Tracing, onClose: (end: (status: number | undefined, weftError: string | undefined, grpcStatus: number | undefined) => void) => void): void {
+  /** The end of every request: counters, the SERVER span, metrics and the access log. */
+  #end(d: Downstream, status: number, grpcStatus: number): void {
+    this.stats.rqActive--;
+    if (this.stats.rqActive === 0 && this.#idleWaiters.length) for (const w of this.#idleWaiters.splice(0)) w();
+    const span = d.serverSpan;
+    if (span) {
+      if (grpcStatus >= 0) span.setAttribute('rpc.grpc.status_code', grpcStatus);
+      if (d.routeName) span.setAttribute('http.route', d.routeName);
+      endSpan(span, status || undefined, d.weftError || (grpcStatus > 0 && GRPC_SPAN_ERROR.has(grpcStatus) ? `grpc-status ${grpcStatus}` : status === 0 ? 'aborted' : undefined));
+    }
+    const o = this.#opts.observer;
+    if (o) o(d, status, grpcStatus, performance.now() - d.startMs);
+  }
+
+  /** A SERVER span for one inbound request, ended in #end. */
+  #traceServer(d: Downstream, t: Tracing): void {
     const parent = t.extract('inbound', (n) => d.header(n));
     const attrs: Record<string, string | number | boolean> = {
       'http.request.method': d.method,
@@ -221,11 +250,9 @@ export class HttpListener {
     } else name = `${d.method} ${d.authority}`;
     const span = t.start('inbound', 'server', name, parent, attrs);
     if (!span) return;
+    d.serverSpan = span;
     d.traceCtx = trace.setSpan(parent, span);
-    onClose((status, weftError, grpcStatus) => {
-      if (grpcStatus !== undefined) span.setAttribute('rpc.grpc.status_code', grpcStatus);
-      endSpan(span, status, weftError ?? (grpcStatus !== undefined && grpcStatus !== 0 && [2, 4, 12, 13, 14, 15].includes(grpcStatus) ? `grpc-status ${grpcStatus}` : undefined));
-    });
+    d.traceId = span.spanContext().traceId;
   }
 
   #refuse(socket: net.Socket): void {

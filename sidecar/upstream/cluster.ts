@@ -40,6 +40,8 @@ export interface ClusterStats {
   rqActive: number;
   rqOverflow: number;
   rqRetry: number;
+  /** Attempts sent to hosts (first tries and retries). */
+  rqAttempts: number;
   rqRetryOverflow: number;
   rqTimeout: number;
   cxConnectFail: number;
@@ -60,7 +62,7 @@ export class UpstreamCluster {
   readonly name: string;
   readonly http2: boolean;
   readonly limits: Limits;
-  readonly stats: ClusterStats = { rqTotal: 0, rqActive: 0, rqOverflow: 0, rqRetry: 0, rqRetryOverflow: 0, rqTimeout: 0, cxConnectFail: 0, rqByClass: [0, 0, 0, 0, 0, 0] };
+  readonly stats: ClusterStats = { rqTotal: 0, rqActive: 0, rqOverflow: 0, rqRetry: 0, rqAttempts: 0, rqRetryOverflow: 0, rqTimeout: 0, cxConnectFail: 0, rqByClass: [0, 0, 0, 0, 0, 0] };
   retriesActive = 0;
   picker: Picker;
   hosts: readonly Host[] = [];

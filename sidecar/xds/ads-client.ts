@@ -225,6 +225,11 @@ export class AdsClient {
     this.#timer.unref();
   }
 
+  /** This sidecar's Node message (also sent on its load-report stream). */
+  nodeMessage(): NonNullable<DiscoveryRequest['node']> {
+    return this.#nodeProto()!;
+  }
+
   #nodeProto(): DiscoveryRequest['node'] {
     const n = this.#opts.node;
     return create(DiscoveryRequestSchema.field.node.message!, {

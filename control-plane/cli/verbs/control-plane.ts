@@ -22,6 +22,9 @@ of the world and delta) that every proxy connects to, plus the admin API the CLI
                             ECDSA P-256 root is created on first start, key 0600 in DIR/ca)
   --otlp-address HOST:PORT  embedded OTLP/HTTP trace receiver, POST /v1/traces (default
                             127.0.0.1:4318; 'off' disables it). Feeds \`weft trace list|show\`.
+  --load-report-interval DURATION
+                            how often sidecars send load reports (LRS) for \`weft stat\`
+                            (default 5s)
   --ca-rotation-step-timeout DURATION
                             how long each root-rotation step waits for sidecars (default 30s)
   --admin-address HOST:PORT admin HTTP/JSON API and /metrics (default 127.0.0.1:15014)
@@ -51,6 +54,7 @@ export const controlPlane: Verb = {
         'ca-chain-file': { type: 'string' },
         'ca-rotation-step-timeout': { type: 'string', default: '30s' },
         'otlp-address': { type: 'string', default: '127.0.0.1:4318' },
+        'load-report-interval': { type: 'string', default: '5s' },
       },
     });
     let graceMs: number;
@@ -64,6 +68,13 @@ export const controlPlane: Verb = {
       stepMs = parseDurationFlag(values['ca-rotation-step-timeout']!);
     } catch (e) {
       throw usageError(`--ca-rotation-step-timeout: ${(e as Error).message}`, usage);
+    }
+    let lrsMs: number;
+    try {
+      lrsMs = parseDurationFlag(values['load-report-interval']!);
+      if (lrsMs < 100) throw new Error('want at least 100ms');
+    } catch (e) {
+      throw usageError(`--load-report-interval: ${(e as Error).message}`, usage);
     }
     if (!values['ca-cert-file'] !== !values['ca-key-file']) throw usageError('--ca-cert-file and --ca-key-file go together', usage);
     const logger = createLogger('weft-control-plane', values['log-level'] ?? process.env.WEFT_LOG_LEVEL ?? 'info');
@@ -80,6 +91,7 @@ export const controlPlane: Verb = {
         caKeyFile: values['ca-key-file'],
         caChainFile: values['ca-chain-file'],
         rotationStepTimeoutMs: stepMs,
+        loadReportIntervalMs: lrsMs,
         ...(values['otlp-address'] !== 'off' ? { otlpAddress: values['otlp-address'] } : {}),
       });
     } catch (e) {

@@ -1,0 +1,93 @@
+/**
+ * Prometheus exposition for the sidecar and the control plane, on prom-client: the de-facto Prometheus
+ * client for Node (maintained under siimon/prom-client, pure JS, one small dependency), which gives us
+ * a correct text format (escaping, histogram layout, HELP/TYPE) and the standard process and Node.js
+ * runtime metrics (CPU, RSS, heap, event-loop lag, GC) under their usual names, so stock dashboards work.
+ *
+ * Values Weft already counts in plain fields are read at scrape time (`pull`), so the request path
+ * pays nothing for them; request histograms are bucketed by request-stats.ts and rendered by
+ * `BucketedHistogram`.
+ */
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry, type LabelValues, type MetricType, type MetricObjectWithValues, type MetricValueWithName } from 'prom-client';
+
+export type Rows = ReadonlyArray<readonly [Readonly<Record<string, string>>, number]>;
+
+export interface PrebucketedSeries {
+  readonly labels: Readonly<Record<string, string>>;
+  /** Non-cumulative counts per bound, then +Inf. */
+  readonly counts: ArrayLike<number>;
+  readonly sum: number;
+  readonly count: number;
+}
+
+// prom-client's typings declare MetricType as a numeric enum that its JS does not export; the
+// registry prints `type` as is, so the value must be the string.
+const HISTOGRAM = 'histogram' as unknown as MetricType;
+
+/** A histogram whose buckets are filled elsewhere (no per-observation hashing). */
+class BucketedHistogram extends Histogram<string> {
+  constructor(
+    private readonly metricName: string,
+    private readonly metricHelp: string,
+    private readonly bounds: readonly number[],
+    private readonly source: () => Iterable<PrebucketedSeries>,
+    registry: Registry,
+  ) {
+    super({ name: metricName, help: metricHelp, buckets: [...bounds], registers: [registry] });
+  }
+
+  override async get(): Promise<MetricObjectWithValues<MetricValueWithName<string>>> {
+    const values: Array<MetricValueWithName<string>> = [];
+    for (const s of this.source()) {
+      let acc = 0;
+      for (let i = 0; i < this.bounds.length; i++) {
+        acc += s.counts[i]!;
+        values.push({ metricName: `${this.metricName}_bucket`, labels: { ...s.labels, le: this.bounds[i]! }, value: acc });
+      }
+      acc += s.counts[this.bounds.length]!;
+      values.push({ metricName: `${this.metricName}_bucket`, labels: { ...s.labels, le: '+Inf' }, value: acc });
+      values.push({ metricName: `${this.metricName}_sum`, labels: { ...s.labels }, value: s.sum });
+      values.push({ metricName: `${this.metricName}_count`, labels: { ...s.labels }, value: s.count });
+    }
+    return { name: this.metricName, help: this.metricHelp, type: HISTOGRAM, aggregator: 'sum', collect: () => undefined, values };
+  }
+}
+
+export class Metrics {
+  readonly registry = new Registry();
+
+  constructor(opts: { defaultMetrics?: boolean } = {}) {
+    if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: 20 });
+  }
+
+  /** A counter or gauge whose rows are read from the process's own fields at scrape time. */
+  pull(type: 'counter' | 'gauge', name: string, help: string, labelNames: readonly string[], rows: () => Rows): void {
+    const fill = (m: Counter<string> | Gauge<string>) => {
+      m.reset();
+      for (const [labels, v] of rows()) {
+        if (m instanceof Counter) m.inc(labels as LabelValues<string>, v);
+        else m.set(labels as LabelValues<string>, v);
+      }
+    };
+    const cfg = { name, help, labelNames: [...labelNames], registers: [this.registry] };
+    if (type === 'counter') new Counter({ ...cfg, collect() { fill(this); } });
+    else new Gauge({ ...cfg, collect() { fill(this); } });
+  }
+
+  histogram(name: string, help: string, bounds: readonly number[], source: () => Iterable<PrebucketedSeries>): void {
+    new BucketedHistogram(name, help, bounds, source, this.registry);
+  }
+
+  /** An ordinary prom-client histogram (for low-rate events such as xDS pushes). */
+  observed(name: string, help: string, labelNames: readonly string[], buckets: readonly number[]): Histogram<string> {
+    return new Histogram({ name, help, labelNames: [...labelNames], buckets: [...buckets], registers: [this.registry] });
+  }
+
+  text(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+}

@@ -1,0 +1,76 @@
+/** `weft stat [service/NAME]`: golden metrics aggregated by the control plane from sidecar load reports. */
+import { parseArgs } from 'node:util';
+import { AdminClient, CLIENT_OPTIONS, CLIENT_USAGE, table, usageError, type Verb } from '../context.js';
+import { parseDurationFlag } from '../flags.js';
+import type { StatRow } from '../../telemetry/load-store.js';
+
+const usage = `Usage:
+  weft stat [service/NAME[.NAMESPACE]] [--window D] [--direction inbound|outbound] [-o table|json]
+
+Success rate, request rate and latency percentiles per service (or per route of one service),
+over the last --window (default 1m, at most 15m). Figures come from the sidecars' load reports
+(LRS, every --load-report-interval of the control plane, default 5s).
+
+  --direction inbound   (default) measured by the destination's own sidecars, for all callers
+  --direction outbound  measured by the callers' sidecars (includes the network hop)
+
+A request fails when it got no response, a 5xx, or a gRPC UNKNOWN, DEADLINE_EXCEEDED,
+UNIMPLEMENTED, INTERNAL, UNAVAILABLE or DATA_LOSS. RPS is requests per second of the time the
+reports cover; P50/P95/P99 are read from 5%-wide latency buckets.
+
+${CLIENT_USAGE}
+
+Examples:
+  weft stat
+  weft stat service/orders --window 5m`;
+
+const pct = (r: number | null) => (r === null ? '-' : `${(r * 100).toFixed(2)}%`);
+const ms = (n: number | null) => (n === null ? '-' : n >= 100 ? `${n.toFixed(0)}ms` : n >= 10 ? `${n.toFixed(1)}ms` : `${n.toFixed(2)}ms`);
+
+export const stat: Verb = {
+  name: 'stat',
+  summary: 'success rate, req/s and latency percentiles per service or route',
+  usage,
+  async run(args, io) {
+    const { values, positionals } = parseArgs({
+      args,
+      options: { ...CLIENT_OPTIONS, window: { type: 'string', default: '1m' }, direction: { type: 'string', default: 'inbound' }, output: { type: 'string', short: 'o' } },
+      allowPositionals: true,
+    });
+    let windowMs: number;
+    try {
+      windowMs = parseDurationFlag(values.window!);
+    } catch (e) {
+      throw usageError(`--window: ${(e as Error).message}`, usage);
+    }
+    if (windowMs < 1000 || windowMs > 15 * 60_000) throw usageError(`--window: want 1s to 15m, got ${values.window}`, usage);
+    if (values.direction !== 'inbound' && values.direction !== 'outbound') throw usageError(`--direction: want inbound or outbound, got '${values.direction}'`, usage);
+    if (positionals.length > 1) throw usageError('stat takes at most one KIND/NAME', usage);
+    let service: string | undefined;
+    if (positionals[0]) {
+      const m = /^(?:service|svc)\/([a-z0-9][a-z0-9-]*(?:\.[a-z0-9-]+)?)$/.exec(positionals[0]);
+      if (!m) throw usageError(`'${positionals[0]}': want service/NAME or service/NAME.NAMESPACE`, usage);
+      service = m[1]!.includes('.') ? m[1]! : `${m[1]}.default`;
+    }
+    const q = new URLSearchParams({ windowMs: String(windowMs), direction: values.direction });
+    if (service) q.set('service', service);
+    const client = new AdminClient(values);
+    const r = await client.request<{ items: StatRow[] }>('GET', `/v1/stats?${q}`);
+    if (values.output === 'json') {
+      io.out(JSON.stringify(r.items, null, 2));
+      return 0;
+    }
+    if (!r.items.length) {
+      io.out(`no requests reported in the last ${values.window}${service ? ` for ${service}` : ''} (${values.direction})`);
+      return 0;
+    }
+    const head = service ? ['ROUTE'] : ['SERVICE'];
+    io.out(
+      table(
+        [...head, 'SUCCESS', 'RPS', 'P50', 'P95', 'P99', 'REQUESTS', 'SIDECARS'],
+        r.items.map((x) => [service ? x.route || '(none)' : x.service, pct(x.successRate), x.rps.toFixed(1), ms(x.p50Ms), ms(x.p95Ms), ms(x.p99Ms), String(x.requests), String(x.sidecars)]),
+      ),
+    );
+    return 0;
+  },
+};

@@ -1,0 +1,224 @@
+/**
+ * What the sidecars' load reports (LRS) say, kept for `weft stat`: per node, the reports of the
+ * last `retentionMs` (each: when it arrived, the time it covers, and per (cluster, route) its
+ * successes, errors and latency histogram). Bounded by time, by reports per node and by nodes.
+ *
+ * A query aggregates a window: per row (a destination service, or a route of one), success rate =
+ * successes / finished; rate = sum over nodes of (requests / time covered by that node's reports in
+ * the window), so a steady load reads the same whatever the window; percentiles are read from the
+ * merged histograms (a bucket's value is the mean latency of its requests; buckets are 5% wide).
+ */
+import { LATENCY_METRIC_PREFIX, parseRouteService } from '../../common/lrs-service.js';
+import type { LoadStatsRequest } from '../../proto/gen/envoy/service/load_stats/v3/lrs_pb.js';
+
+interface Entry {
+  direction: string;
+  /** Destination service (`<name>.<namespace>`) from the cluster name. */
+  service: string;
+  route: string;
+  cluster: string;
+  success: number;
+  error: number;
+  issued: number;
+  /** bucket index → [count, sum ms] */
+  lat: Map<number, [number, number]>;
+}
+
+interface Report {
+  at: number;
+  coveredMs: number;
+  entries: Entry[];
+}
+
+interface NodeLoad {
+  service: string;
+  namespace: string;
+  reports: Report[];
+  last: number;
+}
+
+export interface StatRow {
+  /** `<service>.<namespace>`; for a per-route query also the route. */
+  service: string;
+  route?: string;
+  direction: string;
+  requests: number;
+  success: number;
+  errors: number;
+  /** 0..1; null when nothing finished. */
+  successRate: number | null;
+  rps: number;
+  p50Ms: number | null;
+  p95Ms: number | null;
+  p99Ms: number | null;
+  /** Sidecars whose reports make up the row. */
+  sidecars: number;
+}
+
+export interface StatQuery {
+  windowMs: number;
+  /** Only this destination service (`name.namespace`); rows are then per route. */
+  service?: string;
+  direction?: 'inbound' | 'outbound';
+  now?: number;
+}
+
+function serviceOf(cluster: string): string {
+  return cluster.slice(cluster.lastIndexOf('|') + 1);
+}
+
+export class LoadStore {
+  readonly #nodes = new Map<string, NodeLoad>();
+  readonly #retentionMs: number;
+  readonly #maxReportsPerNode: number;
+  readonly #maxNodes: number;
+  /** Reports received (a metric). */
+  received = 0;
+
+  constructor(o: { retentionMs?: number; maxReportsPerNode?: number; maxNodes?: number } = {}) {
+    this.#retentionMs = o.retentionMs ?? 15 * 60_000;
+    this.#maxReportsPerNode = o.maxReportsPerNode ?? 1000;
+    this.#maxNodes = o.maxNodes ?? 20_000;
+  }
+
+  /** Records one report of node `nodeId`; `fallbackMs` is the time covered when the report does not say. */
+  record(nodeId: string, node: { service?: string; namespace: string }, req: LoadStatsRequest, fallbackMs: number, now = Date.now()): void {
+    this.received++;
+    let n = this.#nodes.get(nodeId);
+    if (!n) {
+      if (this.#nodes.size >= this.#maxNodes) this.#evictOldest();
+      this.#nodes.set(nodeId, (n = { service: node.service ?? '', namespace: node.namespace, reports: [], last: now }));
+    }
+    n.last = now;
+    let covered = 0;
+    const entries: Entry[] = [];
+    for (const cs of req.clusterStats) {
+      const i = cs.loadReportInterval;
+      if (i) covered = Math.max(covered, Number(i.seconds) * 1000 + i.nanos / 1e6);
+      const rs = parseRouteService(cs.clusterServiceName);
+      const e: Entry = {
+        direction: rs?.direction ?? 'outbound',
+        service: cs.clusterName ? serviceOf(cs.clusterName) : '',
+        route: rs?.route ?? '',
+        cluster: cs.clusterName,
+        success: 0,
+        error: 0,
+        issued: 0,
+        lat: new Map(),
+      };
+      for (const l of cs.upstreamLocalityStats) {
+        e.success += Number(l.totalSuccessfulRequests);
+        e.error += Number(l.totalErrorRequests);
+        e.issued += Number(l.totalIssuedRequests);
+        for (const m of l.loadMetricStats) {
+          if (!m.metricName.startsWith(LATENCY_METRIC_PREFIX)) continue;
+          const b = Number(m.metricName.slice(LATENCY_METRIC_PREFIX.length));
+          if (!Number.isInteger(b) || b < 0) continue;
+          const cur = e.lat.get(b) ?? [0, 0];
+          cur[0] += Number(m.numRequestsFinishedWithMetric);
+          cur[1] += m.totalMetricValue;
+          e.lat.set(b, cur);
+        }
+      }
+      entries.push(e);
+    }
+    n.reports.push({ at: now, coveredMs: covered || fallbackMs, entries });
+    this.#prune(n, now);
+  }
+
+  /** Forget a node (its stream ended long ago; called by pruning). */
+  #evictOldest(): void {
+    let oldest: string | undefined;
+    let t = Infinity;
+    for (const [id, n] of this.#nodes) if (n.last < t) [oldest, t] = [id, n.last];
+    if (oldest) this.#nodes.delete(oldest);
+  }
+
+  #prune(n: NodeLoad, now: number): void {
+    const cut = now - this.#retentionMs;
+    let drop = 0;
+    while (drop < n.reports.length && n.reports[drop]!.at < cut) drop++;
+    if (n.reports.length - drop > this.#maxReportsPerNode) drop = n.reports.length - this.#maxReportsPerNode;
+    if (drop) n.reports.splice(0, drop);
+  }
+
+  query(q: StatQuery): StatRow[] {
+    const now = q.now ?? Date.now();
+    const from = now - q.windowMs;
+    const direction = q.direction ?? 'inbound';
+    interface Acc {
+      service: string;
+      route?: string;
+      success: number;
+      error: number;
+      issued: number;
+      lat: Map<number, [number, number]>;
+      /** node → [requests, covered ms] */
+      perNode: Map<string, [number, number]>;
+    }
+    const rows = new Map<string, Acc>();
+    for (const [id, n] of this.#nodes) {
+      if (n.last < now - this.#retentionMs) {
+        this.#nodes.delete(id);
+        continue;
+      }
+      const inWindow = n.reports.filter((r) => r.at > from && r.at <= now);
+      if (!inWindow.length) continue;
+      const covered = inWindow.reduce((s, r) => s + r.coveredMs, 0);
+      for (const r of inWindow) {
+        for (const e of r.entries) {
+          if (e.direction !== direction || !e.service) continue;
+          if (q.service && e.service !== q.service) continue;
+          const key = q.service ? `${e.service}\u0000${e.route}` : e.service;
+          let a = rows.get(key);
+          if (!a) rows.set(key, (a = { service: e.service, ...(q.service ? { route: e.route } : {}), success: 0, error: 0, issued: 0, lat: new Map(), perNode: new Map() }));
+          a.success += e.success;
+          a.error += e.error;
+          a.issued += e.issued;
+          for (const [b, [c, s]] of e.lat) {
+            const cur = a.lat.get(b) ?? [0, 0];
+            cur[0] += c;
+            cur[1] += s;
+            a.lat.set(b, cur);
+          }
+          const pn = a.perNode.get(id) ?? [0, covered];
+          pn[0] += e.issued;
+          a.perNode.set(id, pn);
+        }
+      }
+    }
+    const out: StatRow[] = [];
+    for (const a of rows.values()) {
+      const finished = a.success + a.error;
+      let rps = 0;
+      for (const [reqs, ms] of a.perNode.values()) if (ms > 0) rps += reqs / (ms / 1000);
+      const buckets = [...a.lat.entries()].sort((x, y) => x[0] - y[0]);
+      const total = buckets.reduce((s, [, [c]]) => s + c, 0);
+      const pct = (p: number): number | null => {
+        if (!total) return null;
+        const rank = Math.max(1, Math.ceil(p * total));
+        let acc = 0;
+        for (const [, [c, s]] of buckets) {
+          acc += c;
+          if (acc >= rank) return Math.round((s / c) * 1000) / 1000;
+        }
+        return null;
+      };
+      out.push({
+        service: a.service,
+        ...(a.route !== undefined ? { route: a.route } : {}),
+        direction,
+        requests: a.issued,
+        success: a.success,
+        errors: a.error,
+        successRate: finished ? a.success / finished : null,
+        rps: Math.round(rps * 100) / 100,
+        p50Ms: pct(0.5),
+        p95Ms: pct(0.95),
+        p99Ms: pct(0.99),
+        sidecars: a.perNode.size,
+      });
+    }
+    return out.sort((x, y) => (x.service === y.service ? (x.route ?? '').localeCompare(y.route ?? '') : x.service.localeCompare(y.service)));
+  }
+}

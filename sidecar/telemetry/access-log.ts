@@ -1,0 +1,86 @@
+/**
+ * Access logs: one pino JSON line per (sampled) request, written by an asynchronous SonicBoom
+ * destination, so the request path only formats the line into a buffer and never waits on a write.
+ *
+ * Sampling: `sampling` (0..1) of the requests that succeeded are logged; failed ones (no response,
+ * 5xx, a gRPC server error, or any sidecar error code) always are, so `--access-log-sampling 0`
+ * logs failures only. Fields are documented in docs/observability.md.
+ */
+import { pino, type Logger } from 'pino';
+import { trace } from '@opentelemetry/api';
+import type { Downstream } from '../http/downstream.js';
+import { isFailure } from './request-stats.js';
+
+export interface AccessLogOptions {
+  /** 'stdout', 'stderr' or a file path (appended to). */
+  destination: string;
+  /** Fraction of successful requests logged, 0..1 (failures are always logged). */
+  sampling: number;
+  node: string;
+}
+
+export class AccessLog {
+  readonly #log: Logger;
+  readonly #dest: ReturnType<typeof pino.destination>;
+  readonly #sampling: number;
+  /** Lines written and requests skipped by sampling (exposed as metrics). */
+  written = 0;
+  sampledOut = 0;
+
+  constructor(o: AccessLogOptions) {
+    if (!(o.sampling >= 0 && o.sampling <= 1)) throw new Error(`access log sampling must be between 0 and 1, got ${o.sampling}`);
+    const dest = o.destination === 'stdout' ? 1 : o.destination === 'stderr' ? 2 : o.destination;
+    this.#dest = pino.destination({ dest, sync: false, mkdir: typeof dest === 'string', minLength: 0 });
+    this.#log = pino(
+      {
+        base: { node: o.node },
+        messageKey: 'msg',
+        timestamp: pino.stdTimeFunctions.isoTime,
+        formatters: { level: () => ({}) },
+      },
+      this.#dest,
+    );
+    this.#sampling = o.sampling;
+  }
+
+  /** Called once per finished request. */
+  log(d: Downstream, direction: string, status: number, grpcStatus: number, durationMs: number): void {
+    const failed = isFailure(status, grpcStatus) || d.weftError !== '';
+    if (!failed && (this.#sampling === 0 || (this.#sampling < 1 && Math.random() >= this.#sampling))) {
+      this.sampledOut++;
+      return;
+    }
+    this.written++;
+    let traceId = d.traceId;
+    if (!traceId && d.traceCtx) traceId = trace.getSpanContext(d.traceCtx)?.traceId ?? '';
+    if (!traceId) {
+      const tp = d.header('traceparent');
+      if (tp && tp.length >= 55) traceId = tp.slice(3, 35);
+    }
+    this.#log.info({
+      direction,
+      request_id: d.requestId || d.header('x-request-id') || '',
+      trace_id: traceId,
+      method: d.method,
+      authority: d.authority,
+      path: d.path,
+      protocol: d.h2 ? 'HTTP/2' : 'HTTP/1.1',
+      status,
+      ...(grpcStatus >= 0 ? { grpc_status: grpcStatus } : {}),
+      duration_ms: Math.round(durationMs * 1000) / 1000,
+      route: d.routeName,
+      cluster: d.clusterName,
+      upstream_host: d.upstreamHost,
+      attempts: d.attempts,
+      bytes_received: d.bytesReceived,
+      bytes_sent: d.bytesSent,
+      weft_error: d.weftError,
+      peer: d.principal ?? d.remoteAddress,
+    });
+  }
+
+  /** Writes out what is buffered (on drain/exit). */
+  flush(): Promise<void> {
+    return new Promise((resolve) => this.#dest.flush(() => resolve()));
+  }
+}

@@ -1,0 +1,129 @@
+/**
+ * Load reporting (LRS, envoy.service.load_stats.v3): a stream to the control plane on the xDS
+ * channel. The control plane answers the first message (the Node) with the reporting interval;
+ * from then on, every interval, the sidecar sends what each (cluster, route) served since the last
+ * report (see common/lrs-service.ts for the encoding) and starts a new interval. The control plane
+ * aggregates these for `weft stat`.
+ *
+ * While the stream is down, stats keep accumulating; the next report covers the whole gap (its
+ * load_report_interval says how long). A control plane without LRS (UNIMPLEMENTED) is left alone.
+ */
+import * as grpc from '@grpc/grpc-js';
+import { create, type MessageInitShape } from '@bufbuild/protobuf';
+import type { Logger } from '../../common/log.js';
+import { LATENCY_METRIC_PREFIX, lrsServiceDefinition, ROUTE_SERVICE_PREFIX } from '../../common/lrs-service.js';
+import { LoadStatsRequestSchema, type LoadStatsRequest, type LoadStatsResponse } from '../../proto/gen/envoy/service/load_stats/v3/lrs_pb.js';
+import type { ClusterStatsSchema } from '../../proto/gen/envoy/config/endpoint/v3/load_report_pb.js';
+import { LAT_BUCKETS, type RequestStats } from './request-stats.js';
+
+export interface LoadReporterOptions {
+  address: string;
+  credentials: grpc.ChannelCredentials;
+  node: () => NonNullable<LoadStatsRequest['node']>;
+  stats: RequestStats;
+  /** Requests in flight per cluster name. */
+  inProgress: (cluster: string) => number;
+  logger: Logger;
+}
+
+type Stream = grpc.ClientDuplexStream<LoadStatsRequest, LoadStatsResponse>;
+
+export class LoadReporter {
+  /** Reports sent. */
+  sent = 0;
+  readonly #o: LoadReporterOptions;
+  #client: grpc.Client | undefined;
+  #stream: Stream | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #retry: NodeJS.Timeout | undefined;
+  #intervalMs = 0;
+  #since = performance.now();
+  #closed = false;
+  #failures = 0;
+
+  constructor(o: LoadReporterOptions) {
+    this.#o = o;
+  }
+
+  start(): void {
+    this.#connect();
+  }
+
+  #connect(): void {
+    if (this.#closed) return;
+    this.#client ??= new grpc.Client(this.#o.address, this.#o.credentials);
+    const d = lrsServiceDefinition.StreamLoadStats;
+    const stream = this.#client.makeBidiStreamRequest(d.path, d.requestSerialize, d.responseDeserialize) as Stream;
+    this.#stream = stream;
+    stream.on('data', (r: LoadStatsResponse) => {
+      this.#failures = 0;
+      const ms = r.loadReportingInterval ? Number(r.loadReportingInterval.seconds) * 1000 + r.loadReportingInterval.nanos / 1e6 : 10_000;
+      this.#intervalMs = Math.max(100, ms);
+      clearInterval(this.#timer);
+      this.#timer = setInterval(() => this.#report(), this.#intervalMs);
+      this.#timer.unref();
+    });
+    const lost = (e?: grpc.ServiceError) => {
+      if (this.#stream !== stream) return;
+      this.#stream = undefined;
+      clearInterval(this.#timer);
+      if (this.#closed) return;
+      if (e?.code === grpc.status.UNIMPLEMENTED) {
+        this.#o.logger.info('the control plane does not accept load reports; weft stat will not show this sidecar');
+        return;
+      }
+      const delay = Math.min(30_000, 500 * 2 ** this.#failures++) * (0.5 + Math.random() / 2);
+      this.#retry = setTimeout(() => this.#connect(), delay);
+      this.#retry.unref();
+    };
+    stream.on('error', lost);
+    stream.on('end', () => lost());
+    stream.write(create(LoadStatsRequestSchema, { node: this.#o.node() }));
+  }
+
+  /** One report: every (cluster, route) that saw requests since the last one; then a new interval. */
+  #report(): void {
+    const s = this.#stream;
+    if (!s) return;
+    const now = performance.now();
+    const ms = now - this.#since;
+    this.#since = now;
+    const interval = { seconds: BigInt(Math.floor(ms / 1000)), nanos: Math.round((ms % 1000) * 1e6) };
+    const clusterStats: Array<MessageInitShape<typeof ClusterStatsSchema>> = [];
+    for (const g of this.#o.stats.groups) {
+      const w = g.load;
+      if (w.issued === 0) continue;
+      const loadMetricStats = [];
+      for (let i = 0; i < LAT_BUCKETS; i++) {
+        const n = w.latCount[i]!;
+        if (n) loadMetricStats.push({ metricName: `${LATENCY_METRIC_PREFIX}${i}`, numRequestsFinishedWithMetric: BigInt(n), totalMetricValue: w.latSum[i]! });
+      }
+      clusterStats.push({
+        clusterName: g.cluster,
+        clusterServiceName: `${ROUTE_SERVICE_PREFIX}${g.direction}/${g.route}`,
+        upstreamLocalityStats: [
+          {
+            totalSuccessfulRequests: BigInt(w.success),
+            totalErrorRequests: BigInt(w.error),
+            totalIssuedRequests: BigInt(w.issued),
+            totalRequestsInProgress: BigInt(g.cluster ? this.#o.inProgress(g.cluster) : 0),
+            loadMetricStats,
+          },
+        ],
+        loadReportInterval: interval,
+      });
+      w.reset();
+    }
+    // Sent even when idle: the control plane counts the interval (rates are over covered time).
+    s.write(create(LoadStatsRequestSchema, { node: this.#o.node(), clusterStats }));
+    this.sent++;
+  }
+
+  close(): void {
+    this.#closed = true;
+    clearInterval(this.#timer);
+    clearTimeout(this.#retry);
+    this.#stream?.cancel();
+    this.#client?.close();
+  }
+}
