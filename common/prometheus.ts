@@ -36,6 +36,11 @@ class BucketedHistogram extends Histogram<string> {
     super({ name: metricName, help: metricHelp, buckets: [...bounds], registers: [registry] });
   }
 
+  /** The registry renders from this one (prom-client's Histogram.get() calls it too). */
+  async getForPromString(): Promise<MetricObjectWithValues<MetricValueWithName<string>>> {
+    return this.get();
+  }
+
   override async get(): Promise<MetricObjectWithValues<MetricValueWithName<string>>> {
     const values: Array<MetricValueWithName<string>> = [];
     for (const s of this.source()) {

@@ -36,7 +36,8 @@ export class AccessLog {
         base: { node: o.node },
         messageKey: 'msg',
         timestamp: pino.stdTimeFunctions.isoTime,
-        formatters: { level: () => ({}) },
+        // In place of pino's level: a constant that tells access lines from other logs.
+        formatters: { level: () => ({ log: 'access' }) },
       },
       this.#dest,
     );
