@@ -16,7 +16,12 @@ LAT_RATE=${LAT_RATE:-2000}; LAT_DURATION=${LAT_DURATION:-8}; DURATION=${DURATION
 UP_PORT=${UP_PORT:-19100}; A_PORT=${A_PORT:-19101}
 work="$(mktemp -d)"
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
+cleanup() {
+  local rc=$?
+  # On failure, show what the processes said (a crashed sidecar's stack trace is here).
+  [ "$rc" = 0 ] || for f in "$work"/*/*.out; do [ -f "$f" ] && { echo "--- $f" >&2; tail -40 "$f" >&2; }; done
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"
+}
 trap cleanup EXIT
 for bin in wrk taskset curl; do command -v "$bin" >/dev/null || { echo "weft-two-hop: $bin missing (run bench/proxy/setup.sh)" >&2; exit 1; }; done
 

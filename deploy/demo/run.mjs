@@ -12,7 +12,7 @@
 // Steps: apply services and a TrafficPolicy (subsets, retries, outlier detection); send traffic
 // (round robin over the three orders instances); apply an 80/20 canary split to v2 live with
 // `weft apply`; kill orders-v1-b (app and sidecar, SIGKILL) mid-run; delete the canary; print a
-// summary table and `weft proxy-status`. Every process is stopped at the end.
+// summary table, `weft proxy-status`, `weft stat` and one trace. Every process is stopped at the end.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
@@ -165,7 +165,7 @@ async function load(port, n) {
 
 try {
   step('starting the control plane');
-  const cp = start('control-plane', [weftBin, 'control-plane', '--data-dir', join(work, 'data'), '--xds-address', '127.0.0.1:0', '--admin-address', '127.0.0.1:0', '--otlp-address', '127.0.0.1:0']);
+  const cp = start('control-plane', [weftBin, 'control-plane', '--data-dir', join(work, 'data'), '--xds-address', '127.0.0.1:0', '--admin-address', '127.0.0.1:0', '--otlp-address', '127.0.0.1:0', '--load-report-interval', '1s']);
   const ready = await cp.wait(/ready xds=/);
   [, xds, admin] = /xds=(\S+) admin=(\S+)/.exec(ready);
   admin = `http://${admin}`;
@@ -210,6 +210,7 @@ kind: MeshConfig
 metadata: { name: mesh }
 spec:
   mtls: { mode: STRICT }
+  tracing: { samplingPercent: 5 }
 ---
 apiVersion: weft.dev/v1alpha1
 kind: AuthorizationPolicy
@@ -295,6 +296,17 @@ spec:
 
   step('weft proxy-status');
   await weftShow(['proxy-status']);
+
+  step('weft stat --window 30s   (golden metrics per service, from the sidecars\' load reports)');
+  await sleep(1500);
+  await weftShow(['stat', '--window', '30s']);
+  step('weft trace list --service payments --limit 3   (5% of requests traced in the last phase)');
+  await weftShow(['trace', 'list', '--service', 'payments', '--limit', '3']);
+  const traces = JSON.parse((await weft(['trace', 'list', '--service', 'payments', '--limit', '1', '-o', 'json'])).out || '[]');
+  if (traces[0]) {
+    step(`weft trace show ${traces[0].traceId}`);
+    await weftShow(['trace', 'show', traces[0].traceId]);
+  }
 
   step('summary (share of successful requests served by each orders instance)');
   const names = orders.map((i) => i.name);

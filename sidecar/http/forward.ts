@@ -127,12 +127,15 @@ export class Exchange {
     this.#headers = requestHeaders(d, route.hostRewrite ?? d.authority, route.reqRemove, route.reqAdd, d.h2 || d.grpc);
     this.#hash = route.hash.length ? this.#hashKey() : undefined;
     this.#body = d.hasBody ? new ReplayableBody(d.body) : undefined;
-    if (lt && lt.t.active(lt.listener)) {
-      this.#lt = lt;
-      // Inbound: the SERVER span's context goes to the app. Outbound: one CLIENT span per attempt.
+    // Inbound: the SERVER span's context (if the listener made one) goes to the app. Outbound: one
+    // CLIENT span per attempt when the request is sampled; unsampled, headers pass as they came.
+    if (lt) {
       if (lt.listener === 'inbound') {
         if (d.traceCtx) this.#headers = lt.t.inject('inbound', d.traceCtx, this.#headers);
-      } else this.#parent = lt.t.extract('outbound', (n) => d.header(n));
+      } else if (lt.t.sampled('outbound', d, d.requestId)) {
+        this.#lt = lt;
+        this.#parent = lt.t.extract('outbound', (n) => d.header(n));
+      }
     }
   }
 

@@ -108,7 +108,7 @@ export class HttpListener {
       res.once('close', this.#onH1Close);
       if (this.#draining) d.closeAfterResponse();
       const lt = ctx.tracing;
-      if (lt?.listener === 'inbound' && lt.t.active('inbound')) this.#traceServer(d, lt.t);
+      if (lt?.listener === 'inbound' && lt.t.sampled('inbound', d, d.header('x-request-id'))) this.#traceServer(d, lt.t);
       route(d, ctx);
     });
     this.#h1.on('upgrade', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
@@ -135,7 +135,7 @@ export class HttpListener {
       stream.once('close', this.#onH2Close);
       stream.on('error', () => undefined);
       const lt = ctx.tracing;
-      if (lt?.listener === 'inbound' && lt.t.active('inbound')) this.#traceServer(d, lt.t);
+      if (lt?.listener === 'inbound' && lt.t.sampled('inbound', d, d.header('x-request-id'))) this.#traceServer(d, lt.t);
       route(d, ctx);
     });
     this.#h2.on('sessionError', () => undefined);

@@ -18,24 +18,50 @@ import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { BasicTracerProvider, SamplingDecision, type ReadableSpan, type Sampler, type SamplingResult, type SpanExporter, type SpanProcessor } from '@opentelemetry/sdk-trace-base';
 import type { Logger } from '../../common/log.js';
+import { hash32 } from '../upstream/lb/ring-hash.js';
 import type { TracingConfig } from '../xds/types/listener.js';
 
 export type ListenerKind = 'inbound' | 'outbound';
 
-/** Parent-based sampling with a live head-sampling ratio for roots. */
+/**
+ * Parent-based sampling. The ratio for roots is applied before a span is started (see
+ * Tracing.sampled), so a root that gets here is sampled.
+ */
 class LiveSampler implements Sampler {
   ratio = 0;
-  shouldSample(ctx: Context, traceId: string): SamplingResult {
+  shouldSample(ctx: Context): SamplingResult {
     const parent = trace.getSpanContext(ctx);
     if (parent && trace.isSpanContextValid(parent)) {
       return { decision: parent.traceFlags & TraceFlags.SAMPLED ? SamplingDecision.RECORD_AND_SAMPLED : SamplingDecision.NOT_RECORD };
     }
-    const v = parseInt(traceId.slice(-8), 16) / 0xffffffff;
-    return { decision: v < this.ratio ? SamplingDecision.RECORD_AND_SAMPLED : SamplingDecision.NOT_RECORD };
+    return { decision: SamplingDecision.RECORD_AND_SAMPLED };
   }
   toString(): string {
     return `WeftParentBased{ratio=${this.ratio}}`;
   }
+}
+
+export interface HeaderSource {
+  header(name: string): string | undefined;
+}
+
+/** The sampling flag the caller's propagation headers carry: true, false, or undefined (none). */
+export function parentSampled(propagation: 'w3c' | 'b3', h: HeaderSource): boolean | undefined {
+  if (propagation === 'w3c') {
+    const tp = h.header('traceparent');
+    // version "00": 00-<32 hex trace id>-<16 hex parent id>-<2 hex flags>
+    if (tp === undefined || tp.length < 55 || tp.charCodeAt(2) !== 45 || tp.charCodeAt(35) !== 45 || tp.charCodeAt(52) !== 45) return undefined;
+    const flags = parseInt(tp.slice(53, 55), 16);
+    return Number.isNaN(flags) ? undefined : (flags & 1) === 1;
+  }
+  const single = h.header('b3');
+  if (single !== undefined) {
+    const d = single.length === 1 ? single : single.split('-')[2];
+    return d === '1' || d === 'd' ? true : d === '0' ? false : undefined;
+  }
+  if (h.header('x-b3-flags') === '1') return true;
+  const m = h.header('x-b3-sampled');
+  return m === '1' || m === 'true' ? true : m === '0' || m === 'false' ? false : undefined;
 }
 
 export interface TracingStats {
@@ -146,6 +172,23 @@ export class Tracing {
       tracer = this.#provider!.getTracer('weft-sidecar');
     }
     this.#listeners.set(listener, { config: cfg, tracer, propagator: cfg.propagation === 'b3' ? B3 : W3C });
+  }
+
+  /**
+   * The head-sampling decision, made before any span work so an unsampled request costs a header
+   * read: the caller's flag when its propagation headers carry one (an unsampled parent's headers
+   * pass through untouched); otherwise the ratio, keyed on x-request-id as Envoy does, so every
+   * sidecar on the request's path agrees without any extra header.
+   */
+  sampled(listener: ListenerKind, h: HeaderSource, requestId: string | undefined): boolean {
+    const st = this.#listeners.get(listener);
+    if (!st?.tracer) return false;
+    const p = parentSampled(st.config.propagation === 'b3' ? 'b3' : 'w3c', h);
+    if (p !== undefined) return p;
+    const r = this.#sampler.ratio;
+    if (r <= 0) return false;
+    if (r >= 1) return true;
+    return (requestId ? (hash32(requestId, 0x5eed) >>> 0) / 4294967296 : Math.random()) < r;
   }
 
   /** Whether `listener` records spans at all (the request path checks this first). */
