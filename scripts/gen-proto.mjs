@@ -42,6 +42,10 @@ export const ROOTS = [
   'envoy/extensions/load_balancing_policies/wrr_locality/v3/wrr_locality.proto',
   'envoy/extensions/upstreams/http/v3/http_protocol_options.proto',
   'xds/type/v3/typed_struct.proto',
+  // google.api.http rules (the transcoder reads them from users' descriptor sets) and
+  // google.rpc.Status (gRPC error details).
+  'google/api/annotations.proto',
+  'google/rpc/status.proto',
 ];
 
 /** Weft's own protos (proto/weft) and the OTLP subset it receives (proto/opentelemetry). */
