@@ -16,6 +16,7 @@ import type { XdsConfig } from './xds/ads-client.js';
 import type { MeshTls } from './tls/mesh-tls.js';
 import type { InboundTransport } from './xds/types/tls.js';
 import type { RbacEngine } from './http/rbac.js';
+import type { Transcoder } from '../common/transcode/transcoder.js';
 import type { Tracing } from './telemetry/tracing.js';
 
 type ListenerName = (typeof SIDECAR_LISTENER)[keyof typeof SIDECAR_LISTENER];
@@ -27,6 +28,7 @@ export class Runtime {
   readonly #listenerRoute = new Map<string, string>();
   #inbound: InboundTransport | undefined;
   readonly #listenerRbac = new Map<string, RbacEngine | undefined>();
+  readonly #listenerTranscoder = new Map<string, Transcoder | undefined>();
   /** Set once listeners, routes and clusters have all arrived. */
   ready = false;
 
@@ -50,6 +52,7 @@ export class Runtime {
       },
       cluster: (name) => this.#clusters.get(name),
       rbac: () => this.#listenerRbac.get(listener),
+      transcoder: () => this.#listenerTranscoder.get(listener),
       ...(this.tracing ? { tracing: { t: this.tracing, listener } } : {}),
     };
   }
@@ -95,9 +98,11 @@ export class Runtime {
     for (const name of this.#tables.keys()) if (!cfg.routes.has(name)) this.#tables.delete(name);
     this.#listenerRoute.clear();
     this.#listenerRbac.clear();
+    this.#listenerTranscoder.clear();
     for (const [name, l] of cfg.listeners) {
       this.#listenerRoute.set(name, l.routeName);
       this.#listenerRbac.set(name, l.rbac);
+      this.#listenerTranscoder.set(name, l.transcoder);
       if (this.tracing && (name === SIDECAR_LISTENER.inbound || name === SIDECAR_LISTENER.outbound)) this.tracing.configure(name, l.tracing);
     }
     if (inbound) this.#inbound = inbound.transport;

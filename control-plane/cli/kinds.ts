@@ -15,6 +15,8 @@ const ALIASES: Record<string, Kind> = {
   authorizationpolicy: 'AuthorizationPolicy',
   authorizationpolicies: 'AuthorizationPolicy',
   authz: 'AuthorizationPolicy',
+  grpctranslation: 'GRPCTranslation',
+  grpctranslations: 'GRPCTranslation',
   meshconfig: 'MeshConfig',
   meshconfigs: 'MeshConfig',
 };
@@ -23,4 +25,4 @@ export function parseKind(s: string): Kind | undefined {
   return ALIASES[s.toLowerCase()] ?? KINDS.find((k) => k === s);
 }
 
-export const KIND_HELP = 'service (svc), httproute, grpcroute, trafficpolicy (tp), meshconfig';
+export const KIND_HELP = 'service (svc), httproute, grpcroute, trafficpolicy (tp), authorizationpolicy (authz), grpctranslation, meshconfig';

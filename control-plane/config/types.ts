@@ -11,8 +11,8 @@
 export const API_VERSION_WEFT = 'weft.dev/v1alpha1';
 export const API_VERSION_GATEWAY = 'gateway.networking.k8s.io/v1';
 
-export type Kind = 'Service' | 'HTTPRoute' | 'GRPCRoute' | 'TrafficPolicy' | 'AuthorizationPolicy' | 'MeshConfig';
-export const KINDS: readonly Kind[] = ['Service', 'HTTPRoute', 'GRPCRoute', 'TrafficPolicy', 'AuthorizationPolicy', 'MeshConfig'];
+export type Kind = 'Service' | 'HTTPRoute' | 'GRPCRoute' | 'TrafficPolicy' | 'AuthorizationPolicy' | 'GRPCTranslation' | 'MeshConfig';
+export const KINDS: readonly Kind[] = ['Service', 'HTTPRoute', 'GRPCRoute', 'TrafficPolicy', 'AuthorizationPolicy', 'GRPCTranslation', 'MeshConfig'];
 
 export interface ObjectMeta {
   name: string;
@@ -371,7 +371,21 @@ export type TrafficPolicyResource = ResourceBase<'TrafficPolicy', TrafficPolicyS
 export type MeshConfigResource = ResourceBase<'MeshConfig', MeshConfigSpec>;
 
 export type AuthorizationPolicyResource = ResourceBase<'AuthorizationPolicy', AuthorizationPolicySpec>;
-export type MeshResource = ServiceResource | HTTPRouteResource | GRPCRouteResource | TrafficPolicyResource | AuthorizationPolicyResource | MeshConfigResource;
+
+/** GRPCTranslation: HTTP/JSON clients of a gRPC service (the inbound grpc_json_transcoder). */
+export interface GRPCTranslationSpec {
+  /** The Weft Service (same namespace) whose instances speak gRPC. */
+  service: string;
+  /** A google.protobuf.FileDescriptorSet, base64. */
+  descriptorSet: string;
+  /** Fully qualified protobuf services to expose. */
+  protoServices: string[];
+  ignoredQueryParameters: string[];
+  /** `POST /pkg.Service/Method` for methods without a google.api.http rule (default true). */
+  autoMapping: boolean;
+}
+export type GRPCTranslationResource = ResourceBase<'GRPCTranslation', GRPCTranslationSpec>;
+export type MeshResource = ServiceResource | HTTPRouteResource | GRPCRouteResource | TrafficPolicyResource | AuthorizationPolicyResource | GRPCTranslationResource | MeshConfigResource;
 
 /** `Kind/namespace/name`: the identity of a resource in the store and in messages. */
 export type ResourceKey = string;
@@ -394,6 +408,8 @@ export interface MeshModel {
   readonly trafficPolicies: ReadonlyMap<ResourceKey, TrafficPolicyResource>;
   /** AuthorizationPolicies, sorted by key. */
   readonly authorizationPolicies: readonly AuthorizationPolicyResource[];
+  /** GRPCTranslation by target Service key (`Service/ns/name`); at most one per service. */
+  readonly grpcTranslations: ReadonlyMap<ResourceKey, GRPCTranslationResource>;
   readonly mesh: MeshConfigSpec;
 }
 
@@ -404,6 +420,7 @@ export function buildModel(revision: number, resources: Iterable<MeshResource>):
   const grpcRoutes: GRPCRouteResource[] = [];
   const trafficPolicies = new Map<ResourceKey, TrafficPolicyResource>();
   const authorizationPolicies: AuthorizationPolicyResource[] = [];
+  const grpcTranslations = new Map<ResourceKey, GRPCTranslationResource>();
   let mesh = DEFAULT_MESH_CONFIG;
   for (const r of resources) {
     all.set(resourceKey(r), r);
@@ -423,6 +440,9 @@ export function buildModel(revision: number, resources: Iterable<MeshResource>):
       case 'AuthorizationPolicy':
         authorizationPolicies.push(r);
         break;
+      case 'GRPCTranslation':
+        grpcTranslations.set(`Service/${r.metadata.namespace}/${r.spec.service}`, r);
+        break;
       case 'MeshConfig':
         mesh = r.spec;
         break;
@@ -432,5 +452,5 @@ export function buildModel(revision: number, resources: Iterable<MeshResource>):
   httpRoutes.sort(byKey);
   grpcRoutes.sort(byKey);
   authorizationPolicies.sort(byKey);
-  return { revision, resources: all, services, httpRoutes, grpcRoutes, trafficPolicies, authorizationPolicies, mesh };
+  return { revision, resources: all, services, httpRoutes, grpcRoutes, trafficPolicies, authorizationPolicies, grpcTranslations, mesh };
 }

@@ -24,11 +24,13 @@ import { readGRPCRoute } from './kinds/grpc-route.js';
 import { readTrafficPolicy } from './kinds/traffic-policy.js';
 import { readMeshConfig } from './kinds/mesh-config.js';
 import { readAuthorizationPolicy } from './kinds/authorization-policy.js';
+import { readGRPCTranslation } from './kinds/grpc-translation.js';
 
 const API_VERSIONS: Record<Kind, readonly string[]> = {
   Service: [API_VERSION_WEFT],
   TrafficPolicy: [API_VERSION_WEFT],
   AuthorizationPolicy: [API_VERSION_WEFT],
+  GRPCTranslation: [API_VERSION_WEFT],
   MeshConfig: [API_VERSION_WEFT],
   HTTPRoute: [API_VERSION_GATEWAY],
   GRPCRoute: [API_VERSION_GATEWAY, 'gateway.networking.k8s.io/v1alpha2'],
@@ -92,6 +94,11 @@ export function validateDocument(value: unknown, where: Where): { resource?: Mes
       if (spec) resource = { ...base, kind, spec };
       break;
     }
+    case 'GRPCTranslation': {
+      const spec = readGRPCTranslation(r, top.spec);
+      if (spec) resource = { ...base, kind, spec };
+      break;
+    }
     case 'MeshConfig': {
       const spec = readMeshConfig(r, top.spec);
       if (spec) resource = { ...base, kind, spec };
@@ -145,6 +152,13 @@ export function referenceErrors(check: Iterable<MeshResource>, model: MeshModel,
     } else if (res.kind === 'TrafficPolicy') {
       const t = res.spec.targetRef;
       if (!svc(t.namespace, t.name)) err('spec.targetRef.name', `Service ${t.namespace}/${t.name} does not exist`);
+    } else if (res.kind === 'GRPCTranslation') {
+      const ns = res.metadata.namespace;
+      const s = svc(ns, res.spec.service);
+      if (!s) err('spec.service', `Service ${ns}/${res.spec.service} does not exist`);
+      else if (!s.spec.ports.some((p) => p.protocol === 'grpc')) err('spec.service', `Service ${ns}/${res.spec.service} has no grpc port (its instances must speak gRPC)`);
+      const other = model.grpcTranslations.get(`Service/${ns}/${res.spec.service}`);
+      if (other && other.metadata.name !== res.metadata.name) err('spec.service', `Service ${ns}/${res.spec.service} already has GRPCTranslation ${other.metadata.name}`);
     }
   }
   return out;

@@ -12,6 +12,8 @@ import { editResponse } from './headers.js';
 import { respondError } from './respond.js';
 import type { RbacDecision, RbacEngine } from './rbac.js';
 import type { RouterTracing } from './forward.js';
+import { transcode } from './transcode.js';
+import type { Transcoder } from '../../common/transcode/transcoder.js';
 
 /** What the router needs from the sidecar's current config. */
 export interface RouterContext {
@@ -23,6 +25,8 @@ export interface RouterContext {
   onDeny?(d: Downstream, decision: RbacDecision): void;
   /** The listener's tracing (spans are made only when it is active). */
   tracing?: RouterTracing;
+  /** The listener's JSON → gRPC transcoder, if any. */
+  transcoder?(): Transcoder | undefined;
 }
 
 /** Runs the listener's RBAC filters; answers 403 / PERMISSION_DENIED and returns false on a denial. */
@@ -82,6 +86,14 @@ export function route(d: Downstream, ctx: RouterContext): void {
   if (!cluster) {
     respondError(d, 'NO_HEALTHY_UPSTREAM', `cluster ${name} is not known (yet)`);
     return;
+  }
+  if (!d.grpc) {
+    const t = ctx.transcoder?.();
+    const m = t?.match(d.method, d.path);
+    if (m) {
+      transcode(d, m, t!, r, cluster, ctx.tracing);
+      return;
+    }
   }
   new Exchange(d, r, cluster, ctx.tracing).start();
 }

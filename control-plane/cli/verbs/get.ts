@@ -61,6 +61,8 @@ function summarize(r: MeshResource): string {
       return `target ${r.spec.targetRef.name}; lb ${r.spec.loadBalancer.type}; subsets ${r.spec.subsets.length}`;
     case 'AuthorizationPolicy':
       return `${r.spec.action} to ${r.spec.service}; rules ${r.spec.rules.length}`;
+    case 'GRPCTranslation':
+      return `service ${r.spec.service}; exposes ${r.spec.protoServices.join(',')}`;
     case 'MeshConfig':
       return `trust domain ${r.spec.trustDomain}; mtls ${r.spec.mtls.mode}; default ${r.spec.authorization.defaultAction}`;
   }

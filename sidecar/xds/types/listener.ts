@@ -9,6 +9,8 @@ import {
 import { Problems, type Decoded } from './decoded.js';
 import { inboundTransportOf, type InboundTransport } from './tls.js';
 import { compileRbacFilters, type RbacEngine } from '../../http/rbac.js';
+import { compileTranscoderFilter } from '../../http/transcode.js';
+import type { Transcoder } from '../../../common/transcode/transcoder.js';
 import { OpenTelemetryConfigSchema } from '../../../proto/gen/envoy/config/trace/v3/opentelemetry_pb.js';
 
 /** The HCM's tracing settings, as the sidecar runs them. */
@@ -56,6 +58,8 @@ export interface SidecarListener {
   transport: InboundTransport;
   /** Compiled RBAC filters of the HCM (inbound authorization), if any. */
   rbac: RbacEngine | undefined;
+  /** The grpc_json_transcoder filter, compiled (JSON clients of a gRPC app). */
+  transcoder: Transcoder | undefined;
   tracing: TracingConfig | undefined;
 }
 
@@ -78,6 +82,7 @@ export function decodeListener(bytes: Uint8Array): Decoded<SidecarListener> {
   }
   const transport = inboundTransportOf(l, p);
   const rbac = hcm ? compileRbacFilters(hcm.httpFilters, p, `${path}.http_filters`) : undefined;
+  const transcoder = hcm ? compileTranscoderFilter(hcm.httpFilters, p, `${path}.http_filters`) : undefined;
   const tracing = hcm ? tracingOf(hcm, l, p, path) : undefined;
   // Every chain must carry the same HttpConnectionManager (they differ only in transport).
   for (let i = 1; i < l.filterChains.length; i++) {
@@ -85,5 +90,5 @@ export function decodeListener(bytes: Uint8Array): Decoded<SidecarListener> {
     const a = f?.configType.case === 'typedConfig' ? f.configType.value : undefined;
     if (!a || !any || a.typeUrl !== any.typeUrl || Buffer.compare(Buffer.from(a.value), Buffer.from(any.value)) !== 0) p.add(`filter_chains[${i}].filters[0].typed_config`, 'must equal filter_chains[0]\'s HttpConnectionManager');
   }
-  return { name: l.name, value: p.errors.length || !hcm ? undefined : { listener: l, hcm, routeName, transport, rbac, tracing }, errors: p.errors };
+  return { name: l.name, value: p.errors.length || !hcm ? undefined : { listener: l, hcm, routeName, transport, rbac, transcoder, tracing }, errors: p.errors };
 }

@@ -5,8 +5,8 @@ import { join } from 'node:path';
 import { fromBinary, toBinary, fromJson, toJson, type DescMessage, type JsonValue } from '@bufbuild/protobuf';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { buildDescriptorSet } from '../../harness/descriptors.js';
-import { httpStatusForGrpc, TranscodeError, Transcoder, TranscoderConfigError } from '../../../sidecar/translate/transcoder.js';
-import { PathTemplate, TemplateError } from '../../../sidecar/translate/http-template.js';
+import { httpStatusForGrpc, TranscodeError, Transcoder, TranscoderConfigError } from '../../../common/transcode/transcoder.js';
+import { PathTemplate, TemplateError } from '../../../common/transcode/http-template.js';
 
 const FIXTURE = join(import.meta.dirname, '..', '..', 'fixtures', 'bookstore');
 let t: Transcoder;

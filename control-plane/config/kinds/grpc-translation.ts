@@ -1,0 +1,38 @@
+/**
+ * GRPCTranslation: HTTP/JSON clients call a gRPC service. Names the Weft Service whose instances
+ * speak gRPC, a descriptor set (a google.protobuf.FileDescriptorSet, base64: `buf build -o - |
+ * base64 -w0`) and the protobuf services to expose. The descriptor is compiled here, at apply
+ * time: a set that does not parse, lacks a named service, or has a bad google.api.http rule is
+ * rejected with the reason.
+ */
+import { Transcoder, TranscoderConfigError } from '../../../common/transcode/transcoder.js';
+import type { GRPCTranslationSpec } from '../types.js';
+import type { Reader } from '../schema.js';
+
+const PROTO_NAME = /^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+$/;
+
+export function readGRPCTranslation(r: Reader, v: unknown): GRPCTranslationSpec | undefined {
+  const o = r.obj(v, 'spec', ['service', 'descriptorSet', 'protoServices', 'ignoredQueryParameters', 'autoMapping'], ['service', 'descriptorSet', 'protoServices']);
+  if (!o) return undefined;
+  const service = r.str(o.service, 'spec.service', { required: true, pattern: /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, patternHelp: 'a Service name' }) ?? '';
+  const protoServices = r.arr(o.protoServices, 'spec.protoServices', (x, p) => r.str(x, p, { required: true, pattern: PROTO_NAME, patternHelp: 'a fully qualified protobuf service, e.g. bookstore.Bookstore' }), { nonEmpty: true }) ?? [];
+  const ignored = r.arr(o.ignoredQueryParameters ?? [], 'spec.ignoredQueryParameters', (x, p) => r.str(x, p, { required: true, nonEmpty: true })) ?? [];
+  const autoMapping = r.bool(o.autoMapping, 'spec.autoMapping') ?? true;
+  const b64 = r.str(o.descriptorSet, 'spec.descriptorSet', { required: true, nonEmpty: true }) ?? '';
+  const bytes = Buffer.from(b64.replace(/\s+/g, ''), 'base64');
+  if (b64 && (!/^[A-Za-z0-9+/=\s]+$/.test(b64) || !bytes.length)) {
+    r.err('spec.descriptorSet', 'must be a base64 FileDescriptorSet (e.g. `buf build -o - | base64 -w0`)');
+    return undefined;
+  }
+  if (b64 && protoServices.length) {
+    try {
+      new Transcoder({ descriptorSet: bytes, services: protoServices, ignoredQueryParameters: ignored, autoMapping });
+    } catch (e) {
+      if (!(e instanceof TranscoderConfigError)) throw e;
+      const i = protoServices.findIndex((s) => e.message.startsWith(`service ${s} `));
+      r.err(i >= 0 ? `spec.protoServices[${i}]` : 'spec.descriptorSet', e.message);
+      return undefined;
+    }
+  }
+  return { service, descriptorSet: bytes.toString('base64'), protoServices, ignoredQueryParameters: ignored, autoMapping };
+}

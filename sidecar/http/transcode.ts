@@ -1,0 +1,338 @@
+/**
+ * JSON → gRPC on the inbound listener (the grpc_json_transcoder filter): a request the transcoder
+ * matches is read (bounded), turned into one gRPC message, and forwarded by the ordinary Exchange
+ * (retries, timeouts, balancing, stats) through a Downstream adapter that looks like a gRPC call to
+ * the Exchange and writes JSON to the real client:
+ *  - unary: the reply as JSON (or its response_body field), 200;
+ *  - server streaming: newline-delimited JSON, or Server-Sent Events when the client asks for
+ *    `text/event-stream`;
+ *  - a gRPC error: the standard HTTP status for its code and `{code, message, details}`.
+ */
+import { createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { anyUnpack } from '@bufbuild/protobuf/wkt';
+import type { HttpFilter } from '../../proto/gen/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager_pb.js';
+import { GrpcJsonTranscoderSchema } from '../../proto/gen/envoy/extensions/filters/http/grpc_json_transcoder/v3/transcoder_pb.js';
+import type { Problems } from '../xds/types/decoded.js';
+import type { Context, Span } from '@opentelemetry/api';
+import { httpStatusForGrpc, TranscodeError, Transcoder as TranscoderImpl, TranscoderConfigError, type Match, type Transcoder } from '../../common/transcode/transcoder.js';
+import type { ForwardRoute } from '../routing/route-table.js';
+import type { UpstreamCluster } from '../upstream/cluster.js';
+import type { Downstream, ResponseHeaders } from './downstream.js';
+import { Exchange, type RouterTracing } from './forward.js';
+
+/** Largest JSON request body transcoded (bigger: 413). */
+const MAX_BODY = 4 * 1024 * 1024;
+const DROP = new Set(['content-type', 'content-length', 'transfer-encoding', 'accept', 'accept-encoding', 'expect', 'te', 'grpc-timeout']);
+
+function jsonError(d: Downstream, status: number, code: number, message: string): void {
+  d.weftError ||= 'BAD_REQUEST';
+  d.respondSimple(status, { 'content-type': 'application/json' }, JSON.stringify({ code, message, details: [] }));
+}
+
+async function readBody(d: Downstream): Promise<Buffer | undefined> {
+  if (!d.hasBody) return Buffer.alloc(0);
+  const chunks: Buffer[] = [];
+  let n = 0;
+  for await (const c of d.body as AsyncIterable<Buffer>) {
+    n += c.length;
+    if (n > MAX_BODY) return undefined;
+    chunks.push(c);
+  }
+  d.bytesReceived = n;
+  return Buffer.concat(chunks);
+}
+
+export function transcode(d: Downstream, m: Match, t: Transcoder, route: ForwardRoute, cluster: UpstreamCluster, tracing: RouterTracing | undefined): void {
+  readBody(d).then(
+    (body) => {
+      if (!body) return jsonError(d, 413, 8, `the request body is larger than ${MAX_BODY} bytes`);
+      let msg: Uint8Array;
+      try {
+        msg = t.requestMessage(m, new URLSearchParams(d.search), body);
+      } catch (e) {
+        if (e instanceof TranscodeError) return jsonError(d, e.status, 3, e.message);
+        throw e;
+      }
+      const frame = Buffer.allocUnsafe(5 + msg.length);
+      frame[0] = 0;
+      frame.writeUInt32BE(msg.length, 1);
+      frame.set(msg, 5);
+      new Exchange(new GrpcFromJson(d, m, t, frame), route, cluster, tracing).start();
+    },
+    () => d.abort(),
+  );
+}
+
+/** What the Exchange sees: a gRPC call. What the client gets: JSON. */
+class GrpcFromJson implements Downstream {
+  readonly h2 = true;
+  readonly grpc = true;
+  readonly method = 'POST';
+  readonly search = '';
+  readonly hasBody = true;
+  readonly body: Readable;
+  readonly path: string;
+  readonly #d: Downstream;
+  readonly #m: Match;
+  readonly #t: Transcoder;
+  readonly #sse: boolean;
+  #buf: Buffer = Buffer.alloc(0);
+  #reply: Uint8Array | undefined;
+  #started = false;
+  #done = false;
+  #head: ResponseHeaders | undefined;
+
+  constructor(d: Downstream, m: Match, t: Transcoder, frame: Buffer) {
+    this.#d = d;
+    this.#m = m;
+    this.#t = t;
+    this.path = m.binding.grpcPath;
+    this.body = Readable.from([frame]);
+    this.#sse = (d.header('accept') ?? '').includes('text/event-stream');
+  }
+
+  // Request facts and bookkeeping belong to the real request.
+  get authority(): string {
+    return this.#d.authority;
+  }
+  get remoteAddress(): string {
+    return this.#d.remoteAddress;
+  }
+  get principal(): string | undefined {
+    return this.#d.principal;
+  }
+  get startMs(): number {
+    return this.#d.startMs;
+  }
+  get traceCtx(): Context | undefined {
+    return this.#d.traceCtx;
+  }
+  set traceCtx(v: Context | undefined) {
+    this.#d.traceCtx = v;
+  }
+  get serverSpan(): Span | undefined {
+    return this.#d.serverSpan;
+  }
+  get routeName(): string {
+    return this.#d.routeName;
+  }
+  set routeName(v: string) {
+    this.#d.routeName = v;
+  }
+  get clusterName(): string {
+    return this.#d.clusterName;
+  }
+  set clusterName(v: string) {
+    this.#d.clusterName = v;
+  }
+  get attempts(): number {
+    return this.#d.attempts;
+  }
+  set attempts(v: number) {
+    this.#d.attempts = v;
+  }
+  get upstreamHost(): string {
+    return this.#d.upstreamHost;
+  }
+  set upstreamHost(v: string) {
+    this.#d.upstreamHost = v;
+  }
+  get weftError(): string {
+    return this.#d.weftError;
+  }
+  set weftError(v: string) {
+    this.#d.weftError = v;
+  }
+  get requestId(): string {
+    return this.#d.requestId;
+  }
+  set requestId(v: string) {
+    this.#d.requestId = v;
+  }
+  get traceId(): string {
+    return this.#d.traceId;
+  }
+  set traceId(v: string) {
+    this.#d.traceId = v;
+  }
+  get bytesSent(): number {
+    return this.#d.bytesSent;
+  }
+  set bytesSent(_v: number) {
+    // counted by the real downstream's writes
+  }
+  get bytesReceived(): number {
+    return this.#d.bytesReceived;
+  }
+  set bytesReceived(_v: number) {
+    // the JSON body was counted when it was read
+  }
+  get headersSent(): boolean {
+    return this.#started || this.#d.headersSent;
+  }
+
+  header(name: string): string | undefined {
+    switch (name) {
+      case 'content-type':
+        return 'application/grpc';
+      case 'te':
+        return 'trailers';
+      case ':method':
+        return 'POST';
+      case ':path':
+        return this.path;
+      case 'content-length':
+      case 'grpc-timeout':
+        return undefined;
+      default:
+        return this.#d.header(name);
+    }
+  }
+
+  rawPairs(): string[] {
+    const src = this.#d.rawPairs();
+    const out: string[] = [];
+    for (let i = 0; i < src.length; i += 2) if (!DROP.has(src[i]!)) out.push(src[i]!, src[i + 1]!);
+    out.push('content-type', 'application/grpc', 'te', 'trailers');
+    return out;
+  }
+
+  writeHead(status: number, headers: ResponseHeaders, endStream: boolean): void {
+    if (status !== 200) {
+      // Not a gRPC answer (a proxy or a broken server in between).
+      this.#finish({ 'grpc-status': '13', 'grpc-message': `upstream answered HTTP ${status}, not gRPC` });
+      return;
+    }
+    this.#head = headers;
+    if (endStream) this.#finish(headers);
+  }
+
+  write(chunk: Buffer): boolean {
+    this.#buf = this.#buf.length ? Buffer.concat([this.#buf, chunk]) : chunk;
+    let ok = true;
+    while (this.#buf.length >= 5) {
+      const len = this.#buf.readUInt32BE(1);
+      if (this.#buf.length < 5 + len) break;
+      if (this.#buf[0] !== 0) {
+        this.#finish({ 'grpc-status': '12', 'grpc-message': 'compressed gRPC messages are not supported by the transcoder' });
+        return true;
+      }
+      const msg = this.#buf.subarray(5, 5 + len);
+      this.#buf = this.#buf.subarray(5 + len);
+      if (this.#m.binding.serverStreaming) ok = this.#emit(msg) && ok;
+      else this.#reply = msg;
+    }
+    return ok;
+  }
+
+  #emit(msg: Uint8Array): boolean {
+    const d = this.#d;
+    if (!this.#started) {
+      this.#started = true;
+      d.writeHead(200, { 'content-type': this.#sse ? 'text/event-stream' : 'application/x-ndjson', 'cache-control': 'no-cache' }, false);
+    }
+    const json = this.#t.replyJson(this.#m.binding, msg);
+    return d.write(Buffer.from(this.#sse ? `data: ${json}\n\n` : `${json}\n`));
+  }
+
+  onceDrain(fn: () => void): void {
+    this.#d.onceDrain(fn);
+  }
+
+  end(trailers: ResponseHeaders | undefined): void {
+    this.#finish({ ...this.#head, ...trailers });
+  }
+
+  respondTrailersOnly(headers: ResponseHeaders): void {
+    this.#finish(headers);
+  }
+
+  respondSimple(status: number, headers: ResponseHeaders, body: string): void {
+    this.#done = true;
+    this.#d.respondSimple(status, headers, body);
+  }
+
+  abort(): void {
+    this.#done = true;
+    this.#d.abort();
+  }
+
+  onClientGone(fn: () => void): void {
+    this.#d.onClientGone(fn);
+  }
+
+  closeAfterResponse(): void {
+    this.#d.closeAfterResponse();
+  }
+
+  #finish(meta: ResponseHeaders): void {
+    if (this.#done) return;
+    this.#done = true;
+    const d = this.#d;
+    const g = meta['grpc-status'];
+    const code = g === undefined ? 2 : Number(g);
+    let message = '';
+    try {
+      message = decodeURIComponent(String(meta['grpc-message'] ?? ''));
+    } catch {
+      message = String(meta['grpc-message'] ?? '');
+    }
+    const weft = meta['x-weft-error'];
+    if (weft) d.weftError = String(weft);
+    const details = meta['grpc-status-details-bin'];
+    if (this.#started) {
+      // Mid-stream: the status can only travel in the body.
+      if (code !== 0) {
+        const err = this.#t.errorJson(code, message, details === undefined ? undefined : String(details));
+        d.write(Buffer.from(this.#sse ? `event: error\ndata: ${err}\n\n` : `{"error":${err}}\n`));
+      }
+      d.end(undefined);
+      return;
+    }
+    if (code === 0) {
+      if (this.#m.binding.serverStreaming) d.respondSimple(200, { 'content-type': this.#sse ? 'text/event-stream' : 'application/x-ndjson' }, '');
+      else d.respondSimple(200, { 'content-type': 'application/json' }, this.#t.replyJson(this.#m.binding, this.#reply ?? new Uint8Array(0)));
+      return;
+    }
+    const h: ResponseHeaders = { 'content-type': 'application/json', 'grpc-status': String(code) };
+    if (weft) h['x-weft-error'] = String(weft);
+    d.respondSimple(httpStatusForGrpc(code), h, this.#t.errorJson(code, message, details === undefined ? undefined : String(details)));
+  }
+}
+
+const TRANSCODER_TYPE = 'type.googleapis.com/envoy.extensions.filters.http.grpc_json_transcoder.v3.GrpcJsonTranscoder';
+/** Compiled transcoders by their config bytes: an LDS update that keeps the config reuses it. */
+const compiled = new Map<string, Transcoder>();
+
+/** The HCM's grpc_json_transcoder filter, compiled (errors go to `p` with their field paths). */
+export function compileTranscoderFilter(filters: readonly HttpFilter[], p: Problems, pathPrefix: string): Transcoder | undefined {
+  let out: Transcoder | undefined;
+  filters.forEach((f, i) => {
+    const any = f.configType.case === 'typedConfig' ? f.configType.value : undefined;
+    if (!any || any.typeUrl !== TRANSCODER_TYPE) return;
+    const base = `${pathPrefix}[${i}].typed_config`;
+    const key = createHash('sha256').update(any.value).digest('hex');
+    const hit = compiled.get(key);
+    if (hit) {
+      out = hit;
+      return;
+    }
+    const cfg = anyUnpack(any, GrpcJsonTranscoderSchema);
+    if (!cfg) return;
+    if (cfg.descriptorSet.case !== 'protoDescriptorBin') {
+      p.add(`${base}.descriptor_set`, 'only proto_descriptor_bin is supported (a file path on the proxy is not)');
+      return;
+    }
+    try {
+      out = new TranscoderImpl({ descriptorSet: cfg.descriptorSet.value, services: cfg.services, ignoredQueryParameters: cfg.ignoredQueryParameters, autoMapping: cfg.autoMapping });
+    } catch (e) {
+      if (!(e instanceof TranscoderConfigError)) throw e;
+      p.add(`${base}`, e.message);
+      return;
+    }
+    if (compiled.size >= 8) compiled.delete(compiled.keys().next().value!);
+    compiled.set(key, out);
+  });
+  return out;
+}

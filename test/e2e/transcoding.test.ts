@@ -1,0 +1,126 @@
+// HTTP/JSON -> gRPC through the mesh, real processes: a @grpc/grpc-js bookstore server behind its
+// sidecar, a GRPCTranslation applied with the descriptor set buf built, and JSON calls from
+// another service's sidecar (web -> web's sidecar -> bookstore's sidecar (transcoder) -> app).
+import http from 'node:http';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildDescriptorSet } from '../harness/descriptors.js';
+import { figure, spawnNode, startControlPlane, startSidecar, tempDir, waitForHosts, weft, type ControlPlaneProc, type SidecarProc, type Spawned } from '../harness/processes.js';
+
+const ROOT = join(import.meta.dirname, '..', '..');
+
+function req(port: number, method: string, path: string, body?: string, headers: Record<string, string> = {}): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
+  return new Promise((resolve, reject) => {
+    const r = http.request({ host: '127.0.0.1', port, method, path, headers: { host: 'bookstore', ...(body ? { 'content-type': 'application/json' } : {}), ...headers } }, (res) => {
+      let b = '';
+      res.on('data', (c: Buffer) => (b += c.toString()));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: b }));
+    });
+    r.on('error', reject);
+    r.setTimeout(5000, () => r.destroy(new Error(`timeout: ${method} ${path}`)));
+    r.end(body);
+  });
+}
+
+describe('HTTP/JSON clients of a gRPC service (GRPCTranslation)', () => {
+  let cp: ControlPlaneProc;
+  let app: Spawned;
+  let bookstore: SidecarProc;
+  let web: SidecarProc;
+  let descriptorFile: string;
+
+  beforeAll(async () => {
+    cp = await startControlPlane();
+    const dir = tempDir();
+    const set = buildDescriptorSet(join(ROOT, 'test/fixtures/bookstore'));
+    descriptorFile = join(dir, 'bookstore.binpb');
+    writeFileSync(descriptorFile, set);
+    const f = join(dir, 'mesh.yaml');
+    writeFileSync(f, [
+      'apiVersion: weft.dev/v1alpha1\nkind: Service\nmetadata: { name: bookstore }\nspec:\n  ports: [{ name: grpc, port: 9090, protocol: grpc }]\n',
+      'apiVersion: weft.dev/v1alpha1\nkind: Service\nmetadata: { name: web }\nspec:\n  ports: [{ name: http, port: 8080, protocol: http }]\n',
+      `apiVersion: weft.dev/v1alpha1\nkind: GRPCTranslation\nmetadata: { name: bookstore-json }\nspec:\n  service: bookstore\n  protoServices: [bookstore.Bookstore]\n  ignoredQueryParameters: [api_key]\n  descriptorSet: ${Buffer.from(set).toString('base64')}\n`,
+    ].join('---\n'));
+    const r = await weft(['apply', '-f', f], { cp });
+    expect(r.code, r.stderr).toBe(0);
+    app = spawnNode([join(ROOT, 'test/harness/bookstore-server.mjs'), '0'], { env: { DESCRIPTOR_SET: descriptorFile } });
+    const port = Number((await app.waitLine(/listening (\d+)/))[1]);
+    bookstore = await startSidecar(cp.xdsPort, { service: 'bookstore', appPort: port, appProtocol: 'grpc' });
+    web = await startSidecar(cp.xdsPort, { service: 'web', appPort: 1 });
+    await waitForHosts(web, 'outbound|9090||bookstore.default', 1);
+  }, 60_000);
+  afterAll(async () => {
+    await Promise.all([web?.kill('SIGKILL'), bookstore?.kill('SIGKILL'), app?.kill('SIGKILL')]);
+    await cp?.kill();
+  });
+
+  it('GET with a path variable', async () => {
+    const r = await req(web.outboundPort, 'GET', '/v1/shelves/1');
+    expect(r.status).toBe(200);
+    expect(r.headers['content-type']).toBe('application/json');
+    expect(JSON.parse(r.body)).toEqual({ id: '1', theme: 'science fiction' });
+  });
+
+  it('GET with query parameters (repeated, int32) and an ignored one', async () => {
+    const r = await req(web.outboundPort, 'GET', '/v1/shelves/1/books?authors=Herbert&authors=Simmons&page_size=5&api_key=k');
+    expect(r.status).toBe(200);
+    expect(JSON.parse(r.body)).toEqual({ books: [{ title: 'Dune', author: 'Herbert', isbn: '9780441013593', genre: 'FICTION' }, { title: 'Hyperion', author: 'Simmons', isbn: '9780553283686', genre: 'FICTION' }] });
+  });
+
+  it('POST with a body field, PATCH with body "*", response_body, and auto mapping', async () => {
+    const c = await req(web.outboundPort, 'POST', '/v1/shelves/7/books', JSON.stringify({ title: 'Foundation', isbn: '42', published: '1951-06-01T00:00:00Z', pages: 255 }));
+    expect(c.status).toBe(200);
+    expect(JSON.parse(c.body)).toEqual({ name: 'shelves/7/books/42', title: 'Foundation', isbn: '42', published: '1951-06-01T00:00:00Z', pages: 255 });
+    const u = await req(web.outboundPort, 'PATCH', '/v1/shelves/7/books/42', JSON.stringify({ title: 'Foundation', labels: { lang: 'en' }, ebookUrl: 'https://x/f.epub' }));
+    expect(JSON.parse(u.body)).toEqual({ name: 'shelves/7/books/42', title: 'Foundation', labels: { lang: 'en' }, ebookUrl: 'https://x/f.epub' });
+    const t = await req(web.outboundPort, 'GET', '/v1/shelves/7/books/42:title');
+    expect(t.body).toBe('"Dune"');
+    const p = await req(web.outboundPort, 'POST', '/bookstore.Bookstore/Ping', '{}');
+    expect([p.status, p.body]).toEqual([200, '{}']);
+  });
+
+  it('server streaming as NDJSON, and as SSE when asked', async () => {
+    const r = await req(web.outboundPort, 'GET', '/v1/shelves/5/books:stream?page_size=3');
+    expect(r.status).toBe(200);
+    expect(r.headers['content-type']).toBe('application/x-ndjson');
+    const lines = r.body.trim().split('\n').map((l) => JSON.parse(l) as { name: string });
+    expect(lines.map((l) => l.name)).toEqual(['shelves/5/books/0', 'shelves/5/books/1', 'shelves/5/books/2']);
+    const s = await req(web.outboundPort, 'GET', '/v1/shelves/5/books:stream?page_size=2', undefined, { accept: 'text/event-stream' });
+    expect(s.headers['content-type']).toBe('text/event-stream');
+    expect(s.body.split('\n\n').filter(Boolean).map((e) => (JSON.parse(e.replace(/^data: /, '')) as { name: string }).name)).toEqual(['shelves/5/books/0', 'shelves/5/books/1']);
+    // A stream that fails midway ends with an error line.
+    const e = await req(web.outboundPort, 'GET', '/v1/shelves/13/books:stream?page_size=4');
+    const el = e.body.trim().split('\n');
+    expect(el).toHaveLength(3);
+    expect(JSON.parse(el[2]!)).toEqual({ error: { code: 14, message: 'shelf 13 collapsed', details: [] } });
+  });
+
+  it('maps gRPC errors to HTTP statuses with a JSON body, and bad requests to 400 naming the field', async () => {
+    const nf = await req(web.outboundPort, 'GET', '/v1/shelves/9');
+    expect([nf.status, JSON.parse(nf.body)]).toEqual([404, { code: 5, message: 'shelf 9 does not exist', details: [] }]);
+    const ia = await req(web.outboundPort, 'POST', '/v1/shelves/7/books', '{"isbn":"1"}');
+    expect([ia.status, JSON.parse(ia.body).code]).toEqual([400, 3]);
+    const unknown = await req(web.outboundPort, 'POST', '/v1/shelves/7/books', '{"titel":"x"}');
+    expect(unknown.status).toBe(400);
+    expect(JSON.parse(unknown.body).message).toContain('titel');
+    const badJson = await req(web.outboundPort, 'POST', '/v1/shelves/7/books', '{"title":');
+    expect(badJson.status).toBe(400);
+    const badQuery = await req(web.outboundPort, 'GET', '/v1/shelves/1/books?page_sise=2');
+    expect([badQuery.status, JSON.parse(badQuery.body).message]).toEqual([400, expect.stringContaining('page_sise')]);
+    figure('transcoding errors', { notFound: nf.status, invalidArgument: ia.status, unknownField: JSON.parse(unknown.body).message });
+    // Plain gRPC to the same service still works through the same listener (not transcoded).
+    const after = await req(web.outboundPort, 'GET', '/v1/shelves/1');
+    expect(after.status).toBe(200);
+  });
+
+  it('rejects a GRPCTranslation whose descriptor lacks the named service, and keeps the running config', async () => {
+    const f = join(tempDir(), 'bad.yaml');
+    const set = buildDescriptorSet(join(ROOT, 'test/fixtures/bookstore'));
+    writeFileSync(f, `apiVersion: weft.dev/v1alpha1\nkind: GRPCTranslation\nmetadata: { name: bookstore-json }\nspec:\n  service: bookstore\n  protoServices: [bookstore.Library]\n  descriptorSet: ${Buffer.from(set).toString('base64')}\n`);
+    const r = await weft(['apply', '-f', f], { cp });
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain('spec.protoServices[0]: service bookstore.Library is not in the descriptor set (it has: bookstore.Bookstore)');
+    expect((await req(web.outboundPort, 'GET', '/v1/shelves/1')).status).toBe(200);
+  });
+});
