@@ -29,6 +29,7 @@ export class Runtime {
   #inbound: InboundTransport | undefined;
   readonly #listenerRbac = new Map<string, RbacEngine | undefined>();
   readonly #listenerTranscoder = new Map<string, Transcoder | undefined>();
+  readonly #listenerGrpcWeb = new Map<string, boolean>();
   /** Set once listeners, routes and clusters have all arrived. */
   ready = false;
 
@@ -53,6 +54,7 @@ export class Runtime {
       cluster: (name) => this.#clusters.get(name),
       rbac: () => this.#listenerRbac.get(listener),
       transcoder: () => this.#listenerTranscoder.get(listener),
+      grpcWeb: () => this.#listenerGrpcWeb.get(listener) === true,
       ...(this.tracing ? { tracing: { t: this.tracing, listener } } : {}),
     };
   }
@@ -99,10 +101,12 @@ export class Runtime {
     this.#listenerRoute.clear();
     this.#listenerRbac.clear();
     this.#listenerTranscoder.clear();
+    this.#listenerGrpcWeb.clear();
     for (const [name, l] of cfg.listeners) {
       this.#listenerRoute.set(name, l.routeName);
       this.#listenerRbac.set(name, l.rbac);
       this.#listenerTranscoder.set(name, l.transcoder);
+      this.#listenerGrpcWeb.set(name, l.grpcWeb);
       if (this.tracing && (name === SIDECAR_LISTENER.inbound || name === SIDECAR_LISTENER.outbound)) this.tracing.configure(name, l.tracing);
     }
     if (inbound) this.#inbound = inbound.transport;

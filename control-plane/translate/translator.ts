@@ -14,7 +14,7 @@ import { INBOUND_LISTENER, OUTBOUND_LISTENER, OUTBOUND_ROUTE, clusterName, hostF
 import { routesFor } from './routes.js';
 import { trustBundleSecret } from './tls.js';
 import { rbacFilters } from './rbac.js';
-import { transcoderFilters } from './transcoder.js';
+import { grpcWebFilters, transcoderFilters } from './transcoder.js';
 import { create } from '@bufbuild/protobuf';
 import { RouteSchema } from '../../proto/gen/envoy/config/route/v3/route_components_pb.js';
 
@@ -190,7 +190,7 @@ export class Translator {
       routeConfiguration(routeName, [{ name: 'inbound', domains: ['*'], routes: [route] }], [cluster.name]),
       socketListener(INBOUND_LISTENER, '0.0.0.0', SIDECAR_INBOUND_PORT, routeName, this.#model.mesh, {
         mtls: this.#trust ? (this.#model.services.get(`Service/${namespace}/${service}`)?.spec.mtls?.mode ?? this.#model.mesh.mtls.mode) : 'DISABLE',
-        filters: [...rbacFilters(this.#model, namespace, service), ...transcoderFilters(this.#model, namespace, service)],
+        filters: [...rbacFilters(this.#model, namespace, service), ...grpcWebFilters(this.#model, namespace, service), ...transcoderFilters(this.#model, namespace, service)],
         tracing: this.#tracing(service),
       }),
     ];

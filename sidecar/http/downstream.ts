@@ -273,7 +273,9 @@ export class H2Downstream implements Downstream {
     this.stream.respond(headers, { waitForTrailers: true });
     this.stream.once('wantTrailers', () => {
       if (this.#trailers && Object.keys(this.#trailers).length) this.stream.sendTrailers(this.#trailers);
-      else this.stream.close();
+      // No trailers: an empty HEADERS frame ends the stream. (close() here left the stream open
+      // for the peer: it saw neither END_STREAM nor RST_STREAM.)
+      else this.stream.sendTrailers({});
     });
   }
   write(chunk: Buffer): boolean {

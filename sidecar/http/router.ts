@@ -13,6 +13,7 @@ import { respondError } from './respond.js';
 import type { RbacDecision, RbacEngine } from './rbac.js';
 import type { RouterTracing } from './forward.js';
 import { transcode } from './transcode.js';
+import { answerPreflight, forwardGrpcWeb, isGrpcWeb, isPreflight } from './grpc-web.js';
 import type { Transcoder } from '../../common/transcode/transcoder.js';
 
 /** What the router needs from the sidecar's current config. */
@@ -27,6 +28,8 @@ export interface RouterContext {
   tracing?: RouterTracing;
   /** The listener's JSON → gRPC transcoder, if any. */
   transcoder?(): Transcoder | undefined;
+  /** Whether the listener has the grpc_web filter (gRPC-Web clients of a gRPC app). */
+  grpcWeb?(): boolean;
 }
 
 /** Runs the listener's RBAC filters; answers 403 / PERMISSION_DENIED and returns false on a denial. */
@@ -86,6 +89,10 @@ export function route(d: Downstream, ctx: RouterContext): void {
   if (!cluster) {
     respondError(d, 'NO_HEALTHY_UPSTREAM', `cluster ${name} is not known (yet)`);
     return;
+  }
+  if (ctx.grpcWeb?.()) {
+    if (isPreflight(d)) return answerPreflight(d);
+    if (isGrpcWeb(d)) return forwardGrpcWeb(d, r, cluster, ctx.tracing);
   }
   if (!d.grpc) {
     const t = ctx.transcoder?.();

@@ -14,12 +14,12 @@ import { anyUnpack } from '@bufbuild/protobuf/wkt';
 import type { HttpFilter } from '../../proto/gen/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager_pb.js';
 import { GrpcJsonTranscoderSchema } from '../../proto/gen/envoy/extensions/filters/http/grpc_json_transcoder/v3/transcoder_pb.js';
 import type { Problems } from '../xds/types/decoded.js';
-import type { Context, Span } from '@opentelemetry/api';
 import { httpStatusForGrpc, TranscodeError, Transcoder as TranscoderImpl, TranscoderConfigError, type Match, type Transcoder } from '../../common/transcode/transcoder.js';
 import type { ForwardRoute } from '../routing/route-table.js';
 import type { UpstreamCluster } from '../upstream/cluster.js';
 import type { Downstream, ResponseHeaders } from './downstream.js';
 import { Exchange, type RouterTracing } from './forward.js';
+import { AdaptedDownstream } from './adapted.js';
 
 /** Largest JSON request body transcoded (bigger: 413). */
 const MAX_BODY = 4 * 1024 * 1024;
@@ -65,9 +65,7 @@ export function transcode(d: Downstream, m: Match, t: Transcoder, route: Forward
 }
 
 /** What the Exchange sees: a gRPC call. What the client gets: JSON. */
-class GrpcFromJson implements Downstream {
-  readonly h2 = true;
-  readonly grpc = true;
+class GrpcFromJson extends AdaptedDownstream {
   readonly method = 'POST';
   readonly search = '';
   readonly hasBody = true;
@@ -84,6 +82,7 @@ class GrpcFromJson implements Downstream {
   #head: ResponseHeaders | undefined;
 
   constructor(d: Downstream, m: Match, t: Transcoder, frame: Buffer) {
+    super(d);
     this.#d = d;
     this.#m = m;
     this.#t = t;
@@ -92,82 +91,6 @@ class GrpcFromJson implements Downstream {
     this.#sse = (d.header('accept') ?? '').includes('text/event-stream');
   }
 
-  // Request facts and bookkeeping belong to the real request.
-  get authority(): string {
-    return this.#d.authority;
-  }
-  get remoteAddress(): string {
-    return this.#d.remoteAddress;
-  }
-  get principal(): string | undefined {
-    return this.#d.principal;
-  }
-  get startMs(): number {
-    return this.#d.startMs;
-  }
-  get traceCtx(): Context | undefined {
-    return this.#d.traceCtx;
-  }
-  set traceCtx(v: Context | undefined) {
-    this.#d.traceCtx = v;
-  }
-  get serverSpan(): Span | undefined {
-    return this.#d.serverSpan;
-  }
-  get routeName(): string {
-    return this.#d.routeName;
-  }
-  set routeName(v: string) {
-    this.#d.routeName = v;
-  }
-  get clusterName(): string {
-    return this.#d.clusterName;
-  }
-  set clusterName(v: string) {
-    this.#d.clusterName = v;
-  }
-  get attempts(): number {
-    return this.#d.attempts;
-  }
-  set attempts(v: number) {
-    this.#d.attempts = v;
-  }
-  get upstreamHost(): string {
-    return this.#d.upstreamHost;
-  }
-  set upstreamHost(v: string) {
-    this.#d.upstreamHost = v;
-  }
-  get weftError(): string {
-    return this.#d.weftError;
-  }
-  set weftError(v: string) {
-    this.#d.weftError = v;
-  }
-  get requestId(): string {
-    return this.#d.requestId;
-  }
-  set requestId(v: string) {
-    this.#d.requestId = v;
-  }
-  get traceId(): string {
-    return this.#d.traceId;
-  }
-  set traceId(v: string) {
-    this.#d.traceId = v;
-  }
-  get bytesSent(): number {
-    return this.#d.bytesSent;
-  }
-  set bytesSent(_v: number) {
-    // counted by the real downstream's writes
-  }
-  get bytesReceived(): number {
-    return this.#d.bytesReceived;
-  }
-  set bytesReceived(_v: number) {
-    // the JSON body was counted when it was read
-  }
   get headersSent(): boolean {
     return this.#started || this.#d.headersSent;
   }
@@ -236,10 +159,6 @@ class GrpcFromJson implements Downstream {
     return d.write(Buffer.from(this.#sse ? `data: ${json}\n\n` : `${json}\n`));
   }
 
-  onceDrain(fn: () => void): void {
-    this.#d.onceDrain(fn);
-  }
-
   end(trailers: ResponseHeaders | undefined): void {
     this.#finish({ ...this.#head, ...trailers });
   }
@@ -248,22 +167,14 @@ class GrpcFromJson implements Downstream {
     this.#finish(headers);
   }
 
-  respondSimple(status: number, headers: ResponseHeaders, body: string): void {
+  override respondSimple(status: number, headers: ResponseHeaders, body: string): void {
     this.#done = true;
-    this.#d.respondSimple(status, headers, body);
+    super.respondSimple(status, headers, body);
   }
 
-  abort(): void {
+  override abort(): void {
     this.#done = true;
-    this.#d.abort();
-  }
-
-  onClientGone(fn: () => void): void {
-    this.#d.onClientGone(fn);
-  }
-
-  closeAfterResponse(): void {
-    this.#d.closeAfterResponse();
+    super.abort();
   }
 
   #finish(meta: ResponseHeaders): void {

@@ -2,7 +2,8 @@
 // sidecar, a GRPCTranslation applied with the descriptor set buf built, and JSON calls from
 // another service's sidecar (web -> web's sidecar -> bookstore's sidecar (transcoder) -> app).
 import http from 'node:http';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { Readable } from 'node:stream';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildDescriptorSet } from '../harness/descriptors.js';
@@ -122,5 +123,80 @@ describe('HTTP/JSON clients of a gRPC service (GRPCTranslation)', () => {
     expect(r.code).not.toBe(0);
     expect(r.stderr).toContain('spec.protoServices[0]: service bookstore.Library is not in the descriptor set (it has: bookstore.Bookstore)');
     expect((await req(web.outboundPort, 'GET', '/v1/shelves/1')).status).toBe(200);
+  });
+
+  it('serves gRPC-Web: a real connect-web client (unary and server streaming), text mode, CORS preflight', async () => {
+    const { createClient } = await import('@connectrpc/connect');
+    const { createGrpcWebTransport } = await import('@connectrpc/connect-web');
+    const { createFileRegistry, fromBinary } = await import('@bufbuild/protobuf');
+    const { FileDescriptorSetSchema } = await import('@bufbuild/protobuf/wkt');
+    const reg = createFileRegistry(fromBinary(FileDescriptorSetSchema, readFileSync(descriptorFile)));
+    const svc = reg.getService('bookstore.Bookstore')!;
+    // fetch through web's sidecar with Host: bookstore (fetch itself may not set Host).
+    const viaSidecar = ((input: string | URL | Request, init?: RequestInit) =>
+      new Promise<Response>((resolve, reject) => {
+        const url = new URL(input instanceof Request ? input.url : String(input));
+        const h: Record<string, string> = {};
+        new Headers(init?.headers).forEach((v, k) => (h[k] = v));
+        h.host = 'bookstore';
+        const r = http.request({ host: '127.0.0.1', port: web.outboundPort, method: init?.method ?? 'POST', path: url.pathname + url.search, headers: h }, (res) => {
+          const rh = new Headers();
+          for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) rh.set(k, Array.isArray(v) ? v.join(', ') : v);
+          resolve(new Response(Readable.toWeb(res) as ReadableStream, { status: res.statusCode ?? 0, headers: rh }));
+        });
+        r.on('error', reject);
+        r.end(init?.body ? Buffer.from(init.body as Uint8Array) : undefined);
+      })) as typeof fetch;
+    // Over h2 (as a peer sidecar sends it): the response ends with the trailer frame and END_STREAM.
+    {
+      const http2 = await import('node:http2');
+      const sess = http2.connect(`http://127.0.0.1:${bookstore.inboundPort}`);
+      const st = sess.request({ ':method': 'POST', ':path': '/bookstore.Bookstore/GetShelf', 'content-type': 'application/grpc-web+proto' });
+      const chunks: Buffer[] = [];
+      st.on('data', (c: Buffer) => chunks.push(c));
+      st.end(Buffer.from([0, 0, 0, 0, 2, 8, 1]));
+      await new Promise<void>((res, rej) => {
+        st.on('end', res);
+        st.on('error', rej);
+        setTimeout(() => rej(new Error('the h2 gRPC-Web response did not end')), 5000);
+      });
+      sess.close();
+      const out = Buffer.concat(chunks);
+      const trailer = out.subarray(5 + out.readUInt32BE(1));
+      expect([out[0], trailer[0], trailer.subarray(5).toString()]).toEqual([0, 0x80, 'grpc-status: 0\r\ngrpc-message: OK\r\n']);
+    }
+    const transport = createGrpcWebTransport({ baseUrl: 'http://bookstore', fetch: viaSidecar });
+    const client = createClient(svc, transport) as unknown as {
+      getShelf(r: { shelf: bigint }): Promise<{ id: bigint; theme: string }>;
+      streamBooks(r: { shelf: bigint; pageSize: number }): AsyncIterable<{ name: string }>;
+    };
+    const shelf = await client.getShelf({ shelf: 1n });
+    expect([shelf.id, shelf.theme]).toEqual([1n, 'science fiction']);
+    const names: string[] = [];
+    for await (const b of client.streamBooks({ shelf: 4n, pageSize: 3 })) names.push(b.name);
+    expect(names).toEqual(['shelves/4/books/0', 'shelves/4/books/1', 'shelves/4/books/2']);
+    let code: unknown;
+    try {
+      await client.getShelf({ shelf: 9n });
+    } catch (e) {
+      code = (e as { code?: number }).code;
+    }
+    expect(code).toBe(5); // NOT_FOUND, from the trailer frame
+    // grpc-web-text: base64 both ways.
+    const msg = Buffer.from([0x08, 0x01]); // GetShelfRequest{shelf: 1}
+    const frame = Buffer.concat([Buffer.from([0, 0, 0, 0, msg.length]), msg]);
+    const t = await req(web.outboundPort, 'POST', '/bookstore.Bookstore/GetShelf', frame.toString('base64'), { 'content-type': 'application/grpc-web-text', origin: 'https://shop.example' });
+    expect(t.headers['content-type']).toBe('application/grpc-web-text+proto');
+    expect(t.headers['access-control-allow-origin']).toBe('https://shop.example');
+    const out = Buffer.from(t.body, 'base64');
+    const trailer = out.subarray(5 + out.readUInt32BE(1));
+    expect(trailer[0]).toBe(0x80);
+    expect(trailer.subarray(5).toString()).toContain('grpc-status: 0');
+    // CORS preflight.
+    const pre = await req(web.outboundPort, 'OPTIONS', '/bookstore.Bookstore/GetShelf', undefined, { origin: 'https://shop.example', 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type,x-grpc-web' });
+    expect(pre.status).toBe(204);
+    expect(pre.headers['access-control-allow-methods']).toContain('POST');
+    expect(pre.headers['access-control-allow-headers']).toBe('content-type,x-grpc-web');
+    figure('grpc-web', { unary: shelf.theme, streamed: names.length, notFound: code, textMode: t.headers['content-type'], preflight: pre.status });
   });
 });

@@ -60,6 +60,8 @@ export interface SidecarListener {
   rbac: RbacEngine | undefined;
   /** The grpc_json_transcoder filter, compiled (JSON clients of a gRPC app). */
   transcoder: Transcoder | undefined;
+  /** The HCM has Envoy's grpc_web filter. */
+  grpcWeb: boolean;
   tracing: TracingConfig | undefined;
 }
 
@@ -83,6 +85,7 @@ export function decodeListener(bytes: Uint8Array): Decoded<SidecarListener> {
   const transport = inboundTransportOf(l, p);
   const rbac = hcm ? compileRbacFilters(hcm.httpFilters, p, `${path}.http_filters`) : undefined;
   const transcoder = hcm ? compileTranscoderFilter(hcm.httpFilters, p, `${path}.http_filters`) : undefined;
+  const grpcWeb = hcm?.httpFilters.some((f) => f.name === 'envoy.filters.http.grpc_web' || (f.configType.case === 'typedConfig' && f.configType.value.typeUrl.endsWith('/envoy.extensions.filters.http.grpc_web.v3.GrpcWeb'))) ?? false;
   const tracing = hcm ? tracingOf(hcm, l, p, path) : undefined;
   // Every chain must carry the same HttpConnectionManager (they differ only in transport).
   for (let i = 1; i < l.filterChains.length; i++) {
@@ -90,5 +93,5 @@ export function decodeListener(bytes: Uint8Array): Decoded<SidecarListener> {
     const a = f?.configType.case === 'typedConfig' ? f.configType.value : undefined;
     if (!a || !any || a.typeUrl !== any.typeUrl || Buffer.compare(Buffer.from(a.value), Buffer.from(any.value)) !== 0) p.add(`filter_chains[${i}].filters[0].typed_config`, 'must equal filter_chains[0]\'s HttpConnectionManager');
   }
-  return { name: l.name, value: p.errors.length || !hcm ? undefined : { listener: l, hcm, routeName, transport, rbac, transcoder, tracing }, errors: p.errors };
+  return { name: l.name, value: p.errors.length || !hcm ? undefined : { listener: l, hcm, routeName, transport, rbac, transcoder, grpcWeb, tracing }, errors: p.errors };
 }

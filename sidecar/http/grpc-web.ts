@@ -1,0 +1,180 @@
+/**
+ * gRPC-Web → gRPC on the inbound listener (Envoy's grpc_web filter). A request with content type
+ * `application/grpc-web[+proto]` (binary) or `application/grpc-web-text[+proto]` (base64) becomes
+ * a gRPC call to the app through the ordinary Exchange. The reply keeps the gRPC message framing;
+ * the trailers travel in the body as a final frame (flag 0x80, `name: value\r\n` lines), and in
+ * text mode the body is base64. CORS: a preflight (OPTIONS with Access-Control-Request-Method)
+ * is answered 204, and every response names the origin and exposes the grpc-* headers.
+ */
+import { Readable } from 'node:stream';
+import type { ForwardRoute } from '../routing/route-table.js';
+import type { UpstreamCluster } from '../upstream/cluster.js';
+import { AdaptedDownstream } from './adapted.js';
+import type { Downstream, ResponseHeaders } from './downstream.js';
+import { Exchange, type RouterTracing } from './forward.js';
+
+const MAX_BODY = 4 * 1024 * 1024;
+const DROP = new Set(['content-type', 'content-length', 'transfer-encoding', 'accept', 'accept-encoding', 'expect', 'te', 'x-grpc-web', 'x-user-agent', 'origin', 'referer']);
+const EXPOSE = 'grpc-status,grpc-message,grpc-status-details-bin';
+const ALLOW_HEADERS = 'content-type,x-grpc-web,x-user-agent,grpc-timeout,authorization,x-request-id,traceparent,tracestate';
+
+export function isGrpcWeb(d: Downstream): boolean {
+  return (d.header('content-type') ?? '').startsWith('application/grpc-web');
+}
+
+/** A CORS preflight for a gRPC-Web call: answered here (never forwarded). */
+export function isPreflight(d: Downstream): boolean {
+  return d.method === 'OPTIONS' && d.header('access-control-request-method') !== undefined;
+}
+
+function cors(d: Downstream): ResponseHeaders {
+  const origin = d.header('origin');
+  return origin ? { 'access-control-allow-origin': origin, 'access-control-expose-headers': EXPOSE, vary: 'origin' } : {};
+}
+
+export function answerPreflight(d: Downstream): void {
+  d.respondSimple(204, { ...cors(d), 'access-control-allow-origin': d.header('origin') ?? '*', 'access-control-allow-methods': 'POST, OPTIONS', 'access-control-allow-headers': d.header('access-control-request-headers') ?? ALLOW_HEADERS, 'access-control-max-age': '86400' }, '');
+}
+
+export function forwardGrpcWeb(d: Downstream, route: ForwardRoute, cluster: UpstreamCluster, tracing: RouterTracing | undefined): void {
+  const text = (d.header('content-type') ?? '').startsWith('application/grpc-web-text');
+  const chunks: Buffer[] = [];
+  let n = 0;
+  (async () => {
+    for await (const c of d.body as AsyncIterable<Buffer>) {
+      n += c.length;
+      if (n > MAX_BODY) return undefined;
+      chunks.push(c);
+    }
+    return Buffer.concat(chunks);
+  })().then(
+    (raw) => {
+      if (!raw) {
+        d.respondSimple(413, { ...cors(d), 'content-type': 'text/plain' }, `the request body is larger than ${MAX_BODY} bytes\n`);
+        return;
+      }
+      d.bytesReceived = raw.length;
+      const body = text ? Buffer.from(raw.toString('latin1').replace(/\s+/g, ''), 'base64') : raw;
+      new Exchange(new GrpcFromGrpcWeb(d, body, text), route, cluster, tracing).start();
+    },
+    () => d.abort(),
+  );
+}
+
+class GrpcFromGrpcWeb extends AdaptedDownstream {
+  readonly method = 'POST';
+  readonly search = '';
+  readonly hasBody = true;
+  readonly body: Readable;
+  readonly path: string;
+  readonly #d: Downstream;
+  readonly #text: boolean;
+  #started = false;
+  #done = false;
+  /** Text mode: bytes not yet base64-encoded (encoded in groups of 3). */
+  #carry: Buffer = Buffer.alloc(0);
+  #head: ResponseHeaders = {};
+
+  constructor(d: Downstream, body: Buffer, text: boolean) {
+    super(d);
+    this.#d = d;
+    this.#text = text;
+    this.path = d.path;
+    this.body = Readable.from([body]);
+  }
+
+  get headersSent(): boolean {
+    return this.#started;
+  }
+
+  header(name: string): string | undefined {
+    if (name === 'content-type') return 'application/grpc';
+    if (name === 'te') return 'trailers';
+    if (name === ':method') return 'POST';
+    if (name === 'content-length') return undefined;
+    return this.#d.header(name);
+  }
+
+  rawPairs(): string[] {
+    const src = this.#d.rawPairs();
+    const out: string[] = [];
+    for (let i = 0; i < src.length; i += 2) if (!DROP.has(src[i]!)) out.push(src[i]!, src[i + 1]!);
+    out.push('content-type', 'application/grpc', 'te', 'trailers');
+    return out;
+  }
+
+  #start(headers: ResponseHeaders): void {
+    if (this.#started) return;
+    this.#started = true;
+    const h: ResponseHeaders = { ...cors(this.#d), 'content-type': this.#text ? 'application/grpc-web-text+proto' : 'application/grpc-web+proto' };
+    for (const [k, v] of Object.entries(headers)) if (k !== 'content-type' && k !== ':status' && !k.startsWith('grpc-')) h[k] = v;
+    this.#d.writeHead(200, h, false);
+  }
+
+  #send(b: Buffer): boolean {
+    if (!this.#text) return this.#d.write(b);
+    const all = this.#carry.length ? Buffer.concat([this.#carry, b]) : b;
+    const whole = all.length - (all.length % 3);
+    this.#carry = all.subarray(whole);
+    return whole ? this.#d.write(Buffer.from(all.subarray(0, whole).toString('base64'))) : true;
+  }
+
+  writeHead(status: number, headers: ResponseHeaders, endStream: boolean): void {
+    if (status !== 200) {
+      this.#finish({ 'grpc-status': '13', 'grpc-message': `upstream answered HTTP ${status}, not gRPC` });
+      return;
+    }
+    this.#head = headers;
+    if (endStream) this.#finish(headers);
+    else this.#start(headers);
+  }
+
+  write(chunk: Buffer): boolean {
+    this.#start(this.#head);
+    return this.#send(chunk);
+  }
+
+  end(trailers: ResponseHeaders | undefined): void {
+    this.#finish(trailers ?? this.#head);
+  }
+
+  respondTrailersOnly(headers: ResponseHeaders): void {
+    this.#finish(headers);
+  }
+
+  override respondSimple(status: number, headers: ResponseHeaders, body: string): void {
+    this.#done = true;
+    super.respondSimple(status, { ...cors(this.#d), ...headers }, body);
+  }
+
+  override abort(): void {
+    this.#done = true;
+    super.abort();
+  }
+
+  /** The trailer frame, then the end of the response. */
+  #finish(meta: ResponseHeaders): void {
+    if (this.#done) return;
+    this.#done = true;
+    this.#start(meta);
+    const weft = meta['x-weft-error'];
+    if (weft) this.#d.weftError = String(weft);
+    let lines = '';
+    for (const [k, v] of Object.entries(meta)) {
+      if (k.startsWith(':') || k === 'content-type') continue;
+      if (k.startsWith('grpc-') || k === 'x-weft-error') lines += `${k}: ${Array.isArray(v) ? v.join(', ') : String(v)}\r\n`;
+    }
+    if (meta['grpc-status'] === undefined) lines = `grpc-status: 2\r\ngrpc-message: no grpc-status from upstream\r\n${lines}`;
+    const payload = Buffer.from(lines, 'latin1');
+    const frame = Buffer.allocUnsafe(5 + payload.length);
+    frame[0] = 0x80;
+    frame.writeUInt32BE(payload.length, 1);
+    payload.copy(frame, 5);
+    this.#send(frame);
+    if (this.#text && this.#carry.length) {
+      this.#d.write(Buffer.from(this.#carry.toString('base64')));
+      this.#carry = Buffer.alloc(0);
+    }
+    this.#d.end(undefined);
+  }
+}
