@@ -106,6 +106,28 @@ export class PathTemplate {
     }
     return out;
   }
+
+  /**
+   * The path for given variable values (the reverse of match): each variable's value replaces its
+   * segments; a one-segment variable is percent-encoded, a multi-segment one keeps its '/'.
+   */
+  expand(value: (path: readonly string[]) => string | undefined): string {
+    const out: string[] = [];
+    let i = 0;
+    for (const v of this.vars) {
+      for (; i < v.start; i++) out.push(litOf(this.parts[i]!));
+      const x = value(v.path) ?? '';
+      const end = v.end < 0 ? this.parts.length : v.end;
+      out.push(end - v.start === 1 && this.parts[v.start]!.kind === 'star' ? encodeURIComponent(x) : x.split('/').map(encodeURIComponent).join('/'));
+      i = end;
+    }
+    for (; i < this.parts.length; i++) out.push(litOf(this.parts[i]!));
+    return `/${out.join('/')}${this.verb !== undefined ? `:${this.verb}` : ''}`;
+  }
+}
+
+function litOf(p: Part): string {
+  return p.kind === 'lit' ? p.value : p.kind === 'star' ? '_' : '';
 }
 
 function segment(s: string, source: string): Part {

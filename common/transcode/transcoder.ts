@@ -150,6 +150,71 @@ export class Transcoder {
     for (const l of this.#byMethod.values()) l.sort((a, b) => b.template.literals - a.template.literals || a.template.vars.length - b.template.vars.length);
   }
 
+  /** Reverse direction: the primary binding of a gRPC method path (`/pkg.Service/Method`). */
+  forGrpcPath(path: string): Binding | undefined {
+    return this.bindings.find((b) => b.grpcPath === path);
+  }
+
+  /**
+   * Reverse direction: the HTTP request for a gRPC request message. Path variables come from
+   * their fields; with `body: "*"` the rest of the message is the JSON body, with `body: field`
+   * that field is, and the remaining fields become query parameters (nested ones dotted).
+   */
+  httpRequestFor(b: Binding, message: Uint8Array): { method: string; path: string; body: string | undefined } {
+    const input = b.method.input;
+    const json = toJson(input, fromBinary(input, message), { registry: this.registry, useProtoFieldName: true }) as JsonObject;
+    const take = (path: readonly string[]): string | undefined => {
+      let o: JsonValue | undefined = json;
+      for (let i = 0; i < path.length - 1; i++) o = o && typeof o === 'object' && !Array.isArray(o) ? (o as JsonObject)[path[i]!] : undefined;
+      if (!o || typeof o !== 'object' || Array.isArray(o)) return undefined;
+      const leaf = path[path.length - 1]!;
+      const v = (o as JsonObject)[leaf];
+      delete (o as JsonObject)[leaf];
+      return v === undefined || v === null ? undefined : typeof v === 'object' ? JSON.stringify(v) : String(v);
+    };
+    let path = b.template.expand(take);
+    let body: string | undefined;
+    if (b.body === '*') body = JSON.stringify(json);
+    else {
+      if (b.body) {
+        body = JSON.stringify(json[b.body] ?? {});
+        delete json[b.body];
+      }
+      const q = new URLSearchParams();
+      const flat = (o: JsonObject, prefix: string) => {
+        for (const [k, v] of Object.entries(o)) {
+          if (v === null) continue;
+          if (Array.isArray(v)) for (const x of v) q.append(prefix + k, typeof x === 'object' ? JSON.stringify(x) : String(x));
+          else if (typeof v === 'object') flat(v as JsonObject, `${prefix}${k}.`);
+          else q.append(prefix + k, String(v));
+        }
+      };
+      flat(json, '');
+      if (q.size) path += `?${q}`;
+    }
+    return { method: b.httpMethod, path, body };
+  }
+
+  /** Reverse direction: the gRPC reply message for a successful HTTP/JSON answer. */
+  replyFromJson(b: Binding, text: string): Uint8Array {
+    const out = b.method.output;
+    let json: JsonValue;
+    try {
+      json = text.trim() ? (JSON.parse(text) as JsonValue) : {};
+    } catch (e) {
+      throw new TranscodeError(`the service's answer is not JSON: ${(e as Error).message}`, 502);
+    }
+    if (b.responseBody) {
+      const f = out.fields.find((x) => x.name === b.responseBody)!;
+      json = { [f.name]: json };
+    }
+    try {
+      return toBinary(out, fromJson(out, json, { registry: this.registry, ignoreUnknownFields: true }));
+    } catch (e) {
+      throw new TranscodeError(`the service's answer does not fit ${out.typeName}: ${(e as Error).message}`, 502);
+    }
+  }
+
   /** The binding for an HTTP request, or undefined (not a transcoded route). */
   match(httpMethod: string, path: string): Match | undefined {
     const l = this.#byMethod.get(httpMethod);
@@ -220,6 +285,12 @@ export class Transcoder {
     }
     return JSON.stringify({ code, message, details });
   }
+}
+
+/** HTTP status → gRPC code for the reverse direction (the inverse of the table below where it is one to one). */
+export function grpcCodeForHttp(status: number): number {
+  const m: Record<number, number> = { 400: 3, 401: 16, 403: 7, 404: 5, 409: 10, 412: 9, 416: 11, 429: 8, 499: 1, 501: 12, 503: 14, 504: 4 };
+  return m[status] ?? (status >= 500 ? 13 : status >= 400 ? 9 : 2);
 }
 
 /** The standard gRPC → HTTP status mapping (google/rpc/code.proto). */

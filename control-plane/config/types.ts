@@ -374,8 +374,9 @@ export type AuthorizationPolicyResource = ResourceBase<'AuthorizationPolicy', Au
 
 /** GRPCTranslation: HTTP/JSON clients of a gRPC service (the inbound grpc_json_transcoder). */
 export interface GRPCTranslationSpec {
-  /** The Weft Service (same namespace) whose instances speak gRPC. */
+  /** The Weft Service (same namespace): it speaks gRPC (jsonToGrpc) or HTTP/JSON (grpcToJson). */
   service: string;
+  direction: 'jsonToGrpc' | 'grpcToJson';
   /** A google.protobuf.FileDescriptorSet, base64. */
   descriptorSet: string;
   /** Fully qualified protobuf services to expose. */

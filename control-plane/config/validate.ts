@@ -156,7 +156,8 @@ export function referenceErrors(check: Iterable<MeshResource>, model: MeshModel,
       const ns = res.metadata.namespace;
       const s = svc(ns, res.spec.service);
       if (!s) err('spec.service', `Service ${ns}/${res.spec.service} does not exist`);
-      else if (!s.spec.ports.some((p) => p.protocol === 'grpc')) err('spec.service', `Service ${ns}/${res.spec.service} has no grpc port (its instances must speak gRPC)`);
+      else if (res.spec.direction === 'jsonToGrpc' && !s.spec.ports.some((p) => p.protocol === 'grpc')) err('spec.service', `Service ${ns}/${res.spec.service} has no grpc port (with direction jsonToGrpc its instances must speak gRPC)`);
+      else if (res.spec.direction === 'grpcToJson' && !s.spec.ports.some((p) => p.protocol === 'http')) err('spec.service', `Service ${ns}/${res.spec.service} has no http port (with direction grpcToJson its instances speak HTTP/JSON)`);
       const other = model.grpcTranslations.get(`Service/${ns}/${res.spec.service}`);
       if (other && other.metadata.name !== res.metadata.name) err('spec.service', `Service ${ns}/${res.spec.service} already has GRPCTranslation ${other.metadata.name}`);
     }

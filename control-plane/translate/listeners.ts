@@ -5,7 +5,7 @@
  * router filter.
  */
 import { create } from '@bufbuild/protobuf';
-import { anyPack } from '@bufbuild/protobuf/wkt';
+import { anyPack, type Any } from '@bufbuild/protobuf/wkt';
 import { TYPE_URL } from '../../common/xds-types.js';
 import { ListenerSchema } from '../../proto/gen/envoy/config/listener/v3/listener_pb.js';
 import { RouteConfigurationSchema } from '../../proto/gen/envoy/config/route/v3/route_pb.js';
@@ -84,6 +84,7 @@ export interface VirtualHostInit {
   name: string;
   domains: string[];
   routes: Route[];
+  typedPerFilterConfig?: Record<string, Any>;
 }
 
 /** A RouteConfiguration; `clusters` are the names its routes reference (for consistency refs). */

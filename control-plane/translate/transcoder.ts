@@ -7,7 +7,20 @@ import { create } from '@bufbuild/protobuf';
 import { anyPack } from '@bufbuild/protobuf/wkt';
 import { GrpcJsonTranscoderSchema } from '../../proto/gen/envoy/extensions/filters/http/grpc_json_transcoder/v3/transcoder_pb.js';
 import type { HttpFilter } from '../../proto/gen/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager_pb.js';
-import type { MeshModel } from '../config/types.js';
+import type { GRPCTranslationResource, MeshModel } from '../config/types.js';
+import { FilterConfigSchema } from '../../proto/gen/envoy/config/route/v3/route_components_pb.js';
+import type { Any } from '@bufbuild/protobuf/wkt';
+import { REVERSE_FILTER } from '../../common/transcode/compile.js';
+
+/**
+ * typed_per_filter_config for the outbound virtual host of a service with a grpcToJson
+ * GRPCTranslation (optional, so other xDS clients may ignore it).
+ */
+export function reversePerFilterConfig(model: MeshModel, namespace: string, service: string): Record<string, Any> | undefined {
+  const t = model.grpcTranslations.get(`Service/${namespace}/${service}`);
+  if (!t || t.spec.direction !== 'grpcToJson') return undefined;
+  return { [REVERSE_FILTER]: anyPack(FilterConfigSchema, create(FilterConfigSchema, { config: anyPack(GrpcJsonTranscoderSchema, transcoderConfig(t)), isOptional: true })) };
+}
 import { GrpcWebSchema } from '../../proto/gen/envoy/extensions/filters/http/grpc_web/v3/grpc_web_pb.js';
 
 export const GRPC_WEB_FILTER = 'envoy.filters.http.grpc_web';
@@ -20,15 +33,19 @@ export function grpcWebFilters(model: MeshModel, namespace: string, service: str
 
 export const TRANSCODER_FILTER = 'envoy.filters.http.grpc_json_transcoder';
 
-export function transcoderFilters(model: MeshModel, namespace: string, service: string): HttpFilter[] {
-  const t = model.grpcTranslations.get(`Service/${namespace}/${service}`);
-  if (!t) return [];
-  const cfg = create(GrpcJsonTranscoderSchema, {
+function transcoderConfig(t: GRPCTranslationResource) {
+  return create(GrpcJsonTranscoderSchema, {
     descriptorSet: { case: 'protoDescriptorBin', value: Buffer.from(t.spec.descriptorSet, 'base64') },
     services: t.spec.protoServices,
     ignoredQueryParameters: t.spec.ignoredQueryParameters,
     autoMapping: t.spec.autoMapping,
     convertGrpcStatus: true,
   });
+}
+
+export function transcoderFilters(model: MeshModel, namespace: string, service: string): HttpFilter[] {
+  const t = model.grpcTranslations.get(`Service/${namespace}/${service}`);
+  if (!t || t.spec.direction !== 'jsonToGrpc') return [];
+  const cfg = transcoderConfig(t);
   return [{ name: TRANSCODER_FILTER, configType: { case: 'typedConfig', value: anyPack(GrpcJsonTranscoderSchema, cfg) } } as HttpFilter];
 }

@@ -14,7 +14,7 @@ import { INBOUND_LISTENER, OUTBOUND_LISTENER, OUTBOUND_ROUTE, clusterName, hostF
 import { routesFor } from './routes.js';
 import { trustBundleSecret } from './tls.js';
 import { rbacFilters } from './rbac.js';
-import { grpcWebFilters, transcoderFilters } from './transcoder.js';
+import { grpcWebFilters, reversePerFilterConfig, transcoderFilters } from './transcoder.js';
 import { create } from '@bufbuild/protobuf';
 import { RouteSchema } from '../../proto/gen/envoy/config/route/v3/route_components_pb.js';
 
@@ -150,6 +150,7 @@ export class Translator {
           name: `${svc.metadata.name}.${svc.metadata.namespace}:${p.port}`,
           domains: hostForms(svc, i, namespace),
           routes: routesFor({ model: this.#model, svc, port: p.port, grpc: p.protocol === 'grpc', refs, proxyless }),
+          ...(!proxyless && p.protocol === 'http' ? { typedPerFilterConfig: reversePerFilterConfig(this.#model, svc.metadata.namespace, svc.metadata.name) ?? {} } : {}),
         });
       });
     }

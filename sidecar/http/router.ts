@@ -13,6 +13,7 @@ import { respondError } from './respond.js';
 import type { RbacDecision, RbacEngine } from './rbac.js';
 import type { RouterTracing } from './forward.js';
 import { transcode } from './transcode.js';
+import { reverseTranscode } from './reverse.js';
 import { answerPreflight, forwardGrpcWeb, isGrpcWeb, isPreflight } from './grpc-web.js';
 import type { Transcoder } from '../../common/transcode/transcoder.js';
 
@@ -90,6 +91,7 @@ export function route(d: Downstream, ctx: RouterContext): void {
     respondError(d, 'NO_HEALTHY_UPSTREAM', `cluster ${name} is not known (yet)`);
     return;
   }
+  if (r.reverse && d.grpc && !isGrpcWeb(d)) return reverseTranscode(d, r.reverse, r, cluster, ctx.tracing);
   if (ctx.grpcWeb?.()) {
     if (isPreflight(d)) return answerPreflight(d);
     if (isGrpcWeb(d)) return forwardGrpcWeb(d, r, cluster, ctx.tracing);

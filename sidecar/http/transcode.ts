@@ -8,13 +8,11 @@
  *    `text/event-stream`;
  *  - a gRPC error: the standard HTTP status for its code and `{code, message, details}`.
  */
-import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { anyUnpack } from '@bufbuild/protobuf/wkt';
 import type { HttpFilter } from '../../proto/gen/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager_pb.js';
-import { GrpcJsonTranscoderSchema } from '../../proto/gen/envoy/extensions/filters/http/grpc_json_transcoder/v3/transcoder_pb.js';
+import { compileTranscoderAny, TRANSCODER_TYPE } from '../../common/transcode/compile.js';
 import type { Problems } from '../xds/types/decoded.js';
-import { httpStatusForGrpc, TranscodeError, Transcoder as TranscoderImpl, TranscoderConfigError, type Match, type Transcoder } from '../../common/transcode/transcoder.js';
+import { httpStatusForGrpc, TranscodeError, TranscoderConfigError, type Match, type Transcoder } from '../../common/transcode/transcoder.js';
 import type { ForwardRoute } from '../routing/route-table.js';
 import type { UpstreamCluster } from '../upstream/cluster.js';
 import type { Downstream, ResponseHeaders } from './downstream.js';
@@ -212,38 +210,18 @@ class GrpcFromJson extends AdaptedDownstream {
   }
 }
 
-const TRANSCODER_TYPE = 'type.googleapis.com/envoy.extensions.filters.http.grpc_json_transcoder.v3.GrpcJsonTranscoder';
-/** Compiled transcoders by their config bytes: an LDS update that keeps the config reuses it. */
-const compiled = new Map<string, Transcoder>();
-
 /** The HCM's grpc_json_transcoder filter, compiled (errors go to `p` with their field paths). */
 export function compileTranscoderFilter(filters: readonly HttpFilter[], p: Problems, pathPrefix: string): Transcoder | undefined {
   let out: Transcoder | undefined;
   filters.forEach((f, i) => {
     const any = f.configType.case === 'typedConfig' ? f.configType.value : undefined;
     if (!any || any.typeUrl !== TRANSCODER_TYPE) return;
-    const base = `${pathPrefix}[${i}].typed_config`;
-    const key = createHash('sha256').update(any.value).digest('hex');
-    const hit = compiled.get(key);
-    if (hit) {
-      out = hit;
-      return;
-    }
-    const cfg = anyUnpack(any, GrpcJsonTranscoderSchema);
-    if (!cfg) return;
-    if (cfg.descriptorSet.case !== 'protoDescriptorBin') {
-      p.add(`${base}.descriptor_set`, 'only proto_descriptor_bin is supported (a file path on the proxy is not)');
-      return;
-    }
     try {
-      out = new TranscoderImpl({ descriptorSet: cfg.descriptorSet.value, services: cfg.services, ignoredQueryParameters: cfg.ignoredQueryParameters, autoMapping: cfg.autoMapping });
+      out = compileTranscoderAny(any);
     } catch (e) {
       if (!(e instanceof TranscoderConfigError)) throw e;
-      p.add(`${base}`, e.message);
-      return;
+      p.add(`${pathPrefix}[${i}].typed_config`, e.message);
     }
-    if (compiled.size >= 8) compiled.delete(compiled.keys().next().value!);
-    compiled.set(key, out);
   });
   return out;
 }

@@ -11,6 +11,8 @@ import {
 } from '../../proto/gen/envoy/config/route/v3/route_components_pb.js';
 import { HeaderValueOption_HeaderAppendAction, type HeaderValueOption } from '../../proto/gen/envoy/config/core/v3/base_pb.js';
 import { CompiledHeaderMatch, CompiledQueryMatch, type HeaderSource } from './matchers.js';
+import { compileTranscoderAny, REVERSE_FILTER } from '../../common/transcode/compile.js';
+import type { Transcoder } from '../../common/transcode/transcoder.js';
 
 type Duration = { seconds: bigint; nanos: number } | undefined;
 const ms = (d: Duration): number | undefined => (d ? Number(d.seconds) * 1000 + Math.floor(d.nanos / 1e6) : undefined);
@@ -56,6 +58,8 @@ export interface WeightedCluster {
 
 interface RouteCommon {
   name: string;
+  /** gRPC callers of an HTTP/JSON service: the virtual host's reverse transcoder. */
+  reverse?: Transcoder;
   reqAdd: readonly HeaderOp[];
   reqRemove: readonly string[];
   resAdd: readonly HeaderOp[];
@@ -182,9 +186,10 @@ export function compileRetry(r: RetryPolicy | undefined): CompiledRetry | undefi
   };
 }
 
-function compileRoute(r: Route, vhostRetry: RetryPolicy | undefined): CompiledRoute {
+function compileRoute(r: Route, vhostRetry: RetryPolicy | undefined, reverse?: Transcoder): CompiledRoute {
   const common: RouteCommon = {
     name: r.name,
+    ...(reverse ? { reverse } : {}),
     reqAdd: headerOps(r.requestHeadersToAdd),
     reqRemove: r.requestHeadersToRemove.map((h) => h.toLowerCase()),
     resAdd: headerOps(r.responseHeadersToAdd),
@@ -244,7 +249,7 @@ function compileRoute(r: Route, vhostRetry: RetryPolicy | undefined): CompiledRo
   };
 }
 
-function compileEntry(r: Route, vhostRetry: RetryPolicy | undefined): RouteEntry {
+function compileEntry(r: Route, vhostRetry: RetryPolicy | undefined, reverse?: Transcoder): RouteEntry {
   const m = r.match!;
   const ps = m.pathSpecifier;
   const cs = m.caseSensitive ?? true;
@@ -257,7 +262,7 @@ function compileEntry(r: Route, vhostRetry: RetryPolicy | undefined): RouteEntry
     cs,
     m.headers.map((h) => new CompiledHeaderMatch(h)),
     m.queryParameters.map((q) => new CompiledQueryMatch(q)),
-    compileRoute(r, vhostRetry),
+    compileRoute(r, vhostRetry, reverse),
   );
 }
 
@@ -271,7 +276,9 @@ export class RouteTable {
   constructor(rc: RouteConfiguration) {
     this.name = rc.name;
     for (const vh of rc.virtualHosts) {
-      const compiled = new VirtualHost(vh.name, vh.routes.map((r) => compileEntry(r, vh.retryPolicy)));
+      const rev = vh.typedPerFilterConfig[REVERSE_FILTER];
+      const reverse = rev ? compileTranscoderAny(rev) : undefined;
+      const compiled = new VirtualHost(vh.name, vh.routes.map((r) => compileEntry(r, vh.retryPolicy, reverse)));
       for (const raw of vh.domains) {
         const d = raw.toLowerCase();
         if (d === '*') this.#any = compiled;

@@ -200,3 +200,72 @@ describe('HTTP/JSON clients of a gRPC service (GRPCTranslation)', () => {
     figure('grpc-web', { unary: shelf.theme, streamed: names.length, notFound: code, textMode: t.headers['content-type'], preflight: pre.status });
   });
 });
+
+describe('gRPC clients of an HTTP/JSON service (GRPCTranslation direction grpcToJson)', () => {
+  let cp: ControlPlaneProc;
+  let app: Spawned;
+  let library: SidecarProc;
+  let web: SidecarProc;
+  let set: Uint8Array;
+
+  beforeAll(async () => {
+    cp = await startControlPlane();
+    set = buildDescriptorSet(join(ROOT, 'test/fixtures/bookstore'));
+    const f = join(tempDir(), 'mesh.yaml');
+    writeFileSync(f, [
+      'apiVersion: weft.dev/v1alpha1\nkind: Service\nmetadata: { name: library }\nspec:\n  ports: [{ name: http, port: 8080, protocol: http }]\n',
+      'apiVersion: weft.dev/v1alpha1\nkind: Service\nmetadata: { name: web }\nspec:\n  ports: [{ name: http, port: 8080, protocol: http }]\n',
+      `apiVersion: weft.dev/v1alpha1\nkind: GRPCTranslation\nmetadata: { name: library-grpc }\nspec:\n  service: library\n  direction: grpcToJson\n  protoServices: [bookstore.Bookstore]\n  descriptorSet: ${Buffer.from(set).toString('base64')}\n`,
+    ].join('---\n'));
+    const r = await weft(['apply', '-f', f], { cp });
+    expect(r.code, r.stderr).toBe(0);
+    app = spawnNode([join(ROOT, 'test/harness/bookstore-rest.mjs'), '0']);
+    const port = Number((await app.waitLine(/listening (\d+)/))[1]);
+    library = await startSidecar(cp.xdsPort, { service: 'library', appPort: port });
+    web = await startSidecar(cp.xdsPort, { service: 'web', appPort: 1 });
+    await waitForHosts(web, 'outbound|8080||library.default', 1);
+  }, 60_000);
+  afterAll(async () => {
+    await Promise.all([web?.kill('SIGKILL'), library?.kill('SIGKILL'), app?.kill('SIGKILL')]);
+    await cp?.kill();
+  });
+
+  it('maps unary calls to the HTTP rules and the JSON answers (or HTTP errors) back to messages and statuses', async () => {
+    const grpc = await import('@grpc/grpc-js');
+    const { createFileRegistry, fromBinary, toBinary, create } = await import('@bufbuild/protobuf');
+    const { FileDescriptorSetSchema } = await import('@bufbuild/protobuf/wkt');
+    const reg = createFileRegistry(fromBinary(FileDescriptorSetSchema, set));
+    const svc = reg.getService('bookstore.Bookstore')!;
+    const client = new grpc.Client(`127.0.0.1:${web.outboundPort}`, grpc.credentials.createInsecure(), { 'grpc.default_authority': 'library' });
+    const call = (method: string, init: Record<string, unknown>) => {
+      const m = svc.methods.find((x) => x.name === method)!;
+      return new Promise<{ code: number; details?: string; reply?: Record<string, unknown> }>((resolve) => {
+        client.makeUnaryRequest(
+          `/bookstore.Bookstore/${method}`,
+          (x: Record<string, unknown>) => Buffer.from(toBinary(m.input, create(m.input, x))),
+          (b: Buffer) => fromBinary(m.output, b) as unknown as Record<string, unknown>,
+          init,
+          (err: { code: number; details: string } | null, reply?: Record<string, unknown>) => resolve(err ? { code: err.code, details: err.details } : { code: 0, ...(reply ? { reply } : {}) }),
+        );
+      });
+    };
+    const shelf = await call('GetShelf', { shelf: 1n });
+    expect([shelf.code, shelf.reply?.id, shelf.reply?.theme]).toEqual([0, 1n, 'poetry']);
+    const missing = await call('GetShelf', { shelf: 2n });
+    expect([missing.code, missing.details]).toEqual([5, 'shelf 2 not found']);
+    const list = await call('ListBooks', { shelf: 3n, pageSize: 1, authors: ['Plath'] });
+    expect(list.code).toBe(0);
+    expect((list.reply!.books as Array<{ title: string }>).map((b) => b.title)).toEqual(['Ariel']);
+    expect(list.reply!.nextPageToken).toBe('shelf=3;query=?page_size=1&authors=Plath');
+    const created = await call('CreateBook', { shelf: 4n, book: { title: 'Howl', isbn: 7n } });
+    expect([created.code, created.reply?.name, created.reply?.title]).toEqual([0, 'shelves/4/books/7', 'Howl']);
+    const bad = await call('CreateBook', { shelf: 4n, book: { isbn: 7n } });
+    expect([bad.code, bad.details]).toEqual([3, 'a book needs a title']);
+    const title = await call('GetBookTitle', { name: 'shelves/1/books/2' });
+    expect([title.code, title.reply?.title]).toEqual([0, 'Dune']);
+    const stream = await call('StreamBooks', { shelf: 1n });
+    expect(stream.code).toBe(12);
+    figure('grpc -> http/json', { getShelf: shelf.code, notFound: missing.code, invalidArgument: bad.code, listed: list.reply!.nextPageToken, streaming: stream.code });
+    client.close();
+  });
+});

@@ -1,6 +1,6 @@
 /**
- * GRPCTranslation: HTTP/JSON clients call a gRPC service. Names the Weft Service whose instances
- * speak gRPC, a descriptor set (a google.protobuf.FileDescriptorSet, base64: `buf build -o - |
+ * GRPCTranslation: HTTP/JSON clients call a gRPC service (direction jsonToGrpc, the default), or
+ * gRPC clients call an HTTP/JSON service (grpcToJson). Names the Weft Service, a descriptor set (a google.protobuf.FileDescriptorSet, base64: `buf build -o - |
  * base64 -w0`) and the protobuf services to expose. The descriptor is compiled here, at apply
  * time: a set that does not parse, lacks a named service, or has a bad google.api.http rule is
  * rejected with the reason.
@@ -12,12 +12,13 @@ import type { Reader } from '../schema.js';
 const PROTO_NAME = /^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+$/;
 
 export function readGRPCTranslation(r: Reader, v: unknown): GRPCTranslationSpec | undefined {
-  const o = r.obj(v, 'spec', ['service', 'descriptorSet', 'protoServices', 'ignoredQueryParameters', 'autoMapping'], ['service', 'descriptorSet', 'protoServices']);
+  const o = r.obj(v, 'spec', ['service', 'direction', 'descriptorSet', 'protoServices', 'ignoredQueryParameters', 'autoMapping'], ['service', 'descriptorSet', 'protoServices']);
   if (!o) return undefined;
   const service = r.str(o.service, 'spec.service', { required: true, pattern: /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, patternHelp: 'a Service name' }) ?? '';
   const protoServices = r.arr(o.protoServices, 'spec.protoServices', (x, p) => r.str(x, p, { required: true, pattern: PROTO_NAME, patternHelp: 'a fully qualified protobuf service, e.g. bookstore.Bookstore' }), { nonEmpty: true }) ?? [];
   const ignored = r.arr(o.ignoredQueryParameters ?? [], 'spec.ignoredQueryParameters', (x, p) => r.str(x, p, { required: true, nonEmpty: true })) ?? [];
   const autoMapping = r.bool(o.autoMapping, 'spec.autoMapping') ?? true;
+  const direction = (r.str(o.direction, 'spec.direction', { oneOf: ['jsonToGrpc', 'grpcToJson'] }) ?? 'jsonToGrpc') as 'jsonToGrpc' | 'grpcToJson';
   const b64 = r.str(o.descriptorSet, 'spec.descriptorSet', { required: true, nonEmpty: true }) ?? '';
   const bytes = Buffer.from(b64.replace(/\s+/g, ''), 'base64');
   if (b64 && (!/^[A-Za-z0-9+/=\s]+$/.test(b64) || !bytes.length)) {
@@ -34,5 +35,5 @@ export function readGRPCTranslation(r: Reader, v: unknown): GRPCTranslationSpec 
       return undefined;
     }
   }
-  return { service, descriptorSet: bytes.toString('base64'), protoServices, ignoredQueryParameters: ignored, autoMapping };
+  return { service, direction, descriptorSet: bytes.toString('base64'), protoServices, ignoredQueryParameters: ignored, autoMapping };
 }

@@ -3,6 +3,9 @@ import { fromBinary } from '@bufbuild/protobuf';
 import { RouteConfigurationSchema, type RouteConfiguration } from '../../../proto/gen/envoy/config/route/v3/route_pb.js';
 import { checkRegex, Problems, type Decoded } from './decoded.js';
 
+import { compileTranscoderAny, REVERSE_FILTER } from '../../../common/transcode/compile.js';
+import { TranscoderConfigError } from '../../../common/transcode/transcoder.js';
+
 export function decodeRoute(bytes: Uint8Array): Decoded<RouteConfiguration> {
   const rc = fromBinary(RouteConfigurationSchema, bytes);
   const p = new Problems(`RouteConfiguration/${rc.name || '?'}`);
@@ -15,6 +18,15 @@ export function decodeRoute(bytes: Uint8Array): Decoded<RouteConfiguration> {
       const at = seen.get(d.toLowerCase());
       if (at !== undefined) p.add(`${vp}.domains`, `domain '${d}' also in virtual_hosts[${at}]`);
       seen.set(d.toLowerCase(), vi);
+    }
+    const rev = vh.typedPerFilterConfig[REVERSE_FILTER];
+    if (rev) {
+      try {
+        compileTranscoderAny(rev);
+      } catch (e) {
+        if (!(e instanceof TranscoderConfigError)) throw e;
+        p.add(`${vp}.typed_per_filter_config["${REVERSE_FILTER}"]`, e.message);
+      }
     }
     vh.routes.forEach((r, ri) => {
       const rp = `${vp}.routes[${ri}]`;

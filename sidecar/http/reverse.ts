@@ -1,0 +1,172 @@
+/**
+ * gRPC → HTTP/JSON on the caller's outbound listener: a gRPC call to a service whose instances
+ * speak HTTP/JSON (a GRPCTranslation with direction grpcToJson) is mapped by the method's
+ * google.api.http rule to an HTTP request (path variables from fields, the body or query from
+ * the rest), sent through the ordinary Exchange, and the JSON answer (or HTTP error) comes back
+ * as a protobuf message and grpc-status. Unary methods only; others answer UNIMPLEMENTED.
+ */
+import { Readable } from 'node:stream';
+import { grpcCodeForHttp, TranscodeError, type Binding, type Transcoder } from '../../common/transcode/transcoder.js';
+import type { ForwardRoute } from '../routing/route-table.js';
+import type { UpstreamCluster } from '../upstream/cluster.js';
+import { AdaptedDownstream } from './adapted.js';
+import type { Downstream, ResponseHeaders } from './downstream.js';
+import { Exchange, type RouterTracing } from './forward.js';
+
+const MAX_BODY = 4 * 1024 * 1024;
+const DROP = new Set(['content-type', 'content-length', 'transfer-encoding', 'te', 'accept', 'accept-encoding', 'grpc-accept-encoding', 'grpc-encoding', 'user-agent']);
+
+function grpcError(d: Downstream, code: number, message: string): void {
+  d.respondTrailersOnly({ ':status': 200, 'content-type': 'application/grpc', 'grpc-status': String(code), 'grpc-message': encodeURIComponent(message) });
+}
+
+export function reverseTranscode(d: Downstream, t: Transcoder, route: ForwardRoute, cluster: UpstreamCluster, tracing: RouterTracing | undefined): void {
+  const b = t.forGrpcPath(d.path);
+  if (!b) return grpcError(d, 12, `method ${d.path} is not in the GRPCTranslation`);
+  if (b.serverStreaming) return grpcError(d, 12, `${d.path}: streaming methods cannot be translated to HTTP/JSON`);
+  const chunks: Buffer[] = [];
+  let n = 0;
+  (async () => {
+    for await (const c of d.body as AsyncIterable<Buffer>) {
+      n += c.length;
+      if (n > MAX_BODY) return undefined;
+      chunks.push(c);
+    }
+    return Buffer.concat(chunks);
+  })().then(
+    (raw) => {
+      if (!raw) return grpcError(d, 8, `request larger than ${MAX_BODY} bytes`);
+      d.bytesReceived = raw.length;
+      if (raw.length < 5 || raw.length < 5 + raw.readUInt32BE(1)) return grpcError(d, 13, 'the request is not one gRPC message');
+      if (raw[0] !== 0) return grpcError(d, 12, 'compressed gRPC messages are not supported by the translation');
+      let req: { method: string; path: string; body: string | undefined };
+      try {
+        req = t.httpRequestFor(b, raw.subarray(5, 5 + raw.readUInt32BE(1)));
+      } catch (e) {
+        return grpcError(d, 3, (e as Error).message);
+      }
+      new Exchange(new JsonFromGrpc(d, t, b, req), route, cluster, tracing).start();
+    },
+    () => d.abort(),
+  );
+}
+
+/** What the Exchange sees: an HTTP/JSON request. What the caller gets: a gRPC reply. */
+class JsonFromGrpc extends AdaptedDownstream {
+  readonly method: string;
+  readonly path: string;
+  readonly search: string;
+  readonly hasBody: boolean;
+  readonly body: Readable;
+  readonly #d: Downstream;
+  readonly #t: Transcoder;
+  readonly #b: Binding;
+  readonly #json: boolean;
+  #status = 0;
+  #chunks: Buffer[] = [];
+  #size = 0;
+  #done = false;
+
+  constructor(d: Downstream, t: Transcoder, b: Binding, req: { method: string; path: string; body: string | undefined }) {
+    super(d);
+    this.#d = d;
+    this.#t = t;
+    this.#b = b;
+    this.method = req.method;
+    const q = req.path.indexOf('?');
+    this.path = q < 0 ? req.path : req.path.slice(0, q);
+    this.search = q < 0 ? '' : req.path.slice(q);
+    this.#json = req.body !== undefined;
+    this.hasBody = this.#json;
+    this.body = Readable.from(this.#json ? [Buffer.from(req.body!)] : []);
+  }
+
+  get headersSent(): boolean {
+    return this.#done;
+  }
+
+  header(name: string): string | undefined {
+    if (name === 'content-type') return this.#json ? 'application/json' : undefined;
+    if (name === ':method') return this.method;
+    if (name === ':path') return this.path + this.search;
+    if (name === 'accept') return 'application/json';
+    if (DROP.has(name) || name.startsWith('grpc-')) return undefined;
+    return this.#d.header(name);
+  }
+
+  rawPairs(): string[] {
+    const src = this.#d.rawPairs();
+    const out: string[] = [];
+    for (let i = 0; i < src.length; i += 2) if (!DROP.has(src[i]!) && !src[i]!.startsWith('grpc-')) out.push(src[i]!, src[i + 1]!);
+    out.push('accept', 'application/json');
+    if (this.#json) out.push('content-type', 'application/json');
+    return out;
+  }
+
+  writeHead(status: number, _headers: ResponseHeaders, endStream: boolean): void {
+    this.#status = status;
+    if (endStream) this.#finish();
+  }
+
+  write(chunk: Buffer): boolean {
+    this.#size += chunk.length;
+    if (this.#size <= MAX_BODY) this.#chunks.push(chunk);
+    return true;
+  }
+
+  end(): void {
+    this.#finish();
+  }
+
+  respondTrailersOnly(headers: ResponseHeaders): void {
+    // A gRPC answer the sidecar made (an error code of its own): pass it on as is.
+    if (headers['grpc-status'] !== undefined) {
+      this.#done = true;
+      this.#d.respondTrailersOnly(headers);
+      return;
+    }
+    this.#status = Number(headers[':status']) || 502;
+    this.#finish();
+  }
+
+  override respondSimple(status: number, headers: ResponseHeaders, body: string): void {
+    this.#status = status;
+    const weft = headers['x-weft-error'];
+    if (weft) this.#d.weftError = String(weft);
+    this.#chunks = [Buffer.from(body)];
+    this.#finish();
+  }
+
+  #finish(): void {
+    if (this.#done) return;
+    this.#done = true;
+    const d = this.#d;
+    const text = Buffer.concat(this.#chunks).toString('utf8');
+    if (this.#size > MAX_BODY) return grpcError(d, 8, `the service's answer is larger than ${MAX_BODY} bytes`);
+    if (this.#status >= 200 && this.#status < 300) {
+      let msg: Uint8Array;
+      try {
+        msg = this.#t.replyFromJson(this.#b, text);
+      } catch (e) {
+        return grpcError(d, 13, e instanceof TranscodeError ? e.message : String(e));
+      }
+      const frame = Buffer.allocUnsafe(5 + msg.length);
+      frame[0] = 0;
+      frame.writeUInt32BE(msg.length, 1);
+      frame.set(msg, 5);
+      d.writeHead(200, { 'content-type': 'application/grpc' }, false);
+      d.write(frame);
+      d.end({ 'grpc-status': '0' });
+      return;
+    }
+    let message = `HTTP ${this.#status}`;
+    try {
+      const j = JSON.parse(text) as { message?: unknown; error?: unknown };
+      const m = typeof j.message === 'string' ? j.message : typeof j.error === 'string' ? j.error : undefined;
+      if (m) message = m;
+    } catch {
+      if (text.trim()) message = text.trim().slice(0, 200);
+    }
+    grpcError(d, grpcCodeForHttp(this.#status), message);
+  }
+}
