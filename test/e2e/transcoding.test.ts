@@ -2,7 +2,7 @@
 // sidecar, a GRPCTranslation applied with the descriptor set buf built, and JSON calls from
 // another service's sidecar (web -> web's sidecar -> bookstore's sidecar (transcoder) -> app).
 import http from 'node:http';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -41,7 +41,8 @@ describe('HTTP/JSON clients of a gRPC service (GRPCTranslation)', () => {
     writeFileSync(f, [
       'apiVersion: weft.dev/v1alpha1\nkind: Service\nmetadata: { name: bookstore }\nspec:\n  ports: [{ name: grpc, port: 9090, protocol: grpc }]\n',
       'apiVersion: weft.dev/v1alpha1\nkind: Service\nmetadata: { name: web }\nspec:\n  ports: [{ name: http, port: 8080, protocol: http }]\n',
-      `apiVersion: weft.dev/v1alpha1\nkind: GRPCTranslation\nmetadata: { name: bookstore-json }\nspec:\n  service: bookstore\n  protoServices: [bookstore.Bookstore]\n  ignoredQueryParameters: [api_key]\n  descriptorSet: ${Buffer.from(set).toString('base64')}\n`,
+      // weft apply reads the descriptor set next to the YAML (spec.descriptorSetFile).
+      'apiVersion: weft.dev/v1alpha1\nkind: GRPCTranslation\nmetadata: { name: bookstore-json }\nspec:\n  service: bookstore\n  protoServices: [bookstore.Bookstore]\n  ignoredQueryParameters: [api_key]\n  descriptorSetFile: bookstore.binpb\n',
     ].join('---\n'));
     const r = await weft(['apply', '-f', f], { cp });
     expect(r.code, r.stderr).toBe(0);
@@ -211,11 +212,14 @@ describe('gRPC clients of an HTTP/JSON service (GRPCTranslation direction grpcTo
   beforeAll(async () => {
     cp = await startControlPlane();
     set = buildDescriptorSet(join(ROOT, 'test/fixtures/bookstore'));
-    const f = join(tempDir(), 'mesh.yaml');
+    const dir = tempDir();
+    cpSync(join(ROOT, 'test/fixtures/bookstore/bookstore.proto'), join(dir, 'bookstore.proto'));
+    const f = join(dir, 'mesh.yaml');
     writeFileSync(f, [
       'apiVersion: weft.dev/v1alpha1\nkind: Service\nmetadata: { name: library }\nspec:\n  ports: [{ name: http, port: 8080, protocol: http }]\n',
       'apiVersion: weft.dev/v1alpha1\nkind: Service\nmetadata: { name: web }\nspec:\n  ports: [{ name: http, port: 8080, protocol: http }]\n',
-      `apiVersion: weft.dev/v1alpha1\nkind: GRPCTranslation\nmetadata: { name: library-grpc }\nspec:\n  service: library\n  direction: grpcToJson\n  protoServices: [bookstore.Bookstore]\n  descriptorSet: ${Buffer.from(set).toString('base64')}\n`,
+      // weft apply compiles the .proto next to the YAML with buf (spec.protoFiles).
+      'apiVersion: weft.dev/v1alpha1\nkind: GRPCTranslation\nmetadata: { name: library-grpc }\nspec:\n  service: library\n  direction: grpcToJson\n  protoServices: [bookstore.Bookstore]\n  protoFiles: [bookstore.proto]\n',
     ].join('---\n'));
     const r = await weft(['apply', '-f', f], { cp });
     expect(r.code, r.stderr).toBe(0);

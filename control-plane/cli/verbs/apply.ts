@@ -44,6 +44,8 @@ async function readInputs(paths: string[], stdin: () => Promise<string>): Promis
   return files;
 }
 
+import { inlineDescriptors } from '../descriptors.js';
+
 export const apply: Verb = {
   name: 'apply',
   summary: 'create or update resources from files',
@@ -55,7 +57,7 @@ export const apply: Verb = {
       allowPositionals: false,
     });
     if (!values.filename?.length) throw usageError('apply needs at least one -f FILE|DIR|-', usage);
-    const files = await readInputs(values.filename, io.stdin);
+    const files = (await readInputs(values.filename, io.stdin)).map((f) => ({ ...f, content: inlineDescriptors(f.name, f.content) }));
     const client = new AdminClient(values);
     const dry = values['dry-run'] === true;
     const result = await client.request<ApplyResult>('POST', `/v1/apply${dry ? '?dryRun=1' : ''}`, { files });

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { fromBinary, toBinary, fromJson, toJson, type DescMessage, type JsonValue } from '@bufbuild/protobuf';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { buildDescriptorSet } from '../../harness/descriptors.js';
-import { httpStatusForGrpc, TranscodeError, Transcoder, TranscoderConfigError } from '../../../common/transcode/transcoder.js';
+import { grpcCodeForHttp, httpStatusForGrpc, TranscodeError, Transcoder, TranscoderConfigError } from '../../../common/transcode/transcoder.js';
 import { PathTemplate, TemplateError } from '../../../common/transcode/http-template.js';
 
 const FIXTURE = join(import.meta.dirname, '..', '..', 'fixtures', 'bookstore');
@@ -131,3 +131,38 @@ describe('replies and errors', () => {
     expect(() => new Transcoder({ descriptorSet: Buffer.from('not a descriptor'), services: ['x.Y'] })).toThrow(TranscoderConfigError);
   });
 });
+
+describe('reverse direction (gRPC -> HTTP/JSON)', () => {
+  it.each([
+    ['/v1/shelves/{shelf}', { shelf: '7' }, '/v1/shelves/7'],
+    ['/v1/{name=shelves/*/books/*}:title', { name: 'shelves/1/books/2' }, '/v1/shelves/1/books/2:title'],
+    ['/v1/tags/{tag}', { tag: 'a b/c' }, '/v1/tags/a%20b%2Fc'],
+  ])('expands %s', (tpl, vals, want) => {
+    const t = new PathTemplate(tpl);
+    expect(t.expand((p) => (vals as Record<string, string>)[p.join('.')])).toBe(want);
+    expect(Object.fromEntries(t.match(want)!.map(([p, v]) => [p.join('.'), v]))).toEqual(vals);
+  });
+
+  it('builds the HTTP request from a message: path variables, then query or body', () => {
+    const req = (grpcPath: string, json: JsonValue) => {
+      const b = t.forGrpcPath(grpcPath)!;
+      const d = b.method.input;
+      return t.httpRequestFor(b, toBinary(d, fromJson(d, json, { registry: t.registry })));
+    };
+    expect(req('/bookstore.Bookstore/ListBooks', { shelf: '3', pageSize: 2, authors: ['a', 'b'], genre: 'HISTORY' })).toEqual({ method: 'GET', path: '/v1/shelves/3/books?page_size=2&authors=a&authors=b&genre=HISTORY', body: undefined });
+    expect(req('/bookstore.Bookstore/CreateBook', { shelf: '3', book: { title: 'Dune', pages: 412 } })).toEqual({ method: 'POST', path: '/v1/shelves/3/books', body: '{"title":"Dune","pages":412}' });
+    expect(req('/bookstore.Bookstore/UpdateBook', { name: 'shelves/1/books/2', title: 'Dune' })).toEqual({ method: 'PATCH', path: '/v1/shelves/1/books/2', body: '{"title":"Dune"}' });
+    expect(req('/bookstore.Bookstore/Ping', {})).toEqual({ method: 'POST', path: '/bookstore.Bookstore/Ping', body: '{}' });
+  });
+
+  it('reads the reply from JSON (response_body, unknown fields ignored) and maps HTTP statuses', () => {
+    const title = t.forGrpcPath('/bookstore.Bookstore/GetBookTitle')!;
+    const d = title.method.output;
+    expect(toJson(d, fromBinary(d, t.replyFromJson(title, '"Dune"')))).toEqual({ title: 'Dune' });
+    const shelf = t.forGrpcPath('/bookstore.Bookstore/GetShelf')!;
+    expect(toJson(shelf.method.output, fromBinary(shelf.method.output, t.replyFromJson(shelf, '{"id":"1","extra":true}')))).toEqual({ id: '1' });
+    expect(() => t.replyFromJson(shelf, '<html>')).toThrow(/not JSON/);
+    expect([400, 401, 403, 404, 409, 429, 500, 502, 503, 504, 418].map(grpcCodeForHttp)).toEqual([3, 16, 7, 5, 10, 8, 13, 13, 14, 4, 9]);
+  });
+});
+
