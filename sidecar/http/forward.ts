@@ -506,6 +506,13 @@ class H2Attempt implements Attempt {
   #ended = false;
   #headed = false;
   #connected: boolean;
+  /**
+   * DATA that arrived before the 'response' event. Node emits 'response' on the next tick but
+   * pushes DATA from the same read synchronously, so when HEADERS and DATA come in one packet the
+   * body is seen first. It is held here and forwarded once the head has been.
+   */
+  #early: Buffer[] | undefined;
+  #earlyEnd = false;
 
   constructor(
     private readonly ex: Exchange,
@@ -529,14 +536,19 @@ class H2Attempt implements Attempt {
     this.#stream = s;
     s.on('response', (h: H2Headers, flags: number) => this.#onResponse(h, flags));
     s.on('data', (chunk: Buffer) => {
-      if (!this.ex.onData(this, chunk)) s.pause();
+      if (!this.#headed) (this.#early ??= []).push(chunk);
+      else if (!this.ex.onData(this, chunk)) s.pause();
     });
     s.on('trailers', (t: H2Headers) => {
       this.#ended = true;
       this.ex.onEnd(this, fromH2(t));
     });
     s.on('end', () => {
-      if (this.#ended || !this.#headed) return;
+      if (this.#ended) return;
+      if (!this.#headed) {
+        this.#earlyEnd = true;
+        return;
+      }
       this.#ended = true;
       this.ex.onEnd(this, undefined);
     });
@@ -567,7 +579,18 @@ class H2Attempt implements Attempt {
     this.#headed = true;
     const end = (flags & h2c.NGHTTP2_FLAG_END_STREAM) !== 0;
     if (end) this.#ended = true;
-    this.ex.onHead(this, status, fromH2(h), end);
+    if (!this.ex.onHead(this, status, fromH2(h), end) || end) return;
+    const early = this.#early;
+    if (early) {
+      this.#early = undefined;
+      let flowing = true;
+      for (const chunk of early) flowing = this.ex.onData(this, chunk);
+      if (!flowing) this.#stream?.pause();
+    }
+    if (this.#earlyEnd && !this.#ended) {
+      this.#ended = true;
+      this.ex.onEnd(this, undefined);
+    }
   }
 
   #failed(e: unknown): void {

@@ -200,6 +200,51 @@ describe('HTTP/JSON clients of a gRPC service (GRPCTranslation)', () => {
     expect(pre.headers['access-control-allow-headers']).toBe('content-type,x-grpc-web');
     figure('grpc-web', { unary: shelf.theme, streamed: names.length, notFound: code, textMode: t.headers['content-type'], preflight: pre.status });
   });
+
+  // Regression: sidecar B answers gRPC-Web with HEADERS and DATA written together; when they reach
+  // sidecar A in one read, Node pushes the DATA before it emits 'response'. A used to forward that
+  // body first (Node then sent an implicit 200), and the head that followed threw
+  // ERR_HTTP2_HEADERS_SENT and killed the process (found by bench/weft-transcode.sh).
+  it('keeps every body intact under 50 concurrent h2 gRPC-Web streams', async () => {
+    const http2 = await import('node:http2');
+    const total = 8000;
+    let sent = 0;
+    const bodies = new Map<string, number>();
+    const statuses = new Map<number, number>();
+    const worker = async (): Promise<void> => {
+      const sess = http2.connect(`http://127.0.0.1:${web.outboundPort}`);
+      sess.on('error', () => {});
+      try {
+        while (sent < total) {
+          sent++;
+          await new Promise<void>((res, rej) => {
+            const st = sess.request({ ':method': 'POST', ':path': '/bookstore.Bookstore/GetShelf', ':authority': 'bookstore', 'content-type': 'application/grpc-web+proto', 'x-grpc-web': '1' });
+            const chunks: Buffer[] = [];
+            let status = 0;
+            st.on('response', (h) => (status = Number(h[':status'])));
+            st.on('data', (c: Buffer) => chunks.push(c));
+            st.on('end', () => {
+              const b = Buffer.concat(chunks).toString('hex');
+              bodies.set(b, (bodies.get(b) ?? 0) + 1);
+              statuses.set(status, (statuses.get(status) ?? 0) + 1);
+              res();
+            });
+            st.on('error', rej);
+            st.end(Buffer.from([0, 0, 0, 0, 2, 8, 1]));
+          });
+        }
+      } finally {
+        sess.close();
+      }
+    };
+    await Promise.all(Array.from({ length: 50 }, worker));
+    expect([web.proc.exitCode, web.proc.signalCode]).toEqual([null, null]);
+    expect(Object.fromEntries(statuses)).toEqual({ 200: total });
+    expect(bodies.size).toBe(1);
+    const [body] = [...bodies.keys()];
+    expect(Buffer.from(body!, 'hex').toString('latin1')).toContain('science fiction');
+    figure('grpc-web under concurrency', { requests: total, distinctBodies: bodies.size });
+  }, 60_000);
 });
 
 describe('gRPC clients of an HTTP/JSON service (GRPCTranslation direction grpcToJson)', () => {
