@@ -5,6 +5,8 @@
 #      proxies, and one Weft sidecar hop (bench/weft-single-hop.sh), all measured in this run;
 #      /dir and /ngx columns are ratios against the direct and nginx rows.
 #   3. Two-hop mesh (bench/weft-two-hop.sh): plaintext and mTLS between two sidecars vs direct.
+#   4. Transcoding (bench/weft-transcode.sh): CPU per HTTP/JSON (and gRPC-Web) request translated by
+#      a sidecar, against the same sidecar proxying plain gRPC.
 # Knobs: ROUNDS (default 1; 3 gives medians and a spread column), BENCH_PATH (/ or /16k), SKIP_PROXY=1
 # (skip the proxy table).
 set -euo pipefail
@@ -22,3 +24,6 @@ fi
 echo
 echo "== two-hop mesh: app -> sidecar -> (plaintext | mTLS) -> sidecar -> app, against direct"
 ROUNDS="${ROUNDS:-1}" bash bench/weft-two-hop.sh
+echo
+echo "== transcoding: HTTP/JSON and gRPC-Web -> gRPC in the sidecar, against plain gRPC proxying"
+ROUNDS="${ROUNDS:-1}" bash bench/weft-transcode.sh

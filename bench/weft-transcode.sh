@@ -1,0 +1,152 @@
+#!/usr/bin/env bash
+# Transcoding benchmark (issue 6): CPU per request in the sidecar that transcodes HTTP/JSON to
+# gRPC, against the same sidecar proxying plain gRPC, on the same method.
+#   client -> sidecar A (outbound, "web") -> mTLS h2 -> sidecar B (inbound, "bookstore") -> grpc-js bookstore
+# Sidecar B holds the GRPCTranslation (jsonToGrpc) for bookstore.Bookstore; every row crosses the
+# same two sidecars and reaches the same gRPC app, so B's CPU difference is the cost of translating.
+#   gRPC      h2load -c50 -m1, POST /bookstore.Bookstore/GetShelf, a 7-byte gRPC frame {shelf: 1}
+#   JSON GET  wrk -c50, GET /v1/shelves/1 (path template, int64 from the path; reply as JSON)
+#   JSON POST wrk -c50, POST /v1/shelves/1/books with a JSON book (body: "book"; int64, enum, Timestamp and wrapper fields)
+#   gRPC-Web  h2load -c50 -m1, POST /bookstore.Bookstore/GetShelf as application/grpc-web+proto
+# CPU = user+sys ticks of each process over the run / requests completed. Load generators on CPU 0,
+# everything else on CPU 1. Knobs: DURATION (8) ROUNDS (1; median of the rounds), ROWS (grpc get post
+# grpcweb), HOLD=SECONDS (keep the mesh up that long before the rows, for poking at it by hand).
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+DURATION=${DURATION:-8}; ROUNDS=${ROUNDS:-1}; A_PORT=${A_PORT:-19201}
+work="$(mktemp -d)"
+pids=()
+cleanup() {
+  local rc=$?
+  [ "$rc" = 0 ] || for f in "$work"/*.out; do [ -f "$f" ] && { echo "--- $f" >&2; tail -40 "$f" >&2; }; done
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"
+}
+trap cleanup EXIT
+for bin in wrk h2load taskset curl; do command -v "$bin" >/dev/null || { echo "weft-transcode: $bin missing (run bench/proxy/setup.sh)" >&2; exit 1; }; done
+cpu_ticks() { local t=0; for p in "$@"; do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done; echo "$t"; }
+hz=$(getconf CLK_TCK)
+
+# Descriptor set for the app (the control plane gets its own copy through `weft apply`).
+mkdir -p "$work/proto/google/api"
+cp "$root/test/fixtures/bookstore/bookstore.proto" "$work/proto/"
+cp "$root"/node_modules/@grpc/grpc-js-xds/deps/googleapis/google/api/{annotations,http}.proto "$work/proto/google/api/"
+(cd "$work/proto" && "$root/node_modules/.bin/buf" build . -o "$work/bookstore.binpb")
+
+( setsid taskset -c 1 node "$root/bin/weft.js" control-plane --data-dir "$work/data" --xds-address 127.0.0.1:0 --admin-address 127.0.0.1:0 --otlp-address off --log-level warn > "$work/cp.out" 2>&1 & echo $! > "$work/cp.pid" )
+pids+=("$(cat "$work/cp.pid")")
+for _ in $(seq 100); do grep -q ready "$work/cp.out" 2>/dev/null && break; sleep 0.1; done
+xds="$(grep -o 'xds=[0-9.:]*' "$work/cp.out" | cut -d= -f2)"
+admin="$(grep -o 'admin=[0-9.:]*' "$work/cp.out" | cut -d= -f2)"
+weft() { WEFT_SERVER="http://$admin" WEFT_DATA_DIR="$work/data" node "$root/bin/weft.js" "$@"; }
+cat > "$work/mesh.yaml" <<'EOF'
+apiVersion: weft.dev/v1alpha1
+kind: MeshConfig
+metadata: { name: mesh }
+spec:
+  mtls: { mode: STRICT }
+---
+apiVersion: weft.dev/v1alpha1
+kind: Service
+metadata: { name: bookstore }
+spec:
+  ports: [{ name: grpc, port: 9090, protocol: grpc }]
+---
+apiVersion: weft.dev/v1alpha1
+kind: Service
+metadata: { name: web }
+spec:
+  ports: [{ name: http, port: 8080, protocol: http }]
+---
+apiVersion: weft.dev/v1alpha1
+kind: GRPCTranslation
+metadata: { name: bookstore-json }
+spec:
+  service: bookstore
+  protoServices: [bookstore.Bookstore]
+  descriptorSetFile: bookstore.binpb
+EOF
+weft apply -f "$work/mesh.yaml" > /dev/null
+
+DESCRIPTOR_SET="$work/bookstore.binpb" taskset -c 1 node "$root/test/harness/bookstore-server.mjs" 0 > "$work/app.out" 2>&1 & app_pid=$!; pids+=($app_pid)
+for _ in $(seq 100); do grep -q listening "$work/app.out" 2>/dev/null && break; sleep 0.1; done
+app_port="$(awk '/listening/{print $2}' "$work/app.out")"
+WEFT_JOIN_TOKEN="$(weft token create --service bookstore 2>/dev/null)" WEFT_LOG_LEVEL=warn taskset -c 1 node "$root/bin/weft.js" sidecar \
+  --service bookstore --app-port "$app_port" --app-protocol grpc --control-plane "$xds" \
+  --inbound-port 0 --inbound-address 127.0.0.1 --outbound-port 0 --admin-port 0 > "$work/b.out" 2>&1 & sb_pid=$!; pids+=($sb_pid)
+WEFT_JOIN_TOKEN="$(weft token create --service web 2>/dev/null)" WEFT_LOG_LEVEL=warn taskset -c 1 node "$root/bin/weft.js" sidecar \
+  --service web --app-port 1 --control-plane "$xds" \
+  --inbound-port 0 --inbound-address 127.0.0.1 --outbound-port "$A_PORT" --admin-port 0 > "$work/a.out" 2>&1 & sa_pid=$!; pids+=($sa_pid)
+url="http://127.0.0.1:$A_PORT"
+for _ in $(seq 200); do [ "$(curl -s -o /dev/null -w '%{http_code}' -H 'Host: bookstore' "$url/v1/shelves/1")" = 200 ] && break; sleep 0.1; done
+got="$(curl -s -H 'Host: bookstore' "$url/v1/shelves/1")"
+[ "$got" = '{"id":"1","theme":"science fiction"}' ] || { echo "weft-transcode: JSON GET answered '$got'" >&2; exit 1; }
+
+# Request bodies: a gRPC frame (flag 0, length 2, field 1 varint 1) and a JSON book.
+printf '\x00\x00\x00\x00\x02\x08\x01' > "$work/getshelf.grpc"
+printf '{"title":"Dune","author":"Herbert","isbn":"9780441013593","genre":"FICTION","published":"1965-08-01T00:00:00Z","pages":412}' > "$work/book.json"
+cat > "$work/post.lua" <<EOF
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.body = io.open("$work/book.json"):read("*a")
+EOF
+# Check the non-JSON rows answer OK before timing them (h2load counts any HTTP 200 as success).
+h2check() { # content-type -> grpc-status seen
+  curl -s --http2-prior-knowledge -o /dev/null -D - -H 'Host: bookstore' -H "content-type: $1" -H 'te: trailers' \
+    --data-binary @"$work/getshelf.grpc" "$url/bookstore.Bookstore/GetShelf" | tr -d '\r' | awk -F': ' '/^grpc-status/{print $2}'
+}
+[ "$(h2check application/grpc)" = 0 ] || { echo "weft-transcode: gRPC GetShelf did not answer grpc-status 0" >&2; exit 1; }
+[ "$(curl -s -o /dev/null -w '%{http_code}' -H 'Host: bookstore' -H 'Content-Type: application/json' -d @"$work/book.json" "$url/v1/shelves/1/books")" = 200 ] \
+  || { echo "weft-transcode: JSON POST failed" >&2; exit 1; }
+
+run() { # row -> "req/s cpuA cpuB cpuApp"
+  local row=$1 before=() p
+  for p in "$sa_pid" "$sb_pid" "$app_pid"; do before+=("$(cpu_ticks "$p")"); done
+  case "$row" in
+    grpc) taskset -c 0 h2load -c50 -m1 -t1 -D "$DURATION" -d "$work/getshelf.grpc" -H ':authority: bookstore' \
+            -H 'content-type: application/grpc' -H 'te: trailers' "$url/bookstore.Bookstore/GetShelf" > "$work/load.txt" 2>&1 ;;
+    grpcweb) taskset -c 0 h2load -c50 -m1 -t1 -D "$DURATION" -d "$work/getshelf.grpc" -H ':authority: bookstore' \
+            -H 'content-type: application/grpc-web+proto' -H 'x-grpc-web: 1' "$url/bookstore.Bookstore/GetShelf" > "$work/load.txt" 2>&1 ;;
+    get) taskset -c 0 wrk -t1 -c50 -d"${DURATION}s" -H 'Host: bookstore' "$url/v1/shelves/1" > "$work/load.txt" 2>&1 ;;
+    post) taskset -c 0 wrk -t1 -c50 -d"${DURATION}s" -H 'Host: bookstore' -s "$work/post.lua" "$url/v1/shelves/1/books" > "$work/load.txt" 2>&1 ;;
+  esac
+  local reqs bad
+  case "$row" in
+    grpc|grpcweb) reqs=$(awk '/^requests:/{print $8}' "$work/load.txt"); bad=$(awk '/^status codes:/{print $5+$7+$9}' "$work/load.txt") ;;
+    *) reqs=$(awk '/requests in/{print $1}' "$work/load.txt"); bad=$(awk '/Non-2xx/{print $NF}' "$work/load.txt") ;;
+  esac
+  [ "${bad:-0}" = 0 ] && [ "${reqs:-0}" -gt 0 ] || { echo "weft-transcode: $row: $reqs ok, ${bad:-0} failed" >&2; cat "$work/load.txt" >&2; exit 1; }
+  local out; out="$(awk -v n="$reqs" -v d="$DURATION" 'BEGIN{printf "%d", n/d}')"
+  local i=0; for p in "$sa_pid" "$sb_pid" "$app_pid"; do
+    out="$out $(awk -v a="${before[$i]}" -v b="$(cpu_ticks "$p")" -v n="$reqs" -v hz="$hz" 'BEGIN{printf "%.1f", (b-a)/hz*1e6/n}')"; i=$((i+1)); done
+  echo "$out"
+}
+
+rows="${ROWS:-grpc get post grpcweb}"
+if [ -n "${HOLD:-}" ]; then echo "holding: $url pids A=$sa_pid B=$sb_pid work=$work"; sleep "$HOLD"; fi
+declare -A R
+# Warm every path once (JIT, connection pools) before the timed rounds.
+for row in $rows; do DURATION=2 run "$row" > /dev/null; done
+for round in $(seq "$ROUNDS"); do
+  for row in $rows; do R[$row,$round]="$(run "$row")"; done
+done
+kill -0 "$sa_pid" "$sb_pid" || { echo "weft-transcode: a sidecar died" >&2; exit 1; }
+
+median() { sort -g | awk '{a[NR]=$1} END{ if (NR==0) print "-"; else print a[int((NR+1)/2)] }'; }
+spread() { sort -g | awk '{a[NR]=$1} END{ if (NR<2) print "-"; else printf "%.1f", a[NR]-a[1] }'; }
+col() { for r in $(seq "$ROUNDS"); do echo "${R[$1,$r]}" | awk -v c="$2" '{print $c}'; done | "${3:-median}"; }
+out="$root/bench/results/transcode.txt"
+{
+  echo "Transcoding: client -> sidecar A -> mTLS -> sidecar B (GRPCTranslation) -> grpc-js bookstore; -c50 for ${DURATION}s, median of $ROUNDS round(s)"
+  echo "CPU = user+sys per request; B is the sidecar that translates; 'B vs gRPC' is B's CPU against the plain gRPC row"
+  printf '%-40s %9s %12s %12s %14s %10s %12s\n' request req/s cpu_A_us/req cpu_B_us/req cpu_app_us/req 'B vs gRPC' B_spread_us
+  base=$(col grpc 3)
+  for row in $rows; do
+    case "$row" in
+      grpc) name="gRPC GetShelf (h2load)" ;; get) name="JSON GET /v1/shelves/1 (wrk)" ;;
+      post) name="JSON POST /v1/shelves/1/books (wrk)" ;; grpcweb) name="gRPC-Web GetShelf (h2load)" ;;
+    esac
+    b=$(col "$row" 3)
+    printf '%-40s %9s %12s %12s %14s %10s %12s\n' "$name" "$(col "$row" 1)" "$(col "$row" 2)" "$b" "$(col "$row" 4)" \
+      "$(awk -v a="$b" -v z="$base" 'BEGIN{printf "%.2fx", a/z}')" "$(col "$row" 3 spread)"
+  done
+} | tee "$out"
