@@ -261,8 +261,10 @@ describe('observability across three services', () => {
   }, 60_000);
 
   it('weft stat agrees with the load generator within 10%', async () => {
-    // A paced load from its own process: 100 req/s for 8 s; latencies spread over 10..40 ms; every
-    // 10th request a 500.
+    // A paced load from its own process: 100 req/s for 8 s; latencies spread over 10..40 ms, 3% at
+    // 100 ms; every 10th request a 500. The 100 ms group puts p99 where the mesh's figure is the
+    // thing compared: with 10..40 only, p99 was the 8th-slowest of 800 requests, which under the
+    // parallel test run is whichever the machine stalled (seen: client 76.9 ms, sidecar 65.3 ms).
     const total = 800;
     const gen = spawnNode([join(ROOT, 'test/harness/paced-load.mjs'), String(shop.outboundPort), 'inventory', '100', String(total)]);
     await gen.waitLine(/started/);
