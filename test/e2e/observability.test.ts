@@ -5,7 +5,8 @@
 //  2. the trace collector down: requests are unaffected, dropped spans are counted;
 //  3. /stats/prometheus and /metrics parse with the official Prometheus Python client's parser and
 //     the request counters equal the traffic sent;
-//  4. `weft stat` agrees with what the load generator measured (within 10%).
+//  4. access logs.
+// `weft stat` against a load generator is in stat.quiet.test.ts (it runs alone: see vitest.config.ts).
 import http from 'node:http';
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
@@ -79,7 +80,6 @@ describe('observability across three services', () => {
   let frontend: Spawned & { port: number };
   let frontendSc: SidecarProc;
   let catalog: Instance;
-  let inventory: Instance;
   let shop: SidecarProc;
   let logs: string;
 
@@ -90,7 +90,7 @@ describe('observability across three services', () => {
       f,
       [
         'apiVersion: weft.dev/v1alpha1\nkind: MeshConfig\nmetadata: { name: mesh }\nspec:\n  tracing: { samplingPercent: 100 }\n',
-        ...['frontend', 'orders', 'catalog', 'inventory', 'shop'].map((n) => `apiVersion: weft.dev/v1alpha1\nkind: Service\nmetadata: { name: ${n} }\nspec:\n  ports: [{ name: http, port: 8080, protocol: http }]\n`),
+        ...['frontend', 'orders', 'catalog', 'shop'].map((n) => `apiVersion: weft.dev/v1alpha1\nkind: Service\nmetadata: { name: ${n} }\nspec:\n  ports: [{ name: http, port: 8080, protocol: http }]\n`),
         'apiVersion: weft.dev/v1alpha1\nkind: Service\nmetadata: { name: payments }\nspec:\n  ports: [{ name: grpc, port: 9090, protocol: grpc }]\n',
         'apiVersion: weft.dev/v1alpha1\nkind: TrafficPolicy\nmetadata: { name: orders }\nspec:\n  targetRef: { kind: Service, name: orders }\n  retry: { attempts: 3, retryOn: [5xx], backoff: { baseInterval: 5ms } }\n',
       ].join('---\n'),
@@ -109,18 +109,16 @@ describe('observability across three services', () => {
     await pointAt(frontend, frontendSc);
     await waitForHosts(frontendSc, 'outbound|8080||orders.default', 1);
     await waitForHosts(ordersSc, 'outbound|9090||payments.default', 1);
-    // For metrics and stat: shop (a load generator's sidecar) -> catalog.
+    // For metrics and access logs: shop (a load generator's sidecar) -> catalog.
     logs = tempDir('weft-access-');
     // catalog's sidecar logs failures only (sampling 0); shop's logs every request.
     catalog = await startInstance(cp.xdsPort, 'http', 'catalog', 'catalog-1', { extraArgs: ['--access-log', join(logs, 'catalog.log'), '--access-log-sampling', '0'] });
-    inventory = await startInstance(cp.xdsPort, 'http', 'inventory', 'inventory-1');
     shop = await startSidecar(cp.xdsPort, { service: 'shop', appPort: 1, extraArgs: ['--access-log', join(logs, 'shop.log')] });
     await waitForHosts(shop, 'outbound|8080||catalog.default', 1);
-    await waitForHosts(shop, 'outbound|8080||inventory.default', 1);
   }, 90_000);
 
   afterAll(async () => {
-    await Promise.all([...sidecars.map((s) => s.kill('SIGKILL')), ...apps.map((a) => a.kill('SIGKILL')), shop?.kill('SIGKILL'), catalog?.kill(), inventory?.kill()]);
+    await Promise.all([...sidecars.map((s) => s.kill('SIGKILL')), ...apps.map((a) => a.kill('SIGKILL')), shop?.kill('SIGKILL'), catalog?.kill()]);
     await cp?.kill();
   });
 
@@ -259,37 +257,6 @@ describe('observability across three services', () => {
     expect(sum(c, 'weft_load_reports_received_total')).toBeGreaterThan(0);
     expect(c.some((s) => s.name === 'weft_xds_nacks_total' || s.name === 'weft_xds_nacks')).toBe(true);
   }, 60_000);
-
-  it('weft stat agrees with the load generator within 10%', async () => {
-    // A paced load from its own process: 100 req/s for 8 s; latencies spread over 10..40 ms, 3% at
-    // 100 ms; every 10th request a 500. The 100 ms group puts p99 where the mesh's figure is the
-    // thing compared: with 10..40 only, p99 was the 8th-slowest of 800 requests, which under the
-    // parallel test run is whichever the machine stalled (seen: client 76.9 ms, sidecar 65.3 ms).
-    const total = 800;
-    const gen = spawnNode([join(ROOT, 'test/harness/paced-load.mjs'), String(shop.outboundPort), 'inventory', '100', String(total)]);
-    await gen.waitLine(/started/);
-    // Mid-run (6.5 s in): the rate over the last 4 s of reports.
-    await new Promise((r) => setTimeout(r, 6500));
-    const midRows = JSON.parse((await weft(['stat', '--window', '4s', '--direction', 'outbound', '-o', 'json'], { cp })).stdout) as Array<{ service: string; rps: number }>;
-    const g = JSON.parse((await gen.waitLine(/^\{.*\}$/, 30_000))[0]) as { sent: number; ok: number; rps: number; successRate: number; p50: number; p95: number; p99: number };
-    // After the last report the whole run is in the window. Outbound: what the generator's own
-    // sidecar measured, the same path the generator timed.
-    await new Promise((r) => setTimeout(r, 2500));
-    const rows = JSON.parse((await weft(['stat', '--window', '1m', '--direction', 'outbound', '-o', 'json'], { cp })).stdout) as Array<{ service: string; requests: number; successRate: number; p50Ms: number; p95Ms: number; p99Ms: number }>;
-    const row = rows.find((r) => r.service === 'inventory.default')!;
-    const st = { rps: midRows.find((r) => r.service === 'inventory.default')!.rps, successRate: row.successRate, p50: row.p50Ms, p95: row.p95Ms, p99: row.p99Ms };
-    const gen5 = { rps: g.rps, successRate: g.successRate, p50: g.p50, p95: g.p95, p99: g.p99 };
-    figure('load generator vs weft stat', { generator: gen5, weftStat: { ...st, requests: row.requests } });
-    const table = await weft(['stat', 'service/inventory', '--window', '1m', '--direction', 'outbound'], { cp });
-    process.stdout.write(`${table.stdout}\n`);
-    expect(table.code).toBe(0);
-    const inbound = await weft(['stat', '--window', '1m'], { cp });
-    process.stdout.write(`${inbound.stdout}\n`);
-    expect(row.requests).toBe(total);
-    // Every figure within 10% of the generator's (the ratio is printed on failure).
-    const ratios = Object.fromEntries(Object.entries(gen5).map(([k, v]) => [k, Math.round((st[k as keyof typeof st] / v) * 1000) / 1000]));
-    expect(Object.entries(ratios).filter(([, r]) => !(r >= 0.9 && r <= 1.1))).toEqual([]);
-  }, 90_000);
 
   it('writes access logs as JSON lines, sampling successes and keeping every failure', async () => {
     const id = `req-${Date.now()}`;
