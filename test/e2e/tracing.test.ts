@@ -65,7 +65,8 @@ describe('tracing across a sidecar hop', () => {
     const appSpan = randomBytes(8).toString('hex');
     const r = await get(web.outboundPort, `/flaky?key=${traceId}&fail=1`, { host: 'orders', traceparent: `00-${traceId}-${appSpan}-01` });
     expect(r.status).toBe(200);
-    const spans = await traceOf(traceId, 3);
+    // Four spans from two sidecars, exported in their own batches: wait for all of them.
+    const spans = await traceOf(traceId, 4);
     const clients = spans.filter((s) => s.kind === 'client');
     const servers = spans.filter((s) => s.kind === 'server');
     figure('traced request with one retry', { spans: spans.map((s) => `${s.service} ${s.kind} ${s.name} attempt=${s.attributes['weft.attempt'] ?? '-'} status=${s.attributes['http.response.status_code']} ${s.status}`) });
