@@ -1,6 +1,6 @@
 /**
  * Forwards one request to a cluster: picks a host, enforces circuit breakers, sends the request
- * over the host's pool (undici for HTTP/1.1, an h2 session for h2/gRPC), and streams the
+ * over the host's pool (our HTTP/1.1 pool on Node's native parser, an h2 session for h2/gRPC), and streams the
  * response back with backpressure and trailers. Owns the attempt loop: retries by the route's
  * policy (status, gRPC status, reset, connect failure, refused stream, per-try timeout) with
  * jittered exponential backoff and body replay, the route timeout or grpc-timeout deadline,
@@ -9,13 +9,12 @@
  */
 import type { ClientHttp2Stream, IncomingHttpHeaders as H2Headers } from 'node:http2';
 import { constants as h2c } from 'node:http2';
-import type { Readable } from 'node:stream';
-import type { Dispatcher } from 'undici';
 import type { ErrorCode } from '../../common/errors.js';
 import type { ForwardRoute } from '../routing/route-table.js';
 import { RETRY } from '../routing/route-table.js';
 import { hash32 } from '../upstream/lb/ring-hash.js';
 import type { Host } from '../upstream/host.js';
+import type { H1Call, H1FailureKind, H1Handler } from '../upstream/h1-pool.js';
 import { Outcome, type UpstreamCluster } from '../upstream/cluster.js';
 import { ReplayableBody } from './body.js';
 import type { Downstream, ResponseHeaders } from './downstream.js';
@@ -442,12 +441,9 @@ export class Exchange {
   }
 }
 
-/** One HTTP/1.1 attempt through undici's dispatcher (its low-level handler interface). */
-class H1Attempt implements Attempt, Dispatcher.DispatchHandler {
-  #abort: ((err?: Error) => void) | undefined;
-  #resume: (() => void) | undefined;
-  #aborted = false;
-  #ended = false;
+/** One HTTP/1.1 attempt on the host's connection pool (sidecar/upstream/h1-pool.ts). */
+class H1Attempt implements Attempt, H1Handler {
+  readonly #call: H1Call;
 
   constructor(
     private readonly ex: Exchange,
@@ -458,44 +454,33 @@ class H1Attempt implements Attempt, Dispatcher.DispatchHandler {
     method: string,
     body: ReplayableBody | undefined,
   ) {
-    cluster.h1(host).dispatch({ path, method, headers, body: body ? (body.attempt() as unknown as Readable) : null, blocking: true }, this);
+    this.#call = cluster.h1(host).request({ method, path, headers, body: body?.attempt() }, this);
   }
 
-  onConnect(abort: (err?: Error) => void): void {
-    this.#abort = abort;
-    if (this.#aborted) abort(new Error('aborted'));
-  }
-
-  onHeaders(status: number, raw: Buffer[], resume: () => void): boolean {
-    if (status < 200) return true; // 100 Continue / 103 from upstream: not forwarded
-    this.#resume = resume;
-    return this.ex.onHead(this, status, fromRaw(raw), false);
+  onHeaders(status: number, raw: string[]): void {
+    this.ex.onHead(this, status, fromRaw(raw), false);
   }
 
   onData(chunk: Buffer): boolean {
     return this.ex.onData(this, chunk);
   }
 
-  onComplete(trailers: string[] | null): void {
-    this.#ended = true;
-    this.ex.onEnd(this, trailers && trailers.length ? fromRaw(trailers) : undefined);
+  onComplete(trailers: string[] | undefined): void {
+    this.ex.onEnd(this, trailers ? fromRaw(trailers) : undefined);
   }
 
-  onError(err: Error): void {
-    if (this.#aborted || this.#ended) return;
-    const code = errorCode(err);
-    const kind = code && CONNECT_CODES.has(code) ? Failure.Connect : code === 'HPE_INVALID_CONSTANT' || code?.startsWith('HPE_') ? Failure.Protocol : Failure.Reset;
-    this.ex.onFailure(this, kind, err);
+  onError(err: Error, kind: H1FailureKind): void {
+    this.ex.onFailure(this, kind === 'connect' ? Failure.Connect : kind === 'protocol' ? Failure.Protocol : Failure.Reset, err);
   }
 
-  pause(): void {}
+  pause(): void {
+    this.#call.pause();
+  }
   resume(): void {
-    this.#resume?.();
+    this.#call.resume();
   }
   abort(): void {
-    if (this.#aborted || this.#ended) return;
-    this.#aborted = true;
-    this.#abort?.(new Error('aborted'));
+    this.#call.abort();
   }
 }
 

@@ -92,7 +92,7 @@ function addTo(h: Record<string, string | string[]>, n: string, v: string): void
   else h[n] = [cur, v];
 }
 
-/** undici's raw response headers (Buffer pairs) as an object, hop-by-hop dropped. */
+/** Raw response headers ([name, value, ...], as parsed) as an object, hop-by-hop dropped. */
 export function fromRaw(raw: Buffer[] | string[] | null): ResponseHeaders {
   const h: Record<string, string | string[]> = {};
   if (!raw) return h;

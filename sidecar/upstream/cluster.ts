@@ -4,7 +4,6 @@
  * connection pools. Built when a Cluster resource is accepted; endpoints are replaced in place
  * when its ClusterLoadAssignment changes, keeping each surviving host's state.
  */
-import type { Pool } from 'undici';
 import { anyUnpack } from '@bufbuild/protobuf/wkt';
 import { HttpProtocolOptionsSchema } from '../../proto/gen/envoy/extensions/upstreams/http/v3/http_protocol_options_pb.js';
 import type { Cluster } from '../../proto/gen/envoy/config/cluster/v3/cluster_pb.js';
@@ -14,7 +13,8 @@ import { HealthChecker } from './health-check.js';
 import { Host } from './host.js';
 import { buildPicker, policyFor, type LbPolicy, type Picker } from './lb/index.js';
 import { OutlierDetector, Outcome } from './outlier.js';
-import { H2Connection, h1Pool, type PoolOptions } from './pools.js';
+import { H2Connection, type PoolOptions } from './pools.js';
+import { H1Pool } from './h1-pool.js';
 import { dial, hostTls, type HostTls } from './dial.js';
 import type { MeshTls } from '../tls/mesh-tls.js';
 import { Problems } from '../xds/types/decoded.js';
@@ -69,7 +69,7 @@ export class UpstreamCluster {
   readonly #policy: LbPolicy;
   readonly #panic: number;
   readonly #pool: PoolOptions;
-  readonly #h1 = new Map<Host, Pool>();
+  readonly #h1 = new Map<Host, H1Pool>();
   readonly #h2 = new Map<Host, H2Connection>();
   readonly #outlier: OutlierDetector | undefined;
   readonly #hc: HealthChecker | undefined;
@@ -142,11 +142,10 @@ export class UpstreamCluster {
   }
 
   /** The h1 pool for a host (created on first use). */
-  h1(h: Host): Pool {
+  h1(h: Host): H1Pool {
     let p = this.#h1.get(h);
     if (!p) {
-      p = h1Pool(h, this.#pool, this.tls);
-      p.on('connectionError', () => {
+      p = new H1Pool(h, this.#pool, this.tls, () => {
         h.cxConnectFail++;
         this.stats.cxConnectFail++;
       });
@@ -183,7 +182,7 @@ export class UpstreamCluster {
     const p = this.#h1.get(h);
     if (p) {
       this.#h1.delete(h);
-      void p.close().catch(() => undefined);
+      p.close();
     }
     const c = this.#h2.get(h);
     if (c) {

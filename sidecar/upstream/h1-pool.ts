@@ -1,0 +1,404 @@
+/**
+ * HTTP/1.1 connections to one upstream host: keep-alive, no pipelining, at most `maxConnections`
+ * open, requests beyond that queued in order. Responses are parsed by Node's own llhttp binding
+ * (the native parser `node:http` uses, exposed as `_http_common.HTTPParser`), driven directly from
+ * the socket: no IncomingMessage, no per-request streams, no header objects until the forwarder
+ * asks. This replaced undici's Pool on the proxy's hot path: undici parses with llhttp compiled to
+ * WebAssembly and wraps each request in several objects; the native parser with a thin pool costs
+ * about a third as much CPU per request (bench/weft-single-hop.sh).
+ *
+ * The pool is deliberately small. What Envoy's HTTP/1.1 connection pool does that matters here:
+ * - a request head is written in one `write` (latin1 string); bodies stream with backpressure,
+ *   framed by the request's content-length or else chunked;
+ * - a connection goes back to the pool only when the response said keep-alive, the request body
+ *   was fully sent and the response fully read; an idle connection closes after the cluster's
+ *   idle timeout, or sooner if the server's `Keep-Alive: timeout=N` asks (minus a second);
+ * - a connection the server closed while idle is dropped at once, never reused;
+ * - 1xx interim responses are skipped; responses to HEAD have no body; trailers are passed on.
+ */
+import { createRequire } from 'node:module';
+import type { Socket } from 'node:net';
+import type { Host } from './host.js';
+import { dial, type HostTls } from './dial.js';
+
+interface NativeParser {
+  initialize(type: number, resource: object, maxHeaderSize: number, lenient: number): void;
+  execute(data: Buffer): number | Error;
+  finish(): number | Error | undefined;
+  close(): void;
+  [k: number]: unknown;
+}
+interface ParserClass {
+  new (): NativeParser;
+  RESPONSE: number;
+  kOnHeaders: number;
+  kOnHeadersComplete: number;
+  kOnBody: number;
+  kOnMessageComplete: number;
+  kLenientNone: number;
+}
+const HTTPParser = (createRequire(import.meta.url)('_http_common') as { HTTPParser: ParserClass }).HTTPParser;
+const K_HEADERS = HTTPParser.kOnHeaders | 0;
+const K_HEADERS_COMPLETE = HTTPParser.kOnHeadersComplete | 0;
+const K_BODY = HTTPParser.kOnBody | 0;
+const K_COMPLETE = HTTPParser.kOnMessageComplete | 0;
+const PARSER_RESOURCE = Object.freeze({});
+
+export interface H1PoolOptions {
+  maxConnections: number;
+  connectTimeoutMs: number;
+  idleTimeoutMs: number;
+}
+
+export type H1FailureKind = 'connect' | 'reset' | 'protocol';
+
+/** What the pool reports to the one who sent a request. Called at most once each, in order. */
+export interface H1Handler {
+  /** Final (non-1xx) response head; raw is [name, value, ...] as received. */
+  onHeaders(status: number, raw: string[]): void;
+  /** Return false to stop reading until `resume()`. */
+  onData(chunk: Buffer): boolean;
+  onComplete(trailers: string[] | undefined): void;
+  /** The exchange failed; nothing more will be called. */
+  onError(err: Error, kind: H1FailureKind): void;
+}
+
+export interface H1Request {
+  method: string;
+  path: string;
+  /** [name, value, ...], lowercase names, no hop-by-hop headers. */
+  headers: readonly string[];
+  body: AsyncIterable<Buffer> | undefined;
+}
+
+const EXPECTS_BODY = new Set(['POST', 'PUT', 'PATCH']);
+const BAD_VALUE = /[\r\n\0]/;
+
+/** One request's place in the pool: queued, then on a connection. */
+export class H1Call {
+  conn: H1Conn | undefined;
+  aborted = false;
+  finished = false;
+  constructor(
+    readonly req: H1Request,
+    readonly handler: H1Handler,
+  ) {}
+
+  pause(): void {
+    this.conn?.socket.pause();
+  }
+  resume(): void {
+    if (this.conn && !this.finished) this.conn.socket.resume();
+  }
+  /** Gives the request up: a queued one is skipped, one on a connection closes it. */
+  abort(): void {
+    if (this.aborted || this.finished) return;
+    this.aborted = true;
+    this.conn?.destroy();
+  }
+}
+
+class H1Conn {
+  readonly socket: Socket;
+  readonly #pool: H1Pool;
+  readonly #parser: NativeParser;
+  #connected = false;
+  #call: H1Call | undefined;
+  #raw: string[] = [];
+  #status = 0;
+  #keepAlive = false;
+  #skipBody = false;
+  #bodySent = false;
+  #dead = false;
+  #connectTimer: NodeJS.Timeout | undefined;
+  idleSince = 0;
+  /** Idle limit for this connection (the server may shorten the cluster's). */
+  idleLimitMs: number;
+
+  constructor(pool: H1Pool, host: Host, tls: HostTls | undefined, o: H1PoolOptions) {
+    this.#pool = pool;
+    this.idleLimitMs = o.idleTimeoutMs;
+    const { socket, ready } = dial(host, tls, 'http/1.1');
+    this.socket = socket;
+    this.#connectTimer = setTimeout(() => socket.destroy(Object.assign(new Error('connect timeout'), { code: 'UND_ERR_CONNECT_TIMEOUT' })), o.connectTimeoutMs);
+    socket.once(ready, () => {
+      clearTimeout(this.#connectTimer);
+      this.#connected = true;
+      if (this.#call) this.#write(this.#call);
+    });
+    const p = (this.#parser = new HTTPParser());
+    p.initialize(HTTPParser.RESPONSE, PARSER_RESOURCE, 0, HTTPParser.kLenientNone);
+    p[K_HEADERS] = (raw: string[]) => {
+      for (let i = 0; i < raw.length; i++) this.#raw.push(raw[i]!);
+    };
+    p[K_HEADERS_COMPLETE] = (_maj: number, _min: number, raw: string[] | undefined, _m: unknown, _u: unknown, status: number, _msg: unknown, _upgrade: boolean, keepAlive: boolean) => this.#onHead(raw, status, keepAlive);
+    p[K_BODY] = (chunk: Buffer) => {
+      const c = this.#call;
+      if (c && !c.aborted && !c.handler.onData(chunk)) socket.pause();
+    };
+    p[K_COMPLETE] = () => this.#onComplete();
+    socket.on('data', (d: Buffer) => {
+      const r = this.#parser.execute(d);
+      if (r instanceof Error) this.#fail(r, 'protocol');
+    });
+    socket.on('end', () => {
+      // Read-until-close bodies end here; anything else in flight was cut short.
+      // (finish() completes a read-until-close body; an error from it means the body was cut.)
+      if (this.#call) this.#parser.finish();
+      this.#fail(Object.assign(new Error('upstream closed the connection'), { code: 'UND_ERR_SOCKET' }), 'reset');
+    });
+    socket.on('error', (e: Error) => this.#fail(e, this.#connected ? 'reset' : 'connect'));
+    socket.on('close', () => {
+      this.#fail(Object.assign(new Error('upstream closed the connection'), { code: 'UND_ERR_SOCKET' }), this.#connected ? 'reset' : 'connect');
+      this.#parser.close();
+    });
+  }
+
+  get dead(): boolean {
+    return this.#dead;
+  }
+
+  assign(call: H1Call): void {
+    this.#call = call;
+    call.conn = this;
+    this.#status = 0;
+    this.#skipBody = call.req.method === 'HEAD';
+    this.#bodySent = false;
+    if (this.#connected) this.#write(call);
+  }
+
+  #write(call: H1Call): void {
+    const { method, path, headers, body } = call.req;
+    let head = `${method} ${path} HTTP/1.1\r\n`;
+    let length = false;
+    for (let i = 0; i < headers.length; i += 2) {
+      const n = headers[i]!;
+      const v = headers[i + 1]!;
+      if (BAD_VALUE.test(v) || BAD_VALUE.test(n)) {
+        this.#fail(Object.assign(new Error(`invalid character in header ${JSON.stringify(n)}`), { code: 'HPE_INVALID_HEADER_TOKEN' }), 'protocol');
+        return;
+      }
+      if (n === 'content-length') length = true;
+      head += `${n}: ${v}\r\n`;
+    }
+    if (!body) {
+      if (!length && EXPECTS_BODY.has(method)) head += 'content-length: 0\r\n';
+      this.socket.write(`${head}\r\n`, 'latin1');
+      this.#bodySent = true;
+      return;
+    }
+    const chunked = !length;
+    this.socket.write(chunked ? `${head}transfer-encoding: chunked\r\n\r\n` : `${head}\r\n`, 'latin1');
+    void this.#pump(call, body, chunked);
+  }
+
+  async #pump(call: H1Call, body: AsyncIterable<Buffer>, chunked: boolean): Promise<void> {
+    const s = this.socket;
+    try {
+      for await (const chunk of body) {
+        if (call.aborted || this.#dead || this.#call !== call) return;
+        if (chunk.length === 0) continue;
+        const ok = chunked ? (s.write(`${chunk.length.toString(16)}\r\n`, 'latin1'), s.write(chunk), s.write('\r\n', 'latin1')) : s.write(chunk);
+        if (!ok) await new Promise<void>((res) => (s.once('drain', res), s.once('close', res)));
+      }
+      if (call.aborted || this.#dead || this.#call !== call) return;
+      if (chunked) s.write('0\r\n\r\n', 'latin1');
+      this.#bodySent = true;
+      if (call.finished) this.#pool.release(this, this.#keepAlive);
+    } catch (e) {
+      // The downstream body failed (client went away): this connection cannot be reused.
+      if (this.#call === call && !call.finished) this.#fail(e instanceof Error ? e : new Error(String(e)), 'reset');
+      else this.destroy();
+    }
+  }
+
+  #onHead(raw: string[] | undefined, status: number, keepAlive: boolean): number {
+    if (!raw) {
+      raw = this.#raw;
+      this.#raw = [];
+    }
+    const c = this.#call;
+    if (!c) {
+      this.destroy(); // a response nobody asked for: the connection is not trustworthy
+      return 1;
+    }
+    if (c.aborted) return 1;
+    if (status < 200) return 0; // 100 Continue, 103: the final head follows
+    this.#status = status;
+    this.#keepAlive = keepAlive;
+    if (keepAlive) {
+      for (let i = 0; i < raw.length; i += 2) {
+        if (raw[i]!.length === 10 && raw[i]!.toLowerCase() === 'keep-alive') {
+          const m = /timeout\s*=\s*(\d+)/i.exec(raw[i + 1]!);
+          if (m) {
+            const hint = Number(m[1]) * 1000 - 1000;
+            if (hint <= 0) this.#keepAlive = false;
+            else this.idleLimitMs = Math.min(this.idleLimitMs, hint);
+          }
+        }
+      }
+    }
+    c.handler.onHeaders(status, raw);
+    return this.#skipBody ? 1 : 0;
+  }
+
+  #onComplete(): void {
+    const c = this.#call;
+    if (this.#status < 200) {
+      this.#raw = [];
+      return; // the end of an interim response
+    }
+    const trailers = this.#raw.length ? this.#raw : undefined;
+    this.#raw = [];
+    if (!c) return;
+    c.finished = true;
+    if (!c.aborted) c.handler.onComplete(trailers);
+    if (this.#bodySent) this.#pool.release(this, this.#keepAlive);
+    // else: #pump releases (or closes) it once the body is out.
+  }
+
+  /** Back to the pool: forget the finished call. */
+  reset(): void {
+    if (this.#call) this.#call.conn = undefined;
+    this.#call = undefined;
+    this.#status = 0;
+    if (this.socket.isPaused()) this.socket.resume();
+  }
+
+  #fail(err: Error, kind: H1FailureKind): void {
+    if (this.#dead) return;
+    this.#dead = true;
+    clearTimeout(this.#connectTimer);
+    const c = this.#call;
+    this.#call = undefined;
+    this.socket.destroy();
+    this.#pool.dropped(this, !this.#connected);
+    if (c && !c.finished && !c.aborted) {
+      c.finished = true;
+      c.handler.onError(err, kind);
+    }
+  }
+
+  destroy(): void {
+    if (this.#dead) return;
+    this.#dead = true;
+    clearTimeout(this.#connectTimer);
+    this.#call = undefined;
+    this.socket.destroy();
+    this.#pool.dropped(this, false);
+  }
+}
+
+export class H1Pool {
+  readonly #host: Host;
+  readonly #tls: HostTls | undefined;
+  readonly #o: H1PoolOptions;
+  readonly #onConnectError: () => void;
+  readonly #all = new Set<H1Conn>();
+  #idle: H1Conn[] = [];
+  #queue: H1Call[] = [];
+  #qHead = 0;
+  #sweep: NodeJS.Timeout | undefined;
+  #closing = false;
+
+  constructor(host: Host, o: H1PoolOptions, tls: HostTls | undefined, onConnectError: () => void) {
+    this.#host = host;
+    this.#o = o;
+    this.#tls = tls;
+    this.#onConnectError = onConnectError;
+  }
+
+  /** Open connections (busy, idle or connecting). */
+  get connections(): number {
+    return this.#all.size;
+  }
+
+  request(req: H1Request, handler: H1Handler): H1Call {
+    const call = new H1Call(req, handler);
+    const now = Date.now();
+    let c = this.#idle.pop();
+    while (c && (c.dead || now - c.idleSince > c.idleLimitMs)) {
+      if (!c.dead) c.destroy();
+      c = this.#idle.pop();
+    }
+    if (c) c.assign(call);
+    else if (this.#all.size < this.#o.maxConnections) this.#open().assign(call);
+    else this.#queue.push(call);
+    return call;
+  }
+
+  #open(): H1Conn {
+    const c = new H1Conn(this, this.#host, this.#tls, this.#o);
+    this.#all.add(c);
+    return c;
+  }
+
+  #nextQueued(): H1Call | undefined {
+    while (this.#qHead < this.#queue.length) {
+      const call = this.#queue[this.#qHead]!;
+      this.#queue[this.#qHead++] = undefined as unknown as H1Call;
+      if (this.#qHead > 1024 && this.#qHead * 2 > this.#queue.length) {
+        this.#queue = this.#queue.slice(this.#qHead);
+        this.#qHead = 0;
+      }
+      if (!call.aborted) return call;
+    }
+    if (this.#qHead) {
+      this.#queue = [];
+      this.#qHead = 0;
+    }
+    return undefined;
+  }
+
+  /** A connection finished its exchange; reuse it if it may be kept. */
+  release(c: H1Conn, keepAlive: boolean): void {
+    c.reset();
+    if (!keepAlive || c.dead) {
+      c.destroy();
+      return;
+    }
+    const next = this.#nextQueued();
+    if (next) {
+      c.assign(next);
+      return;
+    }
+    if (this.#closing) {
+      c.destroy();
+      return;
+    }
+    c.idleSince = Date.now();
+    this.#idle.push(c);
+    this.#sweep ??= setInterval(() => this.#sweepIdle(), 1000).unref();
+  }
+
+  /** A connection is gone (closed, failed, or given up). */
+  dropped(c: H1Conn, connectFailed: boolean): void {
+    if (!this.#all.delete(c)) return;
+    if (connectFailed) this.#onConnectError();
+    const i = this.#idle.indexOf(c);
+    if (i >= 0) this.#idle.splice(i, 1);
+    // A freed slot serves the queue.
+    if (this.#all.size < this.#o.maxConnections) {
+      const next = this.#nextQueued();
+      if (next) this.#open().assign(next);
+    }
+  }
+
+  #sweepIdle(): void {
+    const now = Date.now();
+    for (const c of [...this.#idle]) if (now - c.idleSince > c.idleLimitMs) c.destroy();
+    if (this.#idle.length === 0 && this.#sweep) {
+      clearInterval(this.#sweep);
+      this.#sweep = undefined;
+    }
+  }
+
+  /** Closes idle connections now and busy ones after their exchange; queued requests still run. */
+  close(): void {
+    this.#closing = true;
+    for (const c of [...this.#idle]) c.destroy();
+    this.#idle = [];
+    if (this.#sweep) clearInterval(this.#sweep);
+    this.#sweep = undefined;
+  }
+}

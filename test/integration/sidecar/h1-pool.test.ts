@@ -1,0 +1,226 @@
+// The sidecar's HTTP/1.1 upstream pool (sidecar/upstream/h1-pool.ts) against raw TCP servers on
+// loopback that answer byte for byte what each case needs: keep-alive reuse and its limits, bodies
+// framed every way HTTP/1.1 allows, interim responses, trailers, queueing, and failures.
+import net from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { H1Pool, type H1FailureKind, type H1Request } from '../../../sidecar/upstream/h1-pool.js';
+import { Host } from '../../../sidecar/upstream/host.js';
+
+interface Result {
+  status: number;
+  headers: string[];
+  body: string;
+  trailers?: string[];
+  error?: { kind: H1FailureKind; code?: string };
+}
+
+/** A server that hands each request's raw head (and body bytes) to `answer` and writes what it returns. */
+async function server(answer: (req: string, sock: net.Socket, n: number) => string | undefined): Promise<{ port: number; conns: () => number; requests: string[]; close: () => void }> {
+  let conns = 0;
+  let n = 0;
+  const requests: string[] = [];
+  const sockets = new Set<net.Socket>();
+  const srv = net.createServer((s) => {
+    conns++;
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+    let buf = '';
+    s.on('data', (d) => {
+      buf += d.toString('latin1');
+      // One request at a time: a head, then a body by content-length or chunked up to 0\r\n\r\n.
+      for (;;) {
+        const end = buf.indexOf('\r\n\r\n');
+        if (end < 0) return;
+        const head = buf.slice(0, end);
+        let total = end + 4;
+        const cl = /content-length: (\d+)/i.exec(head);
+        if (cl) total += Number(cl[1]);
+        else if (/transfer-encoding: chunked/i.test(head)) {
+          const z = buf.indexOf('0\r\n\r\n', end + 4);
+          if (z < 0) return;
+          total = z + 5;
+        }
+        if (buf.length < total) return;
+        const req = buf.slice(0, total);
+        buf = buf.slice(total);
+        requests.push(req);
+        const out = answer(req, s, n++);
+        if (out !== undefined) s.write(out, 'latin1');
+      }
+    });
+    s.on('error', () => {});
+  });
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  return {
+    port: (srv.address() as net.AddressInfo).port,
+    conns: () => conns,
+    requests,
+    close: () => {
+      for (const s of sockets) s.destroy();
+      srv.close();
+    },
+  };
+}
+
+function send(pool: H1Pool, req: Partial<H1Request> = {}): Promise<Result> {
+  return new Promise((resolve) => {
+    const r: Result = { status: 0, headers: [], body: '' };
+    pool.request(
+      { method: 'GET', path: '/', headers: ['host', 'up'], body: undefined, ...req },
+      {
+        onHeaders(status, raw) {
+          r.status = status;
+          r.headers = raw;
+        },
+        onData(chunk) {
+          r.body += chunk.toString('latin1');
+          return true;
+        },
+        onComplete(trailers) {
+          if (trailers) r.trailers = trailers;
+          resolve(r);
+        },
+        onError(err, kind) {
+          r.error = { kind, code: (err as NodeJS.ErrnoException).code };
+          resolve(r);
+        },
+      },
+    );
+  });
+}
+
+async function* chunks(...parts: string[]): AsyncGenerator<Buffer> {
+  for (const p of parts) {
+    await new Promise((r) => setImmediate(r));
+    yield Buffer.from(p);
+  }
+}
+
+const ok = (body: string, extra = '') => `HTTP/1.1 200 OK\r\ncontent-length: ${body.length}\r\n${extra}\r\n${body}`;
+const cleanup: Array<() => void> = [];
+afterEach(() => {
+  for (const f of cleanup.splice(0)) f();
+});
+
+async function setup(answer: Parameters<typeof server>[0], o: Partial<{ maxConnections: number; idleTimeoutMs: number; connectTimeoutMs: number }> = {}) {
+  const s = await server(answer);
+  let connectErrors = 0;
+  const pool = new H1Pool(new Host('127.0.0.1', s.port, 1, '', 0), { maxConnections: 8, connectTimeoutMs: 2000, idleTimeoutMs: 60_000, ...o }, undefined, () => connectErrors++);
+  cleanup.push(() => pool.close(), s.close);
+  return { s, pool, connectErrors: () => connectErrors };
+}
+
+describe('HTTP/1.1 upstream pool', () => {
+  it('reuses one keep-alive connection for requests in sequence, and writes the head as given', async () => {
+    const { s, pool } = await setup(() => ok('hi'));
+    for (let i = 0; i < 5; i++) expect(await send(pool, { path: `/x?i=${i}` })).toMatchObject({ status: 200, body: 'hi' });
+    expect(s.conns()).toBe(1);
+    expect(s.requests[3]).toBe('GET /x?i=3 HTTP/1.1\r\nhost: up\r\n\r\n');
+    expect(pool.connections).toBe(1);
+  });
+
+  it('does not reuse a connection after Connection: close, or a Keep-Alive timeout of 1 s or less', async () => {
+    const { s, pool } = await setup((_r, _s, n) => (n === 0 ? ok('a', 'connection: close\r\n') : n === 1 ? ok('b', 'keep-alive: timeout=1\r\n') : ok('c')));
+    expect((await send(pool)).body).toBe('a');
+    expect((await send(pool)).body).toBe('b');
+    expect((await send(pool)).body).toBe('c');
+    expect(s.conns()).toBe(3);
+  });
+
+  it('closes a connection idle longer than the idle timeout instead of reusing it', async () => {
+    const { s, pool } = await setup(() => ok('x'), { idleTimeoutMs: 50 });
+    await send(pool);
+    await new Promise((r) => setTimeout(r, 120));
+    await send(pool);
+    expect(s.conns()).toBe(2);
+  });
+
+  it('drops a connection the server closed while idle, and the next request opens a new one', async () => {
+    const { s, pool } = await setup((_r, sock) => {
+      setTimeout(() => sock.end(), 10);
+      return ok('x');
+    });
+    expect((await send(pool)).status).toBe(200);
+    await new Promise((r) => setTimeout(r, 60));
+    expect(pool.connections).toBe(0);
+    expect((await send(pool)).status).toBe(200);
+    expect(s.conns()).toBe(2);
+  });
+
+  it('reads chunked bodies with trailers, read-until-close bodies, and no body for HEAD, 204 and 304', async () => {
+    const { pool } = await setup((req, sock) => {
+      if (req.startsWith('GET /chunked')) return 'HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\ntrailer: x-sum\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\nx-sum: 5\r\n\r\n';
+      if (req.startsWith('GET /eof')) {
+        sock.end('HTTP/1.1 200 OK\r\n\r\nuntil the end');
+        return undefined;
+      }
+      if (req.startsWith('HEAD')) return 'HTTP/1.1 200 OK\r\ncontent-length: 99\r\n\r\n';
+      if (req.startsWith('GET /204')) return 'HTTP/1.1 204 No Content\r\n\r\n';
+      return 'HTTP/1.1 304 Not Modified\r\ncontent-length: 5\r\n\r\n';
+    });
+    expect(await send(pool, { path: '/chunked' })).toMatchObject({ status: 200, body: 'abcde', trailers: ['x-sum', '5'] });
+    expect(await send(pool, { path: '/eof' })).toMatchObject({ status: 200, body: 'until the end' });
+    expect(await send(pool, { method: 'HEAD' })).toMatchObject({ status: 200, body: '' });
+    expect(await send(pool, { path: '/204' })).toMatchObject({ status: 204, body: '' });
+    expect(await send(pool, { path: '/304' })).toMatchObject({ status: 304, body: '' });
+  });
+
+  it('skips interim 100 and 103 responses', async () => {
+    const { pool } = await setup(() => `HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nlink: </a.css>\r\n\r\n${ok('final')}`);
+    expect(await send(pool)).toMatchObject({ status: 200, body: 'final' });
+    expect(await send(pool)).toMatchObject({ status: 200, body: 'final' });
+  });
+
+  it('sends bodies by content-length, or chunked when the length is unknown, and content-length: 0 for an empty POST', async () => {
+    const { s, pool } = await setup(() => ok('ok'));
+    await send(pool, { method: 'POST', headers: ['host', 'up', 'content-length', '6'], body: chunks('abc', 'def') });
+    await send(pool, { method: 'PUT', body: chunks('xyz', '12') });
+    await send(pool, { method: 'POST' });
+    expect(s.requests).toEqual([
+      'POST / HTTP/1.1\r\nhost: up\r\ncontent-length: 6\r\n\r\nabcdef',
+      'PUT / HTTP/1.1\r\nhost: up\r\ntransfer-encoding: chunked\r\n\r\n3\r\nxyz\r\n2\r\n12\r\n0\r\n\r\n',
+      'POST / HTTP/1.1\r\nhost: up\r\ncontent-length: 0\r\n\r\n',
+    ]);
+    expect(s.conns()).toBe(1);
+  });
+
+  it('queues requests beyond maxConnections and serves them in order as connections free up', async () => {
+    const { s, pool } = await setup((req, sock) => {
+      setTimeout(() => sock.write(ok(req.split(' ')[1]!.slice(1))), 20);
+      return undefined;
+    }, { maxConnections: 2 });
+    const got = await Promise.all(['a', 'b', 'c', 'd', 'e'].map((p) => send(pool, { path: `/${p}` })));
+    expect(got.map((g) => g.body)).toEqual(['a', 'b', 'c', 'd', 'e']);
+    expect(s.conns()).toBe(2);
+  });
+
+  it('reports connect failures as connect, resets as reset, garbage as protocol; a header with CR/LF is refused', async () => {
+    const dead = new H1Pool(new Host('127.0.0.1', 1, 1, '', 0), { maxConnections: 1, connectTimeoutMs: 2000, idleTimeoutMs: 1000 }, undefined, () => {});
+    expect((await send(dead)).error).toMatchObject({ kind: 'connect', code: 'ECONNREFUSED' });
+    const { pool } = await setup((req, sock) => {
+      if (req.startsWith('GET /reset')) {
+        sock.write('HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nabc');
+        setTimeout(() => sock.destroy(), 10);
+        return undefined;
+      }
+      return 'NOT HTTP AT ALL\r\n\r\n';
+    });
+    expect((await send(pool, { path: '/reset' })).error?.kind).toBe('reset');
+    expect((await send(pool, { path: '/garbage' })).error?.kind).toBe('protocol');
+    expect((await send(pool, { headers: ['x-evil', 'a\r\nx-injected: 1'] })).error?.kind).toBe('protocol');
+  });
+
+  it('an aborted request closes its connection and the queue moves on', async () => {
+    const { s, pool } = await setup((req, sock) => {
+      if (!req.startsWith('GET /slow')) return ok('fast');
+      setTimeout(() => sock.writable && sock.write(ok('slow')), 500);
+      return undefined;
+    }, { maxConnections: 1 });
+    const slow = pool.request({ method: 'GET', path: '/slow', headers: ['host', 'up'], body: undefined }, { onHeaders() {}, onData: () => true, onComplete() {}, onError() {} });
+    const next = send(pool, { path: '/next' });
+    await new Promise((r) => setTimeout(r, 30));
+    slow.abort();
+    expect(await next).toMatchObject({ status: 200, body: 'fast' });
+    expect(s.conns()).toBe(2);
+  });
+});
