@@ -1,11 +1,13 @@
 /**
- * Simulated xDS proxies for the convergence benchmark: each is one gRPC channel with one SotW ADS
- * stream that behaves like a sidecar (CDS and LDS wildcard, then EDS and RDS for what those name),
- * ACKs every response at once, and records when it ACKed each version of each type.
+ * Simulated xDS proxies for the convergence benchmark: each is one gRPC channel with one ADS
+ * stream, state of the world or delta (what Weft sidecars use by default), that behaves like a
+ * sidecar (CDS and LDS wildcard, then EDS and RDS for what those name), ACKs every response at
+ * once, and records when it ACKed each version of each type (delta: the response's
+ * system_version_info, which the control plane sets to the type's snapshot version).
  */
 import * as grpc from '@grpc/grpc-js';
 import { create, fromBinary } from '@bufbuild/protobuf';
-import { DiscoveryRequestSchema, type DiscoveryRequest, type DiscoveryResponse } from '../proto/gen/envoy/service/discovery/v3/discovery_pb.js';
+import { DeltaDiscoveryRequestSchema, DiscoveryRequestSchema, type DeltaDiscoveryRequest, type DeltaDiscoveryResponse, type DiscoveryRequest, type DiscoveryResponse } from '../proto/gen/envoy/service/discovery/v3/discovery_pb.js';
 import { adsServiceDefinition } from '../common/ads-service.js';
 import { ClusterSchema, Cluster_DiscoveryType } from '../proto/gen/envoy/config/cluster/v3/cluster_pb.js';
 import { ListenerSchema } from '../proto/gen/envoy/config/listener/v3/listener_pb.js';
@@ -19,6 +21,7 @@ export interface SimProxyOptions {
   service: string;
   namespace?: string;
   instancePort: number;
+  protocol?: 'sotw' | 'delta';
 }
 
 export class SimProxy {
@@ -26,39 +29,54 @@ export class SimProxy {
   readonly acked = new Map<string, Map<string, number>>();
   readonly versions = new Map<string, string>();
   readonly #client: grpc.Client;
-  readonly #stream: grpc.ClientDuplexStream<DiscoveryRequest, DiscoveryResponse>;
+  readonly #stream: grpc.ClientDuplexStream<DiscoveryRequest | DeltaDiscoveryRequest, DiscoveryResponse | DeltaDiscoveryResponse>;
+  readonly #delta: boolean;
   readonly #subs = new Map<string, string[]>();
   #first = true;
   #clusterNames = '';
+  /** Delta: the resources held, by type, by name (their first field, the name). */
+  readonly #held = new Map<string, Map<string, Uint8Array>>();
 
   constructor(readonly opts: SimProxyOptions) {
+    this.#delta = opts.protocol === 'delta';
     this.#client = new grpc.Client(opts.address, grpc.credentials.createInsecure(), { 'grpc.use_local_subchannel_pool': 1 });
-    const d = adsServiceDefinition.StreamAggregatedResources;
-    this.#stream = this.#client.makeBidiStreamRequest(d.path, d.requestSerialize, d.responseDeserialize);
-    this.#stream.on('data', (r: DiscoveryResponse) => this.#onResponse(r));
+    const d = this.#delta ? adsServiceDefinition.DeltaAggregatedResources : adsServiceDefinition.StreamAggregatedResources;
+    type Ser = (m: DiscoveryRequest | DeltaDiscoveryRequest) => Buffer;
+    type De = (b: Buffer) => DiscoveryResponse | DeltaDiscoveryResponse;
+    this.#stream = this.#client.makeBidiStreamRequest(d.path, d.requestSerialize as Ser, d.responseDeserialize as De);
+    this.#stream.on('data', (r: DiscoveryResponse | DeltaDiscoveryResponse) => (this.#delta ? this.#onDelta(r as DeltaDiscoveryResponse) : this.#onResponse(r as DiscoveryResponse)));
     this.#stream.on('error', (e) => { if (process.env.SIM_DEBUG) console.log('SIMERR', e.message); });
     this.#send(TYPE_URL.cluster, [], '', '');
     this.#send(TYPE_URL.listener, [], '', '');
   }
 
-  #send(typeUrl: string, names: string[], version: string, nonce: string): void {
-    const req = create(DiscoveryRequestSchema, { typeUrl, resourceNames: names, versionInfo: version, responseNonce: nonce });
-    if (this.#first) {
-      req.node = create(NodeSchema, {
-        id: this.opts.id,
-        cluster: this.opts.service,
-        metadata: {
-          WEFT_ROLE: 'sidecar',
-          WEFT_SERVICE: this.opts.service,
-          WEFT_NAMESPACE: this.opts.namespace ?? 'default',
-          WEFT_INSTANCE_IP: '127.0.0.1',
-          WEFT_INSTANCE_PORT: String(this.opts.instancePort),
-          WEFT_APP_PORT: '8080',
-          WEFT_APP_PROTOCOL: 'http',
-        },
-      });
-      this.#first = false;
+  #node() {
+    if (!this.#first) return undefined;
+    this.#first = false;
+    return create(NodeSchema, {
+      id: this.opts.id,
+      cluster: this.opts.service,
+      metadata: {
+        WEFT_ROLE: 'sidecar',
+        WEFT_SERVICE: this.opts.service,
+        WEFT_NAMESPACE: this.opts.namespace ?? 'default',
+        WEFT_INSTANCE_IP: '127.0.0.1',
+        WEFT_INSTANCE_PORT: String(this.opts.instancePort),
+        WEFT_APP_PORT: '8080',
+        WEFT_APP_PROTOCOL: 'http',
+      },
+    });
+  }
+
+  #send(typeUrl: string, names: string[], version: string, nonce: string, unsubscribe: string[] = []): void {
+    if (this.#delta) {
+      const node = this.#node();
+      this.#stream.write(create(DeltaDiscoveryRequestSchema, { typeUrl, resourceNamesSubscribe: names, resourceNamesUnsubscribe: unsubscribe, responseNonce: nonce, ...(node ? { node } : {}) }));
+      return;
     }
+    const req = create(DiscoveryRequestSchema, { typeUrl, resourceNames: names, versionInfo: version, responseNonce: nonce });
+    const node = this.#node();
+    if (node) req.node = node;
     this.#stream.write(req);
   }
 
@@ -86,17 +104,39 @@ export class SimProxy {
         this.#resubscribe(TYPE_URL.endpoint, eds);
       }
     } else if (t === TYPE_URL.listener) {
-      const routes: string[] = [];
-      for (const a of r.resources) {
-        const l = fromBinary(ListenerSchema, a.value);
-        const anys = [l.apiListener?.apiListener, ...l.filterChains.flatMap((fc) => fc.filters.map((f) => (f.configType.case === 'typedConfig' ? f.configType.value : undefined)))];
-        for (const any of anys) {
-          if (!any || !any.typeUrl.endsWith('HttpConnectionManager')) continue;
-          const hcm = fromBinary(HttpConnectionManagerSchema, any.value);
-          if (hcm.routeSpecifier.case === 'rds') routes.push(hcm.routeSpecifier.value.routeConfigName);
-        }
-      }
+      const routes = r.resources.flatMap((a) => routesOf(a.value));
       this.#resubscribe(TYPE_URL.route, [...new Set(routes)].sort());
+    }
+  }
+
+  #onDelta(r: DeltaDiscoveryResponse): void {
+    const t = r.typeUrl;
+    this.#send(t, [], '', r.nonce);
+    const now = performance.now();
+    let m = this.acked.get(t);
+    if (!m) this.acked.set(t, (m = new Map()));
+    if (!m.has(r.systemVersionInfo)) m.set(r.systemVersionInfo, now);
+    this.versions.set(t, r.systemVersionInfo);
+    let held = this.#held.get(t);
+    if (!held) this.#held.set(t, (held = new Map()));
+    let namesChanged = r.removedResources.length > 0;
+    for (const n of r.removedResources) held.delete(n);
+    for (const res of r.resources) {
+      if (!held.has(res.name)) namesChanged = true;
+      held.set(res.name, res.resource?.value ?? new Uint8Array());
+    }
+    if (!namesChanged) return;
+    if (t === TYPE_URL.cluster) {
+      const eds = [...held.values()]
+        .map((b) => fromBinary(ClusterSchema, b))
+        .filter((c) => c.clusterDiscoveryType.case === 'type' && c.clusterDiscoveryType.value === Cluster_DiscoveryType.EDS)
+        .map((c) => c.edsClusterConfig?.serviceName || c.name)
+        .sort();
+      this.#resubscribe(TYPE_URL.endpoint, eds);
+    } else if (t === TYPE_URL.listener) {
+      const routes = new Set<string>();
+      for (const b of held.values()) for (const n of routesOf(b)) routes.add(n);
+      this.#resubscribe(TYPE_URL.route, [...routes].sort());
     }
   }
 
@@ -104,6 +144,12 @@ export class SimProxy {
     const old = this.#subs.get(typeUrl);
     if (old && old.join('\0') === names.join('\0')) return;
     this.#subs.set(typeUrl, names);
+    if (this.#delta) {
+      const before = new Set(old ?? []);
+      const now = new Set(names);
+      this.#send(typeUrl, names.filter((n) => !before.has(n)), '', '', [...before].filter((n) => !now.has(n)));
+      return;
+    }
     this.#send(typeUrl, names, this.versions.get(typeUrl) ?? '', '');
   }
 
@@ -111,6 +157,19 @@ export class SimProxy {
     this.#stream.cancel();
     this.#client.close();
   }
+}
+
+/** The RDS route names a Listener's HTTP connection managers refer to. */
+function routesOf(b: Uint8Array): string[] {
+  const l = fromBinary(ListenerSchema, b);
+  const out: string[] = [];
+  const anys = [l.apiListener?.apiListener, ...l.filterChains.flatMap((fc) => fc.filters.map((f) => (f.configType.case === 'typedConfig' ? f.configType.value : undefined)))];
+  for (const any of anys) {
+    if (!any || !any.typeUrl.endsWith('HttpConnectionManager')) continue;
+    const hcm = fromBinary(HttpConnectionManagerSchema, any.value);
+    if (hcm.routeSpecifier.case === 'rds') out.push(hcm.routeSpecifier.value.routeConfigName);
+  }
+  return out;
 }
 
 /** Field 1 of a message when it is a string (a resource's name): cheap, no full decode. */

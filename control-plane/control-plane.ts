@@ -13,7 +13,7 @@ import type { ConfigStore } from './store/store.js';
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { Registry } from './registry/registry.js';
 import type { RegisteredEndpoint } from './registry/types.js';
-import { Translator } from './translate/index.js';
+import { TranslationCache, Translator } from './translate/index.js';
 import type { TelemetryDefaults, TrustView } from './translate/translator.js';
 import type { NodeInfo } from './xds/node.js';
 import { Publisher, type Change } from './xds/publisher.js';
@@ -66,6 +66,8 @@ export class ControlPlane {
   #model: MeshModel = buildModel(0, []);
   #translator: Translator | undefined;
   #translatorKey = '';
+  readonly #translationCache = new TranslationCache();
+  #cacheModelRevision = -1;
   #queue: Promise<unknown> = Promise.resolve();
   #trust: TrustView | undefined;
   #telemetry: TelemetryDefaults = {};
@@ -252,7 +254,7 @@ export class ControlPlane {
   }
 
   #affectedProxies(next: MeshModel): ProxyChange[] {
-    const t = new Translator(next, this.registry, this.#trust, this.#telemetry);
+    const t = new Translator(next, this.registry, this.#trust, this.#telemetry, this.#translationCache);
     const out: ProxyChange[] = [];
     for (const { node } of this.#nodes.values()) {
       const before = this.cache.getSnapshot(node.id);
@@ -269,7 +271,11 @@ export class ControlPlane {
   #currentTranslator(): Translator {
     const key = `${this.#model.revision}/${this.registry.revision}/${this.#trustRev}`;
     if (!this.#translator || this.#translatorKey !== key) {
-      this.#translator = new Translator(this.#model, this.registry, this.#trust, this.#telemetry);
+      if (this.#cacheModelRevision !== this.#model.revision) {
+        this.#translationCache.retainServices(new Set(this.#model.services.values()));
+        this.#cacheModelRevision = this.#model.revision;
+      }
+      this.#translator = new Translator(this.#model, this.registry, this.#trust, this.#telemetry, this.#translationCache);
       this.#translatorKey = key;
     }
     return this.#translator;

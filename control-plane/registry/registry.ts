@@ -18,6 +18,8 @@ interface Instance {
 
 export type RegistryListener = (changed: ReadonlySet<ServiceRef>) => void;
 
+const NO_ENDPOINTS: readonly RegisteredEndpoint[] = Object.freeze([]);
+
 export class Registry implements RegistryView {
   readonly #graceMs: number;
   readonly #instances = new Map<string, Instance>();
@@ -35,7 +37,8 @@ export class Registry implements RegistryView {
   }
 
   endpoints(namespace: string, service: string): readonly RegisteredEndpoint[] {
-    return this.#byService.get(`${namespace}/${service}`) ?? [];
+    // The same array while the service's instances are unchanged (the translator's cache relies on it).
+    return this.#byService.get(`${namespace}/${service}`) ?? NO_ENDPOINTS;
   }
 
   /** Every registered instance, for display. */

@@ -32,6 +32,33 @@ export interface TelemetryDefaults {
   readonly otlpUrl?: string;
 }
 
+/**
+ * Resources kept from one Translator to the next. A Translator lives for one (model, registry,
+ * trust) revision, but most revisions change little: an instance registering touches one
+ * service's endpoints; an apply touches a few resources. Entries are reused only when every input
+ * they were built from is the very same object (config resources are immutable and keep their
+ * identity while unchanged; the registry keeps a service's endpoint array until it changes), so
+ * 1,000 proxies connecting rebuild one assignment each instead of the whole mesh each.
+ */
+export class TranslationCache {
+  readonly clusters = new Map<string, { inputs: readonly unknown[]; resource: Resource }>();
+  readonly cla = new Map<string, { inputs: readonly unknown[]; resource: Resource }>();
+
+  get<K extends 'clusters' | 'cla'>(kind: K, key: string, inputs: readonly unknown[], build: () => Resource): Resource {
+    const m = this[kind];
+    const hit = m.get(key);
+    if (hit && hit.inputs.length === inputs.length && hit.inputs.every((x, i) => x === inputs[i])) return hit.resource;
+    const resource = build();
+    m.set(key, { inputs, resource });
+    return resource;
+  }
+
+  /** Drops entries built for service objects the model no longer holds (changed or deleted). */
+  retainServices(services: ReadonlySet<unknown>): void {
+    for (const m of [this.clusters, this.cla]) for (const [k, e] of m) if (!services.has(e.inputs[0])) m.delete(k);
+  }
+}
+
 interface ClusterSpec {
   svc: ServiceResource;
   portIndex: number;
@@ -54,8 +81,10 @@ export class Translator {
   readonly #apiListeners = new Map<string, Resource[]>();
   readonly #snapshots = new Map<string, Snapshot>();
   readonly #allServices: ReadonlySet<string>;
+  readonly #shared: TranslationCache | undefined;
 
-  constructor(model: MeshModel, registry: RegistryView, trust?: TrustView, telemetry: TelemetryDefaults = {}) {
+  constructor(model: MeshModel, registry: RegistryView, trust?: TrustView, telemetry: TelemetryDefaults = {}, shared?: TranslationCache) {
+    this.#shared = shared;
     this.#telemetry = telemetry;
     this.#model = model;
     this.#registry = registry;
@@ -122,7 +151,11 @@ export class Translator {
     let r = memo.get(name);
     if (!r) {
       const policy = this.#model.trafficPolicies.get(`Service/${spec.svc.metadata.namespace}/${spec.svc.metadata.name}`);
-      memo.set(name, (r = outboundCluster(spec.svc, spec.portIndex, spec.subset, policy, proxyless, mtls ? { trustDomain: this.#model.mesh.trustDomain } : undefined)));
+      const build = () => outboundCluster(spec.svc, spec.portIndex, spec.subset, policy, proxyless, mtls ? { trustDomain: this.#model.mesh.trustDomain } : undefined);
+      const kind = proxyless ? 'p' : mtls ? 't' : 's';
+      // Inputs: the service, its policy and the mesh settings (subset labels live in the policy).
+      r = this.#shared ? this.#shared.get('clusters', `${kind}|${name}`, [spec.svc, policy, this.#model.mesh, spec.portIndex], build) : build();
+      memo.set(name, r);
     }
     return r;
   }
@@ -133,7 +166,12 @@ export class Translator {
     const callerZone = policy?.spec.loadBalancer.localityAware ? zone : undefined;
     const key = `${name}|${callerZone ?? ''}`;
     let r = this.#cla.get(key);
-    if (!r) this.#cla.set(key, (r = loadAssignment(name, serviceEndpoints(spec.svc, spec.portIndex, this.#registry), spec.labels, callerZone)));
+    if (!r) {
+      const build = () => loadAssignment(name, serviceEndpoints(spec.svc, spec.portIndex, this.#registry), spec.labels, callerZone);
+      const registered = this.#registry.endpoints(spec.svc.metadata.namespace, spec.svc.metadata.name);
+      r = this.#shared ? this.#shared.get('cla', key, [spec.svc, policy, registered, spec.portIndex], build) : build();
+      this.#cla.set(key, r);
+    }
     return r;
   }
 

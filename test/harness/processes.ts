@@ -105,7 +105,10 @@ export function registerControlPlane(xdsPort: number, ref: CpRef): void {
 /** Starts `weft control-plane` on free loopback ports; resolves once it printed its ready line. */
 export async function startControlPlane(opts: { dataDir?: string; xdsPort?: number; xdsTlsPort?: number; extraArgs?: string[] } = {}): Promise<ControlPlaneProc> {
   const dataDir = opts.dataDir ?? tempDir('weft-cp-');
+  // WEFT_CP_NODE_FLAGS: node flags for the control plane (e.g. "--cpu-prof --cpu-prof-dir=/tmp/p"
+  // to profile it under a benchmark; NODE_OPTIONS refuses --cpu-prof).
   const p = spawnNode([
+    ...(process.env.WEFT_CP_NODE_FLAGS?.split(' ').filter(Boolean) ?? []),
     WEFT, 'control-plane', '--data-dir', dataDir,
     '--xds-address', `127.0.0.1:${opts.xdsTlsPort ?? 0}`, '--xds-plaintext-address', `127.0.0.1:${opts.xdsPort ?? 0}`, '--admin-address', '127.0.0.1:0', '--otlp-address', '127.0.0.1:0',
     '--log-level', process.env.WEFT_TEST_LOG_LEVEL ?? 'warn',
