@@ -11,6 +11,7 @@
 # CPU = user+sys ticks of each process over the run / requests completed. Load generators on CPU 0,
 # everything else on CPU 1. Knobs: DURATION (8) ROUNDS (1; median of the rounds), ROWS (grpc get post
 # grpcweb), HOLD=SECONDS (keep the mesh up that long before the rows, for poking at it by hand).
+# Writes bench/results/transcode.txt (the table) and transcode.json (the same figures, and every round).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 DURATION=${DURATION:-8}; ROUNDS=${ROUNDS:-1}; A_PORT=${A_PORT:-19201}
@@ -134,6 +135,12 @@ kill -0 "$sa_pid" "$sb_pid" || { echo "weft-transcode: a sidecar died" >&2; exit
 median() { sort -g | awk '{a[NR]=$1} END{ if (NR==0) print "-"; else print a[int((NR+1)/2)] }'; }
 spread() { sort -g | awk '{a[NR]=$1} END{ if (NR<2) print "-"; else printf "%.1f", a[NR]-a[1] }'; }
 col() { for r in $(seq "$ROUNDS"); do echo "${R[$1,$r]}" | awk -v c="$2" '{print $c}'; done | "${3:-median}"; }
+row_name() {
+  case "$1" in
+    grpc) echo "gRPC GetShelf (h2load)" ;; get) echo "JSON GET /v1/shelves/1 (wrk)" ;;
+    post) echo "JSON POST /v1/shelves/1/books (wrk)" ;; grpcweb) echo "gRPC-Web GetShelf (h2load)" ;;
+  esac
+}
 out="$root/bench/results/transcode.txt"
 {
   echo "Transcoding: client -> sidecar A -> mTLS -> sidecar B (GRPCTranslation) -> grpc-js bookstore; -c50 for ${DURATION}s, median of $ROUNDS round(s)"
@@ -141,12 +148,28 @@ out="$root/bench/results/transcode.txt"
   printf '%-40s %9s %12s %12s %14s %10s %12s\n' request req/s cpu_A_us/req cpu_B_us/req cpu_app_us/req 'B vs gRPC' B_spread_us
   base=$(col grpc 3)
   for row in $rows; do
-    case "$row" in
-      grpc) name="gRPC GetShelf (h2load)" ;; get) name="JSON GET /v1/shelves/1 (wrk)" ;;
-      post) name="JSON POST /v1/shelves/1/books (wrk)" ;; grpcweb) name="gRPC-Web GetShelf (h2load)" ;;
-    esac
+    name="$(row_name "$row")"
     b=$(col "$row" 3)
     printf '%-40s %9s %12s %12s %14s %10s %12s\n' "$name" "$(col "$row" 1)" "$(col "$row" 2)" "$b" "$(col "$row" 4)" \
       "$(awk -v a="$b" -v z="$base" 'BEGIN{printf "%.2fx", a/z}')" "$(col "$row" 3 spread)"
   done
 } | tee "$out"
+# The same numbers, machine-readable (bench/report.mjs): the medians above and every round.
+{
+  printf '{\n  "at": "%s",\n  "config": { "durationS": %s, "rounds": %s, "connections": 50 },\n  "rows": [' \
+    "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$DURATION" "$ROUNDS"
+  sep=''
+  for row in $rows; do
+    rounds=''
+    for r in $(seq "$ROUNDS"); do
+      read -r a b c d <<< "${R[$row,$r]}"
+      rounds+="${rounds:+, }{ \"rps\": $a, \"cpuAUsPerReq\": $b, \"cpuBUsPerReq\": $c, \"cpuAppUsPerReq\": $d }"
+    done
+    b=$(col "$row" 3); spread=$(col "$row" 3 spread)
+    printf '%s\n    { "key": "%s", "name": "%s", "rps": %s, "cpuAUsPerReq": %s, "cpuBUsPerReq": %s, "cpuAppUsPerReq": %s, "cpuBVsGrpc": %s, "cpuBSpreadUs": %s, "rounds": [%s] }' \
+      "$sep" "$row" "$(row_name "$row")" "$(col "$row" 1)" "$(col "$row" 2)" "$b" "$(col "$row" 4)" \
+      "$(awk -v a="$b" -v z="$(col grpc 3)" 'BEGIN{ if (z + 0 > 0) printf "%.2f", a/z; else printf "null" }')" "$([ "$spread" = - ] && echo null || echo "$spread")" "$rounds"
+    sep=,
+  done
+  printf '\n  ]\n}\n'
+} > "${out%.txt}.json"

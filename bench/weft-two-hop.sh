@@ -10,6 +10,7 @@
 # traceparent, so the ratio decides), exporting to the control plane's embedded OTLP receiver.
 # Knobs: LAT_RATE (2000) LAT_DURATION (8) DURATION (8) ROUNDS (1; median of the rounds),
 # TRACING_ROWS (default 'STRICT+T0 STRICT+T1 STRICT+T100'; '' for none).
+# Writes bench/results/two-hop.txt (the table) and two-hop.json (the same figures, and every round).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 LAT_RATE=${LAT_RATE:-2000}; LAT_DURATION=${LAT_DURATION:-8}; DURATION=${DURATION:-8}; ROUNDS=${ROUNDS:-1}
@@ -97,6 +98,7 @@ done
 
 median() { sort -g | awk '{a[NR]=$1} END{ if (NR==0) print "-"; else print a[int((NR+1)/2)] }'; }
 col() { local k=$1 c=$2; for r in $(seq "$ROUNDS"); do echo "${R[$k,$r]}" | awk -v c="$c" '{print $c}'; done | grep -v '^-$' | median; }
+row_name() { case "$1" in DISABLE) echo "two-hop plaintext" ;; STRICT) echo "two-hop mTLS (TLS1.3)" ;; STRICT+T*) echo "mTLS, tracing ${1##*+T}%" ;; *) echo "$1" ;; esac; }
 out="$root/bench/results/two-hop.txt"
 {
   echo "Two-hop mesh (wrk -> sidecar A -> sidecar B -> upstream) vs direct; median of $ROUNDS round(s)"
@@ -104,11 +106,29 @@ out="$root/bench/results/two-hop.txt"
   printf '%-22s %8s %8s %10s %10s %9s %12s %12s\n' target p50_ms p99_ms +p50_ms +p99_ms req/s cpu_A_us/req cpu_B_us/req
   d50=$(col direct 1); d99=$(col direct 2)
   for k in direct DISABLE STRICT ${TRACING_ROWS:-STRICT+T0 STRICT+T1 STRICT+T100}; do
-    name=$k; [ "$k" = DISABLE ] && name="two-hop plaintext"; [ "$k" = STRICT ] && name="two-hop mTLS (TLS1.3)"
-    case "$k" in STRICT+T*) name="mTLS, tracing ${k##*+T}%" ;; esac
+    name="$(row_name "$k")"
     p50=$(col "$k" 1); p99=$(col "$k" 2)
     printf '%-22s %8s %8s %10s %10s %9s %12s %12s\n' "$name" "$p50" "$p99" \
       "$(awk -v a="$p50" -v b="$d50" 'BEGIN{printf "%.3f", a-b}')" "$(awk -v a="$p99" -v b="$d99" 'BEGIN{printf "%.3f", a-b}')" \
       "$(col "$k" 3)" "$(col "$k" 4)" "$(col "$k" 5)"
   done
 } | tee "$out"
+# The same numbers, machine-readable (bench/report.mjs): the medians above and every round; null = not measured.
+jnum() { case "$1" in ''|-) echo null ;; *) echo "$1" ;; esac; }
+{
+  printf '{\n  "at": "%s",\n  "config": { "latRate": %s, "latDurationS": %s, "durationS": %s, "rounds": %s },\n  "rows": [' \
+    "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$LAT_RATE" "$LAT_DURATION" "$DURATION" "$ROUNDS"
+  sep=''
+  for k in direct DISABLE STRICT ${TRACING_ROWS:-STRICT+T0 STRICT+T1 STRICT+T100}; do
+    rounds=''
+    for r in $(seq "$ROUNDS"); do
+      read -r a b c d e <<< "${R[$k,$r]}"
+      rounds+="${rounds:+, }{ \"p50Ms\": $(jnum "$a"), \"p99Ms\": $(jnum "$b"), \"rps\": $(jnum "$c"), \"cpuAUsPerReq\": $(jnum "$d"), \"cpuBUsPerReq\": $(jnum "$e") }"
+    done
+    printf '%s\n    { "key": "%s", "name": "%s", "p50Ms": %s, "p99Ms": %s, "rps": %s, "cpuAUsPerReq": %s, "cpuBUsPerReq": %s, "rounds": [%s] }' \
+      "$sep" "$k" "$(row_name "$k")" "$(jnum "$(col "$k" 1)")" "$(jnum "$(col "$k" 2)")" "$(jnum "$(col "$k" 3)")" \
+      "$(jnum "$(col "$k" 4)")" "$(jnum "$(col "$k" 5)")" "$rounds"
+    sep=,
+  done
+  printf '\n  ]\n}\n'
+} > "${out%.txt}.json"
