@@ -1,0 +1,255 @@
+// The last step of `make bench`: gathers what the benchmark scripts left in bench/results/ into
+// one machine-readable summary.json, and draws latency.svg (p50 and p99 at the fixed request rate,
+// per target, for the proxy table and the two-hop mesh). Plain Node, no dependencies.
+//   node bench/report.mjs [RESULTS_DIR]     (default: bench/results next to this file)
+// Reads, each optional (a missing one is listed under `missing` and left out):
+//   <newest stamp>/runs.tsv, rss.tsv, cpu.tsv, table.txt   the proxy table (bench/proxy/run.sh)
+//   two-hop.json (or two-hop.txt), transcode.json (or transcode.txt), footprint.json, xds-convergence.json
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const dir = process.argv[2] ?? join(dirname(fileURLToPath(import.meta.url)), 'results');
+const rel = (p) => relative(process.cwd(), p) || '.';
+const read = (name) => readFileSync(join(dir, name), 'utf8');
+const has = (name) => existsSync(join(dir, name));
+const mtime = (name) => statSync(join(dir, name)).mtime.toISOString();
+
+// --- statistics (true median, as bench/proxy/lib/table.js computes it)
+const fin = (x) => typeof x === 'number' && Number.isFinite(x);
+const round = (x, d = 3) => (fin(x) ? Math.round(x * 10 ** d) / 10 ** d : null);
+function median(xs) {
+  const s = xs.filter(fin).sort((a, b) => a - b);
+  if (s.length === 0) return null;
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+/** {median, min, max, n}, and spreadPct = (max - min) / median when there are several values. */
+function stats(xs, d = 3) {
+  const v = xs.filter(fin);
+  if (v.length === 0) return null;
+  const med = median(v);
+  const out = { median: round(med, d), min: round(Math.min(...v), d), max: round(Math.max(...v), d), n: v.length };
+  if (v.length > 1 && med > 0) out.spreadPct = round(((Math.max(...v) - Math.min(...v)) / med) * 100, 1);
+  return out;
+}
+const num = (s) => (s === undefined || s === '-' || s === '' ? null : Number(String(s).replace(/x$/, '')));
+
+// --- the proxy table: the newest <stamp>/ folder that holds a runs.tsv
+function proxyTable() {
+  const stamps = readdirSync(dir).filter((d) => /^\d{8}-\d{6}$/.test(d) && has(join(d, 'runs.tsv'))).sort();
+  if (stamps.length === 0) return null;
+  const stamp = stamps.at(-1);
+  const file = (f) => join(stamp, f);
+  const runs = read(file('runs.tsv')).trim().split('\n').slice(1).filter(Boolean).map((l) => {
+    const [r, label, kind, requests, durationUs, p50, p90, p99, max, errors] = l.split('\t');
+    return { round: Number(r), label, kind, requests: Number(requests), durationS: Number(durationUs) / 1e6,
+      rps: Number(requests) / (Number(durationUs) / 1e6), p50Ms: Number(p50) / 1000, p90Ms: Number(p90) / 1000,
+      p99Ms: Number(p99) / 1000, maxMs: Number(max) / 1000, errors: Number(errors) };
+  });
+  const rss = new Map(has(file('rss.tsv')) ? read(file('rss.tsv')).trim().split('\n').filter(Boolean)
+    .map((l) => l.split('\t')).map(([label, kb]) => [label, Number(kb) / 1024]) : []);
+  // cpu.tsv: round, label, CPU µs the target's processes used in that saturation run, background CPU %
+  const cpu = has(file('cpu.tsv')) ? read(file('cpu.tsv')).trim().split('\n').filter(Boolean).map((l) => l.split('\t'))
+    .map(([r, label, us, bg]) => ({ round: Number(r), label, us: Number(us), bg: Math.max(0, Number(bg)) })) : [];
+  const table = has(file('table.txt')) ? read(file('table.txt')) : '';
+  const rate = Number(/fixed (\d+) req\/s/.exec(table)?.[1]) || round(median(runs.filter((r) => r.kind === 'rate').map((r) => r.rps)), 0);
+  const labels = [...new Set(runs.map((r) => r.label))];
+  const rows = labels.map((label) => {
+    const pick = (kind) => runs.filter((r) => r.label === label && r.kind === kind);
+    const sat = pick('sat');
+    const fixed = pick('rate');
+    const cpuPerReq = sat.flatMap((r) => cpu.filter((c) => c.label === label && c.round === r.round).map((c) => c.us / r.requests));
+    const bg = cpu.filter((c) => c.label === label).map((c) => c.bg);
+    return {
+      target: label,
+      saturation: { rps: stats(sat.map((r) => r.rps), 0), p50Ms: stats(sat.map((r) => r.p50Ms)), p90Ms: stats(sat.map((r) => r.p90Ms)),
+        p99Ms: stats(sat.map((r) => r.p99Ms)), maxMs: stats(sat.map((r) => r.maxMs)) },
+      fixedRate: { rps: stats(fixed.map((r) => r.rps), 0), p50Ms: stats(fixed.map((r) => r.p50Ms)), p90Ms: stats(fixed.map((r) => r.p90Ms)),
+        p99Ms: stats(fixed.map((r) => r.p99Ms)), maxMs: stats(fixed.map((r) => r.maxMs)) },
+      cpuUsPerReq: label === 'direct' ? null : stats(cpuPerReq, 1),
+      upstreamCpuUsPerReq: label === 'direct' ? stats(cpuPerReq, 1) : undefined,
+      rssMiB: label === 'direct' ? null : round(rss.get(label) ?? NaN, 1),
+      errors: [...sat, ...fixed].reduce((a, r) => a + r.errors, 0),
+      backgroundCpuPctMax: bg.length ? Math.max(...bg) : null,
+      runs: [...sat, ...fixed].map((r) => ({ ...r, rps: round(r.rps, 1) })),
+    };
+  });
+  return {
+    source: rel(join(dir, stamp)),
+    stamp,
+    at: mtime(file('runs.tsv')),
+    environment: table.split('\n')[0]?.startsWith('#') ? table.split('\n')[0].slice(2) : null,
+    fixedRateReqPerS: rate,
+    rounds: Math.max(...runs.map((r) => r.round)),
+    rows,
+  };
+}
+
+// --- the two-hop mesh: JSON when the script wrote it, the text table otherwise
+/** Adds spread: {metric: {min, max, n, spreadPct}} over the rounds; spreadPct is against the row's
+ *  own median (the script's: the lower middle round when the count is even). */
+function roundStats(rows, keys) {
+  return rows.map((r) => {
+    if (!Array.isArray(r.rounds) || r.rounds.length < 2) return r;
+    const spread = {};
+    for (const k of keys) {
+      const v = r.rounds.map((x) => x[k]).filter(fin);
+      if (v.length < 2) continue;
+      const lo = Math.min(...v);
+      const hi = Math.max(...v);
+      spread[k] = { min: lo, max: hi, n: v.length, spreadPct: fin(r[k]) && r[k] > 0 ? round(((hi - lo) / r[k]) * 100, 1) : null };
+    }
+    return { ...r, spread };
+  });
+}
+function tableRows(text, header, ncols) {
+  const lines = text.split('\n');
+  const start = lines.findIndex((l) => l.startsWith(header));
+  if (start < 0) return [];
+  return lines.slice(start + 1).filter((l) => l.trim()).map((l) => {
+    const t = l.trim().split(/\s+/);
+    return { name: t.slice(0, -ncols).join(' '), values: t.slice(-ncols).map(num) };
+  });
+}
+function twoHop() {
+  if (has('two-hop.json')) {
+    const j = JSON.parse(read('two-hop.json'));
+    return { source: rel(join(dir, 'two-hop.json')), at: j.at, config: j.config,
+      rows: roundStats(j.rows, ['p50Ms', 'p99Ms', 'rps', 'cpuAUsPerReq', 'cpuBUsPerReq']) };
+  }
+  if (!has('two-hop.txt')) return null;
+  const text = read('two-hop.txt');
+  const m = /fixed rate: (\d+) req\/s, wrk -t1 -c(\d+) -d(\d+)s; saturation: wrk -t1 -c(\d+) -d(\d+)s/.exec(text);
+  return {
+    source: rel(join(dir, 'two-hop.txt')),
+    at: mtime('two-hop.txt'),
+    config: { latRate: m ? Number(m[1]) : null, latDurationS: m ? Number(m[3]) : null, durationS: m ? Number(m[5]) : null,
+      rounds: Number(/median of (\d+) round/.exec(text)?.[1]) || null },
+    rows: tableRows(text, 'target', 7).map(({ name, values: [p50, p99, , , rps, a, b] }) =>
+      ({ name, p50Ms: p50, p99Ms: p99, rps, cpuAUsPerReq: a, cpuBUsPerReq: b })),
+  };
+}
+function transcode() {
+  if (has('transcode.json')) {
+    const j = JSON.parse(read('transcode.json'));
+    return { source: rel(join(dir, 'transcode.json')), at: j.at, config: j.config,
+      rows: roundStats(j.rows, ['rps', 'cpuAUsPerReq', 'cpuBUsPerReq', 'cpuAppUsPerReq']) };
+  }
+  if (!has('transcode.txt')) return null;
+  const text = read('transcode.txt');
+  return {
+    source: rel(join(dir, 'transcode.txt')),
+    at: mtime('transcode.txt'),
+    config: { durationS: Number(/for (\d+)s/.exec(text)?.[1]) || null, rounds: Number(/median of (\d+) round/.exec(text)?.[1]) || null },
+    rows: tableRows(text, 'request', 6).map(({ name, values: [rps, a, b, app, vs, spread] }) =>
+      ({ name, rps, cpuAUsPerReq: a, cpuBUsPerReq: b, cpuAppUsPerReq: app, cpuBVsGrpc: vs, cpuBSpreadUs: spread })),
+  };
+}
+function json(name) {
+  if (!has(name)) return null;
+  return { source: rel(join(dir, name)), ...JSON.parse(read(name)) };
+}
+
+// --- latency.svg: horizontal bars, p50 and p99 per target, one section per scenario
+const esc = (s) => String(s).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+function niceStep(max, ticks = 6) {
+  const raw = max / ticks;
+  const p = 10 ** Math.floor(Math.log10(raw));
+  return [1, 2, 2.5, 5, 10].map((m) => m * p).find((s) => s >= raw) ?? 10 * p;
+}
+function latencySvg(sections) {
+  const W = 960;
+  const left = 230;
+  const right = 70;
+  const plotW = W - left - right;
+  const barH = 11;
+  const rowH = 2 * barH + 12;
+  const headH = 30;
+  const top = 78;
+  const colors = { p50: '#4878a8', p99: '#e0893a' };
+  const all = sections.flatMap((s) => s.rows.flatMap((r) => [r.p50Ms, r.p99Ms])).filter(fin);
+  const step = niceStep(Math.max(...all, 0.001));
+  const axisMax = Math.ceil(Math.max(...all, 0.001) / step) * step;
+  const x = (v) => left + (v / axisMax) * plotW;
+  const fmt = (v) => (v < 1 ? v.toFixed(2) : v < 10 ? v.toFixed(2) : v.toFixed(1));
+  const plotH = sections.reduce((h, s) => h + headH + s.rows.length * rowH, 0);
+  const H = top + plotH + 50;
+  const out = [];
+  out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="Helvetica, Arial, sans-serif" font-size="12">`);
+  out.push(`<rect width="${W}" height="${H}" fill="#ffffff"/>`);
+  out.push(`<text x="8" y="24" font-size="16" font-weight="bold">Latency at a fixed request rate: p50 and p99 (ms, lower is better)</text>`);
+  out.push(`<text x="8" y="42" fill="#555">wrk -t1 -c10 paced by bench/proxy/wrk/paced.lua; bars are medians over rounds; each section names its rate and run</text>`);
+  // legend
+  out.push(`<rect x="${left}" y="52" width="14" height="10" fill="${colors.p50}"/><text x="${left + 20}" y="61">p50</text>`);
+  out.push(`<rect x="${left + 70}" y="52" width="14" height="10" fill="${colors.p99}"/><text x="${left + 90}" y="61">p99</text>`);
+  // x axis with its ticks; grid lines are drawn per section, so section titles stay clear
+  const ticks = [];
+  for (let v = 0; v <= axisMax + step / 1e6; v += step) ticks.push(v);
+  for (const v of ticks) out.push(`<text x="${x(v).toFixed(1)}" y="${top + plotH + 16}" text-anchor="middle" fill="#333">${esc(round(v, 3))}</text>`);
+  out.push(`<line x1="${left}" y1="${top + plotH}" x2="${left + plotW}" y2="${top + plotH}" stroke="#333"/>`);
+  out.push(`<text x="${left + plotW / 2}" y="${top + plotH + 36}" text-anchor="middle" fill="#333">latency (ms)</text>`);
+  let y = top;
+  for (const s of sections) {
+    out.push(`<text x="8" y="${y + 20}" font-weight="bold">${esc(s.title)}</text>`);
+    y += headH;
+    const y2 = y + s.rows.length * rowH;
+    for (const v of ticks) out.push(`<line x1="${x(v).toFixed(1)}" y1="${y - 4}" x2="${x(v).toFixed(1)}" y2="${y2}" stroke="${v === 0 ? '#333' : '#e2e2e2'}"/>`);
+    for (const r of s.rows) {
+      out.push(`<text x="${left - 8}" y="${y + barH + 5}" text-anchor="end">${esc(r.label)}</text>`);
+      for (const [i, k] of ['p50', 'p99'].entries()) {
+        const v = r[`${k}Ms`];
+        const by = y + i * barH + 1;
+        if (!fin(v)) {
+          out.push(`<text x="${left + 4}" y="${by + barH - 2}" fill="#999">${k}: not measured</text>`);
+          continue;
+        }
+        out.push(`<rect x="${left}" y="${by}" width="${Math.max(1, x(v) - left).toFixed(1)}" height="${barH - 1}" fill="${colors[k]}"><title>${esc(`${r.label} ${k}: ${fmt(v)} ms`)}</title></rect>`);
+        out.push(`<text x="${(x(v) + 4).toFixed(1)}" y="${by + barH - 2}" font-size="11" fill="#333">${fmt(v)}</text>`);
+      }
+      y += rowH;
+    }
+  }
+  out.push('</svg>');
+  return `${out.join('\n')}\n`;
+}
+
+// --- main
+const scenarios = {
+  xdsConvergence: json('xds-convergence.json'),
+  proxy: proxyTable(),
+  twoHop: twoHop(),
+  transcode: transcode(),
+  footprint: json('footprint.json'),
+};
+const missing = Object.entries(scenarios).filter(([, v]) => !v).map(([k]) => k);
+if (missing.length === Object.keys(scenarios).length) {
+  process.stderr.write(`report.mjs: no benchmark results in ${rel(dir)}\n`);
+  process.exit(1);
+}
+const sections = [];
+const p = scenarios.proxy;
+if (p) {
+  sections.push({
+    title: `One proxy hop, ${p.fixedRateReqPerS ?? '?'} req/s (proxy table ${p.stamp}, ${p.rounds} round${p.rounds > 1 ? 's' : ''})`,
+    rows: p.rows.map((r) => ({ label: r.target, p50Ms: r.fixedRate.p50Ms?.median, p99Ms: r.fixedRate.p99Ms?.median })),
+  });
+}
+const t = scenarios.twoHop;
+if (t) {
+  sections.push({
+    title: `Two-hop mesh, ${t.config?.latRate ?? '?'} req/s (app -> sidecar -> sidecar -> app, ${t.config?.rounds ?? '?'} round${t.config?.rounds > 1 ? 's' : ''})`,
+    rows: t.rows.map((r) => ({ label: r.name, p50Ms: r.p50Ms, p99Ms: r.p99Ms })),
+  });
+}
+const summary = {
+  generatedAt: new Date().toISOString(),
+  resultsDir: rel(dir),
+  missing,
+  latency: sections.map((s) => ({ section: s.title, rows: s.rows })),
+  scenarios,
+};
+writeFileSync(join(dir, 'summary.json'), `${JSON.stringify(summary, null, 2)}\n`);
+if (sections.length) writeFileSync(join(dir, 'latency.svg'), latencySvg(sections));
+console.log(`summary: ${rel(join(dir, 'summary.json'))}${missing.length ? ` (no results for: ${missing.join(', ')})` : ''}`);
+console.log(sections.length ? `chart:   ${rel(join(dir, 'latency.svg'))}` : 'chart:   none (no proxy table or two-hop results)');
