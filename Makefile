@@ -49,7 +49,7 @@ test-integration: build
 demo: install build ## run a real mesh on loopback, print a summary, stop everything
 	node deploy/demo/run.mjs
 
-bench: install build ## benchmarks: xDS convergence and the proxy comparison table
+bench: install build ## benchmarks (docs/benchmarks.md); results, summary.json and latency.svg in bench/results/
 	bash scripts/bench.sh
 
 clean:

@@ -5,10 +5,13 @@
 #      proxies, and one Weft sidecar hop (bench/weft-single-hop.sh), all measured in this run;
 #      /dir and /ngx columns are ratios against the direct and nginx rows.
 #   3. Two-hop mesh (bench/weft-two-hop.sh): plaintext and mTLS between two sidecars vs direct.
-#   4. Transcoding (bench/weft-transcode.sh): CPU per HTTP/JSON (and gRPC-Web) request translated by
+#   4. Sidecar footprint (bench/weft-footprint.sh): RSS idle and with 1,000 services x 10 endpoints,
+#      against the issue 7 targets; time from spawning a sidecar to ready and to its first 200.
+#   5. Transcoding (bench/weft-transcode.sh): CPU per HTTP/JSON (and gRPC-Web) request translated by
 #      a sidecar, against the same sidecar proxying plain gRPC.
+#   Then bench/report.mjs gathers everything into bench/results/summary.json and latency.svg.
 # Knobs: ROUNDS (default 1; 3 gives medians and a spread column), BENCH_PATH (/ or /16k), SKIP_PROXY=1
-# (skip the proxy table).
+# (skip the proxy table). Every scenario and its own knobs: docs/benchmarks.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p bench/results
@@ -25,5 +28,11 @@ echo
 echo "== two-hop mesh: app -> sidecar -> (plaintext | mTLS) -> sidecar -> app, against direct"
 ROUNDS="${ROUNDS:-1}" bash bench/weft-two-hop.sh
 echo
+echo "== sidecar footprint: RSS idle and with 1,000 services x 10 endpoints; start to ready and to first 200"
+bash bench/weft-footprint.sh
+echo
 echo "== transcoding: HTTP/JSON and gRPC-Web -> gRPC in the sidecar, against plain gRPC proxying"
 ROUNDS="${ROUNDS:-1}" bash bench/weft-transcode.sh
+echo
+echo "== summary"
+node bench/report.mjs
