@@ -85,7 +85,7 @@ for round in $(seq "$ROUNDS"); do
   warm "http://127.0.0.1:$UP_PORT/"
   read -r p50 p99 < <(lat "http://127.0.0.1:$UP_PORT/"); read -r rps < <(sat "http://127.0.0.1:$UP_PORT/")
   R[direct,$round]="$p50 $p99 $rps - -"
-  for mode in DISABLE STRICT ${TRACING_ROWS:-STRICT+T0 STRICT+T1 STRICT+T100}; do
+  for mode in DISABLE STRICT ${TRACING_ROWS-STRICT+T0 STRICT+T1 STRICT+T100}; do
     mesh "$mode"
     warm "http://127.0.0.1:$A_PORT/"
     read -r p50 p99 < <(lat "http://127.0.0.1:$A_PORT/")
@@ -105,7 +105,7 @@ out="$root/bench/results/two-hop.txt"
   echo "fixed rate: $LAT_RATE req/s, wrk -t1 -c10 -d${LAT_DURATION}s; saturation: wrk -t1 -c50 -d${DURATION}s; CPU = user+sys per request"
   printf '%-22s %8s %8s %10s %10s %9s %12s %12s\n' target p50_ms p99_ms +p50_ms +p99_ms req/s cpu_A_us/req cpu_B_us/req
   d50=$(col direct 1); d99=$(col direct 2)
-  for k in direct DISABLE STRICT ${TRACING_ROWS:-STRICT+T0 STRICT+T1 STRICT+T100}; do
+  for k in direct DISABLE STRICT ${TRACING_ROWS-STRICT+T0 STRICT+T1 STRICT+T100}; do
     name="$(row_name "$k")"
     p50=$(col "$k" 1); p99=$(col "$k" 2)
     printf '%-22s %8s %8s %10s %10s %9s %12s %12s\n' "$name" "$p50" "$p99" \
@@ -119,7 +119,7 @@ jnum() { case "$1" in ''|-) echo null ;; *) echo "$1" ;; esac; }
   printf '{\n  "at": "%s",\n  "config": { "latRate": %s, "latDurationS": %s, "durationS": %s, "rounds": %s },\n  "rows": [' \
     "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$LAT_RATE" "$LAT_DURATION" "$DURATION" "$ROUNDS"
   sep=''
-  for k in direct DISABLE STRICT ${TRACING_ROWS:-STRICT+T0 STRICT+T1 STRICT+T100}; do
+  for k in direct DISABLE STRICT ${TRACING_ROWS-STRICT+T0 STRICT+T1 STRICT+T100}; do
     rounds=''
     for r in $(seq "$ROUNDS"); do
       read -r a b c d e <<< "${R[$k,$r]}"
