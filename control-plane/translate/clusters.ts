@@ -1,4 +1,5 @@
 /** Service ports and TrafficPolicy -> Envoy Clusters (EDS), and the sidecar's local app cluster. */
+import { UNLIMITED_RETRIES } from '../config/kinds/traffic-policy.js';
 import { create } from '@bufbuild/protobuf';
 import { anyPack } from '@bufbuild/protobuf/wkt';
 import { TYPE_URL } from '../../common/xds-types.js';
@@ -73,18 +74,16 @@ export function outboundCluster(svc: ServiceResource, portIndex: number, subset:
       healthyPanicThreshold: { value: lb?.panicThresholdPercent ?? 50 },
       ...(lb?.localityAware ? { localityConfigSpecifier: { case: 'zoneAwareLbConfig' as const, value: {} } } : {}),
     },
-    ...(cp || budget
-      ? {
-          circuitBreakers: {
-            thresholds: [
-              {
-                ...(cp ? { maxConnections: cp.maxConnections, maxPendingRequests: cp.maxPendingRequests, maxRequests: cp.maxRequests, maxRetries: cp.maxRetries } : {}),
-                ...(budget ? { retryBudget: { budgetPercent: { value: budget.budgetPercent }, minRetryConcurrency: budget.minRetryConcurrency } } : {}),
-              },
-            ],
-          },
-        }
-      : {}),
+    // Always sent: max_retries is not limited unless the policy says (Envoy's default is 3).
+    circuitBreakers: {
+      thresholds: [
+        {
+          ...(cp ? { maxConnections: cp.maxConnections, maxPendingRequests: cp.maxPendingRequests, maxRequests: cp.maxRequests } : {}),
+          maxRetries: cp?.maxRetries ?? UNLIMITED_RETRIES,
+          ...(budget ? { retryBudget: { budgetPercent: { value: budget.budgetPercent }, minRetryConcurrency: budget.minRetryConcurrency } } : {}),
+        },
+      ],
+    },
     ...(od
       ? {
           outlierDetection: {

@@ -3,6 +3,9 @@ import type { TrafficPolicySpec, LoadBalancerConfig, RetryBudget } from '../type
 import type { Reader } from '../schema.js';
 import { cleanRetry, readRetry } from './route-common.js';
 
+/** max_retries when not set: Envoy's circuit breaker effectively off (uint32 max), like Istio. */
+export const UNLIMITED_RETRIES = 4294967295;
+
 export function readTrafficPolicy(r: Reader, v: unknown, ns: string): TrafficPolicySpec | undefined {
   const o = r.obj(v, 'spec', ['targetRef', 'loadBalancer', 'subsets', 'connectionPool', 'outlierDetection', 'healthCheck', 'retry', 'timeout'], ['targetRef']);
   if (!o) return undefined;
@@ -57,6 +60,9 @@ export function readTrafficPolicy(r: Reader, v: unknown, ns: string): TrafficPol
   });
 
   const spec: TrafficPolicySpec = { targetRef: { kind: 'Service', name: targetName ?? '', namespace: targetNs ?? ns }, loadBalancer, subsets };
+  // Concurrent retries per cluster: not limited unless asked (as Istio does). Envoy's default of
+  // 3 turns every burst of more than 3 failures at once (an instance dying under load) into 503s;
+  // each request's own attempts still bound the amplification, and retryBudget caps it by load.
   const cp = r.obj(o.connectionPool, 'spec.connectionPool', ['maxConnections', 'maxPendingRequests', 'maxRequests', 'maxRetries', 'connectTimeout', 'idleTimeout']);
   if (cp) {
     const q = 'spec.connectionPool';
@@ -64,7 +70,7 @@ export function readTrafficPolicy(r: Reader, v: unknown, ns: string): TrafficPol
       maxConnections: r.int(cp.maxConnections, `${q}.maxConnections`, 1, 1_000_000) ?? 1024,
       maxPendingRequests: r.int(cp.maxPendingRequests, `${q}.maxPendingRequests`, 1, 1_000_000) ?? 1024,
       maxRequests: r.int(cp.maxRequests, `${q}.maxRequests`, 1, 1_000_000) ?? 1024,
-      maxRetries: r.int(cp.maxRetries, `${q}.maxRetries`, 0, 1_000_000) ?? 3,
+      maxRetries: r.int(cp.maxRetries, `${q}.maxRetries`, 0, 1_000_000) ?? UNLIMITED_RETRIES,
       connectTimeoutMs: r.duration(cp.connectTimeout, `${q}.connectTimeout`, { min: 1 }) ?? 5000,
     };
     const idle = r.duration(cp.idleTimeout, `${q}.idleTimeout`, { min: 1 });

@@ -68,7 +68,7 @@ describe('good documents', () => {
     expect(errors).toEqual([]);
     const tp = resources[1] as Extract<MeshResource, { kind: 'TrafficPolicy' }>;
     expect(tp.spec.loadBalancer).toEqual({ type: 'RingHash', choiceCount: 2, localityAware: false, panicThresholdPercent: 50, ringHash: { hashOn: 'header', header: 'x-user', minRingSize: 1024, maxRingSize: 8388608 } });
-    expect(tp.spec.connectionPool).toEqual({ maxConnections: 1024, maxPendingRequests: 1024, maxRequests: 10, maxRetries: 3, connectTimeoutMs: 5000 });
+    expect(tp.spec.connectionPool).toEqual({ maxConnections: 1024, maxPendingRequests: 1024, maxRequests: 10, maxRetries: 4294967295, connectTimeoutMs: 5000 });
     expect(tp.spec.outlierDetection).toEqual({ consecutive5xx: 5, consecutiveGatewayErrors: 5, intervalMs: 10_000, baseEjectionTimeMs: 30_000, maxEjectionPercent: 10 });
     expect(tp.spec.healthCheck).toEqual({ path: '/healthz', intervalMs: 10_000, timeoutMs: 1000, unhealthyThreshold: 2, healthyThreshold: 2, expectedStatuses: [[200, 400]] });
     expect(tp.spec.retry).toEqual({ attempts: 3, retryOn: ['5xx'], codes: [], perTryTimeoutMs: 250, backoff: { baseIntervalMs: 10, maxIntervalMs: 100 }, budget: { budgetPercent: 25, minRetryConcurrency: 3 } });
