@@ -36,11 +36,13 @@ function stats(xs, d = 3) {
 const num = (s) => (s === undefined || s === '-' || s === '' ? null : Number(String(s).replace(/x$/, '')));
 
 // --- the proxy table: the newest <stamp>/ folder that holds a runs.tsv
-function proxyTable() {
-  const stamps = readdirSync(dir).filter((d) => /^\d{8}-\d{6}$/.test(d) && has(join(d, 'runs.tsv'))).sort();
+// (base: '' for the 64 B run in bench/results/, '16k' for the 16 KiB run in bench/results/16k/)
+function proxyTable(base = '') {
+  if (base && !existsSync(join(dir, base))) return null;
+  const stamps = readdirSync(join(dir, base)).filter((d) => /^\d{8}-\d{6}$/.test(d) && has(join(base, d, 'runs.tsv'))).sort();
   if (stamps.length === 0) return null;
   const stamp = stamps.at(-1);
-  const file = (f) => join(stamp, f);
+  const file = (f) => join(base, stamp, f);
   const runs = read(file('runs.tsv')).trim().split('\n').slice(1).filter(Boolean).map((l) => {
     const [r, label, kind, requests, durationUs, p50, p90, p99, max, errors] = l.split('\t');
     return { round: Number(r), label, kind, requests: Number(requests), durationS: Number(durationUs) / 1e6,
@@ -76,7 +78,7 @@ function proxyTable() {
     };
   });
   return {
-    source: rel(join(dir, stamp)),
+    source: rel(join(dir, base, stamp)),
     stamp,
     at: mtime(file('runs.tsv')),
     environment: table.split('\n')[0]?.startsWith('#') ? table.split('\n')[0].slice(2) : null,
@@ -218,6 +220,7 @@ function latencySvg(sections) {
 const scenarios = {
   xdsConvergence: json('xds-convergence.json'),
   proxy: proxyTable(),
+  proxy16k: proxyTable('16k'),
   twoHop: twoHop(),
   transcode: transcode(),
   footprint: json('footprint.json'),
@@ -233,6 +236,13 @@ if (p) {
   sections.push({
     title: `One proxy hop, ${p.fixedRateReqPerS ?? '?'} req/s (proxy table ${p.stamp}, ${p.rounds} round${p.rounds > 1 ? 's' : ''})`,
     rows: p.rows.map((r) => ({ label: r.target, p50Ms: r.fixedRate.p50Ms?.median, p99Ms: r.fixedRate.p99Ms?.median })),
+  });
+}
+const p16 = scenarios.proxy16k;
+if (p16) {
+  sections.push({
+    title: `One proxy hop, 16 KiB body, ${p16.fixedRateReqPerS ?? '?'} req/s (proxy table 16k/${p16.stamp}, ${p16.rounds} round${p16.rounds > 1 ? 's' : ''})`,
+    rows: p16.rows.map((r) => ({ label: r.target, p50Ms: r.fixedRate.p50Ms?.median, p99Ms: r.fixedRate.p99Ms?.median })),
   });
 }
 const t = scenarios.twoHop;

@@ -8,6 +8,9 @@
 #   JSON GET  wrk -c50, GET /v1/shelves/1 (path template, int64 from the path; reply as JSON)
 #   JSON POST wrk -c50, POST /v1/shelves/1/books with a JSON book (body: "book"; int64, enum, Timestamp and wrapper fields)
 #   gRPC-Web  h2load -c50 -m1, POST /bookstore.Bookstore/GetShelf as application/grpc-web+proto
+#   gRPC stream    h2load -c50 -m1, StreamBooks {shelf: 1, page_size: 100}: 100 messages per call
+#   NDJSON stream  wrk -c50, GET /v1/shelves/1/books:stream?page_size=100: the same 100, as JSON lines
+# (streaming rows: CPU per call; per message is that / 100)
 # CPU = user+sys ticks of each process over the run / requests completed. Load generators on CPU 0,
 # everything else on CPU 1. Knobs: DURATION (8) ROUNDS (1; median of the rounds), ROWS (grpc get post
 # grpcweb), HOLD=SECONDS (keep the mesh up that long before the rows, for poking at it by hand).
@@ -84,6 +87,7 @@ got="$(curl -s -H 'Host: bookstore' "$url/v1/shelves/1")"
 
 # Request bodies: a gRPC frame (flag 0, length 2, field 1 varint 1) and a JSON book.
 printf '\x00\x00\x00\x00\x02\x08\x01' > "$work/getshelf.grpc"
+printf '\x00\x00\x00\x00\x04\x08\x01\x10\x64' > "$work/stream100.grpc"
 printf '{"title":"Dune","author":"Herbert","isbn":"9780441013593","genre":"FICTION","published":"1965-08-01T00:00:00Z","pages":412}' > "$work/book.json"
 cat > "$work/post.lua" <<EOF
 wrk.method = "POST"
@@ -107,12 +111,15 @@ run() { # row -> "req/s cpuA cpuB cpuApp"
             -H 'content-type: application/grpc' -H 'te: trailers' "$url/bookstore.Bookstore/GetShelf" > "$work/load.txt" 2>&1 ;;
     grpcweb) taskset -c 0 h2load -c50 -m1 -t1 -D "$DURATION" -d "$work/getshelf.grpc" -H ':authority: bookstore' \
             -H 'content-type: application/grpc-web+proto' -H 'x-grpc-web: 1' "$url/bookstore.Bookstore/GetShelf" > "$work/load.txt" 2>&1 ;;
+    stream) taskset -c 0 h2load -c50 -m1 -t1 -D "$DURATION" -d "$work/stream100.grpc" -H ':authority: bookstore' \
+            -H 'content-type: application/grpc' -H 'te: trailers' "$url/bookstore.Bookstore/StreamBooks" > "$work/load.txt" 2>&1 ;;
+    ndjson) taskset -c 0 wrk -t1 -c50 -d"${DURATION}s" -H 'Host: bookstore' "$url/v1/shelves/1/books:stream?page_size=100" > "$work/load.txt" 2>&1 ;;
     get) taskset -c 0 wrk -t1 -c50 -d"${DURATION}s" -H 'Host: bookstore' "$url/v1/shelves/1" > "$work/load.txt" 2>&1 ;;
     post) taskset -c 0 wrk -t1 -c50 -d"${DURATION}s" -H 'Host: bookstore' -s "$work/post.lua" "$url/v1/shelves/1/books" > "$work/load.txt" 2>&1 ;;
   esac
   local reqs bad
   case "$row" in
-    grpc|grpcweb) reqs=$(awk '/^requests:/{print $8}' "$work/load.txt"); bad=$(awk '/^status codes:/{print $5+$7+$9}' "$work/load.txt") ;;
+    grpc|grpcweb|stream) reqs=$(awk '/^requests:/{print $8}' "$work/load.txt"); bad=$(awk '/^status codes:/{print $5+$7+$9}' "$work/load.txt") ;;
     *) reqs=$(awk '/requests in/{print $1}' "$work/load.txt"); bad=$(awk '/Non-2xx/{print $NF}' "$work/load.txt") ;;
   esac
   [ "${bad:-0}" = 0 ] && [ "${reqs:-0}" -gt 0 ] || { echo "weft-transcode: $row: $reqs ok, ${bad:-0} failed" >&2; cat "$work/load.txt" >&2; exit 1; }
@@ -122,7 +129,7 @@ run() { # row -> "req/s cpuA cpuB cpuApp"
   echo "$out"
 }
 
-rows="${ROWS:-grpc get post grpcweb}"
+rows="${ROWS:-grpc get post grpcweb stream ndjson}"
 if [ -n "${HOLD:-}" ]; then echo "holding: $url pids A=$sa_pid B=$sb_pid work=$work"; sleep "$HOLD"; fi
 declare -A R
 # Warm every path once (JIT, connection pools) before the timed rounds.
@@ -134,22 +141,25 @@ kill -0 "$sa_pid" "$sb_pid" || { echo "weft-transcode: a sidecar died" >&2; exit
 
 median() { sort -g | awk '{a[NR]=$1} END{ if (NR==0) print "-"; else print a[int((NR+1)/2)] }'; }
 spread() { sort -g | awk '{a[NR]=$1} END{ if (NR<2) print "-"; else printf "%.1f", a[NR]-a[1] }'; }
-col() { for r in $(seq "$ROUNDS"); do echo "${R[$1,$r]}" | awk -v c="$2" '{print $c}'; done | "${3:-median}"; }
+col() { for r in $(seq "$ROUNDS"); do echo "${R[$1,$r]:-}" | awk -v c="$2" '{print $c}'; done | "${3:-median}"; }
 row_name() {
   case "$1" in
     grpc) echo "gRPC GetShelf (h2load)" ;; get) echo "JSON GET /v1/shelves/1 (wrk)" ;;
     post) echo "JSON POST /v1/shelves/1/books (wrk)" ;; grpcweb) echo "gRPC-Web GetShelf (h2load)" ;;
+    stream) echo "gRPC StreamBooks x100 (h2load)" ;; ndjson) echo "NDJSON books:stream x100 (wrk)" ;;
   esac
 }
+# What a row's translating sidecar is compared with: the plain gRPC call of the same shape.
+base_of() { case "$1" in stream|ndjson) echo stream ;; *) echo grpc ;; esac; }
 out="$root/bench/results/transcode.txt"
 {
   echo "Transcoding: client -> sidecar A -> mTLS -> sidecar B (GRPCTranslation) -> grpc-js bookstore; -c50 for ${DURATION}s, median of $ROUNDS round(s)"
-  echo "CPU = user+sys per request; B is the sidecar that translates; 'B vs gRPC' is B's CPU against the plain gRPC row"
+  echo "CPU = user+sys per request (streaming rows: per call of 100 messages); B is the sidecar that translates; 'B vs gRPC' is B's CPU against the plain gRPC row of the same shape"
   printf '%-40s %9s %12s %12s %14s %10s %12s\n' request req/s cpu_A_us/req cpu_B_us/req cpu_app_us/req 'B vs gRPC' B_spread_us
-  base=$(col grpc 3)
   for row in $rows; do
     name="$(row_name "$row")"
     b=$(col "$row" 3)
+    base=$(col "$(base_of "$row")" 3)
     printf '%-40s %9s %12s %12s %14s %10s %12s\n' "$name" "$(col "$row" 1)" "$(col "$row" 2)" "$b" "$(col "$row" 4)" \
       "$(awk -v a="$b" -v z="$base" 'BEGIN{printf "%.2fx", a/z}')" "$(col "$row" 3 spread)"
   done
@@ -168,7 +178,7 @@ out="$root/bench/results/transcode.txt"
     b=$(col "$row" 3); spread=$(col "$row" 3 spread)
     printf '%s\n    { "key": "%s", "name": "%s", "rps": %s, "cpuAUsPerReq": %s, "cpuBUsPerReq": %s, "cpuAppUsPerReq": %s, "cpuBVsGrpc": %s, "cpuBSpreadUs": %s, "rounds": [%s] }' \
       "$sep" "$row" "$(row_name "$row")" "$(col "$row" 1)" "$(col "$row" 2)" "$b" "$(col "$row" 4)" \
-      "$(awk -v a="$b" -v z="$(col grpc 3)" 'BEGIN{ if (z + 0 > 0) printf "%.2f", a/z; else printf "null" }')" "$([ "$spread" = - ] && echo null || echo "$spread")" "$rounds"
+      "$(awk -v a="$b" -v z="$(col "$(base_of "$row")" 3)" 'BEGIN{ if (z + 0 > 0) printf "%.2f", a/z; else printf "null" }')" "$([ "$spread" = - ] && echo null || echo "$spread")" "$rounds"
     sep=,
   done
   printf '\n  ]\n}\n'

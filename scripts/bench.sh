@@ -10,7 +10,7 @@
 #   5. Transcoding (bench/weft-transcode.sh): CPU per HTTP/JSON (and gRPC-Web) request translated by
 #      a sidecar, against the same sidecar proxying plain gRPC.
 #   Then bench/report.mjs gathers everything into bench/results/summary.json and latency.svg.
-# Knobs: ROUNDS (default 1; 3 gives medians and a spread column), BENCH_PATH (/ or /16k), SKIP_PROXY=1
+# Knobs: ROUNDS (default 1; 3 gives medians and a spread column), BENCH_PATH (/ or /16k, for the first table; a second table always runs /16k), SKIP_PROXY=1
 # (skip the proxy table). Every scenario and its own knobs: docs/benchmarks.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,6 +22,11 @@ if [ "${SKIP_PROXY:-0}" != 1 ]; then
   echo
   echo "== proxy table: one Weft sidecar hop against direct, nginx, HAProxy and Node peers"
   RESULTS_DIR="$PWD/bench/results" bash bench/proxy/run.sh weft=http://127.0.0.1:19010 \
+    --start weft="bash $PWD/bench/weft-single-hop.sh"
+  echo
+  echo "== proxy table, 16 KiB response body (results under bench/results/16k/)"
+  mkdir -p bench/results/16k
+  RESULTS_DIR="$PWD/bench/results/16k" BENCH_PATH=/16k bash bench/proxy/run.sh weft=http://127.0.0.1:19010 \
     --start weft="bash $PWD/bench/weft-single-hop.sh"
 fi
 echo
