@@ -120,3 +120,32 @@ export abstract class AdaptedDownstream implements Downstream {
     this.real.closeAfterResponse();
   }
 }
+
+/** The largest request or reply body a translation buffers (JSON, gRPC-Web, reverse). */
+export const MAX_TRANSLATED_BODY = 4 * 1024 * 1024;
+
+/**
+ * The whole request body, or undefined once it passes MAX_TRANSLATED_BODY. Translations need the
+ * complete message before they can build the one they send; bytesReceived is set for the logs.
+ */
+export async function readWholeBody(d: Downstream): Promise<Buffer | undefined> {
+  if (!d.hasBody) return Buffer.alloc(0);
+  const chunks: Buffer[] = [];
+  let n = 0;
+  for await (const c of d.body as AsyncIterable<Buffer>) {
+    n += c.length;
+    if (n > MAX_TRANSLATED_BODY) return undefined;
+    chunks.push(c);
+  }
+  d.bytesReceived = n;
+  return Buffer.concat(chunks);
+}
+
+/** One gRPC length-prefixed frame: flags (0 = message, 0x80 = gRPC-Web trailers), length, bytes. */
+export function grpcFrame(payload: Uint8Array, flags = 0): Buffer {
+  const frame = Buffer.allocUnsafe(5 + payload.length);
+  frame[0] = flags;
+  frame.writeUInt32BE(payload.length, 1);
+  frame.set(payload, 5);
+  return frame;
+}

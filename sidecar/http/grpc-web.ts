@@ -9,11 +9,10 @@
 import { Readable } from 'node:stream';
 import type { ForwardRoute } from '../routing/route-table.js';
 import type { UpstreamCluster } from '../upstream/cluster.js';
-import { AdaptedDownstream } from './adapted.js';
+import { AdaptedDownstream, grpcFrame, MAX_TRANSLATED_BODY as MAX_BODY, readWholeBody } from './adapted.js';
 import type { Downstream, ResponseHeaders } from './downstream.js';
 import { Exchange, type RouterTracing } from './forward.js';
 
-const MAX_BODY = 4 * 1024 * 1024;
 const DROP = new Set(['content-type', 'content-length', 'transfer-encoding', 'accept', 'accept-encoding', 'expect', 'te', 'x-grpc-web', 'x-user-agent', 'origin', 'referer']);
 const EXPOSE = 'grpc-status,grpc-message,grpc-status-details-bin';
 const ALLOW_HEADERS = 'content-type,x-grpc-web,x-user-agent,grpc-timeout,authorization,x-request-id,traceparent,tracestate';
@@ -38,22 +37,12 @@ export function answerPreflight(d: Downstream): void {
 
 export function forwardGrpcWeb(d: Downstream, route: ForwardRoute, cluster: UpstreamCluster, tracing: RouterTracing | undefined): void {
   const text = (d.header('content-type') ?? '').startsWith('application/grpc-web-text');
-  const chunks: Buffer[] = [];
-  let n = 0;
-  (async () => {
-    for await (const c of d.body as AsyncIterable<Buffer>) {
-      n += c.length;
-      if (n > MAX_BODY) return undefined;
-      chunks.push(c);
-    }
-    return Buffer.concat(chunks);
-  })().then(
+  readWholeBody(d).then(
     (raw) => {
       if (!raw) {
         d.respondSimple(413, { ...cors(d), 'content-type': 'text/plain' }, `the request body is larger than ${MAX_BODY} bytes\n`);
         return;
       }
-      d.bytesReceived = raw.length;
       const body = text ? Buffer.from(raw.toString('latin1').replace(/\s+/g, ''), 'base64') : raw;
       new Exchange(new GrpcFromGrpcWeb(d, body, text), route, cluster, tracing).start();
     },
@@ -165,12 +154,7 @@ class GrpcFromGrpcWeb extends AdaptedDownstream {
       if (k.startsWith('grpc-') || k === 'x-weft-error') lines += `${k}: ${Array.isArray(v) ? v.join(', ') : String(v)}\r\n`;
     }
     if (meta['grpc-status'] === undefined) lines = `grpc-status: 2\r\ngrpc-message: no grpc-status from upstream\r\n${lines}`;
-    const payload = Buffer.from(lines, 'latin1');
-    const frame = Buffer.allocUnsafe(5 + payload.length);
-    frame[0] = 0x80;
-    frame.writeUInt32BE(payload.length, 1);
-    payload.copy(frame, 5);
-    this.#send(frame);
+    this.#send(grpcFrame(Buffer.from(lines, 'latin1'), 0x80));
     if (this.#text && this.#carry.length) {
       this.#d.write(Buffer.from(this.#carry.toString('base64')));
       this.#carry = Buffer.alloc(0);

@@ -9,11 +9,10 @@ import { Readable } from 'node:stream';
 import { grpcCodeForHttp, TranscodeError, type Binding, type Transcoder } from '../../common/transcode/transcoder.js';
 import type { ForwardRoute } from '../routing/route-table.js';
 import type { UpstreamCluster } from '../upstream/cluster.js';
-import { AdaptedDownstream } from './adapted.js';
+import { AdaptedDownstream, grpcFrame, MAX_TRANSLATED_BODY as MAX_BODY, readWholeBody } from './adapted.js';
 import type { Downstream, ResponseHeaders } from './downstream.js';
 import { Exchange, type RouterTracing } from './forward.js';
 
-const MAX_BODY = 4 * 1024 * 1024;
 const DROP = new Set(['content-type', 'content-length', 'transfer-encoding', 'te', 'accept', 'accept-encoding', 'grpc-accept-encoding', 'grpc-encoding', 'user-agent']);
 
 function grpcError(d: Downstream, code: number, message: string): void {
@@ -24,19 +23,9 @@ export function reverseTranscode(d: Downstream, t: Transcoder, route: ForwardRou
   const b = t.forGrpcPath(d.path);
   if (!b) return grpcError(d, 12, `method ${d.path} is not in the GRPCTranslation`);
   if (b.serverStreaming) return grpcError(d, 12, `${d.path}: streaming methods cannot be translated to HTTP/JSON`);
-  const chunks: Buffer[] = [];
-  let n = 0;
-  (async () => {
-    for await (const c of d.body as AsyncIterable<Buffer>) {
-      n += c.length;
-      if (n > MAX_BODY) return undefined;
-      chunks.push(c);
-    }
-    return Buffer.concat(chunks);
-  })().then(
+  readWholeBody(d).then(
     (raw) => {
       if (!raw) return grpcError(d, 8, `request larger than ${MAX_BODY} bytes`);
-      d.bytesReceived = raw.length;
       if (raw.length < 5 || raw.length < 5 + raw.readUInt32BE(1)) return grpcError(d, 13, 'the request is not one gRPC message');
       if (raw[0] !== 0) return grpcError(d, 12, 'compressed gRPC messages are not supported by the translation');
       let req: { method: string; path: string; body: string | undefined };
@@ -150,12 +139,8 @@ class JsonFromGrpc extends AdaptedDownstream {
       } catch (e) {
         return grpcError(d, 13, e instanceof TranscodeError ? e.message : String(e));
       }
-      const frame = Buffer.allocUnsafe(5 + msg.length);
-      frame[0] = 0;
-      frame.writeUInt32BE(msg.length, 1);
-      frame.set(msg, 5);
       d.writeHead(200, { 'content-type': 'application/grpc' }, false);
-      d.write(frame);
+      d.write(grpcFrame(msg));
       d.end({ 'grpc-status': '0' });
       return;
     }

@@ -17,10 +17,9 @@ import type { ForwardRoute } from '../routing/route-table.js';
 import type { UpstreamCluster } from '../upstream/cluster.js';
 import type { Downstream, ResponseHeaders } from './downstream.js';
 import { Exchange, type RouterTracing } from './forward.js';
-import { AdaptedDownstream } from './adapted.js';
+import { AdaptedDownstream, grpcFrame, MAX_TRANSLATED_BODY as MAX_BODY, readWholeBody } from './adapted.js';
 
 /** Largest JSON request body transcoded (bigger: 413). */
-const MAX_BODY = 4 * 1024 * 1024;
 const DROP = new Set(['content-type', 'content-length', 'transfer-encoding', 'accept', 'accept-encoding', 'expect', 'te', 'grpc-timeout']);
 
 function jsonError(d: Downstream, status: number, code: number, message: string): void {
@@ -28,21 +27,8 @@ function jsonError(d: Downstream, status: number, code: number, message: string)
   d.respondSimple(status, { 'content-type': 'application/json' }, JSON.stringify({ code, message, details: [] }));
 }
 
-async function readBody(d: Downstream): Promise<Buffer | undefined> {
-  if (!d.hasBody) return Buffer.alloc(0);
-  const chunks: Buffer[] = [];
-  let n = 0;
-  for await (const c of d.body as AsyncIterable<Buffer>) {
-    n += c.length;
-    if (n > MAX_BODY) return undefined;
-    chunks.push(c);
-  }
-  d.bytesReceived = n;
-  return Buffer.concat(chunks);
-}
-
 export function transcode(d: Downstream, m: Match, t: Transcoder, route: ForwardRoute, cluster: UpstreamCluster, tracing: RouterTracing | undefined): void {
-  readBody(d).then(
+  readWholeBody(d).then(
     (body) => {
       if (!body) return jsonError(d, 413, 8, `the request body is larger than ${MAX_BODY} bytes`);
       let msg: Uint8Array;
@@ -52,11 +38,7 @@ export function transcode(d: Downstream, m: Match, t: Transcoder, route: Forward
         if (e instanceof TranscodeError) return jsonError(d, e.status, 3, e.message);
         throw e;
       }
-      const frame = Buffer.allocUnsafe(5 + msg.length);
-      frame[0] = 0;
-      frame.writeUInt32BE(msg.length, 1);
-      frame.set(msg, 5);
-      new Exchange(new GrpcFromJson(d, m, t, frame), route, cluster, tracing).start();
+      new Exchange(new GrpcFromJson(d, m, t, grpcFrame(msg)), route, cluster, tracing).start();
     },
     () => d.abort(),
   );
