@@ -6,6 +6,7 @@
  */
 import type { IncomingMessage, ServerResponse, OutgoingHttpHeaders } from 'node:http';
 import { constants as h2c, type IncomingHttpHeaders as H2Headers, type ServerHttp2Stream } from 'node:http2';
+import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import { peerPrincipal } from '../tls/mesh-tls.js';
 import type { Context, Span } from '@opentelemetry/api';
@@ -72,15 +73,13 @@ function splitTarget(target: string): [path: string, search: string] {
   return q < 0 ? [target, ''] : [target.slice(0, q), target.slice(q)];
 }
 
-export class H1Downstream implements Downstream {
-  readonly h2 = false;
-  readonly grpc: boolean;
-  readonly method: string;
-  readonly authority: string;
-  readonly path: string;
-  readonly search: string;
+/**
+ * What the HTTP/1.1 and HTTP/2 downstreams share: the peer (address, mTLS principal) and what the
+ * request went through, filled in on the way (metrics, access log, load reports, tracing).
+ */
+abstract class SocketDownstream {
   readonly remoteAddress: string;
-  #socket: unknown;
+  readonly #socket: Socket | undefined;
   traceCtx?: Context;
   readonly startMs = performance.now();
   routeName = '';
@@ -93,9 +92,24 @@ export class H1Downstream implements Downstream {
   serverSpan?: Span;
   bytesSent = 0;
   bytesReceived = 0;
+
+  constructor(socket: Socket | undefined) {
+    this.#socket = socket;
+    this.remoteAddress = socket?.remoteAddress ?? '';
+  }
+
   get principal(): string | undefined {
     return peerPrincipal(this.#socket);
   }
+}
+
+export class H1Downstream extends SocketDownstream implements Downstream {
+  readonly h2 = false;
+  readonly grpc: boolean;
+  readonly method: string;
+  readonly authority: string;
+  readonly path: string;
+  readonly search: string;
   readonly hasBody: boolean;
   #ended = false;
 
@@ -103,6 +117,7 @@ export class H1Downstream implements Downstream {
     readonly req: IncomingMessage,
     readonly res: ServerResponse,
   ) {
+    super(req.socket);
     this.method = req.method!;
     const url = req.url!;
     let target = url;
@@ -115,8 +130,6 @@ export class H1Downstream implements Downstream {
     }
     this.authority = authority.toLowerCase();
     [this.path, this.search] = splitTarget(target);
-    this.remoteAddress = req.socket.remoteAddress ?? '';
-    this.#socket = req.socket;
     const h = req.headers;
     this.hasBody = h['transfer-encoding'] !== undefined || (h['content-length'] !== undefined && h['content-length'] !== '0');
     this.grpc = h['content-type']?.startsWith('application/grpc') ?? false;
@@ -194,30 +207,13 @@ export class H1Downstream implements Downstream {
 
 const H2_DROP = new Set([':method', ':path', ':authority', ':scheme', ':protocol']);
 
-export class H2Downstream implements Downstream {
+export class H2Downstream extends SocketDownstream implements Downstream {
   readonly h2 = true;
   readonly grpc: boolean;
   readonly method: string;
   readonly authority: string;
   readonly path: string;
   readonly search: string;
-  readonly remoteAddress: string;
-  #socket: unknown;
-  traceCtx?: Context;
-  readonly startMs = performance.now();
-  routeName = '';
-  clusterName = '';
-  attempts = 0;
-  upstreamHost = '';
-  weftError = '';
-  requestId = '';
-  traceId = '';
-  serverSpan?: Span;
-  bytesSent = 0;
-  bytesReceived = 0;
-  get principal(): string | undefined {
-    return peerPrincipal(this.#socket);
-  }
   readonly hasBody: boolean;
   #sent = false;
   #ended = false;
@@ -228,11 +224,10 @@ export class H2Downstream implements Downstream {
     readonly headers: H2Headers,
     readonly flags: number,
   ) {
+    super(stream.session?.socket as Socket | undefined);
     this.method = headers[':method'] ?? 'GET';
     this.authority = (headers[':authority'] ?? headers.host ?? '').toLowerCase();
     [this.path, this.search] = splitTarget(headers[':path'] ?? '/');
-    this.remoteAddress = stream.session?.socket?.remoteAddress ?? '';
-    this.#socket = stream.session?.socket;
     this.hasBody = !stream.endAfterHeaders;
     this.grpc = headers['content-type']?.startsWith('application/grpc') ?? false;
   }
