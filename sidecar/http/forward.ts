@@ -7,18 +7,16 @@
  * and reports each outcome to outlier detection. Failures it answers itself go through
  * respondError (x-weft-error).
  */
-import type { ClientHttp2Stream, IncomingHttpHeaders as H2Headers } from 'node:http2';
-import { constants as h2c } from 'node:http2';
 import type { ErrorCode } from '../../common/errors.js';
 import type { ForwardRoute } from '../routing/route-table.js';
 import { RETRY } from '../routing/route-table.js';
 import { hash32 } from '../upstream/lb/ring-hash.js';
 import type { Host } from '../upstream/host.js';
-import type { H1Call, H1FailureKind, H1Handler } from '../upstream/h1-pool.js';
 import { Outcome, type UpstreamCluster } from '../upstream/cluster.js';
 import { ReplayableBody } from './body.js';
 import type { Downstream, ResponseHeaders } from './downstream.js';
-import { editResponse, fromH2, fromRaw, requestHeaders, toH2Request } from './headers.js';
+import { editResponse, requestHeaders } from './headers.js';
+import { errorCode, Failure, H1Attempt, H2Attempt, type Attempt, type AttemptSink } from './attempts.js';
 import { respondError } from './respond.js';
 import type { Context, Span } from '@opentelemetry/api';
 import { endSpan, trace, type ListenerKind, type Tracing } from '../telemetry/tracing.js';
@@ -31,23 +29,8 @@ export interface RouterTracing {
 
 const FAILURE_NAME = ['connect_failure', 'refused_stream', 'reset', 'per_try_timeout', 'protocol_error'] as const;
 
-/** Why an attempt failed before a response was committed. */
-const enum Failure {
-  /** Never reached the host: always safe to retry. */
-  Connect,
-  /** h2 REFUSED_STREAM / GOAWAY before processing: safe to retry. */
-  Refused,
-  /** Connection reset or closed after the request may have been seen. */
-  Reset,
-  /** Per-try timeout. */
-  Timeout,
-  /** The upstream sent something that is not HTTP. */
-  Protocol,
-}
-
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
 const GRPC_RETRY: Record<string, number> = { '1': RETRY.cancelled, '4': RETRY['deadline-exceeded'], '8': RETRY['resource-exhausted'], '13': RETRY.internal, '14': RETRY.unavailable };
-const CONNECT_CODES = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL', 'UND_ERR_CONNECT_TIMEOUT', 'ENOTFOUND', 'EAI_AGAIN']);
 
 /** grpc-timeout ("100m", "5S") in milliseconds, or undefined if absent or malformed. */
 export function parseGrpcTimeout(v: string | undefined): number | undefined {
@@ -71,24 +54,12 @@ export function parseGrpcTimeout(v: string | undefined): number | undefined {
   }
 }
 
-function errorCode(e: unknown): string | undefined {
-  const err = e as { code?: string; cause?: { code?: string } } | undefined;
-  return err?.cause?.code ?? err?.code;
-}
-
 /** Counters the listener exposes on /stats/prometheus. */
 export interface ForwardStats {
   rqRetry: number;
 }
 
-interface Attempt {
-  readonly host: Host;
-  pause(): void;
-  resume(): void;
-  abort(): void;
-}
-
-export class Exchange {
+export class Exchange implements AttemptSink {
   readonly #d: Downstream;
   readonly #route: ForwardRoute;
   readonly #cluster: UpstreamCluster;
@@ -438,164 +409,5 @@ export class Exchange {
     clearTimeout(this.#routeTimer);
     clearTimeout(this.#tryTimer);
     if (this.#counted) this.#cluster.stats.rqActive--;
-  }
-}
-
-/** One HTTP/1.1 attempt on the host's connection pool (sidecar/upstream/h1-pool.ts). */
-class H1Attempt implements Attempt, H1Handler {
-  readonly #call: H1Call;
-
-  constructor(
-    private readonly ex: Exchange,
-    readonly host: Host,
-    cluster: UpstreamCluster,
-    path: string,
-    headers: string[],
-    method: string,
-    body: ReplayableBody | undefined,
-  ) {
-    this.#call = cluster.h1(host).request({ method, path, headers, body: body?.attempt() }, this);
-  }
-
-  onHeaders(status: number, raw: string[]): void {
-    this.ex.onHead(this, status, fromRaw(raw), false);
-  }
-
-  onData(chunk: Buffer): boolean {
-    return this.ex.onData(this, chunk);
-  }
-
-  onComplete(trailers: string[] | undefined): void {
-    this.ex.onEnd(this, trailers ? fromRaw(trailers) : undefined);
-  }
-
-  onError(err: Error, kind: H1FailureKind): void {
-    this.ex.onFailure(this, kind === 'connect' ? Failure.Connect : kind === 'protocol' ? Failure.Protocol : Failure.Reset, err);
-  }
-
-  pause(): void {
-    this.#call.pause();
-  }
-  resume(): void {
-    this.#call.resume();
-  }
-  abort(): void {
-    this.#call.abort();
-  }
-}
-
-/** One h2 attempt: a stream on the host's shared session. */
-class H2Attempt implements Attempt {
-  #stream: ClientHttp2Stream | undefined;
-  #aborted = false;
-  #ended = false;
-  #headed = false;
-  #connected: boolean;
-  /**
-   * DATA that arrived before the 'response' event. Node emits 'response' on the next tick but
-   * pushes DATA from the same read synchronously, so when HEADERS and DATA come in one packet the
-   * body is seen first. It is held here and forwarded once the head has been.
-   */
-  #early: Buffer[] | undefined;
-  #earlyEnd = false;
-
-  constructor(
-    private readonly ex: Exchange,
-    readonly host: Host,
-    cluster: UpstreamCluster,
-    path: string,
-    headers: string[],
-    method: string,
-    body: ReplayableBody | undefined,
-  ) {
-    const session = cluster.h2(host).session();
-    this.#connected = !session.connecting;
-    if (!this.#connected) session.once('connect', () => (this.#connected = true));
-    let s: ClientHttp2Stream;
-    try {
-      s = session.request(toH2Request(headers, method, path), { endStream: !body });
-    } catch (e) {
-      queueMicrotask(() => this.#failed(e));
-      return;
-    }
-    this.#stream = s;
-    s.on('response', (h: H2Headers, flags: number) => this.#onResponse(h, flags));
-    s.on('data', (chunk: Buffer) => {
-      if (!this.#headed) (this.#early ??= []).push(chunk);
-      else if (!this.ex.onData(this, chunk)) s.pause();
-    });
-    s.on('trailers', (t: H2Headers) => {
-      this.#ended = true;
-      this.ex.onEnd(this, fromH2(t));
-    });
-    s.on('end', () => {
-      if (this.#ended) return;
-      if (!this.#headed) {
-        this.#earlyEnd = true;
-        return;
-      }
-      this.#ended = true;
-      this.ex.onEnd(this, undefined);
-    });
-    s.on('error', (e: Error) => this.#failed(e));
-    s.on('close', () => {
-      if (this.#ended || this.#aborted) return;
-      if (s.rstCode === h2c.NGHTTP2_REFUSED_STREAM) this.ex.onFailure(this, Failure.Refused, undefined);
-      else if (!this.#headed || s.rstCode !== h2c.NGHTTP2_NO_ERROR) this.ex.onFailure(this, Failure.Reset, undefined);
-    });
-    if (body) void this.#pump(s, body);
-  }
-
-  async #pump(s: ClientHttp2Stream, body: ReplayableBody): Promise<void> {
-    try {
-      for await (const chunk of body.attempt()) {
-        if (this.#aborted || s.destroyed) return;
-        if (!s.write(chunk)) await new Promise<void>((res) => (s.once('drain', res), s.once('close', res)));
-      }
-      if (!s.destroyed) s.end();
-    } catch (e) {
-      this.#failed(e);
-    }
-  }
-
-  #onResponse(h: H2Headers, flags: number): void {
-    const status = Number(h[':status']);
-    if (status < 200) return;
-    this.#headed = true;
-    const end = (flags & h2c.NGHTTP2_FLAG_END_STREAM) !== 0;
-    if (end) this.#ended = true;
-    if (!this.ex.onHead(this, status, fromH2(h), end) || end) return;
-    const early = this.#early;
-    if (early) {
-      this.#early = undefined;
-      let flowing = true;
-      for (const chunk of early) flowing = this.ex.onData(this, chunk);
-      if (!flowing) this.#stream?.pause();
-    }
-    if (this.#earlyEnd && !this.#ended) {
-      this.#ended = true;
-      this.ex.onEnd(this, undefined);
-    }
-  }
-
-  #failed(e: unknown): void {
-    if (this.#aborted || this.#ended) return;
-    const code = errorCode(e);
-    if ((code && CONNECT_CODES.has(code)) || !this.#connected) this.ex.onFailure(this, Failure.Connect, e);
-    else if (code === 'ERR_HTTP2_GOAWAY_SESSION' || code === 'ERR_HTTP2_STREAM_CANCEL') this.ex.onFailure(this, this.#headed ? Failure.Reset : Failure.Refused, e);
-    else this.ex.onFailure(this, Failure.Reset, e);
-  }
-
-  pause(): void {
-    this.#stream?.pause();
-  }
-  resume(): void {
-    this.#stream?.resume();
-  }
-  abort(): void {
-    if (this.#aborted) return;
-    this.#aborted = true;
-    const s = this.#stream;
-    if (s && !s.destroyed && !this.#ended) s.close(h2c.NGHTTP2_CANCEL);
   }
 }
