@@ -13,18 +13,12 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually, figure, spawnNode, startControlPlane, startInstance, startSidecar, tempDir, waitForHosts, weft, type ControlPlaneProc, type Instance, type SidecarProc, type Spawned } from '../harness/processes.js';
+import type { StoredSpan } from '../../control-plane/telemetry/trace-store.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 
-interface Span {
-  spanId: string;
-  parentSpanId: string;
-  name: string;
-  kind: string;
-  service: string;
-  status: string;
-  attributes: Record<string, string | number | boolean>;
-}
+/** A span as `weft trace show -o json` prints it. */
+type Span = StoredSpan;
 
 interface Sample {
   name: string;

@@ -8,16 +8,10 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually, figure, startControlPlane, startInstance, startSidecar, tempDir, waitForHosts, weft, type ControlPlaneProc, type Instance, type SidecarProc } from '../harness/processes.js';
+import type { StoredSpan } from '../../control-plane/telemetry/trace-store.js';
 
-interface Span {
-  spanId: string;
-  parentSpanId: string;
-  name: string;
-  kind: string;
-  service: string;
-  status: string;
-  attributes: Record<string, string | number | boolean>;
-}
+/** A span as `weft trace show -o json` prints it. */
+type Span = StoredSpan;
 
 function get(port: number, path: string, headers: Record<string, string>): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {

@@ -2,6 +2,7 @@
 import { parseArgs } from 'node:util';
 import { AdminClient, CLIENT_OPTIONS, CLIENT_USAGE, table, usageError, type Verb } from '../context.js';
 import { parseDurationFlag } from '../flags.js';
+import type { StoredSpan } from '../../telemetry/trace-store.js';
 
 const usage = `Usage:
   weft trace list [--service S] [--min-duration D] [--errors] [--limit N] [-o table|json]
@@ -32,18 +33,8 @@ interface Summary {
   errors: number;
 }
 
-export interface WaterfallSpan {
-  spanId: string;
-  parentSpanId: string;
-  name: string;
-  kind: string;
-  service: string;
-  startNs: string;
-  endNs: string;
-  status: string;
-  statusMessage: string;
-  attributes: Record<string, string | number | boolean>;
-}
+/** A span as the admin API returns it (the trace store's record, without its trace id). */
+export type WaterfallSpan = Omit<StoredSpan, 'traceId'>;
 
 const ms = (n: number) => (n >= 100 ? n.toFixed(0) : n >= 10 ? n.toFixed(1) : n.toFixed(2));
 
