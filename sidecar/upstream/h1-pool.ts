@@ -265,27 +265,30 @@ class H1Conn {
     if (this.socket.isPaused()) this.socket.resume();
   }
 
+  /** The connection failed: close it and tell the call in flight, if any. */
   #fail(err: Error, kind: H1FailureKind): void {
-    if (this.#dead) return;
-    this.#dead = true;
-    clearTimeout(this.#connectTimer);
     const c = this.#call;
-    this.#call = undefined;
-    this.socket.destroy();
-    this.#pool.dropped(this, !this.#connected);
+    if (!this.#close(!this.#connected)) return;
     if (c && !c.finished && !c.aborted) {
       c.finished = true;
       c.handler.onError(err, kind);
     }
   }
 
+  /** Closes the connection without telling the call (it was given up, or is done). */
   destroy(): void {
-    if (this.#dead) return;
+    this.#close(false);
+  }
+
+  /** False when it was already closed. */
+  #close(connectFailed: boolean): boolean {
+    if (this.#dead) return false;
     this.#dead = true;
     clearTimeout(this.#connectTimer);
     this.#call = undefined;
     this.socket.destroy();
-    this.#pool.dropped(this, false);
+    this.#pool.dropped(this, connectFailed);
+    return true;
   }
 }
 
