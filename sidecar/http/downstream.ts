@@ -1,10 +1,9 @@
 /**
- * The downstream side of one request, the same shape for HTTP/1.1 (node:http, llhttp's strict
- * parser) and HTTP/2 (a raw node:http2 stream), so routing and forwarding are written once.
+ * The downstream side of one request, the same shape for HTTP/1.1 (h1-server.ts: Node's native
+ * llhttp parser on the socket) and HTTP/2 (a raw node:http2 stream), so routing and forwarding are written once.
  * Holds the parsed authority, path and query split once, and writes the response with
  * backpressure and trailers.
  */
-import type { IncomingMessage, ServerResponse, OutgoingHttpHeaders } from 'node:http';
 import { constants as h2c, type IncomingHttpHeaders as H2Headers, type ServerHttp2Stream } from 'node:http2';
 import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
@@ -68,7 +67,7 @@ export interface Downstream {
   closeAfterResponse(): void;
 }
 
-function splitTarget(target: string): [path: string, search: string] {
+export function splitTarget(target: string): [path: string, search: string] {
   const q = target.indexOf('?');
   return q < 0 ? [target, ''] : [target.slice(0, q), target.slice(q)];
 }
@@ -77,7 +76,7 @@ function splitTarget(target: string): [path: string, search: string] {
  * What the HTTP/1.1 and HTTP/2 downstreams share: the peer (address, mTLS principal) and what the
  * request went through, filled in on the way (metrics, access log, load reports, tracing).
  */
-abstract class SocketDownstream {
+export abstract class SocketDownstream {
   readonly remoteAddress: string;
   readonly #socket: Socket | undefined;
   traceCtx?: Context;
@@ -100,108 +99,6 @@ abstract class SocketDownstream {
 
   get principal(): string | undefined {
     return peerPrincipal(this.#socket);
-  }
-}
-
-export class H1Downstream extends SocketDownstream implements Downstream {
-  readonly h2 = false;
-  readonly grpc: boolean;
-  readonly method: string;
-  readonly authority: string;
-  readonly path: string;
-  readonly search: string;
-  readonly hasBody: boolean;
-  #ended = false;
-
-  constructor(
-    readonly req: IncomingMessage,
-    readonly res: ServerResponse,
-  ) {
-    super(req.socket);
-    this.method = req.method!;
-    const url = req.url!;
-    let target = url;
-    let authority = req.headers.host ?? '';
-    // Absolute form (the app uses the sidecar as HTTP_PROXY): http://authority/path?query
-    if (url.charCodeAt(0) !== 47 && /^http:\/\//i.test(url)) {
-      const slash = url.indexOf('/', 7);
-      authority = slash < 0 ? url.slice(7) : url.slice(7, slash);
-      target = slash < 0 ? '/' : url.slice(slash);
-    }
-    this.authority = authority.toLowerCase();
-    [this.path, this.search] = splitTarget(target);
-    const h = req.headers;
-    this.hasBody = h['transfer-encoding'] !== undefined || (h['content-length'] !== undefined && h['content-length'] !== '0');
-    this.grpc = h['content-type']?.startsWith('application/grpc') ?? false;
-  }
-
-  get body(): Readable {
-    return this.req;
-  }
-  get headersSent(): boolean {
-    return this.res.headersSent;
-  }
-
-  header(name: string): string | undefined {
-    if (name.charCodeAt(0) === 58) {
-      if (name === ':method') return this.method;
-      if (name === ':path') return this.path + this.search;
-      if (name === ':authority') return this.authority;
-      if (name === ':scheme') return 'http';
-      return undefined;
-    }
-    const v = this.req.headers[name];
-    return Array.isArray(v) ? v.join(',') : v;
-  }
-
-  rawPairs(): string[] {
-    const raw = this.req.rawHeaders;
-    const out = new Array<string>(raw.length);
-    for (let i = 0; i < raw.length; i += 2) {
-      out[i] = raw[i]!.toLowerCase();
-      out[i + 1] = raw[i + 1]!;
-    }
-    return out;
-  }
-
-  writeHead(status: number, headers: ResponseHeaders, endStream: boolean): void {
-    this.res.writeHead(status, headers as OutgoingHttpHeaders);
-    if (endStream) this.end(undefined);
-  }
-  write(chunk: Buffer): boolean {
-    this.bytesSent += chunk.length;
-    return this.res.write(chunk);
-  }
-  onceDrain(fn: () => void): void {
-    this.res.once('drain', fn);
-  }
-  end(trailers: ResponseHeaders | undefined): void {
-    if (this.#ended) return;
-    this.#ended = true;
-    if (trailers && this.res.chunkedEncoding) this.res.addTrailers(trailers as OutgoingHttpHeaders);
-    this.res.end();
-  }
-  respondTrailersOnly(headers: ResponseHeaders): void {
-    const { ':status': status, ...rest } = headers;
-    this.writeHead(Number(status), rest, true);
-  }
-  respondSimple(status: number, headers: ResponseHeaders, body: string): void {
-    if (this.#ended) return;
-    this.res.writeHead(status, { ...headers, 'content-length': Buffer.byteLength(body) } as OutgoingHttpHeaders);
-    this.#ended = true;
-    this.res.end(this.method === 'HEAD' ? undefined : body);
-  }
-  abort(): void {
-    this.#ended = true;
-    this.res.destroy();
-  }
-  onClientGone(fn: () => void): void {
-    this.res.once('close', () => {
-      if (!this.res.writableFinished) fn();
-    });
-  }
-  closeAfterResponse(): void {
-    this.res.shouldKeepAlive = false;
   }
 }
 

@@ -2,20 +2,17 @@
  * HTTP/1.1 Upgrade (WebSocket and friends): the request head is forwarded to a host of the routed
  * cluster on a fresh connection, and from then on bytes are piped both ways untouched.
  */
-import type { IncomingMessage } from 'node:http';
 import type net from 'node:net';
 import { dial } from '../upstream/dial.js';
 import { peerPrincipal } from '../tls/mesh-tls.js';
 import type { Duplex } from 'node:stream';
-import { H1Downstream } from './downstream.js';
+import type { H1Downstream } from './h1-server.js';
 import { requestHeaders } from './headers.js';
 import { respondErrorRaw } from './respond.js';
 import type { RouterContext } from './router.js';
 
-export function forwardUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, ctx: RouterContext): void {
+export function forwardUpgrade(d: H1Downstream, socket: Duplex, head: Buffer, ctx: RouterContext): void {
   const fail = (code: Parameters<typeof respondErrorRaw>[1], msg: string) => respondErrorRaw(socket as net.Socket, code, msg);
-  // A throwaway response object is not needed: the downstream view only reads the request.
-  const d = new H1Downstream(req, undefined as never);
   const rbac = ctx.rbac?.();
   if (rbac) {
     const decision = rbac.evaluate({ method: d.method, path: d.path, header: (n) => d.header(n), principal: peerPrincipal(socket) });
@@ -34,7 +31,7 @@ export function forwardUpgrade(req: IncomingMessage, socket: Duplex, head: Buffe
   const flat = requestHeaders(d, r.hostRewrite ?? d.authority, r.reqRemove, r.reqAdd, false);
   let headText = `${d.method} ${d.path}${d.search} HTTP/1.1\r\n`;
   for (let i = 0; i < flat.length; i += 2) headText += `${flat[i]}: ${flat[i + 1]}\r\n`;
-  headText += `connection: upgrade\r\nupgrade: ${req.headers.upgrade ?? ''}\r\n\r\n`;
+  headText += `connection: upgrade\r\nupgrade: ${d.header('upgrade') ?? ''}\r\n\r\n`;
   const { socket: up, ready } = dial(host, cluster.tls, 'http/1.1');
   let connected = false;
   up.once(ready, () => {

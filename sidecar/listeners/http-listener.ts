@@ -1,25 +1,23 @@
 /**
  * One plaintext HTTP listener that serves HTTP/1.1 and HTTP/2 cleartext on the same port: the
- * first bytes of a connection decide (the h2 connection preface, else HTTP/1.x through node:http
- * and its strict llhttp parser). Malformed requests are answered 4xx by the parser's error hook;
+ * first bytes of a connection decide (the h2 connection preface, else HTTP/1.x through
+ * http/h1-server.ts on Node's native llhttp parser). Malformed requests are answered 4xx;
  * the sidecar keeps serving. Draining stops accepting, asks keep-alive clients to go away, and
  * waits for in-flight requests.
  */
-import http from 'node:http';
 import http2 from 'node:http2';
 import net from 'node:net';
 import tls from 'node:tls';
 import type { MeshTls } from '../tls/mesh-tls.js';
 import type { InboundTransport } from '../xds/types/tls.js';
 import type { AddressInfo } from 'node:net';
-import { H1Downstream, H2Downstream, type Downstream } from '../http/downstream.js';
+import { H2Downstream, type Downstream } from '../http/downstream.js';
+import { H1Connection, type H1Downstream, type H1Hooks, type H1Options } from '../http/h1-server.js';
 import { endSpan, trace, type Tracing } from '../telemetry/tracing.js';
-import { respondErrorRaw } from '../http/respond.js';
 import { route, type RouterContext } from '../http/router.js';
 import { forwardUpgrade } from '../http/upgrade.js';
 
 const DOWNSTREAM = Symbol('weft.downstream');
-type ResWithDownstream = http.ServerResponse & { [DOWNSTREAM]?: Downstream };
 type StreamWithDownstream = http2.ServerHttp2Stream & { [DOWNSTREAM]?: Downstream };
 const GRPC_SPAN_ERROR = new Set([2, 4, 12, 13, 14, 15]);
 
@@ -56,6 +54,10 @@ export interface HttpListenerOptions {
   port: number;
   /** Max request header bytes (HTTP/1.1) / header list size (HTTP/2). */
   maxHeaderBytes?: number;
+  /** HTTP/1.1: time allowed for a request head to arrive (408 after), default 30 s. */
+  headersTimeoutMs?: number;
+  /** HTTP/1.1: an idle keep-alive connection is closed after this, default 60 s. */
+  keepAliveTimeoutMs?: number;
   /** Set on the inbound listener: TLS (mTLS) by the first byte, plaintext only if the config allows it. */
   tls?: ListenerTls;
   observer?: RequestObserver;
@@ -67,7 +69,10 @@ export class HttpListener {
   readonly #opts: HttpListenerOptions;
   readonly #ctx: RouterContext;
   readonly #tcp: net.Server;
-  readonly #h1: http.Server;
+  readonly #h1: H1Hooks;
+  readonly #h1Options: H1Options;
+  readonly #h1Conns = new Set<H1Connection>();
+  #h1Sweep: NodeJS.Timeout | undefined;
   readonly #h2: http2.Http2Server;
   readonly #sockets = new Set<net.Socket>();
   readonly #sessions = new Set<http2.ServerHttp2Session>();
@@ -75,9 +80,8 @@ export class HttpListener {
   #tlsKey = '';
   #draining = false;
   #idleWaiters: Array<() => void> = [];
-  // One listener function per kind for every request (no closure per request); `this` is the
-  // response / stream, which carries its Downstream.
-  readonly #onH1Close: (this: ResWithDownstream) => void;
+  // One listener function for every HTTP/2 stream (no closure per request); `this` is the stream,
+  // which carries its Downstream.
   readonly #onH2Close: (this: StreamWithDownstream) => void;
 
   constructor(opts: HttpListenerOptions, ctx: RouterContext) {
@@ -85,12 +89,6 @@ export class HttpListener {
     this.#opts = opts;
     this.#ctx = ctx;
     const self = this;
-    this.#onH1Close = function (this: ResWithDownstream) {
-      const d = this[DOWNSTREAM]!;
-      const status = this.headersSent ? this.statusCode : 0;
-      const g = this.getHeader('grpc-status');
-      self.#end(d, status, g === undefined ? -1 : Number(g));
-    };
     this.#onH2Close = function (this: StreamWithDownstream) {
       const d = this[DOWNSTREAM]!;
       const h = this.sentHeaders;
@@ -100,27 +98,25 @@ export class HttpListener {
       self.#end(d, status, g === undefined ? -1 : Number(g));
     };
     const maxHeader = opts.maxHeaderBytes ?? 16 * 1024;
-    this.#h1 = http.createServer({ maxHeaderSize: maxHeader, requireHostHeader: false, requestTimeout: 0, headersTimeout: 30_000, keepAliveTimeout: 60_000, noDelay: true }, (req, res) => {
-      this.stats.rqTotal++;
-      this.stats.rqActive++;
-      const d = new H1Downstream(req, res);
-      (res as ResWithDownstream)[DOWNSTREAM] = d;
-      res.once('close', this.#onH1Close);
-      if (this.#draining) d.closeAfterResponse();
-      const lt = ctx.tracing;
-      if (lt?.listener === 'inbound' && lt.t.sampled('inbound', d, d.header('x-request-id'))) this.#traceServer(d, lt.t);
-      route(d, ctx);
-    });
-    this.#h1.on('upgrade', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
-      this.stats.rqTotal++;
-      forwardUpgrade(req, socket, head, ctx);
-    });
-    this.#h1.on('clientError', (err: NodeJS.ErrnoException, socket: net.Socket) => {
-      this.stats.rqRejected++;
-      if (err.code === 'ECONNRESET' || !socket.writable) return socket.destroy();
-      const tooBig = err.code === 'HPE_HEADER_OVERFLOW';
-      respondErrorRaw(socket, tooBig ? 'REQUEST_TOO_LARGE' : 'BAD_REQUEST', tooBig ? 'request headers are too large' : `malformed request (${err.code ?? 'parse error'})`, tooBig ? 431 : 400);
-    });
+    this.#h1Options = { maxHeaderBytes: maxHeader, headersTimeoutMs: opts.headersTimeoutMs ?? 30_000, keepAliveTimeoutMs: opts.keepAliveTimeoutMs ?? 60_000 };
+    this.#h1 = {
+      request: (d: H1Downstream) => {
+        this.stats.rqTotal++;
+        this.stats.rqActive++;
+        const lt = ctx.tracing;
+        if (lt?.listener === 'inbound' && lt.t.sampled('inbound', d, d.header('x-request-id'))) this.#traceServer(d, lt.t);
+        route(d, ctx);
+      },
+      end: (d: H1Downstream, status: number, grpcStatus: number) => this.#end(d, status, grpcStatus),
+      upgrade: (d: H1Downstream, socket: net.Socket, head: Buffer) => {
+        this.stats.rqTotal++;
+        forwardUpgrade(d, socket, head, ctx);
+      },
+      rejected: () => {
+        this.stats.rqRejected++;
+      },
+      draining: () => this.#draining,
+    };
     this.#h2 = http2.createServer({ maxHeaderListPairs: 256, settings: { maxHeaderListSize: maxHeader, enablePush: false }, maxSessionMemory: 64 });
     this.#h2.on('session', (s: http2.ServerHttp2Session) => {
       this.#sessions.add(s);
@@ -163,7 +159,8 @@ export class HttpListener {
     });
     server.on('secureConnection', (s: tls.TLSSocket) => {
       s.on('error', () => undefined);
-      (s.alpnProtocol === 'h2' ? this.#h2 : this.#h1).emit('connection', s);
+      if (s.alpnProtocol === 'h2') this.#h2.emit('connection', s);
+      else this.#serveH1(s);
     });
     server.on('tlsClientError', (_e, s: tls.TLSSocket) => {
       this.stats.tlsHandshakeErrors++;
@@ -207,9 +204,22 @@ export class HttpListener {
       }
       const n = Math.min(first.length, H2_PREFACE.length);
       const h2 = n >= 3 && first.subarray(0, n).equals(H2_PREFACE.subarray(0, n));
-      (h2 ? this.#h2 : this.#h1).emit('connection', socket);
+      if (h2) this.#h2.emit('connection', socket);
+      else this.#serveH1(socket);
     };
     socket.once('readable', sniff);
+  }
+
+  #serveH1(socket: net.Socket): void {
+    const c = new H1Connection(socket, this.#h1, this.#h1Options);
+    this.#h1Conns.add(c);
+    socket.once('close', () => this.#h1Conns.delete(c));
+    if (this.#draining) c.drain();
+    // One timer per listener checks head and keep-alive timeouts of every connection.
+    this.#h1Sweep ??= setInterval(() => {
+      const now = Date.now();
+      for (const conn of this.#h1Conns) conn.sweep(now, this.#h1Options);
+    }, 1000).unref();
   }
 
   /** The end of every request: counters, the SERVER span, metrics and the access log. */
@@ -283,14 +293,14 @@ export class HttpListener {
   beginDrain(): void {
     this.#draining = true;
     for (const s of this.#sessions) s.goaway();
-    this.#h1.closeIdleConnections();
+    for (const c of this.#h1Conns) c.drain();
   }
 
   async drain(timeoutMs: number): Promise<number> {
     this.#draining = true;
     this.#tcp.close();
     for (const s of this.#sessions) s.goaway();
-    this.#h1.closeIdleConnections();
+    for (const c of this.#h1Conns) c.drain();
     if (this.stats.rqActive > 0) {
       await new Promise<void>((res) => {
         const t = setTimeout(res, timeoutMs);
@@ -306,6 +316,7 @@ export class HttpListener {
   /** Closes everything now. */
   close(): void {
     this.#tcp.close();
+    clearInterval(this.#h1Sweep);
     for (const s of this.#sessions) s.destroy();
     for (const s of this.#sockets) s.destroy();
   }

@@ -1,0 +1,322 @@
+// The sidecar's HTTP/1.1 server side (sidecar/http/h1-server.ts) with raw TCP clients on loopback:
+// keep-alive, pipelining in order, HTTP/1.0, HEAD, 100-continue, a response that beats its request
+// body, chunked responses with trailers, malformed and oversized heads, the head and keep-alive
+// timeouts (the listener's sweep, driven here with a fake clock), a client that goes away, draining.
+import net from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { H1Connection, type H1Downstream, type H1Hooks, type H1Options } from '../../../sidecar/http/h1-server.js';
+
+const OPTS: H1Options = { maxHeaderBytes: 2048, headersTimeoutMs: 30_000, keepAliveTimeoutMs: 60_000 };
+
+interface Ended {
+  path: string;
+  status: number;
+  grpcStatus: number;
+}
+
+/** A server whose requests `handle` answers; records every end and rejection. */
+async function serve(handle: (d: H1Downstream) => void | Promise<void>) {
+  const ended: Ended[] = [];
+  const conns: H1Connection[] = [];
+  let rejected = 0;
+  let draining = false;
+  const hooks: H1Hooks = {
+    request: (d) => void handle(d),
+    end: (d, status, grpcStatus) => ended.push({ path: d.path, status, grpcStatus }),
+    upgrade: (_d, s) => s.end('HTTP/1.1 101 Switching Protocols\r\n\r\nupgraded'),
+    rejected: () => rejected++,
+    draining: () => draining,
+  };
+  const srv = net.createServer((s) => conns.push(new H1Connection(s, hooks, OPTS)));
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const port = (srv.address() as net.AddressInfo).port;
+  closers.push(() => {
+    for (const c of conns) c.socket.destroy();
+    srv.close();
+  });
+  return {
+    port,
+    ended,
+    conns,
+    rejected: () => rejected,
+    drain: () => {
+      draining = true;
+      for (const c of conns) c.drain();
+    },
+  };
+}
+
+const closers: Array<() => void> = [];
+afterEach(() => {
+  for (const c of closers.splice(0)) c();
+});
+
+/** A raw client: write bytes, collect everything until `until` matches or the server closes. */
+async function raw(port: number) {
+  const s = net.connect(port, '127.0.0.1');
+  await new Promise<void>((r) => s.once('connect', r));
+  let buf = '';
+  let closed = false;
+  const waiters: Array<() => void> = [];
+  s.on('data', (d) => {
+    buf += d.toString('latin1');
+    for (const w of waiters.splice(0)) w();
+  });
+  s.on('close', () => {
+    closed = true;
+    for (const w of waiters.splice(0)) w();
+  });
+  s.on('error', () => undefined);
+  closers.push(() => s.destroy());
+  const wait = async (ok: () => boolean, ms = 3000): Promise<void> => {
+    const deadline = Date.now() + ms;
+    while (!ok()) {
+      if (Date.now() > deadline) throw new Error(`timed out; got so far: ${JSON.stringify(buf)}`);
+      await new Promise<void>((r) => {
+        waiters.push(r);
+        setTimeout(r, 50);
+      });
+    }
+  };
+  return {
+    s,
+    send: (t: string) => s.write(t, 'latin1'),
+    text: () => buf,
+    closed: () => closed,
+    /** Waits for n complete responses with content-length bodies (or the close). */
+    responses: async (n: number): Promise<string[]> => {
+      const parse = (): string[] => {
+        const out: string[] = [];
+        let rest = buf;
+        while (out.length < n) {
+          const end = rest.indexOf('\r\n\r\n');
+          if (end < 0) break;
+          const head = rest.slice(0, end);
+          const cl = /content-length: (\d+)/i.exec(head);
+          const total = end + 4 + (cl ? Number(cl[1]) : 0);
+          if (rest.length < total) break;
+          out.push(rest.slice(0, total));
+          rest = rest.slice(total);
+        }
+        return out;
+      };
+      await wait(() => parse().length >= n || closed);
+      return parse();
+    },
+    wait,
+  };
+}
+
+const ok = (d: H1Downstream, body: string) => d.respondSimple(200, { 'content-type': 'text/plain' }, body);
+
+describe('HTTP/1.1 server connection (native llhttp)', () => {
+  it('serves keep-alive requests on one connection with content-length and a date', async () => {
+    const srv = await serve((d) => ok(d, `hi ${d.path}${d.search} ${d.authority}`));
+    const c = await raw(srv.port);
+    c.send('GET /a?x=1 HTTP/1.1\r\nHost: Svc.Local\r\n\r\n');
+    c.send('GET /b HTTP/1.1\r\nhost: svc\r\n\r\n');
+    const [r1, r2] = await c.responses(2);
+    expect(r1).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+    expect(r1).toMatch(/\r\ndate: .+ GMT\r\n/);
+    expect(r1).toMatch(/hi \/a\?x=1 svc\.local$/);
+    expect(r2).toMatch(/hi \/b svc$/);
+    expect(c.closed()).toBe(false);
+    expect(srv.ended.map((e) => [e.path, e.status])).toEqual([
+      ['/a', 200],
+      ['/b', 200],
+    ]);
+  });
+
+  it('answers pipelined requests in order, one routed at a time', async () => {
+    let active = 0;
+    let most = 0;
+    const srv = await serve(async (d) => {
+      active++;
+      most = Math.max(most, active);
+      // The first is the slowest: order must still hold.
+      await new Promise((r) => setTimeout(r, d.path === '/1' ? 80 : 5));
+      active--;
+      ok(d, d.path);
+    });
+    const c = await raw(srv.port);
+    c.send('GET /1 HTTP/1.1\r\nhost: a\r\n\r\nPOST /2 HTTP/1.1\r\nhost: a\r\ncontent-length: 3\r\n\r\nabcGET /3 HTTP/1.1\r\nhost: a\r\n\r\n');
+    const rs = await c.responses(3);
+    expect(rs.map((r) => r.slice(r.lastIndexOf('\n') + 1))).toEqual(['/1', '/2', '/3']);
+    expect(most).toBe(1);
+  });
+
+  it('reads request bodies (content-length and chunked) as a stream', async () => {
+    const srv = await serve(async (d) => {
+      const parts: Buffer[] = [];
+      for await (const b of d.body as AsyncIterable<Buffer>) parts.push(b);
+      ok(d, `${d.hasBody} ${Buffer.concat(parts).toString()}`);
+    });
+    const c = await raw(srv.port);
+    c.send('PUT /x HTTP/1.1\r\nhost: a\r\ncontent-length: 5\r\n\r\nhello');
+    c.send('POST /y HTTP/1.1\r\nhost: a\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n');
+    c.send('GET /z HTTP/1.1\r\nhost: a\r\n\r\n');
+    const rs = await c.responses(3);
+    expect(rs.map((r) => r.slice(r.lastIndexOf('\n') + 1))).toEqual(['true hello', 'true abcde', 'false ']);
+  });
+
+  it('closes after an HTTP/1.0 response unless asked to keep alive, and after Connection: close', async () => {
+    const srv = await serve((d) => ok(d, 'x'));
+    const c = await raw(srv.port);
+    c.send('GET / HTTP/1.0\r\nconnection: keep-alive\r\n\r\n');
+    const [r] = await c.responses(1);
+    expect(r).toMatch(/\r\nconnection: keep-alive\r\n/);
+    c.send('GET / HTTP/1.0\r\n\r\n');
+    await c.wait(() => c.closed());
+    expect(c.text()).toMatch(/connection: close\r\n\r\nx$/);
+    const c2 = await raw(srv.port);
+    c2.send('GET / HTTP/1.1\r\nhost: a\r\nconnection: close\r\n\r\n');
+    await c2.wait(() => c2.closed());
+    expect(c2.text()).toMatch(/^HTTP\/1\.1 200 OK\r\n[^]*connection: close\r\n/);
+  });
+
+  it('streams a response without length chunked to HTTP/1.1 with trailers, close-delimited to HTTP/1.0', async () => {
+    const srv = await serve((d) => {
+      d.writeHead(200, { 'content-type': 'text/plain' }, false);
+      d.write(Buffer.from('ab'));
+      setTimeout(() => {
+        d.write(Buffer.alloc(5000, 'z'));
+        d.end({ 'x-checksum': '7' });
+      }, 10);
+    });
+    const c = await raw(srv.port);
+    c.send('GET / HTTP/1.1\r\nhost: a\r\nte: trailers\r\n\r\n');
+    await c.wait(() => c.text().endsWith('0\r\nx-checksum: 7\r\n\r\n'));
+    expect(c.text()).toContain('transfer-encoding: chunked\r\n\r\n2\r\nab\r\n1388\r\n');
+    const c10 = await raw(srv.port);
+    c10.send('GET / HTTP/1.0\r\n\r\n');
+    await c10.wait(() => c10.closed());
+    expect(c10.text()).not.toContain('transfer-encoding');
+    expect(c10.text()).toMatch(/\r\n\r\nabz{5000}$/);
+  });
+
+  it('sends no body for HEAD, 204 and 304, keeping content-length', async () => {
+    const srv = await serve((d) => {
+      const status = d.path === '/204' ? 204 : d.path === '/304' ? 304 : 200;
+      d.writeHead(status, { 'content-length': status === 200 ? '11' : '0' }, false);
+      d.write(Buffer.from('hello world'));
+      d.end(undefined);
+    });
+    const c = await raw(srv.port);
+    c.send('HEAD / HTTP/1.1\r\nhost: a\r\n\r\nGET /204 HTTP/1.1\r\nhost: a\r\n\r\nGET /304 HTTP/1.1\r\nhost: a\r\n\r\nGET / HTTP/1.1\r\nhost: a\r\n\r\n');
+    await c.wait(() => c.text().endsWith('hello world'));
+    const t = c.text();
+    expect(t.match(/HTTP\/1\.1/g)).toHaveLength(4);
+    expect(t.indexOf('hello world')).toBe(t.length - 11);
+  });
+
+  it('answers Expect: 100-continue before the body is read', async () => {
+    const srv = await serve(async (d) => {
+      const parts: Buffer[] = [];
+      for await (const b of d.body as AsyncIterable<Buffer>) parts.push(b);
+      ok(d, Buffer.concat(parts).toString());
+    });
+    const c = await raw(srv.port);
+    c.send('PUT / HTTP/1.1\r\nhost: a\r\nexpect: 100-continue\r\ncontent-length: 4\r\n\r\n');
+    await c.wait(() => c.text() === 'HTTP/1.1 100 Continue\r\n\r\n');
+    c.send('body');
+    await c.wait(() => c.text().endsWith('body'));
+  });
+
+  it('keeps the connection usable when the response beats a large request body', async () => {
+    const srv = await serve((d) => ok(d, `early ${d.path}`));
+    const c = await raw(srv.port);
+    c.send('POST /big HTTP/1.1\r\nhost: a\r\ncontent-length: 200000\r\n\r\n');
+    await c.responses(1);
+    // The rest of the body is read and dropped; the next request on the connection is served.
+    c.send('x'.repeat(200_000));
+    c.send('GET /next HTTP/1.1\r\nhost: a\r\n\r\n');
+    const rs = await c.responses(2);
+    expect(rs[1]).toMatch(/early \/next$/);
+  });
+
+  it('answers malformed requests 400, oversized heads 431 and CONNECT 405, then closes', async () => {
+    const srv = await serve((d) => ok(d, 'fine'));
+    const cases: Array<[string, RegExp]> = [
+      ['GET / HTTP/1.1\r\nhost: a\r\nbad header\r\n\r\n', /^HTTP\/1\.1 400 [^]*x-weft-error: BAD_REQUEST/],
+      ['GET / HTTP/1.1\r\nhost: a\r\ncontent-length: 1\r\ntransfer-encoding: chunked\r\n\r\n', /^HTTP\/1\.1 400 /],
+      [`GET / HTTP/1.1\r\nhost: a\r\nx-big: ${'y'.repeat(4000)}\r\n\r\n`, /^HTTP\/1\.1 431 [^]*REQUEST_TOO_LARGE/],
+      ['CONNECT a:443 HTTP/1.1\r\nhost: a:443\r\n\r\n', /^HTTP\/1\.1 405 /],
+    ];
+    for (const [req, want] of cases) {
+      const c = await raw(srv.port);
+      c.send(req);
+      await c.wait(() => c.closed());
+      expect(c.text()).toMatch(want);
+    }
+    expect(srv.rejected()).toBe(4);
+    // A good request after a malformed pipelined one is answered first, then the 400.
+    const c = await raw(srv.port);
+    c.send('GET /ok HTTP/1.1\r\nhost: a\r\n\r\nGARBAGE\r\n\r\n');
+    await c.wait(() => c.closed());
+    expect(c.text()).toMatch(/^HTTP\/1\.1 200 [^]*fineHTTP\/1\.1 400 /);
+  });
+
+  it('answers a head that takes too long 408 and closes idle keep-alive connections (sweep, fake clock)', async () => {
+    const srv = await serve((d) => ok(d, 'x'));
+    const slow = await raw(srv.port);
+    slow.send('GET / HTTP/1.1\r\nhost: a\r\n');
+    const idle = await raw(srv.port);
+    idle.send('GET / HTTP/1.1\r\nhost: a\r\n\r\n');
+    await idle.responses(1);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(srv.conns).toHaveLength(2);
+    const now = Date.now();
+    for (const c of srv.conns) c.sweep(now + 1000, OPTS);
+    expect(slow.closed() || idle.closed()).toBe(false);
+    for (const c of srv.conns) c.sweep(now + OPTS.headersTimeoutMs + 1000, OPTS);
+    await slow.wait(() => slow.closed());
+    expect(slow.text()).toMatch(/^HTTP\/1\.1 408 /);
+    expect(idle.closed()).toBe(false);
+    for (const c of srv.conns) c.sweep(now + OPTS.keepAliveTimeoutMs + 1000, OPTS);
+    await idle.wait(() => idle.closed());
+  });
+
+  it('tells the request when the client goes away mid-response', async () => {
+    let gone = 0;
+    const srv = await serve((d) => {
+      d.onClientGone(() => gone++);
+      d.writeHead(200, {}, false);
+      d.write(Buffer.from('partial'));
+    });
+    const c = await raw(srv.port);
+    c.send('GET /cut HTTP/1.1\r\nhost: a\r\n\r\n');
+    await c.wait(() => c.text().includes('partial'));
+    c.s.destroy();
+    await new Promise((r) => setTimeout(r, 100));
+    expect(gone).toBe(1);
+    expect(srv.ended).toEqual([{ path: '/cut', status: 200, grpcStatus: -1 }]);
+  });
+
+  it('drains: idle connections close now, busy ones after their response with connection: close', async () => {
+    let release: () => void = () => undefined;
+    const srv = await serve((d) => {
+      if (d.path === '/slow') release = () => ok(d, 'done');
+      else ok(d, 'x');
+    });
+    const idle = await raw(srv.port);
+    idle.send('GET / HTTP/1.1\r\nhost: a\r\n\r\n');
+    await idle.responses(1);
+    const busy = await raw(srv.port);
+    busy.send('GET /slow HTTP/1.1\r\nhost: a\r\n\r\n');
+    await new Promise((r) => setTimeout(r, 50));
+    srv.drain();
+    await idle.wait(() => idle.closed());
+    expect(busy.closed()).toBe(false);
+    release();
+    await busy.wait(() => busy.closed());
+    expect(busy.text()).toMatch(/connection: close\r\n\r\ndone$/);
+  });
+
+  it('hands an Upgrade the socket with the bytes after the head', async () => {
+    const srv = await serve((d) => ok(d, 'x'));
+    const c = await raw(srv.port);
+    c.send('GET /ws HTTP/1.1\r\nhost: a\r\nconnection: upgrade\r\nupgrade: websocket\r\n\r\n');
+    await c.wait(() => c.closed());
+    expect(c.text()).toBe('HTTP/1.1 101 Switching Protocols\r\n\r\nupgraded');
+  });
+});
