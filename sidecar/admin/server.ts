@@ -205,7 +205,8 @@ export async function startAdmin(host: string, port: number, s: AdminState): Pro
   });
   await new Promise<void>((res, rej) => {
     server.once('error', rej);
-    server.listen(port, host, () => res());
+    // exclusive: in a `--workers` child the admin port is its own, not shared through cluster.
+    server.listen({ port, host, exclusive: true }, () => res());
   });
   return { server, address: server.address() as AddressInfo };
 }
