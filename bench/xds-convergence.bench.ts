@@ -17,6 +17,8 @@ const SERVICES = Number(process.env.XDS_BENCH_SERVICES ?? 100);
 const ENDPOINTS = Number(process.env.XDS_BENCH_ENDPOINTS_PER_SERVICE ?? 90);
 const PROTOCOLS = (process.env.XDS_BENCH_PROTOCOLS ?? 'delta,sotw').split(',') as Array<'delta' | 'sotw'>;
 const CHANGES = Number(process.env.XDS_BENCH_CHANGES ?? 5);
+// Extra `weft control-plane` flags, e.g. "--xds-push-budget 8".
+const CP_ARGS = (process.env.XDS_BENCH_CP_ARGS ?? '').split(' ').filter(Boolean);
 
 function rssMiB(pid: number, field: 'VmRSS' | 'VmHWM' = 'VmRSS'): number {
   const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
@@ -62,7 +64,7 @@ describe('xDS convergence', () => {
   it('apply -> every proxy ACKs', async () => {
     const rows: Array<Record<string, number>> = []; // protocol: 1 delta, 0 state of the world
     for (const protocol of PROTOCOLS) for (const n of SIZES) {
-      const cp = await startControlPlane({ extraArgs: ['--registry-grace', '1s'] });
+      const cp = await startControlPlane({ extraArgs: ['--registry-grace', '1s', ...CP_ARGS] });
       try {
         await admin(cp, `${services()}\n---\n${policy(1000)}`);
         const proxies = Array.from({ length: n }, (_, i) => new SimProxy({ address: `127.0.0.1:${cp.xdsPort}`, id: `sim-${i}`, service: `svc-${i % SERVICES}`, instancePort: 20000 + i, protocol }));

@@ -25,7 +25,7 @@ export const adsServiceDefinition = {
     responseStream: true,
     requestSerialize: (m: DiscoveryRequest) => Buffer.from(toBinary(DiscoveryRequestSchema, m)),
     requestDeserialize: (b: Buffer) => fromBinary(DiscoveryRequestSchema, b),
-    // The server writes pre-encoded responses (wire.ts); message objects are accepted too.
+    // The server writes pre-encoded responses (control-plane/xds/wire.ts); message objects are accepted too.
     responseSerialize: (m: DiscoveryResponse | Buffer) => (Buffer.isBuffer(m) ? m : Buffer.from(toBinary(DiscoveryResponseSchema, m))),
     responseDeserialize: (b: Buffer) => fromBinary(DiscoveryResponseSchema, b),
   },
@@ -35,7 +35,7 @@ export const adsServiceDefinition = {
     responseStream: true,
     requestSerialize: (m: DeltaDiscoveryRequest) => Buffer.from(toBinary(DeltaDiscoveryRequestSchema, m)),
     requestDeserialize: (b: Buffer) => fromBinary(DeltaDiscoveryRequestSchema, b),
-    responseSerialize: (m: DeltaDiscoveryResponse) => Buffer.from(toBinary(DeltaDiscoveryResponseSchema, m)),
+    responseSerialize: (m: DeltaDiscoveryResponse | Buffer) => (Buffer.isBuffer(m) ? m : Buffer.from(toBinary(DeltaDiscoveryResponseSchema, m))),
     responseDeserialize: (b: Buffer) => fromBinary(DeltaDiscoveryResponseSchema, b),
   },
 } satisfies ServiceDefinition;

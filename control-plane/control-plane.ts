@@ -141,7 +141,13 @@ export class ControlPlane {
 
   // ------------------------------------------------------------------------------ xDS callbacks
 
-  /** A proxy opened a stream: register its instance and give it a snapshot right away. */
+  /**
+   * A proxy opened a stream: register its instance and give it a snapshot right away. The snapshot
+   * comes from the current translator even when the registry has moved on since (this very
+   * registration moves it): the registry change has scheduled a publish that brings every node up
+   * to date, and meanwhile proxies of one class share one snapshot. A translator per registration
+   * would give 1,000 proxies connecting 1,000 snapshots of their own, all alive at once.
+   */
   streamOpened(node: NodeInfo): void {
     const entry = this.#nodes.get(node.id);
     if (entry) {
@@ -149,7 +155,7 @@ export class ControlPlane {
       entry.node = node;
     } else this.#nodes.set(node.id, { node, streams: 1 });
     this.registry.streamOpened(node);
-    this.#setSnapshot(node);
+    this.#setSnapshot(node, true);
   }
 
   /** @param leaving the proxy half-closed its stream: remove its instance now. */
@@ -268,23 +274,26 @@ export class ControlPlane {
     return out.sort((a, b) => (a.nodeId < b.nodeId ? -1 : 1));
   }
 
-  #currentTranslator(): Translator {
-    const key = `${this.#model.revision}/${this.registry.revision}/${this.#trustRev}`;
-    if (!this.#translator || this.#translatorKey !== key) {
-      if (this.#cacheModelRevision !== this.#model.revision) {
-        this.#translationCache.retainServices(new Set(this.#model.services.values()));
-        this.#cacheModelRevision = this.#model.revision;
-      }
-      this.#translator = new Translator(this.#model, this.registry, this.#trust, this.#telemetry, this.#translationCache);
-      this.#translatorKey = key;
+  /** `registryMayLag`: a translator built for an older registry revision will do (see streamOpened). */
+  #currentTranslator(registryMayLag = false): Translator {
+    const config = `${this.#model.revision}/${this.#trustRev}`;
+    const key = `${config}/${this.registry.revision}`;
+    const current = this.#translator;
+    if (current && (this.#translatorKey === key || (registryMayLag && this.#translatorKey.startsWith(`${config}/`)))) return current;
+    if (this.#cacheModelRevision !== this.#model.revision) {
+      this.#translationCache.retainServices(new Set(this.#model.services.values()));
+      this.#cacheModelRevision = this.#model.revision;
     }
-    return this.#translator;
+    const next = new Translator(this.#model, this.registry, this.#trust, this.#telemetry, this.#translationCache);
+    this.#translator = next;
+    this.#translatorKey = key;
+    return next;
   }
 
-  #setSnapshot(node: NodeInfo): void {
+  #setSnapshot(node: NodeInfo, registryMayLag = false): void {
     let snap: Snapshot;
     try {
-      snap = this.#currentTranslator().snapshotFor(node);
+      snap = this.#currentTranslator(registryMayLag).snapshotFor(node);
       this.cache.setSnapshot(node.id, snap);
     } catch (e) {
       // An inconsistent snapshot is a translator bug; keep serving the previous one and say so.

@@ -43,6 +43,8 @@ export interface ControlPlaneDaemonOptions {
   /** host:port for the admin API. */
   adminAddress: string;
   registryGraceMs: number;
+  /** xDS response bytes queued for writing at once, over all streams (default 8 MiB). */
+  xdsPushBudgetBytes?: number;
   logger?: Logger;
 }
 
@@ -90,6 +92,7 @@ export async function startControlPlane(opts: ControlPlaneDaemonOptions): Promis
     },
     authorize: (node, peer) => identity.authorizeXds(node, peer),
     onReply: (kind, result, seconds) => metrics?.pushLatency.observe({ kind, result }, seconds),
+    ...(opts.xdsPushBudgetBytes ? { pushBudgetBytes: opts.xdsPushBudgetBytes } : {}),
   });
   const loads = new LoadStore();
   const lrs = new LrsServer({ store: loads, intervalMs: opts.loadReportIntervalMs ?? 5000, logger: log.child({ component: 'lrs' }), authorize: (node, peer) => identity.authorizeXds(node, peer) });

@@ -8,13 +8,17 @@ import type { Snapshot } from './snapshot.js';
 
 export type SnapshotListener = (snapshot: Snapshot) => void;
 
+/** Consistency verdicts by snapshot: nodes of one class share a snapshot, checked once. */
+const checked = new WeakMap<Snapshot, ReturnType<Snapshot['inconsistencies']>>();
+
 export class SnapshotCache {
   readonly #snapshots = new Map<string, Snapshot>();
   readonly #watchers = new Map<string, Set<SnapshotListener>>();
 
   /** Publishes a node's snapshot and wakes its streams. Throws XDS_INCONSISTENT_SNAPSHOT. */
   setSnapshot(nodeId: string, snapshot: Snapshot): void {
-    const problems = snapshot.inconsistencies();
+    let problems = checked.get(snapshot);
+    if (!problems) checked.set(snapshot, (problems = snapshot.inconsistencies()));
     if (problems.length) {
       throw new WeftError('XDS_INCONSISTENT_SNAPSHOT', `snapshot for node '${nodeId}' has ${problems.length} dangling reference(s)`, { details: problems });
     }

@@ -3,15 +3,11 @@
  * (name -> version, seeded from initial_resource_versions) and sends only what differs: changed
  * resources with their versions, and removed_resources for subscribed resources that are gone.
  */
-import { create } from '@bufbuild/protobuf';
 import { TYPE_URL, type TypeUrl } from '../../common/xds-types.js';
-import {
-  DeltaDiscoveryResponseSchema,
-  type DeltaDiscoveryRequest,
-  type DeltaDiscoveryResponse,
-} from '../../proto/gen/envoy/service/discovery/v3/discovery_pb.js';
+import type { DeltaDiscoveryRequest } from '../../proto/gen/envoy/service/discovery/v3/discovery_pb.js';
 import type { Node } from '../../proto/gen/envoy/config/core/v3/base_pb.js';
 import type { Resource } from './snapshot.js';
+import { encodeDeltaResponse } from './wire.js';
 import { AdsStream, KNOWN_TYPES, WILDCARD_TYPES, nextNonce } from './stream-base.js';
 
 interface Subscription {
@@ -21,7 +17,8 @@ interface Subscription {
   known: Map<string, string>;
 }
 
-export class DeltaStream extends AdsStream<DeltaDiscoveryRequest, DeltaDiscoveryResponse> {
+/** Responses are pre-encoded bytes (see wire.ts); the gRPC serializer passes them through. */
+export class DeltaStream extends AdsStream<DeltaDiscoveryRequest> {
   readonly #subs = new Map<TypeUrl, Subscription>();
 
   protected nodeOf(req: DeltaDiscoveryRequest): Node | undefined {
@@ -57,7 +54,7 @@ export class DeltaStream extends AdsStream<DeltaDiscoveryRequest, DeltaDiscovery
     if (first && req.resourceNamesSubscribe.length === 0 && WILDCARD_TYPES.has(t)) sub.wildcard = true;
     const subsChanged = req.resourceNamesSubscribe.length > 0 || req.resourceNamesUnsubscribe.length > 0;
     // The first request of a type is always answered (possibly empty) so the client's initial fetch ends.
-    if (first || subsChanged) this.respond(t, first);
+    if (first || subsChanged) this.answer(t, first);
   }
 
   protected staleClusters(): boolean {
@@ -91,19 +88,7 @@ export class DeltaStream extends AdsStream<DeltaDiscoveryRequest, DeltaDiscovery
     if (!force && updated.length === 0 && removed.length === 0) return;
     const nonce = nextNonce();
     const version = snap.versions.get(t)!;
-    this.write(
-      create(DeltaDiscoveryResponseSchema, {
-        systemVersionInfo: version,
-        typeUrl: t,
-        nonce,
-        removedResources: removed,
-        resources: updated.map((r) => ({
-          name: r.name,
-          version: r.version,
-          resource: { typeUrl: t, value: r.body },
-        })),
-      }),
-    );
+    this.write(encodeDeltaResponse(updated, removed, version, t, nonce));
     for (const r of updated) sub.known.set(r.name, r.version);
     for (const n of removed) sub.known.delete(n);
     this.status!.sent(t, version, nonce);

@@ -5,12 +5,13 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { silentLogger, type Logger } from '../../common/log.js';
-import type { DeltaDiscoveryRequest, DeltaDiscoveryResponse, DiscoveryRequest } from '../../proto/gen/envoy/service/discovery/v3/discovery_pb.js';
+import type { DeltaDiscoveryRequest, DiscoveryRequest } from '../../proto/gen/envoy/service/discovery/v3/discovery_pb.js';
 import { adsServiceDefinition } from '../../common/ads-service.js';
 import type { ProxyStatusJson } from '../admin/proxy-status.js';
 import type { SnapshotCache } from './cache.js';
 import { DeltaStream } from './delta.js';
 import { SotwStream } from './sotw.js';
+import { DEFAULT_PUSH_BUDGET_BYTES, PushThrottle } from './push-throttle.js';
 import type { StreamCallbacks, StreamContext } from './stream-base.js';
 import type { PeerCertificate } from 'node:tls';
 import type { NodeInfo } from './node.js';
@@ -26,6 +27,11 @@ export interface XdsServerOptions {
   authorize?: (node: NodeInfo, peer: PeerCertificate | undefined) => { peerId?: string } | { error: string };
   /** Told the push → ACK/NACK latency of every response (metrics). */
   onReply?: (kind: string, result: 'ack' | 'nack', seconds: number) => void;
+  /**
+   * Bytes of responses queued for writing at once, over all streams (default 8 MiB): the main
+   * bound on memory when many proxies need large responses together. See push-throttle.ts.
+   */
+  pushBudgetBytes?: number;
 }
 
 export class XdsServer {
@@ -43,6 +49,7 @@ export class XdsServer {
       counters: { connectedStreams: 0, pushes: 0, acks: 0, nacks: 0, byKind: new Map(), ...(opts.onReply ? { onReply: opts.onReply } : {}) },
       logger: opts.logger ?? silentLogger,
       streams: new Set<StreamStatus>(),
+      throttle: new PushThrottle({ maxQueuedBytes: opts.pushBudgetBytes ?? DEFAULT_PUSH_BUDGET_BYTES }),
     };
   }
 
@@ -55,6 +62,7 @@ export class XdsServer {
     const ctx: StreamContext = secure && auth
       ? { ...this.#ctx, callbacks: { ...this.#ctx.callbacks, authorize: (node, call) => auth(node, call.getAuthContext()?.sslPeerCertificate as PeerCertificate | undefined) } }
       : this.#ctx;
+    // Responses are pre-encoded (wire.ts): both handlers write Buffers.
     const sotw = (call: grpc.ServerDuplexStream<DiscoveryRequest, Buffer>) => {
       new SotwStream(ctx, call, 'sotw');
     };
@@ -64,7 +72,7 @@ export class XdsServer {
     }
     server.addService(adsServiceDefinition, {
       StreamAggregatedResources: sotw,
-      DeltaAggregatedResources: (call: grpc.ServerDuplexStream<DeltaDiscoveryRequest, DeltaDiscoveryResponse>) => {
+      DeltaAggregatedResources: (call: grpc.ServerDuplexStream<DeltaDiscoveryRequest, Buffer>) => {
         new DeltaStream(ctx, call, 'delta');
       },
     });

@@ -14,8 +14,8 @@ import { AdsStream, KNOWN_TYPES, WILDCARD_TYPES, nextNonce } from './stream-base
 interface Subscription {
   wildcard: boolean;
   names: Set<string>;
-  /** Resources in the last response, by name. */
-  sent: Map<string, Resource>;
+  /** Resources in the last response, by name (the snapshot's own set when it was the whole set). */
+  sent: ReadonlyMap<string, Resource>;
   sentVersion?: string;
 }
 
@@ -26,7 +26,7 @@ function sameSet(a: ReadonlySet<string>, b: ReadonlySet<string>): boolean {
 }
 
 /** Responses are pre-encoded bytes (see wire.ts); the gRPC serializer passes them through. */
-export class SotwStream extends AdsStream<DiscoveryRequest, Buffer> {
+export class SotwStream extends AdsStream<DiscoveryRequest> {
   readonly #subs = new Map<TypeUrl, Subscription>();
 
   protected nodeOf(req: DiscoveryRequest): Node | undefined {
@@ -53,7 +53,7 @@ export class SotwStream extends AdsStream<DiscoveryRequest, Buffer> {
     sub.wildcard = wildcard;
     sub.names = names;
     // A new or changed subscription, or a request without a nonce (a fresh ask), gets an answer now.
-    if (changed || !req.responseNonce) this.respond(t, true);
+    if (changed || !req.responseNonce) this.answer(t, true);
   }
 
   protected staleClusters(): boolean {
@@ -81,12 +81,15 @@ export class SotwStream extends AdsStream<DiscoveryRequest, Buffer> {
     if (pass === 'keep-stale') {
       for (const [name, r] of sub.sent) if (!set.has(name)) resources.push(r);
     }
-    const version = sub.wildcard && pass !== 'keep-stale' ? snap.versions.get(t)! : versionOf(resources);
+    // Names are unique, so as many resources as the set holds, all taken from it, is the whole set
+    // (what a sidecar asking for every endpoint gets): its version and encoding are shared.
+    const whole = pass !== 'keep-stale' && (sub.wildcard || resources.length === set.size);
+    const version = whole ? snap.versions.get(t)! : versionOf(resources);
     if (!force && version === sub.sentVersion) return;
     const nonce = nextNonce();
-    const shared = sub.wildcard && pass !== 'keep-stale' ? set : undefined;
-    this.write(encodeSotwResponse(encodedResources(resources, shared), version, t, nonce));
-    sub.sent = new Map(resources.map((r) => [r.name, r]));
+    const shared = whole ? set : undefined;
+    this.write(encodeSotwResponse(encodedResources(resources, shared && { set: shared, typeUrl: t, version }), version, t, nonce));
+    sub.sent = shared ?? new Map(resources.map((r) => [r.name, r]));
     sub.sentVersion = version;
     this.status!.sent(t, version, nonce);
   }

@@ -1,6 +1,7 @@
 /**
  * What SotW and delta streams share: node identification on the first request, the snapshot
- * watch, make-before-break push order, coalescing for slow consumers, and status bookkeeping.
+ * watch, make-before-break push order, coalescing for slow consumers, the server-wide push
+ * throttle, and status bookkeeping. Responses are pre-encoded bytes (wire.ts).
  */
 import type { ServerDuplexStream } from '@grpc/grpc-js';
 import type { Logger } from '../../common/log.js';
@@ -9,6 +10,7 @@ import type { Node } from '../../proto/gen/envoy/config/core/v3/base_pb.js';
 import type { SnapshotCache } from './cache.js';
 import { nodeInfoFromProto, type NodeInfo } from './node.js';
 import type { Snapshot } from './snapshot.js';
+import type { PushThrottle } from './push-throttle.js';
 import { StreamStatus, type XdsCounters } from './status.js';
 
 export interface StreamCallbacks {
@@ -33,6 +35,8 @@ export interface StreamContext {
   counters: XdsCounters;
   logger: Logger;
   streams: Set<StreamStatus>;
+  /** Shared by every stream of the server: bounds the response bytes queued at once. */
+  throttle: PushThrottle;
 }
 
 export const KNOWN_TYPES: ReadonlySet<string> = new Set(Object.values(TYPE_URL));
@@ -44,19 +48,42 @@ export function nextNonce(): string {
   return (++nonceSeq).toString(36);
 }
 
-export abstract class AdsStream<Req, Res> {
+/**
+ * One ADS stream. Nothing is written directly: a new snapshot or a request that needs an answer
+ * marks the stream pending and asks the push throttle for a turn; the turn (`#flush`) compares
+ * the latest snapshot with what the client holds and writes what differs, so a stream that waits
+ * holds no encoded bytes and several snapshots in a row cost one push.
+ */
+export abstract class AdsStream<Req> {
   protected node: NodeInfo | undefined;
   protected status: StreamStatus | undefined;
   protected snapshot: Snapshot | undefined;
   #unwatch: (() => void) | undefined;
+  /** The transport's buffer is over its high-water mark: no new turn until 'drain'. */
   #blocked = false;
-  #dirty = false;
   #closed = false;
   #leaving = false;
+  /** The snapshot changed since the last turn: every subscribed type is compared. */
+  #pendingAll = false;
+  /** Types owing an answer to a request; `true`: answer even if nothing changed. */
+  readonly #owed = new Map<TypeUrl, boolean>();
+  /** Waiting in the throttle's queue (or running). */
+  #scheduled = false;
+  readonly #turn = () => {
+    this.#scheduled = false;
+    try {
+      this.#flush();
+    } catch (e) {
+      this.ctx.logger.warn({ err: e, node: this.node?.id }, 'xDS push failed; closing stream');
+      this.call.destroy(e as Error);
+    }
+  };
+  /** Throttle charges of this stream's writes the transport has not taken yet. */
+  readonly #charges = new Set<() => void>();
 
   constructor(
     protected readonly ctx: StreamContext,
-    protected readonly call: ServerDuplexStream<Req, Res>,
+    protected readonly call: ServerDuplexStream<Req, Buffer>,
     protected readonly kind: 'sotw' | 'delta',
   ) {
     call.on('data', (req: Req) => {
@@ -75,7 +102,7 @@ export abstract class AdsStream<Req, Res> {
     call.on('close', () => this.#close());
     call.on('drain', () => {
       this.#blocked = false;
-      if (this.#dirty) this.pushAll();
+      this.#schedule();
     });
   }
 
@@ -109,7 +136,8 @@ export abstract class AdsStream<Req, Res> {
       this.ctx.logger.debug({ node: this.node.id, kind: this.kind }, 'xDS stream opened');
       this.#unwatch = this.ctx.cache.watch(this.node.id, (s) => {
         this.snapshot = s;
-        this.pushAll();
+        this.#pendingAll = true;
+        this.#schedule();
       });
       this.ctx.callbacks.onStreamOpen?.(this.node);
       this.snapshot = this.ctx.cache.getSnapshot(this.node.id);
@@ -122,19 +150,31 @@ export abstract class AdsStream<Req, Res> {
     this.handle(req);
   }
 
-  /** Pushes every subscribed type in make-before-break order; coalesces while the peer is slow. */
-  protected pushAll(): void {
+  /** A request needs an answer for type `t` (`force`: even if nothing changed); sent on the next turn. */
+  protected answer(t: TypeUrl, force: boolean): void {
+    this.#owed.set(t, force || (this.#owed.get(t) ?? false));
+    this.#schedule();
+  }
+
+  #schedule(): void {
+    if (this.#closed || this.#scheduled || this.#blocked) return;
+    if (!this.#pendingAll && this.#owed.size === 0) return;
+    this.#scheduled = true;
+    this.ctx.throttle.schedule(this.#turn);
+  }
+
+  /** One turn: what changed (every subscribed type after a new snapshot), in make-before-break order. */
+  #flush(): void {
     if (this.#closed || !this.snapshot) return;
-    if (this.#blocked) {
-      this.#dirty = true;
-      return;
-    }
-    this.#dirty = false;
+    const all = this.#pendingAll;
+    const owed = new Map(this.#owed);
+    this.#pendingAll = false;
+    this.#owed.clear();
     const subscribed = new Set(this.subscribedTypes());
-    const removing = subscribed.has(TYPE_URL.cluster) && this.staleClusters();
+    const removing = all && subscribed.has(TYPE_URL.cluster) && this.staleClusters();
     for (const t of PUSH_ORDER) {
-      if (!subscribed.has(t)) continue;
-      this.respond(t, false, t === TYPE_URL.cluster && removing ? 'keep-stale' : undefined);
+      if (!subscribed.has(t) || (!all && !owed.has(t))) continue;
+      this.respond(t, owed.get(t) ?? false, t === TYPE_URL.cluster && removing ? 'keep-stale' : undefined);
     }
     if (removing) this.respond(TYPE_URL.cluster, false, 'final');
   }
@@ -158,14 +198,25 @@ export abstract class AdsStream<Req, Res> {
     return true;
   }
 
-  protected write(res: Res): void {
-    if (!this.call.write(res)) this.#blocked = true;
+  /** Writes one encoded response, charged to the push throttle until the transport has taken it. */
+  protected write(res: Buffer): void {
+    const release = this.ctx.throttle.charge(res.length);
+    this.#charges.add(release);
+    const taken = () => {
+      this.#charges.delete(release);
+      release();
+    };
+    if (!this.call.write(res, taken)) this.#blocked = true;
   }
 
   #close(): void {
     if (this.#closed) return;
     this.#closed = true;
     this.#unwatch?.();
+    this.ctx.throttle.cancel(this.#turn);
+    // grpc-js drops writes on a cancelled call without calling back: give their bytes back here.
+    for (const release of this.#charges) release();
+    this.#charges.clear();
     if (this.status) {
       this.ctx.streams.delete(this.status);
       this.ctx.counters.connectedStreams--;

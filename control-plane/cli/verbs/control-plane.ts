@@ -29,6 +29,10 @@ of the world and delta) that every proxy connects to, plus the admin API the CLI
                             how long each root-rotation step waits for sidecars (default 30s)
   --admin-address HOST:PORT admin HTTP/JSON API and /metrics (default 127.0.0.1:15014)
   --registry-grace DURATION how long an instance stays registered after its proxy disconnects (default 10s)
+  --xds-push-budget MIB     xDS response bytes queued for writing at once, over all proxies
+                            (default 8). Bounds memory when many proxies need large responses
+                            together; a push waits for earlier ones to be read. Raise it for
+                            faster fan-out on a big machine, lower it to save memory.
   --log-level LEVEL         trace|debug|info|warn|error (default info; env WEFT_LOG_LEVEL)
 
 Prints "weft control-plane ready xds=HOST:PORT admin=HOST:PORT [xds-plaintext=HOST:PORT] [otlp=HOST:PORT]" on stdout
@@ -55,6 +59,7 @@ export const controlPlane: Verb = {
         'ca-rotation-step-timeout': { type: 'string', default: '30s' },
         'otlp-address': { type: 'string', default: '127.0.0.1:4318' },
         'load-report-interval': { type: 'string', default: '5s' },
+        'xds-push-budget': { type: 'string', default: '8' },
       },
     });
     let graceMs: number;
@@ -76,6 +81,8 @@ export const controlPlane: Verb = {
     } catch (e) {
       throw usageError(`--load-report-interval: ${(e as Error).message}`, usage);
     }
+    const budgetMiB = Number(values['xds-push-budget']);
+    if (!Number.isFinite(budgetMiB) || budgetMiB <= 0) throw usageError(`--xds-push-budget: want a positive number of MiB, got '${values['xds-push-budget']}'`, usage);
     if (!values['ca-cert-file'] !== !values['ca-key-file']) throw usageError('--ca-cert-file and --ca-key-file go together', usage);
     const logger = createLogger('weft-control-plane', values['log-level'] ?? process.env.WEFT_LOG_LEVEL ?? 'info');
     let cp;
@@ -92,6 +99,7 @@ export const controlPlane: Verb = {
         caChainFile: values['ca-chain-file'],
         rotationStepTimeoutMs: stepMs,
         loadReportIntervalMs: lrsMs,
+        xdsPushBudgetBytes: Math.round(budgetMiB * 1024 * 1024),
         ...(values['otlp-address'] !== 'off' ? { otlpAddress: values['otlp-address'] } : {}),
       });
     } catch (e) {
