@@ -11,10 +11,14 @@
 #      a sidecar, against the same sidecar proxying plain gRPC.
 #   6. Workers (bench/weft-workers.sh): `weft sidecar --workers N` for N = 1, 2 at saturation.
 #   Then bench/report.mjs gathers everything into bench/results/summary.json and latency.svg.
-# Knobs: ROUNDS (default 1; 3 gives medians and a spread column), BENCH_PATH (/ or /16k, for the first table; a second table always runs /16k), SKIP_PROXY=1
+# Knobs: ROUNDS (default 3: medians and a spread column), DURATION/LAT_DURATION/WARMUP (5/5/2 s), BENCH_PATH (/ or /16k, for the first table; a second table always runs /16k), SKIP_PROXY=1
 # (skip the proxy table). Every scenario and its own knobs: docs/benchmarks.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Every measurement is repeated (medians with the spread) and the whole run stays near 15 minutes
+# on 2 cores: 3 rounds of shorter runs. Set any of these to override (e.g. ROUNDS=1 for a quick look).
+export ROUNDS="${ROUNDS:-3}" DURATION="${DURATION:-5}" LAT_DURATION="${LAT_DURATION:-5}" WARMUP="${WARMUP:-2}"
+SECONDS=0
 mkdir -p bench/results
 echo "== xDS convergence (control plane)"
 npx vitest run --config bench/vitest.config.ts bench/xds-convergence.bench.ts --silent=false 2>&1 | sed -n '/^xDS convergence/,/^(/p'
@@ -45,3 +49,5 @@ bash bench/weft-workers.sh
 echo
 echo "== summary"
 node bench/report.mjs
+echo "make bench: ${SECONDS}s"
+
