@@ -4,8 +4,7 @@
 //   node bench/report.mjs [RESULTS_DIR]     (default: bench/results next to this file)
 // Reads, each optional (a missing one is listed under `missing` and left out):
 //   <newest stamp>/runs.tsv, rss.tsv, cpu.tsv, table.txt   the proxy table (bench/proxy/run.sh)
-//   two-hop.json (or two-hop.txt), transcode.json (or transcode.txt), footprint.json, xds-convergence.json,
-//   workers.json
+//   two-hop.json (or two-hop.txt), transcode.json (or transcode.txt), footprint.json, xds-convergence.json
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -225,7 +224,6 @@ const scenarios = {
   twoHop: twoHop(),
   transcode: transcode(),
   footprint: json('footprint.json'),
-  workers: json('workers.json'),
 };
 const missing = Object.entries(scenarios).filter(([, v]) => !v).map(([k]) => k);
 if (missing.length === Object.keys(scenarios).length) {

@@ -6,7 +6,7 @@
  * Prints one `ready` line on stdout with the bound addresses (tests and scripts wait for it).
  */
 import { randomBytes } from 'node:crypto';
-import { availableParallelism, hostname } from 'node:os';
+import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 import type { JsonObject } from '@bufbuild/protobuf';
 import { formatFieldError } from '../common/errors.js';
@@ -25,7 +25,6 @@ import type { Downstream } from './http/downstream.js';
 import type { RbacDecision } from './http/rbac.js';
 import { Tracing } from './telemetry/tracing.js';
 import { IdentityError, WorkloadIdentity } from './identity/workload.js';
-import { inWorker, parseWorkers, reportReady, runPrimary } from './workers.js';
 
 const USAGE = `usage: weft sidecar --service NAME --app-port PORT --control-plane HOST:PORT [options]
   --namespace NS            default: default
@@ -53,8 +52,6 @@ const USAGE = `usage: weft sidecar --service NAME --app-port PORT --control-plan
   --metrics-max-series N    at most N (route, cluster) pairs in request metrics; more are
                             folded into route="other" (default 1000)
   --drain-timeout DUR       how long in-flight requests may finish on SIGTERM (default 20s)
-  --workers N               worker processes sharing the listeners (default 1; 'auto': one per
-                            core), for edge use; the admin port aggregates them
   --drain-delay DUR         keep serving (with Connection: close) after leaving the registry, so
                             peers see the endpoint go before the listener closes (default 1s)`;
 
@@ -101,7 +98,6 @@ export async function main(argv: string[]): Promise<void> {
         'access-log-sampling': { type: 'string', default: '1' },
         'metrics-max-series': { type: 'string', default: '1000' },
         'drain-delay': { type: 'string' },
-        workers: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     }).values;
@@ -122,7 +118,7 @@ export async function main(argv: string[]): Promise<void> {
   const service = a.service!;
   const namespace = a.namespace!;
   const appProtocol = a['app-protocol'] as 'http' | 'http2' | 'grpc';
-  let appPort: number, outPort: number, inPort: number, adminPort: number, drainTimeout: number, drainDelay: number, workers: number;
+  let appPort: number, outPort: number, inPort: number, adminPort: number, drainTimeout: number, drainDelay: number;
   const labels: Record<string, string> = {};
   try {
     appPort = port(a['app-port'], 0, '--app-port');
@@ -131,7 +127,6 @@ export async function main(argv: string[]): Promise<void> {
     adminPort = port(a['admin-port'], 15000, '--admin-port');
     drainTimeout = duration(a['drain-timeout'], 20_000, '--drain-timeout');
     drainDelay = duration(a['drain-delay'], 1000, '--drain-delay');
-    workers = parseWorkers(a.workers, availableParallelism());
     for (const kv of a.labels!.split(',').filter(Boolean)) {
       const [k, v] = kv.split('=');
       if (!k || v === undefined) throw new Error(`--labels: '${kv}' is not key=value`);
@@ -142,18 +137,7 @@ export async function main(argv: string[]): Promise<void> {
     process.exitCode = 2;
     return;
   }
-  // Workers share one node id (the primary picks it and hands it down in the environment).
-  const id = a.id ?? (inWorker() ? process.env.WEFT_SIDECAR_ID : undefined) ?? `${service}-${randomBytes(4).toString('hex')}.${namespace}`;
-  if (workers > 1 && !inWorker()) {
-    process.env.WEFT_SIDECAR_ID = id;
-    try {
-      await runPrimary(workers, '127.0.0.1', adminPort);
-    } catch (e) {
-      process.stderr.write(`weft sidecar: cannot listen on the admin port: ${(e as Error).message}\n`);
-      process.exitCode = 1;
-    }
-    return;
-  }
+  const id = a.id ?? `${service}-${randomBytes(4).toString('hex')}.${namespace}`;
   const log = createLogger('weft-sidecar').child({ node: id });
 
   // Workload identity first: without a certificate this sidecar cannot take part in the mesh.
@@ -278,8 +262,7 @@ export async function main(argv: string[]): Promise<void> {
   });
 
   let draining = false;
-  // A worker's own admin listener is on a port of its own; the primary serves --admin-port.
-  const admin = await startAdmin('127.0.0.1', inWorker() ? 0 : adminPort, {
+  const admin = await startAdmin('127.0.0.1', adminPort, {
     runtime,
     listeners: [outbound, inbound],
     xds: () => ads.config,
@@ -296,8 +279,7 @@ export async function main(argv: string[]): Promise<void> {
   });
   ads.start();
   loadReporter.start();
-  if (inWorker()) reportReady({ id, outbound: `${outAddr.address}:${outAddr.port}`, inbound: `${inAddr.address}:${inAddr.port}`, admin: `${admin.address.address}:${admin.address.port}` });
-  else process.stdout.write(`ready id=${id} outbound=${outAddr.address}:${outAddr.port} inbound=${inAddr.address}:${inAddr.port} admin=${admin.address.address}:${admin.address.port}\n`);
+  process.stdout.write(`ready id=${id} outbound=${outAddr.address}:${outAddr.port} inbound=${inAddr.address}:${inAddr.port} admin=${admin.address.address}:${admin.address.port}\n`);
   log.info({ outbound: outAddr.port, inbound: inAddr.port, admin: admin.address.port, controlPlane: a['control-plane'] }, 'sidecar listening');
 
   const drain = async (signal: string) => {

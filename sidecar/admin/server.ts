@@ -205,8 +205,7 @@ export async function startAdmin(host: string, port: number, s: AdminState): Pro
   });
   await new Promise<void>((res, rej) => {
     server.once('error', rej);
-    // exclusive: in a `--workers` child the admin port is its own, not shared through cluster.
-    server.listen({ port, host, exclusive: true }, () => res());
+    server.listen(port, host, () => res());
   });
   return { server, address: server.address() as AddressInfo };
 }
