@@ -4,7 +4,8 @@
 //   node bench/report.mjs [RESULTS_DIR]     (default: bench/results next to this file)
 // Reads, each optional (a missing one is listed under `missing` and left out):
 //   <newest stamp>/runs.tsv, rss.tsv, cpu.tsv, table.txt   the proxy table (bench/proxy/run.sh)
-//   two-hop.json (or two-hop.txt), transcode.json (or transcode.txt), footprint.json, xds-convergence.json
+//   two-hop.json (or two-hop.txt), transcode.json (or transcode.txt), footprint.json, xds-convergence.json,
+//   workers.json (edge gateway with --workers 1 and 2)
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -148,6 +149,14 @@ function transcode() {
       ({ name, rps, cpuAUsPerReq: a, cpuBUsPerReq: b, cpuAppUsPerReq: app, cpuBVsGrpc: vs, cpuBSpreadUs: spread })),
   };
 }
+/** bench/weft-workers.sh: req/s and CPU per request with --workers 1 and 2, and the scaling ratio. */
+function workers() {
+  const j = json('workers.json');
+  if (!j) return null;
+  const one = j.rows.find((r) => r.workers === 1);
+  const rr = j.rows.find((r) => r.workers === 2 && r.sched === 'rr');
+  return { ...j, scaling: one && rr ? round(rr.rps / one.rps, 2) : null };
+}
 function json(name) {
   if (!has(name)) return null;
   return { source: rel(join(dir, name)), ...JSON.parse(read(name)) };
@@ -224,6 +233,7 @@ const scenarios = {
   twoHop: twoHop(),
   transcode: transcode(),
   footprint: json('footprint.json'),
+  workers: workers(),
 };
 const missing = Object.entries(scenarios).filter(([, v]) => !v).map(([k]) => k);
 if (missing.length === Object.keys(scenarios).length) {

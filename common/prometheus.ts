@@ -8,7 +8,7 @@
  * pays nothing for them; request histograms are bucketed by request-stats.ts and rendered by
  * `BucketedHistogram`.
  */
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry, type LabelValues, type MetricType, type MetricObjectWithValues, type MetricValueWithName } from 'prom-client';
+import { collectDefaultMetrics, Counter, type Aggregator, Gauge, Histogram, Registry, type LabelValues, type MetricType, type MetricObjectWithValues, type MetricValueWithName } from 'prom-client';
 
 export type Rows = ReadonlyArray<readonly [Readonly<Record<string, string>>, number]>;
 
@@ -65,8 +65,11 @@ export class Metrics {
     if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: 20 });
   }
 
-  /** A counter or gauge whose rows are read from the process's own fields at scrape time. */
-  pull(type: 'counter' | 'gauge', name: string, help: string, labelNames: readonly string[], rows: () => Rows): void {
+  /**
+   * A counter or gauge whose rows are read from the process's own fields at scrape time.
+   * `aggregator`: how a primary merges this metric across worker processes (default sum).
+   */
+  pull(type: 'counter' | 'gauge', name: string, help: string, labelNames: readonly string[], rows: () => Rows, aggregator?: Aggregator): void {
     const fill = (m: Counter<string> | Gauge<string>) => {
       m.reset();
       for (const [labels, v] of rows()) {
@@ -74,7 +77,7 @@ export class Metrics {
         else m.set(labels as LabelValues<string>, v);
       }
     };
-    const cfg = { name, help, labelNames: [...labelNames], registers: [this.registry] };
+    const cfg = { name, help, labelNames: [...labelNames], registers: [this.registry], ...(aggregator ? { aggregator } : {}) };
     if (type === 'counter') new Counter({ ...cfg, collect() { fill(this); } });
     else new Gauge({ ...cfg, collect() { fill(this); } });
   }

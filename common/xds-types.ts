@@ -41,6 +41,14 @@ export const NODE_META = {
   draining: 'WEFT_DRAINING',
   /** Local app port (sidecars forward inbound traffic there). */
   appPort: 'WEFT_APP_PORT',
+  /**
+   * The instance this node serves traffic for, when several xDS nodes share one (the workers of
+   * `weft sidecar --workers N` share their listeners): the registry keys the endpoint by it, so
+   * the instance is one endpoint that stays while any of its nodes is connected. Default: node id.
+   */
+  instance: 'WEFT_INSTANCE',
+  /** Worker index (1..N) of a `--workers N` sidecar; display only. */
+  worker: 'WEFT_WORKER',
 } as const;
 
 export type ProxyRole = 'sidecar' | 'gateway' | 'proxyless';

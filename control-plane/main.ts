@@ -5,6 +5,7 @@
  */
 import { ServerCredentials } from '@grpc/grpc-js';
 import { join } from 'node:path';
+import { instanceKey } from './xds/node.js';
 import { createLogger, type Logger } from '../common/log.js';
 import { validateStoredResource } from './config/index.js';
 import { ControlPlane } from './control-plane.js';
@@ -88,7 +89,7 @@ export async function startControlPlane(opts: ControlPlaneDaemonOptions): Promis
     callbacks: {
       onStreamOpen: (node) => cp.streamOpened(node),
       onStreamClose: (node, leaving) => cp.streamClosed(node, leaving),
-      onDraining: (node) => cp.registry.remove(node.id),
+      onDraining: (node) => cp.registry.remove(instanceKey(node)),
     },
     authorize: (node, peer) => identity.authorizeXds(node, peer),
     onReply: (kind, result, seconds) => metrics?.pushLatency.observe({ kind, result }, seconds),

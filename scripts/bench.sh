@@ -9,6 +9,8 @@
 #      against the issue 7 targets; time from spawning a sidecar to ready and to its first 200.
 #   5. Transcoding (bench/weft-transcode.sh): CPU per HTTP/JSON (and gRPC-Web) request translated by
 #      a sidecar, against the same sidecar proxying plain gRPC.
+#   6. Edge gateway scaling (bench/weft-workers.sh): req/s and CPU per request of one sidecar with
+#      --workers 1 and 2 (and both cluster scheduling policies); the scaling ratio.
 #   Then bench/report.mjs gathers everything into bench/results/summary.json and latency.svg.
 # Knobs: ROUNDS (default 3: medians and a spread column), DURATION/LAT_DURATION/WARMUP (5/5/2 s), BENCH_PATH (/ or /16k, for the first table; a second table always runs /16k), SKIP_PROXY=1
 # (skip the proxy table). Every scenario and its own knobs: docs/benchmarks.md.
@@ -42,6 +44,9 @@ bash bench/weft-footprint.sh
 echo
 echo "== transcoding: HTTP/JSON and gRPC-Web -> gRPC in the sidecar, against plain gRPC proxying"
 ROUNDS="${ROUNDS:-1}" bash bench/weft-transcode.sh
+echo
+echo "== edge gateway scaling: weft sidecar --workers 1 and 2 (2 cores: wrk, the upstream and the workers share them)"
+bash bench/weft-workers.sh
 echo
 echo "== summary"
 node bench/report.mjs

@@ -4,15 +4,19 @@
  * and drains on SIGTERM/SIGINT: /ready fails, the instance leaves the registry, keep-alive
  * clients are told to go, in-flight requests finish (up to --drain-timeout), exit 0.
  * Prints one `ready` line on stdout with the bound addresses (tests and scripts wait for it).
+ * With `--workers N` (N > 1) this process is the primary and forks N such sidecars as workers
+ * (sidecar/workers/primary.ts); a worker runs this same code with a WorkerLink: node id <id>~w<k>, the primary's join token, no
+ * admin listener (it answers the primary's admin questions over IPC instead).
  */
+import cluster from 'node:cluster';
 import { randomBytes } from 'node:crypto';
-import { hostname } from 'node:os';
+import { availableParallelism, hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 import type { JsonObject } from '@bufbuild/protobuf';
 import { formatFieldError } from '../common/errors.js';
 import { createLogger } from '../common/log.js';
 import { NODE_META, SIDECAR_LISTENER } from '../common/xds-types.js';
-import { startAdmin } from './admin/server.js';
+import { localAdmin, startAdmin, type AdminState } from './admin/server.js';
 import { HttpListener, type RequestObserver } from './listeners/http-listener.js';
 import { RequestStats } from './telemetry/request-stats.js';
 import { AccessLog } from './telemetry/access-log.js';
@@ -25,6 +29,9 @@ import type { Downstream } from './http/downstream.js';
 import type { RbacDecision } from './http/rbac.js';
 import { Tracing } from './telemetry/tracing.js';
 import { IdentityError, WorkloadIdentity } from './identity/workload.js';
+import { runPrimary } from './workers/primary.js';
+import { announceListening, serveWorkerAdmin } from './workers/worker.js';
+import { workerLinkFromEnv, workerNodeId, type WorkerLink } from './workers/ipc.js';
 
 const USAGE = `usage: weft sidecar --service NAME --app-port PORT --control-plane HOST:PORT [options]
   --namespace NS            default: default
@@ -53,7 +60,19 @@ const USAGE = `usage: weft sidecar --service NAME --app-port PORT --control-plan
                             folded into route="other" (default 1000)
   --drain-timeout DUR       how long in-flight requests may finish on SIGTERM (default 20s)
   --drain-delay DUR         keep serving (with Connection: close) after leaving the registry, so
-                            peers see the endpoint go before the listener closes (default 1s)`;
+                            peers see the endpoint go before the listener closes (default 1s)
+  --workers N|auto          worker processes sharing the listeners (default 1; auto: one per
+                            core). Each is a whole sidecar with node id <id>~w<k>; the admin
+                            port is served once, aggregated across workers`;
+
+/** --workers: a count from 1 to 256, or `auto` (os.availableParallelism()). */
+function workerCount(v: string | undefined): number {
+  if (v === undefined) return 1;
+  if (v === 'auto') return availableParallelism();
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1 || n > 256) throw new Error(`--workers: want a number from 1 to 256 or 'auto', got '${v}'`);
+  return n;
+}
 
 function duration(v: string | undefined, dflt: number, flag: string): number {
   if (v === undefined) return dflt;
@@ -69,7 +88,16 @@ function port(v: string | undefined, dflt: number, flag: string): number {
   return n;
 }
 
+/** Set once the listeners are bound and the sidecar runs (a failed start returns before). */
+let started = false;
+
 export async function main(argv: string[]): Promise<void> {
+  await run(argv);
+  // A worker keeps the IPC channel to its primary open, so a failed start must end it by exiting.
+  if (cluster.isWorker && !started) process.exit(typeof process.exitCode === 'number' ? process.exitCode : 1);
+}
+
+async function run(argv: string[]): Promise<void> {
   let a;
   try {
     a = parseArgs({
@@ -98,6 +126,7 @@ export async function main(argv: string[]): Promise<void> {
         'access-log-sampling': { type: 'string', default: '1' },
         'metrics-max-series': { type: 'string', default: '1000' },
         'drain-delay': { type: 'string' },
+        workers: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     }).values;
@@ -118,7 +147,7 @@ export async function main(argv: string[]): Promise<void> {
   const service = a.service!;
   const namespace = a.namespace!;
   const appProtocol = a['app-protocol'] as 'http' | 'http2' | 'grpc';
-  let appPort: number, outPort: number, inPort: number, adminPort: number, drainTimeout: number, drainDelay: number;
+  let appPort: number, outPort: number, inPort: number, adminPort: number, drainTimeout: number, drainDelay: number, workers: number;
   const labels: Record<string, string> = {};
   try {
     appPort = port(a['app-port'], 0, '--app-port');
@@ -127,6 +156,7 @@ export async function main(argv: string[]): Promise<void> {
     adminPort = port(a['admin-port'], 15000, '--admin-port');
     drainTimeout = duration(a['drain-timeout'], 20_000, '--drain-timeout');
     drainDelay = duration(a['drain-delay'], 1000, '--drain-delay');
+    workers = workerCount(a.workers);
     for (const kv of a.labels!.split(',').filter(Boolean)) {
       const [k, v] = kv.split('=');
       if (!k || v === undefined) throw new Error(`--labels: '${kv}' is not key=value`);
@@ -137,7 +167,19 @@ export async function main(argv: string[]): Promise<void> {
     process.exitCode = 2;
     return;
   }
-  const id = a.id ?? `${service}-${randomBytes(4).toString('hex')}.${namespace}`;
+  // A worker is forked by the primary with the same argv; what the primary resolved once (node id,
+  // join token) comes in its environment.
+  let worker: WorkerLink | undefined;
+  if (workers > 1 && cluster.isWorker) {
+    try {
+      worker = workerLinkFromEnv(process.env);
+    } catch (e) {
+      process.stderr.write(`weft sidecar: ${(e as Error).message}\n`);
+      process.exit(2);
+    }
+  }
+  const baseId = worker?.baseId ?? a.id ?? `${service}-${randomBytes(4).toString('hex')}.${namespace}`;
+  const id = worker ? workerNodeId(baseId, worker.index) : baseId;
   const log = createLogger('weft-sidecar').child({ node: id });
 
   // Workload identity first: without a certificate this sidecar cannot take part in the mesh.
@@ -145,7 +187,7 @@ export async function main(argv: string[]): Promise<void> {
   let token: string | undefined;
   try {
     if (!(renewFraction > 0 && renewFraction < 1)) throw new IdentityError(`--cert-renew-fraction: want a number between 0 and 1, got '${a['cert-renew-fraction']}'`);
-    token = a['token-file'] ? readFileSync(a['token-file'], 'utf8').trim() : process.env.WEFT_JOIN_TOKEN?.trim() || undefined;
+    token = worker ? worker.token : a['token-file'] ? readFileSync(a['token-file'], 'utf8').trim() : process.env.WEFT_JOIN_TOKEN?.trim() || undefined;
   } catch (e) {
     process.stderr.write(`weft sidecar: ${e instanceof IdentityError ? e.message : `--token-file: ${(e as Error).message}`}\n`);
     process.exitCode = 2;
@@ -154,6 +196,8 @@ export async function main(argv: string[]): Promise<void> {
   const mesh = new MeshTls();
   let identity: WorkloadIdentity;
   try {
+    // The constructor only checks the token against --service/--namespace (no I/O), so a primary
+    // runs it too: a wrong token fails now, not after N workers crash-loop on it.
     identity = new WorkloadIdentity({
       address: a['control-plane']!,
       namespace,
@@ -166,6 +210,14 @@ export async function main(argv: string[]): Promise<void> {
       logger: log.child({ component: 'identity' }),
       tls: mesh,
     });
+    if (workers > 1 && cluster.isPrimary) {
+      if (token === undefined) throw new IdentityError('a join token (--token-file or WEFT_JOIN_TOKEN) is required for the first certificate');
+      // Join tokens are multi-use until they expire (control-plane/ca/tokens.ts), so every worker
+      // gets its own key and certificate with the same token; the primary reads it once so a
+      // worker restarted later does not depend on the token file still being there.
+      await runPrimary({ workers, baseId, token, adminHost: '127.0.0.1', adminPort, drainBudgetMs: drainDelay + drainTimeout + 5000, logger: log.child({ component: 'workers' }) });
+      return;
+    }
     await identity.bootstrap();
   } catch (e) {
     process.stderr.write(`weft sidecar: ${e instanceof IdentityError ? e.message : (e as Error).stack}\n`);
@@ -231,6 +283,8 @@ export async function main(argv: string[]): Promise<void> {
     [NODE_META.appProtocol]: appProtocol,
     [NODE_META.labels]: labels,
     hostname: hostname(),
+    // Workers share one set of listeners: one registry entry (keyed by the base id) for all of them.
+    ...(worker ? { [NODE_META.instance]: baseId, [NODE_META.worker]: worker.index } : {}),
   };
   const ads = new AdsClient({
     address: a['control-plane']!,
@@ -262,7 +316,7 @@ export async function main(argv: string[]): Promise<void> {
   });
 
   let draining = false;
-  const admin = await startAdmin('127.0.0.1', adminPort, {
+  const adminState: AdminState = {
     runtime,
     listeners: [outbound, inbound],
     xds: () => ads.config,
@@ -276,11 +330,35 @@ export async function main(argv: string[]): Promise<void> {
     requests,
     ...(accessLog ? { accessLog } : {}),
     loadReports: loadReporter,
-  });
+  };
+  let admin: Awaited<ReturnType<typeof startAdmin>> | undefined;
+  if (worker) {
+    const listeners = [outbound, inbound];
+    serveWorkerAdmin(localAdmin(adminState), () => ({
+      pid: process.pid,
+      nodeId: id,
+      ready: runtime.ready,
+      xdsConnected: ads.connected,
+      requests: listeners.reduce((n, l) => n + l.stats.rqTotal, 0),
+      connections: listeners.reduce((n, l) => n + l.stats.cxTotal, 0),
+    }));
+  } else {
+    try {
+      admin = await startAdmin('127.0.0.1', adminPort, adminState);
+    } catch (e) {
+      process.stderr.write(`weft sidecar: cannot listen: ${(e as Error).message}\n`);
+      process.exitCode = 1;
+      outbound.close();
+      inbound.close();
+      return;
+    }
+  }
   ads.start();
   loadReporter.start();
-  process.stdout.write(`ready id=${id} outbound=${outAddr.address}:${outAddr.port} inbound=${inAddr.address}:${inAddr.port} admin=${admin.address.address}:${admin.address.port}\n`);
-  log.info({ outbound: outAddr.port, inbound: inAddr.port, admin: admin.address.port, controlPlane: a['control-plane'] }, 'sidecar listening');
+  started = true;
+  if (worker) announceListening(id, outAddr, inAddr);
+  else process.stdout.write(`ready id=${id} outbound=${outAddr.address}:${outAddr.port} inbound=${inAddr.address}:${inAddr.port} admin=${admin!.address.address}:${admin!.address.port}\n`);
+  log.info({ outbound: outAddr.port, inbound: inAddr.port, admin: admin?.address.port ?? null, controlPlane: a['control-plane'] }, 'sidecar listening');
 
   const drain = async (signal: string) => {
     if (draining) return;
@@ -301,9 +379,11 @@ export async function main(argv: string[]): Promise<void> {
     await accessLog?.flush();
     outbound.close();
     inbound.close();
-    admin.server.close();
+    admin?.server.close();
     process.exit(0);
   };
   process.once('SIGTERM', () => void drain('SIGTERM'));
   process.once('SIGINT', () => void drain('SIGINT'));
+  // A worker whose primary is gone (killed, crashed) drains and exits rather than serve unsupervised.
+  if (worker) process.once('disconnect', () => void drain('primary gone'));
 }

@@ -3,7 +3,7 @@
  * stream from its proxy opens with Weft registration metadata, and leaves a grace period after its
  * last stream closes (so a control-plane blip or a proxy reconnect does not empty a service).
  */
-import type { NodeInfo } from '../xds/node.js';
+import { instanceKey, type NodeInfo } from '../xds/node.js';
 import type { RegisteredEndpoint, RegistryView } from './types.js';
 
 /** `namespace/service`. */
@@ -78,10 +78,10 @@ export class Registry implements RegistryView {
       zone: node.zone,
       weight: 1,
       healthy: true,
-      nodeId: node.id,
+      nodeId: instanceKey(node),
       ...(node.peerId ? { mtls: true } : {}),
     });
-    const existing = this.#instances.get(node.id);
+    const existing = this.#instances.get(instanceKey(node));
     if (existing) {
       clearTimeout(existing.leaveTimer);
       existing.leaveTimer = undefined;
@@ -93,7 +93,7 @@ export class Registry implements RegistryView {
       this.#rebuild(changed);
       return;
     }
-    this.#instances.set(node.id, { endpoint, service, streams: 1 });
+    this.#instances.set(instanceKey(node), { endpoint, service, streams: 1 });
     this.#rebuild(new Set([service]));
   }
 
@@ -102,16 +102,16 @@ export class Registry implements RegistryView {
    * once when it is `leaving` (its proxy said goodbye by half-closing the stream).
    */
   streamClosed(node: NodeInfo, leaving = false): void {
-    const inst = this.#instances.get(node.id);
+    const inst = this.#instances.get(instanceKey(node));
     if (!inst) return;
     inst.streams = Math.max(0, inst.streams - 1);
     if (inst.streams > 0) return;
     if (leaving) {
-      this.remove(node.id);
+      this.remove(instanceKey(node));
       return;
     }
     clearTimeout(inst.leaveTimer);
-    inst.leaveTimer = setTimeout(() => this.remove(node.id), this.#graceMs);
+    inst.leaveTimer = setTimeout(() => this.remove(instanceKey(node)), this.#graceMs);
     inst.leaveTimer.unref();
   }
 

@@ -13,7 +13,10 @@ export interface RegisteredEndpoint {
   readonly weight: number;
   /** False while the instance is draining or failed its health reports. */
   readonly healthy: boolean;
-  /** xDS node id of the proxy that registered it; absent for static endpoints. */
+  /**
+   * xDS node id of the proxy that registered it (its WEFT_INSTANCE when several nodes share the
+   * instance, as the workers of one sidecar do); absent for static endpoints.
+   */
   readonly nodeId?: string;
   /** Registered by a sidecar authenticated with a workload certificate: peers reach it with mTLS. */
   readonly mtls?: boolean;

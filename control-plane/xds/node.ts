@@ -19,6 +19,10 @@ export interface NodeInfo {
   readonly appPort?: number;
   readonly appProtocol?: string;
   readonly labels: Readonly<Record<string, string>>;
+  /** WEFT_INSTANCE: the instance this node shares with others (a sidecar's workers); see instanceKey. */
+  readonly instance?: string;
+  /** The worker index of a `--workers N` sidecar (WEFT_WORKER), for display. */
+  readonly worker?: number;
   /** User agent (e.g. 'grpc-node-js 1.14.1', 'weft-sidecar 0.1.0'). */
   readonly userAgent: string;
   /**
@@ -36,6 +40,15 @@ function str(v: JsonValue | undefined): string | undefined {
 function num(v: JsonValue | undefined): number | undefined {
   const n = typeof v === 'number' ? v : typeof v === 'string' && v !== '' ? Number(v) : NaN;
   return Number.isInteger(n) && n > 0 && n < 65536 ? n : undefined;
+}
+
+/**
+ * The key the registry holds this node's instance under: WEFT_INSTANCE when the node shares its
+ * listeners with other nodes (the workers of `weft sidecar --workers N`, one endpoint for all),
+ * else its node id.
+ */
+export function instanceKey(node: NodeInfo): string {
+  return node.instance ?? node.id;
 }
 
 /** Decodes node identity and Weft registration metadata; unknown metadata keys are ignored. */
@@ -60,6 +73,8 @@ export function nodeInfoFromProto(node: Node | undefined): NodeInfo {
     appPort: num(md[NODE_META.appPort]),
     appProtocol: str(md[NODE_META.appProtocol]),
     labels,
+    instance: str(md[NODE_META.instance]),
+    worker: num(md[NODE_META.worker]),
     userAgent: [node?.userAgentName, node?.userAgentVersionType.case === 'userAgentVersion' ? node.userAgentVersionType.value : '']
       .filter(Boolean)
       .join(' '),

@@ -145,14 +145,17 @@ export function registerSidecarMetrics(m: Metrics, s: AdminState): void {
       const healthy = c.hosts.filter((h) => h.healthy).length;
       return [[{ cluster: c.name, health: 'healthy' }, healthy] as const, [{ cluster: c.name, health: 'unhealthy' }, c.hosts.length - healthy] as const];
     }),
+    // Every worker of a --workers N sidecar sees the same hosts: merging them is not a sum.
+    'max',
   );
   m.pull('counter', 'weft_xds_updates_total', 'xDS responses accepted (ACK) or rejected (NACK) per type.', ['type', 'result'], () =>
     [...s.xdsCounters].flatMap(([type, v]) => [[{ type, result: 'accepted' }, v.accepted] as const, [{ type, result: 'rejected' }, v.rejected] as const]),
   );
   m.pull('gauge', 'weft_xds_config_version', 'The version_info of the accepted config per type (value 1; the version is the label).', ['type', 'version'], () =>
     Object.entries(s.xds().versions).map(([type, version]) => [{ type, version: String(version) }, 1] as const),
+    'max',
   );
-  m.pull('gauge', 'weft_xds_connected', '1 while the ADS stream to the control plane is up.', [], () => [[{}, s.xdsConnected() ? 1 : 0]]);
+  m.pull('gauge', 'weft_xds_connected', '1 while the ADS stream to the control plane is up (with --workers N: how many workers have theirs up).', [], () => [[{}, s.xdsConnected() ? 1 : 0]]);
   if (s.tracing) {
     const t = s.tracing.stats;
     m.pull('counter', 'weft_tracing_spans_started_total', 'Sampled spans started.', [], () => [[{}, t.spansStarted]]);
@@ -169,38 +172,83 @@ export function registerSidecarMetrics(m: Metrics, s: AdminState): void {
   }
   if (s.tls) {
     const tls = s.tls;
-    m.pull('gauge', 'weft_workload_cert_expiry_seconds', 'Unix time the workload certificate expires.', [], () => (tls.cert ? [[{}, Math.floor(tls.cert.notAfter.getTime() / 1000)]] : []));
+    m.pull('gauge', 'weft_workload_cert_expiry_seconds', 'Unix time the workload certificate expires.', [], () => (tls.cert ? [[{}, Math.floor(tls.cert.notAfter.getTime() / 1000)]] : []), 'min');
     m.pull('counter', 'weft_workload_cert_rotations_total', 'Workload certificates replaced since start.', [], () => [[{}, tls.rotations]]);
   }
 }
 
-export async function startAdmin(host: string, port: number, s: AdminState): Promise<{ server: http.Server; address: AddressInfo }> {
+/** /ready: 200 once config (and the workload certificate) arrived, 503 before that and while draining. */
+export function readyState(s: AdminState): AdminReady {
+  const ok = s.runtime.ready && (!s.tls || s.tls.ready) && !s.draining();
+  return { ok, text: s.draining() ? 'DRAINING' : ok ? 'LIVE' : 'NOT READY: waiting for configuration' };
+}
+
+export interface AdminReady {
+  ok: boolean;
+  /** One line, without the newline: LIVE, DRAINING or NOT READY: why. */
+  text: string;
+}
+
+/**
+ * What the admin listener answers from. A single-process sidecar answers from its own state
+ * (`localAdmin`); with `--workers N` the primary answers from every worker (sidecar/workers/primary.ts).
+ */
+export interface AdminSource {
+  ready(): Promise<AdminReady>;
+  configDump(): Promise<unknown>;
+  clusters(): Promise<unknown>;
+  metrics(): Promise<{ text: string; contentType: string }>;
+  /** More JSON endpoints by path (the primary's `/workers`). */
+  readonly extra?: Readonly<Record<string, () => Promise<unknown>>>;
+}
+
+/** This process's admin view, plus its metrics as prom-client JSON (what a primary aggregates). */
+export interface LocalAdmin extends AdminSource {
+  metricsJson(): Promise<unknown[]>;
+}
+
+export function localAdmin(s: AdminState): LocalAdmin {
   const metrics = new Metrics();
   registerSidecarMetrics(metrics, s);
+  return {
+    ready: async () => readyState(s),
+    configDump: async () => configDump(s),
+    clusters: async () => clustersView(s),
+    metrics: async () => ({ text: await metrics.text(), contentType: metrics.contentType }),
+    metricsJson: async () => (await metrics.registry.getMetricsAsJSON()) as unknown[],
+  };
+}
+
+export async function startAdmin(host: string, port: number, s: AdminState): Promise<{ server: http.Server; address: AddressInfo }> {
+  return serveAdmin(host, port, localAdmin(s));
+}
+
+/** Serves an AdminSource over HTTP (GET/HEAD only). */
+export async function serveAdmin(host: string, port: number, src: AdminSource): Promise<{ server: http.Server; address: AddressInfo }> {
+  const endpoints = ['/ready', '/config_dump', '/clusters', '/stats/prometheus', ...Object.keys(src.extra ?? {})].join(' ');
   const server = http.createServer((req, res) => {
-    const path = (req.url ?? '/').split('?')[0];
+    const path = (req.url ?? '/').split('?')[0] ?? '/';
     const send = (status: number, type: string, body: string) => {
       res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body) });
       res.end(body);
     };
+    const fail = (e: Error) => send(500, 'text/plain', `${path}: ${e.message}\n`);
+    const sendJson = (p: Promise<unknown>) => p.then((v) => send(200, 'application/json', `${JSON.stringify(v, null, 2)}\n`), fail);
     if (req.method !== 'GET' && req.method !== 'HEAD') return send(405, 'text/plain', 'method not allowed\n');
     switch (path) {
-      case '/ready': {
-        const ok = s.runtime.ready && (!s.tls || s.tls.ready) && !s.draining();
-        return send(ok ? 200 : 503, 'text/plain', s.draining() ? 'DRAINING\n' : ok ? 'LIVE\n' : 'NOT READY: waiting for configuration\n');
-      }
+      case '/ready':
+        return void src.ready().then((r) => send(r.ok ? 200 : 503, 'text/plain', `${r.text}\n`), fail);
       case '/config_dump':
-        return send(200, 'application/json', `${JSON.stringify(configDump(s), null, 2)}\n`);
+        return void sendJson(src.configDump());
       case '/clusters':
-        return send(200, 'application/json', `${JSON.stringify(clustersView(s), null, 2)}\n`);
+        return void sendJson(src.clusters());
       case '/stats/prometheus':
-        metrics.text().then(
-          (t) => send(200, metrics.contentType, t),
-          (e: Error) => send(500, 'text/plain', `metrics: ${e.message}\n`),
-        );
-        return;
-      default:
-        return send(404, 'text/plain', 'endpoints: /ready /config_dump /clusters /stats/prometheus\n');
+        return void src.metrics().then((m) => send(200, m.contentType, m.text), (e: Error) => send(500, 'text/plain', `metrics: ${e.message}\n`));
+      default: {
+        const extra = src.extra?.[path];
+        if (extra) return void sendJson(extra());
+        return send(404, 'text/plain', `endpoints: ${endpoints}\n`);
+      }
     }
   });
   await new Promise<void>((res, rej) => {

@@ -56,6 +56,20 @@ describe('Registry', () => {
     expect(r.revision).toBe(rev); // same endpoint: no change pushed
   });
 
+  it('holds the workers of one sidecar (--workers N, shared WEFT_INSTANCE) as one endpoint until the last stream closes', () => {
+    const r = new Registry(1000);
+    const w1 = node('gw~w1', { instance: 'gw' });
+    const w2 = node('gw~w2', { instance: 'gw' });
+    r.streamOpened(w1);
+    r.streamOpened(w2);
+    expect(r.endpoints('default', 'orders')).toMatchObject([{ nodeId: 'gw' }]);
+    r.streamClosed(w1); // a worker crashed: the others still serve the shared listeners
+    vi.advanceTimersByTime(5000);
+    expect(r.endpoints('default', 'orders')).toHaveLength(1);
+    r.streamClosed(w2, true);
+    expect(r.endpoints('default', 'orders')).toHaveLength(0);
+  });
+
   it('marks unhealthy and removes on request', () => {
     const r = new Registry(1000);
     r.streamOpened(node('a'));

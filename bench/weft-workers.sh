@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# Edge-gateway scaling with `weft sidecar --workers N` (issue 7, scenario g): saturated req/s and
+# CPU per request of one sidecar used as a plaintext HTTP/1.1 gateway in front of the benchmark
+# upstream (bench/proxy/upstream.js, 64-byte answers), configured by a real control plane.
+#   wrk -t1 -c50 -> sidecar inbound listener (--workers 1 | 2) -> upstream
+# Rows: --workers 1; --workers 2 with the cluster scheduler the primary uses by default (rr: the
+# primary accepts and hands connections round-robin); --workers 2 with NODE_CLUSTER_SCHED_POLICY=none
+# (every worker accepts; the kernel picks). CPU = user+sys ticks of the primary and every worker
+# over the run / requests completed; "scale" = req/s against the --workers 1 row.
+# Honest caveat: this machine has 2 cores. wrk is pinned to CPU 0 (LOADGEN_CPUS), the sidecar
+# processes and the upstream may use both (SERVER_CPUS=0,1), so with 2 workers the load generator,
+# the upstream and both workers share 2 cores and the ratio understates what 2 dedicated cores give.
+# Knobs: DURATION (8 s per row, after a 2 s warm-up) ROWS ("1 2 2-none") CONNS (50) PORT (19301)
+#   LOADGEN_CPUS (0) SERVER_CPUS (0,1). Takes about 45 s.
+# Writes bench/results/workers.txt (the table) and workers.json (the same figures).
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+DURATION=${DURATION:-8}; ROWS=${ROWS:-"1 2 2-none"}; CONNS=${CONNS:-50}; PORT=${PORT:-19301}
+LOADGEN_CPUS=${LOADGEN_CPUS:-0}; SERVER_CPUS=${SERVER_CPUS:-0,1}
+work="$(mktemp -d)"
+pids=()
+cleanup() {
+  local rc=$?
+  [ "$rc" = 0 ] || for f in "$work"/*.out; do [ -f "$f" ] && { echo "--- $f" >&2; tail -20 "$f" >&2; }; done
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"
+}
+trap cleanup EXIT
+for bin in wrk taskset curl; do command -v "$bin" >/dev/null || { echo "weft-workers: $bin missing (run bench/proxy/setup.sh)" >&2; exit 1; }; done
+hz=$(getconf CLK_TCK)
+cpu_ticks() { local t=0 p; for p in "$@"; do [ -r "/proc/$p/stat" ] && t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done; echo "$t"; }
+tree() { echo "$1" $(pgrep -P "$1" || true); } # the primary and its workers
+
+( setsid taskset -c "$SERVER_CPUS" node "$root/bin/weft.js" control-plane --data-dir "$work/data" --xds-address 127.0.0.1:0 --admin-address 127.0.0.1:0 --otlp-address off --log-level warn > "$work/cp.out" 2>&1 & echo $! > "$work/cp.pid" )
+pids+=("$(cat "$work/cp.pid")")
+for _ in $(seq 100); do grep -q ready "$work/cp.out" 2>/dev/null && break; sleep 0.1; done
+xds="$(grep -o 'xds=[0-9.:]*' "$work/cp.out" | cut -d= -f2)"
+admin="$(grep -o 'admin=[0-9.:]*' "$work/cp.out" | cut -d= -f2)"
+weft() { WEFT_SERVER="http://$admin" WEFT_DATA_DIR="$work/data" node "$root/bin/weft.js" "$@"; }
+printf 'apiVersion: weft.dev/v1alpha1\nkind: Service\nmetadata: { name: bench }\nspec:\n  ports: [{ name: http, port: 8080, protocol: http }]\n' | weft apply -f - > /dev/null
+token="$(weft token create --service bench 2>/dev/null)"
+taskset -c "$SERVER_CPUS" node "$root/bench/proxy/upstream.js" 0 > "$work/up.out" 2>&1 & up_pid=$!; pids+=($up_pid)
+for _ in $(seq 50); do up_port="$(ss -ltnpH 2>/dev/null | awk -v p="pid=$up_pid," 'index($0, p) {split($4, a, ":"); print a[length(a)]; exit}')"; [ -n "$up_port" ] && break; sleep 0.1; done
+[ -n "$up_port" ] || { echo "weft-workers: upstream did not start" >&2; exit 1; }
+
+run_row() { # row -> "workers sched rps cpu_sidecar_us cpu_upstream_us p99"
+  local row=$1 n=${1%%-*} sched=rr
+  [ "$row" = "${row%-none}" ] || sched=none
+  [ "$n" = 1 ] && sched=-
+  NODE_CLUSTER_SCHED_POLICY=$([ "$sched" = none ] && echo none || echo rr) WEFT_JOIN_TOKEN="$token" WEFT_LOG_LEVEL=warn \
+    taskset -c "$SERVER_CPUS" node "$root/bin/weft.js" sidecar --service bench --app-port "$up_port" --control-plane "$xds" \
+    --inbound-port "$PORT" --inbound-address 127.0.0.1 --outbound-port 0 --admin-port 0 --drain-delay 0ms --drain-timeout 2s \
+    --workers "$n" > "$work/sc-$row.out" 2>&1 & local sc=$!; pids+=($sc)
+  local url="http://127.0.0.1:$PORT/"
+  for _ in $(seq 200); do [ "$(curl -s -o /dev/null -w '%{http_code}' -H 'Host: bench' "$url")" = 200 ] && break; sleep 0.1; done
+  [ "$(curl -s -o /dev/null -w '%{http_code}' -H 'Host: bench' "$url")" = 200 ] || { echo "weft-workers: $row: the sidecar does not answer" >&2; exit 1; }
+  taskset -c "$LOADGEN_CPUS" wrk -t1 -c"$CONNS" -d2s -H 'Host: bench' "$url" > /dev/null 2>&1 # warm-up (JIT, pools)
+  local procs; procs="$(tree "$sc")"
+  local b_sc b_up; b_sc=$(cpu_ticks $procs); b_up=$(cpu_ticks "$up_pid")
+  taskset -c "$LOADGEN_CPUS" wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency -H 'Host: bench' "$url" > "$work/wrk-$row.txt" 2>&1
+  local a_sc a_up; a_sc=$(cpu_ticks $procs); a_up=$(cpu_ticks "$up_pid")
+  kill -TERM "$sc"; wait "$sc" 2>/dev/null || true
+  local reqs bad p99
+  reqs=$(awk '/requests in/{print $1}' "$work/wrk-$row.txt"); bad=$(awk '/Non-2xx|Socket errors/{s=1} END{print s+0}' "$work/wrk-$row.txt")
+  p99=$(awk '$1=="99%"{print $2}' "$work/wrk-$row.txt")
+  [ "${reqs:-0}" -gt 0 ] && [ "$bad" = 0 ] || { echo "weft-workers: $row: errors" >&2; cat "$work/wrk-$row.txt" >&2; exit 1; }
+  awk -v n="$n" -v s="$sched" -v r="$reqs" -v d="$DURATION" -v sc="$((a_sc - b_sc))" -v up="$((a_up - b_up))" -v hz="$hz" -v p="$p99" \
+    'BEGIN{printf "%s %s %d %.1f %.1f %s\n", n, s, r/d, sc/hz*1e6/r, up/hz*1e6/r, p}'
+}
+
+declare -A R
+for row in $ROWS; do R[$row]="$(run_row "$row")"; done
+base=$(echo "${R[${ROWS%% *}]}" | awk '{print $3}')
+out="$root/bench/results/workers.txt"
+mkdir -p "$root/bench/results"
+{
+  echo "Edge gateway scaling: wrk -t1 -c$CONNS (CPU $LOADGEN_CPUS) -> weft sidecar inbound (CPUs $SERVER_CPUS) -> upstream (CPUs $SERVER_CPUS), ${DURATION}s per row, $(nproc) cores"
+  echo "sched: rr = primary accepts and hands connections round-robin (default), none = kernel picks; cpu = primary + workers, user+sys per request"
+  printf '%-8s %-6s %9s %16s %17s %9s %7s\n' workers sched req/s cpu_sidecar_us upstream_cpu_us p99 scale
+  for row in $ROWS; do
+    read -r n s rps cs cu p <<< "${R[$row]}"
+    printf '%-8s %-6s %9s %16s %17s %9s %7s\n' "$n" "$s" "$rps" "$cs" "$cu" "$p" "$(awk -v a="$rps" -v b="$base" 'BEGIN{printf "%.2fx", a/b}')"
+  done
+  echo "note: 2 cores shared by wrk, the upstream and the workers; the scale column understates dedicated cores"
+} | tee "$out"
+{
+  printf '{\n  "at": "%s",\n  "config": { "durationS": %s, "connections": %s, "cores": %s, "loadgenCpus": "%s", "serverCpus": "%s" },\n  "rows": [' \
+    "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$DURATION" "$CONNS" "$(nproc)" "$LOADGEN_CPUS" "$SERVER_CPUS"
+  sep=''
+  for row in $ROWS; do
+    read -r n s rps cs cu p <<< "${R[$row]}"
+    printf '%s\n    { "key": "%s", "workers": %s, "sched": "%s", "rps": %s, "cpuSidecarUsPerReq": %s, "cpuUpstreamUsPerReq": %s, "p99": "%s", "scale": %s }' \
+      "$sep" "$row" "$n" "$s" "$rps" "$cs" "$cu" "$p" "$(awk -v a="$rps" -v b="$base" 'BEGIN{printf "%.2f", a/b}')"
+    sep=,
+  done
+  printf '\n  ]\n}\n'
+} > "${out%.txt}.json"
