@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 NODE_MODULES := node_modules/.package-lock.json
 
-.PHONY: help install deps build typecheck proto proto-check test test-unit test-integration demo bench clean
+.PHONY: help install deps build typecheck proto proto-check test test-unit test-integration demo bench profile clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -51,6 +51,10 @@ demo: install build ## run a real mesh on loopback, print a summary, stop everyt
 
 bench: install build ## benchmarks (docs/benchmarks.md); results, summary.json and latency.svg in bench/results/
 	bash scripts/bench.sh
+
+profile: install build ## CPU profile of one sidecar hop under load: hottest functions, and a .cpuprofile (flame graph)
+	bash bench/proxy/setup.sh
+	bash bench/profile-hop.sh
 
 clean:
 	rm -rf dist build
