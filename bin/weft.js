@@ -10,14 +10,17 @@ if (!existsSync(fileURLToPath(dist))) {
   process.exit(2);
 }
 const verb = process.argv[2];
+const SIDECAR_V8_FLAGS = ''; // V8's defaults: the smaller young generation costs 15-20 % CPU (docs/sidecar.md#memory)
 if (verb === 'sidecar') {
-  // A sidecar runs next to every instance: favour memory over peak speed in V8 (smaller young
-  // generation, tighter heap growth). Idle RSS 102 -> 75 MB, CPU per request unchanged within
-  // noise (docs/sidecar.md#memory). Set before anything is loaded so the heap starts that way;
-  // an operator's own heap flags (NODE_OPTIONS or node's command line) win.
+  // A sidecar runs next to every instance: a young generation that stays small keeps its RSS
+  // down (docs/sidecar.md#memory). Set before anything is loaded so the heap starts that way.
+  // WEFT_SIDECAR_V8_FLAGS replaces the default ('' for V8's own defaults); an operator's own heap
+  // flags in NODE_OPTIONS or on node's command line win.
   const own = `${process.env.NODE_OPTIONS ?? ''} ${process.execArgv.join(' ')}`;
-  if (!/optimize[-_]for[-_]size|semi[-_]space/.test(own) && process.env.WEFT_DEFAULT_HEAP !== '1') {
-    (await import('node:v8')).setFlagsFromString('--optimize-for-size');
+  const flags = process.env.WEFT_SIDECAR_V8_FLAGS ?? SIDECAR_V8_FLAGS;
+  if (flags && !/optimize[-_]for[-_]size|semi[-_]space/.test(own)) {
+    const v8 = await import('node:v8');
+    for (const f of flags.split(' ').filter(Boolean)) v8.setFlagsFromString(f);
   }
   const { main } = await import(new URL('sidecar/main.js', dist).href);
   await main(process.argv.slice(3));
