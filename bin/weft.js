@@ -10,20 +10,23 @@ if (!existsSync(fileURLToPath(dist))) {
   process.exit(2);
 }
 const verb = process.argv[2];
-const SIDECAR_V8_FLAGS = ''; // V8's defaults: the smaller young generation costs 15-20 % CPU (docs/sidecar.md#memory)
 if (verb === 'sidecar') {
-  // A sidecar runs next to every instance: a young generation that stays small keeps its RSS
-  // down (docs/sidecar.md#memory). Set before anything is loaded so the heap starts that way.
-  // WEFT_SIDECAR_V8_FLAGS replaces the default ('' for V8's own defaults); an operator's own heap
-  // flags in NODE_OPTIONS or on node's command line win.
+  // A sidecar runs next to every instance, so its idle memory is paid many times over. By default
+  // V8's young generation does not grow during start-up and config pushes (which would leave about
+  // 30 MiB of it behind on an idle sidecar); the sidecar lets it grow once traffic needs it
+  // (sidecar/telemetry/young-gen.ts, docs/sidecar.md#memory-and-cpu). Set before anything loads.
+  // WEFT_SIDECAR_V8_FLAGS replaces that with fixed V8 flags of the operator's choice ('' for V8's
+  // own defaults); heap flags of the operator's own in NODE_OPTIONS or on node's command line win.
   const own = `${process.env.NODE_OPTIONS ?? ''} ${process.execArgv.join(' ')}`;
-  const flags = process.env.WEFT_SIDECAR_V8_FLAGS ?? SIDECAR_V8_FLAGS;
-  if (flags && !/optimize[-_]for[-_]size|semi[-_]space/.test(own)) {
+  const ownHeapFlags = /optimize[-_]for[-_]size|semi[-_]space/.test(own);
+  const fixed = process.env.WEFT_SIDECAR_V8_FLAGS;
+  const flags = ownHeapFlags ? '' : (fixed ?? '--semi-space-growth-factor=1');
+  if (flags) {
     const v8 = await import('node:v8');
     for (const f of flags.split(' ').filter(Boolean)) v8.setFlagsFromString(f);
   }
   const { main } = await import(new URL('sidecar/main.js', dist).href);
-  await main(process.argv.slice(3));
+  await main(process.argv.slice(3), { adaptiveYoungGen: !ownHeapFlags && fixed === undefined });
 } else {
   const { main } = await import(new URL('control-plane/cli/main.js', dist).href);
   await main(process.argv.slice(2));

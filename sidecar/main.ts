@@ -19,6 +19,7 @@ import { NODE_META, SIDECAR_LISTENER } from '../common/xds-types.js';
 import { localAdmin, startAdmin, type AdminState } from './admin/server.js';
 import { HttpListener, type RequestObserver } from './listeners/http-listener.js';
 import { RequestStats } from './telemetry/request-stats.js';
+import { YoungGenPolicy } from './telemetry/young-gen.js';
 import { AccessLog } from './telemetry/access-log.js';
 import { LoadReporter } from './telemetry/load-reporter.js';
 import { Runtime } from './runtime.js';
@@ -91,13 +92,21 @@ function port(v: string | undefined, dflt: number, flag: string): number {
 /** Set once the listeners are bound and the sidecar runs (a failed start returns before). */
 let started = false;
 
-export async function main(argv: string[]): Promise<void> {
-  await run(argv);
+export interface MainOptions {
+  /**
+   * bin/weft.js started V8 with --semi-space-growth-factor=1 (no operator heap flags): restore
+   * V8's default young-generation growth once traffic needs it (telemetry/young-gen.ts).
+   */
+  adaptiveYoungGen?: boolean;
+}
+
+export async function main(argv: string[], opts: MainOptions = {}): Promise<void> {
+  await run(argv, opts);
   // A worker keeps the IPC channel to its primary open, so a failed start must end it by exiting.
   if (cluster.isWorker && !started) process.exit(typeof process.exitCode === 'number' ? process.exitCode : 1);
 }
 
-async function run(argv: string[]): Promise<void> {
+async function run(argv: string[], opts: MainOptions): Promise<void> {
   let a;
   try {
     a = parseArgs({
@@ -356,6 +365,12 @@ async function run(argv: string[]): Promise<void> {
   ads.start();
   loadReporter.start();
   started = true;
+  const youngGen = opts.adaptiveYoungGen
+    ? new YoungGenPolicy({
+        requests: () => outbound.stats.rqTotal + inbound.stats.rqTotal,
+        onGrow: (reason) => log.info({ reason }, 'traffic: V8 young generation may grow now'),
+      }).start()
+    : undefined;
   if (worker) announceListening(id, outAddr, inAddr);
   else process.stdout.write(`ready id=${id} outbound=${outAddr.address}:${outAddr.port} inbound=${inAddr.address}:${inAddr.port} admin=${admin!.address.address}:${admin!.address.port}\n`);
   log.info({ outbound: outAddr.port, inbound: inAddr.port, admin: admin?.address.port ?? null, controlPlane: a['control-plane'] }, 'sidecar listening');
@@ -373,6 +388,7 @@ async function run(argv: string[]): Promise<void> {
     const [o, i] = await Promise.all([outbound.drain(drainTimeout), inbound.drain(drainTimeout)]);
     log.info({ unfinished: o + i, ms: Date.now() - started }, 'drained');
     runtime.close();
+    youngGen?.close();
     loadReporter.close();
     identity.close();
     await tracing.close();
