@@ -25,6 +25,13 @@ function rssMiB(pid: number, field: 'VmRSS' | 'VmHWM' = 'VmRSS'): number {
   return m ? Number(m[1]) / 1024 : NaN;
 }
 
+/** The control plane's own view of its memory (prom-client default metrics on /metrics), MiB. */
+async function cpMemory(cp: ControlPlaneProc): Promise<{ heapMiB: number; externalMiB: number }> {
+  const text = await (await fetch(`${cp.adminUrl}/metrics`)).text();
+  const metric = (name: string) => Number(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)`, 'm').exec(text)?.[1] ?? NaN) / 2 ** 20;
+  return { heapMiB: metric('nodejs_heap_size_total_bytes'), externalMiB: metric('nodejs_external_memory_bytes') };
+}
+
 async function admin(cp: ControlPlaneProc, content: string): Promise<void> {
   const token = readFileSync(join(cp.dataDir, 'admin-token'), 'utf8').trim();
   const res = await fetch(`${cp.adminUrl}/v1/apply`, {
@@ -79,7 +86,7 @@ describe('xDS convergence', () => {
           const done = Math.max(...proxies.map((p) => p.acked.get(TYPE_URL.cluster)!.get(p.versions.get(TYPE_URL.cluster)!)!));
           times.push(done - t0);
         }
-        rows.push({ protocol: protocol === 'delta' ? 1 : 0, proxies: n, services: SERVICES, endpoints: SERVICES * ENDPOINTS + n, p50ms: pct(times, 50), maxms: Math.max(...times), rssMiB: rssMiB(cp.proc.pid!), peakMiB: rssMiB(cp.proc.pid!, 'VmHWM') });
+        rows.push({ protocol: protocol === 'delta' ? 1 : 0, proxies: n, services: SERVICES, endpoints: SERVICES * ENDPOINTS + n, p50ms: pct(times, 50), maxms: Math.max(...times), rssMiB: rssMiB(cp.proc.pid!), peakMiB: rssMiB(cp.proc.pid!, 'VmHWM'), ...(await cpMemory(cp)) });
         for (const p of proxies) p.close();
       } finally {
         await cp.kill();
@@ -87,9 +94,9 @@ describe('xDS convergence', () => {
     }
     const lines = [
       'xDS convergence: admin apply -> every proxy ACKed the new CDS version (sidecar-like subscriptions); target: all within 1 s, CP < 300 MB',
-      `${'protocol'.padEnd(9)}${'proxies'.padStart(8)}${'services'.padStart(10)}${'endpoints'.padStart(11)}${'p50 ms'.padStart(9)}${'max ms'.padStart(9)}${'CP RSS MiB'.padStart(12)}${'peak MiB'.padStart(10)}`,
-      ...rows.map((r) => `${(r.protocol ? 'delta' : 'sotw').padEnd(9)}${String(r.proxies).padStart(8)}${String(r.services).padStart(10)}${String(r.endpoints).padStart(11)}${r.p50ms!.toFixed(0).padStart(9)}${r.maxms!.toFixed(0).padStart(9)}${r.rssMiB!.toFixed(1).padStart(12)}${r.peakMiB!.toFixed(1).padStart(10)}`),
-      `(${CHANGES} changes per size; the control plane debounces pushes by 30 ms, at most 300 ms)`,
+      `${'protocol'.padEnd(9)}${'proxies'.padStart(8)}${'services'.padStart(10)}${'endpoints'.padStart(11)}${'p50 ms'.padStart(9)}${'max ms'.padStart(9)}${'CP RSS MiB'.padStart(12)}${'peak MiB'.padStart(10)}${'heap MiB'.padStart(10)}${'ext MiB'.padStart(9)}`,
+      ...rows.map((r) => `${(r.protocol ? 'delta' : 'sotw').padEnd(9)}${String(r.proxies).padStart(8)}${String(r.services).padStart(10)}${String(r.endpoints).padStart(11)}${r.p50ms!.toFixed(0).padStart(9)}${r.maxms!.toFixed(0).padStart(9)}${r.rssMiB!.toFixed(1).padStart(12)}${r.peakMiB!.toFixed(1).padStart(10)}${r.heapMiB!.toFixed(1).padStart(10)}${r.externalMiB!.toFixed(1).padStart(9)}`),
+      `(${CHANGES} changes per size; the control plane debounces pushes by 30 ms, at most 300 ms; heap = V8 heap committed, ext = buffers and other memory outside it)`,
     ];
     console.log(`\n${lines.join('\n')}\n`);
     const dir = join(ROOT, 'bench/results');

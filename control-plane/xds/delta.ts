@@ -35,14 +35,15 @@ export class DeltaStream extends AdsStream<DeltaDiscoveryRequest> {
     let sub = this.#subs.get(t);
     const first = !sub;
     if (!sub) {
-      sub = { wildcard: false, names: new Set(), known: new Map(Object.entries(req.initialResourceVersions)) };
+      sub = { wildcard: false, names: new Set(), known: new Map() };
+      for (const [n, v] of Object.entries(req.initialResourceVersions)) sub.known.set(this.canonicalName(t, n), v);
       this.#subs.set(t, sub);
     }
     // A stale nonce only skips ACK accounting: delta subscription changes still apply.
     if (req.responseNonce) this.acknowledge(t, req.responseNonce, req.errorDetail?.message);
     for (const n of req.resourceNamesSubscribe) {
       if (n === '*') sub.wildcard = true;
-      else sub.names.add(n);
+      else sub.names.add(this.canonicalName(t, n));
     }
     for (const n of req.resourceNamesUnsubscribe) {
       if (n === '*') sub.wildcard = false;

@@ -46,12 +46,13 @@ export class SotwStream extends AdsStream<DiscoveryRequest> {
     let sub = this.#subs.get(t);
     const first = !sub;
     if (req.responseNonce && !this.acknowledge(t, req.responseNonce, req.errorDetail?.message)) return;
-    const names = new Set(req.resourceNames);
+    const names = new Set<string>();
+    for (const n of req.resourceNames) names.add(this.canonicalName(t, n));
     const wildcard = names.delete('*') || (names.size === 0 && WILDCARD_TYPES.has(t) && (first || sub!.wildcard));
     if (!sub) this.#subs.set(t, (sub = { wildcard, names, sent: new Map() }));
     const changed = first || wildcard !== sub.wildcard || !sameSet(names, sub.names);
     sub.wildcard = wildcard;
-    sub.names = names;
+    if (changed) sub.names = names; // an ACK repeats the names: keep the set already held
     // A new or changed subscription, or a request without a nonce (a fresh ask), gets an answer now.
     if (changed || !req.responseNonce) this.answer(t, true);
   }

@@ -111,6 +111,15 @@ export abstract class AdsStream<Req> {
   /** Sends what changed for one type; `force` answers even when nothing changed. */
   protected abstract respond(typeUrl: TypeUrl, force: boolean, removalPass?: 'keep-stale' | 'final'): void;
   protected abstract subscribedTypes(): TypeUrl[];
+  /**
+   * The snapshot's own string for a resource name the client sent, when it has one. Every proxy
+   * of a service subscribes to the same names; without this each stream would keep its own copies
+   * of them (about 4.5 MiB for 1,000 proxies x 100 endpoint names).
+   */
+  protected canonicalName(t: TypeUrl, name: string): string {
+    return this.snapshot?.get(t).get(name)?.name ?? name;
+  }
+
   /** Clusters the client holds that the new snapshot no longer has (make-before-break). */
   protected abstract staleClusters(): boolean;
 
