@@ -202,5 +202,5 @@ describe('durable store', () => {
     } finally {
       await cp.kill();
     }
-  });
+  }, 120_000); // 6 rounds of a control plane and 8 CLI processes: 30-56 s on 2 busy cores
 });
