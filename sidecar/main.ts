@@ -325,9 +325,11 @@ async function run(argv: string[], opts: MainOptions): Promise<void> {
   });
 
   let draining = false;
+  const listeners = [outbound, inbound];
+  const requestsServed = () => listeners.reduce((n, l) => n + l.stats.rqTotal, 0);
   const adminState: AdminState = {
     runtime,
-    listeners: [outbound, inbound],
+    listeners,
     xds: () => ads.config,
     xdsConnected: () => ads.connected,
     xdsProtocol: () => ads.protocol,
@@ -342,13 +344,12 @@ async function run(argv: string[], opts: MainOptions): Promise<void> {
   };
   let admin: Awaited<ReturnType<typeof startAdmin>> | undefined;
   if (worker) {
-    const listeners = [outbound, inbound];
     serveWorkerAdmin(localAdmin(adminState), () => ({
       pid: process.pid,
       nodeId: id,
       ready: runtime.ready,
       xdsConnected: ads.connected,
-      requests: listeners.reduce((n, l) => n + l.stats.rqTotal, 0),
+      requests: requestsServed(),
       connections: listeners.reduce((n, l) => n + l.stats.cxTotal, 0),
     }));
   } else {
@@ -367,7 +368,7 @@ async function run(argv: string[], opts: MainOptions): Promise<void> {
   started = true;
   const youngGen = opts.adaptiveYoungGen
     ? new YoungGenPolicy({
-        requests: () => outbound.stats.rqTotal + inbound.stats.rqTotal,
+        requests: requestsServed,
         onGrow: (reason) => log.info({ reason }, 'traffic: V8 young generation may grow now'),
       }).start()
     : undefined;

@@ -6,7 +6,7 @@ import type net from 'node:net';
 import { dial } from '../upstream/dial.js';
 import { peerPrincipal } from '../tls/mesh-tls.js';
 import type { Duplex } from 'node:stream';
-import type { H1Downstream } from './h1-server.js';
+import type { H1Downstream } from './h1-response.js';
 import { requestHeaders } from './headers.js';
 import { respondErrorRaw } from './respond.js';
 import type { RouterContext } from './router.js';

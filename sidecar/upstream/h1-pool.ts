@@ -16,33 +16,10 @@
  * - a connection the server closed while idle is dropped at once, never reused;
  * - 1xx interim responses are skipped; responses to HEAD have no body; trailers are passed on.
  */
-import { createRequire } from 'node:module';
 import type { Socket } from 'node:net';
 import type { Host } from './host.js';
 import { dial, type HostTls } from './dial.js';
-
-interface NativeParser {
-  initialize(type: number, resource: object, maxHeaderSize: number, lenient: number): void;
-  execute(data: Buffer): number | Error;
-  finish(): number | Error | undefined;
-  close(): void;
-  [k: number]: unknown;
-}
-interface ParserClass {
-  new (): NativeParser;
-  RESPONSE: number;
-  kOnHeaders: number;
-  kOnHeadersComplete: number;
-  kOnBody: number;
-  kOnMessageComplete: number;
-  kLenientNone: number;
-}
-const HTTPParser = (createRequire(import.meta.url)('_http_common') as { HTTPParser: ParserClass }).HTTPParser;
-const K_HEADERS = HTTPParser.kOnHeaders | 0;
-const K_HEADERS_COMPLETE = HTTPParser.kOnHeadersComplete | 0;
-const K_BODY = HTTPParser.kOnBody | 0;
-const K_COMPLETE = HTTPParser.kOnMessageComplete | 0;
-const PARSER_RESOURCE = Object.freeze({});
+import { HTTPParser, K_BODY, K_COMPLETE, K_HEADERS, K_HEADERS_COMPLETE, PARSER_RESOURCE, type NativeParser } from '../http/llhttp.js';
 
 export interface H1PoolOptions {
   maxConnections: number;

@@ -4,7 +4,8 @@
 // timeouts (the listener's sweep, driven here with a fake clock), a client that goes away, draining.
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { H1Connection, type H1Downstream, type H1Hooks, type H1Options } from '../../../sidecar/http/h1-server.js';
+import { H1Connection, type H1Hooks, type H1Options } from '../../../sidecar/http/h1-server.js';
+import type { H1Downstream } from '../../../sidecar/http/h1-response.js';
 
 const OPTS: H1Options = { maxHeaderBytes: 2048, headersTimeoutMs: 30_000, keepAliveTimeoutMs: 60_000 };
 

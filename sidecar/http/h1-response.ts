@@ -1,0 +1,307 @@
+/**
+ * One request on a sidecar HTTP/1.1 connection (h1-server.ts) and its response: the request as
+ * parsed (authority, path, raw header pairs, a body stream only when there is a body) and the
+ * response written as one latin1 head plus the body framed by content-length, chunked (with
+ * trailers) or close-delimited for HTTP/1.0. Small body chunks are joined to the head, so a small
+ * response is one write.
+ */
+import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
+import { Readable } from 'node:stream';
+import { SocketDownstream, splitTarget, type Downstream, type ResponseHeaders } from './downstream.js';
+import type { H1Connection } from './h1-server.js';
+
+const BAD_VALUE = /[\r\n\0]/;
+/** Body chunks up to this size are joined to a pending response head. */
+const SMALL_CHUNK = 2048;
+
+/** What the connection picks out of a request head in its one pass over the headers. */
+export interface HeadInfo {
+  host: string;
+  length: number;
+  chunked: boolean;
+  grpc: boolean;
+  expectContinue: boolean;
+}
+
+let dateSecond = 0;
+let dateValue = '';
+/** The Date header, computed once a second. */
+function httpDate(now: number): string {
+  const s = (now / 1000) | 0;
+  if (s !== dateSecond) {
+    dateSecond = s;
+    dateValue = new Date(now).toUTCString();
+  }
+  return dateValue;
+}
+
+class RequestBody extends Readable {
+  constructor(readonly conn: H1Connection) {
+    super();
+  }
+  override _read(): void {
+    this.conn.bodyWanted();
+  }
+}
+
+const EMPTY_BODY = (): Readable => Readable.from([]);
+
+const enum Framing {
+  None,
+  Length,
+  Chunked,
+  Close,
+}
+
+/** One request on an HTTP/1.1 connection and its response. */
+export class H1Downstream extends SocketDownstream implements Downstream {
+  readonly h2 = false;
+  readonly grpc: boolean;
+  readonly authority: string;
+  readonly path: string;
+  readonly search: string;
+  readonly hasBody: boolean;
+  /** The request's end was parsed. */
+  bodyDone = false;
+  /** Set when the rest of the request body is read and dropped (the response ended first). */
+  discard = false;
+  /** The client sent `Expect: 100-continue`. */
+  readonly expectContinue: boolean;
+  keepAlive: boolean;
+  #body: RequestBody | Readable | undefined;
+  #sent = false;
+  #ended = false;
+  #framing = Framing.None;
+  /** The response head (and small body chunks after it) not yet written: one write per tick. */
+  #pending: string | undefined;
+  #status = 0;
+  #grpcStatus = -1;
+  #gone: (() => void) | undefined;
+
+  constructor(
+    readonly conn: H1Connection,
+    socket: Socket,
+    readonly method: string,
+    url: string,
+    /** [name, value, ...], names lowercase. */
+    readonly raw: string[],
+    readonly http10: boolean,
+    keepAlive: boolean,
+    info: HeadInfo,
+  ) {
+    super(socket);
+    this.keepAlive = keepAlive;
+    let target = url;
+    let authority = info.host;
+    // Absolute form (the app uses the sidecar as HTTP_PROXY): http://authority/path?query
+    if (url.charCodeAt(0) !== 47 && /^http:\/\//i.test(url)) {
+      const slash = url.indexOf('/', 7);
+      authority = slash < 0 ? url.slice(7) : url.slice(7, slash);
+      target = slash < 0 ? '/' : url.slice(slash);
+    }
+    this.authority = authority.toLowerCase();
+    [this.path, this.search] = splitTarget(target);
+    this.hasBody = info.chunked || info.length > 0;
+    this.grpc = info.grpc;
+    this.expectContinue = info.expectContinue && !http10;
+    if (this.hasBody) this.#body = new RequestBody(conn);
+  }
+
+  /** The body stream the parser pushes into (undefined without a body). */
+  get bodyStream(): RequestBody | undefined {
+    return this.#body instanceof RequestBody ? this.#body : undefined;
+  }
+  get body(): Readable {
+    return (this.#body ??= EMPTY_BODY());
+  }
+  get headersSent(): boolean {
+    return this.#sent;
+  }
+  get ended(): boolean {
+    return this.#ended;
+  }
+  get status(): number {
+    return this.#sent ? this.#status : 0;
+  }
+  get grpcStatus(): number {
+    return this.#grpcStatus;
+  }
+
+  header(name: string): string | undefined {
+    if (name.charCodeAt(0) === 58) {
+      if (name === ':method') return this.method;
+      if (name === ':path') return this.path + this.search;
+      if (name === ':authority') return this.authority;
+      if (name === ':scheme') return 'http';
+      return undefined;
+    }
+    const raw = this.raw;
+    let v: string | undefined;
+    for (let i = 0; i < raw.length; i += 2) {
+      if (raw[i] === name) v = v === undefined ? raw[i + 1]! : `${v}, ${raw[i + 1]!}`;
+    }
+    return v;
+  }
+
+  rawPairs(): string[] {
+    return this.raw;
+  }
+
+  writeHead(status: number, headers: ResponseHeaders, endStream: boolean): void {
+    if (this.#sent || this.#ended) return;
+    const sock = this.conn.socket;
+    if (sock.destroyed) return;
+    this.#sent = true;
+    this.#status = status;
+    let head = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Unknown'}\r\n`;
+    let length = false;
+    let date = false;
+    for (const n in headers) {
+      const v = headers[n]!;
+      if (typeof v === 'object') {
+        for (let i = 0; i < v.length; i++) if (!BAD_VALUE.test(v[i]!)) head += `${n}: ${v[i]!}\r\n`;
+        continue;
+      }
+      const s = typeof v === 'number' ? String(v) : v;
+      if (BAD_VALUE.test(s) || BAD_VALUE.test(n)) continue;
+      head += `${n}: ${s}\r\n`;
+      if (n.length === 14 && n === 'content-length') length = true;
+      else if (n.length === 4 && n === 'date') date = true;
+      else if (n.length === 11 && n === 'grpc-status') this.#grpcStatus = Number(s);
+    }
+    if (!date) head += `date: ${httpDate(Date.now())}\r\n`;
+    const noBody = this.method === 'HEAD' || status === 204 || status === 304 || status < 200;
+    if (noBody) this.#framing = Framing.None;
+    else if (length) this.#framing = Framing.Length;
+    else if (endStream) {
+      head += 'content-length: 0\r\n';
+      this.#framing = Framing.Length;
+    } else if (this.http10) {
+      this.#framing = Framing.Close;
+      this.keepAlive = false;
+    } else {
+      head += 'transfer-encoding: chunked\r\n';
+      this.#framing = Framing.Chunked;
+    }
+    if (!this.keepAlive || this.conn.closing) {
+      this.keepAlive = false;
+      head += 'connection: close\r\n\r\n';
+    } else head += this.http10 ? 'connection: keep-alive\r\n\r\n' : '\r\n';
+    if (endStream) {
+      sock.write(head, 'latin1');
+      this.#finish();
+      return;
+    }
+    // The head waits for the rest of this tick: small body chunks and the end join it (as latin1,
+    // byte for byte) so a small response is one write.
+    this.#pending = head;
+    process.nextTick(flushPending, this);
+  }
+
+  write(chunk: Buffer): boolean {
+    if (this.#ended || chunk.length === 0) return true;
+    const sock = this.conn.socket;
+    if (sock.destroyed) return true;
+    this.bytesSent += chunk.length;
+    if (this.#framing === Framing.None) return true;
+    if (this.#pending !== undefined) {
+      if (chunk.length <= SMALL_CHUNK) {
+        this.#pending += this.#framing === Framing.Chunked ? `${chunk.length.toString(16)}\r\n${chunk.toString('latin1')}\r\n` : chunk.toString('latin1');
+        return true;
+      }
+      this.flush();
+    }
+    switch (this.#framing) {
+      case Framing.Chunked:
+        sock.write(`${chunk.length.toString(16)}\r\n`, 'latin1');
+        sock.write(chunk);
+        return sock.write('\r\n', 'latin1');
+      default:
+        return sock.write(chunk);
+    }
+  }
+
+  onceDrain(fn: () => void): void {
+    this.conn.socket.once('drain', fn);
+  }
+
+  end(trailers: ResponseHeaders | undefined): void {
+    if (this.#ended) return;
+    if (!this.#sent) {
+      this.writeHead(200, {}, true);
+      return;
+    }
+    const sock = this.conn.socket;
+    if (this.#framing === Framing.Chunked && !sock.destroyed) {
+      let tail = '0\r\n';
+      if (trailers) {
+        for (const n in trailers) {
+          const v = trailers[n]!;
+          const s = typeof v === 'object' ? v.join(', ') : String(v);
+          if (BAD_VALUE.test(s) || BAD_VALUE.test(n)) continue;
+          tail += `${n}: ${s}\r\n`;
+          if (n === 'grpc-status') this.#grpcStatus = Number(s);
+        }
+      }
+      if (this.#pending !== undefined) this.#pending += `${tail}\r\n`;
+      else sock.write(`${tail}\r\n`, 'latin1');
+    }
+    this.#finish();
+  }
+
+  respondTrailersOnly(headers: ResponseHeaders): void {
+    const { ':status': status, ...rest } = headers;
+    this.writeHead(Number(status), rest, true);
+  }
+
+  respondSimple(status: number, headers: ResponseHeaders, body: string): void {
+    if (this.#sent || this.#ended) return;
+    headers['content-length'] = Buffer.byteLength(body);
+    this.writeHead(status, headers, false);
+    if (body.length) this.write(Buffer.from(body, 'utf8'));
+    this.#finish();
+  }
+
+  abort(): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    this.conn.socket.destroy();
+  }
+
+  onClientGone(fn: () => void): void {
+    this.#gone = fn;
+  }
+
+  /** The connection closed under this request. */
+  gone(): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    const b = this.#body;
+    if (b && !this.bodyDone && !b.destroyed) b.destroy(new Error('the client closed the connection'));
+    this.#gone?.();
+  }
+
+  closeAfterResponse(): void {
+    this.keepAlive = false;
+  }
+
+  /** Writes the head and what joined it. */
+  flush(): void {
+    const p = this.#pending;
+    if (p === undefined) return;
+    this.#pending = undefined;
+    if (!this.conn.socket.destroyed) this.conn.socket.write(p, 'latin1');
+  }
+
+  #finish(): void {
+    this.#ended = true;
+    this.flush();
+    if (this.#framing === Framing.Close) this.keepAlive = false;
+    this.conn.responded(this);
+  }
+}
+
+function flushPending(d: H1Downstream): void {
+  d.flush();
+}

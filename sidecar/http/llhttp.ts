@@ -1,0 +1,39 @@
+/**
+ * Node's native llhttp binding (`_http_common.HTTPParser`, the parser and strictness `node:http`
+ * uses), typed for the two places that drive it straight from a socket: the listeners' HTTP/1.1
+ * server side (h1-server.ts, requests) and the upstream pool (upstream/h1-pool.ts, responses).
+ * Callbacks are set by index (`parser[K_HEADERS_COMPLETE] = fn`), as node:http does.
+ */
+import { createRequire } from 'node:module';
+
+export interface NativeParser {
+  initialize(type: number, resource: object, maxHeaderSize: number, lenient: number): void;
+  execute(data: Buffer): number | (Error & { code?: string; bytesParsed?: number });
+  finish(): number | Error | undefined;
+  free(): void;
+  close(): void;
+  remove(): void;
+  [k: number]: unknown;
+}
+
+interface ParserClass {
+  new (): NativeParser;
+  REQUEST: number;
+  RESPONSE: number;
+  kOnHeaders: number;
+  kOnHeadersComplete: number;
+  kOnBody: number;
+  kOnMessageComplete: number;
+  kLenientNone: number;
+}
+
+const common = createRequire(import.meta.url)('_http_common') as { HTTPParser: ParserClass; methods: string[] };
+export const HTTPParser = common.HTTPParser;
+/** Method names by the index the parser reports. */
+export const METHODS = common.methods;
+export const K_HEADERS = HTTPParser.kOnHeaders | 0;
+export const K_HEADERS_COMPLETE = HTTPParser.kOnHeadersComplete | 0;
+export const K_BODY = HTTPParser.kOnBody | 0;
+export const K_COMPLETE = HTTPParser.kOnMessageComplete | 0;
+/** The async resource every parser is initialized with (no async hooks per connection). */
+export const PARSER_RESOURCE = Object.freeze({});
