@@ -33,6 +33,7 @@ export const ERROR_CODES = {
   NOT_READY: 'the sidecar has not received its configuration yet',
   UPSTREAM_PROTOCOL: 'the upstream answered with something that is not valid HTTP or gRPC',
   REQUEST_TOO_LARGE: 'the request exceeded a size limit',
+  UPGRADE_NOT_ALLOWED: 'the request asks for an Upgrade that is not enabled for its route',
   // internal
   INTERNAL: 'an internal invariant failed',
 } as const;

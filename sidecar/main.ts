@@ -17,6 +17,7 @@ import { formatFieldError } from '../common/errors.js';
 import { createLogger } from '../common/log.js';
 import { NODE_META, SIDECAR_LISTENER } from '../common/xds-types.js';
 import { localAdmin, startAdmin, type AdminState } from './admin/server.js';
+import { installProcessGuard } from './telemetry/guard.js';
 import { HttpListener, type RequestObserver } from './listeners/http-listener.js';
 import { RequestStats } from './telemetry/request-stats.js';
 import { YoungGenPolicy } from './telemetry/young-gen.js';
@@ -256,14 +257,16 @@ async function run(argv: string[], opts: MainOptions): Promise<void> {
         }
       : (d, status, grpc, ms) => requests.record(direction, d.clusterName, d.routeName, status, grpc, ms);
   };
-  const outbound = new HttpListener({ name: SIDECAR_LISTENER.outbound, host: '127.0.0.1', port: outPort, observer: observer('outbound') }, runtime.contextFor(SIDECAR_LISTENER.outbound));
+  const internalLog = log.child({ component: 'http' });
+  const onInternalError = (e: unknown) => internalLog.error({ err: { message: (e as Error)?.message, stack: (e as Error)?.stack } }, 'internal error while serving a request (connection closed, sidecar kept serving)');
+  const outbound = new HttpListener({ name: SIDECAR_LISTENER.outbound, host: '127.0.0.1', port: outPort, observer: observer('outbound'), onInternalError }, runtime.contextFor(SIDECAR_LISTENER.outbound));
   const rbacLog = log.child({ component: 'rbac' });
   const inboundCtx = {
     ...runtime.contextFor(SIDECAR_LISTENER.inbound),
     onDeny: (d: Downstream, decision: RbacDecision) =>
       rbacLog.warn({ policy: decision.policy, reason: decision.reason, principal: d.principal ?? null, method: d.method, authority: d.authority, path: d.path }, `request denied: ${decision.reason}`),
   };
-  const inbound = new HttpListener({ name: SIDECAR_LISTENER.inbound, host: a['inbound-address']!, port: inPort, tls: { mesh, transport: () => runtime.inboundTransport() }, observer: observer('inbound') }, inboundCtx);
+  const inbound = new HttpListener({ name: SIDECAR_LISTENER.inbound, host: a['inbound-address']!, port: inPort, tls: { mesh, transport: () => runtime.inboundTransport() }, observer: observer('inbound'), onInternalError }, inboundCtx);
   let outAddr, inAddr;
   try {
     outAddr = await outbound.listen();
@@ -375,6 +378,7 @@ async function run(argv: string[], opts: MainOptions): Promise<void> {
   if (worker) announceListening(id, outAddr, inAddr);
   else process.stdout.write(`ready id=${id} outbound=${outAddr.address}:${outAddr.port} inbound=${inAddr.address}:${inAddr.port} admin=${admin!.address.address}:${admin!.address.port}\n`);
   log.info({ outbound: outAddr.port, inbound: inAddr.port, admin: admin?.address.port ?? null, controlPlane: a['control-plane'] }, 'sidecar listening');
+  installProcessGuard(log.child({ component: 'guard' }));
 
   const drain = async (signal: string) => {
     if (draining) return;

@@ -18,6 +18,10 @@ import type { InboundTransport } from './xds/types/tls.js';
 import type { RbacEngine } from './http/rbac.js';
 import type { Transcoder } from '../common/transcode/transcoder.js';
 import type { Tracing } from './telemetry/tracing.js';
+import type { SidecarListener } from './xds/types/listener.js';
+import { DEFAULT_PATH_OPTIONS } from './http/uri.js';
+
+const NO_UPGRADES: ReadonlySet<string> = new Set();
 
 type ListenerName = (typeof SIDECAR_LISTENER)[keyof typeof SIDECAR_LISTENER];
 
@@ -30,6 +34,7 @@ export class Runtime {
   readonly #listenerRbac = new Map<string, RbacEngine | undefined>();
   readonly #listenerTranscoder = new Map<string, Transcoder | undefined>();
   readonly #listenerGrpcWeb = new Map<string, boolean>();
+  readonly #listeners = new Map<string, SidecarListener>();
   /** Set once listeners, routes and clusters have all arrived. */
   ready = false;
 
@@ -55,6 +60,8 @@ export class Runtime {
       rbac: () => this.#listenerRbac.get(listener),
       transcoder: () => this.#listenerTranscoder.get(listener),
       grpcWeb: () => this.#listenerGrpcWeb.get(listener) === true,
+      paths: () => this.#listeners.get(listener)?.paths ?? DEFAULT_PATH_OPTIONS,
+      upgrades: () => this.#listeners.get(listener)?.upgrades ?? NO_UPGRADES,
       ...(this.tracing ? { tracing: { t: this.tracing, listener } } : {}),
     };
   }
@@ -102,7 +109,9 @@ export class Runtime {
     this.#listenerRbac.clear();
     this.#listenerTranscoder.clear();
     this.#listenerGrpcWeb.clear();
+    this.#listeners.clear();
     for (const [name, l] of cfg.listeners) {
+      this.#listeners.set(name, l);
       this.#listenerRoute.set(name, l.routeName);
       this.#listenerRbac.set(name, l.rbac);
       this.#listenerTranscoder.set(name, l.transcoder);

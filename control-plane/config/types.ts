@@ -339,6 +339,21 @@ export interface MeshConfigSpec {
   certificateTtlMs: number;
   /** What a service with no ALLOW policy does: ALLOW (default) or DENY (default deny). */
   authorization: { defaultAction: 'ALLOW' | 'DENY' };
+  /** How sidecars read request paths and which Upgrades they forward. */
+  http: MeshHttpSettings;
+}
+
+/** What to do with `%2F` / `%5C` in a request path (Envoy's path_with_escaped_slashes_action). */
+export type EscapedSlashesAction = 'KeepUnchanged' | 'Reject' | 'UnescapeAndRedirect' | 'UnescapeAndForward';
+
+export interface MeshHttpSettings {
+  /** RFC 3986 normalization (dot segments, percent-encoded unreserved characters) before routing and authorization. */
+  normalizePath: boolean;
+  /** Collapse `//` into `/` before routing and authorization. */
+  mergeSlashes: boolean;
+  escapedSlashes: EscapedSlashesAction;
+  /** HTTP/1.1 Upgrade types sidecars forward (lowercase); others get 403 UPGRADE_NOT_ALLOWED. */
+  upgrades: string[];
 }
 
 export const DEFAULT_MESH_CONFIG: MeshConfigSpec = {
@@ -347,6 +362,7 @@ export const DEFAULT_MESH_CONFIG: MeshConfigSpec = {
   tracing: { samplingPercent: 1, propagation: 'w3c' },
   certificateTtlMs: 24 * 3600 * 1000,
   authorization: { defaultAction: 'ALLOW' },
+  http: { normalizePath: true, mergeSlashes: true, escapedSlashes: 'Reject', upgrades: ['websocket'] },
 };
 
 // ------------------------------------------------------------------------------------- resources

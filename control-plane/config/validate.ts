@@ -122,6 +122,8 @@ export function validateStoredResource(value: unknown): MeshResource {
 /** References every resource in `check` makes, resolved in `model`. */
 export function referenceErrors(check: Iterable<MeshResource>, model: MeshModel, where: (r: MeshResource) => Where): FieldError[] {
   const out: FieldError[] = [];
+  let hostOwners: Map<string, Set<string>> | undefined;
+  let svcHosts: Map<string, string> | undefined;
   for (const res of check) {
     const w = { ...where(res), resource: resourceKey(res) };
     const err = (path: string, message: string) => out.push({ ...w, path, message });
@@ -137,6 +139,14 @@ export function referenceErrors(check: Iterable<MeshResource>, model: MeshModel,
       }
     };
     if (res.kind === 'HTTPRoute' || res.kind === 'GRPCRoute') {
+      // Each hostname selects its own virtual host: it must not be a mesh service's own name, and
+      // only one Service may own it (routes of two services would fight over its requests).
+      res.spec.hostnames.forEach((h, i) => {
+        const svcOf = (svcHosts ??= serviceHosts(model)).get(h);
+        if (svcOf) return err(`spec.hostnames[${i}]`, `'${h}' is the host name of Service ${svcOf}; to route its traffic, attach the route to that Service (parentRefs) without hostnames`);
+        const owners = (hostOwners ??= hostnameOwners(model)).get(h);
+        if (owners && owners.size > 1) err(`spec.hostnames[${i}]`, `'${h}' is claimed by routes of several Services (${[...owners].sort().join(', ')}); a hostname belongs to one Service`);
+      });
       res.spec.parentRefs.forEach((p, i) => {
         const s = svc(p.namespace, p.name);
         if (!s) return err(`spec.parentRefs[${i}].name`, `Service ${p.namespace}/${p.name} does not exist`);
@@ -161,6 +171,32 @@ export function referenceErrors(check: Iterable<MeshResource>, model: MeshModel,
       const other = model.grpcTranslations.get(`Service/${ns}/${res.spec.service}`);
       if (other && other.metadata.name !== res.metadata.name) err('spec.service', `Service ${ns}/${res.spec.service} already has GRPCTranslation ${other.metadata.name}`);
     }
+  }
+  return out;
+}
+
+/** Route hostname -> the Services (ns/name) whose routes claim it. */
+function hostnameOwners(model: MeshModel): Map<string, Set<string>> {
+  const out = new Map<string, Set<string>>();
+  for (const list of [model.httpRoutes, model.grpcRoutes]) {
+    for (const r of list) {
+      for (const h of r.spec.hostnames) {
+        let s = out.get(h);
+        if (!s) out.set(h, (s = new Set()));
+        for (const p of r.spec.parentRefs) s.add(`${p.namespace}/${p.name}`);
+      }
+    }
+  }
+  return out;
+}
+
+/** Every mesh service's own host forms (name, name.ns, name.ns.svc) -> the Service (ns/name). */
+function serviceHosts(model: MeshModel): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const s of model.services.values()) {
+    const { name, namespace } = s.metadata;
+    const key = `${namespace}/${name}`;
+    for (const h of [name, `${name}.${namespace}`, `${name}.${namespace}.svc`]) if (!out.has(h)) out.set(h, key);
   }
   return out;
 }

@@ -13,9 +13,10 @@ import type { Route } from '../../proto/gen/envoy/config/route/v3/route_componen
 import {
   HttpConnectionManagerSchema,
   HttpConnectionManager_CodecType,
+  HttpConnectionManager_PathWithEscapedSlashesAction,
 } from '../../proto/gen/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager_pb.js';
 import { RouterSchema } from '../../proto/gen/envoy/extensions/filters/http/router/v3/router_pb.js';
-import type { MeshConfigSpec } from '../config/types.js';
+import type { EscapedSlashesAction, MeshConfigSpec } from '../config/types.js';
 import { makeResource, type Resource } from '../xds/snapshot.js';
 import { ADS_SOURCE, socketAddress } from './proto-helpers.js';
 import type { HttpFilter } from '../../proto/gen/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager_pb.js';
@@ -53,8 +54,24 @@ function hcm(statPrefix: string, routeName: string, mesh: MeshConfigSpec | undef
     routeSpecifier: { case: 'rds', value: { routeConfigName: routeName, configSource: ADS_SOURCE } },
     httpFilters: [...filters, { name: ROUTER_FILTER, configType: { case: 'typedConfig', value: anyPack(RouterSchema, create(RouterSchema)) } }],
     ...(mesh ? { tracing: { randomSampling: { value: mesh.tracing.samplingPercent }, ...(provider ? { provider } : {}) } } : {}),
+    // How paths are read before routing and authorization, and which Upgrades go through.
+    ...(mesh
+      ? {
+          normalizePath: mesh.http.normalizePath,
+          mergeSlashes: mesh.http.mergeSlashes,
+          pathWithEscapedSlashesAction: ESCAPED_SLASHES[mesh.http.escapedSlashes],
+          upgradeConfigs: mesh.http.upgrades.map((upgradeType) => ({ upgradeType })),
+        }
+      : {}),
   });
 }
+
+const ESCAPED_SLASHES: Record<EscapedSlashesAction, HttpConnectionManager_PathWithEscapedSlashesAction> = {
+  KeepUnchanged: HttpConnectionManager_PathWithEscapedSlashesAction.KEEP_UNCHANGED,
+  Reject: HttpConnectionManager_PathWithEscapedSlashesAction.REJECT_REQUEST,
+  UnescapeAndRedirect: HttpConnectionManager_PathWithEscapedSlashesAction.UNESCAPE_AND_REDIRECT,
+  UnescapeAndForward: HttpConnectionManager_PathWithEscapedSlashesAction.UNESCAPE_AND_FORWARD,
+};
 
 /** An API listener (no socket) for gRPC proxyless clients. */
 export function apiListener(name: string, routeName: string): Resource {

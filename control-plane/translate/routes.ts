@@ -57,6 +57,40 @@ export interface RouteContext {
   refs: Set<string>;
   /** gRPC xDS clients accept only prefix, path and safe_regex path matchers. */
   proxyless: boolean;
+  /**
+   * The virtual host being built: undefined for the service's own (routes without hostnames),
+   * else one of its routes' hostnames (routes naming it, plus routes without hostnames, which
+   * apply to every hostname of their parent as in the Gateway API).
+   */
+  hostname?: string;
+}
+
+/**
+ * Gateway API precedence across routes: rules of a route naming the host exactly, then of one
+ * naming it by wildcard (longer first), then of routes without hostnames.
+ */
+function hostRank(hostnames: readonly string[], ctx: RouteContext): number[] {
+  const h = ctx.hostname;
+  if (h === undefined || hostnames.length === 0) return [2, 0];
+  if (hostnames.includes(h)) return [0, 0];
+  return [1, -Math.max(...hostnames.filter((x) => x.startsWith('*.') && h.endsWith(x.slice(1))).map((x) => x.length))];
+}
+
+/** Does a route with these hostnames apply to the virtual host of `ctx`? */
+function forHost(hostnames: readonly string[], ctx: RouteContext): boolean {
+  if (hostnames.length === 0) return true;
+  const h = ctx.hostname;
+  if (h === undefined) return false;
+  return hostnames.some((x) => x === h || (x.startsWith('*.') && !h.startsWith('*.') && h.endsWith(x.slice(1))));
+}
+
+/** The hostnames routes attached to this service port name (each becomes a virtual host). */
+export function routeHostnames(ctx: RouteContext): string[] {
+  const out = new Set<string>();
+  for (const list of [ctx.model.httpRoutes, ctx.model.grpcRoutes]) {
+    for (const r of list) if (attaches(r.spec.parentRefs, ctx)) for (const h of r.spec.hostnames) out.add(h);
+  }
+  return [...out].sort();
 }
 
 interface Candidate {
@@ -266,27 +300,27 @@ export function routesFor(ctx: RouteContext): RouteInit[] {
   const cands: Candidate[] = [];
   let seq = 0;
   for (const r of ctx.model.httpRoutes) {
-    if (!attaches(r.spec.parentRefs, ctx)) continue;
+    if (!attaches(r.spec.parentRefs, ctx) || !forHost(r.spec.hostnames, ctx)) continue;
     r.spec.rules.forEach((rule, ri) => {
       const matches = rule.matches.length ? rule.matches : [{ headers: [], queryParams: [] }];
       for (const m of matches) {
         const hm = httpMatch(m, ctx.proxyless);
         cands.push({
           route: create(RouteSchema, { name: `${r.metadata.namespace}/${r.metadata.name}/rule-${ri}`, match: hm.match, ...routeBody(ctx, rule.backendRefs, rule.filters, rule.timeouts, rule.retry, hm.prefix) }),
-          rank: [...hm.rank, seq++],
+          rank: [...hostRank(r.spec.hostnames, ctx), ...hm.rank, seq++],
         });
       }
     });
   }
   for (const r of ctx.model.grpcRoutes) {
-    if (!attaches(r.spec.parentRefs, ctx)) continue;
+    if (!attaches(r.spec.parentRefs, ctx) || !forHost(r.spec.hostnames, ctx)) continue;
     r.spec.rules.forEach((rule, ri) => {
       const matches = rule.matches.length ? rule.matches : [{ headers: [] }];
       for (const m of matches) {
         const gm = grpcMatch(m);
         cands.push({
           route: create(RouteSchema, { name: `${r.metadata.namespace}/${r.metadata.name}/rule-${ri}`, match: gm.match, ...routeBody(ctx, rule.backendRefs, rule.filters, rule.timeouts, rule.retry, undefined) }),
-          rank: [...gm.rank, seq++],
+          rank: [...hostRank(r.spec.hostnames, ctx), ...gm.rank, seq++],
         });
       }
     });

@@ -11,7 +11,7 @@ import { inboundCluster, outboundCluster } from './clusters.js';
 import { loadAssignment, serviceEndpoints } from './endpoints.js';
 import { apiListener, routeConfiguration, socketListener, type VirtualHostInit } from './listeners.js';
 import { INBOUND_LISTENER, OUTBOUND_LISTENER, OUTBOUND_ROUTE, clusterName, hostForms, inboundClusterName, inboundRouteName } from './names.js';
-import { routesFor } from './routes.js';
+import { routeHostnames, routesFor } from './routes.js';
 import { trustBundleSecret } from './tls.js';
 import { rbacFilters } from './rbac.js';
 import { grpcWebFilters, reversePerFilterConfig, transcoderFilters } from './transcoder.js';
@@ -184,12 +184,14 @@ export class Translator {
     const refs = new Set<string>();
     for (const svc of this.#model.services.values()) {
       svc.spec.ports.forEach((p, i) => {
-        vhosts.push({
-          name: `${svc.metadata.name}.${svc.metadata.namespace}:${p.port}`,
-          domains: hostForms(svc, i, namespace),
-          routes: routesFor({ model: this.#model, svc, port: p.port, grpc: p.protocol === 'grpc', refs, proxyless }),
-          ...(!proxyless && p.protocol === 'http' ? { typedPerFilterConfig: reversePerFilterConfig(this.#model, svc.metadata.namespace, svc.metadata.name) ?? {} } : {}),
-        });
+        const ctx = { model: this.#model, svc, port: p.port, grpc: p.protocol === 'grpc', refs, proxyless };
+        const perFilter = !proxyless && p.protocol === 'http' ? { typedPerFilterConfig: reversePerFilterConfig(this.#model, svc.metadata.namespace, svc.metadata.name) ?? {} } : {};
+        vhosts.push({ name: `${svc.metadata.name}.${svc.metadata.namespace}:${p.port}`, domains: hostForms(svc, i, namespace), routes: routesFor(ctx), ...perFilter });
+        // Route hostnames: each its own virtual host, so a route for www.shop.example never
+        // captures requests to the service's other names (validation keeps them unique).
+        for (const h of routeHostnames(ctx)) {
+          vhosts.push({ name: `${h}:${p.port}`, domains: i === 0 ? [h, `${h}:${p.port}`] : [`${h}:${p.port}`], routes: routesFor({ ...ctx, hostname: h }), ...perFilter });
+        }
       });
     }
     r = routeConfiguration(OUTBOUND_ROUTE, vhosts, refs);

@@ -3,6 +3,7 @@
  * draining), `/config_dump` (accepted resources and versions as proto3 JSON), `/clusters`
  * (endpoints, health, counters) and `/stats/prometheus` (docs/observability.md lists the metrics).
  */
+import { uncaughtErrors } from '../telemetry/guard.js';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createRegistry, toJson, type DescMessage, type Message } from '@bufbuild/protobuf';
@@ -124,6 +125,8 @@ export function registerSidecarMetrics(m: Metrics, s: AdminState): void {
   m.pull('counter', 'weft_downstream_requests_rejected_total', 'Malformed requests answered 4xx by the parser.', ['listener'], perListener((l) => l.stats.rqRejected));
   m.pull('counter', 'weft_downstream_connections_total', 'Connections accepted per listener.', ['listener'], perListener((l) => l.stats.cxTotal));
   m.pull('gauge', 'weft_downstream_connections_active', 'Open downstream connections per listener.', ['listener'], perListener((l) => l.stats.cxActive));
+  m.pull('counter', 'weft_sidecar_uncaught_errors_total', 'Exceptions and rejections no handler caught; logged, and the sidecar kept serving. Should stay 0.', [], () => [[{}, uncaughtErrors()] as const]);
+  m.pull('counter', 'weft_downstream_internal_errors_total', 'Requests our own code failed on (answered 500 or cut short; the sidecar kept serving). Should stay 0.', ['listener'], perListener((l) => l.stats.internalErrors));
   m.pull('counter', 'weft_downstream_tls_handshake_errors_total', 'Failed TLS handshakes (no or untrusted client certificate) per listener.', ['listener'], perListener((l) => l.stats.tlsHandshakeErrors));
   m.pull('counter', 'weft_downstream_connections_refused_total', 'Connections refused for their transport (plaintext in STRICT mTLS) per listener.', ['listener'], perListener((l) => l.stats.cxRefusedTransport));
   m.pull('counter', 'weft_upstream_requests_total', 'Requests sent to a cluster (not counting retries).', ['cluster'], perCluster((c) => c.stats.rqTotal));

@@ -11,6 +11,7 @@ import type { Readable } from 'node:stream';
 export abstract class AdaptedDownstream implements Downstream {
   readonly h2 = true;
   readonly grpc = true;
+  readonly upgrade = undefined;
   abstract readonly method: string;
   abstract readonly path: string;
   abstract readonly search: string;

@@ -18,9 +18,12 @@ export interface Downstream {
   readonly method: string;
   /** Lowercase host[:port] from :authority, Host or an absolute-form target. */
   readonly authority: string;
-  readonly path: string;
+  /** The target's path; the router replaces it with the normalized path (uri.ts) before routing. */
+  path: string;
   /** Query string including '?', or ''. */
   readonly search: string;
+  /** HTTP/1.1 Upgrade requests: the Upgrade type, lowercase; undefined for every other request. */
+  readonly upgrade: string | undefined;
   readonly remoteAddress: string;
   /** The peer's verified SPIFFE ID (mTLS on the inbound listener); undefined on plaintext. */
   readonly principal: string | undefined;
@@ -109,7 +112,8 @@ export class H2Downstream extends SocketDownstream implements Downstream {
   readonly grpc: boolean;
   readonly method: string;
   readonly authority: string;
-  readonly path: string;
+  path: string;
+  readonly upgrade = undefined;
   readonly search: string;
   readonly hasBody: boolean;
   #sent = false;

@@ -59,6 +59,38 @@ export interface ForwardStats {
   rqRetry: number;
 }
 
+/** The path (and query) the upstream gets: the route's prefix or regex rewrite applied. */
+export function upstreamPath(d: Downstream, route: ForwardRoute): string {
+  let path = d.path;
+  if (route.prefixRewrite !== undefined && route.matchedPrefix !== undefined) path = route.prefixRewrite + path.slice(route.matchedPrefix.length);
+  else if (route.regexRewrite) path = path.replace(route.regexRewrite.re, route.regexRewrite.sub);
+  return path + d.search;
+}
+
+/**
+ * The route's hash policies for ring-hash balancing: the first policy that yields a key wins; a
+ * missing cookie with a TTL is generated (as Envoy does) and returned to set on the response.
+ */
+export function hashKey(d: Downstream, policies: ForwardRoute['hash']): { hash: number | undefined; setCookie: string | undefined } {
+  for (const p of policies) {
+    if (p.kind === 'header') {
+      const v = d.header(p.name);
+      if (v !== undefined) return { hash: hash32(v), setCookie: undefined };
+    } else if (p.kind === 'source-ip') {
+      return { hash: hash32(d.remoteAddress), setCookie: undefined };
+    } else {
+      const cookies = d.header('cookie') ?? '';
+      const m = p.re.exec(cookies);
+      if (m) return { hash: hash32(m[1]!), setCookie: undefined };
+      if (p.ttlSec !== undefined) {
+        const v = Math.random().toString(36).slice(2) + Date.now().toString(36);
+        return { hash: hash32(v), setCookie: `${p.name}=${v}${p.path ? `; Path=${p.path}` : ''}${p.ttlSec ? `; Max-Age=${p.ttlSec}` : ''}; HttpOnly` };
+      }
+    }
+  }
+  return { hash: undefined, setCookie: undefined };
+}
+
 export class Exchange implements AttemptSink {
   readonly #d: Downstream;
   readonly #route: ForwardRoute;
@@ -90,12 +122,13 @@ export class Exchange implements AttemptSink {
     this.#route = route;
     this.#cluster = cluster;
     this.#idempotent = IDEMPOTENT.has(d.method);
-    let path = d.path;
-    if (route.prefixRewrite !== undefined && route.matchedPrefix !== undefined) path = route.prefixRewrite + path.slice(route.matchedPrefix.length);
-    else if (route.regexRewrite) path = path.replace(route.regexRewrite.re, route.regexRewrite.sub);
-    this.#path = path + d.search;
+    this.#path = upstreamPath(d, route);
     this.#headers = requestHeaders(d, route.hostRewrite ?? d.authority, route.reqRemove, route.reqAdd, d.h2 || d.grpc);
-    this.#hash = route.hash.length ? this.#hashKey() : undefined;
+    if (route.hash.length) {
+      const k = hashKey(d, route.hash);
+      this.#hash = k.hash;
+      this.#setCookie = k.setCookie;
+    } else this.#hash = undefined;
     this.#body = d.hasBody ? new ReplayableBody(d.body) : undefined;
     // Inbound: the SERVER span's context (if the listener made one) goes to the app. Outbound: one
     // CLIENT span per attempt when the request is sampled; unsampled, headers pass as they came.
@@ -143,28 +176,6 @@ export class Exchange implements AttemptSink {
     if (!this.#span) return;
     endSpan(this.#span, this.#spanStatus, this.#spanError ?? (this.#spanStatus === undefined ? fallbackError : undefined));
     this.#span = undefined;
-  }
-
-  #hashKey(): number | undefined {
-    for (const p of this.#route.hash) {
-      if (p.kind === 'header') {
-        const v = this.#d.header(p.name);
-        if (v !== undefined) return hash32(v);
-      } else if (p.kind === 'source-ip') {
-        return hash32(this.#d.remoteAddress);
-      } else {
-        const cookies = this.#d.header('cookie') ?? '';
-        const m = new RegExp(`(?:^|;\\s*)${p.name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}=([^;]*)`).exec(cookies);
-        if (m) return hash32(m[1]!);
-        if (p.ttlSec !== undefined) {
-          // Envoy generates the cookie when it is missing and a TTL is configured.
-          const v = Math.random().toString(36).slice(2) + Date.now().toString(36);
-          this.#setCookie = `${p.name}=${v}${p.path ? `; Path=${p.path}` : ''}${p.ttlSec ? `; Max-Age=${p.ttlSec}` : ''}; HttpOnly`;
-          return hash32(v);
-        }
-      }
-    }
-    return undefined;
   }
 
   start(): void {

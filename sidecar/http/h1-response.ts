@@ -10,6 +10,7 @@ import type { Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import { SocketDownstream, splitTarget, type Downstream, type ResponseHeaders } from './downstream.js';
 import type { H1Connection } from './h1-server.js';
+import { respondError } from './respond.js';
 
 const BAD_VALUE = /[\r\n\0]/;
 /** Body chunks up to this size are joined to a pending response head. */
@@ -22,6 +23,8 @@ export interface HeadInfo {
   chunked: boolean;
   grpc: boolean;
   expectContinue: boolean;
+  /** The Upgrade header's value, lowercase ('' when none or when it is not an upgrade). */
+  upgrade: string;
 }
 
 let dateSecond = 0;
@@ -36,9 +39,15 @@ function httpDate(now: number): string {
   return dateValue;
 }
 
+/** Errors on a request body reach its reader through the stream; this listener keeps them from being uncaught. */
+function bodyErrorSeen(): void {}
+
 class RequestBody extends Readable {
   constructor(readonly conn: H1Connection) {
     super();
+    // Every stream has an owner from the moment it exists: a malformed body can fail this stream
+    // before any reader attached (the error in the same read as the head).
+    this.on('error', bodyErrorSeen);
   }
   override _read(): void {
     this.conn.bodyWanted();
@@ -59,9 +68,12 @@ export class H1Downstream extends SocketDownstream implements Downstream {
   readonly h2 = false;
   readonly grpc: boolean;
   readonly authority: string;
-  readonly path: string;
+  /** The normalized path once the router ran (uri.ts), the target's path before. */
+  path: string;
   readonly search: string;
   readonly hasBody: boolean;
+  /** An Upgrade request: the Upgrade header's value, lowercase; undefined otherwise. */
+  readonly upgrade: string | undefined;
   /** The request's end was parsed. */
   bodyDone = false;
   /** Set when the rest of the request body is read and dropped (the response ended first). */
@@ -103,6 +115,7 @@ export class H1Downstream extends SocketDownstream implements Downstream {
     this.authority = authority.toLowerCase();
     [this.path, this.search] = splitTarget(target);
     this.hasBody = info.chunked || info.length > 0;
+    this.upgrade = info.upgrade || undefined;
     this.grpc = info.grpc;
     this.expectContinue = info.expectContinue && !http10;
     if (this.hasBody) this.#body = new RequestBody(conn);
@@ -271,6 +284,22 @@ export class H1Downstream extends SocketDownstream implements Downstream {
 
   onClientGone(fn: () => void): void {
     this.#gone = fn;
+  }
+
+  /**
+   * The request body turned out malformed after the head was routed: whatever is in flight for it
+   * is cancelled (an upstream attempt is reset, so the app never sees the request completed),
+   * the client gets 400 if nothing was sent yet, else the connection is cut; it closes after.
+   */
+  failBody(err: Error & { code?: string }): void {
+    this.keepAlive = false;
+    const cancel = this.#gone;
+    this.#gone = undefined;
+    cancel?.();
+    const b = this.#body;
+    if (b && !b.destroyed) b.destroy(err);
+    if (!this.#sent) respondError(this, 'BAD_REQUEST', `malformed request body (${err.code ?? 'parse error'})`);
+    else this.abort();
   }
 
   /** The connection closed under this request. */

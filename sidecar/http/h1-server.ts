@@ -25,10 +25,21 @@
  */
 import type { Socket } from 'node:net';
 import { H1Downstream, type HeadInfo } from './h1-response.js';
-import { respondErrorRaw } from './respond.js';
+import { respondError, respondErrorRaw } from './respond.js';
+import { validAuthority } from './uri.js';
 import { HTTPParser, K_BODY, K_COMPLETE, K_HEADERS, K_HEADERS_COMPLETE, METHODS, PARSER_RESOURCE, type NativeParser } from './llhttp.js';
 
 const CONTINUE = 'HTTP/1.1 100 Continue\r\n\r\n';
+
+/** Why a request is refused before routing: the parser's error, or a check of ours (status set). */
+type HeadError = Error & { code?: string; status?: number };
+
+function headError(code: string, message: string, status = 400): HeadError {
+  return Object.assign(new Error(message), { code, status });
+}
+
+/** Request headers that go with an `Upgrade: h2c` and are dropped with it (Envoy does the same). */
+const H2C_HEADERS = new Set(['upgrade', 'http2-settings']);
 
 /** What the listener does with requests; the connection does the HTTP/1.1 part. */
 export interface H1Hooks {
@@ -36,10 +47,10 @@ export interface H1Hooks {
   request(d: H1Downstream): void;
   /** The response ended or the request was given up; status 0: no response head was sent. */
   end(d: H1Downstream, status: number, grpcStatus: number): void;
-  /** An Upgrade request: from now on the socket is the caller's. */
-  upgrade(d: H1Downstream, socket: Socket, head: Buffer): void;
   /** The parser refused a request (malformed, head too large, head too slow). */
   rejected(): void;
+  /** Our own code threw while serving this connection: it was closed, the process goes on. */
+  internalError(err: unknown): void;
   /** Draining: every new request is answered with `connection: close`. */
   draining(): boolean;
 }
@@ -48,6 +59,11 @@ export interface H1Options {
   maxHeaderBytes: number;
   headersTimeoutMs: number;
   keepAliveTimeoutMs: number;
+}
+
+/** `Upgrade: h2c` (alone or first in a list): HTTP/2 over cleartext by upgrade, which Weft does not forward. */
+function isH2c(v: string): boolean {
+  return v === 'h2c' || v.startsWith('h2c,') || v.startsWith('h2c ');
 }
 
 /** One accepted HTTP/1.1 connection. */
@@ -61,8 +77,13 @@ export class H1Connection {
   #reading: H1Downstream | undefined;
   #raw: string[] = [];
   #url = '';
+  /** An Upgrade request (or an `Upgrade: h2c` served as a plain request): the parser stops after it. */
   #upgrade: H1Downstream | undefined;
-  #error: (Error & { code?: string }) | undefined;
+  /** Its end was parsed: the bytes after it are the caller's, not HTTP/1.1. */
+  #upgradeDone = false;
+  /** The bytes after the Upgrade request, for the tunnel once the upstream said 101. */
+  #tunnelHead: Buffer | undefined;
+  #error: HeadError | undefined;
   #dead = false;
   #closing = false;
   /** Why reading is paused: a full request body buffer, waiting requests. */
@@ -101,23 +122,44 @@ export class H1Connection {
 
   #onData(data: Buffer): void {
     if (this.#headStart === 0 && this.#reading === undefined) this.#headStart = Date.now();
-    const r = this.#parser.execute(data);
-    if (this.#dead) return;
-    if (typeof r !== 'number') return this.#parseError(r);
-    if (this.#error) return this.#parseError(this.#error); // a CONNECT, or an Upgrade behind pipelined requests
-    const up = this.#upgrade;
-    if (up) {
-      // The socket is the Upgrade's now: this connection lets go of it.
-      this.#upgrade = undefined;
-      this.#dead = true;
-      this.#detach();
-      const s = this.socket;
-      s.off('end', this.#onEndFn);
-      s.off('error', this.#onEndFn);
-      s.off('close', this.#onEndFn);
-      this.#free();
-      this.#hooks.upgrade(up, s, data.subarray(r));
+    let r: ReturnType<NativeParser['execute']>;
+    try {
+      r = this.#parser.execute(data);
+    } catch (e) {
+      // Our own code threw inside a parser callback (routing a request): this connection is
+      // closed, the process keeps serving every other one.
+      this.#internalError(e);
+      return;
     }
+    if (this.#dead) return;
+    if (this.#error) return this.#parseError(this.#error);
+    if (typeof r !== 'number') return this.#parseError(r);
+    const up = this.#upgrade;
+    if (up && this.#upgradeDone) {
+      // The parser stops after an Upgrade request: what follows is not HTTP/1.1. It waits here,
+      // unread by anyone, until the upstream answers 101 (tunnel) or anything else (dropped).
+      this.#upgrade = undefined;
+      this.#detach();
+      if (up.upgrade !== undefined) this.#tunnelHead = data.subarray(r);
+    }
+  }
+
+  /** Our code threw while serving this connection: answer 500 if we still can, then close. */
+  #internalError(e: unknown): void {
+    this.#hooks.internalError(e);
+    if (this.#dead) return;
+    this.#detach();
+    const d = this.#queue[0];
+    if (d && !d.headersSent && !d.ended) {
+      d.keepAlive = false;
+      try {
+        respondError(d, 'INTERNAL', 'internal error while serving the request');
+        return;
+      } catch {
+        // fall through: close without an answer
+      }
+    }
+    this.#close();
   }
 
   #onHead(maj: number, min: number, raw: string[] | undefined, method: number, url: string | undefined, upgrade: boolean, keepAlive: boolean): number {
@@ -131,16 +173,23 @@ export class H1Connection {
       url = this.#url;
       this.#url = '';
     }
-    const info: HeadInfo = { host: '', length: 0, chunked: false, grpc: false, expectContinue: false };
+    const info: HeadInfo = { host: '', length: 0, chunked: false, grpc: false, expectContinue: false, upgrade: '' };
+    let hosts = 0;
     for (let i = 0; i < raw.length; i += 2) {
       const n = raw[i]!.toLowerCase();
       raw[i] = n;
       switch (n.length) {
         case 4:
-          if (n === 'host' && info.host === '') info.host = raw[i + 1]!;
+          if (n === 'host') {
+            hosts++;
+            info.host = raw[i + 1]!;
+          }
           break;
         case 6:
           if (n === 'expect' && raw[i + 1]!.toLowerCase() === '100-continue') info.expectContinue = true;
+          break;
+        case 7:
+          if (n === 'upgrade') info.upgrade = raw[i + 1]!.trim().toLowerCase();
           break;
         case 12:
           if (n === 'content-type' && raw[i + 1]!.startsWith('application/grpc')) info.grpc = true;
@@ -153,14 +202,29 @@ export class H1Connection {
           break;
       }
     }
-    const m = METHODS[method] ?? 'GET';
+    // RFC 9112 section 3.2: exactly one Host in HTTP/1.1, and a valid one.
     const http10 = maj === 1 && min === 0;
-    const d = new H1Downstream(this, this.socket, m, url, raw, http10, keepAlive && !this.#hooks.draining(), info);
+    if (hosts > 1) return this.#refuseHead(headError('HOST_DUPLICATE', 'more than one Host header'));
+    if (hosts === 0 && !http10) return this.#refuseHead(headError('HOST_MISSING', 'an HTTP/1.1 request needs a Host header'));
+    if (!validAuthority(info.host)) return this.#refuseHead(headError('HOST_INVALID', 'the Host header is not a valid host[:port]'));
+    const m = METHODS[method] ?? 'GET';
     if (upgrade) {
-      if (m === 'CONNECT' || this.#queue.length) {
-        this.#error = Object.assign(new Error(m === 'CONNECT' ? 'CONNECT is not supported' : 'an Upgrade behind pipelined requests'), { code: m === 'CONNECT' ? 'CONNECT' : 'HPE_UPGRADE' });
-      } else this.#upgrade = d;
-      return 0;
+      if (m === 'CONNECT') return this.#refuseHead(headError('CONNECT', 'CONNECT is not supported', 405));
+      if (this.#queue.length) return this.#refuseHead(headError('HPE_UPGRADE', 'an Upgrade behind pipelined requests'));
+    }
+    let h2c = false;
+    if (upgrade && !isH2c(info.upgrade) && (info.chunked || info.length > 0)) return this.#refuseHead(headError('UPGRADE_BODY', 'an Upgrade request with a body is not supported'));
+    if (upgrade && isH2c(info.upgrade)) {
+      // `Upgrade: h2c` is never forwarded (as Envoy): the request is served as a plain one, without
+      // its upgrade headers, and the connection closes after it (the parser stops at an Upgrade).
+      h2c = true;
+      info.upgrade = '';
+      for (let i = raw.length - 2; i >= 0; i -= 2) if (H2C_HEADERS.has(raw[i]!)) raw.splice(i, 2);
+    }
+    const d = new H1Downstream(this, this.socket, m, url, raw, http10, keepAlive && !upgrade && !this.#hooks.draining(), upgrade && !h2c ? info : { ...info, upgrade: '' });
+    if (upgrade) {
+      this.#upgrade = d;
+      this.#upgradeDone = false;
     }
     this.#reading = d.hasBody ? d : undefined;
     if (!d.hasBody) d.bodyDone = true;
@@ -171,9 +235,39 @@ export class H1Connection {
     return 0;
   }
 
+  /** A head refused before routing: the parser stops here (-1), the refusal is answered in order. */
+  #refuseHead(err: HeadError): number {
+    this.#error = err;
+    return -1;
+  }
+
   #start(d: H1Downstream): void {
     if (d.expectContinue && !d.bodyDone) this.socket.write(CONTINUE, 'latin1');
     this.#hooks.request(d);
+  }
+
+  /**
+   * The upstream said 101: the socket becomes a tunnel owned by the caller, with the bytes the
+   * client sent after its Upgrade request. Only for the Upgrade request being served.
+   */
+  tunnel(d: H1Downstream): { socket: Socket; head: Buffer } | undefined {
+    if (this.#dead || this.#queue[0] !== d || d.upgrade === undefined || this.#tunnelHead === undefined) return undefined;
+    const head = this.#tunnelHead;
+    this.#tunnelHead = undefined;
+    this.#dead = true;
+    this.#queue.length = 0;
+    const s = this.socket;
+    s.off('data', this.#onDataFn);
+    s.off('end', this.#onEndFn);
+    s.off('error', this.#onEndFn);
+    s.off('close', this.#onEndFn);
+    this.#free();
+    return { socket: s, head };
+  }
+
+  /** The tunnel of `d` closed: the request is over (status 101). */
+  tunnelClosed(d: H1Downstream): void {
+    this.#hooks.end(d, 101, -1);
   }
 
   #onBody(chunk: Buffer): void {
@@ -189,6 +283,7 @@ export class H1Connection {
   }
 
   #onComplete(): void {
+    if (this.#upgrade) this.#upgradeDone = true;
     const d = this.#reading;
     this.#reading = undefined;
     if (!d) return; // the end of a request without a body
@@ -244,29 +339,49 @@ export class H1Connection {
     else this.#resume();
   }
 
-  #parseError(err: Error & { code?: string }): void {
+  #parseError(err: HeadError): void {
     this.#error = err;
     this.#detach();
+    this.#hooks.rejected();
     const d = this.#reading;
-    if (d) {
-      const b = d.bodyStream;
-      if (b && !b.destroyed) b.destroy(Object.assign(new Error(`malformed request body (${err.code ?? 'parse error'})`), { code: err.code }));
-    }
+    this.#reading = undefined;
+    if (d && this.#failBody(d, err)) return;
     if (this.#queue.length === 0) this.#reject();
+  }
+
+  /**
+   * A request whose body turned out malformed. True when that request itself answers (or has
+   * answered) and the connection closes after it; false when the refusal is still to be written.
+   */
+  #failBody(d: H1Downstream, err: HeadError): boolean {
+    const at = this.#queue.indexOf(d);
+    if (at > 0) {
+      // Pipelined behind others and never started: it is dropped, the 400 comes in its turn.
+      this.#queue.splice(at, 1);
+      d.gone();
+      return false;
+    }
+    if (at < 0) {
+      // Its response is out; the rest of its body was being read and dropped.
+      this.#closeAfter();
+      return true;
+    }
+    this.#error = undefined;
+    d.failBody(err);
+    return true;
   }
 
   /** Answers the parser's refusal (once nothing is in flight) and closes. */
   #reject(): void {
     const err = this.#error!;
-    this.#hooks.rejected();
     this.#dead = true;
     const code = err.code;
     if (code === 'ECONNRESET' || !this.socket.writable) {
       this.socket.destroy();
       return;
     }
-    if (code === 'HPE_HEADER_OVERFLOW') respondErrorRaw(this.socket, 'REQUEST_TOO_LARGE', 'request headers are too large', 431);
-    else if (code === 'CONNECT') respondErrorRaw(this.socket, 'BAD_REQUEST', 'CONNECT is not supported', 405);
+    if (err.status !== undefined) respondErrorRaw(this.socket, 'BAD_REQUEST', err.message, err.status);
+    else if (code === 'HPE_HEADER_OVERFLOW') respondErrorRaw(this.socket, 'REQUEST_TOO_LARGE', 'request headers are too large', 431);
     else if (code === 'HEADERS_TIMEOUT') respondErrorRaw(this.socket, 'BAD_REQUEST', 'the request head did not arrive in time', 408);
     else respondErrorRaw(this.socket, 'BAD_REQUEST', `malformed request (${code ?? 'parse error'})`);
     // Read and drop whatever else comes, so the client's close is seen.
@@ -324,6 +439,7 @@ export class H1Connection {
       this.#headStart = 0;
       this.#error = Object.assign(new Error('headers timeout'), { code: 'HEADERS_TIMEOUT' });
       this.#detach();
+      this.#hooks.rejected();
       if (this.#queue.length === 0) this.#reject();
       return;
     }

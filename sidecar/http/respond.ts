@@ -18,6 +18,7 @@ const HTTP_STATUS: Partial<Record<ErrorCode, number>> = {
   CIRCUIT_OPEN: 503,
   NOT_READY: 503,
   RBAC_DENIED: 403,
+  UPGRADE_NOT_ALLOWED: 403,
 };
 
 /** gRPC status codes per error (https://grpc.github.io/grpc/core/md_doc_statuscodes.html). */

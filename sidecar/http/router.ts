@@ -16,6 +16,11 @@ import { transcode } from './transcode.js';
 import { reverseTranscode } from './reverse.js';
 import { answerPreflight, forwardGrpcWeb, isGrpcWeb, isPreflight } from './grpc-web.js';
 import type { Transcoder } from '../../common/transcode/transcoder.js';
+import { DEFAULT_PATH_OPTIONS, normalizePath, type PathOptions } from './uri.js';
+import { UpgradeExchange } from './upgrade.js';
+import type { H1Downstream } from './h1-response.js';
+
+const NO_UPGRADES: ReadonlySet<string> = new Set();
 
 /** What the router needs from the sidecar's current config. */
 export interface RouterContext {
@@ -31,6 +36,10 @@ export interface RouterContext {
   transcoder?(): Transcoder | undefined;
   /** Whether the listener has the grpc_web filter (gRPC-Web clients of a gRPC app). */
   grpcWeb?(): boolean;
+  /** The listener's path normalization (DEFAULT_PATH_OPTIONS until its config arrived). */
+  paths?(): PathOptions;
+  /** Upgrade types the listener allows (its upgrade_configs); a route may enable or disable one. */
+  upgrades?(): ReadonlySet<string>;
 }
 
 /** Runs the listener's RBAC filters; answers 403 / PERMISSION_DENIED and returns false on a denial. */
@@ -60,6 +69,14 @@ export function route(d: Downstream, ctx: RouterContext): void {
     respondError(d, 'BAD_REQUEST', 'the request has no Host or :authority');
     return;
   }
+  // Routes, policies and the upstream all see the normalized path.
+  const np = normalizePath(d.path, ctx.paths?.() ?? DEFAULT_PATH_OPTIONS);
+  if (np.kind !== 'ok') {
+    if (np.kind === 'reject') respondError(d, 'BAD_REQUEST', np.reason);
+    else d.respondSimple(307, { location: np.path + d.search }, '');
+    return;
+  }
+  d.path = np.path;
   if (!authorize(d, ctx)) return;
   const table = ctx.routeTable();
   if (!table) {
@@ -89,6 +106,15 @@ export function route(d: Downstream, ctx: RouterContext): void {
   const cluster = ctx.cluster(name);
   if (!cluster) {
     respondError(d, 'NO_HEALTHY_UPSTREAM', `cluster ${name} is not known (yet)`);
+    return;
+  }
+  if (d.upgrade !== undefined) {
+    const allowed = r.upgrades?.get(d.upgrade) ?? (ctx.upgrades?.() ?? NO_UPGRADES).has(d.upgrade);
+    if (!allowed) {
+      respondError(d, 'UPGRADE_NOT_ALLOWED', `Upgrade '${d.upgrade}' is not enabled for this route`);
+      return;
+    }
+    new UpgradeExchange(d as H1Downstream, r, cluster).start();
     return;
   }
   if (r.reverse && d.grpc && !isGrpcWeb(d)) return reverseTranscode(d, r.reverse, r, cluster, ctx.tracing);

@@ -16,7 +16,7 @@ import { H1Connection, type H1Hooks, type H1Options } from '../http/h1-server.js
 import type { H1Downstream } from '../http/h1-response.js';
 import { endSpan, trace, type Tracing } from '../telemetry/tracing.js';
 import { route, type RouterContext } from '../http/router.js';
-import { forwardUpgrade } from '../http/upgrade.js';
+import { respondError } from '../http/respond.js';
 
 const DOWNSTREAM = Symbol('weft.downstream');
 type StreamWithDownstream = http2.ServerHttp2Stream & { [DOWNSTREAM]?: Downstream };
@@ -40,6 +40,8 @@ export interface ListenerStats {
   tlsHandshakeErrors: number;
   /** Connections refused because their transport is not accepted (plaintext in STRICT mode). */
   cxRefusedTransport: number;
+  /** Requests our own code failed on (answered 500 or cut; the process kept serving). Should stay 0. */
+  internalErrors: number;
 }
 
 /** The inbound listener's mTLS: material from MeshTls, accepted transports from the Listener resource. */
@@ -62,11 +64,13 @@ export interface HttpListenerOptions {
   /** Set on the inbound listener: TLS (mTLS) by the first byte, plaintext only if the config allows it. */
   tls?: ListenerTls;
   observer?: RequestObserver;
+  /** Told when our own code threw while serving a request (logged by the sidecar). */
+  onInternalError?: (err: unknown) => void;
 }
 
 export class HttpListener {
   readonly name: string;
-  readonly stats: ListenerStats = { rqTotal: 0, rqActive: 0, cxTotal: 0, cxActive: 0, rqRejected: 0, tlsHandshakeErrors: 0, cxRefusedTransport: 0 };
+  readonly stats: ListenerStats = { rqTotal: 0, rqActive: 0, cxTotal: 0, cxActive: 0, rqRejected: 0, tlsHandshakeErrors: 0, cxRefusedTransport: 0, internalErrors: 0 };
   readonly #opts: HttpListenerOptions;
   readonly #ctx: RouterContext;
   readonly #tcp: net.Server;
@@ -109,13 +113,10 @@ export class HttpListener {
         route(d, ctx);
       },
       end: (d: H1Downstream, status: number, grpcStatus: number) => this.#end(d, status, grpcStatus),
-      upgrade: (d: H1Downstream, socket: net.Socket, head: Buffer) => {
-        this.stats.rqTotal++;
-        forwardUpgrade(d, socket, head, ctx);
-      },
       rejected: () => {
         this.stats.rqRejected++;
       },
+      internalError: (e: unknown) => this.#internalError(e),
       draining: () => this.#draining,
     };
     this.#h2 = http2.createServer({ maxHeaderListPairs: 256, settings: { maxHeaderListSize: maxHeader, enablePush: false }, maxSessionMemory: 64 });
@@ -131,9 +132,16 @@ export class HttpListener {
       (stream as StreamWithDownstream)[DOWNSTREAM] = d;
       stream.once('close', this.#onH2Close);
       stream.on('error', () => undefined);
-      const lt = ctx.tracing;
-      if (lt?.listener === 'inbound' && lt.t.sampled('inbound', d, d.header('x-request-id'))) this.#traceServer(d, lt.t);
-      route(d, ctx);
+      try {
+        const lt = ctx.tracing;
+        if (lt?.listener === 'inbound' && lt.t.sampled('inbound', d, d.header('x-request-id'))) this.#traceServer(d, lt.t);
+        route(d, ctx);
+      } catch (e) {
+        // One request's failure in our code: answered 500 (or reset), every other stream goes on.
+        this.#internalError(e);
+        if (!d.headersSent) respondError(d, 'INTERNAL', 'internal error while serving the request');
+        else d.abort();
+      }
     });
     this.#h2.on('sessionError', () => undefined);
     this.#tcp = net.createServer({ noDelay: true }, (socket) => this.#accept(socket));
@@ -264,6 +272,11 @@ export class HttpListener {
     d.serverSpan = span;
     d.traceCtx = trace.setSpan(parent, span);
     d.traceId = span.spanContext().traceId;
+  }
+
+  #internalError(e: unknown): void {
+    this.stats.internalErrors++;
+    this.#opts.onInternalError?.(e);
   }
 
   #refuse(socket: net.Socket): void {

@@ -49,7 +49,8 @@ export interface HeaderOp {
   action: HeaderValueOption_HeaderAppendAction;
 }
 
-export type HashPolicy = { kind: 'header'; name: string } | { kind: 'cookie'; name: string; ttlSec: number | undefined; path: string } | { kind: 'source-ip' };
+/** A hash policy; a cookie policy's regex (finding the cookie in a Cookie header) is built once, here. */
+export type HashPolicy = { kind: 'header'; name: string } | { kind: 'cookie'; name: string; re: RegExp; ttlSec: number | undefined; path: string } | { kind: 'source-ip' };
 
 export interface WeightedCluster {
   readonly names: readonly string[];
@@ -81,6 +82,8 @@ export interface ForwardRoute extends RouteCommon {
   matchedPrefix: string | undefined;
   regexRewrite: { re: RegExp; sub: string } | undefined;
   hostRewrite: string | undefined;
+  /** The route's upgrade_configs: an Upgrade type enabled (true) or disabled (false) here; else the listener decides. */
+  upgrades: ReadonlyMap<string, boolean> | undefined;
 }
 
 export interface RedirectRoute extends RouteCommon {
@@ -238,7 +241,7 @@ function compileRoute(r: Route, vhostRetry: RetryPolicy | undefined, reverse?: T
     hash: (v?.hashPolicy ?? []).flatMap((h): HashPolicy[] => {
       const s = h.policySpecifier;
       if (s.case === 'header') return [{ kind: 'header', name: s.value.headerName.toLowerCase() }];
-      if (s.case === 'cookie') return [{ kind: 'cookie', name: s.value.name, ttlSec: s.value.ttl ? Number(s.value.ttl.seconds) : undefined, path: s.value.path }];
+      if (s.case === 'cookie') return [{ kind: 'cookie', name: s.value.name, re: new RegExp(`(?:^|;\\s*)${s.value.name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}=([^;]*)`), ttlSec: s.value.ttl ? Number(s.value.ttl.seconds) : undefined, path: s.value.path }];
       if (s.case === 'connectionProperties' && s.value.sourceIp) return [{ kind: 'source-ip' }];
       return [];
     }),
@@ -246,6 +249,7 @@ function compileRoute(r: Route, vhostRetry: RetryPolicy | undefined, reverse?: T
     matchedPrefix: prefix,
     regexRewrite: v?.regexRewrite?.pattern ? { re: new RegExp(v.regexRewrite.pattern.regex, 'g'), sub: v.regexRewrite.substitution.replace(/\\(\d)/g, '$$$1') } : undefined,
     hostRewrite: v?.hostRewriteSpecifier.case === 'hostRewriteLiteral' ? v.hostRewriteSpecifier.value : undefined,
+    upgrades: v?.upgradeConfigs.length ? new Map(v.upgradeConfigs.map((u) => [u.upgradeType.toLowerCase(), u.enabled !== false])) : undefined,
   };
 }
 

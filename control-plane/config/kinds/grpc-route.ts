@@ -1,7 +1,7 @@
 /** GRPCRoute (Gateway API shape): matches on gRPC service/method and headers. */
 import type { GRPCMethodMatch, GRPCRouteFilter, GRPCRouteRule, GRPCRouteSpec } from '../types.js';
 import type { Reader } from '../schema.js';
-import { cleanRetry, readBackendRef, readHeaderMatches, readParentRefs, readRetry, readTimeouts } from './route-common.js';
+import { cleanRetry, readBackendRef, readHeaderMatches, readParentRefs, readRetry, HOSTNAME, readTimeouts } from './route-common.js';
 import { readRouteFilter } from './http-route.js';
 
 const GRPC_FILTERS = ['RequestHeaderModifier', 'ResponseHeaderModifier', 'RequestMirror'] as const;
@@ -28,7 +28,7 @@ export function readGRPCRoute(r: Reader, v: unknown, ns: string): GRPCRouteSpec 
   const o = r.obj(v, 'spec', ['parentRefs', 'hostnames', 'rules'], ['parentRefs']);
   if (!o) return undefined;
   const parentRefs = readParentRefs(r, o.parentRefs, 'spec.parentRefs', ns);
-  const hostnames = r.arr(o.hostnames, 'spec.hostnames', (x, p) => r.str(x, p, { nonEmpty: true }));
+  const hostnames = r.arr(o.hostnames, 'spec.hostnames', (x, p) => r.str(x, p, { pattern: HOSTNAME, patternHelp: 'a host name, optionally *.-prefixed' }));
   const rules = r.arr(o.rules, 'spec.rules', (x, p): GRPCRouteRule | undefined => {
     const ro = r.obj(x, p, ['matches', 'filters', 'backendRefs', 'timeouts', 'retry'], ['backendRefs']);
     if (!ro) return undefined;

@@ -1,7 +1,7 @@
 /** HTTPRoute (Gateway API shape), attached to a Service through parentRefs as in GAMMA. */
 import type { HTTPRouteFilter, HTTPRouteMatch, HTTPRouteRule, HTTPRouteSpec } from '../types.js';
 import type { Reader } from '../schema.js';
-import { cleanRetry, readBackendRef, readHeaderMatches, readHeaderModifier, readMirror, readParentRefs, readRetry, readTimeouts } from './route-common.js';
+import { cleanRetry, readBackendRef, readHeaderMatches, readHeaderModifier, readMirror, readParentRefs, HOSTNAME, readRetry, readTimeouts } from './route-common.js';
 
 const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'CONNECT', 'OPTIONS', 'TRACE', 'PATCH'];
 const FILTERS = ['RequestHeaderModifier', 'ResponseHeaderModifier', 'URLRewrite', 'RequestRedirect', 'RequestMirror'] as const;
@@ -61,8 +61,10 @@ export function readRouteFilter(r: Reader, x: unknown, p: string, ns: string, al
       return { type, requestRedirect: { ...(scheme ? { scheme } : {}), ...(hostname ? { hostname } : {}), ...(port ? { port } : {}), ...(path ? { path } : {}), statusCode } };
     }
     case 'RequestMirror': {
-      const m = readMirror(r, o.requestMirror, q, ns);
-      return m ? { type, requestMirror: m } : undefined;
+      // No Weft proxy (sidecar or proxyless gRPC) mirrors requests yet: refused, never accepted and ignored.
+      readMirror(r, o.requestMirror, q, ns);
+      r.err(`${p}.type`, 'RequestMirror is not supported yet: no Weft proxy mirrors requests, so the filter is refused rather than accepted and ignored');
+      return undefined;
     }
   }
 }
@@ -87,7 +89,7 @@ export function readHTTPRoute(r: Reader, v: unknown, ns: string): HTTPRouteSpec 
   const o = r.obj(v, 'spec', ['parentRefs', 'hostnames', 'rules'], ['parentRefs']);
   if (!o) return undefined;
   const parentRefs = readParentRefs(r, o.parentRefs, 'spec.parentRefs', ns);
-  const hostnames = r.arr(o.hostnames, 'spec.hostnames', (x, p) => r.str(x, p, { pattern: /^(\*\.)?[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, patternHelp: 'a host name' }));
+  const hostnames = r.arr(o.hostnames, 'spec.hostnames', (x, p) => r.str(x, p, { pattern: HOSTNAME, patternHelp: 'a host name, optionally *.-prefixed' }));
   const rules = r.arr(o.rules, 'spec.rules', (x, p): HTTPRouteRule | undefined => {
     const ro = r.obj(x, p, ['matches', 'filters', 'backendRefs', 'timeouts', 'retry']);
     if (!ro) return undefined;

@@ -1,9 +1,9 @@
 /** MeshConfig (singleton named `mesh`): trust domain, mTLS mode, tracing, certificate lifetime. */
-import { DEFAULT_MESH_CONFIG, type MeshConfigSpec } from '../types.js';
+import { DEFAULT_MESH_CONFIG, type EscapedSlashesAction, type MeshConfigSpec } from '../types.js';
 import type { Reader } from '../schema.js';
 
 export function readMeshConfig(r: Reader, v: unknown): MeshConfigSpec | undefined {
-  const o = r.obj(v ?? {}, 'spec', ['trustDomain', 'mtls', 'tracing', 'certificateTtl', 'authorization']);
+  const o = r.obj(v ?? {}, 'spec', ['trustDomain', 'mtls', 'tracing', 'certificateTtl', 'authorization', 'http']);
   if (!o) return undefined;
   const d = DEFAULT_MESH_CONFIG;
   const trustDomain = r.str(o.trustDomain, 'spec.trustDomain', { pattern: /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, patternHelp: 'a DNS-like trust domain (e.g. example.org)' }) ?? d.trustDomain;
@@ -20,11 +20,42 @@ export function readMeshConfig(r: Reader, v: unknown): MeshConfigSpec | undefine
   const ttl = r.duration(o.certificateTtl, 'spec.certificateTtl', { min: 10_000 }) ?? d.certificateTtlMs;
   const az = r.obj(o.authorization, 'spec.authorization', ['defaultAction']) ?? {};
   const defaultAction = (r.str(az.defaultAction, 'spec.authorization.defaultAction', { oneOf: ['ALLOW', 'DENY'] }) ?? d.authorization.defaultAction) as 'ALLOW' | 'DENY';
+  const h = r.obj(o.http, 'spec.http', ['normalizePath', 'mergeSlashes', 'escapedSlashes', 'upgrades']) ?? {};
+  const bool = (x: unknown, path: string, dflt: boolean): boolean => {
+    if (x === undefined) return dflt;
+    if (typeof x !== 'boolean') {
+      r.err(path, `must be true or false, got ${JSON.stringify(x)}`);
+      return dflt;
+    }
+    return x;
+  };
+  const escapedSlashes = (r.str(h.escapedSlashes, 'spec.http.escapedSlashes', { oneOf: ['KeepUnchanged', 'Reject', 'UnescapeAndRedirect', 'UnescapeAndForward'] }) ?? d.http.escapedSlashes) as EscapedSlashesAction;
+  let upgrades = d.http.upgrades;
+  if (h.upgrades !== undefined) {
+    if (!Array.isArray(h.upgrades)) r.err('spec.http.upgrades', 'must be a list of Upgrade types (e.g. [websocket])');
+    else {
+      upgrades = [];
+      h.upgrades.forEach((u: unknown, i: number) => {
+        const t = r.str(u, `spec.http.upgrades[${i}]`, { pattern: /^[A-Za-z0-9!#$%&'*+.^_`|~-]+(\/[A-Za-z0-9!#$%&'*+.^_`|~-]+)?$/, patternHelp: 'an Upgrade protocol token (e.g. websocket)' });
+        if (t === undefined) return;
+        const lc = t.toLowerCase();
+        if (lc === 'h2c' || lc === 'connect') r.err(`spec.http.upgrades[${i}]`, `'${t}' cannot be enabled: h2c is never forwarded and CONNECT is not supported`);
+        else if (upgrades.includes(lc)) r.err(`spec.http.upgrades[${i}]`, `'${t}' is listed twice`);
+        else upgrades.push(lc);
+      });
+    }
+  }
   return {
     trustDomain,
     mtls: { mode },
     tracing: { samplingPercent: sampling, propagation, ...(endpoint ? { endpoint } : {}) },
     certificateTtlMs: ttl,
     authorization: { defaultAction },
+    http: {
+      normalizePath: bool(h.normalizePath, 'spec.http.normalizePath', d.http.normalizePath),
+      mergeSlashes: bool(h.mergeSlashes, 'spec.http.mergeSlashes', d.http.mergeSlashes),
+      escapedSlashes,
+      upgrades,
+    },
   };
 }

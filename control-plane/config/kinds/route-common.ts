@@ -66,6 +66,9 @@ export function readHeaderModifier(r: Reader, v: unknown, p: string): HeaderModi
   };
 }
 
+/** A route hostname (Gateway API): a lowercase DNS name, optionally a `*.` wildcard of one. */
+export const HOSTNAME = /^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+
 export function readMirror(r: Reader, v: unknown, p: string, ns: string): RequestMirror | undefined {
   const o = r.obj(v, p, ['backendRef', 'percent'], ['backendRef']);
   if (!o) return undefined;

@@ -3,6 +3,19 @@ import { fromBinary } from '@bufbuild/protobuf';
 import { ClusterSchema, Cluster_DiscoveryType, Cluster_LbPolicy, type Cluster } from '../../../proto/gen/envoy/config/cluster/v3/cluster_pb.js';
 import { Problems, type Decoded } from './decoded.js';
 import { upstreamTlsOf } from './tls.js';
+import { anyUnpack } from '@bufbuild/protobuf/wkt';
+import { HttpProtocolOptionsSchema } from '../../../proto/gen/envoy/extensions/upstreams/http/v3/http_protocol_options_pb.js';
+import { checkSupported, CLUSTER_FIELDS, supportedFields } from './supported.js';
+import { Http2ProtocolOptionsSchema } from '../../../proto/gen/envoy/config/core/v3/protocol_pb.js';
+
+const HTTP_OPTIONS = 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions';
+/** Of the upstream HTTP options, the sidecar executes only the protocol choice. */
+const HTTP_OPTIONS_FIELDS = supportedFields({
+  'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': ['explicit_http_config'],
+  'envoy.extensions.upstreams.http.v3.HttpProtocolOptions.ExplicitHttpConfig': ['http_protocol_options', 'http2_protocol_options'],
+  'envoy.config.core.v3.Http1ProtocolOptions': [],
+  'envoy.config.core.v3.Http2ProtocolOptions': [],
+});
 
 const LB = new Set([Cluster_LbPolicy.ROUND_ROBIN, Cluster_LbPolicy.LEAST_REQUEST, Cluster_LbPolicy.RANDOM, Cluster_LbPolicy.RING_HASH]);
 
@@ -10,6 +23,17 @@ export function decodeCluster(bytes: Uint8Array): Decoded<Cluster> {
   const c = fromBinary(ClusterSchema, bytes);
   const p = new Problems(`Cluster/${c.name || '?'}`);
   if (!c.name) p.add('name', 'is required');
+  checkSupported(ClusterSchema, c, CLUSTER_FIELDS, p, '');
+  if (c.http2ProtocolOptions) checkSupported(Http2ProtocolOptionsSchema, c.http2ProtocolOptions, HTTP_OPTIONS_FIELDS, p, 'http2_protocol_options');
+  for (const [k, any] of Object.entries(c.typedExtensionProtocolOptions)) {
+    const kp = `typed_extension_protocol_options["${k}"]`;
+    if (k !== HTTP_OPTIONS || !any.typeUrl.endsWith(`/${HTTP_OPTIONS}`)) {
+      p.add(kp, `'${k}' is not supported by the Weft sidecar (${HTTP_OPTIONS} only)`);
+      continue;
+    }
+    const o = anyUnpack(any, HttpProtocolOptionsSchema);
+    if (o) checkSupported(HttpProtocolOptionsSchema, o, HTTP_OPTIONS_FIELDS, p, kp);
+  }
   const type = c.clusterDiscoveryType.case === 'type' ? c.clusterDiscoveryType.value : undefined;
   if (type !== Cluster_DiscoveryType.EDS && type !== Cluster_DiscoveryType.STATIC) {
     p.add('type', `unsupported discovery type '${type === undefined ? c.clusterDiscoveryType.case : Cluster_DiscoveryType[type]}' (EDS or STATIC)`);

@@ -3,11 +3,13 @@ import { fromBinary } from '@bufbuild/protobuf';
 import { isIP } from 'node:net';
 import { ClusterLoadAssignmentSchema, type ClusterLoadAssignment } from '../../../proto/gen/envoy/config/endpoint/v3/endpoint_pb.js';
 import { Problems, type Decoded } from './decoded.js';
+import { checkSupported, CLUSTER_FIELDS } from './supported.js';
 
 export function decodeEndpoint(bytes: Uint8Array): Decoded<ClusterLoadAssignment> {
   const cla = fromBinary(ClusterLoadAssignmentSchema, bytes);
   const p = new Problems(`ClusterLoadAssignment/${cla.clusterName || '?'}`);
   if (!cla.clusterName) p.add('cluster_name', 'is required');
+  checkSupported(ClusterLoadAssignmentSchema, cla, CLUSTER_FIELDS, p, '');
   cla.endpoints.forEach((l, li) => {
     l.lbEndpoints.forEach((e, ei) => {
       const path = `endpoints[${li}].lb_endpoints[${ei}].endpoint.address.socket_address`;

@@ -12,6 +12,71 @@ import { compileRbacFilters, type RbacEngine } from '../../http/rbac.js';
 import { compileTranscoderFilter } from '../../http/transcode.js';
 import type { Transcoder } from '../../../common/transcode/transcoder.js';
 import { OpenTelemetryConfigSchema } from '../../../proto/gen/envoy/config/trace/v3/opentelemetry_pb.js';
+import { HttpConnectionManager_PathWithEscapedSlashesAction as Slashes, type HttpFilter } from '../../../proto/gen/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager_pb.js';
+import { RouterSchema } from '../../../proto/gen/envoy/extensions/filters/http/router/v3/router_pb.js';
+import { EscapedSlashes, type PathOptions } from '../../http/uri.js';
+import { checkSupported, LISTENER_FIELDS, supportedFields } from './supported.js';
+import { RBAC_FILTER_TYPE } from '../../http/rbac.js';
+import { TRANSCODER_TYPE } from '../../../common/transcode/compile.js';
+
+const ROUTER_TYPE = 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router';
+const GRPC_WEB_TYPE = 'type.googleapis.com/envoy.extensions.filters.http.grpc_web.v3.GrpcWeb';
+/** The HTTP filters the sidecar executes, by typed_config type URL. */
+const KNOWN_FILTERS: ReadonlySet<string> = new Set([ROUTER_TYPE, RBAC_FILTER_TYPE, TRANSCODER_TYPE, GRPC_WEB_TYPE]);
+/** The router's own options: none is executed, so none may be set. */
+const ROUTER_FIELDS = supportedFields({ 'envoy.extensions.filters.http.router.v3.Router': [] });
+
+const SLASHES: Partial<Record<Slashes, EscapedSlashes>> = {
+  [Slashes.IMPLEMENTATION_SPECIFIC_DEFAULT]: EscapedSlashes.KeepUnchanged,
+  [Slashes.KEEP_UNCHANGED]: EscapedSlashes.KeepUnchanged,
+  [Slashes.REJECT_REQUEST]: EscapedSlashes.Reject,
+  [Slashes.UNESCAPE_AND_REDIRECT]: EscapedSlashes.UnescapeAndRedirect,
+  [Slashes.UNESCAPE_AND_FORWARD]: EscapedSlashes.UnescapeAndForward,
+};
+
+/**
+ * Walks `http_filters` in order: every filter must be one the sidecar executes (by its
+ * typed_config type URL) unless marked `is_optional`, and the router comes last. Envoy and
+ * grpc-js-xds refuse the same way: an auth filter accepted and skipped would fail open.
+ */
+function checkFilters(filters: readonly HttpFilter[], p: Problems, path: string): void {
+  filters.forEach((f, i) => {
+    const fp = `${path}.http_filters[${i}]`;
+    const any = f.configType.case === 'typedConfig' ? f.configType.value : undefined;
+    if (!any) {
+      if (!f.isOptional) p.add(`${fp}.typed_config`, `filter '${f.name}' has no typed_config; the sidecar identifies filters by their config type`);
+      return;
+    }
+    if (!KNOWN_FILTERS.has(any.typeUrl)) {
+      if (!f.isOptional) p.add(`${fp}.typed_config.type_url`, `filter '${f.name}' (${any.typeUrl}) is not implemented by the Weft sidecar; mark it is_optional to run without it`);
+      return;
+    }
+    if (any.typeUrl === ROUTER_TYPE) {
+      if (i !== filters.length - 1) p.add(fp, 'the router must be the last filter');
+      const r = anyUnpack(any, RouterSchema);
+      if (r) checkSupported(RouterSchema, r, ROUTER_FIELDS, p, `${fp}.typed_config`);
+    }
+  });
+}
+
+function pathOptionsOf(hcm: HttpConnectionManager, p: Problems, path: string): PathOptions {
+  const escapedSlashes = SLASHES[hcm.pathWithEscapedSlashesAction];
+  if (escapedSlashes === undefined) p.add(`${path}.path_with_escaped_slashes_action`, `unsupported value ${hcm.pathWithEscapedSlashesAction}`);
+  return Object.freeze({ normalize: hcm.normalizePath ?? false, mergeSlashes: hcm.mergeSlashes, escapedSlashes: escapedSlashes ?? EscapedSlashes.Reject });
+}
+
+/** Upgrade types enabled on the listener (Envoy: listed and not `enabled: false`). */
+function upgradesOf(hcm: HttpConnectionManager, p: Problems, path: string): ReadonlySet<string> {
+  const out = new Set<string>();
+  hcm.upgradeConfigs.forEach((u, i) => {
+    const t = u.upgradeType.toLowerCase();
+    if (!t) p.add(`${path}.upgrade_configs[${i}].upgrade_type`, 'is required');
+    else if (t === 'connect' || t === 'h2c') p.add(`${path}.upgrade_configs[${i}].upgrade_type`, `'${u.upgradeType}' is not supported (CONNECT is refused, h2c is never forwarded)`);
+    if (u.filters.length) p.add(`${path}.upgrade_configs[${i}].filters`, 'per-upgrade filter chains are not supported');
+    if (u.enabled !== false) out.add(t);
+  });
+  return out;
+}
 
 /** The HCM's tracing settings, as the sidecar runs them. */
 export interface TracingConfig {
@@ -63,6 +128,10 @@ export interface SidecarListener {
   /** The HCM has Envoy's grpc_web filter. */
   grpcWeb: boolean;
   tracing: TracingConfig | undefined;
+  /** Path normalization before routing and authorization (normalize_path, merge_slashes, escaped slashes). */
+  paths: PathOptions;
+  /** Upgrade types the listener allows (upgrade_configs); a route may enable or disable one. */
+  upgrades: ReadonlySet<string>;
 }
 
 export function decodeListener(bytes: Uint8Array): Decoded<SidecarListener> {
@@ -76,16 +145,24 @@ export function decodeListener(bytes: Uint8Array): Decoded<SidecarListener> {
   else if (!any.typeUrl.endsWith('/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager')) p.add(`${path}.type_url`, `unsupported filter '${any.typeUrl}'`);
   else hcm = anyUnpack(any, HttpConnectionManagerSchema);
   let routeName = '';
+  checkSupported(ListenerSchema, l, LISTENER_FIELDS, p, '');
+  let paths: PathOptions | undefined;
+  let upgrades: ReadonlySet<string> | undefined;
   if (hcm) {
+    checkSupported(HttpConnectionManagerSchema, hcm, LISTENER_FIELDS, p, path);
     if (hcm.routeSpecifier.case !== 'rds') p.add(`${path}.rds`, 'routes must come over RDS');
     else routeName = hcm.routeSpecifier.value.routeConfigName;
     if (hcm.routeSpecifier.case === 'rds' && !routeName) p.add(`${path}.rds.route_config_name`, 'is required');
-    if (hcm.httpFilters.at(-1)?.name !== 'envoy.filters.http.router') p.add(`${path}.http_filters`, 'the last filter must be envoy.filters.http.router');
+    const last = hcm.httpFilters.at(-1)?.configType;
+    if (last?.case !== 'typedConfig' || last.value.typeUrl !== ROUTER_TYPE) p.add(`${path}.http_filters`, 'the last filter must be the router (envoy.filters.http.router)');
+    checkFilters(hcm.httpFilters, p, path);
+    paths = pathOptionsOf(hcm, p, path);
+    upgrades = upgradesOf(hcm, p, path);
   }
   const transport = inboundTransportOf(l, p);
   const rbac = hcm ? compileRbacFilters(hcm.httpFilters, p, `${path}.http_filters`) : undefined;
   const transcoder = hcm ? compileTranscoderFilter(hcm.httpFilters, p, `${path}.http_filters`) : undefined;
-  const grpcWeb = hcm?.httpFilters.some((f) => f.name === 'envoy.filters.http.grpc_web' || (f.configType.case === 'typedConfig' && f.configType.value.typeUrl.endsWith('/envoy.extensions.filters.http.grpc_web.v3.GrpcWeb'))) ?? false;
+  const grpcWeb = hcm?.httpFilters.some((f) => f.configType.case === 'typedConfig' && f.configType.value.typeUrl === GRPC_WEB_TYPE) ?? false;
   const tracing = hcm ? tracingOf(hcm, l, p, path) : undefined;
   // Every chain must carry the same HttpConnectionManager (they differ only in transport).
   for (let i = 1; i < l.filterChains.length; i++) {
@@ -93,5 +170,5 @@ export function decodeListener(bytes: Uint8Array): Decoded<SidecarListener> {
     const a = f?.configType.case === 'typedConfig' ? f.configType.value : undefined;
     if (!a || !any || a.typeUrl !== any.typeUrl || Buffer.compare(Buffer.from(a.value), Buffer.from(any.value)) !== 0) p.add(`filter_chains[${i}].filters[0].typed_config`, 'must equal filter_chains[0]\'s HttpConnectionManager');
   }
-  return { name: l.name, value: p.errors.length || !hcm ? undefined : { listener: l, hcm, routeName, transport, rbac, transcoder, grpcWeb, tracing }, errors: p.errors };
+  return { name: l.name, value: p.errors.length || !hcm || !paths || !upgrades ? undefined : { listener: l, hcm, routeName, transport, rbac, transcoder, grpcWeb, tracing, paths, upgrades }, errors: p.errors };
 }

@@ -24,8 +24,10 @@ async function serve(handle: (d: H1Downstream) => void | Promise<void>) {
   const hooks: H1Hooks = {
     request: (d) => void handle(d),
     end: (d, status, grpcStatus) => ended.push({ path: d.path, status, grpcStatus }),
-    upgrade: (_d, s) => s.end('HTTP/1.1 101 Switching Protocols\r\n\r\nupgraded'),
     rejected: () => rejected++,
+    internalError: (e) => {
+      throw e;
+    },
     draining: () => draining,
   };
   const srv = net.createServer((s) => conns.push(new H1Connection(s, hooks, OPTS)));
@@ -313,11 +315,66 @@ describe('HTTP/1.1 server connection (native llhttp)', () => {
     expect(busy.text()).toMatch(/connection: close\r\n\r\ndone$/);
   });
 
-  it('hands an Upgrade the socket with the bytes after the head', async () => {
-    const srv = await serve((d) => ok(d, 'x'));
+  it('routes an Upgrade like any request and hands over the socket, with the bytes after the head, only when asked (101)', async () => {
+    const seen: string[] = [];
+    const srv = await serve((d) => {
+      seen.push(`${d.method} ${d.path} ${d.upgrade ?? '-'}`);
+      // The answer comes later, as an upstream's would.
+      setTimeout(() => {
+        const t = d.conn.tunnel(d)!;
+        t.socket.end(Buffer.concat([Buffer.from('HTTP/1.1 101 Switching Protocols\r\n\r\n'), t.head]));
+      }, 10);
+    });
     const c = await raw(srv.port);
-    c.send('GET /ws HTTP/1.1\r\nhost: a\r\nconnection: upgrade\r\nupgrade: websocket\r\n\r\n');
+    c.send('GET /ws HTTP/1.1\r\nhost: a\r\nconnection: upgrade\r\nupgrade: websocket\r\n\r\nframe-bytes');
     await c.wait(() => c.closed());
-    expect(c.text()).toBe('HTTP/1.1 101 Switching Protocols\r\n\r\nupgraded');
+    expect(c.text()).toBe('HTTP/1.1 101 Switching Protocols\r\n\r\nframe-bytes');
+    expect(seen).toEqual(['GET /ws websocket']);
+  });
+
+  it('never parses the bytes after an Upgrade as a request when the answer is not 101, and closes', async () => {
+    const seen: string[] = [];
+    const srv = await serve((d) => {
+      seen.push(`${d.method} ${d.path} ${d.upgrade ?? '-'}`);
+      ok(d, 'no switch');
+    });
+    const c = await raw(srv.port);
+    c.send('GET /ws HTTP/1.1\r\nhost: a\r\nconnection: upgrade\r\nupgrade: websocket\r\n\r\nGET /admin HTTP/1.1\r\nhost: a\r\n\r\n');
+    await c.wait(() => c.closed());
+    expect(c.text()).toMatch(/^HTTP\/1\.1 200 OK\r\n[\s\S]*connection: close\r\n\r\nno switch$/);
+    expect(seen).toEqual(['GET /ws websocket']);
+  });
+
+  it('serves `Upgrade: h2c` as a plain request without its upgrade headers, then closes', async () => {
+    const seen: string[] = [];
+    const srv = await serve((d) => {
+      seen.push(`${d.path} ${d.upgrade ?? '-'} ${d.header('upgrade') ?? '-'} ${d.header('http2-settings') ?? '-'}`);
+      ok(d, 'plain');
+    });
+    const c = await raw(srv.port);
+    c.send('GET /x HTTP/1.1\r\nhost: a\r\nconnection: Upgrade, HTTP2-Settings\r\nupgrade: h2c\r\nhttp2-settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n\r\nPRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
+    await c.wait(() => c.closed());
+    expect(c.text()).toMatch(/^HTTP\/1\.1 200 OK\r\n[\s\S]*\r\n\r\nplain$/);
+    expect(seen).toEqual(['/x - - -']);
+  });
+
+  it.each([
+    ['two Host headers', 'GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n'],
+    ['a Host with whitespace inside', 'GET / HTTP/1.1\r\nHost: a b\r\n\r\n'],
+    ['a Host with userinfo', 'GET / HTTP/1.1\r\nHost: user@a\r\n\r\n'],
+    ['a Host with a path', 'GET / HTTP/1.1\r\nHost: a/b\r\n\r\n'],
+    ['no Host in HTTP/1.1', 'GET / HTTP/1.1\r\nx: y\r\n\r\n'],
+  ])('answers 400 to %s and never routes it', async (_name, text) => {
+    const seen: string[] = [];
+    const srv = await serve((d) => {
+      seen.push(d.path);
+      ok(d, 'x');
+    });
+    const c = await raw(srv.port);
+    c.send(text);
+    await c.wait(() => c.closed());
+    expect(c.text()).toMatch(/^HTTP\/1\.1 400 /);
+    expect(seen).toEqual([]);
+    expect(srv.rejected()).toBe(1);
   });
 });

@@ -85,7 +85,6 @@ spec:
       filters:
         - { type: RequestHeaderModifier, requestHeaderModifier: { set: [{ name: x-a, value: b }], remove: [x-c] } }
         - { type: URLRewrite, urlRewrite: { path: { type: ReplacePrefixMatch, replacePrefixMatch: /v2 } } }
-        - { type: RequestMirror, requestMirror: { backendRef: { name: orders, port: 8080 }, percent: 10 } }
       backendRefs: [{ name: orders, port: 8080, subset: v1, weight: 9 }, { name: orders, port: 8080, weight: 1 }]
       timeouts: { request: 2s, backendRequest: 500ms }
       retry: { attempts: 2, codes: [503] }
@@ -175,5 +174,57 @@ describe('references against stored config', () => {
     const both = buildModel(2, [...stored.resources.values(), ...resources]);
     const del = checkDelete(['Service/default/orders'], both);
     expect(del.map((e) => `${e.resource} ${e.path}`)).toContain('HTTPRoute/default/r spec.parentRefs[0].name');
+  });
+});
+
+describe('nothing accepted and then ignored', () => {
+  const route = (name: string, parent: string, hostnames: string, extra = '') => `apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: { name: ${name} }
+spec:
+  parentRefs: [{ name: ${parent}, port: 8080 }]
+  hostnames: ${hostnames}
+  rules:
+    - backendRefs: [{ name: ${parent}, port: 8080 }]
+${extra}`;
+  const WEB = SVC.replace('name: orders }', 'name: web }');
+
+  it('refuses a RequestMirror filter (no Weft proxy mirrors requests yet), naming the filter', () => {
+    const yaml = `${SVC}---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: { name: r }
+spec:
+  parentRefs: [{ name: orders, port: 8080 }]
+  rules:
+    - filters: [{ type: RequestMirror, requestMirror: { backendRef: { name: orders, port: 8080 }, percent: 10 } }]
+      backendRefs: [{ name: orders, port: 8080 }]
+`;
+    const errs = apply(yaml).errors;
+    expect(errs.map((e) => e.path)).toEqual(['spec.rules[0].filters[0].type']);
+    expect(errs[0]!.message).toMatch(/RequestMirror is not supported/);
+  });
+
+  it('accepts route hostnames that are not mesh service names, and refuses ones that are', () => {
+    expect(apply(`${SVC}---\n${route('r', 'orders', '[www.shop.example, "*.shop.example"]')}`).errors).toEqual([]);
+    expect(paths(`${SVC}---\n${WEB}---\n${route('r', 'orders', '[web, web.default, web.default.svc, orders]')}`)).toEqual(['spec.hostnames[0]', 'spec.hostnames[1]', 'spec.hostnames[2]', 'spec.hostnames[3]']);
+  });
+
+  it('refuses one hostname claimed by routes of two services, in one apply or against stored config', () => {
+    const both = `${SVC}---\n${WEB}---\n${route('a', 'orders', '[www.shop.example]')}---\n${route('b', 'web', '[www.shop.example]')}`;
+    expect(paths(both)).toEqual(['spec.hostnames[0]', 'spec.hostnames[0]']);
+    const stored = buildModel(1, apply(`${SVC}---\n${WEB}---\n${route('a', 'orders', '[www.shop.example]')}`).resources);
+    const errs = apply(route('b', 'web', '[www.shop.example]'), stored).errors;
+    expect(errs.find((e) => e.resource === 'HTTPRoute/default/b')?.message).toMatch(/claimed by routes of several Services \(default\/orders, default\/web\)/);
+  });
+
+  it('reads MeshConfig http settings, and refuses h2c, CONNECT and unknown escaped-slash actions', () => {
+    const mc = (http: string) => `apiVersion: weft.dev/v1alpha1\nkind: MeshConfig\nmetadata: { name: mesh }\nspec: { http: ${http} }\n`;
+    const ok = apply(mc('{ normalizePath: false, mergeSlashes: false, escapedSlashes: UnescapeAndForward, upgrades: [websocket, Foo/2] }'));
+    expect(ok.errors).toEqual([]);
+    expect((ok.resources[0] as Extract<MeshResource, { kind: 'MeshConfig' }>).spec.http).toEqual({ normalizePath: false, mergeSlashes: false, escapedSlashes: 'UnescapeAndForward', upgrades: ['websocket', 'foo/2'] });
+    expect(paths(mc('{ normalizePath: yes, escapedSlashes: Decode, upgrades: [h2c, CONNECT, "bad token", websocket, WebSocket] }'))).toEqual([
+      'spec.http.escapedSlashes', 'spec.http.normalizePath', 'spec.http.upgrades[0]', 'spec.http.upgrades[1]', 'spec.http.upgrades[2]', 'spec.http.upgrades[4]',
+    ]);
   });
 });

@@ -200,4 +200,34 @@ describe('Translator', () => {
     }
     expect(xdsTypeRegistry.getMessage('envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager')).toBeDefined();
   });
+
+  it("gives each route hostname its own virtual host, so the route never captures the service's other names", () => {
+    const m2 = model(`${MESH}---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: { name: www }
+spec:
+  parentRefs: [{ name: orders }]
+  hostnames: [www.shop.example]
+  rules:
+    - filters: [{ type: RequestRedirect, requestRedirect: { scheme: https, statusCode: 301 } }]
+`);
+    const rc = get<RouteConfiguration>(new Translator(m2, new Registry()), node({ role: 'sidecar', service: 'greeter', appPort: 1 }), TYPE_URL.route, 'outbound');
+    const own = rc.virtualHosts.find((v) => v.name === 'orders.default:8080')!;
+    const www = rc.virtualHosts.find((v) => v.name === 'www.shop.example:8080')!;
+    expect(own.routes.map((r) => r.name)).not.toContain('default/www/rule-0');
+    expect(www.domains).toEqual(['www.shop.example', 'www.shop.example:8080']);
+    // The hostname's own rules first (Gateway API precedence); routes without hostnames apply to it too; then the default.
+    expect(www.routes.map((r) => r.name)).toEqual(['default/www/rule-0', 'default/orders/rule-0', 'default/orders/rule-1', 'default/orders/rule-2', 'default']);
+  });
+
+  it('gives sidecar listeners path normalization and the allowed Upgrades from MeshConfig', () => {
+    const n = node({ role: 'sidecar', service: 'greeter', appPort: 7000, appProtocol: 'grpc' });
+    for (const name of ['inbound', 'outbound']) {
+      const l = get<Listener>(t, n, TYPE_URL.listener, name);
+      const hcm = anyUnpack(l.filterChains[0]!.filters[0]!.configType.value as never, HttpConnectionManagerSchema)!;
+      expect({ normalize: hcm.normalizePath, merge: hcm.mergeSlashes, slashes: hcm.pathWithEscapedSlashesAction, upgrades: hcm.upgradeConfigs.map((u) => u.upgradeType) })
+        .toEqual({ normalize: true, merge: true, slashes: 2 /* REJECT_REQUEST */, upgrades: ['websocket'] });
+    }
+  });
 });
