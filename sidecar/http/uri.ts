@@ -143,6 +143,8 @@ export function validAuthority(v: string): boolean {
     if (c === 93) {
       if (!bracket) return false;
       bracket = false;
+      // After an IP literal only a port may follow.
+      if (i + 1 < v.length && v.charCodeAt(i + 1) !== 58) return false;
       continue;
     }
     if (c === 58) {

@@ -7,7 +7,10 @@
 // any  /flaky?key=K&fail=N   the first N requests with key K answer 503, later ones 200
 // GET  /stream?chunks=N&ms=M  N chunks, M ms apart (chunked)
 // GET  /trailers    chunked response with a trailer
-// Upgrade: websocket-like echo: answers 101 and echoes bytes
+// GET  /_seen       JSON list of the requests this app received: { method, url, done } (done: the
+//                   whole request, body included, arrived), for tests that check what got through
+// Upgrade: websocket-like echo: answers 101 (x-app, x-url) and echoes bytes; under /no-upgrade it
+//   answers 200 and goes on reading the connection as HTTP/1.1, as an app that ignores Upgrade does
 import http from 'node:http';
 
 const [name = 'app', port = '0'] = process.argv.slice(2);
@@ -16,7 +19,15 @@ const delayMs = Number(process.env.DELAY_MS ?? 0);
 const flaky = new Map();
 let inflight = 0;
 
+const seen = [];
 const server = http.createServer((req, res) => {
+  if (req.url === '/_seen') {
+    res.writeHead(200, { 'content-type': 'application/json' });
+    return res.end(JSON.stringify(seen));
+  }
+  const entry = { method: req.method, url: req.url, done: false };
+  if (seen.push(entry) > 10_000) seen.shift();
+  req.on('end', () => (entry.done = true));
   inflight++;
   res.on('close', () => inflight--);
   const u = new URL(req.url, 'http://x');
@@ -65,12 +76,20 @@ const server = http.createServer((req, res) => {
     const h = req.headers;
     setTimeout(() => json(200, {
       name, method: req.method, url: req.url, body, inflight,
-      headers: { host: h.host, 'x-forwarded-for': h['x-forwarded-for'], 'x-forwarded-proto': h['x-forwarded-proto'], 'x-request-id': h['x-request-id'], connection: h.connection, 'keep-alive': h['keep-alive'], 'x-custom': h['x-custom'], te: h.te, 'x-added': h['x-added'], traceparent: h.traceparent },
+      headers: { upgrade: h.upgrade, 'http2-settings': h['http2-settings'], host: h.host, 'x-forwarded-for': h['x-forwarded-for'], 'x-forwarded-proto': h['x-forwarded-proto'], 'x-request-id': h['x-request-id'], connection: h.connection, 'keep-alive': h['keep-alive'], 'x-custom': h['x-custom'], te: h.te, 'x-added': h['x-added'], traceparent: h.traceparent },
     }), delayMs);
   });
 });
 server.on('upgrade', (req, socket, head) => {
-  socket.write(`HTTP/1.1 101 Switching Protocols\r\nupgrade: ${req.headers.upgrade}\r\nconnection: upgrade\r\nx-app: ${name}\r\n\r\n`);
+  seen.push({ method: req.method, url: req.url, done: true, upgrade: req.headers.upgrade });
+  if (req.url.startsWith('/no-upgrade')) {
+    // Declines the switch and keeps parsing whatever the client sends next as HTTP/1.1.
+    socket.write(`HTTP/1.1 200 OK\r\ncontent-length: 2\r\nx-app: ${name}\r\n\r\nno`);
+    if (head.length) socket.unshift(head);
+    server.emit('connection', socket);
+    return;
+  }
+  socket.write(`HTTP/1.1 101 Switching Protocols\r\nupgrade: ${req.headers.upgrade}\r\nconnection: upgrade\r\nx-app: ${name}\r\nx-url: ${req.url}\r\n\r\n`);
   if (head.length) socket.write(head);
   socket.pipe(socket);
 });
