@@ -21,6 +21,7 @@ import type { RbacDecision, RbacEngine } from '../../../sidecar/http/rbac.js';
 import { route, type RouterContext } from '../../../sidecar/http/router.js';
 import { RouteTable } from '../../../sidecar/routing/route-table.js';
 import { UpstreamCluster } from '../../../sidecar/upstream/cluster.js';
+import { browserFetch, rawFetch } from '../../harness/browser-fetch.js';
 import { buildDescriptorSet } from '../../harness/descriptors.js';
 
 const ROOT = join(import.meta.dirname, '..', '..', '..');
@@ -126,56 +127,12 @@ afterAll(() => {
   for (const c of closers.splice(0)) c();
 });
 
-/** Response headers a page may read without them being exposed (the CORS-safelisted ones). */
-const SAFELISTED = new Set(['cache-control', 'content-language', 'content-length', 'content-type', 'expires', 'last-modified', 'pragma']);
-
-/**
- * fetch as a page on ORIGIN sees it, to a listener with a given Host (Node's fetch will not set
- * Host itself): a cross-origin response that does not allow the origin is a network error
- * ("Failed to fetch"), and headers not exposed by access-control-expose-headers are hidden.
- */
-function browserFetch(port: number, host: string): typeof fetch {
-  return (async (input: string | URL | Request, init?: RequestInit) => {
-    const url = new URL(input instanceof Request ? input.url : String(input));
-    const headers = new Headers(init?.headers);
-    headers.set('origin', ORIGIN);
-    const res = await fetchRaw(port, host, url.pathname, headers, init?.body ? Buffer.from(init.body as Uint8Array) : undefined);
-    const allow = res.headers.get('access-control-allow-origin');
-    if (allow !== ORIGIN && allow !== '*') throw new TypeError('Failed to fetch');
-    const exposed = new Set((res.headers.get('access-control-expose-headers') ?? '').split(',').map((x) => x.trim().toLowerCase()));
-    const visible = new Headers();
-    res.headers.forEach((v, k) => {
-      if (SAFELISTED.has(k) || exposed.has(k)) visible.set(k, v);
-    });
-    return new Response(res.body, { status: res.status, headers: visible });
-  }) as typeof fetch;
-}
-
-/** A raw HTTP/1.1 request through node:http (fetch forbids setting Host). */
-async function fetchRaw(port: number, host: string, path: string, headers: Headers, body: Buffer | undefined, method = 'POST'): Promise<Response> {
-  const http = await import('node:http');
-  const { Readable } = await import('node:stream');
-  const h: Record<string, string> = {};
-  headers.forEach((v, k) => (h[k] = v));
-  h.host = host;
-  return new Promise<Response>((resolve, reject) => {
-    const r = http.request({ host: '127.0.0.1', port, method, path, headers: h }, (res) => {
-      const rh = new Headers();
-      for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) rh.set(k, Array.isArray(v) ? v.join(', ') : v);
-      const noBody = res.statusCode === 204 || method === 'HEAD';
-      resolve(new Response(noBody ? null : (Readable.toWeb(res) as ReadableStream), { status: res.statusCode ?? 0, headers: rh }));
-    });
-    r.on('error', reject);
-    r.end(body);
-  });
-}
-
 interface Client {
   getShelf(r: { shelf: bigint }): Promise<unknown>;
 }
 
 async function callError(port: number, host: string): Promise<ConnectError> {
-  const client = createClient(svc, createGrpcWebTransport({ baseUrl: `http://${host}`, fetch: browserFetch(port, host) })) as unknown as Client;
+  const client = createClient(svc, createGrpcWebTransport({ baseUrl: `http://${host}`, fetch: browserFetch(port, host, ORIGIN) })) as unknown as Client;
   try {
     await client.getShelf({ shelf: 1n });
   } catch (e) {
@@ -189,7 +146,7 @@ const FRAME = Buffer.from([0, 0, 0, 0, 2, 8, 1]); // GetShelfRequest{shelf: 1}
 /** The exact response a browser gets for a gRPC-Web POST (binary or text). */
 async function raw(port: number, host: string, contentType: string): Promise<{ status: number; headers: Headers; trailer: string }> {
   const text = contentType.startsWith('application/grpc-web-text');
-  const res = await fetchRaw(port, host, '/bookstore.Bookstore/GetShelf', new Headers({ 'content-type': contentType, 'x-grpc-web': '1', origin: ORIGIN }), text ? Buffer.from(FRAME.toString('base64')) : FRAME);
+  const res = await rawFetch(port, host, '/bookstore.Bookstore/GetShelf', new Headers({ 'content-type': contentType, 'x-grpc-web': '1', origin: ORIGIN }), text ? Buffer.from(FRAME.toString('base64')) : FRAME);
   const body = Buffer.from(await res.arrayBuffer());
   const bytes = text ? Buffer.from(body.toString('latin1'), 'base64') : body;
   expect(bytes[0], `a trailer frame, got ${JSON.stringify(body.toString('latin1'))}`).toBe(0x80);
@@ -249,7 +206,7 @@ describe('errors the sidecar makes for a gRPC-Web caller', () => {
 
   it('a preflight the sidecar cannot route is still answered, so the call comes and gets its status', async () => {
     for (const [listener, host] of [['outbound', 'nowhere'], ['outbound', 'empty'], ['inbound', 'denied'], ['notReady', 'x']] as const) {
-      const res = await fetchRaw(ports[listener], host, '/bookstore.Bookstore/GetShelf', new Headers({ origin: ORIGIN, 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type,x-grpc-web,x-user-agent' }), undefined, 'OPTIONS');
+      const res = await rawFetch(ports[listener], host, '/bookstore.Bookstore/GetShelf', new Headers({ origin: ORIGIN, 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type,x-grpc-web,x-user-agent' }), undefined, 'OPTIONS');
       expect(res.status, `${listener} ${host}`).toBe(204);
       expect(res.headers.get('access-control-allow-origin')).toBe(ORIGIN);
       expect(res.headers.get('access-control-allow-methods')).toContain('POST');
@@ -258,11 +215,11 @@ describe('errors the sidecar makes for a gRPC-Web caller', () => {
   });
 
   it('plain gRPC and HTTP callers are answered as before', async () => {
-    const g = await fetchRaw(ports.outbound, 'empty', '/bookstore.Bookstore/GetShelf', new Headers({ 'content-type': 'application/grpc', te: 'trailers' }), FRAME);
+    const g = await rawFetch(ports.outbound, 'empty', '/bookstore.Bookstore/GetShelf', new Headers({ 'content-type': 'application/grpc', te: 'trailers' }), FRAME);
     expect([g.status, g.headers.get('content-type'), g.headers.get('grpc-status'), g.headers.get('access-control-allow-origin')]).toEqual([200, 'application/grpc', '14', null]);
-    const h = await fetchRaw(ports.outbound, 'nowhere', '/x', new Headers({ origin: ORIGIN }), undefined, 'GET');
+    const h = await rawFetch(ports.outbound, 'nowhere', '/x', new Headers({ origin: ORIGIN }), undefined, 'GET');
     expect([h.status, h.headers.get('x-weft-error'), await h.text()]).toEqual([404, 'NO_ROUTE', 'NO_ROUTE: no route for GET nowhere/x\n']);
-    const p = await fetchRaw(ports.outbound, 'nowhere', '/x', new Headers({ origin: ORIGIN, 'access-control-request-method': 'GET' }), undefined, 'OPTIONS');
+    const p = await rawFetch(ports.outbound, 'nowhere', '/x', new Headers({ origin: ORIGIN, 'access-control-request-method': 'GET' }), undefined, 'OPTIONS');
     expect(p.status).toBe(404);
   });
 });
