@@ -63,8 +63,6 @@ export const EXTENSIONS = Object.freeze({
   httpProtocolOptions: ext('envoy.extensions.upstreams.http.v3.HttpProtocolOptions', 'protocol_options', HttpProtocolOptionsSchema),
 });
 
-export type ExtensionKey = keyof typeof EXTENSIONS;
-
 /** The list, in declaration order. */
 export const EXTENSION_LIST: readonly Extension[] = Object.freeze(Object.values(EXTENSIONS));
 
@@ -84,11 +82,6 @@ export function schemaByTypeUrl(typeUrl: string): DescMessage | undefined {
  */
 export function isKnownExtension(slot: ExtensionSlot, name: string, typeUrl: string): boolean {
   return EXTENSION_LIST.some((e) => e.slot === slot && e.name === name && e.typeUrl === typeUrl);
-}
-
-/** The extension of a slot with this typed_config type URL (names may differ from Envoy's canonical one). */
-export function extensionByTypeUrl(slot: ExtensionSlot, typeUrl: string): Extension | undefined {
-  return EXTENSION_LIST.find((e) => e.slot === slot && e.typeUrl === typeUrl);
 }
 
 /** `Any` holding an extension's typed config. */
