@@ -258,6 +258,15 @@ spec:
   ];
 }
 
+const MESH_DISABLE = `apiVersion: weft.dev/v1alpha1
+kind: MeshConfig
+metadata: { name: mesh }
+spec:
+  mtls: { mode: DISABLE }
+  tracing: { samplingPercent: 100, propagation: w3c }
+  authorization: { defaultAction: ALLOW }
+`;
+
 function meshModel(docs: string[]): MeshModel {
   const { docs: parsed, errors } = parseDocuments(docs.join('---\n'), 'every-feature.yaml');
   expect(errors.map(formatFieldError)).toEqual([]);
@@ -300,10 +309,20 @@ describe('every feature: translator output decodes in the sidecar and renders as
     // Registered instances (mesh endpoints with tlsMode metadata), besides the static ones.
     registry.streamOpened(node({ id: 'bookstore-1', role: 'sidecar', service: 'bookstore', instanceIp: '127.0.0.2', instancePort: 15006, labels: { version: 'v1' }, zone: 'zone-a' }));
     registry.streamOpened(node({ id: 'greeter-1', role: 'sidecar', service: 'greeter', instanceIp: '127.0.0.3', instancePort: 15006, labels: { version: 'v2' } }));
-    const t = new Translator(model, registry, { bundlePem: ca.trustBundlePem() }, { otlpUrl: 'http://127.0.0.1:4318/v1/traces' });
-    for (const n of NODES) {
-      for (const [typeUrl, byName] of t.snapshotFor(n).resources) {
-        for (const r of byName.values()) emitted.push({ node: n.id, kind: KIND_OF.get(typeUrl as TypeUrl)!, resource: r });
+    // Mesh-wide mTLS and tracing as configured; then the other mesh modes: mTLS DISABLE (no trust
+    // bundle, plaintext everywhere) and no tracing endpoint (the control plane's receiver), and a
+    // control plane without a CA.
+    const plain = meshModel([...docsExamples(), ...extras(set).map((d) => (d.includes('kind: MeshConfig') ? MESH_DISABLE : d))]);
+    const translators: Array<[string, Translator]> = [
+      ['', new Translator(model, registry, { bundlePem: ca.trustBundlePem() }, { otlpUrl: 'http://127.0.0.1:4318/v1/traces' })],
+      ['mtls-disable/', new Translator(plain, registry, { bundlePem: ca.trustBundlePem() }, { otlpUrl: 'http://127.0.0.1:4318/v1/traces' })],
+      ['no-ca/', new Translator(model, registry)],
+    ];
+    for (const [variant, t] of translators) {
+      for (const n of NODES) {
+        for (const [typeUrl, byName] of t.snapshotFor(n).resources) {
+          for (const r of byName.values()) emitted.push({ node: variant + n.id, kind: KIND_OF.get(typeUrl as TypeUrl)!, resource: r });
+        }
       }
     }
   }, 60_000);
