@@ -9,17 +9,18 @@ import type { Any } from '@bufbuild/protobuf/wkt';
 import { GrpcJsonTranscoderSchema } from '../../proto/gen/envoy/extensions/filters/http/grpc_json_transcoder/v3/transcoder_pb.js';
 import { FilterConfigSchema } from '../../proto/gen/envoy/config/route/v3/route_components_pb.js';
 import { Transcoder, TranscoderConfigError } from './transcoder.js';
+import { EXTENSIONS } from '../extensions.js';
 
-export const TRANSCODER_TYPE = 'type.googleapis.com/envoy.extensions.filters.http.grpc_json_transcoder.v3.GrpcJsonTranscoder';
+export const TRANSCODER_TYPE = EXTENSIONS.grpcJsonTranscoder.typeUrl;
 /** Weft's per-virtual-host filter for gRPC callers of an HTTP/JSON service (config: GrpcJsonTranscoder). */
-export const REVERSE_FILTER = 'weft.filters.http.grpc_json_reverse';
+export const REVERSE_FILTER = EXTENSIONS.grpcJsonReverse.name;
 
 const cache = new Map<string, Transcoder>();
 
 /** The Transcoder for a GrpcJsonTranscoder Any (or a FilterConfig wrapping one); throws TranscoderConfigError. */
 export function compileTranscoderAny(any: Any): Transcoder {
   let a = any;
-  if (a.typeUrl.endsWith('/envoy.config.route.v3.FilterConfig')) {
+  if (a.typeUrl === EXTENSIONS.grpcJsonReverse.typeUrl) {
     const fc = anyUnpack(a, FilterConfigSchema);
     if (!fc?.config) throw new TranscoderConfigError('FilterConfig without config');
     a = fc.config;

@@ -1,7 +1,7 @@
 /** Service ports and TrafficPolicy -> Envoy Clusters (EDS), and the sidecar's local app cluster. */
 import { UNLIMITED_RETRIES } from '../config/kinds/traffic-policy.js';
 import { create } from '@bufbuild/protobuf';
-import { anyPack } from '@bufbuild/protobuf/wkt';
+import { EXTENSIONS, packExtension } from '../../common/extensions.js';
 import { TYPE_URL } from '../../common/xds-types.js';
 import {
   ClusterSchema,
@@ -9,23 +9,22 @@ import {
   Cluster_LbPolicy,
   type Cluster,
 } from '../../proto/gen/envoy/config/cluster/v3/cluster_pb.js';
-import { HttpProtocolOptionsSchema } from '../../proto/gen/envoy/extensions/upstreams/http/v3/http_protocol_options_pb.js';
 import type { AppProtocol, ServiceResource, TrafficPolicyResource } from '../config/types.js';
 import { makeResource, type Resource } from '../xds/snapshot.js';
 import { clusterName, inboundClusterName } from './names.js';
 import { ADS_SOURCE, duration, socketAddress } from './proto-helpers.js';
 import { ROOTCA_SECRET, meshTransportSocketMatch } from './tls.js';
 
-const HTTP_OPTIONS = 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions';
-
 function protocolOptions(protocol: AppProtocol): Cluster['typedExtensionProtocolOptions'] {
-  const opts = create(HttpProtocolOptionsSchema, {
-    upstreamProtocolOptions: {
-      case: 'explicitHttpConfig',
-      value: { protocolConfig: protocol === 'http' ? { case: 'httpProtocolOptions', value: {} } : { case: 'http2ProtocolOptions', value: {} } },
-    },
-  });
-  return { [HTTP_OPTIONS]: anyPack(HttpProtocolOptionsSchema, opts) };
+  const opts = EXTENSIONS.httpProtocolOptions;
+  return {
+    [opts.name]: packExtension(opts, {
+      upstreamProtocolOptions: {
+        case: 'explicitHttpConfig',
+        value: { protocolConfig: protocol === 'http' ? { case: 'httpProtocolOptions', value: {} } : { case: 'http2ProtocolOptions', value: {} } },
+      },
+    }),
+  };
 }
 
 /**

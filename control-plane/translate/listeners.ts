@@ -5,7 +5,8 @@
  * router filter.
  */
 import { create } from '@bufbuild/protobuf';
-import { anyPack, type Any } from '@bufbuild/protobuf/wkt';
+import type { Any } from '@bufbuild/protobuf/wkt';
+import { EXTENSIONS, packExtension, typedExtension } from '../../common/extensions.js';
 import { TYPE_URL } from '../../common/xds-types.js';
 import { ListenerSchema } from '../../proto/gen/envoy/config/listener/v3/listener_pb.js';
 import { RouteConfigurationSchema } from '../../proto/gen/envoy/config/route/v3/route_pb.js';
@@ -15,19 +16,12 @@ import {
   HttpConnectionManager_CodecType,
   HttpConnectionManager_PathWithEscapedSlashesAction,
 } from '../../proto/gen/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager_pb.js';
-import { RouterSchema } from '../../proto/gen/envoy/extensions/filters/http/router/v3/router_pb.js';
 import type { EscapedSlashesAction, MeshConfigSpec } from '../config/types.js';
 import { makeResource, type Resource } from '../xds/snapshot.js';
 import { ADS_SOURCE, socketAddress } from './proto-helpers.js';
 import type { HttpFilter } from '../../proto/gen/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager_pb.js';
 import type { MtlsMode } from '../config/types.js';
 import { ROOTCA_SECRET, inboundChains } from './tls.js';
-import { OpenTelemetryConfigSchema } from '../../proto/gen/envoy/config/trace/v3/opentelemetry_pb.js';
-
-export const HCM_FILTER = 'envoy.filters.network.http_connection_manager';
-export const ROUTER_FILTER = 'envoy.filters.http.router';
-
-export const OTEL_TRACER = 'envoy.tracers.opentelemetry';
 
 /** Where a sidecar sends its spans (OTLP/HTTP) and as which service. */
 export interface TracingTarget {
@@ -37,22 +31,16 @@ export interface TracingTarget {
 
 function hcm(statPrefix: string, routeName: string, mesh: MeshConfigSpec | undefined, filters: HttpFilter[] = [], tracing?: TracingTarget) {
   const provider = tracing
-    ? {
-        name: OTEL_TRACER,
-        configType: {
-          case: 'typedConfig' as const,
-          value: anyPack(OpenTelemetryConfigSchema, create(OpenTelemetryConfigSchema, {
-            httpService: { httpUri: { uri: tracing.endpoint, httpUpstreamType: { case: 'cluster', value: 'weft-otlp' }, timeout: { seconds: 5n } } },
-            serviceName: tracing.serviceName,
-          })),
-        },
-      }
+    ? typedExtension(EXTENSIONS.openTelemetry, {
+        httpService: { httpUri: { uri: tracing.endpoint, httpUpstreamType: { case: 'cluster', value: 'weft-otlp' }, timeout: { seconds: 5n } } },
+        serviceName: tracing.serviceName,
+      })
     : undefined;
   return create(HttpConnectionManagerSchema, {
     statPrefix,
     codecType: HttpConnectionManager_CodecType.AUTO,
     routeSpecifier: { case: 'rds', value: { routeConfigName: routeName, configSource: ADS_SOURCE } },
-    httpFilters: [...filters, { name: ROUTER_FILTER, configType: { case: 'typedConfig', value: anyPack(RouterSchema, create(RouterSchema)) } }],
+    httpFilters: [...filters, typedExtension(EXTENSIONS.router)],
     ...(mesh ? { tracing: { randomSampling: { value: mesh.tracing.samplingPercent }, ...(provider ? { provider } : {}) } } : {}),
     // How paths are read before routing and authorization, and which Upgrades go through.
     ...(mesh
@@ -75,7 +63,7 @@ const ESCAPED_SLASHES: Record<EscapedSlashesAction, HttpConnectionManager_PathWi
 
 /** An API listener (no socket) for gRPC proxyless clients. */
 export function apiListener(name: string, routeName: string): Resource {
-  const msg = create(ListenerSchema, { name, apiListener: { apiListener: anyPack(HttpConnectionManagerSchema, hcm(name, routeName, undefined)) } });
+  const msg = create(ListenerSchema, { name, apiListener: { apiListener: packExtension(EXTENSIONS.httpConnectionManager, hcm(name, routeName, undefined)) } });
   return makeResource(TYPE_URL.listener, name, ListenerSchema, msg, [{ typeUrl: TYPE_URL.route, name: routeName }]);
 }
 
@@ -85,7 +73,7 @@ export function apiListener(name: string, routeName: string): Resource {
  * (e.g. RBAC on the inbound side).
  */
 export function socketListener(name: string, host: string, port: number, routeName: string, mesh: MeshConfigSpec, opts: { mtls?: MtlsMode; filters?: HttpFilter[]; tracing?: TracingTarget } = {}): Resource {
-  const filters = [{ name: HCM_FILTER, configType: { case: 'typedConfig' as const, value: anyPack(HttpConnectionManagerSchema, hcm(name, routeName, mesh, opts.filters, opts.tracing)) } }];
+  const filters = [typedExtension(EXTENSIONS.httpConnectionManager, hcm(name, routeName, mesh, opts.filters, opts.tracing))];
   const msg = create(ListenerSchema, {
     name,
     address: socketAddress(host, port),

@@ -5,14 +5,11 @@
  * ALLOW rule (no rules: nothing is allowed). Each rule becomes one RBAC policy named
  * `<namespace>/<policy>/rules[<i>]`, which is what a denial's log line names.
  */
-import { create, type MessageInitShape } from '@bufbuild/protobuf';
-import { anyPack } from '@bufbuild/protobuf/wkt';
+import type { MessageInitShape } from '@bufbuild/protobuf';
 import { RBAC_Action, type PermissionSchema, type PrincipalSchema, type PolicySchema } from '../../proto/gen/envoy/config/rbac/v3/rbac_pb.js';
-import { RBACSchema } from '../../proto/gen/envoy/extensions/filters/http/rbac/v3/rbac_pb.js';
+import { EXTENSIONS, typedExtension } from '../../common/extensions.js';
 import type { HttpFilter } from '../../proto/gen/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager_pb.js';
 import type { AuthorizationPolicyResource, AuthzRule, MeshModel, NameMatch } from '../config/types.js';
-
-export const RBAC_FILTER = 'envoy.filters.http.rbac';
 
 type PermissionInit = MessageInitShape<typeof PermissionSchema>;
 type PrincipalInit = MessageInitShape<typeof PrincipalSchema>;
@@ -94,8 +91,7 @@ export function policiesFor(model: MeshModel, namespace: string, service: string
 function filter(action: RBAC_Action, policies: AuthorizationPolicyResource[]): HttpFilter {
   const map: Record<string, PolicyInit> = {};
   for (const p of policies) p.spec.rules.forEach((rule, i) => (map[`${p.metadata.namespace}/${p.metadata.name}/rules[${i}]`] = policyOf(rule)));
-  const msg = create(RBACSchema, { rules: { action, policies: map } });
-  return { name: RBAC_FILTER, configType: { case: 'typedConfig', value: anyPack(RBACSchema, msg) } } as HttpFilter;
+  return typedExtension(EXTENSIONS.rbac, { rules: { action, policies: map } }) as HttpFilter;
 }
 
 /** RBAC filters for the inbound listener of `namespace/service` (empty: everything allowed). */

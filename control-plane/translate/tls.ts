@@ -11,7 +11,7 @@
  * the sidecar and never leaves it.
  */
 import { create, type MessageInitShape } from '@bufbuild/protobuf';
-import { anyPack } from '@bufbuild/protobuf/wkt';
+import { EXTENSIONS, typedExtension } from '../../common/extensions.js';
 import { TYPE_URL } from '../../common/xds-types.js';
 import type { Cluster_TransportSocketMatchSchema } from '../../proto/gen/envoy/config/cluster/v3/cluster_pb.js';
 import type { FilterChainSchema } from '../../proto/gen/envoy/config/listener/v3/listener_components_pb.js';
@@ -19,14 +19,13 @@ type FilterChainInit = MessageInitShape<typeof FilterChainSchema>;
 type TsmInit = MessageInitShape<typeof Cluster_TransportSocketMatchSchema>;
 import { SubjectAltNameMatcher_SanType, TlsParameters_TlsProtocol } from '../../proto/gen/envoy/extensions/transport_sockets/tls/v3/common_pb.js';
 import { SecretSchema } from '../../proto/gen/envoy/extensions/transport_sockets/tls/v3/secret_pb.js';
-import { DownstreamTlsContextSchema, UpstreamTlsContextSchema } from '../../proto/gen/envoy/extensions/transport_sockets/tls/v3/tls_pb.js';
+import { UpstreamTlsContextSchema } from '../../proto/gen/envoy/extensions/transport_sockets/tls/v3/tls_pb.js';
 import type { AppProtocol, MtlsMode } from '../config/types.js';
 import { makeResource, type Resource } from '../xds/snapshot.js';
 import { ADS_SOURCE } from './proto-helpers.js';
 
 export const ROOTCA_SECRET = 'ROOTCA';
 export const WORKLOAD_CERT_SECRET = 'default';
-export const TLS_SOCKET = 'envoy.transport_sockets.tls';
 
 export function spiffeId(trustDomain: string, namespace: string, service: string): string {
   return `spiffe://${trustDomain}/ns/${namespace}/sa/${service}`;
@@ -62,10 +61,7 @@ export function inboundChains(mode: MtlsMode, filters: FilterChainInit['filters'
   const tls: FilterChainInit = {
     filterChainMatch: { transportProtocol: 'tls' },
     filters,
-    transportSocket: {
-      name: TLS_SOCKET,
-      configType: { case: 'typedConfig', value: anyPack(DownstreamTlsContextSchema, create(DownstreamTlsContextSchema, { requireClientCertificate: true, commonTlsContext: commonTls(['h2', 'http/1.1']) })) },
-    },
+    transportSocket: typedExtension(EXTENSIONS.downstreamTls, { requireClientCertificate: true, commonTlsContext: commonTls(['h2', 'http/1.1']) }),
   };
   const plain: FilterChainInit = { filterChainMatch: { transportProtocol: 'raw_buffer' }, filters };
   if (mode === 'STRICT') return [tls];
@@ -82,6 +78,6 @@ export function meshTransportSocketMatch(trustDomain: string, namespace: string,
   return {
     name: 'tlsMode-weft',
     match: { tlsMode: 'weft' },
-    transportSocket: { name: TLS_SOCKET, configType: { case: 'typedConfig', value: anyPack(UpstreamTlsContextSchema, ctx) } },
+    transportSocket: typedExtension(EXTENSIONS.upstreamTls, ctx),
   };
 }

@@ -4,13 +4,11 @@
  * gRPC-Web calls reach gRPC apps.
  */
 import { create } from '@bufbuild/protobuf';
-import { anyPack } from '@bufbuild/protobuf/wkt';
+import type { Any } from '@bufbuild/protobuf/wkt';
+import { EXTENSIONS, packExtension, typedExtension } from '../../common/extensions.js';
 import { GrpcJsonTranscoderSchema } from '../../proto/gen/envoy/extensions/filters/http/grpc_json_transcoder/v3/transcoder_pb.js';
 import type { HttpFilter } from '../../proto/gen/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager_pb.js';
 import type { GRPCTranslationResource, MeshModel } from '../config/types.js';
-import { FilterConfigSchema } from '../../proto/gen/envoy/config/route/v3/route_components_pb.js';
-import type { Any } from '@bufbuild/protobuf/wkt';
-import { REVERSE_FILTER } from '../../common/transcode/compile.js';
 
 /**
  * typed_per_filter_config for the outbound virtual host of a service with a grpcToJson
@@ -19,19 +17,15 @@ import { REVERSE_FILTER } from '../../common/transcode/compile.js';
 export function reversePerFilterConfig(model: MeshModel, namespace: string, service: string): Record<string, Any> | undefined {
   const t = model.grpcTranslations.get(`Service/${namespace}/${service}`);
   if (!t || t.spec.direction !== 'grpcToJson') return undefined;
-  return { [REVERSE_FILTER]: anyPack(FilterConfigSchema, create(FilterConfigSchema, { config: anyPack(GrpcJsonTranscoderSchema, transcoderConfig(t)), isOptional: true })) };
+  const rev = EXTENSIONS.grpcJsonReverse;
+  return { [rev.name]: packExtension(rev, { config: packExtension(EXTENSIONS.grpcJsonTranscoder, transcoderConfig(t)), isOptional: true }) };
 }
-import { GrpcWebSchema } from '../../proto/gen/envoy/extensions/filters/http/grpc_web/v3/grpc_web_pb.js';
-
-export const GRPC_WEB_FILTER = 'envoy.filters.http.grpc_web';
 
 export function grpcWebFilters(model: MeshModel, namespace: string, service: string): HttpFilter[] {
   const s = model.services.get(`Service/${namespace}/${service}`);
   if (!s?.spec.ports.some((p) => p.protocol === 'grpc')) return [];
-  return [{ name: GRPC_WEB_FILTER, configType: { case: 'typedConfig', value: anyPack(GrpcWebSchema, create(GrpcWebSchema)) } } as HttpFilter];
+  return [typedExtension(EXTENSIONS.grpcWeb) as HttpFilter];
 }
-
-export const TRANSCODER_FILTER = 'envoy.filters.http.grpc_json_transcoder';
 
 function transcoderConfig(t: GRPCTranslationResource) {
   return create(GrpcJsonTranscoderSchema, {
@@ -47,5 +41,5 @@ export function transcoderFilters(model: MeshModel, namespace: string, service: 
   const t = model.grpcTranslations.get(`Service/${namespace}/${service}`);
   if (!t || t.spec.direction !== 'jsonToGrpc') return [];
   const cfg = transcoderConfig(t);
-  return [{ name: TRANSCODER_FILTER, configType: { case: 'typedConfig', value: anyPack(GrpcJsonTranscoderSchema, cfg) } } as HttpFilter];
+  return [typedExtension(EXTENSIONS.grpcJsonTranscoder, cfg) as HttpFilter];
 }

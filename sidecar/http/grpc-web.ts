@@ -3,8 +3,10 @@
  * `application/grpc-web[+proto]` (binary) or `application/grpc-web-text[+proto]` (base64) becomes
  * a gRPC call to the app through the ordinary Exchange. The reply keeps the gRPC message framing;
  * the trailers travel in the body as a final frame (flag 0x80, `name: value\r\n` lines), and in
- * text mode the body is base64. CORS: a preflight (OPTIONS with Access-Control-Request-Method)
- * is answered 204, and every response names the origin and exposes the grpc-* headers.
+ * text mode the body is base64. A trailers-only reply (an error, the sidecar's or the app's) is
+ * written by respond.ts, which also carries the status in the headers. CORS (grpc-web-cors.ts): a
+ * preflight (OPTIONS with Access-Control-Request-Method) is answered 204, and every response
+ * names the origin and exposes the grpc-* headers and x-weft-error.
  */
 import { Readable } from 'node:stream';
 import type { ForwardRoute } from '../routing/route-table.js';
@@ -12,39 +14,36 @@ import type { UpstreamCluster } from '../upstream/cluster.js';
 import { AdaptedDownstream, grpcFrame, MAX_TRANSLATED_BODY as MAX_BODY, readWholeBody } from './adapted.js';
 import type { Downstream, ResponseHeaders } from './downstream.js';
 import { Exchange, type RouterTracing } from './forward.js';
+import { grpcWebCall, grpcWebCors as cors, preflightHeaders, type GrpcWebCall } from './grpc-web-cors.js';
+import { respondError, respondGrpcWebTrailersOnly } from './respond.js';
+
+export { isPreflight } from './grpc-web-cors.js';
 
 const DROP = new Set(['content-type', 'content-length', 'transfer-encoding', 'accept', 'accept-encoding', 'expect', 'te', 'x-grpc-web', 'x-user-agent', 'origin', 'referer']);
-const EXPOSE = 'grpc-status,grpc-message,grpc-status-details-bin';
-const ALLOW_HEADERS = 'content-type,x-grpc-web,x-user-agent,grpc-timeout,authorization,x-request-id,traceparent,tracestate';
 
 export function isGrpcWeb(d: Downstream): boolean {
-  return (d.header('content-type') ?? '').startsWith('application/grpc-web');
+  return grpcWebCall(d) !== undefined;
 }
 
-/** A CORS preflight for a gRPC-Web call: answered here (never forwarded). */
-export function isPreflight(d: Downstream): boolean {
-  return d.method === 'OPTIONS' && d.header('access-control-request-method') !== undefined;
-}
-
-function cors(d: Downstream): ResponseHeaders {
-  const origin = d.header('origin');
-  return origin ? { 'access-control-allow-origin': origin, 'access-control-expose-headers': EXPOSE, vary: 'origin' } : {};
-}
-
+/** A CORS preflight on a listener with the grpc_web filter: answered here (never forwarded). */
 export function answerPreflight(d: Downstream): void {
-  d.respondSimple(204, { ...cors(d), 'access-control-allow-origin': d.header('origin') ?? '*', 'access-control-allow-methods': 'POST, OPTIONS', 'access-control-allow-headers': d.header('access-control-request-headers') ?? ALLOW_HEADERS, 'access-control-max-age': '86400' }, '');
+  d.respondSimple(204, preflightHeaders(d), '');
 }
 
 export function forwardGrpcWeb(d: Downstream, route: ForwardRoute, cluster: UpstreamCluster, tracing: RouterTracing | undefined): void {
-  const text = (d.header('content-type') ?? '').startsWith('application/grpc-web-text');
+  const call = grpcWebCall(d);
+  if (!call) {
+    respondError(d, 'BAD_REQUEST', `unsupported gRPC-Web content type '${d.header('content-type') ?? ''}'`);
+    return;
+  }
   readWholeBody(d).then(
     (raw) => {
       if (!raw) {
-        d.respondSimple(413, { ...cors(d), 'content-type': 'text/plain' }, `the request body is larger than ${MAX_BODY} bytes\n`);
+        respondError(d, 'REQUEST_TOO_LARGE', `the request body is larger than ${MAX_BODY} bytes`);
         return;
       }
-      const body = text ? Buffer.from(raw.toString('latin1').replace(/\s+/g, ''), 'base64') : raw;
-      new Exchange(new GrpcFromGrpcWeb(d, body, text), route, cluster, tracing).start();
+      const body = call.text ? Buffer.from(raw.toString('latin1').replace(/\s+/g, ''), 'base64') : raw;
+      new Exchange(new GrpcFromGrpcWeb(d, body, call), route, cluster, tracing).start();
     },
     () => d.abort(),
   );
@@ -57,6 +56,7 @@ class GrpcFromGrpcWeb extends AdaptedDownstream {
   readonly body: Readable;
   readonly path: string;
   readonly #d: Downstream;
+  readonly #call: GrpcWebCall;
   readonly #text: boolean;
   #started = false;
   #done = false;
@@ -64,10 +64,11 @@ class GrpcFromGrpcWeb extends AdaptedDownstream {
   #carry: Buffer = Buffer.alloc(0);
   #head: ResponseHeaders = {};
 
-  constructor(d: Downstream, body: Buffer, text: boolean) {
+  constructor(d: Downstream, body: Buffer, call: GrpcWebCall) {
     super(d);
     this.#d = d;
-    this.#text = text;
+    this.#call = call;
+    this.#text = call.text;
     this.path = d.path;
     this.body = Readable.from([body]);
   }
@@ -141,13 +142,18 @@ class GrpcFromGrpcWeb extends AdaptedDownstream {
     super.abort();
   }
 
-  /** The trailer frame, then the end of the response. */
+  /** The trailer frame, then the end of the response (trailers-only when nothing was sent yet). */
   #finish(meta: ResponseHeaders): void {
     if (this.#done) return;
     this.#done = true;
-    this.#start(meta);
     const weft = meta['x-weft-error'];
     if (weft) this.#d.weftError = String(weft);
+    if (!this.#started) {
+      this.#started = true;
+      const m = meta['grpc-status'] === undefined ? { ...meta, 'grpc-status': '2', 'grpc-message': 'no grpc-status from upstream' } : meta;
+      respondGrpcWebTrailersOnly(this.#d, this.#call, m);
+      return;
+    }
     let lines = '';
     for (const [k, v] of Object.entries(meta)) {
       if (k.startsWith(':') || k === 'content-type') continue;

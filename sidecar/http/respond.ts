@@ -1,10 +1,14 @@
 /**
  * The one place where errors the sidecar makes itself become responses: an HTTP status with a
- * short text body, or for gRPC a trailers-only response with grpc-status and grpc-message, and
- * always the `x-weft-error` header naming the code (docs/errors.md). Nothing else writes them.
+ * short text body; for gRPC a trailers-only response with grpc-status and grpc-message; for a
+ * gRPC-Web call (a browser) HTTP 200 in the caller's gRPC-Web content type, the status in the
+ * headers and in a trailer frame, with the CORS headers of the gRPC-Web policy
+ * (grpc-web-cors.ts), so the browser reads UNAVAILABLE rather than a CORS failure; and always
+ * the `x-weft-error` header naming the code (docs/errors.md). Nothing else writes them.
  */
 import type { ErrorCode } from '../../common/errors.js';
-import type { Downstream } from './downstream.js';
+import type { Downstream, ResponseHeaders } from './downstream.js';
+import { grpcWebCall, grpcWebCors, isGrpcWebPreflight, preflightHeaders, type GrpcWebCall } from './grpc-web-cors.js';
 
 const HTTP_STATUS: Partial<Record<ErrorCode, number>> = {
   NO_ROUTE: 404,
@@ -49,18 +53,53 @@ export function respondError(d: Downstream, code: ErrorCode, message: string): v
     d.abort();
     return;
   }
+  const status: ResponseHeaders = { 'grpc-status': String(grpcStatusFor(code)), 'grpc-message': encodeURIComponent(message), 'x-weft-error': code };
+  const web = grpcWebCall(d);
+  if (web) {
+    respondGrpcWebTrailersOnly(d, web, status);
+    return;
+  }
+  if (isGrpcWebPreflight(d)) {
+    // The browser asks before a gRPC-Web call. Refusing the preflight would surface as a CORS
+    // failure with no status at all; answering it lets the call itself come, and get the error
+    // (as a gRPC status the page can read). A preflight carries no body and no credentials.
+    d.respondSimple(204, { ...preflightHeaders(d), 'x-weft-error': code }, '');
+    return;
+  }
   if (d.grpc) {
-    d.respondTrailersOnly({
-      ':status': 200,
-      'content-type': 'application/grpc',
-      'grpc-status': String(grpcStatusFor(code)),
-      'grpc-message': encodeURIComponent(message),
-      'x-weft-error': code,
-    });
+    d.respondTrailersOnly({ ':status': 200, 'content-type': 'application/grpc', ...status });
     return;
   }
   const body = `${code}: ${message}\n`;
   d.respondSimple(httpStatusFor(code), { 'content-type': 'text/plain; charset=utf-8', 'x-weft-error': code }, body);
+}
+
+/**
+ * A trailers-only reply to a gRPC-Web call (grpc-web's PROTOCOL-WEB): HTTP 200 in the caller's
+ * content type, the CORS headers, `meta` as headers (a trailers-only gRPC response carries its
+ * status there, and Envoy's grpc_web filter leaves it there), and its status (`grpc-*`,
+ * `x-weft-error`) again in the body as the trailer frame (flag 0x80, `name: value\r\n` lines; base64 in text mode),
+ * which is where gRPC-Web clients that only read the body look for it.
+ */
+export function respondGrpcWebTrailersOnly(d: Downstream, call: GrpcWebCall, meta: ResponseHeaders): void {
+  const headers: ResponseHeaders = { ...grpcWebCors(d) };
+  let lines = '';
+  for (const [k, v] of Object.entries(meta)) {
+    if (k.startsWith(':') || k === 'content-type' || k === 'content-length' || k === 'transfer-encoding') continue;
+    headers[k] = v;
+    if (k.startsWith('grpc-') || k === 'x-weft-error') lines += `${k}: ${Array.isArray(v) ? v.join(', ') : String(v)}\r\n`;
+  }
+  const text = Buffer.from(lines, 'latin1');
+  const frame = Buffer.allocUnsafe(5 + text.length);
+  frame[0] = 0x80;
+  frame.writeUInt32BE(text.length, 1);
+  text.copy(frame, 5);
+  const body = call.text ? Buffer.from(frame.toString('base64'), 'latin1') : frame;
+  headers['content-type'] = call.contentType;
+  headers['content-length'] = body.length;
+  d.writeHead(200, headers, false);
+  d.write(body);
+  d.end(undefined);
 }
 
 /**

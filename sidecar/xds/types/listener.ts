@@ -16,13 +16,12 @@ import { HttpConnectionManager_PathWithEscapedSlashesAction as Slashes, type Htt
 import { RouterSchema } from '../../../proto/gen/envoy/extensions/filters/http/router/v3/router_pb.js';
 import { EscapedSlashes, type PathOptions } from '../../http/uri.js';
 import { checkSupported, LISTENER_FIELDS, supportedFields } from './supported.js';
-import { RBAC_FILTER_TYPE } from '../../http/rbac.js';
-import { TRANSCODER_TYPE } from '../../../common/transcode/compile.js';
+import { EXTENSIONS } from '../../../common/extensions.js';
 
-const ROUTER_TYPE = 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router';
-const GRPC_WEB_TYPE = 'type.googleapis.com/envoy.extensions.filters.http.grpc_web.v3.GrpcWeb';
-/** The HTTP filters the sidecar executes, by typed_config type URL. */
-const KNOWN_FILTERS: ReadonlySet<string> = new Set([ROUTER_TYPE, RBAC_FILTER_TYPE, TRANSCODER_TYPE, GRPC_WEB_TYPE]);
+const ROUTER_TYPE = EXTENSIONS.router.typeUrl;
+const GRPC_WEB_TYPE = EXTENSIONS.grpcWeb.typeUrl;
+/** The HTTP filters the sidecar executes, by typed_config type URL (common/extensions.ts declares them). */
+const KNOWN_FILTERS: ReadonlySet<string> = new Set([EXTENSIONS.router, EXTENSIONS.rbac, EXTENSIONS.grpcJsonTranscoder, EXTENSIONS.grpcWeb].map((e) => e.typeUrl));
 /** The router's own options: none is executed, so none may be set. */
 const ROUTER_FIELDS = supportedFields({ 'envoy.extensions.filters.http.router.v3.Router': [] });
 

@@ -1,0 +1,95 @@
+/**
+ * Every Envoy and Weft extension Weft puts in an xDS resource, declared once: the name it travels
+ * under (filter name, transport socket name, protocol-options key), its `typed_config` type URL
+ * and the protobuf-es schema that decodes it. The translator builds typed configs from this list,
+ * the control plane's JSON registry (`weft proxy-config`, config dumps) is made from it, and a
+ * decoder asks it which type URLs it may meet. Adding an extension to Weft starts here.
+ */
+import { create, type DescMessage, type MessageInitShape } from '@bufbuild/protobuf';
+import { anyPack, type Any } from '@bufbuild/protobuf/wkt';
+import { OpenTelemetryConfigSchema } from '../proto/gen/envoy/config/trace/v3/opentelemetry_pb.js';
+import { FilterConfigSchema } from '../proto/gen/envoy/config/route/v3/route_components_pb.js';
+import { GrpcJsonTranscoderSchema } from '../proto/gen/envoy/extensions/filters/http/grpc_json_transcoder/v3/transcoder_pb.js';
+import { GrpcWebSchema } from '../proto/gen/envoy/extensions/filters/http/grpc_web/v3/grpc_web_pb.js';
+import { RBACSchema } from '../proto/gen/envoy/extensions/filters/http/rbac/v3/rbac_pb.js';
+import { RouterSchema } from '../proto/gen/envoy/extensions/filters/http/router/v3/router_pb.js';
+import { HttpConnectionManagerSchema } from '../proto/gen/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager_pb.js';
+import { DownstreamTlsContextSchema, UpstreamTlsContextSchema } from '../proto/gen/envoy/extensions/transport_sockets/tls/v3/tls_pb.js';
+import { HttpProtocolOptionsSchema } from '../proto/gen/envoy/extensions/upstreams/http/v3/http_protocol_options_pb.js';
+
+/** Where in a resource an extension appears. */
+export type ExtensionSlot =
+  | 'network_filter' // Listener filter_chains[].filters[]
+  | 'http_filter' // HttpConnectionManager http_filters[]
+  | 'per_filter_config' // VirtualHost / Route typed_per_filter_config
+  | 'transport_socket' // Listener filter chain / Cluster transport socket
+  | 'tracer' // HttpConnectionManager tracing.provider
+  | 'protocol_options'; // Cluster typed_extension_protocol_options
+
+export interface Extension<D extends DescMessage = DescMessage> {
+  /** The name it travels under: filter / socket / tracer name, or the protocol-options key. */
+  readonly name: string;
+  readonly slot: ExtensionSlot;
+  /** `type.googleapis.com/<full message name>` of its typed_config. */
+  readonly typeUrl: string;
+  readonly schema: D;
+  /** Messages carried inside the typed config (an `Any` in it), for JSON rendering. */
+  readonly carries: readonly DescMessage[];
+}
+
+const PREFIX = 'type.googleapis.com/';
+
+/** The type URL `anyPack` gives a message of this schema. */
+export function typeUrlOf(schema: DescMessage): string {
+  return PREFIX + schema.typeName;
+}
+
+function ext<D extends DescMessage>(name: string, slot: ExtensionSlot, schema: D, carries: readonly DescMessage[] = []): Extension<D> {
+  return Object.freeze({ name, slot, typeUrl: typeUrlOf(schema), schema, carries: Object.freeze([...carries]) });
+}
+
+/** Every extension Weft emits. Keys are how code refers to them. */
+export const EXTENSIONS = Object.freeze({
+  httpConnectionManager: ext('envoy.filters.network.http_connection_manager', 'network_filter', HttpConnectionManagerSchema),
+  router: ext('envoy.filters.http.router', 'http_filter', RouterSchema),
+  rbac: ext('envoy.filters.http.rbac', 'http_filter', RBACSchema),
+  grpcWeb: ext('envoy.filters.http.grpc_web', 'http_filter', GrpcWebSchema),
+  grpcJsonTranscoder: ext('envoy.filters.http.grpc_json_transcoder', 'http_filter', GrpcJsonTranscoderSchema),
+  /** Weft's gRPC -> HTTP/JSON translation, per virtual host: a FilterConfig (is_optional) around a GrpcJsonTranscoder. */
+  grpcJsonReverse: ext('weft.filters.http.grpc_json_reverse', 'per_filter_config', FilterConfigSchema, [GrpcJsonTranscoderSchema]),
+  downstreamTls: ext('envoy.transport_sockets.tls', 'transport_socket', DownstreamTlsContextSchema),
+  upstreamTls: ext('envoy.transport_sockets.tls', 'transport_socket', UpstreamTlsContextSchema),
+  openTelemetry: ext('envoy.tracers.opentelemetry', 'tracer', OpenTelemetryConfigSchema),
+  httpProtocolOptions: ext('envoy.extensions.upstreams.http.v3.HttpProtocolOptions', 'protocol_options', HttpProtocolOptionsSchema),
+});
+
+/** The list, in declaration order. */
+export const EXTENSION_LIST: readonly Extension[] = Object.freeze(Object.values(EXTENSIONS));
+
+/** Every message schema an extension's typed config can hold (for protobuf registries). */
+export const EXTENSION_SCHEMAS: readonly DescMessage[] = Object.freeze([...new Set(EXTENSION_LIST.flatMap((e) => [e.schema, ...e.carries]))]);
+
+const BY_TYPE_URL: ReadonlyMap<string, DescMessage> = new Map(EXTENSION_SCHEMAS.map((s) => [typeUrlOf(s), s]));
+
+/** The schema of a typed config Weft emits, by type URL; undefined for one Weft does not know. */
+export function schemaByTypeUrl(typeUrl: string): DescMessage | undefined {
+  return BY_TYPE_URL.get(typeUrl);
+}
+
+/**
+ * Whether an extension with this name and typed_config type URL is one Weft knows in that slot.
+ * A decoder that meets an unknown one in a non-optional position must refuse the resource.
+ */
+export function isKnownExtension(slot: ExtensionSlot, name: string, typeUrl: string): boolean {
+  return EXTENSION_LIST.some((e) => e.slot === slot && e.name === name && e.typeUrl === typeUrl);
+}
+
+/** `Any` holding an extension's typed config. */
+export function packExtension<D extends DescMessage>(e: Extension<D>, init?: MessageInitShape<D>): Any {
+  return anyPack(e.schema, create(e.schema, init));
+}
+
+/** `{ name, typed_config }` for a filter, transport socket or tracer entry. */
+export function typedExtension<D extends DescMessage>(e: Extension<D>, init?: MessageInitShape<D>): { name: string; configType: { case: 'typedConfig'; value: Any } } {
+  return { name: e.name, configType: { case: 'typedConfig', value: packExtension(e, init) } };
+}

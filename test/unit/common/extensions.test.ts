@@ -1,0 +1,35 @@
+// The one list of extensions Weft emits (common/extensions.ts) and what decoders ask of it.
+import { anyUnpack } from '@bufbuild/protobuf/wkt';
+import { describe, expect, it } from 'vitest';
+import { EXTENSIONS, EXTENSION_LIST, isKnownExtension, packExtension, schemaByTypeUrl, typedExtension, typeUrlOf } from '../../../common/extensions.js';
+import { xdsTypeRegistry } from '../../../control-plane/xds/type-registry.js';
+import { GrpcJsonTranscoderSchema } from '../../../proto/gen/envoy/extensions/filters/http/grpc_json_transcoder/v3/transcoder_pb.js';
+
+describe('extension list', () => {
+  it('declares each (slot, name, type URL) once, with the type URL of its schema', () => {
+    const keys = EXTENSION_LIST.map((e) => `${e.slot} ${e.name} ${e.typeUrl}`);
+    expect(new Set(keys).size).toBe(keys.length);
+    for (const e of EXTENSION_LIST) expect(e.typeUrl).toBe(`type.googleapis.com/${e.schema.typeName}`);
+  });
+
+  it('finds schemas by type URL, including messages carried inside a config', () => {
+    expect(schemaByTypeUrl(EXTENSIONS.grpcWeb.typeUrl)).toBe(EXTENSIONS.grpcWeb.schema);
+    expect(schemaByTypeUrl(typeUrlOf(GrpcJsonTranscoderSchema))).toBe(GrpcJsonTranscoderSchema);
+    expect(schemaByTypeUrl('type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault')).toBeUndefined();
+  });
+
+  it('says whether a filter is known, by slot, name and type URL', () => {
+    expect(isKnownExtension('http_filter', 'envoy.filters.http.grpc_web', EXTENSIONS.grpcWeb.typeUrl)).toBe(true);
+    expect(isKnownExtension('http_filter', 'envoy.filters.http.grpc_web', EXTENSIONS.rbac.typeUrl)).toBe(false);
+    expect(isKnownExtension('network_filter', 'envoy.filters.http.grpc_web', EXTENSIONS.grpcWeb.typeUrl)).toBe(false);
+    expect(isKnownExtension('http_filter', 'envoy.filters.http.fault', 'type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault')).toBe(false);
+  });
+
+  it('packs typed configs that unpack with the same schema, and the JSON registry knows every one', () => {
+    const f = typedExtension(EXTENSIONS.rbac, { rules: { policies: {} } });
+    expect(f.name).toBe('envoy.filters.http.rbac');
+    expect(anyUnpack(f.configType.value, EXTENSIONS.rbac.schema)?.rules).toBeDefined();
+    expect(packExtension(EXTENSIONS.router).typeUrl).toBe(EXTENSIONS.router.typeUrl);
+    for (const e of EXTENSION_LIST) for (const s of [e.schema, ...e.carries]) expect(xdsTypeRegistry.getMessage(s.typeName), s.typeName).toBeDefined();
+  });
+});
