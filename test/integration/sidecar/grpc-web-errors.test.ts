@@ -86,8 +86,10 @@ async function listen(ctx: RouterContext): Promise<number> {
   const hooks: H1Hooks = {
     request: (d) => route(d, ctx),
     end: () => undefined,
-    upgrade: (_d, s) => s.destroy(),
     rejected: () => undefined,
+    internalError: (e) => {
+      throw e;
+    },
     draining: () => false,
   };
   const conns: H1Connection[] = [];
