@@ -291,7 +291,8 @@ function grpcMatch(m: GRPCRouteMatch, proxyless: boolean): { match: MatchInit; r
     pathSpecifier = { case: 'prefix', value: `/${mm.service}/` };
     rank = 1;
   } else {
-    const esc = (s: string) => (mm.type === 'Exact' ? escapeRegex(s) : s);
+    // A user regex is grouped: `a|b` as the service must not split the whole path pattern.
+    const esc = (s: string) => (mm.type === 'Exact' ? escapeRegex(s) : `(?:${s})`);
     pathSpecifier = { case: 'safeRegex', value: { regex: `^/${mm.service ? esc(mm.service) : '[^/]+'}/${mm.method ? esc(mm.method) : '[^/]+'}$` } };
   }
   return { match: { pathSpecifier, headers }, rank: [rank, 0, 1, -m.headers.length, 0] };

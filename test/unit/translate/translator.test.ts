@@ -285,3 +285,30 @@ spec:
     expect(t.snapshotFor(node()).inconsistencies()).toEqual([]);
   });
 });
+
+describe('Translator: GRPCRoute method regexes', () => {
+  it('groups a service or method regex, so an alternation stays inside its path element', () => {
+    const m = model(`apiVersion: weft.dev/v1alpha1
+kind: Service
+metadata: { name: greeter }
+spec:
+  ports: [{ name: grpc, port: 50051, protocol: grpc }]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: GRPCRoute
+metadata: { name: greeter }
+spec:
+  parentRefs: [{ name: greeter }]
+  rules:
+    - matches: [{ method: { type: RegularExpression, service: "a\\\\.X|b\\\\.Y", method: "Get|List" } }]
+      backendRefs: [{ name: greeter }]
+`);
+    const t = new Translator(m, new Registry());
+    for (const n of [node(), node({ role: 'sidecar', service: 'greeter', appPort: 1 })]) {
+      const vh = get<RouteConfiguration>(t, n, TYPE_URL.route, 'outbound').virtualHosts.find((v) => v.name === 'greeter.default:50051')!;
+      const re = new RegExp((vh.routes[0]!.match?.pathSpecifier.value as { regex: string }).regex);
+      expect(['/a.X/Get', '/b.Y/List'].map((p) => re.test(p))).toEqual([true, true]);
+      expect(['/a.X.Z/Get', '/b.Y/Get/x', '/c/a.X/Get'].map((p) => re.test(p))).toEqual([false, false, false]);
+    }
+  });
+});
