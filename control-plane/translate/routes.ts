@@ -73,7 +73,7 @@ interface Candidate {
  *  - path: only prefix, path and safe_regex (no path_separated_prefix);
  *  - header matchers: gRPC C-core up to 1.51 (Debian 12's python3-grpcio) knows only the legacy
  *    oneof fields (exact_match, safe_regex_match, prefix_match, ...), not string_match;
- *    grpc-js-xds 1.14 takes both; newer C-core, Java and Go still take the legacy ones;
+ *    grpc-js-xds 1.14 takes both; newer C-core and grpc-go still take the legacy ones;
  *  - weighted_clusters: C-core 1.51 requires the weights to sum to total_weight, which defaults
  *    to 100; newer clients ignore total_weight and use the sum, so total_weight = sum fits all;
  *  - actions: only route (no redirect or direct response);
