@@ -55,7 +55,10 @@ export interface RouteContext {
   grpc: boolean;
   /** Referenced clusters are collected here for the snapshot's consistency refs. */
   refs: Set<string>;
-  /** gRPC xDS clients accept only prefix, path and safe_regex path matchers. */
+  /**
+   * The node is a proxyless gRPC client: emit only forms that every gRPC xDS client ACKs (see
+   * "Proxyless forms" below).
+   */
   proxyless: boolean;
   /**
    * The virtual host being built: undefined for the service's own (routes without hostnames),
@@ -98,7 +101,30 @@ interface Candidate {
   rank: number[];
 }
 
-function headerMatcher(h: HeaderMatch): HeaderInit {
+/*
+ * Proxyless forms. gRPC xDS clients validate RouteConfigurations more narrowly than Envoy, and one
+ * route they refuse NACKs the whole `outbound` RouteConfiguration (every service's routes):
+ *  - path: only prefix, path and safe_regex (no path_separated_prefix);
+ *  - header matchers: gRPC C-core up to 1.51 (Debian 12's python3-grpcio) knows only the legacy
+ *    oneof fields (exact_match, safe_regex_match, prefix_match, ...), not string_match;
+ *    grpc-js-xds 1.14 takes both; newer C-core and grpc-go still take the legacy ones;
+ *  - weighted_clusters: C-core 1.51 requires the weights to sum to total_weight, which defaults
+ *    to 100; newer clients ignore total_weight and use the sum, so total_weight = sum fits all;
+ *  - actions: only route (no redirect or direct response);
+ *  - query parameter matches: C-core skips such routes and grpc-js-xds ignores the condition (a
+ *    wider match); a gRPC request has no query string, so the route never matches: left out.
+ * Regexes are grouped, `(?:re)`: both clients full-match, but grpc-js-xds anchors as `^re$`, which
+ * would split an alternation (`a|b`).
+ */
+const fullMatchRegex = (re: string): string => `(?:${re})`;
+
+function headerMatcher(h: HeaderMatch, proxyless: boolean): HeaderInit {
+  if (proxyless) {
+    return {
+      name: h.name,
+      headerMatchSpecifier: h.type === 'Exact' ? { case: 'exactMatch', value: h.value } : { case: 'safeRegexMatch', value: { regex: fullMatchRegex(h.value) } },
+    };
+  }
   return {
     name: h.name,
     headerMatchSpecifier: {
@@ -106,6 +132,11 @@ function headerMatcher(h: HeaderMatch): HeaderInit {
       value: { matchPattern: h.type === 'Exact' ? { case: 'exact', value: h.value } : { case: 'safeRegex', value: { regex: h.value } } },
     },
   };
+}
+
+/** An exact header match on `name` (the `:method` of an HTTPRoute match). */
+function exactHeader(name: string, value: string, proxyless: boolean): HeaderInit {
+  return headerMatcher({ type: 'Exact', name, value }, proxyless);
 }
 
 function backendCluster(ctx: RouteContext, b: BackendRef): string {
@@ -214,7 +245,12 @@ function routeBody(ctx: RouteContext, backends: BackendRef[], filters: Filter[],
   const policy = policyFor(ctx, backends[0]);
   const action: ActionInit = {};
   if (live.length === 1) action.clusterSpecifier = { case: 'cluster', value: backendCluster(ctx, live[0]!) };
-  else action.clusterSpecifier = { case: 'weightedClusters', value: { clusters: live.map((b) => ({ name: backendCluster(ctx, b), weight: b.weight })) } };
+  else {
+    const clusters = live.map((b) => ({ name: backendCluster(ctx, b), weight: b.weight }));
+    // total_weight for gRPC C-core <= 1.51, which otherwise takes 100 (see "Proxyless forms").
+    const totalWeight = ctx.proxyless ? { totalWeight: clusters.reduce((sum, c) => sum + c.weight, 0) } : {};
+    action.clusterSpecifier = { case: 'weightedClusters', value: { clusters, ...totalWeight } };
+  }
   const timeoutMs = timeouts?.request ?? policy?.spec.timeoutMs ?? (ctx.grpc ? 0 : DEFAULT_HTTP_TIMEOUT_MS);
   action.timeout = duration(timeoutMs);
   if (ctx.grpc) action.maxStreamDuration = { grpcTimeoutHeaderMax: duration(0) };
@@ -249,11 +285,15 @@ type MatchInit = MessageInitShape<typeof RouteMatchSchema>;
 const escapeRegex = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 function httpMatch(m: HTTPRouteMatch, proxyless: boolean): { match: MatchInit; rank: number[]; prefix?: string } {
-  const headers: HeaderInit[] = m.headers.map(headerMatcher);
-  if (m.method) headers.push({ name: ':method', headerMatchSpecifier: { case: 'stringMatch', value: { matchPattern: { case: 'exact', value: m.method } } } });
+  const headers: HeaderInit[] = m.headers.map((h) => headerMatcher(h, proxyless));
+  if (m.method) headers.push(exactHeader(':method', m.method, proxyless));
   const p = m.path ?? { type: 'PathPrefix' as const, value: '/' };
   const pathSpecifier =
-    p.type === 'Exact' ? { case: 'path' as const, value: p.value } : p.type === 'PathPrefix' ? { case: 'pathSeparatedPrefix' as const, value: p.value } : { case: 'safeRegex' as const, value: { regex: p.value } };
+    p.type === 'Exact'
+      ? { case: 'path' as const, value: p.value }
+      : p.type === 'PathPrefix'
+        ? { case: 'pathSeparatedPrefix' as const, value: p.value }
+        : { case: 'safeRegex' as const, value: { regex: proxyless ? fullMatchRegex(p.value) : p.value } };
   // Envoy's path_separated_prefix refuses '/' and trailing slashes; use plain prefix there.
   let spec: MatchInit['pathSpecifier'] = p.type === 'PathPrefix' && (p.value === '/' || p.value.endsWith('/')) ? { case: 'prefix' as const, value: p.value } : pathSpecifier;
   // Same path-element semantics for gRPC clients, which reject path_separated_prefix.
@@ -272,8 +312,8 @@ function httpMatch(m: HTTPRouteMatch, proxyless: boolean): { match: MatchInit; r
   };
 }
 
-function grpcMatch(m: GRPCRouteMatch): { match: MatchInit; rank: number[] } {
-  const headers = m.headers.map(headerMatcher);
+function grpcMatch(m: GRPCRouteMatch, proxyless: boolean): { match: MatchInit; rank: number[] } {
+  const headers = m.headers.map((h) => headerMatcher(h, proxyless));
   const mm = m.method;
   let pathSpecifier: MatchInit['pathSpecifier'];
   let rank = 2;
@@ -285,7 +325,8 @@ function grpcMatch(m: GRPCRouteMatch): { match: MatchInit; rank: number[] } {
     pathSpecifier = { case: 'prefix', value: `/${mm.service}/` };
     rank = 1;
   } else {
-    const esc = (s: string) => (mm.type === 'Exact' ? escapeRegex(s) : s);
+    // A user regex is grouped: `a|b` as the service must not split the whole path pattern.
+    const esc = (s: string) => (mm.type === 'Exact' ? escapeRegex(s) : `(?:${s})`);
     pathSpecifier = { case: 'safeRegex', value: { regex: `^/${mm.service ? esc(mm.service) : '[^/]+'}/${mm.method ? esc(mm.method) : '[^/]+'}$` } };
   }
   return { match: { pathSpecifier, headers }, rank: [rank, 0, 1, -m.headers.length, 0] };
@@ -304,6 +345,8 @@ export function routesFor(ctx: RouteContext): RouteInit[] {
     r.spec.rules.forEach((rule, ri) => {
       const matches = rule.matches.length ? rule.matches : [{ headers: [], queryParams: [] }];
       for (const m of matches) {
+        // gRPC requests carry no query string (see "Proxyless forms").
+        if (ctx.proxyless && m.queryParams.length > 0) continue;
         const hm = httpMatch(m, ctx.proxyless);
         cands.push({
           route: create(RouteSchema, { name: `${r.metadata.namespace}/${r.metadata.name}/rule-${ri}`, match: hm.match, ...routeBody(ctx, rule.backendRefs, rule.filters, rule.timeouts, rule.retry, hm.prefix) }),
@@ -317,7 +360,7 @@ export function routesFor(ctx: RouteContext): RouteInit[] {
     r.spec.rules.forEach((rule, ri) => {
       const matches = rule.matches.length ? rule.matches : [{ headers: [] }];
       for (const m of matches) {
-        const gm = grpcMatch(m);
+        const gm = grpcMatch(m, ctx.proxyless);
         cands.push({
           route: create(RouteSchema, { name: `${r.metadata.namespace}/${r.metadata.name}/rule-${ri}`, match: gm.match, ...routeBody(ctx, rule.backendRefs, rule.filters, rule.timeouts, rule.retry, undefined) }),
           rank: [...hostRank(r.spec.hostnames, ctx), ...gm.rank, seq++],

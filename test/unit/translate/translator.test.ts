@@ -231,3 +231,114 @@ spec:
     }
   });
 });
+
+// gRPC C-core <= 1.51 (Debian 12's python3-grpcio) NACKs the whole `outbound` RouteConfiguration
+// for a header matcher in `string_match` form and for weights that do not sum to total_weight
+// (default 100); test/e2e/proxyless-ccore.test.ts runs both clients against these forms.
+describe('Translator: route forms every gRPC xDS client ACKs', () => {
+  const m = model(`apiVersion: weft.dev/v1alpha1
+kind: Service
+metadata: { name: greeter }
+spec:
+  ports: [{ name: grpc, port: 50051, protocol: grpc }]
+  endpoints: [{ address: 10.0.0.1, port: 9001, labels: { version: a } }, { address: 10.0.0.2, port: 9002, labels: { version: b } }]
+---
+apiVersion: weft.dev/v1alpha1
+kind: TrafficPolicy
+metadata: { name: greeter }
+spec:
+  targetRef: { name: greeter }
+  subsets: [{ name: a, labels: { version: a } }, { name: b, labels: { version: b } }]
+---
+apiVersion: weft.dev/v1alpha1
+kind: Service
+metadata: { name: orders }
+spec:
+  ports: [{ name: http, port: 8080 }]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: GRPCRoute
+metadata: { name: greeter }
+spec:
+  parentRefs: [{ name: greeter }]
+  rules:
+    - matches: [{ headers: [{ name: x-canary, value: "yes" }, { name: x-user, type: RegularExpression, value: "beta-[0-9]+|gamma" }] }]
+      backendRefs: [{ name: greeter, subset: b }]
+    - backendRefs: [{ name: greeter, subset: a, weight: 3 }, { name: greeter, subset: b, weight: 1 }]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: { name: orders }
+spec:
+  parentRefs: [{ name: orders }]
+  rules:
+    - matches: [{ path: { type: PathPrefix, value: /q }, queryParams: [{ name: v, value: "2" }] }]
+      backendRefs: [{ name: orders }]
+    - matches: [{ path: { type: RegularExpression, value: "/a|/b" }, method: POST }]
+      backendRefs: [{ name: orders }]
+`);
+  const t = new Translator(m, new Registry());
+  const sidecar = node({ role: 'sidecar', service: 'orders', appPort: 1 });
+  const routes = (n: NodeInfo, vhost: string) => get<RouteConfiguration>(t, n, TYPE_URL.route, 'outbound').virtualHosts.find((v) => v.name === vhost)!.routes;
+  const greeter = (n: NodeInfo) => routes(n, 'greeter.default:50051');
+  type Weighted = { clusterSpecifier: { case: string; value: { clusters: Array<{ name: string; weight: number }>; totalWeight?: number } } };
+
+  it('sends proxyless nodes header matches as exact_match / safe_regex_match, sidecars string_match', () => {
+    expect(greeter(node())[0]!.match?.headers.map((h) => h.headerMatchSpecifier)).toEqual([
+      { case: 'exactMatch', value: 'yes' },
+      { case: 'safeRegexMatch', value: expect.objectContaining({ regex: '(?:beta-[0-9]+|gamma)' }) },
+    ]);
+    expect(greeter(sidecar)[0]!.match?.headers.map((h) => h.headerMatchSpecifier.case)).toEqual(['stringMatch', 'stringMatch']);
+    const method = routes(node(), 'orders.default:8080').find((r) => r.name === 'default/orders/rule-1')!.match?.headers;
+    expect(method?.map((h) => [h.name, h.headerMatchSpecifier])).toEqual([[':method', { case: 'exactMatch', value: 'POST' }]]);
+  });
+
+  it('groups proxyless regexes, so a full match anchored as ^re$ (grpc-js-xds) keeps an alternation whole', () => {
+    const hv = greeter(node())[0]!.match!.headers[1]!.headerMatchSpecifier.value as { regex: string };
+    const full = new RegExp(`^${hv.regex}$`);
+    expect(['beta-7', 'gamma'].map((v) => full.test(v))).toEqual([true, true]);
+    expect(['beta-7x', 'xgamma'].map((v) => full.test(v))).toEqual([false, false]);
+    const path = routes(node(), 'orders.default:8080').find((r) => r.name === 'default/orders/rule-1')!.match?.pathSpecifier.value as { regex: string };
+    expect(['/a', '/b', '/ax', '/xb'].map((p) => new RegExp(`^${path.regex}$`).test(p))).toEqual([true, true, false, false]);
+  });
+
+  it('sets total_weight to the sum of the weights for proxyless nodes (C-core 1.51 takes 100 otherwise)', () => {
+    const split = greeter(node())[1]!.action.value as Weighted;
+    expect(split.clusterSpecifier.value.clusters.map((c) => c.weight)).toEqual([3, 1]);
+    expect(split.clusterSpecifier.value.totalWeight).toBe(4);
+    expect((greeter(sidecar)[1]!.action.value as Weighted).clusterSpecifier.value.totalWeight).toBeUndefined();
+  });
+
+  it('leaves routes that match on query parameters out for proxyless nodes (gRPC has no query string)', () => {
+    expect(routes(node(), 'orders.default:8080').map((r) => r.name)).toEqual(['default/orders/rule-1', 'default']);
+    expect(routes(sidecar, 'orders.default:8080').map((r) => r.name)).toContain('default/orders/rule-0');
+    expect(t.snapshotFor(node()).inconsistencies()).toEqual([]);
+  });
+});
+
+describe('Translator: GRPCRoute method regexes', () => {
+  it('groups a service or method regex, so an alternation stays inside its path element', () => {
+    const m = model(`apiVersion: weft.dev/v1alpha1
+kind: Service
+metadata: { name: greeter }
+spec:
+  ports: [{ name: grpc, port: 50051, protocol: grpc }]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: GRPCRoute
+metadata: { name: greeter }
+spec:
+  parentRefs: [{ name: greeter }]
+  rules:
+    - matches: [{ method: { type: RegularExpression, service: "a\\\\.X|b\\\\.Y", method: "Get|List" } }]
+      backendRefs: [{ name: greeter }]
+`);
+    const t = new Translator(m, new Registry());
+    for (const n of [node(), node({ role: 'sidecar', service: 'greeter', appPort: 1 })]) {
+      const vh = get<RouteConfiguration>(t, n, TYPE_URL.route, 'outbound').virtualHosts.find((v) => v.name === 'greeter.default:50051')!;
+      const re = new RegExp((vh.routes[0]!.match?.pathSpecifier.value as { regex: string }).regex);
+      expect(['/a.X/Get', '/b.Y/List'].map((p) => re.test(p))).toEqual([true, true]);
+      expect(['/a.X.Z/Get', '/b.Y/Get/x', '/c/a.X/Get'].map((p) => re.test(p))).toEqual([false, false, false]);
+    }
+  });
+});
