@@ -102,7 +102,10 @@ export const CLUSTER_FIELDS = supportedFields({
     'ring_hash_lb_config', 'least_request_lb_config', 'metadata', 'common_http_protocol_options',
   ],
   'envoy.config.cluster.v3.Cluster.EdsClusterConfig': ['eds_config', 'service_name'],
-  'envoy.config.cluster.v3.Cluster.CommonLbConfig': ['healthy_panic_threshold'],
+  // zone_aware_lb_config: the control plane does zone awareness for the sidecar, by giving the
+  // caller's zone priority 0 in the endpoints (the sidecar's priority picker); no option inside is executed.
+  'envoy.config.cluster.v3.Cluster.CommonLbConfig': ['healthy_panic_threshold', 'zone_aware_lb_config'],
+  'envoy.config.cluster.v3.Cluster.CommonLbConfig.ZoneAwareLbConfig': [],
   'envoy.config.cluster.v3.Cluster.RingHashLbConfig': ['minimum_ring_size', 'maximum_ring_size'],
   'envoy.config.cluster.v3.Cluster.LeastRequestLbConfig': ['choice_count'],
   'envoy.config.cluster.v3.Cluster.TransportSocketMatch': ['name', 'match', 'transport_socket'],

@@ -167,8 +167,6 @@ spec:
           responseHeaderModifier: { set: [{ name: x-rs, value: s }], add: [{ name: x-ra, value: a }], remove: [server] }
         - type: URLRewrite
           urlRewrite: { hostname: library.internal, path: { type: ReplaceFullPath, replaceFullPath: /full } }
-        - type: RequestMirror
-          requestMirror: { backendRef: { name: stream, port: 8443 }, percent: 25 }
       backendRefs: [{ name: library, port: 8081, weight: 3 }, { name: orders, namespace: shop, weight: 1 }]
       timeouts: { request: 4s, backendRequest: 2s }
       retry: { attempts: 3, retryOn: [5xx, gateway-error, reset, connect-failure, retriable-4xx, refused-stream], perTryTimeout: 1s, backoff: { baseInterval: 10ms } }
@@ -205,8 +203,6 @@ spec:
           requestHeaderModifier: { set: [{ name: x-set, value: s }], add: [{ name: x-add, value: a }], remove: [x-remove] }
         - type: ResponseHeaderModifier
           responseHeaderModifier: { add: [{ name: x-served-by, value: weft }] }
-        - type: RequestMirror
-          requestMirror: { backendRef: { name: greeter } }
       backendRefs: [{ name: bookstore, port: 9090, weight: 9 }, { name: greeter, subset: v2, weight: 1 }]
       timeouts: { request: 10s }
       retry: { attempts: 2, retryOn: [cancelled, deadline-exceeded, unavailable, internal] }
