@@ -27,13 +27,10 @@ import type { Cluster } from '../../proto/gen/envoy/config/cluster/v3/cluster_pb
 import { Cluster_DiscoveryType } from '../../proto/gen/envoy/config/cluster/v3/cluster_pb.js';
 import type { ClusterLoadAssignment } from '../../proto/gen/envoy/config/endpoint/v3/endpoint_pb.js';
 import type { RouteConfiguration } from '../../proto/gen/envoy/config/route/v3/route_pb.js';
-import type { Decoded } from './types/decoded.js';
-import { decodeCluster } from './types/cluster.js';
-import { decodeEndpoint } from './types/endpoint.js';
-import { decodeListener, type SidecarListener } from './types/listener.js';
-import { decodeRoute } from './types/route.js';
+import type { SidecarListener } from './types/listener.js';
+import { DECODERS, decodeResource } from './types/index.js';
 import { Problems } from './types/decoded.js';
-import { decodeSecret, upstreamTlsOf, type TrustBundle } from './types/tls.js';
+import { upstreamTlsOf, type TrustBundle } from './types/tls.js';
 
 /** The accepted config, replaced (never mutated) on every accepted update. */
 export interface XdsConfig {
@@ -72,14 +69,6 @@ export type XdsProtocol = 'delta' | 'sotw';
 
 type AnyStream = grpc.ClientDuplexStream<DiscoveryRequest | DeltaDiscoveryRequest, DiscoveryResponse | DeltaDiscoveryResponse>;
 
-type Decoder = (b: Uint8Array) => Decoded<unknown>;
-const DECODERS: Record<ResourceKind, Decoder | undefined> = {
-  cluster: decodeCluster,
-  endpoint: decodeEndpoint,
-  listener: decodeListener,
-  route: decodeRoute,
-  secret: decodeSecret,
-};
 const KIND: Record<string, ResourceKind> = Object.fromEntries(Object.entries(TYPE_URL).map(([k, v]) => [v, k as ResourceKind]));
 
 export class AdsClient {
@@ -261,7 +250,6 @@ export class AdsClient {
 
   /** Decodes a response's resources; every error with its path. */
   #decode(t: TypeUrl, kind: ResourceKind, items: Array<{ name?: string; any: { typeUrl: string; value: Uint8Array } | undefined }>) {
-    const decode = DECODERS[kind]!;
     const errors: FieldError[] = [];
     const accepted = new Map<string, unknown>();
     for (const it of items) {
@@ -273,7 +261,7 @@ export class AdsClient {
         errors.push({ resource: it.name, path: 'resources', message: `resource of type ${it.any.typeUrl} in a ${t} response` });
         continue;
       }
-      const d = decode(it.any.value);
+      const d = decodeResource(kind, it.any.value, it.name);
       errors.push(...d.errors);
       if (it.name !== undefined && d.name !== it.name) errors.push({ resource: it.name, path: 'name', message: `resource is named '${d.name}' inside` });
       if (d.value !== undefined) accepted.set(d.name, d.value);

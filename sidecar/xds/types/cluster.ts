@@ -1,7 +1,7 @@
 /** Cluster resources: decode and check what the sidecar can honour. */
 import { fromBinary } from '@bufbuild/protobuf';
 import { ClusterSchema, Cluster_DiscoveryType, Cluster_LbPolicy, type Cluster } from '../../../proto/gen/envoy/config/cluster/v3/cluster_pb.js';
-import { Problems, type Decoded } from './decoded.js';
+import { checkDuration, Problems, type Decoded } from './decoded.js';
 import { upstreamTlsOf } from './tls.js';
 import { anyUnpack } from '@bufbuild/protobuf/wkt';
 import { HttpProtocolOptionsSchema } from '../../../proto/gen/envoy/extensions/upstreams/http/v3/http_protocol_options_pb.js';
@@ -43,7 +43,34 @@ export function decodeCluster(bytes: Uint8Array): Decoded<Cluster> {
   }
   if (type === Cluster_DiscoveryType.STATIC && !c.loadAssignment?.endpoints.length) p.add('load_assignment', 'a STATIC cluster needs endpoints');
   if (!LB.has(c.lbPolicy)) p.add('lb_policy', `unsupported value '${Cluster_LbPolicy[c.lbPolicy] ?? c.lbPolicy}' (ROUND_ROBIN, LEAST_REQUEST, RANDOM, RING_HASH)`);
-  if (c.connectTimeout && (c.connectTimeout.seconds < 0n || c.connectTimeout.nanos < 0)) p.add('connect_timeout', 'must not be negative');
+  checkDuration(p, 'connect_timeout', c.connectTimeout, { positive: true });
+  checkDuration(p, 'common_http_protocol_options.idle_timeout', c.commonHttpProtocolOptions?.idleTimeout);
+  const od = c.outlierDetection;
+  if (od) {
+    checkDuration(p, 'outlier_detection.interval', od.interval, { positive: true });
+    checkDuration(p, 'outlier_detection.base_ejection_time', od.baseEjectionTime, { positive: true });
+    checkDuration(p, 'outlier_detection.max_ejection_time', od.maxEjectionTime, { positive: true });
+    for (const [f, v] of [['max_ejection_percent', od.maxEjectionPercent], ['enforcing_consecutive_5xx', od.enforcingConsecutive5xx], ['enforcing_consecutive_gateway_failure', od.enforcingConsecutiveGatewayFailure]] as const) {
+      if (v !== undefined && v > 100) p.add(`outlier_detection.${f}`, `must be 0..100, got ${v}`);
+    }
+  }
+  c.healthChecks.forEach((hc, i) => {
+    if (i > 0) p.add(`health_checks[${i}]`, 'only one health check per cluster is supported');
+    checkDuration(p, `health_checks[${i}].interval`, hc.interval, { positive: true });
+    checkDuration(p, `health_checks[${i}].timeout`, hc.timeout, { positive: true });
+    if (hc.healthChecker.case !== 'httpHealthCheck') p.add(`health_checks[${i}].health_checker`, 'only http_health_check is supported');
+    else {
+      const path = hc.healthChecker.value.path;
+      if (path && !path.startsWith('/')) p.add(`health_checks[${i}].http_health_check.path`, 'must start with /');
+      hc.healthChecker.value.expectedStatuses.forEach((r, j) => {
+        if (!(r.start >= 100n && r.end <= 600n && r.start < r.end)) p.add(`health_checks[${i}].http_health_check.expected_statuses[${j}]`, 'must be a range within [100, 600) with start < end');
+      });
+    }
+  });
+  const rh = c.lbConfig.case === 'ringHashLbConfig' ? c.lbConfig.value : undefined;
+  if (rh && ((rh.minimumRingSize ?? 1024n) < 1n || (rh.maximumRingSize ?? 8_388_608n) > 8_388_608n || (rh.minimumRingSize ?? 1024n) > (rh.maximumRingSize ?? 8_388_608n))) p.add('ring_hash_lb_config', 'ring sizes must satisfy 1 <= minimum <= maximum <= 8388608');
+  const lr = c.lbConfig.case === 'leastRequestLbConfig' ? c.lbConfig.value : undefined;
+  if (lr?.choiceCount !== undefined && lr.choiceCount < 2) p.add('least_request_lb_config.choice_count', 'must be at least 2');
   upstreamTlsOf(c, p);
   return { name: c.name, value: p.errors.length ? undefined : c, errors: p.errors };
 }

@@ -26,3 +26,14 @@ export function checkRegex(p: Problems, path: string, regex: string): void {
     p.add(path, `invalid regex: ${(e as Error).message}`);
   }
 }
+
+type Duration = { seconds: bigint; nanos: number } | undefined;
+
+/** A Duration field that, when set, must be within [min, max] milliseconds (Envoy's validation rules). */
+export function checkDuration(p: Problems, path: string, d: Duration, o: { positive?: boolean; maxMs?: number } = {}): void {
+  if (!d) return;
+  const ms = Number(d.seconds) * 1000 + d.nanos / 1e6;
+  if (d.seconds < 0n || d.nanos < 0 || !Number.isFinite(ms)) p.add(path, 'must not be negative');
+  else if (o.positive && ms <= 0) p.add(path, 'must be greater than 0');
+  else if (ms > (o.maxMs ?? 365 * 24 * 3600 * 1000)) p.add(path, `must be at most ${o.maxMs ?? 365 * 24 * 3600 * 1000} ms`);
+}

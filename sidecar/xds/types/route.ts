@@ -1,7 +1,21 @@
 /** RouteConfiguration resources: domains, matchers and actions the router can run. */
 import { fromBinary } from '@bufbuild/protobuf';
 import { RouteConfigurationSchema, type RouteConfiguration } from '../../../proto/gen/envoy/config/route/v3/route_pb.js';
-import { checkRegex, Problems, type Decoded } from './decoded.js';
+import { checkDuration, checkRegex, Problems, type Decoded } from './decoded.js';
+import { RETRY } from '../../routing/route-table.js';
+import type { RetryPolicy } from '../../../proto/gen/envoy/config/route/v3/route_components_pb.js';
+
+/** A retry policy's conditions and durations: an unknown retry_on token is refused, not skipped. */
+function checkRetry(p: Problems, path: string, r: RetryPolicy | undefined): void {
+  if (!r) return;
+  for (const t of r.retryOn.split(',')) {
+    const tok = t.trim();
+    if (tok && !(tok in RETRY)) p.add(`${path}.retry_on`, `unsupported condition '${tok}' (${Object.keys(RETRY).join(', ')})`);
+  }
+  checkDuration(p, `${path}.per_try_timeout`, r.perTryTimeout);
+  checkDuration(p, `${path}.retry_back_off.base_interval`, r.retryBackOff?.baseInterval, { positive: true });
+  checkDuration(p, `${path}.retry_back_off.max_interval`, r.retryBackOff?.maxInterval, { positive: true });
+}
 import { checkSupported, ROUTE_FIELDS } from './supported.js';
 
 import { compileTranscoderAny, REVERSE_FILTER } from '../../../common/transcode/compile.js';
@@ -24,6 +38,7 @@ export function decodeRoute(bytes: Uint8Array): Decoded<RouteConfiguration> {
     for (const k of Object.keys(vh.typedPerFilterConfig)) {
       if (k !== REVERSE_FILTER) p.add(`${vp}.typed_per_filter_config["${k}"]`, `per-route config for '${k}' is not supported by the Weft sidecar`);
     }
+    checkRetry(p, `${vp}.retry_policy`, vh.retryPolicy);
     const rev = vh.typedPerFilterConfig[REVERSE_FILTER];
     if (rev) {
       try {
@@ -39,11 +54,33 @@ export function decodeRoute(bytes: Uint8Array): Decoded<RouteConfiguration> {
       if (!ps?.case) p.add(`${rp}.match`, 'a path matcher is required');
       if (ps?.case === 'safeRegex') checkRegex(p, `${rp}.match.safe_regex.regex`, ps.value.regex);
       r.match?.headers.forEach((h, hi) => {
-        const sm = h.headerMatchSpecifier.case === 'stringMatch' ? h.headerMatchSpecifier.value.matchPattern : undefined;
+        const hs = h.headerMatchSpecifier;
+        const sm = hs.case === 'stringMatch' ? hs.value.matchPattern : undefined;
         if (sm?.case === 'safeRegex') checkRegex(p, `${rp}.match.headers[${hi}].string_match.safe_regex.regex`, sm.value.regex);
+        if (hs.case === 'safeRegexMatch') checkRegex(p, `${rp}.match.headers[${hi}].safe_regex_match.regex`, hs.value.regex);
+        if (hs.case === 'stringMatch' && !sm?.case) p.add(`${rp}.match.headers[${hi}].string_match`, 'a match pattern is required');
+      });
+      r.match?.queryParameters.forEach((q, qi) => {
+        const qs = q.queryParameterMatchSpecifier;
+        if (!qs.case) p.add(`${rp}.match.query_parameters[${qi}]`, 'string_match or present_match is required');
+        const sm = qs.case === 'stringMatch' ? qs.value.matchPattern : undefined;
+        if (qs.case === 'stringMatch' && !sm?.case) p.add(`${rp}.match.query_parameters[${qi}].string_match`, 'a match pattern is required');
+        if (sm?.case === 'safeRegex') checkRegex(p, `${rp}.match.query_parameters[${qi}].string_match.safe_regex.regex`, sm.value.regex);
       });
       if (!r.action.case || !['route', 'redirect', 'directResponse'].includes(r.action.case)) p.add(`${rp}.action`, `unsupported action '${r.action.case ?? 'none'}'`);
       if (r.action.case === 'route') {
+        const ra = r.action.value;
+        checkRetry(p, `${rp}.route.retry_policy`, ra.retryPolicy);
+        checkDuration(p, `${rp}.route.timeout`, ra.timeout);
+        checkDuration(p, `${rp}.route.max_stream_duration.grpc_timeout_header_max`, ra.maxStreamDuration?.grpcTimeoutHeaderMax);
+        if (ra.regexRewrite?.pattern) checkRegex(p, `${rp}.route.regex_rewrite.pattern.regex`, ra.regexRewrite.pattern.regex);
+        ra.hashPolicy.forEach((h, hi) => {
+          const s = h.policySpecifier;
+          if (s.case === 'connectionProperties' && !s.value.sourceIp) p.add(`${rp}.route.hash_policy[${hi}].connection_properties.source_ip`, 'must be true (the only connection property supported)');
+          if (s.case === 'header' && !s.value.headerName) p.add(`${rp}.route.hash_policy[${hi}].header.header_name`, 'is required');
+          if (s.case === 'cookie' && !s.value.name) p.add(`${rp}.route.hash_policy[${hi}].cookie.name`, 'is required');
+          if (!s.case) p.add(`${rp}.route.hash_policy[${hi}]`, 'a policy (header, cookie or connection_properties) is required');
+        });
         const cs = r.action.value.clusterSpecifier;
         if (cs.case !== 'cluster' && cs.case !== 'weightedClusters') p.add(`${rp}.route.cluster_specifier`, `unsupported '${cs.case ?? 'none'}'`);
         if (cs.case === 'weightedClusters' && !cs.value.clusters.some((c) => (c.weight ?? 0) > 0)) p.add(`${rp}.route.weighted_clusters`, 'total weight must be > 0');

@@ -1,0 +1,306 @@
+/**
+ * A mesh that uses every feature the config kinds offer (the docs/config.md examples plus what
+ * they leave out), translated for nodes whose snapshots together hold every resource shape the
+ * translator makes. Used by the every-feature test and the xDS decoder fuzz suite.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { formatFieldError } from '../../common/errors.js';
+import { TYPE_URL, type ResourceKind, type TypeUrl } from '../../common/xds-types.js';
+import { CertificateAuthority } from '../../control-plane/ca/ca.js';
+import { parseDocuments, validateApply } from '../../control-plane/config/index.js';
+import { buildModel, type MeshModel } from '../../control-plane/config/types.js';
+import { Registry } from '../../control-plane/registry/registry.js';
+import { Translator } from '../../control-plane/translate/index.js';
+import type { NodeInfo } from '../../control-plane/xds/node.js';
+import type { Resource } from '../../control-plane/xds/snapshot.js';
+import { buildDescriptorSet } from './descriptors.js';
+import { tempDir } from './processes.js';
+
+const ROOT = join(import.meta.dirname, '..', '..');
+
+const KIND_OF = new Map<string, ResourceKind>(Object.entries(TYPE_URL).map(([k, v]) => [v, k as ResourceKind]));
+
+/**
+ * The configuration examples of docs/config.md, as published (GRPCTranslation and MeshConfig are
+ * left out: the first has a truncated placeholder descriptor set, the second is replaced below by
+ * one that sets every field).
+ */
+function docsExamples(): string[] {
+  const md = readFileSync(join(ROOT, 'docs/config.md'), 'utf8');
+  const blocks = [...md.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1]!);
+  return blocks.flatMap((b) => b.split(/^---\n/m)).filter((d) => !/^kind: (GRPCTranslation|MeshConfig)$/m.test(d));
+}
+
+/** What the docs examples do not reach: every remaining field and match kind of every kind. */
+function extras(descriptorSet: string): string[] {
+  return [
+    // MeshConfig: every field (mTLS PERMISSIVE so both inbound filter chains appear; default deny).
+    `apiVersion: weft.dev/v1alpha1
+kind: MeshConfig
+metadata: { name: mesh }
+spec:
+  trustDomain: example.org
+  mtls: { mode: PERMISSIVE }
+  tracing: { samplingPercent: 25, endpoint: "http://127.0.0.1:4318/v1/traces", propagation: b3 }
+  certificateTtl: 12h
+  authorization: { defaultAction: DENY }
+  http: { normalizePath: true, mergeSlashes: false, escapedSlashes: UnescapeAndRedirect, upgrades: [websocket, spdy/3.1] }
+`,
+    // Services: one port of each protocol, several ports, static endpoints with every field,
+    // per-service mTLS overrides of each mode.
+    `apiVersion: weft.dev/v1alpha1
+kind: Service
+metadata: { name: greeter }
+spec:
+  ports: [{ name: grpc, port: 50051, protocol: grpc }]
+  endpoints:
+    - { address: 10.0.0.1, labels: { version: v1 }, zone: zone-a, weight: 2 }
+    - { address: "fd00::2", port: 50052, labels: { version: v2 }, zone: zone-b }
+  mtls: { mode: STRICT }
+`,
+    `apiVersion: weft.dev/v1alpha1
+kind: Service
+metadata: { name: bookstore }
+spec:
+  ports: [{ name: grpc, port: 9090, protocol: grpc }, { name: admin, port: 9091, protocol: http }]
+`,
+    `apiVersion: weft.dev/v1alpha1
+kind: Service
+metadata: { name: library }
+spec:
+  ports: [{ name: http, port: 8081, protocol: http }]
+  mtls: { mode: DISABLE }
+`,
+    `apiVersion: weft.dev/v1alpha1
+kind: Service
+metadata: { name: stream }
+spec:
+  ports: [{ name: h2, port: 8443, protocol: http2 }]
+  mtls: { mode: PERMISSIVE }
+`,
+    `apiVersion: weft.dev/v1alpha1
+kind: Service
+metadata: { name: orders, namespace: shop }
+spec:
+  ports: [{ port: 8080 }]
+`,
+    // TrafficPolicy: every load balancer (and ring-hash key), every block, every field.
+    `apiVersion: weft.dev/v1alpha1
+kind: TrafficPolicy
+metadata: { name: greeter }
+spec:
+  targetRef: { kind: Service, name: greeter, namespace: default }
+  loadBalancer: { type: LeastRequest, choiceCount: 3, localityAware: true, panicThresholdPercent: 30 }
+  subsets: [{ name: v1, labels: { version: v1 } }, { name: v2, labels: { version: v2 } }]
+  connectionPool: { maxConnections: 10, maxPendingRequests: 11, maxRequests: 12, maxRetries: 3, connectTimeout: 2s, idleTimeout: 30s }
+  outlierDetection: { consecutive5xx: 4, consecutiveGatewayErrors: 3, interval: 5s, baseEjectionTime: 15s, maxEjectionPercent: 40 }
+  healthCheck: { path: /healthz, interval: 3s, timeout: 500ms, unhealthyThreshold: 3, healthyThreshold: 1, expectedStatuses: [{ start: 200, end: 300 }, { start: 404, end: 405 }] }
+  retry: { attempts: 4, retryOn: [unavailable, resource-exhausted, retriable-status-codes, non-idempotent], codes: [503], perTryTimeout: 1s, backoff: { baseInterval: 20ms, maxInterval: 200ms }, budget: { percent: 30, minRetryConcurrency: 5 } }
+  timeout: 9s
+`,
+    `apiVersion: weft.dev/v1alpha1
+kind: TrafficPolicy
+metadata: { name: bookstore }
+spec:
+  targetRef: { name: bookstore }
+  loadBalancer: { type: RingHash, ringHash: { hashOn: header, header: x-user, minRingSize: 64, maxRingSize: 4096 } }
+`,
+    `apiVersion: weft.dev/v1alpha1
+kind: TrafficPolicy
+metadata: { name: library }
+spec:
+  targetRef: { name: library }
+  loadBalancer: { type: RingHash, ringHash: { hashOn: sourceIP } }
+`,
+    `apiVersion: weft.dev/v1alpha1
+kind: TrafficPolicy
+metadata: { name: stream }
+spec:
+  targetRef: { name: stream }
+  loadBalancer: { type: Random }
+`,
+    `apiVersion: weft.dev/v1alpha1
+kind: TrafficPolicy
+metadata: { name: orders, namespace: shop }
+spec:
+  targetRef: { name: orders }
+  loadBalancer: { type: RingHash, ringHash: { hashOn: cookie, cookie: { name: session, ttl: 1h, path: /shop } } }
+`,
+    // HTTPRoute: every match kind, every filter, hostnames, ports, namespaces, timeouts, retry.
+    `apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: { name: library-all }
+spec:
+  parentRefs: [{ kind: Service, name: library, namespace: default, port: 8081 }]
+  hostnames: [books.example.org]
+  rules:
+    - matches:
+        - path: { type: Exact, value: /exact }
+          method: GET
+          headers: [{ type: Exact, name: x-a, value: "1" }, { type: RegularExpression, name: x-b, value: "^v[0-9]+$" }]
+          queryParams: [{ type: Exact, name: q, value: x }, { type: RegularExpression, name: r, value: "^[a-z]+$" }]
+        - path: { type: RegularExpression, value: "^/re/[0-9]+$" }
+      filters:
+        - type: RequestHeaderModifier
+          requestHeaderModifier: { set: [{ name: x-set, value: s }], add: [{ name: x-add, value: a }], remove: [x-remove] }
+        - type: ResponseHeaderModifier
+          responseHeaderModifier: { set: [{ name: x-rs, value: s }], add: [{ name: x-ra, value: a }], remove: [server] }
+        - type: URLRewrite
+          urlRewrite: { hostname: library.internal, path: { type: ReplaceFullPath, replaceFullPath: /full } }
+      backendRefs: [{ name: library, port: 8081, weight: 3 }, { name: orders, namespace: shop, weight: 1 }]
+      timeouts: { request: 4s, backendRequest: 2s }
+      retry: { attempts: 3, retryOn: [5xx, gateway-error, reset, connect-failure, retriable-4xx, refused-stream], perTryTimeout: 1s, backoff: { baseInterval: 10ms } }
+    - matches: [{ path: { type: PathPrefix, value: /prefix } }]
+      filters:
+        - type: URLRewrite
+          urlRewrite: { path: { type: ReplacePrefixMatch, replacePrefixMatch: /rewritten } }
+      backendRefs: [{ name: library }]
+    - matches: [{ path: { type: PathPrefix, value: /moved } }]
+      filters:
+        - type: RequestRedirect
+          requestRedirect: { scheme: https, hostname: new.example.org, port: 8443, path: { type: ReplaceFullPath, replaceFullPath: /here }, statusCode: 308 }
+    - matches: [{ path: { type: PathPrefix, value: /old } }]
+      filters:
+        - type: RequestRedirect
+          requestRedirect: { path: { type: ReplacePrefixMatch, replacePrefixMatch: /new }, statusCode: 303 }
+`,
+    // GRPCRoute: every method match form, headers, every filter, timeouts, retry.
+    `apiVersion: gateway.networking.k8s.io/v1
+kind: GRPCRoute
+metadata: { name: bookstore-all }
+spec:
+  parentRefs: [{ kind: Service, name: bookstore, port: 9090 }]
+  hostnames: [bookstore.example.org]
+  rules:
+    - matches:
+        - method: { type: Exact, service: bookstore.Bookstore, method: GetShelf }
+          headers: [{ name: x-tenant, value: a }, { type: RegularExpression, name: x-env, value: "^(dev|prod)$" }]
+        - method: { service: bookstore.Bookstore }
+        - method: { method: ListShelves }
+        - method: { type: RegularExpression, service: "bookstore\\\\..*", method: "Get.*" }
+      filters:
+        - type: RequestHeaderModifier
+          requestHeaderModifier: { set: [{ name: x-set, value: s }], add: [{ name: x-add, value: a }], remove: [x-remove] }
+        - type: ResponseHeaderModifier
+          responseHeaderModifier: { add: [{ name: x-served-by, value: weft }] }
+      backendRefs: [{ name: bookstore, port: 9090, weight: 9 }, { name: greeter, subset: v2, weight: 1 }]
+      timeouts: { request: 10s }
+      retry: { attempts: 2, retryOn: [cancelled, deadline-exceeded, unavailable, internal] }
+`,
+    // AuthorizationPolicy: ALLOW and DENY, every source, operation and condition field.
+    `apiVersion: weft.dev/v1alpha1
+kind: AuthorizationPolicy
+metadata: { name: bookstore-callers }
+spec:
+  service: bookstore
+  action: ALLOW
+  rules:
+    - from: [{ principals: ["spiffe://example.org/ns/default/sa/web", "spiffe://example.org/ns/default/*"], notPrincipals: ["*/sa/evil"] }]
+      to: [{ paths: ["/bookstore.Bookstore/*", "/exact"], notPaths: ["*/Delete"], methods: [POST], notMethods: [GET] }]
+      when: [{ header: x-tenant, values: [a, "b*"], notValues: ["*z"] }]
+    - from: [{ namespaces: [ops, "team-*"], notNamespaces: [sandbox] }]
+---
+apiVersion: weft.dev/v1alpha1
+kind: AuthorizationPolicy
+metadata: { name: deny-debug }
+spec:
+  service: "*"
+  action: DENY
+  rules:
+    - to: [{ paths: ["/debug/*"] }]
+    - when: [{ header: x-debug, values: ["*"] }]
+`,
+    // GRPCTranslation in both directions (JSON clients of a gRPC service; gRPC clients of an HTTP one).
+    `apiVersion: weft.dev/v1alpha1
+kind: GRPCTranslation
+metadata: { name: bookstore-json }
+spec:
+  service: bookstore
+  direction: jsonToGrpc
+  protoServices: [bookstore.Bookstore]
+  ignoredQueryParameters: [api_key]
+  autoMapping: false
+  descriptorSet: ${descriptorSet}
+`,
+    `apiVersion: weft.dev/v1alpha1
+kind: GRPCTranslation
+metadata: { name: library-grpc }
+spec:
+  service: library
+  direction: grpcToJson
+  protoServices: [bookstore.Bookstore]
+  descriptorSet: ${descriptorSet}
+`,
+  ];
+}
+
+const MESH_DISABLE = `apiVersion: weft.dev/v1alpha1
+kind: MeshConfig
+metadata: { name: mesh }
+spec:
+  mtls: { mode: DISABLE }
+  tracing: { samplingPercent: 100, propagation: w3c }
+  authorization: { defaultAction: ALLOW }
+`;
+
+function meshModel(docs: string[]): MeshModel {
+  const { docs: parsed, errors } = parseDocuments(docs.join('---\n'), 'every-feature.yaml');
+  const v = validateApply(parsed, buildModel(0, []));
+  const all = [...errors, ...v.errors].map(formatFieldError);
+  if (all.length) throw new Error(`the every-feature mesh does not validate:\n${all.join('\n')}`);
+  return buildModel(1, v.resources);
+}
+
+const node = (over: Partial<NodeInfo>): NodeInfo => ({ id: 'n', cluster: '', role: 'proxyless', namespace: 'default', labels: {}, userAgent: '', ...over });
+
+/** The nodes whose snapshots together hold every resource shape the translator makes. */
+const NODES: NodeInfo[] = [
+  // Inbound: RBAC (ALLOW + DENY) + grpc_web + grpc_json_transcoder, mTLS PERMISSIVE (TLS + plaintext chains).
+  node({ id: 'bookstore-1', role: 'sidecar', service: 'bookstore', appPort: 7000, appProtocol: 'grpc', zone: 'zone-a' }),
+  // Inbound: grpc_web, STRICT (TLS chain only); default-deny ALLOW filter.
+  node({ id: 'greeter-1', role: 'sidecar', service: 'greeter', appPort: 7001, appProtocol: 'grpc', zone: 'zone-b' }),
+  // Inbound: DISABLE (plaintext only), HTTP app.
+  node({ id: 'library-1', role: 'sidecar', service: 'library', appPort: 7002, appProtocol: 'http' }),
+  node({ id: 'stream-1', role: 'sidecar', service: 'stream', appPort: 7003, appProtocol: 'http2' }),
+  node({ id: 'orders-shop', role: 'sidecar', namespace: 'shop', service: 'orders', appPort: 7004, appProtocol: 'http' }),
+  node({ id: 'gw', role: 'gateway' }),
+  node({ id: 'grpc-client', role: 'proxyless' }),
+  node({ id: 'grpc-client-shop', role: 'proxyless', namespace: 'shop' }),
+];
+
+export interface Emitted {
+  node: string;
+  kind: ResourceKind;
+  resource: Resource;
+}
+
+
+/** Every resource the translator emits for the every-feature mesh, per node and mesh variant. */
+export async function everyFeatureResources(): Promise<Emitted[]> {
+  const out: Emitted[] = [];
+  const set = Buffer.from(buildDescriptorSet(join(ROOT, 'test/fixtures/bookstore'))).toString('base64');
+  const model = meshModel([...docsExamples(), ...extras(set)]);
+  const ca = await CertificateAuthority.open({ dataDir: tempDir('weft-every-') });
+  const registry = new Registry();
+  // Registered instances (mesh endpoints with tlsMode metadata), besides the static ones.
+  registry.streamOpened(node({ id: 'bookstore-1', role: 'sidecar', service: 'bookstore', instanceIp: '127.0.0.2', instancePort: 15006, labels: { version: 'v1' }, zone: 'zone-a' }));
+  registry.streamOpened(node({ id: 'greeter-1', role: 'sidecar', service: 'greeter', instanceIp: '127.0.0.3', instancePort: 15006, labels: { version: 'v2' } }));
+  // Mesh-wide mTLS and tracing as configured; then the other mesh modes: mTLS DISABLE (no trust
+  // bundle, plaintext everywhere) and no tracing endpoint (the control plane's receiver), and a
+  // control plane without a CA.
+  const plain = meshModel([...docsExamples(), ...extras(set).map((d) => (d.includes('kind: MeshConfig') ? MESH_DISABLE : d))]);
+  const translators: Array<[string, Translator]> = [
+    ['', new Translator(model, registry, { bundlePem: ca.trustBundlePem() }, { otlpUrl: 'http://127.0.0.1:4318/v1/traces' })],
+    ['mtls-disable/', new Translator(plain, registry, { bundlePem: ca.trustBundlePem() }, { otlpUrl: 'http://127.0.0.1:4318/v1/traces' })],
+    ['no-ca/', new Translator(model, registry)],
+  ];
+  for (const [variant, t] of translators) {
+    for (const n of NODES) {
+      for (const [typeUrl, byName] of t.snapshotFor(n).resources) {
+        for (const r of byName.values()) out.push({ node: variant + n.id, kind: KIND_OF.get(typeUrl as TypeUrl)!, resource: r });
+      }
+    }
+  }
+  return out;
+}
