@@ -27,12 +27,12 @@ import type { Socket } from 'node:net';
 import { H1Downstream, type HeadInfo } from './h1-response.js';
 import { respondError, respondErrorRaw } from './respond.js';
 import { validAuthority } from './uri.js';
-import { HTTPParser, K_BODY, K_COMPLETE, K_HEADERS, K_HEADERS_COMPLETE, METHODS, PARSER_RESOURCE, type NativeParser } from './llhttp.js';
+import { HTTPParser, K_BODY, K_COMPLETE, K_HEADERS, K_HEADERS_COMPLETE, K_MESSAGE_BEGIN, METHODS, PARSER_RESOURCE, type NativeParser } from './llhttp.js';
 
 const CONTINUE = 'HTTP/1.1 100 Continue\r\n\r\n';
 
 /** Why a request is refused before routing: the parser's error, or a check of ours (status set). */
-type HeadError = Error & { code?: string; status?: number };
+type HeadError = Error & { code?: string; status?: number; head?: boolean };
 
 function headError(code: string, message: string, status = 400): HeadError {
   return Object.assign(new Error(message), { code, status });
@@ -92,6 +92,12 @@ export class H1Connection {
   #headStart = 0;
   #idleSince = Date.now();
   #freed = false;
+  // Whether a request the parser refuses was a HEAD (its answer then has no body): the first
+  // bytes of the message being parsed, when it began at the start of a read (undefined: unknown).
+  #inMessage = false;
+  #completedThisRead = false;
+  #chunk: Buffer | undefined;
+  #prefix: string | undefined;
   readonly #onDataFn = (data: Buffer): void => this.#onData(data);
   readonly #onEndFn = (): void => this.#close();
 
@@ -107,8 +113,18 @@ export class H1Connection {
     };
     p[K_HEADERS_COMPLETE] = (maj: number, min: number, raw: string[] | undefined, method: number, url: string | undefined, _s: unknown, _m: unknown, upgrade: boolean, keepAlive: boolean) =>
       this.#onHead(maj, min, raw, method, url, upgrade, keepAlive);
+    p[K_MESSAGE_BEGIN] = () => {
+      this.#inMessage = true;
+      const c = this.#chunk;
+      this.#prefix = c && !this.#completedThisRead ? c.toString('latin1', 0, 5) : undefined;
+      return 0;
+    };
     p[K_BODY] = (chunk: Buffer) => this.#onBody(chunk);
-    p[K_COMPLETE] = () => this.#onComplete();
+    p[K_COMPLETE] = () => {
+      this.#inMessage = false;
+      this.#completedThisRead = true;
+      this.#onComplete();
+    };
     socket.on('data', this.#onDataFn);
     socket.on('end', this.#onEndFn);
     socket.on('error', this.#onEndFn);
@@ -122,6 +138,9 @@ export class H1Connection {
 
   #onData(data: Buffer): void {
     if (this.#headStart === 0 && this.#reading === undefined) this.#headStart = Date.now();
+    if (this.#inMessage && this.#prefix !== undefined && this.#prefix.length < 5) this.#prefix += data.toString('latin1', 0, 5 - this.#prefix.length);
+    this.#completedThisRead = false;
+    this.#chunk = this.#inMessage ? undefined : data;
     let r: ReturnType<NativeParser['execute']>;
     try {
       r = this.#parser.execute(data);
@@ -135,6 +154,12 @@ export class H1Connection {
     if (this.#error) return this.#parseError(this.#error);
     if (typeof r !== 'number') return this.#parseError(r);
     const up = this.#upgrade;
+    if (up && !this.#upgradeDone && r < data.length) {
+      // Node's binding reports no error for a message llhttp flagged as an Upgrade: it returns
+      // where the parser stopped. Stopping inside the message (an `Upgrade: h2c` request's
+      // malformed body) is a parse error like any other.
+      return this.#parseError(Object.assign(new Error('malformed request body'), { code: 'HPE_INVALID_BODY' }));
+    }
     if (up && this.#upgradeDone) {
       // The parser stops after an Upgrade request: what follows is not HTTP/1.1. It waits here,
       // unread by anyone, until the upstream answers 101 (tunnel) or anything else (dropped).
@@ -204,16 +229,16 @@ export class H1Connection {
     }
     // RFC 9112 section 3.2: exactly one Host in HTTP/1.1, and a valid one.
     const http10 = maj === 1 && min === 0;
-    if (hosts > 1) return this.#refuseHead(headError('HOST_DUPLICATE', 'more than one Host header'));
-    if (hosts === 0 && !http10) return this.#refuseHead(headError('HOST_MISSING', 'an HTTP/1.1 request needs a Host header'));
-    if (!validAuthority(info.host)) return this.#refuseHead(headError('HOST_INVALID', 'the Host header is not a valid host[:port]'));
+    if (hosts > 1) return this.#refuseHead(headError('HOST_DUPLICATE', 'more than one Host header'), method);
+    if (hosts === 0 && !http10) return this.#refuseHead(headError('HOST_MISSING', 'an HTTP/1.1 request needs a Host header'), method);
+    if (!validAuthority(info.host)) return this.#refuseHead(headError('HOST_INVALID', 'the Host header is not a valid host[:port]'), method);
     const m = METHODS[method] ?? 'GET';
     if (upgrade) {
-      if (m === 'CONNECT') return this.#refuseHead(headError('CONNECT', 'CONNECT is not supported', 405));
-      if (this.#queue.length) return this.#refuseHead(headError('HPE_UPGRADE', 'an Upgrade behind pipelined requests'));
+      if (m === 'CONNECT') return this.#refuseHead(headError('CONNECT', 'CONNECT is not supported', 405), method);
+      if (this.#queue.length) return this.#refuseHead(headError('HPE_UPGRADE', 'an Upgrade behind pipelined requests'), method);
     }
     let h2c = false;
-    if (upgrade && !isH2c(info.upgrade) && (info.chunked || info.length > 0)) return this.#refuseHead(headError('UPGRADE_BODY', 'an Upgrade request with a body is not supported'));
+    if (upgrade && !isH2c(info.upgrade) && (info.chunked || info.length > 0)) return this.#refuseHead(headError('UPGRADE_BODY', 'an Upgrade request with a body is not supported'), method);
     if (upgrade && isH2c(info.upgrade)) {
       // `Upgrade: h2c` is never forwarded (as Envoy): the request is served as a plain one, without
       // its upgrade headers, and the connection closes after it (the parser stops at an Upgrade).
@@ -236,7 +261,9 @@ export class H1Connection {
   }
 
   /** A head refused before routing: the parser stops here (-1), the refusal is answered in order. */
-  #refuseHead(err: HeadError): number {
+  #refuseHead(err: HeadError, method: number): number {
+    // The answer to a HEAD carries no body, even a refusal.
+    if (METHODS[method] === 'HEAD') err.head = true;
     this.#error = err;
     return -1;
   }
@@ -380,10 +407,16 @@ export class H1Connection {
       this.socket.destroy();
       return;
     }
-    if (err.status !== undefined) respondErrorRaw(this.socket, 'BAD_REQUEST', err.message, err.status);
+    if (err.status !== undefined) respondErrorRaw(this.socket, 'BAD_REQUEST', err.message, err.status, err.head ? 'HEAD' : 'other');
     else if (code === 'HPE_HEADER_OVERFLOW') respondErrorRaw(this.socket, 'REQUEST_TOO_LARGE', 'request headers are too large', 431);
     else if (code === 'HEADERS_TIMEOUT') respondErrorRaw(this.socket, 'BAD_REQUEST', 'the request head did not arrive in time', 408);
-    else respondErrorRaw(this.socket, 'BAD_REQUEST', `malformed request (${code ?? 'parse error'})`);
+    else {
+      // The parser stopped inside the request: a HEAD gets no body; when we cannot tell, the
+      // answer has an empty body, right for both.
+      const p = this.#prefix;
+      const known = p !== undefined && p.length >= 5;
+      respondErrorRaw(this.socket, 'BAD_REQUEST', `malformed request (${code ?? 'parse error'})`, 400, known ? (p === 'HEAD ' ? 'HEAD' : 'other') : 'unknown');
+    }
     // Read and drop whatever else comes, so the client's close is seen.
     this.socket.resume();
   }

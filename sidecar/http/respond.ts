@@ -107,13 +107,16 @@ export function respondGrpcWebTrailersOnly(d: Downstream, call: GrpcWebCall, met
  * rejected, or an Upgrade that could not be forwarded. Writes a minimal HTTP/1.1 response and
  * closes the socket.
  */
-export function respondErrorRaw(socket: { writable: boolean; end(data: string): void; destroy(): void }, code: ErrorCode, message: string, status = httpStatusFor(code)): void {
+export function respondErrorRaw(socket: { writable: boolean; end(data: string): void; destroy(): void }, code: ErrorCode, message: string, status = httpStatusFor(code), head: 'HEAD' | 'other' | 'unknown' = 'other'): void {
   if (!socket.writable) {
     socket.destroy();
     return;
   }
-  const body = `${code}: ${message}\n`;
-  socket.end(`HTTP/1.1 ${status} ${REASONS[status] ?? 'Error'}\r\ncontent-type: text/plain; charset=utf-8\r\nx-weft-error: ${code}\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+  // To a HEAD: the same head (content-length included, RFC 9110 section 9.3.2), no body. When
+  // it is not known whether the request was a HEAD (the parser stopped in its request line), an
+  // empty body, which is right either way.
+  const body = head === 'unknown' ? '' : `${code}: ${message}\n`;
+  socket.end(`HTTP/1.1 ${status} ${REASONS[status] ?? 'Error'}\r\ncontent-type: text/plain; charset=utf-8\r\nx-weft-error: ${code}\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${head === 'HEAD' ? '' : body}`);
 }
 
-const REASONS: Record<number, string> = { 400: 'Bad Request', 404: 'Not Found', 408: 'Request Timeout', 413: 'Payload Too Large', 414: 'URI Too Long', 431: 'Request Header Fields Too Large', 502: 'Bad Gateway', 503: 'Service Unavailable', 504: 'Gateway Timeout' };
+const REASONS: Record<number, string> = { 400: 'Bad Request', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed', 408: 'Request Timeout', 413: 'Payload Too Large', 414: 'URI Too Long', 431: 'Request Header Fields Too Large', 502: 'Bad Gateway', 503: 'Service Unavailable', 504: 'Gateway Timeout' };

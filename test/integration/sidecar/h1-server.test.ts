@@ -358,6 +358,29 @@ describe('HTTP/1.1 server connection (native llhttp)', () => {
     expect(seen).toEqual(['/x - - -']);
   });
 
+  it('answers 400 to an `Upgrade: h2c` request whose chunked body is malformed (the binding reports no error for Upgrades)', async () => {
+    const srv = await serve((d) => {
+      d.body.on('error', () => undefined);
+      d.body.resume();
+    });
+    const c = await raw(srv.port);
+    c.send('POST /x HTTP/1.1\r\nhost: a\r\nconnection: upgrade\r\nupgrade: h2c\r\ntransfer-encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n');
+    await c.wait(() => c.closed());
+    expect(c.text()).toMatch(/^HTTP\/1\.1 400 Bad Request\r\n/);
+  });
+
+  it('refuses a HEAD with the same head and no body; a request line the parser stopped in gets an empty body', async () => {
+    const srv = await serve((d) => ok(d, 'x'));
+    const head = await raw(srv.port);
+    head.send('HEAD / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n');
+    await head.wait(() => head.closed());
+    expect(head.text()).toMatch(/^HTTP\/1\.1 400 Bad Request\r\n[\s\S]*content-length: \d+\r\nconnection: close\r\n\r\n$/);
+    const pipelined = await raw(srv.port);
+    pipelined.send('GET / HTTP/1.1\r\nHost: a\r\n\r\nHEAD / HTTP/1.1\nHost: a\n\n');
+    await pipelined.wait(() => pipelined.closed());
+    expect(pipelined.text()).toMatch(/\r\n\r\nxHTTP\/1\.1 400 Bad Request\r\n[\s\S]*content-length: 0\r\nconnection: close\r\n\r\n$/);
+  });
+
   it.each([
     ['two Host headers', 'GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n'],
     ['a Host with whitespace inside', 'GET / HTTP/1.1\r\nHost: a b\r\n\r\n'],
