@@ -327,7 +327,8 @@ export type MtlsMode = 'STRICT' | 'PERMISSIVE' | 'DISABLE';
 
 export interface MeshConfigSpec {
   trustDomain: string;
-  mtls: { mode: MtlsMode };
+  /** minProtocolVersion: TLSv1_3 (default), or TLSv1_2 to admit peers that need it (AEAD ECDHE suites only). */
+  mtls: { mode: MtlsMode; minProtocolVersion: 'TLSv1_2' | 'TLSv1_3' };
   tracing: {
     /** 0..100. */
     samplingPercent: number;
@@ -358,7 +359,7 @@ export interface MeshHttpSettings {
 
 export const DEFAULT_MESH_CONFIG: MeshConfigSpec = {
   trustDomain: 'cluster.local',
-  mtls: { mode: 'PERMISSIVE' },
+  mtls: { mode: 'PERMISSIVE', minProtocolVersion: 'TLSv1_3' },
   tracing: { samplingPercent: 1, propagation: 'w3c' },
   certificateTtlMs: 24 * 3600 * 1000,
   authorization: { defaultAction: 'ALLOW' },

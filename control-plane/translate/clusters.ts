@@ -13,7 +13,7 @@ import type { AppProtocol, ServiceResource, TrafficPolicyResource } from '../con
 import { makeResource, type Resource } from '../xds/snapshot.js';
 import { clusterName, inboundClusterName } from './names.js';
 import { ADS_SOURCE, duration, socketAddress } from './proto-helpers.js';
-import { ROOTCA_SECRET, meshTransportSocketMatch } from './tls.js';
+import { ROOTCA_SECRET, meshTransportSocketMatch, type MeshTlsFloor } from './tls.js';
 
 function protocolOptions(protocol: AppProtocol): Cluster['typedExtensionProtocolOptions'] {
   const opts = EXTENSIONS.httpProtocolOptions;
@@ -31,7 +31,7 @@ function protocolOptions(protocol: AppProtocol): Cluster['typedExtensionProtocol
  * One EDS cluster per (service port, subset). `proxyless` restricts lb_policy to what gRPC xDS
  * clients accept (ROUND_ROBIN, RING_HASH).
  */
-export function outboundCluster(svc: ServiceResource, portIndex: number, subset: string, policy: TrafficPolicyResource | undefined, proxyless: boolean, mtls?: { trustDomain: string }): Resource {
+export function outboundCluster(svc: ServiceResource, portIndex: number, subset: string, policy: TrafficPolicyResource | undefined, proxyless: boolean, mtls?: { trustDomain: string; minProtocolVersion: MeshTlsFloor }): Resource {
   const port = svc.spec.ports[portIndex]!;
   const name = clusterName(svc.metadata.namespace, svc.metadata.name, port.port, subset);
   const p = policy?.spec;
@@ -111,7 +111,7 @@ export function outboundCluster(svc: ServiceResource, portIndex: number, subset:
     ...(idleOptions(cp?.idleTimeoutMs)),
     typedExtensionProtocolOptions: protocolOptions(port.protocol),
     metadata: { filterMetadata: { weft: { service: svc.metadata.name, namespace: svc.metadata.namespace, port: port.port, protocol: port.protocol, subset } } },
-    ...(mtls ? { transportSocketMatches: [meshTransportSocketMatch(mtls.trustDomain, svc.metadata.namespace, svc.metadata.name, port.port, subset, port.protocol)] } : {}),
+    ...(mtls ? { transportSocketMatches: [meshTransportSocketMatch(mtls.trustDomain, svc.metadata.namespace, svc.metadata.name, port.port, subset, port.protocol, mtls.minProtocolVersion)] } : {}),
   });
   const refs = [{ typeUrl: TYPE_URL.endpoint, name }, ...(mtls ? [{ typeUrl: TYPE_URL.secret, name: ROOTCA_SECRET }] : [])];
   return makeResource(TYPE_URL.cluster, name, ClusterSchema, msg, refs);

@@ -79,7 +79,7 @@ export function socketListener(name: string, host: string, port: number, routeNa
     address: socketAddress(host, port),
     // Trace header format (w3c or b3): Envoy has no field for it, so it travels as listener metadata.
     metadata: { filterMetadata: { weft: { tracePropagation: mesh.tracing.propagation } } },
-    filterChains: opts.mtls ? inboundChains(opts.mtls, filters) : [{ filters }],
+    filterChains: opts.mtls ? inboundChains(opts.mtls, filters, mesh.mtls.minProtocolVersion) : [{ filters }],
   });
   const refs = [{ typeUrl: TYPE_URL.route, name: routeName }, ...(opts.mtls && opts.mtls !== 'DISABLE' ? [{ typeUrl: TYPE_URL.secret, name: ROOTCA_SECRET }] : [])];
   return makeResource(TYPE_URL.listener, name, ListenerSchema, msg, refs);

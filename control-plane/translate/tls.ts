@@ -10,6 +10,7 @@
  * The workload certificate is referenced by the name `default` and never sent: its key is made by
  * the sidecar and never leaves it.
  */
+import { MESH_TLS12_CIPHERS } from '../../common/tls-policy.js';
 import { create, type MessageInitShape } from '@bufbuild/protobuf';
 import { EXTENSIONS, typedExtension } from '../../common/extensions.js';
 import { TYPE_URL } from '../../common/xds-types.js';
@@ -39,9 +40,19 @@ export function trustBundleSecret(pem: string): Resource {
   return makeResource(TYPE_URL.secret, ROOTCA_SECRET, SecretSchema, msg);
 }
 
-function commonTls(alpn: string[], sans: string[] = []) {
+/** MeshConfig spec.mtls.minProtocolVersion. */
+export type MeshTlsFloor = 'TLSv1_2' | 'TLSv1_3';
+
+/** TLS 1.3 only, or (explicitly allowed) 1.2 with forward-secret AEAD suites only. */
+function tlsParams(floor: MeshTlsFloor) {
+  return floor === 'TLSv1_2'
+    ? { tlsMinimumProtocolVersion: TlsParameters_TlsProtocol.TLSv1_2, tlsMaximumProtocolVersion: TlsParameters_TlsProtocol.TLSv1_3, cipherSuites: [...MESH_TLS12_CIPHERS] }
+    : { tlsMinimumProtocolVersion: TlsParameters_TlsProtocol.TLSv1_3, tlsMaximumProtocolVersion: TlsParameters_TlsProtocol.TLSv1_3 };
+}
+
+function commonTls(alpn: string[], sans: string[], floor: MeshTlsFloor) {
   return {
-    tlsParams: { tlsMinimumProtocolVersion: TlsParameters_TlsProtocol.TLSv1_2, tlsMaximumProtocolVersion: TlsParameters_TlsProtocol.TLSv1_3 },
+    tlsParams: tlsParams(floor),
     alpnProtocols: alpn,
     tlsCertificateSdsSecretConfigs: [{ name: WORKLOAD_CERT_SECRET, sdsConfig: ADS_SOURCE }],
     validationContextType: sans.length
@@ -57,11 +68,11 @@ function commonTls(alpn: string[], sans: string[] = []) {
 }
 
 /** Filter chains of the inbound listener for a mode; each carries the same network filters. */
-export function inboundChains(mode: MtlsMode, filters: FilterChainInit['filters']): FilterChainInit[] {
+export function inboundChains(mode: MtlsMode, filters: FilterChainInit['filters'], floor: MeshTlsFloor): FilterChainInit[] {
   const tls: FilterChainInit = {
     filterChainMatch: { transportProtocol: 'tls' },
     filters,
-    transportSocket: typedExtension(EXTENSIONS.downstreamTls, { requireClientCertificate: true, commonTlsContext: commonTls(['h2', 'http/1.1']) }),
+    transportSocket: typedExtension(EXTENSIONS.downstreamTls, { requireClientCertificate: true, commonTlsContext: commonTls(['h2', 'http/1.1'], [], floor) }),
   };
   const plain: FilterChainInit = { filterChainMatch: { transportProtocol: 'raw_buffer' }, filters };
   if (mode === 'STRICT') return [tls];
@@ -70,10 +81,10 @@ export function inboundChains(mode: MtlsMode, filters: FilterChainInit['filters'
 }
 
 /** The transport socket match for mesh endpoints of a cluster to `namespace/service`. */
-export function meshTransportSocketMatch(trustDomain: string, namespace: string, service: string, port: number, subset: string, protocol: AppProtocol): TsmInit {
+export function meshTransportSocketMatch(trustDomain: string, namespace: string, service: string, port: number, subset: string, protocol: AppProtocol, floor: MeshTlsFloor): TsmInit {
   const ctx = create(UpstreamTlsContextSchema, {
     sni: `outbound_.${port}_.${subset}_.${service}.${namespace}.svc.${trustDomain}`,
-    commonTlsContext: commonTls(protocol === 'http' ? ['http/1.1'] : ['h2'], [spiffeId(trustDomain, namespace, service)]),
+    commonTlsContext: commonTls(protocol === 'http' ? ['http/1.1'] : ['h2'], [spiffeId(trustDomain, namespace, service)], floor),
   });
   return {
     name: 'tlsMode-weft',

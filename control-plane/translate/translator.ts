@@ -151,7 +151,7 @@ export class Translator {
     let r = memo.get(name);
     if (!r) {
       const policy = this.#model.trafficPolicies.get(`Service/${spec.svc.metadata.namespace}/${spec.svc.metadata.name}`);
-      const build = () => outboundCluster(spec.svc, spec.portIndex, spec.subset, policy, proxyless, mtls ? { trustDomain: this.#model.mesh.trustDomain } : undefined);
+      const build = () => outboundCluster(spec.svc, spec.portIndex, spec.subset, policy, proxyless, mtls ? { trustDomain: this.#model.mesh.trustDomain, minProtocolVersion: this.#model.mesh.mtls.minProtocolVersion } : undefined);
       const kind = proxyless ? 'p' : mtls ? 't' : 's';
       // Inputs: the service, its policy and the mesh settings (subset labels live in the policy).
       r = this.#shared ? this.#shared.get('clusters', `${kind}|${name}`, [spec.svc, policy, this.#model.mesh, spec.portIndex], build) : build();

@@ -27,7 +27,7 @@ export type RequestObserver = (d: Downstream, status: number, grpcStatus: number
 
 const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
 /** Before the inbound Listener arrives: mTLS only, TLS 1.2+, both HTTP versions. */
-const DEFAULT_TLS = { requireClientCertificate: true, alpn: ['h2', 'http/1.1'], minVersion: 'TLSv1.2', maxVersion: 'TLSv1.3', caSecret: 'ROOTCA' } as const satisfies NonNullable<InboundTransport['tls']>;
+const DEFAULT_TLS = { requireClientCertificate: true, alpn: ['h2', 'http/1.1'], minVersion: 'TLSv1.3', maxVersion: 'TLSv1.3', ciphers: undefined, caSecret: 'ROOTCA' } as const satisfies NonNullable<InboundTransport['tls']>;
 
 export interface ListenerStats {
   rqTotal: number;
@@ -83,6 +83,7 @@ export class HttpListener {
   readonly #sessions = new Set<http2.ServerHttp2Session>();
   #tlsServer: tls.Server | undefined;
   #tlsKey = '';
+  #tlsParams: { minVersion: tls.SecureVersion; maxVersion: tls.SecureVersion; ciphers?: string } | undefined;
   #draining = false;
   #idleWaiters: Array<() => void> = [];
   // One listener function for every HTTP/2 stream (no closure per request); `this` is the stream,
@@ -147,7 +148,8 @@ export class HttpListener {
     this.#tcp = net.createServer({ noDelay: true }, (socket) => this.#accept(socket));
     opts.tls?.mesh.onChange(() => {
       const o = opts.tls!.mesh.serverOptions();
-      if (o && this.#tlsServer) this.#tlsServer.setSecureContext(o);
+      // A new certificate keeps the listener's versions and suites.
+      if (o && this.#tlsServer && this.#tlsParams) this.#tlsServer.setSecureContext({ ...o, ...this.#tlsParams });
     });
   }
 
@@ -155,17 +157,18 @@ export class HttpListener {
   #tls(t: InboundTransport['tls'] & object): tls.Server | undefined {
     const o = this.#opts.tls!.mesh.serverOptions();
     if (!o) return undefined;
-    const key = `${t.requireClientCertificate}|${t.alpn.join(',')}|${t.minVersion}|${t.maxVersion}`;
+    const key = `${t.requireClientCertificate}|${t.alpn.join(',')}|${t.minVersion}|${t.maxVersion}|${t.ciphers ?? ''}`;
     if (this.#tlsServer && this.#tlsKey === key) return this.#tlsServer;
+    const params = { minVersion: t.minVersion, maxVersion: t.maxVersion, ...(t.ciphers ? { ciphers: t.ciphers } : {}) };
     const server = tls.createServer({
       ...o,
+      ...params,
       requestCert: true,
       rejectUnauthorized: t.requireClientCertificate,
       ALPNProtocols: t.alpn,
-      minVersion: t.minVersion,
-      maxVersion: t.maxVersion,
       handshakeTimeout: 10_000,
     });
+    this.#tlsParams = params;
     server.on('secureConnection', (s: tls.TLSSocket) => {
       s.on('error', () => undefined);
       if (s.alpnProtocol === 'h2') this.#h2.emit('connection', s);

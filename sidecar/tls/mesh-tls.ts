@@ -13,6 +13,7 @@ import tls from 'node:tls';
 import type { PeerCertificate } from 'node:tls';
 import type { experimental } from '@grpc/grpc-js';
 import { spiffeIdsOf } from '../../common/identity-service.js';
+import type { TlsParams } from '../xds/types/tls.js';
 
 type CaListener = experimental.CaCertificateUpdateListener;
 type IdListener = experimental.IdentityCertificateUpdateListener;
@@ -62,6 +63,8 @@ export class MeshTls implements experimental.CertificateProvider {
   #bundle = '';
   #cpTrust = '';
   #client: tls.SecureContext | undefined;
+  /** Client contexts for clusters that allow TLS 1.2, by versions and suites. */
+  readonly #clients = new Map<string, tls.SecureContext>();
   #server: tls.SecureContext | undefined;
   readonly #changed = new Set<() => void>();
   readonly #caListeners = new Set<CaListener>();
@@ -119,8 +122,9 @@ export class MeshTls implements experimental.CertificateProvider {
 
   #rebuild(): void {
     const c = this.#cert;
+    this.#clients.clear();
     if (c && this.#bundle) {
-      const opts = { key: c.keyPem, cert: c.chainPem.join('\n'), ca: this.#bundle, minVersion: 'TLSv1.2' as const };
+      const opts = { key: c.keyPem, cert: c.chainPem.join('\n'), ca: this.#bundle, minVersion: 'TLSv1.3' as const };
       this.#client = tls.createSecureContext(opts);
       this.#server = tls.createSecureContext(opts);
     }
@@ -129,9 +133,22 @@ export class MeshTls implements experimental.CertificateProvider {
     for (const fn of this.#changed) fn();
   }
 
-  /** Context for dialling peers (client certificate + bundle). */
-  clientContext(): tls.SecureContext | undefined {
-    return this.#client;
+  /**
+   * Context for dialling peers (client certificate + bundle): TLS 1.3 only, or with `params`
+   * (a cluster that allows TLS 1.2) those versions and suites. One context per setting, rebuilt
+   * with the certificate.
+   */
+  clientContext(params?: TlsParams): tls.SecureContext | undefined {
+    if (!params || (params.minVersion === 'TLSv1.3' && params.maxVersion === 'TLSv1.3')) return this.#client;
+    const c = this.#cert;
+    if (!c || !this.#bundle) return undefined;
+    const key = `${params.minVersion}|${params.maxVersion}|${params.ciphers ?? ''}`;
+    let ctx = this.#clients.get(key);
+    if (!ctx) {
+      ctx = tls.createSecureContext({ key: c.keyPem, cert: c.chainPem.join('\n'), ca: this.#bundle, minVersion: params.minVersion, maxVersion: params.maxVersion, ...(params.ciphers ? { ciphers: params.ciphers } : {}) });
+      this.#clients.set(key, ctx);
+    }
+    return ctx;
   }
 
   /** Context for the inbound listener. */
@@ -142,7 +159,8 @@ export class MeshTls implements experimental.CertificateProvider {
   /** Options for tls.Server#setSecureContext. */
   serverOptions(): tls.SecureContextOptions | undefined {
     const c = this.#cert;
-    return c && this.#bundle ? { key: c.keyPem, cert: c.chainPem.join('\n'), ca: this.#bundle, minVersion: 'TLSv1.2' } : undefined;
+    // Versions and suites are the listener's (its transport settings), never the material's.
+    return c && this.#bundle ? { key: c.keyPem, cert: c.chainPem.join('\n'), ca: this.#bundle } : undefined;
   }
 
   // --------------------------------------------------------------- grpc CertificateProvider

@@ -27,7 +27,7 @@ export function dial(h: Host, t: HostTls | undefined, alpn: 'h2' | 'http/1.1'): 
     const socket = net.connect({ host: h.address, port: h.port, noDelay: true });
     return { socket, ready: 'connect' };
   }
-  const ctx = t.mesh.clientContext();
+  const ctx = t.mesh.clientContext(t.config);
   if (!ctx) {
     // No workload certificate yet: fail like a refused connection, the retry policy handles it.
     const socket = new net.Socket();

@@ -41,9 +41,9 @@ interface RawResult {
 }
 
 /** One HTTP/1.1 request over a raw TLS connection to a sidecar's inbound port. */
-function rawTls(port: number, o: { ca?: string; key?: string; cert?: string; path?: string }): Promise<RawResult> {
+function rawTls(port: number, o: { ca?: string; key?: string; cert?: string; path?: string; maxVersion?: tls.SecureVersion; ciphers?: string }): Promise<RawResult> {
   return new Promise((resolve) => {
-    const s = tls.connect({ host: '127.0.0.1', port, ca: o.ca, rejectUnauthorized: o.ca !== undefined, key: o.key, cert: o.cert, ALPNProtocols: ['http/1.1'], checkServerIdentity: () => undefined });
+    const s = tls.connect({ host: '127.0.0.1', port, ca: o.ca, rejectUnauthorized: o.ca !== undefined, key: o.key, cert: o.cert, ALPNProtocols: ['http/1.1'], checkServerIdentity: () => undefined, ...(o.maxVersion ? { maxVersion: o.maxVersion, minVersion: 'TLSv1.2' as const } : {}), ...(o.ciphers ? { ciphers: o.ciphers } : {}) });
     let data = '';
     let err: string | undefined;
     let protocol: string | null = null;
@@ -68,6 +68,7 @@ describe('mTLS between sidecars, identities and authorization', () => {
   let cp: ControlPlaneProc;
   let orders: Instance;
   let web: SidecarProc;
+  const webSidecar = () => web;
 
   beforeAll(async () => {
     cp = await startControlPlane();
@@ -220,6 +221,40 @@ describe('mTLS between sidecars, identities and authorization', () => {
     // mTLS still works next to it.
     const res = await fetch(`${web.admin}/ready`);
     expect(res.status).toBe(200);
+  });
+
+  it('speaks TLS 1.3 only by default; MeshConfig minProtocolVersion TLSv1_2 admits 1.2 with forward-secret AEAD suites, never CBC', async () => {
+    const web = await identityFor(cp, 'web');
+    const id = { ca: web.bundlePem, key: web.cert!.keyPem, cert: web.cert!.chainPem.join('\n') };
+    const v12 = await rawTls(orders.sidecar.inboundPort, { ...id, maxVersion: 'TLSv1.2' });
+    figure('TLS 1.2 client, default mesh', { status: v12.status ?? null, error: v12.error ?? null });
+    expect(v12.status).toBeUndefined();
+    expect(v12.error).toMatch(/PROTOCOL_VERSION|UNSUPPORTED_PROTOCOL|WRONG_VERSION/i);
+    // The control plane's xDS port too.
+    const xds = await rawTls(cp.xdsTlsPort, { ...id, maxVersion: 'TLSv1.2' });
+    expect(xds.error).toMatch(/PROTOCOL_VERSION|UNSUPPORTED_PROTOCOL|WRONG_VERSION/i);
+    const mesh12 = join(tempDir(), 'mesh12.yaml');
+    writeFileSync(mesh12, 'apiVersion: weft.dev/v1alpha1\nkind: MeshConfig\nmetadata: { name: mesh }\nspec:\n  mtls: { mode: STRICT, minProtocolVersion: TLSv1_2 }\n');
+    expect((await weft(['apply', '-f', mesh12], { cp })).code).toBe(0);
+    try {
+      const aead = await eventually(async () => {
+        const r = await rawTls(orders.sidecar.inboundPort, { ...id, maxVersion: 'TLSv1.2', ciphers: 'ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES128-GCM-SHA256' });
+        return r.status === 200 ? r : undefined;
+      });
+      expect(aead.protocol).toBe('TLSv1.2');
+      const cbc = await rawTls(orders.sidecar.inboundPort, { ...id, maxVersion: 'TLSv1.2', ciphers: 'ECDHE-RSA-AES128-SHA:ECDHE-ECDSA-AES128-SHA:AES128-SHA' });
+      figure('TLS 1.2 allowed', { aead: aead.status, cbcError: cbc.error ?? null });
+      expect(cbc.status).toBeUndefined();
+      expect(cbc.error).toMatch(/HANDSHAKE_FAILURE|NO_SHARED_CIPHER|no ciphers/i);
+      // Sidecar to sidecar still works (and stays on 1.3, which both prefer).
+      const r = await new Promise<number>((resolve, reject) => http.get({ host: '127.0.0.1', port: webSidecar().outboundPort, path: '/', headers: { host: 'orders' } }, (res) => (res.resume(), resolve(res.statusCode!))).on('error', reject));
+      expect(r).toBe(200);
+    } finally {
+      const back = join(tempDir(), 'mesh13.yaml');
+      writeFileSync(back, 'apiVersion: weft.dev/v1alpha1\nkind: MeshConfig\nmetadata: { name: mesh }\nspec:\n  mtls: { mode: STRICT }\n');
+      expect((await weft(['apply', '-f', back], { cp })).code).toBe(0);
+    }
+    await eventually(async () => (await rawTls(orders.sidecar.inboundPort, { ...id, maxVersion: 'TLSv1.2' })).status === undefined);
   });
 
   it('keeps key files 0600 and never shows a private key in logs, dumps or API responses', async () => {

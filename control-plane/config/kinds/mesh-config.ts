@@ -7,8 +7,9 @@ export function readMeshConfig(r: Reader, v: unknown): MeshConfigSpec | undefine
   if (!o) return undefined;
   const d = DEFAULT_MESH_CONFIG;
   const trustDomain = r.str(o.trustDomain, 'spec.trustDomain', { pattern: /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, patternHelp: 'a DNS-like trust domain (e.g. example.org)' }) ?? d.trustDomain;
-  const m = r.obj(o.mtls, 'spec.mtls', ['mode']) ?? {};
+  const m = r.obj(o.mtls, 'spec.mtls', ['mode', 'minProtocolVersion']) ?? {};
   const mode = (r.str(m.mode, 'spec.mtls.mode', { oneOf: ['STRICT', 'PERMISSIVE', 'DISABLE'] }) ?? d.mtls.mode) as MeshConfigSpec['mtls']['mode'];
+  const minProtocolVersion = (r.str(m.minProtocolVersion, 'spec.mtls.minProtocolVersion', { oneOf: ['TLSv1_2', 'TLSv1_3'] }) ?? d.mtls.minProtocolVersion) as MeshConfigSpec['mtls']['minProtocolVersion'];
   const t = r.obj(o.tracing, 'spec.tracing', ['samplingPercent', 'endpoint', 'propagation']) ?? {};
   let sampling = d.tracing.samplingPercent;
   if (t.samplingPercent !== undefined) {
@@ -47,7 +48,7 @@ export function readMeshConfig(r: Reader, v: unknown): MeshConfigSpec | undefine
   }
   return {
     trustDomain,
-    mtls: { mode },
+    mtls: { mode, minProtocolVersion },
     tracing: { samplingPercent: sampling, propagation, ...(endpoint ? { endpoint } : {}) },
     certificateTtlMs: ttl,
     authorization: { defaultAction },

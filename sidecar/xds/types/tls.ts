@@ -18,6 +18,21 @@ import { SubjectAltNameMatcher_SanType, TlsParameters_TlsProtocol, type Certific
 import { SecretSchema } from '../../../proto/gen/envoy/extensions/transport_sockets/tls/v3/secret_pb.js';
 import { DownstreamTlsContextSchema, UpstreamTlsContextSchema, type CommonTlsContext } from '../../../proto/gen/envoy/extensions/transport_sockets/tls/v3/tls_pb.js';
 import { Problems, type Decoded } from './decoded.js';
+import { MESH_TLS12_CIPHERS } from '../../../common/tls-policy.js';
+import { checkSupported, supportedFields } from './supported.js';
+
+/** The parts of the TLS contexts the sidecar executes; any other field is refused. */
+const TLS_FIELDS = supportedFields({
+  'envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext': ['common_tls_context', 'sni'],
+  'envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext': ['common_tls_context', 'require_client_certificate'],
+  'envoy.extensions.transport_sockets.tls.v3.CommonTlsContext': ['tls_params', 'tls_certificate_sds_secret_configs', 'validation_context_sds_secret_config', 'combined_validation_context', 'alpn_protocols'],
+  'envoy.extensions.transport_sockets.tls.v3.TlsParameters': ['tls_minimum_protocol_version', 'tls_maximum_protocol_version', 'cipher_suites'],
+  'envoy.extensions.transport_sockets.tls.v3.CommonTlsContext.CombinedCertificateValidationContext': ['default_validation_context', 'validation_context_sds_secret_config'],
+  'envoy.extensions.transport_sockets.tls.v3.CertificateValidationContext': ['match_typed_subject_alt_names'],
+  'envoy.extensions.transport_sockets.tls.v3.SdsSecretConfig': ['name', 'sds_config'],
+  'envoy.extensions.transport_sockets.tls.v3.SubjectAltNameMatcher': ['san_type', 'matcher'],
+});
+const ALLOWED_TLS12 = new Set(MESH_TLS12_CIPHERS);
 
 export const TLS_SOCKET = 'envoy.transport_sockets.tls';
 /** The name listeners and clusters use for the sidecar's own workload certificate. */
@@ -36,11 +51,17 @@ export interface TrustBundle {
   fingerprints: string[];
 }
 
-export interface DownstreamTls {
-  requireClientCertificate: boolean;
-  alpn: string[];
+/** The protocol versions and (TLS 1.2) suites of a TLS context. */
+export interface TlsParams {
   minVersion: TlsVersion;
   maxVersion: TlsVersion;
+  /** OpenSSL cipher list for TLS 1.2 (forward-secret AEAD only); undefined when 1.2 is not allowed. */
+  ciphers: string | undefined;
+}
+
+export interface DownstreamTls extends TlsParams {
+  requireClientCertificate: boolean;
+  alpn: string[];
   /** SDS name of the validation context (trust bundle). */
   caSecret: string;
 }
@@ -51,7 +72,7 @@ export interface InboundTransport {
   plaintext: boolean;
 }
 
-export interface UpstreamTls {
+export interface UpstreamTls extends TlsParams {
   /** Exact SPIFFE IDs (URI SANs) the peer may present; empty means any identity the bundle trusts. */
   sans: string[];
   alpn: string[];
@@ -70,10 +91,10 @@ function tlsVersion(v: TlsParameters_TlsProtocol, dflt: TlsVersion, p: Problems,
 }
 
 /** Certificate and validation context references; inline keys are refused (keys stay local). */
-function commonContext(c: CommonTlsContext | undefined, p: Problems, path: string): { caSecret: string; sans: string[]; min: TlsVersion; max: TlsVersion; alpn: string[] } {
+function commonContext(c: CommonTlsContext | undefined, p: Problems, path: string): { caSecret: string; sans: string[]; params: TlsParams; alpn: string[] } {
   if (!c) {
     p.add(`${path}.common_tls_context`, 'is required');
-    return { caSecret: '', sans: [], min: 'TLSv1.2', max: 'TLSv1.3', alpn: [] };
+    return { caSecret: '', sans: [], params: { minVersion: 'TLSv1.3', maxVersion: 'TLSv1.3', ciphers: undefined }, alpn: [] };
   }
   if (c.tlsCertificates.length) p.add(`${path}.common_tls_context.tls_certificates`, 'inline certificates are not accepted: the workload certificate is made by the sidecar (use tls_certificate_sds_secret_configs name "default")');
   const certs = c.tlsCertificateSdsSecretConfigs;
@@ -94,10 +115,18 @@ function commonContext(c: CommonTlsContext | undefined, p: Problems, path: strin
     else if (m.matcher?.matchPattern.case !== 'exact') p.add(`${mp}.matcher`, 'only exact matches are supported');
     else sans.push(m.matcher.matchPattern.value);
   });
-  const min = tlsVersion(c.tlsParams?.tlsMinimumProtocolVersion ?? 0, 'TLSv1.2', p, `${path}.common_tls_context.tls_params.tls_minimum_protocol_version`);
-  const max = tlsVersion(c.tlsParams?.tlsMaximumProtocolVersion ?? 0, 'TLSv1.3', p, `${path}.common_tls_context.tls_params.tls_maximum_protocol_version`);
+  // Mesh mTLS is TLS 1.3 unless the config explicitly allows 1.2 (then forward-secret AEAD suites only).
+  const tp = `${path}.common_tls_context.tls_params`;
+  const min = tlsVersion(c.tlsParams?.tlsMinimumProtocolVersion ?? 0, 'TLSv1.3', p, `${tp}.tls_minimum_protocol_version`);
+  const max = tlsVersion(c.tlsParams?.tlsMaximumProtocolVersion ?? 0, 'TLSv1.3', p, `${tp}.tls_maximum_protocol_version`);
+  if (min === 'TLSv1.3' && max === 'TLSv1.2') p.add(`${tp}.tls_maximum_protocol_version`, 'must not be below the minimum');
+  const suites = c.tlsParams?.cipherSuites ?? [];
+  suites.forEach((x, i) => {
+    if (!ALLOWED_TLS12.has(x)) p.add(`${tp}.cipher_suites[${i}]`, `'${x}' is not allowed in the mesh (forward-secret AEAD suites only: ${MESH_TLS12_CIPHERS.join(', ')})`);
+  });
+  const ciphers = min === 'TLSv1.2' ? (suites.length ? suites : MESH_TLS12_CIPHERS).join(':') : undefined;
   for (const [i, a] of c.alpnProtocols.entries()) if (a !== 'h2' && a !== 'http/1.1') p.add(`${path}.common_tls_context.alpn_protocols[${i}]`, `unsupported protocol '${a}' (h2, http/1.1)`);
-  return { caSecret, sans, min, max, alpn: c.alpnProtocols };
+  return { caSecret, sans, params: { minVersion: min, maxVersion: max, ciphers }, alpn: c.alpnProtocols };
 }
 
 function unpackTls<T>(any: Any | undefined, kind: 'UpstreamTlsContext' | 'DownstreamTlsContext', p: Problems, path: string): T | undefined {
@@ -109,7 +138,10 @@ function unpackTls<T>(any: Any | undefined, kind: 'UpstreamTlsContext' | 'Downst
     p.add(`${path}.typed_config.type_url`, `unsupported transport socket '${any.typeUrl}' (want ${kind})`);
     return undefined;
   }
-  return anyUnpack(any, kind === 'UpstreamTlsContext' ? UpstreamTlsContextSchema : DownstreamTlsContextSchema) as T | undefined;
+  const schema = kind === 'UpstreamTlsContext' ? UpstreamTlsContextSchema : DownstreamTlsContextSchema;
+  const ctx = anyUnpack(any, schema);
+  if (ctx) checkSupported(schema, ctx, TLS_FIELDS, p, `${path}.typed_config`);
+  return ctx as T | undefined;
 }
 
 /** A Cluster's mTLS settings (undefined: plaintext to every host). */
@@ -136,7 +168,7 @@ export function upstreamTlsOf(c: Cluster, p: Problems): UpstreamTls | undefined 
   const ctx = unpackTls<{ commonTlsContext?: CommonTlsContext; sni: string }>(any, 'UpstreamTlsContext', p, path);
   if (!ctx) return undefined;
   const cc = commonContext(ctx.commonTlsContext, p, path);
-  return { sans: cc.sans, alpn: cc.alpn, sni: ctx.sni, caSecret: cc.caSecret, allHosts };
+  return { sans: cc.sans, alpn: cc.alpn, sni: ctx.sni, caSecret: cc.caSecret, allHosts, ...cc.params };
 }
 
 /** The inbound listener's transport: a TLS chain (transport_protocol "tls"), a plaintext one, or both. */
@@ -164,7 +196,7 @@ export function inboundTransportOf(l: Listener, p: Problems): InboundTransport {
     const ctx = unpackTls<{ commonTlsContext?: CommonTlsContext; requireClientCertificate?: boolean }>(any, 'DownstreamTlsContext', p, `${path}.transport_socket`);
     if (!ctx) return;
     const cc = commonContext(ctx.commonTlsContext, p, `${path}.transport_socket`);
-    tls = { requireClientCertificate: ctx.requireClientCertificate ?? false, alpn: cc.alpn.length ? cc.alpn : ['h2', 'http/1.1'], minVersion: cc.min, maxVersion: cc.max, caSecret: cc.caSecret };
+    tls = { requireClientCertificate: ctx.requireClientCertificate ?? false, alpn: cc.alpn.length ? cc.alpn : ['h2', 'http/1.1'], caSecret: cc.caSecret, ...cc.params };
   });
   if (!l.filterChains.length) plaintext = true;
   return { tls, plaintext };

@@ -43,7 +43,7 @@ describe('outbound mTLS to a mesh host', () => {
   async function connect(mesh: MeshTls, sans: string[]): Promise<{ ok: boolean; error?: string }> {
     const h = new Host('127.0.0.1', port, 1, '', 0);
     h.mesh = true;
-    const t = hostTls(mesh, { sans, alpn: ['http/1.1'], sni: 'outbound_.8080_._.payments', caSecret: 'ROOTCA', allHosts: false });
+    const t = hostTls(mesh, { sans, alpn: ['http/1.1'], sni: 'outbound_.8080_._.payments', caSecret: 'ROOTCA', allHosts: false, minVersion: 'TLSv1.3', maxVersion: 'TLSv1.3', ciphers: undefined });
     const { socket, ready } = dial(h, t, 'http/1.1');
     return new Promise((resolve) => {
       // TLS 1.3: the server checks our certificate after our side is done; wait for its answer.
@@ -67,7 +67,7 @@ describe('outbound mTLS to a mesh host', () => {
 
   it('plain TCP for hosts that are not mesh endpoints', async () => {
     const h = new Host('127.0.0.1', port, 1, '', 0);
-    const { socket, ready } = dial(h, hostTls(new MeshTls(), { sans: [], alpn: [], sni: '', caSecret: 'ROOTCA', allHosts: false }), 'http/1.1');
+    const { socket, ready } = dial(h, hostTls(new MeshTls(), { sans: [], alpn: [], sni: '', caSecret: 'ROOTCA', allHosts: false, minVersion: 'TLSv1.3', maxVersion: 'TLSv1.3', ciphers: undefined }), 'http/1.1');
     socket.on('error', () => undefined);
     socket.destroy();
     expect(ready).toBe('connect');
