@@ -4,8 +4,9 @@
 # benchmark upstream, configured by a real control plane over xDS. Started by run.sh with
 # UPSTREAM_PORT and LISTEN_PORT set. The control plane runs detached (not a child of the sidecar,
 # so the sidecar's CPU and RSS are measured alone) and is stopped when this script exits.
+# WEFT_ROOT: run the Weft build found there instead (bench/baseline.sh makes one for a git ref).
 set -euo pipefail
-root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+root="${WEFT_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}"
 work="$(mktemp -d)"
 cleanup() { [ -f "$work/cp.pid" ] && kill "$(cat "$work/cp.pid")" 2>/dev/null; rm -rf "$work"; }
 trap cleanup EXIT

@@ -12,6 +12,8 @@
 #   6. Edge gateway scaling (bench/weft-workers.sh): req/s and CPU per request of one sidecar with
 #      --workers 1 and 2 (and both cluster scheduling policies); the scaling ratio.
 #   Then bench/report.mjs gathers everything into bench/results/summary.json and latency.svg.
+# BASELINE_REF=<git ref>: the proxy tables also measure the sidecar built at that ref (row
+# "weft-base", bench/baseline.sh) and print the current/baseline CPU per request, same run.
 # Knobs: ROUNDS (default 3: medians and a spread column; the 16 KiB table: ROUNDS_16K, default 1, to stay near 15 minutes), DURATION/LAT_DURATION/WARMUP (5/5/2 s), BENCH_PATH (/ or /16k, for the first table; a second table always runs /16k), SKIP_PROXY=1
 # (skip the proxy table). Every scenario and its own knobs: docs/benchmarks.md.
 set -euo pipefail
@@ -24,16 +26,20 @@ mkdir -p bench/results
 echo "== xDS convergence (control plane)"
 npx vitest run --config bench/vitest.config.ts bench/xds-convergence.bench.ts --silent=false 2>&1 | sed -n '/^xDS convergence/,/^(/p'
 bash bench/proxy/setup.sh   # wrk, nginx, haproxy, the Node peers (idempotent)
+weft_rows=(weft=http://127.0.0.1:19010 --start weft="bash $PWD/bench/weft-single-hop.sh")
+if [ -n "${BASELINE_REF:-}" ]; then
+  base_root="$(bash bench/baseline.sh "$BASELINE_REF")"
+  weft_rows+=(weft-base=http://127.0.0.1:19011 --start weft-base="WEFT_ROOT=$base_root bash $PWD/bench/weft-single-hop.sh")
+fi
 if [ "${SKIP_PROXY:-0}" != 1 ]; then
   echo
-  echo "== proxy table: one Weft sidecar hop against direct, nginx, HAProxy and Node peers"
-  RESULTS_DIR="$PWD/bench/results" bash bench/proxy/run.sh weft=http://127.0.0.1:19010 \
-    --start weft="bash $PWD/bench/weft-single-hop.sh"
+  echo "== proxy table: one Weft sidecar hop against direct, nginx, HAProxy, Caddy and Node peers${BASELINE_REF:+ (weft-base: $BASELINE_REF)}"
+  RESULTS_DIR="$PWD/bench/results" bash bench/proxy/run.sh "${weft_rows[@]}"
+  [ -z "${BASELINE_REF:-}" ] || node bench/baseline-ratio.mjs bench/results
   echo
   echo "== proxy table, 16 KiB response body (results under bench/results/16k/)"
   mkdir -p bench/results/16k
-  RESULTS_DIR="$PWD/bench/results/16k" BENCH_PATH=/16k ROUNDS="${ROUNDS_16K:-1}" bash bench/proxy/run.sh weft=http://127.0.0.1:19010 \
-    --start weft="bash $PWD/bench/weft-single-hop.sh"
+  RESULTS_DIR="$PWD/bench/results/16k" BENCH_PATH=/16k ROUNDS="${ROUNDS_16K:-1}" bash bench/proxy/run.sh "${weft_rows[@]}"
 fi
 echo
 echo "== two-hop mesh: app -> sidecar -> (plaintext | mTLS) -> sidecar -> app, against direct"
