@@ -92,12 +92,13 @@ export class H1Connection {
   #headStart = 0;
   #idleSince = Date.now();
   #freed = false;
-  // Whether a request the parser refuses was a HEAD (its answer then has no body): the first
-  // bytes of the message being parsed, when it began at the start of a read (undefined: unknown).
+  // Whether a request the parser refuses was a HEAD (its answer then has no body): the read the
+  // message began with, when it began at the start of that read (undefined: unknown). Kept as
+  // the Buffer, looked at only when a request is refused: nothing is copied per request.
   #inMessage = false;
   #completedThisRead = false;
   #chunk: Buffer | undefined;
-  #prefix: string | undefined;
+  #msgStart: Buffer | undefined;
   readonly #onDataFn = (data: Buffer): void => this.#onData(data);
   readonly #onEndFn = (): void => this.#close();
 
@@ -115,8 +116,7 @@ export class H1Connection {
       this.#onHead(maj, min, raw, method, url, upgrade, keepAlive);
     p[K_MESSAGE_BEGIN] = () => {
       this.#inMessage = true;
-      const c = this.#chunk;
-      this.#prefix = c && !this.#completedThisRead ? c.toString('latin1', 0, 5) : undefined;
+      this.#msgStart = this.#completedThisRead ? undefined : this.#chunk;
       return 0;
     };
     p[K_BODY] = (chunk: Buffer) => this.#onBody(chunk);
@@ -138,7 +138,8 @@ export class H1Connection {
 
   #onData(data: Buffer): void {
     if (this.#headStart === 0 && this.#reading === undefined) this.#headStart = Date.now();
-    if (this.#inMessage && this.#prefix !== undefined && this.#prefix.length < 5) this.#prefix += data.toString('latin1', 0, 5 - this.#prefix.length);
+    const ms = this.#msgStart;
+    if (this.#inMessage && ms !== undefined && ms.length < 5) this.#msgStart = Buffer.concat([ms, data.subarray(0, 5)]);
     this.#completedThisRead = false;
     this.#chunk = this.#inMessage ? undefined : data;
     let r: ReturnType<NativeParser['execute']>;
@@ -413,7 +414,7 @@ export class H1Connection {
     else {
       // The parser stopped inside the request: a HEAD gets no body; when we cannot tell, the
       // answer has an empty body, right for both.
-      const p = this.#prefix;
+      const p = this.#msgStart?.toString('latin1', 0, 5);
       const known = p !== undefined && p.length >= 5;
       respondErrorRaw(this.socket, 'BAD_REQUEST', `malformed request (${code ?? 'parse error'})`, 400, known ? (p === 'HEAD ' ? 'HEAD' : 'other') : 'unknown');
     }
