@@ -248,6 +248,11 @@ describe('xDS registration: plaintext streams and instance ownership', () => {
     const sameId = register(cp, { id: 'orders-a', service: 'web', ip: '127.0.0.82' }, certs.web);
     await refused(viaInstance, /instance orders-a is registered by spiffe:\/\/cluster\.local\/ns\/default\/sa\/orders; this stream is spiffe:\/\/cluster\.local\/ns\/default\/sa\/web/);
     await refused(sameId, /node id orders-a is in use by a stream of spiffe:\/\/cluster\.local\/ns\/default\/sa\/orders; this stream is spiffe:\/\/cluster\.local\/ns\/default\/sa\/web/);
+    // Registering nothing does not help: a node id is one snapshot, which its metadata steers.
+    const configOnly = new SotwClient(`127.0.0.1:${cp.xdsTlsPort}`, { id: 'orders-a', cluster: 'web', metadata: { WEFT_ROLE: 'sidecar', WEFT_APP_PORT: '9999' } }, tls(certs.web));
+    clients.push(configOnly);
+    configOnly.subscribe(TYPE_URL.cluster);
+    await refused(configOnly, /node id orders-a is in use by a stream of spiffe:\/\/cluster\.local\/ns\/default\/sa\/orders/);
     // web's own registration succeeds: once it shows, the refused ones had their turn.
     register(cp, { id: 'web-2', service: 'web', ip: '127.0.0.83' }, certs.web);
     await observer.waitFor(WEB, ['127.0.0.83:15006']);
