@@ -76,16 +76,19 @@ describe('Registry ownership', () => {
 
   it('hands an unowned instance to the first authenticated stream; its unauthenticated streams then count for nothing', () => {
     const r = new Registry(1000, { unauthenticated: 'register' });
-    const plain = stream('o-1', undefined, { instanceIp: '10.0.0.8' });
-    r.streamOpened(plain);
+    const plain1 = stream('o-1', undefined, { instanceIp: '10.0.0.8' });
+    const plain2 = stream('o-1', undefined, { instanceIp: '10.0.0.8' });
+    r.streamOpened(plain1);
+    r.streamOpened(plain2);
     const owner = stream('o-1', ORDERS, { instanceIp: '10.0.0.1' });
     expect(r.streamOpened(owner)).toEqual({ kind: 'registered', key: 'o-1', tookOver: true });
     expect(r.list()).toMatchObject([{ owner: ORDERS, streams: 1, endpoint: { address: '10.0.0.1', mtls: true } }]);
-    r.streamClosed(plain, true); // would have removed it at once
+    r.streamClosed(plain1, true); // would have removed it at once
     expect(addresses(r)).toEqual(['10.0.0.1']);
     r.streamClosed(owner);
     vi.advanceTimersByTime(1000);
-    expect(addresses(r)).toEqual([]);
+    expect(addresses(r)).toEqual([]); // plain2, still open, did not keep it alive
+    r.streamClosed(plain2);
   });
 
   it('keeps the owner across a restart (restore), and refuses others until it is gone', () => {
