@@ -11,7 +11,7 @@ import { parseDocuments, validateApply, checkDelete, type RawDocument } from './
 import { buildModel, resourceKey, type Kind, type MeshModel, type MeshResource, type ResourceKey } from './config/types.js';
 import type { ConfigStore } from './store/store.js';
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { Registry } from './registry/registry.js';
+import { Registry, describeIdentity } from './registry/registry.js';
 import type { RegisteredEndpoint } from './registry/types.js';
 import { TranslationCache, Translator } from './translate/index.js';
 import type { TelemetryDefaults, TrustView } from './translate/translator.js';
@@ -54,6 +54,11 @@ export interface ControlPlaneOptions {
    * then has the grace period to reconnect). Unset: not persisted.
    */
   registryFile?: string;
+  /**
+   * Let unauthenticated streams (plaintext xDS) register instances (`--xds-plaintext-register`).
+   * Default false: they get config but register nothing.
+   */
+  registerUnauthenticated?: boolean;
 }
 
 export class ControlPlane {
@@ -76,7 +81,7 @@ export class ControlPlane {
   constructor(opts: ControlPlaneOptions) {
     this.#store = opts.store;
     this.#log = opts.logger ?? silentLogger;
-    this.registry = new Registry(opts.registryGraceMs);
+    this.registry = new Registry(opts.registryGraceMs, { unauthenticated: opts.registerUnauthenticated ? 'register' : 'ignore' });
     this.#publisher = new Publisher((c) => this.#publish(c), { quietMs: opts.debounceMs, maxDelayMs: opts.maxPushDelayMs });
     this.registry.onChange((services) => this.#publisher.schedule({ all: false, services }));
     if (opts.registryFile) this.#persistRegistry(opts.registryFile);
@@ -84,7 +89,7 @@ export class ControlPlane {
 
   #persistRegistry(file: string): void {
     try {
-      const saved = JSON.parse(readFileSync(file, 'utf8')) as Array<{ service: string; endpoint: RegisteredEndpoint }>;
+      const saved = JSON.parse(readFileSync(file, 'utf8')) as Array<{ service: string; endpoint: RegisteredEndpoint; owner?: string }>;
       if (Array.isArray(saved)) this.registry.restore(saved);
       this.#log.info({ instances: saved.length }, 'registry restored; instances have the grace period to reconnect');
     } catch (e) {
@@ -97,7 +102,7 @@ export class ControlPlane {
         timer = undefined;
         const tmp = `${file}.tmp`;
         try {
-          writeFileSync(tmp, JSON.stringify(this.registry.list().map(({ service, endpoint }) => ({ service, endpoint }))));
+          writeFileSync(tmp, JSON.stringify(this.registry.list().map(({ service, endpoint, owner }) => ({ service, endpoint, owner }))));
           renameSync(tmp, file);
         } catch (e) {
           this.#log.warn({ err: e, file }, 'could not save the registry');
@@ -147,15 +152,27 @@ export class ControlPlane {
    * registration moves it): the registry change has scheduled a publish that brings every node up
    * to date, and meanwhile proxies of one class share one snapshot. A translator per registration
    * would give 1,000 proxies connecting 1,000 snapshots of their own, all alive at once.
+   *
+   * Returns `{ error }` to refuse the stream, having recorded nothing: when its node id is in use
+   * by open streams of another identity (they would share, and it could steer, one snapshot), or
+   * when its instance key is held by another identity (see Registry). `node` is the stream's
+   * handle: give streamClosed and streamDraining the very same object.
    */
-  streamOpened(node: NodeInfo): void {
+  streamOpened(node: NodeInfo): { error: string } | undefined {
     const entry = this.#nodes.get(node.id);
+    if (entry && entry.node.peerId !== node.peerId) {
+      return { error: `node id ${node.id} is in use by a stream of ${describeIdentity(entry.node.peerId)}; this stream is ${describeIdentity(node.peerId)}` };
+    }
+    const reg = this.registry.streamOpened(node);
+    if (reg.kind === 'refused') return { error: reg.reason };
+    if (reg.kind === 'ignored') this.#log.warn({ node: node.id, service: node.service, namespace: node.namespace, instance: reg.key }, `instance not registered: ${reg.reason}`);
+    if (reg.kind === 'registered' && reg.tookOver) this.#log.warn({ node: node.id, instance: reg.key, owner: node.peerId }, 'an authenticated stream took over an instance registered without identity');
     if (entry) {
       entry.streams++;
       entry.node = node;
     } else this.#nodes.set(node.id, { node, streams: 1 });
-    this.registry.streamOpened(node);
     this.#setSnapshot(node, true);
+    return undefined;
   }
 
   /** @param leaving the proxy half-closed its stream: remove its instance now. */
@@ -166,6 +183,11 @@ export class ControlPlane {
       this.cache.clearSnapshot(node.id);
     }
     this.registry.streamClosed(node, leaving);
+  }
+
+  /** The proxy re-sent its node with WEFT_DRAINING: its instance leaves now (if this stream holds it). */
+  streamDraining(node: NodeInfo): void {
+    this.registry.drained(node);
   }
 
   connectedNodes(): NodeInfo[] {

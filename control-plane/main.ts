@@ -5,7 +5,6 @@
  */
 import { ServerCredentials } from '@grpc/grpc-js';
 import { join } from 'node:path';
-import { instanceKey } from './xds/node.js';
 import { createLogger, type Logger } from '../common/log.js';
 import { validateStoredResource } from './config/index.js';
 import { ControlPlane } from './control-plane.js';
@@ -29,6 +28,11 @@ export interface ControlPlaneDaemonOptions {
   xdsAddress: string;
   /** host:port for plaintext xDS (proxyless gRPC clients; unauthenticated: keep it on loopback). */
   xdsPlaintextAddress?: string;
+  /**
+   * Let plaintext xDS streams register instances (`--xds-plaintext-register`). Off by default:
+   * anything that can reach the plaintext port could otherwise add endpoints to any service.
+   */
+  xdsPlaintextRegister?: boolean;
   /** Operator CA: the signing certificate (root or intermediate), its key, and the chain above it. */
   caCertFile?: string;
   caKeyFile?: string;
@@ -73,7 +77,14 @@ export async function startControlPlane(opts: ControlPlaneDaemonOptions): Promis
   const xdsAddr = splitHostPort(opts.xdsAddress, '--xds-address');
   const adminAddr = splitHostPort(opts.adminAddress, '--admin-address');
   const store = new FileStore(opts.dataDir, validateStoredResource);
-  const cp = new ControlPlane({ store, logger: log.child({ component: 'core' }), registryGraceMs: opts.registryGraceMs, registryFile: join(opts.dataDir, 'registry.json') });
+  if (opts.xdsPlaintextRegister && !opts.xdsPlaintextAddress) throw new Error('--xds-plaintext-register needs --xds-plaintext-address');
+  const cp = new ControlPlane({
+    store,
+    logger: log.child({ component: 'core' }),
+    registryGraceMs: opts.registryGraceMs,
+    registryFile: join(opts.dataDir, 'registry.json'),
+    registerUnauthenticated: opts.xdsPlaintextRegister ?? false,
+  });
   await cp.start();
   const token = await loadOrCreateToken(opts.dataDir);
   const ca = await CertificateAuthority.open({ dataDir: opts.dataDir, rootCertFile: opts.caCertFile, rootKeyFile: opts.caKeyFile, chainFile: opts.caChainFile, logger: log.child({ component: 'ca' }) });
@@ -89,7 +100,7 @@ export async function startControlPlane(opts: ControlPlaneDaemonOptions): Promis
     callbacks: {
       onStreamOpen: (node) => cp.streamOpened(node),
       onStreamClose: (node, leaving) => cp.streamClosed(node, leaving),
-      onDraining: (node) => cp.registry.remove(instanceKey(node)),
+      onDraining: (node) => cp.streamDraining(node),
     },
     authorize: (node, peer) => identity.authorizeXds(node, peer),
     onReply: (kind, result, seconds) => metrics?.pushLatency.observe({ kind, result }, seconds),
@@ -106,6 +117,12 @@ export async function startControlPlane(opts: ControlPlaneDaemonOptions): Promis
   if (opts.xdsPlaintextAddress) {
     const p = splitHostPort(opts.xdsPlaintextAddress, '--xds-plaintext-address');
     xdsPlaintextPort = await xds.listen(`${bracket(p.host)}:${p.port}`, ServerCredentials.createInsecure(), (server) => lrs.bind(server, false));
+    if (opts.xdsPlaintextRegister) {
+      log.warn(
+        { xdsPlaintext: `${p.host}:${xdsPlaintextPort}` },
+        '--xds-plaintext-register is on: any process that reaches the plaintext xDS port can register endpoints for any service (instances held by authenticated sidecars stay theirs)',
+      );
+    }
   }
   const rotation = new RootRotation({
     ca,

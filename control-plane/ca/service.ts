@@ -196,10 +196,15 @@ export class IdentityServer {
 
   /**
    * xDS over TLS: a stream must present a workload certificate from this CA, and a node that
-   * registers an instance may only register the service its certificate names.
+   * registers an instance may only register the service its certificate names. The returned
+   * SPIFFE ID is the identity its instance is then bound to (see Registry).
+   *
+   * grpc-js hands over the peer certificate only when the TLS handshake verified it against the
+   * trust bundle, so a certificate from another CA arrives here as no certificate; `verifyPeer`
+   * checks it again, against the same roots, in case that ever changes.
    */
   authorizeXds(node: NodeInfo, peer: PeerCertificate | undefined): { peerId?: string } | { error: string } {
-    if (!peer?.raw) return { error: 'xDS over TLS needs a workload certificate (get one with a join token first)' };
+    if (!peer?.raw) return { error: "xDS over TLS needs a workload certificate from this mesh's CA: none was presented, or it did not verify (get one with a join token first)" };
     const v = this.#o.ca.verifyPeer(peer.raw);
     if ('error' in v) return { error: `client certificate refused: ${v.error}` };
     if (node.service) {

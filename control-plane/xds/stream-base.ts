@@ -14,8 +14,12 @@ import type { PushThrottle } from './push-throttle.js';
 import { StreamStatus, type XdsCounters } from './status.js';
 
 export interface StreamCallbacks {
-  /** A stream identified its node (first request). The control plane sets the snapshot now. */
-  onStreamOpen?(node: NodeInfo): void;
+  /**
+   * A stream identified its node (first request) and passed `authorize`. The control plane sets
+   * the snapshot now, or returns `{ error }` to refuse the stream (it ends PERMISSION_DENIED, and
+   * no other callback is called for it). `node` is the same object in every callback of a stream.
+   */
+  onStreamOpen?(node: NodeInfo): { error: string } | void;
   /** `leaving`: the proxy said it was draining (no grace period for its instance). */
   onStreamClose?(node: NodeInfo, leaving: boolean): void;
   /** The proxy re-sent its node with WEFT_DRAINING: true (it is shutting down). */
@@ -124,20 +128,25 @@ export abstract class AdsStream<Req> {
   protected abstract staleClusters(): boolean;
 
   #onRequest(req: Req): void {
+    if (this.#closed) return;
     if (!this.node) {
       const n = this.nodeOf(req);
       if (!n || !n.id) {
-        this.call.destroy(Object.assign(new Error('the first xDS request must carry node.id'), { code: 3 }));
+        this.#endWith(3, 'the first xDS request must carry node.id'); // INVALID_ARGUMENT
         return;
       }
       let node = nodeInfoFromProto(n);
       const auth = this.ctx.callbacks.authorize?.(node, this.call as never);
       if (auth && 'error' in auth) {
-        this.ctx.logger.warn({ node: node.id, service: node.service, namespace: node.namespace, why: auth.error }, 'xDS stream refused');
-        this.call.destroy(Object.assign(new Error(auth.error), { code: 7, details: auth.error }));
+        this.#refuse(node, auth.error);
         return;
       }
       if (auth?.peerId) node = { ...node, peerId: auth.peerId };
+      const opened = this.ctx.callbacks.onStreamOpen?.(node);
+      if (opened && 'error' in opened) {
+        this.#refuse(node, opened.error);
+        return;
+      }
       this.node = node;
       this.status = new StreamStatus(this.node, this.kind, this.ctx.counters);
       this.ctx.streams.add(this.status);
@@ -148,7 +157,6 @@ export abstract class AdsStream<Req> {
         this.#pendingAll = true;
         this.#schedule();
       });
-      this.ctx.callbacks.onStreamOpen?.(this.node);
       this.snapshot = this.ctx.cache.getSnapshot(this.node.id);
     } else if (!this.#leaving && this.nodeOf(req)?.metadata?.[NODE_META.draining] === true) {
       // xDS allows the node on any request; a draining sidecar re-sends it with WEFT_DRAINING.
@@ -157,6 +165,21 @@ export abstract class AdsStream<Req> {
       this.ctx.callbacks.onDraining?.(this.node);
     }
     this.handle(req);
+  }
+
+  /** Ends a stream that may not open: PERMISSION_DENIED naming why, and a log line. */
+  #refuse(node: NodeInfo, why: string): void {
+    this.#closed = true; // nothing to release: a refused stream never opened
+    this.ctx.logger.warn({ node: node.id, service: node.service, namespace: node.namespace, peer: node.peerId, why }, 'xDS stream refused');
+    this.#endWith(7, why); // PERMISSION_DENIED
+  }
+
+  /**
+   * Ends the call with a gRPC status. grpc-js turns an 'error' event on a server stream into its
+   * status (code, details); `destroy(err)` would drop the status and leave the client waiting.
+   */
+  #endWith(code: number, details: string): void {
+    this.call.emit('error', Object.assign(new Error(details), { code, details }));
   }
 
   /** A request needs an answer for type `t` (`force`: even if nothing changed); sent on the next turn. */

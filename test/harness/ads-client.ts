@@ -57,8 +57,13 @@ class Inbox<T> {
   }
 }
 
-function makeClient(address: string): grpc.Client {
-  return new grpc.Client(address, grpc.credentials.createInsecure(), { 'grpc.use_local_subchannel_pool': 1 });
+function makeClient(address: string, credentials = grpc.credentials.createInsecure()): grpc.Client {
+  return new grpc.Client(address, credentials, { 'grpc.use_local_subchannel_pool': 1 });
+}
+
+/** Resolves with the stream's final gRPC status (code and details). */
+function statusOf(stream: { on(event: 'status', l: (s: grpc.StatusObject) => void): unknown }): Promise<grpc.StatusObject> {
+  return new Promise((resolve) => stream.on('status', resolve));
 }
 
 export class SotwClient {
@@ -69,11 +74,15 @@ export class SotwClient {
   /** When set, every response is ACKed right away with the same subscription. */
   autoAck = false;
   readonly #names = new Map<string, string[]>();
+  /** The stream's final status (e.g. PERMISSION_DENIED when the control plane refused it). */
+  readonly status: Promise<grpc.StatusObject>;
 
-  constructor(address: string, node: NodeInit) {
-    this.#client = makeClient(address);
+  /** `credentials`: default insecure (the plaintext port); TLS ones for the TLS port. */
+  constructor(address: string, node: NodeInit, credentials?: grpc.ChannelCredentials) {
+    this.#client = makeClient(address, credentials);
     const d = adsServiceDefinition.StreamAggregatedResources;
     this.#stream = this.#client.makeBidiStreamRequest(d.path, d.requestSerialize, d.responseDeserialize);
+    this.status = statusOf(this.#stream);
     this.#stream.on('data', (r: DiscoveryResponse) => {
       this.responses.push(r);
       if (this.autoAck) this.ack(r);
@@ -82,8 +91,9 @@ export class SotwClient {
     this.#node = node;
   }
 
-  send(init: Omit<MessageInitShape<typeof DiscoveryRequestSchema>, 'node' | '$typeName'>): void {
-    const req = create(DiscoveryRequestSchema, { ...init, node: this.#node } as MessageInitShape<typeof DiscoveryRequestSchema>);
+  /** `node`: send this node (xDS allows one on any request; a draining sidecar re-sends its own). */
+  send(init: Omit<MessageInitShape<typeof DiscoveryRequestSchema>, 'node' | '$typeName'>, node?: NodeInit): void {
+    const req = create(DiscoveryRequestSchema, { ...init, node: node ?? this.#node } as MessageInitShape<typeof DiscoveryRequestSchema>);
     this.#node = undefined;
     if (init.typeUrl) this.#names.set(init.typeUrl, [...(init.resourceNames ?? [])]);
     this.#stream.write(req);
@@ -123,11 +133,15 @@ export class DeltaClient {
   readonly #stream: grpc.ClientDuplexStream<DeltaDiscoveryRequest, DeltaDiscoveryResponse>;
   #node: NodeInit | undefined;
   autoAck = false;
+  /** The stream's final status (e.g. PERMISSION_DENIED when the control plane refused it). */
+  readonly status: Promise<grpc.StatusObject>;
 
-  constructor(address: string, node: NodeInit) {
-    this.#client = makeClient(address);
+  /** `credentials`: default insecure (the plaintext port); TLS ones for the TLS port. */
+  constructor(address: string, node: NodeInit, credentials?: grpc.ChannelCredentials) {
+    this.#client = makeClient(address, credentials);
     const d = adsServiceDefinition.DeltaAggregatedResources;
     this.#stream = this.#client.makeBidiStreamRequest(d.path, d.requestSerialize, d.responseDeserialize);
+    this.status = statusOf(this.#stream);
     this.#stream.on('data', (r: DeltaDiscoveryResponse) => {
       this.responses.push(r);
       if (this.autoAck) this.ack(r);

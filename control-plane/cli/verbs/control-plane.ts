@@ -16,6 +16,11 @@ of the world and delta) that every proxy connects to, plus the admin API the CLI
   --xds-plaintext-address HOST:PORT
                             also serve xDS in plaintext, for proxyless gRPC clients (grpc-js-xds
                             accepts only insecure channels). Unauthenticated: keep it on loopback.
+                            Its streams get config but register no instances.
+  --xds-plaintext-register  let plaintext xDS streams register instances too (trusted hosts and
+                            tests only: any local process could then add endpoints to any
+                            service). Never replaces an instance a TLS sidecar holds. Logs a
+                            warning at start.
   --ca-cert-file FILE       use your own CA: the signing certificate (root or intermediate) ...
   --ca-key-file FILE        ... its private key ...
   --ca-chain-file FILE      ... and the certificates above it up to the root (default: a built-in
@@ -53,6 +58,7 @@ export const controlPlane: Verb = {
         'registry-grace': { type: 'string', default: '10s' },
         'log-level': { type: 'string' },
         'xds-plaintext-address': { type: 'string' },
+        'xds-plaintext-register': { type: 'boolean', default: false },
         'ca-cert-file': { type: 'string' },
         'ca-key-file': { type: 'string' },
         'ca-chain-file': { type: 'string' },
@@ -83,6 +89,7 @@ export const controlPlane: Verb = {
     }
     const budgetMiB = Number(values['xds-push-budget']);
     if (!Number.isFinite(budgetMiB) || budgetMiB <= 0) throw usageError(`--xds-push-budget: want a positive number of MiB, got '${values['xds-push-budget']}'`, usage);
+    if (values['xds-plaintext-register'] && !values['xds-plaintext-address']) throw usageError('--xds-plaintext-register needs --xds-plaintext-address', usage);
     if (!values['ca-cert-file'] !== !values['ca-key-file']) throw usageError('--ca-cert-file and --ca-key-file go together', usage);
     const logger = createLogger('weft-control-plane', values['log-level'] ?? process.env.WEFT_LOG_LEVEL ?? 'info');
     let cp;
@@ -94,6 +101,7 @@ export const controlPlane: Verb = {
         registryGraceMs: graceMs,
         logger,
         xdsPlaintextAddress: values['xds-plaintext-address'],
+        xdsPlaintextRegister: values['xds-plaintext-register'],
         caCertFile: values['ca-cert-file'],
         caKeyFile: values['ca-key-file'],
         caChainFile: values['ca-chain-file'],

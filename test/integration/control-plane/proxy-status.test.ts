@@ -16,7 +16,8 @@ describe('proxy-status and proxy-config through the CLI', () => {
   let dir: string;
   const clients: SotwClient[] = [];
   beforeAll(async () => {
-    cp = await startControlPlane();
+    // The last test registers a beta instance over plaintext xDS, allowed only when told to.
+    cp = await startControlPlane({ extraArgs: ['--xds-plaintext-register'] });
     dir = tempDir('weft-files-');
     writeFileSync(join(dir, 'a.yaml'), `${svc('alpha', 8080, 9001)}---\n${svc('beta', 8080, 9002)}`);
     expect((await weft(['apply', '-f', join(dir, 'a.yaml')], { cp })).code).toBe(0);

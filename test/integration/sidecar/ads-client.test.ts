@@ -154,7 +154,8 @@ describe('sidecar ADS client protocol choice', () => {
   });
 
   it('takes listeners, routes, clusters and endpoints from the real control plane, over delta', async () => {
-    const cp = await startControlPlane();
+    // This client registers over plaintext xDS, which the control plane allows only when told to.
+    const cp = await startControlPlane({ extraArgs: ['--xds-plaintext-register'] });
     stops.push(() => cp.kill());
     const dir = tempDir('weft-files-');
     writeFileSync(join(dir, 's.yaml'), 'apiVersion: weft.dev/v1alpha1\nkind: Service\nmetadata: { name: orders }\nspec:\n  ports: [{ port: 8080 }]\n  endpoints: [{ address: 127.0.0.1, port: 9001 }]\n');

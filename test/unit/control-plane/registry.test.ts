@@ -12,6 +12,8 @@ const node = (id: string, over: Partial<NodeInfo> = {}): NodeInfo => ({
   instancePort: 15006,
   labels: { version: 'v1' },
   userAgent: 'test',
+  // Registered over TLS: unauthenticated streams register nothing by default (registry-ownership.test.ts).
+  peerId: 'spiffe://cluster.local/ns/default/sa/orders',
   ...over,
 });
 
@@ -36,8 +38,9 @@ describe('Registry', () => {
 
   it('keeps an instance for the grace period after its stream closes, and forgets it after', () => {
     const r = new Registry(1000);
-    r.streamOpened(node('a'));
-    r.streamClosed(node('a'));
+    const a = node('a'); // one object per stream, as the xDS server passes it
+    r.streamOpened(a);
+    r.streamClosed(a);
     vi.advanceTimersByTime(999);
     expect(r.endpoints('default', 'orders')).toHaveLength(1);
     vi.advanceTimersByTime(1);
@@ -46,8 +49,9 @@ describe('Registry', () => {
 
   it('cancels the leave when the proxy reconnects within the grace period', () => {
     const r = new Registry(1000);
-    r.streamOpened(node('a'));
-    r.streamClosed(node('a'));
+    const a = node('a');
+    r.streamOpened(a);
+    r.streamClosed(a);
     vi.advanceTimersByTime(500);
     const rev = r.revision;
     r.streamOpened(node('a'));

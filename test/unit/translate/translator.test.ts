@@ -188,7 +188,7 @@ describe('Translator', () => {
 
   it('adds registered instances as endpoints', () => {
     const r = new Registry();
-    r.streamOpened(node({ id: 'g1', role: 'sidecar', service: 'greeter', instanceIp: '127.0.0.9', instancePort: 15006, labels: { version: 'v3' } }));
+    r.streamOpened(node({ id: 'g1', role: 'sidecar', service: 'greeter', instanceIp: '127.0.0.9', instancePort: 15006, labels: { version: 'v3' }, peerId: 'spiffe://cluster.local/ns/default/sa/greeter' }));
     const cla = get<ClusterLoadAssignment>(new Translator(m, r), node(), TYPE_URL.endpoint, 'outbound|50051||greeter.default');
     expect(cla.endpoints[0]?.lbEndpoints).toHaveLength(1);
   });
