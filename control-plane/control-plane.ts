@@ -50,6 +50,7 @@ export interface ApplyResult {
   dryRun: boolean;
   revision: number;
   resources: Array<{ key: ResourceKey; action: ApplyAction }>;
+  /** Dry run only: the connected proxies whose resources would change (empty for a real apply). */
   proxies: ProxyChange[];
 }
 
@@ -263,15 +264,20 @@ export class ControlPlane {
 
     const resources = await sliced(this.#actions(set.resources));
     const changed = resources.filter((r) => r.action !== 'unchanged').map((r) => r.resource);
-    // The whole-model steps below take tens of milliseconds each at 20,000 resources: between
-    // them, xDS requests that arrived meanwhile are served.
-    const proxies = await this.#affectedProxies(() => {
-      const overlay = new Map(this.#model.resources);
-      for (const r of changed) overlay.set(resourceKey(r), r);
-      return buildModel(this.#model.revision + (changed.length ? 1 : 0), overlay.values());
-    });
     const summary = resources.map(({ key, action }) => ({ key, action }));
-    if (dryRun || changed.length === 0) return { dryRun, revision: this.#model.revision, resources: summary, proxies: dryRun ? proxies : [] };
+    // The per-proxy estimate translates the whole configuration for every connected proxy (seconds
+    // at 20,000 resources): only a dry run answers with it. A real apply publishes right after, and
+    // `weft proxy-status` shows what each proxy received. The whole-model steps take tens of
+    // milliseconds each at 20,000 resources: between them, xDS requests that arrived are served.
+    if (dryRun) {
+      const proxies = await this.#affectedProxies(() => {
+        const overlay = new Map(this.#model.resources);
+        for (const r of changed) overlay.set(resourceKey(r), r);
+        return buildModel(this.#model.revision + (changed.length ? 1 : 0), overlay.values());
+      });
+      return { dryRun, revision: this.#model.revision, resources: summary, proxies };
+    }
+    if (changed.length === 0) return { dryRun, revision: this.#model.revision, resources: summary, proxies: [] };
 
     await yieldToLoop();
     const state = await this.#store.commit({ upsert: changed, delete: [] });
@@ -279,7 +285,7 @@ export class ControlPlane {
     this.#model = buildModel(state.revision, state.resources);
     this.#log.info({ revision: state.revision, changed: changed.length <= 20 ? changed.map(resourceKey) : `${changed.length} resources` }, 'configuration applied');
     this.#publisher.schedule({ all: true });
-    return { dryRun, revision: state.revision, resources: summary, proxies };
+    return { dryRun, revision: state.revision, resources: summary, proxies: [] };
   }
 
   /** What an apply does to each resource, in steps (one deep comparison each). */
