@@ -86,7 +86,7 @@ describe('admin apply (process fuzz)', () => {
           }
         }
       }),
-      { numRuns: Number(process.env.WEFT_FUZZ_RUNS ?? 500) },
+      { numRuns: Number(process.env.WEFT_FUZZ_RUNS ?? 400) },
     );
     expect(cp.proc.exitCode).toBe(null);
     expect((await fetch(`${cp.adminUrl}/healthz`)).status).toBe(200);
