@@ -2,7 +2,7 @@
  * The admin HTTP/JSON API the CLI (and later a dashboard) uses. Every route but /healthz needs the
  * bearer token. Errors are WeftErrors rendered as `{code, message, details}` in one place.
  *
- *   POST   /v1/apply?dryRun=1        {files: [{name, content}]}  -> ApplyResult | 422 {details}
+ *   POST   /v1/apply?dryRun=1        {files: [{name, content}]}  -> ApplyResult | 422 {details} | 413
  *   GET    /v1/resources[?kind=&namespace=&name=]                  -> {items: MeshResource[]}
  *   DELETE /v1/resources/{kind}/{namespace}/{name}                 -> {revision, deleted}
  *   GET    /v1/proxies                                              -> {items: ProxyStatus[]}
@@ -17,14 +17,19 @@
  *   GET    /v1/traces/{traceId}                                    -> {summary, spans}
  *   GET    /v1/stats[?windowMs=&direction=inbound|outbound&service=]  -> {items: StatRow[]}
  *   GET    /healthz, /metrics
+ *
+ * Client input is decoded where it can fail, and each failure is a 4xx naming what was wrong: a
+ * malformed URL or percent-encoding 400, a body over MAX_BODY 413, and applies are parsed and
+ * validated off the event loop (ApplyDecoder) within the limits of docs/admin-api.md#limits.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { WeftError, isWeftError, type ErrorCode } from '../../common/errors.js';
 import { silentLogger, type Logger } from '../../common/log.js';
 import { KINDS, type Kind } from '../config/types.js';
-import type { ControlPlane, ApplyFile } from '../control-plane.js';
+import type { ControlPlane } from '../control-plane.js';
 import { tokenMatches } from './token.js';
+import { ApplyDecoder, type ApplyDecoderOptions } from './apply-decoder.js';
 import { TYPE_URL, type ResourceKind } from '../../common/xds-types.js';
 import { CaError, type CertificateAuthority } from '../ca/ca.js';
 import type { JoinTokens } from '../ca/tokens.js';
@@ -33,7 +38,8 @@ import type { LoadStore } from '../telemetry/load-store.js';
 import type { RootRotation } from '../ca/rotation.js';
 import type { TraceStore } from '../telemetry/trace-store.js';
 
-const MAX_BODY = 16 * 1024 * 1024;
+/** Largest request body (an apply's JSON): 16 MiB, several times a 20,000-document configuration. */
+export const MAX_BODY = 16 * 1024 * 1024;
 
 export interface AdminDeps {
   controlPlane: ControlPlane;
@@ -54,6 +60,8 @@ export interface AdminDeps {
   };
   /** The embedded trace store (OTLP receiver). */
   traces?: TraceStore;
+  /** Limits of the off-loop apply decoder (tests lower them). */
+  decoder?: ApplyDecoderOptions;
 }
 
 const NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
@@ -64,16 +72,19 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   CONFIG_NOT_FOUND: 404,
   ADMIN_UNAUTHORIZED: 401,
   ADMIN_BAD_REQUEST: 400,
+  REQUEST_TOO_LARGE: 413,
 };
 
 export class AdminServer {
   readonly #deps: AdminDeps;
   readonly #log: Logger;
   readonly #server: Server;
+  readonly #decoder: ApplyDecoder;
 
   constructor(deps: AdminDeps) {
     this.#deps = deps;
     this.#log = deps.logger ?? silentLogger;
+    this.#decoder = new ApplyDecoder(deps.decoder);
     this.#server = createServer((req, res) => {
       this.#handle(req, res).catch((e: unknown) => this.#fail(res, e));
     });
@@ -87,15 +98,16 @@ export class AdminServer {
     });
   }
 
-  close(): Promise<void> {
-    return new Promise((resolve) => {
+  async close(): Promise<void> {
+    await new Promise<void>((resolve) => {
       this.#server.close(() => resolve());
       this.#server.closeAllConnections();
     });
+    await this.#decoder.close();
   }
 
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? '/', 'http://admin');
+    const url = parseUrl(req.url ?? '/');
     const path = url.pathname;
     if (path === '/healthz') return send(res, 200, { ok: true });
     if (path === '/metrics') {
@@ -108,14 +120,13 @@ export class AdminServer {
       throw new WeftError('ADMIN_UNAUTHORIZED', 'missing or wrong bearer token (see `weft --help`: --token or WEFT_TOKEN)');
     }
     const cp = this.#deps.controlPlane;
-    const parts = path.split('/').filter(Boolean).map(decodeURIComponent);
+    const parts = path.split('/').filter(Boolean).map(decodeSegment);
     const m = req.method ?? 'GET';
 
     if (m === 'POST' && path === '/v1/apply') {
-      const body = await readJson(req);
-      const files = parseFiles(body);
       const dryRun = ['1', 'true'].includes(url.searchParams.get('dryRun') ?? '');
-      return send(res, 200, await cp.apply(files, { dryRun }));
+      const decoded = await this.#decoder.decode(await readBody(req));
+      return send(res, 200, await cp.applyValidated(decoded, { dryRun }));
     }
     if (m === 'GET' && path === '/v1/resources') {
       const kind = url.searchParams.get('kind') ?? undefined;
@@ -257,29 +268,44 @@ function send(res: ServerResponse, status: number, body: unknown): void {
   res.end(text);
 }
 
-async function readJson(req: IncomingMessage): Promise<unknown> {
+/** The request target as a URL; 400 when it is not one (e.g. `//host:99999`). */
+function parseUrl(target: string): URL {
+  try {
+    return new URL(target, 'http://admin');
+  } catch {
+    throw new WeftError('ADMIN_BAD_REQUEST', `the request target is not a valid URL path: ${JSON.stringify(target.slice(0, 200))}`);
+  }
+}
+
+/** One path segment, percent-decoded; 400 for a malformed escape such as `%zz` or a cut UTF-8 sequence. */
+function decodeSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    throw new WeftError('ADMIN_BAD_REQUEST', `malformed percent-encoding in the path segment ${JSON.stringify(segment.slice(0, 200))} (want %XX escapes of UTF-8 bytes)`);
+  }
+}
+
+/** The whole request body; 413 past MAX_BODY, checked on Content-Length first and on the bytes read. */
+async function readBody(req: IncomingMessage): Promise<Buffer> {
+  const tooLarge = (size: string) => new WeftError('REQUEST_TOO_LARGE', `request body of ${size} is over the limit of ${MAX_BODY} bytes (16 MiB); split the apply into several`);
+  const declared = Number(req.headers['content-length']);
+  if (declared > MAX_BODY) throw tooLarge(`${declared} bytes`);
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const c of req) {
     size += (c as Buffer).length;
-    if (size > MAX_BODY) throw new WeftError('ADMIN_BAD_REQUEST', `request body over ${MAX_BODY} bytes`);
+    if (size > MAX_BODY) throw tooLarge(`more than ${MAX_BODY} bytes`);
     chunks.push(c as Buffer);
   }
+  return Buffer.concat(chunks);
+}
+
+async function readJson(req: IncomingMessage): Promise<unknown> {
+  const body = await readBody(req);
   try {
-    return JSON.parse(Buffer.concat(chunks).toString('utf8'));
+    return JSON.parse(body.toString('utf8'));
   } catch {
     throw new WeftError('ADMIN_BAD_REQUEST', 'request body is not valid JSON');
   }
-}
-
-function parseFiles(body: unknown): ApplyFile[] {
-  const files = (body as { files?: unknown } | null)?.files;
-  if (!Array.isArray(files) || files.length === 0) throw new WeftError('ADMIN_BAD_REQUEST', 'body must be {"files": [{"name", "content"}]}');
-  return files.map((f, i) => {
-    const { name, content } = (f ?? {}) as { name?: unknown; content?: unknown };
-    if (typeof name !== 'string' || typeof content !== 'string') {
-      throw new WeftError('ADMIN_BAD_REQUEST', `files[${i}] needs string "name" and "content"`);
-    }
-    return { name, content };
-  });
 }

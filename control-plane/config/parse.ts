@@ -1,6 +1,15 @@
-/** YAML/JSON text -> raw documents (multi-document, Kubernetes style). Pure: no file access. */
-import { parseAllDocuments } from 'yaml';
-import type { FieldError } from '../../common/errors.js';
+/**
+ * YAML/JSON text -> raw documents (multi-document, Kubernetes style). Pure: no file access.
+ *
+ * Linear in the input and bounded, because the input is whatever reached the admin API: documents
+ * are composed one at a time as the parser completes them (not all at once), positions come from
+ * one line table, duplicate keys are found with a set per mapping (the `yaml` package's own check
+ * rescans the mapping for every key), and every document's nesting depth and alias count are
+ * checked on its syntax tree before it is composed, so an alias bomb or `[[[[...` never reaches
+ * the recursive composer or toJS. The limits are in PARSE_LIMITS (docs/admin-api.md#limits).
+ */
+import { Composer, isAlias, isCollection, isMap, isPair, isScalar, isSeq, LineCounter, Lexer, Parser, type CST, type Document } from 'yaml';
+import { WeftError, type FieldError } from '../../common/errors.js';
 
 export interface RawDocument {
   file: string;
@@ -11,18 +20,163 @@ export interface RawDocument {
   line?: number;
 }
 
-export function parseDocuments(text: string, file: string): { docs: RawDocument[]; errors: FieldError[] } {
+/** What one apply may hold. Real configurations are far below: 1,000 services with a route and a policy each is ~3,000 documents of depth ~8. */
+export const PARSE_LIMITS = {
+  /** Documents in one apply, over all its files, empty ones included (413 beyond). */
+  documents: 25_000,
+  /** Nested mappings and sequences in one document (422 beyond). */
+  depth: 64,
+  /** Alias references (`*name`) in one document, and the nodes an alias may expand to (422 beyond). */
+  aliases: 100,
+} as const;
+
+export type ParseLimits = { readonly [K in keyof typeof PARSE_LIMITS]: number };
+
+/** How many documents an apply has left: shared by its files so the limit covers the whole apply. */
+export interface DocumentBudget {
+  left: number;
+}
+
+/**
+ * Parses every document of one file. Syntax problems and per-document limits (depth, aliases) are
+ * returned as errors with file and document; going over the document budget throws WeftError
+ * REQUEST_TOO_LARGE (the whole apply is refused, without parsing the rest).
+ */
+export function parseDocuments(
+  text: string,
+  file: string,
+  budget: DocumentBudget = { left: PARSE_LIMITS.documents },
+  limits: ParseLimits = PARSE_LIMITS,
+): { docs: RawDocument[]; errors: FieldError[] } {
   const docs: RawDocument[] = [];
   const errors: FieldError[] = [];
-  const lineOf = (offset: number) => text.slice(0, offset).split('\n').length;
-  parseAllDocuments(text, { prettyErrors: false, uniqueKeys: true }).forEach((d, index) => {
-    if (d.errors.length) {
-      for (const e of d.errors) errors.push({ file, document: index, path: '', message: `YAML syntax error at line ${lineOf(e.pos[0])}: ${e.message.split('\n')[0]}` });
+  parseDocumentStream(text, file, (d) => docs.push(d), errors, budget, limits);
+  return { docs, errors };
+}
+
+/**
+ * parseDocuments handing each document to `onDocument` as soon as it is parsed, so a caller that
+ * validates as it goes never holds a whole large apply's syntax trees at once.
+ */
+export function parseDocumentStream(
+  text: string,
+  file: string,
+  onDocument: (d: RawDocument) => void,
+  errors: FieldError[],
+  budget: DocumentBudget = { left: PARSE_LIMITS.documents },
+  limits: ParseLimits = PARSE_LIMITS,
+): void {
+  const lines = new LineCounter();
+  const lineOf = (offset: number) => Math.max(1, lines.linePos(offset).line);
+  const parser = new Parser(lines.addNewLine);
+  // uniqueKeys off: the composer's check is quadratic in a mapping's size; badKey() does it.
+  // The core schema even under `%YAML 1.1`: values stay JSON data (no Set, Date or Buffer).
+  const composer = new Composer({ prettyErrors: false, uniqueKeys: false, schema: 'core' });
+  // Document indexes follow the parser's document tokens; the composer yields each document one
+  // token late (it waits for trailing comments) and never sees the ones refused by admit().
+  let next = 0;
+  const admitted: number[] = [];
+  let skipping = false;
+  const take = (doc: Document.Parsed) => {
+    const at = admitted.shift() ?? next++;
+    const err = (offset: number | undefined, message: string) => errors.push({ file, document: at, path: '', message: offset === undefined ? message : `YAML syntax error at line ${lineOf(offset)}: ${message}` });
+    if (doc.errors.length) {
+      for (const e of doc.errors) err(e.pos[0], e.message.split('\n')[0]!);
       return;
     }
-    const value: unknown = d.toJS({ maxAliasCount: 100 });
+    const bad = badKey(doc);
+    if (bad) return err(bad.offset, bad.message);
+    let value: unknown;
+    try {
+      value = doc.toJS({ maxAliasCount: limits.aliases });
+    } catch (e) {
+      // The `yaml` package throws ReferenceError for an alias bomb or an unresolvable alias.
+      const m = (e as Error).message;
+      return err(undefined, /resource exhaustion/.test(m) ? `aliases expand to more than ${limits.aliases} nodes (limit ${limits.aliases}: an alias bomb?)` : `YAML error: ${m}`);
+    }
     if (value === null || value === undefined) return; // empty document (e.g. a trailing ---)
-    docs.push({ file, index, value, line: d.range ? lineOf(d.range[0]) : undefined });
-  });
-  return { docs, errors };
+    onDocument({ file, index: at, value, line: doc.range ? lineOf(doc.range[0]) : undefined });
+  };
+  const admit = (token: CST.Token): boolean => {
+    if (token.type === 'doc-end') return !skipping;
+    if (token.type !== 'document') return true;
+    if (--budget.left < 0) throw tooMany(limits);
+    const at = next++;
+    const s = shape(token, limits.depth);
+    const why = s.depth > limits.depth ? `nesting deeper than ${limits.depth} levels (limit ${limits.depth})`
+      : s.aliases > limits.aliases ? `${s.aliases} aliases (limit ${limits.aliases} per document)` : undefined;
+    skipping = why !== undefined;
+    if (!why) return admitted.push(at) > 0;
+    errors.push({ file, document: at, path: '', message: `document at line ${lineOf(token.offset)}: ${why}` });
+    return false;
+  };
+  const feed = (tokens: Iterable<CST.Token>) => {
+    for (const token of tokens) {
+      if (!admit(token)) continue;
+      for (const doc of composer.next(token)) take(doc);
+    }
+  };
+  lines.addNewLine(0);
+  // Flow nesting is counted on the lexemes too: the parser's cost per token grows with the depth
+  // of open flow collections, so `[[[[...` is stopped before it is parsed.
+  let flow = 0;
+  for (const lexeme of new Lexer().lex(text)) {
+    if (lexeme === '[' || lexeme === '{') {
+      if (++flow > limits.depth) {
+        errors.push({ file, document: next, path: '', message: `nesting deeper than ${limits.depth} levels (limit ${limits.depth}); the rest of the file was not read` });
+        return;
+      }
+    } else if (lexeme === ']' || lexeme === '}') flow = Math.max(0, flow - 1);
+    else if (lexeme === '\x02' || lexeme === '\x18') flow = 0; // document start, flow ended by an error
+    feed(parser.next(lexeme));
+  }
+  feed(parser.end());
+  for (const doc of composer.end()) take(doc);
+}
+
+function tooMany(limits: ParseLimits): WeftError {
+  return new WeftError('REQUEST_TOO_LARGE', `more than ${limits.documents} documents in one apply (limit ${limits.documents}); split the configuration into several applies`);
+}
+
+/** Nesting depth (stopping once past `maxDepth`) and alias count of one document's syntax tree, without recursion. */
+function shape(doc: CST.Document, maxDepth: number): { depth: number; aliases: number } {
+  let depth = 0;
+  let aliases = 0;
+  const stack: Array<{ t: CST.Token | null | undefined; d: number }> = [{ t: doc.value, d: 0 }];
+  for (let top = stack.pop(); top; top = stack.pop()) {
+    const { t, d } = top;
+    if (!t) continue;
+    if (t.type === 'alias') aliases++;
+    else if (t.type === 'block-map' || t.type === 'block-seq' || t.type === 'flow-collection') {
+      if (d + 1 > depth && (depth = d + 1) > maxDepth) break;
+      for (const it of t.items) stack.push({ t: it.key, d: d + 1 }, { t: it.value, d: d + 1 });
+    }
+  }
+  return { depth, aliases };
+}
+
+/**
+ * The first key that repeats one before it in the same mapping (scalar keys, compared as the
+ * `yaml` package does), or that is a mapping or a sequence (no field name is; toJS would turn it
+ * into a string and print a warning for each).
+ */
+function badKey(doc: Document.Parsed): { offset: number; message: string } | undefined {
+  const stack: unknown[] = [doc.contents];
+  for (let n = stack.pop(); n !== undefined; n = stack.pop()) {
+    if (isMap(n)) {
+      const seen = new Set<unknown>();
+      for (const p of n.items) {
+        const k = isAlias(p.key) ? p.key.resolve(doc) : p.key;
+        if (isCollection(k)) return { offset: (p.key as { range?: number[] }).range?.[0] ?? 0, message: 'a key must be a string, not a mapping or a sequence' };
+        if (isScalar(p.key)) {
+          if (seen.has(p.key.value)) return { offset: p.key.range?.[0] ?? 0, message: 'Map keys must be unique' };
+          seen.add(p.key.value);
+        }
+        stack.push(p.value);
+      }
+    } else if (isSeq(n)) {
+      for (const x of n.items) stack.push(isPair(x) ? x.value : x);
+    }
+  }
+  return undefined;
 }

@@ -5,7 +5,7 @@
  */
 import { WeftError, formatFieldError, type FieldError } from '../../common/errors.js';
 import { Reader } from './schema.js';
-import type { RawDocument } from './parse.js';
+import { parseDocumentStream, PARSE_LIMITS, type ParseLimits, type RawDocument } from './parse.js';
 import {
   API_VERSION_GATEWAY,
   API_VERSION_WEFT,
@@ -36,7 +36,8 @@ const API_VERSIONS: Record<Kind, readonly string[]> = {
   GRPCRoute: [API_VERSION_GATEWAY, 'gateway.networking.k8s.io/v1alpha2'],
 };
 
-type Where = Omit<FieldError, 'path' | 'message'>;
+/** Where a document came from: file, document index and, once known, the resource. */
+export type Where = Omit<FieldError, 'path' | 'message'>;
 
 /**
  * Validates one document on its own. With errors, `resource` is the best-effort partial result
@@ -122,9 +123,27 @@ export function validateStoredResource(value: unknown): MeshResource {
 /** References every resource in `check` makes, resolved in `model`. */
 export function referenceErrors(check: Iterable<MeshResource>, model: MeshModel, where: (r: MeshResource) => Where): FieldError[] {
   const out: FieldError[] = [];
+  run(referenceSteps(check, model, where, out));
+  return out;
+}
+
+/** Runs a step generator (see checkApplySteps) to its end. */
+function run<T>(steps: Generator<void, T>): T {
+  for (;;) {
+    const r = steps.next();
+    if (r.done) return r.value;
+  }
+}
+
+/** Resources between two steps of a step generator: a few milliseconds of work. */
+const STEP = 256;
+
+function* referenceSteps(check: Iterable<MeshResource>, model: MeshModel, where: (r: MeshResource) => Where, out: FieldError[]): Generator<void, void> {
+  let n = 0;
   let hostOwners: Map<string, Set<string>> | undefined;
   let svcHosts: Map<string, string> | undefined;
   for (const res of check) {
+    if (++n % STEP === 0) yield;
     const w = { ...where(res), resource: resourceKey(res) };
     const err = (path: string, message: string) => out.push({ ...w, path, message });
     const svc = (ns: string, name: string) => model.services.get(`Service/${ns}/${name}`);
@@ -172,7 +191,42 @@ export function referenceErrors(check: Iterable<MeshResource>, model: MeshModel,
       if (other && other.metadata.name !== res.metadata.name) err('spec.service', `Service ${ns}/${res.spec.service} already has GRPCTranslation ${other.metadata.name}`);
     }
   }
-  return out;
+}
+
+/** Field errors listed in one answer at most; the message gives the full count. */
+export const MAX_LISTED_ERRORS = 1000;
+
+/** One applied document validated on its own (see validateDocument): plain data, so it can cross a worker boundary. */
+export interface ValidatedDocument {
+  where: Where;
+  /** Best-effort when the document has errors (never stored then). */
+  resource: MeshResource;
+}
+
+/**
+ * The per-document half of an apply: parses every file and validates each document on its own.
+ * Pure and independent of the stored configuration, so it can run off the event loop; the
+ * document limit (PARSE_LIMITS) covers all files together. With `onDocument`, each validated
+ * document goes there as soon as it is ready (and `documents` stays empty).
+ */
+export function validateFiles(
+  files: ReadonlyArray<{ name: string; content: string }>,
+  limits: ParseLimits = PARSE_LIMITS,
+  onDocument?: (d: ValidatedDocument) => void,
+): { documents: ValidatedDocument[]; errors: FieldError[] } {
+  const budget = { left: limits.documents };
+  const documents: ValidatedDocument[] = [];
+  const sink = onDocument ?? ((d: ValidatedDocument) => documents.push(d));
+  const errors: FieldError[] = [];
+  for (const f of files) {
+    parseDocumentStream(f.content, f.name, (d) => {
+      const where: Where = { file: d.file, document: d.index };
+      const v = validateDocument(d.value, where);
+      for (const e of v.errors) errors.push(e);
+      if (v.resource) sink({ where, resource: v.resource });
+    }, errors, budget, limits);
+  }
+  return { documents, errors };
 }
 
 /** Route hostname -> the Services (ns/name) whose routes claim it. */
@@ -204,40 +258,75 @@ function serviceHosts(model: MeshModel): Map<string, string> {
 /** Validates applied documents against the stored model. Store only when `errors` is empty. */
 export function validateApply(docs: readonly RawDocument[], existing: MeshModel): { resources: MeshResource[]; errors: FieldError[] } {
   const errors: FieldError[] = [];
-  const resources: MeshResource[] = [];
-  const whereOf = new Map<ResourceKey, Where>();
+  const documents: ValidatedDocument[] = [];
   for (const d of docs) {
     const where: Where = { file: d.file, document: d.index };
     const v = validateDocument(d.value, where);
-    errors.push(...v.errors);
-    if (!v.resource) continue;
-    const key = resourceKey(v.resource);
+    for (const e of v.errors) errors.push(e);
+    if (v.resource) documents.push({ where, resource: v.resource });
+  }
+  const set = checkApply(documents, existing);
+  return { resources: set.resources, errors: [...errors, ...set.errors] };
+}
+
+/**
+ * The set half of an apply: duplicates within it, one TrafficPolicy per service, and references,
+ * of the applied resources and of stored ones an applied change could break. Linear in the
+ * stored plus applied resources.
+ */
+export function checkApply(documents: readonly ValidatedDocument[], existing: MeshModel): { resources: MeshResource[]; errors: FieldError[] } {
+  return run(checkApplySteps(documents, existing));
+}
+
+/**
+ * checkApply as steps: yields every few hundred resources so that a caller on the event loop can
+ * run it in slices (a 20,000-document apply is hundreds of milliseconds of work).
+ */
+export function* checkApplySteps(documents: readonly ValidatedDocument[], existing: MeshModel): Generator<void, { resources: MeshResource[]; errors: FieldError[] }> {
+  const errors: FieldError[] = [];
+  const resources: MeshResource[] = [];
+  const whereOf = new Map<ResourceKey, Where>();
+  let n = 0;
+  for (const { where, resource } of documents) {
+    if (++n % STEP === 0) yield;
+    const key = resourceKey(resource);
     const first = whereOf.get(key);
     if (first) {
       errors.push({ ...where, resource: key, path: 'metadata.name', message: `${key} appears twice in this apply (first in ${first.file}#${first.document})` });
       continue;
     }
     whereOf.set(key, where);
-    resources.push(v.resource);
+    resources.push(resource);
   }
   const overlay = new Map(existing.resources);
-  for (const r of resources) overlay.set(resourceKey(r), r);
+  for (const r of resources) {
+    if (++n % STEP === 0) yield;
+    overlay.set(resourceKey(r), r);
+  }
+  yield;
   const model = buildModel(existing.revision, overlay.values());
+  yield;
   // One TrafficPolicy per service.
   const byTarget = new Map<string, ResourceKey>();
-  for (const r of overlay.values()) {
+  for (const [key, r] of overlay) {
+    if (++n % STEP === 0) yield;
     if (r.kind !== 'TrafficPolicy') continue;
     const t = `${r.spec.targetRef.namespace}/${r.spec.targetRef.name}`;
     const other = byTarget.get(t);
-    if (other && whereOf.has(resourceKey(r))) errors.push({ ...whereOf.get(resourceKey(r))!, resource: resourceKey(r), path: 'spec.targetRef', message: `Service ${t} already has TrafficPolicy ${other}` });
-    else if (other && whereOf.has(other)) errors.push({ ...whereOf.get(other)!, resource: other, path: 'spec.targetRef', message: `Service ${t} already has TrafficPolicy ${resourceKey(r)}` });
-    byTarget.set(t, resourceKey(r));
+    if (other && whereOf.has(key)) errors.push({ ...whereOf.get(key)!, resource: key, path: 'spec.targetRef', message: `Service ${t} already has TrafficPolicy ${other}` });
+    else if (other && whereOf.has(other)) errors.push({ ...whereOf.get(other)!, resource: other, path: 'spec.targetRef', message: `Service ${t} already has TrafficPolicy ${key}` });
+    byTarget.set(t, key);
   }
   // References of the applied resources, and of stored ones an applied change could break.
-  errors.push(...referenceErrors(resources, model, (r) => whereOf.get(resourceKey(r)) ?? {}));
-  const applied = new Set(whereOf.keys());
-  const others = [...model.resources.values()].filter((r) => !applied.has(resourceKey(r)));
-  for (const e of referenceErrors(others, model, () => ({ file: 'stored' }))) errors.push({ ...e, message: `${e.message} (after this apply)` });
+  yield* referenceSteps(resources, model, (r) => whereOf.get(resourceKey(r)) ?? {}, errors);
+  const others: MeshResource[] = [];
+  for (const [key, r] of model.resources) {
+    if (++n % STEP === 0) yield;
+    if (!whereOf.has(key)) others.push(r);
+  }
+  const broken: FieldError[] = [];
+  yield* referenceSteps(others, model, () => ({ file: 'stored' }), broken);
+  for (const e of broken) errors.push({ ...e, message: `${e.message} (after this apply)` });
   return { resources, errors };
 }
 
