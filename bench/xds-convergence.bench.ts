@@ -71,7 +71,8 @@ describe('xDS convergence', () => {
   it('apply -> every proxy ACKs', async () => {
     const rows: Array<Record<string, number>> = []; // protocol: 1 delta, 0 state of the world
     for (const protocol of PROTOCOLS) for (const n of SIZES) {
-      const cp = await startControlPlane({ extraArgs: ['--registry-grace', '1s', ...CP_ARGS] });
+      // The simulated proxies register over the plaintext port, which needs the operator's opt-in.
+      const cp = await startControlPlane({ extraArgs: ['--registry-grace', '1s', '--xds-plaintext-register', ...CP_ARGS] });
       try {
         await admin(cp, `${services()}\n---\n${policy(1000)}`);
         const proxies = Array.from({ length: n }, (_, i) => new SimProxy({ address: `127.0.0.1:${cp.xdsPort}`, id: `sim-${i}`, service: `svc-${i % SERVICES}`, instancePort: 20000 + i, protocol }));

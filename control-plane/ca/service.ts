@@ -96,7 +96,7 @@ export class IdentityServer {
   async start(): Promise<grpc.ServerCredentials> {
     await this.#refreshServing();
     this.#o.ca.onChange(() => void this.#refreshServing());
-    return grpc.experimental.createCertificateProviderServerCredentials(this.#provider, this.#provider, false);
+    return tls13Only(grpc.experimental.createCertificateProviderServerCredentials(this.#provider, this.#provider, false));
   }
 
   async #refreshServing(): Promise<void> {
@@ -215,4 +215,24 @@ export class IdentityServer {
     }
     return { peerId: v.spiffeId };
   }
+}
+
+/**
+ * The xDS port speaks TLS 1.3 only (every Weft sidecar and Envoy does; MeshConfig's
+ * minProtocolVersion is about the data plane). grpc-js has no option for it: its server takes the
+ * credentials' constructor options when it creates the TLS server, and the context options on
+ * every certificate update (setSecureContext resets the minimum unless it is given again), so
+ * both carry it. Checked by test/e2e/mtls.test.ts, which offers the port TLS 1.2.
+ */
+function tls13Only(creds: grpc.ServerCredentials): grpc.ServerCredentials {
+  const c = creds as unknown as { _getConstructorOptions(): Record<string, unknown> | null; calculateSecureContextOptions?: () => Record<string, unknown> | null };
+  const ctor = c._getConstructorOptions();
+  if (!ctor || typeof c.calculateSecureContextOptions !== 'function') throw new Error('grpc-js credentials changed shape: cannot pin the xDS port to TLS 1.3');
+  ctor.minVersion = 'TLSv1.3';
+  const calc = c.calculateSecureContextOptions.bind(c);
+  c.calculateSecureContextOptions = () => {
+    const o = calc();
+    return o && { ...o, minVersion: 'TLSv1.3' };
+  };
+  return creds;
 }

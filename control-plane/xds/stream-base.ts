@@ -79,7 +79,7 @@ export abstract class AdsStream<Req> {
       this.#flush();
     } catch (e) {
       this.ctx.logger.warn({ err: e, node: this.node?.id }, 'xDS push failed; closing stream');
-      this.call.destroy(e as Error);
+      this.#endWith(13, `xDS push failed: ${(e as Error).message}`); // INTERNAL, so the client sees why
     }
   };
   /** Throttle charges of this stream's writes the transport has not taken yet. */
@@ -95,7 +95,7 @@ export abstract class AdsStream<Req> {
         this.#onRequest(req);
       } catch (e) {
         ctx.logger.warn({ err: e, node: this.node?.id }, 'xDS request failed; closing stream');
-        call.destroy(e as Error);
+        this.#endWith(13, `xDS request failed: ${(e as Error).message}`); // INTERNAL, so the client sees why
       }
     });
     call.on('end', () => {

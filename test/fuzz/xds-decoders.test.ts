@@ -129,7 +129,7 @@ describe('xDS decoders under generated and mutated resources', () => {
     expect(accepted).toBeGreaterThan(0);
   });
 
-  it('field-level mutations (any field of any resource set to an odd value): a NACK or an applied resource (2,000 runs)', () => {
+  it('field-level mutations (any field of any resource set to an odd value): a NACK or an applied resource (1,500 runs)', () => {
     let encodable = 0;
     fc.assert(
       fc.property(fc.nat(), fc.nat(), jsonLeaf, (i, j, value) => {
@@ -145,11 +145,11 @@ describe('xDS decoders under generated and mutated resources', () => {
         encodable++;
         run(s.kind, bytes);
       }),
-      { numRuns: 2000 },
+      { numRuns: 1500 },
     );
     // Most odd values do not fit the field's type; enough do for the decoders to be exercised.
-    expect(encodable).toBeGreaterThan(300);
-  });
+    expect(encodable).toBeGreaterThan(250);
+  }, 180_000);
 
   it('random bytes under every type URL: a NACK, never a throw (2,000 runs)', () => {
     fc.assert(
