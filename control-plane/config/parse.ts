@@ -7,7 +7,16 @@
  * rescans the mapping for every key), and every document's nesting depth and alias count are
  * checked on its syntax tree before it is composed, so an alias bomb or `[[[[...` never reaches
  * the recursive composer or toJS. The limits are in PARSE_LIMITS (docs/admin-api.md#limits).
+ *
+ * Two parsers, one answer. Documents are split at their markers (`---`, `...` at the start of a
+ * line, which YAML forbids inside any content) and each is read first by js-yaml (core schema,
+ * duplicate keys refused), about 8x faster than `yaml` on large applies. A document it accepts
+ * whose tree is within the depth limit and shares no node (no aliases) is used as it is; any
+ * other (a syntax error, an alias, anything unusual) goes through the `yaml` pipeline below,
+ * which gives the located errors and enforces the alias limits. A differential test
+ * (test/fuzz/apply-input.test.ts) checks that both give the same value wherever js-yaml accepts.
  */
+import jsYaml from 'js-yaml';
 import { Composer, isAlias, isCollection, isMap, isPair, isScalar, isSeq, LineCounter, Lexer, Parser, type CST, type Document } from 'yaml';
 import { WeftError, type FieldError } from '../../common/errors.js';
 
@@ -66,8 +75,137 @@ export function parseDocumentStream(
   budget: DocumentBudget = { left: PARSE_LIMITS.documents },
   limits: ParseLimits = PARSE_LIMITS,
 ): void {
+  for (const chunk of splitDocuments(text)) {
+    if (--budget.left < 0) throw tooMany(limits);
+    const fast = readFast(chunk.text, limits);
+    if (fast.ok) {
+      if (fast.value !== null && fast.value !== undefined) onDocument({ file, index: chunk.index, value: fast.value, line: chunk.line + leadingLines(chunk.text) });
+      continue;
+    }
+    // The careful path for this document alone: located errors, alias limits. Its own budget:
+    // this document was counted above.
+    parseWithYaml(chunk.text, file, onDocument, errors, { left: Number.MAX_SAFE_INTEGER }, limits, { index: chunk.index, line: chunk.line - 1 });
+  }
+}
+
+/**
+ * The documents of a YAML stream, split where a line starts with a document marker (`---` or
+ * `...` followed by a space or the end of the line): YAML forbids such a line inside any content,
+ * so this is where the documents are. Directives and comments before a `---` belong to the
+ * document it starts; text before the first marker is a document only if it has content.
+ */
+export function* splitDocuments(text: string): Generator<{ text: string; index: number; line: number }> {
+  let index = 0;
+  let start = 0;
+  let startLine = 1;
+  let line = 1;
+  let open = false; // the current chunk began with a marker (so it is a document even if empty)
+  let pos = 0;
+  const content = (from: number, to: number) => /^(?!\s*(#.*)?$)(?!%)/m.test(text.slice(from, to));
+  while (pos <= text.length) {
+    const nl = text.indexOf('\n', pos);
+    const end = nl < 0 ? text.length : nl;
+    const c = text.charCodeAt(pos);
+    const marker = (c === 45 || c === 46) && end - pos >= 3 && text.startsWith(c === 45 ? '---' : '...', pos) && (end - pos === 3 || /\s/.test(text[pos + 3]!));
+    if (marker) {
+      if (c === 45) {
+        // A directives-end marker: what came before is a document if it was opened or has content.
+        // Directives just before it belong to the new one.
+        let cut = pos;
+        if (!open) {
+          const before = text.slice(start, pos);
+          const firstDirective = before.search(/^%/m);
+          if (firstDirective >= 0 && !content(start, start + firstDirective)) cut = start; // all directives/comments
+        }
+        if (open || content(start, cut)) {
+          yield { text: text.slice(start, cut), index: index++, line: startLine };
+          start = cut;
+          startLine = line - (text.slice(cut, pos).split('\n').length - 1);
+        }
+        open = true;
+      } else {
+        // A document-end marker: the document ends with this line (an empty one too, as the
+        // `yaml` package counts it).
+        const after = nl < 0 ? text.length : nl + 1;
+        yield { text: text.slice(start, after), index: index++, line: startLine };
+        start = after;
+        startLine = line + 1;
+        open = false;
+      }
+    }
+    if (nl < 0) break;
+    pos = nl + 1;
+    line++;
+  }
+  if (open || content(start, text.length)) yield { text: text.slice(start), index: index++, line: startLine };
+}
+
+/** Lines before a document's own first line (its `---`, else its first content), as `yaml` counts them. */
+function leadingLines(text: string): number {
+  const m = /^(?:---(?:\s|$)|[^\s#%])/m.exec(text);
+  if (!m) return 0;
+  let n = 0;
+  for (let i = text.indexOf('\n'); i >= 0 && i < m.index; i = text.indexOf('\n', i + 1)) n++;
+  return n;
+}
+
+const FAST = { schema: jsYaml.CORE_SCHEMA, json: false } as const;
+/**
+ * Text the two parsers read alike: no tabs, carriage returns or other control characters (where
+ * their error handling differs), no tags or directives, no byte-order mark. Real configuration
+ * is this; anything else takes the careful path.
+ */
+const PLAIN_TEXT = /^(?!%)[\n\x20-\x20\x22-\x7e\u00a0-\ud7ff\ue000-\ufefe\uff00-\ufffd]*$/;
+const COMPLEX_KEY = /(?:^|[\s,[{])\?(?:\s|$)|[\]}]\s*:/m;
+
+/**
+ * js-yaml's reading of one document, if it is plainly fine: no error, within the depth limit, no
+ * node reached twice (an alias). Anything else: not ok, and the `yaml` pipeline decides.
+ */
+function readFast(text: string, limits: ParseLimits): { ok: true; value: unknown } | { ok: false } {
+  // A mapping or sequence as a key (`? [a, b]`, `[a]: b`): js-yaml turns it into a string where
+  // the careful path refuses it. Such text (or a string that only looks like it) goes there.
+  if (COMPLEX_KEY.test(text) || !PLAIN_TEXT.test(text)) return { ok: false };
+  let value: unknown;
+  try {
+    value = jsYaml.load(text, FAST);
+  } catch {
+    return { ok: false }; // a syntax error, a duplicate key, a stack overflow on deep nesting
+  }
+  const seen = new Set<object>();
+  const stack: Array<{ v: unknown; d: number }> = [{ v: value, d: 0 }];
+  for (let top = stack.pop(); top; top = stack.pop()) {
+    const { v, d } = top;
+    if (v === null || typeof v !== 'object') continue;
+    if (seen.has(v) || d >= limits.depth) return { ok: false };
+    seen.add(v);
+    if (Array.isArray(v)) for (const x of v) stack.push({ v: x, d: d + 1 });
+    else if (Object.getPrototypeOf(v) === Object.prototype) for (const k in v) stack.push({ v: (v as Record<string, unknown>)[k], d: d + 1 });
+    else return { ok: false }; // not JSON data
+  }
+  return { ok: true, value };
+}
+
+/** The careful path alone (the `yaml` package for every document); the differential test's reference. */
+export function parseDocumentsCarefully(text: string, file: string, limits: ParseLimits = PARSE_LIMITS): { docs: RawDocument[]; errors: FieldError[] } {
+  const docs: RawDocument[] = [];
+  const errors: FieldError[] = [];
+  parseWithYaml(text, file, (d) => docs.push(d), errors, { left: limits.documents }, limits);
+  return { docs, errors };
+}
+
+function parseWithYaml(
+  text: string,
+  file: string,
+  onDocument: (d: RawDocument) => void,
+  errors: FieldError[],
+  budget: DocumentBudget,
+  limits: ParseLimits,
+  /** Where `text` sits in its file: the index of its first document and the line before it. */
+  base: { index: number; line: number } = { index: 0, line: 0 },
+): void {
   const lines = new LineCounter();
-  const lineOf = (offset: number) => Math.max(1, lines.linePos(offset).line);
+  const lineOf = (offset: number) => Math.max(1, lines.linePos(offset).line) + base.line;
   const parser = new Parser(lines.addNewLine);
   // uniqueKeys off: the composer's check is quadratic in a mapping's size; badKey() does it.
   // The core schema even under `%YAML 1.1`: values stay JSON data (no Set, Date or Buffer).
@@ -78,7 +216,7 @@ export function parseDocumentStream(
   const admitted: number[] = [];
   let skipping = false;
   const take = (doc: Document.Parsed) => {
-    const at = admitted.shift() ?? next++;
+    const at = base.index + (admitted.shift() ?? next++);
     const err = (offset: number | undefined, message: string) => errors.push({ file, document: at, path: '', message: offset === undefined ? message : `YAML syntax error at line ${lineOf(offset)}: ${message}` });
     if (doc.errors.length) {
       for (const e of doc.errors) err(e.pos[0], e.message.split('\n')[0]!);
@@ -101,12 +239,13 @@ export function parseDocumentStream(
     if (token.type === 'doc-end') return !skipping;
     if (token.type !== 'document') return true;
     if (--budget.left < 0) throw tooMany(limits);
-    const at = next++;
+    const local = next++;
+    const at = base.index + local;
     const s = shape(token, limits.depth);
     const why = s.depth > limits.depth ? `nesting deeper than ${limits.depth} levels (limit ${limits.depth})`
       : s.aliases > limits.aliases ? `${s.aliases} aliases (limit ${limits.aliases} per document)` : undefined;
     skipping = why !== undefined;
-    if (!why) return admitted.push(at) > 0;
+    if (!why) return admitted.push(local) > 0;
     errors.push({ file, document: at, path: '', message: `document at line ${lineOf(token.offset)}: ${why}` });
     return false;
   };
@@ -123,7 +262,7 @@ export function parseDocumentStream(
   for (const lexeme of new Lexer().lex(text)) {
     if (lexeme === '[' || lexeme === '{') {
       if (++flow > limits.depth) {
-        errors.push({ file, document: next, path: '', message: `nesting deeper than ${limits.depth} levels (limit ${limits.depth}); the rest of the file was not read` });
+        errors.push({ file, document: base.index + next, path: '', message: `nesting deeper than ${limits.depth} levels (limit ${limits.depth}); the rest of the file was not read` });
         return;
       }
     } else if (lexeme === ']' || lexeme === '}') flow = Math.max(0, flow - 1);

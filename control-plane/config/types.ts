@@ -466,9 +466,14 @@ export function buildModel(revision: number, resources: Iterable<MeshResource>):
         break;
     }
   }
-  const byKey = (a: MeshResource, b: MeshResource) => (resourceKey(a) < resourceKey(b) ? -1 : 1);
-  httpRoutes.sort(byKey);
-  grpcRoutes.sort(byKey);
-  authorizationPolicies.sort(byKey);
+  // Keys computed once per resource, not in every comparison.
+  const sorted = <T extends MeshResource>(list: T[]): T[] =>
+    list
+      .map((r) => [resourceKey(r), r] as const)
+      .sort((a, b) => (a[0] < b[0] ? -1 : 1))
+      .map((x) => x[1]);
+  httpRoutes.splice(0, httpRoutes.length, ...sorted(httpRoutes));
+  grpcRoutes.splice(0, grpcRoutes.length, ...sorted(grpcRoutes));
+  authorizationPolicies.splice(0, authorizationPolicies.length, ...sorted(authorizationPolicies));
   return { revision, resources: all, services, httpRoutes, grpcRoutes, trafficPolicies, authorizationPolicies, grpcTranslations, mesh };
 }

@@ -7,6 +7,7 @@ import { isWeftError } from '../../common/errors.js';
 import { decodeApplyBody } from '../../control-plane/admin/apply-decode.js';
 import { buildModel, checkApply, MAX_LISTED_ERRORS, PARSE_LIMITS, validateFiles, validateStoredResource } from '../../control-plane/config/index.js';
 import { applyInputs } from './yaml-inputs.js';
+import { parseDocuments, parseDocumentsCarefully, splitDocuments } from '../../control-plane/config/parse.js';
 
 const empty = buildModel(0, []);
 // Small inputs: thousands of runs in seconds; every limit is still crossed.
@@ -70,5 +71,47 @@ describe('apply input (in-process fuzz)', () => {
     const file = (name: string) => ({ name, content: '---\n'.repeat(half) });
     expect(() => validateFiles([file('a.yaml'), file('b.yaml')])).toThrow(/more than 25000 documents in one apply \(limit 25000\)/);
     expect(validateFiles([file('a.yaml')]).errors).toEqual([]);
+  });
+
+  it('the fast parser (js-yaml) and the careful one (yaml) give the same documents; errors only from the careful one', () => {
+    const { fileText } = applyInputs(0.05);
+    let same = 0;
+    fc.assert(
+      fc.property(fileText, (text) => {
+        let fast: ReturnType<typeof parseDocuments>;
+        try {
+          fast = parseDocuments(text, 'f.yaml');
+        } catch (e) {
+          expect(isWeftError(e) && e.code === 'REQUEST_TOO_LARGE', String(e)).toBe(true);
+          return;
+        }
+        const careful = parseDocumentsCarefully(text, 'f.yaml');
+        // Refused alike (an input with any is refused whole, so
+        // its documents do not matter). The fast path may list more: it reads each document on
+        // its own, where the careful parser stops at the first one nested too deep.
+        // (A syntax error may be located differently: the fast path reads each document alone, so
+        // it names the document the error is in, where the careful parser sometimes names the one
+        // before, and it lists one per bad document where the careful parser stops at the first
+        // one nested too deep.)
+        expect(fast.errors.length > 0, JSON.stringify({ fast: fast.errors, careful: careful.errors })).toBe(careful.errors.length > 0);
+        if (careful.errors.length) return;
+        // Without errors: identical documents, same index and line.
+        // (Compared as JSON, which is what is stored: -0 and 0 are one number there.)
+        const pick = (docs: typeof fast.docs) => JSON.parse(JSON.stringify(docs.map((d) => ({ index: d.index, line: d.line, value: d.value })))) as unknown;
+        expect(pick(fast.docs)).toEqual(pick(careful.docs));
+        same++;
+      }),
+      { numRuns: RUNS },
+    );
+    expect(same).toBeGreaterThan(0);
+  });
+
+  it('splits a stream where YAML puts document boundaries', () => {
+    const split = (t: string) => [...splitDocuments(t)].map((c) => [c.index, c.line, c.text]);
+    expect(split('a: 1\n---\nb: 2\n')).toEqual([[0, 1, 'a: 1\n'], [1, 2, '---\nb: 2\n']]);
+    expect(split('---\na: 1\n---\n')).toEqual([[0, 1, '---\na: 1\n'], [1, 3, '---\n']]);
+    expect(split('# c\n%YAML 1.2\n---\na: 1\n...\n---\nb: |\n  ---x\n  text\n')).toEqual([[0, 1, '# c\n%YAML 1.2\n---\na: 1\n...\n'], [1, 6, '---\nb: |\n  ---x\n  text\n']]);
+    expect(split('\n# only a comment\n')).toEqual([]);
+    expect(split('a: "x\n---\ny"')).toEqual([[0, 1, 'a: "x\n'], [1, 2, '---\ny"']]);
   });
 });
