@@ -149,13 +149,32 @@ function leadingLines(text: string): number {
   return n;
 }
 
-const FAST = { schema: jsYaml.CORE_SCHEMA, json: false } as const;
+/**
+ * YAML 1.2's core schema exactly as the `yaml` package resolves it (its schema/core/*.js tests),
+ * for js-yaml: js-yaml's own CORE_SCHEMA reads `1_000`, `0b101` and `0_.` as numbers and `+.5`
+ * as a string, which `yaml` does not.
+ */
+const scalar = (tag: string, test: RegExp, construct: (s: string) => unknown) =>
+  new jsYaml.Type(`tag:yaml.org,2002:${tag}`, { kind: 'scalar', resolve: (s: string | null) => s !== null && test.test(s), construct: (s: string) => construct(s) });
+const CORE_1_2 = jsYaml.FAILSAFE_SCHEMA.extend({
+  implicit: [
+    scalar('null', /^(?:~|[Nn]ull|NULL)?$/, () => null),
+    scalar('bool', /^(?:[Tt]rue|TRUE|[Ff]alse|FALSE)$/, (s) => s[0] === 't' || s[0] === 'T'),
+    scalar('int', /^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$/, (s) => (s.startsWith('0o') ? parseInt(s.slice(2), 8) : s.startsWith('0x') ? parseInt(s.slice(2), 16) : parseInt(s, 10))),
+    scalar('float', /^(?:[-+]?\.(?:inf|Inf|INF)|\.nan|\.NaN|\.NAN|[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)[eE][-+]?[0-9]+|[-+]?(?:\.[0-9]+|[0-9]+\.[0-9]*))$/, (s) =>
+      /nan$/i.test(s) ? NaN : /inf$/i.test(s) ? (s[0] === '-' ? -Infinity : Infinity) : parseFloat(s),
+    ),
+  ],
+});
+const FAST = { schema: CORE_1_2, json: false } as const;
 /**
  * Text the two parsers read alike: no tabs, carriage returns or other control characters (where
  * their error handling differs), no tags or directives, no byte-order mark. Real configuration
  * is this; anything else takes the careful path.
  */
 const PLAIN_TEXT = /^(?!%)[\n\x20-\x20\x22-\x7e\u00a0-\ud7ff\ue000-\ufefe\uff00-\ufffd]*$/;
+/** An anchor or alias (`&a`, `*a` starting a node): the careful path counts them against the limits. */
+const ANCHOR_OR_ALIAS = /(?:^|[\s,[{])[&*][^\s,\]}]/m;
 const COMPLEX_KEY = /(?:^|[\s,[{])\?(?:\s|$)|[\]}]\s*:/m;
 
 /**
@@ -165,7 +184,7 @@ const COMPLEX_KEY = /(?:^|[\s,[{])\?(?:\s|$)|[\]}]\s*:/m;
 function readFast(text: string, limits: ParseLimits): { ok: true; value: unknown } | { ok: false } {
   // A mapping or sequence as a key (`? [a, b]`, `[a]: b`): js-yaml turns it into a string where
   // the careful path refuses it. Such text (or a string that only looks like it) goes there.
-  if (COMPLEX_KEY.test(text) || !PLAIN_TEXT.test(text)) return { ok: false };
+  if (COMPLEX_KEY.test(text) || ANCHOR_OR_ALIAS.test(text) || !PLAIN_TEXT.test(text)) return { ok: false };
   let value: unknown;
   try {
     value = jsYaml.load(text, FAST);
