@@ -115,7 +115,15 @@ class H1Conn {
     };
     p[K_COMPLETE] = () => this.#onComplete();
     socket.on('data', (d: Buffer) => {
-      const r = this.#parser.execute(d);
+      let r: ReturnType<NativeParser['execute']>;
+      try {
+        r = this.#parser.execute(d);
+      } catch (e) {
+        // Our code threw while handling the response (in a parser callback): this connection and
+        // its call fail; the process and every other connection go on.
+        this.#fail(e instanceof Error ? e : new Error(String(e)), 'protocol');
+        return;
+      }
       if (r instanceof Error) this.#fail(r, 'protocol');
     });
     socket.on('end', () => {

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Instructions per request through one sidecar hop, counted by valgrind's callgrind: the same
+# count for the same binary and inputs whatever else the machine does, so it compares two builds
+# (this one and BASELINE_REF's, bench/baseline.sh) where CPU time on a shared machine cannot.
+# The sidecar runs under callgrind with collection off; after WARM requests (the JIT settles),
+# collection is on for exactly N requests (REQS, 10 at a time, keep-alive).
+#   bash bench/hop-instructions.sh [BASELINE_REF]   (knobs: WARM=4000 REQS=2000)
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+WARM=${WARM:-4000}; REQS=${REQS:-2000}
+command -v valgrind >/dev/null || { echo "hop-instructions.sh: valgrind missing (apt-get install valgrind)" >&2; exit 2; }
+work="$(mktemp -d)"
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
+trap cleanup EXIT
+
+# Exactly N keep-alive requests, 10 at a time; fails on any non-200.
+cat > "$work/load.mjs" <<'JS'
+import http from 'node:http';
+const [port, n] = process.argv.slice(2).map(Number);
+const agent = new http.Agent({ keepAlive: true, maxSockets: 10 });
+let next = 0, bad = 0;
+const one = () => new Promise((res) => http.get({ host: '127.0.0.1', port, path: '/', agent, headers: { host: 'bench' } }, (r) => { if (r.statusCode !== 200) bad++; r.resume(); r.on('end', res); }).on('error', () => { bad++; res(); }));
+await Promise.all(Array.from({ length: 10 }, async () => { while (next < n) { next++; await one(); } }));
+agent.destroy();
+if (bad) { console.error(`load.mjs: ${bad} of ${n} requests failed`); process.exit(1); }
+JS
+
+measure() { # label root -> prints instructions per request
+  local label=$1 r=$2 up=$3 port=$4
+  ( setsid node "$r/bin/weft.js" control-plane --data-dir "$work/$label-data" --xds-address 127.0.0.1:0 --admin-address 127.0.0.1:0 --otlp-address off --log-level warn > "$work/$label-cp.out" 2>&1 & echo $! > "$work/$label-cp.pid" )
+  pids+=("$(cat "$work/$label-cp.pid")")
+  for _ in $(seq 100); do grep -q ready "$work/$label-cp.out" 2>/dev/null && break; sleep 0.1; done
+  local xds admin
+  xds="$(grep -o 'xds=[0-9.:]*' "$work/$label-cp.out" | cut -d= -f2)"; admin="$(grep -o 'admin=[0-9.:]*' "$work/$label-cp.out" | cut -d= -f2)"
+  printf 'apiVersion: weft.dev/v1alpha1\nkind: Service\nmetadata: { name: bench }\nspec:\n  ports: [{ name: http, port: 8080, protocol: http }]\n' \
+    | WEFT_SERVER="http://$admin" WEFT_DATA_DIR="$work/$label-data" node "$r/bin/weft.js" apply -f - > /dev/null
+  local token
+  token="$(WEFT_SERVER="http://$admin" WEFT_DATA_DIR="$work/$label-data" node "$r/bin/weft.js" token create --service bench 2>/dev/null)"
+  # The sidecar process itself under callgrind (bin/weft.js would re-exec node with its V8 flags).
+  WEFT_JOIN_TOKEN="$token" WEFT_LOG_LEVEL=warn valgrind --tool=callgrind --instr-atstart=no --smc-check=all-non-file \
+    --callgrind-out-file="$work/$label.cg" node "$r/bin/weft.js" sidecar --service bench --app-port "$up" --control-plane "$xds" \
+    --inbound-port "$port" --inbound-address 127.0.0.1 --outbound-port 0 --admin-port 0 > "$work/$label-sc.out" 2>&1 &
+  local sc=$!; pids+=("$sc")
+  for _ in $(seq 600); do curl -s -o /dev/null -w '%{http_code}' -H 'host: bench' "http://127.0.0.1:$port/" 2>/dev/null | grep -q 200 && break; sleep 0.5; done
+  node "$work/load.mjs" "$port" "$WARM"
+  local vg=$sc
+  callgrind_control -i on "$vg" > /dev/null
+  node "$work/load.mjs" "$port" "$REQS"
+  callgrind_control -i off "$vg" > /dev/null
+  callgrind_control -d "$vg" > /dev/null
+  kill "$sc" 2>/dev/null || true; kill "$(cat "$work/$label-cp.pid")" 2>/dev/null || true
+  sleep 1
+  local total; total="$(cat "$work/$label".cg* 2>/dev/null | awk '/^totals:/ { s += $2 } END { print s + 0 }')"
+  echo "$label $total"
+}
+
+( setsid node "$root/bench/proxy/upstream.js" 19200 > /dev/null 2>&1 & echo $! > "$work/up.pid" ); pids+=("$(cat "$work/up.pid")")
+sleep 0.5
+now="$(measure weft "$root" 19200 19210)"
+echo "$now instructions over $REQS requests"
+if [ -n "${1:-}" ]; then
+  base_root="$(bash "$root/bench/baseline.sh" "$1")"
+  base="$(measure weft-base "$base_root" 19200 19211)"
+  echo "$base instructions over $REQS requests"
+  node -e 'const [a, b, n] = process.argv.slice(1).map(Number); console.log(`instructions per request: weft ${(a / n).toFixed(0)}, weft-base ${(b / n).toFixed(0)}, ratio ${(a / b).toFixed(4)}`)' \
+    "$(echo "$now" | awk '{print $2}')" "$(echo "$base" | awk '{print $2}')" "$REQS"
+fi
