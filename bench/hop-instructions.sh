@@ -4,7 +4,7 @@
 # (this one and BASELINE_REF's, bench/baseline.sh) where CPU time on a shared machine cannot.
 # The sidecar runs under callgrind with collection off; after WARM requests (the JIT settles),
 # collection is on for exactly N requests (REQS, 10 at a time, keep-alive).
-#   bash bench/hop-instructions.sh [BASELINE_REF]   (knobs: WARM=4000 REQS=2000)
+#   bash bench/hop-instructions.sh [BASELINE_REF]   (knobs: WARM=4000 REQS=2000; WEFT_ROOT: measure that build as "weft")
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 WARM=${WARM:-4000}; REQS=${REQS:-2000}
@@ -57,7 +57,7 @@ measure() { # label root -> prints instructions per request
 
 ( setsid node "$root/bench/proxy/upstream.js" 19200 > /dev/null 2>&1 & echo $! > "$work/up.pid" ); pids+=("$(cat "$work/up.pid")")
 sleep 0.5
-now="$(measure weft "$root" 19200 19210)"
+now="$(measure weft "${WEFT_ROOT:-$root}" 19200 19210)"
 echo "$now instructions over $REQS requests"
 if [ -n "${1:-}" ]; then
   base_root="$(bash "$root/bench/baseline.sh" "$1")"

@@ -27,7 +27,7 @@ import type { Socket } from 'node:net';
 import { H1Downstream, type HeadInfo } from './h1-response.js';
 import { respondError, respondErrorRaw } from './respond.js';
 import { validAuthority } from './uri.js';
-import { HTTPParser, K_BODY, K_COMPLETE, K_HEADERS, K_HEADERS_COMPLETE, K_MESSAGE_BEGIN, METHODS, PARSER_RESOURCE, type NativeParser } from './llhttp.js';
+import { HTTPParser, K_BODY, K_COMPLETE, K_HEADERS, K_HEADERS_COMPLETE, METHODS, PARSER_RESOURCE, type NativeParser } from './llhttp.js';
 
 const CONTINUE = 'HTTP/1.1 100 Continue\r\n\r\n';
 
@@ -92,13 +92,11 @@ export class H1Connection {
   #headStart = 0;
   #idleSince = Date.now();
   #freed = false;
-  // Whether a request the parser refuses was a HEAD (its answer then has no body): the read the
-  // message began with, when it began at the start of that read (undefined: unknown). Kept as
-  // the Buffer, looked at only when a request is refused: nothing is copied per request.
-  #inMessage = false;
-  #completedThisRead = false;
-  #chunk: Buffer | undefined;
-  #msgStart: Buffer | undefined;
+  // Whether a request the parser refuses was a HEAD (its answer then has no body) is known only
+  // for the connection's first request: its first bytes are kept (one slice per connection, no
+  // per-request work); for a later one the refusal has an empty body, right either way.
+  #firstBytes: Buffer | undefined;
+  #headSeen = false;
   readonly #onDataFn = (data: Buffer): void => this.#onData(data);
   readonly #onEndFn = (): void => this.#close();
 
@@ -114,17 +112,8 @@ export class H1Connection {
     };
     p[K_HEADERS_COMPLETE] = (maj: number, min: number, raw: string[] | undefined, method: number, url: string | undefined, _s: unknown, _m: unknown, upgrade: boolean, keepAlive: boolean) =>
       this.#onHead(maj, min, raw, method, url, upgrade, keepAlive);
-    p[K_MESSAGE_BEGIN] = () => {
-      this.#inMessage = true;
-      this.#msgStart = this.#completedThisRead ? undefined : this.#chunk;
-      return 0;
-    };
     p[K_BODY] = (chunk: Buffer) => this.#onBody(chunk);
-    p[K_COMPLETE] = () => {
-      this.#inMessage = false;
-      this.#completedThisRead = true;
-      this.#onComplete();
-    };
+    p[K_COMPLETE] = () => this.#onComplete();
     socket.on('data', this.#onDataFn);
     socket.on('end', this.#onEndFn);
     socket.on('error', this.#onEndFn);
@@ -138,10 +127,7 @@ export class H1Connection {
 
   #onData(data: Buffer): void {
     if (this.#headStart === 0 && this.#reading === undefined) this.#headStart = Date.now();
-    const ms = this.#msgStart;
-    if (this.#inMessage && ms !== undefined && ms.length < 5) this.#msgStart = Buffer.concat([ms, data.subarray(0, 5)]);
-    this.#completedThisRead = false;
-    this.#chunk = this.#inMessage ? undefined : data;
+    if (!this.#headSeen) this.#keepFirstBytes(data);
     let r: ReturnType<NativeParser['execute']>;
     try {
       r = this.#parser.execute(data);
@@ -154,20 +140,31 @@ export class H1Connection {
     if (this.#dead) return;
     if (this.#error) return this.#parseError(this.#error);
     if (typeof r !== 'number') return this.#parseError(r);
-    const up = this.#upgrade;
-    if (up && !this.#upgradeDone && r < data.length) {
+    if (this.#upgrade) this.#afterUpgrade(data, r);
+  }
+
+  /** The first bytes of the connection, to tell whether a first request the parser refuses was a HEAD. */
+  #keepFirstBytes(data: Buffer): void {
+    const f = this.#firstBytes;
+    if (f === undefined) this.#firstBytes = data.subarray(0, 5);
+    else if (f.length < 5) this.#firstBytes = Buffer.concat([f, data.subarray(0, 5 - f.length)]);
+  }
+
+  /** After a read that held (part of) an Upgrade request (or an `Upgrade: h2c` one). */
+  #afterUpgrade(data: Buffer, r: number): void {
+    const up = this.#upgrade!;
+    if (!this.#upgradeDone) {
       // Node's binding reports no error for a message llhttp flagged as an Upgrade: it returns
       // where the parser stopped. Stopping inside the message (an `Upgrade: h2c` request's
       // malformed body) is a parse error like any other.
-      return this.#parseError(Object.assign(new Error('malformed request body'), { code: 'HPE_INVALID_BODY' }));
+      if (r < data.length) this.#parseError(Object.assign(new Error('malformed request body'), { code: 'HPE_INVALID_BODY' }));
+      return;
     }
-    if (up && this.#upgradeDone) {
-      // The parser stops after an Upgrade request: what follows is not HTTP/1.1. It waits here,
-      // unread by anyone, until the upstream answers 101 (tunnel) or anything else (dropped).
-      this.#upgrade = undefined;
-      this.#detach();
-      if (up.upgrade !== undefined) this.#tunnelHead = data.subarray(r);
-    }
+    // The parser stops after an Upgrade request: what follows is not HTTP/1.1. It waits here,
+    // unread by anyone, until the upstream answers 101 (tunnel) or anything else (dropped).
+    this.#upgrade = undefined;
+    this.#detach();
+    if (up.upgrade !== undefined) this.#tunnelHead = data.subarray(r);
   }
 
   /** Our code threw while serving this connection: answer 500 if we still can, then close. */
@@ -190,6 +187,7 @@ export class H1Connection {
 
   #onHead(maj: number, min: number, raw: string[] | undefined, method: number, url: string | undefined, upgrade: boolean, keepAlive: boolean): number {
     this.#headStart = 0;
+    this.#headSeen = true;
     if (this.#dead) return 0;
     if (raw === undefined) {
       raw = this.#raw;
@@ -412,9 +410,9 @@ export class H1Connection {
     else if (code === 'HPE_HEADER_OVERFLOW') respondErrorRaw(this.socket, 'REQUEST_TOO_LARGE', 'request headers are too large', 431);
     else if (code === 'HEADERS_TIMEOUT') respondErrorRaw(this.socket, 'BAD_REQUEST', 'the request head did not arrive in time', 408);
     else {
-      // The parser stopped inside the request: a HEAD gets no body; when we cannot tell, the
-      // answer has an empty body, right for both.
-      const p = this.#msgStart?.toString('latin1', 0, 5);
+      // The parser stopped inside the request: a HEAD gets no body; when we cannot tell (a
+      // request after the first on this connection), the answer has an empty body, right for both.
+      const p = this.#headSeen ? undefined : this.#firstBytes?.toString('latin1', 0, 5);
       const known = p !== undefined && p.length >= 5;
       respondErrorRaw(this.socket, 'BAD_REQUEST', `malformed request (${code ?? 'parse error'})`, 400, known ? (p === 'HEAD ' ? 'HEAD' : 'other') : 'unknown');
     }

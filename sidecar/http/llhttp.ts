@@ -20,7 +20,6 @@ interface ParserClass {
   new (): NativeParser;
   REQUEST: number;
   RESPONSE: number;
-  kOnMessageBegin: number;
   kOnHeaders: number;
   kOnHeadersComplete: number;
   kOnBody: number;
@@ -32,7 +31,6 @@ const common = createRequire(import.meta.url)('_http_common') as { HTTPParser: P
 export const HTTPParser = common.HTTPParser;
 /** Method names by the index the parser reports. */
 export const METHODS = common.methods;
-export const K_MESSAGE_BEGIN = HTTPParser.kOnMessageBegin | 0;
 export const K_HEADERS = HTTPParser.kOnHeaders | 0;
 export const K_HEADERS_COMPLETE = HTTPParser.kOnHeadersComplete | 0;
 export const K_BODY = HTTPParser.kOnBody | 0;

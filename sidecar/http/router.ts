@@ -71,12 +71,12 @@ export function route(d: Downstream, ctx: RouterContext): void {
   }
   // Routes, policies and the upstream all see the normalized path.
   const np = normalizePath(d.path, ctx.paths?.() ?? DEFAULT_PATH_OPTIONS);
-  if (np.kind !== 'ok') {
+  if (typeof np !== 'string') {
     if (np.kind === 'reject') respondError(d, 'BAD_REQUEST', np.reason);
     else d.respondSimple(307, { location: np.path + d.search }, '');
     return;
   }
-  d.path = np.path;
+  d.path = np;
   if (!authorize(d, ctx)) return;
   const table = ctx.routeTable();
   if (!table) {

@@ -34,8 +34,11 @@ export interface PathOptions {
 /** Before a listener's config arrived, and what MeshConfig gives by default. */
 export const DEFAULT_PATH_OPTIONS: PathOptions = Object.freeze({ normalize: true, mergeSlashes: true, escapedSlashes: EscapedSlashes.Reject });
 
-/** The outcome of normalizing a path: the path to use, a redirect, or why it is refused. */
-export type PathResult = { kind: 'ok'; path: string } | { kind: 'redirect'; path: string } | { kind: 'reject'; reason: string };
+/**
+ * The outcome of normalizing a path: the path to use (a string: nothing is allocated for the
+ * common case), or a redirect, or why it is refused.
+ */
+export type PathResult = string | { kind: 'redirect'; path: string } | { kind: 'reject'; reason: string };
 
 const HEX = '0123456789ABCDEF';
 
@@ -72,7 +75,7 @@ export function normalizePath(path: string, o: PathOptions): PathResult {
       else if (n === 46) dots = true;
     }
   }
-  if (!pct && !(dots && o.normalize) && !(doubles && o.mergeSlashes)) return { kind: 'ok', path };
+  if (!pct && !(dots && o.normalize) && !(doubles && o.mergeSlashes)) return path;
   let p = path;
   let redirect = false;
   if (pct) {
@@ -105,7 +108,7 @@ export function normalizePath(path: string, o: PathOptions): PathResult {
   }
   if (o.normalize) p = removeDotSegments(p);
   if (o.mergeSlashes) p = p.replace(/\/{2,}/g, '/');
-  return redirect ? { kind: 'redirect', path: p } : { kind: 'ok', path: p };
+  return redirect ? { kind: 'redirect', path: p } : p;
 }
 
 /** RFC 3986 section 5.2.4, for an absolute path. */
@@ -131,40 +134,46 @@ export function removeDotSegments(path: string): string {
  * whitespace, no path or query characters. An empty value is valid here (the caller decides).
  */
 export function validAuthority(v: string): boolean {
-  let bracket = false;
-  let colon = -1;
-  for (let i = 0; i < v.length; i++) {
+  // The common case, a host name with an optional port, by table: one lookup per character.
+  let i = 0;
+  const n = v.length;
+  if (n === 0) return true;
+  if (v.charCodeAt(0) === 91) return validIpLiteral(v);
+  for (; i < n; i++) {
     const c = v.charCodeAt(i);
-    if (c === 91) {
-      if (i !== 0) return false;
-      bracket = true;
-      continue;
-    }
-    if (c === 93) {
-      if (!bracket) return false;
-      bracket = false;
-      // After an IP literal only a port may follow.
-      if (i + 1 < v.length && v.charCodeAt(i + 1) !== 58) return false;
-      continue;
-    }
-    if (c === 58) {
-      if (!bracket) {
-        if (colon >= 0) return false;
-        colon = i;
-      }
-      continue;
-    }
-    if (colon >= 0 && !bracket) {
-      if (c < 48 || c > 57) return false;
-      continue;
-    }
-    // reg-name / IPv4 / IPv6 characters: unreserved, pct-encoded, sub-delims.
-    if (unreserved(c) || c === 37 || c === 33 || c === 36 || (c >= 38 && c <= 44) || c === 59 || c === 61) continue;
-    return false;
+    if (c >= 128 || HOST_CHAR[c] === 0) break;
   }
-  if (bracket) return false;
-  if (colon >= 0 && colon === v.length - 1) return false;
-  return colon !== 0;
+  if (i === n) return true;
+  if (v.charCodeAt(i) !== 58 || i === 0 || i === n - 1) return false;
+  for (let j = i + 1; j < n; j++) {
+    const c = v.charCodeAt(j);
+    if (c < 48 || c > 57) return false;
+  }
+  return true;
+}
+
+/** reg-name / IPv4 characters: unreserved, pct-encoded (%), sub-delims (RFC 3986 3.2.2). */
+const HOST_CHAR = (() => {
+  const t = new Uint8Array(128);
+  for (let c = 0; c < 128; c++) t[c] = unreserved(c) || c === 37 || c === 33 || c === 36 || (c >= 38 && c <= 44) || c === 59 || c === 61 ? 1 : 0;
+  return t;
+})();
+
+/** `[` IPv6 or IPvFuture `]` [ `:` port ]. */
+function validIpLiteral(v: string): boolean {
+  const close = v.indexOf(']');
+  if (close < 2) return false;
+  for (let i = 1; i < close; i++) {
+    const c = v.charCodeAt(i);
+    if (c >= 128 || (HOST_CHAR[c] === 0 && c !== 58)) return false;
+  }
+  if (close === v.length - 1) return true;
+  if (v.charCodeAt(close + 1) !== 58 || close + 2 === v.length) return false;
+  for (let j = close + 2; j < v.length; j++) {
+    const c = v.charCodeAt(j);
+    if (c < 48 || c > 57) return false;
+  }
+  return true;
 }
 
 function clip(s: string): string {

@@ -10,7 +10,7 @@ const D = DEFAULT_PATH_OPTIONS;
 const opts = (o: Partial<PathOptions>): PathOptions => ({ ...D, ...o });
 const ok = (path: string, o: PathOptions = D) => {
   const r = normalizePath(path, o);
-  return r.kind === 'ok' ? r.path : `${r.kind}`;
+  return typeof r === 'string' ? r : `${r.kind}`;
 };
 
 describe('normalizePath', () => {
@@ -71,8 +71,7 @@ describe('normalizePath', () => {
 
   it('returns the very same string when nothing needs doing (no allocation on the common path)', () => {
     const p = '/api/v1/orders/123';
-    const r = normalizePath(p, D);
-    expect(r.kind === 'ok' && r.path === p).toBe(true);
+    expect(normalizePath(p, D)).toBe(p);
   });
 
   // Properties over generated paths built from the characters that matter.
@@ -86,8 +85,8 @@ describe('normalizePath', () => {
     fc.assert(
       fc.property(path, (p) => {
         const r = normalizePath(p, D);
-        expect(r.kind).toBe('ok');
-        const n = (r as { path: string }).path;
+        expect(typeof r).toBe('string');
+        const n = r as string;
         expect(ok(n)).toBe(n);
         const segs = n.split('/').slice(1, -1);
         expect(segs.some((s) => s === '.' || s === '..' || s === '')).toBe(false);
@@ -103,7 +102,7 @@ describe('normalizePath', () => {
     fc.assert(
       fc.property(fc.string({ unit: 'binary-ascii', maxLength: 40 }), fc.integer({ min: 0, max: 3 }), fc.boolean(), fc.boolean(), (p, s, n, m) => {
         const r = normalizePath(p, { normalize: n, mergeSlashes: m, escapedSlashes: s as EscapedSlashes });
-        expect(['ok', 'reject', 'redirect']).toContain(r.kind);
+        expect(typeof r === 'string' || r.kind === 'reject' || r.kind === 'redirect').toBe(true);
       }),
       { numRuns: 3000 },
     );
@@ -112,5 +111,5 @@ describe('normalizePath', () => {
 
 describe('validAuthority (RFC 9110 section 7.2)', () => {
   it.each(['orders', 'orders:8080', 'a.b.c', '10.0.0.1:80', '[::1]', '[::1]:8080', 'xn--bcher-kva.example', 'a_b', ''])('accepts %j', (v) => expect(validAuthority(v)).toBe(true));
-  it.each(['a b', 'a\tb', 'user@host', 'a/b', 'a?b', 'a#b', 'a:b:c', 'a:', ':80', '[::1', '::1]', 'a:8o', 'a"b', 'a\\b', 'a{b}', '[::1]x'])('refuses %j', (v) => expect(validAuthority(v)).toBe(false));
+  it.each(['a b', 'a\tb', 'user@host', 'a/b', 'a?b', 'a#b', 'a:b:c', 'a:', ':80', '[::1', '::1]', 'a:8o', 'a"b', 'a\\b', 'a{b}', '[::1]x', '[]', '[::1]:', 'a\u00e9', '[a b]'])('refuses %j', (v) => expect(validAuthority(v)).toBe(false));
 });
