@@ -4,10 +4,10 @@
 # (this one and BASELINE_REF's, bench/baseline.sh) where CPU time on a shared machine cannot.
 # The sidecar runs under callgrind with collection off; after WARM requests (the JIT settles),
 # collection is on for exactly N requests (REQS, 10 at a time, keep-alive).
-#   bash bench/hop-instructions.sh [BASELINE_REF]   (knobs: WARM=4000 REQS=2000; WEFT_ROOT: measure that build as "weft")
+#   bash bench/hop-instructions.sh [BASELINE_REF]   (knobs: WARM=10000 REQS=5000; WEFT_ROOT: measure that build as "weft")
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-WARM=${WARM:-4000}; REQS=${REQS:-2000}
+WARM=${WARM:-10000}; REQS=${REQS:-5000}
 command -v valgrind >/dev/null || { echo "hop-instructions.sh: valgrind missing (apt-get install valgrind)" >&2; exit 2; }
 work="$(mktemp -d)"
 pids=()

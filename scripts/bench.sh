@@ -13,7 +13,9 @@
 #      --workers 1 and 2 (and both cluster scheduling policies); the scaling ratio.
 #   Then bench/report.mjs gathers everything into bench/results/summary.json and latency.svg.
 # BASELINE_REF=<git ref>: the proxy tables also measure the sidecar built at that ref (row
-# "weft-base", bench/baseline.sh) and print the current/baseline CPU per request, same run.
+# "weft-base", bench/baseline.sh) and print the current/baseline CPU per request, same run, and
+# bench/hop-instructions.sh counts instructions per request of both under callgrind (a count,
+# not a time: it holds on a busy machine where CPU-time ratios move by 30 %).
 # Knobs: ROUNDS (default 3: medians and a spread column; the 16 KiB table: ROUNDS_16K, default 1, to stay near 15 minutes), DURATION/LAT_DURATION/WARMUP (5/5/2 s), BENCH_PATH (/ or /16k, for the first table; a second table always runs /16k), SKIP_PROXY=1
 # (skip the proxy table). Every scenario and its own knobs: docs/benchmarks.md.
 set -euo pipefail
@@ -35,7 +37,11 @@ if [ "${SKIP_PROXY:-0}" != 1 ]; then
   echo
   echo "== proxy table: one Weft sidecar hop against direct, nginx, HAProxy, Caddy and Node peers${BASELINE_REF:+ (weft-base: $BASELINE_REF)}"
   RESULTS_DIR="$PWD/bench/results" bash bench/proxy/run.sh "${weft_rows[@]}"
-  [ -z "${BASELINE_REF:-}" ] || node bench/baseline-ratio.mjs bench/results
+  if [ -n "${BASELINE_REF:-}" ]; then
+    node bench/baseline-ratio.mjs bench/results || true
+    echo "== instructions per request through one hop (callgrind: the same count whatever else the machine does), against $BASELINE_REF"
+    bash bench/hop-instructions.sh "$BASELINE_REF" | grep -v '^sending command' | tee bench/results/hop-instructions.txt
+  fi
   echo
   echo "== proxy table, 16 KiB response body (results under bench/results/16k/)"
   mkdir -p bench/results/16k
