@@ -75,17 +75,33 @@ export function parseDocumentStream(
   budget: DocumentBudget = { left: PARSE_LIMITS.documents },
   limits: ParseLimits = PARSE_LIMITS,
 ): void {
+  const docs: RawDocument[] = [];
+  const errs: FieldError[] = [];
+  const start = budget.left;
+  let agreed = true;
   for (const chunk of splitDocuments(text)) {
     if (--budget.left < 0) throw tooMany(limits);
     const fast = readFast(chunk.text, limits);
     if (fast.ok) {
-      if (fast.value !== null && fast.value !== undefined) onDocument({ file, index: chunk.index, value: fast.value, line: chunk.line + leadingLines(chunk.text) });
+      if (fast.value !== null && fast.value !== undefined) docs.push({ file, index: chunk.index, value: fast.value, line: chunk.line + leadingLines(chunk.text) });
       continue;
     }
-    // The careful path for this document alone: located errors, alias limits. Its own budget:
-    // this document was counted above.
-    parseWithYaml(chunk.text, file, onDocument, errors, { left: Number.MAX_SAFE_INTEGER }, limits, { index: chunk.index, line: chunk.line - 1 });
+    // The careful path for this document alone: located errors, alias limits.
+    parseWithYaml(chunk.text, file, (d) => {
+      if (d.index !== chunk.index) agreed = false;
+      docs.push(d);
+    }, errs, { left: Number.MAX_SAFE_INTEGER }, limits, { index: chunk.index, line: chunk.line - 1 });
+    if (errs.some((e) => e.document !== undefined && e.document !== chunk.index)) agreed = false;
   }
+  if (!agreed) {
+    // The split and the `yaml` package saw the documents differently (text no real configuration
+    // has): the careful path reads the whole file, so indexes and lines are its own.
+    budget.left = start;
+    parseWithYaml(text, file, onDocument, errors, budget, limits);
+    return;
+  }
+  for (const d of docs) onDocument(d);
+  errors.push(...errs);
 }
 
 /**
@@ -101,7 +117,8 @@ export function* splitDocuments(text: string): Generator<{ text: string; index: 
   let line = 1;
   let open = false; // the current chunk began with a marker (so it is a document even if empty)
   let pos = 0;
-  const content = (from: number, to: number) => /^(?!\s*(#.*)?$)(?!%)/m.test(text.slice(from, to));
+  // Content: a line that is not blank (YAML's blanks are space and tab), not a comment, not a directive.
+  const content = (from: number, to: number) => /^(?![ \t\r]*(#.*)?$)(?!%)/m.test(text.slice(from, to));
   while (pos <= text.length) {
     const nl = text.indexOf('\n', pos);
     const end = nl < 0 ? text.length : nl;
