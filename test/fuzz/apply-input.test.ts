@@ -2,6 +2,7 @@
 // generated and mutated YAML: thousands of inputs in seconds. test/fuzz/admin-apply.test.ts sends
 // the same inputs to a real control plane.
 import fc from 'fast-check';
+import { breathing } from '../harness/breathe.js';
 import { describe, expect, it } from 'vitest';
 import { isWeftError } from '../../common/errors.js';
 import { decodeApplyBody } from '../../control-plane/admin/apply-decode.js';
@@ -15,9 +16,9 @@ const { files: applyFiles } = applyInputs(0.05);
 const RUNS = Number(process.env.WEFT_FUZZ_RUNS ?? 2000);
 
 describe('apply input (in-process fuzz)', () => {
-  it('every input is decoded into located errors or resources that survive the worker and the store, never an exception', () => {
-    fc.assert(
-      fc.property(applyFiles, (files) => {
+  it('every input is decoded into located errors or resources that survive the worker and the store, never an exception', async () => {
+    await fc.assert(
+      fc.asyncProperty(applyFiles, breathing((files) => {
         const names = new Set(files.map((f) => f.name));
         let v: ReturnType<typeof validateFiles>;
         try {
@@ -43,21 +44,21 @@ describe('apply input (in-process fuzz)', () => {
           const back = validateStoredResource(JSON.parse(JSON.stringify(r.source)));
           expect(back, `store round trip of ${r.kind}/${r.metadata.name}`).toEqual(r);
         }
-      }),
+      })),
       { numRuns: RUNS },
     );
   });
 
-  it('the apply body decoder answers a located error or the documents, with at most MAX_LISTED_ERRORS listed', () => {
-    fc.assert(
-      fc.property(applyFiles, (files) => {
+  it('the apply body decoder answers a located error or the documents, with at most MAX_LISTED_ERRORS listed', async () => {
+    await fc.assert(
+      fc.asyncProperty(applyFiles, breathing((files) => {
         try {
           const d = decodeApplyBody(Buffer.from(JSON.stringify({ files })));
           expect(d.errors.length).toBe(Math.min(d.errorCount, MAX_LISTED_ERRORS));
         } catch (e) {
           expect(isWeftError(e) && e.code === 'REQUEST_TOO_LARGE', String(e)).toBe(true);
         }
-      }),
+      })),
       { numRuns: RUNS / 4 },
     );
     const unknown = `apiVersion: weft.dev/v1alpha1\nkind: Service\nmetadata: { name: s }\nspec:\n  ports: [{ port: 80 }]\n${Array.from({ length: 1500 }, (_, i) => `  f${i}: 1`).join('\n')}\n`;
@@ -73,11 +74,11 @@ describe('apply input (in-process fuzz)', () => {
     expect(validateFiles([file('a.yaml')]).errors).toEqual([]);
   });
 
-  it('the fast parser (js-yaml) and the careful one (yaml) give the same documents; errors only from the careful one', () => {
+  it('the fast parser (js-yaml) and the careful one (yaml) give the same documents; errors only from the careful one', async () => {
     const { fileText } = applyInputs(0.05);
     let same = 0;
-    fc.assert(
-      fc.property(fileText, (text) => {
+    await fc.assert(
+      fc.asyncProperty(fileText, breathing((text) => {
         let fast: ReturnType<typeof parseDocuments>;
         try {
           fast = parseDocuments(text, 'f.yaml');
@@ -100,7 +101,7 @@ describe('apply input (in-process fuzz)', () => {
         const pick = (docs: typeof fast.docs) => JSON.parse(JSON.stringify(docs.map((d) => ({ index: d.index, line: d.line, value: d.value })))) as unknown;
         expect(pick(fast.docs)).toEqual(pick(careful.docs));
         same++;
-      }),
+      })),
       { numRuns: RUNS },
     );
     expect(same).toBeGreaterThan(0);

@@ -4,6 +4,7 @@
 // endpoints) without throwing either, since the sidecar applies it right after the ACK.
 // Seeds: every resource the translator emits for the every-feature mesh.
 import fc from 'fast-check';
+import { breathing } from '../harness/breathe.js';
 import { fromBinary, fromJson, toBinary, toJson, type DescMessage, type JsonValue } from '@bufbuild/protobuf';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { ResourceKind } from '../../common/xds-types.js';
@@ -116,23 +117,23 @@ const jsonLeaf: fc.Arbitrary<JsonValue> = fc.oneof(
 );
 
 describe('xDS decoders under generated and mutated resources', () => {
-  it('byte-level mutations of real resources: a NACK or an applied resource, never a throw (5,000 runs)', () => {
+  it('byte-level mutations of real resources: a NACK or an applied resource, never a throw (5,000 runs)', async () => {
     let accepted = 0;
-    fc.assert(
-      fc.property(fc.nat(), fc.array(mutation, { minLength: 1, maxLength: 6 }), (i, ms) => {
+    await fc.assert(
+      fc.asyncProperty(fc.nat(), fc.array(mutation, { minLength: 1, maxLength: 6 }), breathing((i, ms) => {
         const s = seeds[i % seeds.length]!;
         if (run(s.kind, mutate(s.body, ms))) accepted++;
-      }),
+      })),
       { numRuns: 5000 },
     );
     // Not all mutations are fatal: some change a value the decoder must then check and apply.
     expect(accepted).toBeGreaterThan(0);
   });
 
-  it('field-level mutations (any field of any resource set to an odd value): a NACK or an applied resource (1,500 runs)', () => {
+  it('field-level mutations (any field of any resource set to an odd value): a NACK or an applied resource (1,500 runs)', async () => {
     let encodable = 0;
-    fc.assert(
-      fc.property(fc.nat(), fc.nat(), jsonLeaf, (i, j, value) => {
+    await fc.assert(
+      fc.asyncProperty(fc.nat(), fc.nat(), jsonLeaf, breathing((i, j, value) => {
         const s = seeds[i % seeds.length]!;
         const schema = SCHEMA[s.kind];
         const edited = setAt(structuredClone(s.json), s.paths[j % s.paths.length]!, value);
@@ -144,18 +145,18 @@ describe('xDS decoders under generated and mutated resources', () => {
         }
         encodable++;
         run(s.kind, bytes);
-      }),
+      })),
       { numRuns: 1500 },
     );
     // Most odd values do not fit the field's type; enough do for the decoders to be exercised.
     expect(encodable).toBeGreaterThan(250);
   }, 180_000);
 
-  it('random bytes under every type URL: a NACK, never a throw (2,000 runs)', () => {
-    fc.assert(
-      fc.property(fc.constantFrom<ResourceKind>('listener', 'route', 'cluster', 'endpoint', 'secret'), fc.uint8Array({ maxLength: 200 }), (kind, bytes) => {
+  it('random bytes under every type URL: a NACK, never a throw (2,000 runs)', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.constantFrom<ResourceKind>('listener', 'route', 'cluster', 'endpoint', 'secret'), fc.uint8Array({ maxLength: 200 }), breathing((kind, bytes) => {
         run(kind, bytes);
-      }),
+      })),
       { numRuns: 2000 },
     );
   });

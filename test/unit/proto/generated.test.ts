@@ -1,7 +1,8 @@
 // proto/gen is reproducible: regenerating from the pinned protos gives byte-identical files.
-import { execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
+import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { ROOT, tempDir } from '../../harness/processes.js';
 
@@ -19,9 +20,10 @@ function tree(dir: string): Map<string, string> {
 }
 
 describe('make proto', () => {
-  it('regenerates proto/gen byte for byte', () => {
+  it('regenerates proto/gen byte for byte', async () => {
     const out = tempDir('weft-proto-');
-    execFileSync(process.execPath, [join(ROOT, 'scripts/gen-proto.mjs'), '--out', out], { stdio: 'pipe' });
+    // Not execFileSync: a worker blocked for a minute misses its runner's RPC timeout.
+    await promisify(execFile)(process.execPath, [join(ROOT, 'scripts/gen-proto.mjs'), '--out', out], { maxBuffer: 64 * 1024 * 1024 });
     const fresh = tree(join(out, 'gen'));
     const committed = tree(join(ROOT, 'proto/gen'));
     expect([...fresh.keys()].sort()).toEqual([...committed.keys()].sort());
