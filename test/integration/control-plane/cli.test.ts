@@ -1,7 +1,7 @@
 // The control plane daemon and the `weft` CLI as an operator uses them: real processes, real
 // files, loopback only.
 import { createHash } from 'node:crypto';
-import { readFileSync, writeFileSync, existsSync, statSync } from 'node:fs';
+import { readFileSync, writeFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startControlPlane, tempDir, weft, type ControlPlaneProc } from '../../harness/processes.js';
@@ -174,33 +174,63 @@ describe('durable store', () => {
     }
   });
 
-  it('is never torn by kill -9 during applies', async () => {
+  it('is never torn by kill -9 during applies: every acknowledged apply survives', async () => {
     const dataDir = tempDir('weft-cp-');
-    const dir = tempDir('weft-files-');
+    const store = join(dataDir, 'config.json');
+    // Every Service an apply was acknowledged for (200 from the admin API), with the port it set.
+    const acknowledged = new Map<string, number>();
+    let inFlightAtKill = 0;
     for (let round = 0; round < 6; round++) {
       const cp = await startControlPlane({ dataDir });
-      // Each file is a Service whose port number encodes the round; applies race the kill.
-      const applies: Promise<unknown>[] = [];
-      for (let i = 0; i < 8; i++) {
-        const f = join(dir, `svc-${round}-${i}.yaml`);
-        writeFileSync(f, `apiVersion: weft.dev/v1alpha1\nkind: Service\nmetadata: { name: s${i} }\nspec:\n  ports: [{ name: http, port: ${1000 + round}, protocol: http }]\n`);
-        applies.push(weft(['apply', '-f', f], { cp }));
-      }
-      await new Promise((r) => setTimeout(r, 20 + round * 15));
+      const auth = { authorization: `Bearer ${readFileSync(join(dataDir, 'admin-token'), 'utf8').trim()}`, 'content-type': 'application/json' };
+      // Four writers apply one new Service after another (one revision each; the port encodes
+      // the round) until the kill; the kill comes after 1, 4, 7, ... acknowledged applies.
+      const killAfter = 1 + round * 3;
+      let acked = 0;
+      let killed = false;
+      let kill!: () => void;
+      const killNow = new Promise<void>((r) => (kill = r));
+      const writer = async (w: number) => {
+        for (let i = 0; !killed && i < 500; i++) {
+          const name = `s${round}-${w}-${i}`;
+          const content = `apiVersion: weft.dev/v1alpha1\nkind: Service\nmetadata: { name: ${name} }\nspec:\n  ports: [{ name: http, port: ${1000 + round}, protocol: http }]\n`;
+          const r = await fetch(`${cp.adminUrl}/v1/apply`, { method: 'POST', headers: auth, body: JSON.stringify({ files: [{ name: `${name}.yaml`, content }] }) }).catch(() => undefined);
+          if (!r) {
+            inFlightAtKill++; // the connection died with the process: not acknowledged
+            return;
+          }
+          const body = await r.text().catch(() => undefined);
+          if (r.status !== 200 || body === undefined) {
+            expect(killed, `apply ${name}: ${r.status} ${body}`).toBe(true);
+            return;
+          }
+          acknowledged.set(name, 1000 + round);
+          if (++acked === killAfter) kill();
+        }
+      };
+      const writers = [0, 1, 2, 3].map(writer);
+      await killNow;
+      killed = true;
       await cp.kill('SIGKILL');
-      await Promise.allSettled(applies);
-      const store = join(dataDir, 'config.json');
-      if (existsSync(store)) {
-        const parsed = JSON.parse(readFileSync(store, 'utf8')) as { revision: number; resources: unknown[] };
-        expect(Array.isArray(parsed.resources)).toBe(true);
-      }
+      await Promise.all(writers);
+      // The store is whole: it parses, and counts at least one revision per acknowledged apply.
+      const parsed = JSON.parse(readFileSync(store, 'utf8')) as { revision: number; resources: Array<{ metadata: { name: string } }> };
+      expect(parsed.revision).toBeGreaterThanOrEqual(acknowledged.size);
+      const stored = new Set(parsed.resources.map((r) => r.metadata.name));
+      for (const name of acknowledged.keys()) expect(stored.has(name), `${name} acknowledged but not in the store`).toBe(true);
     }
-    // And it still loads and serves.
+    // The kills landed with applies in flight (else this would prove little).
+    expect(inFlightAtKill).toBeGreaterThan(0);
+    // And it still loads and serves every acknowledged resource, as applied.
     const cp = await startControlPlane({ dataDir });
     try {
-      expect((await weft(['get', 'svc'], { cp })).code).toBe(0);
+      const r = await weft(['get', 'svc', '-o', 'json'], { cp });
+      expect(r.code).toBe(0);
+      const items = (JSON.parse(r.stdout) as { items: Array<{ metadata: { name: string }; spec: { ports: Array<{ port: number }> } }> }).items;
+      const served = new Map(items.map((s) => [s.metadata.name, s.spec.ports[0]!.port]));
+      for (const [name, port] of acknowledged) expect(served.get(name), name).toBe(port);
     } finally {
       await cp.kill();
     }
-  }, 120_000); // 6 rounds of a control plane and 8 CLI processes: 30-56 s on 2 busy cores
+  }, 120_000); // 7 control plane starts and up to 64 applies: 10-30 s on 2 busy cores
 });
