@@ -201,8 +201,9 @@ function transcode() {
 function workers() {
   const j = json('workers.json');
   if (!j) return null;
-  const one = j.rows.find((r) => r.workers === 1);
-  const rr = j.rows.find((r) => r.workers === 2 && r.sched === 'rr');
+  for (const r of j.rows) if (r.failed) fail('workers', r.key, r.failed);
+  const one = j.rows.find((r) => r.workers === 1 && !r.failed);
+  const rr = j.rows.find((r) => r.workers === 2 && r.sched === 'rr' && !r.failed);
   return { ...j, scaling: one && rr ? round(rr.rps / one.rps, 2) : null };
 }
 function json(name) {

@@ -80,7 +80,7 @@ mesh() {
     --inbound-port 0 --inbound-address 127.0.0.1 --outbound-port "$A_PORT" --admin-port 0 > "$d/a.out" 2>&1 & sa_pid=$!; pids+=($sa_pid)
   local code=''
   for _ in $(seq 200); do code="$(curl -s -o /dev/null -w '%{http_code}' -H 'Host: bench' "http://127.0.0.1:$A_PORT/" || true)"; [ "$code" = 200 ] && break; sleep 0.1; done
-  [ "$code" = 200 ] || { fail "$key" "the mesh did not come up (last answer '${code:-none}', want 200)"; tail -20 "$d"/*.out >&2; return 1; }
+  [ "$code" = 200 ] || { fail "$key" "the mesh did not come up (last answer '${code:-none}', want 200)"; tail -n 20 "$d"/*.out >&2; return 1; }
 }
 stop_mesh() { kill "$sa_pid" "$sb_pid" "$(cat "$work/$1/cp.pid")" 2>/dev/null || true; wait "$sa_pid" "$sb_pid" 2>/dev/null || true; }
 
