@@ -6,6 +6,12 @@
 //   <newest stamp>/runs.tsv, rss.tsv, cpu.tsv, table.txt   the proxy table (bench/proxy/run.sh)
 //   two-hop.json (or two-hop.txt), transcode.json (or transcode.txt), footprint.json, xds-convergence.json,
 //   workers.json (edge gateway with --workers 1 and 2)
+//   run.json, run-status.tsv   written by scripts/bench.sh: when this run started, which scenarios it
+//                              skipped, and each scenario script's exit code
+// No figure is published for a failing target: a row that saw errors (non-2xx, socket errors,
+// gRPC non-OK, no percentiles, a process that died, a target that did not start) is listed under
+// `failed` with its reason and carries no figures, a result file older than run.json's start is
+// stale (an earlier run's) and is not read, and then this script exits 1 (so does `make bench`).
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,6 +21,20 @@ const rel = (p) => relative(process.cwd(), p) || '.';
 const read = (name) => readFileSync(join(dir, name), 'utf8');
 const has = (name) => existsSync(join(dir, name));
 const mtime = (name) => statSync(join(dir, name)).mtime.toISOString();
+
+// --- this run: its start (anything written before it is an earlier run's), skips, exit codes
+const run = has('run.json') ? JSON.parse(read('run.json')) : null;
+const runStart = run ? Date.parse(run.startedAt) : NaN;
+/** Every failure found, as {scenario, row, reason}; a non-empty list makes the exit code 1. */
+const failed = [];
+const stale = [];
+const fail = (scenario, row, reason) => failed.push({ scenario, row, reason });
+/** True when NAME (under dir) was written by this run; an older file is recorded as stale. */
+function current(scenario, name) {
+  if (!Number.isFinite(runStart) || statSync(join(dir, name)).mtimeMs >= runStart - 1000) return true;
+  stale.push({ scenario, file: rel(join(dir, name)), at: mtime(name) });
+  return false;
+}
 
 // --- statistics (true median, as bench/proxy/lib/table.js computes it)
 const fin = (x) => typeof x === 'number' && Number.isFinite(x);
@@ -40,10 +60,12 @@ const num = (s) => (s === undefined || s === '-' || s === '' ? null : Number(Str
 // (base: '' for the 64 B run in bench/results/, '16k' for the 16 KiB run in bench/results/16k/)
 function proxyTable(base = '') {
   if (base && !existsSync(join(dir, base))) return null;
+  const scenario = base ? `proxy${base}` : 'proxy';
   const stamps = readdirSync(join(dir, base)).filter((d) => /^\d{8}-\d{6}$/.test(d) && has(join(base, d, 'runs.tsv'))).sort();
   if (stamps.length === 0) return null;
   const stamp = stamps.at(-1);
   const file = (f) => join(base, stamp, f);
+  if (!current(scenario, file('runs.tsv'))) return null;
   const runs = read(file('runs.tsv')).trim().split('\n').slice(1).filter(Boolean).map((l) => {
     const [r, label, kind, requests, durationUs, p50, p90, p99, max, errors] = l.split('\t');
     return { round: Number(r), label, kind, requests: Number(requests), durationS: Number(durationUs) / 1e6,
@@ -57,11 +79,26 @@ function proxyTable(base = '') {
     .map(([r, label, us, bg]) => ({ round: Number(r), label, us: Number(us), bg: Math.max(0, Number(bg)) })) : [];
   const table = has(file('table.txt')) ? read(file('table.txt')) : '';
   const rate = Number(/fixed (\d+) req\/s/.exec(table)?.[1]) || round(median(runs.filter((r) => r.kind === 'rate').map((r) => r.rps)), 0);
-  const labels = [...new Set(runs.map((r) => r.label))];
+  const rounds = Math.max(0, ...runs.map((r) => r.round), Number(/median of (\d+) round/.exec(table)?.[1]) || 0);
+  // bench/proxy/lib/table.js prints "<label> FAILED (...)" for a target that did not start or did not
+  // answer 200; it has no line in runs.tsv, so it is only found here.
+  const notStarted = [...table.matchAll(/^(\S+)\s+FAILED (.*)$/gm)].map((m) => [m[1], m[2].replace(/^\((.*)\)$/, '$1')]);
+  const labels = [...new Set([...runs.map((r) => r.label), ...notStarted.map(([l]) => l)])];
   const rows = labels.map((label) => {
     const pick = (kind) => runs.filter((r) => r.label === label && r.kind === kind);
     const sat = pick('sat');
     const fixed = pick('rate');
+    const all = [...sat, ...fixed];
+    const errors = all.reduce((a, r) => a + r.errors, 0);
+    const reason = notStarted.find(([l]) => l === label)?.[1]
+      ?? (sat.length < rounds || fixed.length < rounds ? `wrk gave a result for ${sat.length} + ${fixed.length} of ${rounds} + ${rounds} runs` : null)
+      ?? (errors > 0 ? `${errors} wrk errors (socket errors + non-2xx/3xx)` : null)
+      ?? (all.some((r) => !(r.requests > 0)) ? 'a run completed no request' : null)
+      ?? (all.some((r) => !(r.p50Ms > 0 && r.p99Ms > 0)) ? 'wrk gave no latency percentiles' : null);
+    if (reason) {
+      fail(scenario, label, reason);
+      return { target: label, failed: reason, errors };
+    }
     const cpuPerReq = sat.flatMap((r) => cpu.filter((c) => c.label === label && c.round === r.round).map((c) => c.us / r.requests));
     const bg = cpu.filter((c) => c.label === label).map((c) => c.bg);
     return {
@@ -84,7 +121,7 @@ function proxyTable(base = '') {
     at: mtime(file('runs.tsv')),
     environment: table.split('\n')[0]?.startsWith('#') ? table.split('\n')[0].slice(2) : null,
     fixedRateReqPerS: rate,
-    rounds: Math.max(...runs.map((r) => r.round)),
+    rounds,
     rows,
   };
 }
@@ -111,17 +148,26 @@ function tableRows(text, header, ncols) {
   const start = lines.findIndex((l) => l.startsWith(header));
   if (start < 0) return [];
   return lines.slice(start + 1).filter((l) => l.trim()).map((l) => {
+    const f = /^(.*?)\s+FAILED: (.*)$/.exec(l);
+    if (f) return { name: f[1], values: [], failed: f[2] };
     const t = l.trim().split(/\s+/);
     return { name: t.slice(0, -ncols).join(' '), values: t.slice(-ncols).map(num) };
   });
 }
+/** Rows a scenario script marked FAILED (the `failed` field: the reason) go to the failure list. */
+function failedRows(scenario, rows) {
+  for (const r of rows) if (r.failed) fail(scenario, r.name ?? r.key, r.failed);
+  return rows;
+}
 function twoHop() {
+  if (has('two-hop.json') && !current('twoHop', 'two-hop.json')) return null;
   if (has('two-hop.json')) {
     const j = JSON.parse(read('two-hop.json'));
+    failedRows('twoHop', j.rows);
     return { source: rel(join(dir, 'two-hop.json')), at: j.at, config: j.config,
       rows: roundStats(j.rows, ['p50Ms', 'p99Ms', 'rps', 'cpuAUsPerReq', 'cpuBUsPerReq']) };
   }
-  if (!has('two-hop.txt')) return null;
+  if (!has('two-hop.txt') || !current('twoHop', 'two-hop.txt')) return null;
   const text = read('two-hop.txt');
   const m = /fixed rate: (\d+) req\/s, wrk -t1 -c(\d+) -d(\d+)s; saturation: wrk -t1 -c(\d+) -d(\d+)s/.exec(text);
   return {
@@ -129,36 +175,39 @@ function twoHop() {
     at: mtime('two-hop.txt'),
     config: { latRate: m ? Number(m[1]) : null, latDurationS: m ? Number(m[3]) : null, durationS: m ? Number(m[5]) : null,
       rounds: Number(/median of (\d+) round/.exec(text)?.[1]) || null },
-    rows: tableRows(text, 'target', 7).map(({ name, values: [p50, p99, , , rps, a, b] }) =>
-      ({ name, p50Ms: p50, p99Ms: p99, rps, cpuAUsPerReq: a, cpuBUsPerReq: b })),
+    rows: failedRows('twoHop', tableRows(text, 'target', 7).map(({ name, failed: f, values: [p50, p99, , , rps, a, b] }) =>
+      (f ? { name, failed: f } : { name, p50Ms: p50, p99Ms: p99, rps, cpuAUsPerReq: a, cpuBUsPerReq: b }))),
   };
 }
 function transcode() {
+  if (has('transcode.json') && !current('transcode', 'transcode.json')) return null;
   if (has('transcode.json')) {
     const j = JSON.parse(read('transcode.json'));
+    failedRows('transcode', j.rows);
     return { source: rel(join(dir, 'transcode.json')), at: j.at, config: j.config,
       rows: roundStats(j.rows, ['rps', 'cpuAUsPerReq', 'cpuBUsPerReq', 'cpuAppUsPerReq']) };
   }
-  if (!has('transcode.txt')) return null;
+  if (!has('transcode.txt') || !current('transcode', 'transcode.txt')) return null;
   const text = read('transcode.txt');
   return {
     source: rel(join(dir, 'transcode.txt')),
     at: mtime('transcode.txt'),
     config: { durationS: Number(/for (\d+)s/.exec(text)?.[1]) || null, rounds: Number(/median of (\d+) round/.exec(text)?.[1]) || null },
-    rows: tableRows(text, 'request', 6).map(({ name, values: [rps, a, b, app, vs, spread] }) =>
-      ({ name, rps, cpuAUsPerReq: a, cpuBUsPerReq: b, cpuAppUsPerReq: app, cpuBVsGrpc: vs, cpuBSpreadUs: spread })),
+    rows: failedRows('transcode', tableRows(text, 'request', 6).map(({ name, failed: f, values: [rps, a, b, app, vs, spread] }) =>
+      (f ? { name, failed: f } : { name, rps, cpuAUsPerReq: a, cpuBUsPerReq: b, cpuAppUsPerReq: app, cpuBVsGrpc: vs, cpuBSpreadUs: spread }))),
   };
 }
 /** bench/weft-workers.sh: req/s and CPU per request with --workers 1 and 2, and the scaling ratio. */
 function workers() {
   const j = json('workers.json');
   if (!j) return null;
-  const one = j.rows.find((r) => r.workers === 1);
-  const rr = j.rows.find((r) => r.workers === 2 && r.sched === 'rr');
+  for (const r of j.rows) if (r.failed) fail('workers', r.key, r.failed);
+  const one = j.rows.find((r) => r.workers === 1 && !r.failed);
+  const rr = j.rows.find((r) => r.workers === 2 && r.sched === 'rr' && !r.failed);
   return { ...j, scaling: one && rr ? round(rr.rps / one.rps, 2) : null };
 }
 function json(name) {
-  if (!has(name)) return null;
+  if (!has(name) || !current(name.replace(/\.json$/, '').replace(/-(\w)/g, (_, c) => c.toUpperCase()), name)) return null;
   return { source: rel(join(dir, name)), ...JSON.parse(read(name)) };
 }
 
@@ -208,6 +257,11 @@ function latencySvg(sections) {
     for (const v of ticks) out.push(`<line x1="${x(v).toFixed(1)}" y1="${y - 4}" x2="${x(v).toFixed(1)}" y2="${y2}" stroke="${v === 0 ? '#333' : '#e2e2e2'}"/>`);
     for (const r of s.rows) {
       out.push(`<text x="${left - 8}" y="${y + barH + 5}" text-anchor="end">${esc(r.label)}</text>`);
+      if (r.failed) {
+        out.push(`<text x="${left + 4}" y="${y + barH + 5}" fill="#b00020" font-weight="bold">FAILED: ${esc(r.failed)}</text>`);
+        y += rowH;
+        continue;
+      }
       for (const [i, k] of ['p50', 'p99'].entries()) {
         const v = r[`${k}Ms`];
         const by = y + i * barH + 1;
@@ -235,8 +289,14 @@ const scenarios = {
   footprint: json('footprint.json'),
   workers: workers(),
 };
-const missing = Object.entries(scenarios).filter(([, v]) => !v).map(([k]) => k);
-if (missing.length === Object.keys(scenarios).length) {
+const skipped = new Set(run?.skipped ?? []);
+const missing = Object.entries(scenarios).filter(([k, v]) => !v && !skipped.has(k)).map(([k]) => k);
+// Within a `make bench` run (run.json present) a scenario that left no current results failed to
+// start or crashed: that is a failure, not a gap. So is a scenario script that exited non-zero.
+if (run) for (const k of missing) fail(k, null, stale.some((s) => s.scenario === k) ? 'only stale results from an earlier run' : 'no results from this run');
+const status = has('run-status.tsv') ? read('run-status.tsv').trim().split('\n').filter(Boolean).map((l) => l.split('\t')) : [];
+for (const [k, code] of status) if (code !== '0' && !failed.some((f) => f.scenario === k)) fail(k, null, `its script exited ${code}`);
+if (missing.length === Object.keys(scenarios).length && !run) {
   process.stderr.write(`report.mjs: no benchmark results in ${rel(dir)}\n`);
   process.exit(1);
 }
@@ -245,26 +305,29 @@ const p = scenarios.proxy;
 if (p) {
   sections.push({
     title: `One proxy hop, ${p.fixedRateReqPerS ?? '?'} req/s (proxy table ${p.stamp}, ${p.rounds} round${p.rounds > 1 ? 's' : ''})`,
-    rows: p.rows.map((r) => ({ label: r.target, p50Ms: r.fixedRate.p50Ms?.median, p99Ms: r.fixedRate.p99Ms?.median })),
+    rows: p.rows.map((r) => ({ label: r.target, failed: r.failed, p50Ms: r.fixedRate?.p50Ms?.median, p99Ms: r.fixedRate?.p99Ms?.median })),
   });
 }
 const p16 = scenarios.proxy16k;
 if (p16) {
   sections.push({
     title: `One proxy hop, 16 KiB body, ${p16.fixedRateReqPerS ?? '?'} req/s (proxy table 16k/${p16.stamp}, ${p16.rounds} round${p16.rounds > 1 ? 's' : ''})`,
-    rows: p16.rows.map((r) => ({ label: r.target, p50Ms: r.fixedRate.p50Ms?.median, p99Ms: r.fixedRate.p99Ms?.median })),
+    rows: p16.rows.map((r) => ({ label: r.target, failed: r.failed, p50Ms: r.fixedRate?.p50Ms?.median, p99Ms: r.fixedRate?.p99Ms?.median })),
   });
 }
 const t = scenarios.twoHop;
 if (t) {
   sections.push({
     title: `Two-hop mesh, ${t.config?.latRate ?? '?'} req/s (app -> sidecar -> sidecar -> app, ${t.config?.rounds ?? '?'} round${t.config?.rounds > 1 ? 's' : ''})`,
-    rows: t.rows.map((r) => ({ label: r.name, p50Ms: r.p50Ms, p99Ms: r.p99Ms })),
+    rows: t.rows.map((r) => ({ label: r.name, failed: r.failed, p50Ms: r.p50Ms, p99Ms: r.p99Ms })),
   });
 }
 const summary = {
   generatedAt: new Date().toISOString(),
   resultsDir: rel(dir),
+  run,
+  failed,
+  stale,
   missing,
   latency: sections.map((s) => ({ section: s.title, rows: s.rows })),
   scenarios,
@@ -273,3 +336,9 @@ writeFileSync(join(dir, 'summary.json'), `${JSON.stringify(summary, null, 2)}\n`
 if (sections.length) writeFileSync(join(dir, 'latency.svg'), latencySvg(sections));
 console.log(`summary: ${rel(join(dir, 'summary.json'))}${missing.length ? ` (no results for: ${missing.join(', ')})` : ''}`);
 console.log(sections.length ? `chart:   ${rel(join(dir, 'latency.svg'))}` : 'chart:   none (no proxy table or two-hop results)');
+for (const f of failed) console.log(`FAILED  ${f.scenario}${f.row ? ` / ${f.row}` : ''}: ${f.reason}`);
+for (const s of stale) console.log(`stale   ${s.scenario}: ${s.file} (${s.at}) is from an earlier run; not read`);
+if (failed.length) {
+  console.log(`make bench: ${failed.length} FAILED (no figures published for them; see above and summary.json "failed")`);
+  process.exit(1);
+}

@@ -13,11 +13,20 @@
 # (streaming rows: CPU per call; per message is that / 100)
 # CPU = user+sys ticks of each process over the run / requests completed. Load generators on CPU 0,
 # everything else on CPU 1. Knobs: DURATION (8) ROUNDS (1; median of the rounds), ROWS (grpc get post
-# grpcweb), HOLD=SECONDS (keep the mesh up that long before the rows, for poking at it by hand).
-# Writes bench/results/transcode.txt (the table) and transcode.json (the same figures, and every round).
+# grpcweb), HOLD=SECONDS (keep the mesh up that long before the rows, for poking at it by hand),
+# RESULTS_DIR (bench/results).
+# A row whose runs saw any error is printed as FAILED with the reason, never with numbers, and the
+# script exits 1 after writing both files: non-2xx, socket errors, h2load failed/errored requests
+# (bench/wrk-verdict.mjs), a grpc-status other than 0 on the row's own call right before and right
+# after each run (h2load counts an HTTP 200 carrying grpc-status 14 as a success and cannot read
+# trailers), or a process on the path that died during the run.
+# Writes RESULTS_DIR/transcode.txt (the table) and transcode.json (the same figures, and every round).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 DURATION=${DURATION:-8}; ROUNDS=${ROUNDS:-1}; A_PORT=${A_PORT:-19201}
+RESULTS_DIR=${RESULTS_DIR:-$root/bench/results}
+out="$RESULTS_DIR/transcode.txt"
+mkdir -p "$RESULTS_DIR"; rm -f "$out" "${out%.txt}.json"   # never leave an earlier run's figures to be read as this one's
 work="$(mktemp -d)"
 pids=()
 cleanup() {
@@ -103,8 +112,27 @@ h2check() { # content-type -> grpc-status seen
 [ "$(curl -s -o /dev/null -w '%{http_code}' -H 'Host: bookstore' -H 'Content-Type: application/json' -d @"$work/book.json" "$url/v1/shelves/1/books")" = 200 ] \
   || { echo "weft-transcode: JSON POST failed" >&2; exit 1; }
 
-run() { # row -> "req/s cpuA cpuB cpuApp"
-  local row=$1 before=() p
+declare -A R F   # R[row,round]: "req/s cpuA cpuB cpuApp"; F[row]: why the row FAILED (first reason seen)
+FAILED_ROWS=''
+fail() { [ -n "${F[$1]:-}" ] || { F[$1]="$2 (round $round)"; FAILED_ROWS+=" $1"; }; echo "weft-transcode: $1: FAILED: $2" >&2; }
+# grpc_status ROW: the grpc-status one call of the row's own shape gets (gRPC: from the trailers;
+# gRPC-Web: from the trailer frame in the body); "-" for the HTTP/JSON rows, which wrk checks.
+grpc_status() {
+  case "$1" in
+    grpc|stream)
+      curl -s --http2-prior-knowledge --max-time 10 -o /dev/null -D - -H 'Host: bookstore' -H 'content-type: application/grpc' -H 'te: trailers' \
+        --data-binary @"$work/$([ "$1" = stream ] && echo stream100 || echo getshelf).grpc" \
+        "$url/bookstore.Bookstore/$([ "$1" = stream ] && echo StreamBooks || echo GetShelf)" | tr -d '\r' | awk -F': ' '/^grpc-status/{print $2}' ;;
+    grpcweb)
+      curl -s --http2-prior-knowledge --max-time 10 -D - -H 'Host: bookstore' -H 'content-type: application/grpc-web+proto' -H 'x-grpc-web: 1' \
+        --data-binary @"$work/getshelf.grpc" "$url/bookstore.Bookstore/GetShelf" | grep -aoi 'grpc-status: *[0-9]*' | head -1 | tr -dc 0-9 ;;
+    *) echo - ;;
+  esac
+}
+run() { # row -> sets OUT="req/s cpuA cpuB cpuApp", or records the row as FAILED and returns 1
+  local row=$1 before=() p rc=0 st
+  st="$(grpc_status "$row" || true)"
+  [ "$st" = 0 ] || [ "$st" = - ] || { fail "$row" "grpc-status '${st:-none}' before the run, want 0"; return 1; }
   for p in "$sa_pid" "$sb_pid" "$app_pid"; do before+=("$(cpu_ticks "$p")"); done
   case "$row" in
     grpc) taskset -c 0 h2load -c50 -m1 -t1 -D "$DURATION" -d "$work/getshelf.grpc" -H ':authority: bookstore' \
@@ -116,28 +144,31 @@ run() { # row -> "req/s cpuA cpuB cpuApp"
     ndjson) taskset -c 0 wrk -t1 -c50 -d"${DURATION}s" -H 'Host: bookstore' "$url/v1/shelves/1/books:stream?page_size=100" > "$work/load.txt" 2>&1 ;;
     get) taskset -c 0 wrk -t1 -c50 -d"${DURATION}s" -H 'Host: bookstore' "$url/v1/shelves/1" > "$work/load.txt" 2>&1 ;;
     post) taskset -c 0 wrk -t1 -c50 -d"${DURATION}s" -H 'Host: bookstore' -s "$work/post.lua" "$url/v1/shelves/1/books" > "$work/load.txt" 2>&1 ;;
-  esac
-  local reqs bad
-  case "$row" in
-    grpc|grpcweb|stream) reqs=$(awk '/^requests:/{print $8}' "$work/load.txt"); bad=$(awk '/^status codes:/{print $5+$7+$9}' "$work/load.txt") ;;
-    *) reqs=$(awk '/requests in/{print $1}' "$work/load.txt"); bad=$(awk '/Non-2xx/{print $NF}' "$work/load.txt") ;;
-  esac
-  [ "${bad:-0}" = 0 ] && [ "${reqs:-0}" -gt 0 ] || { echo "weft-transcode: $row: $reqs ok, ${bad:-0} failed" >&2; cat "$work/load.txt" >&2; exit 1; }
-  local out; out="$(awk -v n="$reqs" -v d="$DURATION" 'BEGIN{printf "%d", n/d}')"
+  esac || rc=$?
+  for p in "$sa_pid" "$sb_pid" "$app_pid" "$(cat "$work/cp.pid")"; do
+    kill -0 "$p" 2>/dev/null || { fail "$row" "process $p died during the run (see its log)"; return 1; }
+  done
+  local v reqs
+  v="$(node "$root/bench/wrk-verdict.mjs" --exit "$rc" $(case "$row" in grpc|grpcweb|stream) echo --h2load ;; esac) "$work/load.txt")" \
+    || { fail "$row" "${v#FAILED }"; cat "$work/load.txt" >&2; return 1; }
+  read -r _ reqs _ _ _ <<< "$v"
+  st="$(grpc_status "$row" || true)"
+  [ "$st" = 0 ] || [ "$st" = - ] || { fail "$row" "grpc-status '${st:-none}' right after the run, want 0"; return 1; }
+  OUT="$(awk -v n="$reqs" -v d="$DURATION" 'BEGIN{printf "%d", n/d}')"
   local i=0; for p in "$sa_pid" "$sb_pid" "$app_pid"; do
-    out="$out $(awk -v a="${before[$i]}" -v b="$(cpu_ticks "$p")" -v n="$reqs" -v hz="$hz" 'BEGIN{printf "%.1f", (b-a)/hz*1e6/n}')"; i=$((i+1)); done
-  echo "$out"
+    OUT="$OUT $(awk -v a="${before[$i]}" -v b="$(cpu_ticks "$p")" -v n="$reqs" -v hz="$hz" 'BEGIN{printf "%.1f", (b-a)/hz*1e6/n}')"; i=$((i+1)); done
 }
 
 rows="${ROWS:-grpc get post grpcweb stream ndjson}"
 if [ -n "${HOLD:-}" ]; then echo "holding: $url pids A=$sa_pid B=$sb_pid work=$work"; sleep "$HOLD"; fi
-declare -A R
-# Warm every path once (JIT, connection pools) before the timed rounds.
-for row in $rows; do DURATION=2 run "$row" > /dev/null; done
+# Warm every path once (JIT, connection pools) before the timed rounds; a row failing here is FAILED too.
+round=warm-up
+for row in $rows; do DURATION=2 run "$row" || true; done
 for round in $(seq "$ROUNDS"); do
-  for row in $rows; do R[$row,$round]="$(run "$row")"; done
+  for row in $rows; do
+    if [ -z "${F[$row]:-}" ] && run "$row"; then R[$row,$round]="$OUT"; fi
+  done
 done
-kill -0 "$sa_pid" "$sb_pid" || { echo "weft-transcode: a sidecar died" >&2; exit 1; }
 
 median() { sort -g | awk '{a[NR]=$1} END{ if (NR==0) print "-"; else print a[int((NR+1)/2)] }'; }
 spread() { sort -g | awk '{a[NR]=$1} END{ if (NR<2) print "-"; else printf "%.1f", a[NR]-a[1] }'; }
@@ -151,17 +182,17 @@ row_name() {
 }
 # What a row's translating sidecar is compared with: the plain gRPC call of the same shape.
 base_of() { case "$1" in stream|ndjson) echo stream ;; *) echo grpc ;; esac; }
-out="$root/bench/results/transcode.txt"
 {
   echo "Transcoding: client -> sidecar A -> mTLS -> sidecar B (GRPCTranslation) -> grpc-js bookstore; -c50 for ${DURATION}s, median of $ROUNDS round(s)"
   echo "CPU = user+sys per request (streaming rows: per call of 100 messages); B is the sidecar that translates; 'B vs gRPC' is B's CPU against the plain gRPC row of the same shape"
   printf '%-40s %9s %12s %12s %14s %10s %12s\n' request req/s cpu_A_us/req cpu_B_us/req cpu_app_us/req 'B vs gRPC' B_spread_us
   for row in $rows; do
     name="$(row_name "$row")"
+    if [ -n "${F[$row]:-}" ]; then printf '%-40s FAILED: %s\n' "$name" "${F[$row]}"; continue; fi
     b=$(col "$row" 3)
     base=$(col "$(base_of "$row")" 3)
     printf '%-40s %9s %12s %12s %14s %10s %12s\n' "$name" "$(col "$row" 1)" "$(col "$row" 2)" "$b" "$(col "$row" 4)" \
-      "$(awk -v a="$b" -v z="$base" 'BEGIN{printf "%.2fx", a/z}')" "$(col "$row" 3 spread)"
+      "$(awk -v a="$b" -v z="$base" 'BEGIN{ if (z + 0 > 0) printf "%.2fx", a/z; else printf "-" }')" "$(col "$row" 3 spread)"
   done
 } | tee "$out"
 # The same numbers, machine-readable (bench/report.mjs): the medians above and every round.
@@ -171,6 +202,11 @@ out="$root/bench/results/transcode.txt"
   sep=''
   for row in $rows; do
     rounds=''
+    if [ -n "${F[$row]:-}" ]; then   # a FAILED row carries its reason and no figures
+      printf '%s\n    { "key": "%s", "name": "%s", "failed": %s, "rps": null, "cpuAUsPerReq": null, "cpuBUsPerReq": null, "cpuAppUsPerReq": null, "cpuBVsGrpc": null, "cpuBSpreadUs": null, "rounds": [] }' \
+        "$sep" "$row" "$(row_name "$row")" "$(node -e 'console.log(JSON.stringify(process.argv[1]))' "${F[$row]}")"
+      sep=,; continue
+    fi
     for r in $(seq "$ROUNDS"); do
       read -r a b c d <<< "${R[$row,$r]}"
       rounds+="${rounds:+, }{ \"rps\": $a, \"cpuAUsPerReq\": $b, \"cpuBUsPerReq\": $c, \"cpuAppUsPerReq\": $d }"
@@ -183,3 +219,4 @@ out="$root/bench/results/transcode.txt"
   done
   printf '\n  ]\n}\n'
 } > "${out%.txt}.json"
+if [ -n "$FAILED_ROWS" ]; then echo "weft-transcode: FAILED rows:$FAILED_ROWS" >&2; exit 1; fi

@@ -9,12 +9,21 @@
 # Tracing rows (issue 5): mTLS with tracing on at 0%, 1% and 100% head sampling (requests carry no
 # traceparent, so the ratio decides), exporting to the control plane's embedded OTLP receiver.
 # Knobs: LAT_RATE (2000) LAT_DURATION (8) DURATION (8) ROUNDS (1; median of the rounds),
-# TRACING_ROWS (default 'STRICT+T0 STRICT+T1 STRICT+T100'; '' for none).
-# Writes bench/results/two-hop.txt (the table) and two-hop.json (the same figures, and every round).
+# MODES (default 'DISABLE STRICT'; '' for the direct row only), TRACING_ROWS (default
+# 'STRICT+T0 STRICT+T1 STRICT+T100'; '' for none), RESULTS_DIR (bench/results),
+# UPSTREAM_STATUS (unset; e.g. 503: the upstream is bench/status-server.mjs answering only that
+# status, to see the rows fail).
+# A row whose runs saw any error (non-2xx, socket errors, no percentiles, a process that died, a
+# mesh that did not come up) is printed as FAILED with the reason, never with numbers
+# (bench/wrk-verdict.mjs decides), and the script then exits 1 after writing both files.
+# Writes RESULTS_DIR/two-hop.txt (the table) and two-hop.json (the same figures, and every round).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 LAT_RATE=${LAT_RATE:-2000}; LAT_DURATION=${LAT_DURATION:-8}; DURATION=${DURATION:-8}; ROUNDS=${ROUNDS:-1}
-UP_PORT=${UP_PORT:-19100}; A_PORT=${A_PORT:-19101}
+UP_PORT=${UP_PORT:-19100}; A_PORT=${A_PORT:-19101}; MODES=${MODES-DISABLE STRICT}
+RESULTS_DIR=${RESULTS_DIR:-$root/bench/results}
+out="$RESULTS_DIR/two-hop.txt"
+mkdir -p "$RESULTS_DIR"; rm -f "$out" "${out%.txt}.json"   # never leave an earlier run's figures to be read as this one's
 work="$(mktemp -d)"
 pids=()
 cleanup() {
@@ -30,8 +39,20 @@ weft() { WEFT_SERVER="http://$admin" WEFT_DATA_DIR="$work/data" node "$root/bin/
 cpu_ticks() { local t=0; for p in "$@"; do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done; echo "$t"; }
 hz=$(getconf CLK_TCK)
 
-taskset -c 1 node "$root/bench/proxy/upstream.js" "$UP_PORT" > "$work/upstream.log" 2>&1 & pids+=($!)
-for _ in $(seq 50); do curl -sf "http://127.0.0.1:$UP_PORT/" >/dev/null && break; sleep 0.1; done
+if [ -n "${UPSTREAM_STATUS:-}" ]; then
+  taskset -c 1 node "$root/bench/status-server.mjs" "$UP_PORT" "$UPSTREAM_STATUS" > "$work/upstream.log" 2>&1 & up_pid=$!
+else
+  taskset -c 1 node "$root/bench/proxy/upstream.js" "$UP_PORT" > "$work/upstream.log" 2>&1 & up_pid=$!
+fi
+pids+=($up_pid)
+for _ in $(seq 50); do curl -s -o /dev/null "http://127.0.0.1:$UP_PORT/" && break; sleep 0.1; done
+declare -A R F   # R[key,round]: "p50 p99 rps cpuA cpuB"; F[key]: why the row FAILED (first reason seen)
+FAILED_ROWS=''
+fail() { [ -n "${F[$1]:-}" ] || { F[$1]="$2 (round $round)"; FAILED_ROWS+=" $1"; }; echo "weft-two-hop: $1: FAILED: $2" >&2; }
+alive() { # key pid... -> 0 when every process still runs; otherwise records the row as FAILED
+  local k=$1 p; shift
+  for p in "$@"; do kill -0 "$p" 2>/dev/null || { fail "$k" "process $p died during the run (see its log)"; return 1; }; done
+}
 
 # mesh MODE: starts a control plane and two sidecars; sets sa_pid sb_pid and the entry URL.
 # mesh KEY: KEY is DISABLE or STRICT (mTLS mode), optionally +T<percent> (tracing on at that
@@ -57,59 +78,68 @@ mesh() {
     --inbound-port 0 --inbound-address 127.0.0.1 --outbound-port 0 --admin-port 0 > "$d/b.out" 2>&1 & sb_pid=$!; pids+=($sb_pid)
   WEFT_JOIN_TOKEN="$tc" WEFT_LOG_LEVEL=warn taskset -c 1 node "$root/bin/weft.js" sidecar --service client --app-port 1 --control-plane "$xds" \
     --inbound-port 0 --inbound-address 127.0.0.1 --outbound-port "$A_PORT" --admin-port 0 > "$d/a.out" 2>&1 & sa_pid=$!; pids+=($sa_pid)
-  for _ in $(seq 200); do [ "$(curl -s -o /dev/null -w '%{http_code}' -H 'Host: bench' "http://127.0.0.1:$A_PORT/")" = 200 ] && break; sleep 0.1; done
-  [ "$(curl -s -o /dev/null -w '%{http_code}' -H 'Host: bench' "http://127.0.0.1:$A_PORT/")" = 200 ] || { echo "weft-two-hop: $mode mesh did not come up" >&2; cat "$d"/*.out >&2; exit 1; }
+  local code=''
+  for _ in $(seq 200); do code="$(curl -s -o /dev/null -w '%{http_code}' -H 'Host: bench' "http://127.0.0.1:$A_PORT/" || true)"; [ "$code" = 200 ] && break; sleep 0.1; done
+  [ "$code" = 200 ] || { fail "$key" "the mesh did not come up (last answer '${code:-none}', want 200)"; tail -n 20 "$d"/*.out >&2; return 1; }
 }
 stop_mesh() { kill "$sa_pid" "$sb_pid" "$(cat "$work/$1/cp.pid")" 2>/dev/null || true; wait "$sa_pid" "$sb_pid" 2>/dev/null || true; }
 
 warm() { taskset -c 0 wrk -t1 -c10 -d3s -H 'Host: bench' "$1" > /dev/null 2>&1 || true; }
-lat() { # url -> "p50_ms p99_ms"
-  taskset -c 0 wrk -t1 -c10 -d"${LAT_DURATION}s" --latency -H 'Host: bench' -s "$root/bench/proxy/wrk/paced.lua" "$1" -- "$LAT_RATE" 1 > "$work/lat.txt" 2>&1
-  awk '/^ +50%/{p50=$2} /^ +99%/{p99=$2} END{print p50, p99}' "$work/lat.txt" | awk '
-    function ms(v){ if (v ~ /us$/) return substr(v,1,length(v)-2)/1000; if (v ~ /ms$/) return substr(v,1,length(v)-2)+0; if (v ~ /s$/) return substr(v,1,length(v)-1)*1000; return v }
-    {printf "%.3f %.3f\n", ms($1), ms($2)}'
+# lat KEY URL PID...: the fixed-rate run; sets P50 P99 (ms), or records KEY as FAILED and returns 1.
+lat() {
+  local k=$1 url=$2 rc=0 v; shift 2
+  taskset -c 0 wrk -t1 -c10 -d"${LAT_DURATION}s" --latency -H 'Host: bench' -s "$root/bench/proxy/wrk/paced.lua" "$url" -- "$LAT_RATE" 1 > "$work/lat.txt" 2>&1 || rc=$?
+  alive "$k" "$@" || return 1
+  v="$(node "$root/bench/wrk-verdict.mjs" --percentiles --exit "$rc" "$work/lat.txt")" || { fail "$k" "fixed-rate run: ${v#FAILED }"; return 1; }
+  read -r _ _ _ P50 P99 <<< "$v"
 }
-sat() { # url pids... -> "req/s cpu_us_per_req_each..."
-  local url=$1; shift
-  local before=() p; for p in "$@"; do before+=("$(cpu_ticks "$p")"); done
-  taskset -c 0 wrk -t1 -c50 -d"${DURATION}s" -H 'Host: bench' "$url" > "$work/sat.txt" 2>&1
-  local reqs rps i=0 out
-  reqs=$(awk '/requests in/{print $1}' "$work/sat.txt"); rps=$(awk '/^Requests\/sec/{printf "%d", $2}' "$work/sat.txt")
-  out="$rps"
-  for p in "$@"; do out="$out $(awk -v a="${before[$i]}" -v b="$(cpu_ticks "$p")" -v n="$reqs" -v hz="$hz" 'BEGIN{printf "%.1f", (b-a)/hz*1e6/n}')"; i=$((i+1)); done
-  echo "$out"
+# sat KEY URL PID...: the saturation run; sets RPS and CPU (user+sys us per request of each PID, in
+# order), or records KEY as FAILED and returns 1.
+sat() {
+  local k=$1 url=$2 rc=0 v before=() p i=0 reqs; shift 2
+  for p in "$@"; do before+=("$(cpu_ticks "$p")"); done
+  taskset -c 0 wrk -t1 -c50 -d"${DURATION}s" -H 'Host: bench' "$url" > "$work/sat.txt" 2>&1 || rc=$?
+  alive "$k" "$@" || return 1
+  v="$(node "$root/bench/wrk-verdict.mjs" --exit "$rc" "$work/sat.txt")" || { fail "$k" "saturation run: ${v#FAILED }"; return 1; }
+  read -r _ reqs RPS _ _ <<< "$v"
+  CPU=''
+  for p in "$@"; do CPU="$CPU $(awk -v a="${before[$i]}" -v b="$(cpu_ticks "$p")" -v n="$reqs" -v hz="$hz" 'BEGIN{printf "%.1f", (b-a)/hz*1e6/n}')"; i=$((i+1)); done
 }
 
-declare -A R
 for round in $(seq "$ROUNDS"); do
   warm "http://127.0.0.1:$UP_PORT/"
-  read -r p50 p99 < <(lat "http://127.0.0.1:$UP_PORT/"); read -r rps < <(sat "http://127.0.0.1:$UP_PORT/")
-  R[direct,$round]="$p50 $p99 $rps - -"
-  for mode in DISABLE STRICT ${TRACING_ROWS-STRICT+T0 STRICT+T1 STRICT+T100}; do
-    mesh "$mode"
-    warm "http://127.0.0.1:$A_PORT/"
-    read -r p50 p99 < <(lat "http://127.0.0.1:$A_PORT/")
-    kill -0 "$sa_pid" "$sb_pid" || { echo "weft-two-hop: a sidecar died" >&2; cat "$work/$mode"/*.out >&2; exit 1; }
-    read -r rps ca cb < <(sat "http://127.0.0.1:$A_PORT/" "$sa_pid" "$sb_pid")
-    R[$mode,$round]="$p50 $p99 $rps $ca $cb"
+  if lat direct "http://127.0.0.1:$UP_PORT/" "$up_pid" && sat direct "http://127.0.0.1:$UP_PORT/" "$up_pid"; then
+    R[direct,$round]="$P50 $P99 $RPS - -"
+  fi
+  for mode in $MODES ${TRACING_ROWS-STRICT+T0 STRICT+T1 STRICT+T100}; do
+    if mesh "$mode"; then
+      warm "http://127.0.0.1:$A_PORT/"
+      # Every process on the path must live through each run: the upstream, the control plane, both sidecars.
+      live=("$up_pid" "$(cat "$work/$mode/cp.pid")" "$sa_pid" "$sb_pid")
+      if lat "$mode" "http://127.0.0.1:$A_PORT/" "${live[@]}" && sat "$mode" "http://127.0.0.1:$A_PORT/" "$sa_pid" "$sb_pid" "${live[@]}"; then
+        read -r ca cb _ <<< "$CPU"
+        R[$mode,$round]="$P50 $P99 $RPS $ca $cb"
+      fi
+    fi
     stop_mesh "$mode"
   done
 done
 
 median() { sort -g | awk '{a[NR]=$1} END{ if (NR==0) print "-"; else print a[int((NR+1)/2)] }'; }
+delta() { [ "$2" = - ] && echo - || awk -v a="$1" -v b="$2" 'BEGIN{printf "%.3f", a-b}'; }
 col() { local k=$1 c=$2; for r in $(seq "$ROUNDS"); do echo "${R[$k,$r]}" | awk -v c="$c" '{print $c}'; done | grep -v '^-$' | median; }
 row_name() { case "$1" in DISABLE) echo "two-hop plaintext" ;; STRICT) echo "two-hop mTLS (TLS1.3)" ;; STRICT+T*) echo "mTLS, tracing ${1##*+T}%" ;; *) echo "$1" ;; esac; }
-out="$root/bench/results/two-hop.txt"
 {
   echo "Two-hop mesh (wrk -> sidecar A -> sidecar B -> upstream) vs direct; median of $ROUNDS round(s)"
   echo "fixed rate: $LAT_RATE req/s, wrk -t1 -c10 -d${LAT_DURATION}s; saturation: wrk -t1 -c50 -d${DURATION}s; CPU = user+sys per request"
   printf '%-22s %8s %8s %10s %10s %9s %12s %12s\n' target p50_ms p99_ms +p50_ms +p99_ms req/s cpu_A_us/req cpu_B_us/req
-  d50=$(col direct 1); d99=$(col direct 2)
-  for k in direct DISABLE STRICT ${TRACING_ROWS-STRICT+T0 STRICT+T1 STRICT+T100}; do
+  d50=-; d99=-; [ -n "${F[direct]:-}" ] || { d50=$(col direct 1); d99=$(col direct 2); }
+  for k in direct $MODES ${TRACING_ROWS-STRICT+T0 STRICT+T1 STRICT+T100}; do
     name="$(row_name "$k")"
+    if [ -n "${F[$k]:-}" ]; then printf '%-22s FAILED: %s\n' "$name" "${F[$k]}"; continue; fi
     p50=$(col "$k" 1); p99=$(col "$k" 2)
     printf '%-22s %8s %8s %10s %10s %9s %12s %12s\n' "$name" "$p50" "$p99" \
-      "$(awk -v a="$p50" -v b="$d50" 'BEGIN{printf "%.3f", a-b}')" "$(awk -v a="$p99" -v b="$d99" 'BEGIN{printf "%.3f", a-b}')" \
+      "$(delta "$p50" "$d50")" "$(delta "$p99" "$d99")" \
       "$(col "$k" 3)" "$(col "$k" 4)" "$(col "$k" 5)"
   done
 } | tee "$out"
@@ -119,8 +149,13 @@ jnum() { case "$1" in ''|-) echo null ;; *) echo "$1" ;; esac; }
   printf '{\n  "at": "%s",\n  "config": { "latRate": %s, "latDurationS": %s, "durationS": %s, "rounds": %s },\n  "rows": [' \
     "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$LAT_RATE" "$LAT_DURATION" "$DURATION" "$ROUNDS"
   sep=''
-  for k in direct DISABLE STRICT ${TRACING_ROWS-STRICT+T0 STRICT+T1 STRICT+T100}; do
+  for k in direct $MODES ${TRACING_ROWS-STRICT+T0 STRICT+T1 STRICT+T100}; do
     rounds=''
+    if [ -n "${F[$k]:-}" ]; then   # a FAILED row carries its reason and no figures
+      printf '%s\n    { "key": "%s", "name": "%s", "failed": %s, "p50Ms": null, "p99Ms": null, "rps": null, "cpuAUsPerReq": null, "cpuBUsPerReq": null, "rounds": [] }' \
+        "$sep" "$k" "$(row_name "$k")" "$(node -e 'console.log(JSON.stringify(process.argv[1]))' "${F[$k]}")"
+      sep=,; continue
+    fi
     for r in $(seq "$ROUNDS"); do
       read -r a b c d e <<< "${R[$k,$r]}"
       rounds+="${rounds:+, }{ \"p50Ms\": $(jnum "$a"), \"p99Ms\": $(jnum "$b"), \"rps\": $(jnum "$c"), \"cpuAUsPerReq\": $(jnum "$d"), \"cpuBUsPerReq\": $(jnum "$e") }"
@@ -132,3 +167,4 @@ jnum() { case "$1" in ''|-) echo null ;; *) echo "$1" ;; esac; }
   done
   printf '\n  ]\n}\n'
 } > "${out%.txt}.json"
+if [ -n "$FAILED_ROWS" ]; then echo "weft-two-hop: FAILED rows:$FAILED_ROWS" >&2; exit 1; fi

@@ -12,9 +12,13 @@
 # the upstream and both workers share 2 cores and the ratio understates what 2 dedicated cores give.
 # Knobs: DURATION (8 s per row, after a 2 s warm-up) ROWS ("1 2 2-none") CONNS (50) PORT (19301)
 #   LOADGEN_CPUS (0) SERVER_CPUS (0,1). Takes about 45 s.
+# A row whose run saw any error (non-2xx, socket errors, no percentiles: bench/wrk-verdict.mjs; a
+# sidecar that did not answer 200 or died during the run) is printed as FAILED with the reason,
+# never with numbers, and the script exits 1 after writing both files.
 # Writes bench/results/workers.txt (the table) and workers.json (the same figures).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+rm -f "$root/bench/results/workers.txt" "$root/bench/results/workers.json"   # never read an earlier run's as this one's
 DURATION=${DURATION:-8}; ROWS=${ROWS:-"1 2 2-none"}; CONNS=${CONNS:-50}; PORT=${PORT:-19301}
 LOADGEN_CPUS=${LOADGEN_CPUS:-0}; SERVER_CPUS=${SERVER_CPUS:-0,1}
 work="$(mktemp -d)"
@@ -42,7 +46,9 @@ taskset -c "$SERVER_CPUS" node "$root/bench/proxy/upstream.js" 0 > "$work/up.out
 for _ in $(seq 50); do up_port="$(ss -ltnpH 2>/dev/null | awk -v p="pid=$up_pid," 'index($0, p) {split($4, a, ":"); print a[length(a)]; exit}')"; [ -n "$up_port" ] && break; sleep 0.1; done
 [ -n "$up_port" ] || { echo "weft-workers: upstream did not start" >&2; exit 1; }
 
-run_row() { # row -> "workers sched rps cpu_sidecar_us cpu_upstream_us p99"
+declare -A R F; FAILED_ROWS=''
+fail() { F[$1]="$2"; FAILED_ROWS+=" $1"; echo "weft-workers: $1: FAILED: $2" >&2; }
+run_row() { # row -> sets R[row]="workers sched rps cpu_sidecar_us cpu_upstream_us p99", or records the row as FAILED
   local row=$1 n=${1%%-*} sched=rr
   [ "$row" = "${row%-none}" ] || sched=none
   [ "$n" = 1 ] && sched=-
@@ -52,24 +58,27 @@ run_row() { # row -> "workers sched rps cpu_sidecar_us cpu_upstream_us p99"
     --workers "$n" > "$work/sc-$row.out" 2>&1 & local sc=$!; pids+=($sc)
   local url="http://127.0.0.1:$PORT/"
   for _ in $(seq 200); do [ "$(curl -s -o /dev/null -w '%{http_code}' -H 'Host: bench' "$url")" = 200 ] && break; sleep 0.1; done
-  [ "$(curl -s -o /dev/null -w '%{http_code}' -H 'Host: bench' "$url")" = 200 ] || { echo "weft-workers: $row: the sidecar does not answer" >&2; exit 1; }
+  local code; code="$(curl -s -o /dev/null -w '%{http_code}' -H 'Host: bench' "$url" || true)"
+  [ "$code" = 200 ] || { fail "$row" "the sidecar did not come up (last answer '${code:-none}', want 200)"; kill -TERM "$sc" 2>/dev/null; wait "$sc" 2>/dev/null || true; return 1; }
   taskset -c "$LOADGEN_CPUS" wrk -t1 -c"$CONNS" -d2s -H 'Host: bench' "$url" > /dev/null 2>&1 # warm-up (JIT, pools)
   local procs; procs="$(tree "$sc")"
   local b_sc b_up; b_sc=$(cpu_ticks $procs); b_up=$(cpu_ticks "$up_pid")
-  taskset -c "$LOADGEN_CPUS" wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency -H 'Host: bench' "$url" > "$work/wrk-$row.txt" 2>&1
+  local rc=0; taskset -c "$LOADGEN_CPUS" wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency -H 'Host: bench' "$url" > "$work/wrk-$row.txt" 2>&1 || rc=$?
+  local p; for p in $procs "$up_pid" "$(cat "$work/cp.pid")"; do   # every process on the path lived through the run
+    kill -0 "$p" 2>/dev/null || { fail "$row" "process $p died during the run (see its log)"; kill -TERM "$sc" 2>/dev/null; wait "$sc" 2>/dev/null || true; return 1; }
+  done
   local a_sc a_up; a_sc=$(cpu_ticks $procs); a_up=$(cpu_ticks "$up_pid")
   kill -TERM "$sc"; wait "$sc" 2>/dev/null || true
-  local reqs bad p99
-  reqs=$(awk '/requests in/{print $1}' "$work/wrk-$row.txt"); bad=$(awk '/Non-2xx|Socket errors/{s=1} END{print s+0}' "$work/wrk-$row.txt")
+  local v reqs p99
+  v="$(node "$root/bench/wrk-verdict.mjs" --percentiles --exit "$rc" "$work/wrk-$row.txt")" || { fail "$row" "${v#FAILED }"; return 1; }
+  read -r _ reqs _ _ _ <<< "$v"
   p99=$(awk '$1=="99%"{print $2}' "$work/wrk-$row.txt")
-  [ "${reqs:-0}" -gt 0 ] && [ "$bad" = 0 ] || { echo "weft-workers: $row: errors" >&2; cat "$work/wrk-$row.txt" >&2; exit 1; }
-  awk -v n="$n" -v s="$sched" -v r="$reqs" -v d="$DURATION" -v sc="$((a_sc - b_sc))" -v up="$((a_up - b_up))" -v hz="$hz" -v p="$p99" \
-    'BEGIN{printf "%s %s %d %.1f %.1f %s\n", n, s, r/d, sc/hz*1e6/r, up/hz*1e6/r, p}'
+  R[$row]="$(awk -v n="$n" -v s="$sched" -v r="$reqs" -v d="$DURATION" -v sc="$((a_sc - b_sc))" -v up="$((a_up - b_up))" -v hz="$hz" -v p="$p99" \
+    'BEGIN{printf "%s %s %d %.1f %.1f %s\n", n, s, r/d, sc/hz*1e6/r, up/hz*1e6/r, p}')"
 }
 
-declare -A R
-for row in $ROWS; do R[$row]="$(run_row "$row")"; done
-base=$(echo "${R[${ROWS%% *}]}" | awk '{print $3}')
+for row in $ROWS; do run_row "$row" || true; done
+base=$(echo "${R[${ROWS%% *}]:-}" | awk '{print $3}')
 out="$root/bench/results/workers.txt"
 mkdir -p "$root/bench/results"
 {
@@ -77,8 +86,9 @@ mkdir -p "$root/bench/results"
   echo "sched: rr = primary accepts and hands connections round-robin (default), none = kernel picks; cpu = primary + workers, user+sys per request"
   printf '%-8s %-6s %9s %16s %17s %9s %7s\n' workers sched req/s cpu_sidecar_us upstream_cpu_us p99 scale
   for row in $ROWS; do
+    if [ -n "${F[$row]:-}" ]; then printf '%-15s FAILED: %s\n' "$row" "${F[$row]}"; continue; fi
     read -r n s rps cs cu p <<< "${R[$row]}"
-    printf '%-8s %-6s %9s %16s %17s %9s %7s\n' "$n" "$s" "$rps" "$cs" "$cu" "$p" "$(awk -v a="$rps" -v b="$base" 'BEGIN{printf "%.2fx", a/b}')"
+    printf '%-8s %-6s %9s %16s %17s %9s %7s\n' "$n" "$s" "$rps" "$cs" "$cu" "$p" "$(awk -v a="$rps" -v b="$base" 'BEGIN{ if (b + 0 > 0) printf "%.2fx", a/b; else printf "-" }')"
   done
   echo "note: 2 cores shared by wrk, the upstream and the workers; the scale column understates dedicated cores"
 } | tee "$out"
@@ -87,10 +97,16 @@ mkdir -p "$root/bench/results"
     "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$DURATION" "$CONNS" "$(nproc)" "$LOADGEN_CPUS" "$SERVER_CPUS"
   sep=''
   for row in $ROWS; do
+    if [ -n "${F[$row]:-}" ]; then   # a FAILED row carries its reason and no figures
+      printf '%s\n    { "key": "%s", "workers": %s, "failed": %s, "rps": null }' "$sep" "$row" "${row%%-*}" \
+        "$(node -e 'console.log(JSON.stringify(process.argv[1]))' "${F[$row]}")"
+      sep=,; continue
+    fi
     read -r n s rps cs cu p <<< "${R[$row]}"
     printf '%s\n    { "key": "%s", "workers": %s, "sched": "%s", "rps": %s, "cpuSidecarUsPerReq": %s, "cpuUpstreamUsPerReq": %s, "p99": "%s", "scale": %s }' \
-      "$sep" "$row" "$n" "$s" "$rps" "$cs" "$cu" "$p" "$(awk -v a="$rps" -v b="$base" 'BEGIN{printf "%.2f", a/b}')"
+      "$sep" "$row" "$n" "$s" "$rps" "$cs" "$cu" "$p" "$(awk -v a="$rps" -v b="$base" 'BEGIN{ if (b + 0 > 0) printf "%.2f", a/b; else printf "null" }')"
     sep=,
   done
   printf '\n  ]\n}\n'
 } > "${out%.txt}.json"
+if [ -n "$FAILED_ROWS" ]; then echo "weft-workers: FAILED rows:$FAILED_ROWS" >&2; exit 1; fi

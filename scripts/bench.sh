@@ -12,32 +12,55 @@
 #   6. Edge gateway scaling (bench/weft-workers.sh): req/s and CPU per request of one sidecar with
 #      --workers 1 and 2 (and both cluster scheduling policies); the scaling ratio.
 #   Then bench/report.mjs gathers everything into bench/results/summary.json and latency.svg.
+# No numbers for a failing target: a row whose target answered errors, died, or did not start is
+# printed as FAILED with the reason, a scenario script that fails does not stop the others, and
+# this run exits non-zero when anything FAILED (report.mjs decides, from this run's files only:
+# the previous run's are deleted first, and run.json marks when this run started).
 # BASELINE_REF=<git ref>: the proxy tables also measure the sidecar built at that ref (row
 # "weft-base", bench/baseline.sh) and print the current/baseline CPU per request, same run, and
 # bench/hop-instructions.sh counts instructions per request of both under callgrind (a count,
 # not a time: it holds on a busy machine where CPU-time ratios move by 30 %).
 # Knobs: ROUNDS (default 3: medians and a spread column; the 16 KiB table: ROUNDS_16K, default 1, to stay near 15 minutes), DURATION/LAT_DURATION/WARMUP (5/5/2 s), BENCH_PATH (/ or /16k, for the first table; a second table always runs /16k), SKIP_PROXY=1
-# (skip the proxy table). Every scenario and its own knobs: docs/benchmarks.md.
+# (skip the proxy table), SCENARIOS (default "xdsConvergence proxy proxy16k twoHop footprint transcode
+# workers": run only these, e.g. SCENARIOS=twoHop MODES= TRACING_ROWS= UPSTREAM_STATUS=503 to watch a
+# row against a target answering 503 come out FAILED). Every scenario and its own knobs: docs/benchmarks.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # Every measurement is repeated (medians with the spread) and the whole run stays near 15 minutes
 # on 2 cores: 3 rounds of shorter runs. Set any of these to override (e.g. ROUNDS=1 for a quick look).
 export ROUNDS="${ROUNDS:-3}" DURATION="${DURATION:-5}" LAT_DURATION="${LAT_DURATION:-5}" WARMUP="${WARMUP:-2}"
 SECONDS=0
-mkdir -p bench/results
+res=bench/results
+mkdir -p "$res"
+# An earlier run's files must never be read as this run's: delete them, and stamp this run's start
+# (the proxy table's <stamp>/ folders are kept as history; report.mjs ignores the ones older than this).
+rm -f "$res"/{two-hop,transcode,footprint,workers,xds-convergence}.{txt,json} "$res"/{summary.json,latency.svg,run-status.tsv}
+all="xdsConvergence proxy proxy16k twoHop footprint transcode workers"
+SCENARIOS=" ${SCENARIOS:-$all} "; [ "${SKIP_PROXY:-0}" = 1 ] && SCENARIOS="${SCENARIOS/ proxy16k / }" && SCENARIOS="${SCENARIOS/ proxy / }"
+wanted() { [[ "$SCENARIOS" == *" $1 "* ]]; }
+skipped=''; for k in $all; do wanted "$k" || skipped+="${skipped:+, }\"$k\""; done; skipped="[$skipped]"
+printf '{ "runId": "%s", "startedAt": "%s", "skipped": %s }\n' "$(date -u +%Y%m%d-%H%M%S)-$$" "$(date -u +%Y-%m-%dT%H:%M:%S.%3NZ)" "$skipped" > "$res/run.json"
+# scenario NAME CMD...: runs one scenario; a failure is recorded (run-status.tsv) and the run goes on.
+scenario() {
+  local name=$1 rc=0; shift
+  wanted "$name" || { echo "(skipped: $name)"; return 0; }
+  "$@" || rc=$?
+  printf '%s\t%s\n' "$name" "$rc" >> "$res/run-status.tsv"
+  [ "$rc" = 0 ] || echo "make bench: $name exited $rc; its failing rows are listed in the summary" >&2
+}
 echo "== xDS convergence (control plane)"
-npx vitest run --config bench/vitest.config.ts bench/xds-convergence.bench.ts --silent=false 2>&1 | sed -n '/^xDS convergence/,/^(/p'
-bash bench/proxy/setup.sh   # wrk, nginx, haproxy, the Node peers (idempotent)
+scenario xdsConvergence bash -c "set -o pipefail; npx vitest run --config bench/vitest.config.ts bench/xds-convergence.bench.ts --silent=false 2>&1 | sed -n '/^xDS convergence/,/^(/p'"
+{ wanted proxy || wanted proxy16k; } && bash bench/proxy/setup.sh   # wrk, nginx, haproxy, the Node peers (idempotent)
 weft_rows=(weft=http://127.0.0.1:19010 --start weft="bash $PWD/bench/weft-single-hop.sh")
 if [ -n "${BASELINE_REF:-}" ]; then
   base_root="$(bash bench/baseline.sh "$BASELINE_REF")"
   weft_rows+=(weft-base=http://127.0.0.1:19011 --start weft-base="WEFT_ROOT=$base_root bash $PWD/bench/weft-single-hop.sh")
 fi
-if [ "${SKIP_PROXY:-0}" != 1 ]; then
+if wanted proxy || wanted proxy16k; then
   echo
   echo "== proxy table: one Weft sidecar hop against direct, nginx, HAProxy, Caddy and Node peers${BASELINE_REF:+ (weft-base: $BASELINE_REF)}"
-  RESULTS_DIR="$PWD/bench/results" bash bench/proxy/run.sh "${weft_rows[@]}"
-  if [ -n "${BASELINE_REF:-}" ]; then
+  scenario proxy env RESULTS_DIR="$PWD/bench/results" bash bench/proxy/run.sh "${weft_rows[@]}"
+  if [ -n "${BASELINE_REF:-}" ] && wanted proxy; then
     node bench/baseline-ratio.mjs bench/results || true
     echo "== instructions per request through one hop (callgrind: the same count whatever else the machine does), against $BASELINE_REF"
     bash bench/hop-instructions.sh "$BASELINE_REF" | grep -v '^sending command' | tee bench/results/hop-instructions.txt
@@ -45,22 +68,24 @@ if [ "${SKIP_PROXY:-0}" != 1 ]; then
   echo
   echo "== proxy table, 16 KiB response body (results under bench/results/16k/)"
   mkdir -p bench/results/16k
-  RESULTS_DIR="$PWD/bench/results/16k" BENCH_PATH=/16k ROUNDS="${ROUNDS_16K:-1}" bash bench/proxy/run.sh "${weft_rows[@]}"
+  scenario proxy16k env RESULTS_DIR="$PWD/bench/results/16k" BENCH_PATH=/16k ROUNDS="${ROUNDS_16K:-1}" bash bench/proxy/run.sh "${weft_rows[@]}"
 fi
 echo
 echo "== two-hop mesh: app -> sidecar -> (plaintext | mTLS) -> sidecar -> app, against direct"
-ROUNDS="${ROUNDS:-1}" bash bench/weft-two-hop.sh
+scenario twoHop env ROUNDS="${ROUNDS:-1}" bash bench/weft-two-hop.sh
 echo
 echo "== sidecar footprint: RSS idle and with 1,000 services x 10 endpoints; start to ready and to first 200"
-bash bench/weft-footprint.sh
+scenario footprint bash bench/weft-footprint.sh
 echo
 echo "== transcoding: HTTP/JSON and gRPC-Web -> gRPC in the sidecar, against plain gRPC proxying"
-ROUNDS="${ROUNDS:-1}" bash bench/weft-transcode.sh
+scenario transcode env ROUNDS="${ROUNDS:-1}" bash bench/weft-transcode.sh
 echo
 echo "== edge gateway scaling: weft sidecar --workers 1 and 2 (2 cores: wrk, the upstream and the workers share them)"
-bash bench/weft-workers.sh
+scenario workers bash bench/weft-workers.sh
 echo
 echo "== summary"
-node bench/report.mjs
-echo "make bench: ${SECONDS}s"
+rc=0
+node bench/report.mjs || rc=$?
+echo "make bench: ${SECONDS}s$([ "$rc" = 0 ] || echo ", exit $rc: a row FAILED (see above)")"
+exit "$rc"
 
