@@ -49,7 +49,12 @@ export interface H1Request {
 }
 
 const EXPECTS_BODY = new Set(['POST', 'PUT', 'PATCH']);
+// What may never reach the wire (RFC 9110 5.5, 5.6.2; RFC 9112 3): a value with CR, LF or NUL, a
+// name or method that is not a token, a target with a control character or a space. Each would
+// let a header edit or a rewrite split the request; the downstream parser refuses them too.
 const BAD_VALUE = /[\r\n\0]/;
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+const BAD_TARGET = /[\x00-\x20\x7f]/;
 
 /** One request's place in the pool: queued, then on a connection. */
 export class H1Call {
@@ -154,12 +159,16 @@ class H1Conn {
 
   #write(call: H1Call): void {
     const { method, path, headers, body } = call.req;
+    if (!TOKEN.test(method) || path.length === 0 || BAD_TARGET.test(path)) {
+      this.#fail(Object.assign(new Error(`invalid request line ${JSON.stringify(`${method} ${path}`)}`), { code: 'HPE_INVALID_URL' }), 'protocol');
+      return;
+    }
     let head = `${method} ${path} HTTP/1.1\r\n`;
     let length = false;
     for (let i = 0; i < headers.length; i += 2) {
       const n = headers[i]!;
       const v = headers[i + 1]!;
-      if (BAD_VALUE.test(v) || BAD_VALUE.test(n)) {
+      if (BAD_VALUE.test(v) || !TOKEN.test(n)) {
         this.#fail(Object.assign(new Error(`invalid character in header ${JSON.stringify(n)}`), { code: 'HPE_INVALID_HEADER_TOKEN' }), 'protocol');
         return;
       }

@@ -194,7 +194,7 @@ describe('HTTP/1.1 upstream pool', () => {
     expect(s.conns()).toBe(2);
   });
 
-  it('reports connect failures as connect, resets as reset, garbage as protocol; a header with CR/LF is refused', async () => {
+  it('reports connect failures as connect, resets as reset, garbage as protocol', async () => {
     const dead = new H1Pool(new Host('127.0.0.1', 1, 1, '', 0), { maxConnections: 1, connectTimeoutMs: 2000, idleTimeoutMs: 1000 }, undefined, () => {});
     expect((await send(dead)).error).toMatchObject({ kind: 'connect', code: 'ECONNREFUSED' });
     const { pool } = await setup((req, sock) => {
@@ -207,7 +207,28 @@ describe('HTTP/1.1 upstream pool', () => {
     });
     expect((await send(pool, { path: '/reset' })).error?.kind).toBe('reset');
     expect((await send(pool, { path: '/garbage' })).error?.kind).toBe('protocol');
-    expect((await send(pool, { headers: ['x-evil', 'a\r\nx-injected: 1'] })).error?.kind).toBe('protocol');
+  });
+
+  // A server that answers 200 to anything: a refusal is the pool's, and the server sees nothing.
+  it.each([
+    ['a header value with CR LF', { headers: ['host', 'up', 'x-evil', 'a\r\nx-injected: 1'] }, 'HPE_INVALID_HEADER_TOKEN'],
+    ['a header value with a bare LF', { headers: ['host', 'up', 'x-evil', 'a\nx-injected: 1'] }, 'HPE_INVALID_HEADER_TOKEN'],
+    ['a header value with a bare CR', { headers: ['host', 'up', 'x-evil', 'a\rx'] }, 'HPE_INVALID_HEADER_TOKEN'],
+    ['a header value with NUL', { headers: ['host', 'up', 'x-evil', 'a\0b'] }, 'HPE_INVALID_HEADER_TOKEN'],
+    ['a header name with CR LF', { headers: ['host', 'up', 'x-a\r\nx-injected', '1'] }, 'HPE_INVALID_HEADER_TOKEN'],
+    ['a header name with a space', { headers: ['host', 'up', 'x a', '1'] }, 'HPE_INVALID_HEADER_TOKEN'],
+    ['a header name with a colon', { headers: ['host', 'up', 'x:a', '1'] }, 'HPE_INVALID_HEADER_TOKEN'],
+    ['an empty header name', { headers: ['host', 'up', '', '1'] }, 'HPE_INVALID_HEADER_TOKEN'],
+    ['a path with CR LF', { path: '/a HTTP/1.1\r\nhost: up\r\n\r\nGET /b' }, 'HPE_INVALID_URL'],
+    ['a path with a space', { path: '/a b' }, 'HPE_INVALID_URL'],
+    ['a path with a tab', { path: '/a\tb' }, 'HPE_INVALID_URL'],
+    ['an empty path', { path: '' }, 'HPE_INVALID_URL'],
+    ['a method with a space', { method: 'GET /x' }, 'HPE_INVALID_URL'],
+  ] as const)('refuses %s before writing anything, and the connection serves the next request', async (_what, req, code) => {
+    const { s, pool } = await setup(() => ok('fine'));
+    expect((await send(pool, req as Partial<H1Request>)).error).toEqual({ kind: 'protocol', code });
+    expect(await send(pool, { path: '/next' })).toMatchObject({ status: 200, body: 'fine' });
+    expect(s.requests).toEqual(['GET /next HTTP/1.1\r\nhost: up\r\n\r\n']);
   });
 
   it('an aborted request closes its connection and the queue moves on', async () => {
