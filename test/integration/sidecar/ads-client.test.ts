@@ -4,6 +4,8 @@
 import * as grpc from '@grpc/grpc-js';
 import { create } from '@bufbuild/protobuf';
 import { writeFileSync } from 'node:fs';
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { TYPE_URL } from '../../../common/xds-types.js';
@@ -145,12 +147,25 @@ describe('sidecar ADS client protocol choice', () => {
     const cp = await fakeControlPlane(0, false);
     stops.push(() => cp.server.close());
     cp.cache.setSnapshot('d-only', new Snapshot([cluster('a'), cla('a')]));
-    const ev = { updates: [] as XdsConfig[], nacks: [] as FieldError[][] };
-    const c = client(`127.0.0.1:${cp.port}`, 'd-only', ev, 'delta');
-    await new Promise((r) => setTimeout(r, 500));
+    // Its own log says each time it will retry, and why.
+    const retries: string[] = [];
+    const logger = pino({ level: 'warn' }, new Writable({
+      write(chunk: Buffer, _enc, done) {
+        const line = JSON.parse(chunk.toString()) as { msg: string; why?: string };
+        if (line.msg.startsWith('control plane unreachable')) retries.push(line.why ?? '');
+        done();
+      },
+    }));
+    const c = new AdsClient({ address: `127.0.0.1:${cp.port}`, protocol: 'delta', node: { id: 'd-only', cluster: 'orders', metadata: { WEFT_ROLE: 'sidecar', WEFT_SERVICE: 'orders' } }, logger, backoff: { baseMs: 20, maxMs: 80 } });
+    c.start();
+    stops.push(() => c.close());
+    await eventually(() => retries.length >= 3);
+    expect(retries.every((w) => /UNIMPLEMENTED|unimplemented/i.test(w)), retries.join(' | ')).toBe(true);
+    // Three refusals later: still delta, never connected, no config, and no SotW stream at the server.
     expect(c.protocol).toBe('delta');
     expect(c.connected).toBe(false);
     expect(c.config.clusters.size).toBe(0);
+    expect(cp.server.status().find((s) => s.nodeId === 'd-only')).toBeUndefined();
   });
 
   it('takes listeners, routes, clusters and endpoints from the real control plane, over delta', async () => {
