@@ -13,6 +13,7 @@ import { XdsServer } from '../../../control-plane/xds/server.js';
 import { Snapshot, makeResource, type Resource } from '../../../control-plane/xds/snapshot.js';
 import type { NodeInfo } from '../../../control-plane/xds/node.js';
 import { DeltaClient, SotwClient } from '../../harness/ads-client.js';
+import type { DiscoveryResponse } from '../../../proto/gen/envoy/service/discovery/v3/discovery_pb.js';
 import { eventually } from '../../harness/processes.js';
 
 const cluster = (name: string, timeoutSec = 1): Resource =>
@@ -46,6 +47,17 @@ function mesh(clusters: string[], opts: { timeout?: number; port?: number } = {}
 
 const node = (id: string) => ({ id, cluster: 'test', metadata: { WEFT_ROLE: 'sidecar' } });
 const names = (r: { resources: Array<{ value: Uint8Array }> }) => r.resources.map((a) => fromBinary(ClusterSchema, a.value).name).sort();
+
+/**
+ * Decides "no response to what was sent before" by a later event, not a sleep: a first EDS
+ * subscription is always answered, and the server reads a stream's requests in order, so every
+ * response to the earlier requests arrives before this answer. Returns the responses since `from`.
+ */
+async function answeredBefore(c: SotwClient, from: number): Promise<DiscoveryResponse[]> {
+  c.subscribe(TYPE_URL.endpoint, ['a']);
+  const probe = await c.next(TYPE_URL.endpoint);
+  return c.responses.all.slice(from, c.responses.all.indexOf(probe));
+}
 
 describe('ADS server', () => {
   const cache = new SnapshotCache();
@@ -96,7 +108,7 @@ describe('ADS server', () => {
     const eds = await c.next(TYPE_URL.endpoint);
     expect(eds.resources).toHaveLength(1);
     c.ack(eds);
-    await new Promise((r) => setTimeout(r, 50));
+    await eventually(() => server.status().find((s) => s.nodeId === 'sotw-1')?.types.endpoint?.state === 'SYNCED');
     const st = server.status().find((s) => s.nodeId === 'sotw-1')!;
     expect(st.types.cluster).toMatchObject({ state: 'SYNCED', ackedVersion: cds.versionInfo });
     expect(st.types.endpoint?.state).toBe('SYNCED');
@@ -111,9 +123,10 @@ describe('ADS server', () => {
     await eventually(() => server.status().find((s) => s.nodeId === 'sotw-nack')?.types.cluster?.state === 'SYNCED');
     cache.setSnapshot('sotw-nack', mesh(['a', 'b', 'bad']));
     const bad = await c.next(TYPE_URL.cluster);
+    const sent = c.responses.all.length;
     c.nack(bad, 'clusters[2].lb_policy: unknown', first.versionInfo);
     c.nack(bad, 'clusters[2].lb_policy: unknown', first.versionInfo); // duplicate NACK for the same nonce
-    expect(await c.responses.quiet(200)).toBe(true);
+    expect(await answeredBefore(c, sent)).toEqual([]);
     const st = server.status().find((s) => s.nodeId === 'sotw-nack')!;
     expect(st.types.cluster).toMatchObject({ state: 'NACKED', nackMessage: 'clusters[2].lb_policy: unknown', ackedVersion: first.versionInfo, nackedVersion: bad.versionInfo });
     expect(nacks).toEqual(['clusters[2].lb_policy: unknown']);
@@ -124,8 +137,7 @@ describe('ADS server', () => {
     const good = await c.next(TYPE_URL.cluster);
     expect(names(good)).toEqual(['a', 'c']);
     c.ack(good);
-    await new Promise((r) => setTimeout(r, 50));
-    expect(server.status().find((s) => s.nodeId === 'sotw-nack')!.types.cluster?.state).toBe('SYNCED');
+    await eventually(() => server.status().find((s) => s.nodeId === 'sotw-nack')!.types.cluster?.state === 'SYNCED');
   });
 
   it('SotW: remembers names that do not exist yet and pushes them when they appear; answers re-subscribes', async () => {
@@ -153,8 +165,9 @@ describe('ADS server', () => {
     const r2 = await c.next(TYPE_URL.cluster);
     expect(names(r2)).toEqual(['a']);
     // An ACK echoing the older nonce is stale: it neither ACKs r2 nor triggers a response.
+    const sent = c.responses.all.length;
     c.send({ typeUrl: TYPE_URL.cluster, versionInfo: r1.versionInfo, responseNonce: r1.nonce });
-    expect(await c.responses.quiet(150)).toBe(true);
+    expect(await answeredBefore(c, sent)).toEqual([]);
     expect(server.status().find((s) => s.nodeId === 'sotw-del')!.types.cluster?.state).toBe('STALE');
   });
 
@@ -200,7 +213,7 @@ describe('ADS server', () => {
     const r3 = await c.next(TYPE_URL.cluster);
     expect(r3.removedResources).toEqual(['b']);
     c.nack(r3, 'refused');
-    await new Promise((r) => setTimeout(r, 50));
+    await eventually(() => server.status().find((s) => s.nodeId === 'delta-1')?.types.cluster?.state === 'NACKED');
     expect(server.status().find((s) => s.nodeId === 'delta-1')).toMatchObject({ stream: 'delta', types: { cluster: { state: 'NACKED', nackMessage: 'refused' } } });
 
     c.send({ typeUrl: TYPE_URL.endpoint, resourceNamesSubscribe: ['a'] });
