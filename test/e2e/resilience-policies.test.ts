@@ -125,6 +125,9 @@ async function hostOf(admin: string, cluster: string, app: App): Promise<AdminHo
   return (await hostsOf(admin, cluster)).find((h) => h.address === `127.0.0.1:${app.port}`);
 }
 
+/** Listeners and routes arrived (endpoints may come first). */
+const ready = (s: SidecarProc) => eventually(async () => (await fetch(`${s.admin}/ready`)).ok, 15_000, 100);
+
 const cluster = (svc: string) => `outbound|8080||${svc}.default`;
 
 /** A Service whose instances are the given apps (static endpoints). */
@@ -213,6 +216,7 @@ spec:
       waitForHosts(web, cluster('cap'), 4),
       waitForHosts(web, cluster('rt'), 1),
       waitForHosts(web, cluster('budget'), 1),
+      ready(web),
     ]);
   });
   afterAll(async () => {
@@ -417,6 +421,8 @@ describe('JSON -> gRPC transcoding: the translated-body cap', () => {
       startSidecar(cp.xdsPort, { service: 'web', appPort: 1 }),
     ]);
     await waitForHosts(web, 'outbound|9090||bookstore.default', 1);
+    // Registered is not ready: the transcoder lives on bookstore's inbound routes.
+    await ready(bookstore);
   });
   afterAll(async () => {
     await Promise.all([web?.kill('SIGKILL'), bookstore?.kill('SIGKILL'), cp?.kill()]);
