@@ -133,10 +133,14 @@ export async function readWholeBody(d: Downstream): Promise<Buffer | undefined> 
   if (!d.hasBody) return Buffer.alloc(0);
   const chunks: Buffer[] = [];
   let n = 0;
-  for await (const c of d.body as AsyncIterable<Buffer>) {
-    n += c.length;
+  // Not a for-await loop: leaving one early destroys the body, and an h2 request stream destroyed
+  // is reset before the caller can answer 413 (a mesh client got 503 UPSTREAM_RESET instead). The
+  // unread rest is dropped when the response ends (h1-server.ts; H2Downstream.respondSimple).
+  const it = (d.body as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
+  for (let r = await it.next(); !r.done; r = await it.next()) {
+    n += r.value.length;
     if (n > MAX_TRANSLATED_BODY) return undefined;
-    chunks.push(c);
+    chunks.push(r.value);
   }
   d.bytesReceived = n;
   return Buffer.concat(chunks);

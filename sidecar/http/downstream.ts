@@ -199,6 +199,9 @@ export class H2Downstream extends SocketDownstream implements Downstream {
     this.#ended = true;
     this.stream.respond({ ...headers, ':status': status, 'content-length': Buffer.byteLength(body) });
     this.stream.end(this.method === 'HEAD' ? undefined : body);
+    // A request body not read to its end is not wanted: RST_STREAM NO_ERROR, which Node sends once
+    // the response is flushed (RFC 9113 section 8.1), so the stream does not stay half open.
+    if (this.hasBody && !this.stream.readableEnded) this.stream.close(h2c.NGHTTP2_NO_ERROR);
   }
   abort(): void {
     this.#ended = true;
