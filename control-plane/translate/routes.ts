@@ -182,6 +182,21 @@ const REDIRECT_CODES: Record<number, RedirectAction_RedirectResponseCode> = {
   308: RedirectAction_RedirectResponseCode.PERMANENT_REDIRECT,
 };
 
+/** Gateway API ReplacePrefixMatch '/' for a prefix match `prefix`, as an Envoy regex_rewrite. */
+function stripPrefix(prefix: string): { pattern: { regex: string }; substitution: string } {
+  // prefix_rewrite '/' for prefix '/foo' would turn '/foo/bar' into '//bar'; Gateway API wants '/bar'.
+  return { pattern: { regex: `^${escapeRegex(prefix.replace(/\/$/, ''))}/*` }, substitution: '/' };
+}
+
+type RedirectPath = NonNullable<Extract<HTTPRouteFilter, { type: 'RequestRedirect' }>['requestRedirect']['path']>;
+
+/** A redirect's path: the same ReplacePrefixMatch result as a URLRewrite gives (RedirectAction has regex_rewrite too). */
+function redirectPath(p: RedirectPath, prefixMatch: string | undefined): MessageInitShape<typeof RedirectActionSchema>['pathRewriteSpecifier'] {
+  if (p.type === 'ReplaceFullPath') return { case: 'pathRedirect', value: p.replaceFullPath };
+  if (p.replacePrefixMatch === '/' && prefixMatch !== undefined && prefixMatch !== '/') return { case: 'regexRewrite', value: stripPrefix(prefixMatch) };
+  return { case: 'prefixRewrite', value: p.replacePrefixMatch };
+}
+
 /** Builds the action part of a route (forward, redirect or direct response) and its header edits. */
 function routeBody(ctx: RouteContext, backends: BackendRef[], filters: Filter[], timeouts: RouteTimeouts | undefined, retry: RetryPolicy | undefined, prefixMatch: string | undefined): Body {
   const out: Body = { action: { case: undefined }, requestHeadersToAdd: [], requestHeadersToRemove: [], responseHeadersToAdd: [], responseHeadersToRemove: [] };
@@ -224,9 +239,7 @@ function routeBody(ctx: RouteContext, backends: BackendRef[], filters: Filter[],
             ...(r.scheme ? { schemeRewriteSpecifier: { case: 'schemeRedirect' as const, value: r.scheme } } : {}),
             ...(r.hostname ? { hostRedirect: r.hostname } : {}),
             ...(r.port ? { portRedirect: r.port } : {}),
-            ...(r.path
-              ? { pathRewriteSpecifier: r.path.type === 'ReplaceFullPath' ? { case: 'pathRedirect' as const, value: r.path.replaceFullPath } : { case: 'prefixRewrite' as const, value: r.path.replacePrefixMatch } }
-              : {}),
+            ...(r.path ? { pathRewriteSpecifier: redirectPath(r.path, prefixMatch) } : {}),
             responseCode: REDIRECT_CODES[r.statusCode] ?? RedirectAction_RedirectResponseCode.FOUND,
           }),
         };
@@ -260,8 +273,7 @@ function routeBody(ctx: RouteContext, backends: BackendRef[], filters: Filter[],
   if (rewrite?.hostname) action.hostRewriteSpecifier = { case: 'hostRewriteLiteral', value: rewrite.hostname };
   // prefix_rewrite replaces exactly the matched prefix (Gateway API ReplacePrefixMatch).
   if (rewrite?.path?.type === 'ReplacePrefixMatch' && prefixMatch !== undefined) {
-    // prefix_rewrite '/' for prefix '/foo' would turn '/foo/bar' into '//bar'; Gateway API wants '/bar'.
-    if (rewrite.path.replacePrefixMatch === '/' && prefixMatch !== '/') action.regexRewrite = { pattern: { regex: `^${escapeRegex(prefixMatch.replace(/\/$/, ''))}/*` }, substitution: '/' };
+    if (rewrite.path.replacePrefixMatch === '/' && prefixMatch !== '/') action.regexRewrite = stripPrefix(prefixMatch);
     else action.prefixRewrite = rewrite.path.replacePrefixMatch;
   }
   if (rewrite?.path?.type === 'ReplaceFullPath') action.regexRewrite = { pattern: { regex: '^.*$' }, substitution: rewrite.path.replaceFullPath };
