@@ -182,19 +182,28 @@ const REDIRECT_CODES: Record<number, RedirectAction_RedirectResponseCode> = {
   308: RedirectAction_RedirectResponseCode.PERMANENT_REDIRECT,
 };
 
-/** Gateway API ReplacePrefixMatch '/' for a prefix match `prefix`, as an Envoy regex_rewrite. */
-function stripPrefix(prefix: string): { pattern: { regex: string }; substitution: string } {
-  // prefix_rewrite '/' for prefix '/foo' would turn '/foo/bar' into '//bar'; Gateway API wants '/bar'.
-  return { pattern: { regex: `^${escapeRegex(prefix.replace(/\/$/, ''))}/*` }, substitution: '/' };
+type PrefixReplacement = { case: 'prefixRewrite'; value: string } | { case: 'regexRewrite'; value: { pattern: { regex: string }; substitution: string } };
+
+/**
+ * Gateway API ReplacePrefixMatch of the matched `prefix` by `to`, for a RouteAction or a
+ * RedirectAction (both have prefix_rewrite and regex_rewrite). Gateway API ignores a trailing
+ * slash on either ('/foo/' or '/foo' by '/xyz' or '/xyz/': '/foo/bar' -> '/xyz/bar') and never
+ * leaves '//'; Envoy's prefix_rewrite splices strings ('/foo' by '/' gives '//bar', '/foo/' by
+ * '/xyz' gives '/xyzbar'), so only the plain case uses it and the rest is a regex_rewrite.
+ */
+function replacePrefix(prefix: string, to: string): PrefixReplacement {
+  const p = prefix.replace(/\/+$/, '');
+  const t = to.replace(/\/+$/, '');
+  if (t === '') return p === '' ? { case: 'prefixRewrite', value: prefix } : { case: 'regexRewrite', value: { pattern: { regex: `^${escapeRegex(p)}/*` }, substitution: '/' } };
+  if (p !== '' && p === prefix && t === to) return { case: 'prefixRewrite', value: to };
+  return { case: 'regexRewrite', value: { pattern: { regex: `^${escapeRegex(p)}` }, substitution: t } };
 }
 
 type RedirectPath = NonNullable<Extract<HTTPRouteFilter, { type: 'RequestRedirect' }>['requestRedirect']['path']>;
 
-/** A redirect's path: the same ReplacePrefixMatch result as a URLRewrite gives (RedirectAction has regex_rewrite too). */
 function redirectPath(p: RedirectPath, prefixMatch: string | undefined): MessageInitShape<typeof RedirectActionSchema>['pathRewriteSpecifier'] {
   if (p.type === 'ReplaceFullPath') return { case: 'pathRedirect', value: p.replaceFullPath };
-  if (p.replacePrefixMatch === '/' && prefixMatch !== undefined && prefixMatch !== '/') return { case: 'regexRewrite', value: stripPrefix(prefixMatch) };
-  return { case: 'prefixRewrite', value: p.replacePrefixMatch };
+  return prefixMatch === undefined ? { case: 'prefixRewrite', value: p.replacePrefixMatch } : replacePrefix(prefixMatch, p.replacePrefixMatch);
 }
 
 /** Builds the action part of a route (forward, redirect or direct response) and its header edits. */
@@ -271,10 +280,10 @@ function routeBody(ctx: RouteContext, backends: BackendRef[], filters: Filter[],
   // One attempt means no retry policy (gRPC clients reject num_retries 0).
   if (r && r.attempts > 1) action.retryPolicy = retryPolicy(r, timeouts?.backendRequest);
   if (rewrite?.hostname) action.hostRewriteSpecifier = { case: 'hostRewriteLiteral', value: rewrite.hostname };
-  // prefix_rewrite replaces exactly the matched prefix (Gateway API ReplacePrefixMatch).
   if (rewrite?.path?.type === 'ReplacePrefixMatch' && prefixMatch !== undefined) {
-    if (rewrite.path.replacePrefixMatch === '/' && prefixMatch !== '/') action.regexRewrite = stripPrefix(prefixMatch);
-    else action.prefixRewrite = rewrite.path.replacePrefixMatch;
+    const pr = replacePrefix(prefixMatch, rewrite.path.replacePrefixMatch);
+    if (pr.case === 'prefixRewrite') action.prefixRewrite = pr.value;
+    else action.regexRewrite = pr.value;
   }
   if (rewrite?.path?.type === 'ReplaceFullPath') action.regexRewrite = { pattern: { regex: '^.*$' }, substitution: rewrite.path.replaceFullPath };
   if (mirrors.length) action.requestMirrorPolicies = mirrors;

@@ -88,6 +88,16 @@ spec:
       backendRefs:
         - { name: orders, subset: v1, weight: ${split[0]} }
         - { name: orders, subset: v2, weight: ${split[1]} }
+    - matches: [{ path: { type: PathPrefix, value: /tslash/ } }]
+      filters: [{ type: URLRewrite, urlRewrite: { path: { type: ReplacePrefixMatch, replacePrefixMatch: /xyz } } }]
+      backendRefs: [{ name: orders, subset: v1 }]
+    - matches: [{ path: { type: PathPrefix, value: /rslash } }]
+      filters: [{ type: URLRewrite, urlRewrite: { path: { type: ReplacePrefixMatch, replacePrefixMatch: /xyz/ } } }]
+      backendRefs: [{ name: orders, subset: v1 }]
+    - matches: [{ path: { type: PathPrefix, value: /rdir-slash } }]
+      filters: [{ type: RequestRedirect, requestRedirect: { path: { type: ReplacePrefixMatch, replacePrefixMatch: /xyz/ } } }]
+    - matches: [{ path: { type: PathPrefix, value: /rdir-tslash/ } }]
+      filters: [{ type: RequestRedirect, requestRedirect: { path: { type: ReplacePrefixMatch, replacePrefixMatch: /xyz } } }]
 `;
 
 interface Answer {
@@ -214,6 +224,10 @@ describe('HTTPRoute filters and splits through real sidecars', () => {
       ['/strip/x/y?z=2', '/x/y?z=2'],
       ['/strip', '/'],
       ['/strip/', '/'],
+      // Gateway API: a trailing slash on the prefix or on the replacement changes nothing.
+      ['/tslash/bar', '/xyz/bar'],
+      ['/rslash/bar', '/xyz/bar'],
+      ['/rslash', '/xyz'],
     ];
     for (const [sent, want] of cases) {
       const r = await get(web.outboundPort, sent);
@@ -256,6 +270,8 @@ describe('HTTPRoute filters and splits through real sidecars', () => {
       ['/to-host/z', {}, 302, 'http://other.example/to-host/z'],
       ['/gone/x/y', {}, 302, 'http://orders/x/y'],
       ['/gone', {}, 302, 'http://orders/'],
+      ['/rdir-slash/bar', {}, 302, 'http://orders/xyz/bar'],
+      ['/rdir-tslash/bar', {}, 302, 'http://orders/xyz/bar'],
     ];
     for (const [path, headers, status, location] of cases) {
       const r = await get(web.outboundPort, path, headers);
@@ -267,7 +283,7 @@ describe('HTTPRoute filters and splits through real sidecars', () => {
     expect(values((await get(web.outboundPort, '/gone/x')).raw, 'x-redirected-by')).toEqual(['weft']);
     // Each answer above came back before anything could have reached an app: nothing did.
     const seen = [...(await seenBy(v1)), ...(await seenBy(v2))];
-    expect(seen.filter((u) => /^\/(to-|moved|gone)/.test(u))).toEqual([]);
+    expect(seen.filter((u) => /^\/(to-|moved|gone|rdir-)/.test(u))).toEqual([]);
   });
 
   it('weighted split 80/20: each backend within 4.5 sigma of its binomial expectation', async () => {
