@@ -182,6 +182,30 @@ const REDIRECT_CODES: Record<number, RedirectAction_RedirectResponseCode> = {
   308: RedirectAction_RedirectResponseCode.PERMANENT_REDIRECT,
 };
 
+type PrefixReplacement = { case: 'prefixRewrite'; value: string } | { case: 'regexRewrite'; value: { pattern: { regex: string }; substitution: string } };
+
+/**
+ * Gateway API ReplacePrefixMatch of the matched `prefix` by `to`, for a RouteAction or a
+ * RedirectAction (both have prefix_rewrite and regex_rewrite). Gateway API ignores a trailing
+ * slash on either ('/foo/' or '/foo' by '/xyz' or '/xyz/': '/foo/bar' -> '/xyz/bar') and never
+ * leaves '//'; Envoy's prefix_rewrite splices strings ('/foo' by '/' gives '//bar', '/foo/' by
+ * '/xyz' gives '/xyzbar'), so only the plain case uses it and the rest is a regex_rewrite.
+ */
+function replacePrefix(prefix: string, to: string): PrefixReplacement {
+  const p = prefix.replace(/\/+$/, '');
+  const t = to.replace(/\/+$/, '');
+  if (t === '') return p === '' ? { case: 'prefixRewrite', value: prefix } : { case: 'regexRewrite', value: { pattern: { regex: `^${escapeRegex(p)}/*` }, substitution: '/' } };
+  if (p !== '' && p === prefix && t === to) return { case: 'prefixRewrite', value: to };
+  return { case: 'regexRewrite', value: { pattern: { regex: `^${escapeRegex(p)}` }, substitution: t } };
+}
+
+type RedirectPath = NonNullable<Extract<HTTPRouteFilter, { type: 'RequestRedirect' }>['requestRedirect']['path']>;
+
+function redirectPath(p: RedirectPath, prefixMatch: string | undefined): MessageInitShape<typeof RedirectActionSchema>['pathRewriteSpecifier'] {
+  if (p.type === 'ReplaceFullPath') return { case: 'pathRedirect', value: p.replaceFullPath };
+  return prefixMatch === undefined ? { case: 'prefixRewrite', value: p.replacePrefixMatch } : replacePrefix(prefixMatch, p.replacePrefixMatch);
+}
+
 /** Builds the action part of a route (forward, redirect or direct response) and its header edits. */
 function routeBody(ctx: RouteContext, backends: BackendRef[], filters: Filter[], timeouts: RouteTimeouts | undefined, retry: RetryPolicy | undefined, prefixMatch: string | undefined): Body {
   const out: Body = { action: { case: undefined }, requestHeadersToAdd: [], requestHeadersToRemove: [], responseHeadersToAdd: [], responseHeadersToRemove: [] };
@@ -224,9 +248,7 @@ function routeBody(ctx: RouteContext, backends: BackendRef[], filters: Filter[],
             ...(r.scheme ? { schemeRewriteSpecifier: { case: 'schemeRedirect' as const, value: r.scheme } } : {}),
             ...(r.hostname ? { hostRedirect: r.hostname } : {}),
             ...(r.port ? { portRedirect: r.port } : {}),
-            ...(r.path
-              ? { pathRewriteSpecifier: r.path.type === 'ReplaceFullPath' ? { case: 'pathRedirect' as const, value: r.path.replaceFullPath } : { case: 'prefixRewrite' as const, value: r.path.replacePrefixMatch } }
-              : {}),
+            ...(r.path ? { pathRewriteSpecifier: redirectPath(r.path, prefixMatch) } : {}),
             responseCode: REDIRECT_CODES[r.statusCode] ?? RedirectAction_RedirectResponseCode.FOUND,
           }),
         };
@@ -258,11 +280,10 @@ function routeBody(ctx: RouteContext, backends: BackendRef[], filters: Filter[],
   // One attempt means no retry policy (gRPC clients reject num_retries 0).
   if (r && r.attempts > 1) action.retryPolicy = retryPolicy(r, timeouts?.backendRequest);
   if (rewrite?.hostname) action.hostRewriteSpecifier = { case: 'hostRewriteLiteral', value: rewrite.hostname };
-  // prefix_rewrite replaces exactly the matched prefix (Gateway API ReplacePrefixMatch).
   if (rewrite?.path?.type === 'ReplacePrefixMatch' && prefixMatch !== undefined) {
-    // prefix_rewrite '/' for prefix '/foo' would turn '/foo/bar' into '//bar'; Gateway API wants '/bar'.
-    if (rewrite.path.replacePrefixMatch === '/' && prefixMatch !== '/') action.regexRewrite = { pattern: { regex: `^${escapeRegex(prefixMatch.replace(/\/$/, ''))}/*` }, substitution: '/' };
-    else action.prefixRewrite = rewrite.path.replacePrefixMatch;
+    const pr = replacePrefix(prefixMatch, rewrite.path.replacePrefixMatch);
+    if (pr.case === 'prefixRewrite') action.prefixRewrite = pr.value;
+    else action.regexRewrite = pr.value;
   }
   if (rewrite?.path?.type === 'ReplaceFullPath') action.regexRewrite = { pattern: { regex: '^.*$' }, substitution: rewrite.path.replaceFullPath };
   if (mirrors.length) action.requestMirrorPolicies = mirrors;

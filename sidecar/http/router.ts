@@ -61,6 +61,7 @@ function redirectLocation(d: Downstream, r: RedirectRoute): string {
   let path = d.path;
   if (r.path !== undefined) path = r.path;
   else if (r.prefixRewrite !== undefined && r.matchedPrefix !== undefined) path = r.prefixRewrite + path.slice(r.matchedPrefix.length);
+  else if (r.regexRewrite) path = path.replace(r.regexRewrite.re, r.regexRewrite.sub);
   return `${scheme}://${host}${path}${r.stripQuery ? '' : d.search}`;
 }
 

@@ -10,6 +10,7 @@ import {
   type RetryPolicy,
 } from '../../proto/gen/envoy/config/route/v3/route_components_pb.js';
 import { HeaderValueOption_HeaderAppendAction, type HeaderValueOption } from '../../proto/gen/envoy/config/core/v3/base_pb.js';
+import type { RegexMatchAndSubstitute } from '../../proto/gen/envoy/type/matcher/v3/regex_pb.js';
 import { CompiledHeaderMatch, CompiledQueryMatch, type HeaderSource } from './matchers.js';
 import { compileTranscoderAny, REVERSE_FILTER } from '../../common/transcode/compile.js';
 import type { Transcoder } from '../../common/transcode/transcoder.js';
@@ -95,6 +96,7 @@ export interface RedirectRoute extends RouteCommon {
   path: string | undefined;
   prefixRewrite: string | undefined;
   matchedPrefix: string | undefined;
+  regexRewrite: { re: RegExp; sub: string } | undefined;
   stripQuery: boolean;
 }
 
@@ -189,6 +191,11 @@ export function compileRetry(r: RetryPolicy | undefined): CompiledRetry | undefi
   };
 }
 
+/** Envoy's regex_rewrite (every match replaced, `\\N` capture references) as a JS regex and replacement. */
+function compileRegexRewrite(r: RegexMatchAndSubstitute): { re: RegExp; sub: string } | undefined {
+  return r.pattern ? { re: new RegExp(r.pattern.regex, 'g'), sub: r.substitution.replace(/\\(\d)/g, '$$$1') } : undefined;
+}
+
 function compileRoute(r: Route, vhostRetry: RetryPolicy | undefined, reverse?: Transcoder): CompiledRoute {
   const common: RouteCommon = {
     name: r.name,
@@ -212,6 +219,7 @@ function compileRoute(r: Route, vhostRetry: RetryPolicy | undefined, reverse?: T
       path: v.pathRewriteSpecifier.case === 'pathRedirect' ? v.pathRewriteSpecifier.value : undefined,
       prefixRewrite: v.pathRewriteSpecifier.case === 'prefixRewrite' ? v.pathRewriteSpecifier.value : undefined,
       matchedPrefix: prefix,
+      regexRewrite: v.pathRewriteSpecifier.case === 'regexRewrite' ? compileRegexRewrite(v.pathRewriteSpecifier.value) : undefined,
       stripQuery: v.stripQuery,
     };
   }
@@ -247,7 +255,7 @@ function compileRoute(r: Route, vhostRetry: RetryPolicy | undefined, reverse?: T
     }),
     prefixRewrite: v?.prefixRewrite || undefined,
     matchedPrefix: prefix,
-    regexRewrite: v?.regexRewrite?.pattern ? { re: new RegExp(v.regexRewrite.pattern.regex, 'g'), sub: v.regexRewrite.substitution.replace(/\\(\d)/g, '$$$1') } : undefined,
+    regexRewrite: v?.regexRewrite ? compileRegexRewrite(v.regexRewrite) : undefined,
     hostRewrite: v?.hostRewriteSpecifier.case === 'hostRewriteLiteral' ? v.hostRewriteSpecifier.value : undefined,
     upgrades: v?.upgradeConfigs.length ? new Map(v.upgradeConfigs.map((u) => [u.upgradeType.toLowerCase(), u.enabled !== false])) : undefined,
   };

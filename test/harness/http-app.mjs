@@ -1,6 +1,7 @@
 // A real HTTP/1.1 app for sidecar tests and the demo. Prints "listening PORT" once bound.
 //   node http-app.mjs NAME [PORT]
-// GET  /            JSON: name, method, url, selected request headers, body (after DELAY_MS)
+// GET  /            JSON: name, method, url, selected request headers, body (after DELAY_MS);
+//                   with ECHO_RAW=1 also raw: every request header as received
 // any  /echo        echoes the request body back (streamed)
 // GET  /slow?ms=N   answers after N ms
 // GET  /status/N    answers with status N
@@ -16,6 +17,9 @@ import http from 'node:http';
 const [name = 'app', port = '0'] = process.argv.slice(2);
 // DELAY_MS: every answer of GET / waits this long (a slow instance).
 const delayMs = Number(process.env.DELAY_MS ?? 0);
+// ECHO_RAW=1: GET / also returns `raw`, every request header as received ([name, value, ...]),
+// so route tests can assert exactly what a header edit left (duplicates included).
+const echoRaw = process.env.ECHO_RAW === '1';
 const flaky = new Map();
 let inflight = 0;
 
@@ -77,6 +81,7 @@ const server = http.createServer((req, res) => {
     setTimeout(() => json(200, {
       name, method: req.method, url: req.url, body, inflight,
       headers: { upgrade: h.upgrade, 'http2-settings': h['http2-settings'], host: h.host, 'x-forwarded-for': h['x-forwarded-for'], 'x-forwarded-proto': h['x-forwarded-proto'], 'x-request-id': h['x-request-id'], connection: h.connection, 'keep-alive': h['keep-alive'], 'x-custom': h['x-custom'], te: h.te, 'x-added': h['x-added'], traceparent: h.traceparent },
+      ...(echoRaw ? { raw: req.rawHeaders } : {}),
     }), delayMs);
   });
 });

@@ -68,6 +68,13 @@ export function decodeRoute(bytes: Uint8Array): Decoded<RouteConfiguration> {
         if (sm?.case === 'safeRegex') checkRegex(p, `${rp}.match.query_parameters[${qi}].string_match.safe_regex.regex`, sm.value.regex);
       });
       if (!r.action.case || !['route', 'redirect', 'directResponse'].includes(r.action.case)) p.add(`${rp}.action`, `unsupported action '${r.action.case ?? 'none'}'`);
+      if (r.action.case === 'redirect') {
+        const rr = r.action.value.pathRewriteSpecifier;
+        if (rr.case === 'regexRewrite') {
+          if (rr.value.pattern) checkRegex(p, `${rp}.redirect.regex_rewrite.pattern.regex`, rr.value.pattern.regex);
+          else p.add(`${rp}.redirect.regex_rewrite.pattern`, 'is required');
+        }
+      }
       if (r.action.case === 'route') {
         const ra = r.action.value;
         checkRetry(p, `${rp}.route.retry_policy`, ra.retryPolicy);

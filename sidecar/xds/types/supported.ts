@@ -87,7 +87,7 @@ export const ROUTE_FIELDS = supportedFields({
   'envoy.config.route.v3.RouteAction.HashPolicy.Header': ['header_name'],
   'envoy.config.route.v3.RouteAction.HashPolicy.Cookie': ['name', 'ttl', 'path'],
   'envoy.config.route.v3.RouteAction.HashPolicy.ConnectionProperties': ['source_ip'],
-  'envoy.config.route.v3.RedirectAction': ['scheme_redirect', 'https_redirect', 'host_redirect', 'port_redirect', 'path_redirect', 'prefix_rewrite', 'response_code', 'strip_query'],
+  'envoy.config.route.v3.RedirectAction': ['scheme_redirect', 'https_redirect', 'host_redirect', 'port_redirect', 'path_redirect', 'prefix_rewrite', 'regex_rewrite', 'response_code', 'strip_query'],
   'envoy.config.route.v3.DirectResponseAction': ['status', 'body'],
   'envoy.config.core.v3.DataSource': ['inline_string', 'inline_bytes'],
   'envoy.config.core.v3.HeaderValueOption': HEADER_VALUE_OPTION,
