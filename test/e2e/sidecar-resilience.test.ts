@@ -190,9 +190,16 @@ describe('resilience', () => {
     expect(r.failures).toEqual({});
     expect(r.ok).toBe(r.sent);
     cp = await startControlPlane({ dataDir, xdsPort, xdsTlsPort, extraArgs: ['--registry-grace', '60s'] });
+    // Resynced: both sidecars reconnected, and each has acknowledged the new control plane's
+    // current version of every type it uses (listeners, routes, clusters, endpoints).
+    type Status = { nodeId: string; types: Partial<Record<string, { state: string; ackedVersion?: string }>> };
+    const KINDS = ['listener', 'route', 'cluster', 'endpoint'];
     await eventually(async () => {
-      const out = (await weft(['proxy-status'], { cp })).stdout;
-      return out.includes(a.id) && out.includes(pay.sidecar.id) && !/STALE|NACKED|NOT SENT/.test(out) && (out.match(/SYNCED/g) ?? []).length >= 3;
+      const all = JSON.parse((await weft(['proxy-status', '-o', 'json'], { cp })).stdout) as Status[];
+      return [a.id, pay.sidecar.id].every((id) => {
+        const p = all.find((x) => x.nodeId === id);
+        return p !== undefined && KINDS.every((k) => p.types[k]?.state === 'SYNCED');
+      });
     }, 30_000, 500);
     const after = await load(a.outboundPort, { host: 'pay', total: 200, concurrency: 4, path: '/' });
     expect(after.ok).toBe(200);

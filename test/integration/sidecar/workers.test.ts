@@ -110,10 +110,17 @@ describe('weft sidecar --workers 2', () => {
     expect(r.ok).toBe(50);
   });
 
-  it('drains every worker on SIGTERM and exits 0', async () => {
+  it('drains every worker on SIGTERM: requests in flight complete, then it exits 0', async () => {
     const pids = (await workers(gw)).map((w) => w.pid!);
-    const code = await gw.kill('SIGTERM');
-    expect(code).toBe(0);
+    // Eight requests the app holds for 1.5 s; SIGTERM once the app has all eight.
+    const seen = async () => (await (await fetch(`http://127.0.0.1:${app.port}/_seen`)).json()) as Array<{ url: string }>;
+    const inFlight = load(web.outboundPort, { host: 'orders', total: 8, concurrency: 8, path: (i) => `/slow?ms=1500&drain=${i}` });
+    await eventually(async () => (await seen()).filter((e) => e.url.includes('drain=')).length === 8, 10_000, 20);
+    const code = gw.kill('SIGTERM');
+    const r = await inFlight;
+    expect(r.failures).toEqual({});
+    expect(r.ok).toBe(8);
+    expect(await code).toBe(0);
     for (const pid of pids) expect(() => process.kill(pid, 0)).toThrow();
   });
 });
