@@ -44,6 +44,11 @@ export class ControlPlaneMetrics {
       const t = src.traces;
       m.pull('gauge', 'weft_trace_store_traces', 'Traces held by the embedded trace store.', [], () => [[{}, t.size]]);
       m.pull('gauge', 'weft_trace_store_bytes', 'Approximate bytes held by the embedded trace store.', [], () => [[{}, t.bytes]]);
+      m.pull('counter', 'weft_trace_spans_total', 'OTLP spans received, by result: stored, or rejected (no valid trace or span id).', ['result'], () => [
+        [{ result: 'stored' }, t.stats.spansReceived],
+        [{ result: 'rejected' }, t.stats.spansRejected],
+      ]);
+      m.pull('counter', 'weft_trace_store_evicted_total', 'Traces evicted from the embedded trace store to stay within its limits.', [], () => [[{}, t.stats.tracesEvicted]]);
     }
     if (src.loads) {
       const l = src.loads;

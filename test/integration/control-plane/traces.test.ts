@@ -2,8 +2,8 @@
 // other end (test/harness/otel-app.mjs), then `weft trace list|show` through the real CLI.
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { create, toBinary } from '@bufbuild/protobuf';
-import { ExportTraceServiceRequestSchema } from '../../../proto/gen/opentelemetry/proto/collector/trace/v1/trace_service_pb.js';
+import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
+import { ExportTraceServiceRequestSchema, ExportTraceServiceResponseSchema } from '../../../proto/gen/opentelemetry/proto/collector/trace/v1/trace_service_pb.js';
 import { ROOT, spawnNode, startControlPlane, weft, type ControlPlaneProc } from '../../harness/processes.js';
 import { join } from 'node:path';
 
@@ -48,7 +48,12 @@ describe('embedded trace receiver and weft trace', () => {
     expect(r.stdout).toContain('█');
   });
 
-  it('answers bad input with a 4xx and keeps what it has', async () => {
+  it('answers bad input with a 4xx and keeps what it has; a span without ids is counted as rejected', async () => {
+    const spans = async (result: string) => {
+      const text = await (await fetch(`${cp.adminUrl}/metrics`)).text();
+      const m = new RegExp(`^weft_trace_spans_total\\{result="${result}"\\} (\\d+)$`, 'm').exec(text);
+      return m ? Number(m[1]) : NaN;
+    };
     const url = `http://127.0.0.1:${cp.otlpPort}/v1/traces`;
     const junk = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/x-protobuf' }, body: Buffer.from([0xff, 0xff, 0xff, 0xff]) });
     expect(junk.status).toBe(400);
@@ -59,8 +64,14 @@ describe('embedded trace receiver and weft trace', () => {
     expect((await fetch(`http://127.0.0.1:${cp.otlpPort}/v1/metrics`, { method: 'POST' })).status).toBe(404);
     // A gzip body is accepted; a span without valid ids is counted as rejected.
     const req = create(ExportTraceServiceRequestSchema, { resourceSpans: [{ scopeSpans: [{ spans: [{ name: 'bad', traceId: new Uint8Array(3), spanId: new Uint8Array(8) }] }] }] });
+    const rejectedBefore = await spans('rejected');
     const gz = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/x-protobuf', 'content-encoding': 'gzip' }, body: gzipSync(toBinary(ExportTraceServiceRequestSchema, req)) });
     expect(gz.status).toBe(200);
+    // Counted as rejected: the OTLP partial-success answer says so, and so does /metrics.
+    const answer = fromBinary(ExportTraceServiceResponseSchema, new Uint8Array(await gz.arrayBuffer()));
+    expect(answer.partialSuccess?.rejectedSpans).toBe(1n);
+    expect(answer.partialSuccess?.errorMessage).toMatch(/16-byte trace_id/);
+    expect(await spans('rejected')).toBe(rejectedBefore + 1);
     const show = await weft(['trace', 'show', traceId], { cp });
     expect(show.code).toBe(0);
     const missing = await weft(['trace', 'show', '0'.repeat(32)], { cp });
