@@ -218,9 +218,20 @@ describe('mTLS between sidecars, identities and authorization', () => {
     figure('plaintext in PERMISSIVE', { status: head.split('\r\n')[0] });
     expect(head).toMatch(/^HTTP\/1\.1 403/);
     expect(head.toLowerCase()).toContain('x-weft-error: rbac_denied');
-    // mTLS still works next to it.
-    const res = await fetch(`${web.admin}/ready`);
-    expect(res.status).toBe(200);
+    // mTLS still works next to it, on the same port: web's sidecar calls orders (200 from the
+    // app), and so does a raw TLS client with web's certificate, whose peer is orders.
+    const viaMesh = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+      http.get({ host: '127.0.0.1', port: web.outboundPort, path: '/hello', headers: { host: 'orders' } }, (r) => {
+        let body = '';
+        r.on('data', (c: Buffer) => (body += c.toString()));
+        r.on('end', () => resolve({ status: r.statusCode ?? 0, body }));
+      }).on('error', reject);
+    });
+    expect(viaMesh.status).toBe(200);
+    expect(viaMesh.body).toContain('orders-1');
+    const webId = await identityFor(cp, 'web');
+    const direct = await rawTls(orders.sidecar.inboundPort, { ca: webId.bundlePem, key: webId.cert!.keyPem, cert: webId.cert!.chainPem.join('\n') });
+    expect([direct.status, direct.peerIds]).toEqual([200, [`spiffe://${TD}/ns/default/sa/orders`]]);
   });
 
   it('speaks TLS 1.3 only by default; MeshConfig minProtocolVersion TLSv1_2 admits 1.2 with forward-secret AEAD suites, never CBC', async () => {
