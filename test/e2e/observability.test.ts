@@ -218,21 +218,28 @@ describe('observability across three services', () => {
     const bad = 13;
     for (let i = 0; i < ok; i++) expect((await get(shop.outboundPort, '/', { host: 'catalog' })).status).toBe(200);
     for (let i = 0; i < bad; i++) expect((await get(shop.outboundPort, '/status/503', { host: 'catalog' })).status).toBe(503);
-    // The request is counted when its response is done; give the close events a moment.
-    await new Promise((r) => setTimeout(r, 200));
-    const [shop1, cat1] = [await scrape(`${shop.admin}/stats/prometheus`), await scrape(`${catalog.sidecar.admin}/stats/prometheus`)];
+    // The request is counted when its response is done: poll until the counters have all of it
+    // (a bounded wait for the positive figure; any surplus still fails below).
+    const want = { outbound2xx: ok, outbound5xx: bad, outboundHistogramCount: ok + bad, outboundInfBucket: ok + bad, inbound2xx: ok, inbound5xx: bad, upstreamRequests: ok + bad };
     const d = (a: Sample[], b: Sample[], name: string, m: Record<string, string>) => sum(b, name, m) - sum(a, name, m);
-    const got = {
-      outbound2xx: d(shop0, shop1, 'weft_requests_total', { ...base, status_class: '2xx' }),
-      outbound5xx: d(shop0, shop1, 'weft_requests_total', { ...base, status_class: '5xx' }),
-      outboundHistogramCount: d(shop0, shop1, 'weft_request_duration_seconds_count', base),
-      outboundInfBucket: d(shop0, shop1, 'weft_request_duration_seconds_bucket', { ...base, le: '+Inf' }),
-      inbound2xx: d(cat0, cat1, 'weft_requests_total', { direction: 'inbound', status_class: '2xx' }),
-      inbound5xx: d(cat0, cat1, 'weft_requests_total', { direction: 'inbound', status_class: '5xx' }),
-      upstreamRequests: d(shop0, shop1, 'weft_upstream_requests_total', { cluster: 'outbound|8080||catalog.default' }),
-    };
-    figure('prometheus counters after 47 ok + 13 errors', got);
-    expect(got).toEqual({ outbound2xx: ok, outbound5xx: bad, outboundHistogramCount: ok + bad, outboundInfBucket: ok + bad, inbound2xx: ok, inbound5xx: bad, upstreamRequests: ok + bad });
+    let shop1: Sample[] = [];
+    let got: typeof want | undefined;
+    await eventually(async () => {
+      let cat1: Sample[];
+      [shop1, cat1] = [await scrape(`${shop.admin}/stats/prometheus`), await scrape(`${catalog.sidecar.admin}/stats/prometheus`)];
+      got = {
+        outbound2xx: d(shop0, shop1, 'weft_requests_total', { ...base, status_class: '2xx' }),
+        outbound5xx: d(shop0, shop1, 'weft_requests_total', { ...base, status_class: '5xx' }),
+        outboundHistogramCount: d(shop0, shop1, 'weft_request_duration_seconds_count', base),
+        outboundInfBucket: d(shop0, shop1, 'weft_request_duration_seconds_bucket', { ...base, le: '+Inf' }),
+        inbound2xx: d(cat0, cat1, 'weft_requests_total', { direction: 'inbound', status_class: '2xx' }),
+        inbound5xx: d(cat0, cat1, 'weft_requests_total', { direction: 'inbound', status_class: '5xx' }),
+        upstreamRequests: d(shop0, shop1, 'weft_upstream_requests_total', { cluster: 'outbound|8080||catalog.default' }),
+      };
+      return Object.entries(want).every(([k, v]) => got![k as keyof typeof want] >= v);
+    }, 5_000, 50).catch(() => undefined);
+    figure('prometheus counters after 47 ok + 13 errors', got ?? {});
+    expect(got).toEqual(want);
     // Every series has the documented labels, and route names come from the config.
     const series = shop1.filter((s) => s.name === 'weft_requests_total');
     for (const s of series) expect(Object.keys(s.labels).sort()).toEqual(['cluster', 'direction', 'grpc_status', 'route', 'service', 'status_class']);
