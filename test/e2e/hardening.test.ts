@@ -117,6 +117,7 @@ interface Seen {
   method: string;
   url: string;
   done: boolean;
+  closed?: boolean;
   upgrade?: string;
 }
 
@@ -210,9 +211,12 @@ describe('hardening through real sidecars', () => {
     s.write('zz\r\nworld\r\n0\r\n\r\n');
     await closed;
     expect(text === '' || /^HTTP\/1\.1 400 /.test(text)).toBe(true);
-    // The app's request was cut (its socket reset), never completed.
-    await new Promise((r) => setTimeout(r, 100));
-    const got = [...(await seen(orders1)), ...(await seen(orders2))].filter((x) => x.url === path);
+    // The app's request was cut (its socket reset), never completed: decided once the app's side
+    // of the exchange is over, not after a sleep.
+    const got = await eventually(async () => {
+      const g = [...(await seen(orders1)), ...(await seen(orders2))].filter((x) => x.url === path);
+      return g.every((x) => x.closed) ? g : undefined;
+    });
     expect(got).toHaveLength(1);
     expect(got[0]!.done).toBe(false);
     expect(await alive(a)).toBe(200);

@@ -8,7 +8,7 @@
 // any  /flaky?key=K&fail=N   the first N requests with key K answer 503, later ones 200
 // GET  /stream?chunks=N&ms=M  N chunks, M ms apart (chunked)
 // GET  /trailers    chunked response with a trailer
-// GET  /_seen       JSON list of the requests this app received: { method, url, done } (done: the
+// GET  /_seen       JSON list of the requests this app received: { method, url, done, closed } (done: the
 //                   whole request, body included, arrived), for tests that check what got through
 // Upgrade: websocket-like echo: answers 101 (x-app, x-url) and echoes bytes; under /no-upgrade it
 //   answers 200 and goes on reading the connection as HTTP/1.1, as an app that ignores Upgrade does
@@ -32,6 +32,8 @@ const server = http.createServer((req, res) => {
   const entry = { method: req.method, url: req.url, done: false };
   if (seen.push(entry) > 10_000) seen.shift();
   req.on('end', () => (entry.done = true));
+  // closed: the exchange is over for the app (answered, or its connection went away).
+  res.on('close', () => (entry.closed = true));
   inflight++;
   res.on('close', () => inflight--);
   const u = new URL(req.url, 'http://x');

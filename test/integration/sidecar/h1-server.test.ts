@@ -7,6 +7,15 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { H1Connection, type H1Hooks, type H1Options } from '../../../sidecar/http/h1-server.js';
 import type { H1Downstream } from '../../../sidecar/http/h1-response.js';
 
+/** Waits (bounded) for a condition that must come true: never a fixed sleep before a check. */
+async function until(cond: () => boolean, ms = 5000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
 const OPTS: H1Options = { maxHeaderBytes: 2048, headersTimeoutMs: 30_000, keepAliveTimeoutMs: 60_000 };
 
 interface Ended {
@@ -266,7 +275,7 @@ describe('HTTP/1.1 server connection (native llhttp)', () => {
     const idle = await raw(srv.port);
     idle.send('GET / HTTP/1.1\r\nhost: a\r\n\r\n');
     await idle.responses(1);
-    await new Promise((r) => setTimeout(r, 50));
+    await until(() => srv.conns.length === 2);
     expect(srv.conns).toHaveLength(2);
     const now = Date.now();
     for (const c of srv.conns) c.sweep(now + 1000, OPTS);
@@ -290,13 +299,13 @@ describe('HTTP/1.1 server connection (native llhttp)', () => {
     c.send('GET /cut HTTP/1.1\r\nhost: a\r\n\r\n');
     await c.wait(() => c.text().includes('partial'));
     c.s.destroy();
-    await new Promise((r) => setTimeout(r, 100));
+    await until(() => gone > 0);
     expect(gone).toBe(1);
     expect(srv.ended).toEqual([{ path: '/cut', status: 200, grpcStatus: -1 }]);
   });
 
   it('drains: idle connections close now, busy ones after their response with connection: close', async () => {
-    let release: () => void = () => undefined;
+    let release: (() => void) | undefined;
     const srv = await serve((d) => {
       if (d.path === '/slow') release = () => ok(d, 'done');
       else ok(d, 'x');
@@ -306,11 +315,11 @@ describe('HTTP/1.1 server connection (native llhttp)', () => {
     await idle.responses(1);
     const busy = await raw(srv.port);
     busy.send('GET /slow HTTP/1.1\r\nhost: a\r\n\r\n');
-    await new Promise((r) => setTimeout(r, 50));
+    await until(() => release !== undefined); // the server is handling /slow: the connection is busy
     srv.drain();
     await idle.wait(() => idle.closed());
     expect(busy.closed()).toBe(false);
-    release();
+    release!();
     await busy.wait(() => busy.closed());
     expect(busy.text()).toMatch(/connection: close\r\n\r\ndone$/);
   });
