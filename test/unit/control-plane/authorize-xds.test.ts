@@ -1,0 +1,44 @@
+// IdentityServer.authorizeXds, the control plane's own check of an xDS peer on the TLS port, with
+// real certificates: it is the last word even where the TLS layer already refused (a foreign CA
+// fails the handshake first, so test/integration/xds/registration.test.ts cannot tell whether
+// this check exists; these cases can).
+import type { PeerCertificate } from 'node:tls';
+import { X509Certificate } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { CertificateAuthority } from '../../../control-plane/ca/ca.js';
+import { IdentityServer } from '../../../control-plane/ca/service.js';
+import { JoinTokens } from '../../../control-plane/ca/tokens.js';
+import type { NodeInfo } from '../../../control-plane/xds/node.js';
+import { silentLogger } from '../../../common/log.js';
+import { createCsr, generateKey } from '../../../sidecar/identity/csr.js';
+import { tempDir } from '../../harness/processes.js';
+
+const node = (service: string | undefined, namespace = 'default'): NodeInfo =>
+  ({ id: 'n1', cluster: service ?? 'x', role: 'sidecar', service, namespace, labels: {} }) as unknown as NodeInfo;
+
+async function leafOf(ca: CertificateAuthority, service: string, namespace = 'default'): Promise<PeerCertificate> {
+  const spiffe = `spiffe://cluster.local/ns/${namespace}/sa/${service}`;
+  const issued = await ca.signCsr(createCsr(generateKey(), spiffe), { trustDomain: 'cluster.local', namespace, service }, 60_000);
+  return { raw: new X509Certificate(issued.chainPem[0]!).raw } as PeerCertificate;
+}
+
+describe('authorizeXds', () => {
+  it('admits a mesh certificate for the service the node registers, and nothing else', async () => {
+    const dir = tempDir('weft-ca-');
+    const ca = await CertificateAuthority.open({ dataDir: dir });
+    const other = await CertificateAuthority.open({ dataDir: tempDir('weft-ca-') });
+    const ids = new IdentityServer({ ca, tokens: await JoinTokens.open(dir), mesh: () => ({}) as never, logger: silentLogger, serveHosts: ['127.0.0.1'] });
+    const orders = await leafOf(ca, 'orders');
+    expect(ids.authorizeXds(node('orders'), orders)).toEqual({ peerId: 'spiffe://cluster.local/ns/default/sa/orders' });
+    // No certificate.
+    expect(ids.authorizeXds(node('orders'), undefined)).toEqual({ error: expect.stringMatching(/needs a workload certificate/) });
+    expect(ids.authorizeXds(node('orders'), {} as PeerCertificate)).toEqual({ error: expect.stringMatching(/needs a workload certificate/) });
+    // A certificate for the same identity from another CA.
+    expect(ids.authorizeXds(node('orders'), await leafOf(other, 'orders'))).toEqual({ error: 'client certificate refused: certificate is not issued by this mesh CA' });
+    // Web's certificate registering orders; orders' certificate in another namespace.
+    expect(ids.authorizeXds(node('orders'), await leafOf(ca, 'web'))).toEqual({ error: expect.stringMatching(/certificate is spiffe:\/\/cluster\.local\/ns\/default\/sa\/web, but the node registers service orders/) });
+    expect(ids.authorizeXds(node('orders', 'shop'), orders)).toEqual({ error: expect.stringMatching(/registers service orders in namespace shop/) });
+    // A node that registers nothing (a gateway, a client) needs only a valid mesh certificate.
+    expect(ids.authorizeXds(node(undefined), await leafOf(ca, 'web'))).toEqual({ peerId: 'spiffe://cluster.local/ns/default/sa/web' });
+  });
+});
