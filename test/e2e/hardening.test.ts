@@ -2,6 +2,7 @@
 // client) sends must never crash a sidecar, smuggle a request past routing or authorization,
 // or reach the app in a form the policies did not see.
 //   web (client) -> sidecar A outbound -> sidecar B inbound (RBAC) -> orders / reports apps
+import http2 from 'node:http2';
 import net from 'node:net';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -253,6 +254,31 @@ describe('hardening through real sidecars', () => {
       apps.add(/x-app: (\S+)/.exec(r.text)![1]!);
     }
     expect([...apps].sort()).toEqual(['orders-1', 'orders-2']);
+  });
+
+  // Sibling of item 1 on h2: an answer that does not need the request body (here gRPC's
+  // trailers-only UNAVAILABLE/NOT_FOUND for a host with no route) ends the stream for the client
+  // with RST_STREAM NO_ERROR, instead of leaving it half open while the client uploads.
+  it('an h2 answer given before the request body ended closes the stream (RST_STREAM NO_ERROR), not half open', async () => {
+    const session = http2.connect(`http://127.0.0.1:${a.outboundPort}`);
+    session.on('error', () => undefined);
+    try {
+      for (const [authority, type] of [['nowhere', 'application/grpc'], ['nowhere', 'application/json']] as const) {
+        const st = session.request({ ':method': 'POST', ':path': '/pkg.Svc/Call', ':authority': authority, 'content-type': type });
+        st.on('error', () => undefined);
+        st.write(Buffer.alloc(1000)); // and never end: a client still uploading
+        const head = await new Promise<http2.IncomingHttpHeaders>((r) => st.once('response', r));
+        st.resume();
+        const closed = await Promise.race([
+          new Promise<number>((r) => st.once('close', () => r(st.rstCode ?? -1))),
+          new Promise<string>((r) => setTimeout(() => r('still open after 5 s'), 5000).unref()),
+        ]);
+        expect([type, head[':status'], closed]).toEqual([type, type === 'application/grpc' ? 200 : 404, http2.constants.NGHTTP2_NO_ERROR]);
+      }
+    } finally {
+      session.destroy();
+    }
+    expect(await alive(a)).toBe(200);
   });
 
   it('Upgrade types that are not enabled get 403 UPGRADE_NOT_ALLOWED; h2c is served as a plain request', async () => {
