@@ -35,6 +35,10 @@ class XdsClient {
 
 const share = (r: RunResult, name: string) => (r.counts[name] ?? 0) / Object.values(r.counts).reduce((a, b) => a + b, 0);
 
+
+/** The xDS types gRPC's xDS client uses, and those proxy-status shows SYNCED for it. */
+const XDS_TYPES = ['cluster', 'endpoint', 'listener', 'route'];
+
 describe('proxyless gRPC (@grpc/grpc-js-xds) against Weft', () => {
   let cp: ControlPlaneProc;
   let backends: Spawned[] = [];
@@ -120,9 +124,16 @@ spec:
     expect(share(even, 'a')).toBeLessThanOrEqual(0.55);
   });
 
+  const syncedTypes = async () => {
+    const all = JSON.parse((await weft(['proxy-status', '-o', 'json'], { cp })).stdout) as Array<{ nodeId: string; types: Record<string, { state: string }> }>;
+    const me = all.find((p) => p.nodeId === 'proxyless-client-1');
+    return me ? Object.keys(me.types).filter((k) => me.types[k]!.state === 'SYNCED').sort() : [];
+  };
+
   it('shows the client SYNCED in proxy-status', async () => {
     const r = await weft(['proxy-status'], { cp });
     expect(r.stdout).toMatch(/proxyless-client-1.*SYNCED/);
+    expect(await syncedTypes()).toEqual(XDS_TYPES);
   });
 
   it('keeps serving while the control plane restarts, then resyncs', async () => {
@@ -131,7 +142,8 @@ spec:
     const during = await client.run(200);
     expect(during.errors, during.lastError).toBe(0);
     cp = await startControlPlane({ dataDir: cp.dataDir, xdsPort: port });
-    await eventually(async () => /proxyless-client-1.*SYNCED/.test((await weft(['proxy-status'], { cp })).stdout), 30_000, 200);
+    // Resynced: the client acknowledged the new control plane's version of every type it uses.
+    await eventually(async () => JSON.stringify(await syncedTypes()) === JSON.stringify(XDS_TYPES), 30_000, 200);
     const after = await client.run(200);
     expect(after.errors, after.lastError).toBe(0);
   });
