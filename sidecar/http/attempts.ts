@@ -1,5 +1,5 @@
 /**
- * One try of a request on one upstream host, for the Exchange (forward.ts) that owns the retry
+ * One try of a request on one upstream host, for the Exchange (exchange.ts) that owns the retry
  * loop: HTTP/1.1 on the host's connection pool (upstream/h1-pool.ts) or a stream on its h2
  * session. An attempt reports what happens to the Exchange and nothing else; the Exchange
  * decides what a response or failure means.

@@ -13,7 +13,7 @@ import type { ForwardRoute } from '../routing/route-table.js';
 import type { UpstreamCluster } from '../upstream/cluster.js';
 import { AdaptedDownstream, grpcFrame, MAX_TRANSLATED_BODY as MAX_BODY, readWholeBody } from './adapted.js';
 import type { Downstream, ResponseHeaders } from './downstream.js';
-import { Exchange, type RouterTracing } from './forward.js';
+import { Exchange, type RouterTracing } from './exchange.js';
 import { grpcWebCall, grpcWebCors as cors, preflightHeaders, type GrpcWebCall } from './grpc-web-cors.js';
 import { respondError, respondGrpcWebTrailersOnly } from './respond.js';
 

@@ -2,7 +2,7 @@
  * The sidecar's HTTP/1.1 server side: one H1Connection per accepted socket (plaintext or TLS),
  * parsing requests with Node's native llhttp binding (`_http_common.HTTPParser`, the parser and
  * strictness `node:http` uses; llhttp.ts) straight from the socket; each request and its response
- * is an H1Downstream (h1-response.ts): one latin1 head plus the body framed by content-length or
+ * is an H1Downstream (h1-downstream.ts): one latin1 head plus the body framed by content-length or
  * chunked. No IncomingMessage, ServerResponse or header objects: a request is its raw
  * [name, value] pairs, and a body stream only when it has a body.
  * This replaced `http.Server` on the listeners; see docs/benchmarks.md for what it saved.
@@ -24,7 +24,7 @@
  *   for `keepAliveTimeoutMs` is closed (both checked by the listener's one-second sweep).
  */
 import type { Socket } from 'node:net';
-import { H1Downstream, type HeadInfo } from './h1-response.js';
+import { H1Downstream, type HeadInfo } from './h1-downstream.js';
 import { respondError, respondErrorRaw } from './respond.js';
 import { validAuthority } from './uri.js';
 import { HTTPParser, K_BODY, K_COMPLETE, K_HEADERS, K_HEADERS_COMPLETE, METHODS, PARSER_RESOURCE, type NativeParser } from './llhttp.js';

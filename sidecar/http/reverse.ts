@@ -11,7 +11,7 @@ import type { ForwardRoute } from '../routing/route-table.js';
 import type { UpstreamCluster } from '../upstream/cluster.js';
 import { AdaptedDownstream, grpcFrame, MAX_TRANSLATED_BODY as MAX_BODY, readWholeBody } from './adapted.js';
 import type { Downstream, ResponseHeaders } from './downstream.js';
-import { Exchange, type RouterTracing } from './forward.js';
+import { Exchange, type RouterTracing } from './exchange.js';
 
 const DROP = new Set(['content-type', 'content-length', 'transfer-encoding', 'te', 'accept', 'accept-encoding', 'grpc-accept-encoding', 'grpc-encoding', 'user-agent']);
 

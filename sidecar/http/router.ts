@@ -7,18 +7,18 @@ import type { RouteTable, RedirectRoute } from '../routing/route-table.js';
 import { pickWeighted } from '../routing/route-table.js';
 import type { UpstreamCluster } from '../upstream/cluster.js';
 import type { Downstream, ResponseHeaders } from './downstream.js';
-import { Exchange } from './forward.js';
+import { Exchange } from './exchange.js';
 import { editResponse } from './headers.js';
 import { respondError } from './respond.js';
 import type { RbacDecision, RbacEngine } from './rbac.js';
-import type { RouterTracing } from './forward.js';
+import type { RouterTracing } from './exchange.js';
 import { transcode } from './transcode.js';
 import { reverseTranscode } from './reverse.js';
 import { answerPreflight, forwardGrpcWeb, isGrpcWeb, isPreflight } from './grpc-web.js';
 import type { Transcoder } from '../../common/transcode/transcoder.js';
 import { DEFAULT_PATH_OPTIONS, normalizePath, type PathOptions } from './uri.js';
 import { UpgradeExchange } from './upgrade.js';
-import type { H1Downstream } from './h1-response.js';
+import type { H1Downstream } from './h1-downstream.js';
 
 const NO_UPGRADES: ReadonlySet<string> = new Set();
 

@@ -16,7 +16,7 @@ import { httpStatusForGrpc, TranscodeError, TranscoderConfigError, type Match, t
 import type { ForwardRoute } from '../routing/route-table.js';
 import type { UpstreamCluster } from '../upstream/cluster.js';
 import type { Downstream, ResponseHeaders } from './downstream.js';
-import { Exchange, type RouterTracing } from './forward.js';
+import { Exchange, type RouterTracing } from './exchange.js';
 import { AdaptedDownstream, grpcFrame, MAX_TRANSLATED_BODY as MAX_BODY, readWholeBody } from './adapted.js';
 
 /** Largest JSON request body transcoded (bigger: 413). */

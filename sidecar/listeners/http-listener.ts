@@ -13,7 +13,7 @@ import type { InboundTransport } from '../xds/types/tls.js';
 import type { AddressInfo } from 'node:net';
 import { H2Downstream, type Downstream } from '../http/downstream.js';
 import { H1Connection, type H1Hooks, type H1Options } from '../http/h1-server.js';
-import type { H1Downstream } from '../http/h1-response.js';
+import type { H1Downstream } from '../http/h1-downstream.js';
 import { endSpan, trace, type Tracing } from '../telemetry/tracing.js';
 import { route, type RouterContext } from '../http/router.js';
 import { respondError } from '../http/respond.js';

@@ -13,7 +13,7 @@ import { HealthChecker } from './health-check.js';
 import { Host } from './host.js';
 import { buildPicker, policyFor, type LbPolicy, type Picker } from './lb/index.js';
 import { OutlierDetector, Outcome } from './outlier.js';
-import { H2Connection, type PoolOptions } from './pools.js';
+import { H2Connection, type PoolOptions } from './h2-session.js';
 import { H1Pool } from './h1-pool.js';
 import { dial, hostTls, type HostTls } from './dial.js';
 import type { MeshTls } from '../tls/mesh-tls.js';

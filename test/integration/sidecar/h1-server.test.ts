@@ -5,7 +5,7 @@
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { H1Connection, type H1Hooks, type H1Options } from '../../../sidecar/http/h1-server.js';
-import type { H1Downstream } from '../../../sidecar/http/h1-response.js';
+import type { H1Downstream } from '../../../sidecar/http/h1-downstream.js';
 
 /** Waits (bounded) for a condition that must come true: never a fixed sleep before a check. */
 async function until(cond: () => boolean, ms = 5000): Promise<void> {

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { RouteConfigurationSchema } from '../../../proto/gen/envoy/config/route/v3/route_pb.js';
 import { RouteTable, compileRetry, RETRY, type CompiledRoute, type ForwardRoute } from '../../../sidecar/routing/route-table.js';
 import type { HeaderSource } from '../../../sidecar/routing/matchers.js';
-import { parseGrpcTimeout } from '../../../sidecar/http/forward.js';
+import { parseGrpcTimeout } from '../../../sidecar/http/exchange.js';
 
 const fwd = (cluster: string) => ({ case: 'route' as const, value: { clusterSpecifier: { case: 'cluster' as const, value: cluster } } });
 const hdrs = (h: Record<string, string>): HeaderSource => ({ header: (n) => h[n] });
