@@ -207,6 +207,10 @@ export class IdentityServer {
     if (!peer?.raw) return { error: "xDS over TLS needs a workload certificate from this mesh's CA: none was presented, or it did not verify (get one with a join token first)" };
     const v = this.#o.ca.verifyPeer(peer.raw);
     if ('error' in v) return { error: `client certificate refused: ${v.error}` };
+    // A CA may be shared by several trust domains (an operator-supplied one): the identity must be
+    // of this mesh, as the CSR path demands too.
+    const td = this.#o.mesh().trustDomain;
+    if (!v.spiffeId.startsWith(`spiffe://${td}/`)) return { error: `certificate is ${v.spiffeId}, not of this mesh's trust domain ${td}` };
     if (node.service) {
       const m = SPIFFE.exec(v.spiffeId);
       if (!m || m[2] !== node.namespace || m[3] !== node.service) {

@@ -16,9 +16,9 @@ import { tempDir } from '../../harness/processes.js';
 const node = (service: string | undefined, namespace = 'default'): NodeInfo =>
   ({ id: 'n1', cluster: service ?? 'x', role: 'sidecar', service, namespace, labels: {} }) as unknown as NodeInfo;
 
-async function leafOf(ca: CertificateAuthority, service: string, namespace = 'default'): Promise<PeerCertificate> {
-  const spiffe = `spiffe://cluster.local/ns/${namespace}/sa/${service}`;
-  const issued = await ca.signCsr(createCsr(generateKey(), spiffe), { trustDomain: 'cluster.local', namespace, service }, 60_000);
+async function leafOf(ca: CertificateAuthority, service: string, namespace = 'default', trustDomain = 'cluster.local'): Promise<PeerCertificate> {
+  const spiffe = `spiffe://${trustDomain}/ns/${namespace}/sa/${service}`;
+  const issued = await ca.signCsr(createCsr(generateKey(), spiffe), { trustDomain, namespace, service }, 60_000);
   return { raw: new X509Certificate(issued.chainPem[0]!).raw } as PeerCertificate;
 }
 
@@ -27,7 +27,7 @@ describe('authorizeXds', () => {
     const dir = tempDir('weft-ca-');
     const ca = await CertificateAuthority.open({ dataDir: dir });
     const other = await CertificateAuthority.open({ dataDir: tempDir('weft-ca-') });
-    const ids = new IdentityServer({ ca, tokens: await JoinTokens.open(dir), mesh: () => ({}) as never, logger: silentLogger, serveHosts: ['127.0.0.1'] });
+    const ids = new IdentityServer({ ca, tokens: await JoinTokens.open(dir), mesh: () => ({ trustDomain: 'cluster.local' }) as never, logger: silentLogger, serveHosts: ['127.0.0.1'] });
     const orders = await leafOf(ca, 'orders');
     expect(ids.authorizeXds(node('orders'), orders)).toEqual({ peerId: 'spiffe://cluster.local/ns/default/sa/orders' });
     // No certificate.
@@ -38,6 +38,10 @@ describe('authorizeXds', () => {
     // Web's certificate registering orders; orders' certificate in another namespace.
     expect(ids.authorizeXds(node('orders'), await leafOf(ca, 'web'))).toEqual({ error: expect.stringMatching(/certificate is spiffe:\/\/cluster\.local\/ns\/default\/sa\/web, but the node registers service orders/) });
     expect(ids.authorizeXds(node('orders', 'shop'), orders)).toEqual({ error: expect.stringMatching(/registers service orders in namespace shop/) });
+    // Orders of another trust domain signed by this same CA (a CA shared by meshes), registering or not.
+    const foreign = await leafOf(ca, 'orders', 'default', 'other.example');
+    expect(ids.authorizeXds(node('orders'), foreign)).toEqual({ error: "certificate is spiffe://other.example/ns/default/sa/orders, not of this mesh's trust domain cluster.local" });
+    expect(ids.authorizeXds(node(undefined), foreign)).toEqual({ error: expect.stringMatching(/not of this mesh's trust domain/) });
     // A node that registers nothing (a gateway, a client) needs only a valid mesh certificate.
     expect(ids.authorizeXds(node(undefined), await leafOf(ca, 'web'))).toEqual({ peerId: 'spiffe://cluster.local/ns/default/sa/web' });
   });
