@@ -20,6 +20,7 @@ export const ERROR_CODES = {
   ADMIN_UNAUTHORIZED: 'missing or wrong bearer token',
   ADMIN_BAD_REQUEST: 'the admin API request is malformed',
   ADMIN_UNREACHABLE: 'the control plane admin API could not be reached',
+  ADMIN_TIMEOUT: 'the control plane admin API did not answer within the CLI timeout',
   CLI_USAGE: 'the command line is not valid',
   // data plane
   UPSTREAM_CONNECT_FAILURE: 'could not connect to any upstream endpoint',

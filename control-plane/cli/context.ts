@@ -7,6 +7,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { WeftError, formatFieldError, isWeftError, type FieldError } from '../../common/errors.js';
 import { TOKEN_FILE } from '../admin/token.js';
+import { parseDuration } from '../config/schema.js';
 
 export interface Io {
   out: (s: string) => void;
@@ -33,19 +34,27 @@ export const CLIENT_OPTIONS = {
   server: { type: 'string' },
   token: { type: 'string' },
   'data-dir': { type: 'string' },
+  timeout: { type: 'string' },
 } as const;
 
 export const CLIENT_USAGE = `Connection:
   --server URL      control plane admin API (env WEFT_SERVER, default ${DEFAULT_SERVER})
   --token TOKEN     admin bearer token (env WEFT_TOKEN; default: read from --data-dir)
-  --data-dir DIR    control plane data dir holding admin-token (env WEFT_DATA_DIR, default ~/.weft/data)`;
+  --data-dir DIR    control plane data dir holding admin-token (env WEFT_DATA_DIR, default ~/.weft/data)
+  --timeout DUR     how long to wait for the control plane's answer (env WEFT_TIMEOUT, default 30s)`;
 
 export class AdminClient {
   readonly server: string;
   readonly #token: string | undefined;
+  readonly #timeout: string;
+  readonly #timeoutMs: number;
 
-  constructor(opts: { server?: string; token?: string; 'data-dir'?: string }) {
+  constructor(opts: { server?: string; token?: string; 'data-dir'?: string; timeout?: string }) {
     this.server = (opts.server ?? process.env.WEFT_SERVER ?? DEFAULT_SERVER).replace(/\/$/, '');
+    this.#timeout = opts.timeout ?? process.env.WEFT_TIMEOUT ?? '30s';
+    const ms = parseDuration(this.#timeout);
+    if (ms === undefined || ms <= 0) throw usageError(`--timeout: '${this.#timeout}' is not a positive duration (e.g. 500ms, 30s, 2m)`, CLIENT_USAGE);
+    this.#timeoutMs = ms;
     let token = opts.token ?? process.env.WEFT_TOKEN;
     if (!token) {
       try {
@@ -67,9 +76,10 @@ export class AdminClient {
           ...(body === undefined ? {} : { 'content-type': 'application/json' }),
         },
         body: body === undefined ? undefined : JSON.stringify(body),
-        signal: AbortSignal.timeout(30_000),
+        signal: AbortSignal.timeout(this.#timeoutMs),
       });
     } catch (e) {
+      if ((e as Error).name === 'TimeoutError') throw this.#timedOut(method, path, e);
       const cause = (e as { cause?: { code?: string; message?: string } }).cause;
       throw new WeftError(
         'ADMIN_UNREACHABLE',
@@ -78,7 +88,13 @@ export class AdminClient {
         { cause: e },
       );
     }
-    const text = await res.text();
+    let text: string;
+    try {
+      text = await res.text();
+    } catch (e) {
+      if ((e as Error).name === 'TimeoutError') throw this.#timedOut(method, path, e);
+      throw e;
+    }
     let json: unknown;
     try {
       json = text ? JSON.parse(text) : {};
@@ -97,6 +113,15 @@ export class AdminClient {
       throw new WeftError(code, e.message ?? `HTTP ${res.status}`, { details: e.details ?? [] });
     }
     return json as T;
+  }
+
+  #timedOut(method: string, path: string, cause: unknown): WeftError {
+    return new WeftError(
+      'ADMIN_TIMEOUT',
+      `the control plane at ${this.server} did not answer ${method} ${path} within ${this.#timeout}.\n` +
+        `  It may still be working (a very large apply): raise --timeout or WEFT_TIMEOUT, then check with \`weft get\`.`,
+      { cause },
+    );
   }
 }
 

@@ -1,6 +1,7 @@
 // The control plane daemon and the `weft` CLI as an operator uses them: real processes, real
 // files, loopback only.
 import { createHash } from 'node:crypto';
+import net from 'node:net';
 import { readFileSync, writeFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -142,6 +143,34 @@ describe('weft CLI against a running control plane', () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toContain('http://127.0.0.1:9');
     expect(r.stderr).toContain('--server');
+  });
+
+  it('gives up after --timeout (or WEFT_TIMEOUT) on a control plane that does not answer, saying so; a bad value is a usage error', async () => {
+    // Accepts the connection and never answers.
+    const held = new Set<net.Socket>();
+    const silent = net.createServer((s) => {
+      held.add(s);
+      s.on('error', () => undefined);
+    });
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    const url = `http://127.0.0.1:${(silent.address() as net.AddressInfo).port}`;
+    try {
+      const started = Date.now();
+      const r = await weft(['get', 'svc', '--timeout', '300ms'], { env: { WEFT_SERVER: url, WEFT_TOKEN: 'x' } });
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain(`error: the control plane at ${url} did not answer GET /v1/resources`);
+      expect(r.stderr).toContain('within 300ms');
+      expect(r.stderr).toContain('raise --timeout or WEFT_TIMEOUT');
+      expect(Date.now() - started).toBeLessThan(20_000); // not the 30 s default
+      const env = await weft(['get', 'svc'], { env: { WEFT_SERVER: url, WEFT_TOKEN: 'x', WEFT_TIMEOUT: '200ms' } });
+      expect([env.code, env.stderr.includes('within 200ms')]).toEqual([1, true]);
+    } finally {
+      for (const s of held) s.destroy();
+      silent.close();
+    }
+    const bad = await weft(['get', 'svc', '--timeout', 'soon'], { env: { WEFT_SERVER: url, WEFT_TOKEN: 'x' } });
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain("--timeout: 'soon' is not a positive duration");
   });
 
   it('refuses a wrong token', async () => {
