@@ -84,6 +84,15 @@ export function isKnownExtension(slot: ExtensionSlot, name: string, typeUrl: str
   return EXTENSION_LIST.some((e) => e.slot === slot && e.name === name && e.typeUrl === typeUrl);
 }
 
+/**
+ * Whether a typed config is this extension's message. Like Envoy, only the part after the last '/'
+ * counts (an `Any` type URL may carry another prefix than type.googleapis.com).
+ */
+export function isExtensionConfig(typeUrl: string, e: Extension): boolean {
+  const slash = typeUrl.lastIndexOf('/');
+  return slash >= 0 && typeUrl.slice(slash + 1) === e.schema.typeName;
+}
+
 /** `Any` holding an extension's typed config. */
 export function packExtension<D extends DescMessage>(e: Extension<D>, init?: MessageInitShape<D>): Any {
   return anyPack(e.schema, create(e.schema, init));

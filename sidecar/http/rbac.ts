@@ -10,6 +10,7 @@
  * NACK with its field path, never silently ignored.
  */
 import { anyUnpack } from '@bufbuild/protobuf/wkt';
+import { EXTENSIONS } from '../../common/extensions.js';
 import { RBAC_Action, type Permission, type Principal } from '../../proto/gen/envoy/config/rbac/v3/rbac_pb.js';
 import type { HeaderMatcher } from '../../proto/gen/envoy/config/route/v3/route_components_pb.js';
 import { RBACSchema } from '../../proto/gen/envoy/extensions/filters/http/rbac/v3/rbac_pb.js';
@@ -17,7 +18,7 @@ import type { HttpFilter } from '../../proto/gen/envoy/extensions/filters/networ
 import type { StringMatcher } from '../../proto/gen/envoy/type/matcher/v3/string_pb.js';
 import type { Problems } from '../xds/types/decoded.js';
 
-export const RBAC_FILTER_TYPE = 'type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC';
+export const RBAC_FILTER_TYPE = EXTENSIONS.rbac.typeUrl;
 
 export interface RbacRequest {
   method: string;

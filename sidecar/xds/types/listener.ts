@@ -16,7 +16,7 @@ import { HttpConnectionManager_PathWithEscapedSlashesAction as Slashes, type Htt
 import { RouterSchema } from '../../../proto/gen/envoy/extensions/filters/http/router/v3/router_pb.js';
 import { EscapedSlashes, type PathOptions } from '../../http/uri.js';
 import { checkSupported, LISTENER_FIELDS, supportedFields } from './supported.js';
-import { EXTENSIONS } from '../../../common/extensions.js';
+import { EXTENSIONS, isExtensionConfig } from '../../../common/extensions.js';
 
 const ROUTER_TYPE = EXTENSIONS.router.typeUrl;
 const GRPC_WEB_TYPE = EXTENSIONS.grpcWeb.typeUrl;
@@ -99,7 +99,7 @@ function tracingOf(hcm: HttpConnectionManager, l: Listener, p: Problems, path: s
   const prov = t.provider;
   if (prov) {
     const any = prov.configType.case === 'typedConfig' ? prov.configType.value : undefined;
-    if (prov.name !== 'envoy.tracers.opentelemetry' || !any?.typeUrl.endsWith('/envoy.config.trace.v3.OpenTelemetryConfig')) {
+    if (prov.name !== EXTENSIONS.openTelemetry.name || !any || !isExtensionConfig(any.typeUrl, EXTENSIONS.openTelemetry)) {
       p.add(`${path}.tracing.provider`, `unsupported tracer '${prov.name}' (envoy.tracers.opentelemetry with an OpenTelemetryConfig)`);
     } else {
       const oc = anyUnpack(any, OpenTelemetryConfigSchema);
@@ -141,7 +141,7 @@ export function decodeListener(bytes: Uint8Array): Decoded<SidecarListener> {
   const path = l.apiListener ? 'api_listener.api_listener' : 'filter_chains[0].filters[0].typed_config';
   let hcm: HttpConnectionManager | undefined;
   if (!any) p.add(path, 'an HttpConnectionManager is required');
-  else if (!any.typeUrl.endsWith('/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager')) p.add(`${path}.type_url`, `unsupported filter '${any.typeUrl}'`);
+  else if (!isExtensionConfig(any.typeUrl, EXTENSIONS.httpConnectionManager)) p.add(`${path}.type_url`, `unsupported filter '${any.typeUrl}'`);
   else hcm = anyUnpack(any, HttpConnectionManagerSchema);
   let routeName = '';
   checkSupported(ListenerSchema, l, LISTENER_FIELDS, p, '');

@@ -11,6 +11,7 @@
 import { X509Certificate } from 'node:crypto';
 import { fromBinary } from '@bufbuild/protobuf';
 import { anyUnpack } from '@bufbuild/protobuf/wkt';
+import { EXTENSIONS, isExtensionConfig } from '../../../common/extensions.js';
 import type { Any } from '@bufbuild/protobuf/wkt';
 import type { Cluster } from '../../../proto/gen/envoy/config/cluster/v3/cluster_pb.js';
 import type { Listener } from '../../../proto/gen/envoy/config/listener/v3/listener_pb.js';
@@ -134,7 +135,7 @@ function unpackTls<T>(any: Any | undefined, kind: 'UpstreamTlsContext' | 'Downst
     p.add(`${path}.typed_config`, 'is required');
     return undefined;
   }
-  if (!any.typeUrl.endsWith(`/envoy.extensions.transport_sockets.tls.v3.${kind}`)) {
+  if (!isExtensionConfig(any.typeUrl, kind === 'UpstreamTlsContext' ? EXTENSIONS.upstreamTls : EXTENSIONS.downstreamTls)) {
     p.add(`${path}.typed_config.type_url`, `unsupported transport socket '${any.typeUrl}' (want ${kind})`);
     return undefined;
   }

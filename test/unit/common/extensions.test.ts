@@ -1,7 +1,7 @@
 // The one list of extensions Weft emits (common/extensions.ts) and what decoders ask of it.
 import { anyUnpack } from '@bufbuild/protobuf/wkt';
 import { describe, expect, it } from 'vitest';
-import { EXTENSIONS, EXTENSION_LIST, isKnownExtension, packExtension, schemaByTypeUrl, typedExtension, typeUrlOf } from '../../../common/extensions.js';
+import { EXTENSIONS, EXTENSION_LIST, isExtensionConfig, isKnownExtension, packExtension, schemaByTypeUrl, typedExtension, typeUrlOf } from '../../../common/extensions.js';
 import { xdsTypeRegistry } from '../../../control-plane/xds/type-registry.js';
 import { GrpcJsonTranscoderSchema } from '../../../proto/gen/envoy/extensions/filters/http/grpc_json_transcoder/v3/transcoder_pb.js';
 
@@ -31,5 +31,16 @@ describe('extension list', () => {
     expect(anyUnpack(f.configType.value, EXTENSIONS.rbac.schema)?.rules).toBeDefined();
     expect(packExtension(EXTENSIONS.router).typeUrl).toBe(EXTENSIONS.router.typeUrl);
     for (const e of EXTENSION_LIST) for (const s of [e.schema, ...e.carries]) expect(xdsTypeRegistry.getMessage(s.typeName), s.typeName).toBeDefined();
+  });
+
+  it('recognizes an extension\'s typed config by the message name after the last slash, as Envoy does', () => {
+    const hcm = EXTENSIONS.httpConnectionManager;
+    expect(isExtensionConfig(hcm.typeUrl, hcm)).toBe(true);
+    expect(isExtensionConfig('example.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager', hcm)).toBe(true);
+    expect(isExtensionConfig('type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManagerX', hcm)).toBe(false);
+    expect(isExtensionConfig('type.googleapis.com/x.envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager', hcm)).toBe(false);
+    expect(isExtensionConfig(hcm.schema.typeName, hcm)).toBe(false); // a type URL has a '/'
+    expect(isExtensionConfig(EXTENSIONS.upstreamTls.typeUrl, EXTENSIONS.downstreamTls)).toBe(false);
+    expect(isExtensionConfig(EXTENSIONS.openTelemetry.typeUrl, EXTENSIONS.openTelemetry)).toBe(true);
   });
 });
