@@ -11,12 +11,8 @@ import { ClusterSchema } from '../../proto/gen/envoy/config/cluster/v3/cluster_p
 import { ClusterLoadAssignmentSchema } from '../../proto/gen/envoy/config/endpoint/v3/endpoint_pb.js';
 import { ListenerSchema } from '../../proto/gen/envoy/config/listener/v3/listener_pb.js';
 import { RouteConfigurationSchema } from '../../proto/gen/envoy/config/route/v3/route_pb.js';
-import { HttpConnectionManagerSchema } from '../../proto/gen/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager_pb.js';
-import { RouterSchema } from '../../proto/gen/envoy/extensions/filters/http/router/v3/router_pb.js';
-import { HttpProtocolOptionsSchema } from '../../proto/gen/envoy/extensions/upstreams/http/v3/http_protocol_options_pb.js';
-import { DownstreamTlsContextSchema, UpstreamTlsContextSchema } from '../../proto/gen/envoy/extensions/transport_sockets/tls/v3/tls_pb.js';
 import { SecretSchema } from '../../proto/gen/envoy/extensions/transport_sockets/tls/v3/secret_pb.js';
-import { RBACSchema } from '../../proto/gen/envoy/extensions/filters/http/rbac/v3/rbac_pb.js';
+import { EXTENSION_SCHEMAS } from '../../common/extensions.js';
 import type { HttpListener } from '../listeners/http-listener.js';
 import type { Runtime } from '../runtime.js';
 import type { XdsConfig } from '../xds/ads-client.js';
@@ -27,7 +23,8 @@ import { DURATION_BOUNDS, type RequestStats } from '../telemetry/request-stats.j
 import type { UpstreamCluster } from '../upstream/cluster.js';
 import { Metrics } from '../../common/prometheus.js';
 
-const registry = createRegistry(HttpConnectionManagerSchema, RouterSchema, HttpProtocolOptionsSchema, UpstreamTlsContextSchema, DownstreamTlsContextSchema, SecretSchema, RBACSchema);
+// Every typed config Weft emits (common/extensions.ts) renders in the dump, and secrets.
+const registry = createRegistry(...EXTENSION_SCHEMAS, SecretSchema);
 
 export interface AdminState {
   runtime: Runtime;

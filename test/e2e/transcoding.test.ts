@@ -80,6 +80,12 @@ describe('HTTP/JSON clients of a gRPC service (GRPCTranslation)', () => {
     await cp?.kill();
   });
 
+  it("dumps its config with every filter's typed config rendered (transcoder, gRPC-Web, RBAC, tracer)", async () => {
+    const text = await (await fetch(`${bookstore.admin}/config_dump`)).text();
+    expect(text).not.toContain('cannot render as JSON');
+    expect(text).toContain('type.googleapis.com/envoy.extensions.filters.http.grpc_json_transcoder.v3.GrpcJsonTranscoder');
+  });
+
   it('GET with a path variable', async () => {
     const r = await req(web.outboundPort, 'GET', '/v1/shelves/1');
     expect(r.status).toBe(200);
