@@ -9,7 +9,7 @@
  */
 import type { ErrorCode } from '../../common/errors.js';
 import type { ForwardRoute } from '../routing/route-table.js';
-import { RETRY } from '../routing/route-table.js';
+import { RETRY, rewritePath } from '../routing/route-table.js';
 import { hash32 } from '../upstream/lb/ring-hash.js';
 import type { Host } from '../upstream/host.js';
 import { Outcome, type UpstreamCluster } from '../upstream/cluster.js';
@@ -61,10 +61,7 @@ export interface ForwardStats {
 
 /** The path (and query) the upstream gets: the route's prefix or regex rewrite applied. */
 export function upstreamPath(d: Downstream, route: ForwardRoute): string {
-  let path = d.path;
-  if (route.prefixRewrite !== undefined && route.matchedPrefix !== undefined) path = route.prefixRewrite + path.slice(route.matchedPrefix.length);
-  else if (route.regexRewrite) path = path.replace(route.regexRewrite.re, route.regexRewrite.sub);
-  return path + d.search;
+  return rewritePath(d.path, route) + d.search;
 }
 
 /**

@@ -4,7 +4,7 @@
  * forward to a cluster (weighted split picked per request).
  */
 import type { RouteTable, RedirectRoute } from '../routing/route-table.js';
-import { pickWeighted } from '../routing/route-table.js';
+import { pickWeighted, rewritePath } from '../routing/route-table.js';
 import type { UpstreamCluster } from '../upstream/cluster.js';
 import type { Downstream, ResponseHeaders } from './downstream.js';
 import { Exchange } from './exchange.js';
@@ -58,10 +58,7 @@ function redirectLocation(d: Downstream, r: RedirectRoute): string {
   let host = r.host ?? d.authority;
   if (r.port !== undefined) host = `${host.replace(/:\d+$/, '')}:${r.port}`;
   else if (r.scheme && r.host === undefined) host = host.replace(/:\d+$/, '');
-  let path = d.path;
-  if (r.path !== undefined) path = r.path;
-  else if (r.prefixRewrite !== undefined && r.matchedPrefix !== undefined) path = r.prefixRewrite + path.slice(r.matchedPrefix.length);
-  else if (r.regexRewrite) path = path.replace(r.regexRewrite.re, r.regexRewrite.sub);
+  const path = r.path ?? rewritePath(d.path, r);
   return `${scheme}://${host}${path}${r.stripQuery ? '' : d.search}`;
 }
 

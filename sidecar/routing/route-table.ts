@@ -68,7 +68,22 @@ interface RouteCommon {
   resRemove: readonly string[];
 }
 
-export interface ForwardRoute extends RouteCommon {
+/** A route's path rewrite (prefix_rewrite or regex_rewrite), shared by forwards and redirects. */
+export interface PathRewrite {
+  prefixRewrite: string | undefined;
+  /** The matched prefix (for prefix_rewrite). */
+  matchedPrefix: string | undefined;
+  regexRewrite: { re: RegExp; sub: string } | undefined;
+}
+
+/** The path after the route's rewrite (the query is not part of it). */
+export function rewritePath(path: string, r: PathRewrite): string {
+  if (r.prefixRewrite !== undefined && r.matchedPrefix !== undefined) return r.prefixRewrite + path.slice(r.matchedPrefix.length);
+  if (r.regexRewrite) return path.replace(r.regexRewrite.re, r.regexRewrite.sub);
+  return path;
+}
+
+export interface ForwardRoute extends RouteCommon, PathRewrite {
   kind: 'forward';
   cluster: string | undefined;
   weighted: WeightedCluster | undefined;
@@ -78,25 +93,19 @@ export interface ForwardRoute extends RouteCommon {
   grpcTimeoutMaxMs: number | undefined;
   retry: CompiledRetry | undefined;
   hash: readonly HashPolicy[];
-  prefixRewrite: string | undefined;
-  /** Length of the matched prefix (for prefix_rewrite). */
-  matchedPrefix: string | undefined;
-  regexRewrite: { re: RegExp; sub: string } | undefined;
   hostRewrite: string | undefined;
   /** The route's upgrade_configs: an Upgrade type enabled (true) or disabled (false) here; else the listener decides. */
   upgrades: ReadonlyMap<string, boolean> | undefined;
 }
 
-export interface RedirectRoute extends RouteCommon {
+export interface RedirectRoute extends RouteCommon, PathRewrite {
   kind: 'redirect';
   status: number;
   scheme: string | undefined;
   host: string | undefined;
   port: number | undefined;
+  /** path_redirect: the whole new path (else the rewrite, if any, applies). */
   path: string | undefined;
-  prefixRewrite: string | undefined;
-  matchedPrefix: string | undefined;
-  regexRewrite: { re: RegExp; sub: string } | undefined;
   stripQuery: boolean;
 }
 
