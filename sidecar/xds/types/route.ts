@@ -4,6 +4,7 @@ import { RouteConfigurationSchema, type RouteConfiguration } from '../../../prot
 import { checkDuration, checkRegex, Problems, type Decoded } from './decoded.js';
 import { RETRY } from '../../routing/route-table.js';
 import type { RetryPolicy } from '../../../proto/gen/envoy/config/route/v3/route_components_pb.js';
+import type { RegexMatchAndSubstitute } from '../../../proto/gen/envoy/type/matcher/v3/regex_pb.js';
 
 /** A retry policy's conditions and durations: an unknown retry_on token is refused, not skipped. */
 function checkRetry(p: Problems, path: string, r: RetryPolicy | undefined): void {
@@ -20,6 +21,12 @@ import { checkSupported, ROUTE_FIELDS } from './supported.js';
 
 import { compileTranscoderAny, REVERSE_FILTER } from '../../../common/transcode/compile.js';
 import { TranscoderConfigError } from '../../../common/transcode/transcoder.js';
+
+/** A regex_rewrite (of a forward or a redirect): a pattern is required (without one it would do nothing), and it must compile. */
+function checkRegexRewrite(p: Problems, path: string, rr: RegexMatchAndSubstitute): void {
+  if (rr.pattern) checkRegex(p, `${path}.pattern.regex`, rr.pattern.regex);
+  else p.add(`${path}.pattern`, 'is required');
+}
 
 export function decodeRoute(bytes: Uint8Array): Decoded<RouteConfiguration> {
   const rc = fromBinary(RouteConfigurationSchema, bytes);
@@ -70,17 +77,14 @@ export function decodeRoute(bytes: Uint8Array): Decoded<RouteConfiguration> {
       if (!r.action.case || !['route', 'redirect', 'directResponse'].includes(r.action.case)) p.add(`${rp}.action`, `unsupported action '${r.action.case ?? 'none'}'`);
       if (r.action.case === 'redirect') {
         const rr = r.action.value.pathRewriteSpecifier;
-        if (rr.case === 'regexRewrite') {
-          if (rr.value.pattern) checkRegex(p, `${rp}.redirect.regex_rewrite.pattern.regex`, rr.value.pattern.regex);
-          else p.add(`${rp}.redirect.regex_rewrite.pattern`, 'is required');
-        }
+        if (rr.case === 'regexRewrite') checkRegexRewrite(p, `${rp}.redirect.regex_rewrite`, rr.value);
       }
       if (r.action.case === 'route') {
         const ra = r.action.value;
         checkRetry(p, `${rp}.route.retry_policy`, ra.retryPolicy);
         checkDuration(p, `${rp}.route.timeout`, ra.timeout);
         checkDuration(p, `${rp}.route.max_stream_duration.grpc_timeout_header_max`, ra.maxStreamDuration?.grpcTimeoutHeaderMax);
-        if (ra.regexRewrite?.pattern) checkRegex(p, `${rp}.route.regex_rewrite.pattern.regex`, ra.regexRewrite.pattern.regex);
+        if (ra.regexRewrite) checkRegexRewrite(p, `${rp}.route.regex_rewrite`, ra.regexRewrite);
         ra.hashPolicy.forEach((h, hi) => {
           const s = h.policySpecifier;
           if (s.case === 'connectionProperties' && !s.value.sourceIp) p.add(`${rp}.route.hash_policy[${hi}].connection_properties.source_ip`, 'must be true (the only connection property supported)');

@@ -102,6 +102,20 @@ describe('sidecar xDS decoders refuse what they do not execute', () => {
     expect(errors('route', retryPred)).toEqual([`virtual_hosts[${v}].routes[${r}].route.retry_policy.retry_host_predicate: is not supported by the Weft sidecar (refused rather than ignored)`]);
   });
 
+  it('refuses a regex_rewrite without a pattern or with a bad one, on a forward and on a redirect alike', () => {
+    const rc = json('route', 'outbound');
+    const vh = rc.virtualHosts[0];
+    vh.routes = [
+      { match: { prefix: '/a' }, route: { cluster: vh.routes.find((r: J) => r.route?.cluster)?.route.cluster ?? 'outbound|8080||library.default', regexRewrite: { substitution: '/x' } } },
+      { match: { prefix: '/b' }, route: { cluster: 'outbound|8080||library.default', regexRewrite: { pattern: { regex: '(' }, substitution: '/x' } } },
+      { match: { prefix: '/c' }, redirect: { regexRewrite: { substitution: '/x' } } },
+      { match: { prefix: '/d' }, redirect: { regexRewrite: { pattern: { regex: '(' }, substitution: '/x' } } },
+    ];
+    const got = errors('route', rc);
+    expect(got.filter((e) => e.endsWith('regex_rewrite.pattern: is required'))).toEqual(['virtual_hosts[0].routes[0].route.regex_rewrite.pattern: is required', 'virtual_hosts[0].routes[2].redirect.regex_rewrite.pattern: is required']);
+    expect(got.filter((e) => e.includes('invalid regex')).map((e) => e.split(':')[0])).toEqual(['virtual_hosts[0].routes[1].route.regex_rewrite.pattern.regex', 'virtual_hosts[0].routes[3].redirect.regex_rewrite.pattern.regex']);
+  });
+
   it('refuses weighted clusters whose total_weight is not the sum of the weights', () => {
     const rc = json('route', 'outbound');
     let where = '';
