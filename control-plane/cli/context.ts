@@ -7,7 +7,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { WeftError, formatFieldError, isWeftError, type FieldError } from '../../common/errors.js';
 import { TOKEN_FILE } from '../admin/token.js';
-import { parseDuration } from '../config/schema.js';
+import { parseDurationFlag } from './flags.js';
 
 export interface Io {
   out: (s: string) => void;
@@ -52,9 +52,12 @@ export class AdminClient {
   constructor(opts: { server?: string; token?: string; 'data-dir'?: string; timeout?: string }) {
     this.server = (opts.server ?? process.env.WEFT_SERVER ?? DEFAULT_SERVER).replace(/\/$/, '');
     this.#timeout = opts.timeout ?? process.env.WEFT_TIMEOUT ?? '30s';
-    const ms = parseDuration(this.#timeout);
-    if (ms === undefined || ms <= 0) throw usageError(`--timeout: '${this.#timeout}' is not a positive duration (e.g. 500ms, 30s, 2m)`, CLIENT_USAGE);
-    this.#timeoutMs = ms;
+    try {
+      this.#timeoutMs = parseDurationFlag(this.#timeout);
+      if (this.#timeoutMs <= 0) throw new Error('want more than 0');
+    } catch (e) {
+      throw usageError(`--timeout: ${(e as Error).message}`, CLIENT_USAGE);
+    }
     let token = opts.token ?? process.env.WEFT_TOKEN;
     if (!token) {
       try {

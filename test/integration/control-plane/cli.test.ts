@@ -170,7 +170,9 @@ describe('weft CLI against a running control plane', () => {
     }
     const bad = await weft(['get', 'svc', '--timeout', 'soon'], { env: { WEFT_SERVER: url, WEFT_TOKEN: 'x' } });
     expect(bad.code).toBe(2);
-    expect(bad.stderr).toContain("--timeout: 'soon' is not a positive duration");
+    expect(bad.stderr).toContain("--timeout: 'soon' is not a duration (e.g. 500ms, 10s, 2m)");
+    const zero = await weft(['get', 'svc', '--timeout', '0s'], { env: { WEFT_SERVER: url, WEFT_TOKEN: 'x' } });
+    expect([zero.code, zero.stderr.includes('--timeout: want more than 0')]).toEqual([2, true]);
   });
 
   it('refuses a wrong token', async () => {
