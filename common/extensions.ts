@@ -11,6 +11,9 @@ import { OpenTelemetryConfigSchema } from '../proto/gen/envoy/config/trace/v3/op
 import { FilterConfigSchema } from '../proto/gen/envoy/config/route/v3/route_components_pb.js';
 import { GrpcJsonTranscoderSchema } from '../proto/gen/envoy/extensions/filters/http/grpc_json_transcoder/v3/transcoder_pb.js';
 import { GrpcWebSchema } from '../proto/gen/envoy/extensions/filters/http/grpc_web/v3/grpc_web_pb.js';
+import { CorsPolicySchema, CorsSchema } from '../proto/gen/envoy/extensions/filters/http/cors/v3/cors_pb.js';
+import { HTTPFaultSchema } from '../proto/gen/envoy/extensions/filters/http/fault/v3/fault_pb.js';
+import { GrpcJsonReverseSchema } from '../proto/gen/weft/v1/filters_pb.js';
 import { RBACSchema } from '../proto/gen/envoy/extensions/filters/http/rbac/v3/rbac_pb.js';
 import { RouterSchema } from '../proto/gen/envoy/extensions/filters/http/router/v3/router_pb.js';
 import { HttpConnectionManagerSchema } from '../proto/gen/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager_pb.js';
@@ -55,7 +58,15 @@ export const EXTENSIONS = Object.freeze({
   rbac: ext('envoy.filters.http.rbac', 'http_filter', RBACSchema),
   grpcWeb: ext('envoy.filters.http.grpc_web', 'http_filter', GrpcWebSchema),
   grpcJsonTranscoder: ext('envoy.filters.http.grpc_json_transcoder', 'http_filter', GrpcJsonTranscoderSchema),
-  /** Weft's gRPC -> HTTP/JSON translation, per virtual host: a FilterConfig (is_optional) around a GrpcJsonTranscoder. */
+  /** CORS: the listener-level filter has no options; policies are per virtual host or route (corsPolicy). */
+  cors: ext('envoy.filters.http.cors', 'http_filter', CorsSchema),
+  corsPolicy: ext('envoy.filters.http.cors', 'per_filter_config', CorsPolicySchema),
+  /** Fault injection: an empty HTTPFault on the listener (no faults); a route's HTTPFault replaces it. */
+  fault: ext('envoy.filters.http.fault', 'http_filter', HTTPFaultSchema),
+  faultPolicy: ext('envoy.filters.http.fault', 'per_filter_config', HTTPFaultSchema),
+  /** Weft's gRPC -> HTTP/JSON translation: the filter (no options, is_optional) ... */
+  grpcJsonReverseFilter: ext('weft.filters.http.grpc_json_reverse', 'http_filter', GrpcJsonReverseSchema),
+  /** ... and its config per virtual host: a FilterConfig (is_optional) around a GrpcJsonTranscoder. */
   grpcJsonReverse: ext('weft.filters.http.grpc_json_reverse', 'per_filter_config', FilterConfigSchema, [GrpcJsonTranscoderSchema]),
   downstreamTls: ext('envoy.transport_sockets.tls', 'transport_socket', DownstreamTlsContextSchema),
   upstreamTls: ext('envoy.transport_sockets.tls', 'transport_socket', UpstreamTlsContextSchema),
