@@ -15,14 +15,14 @@ describe('extension list', () => {
   it('finds schemas by type URL, including messages carried inside a config', () => {
     expect(schemaByTypeUrl(EXTENSIONS.grpcWeb.typeUrl)).toBe(EXTENSIONS.grpcWeb.schema);
     expect(schemaByTypeUrl(typeUrlOf(GrpcJsonTranscoderSchema))).toBe(GrpcJsonTranscoderSchema);
-    expect(schemaByTypeUrl('type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault')).toBeUndefined();
+    expect(schemaByTypeUrl('type.googleapis.com/envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit')).toBeUndefined();
   });
 
   it('says whether a filter is known, by slot, name and type URL', () => {
     expect(isKnownExtension('http_filter', 'envoy.filters.http.grpc_web', EXTENSIONS.grpcWeb.typeUrl)).toBe(true);
     expect(isKnownExtension('http_filter', 'envoy.filters.http.grpc_web', EXTENSIONS.rbac.typeUrl)).toBe(false);
     expect(isKnownExtension('network_filter', 'envoy.filters.http.grpc_web', EXTENSIONS.grpcWeb.typeUrl)).toBe(false);
-    expect(isKnownExtension('http_filter', 'envoy.filters.http.fault', 'type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault')).toBe(false);
+    expect(isKnownExtension('http_filter', 'envoy.filters.http.local_ratelimit', 'type.googleapis.com/envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit')).toBe(false);
   });
 
   it('packs typed configs that unpack with the same schema, and the JSON registry knows every one', () => {
