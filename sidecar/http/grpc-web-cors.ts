@@ -10,10 +10,7 @@
  */
 import type { Downstream, ResponseHeaders } from './downstream.js';
 
-/** Response headers a gRPC-Web client must be able to read. */
-export const GRPC_WEB_EXPOSE = 'grpc-status,grpc-message,grpc-status-details-bin,x-weft-error';
-/** Request headers a preflight allows when it does not list its own. */
-export const GRPC_WEB_ALLOW_HEADERS = 'content-type,x-grpc-web,x-user-agent,grpc-timeout,authorization,x-request-id,traceparent,tracestate';
+import { GRPC_WEB_ALLOW_HEADERS, GRPC_WEB_ALLOW_METHODS, GRPC_WEB_EXPOSE, GRPC_WEB_MAX_AGE } from '../../common/grpc-web.js';
 
 /** How the caller frames messages: binary, or base64 text (`application/grpc-web-text...`). */
 export interface GrpcWebCall {
@@ -55,8 +52,8 @@ export function preflightHeaders(d: Pick<Downstream, 'header'>): ResponseHeaders
   return {
     ...grpcWebCors(d),
     'access-control-allow-origin': d.header('origin') ?? '*',
-    'access-control-allow-methods': 'POST, OPTIONS',
+    'access-control-allow-methods': GRPC_WEB_ALLOW_METHODS,
     'access-control-allow-headers': d.header('access-control-request-headers') ?? GRPC_WEB_ALLOW_HEADERS,
-    'access-control-max-age': '86400',
+    'access-control-max-age': GRPC_WEB_MAX_AGE,
   };
 }
