@@ -35,6 +35,7 @@ export const ERROR_CODES = {
   UPSTREAM_PROTOCOL: 'the upstream answered with something that is not valid HTTP or gRPC',
   REQUEST_TOO_LARGE: 'the request exceeded a size limit',
   UPGRADE_NOT_ALLOWED: 'the request asks for an Upgrade that is not enabled for its route',
+  FAULT_ABORT: 'a FaultPolicy aborted the request on purpose (fault injection)',
   // internal
   INTERNAL: 'an internal invariant failed',
 } as const;

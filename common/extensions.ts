@@ -100,8 +100,13 @@ export function isKnownExtension(slot: ExtensionSlot, name: string, typeUrl: str
  * counts (an `Any` type URL may carry another prefix than type.googleapis.com).
  */
 export function isExtensionConfig(typeUrl: string, e: Extension): boolean {
+  return isMessageType(typeUrl, e.schema);
+}
+
+/** Whether an `Any` with this type URL holds a message of this schema (the name after the last '/'). */
+export function isMessageType(typeUrl: string, schema: DescMessage): boolean {
   const slash = typeUrl.lastIndexOf('/');
-  return slash >= 0 && typeUrl.slice(slash + 1) === e.schema.typeName;
+  return slash >= 0 && typeUrl.slice(slash + 1) === schema.typeName;
 }
 
 /** `Any` holding an extension's typed config. */

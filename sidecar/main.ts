@@ -28,7 +28,8 @@ import { AdsClient, type XdsProtocolMode } from './xds/ads-client.js';
 import { readFileSync } from 'node:fs';
 import { MeshTls } from './tls/mesh-tls.js';
 import type { Downstream } from './http/downstream.js';
-import type { RbacDecision } from './http/rbac.js';
+import type { RbacDecision } from './http/filters/rbac.js';
+import type { RequestHead } from './http/filter.js';
 import { Tracing } from './telemetry/tracing.js';
 import { IdentityError, WorkloadIdentity } from './identity/workload.js';
 import { runPrimary } from './workers/primary.js';
@@ -236,7 +237,10 @@ async function run(argv: string[], opts: MainOptions): Promise<void> {
   }
 
   const tracing = new Tracing({ namespace, nodeId: id, logger: log.child({ component: 'tracing' }) });
-  const runtime = new Runtime(appProtocol, mesh, tracing);
+  const rbacLog = log.child({ component: 'rbac' });
+  const onDeny = (d: RequestHead, decision: RbacDecision): void =>
+    rbacLog.warn({ policy: decision.policy, reason: decision.reason, principal: d.principal ?? null, method: d.method, authority: d.authority, path: d.path }, `request denied: ${decision.reason}`);
+  const runtime = new Runtime(appProtocol, mesh, tracing, onDeny);
   const requests = new RequestStats({ maxSeries: Number(a['metrics-max-series']) });
   let accessLog: AccessLog | undefined;
   if (a['access-log'] && a['access-log'] !== 'off') {
@@ -252,21 +256,15 @@ async function run(argv: string[], opts: MainOptions): Promise<void> {
     const al = accessLog;
     return al
       ? (d, status, grpc, ms) => {
-          requests.record(direction, d.clusterName, d.routeName, status, grpc, ms);
+          requests.record(direction, d.info.clusterName, d.info.routeName, status, grpc, ms);
           al.log(d, direction, status, grpc, ms);
         }
-      : (d, status, grpc, ms) => requests.record(direction, d.clusterName, d.routeName, status, grpc, ms);
+      : (d, status, grpc, ms) => requests.record(direction, d.info.clusterName, d.info.routeName, status, grpc, ms);
   };
   const internalLog = log.child({ component: 'http' });
   const onInternalError = (e: unknown) => internalLog.error({ err: { message: (e as Error)?.message, stack: (e as Error)?.stack } }, 'internal error while serving a request (connection closed, sidecar kept serving)');
   const outbound = new HttpListener({ name: SIDECAR_LISTENER.outbound, host: '127.0.0.1', port: outPort, observer: observer('outbound'), onInternalError }, runtime.contextFor(SIDECAR_LISTENER.outbound));
-  const rbacLog = log.child({ component: 'rbac' });
-  const inboundCtx = {
-    ...runtime.contextFor(SIDECAR_LISTENER.inbound),
-    onDeny: (d: Downstream, decision: RbacDecision) =>
-      rbacLog.warn({ policy: decision.policy, reason: decision.reason, principal: d.principal ?? null, method: d.method, authority: d.authority, path: d.path }, `request denied: ${decision.reason}`),
-  };
-  const inbound = new HttpListener({ name: SIDECAR_LISTENER.inbound, host: a['inbound-address']!, port: inPort, tls: { mesh, transport: () => runtime.inboundTransport() }, observer: observer('inbound'), onInternalError }, inboundCtx);
+  const inbound = new HttpListener({ name: SIDECAR_LISTENER.inbound, host: a['inbound-address']!, port: inPort, tls: { mesh, transport: () => runtime.inboundTransport() }, observer: observer('inbound'), onInternalError }, runtime.contextFor(SIDECAR_LISTENER.inbound));
   let outAddr, inAddr;
   try {
     outAddr = await outbound.listen();

@@ -9,21 +9,24 @@ import { SIDECAR_LISTENER } from '../common/xds-types.js';
 import { ClusterSchema, type Cluster } from '../proto/gen/envoy/config/cluster/v3/cluster_pb.js';
 import { ClusterLoadAssignmentSchema, type ClusterLoadAssignment } from '../proto/gen/envoy/config/endpoint/v3/endpoint_pb.js';
 import { RouteConfigurationSchema, type RouteConfiguration } from '../proto/gen/envoy/config/route/v3/route_pb.js';
-import type { RouterContext } from './http/router.js';
-import { RouteTable } from './routing/route-table.js';
+import { router } from './http/router.js';
+import { RouteTable, type CompiledRoute } from './routing/route-table.js';
+import { compose, type FilterContext, type Handler } from './http/filter.js';
+import { parsePerFilter } from './http/filters/index.js';
+import type { ListenerChain } from './http/hcm.js';
+import type { ListenerContext } from './listeners/http-listener.js';
+import { Problems } from './xds/types/decoded.js';
 import { UpstreamCluster } from './upstream/cluster.js';
 import type { XdsConfig } from './xds/ads-client.js';
 import type { MeshTls } from './tls/mesh-tls.js';
 import type { InboundTransport } from './xds/types/tls.js';
-import type { RbacEngine } from './http/rbac.js';
-import type { Transcoder } from '../common/transcode/transcoder.js';
 import type { Tracing } from './telemetry/tracing.js';
 import type { SidecarListener } from './xds/types/listener.js';
-import { DEFAULT_PATH_OPTIONS } from './http/uri.js';
-
-const NO_UPGRADES: ReadonlySet<string> = new Set();
 
 type ListenerName = (typeof SIDECAR_LISTENER)[keyof typeof SIDECAR_LISTENER];
+
+/** typed_per_filter_config entries, parsed by the filter registry (decodeRoute has checked them). */
+const perFilterParser = (key: string, any: Parameters<typeof parsePerFilter>[1]): unknown => parsePerFilter(key, any, new Problems('RouteConfiguration'), '')?.config;
 
 export class Runtime {
   readonly #clusters = new Map<string, UpstreamCluster>();
@@ -31,10 +34,8 @@ export class Runtime {
   readonly #tables = new Map<string, { rc: RouteConfiguration; table: RouteTable }>();
   readonly #listenerRoute = new Map<string, string>();
   #inbound: InboundTransport | undefined;
-  readonly #listenerRbac = new Map<string, RbacEngine | undefined>();
-  readonly #listenerTranscoder = new Map<string, Transcoder | undefined>();
-  readonly #listenerGrpcWeb = new Map<string, boolean>();
-  readonly #listeners = new Map<string, SidecarListener>();
+  /** Each listener's current chain, in a slot its ListenerContext reads (no lookup per request). */
+  readonly #slots = new Map<string, { chain: ListenerChain | undefined }>();
   /** Set once listeners, routes and clusters have all arrived. */
   ready = false;
 
@@ -42,28 +43,43 @@ export class Runtime {
     private readonly appProtocol: 'http' | 'http2' | 'grpc',
     private readonly mesh?: MeshTls,
     private readonly tracing?: Tracing,
+    /** Told about every RBAC denial (the sidecar logs it). */
+    private readonly onDeny?: FilterContext['onDeny'],
   ) {}
+
+  #slot(listener: string): { chain: ListenerChain | undefined } {
+    let s = this.#slots.get(listener);
+    if (!s) this.#slots.set(listener, (s = { chain: undefined }));
+    return s;
+  }
 
   /** How the inbound listener accepts connections (undefined until its Listener arrived). */
   inboundTransport(): InboundTransport | undefined {
     return this.#inbound;
   }
 
-  /** The router's view for one listener. */
-  contextFor(listener: ListenerName): RouterContext {
-    return {
-      routeTable: () => {
-        const name = this.#listenerRoute.get(listener);
-        return name === undefined ? undefined : this.#tables.get(name)?.table;
-      },
-      cluster: (name) => this.#clusters.get(name),
-      rbac: () => this.#listenerRbac.get(listener),
-      transcoder: () => this.#listenerTranscoder.get(listener),
-      grpcWeb: () => this.#listenerGrpcWeb.get(listener) === true,
-      paths: () => this.#listeners.get(listener)?.paths ?? DEFAULT_PATH_OPTIONS,
-      upgrades: () => this.#listeners.get(listener)?.upgrades ?? NO_UPGRADES,
-      ...(this.tracing ? { tracing: { t: this.tracing, listener } } : {}),
-    };
+  /** What one listener serves requests with: its chain as the last applied config built it. */
+  contextFor(listener: ListenerName): ListenerContext {
+    const slot = this.#slot(listener);
+    return { chain: () => slot.chain, ...(this.tracing ? { tracing: { t: this.tracing, listener } } : {}) };
+  }
+
+  /**
+   * A listener's chains: its filters in order ending in the router, and one chain per route that
+   * overrides a filter's config (typed_per_filter_config), built here, once per applied update.
+   */
+  #compose(name: string, l: SidecarListener, table: RouteTable): ListenerChain {
+    const tracing = this.tracing && (name === SIDECAR_LISTENER.inbound || name === SIDECAR_LISTENER.outbound) ? { t: this.tracing, listener: name } : undefined;
+    const ctx: FilterContext = { listener: name, ...(this.onDeny ? { onDeny: this.onDeny } : {}), ...(tracing ? { tracing } : {}) };
+    const terminal = router({ cluster: (c) => this.#clusters.get(c), upgrades: l.upgrades, ...(tracing ? { tracing } : {}) });
+    const head = compose(l.filters, terminal, ctx);
+    const byRoute = new Map<CompiledRoute, Handler>();
+    for (const r of table.routes()) {
+      const pf = r.perFilter;
+      if (!pf || !l.filters.some((s) => pf.has(s.name))) continue;
+      byRoute.set(r, compose(l.filters, terminal, ctx, (s) => pf.get(s.name)));
+    }
+    return { table, paths: l.paths, head, byRoute };
   }
 
   clusters(): ReadonlyMap<string, UpstreamCluster> {
@@ -102,20 +118,15 @@ export class Runtime {
     for (const [name, rc] of cfg.routes) {
       const cur = this.#tables.get(name);
       if (cur && equals(RouteConfigurationSchema, cur.rc, rc)) continue;
-      this.#tables.set(name, { rc, table: new RouteTable(rc) });
+      this.#tables.set(name, { rc, table: new RouteTable(rc, perFilterParser) });
     }
     for (const name of this.#tables.keys()) if (!cfg.routes.has(name)) this.#tables.delete(name);
     this.#listenerRoute.clear();
-    this.#listenerRbac.clear();
-    this.#listenerTranscoder.clear();
-    this.#listenerGrpcWeb.clear();
-    this.#listeners.clear();
+    for (const s of this.#slots.values()) s.chain = undefined;
     for (const [name, l] of cfg.listeners) {
-      this.#listeners.set(name, l);
       this.#listenerRoute.set(name, l.routeName);
-      this.#listenerRbac.set(name, l.rbac);
-      this.#listenerTranscoder.set(name, l.transcoder);
-      this.#listenerGrpcWeb.set(name, l.grpcWeb);
+      const table = this.#tables.get(l.routeName)?.table;
+      if (table) this.#slot(name).chain = this.#compose(name, l, table);
       if (this.tracing && (name === SIDECAR_LISTENER.inbound || name === SIDECAR_LISTENER.outbound)) this.tracing.configure(name, l.tracing);
     }
     if (inbound) this.#inbound = inbound.transport;

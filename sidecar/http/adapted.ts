@@ -1,16 +1,16 @@
 /**
- * A Downstream that stands in front of a real one and presents the request differently to the
- * Exchange (a gRPC call made from a JSON or gRPC-Web request). What belongs to the real request
- * (peer, timing, the metrics and access-log fields) is read from and written to the real one;
- * subclasses define the request they present and translate the response.
+ * A request presented differently to the next stage (a gRPC call made from a JSON or gRPC-Web
+ * request, an HTTP/JSON request made from a gRPC call), and the response sink that translates the
+ * reply back for the real client. The peer belongs to the real request and the response's flow
+ * control to the real sink; the info record is not here at all: it travels beside the request
+ * (filter.ts), the same object whatever a filter presents.
  */
-import type { Context, Span } from '@opentelemetry/api';
-import type { Downstream, ResponseHeaders } from './downstream.js';
 import type { Readable } from 'node:stream';
+import type { RequestHead, RequestInfo, ResponseHeaders, ResponseSink } from './filter.js';
 
-export abstract class AdaptedDownstream implements Downstream {
+export abstract class Adapted implements RequestHead, ResponseSink {
   readonly h2 = true;
-  readonly grpc = true;
+  readonly grpc: boolean = true;
   readonly upgrade = undefined;
   abstract readonly method: string;
   abstract readonly path: string;
@@ -19,7 +19,10 @@ export abstract class AdaptedDownstream implements Downstream {
   abstract readonly body: Readable;
   abstract readonly headersSent: boolean;
 
-  constructor(private readonly real: Downstream) {}
+  constructor(
+    protected readonly req: RequestHead,
+    protected readonly res: ResponseSink,
+  ) {}
 
   abstract header(name: string): string | undefined;
   abstract rawPairs(): string[];
@@ -28,97 +31,29 @@ export abstract class AdaptedDownstream implements Downstream {
   abstract end(trailers: ResponseHeaders | undefined): void;
   abstract respondTrailersOnly(headers: ResponseHeaders): void;
 
-  // Request facts and bookkeeping belong to the real request.
   get authority(): string {
-    return this.real.authority;
+    return this.req.authority;
   }
   get remoteAddress(): string {
-    return this.real.remoteAddress;
+    return this.req.remoteAddress;
   }
   get principal(): string | undefined {
-    return this.real.principal;
+    return this.req.principal;
   }
-  get startMs(): number {
-    return this.real.startMs;
-  }
-  get traceCtx(): Context | undefined {
-    return this.real.traceCtx;
-  }
-  set traceCtx(v: Context | undefined) {
-    this.real.traceCtx = v;
-  }
-  get serverSpan(): Span | undefined {
-    return this.real.serverSpan;
-  }
-  get routeName(): string {
-    return this.real.routeName;
-  }
-  set routeName(v: string) {
-    this.real.routeName = v;
-  }
-  get clusterName(): string {
-    return this.real.clusterName;
-  }
-  set clusterName(v: string) {
-    this.real.clusterName = v;
-  }
-  get attempts(): number {
-    return this.real.attempts;
-  }
-  set attempts(v: number) {
-    this.real.attempts = v;
-  }
-  get upstreamHost(): string {
-    return this.real.upstreamHost;
-  }
-  set upstreamHost(v: string) {
-    this.real.upstreamHost = v;
-  }
-  get weftError(): string {
-    return this.real.weftError;
-  }
-  set weftError(v: string) {
-    this.real.weftError = v;
-  }
-  get requestId(): string {
-    return this.real.requestId;
-  }
-  set requestId(v: string) {
-    this.real.requestId = v;
-  }
-  get traceId(): string {
-    return this.real.traceId;
-  }
-  set traceId(v: string) {
-    this.real.traceId = v;
-  }
-  get bytesSent(): number {
-    return this.real.bytesSent;
-  }
-  set bytesSent(_v: number) {
-    // counted by the real downstream's writes
-  }
-  get bytesReceived(): number {
-    return this.real.bytesReceived;
-  }
-  set bytesReceived(_v: number) {
-    // the JSON body was counted when it was read
-  }
-
   onceDrain(fn: () => void): void {
-    this.real.onceDrain(fn);
+    this.res.onceDrain(fn);
   }
   respondSimple(status: number, headers: ResponseHeaders, body: string): void {
-    this.real.respondSimple(status, headers, body);
+    this.res.respondSimple(status, headers, body);
   }
   abort(): void {
-    this.real.abort();
+    this.res.abort();
   }
   onClientGone(fn: () => void): void {
-    this.real.onClientGone(fn);
+    this.res.onClientGone(fn);
   }
   closeAfterResponse(): void {
-    this.real.closeAfterResponse();
+    this.res.closeAfterResponse();
   }
 }
 
@@ -129,7 +64,7 @@ export const MAX_TRANSLATED_BODY = 4 * 1024 * 1024;
  * The whole request body, or undefined once it passes MAX_TRANSLATED_BODY. Translations need the
  * complete message before they can build the one they send; bytesReceived is set for the logs.
  */
-export async function readWholeBody(d: Downstream): Promise<Buffer | undefined> {
+export async function readWholeBody(d: RequestHead, info: RequestInfo): Promise<Buffer | undefined> {
   if (!d.hasBody) return Buffer.alloc(0);
   const chunks: Buffer[] = [];
   let n = 0;
@@ -142,7 +77,7 @@ export async function readWholeBody(d: Downstream): Promise<Buffer | undefined> 
     if (n > MAX_TRANSLATED_BODY) return undefined;
     chunks.push(r.value);
   }
-  d.bytesReceived = n;
+  info.bytesReceived = n;
   return Buffer.concat(chunks);
 }
 

@@ -20,6 +20,9 @@ export class ReplayableBody {
   #error: Error | undefined;
   #pulling: Promise<void> | undefined;
   #attempts = 0;
+  /** Followers (mirrors) waiting for the next chunk. */
+  #wake: (() => void) | undefined;
+  #progress: Promise<void> | undefined;
 
   constructor(source: Readable, limit = DEFAULT_REPLAY_LIMIT) {
     this.#source = source[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
@@ -41,10 +44,19 @@ export class ReplayableBody {
     return this.#done;
   }
 
+  #woke(): void {
+    const w = this.#wake;
+    if (!w) return;
+    this.#wake = undefined;
+    this.#progress = undefined;
+    w();
+  }
+
   #pull(): Promise<void> {
     this.#pulling ??= this.#source.next().then(
       (r) => {
         this.#pulling = undefined;
+        this.#woke();
         if (r.done) {
           this.#done = true;
           return;
@@ -56,6 +68,7 @@ export class ReplayableBody {
       },
       (e: unknown) => {
         this.#pulling = undefined;
+        this.#woke();
         this.#error = e instanceof Error ? e : new Error(String(e));
       },
     );
@@ -84,6 +97,25 @@ export class ReplayableBody {
       }
       if (this.#done) return;
       await this.#pull();
+    }
+  }
+
+  /**
+   * The body again, for a follower that must never slow the reader down (a mirror): it reads only
+   * what the attempts have pulled, waiting for more, and fails once the body outgrew the replay
+   * limit (the beginning is gone by then).
+   */
+  async *follow(): AsyncGenerator<Buffer> {
+    let i = 0;
+    for (;;) {
+      if (this.#error) throw this.#error;
+      if (this.#overflow || this.#dropped > 0) throw new Error(`request body is larger than ${this.#limit} bytes: not mirrored`);
+      if (i < this.#chunks.length) {
+        yield this.#chunks[i++]!;
+        continue;
+      }
+      if (this.#done) return;
+      await (this.#progress ??= new Promise<void>((r) => (this.#wake = r)));
     }
   }
 }

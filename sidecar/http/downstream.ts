@@ -8,66 +8,19 @@ import { constants as h2c, type IncomingHttpHeaders as H2Headers, type ServerHtt
 import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import { peerPrincipal } from '../tls/mesh-tls.js';
-import type { Context, Span } from '@opentelemetry/api';
+import { RequestInfo, type RequestHead, type ResponseHeaders, type ResponseSink } from './filter.js';
 
-export type ResponseHeaders = Record<string, string | string[] | number>;
+export type { ResponseHeaders } from './filter.js';
 
-export interface Downstream {
-  readonly h2: boolean;
-  readonly grpc: boolean;
-  readonly method: string;
-  /** Lowercase host[:port] from :authority, Host or an absolute-form target. */
-  readonly authority: string;
-  /** The target's path; the router replaces it with the normalized path (uri.ts) before routing. */
+/**
+ * One request as the listener received it: its head and its response sink, one object per
+ * transport, and the info record it carries. The connection manager hands the three to the
+ * filter chain separately (filter.ts).
+ */
+export interface Downstream extends RequestHead, ResponseSink {
+  /** The target's path; the connection manager replaces it with the normalized path before routing. */
   path: string;
-  /** Query string including '?', or ''. */
-  readonly search: string;
-  /** HTTP/1.1 Upgrade requests: the Upgrade type, lowercase; undefined for every other request. */
-  readonly upgrade: string | undefined;
-  readonly remoteAddress: string;
-  /** The peer's verified SPIFFE ID (mTLS on the inbound listener); undefined on plaintext. */
-  readonly principal: string | undefined;
-  /** Trace context of this request's SERVER span (inbound, when tracing is on). */
-  traceCtx?: Context;
-  // What the request went through, filled in on the way (metrics, access log, load reports).
-  /** performance.now() when the request arrived. */
-  readonly startMs: number;
-  /** Matched route's name ('' when none matched) and the cluster it went to ('' when none). */
-  routeName: string;
-  clusterName: string;
-  /** Upstream attempts made (retries included) and the last host tried. */
-  attempts: number;
-  upstreamHost: string;
-  /** The x-weft-error code when the sidecar answered or cut the response; '' otherwise. */
-  weftError: string;
-  /** x-request-id sent upstream (kept or generated); '' before forwarding. */
-  requestId: string;
-  /** Trace id of the span the sidecar made for this request ('' when none). */
-  traceId: string;
-  /** The inbound SERVER span, ended when the response is done. */
-  serverSpan?: Span;
-  /** Response body bytes written, request body bytes read. */
-  bytesSent: number;
-  bytesReceived: number;
-  readonly hasBody: boolean;
-  readonly body: Readable;
-  readonly headersSent: boolean;
-  /** One header by lowercase name; `:method`, `:path`, `:authority` too. */
-  header(name: string): string | undefined;
-  /** Every request header as [name, value] pairs, names lowercase, without pseudo-headers. */
-  rawPairs(): string[];
-  writeHead(status: number, headers: ResponseHeaders, endStream: boolean): void;
-  write(chunk: Buffer): boolean;
-  onceDrain(fn: () => void): void;
-  end(trailers: ResponseHeaders | undefined): void;
-  respondTrailersOnly(headers: ResponseHeaders): void;
-  respondSimple(status: number, headers: ResponseHeaders, body: string): void;
-  /** Resets the stream / destroys the connection: the response cannot be completed. */
-  abort(): void;
-  /** Called once if the client goes away before the response ended. */
-  onClientGone(fn: () => void): void;
-  /** Ask the client to close this connection after the response (draining). */
-  closeAfterResponse(): void;
+  readonly info: RequestInfo;
 }
 
 export function splitTarget(target: string): [path: string, search: string] {
@@ -82,18 +35,7 @@ export function splitTarget(target: string): [path: string, search: string] {
 export abstract class SocketDownstream {
   readonly remoteAddress: string;
   readonly #socket: Socket | undefined;
-  traceCtx?: Context;
-  readonly startMs = performance.now();
-  routeName = '';
-  clusterName = '';
-  attempts = 0;
-  upstreamHost = '';
-  weftError = '';
-  requestId = '';
-  traceId = '';
-  serverSpan?: Span;
-  bytesSent = 0;
-  bytesReceived = 0;
+  readonly info = new RequestInfo();
 
   constructor(socket: Socket | undefined) {
     this.#socket = socket;
@@ -175,7 +117,7 @@ export class H2Downstream extends SocketDownstream implements Downstream {
     });
   }
   write(chunk: Buffer): boolean {
-    this.bytesSent += chunk.length;
+    this.info.bytesSent += chunk.length;
     return this.stream.destroyed ? true : this.stream.write(chunk);
   }
   onceDrain(fn: () => void): void {

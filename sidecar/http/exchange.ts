@@ -14,7 +14,7 @@ import { hash32 } from '../upstream/lb/ring-hash.js';
 import type { Host } from '../upstream/host.js';
 import { Outcome, type UpstreamCluster } from '../upstream/cluster.js';
 import { ReplayableBody } from './body.js';
-import type { Downstream, ResponseHeaders } from './downstream.js';
+import type { RequestHead, RequestInfo, ResponseHeaders, ResponseSink } from './filter.js';
 import { editResponse, requestHeaders } from './headers.js';
 import { errorCode, Failure, H1Attempt, H2Attempt, type Attempt, type AttemptSink } from './attempts.js';
 import { respondError } from './respond.js';
@@ -60,7 +60,7 @@ export interface ForwardStats {
 }
 
 /** The path (and query) the upstream gets: the route's prefix or regex rewrite applied. */
-export function upstreamPath(d: Downstream, route: ForwardRoute): string {
+export function upstreamPath(d: RequestHead, route: ForwardRoute): string {
   return rewritePath(d.path, route) + d.search;
 }
 
@@ -68,7 +68,7 @@ export function upstreamPath(d: Downstream, route: ForwardRoute): string {
  * The route's hash policies for ring-hash balancing: the first policy that yields a key wins; a
  * missing cookie with a TTL is generated (as Envoy does) and returned to set on the response.
  */
-export function hashKey(d: Downstream, policies: ForwardRoute['hash']): { hash: number | undefined; setCookie: string | undefined } {
+export function hashKey(d: RequestHead, policies: ForwardRoute['hash']): { hash: number | undefined; setCookie: string | undefined } {
   for (const p of policies) {
     if (p.kind === 'header') {
       const v = d.header(p.name);
@@ -89,7 +89,9 @@ export function hashKey(d: Downstream, policies: ForwardRoute['hash']): { hash: 
 }
 
 export class Exchange implements AttemptSink {
-  readonly #d: Downstream;
+  readonly #d: RequestHead;
+  readonly #res: ResponseSink;
+  readonly #info: RequestInfo;
   readonly #route: ForwardRoute;
   readonly #cluster: UpstreamCluster;
   readonly #path: string;
@@ -114,13 +116,20 @@ export class Exchange implements AttemptSink {
   #spanStatus: number | undefined;
   #spanError: string | undefined;
 
-  constructor(d: Downstream, route: ForwardRoute, cluster: UpstreamCluster, lt?: RouterTracing) {
+  /** The request body as this exchange reads it (mirrors follow it); undefined when there is none. */
+  get body(): ReplayableBody | undefined {
+    return this.#body;
+  }
+
+  constructor(d: RequestHead, res: ResponseSink, info: RequestInfo, route: ForwardRoute, cluster: UpstreamCluster, lt?: RouterTracing) {
     this.#d = d;
+    this.#res = res;
+    this.#info = info;
     this.#route = route;
     this.#cluster = cluster;
     this.#idempotent = IDEMPOTENT.has(d.method);
     this.#path = upstreamPath(d, route);
-    this.#headers = requestHeaders(d, route.hostRewrite ?? d.authority, route.reqRemove, route.reqAdd, d.h2 || d.grpc);
+    this.#headers = requestHeaders(d, info, route.hostRewrite ?? d.authority, route.reqRemove, route.reqAdd, d.h2 || d.grpc);
     if (route.hash.length) {
       const k = hashKey(d, route.hash);
       this.#hash = k.hash;
@@ -131,8 +140,8 @@ export class Exchange implements AttemptSink {
     // CLIENT span per attempt when the request is sampled; unsampled, headers pass as they came.
     if (lt) {
       if (lt.listener === 'inbound') {
-        if (d.traceCtx) this.#headers = lt.t.inject('inbound', d.traceCtx, this.#headers);
-      } else if (lt.t.sampled('outbound', d, d.requestId)) {
+        if (info.traceCtx) this.#headers = lt.t.inject('inbound', info.traceCtx, this.#headers);
+      } else if (lt.t.sampled('outbound', d, info.requestId)) {
         this.#lt = lt;
         this.#parent = lt.t.extract('outbound', (n) => d.header(n));
       }
@@ -163,7 +172,7 @@ export class Exchange implements AttemptSink {
     }
     const span = lt.t.start('outbound', 'client', name, this.#parent!, attrs);
     this.#span = span;
-    if (span) d.traceId = span.spanContext().traceId;
+    if (span) this.#info.traceId = span.spanContext().traceId;
     this.#spanStatus = undefined;
     this.#spanError = undefined;
     return span ? lt.t.inject('outbound', trace.setSpan(this.#parent!, span), this.#headers) : this.#headers;
@@ -191,7 +200,7 @@ export class Exchange implements AttemptSink {
       if (g !== undefined) timeout = this.#route.grpcTimeoutMaxMs > 0 ? Math.min(g, this.#route.grpcTimeoutMaxMs) : g;
     }
     if (timeout > 0) this.#routeTimer = setTimeout(() => this.#onRouteTimeout(), timeout);
-    this.#d.onClientGone(() => this.#onClientGone());
+    this.#res.onClientGone(() => this.#onClientGone());
     this.#send();
   }
 
@@ -221,8 +230,8 @@ export class Exchange implements AttemptSink {
     host.active++;
     host.rqTotal++;
     this.#lastHost = host;
-    this.#d.attempts = this.#attempts;
-    this.#d.upstreamHost = host.key;
+    this.#info.attempts = this.#attempts;
+    this.#info.upstreamHost = host.key;
     const headers = this.#parent ? this.#startSpan(host) : this.#headers;
     this.#attempt = c.http2 ? new H2Attempt(this, host, c, this.#path, headers, this.#d.method, this.#body) : new H1Attempt(this, host, c, this.#path, headers, this.#d.method, this.#body);
     const perTry = this.#route.retry?.perTryTimeoutMs ?? 0;
@@ -300,8 +309,8 @@ export class Exchange implements AttemptSink {
     if (this.#setCookie) headers['set-cookie'] = this.#setCookie;
     if (endStream && this.#d.grpc && this.#d.h2) {
       headers[':status'] = status;
-      this.#d.respondTrailersOnly(headers);
-    } else this.#d.writeHead(status, headers, endStream);
+      this.#res.respondTrailersOnly(headers);
+    } else this.#res.writeHead(status, headers, endStream);
     if (endStream) this.#finish(a);
     return true;
   }
@@ -323,14 +332,14 @@ export class Exchange implements AttemptSink {
 
   onData(a: Attempt, chunk: Buffer): boolean {
     if (this.#attempt !== a) return false;
-    if (this.#d.write(chunk)) return true;
-    this.#d.onceDrain(() => a.resume());
+    if (this.#res.write(chunk)) return true;
+    this.#res.onceDrain(() => a.resume());
     return false;
   }
 
   onEnd(a: Attempt, trailers: ResponseHeaders | undefined): void {
     if (this.#attempt !== a) return;
-    this.#d.end(trailers);
+    this.#res.end(trailers);
     this.#finish(a);
   }
 
@@ -343,8 +352,8 @@ export class Exchange implements AttemptSink {
     this.#cluster.report(a.host, Outcome.GatewayError);
     if (this.#committed) {
       // Mid-response: nothing to retry; cut the downstream short.
-      this.#d.weftError = 'UPSTREAM_RESET';
-      this.#d.abort();
+      this.#info.weftError = 'UPSTREAM_RESET';
+      this.#res.abort();
       this.#finish(undefined);
       return;
     }
@@ -382,8 +391,8 @@ export class Exchange implements AttemptSink {
       this.#endAttempt(a);
     }
     if (this.#committed) {
-      this.#d.weftError = 'UPSTREAM_TIMEOUT';
-      this.#d.abort();
+      this.#info.weftError = 'UPSTREAM_TIMEOUT';
+      this.#res.abort();
       this.#finish(undefined);
     } else this.#fail('UPSTREAM_TIMEOUT', `no response from cluster ${this.#cluster.name} within the route timeout`);
   }
@@ -400,7 +409,7 @@ export class Exchange implements AttemptSink {
 
   #fail(code: ErrorCode, message: string): void {
     this.#cluster.stats.rqByClass[5]!++;
-    respondError(this.#d, code, message);
+    respondError(this.#d, this.#res, this.#info, code, message);
     this.#finish(undefined);
   }
 
@@ -409,7 +418,7 @@ export class Exchange implements AttemptSink {
     this.#endSpan('aborted');
     if (this.#done) return;
     this.#done = true;
-    if (this.#body) this.#d.bytesReceived = this.#body.bytes;
+    if (this.#body) this.#info.bytesReceived = this.#body.bytes;
     if (this.#retrying) {
       this.#retrying = false;
       this.#cluster.retriesActive--;

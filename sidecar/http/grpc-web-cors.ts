@@ -8,7 +8,7 @@
  * (`access-control-allow-origin: <origin>`, `vary: origin`); the gRPC status headers and
  * `x-weft-error` are exposed; a preflight allows POST and the headers it asked for.
  */
-import type { Downstream, ResponseHeaders } from './downstream.js';
+import type { RequestHead as Downstream, ResponseHeaders } from './filter.js';
 
 import { GRPC_WEB_ALLOW_HEADERS, GRPC_WEB_ALLOW_METHODS, GRPC_WEB_EXPOSE, GRPC_WEB_MAX_AGE } from '../../common/grpc-web.js';
 

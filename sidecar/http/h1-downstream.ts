@@ -216,7 +216,7 @@ export class H1Downstream extends SocketDownstream implements Downstream {
     if (this.#ended || chunk.length === 0) return true;
     const sock = this.conn.socket;
     if (sock.destroyed) return true;
-    this.bytesSent += chunk.length;
+    this.info.bytesSent += chunk.length;
     if (this.#framing === Framing.None) return true;
     if (this.#pending !== undefined) {
       if (chunk.length <= SMALL_CHUNK) {
@@ -298,7 +298,7 @@ export class H1Downstream extends SocketDownstream implements Downstream {
     cancel?.();
     const b = this.#body;
     if (b && !b.destroyed) b.destroy(err);
-    if (!this.#sent) respondError(this, 'BAD_REQUEST', `malformed request body (${err.code ?? 'parse error'})`);
+    if (!this.#sent) respondError(this, this, this.info, 'BAD_REQUEST', `malformed request body (${err.code ?? 'parse error'})`);
     else this.abort();
   }
 

@@ -176,7 +176,7 @@ export class H1Connection {
     if (d && !d.headersSent && !d.ended) {
       d.keepAlive = false;
       try {
-        respondError(d, 'INTERNAL', 'internal error while serving the request');
+        respondError(d, d, d.info, 'INTERNAL', 'internal error while serving the request');
         return;
       } catch {
         // fall through: close without an answer
@@ -299,7 +299,7 @@ export class H1Connection {
   #onBody(chunk: Buffer): void {
     const d = this.#reading;
     if (!d || this.#dead) return;
-    d.bytesReceived += chunk.length;
+    d.info.bytesReceived += chunk.length;
     const b = d.bodyStream;
     if (d.discard || !b || b.destroyed) return;
     if (!b.push(chunk)) {

@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import { HeaderValueOption_HeaderAppendAction as Append } from '../../proto/gen/envoy/config/core/v3/base_pb.js';
 import type { HeaderOp } from '../routing/route-table.js';
-import type { Downstream, ResponseHeaders } from './downstream.js';
+import type { RequestHead, RequestInfo, ResponseHeaders } from './filter.js';
 
 const HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'expect', 'host', 'http2-settings', 'trailer']);
 const RESPONSE_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'http2-settings']);
@@ -24,7 +24,7 @@ function connectionTokens(v: string | undefined): Set<string> | undefined {
 }
 
 /** Flat [name, value, ...] request headers for the upstream; `host` carries the authority. */
-export function requestHeaders(d: Downstream, authority: string, remove: readonly string[], add: readonly HeaderOp[], keepTeTrailers: boolean): string[] {
+export function requestHeaders(d: RequestHead, info: RequestInfo, authority: string, remove: readonly string[], add: readonly HeaderOp[], keepTeTrailers: boolean): string[] {
   const raw = d.rawPairs();
   const extra = d.h2 ? undefined : connectionTokens(d.header('connection'));
   const out: string[] = [];
@@ -46,8 +46,8 @@ export function requestHeaders(d: Downstream, authority: string, remove: readonl
     else out.push(n, v);
   }
   const remote = d.remoteAddress;
-  d.requestId = rid && REQUEST_ID.test(rid) ? rid : randomUUID();
-  out.push('host', authority, 'x-forwarded-for', xff ? `${xff}, ${remote}` : remote, 'x-forwarded-proto', xfp ?? 'http', 'x-request-id', d.requestId);
+  info.requestId = rid && REQUEST_ID.test(rid) ? rid : randomUUID();
+  out.push('host', authority, 'x-forwarded-for', xff ? `${xff}, ${remote}` : remote, 'x-forwarded-proto', xfp ?? 'http', 'x-request-id', info.requestId);
   if (add.length) applyOps(out, add);
   return out;
 }

@@ -7,7 +7,7 @@
  * the `x-weft-error` header naming the code (docs/errors.md). Nothing else writes them.
  */
 import type { ErrorCode } from '../../common/errors.js';
-import type { Downstream, ResponseHeaders } from './downstream.js';
+import type { RequestHead, RequestInfo, ResponseHeaders, ResponseSink } from './filter.js';
 import { grpcWebCall, grpcWebCors, isGrpcWebPreflight, preflightHeaders, type GrpcWebCall } from './grpc-web-cors.js';
 
 const HTTP_STATUS: Partial<Record<ErrorCode, number>> = {
@@ -47,31 +47,39 @@ export function grpcStatusFor(code: ErrorCode): number {
  * Answers the request with an error the sidecar made. If the response has already started it
  * can only be cut short: the downstream stream is reset.
  */
-export function respondError(d: Downstream, code: ErrorCode, message: string): void {
-  d.weftError = code;
-  if (d.headersSent) {
-    d.abort();
+export function respondError(d: RequestHead, res: ResponseSink, info: RequestInfo, code: ErrorCode, message: string, httpStatus = httpStatusFor(code), grpcStatus = grpcStatusFor(code)): void {
+  info.weftError = code;
+  if (res.headersSent) {
+    res.abort();
     return;
   }
-  const status: ResponseHeaders = { 'grpc-status': String(grpcStatusFor(code)), 'grpc-message': encodeURIComponent(message), 'x-weft-error': code };
+  const status: ResponseHeaders = { 'grpc-status': String(grpcStatus), 'grpc-message': encodeURIComponent(message), 'x-weft-error': code };
   const web = grpcWebCall(d);
   if (web) {
-    respondGrpcWebTrailersOnly(d, web, status);
+    respondGrpcWebTrailersOnly(d, res, web, status);
     return;
   }
   if (isGrpcWebPreflight(d)) {
     // The browser asks before a gRPC-Web call. Refusing the preflight would surface as a CORS
     // failure with no status at all; answering it lets the call itself come, and get the error
     // (as a gRPC status the page can read). A preflight carries no body and no credentials.
-    d.respondSimple(204, { ...preflightHeaders(d), 'x-weft-error': code }, '');
+    res.respondSimple(204, { ...preflightHeaders(d), 'x-weft-error': code }, '');
     return;
   }
   if (d.grpc) {
-    d.respondTrailersOnly({ ':status': 200, 'content-type': 'application/grpc', ...status });
+    res.respondTrailersOnly({ ':status': 200, 'content-type': 'application/grpc', ...status });
     return;
   }
   const body = `${code}: ${message}\n`;
-  d.respondSimple(httpStatusFor(code), { 'content-type': 'text/plain; charset=utf-8', 'x-weft-error': code }, body);
+  res.respondSimple(httpStatus, { 'content-type': 'text/plain; charset=utf-8', 'x-weft-error': code }, body);
+}
+
+/**
+ * A gRPC status the sidecar gives a gRPC caller in place of the app's answer (a translation that
+ * cannot be made): trailers-only, HTTP 200, `grpc-status` and `grpc-message`.
+ */
+export function respondGrpcStatus(res: ResponseSink, code: number, message: string): void {
+  res.respondTrailersOnly({ ':status': 200, 'content-type': 'application/grpc', 'grpc-status': String(code), 'grpc-message': encodeURIComponent(message) });
 }
 
 /**
@@ -81,7 +89,7 @@ export function respondError(d: Downstream, code: ErrorCode, message: string): v
  * `x-weft-error`) again in the body as the trailer frame (flag 0x80, `name: value\r\n` lines; base64 in text mode),
  * which is where gRPC-Web clients that only read the body look for it.
  */
-export function respondGrpcWebTrailersOnly(d: Downstream, call: GrpcWebCall, meta: ResponseHeaders): void {
+export function respondGrpcWebTrailersOnly(d: RequestHead, res: ResponseSink, call: GrpcWebCall, meta: ResponseHeaders): void {
   const headers: ResponseHeaders = { ...grpcWebCors(d) };
   let lines = '';
   for (const [k, v] of Object.entries(meta)) {
@@ -97,9 +105,9 @@ export function respondGrpcWebTrailersOnly(d: Downstream, call: GrpcWebCall, met
   const body = call.text ? Buffer.from(frame.toString('base64'), 'latin1') : frame;
   headers['content-type'] = call.contentType;
   headers['content-length'] = body.length;
-  d.writeHead(200, headers, false);
-  d.write(body);
-  d.end(undefined);
+  res.writeHead(200, headers, false);
+  res.write(body);
+  res.end(undefined);
 }
 
 /**

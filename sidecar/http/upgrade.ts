@@ -20,7 +20,7 @@ import { respondError } from './respond.js';
 import { hashKey, upstreamPath } from './exchange.js';
 import { errorCode } from './attempts.js';
 import type { ErrorCode } from '../../common/errors.js';
-import type { ResponseHeaders } from './downstream.js';
+import type { RequestInfo, ResponseHeaders } from './filter.js';
 import { HTTPParser, K_BODY, K_COMPLETE, K_HEADERS, K_HEADERS_COMPLETE, PARSER_RESOURCE, type NativeParser } from './llhttp.js';
 
 const BAD_VALUE = /[\r\n\0]/;
@@ -30,6 +30,7 @@ const SWITCH_HEADERS = new Set(['connection', 'upgrade']);
 /** One Upgrade request forwarded to one host. */
 export class UpgradeExchange {
   readonly #d: H1Downstream;
+  readonly #info: RequestInfo;
   readonly #route: ForwardRoute;
   readonly #cluster: UpstreamCluster;
   #host: Host | undefined;
@@ -42,8 +43,9 @@ export class UpgradeExchange {
   #tunnel = false;
   #done = false;
 
-  constructor(d: H1Downstream, route: ForwardRoute, cluster: UpstreamCluster) {
+  constructor(d: H1Downstream, info: RequestInfo, route: ForwardRoute, cluster: UpstreamCluster) {
     this.#d = d;
+    this.#info = info;
     this.#route = route;
     this.#cluster = cluster;
   }
@@ -52,18 +54,18 @@ export class UpgradeExchange {
     const d = this.#d;
     const c = this.#cluster;
     if (c.http2) {
-      respondError(d, 'UPGRADE_NOT_ALLOWED', `cluster ${c.name} speaks HTTP/2 to its hosts; an Upgrade needs an HTTP/1.1 upstream`);
+      respondError(d, d, this.#info, 'UPGRADE_NOT_ALLOWED', `cluster ${c.name} speaks HTTP/2 to its hosts; an Upgrade needs an HTTP/1.1 upstream`);
       return;
     }
     if (c.stats.rqActive >= c.limits.maxRequests) {
       c.stats.rqOverflow++;
-      respondError(d, 'CIRCUIT_OPEN', `cluster ${c.name}: max_requests (${c.limits.maxRequests}) reached`);
+      respondError(d, d, this.#info, 'CIRCUIT_OPEN', `cluster ${c.name}: max_requests (${c.limits.maxRequests}) reached`);
       return;
     }
     const { hash, setCookie } = this.#route.hash.length ? hashKey(d, this.#route.hash) : { hash: undefined, setCookie: undefined };
     const host = c.picker.pick({ hash });
     if (!host) {
-      respondError(d, 'NO_HEALTHY_UPSTREAM', `cluster ${c.name} has no healthy endpoint`);
+      respondError(d, d, this.#info, 'NO_HEALTHY_UPSTREAM', `cluster ${c.name} has no healthy endpoint`);
       return;
     }
     this.#host = host;
@@ -72,9 +74,9 @@ export class UpgradeExchange {
     c.stats.rqAttempts++;
     host.active++;
     host.rqTotal++;
-    d.attempts = 1;
-    d.upstreamHost = host.key;
-    const flat = requestHeaders(d, this.#route.hostRewrite ?? d.authority, this.#route.reqRemove, this.#route.reqAdd, false);
+    this.#info.attempts = 1;
+    this.#info.upstreamHost = host.key;
+    const flat = requestHeaders(d, this.#info, this.#route.hostRewrite ?? d.authority, this.#route.reqRemove, this.#route.reqAdd, false);
     let head = `${d.method} ${upstreamPath(d, this.#route)} HTTP/1.1\r\n`;
     for (let i = 0; i < flat.length; i += 2) {
       if (BAD_VALUE.test(flat[i]!) || BAD_VALUE.test(flat[i + 1]!)) return this.#fail('BAD_REQUEST', `invalid character in header ${JSON.stringify(flat[i])}`);
@@ -234,7 +236,7 @@ export class UpgradeExchange {
       return;
     }
     // Mid-answer: cut the client short.
-    this.#d.weftError = 'UPSTREAM_RESET';
+    this.#info.weftError = 'UPSTREAM_RESET';
     this.#d.abort();
     this.#finish();
   }
@@ -242,7 +244,7 @@ export class UpgradeExchange {
   #fail(code: ErrorCode, message: string): void {
     if (this.#done) return;
     this.#cluster.stats.rqByClass[5]!++;
-    respondError(this.#d, code, message);
+    respondError(this.#d, this.#d, this.#info, code, message);
     this.#finish();
   }
 

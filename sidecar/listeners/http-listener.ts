@@ -15,7 +15,8 @@ import { H2Downstream, type Downstream } from '../http/downstream.js';
 import { H1Connection, type H1Hooks, type H1Options } from '../http/h1-server.js';
 import type { H1Downstream } from '../http/h1-downstream.js';
 import { endSpan, trace, type Tracing } from '../telemetry/tracing.js';
-import { route, type RouterContext } from '../http/router.js';
+import { serve, type ChainSource } from '../http/hcm.js';
+import type { RouterTracing } from '../http/exchange.js';
 import { respondError } from '../http/respond.js';
 
 const DOWNSTREAM = Symbol('weft.downstream');
@@ -51,6 +52,12 @@ export interface ListenerTls {
   transport(): InboundTransport | undefined;
 }
 
+/** What a listener serves requests with: its current chain (config) and its tracing. */
+export interface ListenerContext {
+  readonly chain: ChainSource;
+  readonly tracing?: RouterTracing;
+}
+
 export interface HttpListenerOptions {
   name: string;
   host: string;
@@ -72,7 +79,7 @@ export class HttpListener {
   readonly name: string;
   readonly stats: ListenerStats = { rqTotal: 0, rqActive: 0, cxTotal: 0, cxActive: 0, rqRejected: 0, tlsHandshakeErrors: 0, cxRefusedTransport: 0, internalErrors: 0 };
   readonly #opts: HttpListenerOptions;
-  readonly #ctx: RouterContext;
+  readonly #ctx: ListenerContext;
   readonly #tcp: net.Server;
   readonly #h1: H1Hooks;
   readonly #h1Options: H1Options;
@@ -90,7 +97,7 @@ export class HttpListener {
   // which carries its Downstream.
   readonly #onH2Close: (this: StreamWithDownstream) => void;
 
-  constructor(opts: HttpListenerOptions, ctx: RouterContext) {
+  constructor(opts: HttpListenerOptions, ctx: ListenerContext) {
     this.name = opts.name;
     this.#opts = opts;
     this.#ctx = ctx;
@@ -111,7 +118,7 @@ export class HttpListener {
         this.stats.rqActive++;
         const lt = ctx.tracing;
         if (lt?.listener === 'inbound' && lt.t.sampled('inbound', d, d.header('x-request-id'))) this.#traceServer(d, lt.t);
-        route(d, ctx);
+        serve(d, ctx.chain);
       },
       end: (d: H1Downstream, status: number, grpcStatus: number) => this.#end(d, status, grpcStatus),
       rejected: () => {
@@ -136,11 +143,11 @@ export class HttpListener {
       try {
         const lt = ctx.tracing;
         if (lt?.listener === 'inbound' && lt.t.sampled('inbound', d, d.header('x-request-id'))) this.#traceServer(d, lt.t);
-        route(d, ctx);
+        serve(d, ctx.chain);
       } catch (e) {
         // One request's failure in our code: answered 500 (or reset), every other stream goes on.
         this.#internalError(e);
-        if (!d.headersSent) respondError(d, 'INTERNAL', 'internal error while serving the request');
+        if (!d.headersSent) respondError(d, d, d.info, 'INTERNAL', 'internal error while serving the request');
         else d.abort();
       }
     });
@@ -238,14 +245,15 @@ export class HttpListener {
   #end(d: Downstream, status: number, grpcStatus: number): void {
     this.stats.rqActive--;
     if (this.stats.rqActive === 0 && this.#idleWaiters.length) for (const w of this.#idleWaiters.splice(0)) w();
-    const span = d.serverSpan;
+    const info = d.info;
+    const span = info.serverSpan;
     if (span) {
       if (grpcStatus >= 0) span.setAttribute('rpc.grpc.status_code', grpcStatus);
-      if (d.routeName) span.setAttribute('http.route', d.routeName);
-      endSpan(span, status || undefined, d.weftError || (grpcStatus > 0 && GRPC_SPAN_ERROR.has(grpcStatus) ? `grpc-status ${grpcStatus}` : status === 0 ? 'aborted' : undefined));
+      if (info.routeName) span.setAttribute('http.route', info.routeName);
+      endSpan(span, status || undefined, info.weftError || (grpcStatus > 0 && GRPC_SPAN_ERROR.has(grpcStatus) ? `grpc-status ${grpcStatus}` : status === 0 ? 'aborted' : undefined));
     }
     const o = this.#opts.observer;
-    if (o) o(d, status, grpcStatus, performance.now() - d.startMs);
+    if (o) o(d, status, grpcStatus, performance.now() - info.startMs);
   }
 
   /** A SERVER span for one inbound request, ended in #end. */
@@ -272,9 +280,9 @@ export class HttpListener {
     } else name = `${d.method} ${d.authority}`;
     const span = t.start('inbound', 'server', name, parent, attrs);
     if (!span) return;
-    d.serverSpan = span;
-    d.traceCtx = trace.setSpan(parent, span);
-    d.traceId = span.spanContext().traceId;
+    d.info.serverSpan = span;
+    d.info.traceCtx = trace.setSpan(parent, span);
+    d.info.traceId = span.spanContext().traceId;
   }
 
   #internalError(e: unknown): void {

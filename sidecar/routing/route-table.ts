@@ -7,13 +7,14 @@ import type { RouteConfiguration } from '../../proto/gen/envoy/config/route/v3/r
 import {
   RedirectAction_RedirectResponseCode,
   type Route,
+  type RouteAction,
   type RetryPolicy,
 } from '../../proto/gen/envoy/config/route/v3/route_components_pb.js';
 import { HeaderValueOption_HeaderAppendAction, type HeaderValueOption } from '../../proto/gen/envoy/config/core/v3/base_pb.js';
 import type { RegexMatchAndSubstitute } from '../../proto/gen/envoy/type/matcher/v3/regex_pb.js';
 import { CompiledHeaderMatch, CompiledQueryMatch, type HeaderSource } from './matchers.js';
-import { compileTranscoderAny, REVERSE_FILTER } from '../../common/transcode/compile.js';
-import type { Transcoder } from '../../common/transcode/transcoder.js';
+import type { Any } from '@bufbuild/protobuf/wkt';
+import { FractionalPercent_DenominatorType as Denominator } from '../../proto/gen/envoy/type/v3/percent_pb.js';
 
 type Duration = { seconds: bigint; nanos: number } | undefined;
 const ms = (d: Duration): number | undefined => (d ? Number(d.seconds) * 1000 + Math.floor(d.nanos / 1e6) : undefined);
@@ -58,10 +59,28 @@ export interface WeightedCluster {
   readonly cumulative: Float64Array;
 }
 
+/**
+ * Parses one typed_per_filter_config entry (the sidecar's filter registry, http/filters/index.ts);
+ * undefined: an optional config for a filter the sidecar does not have, which is skipped.
+ * RouteConfigurations are checked when decoded (xds/types/route.ts); this one may throw.
+ */
+export type PerFilterParser = (key: string, any: Any) => unknown;
+
+/** A request_mirror_policies entry: a share of the route's requests also goes to `cluster`. */
+export interface MirrorPolicy {
+  readonly cluster: string;
+  readonly numerator: number;
+  readonly scale: number;
+  /** Append `-shadow` to the host (unless disable_shadow_host_suffix_append). */
+  readonly hostSuffix: boolean;
+  /** The route the shadow is sent with: the primary's, without retries, hashing or mirrors. */
+  readonly route: ForwardRoute;
+}
+
 interface RouteCommon {
   name: string;
-  /** gRPC callers of an HTTP/JSON service: the virtual host's reverse transcoder. */
-  reverse?: Transcoder;
+  /** Filter configs this route overrides, by filter name (the virtual host's, then its own). */
+  perFilter: ReadonlyMap<string, unknown> | undefined;
   reqAdd: readonly HeaderOp[];
   reqRemove: readonly string[];
   resAdd: readonly HeaderOp[];
@@ -96,6 +115,8 @@ export interface ForwardRoute extends RouteCommon, PathRewrite {
   hostRewrite: string | undefined;
   /** The route's upgrade_configs: an Upgrade type enabled (true) or disabled (false) here; else the listener decides. */
   upgrades: ReadonlyMap<string, boolean> | undefined;
+  /** Shadow traffic (request_mirror_policies). */
+  mirrors: readonly MirrorPolicy[] | undefined;
 }
 
 export interface RedirectRoute extends RouteCommon, PathRewrite {
@@ -205,10 +226,35 @@ function compileRegexRewrite(r: RegexMatchAndSubstitute): { re: RegExp; sub: str
   return r.pattern ? { re: new RegExp(r.pattern.regex, 'g'), sub: r.substitution.replace(/\\(\d)/g, '$$$1') } : undefined;
 }
 
-function compileRoute(r: Route, vhostRetry: RetryPolicy | undefined, reverse?: Transcoder): CompiledRoute {
+const SCALE: Record<number, number> = { [Denominator.HUNDRED]: 100, [Denominator.TEN_THOUSAND]: 10_000, [Denominator.MILLION]: 1_000_000 };
+
+function compileMirrors(route: ForwardRoute, v: RouteAction): readonly MirrorPolicy[] | undefined {
+  const list = v.requestMirrorPolicies;
+  if (!list.length) return undefined;
+  const shadowRoute: ForwardRoute = { ...route, retry: undefined, hash: [], mirrors: undefined };
+  return list.map((m) => {
+    const f = m.runtimeFraction?.defaultValue;
+    const scale = f ? (SCALE[f.denominator] ?? 100) : 100;
+    return { cluster: m.cluster, numerator: f ? Math.min(f.numerator, scale) : scale, scale, hostSuffix: !m.disableShadowHostSuffixAppend, route: shadowRoute };
+  });
+}
+
+function perFilterOf(vhost: ReadonlyMap<string, unknown> | undefined, own: Record<string, Any>, parse: PerFilterParser | undefined): ReadonlyMap<string, unknown> | undefined {
+  const keys = Object.keys(own);
+  if (!keys.length) return vhost;
+  if (!parse) throw new Error('RouteTable: typed_per_filter_config needs the filter registry');
+  const out = new Map(vhost);
+  for (const k of keys) {
+    const c = parse(k, own[k]!);
+    if (c !== undefined) out.set(k, c);
+  }
+  return out.size ? out : undefined;
+}
+
+function compileRoute(r: Route, vhostRetry: RetryPolicy | undefined, perFilter: ReadonlyMap<string, unknown> | undefined): CompiledRoute {
   const common: RouteCommon = {
     name: r.name,
-    ...(reverse ? { reverse } : {}),
+    perFilter,
     reqAdd: headerOps(r.requestHeadersToAdd),
     reqRemove: r.requestHeadersToRemove.map((h) => h.toLowerCase()),
     resAdd: headerOps(r.responseHeadersToAdd),
@@ -247,7 +293,7 @@ function compileRoute(r: Route, vhostRetry: RetryPolicy | undefined, reverse?: T
   }
   const timeout = ms(v?.timeout);
   const msd = v?.maxStreamDuration;
-  return {
+  const fwd: ForwardRoute = {
     ...common,
     kind: 'forward',
     cluster: cs?.case === 'cluster' ? cs.value : undefined,
@@ -267,10 +313,13 @@ function compileRoute(r: Route, vhostRetry: RetryPolicy | undefined, reverse?: T
     regexRewrite: v?.regexRewrite ? compileRegexRewrite(v.regexRewrite) : undefined,
     hostRewrite: v?.hostRewriteSpecifier.case === 'hostRewriteLiteral' ? v.hostRewriteSpecifier.value : undefined,
     upgrades: v?.upgradeConfigs.length ? new Map(v.upgradeConfigs.map((u) => [u.upgradeType.toLowerCase(), u.enabled !== false])) : undefined,
+    mirrors: undefined,
   };
+  if (v) fwd.mirrors = compileMirrors(fwd, v);
+  return fwd;
 }
 
-function compileEntry(r: Route, vhostRetry: RetryPolicy | undefined, reverse?: Transcoder): RouteEntry {
+function compileEntry(r: Route, vhostRetry: RetryPolicy | undefined, perFilter: ReadonlyMap<string, unknown> | undefined): RouteEntry {
   const m = r.match!;
   const ps = m.pathSpecifier;
   const cs = m.caseSensitive ?? true;
@@ -283,7 +332,7 @@ function compileEntry(r: Route, vhostRetry: RetryPolicy | undefined, reverse?: T
     cs,
     m.headers.map((h) => new CompiledHeaderMatch(h)),
     m.queryParameters.map((q) => new CompiledQueryMatch(q)),
-    compileRoute(r, vhostRetry, reverse),
+    compileRoute(r, vhostRetry, perFilter),
   );
 }
 
@@ -294,12 +343,12 @@ export class RouteTable {
   readonly #prefix: Array<[string, VirtualHost]> = [];
   #any: VirtualHost | undefined;
 
-  constructor(rc: RouteConfiguration) {
+  /** @param perFilter parses typed_per_filter_config entries; without it, a table that has any throws. */
+  constructor(rc: RouteConfiguration, perFilter?: PerFilterParser) {
     this.name = rc.name;
     for (const vh of rc.virtualHosts) {
-      const rev = vh.typedPerFilterConfig[REVERSE_FILTER];
-      const reverse = rev ? compileTranscoderAny(rev) : undefined;
-      const compiled = new VirtualHost(vh.name, vh.routes.map((r) => compileEntry(r, vh.retryPolicy, reverse)));
+      const vhostFilters = perFilterOf(undefined, vh.typedPerFilterConfig, perFilter);
+      const compiled = new VirtualHost(vh.name, vh.routes.map((r) => compileEntry(r, vh.retryPolicy, perFilterOf(vhostFilters, r.typedPerFilterConfig, perFilter))));
       for (const raw of vh.domains) {
         const d = raw.toLowerCase();
         if (d === '*') this.#any = compiled;
@@ -310,6 +359,12 @@ export class RouteTable {
     }
     this.#suffix.sort((a, b) => b[0].length - a[0].length);
     this.#prefix.sort((a, b) => b[0].length - a[0].length);
+  }
+
+  /** Every route, once (filter chains are composed per route that overrides a filter). */
+  *routes(): Generator<CompiledRoute> {
+    const seen = new Set<VirtualHost>([...this.#exact.values(), ...this.#suffix.map((e) => e[1]), ...this.#prefix.map((e) => e[1]), ...(this.#any ? [this.#any] : [])]);
+    for (const vh of seen) for (const e of vh.routes) yield e.route;
   }
 
   #vhost(host: string): VirtualHost | undefined {

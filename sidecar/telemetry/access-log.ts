@@ -46,21 +46,21 @@ export class AccessLog {
 
   /** Called once per finished request. */
   log(d: Downstream, direction: string, status: number, grpcStatus: number, durationMs: number): void {
-    const failed = isFailure(status, grpcStatus) || d.weftError !== '';
+    const failed = isFailure(status, grpcStatus) || d.info.weftError !== '';
     if (!failed && (this.#sampling === 0 || (this.#sampling < 1 && Math.random() >= this.#sampling))) {
       this.sampledOut++;
       return;
     }
     this.written++;
-    let traceId = d.traceId;
-    if (!traceId && d.traceCtx) traceId = trace.getSpanContext(d.traceCtx)?.traceId ?? '';
+    let traceId = d.info.traceId;
+    if (!traceId && d.info.traceCtx) traceId = trace.getSpanContext(d.info.traceCtx)?.traceId ?? '';
     if (!traceId) {
       const tp = d.header('traceparent');
       if (tp && tp.length >= 55) traceId = tp.slice(3, 35);
     }
     this.#log.info({
       direction,
-      request_id: d.requestId || d.header('x-request-id') || '',
+      request_id: d.info.requestId || d.header('x-request-id') || '',
       trace_id: traceId,
       method: d.method,
       authority: d.authority,
@@ -69,13 +69,13 @@ export class AccessLog {
       status,
       ...(grpcStatus >= 0 ? { grpc_status: grpcStatus } : {}),
       duration_ms: Math.round(durationMs * 1000) / 1000,
-      route: d.routeName,
-      cluster: d.clusterName,
-      upstream_host: d.upstreamHost,
-      attempts: d.attempts,
-      bytes_received: d.bytesReceived,
-      bytes_sent: d.bytesSent,
-      weft_error: d.weftError,
+      route: d.info.routeName,
+      cluster: d.info.clusterName,
+      upstream_host: d.info.upstreamHost,
+      attempts: d.info.attempts,
+      bytes_received: d.info.bytesReceived,
+      bytes_sent: d.info.bytesSent,
+      weft_error: d.info.weftError,
       peer: d.principal ?? d.remoteAddress,
     });
   }

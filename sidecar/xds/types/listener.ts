@@ -8,9 +8,8 @@ import {
 } from '../../../proto/gen/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager_pb.js';
 import { Problems, type Decoded } from './decoded.js';
 import { inboundTransportOf, type InboundTransport } from './tls.js';
-import { compileRbacFilters, type RbacEngine } from '../../http/rbac.js';
-import { compileTranscoderFilter } from '../../http/transcode.js';
-import type { Transcoder } from '../../../common/transcode/transcoder.js';
+import { filterFactory } from '../../http/filters/index.js';
+import type { FilterSpec } from '../../http/filter.js';
 import { OpenTelemetryConfigSchema } from '../../../proto/gen/envoy/config/trace/v3/opentelemetry_pb.js';
 import { HttpConnectionManager_PathWithEscapedSlashesAction as Slashes, type HttpFilter } from '../../../proto/gen/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager_pb.js';
 import { RouterSchema } from '../../../proto/gen/envoy/extensions/filters/http/router/v3/router_pb.js';
@@ -18,10 +17,6 @@ import { EscapedSlashes, type PathOptions } from '../../http/uri.js';
 import { checkSupported, LISTENER_FIELDS, supportedFields } from './supported.js';
 import { EXTENSIONS, isExtensionConfig } from '../../../common/extensions.js';
 
-const ROUTER_TYPE = EXTENSIONS.router.typeUrl;
-const GRPC_WEB_TYPE = EXTENSIONS.grpcWeb.typeUrl;
-/** The HTTP filters the sidecar executes, by typed_config type URL (common/extensions.ts declares them). */
-const KNOWN_FILTERS: ReadonlySet<string> = new Set([EXTENSIONS.router, EXTENSIONS.rbac, EXTENSIONS.grpcJsonTranscoder, EXTENSIONS.grpcWeb].map((e) => e.typeUrl));
 /** The router's own options: none is executed, so none may be set. */
 const ROUTER_FIELDS = supportedFields({ 'envoy.extensions.filters.http.router.v3.Router': [] });
 
@@ -34,28 +29,37 @@ const SLASHES: Partial<Record<Slashes, EscapedSlashes>> = {
 };
 
 /**
- * Walks `http_filters` in order: every filter must be one the sidecar executes (by its
- * typed_config type URL) unless marked `is_optional`, and the router comes last. Envoy and
+ * Walks `http_filters` in order and parses each filter's config with its factory (by typed_config
+ * type URL; filters/index.ts). A filter the sidecar does not execute is refused unless it is
+ * `is_optional` (then it is left out); the router must come last and ends every chain. Envoy and
  * grpc-js-xds refuse the same way: an auth filter accepted and skipped would fail open.
  */
-function checkFilters(filters: readonly HttpFilter[], p: Problems, path: string): void {
+function filtersOf(filters: readonly HttpFilter[], p: Problems, path: string): FilterSpec[] {
+  const out: FilterSpec[] = [];
   filters.forEach((f, i) => {
     const fp = `${path}.http_filters[${i}]`;
     const any = f.configType.case === 'typedConfig' ? f.configType.value : undefined;
+    if (!f.name) p.add(`${fp}.name`, 'is required');
     if (!any) {
       if (!f.isOptional) p.add(`${fp}.typed_config`, `filter '${f.name}' has no typed_config; the sidecar identifies filters by their config type`);
       return;
     }
-    if (!KNOWN_FILTERS.has(any.typeUrl)) {
-      if (!f.isOptional) p.add(`${fp}.typed_config.type_url`, `filter '${f.name}' (${any.typeUrl}) is not implemented by the Weft sidecar; mark it is_optional to run without it`);
-      return;
-    }
-    if (any.typeUrl === ROUTER_TYPE) {
+    if (isExtensionConfig(any.typeUrl, EXTENSIONS.router)) {
       if (i !== filters.length - 1) p.add(fp, 'the router must be the last filter');
       const r = anyUnpack(any, RouterSchema);
       if (r) checkSupported(RouterSchema, r, ROUTER_FIELDS, p, `${fp}.typed_config`);
+      return;
     }
+    const factory = filterFactory(any.typeUrl);
+    if (!factory) {
+      if (!f.isOptional) p.add(`${fp}.typed_config.type_url`, `filter '${f.name}' (${any.typeUrl}) is not implemented by the Weft sidecar; mark it is_optional to run without it`);
+      return;
+    }
+    const before = p.errors.length;
+    const config = factory.parse(any, p, `${fp}.typed_config`);
+    if (p.errors.length === before) out.push({ name: f.name, factory, config });
   });
+  return out;
 }
 
 function pathOptionsOf(hcm: HttpConnectionManager, p: Problems, path: string): PathOptions {
@@ -120,12 +124,8 @@ export interface SidecarListener {
   routeName: string;
   /** TLS and/or plaintext (socket listeners; every filter chain carries the same HCM). */
   transport: InboundTransport;
-  /** Compiled RBAC filters of the HCM (inbound authorization), if any. */
-  rbac: RbacEngine | undefined;
-  /** The grpc_json_transcoder filter, compiled (JSON clients of a gRPC app). */
-  transcoder: Transcoder | undefined;
-  /** The HCM has Envoy's grpc_web filter. */
-  grpcWeb: boolean;
+  /** The HTTP filters before the router, in order, their configs parsed (composed in runtime.ts). */
+  filters: readonly FilterSpec[];
   tracing: TracingConfig | undefined;
   /** Path normalization before routing and authorization (normalize_path, merge_slashes, escaped slashes). */
   paths: PathOptions;
@@ -153,15 +153,12 @@ export function decodeListener(bytes: Uint8Array): Decoded<SidecarListener> {
     else routeName = hcm.routeSpecifier.value.routeConfigName;
     if (hcm.routeSpecifier.case === 'rds' && !routeName) p.add(`${path}.rds.route_config_name`, 'is required');
     const last = hcm.httpFilters.at(-1)?.configType;
-    if (last?.case !== 'typedConfig' || last.value.typeUrl !== ROUTER_TYPE) p.add(`${path}.http_filters`, 'the last filter must be the router (envoy.filters.http.router)');
-    checkFilters(hcm.httpFilters, p, path);
+    if (last?.case !== 'typedConfig' || !isExtensionConfig(last.value.typeUrl, EXTENSIONS.router)) p.add(`${path}.http_filters`, 'the last filter must be the router (envoy.filters.http.router)');
     paths = pathOptionsOf(hcm, p, path);
     upgrades = upgradesOf(hcm, p, path);
   }
   const transport = inboundTransportOf(l, p);
-  const rbac = hcm ? compileRbacFilters(hcm.httpFilters, p, `${path}.http_filters`) : undefined;
-  const transcoder = hcm ? compileTranscoderFilter(hcm.httpFilters, p, `${path}.http_filters`) : undefined;
-  const grpcWeb = hcm?.httpFilters.some((f) => f.configType.case === 'typedConfig' && f.configType.value.typeUrl === GRPC_WEB_TYPE) ?? false;
+  const filters = hcm ? filtersOf(hcm.httpFilters, p, path) : [];
   const tracing = hcm ? tracingOf(hcm, l, p, path) : undefined;
   // Every chain must carry the same HttpConnectionManager (they differ only in transport).
   for (let i = 1; i < l.filterChains.length; i++) {
@@ -169,5 +166,5 @@ export function decodeListener(bytes: Uint8Array): Decoded<SidecarListener> {
     const a = f?.configType.case === 'typedConfig' ? f.configType.value : undefined;
     if (!a || !any || a.typeUrl !== any.typeUrl || Buffer.compare(Buffer.from(a.value), Buffer.from(any.value)) !== 0) p.add(`filter_chains[${i}].filters[0].typed_config`, 'must equal filter_chains[0]\'s HttpConnectionManager');
   }
-  return { name: l.name, value: p.errors.length || !hcm || !paths || !upgrades ? undefined : { listener: l, hcm, routeName, transport, rbac, transcoder, grpcWeb, tracing, paths, upgrades }, errors: p.errors };
+  return { name: l.name, value: p.errors.length || !hcm || !paths || !upgrades ? undefined : { listener: l, hcm, routeName, transport, filters, tracing, paths, upgrades }, errors: p.errors };
 }

@@ -19,14 +19,21 @@ function checkRetry(p: Problems, path: string, r: RetryPolicy | undefined): void
 }
 import { checkSupported, ROUTE_FIELDS } from './supported.js';
 
-import { compileTranscoderAny, REVERSE_FILTER } from '../../../common/transcode/compile.js';
-import { TranscoderConfigError } from '../../../common/transcode/transcoder.js';
+import { parsePerFilter } from '../../http/filters/index.js';
+import type { Any } from '@bufbuild/protobuf/wkt';
+
+/** typed_per_filter_config: each entry parsed by its filter's factory (unknown and not optional: refused). */
+function checkPerFilter(p: Problems, path: string, m: Record<string, Any>): void {
+  for (const [k, any] of Object.entries(m)) parsePerFilter(k, any, p, `${path}.typed_per_filter_config["${k}"]`);
+}
 
 /** A regex_rewrite (of a forward or a redirect): a pattern is required (without one it would do nothing), and it must compile. */
 function checkRegexRewrite(p: Problems, path: string, rr: RegexMatchAndSubstitute): void {
   if (rr.pattern) checkRegex(p, `${path}.pattern.regex`, rr.pattern.regex);
   else p.add(`${path}.pattern`, 'is required');
 }
+
+const MIRROR_SCALE = { 0: 100, 1: 10_000, 2: 1_000_000 } as const;
 
 export function decodeRoute(bytes: Uint8Array): Decoded<RouteConfiguration> {
   const rc = fromBinary(RouteConfigurationSchema, bytes);
@@ -42,21 +49,11 @@ export function decodeRoute(bytes: Uint8Array): Decoded<RouteConfiguration> {
       if (at !== undefined) p.add(`${vp}.domains`, `domain '${d}' also in virtual_hosts[${at}]`);
       seen.set(d.toLowerCase(), vi);
     }
-    for (const k of Object.keys(vh.typedPerFilterConfig)) {
-      if (k !== REVERSE_FILTER) p.add(`${vp}.typed_per_filter_config["${k}"]`, `per-route config for '${k}' is not supported by the Weft sidecar`);
-    }
+    checkPerFilter(p, vp, vh.typedPerFilterConfig);
     checkRetry(p, `${vp}.retry_policy`, vh.retryPolicy);
-    const rev = vh.typedPerFilterConfig[REVERSE_FILTER];
-    if (rev) {
-      try {
-        compileTranscoderAny(rev);
-      } catch (e) {
-        if (!(e instanceof TranscoderConfigError)) throw e;
-        p.add(`${vp}.typed_per_filter_config["${REVERSE_FILTER}"]`, e.message);
-      }
-    }
     vh.routes.forEach((r, ri) => {
       const rp = `${vp}.routes[${ri}]`;
+      checkPerFilter(p, rp, r.typedPerFilterConfig);
       const ps = r.match?.pathSpecifier;
       if (!ps?.case) p.add(`${rp}.match`, 'a path matcher is required');
       if (ps?.case === 'safeRegex') checkRegex(p, `${rp}.match.safe_regex.regex`, ps.value.regex);
@@ -91,6 +88,12 @@ export function decodeRoute(bytes: Uint8Array): Decoded<RouteConfiguration> {
           if (s.case === 'header' && !s.value.headerName) p.add(`${rp}.route.hash_policy[${hi}].header.header_name`, 'is required');
           if (s.case === 'cookie' && !s.value.name) p.add(`${rp}.route.hash_policy[${hi}].cookie.name`, 'is required');
           if (!s.case) p.add(`${rp}.route.hash_policy[${hi}]`, 'a policy (header, cookie or connection_properties) is required');
+        });
+        ra.requestMirrorPolicies.forEach((m, mi) => {
+          const mp = `${rp}.route.request_mirror_policies[${mi}]`;
+          if (!m.cluster) p.add(`${mp}.cluster`, 'is required');
+          const f = m.runtimeFraction?.defaultValue;
+          if (f && !(f.denominator in MIRROR_SCALE)) p.add(`${mp}.runtime_fraction.default_value.denominator`, `unsupported denominator ${f.denominator}`);
         });
         const cs = r.action.value.clusterSpecifier;
         if (cs.case !== 'cluster' && cs.case !== 'weightedClusters') p.add(`${rp}.route.cluster_specifier`, `unsupported '${cs.case ?? 'none'}'`);

@@ -17,8 +17,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ClusterSchema, Cluster_DiscoveryType } from '../../../proto/gen/envoy/config/cluster/v3/cluster_pb.js';
 import { RouteConfigurationSchema } from '../../../proto/gen/envoy/config/route/v3/route_pb.js';
 import { H1Connection, type H1Hooks, type H1Options } from '../../../sidecar/http/h1-server.js';
-import type { RbacDecision, RbacEngine } from '../../../sidecar/http/rbac.js';
-import { route, type RouterContext } from '../../../sidecar/http/router.js';
+import { rbac, type RbacDecision, type RbacEngine } from '../../../sidecar/http/filters/rbac.js';
+import { grpcWeb } from '../../../sidecar/http/filters/grpc-web.js';
+import { compose, type FilterSpec } from '../../../sidecar/http/filter.js';
+import { serve, type ChainSource } from '../../../sidecar/http/hcm.js';
+import { router } from '../../../sidecar/http/router.js';
+import { DEFAULT_PATH_OPTIONS } from '../../../sidecar/http/uri.js';
 import { RouteTable } from '../../../sidecar/routing/route-table.js';
 import { UpstreamCluster } from '../../../sidecar/upstream/cluster.js';
 import { browserFetch, rawFetch } from '../../harness/browser-fetch.js';
@@ -81,10 +85,10 @@ const RBAC: RbacEngine = {
   evaluate: (r): RbacDecision => (r.header(':authority') === 'denied' ? { allowed: false, policy: 'default/test/rules[0]', reason: 'denied by default/test/rules[0]' } : { allowed: true, reason: 'allowed' }),
 };
 
-/** A sidecar listener: H1Connection + the router with `ctx`. */
-async function listen(ctx: RouterContext): Promise<number> {
+/** A sidecar listener: H1Connection + the connection manager with `chain`. */
+async function listen(chain: ChainSource): Promise<number> {
   const hooks: H1Hooks = {
-    request: (d) => route(d, ctx),
+    request: (d) => serve(d, chain),
     end: () => undefined,
     rejected: () => undefined,
     internalError: (e) => {
@@ -119,10 +123,15 @@ beforeAll(async () => {
     for (const c of clusters.values()) c.close();
   });
   const rt = table();
-  const ctx = (grpcWeb: boolean): RouterContext => ({ routeTable: () => rt, cluster: (n) => clusters.get(n), rbac: () => RBAC, grpcWeb: () => grpcWeb });
-  ports.inbound = await listen(ctx(true));
-  ports.outbound = await listen(ctx(false));
-  ports.notReady = await listen({ routeTable: () => undefined, cluster: () => undefined });
+  // The listener's filters (RBAC, and grpc_web on the inbound one) ending in the router.
+  const chain = (web: boolean): ChainSource => {
+    const filters: FilterSpec[] = [{ name: 'envoy.filters.http.rbac', factory: rbac as FilterSpec['factory'], config: RBAC }, ...(web ? [{ name: 'envoy.filters.http.grpc_web', factory: grpcWeb as FilterSpec['factory'], config: true }] : [])];
+    const c = { table: rt, paths: DEFAULT_PATH_OPTIONS, head: compose(filters, router({ cluster: (n) => clusters.get(n), upgrades: new Set() }), { listener: 'test' }), byRoute: new Map() };
+    return () => c;
+  };
+  ports.inbound = await listen(chain(true));
+  ports.outbound = await listen(chain(false));
+  ports.notReady = await listen(() => undefined);
 }, 60_000);
 
 afterAll(() => {

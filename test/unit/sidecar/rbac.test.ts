@@ -8,7 +8,8 @@ import { parseDocuments, validateApply } from '../../../control-plane/config/ind
 import { buildModel } from '../../../control-plane/config/types.js';
 import { rbacFilters } from '../../../control-plane/translate/rbac.js';
 import { HttpConnectionManagerSchema } from '../../../proto/gen/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager_pb.js';
-import { compileRbacFilters, type RbacDecision } from '../../../sidecar/http/rbac.js';
+import { compileRbac, type RbacDecision, type RbacEngine } from '../../../sidecar/http/filters/rbac.js';
+import type { Any } from '@bufbuild/protobuf/wkt';
 import { Problems } from '../../../sidecar/xds/types/decoded.js';
 
 const TD = 'cluster.local';
@@ -28,8 +29,14 @@ function engineFor(yaml: string, service = 'orders', ns = 'shop') {
   // Through the wire format, as the sidecar receives it.
   const hcm = fromBinary(HttpConnectionManagerSchema, toBinary(HttpConnectionManagerSchema, create(HttpConnectionManagerSchema, { httpFilters: filters })));
   const p = new Problems('Listener/inbound');
-  const engine = compileRbacFilters(hcm.httpFilters, p, 'http_filters');
+  // Each RBAC filter in order, as the listener's chain runs them: the first denial wins.
+  const engines = hcm.httpFilters.flatMap((f, i) => compileRbac(f.configType.value as Any, p, `http_filters[${i}].typed_config`) ?? []);
   expect(p.errors).toEqual([]);
+  if (!engines.length) return undefined;
+  const engine: RbacEngine = {
+    policyCount: engines.reduce((n, e) => n + e.policyCount, 0),
+    evaluate: (r) => engines.map((e) => e.evaluate(r)).find((d) => !d.allowed) ?? { allowed: true, reason: 'allowed' },
+  };
   return engine;
 }
 
@@ -42,7 +49,7 @@ interface Req {
 function decide(yaml: string, r: Req, service = 'orders', ns = 'shop'): RbacDecision {
   const e = engineFor(yaml, service, ns);
   if (!e) return { allowed: true, reason: 'no RBAC filter' };
-  return e.evaluate({ method: r.method ?? 'GET', path: r.path ?? '/', header: (n) => r.headers?.[n], principal: r.principal });
+  return e.evaluate({ method: r.method ?? 'GET', path: r.path ?? '/', header: (n: string) => r.headers?.[n], principal: r.principal });
 }
 
 const WEB = sa('shop', 'web');
@@ -128,7 +135,7 @@ describe('sidecar RBAC decoding', () => {
     const { RBACSchema } = await import('../../../proto/gen/envoy/extensions/filters/http/rbac/v3/rbac_pb.js');
     const cfg = create(RBACSchema, { rules: { action: 0, policies: { x: { permissions: [{ rule: { case: 'destinationPort', value: 80 } }], principals: [{ identifier: { case: 'any', value: true } }] } } } });
     const p = new Problems('Listener/inbound');
-    compileRbacFilters([{ name: 'envoy.filters.http.rbac', configType: { case: 'typedConfig', value: anyPack(RBACSchema, cfg) } } as never], p, 'http_filters');
+    compileRbac(anyPack(RBACSchema, cfg), p, 'http_filters[0].typed_config');
     expect(p.errors.map((e) => `${e.path}: ${e.message}`)).toEqual(['http_filters[0].typed_config.rules.policies["x"].permissions[0]: unsupported permission \'destinationPort\'']);
   });
 });

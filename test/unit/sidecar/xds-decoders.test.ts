@@ -83,14 +83,20 @@ describe('sidecar xDS decoders refuse what they do not execute', () => {
     };
     const mirror = json('route', 'outbound');
     const [v, r] = at(mirror);
-    mirror.virtualHosts[v].routes[r].route.requestMirrorPolicies = [{ cluster: 'outbound|8080||library.default' }];
-    expect(errors('route', mirror)).toEqual([`virtual_hosts[${v}].routes[${r}].route.request_mirror_policies: is not supported by the Weft sidecar (refused rather than ignored)`]);
+    // Mirroring is executed (issue 18); what it does not run is still refused.
+    mirror.virtualHosts[v].routes[r].route.requestMirrorPolicies = [{ cluster: 'outbound|8080||library.default', traceSampled: true, runtimeFraction: { runtimeKey: 'k', defaultValue: { numerator: 5 } } }, { cluster: '' }];
+    expect(errors('route', mirror)).toEqual([
+      `virtual_hosts[${v}].routes[${r}].route.request_mirror_policies[0].runtime_fraction.runtime_key: is not supported by the Weft sidecar (refused rather than ignored)`,
+      `virtual_hosts[${v}].routes[${r}].route.request_mirror_policies[0].trace_sampled: is not supported by the Weft sidecar (refused rather than ignored)`,
+      `virtual_hosts[${v}].routes[${r}].route.request_mirror_policies[1].cluster: is required`,
+    ]);
     const perRoute = json('route', 'outbound');
     perRoute.virtualHosts[v].routes[r].typedPerFilterConfig = { 'envoy.filters.http.rbac': { '@type': 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router' } };
-    expect(errors('route', perRoute)).toEqual([`virtual_hosts[${v}].routes[${r}].typed_per_filter_config: is not supported by the Weft sidecar (refused rather than ignored)`]);
+    // Per-route configs are parsed by the filter they are for (issue 18); a type no filter takes is refused.
+    expect(errors('route', perRoute)).toEqual([`virtual_hosts[${v}].routes[${r}].typed_per_filter_config["envoy.filters.http.rbac"]: per-route config 'envoy.filters.http.rbac' (type.googleapis.com/envoy.extensions.filters.http.router.v3.Router) is not supported by the Weft sidecar; mark it is_optional in a FilterConfig to run without it`]);
     const vhPer = json('route', 'outbound');
     vhPer.virtualHosts[v].typedPerFilterConfig = { ...(vhPer.virtualHosts[v].typedPerFilterConfig ?? {}), 'envoy.filters.http.cors': { '@type': 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router' } };
-    expect(errors('route', vhPer)).toEqual([`virtual_hosts[${v}].typed_per_filter_config["envoy.filters.http.cors"]: per-route config for 'envoy.filters.http.cors' is not supported by the Weft sidecar`]);
+    expect(errors('route', vhPer)).toEqual([`virtual_hosts[${v}].typed_per_filter_config["envoy.filters.http.cors"]: per-route config 'envoy.filters.http.cors' (type.googleapis.com/envoy.extensions.filters.http.router.v3.Router) is not supported by the Weft sidecar; mark it is_optional in a FilterConfig to run without it`]);
     const rf = json('route', 'outbound');
     rf.virtualHosts[v].routes[r].match.runtimeFraction = { runtimeKey: 'x' };
     expect(errors('route', rf)).toEqual([`virtual_hosts[${v}].routes[${r}].match.runtime_fraction: is not supported by the Weft sidecar (refused rather than ignored)`]);

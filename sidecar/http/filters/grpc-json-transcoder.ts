@@ -9,49 +9,70 @@
  *  - a gRPC error: the standard HTTP status for its code and `{code, message, details}`.
  */
 import { Readable } from 'node:stream';
-import type { HttpFilter } from '../../proto/gen/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager_pb.js';
-import { compileTranscoderAny, TRANSCODER_TYPE } from '../../common/transcode/compile.js';
-import type { Problems } from '../xds/types/decoded.js';
-import { httpStatusForGrpc, TranscodeError, TranscoderConfigError, type Match, type Transcoder } from '../../common/transcode/transcoder.js';
-import type { ForwardRoute } from '../routing/route-table.js';
-import type { UpstreamCluster } from '../upstream/cluster.js';
-import type { Downstream, ResponseHeaders } from './downstream.js';
-import { Exchange, type RouterTracing } from './exchange.js';
-import { AdaptedDownstream, grpcFrame, MAX_TRANSLATED_BODY as MAX_BODY, readWholeBody } from './adapted.js';
+import { compileTranscoderAny } from '../../../common/transcode/compile.js';
+import { EXTENSIONS } from '../../../common/extensions.js';
+import { httpStatusForGrpc, TranscodeError, TranscoderConfigError, type Match, type Transcoder } from '../../../common/transcode/transcoder.js';
+import type { Handler, HttpFilterFactory, RequestHead, RequestInfo, ResponseHeaders, ResponseSink } from '../filter.js';
+import { Adapted, grpcFrame, MAX_TRANSLATED_BODY as MAX_BODY, readWholeBody } from '../adapted.js';
 
 /** Largest JSON request body transcoded (bigger: 413). */
 const DROP = new Set(['content-type', 'content-length', 'transfer-encoding', 'accept', 'accept-encoding', 'expect', 'te', 'grpc-timeout']);
 
-function jsonError(d: Downstream, status: number, code: number, message: string): void {
-  d.weftError ||= 'BAD_REQUEST';
-  d.respondSimple(status, { 'content-type': 'application/json' }, JSON.stringify({ code, message, details: [] }));
+function jsonError(res: ResponseSink, info: RequestInfo, status: number, code: number, message: string): void {
+  info.weftError ||= 'BAD_REQUEST';
+  res.respondSimple(status, { 'content-type': 'application/json' }, JSON.stringify({ code, message, details: [] }));
 }
 
-export function transcode(d: Downstream, m: Match, t: Transcoder, route: ForwardRoute, cluster: UpstreamCluster, tracing: RouterTracing | undefined): void {
-  readWholeBody(d).then(
-    (body) => {
-      if (!body) return jsonError(d, 413, 8, `the request body is larger than ${MAX_BODY} bytes`);
-      let msg: Uint8Array;
-      try {
-        msg = t.requestMessage(m, new URLSearchParams(d.search), body);
-      } catch (e) {
-        if (e instanceof TranscodeError) return jsonError(d, e.status, 3, e.message);
-        throw e;
-      }
-      new Exchange(new GrpcFromJson(d, m, t, grpcFrame(msg)), route, cluster, tracing).start();
-    },
-    () => d.abort(),
-  );
+function transcoderFilter(t: Transcoder): (next: Handler) => Handler {
+  return (next) => (req, res, info) => {
+    const m = req.grpc ? undefined : t.match(req.method, req.path);
+    if (!m) {
+      next(req, res, info);
+      return;
+    }
+    readWholeBody(req, info).then(
+      (body) => {
+        if (!body) return jsonError(res, info, 413, 8, `the request body is larger than ${MAX_BODY} bytes`);
+        let msg: Uint8Array;
+        try {
+          msg = t.requestMessage(m, new URLSearchParams(req.search), body);
+        } catch (e) {
+          if (e instanceof TranscodeError) return jsonError(res, info, e.status, 3, e.message);
+          throw e;
+        }
+        const g = new GrpcFromJson(req, res, info, m, t, grpcFrame(msg));
+        next(g, g, info);
+      },
+      () => res.abort(),
+    );
+  };
 }
+
+/** Envoy's grpc_json_transcoder with proto_descriptor_bin (a path on the proxy is refused). */
+export const grpcJsonTranscoder: HttpFilterFactory<Transcoder> = {
+  extension: EXTENSIONS.grpcJsonTranscoder,
+  parse(any, p, path) {
+    try {
+      return compileTranscoderAny(any);
+    } catch (e) {
+      if (!(e instanceof TranscoderConfigError)) throw e;
+      p.add(path, e.message);
+      return undefined;
+    }
+  },
+  create: (t) => transcoderFilter(t),
+};
 
 /** What the Exchange sees: a gRPC call. What the client gets: JSON. */
-class GrpcFromJson extends AdaptedDownstream {
+class GrpcFromJson extends Adapted {
   readonly method = 'POST';
   readonly search = '';
   readonly hasBody = true;
   readonly body: Readable;
   readonly path: string;
-  readonly #d: Downstream;
+  readonly #d: RequestHead;
+  readonly #res: ResponseSink;
+  readonly #info: RequestInfo;
   readonly #m: Match;
   readonly #t: Transcoder;
   readonly #sse: boolean;
@@ -61,9 +82,11 @@ class GrpcFromJson extends AdaptedDownstream {
   #done = false;
   #head: ResponseHeaders | undefined;
 
-  constructor(d: Downstream, m: Match, t: Transcoder, frame: Buffer) {
-    super(d);
+  constructor(d: RequestHead, res: ResponseSink, info: RequestInfo, m: Match, t: Transcoder, frame: Buffer) {
+    super(d, res);
     this.#d = d;
+    this.#res = res;
+    this.#info = info;
     this.#m = m;
     this.#t = t;
     this.path = m.binding.grpcPath;
@@ -72,7 +95,7 @@ class GrpcFromJson extends AdaptedDownstream {
   }
 
   get headersSent(): boolean {
-    return this.#started || this.#d.headersSent;
+    return this.#started || this.#res.headersSent;
   }
 
   header(name: string): string | undefined {
@@ -130,7 +153,7 @@ class GrpcFromJson extends AdaptedDownstream {
   }
 
   #emit(msg: Uint8Array): boolean {
-    const d = this.#d;
+    const d = this.#res;
     if (!this.#started) {
       this.#started = true;
       d.writeHead(200, { 'content-type': this.#sse ? 'text/event-stream' : 'application/x-ndjson', 'cache-control': 'no-cache' }, false);
@@ -160,7 +183,7 @@ class GrpcFromJson extends AdaptedDownstream {
   #finish(meta: ResponseHeaders): void {
     if (this.#done) return;
     this.#done = true;
-    const d = this.#d;
+    const d = this.#res;
     const g = meta['grpc-status'];
     const code = g === undefined ? 2 : Number(g);
     let message = '';
@@ -170,7 +193,7 @@ class GrpcFromJson extends AdaptedDownstream {
       message = String(meta['grpc-message'] ?? '');
     }
     const weft = meta['x-weft-error'];
-    if (weft) d.weftError = String(weft);
+    if (weft) this.#info.weftError = String(weft);
     const details = meta['grpc-status-details-bin'];
     if (this.#started) {
       // Mid-stream: the status can only travel in the body.
@@ -190,20 +213,4 @@ class GrpcFromJson extends AdaptedDownstream {
     if (weft) h['x-weft-error'] = String(weft);
     d.respondSimple(httpStatusForGrpc(code), h, this.#t.errorJson(code, message, details === undefined ? undefined : String(details)));
   }
-}
-
-/** The HCM's grpc_json_transcoder filter, compiled (errors go to `p` with their field paths). */
-export function compileTranscoderFilter(filters: readonly HttpFilter[], p: Problems, pathPrefix: string): Transcoder | undefined {
-  let out: Transcoder | undefined;
-  filters.forEach((f, i) => {
-    const any = f.configType.case === 'typedConfig' ? f.configType.value : undefined;
-    if (!any || any.typeUrl !== TRANSCODER_TYPE) return;
-    try {
-      out = compileTranscoderAny(any);
-    } catch (e) {
-      if (!(e instanceof TranscoderConfigError)) throw e;
-      p.add(`${pathPrefix}[${i}].typed_config`, e.message);
-    }
-  });
-  return out;
 }

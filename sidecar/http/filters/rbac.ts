@@ -10,15 +10,15 @@
  * NACK with its field path, never silently ignored.
  */
 import { anyUnpack } from '@bufbuild/protobuf/wkt';
-import { EXTENSIONS } from '../../common/extensions.js';
-import { RBAC_Action, type Permission, type Principal } from '../../proto/gen/envoy/config/rbac/v3/rbac_pb.js';
-import type { HeaderMatcher } from '../../proto/gen/envoy/config/route/v3/route_components_pb.js';
-import { RBACSchema } from '../../proto/gen/envoy/extensions/filters/http/rbac/v3/rbac_pb.js';
-import type { HttpFilter } from '../../proto/gen/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager_pb.js';
-import type { StringMatcher } from '../../proto/gen/envoy/type/matcher/v3/string_pb.js';
-import type { Problems } from '../xds/types/decoded.js';
-
-export const RBAC_FILTER_TYPE = EXTENSIONS.rbac.typeUrl;
+import { EXTENSIONS } from '../../../common/extensions.js';
+import { RBAC_Action, type Permission, type Principal } from '../../../proto/gen/envoy/config/rbac/v3/rbac_pb.js';
+import type { HeaderMatcher } from '../../../proto/gen/envoy/config/route/v3/route_components_pb.js';
+import { RBACSchema, type RBAC } from '../../../proto/gen/envoy/extensions/filters/http/rbac/v3/rbac_pb.js';
+import type { Any } from '@bufbuild/protobuf/wkt';
+import type { Filter, FilterContext, HttpFilterFactory } from '../filter.js';
+import { respondError } from '../respond.js';
+import type { StringMatcher } from '../../../proto/gen/envoy/type/matcher/v3/string_pb.js';
+import type { Problems } from '../../xds/types/decoded.js';
 
 export interface RbacRequest {
   method: string;
@@ -177,37 +177,32 @@ interface CompiledFilter {
 }
 
 /** Compiles the RBAC filters among `filters` (undefined when there are none). */
-export function compileRbacFilters(filters: readonly HttpFilter[], p: Problems, pathPrefix: string): RbacEngine | undefined {
-  const compiled: CompiledFilter[] = [];
-  filters.forEach((f, i) => {
-    const any = f.configType.case === 'typedConfig' ? f.configType.value : undefined;
-    if (!any || any.typeUrl !== RBAC_FILTER_TYPE) return;
-    const base = `${pathPrefix}[${i}].typed_config`;
-    const cfg = anyUnpack(any, RBACSchema);
-    if (!cfg) return;
-    if (cfg.matcher || cfg.shadowMatcher) p.add(`${base}.matcher`, 'the matcher API is not supported; use rules');
-    const rules = cfg.rules;
-    if (!rules) return; // no rules: the filter does nothing (Envoy's behaviour)
-    if (rules.action !== RBAC_Action.ALLOW && rules.action !== RBAC_Action.DENY) {
-      p.add(`${base}.rules.action`, `unsupported action '${RBAC_Action[rules.action] ?? rules.action}' (ALLOW or DENY)`);
-      return;
-    }
-    const policies = Object.keys(rules.policies)
-      .sort()
-      .map((name) => {
-        const pol = rules.policies[name]!;
-        const pp = `${base}.rules.policies["${name}"]`;
-        const perms = pol.permissions.map((x, j) => permission(x, p, `${pp}.permissions[${j}]`));
-        const princ = pol.principals.map((x, j) => principal(x, p, `${pp}.principals[${j}]`));
-        if (pol.condition || pol.checkedCondition) p.add(`${pp}.condition`, 'CEL conditions are not supported');
-        // A policy matches when any permission and any principal match.
-        return { name, match: (r: RbacRequest) => perms.some((f) => f(r)) && princ.some((f) => f(r)) };
-      });
-    const names = policies.map((x) => x.name);
-    const noMatch = `no ALLOW policy matched (${names.length ? `${names.slice(0, 5).join(', ')}${names.length > 5 ? ', …' : ''}` : 'there are none: default deny'})`;
-    compiled.push({ deny: rules.action === RBAC_Action.DENY, policies, noMatch });
-  });
-  if (!compiled.length) return undefined;
+/** One RBAC filter's config, compiled (undefined: no rules, the filter does nothing, as in Envoy). */
+function compileRules(cfg: RBAC, p: Problems, base: string): CompiledFilter | undefined {
+  if (cfg.matcher || cfg.shadowMatcher) p.add(`${base}.matcher`, 'the matcher API is not supported; use rules');
+  const rules = cfg.rules;
+  if (!rules) return undefined; // no rules: the filter does nothing (Envoy's behaviour)
+  if (rules.action !== RBAC_Action.ALLOW && rules.action !== RBAC_Action.DENY) {
+    p.add(`${base}.rules.action`, `unsupported action '${RBAC_Action[rules.action] ?? rules.action}' (ALLOW or DENY)`);
+    return undefined;
+  }
+  const policies = Object.keys(rules.policies)
+    .sort()
+    .map((name) => {
+      const pol = rules.policies[name]!;
+      const pp = `${base}.rules.policies["${name}"]`;
+      const perms = pol.permissions.map((x, j) => permission(x, p, `${pp}.permissions[${j}]`));
+      const princ = pol.principals.map((x, j) => principal(x, p, `${pp}.principals[${j}]`));
+      if (pol.condition || pol.checkedCondition) p.add(`${pp}.condition`, 'CEL conditions are not supported');
+      // A policy matches when any permission and any principal match.
+      return { name, match: (r: RbacRequest) => perms.some((f) => f(r)) && princ.some((f) => f(r)) };
+    });
+  const names = policies.map((x) => x.name);
+  const noMatch = `no ALLOW policy matched (${names.length ? `${names.slice(0, 5).join(', ')}${names.length > 5 ? ', …' : ''}` : 'there are none: default deny'})`;
+  return { deny: rules.action === RBAC_Action.DENY, policies, noMatch };
+}
+
+function engineOf(compiled: readonly CompiledFilter[]): RbacEngine {
   const count = compiled.reduce((n, c) => n + c.policies.length, 0);
   return {
     policyCount: count,
@@ -227,3 +222,31 @@ export function compileRbacFilters(filters: readonly HttpFilter[], p: Problems, 
     },
   };
 }
+
+/** An RBAC engine for one filter config (undefined: it has no rules and does nothing). */
+export function compileRbac(any: Any, p: Problems, base: string): RbacEngine | undefined {
+  const cfg = anyUnpack(any, RBACSchema);
+  const c = cfg ? compileRules(cfg, p, base) : undefined;
+  return c ? engineOf([c]) : undefined;
+}
+
+/** The filter: a denial is answered 403 / PERMISSION_DENIED (respond.ts) and reported to the listener. */
+function rbacFilter(engine: RbacEngine, ctx: FilterContext): Filter {
+  const onDeny = ctx.onDeny;
+  return (next) => (req, res, info) => {
+    const decision = engine.evaluate(req);
+    if (decision.allowed) {
+      next(req, res, info);
+      return;
+    }
+    onDeny?.(req, decision);
+    respondError(req, res, info, 'RBAC_DENIED', `RBAC: access denied (${decision.reason})`);
+  };
+}
+
+/** Envoy's RBAC filter (rules; the matcher API and per-route RBACPerRoute are refused). */
+export const rbac: HttpFilterFactory<RbacEngine | undefined> = {
+  extension: EXTENSIONS.rbac,
+  parse: (any, p, path) => compileRbac(any, p, path),
+  create: (engine, _perRoute, ctx) => (engine ? rbacFilter(engine, ctx) : undefined),
+};

@@ -6,48 +6,84 @@
  * as a protobuf message and grpc-status. Unary methods only; others answer UNIMPLEMENTED.
  */
 import { Readable } from 'node:stream';
-import { grpcCodeForHttp, TranscodeError, type Binding, type Transcoder } from '../../common/transcode/transcoder.js';
-import type { ForwardRoute } from '../routing/route-table.js';
-import type { UpstreamCluster } from '../upstream/cluster.js';
-import { AdaptedDownstream, grpcFrame, MAX_TRANSLATED_BODY as MAX_BODY, readWholeBody } from './adapted.js';
-import type { Downstream, ResponseHeaders } from './downstream.js';
-import { Exchange, type RouterTracing } from './exchange.js';
+import { anyUnpack } from '@bufbuild/protobuf/wkt';
+import { EXTENSIONS } from '../../../common/extensions.js';
+import { compileTranscoderAny } from '../../../common/transcode/compile.js';
+import { grpcCodeForHttp, TranscodeError, TranscoderConfigError, type Binding, type Transcoder } from '../../../common/transcode/transcoder.js';
+import { Adapted, grpcFrame, MAX_TRANSLATED_BODY as MAX_BODY, readWholeBody } from '../adapted.js';
+import type { Filter, HttpFilterFactory, RequestHead, RequestInfo, ResponseHeaders, ResponseSink } from '../filter.js';
+import { grpcWebCall } from '../grpc-web-cors.js';
+import { respondGrpcStatus } from '../respond.js';
+import { checkSupported, supportedFields } from '../../xds/types/supported.js';
 
 const DROP = new Set(['content-type', 'content-length', 'transfer-encoding', 'te', 'accept', 'accept-encoding', 'grpc-accept-encoding', 'grpc-encoding', 'user-agent']);
+const FIELDS = supportedFields({ 'weft.v1.GrpcJsonReverse': [] });
 
-function grpcError(d: Downstream, code: number, message: string): void {
-  d.respondTrailersOnly({ ':status': 200, 'content-type': 'application/grpc', 'grpc-status': String(code), 'grpc-message': encodeURIComponent(message) });
+function reverseFilter(t: Transcoder): Filter {
+  return (next) => (req, res, info) => {
+    if (!req.grpc || info.route?.kind !== 'forward' || grpcWebCall(req)) {
+      next(req, res, info);
+      return;
+    }
+    const b = t.forGrpcPath(req.path);
+    if (!b) return respondGrpcStatus(res, 12, `method ${req.path} is not in the GRPCTranslation`);
+    if (b.serverStreaming) return respondGrpcStatus(res, 12, `${req.path}: streaming methods cannot be translated to HTTP/JSON`);
+    readWholeBody(req, info).then(
+      (raw) => {
+        if (!raw) return respondGrpcStatus(res, 8, `request larger than ${MAX_BODY} bytes`);
+        if (raw.length < 5 || raw.length < 5 + raw.readUInt32BE(1)) return respondGrpcStatus(res, 13, 'the request is not one gRPC message');
+        if (raw[0] !== 0) return respondGrpcStatus(res, 12, 'compressed gRPC messages are not supported by the translation');
+        let call: { method: string; path: string; body: string | undefined };
+        try {
+          call = t.httpRequestFor(b, raw.subarray(5, 5 + raw.readUInt32BE(1)));
+        } catch (e) {
+          return respondGrpcStatus(res, 3, (e as Error).message);
+        }
+        const j = new JsonFromGrpc(req, res, info, t, b, call);
+        next(j, j, info);
+      },
+      () => res.abort(),
+    );
+  };
 }
 
-export function reverseTranscode(d: Downstream, t: Transcoder, route: ForwardRoute, cluster: UpstreamCluster, tracing: RouterTracing | undefined): void {
-  const b = t.forGrpcPath(d.path);
-  if (!b) return grpcError(d, 12, `method ${d.path} is not in the GRPCTranslation`);
-  if (b.serverStreaming) return grpcError(d, 12, `${d.path}: streaming methods cannot be translated to HTTP/JSON`);
-  readWholeBody(d).then(
-    (raw) => {
-      if (!raw) return grpcError(d, 8, `request larger than ${MAX_BODY} bytes`);
-      if (raw.length < 5 || raw.length < 5 + raw.readUInt32BE(1)) return grpcError(d, 13, 'the request is not one gRPC message');
-      if (raw[0] !== 0) return grpcError(d, 12, 'compressed gRPC messages are not supported by the translation');
-      let req: { method: string; path: string; body: string | undefined };
+/**
+ * Weft's reverse translation filter: the listener-level config has no options, and the filter
+ * does nothing there; a virtual host's `typed_per_filter_config` names the GRPCTranslation's
+ * transcoder, and the routes of that host get the filter.
+ */
+export const grpcJsonReverse: HttpFilterFactory<true, Transcoder> = {
+  extension: EXTENSIONS.grpcJsonReverseFilter,
+  parse(any, p, path) {
+    const m = anyUnpack(any, EXTENSIONS.grpcJsonReverseFilter.schema);
+    if (m) checkSupported(EXTENSIONS.grpcJsonReverseFilter.schema, m, FIELDS, p, path);
+    return true;
+  },
+  perRoute: {
+    schema: EXTENSIONS.grpcJsonTranscoder.schema,
+    parse(any, p, path) {
       try {
-        req = t.httpRequestFor(b, raw.subarray(5, 5 + raw.readUInt32BE(1)));
+        return compileTranscoderAny(any);
       } catch (e) {
-        return grpcError(d, 3, (e as Error).message);
+        if (!(e instanceof TranscoderConfigError)) throw e;
+        p.add(path, e.message);
+        return undefined;
       }
-      new Exchange(new JsonFromGrpc(d, t, b, req), route, cluster, tracing).start();
     },
-    () => d.abort(),
-  );
-}
+  },
+  create: (_cfg, t) => (t ? reverseFilter(t) : undefined),
+};
 
 /** What the Exchange sees: an HTTP/JSON request. What the caller gets: a gRPC reply. */
-class JsonFromGrpc extends AdaptedDownstream {
+class JsonFromGrpc extends Adapted {
   readonly method: string;
   readonly path: string;
   readonly search: string;
   readonly hasBody: boolean;
   readonly body: Readable;
-  readonly #d: Downstream;
+  readonly #d: RequestHead;
+  readonly #res: ResponseSink;
+  readonly #info: RequestInfo;
   readonly #t: Transcoder;
   readonly #b: Binding;
   readonly #json: boolean;
@@ -56,9 +92,11 @@ class JsonFromGrpc extends AdaptedDownstream {
   #size = 0;
   #done = false;
 
-  constructor(d: Downstream, t: Transcoder, b: Binding, req: { method: string; path: string; body: string | undefined }) {
-    super(d);
+  constructor(d: RequestHead, res: ResponseSink, info: RequestInfo, t: Transcoder, b: Binding, req: { method: string; path: string; body: string | undefined }) {
+    super(d, res);
     this.#d = d;
+    this.#res = res;
+    this.#info = info;
     this.#t = t;
     this.#b = b;
     this.method = req.method;
@@ -111,7 +149,7 @@ class JsonFromGrpc extends AdaptedDownstream {
     // A gRPC answer the sidecar made (an error code of its own): pass it on as is.
     if (headers['grpc-status'] !== undefined) {
       this.#done = true;
-      this.#d.respondTrailersOnly(headers);
+      this.#res.respondTrailersOnly(headers);
       return;
     }
     this.#status = Number(headers[':status']) || 502;
@@ -121,7 +159,7 @@ class JsonFromGrpc extends AdaptedDownstream {
   override respondSimple(status: number, headers: ResponseHeaders, body: string): void {
     this.#status = status;
     const weft = headers['x-weft-error'];
-    if (weft) this.#d.weftError = String(weft);
+    if (weft) this.#info.weftError = String(weft);
     this.#chunks = [Buffer.from(body)];
     this.#finish();
   }
@@ -129,15 +167,15 @@ class JsonFromGrpc extends AdaptedDownstream {
   #finish(): void {
     if (this.#done) return;
     this.#done = true;
-    const d = this.#d;
+    const d = this.#res;
     const text = Buffer.concat(this.#chunks).toString('utf8');
-    if (this.#size > MAX_BODY) return grpcError(d, 8, `the service's answer is larger than ${MAX_BODY} bytes`);
+    if (this.#size > MAX_BODY) return respondGrpcStatus(d, 8, `the service's answer is larger than ${MAX_BODY} bytes`);
     if (this.#status >= 200 && this.#status < 300) {
       let msg: Uint8Array;
       try {
         msg = this.#t.replyFromJson(this.#b, text);
       } catch (e) {
-        return grpcError(d, 13, e instanceof TranscodeError ? e.message : String(e));
+        return respondGrpcStatus(d, 13, e instanceof TranscodeError ? e.message : String(e));
       }
       d.writeHead(200, { 'content-type': 'application/grpc' }, false);
       d.write(grpcFrame(msg));
@@ -152,6 +190,6 @@ class JsonFromGrpc extends AdaptedDownstream {
     } catch {
       if (text.trim()) message = text.trim().slice(0, 200);
     }
-    grpcError(d, grpcCodeForHttp(this.#status), message);
+    respondGrpcStatus(d, grpcCodeForHttp(this.#status), message);
   }
 }

@@ -1,61 +1,66 @@
 /**
- * gRPC-Web → gRPC on the inbound listener (Envoy's grpc_web filter). A request with content type
- * `application/grpc-web[+proto]` (binary) or `application/grpc-web-text[+proto]` (base64) becomes
- * a gRPC call to the app through the ordinary Exchange. The reply keeps the gRPC message framing;
- * the trailers travel in the body as a final frame (flag 0x80, `name: value\r\n` lines), and in
- * text mode the body is base64. A trailers-only reply (an error, the sidecar's or the app's) is
- * written by respond.ts, which also carries the status in the headers. CORS (grpc-web-cors.ts): a
- * preflight (OPTIONS with Access-Control-Request-Method) is answered 204, and every response
- * names the origin and exposes the grpc-* headers and x-weft-error.
+ * Envoy's grpc_web filter (envoy.filters.http.grpc_web): a request with content type
+ * `application/grpc-web[+proto]` (binary) or `application/grpc-web-text[+proto]` (base64) goes on
+ * as a gRPC call; the next stages (the router, the Exchange) see an ordinary gRPC request. The
+ * reply keeps the gRPC message framing; the trailers travel in the body as a final frame (flag
+ * 0x80, `name: value\r\n` lines), and in text mode the body is base64. A trailers-only reply (an
+ * error, the sidecar's or the app's) is written by the answer path (respond.ts). CORS is the
+ * cors filter's (filters/cors.ts), which comes before this one.
  */
 import { Readable } from 'node:stream';
-import type { ForwardRoute } from '../routing/route-table.js';
-import type { UpstreamCluster } from '../upstream/cluster.js';
-import { AdaptedDownstream, grpcFrame, MAX_TRANSLATED_BODY as MAX_BODY, readWholeBody } from './adapted.js';
-import type { Downstream, ResponseHeaders } from './downstream.js';
-import { Exchange, type RouterTracing } from './exchange.js';
-import { grpcWebCall, grpcWebCors as cors, preflightHeaders, type GrpcWebCall } from './grpc-web-cors.js';
-import { respondError, respondGrpcWebTrailersOnly } from './respond.js';
-
-export { isPreflight } from './grpc-web-cors.js';
+import { EXTENSIONS } from '../../../common/extensions.js';
+import { Adapted, grpcFrame, MAX_TRANSLATED_BODY as MAX_BODY, readWholeBody } from '../adapted.js';
+import type { Handler, HttpFilterFactory, RequestHead, RequestInfo, ResponseHeaders, ResponseSink } from '../filter.js';
+import { grpcWebCall, type GrpcWebCall } from '../grpc-web-cors.js';
+import { respondError, respondGrpcWebTrailersOnly } from '../respond.js';
+import { checkSupported, supportedFields } from '../../xds/types/supported.js';
+import { anyUnpack } from '@bufbuild/protobuf/wkt';
 
 const DROP = new Set(['content-type', 'content-length', 'transfer-encoding', 'accept', 'accept-encoding', 'expect', 'te', 'x-grpc-web', 'x-user-agent', 'origin', 'referer']);
+/** GrpcWeb has no options. */
+const FIELDS = supportedFields({ 'envoy.extensions.filters.http.grpc_web.v3.GrpcWeb': [] });
 
-export function isGrpcWeb(d: Downstream): boolean {
-  return grpcWebCall(d) !== undefined;
+function grpcWebFilter(next: Handler): Handler {
+  return (req, res, info) => {
+    const call = grpcWebCall(req);
+    if (!call) {
+      next(req, res, info);
+      return;
+    }
+    readWholeBody(req, info).then(
+      (raw) => {
+        if (!raw) {
+          respondError(req, res, info, 'REQUEST_TOO_LARGE', `the request body is larger than ${MAX_BODY} bytes`);
+          return;
+        }
+        const body = call.text ? Buffer.from(raw.toString('latin1').replace(/\s+/g, ''), 'base64') : raw;
+        const g = new GrpcFromGrpcWeb(req, res, info, body, call);
+        next(g, g, info);
+      },
+      () => res.abort(),
+    );
+  };
 }
 
-/** A CORS preflight on a listener with the grpc_web filter: answered here (never forwarded). */
-export function answerPreflight(d: Downstream): void {
-  d.respondSimple(204, preflightHeaders(d), '');
-}
+export const grpcWeb: HttpFilterFactory<true> = {
+  extension: EXTENSIONS.grpcWeb,
+  parse(any, p, path) {
+    const m = anyUnpack(any, EXTENSIONS.grpcWeb.schema);
+    if (m) checkSupported(EXTENSIONS.grpcWeb.schema, m, FIELDS, p, path);
+    return true;
+  },
+  create: () => grpcWebFilter,
+};
 
-export function forwardGrpcWeb(d: Downstream, route: ForwardRoute, cluster: UpstreamCluster, tracing: RouterTracing | undefined): void {
-  const call = grpcWebCall(d);
-  if (!call) {
-    respondError(d, 'BAD_REQUEST', `unsupported gRPC-Web content type '${d.header('content-type') ?? ''}'`);
-    return;
-  }
-  readWholeBody(d).then(
-    (raw) => {
-      if (!raw) {
-        respondError(d, 'REQUEST_TOO_LARGE', `the request body is larger than ${MAX_BODY} bytes`);
-        return;
-      }
-      const body = call.text ? Buffer.from(raw.toString('latin1').replace(/\s+/g, ''), 'base64') : raw;
-      new Exchange(new GrpcFromGrpcWeb(d, body, call), route, cluster, tracing).start();
-    },
-    () => d.abort(),
-  );
-}
-
-class GrpcFromGrpcWeb extends AdaptedDownstream {
+class GrpcFromGrpcWeb extends Adapted {
   readonly method = 'POST';
   readonly search = '';
   readonly hasBody = true;
   readonly body: Readable;
   readonly path: string;
-  readonly #d: Downstream;
+  readonly #d: RequestHead;
+  readonly #res: ResponseSink;
+  readonly #info: RequestInfo;
   readonly #call: GrpcWebCall;
   readonly #text: boolean;
   #started = false;
@@ -64,9 +69,11 @@ class GrpcFromGrpcWeb extends AdaptedDownstream {
   #carry: Buffer = Buffer.alloc(0);
   #head: ResponseHeaders = {};
 
-  constructor(d: Downstream, body: Buffer, call: GrpcWebCall) {
-    super(d);
+  constructor(d: RequestHead, res: ResponseSink, info: RequestInfo, body: Buffer, call: GrpcWebCall) {
+    super(d, res);
     this.#d = d;
+    this.#res = res;
+    this.#info = info;
     this.#call = call;
     this.#text = call.text;
     this.path = d.path;
@@ -96,17 +103,17 @@ class GrpcFromGrpcWeb extends AdaptedDownstream {
   #start(headers: ResponseHeaders): void {
     if (this.#started) return;
     this.#started = true;
-    const h: ResponseHeaders = { ...cors(this.#d), 'content-type': this.#text ? 'application/grpc-web-text+proto' : 'application/grpc-web+proto' };
+    const h: ResponseHeaders = { 'content-type': this.#text ? 'application/grpc-web-text+proto' : 'application/grpc-web+proto' };
     for (const [k, v] of Object.entries(headers)) if (k !== 'content-type' && k !== ':status' && !k.startsWith('grpc-')) h[k] = v;
-    this.#d.writeHead(200, h, false);
+    this.#res.writeHead(200, h, false);
   }
 
   #send(b: Buffer): boolean {
-    if (!this.#text) return this.#d.write(b);
+    if (!this.#text) return this.#res.write(b);
     const all = this.#carry.length ? Buffer.concat([this.#carry, b]) : b;
     const whole = all.length - (all.length % 3);
     this.#carry = all.subarray(whole);
-    return whole ? this.#d.write(Buffer.from(all.subarray(0, whole).toString('base64'))) : true;
+    return whole ? this.#res.write(Buffer.from(all.subarray(0, whole).toString('base64'))) : true;
   }
 
   writeHead(status: number, headers: ResponseHeaders, endStream: boolean): void {
@@ -134,7 +141,7 @@ class GrpcFromGrpcWeb extends AdaptedDownstream {
 
   override respondSimple(status: number, headers: ResponseHeaders, body: string): void {
     this.#done = true;
-    super.respondSimple(status, { ...cors(this.#d), ...headers }, body);
+    super.respondSimple(status, headers, body);
   }
 
   override abort(): void {
@@ -147,11 +154,11 @@ class GrpcFromGrpcWeb extends AdaptedDownstream {
     if (this.#done) return;
     this.#done = true;
     const weft = meta['x-weft-error'];
-    if (weft) this.#d.weftError = String(weft);
+    if (weft) this.#info.weftError = String(weft);
     if (!this.#started) {
       this.#started = true;
       const m = meta['grpc-status'] === undefined ? { ...meta, 'grpc-status': '2', 'grpc-message': 'no grpc-status from upstream' } : meta;
-      respondGrpcWebTrailersOnly(this.#d, this.#call, m);
+      respondGrpcWebTrailersOnly(this.#d, this.#res, this.#call, m);
       return;
     }
     let lines = '';
@@ -162,9 +169,9 @@ class GrpcFromGrpcWeb extends AdaptedDownstream {
     if (meta['grpc-status'] === undefined) lines = `grpc-status: 2\r\ngrpc-message: no grpc-status from upstream\r\n${lines}`;
     this.#send(grpcFrame(Buffer.from(lines, 'latin1'), 0x80));
     if (this.#text && this.#carry.length) {
-      this.#d.write(Buffer.from(this.#carry.toString('base64')));
+      this.#res.write(Buffer.from(this.#carry.toString('base64')));
       this.#carry = Buffer.alloc(0);
     }
-    this.#d.end(undefined);
+    this.#res.end(undefined);
   }
 }
