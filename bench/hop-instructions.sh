@@ -9,10 +9,10 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 WARM=${WARM:-10000}; REQS=${REQS:-5000}
 command -v valgrind >/dev/null || { echo "hop-instructions.sh: valgrind missing (apt-get install valgrind)" >&2; exit 2; }
-work="$(mktemp -d)"
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
-trap cleanup EXIT
+me=hop-instructions.sh
+# shellcheck source=bench/lib.sh
+source "$root/bench/lib.sh"
+make_work
 
 # Exactly N keep-alive requests, 10 at a time; fails on any non-200.
 cat > "$work/load.mjs" <<'JS'
@@ -26,30 +26,28 @@ agent.destroy();
 if (bad) { console.error(`load.mjs: ${bad} of ${n} requests failed`); process.exit(1); }
 JS
 
-measure() { # label root -> prints instructions per request
-  local label=$1 r=$2 up=$3 port=$4
-  ( setsid node "$r/bin/weft.js" control-plane --data-dir "$work/$label-data" --xds-address 127.0.0.1:0 --admin-address 127.0.0.1:0 --otlp-address off --log-level warn > "$work/$label-cp.out" 2>&1 & echo $! > "$work/$label-cp.pid" )
-  pids+=("$(cat "$work/$label-cp.pid")")
-  for _ in $(seq 100); do grep -q ready "$work/$label-cp.out" 2>/dev/null && break; sleep 0.1; done
-  local xds admin
-  xds="$(grep -o 'xds=[0-9.:]*' "$work/$label-cp.out" | cut -d= -f2)"; admin="$(grep -o 'admin=[0-9.:]*' "$work/$label-cp.out" | cut -d= -f2)"
-  printf 'apiVersion: weft.dev/v1alpha1\nkind: Service\nmetadata: { name: bench }\nspec:\n  ports: [{ name: http, port: 8080, protocol: http }]\n' \
-    | WEFT_SERVER="http://$admin" WEFT_DATA_DIR="$work/$label-data" node "$r/bin/weft.js" apply -f - > /dev/null
-  local token
-  token="$(WEFT_SERVER="http://$admin" WEFT_DATA_DIR="$work/$label-data" node "$r/bin/weft.js" token create --service bench 2>/dev/null)"
+measure() { # label root upstream-port port -> prints "label instructions"
+  # weft_root: the build that this sidecar, and lib.sh's control plane and weft CLI, run.
+  local label=$1 weft_root=$2 up=$3 port=$4 cp_pid xds admin cp_data token
+  # measure runs in $(...), where errexit is off: a step that fails is reported and the run goes
+  # on (the count comes out 0) rather than ending make bench, as before lib.sh.
+  start_control_plane "$work/$label"
+  apply_bench_service
+  token="$(weft token create --service bench 2>/dev/null)"
   # The sidecar process itself under callgrind (bin/weft.js would re-exec node with its V8 flags).
   WEFT_JOIN_TOKEN="$token" WEFT_LOG_LEVEL=warn valgrind --tool=callgrind --instr-atstart=no --smc-check=all-non-file \
-    --callgrind-out-file="$work/$label.cg" node "$r/bin/weft.js" sidecar --service bench --app-port "$up" --control-plane "$xds" \
+    --callgrind-out-file="$work/$label.cg" node "$weft_root/bin/weft.js" sidecar --service bench --app-port "$up" --control-plane "$xds" \
     --inbound-port "$port" --inbound-address 127.0.0.1 --outbound-port 0 --admin-port 0 > "$work/$label-sc.out" 2>&1 &
   local sc=$!; pids+=("$sc")
-  for _ in $(seq 600); do curl -s -o /dev/null -w '%{http_code}' -H 'host: bench' "http://127.0.0.1:$port/" 2>/dev/null | grep -q 200 && break; sleep 0.5; done
+  until_ok --every 0.5 300 answers_200 "http://127.0.0.1:$port/" -H 'host: bench' \
+    || echo "$me: $label: the sidecar under callgrind did not answer 200 in 300 s (last answer '${http_last:-none}')" >&2
   node "$work/load.mjs" "$port" "$WARM"
   local vg=$sc
   callgrind_control -i on "$vg" > /dev/null
   node "$work/load.mjs" "$port" "$REQS"
   callgrind_control -i off "$vg" > /dev/null
   callgrind_control -d "$vg" > /dev/null
-  kill "$sc" 2>/dev/null || true; kill "$(cat "$work/$label-cp.pid")" 2>/dev/null || true
+  kill "$sc" 2>/dev/null || true; kill "$cp_pid" 2>/dev/null || true
   sleep 1
   local total; total="$(cat "$work/$label".cg* 2>/dev/null | awk '/^totals:/ { s += $2 } END { print s + 0 }')"
   echo "$label $total"

@@ -26,45 +26,34 @@ IDLE_TARGET=60; LARGE_TARGET=120
 for v in SERVICES ENDPOINTS STARTS SETTLE UP_PORT; do [[ "${!v}" =~ ^[0-9]+$ ]] || { echo "weft-footprint: FOOTPRINT_$v must be a whole number" >&2; exit 2; }; done
 [ "$SERVICES" -ge 1 ] && [ "$SERVICES" -le 5000 ] && [ "$ENDPOINTS" -ge 1 ] && [ "$ENDPOINTS" -le 100 ] && [ "$STARTS" -ge 1 ] && [ "$STARTS" -le 20 ] && [ "$SETTLE" -le 30 ] \
   || { echo "weft-footprint: keep 1 <= FOOTPRINT_SERVICES <= 5000, 1 <= FOOTPRINT_ENDPOINTS <= 100, 1 <= FOOTPRINT_STARTS <= 20, FOOTPRINT_SETTLE <= 30" >&2; exit 2; }
-work="$(mktemp -d)"
-pids=()
-cleanup() {
-  local rc=$?
-  [ "$rc" = 0 ] || for f in "$work"/*.out "$work"/*/*.out; do [ -f "$f" ] && { echo "--- $f" >&2; tail -20 "$f" >&2; }; done
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"
-}
-trap cleanup EXIT
+me=weft-footprint
+# shellcheck source=bench/lib.sh
+source "$root/bench/lib.sh"
+make_work 20 '*.out' '*/*.out'
 trap 'exit 130' INT TERM
-for bin in taskset curl; do command -v "$bin" >/dev/null || { echo "weft-footprint: $bin missing" >&2; exit 1; }; done
+for bin in taskset curl; do command -v "$bin" >/dev/null || die "$bin missing"; done
 fp() { node "$root/bench/footprint.mjs" "$@"; }
 # rss PID [FIELD]: VmRSS (or RssAnon, RssFile) of PID in MiB.
 rss() { awk -v f="${2:-VmRSS}:" '$1 == f {printf "%.1f", $2/1024}' "/proc/$1/status"; }
-# until SECONDS CMD...: run CMD every 0.1 s until it succeeds, at most SECONDS.
-until_ok() { local n=$(($1 * 10)); shift; for _ in $(seq "$n"); do "$@" && return 0; sleep 0.1; done; return 1; }
 # stop PID: SIGTERM, then wait (at most 15 s) until it is gone; works for processes that are not our children.
 stop() { kill "$1" 2>/dev/null || return 0; until_ok 15 eval "! kill -0 $1 2>/dev/null" || kill -9 "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
 via_sidecar() { [ "$(curl -s -o /dev/null --max-time 2 -w '%{http_code}' -H 'Host: upstream' "http://$1/")" = 200 ]; }
 
 load_before="$(cut -d' ' -f1-3 /proc/loadavg)"   # other work on the machine shows up in the timings
-! curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$UP_PORT/" || { echo "weft-footprint: port $UP_PORT is taken (set FOOTPRINT_UP_PORT)" >&2; exit 1; }
+! curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$UP_PORT/" || die "port $UP_PORT is taken (set FOOTPRINT_UP_PORT)"
 taskset -c 1 node "$root/bench/proxy/upstream.js" "$UP_PORT" > "$work/upstream.out" 2>&1 & up_pid=$!; pids+=($up_pid)
 until_ok 5 curl -sf -o /dev/null "http://127.0.0.1:$UP_PORT/" && kill -0 "$up_pid" 2>/dev/null \
-  || { echo "weft-footprint: upstream on $UP_PORT did not start" >&2; exit 1; }
+  || die "upstream on $UP_PORT did not start"
 fp mesh 3 2 "$UP_PORT" > "$work/small.yaml"
 fp mesh "$SERVICES" "$ENDPOINTS" "$UP_PORT" > "$work/large.yaml"
 fp mesh "$SERVICES" "$ENDPOINTS" "$UP_PORT" 1 > "$work/changed.yaml"
 
-# control_plane NAME: a control plane with the small config; sets cp_pid, xds, admin, data, token.
+# control_plane NAME: a control plane with the small config; sets cp_pid, xds, admin, cp_data, token.
 control_plane() {
-  local d="$work/$1"; mkdir -p "$d"
-  ( setsid taskset -c 1 node "$root/bin/weft.js" control-plane --data-dir "$d/data" --xds-address 127.0.0.1:0 --admin-address 127.0.0.1:0 --otlp-address off --log-level warn > "$d/cp.out" 2>&1 & echo $! > "$d/cp.pid" )
-  cp_pid="$(cat "$d/cp.pid")"; pids+=("$cp_pid")
-  until_ok 20 grep -qs ready "$d/cp.out" || { echo "weft-footprint: control plane did not start" >&2; exit 1; }
-  xds="$(grep -o 'xds=[0-9.:]*' "$d/cp.out" | cut -d= -f2)"; admin="$(grep -o 'admin=[0-9.:]*' "$d/cp.out" | cut -d= -f2)"
-  data="$d/data"; token="$(cat "$data/admin-token")"
+  start_control_plane "$work/$1" --cpus 1 || exit 1
+  token="$(cat "$cp_data/admin-token")"
   weft apply -f "$work/small.yaml" > /dev/null
 }
-weft() { WEFT_SERVER="http://$admin" WEFT_DATA_DIR="$data" node "$root/bin/weft.js" "$@"; }
 # sidecar_argv ARGS...: sets SC to the sidecar command line (pinned to CPU 1), with ARGS appended.
 sidecar_argv() { SC=(taskset -c 1 node "$root/bin/weft.js" sidecar --service bench --app-port "$UP_PORT" --control-plane "$xds"
   --inbound-port 0 --inbound-address 127.0.0.1 --outbound-port 0 --admin-port 0 "$@"); }
@@ -72,7 +61,7 @@ sidecar_argv() { SC=(taskset -c 1 node "$root/bin/weft.js" sidecar --service ben
 starts() {
   sidecar_argv --drain-delay 0s --drain-timeout 1s
   taskset -c 0 node "$root/bench/footprint.mjs" starts "$STARTS" -- \
-    env WEFT_SERVER="http://$admin" WEFT_DATA_DIR="$data" node "$root/bin/weft.js" token create --service bench -- \
+    env WEFT_SERVER="http://$admin" WEFT_DATA_DIR="$cp_data" node "$root/bin/weft.js" token create --service bench -- \
     "${SC[@]}" > "$work/starts-$1.json" & local p=$!; pids+=($p)
   wait "$p"
 }
@@ -85,9 +74,9 @@ control_plane mem
 node_id=bench-footprint.default
 sidecar_argv --id "$node_id"
 WEFT_JOIN_TOKEN="$(weft token create --service bench 2>/dev/null)" WEFT_LOG_LEVEL=warn "${SC[@]}" > "$work/sidecar.out" 2>&1 & sc_pid=$!; pids+=($sc_pid)
-until_ok 30 grep -qs '^ready ' "$work/sidecar.out" || { echo "weft-footprint: sidecar not ready" >&2; exit 1; }
+until_ok 30 grep -qs '^ready ' "$work/sidecar.out" || die "sidecar not ready"
 out_addr="$(grep -o 'outbound=[0-9.:]*' "$work/sidecar.out" | cut -d= -f2)"; sc_admin="$(grep -o 'admin=[0-9.:]*' "$work/sidecar.out" | cut -d= -f2)"
-until_ok 30 via_sidecar "$out_addr" || { echo "weft-footprint: no 200 through the sidecar" >&2; exit 1; }
+until_ok 30 via_sidecar "$out_addr" || die "no 200 through the sidecar"
 st="$(fp wait "http://$admin" "$token" "$node_id" null cluster,endpoint,listener,route 30)"
 sleep "$SETTLE"
 idle_sc=$(rss "$sc_pid"); idle_anon=$(rss "$sc_pid" RssAnon); idle_cp=$(rss "$cp_pid")
@@ -108,11 +97,11 @@ st="$(fp wait "http://$admin" "$token" "$node_id" "$st" endpoint 60)"
 change_ms=$(( $(synced_at "$st") - t0 ))
 sleep "$SETTLE"
 change_sc=$(rss "$sc_pid"); change_anon=$(rss "$sc_pid" RssAnon); change_cp=$(rss "$cp_pid")
-kill -0 "$sc_pid" || { echo "weft-footprint: the sidecar died" >&2; exit 1; }
+kill -0 "$sc_pid" || die "the sidecar died"
 # Now (after the last RSS reading) check what the sidecar holds, and that it still serves.
 read -r n_clusters n_hosts moved < <(fp clusters "$sc_admin" 127.1.0.251:9000)
-[ "$moved" = 1 ] || { echo "weft-footprint: the sidecar does not hold the moved endpoint 127.1.0.251:9000" >&2; exit 1; }
-via_sidecar "$out_addr" || { echo "weft-footprint: no 200 through the sidecar with the large config" >&2; exit 1; }
+[ "$moved" = 1 ] || die "the sidecar does not hold the moved endpoint 127.1.0.251:9000"
+via_sidecar "$out_addr" || die "no 200 through the sidecar with the large config"
 stop "$sc_pid"
 
 # --- start-up: with the large config (still applied), then with a fresh control plane and the small one

@@ -27,17 +27,11 @@ DURATION=${DURATION:-8}; ROUNDS=${ROUNDS:-1}; A_PORT=${A_PORT:-19201}
 RESULTS_DIR=${RESULTS_DIR:-$root/bench/results}
 out="$RESULTS_DIR/transcode.txt"
 mkdir -p "$RESULTS_DIR"; rm -f "$out" "${out%.txt}.json"   # never leave an earlier run's figures to be read as this one's
-work="$(mktemp -d)"
-pids=()
-cleanup() {
-  local rc=$?
-  [ "$rc" = 0 ] || for f in "$work"/*.out; do [ -f "$f" ] && { echo "--- $f" >&2; tail -40 "$f" >&2; }; done
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"
-}
-trap cleanup EXIT
-for bin in wrk h2load taskset curl; do command -v "$bin" >/dev/null || { echo "weft-transcode: $bin missing (run bench/proxy/setup.sh)" >&2; exit 1; }; done
-cpu_ticks() { local t=0; for p in "$@"; do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done; echo "$t"; }
-hz=$(getconf CLK_TCK)
+me=weft-transcode
+# shellcheck source=bench/lib.sh
+source "$root/bench/lib.sh"
+make_work 40 '*.out'
+need_bins wrk h2load taskset curl
 
 # Descriptor set for the app (the control plane gets its own copy through `weft apply`).
 mkdir -p "$work/proto/google/api"
@@ -45,12 +39,7 @@ cp "$root/test/fixtures/bookstore/bookstore.proto" "$work/proto/"
 cp "$root"/node_modules/@grpc/grpc-js-xds/deps/googleapis/google/api/{annotations,http}.proto "$work/proto/google/api/"
 (cd "$work/proto" && "$root/node_modules/.bin/buf" build . -o "$work/bookstore.binpb")
 
-( setsid taskset -c 1 node "$root/bin/weft.js" control-plane --data-dir "$work/data" --xds-address 127.0.0.1:0 --admin-address 127.0.0.1:0 --otlp-address off --log-level warn > "$work/cp.out" 2>&1 & echo $! > "$work/cp.pid" )
-pids+=("$(cat "$work/cp.pid")")
-for _ in $(seq 100); do grep -q ready "$work/cp.out" 2>/dev/null && break; sleep 0.1; done
-xds="$(grep -o 'xds=[0-9.:]*' "$work/cp.out" | cut -d= -f2)"
-admin="$(grep -o 'admin=[0-9.:]*' "$work/cp.out" | cut -d= -f2)"
-weft() { WEFT_SERVER="http://$admin" WEFT_DATA_DIR="$work/data" node "$root/bin/weft.js" "$@"; }
+start_control_plane "$work" --cpus 1
 cat > "$work/mesh.yaml" <<'EOF'
 apiVersion: weft.dev/v1alpha1
 kind: MeshConfig
@@ -81,7 +70,7 @@ EOF
 weft apply -f "$work/mesh.yaml" > /dev/null
 
 DESCRIPTOR_SET="$work/bookstore.binpb" taskset -c 1 node "$root/test/harness/bookstore-server.mjs" 0 > "$work/app.out" 2>&1 & app_pid=$!; pids+=($app_pid)
-for _ in $(seq 100); do grep -q listening "$work/app.out" 2>/dev/null && break; sleep 0.1; done
+until_ok 10 grep -qs listening "$work/app.out" || die "the bookstore app did not start"
 app_port="$(awk '/listening/{print $2}' "$work/app.out")"
 WEFT_JOIN_TOKEN="$(weft token create --service bookstore 2>/dev/null)" WEFT_LOG_LEVEL=warn taskset -c 1 node "$root/bin/weft.js" sidecar \
   --service bookstore --app-port "$app_port" --app-protocol grpc --control-plane "$xds" \
@@ -90,9 +79,9 @@ WEFT_JOIN_TOKEN="$(weft token create --service web 2>/dev/null)" WEFT_LOG_LEVEL=
   --service web --app-port 1 --control-plane "$xds" \
   --inbound-port 0 --inbound-address 127.0.0.1 --outbound-port "$A_PORT" --admin-port 0 > "$work/a.out" 2>&1 & sa_pid=$!; pids+=($sa_pid)
 url="http://127.0.0.1:$A_PORT"
-for _ in $(seq 200); do [ "$(curl -s -o /dev/null -w '%{http_code}' -H 'Host: bookstore' "$url/v1/shelves/1")" = 200 ] && break; sleep 0.1; done
+wait_http 20 "$url/v1/shelves/1" -H 'Host: bookstore' || true   # the check below says what it answers
 got="$(curl -s -H 'Host: bookstore' "$url/v1/shelves/1")"
-[ "$got" = '{"id":"1","theme":"science fiction"}' ] || { echo "weft-transcode: JSON GET answered '$got'" >&2; exit 1; }
+[ "$got" = '{"id":"1","theme":"science fiction"}' ] || die "JSON GET answered '$got'"
 
 # Request bodies: a gRPC frame (flag 0, length 2, field 1 varint 1) and a JSON book.
 printf '\x00\x00\x00\x00\x02\x08\x01' > "$work/getshelf.grpc"
@@ -108,13 +97,11 @@ h2check() { # content-type -> grpc-status seen
   curl -s --http2-prior-knowledge -o /dev/null -D - -H 'Host: bookstore' -H "content-type: $1" -H 'te: trailers' \
     --data-binary @"$work/getshelf.grpc" "$url/bookstore.Bookstore/GetShelf" | tr -d '\r' | awk -F': ' '/^grpc-status/{print $2}'
 }
-[ "$(h2check application/grpc)" = 0 ] || { echo "weft-transcode: gRPC GetShelf did not answer grpc-status 0" >&2; exit 1; }
+[ "$(h2check application/grpc)" = 0 ] || die "gRPC GetShelf did not answer grpc-status 0"
 [ "$(curl -s -o /dev/null -w '%{http_code}' -H 'Host: bookstore' -H 'Content-Type: application/json' -d @"$work/book.json" "$url/v1/shelves/1/books")" = 200 ] \
-  || { echo "weft-transcode: JSON POST failed" >&2; exit 1; }
+  || die "JSON POST failed"
 
-declare -A R F   # R[row,round]: "req/s cpuA cpuB cpuApp"; F[row]: why the row FAILED (first reason seen)
-FAILED_ROWS=''
-fail() { [ -n "${F[$1]:-}" ] || { F[$1]="$2 (round $round)"; FAILED_ROWS+=" $1"; }; echo "weft-transcode: $1: FAILED: $2" >&2; }
+declare -A R   # R[row,round]: "req/s cpuA cpuB cpuApp"; F[row] (lib.sh): why the row FAILED
 # grpc_status ROW: the grpc-status one call of the row's own shape gets (gRPC: from the trailers;
 # gRPC-Web: from the trailer frame in the body); "-" for the HTTP/JSON rows, which wrk checks.
 grpc_status() {
@@ -145,9 +132,7 @@ run() { # row -> sets OUT="req/s cpuA cpuB cpuApp", or records the row as FAILED
     get) taskset -c 0 wrk -t1 -c50 -d"${DURATION}s" -H 'Host: bookstore' "$url/v1/shelves/1" > "$work/load.txt" 2>&1 ;;
     post) taskset -c 0 wrk -t1 -c50 -d"${DURATION}s" -H 'Host: bookstore' -s "$work/post.lua" "$url/v1/shelves/1/books" > "$work/load.txt" 2>&1 ;;
   esac || rc=$?
-  for p in "$sa_pid" "$sb_pid" "$app_pid" "$(cat "$work/cp.pid")"; do
-    kill -0 "$p" 2>/dev/null || { fail "$row" "process $p died during the run (see its log)"; return 1; }
-  done
+  alive "$row" "$sa_pid" "$sb_pid" "$app_pid" "$cp_pid" || return 1
   local v reqs
   v="$(node "$root/bench/wrk-verdict.mjs" --exit "$rc" $(case "$row" in grpc|grpcweb|stream) echo --h2load ;; esac) "$work/load.txt")" \
     || { fail "$row" "${v#FAILED }"; cat "$work/load.txt" >&2; return 1; }
@@ -156,7 +141,7 @@ run() { # row -> sets OUT="req/s cpuA cpuB cpuApp", or records the row as FAILED
   [ "$st" = 0 ] || [ "$st" = - ] || { fail "$row" "grpc-status '${st:-none}' right after the run, want 0"; return 1; }
   OUT="$(awk -v n="$reqs" -v d="$DURATION" 'BEGIN{printf "%d", n/d}')"
   local i=0; for p in "$sa_pid" "$sb_pid" "$app_pid"; do
-    OUT="$OUT $(awk -v a="${before[$i]}" -v b="$(cpu_ticks "$p")" -v n="$reqs" -v hz="$hz" 'BEGIN{printf "%.1f", (b-a)/hz*1e6/n}')"; i=$((i+1)); done
+    OUT="$OUT $(cpu_us_per_req "${before[$i]}" "$(cpu_ticks "$p")" "$reqs")"; i=$((i+1)); done
 }
 
 rows="${ROWS:-grpc get post grpcweb stream ndjson}"
@@ -170,7 +155,6 @@ for round in $(seq "$ROUNDS"); do
   done
 done
 
-median() { sort -g | awk '{a[NR]=$1} END{ if (NR==0) print "-"; else print a[int((NR+1)/2)] }'; }
 spread() { sort -g | awk '{a[NR]=$1} END{ if (NR<2) print "-"; else printf "%.1f", a[NR]-a[1] }'; }
 col() { for r in $(seq "$ROUNDS"); do echo "${R[$1,$r]:-}" | awk -v c="$2" '{print $c}'; done | "${3:-median}"; }
 row_name() {
@@ -204,7 +188,7 @@ base_of() { case "$1" in stream|ndjson) echo stream ;; *) echo grpc ;; esac; }
     rounds=''
     if [ -n "${F[$row]:-}" ]; then   # a FAILED row carries its reason and no figures
       printf '%s\n    { "key": "%s", "name": "%s", "failed": %s, "rps": null, "cpuAUsPerReq": null, "cpuBUsPerReq": null, "cpuAppUsPerReq": null, "cpuBVsGrpc": null, "cpuBSpreadUs": null, "rounds": [] }' \
-        "$sep" "$row" "$(row_name "$row")" "$(node -e 'console.log(JSON.stringify(process.argv[1]))' "${F[$row]}")"
+        "$sep" "$row" "$(row_name "$row")" "$(json_str "${F[$row]}")"
       sep=,; continue
     fi
     for r in $(seq "$ROUNDS"); do
@@ -219,4 +203,4 @@ base_of() { case "$1" in stream|ndjson) echo stream ;; *) echo grpc ;; esac; }
   done
   printf '\n  ]\n}\n'
 } > "${out%.txt}.json"
-if [ -n "$FAILED_ROWS" ]; then echo "weft-transcode: FAILED rows:$FAILED_ROWS" >&2; exit 1; fi
+exit_if_failed

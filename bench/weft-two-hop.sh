@@ -24,20 +24,11 @@ UP_PORT=${UP_PORT:-19100}; A_PORT=${A_PORT:-19101}; MODES=${MODES-DISABLE STRICT
 RESULTS_DIR=${RESULTS_DIR:-$root/bench/results}
 out="$RESULTS_DIR/two-hop.txt"
 mkdir -p "$RESULTS_DIR"; rm -f "$out" "${out%.txt}.json"   # never leave an earlier run's figures to be read as this one's
-work="$(mktemp -d)"
-pids=()
-cleanup() {
-  local rc=$?
-  # On failure, show what the processes said (a crashed sidecar's stack trace is here).
-  [ "$rc" = 0 ] || for f in "$work"/*/*.out; do [ -f "$f" ] && { echo "--- $f" >&2; tail -40 "$f" >&2; }; done
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"
-}
-trap cleanup EXIT
-for bin in wrk taskset curl; do command -v "$bin" >/dev/null || { echo "weft-two-hop: $bin missing (run bench/proxy/setup.sh)" >&2; exit 1; }; done
-
-weft() { WEFT_SERVER="http://$admin" WEFT_DATA_DIR="$work/data" node "$root/bin/weft.js" "$@"; }
-cpu_ticks() { local t=0; for p in "$@"; do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done; echo "$t"; }
-hz=$(getconf CLK_TCK)
+me=weft-two-hop
+# shellcheck source=bench/lib.sh
+source "$root/bench/lib.sh"
+make_work 40 '*/*.out'
+need_bins wrk taskset curl
 
 if [ -n "${UPSTREAM_STATUS:-}" ]; then
   taskset -c 1 node "$root/bench/status-server.mjs" "$UP_PORT" "$UPSTREAM_STATUS" > "$work/upstream.log" 2>&1 & up_pid=$!
@@ -45,14 +36,9 @@ else
   taskset -c 1 node "$root/bench/proxy/upstream.js" "$UP_PORT" > "$work/upstream.log" 2>&1 & up_pid=$!
 fi
 pids+=($up_pid)
-for _ in $(seq 50); do curl -s -o /dev/null "http://127.0.0.1:$UP_PORT/" && break; sleep 0.1; done
-declare -A R F   # R[key,round]: "p50 p99 rps cpuA cpuB"; F[key]: why the row FAILED (first reason seen)
-FAILED_ROWS=''
-fail() { [ -n "${F[$1]:-}" ] || { F[$1]="$2 (round $round)"; FAILED_ROWS+=" $1"; }; echo "weft-two-hop: $1: FAILED: $2" >&2; }
-alive() { # key pid... -> 0 when every process still runs; otherwise records the row as FAILED
-  local k=$1 p; shift
-  for p in "$@"; do kill -0 "$p" 2>/dev/null || { fail "$k" "process $p died during the run (see its log)"; return 1; }; done
-}
+# Not fatal: an upstream that does not answer makes every row FAILED, with the reason.
+until_ok 5 curl -s -o /dev/null "http://127.0.0.1:$UP_PORT/" || true
+declare -A R   # R[key,round]: "p50 p99 rps cpuA cpuB"; F[key] (lib.sh): why the row FAILED
 
 # mesh MODE: starts a control plane and two sidecars; sets sa_pid sb_pid and the entry URL.
 # mesh KEY: KEY is DISABLE or STRICT (mTLS mode), optionally +T<percent> (tracing on at that
@@ -60,27 +46,20 @@ alive() { # key pid... -> 0 when every process still runs; otherwise records the
 mesh() {
   local key=$1 d="$work/$1" mode=${1%%+*} otlp=off sampling=''
   case "$key" in *+T*) sampling=${key##*+T}; otlp=127.0.0.1:0 ;; esac
-  mkdir -p "$d"
-  ( setsid taskset -c 1 node "$root/bin/weft.js" control-plane --data-dir "$d/data" --xds-address 127.0.0.1:0 --admin-address 127.0.0.1:0 --otlp-address "$otlp" --log-level warn > "$d/cp.out" 2>&1 & echo $! > "$d/cp.pid" )
-  pids+=("$(cat "$d/cp.pid")")
-  for _ in $(seq 100); do grep -q ready "$d/cp.out" 2>/dev/null && break; sleep 0.1; done
-  xds="$(grep -o 'xds=[0-9.:]*' "$d/cp.out" | cut -d= -f2)"
-  admin="$(grep -o 'admin=[0-9.:]*' "$d/cp.out" | cut -d= -f2)"
-  work_data="$d/data"
+  start_control_plane "$d" --cpus 1 --otlp "$otlp" || { fail "$key" "the control plane did not start"; return 1; }
   local tr=''
   [ -n "$sampling" ] && tr="  tracing: { samplingPercent: $sampling }"$'\n'
   printf 'apiVersion: weft.dev/v1alpha1\nkind: MeshConfig\nmetadata: { name: mesh }\nspec:\n  mtls: { mode: %s }\n%s---\napiVersion: weft.dev/v1alpha1\nkind: Service\nmetadata: { name: bench }\nspec:\n  ports: [{ name: http, port: 8080, protocol: http }]\n---\napiVersion: weft.dev/v1alpha1\nkind: Service\nmetadata: { name: client }\nspec:\n  ports: [{ name: http, port: 8080, protocol: http }]\n' "$mode" "$tr" \
-    | WEFT_SERVER="http://$admin" WEFT_DATA_DIR="$work_data" node "$root/bin/weft.js" apply -f - > /dev/null
+    | weft apply -f - > /dev/null
   local tb tc
-  tb="$(WEFT_SERVER="http://$admin" WEFT_DATA_DIR="$work_data" node "$root/bin/weft.js" token create --service bench 2>/dev/null)"
-  tc="$(WEFT_SERVER="http://$admin" WEFT_DATA_DIR="$work_data" node "$root/bin/weft.js" token create --service client 2>/dev/null)"
+  tb="$(weft token create --service bench 2>/dev/null)"
+  tc="$(weft token create --service client 2>/dev/null)"
   WEFT_JOIN_TOKEN="$tb" WEFT_LOG_LEVEL=warn taskset -c 1 node "$root/bin/weft.js" sidecar --service bench --app-port "$UP_PORT" --control-plane "$xds" \
     --inbound-port 0 --inbound-address 127.0.0.1 --outbound-port 0 --admin-port 0 > "$d/b.out" 2>&1 & sb_pid=$!; pids+=($sb_pid)
   WEFT_JOIN_TOKEN="$tc" WEFT_LOG_LEVEL=warn taskset -c 1 node "$root/bin/weft.js" sidecar --service client --app-port 1 --control-plane "$xds" \
     --inbound-port 0 --inbound-address 127.0.0.1 --outbound-port "$A_PORT" --admin-port 0 > "$d/a.out" 2>&1 & sa_pid=$!; pids+=($sa_pid)
-  local code=''
-  for _ in $(seq 200); do code="$(curl -s -o /dev/null -w '%{http_code}' -H 'Host: bench' "http://127.0.0.1:$A_PORT/" || true)"; [ "$code" = 200 ] && break; sleep 0.1; done
-  [ "$code" = 200 ] || { fail "$key" "the mesh did not come up (last answer '${code:-none}', want 200)"; tail -n 20 "$d"/*.out >&2; return 1; }
+  wait_http 20 "http://127.0.0.1:$A_PORT/" -H 'Host: bench' \
+    || { fail "$key" "the mesh did not come up (last answer '${http_last:-none}', want 200)"; tail -n 20 "$d"/*.out >&2; return 1; }
 }
 stop_mesh() { kill "$sa_pid" "$sb_pid" "$(cat "$work/$1/cp.pid")" 2>/dev/null || true; wait "$sa_pid" "$sb_pid" 2>/dev/null || true; }
 
@@ -103,7 +82,7 @@ sat() {
   v="$(node "$root/bench/wrk-verdict.mjs" --exit "$rc" "$work/sat.txt")" || { fail "$k" "saturation run: ${v#FAILED }"; return 1; }
   read -r _ reqs RPS _ _ <<< "$v"
   CPU=''
-  for p in "$@"; do CPU="$CPU $(awk -v a="${before[$i]}" -v b="$(cpu_ticks "$p")" -v n="$reqs" -v hz="$hz" 'BEGIN{printf "%.1f", (b-a)/hz*1e6/n}')"; i=$((i+1)); done
+  for p in "$@"; do CPU="$CPU $(cpu_us_per_req "${before[$i]}" "$(cpu_ticks "$p")" "$reqs")"; i=$((i+1)); done
 }
 
 for round in $(seq "$ROUNDS"); do
@@ -125,7 +104,6 @@ for round in $(seq "$ROUNDS"); do
   done
 done
 
-median() { sort -g | awk '{a[NR]=$1} END{ if (NR==0) print "-"; else print a[int((NR+1)/2)] }'; }
 delta() { [ "$2" = - ] && echo - || awk -v a="$1" -v b="$2" 'BEGIN{printf "%.3f", a-b}'; }
 col() { local k=$1 c=$2; for r in $(seq "$ROUNDS"); do echo "${R[$k,$r]}" | awk -v c="$c" '{print $c}'; done | grep -v '^-$' | median; }
 row_name() { case "$1" in DISABLE) echo "two-hop plaintext" ;; STRICT) echo "two-hop mTLS (TLS1.3)" ;; STRICT+T*) echo "mTLS, tracing ${1##*+T}%" ;; *) echo "$1" ;; esac; }
@@ -153,7 +131,7 @@ jnum() { case "$1" in ''|-) echo null ;; *) echo "$1" ;; esac; }
     rounds=''
     if [ -n "${F[$k]:-}" ]; then   # a FAILED row carries its reason and no figures
       printf '%s\n    { "key": "%s", "name": "%s", "failed": %s, "p50Ms": null, "p99Ms": null, "rps": null, "cpuAUsPerReq": null, "cpuBUsPerReq": null, "rounds": [] }' \
-        "$sep" "$k" "$(row_name "$k")" "$(node -e 'console.log(JSON.stringify(process.argv[1]))' "${F[$k]}")"
+        "$sep" "$k" "$(row_name "$k")" "$(json_str "${F[$k]}")"
       sep=,; continue
     fi
     for r in $(seq "$ROUNDS"); do
@@ -167,4 +145,4 @@ jnum() { case "$1" in ''|-) echo null ;; *) echo "$1" ;; esac; }
   done
   printf '\n  ]\n}\n'
 } > "${out%.txt}.json"
-if [ -n "$FAILED_ROWS" ]; then echo "weft-two-hop: FAILED rows:$FAILED_ROWS" >&2; exit 1; fi
+exit_if_failed

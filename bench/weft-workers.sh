@@ -21,33 +21,22 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 rm -f "$root/bench/results/workers.txt" "$root/bench/results/workers.json"   # never read an earlier run's as this one's
 DURATION=${DURATION:-8}; ROWS=${ROWS:-"1 2 2-none"}; CONNS=${CONNS:-50}; PORT=${PORT:-19301}
 LOADGEN_CPUS=${LOADGEN_CPUS:-0}; SERVER_CPUS=${SERVER_CPUS:-0,1}
-work="$(mktemp -d)"
-pids=()
-cleanup() {
-  local rc=$?
-  [ "$rc" = 0 ] || for f in "$work"/*.out; do [ -f "$f" ] && { echo "--- $f" >&2; tail -20 "$f" >&2; }; done
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"
-}
-trap cleanup EXIT
-for bin in wrk taskset curl; do command -v "$bin" >/dev/null || { echo "weft-workers: $bin missing (run bench/proxy/setup.sh)" >&2; exit 1; }; done
-hz=$(getconf CLK_TCK)
-cpu_ticks() { local t=0 p; for p in "$@"; do [ -r "/proc/$p/stat" ] && t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done; echo "$t"; }
+me=weft-workers
+# shellcheck source=bench/lib.sh
+source "$root/bench/lib.sh"
+make_work 20 '*.out'
+need_bins wrk taskset curl
 tree() { echo "$1" $(pgrep -P "$1" || true); } # the primary and its workers
 
-( setsid taskset -c "$SERVER_CPUS" node "$root/bin/weft.js" control-plane --data-dir "$work/data" --xds-address 127.0.0.1:0 --admin-address 127.0.0.1:0 --otlp-address off --log-level warn > "$work/cp.out" 2>&1 & echo $! > "$work/cp.pid" )
-pids+=("$(cat "$work/cp.pid")")
-for _ in $(seq 100); do grep -q ready "$work/cp.out" 2>/dev/null && break; sleep 0.1; done
-xds="$(grep -o 'xds=[0-9.:]*' "$work/cp.out" | cut -d= -f2)"
-admin="$(grep -o 'admin=[0-9.:]*' "$work/cp.out" | cut -d= -f2)"
-weft() { WEFT_SERVER="http://$admin" WEFT_DATA_DIR="$work/data" node "$root/bin/weft.js" "$@"; }
-printf 'apiVersion: weft.dev/v1alpha1\nkind: Service\nmetadata: { name: bench }\nspec:\n  ports: [{ name: http, port: 8080, protocol: http }]\n' | weft apply -f - > /dev/null
+start_control_plane "$work" --cpus "$SERVER_CPUS"
+apply_bench_service
 token="$(weft token create --service bench 2>/dev/null)"
 taskset -c "$SERVER_CPUS" node "$root/bench/proxy/upstream.js" 0 > "$work/up.out" 2>&1 & up_pid=$!; pids+=($up_pid)
-for _ in $(seq 50); do up_port="$(ss -ltnpH 2>/dev/null | awk -v p="pid=$up_pid," 'index($0, p) {split($4, a, ":"); print a[length(a)]; exit}')"; [ -n "$up_port" ] && break; sleep 0.1; done
-[ -n "$up_port" ] || { echo "weft-workers: upstream did not start" >&2; exit 1; }
+# up_port_known: sets up_port to the port the upstream listens on, once it does.
+up_port_known() { up_port="$(ss -ltnpH 2>/dev/null | awk -v p="pid=$up_pid," 'index($0, p) {split($4, a, ":"); print a[length(a)]; exit}')"; [ -n "$up_port" ]; }
+until_ok 5 up_port_known || die "upstream did not start"
 
-declare -A R F; FAILED_ROWS=''
-fail() { F[$1]="$2"; FAILED_ROWS+=" $1"; echo "weft-workers: $1: FAILED: $2" >&2; }
+declare -A R   # R[row]: the row's figures; F[row] (lib.sh): why it FAILED (one run per row: no round is set)
 run_row() { # row -> sets R[row]="workers sched rps cpu_sidecar_us cpu_upstream_us p99", or records the row as FAILED
   local row=$1 n=${1%%-*} sched=rr
   [ "$row" = "${row%-none}" ] || sched=none
@@ -57,16 +46,14 @@ run_row() { # row -> sets R[row]="workers sched rps cpu_sidecar_us cpu_upstream_
     --inbound-port "$PORT" --inbound-address 127.0.0.1 --outbound-port 0 --admin-port 0 --drain-delay 0ms --drain-timeout 2s \
     --workers "$n" > "$work/sc-$row.out" 2>&1 & local sc=$!; pids+=($sc)
   local url="http://127.0.0.1:$PORT/"
-  for _ in $(seq 200); do [ "$(curl -s -o /dev/null -w '%{http_code}' -H 'Host: bench' "$url")" = 200 ] && break; sleep 0.1; done
-  local code; code="$(curl -s -o /dev/null -w '%{http_code}' -H 'Host: bench' "$url" || true)"
-  [ "$code" = 200 ] || { fail "$row" "the sidecar did not come up (last answer '${code:-none}', want 200)"; kill -TERM "$sc" 2>/dev/null; wait "$sc" 2>/dev/null || true; return 1; }
+  wait_http 20 "$url" -H 'Host: bench' \
+    || { fail "$row" "the sidecar did not come up (last answer '${http_last:-none}', want 200)"; kill -TERM "$sc" 2>/dev/null; wait "$sc" 2>/dev/null || true; return 1; }
   taskset -c "$LOADGEN_CPUS" wrk -t1 -c"$CONNS" -d2s -H 'Host: bench' "$url" > /dev/null 2>&1 # warm-up (JIT, pools)
   local procs; procs="$(tree "$sc")"
   local b_sc b_up; b_sc=$(cpu_ticks $procs); b_up=$(cpu_ticks "$up_pid")
   local rc=0; taskset -c "$LOADGEN_CPUS" wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency -H 'Host: bench' "$url" > "$work/wrk-$row.txt" 2>&1 || rc=$?
-  local p; for p in $procs "$up_pid" "$(cat "$work/cp.pid")"; do   # every process on the path lived through the run
-    kill -0 "$p" 2>/dev/null || { fail "$row" "process $p died during the run (see its log)"; kill -TERM "$sc" 2>/dev/null; wait "$sc" 2>/dev/null || true; return 1; }
-  done
+  # shellcheck disable=SC2086  # procs: the primary and its workers, one word each
+  alive "$row" $procs "$up_pid" "$cp_pid" || { kill -TERM "$sc" 2>/dev/null; wait "$sc" 2>/dev/null || true; return 1; }   # every process on the path lived through the run
   local a_sc a_up; a_sc=$(cpu_ticks $procs); a_up=$(cpu_ticks "$up_pid")
   kill -TERM "$sc"; wait "$sc" 2>/dev/null || true
   local v reqs p99
@@ -98,8 +85,7 @@ mkdir -p "$root/bench/results"
   sep=''
   for row in $ROWS; do
     if [ -n "${F[$row]:-}" ]; then   # a FAILED row carries its reason and no figures
-      printf '%s\n    { "key": "%s", "workers": %s, "failed": %s, "rps": null }' "$sep" "$row" "${row%%-*}" \
-        "$(node -e 'console.log(JSON.stringify(process.argv[1]))' "${F[$row]}")"
+      printf '%s\n    { "key": "%s", "workers": %s, "failed": %s, "rps": null }' "$sep" "$row" "${row%%-*}" "$(json_str "${F[$row]}")"
       sep=,; continue
     fi
     read -r n s rps cs cu p <<< "${R[$row]}"
@@ -109,4 +95,4 @@ mkdir -p "$root/bench/results"
   done
   printf '\n  ]\n}\n'
 } > "${out%.txt}.json"
-if [ -n "$FAILED_ROWS" ]; then echo "weft-workers: FAILED rows:$FAILED_ROWS" >&2; exit 1; fi
+exit_if_failed
