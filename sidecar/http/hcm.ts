@@ -9,7 +9,7 @@
 import type { CompiledRoute, RouteTable } from '../routing/route-table.js';
 import type { Downstream } from './downstream.js';
 import type { Handler } from './filter.js';
-import { respondError } from './respond.js';
+import { respondError, respondLocal } from './respond.js';
 import { DEFAULT_PATH_OPTIONS, normalizePath, type PathOptions } from './uri.js';
 
 /** One listener's compiled request path, as the last applied config made it. */
@@ -35,7 +35,7 @@ export function serve(d: Downstream, chain: ChainSource): void {
   const np = normalizePath(d.path, c?.paths ?? DEFAULT_PATH_OPTIONS);
   if (typeof np !== 'string') {
     if (np.kind === 'reject') respondError(d, d, info, 'BAD_REQUEST', np.reason);
-    else d.respondSimple(307, { location: np.path + d.search }, '');
+    else respondLocal(d, 307, { location: np.path + d.search }, '');
     return;
   }
   d.path = np;

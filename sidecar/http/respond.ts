@@ -75,6 +75,24 @@ export function respondError(d: RequestHead, res: ResponseSink, info: RequestInf
 }
 
 /**
+ * A reply the config asks for rather than an error: a direct response, a redirect (a route's, or
+ * the path normalization's), a CORS preflight answer. Status, headers and body as configured; a
+ * HEAD gets the head only (the sink knows).
+ */
+export function respondLocal(res: ResponseSink, status: number, headers: ResponseHeaders, body: string): void {
+  res.respondSimple(status, headers, body);
+}
+
+/**
+ * An error for a JSON caller of a gRPC service (the grpc_json_transcoder): the HTTP status, and
+ * `{code, message, details}` with the gRPC code, as Envoy's transcoder writes them.
+ */
+export function respondJsonError(res: ResponseSink, info: RequestInfo, status: number, grpcCode: number, message: string): void {
+  info.weftError ||= 'BAD_REQUEST';
+  res.respondSimple(status, { 'content-type': 'application/json' }, JSON.stringify({ code: grpcCode, message, details: [] }));
+}
+
+/**
  * A gRPC status the sidecar gives a gRPC caller in place of the app's answer (a translation that
  * cannot be made): trailers-only, HTTP 200, `grpc-status` and `grpc-message`.
  */

@@ -11,7 +11,7 @@ import type { UpstreamCluster } from '../upstream/cluster.js';
 import type { Handler, RequestHead, ResponseHeaders } from './filter.js';
 import { Exchange, type RouterTracing } from './exchange.js';
 import { editResponse } from './headers.js';
-import { respondError } from './respond.js';
+import { respondError, respondLocal } from './respond.js';
 import { UpgradeExchange } from './upgrade.js';
 import { H1Downstream } from './h1-downstream.js';
 import { mirror } from './mirror.js';
@@ -46,13 +46,13 @@ export function router(ctx: RouterContext): Handler {
     if (r.kind === 'direct') {
       const h: ResponseHeaders = { 'content-type': 'text/plain; charset=utf-8' };
       editResponse(h, r.resRemove, r.resAdd);
-      res.respondSimple(r.status, h, r.body);
+      respondLocal(res, r.status, h, r.body);
       return;
     }
     if (r.kind === 'redirect') {
       const h: ResponseHeaders = { location: redirectLocation(req, r) };
       editResponse(h, r.resRemove, r.resAdd);
-      res.respondSimple(r.status, h, '');
+      respondLocal(res, r.status, h, '');
       return;
     }
     const name = r.cluster ?? (r.weighted ? pickWeighted(r.weighted) : '');

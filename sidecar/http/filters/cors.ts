@@ -18,6 +18,7 @@ import { CompiledStringMatch } from '../../routing/matchers.js';
 import { checkRegex } from '../../xds/types/decoded.js';
 import { checkSupported, supportedFields } from '../../xds/types/supported.js';
 import type { Filter, HttpFilterFactory, ResponseHeaders, ResponseSink } from '../filter.js';
+import { respondLocal } from '../respond.js';
 
 const FIELDS = supportedFields({
   'envoy.extensions.filters.http.cors.v3.Cors': [],
@@ -113,7 +114,7 @@ function corsFilter(c: Cors): Filter {
       const headers = c.allowHeaders || asked;
       if (headers) extra['access-control-allow-headers'] = headers;
       if (c.maxAge) extra['access-control-max-age'] = c.maxAge;
-      res.respondSimple(204, extra, '');
+      respondLocal(res, 204, extra, '');
       return;
     }
     next(req, new CorsSink(res, extra), info);

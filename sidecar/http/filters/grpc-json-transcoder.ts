@@ -14,14 +14,11 @@ import { EXTENSIONS } from '../../../common/extensions.js';
 import { httpStatusForGrpc, TranscodeError, TranscoderConfigError, type Match, type Transcoder } from '../../../common/transcode/transcoder.js';
 import type { Handler, HttpFilterFactory, RequestHead, RequestInfo, ResponseHeaders, ResponseSink } from '../filter.js';
 import { Adapted, grpcFrame, MAX_TRANSLATED_BODY as MAX_BODY, readWholeBody } from '../adapted.js';
+import { respondJsonError } from '../respond.js';
 
 /** Largest JSON request body transcoded (bigger: 413). */
 const DROP = new Set(['content-type', 'content-length', 'transfer-encoding', 'accept', 'accept-encoding', 'expect', 'te', 'grpc-timeout']);
 
-function jsonError(res: ResponseSink, info: RequestInfo, status: number, code: number, message: string): void {
-  info.weftError ||= 'BAD_REQUEST';
-  res.respondSimple(status, { 'content-type': 'application/json' }, JSON.stringify({ code, message, details: [] }));
-}
 
 function transcoderFilter(t: Transcoder): (next: Handler) => Handler {
   return (next) => (req, res, info) => {
@@ -32,12 +29,12 @@ function transcoderFilter(t: Transcoder): (next: Handler) => Handler {
     }
     readWholeBody(req, info).then(
       (body) => {
-        if (!body) return jsonError(res, info, 413, 8, `the request body is larger than ${MAX_BODY} bytes`);
+        if (!body) return respondJsonError(res, info, 413, 8, `the request body is larger than ${MAX_BODY} bytes`);
         let msg: Uint8Array;
         try {
           msg = t.requestMessage(m, new URLSearchParams(req.search), body);
         } catch (e) {
-          if (e instanceof TranscodeError) return jsonError(res, info, e.status, 3, e.message);
+          if (e instanceof TranscodeError) return respondJsonError(res, info, e.status, 3, e.message);
           throw e;
         }
         const g = new GrpcFromJson(req, res, info, m, t, grpcFrame(msg));
