@@ -6,12 +6,13 @@
 import type { Any } from '@bufbuild/protobuf/wkt';
 import type { HttpFilter } from '../../../proto/gen/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager_pb.js';
 import type { HttpFilterTranslation, ListenerContext, RouteRuleContext, VirtualHostContext } from './filter.js';
+import { cors } from './cors.js';
 import { rbac } from './rbac.js';
 import { grpcWeb } from './grpc-web.js';
 import { grpcJsonTranscoder } from './grpc-json-transcoder.js';
 import { grpcJsonReverse } from './grpc-json-reverse.js';
 
-export const HTTP_FILTERS: readonly HttpFilterTranslation[] = Object.freeze([rbac, grpcWeb, grpcJsonTranscoder, grpcJsonReverse]);
+export const HTTP_FILTERS: readonly HttpFilterTranslation[] = Object.freeze([cors, rbac, grpcWeb, grpcJsonTranscoder, grpcJsonReverse]);
 
 /** A listener's http_filters before the router. */
 export function listenerFilters(ctx: ListenerContext): HttpFilter[] {
