@@ -4,13 +4,14 @@
  * only, http ports), and a sidecar whose outbound routes carry it gets the filter, is_optional so
  * other xDS clients may run without it.
  */
-import { EXTENSIONS, packExtension } from '../../../common/extensions.js';
-import type { HttpFilterTranslation } from './filter.js';
+import { EXTENSIONS, packExtension, typedExtension } from '../../../common/extensions.js';
+import type { HttpFilter } from '../../../proto/gen/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager_pb.js';
+import { configuredIn, type HttpFilterTranslation } from './filter.js';
 import { transcoderConfig } from './grpc-json-transcoder.js';
 
 export const grpcJsonReverse: HttpFilterTranslation = {
   name: EXTENSIONS.grpcJsonReverse.name,
-  listenerFilters: () => [],
+  listenerFilters: (ctx) => (ctx.side === 'outbound' && configuredIn(ctx.routes, EXTENSIONS.grpcJsonReverse.name) ? [{ ...typedExtension(EXTENSIONS.grpcJsonReverseFilter), isOptional: true } as HttpFilter] : []),
   virtualHostConfig(ctx) {
     if (ctx.side !== 'outbound' || ctx.port?.protocol !== 'http') return undefined;
     const t = ctx.model.grpcTranslations.get(`Service/${ctx.svc.metadata.namespace}/${ctx.svc.metadata.name}`);

@@ -1,8 +1,10 @@
 // HTTP filters the translator emits per listener (issue 18): CORS before the inbound filters of a
-// gRPC service with its policy on the inbound virtual host, and nothing new for meshes that use
-// none of them.
+// gRPC service with its policy on the inbound virtual host; the reverse-transcoding filter on
+// outbound listeners whose routes configure it; nothing new for meshes that use none of them.
 import { anyUnpack } from '@bufbuild/protobuf/wkt';
-import { describe, expect, it } from 'vitest';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { buildDescriptorSet } from '../../harness/descriptors.js';
 import { EXTENSIONS } from '../../../common/extensions.js';
 import { GRPC_WEB_ALLOW_METHODS, GRPC_WEB_EXPOSE, GRPC_WEB_MAX_AGE } from '../../../common/grpc-web.js';
 import { TYPE_URL } from '../../../common/xds-types.js';
@@ -108,5 +110,45 @@ spec:
     const out = message<RouteConfiguration>(t, greeter, TYPE_URL.route, 'outbound');
     for (const v of out.virtualHosts) expect(Object.keys(v.typedPerFilterConfig)).toEqual([]);
     expect(filterNames(t, greeter, 'outbound')).toEqual([ROUTER]);
+  });
+});
+
+describe('reverse transcoding as a filter on the outbound listener', () => {
+  const REVERSE = 'weft.filters.http.grpc_json_reverse';
+  let set = '';
+  beforeAll(() => {
+    set = Buffer.from(buildDescriptorSet(join(import.meta.dirname, '..', '..', 'fixtures', 'bookstore'))).toString('base64');
+  }, 30_000);
+  const translation = () => `---
+apiVersion: weft.dev/v1alpha1
+kind: GRPCTranslation
+metadata: { name: orders-grpc }
+spec:
+  service: orders
+  direction: grpcToJson
+  descriptorSet: ${set}
+  protoServices: [bookstore.Bookstore]
+`;
+
+  it('a sidecar whose outbound routes carry the reverse config gets the filter (is_optional) before the router', () => {
+    const t = new Translator(model(SERVICES + translation()), new Registry());
+    const n = node({ service: 'greeter', appPort: 7000, appProtocol: 'grpc' });
+    const hcm = hcmOf(message<Listener>(t, n, TYPE_URL.listener, 'outbound'));
+    expect(hcm.httpFilters.map((f) => f.name)).toEqual([REVERSE, ROUTER]);
+    const f = hcm.httpFilters[0]!;
+    expect(f.isOptional).toBe(true);
+    expect(f.configType.case === 'typedConfig' && f.configType.value.typeUrl).toBe(EXTENSIONS.grpcJsonReverseFilter.typeUrl);
+    // The per-virtual-host config stays where it was: on orders' outbound virtual hosts.
+    const rc = message<RouteConfiguration>(t, n, TYPE_URL.route, 'outbound');
+    expect(rc.virtualHosts.filter((v) => REVERSE in v.typedPerFilterConfig).map((v) => v.name)).toEqual(['orders.default:8080']);
+    // Inbound listeners are untouched by it.
+    expect(filterNames(t, n, 'inbound')).toEqual([CORS, GRPC_WEB, ROUTER]);
+  });
+
+  it('no reverse config, no filter; proxyless API listeners never get it', () => {
+    const t = new Translator(model(SERVICES), new Registry());
+    expect(filterNames(t, node({ service: 'orders', appPort: 7001 }), 'outbound')).toEqual([ROUTER]);
+    const withIt = new Translator(model(SERVICES + translation()), new Registry());
+    expect(filterNames(withIt, node({ role: 'proxyless' }), 'orders')).toEqual([ROUTER]);
   });
 });
