@@ -1,28 +1,13 @@
-/** CLI spellings of resource kinds: `weft get svc`, `weft get httproutes`, ... */
+/** CLI spellings of resource kinds (`weft get svc`, `weft get httproutes`, ...), from the kind registry. */
+import { KIND_DEFINITIONS } from '../config/kinds/index.js';
 import { KINDS, type Kind } from '../config/types.js';
 
-const ALIASES: Record<string, Kind> = {
-  service: 'Service',
-  services: 'Service',
-  svc: 'Service',
-  httproute: 'HTTPRoute',
-  httproutes: 'HTTPRoute',
-  grpcroute: 'GRPCRoute',
-  grpcroutes: 'GRPCRoute',
-  trafficpolicy: 'TrafficPolicy',
-  trafficpolicies: 'TrafficPolicy',
-  tp: 'TrafficPolicy',
-  authorizationpolicy: 'AuthorizationPolicy',
-  authorizationpolicies: 'AuthorizationPolicy',
-  authz: 'AuthorizationPolicy',
-  grpctranslation: 'GRPCTranslation',
-  grpctranslations: 'GRPCTranslation',
-  meshconfig: 'MeshConfig',
-  meshconfigs: 'MeshConfig',
-};
+const ALIASES: Readonly<Record<string, Kind>> = Object.fromEntries(
+  KIND_DEFINITIONS.flatMap((d) => [d.kind.toLowerCase(), d.plural, ...d.shortNames].map((s) => [s, d.kind] as const)),
+);
 
 export function parseKind(s: string): Kind | undefined {
   return ALIASES[s.toLowerCase()] ?? KINDS.find((k) => k === s);
 }
 
-export const KIND_HELP = 'service (svc), httproute, grpcroute, trafficpolicy (tp), authorizationpolicy (authz), grpctranslation, meshconfig';
+export const KIND_HELP = KIND_DEFINITIONS.map((d) => `${d.kind.toLowerCase()}${d.shortNames.length ? ` (${d.shortNames.join(', ')})` : ''}`).join(', ');

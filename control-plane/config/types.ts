@@ -8,11 +8,17 @@
  * user-facing YAML names (camelCase), so a stored resource reads back exactly as applied.
  */
 
-export const API_VERSION_WEFT = 'weft.dev/v1alpha1';
-export const API_VERSION_GATEWAY = 'gateway.networking.k8s.io/v1';
+import { KIND_DEFINITIONS, type ModelBuilder } from './kinds/index.js';
+import { DEFAULT_MESH_CONFIG } from './kinds/mesh-config.js';
+import { resourceKey } from './resource-key.js';
 
+export { API_VERSION_WEFT, API_VERSION_GATEWAY } from './api-versions.js';
+export { KINDS } from './kinds/index.js';
+export { DEFAULT_MESH_CONFIG } from './kinds/mesh-config.js';
+export { resourceKey } from './resource-key.js';
+
+/** Every kind has one definition in kinds/index.ts (a compile-time check there keeps them in step). */
 export type Kind = 'Service' | 'HTTPRoute' | 'GRPCRoute' | 'TrafficPolicy' | 'AuthorizationPolicy' | 'GRPCTranslation' | 'MeshConfig';
-export const KINDS: readonly Kind[] = ['Service', 'HTTPRoute', 'GRPCRoute', 'TrafficPolicy', 'AuthorizationPolicy', 'GRPCTranslation', 'MeshConfig'];
 
 export interface ObjectMeta {
   name: string;
@@ -357,14 +363,6 @@ export interface MeshHttpSettings {
   upgrades: string[];
 }
 
-export const DEFAULT_MESH_CONFIG: MeshConfigSpec = {
-  trustDomain: 'cluster.local',
-  mtls: { mode: 'PERMISSIVE', minProtocolVersion: 'TLSv1_3' },
-  tracing: { samplingPercent: 1, propagation: 'w3c' },
-  certificateTtlMs: 24 * 3600 * 1000,
-  authorization: { defaultAction: 'ALLOW' },
-  http: { normalizePath: true, mergeSlashes: true, escapedSlashes: 'Reject', upgrades: ['websocket'] },
-};
 
 // ------------------------------------------------------------------------------------- resources
 
@@ -408,9 +406,6 @@ export type MeshResource = ServiceResource | HTTPRouteResource | GRPCRouteResour
 /** `Kind/namespace/name`: the identity of a resource in the store and in messages. */
 export type ResourceKey = string;
 
-export function resourceKey(r: { kind: Kind; metadata: { namespace: string; name: string } }): ResourceKey {
-  return `${r.kind}/${r.metadata.namespace}/${r.metadata.name}`;
-}
 
 /**
  * The whole validated configuration at one moment. Immutable: a change produces a new model.
@@ -433,38 +428,19 @@ export interface MeshModel {
 
 export function buildModel(revision: number, resources: Iterable<MeshResource>): MeshModel {
   const all = new Map<ResourceKey, MeshResource>();
-  const services = new Map<ResourceKey, ServiceResource>();
-  const httpRoutes: HTTPRouteResource[] = [];
-  const grpcRoutes: GRPCRouteResource[] = [];
-  const trafficPolicies = new Map<ResourceKey, TrafficPolicyResource>();
-  const authorizationPolicies: AuthorizationPolicyResource[] = [];
-  const grpcTranslations = new Map<ResourceKey, GRPCTranslationResource>();
-  let mesh = DEFAULT_MESH_CONFIG;
+  const b: ModelBuilder = {
+    services: new Map(),
+    httpRoutes: [],
+    grpcRoutes: [],
+    trafficPolicies: new Map(),
+    authorizationPolicies: [],
+    grpcTranslations: new Map(),
+    mesh: DEFAULT_MESH_CONFIG,
+  };
+  const defs = new Map(KIND_DEFINITIONS.map((d) => [d.kind, d.addToModel as (b: ModelBuilder, r: MeshResource) => void]));
   for (const r of resources) {
     all.set(resourceKey(r), r);
-    switch (r.kind) {
-      case 'Service':
-        services.set(resourceKey(r), r);
-        break;
-      case 'HTTPRoute':
-        httpRoutes.push(r);
-        break;
-      case 'GRPCRoute':
-        grpcRoutes.push(r);
-        break;
-      case 'TrafficPolicy':
-        trafficPolicies.set(`Service/${r.spec.targetRef.namespace}/${r.spec.targetRef.name}`, r);
-        break;
-      case 'AuthorizationPolicy':
-        authorizationPolicies.push(r);
-        break;
-      case 'GRPCTranslation':
-        grpcTranslations.set(`Service/${r.metadata.namespace}/${r.spec.service}`, r);
-        break;
-      case 'MeshConfig':
-        mesh = r.spec;
-        break;
-    }
+    defs.get(r.kind)!(b, r);
   }
   // Keys computed once per resource, not in every comparison.
   const sorted = <T extends MeshResource>(list: T[]): T[] =>
@@ -472,8 +448,15 @@ export function buildModel(revision: number, resources: Iterable<MeshResource>):
       .map((r) => [resourceKey(r), r] as const)
       .sort((a, b) => (a[0] < b[0] ? -1 : 1))
       .map((x) => x[1]);
-  httpRoutes.splice(0, httpRoutes.length, ...sorted(httpRoutes));
-  grpcRoutes.splice(0, grpcRoutes.length, ...sorted(grpcRoutes));
-  authorizationPolicies.splice(0, authorizationPolicies.length, ...sorted(authorizationPolicies));
-  return { revision, resources: all, services, httpRoutes, grpcRoutes, trafficPolicies, authorizationPolicies, grpcTranslations, mesh };
+  return {
+    revision,
+    resources: all,
+    services: b.services,
+    httpRoutes: sorted(b.httpRoutes),
+    grpcRoutes: sorted(b.grpcRoutes),
+    trafficPolicies: b.trafficPolicies,
+    authorizationPolicies: sorted(b.authorizationPolicies),
+    grpcTranslations: b.grpcTranslations,
+    mesh: b.mesh,
+  };
 }

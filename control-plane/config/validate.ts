@@ -7,8 +7,6 @@ import { WeftError, formatFieldError, type FieldError } from '../../common/error
 import { Reader } from './schema.js';
 import { parseDocumentStream, PARSE_LIMITS, type ParseLimits, type RawDocument } from './parse.js';
 import {
-  API_VERSION_GATEWAY,
-  API_VERSION_WEFT,
   KINDS,
   buildModel,
   resourceKey,
@@ -18,23 +16,7 @@ import {
   type MeshResource,
   type ResourceKey,
 } from './types.js';
-import { readService } from './kinds/service.js';
-import { readHTTPRoute } from './kinds/http-route.js';
-import { readGRPCRoute } from './kinds/grpc-route.js';
-import { readTrafficPolicy } from './kinds/traffic-policy.js';
-import { readMeshConfig } from './kinds/mesh-config.js';
-import { readAuthorizationPolicy } from './kinds/authorization-policy.js';
-import { readGRPCTranslation } from './kinds/grpc-translation.js';
-
-const API_VERSIONS: Record<Kind, readonly string[]> = {
-  Service: [API_VERSION_WEFT],
-  TrafficPolicy: [API_VERSION_WEFT],
-  AuthorizationPolicy: [API_VERSION_WEFT],
-  GRPCTranslation: [API_VERSION_WEFT],
-  MeshConfig: [API_VERSION_WEFT],
-  HTTPRoute: [API_VERSION_GATEWAY],
-  GRPCRoute: [API_VERSION_GATEWAY, 'gateway.networking.k8s.io/v1alpha2'],
-};
+import { kindDefinition, type ReferenceContext } from './kinds/index.js';
 
 /** Where a document came from: file, document index and, once known, the resource. */
 export type Where = Omit<FieldError, 'path' | 'message'>;
@@ -49,63 +31,27 @@ export function validateDocument(value: unknown, where: Where): { resource?: Mes
   const top = r.obj(value, '', ['apiVersion', 'kind', 'metadata', 'spec'], ['apiVersion', 'kind', 'metadata']);
   if (!top) return { errors: r.errors.length ? r.errors : [{ ...where, path: '', message: 'a document must be an object' }] };
   const kind = r.str(top.kind, 'kind', { oneOf: KINDS }) as Kind | undefined;
+  const def = kind ? kindDefinition(kind) : undefined;
   const apiVersion = r.str(top.apiVersion, 'apiVersion', { required: true });
-  if (kind && apiVersion !== undefined && !API_VERSIONS[kind].includes(apiVersion)) {
-    r.err('apiVersion', `${kind} needs apiVersion ${API_VERSIONS[kind].join(' or ')}, got '${apiVersion}'`);
+  if (def && apiVersion !== undefined && !def.apiVersions.includes(apiVersion)) {
+    r.err('apiVersion', `${def.kind} needs apiVersion ${def.apiVersions.join(' or ')}, got '${apiVersion}'`);
   }
   const md = r.obj(top.metadata, 'metadata', ['name', 'namespace', 'labels', 'annotations'], ['name']);
   const name = md ? r.dnsLabel(md.name, 'metadata.name') : undefined;
   let namespace = md?.namespace === undefined ? 'default' : r.dnsLabel(md.namespace, 'metadata.namespace');
-  if (kind === 'MeshConfig') {
-    if (name !== undefined && name !== 'mesh') r.err('metadata.name', "MeshConfig is a singleton and must be named 'mesh'");
+  if (def?.singleton !== undefined) {
+    if (name !== undefined && name !== def.singleton) r.err('metadata.name', `${def.kind} is a singleton and must be named '${def.singleton}'`);
     namespace = 'default';
   }
   const metadata = { name: name ?? '', namespace: namespace ?? 'default', labels: r.labels(md?.labels, 'metadata.labels'), annotations: r.labels(md?.annotations, 'metadata.annotations') };
   if (kind && name) (r.where as Where).resource = `${kind}/${metadata.namespace}/${name}`;
-  if (!kind) return { errors: r.errors };
-  if (kind !== 'MeshConfig' && top.spec === undefined) {
+  if (!def) return { errors: r.errors };
+  if (def.singleton === undefined && top.spec === undefined) {
     r.err('spec', 'is required');
     return { errors: r.errors };
   }
-  let resource: MeshResource | undefined;
-  const base = { apiVersion: apiVersion ?? '', metadata };
-  switch (kind) {
-    case 'Service': {
-      const spec = readService(r, top.spec);
-      if (spec) resource = { ...base, kind, spec };
-      break;
-    }
-    case 'HTTPRoute': {
-      const spec = readHTTPRoute(r, top.spec, metadata.namespace);
-      if (spec) resource = { ...base, kind, spec };
-      break;
-    }
-    case 'GRPCRoute': {
-      const spec = readGRPCRoute(r, top.spec, metadata.namespace);
-      if (spec) resource = { ...base, kind, spec };
-      break;
-    }
-    case 'TrafficPolicy': {
-      const spec = readTrafficPolicy(r, top.spec, metadata.namespace);
-      if (spec) resource = { ...base, kind, spec };
-      break;
-    }
-    case 'AuthorizationPolicy': {
-      const spec = readAuthorizationPolicy(r, top.spec);
-      if (spec) resource = { ...base, kind, spec };
-      break;
-    }
-    case 'GRPCTranslation': {
-      const spec = readGRPCTranslation(r, top.spec);
-      if (spec) resource = { ...base, kind, spec };
-      break;
-    }
-    case 'MeshConfig': {
-      const spec = readMeshConfig(r, top.spec);
-      if (spec) resource = { ...base, kind, spec };
-      break;
-    }
-  }
+  const spec = def.read(r, top.spec, metadata.namespace);
+  const resource = spec ? ({ apiVersion: apiVersion ?? '', metadata, kind: def.kind, spec } as MeshResource) : undefined;
   if (resource && !r.errors.length) {
     const doc = structuredClone(top) as Record<string, unknown>;
     resource.source = { ...doc, metadata: { ...(doc.metadata as object), namespace: metadata.namespace } };
@@ -144,52 +90,27 @@ function* referenceSteps(check: Iterable<MeshResource>, model: MeshModel, where:
   let svcHosts: Map<string, string> | undefined;
   for (const res of check) {
     if (++n % STEP === 0) yield;
+    const refs = kindDefinition(res.kind).references;
+    if (!refs) continue;
     const w = { ...where(res), resource: resourceKey(res) };
-    const err = (path: string, message: string) => out.push({ ...w, path, message });
-    const svc = (ns: string, name: string) => model.services.get(`Service/${ns}/${name}`);
-    const backend = (b: BackendRef, path: string) => {
-      const s = svc(b.namespace, b.name);
-      if (!s) return err(`${path}.name`, `Service ${b.namespace}/${b.name} does not exist`);
-      if (b.port !== undefined && !s.spec.ports.some((p) => p.port === b.port)) err(`${path}.port`, `Service ${b.namespace}/${b.name} has no port ${b.port} (ports: ${s.spec.ports.map((p) => p.port).join(', ')})`);
-      if (b.port === undefined && s.spec.ports.length > 1) err(`${path}.port`, `is required: Service ${b.namespace}/${b.name} has several ports`);
-      if (b.subset !== undefined) {
-        const tp = model.trafficPolicies.get(`Service/${b.namespace}/${b.name}`);
-        if (!tp?.spec.subsets.some((x) => x.name === b.subset)) err(`${path}.subset`, `no TrafficPolicy for Service ${b.namespace}/${b.name} defines subset '${b.subset}'`);
-      }
+    const err = (path: string, message: string) => void out.push({ ...w, path, message });
+    const ctx: ReferenceContext = {
+      model,
+      err,
+      backend: (b: BackendRef, path: string) => {
+        const s = model.services.get(`Service/${b.namespace}/${b.name}`);
+        if (!s) return err(`${path}.name`, `Service ${b.namespace}/${b.name} does not exist`);
+        if (b.port !== undefined && !s.spec.ports.some((p) => p.port === b.port)) err(`${path}.port`, `Service ${b.namespace}/${b.name} has no port ${b.port} (ports: ${s.spec.ports.map((p) => p.port).join(', ')})`);
+        if (b.port === undefined && s.spec.ports.length > 1) err(`${path}.port`, `is required: Service ${b.namespace}/${b.name} has several ports`);
+        if (b.subset !== undefined) {
+          const tp = model.trafficPolicies.get(`Service/${b.namespace}/${b.name}`);
+          if (!tp?.spec.subsets.some((x) => x.name === b.subset)) err(`${path}.subset`, `no TrafficPolicy for Service ${b.namespace}/${b.name} defines subset '${b.subset}'`);
+        }
+      },
+      hostnameOwners: () => (hostOwners ??= hostnameOwners(model)),
+      serviceHosts: () => (svcHosts ??= serviceHosts(model)),
     };
-    if (res.kind === 'HTTPRoute' || res.kind === 'GRPCRoute') {
-      // Each hostname selects its own virtual host: it must not be a mesh service's own name, and
-      // only one Service may own it (routes of two services would fight over its requests).
-      res.spec.hostnames.forEach((h, i) => {
-        const svcOf = (svcHosts ??= serviceHosts(model)).get(h);
-        if (svcOf) return err(`spec.hostnames[${i}]`, `'${h}' is the host name of Service ${svcOf}; to route its traffic, attach the route to that Service (parentRefs) without hostnames`);
-        const owners = (hostOwners ??= hostnameOwners(model)).get(h);
-        if (owners && owners.size > 1) err(`spec.hostnames[${i}]`, `'${h}' is claimed by routes of several Services (${[...owners].sort().join(', ')}); a hostname belongs to one Service`);
-      });
-      res.spec.parentRefs.forEach((p, i) => {
-        const s = svc(p.namespace, p.name);
-        if (!s) return err(`spec.parentRefs[${i}].name`, `Service ${p.namespace}/${p.name} does not exist`);
-        if (p.port !== undefined && !s.spec.ports.some((x) => x.port === p.port)) err(`spec.parentRefs[${i}].port`, `Service ${p.namespace}/${p.name} has no port ${p.port}`);
-        if (res.kind === 'GRPCRoute' && !s.spec.ports.some((x) => x.protocol !== 'http')) err(`spec.parentRefs[${i}].name`, `Service ${p.namespace}/${p.name} has no grpc or http2 port for a GRPCRoute`);
-      });
-      res.spec.rules.forEach((rule, ri) => {
-        rule.backendRefs.forEach((b, bi) => backend(b, `spec.rules[${ri}].backendRefs[${bi}]`));
-        rule.filters.forEach((f, fi) => {
-          if (f.type === 'RequestMirror') backend(f.requestMirror.backendRef, `spec.rules[${ri}].filters[${fi}].requestMirror.backendRef`);
-        });
-      });
-    } else if (res.kind === 'TrafficPolicy') {
-      const t = res.spec.targetRef;
-      if (!svc(t.namespace, t.name)) err('spec.targetRef.name', `Service ${t.namespace}/${t.name} does not exist`);
-    } else if (res.kind === 'GRPCTranslation') {
-      const ns = res.metadata.namespace;
-      const s = svc(ns, res.spec.service);
-      if (!s) err('spec.service', `Service ${ns}/${res.spec.service} does not exist`);
-      else if (res.spec.direction === 'jsonToGrpc' && !s.spec.ports.some((p) => p.protocol === 'grpc')) err('spec.service', `Service ${ns}/${res.spec.service} has no grpc port (with direction jsonToGrpc its instances must speak gRPC)`);
-      else if (res.spec.direction === 'grpcToJson' && !s.spec.ports.some((p) => p.protocol === 'http')) err('spec.service', `Service ${ns}/${res.spec.service} has no http port (with direction grpcToJson its instances speak HTTP/JSON)`);
-      const other = model.grpcTranslations.get(`Service/${ns}/${res.spec.service}`);
-      if (other && other.metadata.name !== res.metadata.name) err('spec.service', `Service ${ns}/${res.spec.service} already has GRPCTranslation ${other.metadata.name}`);
-    }
+    refs.call(undefined, res, ctx);
   }
 }
 

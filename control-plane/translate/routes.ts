@@ -37,6 +37,7 @@ import type {
   TrafficPolicyResource,
 } from '../config/types.js';
 import { clusterName } from './names.js';
+import { routeConfigs } from './filters/index.js';
 import { duration } from './proto-helpers.js';
 
 type RouteInit = Route;
@@ -364,13 +365,14 @@ export function routesFor(ctx: RouteContext): RouteInit[] {
   for (const r of ctx.model.httpRoutes) {
     if (!attaches(r.spec.parentRefs, ctx) || !forHost(r.spec.hostnames, ctx)) continue;
     r.spec.rules.forEach((rule, ri) => {
+      const perFilter = routeConfigs({ model: ctx.model, proxyless: ctx.proxyless, namespace: r.metadata.namespace, rule });
       const matches = rule.matches.length ? rule.matches : [{ headers: [], queryParams: [] }];
       for (const m of matches) {
         // gRPC requests carry no query string (see "Proxyless forms").
         if (ctx.proxyless && m.queryParams.length > 0) continue;
         const hm = httpMatch(m, ctx.proxyless);
         cands.push({
-          route: create(RouteSchema, { name: `${r.metadata.namespace}/${r.metadata.name}/rule-${ri}`, match: hm.match, ...routeBody(ctx, rule.backendRefs, rule.filters, rule.timeouts, rule.retry, hm.prefix) }),
+          route: create(RouteSchema, { name: `${r.metadata.namespace}/${r.metadata.name}/rule-${ri}`, match: hm.match, ...routeBody(ctx, rule.backendRefs, rule.filters, rule.timeouts, rule.retry, hm.prefix), typedPerFilterConfig: perFilter }),
           rank: [...hostRank(r.spec.hostnames, ctx), ...hm.rank, seq++],
         });
       }
@@ -379,11 +381,12 @@ export function routesFor(ctx: RouteContext): RouteInit[] {
   for (const r of ctx.model.grpcRoutes) {
     if (!attaches(r.spec.parentRefs, ctx) || !forHost(r.spec.hostnames, ctx)) continue;
     r.spec.rules.forEach((rule, ri) => {
+      const perFilter = routeConfigs({ model: ctx.model, proxyless: ctx.proxyless, namespace: r.metadata.namespace, rule });
       const matches = rule.matches.length ? rule.matches : [{ headers: [] }];
       for (const m of matches) {
         const gm = grpcMatch(m, ctx.proxyless);
         cands.push({
-          route: create(RouteSchema, { name: `${r.metadata.namespace}/${r.metadata.name}/rule-${ri}`, match: gm.match, ...routeBody(ctx, rule.backendRefs, rule.filters, rule.timeouts, rule.retry, undefined) }),
+          route: create(RouteSchema, { name: `${r.metadata.namespace}/${r.metadata.name}/rule-${ri}`, match: gm.match, ...routeBody(ctx, rule.backendRefs, rule.filters, rule.timeouts, rule.retry, undefined), typedPerFilterConfig: perFilter }),
           rank: [...hostRank(r.spec.hostnames, ctx), ...gm.rank, seq++],
         });
       }

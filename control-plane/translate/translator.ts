@@ -13,8 +13,8 @@ import { apiListener, routeConfiguration, socketListener, type VirtualHostInit }
 import { INBOUND_LISTENER, OUTBOUND_LISTENER, OUTBOUND_ROUTE, clusterName, hostForms, inboundClusterName, inboundRouteName } from './names.js';
 import { routeHostnames, routesFor } from './routes.js';
 import { trustBundleSecret } from './tls.js';
-import { rbacFilters } from './rbac.js';
-import { grpcWebFilters, reversePerFilterConfig, transcoderFilters } from './transcoder.js';
+import { listenerFilters, virtualHostConfigs } from './filters/index.js';
+import type { RouteConfiguration } from '../../proto/gen/envoy/config/route/v3/route_pb.js';
 import { create } from '@bufbuild/protobuf';
 import { RouteSchema } from '../../proto/gen/envoy/config/route/v3/route_components_pb.js';
 
@@ -136,10 +136,12 @@ export class Translator {
       out.push(this.#cluster(spec, proxyless, mtls));
       out.push(this.#loadAssignment(spec, zone));
     }
-    out.push(this.#outboundRoute(node.namespace, proxyless));
+    const outboundRoute = this.#outboundRoute(node.namespace, proxyless);
+    out.push(outboundRoute);
     if (proxyless) out.push(...this.#proxylessListeners(node.namespace));
     else {
-      out.push(socketListener(OUTBOUND_LISTENER, '127.0.0.1', SIDECAR_OUTBOUND_PORT, OUTBOUND_ROUTE, this.#model.mesh, { tracing: this.#tracing(node.service) }));
+      const filters = listenerFilters({ model: this.#model, side: 'outbound', namespace: node.namespace, routes: outboundRoute.message as RouteConfiguration });
+      out.push(socketListener(OUTBOUND_LISTENER, '127.0.0.1', SIDECAR_OUTBOUND_PORT, OUTBOUND_ROUTE, this.#model.mesh, { filters, tracing: this.#tracing(node.service) }));
       if (node.role === 'sidecar' && node.service && node.appPort) out.push(...this.#inbound(node.namespace, node.service, node.appPort, toProtocol(node.appProtocol)));
     }
     return new Snapshot(out);
@@ -185,7 +187,7 @@ export class Translator {
     for (const svc of this.#model.services.values()) {
       svc.spec.ports.forEach((p, i) => {
         const ctx = { model: this.#model, svc, port: p.port, grpc: p.protocol === 'grpc', refs, proxyless };
-        const perFilter = !proxyless && p.protocol === 'http' ? { typedPerFilterConfig: reversePerFilterConfig(this.#model, svc.metadata.namespace, svc.metadata.name) ?? {} } : {};
+        const perFilter = { typedPerFilterConfig: virtualHostConfigs({ model: this.#model, side: proxyless ? 'proxyless' : 'outbound', svc, port: p }) };
         vhosts.push({ name: `${svc.metadata.name}.${svc.metadata.namespace}:${p.port}`, domains: hostForms(svc, i, namespace), routes: routesFor(ctx), ...perFilter });
         // Route hostnames: each its own virtual host, so a route for www.shop.example never
         // captures requests to the service's other names (validation keeps them unique).
@@ -226,12 +228,14 @@ export class Translator {
       match: { pathSpecifier: { case: 'prefix', value: '/' } },
       action: { case: 'route', value: { clusterSpecifier: { case: 'cluster', value: inboundClusterName(namespace, service, appPort) }, timeout: { seconds: 0n } } },
     });
+    const svc = this.#model.services.get(`Service/${namespace}/${service}`);
+    const routeConfig = routeConfiguration(routeName, [{ name: 'inbound', domains: ['*'], routes: [route], ...(svc ? { typedPerFilterConfig: virtualHostConfigs({ model: this.#model, side: 'inbound', svc }) } : {}) }], [cluster.name]);
     return [
       cluster,
-      routeConfiguration(routeName, [{ name: 'inbound', domains: ['*'], routes: [route] }], [cluster.name]),
+      routeConfig,
       socketListener(INBOUND_LISTENER, '0.0.0.0', SIDECAR_INBOUND_PORT, routeName, this.#model.mesh, {
-        mtls: this.#trust ? (this.#model.services.get(`Service/${namespace}/${service}`)?.spec.mtls?.mode ?? this.#model.mesh.mtls.mode) : 'DISABLE',
-        filters: [...rbacFilters(this.#model, namespace, service), ...grpcWebFilters(this.#model, namespace, service), ...transcoderFilters(this.#model, namespace, service)],
+        mtls: this.#trust ? (svc?.spec.mtls?.mode ?? this.#model.mesh.mtls.mode) : 'DISABLE',
+        filters: listenerFilters({ model: this.#model, side: 'inbound', namespace, service, routes: routeConfig.message as RouteConfiguration }),
         tracing: this.#tracing(service),
       }),
     ];

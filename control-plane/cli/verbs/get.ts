@@ -4,6 +4,7 @@ import { stringify } from 'yaml';
 import type { MeshResource } from '../../config/types.js';
 import { AdminClient, CLIENT_OPTIONS, CLIENT_USAGE, table, usageError, type Verb } from '../context.js';
 import { KIND_HELP, parseKind } from '../kinds.js';
+import { kindDefinition } from '../../config/kinds/index.js';
 import { WeftError } from '../../../common/errors.js';
 
 const usage = `Usage: weft get KIND [NAME] [-n NAMESPACE | -A] [-o yaml|json]
@@ -51,19 +52,5 @@ export const get: Verb = {
 };
 
 function summarize(r: MeshResource): string {
-  switch (r.kind) {
-    case 'Service':
-      return `ports ${r.spec.ports.map((p) => `${p.port}/${p.protocol}`).join(',')}; static endpoints ${r.spec.endpoints.length}`;
-    case 'HTTPRoute':
-    case 'GRPCRoute':
-      return `parents ${r.spec.parentRefs.map((p) => p.name).join(',')}; rules ${r.spec.rules.length}`;
-    case 'TrafficPolicy':
-      return `target ${r.spec.targetRef.name}; lb ${r.spec.loadBalancer.type}; subsets ${r.spec.subsets.length}`;
-    case 'AuthorizationPolicy':
-      return `${r.spec.action} to ${r.spec.service}; rules ${r.spec.rules.length}`;
-    case 'GRPCTranslation':
-      return `service ${r.spec.service}; exposes ${r.spec.protoServices.join(',')}`;
-    case 'MeshConfig':
-      return `trust domain ${r.spec.trustDomain}; mtls ${r.spec.mtls.mode}; default ${r.spec.authorization.defaultAction}`;
-  }
+  return kindDefinition(r.kind).summary(r);
 }

@@ -6,6 +6,8 @@
  */
 import type { AuthorizationPolicySpec, AuthzCondition, AuthzOperation, AuthzRule, AuthzSource, NameMatch } from '../types.js';
 import type { Reader } from '../schema.js';
+import { API_VERSION_WEFT } from '../api-versions.js';
+import type { KindDefinition } from './kind.js';
 
 const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'CONNECT', 'TRACE'];
 const HEADER = /^[a-z0-9!#$%&'*+.^_`|~-]+$/;
@@ -83,3 +85,13 @@ export function readAuthorizationPolicy(r: Reader, v: unknown): AuthorizationPol
   });
   return { service, action, rules };
 }
+
+export const authorizationPolicyKind: KindDefinition<'AuthorizationPolicy'> = {
+  kind: 'AuthorizationPolicy',
+  apiVersions: [API_VERSION_WEFT],
+  plural: 'authorizationpolicies',
+  shortNames: ['authz'],
+  read: (r, spec) => readAuthorizationPolicy(r, spec),
+  addToModel: (b, res) => void b.authorizationPolicies.push(res),
+  summary: (res) => `${res.spec.action} to ${res.spec.service}; rules ${res.spec.rules.length}`,
+};

@@ -1,7 +1,9 @@
 /** GRPCRoute (Gateway API shape): matches on gRPC service/method and headers. */
 import type { GRPCMethodMatch, GRPCRouteFilter, GRPCRouteRule, GRPCRouteSpec } from '../types.js';
 import type { Reader } from '../schema.js';
-import { cleanRetry, readBackendRef, readHeaderMatches, readParentRefs, readRetry, HOSTNAME, readTimeouts } from './route-common.js';
+import { cleanRetry, readBackendRef, readHeaderMatches, readParentRefs, readRetry, HOSTNAME, readTimeouts, routeReferences } from './route-common.js';
+import { API_VERSION_GATEWAY } from '../api-versions.js';
+import type { KindDefinition } from './kind.js';
 import { readRouteFilter } from './http-route.js';
 
 const GRPC_FILTERS = ['RequestHeaderModifier', 'ResponseHeaderModifier', 'RequestMirror'] as const;
@@ -52,3 +54,14 @@ export function readGRPCRoute(r: Reader, v: unknown, ns: string): GRPCRouteSpec 
   }, { nonEmpty: true });
   return { parentRefs, hostnames, rules };
 }
+
+export const grpcRouteKind: KindDefinition<'GRPCRoute'> = {
+  kind: 'GRPCRoute',
+  apiVersions: [API_VERSION_GATEWAY, 'gateway.networking.k8s.io/v1alpha2'],
+  plural: 'grpcroutes',
+  shortNames: [],
+  read: (r, spec, ns) => readGRPCRoute(r, spec, ns),
+  references: routeReferences,
+  addToModel: (b, res) => void b.grpcRoutes.push(res),
+  summary: (res) => `parents ${res.spec.parentRefs.map((p) => p.name).join(',')}; rules ${res.spec.rules.length}`,
+};

@@ -8,6 +8,8 @@
 import { Transcoder, TranscoderConfigError } from '../../../common/transcode/transcoder.js';
 import type { GRPCTranslationSpec } from '../types.js';
 import type { Reader } from '../schema.js';
+import { API_VERSION_WEFT } from '../api-versions.js';
+import type { KindDefinition } from './kind.js';
 
 const PROTO_NAME = /^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+$/;
 
@@ -37,3 +39,22 @@ export function readGRPCTranslation(r: Reader, v: unknown): GRPCTranslationSpec 
   }
   return { service, direction, descriptorSet: bytes.toString('base64'), protoServices, ignoredQueryParameters: ignored, autoMapping };
 }
+
+export const grpcTranslationKind: KindDefinition<'GRPCTranslation'> = {
+  kind: 'GRPCTranslation',
+  apiVersions: [API_VERSION_WEFT],
+  plural: 'grpctranslations',
+  shortNames: [],
+  read: (r, spec) => readGRPCTranslation(r, spec),
+  references(res, ctx) {
+    const ns = res.metadata.namespace;
+    const s = ctx.model.services.get(`Service/${ns}/${res.spec.service}`);
+    if (!s) ctx.err('spec.service', `Service ${ns}/${res.spec.service} does not exist`);
+    else if (res.spec.direction === 'jsonToGrpc' && !s.spec.ports.some((p) => p.protocol === 'grpc')) ctx.err('spec.service', `Service ${ns}/${res.spec.service} has no grpc port (with direction jsonToGrpc its instances must speak gRPC)`);
+    else if (res.spec.direction === 'grpcToJson' && !s.spec.ports.some((p) => p.protocol === 'http')) ctx.err('spec.service', `Service ${ns}/${res.spec.service} has no http port (with direction grpcToJson its instances speak HTTP/JSON)`);
+    const other = ctx.model.grpcTranslations.get(`Service/${ns}/${res.spec.service}`);
+    if (other && other.metadata.name !== res.metadata.name) ctx.err('spec.service', `Service ${ns}/${res.spec.service} already has GRPCTranslation ${other.metadata.name}`);
+  },
+  addToModel: (b, res) => void b.grpcTranslations.set(`Service/${res.metadata.namespace}/${res.spec.service}`, res),
+  summary: (res) => `service ${res.spec.service}; exposes ${res.spec.protoServices.join(',')}`,
+};

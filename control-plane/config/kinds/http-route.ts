@@ -1,7 +1,9 @@
 /** HTTPRoute (Gateway API shape), attached to a Service through parentRefs as in GAMMA. */
 import type { HTTPRouteFilter, HTTPRouteMatch, HTTPRouteRule, HTTPRouteSpec } from '../types.js';
 import type { Reader } from '../schema.js';
-import { cleanRetry, readBackendRef, readHeaderMatches, readHeaderModifier, readMirror, readParentRefs, HOSTNAME, readRetry, readTimeouts } from './route-common.js';
+import { cleanRetry, readBackendRef, readHeaderMatches, readHeaderModifier, readMirror, readParentRefs, HOSTNAME, readRetry, readTimeouts, routeReferences } from './route-common.js';
+import { API_VERSION_GATEWAY } from '../api-versions.js';
+import type { KindDefinition } from './kind.js';
 
 const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'CONNECT', 'OPTIONS', 'TRACE', 'PATCH'];
 const FILTERS = ['RequestHeaderModifier', 'ResponseHeaderModifier', 'URLRewrite', 'RequestRedirect', 'RequestMirror'] as const;
@@ -113,3 +115,14 @@ export function readHTTPRoute(r: Reader, v: unknown, ns: string): HTTPRouteSpec 
   }, { nonEmpty: true });
   return { parentRefs, hostnames, rules };
 }
+
+export const httpRouteKind: KindDefinition<'HTTPRoute'> = {
+  kind: 'HTTPRoute',
+  apiVersions: [API_VERSION_GATEWAY],
+  plural: 'httproutes',
+  shortNames: [],
+  read: (r, spec, ns) => readHTTPRoute(r, spec, ns),
+  references: routeReferences,
+  addToModel: (b, res) => void b.httpRoutes.push(res),
+  summary: (res) => `parents ${res.spec.parentRefs.map((p) => p.name).join(',')}; rules ${res.spec.rules.length}`,
+};

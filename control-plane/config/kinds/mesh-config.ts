@@ -1,6 +1,18 @@
 /** MeshConfig (singleton named `mesh`): trust domain, mTLS mode, tracing, certificate lifetime. */
-import { DEFAULT_MESH_CONFIG, type EscapedSlashesAction, type MeshConfigSpec } from '../types.js';
+import type { EscapedSlashesAction, MeshConfigSpec } from '../types.js';
 import type { Reader } from '../schema.js';
+import { API_VERSION_WEFT } from '../api-versions.js';
+import type { KindDefinition } from './kind.js';
+
+/** What a mesh without a MeshConfig runs with, and each field's default. */
+export const DEFAULT_MESH_CONFIG: MeshConfigSpec = {
+  trustDomain: 'cluster.local',
+  mtls: { mode: 'PERMISSIVE', minProtocolVersion: 'TLSv1_3' },
+  tracing: { samplingPercent: 1, propagation: 'w3c' },
+  certificateTtlMs: 24 * 3600 * 1000,
+  authorization: { defaultAction: 'ALLOW' },
+  http: { normalizePath: true, mergeSlashes: true, escapedSlashes: 'Reject', upgrades: ['websocket'] },
+};
 
 export function readMeshConfig(r: Reader, v: unknown): MeshConfigSpec | undefined {
   const o = r.obj(v ?? {}, 'spec', ['trustDomain', 'mtls', 'tracing', 'certificateTtl', 'authorization', 'http']);
@@ -60,3 +72,14 @@ export function readMeshConfig(r: Reader, v: unknown): MeshConfigSpec | undefine
     },
   };
 }
+
+export const meshConfigKind: KindDefinition<'MeshConfig'> = {
+  kind: 'MeshConfig',
+  apiVersions: [API_VERSION_WEFT],
+  plural: 'meshconfigs',
+  shortNames: [],
+  singleton: 'mesh',
+  read: (r, spec) => readMeshConfig(r, spec),
+  addToModel: (b, res) => void (b.mesh = res.spec),
+  summary: (res) => `trust domain ${res.spec.trustDomain}; mtls ${res.spec.mtls.mode}; default ${res.spec.authorization.defaultAction}`,
+};

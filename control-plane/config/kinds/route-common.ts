@@ -1,6 +1,7 @@
 /** Parts HTTPRoute and GRPCRoute share: parentRefs, backendRefs, header matches and filters, retry. */
-import type { BackendRef, HeaderMatch, HeaderModifier, ParentRef, RequestMirror, RetryPolicy, RouteTimeouts } from '../types.js';
+import type { BackendRef, GRPCRouteResource, HTTPRouteResource, HeaderMatch, HeaderModifier, ParentRef, RequestMirror, RetryPolicy, RouteTimeouts } from '../types.js';
 import type { Reader } from '../schema.js';
+import type { ReferenceContext } from './kind.js';
 
 export const RETRY_ON = [
   '5xx', 'gateway-error', 'reset', 'connect-failure', 'retriable-4xx', 'refused-stream', 'retriable-status-codes',
@@ -120,4 +121,30 @@ export function cleanRetry(p: (RetryPolicy & { _o?: unknown }) | undefined): Ret
   const { _o, ...rest } = p;
   void _o;
   return rest;
+}
+
+/** The references an HTTPRoute or GRPCRoute makes: hostnames, parents, backends, filter targets. */
+export function routeReferences(res: HTTPRouteResource | GRPCRouteResource, ctx: ReferenceContext): void {
+  const { model, err } = ctx;
+  const svc = (ns: string, name: string) => model.services.get(`Service/${ns}/${name}`);
+  // Each hostname selects its own virtual host: it must not be a mesh service's own name, and
+  // only one Service may own it (routes of two services would fight over its requests).
+  res.spec.hostnames.forEach((h, i) => {
+    const svcOf = ctx.serviceHosts().get(h);
+    if (svcOf) return err(`spec.hostnames[${i}]`, `'${h}' is the host name of Service ${svcOf}; to route its traffic, attach the route to that Service (parentRefs) without hostnames`);
+    const owners = ctx.hostnameOwners().get(h);
+    if (owners && owners.size > 1) err(`spec.hostnames[${i}]`, `'${h}' is claimed by routes of several Services (${[...owners].sort().join(', ')}); a hostname belongs to one Service`);
+  });
+  res.spec.parentRefs.forEach((p, i) => {
+    const s = svc(p.namespace, p.name);
+    if (!s) return err(`spec.parentRefs[${i}].name`, `Service ${p.namespace}/${p.name} does not exist`);
+    if (p.port !== undefined && !s.spec.ports.some((x) => x.port === p.port)) err(`spec.parentRefs[${i}].port`, `Service ${p.namespace}/${p.name} has no port ${p.port}`);
+    if (res.kind === 'GRPCRoute' && !s.spec.ports.some((x) => x.protocol !== 'http')) err(`spec.parentRefs[${i}].name`, `Service ${p.namespace}/${p.name} has no grpc or http2 port for a GRPCRoute`);
+  });
+  res.spec.rules.forEach((rule, ri) => {
+    rule.backendRefs.forEach((b, bi) => ctx.backend(b, `spec.rules[${ri}].backendRefs[${bi}]`));
+    rule.filters.forEach((f, fi) => {
+      if (f.type === 'RequestMirror') ctx.backend(f.requestMirror.backendRef, `spec.rules[${ri}].filters[${fi}].requestMirror.backendRef`);
+    });
+  });
 }

@@ -2,6 +2,9 @@
 import { isIP } from 'node:net';
 import type { MtlsMode, ServicePort, ServiceSpec, StaticEndpoint } from '../types.js';
 import type { Reader } from '../schema.js';
+import { API_VERSION_WEFT } from '../api-versions.js';
+import { resourceKey } from '../resource-key.js';
+import type { KindDefinition } from './kind.js';
 
 export function readService(r: Reader, v: unknown): ServiceSpec | undefined {
   const o = r.obj(v, 'spec', ['ports', 'endpoints', 'mtls'], ['ports']);
@@ -40,3 +43,13 @@ export function readService(r: Reader, v: unknown): ServiceSpec | undefined {
   const mode = m ? (r.str(m.mode, 'spec.mtls.mode', { oneOf: ['STRICT', 'PERMISSIVE', 'DISABLE'] }) as MtlsMode | undefined) : undefined;
   return { ports, endpoints, ...(mode ? { mtls: { mode } } : {}) };
 }
+
+export const serviceKind: KindDefinition<'Service'> = {
+  kind: 'Service',
+  apiVersions: [API_VERSION_WEFT],
+  plural: 'services',
+  shortNames: ['svc'],
+  read: (r, spec) => readService(r, spec),
+  addToModel: (b, res) => void b.services.set(resourceKey(res), res),
+  summary: (res) => `ports ${res.spec.ports.map((p) => `${p.port}/${p.protocol}`).join(',')}; static endpoints ${res.spec.endpoints.length}`,
+};

@@ -1,6 +1,8 @@
 /** TrafficPolicy: balancing, subsets, connection limits, outlier detection, health checks, retries. */
 import type { TrafficPolicySpec, LoadBalancerConfig, RetryBudget } from '../types.js';
 import type { Reader } from '../schema.js';
+import { API_VERSION_WEFT } from '../api-versions.js';
+import type { KindDefinition } from './kind.js';
 import { cleanRetry, readRetry } from './route-common.js';
 
 /** max_retries when not set: Envoy's circuit breaker effectively off (uint32 max), like Istio. */
@@ -123,3 +125,17 @@ export function readTrafficPolicy(r: Reader, v: unknown, ns: string): TrafficPol
   if (timeout !== undefined) spec.timeoutMs = timeout;
   return spec;
 }
+
+export const trafficPolicyKind: KindDefinition<'TrafficPolicy'> = {
+  kind: 'TrafficPolicy',
+  apiVersions: [API_VERSION_WEFT],
+  plural: 'trafficpolicies',
+  shortNames: ['tp'],
+  read: (r, spec, ns) => readTrafficPolicy(r, spec, ns),
+  references(res, ctx) {
+    const t = res.spec.targetRef;
+    if (!ctx.model.services.has(`Service/${t.namespace}/${t.name}`)) ctx.err('spec.targetRef.name', `Service ${t.namespace}/${t.name} does not exist`);
+  },
+  addToModel: (b, res) => void b.trafficPolicies.set(`Service/${res.spec.targetRef.namespace}/${res.spec.targetRef.name}`, res),
+  summary: (res) => `target ${res.spec.targetRef.name}; lb ${res.spec.loadBalancer.type}; subsets ${res.spec.subsets.length}`,
+};

@@ -1,0 +1,3 @@
+/** The apiVersions Weft documents carry (types.ts re-exports them; kind definitions name theirs). */
+export const API_VERSION_WEFT = 'weft.dev/v1alpha1';
+export const API_VERSION_GATEWAY = 'gateway.networking.k8s.io/v1';

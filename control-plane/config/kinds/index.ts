@@ -1,0 +1,42 @@
+/**
+ * The kind registry: every config kind's definition, in the order kinds are listed (validation
+ * messages, `weft get` help). Validation, the model builder and the CLI walk this list.
+ */
+import type { Kind } from '../types.js';
+import type { KindDefinition } from './kind.js';
+import { serviceKind } from './service.js';
+import { httpRouteKind } from './http-route.js';
+import { grpcRouteKind } from './grpc-route.js';
+import { trafficPolicyKind } from './traffic-policy.js';
+import { authorizationPolicyKind } from './authorization-policy.js';
+import { grpcTranslationKind } from './grpc-translation.js';
+import { meshConfigKind } from './mesh-config.js';
+
+type AnyKindDefinition = { [K in Kind]: KindDefinition<K> }[Kind];
+
+export const KIND_DEFINITIONS = Object.freeze([
+  serviceKind,
+  httpRouteKind,
+  grpcRouteKind,
+  trafficPolicyKind,
+  authorizationPolicyKind,
+  grpcTranslationKind,
+  meshConfigKind,
+] as const satisfies readonly AnyKindDefinition[]);
+
+// Every Kind has a definition (a compile error names the missing one).
+type Missing = Exclude<Kind, (typeof KIND_DEFINITIONS)[number]['kind']>;
+const complete: [Missing] extends [never] ? true : Missing = true;
+void complete;
+
+/** Every kind, in list order. */
+export const KINDS: readonly Kind[] = Object.freeze(KIND_DEFINITIONS.map((d) => d.kind));
+
+const BY_KIND = new Map<Kind, KindDefinition>(KIND_DEFINITIONS.map((d) => [d.kind, d as unknown as KindDefinition]));
+
+/** The definition of `kind` (every Kind has one). */
+export function kindDefinition(kind: Kind): KindDefinition {
+  return BY_KIND.get(kind)!;
+}
+
+export type { KindDefinition, ModelBuilder, ReferenceContext, ResourceOf } from './kind.js';

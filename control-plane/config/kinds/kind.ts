@@ -1,0 +1,53 @@
+/**
+ * The contract every config kind implements: one definition per kind, in one list (kinds/index.ts).
+ * Validation, the model builder and the CLI loop over that list; adding a kind is adding a file
+ * and a line there. Definitions only `import type` from ../types.js (types.ts builds the model
+ * from the list, so a value import back would be a module cycle).
+ */
+import type { BackendRef, Kind, MeshConfigSpec, MeshModel, MeshResource, ResourceKey } from '../types.js';
+import type { Reader } from '../schema.js';
+
+/** The resource of one kind. */
+export type ResourceOf<K extends Kind> = Extract<MeshResource, { kind: K }>;
+
+/** The collections of a MeshModel while it is being built (types.ts buildModel). */
+export interface ModelBuilder {
+  services: Map<ResourceKey, ResourceOf<'Service'>>;
+  httpRoutes: ResourceOf<'HTTPRoute'>[];
+  grpcRoutes: ResourceOf<'GRPCRoute'>[];
+  trafficPolicies: Map<ResourceKey, ResourceOf<'TrafficPolicy'>>;
+  authorizationPolicies: ResourceOf<'AuthorizationPolicy'>[];
+  grpcTranslations: Map<ResourceKey, ResourceOf<'GRPCTranslation'>>;
+  mesh: MeshConfigSpec;
+}
+
+/** What a definition's reference check may use: the model, and errors at a field path of the resource. */
+export interface ReferenceContext {
+  readonly model: MeshModel;
+  err(path: string, message: string): void;
+  /** A backendRef (or mirror backendRef) at `path`: the Service, its port and subset exist. */
+  backend(b: BackendRef, path: string): void;
+  /** Route hostname -> the Services (ns/name) whose routes claim it (computed once per check). */
+  hostnameOwners(): ReadonlyMap<string, ReadonlySet<string>>;
+  /** Every mesh service's own host forms -> the Service (ns/name) (computed once per check). */
+  serviceHosts(): ReadonlyMap<string, string>;
+}
+
+export interface KindDefinition<K extends Kind = Kind> {
+  readonly kind: K;
+  /** apiVersions accepted, the preferred one first. */
+  readonly apiVersions: readonly string[];
+  /** CLI spellings besides the lower-case kind: its plural and short names (`weft get svc`). */
+  readonly plural: string;
+  readonly shortNames: readonly string[];
+  /** A singleton's only name (cluster-scoped, namespace 'default', spec optional). */
+  readonly singleton?: string;
+  /** Reads and validates `spec`; errors go to `r`. Undefined when nothing usable was read. */
+  read(r: Reader, spec: unknown, namespace: string): ResourceOf<K>['spec'] | undefined;
+  /** Checks the references the resource makes, in `ctx.model`. */
+  references?(res: ResourceOf<K>, ctx: ReferenceContext): void;
+  /** Puts the resource where the model keeps kinds of its sort (every resource is in `resources` anyway). */
+  addToModel(b: ModelBuilder, res: ResourceOf<K>): void;
+  /** One line for `weft get`'s SUMMARY column. */
+  summary(res: ResourceOf<K>): string;
+}

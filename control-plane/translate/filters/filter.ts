@@ -1,0 +1,59 @@
+/**
+ * The contract of one HTTP filter translation. Each filter Weft emits has one file in this folder
+ * exporting one HttpFilterTranslation; filters/index.ts lists them in the order they run, and the
+ * translator walks that list to build every listener's http_filters (the router is appended
+ * last by listeners.ts) and the filter's typed_per_filter_config on virtual hosts and routes.
+ */
+import type { Any } from '@bufbuild/protobuf/wkt';
+import type { HttpFilter } from '../../../proto/gen/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager_pb.js';
+import type { RouteConfiguration } from '../../../proto/gen/envoy/config/route/v3/route_pb.js';
+import type { GRPCRouteRule, HTTPRouteRule, MeshModel, ServicePort, ServiceResource } from '../../config/types.js';
+
+/** Which HTTP connection manager: a sidecar's inbound or outbound listener, or a proxyless API listener. */
+export type ListenerSide = 'inbound' | 'outbound' | 'proxyless';
+
+export interface ListenerContext {
+  readonly model: MeshModel;
+  readonly side: ListenerSide;
+  /** The node's namespace. */
+  readonly namespace: string;
+  /** Inbound: the service the sidecar fronts. */
+  readonly service?: string;
+  /** The RouteConfiguration the listener takes its routes from, as built (filters that only
+   *  matter when some virtual host or route configures them look here). */
+  readonly routes: RouteConfiguration;
+}
+
+export interface VirtualHostContext {
+  readonly model: MeshModel;
+  readonly side: ListenerSide;
+  /** The service whose virtual host this is (inbound: the sidecar's own). */
+  readonly svc: ServiceResource;
+  /** Outbound / proxyless: the service port the virtual host is for; inbound: undefined. */
+  readonly port?: ServicePort;
+}
+
+export interface RouteRuleContext {
+  readonly model: MeshModel;
+  /** Routes built for proxyless gRPC clients. */
+  readonly proxyless: boolean;
+  /** The route resource's namespace (local references resolve there). */
+  readonly namespace: string;
+  readonly rule: HTTPRouteRule | GRPCRouteRule;
+}
+
+export interface HttpFilterTranslation {
+  /** The filter's name in http_filters and typed_per_filter_config. */
+  readonly name: string;
+  /** The entries this filter adds to a listener's http_filters (none when the listener does not use it). */
+  listenerFilters(ctx: ListenerContext): HttpFilter[];
+  /** Its typed_per_filter_config on a virtual host, if any. */
+  virtualHostConfig?(ctx: VirtualHostContext): Any | undefined;
+  /** Its typed_per_filter_config on each Envoy Route built from a route rule, if any. */
+  routeConfig?(ctx: RouteRuleContext): Any | undefined;
+}
+
+/** Whether any virtual host or route of `rc` carries typed_per_filter_config for `name`. */
+export function configuredIn(rc: RouteConfiguration, name: string): boolean {
+  return rc.virtualHosts.some((vh) => name in vh.typedPerFilterConfig || vh.routes.some((r) => name in r.typedPerFilterConfig));
+}

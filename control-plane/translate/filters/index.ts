@@ -1,0 +1,42 @@
+/**
+ * Every HTTP filter translation, in the order the filters run in a listener's http_filters (the
+ * router, appended by listeners.ts, comes last). The translator walks this list; adding a filter
+ * is adding a file and a line here.
+ */
+import type { Any } from '@bufbuild/protobuf/wkt';
+import type { HttpFilter } from '../../../proto/gen/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager_pb.js';
+import type { HttpFilterTranslation, ListenerContext, RouteRuleContext, VirtualHostContext } from './filter.js';
+import { cors } from './cors.js';
+import { rbac } from './rbac.js';
+import { grpcWeb } from './grpc-web.js';
+import { grpcJsonTranscoder } from './grpc-json-transcoder.js';
+import { grpcJsonReverse } from './grpc-json-reverse.js';
+
+export const HTTP_FILTERS: readonly HttpFilterTranslation[] = Object.freeze([cors, rbac, grpcWeb, grpcJsonTranscoder, grpcJsonReverse]);
+
+/** A listener's http_filters before the router. */
+export function listenerFilters(ctx: ListenerContext): HttpFilter[] {
+  return HTTP_FILTERS.flatMap((f) => f.listenerFilters(ctx));
+}
+
+/** typed_per_filter_config of a virtual host. */
+export function virtualHostConfigs(ctx: VirtualHostContext): Record<string, Any> {
+  const out: Record<string, Any> = {};
+  for (const f of HTTP_FILTERS) {
+    const c = f.virtualHostConfig?.(ctx);
+    if (c) out[f.name] = c;
+  }
+  return out;
+}
+
+/** typed_per_filter_config of each Envoy Route built from a route rule. */
+export function routeConfigs(ctx: RouteRuleContext): Record<string, Any> {
+  const out: Record<string, Any> = {};
+  for (const f of HTTP_FILTERS) {
+    const c = f.routeConfig?.(ctx);
+    if (c) out[f.name] = c;
+  }
+  return out;
+}
+
+export type { HttpFilterTranslation, ListenerContext, ListenerSide, RouteRuleContext, VirtualHostContext } from './filter.js';

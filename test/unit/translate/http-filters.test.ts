@@ -1,0 +1,154 @@
+// HTTP filters the translator emits per listener (issue 18): CORS before the inbound filters of a
+// gRPC service with its policy on the inbound virtual host; the reverse-transcoding filter on
+// outbound listeners whose routes configure it; nothing new for meshes that use none of them.
+import { anyUnpack } from '@bufbuild/protobuf/wkt';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { buildDescriptorSet } from '../../harness/descriptors.js';
+import { EXTENSIONS } from '../../../common/extensions.js';
+import { GRPC_WEB_ALLOW_METHODS, GRPC_WEB_EXPOSE, GRPC_WEB_MAX_AGE } from '../../../common/grpc-web.js';
+import { TYPE_URL } from '../../../common/xds-types.js';
+import { parseDocuments, validateApply } from '../../../control-plane/config/index.js';
+import { buildModel, type MeshModel } from '../../../control-plane/config/types.js';
+import { Registry } from '../../../control-plane/registry/registry.js';
+import { Translator } from '../../../control-plane/translate/index.js';
+import type { NodeInfo } from '../../../control-plane/xds/node.js';
+import type { Listener } from '../../../proto/gen/envoy/config/listener/v3/listener_pb.js';
+import type { RouteConfiguration } from '../../../proto/gen/envoy/config/route/v3/route_pb.js';
+import { CorsPolicySchema } from '../../../proto/gen/envoy/extensions/filters/http/cors/v3/cors_pb.js';
+import { HttpConnectionManagerSchema, type HttpConnectionManager } from '../../../proto/gen/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager_pb.js';
+
+export function model(yaml: string): MeshModel {
+  const { docs, errors } = parseDocuments(yaml, 't.yaml');
+  expect(errors).toEqual([]);
+  const v = validateApply(docs, buildModel(0, []));
+  expect(v.errors).toEqual([]);
+  return buildModel(1, v.resources);
+}
+
+export const node = (over: Partial<NodeInfo> = {}): NodeInfo => ({ id: 'n1', cluster: '', role: 'sidecar', namespace: 'default', labels: {}, userAgent: '', ...over });
+
+export function message<T>(t: Translator, n: NodeInfo, type: string, name: string): T {
+  const r = t.snapshotFor(n).get(type as never).get(name);
+  if (!r) throw new Error(`no ${type} ${name}`);
+  return r.message as T;
+}
+
+/** The HCM of a socket listener (sidecar) or API listener (proxyless). */
+export function hcmOf(l: Listener): HttpConnectionManager {
+  const any = l.apiListener?.apiListener ?? (l.filterChains[0]!.filters[0]!.configType.value as never);
+  return anyUnpack(any, HttpConnectionManagerSchema)!;
+}
+
+export const filterNames = (t: Translator, n: NodeInfo, listener: string) => hcmOf(message<Listener>(t, n, TYPE_URL.listener, listener)).httpFilters.map((f) => f.name);
+
+export const SERVICES = `apiVersion: weft.dev/v1alpha1
+kind: Service
+metadata: { name: orders }
+spec:
+  ports: [{ name: http, port: 8080 }]
+---
+apiVersion: weft.dev/v1alpha1
+kind: Service
+metadata: { name: greeter }
+spec:
+  ports: [{ name: grpc, port: 50051, protocol: grpc }]
+`;
+
+const ROUTER = 'envoy.filters.http.router';
+const CORS = 'envoy.filters.http.cors';
+const RBAC = 'envoy.filters.http.rbac';
+const GRPC_WEB = 'envoy.filters.http.grpc_web';
+
+describe('CORS as its own filter on gRPC services inbound', () => {
+  const greeter = node({ service: 'greeter', appPort: 7000, appProtocol: 'grpc' });
+  const orders = node({ service: 'orders', appPort: 7001, appProtocol: 'http' });
+  const DENY = `---
+apiVersion: weft.dev/v1alpha1
+kind: AuthorizationPolicy
+metadata: { name: no-admin }
+spec:
+  service: '*'
+  action: DENY
+  rules: [{ to: [{ paths: [/admin*] }] }]
+`;
+
+  it.each([
+    ['a gRPC service', SERVICES, greeter, [CORS, GRPC_WEB, ROUTER]],
+    ['a gRPC service with RBAC', SERVICES + DENY, greeter, [CORS, RBAC, GRPC_WEB, ROUTER]],
+    ['an HTTP service (unchanged)', SERVICES, orders, [ROUTER]],
+    ['an HTTP service with RBAC (unchanged)', SERVICES + DENY, orders, [RBAC, ROUTER]],
+  ])('inbound http_filters of %s', (_what, yaml, n, expected) => {
+    expect(filterNames(new Translator(model(yaml), new Registry()), n, 'inbound')).toEqual(expected);
+  });
+
+  it('the cors listener filter is an empty Cors message', () => {
+    const hcm = hcmOf(message<Listener>(new Translator(model(SERVICES), new Registry()), greeter, TYPE_URL.listener, 'inbound'));
+    const f = hcm.httpFilters[0]!;
+    expect(f.isOptional).toBe(false);
+    expect(f.configType.case === 'typedConfig' && f.configType.value).toMatchObject({ typeUrl: EXTENSIONS.cors.typeUrl, value: new Uint8Array() });
+  });
+
+  it('puts the gRPC-Web CORS policy on the inbound virtual host of a gRPC service only', () => {
+    const t = new Translator(model(SERVICES), new Registry());
+    const rc = message<RouteConfiguration>(t, greeter, TYPE_URL.route, 'inbound|greeter.default');
+    const vh = rc.virtualHosts[0]!;
+    expect(Object.keys(vh.typedPerFilterConfig)).toEqual([CORS]);
+    const any = vh.typedPerFilterConfig[CORS]!;
+    expect(any.typeUrl).toBe(EXTENSIONS.corsPolicy.typeUrl);
+    const p = anyUnpack(any, CorsPolicySchema)!;
+    expect(p.allowOriginStringMatch.map((m) => m.matchPattern)).toEqual([{ case: 'safeRegex', value: expect.objectContaining({ regex: '.*' }) }]);
+    expect({ allowMethods: p.allowMethods, allowHeaders: p.allowHeaders, exposeHeaders: p.exposeHeaders, maxAge: p.maxAge }).toEqual({
+      allowMethods: GRPC_WEB_ALLOW_METHODS,
+      allowHeaders: '',
+      exposeHeaders: GRPC_WEB_EXPOSE,
+      maxAge: GRPC_WEB_MAX_AGE,
+    });
+    const http = message<RouteConfiguration>(t, orders, TYPE_URL.route, 'inbound|orders.default');
+    expect(http.virtualHosts[0]!.typedPerFilterConfig).toEqual({});
+    // Outbound virtual hosts carry no CORS policy, and the outbound listener no CORS filter.
+    const out = message<RouteConfiguration>(t, greeter, TYPE_URL.route, 'outbound');
+    for (const v of out.virtualHosts) expect(Object.keys(v.typedPerFilterConfig)).toEqual([]);
+    expect(filterNames(t, greeter, 'outbound')).toEqual([ROUTER]);
+  });
+});
+
+describe('reverse transcoding as a filter on the outbound listener', () => {
+  const REVERSE = 'weft.filters.http.grpc_json_reverse';
+  let set = '';
+  beforeAll(() => {
+    set = Buffer.from(buildDescriptorSet(join(import.meta.dirname, '..', '..', 'fixtures', 'bookstore'))).toString('base64');
+  }, 30_000);
+  const translation = () => `---
+apiVersion: weft.dev/v1alpha1
+kind: GRPCTranslation
+metadata: { name: orders-grpc }
+spec:
+  service: orders
+  direction: grpcToJson
+  descriptorSet: ${set}
+  protoServices: [bookstore.Bookstore]
+`;
+
+  it('a sidecar whose outbound routes carry the reverse config gets the filter (is_optional) before the router', () => {
+    const t = new Translator(model(SERVICES + translation()), new Registry());
+    const n = node({ service: 'greeter', appPort: 7000, appProtocol: 'grpc' });
+    const hcm = hcmOf(message<Listener>(t, n, TYPE_URL.listener, 'outbound'));
+    expect(hcm.httpFilters.map((f) => f.name)).toEqual([REVERSE, ROUTER]);
+    const f = hcm.httpFilters[0]!;
+    expect(f.isOptional).toBe(true);
+    expect(f.configType.case === 'typedConfig' && f.configType.value.typeUrl).toBe(EXTENSIONS.grpcJsonReverseFilter.typeUrl);
+    // The per-virtual-host config stays where it was: on orders' outbound virtual hosts.
+    const rc = message<RouteConfiguration>(t, n, TYPE_URL.route, 'outbound');
+    expect(rc.virtualHosts.filter((v) => REVERSE in v.typedPerFilterConfig).map((v) => v.name)).toEqual(['orders.default:8080']);
+    // Inbound listeners are untouched by it.
+    expect(filterNames(t, n, 'inbound')).toEqual([CORS, GRPC_WEB, ROUTER]);
+  });
+
+  it('no reverse config, no filter; proxyless API listeners never get it', () => {
+    const t = new Translator(model(SERVICES), new Registry());
+    expect(filterNames(t, node({ service: 'orders', appPort: 7001 }), 'outbound')).toEqual([ROUTER]);
+    const withIt = new Translator(model(SERVICES + translation()), new Registry());
+    expect(filterNames(withIt, node({ role: 'proxyless' }), 'orders')).toEqual([ROUTER]);
+  });
+});
