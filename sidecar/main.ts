@@ -28,8 +28,7 @@ import { AdsClient, type XdsProtocolMode } from './xds/ads-client.js';
 import { readFileSync } from 'node:fs';
 import { MeshTls } from './tls/mesh-tls.js';
 import type { Downstream } from './http/downstream.js';
-import type { RbacDecision } from './http/filters/rbac.js';
-import type { RequestHead } from './http/filter.js';
+import type { Denial, RequestHead } from './http/filter.js';
 import { Tracing } from './telemetry/tracing.js';
 import { IdentityError, WorkloadIdentity } from './identity/workload.js';
 import { runPrimary } from './workers/primary.js';
@@ -238,7 +237,7 @@ async function run(argv: string[], opts: MainOptions): Promise<void> {
 
   const tracing = new Tracing({ namespace, nodeId: id, logger: log.child({ component: 'tracing' }) });
   const rbacLog = log.child({ component: 'rbac' });
-  const onDeny = (d: RequestHead, decision: RbacDecision): void =>
+  const onDeny = (d: RequestHead, decision: Denial): void =>
     rbacLog.warn({ policy: decision.policy, reason: decision.reason, principal: d.principal ?? null, method: d.method, authority: d.authority, path: d.path }, `request denied: ${decision.reason}`);
   const runtime = new Runtime(appProtocol, mesh, tracing, onDeny);
   const requests = new RequestStats({ maxSeries: Number(a['metrics-max-series']) });

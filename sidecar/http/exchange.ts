@@ -9,8 +9,8 @@
  */
 import type { ErrorCode } from '../../common/errors.js';
 import type { ForwardRoute } from '../routing/route-table.js';
-import { RETRY, rewritePath } from '../routing/route-table.js';
-import { hash32 } from '../upstream/lb/ring-hash.js';
+import { RETRY, upstreamPath } from '../routing/route-table.js';
+import { hashKey } from '../routing/hash-policy.js';
 import type { Host } from '../upstream/host.js';
 import { Outcome, type UpstreamCluster } from '../upstream/cluster.js';
 import { ReplayableBody } from './body.js';
@@ -18,14 +18,8 @@ import type { RequestHead, RequestInfo, ResponseHeaders, ResponseSink } from './
 import { editResponse, requestHeaders } from './headers.js';
 import { errorCode, Failure, H1Attempt, H2Attempt, type Attempt, type AttemptSink } from './attempts.js';
 import { respondError } from './respond.js';
-import type { Context, Span } from '@opentelemetry/api';
-import { endSpan, trace, type ListenerKind, type Tracing } from '../telemetry/tracing.js';
-
-/** The listener's tracing, as the router hands it to an exchange. */
-export interface RouterTracing {
-  t: Tracing;
-  listener: ListenerKind;
-}
+import type { RouterTracing } from '../telemetry/tracing.js';
+import { ClientSpans } from '../telemetry/client-spans.js';
 
 const FAILURE_NAME = ['connect_failure', 'refused_stream', 'reset', 'per_try_timeout', 'protocol_error'] as const;
 
@@ -59,35 +53,6 @@ export interface ForwardStats {
   rqRetry: number;
 }
 
-/** The path (and query) the upstream gets: the route's prefix or regex rewrite applied. */
-export function upstreamPath(d: RequestHead, route: ForwardRoute): string {
-  return rewritePath(d.path, route) + d.search;
-}
-
-/**
- * The route's hash policies for ring-hash balancing: the first policy that yields a key wins; a
- * missing cookie with a TTL is generated (as Envoy does) and returned to set on the response.
- */
-export function hashKey(d: RequestHead, policies: ForwardRoute['hash']): { hash: number | undefined; setCookie: string | undefined } {
-  for (const p of policies) {
-    if (p.kind === 'header') {
-      const v = d.header(p.name);
-      if (v !== undefined) return { hash: hash32(v), setCookie: undefined };
-    } else if (p.kind === 'source-ip') {
-      return { hash: hash32(d.remoteAddress), setCookie: undefined };
-    } else {
-      const cookies = d.header('cookie') ?? '';
-      const m = p.re.exec(cookies);
-      if (m) return { hash: hash32(m[1]!), setCookie: undefined };
-      if (p.ttlSec !== undefined) {
-        const v = Math.random().toString(36).slice(2) + Date.now().toString(36);
-        return { hash: hash32(v), setCookie: `${p.name}=${v}${p.path ? `; Path=${p.path}` : ''}${p.ttlSec ? `; Max-Age=${p.ttlSec}` : ''}; HttpOnly` };
-      }
-    }
-  }
-  return { hash: undefined, setCookie: undefined };
-}
-
 export class Exchange implements AttemptSink {
   readonly #d: RequestHead;
   readonly #res: ResponseSink;
@@ -109,12 +74,8 @@ export class Exchange implements AttemptSink {
   #setCookie: string | undefined;
   #lastHost: Host | undefined;
   #counted = false;
-  // Tracing (outbound: a CLIENT span per attempt, child of what the app sent).
-  #lt: RouterTracing | undefined;
-  #parent: Context | undefined;
-  #span: Span | undefined;
-  #spanStatus: number | undefined;
-  #spanError: string | undefined;
+  /** Outbound, sampled: a CLIENT span per attempt, child of what the app sent. */
+  #spans: ClientSpans | undefined;
 
   /** The request body as this exchange reads it (mirrors follow it); undefined when there is none. */
   get body(): ReplayableBody | undefined {
@@ -141,47 +102,8 @@ export class Exchange implements AttemptSink {
     if (lt) {
       if (lt.listener === 'inbound') {
         if (info.traceCtx) this.#headers = lt.t.inject('inbound', info.traceCtx, this.#headers);
-      } else if (lt.t.sampled('outbound', d, info.requestId)) {
-        this.#lt = lt;
-        this.#parent = lt.t.extract('outbound', (n) => d.header(n));
-      }
+      } else if (lt.t.sampled('outbound', d, info.requestId)) this.#spans = new ClientSpans(lt.t, d);
     }
-  }
-
-  #startSpan(host: Host): string[] {
-    const lt = this.#lt!;
-    const d = this.#d;
-    const attrs: Record<string, string | number | boolean> = {
-      'http.request.method': d.method,
-      'url.path': this.#path,
-      'server.address': host.address,
-      'server.port': host.port,
-      'weft.cluster': this.#cluster.name,
-      'weft.upstream_host': host.key,
-      'weft.attempt': this.#attempts,
-    };
-    let name = `${d.method} ${this.#cluster.authority}`;
-    if (d.grpc) {
-      const m = /^\/([^/]+)\/([^/?]+)/.exec(d.path);
-      if (m) {
-        attrs['rpc.system'] = 'grpc';
-        attrs['rpc.service'] = m[1]!;
-        attrs['rpc.method'] = m[2]!;
-        name = `${m[1]}/${m[2]}`;
-      }
-    }
-    const span = lt.t.start('outbound', 'client', name, this.#parent!, attrs);
-    this.#span = span;
-    if (span) this.#info.traceId = span.spanContext().traceId;
-    this.#spanStatus = undefined;
-    this.#spanError = undefined;
-    return span ? lt.t.inject('outbound', trace.setSpan(this.#parent!, span), this.#headers) : this.#headers;
-  }
-
-  #endSpan(fallbackError?: string): void {
-    if (!this.#span) return;
-    endSpan(this.#span, this.#spanStatus, this.#spanError ?? (this.#spanStatus === undefined ? fallbackError : undefined));
-    this.#span = undefined;
   }
 
   start(): void {
@@ -232,7 +154,7 @@ export class Exchange implements AttemptSink {
     this.#lastHost = host;
     this.#info.attempts = this.#attempts;
     this.#info.upstreamHost = host.key;
-    const headers = this.#parent ? this.#startSpan(host) : this.#headers;
+    const headers = this.#spans ? this.#spans.start(this.#d, this.#info, this.#path, this.#cluster, host, this.#attempts, this.#headers) : this.#headers;
     this.#attempt = c.http2 ? new H2Attempt(this, host, c, this.#path, headers, this.#d.method, this.#body) : new H1Attempt(this, host, c, this.#path, headers, this.#d.method, this.#body);
     const perTry = this.#route.retry?.perTryTimeoutMs ?? 0;
     if (perTry > 0) {
@@ -244,7 +166,7 @@ export class Exchange implements AttemptSink {
   #endAttempt(a: Attempt): void {
     if (this.#attempt !== a) return;
     this.#attempt = undefined;
-    this.#endSpan('aborted');
+    this.#spans?.end('aborted');
     a.host.active--;
     clearTimeout(this.#tryTimer);
     if (this.#retrying) {
@@ -282,7 +204,7 @@ export class Exchange implements AttemptSink {
   /** Response head from the upstream. Returns false when the attempt was dropped for a retry. */
   onHead(a: Attempt, status: number, headers: ResponseHeaders, endStream: boolean): boolean {
     if (this.#attempt !== a || this.#done) return false;
-    this.#spanStatus = status;
+    this.#spans?.status(status);
     const r = this.#route.retry;
     this.#cluster.report(a.host, status === 502 || status === 503 || status === 504 ? Outcome.GatewayError : status >= 500 ? Outcome.ServerError : Outcome.Success);
     if (r && !this.#committed) {
@@ -345,7 +267,7 @@ export class Exchange implements AttemptSink {
 
   onFailure(a: Attempt, kind: Failure, err: unknown): void {
     if (this.#attempt !== a || this.#done) return;
-    this.#spanError = FAILURE_NAME[kind];
+    this.#spans?.error(FAILURE_NAME[kind]);
     a.abort();
     this.#endAttempt(a);
     const c = this.#cluster;
@@ -415,7 +337,7 @@ export class Exchange implements AttemptSink {
 
   #finish(a: Attempt | undefined): void {
     if (a) this.#endAttempt(a);
-    this.#endSpan('aborted');
+    this.#spans?.end('aborted');
     if (this.#done) return;
     this.#done = true;
     if (this.#body) this.#info.bytesReceived = this.#body.bytes;

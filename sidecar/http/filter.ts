@@ -21,8 +21,7 @@ import type { Context, Span } from '@opentelemetry/api';
 import type { Extension } from '../../common/extensions.js';
 import type { CompiledRoute } from '../routing/route-table.js';
 import type { Problems } from '../xds/types/decoded.js';
-import type { RbacDecision } from './filters/rbac.js';
-import type { RouterTracing } from './exchange.js';
+import type { RouterTracing } from '../telemetry/tracing.js';
 
 export type ResponseHeaders = Record<string, string | string[] | number>;
 
@@ -100,12 +99,19 @@ export class RequestInfo {
 export type Handler = (req: RequestHead, res: ResponseSink, info: RequestInfo) => void;
 export type Filter = (next: Handler) => Handler;
 
+/** Why a request was refused (an RBAC policy's decision), for the sidecar's log. */
+export interface Denial {
+  /** The DENY policy that matched. */
+  readonly policy?: string;
+  readonly reason: string;
+}
+
 /** What a filter may use of the listener it runs in, given when the chain is composed. */
 export interface FilterContext {
   /** The listener's name (inbound / outbound / a gateway listener). */
   readonly listener: string;
   /** Told about every RBAC denial (the sidecar logs it, naming the rule). */
-  readonly onDeny?: (req: RequestHead, decision: RbacDecision) => void;
+  readonly onDeny?: (req: RequestHead, decision: Denial) => void;
   readonly tracing?: RouterTracing;
 }
 

@@ -9,7 +9,21 @@ import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import { SocketDownstream, splitTarget, type Downstream, type ResponseHeaders } from './downstream.js';
-import type { H1Connection } from './h1-server.js';
+
+/** What a request needs of its connection (h1-server.ts's H1Connection). */
+export interface H1ConnectionView {
+  readonly socket: Socket;
+  /** The connection will close after the current response (draining, an error, HTTP/1.0). */
+  readonly closing: boolean;
+  /** More request body is wanted (the reader pulled). */
+  bodyWanted(): void;
+  /** This request's response ended. */
+  responded(d: H1Downstream): void;
+  /** An Upgrade switched: the socket (and bytes after the request) become the tunnel's. */
+  tunnel(d: H1Downstream): { socket: Socket; head: Buffer } | undefined;
+  /** The tunnel of `d` closed. */
+  tunnelClosed(d: H1Downstream): void;
+}
 import { respondError } from './respond.js';
 
 const BAD_VALUE = /[\r\n\0]/;
@@ -43,7 +57,7 @@ function httpDate(now: number): string {
 function bodyErrorSeen(): void {}
 
 class RequestBody extends Readable {
-  constructor(readonly conn: H1Connection) {
+  constructor(readonly conn: H1ConnectionView) {
     super();
     // Every stream has an owner from the moment it exists: a malformed body can fail this stream
     // before any reader attached (the error in the same read as the head).
@@ -92,7 +106,7 @@ export class H1Downstream extends SocketDownstream implements Downstream {
   #gone: (() => void) | undefined;
 
   constructor(
-    readonly conn: H1Connection,
+    readonly conn: H1ConnectionView,
     socket: Socket,
     readonly method: string,
     url: string,

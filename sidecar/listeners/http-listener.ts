@@ -16,7 +16,7 @@ import { H1Connection, type H1Hooks, type H1Options } from '../http/h1-server.js
 import type { H1Downstream } from '../http/h1-downstream.js';
 import { endSpan, trace, type Tracing } from '../telemetry/tracing.js';
 import { serve, type ChainSource } from '../http/hcm.js';
-import type { RouterTracing } from '../http/exchange.js';
+import type { RouterTracing } from '../telemetry/tracing.js';
 import { respondError } from '../http/respond.js';
 
 const DOWNSTREAM = Symbol('weft.downstream');

@@ -95,6 +95,11 @@ export interface PathRewrite {
   regexRewrite: { re: RegExp; sub: string } | undefined;
 }
 
+/** The path (and query) the upstream gets: the route's prefix or regex rewrite applied. */
+export function upstreamPath(d: { readonly path: string; readonly search: string }, route: PathRewrite): string {
+  return rewritePath(d.path, route) + d.search;
+}
+
 /** The path after the route's rewrite (the query is not part of it). */
 export function rewritePath(path: string, r: PathRewrite): string {
   if (r.prefixRewrite !== undefined && r.matchedPrefix !== undefined) return r.prefixRewrite + path.slice(r.matchedPrefix.length);

@@ -19,9 +19,24 @@ import { resourceFromAttributes } from '@opentelemetry/resources';
 import { BasicTracerProvider, SamplingDecision, type ReadableSpan, type Sampler, type SamplingResult, type SpanExporter, type SpanProcessor } from '@opentelemetry/sdk-trace-base';
 import type { Logger } from '../../common/log.js';
 import { hash32 } from '../upstream/lb/ring-hash.js';
-import type { TracingConfig } from '../xds/types/listener.js';
 
 export type ListenerKind = 'inbound' | 'outbound';
+
+/** The HCM's tracing settings, as the sidecar runs them. */
+export interface TracingConfig {
+  /** 0..100: head sampling for requests that arrive without a sampling decision. */
+  samplingPercent: number;
+  /** OTLP/HTTP traces URL; undefined: spans are not recorded (propagation still happens). */
+  endpoint: string | undefined;
+  serviceName: string;
+  propagation: 'w3c' | 'b3';
+}
+
+/** A listener's tracing, as the listener hands it to its chain: the tracer and which side it is. */
+export interface RouterTracing {
+  t: Tracing;
+  listener: ListenerKind;
+}
 
 /**
  * Parent-based sampling. The ratio for roots is applied before a span is started (see

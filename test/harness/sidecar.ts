@@ -21,8 +21,7 @@ import { Runtime } from '../../sidecar/runtime.js';
 import type { XdsConfig } from '../../sidecar/xds/ads-client.js';
 import { DECODERS } from '../../sidecar/xds/types/index.js';
 import type { SidecarListener } from '../../sidecar/xds/types/listener.js';
-import type { RbacDecision } from '../../sidecar/http/filters/rbac.js';
-import type { RequestHead } from '../../sidecar/http/filter.js';
+import type { Denial, RequestHead } from '../../sidecar/http/filter.js';
 
 const KIND_OF = new Map<string, ResourceKind>(Object.entries(TYPE_URL).map(([k, v]) => [v, k as ResourceKind]));
 
@@ -52,7 +51,7 @@ export interface InProcessSidecar {
   /** Requests finished so far, in order. */
   readonly finished: Finished[];
   /** RBAC denials reported to the sidecar (what it logs). */
-  readonly denials: Array<{ path: string; decision: RbacDecision }>;
+  readonly denials: Array<{ path: string; decision: Denial }>;
   /** Requests in flight on both listeners. */
   active(): number;
   /** Translates `yaml` again and applies it, as an xDS push would. */
@@ -94,8 +93,8 @@ export function translateFor(yaml: readonly string[], n: SidecarNode): XdsConfig
 
 export async function inProcessSidecar(yaml: readonly string[], node: SidecarNode): Promise<InProcessSidecar> {
   const finished: Finished[] = [];
-  const denials: Array<{ path: string; decision: RbacDecision }> = [];
-  const runtime = new Runtime(node.appProtocol ?? 'http', undefined, undefined, (req: RequestHead, decision: RbacDecision) => denials.push({ path: req.path, decision }));
+  const denials: Array<{ path: string; decision: Denial }> = [];
+  const runtime = new Runtime(node.appProtocol ?? 'http', undefined, undefined, (req: RequestHead, decision: Denial) => denials.push({ path: req.path, decision }));
   runtime.apply(translateFor(yaml, node));
   const observer = (listener: 'inbound' | 'outbound') => (d: Downstream, status: number) => finished.push({ listener, status, route: d.info.routeName, cluster: d.info.clusterName, weftError: d.info.weftError });
   const out = new HttpListener({ name: SIDECAR_LISTENER.outbound, host: '127.0.0.1', port: 0, observer: observer('outbound') }, runtime.contextFor(SIDECAR_LISTENER.outbound));

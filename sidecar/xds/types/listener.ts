@@ -16,6 +16,9 @@ import { RouterSchema } from '../../../proto/gen/envoy/extensions/filters/http/r
 import { EscapedSlashes, type PathOptions } from '../../http/uri.js';
 import { checkSupported, LISTENER_FIELDS, supportedFields } from './supported.js';
 import { EXTENSIONS, isExtensionConfig } from '../../../common/extensions.js';
+import type { TracingConfig } from '../../telemetry/tracing.js';
+
+export type { TracingConfig } from '../../telemetry/tracing.js';
 
 /** The router's own options: none is executed, so none may be set. */
 const ROUTER_FIELDS = supportedFields({ 'envoy.extensions.filters.http.router.v3.Router': [] });
@@ -79,16 +82,6 @@ function upgradesOf(hcm: HttpConnectionManager, p: Problems, path: string): Read
     if (u.enabled !== false) out.add(t);
   });
   return out;
-}
-
-/** The HCM's tracing settings, as the sidecar runs them. */
-export interface TracingConfig {
-  /** 0..100: head sampling for requests that arrive without a sampling decision. */
-  samplingPercent: number;
-  /** OTLP/HTTP traces URL; undefined: spans are not recorded (propagation still happens). */
-  endpoint: string | undefined;
-  serviceName: string;
-  propagation: 'w3c' | 'b3';
 }
 
 function tracingOf(hcm: HttpConnectionManager, l: Listener, p: Problems, path: string): TracingConfig | undefined {

@@ -1,0 +1,69 @@
+/**
+ * The CLIENT spans of one sampled outbound exchange: one per attempt, children of the context the
+ * app sent, named by the gRPC method or `METHOD authority`, ended with the attempt's status or
+ * failure. The exchange reports; this file owns the span's shape (docs/observability.md).
+ */
+import type { Context, Span } from '@opentelemetry/api';
+import type { RequestHead, RequestInfo } from '../http/filter.js';
+import type { Host } from '../upstream/host.js';
+import type { UpstreamCluster } from '../upstream/cluster.js';
+import { endSpan, trace, type Tracing } from './tracing.js';
+
+export class ClientSpans {
+  readonly #t: Tracing;
+  readonly #parent: Context;
+  #span: Span | undefined;
+  #status: number | undefined;
+  #error: string | undefined;
+
+  constructor(t: Tracing, req: RequestHead) {
+    this.#t = t;
+    this.#parent = t.extract('outbound', (n) => req.header(n));
+  }
+
+  /** Starts the attempt's span; returns the request headers with its context injected. */
+  start(d: RequestHead, info: RequestInfo, path: string, cluster: UpstreamCluster, host: Host, attempt: number, headers: string[]): string[] {
+    const attrs: Record<string, string | number | boolean> = {
+      'http.request.method': d.method,
+      'url.path': path,
+      'server.address': host.address,
+      'server.port': host.port,
+      'weft.cluster': cluster.name,
+      'weft.upstream_host': host.key,
+      'weft.attempt': attempt,
+    };
+    let name = `${d.method} ${cluster.authority}`;
+    if (d.grpc) {
+      const m = /^\/([^/]+)\/([^/?]+)/.exec(d.path);
+      if (m) {
+        attrs['rpc.system'] = 'grpc';
+        attrs['rpc.service'] = m[1]!;
+        attrs['rpc.method'] = m[2]!;
+        name = `${m[1]}/${m[2]}`;
+      }
+    }
+    const span = this.#t.start('outbound', 'client', name, this.#parent, attrs);
+    this.#span = span;
+    if (span) info.traceId = span.spanContext().traceId;
+    this.#status = undefined;
+    this.#error = undefined;
+    return span ? this.#t.inject('outbound', trace.setSpan(this.#parent, span), headers) : headers;
+  }
+
+  /** The attempt's response status. */
+  status(s: number): void {
+    this.#status = s;
+  }
+
+  /** The attempt failed this way (connect_failure, reset, ...). */
+  error(e: string): void {
+    this.#error = e;
+  }
+
+  /** Ends the attempt's span (fallbackError when it ended with neither status nor failure). */
+  end(fallbackError?: string): void {
+    if (!this.#span) return;
+    endSpan(this.#span, this.#status, this.#error ?? (this.#status === undefined ? fallbackError : undefined));
+    this.#span = undefined;
+  }
+}
