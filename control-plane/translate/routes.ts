@@ -38,7 +38,7 @@ import type {
 } from '../config/types.js';
 import { clusterName } from './names.js';
 import { routeConfigs } from './filters/index.js';
-import { duration } from './proto-helpers.js';
+import { duration, fractionOf } from './proto-helpers.js';
 
 type RouteInit = Route;
 type Body = Pick<Route, 'action' | 'requestHeadersToAdd' | 'requestHeadersToRemove' | 'responseHeadersToAdd' | 'responseHeadersToRemove'>;
@@ -237,7 +237,7 @@ function routeBody(ctx: RouteContext, backends: BackendRef[], filters: Filter[],
         mirrors.push(
           create(RouteAction_RequestMirrorPolicySchema, {
             cluster: backendCluster(ctx, f.requestMirror.backendRef),
-            runtimeFraction: { defaultValue: { numerator: f.requestMirror.percent, denominator: 0 } },
+            runtimeFraction: { defaultValue: fractionOf(f.requestMirror.fraction.numerator, f.requestMirror.fraction.denominator) },
           }),
         );
         break;
