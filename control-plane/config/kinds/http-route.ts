@@ -64,10 +64,9 @@ export function readRouteFilter(r: Reader, x: unknown, p: string, ns: string, al
       return { type, requestRedirect: { ...(scheme ? { scheme } : {}), ...(hostname ? { hostname } : {}), ...(port ? { port } : {}), ...(path ? { path } : {}), statusCode } };
     }
     case 'RequestMirror': {
-      // No Weft proxy (sidecar or proxyless gRPC) mirrors requests yet: refused, never accepted and ignored.
-      readMirror(r, o.requestMirror, q, ns);
-      r.err(`${p}.type`, 'RequestMirror is not supported yet: no Weft proxy mirrors requests, so the filter is refused rather than accepted and ignored');
-      return undefined;
+      // Sidecars mirror (Envoy request_mirror_policies); proxyless gRPC clients do not, and are sent routes without it.
+      const requestMirror = readMirror(r, o.requestMirror, q, ns);
+      return requestMirror ? { type, requestMirror } : undefined;
     }
     case 'ExtensionRef': {
       const extensionRef = readExtensionRef(r, o.extensionRef, q);
@@ -106,6 +105,8 @@ export function readHTTPRoute(r: Reader, v: unknown, ns: string): HTTPRouteSpec 
     const backendRefs = r.arr(ro.backendRefs, `${p}.backendRefs`, (b, q) => readBackendRef(r, b, q, ns));
     const redirect = filters.some((f) => f.type === 'RequestRedirect');
     if (redirect && backendRefs.length) r.err(`${p}.backendRefs`, 'must be empty when a RequestRedirect filter answers the request');
+    // A mirror copies a request that goes upstream; a redirect answers it here (Envoy has no mirror on a redirect).
+    if (redirect) filters.forEach((f, i) => f.type === 'RequestMirror' && r.err(`${p}.filters[${i}]`, 'RequestMirror cannot be combined with RequestRedirect: a redirected request never goes upstream'));
     if (!redirect && ro.backendRefs === undefined) r.err(`${p}.backendRefs`, 'is required (or add a RequestRedirect filter)');
     filters.forEach((f, i) => {
       if (f.type === 'URLRewrite' && f.urlRewrite.path?.type === 'ReplacePrefixMatch' && matches.some((m) => m.path && m.path.type !== 'PathPrefix')) {
