@@ -18,7 +18,7 @@ export { DEFAULT_MESH_CONFIG } from './kinds/mesh-config.js';
 export { resourceKey } from './resource-key.js';
 
 /** Every kind has one definition in kinds/index.ts (a compile-time check there keeps them in step). */
-export type Kind = 'Service' | 'HTTPRoute' | 'GRPCRoute' | 'TrafficPolicy' | 'AuthorizationPolicy' | 'GRPCTranslation' | 'MeshConfig';
+export type Kind = 'Service' | 'HTTPRoute' | 'GRPCRoute' | 'TrafficPolicy' | 'AuthorizationPolicy' | 'GRPCTranslation' | 'MeshConfig' | 'FaultPolicy';
 
 export interface ObjectMeta {
   name: string;
@@ -125,8 +125,15 @@ export interface RetryPolicy {
 
 export interface RequestMirror {
   backendRef: BackendRef;
-  /** 0..100; default 100. */
-  percent: number;
+  /** The share of requests mirrored, from `percent` (n/100) or `fraction`; 100 % when neither is set. */
+  fraction: { numerator: number; denominator: number };
+}
+
+/** A Gateway API ExtensionRef route filter (LocalObjectReference: the route's namespace). Weft's only extension is FaultPolicy. */
+export interface ExtensionRef {
+  group: 'weft.dev';
+  kind: 'FaultPolicy';
+  name: string;
 }
 
 // ------------------------------------------------------------------------------------- HTTPRoute
@@ -161,7 +168,8 @@ export type HTTPRouteFilter =
         statusCode: number;
       };
     }
-  | { type: 'RequestMirror'; requestMirror: RequestMirror };
+  | { type: 'RequestMirror'; requestMirror: RequestMirror }
+  | { type: 'ExtensionRef'; extensionRef: ExtensionRef };
 
 export interface HTTPRouteRule {
   /** Empty means "match everything" (a single PathPrefix '/'). */
@@ -197,7 +205,8 @@ export interface GRPCRouteMatch {
 export type GRPCRouteFilter =
   | { type: 'RequestHeaderModifier'; requestHeaderModifier: HeaderModifier }
   | { type: 'ResponseHeaderModifier'; responseHeaderModifier: HeaderModifier }
-  | { type: 'RequestMirror'; requestMirror: RequestMirror };
+  | { type: 'RequestMirror'; requestMirror: RequestMirror }
+  | { type: 'ExtensionRef'; extensionRef: ExtensionRef };
 
 export interface GRPCRouteRule {
   matches: GRPCRouteMatch[];
@@ -327,6 +336,30 @@ export interface AuthorizationPolicySpec {
   rules: AuthzRule[];
 }
 
+// ----------------------------------------------------------------------------------- FaultPolicy
+
+/** Percent of requests, 0..100 with at most 4 decimals. */
+export type FaultPercentage = number;
+
+export type FaultDelay =
+  | { fixedDelayMs: number; percentage: FaultPercentage }
+  /** Envoy header_delay: the delay (ms) comes from the request's x-envoy-fault-delay-request header. */
+  | { fromHeader: true; percentage: FaultPercentage };
+
+export type FaultAbort =
+  | { httpStatus: number; percentage: FaultPercentage }
+  | { grpcStatus: number; percentage: FaultPercentage }
+  /** Envoy header_abort: the status comes from the request's x-envoy-fault-abort-request (or -grpc-request) header. */
+  | { fromHeader: true; percentage: FaultPercentage };
+
+/** Faults injected into requests of the route rules that reference the policy (ExtensionRef). */
+export interface FaultPolicySpec {
+  delay?: FaultDelay;
+  abort?: FaultAbort;
+  /** At most this many requests faulted at once (Envoy max_active_faults); unlimited when absent. */
+  maxActiveFaults?: number;
+}
+
 // ------------------------------------------------------------------------------------ MeshConfig
 
 export type MtlsMode = 'STRICT' | 'PERMISSIVE' | 'DISABLE';
@@ -401,7 +434,8 @@ export interface GRPCTranslationSpec {
   autoMapping: boolean;
 }
 export type GRPCTranslationResource = ResourceBase<'GRPCTranslation', GRPCTranslationSpec>;
-export type MeshResource = ServiceResource | HTTPRouteResource | GRPCRouteResource | TrafficPolicyResource | AuthorizationPolicyResource | GRPCTranslationResource | MeshConfigResource;
+export type FaultPolicyResource = ResourceBase<'FaultPolicy', FaultPolicySpec>;
+export type MeshResource = ServiceResource | HTTPRouteResource | GRPCRouteResource | TrafficPolicyResource | AuthorizationPolicyResource | GRPCTranslationResource | MeshConfigResource | FaultPolicyResource;
 
 /** `Kind/namespace/name`: the identity of a resource in the store and in messages. */
 export type ResourceKey = string;
@@ -423,6 +457,8 @@ export interface MeshModel {
   readonly authorizationPolicies: readonly AuthorizationPolicyResource[];
   /** GRPCTranslation by target Service key (`Service/ns/name`); at most one per service. */
   readonly grpcTranslations: ReadonlyMap<ResourceKey, GRPCTranslationResource>;
+  /** FaultPolicy by its own key (`FaultPolicy/ns/name`). */
+  readonly faultPolicies: ReadonlyMap<ResourceKey, FaultPolicyResource>;
   readonly mesh: MeshConfigSpec;
 }
 
@@ -435,6 +471,7 @@ export function buildModel(revision: number, resources: Iterable<MeshResource>):
     trafficPolicies: new Map(),
     authorizationPolicies: [],
     grpcTranslations: new Map(),
+    faultPolicies: new Map(),
     mesh: DEFAULT_MESH_CONFIG,
   };
   const defs = new Map(KIND_DEFINITIONS.map((d) => [d.kind, d.addToModel as (b: ModelBuilder, r: MeshResource) => void]));
@@ -457,6 +494,7 @@ export function buildModel(revision: number, resources: Iterable<MeshResource>):
     trafficPolicies: b.trafficPolicies,
     authorizationPolicies: sorted(b.authorizationPolicies),
     grpcTranslations: b.grpcTranslations,
+    faultPolicies: b.faultPolicies,
     mesh: b.mesh,
   };
 }

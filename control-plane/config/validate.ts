@@ -46,7 +46,8 @@ export function validateDocument(value: unknown, where: Where): { resource?: Mes
   const metadata = { name: name ?? '', namespace: namespace ?? 'default', labels: r.labels(md?.labels, 'metadata.labels'), annotations: r.labels(md?.annotations, 'metadata.annotations') };
   if (kind && name) (r.where as Where).resource = `${kind}/${metadata.namespace}/${name}`;
   if (!def) return { errors: r.errors };
-  if (def.singleton === undefined && top.spec === undefined) {
+  // `spec:` with nothing after it is null: as absent (it used to drop the document without a word).
+  if (def.singleton === undefined && (top.spec === undefined || top.spec === null)) {
     r.err('spec', 'is required');
     return { errors: r.errors };
   }

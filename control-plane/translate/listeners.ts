@@ -61,9 +61,9 @@ const ESCAPED_SLASHES: Record<EscapedSlashesAction, HttpConnectionManager_PathWi
   UnescapeAndForward: HttpConnectionManager_PathWithEscapedSlashesAction.UNESCAPE_AND_FORWARD,
 };
 
-/** An API listener (no socket) for gRPC proxyless clients. */
-export function apiListener(name: string, routeName: string): Resource {
-  const msg = create(ListenerSchema, { name, apiListener: { apiListener: packExtension(EXTENSIONS.httpConnectionManager, hcm(name, routeName, undefined)) } });
+/** An API listener (no socket) for gRPC proxyless clients; `filters`: HTTP filters before the router. */
+export function apiListener(name: string, routeName: string, filters: HttpFilter[] = []): Resource {
+  const msg = create(ListenerSchema, { name, apiListener: { apiListener: packExtension(EXTENSIONS.httpConnectionManager, hcm(name, routeName, undefined, filters)) } });
   return makeResource(TYPE_URL.listener, name, ListenerSchema, msg, [{ typeUrl: TYPE_URL.route, name: routeName }]);
 }
 

@@ -38,7 +38,7 @@ import type {
 } from '../config/types.js';
 import { clusterName } from './names.js';
 import { routeConfigs } from './filters/index.js';
-import { duration } from './proto-helpers.js';
+import { duration, fractionOf } from './proto-helpers.js';
 
 type RouteInit = Route;
 type Body = Pick<Route, 'action' | 'requestHeadersToAdd' | 'requestHeadersToRemove' | 'responseHeadersToAdd' | 'responseHeadersToRemove'>;
@@ -113,7 +113,8 @@ interface Candidate {
  *    to 100; newer clients ignore total_weight and use the sum, so total_weight = sum fits all;
  *  - actions: only route (no redirect or direct response);
  *  - query parameter matches: C-core skips such routes and grpc-js-xds ignores the condition (a
- *    wider match); a gRPC request has no query string, so the route never matches: left out.
+ *    wider match); a gRPC request has no query string, so the route never matches: left out;
+ *  - request_mirror_policies: gRPC clients do not mirror; RequestMirror filters are left out.
  * Regexes are grouped, `(?:re)`: both clients full-match, but grpc-js-xds anchors as `^re$`, which
  * would split an alternation (`a|b`).
  */
@@ -234,10 +235,12 @@ function routeBody(ctx: RouteContext, backends: BackendRef[], filters: Filter[],
         rewrite = f.urlRewrite;
         break;
       case 'RequestMirror':
+        // gRPC clients do not mirror: their routes leave the policy off (see "Proxyless forms").
+        if (ctx.proxyless) break;
         mirrors.push(
           create(RouteAction_RequestMirrorPolicySchema, {
             cluster: backendCluster(ctx, f.requestMirror.backendRef),
-            runtimeFraction: { defaultValue: { numerator: f.requestMirror.percent, denominator: 0 } },
+            runtimeFraction: { defaultValue: fractionOf(f.requestMirror.fraction.numerator, f.requestMirror.fraction.denominator) },
           }),
         );
         break;

@@ -138,7 +138,7 @@ export class Translator {
     }
     const outboundRoute = this.#outboundRoute(node.namespace, proxyless);
     out.push(outboundRoute);
-    if (proxyless) out.push(...this.#proxylessListeners(node.namespace));
+    if (proxyless) out.push(...this.#proxylessListeners(node.namespace, outboundRoute));
     else {
       const filters = listenerFilters({ model: this.#model, side: 'outbound', namespace: node.namespace, routes: outboundRoute.message as RouteConfiguration });
       out.push(socketListener(OUTBOUND_LISTENER, '127.0.0.1', SIDECAR_OUTBOUND_PORT, OUTBOUND_ROUTE, this.#model.mesh, { filters, tracing: this.#tracing(node.service) }));
@@ -201,13 +201,14 @@ export class Translator {
     return r;
   }
 
-  #proxylessListeners(namespace: string): Resource[] {
+  #proxylessListeners(namespace: string, routes: Resource): Resource[] {
     let list = this.#apiListeners.get(namespace);
     if (list) return list;
     list = [];
+    const filters = listenerFilters({ model: this.#model, side: 'proxyless', namespace, routes: routes.message as RouteConfiguration });
     for (const svc of this.#model.services.values()) {
       svc.spec.ports.forEach((_, i) => {
-        for (const host of hostForms(svc, i, namespace)) list!.push(apiListener(host, OUTBOUND_ROUTE));
+        for (const host of hostForms(svc, i, namespace)) list!.push(apiListener(host, OUTBOUND_ROUTE, filters));
       });
     }
     this.#apiListeners.set(namespace, list);

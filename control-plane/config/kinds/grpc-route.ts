@@ -1,12 +1,12 @@
 /** GRPCRoute (Gateway API shape): matches on gRPC service/method and headers. */
 import type { GRPCMethodMatch, GRPCRouteFilter, GRPCRouteRule, GRPCRouteSpec } from '../types.js';
 import type { Reader } from '../schema.js';
-import { cleanRetry, readBackendRef, readHeaderMatches, readParentRefs, readRetry, HOSTNAME, readTimeouts, routeReferences } from './route-common.js';
+import { cleanRetry, readBackendRef, readHeaderMatches, readParentRefs, readRetry, HOSTNAME, readTimeouts, routeReferences, checkRuleFilters } from './route-common.js';
 import { API_VERSION_GATEWAY } from '../api-versions.js';
 import type { KindDefinition } from './kind.js';
 import { readRouteFilter } from './http-route.js';
 
-const GRPC_FILTERS = ['RequestHeaderModifier', 'ResponseHeaderModifier', 'RequestMirror'] as const;
+const GRPC_FILTERS = ['RequestHeaderModifier', 'ResponseHeaderModifier', 'RequestMirror', 'ExtensionRef'] as const;
 
 function readMethod(r: Reader, v: unknown, p: string): GRPCMethodMatch | undefined {
   const o = r.obj(v, p, ['type', 'service', 'method']);
@@ -41,9 +41,11 @@ export function readGRPCRoute(r: Reader, v: unknown, ns: string): GRPCRouteSpec 
       const headers = readHeaderMatches(r, mo.headers, `${q}.headers`, 'header');
       return method ? { method, headers } : { headers };
     });
+    const filters = r.arr(ro.filters, `${p}.filters`, (f, q) => readRouteFilter(r, f, q, ns, GRPC_FILTERS) as GRPCRouteFilter | undefined);
+    checkRuleFilters(r, filters, `${p}.filters`);
     const rule: GRPCRouteRule = {
       matches,
-      filters: r.arr(ro.filters, `${p}.filters`, (f, q) => readRouteFilter(r, f, q, ns, GRPC_FILTERS) as GRPCRouteFilter | undefined),
+      filters,
       backendRefs: r.arr(ro.backendRefs, `${p}.backendRefs`, (b, q) => readBackendRef(r, b, q, ns), { nonEmpty: true }),
     };
     const timeouts = readTimeouts(r, ro.timeouts, `${p}.timeouts`);

@@ -1,18 +1,19 @@
 /** HTTPRoute (Gateway API shape), attached to a Service through parentRefs as in GAMMA. */
 import type { HTTPRouteFilter, HTTPRouteMatch, HTTPRouteRule, HTTPRouteSpec } from '../types.js';
 import type { Reader } from '../schema.js';
-import { cleanRetry, readBackendRef, readHeaderMatches, readHeaderModifier, readMirror, readParentRefs, HOSTNAME, readRetry, readTimeouts, routeReferences } from './route-common.js';
+import { cleanRetry, readBackendRef, readHeaderMatches, readHeaderModifier, readMirror, readParentRefs, HOSTNAME, readRetry, readTimeouts, routeReferences, readExtensionRef, checkRuleFilters } from './route-common.js';
 import { API_VERSION_GATEWAY } from '../api-versions.js';
 import type { KindDefinition } from './kind.js';
 
 const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'CONNECT', 'OPTIONS', 'TRACE', 'PATCH'];
-const FILTERS = ['RequestHeaderModifier', 'ResponseHeaderModifier', 'URLRewrite', 'RequestRedirect', 'RequestMirror'] as const;
+const FILTERS = ['RequestHeaderModifier', 'ResponseHeaderModifier', 'URLRewrite', 'RequestRedirect', 'RequestMirror', 'ExtensionRef'] as const;
 const KEY: Record<(typeof FILTERS)[number], string> = {
   RequestHeaderModifier: 'requestHeaderModifier',
   ResponseHeaderModifier: 'responseHeaderModifier',
   URLRewrite: 'urlRewrite',
   RequestRedirect: 'requestRedirect',
   RequestMirror: 'requestMirror',
+  ExtensionRef: 'extensionRef',
 };
 
 function readPathModifier(r: Reader, v: unknown, p: string) {
@@ -63,10 +64,13 @@ export function readRouteFilter(r: Reader, x: unknown, p: string, ns: string, al
       return { type, requestRedirect: { ...(scheme ? { scheme } : {}), ...(hostname ? { hostname } : {}), ...(port ? { port } : {}), ...(path ? { path } : {}), statusCode } };
     }
     case 'RequestMirror': {
-      // No Weft proxy (sidecar or proxyless gRPC) mirrors requests yet: refused, never accepted and ignored.
-      readMirror(r, o.requestMirror, q, ns);
-      r.err(`${p}.type`, 'RequestMirror is not supported yet: no Weft proxy mirrors requests, so the filter is refused rather than accepted and ignored');
-      return undefined;
+      // Sidecars mirror (Envoy request_mirror_policies); proxyless gRPC clients do not, and are sent routes without it.
+      const requestMirror = readMirror(r, o.requestMirror, q, ns);
+      return requestMirror ? { type, requestMirror } : undefined;
+    }
+    case 'ExtensionRef': {
+      const extensionRef = readExtensionRef(r, o.extensionRef, q);
+      return extensionRef ? { type, extensionRef } : undefined;
     }
   }
 }
@@ -97,9 +101,12 @@ export function readHTTPRoute(r: Reader, v: unknown, ns: string): HTTPRouteSpec 
     if (!ro) return undefined;
     const matches = r.arr(ro.matches, `${p}.matches`, (m, q) => readMatch(r, m, q), { max: 64 });
     const filters = r.arr(ro.filters, `${p}.filters`, (f, q) => readRouteFilter(r, f, q, ns));
+    checkRuleFilters(r, filters, `${p}.filters`);
     const backendRefs = r.arr(ro.backendRefs, `${p}.backendRefs`, (b, q) => readBackendRef(r, b, q, ns));
     const redirect = filters.some((f) => f.type === 'RequestRedirect');
     if (redirect && backendRefs.length) r.err(`${p}.backendRefs`, 'must be empty when a RequestRedirect filter answers the request');
+    // A mirror copies a request that goes upstream; a redirect answers it here (Envoy has no mirror on a redirect).
+    if (redirect) filters.forEach((f, i) => f.type === 'RequestMirror' && r.err(`${p}.filters[${i}]`, 'RequestMirror cannot be combined with RequestRedirect: a redirected request never goes upstream'));
     if (!redirect && ro.backendRefs === undefined) r.err(`${p}.backendRefs`, 'is required (or add a RequestRedirect filter)');
     filters.forEach((f, i) => {
       if (f.type === 'URLRewrite' && f.urlRewrite.path?.type === 'ReplacePrefixMatch' && matches.some((m) => m.path && m.path.type !== 'PathPrefix')) {

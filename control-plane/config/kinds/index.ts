@@ -11,6 +11,7 @@ import { trafficPolicyKind } from './traffic-policy.js';
 import { authorizationPolicyKind } from './authorization-policy.js';
 import { grpcTranslationKind } from './grpc-translation.js';
 import { meshConfigKind } from './mesh-config.js';
+import { faultPolicyKind } from './fault-policy.js';
 
 type AnyKindDefinition = { [K in Kind]: KindDefinition<K> }[Kind];
 
@@ -22,6 +23,7 @@ export const KIND_DEFINITIONS = Object.freeze([
   authorizationPolicyKind,
   grpcTranslationKind,
   meshConfigKind,
+  faultPolicyKind,
 ] as const satisfies readonly AnyKindDefinition[]);
 
 // Every Kind has a definition (a compile error names the missing one).

@@ -18,6 +18,7 @@ export interface ModelBuilder {
   trafficPolicies: Map<ResourceKey, ResourceOf<'TrafficPolicy'>>;
   authorizationPolicies: ResourceOf<'AuthorizationPolicy'>[];
   grpcTranslations: Map<ResourceKey, ResourceOf<'GRPCTranslation'>>;
+  faultPolicies: Map<ResourceKey, ResourceOf<'FaultPolicy'>>;
   mesh: MeshConfigSpec;
 }
 

@@ -1,5 +1,5 @@
 /** Parts HTTPRoute and GRPCRoute share: parentRefs, backendRefs, header matches and filters, retry. */
-import type { BackendRef, GRPCRouteResource, HTTPRouteResource, HeaderMatch, HeaderModifier, ParentRef, RequestMirror, RetryPolicy, RouteTimeouts } from '../types.js';
+import type { BackendRef, ExtensionRef, GRPCRouteResource, HTTPRouteResource, HeaderMatch, HeaderModifier, ParentRef, RequestMirror, RetryPolicy, RouteTimeouts } from '../types.js';
 import type { Reader } from '../schema.js';
 import type { ReferenceContext } from './kind.js';
 
@@ -70,12 +70,46 @@ export function readHeaderModifier(r: Reader, v: unknown, p: string): HeaderModi
 /** A route hostname (Gateway API): a lowercase DNS name, optionally a `*.` wildcard of one. */
 export const HOSTNAME = /^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 
+/**
+ * Gateway API HTTPRequestMirrorFilter: a backendRef, and the share of requests mirrored as
+ * `percent` (0..100) or `fraction` (numerator over denominator, default 100), not both; all of
+ * them when neither is set.
+ */
 export function readMirror(r: Reader, v: unknown, p: string, ns: string): RequestMirror | undefined {
-  const o = r.obj(v, p, ['backendRef', 'percent'], ['backendRef']);
+  const o = r.obj(v, p, ['backendRef', 'percent', 'fraction'], ['backendRef']);
   if (!o) return undefined;
   const backendRef = readBackendRef(r, o.backendRef, `${p}.backendRef`, ns, false);
-  const percent = r.int(o.percent, `${p}.percent`, 0, 100) ?? 100;
-  return backendRef ? { backendRef, percent } : undefined;
+  let fraction = { numerator: 100, denominator: 100 };
+  if (o.percent !== undefined && o.fraction !== undefined) r.err(p, 'set percent or fraction, not both');
+  else if (o.percent !== undefined) {
+    const percent = r.int(o.percent, `${p}.percent`, 0, 100);
+    if (percent !== undefined) fraction = { numerator: percent, denominator: 100 };
+  } else if (o.fraction !== undefined) {
+    const f = r.obj(o.fraction, `${p}.fraction`, ['numerator', 'denominator'], ['numerator']);
+    const numerator = f && r.int(f.numerator, `${p}.fraction.numerator`, 0, 2_147_483_647);
+    const denominator = f ? (r.int(f.denominator, `${p}.fraction.denominator`, 1, 2_147_483_647) ?? 100) : 100;
+    if (numerator !== undefined && numerator > denominator) r.err(`${p}.fraction.numerator`, `must not exceed the denominator (${denominator})`);
+    else if (numerator !== undefined) fraction = { numerator, denominator };
+  }
+  return backendRef ? { backendRef, fraction } : undefined;
+}
+
+/** Gateway API ExtensionRef (a LocalObjectReference): Weft's extensions are group weft.dev, kind FaultPolicy. */
+export function readExtensionRef(r: Reader, v: unknown, p: string): ExtensionRef | undefined {
+  const o = r.obj(v, p, ['group', 'kind', 'name'], ['group', 'kind', 'name']);
+  if (!o) return undefined;
+  const group = r.str(o.group, `${p}.group`, { oneOf: ['weft.dev'] });
+  const kind = r.str(o.kind, `${p}.kind`, { oneOf: ['FaultPolicy'] });
+  const name = r.dnsLabel(o.name, `${p}.name`, false); // absent: already reported by obj()
+  return group && kind && name ? { group: 'weft.dev', kind: 'FaultPolicy', name } : undefined;
+}
+
+/** Rule-level checks of a route's filters: at most one FaultPolicy per rule (one HTTPFault per Envoy route). */
+export function checkRuleFilters(r: Reader, filters: ReadonlyArray<{ type: string }>, p: string): void {
+  let faults = 0;
+  filters.forEach((f, i) => {
+    if (f.type === 'ExtensionRef' && ++faults === 2) r.err(`${p}[${i}]`, 'a rule may reference one FaultPolicy (this is the second)');
+  });
 }
 
 export function readTimeouts(r: Reader, v: unknown, p: string): RouteTimeouts | undefined {
@@ -145,6 +179,10 @@ export function routeReferences(res: HTTPRouteResource | GRPCRouteResource, ctx:
     rule.backendRefs.forEach((b, bi) => ctx.backend(b, `spec.rules[${ri}].backendRefs[${bi}]`));
     rule.filters.forEach((f, fi) => {
       if (f.type === 'RequestMirror') ctx.backend(f.requestMirror.backendRef, `spec.rules[${ri}].filters[${fi}].requestMirror.backendRef`);
+      if (f.type === 'ExtensionRef') {
+        const ns = res.metadata.namespace;
+        if (!model.faultPolicies.has(`FaultPolicy/${ns}/${f.extensionRef.name}`)) err(`spec.rules[${ri}].filters[${fi}].extensionRef.name`, `FaultPolicy ${ns}/${f.extensionRef.name} does not exist`);
+      }
     });
   });
 }

@@ -189,7 +189,7 @@ spec:
 ${extra}`;
   const WEB = SVC.replace('name: orders }', 'name: web }');
 
-  it('refuses a RequestMirror filter (no Weft proxy mirrors requests yet), naming the filter', () => {
+  it('accepts a RequestMirror filter now that sidecars mirror (it was refused before)', () => {
     const yaml = `${SVC}---
 apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
@@ -200,9 +200,10 @@ spec:
     - filters: [{ type: RequestMirror, requestMirror: { backendRef: { name: orders, port: 8080 }, percent: 10 } }]
       backendRefs: [{ name: orders, port: 8080 }]
 `;
-    const errs = apply(yaml).errors;
-    expect(errs.map((e) => e.path)).toEqual(['spec.rules[0].filters[0].type']);
-    expect(errs[0]!.message).toMatch(/RequestMirror is not supported/);
+    const { errors, resources } = apply(yaml);
+    expect(errors).toEqual([]);
+    const route = resources.find((r) => r.kind === 'HTTPRoute') as Extract<MeshResource, { kind: 'HTTPRoute' }>;
+    expect(route.spec.rules[0]!.filters).toEqual([{ type: 'RequestMirror', requestMirror: { backendRef: { name: 'orders', namespace: 'default', port: 8080, weight: 1 }, fraction: { numerator: 10, denominator: 100 } } }]);
   });
 
   it('accepts route hostnames that are not mesh service names, and refuses ones that are', () => {

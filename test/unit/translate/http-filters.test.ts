@@ -1,7 +1,8 @@
 // HTTP filters the translator emits per listener (issue 18): CORS before the inbound filters of a
 // gRPC service with its policy on the inbound virtual host; the reverse-transcoding filter on
-// outbound listeners whose routes configure it; nothing new for meshes that use none of them.
-import { anyUnpack } from '@bufbuild/protobuf/wkt';
+// outbound listeners whose routes configure it; the fault filter and per-route HTTPFault for
+// FaultPolicy; nothing new for meshes that use none of them.
+import { anyUnpack, type Any } from '@bufbuild/protobuf/wkt';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { buildDescriptorSet } from '../../harness/descriptors.js';
@@ -15,6 +16,8 @@ import { Translator } from '../../../control-plane/translate/index.js';
 import type { NodeInfo } from '../../../control-plane/xds/node.js';
 import type { Listener } from '../../../proto/gen/envoy/config/listener/v3/listener_pb.js';
 import type { RouteConfiguration } from '../../../proto/gen/envoy/config/route/v3/route_pb.js';
+import { HTTPFaultSchema } from '../../../proto/gen/envoy/extensions/filters/http/fault/v3/fault_pb.js';
+import { FractionalPercent_DenominatorType } from '../../../proto/gen/envoy/type/v3/percent_pb.js';
 import { CorsPolicySchema } from '../../../proto/gen/envoy/extensions/filters/http/cors/v3/cors_pb.js';
 import { HttpConnectionManagerSchema, type HttpConnectionManager } from '../../../proto/gen/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager_pb.js';
 
@@ -150,5 +153,143 @@ spec:
     expect(filterNames(t, node({ service: 'orders', appPort: 7001 }), 'outbound')).toEqual([ROUTER]);
     const withIt = new Translator(model(SERVICES + translation()), new Registry());
     expect(filterNames(withIt, node({ role: 'proxyless' }), 'orders')).toEqual([ROUTER]);
+  });
+});
+
+describe('fault injection (FaultPolicy via ExtensionRef)', () => {
+  const FAULT = 'envoy.filters.http.fault';
+  const POLICIES = `---
+apiVersion: weft.dev/v1alpha1
+kind: FaultPolicy
+metadata: { name: flaky }
+spec:
+  delay: { fixedDelay: 200ms, percentage: 50 }
+  abort: { httpStatus: 503, percentage: 30 }
+  maxActiveFaults: 100
+---
+apiVersion: weft.dev/v1alpha1
+kind: FaultPolicy
+metadata: { name: from-headers }
+spec:
+  delay: { fromHeader: true, percentage: 0.25 }
+  abort: { fromHeader: true }
+---
+apiVersion: weft.dev/v1alpha1
+kind: FaultPolicy
+metadata: { name: unavailable }
+spec:
+  abort: { grpcStatus: 14, percentage: 12.3456 }
+`;
+  const ROUTES = `---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: { name: orders }
+spec:
+  parentRefs: [{ name: orders }]
+  rules:
+    - matches: [{ path: { type: PathPrefix, value: /flaky } }, { path: { type: Exact, value: /also-flaky } }]
+      filters: [{ type: ExtensionRef, extensionRef: { group: weft.dev, kind: FaultPolicy, name: flaky } }]
+      backendRefs: [{ name: orders }]
+    - matches: [{ path: { type: PathPrefix, value: /headers } }]
+      filters: [{ type: ExtensionRef, extensionRef: { group: weft.dev, kind: FaultPolicy, name: from-headers } }]
+      backendRefs: [{ name: orders }]
+    - matches: [{ path: { type: PathPrefix, value: /calm } }]
+      backendRefs: [{ name: orders }]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: GRPCRoute
+metadata: { name: greeter }
+spec:
+  parentRefs: [{ name: greeter }]
+  rules:
+    - matches: [{ method: { service: helloworld.Greeter } }]
+      filters: [{ type: ExtensionRef, extensionRef: { group: weft.dev, kind: FaultPolicy, name: unavailable } }]
+      backendRefs: [{ name: greeter }]
+`;
+  const t = new Translator(model(SERVICES + POLICIES + ROUTES), new Registry());
+  const sidecar = node({ service: 'orders', appPort: 7001 });
+  const faultOf = (n: NodeInfo, route: string) => {
+    const rc = message<RouteConfiguration>(t, n, TYPE_URL.route, 'outbound');
+    return rc.virtualHosts.flatMap((v) => v.routes).filter((r) => r.name === route).map((r) => r.typedPerFilterConfig[FAULT]);
+  };
+
+  it('a sidecar whose outbound routes carry a fault config gets the fault filter (empty HTTPFault) before the router', () => {
+    const hcm = hcmOf(message<Listener>(t, sidecar, TYPE_URL.listener, 'outbound'));
+    expect(hcm.httpFilters.map((f) => f.name)).toEqual([FAULT, ROUTER]);
+    const f = hcm.httpFilters[0]!;
+    expect(f.configType.case === 'typedConfig' && f.configType.value).toMatchObject({ typeUrl: EXTENSIONS.fault.typeUrl, value: new Uint8Array() });
+    expect(f.isOptional).toBe(false);
+    // Inbound listeners are the callee's: no fault filter there.
+    expect(filterNames(t, sidecar, 'inbound')).toEqual([ROUTER]);
+  });
+
+  it.each([
+    ['fixed delay and HTTP abort in whole percents (HUNDRED), max active faults', 'default/orders/rule-0', {
+      delay: { faultDelaySecifier: { case: 'fixedDelay', value: { seconds: 0n, nanos: 200_000_000 } }, percentage: { numerator: 50, denominator: FractionalPercent_DenominatorType.HUNDRED } },
+      abort: { errorType: { case: 'httpStatus', value: 503 }, percentage: { numerator: 30, denominator: FractionalPercent_DenominatorType.HUNDRED } },
+      maxActiveFaults: 100,
+    }],
+    ['delay and abort from headers, a fractional percent per MILLION', 'default/orders/rule-1', {
+      delay: { faultDelaySecifier: { case: 'headerDelay', value: {} }, percentage: { numerator: 2500, denominator: FractionalPercent_DenominatorType.MILLION } },
+      abort: { errorType: { case: 'headerAbort', value: {} }, percentage: { numerator: 100, denominator: FractionalPercent_DenominatorType.HUNDRED } },
+    }],
+    ['a gRPC status abort on a GRPCRoute rule', 'default/greeter/rule-0', {
+      abort: { errorType: { case: 'grpcStatus', value: 14 }, percentage: { numerator: 123456, denominator: FractionalPercent_DenominatorType.MILLION } },
+    }],
+  ])('per-route HTTPFault: %s', (_what, route, expected) => {
+    const anys = faultOf(sidecar, route);
+    expect(anys.length).toBeGreaterThan(0);
+    for (const any of anys) {
+      expect(any!.typeUrl).toBe(EXTENSIONS.faultPolicy.typeUrl);
+      const f = anyUnpack(any!, HTTPFaultSchema)!;
+      const none: Record<string, unknown> = { delay: undefined, abort: undefined, maxActiveFaults: undefined };
+      expect({ delay: f.delay, abort: f.abort, maxActiveFaults: f.maxActiveFaults }).toMatchObject({ ...none, ...expected });
+    }
+  });
+
+  it('every Envoy route built from the rule carries it (one per match); other rules and the default route do not', () => {
+    expect(faultOf(sidecar, 'default/orders/rule-0')).toHaveLength(2);
+    expect(faultOf(sidecar, 'default/orders/rule-2')).toEqual([undefined]);
+    expect(faultOf(sidecar, 'default')).not.toContain(expect.anything());
+  });
+
+  it('with the reverse filter too, fault comes after it', () => {
+    // A sidecar of a mesh with a grpcToJson translation and a FaultPolicy: [reverse, fault, router].
+    const set = Buffer.from(buildDescriptorSet(join(import.meta.dirname, '..', '..', 'fixtures', 'bookstore'))).toString('base64');
+    const both = new Translator(model(`${SERVICES}${POLICIES}${ROUTES}---
+apiVersion: weft.dev/v1alpha1
+kind: GRPCTranslation
+metadata: { name: orders-grpc }
+spec: { service: orders, direction: grpcToJson, descriptorSet: ${set}, protoServices: [bookstore.Bookstore] }
+`), new Registry());
+    expect(filterNames(both, sidecar, 'outbound')).toEqual(['weft.filters.http.grpc_json_reverse', FAULT, ROUTER]);
+  }, 30_000);
+
+  it('nothing changes for a mesh that uses no FaultPolicy (policies alone do nothing)', () => {
+    const none = new Translator(model(SERVICES + POLICIES), new Registry());
+    expect(filterNames(none, sidecar, 'outbound')).toEqual([ROUTER]);
+    expect(filterNames(none, node({ role: 'proxyless' }), 'orders')).toEqual([ROUTER]);
+    const rc = message<RouteConfiguration>(none, sidecar, TYPE_URL.route, 'outbound');
+    for (const r of rc.virtualHosts.flatMap((v) => v.routes)) expect(r.typedPerFilterConfig).toEqual({});
+  });
+
+  it('proxyless clients get the same filter and per-route HTTPFault, and grpc-js-xds parses both', async () => {
+    const p = node({ role: 'proxyless' });
+    const l = message<Listener>(t, p, TYPE_URL.listener, 'greeter');
+    const hcm = hcmOf(l);
+    expect(hcm.httpFilters.map((f) => f.name)).toEqual([FAULT, ROUTER]);
+    const [g] = faultOf(p, 'default/greeter/rule-0');
+    expect(anyUnpack(g!, HTTPFaultSchema)!.abort?.errorType).toEqual({ case: 'grpcStatus', value: 14 });
+    // grpc-js-xds's own parser (what a proxyless client runs on the same bytes): it must accept both.
+    const grpcXds = await import('@grpc/grpc-js-xds');
+    grpcXds.register(); // registers the filters a real client knows, fault injection among them
+    const xds = await import('@grpc/grpc-js-xds/build/src/http-filter.js');
+    const top = hcm.httpFilters[0]!.configType.value as Any;
+    expect(xds.parseTopLevelFilterConfig({ type_url: top.typeUrl, value: Buffer.from(top.value) } as never, true)).toMatchObject({ typeUrl: EXTENSIONS.fault.typeUrl, config: { maxActiveFaults: Infinity } });
+    const [flaky] = faultOf(p, 'default/orders/rule-0');
+    expect(xds.parseOverrideFilterConfig({ type_url: flaky!.typeUrl, value: Buffer.from(flaky!.value) } as never)).toMatchObject({
+      config: { delay: { kind: 'fixed', durationMs: 200, percentage: { numerator: 50, denominator: 100 } }, abort: { code: expect.any(Number), percentage: { numerator: 30, denominator: 100 } }, maxActiveFaults: 100 },
+    });
+    expect(xds.parseOverrideFilterConfig({ type_url: g!.typeUrl, value: Buffer.from(g!.value) } as never)).toMatchObject({ config: { abort: { code: 14, percentage: { numerator: 123456, denominator: 1_000_000 } } } });
   });
 });
