@@ -228,16 +228,17 @@ export function* checkApplySteps(documents: readonly ValidatedDocument[], existi
   yield;
   const model = buildModel(existing.revision, overlay.values());
   yield;
-  // One TrafficPolicy per service.
+  // Kinds allowed once per target (one TrafficPolicy per service).
   const byTarget = new Map<string, ResourceKey>();
   for (const [key, r] of overlay) {
     if (++n % STEP === 0) yield;
-    if (r.kind !== 'TrafficPolicy') continue;
-    const t = `${r.spec.targetRef.namespace}/${r.spec.targetRef.name}`;
-    const other = byTarget.get(t);
-    if (other && whereOf.has(key)) errors.push({ ...whereOf.get(key)!, resource: key, path: 'spec.targetRef', message: `Service ${t} already has TrafficPolicy ${other}` });
-    else if (other && whereOf.has(other)) errors.push({ ...whereOf.get(other)!, resource: other, path: 'spec.targetRef', message: `Service ${t} already has TrafficPolicy ${key}` });
-    byTarget.set(t, key);
+    const one = kindDefinition(r.kind).onePer;
+    if (!one) continue;
+    const t = one.target(r);
+    const other = byTarget.get(`${r.kind}|${t}`);
+    if (other && whereOf.has(key)) errors.push({ ...whereOf.get(key)!, resource: key, path: one.path, message: `${t} already has ${r.kind} ${other}` });
+    else if (other && whereOf.has(other)) errors.push({ ...whereOf.get(other)!, resource: other, path: one.path, message: `${t} already has ${r.kind} ${key}` });
+    byTarget.set(`${r.kind}|${t}`, key);
   }
   // References of the applied resources, and of stored ones an applied change could break.
   yield* referenceSteps(resources, model, (r) => whereOf.get(resourceKey(r)) ?? {}, errors);

@@ -47,6 +47,11 @@ export interface KindDefinition<K extends Kind = Kind> {
   read(r: Reader, spec: unknown, namespace: string): ResourceOf<K>['spec'] | undefined;
   /** Checks the references the resource makes, in `ctx.model`. */
   references?(res: ResourceOf<K>, ctx: ReferenceContext): void;
+  /**
+   * At most one resource of this kind per target (`target` names it, e.g. `Service ns/name`):
+   * a second one in an apply, or against stored config, is an error at `path`.
+   */
+  readonly onePer?: { readonly path: string; target(res: ResourceOf<K>): string };
   /** Puts the resource where the model keeps kinds of its sort (every resource is in `resources` anyway). */
   addToModel(b: ModelBuilder, res: ResourceOf<K>): void;
   /** One line for `weft get`'s SUMMARY column. */

@@ -136,6 +136,7 @@ export const trafficPolicyKind: KindDefinition<'TrafficPolicy'> = {
     const t = res.spec.targetRef;
     if (!ctx.model.services.has(`Service/${t.namespace}/${t.name}`)) ctx.err('spec.targetRef.name', `Service ${t.namespace}/${t.name} does not exist`);
   },
+  onePer: { path: 'spec.targetRef', target: (res) => `Service ${res.spec.targetRef.namespace}/${res.spec.targetRef.name}` },
   addToModel: (b, res) => void b.trafficPolicies.set(`Service/${res.spec.targetRef.namespace}/${res.spec.targetRef.name}`, res),
   summary: (res) => `target ${res.spec.targetRef.name}; lb ${res.spec.loadBalancer.type}; subsets ${res.spec.subsets.length}`,
 };
