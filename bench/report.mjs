@@ -4,7 +4,7 @@
 //   node bench/report.mjs [RESULTS_DIR]     (default: bench/results next to this file)
 // Reads, each optional (a missing one is listed under `missing` and left out):
 //   <newest stamp>/runs.tsv, rss.tsv, cpu.tsv, table.txt   the proxy table (bench/proxy/run.sh)
-//   two-hop.json (or two-hop.txt), transcode.json (or transcode.txt), footprint.json, xds-convergence.json,
+//   two-hop.json (or two-hop.txt), transcode.json (or transcode.txt), footprint.json, xds-convergence.json, filter-chain.json,
 //   workers.json (edge gateway with --workers 1 and 2)
 //   run.json, run-status.tsv   written by scripts/bench.sh: when this run started, which scenarios it
 //                              skipped, and each scenario script's exit code
@@ -282,6 +282,7 @@ function latencySvg(sections) {
 // --- main
 const scenarios = {
   xdsConvergence: json('xds-convergence.json'),
+  filterChain: json('filter-chain.json'),
   proxy: proxyTable(),
   proxy16k: proxyTable('16k'),
   twoHop: twoHop(),

@@ -21,8 +21,8 @@
 # bench/hop-instructions.sh counts instructions per request of both under callgrind (a count,
 # not a time: it holds on a busy machine where CPU-time ratios move by 30 %).
 # Knobs: ROUNDS (default 3: medians and a spread column; the 16 KiB table: ROUNDS_16K, default 1, to stay near 15 minutes), DURATION/LAT_DURATION/WARMUP (5/5/2 s), BENCH_PATH (/ or /16k, for the first table; a second table always runs /16k), SKIP_PROXY=1
-# (skip the proxy table), SCENARIOS (default "xdsConvergence proxy proxy16k twoHop footprint transcode
-# workers": run only these, e.g. SCENARIOS=twoHop MODES= TRACING_ROWS= UPSTREAM_STATUS=503 to watch a
+# (skip the proxy table), SCENARIOS (default "xdsConvergence filterChain proxy proxy16k twoHop footprint
+# transcode workers": run only these, e.g. SCENARIOS=twoHop MODES= TRACING_ROWS= UPSTREAM_STATUS=503 to watch a
 # row against a target answering 503 come out FAILED). Every scenario and its own knobs: docs/benchmarks.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,8 +34,8 @@ res=bench/results
 mkdir -p "$res"
 # An earlier run's files must never be read as this run's: delete them, and stamp this run's start
 # (the proxy table's <stamp>/ folders are kept as history; report.mjs ignores the ones older than this).
-rm -f "$res"/{two-hop,transcode,footprint,workers,xds-convergence}.{txt,json} "$res"/{summary.json,latency.svg,run-status.tsv}
-all="xdsConvergence proxy proxy16k twoHop footprint transcode workers"
+rm -f "$res"/{two-hop,transcode,footprint,workers,xds-convergence,filter-chain}.{txt,json} "$res"/{summary.json,latency.svg,run-status.tsv}
+all="xdsConvergence filterChain proxy proxy16k twoHop footprint transcode workers"
 SCENARIOS=" ${SCENARIOS:-$all} "; [ "${SKIP_PROXY:-0}" = 1 ] && SCENARIOS="${SCENARIOS/ proxy16k / }" && SCENARIOS="${SCENARIOS/ proxy / }"
 wanted() { [[ "$SCENARIOS" == *" $1 "* ]]; }
 skipped=''; for k in $all; do wanted "$k" || skipped+="${skipped:+, }\"$k\""; done; skipped="[$skipped]"
@@ -50,6 +50,8 @@ scenario() {
 }
 echo "== xDS convergence (control plane)"
 scenario xdsConvergence bash -c "set -o pipefail; npx vitest run --config bench/vitest.config.ts bench/xds-convergence.bench.ts --silent=false 2>&1 | sed -n '/^xDS convergence/,/^(/p'"
+echo "== HTTP filter chain cost (in process)"
+scenario filterChain bash -c "set -o pipefail; npx vitest run --config bench/vitest.config.ts bench/filter-chain.bench.ts --silent=false 2>&1 | sed -n '/^HTTP filter chain cost/,/Origin allowed/p' | tee bench/results/filter-chain.txt"
 { wanted proxy || wanted proxy16k; } && bash bench/proxy/setup.sh   # wrk, nginx, haproxy, the Node peers (idempotent)
 weft_rows=(weft=http://127.0.0.1:19010 --start weft="bash $PWD/bench/weft-single-hop.sh")
 if [ -n "${BASELINE_REF:-}" ]; then

@@ -70,6 +70,7 @@ function share(f: FractionalPercent | undefined, p: Problems, path: string): Sha
 /** Whether this request falls in the share (a request header may lower it). */
 function hit(s: Share, req: RequestHead, header: string): boolean {
   let n = s.numerator;
+  if (n === 0) return false;
   const h = req.header(header);
   if (h !== undefined) {
     const v = Number(h);

@@ -42,6 +42,17 @@ export interface RbacEngine {
 }
 
 type Pred = (r: RbacRequest) => boolean;
+
+/** Whether any predicate holds (a loop: no closure per request). */
+function anyOf(ps: readonly Pred[], r: RbacRequest): boolean {
+  for (let i = 0; i < ps.length; i++) if (ps[i]!(r)) return true;
+  return false;
+}
+
+function allOf(ps: readonly Pred[], r: RbacRequest): boolean {
+  for (let i = 0; i < ps.length; i++) if (!ps[i]!(r)) return false;
+  return true;
+}
 const ALWAYS: Pred = () => true;
 const NEVER: Pred = () => false;
 const ALLOWED: RbacDecision = Object.freeze({ allowed: true, reason: 'allowed' });
@@ -119,11 +130,11 @@ function permission(x: Permission, p: Problems, path: string): Pred {
       return ALWAYS;
     case 'andRules': {
       const all = r.value.rules.map((y, i) => permission(y, p, `${path}.and_rules.rules[${i}]`));
-      return (q) => all.every((f) => f(q));
+      return (q) => allOf(all, q);
     }
     case 'orRules': {
       const any = r.value.rules.map((y, i) => permission(y, p, `${path}.or_rules.rules[${i}]`));
-      return (q) => any.some((f) => f(q));
+      return (q) => anyOf(any, q);
     }
     case 'notRule': {
       const f = permission(r.value, p, `${path}.not_rule`);
@@ -146,11 +157,11 @@ function principal(x: Principal, p: Problems, path: string): Pred {
       return ALWAYS;
     case 'andIds': {
       const all = r.value.ids.map((y, i) => principal(y, p, `${path}.and_ids.ids[${i}]`));
-      return (q) => all.every((f) => f(q));
+      return (q) => allOf(all, q);
     }
     case 'orIds': {
       const any = r.value.ids.map((y, i) => principal(y, p, `${path}.or_ids.ids[${i}]`));
-      return (q) => any.some((f) => f(q));
+      return (q) => anyOf(any, q);
     }
     case 'notId': {
       const f = principal(r.value, p, `${path}.not_id`);
@@ -195,7 +206,7 @@ function compileRules(cfg: RBAC, p: Problems, base: string): CompiledFilter | un
       const princ = pol.principals.map((x, j) => principal(x, p, `${pp}.principals[${j}]`));
       if (pol.condition || pol.checkedCondition) p.add(`${pp}.condition`, 'CEL conditions are not supported');
       // A policy matches when any permission and any principal match.
-      return { name, match: (r: RbacRequest) => perms.some((f) => f(r)) && princ.some((f) => f(r)) };
+      return { name, match: (r: RbacRequest) => anyOf(perms, r) && anyOf(princ, r) };
     });
   const names = policies.map((x) => x.name);
   const noMatch = `no ALLOW policy matched (${names.length ? `${names.slice(0, 5).join(', ')}${names.length > 5 ? ', …' : ''}` : 'there are none: default deny'})`;
