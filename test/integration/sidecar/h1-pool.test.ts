@@ -240,7 +240,9 @@ describe('HTTP/1.1 upstream pool', () => {
     }, { maxConnections: 1 });
     const slow = pool.request({ method: 'GET', path: '/slow', headers: ['host', 'up'], body: undefined }, { onHeaders() {}, onData: () => true, onComplete() {}, onError() {} });
     const next = send(pool, { path: '/next' });
-    await new Promise((r) => setTimeout(r, 30));
+    // The slow request is on the wire (the server has it) before it is aborted.
+    for (const end = Date.now() + 5000; !s.requests.some((r) => r.startsWith('GET /slow')) && Date.now() < end; ) await new Promise((r) => setTimeout(r, 5));
+    expect(s.requests.some((r) => r.startsWith('GET /slow'))).toBe(true);
     slow.abort();
     expect(await next).toMatchObject({ status: 200, body: 'fast' });
     expect(s.conns()).toBe(2);
