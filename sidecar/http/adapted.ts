@@ -6,9 +6,9 @@
  * (filter.ts), the same object whatever a filter presents.
  */
 import type { Readable } from 'node:stream';
-import type { RequestHead, RequestInfo, ResponseHeaders, ResponseSink } from './filter.js';
+import { ForwardingSink, type RequestHead, type RequestInfo, type ResponseHeaders, type ResponseSink } from './filter.js';
 
-export abstract class Adapted implements RequestHead, ResponseSink {
+export abstract class Adapted extends ForwardingSink implements RequestHead {
   readonly h2 = true;
   readonly grpc: boolean = true;
   readonly upgrade = undefined;
@@ -17,19 +17,23 @@ export abstract class Adapted implements RequestHead, ResponseSink {
   abstract readonly search: string;
   abstract readonly hasBody: boolean;
   abstract readonly body: Readable;
-  abstract readonly headersSent: boolean;
+  abstract override get headersSent(): boolean;
+  /** The translated answer is complete (or was replaced by a whole answer, or aborted). */
+  protected done = false;
 
   constructor(
     protected readonly req: RequestHead,
-    protected readonly res: ResponseSink,
-  ) {}
+    res: ResponseSink,
+  ) {
+    super(res);
+  }
 
   abstract header(name: string): string | undefined;
   abstract rawPairs(): string[];
-  abstract writeHead(status: number, headers: ResponseHeaders, endStream: boolean): void;
-  abstract write(chunk: Buffer): boolean;
-  abstract end(trailers: ResponseHeaders | undefined): void;
-  abstract respondTrailersOnly(headers: ResponseHeaders): void;
+  abstract override writeHead(status: number, headers: ResponseHeaders, endStream: boolean): void;
+  abstract override write(chunk: Buffer): boolean;
+  abstract override end(trailers: ResponseHeaders | undefined): void;
+  abstract override respondTrailersOnly(headers: ResponseHeaders): void;
 
   get authority(): string {
     return this.req.authority;
@@ -40,20 +44,14 @@ export abstract class Adapted implements RequestHead, ResponseSink {
   get principal(): string | undefined {
     return this.req.principal;
   }
-  onceDrain(fn: () => void): void {
-    this.res.onceDrain(fn);
-  }
-  respondSimple(status: number, headers: ResponseHeaders, body: string): void {
+  /** A whole answer (a redirect, a direct response) goes to the client as it is. */
+  override respondSimple(status: number, headers: ResponseHeaders, body: string): void {
+    this.done = true;
     this.res.respondSimple(status, headers, body);
   }
-  abort(): void {
+  override abort(): void {
+    this.done = true;
     this.res.abort();
-  }
-  onClientGone(fn: () => void): void {
-    this.res.onClientGone(fn);
-  }
-  closeAfterResponse(): void {
-    this.res.closeAfterResponse();
   }
 }
 

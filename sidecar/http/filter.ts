@@ -96,6 +96,44 @@ export class RequestInfo {
   bytesReceived = 0;
 }
 
+/**
+ * A sink that passes everything to the one it wraps: response filters extend it and override what
+ * they change (CORS adds headers to the head; a translation rewrites the whole answer).
+ */
+export class ForwardingSink implements ResponseSink {
+  constructor(protected readonly res: ResponseSink) {}
+  get headersSent(): boolean {
+    return this.res.headersSent;
+  }
+  writeHead(status: number, headers: ResponseHeaders, endStream: boolean): void {
+    this.res.writeHead(status, headers, endStream);
+  }
+  write(chunk: Buffer): boolean {
+    return this.res.write(chunk);
+  }
+  onceDrain(fn: () => void): void {
+    this.res.onceDrain(fn);
+  }
+  end(trailers: ResponseHeaders | undefined): void {
+    this.res.end(trailers);
+  }
+  respondTrailersOnly(headers: ResponseHeaders): void {
+    this.res.respondTrailersOnly(headers);
+  }
+  respondSimple(status: number, headers: ResponseHeaders, body: string): void {
+    this.res.respondSimple(status, headers, body);
+  }
+  abort(): void {
+    this.res.abort();
+  }
+  onClientGone(fn: () => void): void {
+    this.res.onClientGone(fn);
+  }
+  closeAfterResponse(): void {
+    this.res.closeAfterResponse();
+  }
+}
+
 export type Handler = (req: RequestHead, res: ResponseSink, info: RequestInfo) => void;
 export type Filter = (next: Handler) => Handler;
 

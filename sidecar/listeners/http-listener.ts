@@ -14,7 +14,7 @@ import type { AddressInfo } from 'node:net';
 import { H2Downstream, type Downstream } from '../http/downstream.js';
 import { H1Connection, type H1Hooks, type H1Options } from '../http/h1-server.js';
 import type { H1Downstream } from '../http/h1-downstream.js';
-import { endSpan, trace, type Tracing } from '../telemetry/tracing.js';
+import { endSpan, grpcSpanName, trace, type Tracing } from '../telemetry/tracing.js';
 import { serve, type ChainSource } from '../http/hcm.js';
 import type { RouterTracing } from '../telemetry/tracing.js';
 import { respondError } from '../http/respond.js';
@@ -268,16 +268,7 @@ export class HttpListener {
     };
     const principal = d.principal;
     if (principal) attrs['weft.peer.principal'] = principal;
-    let name = d.method;
-    if (d.grpc) {
-      const m = /^\/([^/]+)\/([^/?]+)/.exec(d.path);
-      if (m) {
-        attrs['rpc.system'] = 'grpc';
-        attrs['rpc.service'] = m[1]!;
-        attrs['rpc.method'] = m[2]!;
-        name = `${m[1]}/${m[2]}`;
-      }
-    } else name = `${d.method} ${d.authority}`;
+    const name = d.grpc ? (grpcSpanName(d.path, attrs) ?? d.method) : `${d.method} ${d.authority}`;
     const span = t.start('inbound', 'server', name, parent, attrs);
     if (!span) return;
     d.info.serverSpan = span;

@@ -7,7 +7,7 @@ import type { Context, Span } from '@opentelemetry/api';
 import type { RequestHead, RequestInfo } from '../http/filter.js';
 import type { Host } from '../upstream/host.js';
 import type { UpstreamCluster } from '../upstream/cluster.js';
-import { endSpan, trace, type Tracing } from './tracing.js';
+import { endSpan, grpcSpanName, trace, type Tracing } from './tracing.js';
 
 export class ClientSpans {
   readonly #t: Tracing;
@@ -32,16 +32,7 @@ export class ClientSpans {
       'weft.upstream_host': host.key,
       'weft.attempt': attempt,
     };
-    let name = `${d.method} ${cluster.authority}`;
-    if (d.grpc) {
-      const m = /^\/([^/]+)\/([^/?]+)/.exec(d.path);
-      if (m) {
-        attrs['rpc.system'] = 'grpc';
-        attrs['rpc.service'] = m[1]!;
-        attrs['rpc.method'] = m[2]!;
-        name = `${m[1]}/${m[2]}`;
-      }
-    }
+    const name = (d.grpc ? grpcSpanName(d.path, attrs) : undefined) ?? `${d.method} ${cluster.authority}`;
     const span = this.#t.start('outbound', 'client', name, this.#parent, attrs);
     this.#span = span;
     if (span) info.traceId = span.spanContext().traceId;

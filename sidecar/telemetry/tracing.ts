@@ -32,6 +32,19 @@ export interface TracingConfig {
   propagation: 'w3c' | 'b3';
 }
 
+/**
+ * A gRPC call's span name (`service/method`), with its `rpc.*` attributes added to `attrs`;
+ * undefined when the path is not a gRPC method path.
+ */
+export function grpcSpanName(path: string, attrs: Record<string, string | number | boolean>): string | undefined {
+  const m = /^\/([^/]+)\/([^/?]+)/.exec(path);
+  if (!m) return undefined;
+  attrs['rpc.system'] = 'grpc';
+  attrs['rpc.service'] = m[1]!;
+  attrs['rpc.method'] = m[2]!;
+  return `${m[1]}/${m[2]}`;
+}
+
 /** A listener's tracing, as the listener hands it to its chain: the tracer and which side it is. */
 export interface RouterTracing {
   t: Tracing;

@@ -17,11 +17,11 @@ import type { CorsPolicy } from '../../../proto/gen/envoy/extensions/filters/htt
 import { CompiledStringMatch } from '../../routing/matchers.js';
 import { checkRegex } from '../../xds/types/decoded.js';
 import { checkSupported, supportedFields } from '../../xds/types/supported.js';
-import type { Filter, HttpFilterFactory, ResponseHeaders, ResponseSink } from '../filter.js';
+import { noOptions } from './no-options.js';
+import { ForwardingSink, type Filter, type HttpFilterFactory, type ResponseHeaders, type ResponseSink } from '../filter.js';
 import { respondLocal } from '../respond.js';
 
 const FIELDS = supportedFields({
-  'envoy.extensions.filters.http.cors.v3.Cors': [],
   'envoy.extensions.filters.http.cors.v3.CorsPolicy': ['allow_origin_string_match', 'allow_methods', 'allow_headers', 'expose_headers', 'max_age', 'allow_credentials', 'forward_not_matching_preflights'],
   'envoy.type.matcher.v3.StringMatcher': ['exact', 'prefix', 'suffix', 'contains', 'safe_regex', 'ignore_case'],
   'envoy.type.matcher.v3.RegexMatcher': ['regex', 'google_re2'],
@@ -63,40 +63,21 @@ function responseHeaders(c: Cors, origin: string): ResponseHeaders {
 }
 
 /** A sink that adds the CORS headers to whatever response head passes through it. */
-class CorsSink implements ResponseSink {
+class CorsSink extends ForwardingSink {
   constructor(
-    readonly res: ResponseSink,
+    res: ResponseSink,
     readonly extra: ResponseHeaders,
-  ) {}
-  get headersSent(): boolean {
-    return this.res.headersSent;
+  ) {
+    super(res);
   }
-  writeHead(status: number, headers: ResponseHeaders, endStream: boolean): void {
+  override writeHead(status: number, headers: ResponseHeaders, endStream: boolean): void {
     this.res.writeHead(status, Object.assign(headers, this.extra), endStream);
   }
-  write(chunk: Buffer): boolean {
-    return this.res.write(chunk);
-  }
-  onceDrain(fn: () => void): void {
-    this.res.onceDrain(fn);
-  }
-  end(trailers: ResponseHeaders | undefined): void {
-    this.res.end(trailers);
-  }
-  respondTrailersOnly(headers: ResponseHeaders): void {
+  override respondTrailersOnly(headers: ResponseHeaders): void {
     this.res.respondTrailersOnly(Object.assign(headers, this.extra));
   }
-  respondSimple(status: number, headers: ResponseHeaders, body: string): void {
+  override respondSimple(status: number, headers: ResponseHeaders, body: string): void {
     this.res.respondSimple(status, { ...headers, ...this.extra }, body);
-  }
-  abort(): void {
-    this.res.abort();
-  }
-  onClientGone(fn: () => void): void {
-    this.res.onClientGone(fn);
-  }
-  closeAfterResponse(): void {
-    this.res.closeAfterResponse();
   }
 }
 
@@ -123,11 +104,7 @@ function corsFilter(c: Cors): Filter {
 
 export const cors: HttpFilterFactory<true, Cors> = {
   extension: EXTENSIONS.cors,
-  parse(any, p, path) {
-    const m = anyUnpack(any, EXTENSIONS.cors.schema);
-    if (m) checkSupported(EXTENSIONS.cors.schema, m, FIELDS, p, path);
-    return true;
-  },
+  parse: noOptions(EXTENSIONS.cors),
   perRoute: {
     schema: EXTENSIONS.corsPolicy.schema,
     parse(any, p, path) {

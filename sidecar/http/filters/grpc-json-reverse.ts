@@ -6,18 +6,16 @@
  * as a protobuf message and grpc-status. Unary methods only; others answer UNIMPLEMENTED.
  */
 import { Readable } from 'node:stream';
-import { anyUnpack } from '@bufbuild/protobuf/wkt';
 import { EXTENSIONS } from '../../../common/extensions.js';
-import { compileTranscoderAny } from '../../../common/transcode/compile.js';
-import { grpcCodeForHttp, TranscodeError, TranscoderConfigError, type Binding, type Transcoder } from '../../../common/transcode/transcoder.js';
+import { grpcCodeForHttp, TranscodeError, type Binding, type Transcoder } from '../../../common/transcode/transcoder.js';
 import { Adapted, grpcFrame, MAX_TRANSLATED_BODY as MAX_BODY, readWholeBody } from '../adapted.js';
 import type { Filter, HttpFilterFactory, RequestHead, RequestInfo, ResponseHeaders, ResponseSink } from '../filter.js';
 import { grpcWebCall } from '../grpc-web-cors.js';
 import { respondGrpcStatus } from '../respond.js';
-import { checkSupported, supportedFields } from '../../xds/types/supported.js';
+import { noOptions } from './no-options.js';
+import { parseTranscoder } from './grpc-json-transcoder.js';
 
 const DROP = new Set(['content-type', 'content-length', 'transfer-encoding', 'te', 'accept', 'accept-encoding', 'grpc-accept-encoding', 'grpc-encoding', 'user-agent']);
-const FIELDS = supportedFields({ 'weft.v1.GrpcJsonReverse': [] });
 
 function reverseFilter(t: Transcoder): Filter {
   return (next) => (req, res, info) => {
@@ -54,23 +52,8 @@ function reverseFilter(t: Transcoder): Filter {
  */
 export const grpcJsonReverse: HttpFilterFactory<true, Transcoder> = {
   extension: EXTENSIONS.grpcJsonReverseFilter,
-  parse(any, p, path) {
-    const m = anyUnpack(any, EXTENSIONS.grpcJsonReverseFilter.schema);
-    if (m) checkSupported(EXTENSIONS.grpcJsonReverseFilter.schema, m, FIELDS, p, path);
-    return true;
-  },
-  perRoute: {
-    schema: EXTENSIONS.grpcJsonTranscoder.schema,
-    parse(any, p, path) {
-      try {
-        return compileTranscoderAny(any);
-      } catch (e) {
-        if (!(e instanceof TranscoderConfigError)) throw e;
-        p.add(path, e.message);
-        return undefined;
-      }
-    },
-  },
+  parse: noOptions(EXTENSIONS.grpcJsonReverseFilter),
+  perRoute: { schema: EXTENSIONS.grpcJsonTranscoder.schema, parse: parseTranscoder },
   create: (_cfg, t) => (t ? reverseFilter(t) : undefined),
 };
 
@@ -90,7 +73,6 @@ class JsonFromGrpc extends Adapted {
   #status = 0;
   #chunks: Buffer[] = [];
   #size = 0;
-  #done = false;
 
   constructor(d: RequestHead, res: ResponseSink, info: RequestInfo, t: Transcoder, b: Binding, req: { method: string; path: string; body: string | undefined }) {
     super(d, res);
@@ -109,7 +91,7 @@ class JsonFromGrpc extends Adapted {
   }
 
   get headersSent(): boolean {
-    return this.#done;
+    return this.done;
   }
 
   header(name: string): string | undefined {
@@ -148,7 +130,7 @@ class JsonFromGrpc extends Adapted {
   respondTrailersOnly(headers: ResponseHeaders): void {
     // A gRPC answer the sidecar made (an error code of its own): pass it on as is.
     if (headers['grpc-status'] !== undefined) {
-      this.#done = true;
+      this.done = true;
       this.#res.respondTrailersOnly(headers);
       return;
     }
@@ -165,8 +147,8 @@ class JsonFromGrpc extends Adapted {
   }
 
   #finish(): void {
-    if (this.#done) return;
-    this.#done = true;
+    if (this.done) return;
+    this.done = true;
     const d = this.#res;
     const text = Buffer.concat(this.#chunks).toString('utf8');
     if (this.#size > MAX_BODY) return respondGrpcStatus(d, 8, `the service's answer is larger than ${MAX_BODY} bytes`);

@@ -9,6 +9,8 @@
  *  - a gRPC error: the standard HTTP status for its code and `{code, message, details}`.
  */
 import { Readable } from 'node:stream';
+import type { Any } from '@bufbuild/protobuf/wkt';
+import type { Problems } from '../../xds/types/decoded.js';
 import { compileTranscoderAny } from '../../../common/transcode/compile.js';
 import { EXTENSIONS } from '../../../common/extensions.js';
 import { httpStatusForGrpc, TranscodeError, TranscoderConfigError, type Match, type Transcoder } from '../../../common/transcode/transcoder.js';
@@ -46,17 +48,20 @@ function transcoderFilter(t: Transcoder): (next: Handler) => Handler {
 }
 
 /** Envoy's grpc_json_transcoder with proto_descriptor_bin (a path on the proxy is refused). */
+/** A GrpcJsonTranscoder config, compiled (cached by its bytes); its errors go to `p`. */
+export function parseTranscoder(any: Any, p: Problems, path: string): Transcoder | undefined {
+  try {
+    return compileTranscoderAny(any);
+  } catch (e) {
+    if (!(e instanceof TranscoderConfigError)) throw e;
+    p.add(path, e.message);
+    return undefined;
+  }
+}
+
 export const grpcJsonTranscoder: HttpFilterFactory<Transcoder> = {
   extension: EXTENSIONS.grpcJsonTranscoder,
-  parse(any, p, path) {
-    try {
-      return compileTranscoderAny(any);
-    } catch (e) {
-      if (!(e instanceof TranscoderConfigError)) throw e;
-      p.add(path, e.message);
-      return undefined;
-    }
-  },
+  parse: parseTranscoder,
   create: (t) => transcoderFilter(t),
 };
 
@@ -76,7 +81,6 @@ class GrpcFromJson extends Adapted {
   #buf: Buffer = Buffer.alloc(0);
   #reply: Uint8Array | undefined;
   #started = false;
-  #done = false;
   #head: ResponseHeaders | undefined;
 
   constructor(d: RequestHead, res: ResponseSink, info: RequestInfo, m: Match, t: Transcoder, frame: Buffer) {
@@ -167,19 +171,9 @@ class GrpcFromJson extends Adapted {
     this.#finish(headers);
   }
 
-  override respondSimple(status: number, headers: ResponseHeaders, body: string): void {
-    this.#done = true;
-    super.respondSimple(status, headers, body);
-  }
-
-  override abort(): void {
-    this.#done = true;
-    super.abort();
-  }
-
   #finish(meta: ResponseHeaders): void {
-    if (this.#done) return;
-    this.#done = true;
+    if (this.done) return;
+    this.done = true;
     const d = this.#res;
     const g = meta['grpc-status'];
     const code = g === undefined ? 2 : Number(g);

@@ -13,12 +13,9 @@ import { Adapted, grpcFrame, MAX_TRANSLATED_BODY as MAX_BODY, readWholeBody } fr
 import type { Handler, HttpFilterFactory, RequestHead, RequestInfo, ResponseHeaders, ResponseSink } from '../filter.js';
 import { grpcWebCall, type GrpcWebCall } from '../grpc-web-cors.js';
 import { respondError, respondGrpcWebTrailersOnly } from '../respond.js';
-import { checkSupported, supportedFields } from '../../xds/types/supported.js';
-import { anyUnpack } from '@bufbuild/protobuf/wkt';
+import { noOptions } from './no-options.js';
 
 const DROP = new Set(['content-type', 'content-length', 'transfer-encoding', 'accept', 'accept-encoding', 'expect', 'te', 'x-grpc-web', 'x-user-agent', 'origin', 'referer']);
-/** GrpcWeb has no options. */
-const FIELDS = supportedFields({ 'envoy.extensions.filters.http.grpc_web.v3.GrpcWeb': [] });
 
 function grpcWebFilter(next: Handler): Handler {
   return (req, res, info) => {
@@ -44,11 +41,7 @@ function grpcWebFilter(next: Handler): Handler {
 
 export const grpcWeb: HttpFilterFactory<true> = {
   extension: EXTENSIONS.grpcWeb,
-  parse(any, p, path) {
-    const m = anyUnpack(any, EXTENSIONS.grpcWeb.schema);
-    if (m) checkSupported(EXTENSIONS.grpcWeb.schema, m, FIELDS, p, path);
-    return true;
-  },
+  parse: noOptions(EXTENSIONS.grpcWeb),
   create: () => grpcWebFilter,
 };
 
@@ -64,7 +57,6 @@ class GrpcFromGrpcWeb extends Adapted {
   readonly #call: GrpcWebCall;
   readonly #text: boolean;
   #started = false;
-  #done = false;
   /** Text mode: bytes not yet base64-encoded (encoded in groups of 3). */
   #carry: Buffer = Buffer.alloc(0);
   #head: ResponseHeaders = {};
@@ -139,20 +131,10 @@ class GrpcFromGrpcWeb extends Adapted {
     this.#finish(headers);
   }
 
-  override respondSimple(status: number, headers: ResponseHeaders, body: string): void {
-    this.#done = true;
-    super.respondSimple(status, headers, body);
-  }
-
-  override abort(): void {
-    this.#done = true;
-    super.abort();
-  }
-
   /** The trailer frame, then the end of the response (trailers-only when nothing was sent yet). */
   #finish(meta: ResponseHeaders): void {
-    if (this.#done) return;
-    this.#done = true;
+    if (this.done) return;
+    this.done = true;
     const weft = meta['x-weft-error'];
     if (weft) this.#info.weftError = String(weft);
     if (!this.#started) {
