@@ -26,7 +26,8 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { WeftError, isWeftError, type ErrorCode } from '../../common/errors.js';
 import { silentLogger, type Logger } from '../../common/log.js';
-import { KINDS, type Kind } from '../config/types.js';
+import { type Kind } from '../config/types.js';
+import { KINDS } from '../config/model.js';
 import type { ControlPlane } from '../control-plane.js';
 import { tokenMatches } from './token.js';
 import { ApplyDecoder, type ApplyDecoderOptions } from './apply-decoder.js';

@@ -6,16 +6,8 @@
 import { WeftError, formatFieldError, type FieldError } from '../../common/errors.js';
 import { Reader } from './schema.js';
 import { parseDocumentStream, PARSE_LIMITS, type ParseLimits, type RawDocument } from './parse.js';
-import {
-  KINDS,
-  buildModel,
-  resourceKey,
-  type BackendRef,
-  type Kind,
-  type MeshModel,
-  type MeshResource,
-  type ResourceKey,
-} from './types.js';
+import { type BackendRef, type Kind, type MeshModel, type MeshResource, type ResourceKey } from './types.js';
+import { KINDS, buildModel, resourceKey } from './model.js';
 import { kindDefinition, type ReferenceContext } from './kinds/index.js';
 
 /** Where a document came from: file, document index and, once known, the resource. */

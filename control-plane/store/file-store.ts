@@ -7,7 +7,8 @@
 import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { WeftError } from '../../common/errors.js';
-import { resourceKey, type MeshResource, type ResourceKey } from '../config/types.js';
+import { type MeshResource, type ResourceKey } from '../config/types.js';
+import { resourceKey } from '../config/model.js';
 import type { ConfigStore, StoreChange, StoredState } from './store.js';
 
 const FORMAT = 1;

@@ -11,7 +11,7 @@ import type { AddressInfo } from 'node:net';
 import { formatFieldError } from '../../common/errors.js';
 import { SIDECAR_LISTENER, TYPE_URL, type ResourceKind, type TypeUrl } from '../../common/xds-types.js';
 import { parseDocuments, validateApply } from '../../control-plane/config/index.js';
-import { buildModel } from '../../control-plane/config/types.js';
+import { buildModel } from '../../control-plane/config/model.js';
 import { Registry } from '../../control-plane/registry/registry.js';
 import { Translator } from '../../control-plane/translate/index.js';
 import type { NodeInfo } from '../../control-plane/xds/node.js';

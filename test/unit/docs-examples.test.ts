@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { formatFieldError } from '../../common/errors.js';
 import { parseDocuments, validateApply } from '../../control-plane/config/index.js';
 import { validateDocument } from '../../control-plane/config/validate.js';
-import { buildModel, KINDS } from '../../control-plane/config/types.js';
+import { buildModel, KINDS } from '../../control-plane/config/model.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const FILES = ['README.md', ...readdirSync(join(ROOT, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];

@@ -2,13 +2,11 @@
 // ExtensionRef route filter that names it (missing policy, other kinds or groups, two per rule).
 import { describe, expect, it } from 'vitest';
 import { checkDelete, parseDocuments, validateApply } from '../../../control-plane/config/index.js';
-import { buildModel, type FaultPolicyResource } from '../../../control-plane/config/types.js';
+import { type FaultPolicyResource } from '../../../control-plane/config/types.js';
+import { buildModel } from '../../../control-plane/config/model.js';
+import { applyYaml } from '../../harness/mesh.js';
 
-function apply(yaml: string, model = buildModel(0, [])) {
-  const { docs, errors } = parseDocuments(yaml, 'f.yaml');
-  const v = validateApply(docs, model);
-  return { resources: v.resources, errors: [...errors, ...v.errors] };
-}
+const apply = applyYaml;
 const errorsOf = (yaml: string) => apply(yaml).errors.map((e) => [e.path, e.message] as const);
 
 const fp = (spec: string, name = 'slow') => `apiVersion: weft.dev/v1alpha1

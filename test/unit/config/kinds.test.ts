@@ -2,7 +2,7 @@
 // (validation, the CLI's spellings) says what it said when each place named the kinds itself.
 import { describe, expect, it } from 'vitest';
 import { KIND_DEFINITIONS, kindDefinition } from '../../../control-plane/config/kinds/index.js';
-import { KINDS } from '../../../control-plane/config/types.js';
+import { KINDS } from '../../../control-plane/config/model.js';
 import { validateDocument } from '../../../control-plane/config/validate.js';
 import { KIND_HELP, parseKind } from '../../../control-plane/cli/kinds.js';
 

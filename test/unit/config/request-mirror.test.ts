@@ -2,26 +2,12 @@
 // numerator <= denominator (default 100), a backendRef without weight that must exist, and never
 // on a rule that redirects.
 import { describe, expect, it } from 'vitest';
-import { parseDocuments, validateApply } from '../../../control-plane/config/index.js';
-import { buildModel, type MeshResource } from '../../../control-plane/config/types.js';
+import { type MeshResource } from '../../../control-plane/config/types.js';
+import { buildModel } from '../../../control-plane/config/model.js';
+import { applyYaml, meshFixture } from '../../harness/mesh.js';
 
-function apply(yaml: string) {
-  const { docs, errors } = parseDocuments(yaml, 'f.yaml');
-  const v = validateApply(docs, buildModel(0, []));
-  return { resources: v.resources, errors: [...errors, ...v.errors] };
-}
-const SVC = `apiVersion: weft.dev/v1alpha1
-kind: Service
-metadata: { name: orders }
-spec:
-  ports: [{ name: http, port: 8080 }]
----
-apiVersion: weft.dev/v1alpha1
-kind: Service
-metadata: { name: shadow }
-spec:
-  ports: [{ name: http, port: 8080 }, { name: grpc, port: 9090, protocol: grpc }]
-`;
+const apply = (yaml: string) => applyYaml(yaml);
+const SVC = meshFixture('orders-shadow.yaml');
 const route = (mirror: string, kind = 'HTTPRoute', extra = '') => `apiVersion: gateway.networking.k8s.io/v1
 kind: ${kind}
 metadata: { name: r }

@@ -2,7 +2,8 @@
 // error with its exact path; references are checked against stored config plus the apply.
 import { describe, expect, it } from 'vitest';
 import { parseDocuments, validateApply, checkDelete, parseDuration } from '../../../control-plane/config/index.js';
-import { buildModel, type MeshResource } from '../../../control-plane/config/types.js';
+import { type MeshResource } from '../../../control-plane/config/types.js';
+import { buildModel } from '../../../control-plane/config/model.js';
 
 const empty = buildModel(0, []);
 function apply(yaml: string, model = empty) {

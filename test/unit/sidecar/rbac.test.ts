@@ -5,7 +5,7 @@
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
 import { describe, expect, it } from 'vitest';
 import { parseDocuments, validateApply } from '../../../control-plane/config/index.js';
-import { buildModel } from '../../../control-plane/config/types.js';
+import { buildModel } from '../../../control-plane/config/model.js';
 import { rbacFilters } from '../../../control-plane/translate/rbac.js';
 import { HttpConnectionManagerSchema } from '../../../proto/gen/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager_pb.js';
 import { compileRbac, type RbacDecision, type RbacEngine } from '../../../sidecar/http/filters/rbac.js';

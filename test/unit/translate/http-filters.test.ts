@@ -6,11 +6,10 @@ import { anyUnpack, type Any } from '@bufbuild/protobuf/wkt';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { buildDescriptorSet } from '../../harness/descriptors.js';
+import { filterNames, hcmOf, meshFixture, message, modelOf, nodeOf } from '../../harness/mesh.js';
 import { EXTENSIONS } from '../../../common/extensions.js';
 import { GRPC_WEB_ALLOW_METHODS, GRPC_WEB_EXPOSE, GRPC_WEB_MAX_AGE } from '../../../common/grpc-web.js';
 import { TYPE_URL } from '../../../common/xds-types.js';
-import { parseDocuments, validateApply } from '../../../control-plane/config/index.js';
-import { buildModel, type MeshModel } from '../../../control-plane/config/types.js';
 import { Registry } from '../../../control-plane/registry/registry.js';
 import { Translator } from '../../../control-plane/translate/index.js';
 import type { NodeInfo } from '../../../control-plane/xds/node.js';
@@ -19,44 +18,10 @@ import type { RouteConfiguration } from '../../../proto/gen/envoy/config/route/v
 import { HTTPFaultSchema } from '../../../proto/gen/envoy/extensions/filters/http/fault/v3/fault_pb.js';
 import { FractionalPercent_DenominatorType } from '../../../proto/gen/envoy/type/v3/percent_pb.js';
 import { CorsPolicySchema } from '../../../proto/gen/envoy/extensions/filters/http/cors/v3/cors_pb.js';
-import { HttpConnectionManagerSchema, type HttpConnectionManager } from '../../../proto/gen/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager_pb.js';
 
-export function model(yaml: string): MeshModel {
-  const { docs, errors } = parseDocuments(yaml, 't.yaml');
-  expect(errors).toEqual([]);
-  const v = validateApply(docs, buildModel(0, []));
-  expect(v.errors).toEqual([]);
-  return buildModel(1, v.resources);
-}
-
-export const node = (over: Partial<NodeInfo> = {}): NodeInfo => ({ id: 'n1', cluster: '', role: 'sidecar', namespace: 'default', labels: {}, userAgent: '', ...over });
-
-export function message<T>(t: Translator, n: NodeInfo, type: string, name: string): T {
-  const r = t.snapshotFor(n).get(type as never).get(name);
-  if (!r) throw new Error(`no ${type} ${name}`);
-  return r.message as T;
-}
-
-/** The HCM of a socket listener (sidecar) or API listener (proxyless). */
-export function hcmOf(l: Listener): HttpConnectionManager {
-  const any = l.apiListener?.apiListener ?? (l.filterChains[0]!.filters[0]!.configType.value as never);
-  return anyUnpack(any, HttpConnectionManagerSchema)!;
-}
-
-export const filterNames = (t: Translator, n: NodeInfo, listener: string) => hcmOf(message<Listener>(t, n, TYPE_URL.listener, listener)).httpFilters.map((f) => f.name);
-
-export const SERVICES = `apiVersion: weft.dev/v1alpha1
-kind: Service
-metadata: { name: orders }
-spec:
-  ports: [{ name: http, port: 8080 }]
----
-apiVersion: weft.dev/v1alpha1
-kind: Service
-metadata: { name: greeter }
-spec:
-  ports: [{ name: grpc, port: 50051, protocol: grpc }]
-`;
+const model = modelOf;
+const node = (over: Partial<NodeInfo> = {}): NodeInfo => nodeOf({ role: 'sidecar', ...over });
+const SERVICES = meshFixture('orders-greeter.yaml');
 
 const ROUTER = 'envoy.filters.http.router';
 const CORS = 'envoy.filters.http.cors';

@@ -4,8 +4,8 @@
 // proxyless gRPC clients (which do not mirror) get routes without it.
 import { describe, expect, it } from 'vitest';
 import { TYPE_URL } from '../../../common/xds-types.js';
-import { parseDocuments, validateApply } from '../../../control-plane/config/index.js';
-import { buildModel, type MeshModel } from '../../../control-plane/config/types.js';
+import { type MeshModel } from '../../../control-plane/config/types.js';
+import { modelOf, nodeOf } from '../../harness/mesh.js';
 import { Registry } from '../../../control-plane/registry/registry.js';
 import { Translator } from '../../../control-plane/translate/index.js';
 import type { NodeInfo } from '../../../control-plane/xds/node.js';
@@ -13,13 +13,8 @@ import type { RouteConfiguration } from '../../../proto/gen/envoy/config/route/v
 import type { Route } from '../../../proto/gen/envoy/config/route/v3/route_components_pb.js';
 import { FractionalPercent_DenominatorType as D } from '../../../proto/gen/envoy/type/v3/percent_pb.js';
 
-function model(yaml: string): MeshModel {
-  const { docs } = parseDocuments(yaml, 't.yaml');
-  const v = validateApply(docs, buildModel(0, []));
-  expect(v.errors).toEqual([]);
-  return buildModel(1, v.resources);
-}
-const node = (over: Partial<NodeInfo> = {}): NodeInfo => ({ id: 'n1', cluster: '', role: 'sidecar', namespace: 'default', labels: {}, userAgent: '', service: 'web', appPort: 7000, ...over });
+const model = modelOf;
+const node = (over: Partial<NodeInfo> = {}): NodeInfo => nodeOf({ role: 'sidecar', service: 'web', appPort: 7000, ...over });
 
 const MESH = `apiVersion: weft.dev/v1alpha1
 kind: Service

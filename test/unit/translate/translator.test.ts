@@ -3,8 +3,8 @@ import { fromBinary, toBinary } from '@bufbuild/protobuf';
 import { anyUnpack } from '@bufbuild/protobuf/wkt';
 import { describe, expect, it } from 'vitest';
 import { TYPE_URL } from '../../../common/xds-types.js';
-import { parseDocuments, validateApply } from '../../../control-plane/config/index.js';
-import { buildModel, type MeshModel } from '../../../control-plane/config/types.js';
+import { type MeshModel } from '../../../control-plane/config/types.js';
+import { message, modelOf, nodeOf } from '../../harness/mesh.js';
 import { Registry } from '../../../control-plane/registry/registry.js';
 import { Translator } from '../../../control-plane/translate/index.js';
 import type { NodeInfo } from '../../../control-plane/xds/node.js';
@@ -15,14 +15,8 @@ import type { Listener } from '../../../proto/gen/envoy/config/listener/v3/liste
 import type { RouteConfiguration } from '../../../proto/gen/envoy/config/route/v3/route_pb.js';
 import { HttpConnectionManagerSchema } from '../../../proto/gen/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager_pb.js';
 
-function model(yaml: string): MeshModel {
-  const { docs } = parseDocuments(yaml, 't.yaml');
-  const v = validateApply(docs, buildModel(0, []));
-  expect(v.errors).toEqual([]);
-  return buildModel(1, v.resources);
-}
-
-const node = (over: Partial<NodeInfo> = {}): NodeInfo => ({ id: 'n1', cluster: '', role: 'proxyless', namespace: 'default', labels: {}, userAgent: '', ...over });
+const model = modelOf;
+const node = nodeOf;
 
 const MESH = `apiVersion: weft.dev/v1alpha1
 kind: Service
@@ -76,11 +70,7 @@ spec:
       backendRefs: [{ name: greeter }]
 `;
 
-function get<T>(t: Translator, n: NodeInfo, type: string, name: string): T {
-  const r = t.snapshotFor(n).get(type as never).get(name);
-  if (!r) throw new Error(`no ${type} ${name}`);
-  return r.message as T;
-}
+const get = message;
 
 describe('Translator', () => {
   const reg = new Registry();

@@ -1,0 +1,49 @@
+/**
+ * The mesh model: the accepted resources indexed the way the translator reads them, built by
+ * walking the kind definitions (kinds/index.ts). Types are in types.ts, which imports nothing back.
+ */
+import { KIND_DEFINITIONS, type ModelBuilder } from './kinds/index.js';
+import { DEFAULT_MESH_CONFIG } from './kinds/mesh-config.js';
+import { resourceKey } from './resource-key.js';
+import type { MeshModel, MeshResource, ResourceKey } from './types.js';
+
+export { KINDS } from './kinds/index.js';
+export { DEFAULT_MESH_CONFIG } from './kinds/mesh-config.js';
+export { resourceKey } from './resource-key.js';
+
+export function buildModel(revision: number, resources: Iterable<MeshResource>): MeshModel {
+  const all = new Map<ResourceKey, MeshResource>();
+  const b: ModelBuilder = {
+    services: new Map(),
+    httpRoutes: [],
+    grpcRoutes: [],
+    trafficPolicies: new Map(),
+    authorizationPolicies: [],
+    grpcTranslations: new Map(),
+    faultPolicies: new Map(),
+    mesh: DEFAULT_MESH_CONFIG,
+  };
+  const defs = new Map(KIND_DEFINITIONS.map((d) => [d.kind, d.addToModel as (b: ModelBuilder, r: MeshResource) => void]));
+  for (const r of resources) {
+    all.set(resourceKey(r), r);
+    defs.get(r.kind)!(b, r);
+  }
+  // Keys computed once per resource, not in every comparison.
+  const sorted = <T extends MeshResource>(list: T[]): T[] =>
+    list
+      .map((r) => [resourceKey(r), r] as const)
+      .sort((a, b) => (a[0] < b[0] ? -1 : 1))
+      .map((x) => x[1]);
+  return {
+    revision,
+    resources: all,
+    services: b.services,
+    httpRoutes: sorted(b.httpRoutes),
+    grpcRoutes: sorted(b.grpcRoutes),
+    trafficPolicies: b.trafficPolicies,
+    authorizationPolicies: sorted(b.authorizationPolicies),
+    grpcTranslations: b.grpcTranslations,
+    faultPolicies: b.faultPolicies,
+    mesh: b.mesh,
+  };
+}
