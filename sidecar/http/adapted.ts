@@ -79,6 +79,14 @@ export async function readWholeBody(d: RequestHead, info: RequestInfo): Promise<
   return Buffer.concat(chunks);
 }
 
+/** The request headers of a gRPC call made from another request: `src` without `drop`, as gRPC. */
+export function grpcPairs(src: readonly string[], drop: ReadonlySet<string>): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < src.length; i += 2) if (!drop.has(src[i]!)) out.push(src[i]!, src[i + 1]!);
+  out.push('content-type', 'application/grpc', 'te', 'trailers');
+  return out;
+}
+
 /** One gRPC length-prefixed frame: flags (0 = message, 0x80 = gRPC-Web trailers), length, bytes. */
 export function grpcFrame(payload: Uint8Array, flags = 0): Buffer {
   const frame = Buffer.allocUnsafe(5 + payload.length);

@@ -15,7 +15,7 @@ import { compileTranscoderAny } from '../../../common/transcode/compile.js';
 import { EXTENSIONS } from '../../../common/extensions.js';
 import { httpStatusForGrpc, TranscodeError, TranscoderConfigError, type Match, type Transcoder } from '../../../common/transcode/transcoder.js';
 import type { Handler, HttpFilterFactory, RequestHead, RequestInfo, ResponseHeaders, ResponseSink } from '../filter.js';
-import { Adapted, grpcFrame, MAX_TRANSLATED_BODY as MAX_BODY, readWholeBody } from '../adapted.js';
+import { Adapted, grpcFrame, grpcPairs, MAX_TRANSLATED_BODY as MAX_BODY, readWholeBody } from '../adapted.js';
 import { respondJsonError } from '../respond.js';
 
 /** Largest JSON request body transcoded (bigger: 413). */
@@ -118,11 +118,7 @@ class GrpcFromJson extends Adapted {
   }
 
   rawPairs(): string[] {
-    const src = this.#d.rawPairs();
-    const out: string[] = [];
-    for (let i = 0; i < src.length; i += 2) if (!DROP.has(src[i]!)) out.push(src[i]!, src[i + 1]!);
-    out.push('content-type', 'application/grpc', 'te', 'trailers');
-    return out;
+    return grpcPairs(this.#d.rawPairs(), DROP);
   }
 
   writeHead(status: number, headers: ResponseHeaders, endStream: boolean): void {

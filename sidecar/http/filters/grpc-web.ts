@@ -9,7 +9,7 @@
  */
 import { Readable } from 'node:stream';
 import { EXTENSIONS } from '../../../common/extensions.js';
-import { Adapted, grpcFrame, MAX_TRANSLATED_BODY as MAX_BODY, readWholeBody } from '../adapted.js';
+import { Adapted, grpcFrame, grpcPairs, MAX_TRANSLATED_BODY as MAX_BODY, readWholeBody } from '../adapted.js';
 import type { Handler, HttpFilterFactory, RequestHead, RequestInfo, ResponseHeaders, ResponseSink } from '../filter.js';
 import { grpcWebCall, type GrpcWebCall } from '../grpc-web-cors.js';
 import { respondError, respondGrpcWebTrailersOnly } from '../respond.js';
@@ -85,11 +85,7 @@ class GrpcFromGrpcWeb extends Adapted {
   }
 
   rawPairs(): string[] {
-    const src = this.#d.rawPairs();
-    const out: string[] = [];
-    for (let i = 0; i < src.length; i += 2) if (!DROP.has(src[i]!)) out.push(src[i]!, src[i + 1]!);
-    out.push('content-type', 'application/grpc', 'te', 'trailers');
-    return out;
+    return grpcPairs(this.#d.rawPairs(), DROP);
   }
 
   #start(headers: ResponseHeaders): void {
