@@ -161,13 +161,16 @@ spec:
 }
 
 /** One request through a listener: status, headers, body and how long it took. */
-export async function send(port: number, path: string, o: { host?: string; method?: string; headers?: Record<string, string>; body?: string } = {}): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string; ms: number }> {
+export async function send(port: number, path: string, o: { host?: string; method?: string; headers?: Record<string, string>; body?: string | Buffer } = {}): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string; raw: Buffer; ms: number }> {
   const t0 = performance.now();
   return new Promise((resolve, reject) => {
     const req = http.request({ host: '127.0.0.1', port, path, method: o.method ?? 'GET', headers: { host: o.host ?? 'orders', ...o.headers }, agent: false }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString(), ms: performance.now() - t0 }));
+      res.on('end', () => {
+        const raw = Buffer.concat(chunks);
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: raw.toString(), raw, ms: performance.now() - t0 });
+      });
       res.on('error', reject);
     });
     req.on('error', reject);
