@@ -12,10 +12,9 @@ import { RouteConfigurationSchema, type RouteConfiguration } from '../proto/gen/
 import { router } from './http/router.js';
 import { RouteTable, type CompiledRoute } from './routing/route-table.js';
 import { compose, type FilterContext, type Handler } from './http/filter.js';
-import { parsePerFilter } from './http/filters/index.js';
+import { routePerFilter } from './http/filters/index.js';
 import type { ListenerChain } from './http/hcm.js';
 import type { ListenerContext } from './listeners/http-listener.js';
-import { Problems } from './xds/types/decoded.js';
 import { UpstreamCluster } from './upstream/cluster.js';
 import type { XdsConfig } from './xds/ads-client.js';
 import type { MeshTls } from './tls/mesh-tls.js';
@@ -24,9 +23,6 @@ import type { Tracing } from './telemetry/tracing.js';
 import type { SidecarListener } from './xds/types/listener.js';
 
 type ListenerName = (typeof SIDECAR_LISTENER)[keyof typeof SIDECAR_LISTENER];
-
-/** typed_per_filter_config entries, parsed by the filter registry (decodeRoute has checked them). */
-const perFilterParser = (key: string, any: Parameters<typeof parsePerFilter>[1]): unknown => parsePerFilter(key, any, new Problems('RouteConfiguration'), '')?.config;
 
 export class Runtime {
   readonly #clusters = new Map<string, UpstreamCluster>();
@@ -118,7 +114,7 @@ export class Runtime {
     for (const [name, rc] of cfg.routes) {
       const cur = this.#tables.get(name);
       if (cur && equals(RouteConfigurationSchema, cur.rc, rc)) continue;
-      this.#tables.set(name, { rc, table: new RouteTable(rc, perFilterParser) });
+      this.#tables.set(name, { rc, table: new RouteTable(rc, routePerFilter) });
     }
     for (const name of this.#tables.keys()) if (!cfg.routes.has(name)) this.#tables.delete(name);
     this.#listenerRoute.clear();

@@ -10,6 +10,17 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import type { ResourceKind } from '../../common/xds-types.js';
 import { xdsTypeRegistry } from '../../control-plane/xds/type-registry.js';
 import { decodeResource } from '../../sidecar/xds/types/index.js';
+import { HTTP_FILTERS, routePerFilter } from '../../sidecar/http/filters/index.js';
+import { compose, type FilterSpec } from '../../sidecar/http/filter.js';
+import { packExtension } from '../../common/extensions.js';
+import { Problems } from '../../sidecar/xds/types/decoded.js';
+import type { SidecarListener } from '../../sidecar/xds/types/listener.js';
+
+/** Every filter the sidecar has, with an empty listener config (what a route may override). */
+const CHAIN_FILTERS: FilterSpec[] = HTTP_FILTERS.flatMap((f) => {
+  const config = f.parse(packExtension(f.extension), new Problems('fuzz'), '');
+  return config === undefined ? [] : [{ name: f.extension.name, factory: f, config }];
+});
 import { RouteTable } from '../../sidecar/routing/route-table.js';
 import { UpstreamCluster } from '../../sidecar/upstream/cluster.js';
 import { ClusterSchema, type Cluster } from '../../proto/gen/envoy/config/cluster/v3/cluster_pb.js';
@@ -47,7 +58,11 @@ beforeAll(async () => {
 
 /** What the sidecar does with an accepted resource right after the ACK: must not throw either. */
 function apply(kind: ResourceKind, value: unknown): void {
-  if (kind === 'route') new RouteTable(value as RouteConfiguration);
+  if (kind === 'route') {
+    // The table, and a chain per route that overrides a filter, as the runtime composes them.
+    const t = new RouteTable(value as RouteConfiguration, routePerFilter);
+    for (const r of t.routes()) if (r.perFilter) compose(CHAIN_FILTERS, () => undefined, { listener: 'fuzz' }, (s) => r.perFilter!.get(s.name));
+  } else if (kind === 'listener') compose((value as SidecarListener).filters, () => undefined, { listener: 'fuzz' });
   else if (kind === 'cluster') new UpstreamCluster(value as Cluster).close();
   else if (kind === 'endpoint') {
     const c = new UpstreamCluster(baseCluster);

@@ -8,8 +8,8 @@ import type { Any } from '@bufbuild/protobuf/wkt';
 import { FilterConfigSchema } from '../../../proto/gen/envoy/config/route/v3/route_components_pb.js';
 import { anyUnpack } from '@bufbuild/protobuf/wkt';
 import { isExtensionConfig, isMessageType } from '../../../common/extensions.js';
-import type { Problems } from '../../xds/types/decoded.js';
 import { DISABLED, type HttpFilterFactory } from '../filter.js';
+import { Problems } from '../../xds/types/decoded.js';
 import { cors } from './cors.js';
 import { fault } from './fault.js';
 import { grpcJsonReverse } from './grpc-json-reverse.js';
@@ -32,6 +32,14 @@ export function filterFactory(typeUrl: string): HttpFilterFactory | undefined {
   return undefined;
 }
 
+
+/**
+ * What a RouteTable uses to compile its typed_per_filter_config entries (they were checked when the
+ * RouteConfiguration was decoded: one that fails here is left out).
+ */
+export function routePerFilter(key: string, any: Any): unknown {
+  return parsePerFilter(key, any, new Problems('RouteConfiguration'), '')?.config;
+}
 
 /**
  * One typed_per_filter_config entry, parsed by the factory whose per-route type it is (a
