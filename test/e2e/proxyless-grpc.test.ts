@@ -124,6 +124,36 @@ spec:
     expect(share(even, 'a')).toBeLessThanOrEqual(0.55);
   });
 
+  it('injects a FaultPolicy aborting 30 % with UNAVAILABLE (gRPC A33 fault filter), and stops when the route goes', async () => {
+    writeFileSync(
+      join(dir, 'fault.yaml'),
+      `apiVersion: weft.dev/v1alpha1
+kind: FaultPolicy
+metadata: { name: greeter-flaky }
+spec:
+  abort: { grpcStatus: 14, percentage: 30 }
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: GRPCRoute
+metadata: { name: greeter-faults }
+spec:
+  parentRefs: [{ kind: Service, name: greeter }]
+  rules:
+    - filters: [{ type: ExtensionRef, extensionRef: { group: weft.dev, kind: FaultPolicy, name: greeter-flaky } }]
+      backendRefs: [{ name: greeter }]
+`,
+    );
+    expect((await weft(['apply', '-f', join(dir, 'fault.yaml')], { cp })).code).toBe(0);
+    await eventually(async () => (await client.run(100)).errors > 10, 15_000, 0);
+    const r = await client.run(1000);
+    expect(r.lastError).toMatch(/UNAVAILABLE|14/);
+    expect(r.errors).toBeGreaterThanOrEqual(250);
+    expect(r.errors).toBeLessThanOrEqual(350);
+    expect((await weft(['delete', 'grpcroute', 'greeter-faults'], { cp })).code).toBe(0);
+    await eventually(async () => (await client.run(100)).errors === 0, 15_000, 0);
+    expect((await client.run(500)).errors).toBe(0);
+  });
+
   const syncedTypes = async () => {
     const all = JSON.parse((await weft(['proxy-status', '-o', 'json'], { cp })).stdout) as Array<{ nodeId: string; types: Record<string, { state: string }> }>;
     const me = all.find((p) => p.nodeId === 'proxyless-client-1');
