@@ -3,6 +3,7 @@
  * draining), `/config_dump` (accepted resources and versions as proto3 JSON), `/clusters`
  * (endpoints, health, counters) and `/stats/prometheus` (docs/observability.md lists the metrics).
  */
+import { faultCounters, type FaultCounters } from '../http/filters/fault.js';
 import { uncaughtErrors } from '../telemetry/guard.js';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -126,6 +127,10 @@ export function registerSidecarMetrics(m: Metrics, s: AdminState): void {
   m.pull('counter', 'weft_downstream_internal_errors_total', 'Requests our own code failed on (answered 500 or cut short; the sidecar kept serving). Should stay 0.', ['listener'], perListener((l) => l.stats.internalErrors));
   m.pull('counter', 'weft_downstream_tls_handshake_errors_total', 'Failed TLS handshakes (no or untrusted client certificate) per listener.', ['listener'], perListener((l) => l.stats.tlsHandshakeErrors));
   m.pull('counter', 'weft_downstream_connections_refused_total', 'Connections refused for their transport (plaintext in STRICT mTLS) per listener.', ['listener'], perListener((l) => l.stats.cxRefusedTransport));
+  const faults = (f: (c: FaultCounters) => number) => () => [...faultCounters()].map(([listener, c]) => [{ listener }, f(c)] as const);
+  m.pull('counter', 'weft_fault_delays_injected_total', 'Requests a fault filter (FaultPolicy) delayed, per listener.', ['listener'], faults((c) => c.delays));
+  m.pull('counter', 'weft_fault_aborts_injected_total', 'Requests a fault filter (FaultPolicy) aborted, per listener.', ['listener'], faults((c) => c.aborts));
+  m.pull('gauge', 'weft_fault_active', 'Requests being delayed or aborted by a fault filter now, per listener.', ['listener'], faults((c) => c.active));
   m.pull('counter', 'weft_upstream_requests_total', 'Requests sent to a cluster (not counting retries).', ['cluster'], perCluster((c) => c.stats.rqTotal));
   m.pull('counter', 'weft_upstream_attempts_total', 'Upstream attempts (first tries and retries) per cluster.', ['cluster'], perCluster((c) => c.stats.rqAttempts));
   m.pull('gauge', 'weft_upstream_requests_active', 'Requests in flight per cluster.', ['cluster'], perCluster((c) => c.stats.rqActive));

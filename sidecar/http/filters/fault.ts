@@ -164,8 +164,28 @@ function abortFor(f: Fault, req: RequestHead): [number, number] | undefined {
   return hit(f.abortShare, req, 'x-envoy-fault-abort-request-percentage') ? [http, grpc] : undefined;
 }
 
-function faultFilter(f: Fault): Filter {
+/** Envoy's fault.delays_injected, aborts_injected and active_faults, per listener (/stats/prometheus). */
+export interface FaultCounters {
+  delays: number;
+  aborts: number;
+  active: number;
+}
+const COUNTERS = new Map<string, FaultCounters>();
+
+/** Every listener's fault counters (they outlive the chains, which are rebuilt on each update). */
+export function faultCounters(): ReadonlyMap<string, FaultCounters> {
+  return COUNTERS;
+}
+
+function countersFor(listener: string): FaultCounters {
+  let c = COUNTERS.get(listener);
+  if (!c) COUNTERS.set(listener, (c = { delays: 0, aborts: 0, active: 0 }));
+  return c;
+}
+
+function faultFilter(f: Fault, listener: string): Filter {
   const stats = f.stats;
+  const total = countersFor(listener);
   return (next) => (req, res, info) => {
     if (stats.active >= f.maxActive) return next(req, res, info);
     for (let i = 0; i < f.headers.length; i++) if (!f.headers[i]!.test(req)) return next(req, res, info);
@@ -173,15 +193,19 @@ function faultFilter(f: Fault): Filter {
     const delay = delayFor(f, req);
     if (delay < 0 && !abort) return next(req, res, info);
     stats.active++;
+    total.active++;
     const go = (): void => {
       stats.active--;
+      total.active--;
       if (abort) {
         stats.aborts++;
+        total.aborts++;
         respondError(req, res, info, 'FAULT_ABORT', 'fault filter abort', abort[0], abort[1]);
       } else next(req, res, info);
     };
     if (delay < 0) return go();
     stats.delays++;
+    total.delays++;
     let pending = true;
     const t = setTimeout(() => {
       pending = false;
@@ -192,6 +216,7 @@ function faultFilter(f: Fault): Filter {
       pending = false;
       clearTimeout(t);
       stats.active--;
+      total.active--;
     });
   };
 }
@@ -200,8 +225,8 @@ export const fault: HttpFilterFactory<Fault, Fault> = {
   extension: EXTENSIONS.fault,
   parse,
   perRoute: { schema: EXTENSIONS.faultPolicy.schema, parse },
-  create: (cfg, route) => {
+  create: (cfg, route, ctx) => {
     const f = route ?? cfg;
-    return f.delayMs === undefined && f.abort === undefined ? undefined : faultFilter(f);
+    return f.delayMs === undefined && f.abort === undefined ? undefined : faultFilter(f, ctx.listener);
   },
 };

@@ -7,7 +7,7 @@ import { create } from '@bufbuild/protobuf';
 import { anyPack } from '@bufbuild/protobuf/wkt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HTTPFaultSchema } from '../../../../proto/gen/envoy/extensions/filters/http/fault/v3/fault_pb.js';
-import { fault } from '../../../../sidecar/http/filters/fault.js';
+import { fault, faultCounters } from '../../../../sidecar/http/filters/fault.js';
 import { Problems } from '../../../../sidecar/xds/types/decoded.js';
 import { inProcessSidecar, PLAINTEXT_MESH, send, service, until, upstream, type InProcessSidecar, type Upstream } from '../../../harness/sidecar.js';
 
@@ -74,6 +74,8 @@ describe('fault filter', () => {
     expect(aborted.length).toBeGreaterThanOrEqual(250);
     expect(aborted.length).toBeLessThanOrEqual(350);
     expect(app.seen.length - before).toBe(1000 - aborted.length);
+    // Counted on the listener (weft_fault_aborts_injected_total).
+    expect(faultCounters().get('outbound')?.aborts).toBe(aborted.length);
   });
 
   it('delays by 200 ms (p50) on the route with the policy, and not on the others', async () => {
