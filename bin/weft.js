@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// The one `weft` entry point. `weft sidecar ...` runs the data plane; every other verb is the
+// The one `weft` entry point. `weft sidecar ...` and `weft gateway ...` run the data plane; every other verb is the
 // control plane / operator CLI. The two programs never import each other, so this file dispatches.
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -10,7 +10,7 @@ if (!existsSync(fileURLToPath(dist))) {
   process.exit(2);
 }
 const verb = process.argv[2];
-if (verb === 'sidecar') {
+if (verb === 'sidecar' || verb === 'gateway') {
   // A sidecar runs next to every instance, so its idle memory is paid many times over. By default
   // V8's young generation does not grow during start-up and config pushes (which would leave about
   // 30 MiB of it behind on an idle sidecar); the sidecar lets it grow once traffic needs it
@@ -26,7 +26,7 @@ if (verb === 'sidecar') {
     for (const f of flags.split(' ').filter(Boolean)) v8.setFlagsFromString(f);
   }
   const { main } = await import(new URL('sidecar/main.js', dist).href);
-  await main(process.argv.slice(3), { adaptiveYoungGen: !ownHeapFlags && fixed === undefined });
+  await main(process.argv.slice(3), { adaptiveYoungGen: !ownHeapFlags && fixed === undefined, mode: verb });
 } else {
   const { main } = await import(new URL('control-plane/cli/main.js', dist).href);
   await main(process.argv.slice(2));

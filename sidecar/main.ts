@@ -34,6 +34,19 @@ import { IdentityError, WorkloadIdentity } from './identity/workload.js';
 import { runPrimary } from './workers/primary.js';
 import { announceListening, serveWorkerAdmin } from './workers/worker.js';
 import { workerLinkFromEnv, workerNodeId, type WorkerLink } from './workers/ipc.js';
+import { GatewayListeners } from './listeners/gateway-listeners.js';
+
+const GATEWAY_USAGE = `usage: weft gateway --gateway NAMESPACE/NAME --control-plane HOST:PORT [options]
+  The same data plane as \`weft sidecar\`, serving a Gateway API Gateway's listeners (ports and
+  routes come from the control plane) and reaching mesh services over mTLS as a mesh client.
+  --gateway NS/NAME         the Gateway this process serves (several processes may serve one)
+  --service NAME            workload identity (default: the Gateway's name); the join token
+                            is made with \`weft token create --service NAME\`
+  --listen-address IP       bind the Gateway's listeners here (default: the Listener's, 0.0.0.0)
+  --admin-port N            default 15000 (on 127.0.0.1)
+  --id ID, --token-file FILE, --ca-file FILE, --trust-domain TD, --xds-protocol P,
+  --access-log DEST, --access-log-sampling R, --metrics-max-series N, --drain-timeout DUR,
+  --drain-delay DUR, --zone Z   as for \`weft sidecar\``;
 
 const USAGE = `usage: weft sidecar --service NAME --app-port PORT --control-plane HOST:PORT [options]
   --namespace NS            default: default
@@ -94,6 +107,8 @@ function port(v: string | undefined, dflt: number, flag: string): number {
 let started = false;
 
 export interface MainOptions {
+  /** `weft gateway`: serve a Gateway's listeners instead of the sidecar's outbound and inbound. */
+  mode?: 'sidecar' | 'gateway';
   /**
    * bin/weft.js started V8 with --semi-space-growth-factor=1 (no operator heap flags): restore
    * V8's default young-generation growth once traffic needs it (telemetry/young-gen.ts).
@@ -108,6 +123,8 @@ export async function main(argv: string[], opts: MainOptions = {}): Promise<void
 }
 
 async function run(argv: string[], opts: MainOptions): Promise<void> {
+  const gatewayMode = opts.mode === 'gateway';
+  const me = gatewayMode ? 'weft gateway' : 'weft sidecar';
   let a;
   try {
     a = parseArgs({
@@ -137,20 +154,31 @@ async function run(argv: string[], opts: MainOptions): Promise<void> {
         'metrics-max-series': { type: 'string', default: '1000' },
         'drain-delay': { type: 'string' },
         workers: { type: 'string' },
+        gateway: { type: 'string' },
+        'listen-address': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     }).values;
     if (a.help) {
-      process.stdout.write(`${USAGE}\n`);
+      process.stdout.write(`${gatewayMode ? GATEWAY_USAGE : USAGE}\n`);
       return;
     }
+    if (gatewayMode) {
+      const m = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?)\/([a-z0-9]([-a-z0-9]*[a-z0-9])?)$/.exec(a.gateway ?? '');
+      if (!m) throw new Error(`--gateway: want NAMESPACE/NAME, got '${a.gateway ?? ''}'`);
+      a.namespace = m[1]!;
+      a.service ??= m[3]!;
+      if (a.workers !== undefined) throw new Error('--workers is not supported by weft gateway yet');
+      for (const f of ['app-port', 'outbound-port', 'inbound-port', 'inbound-address', 'instance-ip'] as const) if (argv.some((x) => x === `--${f}` || x.startsWith(`--${f}=`))) throw new Error(`--${f} is a sidecar flag; a gateway's listeners come from its Gateway`);
+      a['app-port'] = '0';
+    } else if (a.gateway !== undefined || a['listen-address'] !== undefined) throw new Error('--gateway and --listen-address are weft gateway flags');
     for (const f of ['service', 'app-port', 'control-plane'] as const) if (!a[f]) throw new Error(`--${f} is required`);
     if (!['auto', 'delta', 'sotw'].includes(a['xds-protocol']!)) throw new Error(`--xds-protocol: '${a['xds-protocol']}' is not one of auto, delta, sotw`);
     if (!(Number(a['access-log-sampling']) >= 0 && Number(a['access-log-sampling']) <= 1)) throw new Error(`--access-log-sampling: want a number from 0 to 1, got '${a['access-log-sampling']}'`);
     if (!(Number.isInteger(Number(a['metrics-max-series'])) && Number(a['metrics-max-series']) > 0)) throw new Error(`--metrics-max-series: want a positive integer, got '${a['metrics-max-series']}'`);
     if (!['http', 'http2', 'grpc'].includes(a['app-protocol']!)) throw new Error(`--app-protocol: '${a['app-protocol']}' is not one of http, http2, grpc`);
   } catch (e) {
-    process.stderr.write(`weft sidecar: ${(e as Error).message}\n${USAGE}\n`);
+    process.stderr.write(`${me}: ${(e as Error).message}\n${gatewayMode ? GATEWAY_USAGE : USAGE}\n`);
     process.exitCode = 2;
     return;
   }
@@ -239,7 +267,7 @@ async function run(argv: string[], opts: MainOptions): Promise<void> {
   const rbacLog = log.child({ component: 'rbac' });
   const onDeny = (d: RequestHead, decision: Denial): void =>
     rbacLog.warn({ policy: decision.policy, reason: decision.reason, principal: d.principal ?? null, method: d.method, authority: d.authority, path: d.path }, `request denied: ${decision.reason}`);
-  const runtime = new Runtime(appProtocol, mesh, tracing, onDeny);
+  const runtime = new Runtime(appProtocol, mesh, tracing, onDeny, gatewayMode ? undefined : [SIDECAR_LISTENER.outbound, SIDECAR_LISTENER.inbound]);
   const requests = new RequestStats({ maxSeries: Number(a['metrics-max-series']) });
   let accessLog: AccessLog | undefined;
   if (a['access-log'] && a['access-log'] !== 'off') {
@@ -262,16 +290,27 @@ async function run(argv: string[], opts: MainOptions): Promise<void> {
   };
   const internalLog = log.child({ component: 'http' });
   const onInternalError = (e: unknown) => internalLog.error({ err: { message: (e as Error)?.message, stack: (e as Error)?.stack } }, 'internal error while serving a request (connection closed, sidecar kept serving)');
-  const outbound = new HttpListener({ name: SIDECAR_LISTENER.outbound, host: '127.0.0.1', port: outPort, observer: observer('outbound'), onInternalError }, runtime.contextFor(SIDECAR_LISTENER.outbound));
-  const inbound = new HttpListener({ name: SIDECAR_LISTENER.inbound, host: a['inbound-address']!, port: inPort, tls: { mesh, transport: () => runtime.inboundTransport() }, observer: observer('inbound'), onInternalError }, runtime.contextFor(SIDECAR_LISTENER.inbound));
+  // A sidecar binds its outbound and inbound listeners now; a gateway binds its Gateway's
+  // listeners as their config arrives (GatewayListeners), all counted in the `gateway` direction.
+  const gateway = gatewayMode
+    ? new GatewayListeners({ runtime, host: a['listen-address'], observer: observer('gateway'), onInternalError, drainTimeoutMs: drainTimeout, logger: log.child({ component: 'gateway' }) })
+    : undefined;
+  const fixed: HttpListener[] = gatewayMode
+    ? []
+    : [
+        new HttpListener({ name: SIDECAR_LISTENER.outbound, host: '127.0.0.1', port: outPort, observer: observer('outbound'), onInternalError }, runtime.contextFor(SIDECAR_LISTENER.outbound)),
+        new HttpListener({ name: SIDECAR_LISTENER.inbound, host: a['inbound-address']!, port: inPort, tls: { mesh, transport: () => runtime.inboundTransport() }, observer: observer('inbound'), onInternalError }, runtime.contextFor(SIDECAR_LISTENER.inbound)),
+      ];
   let outAddr, inAddr;
   try {
-    outAddr = await outbound.listen();
-    inAddr = await inbound.listen();
+    if (!gatewayMode) {
+      outAddr = await fixed[0]!.listen();
+      inAddr = await fixed[1]!.listen();
+    }
   } catch (e) {
-    process.stderr.write(`weft sidecar: cannot listen: ${(e as Error).message}\n`);
+    process.stderr.write(`${me}: cannot listen: ${(e as Error).message}\n`);
     process.exitCode = 1;
-    outbound.close();
+    for (const l of fixed) l.close();
     return;
   }
 
@@ -282,12 +321,16 @@ async function run(argv: string[], opts: MainOptions): Promise<void> {
     if (ok) c.accepted++;
     else c.rejected++;
   };
-  const metadata: JsonObject = {
+  // A gateway is not an instance of a service: no instance address, so the registry lists it as a
+  // proxy (proxy-status) and never as an endpoint.
+  const metadata: JsonObject = gatewayMode
+    ? { [NODE_META.role]: 'gateway', WEFT_GATEWAY: a.gateway!, [NODE_META.service]: service, [NODE_META.namespace]: namespace, [NODE_META.labels]: labels, hostname: hostname() }
+    : {
     [NODE_META.role]: 'sidecar',
     [NODE_META.service]: service,
     [NODE_META.namespace]: namespace,
     [NODE_META.instanceIp]: a['instance-ip']!,
-    [NODE_META.instancePort]: inAddr.port,
+    [NODE_META.instancePort]: inAddr!.port,
     [NODE_META.appPort]: appPort,
     [NODE_META.appProtocol]: appProtocol,
     [NODE_META.labels]: labels,
@@ -305,6 +348,7 @@ async function run(argv: string[], opts: MainOptions): Promise<void> {
       count(kind, true);
       try {
         runtime.apply(cfg);
+        void gateway?.sync(cfg.listeners);
       } catch (e) {
         log.error({ err: e, kind }, 'applying an accepted update failed; previous config stays');
       }
@@ -325,7 +369,7 @@ async function run(argv: string[], opts: MainOptions): Promise<void> {
   });
 
   let draining = false;
-  const listeners = [outbound, inbound];
+  const listeners = gateway ? gateway.all : fixed;
   const requestsServed = () => listeners.reduce((n, l) => n + l.stats.rqTotal, 0);
   const adminState: AdminState = {
     runtime,
@@ -356,10 +400,9 @@ async function run(argv: string[], opts: MainOptions): Promise<void> {
     try {
       admin = await startAdmin('127.0.0.1', adminPort, adminState);
     } catch (e) {
-      process.stderr.write(`weft sidecar: cannot listen: ${(e as Error).message}\n`);
+      process.stderr.write(`${me}: cannot listen: ${(e as Error).message}\n`);
       process.exitCode = 1;
-      outbound.close();
-      inbound.close();
+      for (const l of fixed) l.close();
       return;
     }
   }
@@ -372,9 +415,14 @@ async function run(argv: string[], opts: MainOptions): Promise<void> {
         onGrow: (reason) => log.info({ reason }, 'traffic: V8 young generation may grow now'),
       }).start()
     : undefined;
-  if (worker) announceListening(id, outAddr, inAddr);
-  else process.stdout.write(`ready id=${id} outbound=${outAddr.address}:${outAddr.port} inbound=${inAddr.address}:${inAddr.port} admin=${admin!.address.address}:${admin!.address.port}\n`);
-  log.info({ outbound: outAddr.port, inbound: inAddr.port, admin: admin?.address.port ?? null, controlPlane: a['control-plane'] }, 'sidecar listening');
+  if (gatewayMode) {
+    process.stdout.write(`ready id=${id} gateway=${a.gateway} admin=${admin!.address.address}:${admin!.address.port}\n`);
+    log.info({ gateway: a.gateway, admin: admin?.address.port ?? null, controlPlane: a['control-plane'] }, 'gateway started; listeners follow the Gateway');
+  } else {
+    if (worker) announceListening(id, outAddr!, inAddr!);
+    else process.stdout.write(`ready id=${id} outbound=${outAddr!.address}:${outAddr!.port} inbound=${inAddr!.address}:${inAddr!.port} admin=${admin!.address.address}:${admin!.address.port}\n`);
+    log.info({ outbound: outAddr!.port, inbound: inAddr!.port, admin: admin?.address.port ?? null, controlPlane: a['control-plane'] }, 'sidecar listening');
+  }
   installProcessGuard(log.child({ component: 'guard' }));
 
   const drain = async (signal: string) => {
@@ -383,20 +431,18 @@ async function run(argv: string[], opts: MainOptions): Promise<void> {
     log.info({ signal, drainDelayMs: drainDelay, drainTimeoutMs: drainTimeout }, 'draining');
     // Leave the registry first so peers stop picking this instance, then stop accepting.
     await ads.leave();
-    outbound.beginDrain();
-    inbound.beginDrain();
+    for (const l of listeners) l.beginDrain();
     await new Promise((r) => setTimeout(r, drainDelay));
     const started = Date.now();
-    const [o, i] = await Promise.all([outbound.drain(drainTimeout), inbound.drain(drainTimeout)]);
-    log.info({ unfinished: o + i, ms: Date.now() - started }, 'drained');
+    const left = await Promise.all(listeners.map((l) => l.drain(drainTimeout)));
+    log.info({ unfinished: left.reduce((x, y) => x + y, 0), ms: Date.now() - started }, 'drained');
     runtime.close();
     youngGen?.close();
     loadReporter.close();
     identity.close();
     await tracing.close();
     await accessLog?.flush();
-    outbound.close();
-    inbound.close();
+    for (const l of listeners) l.close();
     admin?.server.close();
     process.exit(0);
   };

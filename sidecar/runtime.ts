@@ -22,8 +22,6 @@ import type { InboundTransport } from './xds/types/tls.js';
 import type { Tracing } from './telemetry/tracing.js';
 import type { SidecarListener } from './xds/types/listener.js';
 
-type ListenerName = (typeof SIDECAR_LISTENER)[keyof typeof SIDECAR_LISTENER];
-
 export class Runtime {
   readonly #clusters = new Map<string, UpstreamCluster>();
   readonly #cla = new Map<string, ClusterLoadAssignment>();
@@ -41,6 +39,12 @@ export class Runtime {
     private readonly tracing?: Tracing,
     /** Told about every RBAC denial (the sidecar logs it). */
     private readonly onDeny?: FilterContext['onDeny'],
+    /**
+     * The listeners that must have their routes before the proxy is ready: a sidecar's outbound
+     * and inbound (the default); a gateway's are whatever its Gateway has (`undefined`: every
+     * Listener received, once at least one config of each kind arrived).
+     */
+    private readonly required: readonly string[] | undefined = [SIDECAR_LISTENER.outbound, SIDECAR_LISTENER.inbound],
   ) {}
 
   #slot(listener: string): { chain: ListenerChain | undefined } {
@@ -55,9 +59,11 @@ export class Runtime {
   }
 
   /** What one listener serves requests with: its chain as the last applied config built it. */
-  contextFor(listener: ListenerName): ListenerContext {
+  contextFor(listener: string): ListenerContext {
     const slot = this.#slot(listener);
-    return { chain: () => slot.chain, ...(this.tracing ? { tracing: { t: this.tracing, listener } } : {}) };
+    // Server spans are the sidecar's inbound listener's; a gateway's listeners do not trace yet.
+    const kind = listener === SIDECAR_LISTENER.inbound || listener === SIDECAR_LISTENER.outbound ? listener : undefined;
+    return { chain: () => slot.chain, ...(this.tracing && kind ? { tracing: { t: this.tracing, listener: kind } } : {}) };
   }
 
   /**
@@ -126,10 +132,11 @@ export class Runtime {
       if (this.tracing && (name === SIDECAR_LISTENER.inbound || name === SIDECAR_LISTENER.outbound)) this.tracing.configure(name, l.tracing);
     }
     if (inbound) this.#inbound = inbound.transport;
-    this.ready ||= [SIDECAR_LISTENER.outbound, SIDECAR_LISTENER.inbound].every((l) => {
+    const routed = (l: string) => {
       const rn = this.#listenerRoute.get(l);
       return rn !== undefined && this.#tables.has(rn);
-    });
+    };
+    this.ready ||= this.required ? this.required.every(routed) : cfg.clusters.size > 0 && [...cfg.listeners.keys()].every(routed);
   }
 
   #newCluster(c: Cluster): UpstreamCluster {

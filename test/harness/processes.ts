@@ -214,6 +214,43 @@ export async function startSidecar(xdsPort: number, o: SidecarOptions): Promise<
   return { ...p, id: m[1]!, outboundPort, inboundPort: Number(m[3]), adminPort, outbound: `http://127.0.0.1:${outboundPort}`, admin: `http://127.0.0.1:${adminPort}` };
 }
 
+export interface GatewayProc extends Spawned {
+  id: string;
+  adminPort: number;
+  admin: string;
+}
+
+/**
+ * Starts `weft gateway` for the Gateway `namespace/name` (joined with a token for `service`,
+ * default the Gateway's name), its listeners bound on 127.0.0.1. Resolves once it runs; its
+ * listeners follow the Gateway's config (wait on them with `eventually`).
+ */
+export async function startGateway(xdsPort: number, gateway: string, o: { service?: string; extraArgs?: string[] } = {}): Promise<GatewayProc> {
+  const cp = controlPlanes.get(xdsPort);
+  if (!cp) throw new Error(`no control plane started by the harness has xDS port ${xdsPort}`);
+  const [namespace, name] = gateway.split('/') as [string, string];
+  const token = await joinToken(cp, o.service ?? name, namespace);
+  const tokenFile = join(tempDir('weft-token-'), 'token');
+  writeFileSync(tokenFile, token, { mode: 0o600 });
+  const p = spawnNode(
+    [WEFT, 'gateway', '--gateway', gateway, ...(o.service ? ['--service', o.service] : []), '--control-plane', `127.0.0.1:${cp.xdsTlsPort}`, '--token-file', tokenFile, '--listen-address', '127.0.0.1', '--admin-port', '0', '--drain-delay', '300ms', ...(o.extraArgs ?? [])],
+    { env: { WEFT_LOG_LEVEL: process.env.WEFT_TEST_LOG_LEVEL ?? 'warn' } },
+  );
+  const m = await p.waitLine(/ready id=(\S+) gateway=\S+ admin=[\d.]+:(\d+)/);
+  const adminPort = Number(m[2]);
+  return { ...p, id: m[1]!, adminPort, admin: `http://127.0.0.1:${adminPort}` };
+}
+
+/** A loopback TCP port free right now (for a Gateway listener a test configures). */
+export async function freePort(): Promise<number> {
+  const { createServer } = await import('node:net');
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const port = (s.address() as { port: number }).port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
+
 export interface AppProc extends Spawned {
   port: number;
 }
