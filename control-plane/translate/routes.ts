@@ -31,6 +31,7 @@ import type {
   HeaderMatch,
   HeaderModifier,
   MeshModel,
+  ParentRef,
   RetryPolicy,
   RouteTimeouts,
   ServiceResource,
@@ -357,8 +358,9 @@ function grpcMatch(m: GRPCRouteMatch, proxyless: boolean): { match: MatchInit; r
   return { match: { pathSpecifier, headers }, rank: [rank, 0, 1, -m.headers.length, 0] };
 }
 
-function attaches(parentRefs: Array<{ name: string; namespace: string; port?: number }>, ctx: RouteContext): boolean {
-  return parentRefs.some((p) => p.name === ctx.svc.metadata.name && p.namespace === ctx.svc.metadata.namespace && (p.port === undefined || p.port === ctx.port));
+/** A mesh route's Service parentRefs name this service port (Gateway parents are the gateway's, not the mesh's). */
+function attaches(parentRefs: readonly ParentRef[], ctx: RouteContext): boolean {
+  return parentRefs.some((p) => p.kind === 'Service' && p.name === ctx.svc.metadata.name && p.namespace === ctx.svc.metadata.namespace && (p.port === undefined || p.port === ctx.port));
 }
 
 /** Every route of one service port's virtual host, in precedence order, default route last. */
