@@ -6,6 +6,8 @@ import { checkDelete } from '../../../control-plane/config/index.js';
 import { type GatewayResource, type HTTPRouteResource } from '../../../control-plane/config/types.js';
 import { buildModel } from '../../../control-plane/config/model.js';
 import { listenerHostnames } from '../../../control-plane/config/kinds/gateway.js';
+import { kindDefinition } from '../../../control-plane/config/kinds/index.js';
+import { parseKind } from '../../../control-plane/cli/kinds.js';
 import { applyYaml } from '../../harness/mesh.js';
 
 const errorsOf = (yaml: string) => applyYaml(yaml).errors.map((e) => [e.path, e.message] as const);
@@ -38,6 +40,12 @@ describe('Gateway on its own', () => {
         ],
       });
     }
+  });
+
+  it('is `weft get gateway` (gateways, gtw), its summary listing the listeners', () => {
+    for (const s of ['gateway', 'gateways', 'gtw']) expect(parseKind(s)).toBe('Gateway');
+    const { resources } = applyYaml(gw('[{ name: web, port: 80, protocol: HTTP }, { name: shop, port: 80, protocol: HTTP, hostname: "*.shop.example" }]'));
+    expect(kindDefinition('Gateway').summary(resources[0]!)).toBe('listeners web HTTP:80, shop HTTP:80 *.shop.example');
   });
 
   const later = 'is not supported yet: TLS termination and TCP come in later Weft versions (use HTTP)';
@@ -105,7 +113,9 @@ ${hostnames ? `  hostnames: ${hostnames}\n` : ''}  rules: [{ backendRefs: [{ nam
   it('reads a Gateway parent with defaults (group, namespace) next to a Service parent', () => {
     const { resources, errors } = applyYaml(both(route('[{ kind: Gateway, name: edge, sectionName: web }, { kind: Gateway, group: gateway.networking.k8s.io, name: edge, namespace: default, port: 8080 }, { name: orders }]')));
     expect(errors).toEqual([]);
-    expect((resources.find((r) => r.kind === 'HTTPRoute') as HTTPRouteResource).spec.parentRefs).toEqual([
+    const r = resources.find((x) => x.kind === 'HTTPRoute') as HTTPRouteResource;
+    expect(kindDefinition('HTTPRoute').summary(r)).toBe('parents gateway/edge/web,gateway/edge,orders; rules 1');
+    expect(r.spec.parentRefs).toEqual([
       { kind: 'Gateway', name: 'edge', namespace: 'default', sectionName: 'web' },
       { kind: 'Gateway', name: 'edge', namespace: 'default', port: 8080 },
       { kind: 'Service', name: 'orders', namespace: 'default' },
