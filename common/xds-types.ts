@@ -49,6 +49,8 @@ export const NODE_META = {
   instance: 'WEFT_INSTANCE',
   /** Worker index (1..N) of a `--workers N` sidecar; display only. */
   worker: 'WEFT_WORKER',
+  /** `<namespace>/<name>` of the Gateway a `weft gateway` process serves (role gateway). */
+  gateway: 'WEFT_GATEWAY',
 } as const;
 
 export type ProxyRole = 'sidecar' | 'gateway' | 'proxyless';

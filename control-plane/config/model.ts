@@ -21,6 +21,7 @@ export function buildModel(revision: number, resources: Iterable<MeshResource>):
     authorizationPolicies: [],
     grpcTranslations: new Map(),
     faultPolicies: new Map(),
+    gateways: new Map(),
     mesh: DEFAULT_MESH_CONFIG,
   };
   const defs = new Map(KIND_DEFINITIONS.map((d) => [d.kind, d.addToModel as (b: ModelBuilder, r: MeshResource) => void]));
@@ -44,6 +45,7 @@ export function buildModel(revision: number, resources: Iterable<MeshResource>):
     authorizationPolicies: sorted(b.authorizationPolicies),
     grpcTranslations: b.grpcTranslations,
     faultPolicies: b.faultPolicies,
+    gateways: b.gateways,
     mesh: b.mesh,
   };
 }

@@ -7,6 +7,8 @@ import type { FieldError } from '../../common/errors.js';
 export type Obj = Record<string, unknown>;
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+/** A Gateway API hostname: a lowercase DNS name, optionally a `*.` wildcard of one. */
+export const HOSTNAME = /^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 
 export class Reader {

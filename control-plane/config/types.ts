@@ -3,8 +3,8 @@
  * filled and durations in milliseconds. Everything downstream (store, translate, admin) works on
  * these shapes; raw YAML never travels further than config/validate.
  *
- * Kinds follow the Kubernetes Gateway API where one exists (HTTPRoute, GRPCRoute, attached to a
- * Service through parentRefs as in GAMMA) and mesh conventions elsewhere. Field names are the
+ * Kinds follow the Kubernetes Gateway API where one exists (Gateway; HTTPRoute, GRPCRoute, attached
+ * to a Service through parentRefs as in GAMMA, or to a Gateway's listeners) and mesh conventions elsewhere. Field names are the
  * user-facing YAML names (camelCase), so a stored resource reads back exactly as applied.
  */
 
@@ -12,7 +12,7 @@
 export { API_VERSION_WEFT, API_VERSION_GATEWAY } from './api-versions.js';
 
 /** Every kind has one definition in kinds/index.ts (a compile-time check there keeps them in step). */
-export type Kind = 'Service' | 'HTTPRoute' | 'GRPCRoute' | 'TrafficPolicy' | 'AuthorizationPolicy' | 'GRPCTranslation' | 'MeshConfig' | 'FaultPolicy';
+export type Kind = 'Service' | 'HTTPRoute' | 'GRPCRoute' | 'TrafficPolicy' | 'AuthorizationPolicy' | 'GRPCTranslation' | 'MeshConfig' | 'FaultPolicy' | 'Gateway';
 
 export interface ObjectMeta {
   name: string;
@@ -53,12 +53,27 @@ export interface ServiceSpec {
 
 // ----------------------------------------------------------------------------------- shared route
 
-export interface ParentRef {
-  /** Only 'Service' (GAMMA: routes attach to the service they intercept traffic for). */
+/** What a route attaches to: a Service (GAMMA mesh route) or a Gateway (edge route). */
+export type ParentRef = ServiceParentRef | GatewayParentRef;
+
+/** GAMMA: the route applies to traffic the mesh sends to this service. */
+export interface ServiceParentRef {
   kind: 'Service';
   name: string;
   namespace: string;
   /** Restrict to one service port; all ports when absent. */
+  port?: number;
+}
+
+/** Gateway API: the route serves requests arriving at listeners of this Gateway. */
+export interface GatewayParentRef {
+  kind: 'Gateway';
+  name: string;
+  /** Defaults to the route's namespace. */
+  namespace: string;
+  /** Only the listener of this name; every listener when absent. */
+  sectionName?: string;
+  /** Only listeners on this port; every port when absent. */
   port?: number;
 }
 
@@ -330,6 +345,28 @@ export interface AuthorizationPolicySpec {
   rules: AuthzRule[];
 }
 
+// --------------------------------------------------------------------------------------- Gateway
+
+/** Listener protocols Weft serves today (HTTPS, TLS, TCP and UDP are refused until they exist). */
+export type GatewayProtocol = 'HTTP';
+
+export interface GatewayListener {
+  /** Unique within the Gateway; routes select it with parentRefs[].sectionName. */
+  name: string;
+  port: number;
+  protocol: GatewayProtocol;
+  /** A precise host name or a `*.suffix` wildcard; any host when absent. */
+  hostname?: string;
+  /** Routes of which namespaces may attach: the Gateway's own (Same, the default) or any (All). */
+  allowedRoutes: { namespaces: { from: 'Same' | 'All' } };
+}
+
+/** Gateway (Gateway API): the listeners a `weft gateway` process serves at the edge. */
+export interface GatewaySpec {
+  gatewayClassName: 'weft';
+  listeners: GatewayListener[];
+}
+
 // ----------------------------------------------------------------------------------- FaultPolicy
 
 /** Percent of requests, 0..100 with at most 4 decimals. */
@@ -429,7 +466,8 @@ export interface GRPCTranslationSpec {
 }
 export type GRPCTranslationResource = ResourceBase<'GRPCTranslation', GRPCTranslationSpec>;
 export type FaultPolicyResource = ResourceBase<'FaultPolicy', FaultPolicySpec>;
-export type MeshResource = ServiceResource | HTTPRouteResource | GRPCRouteResource | TrafficPolicyResource | AuthorizationPolicyResource | GRPCTranslationResource | MeshConfigResource | FaultPolicyResource;
+export type GatewayResource = ResourceBase<'Gateway', GatewaySpec>;
+export type MeshResource = ServiceResource | HTTPRouteResource | GRPCRouteResource | TrafficPolicyResource | AuthorizationPolicyResource | GRPCTranslationResource | MeshConfigResource | FaultPolicyResource | GatewayResource;
 
 /** `Kind/namespace/name`: the identity of a resource in the store and in messages. */
 export type ResourceKey = string;
@@ -453,5 +491,7 @@ export interface MeshModel {
   readonly grpcTranslations: ReadonlyMap<ResourceKey, GRPCTranslationResource>;
   /** FaultPolicy by its own key (`FaultPolicy/ns/name`). */
   readonly faultPolicies: ReadonlyMap<ResourceKey, FaultPolicyResource>;
+  /** Gateway by its own key (`Gateway/ns/name`). */
+  readonly gateways: ReadonlyMap<ResourceKey, GatewayResource>;
   readonly mesh: MeshConfigSpec;
 }

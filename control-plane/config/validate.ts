@@ -148,10 +148,11 @@ function hostnameOwners(model: MeshModel): Map<string, Set<string>> {
   const out = new Map<string, Set<string>>();
   for (const list of [model.httpRoutes, model.grpcRoutes]) {
     for (const r of list) {
+      if (!r.spec.parentRefs.some((p) => p.kind === 'Service')) continue;
       for (const h of r.spec.hostnames) {
         let s = out.get(h);
         if (!s) out.set(h, (s = new Set()));
-        for (const p of r.spec.parentRefs) s.add(`${p.namespace}/${p.name}`);
+        for (const p of r.spec.parentRefs) if (p.kind === 'Service') s.add(`${p.namespace}/${p.name}`);
       }
     }
   }

@@ -4,7 +4,9 @@
  *   local app cluster (sidecar)      inbound|<appPort>|<service>.<namespace>
  *   RouteConfiguration               outbound (every service's virtual hosts, per namespace view)
  *                                    inbound|<service>.<namespace> (sidecar inbound)
- *   Listener                         outbound, inbound (sidecar); one per host form (proxyless)
+ *   Listener                         outbound, inbound (sidecar); one per host form (proxyless);
+ *                                    gateway.<listener> (gateway: one per Gateway listener)
+ *   RouteConfiguration (gateway)     gateway.<listener>, the listener's virtual hosts
  */
 import { SIDECAR_LISTENER } from '../../common/xds-types.js';
 import type { ServiceResource } from '../config/types.js';
@@ -41,4 +43,14 @@ export function hostForms(svc: ServiceResource, portIndex: number, callerNamespa
     out.push(`${b}:${port}`);
   }
   return out;
+}
+
+/** A gateway's Listener and its RouteConfiguration, for Gateway listener `listener`. */
+export function gatewayListenerName(listener: string): string {
+  return `gateway.${listener}`;
+}
+
+/** Domains of a gateway virtual host: the host with and without the listener port, or `*` alone. */
+export function gatewayDomains(hostname: string, port: number): string[] {
+  return hostname === '*' ? ['*'] : [hostname, `${hostname}:${port}`];
 }

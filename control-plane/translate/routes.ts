@@ -25,12 +25,17 @@ import {
 import type {
   BackendRef,
   GRPCRouteMatch,
+  GRPCRouteResource,
+  GatewayListener,
+  GatewayResource,
   HTTPRouteFilter,
+  HTTPRouteResource,
   GRPCRouteFilter,
   HTTPRouteMatch,
   HeaderMatch,
   HeaderModifier,
   MeshModel,
+  ParentRef,
   RetryPolicy,
   RouteTimeouts,
   ServiceResource,
@@ -38,6 +43,7 @@ import type {
 } from '../config/types.js';
 import { clusterName } from './names.js';
 import { routeConfigs } from './filters/index.js';
+import { attachedHostnames, hostnameCovers } from '../config/kinds/gateway.js';
 import { duration, fractionOf } from './proto-helpers.js';
 
 type RouteInit = Route;
@@ -49,10 +55,14 @@ type Filter = HTTPRouteFilter | GRPCRouteFilter;
 /** Default request timeout for HTTP ports (Envoy's default); gRPC ports rely on grpc-timeout. */
 const DEFAULT_HTTP_TIMEOUT_MS = 15_000;
 
-export interface RouteContext {
+/** What building Envoy Routes from route rules needs, for a mesh service port or a gateway listener. */
+export interface RuleContext {
   model: MeshModel;
-  svc: ServiceResource;
-  port: number;
+  /** The service whose virtual host this is (mesh routes); undefined on a gateway. */
+  svc?: ServiceResource;
+  /** Its port (mesh routes); undefined on a gateway. */
+  port?: number;
+  /** gRPC semantics: no default timeout, grpc-timeout honoured. */
   grpc: boolean;
   /** Referenced clusters are collected here for the snapshot's consistency refs. */
   refs: Set<string>;
@@ -61,6 +71,11 @@ export interface RouteContext {
    * "Proxyless forms" below).
    */
   proxyless: boolean;
+}
+
+export interface RouteContext extends RuleContext {
+  svc: ServiceResource;
+  port: number;
   /**
    * The virtual host being built: undefined for the service's own (routes without hostnames),
    * else one of its routes' hostnames (routes naming it, plus routes without hostnames, which
@@ -141,17 +156,17 @@ function exactHeader(name: string, value: string, proxyless: boolean): HeaderIni
   return headerMatcher({ type: 'Exact', name, value }, proxyless);
 }
 
-function backendCluster(ctx: RouteContext, b: BackendRef): string {
+function backendCluster(ctx: RuleContext, b: BackendRef): string {
   const target = ctx.model.services.get(`Service/${b.namespace}/${b.name}`);
-  const port = b.port ?? target?.spec.ports[0]?.port ?? ctx.port;
+  const port = b.port ?? target?.spec.ports[0]?.port ?? ctx.port ?? 0;
   const name = clusterName(b.namespace, b.name, port, b.subset ?? '');
   ctx.refs.add(name);
   return name;
 }
 
-function policyFor(ctx: RouteContext, b: BackendRef | undefined): TrafficPolicyResource | undefined {
-  const ref = b ? `Service/${b.namespace}/${b.name}` : `Service/${ctx.svc.metadata.namespace}/${ctx.svc.metadata.name}`;
-  return ctx.model.trafficPolicies.get(ref);
+function policyFor(ctx: RuleContext, b: BackendRef | undefined): TrafficPolicyResource | undefined {
+  const s = b ?? ctx.svc?.metadata;
+  return s ? ctx.model.trafficPolicies.get(`Service/${s.namespace}/${s.name}`) : undefined;
 }
 
 function headerOps(m: HeaderModifier): { add: HeaderValueOption[]; remove: string[] } {
@@ -209,7 +224,7 @@ function redirectPath(p: RedirectPath, prefixMatch: string | undefined): Message
 }
 
 /** Builds the action part of a route (forward, redirect or direct response) and its header edits. */
-function routeBody(ctx: RouteContext, backends: BackendRef[], filters: Filter[], timeouts: RouteTimeouts | undefined, retry: RetryPolicy | undefined, prefixMatch: string | undefined): Body {
+function routeBody(ctx: RuleContext, backends: BackendRef[], filters: Filter[], timeouts: RouteTimeouts | undefined, retry: RetryPolicy | undefined, prefixMatch: string | undefined): Body {
   const out: Body = { action: { case: undefined }, requestHeadersToAdd: [], requestHeadersToRemove: [], responseHeadersToAdd: [], responseHeadersToRemove: [] };
   const reqAdd = out.requestHeadersToAdd;
   const reqRemove = out.requestHeadersToRemove;
@@ -357,40 +372,52 @@ function grpcMatch(m: GRPCRouteMatch, proxyless: boolean): { match: MatchInit; r
   return { match: { pathSpecifier, headers }, rank: [rank, 0, 1, -m.headers.length, 0] };
 }
 
-function attaches(parentRefs: Array<{ name: string; namespace: string; port?: number }>, ctx: RouteContext): boolean {
-  return parentRefs.some((p) => p.name === ctx.svc.metadata.name && p.namespace === ctx.svc.metadata.namespace && (p.port === undefined || p.port === ctx.port));
+/** A mesh route's Service parentRefs name this service port (Gateway parents are the gateway's, not the mesh's). */
+function attaches(parentRefs: readonly ParentRef[], ctx: RouteContext): boolean {
+  return parentRefs.some((p) => p.kind === 'Service' && p.name === ctx.svc.metadata.name && p.namespace === ctx.svc.metadata.namespace && (p.port === undefined || p.port === ctx.port));
 }
 
-/** Every route of one service port's virtual host, in precedence order, default route last. */
-export function routesFor(ctx: RouteContext): RouteInit[] {
+type AnyRoute = HTTPRouteResource | GRPCRouteResource;
+
+/**
+ * The Envoy Routes of every rule of the routes `select` takes, in precedence order. `select`
+ * gives a route's host precedence (see hostRank), or undefined when the virtual host does not
+ * take it; `grpcOf`, when set, decides gRPC semantics per rule instead of `ctx.grpc`.
+ */
+function ruleRoutes(ctx: RuleContext, select: (r: AnyRoute) => number[] | undefined, grpcOf?: (r: AnyRoute, rule: AnyRoute['spec']['rules'][number]) => boolean): RouteInit[] {
   const cands: Candidate[] = [];
   let seq = 0;
+  const ruleCtx = (r: AnyRoute, rule: AnyRoute['spec']['rules'][number]): RuleContext => (grpcOf ? { ...ctx, grpc: grpcOf(r, rule) } : ctx);
   for (const r of ctx.model.httpRoutes) {
-    if (!attaches(r.spec.parentRefs, ctx) || !forHost(r.spec.hostnames, ctx)) continue;
+    const host = select(r);
+    if (!host) continue;
     r.spec.rules.forEach((rule, ri) => {
       const perFilter = routeConfigs({ model: ctx.model, proxyless: ctx.proxyless, namespace: r.metadata.namespace, rule });
       const matches = rule.matches.length ? rule.matches : [{ headers: [], queryParams: [] }];
+      const rc = ruleCtx(r, rule);
       for (const m of matches) {
         // gRPC requests carry no query string (see "Proxyless forms").
         if (ctx.proxyless && m.queryParams.length > 0) continue;
         const hm = httpMatch(m, ctx.proxyless);
         cands.push({
-          route: create(RouteSchema, { name: `${r.metadata.namespace}/${r.metadata.name}/rule-${ri}`, match: hm.match, ...routeBody(ctx, rule.backendRefs, rule.filters, rule.timeouts, rule.retry, hm.prefix), typedPerFilterConfig: perFilter }),
-          rank: [...hostRank(r.spec.hostnames, ctx), ...hm.rank, seq++],
+          route: create(RouteSchema, { name: `${r.metadata.namespace}/${r.metadata.name}/rule-${ri}`, match: hm.match, ...routeBody(rc, rule.backendRefs, rule.filters, rule.timeouts, rule.retry, hm.prefix), typedPerFilterConfig: perFilter }),
+          rank: [...host, ...hm.rank, seq++],
         });
       }
     });
   }
   for (const r of ctx.model.grpcRoutes) {
-    if (!attaches(r.spec.parentRefs, ctx) || !forHost(r.spec.hostnames, ctx)) continue;
+    const host = select(r);
+    if (!host) continue;
     r.spec.rules.forEach((rule, ri) => {
       const perFilter = routeConfigs({ model: ctx.model, proxyless: ctx.proxyless, namespace: r.metadata.namespace, rule });
       const matches = rule.matches.length ? rule.matches : [{ headers: [] }];
+      const rc = ruleCtx(r, rule);
       for (const m of matches) {
         const gm = grpcMatch(m, ctx.proxyless);
         cands.push({
-          route: create(RouteSchema, { name: `${r.metadata.namespace}/${r.metadata.name}/rule-${ri}`, match: gm.match, ...routeBody(ctx, rule.backendRefs, rule.filters, rule.timeouts, rule.retry, undefined), typedPerFilterConfig: perFilter }),
-          rank: [...hostRank(r.spec.hostnames, ctx), ...gm.rank, seq++],
+          route: create(RouteSchema, { name: `${r.metadata.namespace}/${r.metadata.name}/rule-${ri}`, match: gm.match, ...routeBody(rc, rule.backendRefs, rule.filters, rule.timeouts, rule.retry, undefined), typedPerFilterConfig: perFilter }),
+          rank: [...host, ...gm.rank, seq++],
         });
       }
     });
@@ -399,9 +426,66 @@ export function routesFor(ctx: RouteContext): RouteInit[] {
     for (let i = 0; i < a.rank.length; i++) if (a.rank[i] !== b.rank[i]) return a.rank[i]! - b.rank[i]!;
     return 0;
   });
+  return cands.map((c) => c.route);
+}
+
+/** Every route of one service port's virtual host, in precedence order, default route last. */
+export function routesFor(ctx: RouteContext): RouteInit[] {
+  const rules = ruleRoutes(ctx, (r) => (attaches(r.spec.parentRefs, ctx) && forHost(r.spec.hostnames, ctx) ? hostRank(r.spec.hostnames, ctx) : undefined));
   const self: BackendRef = { name: ctx.svc.metadata.name, namespace: ctx.svc.metadata.namespace, port: ctx.port, weight: 1 };
   const fallback = create(RouteSchema, { name: 'default', match: { pathSpecifier: { case: 'prefix', value: '/' } }, ...routeBody(ctx, [self], [], undefined, undefined, '/') });
-  const routes = [...cands.map((c) => c.route), fallback];
+  const routes = [...rules, fallback];
   // gRPC clients only forward: they reject redirect and direct-response routes (and cannot follow them).
   return ctx.proxyless ? routes.filter((r) => r.action.case === 'route') : routes;
+}
+
+// ------------------------------------------------------------------------------------- gateways
+
+/** One virtual host of a gateway listener: a host name (precise, `*.suffix` or `*`) and its routes. */
+export interface GatewayHost {
+  hostname: string;
+  routes: RouteInit[];
+}
+
+/** Gateway API precedence of a route on virtual host `h`: exact host, then the longest wildcard, then `*`. */
+function gatewayHostRank(served: readonly string[], h: string): number[] | undefined {
+  if (served.includes(h)) return [0, 0];
+  const wild = served.filter((e) => e !== '*' && hostnameCovers(e, h));
+  if (wild.length) return [1, -Math.max(...wild.map((e) => e.length))];
+  return served.includes('*') ? [2, 0] : undefined;
+}
+
+/**
+ * The virtual hosts of gateway listener `l` of `gw`: one per host name the routes attached to it
+ * serve (their hostnames intersected with the listener's, see attachedHostnames), each holding
+ * every attached rule whose host names take its requests, in Gateway API precedence. No default
+ * route: a request no rule matches gets 404. Backends are the mesh's outbound clusters.
+ */
+export function gatewayHosts(model: MeshModel, gw: GatewayResource, l: GatewayListener, refs: Set<string>): GatewayHost[] {
+  const served = new Map<AnyRoute, string[]>();
+  for (const list of [model.httpRoutes, model.grpcRoutes]) {
+    for (const r of list) {
+      const hosts = attachedHostnames(r, gw, l);
+      if (hosts) served.set(r, hosts);
+    }
+  }
+  const hostnames = [...new Set([...served.values()].flat())].sort((a, b) => hostOrder(a) - hostOrder(b) || (a < b ? -1 : a > b ? 1 : 0));
+  const ctx: RuleContext = { model, grpc: false, refs, proxyless: false };
+  // gRPC semantics for GRPCRoute rules and for rules whose backend port speaks gRPC.
+  const grpcOf = (r: AnyRoute, rule: AnyRoute['spec']['rules'][number]) => r.kind === 'GRPCRoute' || backendProtocol(model, rule.backendRefs[0]) === 'grpc';
+  return hostnames.map((h) => ({
+    hostname: h,
+    routes: ruleRoutes(ctx, (r) => {
+      const s = served.get(r);
+      return s && gatewayHostRank(s, h);
+    }, grpcOf),
+  }));
+}
+
+/** Precise host names first, then wildcards, then `*`. */
+const hostOrder = (h: string): number => (h === '*' ? 2 : h.startsWith('*.') ? 1 : 0);
+
+function backendProtocol(model: MeshModel, b: BackendRef | undefined): string | undefined {
+  const s = b && model.services.get(`Service/${b.namespace}/${b.name}`);
+  return s && (b.port === undefined ? s.spec.ports[0] : s.spec.ports.find((p) => p.port === b.port))?.protocol;
 }

@@ -3,15 +3,15 @@
  * Translator exists per (model revision, registry revision); resources that do not depend on the
  * node are built once and shared, and nodes of the same class get the very same Snapshot.
  */
-import type { MeshModel, ServiceResource, AppProtocol } from '../config/types.js';
+import type { MeshModel, ServiceResource, AppProtocol, GatewayResource } from '../config/types.js';
 import type { RegistryView } from '../registry/types.js';
 import type { NodeInfo } from '../xds/node.js';
 import { Snapshot, type Resource } from '../xds/snapshot.js';
 import { inboundCluster, outboundCluster } from './clusters.js';
 import { loadAssignment, serviceEndpoints } from './endpoints.js';
 import { apiListener, routeConfiguration, socketListener, type VirtualHostInit } from './listeners.js';
-import { INBOUND_LISTENER, OUTBOUND_LISTENER, OUTBOUND_ROUTE, clusterName, hostForms, inboundClusterName, inboundRouteName } from './names.js';
-import { routeHostnames, routesFor } from './routes.js';
+import { INBOUND_LISTENER, OUTBOUND_LISTENER, OUTBOUND_ROUTE, clusterName, gatewayDomains, gatewayListenerName, hostForms, inboundClusterName, inboundRouteName } from './names.js';
+import { gatewayHosts, routeHostnames, routesFor } from './routes.js';
 import { trustBundleSecret } from './tls.js';
 import { listenerFilters, virtualHostConfigs } from './filters/index.js';
 import type { RouteConfiguration } from '../../proto/gen/envoy/config/route/v3/route_pb.js';
@@ -79,6 +79,7 @@ export class Translator {
   readonly #cla = new Map<string, Resource>();
   readonly #outbound = new Map<string, Resource>();
   readonly #apiListeners = new Map<string, Resource[]>();
+  readonly #gateways = new Map<string, Resource[]>();
   readonly #snapshots = new Map<string, Snapshot>();
   readonly #allServices: ReadonlySet<string>;
   readonly #shared: TranslationCache | undefined;
@@ -111,7 +112,7 @@ export class Translator {
     const zone = this.#zoneKey(node);
     const key = node.role === 'proxyless'
       ? `p|${node.namespace}|${zone}`
-      : `${node.role}|${node.namespace}|${node.service ?? ''}|${node.appPort ?? ''}|${node.appProtocol ?? ''}|${zone}`;
+      : `${node.role}|${node.namespace}|${node.service ?? ''}|${node.appPort ?? ''}|${node.appProtocol ?? ''}|${zone}|${node.role === 'gateway' ? (node.gateway ?? '') : ''}`;
     let snap = this.#snapshots.get(key);
     if (!snap) {
       snap = this.#build(node, zone);
@@ -135,6 +136,13 @@ export class Translator {
     for (const spec of this.#specs) {
       out.push(this.#cluster(spec, proxyless, mtls));
       out.push(this.#loadAssignment(spec, zone));
+    }
+    if (node.role === 'gateway') {
+      // A gateway serves its Gateway's listeners instead of an outbound one; without a Gateway
+      // (none named, or not applied yet) it holds clusters and endpoints only.
+      const gw = node.gateway ? this.#model.gateways.get(`Gateway/${node.gateway}`) : undefined;
+      if (gw) out.push(...this.#gatewayListeners(gw, node.service));
+      return new Snapshot(out);
     }
     const outboundRoute = this.#outboundRoute(node.namespace, proxyless);
     out.push(outboundRoute);
@@ -212,6 +220,28 @@ export class Translator {
       });
     }
     this.#apiListeners.set(namespace, list);
+    return list;
+  }
+
+  /**
+   * Per Gateway listener L: a RouteConfiguration `gateway.<L>` (one virtual host per host name
+   * its attached routes serve) and a Listener `gateway.<L>` on 0.0.0.0:<port> with one plaintext
+   * chain whose HCM is built like the sidecar's outbound one and takes that route over RDS.
+   */
+  #gatewayListeners(gw: GatewayResource, service: string | undefined): Resource[] {
+    const key = `${gw.metadata.namespace}/${gw.metadata.name}|${service ?? ''}`;
+    let list = this.#gateways.get(key);
+    if (list) return list;
+    list = [];
+    for (const l of gw.spec.listeners) {
+      const name = gatewayListenerName(l.name);
+      const refs = new Set<string>();
+      const vhosts: VirtualHostInit[] = gatewayHosts(this.#model, gw, l, refs).map((h) => ({ name: `${h.hostname}:${l.port}`, domains: gatewayDomains(h.hostname, l.port), routes: h.routes }));
+      const routes = routeConfiguration(name, vhosts, refs);
+      const filters = listenerFilters({ model: this.#model, side: 'gateway', namespace: gw.metadata.namespace, routes: routes.message as RouteConfiguration });
+      list.push(routes, socketListener(name, '0.0.0.0', l.port, name, this.#model.mesh, { filters, tracing: this.#tracing(service ?? gw.metadata.name) }));
+    }
+    this.#gateways.set(key, list);
     return list;
   }
 

@@ -23,6 +23,8 @@ export interface NodeInfo {
   readonly instance?: string;
   /** The worker index of a `--workers N` sidecar (WEFT_WORKER), for display. */
   readonly worker?: number;
+  /** WEFT_GATEWAY: `<namespace>/<name>` of the Gateway a gateway node serves. */
+  readonly gateway?: string;
   /** User agent (e.g. 'grpc-node-js 1.14.1', 'weft-sidecar 0.1.0'). */
   readonly userAgent: string;
   /**
@@ -75,6 +77,7 @@ export function nodeInfoFromProto(node: Node | undefined): NodeInfo {
     labels,
     instance: str(md[NODE_META.instance]),
     worker: num(md[NODE_META.worker]),
+    gateway: str(md[NODE_META.gateway]),
     userAgent: [node?.userAgentName, node?.userAgentVersionType.case === 'userAgentVersion' ? node.userAgentVersionType.value : '']
       .filter(Boolean)
       .join(' '),

@@ -189,6 +189,49 @@ spec:
       timeouts: { request: 10s }
       retry: { attempts: 2, retryOn: [cancelled, deadline-exceeded, unavailable, internal] }
 `,
+    // Gateway: routes on every listener shape the docs example leaves out: no hostname on either
+    // side (domain *), a wildcard listener, another namespace through from: All, a GRPCRoute,
+    // fault, mirror and redirect rules (the docs' web listener gets these; its shop listener the
+    // docs route); an api listener no route attaches to (an empty RouteConfiguration).
+    `apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: { name: edge-all }
+spec:
+  gatewayClassName: weft
+  listeners:
+    - { name: any, port: 8100, protocol: HTTP }
+    - { name: wild, port: 8100, protocol: HTTP, hostname: "*.example.org", allowedRoutes: { namespaces: { from: All } } }
+    - { name: api, port: 8101, protocol: HTTP, hostname: api.example.org }
+`,
+    `apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: { name: edge-any }
+spec:
+  parentRefs: [{ kind: Gateway, name: edge, sectionName: web }, { kind: Gateway, name: edge-all, port: 8100 }]
+  rules:
+    - matches: [{ path: { type: PathPrefix, value: /orders } }]
+      filters:
+        - type: ExtensionRef
+          extensionRef: { group: weft.dev, kind: FaultPolicy, name: orders-flaky }
+        - type: RequestMirror
+          requestMirror: { backendRef: { name: library }, percent: 5 }
+      backendRefs: [{ name: orders }]
+      retry: { attempts: 2, retryOn: [5xx] }
+    - matches: [{ path: { type: Exact, value: /old } }]
+      filters:
+        - type: RequestRedirect
+          requestRedirect: { path: { type: ReplaceFullPath, replaceFullPath: /new }, statusCode: 301 }
+`,
+    `apiVersion: gateway.networking.k8s.io/v1
+kind: GRPCRoute
+metadata: { name: edge-shop, namespace: shop }
+spec:
+  parentRefs: [{ kind: Gateway, name: edge-all, namespace: default, sectionName: wild }]
+  hostnames: [books.example.org, "*.org"]
+  rules:
+    - matches: [{ method: { service: bookstore.Bookstore } }]
+      backendRefs: [{ name: bookstore, namespace: default, port: 9090 }]
+`,
     // AuthorizationPolicy: ALLOW and DENY, every source, operation and condition field.
     `apiVersion: weft.dev/v1alpha1
 kind: AuthorizationPolicy
@@ -265,7 +308,11 @@ const NODES: NodeInfo[] = [
   node({ id: 'library-1', role: 'sidecar', service: 'library', appPort: 7002, appProtocol: 'http' }),
   node({ id: 'stream-1', role: 'sidecar', service: 'stream', appPort: 7003, appProtocol: 'http2' }),
   node({ id: 'orders-shop', role: 'sidecar', namespace: 'shop', service: 'orders', appPort: 7004, appProtocol: 'http' }),
-  node({ id: 'gw', role: 'gateway' }),
+  // Gateways: the docs' Gateway and one with every other listener and route shape; one whose
+  // Gateway does not exist (clusters and endpoints only).
+  node({ id: 'gw', role: 'gateway', gateway: 'default/edge' }),
+  node({ id: 'gw-all', role: 'gateway', gateway: 'default/edge-all' }),
+  node({ id: 'gw-none', role: 'gateway', gateway: 'default/nowhere' }),
   node({ id: 'grpc-client', role: 'proxyless' }),
   node({ id: 'grpc-client-shop', role: 'proxyless', namespace: 'shop' }),
 ];

@@ -1,7 +1,7 @@
 /** GRPCRoute (Gateway API shape): matches on gRPC service/method and headers. */
 import type { GRPCMethodMatch, GRPCRouteFilter, GRPCRouteRule, GRPCRouteSpec } from '../types.js';
 import type { Reader } from '../schema.js';
-import { cleanRetry, readBackendRef, readHeaderMatches, readParentRefs, readRetry, HOSTNAME, readTimeouts, routeReferences, checkRuleFilters } from './route-common.js';
+import { cleanRetry, readBackendRef, readHeaderMatches, readParentRefs, readRetry, HOSTNAME, readTimeouts, routeReferences, parentName, checkRuleFilters } from './route-common.js';
 import { API_VERSION_GATEWAY } from '../api-versions.js';
 import type { KindDefinition } from './kind.js';
 import { readRouteFilter } from './http-route.js';
@@ -65,5 +65,5 @@ export const grpcRouteKind: KindDefinition<'GRPCRoute'> = {
   read: (r, spec, ns) => readGRPCRoute(r, spec, ns),
   references: routeReferences,
   addToModel: (b, res) => void b.grpcRoutes.push(res),
-  summary: (res) => `parents ${res.spec.parentRefs.map((p) => p.name).join(',')}; rules ${res.spec.rules.length}`,
+  summary: (res) => `parents ${res.spec.parentRefs.map(parentName).join(',')}; rules ${res.spec.rules.length}`,
 };

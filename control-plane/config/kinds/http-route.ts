@@ -1,7 +1,7 @@
 /** HTTPRoute (Gateway API shape), attached to a Service through parentRefs as in GAMMA. */
 import type { HTTPRouteFilter, HTTPRouteMatch, HTTPRouteRule, HTTPRouteSpec } from '../types.js';
 import type { Reader } from '../schema.js';
-import { cleanRetry, readBackendRef, readHeaderMatches, readHeaderModifier, readMirror, readParentRefs, HOSTNAME, readRetry, readTimeouts, routeReferences, readExtensionRef, checkRuleFilters } from './route-common.js';
+import { cleanRetry, readBackendRef, readHeaderMatches, readHeaderModifier, readMirror, readParentRefs, HOSTNAME, readRetry, readTimeouts, routeReferences, parentName, readExtensionRef, checkRuleFilters } from './route-common.js';
 import { API_VERSION_GATEWAY } from '../api-versions.js';
 import type { KindDefinition } from './kind.js';
 
@@ -131,5 +131,5 @@ export const httpRouteKind: KindDefinition<'HTTPRoute'> = {
   read: (r, spec, ns) => readHTTPRoute(r, spec, ns),
   references: routeReferences,
   addToModel: (b, res) => void b.httpRoutes.push(res),
-  summary: (res) => `parents ${res.spec.parentRefs.map((p) => p.name).join(',')}; rules ${res.spec.rules.length}`,
+  summary: (res) => `parents ${res.spec.parentRefs.map(parentName).join(',')}; rules ${res.spec.rules.length}`,
 };

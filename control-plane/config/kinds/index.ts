@@ -12,6 +12,7 @@ import { authorizationPolicyKind } from './authorization-policy.js';
 import { grpcTranslationKind } from './grpc-translation.js';
 import { meshConfigKind } from './mesh-config.js';
 import { faultPolicyKind } from './fault-policy.js';
+import { gatewayKind } from './gateway.js';
 
 type AnyKindDefinition = { [K in Kind]: KindDefinition<K> }[Kind];
 
@@ -24,6 +25,7 @@ export const KIND_DEFINITIONS = Object.freeze([
   grpcTranslationKind,
   meshConfigKind,
   faultPolicyKind,
+  gatewayKind,
 ] as const satisfies readonly AnyKindDefinition[]);
 
 // Every Kind has a definition (a compile error names the missing one).

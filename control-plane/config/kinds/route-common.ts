@@ -1,7 +1,9 @@
 /** Parts HTTPRoute and GRPCRoute share: parentRefs, backendRefs, header matches and filters, retry. */
-import type { BackendRef, ExtensionRef, GRPCRouteResource, HTTPRouteResource, HeaderMatch, HeaderModifier, ParentRef, RequestMirror, RetryPolicy, RouteTimeouts } from '../types.js';
+import type { BackendRef, ExtensionRef, GRPCRouteResource, GatewayParentRef, HTTPRouteResource, HeaderMatch, HeaderModifier, ParentRef, RequestMirror, RetryPolicy, RouteTimeouts } from '../types.js';
 import type { Reader } from '../schema.js';
 import type { ReferenceContext } from './kind.js';
+import { GATEWAY_GROUP } from '../api-versions.js';
+import { admitsNamespace, listenerHostnames, selectsListener } from './gateway.js';
 
 export const RETRY_ON = [
   '5xx', 'gateway-error', 'reset', 'connect-failure', 'retriable-4xx', 'refused-stream', 'retriable-status-codes',
@@ -10,17 +12,28 @@ export const RETRY_ON = [
   'non-idempotent',
 ] as const;
 
+/**
+ * parentRefs: Services (GAMMA mesh routes; kind defaults to Service) and Gateways (edge routes:
+ * group gateway.networking.k8s.io, the default for kind Gateway; sectionName picks a listener).
+ */
 export function readParentRefs(r: Reader, v: unknown, path: string, ns: string): ParentRef[] {
-  return r.arr(v, path, (x, p) => {
-    const o = r.obj(x, p, ['group', 'kind', 'name', 'namespace', 'port'], ['name']);
+  return r.arr(v, path, (x, p): ParentRef | undefined => {
+    const o = r.obj(x, p, ['group', 'kind', 'name', 'namespace', 'sectionName', 'port'], ['name']);
     if (!o) return undefined;
-    r.str(o.group, `${p}.group`, { oneOf: ['', 'core'] });
-    r.str(o.kind, `${p}.kind`, { oneOf: ['Service'] });
-    const name = r.dnsLabel(o.name, `${p}.name`);
+    const kind = o.kind === undefined || o.kind === null ? 'Service' : (r.str(o.kind, `${p}.kind`, { oneOf: ['Service', 'Gateway'] }) as ParentRef['kind'] | undefined);
+    if (kind === undefined) return undefined;
+    r.str(o.group, `${p}.group`, { oneOf: kind === 'Gateway' ? [GATEWAY_GROUP] : ['', 'core'] });
+    const name = r.dnsLabel(o.name, `${p}.name`, false);
     const namespace = o.namespace === undefined ? ns : r.dnsLabel(o.namespace, `${p}.namespace`);
     const port = r.int(o.port, `${p}.port`, 1, 65535);
+    if (kind === 'Service') {
+      if (o.sectionName !== undefined) r.err(`${p}.sectionName`, 'names a Gateway listener; a Service parent selects a port with port');
+      if (!name || !namespace) return undefined;
+      return port === undefined ? { kind, name, namespace } : { kind, name, namespace, port };
+    }
+    const sectionName = o.sectionName === undefined ? undefined : r.dnsLabel(o.sectionName, `${p}.sectionName`);
     if (!name || !namespace) return undefined;
-    return port === undefined ? { kind: 'Service' as const, name, namespace } : { kind: 'Service' as const, name, namespace, port };
+    return { kind, name, namespace, ...(sectionName !== undefined ? { sectionName } : {}), ...(port !== undefined ? { port } : {}) };
   }, { nonEmpty: true });
 }
 
@@ -68,7 +81,7 @@ export function readHeaderModifier(r: Reader, v: unknown, p: string): HeaderModi
 }
 
 /** A route hostname (Gateway API): a lowercase DNS name, optionally a `*.` wildcard of one. */
-export const HOSTNAME = /^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+export { HOSTNAME } from '../schema.js';
 
 /**
  * Gateway API HTTPRequestMirrorFilter: a backendRef, and the share of requests mirrored as
@@ -161,15 +174,19 @@ export function cleanRetry(p: (RetryPolicy & { _o?: unknown }) | undefined): Ret
 export function routeReferences(res: HTTPRouteResource | GRPCRouteResource, ctx: ReferenceContext): void {
   const { model, err } = ctx;
   const svc = (ns: string, name: string) => model.services.get(`Service/${ns}/${name}`);
-  // Each hostname selects its own virtual host: it must not be a mesh service's own name, and
-  // only one Service may own it (routes of two services would fight over its requests).
-  res.spec.hostnames.forEach((h, i) => {
-    const svcOf = ctx.serviceHosts().get(h);
-    if (svcOf) return err(`spec.hostnames[${i}]`, `'${h}' is the host name of Service ${svcOf}; to route its traffic, attach the route to that Service (parentRefs) without hostnames`);
-    const owners = ctx.hostnameOwners().get(h);
-    if (owners && owners.size > 1) err(`spec.hostnames[${i}]`, `'${h}' is claimed by routes of several Services (${[...owners].sort().join(', ')}); a hostname belongs to one Service`);
-  });
+  // On a Service parent each hostname selects its own mesh virtual host: it must not be a mesh
+  // service's own name, and only one Service may own it (routes of two services would fight over
+  // its requests). On a Gateway, hostnames meet the listeners' (checked per parentRef below).
+  if (res.spec.parentRefs.some((p) => p.kind === 'Service')) {
+    res.spec.hostnames.forEach((h, i) => {
+      const svcOf = ctx.serviceHosts().get(h);
+      if (svcOf) return err(`spec.hostnames[${i}]`, `'${h}' is the host name of Service ${svcOf}; to route its traffic, attach the route to that Service (parentRefs) without hostnames`);
+      const owners = ctx.hostnameOwners().get(h);
+      if (owners && owners.size > 1) err(`spec.hostnames[${i}]`, `'${h}' is claimed by routes of several Services (${[...owners].sort().join(', ')}); a hostname belongs to one Service`);
+    });
+  }
   res.spec.parentRefs.forEach((p, i) => {
+    if (p.kind === 'Gateway') return gatewayParent(res, p, `spec.parentRefs[${i}]`, ctx);
     const s = svc(p.namespace, p.name);
     if (!s) return err(`spec.parentRefs[${i}].name`, `Service ${p.namespace}/${p.name} does not exist`);
     if (p.port !== undefined && !s.spec.ports.some((x) => x.port === p.port)) err(`spec.parentRefs[${i}].port`, `Service ${p.namespace}/${p.name} has no port ${p.port}`);
@@ -185,4 +202,30 @@ export function routeReferences(res: HTTPRouteResource | GRPCRouteResource, ctx:
       }
     });
   });
+}
+
+/** A parent in `weft get` summaries: a Service by name, a Gateway as gateway/<name>[/<listener>]. */
+export const parentName = (p: ParentRef): string => (p.kind === 'Gateway' ? `gateway/${p.name}${p.sectionName ? `/${p.sectionName}` : ''}` : p.name);
+
+/**
+ * A Gateway parentRef at `path` attaches the route to at least one listener: the Gateway exists,
+ * sectionName and port select a listener, one of those admits the route's namespace, and the
+ * route's hostnames meet its hostname. Otherwise the reference would be accepted and do nothing.
+ */
+function gatewayParent(res: HTTPRouteResource | GRPCRouteResource, p: GatewayParentRef, path: string, ctx: ReferenceContext): void {
+  const id = `${p.namespace}/${p.name}`;
+  const gw = ctx.model.gateways.get(`Gateway/${id}`);
+  if (!gw) return ctx.err(`${path}.name`, `Gateway ${id} does not exist`);
+  const listeners = gw.spec.listeners;
+  const names = listeners.map((l) => `${l.name} (port ${l.port})`).join(', ');
+  if (p.sectionName !== undefined && !listeners.some((l) => l.name === p.sectionName)) return ctx.err(`${path}.sectionName`, `Gateway ${id} has no listener '${p.sectionName}' (listeners: ${names})`);
+  const selected = listeners.filter((l) => selectsListener(p, l));
+  if (!selected.length) return ctx.err(`${path}.port`, p.sectionName === undefined ? `Gateway ${id} has no listener on port ${p.port} (listeners: ${names})` : `listener '${p.sectionName}' of Gateway ${id} is on port ${listeners.find((l) => l.name === p.sectionName)!.port}, not ${p.port}`);
+  const ns = res.metadata.namespace;
+  const admitted = selected.filter((l) => admitsNamespace(gw, l, ns));
+  if (!admitted.length) return ctx.err(path, `${selected.length > 1 ? 'no listener' : `listener '${selected[0]!.name}'`} of Gateway ${id} admits routes from namespace ${ns} (allowedRoutes.namespaces.from: Same admits only ${gw.metadata.namespace}; set All to admit every namespace)`);
+  if (!admitted.some((l) => listenerHostnames(res.spec.hostnames, l.hostname).length)) {
+    const hosts = [...new Set(admitted.map((l) => l.hostname))].join(', ');
+    ctx.err(path, `no hostname of the route (${res.spec.hostnames.join(', ')}) matches the hostname of ${admitted.length > 1 ? 'the listeners' : `listener '${admitted[0]!.name}'`} of Gateway ${id} (${hosts})`);
+  }
 }

@@ -4,7 +4,8 @@
  * listener whose routes carry one gets the filter with an empty HTTPFault (no faults unless a
  * route overrides it) just before the router. Meshes without FaultPolicy get nothing.
  *
- * Sidecars' outbound side (the caller's proxy injects the fault) and proxyless gRPC clients:
+ * Sidecars' outbound side (the caller's proxy injects the fault), gateways (the edge proxy
+ * injects it, as the caller of the mesh) and proxyless gRPC clients:
  * grpc-js-xds registers this filter (http-filter/fault-injection-filter.js) and reads the same
  * per-route override.
  */
@@ -45,7 +46,7 @@ export function httpFault(spec: FaultPolicySpec) {
 
 export const fault: HttpFilterTranslation = {
   name: EXTENSIONS.fault.name,
-  listenerFilters: (ctx) => ((ctx.side === 'outbound' || ctx.side === 'proxyless') && configuredIn(ctx.routes, EXTENSIONS.fault.name) ? [typedExtension(EXTENSIONS.fault) as HttpFilter] : []),
+  listenerFilters: (ctx) => ((ctx.side === 'outbound' || ctx.side === 'proxyless' || ctx.side === 'gateway') && configuredIn(ctx.routes, EXTENSIONS.fault.name) ? [typedExtension(EXTENSIONS.fault) as HttpFilter] : []),
   routeConfig(ctx) {
     for (const f of ctx.rule.filters) {
       if (f.type !== 'ExtensionRef') continue;

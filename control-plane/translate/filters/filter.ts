@@ -9,13 +9,16 @@ import type { HttpFilter } from '../../../proto/gen/envoy/extensions/filters/net
 import type { RouteConfiguration } from '../../../proto/gen/envoy/config/route/v3/route_pb.js';
 import type { GRPCRouteRule, HTTPRouteRule, MeshModel, ServicePort, ServiceResource } from '../../config/types.js';
 
-/** Which HTTP connection manager: a sidecar's inbound or outbound listener, or a proxyless API listener. */
-export type ListenerSide = 'inbound' | 'outbound' | 'proxyless';
+/**
+ * Which HTTP connection manager: a sidecar's inbound or outbound listener, a proxyless API
+ * listener, or a gateway's listener (edge traffic routed to mesh services, like outbound).
+ */
+export type ListenerSide = 'inbound' | 'outbound' | 'proxyless' | 'gateway';
 
 export interface ListenerContext {
   readonly model: MeshModel;
   readonly side: ListenerSide;
-  /** The node's namespace. */
+  /** The node's namespace (gateway: the Gateway's). */
   readonly namespace: string;
   /** Inbound: the service the sidecar fronts. */
   readonly service?: string;

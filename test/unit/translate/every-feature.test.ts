@@ -11,6 +11,7 @@ import { resourceToJson } from '../../../control-plane/xds/type-registry.js';
 import { DECODERS } from '../../../sidecar/xds/types/index.js';
 import { HttpConnectionManagerSchema } from '../../../proto/gen/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager_pb.js';
 import { ListenerSchema } from '../../../proto/gen/envoy/config/listener/v3/listener_pb.js';
+import type { RouteConfiguration } from '../../../proto/gen/envoy/config/route/v3/route_pb.js';
 import { everyFeatureResources, type Emitted } from '../../harness/every-feature.js';
 
 describe('every feature: translator output decodes in the sidecar and renders as JSON', () => {
@@ -31,6 +32,18 @@ describe('every feature: translator output decodes in the sidecar and renders as
     }
     expect([...filters].sort()).toEqual(['envoy.filters.http.cors', 'envoy.filters.http.fault', 'envoy.filters.http.grpc_json_transcoder', 'envoy.filters.http.grpc_web', 'envoy.filters.http.rbac', 'envoy.filters.http.router', 'weft.filters.http.grpc_json_reverse']);
     expect(new Set(emitted.map((e) => e.kind))).toEqual(new Set(['listener', 'route', 'cluster', 'endpoint', 'secret']));
+  });
+
+  it('covers the gateway shapes: listeners per Gateway listener, a * domain, wildcard and precise hosts, an empty route configuration', () => {
+    const of = (node: string, kind: string) => emitted.filter((e) => e.node === node && e.kind === kind).map((e) => e.resource.name).sort();
+    expect(of('gw', 'listener')).toEqual(['gateway.shop', 'gateway.web']);
+    expect(of('gw-all', 'listener')).toEqual(['gateway.any', 'gateway.api', 'gateway.wild']);
+    expect(of('gw-none', 'listener')).toEqual([]);
+    const domains = (node: string, name: string) => (emitted.find((e) => e.node === node && e.kind === 'route' && e.resource.name === name)!.resource.message as RouteConfiguration).virtualHosts.map((v) => v.domains);
+    expect(domains('gw', 'gateway.web')).toEqual([['*']]);
+    expect(domains('gw', 'gateway.shop')).toEqual([['www.shop.example', 'www.shop.example:8000']]);
+    expect(domains('gw-all', 'gateway.wild')).toEqual([['books.example.org', 'books.example.org:8100'], ['*.example.org', '*.example.org:8100']]);
+    expect(domains('gw-all', 'gateway.api')).toEqual([]);
   });
 
   it('declares every typed config and filter it emits in common/extensions.ts', () => {
