@@ -324,7 +324,7 @@ async function run(argv: string[], opts: MainOptions): Promise<void> {
   // A gateway is not an instance of a service: no instance address, so the registry lists it as a
   // proxy (proxy-status) and never as an endpoint.
   const metadata: JsonObject = gatewayMode
-    ? { [NODE_META.role]: 'gateway', WEFT_GATEWAY: a.gateway!, [NODE_META.service]: service, [NODE_META.namespace]: namespace, [NODE_META.labels]: labels, hostname: hostname() }
+    ? { [NODE_META.role]: 'gateway', [NODE_META.gateway]: a.gateway!, [NODE_META.service]: service, [NODE_META.namespace]: namespace, [NODE_META.labels]: labels, hostname: hostname() }
     : {
     [NODE_META.role]: 'sidecar',
     [NODE_META.service]: service,

@@ -200,7 +200,7 @@ spec:
   gatewayClassName: weft
   listeners:
     - { name: any, port: 8100, protocol: HTTP }
-    - { name: wild, port: 8100, protocol: HTTP, hostname: "*.example.org", allowedRoutes: { namespaces: { from: All } } }
+    - { name: wild, port: 8102, protocol: HTTP, hostname: "*.example.org", allowedRoutes: { namespaces: { from: All } } }
     - { name: api, port: 8101, protocol: HTTP, hostname: api.example.org }
 `,
     `apiVersion: gateway.networking.k8s.io/v1

@@ -57,9 +57,12 @@ export function readGateway(r: Reader, v: unknown): GatewaySpec | undefined {
     const other = byName.get(l.name);
     if (other !== undefined) r.err(`${p}.name`, `'${l.name}' is also the name of spec.listeners[${other}]; listener names are unique`);
     else byName.set(l.name, i);
-    const address = `${l.port}|${l.hostname ?? ''}`;
+    // One listener per port for now: the data plane binds each listener on its own socket.
+    // Listeners sharing a port by hostname (the Gateway API allows it) need one socket serving
+    // several route tables, which comes with TLS termination (SNI).
+    const address = String(l.port);
     const same = byAddress.get(address);
-    if (same !== undefined) r.err(`${p}.hostname`, `spec.listeners[${same}] also takes port ${l.port} ${l.hostname ? `for '${l.hostname}'` : 'with no hostname'}; listeners on one port must differ in hostname`);
+    if (same !== undefined) r.err(`${p}.port`, `spec.listeners[${same}] also takes port ${l.port}; one listener per port is supported in this version`);
     else byAddress.set(address, i);
     return l;
   }, { nonEmpty: true, max: 64 });

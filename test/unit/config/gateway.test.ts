@@ -30,13 +30,13 @@ spec:
 describe('Gateway on its own', () => {
   it('accepts listeners with defaults filled (v1 and v1beta1)', () => {
     for (const v of ['gateway.networking.k8s.io/v1', 'gateway.networking.k8s.io/v1beta1']) {
-      const { resources, errors } = applyYaml(gw('[{ name: web, port: 80, protocol: HTTP }, { name: shop, port: 80, protocol: HTTP, hostname: "*.shop.example", allowedRoutes: { namespaces: { from: All } } }]', '', 'edge', v));
+      const { resources, errors } = applyYaml(gw('[{ name: web, port: 80, protocol: HTTP }, { name: shop, port: 81, protocol: HTTP, hostname: "*.shop.example", allowedRoutes: { namespaces: { from: All } } }]', '', 'edge', v));
       expect(errors).toEqual([]);
       expect((resources[0] as GatewayResource).spec).toEqual({
         gatewayClassName: 'weft',
         listeners: [
           { name: 'web', port: 80, protocol: 'HTTP', allowedRoutes: { namespaces: { from: 'Same' } } },
-          { name: 'shop', port: 80, protocol: 'HTTP', hostname: '*.shop.example', allowedRoutes: { namespaces: { from: 'All' } } },
+          { name: 'shop', port: 81, protocol: 'HTTP', hostname: '*.shop.example', allowedRoutes: { namespaces: { from: 'All' } } },
         ],
       });
     }
@@ -63,8 +63,8 @@ describe('Gateway on its own', () => {
     ['port 0', gw('[{ name: web, port: 0, protocol: HTTP }]'), [['spec.listeners[0].port', 'must be an integer from 1 to 65535, got 0']]],
     ['port 65536', gw('[{ name: web, port: 65536, protocol: HTTP }]'), [['spec.listeners[0].port', 'must be an integer from 1 to 65535, got 65536']]],
     ['two listeners of one name', gw('[{ name: web, port: 80, protocol: HTTP }, { name: web, port: 81, protocol: HTTP }]'), [['spec.listeners[1].name', "'web' is also the name of spec.listeners[0]; listener names are unique"]]],
-    ['two listeners on one port without hostnames', gw('[{ name: a, port: 80, protocol: HTTP }, { name: b, port: 80, protocol: HTTP }]'), [['spec.listeners[1].hostname', 'spec.listeners[0] also takes port 80 with no hostname; listeners on one port must differ in hostname']]],
-    ['two listeners on one port with one hostname', gw('[{ name: a, port: 80, protocol: HTTP, hostname: a.example }, { name: b, port: 80, protocol: HTTP, hostname: a.example }]'), [['spec.listeners[1].hostname', "spec.listeners[0] also takes port 80 for 'a.example'; listeners on one port must differ in hostname"]]],
+    ['two listeners on one port without hostnames', gw('[{ name: a, port: 80, protocol: HTTP }, { name: b, port: 80, protocol: HTTP }]'), [['spec.listeners[1].port', 'spec.listeners[0] also takes port 80; one listener per port is supported in this version']]],
+    ['two listeners on one port, different hostnames', gw('[{ name: a, port: 80, protocol: HTTP, hostname: a.example }, { name: b, port: 80, protocol: HTTP, hostname: b.example }]'), [['spec.listeners[1].port', 'spec.listeners[0] also takes port 80; one listener per port is supported in this version']]],
     ['a hostname with a port', gw('[{ name: web, port: 80, protocol: HTTP, hostname: "a.example:80" }]'), [['spec.listeners[0].hostname', "'a.example:80' is not a host name, optionally *.-prefixed"]]],
     ['a wildcard in the middle', gw('[{ name: web, port: 80, protocol: HTTP, hostname: "a.*.example" }]'), [['spec.listeners[0].hostname', "'a.*.example' is not a host name, optionally *.-prefixed"]]],
     ['an IP address as hostname', gw('[{ name: web, port: 80, protocol: HTTP, hostname: 10.0.0.1 }]'), [['spec.listeners[0].hostname', "'10.0.0.1' is an IP address; a listener hostname is a DNS name (leave it out to take any host)"]]],

@@ -41,8 +41,8 @@ describe('every feature: translator output decodes in the sidecar and renders as
     expect(of('gw-none', 'listener')).toEqual([]);
     const domains = (node: string, name: string) => (emitted.find((e) => e.node === node && e.kind === 'route' && e.resource.name === name)!.resource.message as RouteConfiguration).virtualHosts.map((v) => v.domains);
     expect(domains('gw', 'gateway.web')).toEqual([['*']]);
-    expect(domains('gw', 'gateway.shop')).toEqual([['www.shop.example', 'www.shop.example:8000']]);
-    expect(domains('gw-all', 'gateway.wild')).toEqual([['books.example.org', 'books.example.org:8100'], ['*.example.org', '*.example.org:8100']]);
+    expect(domains('gw', 'gateway.shop')).toEqual([['www.shop.example', 'www.shop.example:8001']]);
+    expect(domains('gw-all', 'gateway.wild')).toEqual([['books.example.org', 'books.example.org:8102'], ['*.example.org', '*.example.org:8102']]);
     expect(domains('gw-all', 'gateway.api')).toEqual([]);
   });
 

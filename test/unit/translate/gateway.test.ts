@@ -38,7 +38,7 @@ spec:
   gatewayClassName: weft
   listeners:
     - { name: web, port: 8000, protocol: HTTP }
-    - { name: shop, port: 8000, protocol: HTTP, hostname: "*.shop.example", allowedRoutes: { namespaces: { from: All } } }
+    - { name: shop, port: 8001, protocol: HTTP, hostname: "*.shop.example", allowedRoutes: { namespaces: { from: All } } }
     - { name: api, port: 9000, protocol: HTTP, hostname: api.example }
 ---
 apiVersion: gateway.networking.k8s.io/v1
@@ -124,7 +124,7 @@ describe('gateway translation', () => {
   });
 
   it('binds 0.0.0.0:<port> with one plaintext chain whose HCM takes gateway.<listener> over RDS, with the mesh http settings', () => {
-    for (const [name, port] of [['gateway.web', 8000], ['gateway.shop', 8000], ['gateway.api', 9000]] as const) {
+    for (const [name, port] of [['gateway.web', 8000], ['gateway.shop', 8001], ['gateway.api', 9000]] as const) {
       const l = message<Listener>(t, gwNode, TYPE_URL.listener, name);
       expect(l.address?.address.case === 'socketAddress' && [l.address.address.value.address, l.address.address.value.portSpecifier.value]).toEqual(['0.0.0.0', port]);
       expect(l.filterChains).toHaveLength(1);
@@ -150,9 +150,9 @@ describe('gateway translation', () => {
     // takes the listener's wildcard, greet's *.example narrowed to *.shop.example; the wildcard
     // rules also serve the precise host, after its own.
     expect(vhosts('gateway.shop')).toEqual([
-      ['www.shop.example:8000', ['www.shop.example', 'www.shop.example:8000'], ['shop/www/rule-0', 'shop/wild/rule-0', 'shop/greet/rule-0']],
+      ['www.shop.example:8001', ['www.shop.example', 'www.shop.example:8001'], ['shop/www/rule-0', 'shop/wild/rule-0', 'shop/greet/rule-0']],
       // (equal host precedence: the path match decides, a PathPrefix /wild before the gRPC service prefix)
-      ['*.shop.example:8000', ['*.shop.example', '*.shop.example:8000'], ['shop/wild/rule-0', 'shop/greet/rule-0']],
+      ['*.shop.example:8001', ['*.shop.example', '*.shop.example:8001'], ['shop/wild/rule-0', 'shop/greet/rule-0']],
     ]);
     // api (api.example, port 9000): `both` by port takes the listener hostname.
     expect(vhosts('gateway.api')).toEqual([['api.example:9000', ['api.example', 'api.example:9000'], ['default/both/rule-0']]]);
