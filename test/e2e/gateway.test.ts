@@ -5,10 +5,8 @@
 // listener's), reaches orders as a mesh client (mTLS to its sidecar), follows route and listener
 // changes live, and shows in proxy-status.
 import http from 'node:http';
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { eventually, figure, freePort, startControlPlane, startGateway, startInstance, tempDir, weft, type ControlPlaneProc, type GatewayProc, type Instance } from '../harness/processes.js';
+import { eventually, figure, freePort, startControlPlane, startGateway, startInstance, weft, weftApply, type ControlPlaneProc, type GatewayProc, type Instance } from '../harness/processes.js';
 
 const gatewayYaml = (port: number) => `apiVersion: gateway.networking.k8s.io/v1
 kind: Gateway
@@ -76,12 +74,9 @@ describe('weft gateway: the Gateway API front door of the mesh', () => {
   let orders: Instance;
   let gw: GatewayProc;
   let port: number;
-  const dir = tempDir();
 
   async function apply(yaml: string, name: string): Promise<void> {
-    const f = join(dir, name);
-    writeFileSync(f, yaml);
-    const r = await weft(['apply', '-f', f], { cp });
+    const r = await weftApply(cp, yaml, name);
     expect(r.code, r.stderr).toBe(0);
   }
 

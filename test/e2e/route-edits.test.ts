@@ -6,10 +6,8 @@
 // rewrites, host rewrite, redirects (scheme, host, port, path, prefix, status code), and weighted
 // splits: 80/20 within binomial bounds, and an edit to 100/0 that sends exactly nothing to the 0 side.
 import http from 'node:http';
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { eventually, figure, load, startControlPlane, startInstance, startSidecar, tempDir, waitForHosts, weft, type ControlPlaneProc, type Instance, type SidecarProc } from '../harness/processes.js';
+import { eventually, figure, load, startControlPlane, startInstance, startSidecar, waitForHosts, weft, weftApply, type ControlPlaneProc, type Instance, type SidecarProc } from '../harness/processes.js';
 
 const V1 = 'outbound|8080|v1|orders.default';
 const V2 = 'outbound|8080|v2|orders.default';
@@ -139,12 +137,9 @@ describe('HTTPRoute filters and splits through real sidecars', () => {
   let web: SidecarProc;
   let v1: Instance;
   let v2: Instance;
-  const dir = tempDir();
 
   async function apply(yaml: string, name: string): Promise<void> {
-    const f = join(dir, name);
-    writeFileSync(f, yaml);
-    const r = await weft(['apply', '-f', f], { cp });
+    const r = await weftApply(cp, yaml, name);
     expect(r.code, r.stderr).toBe(0);
   }
 

@@ -214,6 +214,13 @@ export async function startSidecar(xdsPort: number, o: SidecarOptions): Promise<
   return { ...p, id: m[1]!, outboundPort, inboundPort: Number(m[3]), adminPort, outbound: `http://127.0.0.1:${outboundPort}`, admin: `http://127.0.0.1:${adminPort}` };
 }
 
+/** `weft apply -f` of `yaml` (written to a temp file named `name`) against `cp`. */
+export async function weftApply(cp: ControlPlaneProc, yaml: string, name = 'apply.yaml'): Promise<CliResult> {
+  const f = join(tempDir('weft-apply-'), name);
+  writeFileSync(f, yaml);
+  return weft(['apply', '-f', f], { cp });
+}
+
 export interface GatewayProc extends Spawned {
   id: string;
   adminPort: number;
