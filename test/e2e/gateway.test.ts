@@ -6,7 +6,7 @@
 // changes live, and shows in proxy-status.
 import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { eventually, figure, freePort, startControlPlane, startGateway, startInstance, weft, weftApply, type ControlPlaneProc, type GatewayProc, type Instance } from '../harness/processes.js';
+import { eventually, figure, freePort, load, startControlPlane, startGateway, startInstance, weft, weftApply, type ControlPlaneProc, type GatewayProc, type Instance } from '../harness/processes.js';
 
 const gatewayYaml = (port: number) => `apiVersion: gateway.networking.k8s.io/v1
 kind: Gateway
@@ -114,6 +114,33 @@ describe('weft gateway: the Gateway API front door of the mesh', () => {
       return x.status === 200 ? x : undefined;
     }, 20_000, 100);
     expect((JSON.parse(r.body) as { url: string }).url).toBe('/api/things');
+  });
+
+  it('serves with zero failures while its routes are replaced over and over under load', async () => {
+    // Two versions of the shop route, swapped as fast as `weft apply` goes while 4 clients send
+    // requests; every request must succeed (a chain swap never touches requests or connections).
+    const variant = (i: number) => MESH.replace('      backendRefs: [{ name: orders, port: 8080 }]', `      filters: [{ type: RequestHeaderModifier, requestHeaderModifier: { set: [{ name: x-version, value: "v${i}" }] } }]\n      backendRefs: [{ name: orders, port: 8080 }]`);
+    const routeUpdates = async () => {
+      const text = await (await fetch(`${gw.admin}/stats/prometheus`)).text();
+      return Number(/^weft_xds_updates_total\{type="route",result="accepted"\} (\d+)/m.exec(text)?.[1] ?? 0);
+    };
+    const before = await routeUpdates();
+    let done = false;
+    let applied = 0;
+    const changes = (async () => {
+      while (!done) {
+        await apply(variant(applied % 2), 'swap.yaml');
+        applied++;
+      }
+    })();
+    const r = await load(port, { host: 'shop.example.com', total: 10_000, concurrency: 4, path: (i) => `/api/${i}`, timeoutMs: 60_000 }).finally(() => (done = true));
+    await changes;
+    figure('gateway under route swaps', { sent: r.sent, ok: r.ok, failures: r.failures, applies: applied });
+    expect(r.failures).toEqual({});
+    expect(r.ok).toBe(10_000);
+    expect(applied).toBeGreaterThanOrEqual(5);
+    // The gateway took the new routes while the load ran (not only the control plane).
+    expect((await routeUpdates()) - before).toBeGreaterThanOrEqual(3);
   });
 
   it('moves the listener when the Gateway changes its port: the new port serves, the old one closes', async () => {
