@@ -97,6 +97,8 @@ describe('weft gateway: the Gateway API front door of the mesh', () => {
     }, 20_000, 100);
     const j = JSON.parse(r.body) as { name: string; url: string };
     expect([j.name, j.url]).toEqual(['orders-1', '/api/items?x=1']);
+    // A Host with another port (a load balancer in front) finds the same virtual host.
+    expect((await get(port, '/api/items', 'shop.example.com:9443')).status).toBe(200);
     figure('gateway first answer', { status: r.status, name: j.name });
   });
 
