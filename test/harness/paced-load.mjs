@@ -1,7 +1,8 @@
 // A paced HTTP load generator in its own process (so the test runner's event loop does not skew
 // its timings): TOTAL requests at RATE per second to 127.0.0.1:PORT with `Host: HOST`; request i
-// goes to `/status/500` when i % 10 === 9, else to `/slow?ms=100` when i % 33 === 5 (about 3%, so
-// p99 falls among these and not among whatever requests CPU contention delayed), else to
+// goes to `/status/500` when i % 10 === 9, else to `/slow?ms=100` when i % 12 === 5 (about 8%, so
+// p95 and p99 fall among these, in the middle of a dense group, and not at the edge of the 10..40
+// band where a few requests CPU contention delayed decide them), else to
 // `/slow?ms=<10 + (i*7) % 31>`. Prints "started",
 // then one JSON line: {sent, ok, seconds, rps, successRate, p50, p95, p99} (latencies in ms).
 //   node paced-load.mjs PORT HOST RATE TOTAL
@@ -35,7 +36,7 @@ const inflight = [];
 for (let i = 0; i < N; i++) {
   const wait = t0 + (i * 1000) / Number(rate) - performance.now();
   if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-  inflight.push(one(i % 10 === 9 ? '/status/500' : i % 33 === 5 ? '/slow?ms=100' : `/slow?ms=${10 + ((i * 7) % 31)}`));
+  inflight.push(one(i % 10 === 9 ? '/status/500' : i % 12 === 5 ? '/slow?ms=100' : `/slow?ms=${10 + ((i * 7) % 31)}`));
 }
 await Promise.all(inflight);
 const seconds = (performance.now() - t0) / 1000;
