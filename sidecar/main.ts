@@ -27,7 +27,6 @@ import { Runtime } from './runtime.js';
 import { AdsClient, type XdsProtocolMode } from './xds/ads-client.js';
 import { readFileSync } from 'node:fs';
 import { MeshTls } from './tls/mesh-tls.js';
-import type { Downstream } from './http/downstream.js';
 import type { Denial, RequestHead } from './http/filter.js';
 import { Tracing } from './telemetry/tracing.js';
 import { IdentityError, WorkloadIdentity } from './identity/workload.js';

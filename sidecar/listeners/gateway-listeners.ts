@@ -85,20 +85,4 @@ export class GatewayListeners {
     this.all.splice(this.all.indexOf(b.listener), 1);
     this.#o.logger.info({ listener: name, unfinished: left }, 'gateway listener closed');
   }
-
-  /** The bound port of a listener (for `ready` output and tests). */
-  ports(): Array<{ name: string; port: number }> {
-    return [...this.#bound].map(([name, b]) => ({ name, port: b.listener.address().port }));
-  }
-
-  /** Drains every listener (SIGTERM). */
-  async drainAll(timeoutMs: number): Promise<number> {
-    for (const b of this.#bound.values()) b.listener.beginDrain();
-    const left = await Promise.all([...this.#bound.values()].map((b) => b.listener.drain(timeoutMs)));
-    return left.reduce((a, b) => a + b, 0);
-  }
-
-  closeAll(): void {
-    for (const b of this.#bound.values()) b.listener.close();
-  }
 }

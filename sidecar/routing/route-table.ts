@@ -231,7 +231,8 @@ function compileRegexRewrite(r: RegexMatchAndSubstitute): { re: RegExp; sub: str
   return r.pattern ? { re: new RegExp(r.pattern.regex, 'g'), sub: r.substitution.replace(/\\(\d)/g, '$$$1') } : undefined;
 }
 
-const SCALE: Record<number, number> = { [Denominator.HUNDRED]: 100, [Denominator.TEN_THOUSAND]: 10_000, [Denominator.MILLION]: 1_000_000 };
+/** What a FractionalPercent's numerator is out of, per denominator (mirrors, faults). */
+export const FRACTION_SCALE: Readonly<Record<number, number>> = { [Denominator.HUNDRED]: 100, [Denominator.TEN_THOUSAND]: 10_000, [Denominator.MILLION]: 1_000_000 };
 
 function compileMirrors(route: ForwardRoute, v: RouteAction): readonly MirrorPolicy[] | undefined {
   const list = v.requestMirrorPolicies;
@@ -239,7 +240,7 @@ function compileMirrors(route: ForwardRoute, v: RouteAction): readonly MirrorPol
   const shadowRoute: ForwardRoute = { ...route, retry: undefined, hash: [], mirrors: undefined };
   return list.map((m) => {
     const f = m.runtimeFraction?.defaultValue;
-    const scale = f ? (SCALE[f.denominator] ?? 100) : 100;
+    const scale = f ? (FRACTION_SCALE[f.denominator] ?? 100) : 100;
     return { cluster: m.cluster, numerator: f ? Math.min(f.numerator, scale) : scale, scale, hostSuffix: !m.disableShadowHostSuffixAppend, route: shadowRoute };
   });
 }

@@ -19,7 +19,8 @@ import { anyUnpack } from '@bufbuild/protobuf/wkt';
 import { EXTENSIONS } from '../../../common/extensions.js';
 import { grpcCodeForHttp, httpStatusForGrpc } from '../../../common/transcode/transcoder.js';
 import type { HTTPFault } from '../../../proto/gen/envoy/extensions/filters/http/fault/v3/fault_pb.js';
-import { FractionalPercent_DenominatorType as Denominator, type FractionalPercent } from '../../../proto/gen/envoy/type/v3/percent_pb.js';
+import type { FractionalPercent } from '../../../proto/gen/envoy/type/v3/percent_pb.js';
+import { FRACTION_SCALE } from '../../routing/route-table.js';
 import { CompiledHeaderMatch } from '../../routing/matchers.js';
 import { checkDuration, checkRegex, type Problems } from '../../xds/types/decoded.js';
 import { checkSupported, supportedFields } from '../../xds/types/supported.js';
@@ -37,7 +38,6 @@ const FIELDS = supportedFields({
   'envoy.type.v3.Int64Range': ['start', 'end'],
 });
 
-const SCALE: Record<Denominator, number> = { [Denominator.HUNDRED]: 100, [Denominator.TEN_THOUSAND]: 10_000, [Denominator.MILLION]: 1_000_000 };
 /** Longest delay a header may ask for (Envoy has no cap; an unbounded one would hold a request forever). */
 const MAX_HEADER_DELAY_MS = 60_000;
 
@@ -57,12 +57,12 @@ export interface Fault {
   readonly abort: { readonly http: number } | { readonly grpc: number } | 'header' | undefined;
   readonly abortShare: Share;
   readonly maxActive: number;
-  /** Counters (Envoy's fault.delays_injected, aborts_injected, active_faults). */
-  readonly stats: { delays: number; aborts: number; active: number };
+  /** Requests this config is delaying or aborting now (for max_active_faults); the listener's counters are faultCounters(). */
+  readonly stats: { active: number };
 }
 
 function share(f: FractionalPercent | undefined, p: Problems, path: string): Share {
-  const scale = f ? SCALE[f.denominator] : 100;
+  const scale = f ? FRACTION_SCALE[f.denominator] : 100;
   if (scale === undefined) p.add(`${path}.denominator`, `unsupported denominator ${f?.denominator}`);
   return { numerator: Math.min(f?.numerator ?? 0, scale ?? 100), scale: scale ?? 100 };
 }
@@ -113,7 +113,7 @@ function compile(f: HTTPFault, p: Problems, path: string): Fault {
     abort,
     abortShare: share(f.abort?.percentage, p, `${path}.abort.percentage`),
     maxActive: f.maxActiveFaults ?? Infinity,
-    stats: { delays: 0, aborts: 0, active: 0 },
+    stats: { active: 0 },
   };
 }
 
@@ -198,13 +198,11 @@ function faultFilter(f: Fault, listener: string): Filter {
       stats.active--;
       total.active--;
       if (abort) {
-        stats.aborts++;
         total.aborts++;
         respondError(req, res, info, 'FAULT_ABORT', 'fault filter abort', abort[0], abort[1]);
       } else next(req, res, info);
     };
     if (delay < 0) return go();
-    stats.delays++;
     total.delays++;
     let pending = true;
     const t = setTimeout(() => {

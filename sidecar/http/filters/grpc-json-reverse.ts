@@ -64,8 +64,6 @@ class JsonFromGrpc extends Adapted {
   readonly search: string;
   readonly hasBody: boolean;
   readonly body: Readable;
-  readonly #d: RequestHead;
-  readonly #res: ResponseSink;
   readonly #info: RequestInfo;
   readonly #t: Transcoder;
   readonly #b: Binding;
@@ -76,8 +74,6 @@ class JsonFromGrpc extends Adapted {
 
   constructor(d: RequestHead, res: ResponseSink, info: RequestInfo, t: Transcoder, b: Binding, req: { method: string; path: string; body: string | undefined }) {
     super(d, res);
-    this.#d = d;
-    this.#res = res;
     this.#info = info;
     this.#t = t;
     this.#b = b;
@@ -100,11 +96,11 @@ class JsonFromGrpc extends Adapted {
     if (name === ':path') return this.path + this.search;
     if (name === 'accept') return 'application/json';
     if (DROP.has(name) || name.startsWith('grpc-')) return undefined;
-    return this.#d.header(name);
+    return this.req.header(name);
   }
 
   rawPairs(): string[] {
-    const src = this.#d.rawPairs();
+    const src = this.req.rawPairs();
     const out: string[] = [];
     for (let i = 0; i < src.length; i += 2) if (!DROP.has(src[i]!) && !src[i]!.startsWith('grpc-')) out.push(src[i]!, src[i + 1]!);
     out.push('accept', 'application/json');
@@ -131,7 +127,7 @@ class JsonFromGrpc extends Adapted {
     // A gRPC answer the sidecar made (an error code of its own): pass it on as is.
     if (headers['grpc-status'] !== undefined) {
       this.done = true;
-      this.#res.respondTrailersOnly(headers);
+      this.res.respondTrailersOnly(headers);
       return;
     }
     this.#status = Number(headers[':status']) || 502;
@@ -149,7 +145,7 @@ class JsonFromGrpc extends Adapted {
   #finish(): void {
     if (this.done) return;
     this.done = true;
-    const d = this.#res;
+    const d = this.res;
     const text = Buffer.concat(this.#chunks).toString('utf8');
     if (this.#size > MAX_BODY) return respondGrpcStatus(d, 8, `the service's answer is larger than ${MAX_BODY} bytes`);
     if (this.#status >= 200 && this.#status < 300) {

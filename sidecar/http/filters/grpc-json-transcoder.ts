@@ -47,7 +47,6 @@ function transcoderFilter(t: Transcoder): (next: Handler) => Handler {
   };
 }
 
-/** Envoy's grpc_json_transcoder with proto_descriptor_bin (a path on the proxy is refused). */
 /** A GrpcJsonTranscoder config, compiled (cached by its bytes); its errors go to `p`. */
 export function parseTranscoder(any: Any, p: Problems, path: string): Transcoder | undefined {
   try {
@@ -59,6 +58,7 @@ export function parseTranscoder(any: Any, p: Problems, path: string): Transcoder
   }
 }
 
+/** Envoy's grpc_json_transcoder with proto_descriptor_bin (a path on the proxy is refused). */
 export const grpcJsonTranscoder: HttpFilterFactory<Transcoder> = {
   extension: EXTENSIONS.grpcJsonTranscoder,
   parse: parseTranscoder,
@@ -72,8 +72,6 @@ class GrpcFromJson extends Adapted {
   readonly hasBody = true;
   readonly body: Readable;
   readonly path: string;
-  readonly #d: RequestHead;
-  readonly #res: ResponseSink;
   readonly #info: RequestInfo;
   readonly #m: Match;
   readonly #t: Transcoder;
@@ -85,8 +83,6 @@ class GrpcFromJson extends Adapted {
 
   constructor(d: RequestHead, res: ResponseSink, info: RequestInfo, m: Match, t: Transcoder, frame: Buffer) {
     super(d, res);
-    this.#d = d;
-    this.#res = res;
     this.#info = info;
     this.#m = m;
     this.#t = t;
@@ -96,7 +92,7 @@ class GrpcFromJson extends Adapted {
   }
 
   get headersSent(): boolean {
-    return this.#started || this.#res.headersSent;
+    return this.#started || this.res.headersSent;
   }
 
   header(name: string): string | undefined {
@@ -113,12 +109,12 @@ class GrpcFromJson extends Adapted {
       case 'grpc-timeout':
         return undefined;
       default:
-        return this.#d.header(name);
+        return this.req.header(name);
     }
   }
 
   rawPairs(): string[] {
-    return grpcPairs(this.#d.rawPairs(), DROP);
+    return grpcPairs(this.req.rawPairs(), DROP);
   }
 
   writeHead(status: number, headers: ResponseHeaders, endStream: boolean): void {
@@ -150,7 +146,7 @@ class GrpcFromJson extends Adapted {
   }
 
   #emit(msg: Uint8Array): boolean {
-    const d = this.#res;
+    const d = this.res;
     if (!this.#started) {
       this.#started = true;
       d.writeHead(200, { 'content-type': this.#sse ? 'text/event-stream' : 'application/x-ndjson', 'cache-control': 'no-cache' }, false);
@@ -170,7 +166,7 @@ class GrpcFromJson extends Adapted {
   #finish(meta: ResponseHeaders): void {
     if (this.done) return;
     this.done = true;
-    const d = this.#res;
+    const d = this.res;
     const g = meta['grpc-status'];
     const code = g === undefined ? 2 : Number(g);
     let message = '';

@@ -51,8 +51,6 @@ class GrpcFromGrpcWeb extends Adapted {
   readonly hasBody = true;
   readonly body: Readable;
   readonly path: string;
-  readonly #d: RequestHead;
-  readonly #res: ResponseSink;
   readonly #info: RequestInfo;
   readonly #call: GrpcWebCall;
   readonly #text: boolean;
@@ -63,8 +61,6 @@ class GrpcFromGrpcWeb extends Adapted {
 
   constructor(d: RequestHead, res: ResponseSink, info: RequestInfo, body: Buffer, call: GrpcWebCall) {
     super(d, res);
-    this.#d = d;
-    this.#res = res;
     this.#info = info;
     this.#call = call;
     this.#text = call.text;
@@ -81,11 +77,11 @@ class GrpcFromGrpcWeb extends Adapted {
     if (name === 'te') return 'trailers';
     if (name === ':method') return 'POST';
     if (name === 'content-length') return undefined;
-    return this.#d.header(name);
+    return this.req.header(name);
   }
 
   rawPairs(): string[] {
-    return grpcPairs(this.#d.rawPairs(), DROP);
+    return grpcPairs(this.req.rawPairs(), DROP);
   }
 
   #start(headers: ResponseHeaders): void {
@@ -93,15 +89,15 @@ class GrpcFromGrpcWeb extends Adapted {
     this.#started = true;
     const h: ResponseHeaders = { 'content-type': this.#text ? 'application/grpc-web-text+proto' : 'application/grpc-web+proto' };
     for (const [k, v] of Object.entries(headers)) if (k !== 'content-type' && k !== ':status' && !k.startsWith('grpc-')) h[k] = v;
-    this.#res.writeHead(200, h, false);
+    this.res.writeHead(200, h, false);
   }
 
   #send(b: Buffer): boolean {
-    if (!this.#text) return this.#res.write(b);
+    if (!this.#text) return this.res.write(b);
     const all = this.#carry.length ? Buffer.concat([this.#carry, b]) : b;
     const whole = all.length - (all.length % 3);
     this.#carry = all.subarray(whole);
-    return whole ? this.#res.write(Buffer.from(all.subarray(0, whole).toString('base64'))) : true;
+    return whole ? this.res.write(Buffer.from(all.subarray(0, whole).toString('base64'))) : true;
   }
 
   writeHead(status: number, headers: ResponseHeaders, endStream: boolean): void {
@@ -136,7 +132,7 @@ class GrpcFromGrpcWeb extends Adapted {
     if (!this.#started) {
       this.#started = true;
       const m = meta['grpc-status'] === undefined ? { ...meta, 'grpc-status': '2', 'grpc-message': 'no grpc-status from upstream' } : meta;
-      respondGrpcWebTrailersOnly(this.#d, this.#res, this.#call, m);
+      respondGrpcWebTrailersOnly(this.req, this.res, this.#call, m);
       return;
     }
     let lines = '';
@@ -147,9 +143,9 @@ class GrpcFromGrpcWeb extends Adapted {
     if (meta['grpc-status'] === undefined) lines = `grpc-status: 2\r\ngrpc-message: no grpc-status from upstream\r\n${lines}`;
     this.#send(grpcFrame(Buffer.from(lines, 'latin1'), 0x80));
     if (this.#text && this.#carry.length) {
-      this.#res.write(Buffer.from(this.#carry.toString('base64')));
+      this.res.write(Buffer.from(this.#carry.toString('base64')));
       this.#carry = Buffer.alloc(0);
     }
-    this.#res.end(undefined);
+    this.res.end(undefined);
   }
 }

@@ -38,15 +38,16 @@ export function filterFactory(typeUrl: string): HttpFilterFactory | undefined {
  * RouteConfiguration was decoded: one that fails here is left out).
  */
 export function routePerFilter(key: string, any: Any): unknown {
-  return parsePerFilter(key, any, new Problems('RouteConfiguration'), '')?.config;
+  return parsePerFilter(key, any, new Problems('RouteConfiguration'), '');
 }
 
 /**
  * One typed_per_filter_config entry, parsed by the factory whose per-route type it is (a
  * FilterConfig wrapper is opened: `disabled` turns the filter off for the route, `is_optional`
- * lets an unknown config pass). Returns undefined when it is optional and unknown, or on errors.
+ * lets an unknown config pass). Returns the parsed config (DISABLED for a disabled filter), or
+ * undefined when it is optional and unknown, or on errors.
  */
-export function parsePerFilter(key: string, any: Any, p: Problems, path: string): { factory: HttpFilterFactory; config: unknown } | undefined {
+export function parsePerFilter(key: string, any: Any, p: Problems, path: string): unknown {
   let inner = any;
   let optional = false;
   let innerPath = path;
@@ -58,12 +59,9 @@ export function parsePerFilter(key: string, any: Any, p: Problems, path: string)
     }
     optional = fc.isOptional;
     if (fc.disabled) {
-      const factory = HTTP_FILTERS.find((f) => f.extension.name === key);
-      if (!factory) {
-        if (!optional) p.add(path, `'${key}' is not a filter the Weft sidecar knows`);
-        return undefined;
-      }
-      return { factory, config: DISABLED };
+      if (HTTP_FILTERS.some((f) => f.extension.name === key)) return DISABLED;
+      if (!optional) p.add(path, `'${key}' is not a filter the Weft sidecar knows`);
+      return undefined;
     }
     if (!fc.config) {
       p.add(`${path}.config`, 'is required unless disabled is set');
@@ -80,6 +78,5 @@ export function parsePerFilter(key: string, any: Any, p: Problems, path: string)
     if (!optional) p.add(path, `per-route config '${key}' (${inner.typeUrl}) is not supported by the Weft sidecar; mark it is_optional in a FilterConfig to run without it`);
     return undefined;
   }
-  const config = factory.perRoute.parse(inner, p, innerPath);
-  return config === undefined ? undefined : { factory, config };
+  return factory.perRoute.parse(inner, p, innerPath);
 }

@@ -2,7 +2,7 @@
 import { fromBinary } from '@bufbuild/protobuf';
 import { RouteConfigurationSchema, type RouteConfiguration } from '../../../proto/gen/envoy/config/route/v3/route_pb.js';
 import { checkDuration, checkRegex, Problems, type Decoded } from './decoded.js';
-import { RETRY } from '../../routing/route-table.js';
+import { FRACTION_SCALE, RETRY } from '../../routing/route-table.js';
 import type { RetryPolicy } from '../../../proto/gen/envoy/config/route/v3/route_components_pb.js';
 import type { RegexMatchAndSubstitute } from '../../../proto/gen/envoy/type/matcher/v3/regex_pb.js';
 
@@ -32,8 +32,6 @@ function checkRegexRewrite(p: Problems, path: string, rr: RegexMatchAndSubstitut
   if (rr.pattern) checkRegex(p, `${path}.pattern.regex`, rr.pattern.regex);
   else p.add(`${path}.pattern`, 'is required');
 }
-
-const MIRROR_SCALE = { 0: 100, 1: 10_000, 2: 1_000_000 } as const;
 
 export function decodeRoute(bytes: Uint8Array): Decoded<RouteConfiguration> {
   const rc = fromBinary(RouteConfigurationSchema, bytes);
@@ -93,7 +91,7 @@ export function decodeRoute(bytes: Uint8Array): Decoded<RouteConfiguration> {
           const mp = `${rp}.route.request_mirror_policies[${mi}]`;
           if (!m.cluster) p.add(`${mp}.cluster`, 'is required');
           const f = m.runtimeFraction?.defaultValue;
-          if (f && !(f.denominator in MIRROR_SCALE)) p.add(`${mp}.runtime_fraction.default_value.denominator`, `unsupported denominator ${f.denominator}`);
+          if (f && FRACTION_SCALE[f.denominator] === undefined) p.add(`${mp}.runtime_fraction.default_value.denominator`, `unsupported denominator ${f.denominator}`);
         });
         const cs = r.action.value.clusterSpecifier;
         if (cs.case !== 'cluster' && cs.case !== 'weightedClusters') p.add(`${rp}.route.cluster_specifier`, `unsupported '${cs.case ?? 'none'}'`);
