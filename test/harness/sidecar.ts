@@ -177,12 +177,3 @@ export async function send(port: number, path: string, o: { host?: string; metho
     req.end(o.body);
   });
 }
-
-/** Waits (bounded) until `cond` holds; fails with `what` otherwise. */
-export async function until(cond: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}

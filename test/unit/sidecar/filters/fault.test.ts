@@ -9,7 +9,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HTTPFaultSchema } from '../../../../proto/gen/envoy/extensions/filters/http/fault/v3/fault_pb.js';
 import { fault, faultCounters } from '../../../../sidecar/http/filters/fault.js';
 import { Problems } from '../../../../sidecar/xds/types/decoded.js';
-import { inProcessSidecar, PLAINTEXT_MESH, send, service, until, upstream, type InProcessSidecar, type Upstream } from '../../../harness/sidecar.js';
+import { eventually } from '../../../harness/processes.js';
+import { inProcessSidecar, PLAINTEXT_MESH, send, service, upstream, type InProcessSidecar, type Upstream } from '../../../harness/sidecar.js';
 
 const policy = (name: string, spec: string) => `apiVersion: weft.dev/v1alpha1\nkind: FaultPolicy\nmetadata: { name: ${name} }\nspec:\n${spec}`;
 const ref = (name: string) => `        - type: ExtensionRef\n          extensionRef: { group: weft.dev, kind: FaultPolicy, name: ${name} }\n`;
@@ -106,9 +107,9 @@ describe('fault filter', () => {
     const req = request({ host: '127.0.0.1', port: sc.outbound, path: '/slow/leave', headers: { host: 'orders' } });
     req.on('error', () => undefined);
     req.end();
-    await until(() => sc.active() === 1, 'the request to be held by the delay');
+    await eventually(() => sc.active() === 1, 5000, 5);
     req.destroy();
-    await until(() => sc.active() === 0, 'the abandoned request to finish');
+    await eventually(() => sc.active() === 0, 5000, 5);
     // A delayed request started after it ends after its timer would have fired.
     const later = await send(sc.outbound, '/slow/after');
     expect(later.status).toBe(200);

@@ -3,7 +3,8 @@
 // route's requests, with `-shadow` on the host and the same body; the primary's answers do not
 // change when the shadow is slow or down.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { inProcessSidecar, PLAINTEXT_MESH, send, service, until, upstream, type InProcessSidecar, type Upstream } from '../../../harness/sidecar.js';
+import { eventually } from '../../../harness/processes.js';
+import { inProcessSidecar, PLAINTEXT_MESH, send, service, upstream, type InProcessSidecar, type Upstream } from '../../../harness/sidecar.js';
 
 const route = (percent: number, shadow = 'shadow') => `apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
@@ -45,14 +46,14 @@ describe('request mirroring', () => {
   it('sends every request of the route (100 %) to the shadow, host suffixed -shadow, same method, path and body', async () => {
     const r = await send(sc.outbound, '/m/1?x=y', { method: 'POST', body: 'payload', headers: { 'content-type': 'text/plain' } });
     expect([r.status, r.body]).toEqual([200, 'ok']);
-    await until(() => shadow.seen.length === 1, 'the shadow to get the request');
+    await eventually(() => shadow.seen.length === 1, 5000, 5);
     const s = shadow.seen[0]!;
     expect([s.method, s.url, s.headers.host, s.body]).toEqual(['POST', '/m/1?x=y', 'orders-shadow', 'payload']);
     expect(app.seen.at(-1)?.headers.host).toBe('orders');
     // Routes without the filter are not mirrored.
     await send(sc.outbound, '/other');
     await send(sc.outbound, '/m/2');
-    await until(() => shadow.seen.length === 2, 'the second mirrored request');
+    await eventually(() => shadow.seen.length === 2, 5000, 5);
     expect(shadow.seen.map((x) => x.url)).toEqual(['/m/1?x=y', '/m/2']);
   });
 
@@ -62,7 +63,7 @@ describe('request mirroring', () => {
     for (let i = 0; i < 800; i++) expect((await send(sc.outbound, `/m/share/${i}`)).status).toBe(200);
     // Every shadow request was started before its primary answered; wait for them to land.
     const sent = sc.runtime.clusters().get([...sc.runtime.clusters().keys()].find((k) => k.includes('shadow'))!)!.stats.rqTotal;
-    await until(() => shadow.seen.length - before >= sent - 2, 'the shadows to land');
+    await eventually(() => shadow.seen.length - before >= sent - 2, 5000, 5);
     const n = shadow.seen.length - before;
     expect(n).toBeGreaterThanOrEqual(160);
     expect(n).toBeLessThanOrEqual(240);
@@ -75,7 +76,7 @@ describe('request mirroring', () => {
       for (let i = 0; i < 20; i++) rs.push(await send(sc.outbound, `/m/${target}/${i}`));
       expect(rs.map((r) => r.status)).toEqual(Array(20).fill(200));
       // The slow shadow holds every request it got; the primary answered them all meanwhile.
-      if (target === 'slow') await until(() => holds.length === 20, 'the slow shadow to hold 20 requests');
+      if (target === 'slow') await eventually(() => holds.length === 20, 5000, 5);
     }
     expect(holds.length).toBe(20);
   });
