@@ -138,11 +138,22 @@ export interface RequestMirror {
   fraction: { numerator: number; denominator: number };
 }
 
-/** A Gateway API ExtensionRef route filter (LocalObjectReference: the route's namespace). Weft's only extension is FaultPolicy. */
+/** The policy kinds a route rule may name in an ExtensionRef (kinds/policy-attachment.ts). */
+export type ExtensionRefKind = 'FaultPolicy';
+
+/** A Gateway API ExtensionRef route filter (LocalObjectReference: the route's namespace) naming one of Weft's policies. */
 export interface ExtensionRef {
   group: 'weft.dev';
-  kind: 'FaultPolicy';
+  kind: ExtensionRefKind;
   name: string;
+}
+
+/** A policy's target (GEP-713 targetRefs): a Gateway of the policy's namespace, or one of its listeners. */
+export interface PolicyTargetRef {
+  group: 'gateway.networking.k8s.io';
+  kind: 'Gateway';
+  name: string;
+  sectionName?: string;
 }
 
 // ------------------------------------------------------------------------------------- HTTPRoute

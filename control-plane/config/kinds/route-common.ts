@@ -1,9 +1,10 @@
 /** Parts HTTPRoute and GRPCRoute share: parentRefs, backendRefs, header matches and filters, retry. */
-import type { BackendRef, ExtensionRef, GRPCRouteResource, GatewayParentRef, HTTPRouteResource, HeaderMatch, HeaderModifier, ParentRef, RequestMirror, RetryPolicy, RouteTimeouts } from '../types.js';
+import type { BackendRef, ExtensionRef, ExtensionRefKind, GRPCRouteResource, GatewayParentRef, HTTPRouteResource, HeaderMatch, HeaderModifier, ParentRef, RequestMirror, RetryPolicy, RouteTimeouts } from '../types.js';
 import type { Reader } from '../schema.js';
 import type { ReferenceContext } from './kind.js';
 import { GATEWAY_GROUP } from '../api-versions.js';
 import { admitsNamespace, listenerHostnames, selectsListener } from './gateway.js';
+import { EXTENSION_REF_KIND_NAMES, extensionTarget } from './policy-attachment.js';
 
 export const RETRY_ON = [
   '5xx', 'gateway-error', 'reset', 'connect-failure', 'retriable-4xx', 'refused-stream', 'retriable-status-codes',
@@ -107,21 +108,24 @@ export function readMirror(r: Reader, v: unknown, p: string, ns: string): Reques
   return backendRef ? { backendRef, fraction } : undefined;
 }
 
-/** Gateway API ExtensionRef (a LocalObjectReference): Weft's extensions are group weft.dev, kind FaultPolicy. */
+/** Gateway API ExtensionRef (a LocalObjectReference): group weft.dev, one of Weft's policy kinds (policy-attachment.ts). */
 export function readExtensionRef(r: Reader, v: unknown, p: string): ExtensionRef | undefined {
   const o = r.obj(v, p, ['group', 'kind', 'name'], ['group', 'kind', 'name']);
   if (!o) return undefined;
   const group = r.str(o.group, `${p}.group`, { oneOf: ['weft.dev'] });
-  const kind = r.str(o.kind, `${p}.kind`, { oneOf: ['FaultPolicy'] });
+  const kind = r.str(o.kind, `${p}.kind`, { oneOf: EXTENSION_REF_KIND_NAMES }) as ExtensionRefKind | undefined;
   const name = r.dnsLabel(o.name, `${p}.name`, false); // absent: already reported by obj()
-  return group && kind && name ? { group: 'weft.dev', kind: 'FaultPolicy', name } : undefined;
+  return group && kind && name ? { group: 'weft.dev', kind, name } : undefined;
 }
 
-/** Rule-level checks of a route's filters: at most one FaultPolicy per rule (one HTTPFault per Envoy route). */
-export function checkRuleFilters(r: Reader, filters: ReadonlyArray<{ type: string }>, p: string): void {
-  let faults = 0;
+/** Rule-level checks of a route's filters: at most one policy of each kind per rule (one filter config per Envoy route). */
+export function checkRuleFilters(r: Reader, filters: ReadonlyArray<{ type: string; extensionRef?: ExtensionRef }>, p: string): void {
+  const seen = new Set<string>();
   filters.forEach((f, i) => {
-    if (f.type === 'ExtensionRef' && ++faults === 2) r.err(`${p}[${i}]`, 'a rule may reference one FaultPolicy (this is the second)');
+    if (f.type !== 'ExtensionRef' || !f.extensionRef) return;
+    const k = f.extensionRef.kind;
+    if (seen.has(k)) r.err(`${p}[${i}]`, `a rule may reference one ${k} (this is the second)`);
+    seen.add(k);
   });
 }
 
@@ -198,7 +202,8 @@ export function routeReferences(res: HTTPRouteResource | GRPCRouteResource, ctx:
       if (f.type === 'RequestMirror') ctx.backend(f.requestMirror.backendRef, `spec.rules[${ri}].filters[${fi}].requestMirror.backendRef`);
       if (f.type === 'ExtensionRef') {
         const ns = res.metadata.namespace;
-        if (!model.faultPolicies.has(`FaultPolicy/${ns}/${f.extensionRef.name}`)) err(`spec.rules[${ri}].filters[${fi}].extensionRef.name`, `FaultPolicy ${ns}/${f.extensionRef.name} does not exist`);
+        const { kind, name } = f.extensionRef;
+        if (extensionTarget(model, kind, ns, name) === undefined) err(`spec.rules[${ri}].filters[${fi}].extensionRef.name`, `${kind} ${ns}/${name} does not exist`);
       }
     });
   });

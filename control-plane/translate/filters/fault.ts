@@ -11,7 +11,8 @@
  */
 import { EXTENSIONS, packExtension, typedExtension } from '../../../common/extensions.js';
 import type { HttpFilter } from '../../../proto/gen/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager_pb.js';
-import type { FaultPolicySpec } from '../../config/types.js';
+import type { FaultPolicyResource, FaultPolicySpec } from '../../config/types.js';
+import { ruleExtension } from '../../config/kinds/policy-attachment.js';
 import { duration, fractionalPercent } from '../proto-helpers.js';
 import { configuredIn, type HttpFilterTranslation } from './filter.js';
 
@@ -48,11 +49,7 @@ export const fault: HttpFilterTranslation = {
   name: EXTENSIONS.fault.name,
   listenerFilters: (ctx) => ((ctx.side === 'outbound' || ctx.side === 'proxyless' || ctx.side === 'gateway') && configuredIn(ctx.routes, EXTENSIONS.fault.name) ? [typedExtension(EXTENSIONS.fault) as HttpFilter] : []),
   routeConfig(ctx) {
-    for (const f of ctx.rule.filters) {
-      if (f.type !== 'ExtensionRef') continue;
-      const policy = ctx.model.faultPolicies.get(`FaultPolicy/${ctx.namespace}/${f.extensionRef.name}`);
-      return policy ? packExtension(EXTENSIONS.faultPolicy, httpFault(policy.spec)) : undefined;
-    }
-    return undefined;
+    const policy = ruleExtension<FaultPolicyResource>(ctx.model, ctx.rule.filters, 'FaultPolicy', ctx.namespace);
+    return policy ? packExtension(EXTENSIONS.faultPolicy, httpFault(policy.spec)) : undefined;
   },
 };
