@@ -14,8 +14,11 @@ $(NODE_MODULES): package.json package-lock.json
 
 install: $(NODE_MODULES) deps ## install npm packages and system tools the tests use
 
-deps: ## system packages used by tests and the demo (curl, openssl, wrk, the Prometheus Python parser, gRPC C-core); apt only when missing
+deps: ## system packages used by tests and the demo (curl, openssl, wrk, h2load, Redis, Chromium, the Prometheus Python parser, gRPC C-core); apt only when missing
 	@missing=""; for b in curl openssl python3 wrk; do command -v $$b >/dev/null || missing="$$missing $$b"; done; \
+	command -v h2load >/dev/null || missing="$$missing nghttp2-client"; \
+	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	/usr/bin/python3 -c 'import prometheus_client.parser' 2>/dev/null || missing="$$missing python3-prometheus-client"; \
 	/usr/bin/python3 -c 'import grpc' 2>/dev/null || missing="$$missing python3-grpcio"; \
 	if [ -n "$$missing" ]; then \
