@@ -60,6 +60,9 @@ export interface InProcessSidecar {
 }
 
 export interface SidecarNode {
+  /** Default sidecar. A gateway serves `gateway` (ns/name), with no inbound listener. */
+  role?: 'sidecar' | 'gateway';
+  gateway?: string;
   service: string;
   namespace?: string;
   /** Where the inbound listener sends requests (the app). */
@@ -74,7 +77,7 @@ export function translateFor(yaml: readonly string[], n: SidecarNode): XdsConfig
   const problems = [...errors, ...v.errors].map(formatFieldError);
   if (problems.length) throw new Error(`the mesh does not validate:\n${problems.join('\n')}`);
   const model = buildModel(1, v.resources);
-  const node: NodeInfo = { id: `${n.service}-1`, cluster: '', role: 'sidecar', namespace: n.namespace ?? 'default', service: n.service, appPort: n.appPort, appProtocol: n.appProtocol ?? 'http', labels: {}, userAgent: 'weft-test-harness' };
+  const node: NodeInfo = { id: `${n.service}-1`, cluster: '', role: n.role ?? 'sidecar', namespace: n.namespace ?? 'default', service: n.service, appPort: n.appPort, appProtocol: n.appProtocol ?? 'http', labels: {}, userAgent: 'weft-test-harness', ...(n.gateway ? { gateway: n.gateway } : {}) };
   const snap = new Translator(model, new Registry()).snapshotFor(node);
   const out = { listeners: new Map(), routes: new Map(), clusters: new Map(), endpoints: new Map(), secrets: new Map() } as Record<ResourceKind | 'listeners' | 'routes' | 'clusters' | 'endpoints' | 'secrets', Map<string, unknown>>;
   const slot: Record<ResourceKind, keyof typeof out> = { listener: 'listeners', route: 'routes', cluster: 'clusters', endpoint: 'endpoints', secret: 'secrets' };
@@ -111,6 +114,54 @@ export async function inProcessSidecar(yaml: readonly string[], node: SidecarNod
     close: async () => {
       out.close();
       inb.close();
+      runtime.close();
+    },
+  };
+}
+
+export interface InProcessGateway {
+  /** Gateway listener name (the Gateway's, e.g. `web`) -> the loopback port it is bound to. */
+  readonly ports: ReadonlyMap<string, number>;
+  /** The port of the only listener, or of `name`. */
+  port(name?: string): number;
+  readonly runtime: Runtime;
+  readonly finished: Finished[];
+  apply(yaml: readonly string[]): void;
+  close(): Promise<void>;
+}
+
+/**
+ * An in-process `weft gateway` for Gateway `gateway` (ns/name): each of its listeners is bound
+ * on 127.0.0.1 port 0 (not the Gateway's port) and serves the chain the runtime composed for it.
+ * Listeners the first translation does not have are not bound later.
+ */
+export async function inProcessGateway(yaml: readonly string[], gateway: string, o: { service?: string } = {}): Promise<InProcessGateway> {
+  const node: SidecarNode = { role: 'gateway', gateway, service: o.service ?? 'edge', namespace: gateway.split('/')[0], appPort: 1 };
+  const finished: Finished[] = [];
+  const runtime = new Runtime('http', undefined, undefined, undefined, undefined);
+  const cfg = translateFor(yaml, node);
+  runtime.apply(cfg);
+  const listeners: HttpListener[] = [];
+  const ports = new Map<string, number>();
+  for (const name of cfg.listeners.keys()) {
+    if (!name.startsWith('gateway.')) continue;
+    const l = new HttpListener({ name, host: '127.0.0.1', port: 0, observer: (d: Downstream, status: number) => finished.push({ listener: 'outbound', status, route: d.info.routeName, cluster: d.info.clusterName, weftError: d.info.weftError }) }, runtime.contextFor(name));
+    listeners.push(l);
+    ports.set(name.slice('gateway.'.length), (await l.listen()).port);
+  }
+  return {
+    ports,
+    port(name?: string) {
+      if (name === undefined && ports.size !== 1) throw new Error(`the gateway has ${ports.size} listeners; name one`);
+      const p = name === undefined ? [...ports.values()][0] : ports.get(name);
+      if (p === undefined) throw new Error(`no gateway listener ${name}`);
+      return p;
+    },
+    runtime,
+    finished,
+    apply: (y) => runtime.apply(translateFor(y, node)),
+    close: async () => {
+      for (const l of listeners) l.close();
       runtime.close();
     },
   };
