@@ -28,6 +28,7 @@ import { WeftError, isWeftError, type ErrorCode } from '../../common/errors.js';
 import { silentLogger, type Logger } from '../../common/log.js';
 import { type Kind } from '../config/types.js';
 import { KINDS } from '../config/model.js';
+import { presentResource } from '../config/kinds/index.js';
 import type { ControlPlane } from '../control-plane.js';
 import { tokenMatches } from './token.js';
 import { ApplyDecoder, type ApplyDecoderOptions } from './apply-decoder.js';
@@ -134,7 +135,7 @@ export class AdminServer {
       if (kind !== undefined && !KINDS.includes(kind as Kind)) {
         throw new WeftError('ADMIN_BAD_REQUEST', `unknown kind '${kind}' (known: ${KINDS.join(', ')})`);
       }
-      const items = cp.list(kind as Kind | undefined, url.searchParams.get('namespace') ?? undefined, url.searchParams.get('name') ?? undefined);
+      const items = cp.list(kind as Kind | undefined, url.searchParams.get('namespace') ?? undefined, url.searchParams.get('name') ?? undefined).map((r) => presentResource(r, cp.model));
       return send(res, 200, { revision: cp.model.revision, items });
     }
     if (m === 'DELETE' && parts[0] === 'v1' && parts[1] === 'resources' && parts.length === 5) {

@@ -12,7 +12,9 @@
 export { API_VERSION_WEFT, API_VERSION_GATEWAY } from './api-versions.js';
 
 /** Every kind has one definition in kinds/index.ts (a compile-time check there keeps them in step). */
-export type Kind = 'Service' | 'HTTPRoute' | 'GRPCRoute' | 'TrafficPolicy' | 'AuthorizationPolicy' | 'GRPCTranslation' | 'MeshConfig' | 'FaultPolicy' | 'Gateway';
+export type Kind =
+  | 'Service' | 'HTTPRoute' | 'GRPCRoute' | 'TrafficPolicy' | 'AuthorizationPolicy' | 'GRPCTranslation' | 'MeshConfig' | 'FaultPolicy' | 'Gateway'
+  | 'Secret';
 
 export interface ObjectMeta {
   name: string;
@@ -359,7 +361,7 @@ export interface AuthorizationPolicySpec {
 // --------------------------------------------------------------------------------------- Gateway
 
 /** Listener protocols Weft serves today (HTTPS, TLS, TCP and UDP are refused until they exist). */
-export type GatewayProtocol = 'HTTP';
+export type GatewayProtocol = 'HTTP' | 'HTTPS';
 
 export interface GatewayListener {
   /** Unique within the Gateway; routes select it with parentRefs[].sectionName. */
@@ -370,6 +372,8 @@ export interface GatewayListener {
   hostname?: string;
   /** Routes of which namespaces may attach: the Gateway's own (Same, the default) or any (All). */
   allowedRoutes: { namespaces: { from: 'Same' | 'All' } };
+  /** HTTPS: TLS terminated with these certificates (Secrets of the Gateway's namespace). */
+  tls?: { mode: 'Terminate'; certificateRefs: Array<{ name: string }> };
 }
 
 /** Gateway (Gateway API): the listeners a `weft gateway` process serves at the edge. */
@@ -452,6 +456,19 @@ interface ResourceBase<K extends Kind, S> {
    * is the normalised form (durations in ms, defaults filled) the control plane works with.
    */
   source?: Record<string, unknown>;
+  /** Observed state, added by the admin API when it hands the resource out (never stored). */
+  status?: S extends GatewaySpec ? GatewayStatus : undefined;
+}
+
+/** A certificate a Gateway listener serves, as `weft get gateway` shows it. */
+export interface ListenerCertificate {
+  secret: string;
+  names: string[];
+  notAfter: string;
+  daysLeft: number;
+}
+export interface GatewayStatus {
+  listeners: Array<{ name: string; certificates: ListenerCertificate[] }>;
 }
 
 export type ServiceResource = ResourceBase<'Service', ServiceSpec>;
@@ -478,7 +495,16 @@ export interface GRPCTranslationSpec {
 export type GRPCTranslationResource = ResourceBase<'GRPCTranslation', GRPCTranslationSpec>;
 export type FaultPolicyResource = ResourceBase<'FaultPolicy', FaultPolicySpec>;
 export type GatewayResource = ResourceBase<'Gateway', GatewaySpec>;
-export type MeshResource = ServiceResource | HTTPRouteResource | GRPCRouteResource | TrafficPolicyResource | AuthorizationPolicyResource | GRPCTranslationResource | MeshConfigResource | FaultPolicyResource | GatewayResource;
+/** Secret (v1, type kubernetes.io/tls): a certificate chain and its key, PEM. */
+export interface SecretSpec {
+  type: 'kubernetes.io/tls';
+  certificatePem: string;
+  privateKeyPem: string;
+}
+export type SecretResource = ResourceBase<'Secret', SecretSpec>;
+export type MeshResource =
+  | ServiceResource | HTTPRouteResource | GRPCRouteResource | TrafficPolicyResource | AuthorizationPolicyResource | GRPCTranslationResource | MeshConfigResource | FaultPolicyResource | GatewayResource
+  | SecretResource;
 
 /** `Kind/namespace/name`: the identity of a resource in the store and in messages. */
 export type ResourceKey = string;
@@ -504,5 +530,7 @@ export interface MeshModel {
   readonly faultPolicies: ReadonlyMap<ResourceKey, FaultPolicyResource>;
   /** Gateway by its own key (`Gateway/ns/name`). */
   readonly gateways: ReadonlyMap<ResourceKey, GatewayResource>;
+  /** Secret by its own key (`Secret/ns/name`). */
+  readonly secrets: ReadonlyMap<ResourceKey, SecretResource>;
   readonly mesh: MeshConfigSpec;
 }
