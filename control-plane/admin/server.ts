@@ -29,6 +29,7 @@ import { silentLogger, type Logger } from '../../common/log.js';
 import { type Kind } from '../config/types.js';
 import { KINDS } from '../config/model.js';
 import { presentResource } from '../config/kinds/index.js';
+import { certificateNames, pemCertificates } from '../config/kinds/secret.js';
 import type { ControlPlane } from '../control-plane.js';
 import { tokenMatches } from './token.js';
 import { ApplyDecoder, type ApplyDecoderOptions } from './apply-decoder.js';
@@ -248,7 +249,14 @@ export class AdminServer {
       const rec = id.issued.get(nodeId);
       const dump = cp.configDump(nodeId, 'secret');
       if (!rec && !dump) throw new WeftError('CONFIG_NOT_FOUND', `no proxy with id '${nodeId}' (see \`weft proxy-status\`)`);
-      return send(res, 200, { nodeId, workloadCertificate: rec ?? null, trustBundle: { roots: id.ca.roots(), version: dump?.secret?.[0]?.version ?? '' } });
+      // A gateway's serving certificates (Secrets its listeners name): names and expiry, never the key.
+      const serving = (dump?.secret ?? []).flatMap((x) => {
+        const pem = (x.resource as { tlsCertificate?: { certificateChain?: { inlineString?: string } } }).tlsCertificate?.certificateChain?.inlineString;
+        const leaf = pem ? pemCertificates(pem)[0] : undefined;
+        return leaf ? [{ name: x.name, names: certificateNames(leaf), serial: leaf.serialNumber.toLowerCase(), notAfter: new Date(leaf.validTo).toISOString(), version: x.version }] : [];
+      });
+      const bundle = dump?.secret?.find((x) => !(x.resource as { tlsCertificate?: unknown }).tlsCertificate);
+      return send(res, 200, { nodeId, workloadCertificate: rec ?? null, trustBundle: { roots: id.ca.roots(), version: bundle?.version ?? '' }, servingCertificates: serving });
     }
     throw new WeftError('ADMIN_BAD_REQUEST', `no such endpoint: ${m} /${parts.join('/')}`);
   }
