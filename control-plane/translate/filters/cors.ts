@@ -18,8 +18,8 @@ export const cors: HttpFilterTranslation = {
     return packExtension(EXTENSIONS.corsPolicy, {
       allowOriginStringMatch: [{ matchPattern: { case: 'safeRegex', value: { regex: '.*' } } }],
       allowMethods: GRPC_WEB_ALLOW_METHODS,
-      // Empty: the sidecar allows the headers the preflight asks for.
-      allowHeaders: '',
+      // The headers the preflight asks for (gRPC-Web clients send custom metadata).
+      allowHeaders: '*',
       exposeHeaders: GRPC_WEB_EXPOSE,
       maxAge: GRPC_WEB_MAX_AGE,
     });
