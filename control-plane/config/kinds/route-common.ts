@@ -204,6 +204,8 @@ export function routeReferences(res: HTTPRouteResource | GRPCRouteResource, ctx:
         const ns = res.metadata.namespace;
         const { kind, name } = f.extensionRef;
         if (extensionTarget(model, kind, ns, name) === undefined) err(`spec.rules[${ri}].filters[${fi}].extensionRef.name`, `${kind} ${ns}/${name} does not exist`);
+        // CORS is answered at the edge (translate/filters/cors.ts): on a route the mesh alone serves it would do nothing.
+        else if (kind === 'CorsPolicy' && !res.spec.parentRefs.some((pr) => pr.kind === 'Gateway')) err(`spec.rules[${ri}].filters[${fi}].extensionRef`, 'a CorsPolicy takes effect at a gateway: the route needs a Gateway parentRef');
       }
     });
   });
