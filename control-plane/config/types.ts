@@ -170,6 +170,8 @@ export interface HTTPRouteMatch {
 export type HTTPRouteFilter =
   | { type: 'RequestHeaderModifier'; requestHeaderModifier: HeaderModifier }
   | { type: 'ResponseHeaderModifier'; responseHeaderModifier: HeaderModifier }
+  /** Gateway API CORS (GEP-1767), read into the same rules as a CorsPolicy. */
+  | { type: 'CORS'; cors: CorsRules }
   | {
       type: 'URLRewrite';
       urlRewrite: {
@@ -426,6 +428,9 @@ export interface CorsPolicySpec {
   allowPrivateNetworkAccess: boolean;
   targetRefs: PolicyTargetRef[];
 }
+
+/** What a CorsPolicy or a Gateway API CORS filter says about requests (the attachment aside). */
+export type CorsRules = Omit<CorsPolicySpec, 'targetRefs'>;
 
 // ------------------------------------------------------------------------------------ MeshConfig
 

@@ -223,6 +223,8 @@ spec:
       filters:
         - type: RequestRedirect
           requestRedirect: { path: { type: ReplaceFullPath, replaceFullPath: /new }, statusCode: 301 }
+        - type: CORS
+          cors: { allowOrigins: ["https://*.example.org:8443", "http://a.example"], allowMethods: ["*"], allowHeaders: [x-a], exposeHeaders: ["*"], maxAge: 60 }
 `,
     // CorsPolicy: the docs' one by ExtensionRef (above); one for the whole edge-all Gateway (every
     // origin form, '*' lists, private network access) and one for its wild listener.

@@ -10,7 +10,7 @@
  * allows every origin (Envoy), and credentials for any origin are what the Fetch spec forbids
  * `Access-Control-Allow-Origin: *` to carry.
  */
-import type { CorsPolicySpec, OriginMatch } from '../types.js';
+import type { CorsPolicySpec, CorsRules, OriginMatch } from '../types.js';
 import type { Reader } from '../schema.js';
 import { API_VERSION_WEFT } from '../api-versions.js';
 import type { KindDefinition } from './kind.js';
@@ -80,6 +80,11 @@ function readList(r: Reader, v: unknown, p: string, what: string, star: boolean)
   return list;
 }
 
+/** `*` in exposeHeaders means every header only without credentials; with them a browser reads it as a header named `*`. */
+function exposeStar(r: Reader, credentials: boolean, expose: readonly string[], p: string): void {
+  if (credentials && expose.includes('*')) r.err(`${p}[${expose.indexOf('*')}]`, "'*' exposes every header only without credentials (with allowCredentials a browser takes it as a header named '*'); list the headers");
+}
+
 export function readCorsPolicy(r: Reader, v: unknown): CorsPolicySpec | undefined {
   const o = r.obj(v, 'spec', ['allowOrigins', 'allowMethods', 'allowHeaders', 'exposeHeaders', 'allowCredentials', 'maxAge', 'allowPrivateNetworkAccess', 'targetRefs'], ['allowOrigins']);
   if (!o) return undefined;
@@ -87,7 +92,7 @@ export function readCorsPolicy(r: Reader, v: unknown): CorsPolicySpec | undefine
   const allowOrigins = o.allowOrigins === undefined || o.allowOrigins === null ? [] : r.arr(o.allowOrigins, 'spec.allowOrigins', (x, q) => readOrigin(r, x, q), { nonEmpty: true });
   const allowMethods = readList(r, o.allowMethods, 'spec.allowMethods', 'an HTTP method', true);
   const allowHeaders = readList(r, o.allowHeaders, 'spec.allowHeaders', 'a header name', true);
-  const exposeHeaders = readList(r, o.exposeHeaders, 'spec.exposeHeaders', 'a header name', false);
+  const exposeHeaders = readList(r, o.exposeHeaders, 'spec.exposeHeaders', 'a header name', true);
   const allowCredentials = r.bool(o.allowCredentials, 'spec.allowCredentials') ?? false;
   const allowPrivateNetworkAccess = r.bool(o.allowPrivateNetworkAccess, 'spec.allowPrivateNetworkAccess') ?? false;
   let maxAgeSeconds: number | undefined;
@@ -101,6 +106,7 @@ export function readCorsPolicy(r: Reader, v: unknown): CorsPolicySpec | undefine
     const star = allowOrigins.findIndex(matchesStar);
     if (star >= 0) r.err('spec.allowCredentials', `true is refused with spec.allowOrigins[${star}], which matches '*' and so allows every origin: the Fetch spec forbids credentials for a wildcard origin; list the origins`);
   }
+  exposeStar(r, allowCredentials, exposeHeaders, 'spec.exposeHeaders');
   const targetRefs = readTargetRefs(r, o.targetRefs, 'spec.targetRefs', { required: false });
   const spec: CorsPolicySpec = { allowOrigins, allowMethods, allowHeaders, exposeHeaders, allowCredentials, allowPrivateNetworkAccess, targetRefs };
   if (maxAgeSeconds !== undefined) spec.maxAgeSeconds = maxAgeSeconds;
@@ -122,3 +128,64 @@ export const corsPolicyKind: KindDefinition<'CorsPolicy'> = {
     return `origins: ${origins}${allowCredentials ? '; credentials' : ''}${targets.length ? `; targets ${targets.join(', ')}` : ''}`;
   },
 };
+
+// ------------------------------------------------------------------------ Gateway API CORS filter
+
+/** GEP-1767's origin: `http(s)://host[:port]`, `*` in the host a greedy match to the left. */
+const GEP_ORIGIN = /^(https?):\/\/([^/:?#\s]+)(?::(\d+))?$/;
+
+function escapeRegex(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+/**
+ * One GEP-1767 origin as a matcher: `*` alone allows every origin; a host with `*` becomes a
+ * regex (`*` spans any number of labels, dots included); the port a scheme implies is dropped,
+ * since a browser never sends it.
+ */
+function gepOrigin(r: Reader, v: unknown, p: string): OriginMatch | undefined {
+  const s = r.str(v, p, { required: true });
+  if (s === undefined) return undefined;
+  if (s === '*') return { exact: '*' };
+  const m = GEP_ORIGIN.exec(s);
+  if (!m) {
+    r.err(p, `'${s}' is not an origin: http or https, a host, an optional port, no path (e.g. https://*.example.com:8443)`);
+    return undefined;
+  }
+  const [, scheme, host, portText] = m as unknown as [string, string, string, string | undefined];
+  const port = portText === undefined ? undefined : Number(portText);
+  if (port !== undefined && (port < 1 || port > 65535)) {
+    r.err(p, `port ${portText} is not from 1 to 65535`);
+    return undefined;
+  }
+  const implied = (scheme === 'http' && port === 80) || (scheme === 'https' && port === 443);
+  const suffix = port === undefined || implied ? '' : `:${port}`;
+  if (!host.includes('*')) return { exact: `${scheme}://${host}${suffix}` };
+  return { regex: `${scheme}://${host.split('*').map(escapeRegex).join('.*')}${escapeRegex(suffix)}` };
+}
+
+/** GEP-1767's default max age, in seconds. */
+const GEP_DEFAULT_MAX_AGE_S = 5;
+
+/**
+ * The Gateway API HTTPRoute filter `type: CORS` (GEP-1767, experimental): read into the rules a
+ * CorsPolicy holds, so both translate to the same Envoy CorsPolicy. Refused like a CorsPolicy:
+ * `allowCredentials` with the `*` origin (GEP-1767 would echo any origin with credentials).
+ */
+export function readCorsFilter(r: Reader, v: unknown, p: string): CorsRules | undefined {
+  const o = r.obj(v, p, ['allowOrigins', 'allowCredentials', 'allowMethods', 'allowHeaders', 'exposeHeaders', 'maxAge']);
+  if (!o) return undefined;
+  const allowOrigins = r.arr(o.allowOrigins, `${p}.allowOrigins`, (x, q) => gepOrigin(r, x, q), { nonEmpty: true, max: 64 });
+  const star = allowOrigins.findIndex((m) => 'exact' in m && m.exact === '*');
+  if (star >= 0 && allowOrigins.length > 1) r.err(`${p}.allowOrigins`, "'*' stands alone (it allows every origin)");
+  const allowMethods = readList(r, o.allowMethods, `${p}.allowMethods`, 'an HTTP method', true);
+  const allowHeaders = readList(r, o.allowHeaders, `${p}.allowHeaders`, 'a header name', true);
+  const exposeHeaders = readList(r, o.exposeHeaders, `${p}.exposeHeaders`, 'a header name', true);
+  const allowCredentials = r.bool(o.allowCredentials, `${p}.allowCredentials`) ?? false;
+  if (allowCredentials && star >= 0) r.err(`${p}.allowCredentials`, `true is refused with the '*' origin (${p}.allowOrigins[${star}]): it would let every site make credentialed requests; list the origins`);
+  exposeStar(r, allowCredentials, exposeHeaders, `${p}.exposeHeaders`);
+  const maxAgeSeconds = o.maxAge === undefined || o.maxAge === null ? GEP_DEFAULT_MAX_AGE_S : r.int(o.maxAge, `${p}.maxAge`, 1, MAX_AGE_LIMIT_S);
+  const rules: CorsRules = { allowOrigins, allowMethods, allowHeaders, exposeHeaders, allowCredentials, allowPrivateNetworkAccess: false };
+  if (maxAgeSeconds !== undefined) rules.maxAgeSeconds = maxAgeSeconds;
+  return rules;
+}

@@ -4,8 +4,9 @@
  *
  * - the inbound listener of every service with a grpc port, with the gRPC-Web CORS policy
  *   (common/grpc-web.ts) on that listener's virtual host;
- * - a gateway listener some of whose routes have a CorsPolicy: the rule's own (ExtensionRef), else
- *   the one targeting the listener, else the one targeting its Gateway (policy-attachment.ts).
+ * - a gateway listener some of whose routes have CORS rules: the rule's own (an ExtensionRef to a
+ *   CorsPolicy, or the Gateway API's `CORS` filter, GEP-1767), else the CorsPolicy targeting the
+ *   listener, else the one targeting its Gateway (policy-attachment.ts).
  *
  * A gateway's policy goes on each Envoy Route, never on the virtual host: Envoy merges a route's
  * CorsPolicy with its virtual host's field by field (an empty field falls back), so a rule's
@@ -17,7 +18,7 @@
 import { EXTENSIONS, packExtension, typedExtension } from '../../../common/extensions.js';
 import { GRPC_WEB_ALLOW_METHODS, GRPC_WEB_EXPOSE, GRPC_WEB_MAX_AGE } from '../../../common/grpc-web.js';
 import type { HttpFilter } from '../../../proto/gen/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager_pb.js';
-import type { CorsPolicyResource, CorsPolicySpec, OriginMatch } from '../../config/types.js';
+import type { CorsPolicyResource, CorsRules, HTTPRouteFilter, OriginMatch } from '../../config/types.js';
 import { policyForListener, ruleExtension } from '../../config/kinds/policy-attachment.js';
 import { configuredIn, type HttpFilterTranslation } from './filter.js';
 import { servesGrpcWeb } from './grpc-web.js';
@@ -29,8 +30,8 @@ function originMatcher(m: OriginMatch) {
   return { matchPattern: { case: 'safeRegex' as const, value: { regex: m.regex } } };
 }
 
-/** CorsPolicy spec -> Envoy CorsPolicy init. */
-export function envoyCorsPolicy(spec: CorsPolicySpec) {
+/** CorsPolicy spec or Gateway API CORS filter -> Envoy CorsPolicy init. */
+export function envoyCorsPolicy(spec: CorsRules) {
   return {
     allowOriginStringMatch: spec.allowOrigins.map(originMatcher),
     allowMethods: spec.allowMethods.join(','),
@@ -66,7 +67,10 @@ export const cors: HttpFilterTranslation = {
   },
   routeConfig(ctx) {
     if (!ctx.gateway) return undefined;
-    const policy = ruleExtension<CorsPolicyResource>(ctx.model, ctx.rule.filters, 'CorsPolicy', ctx.namespace) ?? policyForListener(ctx.model.corsPolicies.values(), ctx.gateway.gw, ctx.gateway.listener);
-    return policy ? packExtension(EXTENSIONS.corsPolicy, envoyCorsPolicy(policy.spec)) : undefined;
+    const rules =
+      ruleExtension<CorsPolicyResource>(ctx.model, ctx.rule.filters, 'CorsPolicy', ctx.namespace)?.spec ??
+      (ctx.rule.filters as readonly HTTPRouteFilter[]).find((f): f is Extract<HTTPRouteFilter, { type: 'CORS' }> => f.type === 'CORS')?.cors ??
+      policyForListener(ctx.model.corsPolicies.values(), ctx.gateway.gw, ctx.gateway.listener)?.spec;
+    return rules ? packExtension(EXTENSIONS.corsPolicy, envoyCorsPolicy(rules)) : undefined;
   },
 };

@@ -3,6 +3,7 @@
 // one policy per target) and the ExtensionRef that names it (only on routes a Gateway serves).
 import { describe, expect, it } from 'vitest';
 import { checkDelete } from '../../../control-plane/config/index.js';
+import type { HTTPRouteResource } from '../../../control-plane/config/types.js';
 import { type CorsPolicyResource } from '../../../control-plane/config/types.js';
 import { buildModel } from '../../../control-plane/config/model.js';
 import { applyYaml } from '../../harness/mesh.js';
@@ -64,7 +65,7 @@ describe('CorsPolicy on its own', () => {
     ['a method that is no token', `{ ${O}, allowMethods: ["GET PUT"] }`, [['spec.allowMethods[0]', "'GET PUT' is not an HTTP method"]]],
     ['* with other methods', `{ ${O}, allowMethods: [GET, "*"] }`, [['spec.allowMethods', "'*' stands alone (it allows whatever the preflight asks for)"]]],
     ['a header listed twice', `{ ${O}, allowHeaders: [X-Token, x-token] }`, [['spec.allowHeaders[1]', "'x-token' is listed twice"]]],
-    ['* in exposeHeaders', `{ ${O}, exposeHeaders: ["*"] }`, [['spec.exposeHeaders[0]', "'*' is not a header name"]]],
+    ['* in exposeHeaders with credentials', `{ ${O}, exposeHeaders: [x-a, "*"], allowCredentials: true }`, [['spec.exposeHeaders', "'*' stands alone (it allows whatever the preflight asks for)"], ['spec.exposeHeaders[1]', "'*' exposes every header only without credentials (with allowCredentials a browser takes it as a header named '*'); list the headers"]]],
     ['a maxAge that is no duration', `{ ${O}, maxAge: 600 }`, [['spec.maxAge', 'must be a duration like 250ms, 10s, 2m or 1h, got 600']]],
     ['a maxAge with milliseconds', `{ ${O}, maxAge: 1500ms }`, [['spec.maxAge', 'must be whole seconds (access-control-max-age counts seconds), got 1500ms']]],
     ['a maxAge over a day', `{ ${O}, maxAge: 25h }`, [['spec.maxAge', 'must be at most 24h (browsers cap it lower still), got 25h']]],
@@ -114,5 +115,68 @@ spec:
     const m = buildModel(1, apply(`${GATEWAY}---\n${cp(`{ ${O}, ${target()} }`)}---\n${route('{ kind: Gateway, name: edge }')}`).resources);
     expect(checkDelete(['CorsPolicy/default/site'], m).map((e) => `${e.resource} ${e.path}`)).toEqual(['HTTPRoute/default/r spec.rules[0].filters[0].extensionRef.name']);
     expect(checkDelete(['Gateway/default/edge'], m).map((e) => `${e.resource} ${e.path}`)).toContain('CorsPolicy/default/site spec.targetRefs[0].name');
+  });
+});
+
+describe('Gateway API CORS filter (GEP-1767) on an HTTPRoute', () => {
+  const route = (filters: string, parent = '{ kind: Gateway, name: edge }') => `apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: { name: r }
+spec:
+  parentRefs: [${parent}]
+  rules:
+    - filters: ${filters}
+      backendRefs: [{ name: orders, port: 8080 }]
+`;
+  const corsOf = (yaml: string) => {
+    const { resources, errors } = apply(yaml);
+    expect(errors).toEqual([]);
+    const r = resources.find((x) => x.kind === 'HTTPRoute') as HTTPRouteResource;
+    const f = r.spec.rules[0]!.filters[0]!;
+    return f.type === 'CORS' ? f.cors : undefined;
+  };
+
+  it('reads it into the rules a CorsPolicy holds: wildcard hosts as a full-match regex, implied ports dropped, maxAge 5 s by default', () => {
+    const cors = corsOf(`${GATEWAY}---\n${route(`[{ type: CORS, cors: { allowOrigins: ["https://app.example:443", "http://*.example.com", "https://*.dev.example:8443"], allowMethods: [GET, PUT], allowHeaders: [x-token], exposeHeaders: ["*"] } }]`)}`);
+    expect(cors).toEqual({
+      allowOrigins: [{ exact: 'https://app.example' }, { regex: 'http://.*\\.example\\.com' }, { regex: 'https://.*\\.dev\\.example:8443' }],
+      allowMethods: ['GET', 'PUT'],
+      allowHeaders: ['x-token'],
+      exposeHeaders: ['*'],
+      allowCredentials: false,
+      allowPrivateNetworkAccess: false,
+      maxAgeSeconds: 5,
+    });
+    expect(corsOf(`${GATEWAY}---\n${route('[{ type: CORS, cors: { allowOrigins: ["*"], maxAge: 600 } }]')}`)).toMatchObject({ allowOrigins: [{ exact: '*' }], maxAgeSeconds: 600 });
+  });
+
+  const F = 'spec.rules[0].filters[0].cors';
+  it.each([
+    ['an origin with a path', '{ allowOrigins: ["https://app.example/x"] }', [[`${F}.allowOrigins[0]`, "'https://app.example/x' is not an origin: http or https, a host, an optional port, no path (e.g. https://*.example.com:8443)"]]],
+    ['an ftp origin', '{ allowOrigins: ["ftp://files.example"] }', [[`${F}.allowOrigins[0]`, "'ftp://files.example' is not an origin: http or https, a host, an optional port, no path (e.g. https://*.example.com:8443)"]]],
+    ['port 0', '{ allowOrigins: ["https://a.example:0"] }', [[`${F}.allowOrigins[0]`, 'port 0 is not from 1 to 65535']]],
+    ['* with other origins', '{ allowOrigins: ["*", "https://a.example"] }', [[`${F}.allowOrigins`, "'*' stands alone (it allows every origin)"]]],
+    ['credentials with *', '{ allowOrigins: ["*"], allowCredentials: true }', [[`${F}.allowCredentials`, `true is refused with the '*' origin (${F}.allowOrigins[0]): it would let every site make credentialed requests; list the origins`]]],
+    ['maxAge 0', '{ allowOrigins: ["https://a.example"], maxAge: 0 }', [[`${F}.maxAge`, 'must be an integer from 1 to 86400, got 0']]],
+    ['an unknown field', '{ allowOrigins: ["https://a.example"], allowPrivateNetworkAccess: true }', [[`${F}.allowPrivateNetworkAccess`, 'unknown field (allowed: allowOrigins, allowCredentials, allowMethods, allowHeaders, exposeHeaders, maxAge)']]],
+  ])('refuses %s, with the field path', (_what, cors, expected) => {
+    expect(errorsOf(`${GATEWAY}---\n${route(`[{ type: CORS, cors: ${cors} }]`)}`)).toEqual(expected);
+  });
+
+  it('refuses it with a CorsPolicy ExtensionRef in one rule, and on a route only the mesh serves', () => {
+    const both = `[{ type: CORS, cors: { allowOrigins: ["https://a.example"] } }, { type: ExtensionRef, extensionRef: { group: weft.dev, kind: CorsPolicy, name: site } }]`;
+    expect(errorsOf(`${GATEWAY}---\n${cp(`{ ${O} }`)}---\n${route(both)}`)).toEqual([['spec.rules[0].filters[1]', 'a rule may have one CORS configuration (a CORS filter or an ExtensionRef to a CorsPolicy); spec.rules[0].filters[0] is the first']]);
+    expect(errorsOf(`${GATEWAY}---\n${route('[{ type: CORS, cors: { allowOrigins: ["https://a.example"] } }]', '{ name: orders }')}`)).toEqual([['spec.rules[0].filters[0]', 'CORS takes effect at a gateway: the route needs a Gateway parentRef']]);
+  });
+
+  it('is not a GRPCRoute filter (GEP-1767 is HTTPRoute only)', () => {
+    const g = `apiVersion: gateway.networking.k8s.io/v1
+kind: GRPCRoute
+metadata: { name: g }
+spec:
+  parentRefs: [{ kind: Gateway, name: edge }]
+  rules: [{ filters: [{ type: CORS, cors: { allowOrigins: ["https://a.example"] } }], backendRefs: [{ name: orders, port: 8080 }] }]
+`;
+    expect(errorsOf(`${GATEWAY}---\n${g}`)[0]).toEqual(['spec.rules[0].filters[0].type', "must be one of RequestHeaderModifier, ResponseHeaderModifier, RequestMirror, ExtensionRef; got 'CORS'"]);
   });
 });

@@ -1,6 +1,6 @@
-// CorsPolicy at the gateway, in process: the translation (cors filter first on the listeners that
-// need it, one complete policy per Envoy Route: the rule's ExtensionRef, else the listener's,
-// else the Gateway's), and what a browser sees through it: a table of preflights and actual
+// CorsPolicy and the Gateway API CORS filter at the gateway, in process: the translation (cors
+// filter first on the listeners that need it, one complete policy per Envoy Route: the rule's
+// ExtensionRef or CORS filter, else the listener's CorsPolicy, else the Gateway's), and what a browser sees through it: a table of preflights and actual
 // requests -> exact status and access-control-* headers, Vary, and whether the upstream saw the
 // request. A Gateway without a policy is untouched.
 import { anyUnpack } from '@bufbuild/protobuf/wkt';
@@ -72,7 +72,10 @@ const ROUTES = [
     - matches: [{ path: { type: PathPrefix, value: /public } }]
       filters: [{ type: ExtensionRef, extensionRef: { group: weft.dev, kind: CorsPolicy, name: open } }]
       backendRefs: [{ name: orders, port: 8080 }]
-    - backendRefs: [{ name: orders, port: 8080 }]`),
+    - backendRefs: [{ name: orders, port: 8080 }]
+    - matches: [{ path: { type: PathPrefix, value: /gep } }]
+      filters: [{ type: CORS, cors: { allowOrigins: ["https://*.example.com"], allowMethods: [POST], allowCredentials: true, exposeHeaders: [x-request-id] } }]
+      backendRefs: [{ name: orders, port: 8080 }]`),
   route('api', 'edge', 'api', '[{ backendRefs: [{ name: orders, port: 8080 }] }]'),
   route('plain', 'plain', 'web', '[{ backendRefs: [{ name: orders, port: 8080 }] }]'),
 ];
@@ -103,6 +106,9 @@ describe('CorsPolicy translation for a gateway', () => {
     const site = policyOf(web, 'default/web/rule-1')!;
     expect(site.allowOriginStringMatch.map((m) => m.matchPattern)).toEqual([{ case: 'exact', value: 'https://app.example' }, { case: 'suffix', value: '.partner.example' }]);
     expect([site.allowMethods, site.allowHeaders, site.exposeHeaders, site.maxAge, site.allowCredentials, site.forwardNotMatchingPreflights, site.allowPrivateNetworkAccess]).toEqual(['GET,PUT', 'x-token,content-type', 'x-request-id', '600', true, false, true]);
+    const gep = policyOf(web, 'default/web/rule-2')!;
+    expect(gep.allowOriginStringMatch.map((m) => m.matchPattern)).toEqual([{ case: 'safeRegex', value: expect.objectContaining({ regex: 'https://.*\\.example\\.com' }) }]);
+    expect([gep.allowMethods, gep.allowHeaders, gep.exposeHeaders, gep.maxAge, gep.allowCredentials, gep.forwardNotMatchingPreflights]).toEqual(['POST', '', 'x-request-id', '5', true, false]);
     const api = policyOf(message<RouteConfiguration>(t, edge, TYPE_URL.route, 'gateway.api'), 'default/api/rule-0')!;
     expect([api.allowOriginStringMatch[0]!.matchPattern, api.allowMethods]).toEqual([{ case: 'prefix', value: 'https://console.' }, 'POST']);
     expect(policyOf(message<RouteConfiguration>(t, plain, TYPE_URL.route, 'gateway.web'), 'default/plain/rule-0')).toBeUndefined();
@@ -152,6 +158,9 @@ describe('CorsPolicy at the gateway, in process', () => {
     ['the rule\'s policy wins whole: `*` echoes the asked method and headers, no credentials or max-age from the listener\'s', 'web', '/public/x', pre('https://shop.example', 'DELETE', { 'access-control-request-headers': 'x-a,x-b' }), 204, { 'access-control-allow-origin': 'https://shop.example', 'access-control-allow-methods': 'DELETE', 'access-control-allow-headers': 'x-a,x-b', vary: 'origin' }, false],
     ['the rule\'s regex must match the whole origin', 'web', '/public/x', get('https://shop.example.evil.com'), 200, { vary: 'accept-encoding' }, true],
     ['the rule\'s policy on an actual request: origin only', 'web', '/public/x', get('https://shop.example'), 200, { 'access-control-allow-origin': 'https://shop.example', vary: 'accept-encoding, origin' }, true],
+    ['the Gateway API CORS filter: a wildcard host origin, credentials, its default max-age of 5 s', 'web', '/gep', pre('https://eu.shop.example.com', 'POST'), 204, { 'access-control-allow-origin': 'https://eu.shop.example.com', 'access-control-allow-credentials': 'true', 'access-control-allow-methods': 'POST', 'access-control-max-age': '5', vary: 'origin' }, false],
+    ['the Gateway API CORS filter: `*.example.com` needs a label before example.com', 'web', '/gep', get('https://example.com'), 200, { vary: 'accept-encoding' }, true],
+    ['the Gateway API CORS filter on an actual request', 'web', '/gep', get('https://a.example.com'), 200, { 'access-control-allow-origin': 'https://a.example.com', 'access-control-allow-credentials': 'true', 'access-control-expose-headers': 'x-request-id', vary: 'accept-encoding, origin' }, true],
     ['another listener takes the Gateway-wide policy', 'api', '/x', pre('https://console.example', 'POST'), 204, { 'access-control-allow-origin': 'https://console.example', 'access-control-allow-methods': 'POST', vary: 'origin' }, false],
     ['the Gateway-wide policy does not allow the listener policy\'s origins there', 'api', '/x', get(APP), 200, { vary: 'accept-encoding' }, true],
   ] as const)('%s', async (_what, listener, path, req, status, headers, upstreamSaw) => {
