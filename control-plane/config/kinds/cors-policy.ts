@@ -46,6 +46,10 @@ function readOrigin(r: Reader, v: unknown, p: string): OriginMatch | undefined {
     r.err(q, `'${s}' is not an origin (scheme://host[:port], no path or trailing slash): a browser never sends it`);
     return undefined;
   }
+  if (s !== s.toLowerCase()) {
+    r.err(q, `'${s}' has upper-case letters: browsers send the scheme and host in lower case, and the match is case-sensitive`);
+    return undefined;
+  }
   if (/[/?#]$/.test(s) && form !== 'prefix') {
     r.err(q, `'${s}' ends in '${s.at(-1)}', which no Origin does`);
     return undefined;
@@ -152,7 +156,9 @@ function gepOrigin(r: Reader, v: unknown, p: string): OriginMatch | undefined {
     r.err(p, `'${s}' is not an origin: http or https, a host, an optional port, no path (e.g. https://*.example.com:8443)`);
     return undefined;
   }
-  const [, scheme, host, portText] = m as unknown as [string, string, string, string | undefined];
+  const [, scheme, mixedHost, portText] = m as unknown as [string, string, string, string | undefined];
+  // Browsers send the host in lower case (GEP-1767 hosts are DNS names, case-insensitive).
+  const host = mixedHost.toLowerCase();
   const port = portText === undefined ? undefined : Number(portText);
   if (port !== undefined && (port < 1 || port > 65535)) {
     r.err(p, `port ${portText} is not from 1 to 65535`);

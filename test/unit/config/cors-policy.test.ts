@@ -59,6 +59,7 @@ describe('CorsPolicy on its own', () => {
     ['an exact origin without a scheme', '{ allowOrigins: [{ exact: "app.example" }] }', [['spec.allowOrigins[0].exact', "'app.example' is not an origin (scheme://host[:port], no path or trailing slash): a browser never sends it"]]],
     ['a suffix ending in a slash', '{ allowOrigins: [{ suffix: ".example/" }] }', [['spec.allowOrigins[0].suffix', "'.example/' ends in '/', which no Origin does"]]],
     ['an invalid regex', '{ allowOrigins: [{ regex: "https://(" }] }', [['spec.allowOrigins[0].regex', 'invalid regular expression: Invalid regular expression: /https://(/: Unterminated group']]],
+    ['an origin in upper case', '{ allowOrigins: [{ exact: "https://App.example" }] }', [['spec.allowOrigins[0].exact', "'https://App.example' has upper-case letters: browsers send the scheme and host in lower case, and the match is case-sensitive"]]],
     ['an empty prefix', '{ allowOrigins: [{ prefix: "" }] }', [['spec.allowOrigins[0].prefix', 'must not be empty']]],
     ['credentials with the * origin', '{ allowOrigins: [{ exact: "*" }], allowCredentials: true }', [['spec.allowCredentials', "true is refused with spec.allowOrigins[0], which matches '*' and so allows every origin: the Fetch spec forbids credentials for a wildcard origin; list the origins"]]],
     ['credentials with a regex that matches *', `{ allowOrigins: [{ exact: "https://a.example" }, { regex: ".*" }], allowCredentials: true }`, [['spec.allowCredentials', "true is refused with spec.allowOrigins[1], which matches '*' and so allows every origin: the Fetch spec forbids credentials for a wildcard origin; list the origins"]]],
@@ -136,8 +137,8 @@ spec:
     return f.type === 'CORS' ? f.cors : undefined;
   };
 
-  it('reads it into the rules a CorsPolicy holds: wildcard hosts as a full-match regex, implied ports dropped, maxAge 5 s by default', () => {
-    const cors = corsOf(`${GATEWAY}---\n${route(`[{ type: CORS, cors: { allowOrigins: ["https://app.example:443", "http://*.example.com", "https://*.dev.example:8443"], allowMethods: [GET, PUT], allowHeaders: [x-token], exposeHeaders: ["*"] } }]`)}`);
+  it('reads it into the rules a CorsPolicy holds: wildcard hosts as a full-match regex, implied ports dropped, hosts lower-cased, maxAge 5 s by default', () => {
+    const cors = corsOf(`${GATEWAY}---\n${route(`[{ type: CORS, cors: { allowOrigins: ["https://App.Example:443", "http://*.example.com", "https://*.dev.example:8443"], allowMethods: [GET, PUT], allowHeaders: [x-token], exposeHeaders: ["*"] } }]`)}`);
     expect(cors).toEqual({
       allowOrigins: [{ exact: 'https://app.example' }, { regex: 'http://.*\\.example\\.com' }, { regex: 'https://.*\\.dev\\.example:8443' }],
       allowMethods: ['GET', 'PUT'],
