@@ -13,6 +13,7 @@ import { grpcTranslationKind } from './grpc-translation.js';
 import { meshConfigKind } from './mesh-config.js';
 import { faultPolicyKind } from './fault-policy.js';
 import { gatewayKind } from './gateway.js';
+import { compressionPolicyKind } from './compression-policy.js';
 
 type AnyKindDefinition = { [K in Kind]: KindDefinition<K> }[Kind];
 
@@ -26,6 +27,7 @@ export const KIND_DEFINITIONS = Object.freeze([
   meshConfigKind,
   faultPolicyKind,
   gatewayKind,
+  compressionPolicyKind,
 ] as const satisfies readonly AnyKindDefinition[]);
 
 // Every Kind has a definition (a compile error names the missing one).

@@ -20,6 +20,7 @@ export interface ModelBuilder {
   grpcTranslations: Map<ResourceKey, ResourceOf<'GRPCTranslation'>>;
   faultPolicies: Map<ResourceKey, ResourceOf<'FaultPolicy'>>;
   gateways: Map<ResourceKey, ResourceOf<'Gateway'>>;
+  compressionPolicies: Map<ResourceKey, ResourceOf<'CompressionPolicy'>>;
   mesh: MeshConfigSpec;
 }
 

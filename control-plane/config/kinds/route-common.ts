@@ -4,7 +4,7 @@ import type { Reader } from '../schema.js';
 import type { ReferenceContext } from './kind.js';
 import { GATEWAY_GROUP } from '../api-versions.js';
 import { admitsNamespace, listenerHostnames, selectsListener } from './gateway.js';
-import { EXTENSION_REF_KIND_NAMES, extensionTarget } from './policy-attachment.js';
+import { EXTENSION_REF_KIND_NAMES, GATEWAY_ONLY_EXTENSION_REF_KINDS, extensionTarget } from './policy-attachment.js';
 
 export const RETRY_ON = [
   '5xx', 'gateway-error', 'reset', 'connect-failure', 'retriable-4xx', 'refused-stream', 'retriable-status-codes',
@@ -204,6 +204,8 @@ export function routeReferences(res: HTTPRouteResource | GRPCRouteResource, ctx:
         const ns = res.metadata.namespace;
         const { kind, name } = f.extensionRef;
         if (extensionTarget(model, kind, ns, name) === undefined) err(`spec.rules[${ri}].filters[${fi}].extensionRef.name`, `${kind} ${ns}/${name} does not exist`);
+        const svcParent = res.spec.parentRefs.find((p) => p.kind === 'Service');
+        if (GATEWAY_ONLY_EXTENSION_REF_KINDS.has(kind) && svcParent) err(`spec.rules[${ri}].filters[${fi}].extensionRef.kind`, `a ${kind} acts at gateways only, and this route also attaches to Service ${svcParent.namespace}/${svcParent.name}; attach the rule to Gateways only`);
       }
     });
   });
