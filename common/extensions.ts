@@ -42,6 +42,11 @@ export interface Extension<D extends DescMessage = DescMessage> {
   readonly schema: D;
   /** Messages carried inside the typed config (an `Any` in it), for JSON rendering. */
   readonly carries: readonly DescMessage[];
+  /**
+   * Several entries of it may sit in one filter chain (the compressor: one per library and
+   * policy), each named `<name>.<qualifier>` so routes can address each in typed_per_filter_config.
+   */
+  readonly instances?: boolean;
 }
 
 const PREFIX = 'type.googleapis.com/';
@@ -51,8 +56,8 @@ export function typeUrlOf(schema: DescMessage): string {
   return PREFIX + schema.typeName;
 }
 
-function ext<D extends DescMessage>(name: string, slot: ExtensionSlot, schema: D, carries: readonly DescMessage[] = []): Extension<D> {
-  return Object.freeze({ name, slot, typeUrl: typeUrlOf(schema), schema, carries: Object.freeze([...carries]) });
+function ext<D extends DescMessage>(name: string, slot: ExtensionSlot, schema: D, carries: readonly DescMessage[] = [], instances = false): Extension<D> {
+  return Object.freeze({ name, slot, typeUrl: typeUrlOf(schema), schema, carries: Object.freeze([...carries]), ...(instances ? { instances } : {}) });
 }
 
 /** Every extension Weft emits. Keys are how code refers to them. */
@@ -72,8 +77,8 @@ export const EXTENSIONS = Object.freeze({
    * Response compression: one filter entry per compression library (gzip, brotli), each a
    * Compressor; a route turns an entry off or on with a CompressorPerRoute.
    */
-  compressor: ext('envoy.filters.http.compressor', 'http_filter', CompressorSchema, [GzipSchema, BrotliSchema]),
-  compressorPerRoute: ext('envoy.filters.http.compressor', 'per_filter_config', CompressorPerRouteSchema),
+  compressor: ext('envoy.filters.http.compressor', 'http_filter', CompressorSchema, [GzipSchema, BrotliSchema], true),
+  compressorPerRoute: ext('envoy.filters.http.compressor', 'per_filter_config', CompressorPerRouteSchema, [], true),
   gzip: ext('envoy.compression.gzip.compressor', 'compression_library', GzipSchema),
   brotli: ext('envoy.compression.brotli.compressor', 'compression_library', BrotliSchema),
   /** Weft's gRPC -> HTTP/JSON translation: the filter (no options, is_optional) ... */
@@ -100,11 +105,12 @@ export function schemaByTypeUrl(typeUrl: string): DescMessage | undefined {
 }
 
 /**
- * Whether an extension with this name and typed_config type URL is one Weft knows in that slot.
+ * Whether an extension with this name and typed_config type URL is one Weft knows in that slot
+ * (an extension with `instances` under any `<name>.<qualifier>` too).
  * A decoder that meets an unknown one in a non-optional position must refuse the resource.
  */
 export function isKnownExtension(slot: ExtensionSlot, name: string, typeUrl: string): boolean {
-  return EXTENSION_LIST.some((e) => e.slot === slot && e.name === name && e.typeUrl === typeUrl);
+  return EXTENSION_LIST.some((e) => e.slot === slot && (e.name === name || (e.instances === true && name.startsWith(`${e.name}.`))) && e.typeUrl === typeUrl);
 }
 
 /**
