@@ -328,8 +328,9 @@ class WithoutAcceptEncoding implements RequestHead {
 class CompressingSink extends ForwardingSink {
   #z: zlib.Gzip | zlib.BrotliCompress | undefined;
   #flushQueued = false;
+  #flush: (() => void) | undefined;
   #trailers: ResponseHeaders | undefined;
-  #gone: (() => void) | undefined;
+  #gone: Array<() => void> | undefined;
   #done = false;
 
   constructor(
@@ -340,15 +341,16 @@ class CompressingSink extends ForwardingSink {
     private readonly stats: CompressorCounters,
   ) {
     super(res);
-    // The downstream keeps one client-gone callback: this sink owns it and passes it on.
+    // An HTTP/1.1 downstream keeps one client-gone callback: this sink takes it, stops its
+    // compressor, and tells every stage after it that registered one.
     res.onClientGone(() => {
       this.#destroy();
-      this.#gone?.();
+      if (this.#gone) for (const fn of this.#gone) fn();
     });
   }
 
   override onClientGone(fn: () => void): void {
-    this.#gone = fn;
+    (this.#gone ??= []).push(fn);
   }
 
   override writeHead(status: number, headers: ResponseHeaders, endStream: boolean): void {
@@ -417,6 +419,11 @@ class CompressingSink extends ForwardingSink {
       this.#done = true;
       this.res.end(this.#trailers);
     });
+    const kind = this.cfg.encoding === 'gzip' ? zlib.constants.Z_SYNC_FLUSH : zlib.constants.BROTLI_OPERATION_FLUSH;
+    this.#flush = () => {
+      this.#flushQueued = false;
+      if (!this.#done && !z.writableEnded && !z.destroyed) z.flush(kind);
+    };
   }
 
   #destroy(): void {
@@ -434,10 +441,7 @@ class CompressingSink extends ForwardingSink {
     if (!this.#flushQueued) {
       // One sync flush per turn of the event loop: a streamed chunk is not held for the next.
       this.#flushQueued = true;
-      setImmediate(() => {
-        this.#flushQueued = false;
-        if (!this.#done && !z.writableEnded && !z.destroyed) z.flush(this.cfg.encoding === 'gzip' ? zlib.constants.Z_SYNC_FLUSH : zlib.constants.BROTLI_OPERATION_FLUSH);
-      });
+      setImmediate(this.#flush!);
     }
     return ok;
   }

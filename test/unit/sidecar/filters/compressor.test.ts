@@ -34,6 +34,7 @@ const POLICIES = [
   policy('api-off', '  targetRefs: [{ group: gateway.networking.k8s.io, kind: Gateway, name: edge, sectionName: api }]\n  disabled: true\n'),
   policy('json-only', '  algorithms: [gzip]\n  contentTypes: [application/json]\n  minContentLength: 0\n'),
   policy('opt-out', '  disabled: true\n'),
+  policy('strict', '  algorithms: [gzip]\n  disableOnETag: true\n  removeAcceptEncoding: true\n'),
 ];
 const ROUTES = `apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
@@ -45,6 +46,8 @@ spec:
 ${ref('json-only')}      backendRefs: [{ name: app, port: 8080 }]
     - matches: [{ path: { type: PathPrefix, value: /raw } }]
 ${ref('opt-out')}      backendRefs: [{ name: app, port: 8080 }]
+    - matches: [{ path: { type: PathPrefix, value: /strict } }]
+${ref('strict')}      backendRefs: [{ name: app, port: 8080 }]
     - backendRefs: [{ name: app, port: 8080 }]
 `;
 
@@ -53,10 +56,12 @@ const TEXT = 'All happy families are alike; each unhappy family is unhappy in it
 const bodies = new Map<string, { chunks: Buffer[]; type: string }>();
 /** Released by the streaming test once the client has decoded the first chunk. */
 let releaseStream: () => void = () => undefined;
+/** Resolved when the upstream's /hold response is closed (the gateway gave up on it). */
+let holdClosed: Promise<void> = Promise.resolve();
 
 function answer(req: http.IncomingMessage, res: http.ServerResponse): void {
   const url = new URL(req.url ?? '/', 'http://x');
-  const p = url.pathname.replace(/^\/(json-only|raw)/, '');
+  const p = url.pathname.replace(/^\/(json-only|raw|strict)/, '');
   const n = Number(url.searchParams.get('n') ?? TEXT.length);
   const type = url.searchParams.get('type') ?? 'text/plain; charset=utf-8';
   const body = TEXT.slice(0, n);
@@ -81,6 +86,10 @@ function answer(req: http.IncomingMessage, res: http.ServerResponse): void {
     res.writeHead(200, { 'content-type': 'text/plain' });
     res.write('data: first\n\n');
     releaseStream = () => res.end('data: last\n\n');
+  } else if (p === '/hold') {
+    res.writeHead(200, { 'content-type': 'text/plain' });
+    res.write('data: first\n\n');
+    holdClosed = new Promise((resolve) => res.on('close', () => resolve()));
   } else if (p === '/prop') {
     const b = bodies.get(url.searchParams.get('id')!)!;
     res.writeHead(200, { 'content-type': b.type });
@@ -258,6 +267,26 @@ describe('compressor: policies per listener and per rule', () => {
     expect(named.headers['content-encoding']).toBe('gzip');
   });
 
+  it('removeAcceptEncoding: the upstream does not see Accept-Encoding, the client still gets gzip', async () => {
+    const r = await get('/strict/text?probe=ae', 'gzip');
+    expect(r.headers['content-encoding']).toBe('gzip');
+    const seen = app.seen.find((x) => x.url === '/strict/text?probe=ae')!;
+    expect(seen.headers['accept-encoding']).toBeUndefined();
+    const other = await get('/text?probe=ae2', 'gzip');
+    expect(other.headers['content-encoding']).toBe('gzip');
+    expect(app.seen.find((x) => x.url === '/text?probe=ae2')!.headers['accept-encoding']).toBe('gzip');
+  });
+
+  it('disableOnETag: a response with an ETag (weak or strong) is not compressed', async () => {
+    for (const tag of ['"v1"', 'W/"v1"']) {
+      const r = await get(`/strict/headers?h=${encodeURIComponent(`etag:${tag}`)}`, 'gzip');
+      expect(r.headers['content-encoding']).toBeUndefined();
+      expect(r.headers.etag).toBe(tag);
+      expect(r.body).toBe(TEXT);
+    }
+    expect((await get('/strict/headers', 'gzip')).headers['content-encoding']).toBe('gzip');
+  });
+
   it('a rule naming a disabled policy opts out of compression', async () => {
     const r = await get('/raw/text', 'gzip, br');
     expect(r.headers['content-encoding']).toBeUndefined();
@@ -298,6 +327,27 @@ describe('compressor: streaming', () => {
       req.end();
     });
     expect(seen).toBe('data: first\n\ndata: last\n\n');
+  }, 10_000);
+
+  it('a client that goes away mid-stream: the compressor stops, the upstream request is cancelled, the gateway serves on', async () => {
+    await new Promise<void>((resolve, reject) => {
+      const req = http.request({ host: '127.0.0.1', port: gw.port('web'), path: '/hold', headers: { host: 'shop.example', 'accept-encoding': 'br' }, agent: false }, (res) => {
+        if (res.headers['content-encoding'] !== 'br') return reject(new Error('not compressed'));
+        const d = zlib.createBrotliDecompress();
+        d.on('data', () => {
+          req.destroy();
+          resolve();
+        });
+        d.on('error', reject);
+        res.on('error', () => undefined);
+        res.pipe(d);
+      });
+      req.on('error', () => undefined);
+      req.end();
+    });
+    await holdClosed;
+    const r = await get('/text', 'br');
+    expect(decode(r.headers['content-encoding'], r.raw)).toBe(TEXT);
   }, 10_000);
 
   it('the client decompresses exactly the bytes the upstream sent, however they are chunked (HTTP/1.1 and HTTP/2)', async () => {
