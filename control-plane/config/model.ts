@@ -21,7 +21,9 @@ export function buildModel(revision: number, resources: Iterable<MeshResource>):
     authorizationPolicies: [],
     grpcTranslations: new Map(),
     faultPolicies: new Map(),
+    corsPolicies: new Map(),
     gateways: new Map(),
+    secrets: new Map(),
     compressionPolicies: new Map(),
     mesh: DEFAULT_MESH_CONFIG,
   };
@@ -46,7 +48,9 @@ export function buildModel(revision: number, resources: Iterable<MeshResource>):
     authorizationPolicies: sorted(b.authorizationPolicies),
     grpcTranslations: b.grpcTranslations,
     faultPolicies: b.faultPolicies,
+    corsPolicies: b.corsPolicies,
     gateways: b.gateways,
+    secrets: b.secrets,
     compressionPolicies: b.compressionPolicies,
     mesh: b.mesh,
   };

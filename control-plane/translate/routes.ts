@@ -42,7 +42,7 @@ import type {
   TrafficPolicyResource,
 } from '../config/types.js';
 import { clusterName } from './names.js';
-import { routeConfigs, type GatewayTarget } from './filters/index.js';
+import { routeConfigs } from './filters/index.js';
 import { attachedHostnames, hostnameCovers } from '../config/kinds/gateway.js';
 import { duration, fractionOf } from './proto-helpers.js';
 
@@ -71,8 +71,14 @@ export interface RuleContext {
    * "Proxyless forms" below).
    */
   proxyless: boolean;
-  /** Routes of a gateway listener: that listener. */
-  gateway?: GatewayTarget;
+  /** The Gateway listener the routes are built for (gateway nodes only). */
+  gateway?: GatewayRouteTarget;
+}
+
+/** A Gateway and one of its listeners. */
+export interface GatewayRouteTarget {
+  readonly gw: GatewayResource;
+  readonly listener: GatewayListener;
 }
 
 export interface RouteContext extends RuleContext {

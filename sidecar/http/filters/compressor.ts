@@ -307,6 +307,9 @@ class WithoutAcceptEncoding implements RequestHead {
   get principal(): string | undefined {
     return this.req.principal;
   }
+  get secure(): boolean {
+    return this.req.secure;
+  }
   get hasBody(): boolean {
     return this.req.hasBody;
   }

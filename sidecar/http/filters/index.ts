@@ -61,7 +61,7 @@ export function parsePerFilter(key: string, any: Any, p: Problems, path: string)
     }
     optional = fc.isOptional;
     if (fc.disabled) {
-      if (HTTP_FILTERS.some((f) => f.extension.name === key)) return DISABLED;
+      if (HTTP_FILTERS.some((f) => f.extension.name === key || (f.extension.instances === true && key.startsWith(`${f.extension.name}.`)))) return DISABLED;
       if (!optional) p.add(path, `'${key}' is not a filter the Weft sidecar knows`);
       return undefined;
     }

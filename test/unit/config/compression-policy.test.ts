@@ -1,6 +1,6 @@
 // CompressionPolicy: the kind on its own (defaults; every mistake with its field path), its
 // targetRefs (the Gateway and listener exist; one per target) and the ExtensionRef that names it
-// (gateway routes only: a rule that also serves a Service parent is refused).
+// (a route needs a Gateway parent for it).
 import { describe, expect, it } from 'vitest';
 import type { CompressionPolicyResource } from '../../../control-plane/config/types.js';
 import { applyYaml } from '../../harness/mesh.js';
@@ -100,9 +100,11 @@ spec:
     expect(errorsOf(GATEWAY + '---\n' + route('[{ kind: Gateway, name: edge }]'))).toEqual([['spec.rules[0].filters[0].extensionRef.name', 'CompressionPolicy default/web does not exist']]);
   });
 
-  it('is refused on a route that also serves a Service (no compression in the mesh yet)', () => {
-    expect(errorsOf(GATEWAY + '---\n' + cp('{}') + '---\n' + route('[{ kind: Gateway, name: edge }, { kind: Service, name: orders }]'))).toEqual([
-      ['spec.rules[0].filters[0].extensionRef.kind', 'a CompressionPolicy acts at gateways only, and this route also attaches to Service default/orders; attach the rule to Gateways only'],
+  it('is refused on a route only the mesh serves (no compression in the mesh yet)', () => {
+    expect(errorsOf(GATEWAY + '---\n' + cp('{}') + '---\n' + route('[{ kind: Service, name: orders }]'))).toEqual([
+      ['spec.rules[0].filters[0].extensionRef', 'a CompressionPolicy takes effect at a gateway: the route needs a Gateway parentRef'],
     ]);
+    // With a Gateway parent too, it applies at the gateway (the mesh side of the route is not compressed).
+    expect(errorsOf(GATEWAY + '---\n' + cp('{}') + '---\n' + route('[{ kind: Gateway, name: edge }, { kind: Service, name: orders }]'))).toEqual([]);
   });
 });

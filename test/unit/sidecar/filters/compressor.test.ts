@@ -16,6 +16,9 @@ import { EXTENSIONS } from '../../../../common/extensions.js';
 import { CompressorPerRouteSchema, CompressorSchema } from '../../../../proto/gen/envoy/extensions/filters/http/compressor/v3/compressor_pb.js';
 import { chooseEncoding, compressor, compressorCounters, type CompressorConfig } from '../../../../sidecar/http/filters/compressor.js';
 import { Problems } from '../../../../sidecar/xds/types/decoded.js';
+import { parsePerFilter } from '../../../../sidecar/http/filters/index.js';
+import { DISABLED } from '../../../../sidecar/http/filter.js';
+import { FilterConfigSchema } from '../../../../proto/gen/envoy/config/route/v3/route_components_pb.js';
 import { inProcessGateway, PLAINTEXT_MESH, send, service, upstream, type InProcessGateway, type Upstream } from '../../../harness/sidecar.js';
 
 const GATEWAY = `apiVersion: gateway.networking.k8s.io/v1
@@ -428,5 +431,12 @@ describe('compressor: config the sidecar cannot run is refused with its path', (
     expect(p.errors).toEqual([]);
     pr.parse(anyPack(CompressorPerRouteSchema, create(CompressorPerRouteSchema, {})), p, 'r');
     expect(p.errors.map((e) => e.message)).toEqual(['needs disabled or overrides']);
+  });
+
+  it('a FilterConfig{disabled} turns off an entry named <filter>.<qualifier> too', () => {
+    const p = new Problems('test');
+    const off = anyPack(FilterConfigSchema, create(FilterConfigSchema, { disabled: true }));
+    expect(parsePerFilter('envoy.filters.http.compressor.gzip/default/site', off, p, 'r')).toBe(DISABLED);
+    expect(p.errors).toEqual([]);
   });
 });
