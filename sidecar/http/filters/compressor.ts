@@ -7,7 +7,8 @@
  * among the encodings of the compressor entries in the chain: the highest q wins; on a tie the
  * entry with `choose_first`, then the first in the chain. The chosen entry compresses the
  * response when it is eligible: not to a HEAD request, not 1xx / 204 / 304, a body follows the
- * head, no `Content-Encoding` yet (never twice), no `Cache-Control: no-transform`, the media
+ * head, no `Content-Encoding` yet (never twice), no `Content-Range` (a range counts identity
+ * bytes; Weft's addition), no `Cache-Control: no-transform`, the media
  * type in `content_type` (Envoy's list when empty; a response without Content-Type is eligible,
  * as in Envoy), `Content-Length` at least `min_content_length` (unknown length: eligible), and
  * no ETag when `disable_on_etag_header`. Then Content-Length goes, Content-Encoding is set, a
@@ -365,7 +366,8 @@ class CompressingSink extends ForwardingSink {
   #decide(status: number, headers: ResponseHeaders, endStream: boolean): ResponseHeaders {
     const cfg = this.cfg;
     const s = this.stats;
-    if (status < 200 || headers['content-encoding'] !== undefined || hasToken(one(headers['cache-control']), 'no-transform')) return headers;
+    // A range (206, Content-Range) counts identity bytes: compressing it would corrupt what the client reassembles.
+    if (status < 200 || headers['content-encoding'] !== undefined || headers['content-range'] !== undefined || hasToken(one(headers['cache-control']), 'no-transform')) return headers;
     const ct = one(headers['content-type']);
     if (ct !== undefined) {
       const semi = ct.indexOf(';');

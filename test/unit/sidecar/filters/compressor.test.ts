@@ -215,6 +215,12 @@ describe('compressor: what is left alone', () => {
     expect(r.body).toBe(TEXT);
   });
 
+  it('leaves a range (Content-Range) alone: its offsets count identity bytes', async () => {
+    const r = await get(`/headers?h=${encodeURIComponent(`content-range:bytes 0-${TEXT.length - 1}/${TEXT.length * 2}`)}`, 'gzip');
+    expect(r.headers['content-encoding']).toBeUndefined();
+    expect(r.body).toBe(TEXT);
+  });
+
   it('appends to an existing Vary, and does not repeat it', async () => {
     const a = await get(`/headers?h=${encodeURIComponent('vary:Origin')}`, 'gzip');
     expect(a.headers.vary).toBe('Origin, Accept-Encoding');
