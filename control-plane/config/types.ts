@@ -14,7 +14,7 @@ export { API_VERSION_WEFT, API_VERSION_GATEWAY } from './api-versions.js';
 /** Every kind has one definition in kinds/index.ts (a compile-time check there keeps them in step). */
 export type Kind =
   | 'Service' | 'HTTPRoute' | 'GRPCRoute' | 'TrafficPolicy' | 'AuthorizationPolicy' | 'GRPCTranslation' | 'MeshConfig' | 'FaultPolicy' | 'CorsPolicy' | 'Gateway'
-  | 'Secret';
+  | 'Secret' | 'CompressionPolicy';
 
 export interface ObjectMeta {
   name: string;
@@ -141,7 +141,7 @@ export interface RequestMirror {
 }
 
 /** The policy kinds a route rule may name in an ExtensionRef (kinds/policy-attachment.ts). */
-export type ExtensionRefKind = 'FaultPolicy' | 'CorsPolicy';
+export type ExtensionRefKind = 'FaultPolicy' | 'CorsPolicy' | 'CompressionPolicy';
 
 /** A Gateway API ExtensionRef route filter (LocalObjectReference: the route's namespace) naming one of Weft's policies. */
 export interface ExtensionRef {
@@ -436,6 +436,36 @@ export interface CorsPolicySpec {
 /** What a CorsPolicy or a Gateway API CORS filter says about requests (the attachment aside). */
 export type CorsRules = Omit<CorsPolicySpec, 'targetRefs'>;
 
+// ----------------------------------------------------------------------------- CompressionPolicy
+
+/** Response compression algorithms, as Accept-Encoding names them: br, gzip. */
+export type CompressionAlgorithm = 'brotli' | 'gzip';
+
+/**
+ * Response compression at a gateway (Envoy's compressor filter): on the Gateways / listeners of
+ * `targetRefs`, and on the route rules that name the policy in an ExtensionRef (which overrides
+ * the Gateway's policy for those rules). `disabled` makes an opt-out policy (no compression).
+ */
+export interface CompressionPolicySpec {
+  targetRefs: PolicyTargetRef[];
+  /** An opt-out: nothing compressed where it applies; no other field is set then. */
+  disabled: boolean;
+  /** Server preference order: on equal client q-values the first wins (Envoy choose_first). */
+  algorithms: CompressionAlgorithm[];
+  /** Responses with a smaller Content-Length are sent as they are (default 30, Envoy's). */
+  minContentLength: number;
+  /** Media types compressed; empty: Envoy's default list. */
+  contentTypes: string[];
+  /** No compression when the response has an ETag (Envoy disable_on_etag_header); else a strong ETag is removed. */
+  disableOnETag: boolean;
+  /** Remove Accept-Encoding before the request goes upstream, so backends send identity and the gateway compresses. */
+  removeAcceptEncoding: boolean;
+  /** gzip level 1..9 (absent: zlib's default, 6). */
+  gzip: { level?: number };
+  /** brotli quality 0..11 (absent: Envoy's default, 3). */
+  brotli: { quality?: number };
+}
+
 // ------------------------------------------------------------------------------------ MeshConfig
 
 export type MtlsMode = 'STRICT' | 'PERMISSIVE' | 'DISABLE';
@@ -533,9 +563,10 @@ export interface SecretSpec {
   privateKeyPem: string;
 }
 export type SecretResource = ResourceBase<'Secret', SecretSpec>;
+export type CompressionPolicyResource = ResourceBase<'CompressionPolicy', CompressionPolicySpec>;
 export type MeshResource =
   | ServiceResource | HTTPRouteResource | GRPCRouteResource | TrafficPolicyResource | AuthorizationPolicyResource | GRPCTranslationResource | MeshConfigResource | FaultPolicyResource | CorsPolicyResource | GatewayResource
-  | SecretResource;
+  | SecretResource | CompressionPolicyResource;
 
 /** `Kind/namespace/name`: the identity of a resource in the store and in messages. */
 export type ResourceKey = string;
@@ -565,5 +596,7 @@ export interface MeshModel {
   readonly gateways: ReadonlyMap<ResourceKey, GatewayResource>;
   /** Secret by its own key (`Secret/ns/name`). */
   readonly secrets: ReadonlyMap<ResourceKey, SecretResource>;
+  /** CompressionPolicy by its own key (`CompressionPolicy/ns/name`). */
+  readonly compressionPolicies: ReadonlyMap<ResourceKey, CompressionPolicyResource>;
   readonly mesh: MeshConfigSpec;
 }

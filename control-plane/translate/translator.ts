@@ -244,7 +244,7 @@ export class Translator {
       const refs = new Set<string>();
       const vhosts: VirtualHostInit[] = gatewayHosts(this.#model, gw, l, refs).map((h) => ({ name: `${h.hostname}:${l.port}`, domains: gatewayDomains(h.hostname, l.port), routes: h.routes }));
       const routes = routeConfiguration(name, vhosts, refs);
-      const filters = listenerFilters({ model: this.#model, side: 'gateway', namespace: ns, routes: routes.message as RouteConfiguration });
+      const filters = listenerFilters({ model: this.#model, side: 'gateway', namespace: ns, routes: routes.message as RouteConfiguration, gateway: { gw, listener: l } });
       list.push(routes);
       const tracing = this.#tracing(service ?? gw.metadata.name);
       const certificates = (l.tls?.certificateRefs ?? []).map((c) => gatewayCertSecretName(ns, c.name));

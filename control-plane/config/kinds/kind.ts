@@ -22,6 +22,7 @@ export interface ModelBuilder {
   corsPolicies: Map<ResourceKey, ResourceOf<'CorsPolicy'>>;
   gateways: Map<ResourceKey, ResourceOf<'Gateway'>>;
   secrets: Map<ResourceKey, ResourceOf<'Secret'>>;
+  compressionPolicies: Map<ResourceKey, ResourceOf<'CompressionPolicy'>>;
   mesh: MeshConfigSpec;
 }
 

@@ -10,6 +10,7 @@ import { anyUnpack } from '@bufbuild/protobuf/wkt';
 import { isExtensionConfig, isMessageType } from '../../../common/extensions.js';
 import { DISABLED, type HttpFilterFactory } from '../filter.js';
 import { Problems } from '../../xds/types/decoded.js';
+import { compressor } from './compressor.js';
 import { cors } from './cors.js';
 import { fault } from './fault.js';
 import { grpcJsonReverse } from './grpc-json-reverse.js';
@@ -24,6 +25,7 @@ export const HTTP_FILTERS: readonly HttpFilterFactory[] = [
   grpcWeb as HttpFilterFactory,
   grpcJsonTranscoder as HttpFilterFactory,
   grpcJsonReverse as HttpFilterFactory,
+  compressor as HttpFilterFactory,
 ];
 
 /** The factory for an http_filters entry's typed_config, by its type URL. */
@@ -59,7 +61,7 @@ export function parsePerFilter(key: string, any: Any, p: Problems, path: string)
     }
     optional = fc.isOptional;
     if (fc.disabled) {
-      if (HTTP_FILTERS.some((f) => f.extension.name === key)) return DISABLED;
+      if (HTTP_FILTERS.some((f) => f.extension.name === key || (f.extension.instances === true && key.startsWith(`${f.extension.name}.`)))) return DISABLED;
       if (!optional) p.add(path, `'${key}' is not a filter the Weft sidecar knows`);
       return undefined;
     }

@@ -35,7 +35,8 @@ const SLASHES: Partial<Record<Slashes, EscapedSlashes>> = {
 /**
  * Walks `http_filters` in order and parses each filter's config with its factory (by typed_config
  * type URL; filters/index.ts). A filter the sidecar does not execute is refused unless it is
- * `is_optional` (then it is left out); the router must come last and ends every chain. Envoy and
+ * `is_optional` (then it is left out); `disabled` keeps it out of chains but for the routes whose
+ * typed_per_filter_config turns it on; the router must come last and ends every chain. Envoy and
  * grpc-js-xds refuse the same way: an auth filter accepted and skipped would fail open.
  */
 function filtersOf(filters: readonly HttpFilter[], p: Problems, path: string): FilterSpec[] {
@@ -50,6 +51,7 @@ function filtersOf(filters: readonly HttpFilter[], p: Problems, path: string): F
     }
     if (isExtensionConfig(any.typeUrl, EXTENSIONS.router)) {
       if (i !== filters.length - 1) p.add(fp, 'the router must be the last filter');
+      if (f.disabled) p.add(`${fp}.disabled`, 'the router cannot be disabled');
       const r = anyUnpack(any, RouterSchema);
       if (r) checkSupported(RouterSchema, r, ROUTER_FIELDS, p, `${fp}.typed_config`);
       return;
@@ -61,7 +63,7 @@ function filtersOf(filters: readonly HttpFilter[], p: Problems, path: string): F
     }
     const before = p.errors.length;
     const config = factory.parse(any, p, `${fp}.typed_config`);
-    if (p.errors.length === before) out.push({ name: f.name, factory, config });
+    if (p.errors.length === before) out.push(f.disabled ? { name: f.name, factory, config, disabled: true } : { name: f.name, factory, config });
   });
   return out;
 }

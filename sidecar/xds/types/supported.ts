@@ -142,7 +142,7 @@ export const LISTENER_FIELDS = supportedFields({
     'stat_prefix', 'codec_type', 'rds', 'http_filters', 'tracing', 'normalize_path', 'merge_slashes', 'path_with_escaped_slashes_action', 'upgrade_configs',
   ],
   'envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager.UpgradeConfig': ['upgrade_type', 'enabled'],
-  'envoy.extensions.filters.network.http_connection_manager.v3.HttpFilter': ['name', 'typed_config', 'is_optional'],
+  'envoy.extensions.filters.network.http_connection_manager.v3.HttpFilter': ['name', 'typed_config', 'is_optional', 'disabled'],
   'envoy.extensions.filters.network.http_connection_manager.v3.Rds': ['config_source', 'route_config_name'],
   'envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager.Tracing': ['provider', 'random_sampling'],
 });
