@@ -22,6 +22,8 @@ export function buildModel(revision: number, resources: Iterable<MeshResource>):
     grpcTranslations: new Map(),
     faultPolicies: new Map(),
     gateways: new Map(),
+    clientTrafficPolicies: new Map(),
+    securityHeadersPolicies: new Map(),
     mesh: DEFAULT_MESH_CONFIG,
   };
   const defs = new Map(KIND_DEFINITIONS.map((d) => [d.kind, d.addToModel as (b: ModelBuilder, r: MeshResource) => void]));
@@ -46,6 +48,8 @@ export function buildModel(revision: number, resources: Iterable<MeshResource>):
     grpcTranslations: b.grpcTranslations,
     faultPolicies: b.faultPolicies,
     gateways: b.gateways,
+    clientTrafficPolicies: b.clientTrafficPolicies,
+    securityHeadersPolicies: b.securityHeadersPolicies,
     mesh: b.mesh,
   };
 }

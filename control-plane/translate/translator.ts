@@ -14,6 +14,9 @@ import { INBOUND_LISTENER, OUTBOUND_LISTENER, OUTBOUND_ROUTE, clusterName, gatew
 import { gatewayHosts, routeHostnames, routesFor } from './routes.js';
 import { trustBundleSecret } from './tls.js';
 import { listenerFilters, virtualHostConfigs } from './filters/index.js';
+import { clientTrafficFor, hcmLimits, networkLimitFilters } from './client-limits.js';
+import { listenerIsTls } from './security-headers.js';
+import { policyForListener } from '../config/kinds/policy-attachment.js';
 import type { RouteConfiguration } from '../../proto/gen/envoy/config/route/v3/route_pb.js';
 import { create } from '@bufbuild/protobuf';
 import { RouteSchema } from '../../proto/gen/envoy/config/route/v3/route_components_pb.js';
@@ -236,10 +239,20 @@ export class Translator {
     for (const l of gw.spec.listeners) {
       const name = gatewayListenerName(l.name);
       const refs = new Set<string>();
-      const vhosts: VirtualHostInit[] = gatewayHosts(this.#model, gw, l, refs).map((h) => ({ name: `${h.hostname}:${l.port}`, domains: gatewayDomains(h.hostname, l.port), routes: h.routes }));
+      const headers = { listener: policyForListener(this.#model.securityHeadersPolicies.values(), gw, l)?.spec, tls: listenerIsTls(l) };
+      const vhosts: VirtualHostInit[] = gatewayHosts(this.#model, gw, l, refs, headers).map((h) => ({ name: `${h.hostname}:${l.port}`, domains: gatewayDomains(h.hostname, l.port), routes: h.routes }));
       const routes = routeConfiguration(name, vhosts, refs);
-      const filters = listenerFilters({ model: this.#model, side: 'gateway', namespace: gw.metadata.namespace, routes: routes.message as RouteConfiguration });
-      list.push(routes, socketListener(name, '0.0.0.0', l.port, name, this.#model.mesh, { filters, tracing: this.#tracing(service ?? gw.metadata.name) }));
+      const clientTraffic = clientTrafficFor(this.#model, gw, l);
+      const filters = listenerFilters({ model: this.#model, side: 'gateway', namespace: gw.metadata.namespace, routes: routes.message as RouteConfiguration, ...(clientTraffic ? { clientTraffic } : {}) });
+      list.push(
+        routes,
+        socketListener(name, '0.0.0.0', l.port, name, this.#model.mesh, {
+          filters,
+          tracing: this.#tracing(service ?? gw.metadata.name),
+          limits: hcmLimits(clientTraffic),
+          networkFilters: networkLimitFilters(clientTraffic, name),
+        }),
+      );
     }
     this.#gateways.set(key, list);
     return list;

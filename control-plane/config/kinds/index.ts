@@ -13,6 +13,8 @@ import { grpcTranslationKind } from './grpc-translation.js';
 import { meshConfigKind } from './mesh-config.js';
 import { faultPolicyKind } from './fault-policy.js';
 import { gatewayKind } from './gateway.js';
+import { clientTrafficPolicyKind } from './client-traffic-policy.js';
+import { securityHeadersPolicyKind } from './security-headers-policy.js';
 
 type AnyKindDefinition = { [K in Kind]: KindDefinition<K> }[Kind];
 
@@ -26,6 +28,8 @@ export const KIND_DEFINITIONS = Object.freeze([
   meshConfigKind,
   faultPolicyKind,
   gatewayKind,
+  clientTrafficPolicyKind,
+  securityHeadersPolicyKind,
 ] as const satisfies readonly AnyKindDefinition[]);
 
 // Every Kind has a definition (a compile error names the missing one).

@@ -20,6 +20,8 @@ export interface ModelBuilder {
   grpcTranslations: Map<ResourceKey, ResourceOf<'GRPCTranslation'>>;
   faultPolicies: Map<ResourceKey, ResourceOf<'FaultPolicy'>>;
   gateways: Map<ResourceKey, ResourceOf<'Gateway'>>;
+  clientTrafficPolicies: Map<ResourceKey, ResourceOf<'ClientTrafficPolicy'>>;
+  securityHeadersPolicies: Map<ResourceKey, ResourceOf<'SecurityHeadersPolicy'>>;
   mesh: MeshConfigSpec;
 }
 

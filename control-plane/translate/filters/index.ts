@@ -12,8 +12,10 @@ import { grpcWeb } from './grpc-web.js';
 import { grpcJsonTranscoder } from './grpc-json-transcoder.js';
 import { grpcJsonReverse } from './grpc-json-reverse.js';
 import { fault } from './fault.js';
+import { requestLimits } from './request-limits.js';
+import { buffer } from './buffer.js';
 
-export const HTTP_FILTERS: readonly HttpFilterTranslation[] = Object.freeze([cors, rbac, grpcWeb, grpcJsonTranscoder, grpcJsonReverse, fault]);
+export const HTTP_FILTERS: readonly HttpFilterTranslation[] = Object.freeze([requestLimits, buffer, cors, rbac, grpcWeb, grpcJsonTranscoder, grpcJsonReverse, fault]);
 
 /** A listener's http_filters before the router. */
 export function listenerFilters(ctx: ListenerContext): HttpFilter[] {
