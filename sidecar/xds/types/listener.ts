@@ -2,6 +2,8 @@
 import { fromBinary } from '@bufbuild/protobuf';
 import { anyUnpack } from '@bufbuild/protobuf/wkt';
 import { ListenerSchema, type Listener } from '../../../proto/gen/envoy/config/listener/v3/listener_pb.js';
+import type { Filter } from '../../../proto/gen/envoy/config/listener/v3/listener_components_pb.js';
+import { ConnectionLimitSchema } from '../../../proto/gen/envoy/extensions/filters/network/connection_limit/v3/connection_limit_pb.js';
 import {
   HttpConnectionManagerSchema,
   type HttpConnectionManager,
@@ -110,6 +112,22 @@ function tracingOf(hcm: HttpConnectionManager, l: Listener, p: Problems, path: s
   return { samplingPercent, endpoint, serviceName, propagation };
 }
 
+/**
+ * What a listener limits per connection (a gateway's ClientTrafficPolicy): undefined fields keep
+ * the listener's defaults (http-listener.ts). Applied live: a new value holds for new connections
+ * (head size, connection count) and for the open ones at their next check (timeouts).
+ */
+export interface DownstreamLimits {
+  /** HCM max_request_headers_kb, in bytes: a larger head is answered 431. */
+  readonly maxHeaderBytes?: number;
+  /** HCM request_headers_timeout: a head not complete in time is answered 408. */
+  readonly headersTimeoutMs?: number;
+  /** HCM common_http_protocol_options.idle_timeout: a connection with no request in flight is closed. */
+  readonly idleTimeoutMs?: number;
+  /** connection_limit max_connections: past it, a new connection is closed at once. */
+  readonly maxConnections?: number;
+}
+
 export interface SidecarListener {
   listener: Listener;
   hcm: HttpConnectionManager;
@@ -124,14 +142,70 @@ export interface SidecarListener {
   paths: PathOptions;
   /** Upgrade types the listener allows (upgrade_configs); a route may enable or disable one. */
   upgrades: ReadonlySet<string>;
+  /** Per-connection limits (frozen; the same object until the Listener changes). */
+  limits: DownstreamLimits;
+}
+
+/** The connection_limit filter's fields the proxy executes (delay and runtime_enabled are refused). */
+const CONNECTION_LIMIT_FIELDS = supportedFields({ 'envoy.extensions.filters.network.connection_limit.v3.ConnectionLimit': ['stat_prefix', 'max_connections'] });
+
+/**
+ * The network filters before the HttpConnectionManager in a filter chain: only
+ * envoy.filters.network.connection_limit is executed (its max_connections, per listener).
+ */
+function networkFiltersOf(filters: readonly Filter[], p: Problems, path: string): { maxConnections?: number } {
+  const out: { maxConnections?: number } = {};
+  filters.forEach((f, i) => {
+    const fp = `${path}.filters[${i}]`;
+    const any = f.configType.case === 'typedConfig' ? f.configType.value : undefined;
+    if (!any || !isExtensionConfig(any.typeUrl, EXTENSIONS.connectionLimit)) {
+      p.add(`${fp}.typed_config`, `network filter '${f.name}' is not supported before the HttpConnectionManager (only ${EXTENSIONS.connectionLimit.name})`);
+      return;
+    }
+    const m = anyUnpack(any, ConnectionLimitSchema);
+    if (!m) return p.add(`${fp}.typed_config`, 'is not a ConnectionLimit');
+    checkSupported(ConnectionLimitSchema, m, CONNECTION_LIMIT_FIELDS, p, `${fp}.typed_config`);
+    const max = m.maxConnections;
+    if (max === undefined || max < 1n || max > BigInt(Number.MAX_SAFE_INTEGER)) p.add(`${fp}.typed_config.max_connections`, 'is required and must be at least 1');
+    else if (out.maxConnections !== undefined) p.add(fp, 'a second connection_limit filter');
+    else out.maxConnections = Number(max);
+  });
+  return out;
+}
+
+/** The HCM's connection limits (max_request_headers_kb, request_headers_timeout, idle_timeout). */
+function hcmLimitsOf(hcm: HttpConnectionManager, p: Problems, path: string): Omit<DownstreamLimits, 'maxConnections'> {
+  const out: { maxHeaderBytes?: number; headersTimeoutMs?: number; idleTimeoutMs?: number } = {};
+  const kb = hcm.maxRequestHeadersKb;
+  if (kb !== undefined) {
+    // Envoy's bounds: 1..8192 KiB.
+    if (kb < 1 || kb > 8192) p.add(`${path}.max_request_headers_kb`, 'must be 1..8192');
+    else out.maxHeaderBytes = kb * 1024;
+  }
+  const ms = (d: { seconds: bigint; nanos: number } | undefined, fp: string): number | undefined => {
+    if (!d) return undefined;
+    const v = Number(d.seconds) * 1000 + Math.floor(d.nanos / 1e6);
+    // 0 means "off" in Envoy; the proxy keeps its default instead, so 0 is refused rather than ignored.
+    if (!(v > 0)) p.add(fp, 'must be a positive duration');
+    return v > 0 ? v : undefined;
+  };
+  const t = ms(hcm.requestHeadersTimeout, `${path}.request_headers_timeout`);
+  if (t !== undefined) out.headersTimeoutMs = t;
+  const idle = ms(hcm.commonHttpProtocolOptions?.idleTimeout, `${path}.common_http_protocol_options.idle_timeout`);
+  if (idle !== undefined) out.idleTimeoutMs = idle;
+  return out;
 }
 
 export function decodeListener(bytes: Uint8Array): Decoded<SidecarListener> {
   const l = fromBinary(ListenerSchema, bytes);
   const p = new Problems(`Listener/${l.name || '?'}`);
   if (!l.name) p.add('name', 'is required');
-  const any = l.apiListener?.apiListener ?? (l.filterChains[0]?.filters[0]?.configType.case === 'typedConfig' ? l.filterChains[0].filters[0].configType.value : undefined);
-  const path = l.apiListener ? 'api_listener.api_listener' : 'filter_chains[0].filters[0].typed_config';
+  // The HCM ends a socket listener's chain; network filters before it are limits (connection_limit).
+  const chain0 = l.filterChains[0]?.filters ?? [];
+  const hcmAt = Math.max(0, chain0.length - 1);
+  const last = chain0[hcmAt];
+  const any = l.apiListener?.apiListener ?? (last?.configType.case === 'typedConfig' ? last.configType.value : undefined);
+  const path = l.apiListener ? 'api_listener.api_listener' : `filter_chains[0].filters[${hcmAt}].typed_config`;
   let hcm: HttpConnectionManager | undefined;
   if (!any) p.add(path, 'an HttpConnectionManager is required');
   else if (!isExtensionConfig(any.typeUrl, EXTENSIONS.httpConnectionManager)) p.add(`${path}.type_url`, `unsupported filter '${any.typeUrl}'`);
@@ -151,13 +225,17 @@ export function decodeListener(bytes: Uint8Array): Decoded<SidecarListener> {
     upgrades = upgradesOf(hcm, p, path);
   }
   const transport = inboundTransportOf(l, p);
+  const conn = l.apiListener ? {} : networkFiltersOf(chain0.slice(0, hcmAt), p, 'filter_chains[0]');
+  const limits: DownstreamLimits = Object.freeze({ ...(hcm ? hcmLimitsOf(hcm, p, path) : {}), ...conn });
   const filters = hcm ? filtersOf(hcm.httpFilters, p, path) : [];
   const tracing = hcm ? tracingOf(hcm, l, p, path) : undefined;
   // Every chain must carry the same HttpConnectionManager (they differ only in transport).
   for (let i = 1; i < l.filterChains.length; i++) {
-    const f = l.filterChains[i]!.filters[0];
+    const fs = l.filterChains[i]!.filters;
+    if (fs.length !== chain0.length) p.add(`filter_chains[${i}].filters`, 'must hold the same filters as filter_chains[0]');
+    const f = fs[hcmAt];
     const a = f?.configType.case === 'typedConfig' ? f.configType.value : undefined;
-    if (!a || !any || a.typeUrl !== any.typeUrl || Buffer.compare(Buffer.from(a.value), Buffer.from(any.value)) !== 0) p.add(`filter_chains[${i}].filters[0].typed_config`, 'must equal filter_chains[0]\'s HttpConnectionManager');
+    if (!a || !any || a.typeUrl !== any.typeUrl || Buffer.compare(Buffer.from(a.value), Buffer.from(any.value)) !== 0) p.add(`filter_chains[${i}].filters[${hcmAt}].typed_config`, 'must equal filter_chains[0]\'s HttpConnectionManager');
   }
-  return { name: l.name, value: p.errors.length || !hcm || !paths || !upgrades ? undefined : { listener: l, hcm, routeName, transport, filters, tracing, paths, upgrades }, errors: p.errors };
+  return { name: l.name, value: p.errors.length || !hcm || !paths || !upgrades ? undefined : { listener: l, hcm, routeName, transport, filters, tracing, paths, upgrades, limits }, errors: p.errors };
 }
