@@ -112,14 +112,14 @@ async function h2(port: number, headers: Record<string, string>, body?: Buffer[]
   }
 }
 
-describe('ClientTrafficPolicy limits at the gateway (HTTP/1.1 and HTTP/2)', () => {
+describe('ClientTrafficPolicy limits at the gateway (HTTP/1.1 and HTTP/2)', { timeout: 10_000 }, () => {
   it.each([
     ['a body within the limit', { body: 'x'.repeat(1000) }, 200, undefined],
     ['a declared body over the limit (content-length)', { body: 'x'.repeat(1001) }, 413, 'BODY_TOO_LARGE'],
     ['a target over maxUriLength', { path: `/${'p'.repeat(120)}` }, 414, 'URI_TOO_LONG'],
     ['a target within maxUriLength', { path: `/${'p'.repeat(90)}` }, 200, undefined],
     ['a head over maxRequestHeaderBytes', { headers: { 'x-big': 'y'.repeat(5000) } }, 431, 'HEADERS_TOO_LARGE'],
-  ] as const)('HTTP/1.1: %s -> %i %s', async (_what, req, status, code) => {
+  ] as const)('HTTP/1.1: %s', async (_what, req, status, code) => {
     const r = await send(gw.port('web'), 'path' in req ? req.path : '/', { host: 'shop.example', method: 'body' in req ? 'POST' : 'GET', ...('headers' in req ? { headers: req.headers } : {}), ...('body' in req ? { body: req.body } : {}) });
     expect(r.status).toBe(status);
     expect(r.headers['x-weft-error']).toBe(code);
@@ -236,6 +236,22 @@ describe('ClientTrafficPolicy limits at the gateway (HTTP/1.1 and HTTP/2)', () =
     c.socket.write('POST / HTTP/1.1\r\nhost: shop.example\r\ncontent-length: 500\r\n\r\n' + 'x'.repeat(500));
     await c.data(/413 [^]*BODY_TOO_LARGE/);
     await c.closed;
+    gw.apply(mesh());
+  });
+
+  it('applies a lower maxConnections live: the open connection is kept and served, a new one is refused', async () => {
+    const l = gw.listeners.get('few')!;
+    await eventually(() => l.stats.cxActive === 0);
+    const kept = raw(gw.port('few'));
+    await eventually(() => l.stats.cxActive === 1);
+    const refused = l.stats.limits.maxConnections;
+    gw.apply([...mesh().slice(0, -1), FEW.replace('maxConnections: 3', 'maxConnections: 1')]);
+    const extra = raw(gw.port('few'));
+    await extra.closed;
+    expect(l.stats.limits.maxConnections).toBe(refused + 1);
+    kept.socket.write('GET / HTTP/1.1\r\nhost: shop.example\r\nconnection: close\r\n\r\n');
+    await kept.closed;
+    expect(kept.text()).toMatch(/^HTTP\/1\.1 200 /);
     gw.apply(mesh());
   });
 });
