@@ -21,7 +21,7 @@ const MAX_HEADER_KB = 8192;
 const LIMITS = ['maxRequestBodyBytes', 'maxRequestHeaderBytes', 'maxUriLength', 'requestHeaderTimeout', 'idleTimeout', 'maxConnections'] as const;
 
 export function readClientTrafficPolicy(r: Reader, v: unknown): ClientTrafficPolicySpec | undefined {
-  const o = r.obj(v, 'spec', ['targetRefs', ...LIMITS], ['targetRefs']);
+  const o = r.obj(v, 'spec', ['targetRefs', ...LIMITS]);
   if (!o) return undefined;
   const spec: ClientTrafficPolicySpec = { targetRefs: readTargetRefs(r, o.targetRefs, 'spec.targetRefs', { required: true }) };
   if (LIMITS.every((k) => o[k] === undefined || o[k] === null)) r.err('spec', `needs at least one limit (${LIMITS.join(', ')})`);
