@@ -10,7 +10,8 @@
  *  - a body of unknown length (chunked, or HTTP/2 without content-length) is counted; when it
  *    passes the limit, the upstream attempt is cancelled and the client gets 413 if nothing was
  *    answered yet, else its stream is reset; an HTTP/1.1 connection closes after it.
- * `max_request_time` is refused (not executed); BufferPerRoute is not accepted either.
+ * max_request_bytes is v3 Buffer's only field and is required; a BufferPerRoute in a route's
+ * typed_per_filter_config is refused (this factory has no per-route parser).
  */
 import { Readable } from 'node:stream';
 import { anyUnpack } from '@bufbuild/protobuf/wkt';
