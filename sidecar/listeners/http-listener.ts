@@ -82,6 +82,8 @@ interface Effective extends H1Options {
   readonly maxConnections: number;
   /** The config sets a head size: HTTP/2 heads are measured against it too. */
   readonly h2HeaderCheck: boolean;
+  /** The config sets an idle timeout: HTTP/2 sessions idle this long are closed (0: never, as before limits existed). */
+  readonly h2IdleMs: number;
   /** How often the sweep checks head and idle timeouts. */
   readonly sweepMs: number;
 }
@@ -109,7 +111,11 @@ export interface HttpListenerOptions {
   maxHeaderBytes?: number;
   /** HTTP/1.1: time allowed for a request head to arrive (408 after), default 30 s. */
   headersTimeoutMs?: number;
-  /** HTTP/1.1: an idle keep-alive connection is closed after this, default 60 s. */
+  /**
+   * HTTP/1.1: an idle keep-alive connection is closed after this, default 60 s; so is a connection
+   * that sends no byte at all for this long. HTTP/2 sessions get an idle timeout only from the
+   * Listener's idle_timeout (a ClientTrafficPolicy).
+   */
   keepAliveTimeoutMs?: number;
   /** Set on the inbound listener: TLS (mTLS) by the first byte, plaintext only if the config allows it. */
   tls?: ListenerTls;
@@ -194,7 +200,7 @@ export class HttpListener {
       this.#sessions.add(s);
       this.#h2Active.set(s, 0);
       s.once('close', () => this.#sessions.delete(s));
-      this.#h2Idle(s, this.#limits().keepAliveTimeoutMs);
+      this.#h2Idle(s, this.#limits().h2IdleMs);
       if (this.#draining) s.goaway();
     });
     this.#h2.on('stream', (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, flags: number, rawHeaders: string[]) => {
@@ -333,7 +339,7 @@ export class HttpListener {
       this.#effFrom = cur;
       const before = this.#eff;
       this.#eff = this.#compute(cur);
-      if (this.#eff.keepAliveTimeoutMs !== before.keepAliveTimeoutMs) for (const s of this.#sessions) this.#h2Idle(s, this.#eff.keepAliveTimeoutMs);
+      if (this.#eff.h2IdleMs !== before.h2IdleMs) for (const s of this.#sessions) this.#h2Idle(s, this.#eff.h2IdleMs);
       if (this.#eff.sweepMs !== this.#sweepMs && this.#h1Sweep) {
         clearInterval(this.#h1Sweep);
         this.#h1Sweep = undefined;
@@ -353,6 +359,7 @@ export class HttpListener {
       keepAliveTimeoutMs,
       maxConnections: l?.maxConnections ?? Infinity,
       h2HeaderCheck: l?.maxHeaderBytes !== undefined,
+      h2IdleMs: l?.idleTimeoutMs ?? 0,
       // A quarter of the shortest timeout, between 20 ms and 1 s: a limit fires at most 25 % late.
       sweepMs: Math.max(20, Math.min(1000, Math.floor(Math.min(headersTimeoutMs, keepAliveTimeoutMs) / 4))),
     });
@@ -369,8 +376,12 @@ export class HttpListener {
     }, this.#sweepMs).unref();
   }
 
-  /** An HTTP/2 session with no stream in flight for `ms` is told to go away and closed (Envoy's idle_timeout). */
+  /** An HTTP/2 session with no stream in flight for `ms` is told to go away and closed (Envoy's idle_timeout); 0: never. */
   #h2Idle(s: http2.ServerHttp2Session, ms: number): void {
+    if (ms === 0) {
+      s.setTimeout(0);
+      return;
+    }
     s.setTimeout(ms, () => {
       if ((this.#h2Active.get(s) ?? 0) > 0 || s.closed || s.destroyed) return;
       this.#limit('idleTimeout', '', s.socket?.remoteAddress ?? '');

@@ -201,6 +201,19 @@ describe('ClientTrafficPolicy limits at the gateway (HTTP/1.1 and HTTP/2)', { ti
     expect(gw.listeners.get('web')!.stats.limits.idleTimeout - before).toBe(2);
   });
 
+  it('idleTimeout over HTTP/2: a session with no stream open is sent GOAWAY and closed', async () => {
+    const before = gw.listeners.get('web')!.stats.limits.idleTimeout;
+    const c = http2.connect(`http://127.0.0.1:${gw.port('web')}`);
+    c.on('error', () => undefined);
+    const goaway = new Promise<void>((r) => c.once('goaway', () => r()));
+    const closed = new Promise<void>((r) => c.once('close', () => r()));
+    const r = c.request({ ':path': '/', ':authority': 'shop.example' });
+    r.resume();
+    await new Promise((x) => r.once('end', x));
+    await Promise.all([goaway, closed]);
+    expect(gw.listeners.get('web')!.stats.limits.idleTimeout - before).toBe(1);
+  });
+
   it('maxConnections: with 3 open, a 4th connection is closed at once; once one closes, a new one is served', async () => {
     const l = gw.listeners.get('few')!;
     const open = [raw(gw.port('few')), raw(gw.port('few')), raw(gw.port('few'))];
