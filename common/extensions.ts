@@ -16,7 +16,9 @@ import { HTTPFaultSchema } from '../proto/gen/envoy/extensions/filters/http/faul
 import { CompressorPerRouteSchema, CompressorSchema } from '../proto/gen/envoy/extensions/filters/http/compressor/v3/compressor_pb.js';
 import { GzipSchema } from '../proto/gen/envoy/extensions/compression/gzip/compressor/v3/gzip_pb.js';
 import { BrotliSchema } from '../proto/gen/envoy/extensions/compression/brotli/compressor/v3/brotli_pb.js';
-import { GrpcJsonReverseSchema } from '../proto/gen/weft/v1/filters_pb.js';
+import { GrpcJsonReverseSchema, RequestLimitsSchema } from '../proto/gen/weft/v1/filters_pb.js';
+import { BufferSchema } from '../proto/gen/envoy/extensions/filters/http/buffer/v3/buffer_pb.js';
+import { ConnectionLimitSchema } from '../proto/gen/envoy/extensions/filters/network/connection_limit/v3/connection_limit_pb.js';
 import { RBACSchema } from '../proto/gen/envoy/extensions/filters/http/rbac/v3/rbac_pb.js';
 import { RouterSchema } from '../proto/gen/envoy/extensions/filters/http/router/v3/router_pb.js';
 import { HttpConnectionManagerSchema } from '../proto/gen/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager_pb.js';
@@ -63,6 +65,12 @@ function ext<D extends DescMessage>(name: string, slot: ExtensionSlot, schema: D
 /** Every extension Weft emits. Keys are how code refers to them. */
 export const EXTENSIONS = Object.freeze({
   httpConnectionManager: ext('envoy.filters.network.http_connection_manager', 'network_filter', HttpConnectionManagerSchema),
+  /** Open connections per listener (ClientTrafficPolicy maxConnections), before the HCM in the filter chain. */
+  connectionLimit: ext('envoy.filters.network.connection_limit', 'network_filter', ConnectionLimitSchema),
+  /** Request body size (ClientTrafficPolicy maxRequestBodyBytes); Weft counts the body as it streams instead of buffering it. */
+  buffer: ext('envoy.filters.http.buffer', 'http_filter', BufferSchema),
+  /** Weft's request limits Envoy has no field for (ClientTrafficPolicy maxUriLength). */
+  requestLimits: ext('weft.filters.http.request_limits', 'http_filter', RequestLimitsSchema),
   router: ext('envoy.filters.http.router', 'http_filter', RouterSchema),
   rbac: ext('envoy.filters.http.rbac', 'http_filter', RBACSchema),
   grpcWeb: ext('envoy.filters.http.grpc_web', 'http_filter', GrpcWebSchema),

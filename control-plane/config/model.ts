@@ -25,6 +25,8 @@ export function buildModel(revision: number, resources: Iterable<MeshResource>):
     gateways: new Map(),
     secrets: new Map(),
     compressionPolicies: new Map(),
+    clientTrafficPolicies: new Map(),
+    securityHeadersPolicies: new Map(),
     mesh: DEFAULT_MESH_CONFIG,
   };
   const defs = new Map(KIND_DEFINITIONS.map((d) => [d.kind, d.addToModel as (b: ModelBuilder, r: MeshResource) => void]));
@@ -52,6 +54,8 @@ export function buildModel(revision: number, resources: Iterable<MeshResource>):
     gateways: b.gateways,
     secrets: b.secrets,
     compressionPolicies: b.compressionPolicies,
+    clientTrafficPolicies: b.clientTrafficPolicies,
+    securityHeadersPolicies: b.securityHeadersPolicies,
     mesh: b.mesh,
   };
 }

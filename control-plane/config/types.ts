@@ -14,7 +14,7 @@ export { API_VERSION_WEFT, API_VERSION_GATEWAY } from './api-versions.js';
 /** Every kind has one definition in kinds/index.ts (a compile-time check there keeps them in step). */
 export type Kind =
   | 'Service' | 'HTTPRoute' | 'GRPCRoute' | 'TrafficPolicy' | 'AuthorizationPolicy' | 'GRPCTranslation' | 'MeshConfig' | 'FaultPolicy' | 'CorsPolicy' | 'Gateway'
-  | 'Secret' | 'CompressionPolicy';
+  | 'Secret' | 'CompressionPolicy' | 'ClientTrafficPolicy' | 'SecurityHeadersPolicy';
 
 export interface ObjectMeta {
   name: string;
@@ -141,7 +141,7 @@ export interface RequestMirror {
 }
 
 /** The policy kinds a route rule may name in an ExtensionRef (kinds/policy-attachment.ts). */
-export type ExtensionRefKind = 'FaultPolicy' | 'CorsPolicy' | 'CompressionPolicy';
+export type ExtensionRefKind = 'FaultPolicy' | 'CorsPolicy' | 'CompressionPolicy' | 'SecurityHeadersPolicy';
 
 /** A Gateway API ExtensionRef route filter (LocalObjectReference: the route's namespace) naming one of Weft's policies. */
 export interface ExtensionRef {
@@ -466,6 +466,46 @@ export interface CompressionPolicySpec {
   brotli: { quality?: number };
 }
 
+// --------------------------------------------------------------------------- ClientTrafficPolicy
+
+/**
+ * Limits on what clients may send a Gateway's listeners (named after Envoy Gateway's kind). Every
+ * field is optional; at least one is set. Durations in ms.
+ */
+export interface ClientTrafficPolicySpec {
+  targetRefs: PolicyTargetRef[];
+  /** Request body bytes (declared or streamed); over it: 413 BODY_TOO_LARGE. */
+  maxRequestBodyBytes?: number;
+  /** Request head bytes, a multiple of 1024 (Envoy max_request_headers_kb); over it: 431 HEADERS_TOO_LARGE. */
+  maxRequestHeaderBytes?: number;
+  /** Request target (path and query) length; over it: 414 URI_TOO_LONG. */
+  maxUriLength?: number;
+  /** Time for a request head to arrive once it started (Envoy request_headers_timeout); after it: 408 HEADERS_TIMEOUT. */
+  requestHeaderTimeoutMs?: number;
+  /** A connection with no request in flight is closed after this (Envoy common_http_protocol_options.idle_timeout). */
+  idleTimeoutMs?: number;
+  /** Open connections per listener; one more is closed at once (Envoy connection_limit). */
+  maxConnections?: number;
+}
+
+// ------------------------------------------------------------------------- SecurityHeadersPolicy
+
+export type FrameOptions = 'DENY' | 'SAMEORIGIN';
+
+/** Response headers a gateway sets on every response of its listeners or of a route rule. */
+export interface SecurityHeadersPolicySpec {
+  /** Empty when the policy is only named by routes (ExtensionRef). */
+  targetRefs: PolicyTargetRef[];
+  /** strict-transport-security, sent on HTTPS listeners only (RFC 6797 section 7.2). */
+  hsts?: { maxAgeSeconds: number; includeSubDomains: boolean; preload: boolean };
+  /** x-content-type-options: nosniff. */
+  contentTypeOptions?: 'nosniff';
+  frameOptions?: FrameOptions;
+  referrerPolicy?: string;
+  contentSecurityPolicy?: string;
+  permissionsPolicy?: string;
+}
+
 // ------------------------------------------------------------------------------------ MeshConfig
 
 export type MtlsMode = 'STRICT' | 'PERMISSIVE' | 'DISABLE';
@@ -564,9 +604,11 @@ export interface SecretSpec {
 }
 export type SecretResource = ResourceBase<'Secret', SecretSpec>;
 export type CompressionPolicyResource = ResourceBase<'CompressionPolicy', CompressionPolicySpec>;
+export type ClientTrafficPolicyResource = ResourceBase<'ClientTrafficPolicy', ClientTrafficPolicySpec>;
+export type SecurityHeadersPolicyResource = ResourceBase<'SecurityHeadersPolicy', SecurityHeadersPolicySpec>;
 export type MeshResource =
   | ServiceResource | HTTPRouteResource | GRPCRouteResource | TrafficPolicyResource | AuthorizationPolicyResource | GRPCTranslationResource | MeshConfigResource | FaultPolicyResource | CorsPolicyResource | GatewayResource
-  | SecretResource | CompressionPolicyResource;
+  | SecretResource | CompressionPolicyResource | ClientTrafficPolicyResource | SecurityHeadersPolicyResource;
 
 /** `Kind/namespace/name`: the identity of a resource in the store and in messages. */
 export type ResourceKey = string;
@@ -598,5 +640,9 @@ export interface MeshModel {
   readonly secrets: ReadonlyMap<ResourceKey, SecretResource>;
   /** CompressionPolicy by its own key (`CompressionPolicy/ns/name`). */
   readonly compressionPolicies: ReadonlyMap<ResourceKey, CompressionPolicyResource>;
+  /** ClientTrafficPolicy by its own key (at most one per target: kinds/policy-attachment.ts). */
+  readonly clientTrafficPolicies: ReadonlyMap<ResourceKey, ClientTrafficPolicyResource>;
+  /** SecurityHeadersPolicy by its own key. */
+  readonly securityHeadersPolicies: ReadonlyMap<ResourceKey, SecurityHeadersPolicyResource>;
   readonly mesh: MeshConfigSpec;
 }

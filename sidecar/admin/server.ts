@@ -15,7 +15,7 @@ import { ListenerSchema } from '../../proto/gen/envoy/config/listener/v3/listene
 import { RouteConfigurationSchema } from '../../proto/gen/envoy/config/route/v3/route_pb.js';
 import { SecretSchema } from '../../proto/gen/envoy/extensions/transport_sockets/tls/v3/secret_pb.js';
 import { EXTENSION_SCHEMAS } from '../../common/extensions.js';
-import type { HttpListener } from '../listeners/http-listener.js';
+import { LIMIT_NAMES, type HttpListener } from '../listeners/http-listener.js';
 import type { Runtime } from '../runtime.js';
 import type { XdsConfig } from '../xds/ads-client.js';
 import { splitPem, summarize, type MeshTls } from '../tls/mesh-tls.js';
@@ -127,6 +127,9 @@ export function registerSidecarMetrics(m: Metrics, s: AdminState): void {
   m.pull('counter', 'weft_sidecar_uncaught_errors_total', 'Exceptions and rejections no handler caught; logged, and the sidecar kept serving. Should stay 0.', [], () => [[{}, uncaughtErrors()] as const]);
   m.pull('counter', 'weft_downstream_internal_errors_total', 'Requests our own code failed on (answered 500 or cut short; the sidecar kept serving). Should stay 0.', ['listener'], perListener((l) => l.stats.internalErrors));
   m.pull('counter', 'weft_downstream_tls_handshake_errors_total', 'Failed TLS handshakes (no or untrusted client certificate) per listener.', ['listener'], perListener((l) => l.stats.tlsHandshakeErrors));
+  m.pull('counter', 'weft_downstream_limit_rejections_total', 'Requests and connections a listener limit refused or closed (ClientTrafficPolicy), per listener and limit.', ['listener', 'limit'], () =>
+    L().flatMap((l) => LIMIT_NAMES.filter((k) => l.stats.limits[k] > 0).map((k) => [{ listener: l.name, limit: k }, l.stats.limits[k]] as const)),
+  );
   m.pull('counter', 'weft_downstream_connections_refused_total', 'Connections refused for their transport (plaintext in STRICT mTLS) per listener.', ['listener'], perListener((l) => l.stats.cxRefusedTransport));
   const faults = (f: (c: FaultCounters) => number) => () => [...faultCounters()].map(([listener, c]) => [{ listener }, f(c)] as const);
   m.pull('counter', 'weft_fault_delays_injected_total', 'Requests a fault filter (FaultPolicy) delayed, per listener.', ['listener'], faults((c) => c.delays));

@@ -23,6 +23,8 @@ export interface ModelBuilder {
   gateways: Map<ResourceKey, ResourceOf<'Gateway'>>;
   secrets: Map<ResourceKey, ResourceOf<'Secret'>>;
   compressionPolicies: Map<ResourceKey, ResourceOf<'CompressionPolicy'>>;
+  clientTrafficPolicies: Map<ResourceKey, ResourceOf<'ClientTrafficPolicy'>>;
+  securityHeadersPolicies: Map<ResourceKey, ResourceOf<'SecurityHeadersPolicy'>>;
   mesh: MeshConfigSpec;
 }
 

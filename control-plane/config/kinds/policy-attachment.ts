@@ -25,6 +25,7 @@ export const EXTENSION_REF_KINDS: { readonly [K in ExtensionRefKind]: (m: MeshMo
   FaultPolicy: (m) => m.faultPolicies,
   CorsPolicy: (m) => m.corsPolicies,
   CompressionPolicy: (m) => m.compressionPolicies,
+  SecurityHeadersPolicy: (m) => m.securityHeadersPolicies,
 };
 
 /**

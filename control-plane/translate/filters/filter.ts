@@ -7,7 +7,7 @@
 import type { Any } from '@bufbuild/protobuf/wkt';
 import type { HttpFilter } from '../../../proto/gen/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager_pb.js';
 import type { RouteConfiguration } from '../../../proto/gen/envoy/config/route/v3/route_pb.js';
-import type { GatewayListener, GatewayResource, GRPCRouteRule, HTTPRouteRule, MeshModel, ServicePort, ServiceResource } from '../../config/types.js';
+import type { ClientTrafficPolicySpec, GatewayListener, GatewayResource, GRPCRouteRule, HTTPRouteRule, MeshModel, ServicePort, ServiceResource } from '../../config/types.js';
 
 /** The Gateway listener a gateway's HTTP connection manager serves (policies attach to it by targetRefs). */
 export interface GatewayTarget {
@@ -33,6 +33,8 @@ export interface ListenerContext {
   readonly routes: RouteConfiguration;
   /** Gateway side: the Gateway listener this is. */
   readonly gateway?: GatewayTarget;
+  /** A gateway listener's ClientTrafficPolicy (the request limits filters enforce), if one applies. */
+  readonly clientTraffic?: ClientTrafficPolicySpec;
 }
 
 export interface VirtualHostContext {

@@ -17,8 +17,12 @@ import { grpcJsonReverse } from './grpc-json-reverse.js';
 import { grpcJsonTranscoder } from './grpc-json-transcoder.js';
 import { grpcWeb } from './grpc-web.js';
 import { rbac } from './rbac.js';
+import { buffer } from './buffer.js';
+import { requestLimits } from './request-limits.js';
 
 export const HTTP_FILTERS: readonly HttpFilterFactory[] = [
+  requestLimits as HttpFilterFactory,
+  buffer as HttpFilterFactory,
   rbac as HttpFilterFactory,
   cors as HttpFilterFactory,
   fault as HttpFilterFactory,
