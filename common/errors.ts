@@ -36,6 +36,7 @@ export const ERROR_CODES = {
   REQUEST_TOO_LARGE: 'the request exceeded a size limit',
   UPGRADE_NOT_ALLOWED: 'the request asks for an Upgrade that is not enabled for its route',
   FAULT_ABORT: 'a FaultPolicy aborted the request on purpose (fault injection)',
+  CACHE_ONLY_IF_CACHED: 'the request asked for a cached response only (only-if-cached) and none could be used',
   // internal
   INTERNAL: 'an internal invariant failed',
 } as const;

@@ -21,6 +21,7 @@ export function buildModel(revision: number, resources: Iterable<MeshResource>):
     authorizationPolicies: [],
     grpcTranslations: new Map(),
     faultPolicies: new Map(),
+    cachePolicies: new Map(),
     gateways: new Map(),
     mesh: DEFAULT_MESH_CONFIG,
   };
@@ -45,6 +46,7 @@ export function buildModel(revision: number, resources: Iterable<MeshResource>):
     authorizationPolicies: sorted(b.authorizationPolicies),
     grpcTranslations: b.grpcTranslations,
     faultPolicies: b.faultPolicies,
+    cachePolicies: b.cachePolicies,
     gateways: b.gateways,
     mesh: b.mesh,
   };

@@ -12,7 +12,7 @@
 export { API_VERSION_WEFT, API_VERSION_GATEWAY } from './api-versions.js';
 
 /** Every kind has one definition in kinds/index.ts (a compile-time check there keeps them in step). */
-export type Kind = 'Service' | 'HTTPRoute' | 'GRPCRoute' | 'TrafficPolicy' | 'AuthorizationPolicy' | 'GRPCTranslation' | 'MeshConfig' | 'FaultPolicy' | 'Gateway';
+export type Kind = 'Service' | 'HTTPRoute' | 'GRPCRoute' | 'TrafficPolicy' | 'AuthorizationPolicy' | 'GRPCTranslation' | 'MeshConfig' | 'FaultPolicy' | 'CachePolicy' | 'Gateway';
 
 export interface ObjectMeta {
   name: string;
@@ -139,7 +139,7 @@ export interface RequestMirror {
 }
 
 /** The policy kinds a route rule may name in an ExtensionRef (kinds/policy-attachment.ts). */
-export type ExtensionRefKind = 'FaultPolicy';
+export type ExtensionRefKind = 'FaultPolicy' | 'CachePolicy';
 
 /** A Gateway API ExtensionRef route filter (LocalObjectReference: the route's namespace) naming one of Weft's policies. */
 export interface ExtensionRef {
@@ -402,6 +402,47 @@ export interface FaultPolicySpec {
   maxActiveFaults?: number;
 }
 
+// ----------------------------------------------------------------------------------- CachePolicy
+
+/** The shared store of a CachePolicy: Redis, reached by every gateway replica. */
+export interface CacheRedisStore {
+  /** host:port. */
+  address: string;
+  /** Prefix of every key; the translator's default is `weft:cache:<namespace>/<name>:`. */
+  keyPrefix?: string;
+  /** One command's timeout before the cache fails open (default 250 ms). */
+  commandTimeoutMs: number;
+  database: number;
+}
+
+/**
+ * HTTP response caching at a gateway (RFC 9111 shared cache; Envoy's cache filter). Attached to
+ * Gateways or listeners by `targetRefs`, or to route rules by ExtensionRef (a rule's policy
+ * replaces the listener's; a `disabled` policy turns caching off where it applies).
+ */
+export interface CachePolicySpec {
+  targetRefs: PolicyTargetRef[];
+  /** Opt-out: no caching where this policy applies; no other field but targetRefs may be set. */
+  disabled: boolean;
+  /** The in-memory LRU's bound in bytes (no Redis); undefined with Redis. */
+  maxBytes?: number;
+  /** Largest response body stored; larger ones stream through uncached. */
+  maxObjectBytes: number;
+  redis?: CacheRedisStore;
+  /** Response headers whose values tag the entry (lowercase), for purge by tag. */
+  tagHeaders: string[];
+  /** Response header reporting HIT / MISS / ... (lowercase). */
+  statusHeader: string;
+  /** Heuristic freshness for responses without an explicit lifetime; none (not stored) when absent. */
+  defaultTtlMs?: number;
+  /** How long an entry is kept past its freshness for revalidation (default 10m, 0: not kept). */
+  staleRetentionMs: number;
+  /** Request headers a response may Vary on (lowercase); a response varying on any other is not stored. */
+  allowedVaryHeaders: string[];
+  /** Ignore the request's Cache-Control / Pragma (clients cannot force a refetch). */
+  ignoreRequestCacheControl: boolean;
+}
+
 // ------------------------------------------------------------------------------------ MeshConfig
 
 export type MtlsMode = 'STRICT' | 'PERMISSIVE' | 'DISABLE';
@@ -477,8 +518,9 @@ export interface GRPCTranslationSpec {
 }
 export type GRPCTranslationResource = ResourceBase<'GRPCTranslation', GRPCTranslationSpec>;
 export type FaultPolicyResource = ResourceBase<'FaultPolicy', FaultPolicySpec>;
+export type CachePolicyResource = ResourceBase<'CachePolicy', CachePolicySpec>;
 export type GatewayResource = ResourceBase<'Gateway', GatewaySpec>;
-export type MeshResource = ServiceResource | HTTPRouteResource | GRPCRouteResource | TrafficPolicyResource | AuthorizationPolicyResource | GRPCTranslationResource | MeshConfigResource | FaultPolicyResource | GatewayResource;
+export type MeshResource = ServiceResource | HTTPRouteResource | GRPCRouteResource | TrafficPolicyResource | AuthorizationPolicyResource | GRPCTranslationResource | MeshConfigResource | FaultPolicyResource | CachePolicyResource | GatewayResource;
 
 /** `Kind/namespace/name`: the identity of a resource in the store and in messages. */
 export type ResourceKey = string;
@@ -502,6 +544,8 @@ export interface MeshModel {
   readonly grpcTranslations: ReadonlyMap<ResourceKey, GRPCTranslationResource>;
   /** FaultPolicy by its own key (`FaultPolicy/ns/name`). */
   readonly faultPolicies: ReadonlyMap<ResourceKey, FaultPolicyResource>;
+  /** CachePolicy by its own key (`CachePolicy/ns/name`). */
+  readonly cachePolicies: ReadonlyMap<ResourceKey, CachePolicyResource>;
   /** Gateway by its own key (`Gateway/ns/name`). */
   readonly gateways: ReadonlyMap<ResourceKey, GatewayResource>;
   readonly mesh: MeshConfigSpec;

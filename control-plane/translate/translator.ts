@@ -238,7 +238,7 @@ export class Translator {
       const refs = new Set<string>();
       const vhosts: VirtualHostInit[] = gatewayHosts(this.#model, gw, l, refs).map((h) => ({ name: `${h.hostname}:${l.port}`, domains: gatewayDomains(h.hostname, l.port), routes: h.routes }));
       const routes = routeConfiguration(name, vhosts, refs);
-      const filters = listenerFilters({ model: this.#model, side: 'gateway', namespace: gw.metadata.namespace, routes: routes.message as RouteConfiguration });
+      const filters = listenerFilters({ model: this.#model, side: 'gateway', namespace: gw.metadata.namespace, routes: routes.message as RouteConfiguration, gateway: { resource: gw, listener: l } });
       list.push(routes, socketListener(name, '0.0.0.0', l.port, name, this.#model.mesh, { filters, tracing: this.#tracing(service ?? gw.metadata.name) }));
     }
     this.#gateways.set(key, list);

@@ -12,6 +12,7 @@ import { authorizationPolicyKind } from './authorization-policy.js';
 import { grpcTranslationKind } from './grpc-translation.js';
 import { meshConfigKind } from './mesh-config.js';
 import { faultPolicyKind } from './fault-policy.js';
+import { cachePolicyKind } from './cache-policy.js';
 import { gatewayKind } from './gateway.js';
 
 type AnyKindDefinition = { [K in Kind]: KindDefinition<K> }[Kind];
@@ -25,6 +26,7 @@ export const KIND_DEFINITIONS = Object.freeze([
   grpcTranslationKind,
   meshConfigKind,
   faultPolicyKind,
+  cachePolicyKind,
   gatewayKind,
 ] as const satisfies readonly AnyKindDefinition[]);
 

@@ -19,6 +19,7 @@ export interface ModelBuilder {
   authorizationPolicies: ResourceOf<'AuthorizationPolicy'>[];
   grpcTranslations: Map<ResourceKey, ResourceOf<'GRPCTranslation'>>;
   faultPolicies: Map<ResourceKey, ResourceOf<'FaultPolicy'>>;
+  cachePolicies: Map<ResourceKey, ResourceOf<'CachePolicy'>>;
   gateways: Map<ResourceKey, ResourceOf<'Gateway'>>;
   mesh: MeshConfigSpec;
 }

@@ -204,6 +204,10 @@ export function routeReferences(res: HTTPRouteResource | GRPCRouteResource, ctx:
         const ns = res.metadata.namespace;
         const { kind, name } = f.extensionRef;
         if (extensionTarget(model, kind, ns, name) === undefined) err(`spec.rules[${ri}].filters[${fi}].extensionRef.name`, `${kind} ${ns}/${name} does not exist`);
+        // The cache runs at gateways only (edge responses); on a mesh route it would do nothing.
+        if (kind === 'CachePolicy' && (res.kind !== 'HTTPRoute' || res.spec.parentRefs.some((p) => p.kind !== 'Gateway'))) {
+          err(`spec.rules[${ri}].filters[${fi}].extensionRef.kind`, 'a CachePolicy applies to HTTPRoutes attached to Gateways only (every parentRef a Gateway)');
+        }
       }
     });
   });

@@ -7,7 +7,7 @@
 import type { Any } from '@bufbuild/protobuf/wkt';
 import type { HttpFilter } from '../../../proto/gen/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager_pb.js';
 import type { RouteConfiguration } from '../../../proto/gen/envoy/config/route/v3/route_pb.js';
-import type { GRPCRouteRule, HTTPRouteRule, MeshModel, ServicePort, ServiceResource } from '../../config/types.js';
+import type { GatewayListener, GatewayResource, GRPCRouteRule, HTTPRouteRule, MeshModel, ServicePort, ServiceResource } from '../../config/types.js';
 
 /**
  * Which HTTP connection manager: a sidecar's inbound or outbound listener, a proxyless API
@@ -25,6 +25,8 @@ export interface ListenerContext {
   /** The RouteConfiguration the listener takes its routes from, as built (filters that only
    *  matter when some virtual host or route configures them look here). */
   readonly routes: RouteConfiguration;
+  /** Gateway side: the Gateway and the listener this is (policies attach by targetRefs). */
+  readonly gateway?: { readonly resource: GatewayResource; readonly listener: GatewayListener };
 }
 
 export interface VirtualHostContext {

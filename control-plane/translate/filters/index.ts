@@ -12,8 +12,9 @@ import { grpcWeb } from './grpc-web.js';
 import { grpcJsonTranscoder } from './grpc-json-transcoder.js';
 import { grpcJsonReverse } from './grpc-json-reverse.js';
 import { fault } from './fault.js';
+import { cache } from './cache.js';
 
-export const HTTP_FILTERS: readonly HttpFilterTranslation[] = Object.freeze([cors, rbac, grpcWeb, grpcJsonTranscoder, grpcJsonReverse, fault]);
+export const HTTP_FILTERS: readonly HttpFilterTranslation[] = Object.freeze([cors, rbac, cache, grpcWeb, grpcJsonTranscoder, grpcJsonReverse, fault]);
 
 /** A listener's http_filters before the router. */
 export function listenerFilters(ctx: ListenerContext): HttpFilter[] {

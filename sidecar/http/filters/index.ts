@@ -10,6 +10,7 @@ import { anyUnpack } from '@bufbuild/protobuf/wkt';
 import { isExtensionConfig, isMessageType } from '../../../common/extensions.js';
 import { DISABLED, type HttpFilterFactory } from '../filter.js';
 import { Problems } from '../../xds/types/decoded.js';
+import { cache } from './cache.js';
 import { cors } from './cors.js';
 import { fault } from './fault.js';
 import { grpcJsonReverse } from './grpc-json-reverse.js';
@@ -24,6 +25,7 @@ export const HTTP_FILTERS: readonly HttpFilterFactory[] = [
   grpcWeb as HttpFilterFactory,
   grpcJsonTranscoder as HttpFilterFactory,
   grpcJsonReverse as HttpFilterFactory,
+  cache as HttpFilterFactory,
 ];
 
 /** The factory for an http_filters entry's typed_config, by its type URL. */
