@@ -106,9 +106,9 @@ export function initialAge(res: Head, requestTime: number, responseTime: number)
   return Math.max(apparentAge, ageValue + responseDelay);
 }
 
-/** current_age (§4.2.3), whole seconds as the Age header carries it. */
+/** current_age (§4.2.3) in seconds, with its fraction (the Age header carries Math.floor of it). */
 export function currentAge(initial: number, responseTime: number, now: number): number {
-  return Math.floor(initial + Math.max(0, now - responseTime) / 1000);
+  return initial + Math.max(0, now - responseTime) / 1000;
 }
 
 /** What the request's Cache-Control (and Pragma) ask of a stored response (§5.2.1). */

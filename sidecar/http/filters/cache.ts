@@ -342,13 +342,13 @@ class Lookup {
     if (coalesced) k.coalesced++;
     const res = this.res;
     if (e.status === 200 && notModified(this.req.header('if-none-match'), this.req.header('if-modified-since'), str(e.headers.etag), str(e.headers['last-modified']))) {
-      const h: ResponseHeaders = { age: String(age) };
+      const h: ResponseHeaders = { age: String(Math.floor(age)) };
       for (const n of NOT_MODIFIED_HEADERS) if (e.headers[n] !== undefined) h[n] = e.headers[n]!;
       if (this.c.statusHeader) h[this.c.statusHeader] = status;
       res.writeHead(304, h, true);
       return;
     }
-    const h: ResponseHeaders = { ...e.headers, age: String(age) };
+    const h: ResponseHeaders = { ...e.headers, age: String(Math.floor(age)) };
     if (this.c.statusHeader) h[this.c.statusHeader] = status;
     const bodyless = e.status === 204 || e.status === 304;
     if (!bodyless) h['content-length'] = String(e.body.length);
