@@ -137,6 +137,12 @@ export class RedisStore implements CacheStore {
     return (await (this.#r as unknown as { weftPurge(k: string, ...a: string[]): Promise<number> }).weftPurge(set, ...more)) ?? 0;
   }
 
+  /** Resolves once connected (until then, and during outages, the store fails open). */
+  connected(): Promise<void> {
+    if (this.#r.status === 'ready') return Promise.resolve();
+    return new Promise((resolve) => this.#r.once('ready', () => resolve()));
+  }
+
   close(): void {
     this.#r.disconnect();
   }
