@@ -71,7 +71,7 @@ const ADDRESS = /^([a-z0-9]([-a-z0-9.]*[a-z0-9])?|\[[0-9a-f:]+\]):(\d{1,5})$/i;
 function readRedis(r: Reader, v: unknown): CacheRedisStore | undefined {
   const o = r.obj(v, 'spec.redis', ['address', 'keyPrefix', 'commandTimeout', 'database'], ['address']);
   if (!o) return undefined;
-  const address = r.str(o.address, 'spec.redis.address', { required: true, pattern: ADDRESS, patternHelp: 'host:port' });
+  const address = r.str(o.address, 'spec.redis.address', { nonEmpty: true, pattern: ADDRESS, patternHelp: 'host:port' });
   if (address !== undefined) {
     const port = Number(ADDRESS.exec(address)![3]);
     if (port < 1 || port > 65535) r.err('spec.redis.address', `port ${port} is not from 1 to 65535`);
