@@ -394,7 +394,6 @@ class Lookup {
     if (etag !== undefined) set.set('if-none-match', etag);
     if (lm !== undefined) set.set('if-modified-since', lm);
     const sink = new CaptureSink(this, etag !== undefined || lm !== undefined ? stale : undefined, finish);
-    this.res.onClientGone(() => finish(undefined));
     this.next(new OriginRequest(this.req, set), sink, this.info);
   }
 
@@ -541,6 +540,18 @@ class CaptureSink extends ForwardingSink {
     }
     l.h.counters.stored++;
     return l.h.store.insert(l.primary, e.variant ?? '', e, keepMs).catch(() => undefined);
+  }
+
+  /**
+   * The router's "client gone" (an HTTP/1.1 downstream keeps one such callback, so the cache
+   * adds its own to the router's rather than registering a second): those waiting on this
+   * request go to the origin themselves.
+   */
+  override onClientGone(fn: () => void): void {
+    super.onClientGone(() => {
+      this.#finish(undefined);
+      fn();
+    });
   }
 
   override respondSimple(status: number, headers: ResponseHeaders, body: string): void {

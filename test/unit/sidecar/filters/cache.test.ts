@@ -244,6 +244,30 @@ describe('HTTP cache filter', () => {
     }
   });
 
+  it('when the first request\'s client goes away, those waiting on it go to the origin themselves', async () => {
+    const held: Array<{ go: () => void; res: http.ServerResponse }> = [];
+    const slow = await upstream((q, s) => held.push({ go: () => answer(q, s), res: s }));
+    const g = await inProcessGateway([PLAINTEXT_MESH, GATEWAY, service('origin', [slow.port]), ROUTE, POLICIES], 'default/edge');
+    try {
+      const store = g.runtime.caches.all()[0]!;
+      const leader = http.request({ host: '127.0.0.1', port: g.port(), path: '/max-age', headers: { host: 'shop.example' }, agent: false });
+      leader.on('error', () => undefined);
+      leader.end();
+      await eventually(() => held.length === 1);
+      const follower = send(g.port(), '/max-age', { host: 'shop.example' });
+      await eventually(() => store.inflight.get('shop.example/max-age')?.waiters.length === 1);
+      leader.destroy();
+      // The follower is not left waiting on a response that will never come: it asks the origin.
+      await eventually(() => held.length === 2);
+      held[1]!.go();
+      const r = await follower;
+      expect([r.status, r.headers['x-cache'], r.body]).toEqual([200, 'MISS', 'max-age']);
+    } finally {
+      await g.close();
+      await slow.close();
+    }
+  });
+
   it('a route rule\'s CachePolicy replaces the Gateway\'s (heuristic TTL, its own status header)', async () => {
     const a = await get('/heuristic');
     const b = await get('/heuristic');
