@@ -443,6 +443,8 @@ class CaptureSink extends ForwardingSink {
         responseTime: now,
         initialAge: initialAge(headOf(headers), this.#requestTime, now),
         lifetime: freshnessLifetime(headOf(merged), cc, c.heuristicS, this.#stale.status),
+        // Stored under this request's variant (it matched the entry), which followers compare.
+        variant: variantKey(this.#stale.vary, l.hdr),
       };
       const stored = notStorable(e.status, headOf(merged), cc, l.reqCc, l.req.header('authorization') !== undefined, c.heuristicS !== undefined) === undefined ? this.#insert(e) : undefined;
       this.#finish(e, stored);

@@ -82,6 +82,7 @@ const ANSWERS: Record<string, Answer | (() => Answer)> = {
   '/authz-public': { headers: { 'cache-control': 'public, max-age=60' } },
   '/vary-star': { headers: { 'cache-control': 'max-age=60', vary: '*' } },
   '/vary-ae': { headers: { 'cache-control': 'max-age=60', vary: 'Accept-Encoding' } },
+  '/vary-stale': { headers: { 'cache-control': 'max-age=60', age: '100', vary: 'Accept-Encoding', etag: '"vs"' }, notModified: { 'cache-control': 'max-age=60', etag: '"vs"' } },
   '/vary-other': { headers: { 'cache-control': 'max-age=60', vary: 'X-Custom' } },
   '/etag': { headers: { 'cache-control': 'max-age=60', etag: '"e1"', 'last-modified': 'Mon, 01 Jun 2026 00:00:00 GMT' }, body: 'etag-body', notModified: { 'cache-control': 'max-age=60', etag: '"e1"' } },
   '/plain': { headers: { 'cache-control': 'max-age=60' } },
@@ -107,7 +108,7 @@ function answer(req: http.IncomingMessage, res: http.ServerResponse): void {
     return void res.end();
   }
   res.writeHead(a.status ?? 200, a.headers ?? {});
-  res.end(a.body ?? `body of ${req.url}`);
+  res.end(path === '/vary-stale' ? String(req.headers['accept-encoding']) : (a.body ?? `body of ${req.url}`));
 }
 
 type Step = [headers: Record<string, string>, status: string | number, originCount: number, check?: (r: Awaited<ReturnType<typeof send>>) => void];
@@ -145,6 +146,9 @@ describe('HTTP cache filter', () => {
     ['Vary: * is never stored', '/vary-star', [[{}, 'MISS', 1], [{}, 'MISS', 2]]],
     ['Vary: Accept-Encoding keeps one variant per value', '/vary-ae', [
       [{ 'accept-encoding': 'gzip' }, 'MISS', 1], [{ 'accept-encoding': 'gzip' }, 'HIT', 1], [{ 'accept-encoding': 'br' }, 'MISS', 2], [{ 'accept-encoding': 'br' }, 'HIT', 2], [{ 'accept-encoding': 'gzip' }, 'HIT', 2],
+    ]],
+    ['a revalidated variant stays that variant', '/vary-stale', [
+      [{ 'accept-encoding': 'gzip' }, 'MISS', 1], [{ 'accept-encoding': 'br' }, 'MISS', 2], [{ 'accept-encoding': 'gzip' }, 'REVALIDATED', 3, (r) => expect(r.body).toBe('gzip')], [{ 'accept-encoding': 'gzip' }, 'HIT', 3, (r) => expect(r.body).toBe('gzip')], [{ 'accept-encoding': 'br' }, 'REVALIDATED', 4, (r) => expect(r.body).toBe('br')],
     ]],
     ['Vary on a header not in allowedVaryHeaders: not stored', '/vary-other', [[{ 'x-custom': 'a' }, 'MISS', 1], [{ 'x-custom': 'a' }, 'MISS', 2]]],
     ['request no-cache: revalidates a fresh entry', '/etag', [[{}, 'MISS', 1], [{ 'cache-control': 'no-cache' }, 'REVALIDATED', 2, (r) => expect(r.body).toBe('etag-body')], [{}, 'HIT', 2]]],
