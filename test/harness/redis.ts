@@ -7,7 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import { freePort, tempDir } from './processes.js';
 
-export const REDIS_SERVER = process.env.WEFT_REDIS_SERVER ?? '/usr/bin/redis-server';
+export const REDIS_SERVER = process.env.WEFT_REDIS_SERVER ?? 'redis-server';
 
 export interface RedisProc {
   readonly port: number;
