@@ -291,7 +291,8 @@ describe('HTTP cache filter', () => {
   });
 
   it('purges by tag and by URL through the admin endpoint', async () => {
-    const admin = await serveAdmin('127.0.0.1', 0, localAdmin({ runtime: gw.runtime } as unknown as AdminState));
+    const state = { runtime: gw.runtime, listeners: [], xds: () => ({ versions: {} }), xdsConnected: () => true, xdsProtocol: () => 'sotw', draining: () => false, xdsCounters: new Map(), node: { id: 'edge-1', service: 'edge', namespace: 'default' } };
+    const admin = await serveAdmin('127.0.0.1', 0, localAdmin(state as unknown as AdminState));
     const post = (body: string) => fetch(`http://127.0.0.1:${admin.address.port}/cache/purge`, { method: 'POST', body });
     try {
       await get('/tagged');
@@ -309,6 +310,13 @@ describe('HTTP cache filter', () => {
       expect((await post('{"tag":"a","key":"b"}')).status).toBe(400);
       expect((await post('nope')).status).toBe(400);
       expect((await fetch(`http://127.0.0.1:${admin.address.port}/cache/purge`)).status).toBe(405);
+      const metrics = await (await fetch(`http://127.0.0.1:${admin.address.port}/stats/prometheus`)).text();
+      const value = (re: RegExp) => Number(re.exec(metrics)?.[1]);
+      expect(value(/^weft_cache_requests_total\{store="default\/edge-cache",result="hit"\} (\d+)/m)).toBeGreaterThan(0);
+      expect(value(/^weft_cache_requests_total\{store="default\/edge-cache",result="miss"\} (\d+)/m)).toBeGreaterThan(0);
+      expect(value(/^weft_cache_coalesced_total\{store="default\/edge-cache"\} (\d+)/m)).toBe(0);
+      expect(value(/^weft_cache_entries\{store="default\/edge-cache"\} (\d+)/m)).toBe(gw.runtime.caches.all().find((h) => h.name === 'default/edge-cache')!.store.stats.entries);
+      expect(value(/^weft_cache_bytes\{store="default\/edge-cache"\} (\d+)/m)).toBeGreaterThan(0);
     } finally {
       admin.server.close();
     }
