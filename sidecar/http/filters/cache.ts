@@ -27,6 +27,7 @@
  * A store that fails (Redis down) fails open: the request goes to the origin.
  */
 import { anyUnpack, type Any } from '@bufbuild/protobuf/wkt';
+import type { DescMessage, MessageShape } from '@bufbuild/protobuf';
 import { EXTENSIONS, isMessageType } from '../../../common/extensions.js';
 import { CacheConfigSchema, type CacheConfig } from '../../../proto/gen/envoy/extensions/filters/http/cache/v3/cache_pb.js';
 import { SimpleHttpCacheConfigSchema } from '../../../proto/gen/envoy/extensions/http/cache/simple_http_cache/v3/config_pb.js';
@@ -87,6 +88,18 @@ export interface CacheFilterConfig {
   /** Heuristic freshness (seconds), or undefined: responses without a lifetime are not stored. */
   readonly heuristicS: number | undefined;
   readonly staleRetentionMs: number;
+}
+
+/** `any` as a `schema` message, or undefined with a problem at `path` (bytes that do not decode are a NACK, not a throw). */
+function unpack<D extends DescMessage>(any: Any, schema: D, p: Problems, path: string): MessageShape<D> | undefined {
+  try {
+    const m = anyUnpack(any, schema);
+    if (m) return m as MessageShape<D>;
+  } catch {
+    /* reported below */
+  }
+  p.add(path, `is not a ${schema.typeName}`);
+  return undefined;
 }
 
 const ms = (d: { seconds: bigint; nanos: number }) => Number(d.seconds) * 1000 + Math.floor(d.nanos / 1e6);
@@ -156,13 +169,15 @@ function compile(c: CacheConfig, p: Problems, path: string): CacheFilterConfig {
     store = { kind: 'memory', name: SIMPLE_STORE, maxBytes: DEFAULT_SIMPLE_BYTES };
     b = { name: SIMPLE_STORE, tagHeaders: [], statusHeader: '', heuristicS: undefined, staleRetentionMs: 0 };
   } else if (isMessageType(t.typeUrl, MemoryHttpCacheConfigSchema)) {
-    const m = anyUnpack(t, MemoryHttpCacheConfigSchema)!;
+    const m = unpack(t, MemoryHttpCacheConfigSchema, p, tp);
+    if (!m) return none;
     checkSupported(MemoryHttpCacheConfigSchema, m, FIELDS, p, tp);
     b = behavior(m.behavior, p, tp);
     if (m.maxBytes <= 0n || m.maxBytes > BigInt(Number.MAX_SAFE_INTEGER)) p.add(`${tp}.max_bytes`, 'must be greater than 0');
     store = { kind: 'memory', name: b.name, maxBytes: Number(m.maxBytes) };
   } else if (isMessageType(t.typeUrl, RedisHttpCacheConfigSchema)) {
-    const r = anyUnpack(t, RedisHttpCacheConfigSchema)!;
+    const r = unpack(t, RedisHttpCacheConfigSchema, p, tp);
+    if (!r) return none;
     checkSupported(RedisHttpCacheConfigSchema, r, FIELDS, p, tp);
     b = behavior(r.behavior, p, tp);
     const a = /^(.+):(\d{1,5})$/.exec(r.address);
@@ -180,12 +195,8 @@ function compile(c: CacheConfig, p: Problems, path: string): CacheFilterConfig {
 }
 
 function parse(any: Any, p: Problems, path: string): CacheFilterConfig | undefined {
-  const c = anyUnpack(any, CacheConfigSchema);
-  if (!c) {
-    p.add(path, 'is not a CacheConfig');
-    return undefined;
-  }
-  return compile(c, p, path);
+  const c = unpack(any, CacheConfigSchema, p, path);
+  return c && compile(c, p, path);
 }
 
 // ------------------------------------------------------------------------------ request path

@@ -338,6 +338,12 @@ describe('HTTP cache config the sidecar refuses or takes', () => {
     expect(parse({ disabled: true }).c!.disabled).toBe(true);
   });
 
+  it('refuses store bytes that do not decode, with the path, rather than throwing', () => {
+    const p = new Problems('Listener');
+    cache.parse(anyPack(CacheConfigSchema, create(CacheConfigSchema, { typedConfig: { typeUrl: 'type.googleapis.com/weft.v1.MemoryHttpCacheConfig', value: new Uint8Array([0xff, 0xff, 0xff]) } })), p, 'f');
+    expect(p.errors.map((e) => `${e.path}: ${e.message}`)).toEqual(['f.typed_config: is not a weft.v1.MemoryHttpCacheConfig']);
+  });
+
   it.each<[string, Parameters<typeof create<typeof CacheConfigSchema>>[1], string]>([
     ['no store', {}, 'f.typed_config: is required unless disabled is set'],
     ['key_creator_params', { typedConfig: mem(10n), keyCreatorParams: { excludeHost: true } }, 'f.key_creator_params: is not supported by the Weft sidecar (refused rather than ignored)'],
