@@ -21,7 +21,9 @@ import type { XdsConfig } from './xds/ads-client.js';
 import type { MeshTls } from './tls/mesh-tls.js';
 import type { InboundTransport } from './xds/types/tls.js';
 import type { Tracing } from './telemetry/tracing.js';
-import type { SidecarListener } from './xds/types/listener.js';
+import type { EdgeChain, SidecarListener } from './xds/types/listener.js';
+import type { ServingCertificate, SidecarSecret } from './xds/types/tls.js';
+import { EdgeState, type EdgeSource } from './listeners/edge.js';
 
 export class Runtime {
   readonly #clusters = new Map<string, UpstreamCluster>();
@@ -31,6 +33,8 @@ export class Runtime {
   #inbound: InboundTransport | undefined;
   /** Each listener's current chain, in a slot its ListenerContext reads (no lookup per request). */
   readonly #slots = new Map<string, { chain: ListenerChain | undefined }>();
+  /** Gateway listeners: each one's chains and certificates, as the last applied config built them. */
+  readonly #edges = new Map<string, { state: EdgeState | undefined }>();
   /** Set once listeners, routes and clusters have all arrived. */
   ready = false;
   /** The HTTP cache's stores: they outlive the chains composed from each update. */
@@ -70,10 +74,40 @@ export class Runtime {
   }
 
   /**
+   * A gateway listener's chains by SNI, with their certificates; `current()` is what the last
+   * applied config built (undefined before, or once the Listener is gone). Connections pick a
+   * chain at their handshake and keep it; requests read that chain's slot, so a new config
+   * reaches open connections at their next request.
+   */
+  edgeFor(listener: string): EdgeSource {
+    let e = this.#edges.get(listener);
+    if (!e) this.#edges.set(listener, (e = { state: undefined }));
+    const box = e;
+    return { current: () => box.state };
+  }
+
+  #edge(name: string, chains: readonly EdgeChain[], secrets: ReadonlyMap<string, SidecarSecret>): EdgeState {
+    const prev = this.#edges.get(name)?.state;
+    const certs = (names: readonly string[]): ServingCertificate[] | undefined => {
+      const out: ServingCertificate[] = [];
+      for (const n of names) {
+        const s = secrets.get(n);
+        if (s?.kind !== 'certificate') return undefined;
+        out.push(s);
+      }
+      return out;
+    };
+    return new EdgeState(
+      chains.map((c) => ({ serverNames: c.serverNames, terminate: c.terminate, certificates: c.terminate ? certs(c.terminate.certificates) : undefined, ctx: this.contextFor(`${name}|${c.routeName}`) })),
+      prev,
+    );
+  }
+
+  /**
    * A listener's chains: its filters in order ending in the router, and one chain per route that
    * overrides a filter's config (typed_per_filter_config), built here, once per applied update.
    */
-  #compose(name: string, l: SidecarListener, table: RouteTable): ListenerChain {
+  #compose(name: string, l: Pick<SidecarListener, 'filters' | 'paths' | 'upgrades'>, table: RouteTable): ListenerChain {
     const tracing = this.tracing && (name === SIDECAR_LISTENER.inbound || name === SIDECAR_LISTENER.outbound) ? { t: this.tracing, listener: name } : undefined;
     const ctx: FilterContext = { listener: name, caches: this.caches, ...(this.onDeny ? { onDeny: this.onDeny } : {}), ...(tracing ? { tracing } : {}) };
     const terminal = router({ cluster: (c) => this.#clusters.get(c), upgrades: l.upgrades, ...(tracing ? { tracing } : {}) });
@@ -94,8 +128,9 @@ export class Runtime {
   apply(cfg: XdsConfig): void {
     // Trust first: a bundle that adds a new root must be in place before anything uses it.
     const inbound = cfg.listeners.get(SIDECAR_LISTENER.inbound);
-    const bundle = cfg.secrets.get(inbound?.transport.tls?.caSecret ?? 'ROOTCA') ?? cfg.secrets.values().next().value;
-    if (bundle && this.mesh) this.mesh.setBundle(bundle.pem);
+    let bundle = cfg.secrets.get(inbound?.transport.tls?.caSecret ?? 'ROOTCA');
+    if (bundle?.kind !== 'bundle') bundle = [...cfg.secrets.values()].find((x) => x.kind === 'bundle');
+    if (bundle?.kind === 'bundle' && this.mesh) this.mesh.setBundle(bundle.pem);
     // Clusters first, so routes never point at a cluster that is not there yet.
     for (const [name, c] of cfg.clusters) {
       const cur = this.#clusters.get(name);
@@ -128,17 +163,28 @@ export class Runtime {
     for (const name of this.#tables.keys()) if (!cfg.routes.has(name)) this.#tables.delete(name);
     this.#listenerRoute.clear();
     for (const s of this.#slots.values()) s.chain = undefined;
+    for (const e of this.#edges.values()) e.state = undefined;
     this.caches.mark();
     for (const [name, l] of cfg.listeners) {
       this.#listenerRoute.set(name, l.routeName);
       const table = this.#tables.get(l.routeName)?.table;
       if (table) this.#slot(name).chain = this.#compose(name, l, table);
+      if (l.edge) {
+        for (const c of l.edge) {
+          const t = this.#tables.get(c.routeName)?.table;
+          if (t) this.#slot(`${name}|${c.routeName}`).chain = this.#compose(name, c, t);
+        }
+        this.edgeFor(name);
+        this.#edges.get(name)!.state = this.#edge(name, l.edge, cfg.secrets);
+      }
       if (this.tracing && (name === SIDECAR_LISTENER.inbound || name === SIDECAR_LISTENER.outbound)) this.tracing.configure(name, l.tracing);
     }
     this.caches.sweep();
     if (inbound) this.#inbound = inbound.transport;
     const routed = (l: string) => {
       const rn = this.#listenerRoute.get(l);
+      const edge = cfg.listeners.get(l)?.edge;
+      if (edge) return edge.every((c) => this.#tables.has(c.routeName) && (!c.terminate || c.terminate.certificates.every((n) => cfg.secrets.get(n)?.kind === 'certificate')));
       return rn !== undefined && this.#tables.has(rn);
     };
     this.ready ||= this.required ? this.required.every(routed) : cfg.clusters.size > 0 && [...cfg.listeners.keys()].every(routed);

@@ -28,6 +28,8 @@ import { WeftError, isWeftError, type ErrorCode } from '../../common/errors.js';
 import { silentLogger, type Logger } from '../../common/log.js';
 import { type Kind } from '../config/types.js';
 import { KINDS } from '../config/model.js';
+import { presentResource } from '../config/kinds/index.js';
+import { certificateNames, pemCertificates } from '../config/kinds/secret.js';
 import type { ControlPlane } from '../control-plane.js';
 import { tokenMatches } from './token.js';
 import { ApplyDecoder, type ApplyDecoderOptions } from './apply-decoder.js';
@@ -134,7 +136,7 @@ export class AdminServer {
       if (kind !== undefined && !KINDS.includes(kind as Kind)) {
         throw new WeftError('ADMIN_BAD_REQUEST', `unknown kind '${kind}' (known: ${KINDS.join(', ')})`);
       }
-      const items = cp.list(kind as Kind | undefined, url.searchParams.get('namespace') ?? undefined, url.searchParams.get('name') ?? undefined);
+      const items = cp.list(kind as Kind | undefined, url.searchParams.get('namespace') ?? undefined, url.searchParams.get('name') ?? undefined).map((r) => presentResource(r, cp.model));
       return send(res, 200, { revision: cp.model.revision, items });
     }
     if (m === 'DELETE' && parts[0] === 'v1' && parts[1] === 'resources' && parts.length === 5) {
@@ -247,7 +249,14 @@ export class AdminServer {
       const rec = id.issued.get(nodeId);
       const dump = cp.configDump(nodeId, 'secret');
       if (!rec && !dump) throw new WeftError('CONFIG_NOT_FOUND', `no proxy with id '${nodeId}' (see \`weft proxy-status\`)`);
-      return send(res, 200, { nodeId, workloadCertificate: rec ?? null, trustBundle: { roots: id.ca.roots(), version: dump?.secret?.[0]?.version ?? '' } });
+      // A gateway's serving certificates (Secrets its listeners name): names and expiry, never the key.
+      const serving = (dump?.secret ?? []).flatMap((x) => {
+        const pem = (x.resource as { tlsCertificate?: { certificateChain?: { inlineString?: string } } }).tlsCertificate?.certificateChain?.inlineString;
+        const leaf = pem ? pemCertificates(pem)[0] : undefined;
+        return leaf ? [{ name: x.name, names: certificateNames(leaf), serial: leaf.serialNumber.toLowerCase(), notAfter: new Date(leaf.validTo).toISOString(), version: x.version }] : [];
+      });
+      const bundle = dump?.secret?.find((x) => !(x.resource as { tlsCertificate?: unknown }).tlsCertificate);
+      return send(res, 200, { nodeId, workloadCertificate: rec ?? null, trustBundle: { roots: id.ca.roots(), version: bundle?.version ?? '' }, servingCertificates: serving });
     }
     throw new WeftError('ADMIN_BAD_REQUEST', `no such endpoint: ${m} /${parts.join('/')}`);
   }

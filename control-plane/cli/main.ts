@@ -3,6 +3,7 @@
  * sidecar` is dispatched to the sidecar program by bin/weft.js before this runs.
  */
 import { apply } from './verbs/apply.js';
+import { create } from './verbs/create.js';
 import { get } from './verbs/get.js';
 import { del } from './verbs/delete.js';
 import { proxyStatus } from './verbs/proxy-status.js';
@@ -15,7 +16,7 @@ import { stat } from './verbs/stat.js';
 import { cache } from './verbs/cache.js';
 import { reportError, type Io, type Verb } from './context.js';
 
-const VERBS: Verb[] = [apply, get, del, proxyStatus, proxyConfig, token, ca, trace, stat, cache, controlPlane];
+const VERBS: Verb[] = [apply, create, get, del, proxyStatus, proxyConfig, token, ca, trace, stat, cache, controlPlane];
 
 function help(): string {
   const w = Math.max(...VERBS.map((v) => v.name.length), 'sidecar'.length);

@@ -21,8 +21,10 @@ export function buildModel(revision: number, resources: Iterable<MeshResource>):
     authorizationPolicies: [],
     grpcTranslations: new Map(),
     faultPolicies: new Map(),
+    corsPolicies: new Map(),
     cachePolicies: new Map(),
     gateways: new Map(),
+    secrets: new Map(),
     mesh: DEFAULT_MESH_CONFIG,
   };
   const defs = new Map(KIND_DEFINITIONS.map((d) => [d.kind, d.addToModel as (b: ModelBuilder, r: MeshResource) => void]));
@@ -46,8 +48,10 @@ export function buildModel(revision: number, resources: Iterable<MeshResource>):
     authorizationPolicies: sorted(b.authorizationPolicies),
     grpcTranslations: b.grpcTranslations,
     faultPolicies: b.faultPolicies,
+    corsPolicies: b.corsPolicies,
     cachePolicies: b.cachePolicies,
     gateways: b.gateways,
+    secrets: b.secrets,
     mesh: b.mesh,
   };
 }

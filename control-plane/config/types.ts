@@ -12,7 +12,9 @@
 export { API_VERSION_WEFT, API_VERSION_GATEWAY } from './api-versions.js';
 
 /** Every kind has one definition in kinds/index.ts (a compile-time check there keeps them in step). */
-export type Kind = 'Service' | 'HTTPRoute' | 'GRPCRoute' | 'TrafficPolicy' | 'AuthorizationPolicy' | 'GRPCTranslation' | 'MeshConfig' | 'FaultPolicy' | 'CachePolicy' | 'Gateway';
+export type Kind =
+  | 'Service' | 'HTTPRoute' | 'GRPCRoute' | 'TrafficPolicy' | 'AuthorizationPolicy' | 'GRPCTranslation' | 'MeshConfig' | 'FaultPolicy' | 'CorsPolicy' | 'CachePolicy' | 'Gateway'
+  | 'Secret';
 
 export interface ObjectMeta {
   name: string;
@@ -139,7 +141,7 @@ export interface RequestMirror {
 }
 
 /** The policy kinds a route rule may name in an ExtensionRef (kinds/policy-attachment.ts). */
-export type ExtensionRefKind = 'FaultPolicy' | 'CachePolicy';
+export type ExtensionRefKind = 'FaultPolicy' | 'CorsPolicy' | 'CachePolicy';
 
 /** A Gateway API ExtensionRef route filter (LocalObjectReference: the route's namespace) naming one of Weft's policies. */
 export interface ExtensionRef {
@@ -170,6 +172,8 @@ export interface HTTPRouteMatch {
 export type HTTPRouteFilter =
   | { type: 'RequestHeaderModifier'; requestHeaderModifier: HeaderModifier }
   | { type: 'ResponseHeaderModifier'; responseHeaderModifier: HeaderModifier }
+  /** Gateway API CORS (GEP-1767), read into the same rules as a CorsPolicy. */
+  | { type: 'CORS'; cors: CorsRules }
   | {
       type: 'URLRewrite';
       urlRewrite: {
@@ -359,7 +363,7 @@ export interface AuthorizationPolicySpec {
 // --------------------------------------------------------------------------------------- Gateway
 
 /** Listener protocols Weft serves today (HTTPS, TLS, TCP and UDP are refused until they exist). */
-export type GatewayProtocol = 'HTTP';
+export type GatewayProtocol = 'HTTP' | 'HTTPS';
 
 export interface GatewayListener {
   /** Unique within the Gateway; routes select it with parentRefs[].sectionName. */
@@ -370,6 +374,8 @@ export interface GatewayListener {
   hostname?: string;
   /** Routes of which namespaces may attach: the Gateway's own (Same, the default) or any (All). */
   allowedRoutes: { namespaces: { from: 'Same' | 'All' } };
+  /** HTTPS: TLS terminated with these certificates (Secrets of the Gateway's namespace). */
+  tls?: { mode: 'Terminate'; certificateRefs: Array<{ name: string }> };
 }
 
 /** Gateway (Gateway API): the listeners a `weft gateway` process serves at the edge. */
@@ -401,6 +407,34 @@ export interface FaultPolicySpec {
   /** At most this many requests faulted at once (Envoy max_active_faults); unlimited when absent. */
   maxActiveFaults?: number;
 }
+
+// ------------------------------------------------------------------------------------ CorsPolicy
+
+/** An allowed Origin (Envoy StringMatcher): exactly one form; `regex` must match the whole origin. */
+export type OriginMatch = { exact: string } | { prefix: string } | { suffix: string } | { regex: string };
+
+/**
+ * Cross-origin resource sharing answered at the gateway (Envoy's CORS filter): for the route rules
+ * that name it in an ExtensionRef, or for the Gateways / listeners its targetRefs name.
+ */
+export interface CorsPolicySpec {
+  allowOrigins: OriginMatch[];
+  /** Methods a preflight allows (access-control-allow-methods); `*` echoes the asked method. */
+  allowMethods: string[];
+  /** Request headers a preflight allows; `*` echoes the asked headers. */
+  allowHeaders: string[];
+  /** Response headers the page may read (access-control-expose-headers). */
+  exposeHeaders: string[];
+  allowCredentials: boolean;
+  /** Seconds a browser may cache a preflight (access-control-max-age); absent: the browser's default. */
+  maxAgeSeconds?: number;
+  /** Answer Chrome's Private Network Access preflights (access-control-allow-private-network). */
+  allowPrivateNetworkAccess: boolean;
+  targetRefs: PolicyTargetRef[];
+}
+
+/** What a CorsPolicy or a Gateway API CORS filter says about requests (the attachment aside). */
+export type CorsRules = Omit<CorsPolicySpec, 'targetRefs'>;
 
 // ----------------------------------------------------------------------------------- CachePolicy
 
@@ -493,6 +527,19 @@ interface ResourceBase<K extends Kind, S> {
    * is the normalised form (durations in ms, defaults filled) the control plane works with.
    */
   source?: Record<string, unknown>;
+  /** Observed state, added by the admin API when it hands the resource out (never stored). */
+  status?: S extends GatewaySpec ? GatewayStatus : undefined;
+}
+
+/** A certificate a Gateway listener serves, as `weft get gateway` shows it. */
+export interface ListenerCertificate {
+  secret: string;
+  names: string[];
+  notAfter: string;
+  daysLeft: number;
+}
+export interface GatewayStatus {
+  listeners: Array<{ name: string; certificates: ListenerCertificate[] }>;
 }
 
 export type ServiceResource = ResourceBase<'Service', ServiceSpec>;
@@ -518,9 +565,19 @@ export interface GRPCTranslationSpec {
 }
 export type GRPCTranslationResource = ResourceBase<'GRPCTranslation', GRPCTranslationSpec>;
 export type FaultPolicyResource = ResourceBase<'FaultPolicy', FaultPolicySpec>;
+export type CorsPolicyResource = ResourceBase<'CorsPolicy', CorsPolicySpec>;
 export type CachePolicyResource = ResourceBase<'CachePolicy', CachePolicySpec>;
 export type GatewayResource = ResourceBase<'Gateway', GatewaySpec>;
-export type MeshResource = ServiceResource | HTTPRouteResource | GRPCRouteResource | TrafficPolicyResource | AuthorizationPolicyResource | GRPCTranslationResource | MeshConfigResource | FaultPolicyResource | CachePolicyResource | GatewayResource;
+/** Secret (v1, type kubernetes.io/tls): a certificate chain and its key, PEM. */
+export interface SecretSpec {
+  type: 'kubernetes.io/tls';
+  certificatePem: string;
+  privateKeyPem: string;
+}
+export type SecretResource = ResourceBase<'Secret', SecretSpec>;
+export type MeshResource =
+  | ServiceResource | HTTPRouteResource | GRPCRouteResource | TrafficPolicyResource | AuthorizationPolicyResource | GRPCTranslationResource | MeshConfigResource | FaultPolicyResource | CorsPolicyResource | CachePolicyResource | GatewayResource
+  | SecretResource;
 
 /** `Kind/namespace/name`: the identity of a resource in the store and in messages. */
 export type ResourceKey = string;
@@ -544,9 +601,13 @@ export interface MeshModel {
   readonly grpcTranslations: ReadonlyMap<ResourceKey, GRPCTranslationResource>;
   /** FaultPolicy by its own key (`FaultPolicy/ns/name`). */
   readonly faultPolicies: ReadonlyMap<ResourceKey, FaultPolicyResource>;
+  /** CorsPolicy by its own key (`CorsPolicy/ns/name`). */
+  readonly corsPolicies: ReadonlyMap<ResourceKey, CorsPolicyResource>;
   /** CachePolicy by its own key (`CachePolicy/ns/name`). */
   readonly cachePolicies: ReadonlyMap<ResourceKey, CachePolicyResource>;
   /** Gateway by its own key (`Gateway/ns/name`). */
   readonly gateways: ReadonlyMap<ResourceKey, GatewayResource>;
+  /** Secret by its own key (`Secret/ns/name`). */
+  readonly secrets: ReadonlyMap<ResourceKey, SecretResource>;
   readonly mesh: MeshConfigSpec;
 }

@@ -20,10 +20,14 @@ export type Where = Omit<FieldError, 'path' | 'message'>;
  */
 export function validateDocument(value: unknown, where: Where): { resource?: MeshResource; errors: FieldError[] } {
   const r = new Reader(where);
-  const top = r.obj(value, '', ['apiVersion', 'kind', 'metadata', 'spec'], ['apiVersion', 'kind', 'metadata']);
+  // Which top-level fields are allowed depends on the kind (Secret has type/data instead of spec).
+  const kindOf = value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as { kind?: unknown }).kind : undefined;
+  const topLevel = typeof kindOf === 'string' && KINDS.includes(kindOf as Kind) ? kindDefinition(kindOf as Kind).topLevel : undefined;
+  const top = r.obj(value, '', ['apiVersion', 'kind', 'metadata', ...(topLevel ?? ['spec'])], ['apiVersion', 'kind', 'metadata']);
   if (!top) return { errors: r.errors.length ? r.errors : [{ ...where, path: '', message: 'a document must be an object' }] };
   const kind = r.str(top.kind, 'kind', { oneOf: KINDS }) as Kind | undefined;
   const def = kind ? kindDefinition(kind) : undefined;
+  const specIn = topLevel ? Object.fromEntries(topLevel.filter((k) => top[k] !== undefined).map((k) => [k, top[k]])) : top.spec;
   const apiVersion = r.str(top.apiVersion, 'apiVersion', { required: true });
   if (def && apiVersion !== undefined && !def.apiVersions.includes(apiVersion)) {
     r.err('apiVersion', `${def.kind} needs apiVersion ${def.apiVersions.join(' or ')}, got '${apiVersion}'`);
@@ -39,11 +43,11 @@ export function validateDocument(value: unknown, where: Where): { resource?: Mes
   if (kind && name) (r.where as Where).resource = `${kind}/${metadata.namespace}/${name}`;
   if (!def) return { errors: r.errors };
   // `spec:` with nothing after it is null: as absent (it used to drop the document without a word).
-  if (def.singleton === undefined && (top.spec === undefined || top.spec === null)) {
+  if (def.singleton === undefined && (specIn === undefined || specIn === null)) {
     r.err('spec', 'is required');
     return { errors: r.errors };
   }
-  const spec = def.read(r, top.spec, metadata.namespace);
+  const spec = def.read(r, specIn, metadata.namespace);
   const resource = spec ? ({ apiVersion: apiVersion ?? '', metadata, kind: def.kind, spec } as MeshResource) : undefined;
   if (resource && !r.errors.length) {
     const doc = structuredClone(top) as Record<string, unknown>;

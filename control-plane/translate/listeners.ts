@@ -21,7 +21,7 @@ import { makeResource, type Resource } from '../xds/snapshot.js';
 import { ADS_SOURCE, socketAddress } from './proto-helpers.js';
 import type { HttpFilter } from '../../proto/gen/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager_pb.js';
 import type { MtlsMode } from '../config/types.js';
-import { ROOTCA_SECRET, inboundChains } from './tls.js';
+import { ROOTCA_SECRET, inboundChains, terminatingTls } from './tls.js';
 
 /** Where a sidecar sends its spans (OTLP/HTTP) and as which service. */
 export interface TracingTarget {
@@ -82,6 +82,36 @@ export function socketListener(name: string, host: string, port: number, routeNa
     filterChains: opts.mtls ? inboundChains(opts.mtls, filters, mesh.mtls.minProtocolVersion) : [{ filters }],
   });
   const refs = [{ typeUrl: TYPE_URL.route, name: routeName }, ...(opts.mtls && opts.mtls !== 'DISABLE' ? [{ typeUrl: TYPE_URL.secret, name: ROOTCA_SECRET }] : [])];
+  return makeResource(TYPE_URL.listener, name, ListenerSchema, msg, refs);
+}
+
+/** One Gateway listener's share of a gateway socket: its HCM, and for HTTPS its SNI names and certificates. */
+export interface GatewayChain {
+  /** The Gateway listener's name: the HCM's stat prefix and RouteConfiguration `gateway.<name>`. */
+  routeName: string;
+  filters: HttpFilter[];
+  tracing?: TracingTarget;
+  /** HTTPS: server_names to match (empty: the port's default chain) and SDS certificate names. */
+  tls?: { serverNames: string[]; certificates: string[] };
+}
+
+/**
+ * A gateway Listener on 0.0.0.0:`port`: one filter chain per Gateway listener on that port, each
+ * with its own HttpConnectionManager. HTTPS chains terminate TLS (TLS 1.2 and 1.3, ALPN h2 and
+ * http/1.1) with the certificates they name over SDS and are told apart by SNI (server_names).
+ */
+export function gatewayListener(name: string, port: number, chains: GatewayChain[], mesh: MeshConfigSpec): Resource {
+  const msg = create(ListenerSchema, {
+    name,
+    address: socketAddress('0.0.0.0', port),
+    metadata: { filterMetadata: { weft: { tracePropagation: mesh.tracing.propagation } } },
+    filterChains: chains.map((c) => ({
+      ...(c.tls ? { filterChainMatch: { serverNames: c.tls.serverNames } } : {}),
+      filters: [typedExtension(EXTENSIONS.httpConnectionManager, hcm(c.routeName, c.routeName, mesh, c.filters, c.tracing))],
+      ...(c.tls ? { transportSocket: typedExtension(EXTENSIONS.downstreamTls, terminatingTls(c.tls.certificates)) } : {}),
+    })),
+  });
+  const refs = [...chains.map((c) => ({ typeUrl: TYPE_URL.route, name: c.routeName })), ...chains.flatMap((c) => c.tls?.certificates ?? []).map((n) => ({ typeUrl: TYPE_URL.secret, name: n }))];
   return makeResource(TYPE_URL.listener, name, ListenerSchema, msg, refs);
 }
 

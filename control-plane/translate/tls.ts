@@ -20,7 +20,7 @@ type FilterChainInit = MessageInitShape<typeof FilterChainSchema>;
 type TsmInit = MessageInitShape<typeof Cluster_TransportSocketMatchSchema>;
 import { SubjectAltNameMatcher_SanType, TlsParameters_TlsProtocol } from '../../proto/gen/envoy/extensions/transport_sockets/tls/v3/common_pb.js';
 import { SecretSchema } from '../../proto/gen/envoy/extensions/transport_sockets/tls/v3/secret_pb.js';
-import { UpstreamTlsContextSchema } from '../../proto/gen/envoy/extensions/transport_sockets/tls/v3/tls_pb.js';
+import { DownstreamTlsContextSchema, UpstreamTlsContextSchema } from '../../proto/gen/envoy/extensions/transport_sockets/tls/v3/tls_pb.js';
 import type { AppProtocol, MtlsMode } from '../config/types.js';
 import { makeResource, type Resource } from '../xds/snapshot.js';
 import { ADS_SOURCE } from './proto-helpers.js';
@@ -91,4 +91,32 @@ export function meshTransportSocketMatch(trustDomain: string, namespace: string,
     match: { tlsMode: 'weft' },
     transportSocket: typedExtension(EXTENSIONS.upstreamTls, ctx),
   };
+}
+
+/** SDS name of the certificate Secret `ns/name` a gateway serves. */
+export function gatewayCertSecretName(namespace: string, name: string): string {
+  return `tls/${namespace}/${name}`;
+}
+
+/** A user's certificate and key as an SDS Secret (tls_certificate), sent only to the gateways that serve it. */
+export function certificateSecret(sdsName: string, certificatePem: string, privateKeyPem: string): Resource {
+  const msg = create(SecretSchema, {
+    name: sdsName,
+    type: {
+      case: 'tlsCertificate',
+      value: { certificateChain: { specifier: { case: 'inlineString', value: certificatePem } }, privateKey: { specifier: { case: 'inlineString', value: privateKeyPem } } },
+    },
+  });
+  return makeResource(TYPE_URL.secret, sdsName, SecretSchema, msg);
+}
+
+/** A gateway's HTTPS chain: the user's certificates over SDS, TLS 1.2 and 1.3, ALPN h2 then http/1.1, no client certificate. */
+export function terminatingTls(certificates: readonly string[]) {
+  return create(DownstreamTlsContextSchema, {
+    commonTlsContext: {
+      tlsParams: { tlsMinimumProtocolVersion: TlsParameters_TlsProtocol.TLSv1_2, tlsMaximumProtocolVersion: TlsParameters_TlsProtocol.TLSv1_3 },
+      alpnProtocols: ['h2', 'http/1.1'],
+      tlsCertificateSdsSecretConfigs: certificates.map((name) => ({ name, sdsConfig: ADS_SOURCE })),
+    },
+  });
 }

@@ -9,10 +9,10 @@ import type { NodeInfo } from '../xds/node.js';
 import { Snapshot, type Resource } from '../xds/snapshot.js';
 import { inboundCluster, outboundCluster } from './clusters.js';
 import { loadAssignment, serviceEndpoints } from './endpoints.js';
-import { apiListener, routeConfiguration, socketListener, type VirtualHostInit } from './listeners.js';
+import { apiListener, gatewayListener, routeConfiguration, socketListener, type GatewayChain, type VirtualHostInit } from './listeners.js';
 import { INBOUND_LISTENER, OUTBOUND_LISTENER, OUTBOUND_ROUTE, clusterName, gatewayDomains, gatewayListenerName, hostForms, inboundClusterName, inboundRouteName } from './names.js';
 import { gatewayHosts, routeHostnames, routesFor } from './routes.js';
-import { trustBundleSecret } from './tls.js';
+import { certificateSecret, gatewayCertSecretName, trustBundleSecret } from './tls.js';
 import { listenerFilters, virtualHostConfigs } from './filters/index.js';
 import type { RouteConfiguration } from '../../proto/gen/envoy/config/route/v3/route_pb.js';
 import { create } from '@bufbuild/protobuf';
@@ -225,21 +225,39 @@ export class Translator {
 
   /**
    * Per Gateway listener L: a RouteConfiguration `gateway.<L>` (one virtual host per host name
-   * its attached routes serve) and a Listener `gateway.<L>` on 0.0.0.0:<port> with one plaintext
-   * chain whose HCM is built like the sidecar's outbound one and takes that route over RDS.
+   * its attached routes serve) and a filter chain whose HCM is built like the sidecar's outbound
+   * one and takes that route over RDS. Per port: one Listener, named after the port's first
+   * Gateway listener (`gateway.<L>`), holding the chains of every Gateway listener on the port
+   * (several only for HTTPS, told apart by SNI). HTTPS chains name their certificates over SDS;
+   * the certificate Secrets are sent with them (only to gateways serving this Gateway).
    */
   #gatewayListeners(gw: GatewayResource, service: string | undefined): Resource[] {
     const key = `${gw.metadata.namespace}/${gw.metadata.name}|${service ?? ''}`;
     let list = this.#gateways.get(key);
     if (list) return list;
     list = [];
+    const ns = gw.metadata.namespace;
+    const byPort = new Map<number, { name: string; chains: GatewayChain[] }>();
+    const certs = new Set<string>();
     for (const l of gw.spec.listeners) {
       const name = gatewayListenerName(l.name);
       const refs = new Set<string>();
       const vhosts: VirtualHostInit[] = gatewayHosts(this.#model, gw, l, refs).map((h) => ({ name: `${h.hostname}:${l.port}`, domains: gatewayDomains(h.hostname, l.port), routes: h.routes }));
       const routes = routeConfiguration(name, vhosts, refs);
-      const filters = listenerFilters({ model: this.#model, side: 'gateway', namespace: gw.metadata.namespace, routes: routes.message as RouteConfiguration, gateway: { resource: gw, listener: l } });
-      list.push(routes, socketListener(name, '0.0.0.0', l.port, name, this.#model.mesh, { filters, tracing: this.#tracing(service ?? gw.metadata.name) }));
+      const filters = listenerFilters({ model: this.#model, side: 'gateway', namespace: ns, routes: routes.message as RouteConfiguration, gateway: { gw, listener: l } });
+      list.push(routes);
+      const tracing = this.#tracing(service ?? gw.metadata.name);
+      const certificates = (l.tls?.certificateRefs ?? []).map((c) => gatewayCertSecretName(ns, c.name));
+      for (const c of l.tls?.certificateRefs ?? []) certs.add(c.name);
+      const chain: GatewayChain = { routeName: name, filters, ...(tracing ? { tracing } : {}), ...(l.tls ? { tls: { serverNames: l.hostname ? [l.hostname] : [], certificates } } : {}) };
+      const port = byPort.get(l.port);
+      if (port) port.chains.push(chain);
+      else byPort.set(l.port, { name, chains: [chain] });
+    }
+    for (const [port, { name, chains }] of byPort) list.push(gatewayListener(name, port, chains, this.#model.mesh));
+    for (const c of [...certs].sort()) {
+      const s = this.#model.secrets.get(`Secret/${ns}/${c}`);
+      if (s) list.push(certificateSecret(gatewayCertSecretName(ns, c), s.spec.certificatePem, s.spec.privateKeyPem));
     }
     this.#gateways.set(key, list);
     return list;

@@ -11,7 +11,7 @@ import { file_envoy_config_listener_v3_listener } from '../../proto/gen/envoy/co
 import { file_envoy_config_route_v3_route } from '../../proto/gen/envoy/config/route/v3/route_pb.js';
 import { file_envoy_config_cluster_v3_cluster } from '../../proto/gen/envoy/config/cluster/v3/cluster_pb.js';
 import { file_envoy_config_endpoint_v3_endpoint } from '../../proto/gen/envoy/config/endpoint/v3/endpoint_pb.js';
-import { file_envoy_extensions_transport_sockets_tls_v3_secret } from '../../proto/gen/envoy/extensions/transport_sockets/tls/v3/secret_pb.js';
+import { SecretSchema, file_envoy_extensions_transport_sockets_tls_v3_secret } from '../../proto/gen/envoy/extensions/transport_sockets/tls/v3/secret_pb.js';
 
 export const xdsTypeRegistry: Registry = createRegistry(
   // The resource types (TYPE_URL in common/xds-types.ts)...
@@ -26,5 +26,13 @@ export const xdsTypeRegistry: Registry = createRegistry(
 
 /** Proto3 JSON of a resource, with `Any` fields expanded. */
 export function resourceToJson(schema: DescMessage, message: MessageShape<DescMessage>): JsonValue {
-  return toJson(schema, message, { registry: xdsTypeRegistry, alwaysEmitImplicit: false });
+  const json = toJson(schema, message, { registry: xdsTypeRegistry, alwaysEmitImplicit: false });
+  return schema.typeName === SecretSchema.typeName ? redactSecretJson(json) : json;
+}
+
+/** A Secret's private key never leaves in a dump: Envoy's config_dump shows "[redacted]" the same way. */
+function redactSecretJson(json: JsonValue): JsonValue {
+  const t = (json as { tlsCertificate?: { privateKey?: unknown } } | null)?.tlsCertificate;
+  if (t && t.privateKey !== undefined) t.privateKey = { inlineString: '[redacted]' };
+  return json;
 }

@@ -44,6 +44,9 @@ export abstract class Adapted extends ForwardingSink implements RequestHead {
   get principal(): string | undefined {
     return this.req.principal;
   }
+  get secure(): boolean {
+    return this.req.secure;
+  }
   /** A whole answer (a redirect, a direct response) goes to the client as it is. */
   override respondSimple(status: number, headers: ResponseHeaders, body: string): void {
     this.done = true;

@@ -45,6 +45,10 @@ export abstract class SocketDownstream {
   get principal(): string | undefined {
     return peerPrincipal(this.#socket);
   }
+
+  get secure(): boolean {
+    return (this.#socket as { encrypted?: boolean } | undefined)?.encrypted === true;
+  }
 }
 
 const H2_DROP = new Set([':method', ':path', ':authority', ':scheme', ':protocol']);

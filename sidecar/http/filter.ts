@@ -42,6 +42,8 @@ export interface RequestHead {
   readonly remoteAddress: string;
   /** The peer's verified SPIFFE ID (mTLS on the inbound listener); undefined on plaintext. */
   readonly principal: string | undefined;
+  /** The request came over TLS (its scheme is https). */
+  readonly secure: boolean;
   readonly hasBody: boolean;
   readonly body: Readable;
   /** One header by lowercase name; `:method`, `:path`, `:authority` too. */

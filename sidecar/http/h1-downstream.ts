@@ -160,7 +160,7 @@ export class H1Downstream extends SocketDownstream implements Downstream {
       if (name === ':method') return this.method;
       if (name === ':path') return this.path + this.search;
       if (name === ':authority') return this.authority;
-      if (name === ':scheme') return 'http';
+      if (name === ':scheme') return this.secure ? 'https' : 'http';
       return undefined;
     }
     const raw = this.raw;

@@ -47,7 +47,7 @@ export function requestHeaders(d: RequestHead, info: RequestInfo, authority: str
   }
   const remote = d.remoteAddress;
   info.requestId = rid && REQUEST_ID.test(rid) ? rid : randomUUID();
-  out.push('host', authority, 'x-forwarded-for', xff ? `${xff}, ${remote}` : remote, 'x-forwarded-proto', xfp ?? 'http', 'x-request-id', info.requestId);
+  out.push('host', authority, 'x-forwarded-for', xff ? `${xff}, ${remote}` : remote, 'x-forwarded-proto', d.secure ? 'https' : (xfp ?? 'http'), 'x-request-id', info.requestId);
   if (add.length) applyOps(out, add);
   return out;
 }

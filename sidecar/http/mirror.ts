@@ -34,6 +34,7 @@ class ShadowRequest implements RequestHead {
   readonly upgrade = undefined;
   readonly remoteAddress: string;
   readonly principal: string | undefined;
+  readonly secure: boolean;
   readonly hasBody: boolean;
   readonly body: Readable;
   readonly #req: RequestHead;
@@ -48,6 +49,7 @@ class ShadowRequest implements RequestHead {
     this.search = req.search;
     this.remoteAddress = req.remoteAddress;
     this.principal = req.principal;
+    this.secure = req.secure;
     this.hasBody = body !== undefined;
     this.body = body ? Readable.from(body.follow()) : Readable.from(EMPTY);
     this.body.on('error', () => undefined);

@@ -26,10 +26,13 @@ export interface RouterContext {
   readonly tracing?: RouterTracing;
 }
 
+/** The port a scheme implies, left out of a Location (Gateway API RequestRedirect, Envoy). */
+const WELL_KNOWN_PORT: Record<string, number> = { http: 80, https: 443 };
+
 function redirectLocation(d: RequestHead, r: RedirectRoute): string {
-  const scheme = r.scheme ?? 'http';
+  const scheme = r.scheme ?? (d.secure ? 'https' : 'http');
   let host = r.host ?? d.authority;
-  if (r.port !== undefined) host = `${host.replace(/:\d+$/, '')}:${r.port}`;
+  if (r.port !== undefined) host = r.port === WELL_KNOWN_PORT[scheme] ? host.replace(/:\d+$/, '') : `${host.replace(/:\d+$/, '')}:${r.port}`;
   else if (r.scheme && r.host === undefined) host = host.replace(/:\d+$/, '');
   const path = r.path ?? rewritePath(d.path, r);
   return `${scheme}://${host}${path}${r.stripQuery ? '' : d.search}`;

@@ -63,7 +63,7 @@ export class GatewayListeners {
     }
     for (const [name, w] of want) {
       if (this.#bound.has(name)) continue;
-      const listener = new HttpListener({ name, host: w.host, port: w.port, observer: this.#o.observer, onInternalError: this.#o.onInternalError }, this.#o.runtime.contextFor(name));
+      const listener = new HttpListener({ name, host: w.host, port: w.port, edge: this.#o.runtime.edgeFor(name), observer: this.#o.observer, onInternalError: this.#o.onInternalError }, this.#o.runtime.contextFor(name));
       try {
         await listener.listen();
       } catch (e) {

@@ -18,8 +18,12 @@ import { endSpan, grpcSpanName, trace, type Tracing } from '../telemetry/tracing
 import { serve, type ChainSource } from '../http/hcm.js';
 import type { RouterTracing } from '../telemetry/tracing.js';
 import { respondError } from '../http/respond.js';
+import type { EdgeSource, EdgeState } from './edge.js';
 
 const DOWNSTREAM = Symbol('weft.downstream');
+/** The ListenerContext a gateway connection's chain gave it (set on the socket, read by its session). */
+const CONN_CTX = Symbol('weft.connectionContext');
+type WithCtx = { [CONN_CTX]?: ListenerContext };
 type StreamWithDownstream = http2.ServerHttp2Stream & { [DOWNSTREAM]?: Downstream };
 const GRPC_SPAN_ERROR = new Set([2, 4, 12, 13, 14, 15]);
 
@@ -70,6 +74,11 @@ export interface HttpListenerOptions {
   keepAliveTimeoutMs?: number;
   /** Set on the inbound listener: TLS (mTLS) by the first byte, plaintext only if the config allows it. */
   tls?: ListenerTls;
+  /**
+   * Set on gateway listeners: the chains of the Listener resource. HTTPS chains terminate TLS
+   * with their certificates, chosen by SNI; each connection serves its chain's routes.
+   */
+  edge?: EdgeSource;
   observer?: RequestObserver;
   /** Told when our own code threw while serving a request (logged by the sidecar). */
   onInternalError?: (err: unknown) => void;
@@ -82,6 +91,10 @@ export class HttpListener {
   readonly #ctx: ListenerContext;
   readonly #tcp: net.Server;
   readonly #h1: H1Hooks;
+  /** Gateway connections' hooks, per chain context. */
+  readonly #h1ByCtx = new WeakMap<ListenerContext, H1Hooks>();
+  #edgeServer: tls.Server | undefined;
+  #edgeDefaultKey = '';
   readonly #h1Options: H1Options;
   readonly #h1Conns = new Set<H1Connection>();
   #h1Sweep: NodeJS.Timeout | undefined;
@@ -112,25 +125,13 @@ export class HttpListener {
     };
     const maxHeader = opts.maxHeaderBytes ?? 16 * 1024;
     this.#h1Options = { maxHeaderBytes: maxHeader, headersTimeoutMs: opts.headersTimeoutMs ?? 30_000, keepAliveTimeoutMs: opts.keepAliveTimeoutMs ?? 60_000 };
-    this.#h1 = {
-      request: (d: H1Downstream) => {
-        this.stats.rqTotal++;
-        this.stats.rqActive++;
-        const lt = ctx.tracing;
-        if (lt?.listener === 'inbound' && lt.t.sampled('inbound', d, d.header('x-request-id'))) this.#traceServer(d, lt.t);
-        serve(d, ctx.chain);
-      },
-      end: (d: H1Downstream, status: number, grpcStatus: number) => this.#end(d, status, grpcStatus),
-      rejected: () => {
-        this.stats.rqRejected++;
-      },
-      internalError: (e: unknown) => this.#internalError(e),
-      draining: () => this.#draining,
-    };
+    this.#h1 = this.#hooks(ctx);
     this.#h2 = http2.createServer({ maxHeaderListPairs: 256, settings: { maxHeaderListSize: maxHeader, enablePush: false }, maxSessionMemory: 64 });
     this.#h2.on('session', (s: http2.ServerHttp2Session) => {
       this.#sessions.add(s);
       s.once('close', () => this.#sessions.delete(s));
+      const c = (s.socket as unknown as WithCtx)[CONN_CTX];
+      if (c) (s as unknown as WithCtx)[CONN_CTX] = c;
       if (this.#draining) s.goaway();
     });
     this.#h2.on('stream', (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, flags: number) => {
@@ -141,9 +142,10 @@ export class HttpListener {
       stream.once('close', this.#onH2Close);
       stream.on('error', () => undefined);
       try {
-        const lt = ctx.tracing;
+        const c = (stream.session as unknown as WithCtx | undefined)?.[CONN_CTX] ?? ctx;
+        const lt = c.tracing;
         if (lt?.listener === 'inbound' && lt.t.sampled('inbound', d, d.header('x-request-id'))) this.#traceServer(d, lt.t);
-        serve(d, ctx.chain);
+        serve(d, c.chain);
       } catch (e) {
         // One request's failure in our code: answered 500 (or reset), every other stream goes on.
         this.#internalError(e);
@@ -158,6 +160,25 @@ export class HttpListener {
       // A new certificate keeps the listener's versions and suites.
       if (o && this.#tlsServer && this.#tlsParams) this.#tlsServer.setSecureContext({ ...o, ...this.#tlsParams });
     });
+  }
+
+  /** The HTTP/1.1 hooks serving requests with `ctx`'s chain. */
+  #hooks(ctx: ListenerContext): H1Hooks {
+    return {
+      request: (d: H1Downstream) => {
+        this.stats.rqTotal++;
+        this.stats.rqActive++;
+        const lt = ctx.tracing;
+        if (lt?.listener === 'inbound' && lt.t.sampled('inbound', d, d.header('x-request-id'))) this.#traceServer(d, lt.t);
+        serve(d, ctx.chain);
+      },
+      end: (d: H1Downstream, status: number, grpcStatus: number) => this.#end(d, status, grpcStatus),
+      rejected: () => {
+        this.stats.rqRejected++;
+      },
+      internalError: (e: unknown) => this.#internalError(e),
+      draining: () => this.#draining,
+    };
   }
 
   /** The TLS server for the current transport settings (rebuilt only when those change). */
@@ -208,6 +229,9 @@ export class HttpListener {
         return;
       }
       socket.unshift(first);
+      // A gateway Listener with one plaintext chain has no edge state: it is served like any other.
+      const st = this.#opts.edge?.current();
+      if (st) return this.#acceptEdge(socket, first, st);
       const lt = this.#opts.tls;
       if (lt) {
         const t = lt.transport();
@@ -221,16 +245,92 @@ export class HttpListener {
         }
         if (!t?.plaintext) return this.#refuse(socket);
       }
-      const n = Math.min(first.length, H2_PREFACE.length);
-      const h2 = n >= 3 && first.subarray(0, n).equals(H2_PREFACE.subarray(0, n));
-      if (h2) this.#h2.emit('connection', socket);
-      else this.#serveH1(socket);
+      this.#serveCleartext(socket, first);
     };
     socket.once('readable', sniff);
   }
 
+  /** A gateway connection: TLS with the chain SNI picks, or plaintext HTTP on the default chain. */
+  #acceptEdge(socket: net.Socket, first: Buffer, st: EdgeState): void {
+    if (st.tls) {
+      if (first[0] !== 0x16) return this.#plainOnTlsPort(socket);
+      this.#edgeTls(st).emit('connection', socket);
+      return;
+    }
+    const chain = st.defaultChain ?? st.chains[0];
+    if (!chain) return this.#refuse(socket);
+    (socket as WithCtx)[CONN_CTX] = chain.ctx;
+    this.#serveCleartext(socket, first);
+  }
+
+  #serveCleartext(socket: net.Socket, first: Buffer): void {
+    const n = Math.min(first.length, H2_PREFACE.length);
+    const h2 = n >= 3 && first.subarray(0, n).equals(H2_PREFACE.subarray(0, n));
+    if (h2) this.#h2.emit('connection', socket);
+    else this.#serveH1(socket);
+  }
+
+  /** What nginx does with plain HTTP on an HTTPS port: one 400 saying so, then close. */
+  #plainOnTlsPort(socket: net.Socket): void {
+    this.stats.cxRefusedTransport++;
+    const body = 'plain HTTP was sent to an HTTPS port\n';
+    socket.end(`HTTP/1.1 400 Bad Request\r\ncontent-type: text/plain\r\ncontent-length: ${body.length}\r\nx-weft-error: BAD_REQUEST\r\nconnection: close\r\n\r\n${body}`);
+    socket.resume();
+  }
+
+  /**
+   * The gateway's TLS server: SNI picks the chain and its certificates (SNICallback), ALPN what
+   * that chain offers; clients without SNI get the default chain's certificate (the server's own
+   * context, replaced when that certificate changes). Open connections keep the context they
+   * were handshaken with: replacing a certificate never drops them.
+   */
+  #edgeTls(st: EdgeState): tls.Server {
+    const edge = this.#opts.edge!;
+    if (!this.#edgeServer) {
+      const server = tls.createServer({
+        SNICallback: (name, cb) => {
+          const c = edge.current()?.select(name);
+          if (c?.secure) cb(null, c.secure);
+          else cb(new Error(`no certificate for '${name}'`));
+        },
+        ALPNCallback: ({ servername, protocols }) => {
+          const offered = edge.current()?.select(servername)?.alpn ?? ['http/1.1'];
+          // Server preference: the first of ours the client offers (h2 before http/1.1).
+          return offered.find((p) => protocols.includes(p));
+        },
+        handshakeTimeout: 10_000,
+      });
+      server.on('secureConnection', (s: tls.TLSSocket) => {
+        s.on('error', () => undefined);
+        const c = edge.current()?.select(s.servername);
+        if (!c) return s.destroy();
+        (s as WithCtx)[CONN_CTX] = c.ctx;
+        if (s.alpnProtocol === 'h2') this.#h2.emit('connection', s);
+        else this.#serveH1(s);
+      });
+      server.on('tlsClientError', (_e, s: tls.TLSSocket) => {
+        this.stats.tlsHandshakeErrors++;
+        s.destroy();
+      });
+      this.#edgeServer = server;
+    }
+    const d = st.defaultChain;
+    const key = d?.secure ? d.secureKey : '';
+    if (key !== this.#edgeDefaultKey && d?.secure && d.options) {
+      this.#edgeServer.setSecureContext(d.options);
+      this.#edgeDefaultKey = key;
+    }
+    return this.#edgeServer;
+  }
+
   #serveH1(socket: net.Socket): void {
-    const c = new H1Connection(socket, this.#h1, this.#h1Options);
+    const cctx = (socket as WithCtx)[CONN_CTX];
+    let hooks = this.#h1;
+    if (cctx) {
+      hooks = this.#h1ByCtx.get(cctx) ?? this.#hooks(cctx);
+      this.#h1ByCtx.set(cctx, hooks);
+    }
+    const c = new H1Connection(socket, hooks, this.#h1Options);
     this.#h1Conns.add(c);
     socket.once('close', () => this.#h1Conns.delete(c));
     if (this.#draining) c.drain();

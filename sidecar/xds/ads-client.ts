@@ -30,7 +30,7 @@ import type { RouteConfiguration } from '../../proto/gen/envoy/config/route/v3/r
 import type { SidecarListener } from './types/listener.js';
 import { DECODERS, decodeResource } from './types/index.js';
 import { Problems } from './types/decoded.js';
-import { upstreamTlsOf, type TrustBundle } from './types/tls.js';
+import { upstreamTlsOf, type SidecarSecret } from './types/tls.js';
 
 /** The accepted config, replaced (never mutated) on every accepted update. */
 export interface XdsConfig {
@@ -39,7 +39,7 @@ export interface XdsConfig {
   readonly clusters: ReadonlyMap<string, Cluster>;
   readonly endpoints: ReadonlyMap<string, ClusterLoadAssignment>;
   /** SDS: trust bundles by name. */
-  readonly secrets: ReadonlyMap<string, TrustBundle>;
+  readonly secrets: ReadonlyMap<string, SidecarSecret>;
   /** Accepted version per type. */
   readonly versions: Readonly<Partial<Record<ResourceKind, string>>>;
 }
@@ -341,7 +341,7 @@ export class AdsClient {
     else if (kind === 'endpoint') next.endpoints = resources as Map<string, ClusterLoadAssignment>;
     else if (kind === 'listener') next.listeners = resources as Map<string, SidecarListener>;
     else if (kind === 'route') next.routes = resources as Map<string, RouteConfiguration>;
-    else if (kind === 'secret') next.secrets = resources as Map<string, TrustBundle>;
+    else if (kind === 'secret') next.secrets = resources as Map<string, SidecarSecret>;
     this.#config = next;
   }
 
@@ -351,12 +351,15 @@ export class AdsClient {
     if (kind === 'cluster') {
       this.#follow(TYPE_URL.endpoint, [...c.clusters.values()].filter((x) => x.clusterDiscoveryType.case === 'type' && x.clusterDiscoveryType.value === Cluster_DiscoveryType.EDS).map((x) => x.edsClusterConfig?.serviceName || x.name));
     } else if (kind === 'listener') {
-      this.#follow(TYPE_URL.route, [...c.listeners.values()].map((l) => l.routeName));
+      this.#follow(TYPE_URL.route, [...c.listeners.values()].flatMap((l) => (l.edge ? l.edge.map((e) => e.routeName) : [l.routeName])));
     }
     if (kind === 'cluster' || kind === 'listener') {
       // SDS: the trust bundles the listeners and clusters name.
       const names: string[] = [];
-      for (const l of c.listeners.values()) if (l.transport.tls?.caSecret) names.push(l.transport.tls.caSecret);
+      for (const l of c.listeners.values()) {
+        if (l.transport.tls?.caSecret) names.push(l.transport.tls.caSecret);
+        for (const e of l.edge ?? []) if (e.terminate) names.push(...e.terminate.certificates);
+      }
       for (const x of c.clusters.values()) {
         const t = upstreamTlsOf(x, new Problems(''));
         if (t?.caSecret) names.push(t.caSecret);

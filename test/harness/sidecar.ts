@@ -145,7 +145,7 @@ export async function inProcessGateway(yaml: readonly string[], gateway: string,
   const ports = new Map<string, number>();
   for (const name of cfg.listeners.keys()) {
     if (!name.startsWith('gateway.')) continue;
-    const l = new HttpListener({ name, host: '127.0.0.1', port: 0, observer: (d: Downstream, status: number) => finished.push({ listener: 'outbound', status, route: d.info.routeName, cluster: d.info.clusterName, weftError: d.info.weftError }) }, runtime.contextFor(name));
+    const l = new HttpListener({ name, host: '127.0.0.1', port: 0, edge: runtime.edgeFor(name), observer: (d: Downstream, status: number) => finished.push({ listener: 'outbound', status, route: d.info.routeName, cluster: d.info.clusterName, weftError: d.info.weftError }) }, runtime.contextFor(name));
     listeners.push(l);
     ports.set(name.slice('gateway.'.length), (await l.listen()).port);
   }

@@ -9,7 +9,9 @@ import { formatFieldError } from '../../common/errors.js';
 import { parseDocuments, validateApply } from '../../control-plane/config/index.js';
 import { validateDocument } from '../../control-plane/config/validate.js';
 import { buildModel, KINDS } from '../../control-plane/config/model.js';
+import { selfSignedCert, tlsSecret } from '../harness/certs.js';
 
+const CERT = selfSignedCert(['docs.example']);
 const ROOT = join(import.meta.dirname, '..', '..');
 const FILES = ['README.md', ...readdirSync(join(ROOT, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
 
@@ -53,6 +55,19 @@ describe('YAML examples in the docs', () => {
         const v = d.value as { kind?: string; apiVersion?: string; metadata?: { name?: string; namespace?: string } };
         if (typeof v?.apiVersion !== 'string' || !/weft\.dev|gateway\.networking\.k8s\.io/.test(v.apiVersion) || v.kind === 'GRPCTranslation') continue;
         byKey.set(`${v.kind}/${v.metadata?.namespace ?? 'default'}/${v.metadata?.name}`, d); // a later example of the same resource replaces it
+      }
+    }
+    // TLS Secrets are made with `weft create secret tls` from the reader's own files, so the docs
+    // show no PEM: each Secret a Gateway example names stands in as a freshly made certificate.
+    for (const d of [...byKey.values()]) {
+      const v = d.value as { kind?: string; metadata?: { namespace?: string }; spec?: { listeners?: Array<{ tls?: { certificateRefs?: Array<{ name: string }> } }> } };
+      if (v.kind !== 'Gateway') continue;
+      const ns = v.metadata?.namespace ?? 'default';
+      for (const l of v.spec?.listeners ?? []) {
+        for (const c of l.tls?.certificateRefs ?? []) {
+          const key = `Secret/${ns}/${c.name}`;
+          if (!byKey.has(key)) byKey.set(key, ...parseDocuments(tlsSecret(c.name, CERT, ns), key).docs);
+        }
       }
     }
     const { errors } = validateApply([...byKey.values()], buildModel(0, []));

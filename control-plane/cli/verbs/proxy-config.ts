@@ -9,8 +9,9 @@ const usage = `Usage: weft proxy-config PROXY [--type ${TYPES.join('|')}] [-o ta
 
 PROXY is a node id as listed by \`weft proxy-status\`. Without -o, prints one line per resource
 (type, name, version); -o json or yaml prints the full Envoy resources (proto3 JSON).
---type secret shows the proxy's workload certificate (SPIFFE ID, serial, expiry) and the trust
-bundle's roots: certificate facts only, never key material.
+--type secret shows the proxy's workload certificate (SPIFFE ID, serial, expiry), a gateway's
+serving certificates (names, serial, expiry) and the trust bundle's roots: certificate facts
+only, never key material.
 
 ${CLIENT_USAGE}
 
@@ -21,6 +22,8 @@ interface SecretView {
   nodeId: string;
   workloadCertificate: { spiffeId: string; serial: string; notBefore: string; notAfter: string; issuerFingerprint: string; via: string; issuedAt: string } | null;
   trustBundle: { roots: Array<{ fingerprint: string; subject: string; notAfter: string; signing: boolean }>; version: string };
+  /** A gateway's certificates for its HTTPS listeners (never the key). */
+  servingCertificates?: Array<{ name: string; names: string[]; serial: string; notAfter: string; version: string }>;
 }
 
 type Dump = { nodeId: string; resources: Record<string, Array<{ name: string; version: string; resource: unknown }>> };
@@ -46,6 +49,7 @@ export const proxyConfig: Verb = {
         const c = sec.workloadCertificate;
         const rows: string[][] = [];
         if (c) rows.push(['default', 'workload cert', c.spiffeId, c.serial, c.notAfter, `issued ${c.issuedAt} via ${c.via}`]);
+        for (const x of sec.servingCertificates ?? []) rows.push([x.name, 'serving cert', x.names.join(', '), x.serial, x.notAfter, 'HTTPS listener certificate']);
         for (const r of sec.trustBundle.roots) rows.push(['ROOTCA', r.signing ? 'root (signing)' : 'root', r.subject.replace(/\n/g, ', '), `${r.fingerprint.slice(0, 23)}…`, r.notAfter, `bundle version ${sec.trustBundle.version || '-'}`]);
         io.out(table(['NAME', 'KIND', 'SUBJECT / SAN', 'SERIAL / FINGERPRINT', 'NOT AFTER', 'NOTE'], rows));
       }

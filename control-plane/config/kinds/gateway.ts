@@ -2,33 +2,66 @@
  * Gateway (gateway.networking.k8s.io/v1, namespaced): the listeners a `weft gateway` process
  * serves at the edge. HTTPRoutes and GRPCRoutes attach to its listeners through parentRefs; the
  * attachment rules (sectionName, port, allowedRoutes, hostname intersection) live here so that
- * validation and translation apply the very same ones. Plain HTTP only for now.
+ * validation and translation apply the very same ones. HTTP and HTTPS (TLS terminated with the
+ * certificates of Secrets its listeners name); several HTTPS listeners may share a port, told
+ * apart by SNI (their hostnames).
  */
-import type { GatewayListener, GatewayParentRef, GatewayResource, GatewaySpec } from '../types.js';
+import type { GatewayListener, GatewayParentRef, GatewayResource, GatewaySpec, GatewayStatus, MeshModel } from '../types.js';
 import type { Reader } from '../schema.js';
 import { API_VERSION_GATEWAY } from '../api-versions.js';
 import type { KindDefinition } from './kind.js';
 import { HOSTNAME } from '../schema.js';
+import { describeCertificate } from './secret.js';
 
 /** The only gatewayClassName Weft implements. */
 export const GATEWAY_CLASS = 'weft';
 
 /** Gateway API protocols Weft does not serve yet: refused with a reason rather than accepted and ignored. */
-const LATER_PROTOCOLS = ['HTTPS', 'TLS', 'TCP', 'UDP'];
+const LATER_PROTOCOLS = ['TLS', 'TCP', 'UDP'];
+
+/** At most this many certificates per listener (Node serves one per key type; more are a mistake). */
+const MAX_CERTS = 4;
+
+function readTls(r: Reader, v: unknown, p: string, protocol: 'HTTP' | 'HTTPS' | undefined): GatewayListener['tls'] {
+  if (protocol === 'HTTP') {
+    if (v !== undefined && v !== null) r.err(p, 'an HTTP listener has no TLS settings (use protocol: HTTPS)');
+    return undefined;
+  }
+  if (protocol !== 'HTTPS') return undefined;
+  const o = r.obj(v, p, ['mode', 'certificateRefs', 'options'], []);
+  if (!o) {
+    if (v === undefined || v === null) r.err(p, 'an HTTPS listener needs tls.certificateRefs (the Secrets holding its certificates)');
+    return undefined;
+  }
+  if (o.mode === 'Passthrough') r.err(`${p}.mode`, 'Passthrough is not supported yet (TLS passthrough comes with TCP/TLS listeners); use Terminate');
+  else r.str(o.mode, `${p}.mode`, { oneOf: ['Terminate'] });
+  if (o.options !== undefined) r.err(`${p}.options`, 'no implementation-specific TLS options are supported');
+  const refs = r.arr(o.certificateRefs, `${p}.certificateRefs`, (x, q) => {
+    const c = r.obj(x, q, ['group', 'kind', 'name', 'namespace'], ['name']);
+    if (!c) return undefined;
+    r.str(c.group, `${q}.group`, { oneOf: ['', 'core'] });
+    r.str(c.kind, `${q}.kind`, { oneOf: ['Secret'] });
+    if (c.namespace !== undefined) r.err(`${q}.namespace`, 'certificates come from Secrets in the Gateway\'s own namespace (cross-namespace references need a ReferenceGrant, which Weft does not implement)');
+    const name = r.dnsLabel(c.name, `${q}.name`, false);
+    return name ? { name } : undefined;
+  }, { nonEmpty: true, max: MAX_CERTS });
+  return { mode: 'Terminate', certificateRefs: refs };
+}
 
 const IPV4 = /^\d+(\.\d+){3}$/;
 
 function readListener(r: Reader, x: unknown, p: string): GatewayListener | undefined {
-  const o = r.obj(x, p, ['name', 'port', 'protocol', 'hostname', 'allowedRoutes'], ['name', 'port', 'protocol']);
+  const o = r.obj(x, p, ['name', 'port', 'protocol', 'hostname', 'allowedRoutes', 'tls'], ['name', 'port', 'protocol']);
   if (!o) return undefined;
   const name = r.dnsLabel(o.name, `${p}.name`, false);
   const port = r.int(o.port, `${p}.port`, 1, 65535);
-  let protocol: 'HTTP' | undefined;
+  let protocol: 'HTTP' | 'HTTPS' | undefined;
   if (typeof o.protocol === 'string' && LATER_PROTOCOLS.includes(o.protocol)) {
-    r.err(`${p}.protocol`, `${o.protocol} is not supported yet: TLS termination and TCP come in later Weft versions (use HTTP)`);
+    r.err(`${p}.protocol`, `${o.protocol} is not supported yet: TCP and TLS passthrough listeners come in a later Weft version (use HTTP or HTTPS)`);
   } else if (o.protocol !== undefined && o.protocol !== null) {
-    protocol = r.str(o.protocol, `${p}.protocol`, { oneOf: ['HTTP'] }) as 'HTTP' | undefined;
+    protocol = r.str(o.protocol, `${p}.protocol`, { oneOf: ['HTTP', 'HTTPS'] }) as 'HTTP' | 'HTTPS' | undefined;
   }
+  const tls = readTls(r, o.tls, `${p}.tls`, protocol);
   const hostname = r.str(o.hostname, `${p}.hostname`, { pattern: HOSTNAME, patternHelp: 'a host name, optionally *.-prefixed' });
   if (hostname !== undefined && IPV4.test(hostname)) r.err(`${p}.hostname`, `'${hostname}' is an IP address; a listener hostname is a DNS name (leave it out to take any host)`);
   let from: 'Same' | 'All' = 'Same';
@@ -37,8 +70,10 @@ function readListener(r: Reader, x: unknown, p: string): GatewayListener | undef
   if (ns && ns.from === 'Selector') r.err(`${p}.allowedRoutes.namespaces.from`, 'Selector is not supported yet: use Same or All');
   else if (ns) from = (r.str(ns.from, `${p}.allowedRoutes.namespaces.from`, { oneOf: ['Same', 'All'] }) as 'Same' | 'All' | undefined) ?? 'Same';
   if (name === undefined || port === undefined || protocol === undefined) return undefined;
+  if (protocol === 'HTTPS' && !tls) return undefined;
   const l: GatewayListener = { name, port, protocol, allowedRoutes: { namespaces: { from } } };
   if (hostname !== undefined && !IPV4.test(hostname)) l.hostname = hostname;
+  if (tls) l.tls = tls;
   return l;
 }
 
@@ -48,7 +83,8 @@ export function readGateway(r: Reader, v: unknown): GatewaySpec | undefined {
   const cls = r.str(o.gatewayClassName, 'spec.gatewayClassName', { oneOf: [GATEWAY_CLASS] });
   // Names select listeners (sectionName); port + hostname select them for requests.
   const byName = new Map<string, number>();
-  const byAddress = new Map<string, number>();
+  // port -> the listeners on it so far (index, protocol, hostname).
+  const byPort = new Map<number, Array<{ i: number; protocol: string; hostname: string | undefined }>>();
   let i = -1;
   const listeners = r.arr(o.listeners, 'spec.listeners', (x, p) => {
     i++;
@@ -57,13 +93,18 @@ export function readGateway(r: Reader, v: unknown): GatewaySpec | undefined {
     const other = byName.get(l.name);
     if (other !== undefined) r.err(`${p}.name`, `'${l.name}' is also the name of spec.listeners[${other}]; listener names are unique`);
     else byName.set(l.name, i);
-    // One listener per port for now: the data plane binds each listener on its own socket.
-    // Listeners sharing a port by hostname (the Gateway API allows it) need one socket serving
-    // several route tables, which comes with TLS termination (SNI).
-    const address = String(l.port);
-    const same = byAddress.get(address);
-    if (same !== undefined) r.err(`${p}.port`, `spec.listeners[${same}] also takes port ${l.port}; one listener per port is supported in this version`);
-    else byAddress.set(address, i);
+    // HTTPS listeners may share a port: SNI picks one by hostname (distinct hostnames, at most
+    // one without, which takes the connections no other's hostname matches). HTTP listeners
+    // cannot be told apart before the request, so one per port; HTTP and HTTPS never share.
+    const same = byPort.get(l.port) ?? [];
+    const clash = same.find((o) => o.protocol !== l.protocol || l.protocol === 'HTTP' || o.hostname === l.hostname);
+    if (clash) {
+      const why = clash.protocol !== l.protocol ? `is ${clash.protocol}; HTTP and HTTPS cannot share a port` : l.protocol === 'HTTP' ? 'is HTTP too; HTTP listeners cannot share a port (give each its own, or put the hostnames in one listener\'s routes)' : `has the same hostname (${l.hostname ?? 'none'}); HTTPS listeners sharing a port need distinct hostnames (SNI picks one)`;
+      r.err(`${p}.port`, `spec.listeners[${clash.i}] also takes port ${l.port} and ${why}`);
+    } else {
+      same.push({ i, protocol: l.protocol, hostname: l.hostname });
+      byPort.set(l.port, same);
+    }
     return l;
   }, { nonEmpty: true, max: 64 });
   return cls === undefined ? undefined : { gatewayClassName: GATEWAY_CLASS, listeners };
@@ -126,7 +167,25 @@ export function attachedHostnames(route: AttachingRoute, gw: GatewayResource, l:
   return hosts.length ? hosts : undefined;
 }
 
-const describeListener = (l: GatewayListener) => `${l.name} ${l.protocol}:${l.port}${l.hostname ? ` ${l.hostname}` : ''}`;
+/** Each HTTPS listener's certificates: names and expiry, read from the Secrets it names. */
+export function gatewayStatus(gw: GatewayResource, model: MeshModel, now = Date.now()): GatewayStatus {
+  return {
+    listeners: gw.spec.listeners.map((l) => ({
+      name: l.name,
+      certificates: (l.tls?.certificateRefs ?? []).flatMap((c) => {
+        const s = model.secrets.get(`Secret/${gw.metadata.namespace}/${c.name}`);
+        const info = s && describeCertificate(s.spec.certificatePem, now);
+        return info ? [{ secret: c.name, ...info }] : [];
+      }),
+    })),
+  };
+}
+
+function describeListener(l: GatewayListener, status: GatewayStatus | undefined): string {
+  const certs = status?.listeners.find((x) => x.name === l.name)?.certificates ?? [];
+  const tls = certs.map((c) => ` [${c.secret}: ${c.names.join(' ')} expires ${c.notAfter.slice(0, 10)}${c.daysLeft < 0 ? ' EXPIRED' : c.daysLeft < 30 ? ` in ${c.daysLeft} days` : ''}]`).join('');
+  return `${l.name} ${l.protocol}:${l.port}${l.hostname ? ` ${l.hostname}` : ''}${tls}`;
+}
 
 export const gatewayKind: KindDefinition<'Gateway'> = {
   kind: 'Gateway',
@@ -135,5 +194,13 @@ export const gatewayKind: KindDefinition<'Gateway'> = {
   shortNames: ['gtw'],
   read: (r, spec) => readGateway(r, spec),
   addToModel: (b, res) => void b.gateways.set(`Gateway/${res.metadata.namespace}/${res.metadata.name}`, res),
-  summary: (res) => `listeners ${res.spec.listeners.map(describeListener).join(', ')}`,
+  references(res, ctx) {
+    res.spec.listeners.forEach((l, i) =>
+      l.tls?.certificateRefs.forEach((c, j) => {
+        if (!ctx.model.secrets.has(`Secret/${res.metadata.namespace}/${c.name}`)) ctx.err(`spec.listeners[${i}].tls.certificateRefs[${j}].name`, `Secret ${res.metadata.namespace}/${c.name} does not exist (create it with \`weft create secret tls ${c.name} --cert FILE --key FILE\`)`);
+      }),
+    );
+  },
+  status: (res, model) => gatewayStatus(res, model),
+  summary: (res) => `listeners ${res.spec.listeners.map((l) => describeListener(l, res.status)).join(', ')}`,
 };

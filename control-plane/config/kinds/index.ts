@@ -2,7 +2,7 @@
  * The kind registry: every config kind's definition, in the order kinds are listed (validation
  * messages, `weft get` help). Validation, the model builder and the CLI walk this list.
  */
-import type { Kind } from '../types.js';
+import type { Kind, MeshModel, MeshResource } from '../types.js';
 import type { KindDefinition } from './kind.js';
 import { serviceKind } from './service.js';
 import { httpRouteKind } from './http-route.js';
@@ -12,8 +12,10 @@ import { authorizationPolicyKind } from './authorization-policy.js';
 import { grpcTranslationKind } from './grpc-translation.js';
 import { meshConfigKind } from './mesh-config.js';
 import { faultPolicyKind } from './fault-policy.js';
+import { corsPolicyKind } from './cors-policy.js';
 import { cachePolicyKind } from './cache-policy.js';
 import { gatewayKind } from './gateway.js';
+import { secretKind } from './secret.js';
 
 type AnyKindDefinition = { [K in Kind]: KindDefinition<K> }[Kind];
 
@@ -26,8 +28,10 @@ export const KIND_DEFINITIONS = Object.freeze([
   grpcTranslationKind,
   meshConfigKind,
   faultPolicyKind,
+  corsPolicyKind,
   cachePolicyKind,
   gatewayKind,
+  secretKind,
 ] as const satisfies readonly AnyKindDefinition[]);
 
 // Every Kind has a definition (a compile error names the missing one).
@@ -43,6 +47,17 @@ const BY_KIND = new Map<Kind, KindDefinition>(KIND_DEFINITIONS.map((d) => [d.kin
 /** The definition of `kind` (every Kind has one). */
 export function kindDefinition(kind: Kind): KindDefinition {
   return BY_KIND.get(kind)!;
+}
+
+/**
+ * A resource as the admin API hands it out: key material replaced (`redact`) and observed state
+ * added (`status`). The stored resource is never changed.
+ */
+export function presentResource(res: MeshResource, model: MeshModel): MeshResource {
+  const def = kindDefinition(res.kind) as KindDefinition<typeof res.kind>;
+  const out = def.redact ? def.redact(res as never) : res;
+  const status = def.status?.(res as never, model);
+  return status === undefined ? out : ({ ...out, status } as MeshResource);
 }
 
 export type { KindDefinition, ModelBuilder, ReferenceContext, ResourceOf } from './kind.js';

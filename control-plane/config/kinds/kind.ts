@@ -19,8 +19,10 @@ export interface ModelBuilder {
   authorizationPolicies: ResourceOf<'AuthorizationPolicy'>[];
   grpcTranslations: Map<ResourceKey, ResourceOf<'GRPCTranslation'>>;
   faultPolicies: Map<ResourceKey, ResourceOf<'FaultPolicy'>>;
+  corsPolicies: Map<ResourceKey, ResourceOf<'CorsPolicy'>>;
   cachePolicies: Map<ResourceKey, ResourceOf<'CachePolicy'>>;
   gateways: Map<ResourceKey, ResourceOf<'Gateway'>>;
+  secrets: Map<ResourceKey, ResourceOf<'Secret'>>;
   mesh: MeshConfigSpec;
 }
 
@@ -43,6 +45,12 @@ export interface KindDefinition<K extends Kind = Kind> {
   /** CLI spellings besides the lower-case kind: its plural and short names (`weft get svc`). */
   readonly plural: string;
   readonly shortNames: readonly string[];
+  /** Fields a kind carries beside metadata instead of under `spec` (Kubernetes Secret's type/data); read() gets them as its spec. */
+  readonly topLevel?: readonly string[];
+  /** What the admin API hands out instead of the stored resource (key material replaced). */
+  redact?(res: ResourceOf<K>): ResourceOf<K>;
+  /** Observed state the admin API adds to the resource it hands out (`status`), from the model. */
+  status?(res: ResourceOf<K>, model: MeshModel): ResourceOf<K>['status'];
   /** A singleton's only name (cluster-scoped, namespace 'default', spec optional). */
   readonly singleton?: string;
   /** Reads and validates `spec`; errors go to `r`. Undefined when nothing usable was read. */

@@ -46,7 +46,7 @@ export const cache: HttpFilterTranslation = {
   name: EXTENSIONS.cache.name,
   listenerFilters(ctx) {
     if (ctx.side !== 'gateway' || !ctx.gateway) return [];
-    const policy = policyForListener(ctx.model.cachePolicies.values(), ctx.gateway.resource, ctx.gateway.listener);
+    const policy = policyForListener(ctx.model.cachePolicies.values(), ctx.gateway.gw, ctx.gateway.listener);
     if (policy && !policy.spec.disabled) return [typedExtension(EXTENSIONS.cache, cacheConfig(policy)) as HttpFilter];
     return configuredIn(ctx.routes, EXTENSIONS.cache.name) ? [typedExtension(EXTENSIONS.cache, { disabled: true }) as HttpFilter] : [];
   },

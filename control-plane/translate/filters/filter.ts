@@ -7,7 +7,7 @@
 import type { Any } from '@bufbuild/protobuf/wkt';
 import type { HttpFilter } from '../../../proto/gen/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager_pb.js';
 import type { RouteConfiguration } from '../../../proto/gen/envoy/config/route/v3/route_pb.js';
-import type { GatewayListener, GatewayResource, GRPCRouteRule, HTTPRouteRule, MeshModel, ServicePort, ServiceResource } from '../../config/types.js';
+import type { GRPCRouteRule, GatewayListener, GatewayResource, HTTPRouteRule, MeshModel, ServicePort, ServiceResource } from '../../config/types.js';
 
 /**
  * Which HTTP connection manager: a sidecar's inbound or outbound listener, a proxyless API
@@ -26,7 +26,7 @@ export interface ListenerContext {
    *  matter when some virtual host or route configures them look here). */
   readonly routes: RouteConfiguration;
   /** Gateway side: the Gateway and the listener this is (policies attach by targetRefs). */
-  readonly gateway?: { readonly resource: GatewayResource; readonly listener: GatewayListener };
+  readonly gateway?: { readonly gw: GatewayResource; readonly listener: GatewayListener };
 }
 
 export interface VirtualHostContext {
@@ -45,6 +45,8 @@ export interface RouteRuleContext {
   /** The route resource's namespace (local references resolve there). */
   readonly namespace: string;
   readonly rule: HTTPRouteRule | GRPCRouteRule;
+  /** Routes built for a gateway node: the Gateway listener they serve. */
+  readonly gateway?: { readonly gw: GatewayResource; readonly listener: GatewayListener };
 }
 
 export interface HttpFilterTranslation {

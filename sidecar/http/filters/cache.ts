@@ -222,6 +222,9 @@ class OriginRequest implements RequestHead {
   get grpc() {
     return this.req.grpc;
   }
+  get secure() {
+    return this.req.secure;
+  }
   get method() {
     return this.req.method;
   }

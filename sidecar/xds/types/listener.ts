@@ -7,7 +7,8 @@ import {
   type HttpConnectionManager,
 } from '../../../proto/gen/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager_pb.js';
 import { Problems, type Decoded } from './decoded.js';
-import { inboundTransportOf, type InboundTransport } from './tls.js';
+import { inboundTransportOf, servesUserCertificates, terminatingTlsOf, type InboundTransport, type TerminatingTls } from './tls.js';
+import type { Any } from '@bufbuild/protobuf/wkt';
 import { filterFactory } from '../../http/filters/index.js';
 import type { FilterSpec } from '../../http/filter.js';
 import { OpenTelemetryConfigSchema } from '../../../proto/gen/envoy/config/trace/v3/opentelemetry_pb.js';
@@ -110,13 +111,11 @@ function tracingOf(hcm: HttpConnectionManager, l: Listener, p: Problems, path: s
   return { samplingPercent, endpoint, serviceName, propagation };
 }
 
-export interface SidecarListener {
-  listener: Listener;
+/** One filter chain's HTTP connection manager, decoded. */
+export interface ChainHcm {
   hcm: HttpConnectionManager;
   /** RouteConfiguration name (RDS). */
   routeName: string;
-  /** TLS and/or plaintext (socket listeners; every filter chain carries the same HCM). */
-  transport: InboundTransport;
   /** The HTTP filters before the router, in order, their configs parsed (composed in runtime.ts). */
   filters: readonly FilterSpec[];
   tracing: TracingConfig | undefined;
@@ -126,38 +125,110 @@ export interface SidecarListener {
   upgrades: ReadonlySet<string>;
 }
 
-export function decodeListener(bytes: Uint8Array): Decoded<SidecarListener> {
-  const l = fromBinary(ListenerSchema, bytes);
-  const p = new Problems(`Listener/${l.name || '?'}`);
-  if (!l.name) p.add('name', 'is required');
-  const any = l.apiListener?.apiListener ?? (l.filterChains[0]?.filters[0]?.configType.case === 'typedConfig' ? l.filterChains[0].filters[0].configType.value : undefined);
-  const path = l.apiListener ? 'api_listener.api_listener' : 'filter_chains[0].filters[0].typed_config';
+/** A gateway filter chain: its own HCM, and for HTTPS the SNI names it takes and its certificates. */
+export interface EdgeChain extends ChainHcm {
+  /** server_names (lower case; `*.suffix` wildcards); empty: the default chain. */
+  serverNames: readonly string[];
+  /** TLS terminated with these SDS certificates (undefined: plaintext HTTP). */
+  terminate: TerminatingTls | undefined;
+}
+
+export interface SidecarListener extends ChainHcm {
+  listener: Listener;
+  /** TLS and/or plaintext (sidecar socket listeners, whose filter chains all carry the same HCM). */
+  transport: InboundTransport;
+  /**
+   * Gateway listeners: one chain per Gateway listener on the port, each with its own HCM (the
+   * fields above are the first chain's). Undefined for sidecar listeners.
+   */
+  edge: readonly EdgeChain[] | undefined;
+}
+
+function decodeHcm(any: Any | undefined, l: Listener, p: Problems, path: string): ChainHcm | undefined {
   let hcm: HttpConnectionManager | undefined;
   if (!any) p.add(path, 'an HttpConnectionManager is required');
   else if (!isExtensionConfig(any.typeUrl, EXTENSIONS.httpConnectionManager)) p.add(`${path}.type_url`, `unsupported filter '${any.typeUrl}'`);
   else hcm = anyUnpack(any, HttpConnectionManagerSchema);
+  if (!hcm) return undefined;
+  const before = p.errors.length;
   let routeName = '';
+  checkSupported(HttpConnectionManagerSchema, hcm, LISTENER_FIELDS, p, path);
+  if (hcm.routeSpecifier.case !== 'rds') p.add(`${path}.rds`, 'routes must come over RDS');
+  else routeName = hcm.routeSpecifier.value.routeConfigName;
+  if (hcm.routeSpecifier.case === 'rds' && !routeName) p.add(`${path}.rds.route_config_name`, 'is required');
+  const last = hcm.httpFilters.at(-1)?.configType;
+  if (last?.case !== 'typedConfig' || !isExtensionConfig(last.value.typeUrl, EXTENSIONS.router)) p.add(`${path}.http_filters`, 'the last filter must be the router (envoy.filters.http.router)');
+  const paths = pathOptionsOf(hcm, p, path);
+  const upgrades = upgradesOf(hcm, p, path);
+  const filters = filtersOf(hcm.httpFilters, p, path);
+  const tracing = tracingOf(hcm, l, p, path);
+  return p.errors.length > before ? undefined : { hcm, routeName, filters, tracing, paths, upgrades };
+}
+
+const chainHcm = (fc: Listener['filterChains'][number] | undefined): Any | undefined => {
+  const f = fc?.filters[0];
+  return f?.configType.case === 'typedConfig' ? f.configType.value : undefined;
+};
+
+/**
+ * A gateway listener: chains with their own HCMs, told apart by SNI. Either one plaintext chain,
+ * or TLS chains only, each terminating with its own certificates; server_names distinct across
+ * chains, at most one chain without (the default for clients whose SNI matches none, or send none).
+ */
+function decodeEdge(l: Listener, p: Problems): EdgeChain[] {
+  const out: EdgeChain[] = [];
+  const names = new Map<string, number>();
+  let defaults = 0;
+  let plain = 0;
+  l.filterChains.forEach((fc, i) => {
+    const path = `filter_chains[${i}]`;
+    if (fc.filters.length !== 1) p.add(`${path}.filters`, 'must hold exactly one filter, the HttpConnectionManager');
+    if (fc.filterChainMatch?.transportProtocol) p.add(`${path}.filter_chain_match.transport_protocol`, 'is not used on a gateway listener (TLS chains are told apart by server_names)');
+    const terminate = fc.transportSocket ? terminatingTlsOf(fc.transportSocket, p, `${path}.transport_socket`) : undefined;
+    if (!fc.transportSocket) plain++;
+    const serverNames = (fc.filterChainMatch?.serverNames ?? []).map((n) => n.toLowerCase());
+    if (!serverNames.length) defaults++;
+    serverNames.forEach((n, j) => {
+      if (!/^(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/.test(n)) p.add(`${path}.filter_chain_match.server_names[${j}]`, `'${n}' is not a host name or *.suffix wildcard`);
+      const other = names.get(n);
+      if (other !== undefined) p.add(`${path}.filter_chain_match.server_names[${j}]`, `'${n}' is also matched by filter_chains[${other}]`);
+      else names.set(n, i);
+    });
+    if (serverNames.length && !fc.transportSocket) p.add(`${path}.filter_chain_match.server_names`, 'SNI matching needs a TLS transport socket');
+    const h = decodeHcm(chainHcm(fc), l, p, `${path}.filters[0].typed_config`);
+    if (h) out.push({ ...h, serverNames, terminate });
+  });
+  if (defaults > 1) p.add('filter_chains', `${defaults} chains have no server_names; at most one may be the default`);
+  if (plain && l.filterChains.length > 1) p.add('filter_chains', 'a plaintext chain must be the listener\'s only chain (plaintext connections cannot be told apart)');
+  return out;
+}
+
+/** Whether `l` is a gateway listener: its chains terminate TLS with user certificates, or carry different HCMs. */
+function isEdge(l: Listener): boolean {
+  if (l.apiListener) return false;
+  const first = chainHcm(l.filterChains[0]);
+  return l.filterChains.some((fc, i) => {
+    if ((fc.filterChainMatch?.serverNames.length ?? 0) > 0) return true;
+    if (fc.transportSocket && servesUserCertificates(fc.transportSocket)) return true;
+    const a = chainHcm(fc);
+    return i > 0 && (!a || !first || a.typeUrl !== first.typeUrl || Buffer.compare(Buffer.from(a.value), Buffer.from(first.value)) !== 0);
+  });
+}
+
+export function decodeListener(bytes: Uint8Array): Decoded<SidecarListener> {
+  const l = fromBinary(ListenerSchema, bytes);
+  const p = new Problems(`Listener/${l.name || '?'}`);
+  if (!l.name) p.add('name', 'is required');
   checkSupported(ListenerSchema, l, LISTENER_FIELDS, p, '');
-  let paths: PathOptions | undefined;
-  let upgrades: ReadonlySet<string> | undefined;
-  if (hcm) {
-    checkSupported(HttpConnectionManagerSchema, hcm, LISTENER_FIELDS, p, path);
-    if (hcm.routeSpecifier.case !== 'rds') p.add(`${path}.rds`, 'routes must come over RDS');
-    else routeName = hcm.routeSpecifier.value.routeConfigName;
-    if (hcm.routeSpecifier.case === 'rds' && !routeName) p.add(`${path}.rds.route_config_name`, 'is required');
-    const last = hcm.httpFilters.at(-1)?.configType;
-    if (last?.case !== 'typedConfig' || !isExtensionConfig(last.value.typeUrl, EXTENSIONS.router)) p.add(`${path}.http_filters`, 'the last filter must be the router (envoy.filters.http.router)');
-    paths = pathOptionsOf(hcm, p, path);
-    upgrades = upgradesOf(hcm, p, path);
+  if (isEdge(l)) {
+    const edge = decodeEdge(l, p);
+    const first = edge[0];
+    if (!first && !p.errors.length) p.add('filter_chains', 'a gateway listener needs a filter chain');
+    return { name: l.name, value: p.errors.length || !first ? undefined : { listener: l, ...first, transport: { tls: undefined, plaintext: !first.terminate }, edge }, errors: p.errors };
   }
+  const any = l.apiListener?.apiListener ?? chainHcm(l.filterChains[0]);
+  const path = l.apiListener ? 'api_listener.api_listener' : 'filter_chains[0].filters[0].typed_config';
+  const h = decodeHcm(any, l, p, path);
   const transport = inboundTransportOf(l, p);
-  const filters = hcm ? filtersOf(hcm.httpFilters, p, path) : [];
-  const tracing = hcm ? tracingOf(hcm, l, p, path) : undefined;
-  // Every chain must carry the same HttpConnectionManager (they differ only in transport).
-  for (let i = 1; i < l.filterChains.length; i++) {
-    const f = l.filterChains[i]!.filters[0];
-    const a = f?.configType.case === 'typedConfig' ? f.configType.value : undefined;
-    if (!a || !any || a.typeUrl !== any.typeUrl || Buffer.compare(Buffer.from(a.value), Buffer.from(any.value)) !== 0) p.add(`filter_chains[${i}].filters[0].typed_config`, 'must equal filter_chains[0]\'s HttpConnectionManager');
-  }
-  return { name: l.name, value: p.errors.length || !hcm || !paths || !upgrades ? undefined : { listener: l, hcm, routeName, transport, filters, tracing, paths, upgrades }, errors: p.errors };
+  return { name: l.name, value: p.errors.length || !h ? undefined : { listener: l, ...h, transport, edge: undefined }, errors: p.errors };
 }

@@ -136,7 +136,7 @@ export const CLUSTER_FIELDS = supportedFields({
 export const LISTENER_FIELDS = supportedFields({
   'envoy.config.listener.v3.Listener': ['name', 'address', 'filter_chains', 'api_listener', 'metadata', 'traffic_direction'],
   'envoy.config.listener.v3.FilterChain': ['filter_chain_match', 'filters', 'transport_socket', 'name'],
-  'envoy.config.listener.v3.FilterChainMatch': ['transport_protocol'],
+  'envoy.config.listener.v3.FilterChainMatch': ['transport_protocol', 'server_names'],
   'envoy.config.listener.v3.Filter': ['name', 'typed_config'],
   'envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager': [
     'stat_prefix', 'codec_type', 'rds', 'http_filters', 'tracing', 'normalize_path', 'merge_slashes', 'path_with_escaped_slashes_action', 'upgrade_configs',

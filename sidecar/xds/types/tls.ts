@@ -8,7 +8,7 @@
  * never leaves it. Listeners and clusters name it `default` (tls_certificate_sds_secret_configs),
  * as Istio does, and the sidecar serves that name from its own identity.
  */
-import { X509Certificate } from 'node:crypto';
+import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { fromBinary } from '@bufbuild/protobuf';
 import { anyUnpack } from '@bufbuild/protobuf/wkt';
 import { EXTENSIONS, isExtensionConfig } from '../../../common/extensions.js';
@@ -172,6 +172,65 @@ export function upstreamTlsOf(c: Cluster, p: Problems): UpstreamTls | undefined 
   return { sans: cc.sans, alpn: cc.alpn, sni: ctx.sni, caSecret: cc.caSecret, allHosts, ...cc.params };
 }
 
+/** A gateway chain's TLS: the user's certificates (SDS names), versions, suites and ALPN; no client certificate. */
+export interface TerminatingTls extends TlsParams {
+  certificates: readonly string[];
+  alpn: readonly string[];
+}
+
+function downstreamContext(socket: NonNullable<Listener['filterChains'][number]['transportSocket']>): { commonTlsContext?: CommonTlsContext; requireClientCertificate?: boolean } | undefined {
+  const any = socket.configType.case === 'typedConfig' ? socket.configType.value : undefined;
+  return any && isExtensionConfig(any.typeUrl, EXTENSIONS.downstreamTls) ? anyUnpack(any, DownstreamTlsContextSchema) : undefined;
+}
+
+/** Whether a downstream TLS socket serves certificates other than the workload's own (a gateway's). */
+export function servesUserCertificates(socket: NonNullable<Listener['filterChains'][number]['transportSocket']>): boolean {
+  const c = downstreamContext(socket)?.commonTlsContext;
+  return !!c && c.tlsCertificateSdsSecretConfigs.some((x) => x.name !== WORKLOAD_CERT_SECRET);
+}
+
+/**
+ * A gateway HTTPS chain's DownstreamTlsContext: certificates by SDS name (not the workload's,
+ * not inline), no client certificate and no validation context, TLS 1.2..1.3 (1.2 with
+ * forward-secret AEAD suites), ALPN h2 / http/1.1.
+ */
+export function terminatingTlsOf(socket: NonNullable<Listener['filterChains'][number]['transportSocket']>, p: Problems, path: string): TerminatingTls | undefined {
+  if (socket.name !== TLS_SOCKET) {
+    p.add(`${path}.name`, `unsupported transport socket '${socket.name}' (${TLS_SOCKET})`);
+    return undefined;
+  }
+  const any = socket.configType.case === 'typedConfig' ? socket.configType.value : undefined;
+  const ctx = unpackTls<{ commonTlsContext?: CommonTlsContext; requireClientCertificate?: boolean }>(any, 'DownstreamTlsContext', p, path);
+  if (!ctx) return undefined;
+  const before = p.errors.length;
+  const c = ctx.commonTlsContext;
+  const cp = `${path}.typed_config.common_tls_context`;
+  if (!c) {
+    p.add(cp, 'is required');
+    return undefined;
+  }
+  if (ctx.requireClientCertificate) p.add(`${path}.typed_config.require_client_certificate`, 'client certificates are not supported on a gateway listener');
+  if (c.validationContextType.case) p.add(`${cp}.validation_context_type`, 'client certificate validation is not supported on a gateway listener');
+  if (c.tlsCertificates.length) p.add(`${cp}.tls_certificates`, 'inline certificates are not accepted: certificates come over SDS (tls_certificate_sds_secret_configs)');
+  const certificates = c.tlsCertificateSdsSecretConfigs.map((x) => x.name);
+  if (!certificates.length) p.add(`${cp}.tls_certificate_sds_secret_configs`, 'names no certificate');
+  certificates.forEach((n, i) => {
+    if (!n || n === WORKLOAD_CERT_SECRET) p.add(`${cp}.tls_certificate_sds_secret_configs[${i}].name`, n ? `'${n}' is the workload certificate, which a gateway does not serve to the outside` : 'is required');
+  });
+  const tp = `${cp}.tls_params`;
+  const min = tlsVersion(c.tlsParams?.tlsMinimumProtocolVersion ?? 0, 'TLSv1.2', p, `${tp}.tls_minimum_protocol_version`);
+  const max = tlsVersion(c.tlsParams?.tlsMaximumProtocolVersion ?? 0, 'TLSv1.3', p, `${tp}.tls_maximum_protocol_version`);
+  if (min === 'TLSv1.3' && max === 'TLSv1.2') p.add(`${tp}.tls_maximum_protocol_version`, 'must not be below the minimum');
+  const suites = c.tlsParams?.cipherSuites ?? [];
+  suites.forEach((x, i) => {
+    if (!ALLOWED_TLS12.has(x)) p.add(`${tp}.cipher_suites[${i}]`, `'${x}' is not supported (forward-secret AEAD suites only: ${MESH_TLS12_CIPHERS.join(', ')})`);
+  });
+  const alpn = c.alpnProtocols.length ? c.alpnProtocols : ['h2', 'http/1.1'];
+  for (const [i, a] of c.alpnProtocols.entries()) if (a !== 'h2' && a !== 'http/1.1') p.add(`${cp}.alpn_protocols[${i}]`, `unsupported protocol '${a}' (h2, http/1.1)`);
+  if (p.errors.length > before) return undefined;
+  return { certificates, alpn, minVersion: min, maxVersion: max, ciphers: min === 'TLSv1.2' ? (suites.length ? suites : MESH_TLS12_CIPHERS).join(':') : undefined };
+}
+
 /** The inbound listener's transport: a TLS chain (transport_protocol "tls"), a plaintext one, or both. */
 export function inboundTransportOf(l: Listener, p: Problems): InboundTransport {
   let tls: DownstreamTls | undefined;
@@ -203,17 +262,68 @@ export function inboundTransportOf(l: Listener, p: Problems): InboundTransport {
   return { tls, plaintext };
 }
 
-/** SDS Secret: only validation contexts (trust bundles) travel over xDS. */
-export function decodeSecret(bytes: Uint8Array): Decoded<TrustBundle> {
+/** A certificate and its key for a gateway to serve (SDS tls_certificate). */
+export interface ServingCertificate {
+  name: string;
+  certPem: string;
+  keyPem: string;
+  /** The leaf's DNS names and expiry (for the admin view; the key is never shown). */
+  names: string[];
+  notAfter: string;
+}
+
+/** What an SDS Secret holds: a trust bundle (validation context) or a gateway's certificate. */
+export type SidecarSecret = ({ kind: 'bundle' } & TrustBundle) | ({ kind: 'certificate' } & ServingCertificate);
+
+function dataSource(ds: { specifier: { case: string | undefined; value?: unknown } } | undefined): string | undefined {
+  const sp = ds?.specifier;
+  return sp?.case === 'inlineString' ? (sp.value as string) : sp?.case === 'inlineBytes' ? Buffer.from(sp.value as Uint8Array).toString('utf8') : undefined;
+}
+
+/** A tls_certificate Secret: inline PEM chain and key that parse and belong together. */
+function decodeCertificate(name: string, t: { certificateChain?: { specifier: { case: string | undefined; value?: unknown } }; privateKey?: { specifier: { case: string | undefined; value?: unknown } } }, p: Problems): ServingCertificate | undefined {
+  const certPem = dataSource(t.certificateChain);
+  const keyPem = dataSource(t.privateKey);
+  if (certPem === undefined) p.add('tls_certificate.certificate_chain', 'must be inline_string or inline_bytes (PEM)');
+  if (keyPem === undefined) p.add('tls_certificate.private_key', 'must be inline_string or inline_bytes (PEM)');
+  if (certPem === undefined || keyPem === undefined) return undefined;
+  const blocks = certPem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
+  if (!blocks.length) {
+    p.add('tls_certificate.certificate_chain', 'holds no PEM certificate');
+    return undefined;
+  }
+  let leaf: X509Certificate;
+  try {
+    leaf = new X509Certificate(blocks[0]!);
+    for (const b of blocks.slice(1)) new X509Certificate(b);
+  } catch (e) {
+    p.add('tls_certificate.certificate_chain', `does not parse: ${(e as Error).message}`);
+    return undefined;
+  }
+  try {
+    if (!leaf.checkPrivateKey(createPrivateKey(keyPem))) p.add('tls_certificate.private_key', 'is not the key of the leaf certificate');
+  } catch (e) {
+    p.add('tls_certificate.private_key', `is not a PEM private key (${(e as Error).message.replace(/\n.*/s, '')})`);
+  }
+  if (p.errors.length) return undefined;
+  const names = (leaf.subjectAltName ?? '').split(', ').filter((x) => x.startsWith('DNS:')).map((x) => x.slice(4));
+  return { name, certPem, keyPem, names, notAfter: new Date(leaf.validTo).toISOString() };
+}
+
+/** SDS Secret: trust bundles (validation contexts) and gateway certificates (tls_certificate, inline). */
+export function decodeSecret(bytes: Uint8Array): Decoded<SidecarSecret> {
   const s = fromBinary(SecretSchema, bytes);
   const p = new Problems(`Secret/${s.name || '?'}`);
   if (!s.name) p.add('name', 'is required');
+  if (s.type.case === 'tlsCertificate') {
+    const c = decodeCertificate(s.name, s.type.value, p);
+    return { name: s.name, value: c && !p.errors.length ? { kind: 'certificate', ...c } : undefined, errors: p.errors };
+  }
   if (s.type.case !== 'validationContext') {
-    p.add(s.type.case === 'tlsCertificate' ? 'tls_certificate' : 'type', 'only validation_context secrets are accepted over xDS (the workload key never leaves the sidecar)');
+    p.add('type', 'must be validation_context (a trust bundle) or tls_certificate (a gateway certificate)');
     return { name: s.name, errors: p.errors };
   }
-  const ds = s.type.value.trustedCa?.specifier;
-  const pem = ds?.case === 'inlineString' ? ds.value : ds?.case === 'inlineBytes' ? Buffer.from(ds.value).toString('utf8') : undefined;
+  const pem = dataSource(s.type.value.trustedCa);
   if (pem === undefined) {
     p.add('validation_context.trusted_ca', 'must be inline_string or inline_bytes (PEM)');
     return { name: s.name, errors: p.errors };
@@ -230,5 +340,5 @@ export function decodeSecret(bytes: Uint8Array): Decoded<TrustBundle> {
       p.add(`validation_context.trusted_ca[${i}]`, `does not parse: ${(e as Error).message}`);
     }
   });
-  return { name: s.name, value: p.errors.length ? undefined : { name: s.name, pem: blocks.join('\n') + '\n', fingerprints }, errors: p.errors };
+  return { name: s.name, value: p.errors.length ? undefined : { kind: 'bundle', name: s.name, pem: blocks.join('\n') + '\n', fingerprints }, errors: p.errors };
 }

@@ -9,6 +9,7 @@ import { listenerHostnames } from '../../../control-plane/config/kinds/gateway.j
 import { kindDefinition } from '../../../control-plane/config/kinds/index.js';
 import { parseKind } from '../../../control-plane/cli/kinds.js';
 import { applyYaml } from '../../harness/mesh.js';
+import { selfSignedCert, tlsSecret } from '../../harness/certs.js';
 
 const errorsOf = (yaml: string) => applyYaml(yaml).errors.map((e) => [e.path, e.message] as const);
 
@@ -19,6 +20,9 @@ spec:
   gatewayClassName: weft
   listeners: ${listeners}
 ${extra}`;
+
+const CERT = selfSignedCert(['b.example']);
+const SECRET = tlsSecret('c', CERT);
 
 const SVC = `apiVersion: weft.dev/v1alpha1
 kind: Service
@@ -48,36 +52,46 @@ describe('Gateway on its own', () => {
     expect(kindDefinition('Gateway').summary(resources[0]!)).toBe('listeners web HTTP:80, shop HTTP:80 *.shop.example');
   });
 
-  const later = 'is not supported yet: TLS termination and TCP come in later Weft versions (use HTTP)';
+  const later = 'is not supported yet: TCP and TLS passthrough listeners come in a later Weft version (use HTTP or HTTPS)';
   it.each([
     ['another gatewayClassName', gw('[{ name: web, port: 80, protocol: HTTP }]').replace('weft', 'istio'), [['spec.gatewayClassName', "must be one of weft; got 'istio'"]]],
     ['no listeners', gw('[]'), [['spec.listeners', 'must not be empty']]],
     ['65 listeners', gw(`[${Array.from({ length: 65 }, (_, i) => `{ name: l${i}, port: ${1000 + i}, protocol: HTTP }`).join(', ')}]`), [['spec.listeners', 'must have at most 64 items']]],
-    ['HTTPS', gw('[{ name: web, port: 443, protocol: HTTPS }]'), [['spec.listeners[0].protocol', `HTTPS ${later}`]]],
+    ['HTTPS without tls', gw('[{ name: web, port: 443, protocol: HTTPS }]'), [['spec.listeners[0].tls', 'an HTTPS listener needs tls.certificateRefs (the Secrets holding its certificates)']]],
+    ['HTTPS without certificateRefs', gw('[{ name: web, port: 443, protocol: HTTPS, tls: { mode: Terminate } }]'), [['spec.listeners[0].tls.certificateRefs', 'is required']]],
+    ['HTTPS with no certificate', gw('[{ name: web, port: 443, protocol: HTTPS, tls: { certificateRefs: [] } }]'), [['spec.listeners[0].tls.certificateRefs', 'must not be empty']]],
+    ['TLS Passthrough', SECRET + '---\n' + gw('[{ name: web, port: 443, protocol: HTTPS, tls: { mode: Passthrough, certificateRefs: [{ name: c }] } }]'), [['spec.listeners[0].tls.mode', 'Passthrough is not supported yet (TLS passthrough comes with TCP/TLS listeners); use Terminate']]],
+    ['a certificate in another namespace', SECRET + '---\n' + gw('[{ name: web, port: 443, protocol: HTTPS, tls: { certificateRefs: [{ name: c, namespace: certs }] } }]'), [['spec.listeners[0].tls.certificateRefs[0].namespace', "certificates come from Secrets in the Gateway's own namespace (cross-namespace references need a ReferenceGrant, which Weft does not implement)"]]],
+    ['a certificate of another kind', SECRET + '---\n' + gw('[{ name: web, port: 443, protocol: HTTPS, tls: { certificateRefs: [{ kind: ConfigMap, name: c }] } }]'), [['spec.listeners[0].tls.certificateRefs[0].kind', "must be one of Secret; got 'ConfigMap'"]]],
+    ['TLS options', SECRET + '---\n' + gw('[{ name: web, port: 443, protocol: HTTPS, tls: { certificateRefs: [{ name: c }], options: { a: b } } }]'), [['spec.listeners[0].tls.options', 'no implementation-specific TLS options are supported']]],
+    ['a certificate that does not exist', gw('[{ name: web, port: 443, protocol: HTTPS, tls: { certificateRefs: [{ name: nope }] } }]'), [['spec.listeners[0].tls.certificateRefs[0].name', 'Secret default/nope does not exist (create it with `weft create secret tls nope --cert FILE --key FILE`)']]],
+    ['tls on an HTTP listener', gw('[{ name: web, port: 80, protocol: HTTP, tls: { certificateRefs: [{ name: c }] } }]'), [['spec.listeners[0].tls', 'an HTTP listener has no TLS settings (use protocol: HTTPS)']]],
     ['TLS', gw('[{ name: web, port: 443, protocol: TLS }]'), [['spec.listeners[0].protocol', `TLS ${later}`]]],
     ['TCP', gw('[{ name: db, port: 5432, protocol: TCP }]'), [['spec.listeners[0].protocol', `TCP ${later}`]]],
     ['UDP', gw('[{ name: dns, port: 53, protocol: UDP }]'), [['spec.listeners[0].protocol', `UDP ${later}`]]],
-    ['an unknown protocol', gw('[{ name: web, port: 80, protocol: http }]'), [['spec.listeners[0].protocol', "must be one of HTTP; got 'http'"]]],
+    ['an unknown protocol', gw('[{ name: web, port: 80, protocol: http }]'), [['spec.listeners[0].protocol', "must be one of HTTP, HTTPS; got 'http'"]]],
     ['a missing name, port and protocol', gw('[{ hostname: a.example }]'), [['spec.listeners[0].name', 'is required'], ['spec.listeners[0].port', 'is required'], ['spec.listeners[0].protocol', 'is required']]],
     ['a name that is not a DNS label', gw('[{ name: Web_1, port: 80, protocol: HTTP }]'), [['spec.listeners[0].name', "'Web_1' is not a valid name (lower-case letters, digits and '-', at most 63, starting and ending alphanumeric)"]]],
     ['port 0', gw('[{ name: web, port: 0, protocol: HTTP }]'), [['spec.listeners[0].port', 'must be an integer from 1 to 65535, got 0']]],
     ['port 65536', gw('[{ name: web, port: 65536, protocol: HTTP }]'), [['spec.listeners[0].port', 'must be an integer from 1 to 65535, got 65536']]],
     ['two listeners of one name', gw('[{ name: web, port: 80, protocol: HTTP }, { name: web, port: 81, protocol: HTTP }]'), [['spec.listeners[1].name', "'web' is also the name of spec.listeners[0]; listener names are unique"]]],
-    ['two listeners on one port without hostnames', gw('[{ name: a, port: 80, protocol: HTTP }, { name: b, port: 80, protocol: HTTP }]'), [['spec.listeners[1].port', 'spec.listeners[0] also takes port 80; one listener per port is supported in this version']]],
-    ['two listeners on one port, different hostnames', gw('[{ name: a, port: 80, protocol: HTTP, hostname: a.example }, { name: b, port: 80, protocol: HTTP, hostname: b.example }]'), [['spec.listeners[1].port', 'spec.listeners[0] also takes port 80; one listener per port is supported in this version']]],
+    ['two HTTP listeners on one port without hostnames', gw('[{ name: a, port: 80, protocol: HTTP }, { name: b, port: 80, protocol: HTTP }]'), [['spec.listeners[1].port', "spec.listeners[0] also takes port 80 and is HTTP too; HTTP listeners cannot share a port (give each its own, or put the hostnames in one listener's routes)"]]],
+    ['two HTTP listeners on one port, different hostnames', gw('[{ name: a, port: 80, protocol: HTTP, hostname: a.example }, { name: b, port: 80, protocol: HTTP, hostname: b.example }]'), [['spec.listeners[1].port', "spec.listeners[0] also takes port 80 and is HTTP too; HTTP listeners cannot share a port (give each its own, or put the hostnames in one listener's routes)"]]],
+    ['HTTP and HTTPS on one port', SECRET + '---\n' + gw('[{ name: a, port: 80, protocol: HTTP }, { name: b, port: 80, protocol: HTTPS, hostname: b.example, tls: { certificateRefs: [{ name: c }] } }]'), [['spec.listeners[1].port', 'spec.listeners[0] also takes port 80 and is HTTP; HTTP and HTTPS cannot share a port']]],
+    ['two HTTPS listeners on one port with one hostname', SECRET + '---\n' + gw('[{ name: a, port: 443, protocol: HTTPS, hostname: b.example, tls: { certificateRefs: [{ name: c }] } }, { name: b, port: 443, protocol: HTTPS, hostname: b.example, tls: { certificateRefs: [{ name: c }] } }]'), [['spec.listeners[1].port', 'spec.listeners[0] also takes port 443 and has the same hostname (b.example); HTTPS listeners sharing a port need distinct hostnames (SNI picks one)']]],
+    ['two HTTPS listeners on one port without hostnames', SECRET + '---\n' + gw('[{ name: a, port: 443, protocol: HTTPS, tls: { certificateRefs: [{ name: c }] } }, { name: b, port: 443, protocol: HTTPS, tls: { certificateRefs: [{ name: c }] } }]'), [['spec.listeners[1].port', 'spec.listeners[0] also takes port 443 and has the same hostname (none); HTTPS listeners sharing a port need distinct hostnames (SNI picks one)']]],
     ['a hostname with a port', gw('[{ name: web, port: 80, protocol: HTTP, hostname: "a.example:80" }]'), [['spec.listeners[0].hostname', "'a.example:80' is not a host name, optionally *.-prefixed"]]],
     ['a wildcard in the middle', gw('[{ name: web, port: 80, protocol: HTTP, hostname: "a.*.example" }]'), [['spec.listeners[0].hostname', "'a.*.example' is not a host name, optionally *.-prefixed"]]],
     ['an IP address as hostname', gw('[{ name: web, port: 80, protocol: HTTP, hostname: 10.0.0.1 }]'), [['spec.listeners[0].hostname', "'10.0.0.1' is an IP address; a listener hostname is a DNS name (leave it out to take any host)"]]],
     ['allowedRoutes from Selector', gw('[{ name: web, port: 80, protocol: HTTP, allowedRoutes: { namespaces: { from: Selector } } }]'), [['spec.listeners[0].allowedRoutes.namespaces.from', 'Selector is not supported yet: use Same or All']]],
     ['allowedRoutes from Other', gw('[{ name: web, port: 80, protocol: HTTP, allowedRoutes: { namespaces: { from: Other } } }]'), [['spec.listeners[0].allowedRoutes.namespaces.from', "must be one of Same, All; got 'Other'"]]],
     ['allowedRoutes kinds (not supported)', gw('[{ name: web, port: 80, protocol: HTTP, allowedRoutes: { kinds: [{ kind: HTTPRoute }] } }]'), [['spec.listeners[0].allowedRoutes.kinds', 'unknown field (allowed: namespaces)']]],
-    ['a listener tls block', gw('[{ name: web, port: 80, protocol: HTTP, tls: { mode: Terminate } }]'), [['spec.listeners[0].tls', 'unknown field (allowed: name, port, protocol, hostname, allowedRoutes)']]],
     ['spec addresses', gw('[{ name: web, port: 80, protocol: HTTP }]', '  addresses: [{ value: 10.0.0.1 }]\n'), [['spec.addresses', 'unknown field (allowed: gatewayClassName, listeners)']]],
     ['v1alpha2', gw('[{ name: web, port: 80, protocol: HTTP }]', '', 'edge', 'gateway.networking.k8s.io/v1alpha2'), [['apiVersion', "Gateway needs apiVersion gateway.networking.k8s.io/v1 or gateway.networking.k8s.io/v1beta1, got 'gateway.networking.k8s.io/v1alpha2'"]]],
   ])('refuses %s, with the field path', (_what, yaml, expected) => {
     expect(errorsOf(yaml)).toEqual(expected);
     // (apiVersion is read before the resource is named.)
-    for (const e of applyYaml(yaml).errors) expect(e).toMatchObject({ file: 'f.yaml', document: 0, ...(e.path === 'apiVersion' ? {} : { resource: 'Gateway/default/edge' }) });
+    for (const e of applyYaml(yaml).errors) expect(e).toMatchObject({ file: 'f.yaml', ...(e.path === 'apiVersion' ? {} : { resource: 'Gateway/default/edge' }) });
   });
 });
 
