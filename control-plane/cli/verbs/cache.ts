@@ -13,8 +13,8 @@ const usage = `Usage: weft cache purge --admin HOST:PORT [--admin HOST:PORT ...]
 Purges a gateway's HTTP cache (CachePolicy) through its admin listener (weft gateway --admin-port):
   --tag TAG   every stored response tagged TAG (by the Cache-Tag or Surrogate-Key response header,
               or the CachePolicy's tagHeaders)
-  --key URL   every stored variant of one URL: http://HOST/PATH?QUERY (scheme optional; the host is
-              the request's Host, the query is part of the key)
+  --key URL   every stored variant of one URL: http://HOST/PATH?QUERY (without a scheme, both http
+              and https; the host is the request's Host, the query is part of the key)
   --admin     a gateway's admin address; repeat it for several replicas. A Redis store is shared by
               every replica, so one address purges it for all; in-memory stores are per process.
   --timeout   how long to wait for each gateway (default 10s)

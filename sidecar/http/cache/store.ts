@@ -1,6 +1,6 @@
 /**
  * The contract of a cache store (memory-store.ts, redis-store.ts) and what it keeps. A store
- * holds stored responses under a primary key (host, path and query: one URL) and, per primary
+ * holds stored responses under a primary key (scheme, host, path and query: one URL) and, per primary
  * key, the Vary field names of the latest stored response: the request's values of those fields
  * select one variant (policy.ts variantKey). Entries carry their tags, for purge by tag. Stores
  * never throw: a store that cannot answer (Redis down) answers "nothing stored" and counts it.
@@ -53,16 +53,26 @@ export interface CacheStore {
   close(): void;
 }
 
-/** The primary key of a request or purge: authority, path and query (scheme-less: gateways key one origin per host). */
-export function primaryKey(authority: string, path: string, search: string): string {
-  return `${authority.toLowerCase()}${path}${search}`;
+/**
+ * The primary key of a request: scheme (https on a TLS listener), authority, path and query, as
+ * Envoy's default key (an HTTP and an HTTPS listener of one Gateway do not share entries).
+ */
+export function primaryKey(secure: boolean, authority: string, path: string, search: string): string {
+  return `${secure ? 'https' : 'http'}://${authority.toLowerCase()}${path}${search}`;
 }
 
-/** A URL (`http://host/path?q`, or `host/path?q`) as a primary key; undefined when it is not one. */
-export function primaryKeyOfUrl(url: string): string | undefined {
+/**
+ * The primary keys a purge by URL names: `http://host/path?q` or `https://...` one; without a
+ * scheme (`host/path?q`) both. Undefined when it is not a URL.
+ */
+export function primaryKeysOfUrl(url: string): string[] | undefined {
+  const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(url)?.[1]?.toLowerCase();
+  if (scheme !== undefined && scheme !== 'http' && scheme !== 'https') return undefined;
   try {
-    const u = new URL(/^[a-z][a-z0-9+.-]*:\/\//i.test(url) ? url : `http://${url}`);
-    return primaryKey(u.host, u.pathname, u.search);
+    const u = new URL(scheme ? url : `http://${url}`);
+    // URL drops a scheme's default port; a Host header carries what the client sent, usually none.
+    const keys = (secure: boolean) => primaryKey(secure, u.host, u.pathname, u.search);
+    return scheme ? [keys(scheme === 'https')] : [keys(false), keys(true)];
   } catch {
     return undefined;
   }

@@ -10,7 +10,7 @@ import type { Logger } from 'pino';
 import { MemoryStore } from './memory-store.js';
 import { RedisStore, type RedisStoreOptions } from './redis-store.js';
 import type { CacheStore, StoredResponse } from './store.js';
-import { primaryKeyOfUrl } from './store.js';
+import { primaryKeysOfUrl } from './store.js';
 
 /** What the cache did with requests, per store (CacheStatus names, lowercase, plus the rest). */
 export interface CacheCounters {
@@ -123,12 +123,14 @@ export class CacheStores {
    * it for every replica. Rejects (naming the store) when a store could not do it.
    */
   async purge(what: { tag: string } | { key: string }): Promise<PurgeResult[]> {
-    const primary = 'key' in what ? primaryKeyOfUrl(what.key) : undefined;
-    if ('key' in what && primary === undefined) throw new Error(`'${what.key}' is not a URL`);
+    const primaries = 'key' in what ? primaryKeysOfUrl(what.key) : undefined;
+    if ('key' in what && primaries === undefined) throw new Error(`'${what.key}' is not a URL`);
     return Promise.all(
       this.all().map(async (h) => {
         try {
-          const removed = 'tag' in what ? await h.store.purgeTag(what.tag) : await h.store.purgeKey(primary!);
+          let removed = 0;
+          if ('tag' in what) removed = await h.store.purgeTag(what.tag);
+          else for (const k of primaries!) removed += await h.store.purgeKey(k);
           return { store: h.name, removed };
         } catch (e) {
           throw new Error(`store ${h.name}: ${(e as Error).message}`);

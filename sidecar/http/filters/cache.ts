@@ -310,7 +310,7 @@ class Lookup {
     readonly res: ResponseSink,
     readonly info: RequestInfo,
   ) {
-    this.primary = primaryKey(req.authority, req.path, req.search);
+    this.primary = primaryKey(req.secure, req.authority, req.path, req.search);
     this.reqCc = parseCacheControl(req.header('cache-control'));
     this.want = requestWants(this.reqCc, req.header('pragma'), c.ignoreRequestCacheControl);
     this.hdr = (n) => req.header(n);
@@ -588,7 +588,7 @@ function cacheFilter(c: CacheFilterConfig, h: StoreHandle): Filter {
   return (next) => (req, res, info) => {
     const m = req.method;
     if (m !== 'GET' && m !== 'HEAD') {
-      if (UNSAFE.has(m)) return next(req, new InvalidatingSink(res, h, primaryKey(req.authority, req.path, req.search)), info);
+      if (UNSAFE.has(m)) return next(req, new InvalidatingSink(res, h, primaryKey(req.secure, req.authority, req.path, req.search)), info);
       return next(req, res, info);
     }
     if (req.upgrade !== undefined || req.header('range') !== undefined) {

@@ -2,7 +2,7 @@
 // recency), expiry by keepMs on a fake clock, purge by tag and by URL, resize.
 import { describe, expect, it } from 'vitest';
 import { MemoryStore } from '../../../../sidecar/http/cache/memory-store.js';
-import { entrySize, primaryKeyOfUrl, type StoredResponse } from '../../../../sidecar/http/cache/store.js';
+import { entrySize, primaryKey, primaryKeysOfUrl, type StoredResponse } from '../../../../sidecar/http/cache/store.js';
 import { variantKey } from '../../../../sidecar/http/cache/policy.js';
 
 const entry = (body: string, o: Partial<StoredResponse> = {}): StoredResponse => ({ status: 200, headers: { 'cache-control': 'max-age=60' }, body: Buffer.from(body), responseTime: 0, initialAge: 0, lifetime: 60, vary: [], tags: [], ...o });
@@ -68,9 +68,11 @@ describe('MemoryStore', () => {
     expect(s.stats).toMatchObject({ entries: 0, bytes: 0 });
   });
 
-  it('keys purges by URL as requests are keyed (host, path, query)', () => {
-    expect(primaryKeyOfUrl('http://Shop.Example/a/b?x=1')).toBe('shop.example/a/b?x=1');
-    expect(primaryKeyOfUrl('shop.example:8000/p')).toBe('shop.example:8000/p');
-    expect(primaryKeyOfUrl('http://[bad')).toBeUndefined();
+  it('keys purges by URL as requests are keyed (scheme, host, path, query; both schemes without one)', () => {
+    expect(primaryKeysOfUrl('http://Shop.Example/a/b?x=1')).toEqual([primaryKey(false, 'shop.example', '/a/b', '?x=1')]);
+    expect(primaryKeysOfUrl('https://shop.example/p')).toEqual(['https://shop.example/p']);
+    expect(primaryKeysOfUrl('shop.example:8000/p')).toEqual(['http://shop.example:8000/p', 'https://shop.example:8000/p']);
+    expect(primaryKeysOfUrl('ftp://shop.example/p')).toBeUndefined();
+    expect(primaryKeysOfUrl('http://[bad')).toBeUndefined();
   });
 });

@@ -214,7 +214,7 @@ describe('HTTP cache filter', () => {
       const all = Promise.all(Array.from({ length: 100 }, () => send(g.port(), '/max-age', { host: 'shop.example' })));
       const store = g.runtime.caches.all().find((h) => h.name === 'default/edge-cache')!;
       // Everyone is waiting: one at the origin, 99 on its flight.
-      await eventually(() => held.length === 1 && store.inflight.get('shop.example/max-age')?.waiters.length === 99);
+      await eventually(() => held.length === 1 && store.inflight.get('http://shop.example/max-age')?.waiters.length === 99);
       held[0]!();
       const rs = await all;
       expect(slow.seen.length).toBe(1);
@@ -235,7 +235,7 @@ describe('HTTP cache filter', () => {
     try {
       const all = Promise.all(Array.from({ length: 5 }, () => send(g.port(), '/private', { host: 'shop.example' })));
       const store = g.runtime.caches.all()[0]!;
-      await eventually(() => held.length === 1 && store.inflight.get('shop.example/private')?.waiters.length === 4);
+      await eventually(() => held.length === 1 && store.inflight.get('http://shop.example/private')?.waiters.length === 4);
       held.shift()!();
       await eventually(() => held.length === 4);
       for (const h of held.splice(0)) h();
@@ -259,7 +259,7 @@ describe('HTTP cache filter', () => {
       leader.end();
       await eventually(() => held.length === 1);
       const follower = send(g.port(), '/max-age', { host: 'shop.example' });
-      await eventually(() => store.inflight.get('shop.example/max-age')?.waiters.length === 1);
+      await eventually(() => store.inflight.get('http://shop.example/max-age')?.waiters.length === 1);
       leader.destroy();
       // The follower is not left waiting on a response that will never come: it asks the origin.
       await eventually(() => held.length === 2);
