@@ -90,7 +90,10 @@ describe('gateway TLS termination', () => {
     shop = selfSignedCert(['shop.example']);
     api = selfSignedCert(['*.api.example']);
     dflt = selfSignedCert(['default.example']);
-    orders = await upstream((_q, s) => s.end('orders'));
+    orders = await upstream((q, s) => {
+      s.setHeader('x-seen-proto', String(q.headers['x-forwarded-proto']));
+      s.end('orders');
+    });
     apis = await upstream((_q, s) => s.end('api'));
     other = await upstream((_q, s) => s.end('other'));
     yaml = [PLAINTEXT_MESH, GATEWAY, service('orders', [orders.port]), service('apis', [apis.port]), service('other', [other.port]), tlsSecret('shop-cert', shop), tlsSecret('api-cert', api), tlsSecret('default-cert', dflt), route('shop', 'shop', 'orders'), route('api', 'api', 'apis'), route('fallback', 'fallback', 'other'), REDIRECT, CANONICAL, SECURITY];
@@ -106,7 +109,7 @@ describe('gateway TLS termination', () => {
   function get(servername: string | undefined, host: string, o: { maxVersion?: tls.SecureVersion; agent?: https.Agent; path?: string } = {}): Promise<Seen> {
     return new Promise((resolve, reject) => {
       const req = https.request(
-        { host: '127.0.0.1', port: gw.port('shop'), path: o.path ?? '/', headers: { host }, ca: ca(), servername: servername ?? '', agent: o.agent ?? false, ...(o.maxVersion ? { maxVersion: o.maxVersion } : {}), checkServerIdentity: () => undefined },
+        { host: '127.0.0.1', port: gw.port('shop'), path: o.path ?? '/', headers: { host, 'x-forwarded-proto': 'http' }, ca: ca(), servername: servername ?? '', agent: o.agent ?? false, ...(o.maxVersion ? { maxVersion: o.maxVersion } : {}), checkServerIdentity: () => undefined },
         (res) => {
           const sock = res.socket as tls.TLSSocket;
           const subject = String(sock.getPeerCertificate().subject?.CN ?? '');
@@ -123,7 +126,10 @@ describe('gateway TLS termination', () => {
   }
 
   it('serves each HTTPS listener its certificate and its routes, chosen by SNI', async () => {
-    expect(await get('shop.example', 'shop.example')).toMatchObject({ status: 200, body: 'orders', subject: 'shop.example' });
+    const shopped = await get('shop.example', 'shop.example');
+    expect(shopped).toMatchObject({ status: 200, body: 'orders', subject: 'shop.example' });
+    // The upstream learns the client's scheme, whatever x-forwarded-proto the client sent.
+    expect(shopped.headers['x-seen-proto']).toBe('https');
     expect(await get('a.api.example', 'a.api.example')).toMatchObject({ status: 200, body: 'api', subject: '*.api.example' });
     expect(await get('deep.b.api.example', 'deep.b.api.example')).toMatchObject({ status: 200, body: 'api', subject: '*.api.example' });
     // Another name, or no SNI at all: the listener without hostname.
