@@ -86,8 +86,7 @@ export class Runtime {
     return { current: () => box.state };
   }
 
-  #edge(name: string, chains: readonly EdgeChain[], secrets: ReadonlyMap<string, SidecarSecret>): EdgeState {
-    const prev = this.#edges.get(name)?.state;
+  #edge(name: string, chains: readonly EdgeChain[], secrets: ReadonlyMap<string, SidecarSecret>, prev: EdgeState | undefined): EdgeState {
     const certs = (names: readonly string[]): ServingCertificate[] | undefined => {
       const out: ServingCertificate[] = [];
       for (const n of names) {
@@ -166,6 +165,8 @@ export class Runtime {
       s.chain = undefined;
       s.limits = undefined;
     }
+    // Contexts of the certificates that did not change are kept (the previous states are read by #edge).
+    const prevEdges = new Map([...this.#edges].map(([k, e]) => [k, e.state]));
     for (const e of this.#edges.values()) e.state = undefined;
     this.caches.mark();
     for (const [name, l] of cfg.listeners) {
@@ -180,7 +181,7 @@ export class Runtime {
           if (t) this.#slot(`${name}|${c.routeName}`).chain = this.#compose(name, c, t);
         }
         this.edgeFor(name);
-        this.#edges.get(name)!.state = this.#edge(name, l.edge, cfg.secrets);
+        this.#edges.get(name)!.state = this.#edge(name, l.edge, cfg.secrets, prevEdges.get(name));
       }
       if (this.tracing && (name === SIDECAR_LISTENER.inbound || name === SIDECAR_LISTENER.outbound)) this.tracing.configure(name, l.tracing);
     }

@@ -261,7 +261,7 @@ export class Translator {
       // Connection limits (head size, timeouts, connection count) hold before SNI picks a chain:
       // a port takes its first listener's; request limits (body, URI) are each listener's own.
       const port = byPort.get(l.port);
-      const connection = port?.clientTraffic ?? clientTraffic;
+      const connection = port ? port.clientTraffic : clientTraffic;
       chain.limits = hcmLimits(connection);
       chain.networkFilters = networkLimitFilters(connection, gatewayListenerName(port?.first ?? l.name));
       if (port) port.chains.push(chain);

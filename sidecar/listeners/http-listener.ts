@@ -371,6 +371,8 @@ export class HttpListener {
     const body = 'plain HTTP was sent to an HTTPS port\n';
     socket.end(`HTTP/1.1 400 Bad Request\r\ncontent-type: text/plain\r\ncontent-length: ${body.length}\r\nx-weft-error: BAD_REQUEST\r\nconnection: close\r\n\r\n${body}`);
     socket.resume();
+    // A client that never closes its side does not keep the connection (and a connection slot).
+    socket.setTimeout(5000, () => socket.destroy());
   }
 
   /**

@@ -106,6 +106,16 @@ export function readSecret(r: Reader, v: unknown): SecretSpec | undefined {
   return { type: SECRET_TYPE_TLS, certificatePem: crt, privateKeyPem: key };
 }
 
+/**
+ * Annotations can carry the whole Secret again (kubectl's last-applied-configuration holds
+ * `data.tls.key`): any annotation mentioning a key is shown as <redacted>.
+ */
+function redactAnnotations(a: Record<string, string>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(a)) out[k] = /tls\.key|PRIVATE KEY/.test(v) ? REDACTED : v;
+  return out;
+}
+
 export const secretKind: KindDefinition<'Secret'> = {
   kind: 'Secret',
   apiVersions: ['v1'],
@@ -126,7 +136,10 @@ export const secretKind: KindDefinition<'Secret'> = {
         const m = source[k] as Record<string, unknown> | undefined;
         if (m && m['tls.key'] !== undefined) m['tls.key'] = REDACTED;
       }
+      const md = source.metadata as { annotations?: Record<string, string> } | undefined;
+      if (md?.annotations) md.annotations = redactAnnotations(md.annotations);
     }
-    return { ...res, spec: { ...res.spec, privateKeyPem: REDACTED }, ...(source ? { source } : {}) };
+    const metadata = { ...res.metadata, annotations: redactAnnotations(res.metadata.annotations) };
+    return { ...res, metadata, spec: { ...res.spec, privateKeyPem: REDACTED }, ...(source ? { source } : {}) };
   },
 };

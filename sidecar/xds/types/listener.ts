@@ -283,6 +283,11 @@ function decodeEdge(l: Listener, p: Problems): EdgeChain[] {
     if (h) out.push({ ...h, serverNames, terminate, limits: chainLimits(fc, h.hcm, p, path) });
   });
   if (defaults > 1) p.add('filter_chains', `${defaults} chains have no server_names; at most one may be the default`);
+  // Connection limits hold before SNI picks a chain: the chains of one port must agree on them.
+  const first = out[0] && JSON.stringify(out[0].limits);
+  out.forEach((c, i) => {
+    if (i > 0 && JSON.stringify(c.limits) !== first) p.add(`filter_chains[${i}]`, 'connection limits (connection_limit, max_request_headers_kb, request_headers_timeout, idle_timeout) must equal filter_chains[0]\'s: they apply before SNI picks a chain');
+  });
   if (plain && l.filterChains.length > 1) p.add('filter_chains', 'a plaintext chain must be the listener\'s only chain (plaintext connections cannot be told apart)');
   return out;
 }

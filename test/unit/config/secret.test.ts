@@ -67,6 +67,12 @@ describe('Secret', () => {
     expect(JSON.stringify(shown)).not.toContain(A.keyPem.split('\n')[1]!);
     expect(shown.spec.certificatePem).toBe(A.certPem);
     expect((resources[0] as SecretResource).spec.privateKeyPem).toBe(A.keyPem);
+    // kubectl's last-applied-configuration annotation repeats the whole Secret, key included.
+    const exported = tlsSecret('c', A).replace('metadata: { name: c, namespace: default }', `metadata:\n  name: c\n  annotations:\n    kubectl.kubernetes.io/last-applied-configuration: '${JSON.stringify({ data: { 'tls.key': Buffer.from(A.keyPem).toString('base64') } })}'`);
+    const withNote = applyYaml(exported).resources[0]!;
+    const noted = presentResource(withNote, buildModel(1, [withNote]));
+    expect(JSON.stringify(noted)).not.toContain(Buffer.from(A.keyPem).toString('base64').slice(0, 40));
+    expect(noted.metadata.annotations['kubectl.kubernetes.io/last-applied-configuration']).toBe('<redacted>');
     expect(kindDefinition('Secret').summary(shown)).toMatch(/^kubernetes\.io\/tls shop\.example, www\.shop\.example expires \d{4}-\d\d-\d\d \((89|90) days\)$/);
   });
 

@@ -12,6 +12,7 @@ import { Registry } from '../../../control-plane/registry/registry.js';
 import { Translator } from '../../../control-plane/translate/index.js';
 import { resourceToJson } from '../../../control-plane/xds/type-registry.js';
 import { TransportSocketSchema } from '../../../proto/gen/envoy/config/core/v3/base_pb.js';
+import { FilterSchema } from '../../../proto/gen/envoy/config/listener/v3/listener_components_pb.js';
 import { ListenerSchema, type Listener } from '../../../proto/gen/envoy/config/listener/v3/listener_pb.js';
 import { SecretSchema, type Secret } from '../../../proto/gen/envoy/extensions/transport_sockets/tls/v3/secret_pb.js';
 import { DownstreamTlsContextSchema } from '../../../proto/gen/envoy/extensions/transport_sockets/tls/v3/tls_pb.js';
@@ -108,6 +109,27 @@ describe('gateway TLS translation', () => {
   });
 });
 
+describe('connection limits on a port shared by HTTPS listeners', () => {
+  it("take the port's first listener's ClientTrafficPolicy, on every chain (a later listener's own is not used for them)", () => {
+    const limited = `${MESH}---
+apiVersion: weft.dev/v1alpha1
+kind: ClientTrafficPolicy
+metadata: { name: api-limits }
+spec:
+  targetRefs: [{ group: gateway.networking.k8s.io, kind: Gateway, name: edge, sectionName: api }]
+  maxConnections: 10
+  maxUriLength: 100
+`;
+    const tl = new Translator(modelOf(limited), new Registry(), { bundlePem: 'PEM' });
+    const r = tl.snapshotFor(edge).get(TYPE_URL.listener as never).get('gateway.shop')!;
+    const d = decodeListener(r.body);
+    expect(d.errors).toEqual([]);
+    // No connection_limit on either chain (shop, the first, has no policy); api keeps its URI limit.
+    expect(d.value!.edge!.map((c) => c.limits.maxConnections)).toEqual([undefined, undefined]);
+    expect(d.value!.edge!.map((c) => c.filters.map((f) => f.name).includes('weft.filters.http.request_limits'))).toEqual([false, true]);
+  });
+});
+
 describe('gateway listener decoding refuses what it cannot run', () => {
   const good = message<Listener>(t, edge, TYPE_URL.listener, 'gateway.shop');
   const variant = (edit: (l: Listener) => void) => {
@@ -126,6 +148,7 @@ describe('gateway listener decoding refuses what it cannot run', () => {
     ['inline certificates', (l: Listener) => (l.filterChains[0]!.transportSocket = tlsCtx({ commonTlsContext: { tlsCertificates: [{}], tlsCertificateSdsSecretConfigs: [{ name: 'tls/default/shop' }] } })), 'filter_chains[0].transport_socket.typed_config.common_tls_context.tls_certificates: inline certificates are not accepted: certificates come over SDS (tls_certificate_sds_secret_configs)'],
     ['another ALPN protocol', (l: Listener) => (l.filterChains[0]!.transportSocket = tlsCtx({ commonTlsContext: { alpnProtocols: ['h3'], tlsCertificateSdsSecretConfigs: [{ name: 'tls/default/shop' }] } })), "filter_chains[0].transport_socket.typed_config.common_tls_context.alpn_protocols[0]: unsupported protocol 'h3' (h2, http/1.1)"],
     ['a weak TLS 1.2 suite', (l: Listener) => (l.filterChains[0]!.transportSocket = tlsCtx({ commonTlsContext: { tlsParams: { cipherSuites: ['AES128-SHA'] }, tlsCertificateSdsSecretConfigs: [{ name: 'tls/default/shop' }] } })), 'AES128-SHA'],
+    ['chains with different connection limits', (l: Listener) => l.filterChains[1]!.filters.unshift(create(FilterSchema, { name: 'envoy.filters.network.connection_limit', configType: { case: 'typedConfig', value: typedExtension(EXTENSIONS.connectionLimit, { statPrefix: 'x', maxConnections: 5n } as never).configType.value as never } })), "filter_chains[1]: connection limits (connection_limit, max_request_headers_kb, request_headers_timeout, idle_timeout) must equal filter_chains[0]'s"],
     ['a server name that is not a host name', (l: Listener) => (l.filterChains[0]!.filterChainMatch!.serverNames = ['shop example']), "filter_chains[0].filter_chain_match.server_names[0]: 'shop example' is not a host name or *.suffix wildcard"],
   ])('refuses %s', (_what, edit, expected) => {
     const errors = variant(edit);
