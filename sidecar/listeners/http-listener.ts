@@ -494,6 +494,11 @@ export class HttpListener {
 
   /** A limit refused or closed a connection outside any request: counted and reported. */
   #limit(limit: LimitName, code: ErrorCode | '', remoteAddress: string): void {
+    // The listener's default timeouts (no ClientTrafficPolicy sets them) are housekeeping, not a
+    // limit anyone set: an ordinary keep-alive close is not counted or logged as one.
+    const set = this.#effFrom;
+    if (limit === 'idleTimeout' && set?.idleTimeoutMs === undefined) return;
+    if (limit === 'requestHeaderTimeout' && set?.headersTimeoutMs === undefined) return;
     this.stats.limits[limit]++;
     this.#opts.onLimit?.({ listener: this.name, limit, code, remoteAddress });
   }
