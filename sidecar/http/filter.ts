@@ -102,6 +102,56 @@ export class RequestInfo {
 }
 
 /**
+ * A request presented to the next stage as it is: every part read from the real request. A
+ * filter that changes one part (a counted body, a header left out) extends it and overrides that.
+ */
+export class RequestView implements RequestHead {
+  constructor(protected readonly req: RequestHead) {}
+  get h2(): boolean {
+    return this.req.h2;
+  }
+  get grpc(): boolean {
+    return this.req.grpc;
+  }
+  get method(): string {
+    return this.req.method;
+  }
+  get authority(): string {
+    return this.req.authority;
+  }
+  get path(): string {
+    return this.req.path;
+  }
+  get search(): string {
+    return this.req.search;
+  }
+  get upgrade(): string | undefined {
+    return this.req.upgrade;
+  }
+  get remoteAddress(): string {
+    return this.req.remoteAddress;
+  }
+  get principal(): string | undefined {
+    return this.req.principal;
+  }
+  get secure(): boolean {
+    return this.req.secure;
+  }
+  get hasBody(): boolean {
+    return this.req.hasBody;
+  }
+  get body(): Readable {
+    return this.req.body;
+  }
+  header(name: string): string | undefined {
+    return this.req.header(name);
+  }
+  rawPairs(): string[] {
+    return this.req.rawPairs();
+  }
+}
+
+/**
  * A sink that passes everything to the one it wraps: response filters extend it and override what
  * they change (CORS adds headers to the head; a translation rewrites the whole answer).
  */

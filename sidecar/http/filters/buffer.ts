@@ -18,7 +18,7 @@ import { anyUnpack } from '@bufbuild/protobuf/wkt';
 import { EXTENSIONS } from '../../../common/extensions.js';
 import { BufferSchema } from '../../../proto/gen/envoy/extensions/filters/http/buffer/v3/buffer_pb.js';
 import { checkSupported, supportedFields } from '../../xds/types/supported.js';
-import { ForwardingSink, type Handler, type HttpFilterFactory, type RequestHead, type RequestInfo, type ResponseSink } from '../filter.js';
+import { ForwardingSink, RequestView, type Handler, type HttpFilterFactory, type RequestHead, type RequestInfo, type ResponseSink } from '../filter.js';
 import { respondError } from '../respond.js';
 
 const FIELDS = supportedFields({ 'envoy.extensions.filters.http.buffer.v3.Buffer': ['max_request_bytes'] });
@@ -58,70 +58,32 @@ class CountedBody extends Readable {
   }
 }
 
-/** The request as the next stage sees it: the same, with a counted body; and the sink that remembers how to cancel. */
-class CountedRequest extends ForwardingSink implements RequestHead {
-  readonly body: Readable;
-  #cancel: (() => void) | undefined;
-  constructor(
-    private readonly req: RequestHead,
-    res: ResponseSink,
-    info: RequestInfo,
-    max: number,
-  ) {
-    super(res);
-    this.body = new CountedBody(req.body, max, () => this.#overLimit(info, max));
+/** The request as the next stage sees it: the same, with a counted body. */
+class CountedRequest extends RequestView {
+  readonly #body: CountedBody;
+  constructor(req: RequestHead, max: number, onOver: () => void) {
+    super(req);
+    this.#body = new CountedBody(req.body, max, onOver);
   }
-  get h2(): boolean {
-    return this.req.h2;
-  }
-  get grpc(): boolean {
-    return this.req.grpc;
-  }
-  get method(): string {
-    return this.req.method;
-  }
-  get authority(): string {
-    return this.req.authority;
-  }
-  get path(): string {
-    return this.req.path;
-  }
-  get search(): string {
-    return this.req.search;
-  }
-  get upgrade(): string | undefined {
-    return this.req.upgrade;
-  }
-  get remoteAddress(): string {
-    return this.req.remoteAddress;
-  }
-  get principal(): string | undefined {
-    return this.req.principal;
-  }
-  get secure(): boolean {
-    return this.req.secure;
-  }
-  get hasBody(): boolean {
+  override get hasBody(): boolean {
     return true;
   }
-  header(name: string): string | undefined {
-    return this.req.header(name);
+  override get body(): Readable {
+    return this.#body;
   }
-  rawPairs(): string[] {
-    return this.req.rawPairs();
-  }
+}
+
+/** The response sink that remembers how to cancel what is in flight for the request. */
+class CancelingSink extends ForwardingSink {
+  #cancel: (() => void) | undefined;
   override onClientGone(fn: () => void): void {
     this.#cancel = fn;
     this.res.onClientGone(fn);
   }
-  #overLimit(info: RequestInfo, max: number): void {
-    // Whatever is in flight for the request stops (the upstream never sees it complete).
-    const cancel = this.#cancel;
+  cancel(): void {
+    const c = this.#cancel;
     this.#cancel = undefined;
-    cancel?.();
-    this.res.closeAfterResponse();
-    respondError(this.req, this.res, info, 'BODY_TOO_LARGE', `the request body is larger than ${max} bytes`);
-    this.body.destroy();
+    c?.();
   }
 }
 
@@ -139,8 +101,15 @@ function bodyLimit(max: number): (next: Handler) => Handler {
       }
       if (Number.isSafeInteger(n)) return next(req, res, info);
     }
-    const r = new CountedRequest(req, res, info, max);
-    next(r, r, info);
+    const sink = new CancelingSink(res);
+    const r = new CountedRequest(req, max, () => {
+      // Whatever is in flight for the request stops (the upstream never sees it complete).
+      sink.cancel();
+      res.closeAfterResponse();
+      respondError(req, res, info, 'BODY_TOO_LARGE', `the request body is larger than ${max} bytes`);
+      r.body.destroy();
+    });
+    next(r, sink, info);
   };
 }
 

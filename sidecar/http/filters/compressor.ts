@@ -36,7 +36,7 @@ import type { Gzip } from '../../../proto/gen/envoy/extensions/compression/gzip/
 import type { Brotli } from '../../../proto/gen/envoy/extensions/compression/brotli/compressor/v3/brotli_pb.js';
 import type { Problems } from '../../xds/types/decoded.js';
 import { checkSupported, supportedFields } from '../../xds/types/supported.js';
-import { ForwardingSink, type Filter, type HttpFilterFactory, type RequestHead, type RequestInfo, type ResponseHeaders, type ResponseSink } from '../filter.js';
+import { ForwardingSink, RequestView, type Filter, type HttpFilterFactory, type RequestHead, type RequestInfo, type ResponseHeaders, type ResponseSink } from '../filter.js';
 
 const FIELDS = supportedFields({
   'envoy.extensions.filters.http.compressor.v3.Compressor': ['content_length', 'content_type', 'disable_on_etag_header', 'remove_accept_encoding_header', 'compressor_library', 'response_direction_config', 'choose_first'],
@@ -279,48 +279,11 @@ function hasToken(v: string | undefined, token: string): boolean {
 }
 
 /** The request without Accept-Encoding (remove_accept_encoding_header): the upstream then sends identity. */
-class WithoutAcceptEncoding implements RequestHead {
-  constructor(private readonly req: RequestHead) {}
-  get h2(): boolean {
-    return this.req.h2;
-  }
-  get grpc(): boolean {
-    return this.req.grpc;
-  }
-  get method(): string {
-    return this.req.method;
-  }
-  get authority(): string {
-    return this.req.authority;
-  }
-  get path(): string {
-    return this.req.path;
-  }
-  get search(): string {
-    return this.req.search;
-  }
-  get upgrade(): string | undefined {
-    return this.req.upgrade;
-  }
-  get remoteAddress(): string {
-    return this.req.remoteAddress;
-  }
-  get principal(): string | undefined {
-    return this.req.principal;
-  }
-  get secure(): boolean {
-    return this.req.secure;
-  }
-  get hasBody(): boolean {
-    return this.req.hasBody;
-  }
-  get body(): Readable {
-    return this.req.body;
-  }
-  header(name: string): string | undefined {
+class WithoutAcceptEncoding extends RequestView {
+  override header(name: string): string | undefined {
     return name === 'accept-encoding' ? undefined : this.req.header(name);
   }
-  rawPairs(): string[] {
+  override rawPairs(): string[] {
     const src = this.req.rawPairs();
     const out: string[] = [];
     for (let i = 0; i < src.length; i += 2) if (src[i] !== 'accept-encoding') out.push(src[i]!, src[i + 1]!);
