@@ -35,7 +35,7 @@
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 ROUNDS=${ROUNDS:-1}; DURATION=${DURATION:-5}; LAT_DURATION=${LAT_DURATION:-5}; WARMUP=${WARMUP:-2}
-CONNS=${CONNS:-50}; LAT_CONNS=${LAT_CONNS:-10}; LAT_RATE=${LAT_RATE:-1000}; CONN_RATE=${CONN_RATE:-200}
+CONNS=${CONNS:-50}; LAT_CONNS=${LAT_CONNS:-10}; LAT_RATE=${LAT_RATE:-1000}; CONN_RATE=${CONN_RATE:-200}; GZIP_RATE=${GZIP_RATE:-300}
 H2_CONNS=${H2_CONNS:-10}; H2_STREAMS=${H2_STREAMS:-10}; AIM=${AIM:-2.5}
 ROWS=${ROWS:-"new resumed keepalive h2 gzip cache"}
 RESULTS_DIR=${RESULTS_DIR:-$root/bench/results}
@@ -44,7 +44,7 @@ mkdir -p "$RESULTS_DIR"; rm -f "$out" "${out%.txt}.json"   # never leave an earl
 me=weft-edge
 # shellcheck source=bench/lib.sh
 source "$root/bench/lib.sh"
-for v in ROUNDS DURATION LAT_DURATION WARMUP CONNS LAT_CONNS LAT_RATE CONN_RATE H2_CONNS H2_STREAMS; do
+for v in ROUNDS DURATION LAT_DURATION WARMUP CONNS LAT_CONNS LAT_RATE CONN_RATE GZIP_RATE H2_CONNS H2_STREAMS; do
   [[ "${!v}" =~ ^[0-9]+$ ]] && [ "${!v}" -gt 0 ] || die "$v must be a positive integer"
 done
 [ "$DURATION" -le 120 ] && [ "$LAT_DURATION" -le 120 ] && [ "$WARMUP" -le 30 ] && [ "$ROUNDS" -le 10 ] && [ "$CONN_RATE" -le 2000 ] \
@@ -138,7 +138,7 @@ if in_rows cache && have_kind cache CachePolicy "$cache_yaml"; then
 fi
 token_file="$work/gw.token"
 weft token create --service edge > "$token_file" 2> "$work/token.out" || die "weft token create failed: $(cat "$work/token.out")"
-WEFT_LOG_LEVEL=warn taskset -c 1 node "$root/bin/weft.js" gateway --gateway default/edge --control-plane "$xds" --token-file "$token_file" \
+WEFT_LOG_LEVEL=warn taskset -c 1 node "${weft_root:-$root}/bin/weft.js" gateway --gateway default/edge --control-plane "$xds" --token-file "$token_file" \
   --listen-address 127.0.0.1 --admin-port 0 --drain-delay 0ms --drain-timeout 2s > "$work/gateway.out" 2>&1 & gw_pid=$!; pids+=("$gw_pid")
 
 # --- nginx (CPU 1): the same job
@@ -147,6 +147,7 @@ cat > "$work/nginx/nginx.conf" <<EOF
 # The edge benchmark's nginx (bench/weft-edge.sh): HTTPS termination, gzip and a proxy cache in
 # front of the benchmark upstream, configured to do what the weft gateway does in the same run.
 worker_processes 1;            # one process, as one weft gateway process
+$([ "$(id -u)" = 0 ] && echo "user root root;             # workers must write the cache under \$work (mode 700); nobody cannot")
 daemon off;
 master_process on;
 pid $work/nginx/nginx.pid;
@@ -241,6 +242,8 @@ done
 
 # --- load
 declare -A R=()   # R[row.target.round]: "rps cpu_us p50_ms p99_ms"
+# Compressing 32 KiB costs far more than proxying 64 B: the gzip row's fixed rate is its own.
+rate_of() { if [ "$1" = gzip ]; then echo "$GZIP_RATE"; else echo "$LAT_RATE"; fi; }
 path_of() { case "$1" in gzip) echo /json ;; cache) echo /cached ;; *) echo / ;; esac; }
 hdrs_of() { case "$1" in gzip) echo 'Accept-Encoding: gzip' ;; *) echo 'Accept: */*' ;; esac; }
 # connect_run ROW TARGET: the new/resumed rows (fixed rate, CPU from the same run).
@@ -264,6 +267,7 @@ connect_run() {
   [ "$rps" -ge $((CONN_RATE * 9 / 10)) ] || { fail "$k" "served $rps of $CONN_RATE connections/s: it did not keep up (lower CONN_RATE)"; return 1; }
   EVID[$k]="resumed $reused/$reqs"
   R[$k.$round]="$rps $(cpu_us_per_req "$b" "$a" "$reqs") $p50 $p99"
+  echo "$me: round $round $k: ${R[$k.$round]} (req/s, us CPU/req, p50 ms, p99 ms) ${EVID[$k]}" >&2
 }
 # wrk_rows ROW TARGET: keepalive, gzip and cache: saturation (req/s, CPU) then fixed rate (p50, p99).
 wrk_run() {
@@ -293,14 +297,15 @@ wrk_run() {
     EVID[$k]="${per} B/resp"
   fi
   rc=0
-  taskset -c 0 wrk -t1 -c"$LAT_CONNS" -d"${LAT_DURATION}s" --latency -H "Host: $HOST" -H "$hdr" -s "$root/bench/proxy/wrk/paced.lua" "$url" -- "$LAT_RATE" 1 > "$work/$k.lat.txt" 2>&1 || rc=$?
+  taskset -c 0 wrk -t1 -c"$LAT_CONNS" -d"${LAT_DURATION}s" --latency -H "Host: $HOST" -H "$hdr" -s "$root/bench/proxy/wrk/paced.lua" "$url" -- "$(rate_of "$row")" 1 > "$work/$k.lat.txt" 2>&1 || rc=$?
   # shellcheck disable=SC2086
   alive "$k" $ps "$up_pid" || return 1
   v="$(node "$root/bench/wrk-verdict.mjs" --percentiles --exit "$rc" "$work/$k.lat.txt")" || { fail "$k" "fixed-rate run: ${v#FAILED }"; return 1; }
   local lrps; read -r _ _ lrps p50 p99 <<< "$v"
   # The pacing only holds while the edge keeps up: a fixed-rate p99 at a lower rate is no p99 at LAT_RATE.
-  [ "$lrps" -ge $((LAT_RATE * 9 / 10)) ] || { fail "$k" "fixed-rate run reached $lrps of $LAT_RATE req/s: lower LAT_RATE"; return 1; }
+  [ "$lrps" -ge $(($(rate_of "$row") * 9 / 10)) ] || { fail "$k" "fixed-rate run reached $lrps of $(rate_of "$row") req/s: it did not keep up (lower $([ "$row" = gzip ] && echo GZIP_RATE || echo LAT_RATE))"; return 1; }
   R[$k.$round]="$rps $cpu $p50 $p99"
+  echo "$me: round $round $k: $rps req/s, $cpu us CPU/req; at $(rate_of "$row") req/s p50 $p50 ms p99 $p99 ms ${EVID[$k]:-}" >&2
 }
 # h2_run ROW TARGET: h2 keep-alive saturation with h2load (req/s, CPU).
 h2_run() {
@@ -318,6 +323,7 @@ h2_run() {
   v="$(node "$root/bench/wrk-verdict.mjs" --h2load --exit "$rc" "$work/$k.h2.txt")" || { fail "$k" "${v#FAILED }"; return 1; }
   read -r _ reqs rps _ _ <<< "$v"
   R[$k.$round]="$rps $(cpu_us_per_req "$b" "$a" "$reqs") - -"
+  echo "$me: round $round $k: ${R[$k.$round]% - -} (req/s, us CPU/req)" >&2
 }
 
 total_s=0
@@ -360,7 +366,7 @@ meets() { # cpu_ratio p99_ratio -> yes / no / -
 }
 {
   echo "Edge: weft gateway vs nginx $("$NGINX" -v 2>&1 | sed 's/.*nginx\///') (worker_processes 1), HTTPS TLS 1.3 ECDSA P-256, same upstream and certificate, $(nproc) cores"
-  echo "client on CPU 0, edges and upstream on CPU 1; rounds=$ROUNDS (medians); saturation wrk -t1 -c$CONNS -d${DURATION}s; fixed rate wrk -c$LAT_CONNS at $LAT_RATE req/s for ${LAT_DURATION}s"
+  echo "client on CPU 0, edges and upstream on CPU 1; rounds=$ROUNDS (medians); saturation wrk -t1 -c$CONNS -d${DURATION}s; fixed rate wrk -c$LAT_CONNS at $LAT_RATE req/s (gzip: $GZIP_RATE) for ${LAT_DURATION}s"
   echo "new/resumed: tls-connect-load at $CONN_RATE conn/s for ${LAT_DURATION}s, one request per connection (CPU and p99 from that run); cpu = user+sys us per request of the edge process(es)"
   printf '%-34s | %8s %8s %8s | %8s %8s %8s | %6s %6s | %-8s | %s\n' row "weft r/s" cpu_us p99_ms "ngx r/s" cpu_us p99_ms "cpu x" "p99 x" "<=${AIM}x" evidence
   for row in $ROWS; do
@@ -380,8 +386,8 @@ meets() { # cpu_ratio p99_ratio -> yes / no / -
   echo "aim: weft within ${AIM}x of nginx in CPU per request and p99 (printed, never enforced); the load average was $(cut -d' ' -f1-3 /proc/loadavg) at the end"
 } | tee "$out"
 {
-  printf '{\n  "at": "%s",\n  "config": { "rounds": %s, "durationS": %s, "latDurationS": %s, "warmupS": %s, "conns": %s, "latConns": %s, "latRate": %s, "connRate": %s, "h2Conns": %s, "h2Streams": %s, "aim": %s, "cores": %s, "nginx": %s },\n  "rows": [' \
-    "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$ROUNDS" "$DURATION" "$LAT_DURATION" "$WARMUP" "$CONNS" "$LAT_CONNS" "$LAT_RATE" "$CONN_RATE" "$H2_CONNS" "$H2_STREAMS" "$AIM" "$(nproc)" \
+  printf '{\n  "at": "%s",\n  "config": { "rounds": %s, "durationS": %s, "latDurationS": %s, "warmupS": %s, "conns": %s, "latConns": %s, "latRate": %s, "connRate": %s, "gzipRate": %s, "h2Conns": %s, "h2Streams": %s, "aim": %s, "cores": %s, "nginx": %s },\n  "rows": [' \
+    "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$ROUNDS" "$DURATION" "$LAT_DURATION" "$WARMUP" "$CONNS" "$LAT_CONNS" "$LAT_RATE" "$CONN_RATE" "$GZIP_RATE" "$H2_CONNS" "$H2_STREAMS" "$AIM" "$(nproc)" \
     "$(json_str "$("$NGINX" -v 2>&1 | sed 's/.*nginx\///')")"
   sep=''
   num() { [ "$1" = - ] && echo null || echo "$1"; }
