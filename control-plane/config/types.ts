@@ -13,7 +13,7 @@ export { API_VERSION_WEFT, API_VERSION_GATEWAY } from './api-versions.js';
 
 /** Every kind has one definition in kinds/index.ts (a compile-time check there keeps them in step). */
 export type Kind =
-  | 'Service' | 'HTTPRoute' | 'GRPCRoute' | 'TrafficPolicy' | 'AuthorizationPolicy' | 'GRPCTranslation' | 'MeshConfig' | 'FaultPolicy' | 'Gateway'
+  | 'Service' | 'HTTPRoute' | 'GRPCRoute' | 'TrafficPolicy' | 'AuthorizationPolicy' | 'GRPCTranslation' | 'MeshConfig' | 'FaultPolicy' | 'CorsPolicy' | 'Gateway'
   | 'Secret';
 
 export interface ObjectMeta {
@@ -141,7 +141,7 @@ export interface RequestMirror {
 }
 
 /** The policy kinds a route rule may name in an ExtensionRef (kinds/policy-attachment.ts). */
-export type ExtensionRefKind = 'FaultPolicy';
+export type ExtensionRefKind = 'FaultPolicy' | 'CorsPolicy';
 
 /** A Gateway API ExtensionRef route filter (LocalObjectReference: the route's namespace) naming one of Weft's policies. */
 export interface ExtensionRef {
@@ -172,6 +172,8 @@ export interface HTTPRouteMatch {
 export type HTTPRouteFilter =
   | { type: 'RequestHeaderModifier'; requestHeaderModifier: HeaderModifier }
   | { type: 'ResponseHeaderModifier'; responseHeaderModifier: HeaderModifier }
+  /** Gateway API CORS (GEP-1767), read into the same rules as a CorsPolicy. */
+  | { type: 'CORS'; cors: CorsRules }
   | {
       type: 'URLRewrite';
       urlRewrite: {
@@ -406,6 +408,34 @@ export interface FaultPolicySpec {
   maxActiveFaults?: number;
 }
 
+// ------------------------------------------------------------------------------------ CorsPolicy
+
+/** An allowed Origin (Envoy StringMatcher): exactly one form; `regex` must match the whole origin. */
+export type OriginMatch = { exact: string } | { prefix: string } | { suffix: string } | { regex: string };
+
+/**
+ * Cross-origin resource sharing answered at the gateway (Envoy's CORS filter): for the route rules
+ * that name it in an ExtensionRef, or for the Gateways / listeners its targetRefs name.
+ */
+export interface CorsPolicySpec {
+  allowOrigins: OriginMatch[];
+  /** Methods a preflight allows (access-control-allow-methods); `*` echoes the asked method. */
+  allowMethods: string[];
+  /** Request headers a preflight allows; `*` echoes the asked headers. */
+  allowHeaders: string[];
+  /** Response headers the page may read (access-control-expose-headers). */
+  exposeHeaders: string[];
+  allowCredentials: boolean;
+  /** Seconds a browser may cache a preflight (access-control-max-age); absent: the browser's default. */
+  maxAgeSeconds?: number;
+  /** Answer Chrome's Private Network Access preflights (access-control-allow-private-network). */
+  allowPrivateNetworkAccess: boolean;
+  targetRefs: PolicyTargetRef[];
+}
+
+/** What a CorsPolicy or a Gateway API CORS filter says about requests (the attachment aside). */
+export type CorsRules = Omit<CorsPolicySpec, 'targetRefs'>;
+
 // ------------------------------------------------------------------------------------ MeshConfig
 
 export type MtlsMode = 'STRICT' | 'PERMISSIVE' | 'DISABLE';
@@ -494,6 +524,7 @@ export interface GRPCTranslationSpec {
 }
 export type GRPCTranslationResource = ResourceBase<'GRPCTranslation', GRPCTranslationSpec>;
 export type FaultPolicyResource = ResourceBase<'FaultPolicy', FaultPolicySpec>;
+export type CorsPolicyResource = ResourceBase<'CorsPolicy', CorsPolicySpec>;
 export type GatewayResource = ResourceBase<'Gateway', GatewaySpec>;
 /** Secret (v1, type kubernetes.io/tls): a certificate chain and its key, PEM. */
 export interface SecretSpec {
@@ -503,7 +534,7 @@ export interface SecretSpec {
 }
 export type SecretResource = ResourceBase<'Secret', SecretSpec>;
 export type MeshResource =
-  | ServiceResource | HTTPRouteResource | GRPCRouteResource | TrafficPolicyResource | AuthorizationPolicyResource | GRPCTranslationResource | MeshConfigResource | FaultPolicyResource | GatewayResource
+  | ServiceResource | HTTPRouteResource | GRPCRouteResource | TrafficPolicyResource | AuthorizationPolicyResource | GRPCTranslationResource | MeshConfigResource | FaultPolicyResource | CorsPolicyResource | GatewayResource
   | SecretResource;
 
 /** `Kind/namespace/name`: the identity of a resource in the store and in messages. */
@@ -528,6 +559,8 @@ export interface MeshModel {
   readonly grpcTranslations: ReadonlyMap<ResourceKey, GRPCTranslationResource>;
   /** FaultPolicy by its own key (`FaultPolicy/ns/name`). */
   readonly faultPolicies: ReadonlyMap<ResourceKey, FaultPolicyResource>;
+  /** CorsPolicy by its own key (`CorsPolicy/ns/name`). */
+  readonly corsPolicies: ReadonlyMap<ResourceKey, CorsPolicyResource>;
   /** Gateway by its own key (`Gateway/ns/name`). */
   readonly gateways: ReadonlyMap<ResourceKey, GatewayResource>;
   /** Secret by its own key (`Secret/ns/name`). */

@@ -71,6 +71,14 @@ export interface RuleContext {
    * "Proxyless forms" below).
    */
   proxyless: boolean;
+  /** The Gateway listener the routes are built for (gateway nodes only). */
+  gateway?: GatewayRouteTarget;
+}
+
+/** A Gateway and one of its listeners. */
+export interface GatewayRouteTarget {
+  readonly gw: GatewayResource;
+  readonly listener: GatewayListener;
 }
 
 export interface RouteContext extends RuleContext {
@@ -392,7 +400,7 @@ function ruleRoutes(ctx: RuleContext, select: (r: AnyRoute) => number[] | undefi
     const host = select(r);
     if (!host) continue;
     r.spec.rules.forEach((rule, ri) => {
-      const perFilter = routeConfigs({ model: ctx.model, proxyless: ctx.proxyless, namespace: r.metadata.namespace, rule });
+      const perFilter = routeConfigs({ model: ctx.model, proxyless: ctx.proxyless, namespace: r.metadata.namespace, rule, ...(ctx.gateway ? { gateway: ctx.gateway } : {}) });
       const matches = rule.matches.length ? rule.matches : [{ headers: [], queryParams: [] }];
       const rc = ruleCtx(r, rule);
       for (const m of matches) {
@@ -410,7 +418,7 @@ function ruleRoutes(ctx: RuleContext, select: (r: AnyRoute) => number[] | undefi
     const host = select(r);
     if (!host) continue;
     r.spec.rules.forEach((rule, ri) => {
-      const perFilter = routeConfigs({ model: ctx.model, proxyless: ctx.proxyless, namespace: r.metadata.namespace, rule });
+      const perFilter = routeConfigs({ model: ctx.model, proxyless: ctx.proxyless, namespace: r.metadata.namespace, rule, ...(ctx.gateway ? { gateway: ctx.gateway } : {}) });
       const matches = rule.matches.length ? rule.matches : [{ headers: [] }];
       const rc = ruleCtx(r, rule);
       for (const m of matches) {
@@ -470,7 +478,7 @@ export function gatewayHosts(model: MeshModel, gw: GatewayResource, l: GatewayLi
     }
   }
   const hostnames = [...new Set([...served.values()].flat())].sort((a, b) => hostOrder(a) - hostOrder(b) || (a < b ? -1 : a > b ? 1 : 0));
-  const ctx: RuleContext = { model, grpc: false, refs, proxyless: false };
+  const ctx: RuleContext = { model, grpc: false, refs, proxyless: false, gateway: { gw, listener: l } };
   // gRPC semantics for GRPCRoute rules and for rules whose backend port speaks gRPC.
   const grpcOf = (r: AnyRoute, rule: AnyRoute['spec']['rules'][number]) => r.kind === 'GRPCRoute' || backendProtocol(model, rule.backendRefs[0]) === 'grpc';
   return hostnames.map((h) => ({

@@ -213,6 +213,8 @@ spec:
       filters:
         - type: ExtensionRef
           extensionRef: { group: weft.dev, kind: FaultPolicy, name: orders-flaky }
+        - type: ExtensionRef
+          extensionRef: { group: weft.dev, kind: CorsPolicy, name: console }
         - type: RequestMirror
           requestMirror: { backendRef: { name: library }, percent: 5 }
       backendRefs: [{ name: orders }]
@@ -221,6 +223,29 @@ spec:
       filters:
         - type: RequestRedirect
           requestRedirect: { path: { type: ReplaceFullPath, replaceFullPath: /new }, statusCode: 301 }
+        - type: CORS
+          cors: { allowOrigins: ["https://*.example.org:8443", "http://a.example"], allowMethods: ["*"], allowHeaders: [x-a], exposeHeaders: ["*"], maxAge: 60 }
+`,
+    // CorsPolicy: the docs' one by ExtensionRef (above); one for the whole edge-all Gateway (every
+    // origin form, '*' lists, private network access) and one for its wild listener.
+    `apiVersion: weft.dev/v1alpha1
+kind: CorsPolicy
+metadata: { name: edge-all-cors }
+spec:
+  targetRefs: [{ group: gateway.networking.k8s.io, kind: Gateway, name: edge-all }]
+  allowOrigins: [{ exact: "*" }, { prefix: "https://a." }, { suffix: ".example.org" }, { regex: 'https://[a-z]+\\.example\\.net' }]
+  allowMethods: ["*"]
+  allowHeaders: ["*"]
+  allowPrivateNetworkAccess: true
+`,
+    `apiVersion: weft.dev/v1alpha1
+kind: CorsPolicy
+metadata: { name: edge-all-wild-cors }
+spec:
+  targetRefs: [{ group: gateway.networking.k8s.io, kind: Gateway, name: edge-all, sectionName: wild }]
+  allowOrigins: [{ exact: "https://books.example.org" }]
+  exposeHeaders: [grpc-status, grpc-message]
+  maxAge: 30s
 `,
     `apiVersion: gateway.networking.k8s.io/v1
 kind: GRPCRoute

@@ -6,7 +6,7 @@
 // GET  /slow?ms=N   answers after N ms
 // GET  /status/N    answers with status N
 // any  /flaky?key=K&fail=N   the first N requests with key K answer 503, later ones 200
-// GET  /stream?chunks=N&ms=M  N chunks, M ms apart (chunked)
+// GET  /stream?chunks=N&ms=M  N chunks, M ms apart (chunked); &sse=1: text/event-stream events `data: chunk i`
 // GET  /trailers    chunked response with a trailer
 // GET  /_seen       JSON list of the requests this app received: { method, url, done, closed } (done: the
 //                   whole request, body included, arrived), for tests that check what got through
@@ -62,10 +62,11 @@ const server = http.createServer((req, res) => {
     if (u.pathname === '/stream') {
       const n = Number(u.searchParams.get('chunks') ?? 3);
       const ms = Number(u.searchParams.get('ms') ?? 10);
-      res.writeHead(200, { 'content-type': 'text/plain', 'x-app': name });
+      const sse = u.searchParams.get('sse') === '1';
+      res.writeHead(200, { 'content-type': sse ? 'text/event-stream' : 'text/plain', 'cache-control': 'no-cache', 'x-app': name });
       let i = 0;
       const t = setInterval(() => {
-        res.write(`chunk ${i}\n`);
+        res.write(sse ? `data: chunk ${i}\n\n` : `chunk ${i}\n`);
         if (++i >= n) {
           clearInterval(t);
           res.end();

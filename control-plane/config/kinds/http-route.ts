@@ -3,10 +3,11 @@ import type { HTTPRouteFilter, HTTPRouteMatch, HTTPRouteRule, HTTPRouteSpec } fr
 import type { Reader } from '../schema.js';
 import { cleanRetry, readBackendRef, readHeaderMatches, readHeaderModifier, readMirror, readParentRefs, HOSTNAME, readRetry, readTimeouts, routeReferences, parentName, readExtensionRef, checkRuleFilters } from './route-common.js';
 import { API_VERSION_GATEWAY } from '../api-versions.js';
+import { readCorsFilter } from './cors-policy.js';
 import type { KindDefinition } from './kind.js';
 
 const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'CONNECT', 'OPTIONS', 'TRACE', 'PATCH'];
-const FILTERS = ['RequestHeaderModifier', 'ResponseHeaderModifier', 'URLRewrite', 'RequestRedirect', 'RequestMirror', 'ExtensionRef'] as const;
+const FILTERS = ['RequestHeaderModifier', 'ResponseHeaderModifier', 'URLRewrite', 'RequestRedirect', 'RequestMirror', 'ExtensionRef', 'CORS'] as const;
 const KEY: Record<(typeof FILTERS)[number], string> = {
   RequestHeaderModifier: 'requestHeaderModifier',
   ResponseHeaderModifier: 'responseHeaderModifier',
@@ -14,6 +15,7 @@ const KEY: Record<(typeof FILTERS)[number], string> = {
   RequestRedirect: 'requestRedirect',
   RequestMirror: 'requestMirror',
   ExtensionRef: 'extensionRef',
+  CORS: 'cors',
 };
 
 function readPathModifier(r: Reader, v: unknown, p: string) {
@@ -71,6 +73,10 @@ export function readRouteFilter(r: Reader, x: unknown, p: string, ns: string, al
     case 'ExtensionRef': {
       const extensionRef = readExtensionRef(r, o.extensionRef, q);
       return extensionRef ? { type, extensionRef } : undefined;
+    }
+    case 'CORS': {
+      const cors = readCorsFilter(r, o.cors, q);
+      return cors ? { type, cors } : undefined;
     }
   }
 }

@@ -12,6 +12,7 @@ import { authorizationPolicyKind } from './authorization-policy.js';
 import { grpcTranslationKind } from './grpc-translation.js';
 import { meshConfigKind } from './mesh-config.js';
 import { faultPolicyKind } from './fault-policy.js';
+import { corsPolicyKind } from './cors-policy.js';
 import { gatewayKind } from './gateway.js';
 import { secretKind } from './secret.js';
 
@@ -26,6 +27,7 @@ export const KIND_DEFINITIONS = Object.freeze([
   grpcTranslationKind,
   meshConfigKind,
   faultPolicyKind,
+  corsPolicyKind,
   gatewayKind,
   secretKind,
 ] as const satisfies readonly AnyKindDefinition[]);

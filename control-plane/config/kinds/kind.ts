@@ -19,6 +19,7 @@ export interface ModelBuilder {
   authorizationPolicies: ResourceOf<'AuthorizationPolicy'>[];
   grpcTranslations: Map<ResourceKey, ResourceOf<'GRPCTranslation'>>;
   faultPolicies: Map<ResourceKey, ResourceOf<'FaultPolicy'>>;
+  corsPolicies: Map<ResourceKey, ResourceOf<'CorsPolicy'>>;
   gateways: Map<ResourceKey, ResourceOf<'Gateway'>>;
   secrets: Map<ResourceKey, ResourceOf<'Secret'>>;
   mesh: MeshConfigSpec;

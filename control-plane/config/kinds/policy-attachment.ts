@@ -23,6 +23,7 @@ import { GATEWAY_GROUP } from '../api-versions.js';
 /** Each kind an ExtensionRef may name, and where the model keeps its resources (`Kind/ns/name`). */
 export const EXTENSION_REF_KINDS: { readonly [K in ExtensionRefKind]: (m: MeshModel) => ReadonlyMap<ResourceKey, unknown> } = {
   FaultPolicy: (m) => m.faultPolicies,
+  CorsPolicy: (m) => m.corsPolicies,
 };
 
 export const EXTENSION_REF_KIND_NAMES = Object.keys(EXTENSION_REF_KINDS) as ExtensionRefKind[];

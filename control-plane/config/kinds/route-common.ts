@@ -121,6 +121,9 @@ export function readExtensionRef(r: Reader, v: unknown, p: string): ExtensionRef
 /** Rule-level checks of a route's filters: at most one policy of each kind per rule (one filter config per Envoy route). */
 export function checkRuleFilters(r: Reader, filters: ReadonlyArray<{ type: string; extensionRef?: ExtensionRef }>, p: string): void {
   const seen = new Set<string>();
+  // CORS (Gateway API) and an ExtensionRef to a CorsPolicy configure the same thing: one per rule.
+  const cors = filters.flatMap((f, i) => (f.type === 'CORS' || (f.type === 'ExtensionRef' && f.extensionRef?.kind === 'CorsPolicy') ? [i] : []));
+  if (cors.length > 1) r.err(`${p}[${cors[1]}]`, `a rule may have one CORS configuration (a CORS filter or an ExtensionRef to a CorsPolicy); ${p}[${cors[0]}] is the first`);
   filters.forEach((f, i) => {
     if (f.type !== 'ExtensionRef' || !f.extensionRef) return;
     const k = f.extensionRef.kind;
@@ -204,7 +207,10 @@ export function routeReferences(res: HTTPRouteResource | GRPCRouteResource, ctx:
         const ns = res.metadata.namespace;
         const { kind, name } = f.extensionRef;
         if (extensionTarget(model, kind, ns, name) === undefined) err(`spec.rules[${ri}].filters[${fi}].extensionRef.name`, `${kind} ${ns}/${name} does not exist`);
+        // CORS is answered at the edge (translate/filters/cors.ts): on a route the mesh alone serves it would do nothing.
+        else if (kind === 'CorsPolicy' && !res.spec.parentRefs.some((pr) => pr.kind === 'Gateway')) err(`spec.rules[${ri}].filters[${fi}].extensionRef`, 'a CorsPolicy takes effect at a gateway: the route needs a Gateway parentRef');
       }
+      if (f.type === 'CORS' && !res.spec.parentRefs.some((pr) => pr.kind === 'Gateway')) err(`spec.rules[${ri}].filters[${fi}]`, 'CORS takes effect at a gateway: the route needs a Gateway parentRef');
     });
   });
 }

@@ -7,7 +7,7 @@
 import type { Any } from '@bufbuild/protobuf/wkt';
 import type { HttpFilter } from '../../../proto/gen/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager_pb.js';
 import type { RouteConfiguration } from '../../../proto/gen/envoy/config/route/v3/route_pb.js';
-import type { GRPCRouteRule, HTTPRouteRule, MeshModel, ServicePort, ServiceResource } from '../../config/types.js';
+import type { GRPCRouteRule, GatewayListener, GatewayResource, HTTPRouteRule, MeshModel, ServicePort, ServiceResource } from '../../config/types.js';
 
 /**
  * Which HTTP connection manager: a sidecar's inbound or outbound listener, a proxyless API
@@ -43,6 +43,8 @@ export interface RouteRuleContext {
   /** The route resource's namespace (local references resolve there). */
   readonly namespace: string;
   readonly rule: HTTPRouteRule | GRPCRouteRule;
+  /** Routes built for a gateway node: the Gateway listener they serve. */
+  readonly gateway?: { readonly gw: GatewayResource; readonly listener: GatewayListener };
 }
 
 export interface HttpFilterTranslation {

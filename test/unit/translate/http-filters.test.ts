@@ -68,7 +68,7 @@ spec:
     expect(p.allowOriginStringMatch.map((m) => m.matchPattern)).toEqual([{ case: 'safeRegex', value: expect.objectContaining({ regex: '.*' }) }]);
     expect({ allowMethods: p.allowMethods, allowHeaders: p.allowHeaders, exposeHeaders: p.exposeHeaders, maxAge: p.maxAge }).toEqual({
       allowMethods: GRPC_WEB_ALLOW_METHODS,
-      allowHeaders: '',
+      allowHeaders: '*',
       exposeHeaders: GRPC_WEB_EXPOSE,
       maxAge: GRPC_WEB_MAX_AGE,
     });
