@@ -53,6 +53,7 @@ make_work 30 '*.out' '*.log'
 need_bins wrk h2load openssl taskset curl
 NGINX=${NGINX:-/usr/sbin/nginx}
 [ -x "$NGINX" ] || die "nginx missing (run bench/proxy/setup.sh)"
+for m in http_ssl_module http_v2_module; do "$NGINX" -V 2>&1 | grep -q -- "--with-$m" || die "$NGINX was built without $m: the edge job needs it"; done
 HOST=bench.example.com
 
 # --- the certificate both edges serve
