@@ -26,7 +26,7 @@
 # Weft (not the control plane), master + worker for nginx. Ratios are Weft/nginx; the aim (AIM,
 # 2.5) is printed with whether each row meets it (CPU and p99 both within); it never fails the run.
 # Knobs: ROUNDS (1; medians over rounds) DURATION (5) LAT_DURATION (5) WARMUP (2) CONNS (50)
-#   LAT_CONNS (10) LAT_RATE (1000) CONN_RATE (200) H2_CONNS (10) H2_STREAMS (10) AIM (2.5)
+#   LAT_CONNS (10) LAT_RATE (500) CONN_RATE (100) GZIP_RATE (200) H2_CONNS (10) H2_STREAMS (10) AIM (2.5)
 #   ROWS ("new resumed keepalive h2 gzip cache") RESULTS_DIR (bench/results). ~2 min a round.
 # A row is measured only if its target worked for the whole of every run (bench/wrk-verdict.mjs:
 # no error, no non-2xx/3xx; a process on the path alive; gzip answers compressed; cache hits never
@@ -35,7 +35,7 @@
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 ROUNDS=${ROUNDS:-1}; DURATION=${DURATION:-5}; LAT_DURATION=${LAT_DURATION:-5}; WARMUP=${WARMUP:-2}
-CONNS=${CONNS:-50}; LAT_CONNS=${LAT_CONNS:-10}; LAT_RATE=${LAT_RATE:-1000}; CONN_RATE=${CONN_RATE:-200}; GZIP_RATE=${GZIP_RATE:-300}
+CONNS=${CONNS:-50}; LAT_CONNS=${LAT_CONNS:-10}; LAT_RATE=${LAT_RATE:-500}; CONN_RATE=${CONN_RATE:-100}; GZIP_RATE=${GZIP_RATE:-200}
 H2_CONNS=${H2_CONNS:-10}; H2_STREAMS=${H2_STREAMS:-10}; AIM=${AIM:-2.5}
 ROWS=${ROWS:-"new resumed keepalive h2 gzip cache"}
 RESULTS_DIR=${RESULTS_DIR:-$root/bench/results}
@@ -210,8 +210,9 @@ EOF
 taskset -c 1 "$NGINX" -c "$work/nginx/nginx.conf" -p "$work/nginx" > "$work/nginx.out" 2>&1 & ngx_pid=$!; pids+=("$ngx_pid")
 
 # procs TARGET: the processes whose CPU is the edge's (gateway; nginx master + its workers).
+# Not nginx's cache loader: it exits a minute after start, and is no part of serving.
 # shellcheck disable=SC2046  # one pid a word
-procs() { if [ "$1" = weft ]; then echo "$gw_pid"; else echo "$ngx_pid" $(pgrep -P "$ngx_pid" || true); fi; }
+procs() { if [ "$1" = weft ]; then echo "$gw_pid"; else echo "$ngx_pid" $(pgrep -P "$ngx_pid" -f 'nginx: (worker process|cache manager)' || true); fi; }
 port_of() { if [ "$1" = weft ]; then echo "$weft_port"; else echo "$ngx_port"; fi; }
 curl_edge() { local t=$1; shift; curl -sk --resolve "$HOST:$(port_of "$t"):127.0.0.1" "$@"; }
 url_of() { echo "https://$HOST:$(port_of "$1")$2"; }
@@ -332,6 +333,7 @@ for row in $ROWS; do
   case "$row" in new|resumed) total_s=$((total_s + 2 * (WARMUP + LAT_DURATION))) ;; h2) total_s=$((total_s + 2 * (WARMUP + DURATION))) ;;
     *) [ -n "${SKIP[$row]:-}" ] || total_s=$((total_s + 2 * (WARMUP + DURATION + LAT_DURATION))) ;; esac
 done
+load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
 echo "$me: rounds=$ROUNDS rows: $ROWS; about $((ROUNDS * total_s))s" >&2
 for round in $(seq "$ROUNDS"); do
   # Alternate which edge goes first, so neither always runs right after the other's load.
@@ -362,6 +364,7 @@ label() {
     gzip) echo "gzip 32 KiB JSON" ;; cache) echo "cache hit 4 KiB" ;;
   esac
 }
+fmt() { awk -v d="$1" -v v="$2" 'BEGIN{ if (v == "-" || v == "") print "-"; else printf "%.*f\n", d, v }'; }
 meets() { # cpu_ratio p99_ratio -> yes / no / -
   awk -v c="$1" -v p="$2" -v aim="$AIM" 'BEGIN{ if (c == "-") { print "-"; exit } ok = (c + 0 <= aim) && (p == "-" || p + 0 <= aim); print ok ? "yes" : "no" }'
 }
@@ -381,10 +384,11 @@ meets() { # cpu_ratio p99_ratio -> yes / no / -
     wr=$(med "$row.weft" 1); wc=$(med "$row.weft" 2); wp=$(med "$row.weft" 4)
     nr=$(med "$row.nginx" 1); nc=$(med "$row.nginx" 2); np=$(med "$row.nginx" 4)
     cx=$(ratio "$wc" "$nc"); px=$(ratio "$wp" "$np")
-    printf '%-34s | %8s %8s %8s | %8s %8s %8s | %6s %6s | %-8s | %s\n' "$(label "$row")" "$wr" "$wc" "$wp" "$nr" "$nc" "$np" "$cx" "$px" "$(meets "$cx" "$px")" \
-      "weft ${EVID[$row.weft]:--}, nginx ${EVID[$row.nginx]:--}"
+    ev=''; [ -z "${EVID[$row.weft]:-}${EVID[$row.nginx]:-}" ] || ev="weft ${EVID[$row.weft]:--}, nginx ${EVID[$row.nginx]:--}"
+    printf '%-34s | %8s %8s %8s | %8s %8s %8s | %6s %6s | %-8s | %s\n' "$(label "$row")" "$(fmt 0 "$wr")" "$(fmt 1 "$wc")" "$(fmt 2 "$wp")" \
+      "$(fmt 0 "$nr")" "$(fmt 1 "$nc")" "$(fmt 2 "$np")" "$cx" "$px" "$(meets "$cx" "$px")" "$ev"
   done
-  echo "aim: weft within ${AIM}x of nginx in CPU per request and p99 (printed, never enforced); the load average was $(cut -d' ' -f1-3 /proc/loadavg) at the end"
+  echo "aim: weft within ${AIM}x of nginx in CPU per request and p99 (printed, never enforced); load average $load_before before, $(cut -d' ' -f1-3 /proc/loadavg) after (2 cores: much above 0.5 means other work ran)"
 } | tee "$out"
 {
   printf '{\n  "at": "%s",\n  "config": { "rounds": %s, "durationS": %s, "latDurationS": %s, "warmupS": %s, "conns": %s, "latConns": %s, "latRate": %s, "connRate": %s, "gzipRate": %s, "h2Conns": %s, "h2Streams": %s, "aim": %s, "cores": %s, "nginx": %s },\n  "rows": [' \
