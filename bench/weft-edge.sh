@@ -30,7 +30,7 @@
 #   ROWS ("new resumed keepalive h2 gzip cache") RESULTS_DIR (bench/results). ~2 min a round.
 # A row is measured only if its target worked for the whole of every run (bench/wrk-verdict.mjs:
 # no error, no non-2xx/3xx; a process on the path alive; gzip answers compressed; cache hits never
-# reaching the upstream); otherwise it says FAILED with the reason, and the script exits 1 after
+# reaching the upstream; no resumed handshake in "new", at least 90 % in "resumed"); otherwise it says FAILED with the reason, and the script exits 1 after
 # writing RESULTS_DIR/edge.txt (the table) and edge.json (the figures and every round).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -268,6 +268,10 @@ connect_run() {
   # Open loop: an edge that falls behind stretches the run; its p99 would not be one at CONN_RATE.
   [ "$rps" -ge $((CONN_RATE * 9 / 10)) ] || { fail "$k" "served $rps of $CONN_RATE connections/s: it did not keep up (lower CONN_RATE)"; return 1; }
   EVID[$k]="resumed $reused/$reqs"
+  # The row must be what it says: no resumption in "new"; in "resumed", all but the few connections
+  # opened before the first ticket arrived.
+  if [ "$row" = new ] && [ "$reused" != 0 ]; then fail "$k" "$reused of $reqs handshakes resumed a session: not full handshakes"; return 1; fi
+  if [ "$row" = resumed ] && [ "$reused" -lt $((reqs * 9 / 10)) ]; then fail "$k" "only $reused of $reqs handshakes resumed a session"; return 1; fi
   R[$k.$round]="$rps $(cpu_us_per_req "$b" "$a" "$reqs") $p50 $p99"
   echo "$me: round $round $k: ${R[$k.$round]} (req/s, us CPU/req, p50 ms, p99 ms) ${EVID[$k]}" >&2
 }
