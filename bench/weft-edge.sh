@@ -29,9 +29,10 @@
 #   LAT_CONNS (10) LAT_RATE (500) CONN_RATE (100) GZIP_RATE (200) H2_CONNS (10) H2_STREAMS (10) AIM (2.5)
 #   ROWS ("new resumed keepalive h2 gzip cache") RESULTS_DIR (bench/results). ~2 min a round.
 # A row is measured only if its target worked for the whole of every run (bench/wrk-verdict.mjs:
-# no error, no non-2xx/3xx; a process on the path alive; gzip answers compressed; cache hits never
-# reaching the upstream; no resumed handshake in "new", at least 90 % in "resumed"); otherwise it says FAILED with the reason, and the script exits 1 after
-# writing RESULTS_DIR/edge.txt (the table) and edge.json (the figures and every round).
+# no error, no non-2xx/3xx; a process on the path alive; the fixed rate held; gzip answers
+# compressed; cache hits never reaching the upstream; no resumed handshake in "new", at least 90 %
+# in "resumed"); otherwise it says FAILED with the reason, and the script exits 1 after writing
+# RESULTS_DIR/edge.txt (the table) and edge.json (the figures and every round).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 ROUNDS=${ROUNDS:-1}; DURATION=${DURATION:-5}; LAT_DURATION=${LAT_DURATION:-5}; WARMUP=${WARMUP:-2}
