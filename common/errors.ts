@@ -36,6 +36,10 @@ export const ERROR_CODES = {
   REQUEST_TOO_LARGE: 'the request exceeded a size limit',
   UPGRADE_NOT_ALLOWED: 'the request asks for an Upgrade that is not enabled for its route',
   FAULT_ABORT: 'a FaultPolicy aborted the request on purpose (fault injection)',
+  BODY_TOO_LARGE: 'the request body exceeded the listener\'s maxRequestBodyBytes (413)',
+  HEADERS_TOO_LARGE: 'the request head exceeded the listener\'s maxRequestHeaderBytes (431)',
+  URI_TOO_LONG: 'the request target exceeded the listener\'s maxUriLength (414)',
+  HEADERS_TIMEOUT: 'the request head did not arrive within the listener\'s requestHeaderTimeout (408)',
   // internal
   INTERNAL: 'an internal invariant failed',
 } as const;

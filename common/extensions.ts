@@ -13,7 +13,12 @@ import { GrpcJsonTranscoderSchema } from '../proto/gen/envoy/extensions/filters/
 import { GrpcWebSchema } from '../proto/gen/envoy/extensions/filters/http/grpc_web/v3/grpc_web_pb.js';
 import { CorsPolicySchema, CorsSchema } from '../proto/gen/envoy/extensions/filters/http/cors/v3/cors_pb.js';
 import { HTTPFaultSchema } from '../proto/gen/envoy/extensions/filters/http/fault/v3/fault_pb.js';
-import { GrpcJsonReverseSchema } from '../proto/gen/weft/v1/filters_pb.js';
+import { CompressorPerRouteSchema, CompressorSchema } from '../proto/gen/envoy/extensions/filters/http/compressor/v3/compressor_pb.js';
+import { GzipSchema } from '../proto/gen/envoy/extensions/compression/gzip/compressor/v3/gzip_pb.js';
+import { BrotliSchema } from '../proto/gen/envoy/extensions/compression/brotli/compressor/v3/brotli_pb.js';
+import { GrpcJsonReverseSchema, RequestLimitsSchema } from '../proto/gen/weft/v1/filters_pb.js';
+import { BufferSchema } from '../proto/gen/envoy/extensions/filters/http/buffer/v3/buffer_pb.js';
+import { ConnectionLimitSchema } from '../proto/gen/envoy/extensions/filters/network/connection_limit/v3/connection_limit_pb.js';
 import { RBACSchema } from '../proto/gen/envoy/extensions/filters/http/rbac/v3/rbac_pb.js';
 import { RouterSchema } from '../proto/gen/envoy/extensions/filters/http/router/v3/router_pb.js';
 import { HttpConnectionManagerSchema } from '../proto/gen/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager_pb.js';
@@ -27,7 +32,8 @@ export type ExtensionSlot =
   | 'per_filter_config' // VirtualHost / Route typed_per_filter_config
   | 'transport_socket' // Listener filter chain / Cluster transport socket
   | 'tracer' // HttpConnectionManager tracing.provider
-  | 'protocol_options'; // Cluster typed_extension_protocol_options
+  | 'protocol_options' // Cluster typed_extension_protocol_options
+  | 'compression_library'; // Compressor compressor_library
 
 export interface Extension<D extends DescMessage = DescMessage> {
   /** The name it travels under: filter / socket / tracer name, or the protocol-options key. */
@@ -38,6 +44,11 @@ export interface Extension<D extends DescMessage = DescMessage> {
   readonly schema: D;
   /** Messages carried inside the typed config (an `Any` in it), for JSON rendering. */
   readonly carries: readonly DescMessage[];
+  /**
+   * Several entries of it may sit in one filter chain (the compressor: one per library and
+   * policy), each named `<name>.<qualifier>` so routes can address each in typed_per_filter_config.
+   */
+  readonly instances?: boolean;
 }
 
 const PREFIX = 'type.googleapis.com/';
@@ -47,13 +58,19 @@ export function typeUrlOf(schema: DescMessage): string {
   return PREFIX + schema.typeName;
 }
 
-function ext<D extends DescMessage>(name: string, slot: ExtensionSlot, schema: D, carries: readonly DescMessage[] = []): Extension<D> {
-  return Object.freeze({ name, slot, typeUrl: typeUrlOf(schema), schema, carries: Object.freeze([...carries]) });
+function ext<D extends DescMessage>(name: string, slot: ExtensionSlot, schema: D, carries: readonly DescMessage[] = [], instances = false): Extension<D> {
+  return Object.freeze({ name, slot, typeUrl: typeUrlOf(schema), schema, carries: Object.freeze([...carries]), ...(instances ? { instances } : {}) });
 }
 
 /** Every extension Weft emits. Keys are how code refers to them. */
 export const EXTENSIONS = Object.freeze({
   httpConnectionManager: ext('envoy.filters.network.http_connection_manager', 'network_filter', HttpConnectionManagerSchema),
+  /** Open connections per listener (ClientTrafficPolicy maxConnections), before the HCM in the filter chain. */
+  connectionLimit: ext('envoy.filters.network.connection_limit', 'network_filter', ConnectionLimitSchema),
+  /** Request body size (ClientTrafficPolicy maxRequestBodyBytes); Weft counts the body as it streams instead of buffering it. */
+  buffer: ext('envoy.filters.http.buffer', 'http_filter', BufferSchema),
+  /** Weft's request limits Envoy has no field for (ClientTrafficPolicy maxUriLength). */
+  requestLimits: ext('weft.filters.http.request_limits', 'http_filter', RequestLimitsSchema),
   router: ext('envoy.filters.http.router', 'http_filter', RouterSchema),
   rbac: ext('envoy.filters.http.rbac', 'http_filter', RBACSchema),
   grpcWeb: ext('envoy.filters.http.grpc_web', 'http_filter', GrpcWebSchema),
@@ -64,6 +81,14 @@ export const EXTENSIONS = Object.freeze({
   /** Fault injection: an empty HTTPFault on the listener (no faults); a route's HTTPFault replaces it. */
   fault: ext('envoy.filters.http.fault', 'http_filter', HTTPFaultSchema),
   faultPolicy: ext('envoy.filters.http.fault', 'per_filter_config', HTTPFaultSchema),
+  /**
+   * Response compression: one filter entry per compression library (gzip, brotli), each a
+   * Compressor; a route turns an entry off or on with a CompressorPerRoute.
+   */
+  compressor: ext('envoy.filters.http.compressor', 'http_filter', CompressorSchema, [GzipSchema, BrotliSchema], true),
+  compressorPerRoute: ext('envoy.filters.http.compressor', 'per_filter_config', CompressorPerRouteSchema, [], true),
+  gzip: ext('envoy.compression.gzip.compressor', 'compression_library', GzipSchema),
+  brotli: ext('envoy.compression.brotli.compressor', 'compression_library', BrotliSchema),
   /** Weft's gRPC -> HTTP/JSON translation: the filter (no options, is_optional) ... */
   grpcJsonReverseFilter: ext('weft.filters.http.grpc_json_reverse', 'http_filter', GrpcJsonReverseSchema),
   /** ... and its config per virtual host: a FilterConfig (is_optional) around a GrpcJsonTranscoder. */
@@ -88,11 +113,12 @@ export function schemaByTypeUrl(typeUrl: string): DescMessage | undefined {
 }
 
 /**
- * Whether an extension with this name and typed_config type URL is one Weft knows in that slot.
+ * Whether an extension with this name and typed_config type URL is one Weft knows in that slot
+ * (an extension with `instances` under any `<name>.<qualifier>` too).
  * A decoder that meets an unknown one in a non-optional position must refuse the resource.
  */
 export function isKnownExtension(slot: ExtensionSlot, name: string, typeUrl: string): boolean {
-  return EXTENSION_LIST.some((e) => e.slot === slot && e.name === name && e.typeUrl === typeUrl);
+  return EXTENSION_LIST.some((e) => e.slot === slot && (e.name === name || (e.instances === true && name.startsWith(`${e.name}.`))) && e.typeUrl === typeUrl);
 }
 
 /**

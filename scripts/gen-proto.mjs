@@ -41,6 +41,7 @@ export const ROOTS = [
   'envoy/extensions/filters/http/cache/v3/cache.proto',
   'envoy/extensions/http/cache/simple_http_cache/v3/config.proto',
   'envoy/extensions/filters/http/buffer/v3/buffer.proto',
+  'envoy/extensions/filters/network/connection_limit/v3/connection_limit.proto',
   'envoy/extensions/load_balancing_policies/round_robin/v3/round_robin.proto',
   'envoy/extensions/load_balancing_policies/least_request/v3/least_request.proto',
   'envoy/extensions/load_balancing_policies/random/v3/random.proto',

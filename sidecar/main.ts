@@ -18,7 +18,7 @@ import { createLogger } from '../common/log.js';
 import { NODE_META, SIDECAR_LISTENER } from '../common/xds-types.js';
 import { localAdmin, startAdmin, type AdminState } from './admin/server.js';
 import { installProcessGuard } from './telemetry/guard.js';
-import { HttpListener, type RequestObserver } from './listeners/http-listener.js';
+import { HttpListener, type LimitEvent, type RequestObserver } from './listeners/http-listener.js';
 import { RequestStats } from './telemetry/request-stats.js';
 import { YoungGenPolicy } from './telemetry/young-gen.js';
 import { AccessLog } from './telemetry/access-log.js';
@@ -292,7 +292,15 @@ async function run(argv: string[], opts: MainOptions): Promise<void> {
   // A sidecar binds its outbound and inbound listeners now; a gateway binds its Gateway's
   // listeners as their config arrives (GatewayListeners), all counted in the `gateway` direction.
   const gateway = gatewayMode
-    ? new GatewayListeners({ runtime, host: a['listen-address'], observer: observer('gateway'), onInternalError, drainTimeoutMs: drainTimeout, logger: log.child({ component: 'gateway' }) })
+    ? new GatewayListeners({
+        runtime,
+        host: a['listen-address'],
+        observer: observer('gateway'),
+        ...(accessLog ? { onLimit: (e: LimitEvent) => accessLog!.logLimit(e) } : {}),
+        onInternalError,
+        drainTimeoutMs: drainTimeout,
+        logger: log.child({ component: 'gateway' }),
+      })
     : undefined;
   const fixed: HttpListener[] = gatewayMode
     ? []

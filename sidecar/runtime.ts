@@ -20,7 +20,7 @@ import type { XdsConfig } from './xds/ads-client.js';
 import type { MeshTls } from './tls/mesh-tls.js';
 import type { InboundTransport } from './xds/types/tls.js';
 import type { Tracing } from './telemetry/tracing.js';
-import type { EdgeChain, SidecarListener } from './xds/types/listener.js';
+import type { DownstreamLimits, EdgeChain, SidecarListener } from './xds/types/listener.js';
 import type { ServingCertificate, SidecarSecret } from './xds/types/tls.js';
 import { EdgeState, type EdgeSource } from './listeners/edge.js';
 
@@ -31,7 +31,7 @@ export class Runtime {
   readonly #listenerRoute = new Map<string, string>();
   #inbound: InboundTransport | undefined;
   /** Each listener's current chain, in a slot its ListenerContext reads (no lookup per request). */
-  readonly #slots = new Map<string, { chain: ListenerChain | undefined }>();
+  readonly #slots = new Map<string, { chain: ListenerChain | undefined; limits: DownstreamLimits | undefined }>();
   /** Gateway listeners: each one's chains and certificates, as the last applied config built them. */
   readonly #edges = new Map<string, { state: EdgeState | undefined }>();
   /** Set once listeners, routes and clusters have all arrived. */
@@ -51,9 +51,9 @@ export class Runtime {
     private readonly required: readonly string[] | undefined = [SIDECAR_LISTENER.outbound, SIDECAR_LISTENER.inbound],
   ) {}
 
-  #slot(listener: string): { chain: ListenerChain | undefined } {
+  #slot(listener: string): { chain: ListenerChain | undefined; limits: DownstreamLimits | undefined } {
     let s = this.#slots.get(listener);
-    if (!s) this.#slots.set(listener, (s = { chain: undefined }));
+    if (!s) this.#slots.set(listener, (s = { chain: undefined, limits: undefined }));
     return s;
   }
 
@@ -67,7 +67,7 @@ export class Runtime {
     const slot = this.#slot(listener);
     // Server spans are the sidecar's inbound listener's; a gateway's listeners do not trace yet.
     const kind = listener === SIDECAR_LISTENER.inbound || listener === SIDECAR_LISTENER.outbound ? listener : undefined;
-    return { chain: () => slot.chain, ...(this.tracing && kind ? { tracing: { t: this.tracing, listener: kind } } : {}) };
+    return { chain: () => slot.chain, limits: () => slot.limits, ...(this.tracing && kind ? { tracing: { t: this.tracing, listener: kind } } : {}) };
   }
 
   /**
@@ -159,10 +159,15 @@ export class Runtime {
     }
     for (const name of this.#tables.keys()) if (!cfg.routes.has(name)) this.#tables.delete(name);
     this.#listenerRoute.clear();
-    for (const s of this.#slots.values()) s.chain = undefined;
+    for (const s of this.#slots.values()) {
+      s.chain = undefined;
+      s.limits = undefined;
+    }
     for (const e of this.#edges.values()) e.state = undefined;
     for (const [name, l] of cfg.listeners) {
       this.#listenerRoute.set(name, l.routeName);
+      // Connection limits hold as soon as the Listener is applied, routes or not.
+      this.#slot(name).limits = l.limits;
       const table = this.#tables.get(l.routeName)?.table;
       if (table) this.#slot(name).chain = this.#compose(name, l, table);
       if (l.edge) {

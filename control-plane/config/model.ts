@@ -24,6 +24,9 @@ export function buildModel(revision: number, resources: Iterable<MeshResource>):
     corsPolicies: new Map(),
     gateways: new Map(),
     secrets: new Map(),
+    compressionPolicies: new Map(),
+    clientTrafficPolicies: new Map(),
+    securityHeadersPolicies: new Map(),
     mesh: DEFAULT_MESH_CONFIG,
   };
   const defs = new Map(KIND_DEFINITIONS.map((d) => [d.kind, d.addToModel as (b: ModelBuilder, r: MeshResource) => void]));
@@ -50,6 +53,9 @@ export function buildModel(revision: number, resources: Iterable<MeshResource>):
     corsPolicies: b.corsPolicies,
     gateways: b.gateways,
     secrets: b.secrets,
+    compressionPolicies: b.compressionPolicies,
+    clientTrafficPolicies: b.clientTrafficPolicies,
+    securityHeadersPolicies: b.securityHeadersPolicies,
     mesh: b.mesh,
   };
 }

@@ -14,7 +14,7 @@ export { API_VERSION_WEFT, API_VERSION_GATEWAY } from './api-versions.js';
 /** Every kind has one definition in kinds/index.ts (a compile-time check there keeps them in step). */
 export type Kind =
   | 'Service' | 'HTTPRoute' | 'GRPCRoute' | 'TrafficPolicy' | 'AuthorizationPolicy' | 'GRPCTranslation' | 'MeshConfig' | 'FaultPolicy' | 'CorsPolicy' | 'Gateway'
-  | 'Secret';
+  | 'Secret' | 'CompressionPolicy' | 'ClientTrafficPolicy' | 'SecurityHeadersPolicy';
 
 export interface ObjectMeta {
   name: string;
@@ -141,7 +141,7 @@ export interface RequestMirror {
 }
 
 /** The policy kinds a route rule may name in an ExtensionRef (kinds/policy-attachment.ts). */
-export type ExtensionRefKind = 'FaultPolicy' | 'CorsPolicy';
+export type ExtensionRefKind = 'FaultPolicy' | 'CorsPolicy' | 'CompressionPolicy' | 'SecurityHeadersPolicy';
 
 /** A Gateway API ExtensionRef route filter (LocalObjectReference: the route's namespace) naming one of Weft's policies. */
 export interface ExtensionRef {
@@ -436,6 +436,76 @@ export interface CorsPolicySpec {
 /** What a CorsPolicy or a Gateway API CORS filter says about requests (the attachment aside). */
 export type CorsRules = Omit<CorsPolicySpec, 'targetRefs'>;
 
+// ----------------------------------------------------------------------------- CompressionPolicy
+
+/** Response compression algorithms, as Accept-Encoding names them: br, gzip. */
+export type CompressionAlgorithm = 'brotli' | 'gzip';
+
+/**
+ * Response compression at a gateway (Envoy's compressor filter): on the Gateways / listeners of
+ * `targetRefs`, and on the route rules that name the policy in an ExtensionRef (which overrides
+ * the Gateway's policy for those rules). `disabled` makes an opt-out policy (no compression).
+ */
+export interface CompressionPolicySpec {
+  targetRefs: PolicyTargetRef[];
+  /** An opt-out: nothing compressed where it applies; no other field is set then. */
+  disabled: boolean;
+  /** Server preference order: on equal client q-values the first wins (Envoy choose_first). */
+  algorithms: CompressionAlgorithm[];
+  /** Responses with a smaller Content-Length are sent as they are (default 30, Envoy's). */
+  minContentLength: number;
+  /** Media types compressed; empty: Envoy's default list. */
+  contentTypes: string[];
+  /** No compression when the response has an ETag (Envoy disable_on_etag_header); else a strong ETag is removed. */
+  disableOnETag: boolean;
+  /** Remove Accept-Encoding before the request goes upstream, so backends send identity and the gateway compresses. */
+  removeAcceptEncoding: boolean;
+  /** gzip level 1..9 (absent: zlib's default, 6). */
+  gzip: { level?: number };
+  /** brotli quality 0..11 (absent: Envoy's default, 3). */
+  brotli: { quality?: number };
+}
+
+// --------------------------------------------------------------------------- ClientTrafficPolicy
+
+/**
+ * Limits on what clients may send a Gateway's listeners (named after Envoy Gateway's kind). Every
+ * field is optional; at least one is set. Durations in ms.
+ */
+export interface ClientTrafficPolicySpec {
+  targetRefs: PolicyTargetRef[];
+  /** Request body bytes (declared or streamed); over it: 413 BODY_TOO_LARGE. */
+  maxRequestBodyBytes?: number;
+  /** Request head bytes, a multiple of 1024 (Envoy max_request_headers_kb); over it: 431 HEADERS_TOO_LARGE. */
+  maxRequestHeaderBytes?: number;
+  /** Request target (path and query) length; over it: 414 URI_TOO_LONG. */
+  maxUriLength?: number;
+  /** Time for a request head to arrive once it started (Envoy request_headers_timeout); after it: 408 HEADERS_TIMEOUT. */
+  requestHeaderTimeoutMs?: number;
+  /** A connection with no request in flight is closed after this (Envoy common_http_protocol_options.idle_timeout). */
+  idleTimeoutMs?: number;
+  /** Open connections per listener; one more is closed at once (Envoy connection_limit). */
+  maxConnections?: number;
+}
+
+// ------------------------------------------------------------------------- SecurityHeadersPolicy
+
+export type FrameOptions = 'DENY' | 'SAMEORIGIN';
+
+/** Response headers a gateway sets on every response of its listeners or of a route rule. */
+export interface SecurityHeadersPolicySpec {
+  /** Empty when the policy is only named by routes (ExtensionRef). */
+  targetRefs: PolicyTargetRef[];
+  /** strict-transport-security, sent on HTTPS listeners only (RFC 6797 section 7.2). */
+  hsts?: { maxAgeSeconds: number; includeSubDomains: boolean; preload: boolean };
+  /** x-content-type-options: nosniff. */
+  contentTypeOptions?: 'nosniff';
+  frameOptions?: FrameOptions;
+  referrerPolicy?: string;
+  contentSecurityPolicy?: string;
+  permissionsPolicy?: string;
+}
+
 // ------------------------------------------------------------------------------------ MeshConfig
 
 export type MtlsMode = 'STRICT' | 'PERMISSIVE' | 'DISABLE';
@@ -533,9 +603,12 @@ export interface SecretSpec {
   privateKeyPem: string;
 }
 export type SecretResource = ResourceBase<'Secret', SecretSpec>;
+export type CompressionPolicyResource = ResourceBase<'CompressionPolicy', CompressionPolicySpec>;
+export type ClientTrafficPolicyResource = ResourceBase<'ClientTrafficPolicy', ClientTrafficPolicySpec>;
+export type SecurityHeadersPolicyResource = ResourceBase<'SecurityHeadersPolicy', SecurityHeadersPolicySpec>;
 export type MeshResource =
   | ServiceResource | HTTPRouteResource | GRPCRouteResource | TrafficPolicyResource | AuthorizationPolicyResource | GRPCTranslationResource | MeshConfigResource | FaultPolicyResource | CorsPolicyResource | GatewayResource
-  | SecretResource;
+  | SecretResource | CompressionPolicyResource | ClientTrafficPolicyResource | SecurityHeadersPolicyResource;
 
 /** `Kind/namespace/name`: the identity of a resource in the store and in messages. */
 export type ResourceKey = string;
@@ -565,5 +638,11 @@ export interface MeshModel {
   readonly gateways: ReadonlyMap<ResourceKey, GatewayResource>;
   /** Secret by its own key (`Secret/ns/name`). */
   readonly secrets: ReadonlyMap<ResourceKey, SecretResource>;
+  /** CompressionPolicy by its own key (`CompressionPolicy/ns/name`). */
+  readonly compressionPolicies: ReadonlyMap<ResourceKey, CompressionPolicyResource>;
+  /** ClientTrafficPolicy by its own key (at most one per target: kinds/policy-attachment.ts). */
+  readonly clientTrafficPolicies: ReadonlyMap<ResourceKey, ClientTrafficPolicyResource>;
+  /** SecurityHeadersPolicy by its own key. */
+  readonly securityHeadersPolicies: ReadonlyMap<ResourceKey, SecurityHeadersPolicyResource>;
   readonly mesh: MeshConfigSpec;
 }

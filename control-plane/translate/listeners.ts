@@ -22,6 +22,7 @@ import { ADS_SOURCE, socketAddress } from './proto-helpers.js';
 import type { HttpFilter } from '../../proto/gen/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager_pb.js';
 import type { MtlsMode } from '../config/types.js';
 import { ROOTCA_SECRET, inboundChains, terminatingTls } from './tls.js';
+import type { HcmLimits } from './client-limits.js';
 
 /** Where a sidecar sends its spans (OTLP/HTTP) and as which service. */
 export interface TracingTarget {
@@ -29,7 +30,7 @@ export interface TracingTarget {
   serviceName: string;
 }
 
-function hcm(statPrefix: string, routeName: string, mesh: MeshConfigSpec | undefined, filters: HttpFilter[] = [], tracing?: TracingTarget) {
+function hcm(statPrefix: string, routeName: string, mesh: MeshConfigSpec | undefined, filters: HttpFilter[] = [], tracing?: TracingTarget, limits: HcmLimits = {}) {
   const provider = tracing
     ? typedExtension(EXTENSIONS.openTelemetry, {
         httpService: { httpUri: { uri: tracing.endpoint, httpUpstreamType: { case: 'cluster', value: 'weft-otlp' }, timeout: { seconds: 5n } } },
@@ -51,6 +52,8 @@ function hcm(statPrefix: string, routeName: string, mesh: MeshConfigSpec | undef
           upgradeConfigs: mesh.http.upgrades.map((upgradeType) => ({ upgradeType })),
         }
       : {}),
+    // A gateway listener's ClientTrafficPolicy (client-limits.ts).
+    ...limits,
   });
 }
 
@@ -72,8 +75,15 @@ export function apiListener(name: string, routeName: string, filters: HttpFilter
  * side's mode (filter chains for TLS and/or plaintext); `filters`: HTTP filters before the router
  * (e.g. RBAC on the inbound side).
  */
-export function socketListener(name: string, host: string, port: number, routeName: string, mesh: MeshConfigSpec, opts: { mtls?: MtlsMode; filters?: HttpFilter[]; tracing?: TracingTarget } = {}): Resource {
-  const filters = [typedExtension(EXTENSIONS.httpConnectionManager, hcm(name, routeName, mesh, opts.filters, opts.tracing))];
+export function socketListener(
+  name: string,
+  host: string,
+  port: number,
+  routeName: string,
+  mesh: MeshConfigSpec,
+  opts: { mtls?: MtlsMode; filters?: HttpFilter[]; tracing?: TracingTarget; limits?: HcmLimits; networkFilters?: ReturnType<typeof typedExtension>[] } = {},
+): Resource {
+  const filters = [...(opts.networkFilters ?? []), typedExtension(EXTENSIONS.httpConnectionManager, hcm(name, routeName, mesh, opts.filters, opts.tracing, opts.limits))];
   const msg = create(ListenerSchema, {
     name,
     address: socketAddress(host, port),
@@ -93,6 +103,9 @@ export interface GatewayChain {
   tracing?: TracingTarget;
   /** HTTPS: server_names to match (empty: the port's default chain) and SDS certificate names. */
   tls?: { serverNames: string[]; certificates: string[] };
+  /** A ClientTrafficPolicy's HCM limits, and its connection_limit filter before the HCM. */
+  limits?: HcmLimits;
+  networkFilters?: ReturnType<typeof typedExtension>[];
 }
 
 /**
@@ -107,7 +120,7 @@ export function gatewayListener(name: string, port: number, chains: GatewayChain
     metadata: { filterMetadata: { weft: { tracePropagation: mesh.tracing.propagation } } },
     filterChains: chains.map((c) => ({
       ...(c.tls ? { filterChainMatch: { serverNames: c.tls.serverNames } } : {}),
-      filters: [typedExtension(EXTENSIONS.httpConnectionManager, hcm(c.routeName, c.routeName, mesh, c.filters, c.tracing))],
+      filters: [...(c.networkFilters ?? []), typedExtension(EXTENSIONS.httpConnectionManager, hcm(c.routeName, c.routeName, mesh, c.filters, c.tracing, c.limits))],
       ...(c.tls ? { transportSocket: typedExtension(EXTENSIONS.downstreamTls, terminatingTls(c.tls.certificates)) } : {}),
     })),
   });

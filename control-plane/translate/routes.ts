@@ -38,6 +38,8 @@ import type {
   ParentRef,
   RetryPolicy,
   RouteTimeouts,
+  SecurityHeadersPolicyResource,
+  SecurityHeadersPolicySpec,
   ServiceResource,
   TrafficPolicyResource,
 } from '../config/types.js';
@@ -45,6 +47,8 @@ import { clusterName } from './names.js';
 import { routeConfigs } from './filters/index.js';
 import { attachedHostnames, hostnameCovers } from '../config/kinds/gateway.js';
 import { duration, fractionOf } from './proto-helpers.js';
+import { ruleExtension } from '../config/kinds/policy-attachment.js';
+import { securityHeaderOptions } from './security-headers.js';
 
 type RouteInit = Route;
 type Body = Pick<Route, 'action' | 'requestHeadersToAdd' | 'requestHeadersToRemove' | 'responseHeadersToAdd' | 'responseHeadersToRemove'>;
@@ -71,6 +75,12 @@ export interface RuleContext {
    * "Proxyless forms" below).
    */
   proxyless: boolean;
+  /**
+   * Security headers (security-headers.ts): the gateway listener's SecurityHeadersPolicy, for
+   * rules that name none, and whether the listener is over TLS (HSTS). Absent on mesh routes,
+   * where only a rule's own policy applies.
+   */
+  securityHeaders?: { listener: SecurityHeadersPolicySpec | undefined; tls: boolean };
   /** The Gateway listener the routes are built for (gateway nodes only). */
   gateway?: GatewayRouteTarget;
 }
@@ -396,6 +406,14 @@ function ruleRoutes(ctx: RuleContext, select: (r: AnyRoute) => number[] | undefi
   const cands: Candidate[] = [];
   let seq = 0;
   const ruleCtx = (r: AnyRoute, rule: AnyRoute['spec']['rules'][number]): RuleContext => (grpcOf ? { ...ctx, grpc: grpcOf(r, rule) } : ctx);
+  // The rule's SecurityHeadersPolicy, else the listener's; its headers go before the rule's own edits.
+  const body = (rc: RuleContext, r: AnyRoute, rule: AnyRoute['spec']['rules'][number], prefix: string | undefined): Body => {
+    const b = routeBody(rc, rule.backendRefs, rule.filters, rule.timeouts, rule.retry, prefix);
+    const own = ruleExtension<SecurityHeadersPolicyResource>(ctx.model, rule.filters, 'SecurityHeadersPolicy', r.metadata.namespace)?.spec;
+    const spec: SecurityHeadersPolicySpec | undefined = own ?? ctx.securityHeaders?.listener;
+    if (spec) b.responseHeadersToAdd = [...securityHeaderOptions(spec, ctx.securityHeaders?.tls ?? false), ...b.responseHeadersToAdd];
+    return b;
+  };
   for (const r of ctx.model.httpRoutes) {
     const host = select(r);
     if (!host) continue;
@@ -408,7 +426,7 @@ function ruleRoutes(ctx: RuleContext, select: (r: AnyRoute) => number[] | undefi
         if (ctx.proxyless && m.queryParams.length > 0) continue;
         const hm = httpMatch(m, ctx.proxyless);
         cands.push({
-          route: create(RouteSchema, { name: `${r.metadata.namespace}/${r.metadata.name}/rule-${ri}`, match: hm.match, ...routeBody(rc, rule.backendRefs, rule.filters, rule.timeouts, rule.retry, hm.prefix), typedPerFilterConfig: perFilter }),
+          route: create(RouteSchema, { name: `${r.metadata.namespace}/${r.metadata.name}/rule-${ri}`, match: hm.match, ...body(rc, r, rule, hm.prefix), typedPerFilterConfig: perFilter }),
           rank: [...host, ...hm.rank, seq++],
         });
       }
@@ -424,7 +442,7 @@ function ruleRoutes(ctx: RuleContext, select: (r: AnyRoute) => number[] | undefi
       for (const m of matches) {
         const gm = grpcMatch(m, ctx.proxyless);
         cands.push({
-          route: create(RouteSchema, { name: `${r.metadata.namespace}/${r.metadata.name}/rule-${ri}`, match: gm.match, ...routeBody(rc, rule.backendRefs, rule.filters, rule.timeouts, rule.retry, undefined), typedPerFilterConfig: perFilter }),
+          route: create(RouteSchema, { name: `${r.metadata.namespace}/${r.metadata.name}/rule-${ri}`, match: gm.match, ...body(rc, r, rule, undefined), typedPerFilterConfig: perFilter }),
           rank: [...host, ...gm.rank, seq++],
         });
       }
@@ -469,7 +487,7 @@ function gatewayHostRank(served: readonly string[], h: string): number[] | undef
  * every attached rule whose host names take its requests, in Gateway API precedence. No default
  * route: a request no rule matches gets 404. Backends are the mesh's outbound clusters.
  */
-export function gatewayHosts(model: MeshModel, gw: GatewayResource, l: GatewayListener, refs: Set<string>): GatewayHost[] {
+export function gatewayHosts(model: MeshModel, gw: GatewayResource, l: GatewayListener, refs: Set<string>, securityHeaders?: RuleContext['securityHeaders']): GatewayHost[] {
   const served = new Map<AnyRoute, string[]>();
   for (const list of [model.httpRoutes, model.grpcRoutes]) {
     for (const r of list) {
@@ -478,7 +496,7 @@ export function gatewayHosts(model: MeshModel, gw: GatewayResource, l: GatewayLi
     }
   }
   const hostnames = [...new Set([...served.values()].flat())].sort((a, b) => hostOrder(a) - hostOrder(b) || (a < b ? -1 : a > b ? 1 : 0));
-  const ctx: RuleContext = { model, grpc: false, refs, proxyless: false, gateway: { gw, listener: l } };
+  const ctx: RuleContext = { model, grpc: false, refs, proxyless: false, gateway: { gw, listener: l }, ...(securityHeaders ? { securityHeaders } : {}) };
   // gRPC semantics for GRPCRoute rules and for rules whose backend port speaks gRPC.
   const grpcOf = (r: AnyRoute, rule: AnyRoute['spec']['rules'][number]) => r.kind === 'GRPCRoute' || backendProtocol(model, rule.backendRefs[0]) === 'grpc';
   return hostnames.map((h) => ({

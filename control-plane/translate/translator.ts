@@ -3,7 +3,7 @@
  * Translator exists per (model revision, registry revision); resources that do not depend on the
  * node are built once and shared, and nodes of the same class get the very same Snapshot.
  */
-import type { MeshModel, ServiceResource, AppProtocol, GatewayResource } from '../config/types.js';
+import type { MeshModel, ServiceResource, AppProtocol, GatewayResource, ClientTrafficPolicySpec } from '../config/types.js';
 import type { RegistryView } from '../registry/types.js';
 import type { NodeInfo } from '../xds/node.js';
 import { Snapshot, type Resource } from '../xds/snapshot.js';
@@ -14,6 +14,9 @@ import { INBOUND_LISTENER, OUTBOUND_LISTENER, OUTBOUND_ROUTE, clusterName, gatew
 import { gatewayHosts, routeHostnames, routesFor } from './routes.js';
 import { certificateSecret, gatewayCertSecretName, trustBundleSecret } from './tls.js';
 import { listenerFilters, virtualHostConfigs } from './filters/index.js';
+import { clientTrafficFor, hcmLimits, networkLimitFilters } from './client-limits.js';
+import { listenerIsTls } from './security-headers.js';
+import { policyForListener } from '../config/kinds/policy-attachment.js';
 import type { RouteConfiguration } from '../../proto/gen/envoy/config/route/v3/route_pb.js';
 import { create } from '@bufbuild/protobuf';
 import { RouteSchema } from '../../proto/gen/envoy/config/route/v3/route_components_pb.js';
@@ -237,22 +240,29 @@ export class Translator {
     if (list) return list;
     list = [];
     const ns = gw.metadata.namespace;
-    const byPort = new Map<number, { name: string; chains: GatewayChain[] }>();
+    const byPort = new Map<number, { name: string; first: string; clientTraffic: ClientTrafficPolicySpec | undefined; chains: GatewayChain[] }>();
     const certs = new Set<string>();
     for (const l of gw.spec.listeners) {
       const name = gatewayListenerName(l.name);
       const refs = new Set<string>();
-      const vhosts: VirtualHostInit[] = gatewayHosts(this.#model, gw, l, refs).map((h) => ({ name: `${h.hostname}:${l.port}`, domains: gatewayDomains(h.hostname, l.port), routes: h.routes }));
+      const headers = { listener: policyForListener(this.#model.securityHeadersPolicies.values(), gw, l)?.spec, tls: listenerIsTls(l) };
+      const vhosts: VirtualHostInit[] = gatewayHosts(this.#model, gw, l, refs, headers).map((h) => ({ name: `${h.hostname}:${l.port}`, domains: gatewayDomains(h.hostname, l.port), routes: h.routes }));
       const routes = routeConfiguration(name, vhosts, refs);
-      const filters = listenerFilters({ model: this.#model, side: 'gateway', namespace: ns, routes: routes.message as RouteConfiguration });
+      const clientTraffic = clientTrafficFor(this.#model, gw, l);
+      const filters = listenerFilters({ model: this.#model, side: 'gateway', namespace: ns, routes: routes.message as RouteConfiguration, gateway: { gw, listener: l }, ...(clientTraffic ? { clientTraffic } : {}) });
       list.push(routes);
       const tracing = this.#tracing(service ?? gw.metadata.name);
       const certificates = (l.tls?.certificateRefs ?? []).map((c) => gatewayCertSecretName(ns, c.name));
       for (const c of l.tls?.certificateRefs ?? []) certs.add(c.name);
       const chain: GatewayChain = { routeName: name, filters, ...(tracing ? { tracing } : {}), ...(l.tls ? { tls: { serverNames: l.hostname ? [l.hostname] : [], certificates } } : {}) };
+      // Connection limits (head size, timeouts, connection count) hold before SNI picks a chain:
+      // a port takes its first listener's; request limits (body, URI) are each listener's own.
       const port = byPort.get(l.port);
+      const connection = port?.clientTraffic ?? clientTraffic;
+      chain.limits = hcmLimits(connection);
+      chain.networkFilters = networkLimitFilters(connection, gatewayListenerName(port?.first ?? l.name));
       if (port) port.chains.push(chain);
-      else byPort.set(l.port, { name, chains: [chain] });
+      else byPort.set(l.port, { name, first: l.name, clientTraffic, chains: [chain] });
     }
     for (const [port, { name, chains }] of byPort) list.push(gatewayListener(name, port, chains, this.#model.mesh));
     for (const c of [...certs].sort()) {

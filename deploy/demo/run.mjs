@@ -12,10 +12,14 @@
 // Steps: apply services and a TrafficPolicy (subsets, retries, outlier detection); send traffic
 // (round robin over the three orders instances); apply an 80/20 canary split to v2 live with
 // `weft apply`; kill orders-v1-b (app and sidecar, SIGKILL) mid-run; delete the canary; print a
-// summary table, `weft proxy-status`, `weft stat` and one trace. Every process is stopped at the end.
-import { spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+// summary table, `weft proxy-status`, `weft stat` and one trace. A `weft gateway` in front of frontend
+// terminates HTTPS with a certificate stored by `weft create secret tls` and redirects plain HTTP.
+// Every process is stopped at the end.
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -84,6 +88,7 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 let admin = '';
 let xds = '';
 let zeroTrust = '';
+let frontDoorSummary = '';
 const tokens = new Map();
 
 /** An app process plus its sidecar; the app learns its sidecar's outbound port on stdin. */
@@ -161,6 +166,80 @@ async function load(port, n) {
   latencies.sort((a, b) => a - b);
   const q = (p) => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? NaN;
   return { total: n, ok, served, errors, p50: q(0.5), p99: q(0.99) };
+}
+
+/**
+ * The front door: a certificate made with openssl and stored with `weft create secret tls`, a
+ * Gateway with an HTTP listener (redirecting to HTTPS) and an HTTPS one, an HTTPRoute to
+ * frontend, and a `weft gateway` process serving them; HTTPS requests through it.
+ */
+async function frontDoor() {
+  step('front door: openssl certificate -> weft create secret tls; Gateway (HTTP redirect + HTTPS) -> frontend; weft gateway');
+  const crt = join(work, 'shop.crt');
+  const key = join(work, 'shop.key');
+  const ossl = spawnSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '90', '-subj', '/CN=shop.example.com', '-addext', 'subjectAltName=DNS:shop.example.com', '-keyout', key, '-out', crt], { stdio: 'pipe' });
+  if (ossl.status !== 0) throw new Error(`openssl failed: ${ossl.stderr}`);
+  await weftShow(['create', 'secret', 'tls', 'shop-cert', '--cert', crt, '--key', key]);
+  const [httpPort, httpsPort] = [await freePort(), await freePort()];
+  writeFileSync(join(work, 'front-door.yaml'), `apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: { name: front }
+spec:
+  gatewayClassName: weft
+  listeners:
+    - { name: http, port: ${httpPort}, protocol: HTTP }
+    - { name: https, port: ${httpsPort}, protocol: HTTPS, hostname: shop.example.com, tls: { certificateRefs: [{ name: shop-cert }] } }
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: { name: shop }
+spec:
+  parentRefs: [{ kind: Gateway, name: front, sectionName: https }]
+  rules: [{ backendRefs: [{ name: frontend, port: 8080 }] }]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: { name: to-https }
+spec:
+  parentRefs: [{ kind: Gateway, name: front, sectionName: http }]
+  rules:
+    - filters: [{ type: RequestRedirect, requestRedirect: { scheme: https, port: ${httpsPort}, statusCode: 301 } }]
+`);
+  await weftShow(['apply', '-f', join(work, 'front-door.yaml')]);
+  const t = await weft(['token', 'create', '--service', 'front', '--ttl', '1h']);
+  if (t.code !== 0) throw new Error(`weft token create failed: ${t.err}`);
+  const gw = start('gateway', [weftBin, 'gateway', '--gateway', 'default/front', '--control-plane', xds, '--listen-address', '127.0.0.1', '--admin-port', '0', '--drain-delay', '200ms'], { WEFT_JOIN_TOKEN: t.out.trim() });
+  console.log(`    ${await gw.wait(/^ready id=/)}`);
+  const ca = readFileSync(crt, 'utf8');
+  const get = (path) =>
+    new Promise((res) => {
+      https.get({ host: '127.0.0.1', port: httpsPort, path, servername: 'shop.example.com', ca, headers: { host: 'shop.example.com' }, agent: httpsAgent }, (r) => {
+        let body = '';
+        const tls = r.socket.getProtocol();
+        r.on('data', (c) => (body += c));
+        r.on('end', () => res({ status: r.statusCode, body, tls }));
+      }).on('error', (e) => res({ status: 0, body: e.message }));
+    });
+  const httpsAgent = new https.Agent({ keepAlive: true, maxSockets: 4 });
+  let first;
+  for (let i = 0; i < 100 && !(first = await get('/'))?.status; i++) await sleep(100);
+  for (let i = 0; i < 50 && first.status !== 200; i++) (await sleep(100), (first = await get('/')));
+  const results = await Promise.all(Array.from({ length: 200 }, () => get('/')));
+  httpsAgent.destroy();
+  const ok = results.filter((r) => r.status === 200).length;
+  const redirect = await new Promise((res) => http.get({ host: '127.0.0.1', port: httpPort, path: '/cart', headers: { host: 'shop.example.com' } }, (r) => (r.resume(), res(`${r.statusCode} -> ${r.headers.location}`))).on('error', (e) => res(e.message)));
+  console.log(`    https://shop.example.com:${httpsPort}/ (${first.tls}): ${ok}/200 ok through the gateway -> frontend -> orders -> payments`);
+  console.log(`    http://shop.example.com:${httpPort}/cart: ${redirect}`);
+  frontDoorSummary = `${ok}/200 HTTPS requests ok through weft gateway (${first.tls}); plain HTTP redirected ${redirect.split(' ')[0]}`;
+  await weftShow(['get', 'gateway', 'front']);
+}
+
+async function freePort() {
+  const s = net.createServer();
+  await new Promise((r) => s.listen(0, '127.0.0.1', r));
+  const port = s.address().port;
+  await new Promise((r) => s.close(r));
+  return port;
 }
 
 try {
@@ -289,6 +368,8 @@ spec:
   console.log(`    loadgen -> payments directly: ${denied}   (payments' sidecar logs the rule)`);
   zeroTrust = denied;
 
+  await frontDoor();
+
   step('weft ca show   (the mesh CA; every sidecar holds a short-lived SPIFFE certificate from it)');
   await weftShow(['ca', 'show']);
   step('weft proxy-config frontend --type secret');
@@ -320,6 +401,7 @@ spec:
   console.log(fmt(head));
   for (const r of rows) console.log(fmt(r));
   console.log(`every hop between sidecars is mTLS (TLS 1.3, SPIFFE identities); a caller the AuthorizationPolicy does not allow gets: ${zeroTrust}`);
+  console.log(`front door: ${frontDoorSummary}`);
 
   step(`frontend sidecar metrics for orders (curl http://127.0.0.1:${frontend.admin}/stats/prometheus)`);
   const prom = await new Promise((res, rej) =>

@@ -4,6 +4,7 @@
  * (endpoints, health, counters) and `/stats/prometheus` (docs/observability.md lists the metrics).
  */
 import { faultCounters, type FaultCounters } from '../http/filters/fault.js';
+import { compressorCounters, type CompressorCounters } from '../http/filters/compressor.js';
 import { uncaughtErrors } from '../telemetry/guard.js';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -14,7 +15,7 @@ import { ListenerSchema } from '../../proto/gen/envoy/config/listener/v3/listene
 import { RouteConfigurationSchema } from '../../proto/gen/envoy/config/route/v3/route_pb.js';
 import { SecretSchema } from '../../proto/gen/envoy/extensions/transport_sockets/tls/v3/secret_pb.js';
 import { EXTENSION_SCHEMAS } from '../../common/extensions.js';
-import type { HttpListener } from '../listeners/http-listener.js';
+import { LIMIT_NAMES, type HttpListener } from '../listeners/http-listener.js';
 import type { Runtime } from '../runtime.js';
 import type { XdsConfig } from '../xds/ads-client.js';
 import { splitPem, summarize, type MeshTls } from '../tls/mesh-tls.js';
@@ -126,10 +127,25 @@ export function registerSidecarMetrics(m: Metrics, s: AdminState): void {
   m.pull('counter', 'weft_sidecar_uncaught_errors_total', 'Exceptions and rejections no handler caught; logged, and the sidecar kept serving. Should stay 0.', [], () => [[{}, uncaughtErrors()] as const]);
   m.pull('counter', 'weft_downstream_internal_errors_total', 'Requests our own code failed on (answered 500 or cut short; the sidecar kept serving). Should stay 0.', ['listener'], perListener((l) => l.stats.internalErrors));
   m.pull('counter', 'weft_downstream_tls_handshake_errors_total', 'Failed TLS handshakes (no or untrusted client certificate) per listener.', ['listener'], perListener((l) => l.stats.tlsHandshakeErrors));
+  m.pull('counter', 'weft_downstream_limit_rejections_total', 'Requests and connections a listener limit refused or closed (ClientTrafficPolicy), per listener and limit.', ['listener', 'limit'], () =>
+    L().flatMap((l) => LIMIT_NAMES.filter((k) => l.stats.limits[k] > 0).map((k) => [{ listener: l.name, limit: k }, l.stats.limits[k]] as const)),
+  );
   m.pull('counter', 'weft_downstream_connections_refused_total', 'Connections refused for their transport (plaintext in STRICT mTLS) per listener.', ['listener'], perListener((l) => l.stats.cxRefusedTransport));
   const faults = (f: (c: FaultCounters) => number) => () => [...faultCounters()].map(([listener, c]) => [{ listener }, f(c)] as const);
   m.pull('counter', 'weft_fault_delays_injected_total', 'Requests a fault filter (FaultPolicy) delayed, per listener.', ['listener'], faults((c) => c.delays));
   m.pull('counter', 'weft_fault_aborts_injected_total', 'Requests a fault filter (FaultPolicy) aborted, per listener.', ['listener'], faults((c) => c.aborts));
+  const comp = (f: (c: CompressorCounters) => number) => () =>
+    [...compressorCounters()].map(([key, c]) => {
+      const bar = key.lastIndexOf('|');
+      return [{ listener: key.slice(0, bar), encoding: key.slice(bar + 1) }, f(c)] as const;
+    });
+  m.pull('counter', 'weft_compressor_compressed_total', 'Responses a compressor filter (CompressionPolicy) compressed, per listener and encoding (Envoy compressor.<lib>.compressed).', ['listener', 'encoding'], comp((c) => c.compressed));
+  m.pull('counter', 'weft_compressor_not_compressed_total', 'Eligible-looking responses a compressor entry did not compress (another encoding chosen, the client did not ask, too small, ETag), per listener and encoding.', ['listener', 'encoding'], comp((c) => c.notCompressed));
+  m.pull('counter', 'weft_compressor_no_accept_header_total', 'Compressible responses to requests without Accept-Encoding, per listener and encoding.', ['listener', 'encoding'], comp((c) => c.noAcceptHeader));
+  m.pull('counter', 'weft_compressor_content_length_too_small_total', 'Responses under the policy\'s minContentLength, per listener and encoding.', ['listener', 'encoding'], comp((c) => c.contentLengthTooSmall));
+  m.pull('counter', 'weft_compressor_not_compressed_etag_total', 'Responses left alone for their ETag (disableOnETag), per listener and encoding.', ['listener', 'encoding'], comp((c) => c.notCompressedEtag));
+  m.pull('counter', 'weft_compressor_uncompressed_bytes_total', 'Body bytes that went into a compressor, per listener and encoding (Envoy total_uncompressed_bytes).', ['listener', 'encoding'], comp((c) => c.totalUncompressedBytes));
+  m.pull('counter', 'weft_compressor_compressed_bytes_total', 'Body bytes a compressor sent, per listener and encoding (Envoy total_compressed_bytes).', ['listener', 'encoding'], comp((c) => c.totalCompressedBytes));
   m.pull('gauge', 'weft_fault_active', 'Requests being delayed or aborted by a fault filter now, per listener.', ['listener'], faults((c) => c.active));
   m.pull('counter', 'weft_upstream_requests_total', 'Requests sent to a cluster (not counting retries).', ['cluster'], perCluster((c) => c.stats.rqTotal));
   m.pull('counter', 'weft_upstream_attempts_total', 'Upstream attempts (first tries and retries) per cluster.', ['cluster'], perCluster((c) => c.stats.rqAttempts));

@@ -182,6 +182,11 @@ export interface FilterSpec {
   readonly name: string;
   readonly factory: HttpFilterFactory;
   readonly config: unknown;
+  /**
+   * HttpFilter.disabled: off unless a route's typed_per_filter_config names it (and does not
+   * disable it), as in Envoy.
+   */
+  readonly disabled?: boolean;
 }
 
 /**
@@ -193,7 +198,7 @@ export function compose(specs: readonly FilterSpec[], terminal: Handler, ctx: Fi
   for (let i = specs.length - 1; i >= 0; i--) {
     const s = specs[i]!;
     const override = perRoute?.(s);
-    if (override === DISABLED) continue;
+    if (override === DISABLED || (override === undefined && s.disabled)) continue;
     const f = s.factory.create(s.config, override, ctx);
     if (f) h = f(h);
   }

@@ -18,10 +18,12 @@
  *   dropped, so the connection stays usable;
  * - HEAD, 1xx, 204 and 304 responses carry no body; trailers go out with chunked responses;
  * - Upgrade requests leave the parser with the bytes after the head (forwardUpgrade pipes them);
- * - malformed requests and oversized heads are answered 400 / 431 (after the responses in
- *   flight) and the connection closed; the sidecar keeps serving;
- * - a head not complete within `headersTimeoutMs` is answered 408; a keep-alive connection idle
- *   for `keepAliveTimeoutMs` is closed (both checked by the listener's one-second sweep).
+ * - malformed requests and oversized heads are answered 400 / 431 HEADERS_TOO_LARGE (after the
+ *   responses in flight) and the connection closed; the sidecar keeps serving;
+ * - a head not complete within `headersTimeoutMs` of its first byte is answered 408
+ *   HEADERS_TIMEOUT; a keep-alive connection idle for `keepAliveTimeoutMs` is closed (both checked
+ *   by the listener's sweep, with the options current at each sweep, so a new limit holds for
+ *   open connections too). The head size limit is the parser's, fixed per connection.
  */
 import type { Socket } from 'node:net';
 import { H1Downstream, type HeadInfo } from './h1-downstream.js';
@@ -49,6 +51,8 @@ export interface H1Hooks {
   end(d: H1Downstream, status: number, grpcStatus: number): void;
   /** The parser refused a request (malformed, head too large, head too slow). */
   rejected(): void;
+  /** A limit closed or refused on this connection: the head too large or too slow, the connection idle too long. */
+  limit(which: 'maxRequestHeaderBytes' | 'requestHeaderTimeout' | 'idleTimeout', socket: Socket): void;
   /** Our own code threw while serving this connection: it was closed, the process goes on. */
   internalError(err: unknown): void;
   /** Draining: every new request is answered with `connection: close`. */
@@ -407,8 +411,13 @@ export class H1Connection {
       return;
     }
     if (err.status !== undefined) respondErrorRaw(this.socket, 'BAD_REQUEST', err.message, err.status, err.head ? 'HEAD' : 'other');
-    else if (code === 'HPE_HEADER_OVERFLOW') respondErrorRaw(this.socket, 'REQUEST_TOO_LARGE', 'request headers are too large', 431);
-    else if (code === 'HEADERS_TIMEOUT') respondErrorRaw(this.socket, 'BAD_REQUEST', 'the request head did not arrive in time', 408);
+    else if (code === 'HPE_HEADER_OVERFLOW') {
+      this.#hooks.limit('maxRequestHeaderBytes', this.socket);
+      respondErrorRaw(this.socket, 'HEADERS_TOO_LARGE', 'request headers are too large', 431);
+    } else if (code === 'HEADERS_TIMEOUT') {
+      this.#hooks.limit('requestHeaderTimeout', this.socket);
+      respondErrorRaw(this.socket, 'HEADERS_TIMEOUT', 'the request head did not arrive in time', 408);
+    }
     else {
       // The parser stopped inside the request: a HEAD gets no body; when we cannot tell (a
       // request after the first on this connection), the answer has an empty body, right for both.
@@ -475,6 +484,9 @@ export class H1Connection {
       if (this.#queue.length === 0) this.#reject();
       return;
     }
-    if (this.#queue.length === 0 && this.#headStart === 0 && this.#reading === undefined && now - this.#idleSince > o.keepAliveTimeoutMs) this.#close();
+    if (this.#queue.length === 0 && this.#headStart === 0 && this.#reading === undefined && now - this.#idleSince > o.keepAliveTimeoutMs) {
+      this.#hooks.limit('idleTimeout', this.socket);
+      this.#close();
+    }
   }
 }

@@ -3,7 +3,8 @@
  * (one per Gateway listener), bound to the resource's port on the gateway's listen address, serving
  * the chain the runtime composed for it. A new Listener is bound, one whose address changed is
  * rebound, one that is gone drains (its in-flight requests finish, keep-alive clients are told to
- * go) and closes. Applying never drops the connections of a listener that stays.
+ * go) and closes. Applying never drops the connections of a listener that stays: its limits
+ * (ClientTrafficPolicy) change in place, read by the listener from the runtime as they are applied.
  */
 import type { Logger } from '../../common/log.js';
 import type { Runtime } from '../runtime.js';
@@ -23,6 +24,7 @@ export interface GatewayListenersOptions {
   /** Overrides the address in the Listener resources (e.g. 127.0.0.1); default: theirs. */
   host: string | undefined;
   observer: HttpListenerOptions['observer'];
+  onLimit?: HttpListenerOptions['onLimit'];
   onInternalError: HttpListenerOptions['onInternalError'];
   drainTimeoutMs: number;
   logger: Logger;
@@ -63,7 +65,10 @@ export class GatewayListeners {
     }
     for (const [name, w] of want) {
       if (this.#bound.has(name)) continue;
-      const listener = new HttpListener({ name, host: w.host, port: w.port, edge: this.#o.runtime.edgeFor(name), observer: this.#o.observer, onInternalError: this.#o.onInternalError }, this.#o.runtime.contextFor(name));
+      const listener = new HttpListener(
+        { name, host: w.host, port: w.port, edge: this.#o.runtime.edgeFor(name), observer: this.#o.observer, onInternalError: this.#o.onInternalError, ...(this.#o.onLimit ? { onLimit: this.#o.onLimit } : {}) },
+        this.#o.runtime.contextFor(name),
+      );
       try {
         await listener.listen();
       } catch (e) {

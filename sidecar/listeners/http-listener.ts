@@ -19,6 +19,8 @@ import { serve, type ChainSource } from '../http/hcm.js';
 import type { RouterTracing } from '../telemetry/tracing.js';
 import { respondError } from '../http/respond.js';
 import type { EdgeSource, EdgeState } from './edge.js';
+import type { DownstreamLimits } from '../xds/types/listener.js';
+import type { ErrorCode } from '../../common/errors.js';
 
 const DOWNSTREAM = Symbol('weft.downstream');
 /** The ListenerContext a gateway connection's chain gave it (set on the socket, read by its session). */
@@ -31,6 +33,13 @@ const GRPC_SPAN_ERROR = new Set([2, 4, 12, 13, 14, 15]);
 export type RequestObserver = (d: Downstream, status: number, grpcStatus: number, durationMs: number) => void;
 
 const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
+
+/** An HTTP/2 header list's size as RFC 9113 section 6.5.2 counts it: name + value + 32 per field. */
+function h2HeaderListSize(raw: readonly string[]): number {
+  let n = 0;
+  for (let i = 0; i < raw.length; i++) n += raw[i]!.length;
+  return n + 16 * raw.length;
+}
 /** Before the inbound Listener arrives: mTLS only, TLS 1.2+, both HTTP versions. */
 const DEFAULT_TLS = { requireClientCertificate: true, alpn: ['h2', 'http/1.1'], minVersion: 'TLSv1.3', maxVersion: 'TLSv1.3', ciphers: undefined, caSecret: 'ROOTCA' } as const satisfies NonNullable<InboundTransport['tls']>;
 
@@ -47,6 +56,40 @@ export interface ListenerStats {
   cxRefusedTransport: number;
   /** Requests our own code failed on (answered 500 or cut; the process kept serving). Should stay 0. */
   internalErrors: number;
+  /** Requests and connections a limit refused or closed, by limit (ClientTrafficPolicy field names). */
+  readonly limits: Record<LimitName, number>;
+}
+
+/** The limits a listener enforces, by the ClientTrafficPolicy field that sets each. */
+export const LIMIT_NAMES = ['maxRequestBodyBytes', 'maxRequestHeaderBytes', 'maxUriLength', 'requestHeaderTimeout', 'idleTimeout', 'maxConnections'] as const;
+export type LimitName = (typeof LIMIT_NAMES)[number];
+
+/** The limit behind each x-weft-error code a limit answers with. */
+const LIMIT_OF_CODE: Partial<Record<ErrorCode, LimitName>> = {
+  BODY_TOO_LARGE: 'maxRequestBodyBytes',
+  HEADERS_TOO_LARGE: 'maxRequestHeaderBytes',
+  URI_TOO_LONG: 'maxUriLength',
+  HEADERS_TIMEOUT: 'requestHeaderTimeout',
+};
+
+/** A limit that refused or closed a connection with no request to log (the listener's onLimit). */
+export interface LimitEvent {
+  readonly listener: string;
+  readonly limit: LimitName;
+  /** The x-weft-error code of the answer, when one was written (431, 408); '' when the connection was just closed. */
+  readonly code: ErrorCode | '';
+  readonly remoteAddress: string;
+}
+
+/** The limits in force: the listener's config over its defaults. */
+interface Effective extends H1Options {
+  readonly maxConnections: number;
+  /** The config sets a head size: HTTP/2 heads are measured against it too. */
+  readonly h2HeaderCheck: boolean;
+  /** The config sets an idle timeout: HTTP/2 sessions idle this long are closed (0: never, as before limits existed). */
+  readonly h2IdleMs: number;
+  /** How often the sweep checks head and idle timeouts. */
+  readonly sweepMs: number;
 }
 
 /** The inbound listener's mTLS: material from MeshTls, accepted transports from the Listener resource. */
@@ -60,6 +103,8 @@ export interface ListenerTls {
 export interface ListenerContext {
   readonly chain: ChainSource;
   readonly tracing?: RouterTracing;
+  /** The listener's per-connection limits as the last applied Listener set them (undefined: defaults). */
+  readonly limits?: () => DownstreamLimits | undefined;
 }
 
 export interface HttpListenerOptions {
@@ -70,7 +115,11 @@ export interface HttpListenerOptions {
   maxHeaderBytes?: number;
   /** HTTP/1.1: time allowed for a request head to arrive (408 after), default 30 s. */
   headersTimeoutMs?: number;
-  /** HTTP/1.1: an idle keep-alive connection is closed after this, default 60 s. */
+  /**
+   * HTTP/1.1: an idle keep-alive connection is closed after this, default 60 s; so is a connection
+   * that sends no byte at all for this long. HTTP/2 sessions get an idle timeout only from the
+   * Listener's idle_timeout (a ClientTrafficPolicy).
+   */
   keepAliveTimeoutMs?: number;
   /** Set on the inbound listener: TLS (mTLS) by the first byte, plaintext only if the config allows it. */
   tls?: ListenerTls;
@@ -80,13 +129,25 @@ export interface HttpListenerOptions {
    */
   edge?: EdgeSource;
   observer?: RequestObserver;
+  /** Told when a limit refused or closed a connection outside any request (access log, tests). */
+  onLimit?: (e: LimitEvent) => void;
   /** Told when our own code threw while serving a request (logged by the sidecar). */
   onInternalError?: (err: unknown) => void;
 }
 
 export class HttpListener {
   readonly name: string;
-  readonly stats: ListenerStats = { rqTotal: 0, rqActive: 0, cxTotal: 0, cxActive: 0, rqRejected: 0, tlsHandshakeErrors: 0, cxRefusedTransport: 0, internalErrors: 0 };
+  readonly stats: ListenerStats = {
+    rqTotal: 0,
+    rqActive: 0,
+    cxTotal: 0,
+    cxActive: 0,
+    rqRejected: 0,
+    tlsHandshakeErrors: 0,
+    cxRefusedTransport: 0,
+    internalErrors: 0,
+    limits: { maxRequestBodyBytes: 0, maxRequestHeaderBytes: 0, maxUriLength: 0, requestHeaderTimeout: 0, idleTimeout: 0, maxConnections: 0 },
+  };
   readonly #opts: HttpListenerOptions;
   readonly #ctx: ListenerContext;
   readonly #tcp: net.Server;
@@ -95,9 +156,14 @@ export class HttpListener {
   readonly #h1ByCtx = new WeakMap<ListenerContext, H1Hooks>();
   #edgeServer: tls.Server | undefined;
   #edgeDefaultKey = '';
-  readonly #h1Options: H1Options;
   readonly #h1Conns = new Set<H1Connection>();
   #h1Sweep: NodeJS.Timeout | undefined;
+  #sweepMs = 0;
+  /** The limits in force, and the config object they were computed from (recomputed when it changes). */
+  #eff: Effective;
+  #effFrom: DownstreamLimits | undefined;
+  /** Open HTTP/2 sessions and their streams in flight (the idle timeout spares busy sessions). */
+  readonly #h2Active = new WeakMap<http2.Http2Session, number>();
   readonly #h2: http2.Http2Server;
   readonly #sockets = new Set<net.Socket>();
   readonly #sessions = new Set<http2.ServerHttp2Session>();
@@ -124,23 +190,37 @@ export class HttpListener {
       self.#end(d, status, g === undefined ? -1 : Number(g));
     };
     const maxHeader = opts.maxHeaderBytes ?? 16 * 1024;
-    this.#h1Options = { maxHeaderBytes: maxHeader, headersTimeoutMs: opts.headersTimeoutMs ?? 30_000, keepAliveTimeoutMs: opts.keepAliveTimeoutMs ?? 60_000 };
+    this.#effFrom = ctx.limits?.();
+    this.#eff = this.#compute(this.#effFrom);
     this.#h1 = this.#hooks(ctx);
     this.#h2 = http2.createServer({ maxHeaderListPairs: 256, settings: { maxHeaderListSize: maxHeader, enablePush: false }, maxSessionMemory: 64 });
     this.#h2.on('session', (s: http2.ServerHttp2Session) => {
       this.#sessions.add(s);
+      this.#h2Active.set(s, 0);
       s.once('close', () => this.#sessions.delete(s));
       const c = (s.socket as unknown as WithCtx)[CONN_CTX];
       if (c) (s as unknown as WithCtx)[CONN_CTX] = c;
+      this.#h2Idle(s, this.#limits().h2IdleMs);
       if (this.#draining) s.goaway();
     });
-    this.#h2.on('stream', (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, flags: number) => {
+    this.#h2.on('stream', (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, flags: number, rawHeaders: string[]) => {
       this.stats.rqTotal++;
       this.stats.rqActive++;
       const d = new H2Downstream(stream, headers, flags);
       (stream as StreamWithDownstream)[DOWNSTREAM] = d;
       stream.once('close', this.#onH2Close);
       stream.on('error', () => undefined);
+      const session = stream.session;
+      if (session) {
+        this.#h2Active.set(session, (this.#h2Active.get(session) ?? 0) + 1);
+        stream.once('close', () => this.#h2Active.set(session, (this.#h2Active.get(session) ?? 1) - 1));
+      }
+      const lim = this.#limits();
+      if (lim.h2HeaderCheck && h2HeaderListSize(rawHeaders) > lim.maxHeaderBytes) {
+        // HTTP/2's form of 431: the stream is answered, the session goes on.
+        respondError(d, d, d.info, 'HEADERS_TOO_LARGE', `the request header list is larger than ${lim.maxHeaderBytes} bytes`);
+        return;
+      }
       try {
         const c = (stream.session as unknown as WithCtx | undefined)?.[CONN_CTX] ?? ctx;
         const lt = c.tracing;
@@ -176,6 +256,7 @@ export class HttpListener {
       rejected: () => {
         this.stats.rqRejected++;
       },
+      limit: (which, socket) => this.#limit(which, which === 'maxRequestHeaderBytes' ? 'HEADERS_TOO_LARGE' : which === 'requestHeaderTimeout' ? 'HEADERS_TIMEOUT' : '', socket.remoteAddress ?? ''),
       internalError: (e: unknown) => this.#internalError(e),
       draining: () => this.#draining,
     };
@@ -212,6 +293,14 @@ export class HttpListener {
   }
 
   #accept(socket: net.Socket): void {
+    socket.on('error', () => undefined);
+    const lim = this.#limits();
+    if (this.stats.cxActive >= lim.maxConnections) {
+      // Envoy's connection_limit: past max_connections a new connection is closed at once.
+      this.#limit('maxConnections', '', socket.remoteAddress ?? '');
+      socket.destroy();
+      return;
+    }
     this.stats.cxTotal++;
     this.stats.cxActive++;
     this.#sockets.add(socket);
@@ -219,7 +308,12 @@ export class HttpListener {
       this.stats.cxActive--;
       this.#sockets.delete(socket);
     });
-    socket.on('error', () => undefined);
+    this.#startSweep();
+    // Until its first bytes, a connection is idle: it is closed after the idle timeout.
+    socket.setTimeout(lim.keepAliveTimeoutMs, () => {
+      this.#limit('idleTimeout', '', socket.remoteAddress ?? '');
+      socket.destroy();
+    });
     // Sniff the protocol from the first bytes, in paused mode, and put them back: both servers
     // (http2 since Node 17) take over a socket with buffered data.
     const sniff = () => {
@@ -229,6 +323,7 @@ export class HttpListener {
         return;
       }
       socket.unshift(first);
+      socket.setTimeout(0);
       // A gateway Listener with one plaintext chain has no edge state: it is served like any other.
       const st = this.#opts.edge?.current();
       if (st) return this.#acceptEdge(socket, first, st);
@@ -324,26 +419,92 @@ export class HttpListener {
   }
 
   #serveH1(socket: net.Socket): void {
+    // The head size limit in force now holds for this connection's parser; a gateway connection
+    // serves the chain its handshake picked.
     const cctx = (socket as WithCtx)[CONN_CTX];
     let hooks = this.#h1;
     if (cctx) {
       hooks = this.#h1ByCtx.get(cctx) ?? this.#hooks(cctx);
       this.#h1ByCtx.set(cctx, hooks);
     }
-    const c = new H1Connection(socket, hooks, this.#h1Options);
+    const c = new H1Connection(socket, hooks, this.#limits());
     this.#h1Conns.add(c);
     socket.once('close', () => this.#h1Conns.delete(c));
     if (this.#draining) c.drain();
-    // One timer per listener checks head and keep-alive timeouts of every connection.
-    this.#h1Sweep ??= setInterval(() => {
+  }
+
+  /** The limits in force: recomputed when the runtime applied another Listener (a new object). */
+  #limits(): Effective {
+    const cur = this.#ctx.limits?.();
+    if (cur !== this.#effFrom) {
+      this.#effFrom = cur;
+      const before = this.#eff;
+      this.#eff = this.#compute(cur);
+      if (this.#eff.h2IdleMs !== before.h2IdleMs) for (const s of this.#sessions) this.#h2Idle(s, this.#eff.h2IdleMs);
+      if (this.#eff.sweepMs !== this.#sweepMs && this.#h1Sweep) {
+        clearInterval(this.#h1Sweep);
+        this.#h1Sweep = undefined;
+        this.#startSweep();
+      }
+    }
+    return this.#eff;
+  }
+
+  #compute(l: DownstreamLimits | undefined): Effective {
+    const o = this.#opts;
+    const headersTimeoutMs = l?.headersTimeoutMs ?? o.headersTimeoutMs ?? 30_000;
+    const keepAliveTimeoutMs = l?.idleTimeoutMs ?? o.keepAliveTimeoutMs ?? 60_000;
+    return Object.freeze({
+      maxHeaderBytes: l?.maxHeaderBytes ?? o.maxHeaderBytes ?? 16 * 1024,
+      headersTimeoutMs,
+      keepAliveTimeoutMs,
+      maxConnections: l?.maxConnections ?? Infinity,
+      h2HeaderCheck: l?.maxHeaderBytes !== undefined,
+      h2IdleMs: l?.idleTimeoutMs ?? 0,
+      // A quarter of the shortest timeout, between 20 ms and 1 s: a limit fires at most 25 % late.
+      sweepMs: Math.max(20, Math.min(1000, Math.floor(Math.min(headersTimeoutMs, keepAliveTimeoutMs) / 4))),
+    });
+  }
+
+  /** One timer per listener checks head and idle timeouts of every HTTP/1.1 connection, with the limits in force at each tick. */
+  #startSweep(): void {
+    if (this.#h1Sweep) return;
+    this.#sweepMs = this.#eff.sweepMs;
+    this.#h1Sweep = setInterval(() => {
+      const lim = this.#limits();
       const now = Date.now();
-      for (const conn of this.#h1Conns) conn.sweep(now, this.#h1Options);
-    }, 1000).unref();
+      for (const conn of this.#h1Conns) conn.sweep(now, lim);
+    }, this.#sweepMs).unref();
+  }
+
+  /** An HTTP/2 session with no stream in flight for `ms` is told to go away and closed (Envoy's idle_timeout); 0: never. */
+  #h2Idle(s: http2.ServerHttp2Session, ms: number): void {
+    if (ms === 0) {
+      s.setTimeout(0);
+      return;
+    }
+    s.setTimeout(ms, () => {
+      if ((this.#h2Active.get(s) ?? 0) > 0 || s.closed || s.destroyed) return;
+      this.#limit('idleTimeout', '', s.socket?.remoteAddress ?? '');
+      s.goaway();
+      s.close();
+    });
+  }
+
+  /** A limit refused or closed a connection outside any request: counted and reported. */
+  #limit(limit: LimitName, code: ErrorCode | '', remoteAddress: string): void {
+    this.stats.limits[limit]++;
+    this.#opts.onLimit?.({ listener: this.name, limit, code, remoteAddress });
   }
 
   /** The end of every request: counters, the SERVER span, metrics and the access log. */
   #end(d: Downstream, status: number, grpcStatus: number): void {
     this.stats.rqActive--;
+    const code = d.info.weftError;
+    if (code !== '') {
+      const limit = LIMIT_OF_CODE[code as ErrorCode];
+      if (limit) this.stats.limits[limit]++;
+    }
     if (this.stats.rqActive === 0 && this.#idleWaiters.length) for (const w of this.#idleWaiters.splice(0)) w();
     const info = d.info;
     const span = info.serverSpan;

@@ -10,6 +10,7 @@ import { pino, type Logger } from 'pino';
 import { trace } from '@opentelemetry/api';
 import type { Downstream } from '../http/downstream.js';
 import { isFailure } from './request-stats.js';
+import type { LimitEvent } from '../listeners/http-listener.js';
 
 export interface AccessLogOptions {
   /** 'stdout', 'stderr' or a file path (appended to). */
@@ -78,6 +79,15 @@ export class AccessLog {
       weft_error: d.info.weftError,
       peer: d.principal ?? d.remoteAddress,
     });
+  }
+
+  /**
+   * A limit that refused or closed a connection outside any request (a head too large or too
+   * slow, past max connections, idle too long): one line, always written (a failure).
+   */
+  logLimit(e: LimitEvent): void {
+    this.written++;
+    this.#log.info({ direction: 'gateway', listener: e.listener, event: 'limit', limit: e.limit, status: e.code === 'HEADERS_TOO_LARGE' ? 431 : e.code === 'HEADERS_TIMEOUT' ? 408 : 0, weft_error: e.code, peer: e.remoteAddress });
   }
 
   /** Writes out what is buffered (on drain/exit). */

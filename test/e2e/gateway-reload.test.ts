@@ -46,6 +46,10 @@ spec:
   parentRefs: [{ kind: Gateway, name: edge }]
   hostnames: [shop.example.com]
   rules:
+    # Server-sent events outlive any request timeout: 0s turns it off (Gateway API).
+    - matches: [{ path: { type: PathPrefix, value: /stream } }]
+      timeouts: { request: 0s }
+      backendRefs: [{ name: orders, port: 8080 }]
     - filters: [{ type: RequestHeaderModifier, requestHeaderModifier: { set: [{ name: x-custom, value: "v${version}" }] } }]
       backendRefs: [{ name: orders, port: 8080 }]
 ---

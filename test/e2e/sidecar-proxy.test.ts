@@ -248,7 +248,7 @@ describe('sidecar proxying (A -> sidecar A -> sidecar B -> app B)', () => {
     const cases: Array<[string, string, number, string]> = [
       ['invalid header bytes', 'GET / HTTP/1.1\r\nHost: orders\r\nX-Bad: a\x01b\r\n\r\n', 400, 'BAD_REQUEST'],
       ['Content-Length with Transfer-Encoding', 'POST /echo HTTP/1.1\r\nHost: orders\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n', 400, 'BAD_REQUEST'],
-      ['headers over the limit', `GET / HTTP/1.1\r\nHost: orders\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`, 431, 'REQUEST_TOO_LARGE'],
+      ['headers over the limit', `GET / HTTP/1.1\r\nHost: orders\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`, 431, 'HEADERS_TOO_LARGE'],
       ['missing Host', 'GET / HTTP/1.1\r\nX-Other: 1\r\n\r\n', 400, 'BAD_REQUEST'],
       ['a bad request line', 'GET /a b c HTTP/1.1\r\nHost: orders\r\n\r\n', 400, 'BAD_REQUEST'],
     ];

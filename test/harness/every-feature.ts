@@ -217,6 +217,8 @@ spec:
           extensionRef: { group: weft.dev, kind: CorsPolicy, name: console }
         - type: RequestMirror
           requestMirror: { backendRef: { name: library }, percent: 5 }
+        - type: ExtensionRef
+          extensionRef: { group: weft.dev, kind: CompressionPolicy, name: edge-json }
       backendRefs: [{ name: orders }]
       retry: { attempts: 2, retryOn: [5xx] }
     - matches: [{ path: { type: Exact, value: /old } }]
@@ -246,6 +248,33 @@ spec:
   allowOrigins: [{ exact: "https://books.example.org" }]
   exposeHeaders: [grpc-status, grpc-message]
   maxAge: 30s
+`,
+    // CompressionPolicy: every field on a Gateway, one named by a rule (entries off on the
+    // listener, turned on per route), an opt-out on one listener.
+    `apiVersion: weft.dev/v1alpha1
+kind: CompressionPolicy
+metadata: { name: edge-all-compression }
+spec:
+  targetRefs: [{ group: gateway.networking.k8s.io, kind: Gateway, name: edge-all }]
+  algorithms: [brotli, gzip]
+  minContentLength: 256
+  contentTypes: [text/html, application/json]
+  disableOnETag: true
+  removeAcceptEncoding: true
+  gzip: { level: 4 }
+  brotli: { quality: 6 }
+`,
+    `apiVersion: weft.dev/v1alpha1
+kind: CompressionPolicy
+metadata: { name: edge-json }
+spec: { algorithms: [gzip], contentTypes: [application/json] }
+`,
+    `apiVersion: weft.dev/v1alpha1
+kind: CompressionPolicy
+metadata: { name: edge-all-api-off }
+spec:
+  targetRefs: [{ group: gateway.networking.k8s.io, kind: Gateway, name: edge-all, sectionName: api }]
+  disabled: true
 `,
     `apiVersion: gateway.networking.k8s.io/v1
 kind: GRPCRoute

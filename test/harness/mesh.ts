@@ -46,7 +46,8 @@ export function message<T>(t: Translator, n: NodeInfo, type: string, name: strin
 
 /** The HCM of a socket listener (sidecar) or API listener (proxyless). */
 export function hcmOf(l: Listener): HttpConnectionManager {
-  const any = l.apiListener?.apiListener ?? (l.filterChains[0]!.filters[0]!.configType.value as never);
+  // The HCM ends the chain (a connection_limit filter may come before it).
+  const any = l.apiListener?.apiListener ?? (l.filterChains[0]!.filters.at(-1)!.configType.value as never);
   return anyUnpack(any, HttpConnectionManagerSchema)!;
 }
 

@@ -15,7 +15,7 @@ import { buildModel } from '../../control-plane/config/model.js';
 import { Registry } from '../../control-plane/registry/registry.js';
 import { Translator } from '../../control-plane/translate/index.js';
 import type { NodeInfo } from '../../control-plane/xds/node.js';
-import { HttpListener } from '../../sidecar/listeners/http-listener.js';
+import { HttpListener, type LimitEvent } from '../../sidecar/listeners/http-listener.js';
 import type { Downstream } from '../../sidecar/http/downstream.js';
 import { Runtime } from '../../sidecar/runtime.js';
 import type { XdsConfig } from '../../sidecar/xds/ads-client.js';
@@ -126,6 +126,10 @@ export interface InProcessGateway {
   port(name?: string): number;
   readonly runtime: Runtime;
   readonly finished: Finished[];
+  /** Connections a limit refused or closed outside any request (the listeners' onLimit), in order. */
+  readonly limitEvents: LimitEvent[];
+  /** Gateway listener name -> its HttpListener (stats). */
+  readonly listeners: ReadonlyMap<string, HttpListener>;
   apply(yaml: readonly string[]): void;
   close(): Promise<void>;
 }
@@ -138,19 +142,34 @@ export interface InProcessGateway {
 export async function inProcessGateway(yaml: readonly string[], gateway: string, o: { service?: string } = {}): Promise<InProcessGateway> {
   const node: SidecarNode = { role: 'gateway', gateway, service: o.service ?? 'edge', namespace: gateway.split('/')[0], appPort: 1 };
   const finished: Finished[] = [];
+  const limitEvents: LimitEvent[] = [];
   const runtime = new Runtime('http', undefined, undefined, undefined, undefined);
   const cfg = translateFor(yaml, node);
   runtime.apply(cfg);
   const listeners: HttpListener[] = [];
+  const byName = new Map<string, HttpListener>();
   const ports = new Map<string, number>();
   for (const name of cfg.listeners.keys()) {
     if (!name.startsWith('gateway.')) continue;
-    const l = new HttpListener({ name, host: '127.0.0.1', port: 0, edge: runtime.edgeFor(name), observer: (d: Downstream, status: number) => finished.push({ listener: 'outbound', status, route: d.info.routeName, cluster: d.info.clusterName, weftError: d.info.weftError }) }, runtime.contextFor(name));
+    const l = new HttpListener(
+      {
+        name,
+        host: '127.0.0.1',
+        port: 0,
+        edge: runtime.edgeFor(name),
+        observer: (d: Downstream, status: number) => finished.push({ listener: 'outbound', status, route: d.info.routeName, cluster: d.info.clusterName, weftError: d.info.weftError }),
+        onLimit: (e) => limitEvents.push(e),
+      },
+      runtime.contextFor(name),
+    );
     listeners.push(l);
+    byName.set(name.slice('gateway.'.length), l);
     ports.set(name.slice('gateway.'.length), (await l.listen()).port);
   }
   return {
     ports,
+    limitEvents,
+    listeners: byName,
     port(name?: string) {
       if (name === undefined && ports.size !== 1) throw new Error(`the gateway has ${ports.size} listeners; name one`);
       const p = name === undefined ? [...ports.values()][0] : ports.get(name);

@@ -15,6 +15,9 @@ import { faultPolicyKind } from './fault-policy.js';
 import { corsPolicyKind } from './cors-policy.js';
 import { gatewayKind } from './gateway.js';
 import { secretKind } from './secret.js';
+import { compressionPolicyKind } from './compression-policy.js';
+import { clientTrafficPolicyKind } from './client-traffic-policy.js';
+import { securityHeadersPolicyKind } from './security-headers-policy.js';
 
 type AnyKindDefinition = { [K in Kind]: KindDefinition<K> }[Kind];
 
@@ -30,6 +33,9 @@ export const KIND_DEFINITIONS = Object.freeze([
   corsPolicyKind,
   gatewayKind,
   secretKind,
+  compressionPolicyKind,
+  clientTrafficPolicyKind,
+  securityHeadersPolicyKind,
 ] as const satisfies readonly AnyKindDefinition[]);
 
 // Every Kind has a definition (a compile error names the missing one).

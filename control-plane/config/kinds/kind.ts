@@ -22,6 +22,9 @@ export interface ModelBuilder {
   corsPolicies: Map<ResourceKey, ResourceOf<'CorsPolicy'>>;
   gateways: Map<ResourceKey, ResourceOf<'Gateway'>>;
   secrets: Map<ResourceKey, ResourceOf<'Secret'>>;
+  compressionPolicies: Map<ResourceKey, ResourceOf<'CompressionPolicy'>>;
+  clientTrafficPolicies: Map<ResourceKey, ResourceOf<'ClientTrafficPolicy'>>;
+  securityHeadersPolicies: Map<ResourceKey, ResourceOf<'SecurityHeadersPolicy'>>;
   mesh: MeshConfigSpec;
 }
 

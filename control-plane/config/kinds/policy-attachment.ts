@@ -24,7 +24,15 @@ import { GATEWAY_GROUP } from '../api-versions.js';
 export const EXTENSION_REF_KINDS: { readonly [K in ExtensionRefKind]: (m: MeshModel) => ReadonlyMap<ResourceKey, unknown> } = {
   FaultPolicy: (m) => m.faultPolicies,
   CorsPolicy: (m) => m.corsPolicies,
+  CompressionPolicy: (m) => m.compressionPolicies,
+  SecurityHeadersPolicy: (m) => m.securityHeadersPolicies,
 };
+
+/**
+ * Kinds that act only at gateways (their filter runs on gateway listeners): a rule naming one
+ * needs a Gateway parentRef (on a route only the mesh serves, the reference would do nothing).
+ */
+export const GATEWAY_ONLY_EXTENSION_REF_KINDS: ReadonlySet<ExtensionRefKind> = new Set(['CorsPolicy', 'CompressionPolicy']);
 
 export const EXTENSION_REF_KIND_NAMES = Object.keys(EXTENSION_REF_KINDS) as ExtensionRefKind[];
 

@@ -4,7 +4,7 @@ import type { Reader } from '../schema.js';
 import type { ReferenceContext } from './kind.js';
 import { GATEWAY_GROUP } from '../api-versions.js';
 import { admitsNamespace, listenerHostnames, selectsListener } from './gateway.js';
-import { EXTENSION_REF_KIND_NAMES, extensionTarget } from './policy-attachment.js';
+import { EXTENSION_REF_KIND_NAMES, GATEWAY_ONLY_EXTENSION_REF_KINDS, extensionTarget } from './policy-attachment.js';
 
 export const RETRY_ON = [
   '5xx', 'gateway-error', 'reset', 'connect-failure', 'retriable-4xx', 'refused-stream', 'retriable-status-codes',
@@ -207,8 +207,8 @@ export function routeReferences(res: HTTPRouteResource | GRPCRouteResource, ctx:
         const ns = res.metadata.namespace;
         const { kind, name } = f.extensionRef;
         if (extensionTarget(model, kind, ns, name) === undefined) err(`spec.rules[${ri}].filters[${fi}].extensionRef.name`, `${kind} ${ns}/${name} does not exist`);
-        // CORS is answered at the edge (translate/filters/cors.ts): on a route the mesh alone serves it would do nothing.
-        else if (kind === 'CorsPolicy' && !res.spec.parentRefs.some((pr) => pr.kind === 'Gateway')) err(`spec.rules[${ri}].filters[${fi}].extensionRef`, 'a CorsPolicy takes effect at a gateway: the route needs a Gateway parentRef');
+        // CORS and compression are done at the edge (translate/filters/cors.ts, compressor.ts): on a route the mesh alone serves they would do nothing.
+        else if (GATEWAY_ONLY_EXTENSION_REF_KINDS.has(kind) && !res.spec.parentRefs.some((pr) => pr.kind === 'Gateway')) err(`spec.rules[${ri}].filters[${fi}].extensionRef`, `a ${kind} takes effect at a gateway: the route needs a Gateway parentRef`);
       }
       if (f.type === 'CORS' && !res.spec.parentRefs.some((pr) => pr.kind === 'Gateway')) err(`spec.rules[${ri}].filters[${fi}]`, 'CORS takes effect at a gateway: the route needs a Gateway parentRef');
     });

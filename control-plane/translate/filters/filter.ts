@@ -7,7 +7,13 @@
 import type { Any } from '@bufbuild/protobuf/wkt';
 import type { HttpFilter } from '../../../proto/gen/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager_pb.js';
 import type { RouteConfiguration } from '../../../proto/gen/envoy/config/route/v3/route_pb.js';
-import type { GRPCRouteRule, GatewayListener, GatewayResource, HTTPRouteRule, MeshModel, ServicePort, ServiceResource } from '../../config/types.js';
+import type { ClientTrafficPolicySpec, GatewayListener, GatewayResource, GRPCRouteRule, HTTPRouteRule, MeshModel, ServicePort, ServiceResource } from '../../config/types.js';
+
+/** The Gateway listener a gateway's HTTP connection manager serves (policies attach to it by targetRefs). */
+export interface GatewayTarget {
+  readonly gw: GatewayResource;
+  readonly listener: GatewayListener;
+}
 
 /**
  * Which HTTP connection manager: a sidecar's inbound or outbound listener, a proxyless API
@@ -25,6 +31,10 @@ export interface ListenerContext {
   /** The RouteConfiguration the listener takes its routes from, as built (filters that only
    *  matter when some virtual host or route configures them look here). */
   readonly routes: RouteConfiguration;
+  /** Gateway side: the Gateway listener this is. */
+  readonly gateway?: GatewayTarget;
+  /** A gateway listener's ClientTrafficPolicy (the request limits filters enforce), if one applies. */
+  readonly clientTraffic?: ClientTrafficPolicySpec;
 }
 
 export interface VirtualHostContext {
@@ -43,8 +53,8 @@ export interface RouteRuleContext {
   /** The route resource's namespace (local references resolve there). */
   readonly namespace: string;
   readonly rule: HTTPRouteRule | GRPCRouteRule;
-  /** Routes built for a gateway node: the Gateway listener they serve. */
-  readonly gateway?: { readonly gw: GatewayResource; readonly listener: GatewayListener };
+  /** Routes built for a gateway listener: that listener (undefined for mesh and proxyless routes). */
+  readonly gateway?: GatewayTarget;
 }
 
 export interface HttpFilterTranslation {
@@ -56,6 +66,11 @@ export interface HttpFilterTranslation {
   virtualHostConfig?(ctx: VirtualHostContext): Any | undefined;
   /** Its typed_per_filter_config on each Envoy Route built from a route rule, if any. */
   routeConfig?(ctx: RouteRuleContext): Any | undefined;
+  /**
+   * For a filter with several http_filters entries (one per compressor library): each entry's
+   * typed_per_filter_config on a route, by entry name.
+   */
+  routeConfigs?(ctx: RouteRuleContext): Record<string, Any>;
 }
 
 /** Whether any virtual host or route of `rc` carries typed_per_filter_config for `name`. */

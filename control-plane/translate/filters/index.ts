@@ -12,8 +12,12 @@ import { grpcWeb } from './grpc-web.js';
 import { grpcJsonTranscoder } from './grpc-json-transcoder.js';
 import { grpcJsonReverse } from './grpc-json-reverse.js';
 import { fault } from './fault.js';
+import { compressor } from './compressor.js';
+import { requestLimits } from './request-limits.js';
+import { buffer } from './buffer.js';
 
-export const HTTP_FILTERS: readonly HttpFilterTranslation[] = Object.freeze([cors, rbac, grpcWeb, grpcJsonTranscoder, grpcJsonReverse, fault]);
+/** Request limits first (they refuse before anything runs); then the compressor: it wraps (and compresses) what every later filter answers. */
+export const HTTP_FILTERS: readonly HttpFilterTranslation[] = Object.freeze([requestLimits, buffer, compressor, cors, rbac, grpcWeb, grpcJsonTranscoder, grpcJsonReverse, fault]);
 
 /** A listener's http_filters before the router. */
 export function listenerFilters(ctx: ListenerContext): HttpFilter[] {
@@ -36,8 +40,9 @@ export function routeConfigs(ctx: RouteRuleContext): Record<string, Any> {
   for (const f of HTTP_FILTERS) {
     const c = f.routeConfig?.(ctx);
     if (c) out[f.name] = c;
+    if (f.routeConfigs) Object.assign(out, f.routeConfigs(ctx));
   }
   return out;
 }
 
-export type { HttpFilterTranslation, ListenerContext, ListenerSide, RouteRuleContext, VirtualHostContext } from './filter.js';
+export type { GatewayTarget, HttpFilterTranslation, ListenerContext, ListenerSide, RouteRuleContext, VirtualHostContext } from './filter.js';

@@ -10,20 +10,26 @@ import { anyUnpack } from '@bufbuild/protobuf/wkt';
 import { isExtensionConfig, isMessageType } from '../../../common/extensions.js';
 import { DISABLED, type HttpFilterFactory } from '../filter.js';
 import { Problems } from '../../xds/types/decoded.js';
+import { compressor } from './compressor.js';
 import { cors } from './cors.js';
 import { fault } from './fault.js';
 import { grpcJsonReverse } from './grpc-json-reverse.js';
 import { grpcJsonTranscoder } from './grpc-json-transcoder.js';
 import { grpcWeb } from './grpc-web.js';
 import { rbac } from './rbac.js';
+import { buffer } from './buffer.js';
+import { requestLimits } from './request-limits.js';
 
 export const HTTP_FILTERS: readonly HttpFilterFactory[] = [
+  requestLimits as HttpFilterFactory,
+  buffer as HttpFilterFactory,
   rbac as HttpFilterFactory,
   cors as HttpFilterFactory,
   fault as HttpFilterFactory,
   grpcWeb as HttpFilterFactory,
   grpcJsonTranscoder as HttpFilterFactory,
   grpcJsonReverse as HttpFilterFactory,
+  compressor as HttpFilterFactory,
 ];
 
 /** The factory for an http_filters entry's typed_config, by its type URL. */
@@ -59,7 +65,7 @@ export function parsePerFilter(key: string, any: Any, p: Problems, path: string)
     }
     optional = fc.isOptional;
     if (fc.disabled) {
-      if (HTTP_FILTERS.some((f) => f.extension.name === key)) return DISABLED;
+      if (HTTP_FILTERS.some((f) => f.extension.name === key || (f.extension.instances === true && key.startsWith(`${f.extension.name}.`)))) return DISABLED;
       if (!optional) p.add(path, `'${key}' is not a filter the Weft sidecar knows`);
       return undefined;
     }

@@ -2,6 +2,8 @@
 import { fromBinary } from '@bufbuild/protobuf';
 import { anyUnpack } from '@bufbuild/protobuf/wkt';
 import { ListenerSchema, type Listener } from '../../../proto/gen/envoy/config/listener/v3/listener_pb.js';
+import type { Filter } from '../../../proto/gen/envoy/config/listener/v3/listener_components_pb.js';
+import { ConnectionLimitSchema } from '../../../proto/gen/envoy/extensions/filters/network/connection_limit/v3/connection_limit_pb.js';
 import {
   HttpConnectionManagerSchema,
   type HttpConnectionManager,
@@ -35,7 +37,8 @@ const SLASHES: Partial<Record<Slashes, EscapedSlashes>> = {
 /**
  * Walks `http_filters` in order and parses each filter's config with its factory (by typed_config
  * type URL; filters/index.ts). A filter the sidecar does not execute is refused unless it is
- * `is_optional` (then it is left out); the router must come last and ends every chain. Envoy and
+ * `is_optional` (then it is left out); `disabled` keeps it out of chains but for the routes whose
+ * typed_per_filter_config turns it on; the router must come last and ends every chain. Envoy and
  * grpc-js-xds refuse the same way: an auth filter accepted and skipped would fail open.
  */
 function filtersOf(filters: readonly HttpFilter[], p: Problems, path: string): FilterSpec[] {
@@ -50,6 +53,7 @@ function filtersOf(filters: readonly HttpFilter[], p: Problems, path: string): F
     }
     if (isExtensionConfig(any.typeUrl, EXTENSIONS.router)) {
       if (i !== filters.length - 1) p.add(fp, 'the router must be the last filter');
+      if (f.disabled) p.add(`${fp}.disabled`, 'the router cannot be disabled');
       const r = anyUnpack(any, RouterSchema);
       if (r) checkSupported(RouterSchema, r, ROUTER_FIELDS, p, `${fp}.typed_config`);
       return;
@@ -61,7 +65,7 @@ function filtersOf(filters: readonly HttpFilter[], p: Problems, path: string): F
     }
     const before = p.errors.length;
     const config = factory.parse(any, p, `${fp}.typed_config`);
-    if (p.errors.length === before) out.push({ name: f.name, factory, config });
+    if (p.errors.length === before) out.push(f.disabled ? { name: f.name, factory, config, disabled: true } : { name: f.name, factory, config });
   });
   return out;
 }
@@ -111,6 +115,22 @@ function tracingOf(hcm: HttpConnectionManager, l: Listener, p: Problems, path: s
   return { samplingPercent, endpoint, serviceName, propagation };
 }
 
+/**
+ * What a listener limits per connection (a gateway's ClientTrafficPolicy): undefined fields keep
+ * the listener's defaults (http-listener.ts). Applied live: a new value holds for new connections
+ * (head size, connection count) and for the open ones at their next check (timeouts).
+ */
+export interface DownstreamLimits {
+  /** HCM max_request_headers_kb, in bytes: a larger head is answered 431. */
+  readonly maxHeaderBytes?: number;
+  /** HCM request_headers_timeout: a head not complete in time is answered 408. */
+  readonly headersTimeoutMs?: number;
+  /** HCM common_http_protocol_options.idle_timeout: a connection with no request in flight is closed. */
+  readonly idleTimeoutMs?: number;
+  /** connection_limit max_connections: past it, a new connection is closed at once. */
+  readonly maxConnections?: number;
+}
+
 /** One filter chain's HTTP connection manager, decoded. */
 export interface ChainHcm {
   hcm: HttpConnectionManager;
@@ -125,8 +145,60 @@ export interface ChainHcm {
   upgrades: ReadonlySet<string>;
 }
 
+/** The connection_limit filter's fields the proxy executes (delay and runtime_enabled are refused). */
+const CONNECTION_LIMIT_FIELDS = supportedFields({ 'envoy.extensions.filters.network.connection_limit.v3.ConnectionLimit': ['stat_prefix', 'max_connections'] });
+
+/**
+ * The network filters before the HttpConnectionManager in a filter chain: only
+ * envoy.filters.network.connection_limit is executed (its max_connections, per listener).
+ */
+function networkFiltersOf(filters: readonly Filter[], p: Problems, path: string): { maxConnections?: number } {
+  const out: { maxConnections?: number } = {};
+  filters.forEach((f, i) => {
+    const fp = `${path}.filters[${i}]`;
+    const any = f.configType.case === 'typedConfig' ? f.configType.value : undefined;
+    if (!any || !isExtensionConfig(any.typeUrl, EXTENSIONS.connectionLimit)) {
+      p.add(`${fp}.typed_config`, `network filter '${f.name}' is not supported before the HttpConnectionManager (only ${EXTENSIONS.connectionLimit.name})`);
+      return;
+    }
+    const m = anyUnpack(any, ConnectionLimitSchema);
+    if (!m) return p.add(`${fp}.typed_config`, 'is not a ConnectionLimit');
+    checkSupported(ConnectionLimitSchema, m, CONNECTION_LIMIT_FIELDS, p, `${fp}.typed_config`);
+    const max = m.maxConnections;
+    if (max === undefined || max < 1n || max > BigInt(Number.MAX_SAFE_INTEGER)) p.add(`${fp}.typed_config.max_connections`, 'is required and must be at least 1');
+    else if (out.maxConnections !== undefined) p.add(fp, 'a second connection_limit filter');
+    else out.maxConnections = Number(max);
+  });
+  return out;
+}
+
+/** The HCM's connection limits (max_request_headers_kb, request_headers_timeout, idle_timeout). */
+function hcmLimitsOf(hcm: HttpConnectionManager, p: Problems, path: string): Omit<DownstreamLimits, 'maxConnections'> {
+  const out: { maxHeaderBytes?: number; headersTimeoutMs?: number; idleTimeoutMs?: number } = {};
+  const kb = hcm.maxRequestHeadersKb;
+  if (kb !== undefined) {
+    // Envoy's bounds: 1..8192 KiB.
+    if (kb < 1 || kb > 8192) p.add(`${path}.max_request_headers_kb`, 'must be 1..8192');
+    else out.maxHeaderBytes = kb * 1024;
+  }
+  const ms = (d: { seconds: bigint; nanos: number } | undefined, fp: string): number | undefined => {
+    if (!d) return undefined;
+    const v = Number(d.seconds) * 1000 + Math.floor(d.nanos / 1e6);
+    // 0 means "off" in Envoy; the proxy keeps its default instead, so 0 is refused rather than ignored.
+    if (!(v > 0)) p.add(fp, 'must be a positive duration');
+    return v > 0 ? v : undefined;
+  };
+  const t = ms(hcm.requestHeadersTimeout, `${path}.request_headers_timeout`);
+  if (t !== undefined) out.headersTimeoutMs = t;
+  const idle = ms(hcm.commonHttpProtocolOptions?.idleTimeout, `${path}.common_http_protocol_options.idle_timeout`);
+  if (idle !== undefined) out.idleTimeoutMs = idle;
+  return out;
+}
+
 /** A gateway filter chain: its own HCM, and for HTTPS the SNI names it takes and its certificates. */
 export interface EdgeChain extends ChainHcm {
+  /** This chain's limits (the port's connections take the first chain's). */
+  limits: DownstreamLimits;
   /** server_names (lower case; `*.suffix` wildcards); empty: the default chain. */
   serverNames: readonly string[];
   /** TLS terminated with these SDS certificates (undefined: plaintext HTTP). */
@@ -142,6 +214,11 @@ export interface SidecarListener extends ChainHcm {
    * fields above are the first chain's). Undefined for sidecar listeners.
    */
   edge: readonly EdgeChain[] | undefined;
+  /**
+   * Per-connection limits (frozen; the same object until the Listener changes). A gateway port's
+   * chains share them: connections are limited before SNI picks a chain (the first chain's).
+   */
+  limits: DownstreamLimits;
 }
 
 function decodeHcm(any: Any | undefined, l: Listener, p: Problems, path: string): ChainHcm | undefined {
@@ -165,10 +242,17 @@ function decodeHcm(any: Any | undefined, l: Listener, p: Problems, path: string)
   return p.errors.length > before ? undefined : { hcm, routeName, filters, tracing, paths, upgrades };
 }
 
+/** The HCM ends a socket listener's chain; network filters before it are limits (connection_limit). */
 const chainHcm = (fc: Listener['filterChains'][number] | undefined): Any | undefined => {
-  const f = fc?.filters[0];
+  const f = fc?.filters.at(-1);
   return f?.configType.case === 'typedConfig' ? f.configType.value : undefined;
 };
+
+/** A chain's limits: its HCM's, and the connection_limit filter before it. */
+function chainLimits(fc: Listener['filterChains'][number], hcm: HttpConnectionManager | undefined, p: Problems, path: string): DownstreamLimits {
+  const hcmAt = Math.max(0, fc.filters.length - 1);
+  return Object.freeze({ ...(hcm ? hcmLimitsOf(hcm, p, `${path}.filters[${hcmAt}].typed_config`) : {}), ...networkFiltersOf(fc.filters.slice(0, hcmAt), p, path) });
+}
 
 /**
  * A gateway listener: chains with their own HCMs, told apart by SNI. Either one plaintext chain,
@@ -182,7 +266,7 @@ function decodeEdge(l: Listener, p: Problems): EdgeChain[] {
   let plain = 0;
   l.filterChains.forEach((fc, i) => {
     const path = `filter_chains[${i}]`;
-    if (fc.filters.length !== 1) p.add(`${path}.filters`, 'must hold exactly one filter, the HttpConnectionManager');
+    if (!fc.filters.length) p.add(`${path}.filters`, 'must end with the HttpConnectionManager');
     if (fc.filterChainMatch?.transportProtocol) p.add(`${path}.filter_chain_match.transport_protocol`, 'is not used on a gateway listener (TLS chains are told apart by server_names)');
     const terminate = fc.transportSocket ? terminatingTlsOf(fc.transportSocket, p, `${path}.transport_socket`) : undefined;
     if (!fc.transportSocket) plain++;
@@ -195,8 +279,8 @@ function decodeEdge(l: Listener, p: Problems): EdgeChain[] {
       else names.set(n, i);
     });
     if (serverNames.length && !fc.transportSocket) p.add(`${path}.filter_chain_match.server_names`, 'SNI matching needs a TLS transport socket');
-    const h = decodeHcm(chainHcm(fc), l, p, `${path}.filters[0].typed_config`);
-    if (h) out.push({ ...h, serverNames, terminate });
+    const h = decodeHcm(chainHcm(fc), l, p, `${path}.filters[${Math.max(0, fc.filters.length - 1)}].typed_config`);
+    if (h) out.push({ ...h, serverNames, terminate, limits: chainLimits(fc, h.hcm, p, path) });
   });
   if (defaults > 1) p.add('filter_chains', `${defaults} chains have no server_names; at most one may be the default`);
   if (plain && l.filterChains.length > 1) p.add('filter_chains', 'a plaintext chain must be the listener\'s only chain (plaintext connections cannot be told apart)');
@@ -226,9 +310,22 @@ export function decodeListener(bytes: Uint8Array): Decoded<SidecarListener> {
     if (!first && !p.errors.length) p.add('filter_chains', 'a gateway listener needs a filter chain');
     return { name: l.name, value: p.errors.length || !first ? undefined : { listener: l, ...first, transport: { tls: undefined, plaintext: !first.terminate }, edge }, errors: p.errors };
   }
-  const any = l.apiListener?.apiListener ?? chainHcm(l.filterChains[0]);
-  const path = l.apiListener ? 'api_listener.api_listener' : 'filter_chains[0].filters[0].typed_config';
+  const fc0 = l.filterChains[0];
+  const hcmAt = Math.max(0, (fc0?.filters.length ?? 1) - 1);
+  const any = l.apiListener?.apiListener ?? chainHcm(fc0);
+  const path = l.apiListener ? 'api_listener.api_listener' : `filter_chains[0].filters[${hcmAt}].typed_config`;
   const h = decodeHcm(any, l, p, path);
   const transport = inboundTransportOf(l, p);
-  return { name: l.name, value: p.errors.length || !h ? undefined : { listener: l, ...h, transport, edge: undefined }, errors: p.errors };
+  const limits = l.apiListener || !fc0 ? Object.freeze({}) : chainLimits(fc0, h?.hcm, p, 'filter_chains[0]');
+  // Every chain must carry the same filters (they differ only in transport).
+  for (let i = 1; i < l.filterChains.length; i++) {
+    const fs = l.filterChains[i]!.filters;
+    if (fs.length !== (fc0?.filters.length ?? 0)) p.add(`filter_chains[${i}].filters`, 'must hold the same filters as filter_chains[0]');
+    fs.forEach((f, j) => {
+      const a = f.configType.case === 'typedConfig' ? f.configType.value : undefined;
+      const b = fc0?.filters[j]?.configType.case === 'typedConfig' ? fc0.filters[j]!.configType.value : undefined;
+      if (!a || !b || a.typeUrl !== b.typeUrl || Buffer.compare(Buffer.from(a.value), Buffer.from(b.value)) !== 0) p.add(`filter_chains[${i}].filters[${j}].typed_config`, `must equal filter_chains[0]'s`);
+    });
+  }
+  return { name: l.name, value: p.errors.length || !h ? undefined : { listener: l, ...h, transport, edge: undefined, limits }, errors: p.errors };
 }

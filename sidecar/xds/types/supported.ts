@@ -140,9 +140,12 @@ export const LISTENER_FIELDS = supportedFields({
   'envoy.config.listener.v3.Filter': ['name', 'typed_config'],
   'envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager': [
     'stat_prefix', 'codec_type', 'rds', 'http_filters', 'tracing', 'normalize_path', 'merge_slashes', 'path_with_escaped_slashes_action', 'upgrade_configs',
+    'max_request_headers_kb', 'request_headers_timeout', 'common_http_protocol_options',
   ],
+  // The HCM's connection options: only the idle timeout is executed.
+  'envoy.config.core.v3.HttpProtocolOptions': ['idle_timeout'],
   'envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager.UpgradeConfig': ['upgrade_type', 'enabled'],
-  'envoy.extensions.filters.network.http_connection_manager.v3.HttpFilter': ['name', 'typed_config', 'is_optional'],
+  'envoy.extensions.filters.network.http_connection_manager.v3.HttpFilter': ['name', 'typed_config', 'is_optional', 'disabled'],
   'envoy.extensions.filters.network.http_connection_manager.v3.Rds': ['config_source', 'route_config_name'],
   'envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager.Tracing': ['provider', 'random_sampling'],
 });

@@ -91,6 +91,7 @@ async function listen(chain: ChainSource): Promise<number> {
     request: (d) => serve(d, chain),
     end: () => undefined,
     rejected: () => undefined,
+    limit: () => undefined,
     internalError: (e) => {
       throw e;
     },

@@ -34,6 +34,7 @@ async function serve(handle: (d: H1Downstream) => void | Promise<void>) {
     request: (d) => void handle(d),
     end: (d, status, grpcStatus) => ended.push({ path: d.path, status, grpcStatus }),
     rejected: () => rejected++,
+    limit: () => undefined,
     internalError: (e) => {
       throw e;
     },
@@ -251,7 +252,7 @@ describe('HTTP/1.1 server connection (native llhttp)', () => {
     const cases: Array<[string, RegExp]> = [
       ['GET / HTTP/1.1\r\nhost: a\r\nbad header\r\n\r\n', /^HTTP\/1\.1 400 [^]*x-weft-error: BAD_REQUEST/],
       ['GET / HTTP/1.1\r\nhost: a\r\ncontent-length: 1\r\ntransfer-encoding: chunked\r\n\r\n', /^HTTP\/1\.1 400 /],
-      [`GET / HTTP/1.1\r\nhost: a\r\nx-big: ${'y'.repeat(4000)}\r\n\r\n`, /^HTTP\/1\.1 431 [^]*REQUEST_TOO_LARGE/],
+      [`GET / HTTP/1.1\r\nhost: a\r\nx-big: ${'y'.repeat(4000)}\r\n\r\n`, /^HTTP\/1\.1 431 [^]*HEADERS_TOO_LARGE/],
       ['CONNECT a:443 HTTP/1.1\r\nhost: a:443\r\n\r\n', /^HTTP\/1\.1 405 /],
     ];
     for (const [req, want] of cases) {

@@ -69,6 +69,19 @@ describe('sidecar xDS decoders refuse what they do not execute', () => {
     expect(errors('listener', inbound((h) => (h.httpFilters.at(-1).typedConfig.suppressEnvoyHeaders = true))).join()).toMatch(/http_filters\[\d+\]\.typed_config\.suppress_envoy_headers: is not supported/);
   });
 
+  it('takes HttpFilter.disabled on a filter (a route turns it on), refuses it on the router', () => {
+    expect(errors('listener', inbound((h) => (h.httpFilters[0].disabled = true)))).toEqual([]);
+    expect(errors('listener', inbound((h) => (h.httpFilters.at(-1).disabled = true))).join()).toMatch(/http_filters\[\d+\]\.disabled: the router cannot be disabled/);
+  });
+
+  it('refuses a compressor library it does not have, with its path', () => {
+    const gw = json('listener', 'gateway.any', 'gw-all');
+    const hcm = gw.filterChains[0].filters[0].typedConfig as J;
+    expect(errors('listener', gw)).toEqual([]);
+    hcm.httpFilters[0].typedConfig.compressorLibrary = { name: 'router', typedConfig: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router' } };
+    expect(errors('listener', gw)).toEqual(['filter_chains[0].filters[0].typed_config.http_filters[0].typed_config.compressor_library.typed_config.type_url: compressor library type.googleapis.com/envoy.extensions.filters.http.router.v3.Router is not supported by the Weft sidecar (gzip and brotli are)']);
+  });
+
   it('refuses HttpConnectionManager options it does not execute, and upgrades it never forwards', () => {
     expect(errors('listener', inbound((h) => (h.xffNumTrustedHops = 2))).join()).toMatch(/typed_config\.xff_num_trusted_hops: is not supported/);
     expect(errors('listener', inbound((h) => (h.useRemoteAddress = true))).join()).toMatch(/typed_config\.use_remote_address: is not supported/);

@@ -21,7 +21,7 @@ describe('every feature: translator output decodes in the sidecar and renders as
     emitted.push(...(await everyFeatureResources()));
   }, 60_000);
 
-  it('emits what the mesh uses: CORS, grpc_web, the transcoder, RBAC, fault injection, tracing, TLS, reverse translation', () => {
+  it('emits what the mesh uses: CORS, grpc_web, the transcoder, RBAC, fault injection, compression, tracing, TLS, reverse translation', () => {
     const filters = new Set<string>();
     for (const e of emitted) {
       if (e.kind !== 'listener') continue;
@@ -30,7 +30,7 @@ describe('every feature: translator output decodes in the sidecar and renders as
       const hcm = any && anyUnpack(any, HttpConnectionManagerSchema);
       for (const f of hcm?.httpFilters ?? []) filters.add(f.name);
     }
-    expect([...filters].sort()).toEqual(['envoy.filters.http.cors', 'envoy.filters.http.fault', 'envoy.filters.http.grpc_json_transcoder', 'envoy.filters.http.grpc_web', 'envoy.filters.http.rbac', 'envoy.filters.http.router', 'weft.filters.http.grpc_json_reverse']);
+    expect([...filters].sort()).toEqual(['envoy.filters.http.compressor.brotli/default/edge-all-compression', 'envoy.filters.http.compressor.gzip/default/edge-all-compression', 'envoy.filters.http.compressor.gzip/default/edge-json', 'envoy.filters.http.compressor.gzip/default/edge-shop-json', 'envoy.filters.http.cors', 'envoy.filters.http.fault', 'envoy.filters.http.grpc_json_transcoder', 'envoy.filters.http.grpc_web', 'envoy.filters.http.rbac', 'envoy.filters.http.router', 'weft.filters.http.grpc_json_reverse']);
     expect(new Set(emitted.map((e) => e.kind))).toEqual(new Set(['listener', 'route', 'cluster', 'endpoint', 'secret']));
   });
 
@@ -59,7 +59,7 @@ describe('every feature: translator output decodes in the sidecar and renders as
       }
       if (typeof o.name === 'string' && typeof (o.typedConfig as Record<string, unknown> | undefined)?.['@type'] === 'string') {
         const url = (o.typedConfig as Record<string, string>)['@type']!;
-        const known = ['network_filter', 'http_filter', 'transport_socket', 'tracer'] as const;
+        const known = ['network_filter', 'http_filter', 'transport_socket', 'tracer', 'compression_library'] as const;
         if (!known.some((slot) => isKnownExtension(slot, o.name as string, url))) unknown.add(`${o.name} (${url})`);
       }
       Object.values(o).forEach(walk);

@@ -18,6 +18,9 @@ import type { RouteConfiguration } from '../../../proto/gen/envoy/config/route/v
 import { HTTPFaultSchema } from '../../../proto/gen/envoy/extensions/filters/http/fault/v3/fault_pb.js';
 import { FractionalPercent_DenominatorType } from '../../../proto/gen/envoy/type/v3/percent_pb.js';
 import { CorsPolicySchema } from '../../../proto/gen/envoy/extensions/filters/http/cors/v3/cors_pb.js';
+import { CompressorPerRouteSchema, CompressorSchema } from '../../../proto/gen/envoy/extensions/filters/http/compressor/v3/compressor_pb.js';
+import { GzipSchema } from '../../../proto/gen/envoy/extensions/compression/gzip/compressor/v3/gzip_pb.js';
+import { BrotliSchema } from '../../../proto/gen/envoy/extensions/compression/brotli/compressor/v3/brotli_pb.js';
 
 const model = modelOf;
 const node = (over: Partial<NodeInfo> = {}): NodeInfo => nodeOf({ role: 'sidecar', ...over });
@@ -256,5 +259,126 @@ spec: { service: orders, direction: grpcToJson, descriptorSet: ${set}, protoServ
       config: { delay: { kind: 'fixed', durationMs: 200, percentage: { numerator: 50, denominator: 100 } }, abort: { code: expect.any(Number), percentage: { numerator: 30, denominator: 100 } }, maxActiveFaults: 100 },
     });
     expect(xds.parseOverrideFilterConfig({ type_url: g!.typeUrl, value: Buffer.from(g!.value) } as never)).toMatchObject({ config: { abort: { code: 14, percentage: { numerator: 123456, denominator: 1_000_000 } } } });
+  });
+});
+
+describe('response compression (CompressionPolicy) on gateway listeners', () => {
+  const ENTRY = (a: string, p: string) => `envoy.filters.http.compressor.${a}/default/${p}`;
+  const YAML = `${SERVICES}---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: { name: edge }
+spec:
+  gatewayClassName: weft
+  listeners: [{ name: web, port: 8000, protocol: HTTP }, { name: api, port: 9000, protocol: HTTP }, { name: bare, port: 9100, protocol: HTTP }]
+---
+apiVersion: weft.dev/v1alpha1
+kind: CompressionPolicy
+metadata: { name: site }
+spec:
+  targetRefs: [{ group: gateway.networking.k8s.io, kind: Gateway, name: edge }]
+  minContentLength: 1024
+  contentTypes: [text/html, application/json]
+  disableOnETag: true
+  removeAcceptEncoding: true
+  gzip: { level: 9 }
+  brotli: { quality: 5 }
+---
+apiVersion: weft.dev/v1alpha1
+kind: CompressionPolicy
+metadata: { name: api-gzip }
+spec:
+  targetRefs: [{ group: gateway.networking.k8s.io, kind: Gateway, name: edge, sectionName: api }]
+  algorithms: [gzip]
+---
+apiVersion: weft.dev/v1alpha1
+kind: CompressionPolicy
+metadata: { name: bare-off }
+spec:
+  targetRefs: [{ group: gateway.networking.k8s.io, kind: Gateway, name: edge, sectionName: bare }]
+  disabled: true
+---
+apiVersion: weft.dev/v1alpha1
+kind: CompressionPolicy
+metadata: { name: assets }
+spec:
+  algorithms: [gzip, brotli]
+---
+apiVersion: weft.dev/v1alpha1
+kind: CompressionPolicy
+metadata: { name: off }
+spec: { disabled: true }
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: { name: web }
+spec:
+  parentRefs: [{ kind: Gateway, name: edge, sectionName: web }]
+  rules:
+    - matches: [{ path: { type: PathPrefix, value: /assets } }]
+      filters: [{ type: ExtensionRef, extensionRef: { group: weft.dev, kind: CompressionPolicy, name: assets } }]
+      backendRefs: [{ name: orders }]
+    - matches: [{ path: { type: PathPrefix, value: /raw } }]
+      filters: [{ type: ExtensionRef, extensionRef: { group: weft.dev, kind: CompressionPolicy, name: off } }]
+      backendRefs: [{ name: orders }]
+    - matches: [{ path: { type: PathPrefix, value: /site } }]
+      filters: [{ type: ExtensionRef, extensionRef: { group: weft.dev, kind: CompressionPolicy, name: site } }]
+      backendRefs: [{ name: orders }]
+    - backendRefs: [{ name: orders }]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: { name: bare }
+spec:
+  parentRefs: [{ kind: Gateway, name: edge, sectionName: bare }]
+  rules: [{ backendRefs: [{ name: orders }] }]
+`;
+  const t = new Translator(model(YAML), new Registry());
+  const gw = nodeOf({ role: 'gateway', gateway: 'default/edge', service: 'edge' });
+  const hcm = (l: string) => hcmOf(message<Listener>(t, gw, TYPE_URL.listener, `gateway.${l}`));
+  const perRoute = (l: string, route: string) => {
+    const rc = message<RouteConfiguration>(t, gw, TYPE_URL.route, `gateway.${l}`);
+    const r = rc.virtualHosts.flatMap((v) => v.routes).find((x) => x.name === route)!;
+    return Object.fromEntries(Object.entries(r.typedPerFilterConfig).map(([k, v]) => [k, anyUnpack(v, CompressorPerRouteSchema)!.override]));
+  };
+
+  it('the Gateway policy gives one Compressor per algorithm, first; route-only policies\' entries are off on the listener', () => {
+    const h = hcm('web');
+    expect(h.httpFilters.map((f) => [f.name, f.disabled])).toEqual([
+      [ENTRY('brotli', 'site'), false],
+      [ENTRY('gzip', 'site'), false],
+      [ENTRY('gzip', 'assets'), true],
+      [ENTRY('brotli', 'assets'), true],
+      [ROUTER, false],
+    ]);
+    const c = (i: number) => anyUnpack(h.httpFilters[i]!.configType.value as Any, CompressorSchema)!;
+    const br = c(0);
+    expect(br.responseDirectionConfig).toMatchObject({ commonConfig: { minContentLength: 1024, contentType: ['text/html', 'application/json'] }, disableOnEtagHeader: true, removeAcceptEncodingHeader: true });
+    expect(br.chooseFirst).toBe(true);
+    expect(br.compressorLibrary!.name).toBe(EXTENSIONS.brotli.name);
+    expect(anyUnpack(br.compressorLibrary!.typedConfig!, BrotliSchema)!.quality).toBe(5);
+    expect(c(1).chooseFirst).toBe(false);
+    expect(anyUnpack(c(1).compressorLibrary!.typedConfig!, GzipSchema)!.compressionLevel).toBe(9);
+    // assets: defaults (30 bytes, Envoy's media types), gzip preferred.
+    expect(c(2).responseDirectionConfig).toMatchObject({ commonConfig: { minContentLength: 30, contentType: [] } });
+    expect(c(2).chooseFirst).toBe(true);
+  });
+
+  it('a listener\'s own policy wins over its Gateway\'s; a listener opted out gets no compressor', () => {
+    expect(hcm('api').httpFilters.map((f) => f.name)).toEqual([ENTRY('gzip', 'api-gzip'), ROUTER]);
+    expect(hcm('bare').httpFilters.map((f) => f.name)).toEqual([ROUTER]);
+  });
+
+  it('a rule naming a policy turns the Gateway\'s entries off and its own on; an opt-out only turns them off; the Gateway\'s own policy or none changes nothing', () => {
+    const off = { case: 'disabled', value: true };
+    const on = { case: 'overrides', value: expect.objectContaining({ responseDirectionConfig: expect.anything() }) };
+    expect(perRoute('web', 'default/web/rule-0')).toEqual({ [ENTRY('brotli', 'site')]: off, [ENTRY('gzip', 'site')]: off, [ENTRY('gzip', 'assets')]: on, [ENTRY('brotli', 'assets')]: on });
+    expect(perRoute('web', 'default/web/rule-1')).toEqual({ [ENTRY('brotli', 'site')]: off, [ENTRY('gzip', 'site')]: off });
+    expect(perRoute('web', 'default/web/rule-2')).toEqual({});
+    expect(perRoute('web', 'default/web/rule-3')).toEqual({});
+  });
+
+  it('sidecars get no compressor', () => {
+    expect(filterNames(t, node({ service: 'orders', appPort: 7001 }), 'outbound')).toEqual([ROUTER]);
   });
 });

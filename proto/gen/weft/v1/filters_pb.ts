@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file weft/v1/filters.proto.
  */
 export const file_weft_v1_filters: GenFile = /*@__PURE__*/
-  fileDesc("ChV3ZWZ0L3YxL2ZpbHRlcnMucHJvdG8SB3dlZnQudjEiEQoPR3JwY0pzb25SZXZlcnNlYgZwcm90bzM");
+  fileDesc("ChV3ZWZ0L3YxL2ZpbHRlcnMucHJvdG8SB3dlZnQudjEiEQoPR3JwY0pzb25SZXZlcnNlIicKDVJlcXVlc3RMaW1pdHMSFgoObWF4X3VyaV9sZW5ndGgYASABKA1iBnByb3RvMw");
 
 /**
  * weft.filters.http.grpc_json_reverse: gRPC callers of an HTTP/JSON service. The listener-level
@@ -32,4 +32,28 @@ export type GrpcJsonReverse = Message<"weft.v1.GrpcJsonReverse"> & {
  */
 export const GrpcJsonReverseSchema: GenMessage<GrpcJsonReverse> = /*@__PURE__*/
   messageDesc(file_weft_v1_filters, 0);
+
+/**
+ * weft.filters.http.request_limits: limits on the request that Envoy has no field for (a
+ * ClientTrafficPolicy's maxUriLength). Envoy counts the request line inside
+ * max_request_headers_kb; Weft also refuses a long target on its own, with 414.
+ *
+ * @generated from message weft.v1.RequestLimits
+ */
+export type RequestLimits = Message<"weft.v1.RequestLimits"> & {
+  /**
+   * Longest request target (path and query, as received) in bytes; over it the proxy answers
+   * 414 URI_TOO_LONG. 0: no limit of its own.
+   *
+   * @generated from field: uint32 max_uri_length = 1;
+   */
+  maxUriLength: number;
+};
+
+/**
+ * Describes the message weft.v1.RequestLimits.
+ * Use `create(RequestLimitsSchema)` to create a new message.
+ */
+export const RequestLimitsSchema: GenMessage<RequestLimits> = /*@__PURE__*/
+  messageDesc(file_weft_v1_filters, 1);
 
