@@ -25,7 +25,8 @@ const ROUNDS = Number(process.env.CHAIN_BENCH_ROUNDS ?? 5);
 
 function request(origin: boolean): RequestHead {
   const headers: Record<string, string> = { ':method': 'GET', ':path': '/api/orders', ':authority': 'orders', 'user-agent': 'bench', ...(origin ? { origin: 'https://shop.example' } : {}) };
-  return { h2: false, grpc: false, method: 'GET', authority: 'orders', path: '/api/orders', search: '', upgrade: undefined, remoteAddress: '127.0.0.1', principal: undefined, hasBody: false, body: Readable.from([]), header: (n) => headers[n], rawPairs: () => [] };
+  return { h2: false, grpc: false, method: 'GET', authority: 'orders', path: '/api/orders', search: '', upgrade: undefined, remoteAddress: '127.0.0.1', principal: undefined,
+  secure: false, hasBody: false, body: Readable.from([]), header: (n) => headers[n], rawPairs: () => [] };
 }
 
 /** A sink that only counts answers. */

@@ -40,6 +40,7 @@ export const ERROR_CODES = {
   HEADERS_TOO_LARGE: 'the request head exceeded the listener\'s maxRequestHeaderBytes (431)',
   URI_TOO_LONG: 'the request target exceeded the listener\'s maxUriLength (414)',
   HEADERS_TIMEOUT: 'the request head did not arrive within the listener\'s requestHeaderTimeout (408)',
+  CACHE_ONLY_IF_CACHED: 'the request asked for a cached response only (only-if-cached) and none could be used',
   // internal
   INTERNAL: 'an internal invariant failed',
 } as const;

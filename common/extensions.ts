@@ -19,6 +19,9 @@ import { BrotliSchema } from '../proto/gen/envoy/extensions/compression/brotli/c
 import { GrpcJsonReverseSchema, RequestLimitsSchema } from '../proto/gen/weft/v1/filters_pb.js';
 import { BufferSchema } from '../proto/gen/envoy/extensions/filters/http/buffer/v3/buffer_pb.js';
 import { ConnectionLimitSchema } from '../proto/gen/envoy/extensions/filters/network/connection_limit/v3/connection_limit_pb.js';
+import { CacheConfigSchema } from '../proto/gen/envoy/extensions/filters/http/cache/v3/cache_pb.js';
+import { SimpleHttpCacheConfigSchema } from '../proto/gen/envoy/extensions/http/cache/simple_http_cache/v3/config_pb.js';
+import { MemoryHttpCacheConfigSchema, RedisHttpCacheConfigSchema } from '../proto/gen/weft/v1/cache_pb.js';
 import { RBACSchema } from '../proto/gen/envoy/extensions/filters/http/rbac/v3/rbac_pb.js';
 import { RouterSchema } from '../proto/gen/envoy/extensions/filters/http/router/v3/router_pb.js';
 import { HttpConnectionManagerSchema } from '../proto/gen/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager_pb.js';
@@ -89,6 +92,14 @@ export const EXTENSIONS = Object.freeze({
   compressorPerRoute: ext('envoy.filters.http.compressor', 'per_filter_config', CompressorPerRouteSchema, [], true),
   gzip: ext('envoy.compression.gzip.compressor', 'compression_library', GzipSchema),
   brotli: ext('envoy.compression.brotli.compressor', 'compression_library', BrotliSchema),
+  /**
+   * HTTP caching (CachePolicy): a CacheConfig whose typed_config is the store, Envoy's
+   * SimpleHttpCacheConfig or Weft's MemoryHttpCacheConfig / RedisHttpCacheConfig; `disabled` on
+   * a listener with no policy of its own. A route's CacheConfig replaces the listener's (a Weft
+   * extension: Envoy's cache filter has no per-route config).
+   */
+  cache: ext('envoy.filters.http.cache', 'http_filter', CacheConfigSchema, [SimpleHttpCacheConfigSchema, MemoryHttpCacheConfigSchema, RedisHttpCacheConfigSchema]),
+  cachePolicy: ext('envoy.filters.http.cache', 'per_filter_config', CacheConfigSchema, [SimpleHttpCacheConfigSchema, MemoryHttpCacheConfigSchema, RedisHttpCacheConfigSchema]),
   /** Weft's gRPC -> HTTP/JSON translation: the filter (no options, is_optional) ... */
   grpcJsonReverseFilter: ext('weft.filters.http.grpc_json_reverse', 'http_filter', GrpcJsonReverseSchema),
   /** ... and its config per virtual host: a FilterConfig (is_optional) around a GrpcJsonTranscoder. */

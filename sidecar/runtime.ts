@@ -12,6 +12,7 @@ import { RouteConfigurationSchema, type RouteConfiguration } from '../proto/gen/
 import { router } from './http/router.js';
 import { RouteTable, type CompiledRoute } from './routing/route-table.js';
 import { compose, type FilterContext, type Handler } from './http/filter.js';
+import { CacheStores } from './http/cache/stores.js';
 import { routePerFilter } from './http/filters/index.js';
 import type { ListenerChain } from './http/hcm.js';
 import type { ListenerContext } from './listeners/http-listener.js';
@@ -36,6 +37,8 @@ export class Runtime {
   readonly #edges = new Map<string, { state: EdgeState | undefined }>();
   /** Set once listeners, routes and clusters have all arrived. */
   ready = false;
+  /** The HTTP cache's stores: they outlive the chains composed from each update. */
+  readonly caches = new CacheStores();
 
   constructor(
     private readonly appProtocol: 'http' | 'http2' | 'grpc',
@@ -106,7 +109,7 @@ export class Runtime {
    */
   #compose(name: string, l: Pick<SidecarListener, 'filters' | 'paths' | 'upgrades'>, table: RouteTable): ListenerChain {
     const tracing = this.tracing && (name === SIDECAR_LISTENER.inbound || name === SIDECAR_LISTENER.outbound) ? { t: this.tracing, listener: name } : undefined;
-    const ctx: FilterContext = { listener: name, ...(this.onDeny ? { onDeny: this.onDeny } : {}), ...(tracing ? { tracing } : {}) };
+    const ctx: FilterContext = { listener: name, caches: this.caches, ...(this.onDeny ? { onDeny: this.onDeny } : {}), ...(tracing ? { tracing } : {}) };
     const terminal = router({ cluster: (c) => this.#clusters.get(c), upgrades: l.upgrades, ...(tracing ? { tracing } : {}) });
     const head = compose(l.filters, terminal, ctx);
     const byRoute = new Map<CompiledRoute, Handler>();
@@ -164,6 +167,7 @@ export class Runtime {
       s.limits = undefined;
     }
     for (const e of this.#edges.values()) e.state = undefined;
+    this.caches.mark();
     for (const [name, l] of cfg.listeners) {
       this.#listenerRoute.set(name, l.routeName);
       // Connection limits hold as soon as the Listener is applied, routes or not.
@@ -180,6 +184,7 @@ export class Runtime {
       }
       if (this.tracing && (name === SIDECAR_LISTENER.inbound || name === SIDECAR_LISTENER.outbound)) this.tracing.configure(name, l.tracing);
     }
+    this.caches.sweep();
     if (inbound) this.#inbound = inbound.transport;
     const routed = (l: string) => {
       const rn = this.#listenerRoute.get(l);
@@ -197,6 +202,7 @@ export class Runtime {
   }
 
   close(): void {
+    this.caches.close();
     for (const c of this.#clusters.values()) c.close();
   }
 }

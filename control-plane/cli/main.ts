@@ -13,9 +13,10 @@ import { token } from './verbs/token.js';
 import { ca } from './verbs/ca.js';
 import { trace } from './verbs/trace.js';
 import { stat } from './verbs/stat.js';
+import { cache } from './verbs/cache.js';
 import { reportError, type Io, type Verb } from './context.js';
 
-const VERBS: Verb[] = [apply, create, get, del, proxyStatus, proxyConfig, token, ca, trace, stat, controlPlane];
+const VERBS: Verb[] = [apply, create, get, del, proxyStatus, proxyConfig, token, ca, trace, stat, cache, controlPlane];
 
 function help(): string {
   const w = Math.max(...VERBS.map((v) => v.name.length), 'sidecar'.length);

@@ -13,7 +13,7 @@ export { API_VERSION_WEFT, API_VERSION_GATEWAY } from './api-versions.js';
 
 /** Every kind has one definition in kinds/index.ts (a compile-time check there keeps them in step). */
 export type Kind =
-  | 'Service' | 'HTTPRoute' | 'GRPCRoute' | 'TrafficPolicy' | 'AuthorizationPolicy' | 'GRPCTranslation' | 'MeshConfig' | 'FaultPolicy' | 'CorsPolicy' | 'Gateway'
+  | 'Service' | 'HTTPRoute' | 'GRPCRoute' | 'TrafficPolicy' | 'AuthorizationPolicy' | 'GRPCTranslation' | 'MeshConfig' | 'FaultPolicy' | 'CorsPolicy' | 'CachePolicy' | 'Gateway'
   | 'Secret' | 'CompressionPolicy' | 'ClientTrafficPolicy' | 'SecurityHeadersPolicy';
 
 export interface ObjectMeta {
@@ -141,7 +141,7 @@ export interface RequestMirror {
 }
 
 /** The policy kinds a route rule may name in an ExtensionRef (kinds/policy-attachment.ts). */
-export type ExtensionRefKind = 'FaultPolicy' | 'CorsPolicy' | 'CompressionPolicy' | 'SecurityHeadersPolicy';
+export type ExtensionRefKind = 'FaultPolicy' | 'CorsPolicy' | 'CompressionPolicy' | 'SecurityHeadersPolicy' | 'CachePolicy';
 
 /** A Gateway API ExtensionRef route filter (LocalObjectReference: the route's namespace) naming one of Weft's policies. */
 export interface ExtensionRef {
@@ -506,6 +506,47 @@ export interface SecurityHeadersPolicySpec {
   permissionsPolicy?: string;
 }
 
+// ----------------------------------------------------------------------------------- CachePolicy
+
+/** The shared store of a CachePolicy: Redis, reached by every gateway replica. */
+export interface CacheRedisStore {
+  /** host:port. */
+  address: string;
+  /** Prefix of every key; the translator's default is `weft:cache:<namespace>/<name>:`. */
+  keyPrefix?: string;
+  /** One command's timeout before the cache fails open (default 250 ms). */
+  commandTimeoutMs: number;
+  database: number;
+}
+
+/**
+ * HTTP response caching at a gateway (RFC 9111 shared cache; Envoy's cache filter). Attached to
+ * Gateways or listeners by `targetRefs`, or to route rules by ExtensionRef (a rule's policy
+ * replaces the listener's; a `disabled` policy turns caching off where it applies).
+ */
+export interface CachePolicySpec {
+  targetRefs: PolicyTargetRef[];
+  /** Opt-out: no caching where this policy applies; no other field but targetRefs may be set. */
+  disabled: boolean;
+  /** The in-memory LRU's bound in bytes (no Redis); undefined with Redis. */
+  maxBytes?: number;
+  /** Largest response body stored; larger ones stream through uncached. */
+  maxObjectBytes: number;
+  redis?: CacheRedisStore;
+  /** Response headers whose values tag the entry (lowercase), for purge by tag. */
+  tagHeaders: string[];
+  /** Response header reporting HIT / MISS / ... (lowercase). */
+  statusHeader: string;
+  /** Heuristic freshness for responses without an explicit lifetime; none (not stored) when absent. */
+  defaultTtlMs?: number;
+  /** How long an entry is kept past its freshness for revalidation (default 10m, 0: not kept). */
+  staleRetentionMs: number;
+  /** Request headers a response may Vary on (lowercase); a response varying on any other is not stored. */
+  allowedVaryHeaders: string[];
+  /** Ignore the request's Cache-Control / Pragma (clients cannot force a refetch). */
+  ignoreRequestCacheControl: boolean;
+}
+
 // ------------------------------------------------------------------------------------ MeshConfig
 
 export type MtlsMode = 'STRICT' | 'PERMISSIVE' | 'DISABLE';
@@ -595,6 +636,7 @@ export interface GRPCTranslationSpec {
 export type GRPCTranslationResource = ResourceBase<'GRPCTranslation', GRPCTranslationSpec>;
 export type FaultPolicyResource = ResourceBase<'FaultPolicy', FaultPolicySpec>;
 export type CorsPolicyResource = ResourceBase<'CorsPolicy', CorsPolicySpec>;
+export type CachePolicyResource = ResourceBase<'CachePolicy', CachePolicySpec>;
 export type GatewayResource = ResourceBase<'Gateway', GatewaySpec>;
 /** Secret (v1, type kubernetes.io/tls): a certificate chain and its key, PEM. */
 export interface SecretSpec {
@@ -607,7 +649,7 @@ export type CompressionPolicyResource = ResourceBase<'CompressionPolicy', Compre
 export type ClientTrafficPolicyResource = ResourceBase<'ClientTrafficPolicy', ClientTrafficPolicySpec>;
 export type SecurityHeadersPolicyResource = ResourceBase<'SecurityHeadersPolicy', SecurityHeadersPolicySpec>;
 export type MeshResource =
-  | ServiceResource | HTTPRouteResource | GRPCRouteResource | TrafficPolicyResource | AuthorizationPolicyResource | GRPCTranslationResource | MeshConfigResource | FaultPolicyResource | CorsPolicyResource | GatewayResource
+  | ServiceResource | HTTPRouteResource | GRPCRouteResource | TrafficPolicyResource | AuthorizationPolicyResource | GRPCTranslationResource | MeshConfigResource | FaultPolicyResource | CorsPolicyResource | CachePolicyResource | GatewayResource
   | SecretResource | CompressionPolicyResource | ClientTrafficPolicyResource | SecurityHeadersPolicyResource;
 
 /** `Kind/namespace/name`: the identity of a resource in the store and in messages. */
@@ -634,6 +676,8 @@ export interface MeshModel {
   readonly faultPolicies: ReadonlyMap<ResourceKey, FaultPolicyResource>;
   /** CorsPolicy by its own key (`CorsPolicy/ns/name`). */
   readonly corsPolicies: ReadonlyMap<ResourceKey, CorsPolicyResource>;
+  /** CachePolicy by its own key (`CachePolicy/ns/name`). */
+  readonly cachePolicies: ReadonlyMap<ResourceKey, CachePolicyResource>;
   /** Gateway by its own key (`Gateway/ns/name`). */
   readonly gateways: ReadonlyMap<ResourceKey, GatewayResource>;
   /** Secret by its own key (`Secret/ns/name`). */

@@ -1,10 +1,13 @@
 /**
  * The sidecar's admin listener (loopback by default): `/ready` (200 once config arrived and not
  * draining), `/config_dump` (accepted resources and versions as proto3 JSON), `/clusters`
- * (endpoints, health, counters) and `/stats/prometheus` (docs/observability.md lists the metrics).
+ * (endpoints, health, counters) and `/stats/prometheus` (docs/observability.md lists the metrics);
+ * `POST /cache/purge` with `{"tag": T}` or `{"key": URL}` purges the HTTP cache's stores (a
+ * Redis store is shared, so one replica's purge empties it for all).
  */
 import { faultCounters, type FaultCounters } from '../http/filters/fault.js';
 import { compressorCounters, type CompressorCounters } from '../http/filters/compressor.js';
+import type { PurgeResult } from '../http/cache/stores.js';
 import { uncaughtErrors } from '../telemetry/guard.js';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -147,6 +150,18 @@ export function registerSidecarMetrics(m: Metrics, s: AdminState): void {
   m.pull('counter', 'weft_compressor_uncompressed_bytes_total', 'Body bytes that went into a compressor, per listener and encoding (Envoy total_uncompressed_bytes).', ['listener', 'encoding'], comp((c) => c.totalUncompressedBytes));
   m.pull('counter', 'weft_compressor_compressed_bytes_total', 'Body bytes a compressor sent, per listener and encoding (Envoy total_compressed_bytes).', ['listener', 'encoding'], comp((c) => c.totalCompressedBytes));
   m.pull('gauge', 'weft_fault_active', 'Requests being delayed or aborted by a fault filter now, per listener.', ['listener'], faults((c) => c.active));
+  const stores = () => s.runtime.caches.all();
+  m.pull('counter', 'weft_cache_requests_total', 'GET/HEAD requests through the HTTP cache (CachePolicy), per store and result: hit, stale, revalidated, miss, bypass.', ['store', 'result'], () =>
+    stores().flatMap((h) => (['hit', 'stale', 'revalidated', 'miss', 'bypass'] as const).map((r) => [{ store: h.name, result: r }, h.counters[r]] as const)),
+  );
+  m.pull('counter', 'weft_cache_coalesced_total', 'Requests answered from another request\'s origin response (request coalescing), per store.', ['store'], () => stores().map((h) => [{ store: h.name }, h.counters.coalesced] as const));
+  m.pull('counter', 'weft_cache_inserts_total', 'Origin responses stored, and not stored (uncacheable or too large), per store.', ['store', 'result'], () =>
+    stores().flatMap((h) => [[{ store: h.name, result: 'stored' }, h.counters.stored] as const, [{ store: h.name, result: 'not_stored' }, h.counters.notStored] as const]),
+  );
+  m.pull('gauge', 'weft_cache_bytes', 'Bytes held by an in-memory cache store.', ['store'], () => stores().filter((h) => h.store.kind === 'memory').map((h) => [{ store: h.name }, h.store.stats.bytes] as const));
+  m.pull('gauge', 'weft_cache_entries', 'Entries held by an in-memory cache store.', ['store'], () => stores().filter((h) => h.store.kind === 'memory').map((h) => [{ store: h.name }, h.store.stats.entries] as const));
+  m.pull('counter', 'weft_cache_evictions_total', 'Entries an in-memory cache store evicted to stay within maxBytes.', ['store'], () => stores().filter((h) => h.store.kind === 'memory').map((h) => [{ store: h.name }, h.store.stats.evictions] as const));
+  m.pull('counter', 'weft_cache_store_errors_total', 'Redis commands that failed or timed out; the cache failed open (the request went to the origin).', ['store'], () => stores().filter((h) => h.store.kind === 'redis').map((h) => [{ store: h.name }, h.store.stats.errors] as const));
   m.pull('counter', 'weft_upstream_requests_total', 'Requests sent to a cluster (not counting retries).', ['cluster'], perCluster((c) => c.stats.rqTotal));
   m.pull('counter', 'weft_upstream_attempts_total', 'Upstream attempts (first tries and retries) per cluster.', ['cluster'], perCluster((c) => c.stats.rqAttempts));
   m.pull('gauge', 'weft_upstream_requests_active', 'Requests in flight per cluster.', ['cluster'], perCluster((c) => c.stats.rqActive));
@@ -221,6 +236,8 @@ export interface AdminSource {
   metrics(): Promise<{ text: string; contentType: string }>;
   /** More JSON endpoints by path (the primary's `/workers`). */
   readonly extra?: Readonly<Record<string, () => Promise<unknown>>>;
+  /** POST /cache/purge: purges every cache store by tag or URL; rejects when a store could not. */
+  purgeCache?(what: { tag: string } | { key: string }): Promise<PurgeResult[]>;
 }
 
 /** This process's admin view, plus its metrics as prom-client JSON (what a primary aggregates). */
@@ -237,6 +254,7 @@ export function localAdmin(s: AdminState): LocalAdmin {
     clusters: async () => clustersView(s),
     metrics: async () => ({ text: await metrics.text(), contentType: metrics.contentType }),
     metricsJson: async () => (await metrics.registry.getMetricsAsJSON()) as unknown[],
+    purgeCache: (what) => s.runtime.caches.purge(what),
   };
 }
 
@@ -244,7 +262,39 @@ export async function startAdmin(host: string, port: number, s: AdminState): Pro
   return serveAdmin(host, port, localAdmin(s));
 }
 
-/** Serves an AdminSource over HTTP (GET/HEAD only). */
+const MAX_PURGE_BODY = 8192;
+
+/** POST /cache/purge {"tag": T} | {"key": URL} -> 200 {"purged": [{store, removed}]}, 400 on a bad body, 502 when a store failed. */
+function purge(req: http.IncomingMessage, run: NonNullable<AdminSource['purgeCache']>, send: (status: number, type: string, body: string) => void): void {
+  if (req.method !== 'POST') return send(405, 'text/plain', 'POST {"tag": "..."} or {"key": "http://host/path"}\n');
+  const chunks: Buffer[] = [];
+  let n = 0;
+  req.on('error', () => undefined);
+  req.on('data', (c: Buffer) => {
+    n += c.length;
+    if (n <= MAX_PURGE_BODY) chunks.push(c);
+  });
+  req.on('end', () => {
+    const bad = (why: string) => send(400, 'application/json', `${JSON.stringify({ code: 'ADMIN_BAD_REQUEST', message: why })}\n`);
+    if (n > MAX_PURGE_BODY) return bad('body too large');
+    let body: unknown;
+    try {
+      body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+    } catch {
+      return bad('body is not JSON');
+    }
+    const o = body as { tag?: unknown; key?: unknown } | null;
+    const keys = o && typeof o === 'object' ? Object.keys(o) : [];
+    if (keys.length !== 1 || (typeof o!.tag !== 'string' && typeof o!.key !== 'string') || (o!.tag === '' || o!.key === '')) return bad('want exactly one of {"tag": "..."} or {"key": "http://host/path"}');
+    const what = typeof o!.tag === 'string' ? { tag: o!.tag } : { key: o!.key as string };
+    run(what).then(
+      (purged) => send(200, 'application/json', `${JSON.stringify({ purged }, null, 2)}\n`),
+      (e: Error) => send(/is not a URL/.test(e.message) ? 400 : 502, 'application/json', `${JSON.stringify({ code: /is not a URL/.test(e.message) ? 'ADMIN_BAD_REQUEST' : 'INTERNAL', message: e.message })}\n`),
+    );
+  });
+}
+
+/** Serves an AdminSource over HTTP (GET/HEAD; POST /cache/purge). */
 export async function serveAdmin(host: string, port: number, src: AdminSource): Promise<{ server: http.Server; address: AddressInfo }> {
   const endpoints = ['/ready', '/config_dump', '/clusters', '/stats/prometheus', ...Object.keys(src.extra ?? {})].join(' ');
   const server = http.createServer((req, res) => {
@@ -255,6 +305,7 @@ export async function serveAdmin(host: string, port: number, src: AdminSource): 
     };
     const fail = (e: Error) => send(500, 'text/plain', `${path}: ${e.message}\n`);
     const sendJson = (p: Promise<unknown>) => p.then((v) => send(200, 'application/json', `${JSON.stringify(v, null, 2)}\n`), fail);
+    if (path === '/cache/purge' && src.purgeCache) return purge(req, src.purgeCache, send);
     if (req.method !== 'GET' && req.method !== 'HEAD') return send(405, 'text/plain', 'method not allowed\n');
     switch (path) {
       case '/ready':

@@ -22,6 +22,7 @@ import type { Extension } from '../../common/extensions.js';
 import type { CompiledRoute } from '../routing/route-table.js';
 import type { Problems } from '../xds/types/decoded.js';
 import type { RouterTracing } from '../telemetry/tracing.js';
+import type { CacheStores } from './cache/stores.js';
 
 export type ResponseHeaders = Record<string, string | string[] | number>;
 
@@ -96,6 +97,8 @@ export class RequestInfo {
   /** Response body bytes written, request body bytes read. */
   bytesSent = 0;
   bytesReceived = 0;
+  /** What the HTTP cache did (HIT, MISS, STALE, REVALIDATED, BYPASS); '' when no cache ran. */
+  cacheStatus = '';
 }
 
 /**
@@ -153,6 +156,8 @@ export interface FilterContext {
   /** Told about every RBAC denial (the sidecar logs it, naming the rule). */
   readonly onDeny?: (req: RequestHead, decision: Denial) => void;
   readonly tracing?: RouterTracing;
+  /** The proxy's cache stores (they outlive the chains; the cache filter takes its store here). */
+  readonly caches?: CacheStores;
 }
 
 /** The per-route half of a factory: `typed_per_filter_config` entries of this type. */

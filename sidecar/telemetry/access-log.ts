@@ -77,6 +77,7 @@ export class AccessLog {
       bytes_received: d.info.bytesReceived,
       bytes_sent: d.info.bytesSent,
       weft_error: d.info.weftError,
+      ...(d.info.cacheStatus ? { cache: d.info.cacheStatus } : {}),
       peer: d.principal ?? d.remoteAddress,
     });
   }

@@ -47,7 +47,8 @@ type Outcome = { ok: true; status: number; requestId: string | null; body: strin
 
 /** In the page: a credentialed PUT with a custom header to `url`, after setting a cookie. */
 function pageFetch(url: string): Promise<Outcome> {
-  document.cookie = 'session=s1; path=/';
+  // Runs in the page (a browser global, not in Node's types).
+  (globalThis as unknown as { document: { cookie: string } }).document.cookie = 'session=s1; path=/';
   return fetch(url, { method: 'PUT', credentials: 'include', headers: { 'x-token': 't1', 'content-type': 'application/json' }, body: '{"n":1}' }).then(
     async (r) => ({ ok: true as const, status: r.status, requestId: r.headers.get('x-request-id'), body: await r.text() }),
     (e: Error) => ({ ok: false as const, name: e.name, message: e.message }),

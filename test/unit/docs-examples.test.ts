@@ -66,7 +66,7 @@ describe('YAML examples in the docs', () => {
       for (const l of v.spec?.listeners ?? []) {
         for (const c of l.tls?.certificateRefs ?? []) {
           const key = `Secret/${ns}/${c.name}`;
-          if (!byKey.has(key)) byKey.set(key, ...parseDocuments(tlsSecret(c.name, CERT, ns), key).docs);
+          if (!byKey.has(key)) byKey.set(key, parseDocuments(tlsSecret(c.name, CERT, ns), key).docs[0]!);
         }
       }
     }

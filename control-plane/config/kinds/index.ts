@@ -13,6 +13,7 @@ import { grpcTranslationKind } from './grpc-translation.js';
 import { meshConfigKind } from './mesh-config.js';
 import { faultPolicyKind } from './fault-policy.js';
 import { corsPolicyKind } from './cors-policy.js';
+import { cachePolicyKind } from './cache-policy.js';
 import { gatewayKind } from './gateway.js';
 import { secretKind } from './secret.js';
 import { compressionPolicyKind } from './compression-policy.js';
@@ -31,6 +32,7 @@ export const KIND_DEFINITIONS = Object.freeze([
   meshConfigKind,
   faultPolicyKind,
   corsPolicyKind,
+  cachePolicyKind,
   gatewayKind,
   secretKind,
   compressionPolicyKind,

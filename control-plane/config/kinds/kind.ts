@@ -20,6 +20,7 @@ export interface ModelBuilder {
   grpcTranslations: Map<ResourceKey, ResourceOf<'GRPCTranslation'>>;
   faultPolicies: Map<ResourceKey, ResourceOf<'FaultPolicy'>>;
   corsPolicies: Map<ResourceKey, ResourceOf<'CorsPolicy'>>;
+  cachePolicies: Map<ResourceKey, ResourceOf<'CachePolicy'>>;
   gateways: Map<ResourceKey, ResourceOf<'Gateway'>>;
   secrets: Map<ResourceKey, ResourceOf<'Secret'>>;
   compressionPolicies: Map<ResourceKey, ResourceOf<'CompressionPolicy'>>;

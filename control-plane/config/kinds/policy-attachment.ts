@@ -26,6 +26,7 @@ export const EXTENSION_REF_KINDS: { readonly [K in ExtensionRefKind]: (m: MeshMo
   CorsPolicy: (m) => m.corsPolicies,
   CompressionPolicy: (m) => m.compressionPolicies,
   SecurityHeadersPolicy: (m) => m.securityHeadersPolicies,
+  CachePolicy: (m) => m.cachePolicies,
 };
 
 /**

@@ -15,9 +15,10 @@ import { fault } from './fault.js';
 import { compressor } from './compressor.js';
 import { requestLimits } from './request-limits.js';
 import { buffer } from './buffer.js';
+import { cache } from './cache.js';
 
-/** Request limits first (they refuse before anything runs); then the compressor: it wraps (and compresses) what every later filter answers. */
-export const HTTP_FILTERS: readonly HttpFilterTranslation[] = Object.freeze([requestLimits, buffer, compressor, cors, rbac, grpcWeb, grpcJsonTranscoder, grpcJsonReverse, fault]);
+/** Request limits first (they refuse before anything runs); then the compressor: it wraps (and compresses) what every later filter answers (the cache keeps identity bodies). */
+export const HTTP_FILTERS: readonly HttpFilterTranslation[] = Object.freeze([requestLimits, buffer, compressor, cors, rbac, cache, grpcWeb, grpcJsonTranscoder, grpcJsonReverse, fault]);
 
 /** A listener's http_filters before the router. */
 export function listenerFilters(ctx: ListenerContext): HttpFilter[] {

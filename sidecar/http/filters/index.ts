@@ -11,6 +11,7 @@ import { isExtensionConfig, isMessageType } from '../../../common/extensions.js'
 import { DISABLED, type HttpFilterFactory } from '../filter.js';
 import { Problems } from '../../xds/types/decoded.js';
 import { compressor } from './compressor.js';
+import { cache } from './cache.js';
 import { cors } from './cors.js';
 import { fault } from './fault.js';
 import { grpcJsonReverse } from './grpc-json-reverse.js';
@@ -30,6 +31,7 @@ export const HTTP_FILTERS: readonly HttpFilterFactory[] = [
   grpcJsonTranscoder as HttpFilterFactory,
   grpcJsonReverse as HttpFilterFactory,
   compressor as HttpFilterFactory,
+  cache as HttpFilterFactory,
 ];
 
 /** The factory for an http_filters entry's typed_config, by its type URL. */

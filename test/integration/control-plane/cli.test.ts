@@ -76,7 +76,7 @@ describe('weft CLI against a running control plane', () => {
   });
 
   it('prints help for every verb', async () => {
-    for (const verb of ['apply', 'get', 'delete', 'proxy-status', 'proxy-config', 'control-plane']) {
+    for (const verb of ['apply', 'get', 'delete', 'proxy-status', 'proxy-config', 'cache', 'control-plane']) {
       const r = await weft([verb, '--help']);
       expect(r.code, verb).toBe(0);
       expect(r.stdout).toMatch(/^Usage: weft /);

@@ -165,7 +165,7 @@ describe('CorsPolicy at the gateway, in process', () => {
     ['the Gateway-wide policy does not allow the listener policy\'s origins there', 'api', '/x', get(APP), 200, { vary: 'accept-encoding' }, true],
   ] as const)('%s', async (_what, listener, path, req, status, headers, upstreamSaw) => {
     const before = orders.seen.length;
-    const r = await send(edge.port(listener), path, { host: listener === 'api' ? 'api.example' : 'shop.example', method: req.method, headers: { ...req.headers } });
+    const r = await send(edge.port(listener), path, { host: listener === 'api' ? 'api.example' : 'shop.example', method: req.method, headers: { ...req.headers } as Record<string, string> });
     expect(r.status).toBe(status);
     expect(corsHeaders(r.headers)).toEqual(headers);
     expect(orders.seen.length - before).toBe(upstreamSaw ? 1 : 0);
