@@ -29,7 +29,7 @@
 #   LAT_CONNS (10) LAT_RATE (500) CONN_RATE (100) GZIP_RATE (200) H2_CONNS (10) H2_STREAMS (10) AIM (2.5)
 #   ROWS ("new resumed keepalive h2 gzip cache") RESULTS_DIR (bench/results). ~2 min a round.
 # A row is measured only if its target worked for the whole of every run (bench/wrk-verdict.mjs:
-# no error, no non-2xx/3xx; a process on the path alive; the fixed rate held; gzip answers
+# no error, no non-2xx/3xx; a process on the path alive; gzip answers
 # compressed; cache hits never reaching the upstream; no resumed handshake in "new", at least 90 %
 # in "resumed"); otherwise it says FAILED with the reason, and the script exits 1 after writing
 # RESULTS_DIR/edge.txt (the table) and edge.json (the figures and every round).
@@ -245,6 +245,12 @@ done
 
 # --- load
 declare -A R=()   # R[row.target.round]: "rps cpu_us p50_ms p99_ms"
+# missed KEY ACHIEVED WANTED: notes a fixed-rate run more than 15 % short of its rate (as the proxy
+# table does): its p99 was not measured at that rate. Not a failure: no error was seen.
+declare -A MISSED=()   # MISSED[row.target]: "round N: ACHIEVED of WANTED/s" for each short run
+missed() {
+  [ $(($2 * 100)) -ge $(($3 * 85)) ] || MISSED[$1]="${MISSED[$1]:+${MISSED[$1]}, }round $round: $2 of $3/s"
+}
 # Compressing 32 KiB costs far more than proxying 64 B: the gzip row's fixed rate is its own.
 rate_of() { if [ "$1" = gzip ]; then echo "$GZIP_RATE"; else echo "$LAT_RATE"; fi; }
 path_of() { case "$1" in gzip) echo /json ;; cache) echo /cached ;; *) echo / ;; esac; }
@@ -266,8 +272,8 @@ connect_run() {
   a=$(cpu_ticks $ps)
   v="$(node "$root/bench/wrk-verdict.mjs" --tls-connect --exit "$rc" "$work/$k.conn.txt")" || { fail "$k" "${v#FAILED }"; return 1; }
   read -r _ reqs rps p50 p99 reused <<< "$v"
-  # Open loop: an edge that falls behind stretches the run; its p99 would not be one at CONN_RATE.
-  [ "$rps" -ge $((CONN_RATE * 9 / 10)) ] || { fail "$k" "served $rps of $CONN_RATE connections/s: it did not keep up (lower CONN_RATE)"; return 1; }
+  # Open loop: an edge that falls behind stretches the run; its p99 is then not one at CONN_RATE.
+  missed "$k" "$rps" "$CONN_RATE"
   EVID[$k]="resumed $reused/$reqs"
   # The row must be what it says: no resumption in "new"; in "resumed", all but the few connections
   # opened before the first ticket arrived.
@@ -309,8 +315,8 @@ wrk_run() {
   alive "$k" $ps "$up_pid" || return 1
   v="$(node "$root/bench/wrk-verdict.mjs" --percentiles --exit "$rc" "$work/$k.lat.txt")" || { fail "$k" "fixed-rate run: ${v#FAILED }"; return 1; }
   local lrps; read -r _ _ lrps p50 p99 <<< "$v"
-  # The pacing only holds while the edge keeps up: a fixed-rate p99 at a lower rate is no p99 at LAT_RATE.
-  [ "$lrps" -ge $(($(rate_of "$row") * 9 / 10)) ] || { fail "$k" "fixed-rate run reached $lrps of $(rate_of "$row") req/s: it did not keep up (lower $([ "$row" = gzip ] && echo GZIP_RATE || echo LAT_RATE))"; return 1; }
+  # The pacing only holds while the edge keeps up (a stall loses slots: paced.lua does not catch up).
+  missed "$k" "$lrps" "$(rate_of "$row")"
   R[$k.$round]="$rps $cpu $p50 $p99"
   echo "$me: round $round $k: $rps req/s, $cpu us CPU/req; at $(rate_of "$row") req/s p50 $p50 ms p99 $p99 ms ${EVID[$k]:-}" >&2
 }
@@ -393,6 +399,9 @@ meets() { # cpu_ratio p99_ratio -> yes / no / -
     printf '%-34s | %8s %8s %8s | %8s %8s %8s | %6s %6s | %-8s | %s\n' "$(label "$row")" "$(fmt 0 "$wr")" "$(fmt 1 "$wc")" "$(fmt 2 "$wp")" \
       "$(fmt 0 "$nr")" "$(fmt 1 "$nc")" "$(fmt 2 "$np")" "$cx" "$px" "$(meets "$cx" "$px")" "$ev"
   done
+  for row in $ROWS; do for t in $TARGETS; do
+    [ -z "${MISSED[$row.$t]:-}" ] || echo "note: $row $t: fixed-rate run more than 15 % short of its rate (${MISSED[$row.$t]}): its p99 is from a lower rate; compare with care"
+  done; done
   echo "aim: weft within ${AIM}x of nginx in CPU per request and p99 (printed, never enforced); load average $load_before before, $(cut -d' ' -f1-3 /proc/loadavg) after (2 cores: much above 0.5 means other work ran)"
 } | tee "$out"
 {
@@ -409,8 +418,9 @@ meets() { # cpu_ratio p99_ratio -> yes / no / -
       read -r a b c d <<< "${R[$row.$t.$r]}"
       rounds+="$s{ \"rps\": $(num "$a"), \"cpuUsPerReq\": $(num "$b"), \"p50Ms\": $(num "$c"), \"p99Ms\": $(num "$d") }"; s=', '
     done
-    printf '{ "rps": %s, "cpuUsPerReq": %s, "p50Ms": %s, "p99Ms": %s, "evidence": %s, "rounds": [%s] }' \
-      "$(num "$(med "$row.$t" 1)")" "$(num "$(med "$row.$t" 2)")" "$(num "$(med "$row.$t" 3)")" "$(num "$(med "$row.$t" 4)")" "$(json_str "${EVID[$row.$t]:-}")" "$rounds"
+    printf '{ "rps": %s, "cpuUsPerReq": %s, "p50Ms": %s, "p99Ms": %s, "evidence": %s, "rateMissed": %s, "rounds": [%s] }' \
+      "$(num "$(med "$row.$t" 1)")" "$(num "$(med "$row.$t" 2)")" "$(num "$(med "$row.$t" 3)")" "$(num "$(med "$row.$t" 4)")" "$(json_str "${EVID[$row.$t]:-}")" \
+      "$([ -n "${MISSED[$row.$t]:-}" ] && json_str "${MISSED[$row.$t]}" || echo null)" "$rounds"
   }
   for row in $ROWS; do
     if [ -n "${SKIP[$row]:-}" ]; then
