@@ -39,8 +39,9 @@ const GATEWAY_USAGE = `usage: weft gateway --gateway NAMESPACE/NAME --control-pl
   The same data plane as \`weft sidecar\`, serving a Gateway API Gateway's listeners (ports and
   routes come from the control plane) and reaching mesh services over mTLS as a mesh client.
   --gateway NS/NAME         the Gateway this process serves (several processes may serve one)
-  --service NAME            workload identity (default: the Gateway's name); the join token
-                            is made with \`weft token create --service NAME\`
+  --service NAME            workload identity: the Gateway's name (the default, and the only
+                            one the control plane accepts); its join token is made with
+                            \`weft token create --service <gateway name>\`
   --listen-address IP       bind the Gateway's listeners here (default: the Listener's, 0.0.0.0)
   --admin-port N            default 15000 (on 127.0.0.1)
   --id ID, --token-file FILE, --ca-file FILE, --trust-domain TD, --xds-protocol P,
@@ -166,7 +167,9 @@ async function run(argv: string[], opts: MainOptions): Promise<void> {
       const m = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?)\/([a-z0-9]([-a-z0-9]*[a-z0-9])?)$/.exec(a.gateway ?? '');
       if (!m) throw new Error(`--gateway: want NAMESPACE/NAME, got '${a.gateway ?? ''}'`);
       a.namespace = m[1]!;
-      a.service ??= m[3]!;
+      // The control plane sends a Gateway's TLS keys only to the Gateway's own identity.
+      if (a.service !== undefined && a.service !== m[3]) throw new Error(`--service: a gateway's identity is its Gateway's name (${m[3]}), not '${a.service}' (the control plane refuses any other: it sends this identity the Gateway's TLS keys)`);
+      a.service = m[3]!;
       if (a.workers !== undefined) throw new Error('--workers is not supported by weft gateway yet');
       for (const f of ['app-port', 'outbound-port', 'inbound-port', 'inbound-address', 'instance-ip'] as const) if (argv.some((x) => x === `--${f}` || x.startsWith(`--${f}=`))) throw new Error(`--${f} is a sidecar flag; a gateway's listeners come from its Gateway`);
       a['app-port'] = '0';

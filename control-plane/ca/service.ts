@@ -217,6 +217,11 @@ export class IdentityServer {
         return { error: `certificate is ${v.spiffeId}, but the node registers service ${node.service} in namespace ${node.namespace}` };
       }
     }
+    // A gateway is sent its Gateway's TLS keys: only the Gateway's own identity may serve it.
+    if (node.role === 'gateway') {
+      const want = node.gateway ? `spiffe://${td}/ns/${node.gateway.replace('/', '/sa/')}` : undefined;
+      if (!want || v.spiffeId !== want) return { error: `certificate is ${v.spiffeId}, but a gateway serving Gateway ${node.gateway ?? '(none)'} must connect as ${want ?? 'its Gateway (WEFT_GATEWAY ns/name is missing)'} (join with \`weft token create --service <gateway name> -n <namespace>\`)` };
+    }
     return { peerId: v.spiffeId };
   }
 }

@@ -13,7 +13,7 @@ import { create } from '@bufbuild/protobuf';
 import { HeaderValueOptionSchema, HeaderValueOption_HeaderAppendAction, type HeaderValueOption } from '../../proto/gen/envoy/config/core/v3/base_pb.js';
 import type { GatewayListener, SecurityHeadersPolicySpec } from '../config/types.js';
 
-/** Whether a listener of this protocol carries requests over TLS (HTTPS listeners arrive soon). */
+/** Whether a listener of this protocol carries requests over TLS (HTTPS). */
 export function listenerIsTls(l: GatewayListener): boolean {
   return l.protocol === 'HTTPS';
 }

@@ -4,6 +4,7 @@
  * node are built once and shared, and nodes of the same class get the very same Snapshot.
  */
 import type { MeshModel, ServiceResource, AppProtocol, GatewayResource, ClientTrafficPolicySpec } from '../config/types.js';
+import { TYPE_URL } from '../../common/xds-types.js';
 import type { RegistryView } from '../registry/types.js';
 import type { NodeInfo } from '../xds/node.js';
 import { Snapshot, type Resource } from '../xds/snapshot.js';
@@ -115,7 +116,7 @@ export class Translator {
     const zone = this.#zoneKey(node);
     const key = node.role === 'proxyless'
       ? `p|${node.namespace}|${zone}`
-      : `${node.role}|${node.namespace}|${node.service ?? ''}|${node.appPort ?? ''}|${node.appProtocol ?? ''}|${zone}|${node.role === 'gateway' ? (node.gateway ?? '') : ''}`;
+      : `${node.role}|${node.namespace}|${node.service ?? ''}|${node.appPort ?? ''}|${node.appProtocol ?? ''}|${zone}|${node.role === 'gateway' ? `${node.gateway ?? ''}|${node.peerId !== undefined}` : ''}`;
     let snap = this.#snapshots.get(key);
     if (!snap) {
       snap = this.#build(node, zone);
@@ -144,7 +145,9 @@ export class Translator {
       // A gateway serves its Gateway's listeners instead of an outbound one; without a Gateway
       // (none named, or not applied yet) it holds clusters and endpoints only.
       const gw = node.gateway ? this.#model.gateways.get(`Gateway/${node.gateway}`) : undefined;
-      if (gw) out.push(...this.#gatewayListeners(gw, node.service));
+      // TLS keys go only to a node authenticated as the Gateway's own identity (ca/service.ts
+      // authorizeXds); a node on the plaintext xDS port never gets them.
+      if (gw) out.push(...this.#gatewayListeners(gw, node.service).filter((r) => r.typeUrl !== TYPE_URL.secret || node.peerId !== undefined));
       return new Snapshot(out);
     }
     const outboundRoute = this.#outboundRoute(node.namespace, proxyless);

@@ -23,6 +23,16 @@ function connectionTokens(v: string | undefined): Set<string> | undefined {
   return out;
 }
 
+/**
+ * x-forwarded-proto: a client's TLS terminated here without a client certificate (a gateway's
+ * HTTPS listener) is https whatever the client claimed; otherwise the header as it came (a mesh
+ * hop's mTLS is transport, not the request's scheme), else the connection's scheme.
+ */
+function forwardedProto(d: RequestHead, xfp: string | undefined): string {
+  if (d.secure && d.principal === undefined) return 'https';
+  return xfp ?? (d.secure ? 'https' : 'http');
+}
+
 /** Flat [name, value, ...] request headers for the upstream; `host` carries the authority. */
 export function requestHeaders(d: RequestHead, info: RequestInfo, authority: string, remove: readonly string[], add: readonly HeaderOp[], keepTeTrailers: boolean): string[] {
   const raw = d.rawPairs();
@@ -47,7 +57,7 @@ export function requestHeaders(d: RequestHead, info: RequestInfo, authority: str
   }
   const remote = d.remoteAddress;
   info.requestId = rid && REQUEST_ID.test(rid) ? rid : randomUUID();
-  out.push('host', authority, 'x-forwarded-for', xff ? `${xff}, ${remote}` : remote, 'x-forwarded-proto', d.secure ? 'https' : (xfp ?? 'http'), 'x-request-id', info.requestId);
+  out.push('host', authority, 'x-forwarded-for', xff ? `${xff}, ${remote}` : remote, 'x-forwarded-proto', forwardedProto(d, xfp), 'x-request-id', info.requestId);
   if (add.length) applyOps(out, add);
   return out;
 }

@@ -43,9 +43,13 @@ export class EdgeState {
   /** `*.suffix` wildcards as `.suffix`, longest first. */
   readonly #wild: Array<[string, EdgeChainState]> = [];
   readonly #default: EdgeChainState | undefined;
-  /** The versions any chain allows (the server's range; OpenSSL fixes it before SNI selects a chain). */
+  /**
+   * The versions and TLS 1.2 suites any chain allows: the server's own, since OpenSSL takes them
+   * from the context a connection starts with, before SNI selects a chain's.
+   */
   readonly minVersion: tls.SecureVersion;
   readonly maxVersion: tls.SecureVersion;
+  readonly ciphers: string | undefined;
 
   constructor(inputs: readonly EdgeChainInput[], prev: EdgeState | undefined) {
     const reuse = new Map<string, { secure: tls.SecureContext; options: tls.SecureContextOptions }>();
@@ -81,6 +85,8 @@ export class EdgeState {
     const versions = inputs.flatMap((c) => (c.terminate ? [c.terminate.minVersion, c.terminate.maxVersion] : []));
     this.minVersion = versions.includes('TLSv1.2') ? 'TLSv1.2' : 'TLSv1.3';
     this.maxVersion = versions.includes('TLSv1.3') ? 'TLSv1.3' : 'TLSv1.2';
+    const suites = [...new Set(inputs.flatMap((c) => c.terminate?.ciphers?.split(':') ?? []))];
+    this.ciphers = suites.length ? suites.join(':') : undefined;
   }
 
   /** The chain for a connection whose SNI is `servername` (none: the default chain). */
@@ -92,6 +98,17 @@ export class EdgeState {
       for (const [suffix, c] of this.#wild) if (n.length > suffix.length && n.endsWith(suffix)) return c;
     }
     return this.#default;
+  }
+
+  /**
+   * The server's own context: the default chain's certificates (clients without SNI), if any, and
+   * always the versions and suites of every chain.
+   */
+  serverOptions(): { key: string; options: tls.SecureContextOptions } {
+    const d = this.#default;
+    const base = d?.options ?? {};
+    const options: tls.SecureContextOptions = { ...base, minVersion: this.minVersion, maxVersion: this.maxVersion, ...(this.ciphers ? { ciphers: this.ciphers } : {}) };
+    return { key: `${d?.secureKey ?? ''}|${this.minVersion}|${this.maxVersion}|${this.ciphers ?? ''}`, options };
   }
 
   /** The chain without SNI (the server's default context), if any. */

@@ -409,10 +409,9 @@ export class HttpListener {
       });
       this.#edgeServer = server;
     }
-    const d = st.defaultChain;
-    const key = d?.secure ? d.secureKey : '';
-    if (key !== this.#edgeDefaultKey && d?.secure && d.options) {
-      this.#edgeServer.setSecureContext(d.options);
+    const { key, options } = st.serverOptions();
+    if (key !== this.#edgeDefaultKey) {
+      this.#edgeServer.setSecureContext(options);
       this.#edgeDefaultKey = key;
     }
     return this.#edgeServer;

@@ -108,6 +108,14 @@ describe('weft gateway: HTTPS termination with real clients', () => {
     expect(a).toMatch(/ALPN protocol: h2/);
     expect(a).toMatch(/Verify return code: 0 \(ok\)/);
     expect(await s('shop.example.com')).toMatch(/subject=CN ?= ?shop\.example\.com/);
+    // TLS 1.2 only with forward-secret AEAD suites, on a port whose listeners all have hostnames
+    // (no default chain: the server's own context must still carry the suites). api's key is RSA,
+    // with which a plain-RSA, CBC suite would be possible.
+    const weak = await run('bash', ['-c', `openssl s_client -connect 127.0.0.1:${httpsPort} -servername api.example.com -tls1_2 -cipher AES128-SHA </dev/null 2>&1; echo rc=$?`], { timeout: 10_000 });
+    expect(weak.stdout).toMatch(/rc=1/);
+    expect(weak.stdout).not.toMatch(/Cipher is AES128-SHA/);
+    const strong = await run('bash', ['-c', `openssl s_client -connect 127.0.0.1:${httpsPort} -servername shop.example.com -tls1_2 </dev/null 2>&1`], { timeout: 10_000 });
+    expect(strong.stdout).toMatch(/Cipher is ECDHE-(ECDSA|RSA)-(AES(128|256)-GCM-SHA(256|384)|CHACHA20-POLY1305)/);
   });
 
   it('redirects plain HTTP to HTTPS, and answers plain HTTP on the HTTPS port with 400', async () => {

@@ -77,7 +77,7 @@ export function translateFor(yaml: readonly string[], n: SidecarNode): XdsConfig
   const problems = [...errors, ...v.errors].map(formatFieldError);
   if (problems.length) throw new Error(`the mesh does not validate:\n${problems.join('\n')}`);
   const model = buildModel(1, v.resources);
-  const node: NodeInfo = { id: `${n.service}-1`, cluster: '', role: n.role ?? 'sidecar', namespace: n.namespace ?? 'default', service: n.service, appPort: n.appPort, appProtocol: n.appProtocol ?? 'http', labels: {}, userAgent: 'weft-test-harness', ...(n.gateway ? { gateway: n.gateway } : {}) };
+  const node: NodeInfo = { id: `${n.service}-1`, cluster: '', role: n.role ?? 'sidecar', namespace: n.namespace ?? 'default', service: n.service, appPort: n.appPort, appProtocol: n.appProtocol ?? 'http', labels: {}, userAgent: 'weft-test-harness', ...(n.gateway ? { gateway: n.gateway, peerId: `spiffe://cluster.local/ns/${n.gateway.replace('/', '/sa/')}` } : {}) };
   const snap = new Translator(model, new Registry()).snapshotFor(node);
   const out = { listeners: new Map(), routes: new Map(), clusters: new Map(), endpoints: new Map(), secrets: new Map() } as Record<ResourceKind | 'listeners' | 'routes' | 'clusters' | 'endpoints' | 'secrets', Map<string, unknown>>;
   const slot: Record<ResourceKind, keyof typeof out> = { listener: 'listeners', route: 'routes', cluster: 'clusters', endpoint: 'endpoints', secret: 'secrets' };

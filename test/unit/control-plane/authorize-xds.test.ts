@@ -45,4 +45,17 @@ describe('authorizeXds', () => {
     // A node that registers nothing (a gateway, a client) needs only a valid mesh certificate.
     expect(ids.authorizeXds(node(undefined), await leafOf(ca, 'web'))).toEqual({ peerId: 'spiffe://cluster.local/ns/default/sa/web' });
   });
+
+  it("admits a gateway node only with its Gateway's own identity (it is sent that Gateway's TLS keys)", async () => {
+    const dir = tempDir('weft-ca-');
+    const ca = await CertificateAuthority.open({ dataDir: dir });
+    const ids = new IdentityServer({ ca, tokens: await JoinTokens.open(dir), mesh: () => ({ trustDomain: 'cluster.local' }) as never, logger: silentLogger, serveHosts: ['127.0.0.1'] });
+    const gw = (service: string, gateway: string | undefined, namespace = 'default') => ({ ...node(service, namespace), role: 'gateway', ...(gateway ? { gateway } : {}) }) as NodeInfo;
+    expect(ids.authorizeXds(gw('edge', 'default/edge'), await leafOf(ca, 'edge'))).toEqual({ peerId: 'spiffe://cluster.local/ns/default/sa/edge' });
+    // A workload claiming to serve another Gateway (its own certificate, its own service name).
+    expect(ids.authorizeXds(gw('frontend', 'default/edge'), await leafOf(ca, 'frontend'))).toEqual({ error: expect.stringMatching(/certificate is spiffe:\/\/cluster\.local\/ns\/default\/sa\/frontend, but a gateway serving Gateway default\/edge must connect as spiffe:\/\/cluster\.local\/ns\/default\/sa\/edge/) });
+    // The same name in another namespace.
+    expect(ids.authorizeXds(gw('edge', 'shop/edge', 'default'), await leafOf(ca, 'edge'))).toEqual({ error: expect.stringMatching(/must connect as spiffe:\/\/cluster\.local\/ns\/shop\/sa\/edge/) });
+    expect(ids.authorizeXds(gw('edge', undefined), await leafOf(ca, 'edge'))).toEqual({ error: expect.stringMatching(/WEFT_GATEWAY ns\/name is missing/) });
+  });
 });

@@ -57,7 +57,9 @@ spec:
 `;
 
 const t = new Translator(modelOf(MESH), new Registry(), { bundlePem: 'PEM' });
-const edge = nodeOf({ id: 'gw-1', role: 'gateway', gateway: 'default/edge' });
+// Authenticated as the Gateway's identity (ca/service.ts authorizeXds): it gets the keys.
+const edge = nodeOf({ id: 'gw-1', role: 'gateway', gateway: 'default/edge', peerId: 'spiffe://cluster.local/ns/default/sa/edge' });
+const unauthenticated = nodeOf({ id: 'gw-3', role: 'gateway', gateway: 'default/edge' });
 const other = nodeOf({ id: 'gw-2', role: 'gateway', gateway: 'default/other' });
 const names = (type: string, n = edge) => [...t.snapshotFor(n).get(type as never).keys()].sort();
 
@@ -67,6 +69,8 @@ describe('gateway TLS translation', () => {
     expect(names(TYPE_URL.route)).toEqual(['gateway.api', 'gateway.shop', 'gateway.web']);
     expect(names(TYPE_URL.secret)).toEqual(['ROOTCA', 'tls/default/api', 'tls/default/shop']);
     expect(names(TYPE_URL.secret, other)).toEqual(['ROOTCA']);
+    // A node that did not prove the Gateway's identity (the plaintext xDS port) gets no key.
+    expect(names(TYPE_URL.secret, unauthenticated)).toEqual(['ROOTCA']);
     expect(t.snapshotFor(edge).inconsistencies()).toEqual([]);
     const l = message<Listener>(t, edge, TYPE_URL.listener, 'gateway.shop');
     expect(l.filterChains.map((c) => c.filterChainMatch?.serverNames)).toEqual([['shop.example'], ['*.api.example']]);

@@ -47,9 +47,28 @@ spec:
   rules:
     - filters: [{ type: RequestRedirect, requestRedirect: { scheme: https, port: 443, statusCode: 301 } }]
 `;
+// Canonical host: the bare domain redirects to www, keeping the scheme (https) and the path.
+const CANONICAL = `apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: { name: canonical }
+spec:
+  parentRefs: [{ kind: Gateway, name: edge, sectionName: fallback }]
+  hostnames: [example.org]
+  rules:
+    - filters: [{ type: RequestRedirect, requestRedirect: { hostname: www.example.org, statusCode: 301 } }]
+`;
+const SECURITY = `apiVersion: weft.dev/v1alpha1
+kind: SecurityHeadersPolicy
+metadata: { name: edge-headers }
+spec:
+  targetRefs: [{ group: gateway.networking.k8s.io, kind: Gateway, name: edge }]
+  hsts: { maxAgeSeconds: 31536000, includeSubDomains: true }
+  frameOptions: DENY
+`;
 
 interface Seen {
   status: number;
+  headers: Record<string, string | string[] | undefined>;
   body: string;
   subject: string;
   protocol: string | null;
@@ -71,10 +90,13 @@ describe('gateway TLS termination', () => {
     shop = selfSignedCert(['shop.example']);
     api = selfSignedCert(['*.api.example']);
     dflt = selfSignedCert(['default.example']);
-    orders = await upstream((_q, s) => s.end('orders'));
+    orders = await upstream((q, s) => {
+      s.setHeader('x-seen-proto', String(q.headers['x-forwarded-proto']));
+      s.end('orders');
+    });
     apis = await upstream((_q, s) => s.end('api'));
     other = await upstream((_q, s) => s.end('other'));
-    yaml = [PLAINTEXT_MESH, GATEWAY, service('orders', [orders.port]), service('apis', [apis.port]), service('other', [other.port]), tlsSecret('shop-cert', shop), tlsSecret('api-cert', api), tlsSecret('default-cert', dflt), route('shop', 'shop', 'orders'), route('api', 'api', 'apis'), route('fallback', 'fallback', 'other'), REDIRECT];
+    yaml = [PLAINTEXT_MESH, GATEWAY, service('orders', [orders.port]), service('apis', [apis.port]), service('other', [other.port]), tlsSecret('shop-cert', shop), tlsSecret('api-cert', api), tlsSecret('default-cert', dflt), route('shop', 'shop', 'orders'), route('api', 'api', 'apis'), route('fallback', 'fallback', 'other'), REDIRECT, CANONICAL, SECURITY];
     gw = await inProcessGateway(yaml, 'default/edge');
   });
   afterAll(async () => {
@@ -84,10 +106,10 @@ describe('gateway TLS termination', () => {
   });
 
   /** One HTTPS/1.1 request with SNI `servername` (none when undefined) and Host `host`. */
-  function get(servername: string | undefined, host: string, o: { maxVersion?: tls.SecureVersion; agent?: https.Agent } = {}): Promise<Seen> {
+  function get(servername: string | undefined, host: string, o: { maxVersion?: tls.SecureVersion; agent?: https.Agent; path?: string } = {}): Promise<Seen> {
     return new Promise((resolve, reject) => {
       const req = https.request(
-        { host: '127.0.0.1', port: gw.port('shop'), path: '/', headers: { host }, ca: ca(), servername: servername ?? '', agent: o.agent ?? false, ...(o.maxVersion ? { maxVersion: o.maxVersion } : {}), checkServerIdentity: () => undefined },
+        { host: '127.0.0.1', port: gw.port('shop'), path: o.path ?? '/', headers: { host, 'x-forwarded-proto': 'http' }, ca: ca(), servername: servername ?? '', agent: o.agent ?? false, ...(o.maxVersion ? { maxVersion: o.maxVersion } : {}), checkServerIdentity: () => undefined },
         (res) => {
           const sock = res.socket as tls.TLSSocket;
           const subject = String(sock.getPeerCertificate().subject?.CN ?? '');
@@ -95,7 +117,7 @@ describe('gateway TLS termination', () => {
           const version = sock.getProtocol();
           let body = '';
           res.on('data', (c: Buffer) => (body += c));
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, body, subject, protocol, version }));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body, subject, protocol, version }));
         },
       );
       req.on('error', reject);
@@ -104,7 +126,10 @@ describe('gateway TLS termination', () => {
   }
 
   it('serves each HTTPS listener its certificate and its routes, chosen by SNI', async () => {
-    expect(await get('shop.example', 'shop.example')).toMatchObject({ status: 200, body: 'orders', subject: 'shop.example' });
+    const shopped = await get('shop.example', 'shop.example');
+    expect(shopped).toMatchObject({ status: 200, body: 'orders', subject: 'shop.example' });
+    // The upstream learns the client's scheme, whatever x-forwarded-proto the client sent.
+    expect(shopped.headers['x-seen-proto']).toBe('https');
     expect(await get('a.api.example', 'a.api.example')).toMatchObject({ status: 200, body: 'api', subject: '*.api.example' });
     expect(await get('deep.b.api.example', 'deep.b.api.example')).toMatchObject({ status: 200, body: 'api', subject: '*.api.example' });
     // Another name, or no SNI at all: the listener without hostname.
@@ -150,10 +175,26 @@ describe('gateway TLS termination', () => {
     expect(r.body).toContain('HTTPS port');
   });
 
-  it('redirects HTTP to HTTPS on the HTTP listener', async () => {
+  it('redirects HTTP to HTTPS on the HTTP listener, without HSTS there (RFC 6797 7.2) but with the other security headers', async () => {
     const r = await send(gw.port('web'), '/cart?x=1', { host: 'shop.example' });
     expect(r.status).toBe(301);
     expect(r.headers.location).toBe('https://shop.example/cart?x=1');
+    expect(r.headers['strict-transport-security']).toBeUndefined();
+    expect(r.headers['x-frame-options']).toBe('DENY');
+  });
+
+  it('sends HSTS on HTTPS listeners', async () => {
+    const r = await get('shop.example', 'shop.example');
+    expect(r.status).toBe(200);
+    expect(r.headers['strict-transport-security']).toBe('max-age=31536000; includeSubDomains');
+    expect(r.headers['x-frame-options']).toBe('DENY');
+  });
+
+  it('redirects the bare domain to its canonical host, keeping https and the path', async () => {
+    const r = await get('example.org', 'example.org', { path: '/a/b?c=1' });
+    expect(r.status).toBe(301);
+    expect(r.headers.location).toBe('https://www.example.org/a/b?c=1');
+    expect(r.headers['strict-transport-security']).toBe('max-age=31536000; includeSubDomains');
   });
 
   it('serves a replaced certificate to new connections; an open connection keeps working', async () => {
