@@ -5,7 +5,7 @@
 // Reads, each optional (a missing one is listed under `missing` and left out):
 //   <newest stamp>/runs.tsv, rss.tsv, cpu.tsv, table.txt   the proxy table (bench/proxy/run.sh)
 //   two-hop.json (or two-hop.txt), transcode.json (or transcode.txt), footprint.json, xds-convergence.json, filter-chain.json,
-//   workers.json (edge gateway with --workers 1 and 2)
+//   workers.json (edge gateway with --workers 1 and 2), edge.json (weft gateway against nginx at the edge)
 //   run.json, run-status.tsv   written by scripts/bench.sh: when this run started, which scenarios it
 //                              skipped, and each scenario script's exit code
 // No figure is published for a failing target: a row that saw errors (non-2xx, socket errors,
@@ -206,6 +206,24 @@ function workers() {
   const rr = j.rows.find((r) => r.workers === 2 && r.sched === 'rr' && !r.failed);
   return { ...j, scaling: one && rr ? round(rr.rps / one.rps, 2) : null };
 }
+/**
+ * bench/weft-edge.sh: weft gateway and nginx per row (HTTPS handshakes, keep-alive, gzip, cache):
+ * each side's figures, the Weft/nginx ratios and whether the row meets the aim. A side that FAILED
+ * fails the row; a row not run in this build (its policy kind missing) is listed, not failed.
+ */
+function edge() {
+  const j = json('edge.json');
+  if (!j) return null;
+  for (const r of j.rows) for (const side of ['weft', 'nginx']) if (r[side]?.failed) fail('edge', `${r.key} (${side})`, r[side].failed);
+  const measured = j.rows.filter((r) => r.meetsAim !== undefined && r.meetsAim !== null);
+  return {
+    ...j,
+    aim: j.config?.aim ?? null,
+    meetingAim: measured.filter((r) => r.meetsAim).map((r) => r.key),
+    missingAim: measured.filter((r) => !r.meetsAim).map((r) => r.key),
+    notRun: j.rows.filter((r) => r.notRun).map((r) => ({ key: r.key, reason: r.notRun })),
+  };
+}
 function json(name) {
   if (!has(name) || !current(name.replace(/\.json$/, '').replace(/-(\w)/g, (_, c) => c.toUpperCase()), name)) return null;
   return { source: rel(join(dir, name)), ...JSON.parse(read(name)) };
@@ -289,6 +307,7 @@ const scenarios = {
   transcode: transcode(),
   footprint: json('footprint.json'),
   workers: workers(),
+  edge: edge(),
 };
 const skipped = new Set(run?.skipped ?? []);
 const missing = Object.entries(scenarios).filter(([k, v]) => !v && !skipped.has(k)).map(([k]) => k);
@@ -322,6 +341,17 @@ if (t) {
     title: `Two-hop mesh, ${t.config?.latRate ?? '?'} req/s (app -> sidecar -> sidecar -> app, ${t.config?.rounds ?? '?'} round${t.config?.rounds > 1 ? 's' : ''})`,
     rows: t.rows.map((r) => ({ label: r.name, failed: r.failed, p50Ms: r.p50Ms, p99Ms: r.p99Ms })),
   });
+}
+const e = scenarios.edge;
+if (e) {
+  const rows = e.rows.filter((r) => !r.notRun && r.key !== 'h2').flatMap((r) => ['weft', 'nginx'].map((side) =>
+    ({ label: `${r.key} ${side}`, failed: r[side]?.failed, p50Ms: r[side]?.p50Ms, p99Ms: r[side]?.p99Ms })));
+  if (rows.length) {
+    sections.push({
+      title: `Edge: weft gateway vs nginx over HTTPS, ${e.config?.latRate ?? '?'} req/s (new/resumed: ${e.config?.connRate ?? '?'} conn/s; gzip: ${e.config?.gzipRate ?? '?'} req/s)`,
+      rows,
+    });
+  }
 }
 const summary = {
   generatedAt: new Date().toISOString(),

@@ -3,8 +3,9 @@
 // generator exited non-zero or printed no result, completed no request, saw any non-2xx/3xx
 // answer, any socket error (connect, read, write, timeout) or any h2load failed/errored/timed-out
 // request, or (when percentiles are wanted) printed no latency percentiles.
-//   node bench/wrk-verdict.mjs [--percentiles] [--exit CODE] [--h2load] FILE
-// prints "ok REQUESTS REQ_PER_S P50_MS P99_MS" (P50/P99 "-" when not asked for) and exits 0, or
+//   node bench/wrk-verdict.mjs [--percentiles] [--exit CODE] [--h2load | --tls-connect] FILE
+// prints "ok REQUESTS REQ_PER_S P50_MS P99_MS" (P50/P99 "-" when not asked for; --tls-connect adds
+// RESUMED, the handshakes that resumed a session) and exits 0, or
 // prints "FAILED <reason>" and exits 1. Plain Node, no dependencies (the bench scripts call it).
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -61,16 +62,37 @@ export function h2loadVerdict(text, { exitCode = 0 } = {}) {
   return { ok: true, requests: ok, rps: Number.isFinite(secs) && secs > 0 ? ok / secs : NaN, p50Ms: null, p99Ms: null };
 }
 
+/**
+ * The verdict on one bench/tls-connect-load.mjs run (a new TLS connection per request, fixed
+ * rate): its RESULT line. Fails on any error (connect, handshake, timeout, short response, too
+ * many open), any non-2xx/3xx answer, or no request done. `reused` (resumed handshakes) is the
+ * caller's to judge.
+ */
+export function tlsConnectVerdict(text, { exitCode = 0 } = {}) {
+  const fail = (reason) => ({ ok: false, reason });
+  if (exitCode !== 0) return fail(`load generator exited ${exitCode}`);
+  const line = /^RESULT (.*)$/m.exec(text)?.[1];
+  if (!line) return fail('tls-connect-load printed no result');
+  const f = Object.fromEntries([...line.matchAll(/(\w+)=("(?:[^"\\]|\\.)*"|\S+)/g)].map((m) => [m[1], m[2]]));
+  const n = (k) => Number(f[k]);
+  if (n('errors') > 0) return fail(`${n('errors')} of ${n('requests')} connections failed (first: ${JSON.parse(f.first_error ?? '""')})`);
+  if (n('non2xx') > 0) return fail(`${n('non2xx')} of ${n('requests')} responses were not 2xx/3xx`);
+  if (!(n('ok') > 0)) return fail('no request completed');
+  return { ok: true, requests: n('ok'), rps: n('ok') / (n('duration_us') / 1e6), p50Ms: n('p50_us') / 1000, p99Ms: n('p99_us') / 1000, reused: n('reused') };
+}
+
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const args = process.argv.slice(2);
   let percentiles = false;
   let h2load = false;
+  let tlsConnect = false;
   let exitCode = 0;
   let file;
   while (args.length) {
     const a = args.shift();
     if (a === '--percentiles') percentiles = true;
     else if (a === '--h2load') h2load = true;
+    else if (a === '--tls-connect') tlsConnect = true;
     else if (a === '--exit') exitCode = Number(args.shift());
     else file = a;
   }
@@ -81,8 +103,8 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     console.log(`FAILED no load generator output (${file ?? 'no file given'})`);
     process.exit(1);
   }
-  const v = h2load ? h2loadVerdict(text, { exitCode }) : wrkVerdict(text, { percentiles, exitCode });
+  const v = tlsConnect ? tlsConnectVerdict(text, { exitCode }) : h2load ? h2loadVerdict(text, { exitCode }) : wrkVerdict(text, { percentiles, exitCode });
   const f = (x) => (Number.isFinite(x) ? String(Math.round(x * 1000) / 1000) : '-');
-  console.log(v.ok ? `ok ${v.requests} ${Math.round(v.rps)} ${f(v.p50Ms)} ${f(v.p99Ms)}` : `FAILED ${v.reason}`);
+  console.log(v.ok ? `ok ${v.requests} ${Math.round(v.rps)} ${f(v.p50Ms)} ${f(v.p99Ms)}${tlsConnect ? ` ${v.reused}` : ''}` : `FAILED ${v.reason}`);
   process.exit(v.ok ? 0 : 1);
 }

@@ -11,6 +11,9 @@
 #      a sidecar, against the same sidecar proxying plain gRPC.
 #   6. Edge gateway scaling (bench/weft-workers.sh): req/s and CPU per request of one sidecar with
 #      --workers 1 and 2 (and both cluster scheduling policies); the scaling ratio.
+#   7. Edge against nginx (bench/weft-edge.sh): weft gateway and nginx terminating HTTPS in front of
+#      the same upstream: new and resumed TLS connections, keep-alive https/1.1 and h2, gzip and
+#      cache hits; CPU per request and fixed-rate p99 as Weft/nginx ratios against a 2.5x aim.
 #   Then bench/report.mjs gathers everything into bench/results/summary.json and latency.svg.
 # No numbers for a failing target: a row whose target answered errors, died, or did not start is
 # printed as FAILED with the reason, a scenario script that fails does not stop the others, and
@@ -22,7 +25,7 @@
 # not a time: it holds on a busy machine where CPU-time ratios move by 30 %).
 # Knobs: ROUNDS (default 3: medians and a spread column; the 16 KiB table: ROUNDS_16K, default 1, to stay near 15 minutes), DURATION/LAT_DURATION/WARMUP (5/5/2 s), BENCH_PATH (/ or /16k, for the first table; a second table always runs /16k), SKIP_PROXY=1
 # (skip the proxy table), SCENARIOS (default "xdsConvergence filterChain proxy proxy16k twoHop footprint
-# transcode workers": run only these, e.g. SCENARIOS=twoHop MODES= TRACING_ROWS= UPSTREAM_STATUS=503 to watch a
+# transcode workers edge": run only these, e.g. SCENARIOS=twoHop MODES= TRACING_ROWS= UPSTREAM_STATUS=503 to watch a
 # row against a target answering 503 come out FAILED). Every scenario and its own knobs: docs/benchmarks.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,8 +37,8 @@ res=bench/results
 mkdir -p "$res"
 # An earlier run's files must never be read as this run's: delete them, and stamp this run's start
 # (the proxy table's <stamp>/ folders are kept as history; report.mjs ignores the ones older than this).
-rm -f "$res"/{two-hop,transcode,footprint,workers,xds-convergence,filter-chain}.{txt,json} "$res"/{summary.json,latency.svg,run-status.tsv}
-all="xdsConvergence filterChain proxy proxy16k twoHop footprint transcode workers"
+rm -f "$res"/{two-hop,transcode,footprint,workers,edge,xds-convergence,filter-chain}.{txt,json} "$res"/{summary.json,latency.svg,run-status.tsv}
+all="xdsConvergence filterChain proxy proxy16k twoHop footprint transcode workers edge"
 SCENARIOS=" ${SCENARIOS:-$all} "; [ "${SKIP_PROXY:-0}" = 1 ] && SCENARIOS="${SCENARIOS/ proxy16k / }" && SCENARIOS="${SCENARIOS/ proxy / }"
 wanted() { [[ "$SCENARIOS" == *" $1 "* ]]; }
 skipped=''; for k in $all; do wanted "$k" || skipped+="${skipped:+, }\"$k\""; done; skipped="[$skipped]"
@@ -52,7 +55,7 @@ echo "== xDS convergence (control plane)"
 scenario xdsConvergence bash -c "set -o pipefail; npx vitest run --config bench/vitest.config.ts bench/xds-convergence.bench.ts --silent=false 2>&1 | sed -n '/^xDS convergence/,/^(/p'"
 echo "== HTTP filter chain cost (in process)"
 scenario filterChain bash -c "set -o pipefail; npx vitest run --config bench/vitest.config.ts bench/filter-chain.bench.ts --silent=false 2>&1 | sed -n '/^HTTP filter chain cost/,/Origin allowed/p' | tee bench/results/filter-chain.txt"
-{ wanted proxy || wanted proxy16k; } && bash bench/proxy/setup.sh   # wrk, nginx, haproxy, the Node peers (idempotent)
+{ wanted proxy || wanted proxy16k || wanted edge; } && bash bench/proxy/setup.sh   # wrk, h2load, nginx, haproxy, the Node peers (idempotent)
 weft_rows=(weft=http://127.0.0.1:19010 --start weft="bash $PWD/bench/weft-single-hop.sh")
 if [ -n "${BASELINE_REF:-}" ]; then
   base_root="$(bash bench/baseline.sh "$BASELINE_REF")"
@@ -84,6 +87,9 @@ scenario transcode env ROUNDS="${ROUNDS:-1}" bash bench/weft-transcode.sh
 echo
 echo "== edge gateway scaling: weft sidecar --workers 1 and 2 (2 cores: wrk, the upstream and the workers share them)"
 scenario workers bash bench/weft-workers.sh
+echo
+echo "== edge: weft gateway against nginx (worker_processes 1) over HTTPS: handshakes, keep-alive, gzip, cache hits"
+scenario edge env ROUNDS="${ROUNDS:-1}" bash bench/weft-edge.sh
 echo
 echo "== summary"
 rc=0

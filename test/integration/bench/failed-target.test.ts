@@ -78,7 +78,7 @@ describe('a target answering 503 is FAILED, never a number', () => {
     const results = join(dir, 'two-hop-503');
     mkdirSync(results);
     writeFileSync(join(results, 'run.json'), JSON.stringify({ runId: 't', startedAt: new Date(Date.now() - 1000).toISOString(),
-      skipped: ['xdsConvergence', 'proxy', 'proxy16k', 'transcode', 'footprint', 'workers'] }));
+      skipped: ['xdsConvergence', 'proxy', 'proxy16k', 'transcode', 'footprint', 'workers', 'edge'] }));
     const env = { MODES: '', TRACING_ROWS: '', UPSTREAM_STATUS: '503', LAT_DURATION: '1', DURATION: '1', RESULTS_DIR: results };
     const r = await run('bash', [bench('weft-two-hop.sh')], { ...env, UP_PORT: String(await freePort()) });
     expect(r.stdout).toMatch(/^direct +FAILED: fixed-rate run: \d+ of \d+ responses were not 2xx\/3xx/m);
@@ -108,7 +108,7 @@ describe('report.mjs: a target that did not start, and stale files', () => {
     const stamp = join(results, '20260101-000000');
     mkdirSync(stamp, { recursive: true });
     writeFileSync(join(results, 'run.json'), JSON.stringify({ runId: 't', startedAt: new Date(Date.now() - 1000).toISOString(),
-      skipped: ['xdsConvergence', 'proxy16k', 'twoHop', 'transcode', 'footprint', 'workers'] }));
+      skipped: ['xdsConvergence', 'proxy16k', 'twoHop', 'transcode', 'footprint', 'workers', 'edge'] }));
     const head = 'round\tlabel\tkind\trequests\tduration_us\tp50_us\tp90_us\tp99_us\tmax_us\terrors\n';
     writeFileSync(join(stamp, 'runs.tsv'), `${head}1\tdirect\tsat\t1000\t1000000\t100\t150\t300\t900\t0\n1\tdirect\trate\t500\t1000000\t90\t120\t250\t800\t0\n` +
       '1\tweft\tsat\t2000\t1000000\t100\t150\t300\t900\t2000\n1\tweft\trate\t500\t1000000\t90\t120\t250\t800\t500\n');
@@ -130,7 +130,7 @@ describe('report.mjs: a target that did not start, and stale files', () => {
     const hourAgo = new Date(Date.now() - 3_600_000);
     utimesSync(old, hourAgo, hourAgo);
     writeFileSync(join(results, 'run.json'), JSON.stringify({ runId: 't', startedAt: new Date().toISOString(),
-      skipped: ['xdsConvergence', 'proxy', 'proxy16k', 'transcode', 'footprint', 'workers'] }));
+      skipped: ['xdsConvergence', 'proxy', 'proxy16k', 'transcode', 'footprint', 'workers', 'edge'] }));
     const rep = await run(process.execPath, [bench('report.mjs'), results]);
     expect(rep.stdout).toMatch(/^FAILED {2}twoHop: only stale results from an earlier run/m);
     expect(rep.stdout).not.toMatch(/22909/);
