@@ -86,6 +86,11 @@ export class RequestInfo {
   upstreamHost = '';
   /** The x-weft-error code when the sidecar answered or cut the response; '' otherwise. */
   weftError = '';
+  /**
+   * The request came in through a gateway (edge) listener, from outside the mesh: what the client
+   * says about itself in x-forwarded-proto is not trusted there.
+   */
+  edge = false;
   /** x-request-id sent upstream (kept or generated); '' before forwarding. */
   requestId = '';
   /** Trace id of the span the sidecar made for this request ('' when none). */

@@ -24,12 +24,12 @@ function connectionTokens(v: string | undefined): Set<string> | undefined {
 }
 
 /**
- * x-forwarded-proto: a client's TLS terminated here without a client certificate (a gateway's
- * HTTPS listener) is https whatever the client claimed; otherwise the header as it came (a mesh
- * hop's mTLS is transport, not the request's scheme), else the connection's scheme.
+ * x-forwarded-proto: at a gateway (edge) listener, the scheme the client really used, whatever
+ * it claimed (Envoy's use_remote_address); inside the mesh, the header as the calling sidecar set
+ * it (a hop's mTLS is transport, not the request's scheme), else the connection's scheme.
  */
-function forwardedProto(d: RequestHead, xfp: string | undefined): string {
-  if (d.secure && d.principal === undefined) return 'https';
+function forwardedProto(d: RequestHead, info: RequestInfo, xfp: string | undefined): string {
+  if (info.edge) return d.secure ? 'https' : 'http';
   return xfp ?? (d.secure ? 'https' : 'http');
 }
 
@@ -57,7 +57,7 @@ export function requestHeaders(d: RequestHead, info: RequestInfo, authority: str
   }
   const remote = d.remoteAddress;
   info.requestId = rid && REQUEST_ID.test(rid) ? rid : randomUUID();
-  out.push('host', authority, 'x-forwarded-for', xff ? `${xff}, ${remote}` : remote, 'x-forwarded-proto', forwardedProto(d, xfp), 'x-request-id', info.requestId);
+  out.push('host', authority, 'x-forwarded-for', xff ? `${xff}, ${remote}` : remote, 'x-forwarded-proto', forwardedProto(d, info, xfp), 'x-request-id', info.requestId);
   if (add.length) applyOps(out, add);
   return out;
 }

@@ -225,6 +225,7 @@ export class HttpListener {
         const c = (stream.session as unknown as WithCtx | undefined)?.[CONN_CTX] ?? ctx;
         const lt = c.tracing;
         if (lt?.listener === 'inbound' && lt.t.sampled('inbound', d, d.header('x-request-id'))) this.#traceServer(d, lt.t);
+        if (this.#opts.edge) d.info.edge = true;
         serve(d, c.chain);
       } catch (e) {
         // One request's failure in our code: answered 500 (or reset), every other stream goes on.
@@ -250,6 +251,7 @@ export class HttpListener {
         this.stats.rqActive++;
         const lt = ctx.tracing;
         if (lt?.listener === 'inbound' && lt.t.sampled('inbound', d, d.header('x-request-id'))) this.#traceServer(d, lt.t);
+        if (this.#opts.edge) d.info.edge = true;
         serve(d, ctx.chain);
       },
       end: (d: H1Downstream, status: number, grpcStatus: number) => this.#end(d, status, grpcStatus),

@@ -27,7 +27,10 @@ describe('in-process gateway harness', () => {
   let api: Upstream;
   let gw: InProcessGateway;
   beforeAll(async () => {
-    orders = await upstream((_q, s) => s.end('orders'));
+    orders = await upstream((q, s) => {
+      s.setHeader('x-seen-proto', String(q.headers['x-forwarded-proto']));
+      s.end('orders');
+    });
     api = await upstream((_q, s) => s.end('api'));
     gw = await inProcessGateway([PLAINTEXT_MESH, GATEWAY, service('orders', [orders.port]), service('api', [api.port]), route('web', 'web', 'orders'), route('api', 'api', 'api')], 'default/edge');
   });
@@ -39,7 +42,10 @@ describe('in-process gateway harness', () => {
 
   it('binds every Gateway listener and serves each its own routes', async () => {
     expect([...gw.ports.keys()].sort()).toEqual(['api', 'web']);
-    expect((await send(gw.port('web'), '/x', { host: 'shop.example' })).body).toBe('orders');
+    const web = await send(gw.port('web'), '/x', { host: 'shop.example', headers: { 'x-forwarded-proto': 'https' } });
+    expect(web.body).toBe('orders');
+    // At the edge the client's claim is not trusted: the upstream learns the scheme really used.
+    expect(web.headers['x-seen-proto']).toBe('http');
     expect((await send(gw.port('api'), '/x', { host: 'api.example' })).body).toBe('api');
     const miss = await send(gw.port('api'), '/x', { host: 'other.example' });
     expect(miss.status).toBe(404);
