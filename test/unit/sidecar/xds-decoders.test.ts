@@ -78,8 +78,9 @@ describe('sidecar xDS decoders refuse what they do not execute', () => {
     const gw = json('listener', 'gateway.any', 'gw-all');
     const hcm = gw.filterChains[0].filters[0].typedConfig as J;
     expect(errors('listener', gw)).toEqual([]);
-    hcm.httpFilters[0].typedConfig.compressorLibrary = { name: 'router', typedConfig: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router' } };
-    expect(errors('listener', gw)).toEqual(['filter_chains[0].filters[0].typed_config.http_filters[0].typed_config.compressor_library.typed_config.type_url: compressor library type.googleapis.com/envoy.extensions.filters.http.router.v3.Router is not supported by the Weft sidecar (gzip and brotli are)']);
+    const at = (hcm.httpFilters as Array<{ name: string }>).findIndex((f) => f.name.startsWith('envoy.filters.http.compressor'));
+    hcm.httpFilters[at].typedConfig.compressorLibrary = { name: 'router', typedConfig: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router' } };
+    expect(errors('listener', gw)).toEqual([`filter_chains[0].filters[0].typed_config.http_filters[${at}].typed_config.compressor_library.typed_config.type_url: compressor library type.googleapis.com/envoy.extensions.filters.http.router.v3.Router is not supported by the Weft sidecar (gzip and brotli are)`]);
   });
 
   it('refuses HttpConnectionManager options it does not execute, and upgrades it never forwards', () => {
