@@ -73,6 +73,11 @@ export function readSecret(r: Reader, v: unknown): SecretSpec | undefined {
   const type = r.str(o.type, 'type', { oneOf: [SECRET_TYPE_TLS] });
   const data = r.obj(o.data, 'data', ['tls.crt', 'tls.key', 'ca.crt']);
   const stringData = r.obj(o.stringData, 'stringData', ['tls.crt', 'tls.key', 'ca.crt']);
+  // ca.crt (cert-manager writes it) would be the CA for client certificates, which gateways do not
+  // ask for: refused rather than accepted and ignored.
+  for (const [m, where] of [[data, 'data'], [stringData, 'stringData']] as const) {
+    if (m && m['ca.crt'] !== undefined) r.err(`${where}.ca.crt`, 'is not supported: gateways do not verify client certificates (remove ca.crt; a chain of intermediates goes in tls.crt after the leaf)');
+  }
   if (type === undefined) return undefined;
   const crt = field(r, data, stringData, 'tls.crt');
   const key = field(r, data, stringData, 'tls.key');

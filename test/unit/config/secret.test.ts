@@ -45,6 +45,7 @@ describe('Secret', () => {
     ['no key', secret(`type: kubernetes.io/tls\ndata:\n  tls.crt: ${b64(A.certPem)}\n`), [['data', "a kubernetes.io/tls Secret needs 'tls.key' (PEM private key) in data or stringData"]]],
     ['data that is not base64', secret(`type: kubernetes.io/tls\ndata:\n  tls.crt: "-----BEGIN"\n  tls.key: ${b64(A.keyPem)}\n`), [['data.tls.crt', 'is not base64 (use stringData for PEM text)']]],
     ['a certificate that is not PEM', secret(`type: kubernetes.io/tls\ndata:\n  tls.crt: ${b64('hello')}\n  tls.key: ${b64(A.keyPem)}\n`), [['data.tls.crt', 'holds no PEM certificate (-----BEGIN CERTIFICATE-----)']]],
+    ['a ca.crt (client certificate CA)', `${tlsSecret('c', A)}  ca.crt: x\n`, [['stringData.ca.crt', 'is not supported: gateways do not verify client certificates (remove ca.crt; a chain of intermediates goes in tls.crt after the leaf)']]],
     ['a key that is not a key', secret(`type: kubernetes.io/tls\ndata:\n  tls.crt: ${b64(A.certPem)}\n  tls.key: ${b64('-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n')}\n`), 'not a PEM private key'],
     ['the key of another certificate', secret(`type: kubernetes.io/tls\ndata:\n  tls.crt: ${b64(A.certPem)}\n  tls.key: ${b64(B.keyPem)}\n`), [['data.tls.key', 'is not the key of the certificate in tls.crt (CN=shop.example)']]],
   ])('refuses %s, with the field path', (_what, yaml, expected) => {
