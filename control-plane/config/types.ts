@@ -150,13 +150,14 @@ export interface ExtensionRef {
   name: string;
 }
 
-/** A policy's target (GEP-713 targetRefs): a Gateway of the policy's namespace, or one of its listeners. */
-export interface PolicyTargetRef {
-  group: 'gateway.networking.k8s.io';
-  kind: 'Gateway';
-  name: string;
-  sectionName?: string;
-}
+/**
+ * A policy's target (GEP-713 targetRefs), in the policy's namespace: a Gateway or one of its
+ * listeners (the gateway's listeners enforce it), or, for the kinds that also act in the mesh, a
+ * Service (its sidecars' inbound listener enforces it, whoever calls).
+ */
+export type PolicyTargetRef =
+  | { group: 'gateway.networking.k8s.io'; kind: 'Gateway'; name: string; sectionName?: string }
+  | { group: 'weft.dev'; kind: 'Service'; name: string; sectionName?: undefined };
 
 // ------------------------------------------------------------------------------------- HTTPRoute
 

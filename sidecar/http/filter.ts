@@ -104,6 +104,25 @@ export class RequestInfo {
   bytesReceived = 0;
   /** What the HTTP cache did (HIT, MISS, STALE, REVALIDATED, BYPASS); '' when no cache ran. */
   cacheStatus = '';
+  /**
+   * The API consumer the request was authenticated as (a Consumer's name, by an API key or a JWT
+   * subject mapped to it); '' when none. Read by rate limits, analytics, logs and traces.
+   */
+  consumer = '';
+  /** That consumer's plan ('' when none or no consumer). */
+  plan = '';
+  /** The JWT the jwt_authn filter verified for this request, if any. */
+  jwt: VerifiedJwt | undefined = undefined;
+}
+
+/** A verified JWT: who issued it, for whom, and its claims (read by later filters). */
+export interface VerifiedJwt {
+  /** The provider (JwtProvider name) that verified it. */
+  readonly provider: string;
+  readonly issuer: string;
+  /** The `sub` claim ('' when absent). */
+  readonly subject: string;
+  readonly payload: Readonly<Record<string, unknown>>;
 }
 
 /**

@@ -20,6 +20,9 @@ import type { Reader } from '../schema.js';
 import type { ReferenceContext } from './kind.js';
 import { GATEWAY_GROUP } from '../api-versions.js';
 
+/** The group of Weft's own kinds (Service is one): apiVersion weft.dev/v1alpha1. */
+const WEFT_GROUP = 'weft.dev';
+
 /** Each kind an ExtensionRef may name, and where the model keeps its resources (`Kind/ns/name`). */
 export const EXTENSION_REF_KINDS: { readonly [K in ExtensionRefKind]: (m: MeshModel) => ReadonlyMap<ResourceKey, unknown> } = {
   FaultPolicy: (m) => m.faultPolicies,
@@ -50,8 +53,12 @@ export function ruleExtension<T>(m: MeshModel, filters: readonly { type: string;
 
 // ------------------------------------------------------------------------------------ targetRefs
 
-/** `spec.targetRefs`: Gateways (of the policy's namespace), optionally one listener each. */
-export function readTargetRefs(r: Reader, v: unknown, p: string, opts: { required: boolean }): PolicyTargetRef[] {
+/**
+ * `spec.targetRefs`: Gateways (of the policy's namespace), optionally one listener each; with
+ * `services`, also Services of the policy's namespace (`{group: weft.dev, kind: Service, name}`):
+ * the policy then runs on the inbound listener of that service's sidecars.
+ */
+export function readTargetRefs(r: Reader, v: unknown, p: string, opts: { required: boolean; services?: boolean }): PolicyTargetRef[] {
   if ((v === undefined || v === null) && !opts.required) return [];
   const seen = new Map<string, number>();
   let i = -1;
@@ -59,8 +66,19 @@ export function readTargetRefs(r: Reader, v: unknown, p: string, opts: { require
     i++;
     const o = r.obj(x, q, ['group', 'kind', 'name', 'sectionName'], ['group', 'kind', 'name']);
     if (!o) return undefined;
+    if (opts.services && o.kind === 'Service') {
+      const group = r.str(o.group, `${q}.group`, { oneOf: [WEFT_GROUP] });
+      const name = r.dnsLabel(o.name, `${q}.name`, false);
+      if (o.sectionName !== undefined && o.sectionName !== null) r.err(`${q}.sectionName`, 'a Service target names the whole service (its sidecars\' inbound listener); sectionName is for Gateway listeners');
+      if (!group || !name) return undefined;
+      const key = `Service/${name}`;
+      const other = seen.get(key);
+      if (other !== undefined) r.err(q, `names the same target as ${p}[${other}]`);
+      else seen.set(key, i);
+      return { group: WEFT_GROUP, kind: 'Service', name };
+    }
     const group = r.str(o.group, `${q}.group`, { oneOf: [GATEWAY_GROUP] });
-    const kind = r.str(o.kind, `${q}.kind`, { oneOf: ['Gateway'] });
+    const kind = r.str(o.kind, `${q}.kind`, { oneOf: opts.services ? ['Gateway', 'Service'] : ['Gateway'] });
     const name = r.dnsLabel(o.name, `${q}.name`, false);
     const sectionName = o.sectionName === undefined || o.sectionName === null ? undefined : r.dnsLabel(o.sectionName, `${q}.sectionName`);
     if (!group || !kind || !name) return undefined;
@@ -88,6 +106,14 @@ export function targetRefReferences(res: TargetingPolicy, others: Iterable<Targe
   const ns = res.metadata.namespace;
   res.spec.targetRefs.forEach((t, i) => {
     const p = `spec.targetRefs[${i}]`;
+    if (t.kind === 'Service') {
+      if (!ctx.model.services.has(`Service/${ns}/${t.name}`)) return ctx.err(`${p}.name`, `Service ${ns}/${t.name} does not exist (a policy targets Services of its own namespace)`);
+      for (const o of others) {
+        if (o.metadata.namespace !== ns || o.metadata.name === res.metadata.name) continue;
+        if (o.spec.targetRefs.some((x) => x.kind === 'Service' && x.name === t.name)) return ctx.err(p, `${res.kind} ${ns}/${o.metadata.name} already targets Service ${ns}/${t.name}; one ${res.kind} per target`);
+      }
+      return;
+    }
     const gw = ctx.model.gateways.get(`Gateway/${ns}/${t.name}`);
     if (!gw) return ctx.err(`${p}.name`, `Gateway ${ns}/${t.name} does not exist (a policy targets Gateways of its own namespace)`);
     if (t.sectionName !== undefined && !gw.spec.listeners.some((l) => l.name === t.sectionName)) {
@@ -95,7 +121,7 @@ export function targetRefReferences(res: TargetingPolicy, others: Iterable<Targe
     }
     for (const o of others) {
       if (o.metadata.namespace !== ns || o.metadata.name === res.metadata.name) continue;
-      if (o.spec.targetRefs.some((x) => x.name === t.name && x.sectionName === t.sectionName)) {
+      if (o.spec.targetRefs.some((x) => x.kind === 'Gateway' && x.name === t.name && x.sectionName === t.sectionName)) {
         const what = t.sectionName === undefined ? `Gateway ${ns}/${t.name}` : `listener '${t.sectionName}' of Gateway ${ns}/${t.name}`;
         return ctx.err(p, `${res.kind} ${ns}/${o.metadata.name} already targets ${what}; one ${res.kind} per target`);
       }
@@ -113,10 +139,19 @@ export function policyForListener<T extends TargetingPolicy>(policies: Iterable<
   for (const p of policies) {
     if (p.metadata.namespace !== namespace) continue;
     for (const t of p.spec.targetRefs) {
-      if (t.name !== name) continue;
+      if (t.kind !== 'Gateway' || t.name !== name) continue;
       if (t.sectionName === l.name) return p;
       if (t.sectionName === undefined) whole ??= p;
     }
   }
   return whole;
+}
+
+/** The policy among `policies` that targets Service `ns/service` (its sidecars' inbound listener), if any. */
+export function policyForService<T extends TargetingPolicy>(policies: Iterable<T>, ns: string, service: string): T | undefined {
+  for (const p of policies) {
+    if (p.metadata.namespace !== ns) continue;
+    if (p.spec.targetRefs.some((t) => t.kind === 'Service' && t.name === service)) return p;
+  }
+  return undefined;
 }
