@@ -44,6 +44,19 @@ export class IdentityError extends Error {}
 
 const normFp = (fp: string) => fp.replace(/:/g, '').toUpperCase();
 
+/**
+ * The SNI a proxy sends the control plane when its address is an IP literal. grpc-js would send the
+ * IP as the TLS server name, which RFC 6066 forbids and Node warns about (DEP0123); the control plane
+ * is verified by its SPIFFE ID (spiffeVerifier ignores the host), so the name only fills SNI.
+ */
+export const CONTROL_PLANE_SNI = 'control-plane.weft';
+
+/** Channel options for a gRPC channel to the control plane at `address` (host:port). */
+export function controlPlaneChannelOptions(address: string): grpc.ChannelOptions {
+  const host = address.startsWith('[') ? address.slice(1, address.indexOf(']')) : address.slice(0, address.lastIndexOf(':'));
+  return net.isIP(host) ? { 'grpc.ssl_target_name_override': CONTROL_PLANE_SNI } : {};
+}
+
 /** Connects once without verifying, and returns the presented certificate whose fingerprint is pinned. */
 async function fetchPinnedRoot(address: string, fingerprint: string, timeoutMs = 5000): Promise<string> {
   const m = /^\[?([^\]]+?)\]?:(\d+)$/.exec(address);
@@ -143,7 +156,7 @@ export class WorkloadIdentity {
     const csr = createCsr(key, this.spiffeId);
     const useCert = !firstContact && this.#o.tls.cert !== undefined;
     const req = create(SignCertificateRequestSchema, { csrPem: csr, joinToken: useCert ? '' : (this.#o.token ?? ''), nodeId: this.#o.nodeId });
-    const client = new grpc.Client(this.#o.address, this.#credentials(useCert));
+    const client = new grpc.Client(this.#o.address, this.#credentials(useCert), controlPlaneChannelOptions(this.#o.address));
     const d = identityServiceDefinition.SignCertificate;
     let res: SignCertificateResponse;
     try {

@@ -11,6 +11,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { create, type MessageInitShape } from '@bufbuild/protobuf';
 import type { Logger } from '../../common/log.js';
+import { controlPlaneChannelOptions } from '../identity/workload.js';
 import { LATENCY_METRIC_PREFIX, lrsServiceDefinition, ROUTE_SERVICE_PREFIX } from '../../common/lrs-service.js';
 import { LoadStatsRequestSchema, type LoadStatsRequest, type LoadStatsResponse } from '../../proto/gen/envoy/service/load_stats/v3/lrs_pb.js';
 import type { ClusterStatsSchema } from '../../proto/gen/envoy/config/endpoint/v3/load_report_pb.js';
@@ -51,7 +52,7 @@ export class LoadReporter {
 
   #connect(): void {
     if (this.#closed) return;
-    this.#client ??= new grpc.Client(this.#o.address, this.#o.credentials);
+    this.#client ??= new grpc.Client(this.#o.address, this.#o.credentials, controlPlaneChannelOptions(this.#o.address));
     const d = lrsServiceDefinition.StreamLoadStats;
     const stream = this.#client.makeBidiStreamRequest(d.path, d.requestSerialize, d.responseDeserialize) as Stream;
     this.#stream = stream;

@@ -12,6 +12,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { create, type JsonObject } from '@bufbuild/protobuf';
 import { adsServiceDefinition } from '../../common/ads-service.js';
+import { controlPlaneChannelOptions } from '../identity/workload.js';
 import { formatFieldError, type FieldError } from '../../common/errors.js';
 import { silentLogger, type Logger } from '../../common/log.js';
 import { NODE_META, TYPE_URL, type ResourceKind, type TypeUrl } from '../../common/xds-types.js';
@@ -152,7 +153,7 @@ export class AdsClient {
   #connect(): void {
     if (this.#closed) return;
     this.#client?.close();
-    this.#client = new grpc.Client(this.#opts.address, this.#opts.credentials ?? grpc.credentials.createInsecure());
+    this.#client = new grpc.Client(this.#opts.address, this.#opts.credentials ?? grpc.credentials.createInsecure(), controlPlaneChannelOptions(this.#opts.address));
     const delta = this.#protocol === 'delta';
     const d = delta ? adsServiceDefinition.DeltaAggregatedResources : adsServiceDefinition.StreamAggregatedResources;
     const stream = this.#client.makeBidiStreamRequest(d.path, d.requestSerialize as (m: unknown) => Buffer, d.responseDeserialize as (b: Buffer) => DiscoveryResponse | DeltaDiscoveryResponse) as AnyStream;
