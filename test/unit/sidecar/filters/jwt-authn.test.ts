@@ -140,7 +140,7 @@ describe('jwt_authn at the gateway (Gateway-wide policy, Authorization: Bearer)'
 describe('token sources and forward (a rule\'s ExtensionRef wins over the Gateway\'s policy)', () => {
   it('a header without prefix, a header with its own prefix, a query parameter, a cookie', async () => {
     const t = await mint({});
-    for (const headers of [{ 'x-token': t }, { authorization: `JWT ${t}` }, { cookie: `a=b; session=${t}; c=d` }]) {
+    for (const headers of [{ 'x-token': t }, { authorization: `JWT ${t}` }, { cookie: `a=b; session=${t}; c=d` }] as Array<Record<string, string>>) {
       const r = await send(gw.port(), '/sources/1', { headers });
       expect(r.status).toBe(200);
     }
