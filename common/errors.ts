@@ -41,6 +41,9 @@ export const ERROR_CODES = {
   URI_TOO_LONG: 'the request target exceeded the listener\'s maxUriLength (414)',
   HEADERS_TIMEOUT: 'the request head did not arrive within the listener\'s requestHeaderTimeout (408)',
   CACHE_ONLY_IF_CACHED: 'the request asked for a cached response only (only-if-cached) and none could be used',
+  JWT_MISSING: 'the route requires a JWT (JwtPolicy) and the request carries none (401)',
+  JWT_INVALID: 'the request\'s JWT failed verification: signature, issuer, audience, expiry or unknown key (401)',
+  JWT_FORBIDDEN: 'the request\'s JWT is valid but lacks a scope or claim the route requires (403)',
   // internal
   INTERNAL: 'an internal invariant failed',
 } as const;

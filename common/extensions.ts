@@ -22,6 +22,8 @@ import { ConnectionLimitSchema } from '../proto/gen/envoy/extensions/filters/net
 import { CacheConfigSchema } from '../proto/gen/envoy/extensions/filters/http/cache/v3/cache_pb.js';
 import { SimpleHttpCacheConfigSchema } from '../proto/gen/envoy/extensions/http/cache/simple_http_cache/v3/config_pb.js';
 import { MemoryHttpCacheConfigSchema, RedisHttpCacheConfigSchema } from '../proto/gen/weft/v1/cache_pb.js';
+import { JwtAuthenticationSchema, PerRouteConfigSchema as JwtPerRouteConfigSchema } from '../proto/gen/envoy/extensions/filters/http/jwt_authn/v3/config_pb.js';
+import { JwtClaimsPerRouteSchema, JwtClaimsSchema } from '../proto/gen/weft/v1/jwt_pb.js';
 import { RBACSchema } from '../proto/gen/envoy/extensions/filters/http/rbac/v3/rbac_pb.js';
 import { RouterSchema } from '../proto/gen/envoy/extensions/filters/http/router/v3/router_pb.js';
 import { HttpConnectionManagerSchema } from '../proto/gen/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager_pb.js';
@@ -104,6 +106,16 @@ export const EXTENSIONS = Object.freeze({
   grpcJsonReverseFilter: ext('weft.filters.http.grpc_json_reverse', 'http_filter', GrpcJsonReverseSchema),
   /** ... and its config per virtual host: a FilterConfig (is_optional) around a GrpcJsonTranscoder. */
   grpcJsonReverse: ext('weft.filters.http.grpc_json_reverse', 'per_filter_config', FilterConfigSchema, [GrpcJsonTranscoderSchema]),
+  /**
+   * JWT authentication (JwtPolicy): Envoy's jwt_authn with every provider the listener's routes
+   * need and one requirement per policy (requirement_map); a route names its requirement with a
+   * PerRouteConfig. Remote JWKS are fetched through a cluster the control plane emits for them.
+   */
+  jwtAuthn: ext('envoy.filters.http.jwt_authn', 'http_filter', JwtAuthenticationSchema),
+  jwtAuthnPerRoute: ext('envoy.filters.http.jwt_authn', 'per_filter_config', JwtPerRouteConfigSchema),
+  /** Scope and claim requirements on the verified JWT (weft/v1/jwt.proto), right after jwt_authn. */
+  jwtClaims: ext('weft.filters.http.jwt_claims', 'http_filter', JwtClaimsSchema),
+  jwtClaimsPerRoute: ext('weft.filters.http.jwt_claims', 'per_filter_config', JwtClaimsPerRouteSchema),
   downstreamTls: ext('envoy.transport_sockets.tls', 'transport_socket', DownstreamTlsContextSchema),
   upstreamTls: ext('envoy.transport_sockets.tls', 'transport_socket', UpstreamTlsContextSchema),
   openTelemetry: ext('envoy.tracers.opentelemetry', 'tracer', OpenTelemetryConfigSchema),

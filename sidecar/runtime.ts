@@ -13,6 +13,9 @@ import { router } from './http/router.js';
 import { RouteTable, type CompiledRoute } from './routing/route-table.js';
 import { compose, type FilterContext, type Handler } from './http/filter.js';
 import { CacheStores } from './http/cache/stores.js';
+import { JwksRegistry, type OriginEndpoint } from './http/jwt/jwks.js';
+import { isOriginCluster, originTlsOf } from './xds/types/tls.js';
+import { Problems } from './xds/types/decoded.js';
 import { routePerFilter } from './http/filters/index.js';
 import type { ListenerChain } from './http/hcm.js';
 import type { ListenerContext } from './listeners/http-listener.js';
@@ -39,6 +42,10 @@ export class Runtime {
   ready = false;
   /** The HTTP cache's stores: they outlive the chains composed from each update. */
   readonly caches = new CacheStores();
+  /** Clusters to servers outside the mesh (remote JWKS): fetched through, never routed to. */
+  readonly #origins = new Map<string, OriginEndpoint>();
+  /** Remote JWKS key sets: they outlive the chains too. */
+  readonly jwks = new JwksRegistry((name) => this.#origins.get(name));
 
   constructor(
     private readonly appProtocol: 'http' | 'http2' | 'grpc',
@@ -108,7 +115,7 @@ export class Runtime {
    */
   #compose(name: string, l: Pick<SidecarListener, 'filters' | 'paths' | 'upgrades'>, table: RouteTable): ListenerChain {
     const tracing = this.tracing && (name === SIDECAR_LISTENER.inbound || name === SIDECAR_LISTENER.outbound) ? { t: this.tracing, listener: name } : undefined;
-    const ctx: FilterContext = { listener: name, caches: this.caches, ...(this.onDeny ? { onDeny: this.onDeny } : {}), ...(tracing ? { tracing } : {}) };
+    const ctx: FilterContext = { listener: name, caches: this.caches, jwks: this.jwks, ...(this.onDeny ? { onDeny: this.onDeny } : {}), ...(tracing ? { tracing } : {}) };
     const terminal = router({ cluster: (c) => this.#clusters.get(c), upgrades: l.upgrades, ...(tracing ? { tracing } : {}) });
     const head = compose(l.filters, terminal, ctx);
     const byRoute = new Map<CompiledRoute, Handler>();
@@ -131,7 +138,13 @@ export class Runtime {
     if (bundle?.kind !== 'bundle') bundle = [...cfg.secrets.values()].find((x) => x.kind === 'bundle');
     if (bundle?.kind === 'bundle' && this.mesh) this.mesh.setBundle(bundle.pem);
     // Clusters first, so routes never point at a cluster that is not there yet.
+    this.#origins.clear();
     for (const [name, c] of cfg.clusters) {
+      if (isOriginCluster(c)) {
+        const o = originEndpoint(c);
+        if (o) this.#origins.set(name, o);
+        continue;
+      }
       const cur = this.#clusters.get(name);
       if (cur && equals(ClusterSchema, cur.config, c)) continue;
       cur?.close();
@@ -139,7 +152,7 @@ export class Runtime {
       this.#cla.delete(name);
     }
     for (const [name, cur] of this.#clusters) {
-      if (!cfg.clusters.has(name)) {
+      if (!cfg.clusters.has(name) || this.#origins.has(name)) {
         cur.close();
         this.#clusters.delete(name);
         this.#cla.delete(name);
@@ -169,6 +182,7 @@ export class Runtime {
     const prevEdges = new Map([...this.#edges].map(([k, e]) => [k, e.state]));
     for (const e of this.#edges.values()) e.state = undefined;
     this.caches.mark();
+    this.jwks.mark();
     for (const [name, l] of cfg.listeners) {
       this.#listenerRoute.set(name, l.routeName);
       // Connection limits hold as soon as the Listener is applied, routes or not.
@@ -186,6 +200,7 @@ export class Runtime {
       if (this.tracing && (name === SIDECAR_LISTENER.inbound || name === SIDECAR_LISTENER.outbound)) this.tracing.configure(name, l.tracing);
     }
     this.caches.sweep();
+    this.jwks.sweep();
     if (inbound) this.#inbound = inbound.transport;
     const routed = (l: string) => {
       const rn = this.#listenerRoute.get(l);
@@ -204,6 +219,16 @@ export class Runtime {
 
   close(): void {
     this.caches.close();
+    this.jwks.close();
     for (const c of this.#clusters.values()) c.close();
   }
+}
+
+/** An origin cluster's one endpoint and TLS (the decoder checked both). */
+function originEndpoint(c: Cluster): OriginEndpoint | undefined {
+  const tls = originTlsOf(c, new Problems(c.name));
+  const e = c.loadAssignment?.endpoints[0]?.lbEndpoints[0]?.hostIdentifier;
+  const sa = e?.case === 'endpoint' && e.value.address?.address.case === 'socketAddress' ? e.value.address.address.value : undefined;
+  if (!tls || !sa || sa.portSpecifier.case !== 'portValue') return undefined;
+  return { host: sa.address, port: sa.portSpecifier.value, ca: tls.ca, sni: tls.sni };
 }

@@ -14,7 +14,7 @@ export { API_VERSION_WEFT, API_VERSION_GATEWAY } from './api-versions.js';
 /** Every kind has one definition in kinds/index.ts (a compile-time check there keeps them in step). */
 export type Kind =
   | 'Service' | 'HTTPRoute' | 'GRPCRoute' | 'TrafficPolicy' | 'AuthorizationPolicy' | 'GRPCTranslation' | 'MeshConfig' | 'FaultPolicy' | 'CorsPolicy' | 'CachePolicy' | 'Gateway'
-  | 'Secret' | 'CompressionPolicy' | 'ClientTrafficPolicy' | 'SecurityHeadersPolicy';
+  | 'Secret' | 'CompressionPolicy' | 'ClientTrafficPolicy' | 'SecurityHeadersPolicy' | 'JwtPolicy';
 
 export interface ObjectMeta {
   name: string;
@@ -141,7 +141,7 @@ export interface RequestMirror {
 }
 
 /** The policy kinds a route rule may name in an ExtensionRef (kinds/policy-attachment.ts). */
-export type ExtensionRefKind = 'FaultPolicy' | 'CorsPolicy' | 'CompressionPolicy' | 'SecurityHeadersPolicy' | 'CachePolicy';
+export type ExtensionRefKind = 'FaultPolicy' | 'CorsPolicy' | 'CompressionPolicy' | 'SecurityHeadersPolicy' | 'CachePolicy' | 'JwtPolicy';
 
 /** A Gateway API ExtensionRef route filter (LocalObjectReference: the route's namespace) naming one of Weft's policies. */
 export interface ExtensionRef {
@@ -409,6 +409,59 @@ export interface FaultPolicySpec {
   maxActiveFaults?: number;
 }
 
+// ------------------------------------------------------------------------------------- JwtPolicy
+
+/** Where a provider's keys come from: fetched over HTTPS (cached), or inline. */
+export interface RemoteJwksSpec {
+  /** https URI of the JWKS document. */
+  uri: string;
+  /** PEM roots that verify the JWKS server's certificate (never skipped). */
+  caCertificates: string;
+  /** How long fetched keys are used before they are fetched again (ms). */
+  cacheDurationMs: number;
+  /** How long one fetch may take (ms). */
+  timeoutMs: number;
+}
+
+export interface JwtProviderSpec {
+  name: string;
+  /** Required `iss`; '' accepts any issuer. */
+  issuer: string;
+  /** Accepted `aud` values (one must match); empty accepts any. */
+  audiences: string[];
+  remoteJwks?: RemoteJwksSpec;
+  /** A JWKS document (JSON) given inline. */
+  localJwks?: string;
+  fromHeaders: Array<{ name: string; valuePrefix: string }>;
+  fromParams: string[];
+  fromCookies: string[];
+  clockSkewSeconds: number;
+  claimToHeaders: Array<{ claim: string; header: string }>;
+  /** Keep the token (its header) for the upstream; default false: removed after verification. */
+  forward: boolean;
+}
+
+/** Who may come in: a JWT verified by one of `providers`, or (allowMissing) none at all. */
+export interface JwtRequirementSpec {
+  /** Provider names of this policy; one verified token suffices (Envoy requires_any). */
+  providers: string[];
+  /** A request without any token passes (a token that fails still gets 401). */
+  allowMissing: boolean;
+  /** Also a token that fails verification passes (it is stripped of nothing; info only). */
+  allowFailed: boolean;
+  /** Scopes the token must grant (`scope`, space-separated, or `scp`). */
+  scopes: string[];
+  /** Claims the token must carry: a dotted claim path equal to one of the values. */
+  claims: Array<{ name: string; values: string[] }>;
+}
+
+/** JwtPolicy (weft.dev/v1alpha1): JWT authentication at gateways and sidecars (Envoy jwt_authn). */
+export interface JwtPolicySpec {
+  providers: JwtProviderSpec[];
+  requirement: JwtRequirementSpec;
+  targetRefs: PolicyTargetRef[];
+}
+
 // ------------------------------------------------------------------------------------ CorsPolicy
 
 /** An allowed Origin (Envoy StringMatcher): exactly one form; `regex` must match the whole origin. */
@@ -649,9 +702,10 @@ export type SecretResource = ResourceBase<'Secret', SecretSpec>;
 export type CompressionPolicyResource = ResourceBase<'CompressionPolicy', CompressionPolicySpec>;
 export type ClientTrafficPolicyResource = ResourceBase<'ClientTrafficPolicy', ClientTrafficPolicySpec>;
 export type SecurityHeadersPolicyResource = ResourceBase<'SecurityHeadersPolicy', SecurityHeadersPolicySpec>;
+export type JwtPolicyResource = ResourceBase<'JwtPolicy', JwtPolicySpec>;
 export type MeshResource =
   | ServiceResource | HTTPRouteResource | GRPCRouteResource | TrafficPolicyResource | AuthorizationPolicyResource | GRPCTranslationResource | MeshConfigResource | FaultPolicyResource | CorsPolicyResource | CachePolicyResource | GatewayResource
-  | SecretResource | CompressionPolicyResource | ClientTrafficPolicyResource | SecurityHeadersPolicyResource;
+  | SecretResource | CompressionPolicyResource | ClientTrafficPolicyResource | SecurityHeadersPolicyResource | JwtPolicyResource;
 
 /** `Kind/namespace/name`: the identity of a resource in the store and in messages. */
 export type ResourceKey = string;
@@ -689,5 +743,7 @@ export interface MeshModel {
   readonly clientTrafficPolicies: ReadonlyMap<ResourceKey, ClientTrafficPolicyResource>;
   /** SecurityHeadersPolicy by its own key. */
   readonly securityHeadersPolicies: ReadonlyMap<ResourceKey, SecurityHeadersPolicyResource>;
+  /** JwtPolicy by its own key (`JwtPolicy/ns/name`). */
+  readonly jwtPolicies: ReadonlyMap<ResourceKey, JwtPolicyResource>;
   readonly mesh: MeshConfigSpec;
 }

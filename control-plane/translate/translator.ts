@@ -9,6 +9,7 @@ import type { RegistryView } from '../registry/types.js';
 import type { NodeInfo } from '../xds/node.js';
 import { Snapshot, type Resource } from '../xds/snapshot.js';
 import { inboundCluster, outboundCluster } from './clusters.js';
+import { jwksClusters } from './filters/jwt-authn.js';
 import { loadAssignment, serviceEndpoints } from './endpoints.js';
 import { apiListener, gatewayListener, routeConfiguration, socketListener, type GatewayChain, type VirtualHostInit } from './listeners.js';
 import { INBOUND_LISTENER, OUTBOUND_LISTENER, OUTBOUND_ROUTE, clusterName, gatewayDomains, gatewayListenerName, hostForms, inboundClusterName, inboundRouteName } from './names.js';
@@ -148,6 +149,7 @@ export class Translator {
       // TLS keys go only to a node authenticated as the Gateway's own identity (ca/service.ts
       // authorizeXds); a node on the plaintext xDS port never gets them.
       if (gw) out.push(...this.#gatewayListeners(gw, node.service).filter((r) => r.typeUrl !== TYPE_URL.secret || node.peerId !== undefined));
+      out.push(...jwksClusters(this.#model, out));
       return new Snapshot(out);
     }
     const outboundRoute = this.#outboundRoute(node.namespace, proxyless);
@@ -157,6 +159,7 @@ export class Translator {
       const filters = listenerFilters({ model: this.#model, side: 'outbound', namespace: node.namespace, routes: outboundRoute.message as RouteConfiguration });
       out.push(socketListener(OUTBOUND_LISTENER, '127.0.0.1', SIDECAR_OUTBOUND_PORT, OUTBOUND_ROUTE, this.#model.mesh, { filters, tracing: this.#tracing(node.service) }));
       if (node.role === 'sidecar' && node.service && node.appPort) out.push(...this.#inbound(node.namespace, node.service, node.appPort, toProtocol(node.appProtocol)));
+      out.push(...jwksClusters(this.#model, out));
     }
     return new Snapshot(out);
   }

@@ -162,6 +162,14 @@ export function registerSidecarMetrics(m: Metrics, s: AdminState): void {
   m.pull('gauge', 'weft_cache_entries', 'Entries held by an in-memory cache store.', ['store'], () => stores().filter((h) => h.store.kind === 'memory').map((h) => [{ store: h.name }, h.store.stats.entries] as const));
   m.pull('counter', 'weft_cache_evictions_total', 'Entries an in-memory cache store evicted to stay within maxBytes.', ['store'], () => stores().filter((h) => h.store.kind === 'memory').map((h) => [{ store: h.name }, h.store.stats.evictions] as const));
   m.pull('counter', 'weft_cache_store_errors_total', 'Redis commands that failed or timed out; the cache failed open (the request went to the origin).', ['store'], () => stores().filter((h) => h.store.kind === 'redis').map((h) => [{ store: h.name }, h.store.stats.errors] as const));
+  const jwks = () => s.runtime.jwks.all();
+  m.pull('counter', 'weft_jwks_fetches_total', 'Remote JWKS fetches per JWT provider and result: success, error (network, TLS, status, timeout), invalid (not a usable key set); on failure the last good keys stay in force.', ['provider', 'result'], () =>
+    jwks().flatMap((j) => (['success', 'error', 'invalid'] as const).map((r) => [{ provider: j.name, result: r }, j.counts[r]] as const)),
+  );
+  m.pull('counter', 'weft_jwks_unknown_kid_total', 'Tokens whose kid the provider\'s keys lack: refetched (at most once per 30 s), or refused without a fetch (rate limited).', ['provider', 'action'], () =>
+    jwks().flatMap((j) => [[{ provider: j.name, action: 'refetched' }, j.kidRefetches] as const, [{ provider: j.name, action: 'rate_limited' }, j.kidRefused] as const]),
+  );
+  m.pull('gauge', 'weft_jwks_stale', '1 while a provider serves keys older than its cacheDuration (its JWKS endpoint has been failing).', ['provider'], () => jwks().map((j) => [{ provider: j.name }, j.stale ? 1 : 0] as const), 'max');
   m.pull('counter', 'weft_upstream_requests_total', 'Requests sent to a cluster (not counting retries).', ['cluster'], perCluster((c) => c.stats.rqTotal));
   m.pull('counter', 'weft_upstream_attempts_total', 'Upstream attempts (first tries and retries) per cluster.', ['cluster'], perCluster((c) => c.stats.rqAttempts));
   m.pull('gauge', 'weft_upstream_requests_active', 'Requests in flight per cluster.', ['cluster'], perCluster((c) => c.stats.rqActive));

@@ -17,6 +17,8 @@ import { fault } from './fault.js';
 import { grpcJsonReverse } from './grpc-json-reverse.js';
 import { grpcJsonTranscoder } from './grpc-json-transcoder.js';
 import { grpcWeb } from './grpc-web.js';
+import { jwtAuthn } from './jwt-authn.js';
+import { jwtClaims } from './jwt-claims.js';
 import { rbac } from './rbac.js';
 import { buffer } from './buffer.js';
 import { requestLimits } from './request-limits.js';
@@ -24,6 +26,8 @@ import { requestLimits } from './request-limits.js';
 export const HTTP_FILTERS: readonly HttpFilterFactory[] = [
   requestLimits as HttpFilterFactory,
   buffer as HttpFilterFactory,
+  jwtAuthn as HttpFilterFactory,
+  jwtClaims as HttpFilterFactory,
   rbac as HttpFilterFactory,
   cors as HttpFilterFactory,
   fault as HttpFilterFactory,

@@ -2,7 +2,7 @@
 import { fromBinary } from '@bufbuild/protobuf';
 import { ClusterSchema, Cluster_DiscoveryType, Cluster_LbPolicy, type Cluster } from '../../../proto/gen/envoy/config/cluster/v3/cluster_pb.js';
 import { checkDuration, Problems, type Decoded } from './decoded.js';
-import { upstreamTlsOf } from './tls.js';
+import { isOriginCluster, originTlsOf, upstreamTlsOf } from './tls.js';
 import { anyUnpack } from '@bufbuild/protobuf/wkt';
 import { HttpProtocolOptionsSchema } from '../../../proto/gen/envoy/extensions/upstreams/http/v3/http_protocol_options_pb.js';
 import { checkSupported, CLUSTER_FIELDS, supportedFields } from './supported.js';
@@ -35,6 +35,15 @@ export function decodeCluster(bytes: Uint8Array): Decoded<Cluster> {
     if (o) checkSupported(HttpProtocolOptionsSchema, o, HTTP_OPTIONS_FIELDS, p, kp);
   }
   const type = c.clusterDiscoveryType.case === 'type' ? c.clusterDiscoveryType.value : undefined;
+  // A cluster to a server outside the mesh with its own roots (a remote JWKS): STATIC or
+  // STRICT_DNS with one endpoint; the proxy fetches through it and routes nothing to it.
+  const origin = isOriginCluster(c);
+  if (origin) {
+    if (type !== Cluster_DiscoveryType.STATIC && type !== Cluster_DiscoveryType.STRICT_DNS) p.add('type', 'an origin cluster (own trusted_ca) is STATIC or STRICT_DNS');
+    if (c.loadAssignment?.endpoints.length !== 1 || c.loadAssignment.endpoints[0]!.lbEndpoints.length !== 1) p.add('load_assignment', 'an origin cluster (own trusted_ca) has exactly one endpoint');
+    originTlsOf(c, p);
+    return { name: c.name, value: p.errors.length ? undefined : c, errors: p.errors };
+  }
   if (type !== Cluster_DiscoveryType.EDS && type !== Cluster_DiscoveryType.STATIC) {
     p.add('type', `unsupported discovery type '${type === undefined ? c.clusterDiscoveryType.case : Cluster_DiscoveryType[type]}' (EDS or STATIC)`);
   }

@@ -342,3 +342,60 @@ export function decodeSecret(bytes: Uint8Array): Decoded<SidecarSecret> {
   });
   return { name: s.name, value: p.errors.length ? undefined : { kind: 'bundle', name: s.name, pem: blocks.join('\n') + '\n', fingerprints }, errors: p.errors };
 }
+
+// ------------------------------------------------------------------------- origin TLS (JWKS)
+
+/** The parts of an origin cluster's TLS context the proxy executes (its own CA, SNI). */
+const ORIGIN_TLS_FIELDS = supportedFields({
+  'envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext': ['common_tls_context', 'sni'],
+  'envoy.extensions.transport_sockets.tls.v3.CommonTlsContext': ['validation_context'],
+  'envoy.extensions.transport_sockets.tls.v3.CertificateValidationContext': ['trusted_ca'],
+});
+
+/** TLS to a server outside the mesh (a JWKS endpoint): its roots, and the name it must present. */
+export interface OriginTls {
+  /** PEM roots the server's certificate must chain to (never empty: verification is never off). */
+  readonly ca: string;
+  /** SNI and the name checked against the certificate; '' for an IP literal (checked against the address). */
+  readonly sni: string;
+}
+
+/**
+ * Whether a Cluster reaches a server outside the mesh over TLS with its own roots (the
+ * UpstreamTlsContext has an inline validation_context.trusted_ca): the clusters the control
+ * plane emits for remote JWKS. The proxy fetches through them and routes no request to them.
+ */
+export function isOriginCluster(c: Cluster): boolean {
+  const any = c.transportSocket?.configType.case === 'typedConfig' ? c.transportSocket.configType.value : undefined;
+  if (!any || !isExtensionConfig(any.typeUrl, EXTENSIONS.upstreamTls)) return false;
+  const ctx = anyUnpack(any, UpstreamTlsContextSchema);
+  return ctx?.commonTlsContext?.validationContextType.case === 'validationContext';
+}
+
+/** An origin cluster's TLS (isOriginCluster), checked: inline PEM roots, nothing else but SNI. */
+export function originTlsOf(c: Cluster, p: Problems): OriginTls | undefined {
+  const path = 'transport_socket.typed_config';
+  if (c.transportSocketMatches.length) p.add('transport_socket_matches', 'an origin cluster (own trusted_ca) takes one transport_socket');
+  const any = c.transportSocket?.configType.case === 'typedConfig' ? c.transportSocket.configType.value : undefined;
+  const ctx = any ? anyUnpack(any, UpstreamTlsContextSchema) : undefined;
+  if (!ctx) {
+    p.add(path, 'is not an UpstreamTlsContext');
+    return undefined;
+  }
+  checkSupported(UpstreamTlsContextSchema, ctx, ORIGIN_TLS_FIELDS, p, path);
+  const v = ctx.commonTlsContext?.validationContextType;
+  const ca = v?.case === 'validationContext' ? dataSource(v.value.trustedCa) : undefined;
+  const blocks = ca?.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
+  if (!blocks.length) {
+    p.add(`${path}.common_tls_context.validation_context.trusted_ca`, 'must be inline PEM certificates (the roots that verify the server)');
+    return undefined;
+  }
+  for (const [i, b] of blocks.entries()) {
+    try {
+      new X509Certificate(b);
+    } catch (e) {
+      p.add(`${path}.common_tls_context.validation_context.trusted_ca[${i}]`, `does not parse: ${(e as Error).message}`);
+    }
+  }
+  return { ca: blocks.join('\n') + '\n', sni: ctx.sni };
+}
