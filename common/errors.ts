@@ -9,6 +9,7 @@ export const ERROR_CODES = {
   CONFIG_INVALID: 'configuration failed validation; nothing was stored',
   CONFIG_PARSE: 'a configuration file is not valid YAML or JSON',
   CONFIG_NOT_FOUND: 'the named resource does not exist',
+  CONFIG_CONFLICT: 'the configuration changed since it was read (an apply with ifRevision); read it again and retry',
   // store
   STORE_IO: 'the configuration store could not be read or written',
   STORE_CORRUPT: 'the configuration store holds data that cannot be decoded',
@@ -41,6 +42,9 @@ export const ERROR_CODES = {
   URI_TOO_LONG: 'the request target exceeded the listener\'s maxUriLength (414)',
   HEADERS_TIMEOUT: 'the request head did not arrive within the listener\'s requestHeaderTimeout (408)',
   CACHE_ONLY_IF_CACHED: 'the request asked for a cached response only (only-if-cached) and none could be used',
+  API_KEY_MISSING: 'an ApiKeyPolicy applies and the request carries no API key (401)',
+  API_KEY_INVALID: 'the API key is not one of a Consumer\'s, or it expired or was revoked (401)',
+  CONSUMER_FORBIDDEN: 'the API key\'s Consumer is not one the ApiKeyPolicy allows (403)',
   // internal
   INTERNAL: 'an internal invariant failed',
 } as const;

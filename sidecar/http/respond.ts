@@ -28,6 +28,9 @@ const HTTP_STATUS: Partial<Record<ErrorCode, number>> = {
   RBAC_DENIED: 403,
   UPGRADE_NOT_ALLOWED: 403,
   CACHE_ONLY_IF_CACHED: 504,
+  API_KEY_MISSING: 401,
+  API_KEY_INVALID: 401,
+  CONSUMER_FORBIDDEN: 403,
 };
 
 /** gRPC status codes per error (https://grpc.github.io/grpc/core/md_doc_statuscodes.html). */
@@ -42,6 +45,9 @@ const GRPC_STATUS: Partial<Record<ErrorCode, number>> = {
   UPSTREAM_TIMEOUT: 4, // DEADLINE_EXCEEDED
   CIRCUIT_OPEN: 14, // UNAVAILABLE (retriable by clients)
   RBAC_DENIED: 7, // PERMISSION_DENIED
+  API_KEY_MISSING: 16, // UNAUTHENTICATED
+  API_KEY_INVALID: 16, // UNAUTHENTICATED
+  CONSUMER_FORBIDDEN: 7, // PERMISSION_DENIED
 };
 
 export function httpStatusFor(code: ErrorCode): number {

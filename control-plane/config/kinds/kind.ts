@@ -26,6 +26,8 @@ export interface ModelBuilder {
   compressionPolicies: Map<ResourceKey, ResourceOf<'CompressionPolicy'>>;
   clientTrafficPolicies: Map<ResourceKey, ResourceOf<'ClientTrafficPolicy'>>;
   securityHeadersPolicies: Map<ResourceKey, ResourceOf<'SecurityHeadersPolicy'>>;
+  consumers: Map<ResourceKey, ResourceOf<'Consumer'>>;
+  apiKeyPolicies: Map<ResourceKey, ResourceOf<'ApiKeyPolicy'>>;
   mesh: MeshConfigSpec;
 }
 
