@@ -38,7 +38,7 @@ function readTime(r: Reader, v: unknown, p: string): string | undefined {
 }
 
 function readKey(r: Reader, v: unknown, p: string): ConsumerKey | undefined {
-  const o = r.obj(v, p, ['id', 'hash', 'created', 'expires'], ['id', 'hash']);
+  const o = r.obj(v, p, ['id', 'hash', 'created', 'expires']);
   if (!o) {
     if (v === undefined || v === null) r.err(p, 'is required');
     return undefined;
@@ -60,7 +60,7 @@ function readKey(r: Reader, v: unknown, p: string): ConsumerKey | undefined {
 }
 
 function readSubject(r: Reader, v: unknown, p: string): JwtSubjectRef | undefined {
-  const o = r.obj(v, p, ['issuer', 'subject'], ['issuer', 'subject']);
+  const o = r.obj(v, p, ['issuer', 'subject']);
   if (!o) {
     if (v === undefined || v === null) r.err(p, 'is required');
     return undefined;
@@ -83,7 +83,7 @@ function noDuplicates<T>(r: Reader, list: readonly T[], p: string, key: (x: T) =
 export function readConsumer(r: Reader, v: unknown): ConsumerSpec | undefined {
   const o = v === undefined || v === null ? {} : r.obj(v, 'spec', ['plan', 'keys', 'jwtSubjects']);
   if (!o) return undefined;
-  const plan = r.str(o.plan, 'spec.plan', { pattern: PLAN, patternHelp: 'a plan name (letters, digits, ., _ and -, at most 63)' }) ?? '';
+  const plan = o.plan === '' ? '' : r.str(o.plan, 'spec.plan', { pattern: PLAN, patternHelp: 'a plan name (letters, digits, ., _ and -, at most 63)' }) ?? '';
   const keys = r.arr(o.keys, 'spec.keys', (x, q) => readKey(r, x, q), { max: 64 });
   const jwtSubjects = r.arr(o.jwtSubjects, 'spec.jwtSubjects', (x, q) => readSubject(r, x, q), { max: 256 });
   noDuplicates(r, keys, 'spec.keys', (k) => k.id, '.id', 'key id');
