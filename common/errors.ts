@@ -9,6 +9,7 @@ export const ERROR_CODES = {
   CONFIG_INVALID: 'configuration failed validation; nothing was stored',
   CONFIG_PARSE: 'a configuration file is not valid YAML or JSON',
   CONFIG_NOT_FOUND: 'the named resource does not exist',
+  CONFIG_CONFLICT: 'the configuration changed since it was read (an apply with ifRevision); read it again and retry',
   // store
   STORE_IO: 'the configuration store could not be read or written',
   STORE_CORRUPT: 'the configuration store holds data that cannot be decoded',
@@ -44,6 +45,9 @@ export const ERROR_CODES = {
   JWT_MISSING: 'the route requires a JWT (JwtPolicy) and the request carries none (401)',
   JWT_INVALID: 'the request\'s JWT failed verification: signature, issuer, audience, expiry or unknown key (401)',
   JWT_FORBIDDEN: 'the request\'s JWT is valid but lacks a scope or claim the route requires (403)',
+  API_KEY_MISSING: 'an ApiKeyPolicy applies and the request carries no API key (401)',
+  API_KEY_INVALID: 'the API key is not one of a Consumer\'s, or it expired or was revoked (401)',
+  CONSUMER_FORBIDDEN: 'the API key\'s Consumer is not one the ApiKeyPolicy allows (403)',
   // internal
   INTERNAL: 'an internal invariant failed',
 } as const;

@@ -24,6 +24,7 @@ import { SimpleHttpCacheConfigSchema } from '../proto/gen/envoy/extensions/http/
 import { MemoryHttpCacheConfigSchema, RedisHttpCacheConfigSchema } from '../proto/gen/weft/v1/cache_pb.js';
 import { JwtAuthenticationSchema, PerRouteConfigSchema as JwtPerRouteConfigSchema } from '../proto/gen/envoy/extensions/filters/http/jwt_authn/v3/config_pb.js';
 import { JwtClaimsPerRouteSchema, JwtClaimsSchema } from '../proto/gen/weft/v1/jwt_pb.js';
+import { KeyAuthPolicySchema, KeyAuthSchema } from '../proto/gen/weft/v1/key_auth_pb.js';
 import { RBACSchema } from '../proto/gen/envoy/extensions/filters/http/rbac/v3/rbac_pb.js';
 import { RouterSchema } from '../proto/gen/envoy/extensions/filters/http/router/v3/router_pb.js';
 import { HttpConnectionManagerSchema } from '../proto/gen/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager_pb.js';
@@ -102,6 +103,12 @@ export const EXTENSIONS = Object.freeze({
    */
   cache: ext('envoy.filters.http.cache', 'http_filter', CacheConfigSchema, [SimpleHttpCacheConfigSchema, MemoryHttpCacheConfigSchema, RedisHttpCacheConfigSchema]),
   cachePolicy: ext('envoy.filters.http.cache', 'per_filter_config', CacheConfigSchema, [SimpleHttpCacheConfigSchema, MemoryHttpCacheConfigSchema, RedisHttpCacheConfigSchema]),
+  /**
+   * API keys (ApiKeyPolicy, Consumer): the listener's KeyAuth (its own policy, or none) and a
+   * route's KeyAuthPolicy, which replaces the listener's there.
+   */
+  keyAuth: ext('weft.filters.http.key_auth', 'http_filter', KeyAuthSchema),
+  keyAuthPolicy: ext('weft.filters.http.key_auth', 'per_filter_config', KeyAuthPolicySchema),
   /** Weft's gRPC -> HTTP/JSON translation: the filter (no options, is_optional) ... */
   grpcJsonReverseFilter: ext('weft.filters.http.grpc_json_reverse', 'http_filter', GrpcJsonReverseSchema),
   /** ... and its config per virtual host: a FilterConfig (is_optional) around a GrpcJsonTranscoder. */

@@ -225,8 +225,14 @@ export class ControlPlane {
    * stored configuration, then the store. Runs in slices that yield to the event loop, so xDS is
    * served during a large apply.
    */
-  applyValidated(input: ValidatedApply, opts: { dryRun?: boolean } = {}): Promise<ApplyResult> {
-    return this.#serialize(() => this.#apply(input, opts.dryRun ?? false));
+  applyValidated(input: ValidatedApply, opts: { dryRun?: boolean; ifRevision?: number } = {}): Promise<ApplyResult> {
+    return this.#serialize(() => {
+      // Checked inside the serialized section: no other apply or delete can land in between.
+      if (opts.ifRevision !== undefined && opts.ifRevision !== this.#model.revision) {
+        throw new WeftError('CONFIG_CONFLICT', `the configuration is at revision ${this.#model.revision}, not ${opts.ifRevision} as read: another change landed first; read again and retry`);
+      }
+      return this.#apply(input, opts.dryRun ?? false);
+    });
   }
 
   /** Deletes resources; refused when others still reference them. */

@@ -2,7 +2,7 @@
  * The admin HTTP/JSON API the CLI (and later a dashboard) uses. Every route but /healthz needs the
  * bearer token. Errors are WeftErrors rendered as `{code, message, details}` in one place.
  *
- *   POST   /v1/apply?dryRun=1        {files: [{name, content}]}  -> ApplyResult | 422 {details} | 413
+ *   POST   /v1/apply?dryRun=1&ifRevision=N  {files: [{name, content}]}  -> ApplyResult | 422 {details} | 413 | 409
  *   GET    /v1/resources[?kind=&namespace=&name=]                  -> {items: MeshResource[]}
  *   DELETE /v1/resources/{kind}/{namespace}/{name}                 -> {revision, deleted}
  *   GET    /v1/proxies                                              -> {items: ProxyStatus[]}
@@ -73,6 +73,7 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   CONFIG_INVALID: 422,
   CONFIG_PARSE: 422,
   CONFIG_NOT_FOUND: 404,
+  CONFIG_CONFLICT: 409,
   ADMIN_UNAUTHORIZED: 401,
   ADMIN_BAD_REQUEST: 400,
   REQUEST_TOO_LARGE: 413,
@@ -128,8 +129,12 @@ export class AdminServer {
 
     if (m === 'POST' && path === '/v1/apply') {
       const dryRun = ['1', 'true'].includes(url.searchParams.get('dryRun') ?? '');
+      // Optimistic concurrency: the apply is refused (409) unless the configuration is still at
+      // the revision the caller read (a read-modify-write such as `weft key issue`).
+      const ifRev = url.searchParams.get('ifRevision');
+      if (ifRev !== null && !/^\d{1,15}$/.test(ifRev)) throw new WeftError('ADMIN_BAD_REQUEST', `ifRevision must be a revision number, got ${JSON.stringify(ifRev.slice(0, 40))}`);
       const decoded = await this.#decoder.decode(await readBody(req));
-      return send(res, 200, await cp.applyValidated(decoded, { dryRun }));
+      return send(res, 200, await cp.applyValidated(decoded, ifRev === null ? { dryRun } : { dryRun, ifRevision: Number(ifRev) }));
     }
     if (m === 'GET' && path === '/v1/resources') {
       const kind = url.searchParams.get('kind') ?? undefined;

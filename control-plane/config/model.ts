@@ -29,6 +29,8 @@ export function buildModel(revision: number, resources: Iterable<MeshResource>):
     clientTrafficPolicies: new Map(),
     securityHeadersPolicies: new Map(),
     jwtPolicies: new Map(),
+    consumers: new Map(),
+    apiKeyPolicies: new Map(),
     mesh: DEFAULT_MESH_CONFIG,
   };
   const defs = new Map(KIND_DEFINITIONS.map((d) => [d.kind, d.addToModel as (b: ModelBuilder, r: MeshResource) => void]));
@@ -60,6 +62,8 @@ export function buildModel(revision: number, resources: Iterable<MeshResource>):
     clientTrafficPolicies: b.clientTrafficPolicies,
     securityHeadersPolicies: b.securityHeadersPolicies,
     jwtPolicies: b.jwtPolicies,
+    consumers: b.consumers,
+    apiKeyPolicies: b.apiKeyPolicies,
     mesh: b.mesh,
   };
 }

@@ -14,7 +14,9 @@ export { API_VERSION_WEFT, API_VERSION_GATEWAY } from './api-versions.js';
 /** Every kind has one definition in kinds/index.ts (a compile-time check there keeps them in step). */
 export type Kind =
   | 'Service' | 'HTTPRoute' | 'GRPCRoute' | 'TrafficPolicy' | 'AuthorizationPolicy' | 'GRPCTranslation' | 'MeshConfig' | 'FaultPolicy' | 'CorsPolicy' | 'CachePolicy' | 'Gateway'
-  | 'Secret' | 'CompressionPolicy' | 'ClientTrafficPolicy' | 'SecurityHeadersPolicy' | 'JwtPolicy';
+  | 'Secret' | 'CompressionPolicy' | 'ClientTrafficPolicy' | 'SecurityHeadersPolicy'
+  | 'JwtPolicy'
+  | 'Consumer' | 'ApiKeyPolicy';
 
 export interface ObjectMeta {
   name: string;
@@ -141,7 +143,10 @@ export interface RequestMirror {
 }
 
 /** The policy kinds a route rule may name in an ExtensionRef (kinds/policy-attachment.ts). */
-export type ExtensionRefKind = 'FaultPolicy' | 'CorsPolicy' | 'CompressionPolicy' | 'SecurityHeadersPolicy' | 'CachePolicy' | 'JwtPolicy';
+export type ExtensionRefKind =
+  | 'FaultPolicy' | 'CorsPolicy' | 'CompressionPolicy' | 'SecurityHeadersPolicy' | 'CachePolicy'
+  | 'JwtPolicy'
+  | 'ApiKeyPolicy';
 
 /** A Gateway API ExtensionRef route filter (LocalObjectReference: the route's namespace) naming one of Weft's policies. */
 export interface ExtensionRef {
@@ -490,6 +495,51 @@ export interface CorsPolicySpec {
 /** What a CorsPolicy or a Gateway API CORS filter says about requests (the attachment aside). */
 export type CorsRules = Omit<CorsPolicySpec, 'targetRefs'>;
 
+// ---------------------------------------------------------------------- Consumer, ApiKeyPolicy
+
+/** One API key of a Consumer: only its SHA-256 is stored (the key itself is shown once, when issued). */
+export interface ConsumerKey {
+  /** Names the key in listings and `weft key revoke` (not secret). */
+  id: string;
+  /** `sha256:<64 lowercase hex>` of the whole key string. */
+  hash: string;
+  /** RFC 3339 time the key was issued (informational). */
+  created?: string;
+  /** RFC 3339 time after which the proxy refuses the key; absent: it does not expire. */
+  expires?: string;
+}
+
+/** A verified JWT (issuer, subject) that authenticates as this Consumer. */
+export interface JwtSubjectRef {
+  issuer: string;
+  subject: string;
+}
+
+/** Consumer: who calls an API (by API key or mapped JWT subject), and on which plan. */
+export interface ConsumerSpec {
+  /** The plan the consumer is on (rate limits and analytics read it); '' when none. */
+  plan: string;
+  keys: ConsumerKey[];
+  jwtSubjects: JwtSubjectRef[];
+}
+
+/** Which Consumers of its namespace an ApiKeyPolicy lets through: all, by name, or by label. */
+export type ConsumerSelection = { all: true } | { names: string[] } | { matchLabels: Record<string, string> };
+
+/** ApiKeyPolicy: requests must carry a key of an allowed Consumer (or a mapped verified JWT). */
+export interface ApiKeyPolicySpec {
+  /** Request header the key is read from ('' = not from a header). */
+  header: string;
+  /** Query parameter the key is read from ('' = not from the query). */
+  query: string;
+  consumers: ConsumerSelection;
+  /** Strip the key (header or query parameter) before the request goes upstream. */
+  hideCredentials: boolean;
+  /** A verified JWT whose (issuer, subject) a Consumer lists is accepted instead of a key. */
+  allowJwt: boolean;
+  targetRefs: PolicyTargetRef[];
+}
+
 // ----------------------------------------------------------------------------- CompressionPolicy
 
 /** Response compression algorithms, as Accept-Encoding names them: br, gzip. */
@@ -703,9 +753,13 @@ export type CompressionPolicyResource = ResourceBase<'CompressionPolicy', Compre
 export type ClientTrafficPolicyResource = ResourceBase<'ClientTrafficPolicy', ClientTrafficPolicySpec>;
 export type SecurityHeadersPolicyResource = ResourceBase<'SecurityHeadersPolicy', SecurityHeadersPolicySpec>;
 export type JwtPolicyResource = ResourceBase<'JwtPolicy', JwtPolicySpec>;
+export type ConsumerResource = ResourceBase<'Consumer', ConsumerSpec>;
+export type ApiKeyPolicyResource = ResourceBase<'ApiKeyPolicy', ApiKeyPolicySpec>;
 export type MeshResource =
   | ServiceResource | HTTPRouteResource | GRPCRouteResource | TrafficPolicyResource | AuthorizationPolicyResource | GRPCTranslationResource | MeshConfigResource | FaultPolicyResource | CorsPolicyResource | CachePolicyResource | GatewayResource
-  | SecretResource | CompressionPolicyResource | ClientTrafficPolicyResource | SecurityHeadersPolicyResource | JwtPolicyResource;
+  | SecretResource | CompressionPolicyResource | ClientTrafficPolicyResource | SecurityHeadersPolicyResource
+  | JwtPolicyResource
+  | ConsumerResource | ApiKeyPolicyResource;
 
 /** `Kind/namespace/name`: the identity of a resource in the store and in messages. */
 export type ResourceKey = string;
@@ -745,5 +799,9 @@ export interface MeshModel {
   readonly securityHeadersPolicies: ReadonlyMap<ResourceKey, SecurityHeadersPolicyResource>;
   /** JwtPolicy by its own key (`JwtPolicy/ns/name`). */
   readonly jwtPolicies: ReadonlyMap<ResourceKey, JwtPolicyResource>;
+  /** Consumer by its own key (`Consumer/ns/name`). */
+  readonly consumers: ReadonlyMap<ResourceKey, ConsumerResource>;
+  /** ApiKeyPolicy by its own key (`ApiKeyPolicy/ns/name`). */
+  readonly apiKeyPolicies: ReadonlyMap<ResourceKey, ApiKeyPolicyResource>;
   readonly mesh: MeshConfigSpec;
 }

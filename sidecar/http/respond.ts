@@ -31,6 +31,9 @@ const HTTP_STATUS: Partial<Record<ErrorCode, number>> = {
   JWT_MISSING: 401,
   JWT_INVALID: 401,
   JWT_FORBIDDEN: 403,
+  API_KEY_MISSING: 401,
+  API_KEY_INVALID: 401,
+  CONSUMER_FORBIDDEN: 403,
 };
 
 /** gRPC status codes per error (https://grpc.github.io/grpc/core/md_doc_statuscodes.html). */
@@ -48,6 +51,9 @@ const GRPC_STATUS: Partial<Record<ErrorCode, number>> = {
   JWT_MISSING: 16, // UNAUTHENTICATED
   JWT_INVALID: 16, // UNAUTHENTICATED
   JWT_FORBIDDEN: 7, // PERMISSION_DENIED
+  API_KEY_MISSING: 16, // UNAUTHENTICATED
+  API_KEY_INVALID: 16, // UNAUTHENTICATED
+  CONSUMER_FORBIDDEN: 7, // PERMISSION_DENIED
 };
 
 export function httpStatusFor(code: ErrorCode): number {

@@ -519,6 +519,7 @@ export class HttpListener {
     if (span) {
       if (grpcStatus >= 0) span.setAttribute('rpc.grpc.status_code', grpcStatus);
       if (info.routeName) span.setAttribute('http.route', info.routeName);
+      if (info.consumer) span.setAttribute('weft.consumer', info.consumer);
       endSpan(span, status || undefined, info.weftError || (grpcStatus > 0 && GRPC_SPAN_ERROR.has(grpcStatus) ? `grpc-status ${grpcStatus}` : status === 0 ? 'aborted' : undefined));
     }
     const o = this.#opts.observer;

@@ -78,6 +78,7 @@ export class AccessLog {
       bytes_sent: d.info.bytesSent,
       weft_error: d.info.weftError,
       ...(d.info.cacheStatus ? { cache: d.info.cacheStatus } : {}),
+      ...(d.info.consumer ? { consumer: d.info.consumer } : {}),
       peer: d.principal ?? d.remoteAddress,
     });
   }

@@ -32,6 +32,8 @@ export class ClientSpans {
       'weft.upstream_host': host.key,
       'weft.attempt': attempt,
     };
+    // The API consumer (API-key filter), known before the first attempt.
+    if (info.consumer) attrs['weft.consumer'] = info.consumer;
     const name = (d.grpc ? grpcSpanName(d.path, attrs) : undefined) ?? `${d.method} ${cluster.authority}`;
     const span = this.#t.start('outbound', 'client', name, this.#parent, attrs);
     this.#span = span;

@@ -219,6 +219,8 @@ spec:
           requestMirror: { backendRef: { name: library }, percent: 5 }
         - type: ExtensionRef
           extensionRef: { group: weft.dev, kind: CompressionPolicy, name: edge-json }
+        - type: ExtensionRef
+          extensionRef: { group: weft.dev, kind: ApiKeyPolicy, name: edge-partner-keys }
       backendRefs: [{ name: orders }]
       retry: { attempts: 2, retryOn: [5xx] }
     - matches: [{ path: { type: Exact, value: /old } }]
@@ -275,6 +277,40 @@ metadata: { name: edge-all-api-off }
 spec:
   targetRefs: [{ group: gateway.networking.k8s.io, kind: Gateway, name: edge-all, sectionName: api }]
   disabled: true
+`,
+    // Consumers and API keys: every Consumer field; a policy on a listener (every field), one a
+    // rule names, one on a Service (its sidecars' inbound listener).
+    `apiVersion: weft.dev/v1alpha1
+kind: Consumer
+metadata: { name: every-consumer, labels: { tier: paid } }
+spec:
+  plan: gold
+  keys: [{ id: k1, hash: "sha256:${'1'.repeat(64)}", created: "2026-01-01T00:00:00Z", expires: "2030-01-01T00:00:00Z" }, { id: k2, hash: "sha256:${'2'.repeat(64)}" }]
+  jwtSubjects: [{ issuer: "https://idp.example.org", subject: every }]
+`,
+    `apiVersion: weft.dev/v1alpha1
+kind: ApiKeyPolicy
+metadata: { name: edge-all-keys }
+spec:
+  header: x-key
+  query: key
+  consumers: { matchLabels: { tier: paid } }
+  hideCredentials: false
+  allowJwt: true
+  targetRefs: [{ group: gateway.networking.k8s.io, kind: Gateway, name: edge-all, sectionName: any }]
+`,
+    `apiVersion: weft.dev/v1alpha1
+kind: ApiKeyPolicy
+metadata: { name: edge-partner-keys }
+spec:
+  consumers: { names: [every-consumer] }
+`,
+    `apiVersion: weft.dev/v1alpha1
+kind: ApiKeyPolicy
+metadata: { name: orders-keys }
+spec:
+  consumers: { all: true }
+  targetRefs: [{ group: weft.dev, kind: Service, name: orders }]
 `,
     `apiVersion: gateway.networking.k8s.io/v1
 kind: GRPCRoute

@@ -20,6 +20,8 @@ import { compressionPolicyKind } from './compression-policy.js';
 import { clientTrafficPolicyKind } from './client-traffic-policy.js';
 import { securityHeadersPolicyKind } from './security-headers-policy.js';
 import { jwtPolicyKind } from './jwt-policy.js';
+import { consumerKind } from './consumer.js';
+import { apiKeyPolicyKind } from './api-key-policy.js';
 
 type AnyKindDefinition = { [K in Kind]: KindDefinition<K> }[Kind];
 
@@ -40,6 +42,8 @@ export const KIND_DEFINITIONS = Object.freeze([
   clientTrafficPolicyKind,
   securityHeadersPolicyKind,
   jwtPolicyKind,
+  consumerKind,
+  apiKeyPolicyKind,
 ] as const satisfies readonly AnyKindDefinition[]);
 
 // Every Kind has a definition (a compile error names the missing one).

@@ -27,6 +27,8 @@ export interface ModelBuilder {
   clientTrafficPolicies: Map<ResourceKey, ResourceOf<'ClientTrafficPolicy'>>;
   securityHeadersPolicies: Map<ResourceKey, ResourceOf<'SecurityHeadersPolicy'>>;
   jwtPolicies: Map<ResourceKey, ResourceOf<'JwtPolicy'>>;
+  consumers: Map<ResourceKey, ResourceOf<'Consumer'>>;
+  apiKeyPolicies: Map<ResourceKey, ResourceOf<'ApiKeyPolicy'>>;
   mesh: MeshConfigSpec;
 }
 

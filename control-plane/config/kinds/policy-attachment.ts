@@ -31,13 +31,14 @@ export const EXTENSION_REF_KINDS: { readonly [K in ExtensionRefKind]: (m: MeshMo
   SecurityHeadersPolicy: (m) => m.securityHeadersPolicies,
   CachePolicy: (m) => m.cachePolicies,
   JwtPolicy: (m) => m.jwtPolicies,
+  ApiKeyPolicy: (m) => m.apiKeyPolicies,
 };
 
 /**
  * Kinds that act only at gateways (their filter runs on gateway listeners): a rule naming one
  * needs a Gateway parentRef (on a route only the mesh serves, the reference would do nothing).
  */
-export const GATEWAY_ONLY_EXTENSION_REF_KINDS: ReadonlySet<ExtensionRefKind> = new Set(['CorsPolicy', 'CompressionPolicy']);
+export const GATEWAY_ONLY_EXTENSION_REF_KINDS: ReadonlySet<ExtensionRefKind> = new Set(['CorsPolicy', 'CompressionPolicy', 'ApiKeyPolicy']);
 
 export const EXTENSION_REF_KIND_NAMES = Object.keys(EXTENSION_REF_KINDS) as ExtensionRefKind[];
 

@@ -17,14 +17,31 @@ import { requestLimits } from './request-limits.js';
 import { buffer } from './buffer.js';
 import { cache } from './cache.js';
 import { jwtAuthn, jwtClaims } from './jwt-authn.js';
+import { keyAuth } from './key-auth.js';
 
 /**
  * CORS first: it answers preflights before anything else, and its headers reach every answer a
  * later filter gives (a 413 or 414 from the limits is then a status the page can read, not a
  * CORS failure). Then the request limits (they refuse before anything runs); then the compressor:
  * it wraps (and compresses) what every later filter answers (the cache keeps identity bodies).
+ * API keys before RBAC and everything that reads the consumer (info.consumer).
  */
-export const HTTP_FILTERS: readonly HttpFilterTranslation[] = Object.freeze([cors, requestLimits, buffer, compressor, jwtAuthn, jwtClaims, rbac, cache, grpcWeb, grpcJsonTranscoder, grpcJsonReverse, fault]);
+export const HTTP_FILTERS: readonly HttpFilterTranslation[] = Object.freeze([
+  cors,
+  requestLimits,
+  buffer,
+  compressor,
+  jwtAuthn,
+  keyAuth,
+  // After the API keys: a request without a key is told 401 before a token's scopes are judged.
+  jwtClaims,
+  rbac,
+  cache,
+  grpcWeb,
+  grpcJsonTranscoder,
+  grpcJsonReverse,
+  fault,
+]);
 
 /** A listener's http_filters before the router. */
 export function listenerFilters(ctx: ListenerContext): HttpFilter[] {

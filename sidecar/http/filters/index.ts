@@ -22,12 +22,14 @@ import { jwtClaims } from './jwt-claims.js';
 import { rbac } from './rbac.js';
 import { buffer } from './buffer.js';
 import { requestLimits } from './request-limits.js';
+import { keyAuth } from './key-auth.js';
 
 export const HTTP_FILTERS: readonly HttpFilterFactory[] = [
   requestLimits as HttpFilterFactory,
   buffer as HttpFilterFactory,
   jwtAuthn as HttpFilterFactory,
   jwtClaims as HttpFilterFactory,
+  keyAuth as HttpFilterFactory,
   rbac as HttpFilterFactory,
   cors as HttpFilterFactory,
   fault as HttpFilterFactory,

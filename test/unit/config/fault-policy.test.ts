@@ -1,5 +1,6 @@
 // FaultPolicy (issue 18): the kind on its own (every mistake with its field path), and the
 // ExtensionRef route filter that names it (missing policy, other kinds or groups, two per rule).
+import { EXTENSION_REF_KIND_NAMES } from '../../../control-plane/config/kinds/policy-attachment.js';
 import { describe, expect, it } from 'vitest';
 import { checkDelete, parseDocuments, validateApply } from '../../../control-plane/config/index.js';
 import { type FaultPolicyResource } from '../../../control-plane/config/types.js';
@@ -103,7 +104,7 @@ spec:
 
   it.each([
     ['a missing FaultPolicy', `[${ref('nope')}]`, [['spec.rules[0].filters[0].extensionRef.name', 'FaultPolicy default/nope does not exist']]],
-    ['another kind', `[${ref('slow', 'RateLimitPolicy')}]`, [['spec.rules[0].filters[0].extensionRef.kind', "must be one of FaultPolicy, CorsPolicy, CompressionPolicy, SecurityHeadersPolicy, CachePolicy; got 'RateLimitPolicy'"]]],
+    ['another kind', `[${ref('slow', 'TeapotPolicy')}]`, [['spec.rules[0].filters[0].extensionRef.kind', `must be one of ${EXTENSION_REF_KIND_NAMES.join(', ')}; got 'TeapotPolicy'`]]],
     ['another group', `[${ref('slow', 'FaultPolicy', 'example.com')}]`, [['spec.rules[0].filters[0].extensionRef.group', "must be one of weft.dev; got 'example.com'"]]],
     ['no name', '[{ type: ExtensionRef, extensionRef: { group: weft.dev, kind: FaultPolicy } }]', [['spec.rules[0].filters[0].extensionRef.name', 'is required']]],
     ['no extensionRef', '[{ type: ExtensionRef }]', [['spec.rules[0].filters[0].extensionRef', 'is required']]],
