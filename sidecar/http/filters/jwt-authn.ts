@@ -13,7 +13,8 @@
  * clock skew). The first verified token wins:
  *  - `info.jwt` is set (provider, issuer, subject, claims) for later filters;
  *  - claims are copied into the request headers `claim_to_headers` names (a string, number or
- *    boolean, or an array of them joined by ','); whatever the client sent under those names is
+ *    boolean, or an array of them joined by ','; a value with characters a header cannot carry,
+ *    controls or non-ASCII, is not copied); whatever the client sent under those names is
  *    removed first, on every request the requirement covers, verified or not;
  *  - unless `forward`, the header that carried the token is removed.
  * No token: 401 JWT_MISSING (unless allowed missing); tokens that all fail: 401 JWT_INVALID with
@@ -261,9 +262,12 @@ function claimAt(payload: JWTPayload, path: readonly string[]): unknown {
   return v;
 }
 
+/** What a header value may hold on the wire (visible ASCII, space, tab): anything else is not copied. */
+const HEADER_SAFE = /^[\t\x20-\x7e]*$/;
+
 /** A claim as a header value: scalars as text, arrays of scalars joined by ','; else undefined. */
 function headerValue(v: unknown): string | undefined {
-  if (typeof v === 'string') return /[\r\n\0]/.test(v) ? undefined : v;
+  if (typeof v === 'string') return HEADER_SAFE.test(v) ? v : undefined;
   if (typeof v === 'number' || typeof v === 'boolean') return String(v);
   if (Array.isArray(v) && v.length && v.every((x) => typeof x === 'string' || typeof x === 'number' || typeof x === 'boolean')) return headerValue(v.join(','));
   return undefined;

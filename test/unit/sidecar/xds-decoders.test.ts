@@ -47,7 +47,8 @@ function inbound(f: (h: J) => void): J {
   for (const fc of l.filterChains as J[]) f(fc.filters[0].typedConfig as J);
   return l;
 }
-const jwt = (optional: boolean): J => ({ name: 'envoy.filters.http.jwt_authn', ...(optional ? { isOptional: true } : {}), typedConfig: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication' } });
+// A filter the sidecar does not run, with a typed_config it can decode but no filter takes (jwt_authn was the example until JwtPolicy).
+const jwt = (optional: boolean): J => ({ name: 'envoy.filters.http.ext_authz', ...(optional ? { isOptional: true } : {}), typedConfig: { '@type': 'type.googleapis.com/envoy.extensions.compression.gzip.compressor.v3.Gzip' } });
 
 describe('sidecar xDS decoders refuse what they do not execute', () => {
   it('accepts the translator output as it is (the baseline every mutation starts from)', () => {
@@ -57,9 +58,9 @@ describe('sidecar xDS decoders refuse what they do not execute', () => {
     expect(inbound(() => undefined).filterChains[0].filters[0].typedConfig[HCM]).toMatch(/HttpConnectionManager$/);
   });
 
-  it('refuses an HTTP filter it does not implement (jwt_authn) with its path, unless is_optional', () => {
+  it('refuses an HTTP filter it does not implement (ext_authz) with its path, unless is_optional', () => {
     const errs = errors('listener', inbound((h) => h.httpFilters.unshift(jwt(false))));
-    expect(errs[0]).toMatch(/^filter_chains\[0\]\.filters\[0\]\.typed_config\.http_filters\[0\]\.typed_config\.type_url: filter 'envoy\.filters\.http\.jwt_authn' .* is not implemented by the Weft sidecar/);
+    expect(errs[0]).toMatch(/^filter_chains\[0\]\.filters\[0\]\.typed_config\.http_filters\[0\]\.typed_config\.type_url: filter 'envoy\.filters\.http\.ext_authz' .* is not implemented by the Weft sidecar/);
     expect(errors('listener', inbound((h) => h.httpFilters.unshift(jwt(true))))).toEqual([]);
   });
 
