@@ -197,10 +197,10 @@ function sink(out: Answer[]): ResponseSink {
     closeAfterResponse: () => undefined,
   };
 }
-function head(headers: Record<string, string>, search = ''): RequestHead {
+function head(headers: Record<string, string>, search = '', grpc = false): RequestHead {
   const h = new Map(Object.entries(headers));
   return {
-    h2: false, grpc: false, method: 'GET', authority: 'api.example', path: '/x', search, upgrade: undefined, remoteAddress: '127.0.0.1', principal: undefined, secure: false, hasBody: false,
+    h2: grpc, grpc, method: 'GET', authority: 'api.example', path: '/x', search, upgrade: undefined, remoteAddress: '127.0.0.1', principal: undefined, secure: false, hasBody: false,
     body: undefined as never,
     header: (n) => h.get(n),
     rawPairs: () => [...h].flat(),
@@ -248,6 +248,13 @@ describe('key_auth called directly', () => {
     expect(run(true, head({ 'x-api-key': 'wrong' }), jwt('user-1')).answers.map((a) => a.headers['x-weft-error'])).toEqual(['API_KEY_INVALID']);
     const ok = run(true, head({ 'x-api-key': K_ACME, 'x-weft-consumer': 'globex', accept: '*/*' }), jwt('user-2'));
     expect([ok.info.consumer, ok.passed[0]!.rawPairs()]).toEqual(['acme', ['accept', '*/*', 'x-weft-consumer', 'acme']]);
+  });
+
+  it('answers a gRPC call trailers-only: grpc-status 16 (UNAUTHENTICATED) with the challenge, 7 (PERMISSION_DENIED) for a consumer not allowed', () => {
+    const missing = run(false, head({ 'content-type': 'application/grpc' }, '', true)).answers;
+    expect(missing.map((a) => [a.status, a.headers['grpc-status'], a.headers['x-weft-error'], a.headers['www-authenticate']])).toEqual([[200, '16', 'API_KEY_MISSING', 'ApiKey realm="weft", header="x-api-key"']]);
+    const forbidden = run(true, head({ 'content-type': 'application/grpc' }, '', true), jwt('user-2')).answers;
+    expect(forbidden.map((a) => [a.headers['grpc-status'], a.headers['x-weft-error']])).toEqual([['7', 'CONSUMER_FORBIDDEN']]);
   });
 
   it('refuses configs it cannot execute, with the field path', () => {
