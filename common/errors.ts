@@ -41,6 +41,7 @@ export const ERROR_CODES = {
   URI_TOO_LONG: 'the request target exceeded the listener\'s maxUriLength (414)',
   HEADERS_TIMEOUT: 'the request head did not arrive within the listener\'s requestHeaderTimeout (408)',
   CACHE_ONLY_IF_CACHED: 'the request asked for a cached response only (only-if-cached) and none could be used',
+  API_SUNSET: 'the API version is past its sunset date and its ApiLifecyclePolicy answers 410 Gone',
   // internal
   INTERNAL: 'an internal invariant failed',
 } as const;

@@ -22,6 +22,7 @@ import { ConnectionLimitSchema } from '../proto/gen/envoy/extensions/filters/net
 import { CacheConfigSchema } from '../proto/gen/envoy/extensions/filters/http/cache/v3/cache_pb.js';
 import { SimpleHttpCacheConfigSchema } from '../proto/gen/envoy/extensions/http/cache/simple_http_cache/v3/config_pb.js';
 import { MemoryHttpCacheConfigSchema, RedisHttpCacheConfigSchema } from '../proto/gen/weft/v1/cache_pb.js';
+import { ApiLifecyclePolicySchema, ApiLifecycleSchema } from '../proto/gen/weft/v1/lifecycle_pb.js';
 import { RBACSchema } from '../proto/gen/envoy/extensions/filters/http/rbac/v3/rbac_pb.js';
 import { RouterSchema } from '../proto/gen/envoy/extensions/filters/http/router/v3/router_pb.js';
 import { HttpConnectionManagerSchema } from '../proto/gen/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager_pb.js';
@@ -104,6 +105,13 @@ export const EXTENSIONS = Object.freeze({
   grpcJsonReverseFilter: ext('weft.filters.http.grpc_json_reverse', 'http_filter', GrpcJsonReverseSchema),
   /** ... and its config per virtual host: a FilterConfig (is_optional) around a GrpcJsonTranscoder. */
   grpcJsonReverse: ext('weft.filters.http.grpc_json_reverse', 'per_filter_config', FilterConfigSchema, [GrpcJsonTranscoderSchema]),
+  /**
+   * API version lifecycle (ApiLifecyclePolicy): the listener filter has no options; a virtual
+   * host's or route's ApiLifecyclePolicy turns it on there (Deprecation, Sunset, Link headers;
+   * 410 after the sunset when asked).
+   */
+  apiLifecycle: ext('weft.filters.http.api_lifecycle', 'http_filter', ApiLifecycleSchema),
+  apiLifecyclePolicy: ext('weft.filters.http.api_lifecycle', 'per_filter_config', ApiLifecyclePolicySchema),
   downstreamTls: ext('envoy.transport_sockets.tls', 'transport_socket', DownstreamTlsContextSchema),
   upstreamTls: ext('envoy.transport_sockets.tls', 'transport_socket', UpstreamTlsContextSchema),
   openTelemetry: ext('envoy.tracers.opentelemetry', 'tracer', OpenTelemetryConfigSchema),

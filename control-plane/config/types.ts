@@ -14,7 +14,7 @@ export { API_VERSION_WEFT, API_VERSION_GATEWAY } from './api-versions.js';
 /** Every kind has one definition in kinds/index.ts (a compile-time check there keeps them in step). */
 export type Kind =
   | 'Service' | 'HTTPRoute' | 'GRPCRoute' | 'TrafficPolicy' | 'AuthorizationPolicy' | 'GRPCTranslation' | 'MeshConfig' | 'FaultPolicy' | 'CorsPolicy' | 'CachePolicy' | 'Gateway'
-  | 'Secret' | 'CompressionPolicy' | 'ClientTrafficPolicy' | 'SecurityHeadersPolicy';
+  | 'Secret' | 'CompressionPolicy' | 'ClientTrafficPolicy' | 'SecurityHeadersPolicy' | 'ApiLifecyclePolicy';
 
 export interface ObjectMeta {
   name: string;
@@ -141,7 +141,7 @@ export interface RequestMirror {
 }
 
 /** The policy kinds a route rule may name in an ExtensionRef (kinds/policy-attachment.ts). */
-export type ExtensionRefKind = 'FaultPolicy' | 'CorsPolicy' | 'CompressionPolicy' | 'SecurityHeadersPolicy' | 'CachePolicy';
+export type ExtensionRefKind = 'FaultPolicy' | 'CorsPolicy' | 'CompressionPolicy' | 'SecurityHeadersPolicy' | 'CachePolicy' | 'ApiLifecyclePolicy';
 
 /** A Gateway API ExtensionRef route filter (LocalObjectReference: the route's namespace) naming one of Weft's policies. */
 export interface ExtensionRef {
@@ -437,6 +437,27 @@ export interface CorsPolicySpec {
 /** What a CorsPolicy or a Gateway API CORS filter says about requests (the attachment aside). */
 export type CorsRules = Omit<CorsPolicySpec, 'targetRefs'>;
 
+// --------------------------------------------------------------------------- ApiLifecyclePolicy
+
+/**
+ * The lifecycle of an API version (weft.filters.http.api_lifecycle): Deprecation (RFC 9745),
+ * Sunset (RFC 8594) and Link headers on its responses, 410 Gone after the sunset when asked.
+ * Dates are kept as applied (RFC 3339); the translator turns them into epoch seconds.
+ */
+export interface ApiLifecyclePolicySpec {
+  /** When the version is (or will be) deprecated; `true`: deprecated, no date given. */
+  deprecation: string | true;
+  /** When the version stops answering. Not before `deprecation`. */
+  sunset?: string;
+  /** Absolute URL of the replacing version (Link rel="successor-version"). */
+  successor?: string;
+  /** Absolute URL of the deprecation's documentation (Link rel="deprecation"). */
+  link?: string;
+  /** Answer 410 Gone (API_SUNSET) from the sunset on. */
+  rejectAfterSunset: boolean;
+  targetRefs: PolicyTargetRef[];
+}
+
 // ----------------------------------------------------------------------------- CompressionPolicy
 
 /** Response compression algorithms, as Accept-Encoding names them: br, gzip. */
@@ -649,9 +670,10 @@ export type SecretResource = ResourceBase<'Secret', SecretSpec>;
 export type CompressionPolicyResource = ResourceBase<'CompressionPolicy', CompressionPolicySpec>;
 export type ClientTrafficPolicyResource = ResourceBase<'ClientTrafficPolicy', ClientTrafficPolicySpec>;
 export type SecurityHeadersPolicyResource = ResourceBase<'SecurityHeadersPolicy', SecurityHeadersPolicySpec>;
+export type ApiLifecyclePolicyResource = ResourceBase<'ApiLifecyclePolicy', ApiLifecyclePolicySpec>;
 export type MeshResource =
   | ServiceResource | HTTPRouteResource | GRPCRouteResource | TrafficPolicyResource | AuthorizationPolicyResource | GRPCTranslationResource | MeshConfigResource | FaultPolicyResource | CorsPolicyResource | CachePolicyResource | GatewayResource
-  | SecretResource | CompressionPolicyResource | ClientTrafficPolicyResource | SecurityHeadersPolicyResource;
+  | SecretResource | CompressionPolicyResource | ClientTrafficPolicyResource | SecurityHeadersPolicyResource | ApiLifecyclePolicyResource;
 
 /** `Kind/namespace/name`: the identity of a resource in the store and in messages. */
 export type ResourceKey = string;
@@ -689,5 +711,7 @@ export interface MeshModel {
   readonly clientTrafficPolicies: ReadonlyMap<ResourceKey, ClientTrafficPolicyResource>;
   /** SecurityHeadersPolicy by its own key. */
   readonly securityHeadersPolicies: ReadonlyMap<ResourceKey, SecurityHeadersPolicyResource>;
+  /** ApiLifecyclePolicy by its own key (`ApiLifecyclePolicy/ns/name`). */
+  readonly apiLifecyclePolicies: ReadonlyMap<ResourceKey, ApiLifecyclePolicyResource>;
   readonly mesh: MeshConfigSpec;
 }

@@ -28,6 +28,7 @@ const HTTP_STATUS: Partial<Record<ErrorCode, number>> = {
   RBAC_DENIED: 403,
   UPGRADE_NOT_ALLOWED: 403,
   CACHE_ONLY_IF_CACHED: 504,
+  API_SUNSET: 410,
 };
 
 /** gRPC status codes per error (https://grpc.github.io/grpc/core/md_doc_statuscodes.html). */
@@ -42,6 +43,7 @@ const GRPC_STATUS: Partial<Record<ErrorCode, number>> = {
   UPSTREAM_TIMEOUT: 4, // DEADLINE_EXCEEDED
   CIRCUIT_OPEN: 14, // UNAVAILABLE (retriable by clients)
   RBAC_DENIED: 7, // PERMISSION_DENIED
+  API_SUNSET: 12, // UNIMPLEMENTED: the method is gone, like a missing route
 };
 
 export function httpStatusFor(code: ErrorCode): number {
