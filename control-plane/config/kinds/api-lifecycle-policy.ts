@@ -64,10 +64,7 @@ function readUrl(r: Reader, v: unknown, p: string): string | undefined {
 
 export function readApiLifecyclePolicy(r: Reader, v: unknown): ApiLifecyclePolicySpec | undefined {
   const o = r.obj(v, 'spec', ['deprecation', 'sunset', 'successor', 'link', 'rejectAfterSunset', 'targetRefs'], ['deprecation']);
-  if (!o) {
-    if (v === undefined || v === null) r.err('spec', 'is required (spec.deprecation at least)');
-    return undefined;
-  }
+  if (!o) return undefined;
   let deprecation: string | true | undefined;
   let deprecationMs: number | undefined;
   if (o.deprecation === true) deprecation = true;
