@@ -113,18 +113,7 @@ export class LoadReporter {
       });
       w.reset();
     }
-    for (const w of this.#o.consumers?.windows ?? []) {
-      if (w.issued === 0) continue;
-      const loadMetricStats = latencyMetrics(w);
-      if (w.rateLimited) loadMetricStats.push({ metricName: RATE_LIMITED_METRIC, numRequestsFinishedWithMetric: BigInt(w.rateLimited), totalMetricValue: w.rateLimited });
-      clusterStats.push({
-        clusterName: w.cluster,
-        clusterServiceName: `${CONSUMER_SERVICE_PREFIX}${w.direction}/${w.consumer}`,
-        upstreamLocalityStats: [{ totalSuccessfulRequests: BigInt(w.success), totalErrorRequests: BigInt(w.error), totalIssuedRequests: BigInt(w.issued), loadMetricStats }],
-        loadReportInterval: interval,
-      });
-      w.reset();
-    }
+    clusterStats.push(...consumerClusterStats(this.#o.consumers, interval));
     // Sent even when idle: the control plane counts the interval (rates are over covered time).
     s.write(create(LoadStatsRequestSchema, { node: this.#o.node(), clusterStats }));
     this.sent++;
@@ -147,4 +136,25 @@ function latencyMetrics(w: LoadWindow): Array<{ metricName: string; numRequestsF
     if (n) out.push({ metricName: `${LATENCY_METRIC_PREFIX}${i}`, numRequestsFinishedWithMetric: BigInt(n), totalMetricValue: w.latSum[i]! });
   }
   return out;
+}
+
+/**
+ * The per-consumer ClusterStats of one report (common/lrs-service.ts): every (direction, cluster,
+ * consumer) window that saw requests since the last report; each window then starts anew.
+ */
+export function consumerClusterStats(consumers: ConsumerStats | undefined, interval: { seconds: bigint; nanos: number }): Array<MessageInitShape<typeof ClusterStatsSchema>> {
+  const clusterStats: Array<MessageInitShape<typeof ClusterStatsSchema>> = [];
+  for (const w of consumers?.windows ?? []) {
+    if (w.issued === 0) continue;
+    const loadMetricStats = latencyMetrics(w);
+    if (w.rateLimited) loadMetricStats.push({ metricName: RATE_LIMITED_METRIC, numRequestsFinishedWithMetric: BigInt(w.rateLimited), totalMetricValue: w.rateLimited });
+    clusterStats.push({
+      clusterName: w.cluster,
+      clusterServiceName: `${CONSUMER_SERVICE_PREFIX}${w.direction}/${w.consumer}`,
+      upstreamLocalityStats: [{ totalSuccessfulRequests: BigInt(w.success), totalErrorRequests: BigInt(w.error), totalIssuedRequests: BigInt(w.issued), loadMetricStats }],
+      loadReportInterval: interval,
+    });
+    w.reset();
+  }
+  return clusterStats;
 }
