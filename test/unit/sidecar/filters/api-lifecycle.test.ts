@@ -3,7 +3,9 @@
 // listeners; the exact header forms (RFC 9745 `Deprecation: @<seconds>`, RFC 8594 `Sunset:
 // <IMF-fixdate>`, RFC 8288 Link values appended to the upstream's own); 410 Gone from the sunset
 // second on (a fake clock), never forwarded; usage counted per consumer.
-import { create } from '@bufbuild/protobuf';
+import { create, type MessageInitShape } from '@bufbuild/protobuf';
+import { anyPack } from '@bufbuild/protobuf/wkt';
+import { Problems } from '../../../../sidecar/xds/types/decoded.js';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ApiLifecyclePolicySchema } from '../../../../proto/gen/weft/v1/lifecycle_pb.js';
 import { apiLifecycle, compileLifecycle, lifecycleClock, lifecycleCounters } from '../../../../sidecar/http/filters/api-lifecycle.js';
@@ -238,5 +240,32 @@ describe('the filter itself', () => {
     expect(forwarded).toBe(3);
     const c = lifecycleCounters().get('test/counted')!;
     expect(Object.fromEntries(c)).toEqual({ alice: { deprecated: 2, sunsetRejected: 0 }, anonymous: { deprecated: 1, sunsetRejected: 0 }, bob: { deprecated: 0, sunsetRejected: 1 } });
+  });
+});
+
+describe('the per-route config the proxy refuses (NACK), with field paths', () => {
+  const parse = (init: MessageInitShape<typeof ApiLifecyclePolicySchema>) => {
+    const p = new Problems('RouteConfiguration r');
+    const v = apiLifecycle.perRoute!.parse(anyPack(ApiLifecyclePolicySchema, create(ApiLifecyclePolicySchema, init)), p, 'tpfc');
+    return { v, errors: p.errors.map((e) => [e.path, e.message]) };
+  };
+  const ok = { name: 'ns/p', deprecated: true };
+
+  it('accepts a complete policy', () => {
+    expect(parse({ ...ok, deprecationTime: 1n, sunsetTime: 2n, successor: 'https://a.example/v2', link: 'https://a.example/docs', rejectAfterSunset: true }).errors).toEqual([]);
+  });
+
+  it.each([
+    ['no name', { deprecated: true }, 'tpfc.name', 'is required (the policy label of the lifecycle metrics)'],
+    ['not deprecated', { name: 'ns/p' }, 'tpfc.deprecated', 'must be true: a policy for a version that is not deprecated has nothing to say'],
+    ['a sunset before the deprecation', { ...ok, deprecationTime: 10n, sunsetTime: 5n }, 'tpfc.sunset_time', 'is before deprecation_time (RFC 9745 section 5)'],
+    ['a negative date', { ...ok, deprecationTime: -1n }, 'tpfc.deprecation_time', '-1 is not a date from 1970 to year 275760'],
+    ['reject without a sunset', { ...ok, rejectAfterSunset: true }, 'tpfc.reject_after_sunset', 'needs sunset_time'],
+    ['a relative successor', { ...ok, successor: '/v2' }, 'tpfc.successor', "'/v2' is not an absolute http(s) URL a Link header can carry"],
+    ['a link that would break the header', { ...ok, link: 'https://a.example/x>; rel="evil"' }, 'tpfc.link', `'https://a.example/x>; rel="evil"' is not an absolute http(s) URL a Link header can carry`],
+  ] as const)('refuses %s', (_what, init, path, message) => {
+    const r = parse(init);
+    expect(r.v).toBeUndefined();
+    expect(r.errors).toContainEqual([path, message]);
   });
 });
