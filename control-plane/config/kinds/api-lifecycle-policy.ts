@@ -12,7 +12,7 @@
  *
  * Dates are RFC 3339 (`2026-01-01T00:00:00Z`, or a date alone, midnight UTC), whole seconds (both
  * headers carry seconds). Refused, with the field path: a sunset before the deprecation (RFC 9745
- * section 5), a URL that is not absolute http(s) or could not sit in a Link header, and
+ * section 4), a URL that is not absolute http(s) or could not sit in a Link header, and
  * `rejectAfterSunset` without a sunset.
  */
 import type { ApiLifecyclePolicySpec } from '../types.js';

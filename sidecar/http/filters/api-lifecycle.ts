@@ -180,7 +180,7 @@ export const apiLifecycle: HttpFilterFactory<true, Lifecycle> = {
       if (!pol.deprecated) p.add(`${path}.deprecated`, 'must be true: a policy for a version that is not deprecated has nothing to say');
       checkSeconds(p, `${path}.deprecation_time`, pol.deprecationTime);
       checkSeconds(p, `${path}.sunset_time`, pol.sunsetTime);
-      if (pol.sunsetTime !== undefined && pol.deprecationTime !== undefined && pol.sunsetTime < pol.deprecationTime) p.add(`${path}.sunset_time`, 'is before deprecation_time (RFC 9745 section 5)');
+      if (pol.sunsetTime !== undefined && pol.deprecationTime !== undefined && pol.sunsetTime < pol.deprecationTime) p.add(`${path}.sunset_time`, 'is before deprecation_time (RFC 9745 section 4)');
       if (pol.rejectAfterSunset && pol.sunsetTime === undefined) p.add(`${path}.reject_after_sunset`, 'needs sunset_time');
       checkUrl(p, `${path}.successor`, pol.successor);
       checkUrl(p, `${path}.link`, pol.link);

@@ -66,7 +66,7 @@ export type ApiLifecyclePolicy = Message<"weft.v1.ApiLifecyclePolicy"> & {
 
   /**
    * When the version stops answering (RFC 8594 Sunset), seconds since the epoch. Unset: none
-   * announced. Not earlier than deprecation_time (RFC 9745 section 5).
+   * announced. Not earlier than deprecation_time (RFC 9745 section 4).
    *
    * @generated from field: optional int64 sunset_time = 4;
    */

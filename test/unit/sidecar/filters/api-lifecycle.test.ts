@@ -258,7 +258,7 @@ describe('the per-route config the proxy refuses (NACK), with field paths', () =
   it.each([
     ['no name', { deprecated: true }, 'tpfc.name', 'is required (the policy label of the lifecycle metrics)'],
     ['not deprecated', { name: 'ns/p' }, 'tpfc.deprecated', 'must be true: a policy for a version that is not deprecated has nothing to say'],
-    ['a sunset before the deprecation', { ...ok, deprecationTime: 10n, sunsetTime: 5n }, 'tpfc.sunset_time', 'is before deprecation_time (RFC 9745 section 5)'],
+    ['a sunset before the deprecation', { ...ok, deprecationTime: 10n, sunsetTime: 5n }, 'tpfc.sunset_time', 'is before deprecation_time (RFC 9745 section 4)'],
     ['a negative date', { ...ok, deprecationTime: -1n }, 'tpfc.deprecation_time', '-1 is not a date from 1970 to year 275760'],
     ['reject without a sunset', { ...ok, rejectAfterSunset: true }, 'tpfc.reject_after_sunset', 'needs sunset_time'],
     ['a relative successor', { ...ok, successor: '/v2' }, 'tpfc.successor', "'/v2' is not an absolute http(s) URL a Link header can carry"],
