@@ -17,6 +17,10 @@
  * groups by `maxSeries`, past which a group is folded into route/cluster/consumer `other` (and
  * counted in `overflowed`). Route and cluster names come from the pushed config.
  *
+ * A request the proxy refused before the router chose a cluster (an API key, a rate limit, a
+ * sunset) is counted under its route's cluster when the route has one (not a weighted split), so
+ * `weft stat --by consumer service/NAME` sees the refusals of that service's API too.
+ *
  * The hot path allocates nothing once a group exists: Map lookups by strings the request already
  * holds and array increments; label objects are built once per group.
  */
@@ -114,7 +118,7 @@ export class ConsumerStats {
    */
   record(direction: string, info: RequestInfo, status: number, grpcStatus: number, durationMs: number): void {
     const consumer = info.consumer;
-    const g = this.group(direction, info.clusterName, info.routeName, consumer);
+    const g = this.group(direction, info.clusterName || routeCluster(info), info.routeName, consumer);
     if (g.labels.consumer === OTHER_CONSUMER && consumer !== OTHER_CONSUMER && this.labels.label(consumer) === OTHER_CONSUMER) this.folded++;
     const code = info.weftError;
     const error = code !== '' || isFailure(status, grpcStatus);
@@ -138,4 +142,10 @@ export class ConsumerStats {
     w.latSum[lb]! += durationMs;
     w.dirty = true;
   }
+}
+
+/** The cluster of the request's route when it forwards to one cluster; '' otherwise. */
+function routeCluster(info: RequestInfo): string {
+  const r = info.route;
+  return r !== undefined && r.kind === 'forward' && r.cluster !== undefined ? r.cluster : '';
 }

@@ -124,8 +124,8 @@ describe('API versions and analytics at a weft gateway', () => {
     const text = await (await fetch(`${gw.admin}/stats/prometheus`)).text();
     expect(text).toMatch(/^weft_api_deprecated_requests_total\{policy="default\/orders-v1",consumer="anonymous"\} 3$/m);
     expect(text).toMatch(/^weft_api_sunset_rejections_total\{policy="default\/orders-v0",consumer="anonymous"\} 1$/m);
-    // The 410 is answered before the router picks a cluster.
-    expect(text).toMatch(/^weft_consumer_errors_total\{direction="gateway",route="default\/orders\/rule-0",cluster="",consumer="anonymous"\} 1$/m);
+    // The 410 is answered before the router, and counted under its route's cluster.
+    expect(text).toMatch(/^weft_consumer_errors_total\{direction="gateway",route="default\/orders\/rule-0",cluster="outbound\|8080\|\|orders-v1.default",consumer="anonymous"\} 1$/m);
     expect(text).toMatch(/^weft_consumer_requests_total\{direction="gateway",route="default\/orders\/rule-1",cluster="outbound\|8080\|\|orders-v1.default",consumer="anonymous"\} 3$/m);
     // No more requests reach this gateway: its load reports must come to what its metrics say.
     const sum = (metric: string) => [...text.matchAll(new RegExp(`^${metric}\\{[^}]*consumer="anonymous"\\} (\\d+)$`, 'gm'))].reduce((n, m) => n + Number(m[1]), 0);

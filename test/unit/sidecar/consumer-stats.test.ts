@@ -80,6 +80,20 @@ describe('ConsumerStats', () => {
     expect(s.overflowed).toBe(7);
   });
 
+  it('counts a refusal made before the router under its route\'s cluster (one cluster), else none', () => {
+    const s = new ConsumerStats({ labels: new ConsumerLabels(10) });
+    const refused = info('alice', 'RATE_LIMITED', 'default/orders/rule-0', '');
+    refused.route = { kind: 'forward', cluster: CLUSTER, weighted: undefined } as unknown as RequestInfo['route'];
+    s.record('gateway', refused, 429, -1, 0.1);
+    const split = info('alice', 'RATE_LIMITED', 'default/orders/rule-1', '');
+    split.route = { kind: 'forward', cluster: undefined, weighted: {} } as unknown as RequestInfo['route'];
+    s.record('gateway', split, 429, -1, 0.1);
+    expect(s.groups.map((g) => [g.labels.route, g.labels.cluster, g.rateLimited])).toEqual([
+      ['default/orders/rule-0', CLUSTER, 1],
+      ['default/orders/rule-1', '', 1],
+    ]);
+  });
+
   it('makes nothing new for a request whose group exists', () => {
     const s = new ConsumerStats({ labels: new ConsumerLabels(10) });
     const i = info('alice');
