@@ -48,6 +48,7 @@ export const ERROR_CODES = {
   API_KEY_MISSING: 'an ApiKeyPolicy applies and the request carries no API key (401)',
   API_KEY_INVALID: 'the API key is not one of a Consumer\'s, or it expired or was revoked (401)',
   CONSUMER_FORBIDDEN: 'the API key\'s Consumer is not one the ApiKeyPolicy allows (403)',
+  API_SUNSET: 'the API version is past its sunset date and its ApiLifecyclePolicy answers 410 Gone',
   // internal
   INTERNAL: 'an internal invariant failed',
 } as const;

@@ -25,6 +25,7 @@ import { MemoryHttpCacheConfigSchema, RedisHttpCacheConfigSchema } from '../prot
 import { JwtAuthenticationSchema, PerRouteConfigSchema as JwtPerRouteConfigSchema } from '../proto/gen/envoy/extensions/filters/http/jwt_authn/v3/config_pb.js';
 import { JwtClaimsPerRouteSchema, JwtClaimsSchema } from '../proto/gen/weft/v1/jwt_pb.js';
 import { KeyAuthPolicySchema, KeyAuthSchema } from '../proto/gen/weft/v1/key_auth_pb.js';
+import { ApiLifecyclePolicySchema, ApiLifecycleSchema } from '../proto/gen/weft/v1/lifecycle_pb.js';
 import { RBACSchema } from '../proto/gen/envoy/extensions/filters/http/rbac/v3/rbac_pb.js';
 import { RouterSchema } from '../proto/gen/envoy/extensions/filters/http/router/v3/router_pb.js';
 import { HttpConnectionManagerSchema } from '../proto/gen/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager_pb.js';
@@ -123,6 +124,13 @@ export const EXTENSIONS = Object.freeze({
   /** Scope and claim requirements on the verified JWT (weft/v1/jwt.proto), right after jwt_authn. */
   jwtClaims: ext('weft.filters.http.jwt_claims', 'http_filter', JwtClaimsSchema),
   jwtClaimsPerRoute: ext('weft.filters.http.jwt_claims', 'per_filter_config', JwtClaimsPerRouteSchema),
+  /**
+   * API version lifecycle (ApiLifecyclePolicy): the listener filter has no options; a virtual
+   * host's or route's ApiLifecyclePolicy turns it on there (Deprecation, Sunset, Link headers;
+   * 410 after the sunset when asked).
+   */
+  apiLifecycle: ext('weft.filters.http.api_lifecycle', 'http_filter', ApiLifecycleSchema),
+  apiLifecyclePolicy: ext('weft.filters.http.api_lifecycle', 'per_filter_config', ApiLifecyclePolicySchema),
   downstreamTls: ext('envoy.transport_sockets.tls', 'transport_socket', DownstreamTlsContextSchema),
   upstreamTls: ext('envoy.transport_sockets.tls', 'transport_socket', UpstreamTlsContextSchema),
   openTelemetry: ext('envoy.tracers.opentelemetry', 'tracer', OpenTelemetryConfigSchema),

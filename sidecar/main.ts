@@ -20,6 +20,8 @@ import { localAdmin, startAdmin, type AdminState } from './admin/server.js';
 import { installProcessGuard } from './telemetry/guard.js';
 import { HttpListener, type LimitEvent, type RequestObserver } from './listeners/http-listener.js';
 import { RequestStats } from './telemetry/request-stats.js';
+import { ConsumerStats } from './telemetry/consumer-stats.js';
+import { consumerLabels, DEFAULT_MAX_CONSUMERS } from './telemetry/consumer-label.js';
 import { YoungGenPolicy } from './telemetry/young-gen.js';
 import { AccessLog } from './telemetry/access-log.js';
 import { LoadReporter } from './telemetry/load-reporter.js';
@@ -45,7 +47,7 @@ const GATEWAY_USAGE = `usage: weft gateway --gateway NAMESPACE/NAME --control-pl
   --listen-address IP       bind the Gateway's listeners here (default: the Listener's, 0.0.0.0)
   --admin-port N            default 15000 (on 127.0.0.1)
   --id ID, --token-file FILE, --ca-file FILE, --trust-domain TD, --xds-protocol P,
-  --access-log DEST, --access-log-sampling R, --metrics-max-series N, --drain-timeout DUR,
+  --access-log DEST, --access-log-sampling R, --metrics-max-series N, --metrics-max-consumers N, --drain-timeout DUR,
   --drain-delay DUR, --zone Z   as for \`weft sidecar\``;
 
 const USAGE = `usage: weft sidecar --service NAME --app-port PORT --control-plane HOST:PORT [options]
@@ -73,6 +75,9 @@ const USAGE = `usage: weft sidecar --service NAME --app-port PORT --control-plan
                             requests are always logged
   --metrics-max-series N    at most N (route, cluster) pairs in request metrics; more are
                             folded into route="other" (default 1000)
+  --metrics-max-consumers N consumers with their own label in per-consumer metrics and load
+                            reports; more fold into consumer="other" (default 100; 0: no
+                            per-consumer analytics)
   --drain-timeout DUR       how long in-flight requests may finish on SIGTERM (default 20s)
   --drain-delay DUR         keep serving (with Connection: close) after leaving the registry, so
                             peers see the endpoint go before the listener closes (default 1s)
@@ -152,6 +157,7 @@ async function run(argv: string[], opts: MainOptions): Promise<void> {
         'access-log': { type: 'string' },
         'access-log-sampling': { type: 'string', default: '1' },
         'metrics-max-series': { type: 'string', default: '1000' },
+        'metrics-max-consumers': { type: 'string', default: String(DEFAULT_MAX_CONSUMERS) },
         'drain-delay': { type: 'string' },
         workers: { type: 'string' },
         gateway: { type: 'string' },
@@ -178,6 +184,7 @@ async function run(argv: string[], opts: MainOptions): Promise<void> {
     if (!['auto', 'delta', 'sotw'].includes(a['xds-protocol']!)) throw new Error(`--xds-protocol: '${a['xds-protocol']}' is not one of auto, delta, sotw`);
     if (!(Number(a['access-log-sampling']) >= 0 && Number(a['access-log-sampling']) <= 1)) throw new Error(`--access-log-sampling: want a number from 0 to 1, got '${a['access-log-sampling']}'`);
     if (!(Number.isInteger(Number(a['metrics-max-series'])) && Number(a['metrics-max-series']) > 0)) throw new Error(`--metrics-max-series: want a positive integer, got '${a['metrics-max-series']}'`);
+    if (!(Number.isInteger(Number(a['metrics-max-consumers'])) && Number(a['metrics-max-consumers']) >= 0)) throw new Error(`--metrics-max-consumers: want 0 or a positive integer, got '${a['metrics-max-consumers']}'`);
     if (!['http', 'http2', 'grpc'].includes(a['app-protocol']!)) throw new Error(`--app-protocol: '${a['app-protocol']}' is not one of http, http2, grpc`);
   } catch (e) {
     process.stderr.write(`${me}: ${(e as Error).message}\n${gatewayMode ? GATEWAY_USAGE : USAGE}\n`);
@@ -273,6 +280,9 @@ async function run(argv: string[], opts: MainOptions): Promise<void> {
   runtime.caches.setLogger(log.child({ component: 'cache' }));
   runtime.jwks.setLogger(log.child({ component: 'jwt_authn' }));
   const requests = new RequestStats({ maxSeries: Number(a['metrics-max-series']) });
+  const maxConsumers = Number(a['metrics-max-consumers']);
+  consumerLabels.setMax(maxConsumers);
+  const consumers = maxConsumers > 0 ? new ConsumerStats({ maxSeries: Number(a['metrics-max-series']) }) : undefined;
   let accessLog: AccessLog | undefined;
   if (a['access-log'] && a['access-log'] !== 'off') {
     try {
@@ -285,12 +295,24 @@ async function run(argv: string[], opts: MainOptions): Promise<void> {
   }
   const observer = (direction: string): RequestObserver => {
     const al = accessLog;
-    return al
-      ? (d, status, grpc, ms) => {
-          requests.record(direction, d.info.clusterName, d.info.routeName, status, grpc, ms);
-          al.log(d, direction, status, grpc, ms);
-        }
-      : (d, status, grpc, ms) => requests.record(direction, d.info.clusterName, d.info.routeName, status, grpc, ms);
+    const cs = consumers;
+    if (al && cs)
+      return (d, status, grpc, ms) => {
+        requests.record(direction, d.info.clusterName, d.info.routeName, status, grpc, ms);
+        cs.record(direction, d.info, status, grpc, ms);
+        al.log(d, direction, status, grpc, ms);
+      };
+    if (al)
+      return (d, status, grpc, ms) => {
+        requests.record(direction, d.info.clusterName, d.info.routeName, status, grpc, ms);
+        al.log(d, direction, status, grpc, ms);
+      };
+    if (cs)
+      return (d, status, grpc, ms) => {
+        requests.record(direction, d.info.clusterName, d.info.routeName, status, grpc, ms);
+        cs.record(direction, d.info, status, grpc, ms);
+      };
+    return (d, status, grpc, ms) => requests.record(direction, d.info.clusterName, d.info.routeName, status, grpc, ms);
   };
   const internalLog = log.child({ component: 'http' });
   const onInternalError = (e: unknown) => internalLog.error({ err: { message: (e as Error)?.message, stack: (e as Error)?.stack } }, 'internal error while serving a request (connection closed, sidecar kept serving)');
@@ -376,6 +398,7 @@ async function run(argv: string[], opts: MainOptions): Promise<void> {
     credentials: identity.channelCredentials(),
     node: () => ads.nodeMessage(),
     stats: requests,
+    ...(consumers ? { consumers } : {}),
     inProgress: (cluster) => runtime.clusters().get(cluster)?.stats.rqActive ?? 0,
     logger: log.child({ component: 'lrs' }),
   });
@@ -395,6 +418,7 @@ async function run(argv: string[], opts: MainOptions): Promise<void> {
     tls: mesh,
     tracing,
     requests,
+    ...(consumers ? { consumers } : {}),
     ...(accessLog ? { accessLog } : {}),
     loadReports: loadReporter,
   };

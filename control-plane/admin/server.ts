@@ -15,7 +15,7 @@
  *   GET    /v1/proxies/{id}/secrets                                 -> certificates (never keys)
  *   GET    /v1/traces[?service=&minDurationMs=&errors=1&limit=]    -> {items: TraceSummary[]}
  *   GET    /v1/traces/{traceId}                                    -> {summary, spans}
- *   GET    /v1/stats[?windowMs=&direction=inbound|outbound&service=]  -> {items: StatRow[]}
+ *   GET    /v1/stats[?windowMs=&direction=inbound|outbound|gateway&service=&by=consumer]  -> {items: StatRow[] | ConsumerStatRow[]}
  *   GET    /healthz, /metrics
  *
  * Client input is decoded where it can fail, and each failure is a 4xx naming what was wrong: a
@@ -164,9 +164,12 @@ export class AdminServer {
       const q = url.searchParams;
       const w = q.get('windowMs') ?? '60000';
       if (!(Number(w) >= 1000 && Number(w) <= 15 * 60_000)) throw new WeftError('ADMIN_BAD_REQUEST', 'windowMs: want milliseconds from 1000 (1s) to 900000 (15m)');
-      const direction = q.get('direction') ?? 'inbound';
-      if (direction !== 'inbound' && direction !== 'outbound') throw new WeftError('ADMIN_BAD_REQUEST', `direction: want inbound or outbound, got '${direction}'`);
+      const by = q.get('by') ?? 'service';
+      if (by !== 'service' && by !== 'consumer') throw new WeftError('ADMIN_BAD_REQUEST', `by: want service or consumer, got '${by}'`);
+      const direction = q.get('direction') ?? (by === 'consumer' ? 'gateway' : 'inbound');
+      if (direction !== 'inbound' && direction !== 'outbound' && direction !== 'gateway') throw new WeftError('ADMIN_BAD_REQUEST', `direction: want inbound, outbound or gateway, got '${direction}'`);
       const service = q.get('service') ?? undefined;
+      if (by === 'consumer') return send(res, 200, { windowMs: Number(w), direction, by, items: loads.queryConsumers({ windowMs: Number(w), direction, ...(service ? { service } : {}) }) });
       return send(res, 200, { windowMs: Number(w), direction, items: loads.query({ windowMs: Number(w), direction, ...(service ? { service } : {}) }) });
     }
     const traces = this.#deps.traces;

@@ -31,6 +31,7 @@ export function buildModel(revision: number, resources: Iterable<MeshResource>):
     jwtPolicies: new Map(),
     consumers: new Map(),
     apiKeyPolicies: new Map(),
+    apiLifecyclePolicies: new Map(),
     mesh: DEFAULT_MESH_CONFIG,
   };
   const defs = new Map(KIND_DEFINITIONS.map((d) => [d.kind, d.addToModel as (b: ModelBuilder, r: MeshResource) => void]));
@@ -64,6 +65,7 @@ export function buildModel(revision: number, resources: Iterable<MeshResource>):
     jwtPolicies: b.jwtPolicies,
     consumers: b.consumers,
     apiKeyPolicies: b.apiKeyPolicies,
+    apiLifecyclePolicies: b.apiLifecyclePolicies,
     mesh: b.mesh,
   };
 }

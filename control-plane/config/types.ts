@@ -16,7 +16,8 @@ export type Kind =
   | 'Service' | 'HTTPRoute' | 'GRPCRoute' | 'TrafficPolicy' | 'AuthorizationPolicy' | 'GRPCTranslation' | 'MeshConfig' | 'FaultPolicy' | 'CorsPolicy' | 'CachePolicy' | 'Gateway'
   | 'Secret' | 'CompressionPolicy' | 'ClientTrafficPolicy' | 'SecurityHeadersPolicy'
   | 'JwtPolicy'
-  | 'Consumer' | 'ApiKeyPolicy';
+  | 'Consumer' | 'ApiKeyPolicy'
+  | 'ApiLifecyclePolicy';
 
 export interface ObjectMeta {
   name: string;
@@ -146,7 +147,8 @@ export interface RequestMirror {
 export type ExtensionRefKind =
   | 'FaultPolicy' | 'CorsPolicy' | 'CompressionPolicy' | 'SecurityHeadersPolicy' | 'CachePolicy'
   | 'JwtPolicy'
-  | 'ApiKeyPolicy';
+  | 'ApiKeyPolicy'
+  | 'ApiLifecyclePolicy';
 
 /** A Gateway API ExtensionRef route filter (LocalObjectReference: the route's namespace) naming one of Weft's policies. */
 export interface ExtensionRef {
@@ -540,6 +542,27 @@ export interface ApiKeyPolicySpec {
   targetRefs: PolicyTargetRef[];
 }
 
+// --------------------------------------------------------------------------- ApiLifecyclePolicy
+
+/**
+ * The lifecycle of an API version (weft.filters.http.api_lifecycle): Deprecation (RFC 9745),
+ * Sunset (RFC 8594) and Link headers on its responses, 410 Gone after the sunset when asked.
+ * Dates are kept as applied (RFC 3339); the translator turns them into epoch seconds.
+ */
+export interface ApiLifecyclePolicySpec {
+  /** When the version is (or will be) deprecated; `true`: deprecated, no date given. */
+  deprecation: string | true;
+  /** When the version stops answering. Not before `deprecation`. */
+  sunset?: string;
+  /** Absolute URL of the replacing version (Link rel="successor-version"). */
+  successor?: string;
+  /** Absolute URL of the deprecation's documentation (Link rel="deprecation"). */
+  link?: string;
+  /** Answer 410 Gone (API_SUNSET) from the sunset on. */
+  rejectAfterSunset: boolean;
+  targetRefs: PolicyTargetRef[];
+}
+
 // ----------------------------------------------------------------------------- CompressionPolicy
 
 /** Response compression algorithms, as Accept-Encoding names them: br, gzip. */
@@ -759,7 +782,9 @@ export type MeshResource =
   | ServiceResource | HTTPRouteResource | GRPCRouteResource | TrafficPolicyResource | AuthorizationPolicyResource | GRPCTranslationResource | MeshConfigResource | FaultPolicyResource | CorsPolicyResource | CachePolicyResource | GatewayResource
   | SecretResource | CompressionPolicyResource | ClientTrafficPolicyResource | SecurityHeadersPolicyResource
   | JwtPolicyResource
-  | ConsumerResource | ApiKeyPolicyResource;
+  | ConsumerResource | ApiKeyPolicyResource
+  | ApiLifecyclePolicyResource;
+export type ApiLifecyclePolicyResource = ResourceBase<'ApiLifecyclePolicy', ApiLifecyclePolicySpec>;
 
 /** `Kind/namespace/name`: the identity of a resource in the store and in messages. */
 export type ResourceKey = string;
@@ -803,5 +828,7 @@ export interface MeshModel {
   readonly consumers: ReadonlyMap<ResourceKey, ConsumerResource>;
   /** ApiKeyPolicy by its own key (`ApiKeyPolicy/ns/name`). */
   readonly apiKeyPolicies: ReadonlyMap<ResourceKey, ApiKeyPolicyResource>;
+  /** ApiLifecyclePolicy by its own key (`ApiLifecyclePolicy/ns/name`). */
+  readonly apiLifecyclePolicies: ReadonlyMap<ResourceKey, ApiLifecyclePolicyResource>;
   readonly mesh: MeshConfigSpec;
 }

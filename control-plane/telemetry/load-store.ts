@@ -7,8 +7,11 @@
  * successes / finished; rate = sum over nodes of (requests / time covered by that node's reports in
  * the window), so a steady load reads the same whatever the window; percentiles are read from the
  * merged histograms (a bucket's value is the mean latency of its requests; buckets are 5% wide).
+ *
+ * Per-consumer entries (`weft-consumer/...`, common/lrs-service.ts) are kept apart from the route
+ * entries (they count the same requests again) and aggregated per consumer by queryConsumers.
  */
-import { LATENCY_METRIC_PREFIX, parseRouteService } from '../../common/lrs-service.js';
+import { LATENCY_METRIC_PREFIX, parseConsumerService, parseRouteService, RATE_LIMITED_METRIC } from '../../common/lrs-service.js';
 import type { LoadStatsRequest } from '../../proto/gen/envoy/service/load_stats/v3/lrs_pb.js';
 
 interface Entry {
@@ -24,10 +27,23 @@ interface Entry {
   lat: Map<number, [number, number]>;
 }
 
+/** One (direction, cluster, consumer) of a report. */
+interface ConsumerEntry {
+  direction: string;
+  service: string;
+  consumer: string;
+  success: number;
+  error: number;
+  issued: number;
+  rateLimited: number;
+  lat: Map<number, [number, number]>;
+}
+
 interface Report {
   at: number;
   coveredMs: number;
   entries: Entry[];
+  consumers: ConsumerEntry[];
 }
 
 interface NodeLoad {
@@ -55,11 +71,38 @@ export interface StatRow {
   sidecars: number;
 }
 
+/** One consumer's row of `weft stat --by consumer`. */
+export interface ConsumerStatRow {
+  /** The consumer label: a Consumer's name, `anonymous`, or `other` (past the proxies' bound). */
+  consumer: string;
+  direction: string;
+  requests: number;
+  /** No response, 5xx, server-side gRPC errors and the proxy's own refusals. */
+  errors: number;
+  /** errors / requests, 0..1; null when nothing finished. */
+  errorRate: number | null;
+  /** Refused RATE_LIMITED or QUOTA_EXCEEDED (also in errors). */
+  rateLimited: number;
+  rps: number;
+  p50Ms: number | null;
+  p95Ms: number | null;
+  p99Ms: number | null;
+  sidecars: number;
+}
+
+export interface ConsumerQuery {
+  windowMs: number;
+  direction: 'inbound' | 'outbound' | 'gateway';
+  /** Only requests to this destination service (`name.namespace`). */
+  service?: string;
+  now?: number;
+}
+
 export interface StatQuery {
   windowMs: number;
   /** Only this destination service (`name.namespace`); rows are then per route. */
   service?: string;
-  direction?: 'inbound' | 'outbound';
+  direction?: 'inbound' | 'outbound' | 'gateway';
   now?: number;
 }
 
@@ -92,9 +135,25 @@ export class LoadStore {
     n.last = now;
     let covered = 0;
     const entries: Entry[] = [];
+    const consumers: ConsumerEntry[] = [];
     for (const cs of req.clusterStats) {
       const i = cs.loadReportInterval;
       if (i) covered = Math.max(covered, Number(i.seconds) * 1000 + i.nanos / 1e6);
+      const cons = parseConsumerService(cs.clusterServiceName);
+      if (cons) {
+        const c: ConsumerEntry = { direction: cons.direction, service: cs.clusterName ? serviceOf(cs.clusterName) : '', consumer: cons.consumer, success: 0, error: 0, issued: 0, rateLimited: 0, lat: new Map() };
+        for (const l of cs.upstreamLocalityStats) {
+          c.success += Number(l.totalSuccessfulRequests);
+          c.error += Number(l.totalErrorRequests);
+          c.issued += Number(l.totalIssuedRequests);
+          for (const m of l.loadMetricStats) {
+            if (m.metricName === RATE_LIMITED_METRIC) c.rateLimited += Number(m.numRequestsFinishedWithMetric);
+            else addLatency(c.lat, m);
+          }
+        }
+        consumers.push(c);
+        continue;
+      }
       const rs = parseRouteService(cs.clusterServiceName);
       const e: Entry = {
         direction: rs?.direction ?? 'outbound',
@@ -110,19 +169,11 @@ export class LoadStore {
         e.success += Number(l.totalSuccessfulRequests);
         e.error += Number(l.totalErrorRequests);
         e.issued += Number(l.totalIssuedRequests);
-        for (const m of l.loadMetricStats) {
-          if (!m.metricName.startsWith(LATENCY_METRIC_PREFIX)) continue;
-          const b = Number(m.metricName.slice(LATENCY_METRIC_PREFIX.length));
-          if (!Number.isInteger(b) || b < 0) continue;
-          const cur = e.lat.get(b) ?? [0, 0];
-          cur[0] += Number(m.numRequestsFinishedWithMetric);
-          cur[1] += m.totalMetricValue;
-          e.lat.set(b, cur);
-        }
+        for (const m of l.loadMetricStats) addLatency(e.lat, m);
       }
       entries.push(e);
     }
-    n.reports.push({ at: now, coveredMs: covered || fallbackMs, entries });
+    n.reports.push({ at: now, coveredMs: covered || fallbackMs, entries, consumers });
     this.#prune(n, now);
   }
 
@@ -192,18 +243,7 @@ export class LoadStore {
       const finished = a.success + a.error;
       let rps = 0;
       for (const [reqs, ms] of a.perNode.values()) if (ms > 0) rps += reqs / (ms / 1000);
-      const buckets = [...a.lat.entries()].sort((x, y) => x[0] - y[0]);
-      const total = buckets.reduce((s, [, [c]]) => s + c, 0);
-      const pct = (p: number): number | null => {
-        if (!total) return null;
-        const rank = Math.max(1, Math.ceil(p * total));
-        let acc = 0;
-        for (const [, [c, s]] of buckets) {
-          acc += c;
-          if (acc >= rank) return Math.round((s / c) * 1000) / 1000;
-        }
-        return null;
-      };
+      const pct = percentiles(a.lat);
       out.push({
         service: a.service,
         ...(a.route !== undefined ? { route: a.route } : {}),
@@ -221,4 +261,91 @@ export class LoadStore {
     }
     return out.sort((x, y) => (x.service === y.service ? (x.route ?? '').localeCompare(y.route ?? '') : x.service.localeCompare(y.service)));
   }
+
+  /** Rows per consumer over the window (one direction; optionally one destination service). */
+  queryConsumers(q: ConsumerQuery): ConsumerStatRow[] {
+    const now = q.now ?? Date.now();
+    const from = now - q.windowMs;
+    interface Acc {
+      issued: number;
+      error: number;
+      rateLimited: number;
+      lat: Map<number, [number, number]>;
+      perNode: Map<string, [number, number]>;
+    }
+    const rows = new Map<string, Acc>();
+    for (const [id, n] of this.#nodes) {
+      if (n.last < now - this.#retentionMs) continue;
+      const inWindow = n.reports.filter((r) => r.at > from && r.at <= now);
+      if (!inWindow.length) continue;
+      const covered = inWindow.reduce((s, r) => s + r.coveredMs, 0);
+      for (const r of inWindow) {
+        for (const c of r.consumers) {
+          if (c.direction !== q.direction) continue;
+          if (q.service && c.service !== q.service) continue;
+          let a = rows.get(c.consumer);
+          if (!a) rows.set(c.consumer, (a = { issued: 0, error: 0, rateLimited: 0, lat: new Map(), perNode: new Map() }));
+          a.issued += c.issued;
+          a.error += c.error;
+          a.rateLimited += c.rateLimited;
+          for (const [b, [k, s]] of c.lat) {
+            const cur = a.lat.get(b) ?? [0, 0];
+            cur[0] += k;
+            cur[1] += s;
+            a.lat.set(b, cur);
+          }
+          const pn = a.perNode.get(id) ?? [0, covered];
+          pn[0] += c.issued;
+          a.perNode.set(id, pn);
+        }
+      }
+    }
+    const out: ConsumerStatRow[] = [];
+    for (const [consumer, a] of rows) {
+      let rps = 0;
+      for (const [reqs, ms] of a.perNode.values()) if (ms > 0) rps += reqs / (ms / 1000);
+      const pct = percentiles(a.lat);
+      out.push({
+        consumer,
+        direction: q.direction,
+        requests: a.issued,
+        errors: a.error,
+        errorRate: a.issued ? a.error / a.issued : null,
+        rateLimited: a.rateLimited,
+        rps: Math.round(rps * 100) / 100,
+        p50Ms: pct(0.5),
+        p95Ms: pct(0.95),
+        p99Ms: pct(0.99),
+        sidecars: a.perNode.size,
+      });
+    }
+    return out.sort((x, y) => y.requests - x.requests || x.consumer.localeCompare(y.consumer));
+  }
+}
+
+/** Adds one `weft.latency_ms.<bucket>` load metric to a histogram (other names are skipped). */
+function addLatency(lat: Map<number, [number, number]>, m: { metricName: string; numRequestsFinishedWithMetric: bigint; totalMetricValue: number }): void {
+  if (!m.metricName.startsWith(LATENCY_METRIC_PREFIX)) return;
+  const b = Number(m.metricName.slice(LATENCY_METRIC_PREFIX.length));
+  if (!Number.isInteger(b) || b < 0) return;
+  const cur = lat.get(b) ?? [0, 0];
+  cur[0] += Number(m.numRequestsFinishedWithMetric);
+  cur[1] += m.totalMetricValue;
+  lat.set(b, cur);
+}
+
+/** Percentile reader over a merged histogram (a bucket's value: the mean latency of its requests). */
+function percentiles(lat: Map<number, [number, number]>): (p: number) => number | null {
+  const buckets = [...lat.entries()].sort((x, y) => x[0] - y[0]);
+  const total = buckets.reduce((s, [, [c]]) => s + c, 0);
+  return (p) => {
+    if (!total) return null;
+    const rank = Math.max(1, Math.ceil(p * total));
+    let acc = 0;
+    for (const [, [c, s]] of buckets) {
+      acc += c;
+      if (acc >= rank) return Math.round((s / c) * 1000) / 1000;
+    }
+    return null;
+  };
 }

@@ -6,6 +6,8 @@
  * Redis store is shared, so one replica's purge empties it for all).
  */
 import { faultCounters, type FaultCounters } from '../http/filters/fault.js';
+import { lifecycleCounters, type LifecycleCounters } from '../http/filters/api-lifecycle.js';
+import type { ConsumerStats } from '../telemetry/consumer-stats.js';
 import { compressorCounters, type CompressorCounters } from '../http/filters/compressor.js';
 import type { PurgeResult } from '../http/cache/stores.js';
 import { uncaughtErrors } from '../telemetry/guard.js';
@@ -45,6 +47,8 @@ export interface AdminState {
   tls?: MeshTls;
   tracing?: Tracing;
   requests?: RequestStats;
+  /** Per-consumer analytics (absent: --metrics-max-consumers 0). */
+  consumers?: ConsumerStats;
   accessLog?: AccessLog;
   loadReports?: { readonly sent: number };
 }
@@ -107,6 +111,27 @@ export function clustersView(s: AdminState): unknown {
 }
 
 /**
+ * The API analytics and lifecycle metrics: per (direction, route, cluster, consumer) from
+ * ConsumerStats (absent: --metrics-max-consumers 0), per (policy, consumer) from the lifecycle
+ * filter. Consumer label values are bounded by telemetry/consumer-label.ts.
+ */
+export function registerConsumerMetrics(m: Metrics, consumers: ConsumerStats | undefined): void {
+  if (consumers) {
+    const c = consumers;
+    const L4 = ['direction', 'route', 'cluster', 'consumer'];
+    m.pull('counter', 'weft_consumer_requests_total', 'Requests finished, per direction, route, cluster and API consumer (anonymous: none; other: past --metrics-max-consumers).', L4, () => c.groups.map((g) => [g.labels, g.requests] as const));
+    m.pull('counter', 'weft_consumer_errors_total', 'Requests that failed (no response, 5xx, server-side gRPC error) or that the proxy refused (x-weft-error), per direction, route, cluster and API consumer.', L4, () => c.groups.map((g) => [g.labels, g.errors] as const));
+    m.pull('counter', 'weft_consumer_rate_limited_total', 'Requests refused RATE_LIMITED or QUOTA_EXCEEDED, per direction, route, cluster and API consumer.', L4, () => c.groups.map((g) => [g.labels, g.rateLimited] as const));
+    m.histogram('weft_consumer_request_duration_seconds', 'Request duration per direction, route, cluster and API consumer.', DURATION_BOUNDS, () => c.groups);
+    m.pull('counter', 'weft_consumer_series_overflow_total', 'Per-consumer series folded into route, cluster and consumer "other" because --metrics-max-series was reached.', [], () => [[{}, c.overflowed]]);
+    m.pull('counter', 'weft_consumer_label_folded_total', 'Requests whose consumer was counted as "other" because --metrics-max-consumers names already had a label.', [], () => [[{}, c.folded]]);
+  }
+  const lc = (f: (x: LifecycleCounters) => number) => () => [...lifecycleCounters()].flatMap(([policy, byConsumer]) => [...byConsumer].map(([consumer, x]) => [{ policy, consumer }, f(x)] as const));
+  m.pull('counter', 'weft_api_deprecated_requests_total', 'Requests forwarded to an API version with an ApiLifecyclePolicy (a deprecated version), per policy and consumer.', ['policy', 'consumer'], lc((x) => x.deprecated));
+  m.pull('counter', 'weft_api_sunset_rejections_total', 'Requests answered 410 Gone after an ApiLifecyclePolicy sunset, per policy and consumer.', ['policy', 'consumer'], lc((x) => x.sunsetRejected));
+}
+
+/**
  * Registers every sidecar metric on `m`. Counters the sidecar keeps in plain fields are read at
  * scrape time; request series come from RequestStats. Label values are bounded: listener names,
  * cluster and route names from the pushed config, status classes, gRPC code names, xDS types.
@@ -122,6 +147,7 @@ export function registerSidecarMetrics(m: Metrics, s: AdminState): void {
     m.pull('counter', 'weft_requests_total', 'Requests finished, by direction, service, route, cluster, status class and gRPC status.', ['direction', 'service', 'route', 'cluster', 'status_class', 'grpc_status'], () => r.series.map((x) => [x.labels, x.count] as const));
     m.pull('counter', 'weft_metrics_series_overflow_total', 'Requests whose (route, cluster) was folded into route="other" because the series limit was reached.', [], () => [[{}, r.overflowed]]);
   }
+  registerConsumerMetrics(m, s.consumers);
   m.pull('counter', 'weft_downstream_requests_total', 'Requests received per listener.', ['listener'], perListener((l) => l.stats.rqTotal));
   m.pull('gauge', 'weft_downstream_requests_active', 'Requests in flight per listener.', ['listener'], perListener((l) => l.stats.rqActive));
   m.pull('counter', 'weft_downstream_requests_rejected_total', 'Malformed requests answered 4xx by the parser.', ['listener'], perListener((l) => l.stats.rqRejected));

@@ -34,6 +34,7 @@ const HTTP_STATUS: Partial<Record<ErrorCode, number>> = {
   API_KEY_MISSING: 401,
   API_KEY_INVALID: 401,
   CONSUMER_FORBIDDEN: 403,
+  API_SUNSET: 410,
 };
 
 /** gRPC status codes per error (https://grpc.github.io/grpc/core/md_doc_statuscodes.html). */
@@ -54,6 +55,7 @@ const GRPC_STATUS: Partial<Record<ErrorCode, number>> = {
   API_KEY_MISSING: 16, // UNAUTHENTICATED
   API_KEY_INVALID: 16, // UNAUTHENTICATED
   CONSUMER_FORBIDDEN: 7, // PERMISSION_DENIED
+  API_SUNSET: 12, // UNIMPLEMENTED: the method is gone, like a missing route
 };
 
 export function httpStatusFor(code: ErrorCode): number {

@@ -12,16 +12,19 @@ import * as grpc from '@grpc/grpc-js';
 import { create, type MessageInitShape } from '@bufbuild/protobuf';
 import type { Logger } from '../../common/log.js';
 import { controlPlaneChannelOptions } from '../identity/workload.js';
-import { LATENCY_METRIC_PREFIX, lrsServiceDefinition, ROUTE_SERVICE_PREFIX } from '../../common/lrs-service.js';
+import { CONSUMER_SERVICE_PREFIX, LATENCY_METRIC_PREFIX, lrsServiceDefinition, RATE_LIMITED_METRIC, ROUTE_SERVICE_PREFIX } from '../../common/lrs-service.js';
 import { LoadStatsRequestSchema, type LoadStatsRequest, type LoadStatsResponse } from '../../proto/gen/envoy/service/load_stats/v3/lrs_pb.js';
 import type { ClusterStatsSchema } from '../../proto/gen/envoy/config/endpoint/v3/load_report_pb.js';
-import { LAT_BUCKETS, type RequestStats } from './request-stats.js';
+import { LAT_BUCKETS, type LoadWindow, type RequestStats } from './request-stats.js';
+import type { ConsumerStats } from './consumer-stats.js';
 
 export interface LoadReporterOptions {
   address: string;
   credentials: grpc.ChannelCredentials;
   node: () => NonNullable<LoadStatsRequest['node']>;
   stats: RequestStats;
+  /** Per-consumer analytics (absent: none reported). */
+  consumers?: ConsumerStats;
   /** Requests in flight per cluster name. */
   inProgress: (cluster: string) => number;
   logger: Logger;
@@ -94,11 +97,7 @@ export class LoadReporter {
     for (const g of this.#o.stats.groups) {
       const w = g.load;
       if (w.issued === 0) continue;
-      const loadMetricStats = [];
-      for (let i = 0; i < LAT_BUCKETS; i++) {
-        const n = w.latCount[i]!;
-        if (n) loadMetricStats.push({ metricName: `${LATENCY_METRIC_PREFIX}${i}`, numRequestsFinishedWithMetric: BigInt(n), totalMetricValue: w.latSum[i]! });
-      }
+      const loadMetricStats = latencyMetrics(w);
       clusterStats.push({
         clusterName: g.cluster,
         clusterServiceName: `${ROUTE_SERVICE_PREFIX}${g.direction}/${g.route}`,
@@ -115,6 +114,7 @@ export class LoadReporter {
       });
       w.reset();
     }
+    clusterStats.push(...consumerClusterStats(this.#o.consumers, interval));
     // Sent even when idle: the control plane counts the interval (rates are over covered time).
     s.write(create(LoadStatsRequestSchema, { node: this.#o.node(), clusterStats }));
     this.sent++;
@@ -127,4 +127,35 @@ export class LoadReporter {
     this.#stream?.cancel();
     this.#client?.close();
   }
+}
+
+/** A window's latency histogram as named load metrics (only the buckets that saw requests). */
+function latencyMetrics(w: LoadWindow): Array<{ metricName: string; numRequestsFinishedWithMetric: bigint; totalMetricValue: number }> {
+  const out = [];
+  for (let i = 0; i < LAT_BUCKETS; i++) {
+    const n = w.latCount[i]!;
+    if (n) out.push({ metricName: `${LATENCY_METRIC_PREFIX}${i}`, numRequestsFinishedWithMetric: BigInt(n), totalMetricValue: w.latSum[i]! });
+  }
+  return out;
+}
+
+/**
+ * The per-consumer ClusterStats of one report (common/lrs-service.ts): every (direction, cluster,
+ * consumer) window that saw requests since the last report; each window then starts anew.
+ */
+export function consumerClusterStats(consumers: ConsumerStats | undefined, interval: { seconds: bigint; nanos: number }): Array<MessageInitShape<typeof ClusterStatsSchema>> {
+  const clusterStats: Array<MessageInitShape<typeof ClusterStatsSchema>> = [];
+  for (const w of consumers?.windows ?? []) {
+    if (w.issued === 0) continue;
+    const loadMetricStats = latencyMetrics(w);
+    if (w.rateLimited) loadMetricStats.push({ metricName: RATE_LIMITED_METRIC, numRequestsFinishedWithMetric: BigInt(w.rateLimited), totalMetricValue: w.rateLimited });
+    clusterStats.push({
+      clusterName: w.cluster,
+      clusterServiceName: `${CONSUMER_SERVICE_PREFIX}${w.direction}/${w.consumer}`,
+      upstreamLocalityStats: [{ totalSuccessfulRequests: BigInt(w.success), totalErrorRequests: BigInt(w.error), totalIssuedRequests: BigInt(w.issued), loadMetricStats }],
+      loadReportInterval: interval,
+    });
+    w.reset();
+  }
+  return clusterStats;
 }

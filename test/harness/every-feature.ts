@@ -251,6 +251,18 @@ spec:
   exposeHeaders: [grpc-status, grpc-message]
   maxAge: 30s
 `,
+    // ApiLifecyclePolicy: every field, for the whole edge-all Gateway (the docs' one targets a Service).
+    `apiVersion: weft.dev/v1alpha1
+kind: ApiLifecyclePolicy
+metadata: { name: edge-all-v1 }
+spec:
+  deprecation: "2026-01-01T00:00:00Z"
+  sunset: "2027-01-01T00:00:00Z"
+  successor: https://api.example.com/v2
+  link: https://developer.example.com/v1
+  rejectAfterSunset: true
+  targetRefs: [{ group: gateway.networking.k8s.io, kind: Gateway, name: edge-all }]
+`,
     // CompressionPolicy: every field on a Gateway, one named by a rule (entries off on the
     // listener, turned on per route), an opt-out on one listener.
     `apiVersion: weft.dev/v1alpha1

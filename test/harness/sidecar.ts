@@ -15,13 +15,13 @@ import { buildModel } from '../../control-plane/config/model.js';
 import { Registry } from '../../control-plane/registry/registry.js';
 import { Translator } from '../../control-plane/translate/index.js';
 import type { NodeInfo } from '../../control-plane/xds/node.js';
-import { HttpListener, type LimitEvent } from '../../sidecar/listeners/http-listener.js';
+import { HttpListener, type LimitEvent, type RequestObserver } from '../../sidecar/listeners/http-listener.js';
 import type { Downstream } from '../../sidecar/http/downstream.js';
 import { Runtime } from '../../sidecar/runtime.js';
 import type { XdsConfig } from '../../sidecar/xds/ads-client.js';
 import { DECODERS } from '../../sidecar/xds/types/index.js';
 import type { SidecarListener } from '../../sidecar/xds/types/listener.js';
-import type { Denial, RequestHead } from '../../sidecar/http/filter.js';
+import type { Denial, FilterSpec, RequestHead } from '../../sidecar/http/filter.js';
 
 const KIND_OF = new Map<string, ResourceKind>(Object.entries(TYPE_URL).map(([k, v]) => [v, k as ResourceKind]));
 
@@ -139,12 +139,28 @@ export interface InProcessGateway {
  * on 127.0.0.1 port 0 (not the Gateway's port) and serves the chain the runtime composed for it.
  * Listeners the first translation does not have are not bound later.
  */
-export async function inProcessGateway(yaml: readonly string[], gateway: string, o: { service?: string } = {}): Promise<InProcessGateway> {
+export async function inProcessGateway(
+  yaml: readonly string[],
+  gateway: string,
+  o: {
+    service?: string;
+    /** Told about every finished request, as the proxy's metrics and load reports are (after `finished` is filled). */
+    observer?: RequestObserver;
+    /** A test-only filter put first in every listener's chain (e.g. consumer-filter.ts). */
+    prepend?: FilterSpec;
+  } = {},
+): Promise<InProcessGateway> {
   const node: SidecarNode = { role: 'gateway', gateway, service: o.service ?? 'edge', namespace: gateway.split('/')[0], appPort: 1 };
   const finished: Finished[] = [];
   const limitEvents: LimitEvent[] = [];
   const runtime = new Runtime('http', undefined, undefined, undefined, undefined);
-  const cfg = translateFor(yaml, node);
+  const withPrepend = (c: XdsConfig): XdsConfig => {
+    const p = o.prepend;
+    if (!p) return c;
+    const listeners = new Map([...c.listeners].map(([k, l]) => [k, { ...l, filters: [p, ...l.filters], ...(l.edge ? { edge: l.edge.map((e) => ({ ...e, filters: [p, ...e.filters] })) } : {}) }]));
+    return { ...c, listeners } as XdsConfig;
+  };
+  const cfg = withPrepend(translateFor(yaml, node));
   runtime.apply(cfg);
   const listeners: HttpListener[] = [];
   const byName = new Map<string, HttpListener>();
@@ -157,7 +173,10 @@ export async function inProcessGateway(yaml: readonly string[], gateway: string,
         host: '127.0.0.1',
         port: 0,
         edge: runtime.edgeFor(name),
-        observer: (d: Downstream, status: number) => finished.push({ listener: 'outbound', status, route: d.info.routeName, cluster: d.info.clusterName, weftError: d.info.weftError }),
+        observer: (d: Downstream, status: number, grpc: number, ms: number) => {
+          finished.push({ listener: 'outbound', status, route: d.info.routeName, cluster: d.info.clusterName, weftError: d.info.weftError });
+          o.observer?.(d, status, grpc, ms);
+        },
         onLimit: (e) => limitEvents.push(e),
       },
       runtime.contextFor(name),
@@ -178,7 +197,7 @@ export async function inProcessGateway(yaml: readonly string[], gateway: string,
     },
     runtime,
     finished,
-    apply: (y) => runtime.apply(translateFor(y, node)),
+    apply: (y) => runtime.apply(withPrepend(translateFor(y, node))),
     close: async () => {
       for (const l of listeners) l.close();
       runtime.close();

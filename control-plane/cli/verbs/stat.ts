@@ -1,11 +1,12 @@
-/** `weft stat [service/NAME]`: golden metrics aggregated by the control plane from sidecar load reports. */
+/** `weft stat [service/NAME] [--by consumer]`: golden metrics aggregated by the control plane from proxy load reports. */
 import { parseArgs } from 'node:util';
 import { AdminClient, CLIENT_OPTIONS, CLIENT_USAGE, table, usageError, type Verb } from '../context.js';
 import { parseDurationFlag } from '../flags.js';
-import type { StatRow } from '../../telemetry/load-store.js';
+import type { ConsumerStatRow, StatRow } from '../../telemetry/load-store.js';
 
 const usage = `Usage:
-  weft stat [service/NAME[.NAMESPACE]] [--window D] [--direction inbound|outbound] [-o table|json]
+  weft stat [service/NAME[.NAMESPACE]] [--window D] [--direction inbound|outbound|gateway] [-o table|json]
+  weft stat --by consumer [service/NAME[.NAMESPACE]] [--window D] [--direction gateway|inbound|outbound]
 
 Success rate, request rate and latency percentiles per service (or per route of one service),
 over the last --window (default 1m, at most 15m). Figures come from the sidecars' load reports
@@ -13,6 +14,12 @@ over the last --window (default 1m, at most 15m). Figures come from the sidecars
 
   --direction inbound   (default) measured by the destination's own sidecars, for all callers
   --direction outbound  measured by the callers' sidecars (includes the network hop)
+  --direction gateway   measured by the gateways (edge traffic)
+
+--by consumer: one row per API consumer (the Consumer a request authenticated as; anonymous:
+none; other: past the proxies' --metrics-max-consumers), default direction gateway: requests,
+RPS, error share (failures and the proxy's own refusals: API keys, JWT, rate limits), latency
+percentiles, and requests refused RATE_LIMITED or QUOTA_EXCEEDED.
 
 A request fails when it got no response, a 5xx, or a gRPC UNKNOWN, DEADLINE_EXCEEDED,
 UNIMPLEMENTED, INTERNAL, UNAVAILABLE or DATA_LOSS. RPS is requests per second of the time the
@@ -22,7 +29,8 @@ ${CLIENT_USAGE}
 
 Examples:
   weft stat
-  weft stat service/orders --window 5m`;
+  weft stat service/orders --window 5m
+  weft stat --by consumer --window 5m`;
 
 const pct = (r: number | null) => (r === null ? '-' : `${(r * 100).toFixed(2)}%`);
 const ms = (n: number | null) => (n === null ? '-' : n >= 100 ? `${n.toFixed(0)}ms` : n >= 10 ? `${n.toFixed(1)}ms` : `${n.toFixed(2)}ms`);
@@ -34,7 +42,7 @@ export const stat: Verb = {
   async run(args, io) {
     const { values, positionals } = parseArgs({
       args,
-      options: { ...CLIENT_OPTIONS, window: { type: 'string', default: '1m' }, direction: { type: 'string', default: 'inbound' }, output: { type: 'string', short: 'o' } },
+      options: { ...CLIENT_OPTIONS, window: { type: 'string', default: '1m' }, direction: { type: 'string' }, by: { type: 'string', default: 'service' }, output: { type: 'string', short: 'o' } },
       allowPositionals: true,
     });
     let windowMs: number;
@@ -44,7 +52,10 @@ export const stat: Verb = {
       throw usageError(`--window: ${(e as Error).message}`, usage);
     }
     if (windowMs < 1000 || windowMs > 15 * 60_000) throw usageError(`--window: want 1s to 15m, got ${values.window}`, usage);
-    if (values.direction !== 'inbound' && values.direction !== 'outbound') throw usageError(`--direction: want inbound or outbound, got '${values.direction}'`, usage);
+    if (values.by !== 'service' && values.by !== 'consumer') throw usageError(`--by: want service or consumer, got '${values.by}'`, usage);
+    const byConsumer = values.by === 'consumer';
+    const direction = values.direction ?? (byConsumer ? 'gateway' : 'inbound');
+    if (direction !== 'inbound' && direction !== 'outbound' && direction !== 'gateway') throw usageError(`--direction: want inbound, outbound or gateway, got '${direction}'`, usage);
     if (positionals.length > 1) throw usageError('stat takes at most one KIND/NAME', usage);
     let service: string | undefined;
     if (positionals[0]) {
@@ -52,16 +63,30 @@ export const stat: Verb = {
       if (!m) throw usageError(`'${positionals[0]}': want service/NAME or service/NAME.NAMESPACE`, usage);
       service = m[1]!.includes('.') ? m[1]! : `${m[1]}.default`;
     }
-    const q = new URLSearchParams({ windowMs: String(windowMs), direction: values.direction });
+    const q = new URLSearchParams({ windowMs: String(windowMs), direction });
     if (service) q.set('service', service);
+    if (byConsumer) q.set('by', 'consumer');
     const client = new AdminClient(values);
+    if (byConsumer) {
+      const r = await client.request<{ items: ConsumerStatRow[] }>('GET', `/v1/stats?${q}`);
+      if (values.output === 'json') io.out(JSON.stringify(r.items, null, 2));
+      else if (!r.items.length) io.out(`no requests reported in the last ${values.window}${service ? ` for ${service}` : ''} (${direction})`);
+      else
+        io.out(
+          table(
+            ['CONSUMER', 'REQUESTS', 'RPS', 'ERRORS', 'P50', 'P99', 'RATE-LIMITED', 'SIDECARS'],
+            r.items.map((x) => [x.consumer, String(x.requests), x.rps.toFixed(1), pct(x.errorRate), ms(x.p50Ms), ms(x.p99Ms), String(x.rateLimited), String(x.sidecars)]),
+          ),
+        );
+      return 0;
+    }
     const r = await client.request<{ items: StatRow[] }>('GET', `/v1/stats?${q}`);
     if (values.output === 'json') {
       io.out(JSON.stringify(r.items, null, 2));
       return 0;
     }
     if (!r.items.length) {
-      io.out(`no requests reported in the last ${values.window}${service ? ` for ${service}` : ''} (${values.direction})`);
+      io.out(`no requests reported in the last ${values.window}${service ? ` for ${service}` : ''} (${direction})`);
       return 0;
     }
     const head = service ? ['ROUTE'] : ['SERVICE'];

@@ -22,6 +22,7 @@ import { securityHeadersPolicyKind } from './security-headers-policy.js';
 import { jwtPolicyKind } from './jwt-policy.js';
 import { consumerKind } from './consumer.js';
 import { apiKeyPolicyKind } from './api-key-policy.js';
+import { apiLifecyclePolicyKind } from './api-lifecycle-policy.js';
 
 type AnyKindDefinition = { [K in Kind]: KindDefinition<K> }[Kind];
 
@@ -44,6 +45,7 @@ export const KIND_DEFINITIONS = Object.freeze([
   jwtPolicyKind,
   consumerKind,
   apiKeyPolicyKind,
+  apiLifecyclePolicyKind,
 ] as const satisfies readonly AnyKindDefinition[]);
 
 // Every Kind has a definition (a compile error names the missing one).

@@ -29,6 +29,7 @@ export interface ModelBuilder {
   jwtPolicies: Map<ResourceKey, ResourceOf<'JwtPolicy'>>;
   consumers: Map<ResourceKey, ResourceOf<'Consumer'>>;
   apiKeyPolicies: Map<ResourceKey, ResourceOf<'ApiKeyPolicy'>>;
+  apiLifecyclePolicies: Map<ResourceKey, ResourceOf<'ApiLifecyclePolicy'>>;
   mesh: MeshConfigSpec;
 }
 

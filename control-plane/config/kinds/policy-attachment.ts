@@ -32,6 +32,7 @@ export const EXTENSION_REF_KINDS: { readonly [K in ExtensionRefKind]: (m: MeshMo
   CachePolicy: (m) => m.cachePolicies,
   JwtPolicy: (m) => m.jwtPolicies,
   ApiKeyPolicy: (m) => m.apiKeyPolicies,
+  ApiLifecyclePolicy: (m) => m.apiLifecyclePolicies,
 };
 
 /**

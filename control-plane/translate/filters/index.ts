@@ -18,6 +18,7 @@ import { buffer } from './buffer.js';
 import { cache } from './cache.js';
 import { jwtAuthn, jwtClaims } from './jwt-authn.js';
 import { keyAuth } from './key-auth.js';
+import { apiLifecycle } from './api-lifecycle.js';
 
 /**
  * CORS first: it answers preflights before anything else, and its headers reach every answer a
@@ -36,6 +37,7 @@ export const HTTP_FILTERS: readonly HttpFilterTranslation[] = Object.freeze([
   // After the API keys: a request without a key is told 401 before a token's scopes are judged.
   jwtClaims,
   rbac,
+  apiLifecycle,
   cache,
   grpcWeb,
   grpcJsonTranscoder,

@@ -23,6 +23,7 @@ import { rbac } from './rbac.js';
 import { buffer } from './buffer.js';
 import { requestLimits } from './request-limits.js';
 import { keyAuth } from './key-auth.js';
+import { apiLifecycle } from './api-lifecycle.js';
 
 export const HTTP_FILTERS: readonly HttpFilterFactory[] = [
   requestLimits as HttpFilterFactory,
@@ -38,6 +39,7 @@ export const HTTP_FILTERS: readonly HttpFilterFactory[] = [
   grpcJsonReverse as HttpFilterFactory,
   compressor as HttpFilterFactory,
   cache as HttpFilterFactory,
+  apiLifecycle as HttpFilterFactory,
 ];
 
 /** The factory for an http_filters entry's typed_config, by its type URL. */

@@ -13,6 +13,7 @@ describe('kind registry', () => {
       // The API-gateway kinds (issue 20).
       'JwtPolicy',
       'Consumer', 'ApiKeyPolicy',
+      'ApiLifecyclePolicy',
     ]);
     expect(new Set(KIND_DEFINITIONS.map((d) => d.kind)).size).toBe(KIND_DEFINITIONS.length);
     for (const k of KINDS) expect(kindDefinition(k).kind).toBe(k);
@@ -24,6 +25,7 @@ describe('kind registry', () => {
         'service (svc), httproute, grpcroute, trafficpolicy (tp), authorizationpolicy (authz), grpctranslation, meshconfig, faultpolicy, corspolicy, cachepolicy, gateway (gtw), secret, compressionpolicy, clienttrafficpolicy (ctp), securityheaderspolicy (shp)',
         'jwtpolicy',
         'consumer, apikeypolicy',
+        'apilifecyclepolicy',
       ].join(', '),
     );
     const spellings: Record<string, string> = {
@@ -35,6 +37,7 @@ describe('kind registry', () => {
       securityheaderspolicy: 'SecurityHeadersPolicy', securityheaderspolicies: 'SecurityHeadersPolicy', shp: 'SecurityHeadersPolicy',
       jwtpolicy: 'JwtPolicy', jwtpolicies: 'JwtPolicy',
       consumer: 'Consumer', consumers: 'Consumer', apikeypolicy: 'ApiKeyPolicy', apikeypolicies: 'ApiKeyPolicy',
+      apilifecyclepolicy: 'ApiLifecyclePolicy', apilifecyclepolicies: 'ApiLifecyclePolicy',
       SVC: 'Service', HTTPRoute: 'HTTPRoute',
     };
     for (const [s, k] of Object.entries(spellings)) expect(parseKind(s), s).toBe(k);
