@@ -41,6 +41,8 @@ export const ERROR_CODES = {
   URI_TOO_LONG: 'the request target exceeded the listener\'s maxUriLength (414)',
   HEADERS_TIMEOUT: 'the request head did not arrive within the listener\'s requestHeaderTimeout (408)',
   CACHE_ONLY_IF_CACHED: 'the request asked for a cached response only (only-if-cached) and none could be used',
+  VALIDATION_FAILED: 'the request does not satisfy its ValidationPolicy (400, every violation listed; 415 for a body that is not JSON)',
+  TRANSFORM_FAILED: 'a TransformationPolicy could not transform the message: a malformed request body (400) or upstream response (502)',
   // internal
   INTERNAL: 'an internal invariant failed',
 } as const;

@@ -22,6 +22,8 @@ import { ConnectionLimitSchema } from '../proto/gen/envoy/extensions/filters/net
 import { CacheConfigSchema } from '../proto/gen/envoy/extensions/filters/http/cache/v3/cache_pb.js';
 import { SimpleHttpCacheConfigSchema } from '../proto/gen/envoy/extensions/http/cache/simple_http_cache/v3/config_pb.js';
 import { MemoryHttpCacheConfigSchema, RedisHttpCacheConfigSchema } from '../proto/gen/weft/v1/cache_pb.js';
+import { ValidationSchema } from '../proto/gen/weft/v1/validation_pb.js';
+import { TransformationSchema } from '../proto/gen/weft/v1/transformation_pb.js';
 import { RBACSchema } from '../proto/gen/envoy/extensions/filters/http/rbac/v3/rbac_pb.js';
 import { RouterSchema } from '../proto/gen/envoy/extensions/filters/http/router/v3/router_pb.js';
 import { HttpConnectionManagerSchema } from '../proto/gen/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager_pb.js';
@@ -104,6 +106,12 @@ export const EXTENSIONS = Object.freeze({
   grpcJsonReverseFilter: ext('weft.filters.http.grpc_json_reverse', 'http_filter', GrpcJsonReverseSchema),
   /** ... and its config per virtual host: a FilterConfig (is_optional) around a GrpcJsonTranscoder. */
   grpcJsonReverse: ext('weft.filters.http.grpc_json_reverse', 'per_filter_config', FilterConfigSchema, [GrpcJsonTranscoderSchema]),
+  /** Request validation (ValidationPolicy): the listener's config, and a route's or virtual host's that replaces it. */
+  validation: ext('weft.filters.http.validation', 'http_filter', ValidationSchema),
+  validationPolicy: ext('weft.filters.http.validation', 'per_filter_config', ValidationSchema),
+  /** Request and response transformation (TransformationPolicy): the same two places. */
+  transformation: ext('weft.filters.http.transformation', 'http_filter', TransformationSchema),
+  transformationPolicy: ext('weft.filters.http.transformation', 'per_filter_config', TransformationSchema),
   downstreamTls: ext('envoy.transport_sockets.tls', 'transport_socket', DownstreamTlsContextSchema),
   upstreamTls: ext('envoy.transport_sockets.tls', 'transport_socket', UpstreamTlsContextSchema),
   openTelemetry: ext('envoy.tracers.opentelemetry', 'tracer', OpenTelemetryConfigSchema),

@@ -28,6 +28,8 @@ const HTTP_STATUS: Partial<Record<ErrorCode, number>> = {
   RBAC_DENIED: 403,
   UPGRADE_NOT_ALLOWED: 403,
   CACHE_ONLY_IF_CACHED: 504,
+  VALIDATION_FAILED: 400,
+  TRANSFORM_FAILED: 400,
 };
 
 /** gRPC status codes per error (https://grpc.github.io/grpc/core/md_doc_statuscodes.html). */
@@ -42,6 +44,8 @@ const GRPC_STATUS: Partial<Record<ErrorCode, number>> = {
   UPSTREAM_TIMEOUT: 4, // DEADLINE_EXCEEDED
   CIRCUIT_OPEN: 14, // UNAVAILABLE (retriable by clients)
   RBAC_DENIED: 7, // PERMISSION_DENIED
+  VALIDATION_FAILED: 3, // INVALID_ARGUMENT
+  TRANSFORM_FAILED: 3, // INVALID_ARGUMENT
 };
 
 export function httpStatusFor(code: ErrorCode): number {
@@ -81,6 +85,20 @@ export function respondError(d: RequestHead, res: ResponseSink, info: RequestInf
   }
   const body = `${code}: ${message}\n`;
   res.respondSimple(httpStatus, { 'content-type': 'text/plain; charset=utf-8', 'x-weft-error': code }, body);
+}
+
+/**
+ * An error whose details a program reads (a ValidationPolicy's violations): for HTTP callers a
+ * JSON body `{error: code, message, ...details}` with `x-weft-error`; a gRPC or gRPC-Web caller
+ * gets the same status as respondError gives (the details do not fit a grpc-message).
+ */
+export function respondErrorJson(d: RequestHead, res: ResponseSink, info: RequestInfo, code: ErrorCode, message: string, details: Record<string, unknown>, httpStatus = httpStatusFor(code)): void {
+  if (d.grpc || res.headersSent || grpcWebCall(d) || isGrpcWebPreflight(d)) {
+    respondError(d, res, info, code, message, httpStatus);
+    return;
+  }
+  info.weftError = code;
+  res.respondSimple(httpStatus, { 'content-type': 'application/json', 'x-weft-error': code }, JSON.stringify({ error: code, message, ...details }));
 }
 
 /**

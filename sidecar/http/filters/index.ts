@@ -20,6 +20,8 @@ import { grpcWeb } from './grpc-web.js';
 import { rbac } from './rbac.js';
 import { buffer } from './buffer.js';
 import { requestLimits } from './request-limits.js';
+import { validation } from './validation.js';
+import { transformation } from './transformation.js';
 
 export const HTTP_FILTERS: readonly HttpFilterFactory[] = [
   requestLimits as HttpFilterFactory,
@@ -32,6 +34,8 @@ export const HTTP_FILTERS: readonly HttpFilterFactory[] = [
   grpcJsonReverse as HttpFilterFactory,
   compressor as HttpFilterFactory,
   cache as HttpFilterFactory,
+  validation as HttpFilterFactory,
+  transformation as HttpFilterFactory,
 ];
 
 /** The factory for an http_filters entry's typed_config, by its type URL. */
