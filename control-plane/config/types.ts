@@ -14,7 +14,7 @@ export { API_VERSION_WEFT, API_VERSION_GATEWAY } from './api-versions.js';
 /** Every kind has one definition in kinds/index.ts (a compile-time check there keeps them in step). */
 export type Kind =
   | 'Service' | 'HTTPRoute' | 'GRPCRoute' | 'TrafficPolicy' | 'AuthorizationPolicy' | 'GRPCTranslation' | 'MeshConfig' | 'FaultPolicy' | 'CorsPolicy' | 'CachePolicy' | 'Gateway'
-  | 'Secret' | 'CompressionPolicy' | 'ClientTrafficPolicy' | 'SecurityHeadersPolicy';
+  | 'Secret' | 'CompressionPolicy' | 'ClientTrafficPolicy' | 'SecurityHeadersPolicy' | 'ValidationPolicy' | 'TransformationPolicy';
 
 export interface ObjectMeta {
   name: string;
@@ -141,7 +141,7 @@ export interface RequestMirror {
 }
 
 /** The policy kinds a route rule may name in an ExtensionRef (kinds/policy-attachment.ts). */
-export type ExtensionRefKind = 'FaultPolicy' | 'CorsPolicy' | 'CompressionPolicy' | 'SecurityHeadersPolicy' | 'CachePolicy';
+export type ExtensionRefKind = 'FaultPolicy' | 'CorsPolicy' | 'CompressionPolicy' | 'SecurityHeadersPolicy' | 'CachePolicy' | 'ValidationPolicy' | 'TransformationPolicy';
 
 /** A Gateway API ExtensionRef route filter (LocalObjectReference: the route's namespace) naming one of Weft's policies. */
 export interface ExtensionRef {
@@ -437,6 +437,51 @@ export interface CorsPolicySpec {
 /** What a CorsPolicy or a Gateway API CORS filter says about requests (the attachment aside). */
 export type CorsRules = Omit<CorsPolicySpec, 'targetRefs'>;
 
+// ------------------------------------------------------------------------------ ValidationPolicy
+
+/**
+ * Request validation (weft.filters.http.validation) for the rules that name it, or the Gateways,
+ * listeners and Services its targetRefs name. Schemas are kept as written (JSON values) and
+ * compiled at apply time to check them; the proxy compiles them again when it applies the config.
+ */
+export interface ValidationPolicySpec {
+  /** JSON Schema (draft 2020-12) for JSON request bodies. */
+  requestBodySchema?: unknown;
+  /** OpenAPI 3.1 document: operations by method and path template. */
+  openapi?: unknown;
+  /** With openapi: what a request matching no operation gets. */
+  unknownOperations: 'Reject' | 'Allow';
+  /** Bound of a buffered body; absent: the proxy's default (1 MiB). */
+  maxBodyBytes?: number;
+  /** Response audit (log and count only). */
+  auditResponses: boolean;
+  responseBodySchema?: unknown;
+  targetRefs: PolicyTargetRef[];
+}
+
+// -------------------------------------------------------------------------- TransformationPolicy
+
+export interface HeaderMutationsSpec {
+  add: Array<{ name: string; value: string }>;
+  set: Array<{ name: string; value: string }>;
+  remove: string[];
+}
+export interface QueryMutationsSpec {
+  add: Array<{ name: string; value: string }>;
+  set: Array<{ name: string; value: string }>;
+  remove: string[];
+  rename: Array<{ from: string; to: string }>;
+}
+/** One JSON body edit, addressed by a JSON pointer: exactly one action. */
+export type BodyFieldSpec = { pointer: string } & ({ rename: string } | { remove: true } | { value: unknown } | { fromHeader: string } | { fromJwtClaim: string } | { fromConsumer: true });
+
+export interface TransformationPolicySpec {
+  request: { headers?: HeaderMutationsSpec; queryParams?: QueryMutationsSpec; body: BodyFieldSpec[]; jsonToXml?: { rootElement: string } };
+  response: { headers?: HeaderMutationsSpec; body: BodyFieldSpec[]; xmlToJson: boolean };
+  maxBodyBytes?: number;
+  targetRefs: PolicyTargetRef[];
+}
+
 // ----------------------------------------------------------------------------- CompressionPolicy
 
 /** Response compression algorithms, as Accept-Encoding names them: br, gzip. */
@@ -649,9 +694,11 @@ export type SecretResource = ResourceBase<'Secret', SecretSpec>;
 export type CompressionPolicyResource = ResourceBase<'CompressionPolicy', CompressionPolicySpec>;
 export type ClientTrafficPolicyResource = ResourceBase<'ClientTrafficPolicy', ClientTrafficPolicySpec>;
 export type SecurityHeadersPolicyResource = ResourceBase<'SecurityHeadersPolicy', SecurityHeadersPolicySpec>;
+export type ValidationPolicyResource = ResourceBase<'ValidationPolicy', ValidationPolicySpec>;
+export type TransformationPolicyResource = ResourceBase<'TransformationPolicy', TransformationPolicySpec>;
 export type MeshResource =
   | ServiceResource | HTTPRouteResource | GRPCRouteResource | TrafficPolicyResource | AuthorizationPolicyResource | GRPCTranslationResource | MeshConfigResource | FaultPolicyResource | CorsPolicyResource | CachePolicyResource | GatewayResource
-  | SecretResource | CompressionPolicyResource | ClientTrafficPolicyResource | SecurityHeadersPolicyResource;
+  | SecretResource | CompressionPolicyResource | ClientTrafficPolicyResource | SecurityHeadersPolicyResource | ValidationPolicyResource | TransformationPolicyResource;
 
 /** `Kind/namespace/name`: the identity of a resource in the store and in messages. */
 export type ResourceKey = string;
@@ -689,5 +736,9 @@ export interface MeshModel {
   readonly clientTrafficPolicies: ReadonlyMap<ResourceKey, ClientTrafficPolicyResource>;
   /** SecurityHeadersPolicy by its own key. */
   readonly securityHeadersPolicies: ReadonlyMap<ResourceKey, SecurityHeadersPolicyResource>;
+  /** ValidationPolicy by its own key. */
+  readonly validationPolicies: ReadonlyMap<ResourceKey, ValidationPolicyResource>;
+  /** TransformationPolicy by its own key. */
+  readonly transformationPolicies: ReadonlyMap<ResourceKey, TransformationPolicyResource>;
   readonly mesh: MeshConfigSpec;
 }

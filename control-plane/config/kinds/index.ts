@@ -19,6 +19,8 @@ import { secretKind } from './secret.js';
 import { compressionPolicyKind } from './compression-policy.js';
 import { clientTrafficPolicyKind } from './client-traffic-policy.js';
 import { securityHeadersPolicyKind } from './security-headers-policy.js';
+import { validationPolicyKind } from './validation-policy.js';
+import { transformationPolicyKind } from './transformation-policy.js';
 
 type AnyKindDefinition = { [K in Kind]: KindDefinition<K> }[Kind];
 
@@ -38,6 +40,8 @@ export const KIND_DEFINITIONS = Object.freeze([
   compressionPolicyKind,
   clientTrafficPolicyKind,
   securityHeadersPolicyKind,
+  validationPolicyKind,
+  transformationPolicyKind,
 ] as const satisfies readonly AnyKindDefinition[]);
 
 // Every Kind has a definition (a compile error names the missing one).

@@ -26,6 +26,8 @@ export interface ModelBuilder {
   compressionPolicies: Map<ResourceKey, ResourceOf<'CompressionPolicy'>>;
   clientTrafficPolicies: Map<ResourceKey, ResourceOf<'ClientTrafficPolicy'>>;
   securityHeadersPolicies: Map<ResourceKey, ResourceOf<'SecurityHeadersPolicy'>>;
+  validationPolicies: Map<ResourceKey, ResourceOf<'ValidationPolicy'>>;
+  transformationPolicies: Map<ResourceKey, ResourceOf<'TransformationPolicy'>>;
   mesh: MeshConfigSpec;
 }
 
