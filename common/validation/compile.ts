@@ -357,7 +357,7 @@ interface Param {
   readonly ptr: string | undefined;
 }
 
-function readParams(doc: Record<string, unknown>, list: readonly unknown[], basePtr: string, problems: CompileProblem[], path: string): Param[] {
+function readParams(doc: Record<string, unknown>, ajv: Ajv2020, list: readonly unknown[], basePtr: string, problems: CompileProblem[], path: string): Param[] {
   const out: Param[] = [];
   list.forEach((raw, i) => {
     const q = `${path}.parameters[${i}]`;
@@ -380,6 +380,8 @@ function readParams(doc: Record<string, unknown>, list: readonly unknown[], base
       problems.push({ path: `${q}.content`, message: 'parameters with content (not schema) are not validated by Weft; use schema' });
       return;
     }
+    // Compiled alone first, so an error names the parameter's schema.
+    if (v.schema !== undefined && !compileRef(ajv, `${ptr}/schema`, problems, `${q}.schema`)) return;
     out.push({ name: v.in === 'header' ? v.name.toLowerCase() : v.name, in: v.in, required: v.in === 'path' || v.required === true, ptr: v.schema === undefined ? undefined : `${ptr}/schema` });
   });
   return out;
@@ -417,8 +419,9 @@ function compileOperation(
   const before = problems.length;
   // Operation parameters override the path item's of the same name and location.
   const merged = new Map<string, Param>();
-  for (const x of readParams(doc, shared, itemPtr, problems, p.slice(0, p.lastIndexOf('.')))) merged.set(`${x.in}:${x.name}`, x);
-  for (const x of readParams(doc, Array.isArray(op.parameters) ? op.parameters : [], ptr, problems, p)) merged.set(`${x.in}:${x.name}`, x);
+  for (const x of readParams(doc, paramAjv, shared, itemPtr, problems, p.slice(0, p.lastIndexOf('.')))) merged.set(`${x.in}:${x.name}`, x);
+  for (const x of readParams(doc, paramAjv, Array.isArray(op.parameters) ? op.parameters : [], ptr, problems, p)) merged.set(`${x.in}:${x.name}`, x);
+  if (problems.length > before) return undefined;
   const all = [...merged.values()];
   const pathParams = all.filter((x) => x.in === 'path');
   for (const n of templateNames) if (!pathParams.some((x) => x.name === n)) problems.push({ path: `${p}.parameters`, message: `the template's parameter '${n}' is not declared (in: path)` });

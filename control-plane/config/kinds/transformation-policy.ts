@@ -50,14 +50,16 @@ function nameValues(r: Reader, v: unknown, p: string, header: boolean): Array<{ 
 function readHeaders(r: Reader, v: unknown, p: string): HeaderMutationsSpec | undefined {
   const o = r.obj(v, p, ['add', 'set', 'remove']);
   if (!o) return undefined;
+  const before = r.errors.length;
   const h = { add: nameValues(r, o.add, `${p}.add`, true), set: nameValues(r, o.set, `${p}.set`, true), remove: r.arr(o.remove, `${p}.remove`, (x, q) => headerName(r, x, q)) };
-  if (!h.add.length && !h.set.length && !h.remove.length) r.err(p, 'needs add, set or remove');
+  if (!h.add.length && !h.set.length && !h.remove.length && r.errors.length === before) r.err(p, 'needs add, set or remove');
   return h;
 }
 
 function readQuery(r: Reader, v: unknown, p: string): QueryMutationsSpec | undefined {
   const o = r.obj(v, p, ['add', 'set', 'remove', 'rename']);
   if (!o) return undefined;
+  const before = r.errors.length;
   const q = {
     add: nameValues(r, o.add, `${p}.add`, false),
     set: nameValues(r, o.set, `${p}.set`, false),
@@ -70,7 +72,7 @@ function readQuery(r: Reader, v: unknown, p: string): QueryMutationsSpec | undef
       return from === undefined || to === undefined ? undefined : { from, to };
     }),
   };
-  if (!q.add.length && !q.set.length && !q.remove.length && !q.rename.length) r.err(p, 'needs add, set, remove or rename');
+  if (!q.add.length && !q.set.length && !q.remove.length && !q.rename.length && r.errors.length === before) r.err(p, 'needs add, set, remove or rename');
   return q;
 }
 
@@ -140,6 +142,7 @@ export function readTransformationPolicy(r: Reader, v: unknown): TransformationP
     r.err('spec', 'needs request or response');
     return undefined;
   }
+  const before = r.errors.length;
   const rq: Obj = r.obj(o.request, 'spec.request', ['headers', 'queryParams', 'body', 'jsonToXml']) ?? {};
   const rs: Obj = r.obj(o.response, 'spec.response', ['headers', 'body', 'xmlToJson']) ?? {};
   const request: TransformationPolicySpec['request'] = { body: readBody(r, rq.body, 'spec.request.body', true) };
@@ -156,7 +159,7 @@ export function readTransformationPolicy(r: Reader, v: unknown): TransformationP
   const rh = readHeaders(r, rs.headers, 'spec.response.headers');
   if (rh) response.headers = rh;
   const anything = request.body.length || request.headers || request.queryParams || request.jsonToXml || response.body.length || response.headers || response.xmlToJson;
-  if (!anything) r.err('spec', 'transforms nothing: set spec.request or spec.response rules');
+  if (!anything && r.errors.length === before) r.err('spec', 'transforms nothing: set spec.request or spec.response rules');
   const bodyRules = request.body.length || request.jsonToXml || response.body.length || response.xmlToJson;
   const spec: TransformationPolicySpec = { request, response, targetRefs: readTargetRefs(r, o.targetRefs, 'spec.targetRefs', { required: false, services: true }) };
   if (present(o.maxBodyBytes)) {
