@@ -100,7 +100,6 @@ export interface Operation {
   readonly header?: ValidateFunction;
   /** Header parameter names (lowercase) to read. */
   readonly headerNames: readonly string[];
-  /** Query parameters declared as arrays (their value is always a list). */
   readonly body?: BodyCheck;
   /** Response body schemas by status ('200', '2XX', 'default'). */
   readonly responses: ReadonlyMap<string, ValidateFunction>;
@@ -166,7 +165,7 @@ export class OpenApi {
 }
 
 /** Validates parameters of a matched operation and collects violations. */
-export function checkParameters(m: OperationMatch, search: string, header: (name: string) => string | undefined, out: Violation[]): void {
+export function checkParameters(m: OperationMatch, search: string, req: { header(name: string): string | undefined }, out: Violation[]): void {
   const { op } = m;
   if (op.path && !op.path(m.params)) violations(op.path.errors, 'path', out);
   if (op.query) {
@@ -182,7 +181,7 @@ export function checkParameters(m: OperationMatch, search: string, header: (name
   if (op.header) {
     const h: Record<string, string> = {};
     for (const n of op.headerNames) {
-      const v = header(n);
+      const v = req.header(n);
       if (v !== undefined) h[n] = v;
     }
     if (!op.header(h)) violations(op.header.errors, 'header', out);

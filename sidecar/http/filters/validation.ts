@@ -196,7 +196,7 @@ function validationFilter(cfg: ValidationConfig): Filter {
         const m = openapi.match(req.method, req.path);
         if (m) {
           op = m.op;
-          checkParameters(m, req.search, (n) => req.header(n), violations);
+          checkParameters(m, req.search, req, violations);
         } else if (!cfg.allowUnknown) {
           return refuse(req, res, info, counters, [{ in: 'path', pointer: '', keyword: 'operation', message: `no operation of the API matches ${req.method} ${req.path}` }]);
         }

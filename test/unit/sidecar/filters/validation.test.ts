@@ -7,7 +7,9 @@ import http from 'node:http';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inProcessGateway, inProcessSidecar, PLAINTEXT_MESH, send, service, upstream, type InProcessGateway, type InProcessSidecar, type Upstream } from '../../../harness/sidecar.js';
-import { validationCounters } from '../../../../sidecar/http/filters/validation.js';
+import { validation, validationCounters } from '../../../../sidecar/http/filters/validation.js';
+import { EXTENSIONS, packExtension } from '../../../../common/extensions.js';
+import { Problems } from '../../../../sidecar/xds/types/decoded.js';
 
 const OPENAPI = {
   openapi: '3.1.0',
@@ -228,5 +230,29 @@ spec:
     expect(ok.status).toBe(200);
     const bad = await send(sc.inbound, '/x', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
     expect([bad.status, bad.headers['x-weft-error']]).toEqual([400, 'VALIDATION_FAILED']);
+  });
+});
+
+describe('the proxy refuses (NACKs) a Validation it cannot compile, with the field path', () => {
+  const errs = (init: Parameters<typeof packExtension<typeof EXTENSIONS.validation.schema>>[1]) => {
+    const p = new Problems('listener');
+    const cfg = validation.parse(packExtension(EXTENSIONS.validation, init), p, 'http_filters[0].typed_config');
+    return { cfg, errors: p.errors.map((e) => [e.path, e.message]) };
+  };
+  it.each([
+    ['a schema that is not JSON', { name: 'a/b', requestBodySchema: '{' }, 'http_filters[0].typed_config.request_body_schema'],
+    ['an unknown keyword', { name: 'a/b', requestBodySchema: '{"typo":1}' }, 'http_filters[0].typed_config.request_body_schema'],
+    ['an unresolved $ref', { name: 'a/b', openapi: JSON.stringify({ openapi: '3.1.0', paths: { '/a': { post: { requestBody: { content: { 'application/json': { schema: { $ref: '#/nope' } } } } } } } }) }, 'http_filters[0].typed_config.openapi.paths./a.post.requestBody'],
+    ['no name', { requestBodySchema: '{}' }, 'http_filters[0].typed_config.name'],
+    ['audit without schemas', { name: 'a/b', requestBodySchema: '{}', auditResponses: true }, 'http_filters[0].typed_config.audit_responses'],
+  ] as const)('%s', (_w, init, path) => {
+    const r = errs(init);
+    expect(r.cfg).toBeUndefined();
+    expect(r.errors.map((e) => e[0])).toEqual([path]);
+  });
+  it('an empty config is a no-op placeholder (routes override it)', () => {
+    const r = errs({});
+    expect(r.errors).toEqual([]);
+    expect(validation.create(r.cfg!, undefined, { listener: 'l' })).toBeUndefined();
   });
 });
