@@ -62,7 +62,7 @@ export class BufferedRequest extends RequestView {
     return true;
   }
   override get body(): Readable {
-    return (this.#stream ??= Readable.from(this.#body.length ? [this.#body] : []));
+    return (this.#stream ??= bodyStream(this.#body));
   }
   override get search(): string {
     return this.#search ?? this.req.search;
@@ -78,6 +78,18 @@ export class BufferedRequest extends RequestView {
     for (const [k, v] of this.#set) if (v !== undefined) out.push(k, v);
     return out;
   }
+}
+
+function ignoreError(): void {}
+
+/**
+ * A buffered body as the stream the next stage reads. Every stream has an owner: an attempt that
+ * is cancelled destroys it, and that error must not reach the process.
+ */
+export function bodyStream(body: Buffer): Readable {
+  const s = Readable.from(body.length ? [body] : []);
+  s.on('error', ignoreError);
+  return s;
 }
 
 const EMPTY: ReadonlyMap<string, string | undefined> = new Map();

@@ -26,10 +26,10 @@ import { TransformationSchema, type BodyFieldMapping, type HeaderMutations, type
 import { checkSupported, supportedFields } from '../../xds/types/supported.js';
 import type { Problems } from '../../xds/types/decoded.js';
 import { ForwardingSink, RequestView, type Filter, type Handler, type HttpFilterFactory, type RequestHead, type RequestInfo, type ResponseHeaders, type ResponseSink } from '../filter.js';
-import { carriesBody, DEFAULT_BODY_BOUND, readBounded } from '../bounded-body.js';
+import { bodyStream, carriesBody, DEFAULT_BODY_BOUND, readBounded } from '../bounded-body.js';
 import { respondError } from '../respond.js';
 import { isXmlName, isXmlType, jsonToXml, xmlToJson, XmlJsonError } from '../xml-json.js';
-import { Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 
 const FIELDS = supportedFields({
   'weft.v1.Transformation': ['name', 'request_headers', 'query', 'request_body', 'response_headers', 'response_body', 'request_json_to_xml_root', 'response_xml_to_json', 'max_body_bytes'],
@@ -48,7 +48,7 @@ const RESERVED = new Set(['content-length', 'transfer-encoding', 'connection', '
 type FieldOp =
   | { readonly kind: 'rename'; readonly at: readonly string[]; readonly to: readonly string[] }
   | { readonly kind: 'remove'; readonly at: readonly string[] }
-  | { readonly kind: 'const'; readonly at: readonly string[]; readonly json: string }
+  | { readonly kind: 'const'; readonly at: readonly string[]; readonly value: unknown }
   | { readonly kind: 'header'; readonly at: readonly string[]; readonly header: string }
   | { readonly kind: 'claim'; readonly at: readonly string[]; readonly claim: readonly string[] }
   | { readonly kind: 'consumer'; readonly at: readonly string[] };
@@ -134,9 +134,6 @@ function readFields(list: readonly BodyFieldMapping[], request: boolean, p: Prob
     const at = pointer(f.pointer, p, `${q}.pointer`);
     if (!at) return;
     const a = f.action;
-    if (a.case !== 'remove' && a.case !== 'renameTo' && at.length === 0) {
-      // Setting the whole body is allowed: a constant replaces it.
-    }
     switch (a.case) {
       case 'renameTo': {
         const to = pointer(a.value, p, `${q}.rename_to`);
@@ -151,8 +148,7 @@ function readFields(list: readonly BodyFieldMapping[], request: boolean, p: Prob
         return;
       case 'valueJson':
         try {
-          JSON.parse(a.value);
-          out.push({ kind: 'const', at, json: a.value });
+          out.push({ kind: 'const', at, value: JSON.parse(a.value) as unknown });
         } catch (e) {
           p.add(`${q}.value_json`, `is not JSON text: ${(e as Error).message}`);
         }
@@ -226,7 +222,8 @@ function applyFields(doc: unknown, ops: readonly FieldOp[], req: RequestHead | u
         continue;
       }
       case 'const':
-        value = JSON.parse(op.json);
+        // Parsed once at config time; an object or array is copied, since later edits may change it.
+        value = typeof op.value === 'object' && op.value !== null ? structuredClone(op.value) : op.value;
         break;
       case 'header':
         value = req?.header(op.header);
@@ -280,7 +277,7 @@ class TransformedRequest extends RequestView {
   }
   override get body(): Readable {
     if (!this.#body) return this.req.body;
-    return (this.#stream ??= Readable.from(this.#body.length ? [this.#body] : []));
+    return (this.#stream ??= bodyStream(this.#body));
   }
   override header(name: string): string | undefined {
     if (name.startsWith(':')) return name === ':path' ? this.req.path + this.#search : this.req.header(name);
