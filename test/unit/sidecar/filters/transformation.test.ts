@@ -6,7 +6,7 @@
 import http from 'node:http';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { inProcessGateway, PLAINTEXT_MESH, send, service, upstream, type InProcessGateway, type Upstream } from '../../../harness/sidecar.js';
+import { inProcessGateway, inProcessSidecar, PLAINTEXT_MESH, send, service, upstream, type InProcessGateway, type InProcessSidecar, type Upstream } from '../../../harness/sidecar.js';
 import { transformation } from '../../../../sidecar/http/filters/transformation.js';
 import { EXTENSIONS, packExtension } from '../../../../common/extensions.js';
 import { Problems } from '../../../../sidecar/xds/types/decoded.js';
@@ -235,3 +235,60 @@ describe('the transformation filter alone', () => {
 });
 
 void http;
+
+describe('the transformation filter on sidecars', () => {
+  let app: Upstream;
+  let orders: InProcessSidecar;
+  let web: InProcessSidecar;
+  beforeAll(async () => {
+    app = await upstream((_q, s) => {
+      s.setHeader('server', 'app/1');
+      s.setHeader('content-type', 'application/json');
+      s.end('{"secret":1,"ok":true}');
+    });
+    const policies = `apiVersion: weft.dev/v1alpha1
+kind: TransformationPolicy
+metadata: { name: orders-in }
+spec:
+  targetRefs: [{ group: weft.dev, kind: Service, name: orders }]
+  response: { headers: { remove: [server] }, body: [{ pointer: /secret, remove: true }] }
+---
+apiVersion: weft.dev/v1alpha1
+kind: TransformationPolicy
+metadata: { name: mesh-route }
+spec:
+  request: { headers: { set: [{ name: x-from, value: mesh-route }] } }
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: { name: orders-mesh }
+spec:
+  parentRefs: [{ kind: Service, name: orders }]
+  rules:
+    - matches: [{ path: { type: PathPrefix, value: /tagged } }]
+      filters: [{ type: ExtensionRef, extensionRef: { group: weft.dev, kind: TransformationPolicy, name: mesh-route } }]
+      backendRefs: [{ name: orders, port: 8080 }]
+    - backendRefs: [{ name: orders, port: 8080 }]
+`;
+    const mesh = [PLAINTEXT_MESH, service('orders', [app.port]), service('web', []), policies];
+    orders = await inProcessSidecar(mesh, { service: 'orders', appPort: app.port });
+    web = await inProcessSidecar(mesh, { service: 'web', appPort: 1 });
+  }, 30_000);
+  afterAll(async () => {
+    await orders?.close();
+    await web?.close();
+    await app?.close();
+  });
+
+  it('a policy targeting the Service runs on its sidecars\' inbound listener', async () => {
+    const r = await send(orders.inbound, '/x');
+    expect([r.status, r.headers.server, JSON.parse(r.body)]).toEqual([200, undefined, { ok: true }]);
+  });
+
+  it('a mesh route rule naming a policy runs on the caller\'s outbound listener', async () => {
+    await send(web.outbound, '/tagged/1', { host: 'orders' });
+    expect(app.seen.at(-1)!.headers['x-from']).toBe('mesh-route');
+    await send(web.outbound, '/plain', { host: 'orders' });
+    expect(app.seen.at(-1)!.headers['x-from']).toBeUndefined();
+  });
+});
