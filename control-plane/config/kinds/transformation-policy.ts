@@ -15,7 +15,7 @@ import type { Obj, Reader } from '../schema.js';
 import { API_VERSION_WEFT } from '../api-versions.js';
 import { parsePointer } from '../../../common/json-pointer.js';
 import type { KindDefinition } from './kind.js';
-import { readTargetRefs, targetRefReferences } from './policy-attachment.js';
+import { httpServiceTargets, readTargetRefs, targetRefReferences } from './policy-attachment.js';
 import { MAX_BODY_BOUND } from './validation-policy.js';
 
 const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9a-z]+$/;
@@ -176,7 +176,10 @@ export const transformationPolicyKind: KindDefinition<'TransformationPolicy'> = 
   plural: 'transformationpolicies',
   shortNames: [],
   read: (r, spec) => readTransformationPolicy(r, spec),
-  references: (res, ctx) => targetRefReferences(res, ctx.model.transformationPolicies.values(), ctx),
+  references(res, ctx) {
+    targetRefReferences(res, ctx.model.transformationPolicies.values(), ctx);
+    httpServiceTargets(res, ctx);
+  },
   addToModel: (b, res) => void b.transformationPolicies.set(`TransformationPolicy/${res.metadata.namespace}/${res.metadata.name}`, res),
   summary(res) {
     const { request: q, response: s } = res.spec;

@@ -13,7 +13,7 @@ import type { Reader } from '../schema.js';
 import { API_VERSION_WEFT } from '../api-versions.js';
 import { compileValidation } from '../../../common/validation/compile.js';
 import type { KindDefinition } from './kind.js';
-import { readTargetRefs, targetRefReferences } from './policy-attachment.js';
+import { httpServiceTargets, readTargetRefs, targetRefReferences } from './policy-attachment.js';
 
 /** The largest body bound a policy may ask for (the proxy holds the body in memory). */
 export const MAX_BODY_BOUND = 64 * 1024 * 1024;
@@ -54,7 +54,10 @@ export const validationPolicyKind: KindDefinition<'ValidationPolicy'> = {
   plural: 'validationpolicies',
   shortNames: [],
   read: (r, spec) => readValidationPolicy(r, spec),
-  references: (res, ctx) => targetRefReferences(res, ctx.model.validationPolicies.values(), ctx),
+  references(res, ctx) {
+    targetRefReferences(res, ctx.model.validationPolicies.values(), ctx);
+    httpServiceTargets(res, ctx);
+  },
   addToModel: (b, res) => void b.validationPolicies.set(`ValidationPolicy/${res.metadata.namespace}/${res.metadata.name}`, res),
   summary(res) {
     const s = res.spec;

@@ -16,7 +16,7 @@
  * 400 TRANSFORM_FAILED for a request, 502 for a response. Everything else streams untouched.
  * With response body rules the request's accept-encoding is removed (a compressed body cannot be
  * edited); a compressed response that arrives anyway is 502. The route's config replaces the
- * listener's.
+ * listener's. gRPC calls pass untouched.
  */
 import { anyUnpack, type Any } from '@bufbuild/protobuf/wkt';
 import { EXTENSIONS } from '../../../common/extensions.js';
@@ -421,6 +421,8 @@ function transformationFilter(cfg: TransformationConfig): Filter {
   const reqHeaders: Headers | undefined = responseBodyRules ? { remove: new Set([...(cfg.reqHeaders?.remove ?? []), 'accept-encoding']), set: cfg.reqHeaders?.set ?? new Map(), add: cfg.reqHeaders?.add ?? [] } : cfg.reqHeaders;
   return (next: Handler): Handler =>
     (req, res, info) => {
+      // gRPC calls are not HTTP/JSON messages: they pass untouched.
+      if (req.grpc) return next(req, res, info);
       const sink = responseRules ? new TransformSink(res, cfg, req, info) : res;
       const search = cfg.query ? editQuery(req.search, cfg.query) : req.search;
       if (!requestBodyRules || !carriesBody(req) || !isJsonType(req.header('content-type'))) {

@@ -12,7 +12,7 @@
  *   body over max_body_bytes 413 (bounded buffering; a request with no body rule streams);
  * - audit_responses: JSON responses are validated as they stream past (a copy up to the bound)
  *   and violations are logged and counted; the response is never changed.
- * The route's config (typed_per_filter_config) replaces the listener's.
+ * The route's config (typed_per_filter_config) replaces the listener's. gRPC calls pass untouched.
  */
 import { anyUnpack, type Any } from '@bufbuild/protobuf/wkt';
 import type { ValidateFunction } from 'ajv/dist/2020.js';
@@ -190,6 +190,8 @@ function validationFilter(cfg: ValidationConfig): Filter {
   const { openapi, body: policyBody } = cfg.compiled;
   return (next: Handler): Handler =>
     (req, res, info) => {
+      // gRPC calls are not HTTP/JSON requests: they pass (the control plane refuses a policy that would only meet them).
+      if (req.grpc) return next(req, res, info);
       const violations: Violation[] = [];
       let op: Operation | undefined;
       if (openapi) {

@@ -78,6 +78,26 @@ spec:
     expect(errorsOf(MESH + vp('{ requestBodySchema: {} }') + route)).toEqual([]);
     expect(errorsOf(MESH + route.slice(4))).toEqual([['spec.rules[0].filters[0].extensionRef.name', expect.stringContaining('ValidationPolicy default/v')]]);
   });
+
+  it('refuses what would never act: a gRPC-only Service as target, a GRPCRoute naming it', () => {
+    const grpc = `apiVersion: weft.dev/v1alpha1
+kind: Service
+metadata: { name: greeter }
+spec:
+  ports: [{ name: grpc, port: 50051, protocol: grpc }]
+---
+`;
+    expect(errorsOf(grpc + vp('{ requestBodySchema: {}, targetRefs: [{ group: weft.dev, kind: Service, name: greeter }] }'))).toEqual([['spec.targetRefs[0].name', 'Service default/greeter serves gRPC only; a ValidationPolicy acts on HTTP requests and would never apply there']]);
+    const route = `---
+apiVersion: gateway.networking.k8s.io/v1
+kind: GRPCRoute
+metadata: { name: g }
+spec:
+  parentRefs: [{ kind: Service, name: greeter }]
+  rules: [{ filters: [{ type: ExtensionRef, extensionRef: { group: weft.dev, kind: TransformationPolicy, name: t } }], backendRefs: [{ name: greeter, port: 50051 }] }]
+`;
+    expect(errorsOf(grpc + tp('{ request: { headers: { remove: [x-a] } } }') + route)).toEqual([['spec.rules[0].filters[0].extensionRef.kind', "a TransformationPolicy acts on HTTP requests (JSON, XML); a GRPCRoute's calls are gRPC, which it leaves untouched"]]);
+  });
 });
 
 describe('TransformationPolicy', () => {

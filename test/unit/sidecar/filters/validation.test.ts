@@ -147,6 +147,11 @@ describe('the validation filter on a gateway', () => {
     expect((bad.body as { violations: Array<{ keyword: string }> }).violations[0]!.keyword).toBe('json');
   });
 
+  it('lets gRPC calls pass (they are not HTTP/JSON requests)', async () => {
+    const r = await send(gw.port(), '/pets', { host: 'app', method: 'DELETE', headers: { 'content-type': 'application/grpc' }, body: 'x' });
+    expect(r.headers['x-weft-error']).toBeUndefined();
+  });
+
   it('refuses an operation the API does not have', async () => {
     const r = await call(gw.port(), '/pets', { method: 'DELETE' });
     expect([r.status, r.code]).toEqual([400, 'VALIDATION_FAILED']);
