@@ -102,8 +102,10 @@ describe('the transformation filter on a gateway', () => {
 
   it('leaves a body that is not JSON alone, and a response that is not JSON streams through', async () => {
     reply = { type: 'text/plain', body: 'plain' };
-    const r = await send(gw.port(), '/json', { host: 'app', method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'password=p' });
-    expect(app.seen.at(-1)!.body).toBe('password=p');
+    // Larger than the bound: not buffered, so not refused.
+    const big = `password=${'p'.repeat(1000)}`;
+    const r = await send(gw.port(), '/json', { host: 'app', method: 'POST', headers: { 'content-type': 'text/plain' }, body: big });
+    expect(app.seen.at(-1)!.body).toBe(big);
     expect([r.status, r.body, r.headers['x-powered-by']]).toEqual([200, 'plain', 'weft']);
   });
 
@@ -201,6 +203,20 @@ describe('the transformation filter alone', () => {
       closeAfterResponse() {},
     };
   }
+
+  it.each([
+    ['a framing header', { name: 'x', requestHeaders: { set: [{ name: 'content-length', value: '1' }] } }, 'f.request_headers.set[0].name'],
+    ['a bad pointer', { name: 'x', requestBody: [{ pointer: 'a', action: { case: 'remove' as const, value: true } }] }, 'f.request_body[0].pointer'],
+    ['a constant that is not JSON', { name: 'x', responseBody: [{ pointer: '/a', action: { case: 'valueJson' as const, value: '{' } }] }, 'f.response_body[0].value_json'],
+    ['a request header in a response', { name: 'x', responseBody: [{ pointer: '/a', action: { case: 'fromHeader' as const, value: 'x-a' } }] }, 'f.response_body[0].from_header'],
+    ['no action', { name: 'x', requestBody: [{ pointer: '/a' }] }, 'f.request_body[0]'],
+    ['a bad root element', { name: 'x', requestJsonToXmlRoot: '1a' }, 'f.request_json_to_xml_root'],
+    ['no name', { responseXmlToJson: true }, 'f.name'],
+  ])('the proxy refuses (NACKs) %s with its field path', (_w, init, path) => {
+    const q = new Problems('listener');
+    expect(transformation.parse(packExtension(EXTENSIONS.transformation, init), q, 'f')).toBeUndefined();
+    expect(q.errors.map((e) => e.path)).toEqual([path]);
+  });
 
   it('maps JWT claims into the body', async () => {
     const info = new RequestInfo();
