@@ -218,7 +218,7 @@ function validationFilter(cfg: ValidationConfig): Filter {
       }
       if (!isJsonType(req.header('content-type'))) {
         counters.failed++;
-        return respondErrorJson(req, res, info, 'VALIDATION_FAILED', `the request body must be JSON (application/json), not ${req.header('content-type') ?? 'without a content type'}`, violationBody([...violations, { in: 'header', name: 'content-type', pointer: '', keyword: 'contentType', message: 'must be application/json or */*+json' }]), 415);
+        return respondErrorJson(req, res, info, 'VALIDATION_FAILED', req.header('content-type') === undefined ? 'the request body must be JSON (application/json); it has no content-type' : `the request body must be JSON (application/json), not ${req.header('content-type')}`, violationBody([...violations, { in: 'header', name: 'content-type', pointer: '', keyword: 'contentType', message: 'must be application/json or */*+json' }]), 415);
       }
       readBounded(req, info, cfg.maxBody).then(
         (r) => {
