@@ -49,6 +49,8 @@ export const ERROR_CODES = {
   API_KEY_INVALID: 'the API key is not one of a Consumer\'s, or it expired or was revoked (401)',
   CONSUMER_FORBIDDEN: 'the API key\'s Consumer is not one the ApiKeyPolicy allows (403)',
   API_SUNSET: 'the API version is past its sunset date and its ApiLifecyclePolicy answers 410 Gone',
+  VALIDATION_FAILED: 'the request does not satisfy its ValidationPolicy (400, every violation listed; 415 for a body that is not JSON)',
+  TRANSFORM_FAILED: 'a TransformationPolicy could not transform the message: a malformed request body (400) or upstream response (502)',
   // internal
   INTERNAL: 'an internal invariant failed',
 } as const;

@@ -26,6 +26,8 @@ import { JwtAuthenticationSchema, PerRouteConfigSchema as JwtPerRouteConfigSchem
 import { JwtClaimsPerRouteSchema, JwtClaimsSchema } from '../proto/gen/weft/v1/jwt_pb.js';
 import { KeyAuthPolicySchema, KeyAuthSchema } from '../proto/gen/weft/v1/key_auth_pb.js';
 import { ApiLifecyclePolicySchema, ApiLifecycleSchema } from '../proto/gen/weft/v1/lifecycle_pb.js';
+import { ValidationSchema } from '../proto/gen/weft/v1/validation_pb.js';
+import { TransformationSchema } from '../proto/gen/weft/v1/transformation_pb.js';
 import { RBACSchema } from '../proto/gen/envoy/extensions/filters/http/rbac/v3/rbac_pb.js';
 import { RouterSchema } from '../proto/gen/envoy/extensions/filters/http/router/v3/router_pb.js';
 import { HttpConnectionManagerSchema } from '../proto/gen/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager_pb.js';
@@ -131,6 +133,12 @@ export const EXTENSIONS = Object.freeze({
    */
   apiLifecycle: ext('weft.filters.http.api_lifecycle', 'http_filter', ApiLifecycleSchema),
   apiLifecyclePolicy: ext('weft.filters.http.api_lifecycle', 'per_filter_config', ApiLifecyclePolicySchema),
+  /** Request validation (ValidationPolicy): the listener's config, and a route's or virtual host's that replaces it. */
+  validation: ext('weft.filters.http.validation', 'http_filter', ValidationSchema),
+  validationPolicy: ext('weft.filters.http.validation', 'per_filter_config', ValidationSchema),
+  /** Request and response transformation (TransformationPolicy): the same two places. */
+  transformation: ext('weft.filters.http.transformation', 'http_filter', TransformationSchema),
+  transformationPolicy: ext('weft.filters.http.transformation', 'per_filter_config', TransformationSchema),
   downstreamTls: ext('envoy.transport_sockets.tls', 'transport_socket', DownstreamTlsContextSchema),
   upstreamTls: ext('envoy.transport_sockets.tls', 'transport_socket', UpstreamTlsContextSchema),
   openTelemetry: ext('envoy.tracers.opentelemetry', 'tracer', OpenTelemetryConfigSchema),

@@ -32,6 +32,8 @@ export function buildModel(revision: number, resources: Iterable<MeshResource>):
     consumers: new Map(),
     apiKeyPolicies: new Map(),
     apiLifecyclePolicies: new Map(),
+    validationPolicies: new Map(),
+    transformationPolicies: new Map(),
     mesh: DEFAULT_MESH_CONFIG,
   };
   const defs = new Map(KIND_DEFINITIONS.map((d) => [d.kind, d.addToModel as (b: ModelBuilder, r: MeshResource) => void]));
@@ -66,6 +68,8 @@ export function buildModel(revision: number, resources: Iterable<MeshResource>):
     consumers: b.consumers,
     apiKeyPolicies: b.apiKeyPolicies,
     apiLifecyclePolicies: b.apiLifecyclePolicies,
+    validationPolicies: b.validationPolicies,
+    transformationPolicies: b.transformationPolicies,
     mesh: b.mesh,
   };
 }

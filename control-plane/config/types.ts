@@ -17,7 +17,8 @@ export type Kind =
   | 'Secret' | 'CompressionPolicy' | 'ClientTrafficPolicy' | 'SecurityHeadersPolicy'
   | 'JwtPolicy'
   | 'Consumer' | 'ApiKeyPolicy'
-  | 'ApiLifecyclePolicy';
+  | 'ApiLifecyclePolicy'
+  | 'ValidationPolicy' | 'TransformationPolicy';
 
 export interface ObjectMeta {
   name: string;
@@ -148,7 +149,8 @@ export type ExtensionRefKind =
   | 'FaultPolicy' | 'CorsPolicy' | 'CompressionPolicy' | 'SecurityHeadersPolicy' | 'CachePolicy'
   | 'JwtPolicy'
   | 'ApiKeyPolicy'
-  | 'ApiLifecyclePolicy';
+  | 'ApiLifecyclePolicy'
+  | 'ValidationPolicy' | 'TransformationPolicy';
 
 /** A Gateway API ExtensionRef route filter (LocalObjectReference: the route's namespace) naming one of Weft's policies. */
 export interface ExtensionRef {
@@ -563,6 +565,51 @@ export interface ApiLifecyclePolicySpec {
   targetRefs: PolicyTargetRef[];
 }
 
+// ------------------------------------------------------------------------------ ValidationPolicy
+
+/**
+ * Request validation (weft.filters.http.validation) for the rules that name it, or the Gateways,
+ * listeners and Services its targetRefs name. Schemas are kept as written (JSON values) and
+ * compiled at apply time to check them; the proxy compiles them again when it applies the config.
+ */
+export interface ValidationPolicySpec {
+  /** JSON Schema (draft 2020-12) for JSON request bodies. */
+  requestBodySchema?: unknown;
+  /** OpenAPI 3.1 document: operations by method and path template. */
+  openapi?: unknown;
+  /** With openapi: what a request matching no operation gets. */
+  unknownOperations: 'Reject' | 'Allow';
+  /** Bound of a buffered body; absent: the proxy's default (1 MiB). */
+  maxBodyBytes?: number;
+  /** Response audit (log and count only). */
+  auditResponses: boolean;
+  responseBodySchema?: unknown;
+  targetRefs: PolicyTargetRef[];
+}
+
+// -------------------------------------------------------------------------- TransformationPolicy
+
+export interface HeaderMutationsSpec {
+  add: Array<{ name: string; value: string }>;
+  set: Array<{ name: string; value: string }>;
+  remove: string[];
+}
+export interface QueryMutationsSpec {
+  add: Array<{ name: string; value: string }>;
+  set: Array<{ name: string; value: string }>;
+  remove: string[];
+  rename: Array<{ from: string; to: string }>;
+}
+/** One JSON body edit, addressed by a JSON pointer: exactly one action. */
+export type BodyFieldSpec = { pointer: string } & ({ rename: string } | { remove: true } | { value: unknown } | { fromHeader: string } | { fromJwtClaim: string } | { fromConsumer: true });
+
+export interface TransformationPolicySpec {
+  request: { headers?: HeaderMutationsSpec; queryParams?: QueryMutationsSpec; body: BodyFieldSpec[]; jsonToXml?: { rootElement: string } };
+  response: { headers?: HeaderMutationsSpec; body: BodyFieldSpec[]; xmlToJson: boolean };
+  maxBodyBytes?: number;
+  targetRefs: PolicyTargetRef[];
+}
+
 // ----------------------------------------------------------------------------- CompressionPolicy
 
 /** Response compression algorithms, as Accept-Encoding names them: br, gzip. */
@@ -778,13 +825,16 @@ export type SecurityHeadersPolicyResource = ResourceBase<'SecurityHeadersPolicy'
 export type JwtPolicyResource = ResourceBase<'JwtPolicy', JwtPolicySpec>;
 export type ConsumerResource = ResourceBase<'Consumer', ConsumerSpec>;
 export type ApiKeyPolicyResource = ResourceBase<'ApiKeyPolicy', ApiKeyPolicySpec>;
+export type ApiLifecyclePolicyResource = ResourceBase<'ApiLifecyclePolicy', ApiLifecyclePolicySpec>;
+export type ValidationPolicyResource = ResourceBase<'ValidationPolicy', ValidationPolicySpec>;
+export type TransformationPolicyResource = ResourceBase<'TransformationPolicy', TransformationPolicySpec>;
 export type MeshResource =
   | ServiceResource | HTTPRouteResource | GRPCRouteResource | TrafficPolicyResource | AuthorizationPolicyResource | GRPCTranslationResource | MeshConfigResource | FaultPolicyResource | CorsPolicyResource | CachePolicyResource | GatewayResource
   | SecretResource | CompressionPolicyResource | ClientTrafficPolicyResource | SecurityHeadersPolicyResource
   | JwtPolicyResource
   | ConsumerResource | ApiKeyPolicyResource
-  | ApiLifecyclePolicyResource;
-export type ApiLifecyclePolicyResource = ResourceBase<'ApiLifecyclePolicy', ApiLifecyclePolicySpec>;
+  | ApiLifecyclePolicyResource
+  | ValidationPolicyResource | TransformationPolicyResource;
 
 /** `Kind/namespace/name`: the identity of a resource in the store and in messages. */
 export type ResourceKey = string;
@@ -830,5 +880,9 @@ export interface MeshModel {
   readonly apiKeyPolicies: ReadonlyMap<ResourceKey, ApiKeyPolicyResource>;
   /** ApiLifecyclePolicy by its own key (`ApiLifecyclePolicy/ns/name`). */
   readonly apiLifecyclePolicies: ReadonlyMap<ResourceKey, ApiLifecyclePolicyResource>;
+  /** ValidationPolicy by its own key. */
+  readonly validationPolicies: ReadonlyMap<ResourceKey, ValidationPolicyResource>;
+  /** TransformationPolicy by its own key. */
+  readonly transformationPolicies: ReadonlyMap<ResourceKey, TransformationPolicyResource>;
   readonly mesh: MeshConfigSpec;
 }

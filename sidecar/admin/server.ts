@@ -8,6 +8,7 @@
 import { faultCounters, type FaultCounters } from '../http/filters/fault.js';
 import { lifecycleCounters, type LifecycleCounters } from '../http/filters/api-lifecycle.js';
 import type { ConsumerStats } from '../telemetry/consumer-stats.js';
+import { validationCounters } from '../http/filters/validation.js';
 import { compressorCounters, type CompressorCounters } from '../http/filters/compressor.js';
 import type { PurgeResult } from '../http/cache/stores.js';
 import { uncaughtErrors } from '../telemetry/guard.js';
@@ -176,6 +177,12 @@ export function registerSidecarMetrics(m: Metrics, s: AdminState): void {
   m.pull('counter', 'weft_compressor_uncompressed_bytes_total', 'Body bytes that went into a compressor, per listener and encoding (Envoy total_uncompressed_bytes).', ['listener', 'encoding'], comp((c) => c.totalUncompressedBytes));
   m.pull('counter', 'weft_compressor_compressed_bytes_total', 'Body bytes a compressor sent, per listener and encoding (Envoy total_compressed_bytes).', ['listener', 'encoding'], comp((c) => c.totalCompressedBytes));
   m.pull('gauge', 'weft_fault_active', 'Requests being delayed or aborted by a fault filter now, per listener.', ['listener'], faults((c) => c.active));
+  const vc = () => [...validationCounters()];
+  m.pull('counter', 'weft_validation_requests_total', 'Requests a ValidationPolicy checked, per policy and result (passed, failed).', ['policy', 'result'], () =>
+    vc().flatMap(([policy, c]) => [[{ policy, result: 'passed' }, c.passed] as const, [{ policy, result: 'failed' }, c.failed] as const]),
+  );
+  m.pull('counter', 'weft_validation_responses_audited_total', 'JSON responses a ValidationPolicy audited (auditResponses), per policy.', ['policy'], () => vc().map(([policy, c]) => [{ policy }, c.responsesAudited] as const));
+  m.pull('counter', 'weft_validation_response_violations_total', 'Audited responses that did not match their schema (logged, not changed), per policy.', ['policy'], () => vc().map(([policy, c]) => [{ policy }, c.responseViolations] as const));
   const stores = () => s.runtime.caches.all();
   m.pull('counter', 'weft_cache_requests_total', 'GET/HEAD requests through the HTTP cache (CachePolicy), per store and result: hit, stale, revalidated, miss, bypass.', ['store', 'result'], () =>
     stores().flatMap((h) => (['hit', 'stale', 'revalidated', 'miss', 'bypass'] as const).map((r) => [{ store: h.name, result: r }, h.counters[r]] as const)),

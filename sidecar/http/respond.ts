@@ -35,6 +35,8 @@ const HTTP_STATUS: Partial<Record<ErrorCode, number>> = {
   API_KEY_INVALID: 401,
   CONSUMER_FORBIDDEN: 403,
   API_SUNSET: 410,
+  VALIDATION_FAILED: 400,
+  TRANSFORM_FAILED: 400,
 };
 
 /** gRPC status codes per error (https://grpc.github.io/grpc/core/md_doc_statuscodes.html). */
@@ -56,6 +58,8 @@ const GRPC_STATUS: Partial<Record<ErrorCode, number>> = {
   API_KEY_INVALID: 16, // UNAUTHENTICATED
   CONSUMER_FORBIDDEN: 7, // PERMISSION_DENIED
   API_SUNSET: 12, // UNIMPLEMENTED: the method is gone, like a missing route
+  VALIDATION_FAILED: 3, // INVALID_ARGUMENT
+  TRANSFORM_FAILED: 3, // INVALID_ARGUMENT
 };
 
 export function httpStatusFor(code: ErrorCode): number {
@@ -95,6 +99,20 @@ export function respondError(d: RequestHead, res: ResponseSink, info: RequestInf
   }
   const body = `${code}: ${message}\n`;
   res.respondSimple(httpStatus, { 'content-type': 'text/plain; charset=utf-8', 'x-weft-error': code }, body);
+}
+
+/**
+ * An error whose details a program reads (a ValidationPolicy's violations): for HTTP callers a
+ * JSON body `{error: code, message, ...details}` with `x-weft-error`; a gRPC or gRPC-Web caller
+ * gets the same status as respondError gives (the details do not fit a grpc-message).
+ */
+export function respondErrorJson(d: RequestHead, res: ResponseSink, info: RequestInfo, code: ErrorCode, message: string, details: Record<string, unknown>, httpStatus = httpStatusFor(code)): void {
+  if (d.grpc || res.headersSent || grpcWebCall(d) || isGrpcWebPreflight(d)) {
+    respondError(d, res, info, code, message, httpStatus);
+    return;
+  }
+  info.weftError = code;
+  res.respondSimple(httpStatus, { 'content-type': 'application/json', 'x-weft-error': code }, JSON.stringify({ error: code, message, ...details }));
 }
 
 /**

@@ -23,6 +23,8 @@ import { jwtPolicyKind } from './jwt-policy.js';
 import { consumerKind } from './consumer.js';
 import { apiKeyPolicyKind } from './api-key-policy.js';
 import { apiLifecyclePolicyKind } from './api-lifecycle-policy.js';
+import { validationPolicyKind } from './validation-policy.js';
+import { transformationPolicyKind } from './transformation-policy.js';
 
 type AnyKindDefinition = { [K in Kind]: KindDefinition<K> }[Kind];
 
@@ -46,6 +48,8 @@ export const KIND_DEFINITIONS = Object.freeze([
   consumerKind,
   apiKeyPolicyKind,
   apiLifecyclePolicyKind,
+  validationPolicyKind,
+  transformationPolicyKind,
 ] as const satisfies readonly AnyKindDefinition[]);
 
 // Every Kind has a definition (a compile error names the missing one).

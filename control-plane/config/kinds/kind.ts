@@ -30,6 +30,8 @@ export interface ModelBuilder {
   consumers: Map<ResourceKey, ResourceOf<'Consumer'>>;
   apiKeyPolicies: Map<ResourceKey, ResourceOf<'ApiKeyPolicy'>>;
   apiLifecyclePolicies: Map<ResourceKey, ResourceOf<'ApiLifecyclePolicy'>>;
+  validationPolicies: Map<ResourceKey, ResourceOf<'ValidationPolicy'>>;
+  transformationPolicies: Map<ResourceKey, ResourceOf<'TransformationPolicy'>>;
   mesh: MeshConfigSpec;
 }
 

@@ -33,6 +33,8 @@ export const EXTENSION_REF_KINDS: { readonly [K in ExtensionRefKind]: (m: MeshMo
   JwtPolicy: (m) => m.jwtPolicies,
   ApiKeyPolicy: (m) => m.apiKeyPolicies,
   ApiLifecyclePolicy: (m) => m.apiLifecyclePolicies,
+  ValidationPolicy: (m) => m.validationPolicies,
+  TransformationPolicy: (m) => m.transformationPolicies,
 };
 
 /**
@@ -157,4 +159,16 @@ export function policyForService<T extends TargetingPolicy>(policies: Iterable<T
     if (p.spec.targetRefs.some((t) => t.kind === 'Service' && t.name === service)) return p;
   }
   return undefined;
+}
+
+/**
+ * For policies that act on HTTP messages (validation, transformation): each Service target has a
+ * port that is not gRPC (on a gRPC-only service the policy would never act: gRPC calls pass it).
+ */
+export function httpServiceTargets(res: TargetingPolicy, ctx: ReferenceContext): void {
+  res.spec.targetRefs.forEach((t, i) => {
+    if (t.kind !== 'Service') return;
+    const svc = ctx.model.services.get(`Service/${res.metadata.namespace}/${t.name}`);
+    if (svc && svc.spec.ports.every((p) => p.protocol === 'grpc')) ctx.err(`spec.targetRefs[${i}].name`, `Service ${res.metadata.namespace}/${t.name} serves gRPC only; a ${res.kind} acts on HTTP requests and would never apply there`);
+  });
 }

@@ -217,6 +217,10 @@ export function routeReferences(res: HTTPRouteResource | GRPCRouteResource, ctx:
         else if (kind === 'CachePolicy' && (res.kind !== 'HTTPRoute' || res.spec.parentRefs.some((p) => p.kind !== 'Gateway'))) {
           err(`spec.rules[${ri}].filters[${fi}].extensionRef.kind`, 'a CachePolicy applies to HTTPRoutes attached to Gateways only (every parentRef a Gateway)');
         }
+        // Validation and transformation act on HTTP/JSON messages; gRPC calls pass them untouched.
+        else if ((kind === 'ValidationPolicy' || kind === 'TransformationPolicy') && res.kind === 'GRPCRoute') {
+          err(`spec.rules[${ri}].filters[${fi}].extensionRef.kind`, `a ${kind} acts on HTTP requests (JSON, XML); a GRPCRoute's calls are gRPC, which it leaves untouched`);
+        }
       }
       if (f.type === 'CORS' && !res.spec.parentRefs.some((pr) => pr.kind === 'Gateway')) err(`spec.rules[${ri}].filters[${fi}]`, 'CORS takes effect at a gateway: the route needs a Gateway parentRef');
     });

@@ -19,6 +19,8 @@ import { cache } from './cache.js';
 import { jwtAuthn, jwtClaims } from './jwt-authn.js';
 import { keyAuth } from './key-auth.js';
 import { apiLifecycle } from './api-lifecycle.js';
+import { validation } from './validation.js';
+import { transformation } from './transformation.js';
 
 /**
  * CORS first: it answers preflights before anything else, and its headers reach every answer a
@@ -37,7 +39,11 @@ export const HTTP_FILTERS: readonly HttpFilterTranslation[] = Object.freeze([
   // After the API keys: a request without a key is told 401 before a token's scopes are judged.
   jwtClaims,
   rbac,
+  // Before validation: a retired version is 410 whatever its body, and a deprecated version's
+  // 400 carries the Deprecation headers too.
   apiLifecycle,
+  validation,
+  transformation,
   cache,
   grpcWeb,
   grpcJsonTranscoder,

@@ -24,6 +24,8 @@ import { buffer } from './buffer.js';
 import { requestLimits } from './request-limits.js';
 import { keyAuth } from './key-auth.js';
 import { apiLifecycle } from './api-lifecycle.js';
+import { validation } from './validation.js';
+import { transformation } from './transformation.js';
 
 export const HTTP_FILTERS: readonly HttpFilterFactory[] = [
   requestLimits as HttpFilterFactory,
@@ -40,6 +42,8 @@ export const HTTP_FILTERS: readonly HttpFilterFactory[] = [
   compressor as HttpFilterFactory,
   cache as HttpFilterFactory,
   apiLifecycle as HttpFilterFactory,
+  validation as HttpFilterFactory,
+  transformation as HttpFilterFactory,
 ];
 
 /** The factory for an http_filters entry's typed_config, by its type URL. */

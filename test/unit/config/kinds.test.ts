@@ -14,6 +14,7 @@ describe('kind registry', () => {
       'JwtPolicy',
       'Consumer', 'ApiKeyPolicy',
       'ApiLifecyclePolicy',
+      'ValidationPolicy', 'TransformationPolicy',
     ]);
     expect(new Set(KIND_DEFINITIONS.map((d) => d.kind)).size).toBe(KIND_DEFINITIONS.length);
     for (const k of KINDS) expect(kindDefinition(k).kind).toBe(k);
@@ -26,6 +27,7 @@ describe('kind registry', () => {
         'jwtpolicy',
         'consumer, apikeypolicy',
         'apilifecyclepolicy',
+        'validationpolicy, transformationpolicy',
       ].join(', '),
     );
     const spellings: Record<string, string> = {
@@ -38,6 +40,7 @@ describe('kind registry', () => {
       jwtpolicy: 'JwtPolicy', jwtpolicies: 'JwtPolicy',
       consumer: 'Consumer', consumers: 'Consumer', apikeypolicy: 'ApiKeyPolicy', apikeypolicies: 'ApiKeyPolicy',
       apilifecyclepolicy: 'ApiLifecyclePolicy', apilifecyclepolicies: 'ApiLifecyclePolicy',
+      validationpolicy: 'ValidationPolicy', validationpolicies: 'ValidationPolicy', transformationpolicy: 'TransformationPolicy', transformationpolicies: 'TransformationPolicy',
       SVC: 'Service', HTTPRoute: 'HTTPRoute',
     };
     for (const [s, k] of Object.entries(spellings)) expect(parseKind(s), s).toBe(k);

@@ -40,6 +40,7 @@ describe('every feature: translator output decodes in the sidecar and renders as
         'envoy.filters.http.jwt_authn', 'weft.filters.http.jwt_claims',
         'weft.filters.http.key_auth',
         'weft.filters.http.api_lifecycle',
+        'weft.filters.http.transformation', 'weft.filters.http.validation',
       ].sort(),
     );
     expect(new Set(emitted.map((e) => e.kind))).toEqual(new Set(['listener', 'route', 'cluster', 'endpoint', 'secret']));
