@@ -41,6 +41,7 @@ export const ERROR_CODES = {
   URI_TOO_LONG: 'the request target exceeded the listener\'s maxUriLength (414)',
   HEADERS_TIMEOUT: 'the request head did not arrive within the listener\'s requestHeaderTimeout (408)',
   CACHE_ONLY_IF_CACHED: 'the request asked for a cached response only (only-if-cached) and none could be used',
+  AGGREGATION_FAILED: 'a required call of an AggregationPolicy failed (502) or timed out (504); the body names the call',
   // internal
   INTERNAL: 'an internal invariant failed',
 } as const;

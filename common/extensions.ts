@@ -22,6 +22,7 @@ import { ConnectionLimitSchema } from '../proto/gen/envoy/extensions/filters/net
 import { CacheConfigSchema } from '../proto/gen/envoy/extensions/filters/http/cache/v3/cache_pb.js';
 import { SimpleHttpCacheConfigSchema } from '../proto/gen/envoy/extensions/http/cache/simple_http_cache/v3/config_pb.js';
 import { MemoryHttpCacheConfigSchema, RedisHttpCacheConfigSchema } from '../proto/gen/weft/v1/cache_pb.js';
+import { AggregationFilterSchema, AggregationSchema } from '../proto/gen/weft/v1/aggregation_pb.js';
 import { RBACSchema } from '../proto/gen/envoy/extensions/filters/http/rbac/v3/rbac_pb.js';
 import { RouterSchema } from '../proto/gen/envoy/extensions/filters/http/router/v3/router_pb.js';
 import { HttpConnectionManagerSchema } from '../proto/gen/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager_pb.js';
@@ -104,6 +105,10 @@ export const EXTENSIONS = Object.freeze({
   grpcJsonReverseFilter: ext('weft.filters.http.grpc_json_reverse', 'http_filter', GrpcJsonReverseSchema),
   /** ... and its config per virtual host: a FilterConfig (is_optional) around a GrpcJsonTranscoder. */
   grpcJsonReverse: ext('weft.filters.http.grpc_json_reverse', 'per_filter_config', FilterConfigSchema, [GrpcJsonTranscoderSchema]),
+  /** Weft's composed endpoints (AggregationPolicy): the filter (no options, is_optional) ... */
+  aggregationFilter: ext('weft.filters.http.aggregation', 'http_filter', AggregationFilterSchema),
+  /** ... and a route's composition (typed_per_filter_config), which makes the route answer with it. */
+  aggregation: ext('weft.filters.http.aggregation', 'per_filter_config', AggregationSchema),
   downstreamTls: ext('envoy.transport_sockets.tls', 'transport_socket', DownstreamTlsContextSchema),
   upstreamTls: ext('envoy.transport_sockets.tls', 'transport_socket', UpstreamTlsContextSchema),
   openTelemetry: ext('envoy.tracers.opentelemetry', 'tracer', OpenTelemetryConfigSchema),

@@ -14,7 +14,7 @@ export { API_VERSION_WEFT, API_VERSION_GATEWAY } from './api-versions.js';
 /** Every kind has one definition in kinds/index.ts (a compile-time check there keeps them in step). */
 export type Kind =
   | 'Service' | 'HTTPRoute' | 'GRPCRoute' | 'TrafficPolicy' | 'AuthorizationPolicy' | 'GRPCTranslation' | 'MeshConfig' | 'FaultPolicy' | 'CorsPolicy' | 'CachePolicy' | 'Gateway'
-  | 'Secret' | 'CompressionPolicy' | 'ClientTrafficPolicy' | 'SecurityHeadersPolicy';
+  | 'Secret' | 'CompressionPolicy' | 'ClientTrafficPolicy' | 'SecurityHeadersPolicy' | 'AggregationPolicy';
 
 export interface ObjectMeta {
   name: string;
@@ -141,7 +141,7 @@ export interface RequestMirror {
 }
 
 /** The policy kinds a route rule may name in an ExtensionRef (kinds/policy-attachment.ts). */
-export type ExtensionRefKind = 'FaultPolicy' | 'CorsPolicy' | 'CompressionPolicy' | 'SecurityHeadersPolicy' | 'CachePolicy';
+export type ExtensionRefKind = 'FaultPolicy' | 'CorsPolicy' | 'CompressionPolicy' | 'SecurityHeadersPolicy' | 'CachePolicy' | 'AggregationPolicy';
 
 /** A Gateway API ExtensionRef route filter (LocalObjectReference: the route's namespace) naming one of Weft's policies. */
 export interface ExtensionRef {
@@ -409,6 +409,31 @@ export interface FaultPolicySpec {
   maxActiveFaults?: number;
 }
 
+// ----------------------------------------------------------------------------- AggregationPolicy
+
+/** One sub-request of an AggregationPolicy (kinds/aggregation-policy.ts). */
+export interface AggregationCall {
+  name: string;
+  method: string;
+  /** The path template (common/aggregation-template.ts), checked at apply. */
+  path: string;
+  /** :authority of the sub-request; undefined: the incoming request's. */
+  host?: string;
+  /** Incoming request headers passed on (lowercase). */
+  headers: string[];
+  timeoutMs: number;
+  optional: boolean;
+  dependsOn: string[];
+}
+
+export interface AggregationPolicySpec {
+  /** The incoming path's `{NAME}` segments; undefined: no `{path.*}` placeholders. */
+  pathTemplate?: string;
+  calls: AggregationCall[];
+  /** Largest body taken from one call. */
+  maxCallBodyBytes: number;
+}
+
 // ------------------------------------------------------------------------------------ CorsPolicy
 
 /** An allowed Origin (Envoy StringMatcher): exactly one form; `regex` must match the whole origin. */
@@ -649,9 +674,10 @@ export type SecretResource = ResourceBase<'Secret', SecretSpec>;
 export type CompressionPolicyResource = ResourceBase<'CompressionPolicy', CompressionPolicySpec>;
 export type ClientTrafficPolicyResource = ResourceBase<'ClientTrafficPolicy', ClientTrafficPolicySpec>;
 export type SecurityHeadersPolicyResource = ResourceBase<'SecurityHeadersPolicy', SecurityHeadersPolicySpec>;
+export type AggregationPolicyResource = ResourceBase<'AggregationPolicy', AggregationPolicySpec>;
 export type MeshResource =
   | ServiceResource | HTTPRouteResource | GRPCRouteResource | TrafficPolicyResource | AuthorizationPolicyResource | GRPCTranslationResource | MeshConfigResource | FaultPolicyResource | CorsPolicyResource | CachePolicyResource | GatewayResource
-  | SecretResource | CompressionPolicyResource | ClientTrafficPolicyResource | SecurityHeadersPolicyResource;
+  | SecretResource | CompressionPolicyResource | ClientTrafficPolicyResource | SecurityHeadersPolicyResource | AggregationPolicyResource;
 
 /** `Kind/namespace/name`: the identity of a resource in the store and in messages. */
 export type ResourceKey = string;
@@ -689,5 +715,7 @@ export interface MeshModel {
   readonly clientTrafficPolicies: ReadonlyMap<ResourceKey, ClientTrafficPolicyResource>;
   /** SecurityHeadersPolicy by its own key. */
   readonly securityHeadersPolicies: ReadonlyMap<ResourceKey, SecurityHeadersPolicyResource>;
+  /** AggregationPolicy by its own key (`AggregationPolicy/ns/name`). */
+  readonly aggregationPolicies: ReadonlyMap<ResourceKey, AggregationPolicyResource>;
   readonly mesh: MeshConfigSpec;
 }

@@ -28,6 +28,7 @@ const HTTP_STATUS: Partial<Record<ErrorCode, number>> = {
   RBAC_DENIED: 403,
   UPGRADE_NOT_ALLOWED: 403,
   CACHE_ONLY_IF_CACHED: 504,
+  AGGREGATION_FAILED: 502,
 };
 
 /** gRPC status codes per error (https://grpc.github.io/grpc/core/md_doc_statuscodes.html). */

@@ -26,6 +26,7 @@ export interface ModelBuilder {
   compressionPolicies: Map<ResourceKey, ResourceOf<'CompressionPolicy'>>;
   clientTrafficPolicies: Map<ResourceKey, ResourceOf<'ClientTrafficPolicy'>>;
   securityHeadersPolicies: Map<ResourceKey, ResourceOf<'SecurityHeadersPolicy'>>;
+  aggregationPolicies: Map<ResourceKey, ResourceOf<'AggregationPolicy'>>;
   mesh: MeshConfigSpec;
 }
 

@@ -16,6 +16,7 @@ import { compressor } from './compressor.js';
 import { requestLimits } from './request-limits.js';
 import { buffer } from './buffer.js';
 import { cache } from './cache.js';
+import { aggregation } from './aggregation.js';
 
 /**
  * CORS first: it answers preflights before anything else, and its headers reach every answer a
@@ -23,7 +24,7 @@ import { cache } from './cache.js';
  * CORS failure). Then the request limits (they refuse before anything runs); then the compressor:
  * it wraps (and compresses) what every later filter answers (the cache keeps identity bodies).
  */
-export const HTTP_FILTERS: readonly HttpFilterTranslation[] = Object.freeze([cors, requestLimits, buffer, compressor, rbac, cache, grpcWeb, grpcJsonTranscoder, grpcJsonReverse, fault]);
+export const HTTP_FILTERS: readonly HttpFilterTranslation[] = Object.freeze([cors, requestLimits, buffer, compressor, rbac, aggregation, cache, grpcWeb, grpcJsonTranscoder, grpcJsonReverse, fault]);
 
 /** A listener's http_filters before the router. */
 export function listenerFilters(ctx: ListenerContext): HttpFilter[] {
