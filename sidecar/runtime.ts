@@ -24,6 +24,7 @@ import type { RouterTracing, Tracing, TracingConfig } from './telemetry/tracing.
 import type { DownstreamLimits, EdgeChain, SidecarListener } from './xds/types/listener.js';
 import type { ServingCertificate, SidecarSecret } from './xds/types/tls.js';
 import { EdgeState, type EdgeSource } from './listeners/edge.js';
+import { GATEWAY_LISTENER_PREFIX } from './listeners/gateway-listeners.js';
 
 export class Runtime {
   readonly #clusters = new Map<string, UpstreamCluster>();
@@ -75,12 +76,13 @@ export class Runtime {
   /**
    * A listener's tracing: a sidecar's inbound (SERVER spans) and outbound (CLIENT spans); every
    * listener of a gateway (a SERVER span per request and a CLIENT span per upstream attempt,
-   * its children). A gateway is the runtime with no required listeners.
+   * its children). Gateway listeners are the ones named `gateway.<listener>` (a chain's slot
+   * adds `|<route config>`).
    */
   #tracingOf(name: string): RouterTracing | undefined {
     if (!this.tracing) return undefined;
     if (name === SIDECAR_LISTENER.inbound || name === SIDECAR_LISTENER.outbound) return { t: this.tracing, listener: name };
-    return this.required === undefined ? { t: this.tracing, listener: 'gateway' } : undefined;
+    return name.startsWith(GATEWAY_LISTENER_PREFIX) ? { t: this.tracing, listener: 'gateway' } : undefined;
   }
 
   /**
@@ -205,9 +207,9 @@ export class Runtime {
         this.#edges.get(name)!.state = this.#edge(name, l.edge, cfg.secrets, prevEdges.get(name));
       }
       if (this.tracing && (name === SIDECAR_LISTENER.inbound || name === SIDECAR_LISTENER.outbound)) this.tracing.configure(name, l.tracing);
-      else gatewayTracing ??= l.tracing ?? l.edge?.find((c) => c.tracing)?.tracing;
+      else if (name.startsWith(GATEWAY_LISTENER_PREFIX)) gatewayTracing ??= l.tracing ?? l.edge?.find((c) => c.tracing)?.tracing;
     }
-    if (this.tracing && this.required === undefined) this.tracing.configure('gateway', gatewayTracing);
+    this.tracing?.configure('gateway', gatewayTracing);
     this.caches.sweep();
     if (inbound) this.#inbound = inbound.transport;
     const routed = (l: string) => {
