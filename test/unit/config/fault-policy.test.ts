@@ -103,7 +103,7 @@ spec:
 
   it.each([
     ['a missing FaultPolicy', `[${ref('nope')}]`, [['spec.rules[0].filters[0].extensionRef.name', 'FaultPolicy default/nope does not exist']]],
-    ['another kind', `[${ref('slow', 'RateLimitPolicy')}]`, [['spec.rules[0].filters[0].extensionRef.kind', "must be one of FaultPolicy, CorsPolicy, CompressionPolicy, SecurityHeadersPolicy, CachePolicy; got 'RateLimitPolicy'"]]],
+    ['another kind', `[${ref('slow', 'RateLimitPolicy')}]`, [['spec.rules[0].filters[0].extensionRef.kind', "must be one of FaultPolicy, CorsPolicy, CompressionPolicy, SecurityHeadersPolicy, CachePolicy, AggregationPolicy; got 'RateLimitPolicy'"]]],
     ['another group', `[${ref('slow', 'FaultPolicy', 'example.com')}]`, [['spec.rules[0].filters[0].extensionRef.group', "must be one of weft.dev; got 'example.com'"]]],
     ['no name', '[{ type: ExtensionRef, extensionRef: { group: weft.dev, kind: FaultPolicy } }]', [['spec.rules[0].filters[0].extensionRef.name', 'is required']]],
     ['no extensionRef', '[{ type: ExtensionRef }]', [['spec.rules[0].filters[0].extensionRef', 'is required']]],

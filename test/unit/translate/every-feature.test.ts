@@ -33,7 +33,7 @@ describe('every feature: translator output decodes in the sidecar and renders as
         for (const f of hcm?.httpFilters ?? []) filters.add(f.name);
       }
     }
-    expect([...filters].sort()).toEqual(['envoy.filters.http.buffer', 'envoy.filters.http.cache', 'envoy.filters.http.compressor.brotli/default/edge-all-compression', 'envoy.filters.http.compressor.gzip/default/edge-all-compression', 'envoy.filters.http.compressor.gzip/default/edge-json', 'envoy.filters.http.compressor.gzip/default/edge-shop-json', 'envoy.filters.http.cors', 'envoy.filters.http.fault', 'envoy.filters.http.grpc_json_transcoder', 'envoy.filters.http.grpc_web', 'envoy.filters.http.rbac', 'envoy.filters.http.router', 'weft.filters.http.grpc_json_reverse', 'weft.filters.http.request_limits']);
+    expect([...filters].sort()).toEqual(['envoy.filters.http.buffer', 'envoy.filters.http.cache', 'envoy.filters.http.compressor.brotli/default/edge-all-compression', 'envoy.filters.http.compressor.gzip/default/edge-all-compression', 'envoy.filters.http.compressor.gzip/default/edge-json', 'envoy.filters.http.compressor.gzip/default/edge-shop-json', 'envoy.filters.http.cors', 'envoy.filters.http.fault', 'envoy.filters.http.grpc_json_transcoder', 'envoy.filters.http.grpc_web', 'envoy.filters.http.rbac', 'envoy.filters.http.router', 'weft.filters.http.aggregation', 'weft.filters.http.grpc_json_reverse', 'weft.filters.http.request_limits']);
     expect(new Set(emitted.map((e) => e.kind))).toEqual(new Set(['listener', 'route', 'cluster', 'endpoint', 'secret']));
   });
 
