@@ -107,6 +107,10 @@ function checkAggregateRule(r: Reader, ro: Record<string, unknown>, filters: rea
   if (ro.retry !== undefined) r.err(`${p}.retry`, 'is not used when an AggregationPolicy answers the request (each call is retried by its own route)');
   filters.forEach((f, i) => {
     if (f.type !== 'ExtensionRef' && f.type !== 'CORS') r.err(`${p}.filters[${i}]`, `${f.type} cannot be combined with an AggregationPolicy: the request is answered at the gateway, not forwarded`);
+    // Their filters run after the aggregation's in the chain (translate/filters/index.ts): they would never see the request.
+    else if (f.type === 'ExtensionRef' && (f.extensionRef.kind === 'FaultPolicy' || f.extensionRef.kind === 'CachePolicy')) {
+      r.err(`${p}.filters[${i}]`, `a ${f.extensionRef.kind} cannot be combined with an AggregationPolicy: the aggregation answers before it runs (put it on the routes the calls reach)`);
+    }
   });
 }
 

@@ -110,6 +110,12 @@ describe('an HTTPRoute rule naming an AggregationPolicy', () => {
     expect(errorsOf([GATEWAY, OK, y].join('---\n'))).toContainEqual(['spec.rules[0].filters[0]', 'RequestHeaderModifier cannot be combined with an AggregationPolicy: the request is answered at the gateway, not forwarded']);
   });
 
+  it('refuses a FaultPolicy or CachePolicy beside it (they run after the aggregation)', () => {
+    const fault = 'apiVersion: weft.dev/v1alpha1\nkind: FaultPolicy\nmetadata: { name: slow }\nspec: { delay: { fixedDelay: 1s, percentage: 100 } }\n';
+    const y = rule('{ kind: Gateway, name: edge }').replace('filters: [', 'filters: [{ type: ExtensionRef, extensionRef: { group: weft.dev, kind: FaultPolicy, name: slow } }, ');
+    expect(errorsOf([GATEWAY, OK, fault, y].join('---\n'))).toContainEqual(['spec.rules[0].filters[0]', 'a FaultPolicy cannot be combined with an AggregationPolicy: the aggregation answers before it runs (put it on the routes the calls reach)']);
+  });
+
   it('refuses a mesh (Service) parent, and a policy that does not exist', () => {
     expect(errorsOf([GATEWAY, OK, rule('{ group: weft.dev, kind: Service, name: users }')].join('---\n'))).toContainEqual([
       'spec.rules[0].filters[0].extensionRef.kind',
