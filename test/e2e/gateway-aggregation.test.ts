@@ -95,7 +95,8 @@ describe('AggregationPolicy at a weft gateway, with real services', () => {
     const clientSpan = randomBytes(8).toString('hex');
     const t0 = performance.now();
     const r = await request(`http://127.0.0.1:${port}/dashboard/42`, { headers: { host: 'api.example.com', traceparent: `00-${traceId}-${clientSpan}-01` } });
-    const body = (await r.body.json()) as { user: { name: string; url: string }; orders: { name: string; url: string }; reviews: unknown };
+    type Seen = { name: string; url: string; headers: Record<string, string> };
+    const body = (await r.body.json()) as { user: Seen; orders: Seen; reviews: unknown };
     const ms = performance.now() - t0;
     figure('aggregated request', { status: r.statusCode, partial: r.headers['x-weft-partial'], ms: Math.round(ms), body });
     expect(r.statusCode).toBe(200);
@@ -103,6 +104,9 @@ describe('AggregationPolicy at a weft gateway, with real services', () => {
     expect([body.user.name, body.user.url]).toEqual(['users-1', '/users/42']);
     expect([body.orders.name, body.orders.url]).toEqual(['orders-1', '/orders/by/users-1?id=42']);
     expect(body.reviews).toBeNull();
+    // One request id across the fan-out (the client sent none: the gateway made one).
+    expect(body.user.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
+    expect(body.orders.headers['x-request-id']).toBe(body.user.headers['x-request-id']);
     // The slow call is 5 s; its timeout 600 ms. The answer came with the timeout, not the call.
     expect(ms).toBeLessThan(2500);
 

@@ -17,6 +17,7 @@
  * Templates are compiled when the route is decoded; a request substitutes values and allocates
  * one record for the composition.
  */
+import { randomUUID } from 'node:crypto';
 import { anyUnpack, type Any } from '@bufbuild/protobuf/wkt';
 import { EXTENSIONS } from '../../../common/extensions.js';
 import { isTemplateName, parseCallTemplate, parsePathTemplate } from '../../../common/aggregation-template.js';
@@ -34,8 +35,8 @@ const FIELDS = supportedFields({
 });
 const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
 const HEADER = /^[a-z0-9!#$%&'*+.^_`|~-]+$/;
-/** Passed to every call when the caller sent them: the request's id and trace context. */
-const ALWAYS_PASSED = ['x-request-id', 'traceparent', 'tracestate', 'b3', 'x-b3-traceid', 'x-b3-spanid', 'x-b3-parentspanid', 'x-b3-sampled', 'x-b3-flags'];
+/** Passed to every call when the caller sent them: the trace context (the request id always is). */
+const ALWAYS_PASSED = ['traceparent', 'tracestate', 'b3', 'x-b3-traceid', 'x-b3-spanid', 'x-b3-parentspanid', 'x-b3-sampled', 'x-b3-flags'];
 const MAX_CALLS = 16;
 const MAX_TIMEOUT_MS = 60_000;
 const DEFAULT_MAX_BODY = 1 << 20;
@@ -137,7 +138,7 @@ function parseRoute(any: Any, p: Problems, path: string): Aggregation | undefine
     if (!c.timeout) p.add(`${q}.timeout`, 'is required');
     else checkDuration(p, `${q}.timeout`, c.timeout, { positive: true, maxMs: MAX_TIMEOUT_MS });
     const timeoutMs = c.timeout ? Number(c.timeout.seconds) * 1000 + Math.ceil(c.timeout.nanos / 1e6) : 0;
-    return { name: c.name, method, host: c.host || undefined, parts, headers: [...new Set([...c.headers, ...ALWAYS_PASSED])], timeoutMs, optional: c.optional, deps };
+    return { name: c.name, method, host: c.host || undefined, parts, headers: [...new Set([...c.headers, ...ALWAYS_PASSED])].filter((h) => h !== 'x-request-id'), timeoutMs, optional: c.optional, deps };
   });
   if (hasCycle(compiled.map((c) => c.deps))) p.add(`${path}.calls`, 'the calls\' depends_on form a cycle');
   const maxBodyBytes = m.maxCallBodyBytes || DEFAULT_MAX_BODY;
@@ -189,6 +190,8 @@ class Composition {
   #done = false;
   #segments: string[] | undefined;
   #query: URLSearchParams | undefined;
+  /** The composed request's id, sent with every call (one id across the fan-out in the logs). */
+  #rid = '';
 
   constructor(
     private readonly agg: Aggregation,
@@ -223,6 +226,8 @@ class Composition {
       this.req.body.resume();
     }
     this.res.onClientGone(() => this.#cancel());
+    this.#rid = this.req.header('x-request-id') || randomUUID();
+    this.info.requestId = this.#rid;
     const calls = this.agg.calls;
     for (let i = 0; i < calls.length && !this.#done; i++) if (calls[i]!.deps.length === 0) this.#launch(i);
   }
@@ -233,7 +238,7 @@ class Composition {
     if (typeof target !== 'string') return this.#fail(i, { reason: target.error, timeout: false });
     const q = target.indexOf('?');
     const req = this.req;
-    const pairs: string[] = [];
+    const pairs: string[] = ['x-request-id', this.#rid];
     for (const h of call.headers) {
       const v = req.header(h);
       if (v !== undefined) pairs.push(h, v);
