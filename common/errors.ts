@@ -51,6 +51,7 @@ export const ERROR_CODES = {
   API_SUNSET: 'the API version is past its sunset date and its ApiLifecyclePolicy answers 410 Gone',
   VALIDATION_FAILED: 'the request does not satisfy its ValidationPolicy (400, every violation listed; 415 for a body that is not JSON)',
   TRANSFORM_FAILED: 'a TransformationPolicy could not transform the message: a malformed request body (400) or upstream response (502)',
+  AGGREGATION_FAILED: 'a required call of an AggregationPolicy failed (502) or timed out (504); the body names the call',
   // internal
   INTERNAL: 'an internal invariant failed',
 } as const;

@@ -28,6 +28,7 @@ import { KeyAuthPolicySchema, KeyAuthSchema } from '../proto/gen/weft/v1/key_aut
 import { ApiLifecyclePolicySchema, ApiLifecycleSchema } from '../proto/gen/weft/v1/lifecycle_pb.js';
 import { ValidationSchema } from '../proto/gen/weft/v1/validation_pb.js';
 import { TransformationSchema } from '../proto/gen/weft/v1/transformation_pb.js';
+import { AggregationFilterSchema, AggregationSchema } from '../proto/gen/weft/v1/aggregation_pb.js';
 import { RBACSchema } from '../proto/gen/envoy/extensions/filters/http/rbac/v3/rbac_pb.js';
 import { RouterSchema } from '../proto/gen/envoy/extensions/filters/http/router/v3/router_pb.js';
 import { HttpConnectionManagerSchema } from '../proto/gen/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager_pb.js';
@@ -139,6 +140,10 @@ export const EXTENSIONS = Object.freeze({
   /** Request and response transformation (TransformationPolicy): the same two places. */
   transformation: ext('weft.filters.http.transformation', 'http_filter', TransformationSchema),
   transformationPolicy: ext('weft.filters.http.transformation', 'per_filter_config', TransformationSchema),
+  /** Weft's composed endpoints (AggregationPolicy): the filter (no options, is_optional) ... */
+  aggregationFilter: ext('weft.filters.http.aggregation', 'http_filter', AggregationFilterSchema),
+  /** ... and a route's composition (typed_per_filter_config), which makes the route answer with it. */
+  aggregation: ext('weft.filters.http.aggregation', 'per_filter_config', AggregationSchema),
   downstreamTls: ext('envoy.transport_sockets.tls', 'transport_socket', DownstreamTlsContextSchema),
   upstreamTls: ext('envoy.transport_sockets.tls', 'transport_socket', UpstreamTlsContextSchema),
   openTelemetry: ext('envoy.tracers.opentelemetry', 'tracer', OpenTelemetryConfigSchema),

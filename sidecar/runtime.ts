@@ -17,16 +17,17 @@ import { JwksRegistry, type OriginEndpoint } from './http/jwt/jwks.js';
 import { isOriginCluster, originTlsOf } from './xds/types/tls.js';
 import { Problems } from './xds/types/decoded.js';
 import { routePerFilter } from './http/filters/index.js';
-import type { ListenerChain } from './http/hcm.js';
+import { dispatch, type ListenerChain } from './http/hcm.js';
 import type { ListenerContext } from './listeners/http-listener.js';
 import { UpstreamCluster } from './upstream/cluster.js';
 import type { XdsConfig } from './xds/ads-client.js';
 import type { MeshTls } from './tls/mesh-tls.js';
 import type { InboundTransport } from './xds/types/tls.js';
-import type { Tracing } from './telemetry/tracing.js';
+import type { RouterTracing, Tracing, TracingConfig } from './telemetry/tracing.js';
 import type { DownstreamLimits, EdgeChain, SidecarListener } from './xds/types/listener.js';
 import type { ServingCertificate, SidecarSecret } from './xds/types/tls.js';
 import { EdgeState, type EdgeSource } from './listeners/edge.js';
+import { GATEWAY_LISTENER_PREFIX } from './listeners/gateway-listeners.js';
 
 export class Runtime {
   readonly #clusters = new Map<string, UpstreamCluster>();
@@ -75,9 +76,20 @@ export class Runtime {
   /** What one listener serves requests with: its chain as the last applied config built it. */
   contextFor(listener: string): ListenerContext {
     const slot = this.#slot(listener);
-    // Server spans are the sidecar's inbound listener's; a gateway's listeners do not trace yet.
-    const kind = listener === SIDECAR_LISTENER.inbound || listener === SIDECAR_LISTENER.outbound ? listener : undefined;
-    return { chain: () => slot.chain, limits: () => slot.limits, ...(this.tracing && kind ? { tracing: { t: this.tracing, listener: kind } } : {}) };
+    const tracing = this.#tracingOf(listener);
+    return { chain: () => slot.chain, limits: () => slot.limits, ...(tracing ? { tracing } : {}) };
+  }
+
+  /**
+   * A listener's tracing: a sidecar's inbound (SERVER spans) and outbound (CLIENT spans); every
+   * listener of a gateway (a SERVER span per request and a CLIENT span per upstream attempt,
+   * its children). Gateway listeners are the ones named `gateway.<listener>` (a chain's slot
+   * adds `|<route config>`).
+   */
+  #tracingOf(name: string): RouterTracing | undefined {
+    if (!this.tracing) return undefined;
+    if (name === SIDECAR_LISTENER.inbound || name === SIDECAR_LISTENER.outbound) return { t: this.tracing, listener: name };
+    return name.startsWith(GATEWAY_LISTENER_PREFIX) ? { t: this.tracing, listener: 'gateway' } : undefined;
   }
 
   /**
@@ -113,9 +125,19 @@ export class Runtime {
    * A listener's chains: its filters in order ending in the router, and one chain per route that
    * overrides a filter's config (typed_per_filter_config), built here, once per applied update.
    */
-  #compose(name: string, l: Pick<SidecarListener, 'filters' | 'paths' | 'upgrades'>, table: RouteTable): ListenerChain {
-    const tracing = this.tracing && (name === SIDECAR_LISTENER.inbound || name === SIDECAR_LISTENER.outbound) ? { t: this.tracing, listener: name } : undefined;
-    const ctx: FilterContext = { listener: name, caches: this.caches, jwks: this.jwks, ...(this.onDeny ? { onDeny: this.onDeny } : {}), ...(tracing ? { tracing } : {}) };
+  #compose(name: string, slotName: string, l: Pick<SidecarListener, 'filters' | 'paths' | 'upgrades'>, table: RouteTable): ListenerChain {
+    const tracing = this.#tracingOf(name);
+    // Sub-requests go through the chain this slot holds when they are made (the chain built here, or a newer one).
+    const slot = this.#slot(slotName);
+    const source = () => slot.chain;
+    const ctx: FilterContext = {
+      listener: name,
+      caches: this.caches,
+      jwks: this.jwks,
+      dispatch: (req, res, info) => dispatch(source, req, res, info),
+      ...(this.onDeny ? { onDeny: this.onDeny } : {}),
+      ...(tracing ? { tracing } : {}),
+    };
     const terminal = router({ cluster: (c) => this.#clusters.get(c), upgrades: l.upgrades, ...(tracing ? { tracing } : {}) });
     const head = compose(l.filters, terminal, ctx);
     const byRoute = new Map<CompiledRoute, Handler>();
@@ -183,22 +205,26 @@ export class Runtime {
     for (const e of this.#edges.values()) e.state = undefined;
     this.caches.mark();
     this.jwks.mark();
+    // A gateway's listeners share one tracer (the control plane gives each HCM the same settings).
+    let gatewayTracing: TracingConfig | undefined;
     for (const [name, l] of cfg.listeners) {
       this.#listenerRoute.set(name, l.routeName);
       // Connection limits hold as soon as the Listener is applied, routes or not.
       this.#slot(name).limits = l.limits;
       const table = this.#tables.get(l.routeName)?.table;
-      if (table) this.#slot(name).chain = this.#compose(name, l, table);
+      if (table) this.#slot(name).chain = this.#compose(name, name, l, table);
       if (l.edge) {
         for (const c of l.edge) {
           const t = this.#tables.get(c.routeName)?.table;
-          if (t) this.#slot(`${name}|${c.routeName}`).chain = this.#compose(name, c, t);
+          if (t) this.#slot(`${name}|${c.routeName}`).chain = this.#compose(name, `${name}|${c.routeName}`, c, t);
         }
         this.edgeFor(name);
         this.#edges.get(name)!.state = this.#edge(name, l.edge, cfg.secrets, prevEdges.get(name));
       }
       if (this.tracing && (name === SIDECAR_LISTENER.inbound || name === SIDECAR_LISTENER.outbound)) this.tracing.configure(name, l.tracing);
+      else if (name.startsWith(GATEWAY_LISTENER_PREFIX)) gatewayTracing ??= l.tracing ?? l.edge?.find((c) => c.tracing)?.tracing;
     }
+    this.tracing?.configure('gateway', gatewayTracing);
     this.caches.sweep();
     this.jwks.sweep();
     if (inbound) this.#inbound = inbound.transport;

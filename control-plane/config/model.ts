@@ -34,6 +34,7 @@ export function buildModel(revision: number, resources: Iterable<MeshResource>):
     apiLifecyclePolicies: new Map(),
     validationPolicies: new Map(),
     transformationPolicies: new Map(),
+    aggregationPolicies: new Map(),
     mesh: DEFAULT_MESH_CONFIG,
   };
   const defs = new Map(KIND_DEFINITIONS.map((d) => [d.kind, d.addToModel as (b: ModelBuilder, r: MeshResource) => void]));
@@ -70,6 +71,7 @@ export function buildModel(revision: number, resources: Iterable<MeshResource>):
     apiLifecyclePolicies: b.apiLifecyclePolicies,
     validationPolicies: b.validationPolicies,
     transformationPolicies: b.transformationPolicies,
+    aggregationPolicies: b.aggregationPolicies,
     mesh: b.mesh,
   };
 }

@@ -18,7 +18,8 @@ export type Kind =
   | 'JwtPolicy'
   | 'Consumer' | 'ApiKeyPolicy'
   | 'ApiLifecyclePolicy'
-  | 'ValidationPolicy' | 'TransformationPolicy';
+  | 'ValidationPolicy' | 'TransformationPolicy'
+  | 'AggregationPolicy';
 
 export interface ObjectMeta {
   name: string;
@@ -150,7 +151,8 @@ export type ExtensionRefKind =
   | 'JwtPolicy'
   | 'ApiKeyPolicy'
   | 'ApiLifecyclePolicy'
-  | 'ValidationPolicy' | 'TransformationPolicy';
+  | 'ValidationPolicy' | 'TransformationPolicy'
+  | 'AggregationPolicy';
 
 /** A Gateway API ExtensionRef route filter (LocalObjectReference: the route's namespace) naming one of Weft's policies. */
 export interface ExtensionRef {
@@ -469,6 +471,31 @@ export interface JwtPolicySpec {
   providers: JwtProviderSpec[];
   requirement: JwtRequirementSpec;
   targetRefs: PolicyTargetRef[];
+}
+
+// ----------------------------------------------------------------------------- AggregationPolicy
+
+/** One sub-request of an AggregationPolicy (kinds/aggregation-policy.ts). */
+export interface AggregationCall {
+  name: string;
+  method: string;
+  /** The path template (common/aggregation-template.ts), checked at apply. */
+  path: string;
+  /** :authority of the sub-request; undefined: the incoming request's. */
+  host?: string;
+  /** Incoming request headers passed on (lowercase). */
+  headers: string[];
+  timeoutMs: number;
+  optional: boolean;
+  dependsOn: string[];
+}
+
+export interface AggregationPolicySpec {
+  /** The incoming path's `{NAME}` segments; undefined: no `{path.*}` placeholders. */
+  pathTemplate?: string;
+  calls: AggregationCall[];
+  /** Largest body taken from one call. */
+  maxCallBodyBytes: number;
 }
 
 // ------------------------------------------------------------------------------------ CorsPolicy
@@ -828,13 +855,15 @@ export type ApiKeyPolicyResource = ResourceBase<'ApiKeyPolicy', ApiKeyPolicySpec
 export type ApiLifecyclePolicyResource = ResourceBase<'ApiLifecyclePolicy', ApiLifecyclePolicySpec>;
 export type ValidationPolicyResource = ResourceBase<'ValidationPolicy', ValidationPolicySpec>;
 export type TransformationPolicyResource = ResourceBase<'TransformationPolicy', TransformationPolicySpec>;
+export type AggregationPolicyResource = ResourceBase<'AggregationPolicy', AggregationPolicySpec>;
 export type MeshResource =
   | ServiceResource | HTTPRouteResource | GRPCRouteResource | TrafficPolicyResource | AuthorizationPolicyResource | GRPCTranslationResource | MeshConfigResource | FaultPolicyResource | CorsPolicyResource | CachePolicyResource | GatewayResource
   | SecretResource | CompressionPolicyResource | ClientTrafficPolicyResource | SecurityHeadersPolicyResource
   | JwtPolicyResource
   | ConsumerResource | ApiKeyPolicyResource
   | ApiLifecyclePolicyResource
-  | ValidationPolicyResource | TransformationPolicyResource;
+  | ValidationPolicyResource | TransformationPolicyResource
+  | AggregationPolicyResource;
 
 /** `Kind/namespace/name`: the identity of a resource in the store and in messages. */
 export type ResourceKey = string;
@@ -884,5 +913,7 @@ export interface MeshModel {
   readonly validationPolicies: ReadonlyMap<ResourceKey, ValidationPolicyResource>;
   /** TransformationPolicy by its own key. */
   readonly transformationPolicies: ReadonlyMap<ResourceKey, TransformationPolicyResource>;
+  /** AggregationPolicy by its own key (`AggregationPolicy/ns/name`). */
+  readonly aggregationPolicies: ReadonlyMap<ResourceKey, AggregationPolicyResource>;
   readonly mesh: MeshConfigSpec;
 }

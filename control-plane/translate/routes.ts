@@ -295,6 +295,12 @@ function routeBody(ctx: RuleContext, backends: BackendRef[], filters: Filter[], 
   }
   if (out.action.case) return out;
 
+  if (backends.length === 0 && filters.some((f) => f.type === 'ExtensionRef' && f.extensionRef.kind === 'AggregationPolicy')) {
+    // The aggregation filter answers these requests (translate/filters/aggregation.ts); a proxy
+    // without it (the filter is optional) gets this answer instead of a route with no cluster.
+    out.action = { case: 'directResponse', value: create(DirectResponseActionSchema, { status: 500, body: { specifier: { case: 'inlineString', value: 'this route is answered by the aggregation filter, which this proxy does not run\n' } } }) };
+    return out;
+  }
   const live = backends.filter((b) => b.weight > 0);
   if (backends.length > 0 && live.length === 0) {
     // Gateway API: a rule whose backends all weigh 0 answers 500.

@@ -102,7 +102,9 @@ export class Exchange implements AttemptSink {
     if (lt) {
       if (lt.listener === 'inbound') {
         if (info.traceCtx) this.#headers = lt.t.inject('inbound', info.traceCtx, this.#headers);
-      } else if (lt.t.sampled('outbound', d, info.requestId)) this.#spans = new ClientSpans(lt.t, d);
+      } else if (lt.listener === 'gateway') {
+        if (info.traceCtx) this.#spans = new ClientSpans(lt.t, 'gateway', info.traceCtx);
+      } else if (lt.t.sampled('outbound', d, info.requestId)) this.#spans = new ClientSpans(lt.t, 'outbound', lt.t.extract('outbound', (n) => d.header(n)));
     }
   }
 

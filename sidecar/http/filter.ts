@@ -235,6 +235,12 @@ export interface FilterContext {
   readonly caches?: CacheStores;
   /** The proxy's remote JWKS (they outlive the chains; jwt_authn takes its providers' key sets here). */
   readonly jwks?: JwksRegistry;
+  /**
+   * Sends a request of the filter's own (a sub-request, e.g. an aggregation's call) through this
+   * listener as if a client had sent it: path normalization, the route table, the matched route's
+   * chain, the router and its clusters. The listener's chain at the time of the call is used.
+   */
+  readonly dispatch?: (req: RequestHead & { path: string }, res: ResponseSink, info: RequestInfo) => void;
 }
 
 /** The per-route half of a factory: `typed_per_filter_config` entries of this type. */

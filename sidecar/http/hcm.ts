@@ -8,7 +8,7 @@
  */
 import type { CompiledRoute, RouteTable } from '../routing/route-table.js';
 import type { Downstream } from './downstream.js';
-import type { Handler } from './filter.js';
+import type { Handler, RequestHead, RequestInfo, ResponseSink } from './filter.js';
 import { respondError, respondLocal } from './respond.js';
 import { DEFAULT_PATH_OPTIONS, normalizePath, type PathOptions } from './uri.js';
 
@@ -43,12 +43,36 @@ export function serve(d: Downstream, chain: ChainSource): void {
     respondError(d, d, info, 'NOT_READY', 'no route configuration received from the control plane yet');
     return;
   }
-  const r = c.table.match(d.authority, np, d.search, d);
+  run(c, d, d, info);
+}
+
+/** Matches the route (once, into the info record) and runs its chain. */
+function run(c: ListenerChain, req: RequestHead, res: ResponseSink, info: RequestInfo): void {
+  const r = c.table.match(req.authority, req.path, req.search, req);
   let h = c.head;
   if (r) {
     info.route = r;
     info.routeName = r.name;
     if (c.byRoute.size) h = c.byRoute.get(r) ?? h;
   }
-  h(d, d, info);
+  h(req, res, info);
+}
+
+/**
+ * A request a filter makes of the listener it runs in (FilterContext.dispatch): its path
+ * normalized as a client's would be, then matched and run through the listener's current chain.
+ */
+export function dispatch(chain: ChainSource, req: RequestHead & { path: string }, res: ResponseSink, info: RequestInfo): void {
+  const c = chain();
+  if (!c) {
+    respondError(req, res, info, 'NOT_READY', 'no route configuration received from the control plane yet');
+    return;
+  }
+  const np = normalizePath(req.path, c.paths);
+  if (typeof np !== 'string') {
+    respondError(req, res, info, 'BAD_REQUEST', np.kind === 'reject' ? np.reason : `the path normalizes to ${np.path}`);
+    return;
+  }
+  req.path = np;
+  run(c, req, res, info);
 }

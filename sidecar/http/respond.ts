@@ -37,6 +37,7 @@ const HTTP_STATUS: Partial<Record<ErrorCode, number>> = {
   API_SUNSET: 410,
   VALIDATION_FAILED: 400,
   TRANSFORM_FAILED: 400,
+  AGGREGATION_FAILED: 502,
 };
 
 /** gRPC status codes per error (https://grpc.github.io/grpc/core/md_doc_statuscodes.html). */

@@ -14,7 +14,7 @@ import type { AddressInfo } from 'node:net';
 import { H2Downstream, type Downstream } from '../http/downstream.js';
 import { H1Connection, type H1Hooks, type H1Options } from '../http/h1-server.js';
 import type { H1Downstream } from '../http/h1-downstream.js';
-import { endSpan, grpcSpanName, trace, type Tracing } from '../telemetry/tracing.js';
+import { endSpan, grpcSpanName, trace, type ListenerKind, type Tracing } from '../telemetry/tracing.js';
 import { serve, type ChainSource } from '../http/hcm.js';
 import type { RouterTracing } from '../telemetry/tracing.js';
 import { respondError } from '../http/respond.js';
@@ -224,7 +224,7 @@ export class HttpListener {
       try {
         const c = (stream.session as unknown as WithCtx | undefined)?.[CONN_CTX] ?? ctx;
         const lt = c.tracing;
-        if (lt?.listener === 'inbound' && lt.t.sampled('inbound', d, d.header('x-request-id'))) this.#traceServer(d, lt.t);
+        if (lt && lt.listener !== 'outbound' && lt.t.sampled(lt.listener, d, d.header('x-request-id'))) this.#traceServer(d, lt.t, lt.listener);
         if (this.#opts.edge) d.info.edge = true;
         serve(d, c.chain);
       } catch (e) {
@@ -250,7 +250,7 @@ export class HttpListener {
         this.stats.rqTotal++;
         this.stats.rqActive++;
         const lt = ctx.tracing;
-        if (lt?.listener === 'inbound' && lt.t.sampled('inbound', d, d.header('x-request-id'))) this.#traceServer(d, lt.t);
+        if (lt && lt.listener !== 'outbound' && lt.t.sampled(lt.listener, d, d.header('x-request-id'))) this.#traceServer(d, lt.t, lt.listener);
         if (this.#opts.edge) d.info.edge = true;
         serve(d, ctx.chain);
       },
@@ -526,9 +526,9 @@ export class HttpListener {
     if (o) o(d, status, grpcStatus, performance.now() - info.startMs);
   }
 
-  /** A SERVER span for one inbound request, ended in #end. */
-  #traceServer(d: Downstream, t: Tracing): void {
-    const parent = t.extract('inbound', (n) => d.header(n));
+  /** A SERVER span for one inbound (or gateway) request, ended in #end. */
+  #traceServer(d: Downstream, t: Tracing, listener: ListenerKind): void {
+    const parent = t.extract(listener, (n) => d.header(n));
     const attrs: Record<string, string | number | boolean> = {
       'http.request.method': d.method,
       'url.path': d.path,
@@ -539,7 +539,7 @@ export class HttpListener {
     const principal = d.principal;
     if (principal) attrs['weft.peer.principal'] = principal;
     const name = d.grpc ? (grpcSpanName(d.path, attrs) ?? d.method) : `${d.method} ${d.authority}`;
-    const span = t.start('inbound', 'server', name, parent, attrs);
+    const span = t.start(listener, 'server', name, parent, attrs);
     if (!span) return;
     d.info.serverSpan = span;
     d.info.traceCtx = trace.setSpan(parent, span);

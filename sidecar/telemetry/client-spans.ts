@@ -7,18 +7,21 @@ import type { Context, Span } from '@opentelemetry/api';
 import type { RequestHead, RequestInfo } from '../http/filter.js';
 import type { Host } from '../upstream/host.js';
 import type { UpstreamCluster } from '../upstream/cluster.js';
-import { endSpan, grpcSpanName, trace, type Tracing } from './tracing.js';
+import { endSpan, grpcSpanName, trace, type ListenerKind, type Tracing } from './tracing.js';
 
 export class ClientSpans {
   readonly #t: Tracing;
+  readonly #listener: ListenerKind;
   readonly #parent: Context;
   #span: Span | undefined;
   #status: number | undefined;
   #error: string | undefined;
 
-  constructor(t: Tracing, req: RequestHead) {
+  /** `parent`: the app's context (outbound) or the gateway's SERVER span's. */
+  constructor(t: Tracing, listener: ListenerKind, parent: Context) {
     this.#t = t;
-    this.#parent = t.extract('outbound', (n) => req.header(n));
+    this.#listener = listener;
+    this.#parent = parent;
   }
 
   /** Starts the attempt's span; returns the request headers with its context injected. */
@@ -35,12 +38,12 @@ export class ClientSpans {
     // The API consumer (API-key filter), known before the first attempt.
     if (info.consumer) attrs['weft.consumer'] = info.consumer;
     const name = (d.grpc ? grpcSpanName(d.path, attrs) : undefined) ?? `${d.method} ${cluster.authority}`;
-    const span = this.#t.start('outbound', 'client', name, this.#parent, attrs);
+    const span = this.#t.start(this.#listener, 'client', name, this.#parent, attrs);
     this.#span = span;
     if (span) info.traceId = span.spanContext().traceId;
     this.#status = undefined;
     this.#error = undefined;
-    return span ? this.#t.inject('outbound', trace.setSpan(this.#parent, span), headers) : headers;
+    return span ? this.#t.inject(this.#listener, trace.setSpan(this.#parent, span), headers) : headers;
   }
 
   /** The attempt's response status. */

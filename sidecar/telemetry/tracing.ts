@@ -6,6 +6,9 @@
  * - Inbound listener: one SERVER span per request, its context propagated to the local app.
  * - Outbound listener: one CLIENT span per upstream attempt (retries show as their own spans),
  *   child of the context the app sent.
+ * - Gateway listeners: both, a SERVER span per request (child of what the client sent) and a
+ *   CLIENT span per upstream attempt, child of that SERVER span (sub-requests of an aggregation
+ *   included: their attempts are children of the composed request's SERVER span).
  * - Sampling: a parent's decision is honoured; requests without one are head-sampled by trace id.
  * - Export: OTLP/HTTP protobuf, batched, from a bounded queue. When the collector is slow or down,
  *   spans are dropped and counted (`stats`); a request never waits for export.
@@ -20,7 +23,8 @@ import { BasicTracerProvider, SamplingDecision, type ReadableSpan, type Sampler,
 import type { Logger } from '../../common/log.js';
 import { hash32 } from '../upstream/lb/ring-hash.js';
 
-export type ListenerKind = 'inbound' | 'outbound';
+/** Where spans are made: a sidecar's inbound or outbound listener, or any listener of a gateway. */
+export type ListenerKind = 'inbound' | 'outbound' | 'gateway';
 
 /** The HCM's tracing settings, as the sidecar runs them. */
 export interface TracingConfig {

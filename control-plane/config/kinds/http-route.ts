@@ -97,6 +97,23 @@ function readMatch(r: Reader, x: unknown, p: string): HTTPRouteMatch | undefined
   return m;
 }
 
+/**
+ * A rule answered by an AggregationPolicy: the gateway composes the answer from the policy's
+ * calls, so nothing of the rule that shapes a forwarded request would have an effect.
+ */
+function checkAggregateRule(r: Reader, ro: Record<string, unknown>, filters: readonly HTTPRouteFilter[], backends: number, p: string): void {
+  if (backends) r.err(`${p}.backendRefs`, 'must be empty when an AggregationPolicy answers the request (its calls name the upstreams)');
+  if (ro.timeouts !== undefined) r.err(`${p}.timeouts`, "is not used when an AggregationPolicy answers the request (each call has its own timeout)");
+  if (ro.retry !== undefined) r.err(`${p}.retry`, 'is not used when an AggregationPolicy answers the request (each call is retried by its own route)');
+  filters.forEach((f, i) => {
+    if (f.type !== 'ExtensionRef' && f.type !== 'CORS') r.err(`${p}.filters[${i}]`, `${f.type} cannot be combined with an AggregationPolicy: the request is answered at the gateway, not forwarded`);
+    // Their filters run after the aggregation's in the chain (translate/filters/index.ts): they would never see the request.
+    else if (f.type === 'ExtensionRef' && (f.extensionRef.kind === 'FaultPolicy' || f.extensionRef.kind === 'CachePolicy')) {
+      r.err(`${p}.filters[${i}]`, `a ${f.extensionRef.kind} cannot be combined with an AggregationPolicy: the aggregation answers before it runs (put it on the routes the calls reach)`);
+    }
+  });
+}
+
 export function readHTTPRoute(r: Reader, v: unknown, ns: string): HTTPRouteSpec | undefined {
   const o = r.obj(v, 'spec', ['parentRefs', 'hostnames', 'rules'], ['parentRefs']);
   if (!o) return undefined;
@@ -111,9 +128,11 @@ export function readHTTPRoute(r: Reader, v: unknown, ns: string): HTTPRouteSpec 
     const backendRefs = r.arr(ro.backendRefs, `${p}.backendRefs`, (b, q) => readBackendRef(r, b, q, ns));
     const redirect = filters.some((f) => f.type === 'RequestRedirect');
     if (redirect && backendRefs.length) r.err(`${p}.backendRefs`, 'must be empty when a RequestRedirect filter answers the request');
+    const aggregate = filters.some((f) => f.type === 'ExtensionRef' && f.extensionRef.kind === 'AggregationPolicy');
+    if (aggregate) checkAggregateRule(r, ro, filters, backendRefs.length, p);
     // A mirror copies a request that goes upstream; a redirect answers it here (Envoy has no mirror on a redirect).
     if (redirect) filters.forEach((f, i) => f.type === 'RequestMirror' && r.err(`${p}.filters[${i}]`, 'RequestMirror cannot be combined with RequestRedirect: a redirected request never goes upstream'));
-    if (!redirect && ro.backendRefs === undefined) r.err(`${p}.backendRefs`, 'is required (or add a RequestRedirect filter)');
+    if (!redirect && !aggregate && ro.backendRefs === undefined) r.err(`${p}.backendRefs`, 'is required (or add a RequestRedirect filter)');
     filters.forEach((f, i) => {
       if (f.type === 'URLRewrite' && f.urlRewrite.path?.type === 'ReplacePrefixMatch' && matches.some((m) => m.path && m.path.type !== 'PathPrefix')) {
         r.err(`${p}.filters[${i}].urlRewrite.path`, 'ReplacePrefixMatch needs every match to be a PathPrefix match');

@@ -25,6 +25,7 @@ import { apiKeyPolicyKind } from './api-key-policy.js';
 import { apiLifecyclePolicyKind } from './api-lifecycle-policy.js';
 import { validationPolicyKind } from './validation-policy.js';
 import { transformationPolicyKind } from './transformation-policy.js';
+import { aggregationPolicyKind } from './aggregation-policy.js';
 
 type AnyKindDefinition = { [K in Kind]: KindDefinition<K> }[Kind];
 
@@ -50,6 +51,7 @@ export const KIND_DEFINITIONS = Object.freeze([
   apiLifecyclePolicyKind,
   validationPolicyKind,
   transformationPolicyKind,
+  aggregationPolicyKind,
 ] as const satisfies readonly AnyKindDefinition[]);
 
 // Every Kind has a definition (a compile error names the missing one).

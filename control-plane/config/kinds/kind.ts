@@ -32,6 +32,7 @@ export interface ModelBuilder {
   apiLifecyclePolicies: Map<ResourceKey, ResourceOf<'ApiLifecyclePolicy'>>;
   validationPolicies: Map<ResourceKey, ResourceOf<'ValidationPolicy'>>;
   transformationPolicies: Map<ResourceKey, ResourceOf<'TransformationPolicy'>>;
+  aggregationPolicies: Map<ResourceKey, ResourceOf<'AggregationPolicy'>>;
   mesh: MeshConfigSpec;
 }
 

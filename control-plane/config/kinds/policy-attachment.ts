@@ -35,6 +35,7 @@ export const EXTENSION_REF_KINDS: { readonly [K in ExtensionRefKind]: (m: MeshMo
   ApiLifecyclePolicy: (m) => m.apiLifecyclePolicies,
   ValidationPolicy: (m) => m.validationPolicies,
   TransformationPolicy: (m) => m.transformationPolicies,
+  AggregationPolicy: (m) => m.aggregationPolicies,
 };
 
 /**

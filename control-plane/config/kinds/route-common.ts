@@ -221,6 +221,10 @@ export function routeReferences(res: HTTPRouteResource | GRPCRouteResource, ctx:
         else if ((kind === 'ValidationPolicy' || kind === 'TransformationPolicy') && res.kind === 'GRPCRoute') {
           err(`spec.rules[${ri}].filters[${fi}].extensionRef.kind`, `a ${kind} acts on HTTP requests (JSON, XML); a GRPCRoute's calls are gRPC, which it leaves untouched`);
         }
+        // The composition is the gateway's (its calls go through the gateway listener's routes).
+        else if (kind === 'AggregationPolicy' && (res.kind !== 'HTTPRoute' || res.spec.parentRefs.some((p) => p.kind !== 'Gateway'))) {
+          err(`spec.rules[${ri}].filters[${fi}].extensionRef.kind`, 'an AggregationPolicy applies to HTTPRoutes attached to Gateways only (every parentRef a Gateway)');
+        }
       }
       if (f.type === 'CORS' && !res.spec.parentRefs.some((pr) => pr.kind === 'Gateway')) err(`spec.rules[${ri}].filters[${fi}]`, 'CORS takes effect at a gateway: the route needs a Gateway parentRef');
     });

@@ -21,6 +21,7 @@ import { keyAuth } from './key-auth.js';
 import { apiLifecycle } from './api-lifecycle.js';
 import { validation } from './validation.js';
 import { transformation } from './transformation.js';
+import { aggregation } from './aggregation.js';
 
 /**
  * CORS first: it answers preflights before anything else, and its headers reach every answer a
@@ -44,6 +45,9 @@ export const HTTP_FILTERS: readonly HttpFilterTranslation[] = Object.freeze([
   apiLifecycle,
   validation,
   transformation,
+  // Last before the cache: a composed request has been authenticated, limited and validated, and
+  // its calls go back through the listener's routes (each with its own chain).
+  aggregation,
   cache,
   grpcWeb,
   grpcJsonTranscoder,

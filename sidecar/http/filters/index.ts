@@ -26,6 +26,7 @@ import { keyAuth } from './key-auth.js';
 import { apiLifecycle } from './api-lifecycle.js';
 import { validation } from './validation.js';
 import { transformation } from './transformation.js';
+import { aggregation } from './aggregation.js';
 
 export const HTTP_FILTERS: readonly HttpFilterFactory[] = [
   requestLimits as HttpFilterFactory,
@@ -44,6 +45,7 @@ export const HTTP_FILTERS: readonly HttpFilterFactory[] = [
   apiLifecycle as HttpFilterFactory,
   validation as HttpFilterFactory,
   transformation as HttpFilterFactory,
+  aggregation as HttpFilterFactory,
 ];
 
 /** The factory for an http_filters entry's typed_config, by its type URL. */

@@ -15,6 +15,7 @@ describe('kind registry', () => {
       'Consumer', 'ApiKeyPolicy',
       'ApiLifecyclePolicy',
       'ValidationPolicy', 'TransformationPolicy',
+      'AggregationPolicy',
     ]);
     expect(new Set(KIND_DEFINITIONS.map((d) => d.kind)).size).toBe(KIND_DEFINITIONS.length);
     for (const k of KINDS) expect(kindDefinition(k).kind).toBe(k);
@@ -28,6 +29,7 @@ describe('kind registry', () => {
         'consumer, apikeypolicy',
         'apilifecyclepolicy',
         'validationpolicy, transformationpolicy',
+        'aggregationpolicy',
       ].join(', '),
     );
     const spellings: Record<string, string> = {
@@ -41,6 +43,7 @@ describe('kind registry', () => {
       consumer: 'Consumer', consumers: 'Consumer', apikeypolicy: 'ApiKeyPolicy', apikeypolicies: 'ApiKeyPolicy',
       apilifecyclepolicy: 'ApiLifecyclePolicy', apilifecyclepolicies: 'ApiLifecyclePolicy',
       validationpolicy: 'ValidationPolicy', validationpolicies: 'ValidationPolicy', transformationpolicy: 'TransformationPolicy', transformationpolicies: 'TransformationPolicy',
+      aggregationpolicy: 'AggregationPolicy', aggregationpolicies: 'AggregationPolicy',
       SVC: 'Service', HTTPRoute: 'HTTPRoute',
     };
     for (const [s, k] of Object.entries(spellings)) expect(parseKind(s), s).toBe(k);

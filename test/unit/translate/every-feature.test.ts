@@ -41,6 +41,7 @@ describe('every feature: translator output decodes in the sidecar and renders as
         'weft.filters.http.key_auth',
         'weft.filters.http.api_lifecycle',
         'weft.filters.http.transformation', 'weft.filters.http.validation',
+        'weft.filters.http.aggregation',
       ].sort(),
     );
     expect(new Set(emitted.map((e) => e.kind))).toEqual(new Set(['listener', 'route', 'cluster', 'endpoint', 'secret']));
