@@ -41,6 +41,9 @@ export const ERROR_CODES = {
   URI_TOO_LONG: 'the request target exceeded the listener\'s maxUriLength (414)',
   HEADERS_TIMEOUT: 'the request head did not arrive within the listener\'s requestHeaderTimeout (408)',
   CACHE_ONLY_IF_CACHED: 'the request asked for a cached response only (only-if-cached) and none could be used',
+  RATE_LIMITED: 'a RateLimitPolicy rule\'s limit for the request\'s descriptor is used up (429, Retry-After)',
+  QUOTA_EXCEEDED: 'a RateLimitPolicy quota for the consumer or plan is used up for its calendar window (429, Retry-After)',
+  RATE_LIMIT_UNAVAILABLE: 'the rate-limit store (Redis) could not answer in time and the policy fails closed (503)',
   // internal
   INTERNAL: 'an internal invariant failed',
 } as const;

@@ -22,6 +22,7 @@ import { ConnectionLimitSchema } from '../proto/gen/envoy/extensions/filters/net
 import { CacheConfigSchema } from '../proto/gen/envoy/extensions/filters/http/cache/v3/cache_pb.js';
 import { SimpleHttpCacheConfigSchema } from '../proto/gen/envoy/extensions/http/cache/simple_http_cache/v3/config_pb.js';
 import { MemoryHttpCacheConfigSchema, RedisHttpCacheConfigSchema } from '../proto/gen/weft/v1/cache_pb.js';
+import { RateLimitSchema } from '../proto/gen/weft/v1/ratelimit_pb.js';
 import { RBACSchema } from '../proto/gen/envoy/extensions/filters/http/rbac/v3/rbac_pb.js';
 import { RouterSchema } from '../proto/gen/envoy/extensions/filters/http/router/v3/router_pb.js';
 import { HttpConnectionManagerSchema } from '../proto/gen/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager_pb.js';
@@ -100,6 +101,12 @@ export const EXTENSIONS = Object.freeze({
    */
   cache: ext('envoy.filters.http.cache', 'http_filter', CacheConfigSchema, [SimpleHttpCacheConfigSchema, MemoryHttpCacheConfigSchema, RedisHttpCacheConfigSchema]),
   cachePolicy: ext('envoy.filters.http.cache', 'per_filter_config', CacheConfigSchema, [SimpleHttpCacheConfigSchema, MemoryHttpCacheConfigSchema, RedisHttpCacheConfigSchema]),
+  /**
+   * Rate limits and quotas (RateLimitPolicy): a RateLimit on the listener (a policy targeting it,
+   * or none: no rules) and a RateLimit per route (a rule's ExtensionRef), which replaces it.
+   */
+  rateLimit: ext('weft.filters.http.ratelimit', 'http_filter', RateLimitSchema),
+  rateLimitPolicy: ext('weft.filters.http.ratelimit', 'per_filter_config', RateLimitSchema),
   /** Weft's gRPC -> HTTP/JSON translation: the filter (no options, is_optional) ... */
   grpcJsonReverseFilter: ext('weft.filters.http.grpc_json_reverse', 'http_filter', GrpcJsonReverseSchema),
   /** ... and its config per virtual host: a FilterConfig (is_optional) around a GrpcJsonTranscoder. */

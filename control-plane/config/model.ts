@@ -28,6 +28,7 @@ export function buildModel(revision: number, resources: Iterable<MeshResource>):
     compressionPolicies: new Map(),
     clientTrafficPolicies: new Map(),
     securityHeadersPolicies: new Map(),
+    rateLimitPolicies: new Map(),
     mesh: DEFAULT_MESH_CONFIG,
   };
   const defs = new Map(KIND_DEFINITIONS.map((d) => [d.kind, d.addToModel as (b: ModelBuilder, r: MeshResource) => void]));
@@ -58,6 +59,7 @@ export function buildModel(revision: number, resources: Iterable<MeshResource>):
     compressionPolicies: b.compressionPolicies,
     clientTrafficPolicies: b.clientTrafficPolicies,
     securityHeadersPolicies: b.securityHeadersPolicies,
+    rateLimitPolicies: b.rateLimitPolicies,
     mesh: b.mesh,
   };
 }

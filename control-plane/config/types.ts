@@ -14,7 +14,7 @@ export { API_VERSION_WEFT, API_VERSION_GATEWAY } from './api-versions.js';
 /** Every kind has one definition in kinds/index.ts (a compile-time check there keeps them in step). */
 export type Kind =
   | 'Service' | 'HTTPRoute' | 'GRPCRoute' | 'TrafficPolicy' | 'AuthorizationPolicy' | 'GRPCTranslation' | 'MeshConfig' | 'FaultPolicy' | 'CorsPolicy' | 'CachePolicy' | 'Gateway'
-  | 'Secret' | 'CompressionPolicy' | 'ClientTrafficPolicy' | 'SecurityHeadersPolicy';
+  | 'Secret' | 'CompressionPolicy' | 'ClientTrafficPolicy' | 'SecurityHeadersPolicy' | 'RateLimitPolicy';
 
 export interface ObjectMeta {
   name: string;
@@ -141,7 +141,7 @@ export interface RequestMirror {
 }
 
 /** The policy kinds a route rule may name in an ExtensionRef (kinds/policy-attachment.ts). */
-export type ExtensionRefKind = 'FaultPolicy' | 'CorsPolicy' | 'CompressionPolicy' | 'SecurityHeadersPolicy' | 'CachePolicy';
+export type ExtensionRefKind = 'FaultPolicy' | 'CorsPolicy' | 'CompressionPolicy' | 'SecurityHeadersPolicy' | 'CachePolicy' | 'RateLimitPolicy';
 
 /** A Gateway API ExtensionRef route filter (LocalObjectReference: the route's namespace) naming one of Weft's policies. */
 export interface ExtensionRef {
@@ -548,6 +548,52 @@ export interface CachePolicySpec {
   ignoreRequestCacheControl: boolean;
 }
 
+// ------------------------------------------------------------------------------- RateLimitPolicy
+
+/** One part of a rate-limit descriptor: what a request is counted under. */
+export type RateLimitDescriptorEntry =
+  | { consumer: true }
+  | { plan: true }
+  | { jwtClaim: string }
+  | { clientIp: true }
+  | { header: string }
+  | { route: true }
+  | { service: true };
+
+/** A sliding-window rate limit (requests per window) for each value of its descriptor. */
+export interface RateLimitRuleSpec {
+  name: string;
+  descriptor: RateLimitDescriptorEntry[];
+  requests: number;
+  windowMs: number;
+  scope: 'local' | 'global';
+  /** Requests per window by the consumer's plan (a plan not listed gets `requests`). */
+  plans: Record<string, number>;
+  /** A request lacking some descriptor value: skipped by the rule (undefined), or counted with this value. */
+  missingValue?: string;
+}
+
+export type QuotaPeriod = 'hour' | 'day' | 'week' | 'month';
+
+/** A quota: requests per calendar window (UTC) per consumer or plan, counted in Redis. */
+export interface RateLimitQuotaSpec {
+  name: string;
+  by: 'consumer' | 'plan';
+  requests: number;
+  period: QuotaPeriod;
+  plans: Record<string, number>;
+  missingValue?: string;
+}
+
+export interface RateLimitPolicySpec {
+  targetRefs: PolicyTargetRef[];
+  rules: RateLimitRuleSpec[];
+  quotas: RateLimitQuotaSpec[];
+  /** Required by global rules and quotas. */
+  redis?: { address: string; keyPrefix: string; timeoutMs: number };
+  failMode: 'open' | 'closed';
+}
+
 // ------------------------------------------------------------------------------------ MeshConfig
 
 export type MtlsMode = 'STRICT' | 'PERMISSIVE' | 'DISABLE';
@@ -649,9 +695,10 @@ export type SecretResource = ResourceBase<'Secret', SecretSpec>;
 export type CompressionPolicyResource = ResourceBase<'CompressionPolicy', CompressionPolicySpec>;
 export type ClientTrafficPolicyResource = ResourceBase<'ClientTrafficPolicy', ClientTrafficPolicySpec>;
 export type SecurityHeadersPolicyResource = ResourceBase<'SecurityHeadersPolicy', SecurityHeadersPolicySpec>;
+export type RateLimitPolicyResource = ResourceBase<'RateLimitPolicy', RateLimitPolicySpec>;
 export type MeshResource =
   | ServiceResource | HTTPRouteResource | GRPCRouteResource | TrafficPolicyResource | AuthorizationPolicyResource | GRPCTranslationResource | MeshConfigResource | FaultPolicyResource | CorsPolicyResource | CachePolicyResource | GatewayResource
-  | SecretResource | CompressionPolicyResource | ClientTrafficPolicyResource | SecurityHeadersPolicyResource;
+  | SecretResource | CompressionPolicyResource | ClientTrafficPolicyResource | SecurityHeadersPolicyResource | RateLimitPolicyResource;
 
 /** `Kind/namespace/name`: the identity of a resource in the store and in messages. */
 export type ResourceKey = string;
@@ -689,5 +736,7 @@ export interface MeshModel {
   readonly clientTrafficPolicies: ReadonlyMap<ResourceKey, ClientTrafficPolicyResource>;
   /** SecurityHeadersPolicy by its own key. */
   readonly securityHeadersPolicies: ReadonlyMap<ResourceKey, SecurityHeadersPolicyResource>;
+  /** RateLimitPolicy by its own key. */
+  readonly rateLimitPolicies: ReadonlyMap<ResourceKey, RateLimitPolicyResource>;
   readonly mesh: MeshConfigSpec;
 }

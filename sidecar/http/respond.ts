@@ -28,6 +28,9 @@ const HTTP_STATUS: Partial<Record<ErrorCode, number>> = {
   RBAC_DENIED: 403,
   UPGRADE_NOT_ALLOWED: 403,
   CACHE_ONLY_IF_CACHED: 504,
+  RATE_LIMITED: 429,
+  QUOTA_EXCEEDED: 429,
+  RATE_LIMIT_UNAVAILABLE: 503,
 };
 
 /** gRPC status codes per error (https://grpc.github.io/grpc/core/md_doc_statuscodes.html). */
@@ -42,6 +45,8 @@ const GRPC_STATUS: Partial<Record<ErrorCode, number>> = {
   UPSTREAM_TIMEOUT: 4, // DEADLINE_EXCEEDED
   CIRCUIT_OPEN: 14, // UNAVAILABLE (retriable by clients)
   RBAC_DENIED: 7, // PERMISSION_DENIED
+  RATE_LIMITED: 8, // RESOURCE_EXHAUSTED
+  QUOTA_EXCEEDED: 8, // RESOURCE_EXHAUSTED
 };
 
 export function httpStatusFor(code: ErrorCode): number {

@@ -19,6 +19,7 @@ import { secretKind } from './secret.js';
 import { compressionPolicyKind } from './compression-policy.js';
 import { clientTrafficPolicyKind } from './client-traffic-policy.js';
 import { securityHeadersPolicyKind } from './security-headers-policy.js';
+import { rateLimitPolicyKind } from './rate-limit-policy.js';
 
 type AnyKindDefinition = { [K in Kind]: KindDefinition<K> }[Kind];
 
@@ -38,6 +39,7 @@ export const KIND_DEFINITIONS = Object.freeze([
   compressionPolicyKind,
   clientTrafficPolicyKind,
   securityHeadersPolicyKind,
+  rateLimitPolicyKind,
 ] as const satisfies readonly AnyKindDefinition[]);
 
 // Every Kind has a definition (a compile error names the missing one).

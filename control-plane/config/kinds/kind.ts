@@ -26,6 +26,7 @@ export interface ModelBuilder {
   compressionPolicies: Map<ResourceKey, ResourceOf<'CompressionPolicy'>>;
   clientTrafficPolicies: Map<ResourceKey, ResourceOf<'ClientTrafficPolicy'>>;
   securityHeadersPolicies: Map<ResourceKey, ResourceOf<'SecurityHeadersPolicy'>>;
+  rateLimitPolicies: Map<ResourceKey, ResourceOf<'RateLimitPolicy'>>;
   mesh: MeshConfigSpec;
 }
 

@@ -30,6 +30,7 @@ export const EXTENSION_REF_KINDS: { readonly [K in ExtensionRefKind]: (m: MeshMo
   CompressionPolicy: (m) => m.compressionPolicies,
   SecurityHeadersPolicy: (m) => m.securityHeadersPolicies,
   CachePolicy: (m) => m.cachePolicies,
+  RateLimitPolicy: (m) => m.rateLimitPolicies,
 };
 
 /**

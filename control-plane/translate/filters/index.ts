@@ -16,14 +16,17 @@ import { compressor } from './compressor.js';
 import { requestLimits } from './request-limits.js';
 import { buffer } from './buffer.js';
 import { cache } from './cache.js';
+import { rateLimit } from './rate-limit.js';
 
 /**
  * CORS first: it answers preflights before anything else, and its headers reach every answer a
  * later filter gives (a 413 or 414 from the limits is then a status the page can read, not a
  * CORS failure). Then the request limits (they refuse before anything runs); then the compressor:
  * it wraps (and compresses) what every later filter answers (the cache keeps identity bodies).
+ * Rate limits after authentication and authorization: they count the consumer those found, and
+ * a request refused there does not use up anyone's limit.
  */
-export const HTTP_FILTERS: readonly HttpFilterTranslation[] = Object.freeze([cors, requestLimits, buffer, compressor, rbac, cache, grpcWeb, grpcJsonTranscoder, grpcJsonReverse, fault]);
+export const HTTP_FILTERS: readonly HttpFilterTranslation[] = Object.freeze([cors, requestLimits, buffer, compressor, rbac, rateLimit, cache, grpcWeb, grpcJsonTranscoder, grpcJsonReverse, fault]);
 
 /** A listener's http_filters before the router. */
 export function listenerFilters(ctx: ListenerContext): HttpFilter[] {
