@@ -271,6 +271,7 @@ async function run(argv: string[], opts: MainOptions): Promise<void> {
     rbacLog.warn({ policy: decision.policy, reason: decision.reason, principal: d.principal ?? null, method: d.method, authority: d.authority, path: d.path }, `request denied: ${decision.reason}`);
   const runtime = new Runtime(appProtocol, mesh, tracing, onDeny, gatewayMode ? undefined : [SIDECAR_LISTENER.outbound, SIDECAR_LISTENER.inbound]);
   runtime.caches.setLogger(log.child({ component: 'cache' }));
+  runtime.rateLimits.setLogger(log.child({ component: 'ratelimit' }));
   const requests = new RequestStats({ maxSeries: Number(a['metrics-max-series']) });
   let accessLog: AccessLog | undefined;
   if (a['access-log'] && a['access-log'] !== 'off') {

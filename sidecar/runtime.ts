@@ -13,6 +13,7 @@ import { router } from './http/router.js';
 import { RouteTable, type CompiledRoute } from './routing/route-table.js';
 import { compose, type FilterContext, type Handler } from './http/filter.js';
 import { CacheStores } from './http/cache/stores.js';
+import { RateLimitStores } from './http/ratelimit/stores.js';
 import { routePerFilter } from './http/filters/index.js';
 import type { ListenerChain } from './http/hcm.js';
 import type { ListenerContext } from './listeners/http-listener.js';
@@ -39,6 +40,8 @@ export class Runtime {
   ready = false;
   /** The HTTP cache's stores: they outlive the chains composed from each update. */
   readonly caches = new CacheStores();
+  /** The rate-limit filter's Redis connections, local buckets and counters, kept across updates likewise. */
+  readonly rateLimits = new RateLimitStores();
 
   constructor(
     private readonly appProtocol: 'http' | 'http2' | 'grpc',
@@ -108,7 +111,7 @@ export class Runtime {
    */
   #compose(name: string, l: Pick<SidecarListener, 'filters' | 'paths' | 'upgrades'>, table: RouteTable): ListenerChain {
     const tracing = this.tracing && (name === SIDECAR_LISTENER.inbound || name === SIDECAR_LISTENER.outbound) ? { t: this.tracing, listener: name } : undefined;
-    const ctx: FilterContext = { listener: name, caches: this.caches, ...(this.onDeny ? { onDeny: this.onDeny } : {}), ...(tracing ? { tracing } : {}) };
+    const ctx: FilterContext = { listener: name, caches: this.caches, rateLimits: this.rateLimits, ...(this.onDeny ? { onDeny: this.onDeny } : {}), ...(tracing ? { tracing } : {}) };
     const terminal = router({ cluster: (c) => this.#clusters.get(c), upgrades: l.upgrades, ...(tracing ? { tracing } : {}) });
     const head = compose(l.filters, terminal, ctx);
     const byRoute = new Map<CompiledRoute, Handler>();
@@ -169,6 +172,7 @@ export class Runtime {
     const prevEdges = new Map([...this.#edges].map(([k, e]) => [k, e.state]));
     for (const e of this.#edges.values()) e.state = undefined;
     this.caches.mark();
+    this.rateLimits.mark();
     for (const [name, l] of cfg.listeners) {
       this.#listenerRoute.set(name, l.routeName);
       // Connection limits hold as soon as the Listener is applied, routes or not.
@@ -186,6 +190,7 @@ export class Runtime {
       if (this.tracing && (name === SIDECAR_LISTENER.inbound || name === SIDECAR_LISTENER.outbound)) this.tracing.configure(name, l.tracing);
     }
     this.caches.sweep();
+    this.rateLimits.sweep();
     if (inbound) this.#inbound = inbound.transport;
     const routed = (l: string) => {
       const rn = this.#listenerRoute.get(l);
@@ -204,6 +209,7 @@ export class Runtime {
 
   close(): void {
     this.caches.close();
+    this.rateLimits.close();
     for (const c of this.#clusters.values()) c.close();
   }
 }

@@ -162,6 +162,17 @@ export function registerSidecarMetrics(m: Metrics, s: AdminState): void {
   m.pull('gauge', 'weft_cache_entries', 'Entries held by an in-memory cache store.', ['store'], () => stores().filter((h) => h.store.kind === 'memory').map((h) => [{ store: h.name }, h.store.stats.entries] as const));
   m.pull('counter', 'weft_cache_evictions_total', 'Entries an in-memory cache store evicted to stay within maxBytes.', ['store'], () => stores().filter((h) => h.store.kind === 'memory').map((h) => [{ store: h.name }, h.store.stats.evictions] as const));
   m.pull('counter', 'weft_cache_store_errors_total', 'Redis commands that failed or timed out; the cache failed open (the request went to the origin).', ['store'], () => stores().filter((h) => h.store.kind === 'redis').map((h) => [{ store: h.name }, h.store.stats.errors] as const));
+  const rl = () => s.runtime.rateLimits;
+  m.pull('counter', 'weft_ratelimit_decisions_total', 'Requests a RateLimitPolicy rule or quota decided, per policy, rule and result: allowed, limited (429), failed_open (Redis unreachable, admitted), failed_closed (Redis unreachable, 503).', ['policy', 'rule', 'result'], () =>
+    [...rl().allDecisions()].flatMap((d) => [
+      [{ policy: d.policy, rule: d.rule, result: 'allowed' }, d.c.allowed] as const,
+      [{ policy: d.policy, rule: d.rule, result: 'limited' }, d.c.limited] as const,
+      [{ policy: d.policy, rule: d.rule, result: 'failed_open' }, d.c.failedOpen] as const,
+      [{ policy: d.policy, rule: d.rule, result: 'failed_closed' }, d.c.failedClosed] as const,
+    ]),
+  );
+  m.pull('gauge', 'weft_ratelimit_redis_up', '1 while the rate-limit filter\'s connection to this Redis is ready, 0 while it is down (global rules and quotas then apply their fail mode).', ['redis'], () => rl().connections().map((c) => [{ redis: c.address }, c.up ? 1 : 0] as const), 'max');
+  m.pull('counter', 'weft_ratelimit_redis_errors_total', 'Rate-limit script calls to this Redis that failed or timed out.', ['redis'], () => rl().connections().map((c) => [{ redis: c.address }, c.errors] as const));
   m.pull('counter', 'weft_upstream_requests_total', 'Requests sent to a cluster (not counting retries).', ['cluster'], perCluster((c) => c.stats.rqTotal));
   m.pull('counter', 'weft_upstream_attempts_total', 'Upstream attempts (first tries and retries) per cluster.', ['cluster'], perCluster((c) => c.stats.rqAttempts));
   m.pull('gauge', 'weft_upstream_requests_active', 'Requests in flight per cluster.', ['cluster'], perCluster((c) => c.stats.rqActive));

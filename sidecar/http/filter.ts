@@ -23,6 +23,7 @@ import type { CompiledRoute } from '../routing/route-table.js';
 import type { Problems } from '../xds/types/decoded.js';
 import type { RouterTracing } from '../telemetry/tracing.js';
 import type { CacheStores } from './cache/stores.js';
+import type { RateLimitStores } from './ratelimit/stores.js';
 
 export type ResponseHeaders = Record<string, string | string[] | number>;
 
@@ -232,6 +233,8 @@ export interface FilterContext {
   readonly tracing?: RouterTracing;
   /** The proxy's cache stores (they outlive the chains; the cache filter takes its store here). */
   readonly caches?: CacheStores;
+  /** The proxy's rate-limit state: Redis connections, local buckets, counters (they outlive the chains). */
+  readonly rateLimits?: RateLimitStores;
 }
 
 /** The per-route half of a factory: `typed_per_filter_config` entries of this type. */

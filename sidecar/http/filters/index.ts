@@ -20,6 +20,7 @@ import { grpcWeb } from './grpc-web.js';
 import { rbac } from './rbac.js';
 import { buffer } from './buffer.js';
 import { requestLimits } from './request-limits.js';
+import { rateLimit } from './ratelimit.js';
 
 export const HTTP_FILTERS: readonly HttpFilterFactory[] = [
   requestLimits as HttpFilterFactory,
@@ -32,6 +33,7 @@ export const HTTP_FILTERS: readonly HttpFilterFactory[] = [
   grpcJsonReverse as HttpFilterFactory,
   compressor as HttpFilterFactory,
   cache as HttpFilterFactory,
+  rateLimit as HttpFilterFactory,
 ];
 
 /** The factory for an http_filters entry's typed_config, by its type URL. */
