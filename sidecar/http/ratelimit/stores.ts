@@ -81,6 +81,8 @@ for i = 1, n do
 end
 return out`;
 
+const DOWN = new Error('Redis is unreachable');
+
 /** One Redis, as the filter reaches it. */
 export class RateLimitRedis {
   readonly #r: Redis;
@@ -88,6 +90,7 @@ export class RateLimitRedis {
   /** Script calls that failed (timeout, no connection, error reply). */
   errors = 0;
   #up = false;
+  #everUp = false;
   #log: Logger | undefined;
 
   constructor(host: string, port: number, timeoutMs: number, log: Logger | undefined) {
@@ -98,8 +101,10 @@ export class RateLimitRedis {
       port,
       commandTimeout: timeoutMs,
       connectTimeout: Math.max(1000, timeoutMs),
-      // A request never waits for a reconnect: while down, commands fail at once (fail mode).
-      enableOfflineQueue: false,
+      // Before the first connection, commands wait in the offline queue, bounded by
+      // commandTimeout (which ioredis arms when a command is queued); once an outage starts,
+      // run() fails them at once instead (no request waits for a reconnect).
+      enableOfflineQueue: true,
       maxRetriesPerRequest: 0,
       enableAutoPipelining: true,
       retryStrategy: (times) => Math.min(50 * times, 1000),
@@ -110,6 +115,7 @@ export class RateLimitRedis {
     this.#r.on('close', () => this.#down('connection closed'));
     this.#r.on('ready', () => {
       this.#up = true;
+      this.#everUp = true;
       this.#log?.info({ redis: this.address }, 'ratelimit: Redis reachable');
     });
   }
@@ -126,6 +132,7 @@ export class RateLimitRedis {
 
   /** Runs the script: `args` is [numKeys, ...keys, ...argv]. */
   run(args: Array<string | number>): Promise<number[]> {
+    if (!this.#up && this.#everUp) return Promise.reject(DOWN);
     return (this.#r as unknown as { weftRateLimit(a: Array<string | number>): Promise<number[]> }).weftRateLimit(args);
   }
 
