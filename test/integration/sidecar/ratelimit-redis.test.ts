@@ -82,8 +82,9 @@ describe('global rules: the sliding window in Redis', () => {
   it('five proxies racing for 600/min admit exactly 600 of 1000', async () => {
     const init: Init = { policy: 'default/race', rules: [{ name: 'per-consumer', descriptor: [consumer], requests: 600, window: { seconds: 60n } }], redis: redisOf(redis, 'race:') };
     const proxies = Array.from({ length: 5 }, () => proxy(init));
-    // Warm the connections (and load the script) so the race is a race.
-    await Promise.all(proxies.map((p) => p.send({ consumer: 'warm' })));
+    // Connected, and the script loaded, so the race is a race.
+    await eventually(() => proxies.every((p) => p.stores.connections()[0]!.up));
+    expect((await Promise.all(proxies.map((p) => p.send({ consumer: 'warm' })))).map((a) => a.status)).toEqual([200, 200, 200, 200, 200]);
     const answers = await Promise.all(Array.from({ length: 1000 }, (_, i) => proxies[i % 5]!.send({ consumer: 'alice' })));
     const ok = answers.filter((a) => a.status === 200).length;
     expect(ok).toBe(600);
