@@ -163,7 +163,10 @@ export function readRateLimitPolicy(r: Reader, v: unknown): RateLimitPolicySpec 
     if (other) r.err(`spec.quotas[${i}].name`, `'${x.name}' is also the name of ${other}`);
     else names.set(x.name, `spec.quotas[${i}]`);
   });
-  const global = quotas.length > 0 || rules.some((x) => x.scope === 'global');
+  // From what was written, so a rule refused for another field does not also make redis "unused".
+  const rawRules = Array.isArray(o.rules) ? (o.rules as unknown[]) : [];
+  const rawQuotas = Array.isArray(o.quotas) ? (o.quotas as unknown[]) : [];
+  const global = rawQuotas.length > 0 || rawRules.some((x) => (x as { scope?: unknown } | null)?.scope !== 'local');
   let redis: RateLimitPolicySpec['redis'];
   if (o.redis !== undefined && o.redis !== null) {
     const ro = r.obj(o.redis, 'spec.redis', ['address', 'keyPrefix', 'timeout'], ['address']);
