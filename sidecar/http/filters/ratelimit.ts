@@ -346,7 +346,7 @@ export function rateLimitFilter(cfg: RateLimitConfig, stores: RateLimitStores): 
           k.last = t;
           if (k.tokens < 1) {
             b.decisions.limited++;
-            const wait = (1 - k.tokens) / rate;
+            const wait = ((1 - k.tokens) * rule.windowMs) / limit;
             const sink = new RateLimitSink(res, rule.policyValue.get(limit)!, `${rule.rateHead}0;t=${secs(wait)}`, secs(wait));
             respondError(req, sink, info, 'RATE_LIMITED', `rate limit '${rule.name}' reached`);
             return;
@@ -359,7 +359,7 @@ export function rateLimitFilter(cfg: RateLimitConfig, stores: RateLimitStores): 
             best = b;
             bestLimit = limit;
             bestRemaining = remaining;
-            bestResetMs = (limit - k.tokens) / rate;
+            bestResetMs = ((limit - k.tokens) * rule.windowMs) / limit;
           }
           continue;
         }
