@@ -8,13 +8,13 @@ import { KIND_HELP, parseKind } from '../../../control-plane/cli/kinds.js';
 
 describe('kind registry', () => {
   it('lists every kind once, in the documented order', () => {
-    expect(KINDS).toEqual(['Service', 'HTTPRoute', 'GRPCRoute', 'TrafficPolicy', 'AuthorizationPolicy', 'GRPCTranslation', 'MeshConfig', 'FaultPolicy', 'CorsPolicy', 'CachePolicy', 'Gateway', 'Secret', 'CompressionPolicy', 'ClientTrafficPolicy', 'SecurityHeadersPolicy']);
+    expect(KINDS).toEqual(['Service', 'HTTPRoute', 'GRPCRoute', 'TrafficPolicy', 'AuthorizationPolicy', 'GRPCTranslation', 'MeshConfig', 'FaultPolicy', 'CorsPolicy', 'CachePolicy', 'Gateway', 'Secret', 'CompressionPolicy', 'ClientTrafficPolicy', 'SecurityHeadersPolicy', 'RateLimitPolicy']);
     expect(new Set(KIND_DEFINITIONS.map((d) => d.kind)).size).toBe(KIND_DEFINITIONS.length);
     for (const k of KINDS) expect(kindDefinition(k).kind).toBe(k);
   });
 
   it('gives the CLI the same spellings and help as before (plus FaultPolicy, CorsPolicy, CachePolicy, Gateway, Secret, CompressionPolicy and the gateway policies)', () => {
-    expect(KIND_HELP).toBe('service (svc), httproute, grpcroute, trafficpolicy (tp), authorizationpolicy (authz), grpctranslation, meshconfig, faultpolicy, corspolicy, cachepolicy, gateway (gtw), secret, compressionpolicy, clienttrafficpolicy (ctp), securityheaderspolicy (shp)');
+    expect(KIND_HELP).toBe('service (svc), httproute, grpcroute, trafficpolicy (tp), authorizationpolicy (authz), grpctranslation, meshconfig, faultpolicy, corspolicy, cachepolicy, gateway (gtw), secret, compressionpolicy, clienttrafficpolicy (ctp), securityheaderspolicy (shp), ratelimitpolicy (rlp)');
     const spellings: Record<string, string> = {
       service: 'Service', services: 'Service', svc: 'Service', httproute: 'HTTPRoute', httproutes: 'HTTPRoute', grpcroute: 'GRPCRoute', grpcroutes: 'GRPCRoute',
       trafficpolicy: 'TrafficPolicy', trafficpolicies: 'TrafficPolicy', tp: 'TrafficPolicy', authorizationpolicy: 'AuthorizationPolicy', authorizationpolicies: 'AuthorizationPolicy',
@@ -22,6 +22,7 @@ describe('kind registry', () => {
       gateway: 'Gateway', gateways: 'Gateway', gtw: 'Gateway', secret: 'Secret', secrets: 'Secret', compressionpolicy: 'CompressionPolicy', compressionpolicies: 'CompressionPolicy',
       clienttrafficpolicy: 'ClientTrafficPolicy', clienttrafficpolicies: 'ClientTrafficPolicy', ctp: 'ClientTrafficPolicy',
       securityheaderspolicy: 'SecurityHeadersPolicy', securityheaderspolicies: 'SecurityHeadersPolicy', shp: 'SecurityHeadersPolicy',
+      ratelimitpolicy: 'RateLimitPolicy', ratelimitpolicies: 'RateLimitPolicy', rlp: 'RateLimitPolicy',
       SVC: 'Service', HTTPRoute: 'HTTPRoute',
     };
     for (const [s, k] of Object.entries(spellings)) expect(parseKind(s), s).toBe(k);

@@ -21,7 +21,7 @@ describe('every feature: translator output decodes in the sidecar and renders as
     emitted.push(...(await everyFeatureResources()));
   }, 60_000);
 
-  it('emits what the mesh uses: CORS, grpc_web, the transcoder, RBAC, fault injection, compression, caching, limits, tracing, TLS, reverse translation', () => {
+  it('emits what the mesh uses: CORS, grpc_web, the transcoder, RBAC, fault injection, compression, caching, limits, rate limits, tracing, TLS, reverse translation', () => {
     const filters = new Set<string>();
     for (const e of emitted) {
       if (e.kind !== 'listener') continue;
@@ -33,7 +33,7 @@ describe('every feature: translator output decodes in the sidecar and renders as
         for (const f of hcm?.httpFilters ?? []) filters.add(f.name);
       }
     }
-    expect([...filters].sort()).toEqual(['envoy.filters.http.buffer', 'envoy.filters.http.cache', 'envoy.filters.http.compressor.brotli/default/edge-all-compression', 'envoy.filters.http.compressor.gzip/default/edge-all-compression', 'envoy.filters.http.compressor.gzip/default/edge-json', 'envoy.filters.http.compressor.gzip/default/edge-shop-json', 'envoy.filters.http.cors', 'envoy.filters.http.fault', 'envoy.filters.http.grpc_json_transcoder', 'envoy.filters.http.grpc_web', 'envoy.filters.http.rbac', 'envoy.filters.http.router', 'weft.filters.http.grpc_json_reverse', 'weft.filters.http.request_limits']);
+    expect([...filters].sort()).toEqual(['envoy.filters.http.buffer', 'envoy.filters.http.cache', 'envoy.filters.http.compressor.brotli/default/edge-all-compression', 'envoy.filters.http.compressor.gzip/default/edge-all-compression', 'envoy.filters.http.compressor.gzip/default/edge-json', 'envoy.filters.http.compressor.gzip/default/edge-shop-json', 'envoy.filters.http.cors', 'envoy.filters.http.fault', 'envoy.filters.http.grpc_json_transcoder', 'envoy.filters.http.grpc_web', 'envoy.filters.http.rbac', 'envoy.filters.http.router', 'weft.filters.http.grpc_json_reverse', 'weft.filters.http.ratelimit', 'weft.filters.http.request_limits']);
     expect(new Set(emitted.map((e) => e.kind))).toEqual(new Set(['listener', 'route', 'cluster', 'endpoint', 'secret']));
   });
 
