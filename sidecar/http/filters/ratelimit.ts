@@ -30,7 +30,7 @@ import type { Problems } from '../../xds/types/decoded.js';
 import { checkSupported, supportedFields } from '../../xds/types/supported.js';
 import { ForwardingSink, type Filter, type Handler, type HttpFilterFactory, type RequestHead, type RequestInfo, type ResponseHeaders, type ResponseSink } from '../filter.js';
 import { respondError } from '../respond.js';
-import { RateLimitStores, MAX_LOCAL_BUCKETS, type Bucket, type RateLimitDecisions, type RateLimitRedis } from '../ratelimit/stores.js';
+import { RateLimitStores, MAX_LOCAL_BUCKETS, type Bucket, type RateLimitDecisions, type RateLimitRedis, type RateLimitWaiter } from '../ratelimit/stores.js';
 
 const FIELDS = supportedFields({
   'weft.v1.RateLimit': ['policy', 'rules', 'redis', 'fail_mode'],
@@ -313,21 +313,85 @@ interface Bound {
   readonly buckets: Map<string, Bucket> | undefined;
 }
 
+/** What the headers report: the applied rule with the least room left. */
+interface Tightest {
+  b: Bound | undefined;
+  limit: number;
+  remaining: number;
+  resetMs: number;
+}
+
+/**
+ * A request waiting for Redis: what it needs to go on or be refused (an object with methods,
+ * not closures; the connection calls it back with its share of the batch's answer).
+ */
+class Pending implements RateLimitWaiter {
+  readonly globals: Bound[] = [];
+  readonly limits: number[] = [];
+  readonly values: string[] = [];
+  constructor(
+    readonly failClosed: boolean,
+    readonly next: Handler,
+    readonly req: RequestHead,
+    readonly res: ResponseSink,
+    readonly info: RequestInfo,
+    readonly best: Tightest,
+  ) {}
+
+  onResult(out: readonly number[], at: number): void {
+    const denied = out[at]!;
+    const g = this.globals;
+    if (denied > 0) {
+      const b = g[denied - 1]!;
+      b.decisions.limited++;
+      const resetMs = out[at + 2 * denied]!;
+      const sink = new RateLimitSink(this.res, b.rule.policyValue.get(this.limits[denied - 1]!)!, `${b.rule.rateHead}0;t=${secs(resetMs)}`, Math.max(1, secs(resetMs)));
+      if (b.rule.window) respondError(this.req, sink, this.info, 'QUOTA_EXCEEDED', `quota '${b.rule.name}' used up until ${new Date(b.rule.window.end).toISOString()}`);
+      else respondError(this.req, sink, this.info, 'RATE_LIMITED', `rate limit '${b.rule.name}' reached`);
+      return;
+    }
+    const best = this.best;
+    for (let i = 0; i < g.length; i++) {
+      const b = g[i]!;
+      b.decisions.allowed++;
+      const remaining = out[at + 2 * i + 1]!;
+      if (remaining < best.remaining) {
+        best.b = b;
+        best.limit = this.limits[i]!;
+        best.remaining = remaining;
+        best.resetMs = out[at + 2 * i + 2]!;
+      }
+    }
+    pass(this.next, this.req, this.res, this.info, best);
+  }
+
+  onError(): void {
+    if (this.failClosed) {
+      for (const b of this.globals) b.decisions.failedClosed++;
+      respondError(this.req, this.res, this.info, 'RATE_LIMIT_UNAVAILABLE', 'the rate-limit store did not answer in time');
+      return;
+    }
+    for (const b of this.globals) b.decisions.failedOpen++;
+    pass(this.next, this.req, this.res, this.info, this.best);
+  }
+}
+
+/** Hands the request on, with the RateLimit fields of the tightest rule when one applied. */
+function pass(next: Handler, req: RequestHead, res: ResponseSink, info: RequestInfo, t: Tightest): void {
+  if (!t.b) return next(req, res, info);
+  next(req, new RateLimitSink(res, t.b.rule.policyValue.get(t.limit)!, `${t.b.rule.rateHead}${t.remaining};t=${secs(t.resetMs)}`, 0), info);
+}
+
 /** The filter for one compiled config, bound to the proxy's stores. */
 export function rateLimitFilter(cfg: RateLimitConfig, stores: RateLimitStores): Filter {
   const bound: Bound[] = cfg.rules.map((rule) => ({ rule, decisions: stores.decisions(cfg.policy, rule.name), buckets: rule.local ? stores.buckets(cfg.policy, rule.name) : undefined }));
   const redis: RateLimitRedis | undefined = cfg.redis ? stores.redis(cfg.redis.host, cfg.redis.port, cfg.redis.timeoutMs) : undefined;
   const now = stores.now;
+  const failClosed = cfg.failClosed;
   return (next: Handler): Handler =>
     (req, res, info) => {
-      // The most restrictive rule so far, for the headers.
-      let best: Bound | undefined;
-      let bestLimit = 0;
-      let bestRemaining = Infinity;
-      let bestResetMs = 0;
-      let args: Array<string | number> | undefined;
-      let globals: Bound[] | undefined;
-      let limits: number[] | undefined;
+      const best: Tightest = { b: undefined, limit: 0, remaining: Infinity, resetMs: 0 };
+      let pending: Pending | undefined;
       for (let i = 0; i < bound.length; i++) {
         const b = bound[i]!;
         const rule = b.rule;
@@ -341,8 +405,7 @@ export function rateLimitFilter(cfg: RateLimitConfig, stores: RateLimitStores): 
             if (!k && b.buckets.size >= MAX_LOCAL_BUCKETS) b.buckets.delete(b.buckets.keys().next().value!);
             b.buckets.set(value, (k = { tokens: limit, last: t, limit }));
           }
-          const rate = limit / rule.windowMs;
-          k.tokens = Math.min(limit, k.tokens + (t - k.last) * rate);
+          k.tokens = Math.min(limit, k.tokens + ((t - k.last) * limit) / rule.windowMs);
           k.last = t;
           if (k.tokens < 1) {
             b.decisions.limited++;
@@ -355,18 +418,28 @@ export function rateLimitFilter(cfg: RateLimitConfig, stores: RateLimitStores): 
           // Counted here even if a global rule then refuses (its token is spent too).
           b.decisions.allowed++;
           const remaining = Math.floor(k.tokens);
-          if (remaining < bestRemaining) {
-            best = b;
-            bestLimit = limit;
-            bestRemaining = remaining;
-            bestResetMs = ((limit - k.tokens) * rule.windowMs) / limit;
+          if (remaining < best.remaining) {
+            best.b = b;
+            best.limit = limit;
+            best.remaining = remaining;
+            best.resetMs = ((limit - k.tokens) * rule.windowMs) / limit;
           }
           continue;
         }
-        // Global: key and script arguments, sent once for every global rule of the request.
-        let key: string;
-        if (rule.window) {
-          const w = rule.window;
+        pending ??= new Pending(failClosed, next, req, res, info, best);
+        pending.globals.push(b);
+        pending.limits.push(limit);
+        pending.values.push(value);
+      }
+      if (!pending) return pass(next, req, res, info, best);
+      // Global rules and quotas: this request's part of the connection's next batch.
+      const g = pending.globals;
+      redis!.begin();
+      for (let i = 0; i < g.length; i++) {
+        const rule = g[i]!.rule;
+        const value = pending.values[i]!;
+        const w = rule.window;
+        if (w) {
           const t = Date.now();
           if (t >= w.end) {
             const cw = calendarWindow(rule.quota, t);
@@ -374,70 +447,10 @@ export function rateLimitFilter(cfg: RateLimitConfig, stores: RateLimitStores): 
             w.end = cw.end;
             w.keyHead = `${rule.keyHead}${cw.start / 1000}:`;
           }
-          key = w.keyHead + value;
-        } else key = rule.keyHead + value;
-        if (!args) {
-          args = [0];
-          globals = [];
-          limits = [];
-        }
-        args.push(key);
-        globals!.push(b);
-        limits!.push(limit);
+          redis!.add(w.keyHead + value, 'f', pending.limits[i]!, w.end, 0);
+        } else redis!.add(rule.keyHead + value, 's', pending.limits[i]!, rule.windowMs, rule.bucketMs);
       }
-      if (!args) {
-        // Local rules only (or none applied).
-        if (best) {
-          next(req, new RateLimitSink(res, best.rule.policyValue.get(bestLimit)!, `${best.rule.rateHead}${bestRemaining};t=${secs(bestResetMs)}`, 0), info);
-        } else next(req, res, info);
-        return;
-      }
-      const g = globals!;
-      const n = g.length;
-      args[0] = n;
-      for (let i = 0; i < n; i++) {
-        const rule = g[i]!.rule;
-        if (rule.window) args.push('f', limits![i]!, rule.window.end, 0);
-        else args.push('s', limits![i]!, rule.windowMs, rule.bucketMs);
-      }
-      redis!.run(args).then(
-        (out) => {
-          const denied = out[0]!;
-          if (denied > 0) {
-            const b = g[denied - 1]!;
-            b.decisions.limited++;
-            const resetMs = out[2 * denied]!;
-            const limit = limits![denied - 1]!;
-            const sink = new RateLimitSink(res, b.rule.policyValue.get(limit)!, `${b.rule.rateHead}0;t=${secs(resetMs)}`, Math.max(1, secs(resetMs)));
-            if (b.rule.window) respondError(req, sink, info, 'QUOTA_EXCEEDED', `quota '${b.rule.name}' used up until ${new Date(b.rule.window.end).toISOString()}`);
-            else respondError(req, sink, info, 'RATE_LIMITED', `rate limit '${b.rule.name}' reached`);
-            return;
-          }
-          for (let i = 0; i < n; i++) {
-            const b = g[i]!;
-            b.decisions.allowed++;
-            const remaining = out[2 * i + 1]!;
-            if (remaining < bestRemaining) {
-              best = b;
-              bestLimit = limits![i]!;
-              bestRemaining = remaining;
-              bestResetMs = out[2 * i + 2]!;
-            }
-          }
-          next(req, new RateLimitSink(res, best!.rule.policyValue.get(bestLimit)!, `${best!.rule.rateHead}${bestRemaining};t=${secs(bestResetMs)}`, 0), info);
-        },
-        () => {
-          redis!.errors++;
-          if (cfg.failClosed) {
-            for (const b of g) b.decisions.failedClosed++;
-            respondError(req, res, info, 'RATE_LIMIT_UNAVAILABLE', 'the rate-limit store did not answer in time');
-            return;
-          }
-          for (const b of g) b.decisions.failedOpen++;
-          if (best) next(req, new RateLimitSink(res, best.rule.policyValue.get(bestLimit)!, `${best.rule.rateHead}${bestRemaining};t=${secs(bestResetMs)}`, 0), info);
-          else next(req, res, info);
-        },
-      );
+      redis!.end(pending);
     };
 }
 

@@ -6,92 +6,127 @@
  * again; a connection no chain took during an update is closed after it (mark and sweep).
  *
  * Global counting is one Lua script (GLOBAL_SCRIPT) run with EVALSHA (ioredis defineCommand:
- * loaded once, EVAL only after a NOSCRIPT), with auto-pipelining so concurrent requests share
- * round trips. It is atomic: it reads every counter a request touches, and only when all admit it
- * counts the request in each, so a refused request uses up nothing. Time is Redis's (TIME), one
- * clock for every replica.
+ * loaded once, EVAL only after a NOSCRIPT), with auto-pipelining; the requests of one event-loop
+ * turn go in one call, so concurrent requests share round trips and client work. It is atomic
+ * per request: it reads every counter a request touches, and only when all admit it counts the
+ * request in each, so a refused request uses up nothing. Time is Redis's (TIME), one clock for
+ * every replica.
  */
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 
 /**
- * KEYS: the counters. ARGV, four per key: kind ('s' sliding window, 'f' fixed window), limit,
- * then for 's' the window and bucket in ms, for 'f' the window's end (epoch ms) and 0.
- * Returns {denied, r1, t1, r2, t2, ...}: denied is 0 (counted in every key) or the 1-based index
- * of the first key at its limit (nothing counted); r = remaining after this request, t = ms
- * until the counter frees capacity (sliding: the oldest counted bucket leaves the window; fixed:
- * the window ends).
+ * One call decides a batch of requests, in order (each sees the counts of those before it).
+ * ARGV[1] = the number of requests; then per request: its number of counters n, and four values
+ * per counter: the kind, the limit, then for 's' (sliding window) the window and bucket in ms,
+ * for 'f' (fixed window) its end in epoch ms and 0. KEYS: every request's counters, in order.
+ * Returns, per request, 1 + 2n numbers: denied (0: counted in every counter; else the 1-based
+ * index of the first counter at its limit, and nothing counted), then per counter r (remaining
+ * after this request) and t (ms until it frees capacity: sliding, when the oldest counted bucket
+ * leaves the window; fixed, when the window ends).
  *
  * A sliding window is a hash of per-bucket counts (a bucket is 1/60 of the window): the count is
- * the sum of the buckets inside the window, buckets that left it are deleted. Exact while no
- * bucket expires mid-burst; as the window slides, capacity comes back one bucket at a time.
+ * the sum of the buckets inside the window; buckets that left it are deleted. Exact while no
+ * bucket leaves mid-burst; as the window slides, capacity comes back one bucket at a time.
  */
 export const GLOBAL_SCRIPT = `local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local n = #KEYS
-local out = {0}
-local denied = 0
-local cur = {}
-for i = 1, n do
-  local a = (i - 1) * 4
-  local limit = tonumber(ARGV[a + 2])
-  local p1 = tonumber(ARGV[a + 3])
-  local count = 0
-  local reset = 0
-  if ARGV[a + 1] == 's' then
-    local bms = tonumber(ARGV[a + 4])
-    local nb = math.ceil(p1 / bms)
-    local b = math.floor(now / bms)
-    cur[i] = b
-    local oldest = b - nb + 1
-    local first = b
-    local h = redis.call('HGETALL', KEYS[i])
-    for j = 1, #h, 2 do
-      local k = tonumber(h[j])
-      if k < oldest then redis.call('HDEL', KEYS[i], h[j])
-      else
-        count = count + tonumber(h[j + 1])
-        if k < first then first = k end
+local out = {}
+local a = 2
+local ki = 0
+for r = 1, tonumber(ARGV[1]) do
+  local n = tonumber(ARGV[a])
+  a = a + 1
+  local base = #out
+  out[base + 1] = 0
+  local denied = 0
+  local cur = {}
+  for i = 1, n do
+    local o = a + (i - 1) * 4
+    local key = KEYS[ki + i]
+    local limit = tonumber(ARGV[o + 1])
+    local p1 = tonumber(ARGV[o + 2])
+    local count = 0
+    local reset = 0
+    if ARGV[o] == 's' then
+      local bms = tonumber(ARGV[o + 3])
+      local nb = math.ceil(p1 / bms)
+      local b = math.floor(now / bms)
+      cur[i] = b
+      local oldest = b - nb + 1
+      local first = b
+      local h = redis.call('HGETALL', key)
+      for j = 1, #h, 2 do
+        local k = tonumber(h[j])
+        if k < oldest then redis.call('HDEL', key, h[j])
+        else
+          count = count + tonumber(h[j + 1])
+          if k < first then first = k end
+        end
       end
+      reset = (first + nb) * bms - now
+    else
+      count = tonumber(redis.call('GET', key) or '0')
+      reset = p1 - now
     end
-    reset = (first + nb) * bms - now
-  else
-    count = tonumber(redis.call('GET', KEYS[i]) or '0')
-    reset = p1 - now
+    if count >= limit and denied == 0 then denied = i end
+    out[base + 2 * i] = limit - count
+    out[base + 2 * i + 1] = reset
   end
-  if count >= limit and denied == 0 then denied = i end
-  out[2 * i] = limit - count
-  out[2 * i + 1] = reset
-end
-if denied > 0 then
-  out[1] = denied
-  for i = 1, n do if out[2 * i] < 0 then out[2 * i] = 0 end end
-  return out
-end
-for i = 1, n do
-  local a = (i - 1) * 4
-  local p1 = tonumber(ARGV[a + 3])
-  if ARGV[a + 1] == 's' then
-    redis.call('HINCRBY', KEYS[i], cur[i], 1)
-    redis.call('PEXPIRE', KEYS[i], p1 + tonumber(ARGV[a + 4]))
+  if denied > 0 then
+    out[base + 1] = denied
+    for i = 1, n do if out[base + 2 * i] < 0 then out[base + 2 * i] = 0 end end
   else
-    if redis.call('INCR', KEYS[i]) == 1 then redis.call('PEXPIREAT', KEYS[i], p1 + 60000) end
+    for i = 1, n do
+      local o = a + (i - 1) * 4
+      local key = KEYS[ki + i]
+      local p1 = tonumber(ARGV[o + 2])
+      if ARGV[o] == 's' then
+        redis.call('HINCRBY', key, cur[i], 1)
+        redis.call('PEXPIRE', key, p1 + tonumber(ARGV[o + 3]))
+      elseif redis.call('INCR', key) == 1 then
+        redis.call('PEXPIREAT', key, p1 + 60000)
+      end
+      out[base + 2 * i] = out[base + 2 * i] - 1
+    end
   end
-  out[2 * i] = out[2 * i] - 1
+  a = a + n * 4
+  ki = ki + n
 end
 return out`;
 
-const DOWN = new Error('Redis is unreachable');
+/** A request waiting for its batch's answer. */
+export interface RateLimitWaiter {
+  /** `out[at]` is denied, then r and t per counter (see GLOBAL_SCRIPT). */
+  onResult(out: readonly number[], at: number): void;
+  onError(): void;
+}
 
-/** One Redis, as the filter reaches it. */
+/** Requests per script call at most (a longer batch is split): bounds one script's run time. */
+const MAX_BATCH = 256;
+
+/**
+ * One Redis, as the filter reaches it. Requests that arrive in the same turn of the event loop
+ * are decided by one script call (flushed on setImmediate): under load the client's per-command
+ * work is shared by the batch, and a request costs an array push and its share of one reply.
+ */
 export class RateLimitRedis {
   readonly #r: Redis;
   readonly address: string;
-  /** Script calls that failed (timeout, no connection, error reply). */
+  /** Script calls that failed (timeout, no connection, error reply), counted per request. */
   errors = 0;
   #up = false;
   #everUp = false;
   #log: Logger | undefined;
+  // The batch being filled: [R, n1, argv..., n2, argv...] and the keys; one waiter per request.
+  #argv: Array<string | number> = [0];
+  #keys: string[] = [];
+  #waiters: RateLimitWaiter[] = [];
+  #counts: number[] = [];
+  #pendingKeys = 0;
+  #countAt = 0;
+  #scheduled = false;
+  readonly #flush = (): void => this.#send();
 
   constructor(host: string, port: number, timeoutMs: number, log: Logger | undefined) {
     this.address = `${host}:${port}`;
@@ -103,7 +138,7 @@ export class RateLimitRedis {
       connectTimeout: Math.max(1000, timeoutMs),
       // Before the first connection, commands wait in the offline queue, bounded by
       // commandTimeout (which ioredis arms when a command is queued); once an outage starts,
-      // run() fails them at once instead (no request waits for a reconnect).
+      // batches fail at once instead (no request waits for a reconnect).
       enableOfflineQueue: true,
       maxRetriesPerRequest: 0,
       enableAutoPipelining: true,
@@ -130,10 +165,61 @@ export class RateLimitRedis {
     return this.#up;
   }
 
-  /** Runs the script: `args` is [numKeys, ...keys, ...argv]. */
-  run(args: Array<string | number>): Promise<number[]> {
-    if (!this.#up && this.#everUp) return Promise.reject(DOWN);
-    return (this.#r as unknown as { weftRateLimit(a: Array<string | number>): Promise<number[]> }).weftRateLimit(args);
+  /** Starts a request's part of the batch; then add() its counters and end() it. */
+  begin(): void {
+    this.#countAt = this.#argv.length;
+    this.#argv.push(0);
+    this.#pendingKeys = 0;
+  }
+
+  /** One counter: 's' (window ms, bucket ms) or 'f' (window end, 0). */
+  add(key: string, kind: 's' | 'f', limit: number, p1: number, p2: number): void {
+    this.#keys.push(key);
+    this.#argv.push(kind, limit, p1, p2);
+    this.#pendingKeys++;
+  }
+
+  end(w: RateLimitWaiter): void {
+    this.#argv[this.#countAt] = this.#pendingKeys;
+    this.#counts.push(this.#pendingKeys);
+    this.#waiters.push(w);
+    if (this.#waiters.length >= MAX_BATCH) this.#send();
+    else if (!this.#scheduled) {
+      this.#scheduled = true;
+      setImmediate(this.#flush);
+    }
+  }
+
+  #send(): void {
+    this.#scheduled = false;
+    const waiters = this.#waiters;
+    if (waiters.length === 0) return;
+    const counts = this.#counts;
+    const argv = this.#argv;
+    const keys = this.#keys;
+    this.#waiters = [];
+    this.#counts = [];
+    this.#argv = [0];
+    this.#keys = [];
+    if (!this.#up && this.#everUp) {
+      this.errors += waiters.length;
+      for (const w of waiters) w.onError();
+      return;
+    }
+    argv[0] = waiters.length;
+    (this.#r as unknown as { weftRateLimit(n: number, keys: string[], argv: Array<string | number>): Promise<number[]> }).weftRateLimit(keys.length, keys, argv).then(
+      (out) => {
+        let at = 0;
+        for (let i = 0; i < waiters.length; i++) {
+          waiters[i]!.onResult(out, at);
+          at += 1 + 2 * counts[i]!;
+        }
+      },
+      () => {
+        this.errors += waiters.length;
+        for (const w of waiters) w.onError();
+      },
+    );
   }
 
   close(): void {

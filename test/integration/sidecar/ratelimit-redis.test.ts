@@ -103,6 +103,18 @@ describe('global rules: the sliding window in Redis', () => {
     for (const p of proxies) p.close();
   });
 
+  it('decides the requests of one batch in order, each consumer apart', async () => {
+    const p = proxy({ policy: 'default/batch', rules: [{ name: 'c', descriptor: [consumer], requests: 3, window: { seconds: 60n } }], redis: redisOf(redis, 'batch:') });
+    await eventually(() => p.stores.connections()[0]!.up);
+    // Sent in one turn of the event loop: one script call decides all 50.
+    const answers = await Promise.all(Array.from({ length: 50 }, (_, i) => p.send({ consumer: `u${i % 5}` }).then((a) => [i % 5, a] as const)));
+    const admitted = [0, 1, 2, 3, 4].map((u) => answers.filter(([c, a]) => c === u && a.status === 200).length);
+    expect(admitted).toEqual([3, 3, 3, 3, 3]);
+    // The first three of each consumer, in arrival order.
+    expect(answers.filter(([, a]) => a.status === 200).map(([c]) => c)).toEqual([0, 1, 2, 3, 4, 0, 1, 2, 3, 4, 0, 1, 2, 3, 4]);
+    p.close();
+  });
+
   it('counts a request only when every counter has room (a refused request uses up nothing)', async () => {
     const p = proxy({
       policy: 'default/both',
