@@ -329,6 +329,7 @@ class Pending implements RateLimitWaiter {
   readonly globals: Bound[] = [];
   readonly limits: number[] = [];
   readonly values: string[] = [];
+  #answered = false;
   constructor(
     readonly failClosed: boolean,
     readonly next: Handler,
@@ -341,6 +342,8 @@ class Pending implements RateLimitWaiter {
   onResult(out: readonly number[], at: number): void {
     const denied = out[at]!;
     const g = this.globals;
+    if (!(denied >= 0 && denied <= g.length)) throw new RangeError(`rate-limit reply: denied ${denied} of ${g.length} counters`);
+    this.#answered = true;
     if (denied > 0) {
       const b = g[denied - 1]!;
       b.decisions.limited++;
@@ -366,6 +369,9 @@ class Pending implements RateLimitWaiter {
   }
 
   onError(): void {
+    // A throw from the chain after the answer began is not Redis's failure: answer once.
+    if (this.#answered) return;
+    this.#answered = true;
     if (this.failClosed) {
       for (const b of this.globals) b.decisions.failedClosed++;
       respondError(this.req, this.res, this.info, 'RATE_LIMIT_UNAVAILABLE', 'the rate-limit store did not answer in time');

@@ -209,9 +209,25 @@ export class RateLimitRedis {
     argv[0] = waiters.length;
     (this.#r as unknown as { weftRateLimit(n: number, keys: string[], argv: Array<string | number>): Promise<number[]> }).weftRateLimit(keys.length, keys, argv).then(
       (out) => {
+        // A reply of another shape (a script of another version under the same SHA) fails the
+        // batch rather than misreading it.
+        let expected = 0;
+        for (const n of counts) expected += 1 + 2 * n;
+        if (!Array.isArray(out) || out.length !== expected) {
+          this.errors += waiters.length;
+          for (const w of waiters) w.onError();
+          return;
+        }
         let at = 0;
         for (let i = 0; i < waiters.length; i++) {
-          waiters[i]!.onResult(out, at);
+          const w = waiters[i]!;
+          // One waiter failing on its reply must not strand the rest of the batch.
+          try {
+            w.onResult(out, at);
+          } catch {
+            this.errors++;
+            w.onError();
+          }
           at += 1 + 2 * counts[i]!;
         }
       },
