@@ -222,7 +222,9 @@ export function compile(m: RateLimit, p: Problems, path: string, before = p.erro
       requests: r.requests,
       plans,
       windowMs,
-      bucketMs: Math.max(1, Math.floor(windowMs / 60)),
+      // 50 buckets per window: a whole number of ms for any whole-second window, so the buckets
+      // tile the window exactly and a reset is never past the window.
+      bucketMs: windowMs / 50,
       local,
       quota,
       keyHead: `${prefix}${quota === RateLimitRule_QuotaPeriod.NONE ? 'r' : 'q'}:${r.name}:`,

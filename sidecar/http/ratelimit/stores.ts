@@ -25,7 +25,7 @@ import type { Logger } from 'pino';
  * after this request) and t (ms until it frees capacity: sliding, when the oldest counted bucket
  * leaves the window; fixed, when the window ends).
  *
- * A sliding window is a hash of per-bucket counts (a bucket is 1/60 of the window): the count is
+ * A sliding window is a hash of per-bucket counts (a bucket is 1/50 of the window): the count is
  * the sum of the buckets inside the window; buckets that left it are deleted. Exact while no
  * bucket leaves mid-burst; as the window slides, capacity comes back one bucket at a time.
  */
