@@ -8,9 +8,11 @@
  *  - local rules take a token from their bucket in this process (capacity `requests`, refilled
  *    evenly over the window); an empty bucket answers 429 RATE_LIMITED at once;
  *  - global rules (a sliding window) and quotas (calendar windows in UTC) are decided together
- *    by one atomic Lua script in Redis (ratelimit/stores.ts): admitted only if every counter has
- *    room, and only then counted, so N replicas admit N-replica-independent totals. A quota at
- *    its limit answers 429 QUOTA_EXCEEDED, a rule 429 RATE_LIMITED.
+ *    by a Lua script in Redis (ratelimit/stores.ts; the requests of one event-loop turn share a
+ *    call): a request is admitted only if every counter has room, and only then counted in each,
+ *    so N replicas together admit the limit, not N times it. A quota at its limit answers 429
+ *    QUOTA_EXCEEDED, a rule 429 RATE_LIMITED. Local rules run first and spend their token even
+ *    when a global rule then refuses.
  *  - Redis not answering within the policy's timeout: fail_mode OPEN admits (failed_open),
  *    CLOSED answers 503 RATE_LIMIT_UNAVAILABLE (failed_closed).
  *
@@ -19,8 +21,9 @@
  * `RateLimit: "<rule>";r=<remaining>;t=<seconds until capacity frees>`, for the rule with the
  * least room left, on admitted responses and on the 429 (which also has Retry-After).
  *
- * The request path builds one string per counted rule (its key) and nothing else it can avoid:
- * descriptor readers, key heads, policy header values per plan are built when the config is.
+ * The request path builds one string per counted rule (its key) and the two header values, and
+ * waits for Redis as an object (Pending), not closures: descriptor readers, key heads and the
+ * RateLimit-Policy values per plan are built when the config is.
  */
 import { anyUnpack } from '@bufbuild/protobuf/wkt';
 import type { Any } from '@bufbuild/protobuf/wkt';
