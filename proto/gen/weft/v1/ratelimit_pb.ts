@@ -153,8 +153,8 @@ export type RateLimitRule = Message<"weft.v1.RateLimitRule"> & {
   requests: number;
 
   /**
-   * The window: a rate limit's period (sliding), or, for a quota, 1h, 1d, 7d (a week from
-   * Monday 00:00 UTC) or a calendar month (period MONTH; window unset).
+   * A rate limit's sliding window: whole seconds from 1s to 24h. Unset for a quota (its window
+   * is the calendar window of quota_period).
    *
    * @generated from field: google.protobuf.Duration window = 4;
    */
@@ -186,7 +186,8 @@ export type RateLimitRule = Message<"weft.v1.RateLimitRule"> & {
   missingValue: string;
 
   /**
-   * Quotas only: the calendar window (UTC). UNSPECIFIED: this rule is a rate limit.
+   * Quotas only: the calendar window in UTC (weeks start on Monday 00:00; months have their own
+   * length), counted in Redis with keys that expire after it. NONE: this rule is a rate limit.
    *
    * @generated from field: weft.v1.RateLimitRule.QuotaPeriod quota_period = 9;
    */
