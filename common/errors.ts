@@ -52,6 +52,9 @@ export const ERROR_CODES = {
   VALIDATION_FAILED: 'the request does not satisfy its ValidationPolicy (400, every violation listed; 415 for a body that is not JSON)',
   TRANSFORM_FAILED: 'a TransformationPolicy could not transform the message: a malformed request body (400) or upstream response (502)',
   AGGREGATION_FAILED: 'a required call of an AggregationPolicy failed (502) or timed out (504); the body names the call',
+  RATE_LIMITED: 'a RateLimitPolicy rule\'s limit for the request\'s descriptor is used up (429, Retry-After)',
+  QUOTA_EXCEEDED: 'a RateLimitPolicy quota for the consumer or plan is used up for its calendar window (429, Retry-After)',
+  RATE_LIMIT_UNAVAILABLE: 'the rate-limit store (Redis) could not answer in time and the policy fails closed (503)',
   // internal
   INTERNAL: 'an internal invariant failed',
 } as const;

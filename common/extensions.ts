@@ -29,6 +29,7 @@ import { ApiLifecyclePolicySchema, ApiLifecycleSchema } from '../proto/gen/weft/
 import { ValidationSchema } from '../proto/gen/weft/v1/validation_pb.js';
 import { TransformationSchema } from '../proto/gen/weft/v1/transformation_pb.js';
 import { AggregationFilterSchema, AggregationSchema } from '../proto/gen/weft/v1/aggregation_pb.js';
+import { RateLimitSchema } from '../proto/gen/weft/v1/ratelimit_pb.js';
 import { RBACSchema } from '../proto/gen/envoy/extensions/filters/http/rbac/v3/rbac_pb.js';
 import { RouterSchema } from '../proto/gen/envoy/extensions/filters/http/router/v3/router_pb.js';
 import { HttpConnectionManagerSchema } from '../proto/gen/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager_pb.js';
@@ -113,6 +114,12 @@ export const EXTENSIONS = Object.freeze({
    */
   keyAuth: ext('weft.filters.http.key_auth', 'http_filter', KeyAuthSchema),
   keyAuthPolicy: ext('weft.filters.http.key_auth', 'per_filter_config', KeyAuthPolicySchema),
+  /**
+   * Rate limits and quotas (RateLimitPolicy): a RateLimit on the listener (a policy targeting it,
+   * or none: no rules) and a RateLimit per route (a rule's ExtensionRef), which replaces it.
+   */
+  rateLimit: ext('weft.filters.http.ratelimit', 'http_filter', RateLimitSchema),
+  rateLimitPolicy: ext('weft.filters.http.ratelimit', 'per_filter_config', RateLimitSchema),
   /** Weft's gRPC -> HTTP/JSON translation: the filter (no options, is_optional) ... */
   grpcJsonReverseFilter: ext('weft.filters.http.grpc_json_reverse', 'http_filter', GrpcJsonReverseSchema),
   /** ... and its config per virtual host: a FilterConfig (is_optional) around a GrpcJsonTranscoder. */

@@ -279,6 +279,7 @@ async function run(argv: string[], opts: MainOptions): Promise<void> {
   const runtime = new Runtime(appProtocol, mesh, tracing, onDeny, gatewayMode ? undefined : [SIDECAR_LISTENER.outbound, SIDECAR_LISTENER.inbound]);
   runtime.caches.setLogger(log.child({ component: 'cache' }));
   runtime.jwks.setLogger(log.child({ component: 'jwt_authn' }));
+  runtime.rateLimits.setLogger(log.child({ component: 'ratelimit' }));
   const requests = new RequestStats({ maxSeries: Number(a['metrics-max-series']) });
   const maxConsumers = Number(a['metrics-max-consumers']);
   consumerLabels.setMax(maxConsumers);

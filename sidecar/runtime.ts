@@ -16,6 +16,7 @@ import { CacheStores } from './http/cache/stores.js';
 import { JwksRegistry, type OriginEndpoint } from './http/jwt/jwks.js';
 import { isOriginCluster, originTlsOf } from './xds/types/tls.js';
 import { Problems } from './xds/types/decoded.js';
+import { RateLimitStores } from './http/ratelimit/stores.js';
 import { routePerFilter } from './http/filters/index.js';
 import { dispatch, type ListenerChain } from './http/hcm.js';
 import type { ListenerContext } from './listeners/http-listener.js';
@@ -47,6 +48,8 @@ export class Runtime {
   readonly #origins = new Map<string, OriginEndpoint>();
   /** Remote JWKS key sets: they outlive the chains too. */
   readonly jwks = new JwksRegistry((name) => this.#origins.get(name));
+  /** The rate-limit filter's Redis connections, local buckets and counters, kept across updates likewise. */
+  readonly rateLimits = new RateLimitStores();
 
   constructor(
     private readonly appProtocol: 'http' | 'http2' | 'grpc',
@@ -134,6 +137,7 @@ export class Runtime {
       listener: name,
       caches: this.caches,
       jwks: this.jwks,
+      rateLimits: this.rateLimits,
       dispatch: (req, res, info) => dispatch(source, req, res, info),
       ...(this.onDeny ? { onDeny: this.onDeny } : {}),
       ...(tracing ? { tracing } : {}),
@@ -207,6 +211,7 @@ export class Runtime {
     this.jwks.mark();
     // A gateway's listeners share one tracer (the control plane gives each HCM the same settings).
     let gatewayTracing: TracingConfig | undefined;
+    this.rateLimits.mark();
     for (const [name, l] of cfg.listeners) {
       this.#listenerRoute.set(name, l.routeName);
       // Connection limits hold as soon as the Listener is applied, routes or not.
@@ -227,6 +232,7 @@ export class Runtime {
     this.tracing?.configure('gateway', gatewayTracing);
     this.caches.sweep();
     this.jwks.sweep();
+    this.rateLimits.sweep();
     if (inbound) this.#inbound = inbound.transport;
     const routed = (l: string) => {
       const rn = this.#listenerRoute.get(l);
@@ -246,6 +252,7 @@ export class Runtime {
   close(): void {
     this.caches.close();
     this.jwks.close();
+    this.rateLimits.close();
     for (const c of this.#clusters.values()) c.close();
   }
 }

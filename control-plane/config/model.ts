@@ -35,6 +35,7 @@ export function buildModel(revision: number, resources: Iterable<MeshResource>):
     validationPolicies: new Map(),
     transformationPolicies: new Map(),
     aggregationPolicies: new Map(),
+    rateLimitPolicies: new Map(),
     mesh: DEFAULT_MESH_CONFIG,
   };
   const defs = new Map(KIND_DEFINITIONS.map((d) => [d.kind, d.addToModel as (b: ModelBuilder, r: MeshResource) => void]));
@@ -72,6 +73,7 @@ export function buildModel(revision: number, resources: Iterable<MeshResource>):
     validationPolicies: b.validationPolicies,
     transformationPolicies: b.transformationPolicies,
     aggregationPolicies: b.aggregationPolicies,
+    rateLimitPolicies: b.rateLimitPolicies,
     mesh: b.mesh,
   };
 }

@@ -19,7 +19,8 @@ export type Kind =
   | 'Consumer' | 'ApiKeyPolicy'
   | 'ApiLifecyclePolicy'
   | 'ValidationPolicy' | 'TransformationPolicy'
-  | 'AggregationPolicy';
+  | 'AggregationPolicy'
+  | 'RateLimitPolicy';
 
 export interface ObjectMeta {
   name: string;
@@ -152,7 +153,8 @@ export type ExtensionRefKind =
   | 'ApiKeyPolicy'
   | 'ApiLifecyclePolicy'
   | 'ValidationPolicy' | 'TransformationPolicy'
-  | 'AggregationPolicy';
+  | 'AggregationPolicy'
+  | 'RateLimitPolicy';
 
 /** A Gateway API ExtensionRef route filter (LocalObjectReference: the route's namespace) naming one of Weft's policies. */
 export interface ExtensionRef {
@@ -748,6 +750,52 @@ export interface CachePolicySpec {
   ignoreRequestCacheControl: boolean;
 }
 
+// ------------------------------------------------------------------------------- RateLimitPolicy
+
+/** One part of a rate-limit descriptor: what a request is counted under. */
+export type RateLimitDescriptorEntry =
+  | { consumer: true }
+  | { plan: true }
+  | { jwtClaim: string }
+  | { clientIp: true }
+  | { header: string }
+  | { route: true }
+  | { service: true };
+
+/** A sliding-window rate limit (requests per window) for each value of its descriptor. */
+export interface RateLimitRuleSpec {
+  name: string;
+  descriptor: RateLimitDescriptorEntry[];
+  requests: number;
+  windowMs: number;
+  scope: 'local' | 'global';
+  /** Requests per window by the consumer's plan (a plan not listed gets `requests`). */
+  plans: Record<string, number>;
+  /** A request lacking some descriptor value: skipped by the rule (undefined), or counted with this value. */
+  missingValue?: string;
+}
+
+export type QuotaPeriod = 'hour' | 'day' | 'week' | 'month';
+
+/** A quota: requests per calendar window (UTC) per consumer or plan, counted in Redis. */
+export interface RateLimitQuotaSpec {
+  name: string;
+  by: 'consumer' | 'plan';
+  requests: number;
+  period: QuotaPeriod;
+  plans: Record<string, number>;
+  missingValue?: string;
+}
+
+export interface RateLimitPolicySpec {
+  targetRefs: PolicyTargetRef[];
+  rules: RateLimitRuleSpec[];
+  quotas: RateLimitQuotaSpec[];
+  /** Required by global rules and quotas. */
+  redis?: { address: string; keyPrefix: string; timeoutMs: number };
+  failMode: 'open' | 'closed';
+}
+
 // ------------------------------------------------------------------------------------ MeshConfig
 
 export type MtlsMode = 'STRICT' | 'PERMISSIVE' | 'DISABLE';
@@ -856,6 +904,7 @@ export type ApiLifecyclePolicyResource = ResourceBase<'ApiLifecyclePolicy', ApiL
 export type ValidationPolicyResource = ResourceBase<'ValidationPolicy', ValidationPolicySpec>;
 export type TransformationPolicyResource = ResourceBase<'TransformationPolicy', TransformationPolicySpec>;
 export type AggregationPolicyResource = ResourceBase<'AggregationPolicy', AggregationPolicySpec>;
+export type RateLimitPolicyResource = ResourceBase<'RateLimitPolicy', RateLimitPolicySpec>;
 export type MeshResource =
   | ServiceResource | HTTPRouteResource | GRPCRouteResource | TrafficPolicyResource | AuthorizationPolicyResource | GRPCTranslationResource | MeshConfigResource | FaultPolicyResource | CorsPolicyResource | CachePolicyResource | GatewayResource
   | SecretResource | CompressionPolicyResource | ClientTrafficPolicyResource | SecurityHeadersPolicyResource
@@ -863,7 +912,8 @@ export type MeshResource =
   | ConsumerResource | ApiKeyPolicyResource
   | ApiLifecyclePolicyResource
   | ValidationPolicyResource | TransformationPolicyResource
-  | AggregationPolicyResource;
+  | AggregationPolicyResource
+  | RateLimitPolicyResource;
 
 /** `Kind/namespace/name`: the identity of a resource in the store and in messages. */
 export type ResourceKey = string;
@@ -915,5 +965,7 @@ export interface MeshModel {
   readonly transformationPolicies: ReadonlyMap<ResourceKey, TransformationPolicyResource>;
   /** AggregationPolicy by its own key (`AggregationPolicy/ns/name`). */
   readonly aggregationPolicies: ReadonlyMap<ResourceKey, AggregationPolicyResource>;
+  /** RateLimitPolicy by its own key. */
+  readonly rateLimitPolicies: ReadonlyMap<ResourceKey, RateLimitPolicyResource>;
   readonly mesh: MeshConfigSpec;
 }

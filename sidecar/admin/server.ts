@@ -203,6 +203,17 @@ export function registerSidecarMetrics(m: Metrics, s: AdminState): void {
     jwks().flatMap((j) => [[{ provider: j.name, action: 'refetched' }, j.kidRefetches] as const, [{ provider: j.name, action: 'rate_limited' }, j.kidRefused] as const]),
   );
   m.pull('gauge', 'weft_jwks_stale', '1 while a provider serves keys older than its cacheDuration (its JWKS endpoint has been failing).', ['provider'], () => jwks().map((j) => [{ provider: j.name }, j.stale ? 1 : 0] as const), 'max');
+  const rl = () => s.runtime.rateLimits;
+  m.pull('counter', 'weft_ratelimit_decisions_total', 'Requests a RateLimitPolicy rule or quota decided, per policy, rule and result: allowed, limited (429), failed_open (Redis unreachable, admitted), failed_closed (Redis unreachable, 503).', ['policy', 'rule', 'result'], () =>
+    [...rl().allDecisions()].flatMap((d) => [
+      [{ policy: d.policy, rule: d.rule, result: 'allowed' }, d.c.allowed] as const,
+      [{ policy: d.policy, rule: d.rule, result: 'limited' }, d.c.limited] as const,
+      [{ policy: d.policy, rule: d.rule, result: 'failed_open' }, d.c.failedOpen] as const,
+      [{ policy: d.policy, rule: d.rule, result: 'failed_closed' }, d.c.failedClosed] as const,
+    ]),
+  );
+  m.pull('gauge', 'weft_ratelimit_redis_up', '1 while the rate-limit filter\'s connection to this Redis is ready, 0 while it is down (global rules and quotas then apply their fail mode).', ['redis'], () => rl().connections().map((c) => [{ redis: c.address }, c.up ? 1 : 0] as const), 'max');
+  m.pull('counter', 'weft_ratelimit_redis_errors_total', 'Rate-limit script calls to this Redis that failed or timed out.', ['redis'], () => rl().connections().map((c) => [{ redis: c.address }, c.errors] as const));
   m.pull('counter', 'weft_upstream_requests_total', 'Requests sent to a cluster (not counting retries).', ['cluster'], perCluster((c) => c.stats.rqTotal));
   m.pull('counter', 'weft_upstream_attempts_total', 'Upstream attempts (first tries and retries) per cluster.', ['cluster'], perCluster((c) => c.stats.rqAttempts));
   m.pull('gauge', 'weft_upstream_requests_active', 'Requests in flight per cluster.', ['cluster'], perCluster((c) => c.stats.rqActive));

@@ -24,6 +24,7 @@ import type { Problems } from '../xds/types/decoded.js';
 import type { RouterTracing } from '../telemetry/tracing.js';
 import type { CacheStores } from './cache/stores.js';
 import type { JwksRegistry } from './jwt/jwks.js';
+import type { RateLimitStores } from './ratelimit/stores.js';
 
 export type ResponseHeaders = Record<string, string | string[] | number>;
 
@@ -241,6 +242,8 @@ export interface FilterContext {
    * chain, the router and its clusters. The listener's chain at the time of the call is used.
    */
   readonly dispatch?: (req: RequestHead & { path: string }, res: ResponseSink, info: RequestInfo) => void;
+  /** The proxy's rate-limit state: Redis connections, local buckets, counters (they outlive the chains). */
+  readonly rateLimits?: RateLimitStores;
 }
 
 /** The per-route half of a factory: `typed_per_filter_config` entries of this type. */

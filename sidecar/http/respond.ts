@@ -38,6 +38,9 @@ const HTTP_STATUS: Partial<Record<ErrorCode, number>> = {
   VALIDATION_FAILED: 400,
   TRANSFORM_FAILED: 400,
   AGGREGATION_FAILED: 502,
+  RATE_LIMITED: 429,
+  QUOTA_EXCEEDED: 429,
+  RATE_LIMIT_UNAVAILABLE: 503,
 };
 
 /** gRPC status codes per error (https://grpc.github.io/grpc/core/md_doc_statuscodes.html). */
@@ -61,6 +64,8 @@ const GRPC_STATUS: Partial<Record<ErrorCode, number>> = {
   API_SUNSET: 12, // UNIMPLEMENTED: the method is gone, like a missing route
   VALIDATION_FAILED: 3, // INVALID_ARGUMENT
   TRANSFORM_FAILED: 3, // INVALID_ARGUMENT
+  RATE_LIMITED: 8, // RESOURCE_EXHAUSTED
+  QUOTA_EXCEEDED: 8, // RESOURCE_EXHAUSTED
 };
 
 export function httpStatusFor(code: ErrorCode): number {

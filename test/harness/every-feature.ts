@@ -324,6 +324,23 @@ spec:
   consumers: { all: true }
   targetRefs: [{ group: weft.dev, kind: Service, name: orders }]
 `,
+    // RateLimitPolicy: every descriptor part, local and global rules, plans, a quota; on a
+    // Gateway and on a Service's inbound listener.
+    `apiVersion: weft.dev/v1alpha1
+kind: RateLimitPolicy
+metadata: { name: edge-all-limits }
+spec:
+  targetRefs:
+    - { group: gateway.networking.k8s.io, kind: Gateway, name: edge-all }
+    - { group: weft.dev, kind: Service, name: library }
+  redis: { address: "127.0.0.1:6379", keyPrefix: "rl:", timeout: 50ms }
+  failMode: closed
+  rules:
+    - { name: g, descriptor: [consumer, plan, { jwtClaim: tenant }, clientIp, { header: x-key }, route, service], requests: 100, unit: minute, plans: { gold: 1000 }, missingValue: none }
+    - { name: l, descriptor: [clientIp], requests: 10, period: 2s, scope: local }
+  quotas:
+    - { name: q, by: consumer, requests: 1000, period: week, plans: { gold: 10000 } }
+`,
     `apiVersion: gateway.networking.k8s.io/v1
 kind: GRPCRoute
 metadata: { name: edge-shop, namespace: shop }

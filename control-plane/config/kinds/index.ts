@@ -26,6 +26,7 @@ import { apiLifecyclePolicyKind } from './api-lifecycle-policy.js';
 import { validationPolicyKind } from './validation-policy.js';
 import { transformationPolicyKind } from './transformation-policy.js';
 import { aggregationPolicyKind } from './aggregation-policy.js';
+import { rateLimitPolicyKind } from './rate-limit-policy.js';
 
 type AnyKindDefinition = { [K in Kind]: KindDefinition<K> }[Kind];
 
@@ -52,6 +53,7 @@ export const KIND_DEFINITIONS = Object.freeze([
   validationPolicyKind,
   transformationPolicyKind,
   aggregationPolicyKind,
+  rateLimitPolicyKind,
 ] as const satisfies readonly AnyKindDefinition[]);
 
 // Every Kind has a definition (a compile error names the missing one).

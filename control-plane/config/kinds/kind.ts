@@ -33,6 +33,7 @@ export interface ModelBuilder {
   validationPolicies: Map<ResourceKey, ResourceOf<'ValidationPolicy'>>;
   transformationPolicies: Map<ResourceKey, ResourceOf<'TransformationPolicy'>>;
   aggregationPolicies: Map<ResourceKey, ResourceOf<'AggregationPolicy'>>;
+  rateLimitPolicies: Map<ResourceKey, ResourceOf<'RateLimitPolicy'>>;
   mesh: MeshConfigSpec;
 }
 

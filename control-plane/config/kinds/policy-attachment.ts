@@ -36,6 +36,7 @@ export const EXTENSION_REF_KINDS: { readonly [K in ExtensionRefKind]: (m: MeshMo
   ValidationPolicy: (m) => m.validationPolicies,
   TransformationPolicy: (m) => m.transformationPolicies,
   AggregationPolicy: (m) => m.aggregationPolicies,
+  RateLimitPolicy: (m) => m.rateLimitPolicies,
 };
 
 /**

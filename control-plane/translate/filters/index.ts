@@ -22,6 +22,7 @@ import { apiLifecycle } from './api-lifecycle.js';
 import { validation } from './validation.js';
 import { transformation } from './transformation.js';
 import { aggregation } from './aggregation.js';
+import { rateLimit } from './rate-limit.js';
 
 /**
  * CORS first: it answers preflights before anything else, and its headers reach every answer a
@@ -29,6 +30,8 @@ import { aggregation } from './aggregation.js';
  * CORS failure). Then the request limits (they refuse before anything runs); then the compressor:
  * it wraps (and compresses) what every later filter answers (the cache keeps identity bodies).
  * API keys before RBAC and everything that reads the consumer (info.consumer).
+ * Rate limits after authentication and authorization: they count the consumer those found, and
+ * a request refused there does not use up anyone's limit.
  */
 export const HTTP_FILTERS: readonly HttpFilterTranslation[] = Object.freeze([
   cors,
@@ -40,6 +43,7 @@ export const HTTP_FILTERS: readonly HttpFilterTranslation[] = Object.freeze([
   // After the API keys: a request without a key is told 401 before a token's scopes are judged.
   jwtClaims,
   rbac,
+  rateLimit,
   // Before validation: a retired version is 410 whatever its body, and a deprecated version's
   // 400 carries the Deprecation headers too.
   apiLifecycle,

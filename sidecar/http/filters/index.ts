@@ -27,6 +27,7 @@ import { apiLifecycle } from './api-lifecycle.js';
 import { validation } from './validation.js';
 import { transformation } from './transformation.js';
 import { aggregation } from './aggregation.js';
+import { rateLimit } from './ratelimit.js';
 
 export const HTTP_FILTERS: readonly HttpFilterFactory[] = [
   requestLimits as HttpFilterFactory,
@@ -46,6 +47,7 @@ export const HTTP_FILTERS: readonly HttpFilterFactory[] = [
   validation as HttpFilterFactory,
   transformation as HttpFilterFactory,
   aggregation as HttpFilterFactory,
+  rateLimit as HttpFilterFactory,
 ];
 
 /** The factory for an http_filters entry's typed_config, by its type URL. */

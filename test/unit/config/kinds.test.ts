@@ -16,6 +16,7 @@ describe('kind registry', () => {
       'ApiLifecyclePolicy',
       'ValidationPolicy', 'TransformationPolicy',
       'AggregationPolicy',
+      'RateLimitPolicy',
     ]);
     expect(new Set(KIND_DEFINITIONS.map((d) => d.kind)).size).toBe(KIND_DEFINITIONS.length);
     for (const k of KINDS) expect(kindDefinition(k).kind).toBe(k);
@@ -30,6 +31,7 @@ describe('kind registry', () => {
         'apilifecyclepolicy',
         'validationpolicy, transformationpolicy',
         'aggregationpolicy',
+        'ratelimitpolicy (rlp)',
       ].join(', '),
     );
     const spellings: Record<string, string> = {
@@ -44,6 +46,7 @@ describe('kind registry', () => {
       apilifecyclepolicy: 'ApiLifecyclePolicy', apilifecyclepolicies: 'ApiLifecyclePolicy',
       validationpolicy: 'ValidationPolicy', validationpolicies: 'ValidationPolicy', transformationpolicy: 'TransformationPolicy', transformationpolicies: 'TransformationPolicy',
       aggregationpolicy: 'AggregationPolicy', aggregationpolicies: 'AggregationPolicy',
+      ratelimitpolicy: 'RateLimitPolicy', ratelimitpolicies: 'RateLimitPolicy', rlp: 'RateLimitPolicy',
       SVC: 'Service', HTTPRoute: 'HTTPRoute',
     };
     for (const [s, k] of Object.entries(spellings)) expect(parseKind(s), s).toBe(k);

@@ -21,7 +21,7 @@ describe('every feature: translator output decodes in the sidecar and renders as
     emitted.push(...(await everyFeatureResources()));
   }, 60_000);
 
-  it('emits what the mesh uses: CORS, grpc_web, the transcoder, RBAC, fault injection, compression, caching, limits, API keys, tracing, TLS, reverse translation', () => {
+  it('emits what the mesh uses: CORS, grpc_web, the transcoder, RBAC, fault injection, compression, caching, limits, the API-gateway filters, tracing, TLS, reverse translation', () => {
     const filters = new Set<string>();
     for (const e of emitted) {
       if (e.kind !== 'listener') continue;
@@ -42,6 +42,7 @@ describe('every feature: translator output decodes in the sidecar and renders as
         'weft.filters.http.api_lifecycle',
         'weft.filters.http.transformation', 'weft.filters.http.validation',
         'weft.filters.http.aggregation',
+        'weft.filters.http.ratelimit',
       ].sort(),
     );
     expect(new Set(emitted.map((e) => e.kind))).toEqual(new Set(['listener', 'route', 'cluster', 'endpoint', 'secret']));
