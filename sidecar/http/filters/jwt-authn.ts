@@ -26,6 +26,7 @@
  */
 import { anyUnpack } from '@bufbuild/protobuf/wkt';
 import { decodeProtectedHeader, errors as joseErrors, jwtVerify, type JWTPayload } from 'jose';
+import { VerifiedTokens } from '../jwt/verified-tokens.js';
 import { EXTENSIONS } from '../../../common/extensions.js';
 import type { JwtAuthentication, JwtProvider, JwtRequirement } from '../../../proto/gen/envoy/extensions/filters/http/jwt_authn/v3/config_pb.js';
 import { checkSupported, supportedFields } from '../../xds/types/supported.js';
@@ -64,6 +65,8 @@ interface Provider {
   readonly cookies: readonly string[];
   readonly skew: number;
   readonly claimHeaders: ReadonlyArray<{ header: string; path: readonly string[] }>;
+  /** Tokens this provider verified (http/jwt/verified-tokens.ts). */
+  readonly verified: VerifiedTokens;
 }
 
 interface Requirement {
@@ -147,6 +150,7 @@ function parseProvider(name: string, x: JwtProvider, p: Problems, path: string):
     cookies: x.fromCookies,
     skew: x.clockSkewSeconds || DEFAULT_SKEW_S,
     claimHeaders,
+    verified: new VerifiedTokens(),
   };
 }
 
@@ -236,6 +240,16 @@ function reason(e: unknown): string {
 
 type Verified = { ok: true; payload: JWTPayload } | { ok: false; why: string };
 
+/** The key set that verifies tokens with `kid` now, without waiting (undefined: none ready). */
+function currentKeys(pr: Provider, remote: RemoteJwks | undefined, kid: string | undefined): KeySet | undefined {
+  return pr.local ?? remote?.ready(kid);
+}
+
+/** A token this provider verified before, still valid now (no signature check), or undefined. */
+function cached(pr: Provider, remote: RemoteJwks | undefined, token: string): JWTPayload | undefined {
+  return pr.verified.get(token, Date.now() / 1000, pr.skew, (kid) => currentKeys(pr, remote, kid));
+}
+
 async function verify(pr: Provider, remote: RemoteJwks | undefined, token: string): Promise<Verified> {
   let kid: string | undefined;
   try {
@@ -243,10 +257,11 @@ async function verify(pr: Provider, remote: RemoteJwks | undefined, token: strin
   } catch {
     return { ok: false, why: reason(undefined) };
   }
-  const keys = pr.local ?? remote?.ready(kid) ?? (await remote?.keysFor(kid));
+  const keys = currentKeys(pr, remote, kid) ?? (await remote?.keysFor(kid));
   if (!keys) return { ok: false, why: 'Jwks remote fetch is failed' };
   try {
     const { payload } = await jwtVerify(token, keys, { issuer: pr.issuer, audience: pr.audiences, clockTolerance: pr.skew });
+    pr.verified.add(token, payload, kid, keys);
     return { ok: true, payload };
   } catch (e) {
     return { ok: false, why: reason(e) };
@@ -302,6 +317,14 @@ function jwtFilter(req: Requirement, remotes: ReadonlyMap<Provider, RemoteJwks>)
   // Every claim header of the requirement's providers: never taken from the client.
   const claimNames = new Set(req.providers.flatMap((p) => p.claimHeaders.map((c) => c.header)));
   const scrub = (r: RequestHead): RequestHead => (claimNames.size ? new AuthenticatedRequest(r, claimNames, NO_HEADERS) : r);
+  // The claim headers plus the token's header, one set per header a token can come in (built on
+  // first use: the providers' header sources bound them).
+  const drops = new Map<string, ReadonlySet<string>>();
+  const dropWith = (header: string): ReadonlySet<string> => {
+    let d = drops.get(header);
+    if (d === undefined) drops.set(header, (d = new Set([...claimNames, header])));
+    return d;
+  };
 
   const passed = (pr: Provider, found: { header: string }, payload: JWTPayload, r: RequestHead, res: ResponseSink, info: RequestInfo, next: Handler): void => {
     const jwt: VerifiedJwt = { provider: pr.name, issuer: typeof payload.iss === 'string' ? payload.iss : '', subject: typeof payload.sub === 'string' ? payload.sub : '', payload };
@@ -316,7 +339,7 @@ function jwtFilter(req: Requirement, remotes: ReadonlyMap<Provider, RemoteJwks>)
       add = m;
     }
     let drop: ReadonlySet<string> = claimNames;
-    if (!pr.forward && found.header) drop = new Set([...claimNames, found.header]);
+    if (!pr.forward && found.header) drop = dropWith(found.header);
     next(drop.size || add.size ? new AuthenticatedRequest(r, drop, add) : r, res, info);
   };
 
@@ -332,6 +355,12 @@ function jwtFilter(req: Requirement, remotes: ReadonlyMap<Provider, RemoteJwks>)
     if (!first) {
       if (req.allowMissing) next(scrub(r), res, info);
       else respondMissing(r, res, info);
+      return;
+    }
+    // The first token found, verified before by its provider: accepted without a signature check.
+    const hit = cached(first.pr, remotes.get(first.pr), first.found.token);
+    if (hit !== undefined) {
+      passed(first.pr, first.found, hit, r, res, info, next);
       return;
     }
     void (async () => {
