@@ -5,7 +5,8 @@
 // Reads, each optional (a missing one is listed under `missing` and left out):
 //   <newest stamp>/runs.tsv, rss.tsv, cpu.tsv, table.txt   the proxy table (bench/proxy/run.sh)
 //   two-hop.json (or two-hop.txt), transcode.json (or transcode.txt), footprint.json, xds-convergence.json, filter-chain.json,
-//   workers.json (edge gateway with --workers 1 and 2), edge.json (weft gateway against nginx at the edge)
+//   workers.json (edge gateway with --workers 1 and 2), edge.json (weft gateway against nginx at the edge),
+//   api.json (the API-gateway hop against the plain hop)
 //   run.json, run-status.tsv   written by scripts/bench.sh: when this run started, which scenarios it
 //                              skipped, and each scenario script's exit code
 // No figure is published for a failing target: a row that saw errors (non-2xx, socket errors,
@@ -224,6 +225,15 @@ function edge() {
     notRun: j.rows.filter((r) => r.notRun).map((r) => ({ key: r.key, reason: r.notRun })),
   };
 }
+/** bench/weft-api.sh: the API-gateway hop (JWT + API key + global rate limit) against the plain hop. */
+function api() {
+  const j = json('api.json');
+  if (!j) return null;
+  for (const side of ['plain', 'api']) if (j[side]?.failed) fail('api', side, j[side].failed);
+  const ok = j.plain?.cpuUsPerReq && j.api?.cpuUsPerReq;
+  const cpuRatio = ok ? round(j.api.cpuUsPerReq / j.plain.cpuUsPerReq, 2) : null;
+  return { ...j, cpuRatio, p99Ratio: ok && j.plain.p99Ms ? round(j.api.p99Ms / j.plain.p99Ms, 2) : null, meetsAim: cpuRatio === null ? null : cpuRatio <= (j.config?.aim ?? 1.3) };
+}
 function json(name) {
   if (!has(name) || !current(name.replace(/\.json$/, '').replace(/-(\w)/g, (_, c) => c.toUpperCase()), name)) return null;
   return { source: rel(join(dir, name)), ...JSON.parse(read(name)) };
@@ -308,6 +318,7 @@ const scenarios = {
   footprint: json('footprint.json'),
   workers: workers(),
   edge: edge(),
+  api: api(),
 };
 const skipped = new Set(run?.skipped ?? []);
 const missing = Object.entries(scenarios).filter(([k, v]) => !v && !skipped.has(k)).map(([k]) => k);

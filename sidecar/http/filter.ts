@@ -115,6 +115,13 @@ export class RequestInfo {
   plan = '';
   /** The JWT the jwt_authn filter verified for this request, if any. */
   jwt: VerifiedJwt | undefined = undefined;
+  /**
+   * The request this one was made for, when it is a sub-request (an aggregation's call). It
+   * carries its parent's consumer, plan and JWT: authentication and rate limits ran on the parent,
+   * and the filters that do them let a sub-request through (a composed request is checked and
+   * counted once, whatever the number of its calls). Only the proxy sets it; no client can.
+   */
+  parent: RequestInfo | undefined = undefined;
 }
 
 /** A verified JWT: who issued it, for whom, and its claims (read by later filters). */

@@ -209,9 +209,9 @@ export function routeReferences(res: HTTPRouteResource | GRPCRouteResource, ctx:
         if (extensionTarget(model, kind, ns, name) === undefined) err(`spec.rules[${ri}].filters[${fi}].extensionRef.name`, `${kind} ${ns}/${name} does not exist`);
         // CORS and compression are done at the edge (translate/filters/cors.ts, compressor.ts): on a route the mesh alone serves they would do nothing.
         else if (GATEWAY_ONLY_EXTENSION_REF_KINDS.has(kind) && !res.spec.parentRefs.some((pr) => pr.kind === 'Gateway')) err(`spec.rules[${ri}].filters[${fi}].extensionRef`, `a ${kind} takes effect at a gateway: the route needs a Gateway parentRef`);
-        // JWT authentication on a rule is enforced by the gateway: a mesh parent would let mesh callers in unchecked (a Service's sidecars enforce a JwtPolicy by targetRefs).
-        else if (kind === 'JwtPolicy' && res.spec.parentRefs.some((p) => p.kind !== 'Gateway')) {
-          err(`spec.rules[${ri}].filters[${fi}].extensionRef.kind`, 'a JwtPolicy on a route rule is enforced by Gateways only (every parentRef a Gateway); to authenticate mesh callers target the Service with the policy\'s spec.targetRefs');
+        // Authentication on a rule is enforced by the gateway: a mesh parent would let mesh callers in unchecked (a Service's sidecars enforce a JwtPolicy or ApiKeyPolicy by targetRefs).
+        else if ((kind === 'JwtPolicy' || kind === 'ApiKeyPolicy') && res.spec.parentRefs.some((p) => p.kind !== 'Gateway')) {
+          err(`spec.rules[${ri}].filters[${fi}].extensionRef.kind`, `${kind === 'ApiKeyPolicy' ? 'an' : 'a'} ${kind} on a route rule is enforced by Gateways only (every parentRef a Gateway); to authenticate mesh callers target the Service with the policy's spec.targetRefs`);
         }
         // The cache runs at gateways only (edge responses); on a mesh parent it would do nothing.
         else if (kind === 'CachePolicy' && (res.kind !== 'HTTPRoute' || res.spec.parentRefs.some((p) => p.kind !== 'Gateway'))) {

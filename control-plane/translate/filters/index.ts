@@ -43,10 +43,10 @@ export const HTTP_FILTERS: readonly HttpFilterTranslation[] = Object.freeze([
   // After the API keys: a request without a key is told 401 before a token's scopes are judged.
   jwtClaims,
   rbac,
-  rateLimit,
-  // Before validation: a retired version is 410 whatever its body, and a deprecated version's
-  // 400 carries the Deprecation headers too.
+  // Before the rate limits and validation: a retired version is 410 whatever its body (and uses
+  // up no quota), and a deprecated version's 429 or 400 carries the Deprecation headers too.
   apiLifecycle,
+  rateLimit,
   validation,
   transformation,
   // Last before the cache: a composed request has been authenticated, limited and validated, and

@@ -19,7 +19,7 @@ import type { HttpFilter } from '../../../proto/gen/envoy/extensions/filters/net
 import { KeyAuthPolicySchema, type KeyAuthPolicy } from '../../../proto/gen/weft/v1/key_auth_pb.js';
 import type { ApiKeyPolicyResource, ConsumerResource, ConsumerSelection, MeshModel } from '../../config/types.js';
 import { policyForListener, policyForService, ruleExtension } from '../../config/kinds/policy-attachment.js';
-import { configuredIn, type HttpFilterTranslation } from './filter.js';
+import type { HttpFilterTranslation } from './filter.js';
 
 function selects(sel: ConsumerSelection, c: ConsumerResource): boolean {
   if ('all' in sel) return true;
@@ -64,11 +64,12 @@ export const keyAuth: HttpFilterTranslation = {
   name: EXTENSIONS.keyAuth.name,
   listenerFilters(ctx) {
     const policies = ctx.model.apiKeyPolicies;
-    if (policies.size === 0) return [];
+    // Once the mesh has consumers, upstreams may trust x-weft-consumer: every gateway listener
+    // then runs the filter, if only to remove a client-sent one (the edge is where clients are).
+    if (policies.size === 0 && ctx.model.consumers.size === 0) return [];
     if (ctx.side === 'gateway' && ctx.gateway) {
       const p = policyForListener(policies.values(), ctx.gateway.gw, ctx.gateway.listener);
-      if (p) return [listenerFilter(keyAuthPolicy(ctx.model, p))];
-      return configuredIn(ctx.routes, EXTENSIONS.keyAuth.name) ? [listenerFilter(undefined)] : [];
+      return [listenerFilter(p ? keyAuthPolicy(ctx.model, p) : undefined)];
     }
     if (ctx.side === 'inbound' && ctx.service) {
       const p = policyForService(policies.values(), ctx.namespace, ctx.service);

@@ -247,6 +247,11 @@ class Composition {
     const info = new RequestInfo();
     info.edge = this.info.edge;
     info.traceCtx = this.info.traceCtx;
+    // Made for the caller, as the caller: authenticated and counted once, on the composed request.
+    info.parent = this.info;
+    info.consumer = this.info.consumer;
+    info.plan = this.info.plan;
+    info.jwt = this.info.jwt;
     const sink = new CollectSink(this.agg.maxBodyBytes, (o) => this.#collected(i, o));
     this.#state[i] = State.Running;
     this.#sink[i] = sink;

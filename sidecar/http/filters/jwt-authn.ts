@@ -344,6 +344,8 @@ function jwtFilter(req: Requirement, remotes: ReadonlyMap<Provider, RemoteJwks>)
   };
 
   return (next) => (r, res, info) => {
+    // A sub-request (an aggregation's call) carries its composed request's verified JWT.
+    if (info.parent !== undefined) return next(r, res, info);
     let first: { pr: Provider; found: { token: string; header: string } } | undefined;
     for (const pr of req.providers) {
       const found = extract(pr, r);
@@ -363,19 +365,33 @@ function jwtFilter(req: Requirement, remotes: ReadonlyMap<Provider, RemoteJwks>)
       passed(first.pr, first.found, hit, r, res, info, next);
       return;
     }
-    void (async () => {
-      let why = '';
-      for (const pr of req.providers) {
-        const found = pr === first.pr ? first.found : extract(pr, r);
-        if (!found) continue;
-        const v = await verify(pr, remotes.get(pr), found.token);
-        if (v.ok) return passed(pr, found, v.payload, r, res, info, next);
-        why ||= v.why;
-      }
-      if (req.allowFailed) next(scrub(r), res, info);
-      else respondInvalid(r, res, info, why);
-    })().catch(() => respondInvalid(r, res, info, 'Jwt verification fails'));
+    verifyAny(first, r).then(
+      (v) => {
+        // What runs after this filter runs outside the verification: a stage that throws there
+        // is not a token failure (and may have answered already): the stream is reset.
+        try {
+          if (typeof v !== 'string') passed(v.pr, v.found, v.payload, r, res, info, next);
+          else if (req.allowFailed) next(scrub(r), res, info);
+          else respondInvalid(r, res, info, v);
+        } catch {
+          res.abort();
+        }
+      },
+      () => respondInvalid(r, res, info, 'Jwt verification fails'),
+    );
   };
+  /** The first provider's verification that passes, or why the last one failed. */
+  async function verifyAny(first: { pr: Provider; found: { token: string; header: string } }, r: RequestHead): Promise<{ pr: Provider; found: { token: string; header: string }; payload: JWTPayload } | string> {
+    let why = '';
+    for (const pr of req.providers) {
+      const found = pr === first.pr ? first.found : extract(pr, r);
+      if (!found) continue;
+      const v = await verify(pr, remotes.get(pr), found.token);
+      if (v.ok) return { pr, found, payload: v.payload };
+      why ||= v.why;
+    }
+    return why;
+  }
 }
 
 /** Key sets of remote providers when no Runtime gives a registry (never fetched: no origins). */

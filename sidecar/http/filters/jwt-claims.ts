@@ -52,6 +52,8 @@ function matches(v: unknown, values: ReadonlySet<string>): boolean {
 
 function claimsFilter(rule: ClaimsRule): Filter {
   return (next) => (req, res, info) => {
+    // A sub-request carries its composed request's token, judged there.
+    if (info.parent !== undefined) return next(req, res, info);
     const jwt = info.jwt;
     if (!jwt) return respondMissing(req, res, info);
     for (const s of rule.scopes) if (!granted(jwt.payload, s)) return respondForbidden(req, res, info, `Jwt lacks the scope '${s}'`, rule.scopes);

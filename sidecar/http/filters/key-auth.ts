@@ -211,12 +211,16 @@ function unauthorized(c: KeyAuthConfig, req: RequestHead, res: ResponseSink, inf
 
 /** Only removes a client-sent x-weft-consumer (a route of the listener without a policy). */
 const stripOnly: Filter = (next) => (req, res, info) => {
-  if (req.header(CONSUMER_HEADER) === undefined) next(req, res, info);
+  // A sub-request's x-weft-consumer is the proxy's own (its composed request's consumer).
+  if (info.parent !== undefined || req.header(CONSUMER_HEADER) === undefined) next(req, res, info);
   else next(new KeyAuthRequest(req, '', '', undefined), res, info);
 };
 
 function keyAuthFilter(c: KeyAuthConfig): Filter {
   return (next) => (req, res, info) => {
+    // A sub-request (an aggregation's call) is made as its composed request's consumer, already
+    // authenticated; it carries that consumer's x-weft-consumer, set by this proxy.
+    if (info.parent !== undefined) return next(req, res, info);
     let key: string | undefined | null;
     if (c.header) {
       key = req.header(c.header);

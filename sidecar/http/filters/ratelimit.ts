@@ -401,6 +401,8 @@ export function rateLimitFilter(cfg: RateLimitConfig, stores: RateLimitStores): 
   const failClosed = cfg.failClosed;
   return (next: Handler): Handler =>
     (req, res, info) => {
+      // A sub-request (an aggregation's call) was counted as its composed request.
+      if (info.parent !== undefined) return next(req, res, info);
       const best: Tightest = { b: undefined, limit: 0, remaining: Infinity, resetMs: 0 };
       let pending: Pending | undefined;
       for (let i = 0; i < bound.length; i++) {

@@ -33,6 +33,11 @@ function quoted(s: string): string {
   return `"${s.replace(/[\x00-\x1f\x7f]/g, '').replace(/[\\"]/g, '\\$&')}"`;
 }
 
+/** An RFC 6750 error_description: %x20-21 / %x23-5B / %x5D-7E only (no quote or backslash, even escaped). */
+function description(s: string): string {
+  return `"${s.replace(/[^\x20-\x21\x23-\x5b\x5d-\x7e]/g, '')}"`;
+}
+
 function realm(req: RequestHead): string {
   return `${req.secure ? 'https' : 'http'}://${req.authority}${req.path}`;
 }
@@ -44,12 +49,12 @@ export function respondMissing(req: RequestHead, res: ResponseSink, info: Reques
 
 /** 401 JWT_INVALID: a token that failed verification. */
 export function respondInvalid(req: RequestHead, res: ResponseSink, info: RequestInfo, why: string): void {
-  respondError(req, new ChallengeSink(res, `Bearer realm=${quoted(realm(req))}, error="invalid_token", error_description=${quoted(why)}`), info, 'JWT_INVALID', why);
+  respondError(req, new ChallengeSink(res, `Bearer realm=${quoted(realm(req))}, error="invalid_token", error_description=${description(why)}`), info, 'JWT_INVALID', why);
 }
 
 /** 403 JWT_FORBIDDEN: a valid token without a required scope or claim. */
 export function respondForbidden(req: RequestHead, res: ResponseSink, info: RequestInfo, why: string, scopes: readonly string[]): void {
   const scope = scopes.length ? `, scope=${quoted(scopes.join(' '))}` : '';
   const code: ErrorCode = 'JWT_FORBIDDEN';
-  respondError(req, new ChallengeSink(res, `Bearer realm=${quoted(realm(req))}, error="insufficient_scope", error_description=${quoted(why)}${scope}`), info, code, why);
+  respondError(req, new ChallengeSink(res, `Bearer realm=${quoted(realm(req))}, error="insufficient_scope", error_description=${description(why)}${scope}`), info, code, why);
 }

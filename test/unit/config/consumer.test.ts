@@ -137,3 +137,38 @@ spec:
     expect(checkDelete(['Consumer/default/acme'], model).map((e) => e.path)).toEqual(['spec.consumers.names[0]']);
   });
 });
+
+describe('ApiKeyPolicy on a route rule', () => {
+  it('is refused on a route with a mesh parent too (mesh callers would go unchecked)', () => {
+    const yaml = `apiVersion: weft.dev/v1alpha1
+kind: Service
+metadata: { name: orders }
+spec:
+  ports: [{ name: http, port: 8080 }]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: { name: edge }
+spec:
+  gatewayClassName: weft
+  listeners: [{ name: web, port: 8000, protocol: HTTP }]
+---
+apiVersion: weft.dev/v1alpha1
+kind: ApiKeyPolicy
+metadata: { name: keys }
+spec: { header: x-api-key }
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: { name: r }
+spec:
+  parentRefs: [{ kind: Gateway, name: edge }, { kind: Service, name: orders }]
+  rules:
+    - filters: [{ type: ExtensionRef, extensionRef: { group: weft.dev, kind: ApiKeyPolicy, name: keys } }]
+      backendRefs: [{ name: orders, port: 8080 }]
+`;
+    expect(applyYaml(yaml).errors.map((e) => [e.path, e.message])).toEqual([
+      ['spec.rules[0].filters[0].extensionRef.kind', "an ApiKeyPolicy on a route rule is enforced by Gateways only (every parentRef a Gateway); to authenticate mesh callers target the Service with the policy's spec.targetRefs"],
+    ]);
+  });
+});

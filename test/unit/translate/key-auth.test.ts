@@ -125,4 +125,16 @@ spec: { service: orders, action: DENY, rules: [{ to: [{ paths: [/admin] }] }] }
     const plain = new Translator(modelOf(BASE.split('---\n').filter((d) => !d.includes('ApiKeyPolicy')).join('---\n')), new Registry());
     expect(filterNames(plain, sidecar('orders'), 'inbound')).toEqual(['envoy.filters.http.router']);
   });
+
+  it('with consumers in the mesh, puts the filter (policy-less: it removes a client-sent x-weft-consumer) on every gateway listener', () => {
+    const docs = BASE.split('---\n').filter((d) => !d.includes('ApiKeyPolicy'));
+    const withConsumers = new Translator(modelOf(docs.join('---\n')), new Registry());
+    for (const l of ['gateway.web', 'gateway.admin']) {
+      const f = hcmOf(message<Listener>(withConsumers, gw, TYPE_URL.listener, l)).httpFilters.find((x) => x.name === KEY_AUTH);
+      expect(f, l).toBeDefined();
+      expect(anyUnpack(f!.configType.value as never, KeyAuthSchema)!.policy, l).toBeUndefined();
+    }
+    const none = new Translator(modelOf(docs.filter((d) => !d.includes('kind: Consumer')).join('---\n')), new Registry());
+    expect(filterNames(none, gw, 'gateway.web')).not.toContain(KEY_AUTH);
+  });
 });
