@@ -760,7 +760,8 @@ export type RateLimitDescriptorEntry =
   | { clientIp: true }
   | { header: string }
   | { route: true }
-  | { service: true };
+  | { service: true }
+  | { apiKey: true };
 
 /** A sliding-window rate limit (requests per window) for each value of its descriptor. */
 export interface RateLimitRuleSpec {

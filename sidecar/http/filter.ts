@@ -113,6 +113,8 @@ export class RequestInfo {
   consumer = '';
   /** That consumer's plan ('' when none or no consumer). */
   plan = '';
+  /** The API key the request was authenticated with, as `<consumer>/<key id>` ('' when none: no key, or a JWT subject). */
+  apiKey = '';
   /** The JWT the jwt_authn filter verified for this request, if any. */
   jwt: VerifiedJwt | undefined = undefined;
   /**

@@ -336,7 +336,7 @@ spec:
   redis: { address: "127.0.0.1:6379", keyPrefix: "rl:", timeout: 50ms }
   failMode: closed
   rules:
-    - { name: g, descriptor: [consumer, plan, { jwtClaim: tenant }, clientIp, { header: x-key }, route, service], requests: 100, unit: minute, plans: { gold: 1000 }, missingValue: none }
+    - { name: g, descriptor: [consumer, plan, { jwtClaim: tenant }, clientIp, { header: x-key }, route, service, apiKey], requests: 100, unit: minute, plans: { gold: 1000 }, missingValue: none }
     - { name: l, descriptor: [clientIp], requests: 10, period: 2s, scope: local }
   quotas:
     - { name: q, by: consumer, requests: 1000, period: week, plans: { gold: 10000 } }

@@ -32,7 +32,7 @@ const NAME = /^[a-z0-9]([-a-z0-9_.]{0,61}[a-z0-9])?$/;
 const PLAN = /^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
 const ADDRESS = /^([a-z0-9]([-a-z0-9.]*[a-z0-9])?|\[[0-9a-f:]+\]):(\d{1,5})$/i;
 const MAX_REQUESTS = 1_000_000_000;
-const SIMPLE_PARTS = ['consumer', 'plan', 'clientIp', 'route', 'service'] as const;
+const SIMPLE_PARTS = ['consumer', 'plan', 'apiKey', 'clientIp', 'route', 'service'] as const;
 
 function readPart(r: Reader, v: unknown, p: string): RateLimitDescriptorEntry | undefined {
   if (typeof v === 'string') {

@@ -37,6 +37,7 @@ function entry(e: RateLimitDescriptorEntry) {
   if ('clientIp' in e) return { kind: { case: 'clientIp' as const, value: true } };
   if ('header' in e) return { kind: { case: 'header' as const, value: e.header } };
   if ('route' in e) return { kind: { case: 'route' as const, value: true } };
+  if ('apiKey' in e) return { kind: { case: 'apiKey' as const, value: true } };
   return { kind: { case: 'service' as const, value: true } };
 }
 

@@ -49,6 +49,8 @@ interface ConsumerEntry {
 
 interface KeyEntry {
   readonly consumer: ConsumerEntry;
+  /** `<consumer>/<key id>`: info.apiKey (a rate-limit descriptor, never the key). */
+  readonly label: string;
   /** ms since the epoch; Infinity: never expires. */
   readonly expiresMs: number;
 }
@@ -99,7 +101,7 @@ function compile(pol: KeyAuthPolicy, p: Problems, path: string): KeyAuthConfig |
         if (k.expires.nanos < 0 || k.expires.nanos > 999_999_999) return p.add(`${kq}.expires.nanos`, 'must be from 0 to 999999999');
         expiresMs = timestampMs(k.expires);
       }
-      keys.set(hex, Object.freeze({ consumer: entry, expiresMs }));
+      keys.set(hex, Object.freeze({ consumer: entry, label: `${c.name}/${k.id}`, expiresMs }));
     });
     c.jwtSubjects.forEach((s, j) => {
       const sq = `${q}.jwt_subjects[${j}]`;
@@ -228,12 +230,14 @@ function keyAuthFilter(c: KeyAuthConfig): Filter {
     }
     if (key === undefined && c.query) key = queryParam(req.search, c.query);
     let consumer: ConsumerEntry | undefined;
+    let label = '';
     if (key === null) return unauthorized(c, req, res, info, 'API_KEY_INVALID', `the ${c.query} query parameter is not valid percent-encoding`);
     if (key !== undefined) {
       const e = c.keys.get(hash('sha256', key, 'hex'));
       if (!e) return unauthorized(c, req, res, info, 'API_KEY_INVALID', 'the API key is not valid');
       if (e.expiresMs !== Infinity && e.expiresMs <= Date.now()) return unauthorized(c, req, res, info, 'API_KEY_INVALID', 'the API key has expired');
       consumer = e.consumer;
+      label = e.label;
     } else if (c.allowJwt && info.jwt) {
       consumer = c.subjects.get(`${info.jwt.issuer}\n${info.jwt.subject}`);
       if (!consumer) return unauthorized(c, req, res, info, 'API_KEY_MISSING', 'no API key, and the verified JWT\'s issuer and subject belong to no consumer');
@@ -248,6 +252,7 @@ function keyAuthFilter(c: KeyAuthConfig): Filter {
     }
     info.consumer = consumer.name;
     info.plan = consumer.plan;
+    info.apiKey = label;
     // Hidden: whichever of the header and the query parameter the policy reads (a request may carry both).
     const hide = c.hideCredentials;
     const search = hide && c.query && req.search.length > 1 ? withoutQueryParam(req.search, c.query) : undefined;

@@ -39,7 +39,7 @@ const FIELDS = supportedFields({
   'weft.v1.RateLimit': ['policy', 'rules', 'redis', 'fail_mode'],
   'weft.v1.RateLimitRedis': ['address', 'key_prefix', 'timeout'],
   'weft.v1.RateLimitRule': ['name', 'descriptor', 'requests', 'window', 'scope', 'plan_requests', 'count_missing', 'missing_value', 'quota_period'],
-  'weft.v1.DescriptorEntry': ['consumer', 'plan', 'jwt_claim', 'client_ip', 'header', 'route', 'service'],
+  'weft.v1.DescriptorEntry': ['consumer', 'plan', 'jwt_claim', 'client_ip', 'header', 'route', 'service', 'api_key'],
 });
 
 const ADDRESS = /^([a-z0-9]([-a-z0-9.]*[a-z0-9])?|\[[0-9a-f:]+\]):(\d{1,5})$/i;
@@ -57,6 +57,7 @@ const enum Part {
   Header,
   Route,
   Service,
+  ApiKey,
 }
 
 interface CompiledPart {
@@ -192,6 +193,8 @@ export function compile(m: RateLimit, p: Problems, path: string, before = p.erro
           return void parts.push({ part: Part.Route, arg: '' });
         case 'service':
           return void parts.push({ part: Part.Service, arg: '' });
+        case 'apiKey':
+          return void parts.push({ part: Part.ApiKey, arg: '' });
         case 'jwtClaim':
           if (!k.value) p.add(`${q}.descriptor[${j}].jwt_claim`, 'is empty');
           return void parts.push({ part: Part.JwtClaim, arg: k.value });
@@ -266,6 +269,8 @@ function partValue(c: CompiledPart, req: RequestHead, info: RequestInfo): string
       const r = info.route as { cluster?: string } | undefined;
       return r?.cluster || undefined;
     }
+    case Part.ApiKey:
+      return info.apiKey || undefined;
   }
 }
 

@@ -81,7 +81,7 @@ describe('RateLimitPolicy on its own', () => {
       ['spec.rules[0].requests', 'must be an integer from 1 to 1000000000, got 0'],
       ['spec.rules[0].unit', "must be one of second, minute, hour, day; got 'fortnight'"],
       ['spec.rules[1].descriptor[0]', 'set exactly one of jwtClaim, header'],
-      ['spec.rules[1].descriptor[1]', "must be one of consumer, plan, clientIp, route, service, or {jwtClaim: <claim>} or {header: <name>}, got 'ip'"],
+      ['spec.rules[1].descriptor[1]', "must be one of consumer, plan, apiKey, clientIp, route, service, or {jwtClaim: <claim>} or {header: <name>}, got 'ip'"],
       ['spec.rules[1]', 'set unit or period, not both'],
       ['spec.rules[2].name', "'B' is not lowercase letters, digits, -, _ and ., at most 63"],
       ['spec.rules[2].descriptor', 'must not be empty'],

@@ -234,7 +234,7 @@ describe('key_auth called directly', () => {
   it('maps a verified JWT to the consumer listing its issuer and subject (allowJwt)', () => {
     const r = run(true, head({}), jwt('user-1'));
     expect(r.answers).toEqual([]);
-    expect([r.info.consumer, r.info.plan, r.passed[0]!.header('x-weft-consumer')]).toEqual(['acme', 'gold', 'acme']);
+    expect([r.info.consumer, r.info.plan, r.info.apiKey, r.passed[0]!.header('x-weft-consumer')]).toEqual(['acme', 'gold', '', 'acme']);
   });
 
   it('refuses a mapped JWT of a consumer not allowed (403), and an unmapped one or another issuer (401 API_KEY_MISSING)', () => {
@@ -247,7 +247,7 @@ describe('key_auth called directly', () => {
     expect(run(false, head({}), jwt('user-1')).answers.map((a) => a.headers['x-weft-error'])).toEqual(['API_KEY_MISSING']);
     expect(run(true, head({ 'x-api-key': 'wrong' }), jwt('user-1')).answers.map((a) => a.headers['x-weft-error'])).toEqual(['API_KEY_INVALID']);
     const ok = run(true, head({ 'x-api-key': K_ACME, 'x-weft-consumer': 'globex', accept: '*/*' }), jwt('user-2'));
-    expect([ok.info.consumer, ok.passed[0]!.rawPairs()]).toEqual(['acme', ['accept', '*/*', 'x-weft-consumer', 'acme']]);
+    expect([ok.info.consumer, ok.info.apiKey, ok.passed[0]!.rawPairs()]).toEqual(['acme', 'acme/a1', ['accept', '*/*', 'x-weft-consumer', 'acme']]);
   });
 
   it('answers a gRPC call trailers-only: grpc-status 16 (UNAUTHENTICATED) with the challenge, 7 (PERMISSION_DENIED) for a consumer not allowed', () => {

@@ -62,10 +62,11 @@ function harness(init: Init) {
   return {
     stores,
     advance: (ms: number) => void (t += ms),
-    send(o: { consumer?: string; plan?: string; jwt?: Record<string, unknown>; route?: string; cluster?: string; headers?: Record<string, string>; ip?: string } = {}): Answer {
+    send(o: { consumer?: string; plan?: string; apiKey?: string; jwt?: Record<string, unknown>; route?: string; cluster?: string; headers?: Record<string, string>; ip?: string } = {}): Answer {
       const info = new RequestInfo();
       info.consumer = o.consumer ?? '';
       info.plan = o.plan ?? '';
+      info.apiKey = o.apiKey ?? '';
       if (o.jwt) info.jwt = { provider: 'p', issuer: 'i', subject: 's', payload: o.jwt };
       info.routeName = o.route ?? '';
       if (o.cluster) info.route = { cluster: o.cluster } as never;
@@ -217,5 +218,14 @@ describe('what the proxy refuses (NACK), with the field path', () => {
       'rl.rules[0].descriptor[1]: sets no entry kind',
       'rl.rules[0].missing_value: is set exactly when count_missing is',
     ]);
+  });
+});
+
+describe('the apiKey descriptor', () => {
+  it('counts each key of a consumer apart, and skips a request without a key (a JWT-mapped consumer)', () => {
+    const h = harness({ policy: 'default/p', rules: [local('per-key', [{ kind: { case: 'apiKey' as const, value: true } }], 2)] });
+    expect([1, 2, 3].map(() => h.send({ consumer: 'acme', apiKey: 'acme/k1' }).status)).toEqual([200, 200, 429]);
+    expect(h.send({ consumer: 'acme', apiKey: 'acme/k2' }).status).toBe(200);
+    expect([1, 2, 3].map(() => h.send({ consumer: 'acme' }).status)).toEqual([200, 200, 200]);
   });
 });
