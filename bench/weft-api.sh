@@ -46,7 +46,7 @@ until_ok 5 grep -qs listening "$work/upstream.out" || die "the upstream did not 
 up_port="$(awk '/listening/{print $2; exit}' "$work/upstream.out")"
 redis_port="$(free_port)"
 taskset -c 1 "$REDIS_SERVER" --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no --dir "$work" > "$work/redis.out" 2>&1 & redis_pid=$!; pids+=("$redis_pid")
-until_ok 5 bash -c "exec 3<>/dev/tcp/127.0.0.1/$redis_port && printf 'PING\r\n' >&3 && head -c5 <&3 | grep -q PONG" || die "redis-server did not start"
+until_ok 5 bash -c "exec 3<>/dev/tcp/127.0.0.1/$redis_port && printf 'PING\r\n' >&3 && head -c5 <&3 | grep -q PONG" 2> /dev/null || die "redis-server did not start"
 
 # --- credentials: an ES256 key pair (its public half inline in the JwtPolicy), a token
 node "$root/bench/api-credentials.mjs" "$work" > "$work/credentials.out" 2>&1 || die "bench/api-credentials.mjs failed: $(cat "$work/credentials.out")"

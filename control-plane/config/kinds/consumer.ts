@@ -119,6 +119,9 @@ function claims(m: MeshModel): Claims {
   return c;
 }
 
+/** Consumer names the per-consumer metrics keep for themselves. */
+const RESERVED_NAMES: ReadonlySet<string> = new Set(['anonymous', 'other']);
+
 export const consumerKind: KindDefinition<'Consumer'> = {
   kind: 'Consumer',
   apiVersions: [API_VERSION_WEFT],
@@ -126,6 +129,9 @@ export const consumerKind: KindDefinition<'Consumer'> = {
   shortNames: [],
   read: (r, spec) => readConsumer(r, spec),
   references(res, ctx) {
+    // The analytics' own label values (sidecar/telemetry/consumer-stats.ts): a consumer so named
+    // would be counted with the requests of no consumer, or of the consumers past the label bound.
+    if (RESERVED_NAMES.has(res.metadata.name)) ctx.err('metadata.name', `'${res.metadata.name}' is reserved: metrics and weft stat use it for ${res.metadata.name === 'anonymous' ? 'requests without a consumer' : 'the consumers past the label bound'}`);
     const c = claims(ctx.model);
     const me = `${res.metadata.namespace}/${res.metadata.name}`;
     const other = (list: ReadonlyArray<readonly [string, string]> | undefined) => list?.find(([o]) => o !== me);

@@ -172,3 +172,10 @@ spec:
     ]);
   });
 });
+
+describe('Consumer names', () => {
+  it.each(['anonymous', 'other'])('refuses %s, a label value of the per-consumer metrics', (name) => {
+    const errors = applyYaml(`apiVersion: weft.dev/v1alpha1\nkind: Consumer\nmetadata: { name: ${name} }\nspec: {}\n`).errors.map((e) => [e.path, e.message]);
+    expect(errors).toEqual([['metadata.name', `'${name}' is reserved: metrics and weft stat use it for ${name === 'anonymous' ? 'requests without a consumer' : 'the consumers past the label bound'}`]]);
+  });
+});
