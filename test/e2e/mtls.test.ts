@@ -2,6 +2,7 @@
 // the control plane's CA with join tokens, talk mTLS (TLS 1.3) to each other, and the inbound side
 // enforces an AuthorizationPolicy. Raw TLS clients check what a peer sees: no certificate, a
 // certificate from another CA, a valid certificate of a denied identity.
+import { controlPlaneChannelOptions } from '../../sidecar/identity/workload.js';
 import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
@@ -187,7 +188,7 @@ describe('mTLS between sidecars, identities and authorization', () => {
 
   it('refuses a CSR for another identity, even from a valid workload certificate', async () => {
     const web2 = await identityFor(cp, 'web');
-    const client = new grpc.Client(`127.0.0.1:${cp.xdsTlsPort}`, grpc.credentials.createSsl(Buffer.from(web2.bundlePem), Buffer.from(web2.cert!.keyPem), Buffer.from(web2.cert!.chainPem.join('\n')), { checkServerIdentity: () => undefined }));
+    const client = new grpc.Client(`127.0.0.1:${cp.xdsTlsPort}`, grpc.credentials.createSsl(Buffer.from(web2.bundlePem), Buffer.from(web2.cert!.keyPem), Buffer.from(web2.cert!.chainPem.join('\n')), { checkServerIdentity: () => undefined }), controlPlaneChannelOptions(`127.0.0.1:${cp.xdsTlsPort}`));
     const d = identityServiceDefinition.SignCertificate;
     const err = await new Promise<grpc.ServiceError | null>((resolve) => {
       client.makeUnaryRequest(d.path, d.requestSerialize, d.responseDeserialize, create(SignCertificateRequestSchema, { csrPem: createCsr(generateKey(), `spiffe://${TD}/ns/default/sa/orders`) }), (e) => resolve(e));

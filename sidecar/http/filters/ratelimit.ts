@@ -420,8 +420,15 @@ export function rateLimitFilter(cfg: RateLimitConfig, stores: RateLimitStores): 
           const t = now();
           let k = b.buckets.get(value);
           if (!k || k.limit !== limit) {
+            // Full: the least recently used value goes (a Map keeps insertion order, and a value
+            // is moved to the end on each use below): a flood of new values cannot refill a busy
+            // client's bucket by pushing it out, only values idle the longest (most likely full).
             if (!k && b.buckets.size >= MAX_LOCAL_BUCKETS) b.buckets.delete(b.buckets.keys().next().value!);
             b.buckets.set(value, (k = { tokens: limit, last: t, limit }));
+          } else if (b.buckets.size >= MAX_LOCAL_BUCKETS >>> 1) {
+            // Moved to the end only once the map is half full: below that nothing is evicted.
+            b.buckets.delete(value);
+            b.buckets.set(value, k);
           }
           k.tokens = Math.min(limit, k.tokens + ((t - k.last) * limit) / rule.windowMs);
           k.last = t;

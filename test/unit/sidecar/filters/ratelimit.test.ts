@@ -229,3 +229,19 @@ describe('the apiKey descriptor', () => {
     expect([1, 2, 3].map(() => h.send({ consumer: 'acme' }).status)).toEqual([200, 200, 200]);
   });
 });
+
+describe('local buckets past the bound', () => {
+  it('evicts the least recently used value: a flood of new values does not refill a client that keeps calling', () => {
+    const h = harness({ policy: 'default/p', rules: [local('per-header', [{ kind: { case: 'header' as const, value: 'x-client' } }], 2)] });
+    const busy = { headers: { 'x-client': 'busy' } };
+    expect([h.send(busy).status, h.send(busy).status]).toEqual([200, 200]);
+    const statuses = new Set<number>();
+    // 120,000 other values (past the 100,000 bound), the busy client calling every 5,000 of them.
+    for (let i = 0; i < 120_000; i++) {
+      h.send({ headers: { 'x-client': `flood-${i}` } });
+      if (i % 5_000 === 0) statuses.add(h.send(busy).status);
+    }
+    expect([...statuses]).toEqual([429]);
+    expect(h.send(busy).status).toBe(429);
+  });
+});
