@@ -3,6 +3,7 @@
  * by domain (exact map, then `*.suffix` and `prefix*` wildcards longest first, then `*`), each
  * with its routes in order. A request only walks what was built here.
  */
+import { durationMs } from '../xds/types/decoded.js';
 import type { RouteConfiguration } from '../../proto/gen/envoy/config/route/v3/route_pb.js';
 import {
   RedirectAction_RedirectResponseCode,
@@ -17,7 +18,7 @@ import type { Any } from '@bufbuild/protobuf/wkt';
 import { FractionalPercent_DenominatorType as Denominator } from '../../proto/gen/envoy/type/v3/percent_pb.js';
 
 type Duration = { seconds: bigint; nanos: number } | undefined;
-const ms = (d: Duration): number | undefined => (d ? Number(d.seconds) * 1000 + Math.floor(d.nanos / 1e6) : undefined);
+const ms = (d: Duration): number | undefined => durationMs(d, undefined);
 
 /** Retry conditions as bit flags. */
 export const RETRY = {

@@ -17,11 +17,11 @@ import { H2Connection, type PoolOptions } from './h2-session.js';
 import { H1Pool } from './h1-pool.js';
 import { dial, hostTls, type HostTls } from './dial.js';
 import type { MeshTls } from '../tls/mesh-tls.js';
-import { Problems } from '../xds/types/decoded.js';
+import { Problems, durationMs } from '../xds/types/decoded.js';
 import { TLS_MODE_KEY, TLS_MODE_MESH, upstreamTlsOf } from '../xds/types/tls.js';
 
 type Duration = { seconds: bigint; nanos: number } | undefined;
-const ms = (d: Duration, dflt: number) => (d ? Number(d.seconds) * 1000 + Math.floor(d.nanos / 1e6) : dflt);
+const ms = (d: Duration, dflt: number): number => durationMs(d, dflt);
 
 const HTTP_OPTIONS = 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions';
 

@@ -3,12 +3,13 @@
  * short-lived connection; `unhealthy_threshold` failures in a row mark it unhealthy and
  * `healthy_threshold` successes bring it back. Health changes rebuild the cluster's picker.
  */
+import { durationMs } from '../xds/types/decoded.js';
 import http from 'node:http';
 import type { HealthCheck } from '../../proto/gen/envoy/config/core/v3/health_check_pb.js';
 import type { Host } from './host.js';
 
 type Duration = { seconds: bigint; nanos: number } | undefined;
-const ms = (d: Duration, dflt: number) => (d ? Number(d.seconds) * 1000 + Math.floor(d.nanos / 1e6) : dflt);
+const ms = (d: Duration, dflt: number): number => durationMs(d, dflt);
 
 interface HostState {
   timer: NodeJS.Timeout | undefined;

@@ -5,11 +5,12 @@
  * (but always allowing one, as Envoy's always_eject_one_host). A timer every `interval` returns
  * hosts whose time is up. Ejections change health, so the cluster rebuilds its picker.
  */
+import { durationMs } from '../xds/types/decoded.js';
 import type { OutlierDetection } from '../../proto/gen/envoy/config/cluster/v3/outlier_detection_pb.js';
 import type { Host } from './host.js';
 
 type Duration = { seconds: bigint; nanos: number } | undefined;
-const ms = (d: Duration, dflt: number) => (d ? Number(d.seconds) * 1000 + Math.floor(d.nanos / 1e6) : dflt);
+const ms = (d: Duration, dflt: number): number => durationMs(d, dflt);
 
 /** What the forwarder reports after each attempt. */
 export const enum Outcome {

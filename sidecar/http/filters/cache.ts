@@ -33,7 +33,7 @@ import { CacheConfigSchema, type CacheConfig } from '../../../proto/gen/envoy/ex
 import { SimpleHttpCacheConfigSchema } from '../../../proto/gen/envoy/extensions/http/cache/simple_http_cache/v3/config_pb.js';
 import { MemoryHttpCacheConfigSchema, RedisHttpCacheConfigSchema, type CacheBehavior } from '../../../proto/gen/weft/v1/cache_pb.js';
 import type { StringMatcher } from '../../../proto/gen/envoy/type/matcher/v3/string_pb.js';
-import { checkDuration, type Problems } from '../../xds/types/decoded.js';
+import { checkDuration, type Problems, durationMs } from '../../xds/types/decoded.js';
 import { checkSupported, supportedFields } from '../../xds/types/supported.js';
 import { ForwardingSink, type Filter, type Handler, type HttpFilterFactory, type RequestHead, type RequestInfo, type ResponseHeaders, type ResponseSink } from '../filter.js';
 import { respondError } from '../respond.js';
@@ -102,7 +102,7 @@ function unpack<D extends DescMessage>(any: Any, schema: D, p: Problems, path: s
   return undefined;
 }
 
-const ms = (d: { seconds: bigint; nanos: number }) => Number(d.seconds) * 1000 + Math.floor(d.nanos / 1e6);
+const ms = (d: { seconds: bigint; nanos: number }): number => durationMs(d, 0);
 
 function matcher(m: StringMatcher): (s: string) => boolean {
   const ic = m.ignoreCase;

@@ -24,6 +24,7 @@
  * Runtime's shared RemoteJwks for the provider (http/jwt/jwks.ts: fetched once per proxy, cached,
  * refreshed in the background, refetched on an unknown kid at most once per 30 s).
  */
+import { claimAt } from '../jwt/claims.js';
 import { anyUnpack } from '@bufbuild/protobuf/wkt';
 import { decodeProtectedHeader, errors as joseErrors, jwtVerify, type JWTPayload } from 'jose';
 import { VerifiedTokens } from '../jwt/verified-tokens.js';
@@ -31,6 +32,7 @@ import { EXTENSIONS } from '../../../common/extensions.js';
 import type { JwtAuthentication, JwtProvider, JwtRequirement } from '../../../proto/gen/envoy/extensions/filters/http/jwt_authn/v3/config_pb.js';
 import { checkSupported, supportedFields } from '../../xds/types/supported.js';
 import type { Problems } from '../../xds/types/decoded.js';
+import { durationMs } from '../../xds/types/decoded.js';
 import { DISABLED, RequestView, type Filter, type Handler, type HttpFilterFactory, type RequestHead, type RequestInfo, type ResponseSink, type VerifiedJwt } from '../filter.js';
 import { keySetOf, JwksRegistry, type KeySet, type RemoteJwks } from '../jwt/jwks.js';
 import { respondInvalid, respondMissing } from '../jwt/challenge.js';
@@ -85,10 +87,6 @@ export interface JwtPerRoute {
   readonly requirement: string;
 }
 
-function ms(d: { seconds: bigint; nanos: number } | undefined, dflt: number): number {
-  return d ? Number(d.seconds) * 1000 + Math.floor(d.nanos / 1e6) : dflt;
-}
-
 function parseProvider(name: string, x: JwtProvider, p: Problems, path: string): Provider | undefined {
   const before = p.errors.length;
   let local: KeySet | undefined;
@@ -117,9 +115,9 @@ function parseProvider(name: string, x: JwtProvider, p: Problems, path: string):
       }
       if (!ok) p.add(`${up}.uri`, `'${h.uri}' is not an https URL`);
       if (h.httpUpstreamType.case !== 'cluster' || !h.httpUpstreamType.value) p.add(`${up}.cluster`, 'is required (the origin cluster the keys are fetched through)');
-      const timeoutMs = ms(h.timeout, 0);
+      const timeoutMs = durationMs(h.timeout, 0);
       if (timeoutMs <= 0) p.add(`${up}.timeout`, 'must be positive');
-      const cacheMs = ms(src.value.cacheDuration, 600_000);
+      const cacheMs = durationMs(src.value.cacheDuration, 600_000);
       if (cacheMs < 1000) p.add(`${path}.remote_jwks.cache_duration`, 'must be at least 1s');
       if (ok && h.httpUpstreamType.case === 'cluster') remote = { uri: h.uri, cluster: h.httpUpstreamType.value, cacheMs, timeoutMs };
     }
@@ -266,15 +264,6 @@ async function verify(pr: Provider, remote: RemoteJwks | undefined, token: strin
   } catch (e) {
     return { ok: false, why: reason(e) };
   }
-}
-
-function claimAt(payload: JWTPayload, path: readonly string[]): unknown {
-  let v: unknown = payload;
-  for (const k of path) {
-    if (!v || typeof v !== 'object' || Array.isArray(v)) return undefined;
-    v = (v as Record<string, unknown>)[k];
-  }
-  return v;
 }
 
 /** What a header value may hold on the wire (visible ASCII, space, tab): anything else is not copied. */

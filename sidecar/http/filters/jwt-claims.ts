@@ -11,6 +11,7 @@
  * 401 JWT_MISSING (the control plane never pairs claims with an optional token; another config
  * that does is refused per request rather than let through).
  */
+import { claimAt } from '../jwt/claims.js';
 import { anyUnpack } from '@bufbuild/protobuf/wkt';
 import { EXTENSIONS } from '../../../common/extensions.js';
 import { checkSupported, supportedFields } from '../../xds/types/supported.js';
@@ -26,15 +27,6 @@ const FIELDS = supportedFields({
 export interface ClaimsRule {
   readonly scopes: readonly string[];
   readonly claims: ReadonlyArray<{ readonly name: string; readonly path: readonly string[]; readonly values: ReadonlySet<string> }>;
-}
-
-function claimAt(payload: Readonly<Record<string, unknown>>, path: readonly string[]): unknown {
-  let v: unknown = payload;
-  for (const k of path) {
-    if (!v || typeof v !== 'object' || Array.isArray(v)) return undefined;
-    v = (v as Record<string, unknown>)[k];
-  }
-  return v;
 }
 
 function granted(payload: Readonly<Record<string, unknown>>, scope: string): boolean {

@@ -30,6 +30,7 @@ import type { Any } from '@bufbuild/protobuf/wkt';
 import { EXTENSIONS } from '../../../common/extensions.js';
 import { RateLimit_FailMode, RateLimitRule_QuotaPeriod, RateLimitRule_Scope, RateLimitSchema, type RateLimit } from '../../../proto/gen/weft/v1/ratelimit_pb.js';
 import type { Problems } from '../../xds/types/decoded.js';
+import { durationMs } from '../../xds/types/decoded.js';
 import { checkSupported, supportedFields } from '../../xds/types/supported.js';
 import { ForwardingSink, type Filter, type Handler, type HttpFilterFactory, type RequestHead, type RequestInfo, type ResponseHeaders, type ResponseSink } from '../filter.js';
 import { respondError } from '../respond.js';
@@ -103,10 +104,6 @@ export interface RateLimitConfig {
 
 // ---------------------------------------------------------------------------------- parsing
 
-function durationMs(d: { seconds: bigint; nanos: number } | undefined): number {
-  return d ? Number(d.seconds) * 1000 + Math.floor(d.nanos / 1e6) : 0;
-}
-
 /** A sf-string (RFC 8941): printable ASCII with `"` and `\` escaped. */
 function sfString(s: string): string {
   return `"${s.replace(/[\\"]/g, '\\$&')}"`;
@@ -164,7 +161,7 @@ export function compile(m: RateLimit, p: Problems, path: string, before = p.erro
     const port = a ? Number(a[3]) : 0;
     if (!a || port < 1 || port > 65535) p.add(`${q}.address`, `'${m.redis.address}' is not host:port`);
     if (!m.redis.keyPrefix) p.add(`${q}.key_prefix`, 'is required');
-    const timeoutMs = durationMs(m.redis.timeout);
+    const timeoutMs = durationMs(m.redis.timeout, 0);
     if (timeoutMs <= 0 || timeoutMs > 10_000) p.add(`${q}.timeout`, 'must be more than 0 and at most 10s');
     const host = a ? a[1]!.replace(/^\[|\]$/g, '') : '';
     redis = { host, port, timeoutMs };
@@ -209,7 +206,7 @@ export function compile(m: RateLimit, p: Problems, path: string, before = p.erro
     if (r.countMissing !== (r.missingValue !== '')) p.add(`${q}.missing_value`, 'is set exactly when count_missing is');
     const local = r.scope === RateLimitRule_Scope.LOCAL;
     const quota = r.quotaPeriod;
-    let windowMs = durationMs(r.window);
+    let windowMs = durationMs(r.window, 0);
     if (quota !== RateLimitRule_QuotaPeriod.NONE) {
       if (r.window) p.add(`${q}.window`, 'is the calendar window of quota_period for a quota');
       if (local) p.add(`${q}.scope`, 'a quota is counted in Redis (GLOBAL)');

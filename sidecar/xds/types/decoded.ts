@@ -29,6 +29,11 @@ export function checkRegex(p: Problems, path: string, regex: string): void {
 
 type Duration = { seconds: bigint; nanos: number } | undefined;
 
+/** A Duration in whole milliseconds (nanos rounded down), or `dflt` when unset. */
+export function durationMs<D extends number | undefined>(d: Duration, dflt: D): number | D {
+  return d ? Number(d.seconds) * 1000 + Math.floor(d.nanos / 1e6) : dflt;
+}
+
 /** A Duration field that, when set, must be within [min, max] milliseconds (Envoy's validation rules). */
 export function checkDuration(p: Problems, path: string, d: Duration, o: { positive?: boolean; maxMs?: number } = {}): void {
   if (!d) return;
