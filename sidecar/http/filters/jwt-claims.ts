@@ -11,11 +11,11 @@
  * 401 JWT_MISSING (the control plane never pairs claims with an optional token; another config
  * that does is refused per request rather than let through).
  */
-import { claimAt } from '../jwt/claims.js';
 import { anyUnpack } from '@bufbuild/protobuf/wkt';
 import { EXTENSIONS } from '../../../common/extensions.js';
 import { checkSupported, supportedFields } from '../../xds/types/supported.js';
 import type { Filter, HttpFilterFactory } from '../filter.js';
+import { claimAt } from '../jwt/claims.js';
 import { respondForbidden, respondMissing } from '../jwt/challenge.js';
 import { noOptions } from './no-options.js';
 
