@@ -35,10 +35,14 @@ import { RouterSchema } from '../proto/gen/envoy/extensions/filters/http/router/
 import { HttpConnectionManagerSchema } from '../proto/gen/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager_pb.js';
 import { DownstreamTlsContextSchema, UpstreamTlsContextSchema } from '../proto/gen/envoy/extensions/transport_sockets/tls/v3/tls_pb.js';
 import { HttpProtocolOptionsSchema } from '../proto/gen/envoy/extensions/upstreams/http/v3/http_protocol_options_pb.js';
+import { TcpProxySchema } from '../proto/gen/envoy/extensions/filters/network/tcp_proxy/v3/tcp_proxy_pb.js';
+import { RBACSchema as NetworkRBACSchema } from '../proto/gen/envoy/extensions/filters/network/rbac/v3/rbac_pb.js';
+import { TlsInspectorSchema } from '../proto/gen/envoy/extensions/filters/listener/tls_inspector/v3/tls_inspector_pb.js';
 
 /** Where in a resource an extension appears. */
 export type ExtensionSlot =
   | 'network_filter' // Listener filter_chains[].filters[]
+  | 'listener_filter' // Listener listener_filters[]
   | 'http_filter' // HttpConnectionManager http_filters[]
   | 'per_filter_config' // VirtualHost / Route typed_per_filter_config
   | 'transport_socket' // Listener filter chain / Cluster transport socket
@@ -78,6 +82,12 @@ export const EXTENSIONS = Object.freeze({
   httpConnectionManager: ext('envoy.filters.network.http_connection_manager', 'network_filter', HttpConnectionManagerSchema),
   /** Open connections per listener (ClientTrafficPolicy maxConnections), before the HCM in the filter chain. */
   connectionLimit: ext('envoy.filters.network.connection_limit', 'network_filter', ConnectionLimitSchema),
+  /** TCP services (Service port protocol tcp, TCPRoute, TLSRoute): the last filter of a TCP chain, carrying the connection to a cluster. */
+  tcpProxy: ext('envoy.filters.network.tcp_proxy', 'network_filter', TcpProxySchema),
+  /** AuthorizationPolicy on a TCP service: Envoy's network RBAC before tcp_proxy (principals only; HTTP conditions cannot apply). */
+  networkRbac: ext('envoy.filters.network.rbac', 'network_filter', NetworkRBACSchema),
+  /** TLS passthrough at a gateway: reads the ClientHello's SNI so a filter chain can be chosen by server_names, never decrypting. */
+  tlsInspector: ext('envoy.filters.listener.tls_inspector', 'listener_filter', TlsInspectorSchema),
   /** Request body size (ClientTrafficPolicy maxRequestBodyBytes); Weft counts the body as it streams instead of buffering it. */
   buffer: ext('envoy.filters.http.buffer', 'http_filter', BufferSchema),
   /** Weft's request limits Envoy has no field for (ClientTrafficPolicy maxUriLength). */
