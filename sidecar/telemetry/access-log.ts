@@ -11,6 +11,7 @@ import { trace } from '@opentelemetry/api';
 import type { Downstream } from '../http/downstream.js';
 import { isFailure } from './request-stats.js';
 import type { LimitEvent } from '../listeners/http-listener.js';
+import type { TcpConnectionRecord } from './tcp-stats.js';
 
 export interface AccessLogOptions {
   /** 'stdout', 'stderr' or a file path (appended to). */
@@ -90,6 +91,35 @@ export class AccessLog {
   logLimit(e: LimitEvent): void {
     this.written++;
     this.#log.info({ direction: 'gateway', listener: e.listener, event: 'limit', limit: e.limit, status: e.code === 'HEADERS_TOO_LARGE' ? 431 : e.code === 'HEADERS_TIMEOUT' ? 408 : 0, weft_error: e.code, peer: e.remoteAddress });
+  }
+
+  /**
+   * One line per TCP connection when it ends (layer 4: no method, path or status). Connections
+   * that ended with a flag (refused, denied, failed to connect, timed out) are always written;
+   * the others are sampled like successful requests.
+   */
+  logConnection(r: TcpConnectionRecord): void {
+    if (!r.flags && (this.#sampling === 0 || (this.#sampling < 1 && Math.random() >= this.#sampling))) {
+      this.sampledOut++;
+      return;
+    }
+    this.written++;
+    this.#log.info({
+      direction: r.direction,
+      protocol: 'TCP',
+      listener: r.listener,
+      peer: r.principal ?? r.downstream,
+      downstream: r.downstream,
+      ...(r.serverName ? { server_name: r.serverName } : {}),
+      cluster: r.cluster,
+      upstream_host: r.upstreamHost,
+      attempts: r.connectAttempts,
+      bytes_received: r.bytesReceived,
+      bytes_sent: r.bytesSent,
+      duration_ms: Math.round(r.durationMs * 1000) / 1000,
+      flags: r.flags,
+      ...(r.rbac ? { rbac: r.rbac } : {}),
+    });
   }
 
   /** Writes out what is buffered (on drain/exit). */

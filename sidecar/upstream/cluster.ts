@@ -102,9 +102,15 @@ export class UpstreamCluster {
     this.authority = meta?.service ? `${meta.service}.${meta.namespace ?? 'default'}` : config.name;
     const rebuild = () => this.#rebuild();
     this.#outlier = config.outlierDetection ? new OutlierDetector(config.outlierDetection, () => this.hosts, rebuild) : undefined;
-    this.#hc = config.healthChecks[0] ? new HealthChecker(config.healthChecks[0], this.authority, rebuild, (h) => dial(h, this.tls, 'http/1.1').socket) : undefined;
+    const hc = config.healthChecks[0];
+    this.#hc = hc ? new HealthChecker(hc, this.authority, rebuild, (h) => dial(h, this.tls, hc.healthChecker.case === 'tcpHealthCheck' ? undefined : 'http/1.1')) : undefined;
     this.picker = buildPicker([], this.#policy, this.#panic);
     if (config.loadAssignment) this.setEndpoints(config.loadAssignment);
+  }
+
+  /** connect_timeout: how long a connection may take to open (TLS handshake included). */
+  get connectTimeoutMs(): number {
+    return this.#pool.connectTimeoutMs;
   }
 
   get ejectionsTotal(): number {

@@ -21,10 +21,14 @@ export function hostTls(mesh: MeshTls | undefined, config: UpstreamTls | undefin
   return mesh && config ? { mesh, config, verify: spiffeVerifier(config.sans) } : undefined;
 }
 
-/** Dials `h`; `ready` is 'connect' for TCP and 'secureConnect' for TLS. */
-export function dial(h: Host, t: HostTls | undefined, alpn: 'h2' | 'http/1.1'): { socket: net.Socket; ready: 'connect' | 'secureConnect' } {
+/**
+ * Dials `h`; `ready` is 'connect' for TCP and 'secureConnect' for TLS. `alpn` undefined: a TCP
+ * service's connection (no ALPN offered; half-close allowed, as tcp_proxy carries FINs through).
+ */
+export function dial(h: Host, t: HostTls | undefined, alpn: 'h2' | 'http/1.1' | undefined): { socket: net.Socket; ready: 'connect' | 'secureConnect' } {
+  const halfOpen = alpn === undefined;
   if (!t || !h.mesh) {
-    const socket = net.connect({ host: h.address, port: h.port, noDelay: true });
+    const socket = net.connect({ host: h.address, port: h.port, noDelay: true, allowHalfOpen: halfOpen });
     return { socket, ready: 'connect' };
   }
   const ctx = t.mesh.clientContext(t.config);
@@ -39,7 +43,8 @@ export function dial(h: Host, t: HostTls | undefined, alpn: 'h2' | 'http/1.1'): 
     port: h.port,
     secureContext: ctx,
     servername: t.config.sni || undefined,
-    ALPNProtocols: [alpn],
+    ...(alpn ? { ALPNProtocols: [alpn] } : {}),
+    allowHalfOpen: halfOpen,
     checkServerIdentity: t.verify,
     noDelay: true,
   } as tls.ConnectionOptions);

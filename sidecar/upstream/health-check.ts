@@ -1,10 +1,13 @@
 /**
- * Active HTTP health checks: each host is probed every `interval` (with jitter) by a GET on its own
- * short-lived connection; `unhealthy_threshold` failures in a row mark it unhealthy and
- * `healthy_threshold` successes bring it back. Health changes rebuild the cluster's picker.
+ * Active health checks: each host is probed every `interval` (with jitter) on its own short-lived
+ * connection, by a GET (http_health_check) or by connecting (tcp_health_check: the TCP connect,
+ * and for a mesh host the mTLS handshake, which its sidecar completes only once it reached the
+ * app); `unhealthy_threshold` failures in a row mark it unhealthy and `healthy_threshold`
+ * successes bring it back. Health changes rebuild the cluster's picker.
  */
 import { durationMs } from '../xds/types/decoded.js';
 import http from 'node:http';
+import net from 'node:net';
 import type { HealthCheck } from '../../proto/gen/envoy/config/core/v3/health_check_pb.js';
 import type { Host } from './host.js';
 
@@ -25,6 +28,7 @@ export class HealthChecker {
   readonly #path: string;
   readonly #host: string;
   readonly #expected: Array<[number, number]>;
+  readonly #tcp: boolean;
   readonly #state = new Map<Host, HostState>();
   #closed = false;
   checks = 0;
@@ -33,9 +37,10 @@ export class HealthChecker {
     hc: HealthCheck,
     authority: string,
     private readonly onChange: () => void,
-    /** How to reach a host (mTLS for mesh hosts); plain TCP when absent. */
-    private readonly dialer?: (h: Host) => import('node:net').Socket,
+    /** How to reach a host (mTLS for mesh hosts) and the event that says it is connected; plain TCP when absent. */
+    private readonly dialer?: (h: Host) => { socket: import('node:net').Socket; ready: 'connect' | 'secureConnect' },
   ) {
+    this.#tcp = hc.healthChecker.case === 'tcpHealthCheck';
     this.#intervalMs = ms(hc.interval, 5000);
     this.#timeoutMs = ms(hc.timeout, 1000);
     this.#unhealthy = hc.unhealthyThreshold ?? 2;
@@ -94,13 +99,33 @@ export class HealthChecker {
       // Envoy adds up to 10% jitter to each interval.
       this.#schedule(h, s, this.#intervalMs * (1 + Math.random() * 0.1));
     };
-    const req = http.get({ host: h.address, port: h.port, path: this.#path, headers: { host: this.#host, 'user-agent': 'weft-health-check', connection: 'close' }, agent: false, timeout: this.#timeoutMs, ...(this.dialer ? { createConnection: () => this.dialer!(h) } : {}) }, (res) => {
+    if (this.#tcp) return this.#connectProbe(h, finish);
+    const req = http.get({ host: h.address, port: h.port, path: this.#path, headers: { host: this.#host, 'user-agent': 'weft-health-check', connection: 'close' }, agent: false, timeout: this.#timeoutMs, ...(this.dialer ? { createConnection: () => this.dialer!(h).socket } : {}) }, (res) => {
       const code = res.statusCode ?? 0;
       res.resume();
       finish(this.#expected.some(([a, b]) => code >= a && code < b));
     });
     req.on('timeout', () => req.destroy(new Error('timeout')));
     req.on('error', () => finish(false));
+  }
+
+  /** tcp_health_check: healthy when the connection (and its TLS handshake) completes in time. */
+  #connectProbe(h: Host, finish: (ok: boolean) => void): void {
+    const { socket, ready } = this.dialer ? this.dialer(h) : { socket: net.connect({ host: h.address, port: h.port }), ready: 'connect' as const };
+    const timer = setTimeout(() => {
+      socket.destroy();
+      finish(false);
+    }, this.#timeoutMs);
+    timer.unref();
+    socket.once(ready, () => {
+      clearTimeout(timer);
+      socket.destroy();
+      finish(true);
+    });
+    socket.on('error', () => {
+      clearTimeout(timer);
+      finish(false);
+    });
   }
 
   close(): void {

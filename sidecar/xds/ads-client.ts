@@ -28,14 +28,14 @@ import type { Cluster } from '../../proto/gen/envoy/config/cluster/v3/cluster_pb
 import { Cluster_DiscoveryType } from '../../proto/gen/envoy/config/cluster/v3/cluster_pb.js';
 import type { ClusterLoadAssignment } from '../../proto/gen/envoy/config/endpoint/v3/endpoint_pb.js';
 import type { RouteConfiguration } from '../../proto/gen/envoy/config/route/v3/route_pb.js';
-import type { SidecarListener } from './types/listener.js';
+import type { XdsListener } from './types/listener.js';
 import { DECODERS, decodeResource } from './types/index.js';
 import { Problems } from './types/decoded.js';
 import { upstreamTlsOf, type SidecarSecret } from './types/tls.js';
 
 /** The accepted config, replaced (never mutated) on every accepted update. */
 export interface XdsConfig {
-  readonly listeners: ReadonlyMap<string, SidecarListener>;
+  readonly listeners: ReadonlyMap<string, XdsListener>;
   readonly routes: ReadonlyMap<string, RouteConfiguration>;
   readonly clusters: ReadonlyMap<string, Cluster>;
   readonly endpoints: ReadonlyMap<string, ClusterLoadAssignment>;
@@ -340,7 +340,7 @@ export class AdsClient {
     const next = { ...this.#config, versions: { ...this.#config.versions, [kind]: version } };
     if (kind === 'cluster') next.clusters = resources as Map<string, Cluster>;
     else if (kind === 'endpoint') next.endpoints = resources as Map<string, ClusterLoadAssignment>;
-    else if (kind === 'listener') next.listeners = resources as Map<string, SidecarListener>;
+    else if (kind === 'listener') next.listeners = resources as Map<string, XdsListener>;
     else if (kind === 'route') next.routes = resources as Map<string, RouteConfiguration>;
     else if (kind === 'secret') next.secrets = resources as Map<string, SidecarSecret>;
     this.#config = next;
@@ -352,14 +352,14 @@ export class AdsClient {
     if (kind === 'cluster') {
       this.#follow(TYPE_URL.endpoint, [...c.clusters.values()].filter((x) => x.clusterDiscoveryType.case === 'type' && x.clusterDiscoveryType.value === Cluster_DiscoveryType.EDS).map((x) => x.edsClusterConfig?.serviceName || x.name));
     } else if (kind === 'listener') {
-      this.#follow(TYPE_URL.route, [...c.listeners.values()].flatMap((l) => (l.edge ? l.edge.map((e) => e.routeName) : [l.routeName])));
+      this.#follow(TYPE_URL.route, [...c.listeners.values()].flatMap((l) => (l.kind === 'tcp' ? [] : l.edge ? l.edge.map((e) => e.routeName) : [l.routeName])));
     }
     if (kind === 'cluster' || kind === 'listener') {
       // SDS: the trust bundles the listeners and clusters name.
       const names: string[] = [];
       for (const l of c.listeners.values()) {
         if (l.transport.tls?.caSecret) names.push(l.transport.tls.caSecret);
-        for (const e of l.edge ?? []) if (e.terminate) names.push(...e.terminate.certificates);
+        if (l.kind === 'http') for (const e of l.edge ?? []) if (e.terminate) names.push(...e.terminate.certificates);
       }
       for (const x of c.clusters.values()) {
         const t = upstreamTlsOf(x, new Problems(''));

@@ -123,48 +123,49 @@ function urlPath(m: { rule: { case: string | undefined; value?: unknown } } | un
   return (r) => f(r.path);
 }
 
-function permission(x: Permission, p: Problems, path: string): Pred {
+function permission(x: Permission, p: Problems, path: string, l4 = false): Pred {
   const r = x.rule;
   switch (r.case) {
     case 'any':
       return ALWAYS;
     case 'andRules': {
-      const all = r.value.rules.map((y, i) => permission(y, p, `${path}.and_rules.rules[${i}]`));
+      const all = r.value.rules.map((y, i) => permission(y, p, `${path}.and_rules.rules[${i}]`, l4));
       return (q) => allOf(all, q);
     }
     case 'orRules': {
-      const any = r.value.rules.map((y, i) => permission(y, p, `${path}.or_rules.rules[${i}]`));
+      const any = r.value.rules.map((y, i) => permission(y, p, `${path}.or_rules.rules[${i}]`, l4));
       return (q) => anyOf(any, q);
     }
     case 'notRule': {
-      const f = permission(r.value, p, `${path}.not_rule`);
+      const f = permission(r.value, p, `${path}.not_rule`, l4);
       return (q) => !f(q);
     }
     case 'header':
-      return header(r.value, p, `${path}.header`);
     case 'urlPath':
-      return urlPath(r.value, p, `${path}.url_path`);
+      // A connection has no headers or path: at layer 4 such a rule could never be evaluated.
+      if (l4) return l4Only(p, path, r.case);
+      return r.case === 'header' ? header(r.value, p, `${path}.header`) : urlPath(r.value, p, `${path}.url_path`);
     default:
       p.add(path, `unsupported permission '${r.case ?? 'unset'}'`);
       return NEVER;
   }
 }
 
-function principal(x: Principal, p: Problems, path: string): Pred {
+function principal(x: Principal, p: Problems, path: string, l4 = false): Pred {
   const r = x.identifier;
   switch (r.case) {
     case 'any':
       return ALWAYS;
     case 'andIds': {
-      const all = r.value.ids.map((y, i) => principal(y, p, `${path}.and_ids.ids[${i}]`));
+      const all = r.value.ids.map((y, i) => principal(y, p, `${path}.and_ids.ids[${i}]`, l4));
       return (q) => allOf(all, q);
     }
     case 'orIds': {
-      const any = r.value.ids.map((y, i) => principal(y, p, `${path}.or_ids.ids[${i}]`));
+      const any = r.value.ids.map((y, i) => principal(y, p, `${path}.or_ids.ids[${i}]`, l4));
       return (q) => anyOf(any, q);
     }
     case 'notId': {
-      const f = principal(r.value, p, `${path}.not_id`);
+      const f = principal(r.value, p, `${path}.not_id`, l4);
       return (q) => !f(q);
     }
     case 'authenticated': {
@@ -172,24 +173,31 @@ function principal(x: Principal, p: Problems, path: string): Pred {
       return (q) => q.principal !== undefined && f(q.principal);
     }
     case 'header':
-      return header(r.value, p, `${path}.header`);
     case 'urlPath':
-      return urlPath(r.value, p, `${path}.url_path`);
+      if (l4) return l4Only(p, path, r.case);
+      return r.case === 'header' ? header(r.value, p, `${path}.header`) : urlPath(r.value, p, `${path}.url_path`);
     default:
       p.add(path, `unsupported principal '${r.case ?? 'unset'}'`);
       return NEVER;
   }
 }
 
-interface CompiledFilter {
+function l4Only(p: Problems, path: string, what: 'header' | 'urlPath'): Pred {
+  p.add(`${path}.${what === 'header' ? 'header' : 'url_path'}`, 'is an HTTP condition; network RBAC (a TCP connection) has no headers or path');
+  return NEVER;
+}
+
+export interface CompiledFilter {
   deny: boolean;
   noMatch: string;
   policies: Array<{ name: string; match: Pred }>;
 }
 
-/** Compiles the RBAC filters among `filters` (undefined when there are none). */
-/** One RBAC filter's config, compiled (undefined: no rules, the filter does nothing, as in Envoy). */
-function compileRules(cfg: RBAC, p: Problems, base: string): CompiledFilter | undefined {
+/**
+ * One RBAC filter's config, compiled (undefined: no rules, the filter does nothing, as in Envoy).
+ * `l4`: the network filter's rules, where HTTP conditions (header, url_path) are refused.
+ */
+export function compileRules(cfg: Pick<RBAC, 'rules' | 'matcher' | 'shadowMatcher'>, p: Problems, base: string, l4 = false): CompiledFilter | undefined {
   if (cfg.matcher || cfg.shadowMatcher) p.add(`${base}.matcher`, 'the matcher API is not supported; use rules');
   const rules = cfg.rules;
   if (!rules) return undefined; // no rules: the filter does nothing (Envoy's behaviour)
@@ -202,8 +210,8 @@ function compileRules(cfg: RBAC, p: Problems, base: string): CompiledFilter | un
     .map((name) => {
       const pol = rules.policies[name]!;
       const pp = `${base}.rules.policies["${name}"]`;
-      const perms = pol.permissions.map((x, j) => permission(x, p, `${pp}.permissions[${j}]`));
-      const princ = pol.principals.map((x, j) => principal(x, p, `${pp}.principals[${j}]`));
+      const perms = pol.permissions.map((x, j) => permission(x, p, `${pp}.permissions[${j}]`, l4));
+      const princ = pol.principals.map((x, j) => principal(x, p, `${pp}.principals[${j}]`, l4));
       if (pol.condition || pol.checkedCondition) p.add(`${pp}.condition`, 'CEL conditions are not supported');
       // A policy matches when any permission and any principal match.
       return { name, match: (r: RbacRequest) => anyOf(perms, r) && anyOf(princ, r) };
@@ -213,7 +221,8 @@ function compileRules(cfg: RBAC, p: Problems, base: string): CompiledFilter | un
   return { deny: rules.action === RBAC_Action.DENY, policies, noMatch };
 }
 
-function engineOf(compiled: readonly CompiledFilter[]): RbacEngine {
+/** Filters applied in order: the first DENY match or ALLOW miss decides. */
+export function engineOf(compiled: readonly CompiledFilter[]): RbacEngine {
   const count = compiled.reduce((n, c) => n + c.policies.length, 0);
   return {
     policyCount: count,

@@ -67,7 +67,11 @@ export function decodeCluster(bytes: Uint8Array): Decoded<Cluster> {
     if (i > 0) p.add(`health_checks[${i}]`, 'only one health check per cluster is supported');
     checkDuration(p, `health_checks[${i}].interval`, hc.interval, { positive: true });
     checkDuration(p, `health_checks[${i}].timeout`, hc.timeout, { positive: true });
-    if (hc.healthChecker.case !== 'httpHealthCheck') p.add(`health_checks[${i}].health_checker`, 'only http_health_check is supported');
+    if (hc.healthChecker.case === 'tcpHealthCheck') {
+      // A connect check: sending and expecting payloads is not implemented.
+      if (hc.healthChecker.value.send) p.add(`health_checks[${i}].tcp_health_check.send`, 'is not supported (a TCP check connects, and for mesh hosts completes the mTLS handshake)');
+      if (hc.healthChecker.value.receive.length) p.add(`health_checks[${i}].tcp_health_check.receive`, 'is not supported (a TCP check connects, and for mesh hosts completes the mTLS handshake)');
+    } else if (hc.healthChecker.case !== 'httpHealthCheck') p.add(`health_checks[${i}].health_checker`, 'only http_health_check and tcp_health_check are supported');
     else {
       const path = hc.healthChecker.value.path;
       if (path && !path.startsWith('/')) p.add(`health_checks[${i}].http_health_check.path`, 'must start with /');

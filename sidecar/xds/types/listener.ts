@@ -20,6 +20,7 @@ import { EscapedSlashes, type PathOptions } from '../../http/uri.js';
 import { checkSupported, LISTENER_FIELDS, supportedFields } from './supported.js';
 import { EXTENSIONS, isExtensionConfig } from '../../../common/extensions.js';
 import type { TracingConfig } from '../../telemetry/tracing.js';
+import { decodeTcpListener, isTcpListener, type TcpListenerConfig } from './tcp-listener.js';
 
 export type { TracingConfig } from '../../telemetry/tracing.js';
 
@@ -206,6 +207,7 @@ export interface EdgeChain extends ChainHcm {
 }
 
 export interface SidecarListener extends ChainHcm {
+  readonly kind: 'http';
   listener: Listener;
   /** TLS and/or plaintext (sidecar socket listeners, whose filter chains all carry the same HCM). */
   transport: InboundTransport;
@@ -304,16 +306,25 @@ function isEdge(l: Listener): boolean {
   });
 }
 
-export function decodeListener(bytes: Uint8Array): Decoded<SidecarListener> {
+/** A Listener as the sidecar runs it: HTTP (an HttpConnectionManager) or layer 4 (tcp_proxy). */
+export type XdsListener = SidecarListener | TcpListenerConfig;
+
+export function decodeListener(bytes: Uint8Array): Decoded<XdsListener> {
   const l = fromBinary(ListenerSchema, bytes);
   const p = new Problems(`Listener/${l.name || '?'}`);
   if (!l.name) p.add('name', 'is required');
   checkSupported(ListenerSchema, l, LISTENER_FIELDS, p, '');
+  if (isTcpListener(l)) {
+    if (l.apiListener) p.add('api_listener', 'a TCP listener is a socket listener');
+    const value = decodeTcpListener(l, p);
+    return { name: l.name, value: p.errors.length ? undefined : value, errors: p.errors };
+  }
+  if (l.listenerFilters.length) p.add('listener_filters', 'only TCP (tcp_proxy) listeners take listener filters (tls_inspector)');
   if (isEdge(l)) {
     const edge = decodeEdge(l, p);
     const first = edge[0];
     if (!first && !p.errors.length) p.add('filter_chains', 'a gateway listener needs a filter chain');
-    return { name: l.name, value: p.errors.length || !first ? undefined : { listener: l, ...first, transport: { tls: undefined, plaintext: !first.terminate }, edge }, errors: p.errors };
+    return { name: l.name, value: p.errors.length || !first ? undefined : { kind: 'http', listener: l, ...first, transport: { tls: undefined, plaintext: !first.terminate }, edge }, errors: p.errors };
   }
   const fc0 = l.filterChains[0];
   const hcmAt = Math.max(0, (fc0?.filters.length ?? 1) - 1);
@@ -332,5 +343,5 @@ export function decodeListener(bytes: Uint8Array): Decoded<SidecarListener> {
       if (!a || !b || a.typeUrl !== b.typeUrl || Buffer.compare(Buffer.from(a.value), Buffer.from(b.value)) !== 0) p.add(`filter_chains[${i}].filters[${j}].typed_config`, `must equal filter_chains[0]'s`);
     });
   }
-  return { name: l.name, value: p.errors.length || !h ? undefined : { listener: l, ...h, transport, edge: undefined, limits }, errors: p.errors };
+  return { name: l.name, value: p.errors.length || !h ? undefined : { kind: 'http', listener: l, ...h, transport, edge: undefined, limits }, errors: p.errors };
 }

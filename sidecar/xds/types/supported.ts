@@ -119,7 +119,8 @@ export const CLUSTER_FIELDS = supportedFields({
     'consecutive_5xx', 'consecutive_gateway_failure', 'enforcing_consecutive_5xx', 'enforcing_consecutive_gateway_failure', 'base_ejection_time', 'max_ejection_time',
     'max_ejection_percent', 'interval',
   ],
-  'envoy.config.core.v3.HealthCheck': ['interval', 'timeout', 'unhealthy_threshold', 'healthy_threshold', 'http_health_check'],
+  'envoy.config.core.v3.HealthCheck': ['interval', 'timeout', 'unhealthy_threshold', 'healthy_threshold', 'http_health_check', 'tcp_health_check'],
+  'envoy.config.core.v3.HealthCheck.TcpHealthCheck': ['send', 'receive'],
   'envoy.config.core.v3.HealthCheck.HttpHealthCheck': ['path', 'host', 'expected_statuses'],
   'envoy.config.core.v3.HttpProtocolOptions': ['idle_timeout'],
   'envoy.config.core.v3.TransportSocket': ['name', 'typed_config'],
@@ -134,7 +135,8 @@ export const CLUSTER_FIELDS = supportedFields({
 
 /** Listener: the HttpConnectionManager is checked by listener.ts, each HTTP filter by its own decoder. */
 export const LISTENER_FIELDS = supportedFields({
-  'envoy.config.listener.v3.Listener': ['name', 'address', 'filter_chains', 'api_listener', 'metadata', 'traffic_direction'],
+  'envoy.config.listener.v3.Listener': ['name', 'address', 'filter_chains', 'api_listener', 'metadata', 'traffic_direction', 'listener_filters'],
+  'envoy.config.listener.v3.ListenerFilter': ['name', 'typed_config'],
   'envoy.config.listener.v3.FilterChain': ['filter_chain_match', 'filters', 'transport_socket', 'name'],
   'envoy.config.listener.v3.FilterChainMatch': ['transport_protocol', 'server_names'],
   'envoy.config.listener.v3.Filter': ['name', 'typed_config'],

@@ -232,7 +232,8 @@ export function terminatingTlsOf(socket: NonNullable<Listener['filterChains'][nu
 }
 
 /** The inbound listener's transport: a TLS chain (transport_protocol "tls"), a plaintext one, or both. */
-export function inboundTransportOf(l: Listener, p: Problems): InboundTransport {
+/** `defaultAlpn`: what a TLS chain without alpn_protocols offers (HTTP listeners h2 and http/1.1; TCP none). */
+export function inboundTransportOf(l: Listener, p: Problems, defaultAlpn: readonly string[] = ['h2', 'http/1.1']): InboundTransport {
   let tls: DownstreamTls | undefined;
   let plaintext = false;
   l.filterChains.forEach((fc, i) => {
@@ -256,7 +257,7 @@ export function inboundTransportOf(l: Listener, p: Problems): InboundTransport {
     const ctx = unpackTls<{ commonTlsContext?: CommonTlsContext; requireClientCertificate?: boolean }>(any, 'DownstreamTlsContext', p, `${path}.transport_socket`);
     if (!ctx) return;
     const cc = commonContext(ctx.commonTlsContext, p, `${path}.transport_socket`);
-    tls = { requireClientCertificate: ctx.requireClientCertificate ?? false, alpn: cc.alpn.length ? cc.alpn : ['h2', 'http/1.1'], caSecret: cc.caSecret, ...cc.params };
+    tls = { requireClientCertificate: ctx.requireClientCertificate ?? false, alpn: cc.alpn.length ? cc.alpn : [...defaultAlpn], caSecret: cc.caSecret, ...cc.params };
   });
   if (!l.filterChains.length) plaintext = true;
   return { tls, plaintext };
