@@ -35,7 +35,9 @@ import { IdentityError, WorkloadIdentity } from './identity/workload.js';
 import { runPrimary } from './workers/primary.js';
 import { announceListening, serveWorkerAdmin } from './workers/worker.js';
 import { workerLinkFromEnv, workerNodeId, type WorkerLink } from './workers/ipc.js';
-import { GatewayListeners } from './listeners/gateway-listeners.js';
+import { GATEWAY_LISTENER_PREFIX, GatewayListeners, TCP_OUTBOUND_PREFIX, type ServingListener } from './listeners/gateway-listeners.js';
+import { TcpListener, type TcpDenial } from './tcp/tcp-listener.js';
+import { TcpStats, type TcpConnectionRecord } from './telemetry/tcp-stats.js';
 
 const GATEWAY_USAGE = `usage: weft gateway --gateway NAMESPACE/NAME --control-plane HOST:PORT [options]
   The same data plane as \`weft sidecar\`, serving a Gateway API Gateway's listeners (ports and
@@ -52,7 +54,8 @@ const GATEWAY_USAGE = `usage: weft gateway --gateway NAMESPACE/NAME --control-pl
 
 const USAGE = `usage: weft sidecar --service NAME --app-port PORT --control-plane HOST:PORT [options]
   --namespace NS            default: default
-  --app-protocol P          http | http2 | grpc (default http)
+  --app-protocol P          http | http2 | grpc | tcp (default http); tcp: the app is a TCP
+                            service (Service port protocol tcp): the inbound carries bytes
   --outbound-port N         default 15001 (on 127.0.0.1)
   --inbound-port N          default 15006
   --inbound-address IP      default 0.0.0.0
@@ -185,7 +188,8 @@ async function run(argv: string[], opts: MainOptions): Promise<void> {
     if (!(Number(a['access-log-sampling']) >= 0 && Number(a['access-log-sampling']) <= 1)) throw new Error(`--access-log-sampling: want a number from 0 to 1, got '${a['access-log-sampling']}'`);
     if (!(Number.isInteger(Number(a['metrics-max-series'])) && Number(a['metrics-max-series']) > 0)) throw new Error(`--metrics-max-series: want a positive integer, got '${a['metrics-max-series']}'`);
     if (!(Number.isInteger(Number(a['metrics-max-consumers'])) && Number(a['metrics-max-consumers']) >= 0)) throw new Error(`--metrics-max-consumers: want 0 or a positive integer, got '${a['metrics-max-consumers']}'`);
-    if (!['http', 'http2', 'grpc'].includes(a['app-protocol']!)) throw new Error(`--app-protocol: '${a['app-protocol']}' is not one of http, http2, grpc`);
+    if (!['http', 'http2', 'grpc', 'tcp'].includes(a['app-protocol']!)) throw new Error(`--app-protocol: '${a['app-protocol']}' is not one of http, http2, grpc, tcp`);
+    if (a['app-protocol'] === 'tcp' && a.workers !== undefined && a.workers !== '1') throw new Error('--workers: a TCP app (--app-protocol tcp) is served by one process');
   } catch (e) {
     process.stderr.write(`${me}: ${(e as Error).message}\n${gatewayMode ? GATEWAY_USAGE : USAGE}\n`);
     process.exitCode = 2;
@@ -193,7 +197,7 @@ async function run(argv: string[], opts: MainOptions): Promise<void> {
   }
   const service = a.service!;
   const namespace = a.namespace!;
-  const appProtocol = a['app-protocol'] as 'http' | 'http2' | 'grpc';
+  const appProtocol = a['app-protocol'] as 'http' | 'http2' | 'grpc' | 'tcp';
   let appPort: number, outPort: number, inPort: number, adminPort: number, drainTimeout: number, drainDelay: number, workers: number;
   const labels: Record<string, string> = {};
   try {
@@ -276,7 +280,7 @@ async function run(argv: string[], opts: MainOptions): Promise<void> {
   const rbacLog = log.child({ component: 'rbac' });
   const onDeny = (d: RequestHead, decision: Denial): void =>
     rbacLog.warn({ policy: decision.policy, reason: decision.reason, principal: d.principal ?? null, method: d.method, authority: d.authority, path: d.path }, `request denied: ${decision.reason}`);
-  const runtime = new Runtime(appProtocol, mesh, tracing, onDeny, gatewayMode ? undefined : [SIDECAR_LISTENER.outbound, SIDECAR_LISTENER.inbound]);
+  const runtime = new Runtime(appProtocol === 'tcp' ? 'http' : appProtocol, mesh, tracing, onDeny, gatewayMode ? undefined : [SIDECAR_LISTENER.outbound, SIDECAR_LISTENER.inbound]);
   runtime.caches.setLogger(log.child({ component: 'cache' }));
   runtime.jwks.setLogger(log.child({ component: 'jwt_authn' }));
   runtime.rateLimits.setLogger(log.child({ component: 'ratelimit' }));
@@ -315,6 +319,12 @@ async function run(argv: string[], opts: MainOptions): Promise<void> {
       };
     return (d, status, grpc, ms) => requests.record(direction, d.info.clusterName, d.info.routeName, status, grpc, ms);
   };
+  // Layer 4: what TCP listeners proxy with, count in, log to, and tell of RBAC denials.
+  const tcpStats = new TcpStats();
+  const tcp = {
+    deps: { cluster: (c: string) => runtime.clusters().get(c), stats: tcpStats, onConnection: accessLog ? (r: TcpConnectionRecord) => accessLog!.logConnection(r) : undefined },
+    onDeny: (d: TcpDenial) => rbacLog.warn({ policy: d.decision.policy, reason: d.decision.reason, principal: d.principal ?? null, listener: d.listener, peer: d.remoteAddress }, `connection denied: ${d.decision.reason}`),
+  };
   const internalLog = log.child({ component: 'http' });
   const onInternalError = (e: unknown) => internalLog.error({ err: { message: (e as Error)?.message, stack: (e as Error)?.stack } }, 'internal error while serving a request (connection closed, sidecar kept serving)');
   // A sidecar binds its outbound and inbound listeners now; a gateway binds its Gateway's
@@ -322,6 +332,9 @@ async function run(argv: string[], opts: MainOptions): Promise<void> {
   const gateway = gatewayMode
     ? new GatewayListeners({
         runtime,
+        prefix: GATEWAY_LISTENER_PREFIX,
+        direction: 'gateway',
+        tcp,
         host: a['listen-address'],
         observer: observer('gateway'),
         ...(accessLog ? { onLimit: (e: LimitEvent) => accessLog!.logLimit(e) } : {}),
@@ -330,11 +343,17 @@ async function run(argv: string[], opts: MainOptions): Promise<void> {
         logger: log.child({ component: 'gateway' }),
       })
     : undefined;
-  const fixed: HttpListener[] = gatewayMode
+  // A sidecar's listeners for the TCP services its app calls follow the config too.
+  const tcpOutbound = gatewayMode
+    ? undefined
+    : new GatewayListeners({ runtime, prefix: TCP_OUTBOUND_PREFIX, direction: 'outbound', tcp, host: undefined, observer: observer('outbound'), onInternalError, drainTimeoutMs: drainTimeout, logger: log.child({ component: 'tcp' }) });
+  const fixed: ServingListener[] = gatewayMode
     ? []
     : [
         new HttpListener({ name: SIDECAR_LISTENER.outbound, host: '127.0.0.1', port: outPort, observer: observer('outbound'), onInternalError }, runtime.contextFor(SIDECAR_LISTENER.outbound)),
-        new HttpListener({ name: SIDECAR_LISTENER.inbound, host: a['inbound-address']!, port: inPort, tls: { mesh, transport: () => runtime.inboundTransport() }, observer: observer('inbound'), onInternalError }, runtime.contextFor(SIDECAR_LISTENER.inbound)),
+        appProtocol === 'tcp'
+          ? new TcpListener({ name: SIDECAR_LISTENER.inbound, host: a['inbound-address']!, port: inPort, direction: 'inbound', source: runtime.tcpFor(SIDECAR_LISTENER.inbound), mesh, ...tcp })
+          : new HttpListener({ name: SIDECAR_LISTENER.inbound, host: a['inbound-address']!, port: inPort, tls: { mesh, transport: () => runtime.inboundTransport() }, observer: observer('inbound'), onInternalError }, runtime.contextFor(SIDECAR_LISTENER.inbound)),
       ];
   let outAddr, inAddr;
   try {
@@ -384,6 +403,7 @@ async function run(argv: string[], opts: MainOptions): Promise<void> {
       try {
         runtime.apply(cfg);
         void gateway?.sync(cfg.listeners);
+        void tcpOutbound?.sync(cfg.listeners);
       } catch (e) {
         log.error({ err: e, kind }, 'applying an accepted update failed; previous config stays');
       }
@@ -405,11 +425,16 @@ async function run(argv: string[], opts: MainOptions): Promise<void> {
   });
 
   let draining = false;
-  const listeners = gateway ? gateway.all : fixed;
+  // Live views: the dynamic sets change as the config does.
+  const listeners: ServingListener[] = gateway ? gateway.all : fixed;
+  const allListeners = (): ServingListener[] => (tcpOutbound ? [...listeners, ...tcpOutbound.all] : listeners);
   const requestsServed = () => listeners.reduce((n, l) => n + l.stats.rqTotal, 0);
   const adminState: AdminState = {
     runtime,
-    listeners,
+    get listeners() {
+      return allListeners();
+    },
+    tcp: tcpStats,
     xds: () => ads.config,
     xdsConnected: () => ads.connected,
     xdsProtocol: () => ads.protocol,
@@ -468,10 +493,10 @@ async function run(argv: string[], opts: MainOptions): Promise<void> {
     log.info({ signal, drainDelayMs: drainDelay, drainTimeoutMs: drainTimeout }, 'draining');
     // Leave the registry first so peers stop picking this instance, then stop accepting.
     await ads.leave();
-    for (const l of listeners) l.beginDrain();
+    for (const l of allListeners()) l.beginDrain();
     await new Promise((r) => setTimeout(r, drainDelay));
     const started = Date.now();
-    const left = await Promise.all(listeners.map((l) => l.drain(drainTimeout)));
+    const left = await Promise.all(allListeners().map((l) => l.drain(drainTimeout)));
     log.info({ unfinished: left.reduce((x, y) => x + y, 0), ms: Date.now() - started }, 'drained');
     runtime.close();
     youngGen?.close();
@@ -479,7 +504,7 @@ async function run(argv: string[], opts: MainOptions): Promise<void> {
     identity.close();
     await tracing.close();
     await accessLog?.flush();
-    for (const l of listeners) l.close();
+    for (const l of allListeners()) l.close();
     admin?.server.close();
     process.exit(0);
   };

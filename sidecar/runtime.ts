@@ -26,6 +26,8 @@ import type { MeshTls } from './tls/mesh-tls.js';
 import type { InboundTransport } from './xds/types/tls.js';
 import type { RouterTracing, Tracing, TracingConfig } from './telemetry/tracing.js';
 import type { DownstreamLimits, EdgeChain, SidecarListener } from './xds/types/listener.js';
+import type { TcpListenerConfig } from './xds/types/tcp-listener.js';
+import type { TcpSource } from './tcp/tcp-listener.js';
 import type { ServingCertificate, SidecarSecret } from './xds/types/tls.js';
 import { EdgeState, type EdgeSource } from './listeners/edge.js';
 import { GATEWAY_LISTENER_PREFIX } from './listeners/gateway-listeners.js';
@@ -38,6 +40,8 @@ export class Runtime {
   #inbound: InboundTransport | undefined;
   /** Each listener's current chain, in a slot its ListenerContext reads (no lookup per request). */
   readonly #slots = new Map<string, { chain: ListenerChain | undefined; limits: DownstreamLimits | undefined }>();
+  /** Layer-4 listeners' configs (tcp_proxy chains), in a slot their TcpListener reads per connection. */
+  readonly #tcp = new Map<string, { config: TcpListenerConfig | undefined }>();
   /** Gateway listeners: each one's chains and certificates, as the last applied config built them. */
   readonly #edges = new Map<string, { state: EdgeState | undefined }>();
   /** Set once listeners, routes and clusters have all arrived. */
@@ -74,6 +78,14 @@ export class Runtime {
   /** How the inbound listener accepts connections (undefined until its Listener arrived). */
   inboundTransport(): InboundTransport | undefined {
     return this.#inbound;
+  }
+
+  /** A layer-4 listener's config as the last applied update built it (undefined: none now). */
+  tcpFor(listener: string): TcpSource {
+    let slot = this.#tcp.get(listener);
+    if (!slot) this.#tcp.set(listener, (slot = { config: undefined }));
+    const box = slot;
+    return { current: () => box.config };
   }
 
   /** What one listener serves requests with: its chain as the last applied config built it. */
@@ -212,7 +224,13 @@ export class Runtime {
     // A gateway's listeners share one tracer (the control plane gives each HCM the same settings).
     let gatewayTracing: TracingConfig | undefined;
     this.rateLimits.mark();
+    for (const t of this.#tcp.values()) t.config = undefined;
     for (const [name, l] of cfg.listeners) {
+      if (l.kind === 'tcp') {
+        this.tcpFor(name);
+        this.#tcp.get(name)!.config = l;
+        continue;
+      }
       this.#listenerRoute.set(name, l.routeName);
       // Connection limits hold as soon as the Listener is applied, routes or not.
       this.#slot(name).limits = l.limits;
@@ -236,7 +254,10 @@ export class Runtime {
     if (inbound) this.#inbound = inbound.transport;
     const routed = (l: string) => {
       const rn = this.#listenerRoute.get(l);
-      const edge = cfg.listeners.get(l)?.edge;
+      const x = cfg.listeners.get(l);
+      // A TCP listener needs no routes: it is ready when the clusters its chains name are there.
+      if (x?.kind === 'tcp') return x.chains.every((c) => c.proxy.clusters.every((k) => this.#clusters.has(k.name)));
+      const edge = x?.edge;
       if (edge) return edge.every((c) => this.#tables.has(c.routeName) && (!c.terminate || c.terminate.certificates.every((n) => cfg.secrets.get(n)?.kind === 'certificate')));
       return rn !== undefined && this.#tables.has(rn);
     };

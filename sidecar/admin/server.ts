@@ -21,7 +21,9 @@ import { ListenerSchema } from '../../proto/gen/envoy/config/listener/v3/listene
 import { RouteConfigurationSchema } from '../../proto/gen/envoy/config/route/v3/route_pb.js';
 import { SecretSchema } from '../../proto/gen/envoy/extensions/transport_sockets/tls/v3/secret_pb.js';
 import { EXTENSION_SCHEMAS } from '../../common/extensions.js';
-import { LIMIT_NAMES, type HttpListener } from '../listeners/http-listener.js';
+import { LIMIT_NAMES } from '../listeners/http-listener.js';
+import type { ServingListener } from '../listeners/gateway-listeners.js';
+import { CONNECTION_DURATION_BOUNDS, type TcpStats } from '../telemetry/tcp-stats.js';
 import type { Runtime } from '../runtime.js';
 import type { XdsConfig } from '../xds/ads-client.js';
 import { splitPem, summarize, type MeshTls } from '../tls/mesh-tls.js';
@@ -36,7 +38,9 @@ const registry = createRegistry(...EXTENSION_SCHEMAS, SecretSchema);
 
 export interface AdminState {
   runtime: Runtime;
-  listeners: readonly HttpListener[];
+  listeners: readonly ServingListener[];
+  /** Layer-4 connection counters per cluster (TCP services). */
+  tcp?: TcpStats;
   xds: () => XdsConfig;
   xdsConnected: () => boolean;
   /** 'delta' or 'sotw': the ADS variant in use. */
@@ -140,7 +144,7 @@ export function registerConsumerMetrics(m: Metrics, consumers: ConsumerStats | u
 export function registerSidecarMetrics(m: Metrics, s: AdminState): void {
   const L = () => s.listeners;
   const C = () => [...s.runtime.clusters().values()];
-  const perListener = (f: (l: HttpListener) => number) => () => L().map((l) => [{ listener: l.name }, f(l)] as const);
+  const perListener = (f: (l: ServingListener) => number) => () => L().map((l) => [{ listener: l.name }, f(l)] as const);
   const perCluster = (f: (c: UpstreamCluster) => number) => () => C().map((c) => [{ cluster: c.name }, f(c)] as const);
   if (s.requests) {
     const r = s.requests;
@@ -226,6 +230,18 @@ export function registerSidecarMetrics(m: Metrics, s: AdminState): void {
   m.pull('counter', 'weft_upstream_retry_overflow_total', 'Retries refused by max_retries or the retry budget.', ['cluster'], perCluster((c) => c.stats.rqRetryOverflow));
   m.pull('counter', 'weft_upstream_overflow_total', 'Requests refused by a circuit breaker.', ['cluster'], perCluster((c) => c.stats.rqOverflow));
   m.pull('counter', 'weft_upstream_timeouts_total', 'Route or per-try timeouts.', ['cluster'], perCluster((c) => c.stats.rqTimeout));
+  if (s.tcp) {
+    const t = s.tcp;
+    const rows = (f: (x: import('../telemetry/tcp-stats.js').ClusterTcpStats) => number) => () => [...t.all()].map((x) => [x.labels, f(x)] as const);
+    m.pull('counter', 'weft_tcp_connections_opened_total', 'TCP connections opened to a cluster (tcp_proxy: TCP services, TCPRoute, TLSRoute).', ['cluster'], rows((x) => x.opened));
+    m.pull('gauge', 'weft_tcp_connections_active', 'TCP connections open (or being opened) to a cluster.', ['cluster'], rows((x) => x.active));
+    m.pull('counter', 'weft_tcp_connections_closed_total', 'TCP connections to a cluster that ended.', ['cluster'], rows((x) => x.closed));
+    m.pull('counter', 'weft_tcp_connect_failures_total', 'TCP connect attempts to a cluster that failed (refused, reset, timed out, TLS handshake failed).', ['cluster'], rows((x) => x.connectFailures));
+    m.pull('counter', 'weft_tcp_overflow_total', 'TCP connections refused by the cluster\'s max_connections.', ['cluster'], rows((x) => x.overflow));
+    m.pull('counter', 'weft_tcp_sent_bytes_total', 'Bytes sent to a cluster\'s hosts (from downstream clients).', ['cluster'], rows((x) => x.sentBytes));
+    m.pull('counter', 'weft_tcp_received_bytes_total', 'Bytes received from a cluster\'s hosts (to downstream clients).', ['cluster'], rows((x) => x.receivedBytes));
+    m.histogram('weft_tcp_connection_duration_seconds', 'How long TCP connections to a cluster lasted, from accept to close.', CONNECTION_DURATION_BOUNDS, () => t.all());
+  }
   m.pull('counter', 'weft_upstream_connect_failures_total', 'Failed connection attempts (TLS handshake failures included).', ['cluster'], perCluster((c) => c.stats.cxConnectFail));
   m.pull('counter', 'weft_upstream_ejections_total', 'Outlier ejections.', ['cluster'], perCluster((c) => c.ejectionsTotal));
   m.pull('gauge', 'weft_upstream_hosts', 'Hosts per cluster by health.', ['cluster', 'health'], () =>

@@ -157,7 +157,7 @@ export async function inProcessGateway(
   const withPrepend = (c: XdsConfig): XdsConfig => {
     const p = o.prepend;
     if (!p) return c;
-    const listeners = new Map([...c.listeners].map(([k, l]) => [k, { ...l, filters: [p, ...l.filters], ...(l.edge ? { edge: l.edge.map((e) => ({ ...e, filters: [p, ...e.filters] })) } : {}) }]));
+    const listeners = new Map([...c.listeners].map(([k, l]) => [k, l.kind === 'tcp' ? l : { ...l, filters: [p, ...l.filters], ...(l.edge ? { edge: l.edge.map((e) => ({ ...e, filters: [p, ...e.filters] })) } : {}) }]));
     return { ...c, listeners } as XdsConfig;
   };
   const cfg = withPrepend(translateFor(yaml, node));

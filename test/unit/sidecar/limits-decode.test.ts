@@ -11,6 +11,7 @@ import type { HcmLimits } from '../../../control-plane/translate/client-limits.j
 import { ListenerSchema, type Listener } from '../../../proto/gen/envoy/config/listener/v3/listener_pb.js';
 import type { HttpFilter } from '../../../proto/gen/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager_pb.js';
 import { decodeListener } from '../../../sidecar/xds/types/listener.js';
+import type { SidecarListener } from '../../../sidecar/xds/types/listener.js';
 
 type Opts = { limits?: HcmLimits; networkFilters?: ReturnType<typeof typedExtension>[]; filters?: HttpFilter[] };
 const decode = (o: Opts) => decodeListener(toBinary(ListenerSchema, socketListener('gateway.web', '0.0.0.0', 8000, 'gateway.web', DEFAULT_MESH_CONFIG, o).message as Listener));
@@ -26,12 +27,12 @@ describe('Listener limits, decoded', () => {
       filters: [typedExtension(EXTENSIONS.requestLimits, { maxUriLength: 64 }) as HttpFilter, typedExtension(EXTENSIONS.buffer, { maxRequestBytes: 1000 }) as HttpFilter],
     });
     expect(d.errors).toEqual([]);
-    expect(d.value!.limits).toEqual({ maxHeaderBytes: 8192, headersTimeoutMs: 1500, idleTimeoutMs: 90_000, maxConnections: 100 });
-    expect(d.value!.filters.map((f) => [f.name, f.config])).toEqual([['weft.filters.http.request_limits', 64], ['envoy.filters.http.buffer', 1000]]);
+    expect((d.value as SidecarListener).limits).toEqual({ maxHeaderBytes: 8192, headersTimeoutMs: 1500, idleTimeoutMs: 90_000, maxConnections: 100 });
+    expect((d.value as SidecarListener).filters.map((f) => [f.name, f.config])).toEqual([['weft.filters.http.request_limits', 64], ['envoy.filters.http.buffer', 1000]]);
   });
 
   it('has no limits of its own without them', () => {
-    expect(decode({}).value!.limits).toEqual({});
+    expect((decode({}).value as SidecarListener).limits).toEqual({});
   });
 
   it.each<[string, Opts, Array<[string, string]>]>([

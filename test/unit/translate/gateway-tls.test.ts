@@ -17,6 +17,7 @@ import { ListenerSchema, type Listener } from '../../../proto/gen/envoy/config/l
 import { SecretSchema, type Secret } from '../../../proto/gen/envoy/extensions/transport_sockets/tls/v3/secret_pb.js';
 import { DownstreamTlsContextSchema } from '../../../proto/gen/envoy/extensions/transport_sockets/tls/v3/tls_pb.js';
 import { decodeListener } from '../../../sidecar/xds/types/listener.js';
+import type { SidecarListener } from '../../../sidecar/xds/types/listener.js';
 import { decodeSecret } from '../../../sidecar/xds/types/tls.js';
 import { selfSignedCert, tlsSecret } from '../../harness/certs.js';
 import { hcmOf, message, modelOf, nodeOf } from '../../harness/mesh.js';
@@ -99,7 +100,7 @@ describe('gateway TLS translation', () => {
     const r = t.snapshotFor(edge).get(TYPE_URL.listener as never).get('gateway.shop')!;
     const d = decodeListener(r.body);
     expect(d.errors).toEqual([]);
-    expect(d.value!.edge!.map((c) => [c.routeName, c.serverNames, c.terminate!.certificates, c.terminate!.minVersion, c.terminate!.maxVersion])).toEqual([
+    expect((d.value as SidecarListener).edge!.map((c) => [c.routeName, c.serverNames, c.terminate!.certificates, c.terminate!.minVersion, c.terminate!.maxVersion])).toEqual([
       ['gateway.shop', ['shop.example'], ['tls/default/shop'], 'TLSv1.2', 'TLSv1.3'],
       ['gateway.api', ['*.api.example'], ['tls/default/api', 'tls/default/shop'], 'TLSv1.2', 'TLSv1.3'],
     ]);
@@ -125,8 +126,8 @@ spec:
     const d = decodeListener(r.body);
     expect(d.errors).toEqual([]);
     // No connection_limit on either chain (shop, the first, has no policy); api keeps its URI limit.
-    expect(d.value!.edge!.map((c) => c.limits.maxConnections)).toEqual([undefined, undefined]);
-    expect(d.value!.edge!.map((c) => c.filters.map((f) => f.name).includes('weft.filters.http.request_limits'))).toEqual([false, true]);
+    expect((d.value as SidecarListener).edge!.map((c) => c.limits.maxConnections)).toEqual([undefined, undefined]);
+    expect((d.value as SidecarListener).edge!.map((c) => c.filters.map((f) => f.name).includes('weft.filters.http.request_limits'))).toEqual([false, true]);
   });
 });
 
