@@ -156,8 +156,11 @@ export class TcpListener {
 
   /** Connects upstream; on failure the downstream is reset (a mesh caller sees its connect fail) and logged. */
   #connect(socket: net.Socket, chain: TcpChain, startedAt: number, serverName: string | undefined, then: (r: ConnectResult & { upstream: object }) => void): void {
-    const cancel = connectUpstream(chain.proxy, socket.remoteAddress ?? '', this.#o.deps, (r) => {
-      socket.off('close', cancel);
+    let cancel: (() => void) | undefined;
+    const onClose = () => cancel?.();
+    socket.once('close', onClose);
+    cancel = connectUpstream(chain.proxy, socket.remoteAddress ?? '', this.#o.deps, (r) => {
+      socket.off('close', onClose);
       if (r.upstream) {
         if (socket.destroyed) {
           r.upstream.socket.destroy();
@@ -185,7 +188,6 @@ export class TcpListener {
         rbac: undefined,
       });
     });
-    socket.once('close', cancel);
   }
 
   /** Network RBAC's verdict on a peer: undefined when allowed (or no RBAC), else the denial. */

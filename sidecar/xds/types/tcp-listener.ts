@@ -77,10 +77,12 @@ const DEFAULT_IDLE_MS = 3_600_000;
 
 const typedConfig = (f: Filter | undefined): Any | undefined => (f?.configType.case === 'typedConfig' ? f.configType.value : undefined);
 
-/** Whether a listener is a layer-4 one: its first chain's last filter is tcp_proxy. */
+/** Whether a listener is a layer-4 one: its first chain holds tcp_proxy (which must end it). */
 export function isTcpListener(l: Listener): boolean {
-  const any = typedConfig(l.filterChains[0]?.filters.at(-1));
-  return !!any && isExtensionConfig(any.typeUrl, EXTENSIONS.tcpProxy);
+  return (l.filterChains[0]?.filters ?? []).some((f) => {
+    const any = typedConfig(f);
+    return !!any && isExtensionConfig(any.typeUrl, EXTENSIONS.tcpProxy);
+  });
 }
 
 function tcpProxyOf(any: Any, p: Problems, path: string): TcpProxyConfig | undefined {
