@@ -637,3 +637,56 @@ export function tcpExchange(port: number, send: string, o: { timeoutMs?: number;
     });
   });
 }
+
+// ------------------------------------------------------------------ bounded connection load
+
+export interface ConnectionLoadResult {
+  /** Connections started. */
+  sent: number;
+  /** Connections whose command got a reply matching `expect`. */
+  ok: number;
+  /** Failed connections by reason (the error code, "closed", "timeout", or "reply: <line>"). */
+  failures: Record<string, number>;
+  /** Milliseconds the whole load took. */
+  ms: number;
+}
+
+/**
+ * A bounded load of NEW connections to 127.0.0.1:port: at most `total` connections, `concurrency`
+ * at a time, stopping early after `timeoutMs`. Each connection sends `command` (one line, CRLF
+ * added), waits for one reply line (at most `perConnectionTimeoutMs`) and closes. A reply matching
+ * `expect` counts as ok. `onProgress(done)` runs after each connection (to kill something mid-run).
+ * For layer-4 balancing: per connection is what a TCP proxy balances.
+ */
+export async function connectionLoad(port: number, o: { total: number; concurrency: number; command: string; expect: RegExp; timeoutMs?: number; perConnectionTimeoutMs?: number; onProgress?: (done: number) => void | Promise<void> }): Promise<ConnectionLoadResult> {
+  const r: ConnectionLoadResult = { sent: 0, ok: 0, failures: {}, ms: 0 };
+  const t0 = Date.now();
+  const deadline = t0 + (o.timeoutMs ?? 30_000);
+  const failed = (why: string) => (r.failures[why] = (r.failures[why] ?? 0) + 1);
+  let done = 0;
+  const one = async (): Promise<void> => {
+    let c: LineClient | undefined;
+    try {
+      c = await lineClient(port, { timeoutMs: o.perConnectionTimeoutMs ?? 5000 });
+      const reply = await c.command(o.command, o.perConnectionTimeoutMs ?? 5000);
+      if (o.expect.test(reply)) r.ok++;
+      else failed(`reply: ${reply.slice(0, 80)}`);
+    } catch (e) {
+      const err = e as NodeJS.ErrnoException;
+      failed(err instanceof L4HarnessError ? err.code.toLowerCase() : err.code ?? (err.message === 'connection closed' ? 'closed' : err.message));
+    } finally {
+      c?.close();
+    }
+  };
+  const worker = async () => {
+    while (r.sent < o.total && Date.now() < deadline) {
+      r.sent++;
+      await one();
+      done++;
+      await o.onProgress?.(done);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, o.concurrency) }, worker));
+  r.ms = Date.now() - t0;
+  return r;
+}

@@ -5,7 +5,7 @@
 import net from 'node:net';
 import { describe, expect, it } from 'vitest';
 import {
-  greet, lineClient, parseRedisBenchmark, psql, redisBenchmark, redisCli, redisPing, startGreeter, startPostgres, startRedis, tcpExchange, L4HarnessError,
+  connectionLoad, greet, lineClient, parseRedisBenchmark, psql, redisBenchmark, redisCli, redisPing, startGreeter, startPostgres, startRedis, tcpExchange, L4HarnessError,
 } from '../harness/l4-servers.js';
 
 /** Whether anything accepts connections on 127.0.0.1:port now. */
@@ -26,6 +26,11 @@ describe('layer-4 test servers, reached directly', () => {
       const rps = await redisBenchmark(redis.port, { requests: 2000, clients: 4, timeoutMs: 8000 });
       expect(Object.keys(rps).sort()).toEqual(['GET', 'PING_INLINE', 'PING_MBULK', 'SET']);
       for (const v of Object.values(rps)) expect(v).toBeGreaterThan(0);
+      // A bounded load of new connections, one INCR each: every one answered, and counted once.
+      const load = await connectionLoad(redis.port, { total: 60, concurrency: 4, command: 'INCR conns', expect: /^:\d+$/, timeoutMs: 5000 });
+      expect(load).toMatchObject({ sent: 60, ok: 60, failures: {} });
+      expect(await redisPing(redis.port)).toBe('PONG');
+      expect((await redisCli(redis.port, ['get', 'conns'])).stdout.trim()).toBe('60');
     } finally {
       await redis.stop();
     }
@@ -43,6 +48,9 @@ describe('layer-4 test servers, reached directly', () => {
     try {
       await expect(redisPing(port, { timeoutMs: 3000 })).rejects.toThrow(L4HarnessError);
       await expect(redisBenchmark(port, { requests: 100, clients: 2, timeoutMs: 3000 })).rejects.toThrow(/redis-benchmark/);
+      const load = await connectionLoad(port, { total: 10, concurrency: 2, command: 'PING', expect: /^\+PONG$/, timeoutMs: 5000 });
+      expect(load.ok).toBe(0);
+      expect(Object.values(load.failures).reduce((a, b) => a + b, 0)).toBe(10);
       const probe = await tcpExchange(port, 'PING\r\n', { timeoutMs: 3000 });
       expect(probe.closedByPeer).toBe(true);
       expect(probe.data).toBe('');
