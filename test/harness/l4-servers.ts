@@ -10,10 +10,10 @@
  * something took the port in between, the start is retried on a new one (START_ATTEMPTS times).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
-import { delimiter, join } from 'node:path';
+import { delimiter, dirname, join } from 'node:path';
 
 const HARNESS = import.meta.dirname;
 const START_ATTEMPTS = 5;
@@ -170,12 +170,23 @@ export function freePort(): Promise<number> {
   });
 }
 
+/** Options every start function takes. */
+export interface StartOptions {
+  /** How long the server may take to be ready (default: 10 s; postgres 20 s). */
+  timeoutMs?: number;
+  /**
+   * Where ports come from (default freePort). Tests of the retry hand out a taken port first;
+   * a start that finds its port taken tries the next one, START_ATTEMPTS times in all.
+   */
+  portSource?: () => Promise<number>;
+}
+
 /** Calls start(port) on a free port; when it fails with PORT_IN_USE (a race), tries a new one. */
-async function onFreePort<T>(what: string, start: (port: number) => Promise<T>): Promise<T> {
+async function onFreePort<T>(what: string, o: StartOptions, start: (port: number) => Promise<T>): Promise<T> {
   let last: unknown;
   for (let i = 0; i < START_ATTEMPTS; i++) {
     try {
-      return await start(await freePort());
+      return await start(await (o.portSource ?? freePort)());
     } catch (e) {
       if (!(e instanceof L4HarnessError && e.code === 'PORT_IN_USE')) throw e;
       last = e;
@@ -205,8 +216,9 @@ async function waitReady(what: string, child: Child, ready: () => Promise<boolea
   }
 }
 
-function tempDir(prefix: string): string {
-  const d = mkdtempSync(join(tmpdir(), prefix));
+/** A new directory under `base` (default the OS temp dir), removed at stop or exit. */
+function tempDir(prefix: string, base = tmpdir()): string {
+  const d = mkdtempSync(join(base, prefix));
   dirs.add(d);
   return d;
 }
@@ -266,8 +278,8 @@ function respPing(port: number): Promise<boolean> {
  * Starts redis-server on 127.0.0.1 on a free port: no persistence (`--save '' --appendonly no`),
  * protected mode off, its own temporary directory. Resolves once it answers PING.
  */
-export function startRedis(o: { timeoutMs?: number } = {}): Promise<L4Server> {
-  return onFreePort('redis-server', async (port) => {
+export function startRedis(o: StartOptions = {}): Promise<L4Server> {
+  return onFreePort('redis-server', o, async (port) => {
     const dir = tempDir('weft-l4-redis-');
     const child = spawnChild(REDIS_SERVER, ['--port', String(port), '--bind', '127.0.0.1', '--protected-mode', 'no', '--save', '', '--appendonly', 'no', '--dir', dir, '--loglevel', 'warning']);
     try {
@@ -382,6 +394,14 @@ function postgresOsUser(): OsUser | undefined {
   throw new L4HarnessError('START_FAILED', `running as root and none of ${wanted.join(', ')} is a non-root user in /etc/passwd: postgres refuses to run as root`);
 }
 
+/** Whether any user may enter `dir`: it and every directory above it have the others-execute bit. */
+function othersCanEnter(dir: string): boolean {
+  for (let d = dir; ; d = dirname(d)) {
+    if ((statSync(d).mode & 0o001) === 0) return false;
+    if (dirname(d) === d) return true;
+  }
+}
+
 /** [cmd, args] running `cmd args` as `user` (setpriv execs, so the pid is the command's own). */
 function asUser(user: OsUser | undefined, cmd: string, args: readonly string[]): [string, string[]] {
   if (!user) return [cmd, [...args]];
@@ -406,10 +426,13 @@ export const POSTGRES_USER = 'postgres';
  * its unix socket in that directory, fsync off. As root it runs as a non-root OS user (see
  * postgresOsUser). Resolves once `psql -c 'select 1'` answers.
  */
-export async function startPostgres(o: { timeoutMs?: number } = {}): Promise<PostgresServer> {
+export async function startPostgres(o: StartOptions = {}): Promise<PostgresServer> {
   const bin = postgresBinDir();
   const user = postgresOsUser();
-  const dir = tempDir('weft-l4-pg-');
+  // The OS user must reach its directory: when the temp dir is somewhere only root can enter
+  // (TMPDIR=/root/...), use /tmp.
+  const base = user && !othersCanEnter(tmpdir()) ? '/tmp' : tmpdir();
+  const dir = tempDir('weft-l4-pg-', base);
   if (user) chownSync(dir, user.uid, user.gid);
   const data = join(dir, 'data');
   const [icmd, iargs] = asUser(user, join(bin, 'initdb'), ['-D', data, '-U', POSTGRES_USER, '--auth=trust', '--encoding=UTF8', '--locale=C', '--no-sync', '--no-instructions']);
@@ -423,7 +446,7 @@ export async function startPostgres(o: { timeoutMs?: number } = {}): Promise<Pos
     throw new L4HarnessError('START_FAILED', `initdb failed:\n${init.output()}`);
   }
   try {
-    return await onFreePort('postgres', async (port) => {
+    return await onFreePort('postgres', o, async (port) => {
       const [cmd, args] = asUser(user, join(bin, 'postgres'), [
         '-D', data, '-p', String(port),
         '-c', 'listen_addresses=127.0.0.1', '-c', `unix_socket_directories=${dir}`,
@@ -466,8 +489,8 @@ export async function psql(port: number, sql: string, o: { user?: string; timeou
 export const GREETER_SERVER = join(HARNESS, 'greeter-server.mjs');
 
 /** Starts greeter-server.mjs (its own Node process) on a free port; `name` is in its greeting. */
-export function startGreeter(o: { name?: string; timeoutMs?: number } = {}): Promise<L4Server> {
-  return onFreePort('greeter', async (port) => {
+export function startGreeter(o: StartOptions & { name?: string } = {}): Promise<L4Server> {
+  return onFreePort('greeter', o, async (port) => {
     const child = spawnChild(process.execPath, [GREETER_SERVER, String(port), ...(o.name ? [o.name] : [])]);
     try {
       await waitReady(`greeter on ${port}`, child, async () => child.output().includes(`listening ${port}`), o.timeoutMs ?? 10_000);

@@ -2,10 +2,12 @@
 // Debian server starts on its own loopback port, answers its own client, and is gone after stop().
 // The mesh tests of issue 21 (test/e2e/tcp-services.test.ts) and bench/weft-tcp.sh rely on them;
 // this file says whether a failure there is the mesh's or the harness's.
+import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import { describe, expect, it } from 'vitest';
 import {
-  connectionLoad, greet, lineClient, parseRedisBenchmark, psql, redisBenchmark, redisCli, redisPing, startGreeter, startPostgres, startRedis, tcpExchange, L4HarnessError,
+  connectionLoad, freePort, greet, lineClient, parseRedisBenchmark, psql, redisBenchmark, redisCli, redisPing, startGreeter, startPostgres, startRedis, tcpExchange,
+  L4HarnessError, type L4Server, type StartOptions,
 } from '../harness/l4-servers.js';
 
 /** Whether anything accepts connections on 127.0.0.1:port now. */
@@ -68,6 +70,9 @@ describe('layer-4 test servers, reached directly', () => {
       expect(await psql(pg.port, 'select 1')).toBe('1');
       expect(await psql(pg.port, 'select current_user, inet_server_addr()')).toBe('postgres|127.0.0.1');
       await expect(psql(pg.port, 'select * from no_such_table')).rejects.toThrow(/no_such_table/);
+      // postgres refuses root: as root the harness runs it as another user, and it really runs so.
+      const uid = Number(/^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${pg.pid}/status`, 'utf8'))?.[1]);
+      if (process.getuid?.() === 0) expect(uid, `postgres runs as ${pg.osUser}`).not.toBe(0);
     } finally {
       await pg.stop();
     }
@@ -91,5 +96,29 @@ describe('layer-4 test servers, reached directly', () => {
     }
     expect(await listening(g.port)).toBe(false);
     await g.kill(); // after stop(): a no-op
+  }, 10_000);
+
+  it('a port taken between finding it and starting the server: each server starts on the next one', async () => {
+    // The race made certain: the first port handed out is held by another listener.
+    const squatter = net.createServer();
+    await new Promise<void>((r) => squatter.listen(0, '127.0.0.1', r));
+    const taken = (squatter.address() as net.AddressInfo).port;
+    const started: L4Server[] = [];
+    try {
+      const starts: Array<[string, (o: StartOptions) => Promise<L4Server>]> = [['redis', startRedis], ['greeter', startGreeter], ['postgres', startPostgres]];
+      for (const [name, start] of starts) {
+        let handed = 0;
+        const s = await start({ portSource: () => (handed++ === 0 ? Promise.resolve(taken) : freePort()) });
+        started.push(s);
+        expect(handed, name).toBe(2);
+        expect(s.port, name).not.toBe(taken);
+      }
+      expect(await redisPing(started[0]!.port)).toBe('PONG');
+      expect((await greet(started[1]!.port, 'retry')).hello).toBe('250 hello retry');
+      expect(await psql(started[2]!.port, 'select 1')).toBe('1');
+    } finally {
+      await Promise.all(started.map((s) => s.stop()));
+      squatter.close();
+    }
   }, 10_000);
 });
