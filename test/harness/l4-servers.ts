@@ -255,8 +255,12 @@ function onPath(cmd: string): string | undefined {
 
 export const REDIS_SERVER = process.env.WEFT_REDIS_SERVER ?? 'redis-server';
 
-/** One RESP PING over a raw socket: whether +PONG came back within 500 ms. */
-function respPing(port: number): Promise<boolean> {
+/**
+ * Whether the Redis on `port` is process `pid` and answers PING: PING and INFO server pipelined
+ * over a raw socket, +PONG and `process_id:<pid>` within 500 ms. The pid check keeps a server that
+ * took the port in the race from passing for ours before ours exits.
+ */
+function redisAnswers(port: number, pid: number | undefined): Promise<boolean> {
   return new Promise((resolve) => {
     const s = net.connect(port, '127.0.0.1');
     let buf = '';
@@ -266,24 +270,27 @@ function respPing(port: number): Promise<boolean> {
     };
     s.setTimeout(500, () => done(false));
     s.on('error', () => done(false));
-    s.on('connect', () => s.write('PING\r\n'));
+    s.on('connect', () => s.write('PING\r\nINFO server\r\n'));
     s.on('data', (d: Buffer) => {
       buf += d.toString();
-      if (buf.includes('\r\n')) done(buf.startsWith('+PONG'));
+      if (!buf.startsWith('+PONG')) return void (buf.length >= 5 && done(false));
+      const m = /process_id:(\d+)\r\n/.exec(buf);
+      if (m) done(Number(m[1]) === pid);
     });
   });
 }
 
 /**
  * Starts redis-server on 127.0.0.1 on a free port: no persistence (`--save '' --appendonly no`),
- * protected mode off, its own temporary directory. Resolves once it answers PING.
+ * protected mode off, its own temporary directory. Resolves once it answers PING (and is the
+ * process we started).
  */
 export function startRedis(o: StartOptions = {}): Promise<L4Server> {
   return onFreePort('redis-server', o, async (port) => {
     const dir = tempDir('weft-l4-redis-');
     const child = spawnChild(REDIS_SERVER, ['--port', String(port), '--bind', '127.0.0.1', '--protected-mode', 'no', '--save', '', '--appendonly', 'no', '--dir', dir, '--loglevel', 'warning']);
     try {
-      await waitReady(`redis-server on ${port}`, child, () => respPing(port), o.timeoutMs ?? 10_000);
+      await waitReady(`redis-server on ${port}`, child, () => redisAnswers(port, child.proc.pid), o.timeoutMs ?? 10_000);
     } catch (e) {
       await child.stop('SIGKILL', 0);
       removeDir(dir);

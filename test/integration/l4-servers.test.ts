@@ -99,25 +99,28 @@ describe('layer-4 test servers, reached directly', () => {
   }, 10_000);
 
   it('a port taken between finding it and starting the server: each server starts on the next one', async () => {
-    // The race made certain: the first port handed out is held by another listener.
+    // The race made certain: the first port handed out is taken, by a plain listener, and for
+    // redis-server by another Redis, which answers PING as ours would.
     const squatter = net.createServer();
     await new Promise<void>((r) => squatter.listen(0, '127.0.0.1', r));
     const taken = (squatter.address() as net.AddressInfo).port;
+    const otherRedis = await startRedis();
     const started: L4Server[] = [];
     try {
-      const starts: Array<[string, (o: StartOptions) => Promise<L4Server>]> = [['redis', startRedis], ['greeter', startGreeter], ['postgres', startPostgres]];
-      for (const [name, start] of starts) {
+      const starts: Array<[string, number, (o: StartOptions) => Promise<L4Server>]> = [['redis', otherRedis.port, startRedis], ['greeter', taken, startGreeter], ['postgres', taken, startPostgres]];
+      await Promise.all(starts.map(async ([name, first, start]) => {
         let handed = 0;
-        const s = await start({ portSource: () => (handed++ === 0 ? Promise.resolve(taken) : freePort()) });
+        const s = await start({ portSource: () => (handed++ === 0 ? Promise.resolve(first) : freePort()) });
         started.push(s);
         expect(handed, name).toBe(2);
-        expect(s.port, name).not.toBe(taken);
-      }
-      expect(await redisPing(started[0]!.port)).toBe('PONG');
-      expect((await greet(started[1]!.port, 'retry')).hello).toBe('250 hello retry');
-      expect(await psql(started[2]!.port, 'select 1')).toBe('1');
+        expect(s.port, name).not.toBe(first);
+      }));
+      const by = (n: string) => started.find((s) => s.name === n)!;
+      expect(await redisPing(by('redis-server').port)).toBe('PONG');
+      expect((await greet(by('greeter').port, 'retry')).hello).toBe('250 hello retry');
+      expect(await psql(by('postgres').port, 'select 1')).toBe('1');
     } finally {
-      await Promise.all(started.map((s) => s.stop()));
+      await Promise.all([...started, otherRedis].map((s) => s.stop()));
       squatter.close();
     }
   }, 10_000);
