@@ -160,8 +160,10 @@ run() {
 
 load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
 echo "$me: rows '$ROWS', rounds=$ROUNDS, redis-benchmark -n $REQUESTS -c $CLIENTS per test, at most ${TIME_BOUND}s a run" >&2
+# Even rounds run the rows in reverse order, so neither row always runs first on a machine whose load drifts.
 for round in $(seq "$ROUNDS"); do
-  for row in $ROWS; do [ -n "${F[$row]:-}" ] || run "$row" || true; done
+  order="$ROWS"; [ $((round % 2)) = 1 ] || order="$(echo "$ROWS" | tr ' ' '\n' | tac | tr '\n' ' ')"
+  for row in $order; do [ -n "${F[$row]:-}" ] || run "$row" || true; done
 done
 unset round
 
