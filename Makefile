@@ -14,10 +14,13 @@ $(NODE_MODULES): package.json package-lock.json
 
 install: $(NODE_MODULES) deps ## install npm packages and system tools the tests use
 
-deps: ## system packages used by tests and the demo (curl, openssl, wrk, h2load, Redis, Chromium, the Prometheus Python parser, gRPC C-core); apt only when missing
+deps: ## system packages used by tests, the demo and make bench (curl, openssl, wrk, h2load, Redis and its tools, PostgreSQL, HAProxy, Chromium, the Prometheus Python parser, gRPC C-core); apt only when missing
 	@missing=""; for b in curl openssl python3 wrk; do command -v $$b >/dev/null || missing="$$missing $$b"; done; \
 	command -v h2load >/dev/null || missing="$$missing nghttp2-client"; \
 	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
+	command -v redis-benchmark >/dev/null || missing="$$missing redis-tools"; \
+	{ command -v psql >/dev/null && { command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; }; } || missing="$$missing postgresql"; \
+	{ command -v haproxy >/dev/null || [ -x /usr/sbin/haproxy ]; } || missing="$$missing haproxy"; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	/usr/bin/python3 -c 'import prometheus_client.parser' 2>/dev/null || missing="$$missing python3-prometheus-client"; \
 	/usr/bin/python3 -c 'import grpc' 2>/dev/null || missing="$$missing python3-grpcio"; \

@@ -6,7 +6,8 @@
 //   <newest stamp>/runs.tsv, rss.tsv, cpu.tsv, table.txt   the proxy table (bench/proxy/run.sh)
 //   two-hop.json (or two-hop.txt), transcode.json (or transcode.txt), footprint.json, xds-convergence.json, filter-chain.json,
 //   workers.json (edge gateway with --workers 1 and 2), edge.json (weft gateway against nginx at the edge),
-//   api.json (the API-gateway hop against the plain hop)
+//   api.json (the API-gateway hop against the plain hop), tcp.json (redis-benchmark direct, through
+//   HAProxy in TCP mode and through two Weft sidecars with mTLS)
 //   run.json, run-status.tsv   written by scripts/bench.sh: when this run started, which scenarios it
 //                              skipped, and each scenario script's exit code
 // No figure is published for a failing target: a row that saw errors (non-2xx, socket errors,
@@ -234,6 +235,27 @@ function api() {
   const cpuRatio = ok ? round(j.api.cpuUsPerReq / j.plain.cpuUsPerReq, 2) : null;
   return { ...j, cpuRatio, p99Ratio: ok && j.plain.p99Ms ? round(j.api.p99Ms / j.plain.p99Ms, 2) : null, meetsAim: cpuRatio === null ? null : cpuRatio <= (j.config?.aim ?? 1.3) };
 }
+/**
+ * bench/weft-tcp.sh: redis-benchmark direct, through HAProxy (mode tcp) and through two Weft
+ * sidecars with mTLS; ratios of ops/s and proxy CPU per operation, from rows measured in this run.
+ */
+function tcp() {
+  const j = json('tcp.json');
+  if (!j) return null;
+  for (const r of j.rows) if (r.failed) fail('tcp', r.key, r.failed);
+  const row = (k) => j.rows.find((r) => r.key === k && !r.failed && fin(r.opsPerS));
+  const [direct, haproxy, weft] = ['direct', 'haproxy', 'weft'].map(row);
+  const div = (a, b) => (fin(a) && fin(b) && b > 0 ? round(a / b, 2) : null);
+  return {
+    ...j,
+    ratios: {
+      haproxyOpsVsDirect: div(haproxy?.opsPerS, direct?.opsPerS),
+      weftOpsVsDirect: div(weft?.opsPerS, direct?.opsPerS),
+      weftOpsVsHaproxy: div(weft?.opsPerS, haproxy?.opsPerS),
+      weftCpuVsHaproxy: div(weft?.cpuUsPerOp, haproxy?.cpuUsPerOp),
+    },
+  };
+}
 function json(name) {
   if (!has(name) || !current(name.replace(/\.json$/, '').replace(/-(\w)/g, (_, c) => c.toUpperCase()), name)) return null;
   return { source: rel(join(dir, name)), ...JSON.parse(read(name)) };
@@ -319,6 +341,7 @@ const scenarios = {
   workers: workers(),
   edge: edge(),
   api: api(),
+  tcp: tcp(),
 };
 const skipped = new Set(run?.skipped ?? []);
 const missing = Object.entries(scenarios).filter(([k, v]) => !v && !skipped.has(k)).map(([k]) => k);

@@ -16,6 +16,9 @@
 #      cache hits; CPU per request and fixed-rate p99 as Weft/nginx ratios against a 2.5x aim.
 #   8. API gateway (bench/weft-api.sh): a gateway hop with JWT + API key + a global rate limit in
 #      Redis against the same gateway's plain hop: CPU per request and fixed-rate p99, against a 1.3x aim.
+#   9. TCP (bench/weft-tcp.sh): redis-benchmark to Redis direct, through HAProxy in TCP mode and
+#      through two Weft sidecars with mTLS (a Service's `upstreams` local port): requests/s and
+#      proxy CPU per operation, with ratios against direct and HAProxy.
 #   Then bench/report.mjs gathers everything into bench/results/summary.json and latency.svg.
 # No numbers for a failing target: a row whose target answered errors, died, or did not start is
 # printed as FAILED with the reason, a scenario script that fails does not stop the others, and
@@ -27,7 +30,7 @@
 # not a time: it holds on a busy machine where CPU-time ratios move by 30 %).
 # Knobs: ROUNDS (default 3: medians and a spread column; the 16 KiB table: ROUNDS_16K, default 1, to stay near 15 minutes), DURATION/LAT_DURATION/WARMUP (5/5/2 s), BENCH_PATH (/ or /16k, for the first table; a second table always runs /16k), SKIP_PROXY=1
 # (skip the proxy table), SCENARIOS (default "xdsConvergence filterChain proxy proxy16k twoHop footprint
-# transcode workers edge api": run only these, e.g. SCENARIOS=twoHop MODES= TRACING_ROWS= UPSTREAM_STATUS=503 to watch a
+# transcode workers edge api tcp": run only these, e.g. SCENARIOS=twoHop MODES= TRACING_ROWS= UPSTREAM_STATUS=503 to watch a
 # row against a target answering 503 come out FAILED). Every scenario and its own knobs: docs/benchmarks.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -39,8 +42,8 @@ res=bench/results
 mkdir -p "$res"
 # An earlier run's files must never be read as this run's: delete them, and stamp this run's start
 # (the proxy table's <stamp>/ folders are kept as history; report.mjs ignores the ones older than this).
-rm -f "$res"/{two-hop,transcode,footprint,workers,edge,api,xds-convergence,filter-chain}.{txt,json} "$res"/{summary.json,latency.svg,run-status.tsv}
-all="xdsConvergence filterChain proxy proxy16k twoHop footprint transcode workers edge api"
+rm -f "$res"/{two-hop,transcode,footprint,workers,edge,api,tcp,xds-convergence,filter-chain}.{txt,json} "$res"/{summary.json,latency.svg,run-status.tsv}
+all="xdsConvergence filterChain proxy proxy16k twoHop footprint transcode workers edge api tcp"
 SCENARIOS=" ${SCENARIOS:-$all} "; [ "${SKIP_PROXY:-0}" = 1 ] && SCENARIOS="${SCENARIOS/ proxy16k / }" && SCENARIOS="${SCENARIOS/ proxy / }"
 wanted() { [[ "$SCENARIOS" == *" $1 "* ]]; }
 skipped=''; for k in $all; do wanted "$k" || skipped+="${skipped:+, }\"$k\""; done; skipped="[$skipped]"
@@ -95,6 +98,9 @@ scenario edge env ROUNDS="${ROUNDS:-1}" bash bench/weft-edge.sh
 echo
 echo "== API gateway: a gateway hop with JWT + API key + global rate limit against the plain hop"
 scenario api env ROUNDS="${ROUNDS:-1}" bash bench/weft-api.sh
+echo
+echo "== TCP: redis-benchmark to Redis direct, through HAProxy (mode tcp) and through two Weft sidecars with mTLS"
+scenario tcp env ROUNDS="${ROUNDS:-1}" bash bench/weft-tcp.sh
 echo
 echo "== summary"
 rc=0

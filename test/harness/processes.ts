@@ -182,7 +182,8 @@ export interface SidecarOptions {
   service: string;
   appPort: number;
   namespace?: string;
-  appProtocol?: 'http' | 'http2' | 'grpc';
+  /** 'tcp': a TCP service's instance (issue 21; the sidecar refuses it until that code is merged). */
+  appProtocol?: 'http' | 'http2' | 'grpc' | 'tcp';
   labels?: Record<string, string>;
   id?: string;
   extraArgs?: string[];
