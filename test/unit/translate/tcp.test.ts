@@ -3,10 +3,13 @@
 // outbound listener of each Service upstream, gateway TCP and TLS passthrough listeners, and what
 // proxyless clients and the HTTP outbound route leave out. Each resource is decoded from the
 // snapshot and read field by field; every snapshot passes the consistency check.
+import { create } from '@bufbuild/protobuf';
 import { anyUnpack } from '@bufbuild/protobuf/wkt';
 import { describe, expect, it } from 'vitest';
 import { EXTENSIONS } from '../../../common/extensions.js';
-import { TYPE_URL } from '../../../common/xds-types.js';
+import { NODE_META, TYPE_URL } from '../../../common/xds-types.js';
+import { nodeInfoFromProto } from '../../../control-plane/xds/node.js';
+import { NodeSchema } from '../../../proto/gen/envoy/config/core/v3/base_pb.js';
 import { Registry } from '../../../control-plane/registry/registry.js';
 import { Translator } from '../../../control-plane/translate/index.js';
 import type { NodeInfo } from '../../../control-plane/xds/node.js';
@@ -242,6 +245,23 @@ describe('inbound TCP (contract item 2)', () => {
     const allowed = allow!.rules!.policies['default/redis-callers/rules[0]']!;
     expect(allowed.permissions.map((p) => p.rule.case)).toEqual(['any']);
     expect(allowed.principals[0]!.identifier).toMatchObject({ case: 'authenticated', value: { principalName: { matchPattern: { case: 'exact', value: 'spiffe://cluster.local/ns/default/sa/web' } } } });
+  });
+
+  it('has one plain chain and no trust bundle reference without a CA (mTLS off), and STRICT gives the TLS chain alone', () => {
+    const plain = new Translator(modelOf(MESH), new Registry());
+    const l = message<Listener>(plain, redisNode, TYPE_URL.listener, 'inbound');
+    expect(l.filterChains).toHaveLength(1);
+    expect(l.filterChains[0]!.filterChainMatch).toBeUndefined();
+    expect(l.filterChains[0]!.filters.at(-1)!.name).toBe(EXTENSIONS.tcpProxy.name);
+    expect(plain.snapshotFor(redisNode).get(TYPE_URL.listener as never).get('inbound')!.refs.map((r) => r.name)).toEqual(['inbound|6379|redis.default']);
+    expect(plain.snapshotFor(redisNode).inconsistencies()).toEqual([]);
+    const strict = new Translator(modelOf(MESH.replace('ports: [{ name: redis, port: 6379, protocol: tcp }]', 'ports: [{ name: redis, port: 6379, protocol: tcp }]\n  mtls: { mode: STRICT }')), new Registry(), { bundlePem: 'PEM' });
+    expect(message<Listener>(strict, redisNode, TYPE_URL.listener, 'inbound').filterChains.map((c) => c.filterChainMatch?.transportProtocol)).toEqual(['tls']);
+  });
+
+  it('reads appProtocol tcp from the node metadata (an unknown value is left out: http)', () => {
+    const of = (v: string) => nodeInfoFromProto(create(NodeSchema, { id: 'n', metadata: { [NODE_META.role]: 'sidecar', [NODE_META.appProtocol]: v } })).appProtocol;
+    expect([of('tcp'), of('grpc'), of('udp')]).toEqual(['tcp', 'grpc', undefined]);
   });
 
   it('keeps the HTTP inbound listener for an http sidecar', () => {
