@@ -3,7 +3,7 @@
  * Translator exists per (model revision, registry revision); resources that do not depend on the
  * node are built once and shared, and nodes of the same class get the very same Snapshot.
  */
-import type { MeshModel, ServiceResource, AppProtocol, GatewayResource, GatewayListener, ClientTrafficPolicySpec, BackendRef, L4RouteRule } from '../config/types.js';
+import type { MeshModel, ServiceResource, AppProtocol, GatewayResource, GatewayListener, ClientTrafficPolicySpec, BackendRef, TCPRouteResource, TLSRouteResource } from '../config/types.js';
 import { TYPE_URL } from '../../common/xds-types.js';
 import type { RegistryView } from '../registry/types.js';
 import type { NodeInfo } from '../xds/node.js';
@@ -312,9 +312,9 @@ export class Translator {
       const limits = networkLimitFilters(connection, name);
       const sorted = [...ls].sort((a, b) => hostnameRank(a.hostname) - hostnameRank(b.hostname) || (b.hostname?.length ?? 0) - (a.hostname?.length ?? 0));
       const taken = new Set<string>();
-      const chains: Array<L4Chain & { rank: number }> = [];
+      const chains: Array<{ chain: L4Chain; rank: number }> = [];
       for (const l of sorted) {
-        const routes: ReadonlyArray<{ kind: string; metadata: { namespace: string }; spec: { parentRefs: readonly { kind: string }[]; hostnames?: readonly string[]; rules: readonly L4RouteRule[] } }> = l.protocol === 'TCP' ? this.#model.tcpRoutes : this.#model.tlsRoutes;
+        const routes: ReadonlyArray<TCPRouteResource | TLSRouteResource> = l.protocol === 'TCP' ? this.#model.tcpRoutes : this.#model.tlsRoutes;
         for (const r of routes) {
           const hosts = attachedHostnames(r, gw, l);
           const rule = r.spec.rules[0];
@@ -326,20 +326,20 @@ export class Translator {
           const clusters = backends.map((b) => b.name);
           if (l.protocol === 'TCP') {
             // Validation allows one TCPRoute per TCP listener (the first by name).
-            chains.push({ filters, clusters, rank: 0 });
+            chains.push({ chain: { filters, clusters }, rank: 0 });
             break;
           }
           // A name served twice (routes of different listeners on the port): the most specific listener keeps it.
           for (const h of hosts.filter((x) => !taken.has(x))) {
             taken.add(h);
-            chains.push({ serverNames: h === '*' ? [] : [h], filters, clusters, rank: hostnameRank(h === '*' ? undefined : h) });
+            chains.push({ chain: { serverNames: h === '*' ? [] : [h], filters, clusters }, rank: hostnameRank(h === '*' ? undefined : h) });
           }
         }
       }
       if (!chains.length) continue;
       // Exact names, then wildcards, then the default chain (Envoy picks by specificity anyway; this reads best in a dump).
       chains.sort((a, b) => a.rank - b.rank);
-      out.push(gatewayL4Listener(name, port, first.protocol as 'TCP' | 'TLS', chains.map(({ rank, ...c }) => (void rank, c))));
+      out.push(gatewayL4Listener(name, port, first.protocol === 'TCP' ? 'TCP' : 'TLS', chains.map((c) => c.chain)));
     }
     return out;
   }
