@@ -298,8 +298,8 @@ export class Translator {
    * is the chain without server_names), the port's listeners taken most specific hostname first
    * so a name served twice goes where Gateway API sends it. Each chain carries the port's
    * ClientTrafficPolicy connection_limit (as HTTP chains) and a tcp_proxy whose idle timeout is
-   * the shortest of that policy's idleTimeout and the backends' TrafficPolicy idleTimeout (1h when
-   * none). A port no route attaches to gets no Listener: nothing would take its connections.
+   * the shortest of its listener's ClientTrafficPolicy idleTimeout and the backends' TrafficPolicy
+   * idleTimeout (1h when none). A port no route attaches to gets no Listener: nothing would take its connections.
    */
   #gatewayL4Listeners(gw: GatewayResource): Resource[] {
     const byPort = new Map<number, GatewayListener[]>();
@@ -321,7 +321,9 @@ export class Translator {
           if (!hosts || !rule) continue;
           const backends = this.#l4Backends(rule.backendRefs);
           if (!backends.length) continue;
-          const idleTimeoutMs = Math.min(connection?.idleTimeoutMs ?? Infinity, ...rule.backendRefs.map((b) => this.#model.trafficPolicies.get(`Service/${b.namespace}/${b.name}`)?.spec.connectionPool?.idleTimeoutMs ?? Infinity));
+          // The idle timeout is the chain's own (its listener's policy); the connection limit holds
+          // before a chain is chosen, so a port takes its first listener's (as HTTPS chains do).
+          const idleTimeoutMs = Math.min(clientTrafficFor(this.#model, gw, l)?.idleTimeoutMs ?? Infinity, ...rule.backendRefs.map((b) => this.#model.trafficPolicies.get(`Service/${b.namespace}/${b.name}`)?.spec.connectionPool?.idleTimeoutMs ?? Infinity));
           const filters = [...limits, tcpProxyFilter(name, backends, { idleTimeoutMs: Number.isFinite(idleTimeoutMs) ? idleTimeoutMs : DEFAULT_TCP_IDLE_MS })];
           const clusters = backends.map((b) => b.name);
           if (l.protocol === 'TCP') {

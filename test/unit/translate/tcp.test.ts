@@ -111,6 +111,13 @@ spec:
   maxConnections: 10
   idleTimeout: 30s
 ---
+apiVersion: weft.dev/v1alpha1
+kind: ClientTrafficPolicy
+metadata: { name: shop-limits }
+spec:
+  targetRefs: [{ group: gateway.networking.k8s.io, kind: Gateway, name: edge, sectionName: tls-shop }]
+  idleTimeout: 20s
+---
 apiVersion: gateway.networking.k8s.io/v1alpha2
 kind: TCPRoute
 metadata: { name: db }
@@ -336,8 +343,10 @@ describe('gateway TCP and TLS passthrough listeners (contract items 4, 5)', () =
     for (const c of l.filterChains) expect(c.transportSocket).toBeUndefined();
     const clusters = l.filterChains.map((c) => tcpProxyOf(c.filters.at(-1)!).clusterSpecifier.value);
     expect(clusters).toEqual(['outbound|8443||secure.default', 'outbound|8443||secure.default', 'outbound|6379||redis.default']);
-    // No ClientTrafficPolicy: the backend's TrafficPolicy idleTimeout (redis: 10m), else 1h.
-    expect(l.filterChains.map((c) => tcpProxyOf(c.filters.at(-1)!)).map((p) => [p.statPrefix, p.idleTimeout?.seconds])).toEqual([['gateway.tls-any', 3600n], ['gateway.tls-any', 3600n], ['gateway.tls-any', 600n]]);
+    // Each chain's listener's ClientTrafficPolicy idleTimeout (tls-shop: 20s), the backend's TrafficPolicy idleTimeout (redis: 10m), else 1h.
+    expect(l.filterChains.map((c) => tcpProxyOf(c.filters.at(-1)!)).map((p) => [p.statPrefix, p.idleTimeout?.seconds])).toEqual([['gateway.tls-any', 20n], ['gateway.tls-any', 3600n], ['gateway.tls-any', 600n]]);
+    // No connection limit: the port's first listener (tls-any) has no maxConnections.
+    for (const c of l.filterChains) expect(c.filters.map((f) => f.name)).toEqual([EXTENSIONS.tcpProxy.name]);
   });
 
   it('emits no Listener for a port no route attaches to, and no RouteConfiguration for layer-4 listeners', () => {
