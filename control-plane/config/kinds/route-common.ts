@@ -306,9 +306,9 @@ function gatewayParent(res: HTTPRouteResource | GRPCRouteResource | TCPRouteReso
  */
 export function readL4Rules(r: Reader, v: unknown, ns: string, kind: 'TCPRoute' | 'TLSRoute'): L4RouteRule[] {
   const rules = r.arr(v, 'spec.rules', (x, p): L4RouteRule | undefined => {
-    const ro = r.obj(x, p, ['name', 'backendRefs'], ['backendRefs']);
+    // No `name`: nothing (status, policies) would refer to it here.
+    const ro = r.obj(x, p, ['backendRefs'], ['backendRefs']);
     if (!ro) return undefined;
-    if (ro.name !== undefined) r.dnsLabel(ro.name, `${p}.name`);
     const backendRefs = r.arr(ro.backendRefs, `${p}.backendRefs`, (b, q) => readBackendRef(r, b, q, ns), { nonEmpty: true, max: 16 });
     // Gateway API rejects the connections of a rule whose backends all weigh 0: a route that did that would be better deleted.
     if (backendRefs.length && backendRefs.every((b) => b.weight === 0)) r.err(`${p}.backendRefs`, 'every backendRef has weight 0, so every connection would be refused; give one a weight (or delete the route)');
