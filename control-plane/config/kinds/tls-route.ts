@@ -18,8 +18,11 @@ export function readTLSRoute(r: Reader, v: unknown, ns: string): TLSRouteSpec | 
   const seen = new Set<string>();
   const hostnames = r.arr(o.hostnames, 'spec.hostnames', (x, p) => {
     const h = r.str(x, p, { pattern: HOSTNAME, patternHelp: 'a host name, optionally *.-prefixed' });
-    if (h !== undefined && seen.has(h)) r.err(p, `'${h}' is listed twice`);
-    if (h !== undefined) seen.add(h);
+    if (h === undefined) return undefined;
+    // RFC 6066: a ClientHello's server_name is a DNS name, never an address; such a chain would never match.
+    if (/^\d+(\.\d+){3}$/.test(h)) r.err(p, `'${h}' is an IP address; SNI carries host names only`);
+    else if (seen.has(h)) r.err(p, `'${h}' is listed twice`);
+    else seen.add(h);
     return h;
   }, { max: 16 });
   const rules = readL4Rules(r, o.rules, ns, 'TLSRoute');
