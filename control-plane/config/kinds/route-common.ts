@@ -253,7 +253,7 @@ export function routeReferences(res: HTTPRouteResource | GRPCRouteResource, ctx:
   });
 }
 
-/** The port of Service `s` a backendRef means: its own, else the service's first (HTTP) or only tcp port (TCP). */
+/** The port of a Service (its `ports`) an HTTP backendRef means: its own, else the service's first (as translate/routes.ts reads it). */
 function backendPort(b: BackendRef, ports: ReadonlyArray<{ port: number; protocol: string }>): { port: number; protocol: string } | undefined {
   return b.port === undefined ? ports[0] : ports.find((p) => p.port === b.port);
 }
