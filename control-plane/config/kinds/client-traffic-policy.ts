@@ -53,6 +53,18 @@ export const clientTrafficPolicyKind: KindDefinition<'ClientTrafficPolicy'> = {
     // On TCP and TLS passthrough listeners only maxConnections and idleTimeout act (connection_limit,
     // tcp_proxy idle_timeout); a policy all of whose listeners are such refuses the request limits.
     const s = res.spec;
+    // A TLS passthrough port counts connections before SNI picks a listener: its first listener's
+    // maxConnections holds for all (translator.ts), so another listener's would have no effect.
+    if (s.maxConnections !== undefined) {
+      res.spec.targetRefs.forEach((t, i) => {
+        const gw = t.kind === 'Gateway' && t.sectionName !== undefined ? ctx.model.gateways.get(`Gateway/${res.metadata.namespace}/${t.name}`) : undefined;
+        const l = gw?.spec.listeners.find((x) => x.name === t.sectionName);
+        const first = l && gw!.spec.listeners.find((x) => x.port === l.port);
+        if (l?.protocol === 'TLS' && first && first !== l) {
+          ctx.err(`spec.targetRefs[${i}].sectionName`, `listener '${l.name}' shares port ${l.port} with '${first.name}', whose maxConnections holds for the port (connections are counted before SNI picks a listener): target '${first.name}' (or the Gateway)`);
+        }
+      });
+    }
     const requestLimits = (['maxRequestBodyBytes', 'maxRequestHeaderBytes', 'maxUriLength', 'requestHeaderTimeoutMs'] as const).filter((k) => s[k] !== undefined);
     if (!requestLimits.length) return;
     const listeners = res.spec.targetRefs.flatMap((t) => {

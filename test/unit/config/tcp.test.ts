@@ -238,6 +238,14 @@ ${fields}
     ]);
   });
 
+  it('refuses maxConnections on a TLS listener that is not its port\'s first (the first\'s limit holds for the port)', () => {
+    const TLS2 = gw('[{ name: a, port: 443, protocol: TLS, hostname: a.example, tls: { mode: Passthrough } }, { name: b, port: 443, protocol: TLS, tls: { mode: Passthrough } }]');
+    const ctp = (section: string, fields: string) => CTP(fields).replace('sectionName: db', `sectionName: ${section}`);
+    expect(errorsOf(TLS2 + ctp('b', '  maxConnections: 10'))).toEqual([['ClientTrafficPolicy/default/c', 'spec.targetRefs[0].sectionName', "listener 'b' shares port 443 with 'a', whose maxConnections holds for the port (connections are counted before SNI picks a listener): target 'a' (or the Gateway)"]]);
+    expect(errorsOf(TLS2 + ctp('b', '  idleTimeout: 10s'))).toEqual([]);
+    expect(errorsOf(TLS2 + ctp('a', '  maxConnections: 10'))).toEqual([]);
+  });
+
   it('lets an AuthorizationPolicy select a tcp service (its `to` and `when` apply as Istio does for TCP)', () => {
     expect(errorsOf(REDIS + `apiVersion: weft.dev/v1alpha1
 kind: AuthorizationPolicy
