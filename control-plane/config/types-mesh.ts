@@ -52,7 +52,8 @@ export interface OutlierDetection {
 }
 
 export interface HealthCheck {
-  path: string;
+  /** HTTP services: the path requested (required there); absent for a tcp service, whose check is a TCP connect. */
+  path?: string;
   intervalMs: number;
   timeoutMs: number;
   unhealthyThreshold: number;

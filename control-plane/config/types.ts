@@ -21,6 +21,7 @@ import type { AggregationPolicySpec, ApiKeyPolicySpec, ApiLifecyclePolicySpec, C
 export type Kind =
   | 'Service' | 'HTTPRoute' | 'GRPCRoute' | 'TrafficPolicy' | 'AuthorizationPolicy' | 'GRPCTranslation' | 'MeshConfig' | 'FaultPolicy' | 'CorsPolicy' | 'CachePolicy' | 'Gateway'
   | 'Secret' | 'CompressionPolicy' | 'ClientTrafficPolicy' | 'SecurityHeadersPolicy'
+  | 'TCPRoute' | 'TLSRoute'
   | 'JwtPolicy'
   | 'Consumer' | 'ApiKeyPolicy'
   | 'ApiLifecyclePolicy'
@@ -38,7 +39,10 @@ export interface ObjectMeta {
 
 // ---------------------------------------------------------------------------------------- Service
 
-export type AppProtocol = 'http' | 'http2' | 'grpc';
+/** A Service port's protocol: HTTP-family (http, http2, grpc), carried by the HCM, or tcp, carried by tcp_proxy. */
+export type AppProtocol = 'http' | 'http2' | 'grpc' | 'tcp';
+/** The protocols an HTTP connection manager carries. */
+export type HttpAppProtocol = Exclude<AppProtocol, 'tcp'>;
 
 export interface ServicePort {
   name: string;
@@ -58,9 +62,27 @@ export interface StaticEndpoint {
   weight: number;
 }
 
+/**
+ * A TCP service this service's instances call (Consul Connect's "upstreams"): TCP carries no Host
+ * header, so the destination is fixed per local port; the sidecar listens on bindAddress:localPort
+ * and carries each connection to an instance of the upstream over mTLS.
+ */
+export interface ServiceUpstream {
+  service: string;
+  /** Defaults to the Service's own namespace. */
+  namespace: string;
+  /** A tcp port of the upstream; absent when it has exactly one (then that one). */
+  port?: number;
+  localPort: number;
+  /** An IP literal; default 127.0.0.1. */
+  bindAddress: string;
+}
+
 export interface ServiceSpec {
   ports: ServicePort[];
   endpoints: StaticEndpoint[];
+  /** The TCP services its instances call (absent when none are declared). */
+  upstreams?: ServiceUpstream[];
   /** Overrides MeshConfig spec.mtls for this service's inbound listener. */
   mtls?: { mode: MtlsMode };
 }
@@ -266,10 +288,31 @@ export interface GRPCRouteSpec {
   rules: GRPCRouteRule[];
 }
 
+// ---------------------------------------------------------------------------- TCPRoute, TLSRoute
+
+/** A TCPRoute or TLSRoute rule: where connections go (no matches: layer 4 has nothing to match on but SNI). */
+export interface L4RouteRule {
+  backendRefs: BackendRef[];
+}
+
+/** TCPRoute (Gateway API v1alpha2): every connection to the Gateway's TCP listeners it attaches to goes to its backends. */
+export interface TCPRouteSpec {
+  parentRefs: GatewayParentRef[];
+  rules: L4RouteRule[];
+}
+
+/** TLSRoute (Gateway API v1alpha2): TLS connections to TLS (passthrough) listeners, chosen by SNI. */
+export interface TLSRouteSpec {
+  parentRefs: GatewayParentRef[];
+  /** SNI names (exact or `*.suffix`), intersected with the listener's hostname; any SNI when empty. */
+  hostnames: string[];
+  rules: L4RouteRule[];
+}
+
 // --------------------------------------------------------------------------------------- Gateway
 
-/** Listener protocols Weft serves today (HTTPS, TLS, TCP and UDP are refused until they exist). */
-export type GatewayProtocol = 'HTTP' | 'HTTPS';
+/** Listener protocols Weft serves (UDP is refused until it exists): HTTP-family, or layer 4 (TCP, TLS passthrough). */
+export type GatewayProtocol = 'HTTP' | 'HTTPS' | 'TCP' | 'TLS';
 
 export interface GatewayListener {
   /** Unique within the Gateway; routes select it with parentRefs[].sectionName. */
@@ -280,8 +323,11 @@ export interface GatewayListener {
   hostname?: string;
   /** Routes of which namespaces may attach: the Gateway's own (Same, the default) or any (All). */
   allowedRoutes: { namespaces: { from: 'Same' | 'All' } };
-  /** HTTPS: TLS terminated with these certificates (Secrets of the Gateway's namespace). */
-  tls?: { mode: 'Terminate'; certificateRefs: Array<{ name: string }> };
+  /**
+   * HTTPS: TLS terminated with these certificates (Secrets of the Gateway's namespace). TLS: passed
+   * through untouched to the backend chosen by SNI (no certificates: nothing is decrypted).
+   */
+  tls?: { mode: 'Terminate'; certificateRefs: Array<{ name: string }> } | { mode: 'Passthrough'; certificateRefs?: undefined };
 }
 
 /** Gateway (Gateway API): the listeners a `weft gateway` process serves at the edge. */
@@ -321,6 +367,8 @@ export interface GatewayStatus {
 export type ServiceResource = ResourceBase<'Service', ServiceSpec>;
 export type HTTPRouteResource = ResourceBase<'HTTPRoute', HTTPRouteSpec>;
 export type GRPCRouteResource = ResourceBase<'GRPCRoute', GRPCRouteSpec>;
+export type TCPRouteResource = ResourceBase<'TCPRoute', TCPRouteSpec>;
+export type TLSRouteResource = ResourceBase<'TLSRoute', TLSRouteSpec>;
 export type TrafficPolicyResource = ResourceBase<'TrafficPolicy', TrafficPolicySpec>;
 export type MeshConfigResource = ResourceBase<'MeshConfig', MeshConfigSpec>;
 
@@ -365,6 +413,7 @@ export type RateLimitPolicyResource = ResourceBase<'RateLimitPolicy', RateLimitP
 export type MeshResource =
   | ServiceResource | HTTPRouteResource | GRPCRouteResource | TrafficPolicyResource | AuthorizationPolicyResource | GRPCTranslationResource | MeshConfigResource | FaultPolicyResource | CorsPolicyResource | CachePolicyResource | GatewayResource
   | SecretResource | CompressionPolicyResource | ClientTrafficPolicyResource | SecurityHeadersPolicyResource
+  | TCPRouteResource | TLSRouteResource
   | JwtPolicyResource
   | ConsumerResource | ApiKeyPolicyResource
   | ApiLifecyclePolicyResource
@@ -385,6 +434,9 @@ export interface MeshModel {
   readonly services: ReadonlyMap<ResourceKey, ServiceResource>;
   readonly httpRoutes: readonly HTTPRouteResource[];
   readonly grpcRoutes: readonly GRPCRouteResource[];
+  /** TCPRoutes and TLSRoutes (Gateway listeners only), sorted by key. */
+  readonly tcpRoutes: readonly TCPRouteResource[];
+  readonly tlsRoutes: readonly TLSRouteResource[];
   /** TrafficPolicy by target Service key (`Service/ns/name`); at most one per service. */
   readonly trafficPolicies: ReadonlyMap<ResourceKey, TrafficPolicyResource>;
   /** AuthorizationPolicies, sorted by key. */

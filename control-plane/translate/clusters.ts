@@ -1,4 +1,9 @@
-/** Service ports and TrafficPolicy -> Envoy Clusters (EDS), and the sidecar's local app cluster. */
+/**
+ * Service ports and TrafficPolicy -> Envoy Clusters (EDS), and the sidecar's local app cluster.
+ * A tcp port's cluster carries connections for tcp_proxy: no HTTP protocol options, a TCP connect
+ * health check, max_connections as its only breaker, and its idle timeout on the tcp_proxy that
+ * uses it (translate/tcp.ts) rather than in common_http_protocol_options.
+ */
 import { UNLIMITED_RETRIES } from '../config/kinds/traffic-policy.js';
 import { create } from '@bufbuild/protobuf';
 import { EXTENSIONS, packExtension } from '../../common/extensions.js';
@@ -16,6 +21,8 @@ import { ADS_SOURCE, duration, socketAddress } from './proto-helpers.js';
 import { ROOTCA_SECRET, meshTransportSocketMatch, type MeshTlsFloor } from './tls.js';
 
 function protocolOptions(protocol: AppProtocol): Cluster['typedExtensionProtocolOptions'] {
+  // tcp_proxy writes bytes, not HTTP: an HTTP protocol option would have no effect (and is NACKed).
+  if (protocol === 'tcp') return {};
   const opts = EXTENSIONS.httpProtocolOptions;
   return {
     [opts.name]: packExtension(opts, {
@@ -62,6 +69,22 @@ export function outboundCluster(svc: ServiceResource, portIndex: number, subset:
   const od = p?.outlierDetection;
   const hc = p?.healthCheck;
   const budget = p?.retry?.budget;
+  const tcp = port.protocol === 'tcp';
+  // Validation refuses request limits on a tcp service: only max_connections breaks connections.
+  const breakers = tcp
+    ? cp ? { circuitBreakers: { thresholds: [{ maxConnections: cp.maxConnections }] } } : {}
+    : {
+        // Always sent: max_retries is not limited unless the policy says (Envoy's default is 3).
+        circuitBreakers: {
+          thresholds: [
+            {
+              ...(cp ? { maxConnections: cp.maxConnections, maxPendingRequests: cp.maxPendingRequests, maxRequests: cp.maxRequests } : {}),
+              maxRetries: cp?.maxRetries ?? UNLIMITED_RETRIES,
+              ...(budget ? { retryBudget: { budgetPercent: { value: budget.budgetPercent }, minRetryConcurrency: budget.minRetryConcurrency } } : {}),
+            },
+          ],
+        },
+      };
   const msg = create(ClusterSchema, {
     name,
     clusterDiscoveryType: { case: 'type', value: Cluster_DiscoveryType.EDS },
@@ -73,16 +96,7 @@ export function outboundCluster(svc: ServiceResource, portIndex: number, subset:
       healthyPanicThreshold: { value: lb?.panicThresholdPercent ?? 50 },
       ...(lb?.localityAware ? { localityConfigSpecifier: { case: 'zoneAwareLbConfig' as const, value: {} } } : {}),
     },
-    // Always sent: max_retries is not limited unless the policy says (Envoy's default is 3).
-    circuitBreakers: {
-      thresholds: [
-        {
-          ...(cp ? { maxConnections: cp.maxConnections, maxPendingRequests: cp.maxPendingRequests, maxRequests: cp.maxRequests } : {}),
-          maxRetries: cp?.maxRetries ?? UNLIMITED_RETRIES,
-          ...(budget ? { retryBudget: { budgetPercent: { value: budget.budgetPercent }, minRetryConcurrency: budget.minRetryConcurrency } } : {}),
-        },
-      ],
-    },
+    ...breakers,
     ...(od
       ? {
           outlierDetection: {
@@ -103,12 +117,15 @@ export function outboundCluster(svc: ServiceResource, portIndex: number, subset:
               interval: duration(hc.intervalMs),
               unhealthyThreshold: hc.unhealthyThreshold,
               healthyThreshold: hc.healthyThreshold,
-              healthChecker: { case: 'httpHealthCheck' as const, value: { path: hc.path, expectedStatuses: hc.expectedStatuses.map(([s, e]) => ({ start: BigInt(s), end: BigInt(e) })) } },
+              // A tcp service's check is a bare connect (no send, no receive): it speaks first or not at all.
+              healthChecker: tcp
+                ? { case: 'tcpHealthCheck' as const, value: {} }
+                : { case: 'httpHealthCheck' as const, value: { path: hc.path ?? '/', expectedStatuses: hc.expectedStatuses.map(([s, e]) => ({ start: BigInt(s), end: BigInt(e) })) } },
             },
           ],
         }
       : {}),
-    ...(idleOptions(cp?.idleTimeoutMs)),
+    ...(tcp ? {} : idleOptions(cp?.idleTimeoutMs)),
     typedExtensionProtocolOptions: protocolOptions(port.protocol),
     metadata: { filterMetadata: { weft: { service: svc.metadata.name, namespace: svc.metadata.namespace, port: port.port, protocol: port.protocol, subset } } },
     ...(mtls ? { transportSocketMatches: [meshTransportSocketMatch(mtls.trustDomain, svc.metadata.namespace, svc.metadata.name, port.port, subset, port.protocol, mtls.minProtocolVersion)] } : {}),

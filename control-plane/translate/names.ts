@@ -5,7 +5,8 @@
  *   RouteConfiguration               outbound (every service's virtual hosts, per namespace view)
  *                                    inbound|<service>.<namespace> (sidecar inbound)
  *   Listener                         outbound, inbound (sidecar); one per host form (proxyless);
- *                                    gateway.<listener> (gateway: one per Gateway listener)
+ *                                    outbound|tcp|<localPort> (sidecar: one per Service upstream);
+ *                                    gateway.<listener> (gateway: one per Gateway listener port)
  *   RouteConfiguration (gateway)     gateway.<listener>, the listener's virtual hosts
  */
 import { SIDECAR_LISTENER } from '../../common/xds-types.js';
@@ -21,6 +22,11 @@ export function clusterName(namespace: string, service: string, port: number, su
 
 export function inboundClusterName(namespace: string, service: string, appPort: number): string {
   return `inbound|${appPort}|${service}.${namespace}`;
+}
+
+/** The listener a sidecar opens on an upstream's local port (Service spec.upstreams). */
+export function outboundTcpListenerName(localPort: number): string {
+  return `outbound|tcp|${localPort}`;
 }
 
 export function inboundRouteName(namespace: string, service: string): string {

@@ -67,12 +67,20 @@ function commonTls(alpn: string[], sans: string[], floor: MeshTlsFloor) {
   };
 }
 
-/** Filter chains of the inbound listener for a mode; each carries the same network filters. */
-export function inboundChains(mode: MtlsMode, filters: FilterChainInit['filters'], floor: MeshTlsFloor): FilterChainInit[] {
+/** The ALPN a mesh connection to a port of `protocol` offers: none for tcp (raw bytes, no HTTP version to agree on). */
+export function meshAlpn(protocol: AppProtocol): string[] {
+  return protocol === 'tcp' ? [] : protocol === 'http' ? ['http/1.1'] : ['h2'];
+}
+
+/**
+ * Filter chains of the inbound listener for a mode; each carries the same network filters.
+ * `alpn`: what the TLS chain offers (h2 and http/1.1 for the HTTP connection manager; none for tcp_proxy).
+ */
+export function inboundChains(mode: MtlsMode, filters: FilterChainInit['filters'], floor: MeshTlsFloor, alpn: string[] = ['h2', 'http/1.1']): FilterChainInit[] {
   const tls: FilterChainInit = {
     filterChainMatch: { transportProtocol: 'tls' },
     filters,
-    transportSocket: typedExtension(EXTENSIONS.downstreamTls, { requireClientCertificate: true, commonTlsContext: commonTls(['h2', 'http/1.1'], [], floor) }),
+    transportSocket: typedExtension(EXTENSIONS.downstreamTls, { requireClientCertificate: true, commonTlsContext: commonTls(alpn, [], floor) }),
   };
   const plain: FilterChainInit = { filterChainMatch: { transportProtocol: 'raw_buffer' }, filters };
   if (mode === 'STRICT') return [tls];
@@ -84,7 +92,7 @@ export function inboundChains(mode: MtlsMode, filters: FilterChainInit['filters'
 export function meshTransportSocketMatch(trustDomain: string, namespace: string, service: string, port: number, subset: string, protocol: AppProtocol, floor: MeshTlsFloor): TsmInit {
   const ctx = create(UpstreamTlsContextSchema, {
     sni: `outbound_.${port}_.${subset}_.${service}.${namespace}.svc.${trustDomain}`,
-    commonTlsContext: commonTls(protocol === 'http' ? ['http/1.1'] : ['h2'], [spiffeId(trustDomain, namespace, service)], floor),
+    commonTlsContext: commonTls(meshAlpn(protocol), [spiffeId(trustDomain, namespace, service)], floor),
   });
   return {
     name: 'tlsMode-weft',

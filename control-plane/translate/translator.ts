@@ -3,7 +3,7 @@
  * Translator exists per (model revision, registry revision); resources that do not depend on the
  * node are built once and shared, and nodes of the same class get the very same Snapshot.
  */
-import type { MeshModel, ServiceResource, AppProtocol, GatewayResource, ClientTrafficPolicySpec } from '../config/types.js';
+import type { MeshModel, ServiceResource, AppProtocol, GatewayResource, GatewayListener, ClientTrafficPolicySpec, BackendRef, TCPRouteResource, TLSRouteResource } from '../config/types.js';
 import { TYPE_URL } from '../../common/xds-types.js';
 import type { RegistryView } from '../registry/types.js';
 import type { NodeInfo } from '../xds/node.js';
@@ -19,6 +19,9 @@ import { listenerFilters, virtualHostConfigs } from './filters/index.js';
 import { clientTrafficFor, hcmLimits, networkLimitFilters } from './client-limits.js';
 import { listenerIsTls } from './security-headers.js';
 import { policyForListener } from '../config/kinds/policy-attachment.js';
+import { attachedHostnames, isL4Listener } from '../config/kinds/gateway.js';
+import { soleTcpPort } from '../config/kinds/service.js';
+import { DEFAULT_TCP_IDLE_MS, gatewayL4Listener, inboundTcpResources, outboundTcpListener, tcpProxyFilter, type L4Chain } from './tcp.js';
 import type { RouteConfiguration } from '../../proto/gen/envoy/config/route/v3/route_pb.js';
 import { create } from '@bufbuild/protobuf';
 import { RouteSchema } from '../../proto/gen/envoy/config/route/v3/route_components_pb.js';
@@ -159,6 +162,7 @@ export class Translator {
       const filters = listenerFilters({ model: this.#model, side: 'outbound', namespace: node.namespace, routes: outboundRoute.message as RouteConfiguration });
       out.push(socketListener(OUTBOUND_LISTENER, '127.0.0.1', SIDECAR_OUTBOUND_PORT, OUTBOUND_ROUTE, this.#model.mesh, { filters, tracing: this.#tracing(node.service) }));
       if (node.role === 'sidecar' && node.service && node.appPort) out.push(...this.#inbound(node.namespace, node.service, node.appPort, toProtocol(node.appProtocol)));
+      if (node.role === 'sidecar' && node.service) out.push(...this.#upstreams(node.namespace, node.service));
       out.push(...jwksClusters(this.#model, out));
     }
     return new Snapshot(out);
@@ -203,6 +207,8 @@ export class Translator {
     const refs = new Set<string>();
     for (const svc of this.#model.services.values()) {
       svc.spec.ports.forEach((p, i) => {
+        // A tcp port has no requests, so no virtual host: callers reach it through an upstream's local port.
+        if (p.protocol === 'tcp') return;
         const ctx = { model: this.#model, svc, port: p.port, grpc: p.protocol === 'grpc', refs, proxyless };
         const perFilter = { typedPerFilterConfig: virtualHostConfigs({ model: this.#model, side: proxyless ? 'proxyless' : 'outbound', svc, port: p }) };
         vhosts.push({ name: `${svc.metadata.name}.${svc.metadata.namespace}:${p.port}`, domains: hostForms(svc, i, namespace), routes: routesFor(ctx), ...perFilter });
@@ -224,7 +230,9 @@ export class Translator {
     list = [];
     const filters = listenerFilters({ model: this.#model, side: 'proxyless', namespace, routes: routes.message as RouteConfiguration });
     for (const svc of this.#model.services.values()) {
-      svc.spec.ports.forEach((_, i) => {
+      svc.spec.ports.forEach((p, i) => {
+        // gRPC clients cannot speak raw TCP: a tcp port gets no API listener.
+        if (p.protocol === 'tcp') return;
         for (const host of hostForms(svc, i, namespace)) list!.push(apiListener(host, OUTBOUND_ROUTE, filters));
       });
     }
@@ -248,7 +256,11 @@ export class Translator {
     const ns = gw.metadata.namespace;
     const byPort = new Map<number, { name: string; first: string; clientTraffic: ClientTrafficPolicySpec | undefined; chains: GatewayChain[] }>();
     const certs = new Set<string>();
+    // Layer-4 listeners take the connections of a port alone (validation: TCP has its port, TLS
+    // shares only with TLS), so they are built apart from the HTTP ones.
+    list.push(...this.#gatewayL4Listeners(gw));
     for (const l of gw.spec.listeners) {
+      if (isL4Listener(l)) continue;
       const name = gatewayListenerName(l.name);
       const refs = new Set<string>();
       const headers = { listener: policyForListener(this.#model.securityHeadersPolicies.values(), gw, l)?.spec, tls: listenerIsTls(l) };
@@ -260,7 +272,7 @@ export class Translator {
       const tracing = this.#tracing(service ?? gw.metadata.name);
       const certificates = (l.tls?.certificateRefs ?? []).map((c) => gatewayCertSecretName(ns, c.name));
       for (const c of l.tls?.certificateRefs ?? []) certs.add(c.name);
-      const chain: GatewayChain = { routeName: name, filters, ...(tracing ? { tracing } : {}), ...(l.tls ? { tls: { serverNames: l.hostname ? [l.hostname] : [], certificates } } : {}) };
+      const chain: GatewayChain = { routeName: name, filters, ...(tracing ? { tracing } : {}), ...(l.tls?.mode === 'Terminate' ? { tls: { serverNames: l.hostname ? [l.hostname] : [], certificates } } : {}) };
       // Connection limits (head size, timeouts, connection count) hold before SNI picks a chain:
       // a port takes its first listener's; request limits (body, URI) are each listener's own.
       const port = byPort.get(l.port);
@@ -279,6 +291,82 @@ export class Translator {
     return list;
   }
 
+  /**
+   * A Gateway's TCP and TLS (passthrough) listeners: per port, one Listener named after the
+   * port's first Gateway listener. TCP: one chain to the backends of the TCPRoute attached to it.
+   * TLS: a chain per SNI name its TLSRoutes serve (their hostnames met with the listener's; `*`
+   * is the chain without server_names), the port's listeners taken most specific hostname first
+   * so a name served twice goes where Gateway API sends it. Each chain carries the port's
+   * ClientTrafficPolicy connection_limit (as HTTP chains) and a tcp_proxy whose idle timeout is
+   * the shortest of its listener's ClientTrafficPolicy idleTimeout and the backends' TrafficPolicy
+   * idleTimeout (1h when none). A port no route attaches to gets no Listener: nothing would take its connections.
+   */
+  #gatewayL4Listeners(gw: GatewayResource): Resource[] {
+    const byPort = new Map<number, GatewayListener[]>();
+    for (const l of gw.spec.listeners) if (isL4Listener(l)) byPort.set(l.port, [...(byPort.get(l.port) ?? []), l]);
+    const out: Resource[] = [];
+    for (const [port, ls] of byPort) {
+      const first = ls[0]!;
+      const name = gatewayListenerName(first.name);
+      const connection = clientTrafficFor(this.#model, gw, first);
+      const limits = networkLimitFilters(connection, name);
+      const sorted = [...ls].sort((a, b) => hostnameRank(a.hostname) - hostnameRank(b.hostname) || (b.hostname?.length ?? 0) - (a.hostname?.length ?? 0));
+      const taken = new Set<string>();
+      const chains: Array<{ chain: L4Chain; rank: number }> = [];
+      for (const l of sorted) {
+        const routes: ReadonlyArray<TCPRouteResource | TLSRouteResource> = l.protocol === 'TCP' ? this.#model.tcpRoutes : this.#model.tlsRoutes;
+        for (const r of routes) {
+          const hosts = attachedHostnames(r, gw, l);
+          const rule = r.spec.rules[0];
+          if (!hosts || !rule) continue;
+          const backends = this.#l4Backends(rule.backendRefs);
+          if (!backends.length) continue;
+          // The idle timeout is the chain's own (its listener's policy); the connection limit holds
+          // before a chain is chosen, so a port takes its first listener's (as HTTPS chains do).
+          const idleTimeoutMs = Math.min(clientTrafficFor(this.#model, gw, l)?.idleTimeoutMs ?? Infinity, ...rule.backendRefs.map((b) => this.#model.trafficPolicies.get(`Service/${b.namespace}/${b.name}`)?.spec.connectionPool?.idleTimeoutMs ?? Infinity));
+          const filters = [...limits, tcpProxyFilter(name, backends, { idleTimeoutMs: Number.isFinite(idleTimeoutMs) ? idleTimeoutMs : DEFAULT_TCP_IDLE_MS })];
+          const clusters = backends.map((b) => b.name);
+          if (l.protocol === 'TCP') {
+            // Validation allows one TCPRoute per TCP listener (the first by name).
+            chains.push({ chain: { filters, clusters }, rank: 0 });
+            break;
+          }
+          // A name served twice (routes of different listeners on the port): the most specific listener keeps it.
+          for (const h of hosts.filter((x) => !taken.has(x))) {
+            taken.add(h);
+            chains.push({ chain: { serverNames: h === '*' ? [] : [h], filters, clusters }, rank: hostnameRank(h === '*' ? undefined : h) });
+          }
+        }
+      }
+      if (!chains.length) continue;
+      // Exact names, then wildcards, then the default chain (Envoy picks by specificity anyway; this reads best in a dump).
+      chains.sort((a, b) => a.rank - b.rank);
+      out.push(gatewayL4Listener(name, port, first.protocol === 'TCP' ? 'TCP' : 'TLS', chains.map((c) => c.chain)));
+    }
+    return out;
+  }
+
+  /** The weighted clusters of a layer-4 route rule's backends (weight 0: no share). */
+  #l4Backends(refs: readonly BackendRef[]): Array<{ name: string; weight: number }> {
+    return refs.filter((b) => b.weight > 0).flatMap((b) => {
+      const svc = this.#model.services.get(`Service/${b.namespace}/${b.name}`);
+      const port = b.port ?? (svc && soleTcpPort(svc));
+      return port === undefined ? [] : [{ name: clusterName(b.namespace, b.name, port, b.subset ?? ''), weight: b.weight }];
+    });
+  }
+
+  /** The listeners of the upstreams the Service `namespace/service` declares (one per local port). */
+  #upstreams(namespace: string, service: string): Resource[] {
+    const svc = this.#model.services.get(`Service/${namespace}/${service}`);
+    return (svc?.spec.upstreams ?? []).flatMap((u) => {
+      const target = this.#model.services.get(`Service/${u.namespace}/${u.service}`);
+      const port = u.port ?? (target && soleTcpPort(target));
+      // Validation guarantees both; a config the references check would refuse yields no listener.
+      if (!target || port === undefined) return [];
+      return [outboundTcpListener(u, port, this.#model.trafficPolicies.get(`Service/${u.namespace}/${u.service}`)?.spec)];
+    });
+  }
+
   /** The tracer settings for a sidecar of `service` (none without an endpoint). */
   #tracing(service: string | undefined): { endpoint: string; serviceName: string } | undefined {
     const endpoint = this.#model.mesh.tracing.endpoint ?? this.#telemetry.otlpUrl;
@@ -286,6 +374,10 @@ export class Translator {
   }
 
   #inbound(namespace: string, service: string, appPort: number, protocol: AppProtocol): Resource[] {
+    const svc = this.#model.services.get(`Service/${namespace}/${service}`);
+    const mode = this.#trust ? (svc?.spec.mtls?.mode ?? this.#model.mesh.mtls.mode) : 'DISABLE';
+    // A tcp app (`weft sidecar --app-protocol tcp`): tcp_proxy to it, no HTTP, no routes.
+    if (protocol === 'tcp') return inboundTcpResources(this.#model, namespace, service, appPort, SIDECAR_INBOUND_PORT, mode, this.#model.mesh.mtls.minProtocolVersion);
     const cluster = inboundCluster(namespace, service, appPort, protocol);
     const routeName = inboundRouteName(namespace, service);
     const route = create(RouteSchema, {
@@ -293,13 +385,12 @@ export class Translator {
       match: { pathSpecifier: { case: 'prefix', value: '/' } },
       action: { case: 'route', value: { clusterSpecifier: { case: 'cluster', value: inboundClusterName(namespace, service, appPort) }, timeout: { seconds: 0n } } },
     });
-    const svc = this.#model.services.get(`Service/${namespace}/${service}`);
     const routeConfig = routeConfiguration(routeName, [{ name: 'inbound', domains: ['*'], routes: [route], ...(svc ? { typedPerFilterConfig: virtualHostConfigs({ model: this.#model, side: 'inbound', svc }) } : {}) }], [cluster.name]);
     return [
       cluster,
       routeConfig,
       socketListener(INBOUND_LISTENER, '0.0.0.0', SIDECAR_INBOUND_PORT, routeName, this.#model.mesh, {
-        mtls: this.#trust ? (svc?.spec.mtls?.mode ?? this.#model.mesh.mtls.mode) : 'DISABLE',
+        mtls: mode,
         filters: listenerFilters({ model: this.#model, side: 'inbound', namespace, service, routes: routeConfig.message as RouteConfiguration }),
         tracing: this.#tracing(service),
       }),
@@ -309,5 +400,10 @@ export class Translator {
 
 
 function toProtocol(p: string | undefined): AppProtocol {
-  return p === 'http2' || p === 'grpc' ? p : 'http';
+  return p === 'http2' || p === 'grpc' || p === 'tcp' ? p : 'http';
+}
+
+/** Gateway API hostname precedence: exact names, then wildcards, then none (any). */
+function hostnameRank(h: string | undefined): number {
+  return h === undefined ? 2 : h.startsWith('*.') ? 1 : 0;
 }

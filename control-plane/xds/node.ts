@@ -4,6 +4,7 @@
 import type { Node } from '../../proto/gen/envoy/config/core/v3/base_pb.js';
 import type { JsonObject, JsonValue } from '@bufbuild/protobuf';
 import { NODE_META, type ProxyRole } from '../../common/xds-types.js';
+import type { AppProtocol } from '../config/types.js';
 
 export interface NodeInfo {
   readonly id: string;
@@ -17,7 +18,12 @@ export interface NodeInfo {
   readonly instanceIp?: string;
   readonly instancePort?: number;
   readonly appPort?: number;
-  readonly appProtocol?: string;
+  /**
+   * What the app behind a sidecar speaks (`weft sidecar --app-protocol`): http, http2 or grpc
+   * (the inbound listener is an HTTP connection manager), or tcp (tcp_proxy, no HTTP). Anything
+   * else is left out, and the sidecar is taken as http.
+   */
+  readonly appProtocol?: AppProtocol;
   readonly labels: Readonly<Record<string, string>>;
   /** WEFT_INSTANCE: the instance this node shares with others (a sidecar's workers); see instanceKey. */
   readonly instance?: string;
@@ -42,6 +48,12 @@ function str(v: JsonValue | undefined): string | undefined {
 function num(v: JsonValue | undefined): number | undefined {
   const n = typeof v === 'number' ? v : typeof v === 'string' && v !== '' ? Number(v) : NaN;
   return Number.isInteger(n) && n > 0 && n < 65536 ? n : undefined;
+}
+
+const APP_PROTOCOLS: readonly string[] = ['http', 'http2', 'grpc', 'tcp'] satisfies readonly AppProtocol[];
+
+function appProtocol(v: string | undefined): AppProtocol | undefined {
+  return v !== undefined && APP_PROTOCOLS.includes(v) ? (v as AppProtocol) : undefined;
 }
 
 /**
@@ -73,7 +85,7 @@ export function nodeInfoFromProto(node: Node | undefined): NodeInfo {
     instanceIp: str(md[NODE_META.instanceIp]),
     instancePort: num(md[NODE_META.instancePort]),
     appPort: num(md[NODE_META.appPort]),
-    appProtocol: str(md[NODE_META.appProtocol]),
+    appProtocol: appProtocol(str(md[NODE_META.appProtocol])),
     labels,
     instance: str(md[NODE_META.instance]),
     worker: num(md[NODE_META.worker]),

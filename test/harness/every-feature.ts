@@ -434,6 +434,11 @@ const NODES: NodeInfo[] = [
   node({ id: 'gw-none', role: 'gateway', gateway: 'default/nowhere' }),
   node({ id: 'grpc-client', role: 'proxyless' }),
   node({ id: 'grpc-client-shop', role: 'proxyless', namespace: 'shop' }),
+  // Layer 4 (issue 21, the docs' TCP examples): a tcp app's inbound (network RBAC + tcp_proxy), a
+  // caller's upstream listeners, a gateway's TCP and TLS passthrough listeners.
+  node({ id: 'redis-1', role: 'sidecar', service: 'redis', appPort: 7005, appProtocol: 'tcp' }),
+  node({ id: 'checkout-1', role: 'sidecar', service: 'checkout', appPort: 7006, appProtocol: 'http' }),
+  node({ id: 'gw-l4', role: 'gateway', gateway: 'default/edge-l4' }),
 ];
 
 export interface Emitted {

@@ -12,6 +12,7 @@ import type { Reader } from '../schema.js';
 import { API_VERSION_WEFT } from '../api-versions.js';
 import type { KindDefinition } from './kind.js';
 import { readTargetRefs, targetRefReferences } from './policy-attachment.js';
+import { isL4Listener } from './gateway.js';
 
 /** Envoy's max_request_bytes is a uint32. */
 const MAX_UINT32 = 4_294_967_295;
@@ -47,7 +48,33 @@ export const clientTrafficPolicyKind: KindDefinition<'ClientTrafficPolicy'> = {
   plural: 'clienttrafficpolicies',
   shortNames: ['ctp'],
   read: (r, spec) => readClientTrafficPolicy(r, spec),
-  references: (res, ctx) => targetRefReferences(res, ctx.model.clientTrafficPolicies.values(), ctx),
+  references(res, ctx) {
+    targetRefReferences(res, ctx.model.clientTrafficPolicies.values(), ctx);
+    // On TCP and TLS passthrough listeners only maxConnections and idleTimeout act (connection_limit,
+    // tcp_proxy idle_timeout); a policy all of whose listeners are such refuses the request limits.
+    const s = res.spec;
+    // A TLS passthrough port counts connections before SNI picks a listener: its first listener's
+    // maxConnections holds for all (translator.ts), so another listener's would have no effect.
+    if (s.maxConnections !== undefined) {
+      res.spec.targetRefs.forEach((t, i) => {
+        const gw = t.kind === 'Gateway' && t.sectionName !== undefined ? ctx.model.gateways.get(`Gateway/${res.metadata.namespace}/${t.name}`) : undefined;
+        const l = gw?.spec.listeners.find((x) => x.name === t.sectionName);
+        const first = l && gw!.spec.listeners.find((x) => x.port === l.port);
+        if (l?.protocol === 'TLS' && first && first !== l) {
+          ctx.err(`spec.targetRefs[${i}].sectionName`, `listener '${l.name}' shares port ${l.port} with '${first.name}', whose maxConnections holds for the port (connections are counted before SNI picks a listener): target '${first.name}' (or the Gateway)`);
+        }
+      });
+    }
+    const requestLimits = (['maxRequestBodyBytes', 'maxRequestHeaderBytes', 'maxUriLength', 'requestHeaderTimeoutMs'] as const).filter((k) => s[k] !== undefined);
+    if (!requestLimits.length) return;
+    const listeners = res.spec.targetRefs.flatMap((t) => {
+      const gw = t.kind === 'Gateway' ? ctx.model.gateways.get(`Gateway/${res.metadata.namespace}/${t.name}`) : undefined;
+      return gw ? gw.spec.listeners.filter((l) => t.sectionName === undefined || l.name === t.sectionName) : [];
+    });
+    if (listeners.length && listeners.every(isL4Listener)) {
+      for (const k of requestLimits) ctx.err(`spec.${k === 'requestHeaderTimeoutMs' ? 'requestHeaderTimeout' : k}`, 'every listener this policy targets is TCP or TLS passthrough: connections carry no requests (only maxConnections and idleTimeout apply)');
+    }
+  },
   addToModel: (b, res) => void b.clientTrafficPolicies.set(`ClientTrafficPolicy/${res.metadata.namespace}/${res.metadata.name}`, res),
   summary(res) {
     const s = res.spec;

@@ -7,6 +7,8 @@ import type { KindDefinition } from './kind.js';
 import { serviceKind } from './service.js';
 import { httpRouteKind } from './http-route.js';
 import { grpcRouteKind } from './grpc-route.js';
+import { tcpRouteKind } from './tcp-route.js';
+import { tlsRouteKind } from './tls-route.js';
 import { trafficPolicyKind } from './traffic-policy.js';
 import { authorizationPolicyKind } from './authorization-policy.js';
 import { grpcTranslationKind } from './grpc-translation.js';
@@ -46,6 +48,8 @@ export const KIND_DEFINITIONS = Object.freeze([
   compressionPolicyKind,
   clientTrafficPolicyKind,
   securityHeadersPolicyKind,
+  tcpRouteKind,
+  tlsRouteKind,
   jwtPolicyKind,
   consumerKind,
   apiKeyPolicyKind,

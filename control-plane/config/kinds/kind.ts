@@ -15,6 +15,8 @@ export interface ModelBuilder {
   services: Map<ResourceKey, ResourceOf<'Service'>>;
   httpRoutes: ResourceOf<'HTTPRoute'>[];
   grpcRoutes: ResourceOf<'GRPCRoute'>[];
+  tcpRoutes: ResourceOf<'TCPRoute'>[];
+  tlsRoutes: ResourceOf<'TLSRoute'>[];
   trafficPolicies: Map<ResourceKey, ResourceOf<'TrafficPolicy'>>;
   authorizationPolicies: ResourceOf<'AuthorizationPolicy'>[];
   grpcTranslations: Map<ResourceKey, ResourceOf<'GRPCTranslation'>>;

@@ -19,6 +19,8 @@ import type { ExtensionRefKind, GatewayListener, GatewayResource, MeshModel, Pol
 import type { Reader } from '../schema.js';
 import type { ReferenceContext } from './kind.js';
 import { GATEWAY_GROUP } from '../api-versions.js';
+import { isL4Listener } from './gateway.js';
+import { isTcpService } from './service.js';
 
 /** The group of Weft's own kinds (Service is one): apiVersion weft.dev/v1alpha1. */
 const WEFT_GROUP = 'weft.dev';
@@ -114,7 +116,10 @@ export function targetRefReferences(res: TargetingPolicy, others: Iterable<Targe
   res.spec.targetRefs.forEach((t, i) => {
     const p = `spec.targetRefs[${i}]`;
     if (t.kind === 'Service') {
-      if (!ctx.model.services.has(`Service/${ns}/${t.name}`)) return ctx.err(`${p}.name`, `Service ${ns}/${t.name} does not exist (a policy targets Services of its own namespace)`);
+      const svc = ctx.model.services.get(`Service/${ns}/${t.name}`);
+      if (!svc) return ctx.err(`${p}.name`, `Service ${ns}/${t.name} does not exist (a policy targets Services of its own namespace)`);
+      // Every targetRefs kind acts on HTTP requests; a tcp service's sidecars run tcp_proxy, no HTTP filter.
+      if (isTcpService(svc)) return ctx.err(`${p}.name`, `Service ${ns}/${t.name} is a tcp service: it has no requests, so a ${res.kind} would never apply there`);
       for (const o of others) {
         if (o.metadata.namespace !== ns || o.metadata.name === res.metadata.name) continue;
         if (o.spec.targetRefs.some((x) => x.kind === 'Service' && x.name === t.name)) return ctx.err(p, `${res.kind} ${ns}/${o.metadata.name} already targets Service ${ns}/${t.name}; one ${res.kind} per target`);
@@ -125,6 +130,12 @@ export function targetRefReferences(res: TargetingPolicy, others: Iterable<Targe
     if (!gw) return ctx.err(`${p}.name`, `Gateway ${ns}/${t.name} does not exist (a policy targets Gateways of its own namespace)`);
     if (t.sectionName !== undefined && !gw.spec.listeners.some((l) => l.name === t.sectionName)) {
       return ctx.err(`${p}.sectionName`, `Gateway ${ns}/${t.name} has no listener '${t.sectionName}' (listeners: ${gw.spec.listeners.map((l) => l.name).join(', ')})`);
+    }
+    // TCP and TLS passthrough listeners carry connections, not requests: only a
+    // ClientTrafficPolicy (its connection limits) applies to them.
+    const targeted = gw.spec.listeners.filter((l) => t.sectionName === undefined || l.name === t.sectionName);
+    if (res.kind !== 'ClientTrafficPolicy' && targeted.every(isL4Listener)) {
+      return ctx.err(t.sectionName === undefined ? `${p}.name` : `${p}.sectionName`, `${t.sectionName === undefined ? `every listener of Gateway ${ns}/${t.name} is` : `listener '${t.sectionName}' of Gateway ${ns}/${t.name} is`} TCP or TLS passthrough: no requests, so a ${res.kind} would never apply there`);
     }
     for (const o of others) {
       if (o.metadata.namespace !== ns || o.metadata.name === res.metadata.name) continue;

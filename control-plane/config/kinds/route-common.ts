@@ -1,9 +1,13 @@
-/** Parts HTTPRoute and GRPCRoute share: parentRefs, backendRefs, header matches and filters, retry. */
-import type { BackendRef, ExtensionRef, ExtensionRefKind, GRPCRouteResource, GatewayParentRef, HTTPRouteResource, HeaderMatch, HeaderModifier, ParentRef, RequestMirror, RetryPolicy, RouteTimeouts } from '../types.js';
+/**
+ * Parts the route kinds share: parentRefs, backendRefs, header matches and filters, retry
+ * (HTTPRoute, GRPCRoute), and the rules and references of the layer-4 routes (TCPRoute, TLSRoute).
+ */
+import type { BackendRef, ExtensionRef, ExtensionRefKind, GRPCRouteResource, GatewayParentRef, HTTPRouteResource, HeaderMatch, HeaderModifier, L4RouteRule, ParentRef, RequestMirror, RetryPolicy, RouteTimeouts, TCPRouteResource, TLSRouteResource } from '../types.js';
 import type { Reader } from '../schema.js';
 import type { ReferenceContext } from './kind.js';
 import { GATEWAY_GROUP } from '../api-versions.js';
-import { admitsNamespace, listenerHostnames, selectsListener } from './gateway.js';
+import { admitsNamespace, attachedHostnames, listenerHostnames, protocolsFor, routeKindFits, selectsListener } from './gateway.js';
+import { isTcpService, soleTcpPort } from './service.js';
 import { EXTENSION_REF_KIND_NAMES, GATEWAY_ONLY_EXTENSION_REF_KINDS, extensionTarget } from './policy-attachment.js';
 
 export const RETRY_ON = [
@@ -18,10 +22,27 @@ export const RETRY_ON = [
  * group gateway.networking.k8s.io, the default for kind Gateway; sectionName picks a listener).
  */
 export function readParentRefs(r: Reader, v: unknown, path: string, ns: string): ParentRef[] {
+  return readParents(r, v, path, ns, false);
+}
+
+/**
+ * parentRefs of a TCPRoute or TLSRoute: Gateways only (kind defaults to Gateway, as in the
+ * Gateway API): in the mesh a TCP connection's destination is fixed by its local port (Service
+ * spec.upstreams), there is nothing for a route to choose.
+ */
+export function readGatewayParentRefs(r: Reader, v: unknown, path: string, ns: string, kind: 'TCPRoute' | 'TLSRoute'): GatewayParentRef[] {
+  return readParents(r, v, path, ns, kind) as GatewayParentRef[];
+}
+
+function readParents(r: Reader, v: unknown, path: string, ns: string, gatewayOnly: false | 'TCPRoute' | 'TLSRoute'): ParentRef[] {
   return r.arr(v, path, (x, p): ParentRef | undefined => {
     const o = r.obj(x, p, ['group', 'kind', 'name', 'namespace', 'sectionName', 'port'], ['name']);
     if (!o) return undefined;
-    const kind = o.kind === undefined || o.kind === null ? 'Service' : (r.str(o.kind, `${p}.kind`, { oneOf: ['Service', 'Gateway'] }) as ParentRef['kind'] | undefined);
+    if (gatewayOnly && o.kind === 'Service') {
+      r.err(`${p}.kind`, `a ${gatewayOnly} attaches to Gateway listeners only; mesh callers reach a TCP service through a local port (Service spec.upstreams)`);
+      return undefined;
+    }
+    const kind = o.kind === undefined || o.kind === null ? (gatewayOnly ? 'Gateway' : 'Service') : (r.str(o.kind, `${p}.kind`, { oneOf: gatewayOnly ? ['Gateway'] : ['Service', 'Gateway'] }) as ParentRef['kind'] | undefined);
     if (kind === undefined) return undefined;
     r.str(o.group, `${p}.group`, { oneOf: kind === 'Gateway' ? [GATEWAY_GROUP] : ['', 'core'] });
     const name = r.dnsLabel(o.name, `${p}.name`, false);
@@ -196,13 +217,14 @@ export function routeReferences(res: HTTPRouteResource | GRPCRouteResource, ctx:
     if (p.kind === 'Gateway') return gatewayParent(res, p, `spec.parentRefs[${i}]`, ctx);
     const s = svc(p.namespace, p.name);
     if (!s) return err(`spec.parentRefs[${i}].name`, `Service ${p.namespace}/${p.name} does not exist`);
+    if (isTcpService(s)) return err(`spec.parentRefs[${i}].name`, `Service ${p.namespace}/${p.name} is a tcp service: it has no requests for a ${res.kind} to route (its callers reach it through spec.upstreams)`);
     if (p.port !== undefined && !s.spec.ports.some((x) => x.port === p.port)) err(`spec.parentRefs[${i}].port`, `Service ${p.namespace}/${p.name} has no port ${p.port}`);
     if (res.kind === 'GRPCRoute' && !s.spec.ports.some((x) => x.protocol !== 'http')) err(`spec.parentRefs[${i}].name`, `Service ${p.namespace}/${p.name} has no grpc or http2 port for a GRPCRoute`);
   });
   res.spec.rules.forEach((rule, ri) => {
-    rule.backendRefs.forEach((b, bi) => ctx.backend(b, `spec.rules[${ri}].backendRefs[${bi}]`));
+    rule.backendRefs.forEach((b, bi) => httpBackend(b, `spec.rules[${ri}].backendRefs[${bi}]`, res.kind, ctx));
     rule.filters.forEach((f, fi) => {
-      if (f.type === 'RequestMirror') ctx.backend(f.requestMirror.backendRef, `spec.rules[${ri}].filters[${fi}].requestMirror.backendRef`);
+      if (f.type === 'RequestMirror') httpBackend(f.requestMirror.backendRef, `spec.rules[${ri}].filters[${fi}].requestMirror.backendRef`, res.kind, ctx);
       if (f.type === 'ExtensionRef') {
         const ns = res.metadata.namespace;
         const { kind, name } = f.extensionRef;
@@ -231,6 +253,18 @@ export function routeReferences(res: HTTPRouteResource | GRPCRouteResource, ctx:
   });
 }
 
+/** The port of a Service (its `ports`) an HTTP backendRef means: its own, else the service's first (as translate/routes.ts reads it). */
+function backendPort(b: BackendRef, ports: ReadonlyArray<{ port: number; protocol: string }>): { port: number; protocol: string } | undefined {
+  return b.port === undefined ? ports[0] : ports.find((p) => p.port === b.port);
+}
+
+/** An HTTPRoute or GRPCRoute backend (ctx.backend's checks), whose port must not be tcp: requests cannot go to a raw TCP port. */
+function httpBackend(b: BackendRef, path: string, kind: string, ctx: ReferenceContext): void {
+  ctx.backend(b, path);
+  const s = ctx.model.services.get(`Service/${b.namespace}/${b.name}`);
+  if (s && backendPort(b, s.spec.ports)?.protocol === 'tcp') ctx.err(b.port === undefined ? `${path}.name` : `${path}.port`, `Service ${b.namespace}/${b.name} port ${backendPort(b, s.spec.ports)!.port} is tcp: a ${kind} sends requests, which a tcp port does not take (use a TCPRoute)`);
+}
+
 /** A parent in `weft get` summaries: a Service by name, a Gateway as gateway/<name>[/<listener>]. */
 export const parentName = (p: ParentRef): string => (p.kind === 'Gateway' ? `gateway/${p.name}${p.sectionName ? `/${p.sectionName}` : ''}` : p.name);
 
@@ -239,20 +273,95 @@ export const parentName = (p: ParentRef): string => (p.kind === 'Gateway' ? `gat
  * sectionName and port select a listener, one of those admits the route's namespace, and the
  * route's hostnames meet its hostname. Otherwise the reference would be accepted and do nothing.
  */
-function gatewayParent(res: HTTPRouteResource | GRPCRouteResource, p: GatewayParentRef, path: string, ctx: ReferenceContext): void {
+function gatewayParent(res: HTTPRouteResource | GRPCRouteResource | TCPRouteResource | TLSRouteResource, p: GatewayParentRef, path: string, ctx: ReferenceContext): void {
   const id = `${p.namespace}/${p.name}`;
   const gw = ctx.model.gateways.get(`Gateway/${id}`);
   if (!gw) return ctx.err(`${path}.name`, `Gateway ${id} does not exist`);
   const listeners = gw.spec.listeners;
   const names = listeners.map((l) => `${l.name} (port ${l.port})`).join(', ');
   if (p.sectionName !== undefined && !listeners.some((l) => l.name === p.sectionName)) return ctx.err(`${path}.sectionName`, `Gateway ${id} has no listener '${p.sectionName}' (listeners: ${names})`);
-  const selected = listeners.filter((l) => selectsListener(p, l));
-  if (!selected.length) return ctx.err(`${path}.port`, p.sectionName === undefined ? `Gateway ${id} has no listener on port ${p.port} (listeners: ${names})` : `listener '${p.sectionName}' of Gateway ${id} is on port ${listeners.find((l) => l.name === p.sectionName)!.port}, not ${p.port}`);
+  const positioned = listeners.filter((l) => selectsListener(p, l));
+  if (!positioned.length) return ctx.err(`${path}.port`, p.sectionName === undefined ? `Gateway ${id} has no listener on port ${p.port} (listeners: ${names})` : `listener '${p.sectionName}' of Gateway ${id} is on port ${listeners.find((l) => l.name === p.sectionName)!.port}, not ${p.port}`);
+  // Gateway API: a route attaches only to listeners whose protocol takes its kind.
+  const selected = positioned.filter((l) => routeKindFits(res.kind, l.protocol));
+  if (!selected.length) {
+    const which = positioned.length === 1 ? `listener '${positioned[0]!.name}' of Gateway ${id} is ${positioned[0]!.protocol}` : `no selected listener of Gateway ${id} (${positioned.map((l) => `${l.name}: ${l.protocol}`).join(', ')}) fits`;
+    return ctx.err(p.sectionName !== undefined ? `${path}.sectionName` : path, `${which}; a ${res.kind} attaches to ${protocolsFor(res.kind)} listeners`);
+  }
   const ns = res.metadata.namespace;
   const admitted = selected.filter((l) => admitsNamespace(gw, l, ns));
   if (!admitted.length) return ctx.err(path, `${selected.length > 1 ? 'no listener' : `listener '${selected[0]!.name}'`} of Gateway ${id} admits routes from namespace ${ns} (allowedRoutes.namespaces.from: Same admits only ${gw.metadata.namespace}; set All to admit every namespace)`);
-  if (!admitted.some((l) => listenerHostnames(res.spec.hostnames, l.hostname).length)) {
+  const hostnames = 'hostnames' in res.spec ? res.spec.hostnames : [];
+  if (!admitted.some((l) => listenerHostnames(hostnames, l.hostname).length)) {
     const hosts = [...new Set(admitted.map((l) => l.hostname))].join(', ');
-    ctx.err(path, `no hostname of the route (${res.spec.hostnames.join(', ')}) matches the hostname of ${admitted.length > 1 ? 'the listeners' : `listener '${admitted[0]!.name}'`} of Gateway ${id} (${hosts})`);
+    ctx.err(path, `no hostname of the route (${hostnames.join(', ')}) matches the hostname of ${admitted.length > 1 ? 'the listeners' : `listener '${admitted[0]!.name}'`} of Gateway ${id} (${hosts})`);
   }
+}
+
+// ------------------------------------------------------------------------------- layer-4 routes
+
+/**
+ * The rules of a TCPRoute or TLSRoute: one rule (layer 4 has no matches, so a second rule could
+ * never be chosen), whose backendRefs (Services, port, weight) share the connections by weight.
+ */
+export function readL4Rules(r: Reader, v: unknown, ns: string, kind: 'TCPRoute' | 'TLSRoute'): L4RouteRule[] {
+  const rules = r.arr(v, 'spec.rules', (x, p): L4RouteRule | undefined => {
+    // No `name`: nothing (status, policies) would refer to it here.
+    const ro = r.obj(x, p, ['backendRefs'], ['backendRefs']);
+    if (!ro) return undefined;
+    const backendRefs = r.arr(ro.backendRefs, `${p}.backendRefs`, (b, q) => readBackendRef(r, b, q, ns), { nonEmpty: true, max: 16 });
+    // Gateway API rejects the connections of a rule whose backends all weigh 0: a route that did that would be better deleted.
+    if (backendRefs.length && backendRefs.every((b) => b.weight === 0)) r.err(`${p}.backendRefs`, 'every backendRef has weight 0, so every connection would be refused; give one a weight (or delete the route)');
+    return { backendRefs };
+  }, { nonEmpty: true });
+  if (Array.isArray(v) && v.length > 1) r.err('spec.rules', `a ${kind} has one rule: layer 4 has nothing to match on${kind === 'TLSRoute' ? ' but SNI (spec.hostnames, per route)' : ''}, so a second rule would never be chosen (split the connections by backendRefs weight)`);
+  return rules;
+}
+
+/**
+ * The references of a TCPRoute or TLSRoute: every parentRef attaches to a listener of its
+ * protocol (TCP or TLS), no other route of its kind already takes the same connections there
+ * (one TCPRoute per TCP listener; one TLSRoute per SNI name and listener; the first by name keeps
+ * them), and each backendRef is a tcp port of an existing Service.
+ */
+export function l4RouteReferences(res: TCPRouteResource | TLSRouteResource, ctx: ReferenceContext): void {
+  res.spec.parentRefs.forEach((p, i) => {
+    const path = `spec.parentRefs[${i}]`;
+    gatewayParent(res, p, path, ctx);
+    const gw = ctx.model.gateways.get(`Gateway/${p.namespace}/${p.name}`);
+    if (!gw) return;
+    const others: ReadonlyArray<TCPRouteResource | TLSRouteResource> = res.kind === 'TCPRoute' ? ctx.model.tcpRoutes : ctx.model.tlsRoutes;
+    const me = `${res.metadata.namespace}/${res.metadata.name}`;
+    for (const l of gw.spec.listeners) {
+      if (!selectsListener(p, l)) continue;
+      const mine = attachedHostnames(res, gw, l);
+      if (!mine) continue;
+      for (const o of others) {
+        const key = `${o.metadata.namespace}/${o.metadata.name}`;
+        if (key >= me) break; // sorted by key: only earlier routes win over this one
+        const theirs = attachedHostnames(o, gw, l);
+        const shared = theirs && mine.filter((h) => theirs.includes(h));
+        if (shared?.length) {
+          ctx.err(path, res.kind === 'TCPRoute'
+            ? `TCPRoute ${key} already takes the connections of listener '${l.name}' of Gateway ${p.namespace}/${p.name}; one TCPRoute per TCP listener (split connections by backendRefs weight)`
+            : `TLSRoute ${key} already takes SNI ${shared.join(', ')} on listener '${l.name}' of Gateway ${p.namespace}/${p.name}; one TLSRoute per host name and listener`);
+          return;
+        }
+      }
+    }
+  });
+  res.spec.rules.forEach((rule, ri) =>
+    rule.backendRefs.forEach((b, bi) => {
+      const path = `spec.rules[${ri}].backendRefs[${bi}]`;
+      const s = ctx.model.services.get(`Service/${b.namespace}/${b.name}`);
+      if (!s) return ctx.err(`${path}.name`, `Service ${b.namespace}/${b.name} does not exist`);
+      const tcp = s.spec.ports.filter((x) => x.protocol === 'tcp').map((x) => x.port);
+      if (!tcp.length) return ctx.err(`${path}.name`, `Service ${b.namespace}/${b.name} has no tcp port (ports: ${s.spec.ports.map((x) => `${x.port}/${x.protocol}`).join(', ')}); a ${res.kind} carries raw connections, which an HTTP port's sidecar would refuse`);
+      if (b.port === undefined && soleTcpPort(s) === undefined) return ctx.err(`${path}.port`, `is required: Service ${b.namespace}/${b.name} has several tcp ports (${tcp.join(', ')})`);
+      if (b.port !== undefined && !tcp.includes(b.port)) return ctx.err(`${path}.port`, `Service ${b.namespace}/${b.name} has no tcp port ${b.port} (tcp ports: ${tcp.join(', ')})`);
+      if (b.subset !== undefined && !ctx.model.trafficPolicies.get(`Service/${b.namespace}/${b.name}`)?.spec.subsets.some((x) => x.name === b.subset)) {
+        ctx.err(`${path}.subset`, `no TrafficPolicy for Service ${b.namespace}/${b.name} defines subset '${b.subset}'`);
+      }
+    }),
+  );
 }

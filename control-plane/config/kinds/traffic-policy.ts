@@ -4,6 +4,49 @@ import type { Reader } from '../schema.js';
 import { API_VERSION_WEFT } from '../api-versions.js';
 import type { KindDefinition } from './kind.js';
 import { cleanRetry, readRetry } from './route-common.js';
+import { isTcpService } from './service.js';
+import type { Obj } from '../schema.js';
+
+/** The spec of a resource's source document, or an empty one. */
+function rawSpec(source: Record<string, unknown> | undefined): Obj {
+  const s = source?.spec;
+  return s !== null && typeof s === 'object' && !Array.isArray(s) ? (s as Obj) : {};
+}
+
+/** A field of a raw object (undefined when absent, null, or the parent is not an object). */
+function field(v: unknown, k: string): unknown {
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) return undefined;
+  const x = (v as Obj)[k];
+  return x === null ? undefined : x;
+}
+
+/**
+ * The HTTP-only parts of a TrafficPolicy, refused on a tcp service, whose sidecars carry
+ * connections with tcp_proxy: there are no requests to count, time, retry or hash by header.
+ */
+const TCP_REFUSED: ReadonlyArray<readonly [path: readonly string[], why: string]> = [
+  [['connectionPool', 'maxPendingRequests'], 'a tcp service has no requests (limit connections with maxConnections)'],
+  [['connectionPool', 'maxRequests'], 'a tcp service has no requests (limit connections with maxConnections)'],
+  [['connectionPool', 'maxRetries'], 'a tcp service has no requests to retry (retry.attempts sets the connect attempts)'],
+  [['retry', 'retryOn'], 'a tcp service has no requests: a failed connect is retried (retry.attempts), nothing else'],
+  [['retry', 'codes'], 'a tcp service has no requests, so no status codes'],
+  [['retry', 'perTryTimeout'], 'a tcp service has no requests (connectionPool.connectTimeout bounds each connect attempt)'],
+  [['retry', 'backoff'], 'a tcp service has no requests: connect attempts follow one another at once'],
+  [['retry', 'budget'], 'a tcp service has no requests to retry'],
+  [['timeout'], 'a tcp service has no requests (connectionPool.idleTimeout closes idle connections)'],
+  [['healthCheck', 'path'], 'a tcp service has no requests: its health check is a TCP connect'],
+  [['healthCheck', 'expectedStatuses'], 'a tcp service has no requests: its health check is a TCP connect, with no status'],
+];
+
+function tcpRefusals(raw: Obj, ctx: { err(path: string, message: string): void }): void {
+  for (const [path, why] of TCP_REFUSED) {
+    let v: unknown = raw;
+    for (const k of path) v = field(v, k);
+    if (v !== undefined) ctx.err(`spec.${path.join('.')}`, why);
+  }
+  const hashOn = field(field(field(raw, 'loadBalancer'), 'ringHash'), 'hashOn');
+  if (hashOn === 'header' || hashOn === 'cookie') ctx.err('spec.loadBalancer.ringHash.hashOn', `a tcp service has no requests, so no ${hashOn} to hash on: use sourceIP`);
+}
 
 /** max_retries when not set: Envoy's circuit breaker effectively off (uint32 max), like Istio. */
 export const UNLIMITED_RETRIES = 4294967295;
@@ -89,7 +132,9 @@ export function readTrafficPolicy(r: Reader, v: unknown, ns: string): TrafficPol
       maxEjectionPercent: r.int(od.maxEjectionPercent, `${q}.maxEjectionPercent`, 0, 100) ?? 10,
     };
   }
-  const hc = r.obj(o.healthCheck, 'spec.healthCheck', ['path', 'interval', 'timeout', 'unhealthyThreshold', 'healthyThreshold', 'expectedStatuses'], ['path']);
+  // `path` is required of an HTTP service's check and refused for a tcp service's (a TCP connect):
+  // which one the target is, only the references check knows (tcpRefusals, httpHealthCheckPath).
+  const hc = r.obj(o.healthCheck, 'spec.healthCheck', ['path', 'interval', 'timeout', 'unhealthyThreshold', 'healthyThreshold', 'expectedStatuses']);
   if (hc) {
     const q = 'spec.healthCheck';
     const statuses = r.arr(hc.expectedStatuses, `${q}.expectedStatuses`, (x, p) => {
@@ -99,8 +144,9 @@ export function readTrafficPolicy(r: Reader, v: unknown, ns: string): TrafficPol
       if (start !== undefined && end !== undefined && end <= start) r.err(`${p}.end`, 'must be greater than start');
       return start !== undefined && end !== undefined ? ([start, end] as [number, number]) : undefined;
     });
+    const path = r.str(hc.path, `${q}.path`, { pattern: /^\//, patternHelp: 'a path starting with /' });
     spec.healthCheck = {
-      path: r.str(hc.path, `${q}.path`, { required: true, pattern: /^\//, patternHelp: 'a path starting with /' }) ?? '/',
+      ...(path !== undefined ? { path } : {}),
       intervalMs: r.duration(hc.interval, `${q}.interval`, { min: 1 }) ?? 10_000,
       timeoutMs: r.duration(hc.timeout, `${q}.timeout`, { min: 1 }) ?? 1000,
       unhealthyThreshold: r.int(hc.unhealthyThreshold, `${q}.unhealthyThreshold`, 1, 100) ?? 2,
@@ -134,7 +180,15 @@ export const trafficPolicyKind: KindDefinition<'TrafficPolicy'> = {
   read: (r, spec, ns) => readTrafficPolicy(r, spec, ns),
   references(res, ctx) {
     const t = res.spec.targetRef;
-    if (!ctx.model.services.has(`Service/${t.namespace}/${t.name}`)) ctx.err('spec.targetRef.name', `Service ${t.namespace}/${t.name} does not exist`);
+    const svc = ctx.model.services.get(`Service/${t.namespace}/${t.name}`);
+    if (!svc) return ctx.err('spec.targetRef.name', `Service ${t.namespace}/${t.name} does not exist`);
+    // The raw spec as applied: the reader fills defaults (maxRequests 1024, retryOn 5xx...) that
+    // are no mistake of the user's; only what was written is refused.
+    const raw = rawSpec(res.source);
+    if (isTcpService(svc)) tcpRefusals(raw, ctx);
+    else if (raw.healthCheck !== undefined && raw.healthCheck !== null && field(raw.healthCheck, 'path') === undefined) {
+      ctx.err('spec.healthCheck.path', 'is required: an HTTP health check requests this path (only a tcp service\'s check, a TCP connect, has none)');
+    }
   },
   onePer: { path: 'spec.targetRef', target: (res) => `Service ${res.spec.targetRef.namespace}/${res.spec.targetRef.name}` },
   addToModel: (b, res) => void b.trafficPolicies.set(`Service/${res.spec.targetRef.namespace}/${res.spec.targetRef.name}`, res),

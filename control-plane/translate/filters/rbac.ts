@@ -106,6 +106,43 @@ export function rbacFilters(model: MeshModel, namespace: string, service: string
   return out;
 }
 
+/**
+ * A rule as it applies to a TCP connection, Istio's way: `to` (paths, methods) and `when`
+ * (headers) need a request, which a connection does not have. Both ways fail closed: an ALLOW
+ * rule with them never matches (undefined: left out, so it lets nobody in), a DENY rule with
+ * them matches on its `from` alone (everything, when it has no `from`).
+ */
+function tcpRule(rule: AuthzRule, action: 'ALLOW' | 'DENY'): AuthzRule | undefined {
+  if (!rule.to.length && !rule.when.length) return rule;
+  return action === 'ALLOW' ? undefined : { from: rule.from, to: [], when: [] };
+}
+
+function networkFilter(action: 'ALLOW' | 'DENY', policies: AuthorizationPolicyResource[]) {
+  const map: Record<string, PolicyInit> = {};
+  for (const p of policies) {
+    p.spec.rules.forEach((rule, i) => {
+      const r = tcpRule(rule, action);
+      if (r) map[`${p.metadata.namespace}/${p.metadata.name}/rules[${i}]`] = policyOf(r);
+    });
+  }
+  return typedExtension(EXTENSIONS.networkRbac, { statPrefix: 'inbound', rules: { action: action === 'DENY' ? RBAC_Action.DENY : RBAC_Action.ALLOW, policies: map } });
+}
+
+/**
+ * Network RBAC filters (envoy.filters.network.rbac) for the inbound listener of tcp service
+ * `namespace/service`, before its tcp_proxy: DENY then ALLOW, built as rbacFilters builds the HTTP
+ * ones, with each rule as tcpRule reads it (empty: every peer allowed).
+ */
+export function networkRbacFilters(model: MeshModel, namespace: string, service: string): ReturnType<typeof typedExtension>[] {
+  const ps = policiesFor(model, namespace, service);
+  const deny = ps.filter((p) => p.spec.action === 'DENY');
+  const allow = ps.filter((p) => p.spec.action === 'ALLOW');
+  const out: ReturnType<typeof typedExtension>[] = [];
+  if (deny.length) out.push(networkFilter('DENY', deny));
+  if (allow.length || model.mesh.authorization.defaultAction === 'DENY') out.push(networkFilter('ALLOW', allow));
+  return out;
+}
+
 /** envoy.filters.http.rbac on a sidecar's inbound listener. */
 export const rbac: HttpFilterTranslation = {
   name: EXTENSIONS.rbac.name,

@@ -52,7 +52,7 @@ describe('Gateway on its own', () => {
     expect(kindDefinition('Gateway').summary(resources[0]!)).toBe('listeners web HTTP:80, shop HTTP:80 *.shop.example');
   });
 
-  const later = 'is not supported yet: TCP and TLS passthrough listeners come in a later Weft version (use HTTP or HTTPS)';
+  const later = 'is not supported yet: UDP listeners come in a later Weft version (use HTTP, HTTPS, TCP or TLS)';
   it.each([
     ['another gatewayClassName', gw('[{ name: web, port: 80, protocol: HTTP }]').replace('weft', 'istio'), [['spec.gatewayClassName', "must be one of weft; got 'istio'"]]],
     ['no listeners', gw('[]'), [['spec.listeners', 'must not be empty']]],
@@ -60,16 +60,14 @@ describe('Gateway on its own', () => {
     ['HTTPS without tls', gw('[{ name: web, port: 443, protocol: HTTPS }]'), [['spec.listeners[0].tls', 'an HTTPS listener needs tls.certificateRefs (the Secrets holding its certificates)']]],
     ['HTTPS without certificateRefs', gw('[{ name: web, port: 443, protocol: HTTPS, tls: { mode: Terminate } }]'), [['spec.listeners[0].tls.certificateRefs', 'is required']]],
     ['HTTPS with no certificate', gw('[{ name: web, port: 443, protocol: HTTPS, tls: { certificateRefs: [] } }]'), [['spec.listeners[0].tls.certificateRefs', 'must not be empty']]],
-    ['TLS Passthrough', SECRET + '---\n' + gw('[{ name: web, port: 443, protocol: HTTPS, tls: { mode: Passthrough, certificateRefs: [{ name: c }] } }]'), [['spec.listeners[0].tls.mode', 'Passthrough is not supported yet (TLS passthrough comes with TCP/TLS listeners); use Terminate']]],
+    ['Passthrough on an HTTPS listener', SECRET + '---\n' + gw('[{ name: web, port: 443, protocol: HTTPS, tls: { mode: Passthrough, certificateRefs: [{ name: c }] } }]'), [['spec.listeners[0].tls.mode', 'Passthrough needs protocol: TLS (an HTTPS listener terminates TLS); use Terminate']]],
     ['a certificate in another namespace', SECRET + '---\n' + gw('[{ name: web, port: 443, protocol: HTTPS, tls: { certificateRefs: [{ name: c, namespace: certs }] } }]'), [['spec.listeners[0].tls.certificateRefs[0].namespace', "certificates come from Secrets in the Gateway's own namespace (cross-namespace references need a ReferenceGrant, which Weft does not implement)"]]],
     ['a certificate of another kind', SECRET + '---\n' + gw('[{ name: web, port: 443, protocol: HTTPS, tls: { certificateRefs: [{ kind: ConfigMap, name: c }] } }]'), [['spec.listeners[0].tls.certificateRefs[0].kind', "must be one of Secret; got 'ConfigMap'"]]],
     ['TLS options', SECRET + '---\n' + gw('[{ name: web, port: 443, protocol: HTTPS, tls: { certificateRefs: [{ name: c }], options: { a: b } } }]'), [['spec.listeners[0].tls.options', 'no implementation-specific TLS options are supported']]],
     ['a certificate that does not exist', gw('[{ name: web, port: 443, protocol: HTTPS, tls: { certificateRefs: [{ name: nope }] } }]'), [['spec.listeners[0].tls.certificateRefs[0].name', 'Secret default/nope does not exist (create it with `weft create secret tls nope --cert FILE --key FILE`)']]],
     ['tls on an HTTP listener', gw('[{ name: web, port: 80, protocol: HTTP, tls: { certificateRefs: [{ name: c }] } }]'), [['spec.listeners[0].tls', 'an HTTP listener has no TLS settings (use protocol: HTTPS)']]],
-    ['TLS', gw('[{ name: web, port: 443, protocol: TLS }]'), [['spec.listeners[0].protocol', `TLS ${later}`]]],
-    ['TCP', gw('[{ name: db, port: 5432, protocol: TCP }]'), [['spec.listeners[0].protocol', `TCP ${later}`]]],
     ['UDP', gw('[{ name: dns, port: 53, protocol: UDP }]'), [['spec.listeners[0].protocol', `UDP ${later}`]]],
-    ['an unknown protocol', gw('[{ name: web, port: 80, protocol: http }]'), [['spec.listeners[0].protocol', "must be one of HTTP, HTTPS; got 'http'"]]],
+    ['an unknown protocol', gw('[{ name: web, port: 80, protocol: http }]'), [['spec.listeners[0].protocol', "must be one of HTTP, HTTPS, TCP, TLS; got 'http'"]]],
     ['a missing name, port and protocol', gw('[{ hostname: a.example }]'), [['spec.listeners[0].name', 'is required'], ['spec.listeners[0].port', 'is required'], ['spec.listeners[0].protocol', 'is required']]],
     ['a name that is not a DNS label', gw('[{ name: Web_1, port: 80, protocol: HTTP }]'), [['spec.listeners[0].name', "'Web_1' is not a valid name (lower-case letters, digits and '-', at most 63, starting and ending alphanumeric)"]]],
     ['port 0', gw('[{ name: web, port: 0, protocol: HTTP }]'), [['spec.listeners[0].port', 'must be an integer from 1 to 65535, got 0']]],
@@ -77,7 +75,7 @@ describe('Gateway on its own', () => {
     ['two listeners of one name', gw('[{ name: web, port: 80, protocol: HTTP }, { name: web, port: 81, protocol: HTTP }]'), [['spec.listeners[1].name', "'web' is also the name of spec.listeners[0]; listener names are unique"]]],
     ['two HTTP listeners on one port without hostnames', gw('[{ name: a, port: 80, protocol: HTTP }, { name: b, port: 80, protocol: HTTP }]'), [['spec.listeners[1].port', "spec.listeners[0] also takes port 80 and is HTTP too; HTTP listeners cannot share a port (give each its own, or put the hostnames in one listener's routes)"]]],
     ['two HTTP listeners on one port, different hostnames', gw('[{ name: a, port: 80, protocol: HTTP, hostname: a.example }, { name: b, port: 80, protocol: HTTP, hostname: b.example }]'), [['spec.listeners[1].port', "spec.listeners[0] also takes port 80 and is HTTP too; HTTP listeners cannot share a port (give each its own, or put the hostnames in one listener's routes)"]]],
-    ['HTTP and HTTPS on one port', SECRET + '---\n' + gw('[{ name: a, port: 80, protocol: HTTP }, { name: b, port: 80, protocol: HTTPS, hostname: b.example, tls: { certificateRefs: [{ name: c }] } }]'), [['spec.listeners[1].port', 'spec.listeners[0] also takes port 80 and is HTTP; HTTP and HTTPS cannot share a port']]],
+    ['HTTP and HTTPS on one port', SECRET + '---\n' + gw('[{ name: a, port: 80, protocol: HTTP }, { name: b, port: 80, protocol: HTTPS, hostname: b.example, tls: { certificateRefs: [{ name: c }] } }]'), [['spec.listeners[1].port', 'spec.listeners[0] also takes port 80 and is HTTP; HTTP and HTTPS listeners cannot share a port']]],
     ['two HTTPS listeners on one port with one hostname', SECRET + '---\n' + gw('[{ name: a, port: 443, protocol: HTTPS, hostname: b.example, tls: { certificateRefs: [{ name: c }] } }, { name: b, port: 443, protocol: HTTPS, hostname: b.example, tls: { certificateRefs: [{ name: c }] } }]'), [['spec.listeners[1].port', 'spec.listeners[0] also takes port 443 and has the same hostname (b.example); HTTPS listeners sharing a port need distinct hostnames (SNI picks one)']]],
     ['two HTTPS listeners on one port without hostnames', SECRET + '---\n' + gw('[{ name: a, port: 443, protocol: HTTPS, tls: { certificateRefs: [{ name: c }] } }, { name: b, port: 443, protocol: HTTPS, tls: { certificateRefs: [{ name: c }] } }]'), [['spec.listeners[1].port', 'spec.listeners[0] also takes port 443 and has the same hostname (none); HTTPS listeners sharing a port need distinct hostnames (SNI picks one)']]],
     ['a hostname with a port', gw('[{ name: web, port: 80, protocol: HTTP, hostname: "a.example:80" }]'), [['spec.listeners[0].hostname', "'a.example:80' is not a host name, optionally *.-prefixed"]]],

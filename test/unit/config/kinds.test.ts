@@ -10,6 +10,8 @@ describe('kind registry', () => {
   it('lists every kind once, in the documented order', () => {
     expect(KINDS).toEqual([
       'Service', 'HTTPRoute', 'GRPCRoute', 'TrafficPolicy', 'AuthorizationPolicy', 'GRPCTranslation', 'MeshConfig', 'FaultPolicy', 'CorsPolicy', 'CachePolicy', 'Gateway', 'Secret', 'CompressionPolicy', 'ClientTrafficPolicy', 'SecurityHeadersPolicy',
+      // Layer-4 routes (issue 21).
+      'TCPRoute', 'TLSRoute',
       // The API-gateway kinds (issue 20).
       'JwtPolicy',
       'Consumer', 'ApiKeyPolicy',
@@ -26,6 +28,7 @@ describe('kind registry', () => {
     expect(KIND_HELP).toBe(
       [
         'service (svc), httproute, grpcroute, trafficpolicy (tp), authorizationpolicy (authz), grpctranslation, meshconfig, faultpolicy, corspolicy, cachepolicy, gateway (gtw), secret, compressionpolicy, clienttrafficpolicy (ctp), securityheaderspolicy (shp)',
+        'tcproute, tlsroute',
         'jwtpolicy',
         'consumer, apikeypolicy',
         'apilifecyclepolicy',
@@ -41,6 +44,7 @@ describe('kind registry', () => {
       gateway: 'Gateway', gateways: 'Gateway', gtw: 'Gateway', secret: 'Secret', secrets: 'Secret', compressionpolicy: 'CompressionPolicy', compressionpolicies: 'CompressionPolicy',
       clienttrafficpolicy: 'ClientTrafficPolicy', clienttrafficpolicies: 'ClientTrafficPolicy', ctp: 'ClientTrafficPolicy',
       securityheaderspolicy: 'SecurityHeadersPolicy', securityheaderspolicies: 'SecurityHeadersPolicy', shp: 'SecurityHeadersPolicy',
+      tcproute: 'TCPRoute', tcproutes: 'TCPRoute', tlsroute: 'TLSRoute', tlsroutes: 'TLSRoute',
       jwtpolicy: 'JwtPolicy', jwtpolicies: 'JwtPolicy',
       consumer: 'Consumer', consumers: 'Consumer', apikeypolicy: 'ApiKeyPolicy', apikeypolicies: 'ApiKeyPolicy',
       apilifecyclepolicy: 'ApiLifecyclePolicy', apilifecyclepolicies: 'ApiLifecyclePolicy',

@@ -104,9 +104,9 @@ describe('bad documents: every error, exact paths', () => {
   it.each([
     ['unknown top-level and spec fields', `apiVersion: weft.dev/v1alpha1\nkind: Service\nmetadata: { name: a }\nspec: { ports: [{ port: 1 }], colour: red }\nstatus: {}\n`, ['spec.colour', 'status']],
     ['wrong apiVersion and bad name', `apiVersion: v1\nkind: Service\nmetadata: { name: Bad_Name }\nspec: { ports: [{ port: 1 }] }\n`, ['apiVersion', 'metadata.name']],
-    ['ports: range, duplicates, protocol', `apiVersion: weft.dev/v1alpha1\nkind: Service\nmetadata: { name: a }\nspec: { ports: [{ port: 0 }, { name: x, port: 2, protocol: tcp }, { name: x, port: 2 }] }\n`, ['spec.ports[0].port', 'spec.ports[1].protocol', 'spec.ports[2].name', 'spec.ports[2].port']],
+    ['ports: range, duplicates, protocol', `apiVersion: weft.dev/v1alpha1\nkind: Service\nmetadata: { name: a }\nspec: { ports: [{ port: 0 }, { name: x, port: 2, protocol: udp }, { name: x, port: 2 }] }\n`, ['spec.ports[0].port', 'spec.ports[1].protocol', 'spec.ports[2].name', 'spec.ports[2].port']],
     ['endpoint address must be an IP', `apiVersion: weft.dev/v1alpha1\nkind: Service\nmetadata: { name: a }\nspec: { ports: [{ port: 1 }], endpoints: [{ address: example.com, weight: 500 }] }\n`, ['spec.endpoints[0].address', 'spec.endpoints[0].weight']],
-    ['unknown kind', `apiVersion: weft.dev/v1alpha1\nkind: TCPRoute\nmetadata: { name: a }\n`, ['kind']],
+    ['unknown kind', `apiVersion: weft.dev/v1alpha1\nkind: UDPRoute\nmetadata: { name: a }\n`, ['kind']],
     ['MeshConfig must be named mesh', `apiVersion: weft.dev/v1alpha1\nkind: MeshConfig\nmetadata: { name: other }\nspec: { mtls: { mode: ON }, tracing: { samplingPercent: 101 } }\n`, ['metadata.name', 'spec.mtls.mode', 'spec.tracing.samplingPercent']],
   ])('%s', (_name, yaml, want) => expect(paths(yaml)).toEqual([...want].sort()));
 

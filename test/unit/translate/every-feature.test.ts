@@ -73,7 +73,7 @@ describe('every feature: translator output decodes in the sidecar and renders as
       }
       if (typeof o.name === 'string' && typeof (o.typedConfig as Record<string, unknown> | undefined)?.['@type'] === 'string') {
         const url = (o.typedConfig as Record<string, string>)['@type']!;
-        const known = ['network_filter', 'http_filter', 'transport_socket', 'tracer', 'compression_library'] as const;
+        const known = ['network_filter', 'listener_filter', 'http_filter', 'transport_socket', 'tracer', 'compression_library'] as const;
         if (!known.some((slot) => isKnownExtension(slot, o.name as string, url))) unknown.add(`${o.name} (${url})`);
       }
       Object.values(o).forEach(walk);
