@@ -20,6 +20,9 @@ import { clusterName, inboundClusterName } from './names.js';
 import { ADS_SOURCE, duration, socketAddress } from './proto-helpers.js';
 import { ROOTCA_SECRET, meshTransportSocketMatch, type MeshTlsFloor } from './tls.js';
 
+/** LeastRequest on a tcp port: a full scan of the endpoints (see least-request.ts in the sidecar). */
+export const TCP_LEAST_CONNECTIONS_CHOICES = 1000;
+
 function protocolOptions(protocol: AppProtocol): Cluster['typedExtensionProtocolOptions'] {
   // tcp_proxy writes bytes, not HTTP: an HTTP protocol option would have no effect (and is NACKed).
   if (protocol === 'tcp') return {};
@@ -49,7 +52,9 @@ export function outboundCluster(svc: ServiceResource, portIndex: number, subset:
     case 'LeastRequest':
       if (!proxyless) {
         lbPolicy = Cluster_LbPolicy.LEAST_REQUEST;
-        lbConfig = { case: 'leastRequestLbConfig', value: create(ClusterSchema.field.leastRequestLbConfig.message!, { choiceCount: lb.choiceCount }) } as Cluster['lbConfig'];
+        // A tcp port: least connections over every endpoint (a choice count past any cluster's
+        // size is a full scan in the sidecar, and in Envoy samples so often it finds the least).
+        lbConfig = { case: 'leastRequestLbConfig', value: create(ClusterSchema.field.leastRequestLbConfig.message!, { choiceCount: port.protocol === 'tcp' ? TCP_LEAST_CONNECTIONS_CHOICES : lb.choiceCount }) } as Cluster['lbConfig'];
       }
       break;
     case 'Random':

@@ -30,7 +30,7 @@ type NetworkFilter = ReturnType<typeof typedExtension>;
 
 /** A connection with no bytes either way for this long is closed (Envoy's own tcp_proxy default). */
 export const DEFAULT_TCP_IDLE_MS = 3_600_000;
-/** Connect attempts to an upstream when its TrafficPolicy sets no retry: the first and two more. */
+/** Connect attempts to an upstream when its TrafficPolicy sets no retry: the first and two more (retry.attempts counts the first, as for HTTP). */
 export const DEFAULT_CONNECT_ATTEMPTS = 3;
 
 /** A weighted backend cluster of a tcp_proxy. */
@@ -82,7 +82,7 @@ export function inboundTcpResources(model: MeshModel, namespace: string, service
 /**
  * One upstream of a Service (`port`: the upstream's tcp port, resolved): the listener its
  * instances' apps connect to, carrying each connection to an instance of the upstream. The
- * upstream's TrafficPolicy gives the idle timeout, the connect attempts (1 + retry.attempts) and,
+ * upstream's TrafficPolicy gives the idle timeout, the connect attempts (retry.attempts, the first included) and,
  * for RingHash, the source address as the hash key.
  */
 export function outboundTcpListener(u: ServiceUpstream, port: number, policy: TrafficPolicySpec | undefined): Resource {
@@ -90,7 +90,7 @@ export function outboundTcpListener(u: ServiceUpstream, port: number, policy: Tr
   const cluster = clusterName(u.namespace, u.service, port);
   const proxy = tcpProxyFilter(name, [{ name: cluster, weight: 1 }], {
     idleTimeoutMs: policy?.connectionPool?.idleTimeoutMs ?? DEFAULT_TCP_IDLE_MS,
-    maxConnectAttempts: policy?.retry ? 1 + policy.retry.attempts : DEFAULT_CONNECT_ATTEMPTS,
+    maxConnectAttempts: policy?.retry ? policy.retry.attempts : DEFAULT_CONNECT_ATTEMPTS,
     hashSourceIp: policy?.loadBalancer.type === 'RingHash',
   });
   const msg = create(ListenerSchema, {

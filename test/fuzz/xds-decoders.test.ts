@@ -14,7 +14,8 @@ import { HTTP_FILTERS, routePerFilter } from '../../sidecar/http/filters/index.j
 import { compose, type FilterSpec } from '../../sidecar/http/filter.js';
 import { packExtension } from '../../common/extensions.js';
 import { Problems } from '../../sidecar/xds/types/decoded.js';
-import type { SidecarListener } from '../../sidecar/xds/types/listener.js';
+import type { XdsListener } from '../../sidecar/xds/types/listener.js';
+import { selectChain } from '../../sidecar/tcp/tcp-listener.js';
 
 /** Every filter the sidecar has, with an empty listener config (what a route may override). */
 const CHAIN_FILTERS: FilterSpec[] = HTTP_FILTERS.flatMap((f) => {
@@ -62,7 +63,15 @@ function apply(kind: ResourceKind, value: unknown): void {
     // The table, and a chain per route that overrides a filter, as the runtime composes them.
     const t = new RouteTable(value as RouteConfiguration, routePerFilter);
     for (const r of t.routes()) if (r.perFilter) compose(CHAIN_FILTERS, () => undefined, { listener: 'fuzz' }, (s) => r.perFilter!.get(s.name));
-  } else if (kind === 'listener') compose((value as SidecarListener).filters, () => undefined, { listener: 'fuzz' });
+  } else if (kind === 'listener') {
+    const l = value as XdsListener;
+    if (l.kind === 'http') compose(l.filters, () => undefined, { listener: 'fuzz' });
+    else {
+      // A layer-4 listener: what a connection runs (the SNI choice, network RBAC) must not throw.
+      selectChain(l.chains, 'a.example');
+      for (const c of l.chains) c.rbac?.evaluate({ method: '', path: '', header: () => undefined, principal: 'spiffe://td/ns/default/sa/web' });
+    }
+  }
   else if (kind === 'cluster') new UpstreamCluster(value as Cluster).close();
   else if (kind === 'endpoint') {
     const c = new UpstreamCluster(baseCluster);

@@ -27,13 +27,14 @@ function field(v: unknown, k: string): unknown {
 const TCP_REFUSED: ReadonlyArray<readonly [path: readonly string[], why: string]> = [
   [['connectionPool', 'maxPendingRequests'], 'a tcp service has no requests (limit connections with maxConnections)'],
   [['connectionPool', 'maxRequests'], 'a tcp service has no requests (limit connections with maxConnections)'],
-  [['connectionPool', 'maxRetries'], 'a tcp service has no requests to retry (retry.attempts sets the connect attempts)'],
+  [['connectionPool', 'maxRetries'], 'a tcp service has no requests to retry (retry.attempts sets the connect attempts, the first included)'],
   [['retry', 'retryOn'], 'a tcp service has no requests: a failed connect is retried (retry.attempts), nothing else'],
   [['retry', 'codes'], 'a tcp service has no requests, so no status codes'],
   [['retry', 'perTryTimeout'], 'a tcp service has no requests (connectionPool.connectTimeout bounds each connect attempt)'],
   [['retry', 'backoff'], 'a tcp service has no requests: connect attempts follow one another at once'],
   [['retry', 'budget'], 'a tcp service has no requests to retry'],
   [['timeout'], 'a tcp service has no requests (connectionPool.idleTimeout closes idle connections)'],
+  [['loadBalancer', 'choiceCount'], 'a tcp service balances LeastRequest by the open connections of every endpoint (a full scan): connections live long, so sampling two is not worth its error'],
   [['healthCheck', 'path'], 'a tcp service has no requests: its health check is a TCP connect'],
   [['healthCheck', 'expectedStatuses'], 'a tcp service has no requests: its health check is a TCP connect, with no status'],
 ];

@@ -106,7 +106,8 @@ describe('TrafficPolicy on a tcp service', () => {
   it.each([
     ['maxPendingRequests', '  connectionPool: { maxPendingRequests: 10 }', 'spec.connectionPool.maxPendingRequests', 'a tcp service has no requests (limit connections with maxConnections)'],
     ['maxRequests', '  connectionPool: { maxRequests: 10 }', 'spec.connectionPool.maxRequests', 'a tcp service has no requests (limit connections with maxConnections)'],
-    ['maxRetries', '  connectionPool: { maxRetries: 1 }', 'spec.connectionPool.maxRetries', 'a tcp service has no requests to retry (retry.attempts sets the connect attempts)'],
+    ['maxRetries', '  connectionPool: { maxRetries: 1 }', 'spec.connectionPool.maxRetries', 'a tcp service has no requests to retry (retry.attempts sets the connect attempts, the first included)'],
+    ['loadBalancer.choiceCount', '  loadBalancer: { type: LeastRequest, choiceCount: 3 }', 'spec.loadBalancer.choiceCount', 'a tcp service balances LeastRequest by the open connections of every endpoint (a full scan): connections live long, so sampling two is not worth its error'],
     ['retry.retryOn', '  retry: { retryOn: [connect-failure] }', 'spec.retry.retryOn', 'a tcp service has no requests: a failed connect is retried (retry.attempts), nothing else'],
     ['retry.codes', '  retry: { codes: [503] }', 'spec.retry.codes', 'a tcp service has no requests, so no status codes'],
     ['retry.perTryTimeout', '  retry: { perTryTimeout: 1s }', 'spec.retry.perTryTimeout', 'a tcp service has no requests (connectionPool.connectTimeout bounds each connect attempt)'],

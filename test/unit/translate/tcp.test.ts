@@ -167,6 +167,8 @@ describe('TCP cluster (contract item 1)', () => {
     expect(c.commonHttpProtocolOptions).toBeUndefined();
     expect(c.metadata?.filterMetadata.weft?.protocol).toBe('tcp');
     expect(c.lbPolicy).toBe(Cluster_LbPolicy.LEAST_REQUEST);
+    // Least connections over every endpoint: a choice count past any cluster's size (a full scan).
+    expect(c.lbConfig).toMatchObject({ case: 'leastRequestLbConfig', value: { choiceCount: 1000 } });
     expect(c.connectTimeout).toMatchObject({ seconds: 2n, nanos: 0 });
     expect(c.circuitBreakers?.thresholds).toHaveLength(1);
     const th = c.circuitBreakers!.thresholds[0]!;
@@ -290,8 +292,8 @@ describe('outbound TCP listeners (contract item 3)', () => {
     expect(p.statPrefix).toBe('outbound|tcp|16379');
     expect(p.clusterSpecifier).toEqual({ case: 'cluster', value: 'outbound|6379||redis.default' });
     expect(p.idleTimeout).toMatchObject({ seconds: 600n });
-    // retry.attempts 4 extra connect attempts, plus the first.
-    expect(p.maxConnectAttempts?.valueOf()).toBe(5);
+    // retry.attempts counts the first attempt, as for HTTP routes.
+    expect(p.maxConnectAttempts?.valueOf()).toBe(4);
     expect(p.hashPolicy).toEqual([]);
     expect(t.snapshotFor(webNode).inconsistencies()).toEqual([]);
   });
