@@ -49,6 +49,16 @@ function chooseCluster(p: TcpProxyConfig): string {
   return cs[cs.length - 1]!.name;
 }
 
+/** The healthy host not yet tried with the fewest connections (any untried one if none is healthy). */
+function untried(hosts: readonly Host[], tried: ReadonlySet<Host>): Host | undefined {
+  let best: Host | undefined;
+  for (const h of hosts) {
+    if (tried.has(h)) continue;
+    if (!best || (h.healthy && !best.healthy) || (h.healthy === best.healthy && h.active < best.active)) best = h;
+  }
+  return best;
+}
+
 /**
  * Opens the upstream connection for one downstream connection. Returns a cancel function (the
  * downstream went away while connecting: the attempt in flight is dropped).
@@ -83,8 +93,9 @@ export function connectUpstream(p: TcpProxyConfig, sourceIp: string, deps: TcpPr
       return;
     }
     let host = cluster.picker.pick(ctx);
-    // Another host than the ones that just failed, when there is one (Envoy's previous_hosts predicate).
-    for (let i = 0; i < 3 && host && tried.has(host); i++) host = cluster.picker.pick({ hash: undefined });
+    // Another host than the ones that just failed, when there is one (Envoy's previous_hosts
+    // predicate): a dead host has no connections, so least connections would pick it again.
+    if (host && tried.has(host)) host = untried(cluster.hosts, tried) ?? host;
     if (!host) {
       stats.active--;
       done({ upstream: undefined, flag: attempts ? 'UF' : 'UH', cluster: name, attempts });
