@@ -368,6 +368,7 @@ async function run(argv: string[], opts: MainOptions): Promise<void> {
     return;
   }
 
+  let warnedInbound = false;
   const xdsCounters = new Map<string, { accepted: number; rejected: number }>();
   const count = (kind: string, ok: boolean) => {
     let c = xdsCounters.get(kind);
@@ -402,6 +403,13 @@ async function run(argv: string[], opts: MainOptions): Promise<void> {
       count(kind, true);
       try {
         runtime.apply(cfg);
+        // --app-protocol decides what the inbound listener is (bound at start); the control plane
+        // decides from the Service's ports: say so loudly when they disagree (nothing is served).
+        const inKind = gatewayMode ? undefined : cfg.listeners.get(SIDECAR_LISTENER.inbound)?.kind;
+        if (inKind && (inKind === 'tcp') !== (appProtocol === 'tcp') && !warnedInbound) {
+          warnedInbound = true;
+          log.error({ appProtocol, inbound: inKind }, inKind === 'tcp' ? `the control plane sends a TCP inbound listener (the Service's ports are protocol tcp) but this sidecar runs --app-protocol ${appProtocol}: restart it with --app-protocol tcp` : "this sidecar runs --app-protocol tcp but the control plane sends an HTTP inbound listener: the Service's ports are not protocol tcp (or the control plane predates TCP services)");
+        }
         void gateway?.sync(cfg.listeners);
         void tcpOutbound?.sync(cfg.listeners);
       } catch (e) {

@@ -361,10 +361,11 @@ export class TcpListener {
     socket.resume();
   }
 
-  /** Stops accepting new connections; open ones keep going. */
-  beginDrain(): void {
-    this.#draining = true;
-  }
+  /**
+   * The drain delay: the instance has left the registry but peers may not know yet, so new
+   * connections are still taken (TCP has no way to ask a client to go, as Connection: close does).
+   */
+  beginDrain(): void {}
 
   /**
    * Stops accepting and waits for open connections to end, up to `timeoutMs`; then closes the

@@ -116,8 +116,8 @@ describe('TCP services through the mesh (issue 21)', () => {
   let ports: LocalPorts;
   const servers: L4Server[] = [];
 
-  async function tcpInstance(service: string, server: L4Server, id: string): Promise<TcpInstance> {
-    const sidecar = await startSidecar(cp.xdsPort, { service, appPort: server.port, appProtocol: 'tcp', id });
+  async function tcpInstance(service: string, server: L4Server, id: string, extraArgs: string[] = []): Promise<TcpInstance> {
+    const sidecar = await startSidecar(cp.xdsPort, { service, appPort: server.port, appProtocol: 'tcp', id, extraArgs });
     return { server, sidecar };
   }
 
@@ -133,7 +133,8 @@ describe('TCP services through the mesh (issue 21)', () => {
     servers.push(redisServer, pgServer, greeterServer, ...cacheServers);
     redis = await tcpInstance('redis', redisServer, 'redis-1.default');
     pg = { server: pgServer, sidecar: (await tcpInstance('pg', pgServer, 'pg-1.default')).sidecar };
-    greeter = await tcpInstance('greeter', greeterServer, 'greeter-1.default');
+    // A short drain timeout: the last test drains this sidecar with a connection open.
+    greeter = await tcpInstance('greeter', greeterServer, 'greeter-1.default', ['--drain-timeout', '2s']);
     cache = await Promise.all(cacheServers.map((s, i) => tcpInstance('cache', s, `cache-${i + 1}.default`)));
     web = await startSidecar(cp.xdsPort, { service: 'web', appPort: 1, id: 'web-1.default' });
     intruder = await startSidecar(cp.xdsPort, { service: 'intruder', appPort: 1, id: 'intruder-1.default' });
@@ -265,4 +266,23 @@ describe('TCP services through the mesh (issue 21)', () => {
     // names the policy (<ns>/<name>/rules[<i>]), as for HTTP denials.
     await eventually(() => redis.sidecar.output().includes('redis-deny-intruder'), 5000, 100);
   }, 20_000);
+
+  it('SIGTERM drains: an open connection keeps working, then is closed at the drain timeout; the sidecar exits 0', async () => {
+    const c = await lineClient(ports.webGreeter, { timeoutMs: 5000 });
+    try {
+      expect(await c.readLine()).toBe('220 weft-greeter ready');
+      const t0 = Date.now();
+      const exited = greeter.sidecar.kill('SIGTERM');
+      // Draining: the connection opened before SIGTERM is still carried both ways.
+      expect(await c.command('HELO draining')).toBe('250 hello draining');
+      await c.closed;
+      const ms = Date.now() - t0;
+      figure('open TCP connection closed after SIGTERM (--drain-delay 300ms, --drain-timeout 2s)', { ms });
+      // Not before the drain delay and the drain timeout have passed.
+      expect(ms).toBeGreaterThanOrEqual(2000);
+      expect(await exited).toBe(0);
+    } finally {
+      c.close();
+    }
+  }, 30_000);
 });
