@@ -322,7 +322,7 @@ async function run(argv: string[], opts: MainOptions): Promise<void> {
   // Layer 4: what TCP listeners proxy with, count in, log to, and tell of RBAC denials.
   const tcpStats = new TcpStats();
   const tcp = {
-    deps: { cluster: (c: string) => runtime.clusters().get(c), stats: tcpStats, onConnection: accessLog ? (r: TcpConnectionRecord) => accessLog!.logConnection(r) : undefined },
+    deps: { cluster: (c: string) => runtime.clusters().get(c), stats: tcpStats, loopbackSource: gatewayMode ? undefined : baseId, onConnection: accessLog ? (r: TcpConnectionRecord) => accessLog!.logConnection(r) : undefined },
     onDeny: (d: TcpDenial) => rbacLog.warn({ policy: d.decision.policy, reason: d.decision.reason, principal: d.principal ?? null, listener: d.listener, peer: d.remoteAddress }, `connection denied: ${d.decision.reason}`),
   };
   const internalLog = log.child({ component: 'http' });

@@ -155,6 +155,9 @@ export function inboundCluster(namespace: string, service: string, appPort: numb
       endpoints: [{ lbEndpoints: [{ hostIdentifier: { case: 'endpoint', value: { address: socketAddress('127.0.0.1', appPort) } } }] }],
     },
     typedExtensionProtocolOptions: protocolOptions(protocol),
+    // A tcp app's connections are its callers' connections: the callers' own clusters limit them
+    // (their TrafficPolicy maxConnections), so the inbound side adds no limit of its own (as Istio).
+    ...(protocol === 'tcp' ? { circuitBreakers: { thresholds: [{ maxConnections: 0xffffffff }] } } : {}),
     metadata: { filterMetadata: { weft: { service, namespace, port: appPort, protocol, inbound: true } } },
   });
   return makeResource(TYPE_URL.cluster, name, ClusterSchema, msg);

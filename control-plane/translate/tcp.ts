@@ -30,8 +30,8 @@ type NetworkFilter = ReturnType<typeof typedExtension>;
 
 /** A connection with no bytes either way for this long is closed (Envoy's own tcp_proxy default). */
 export const DEFAULT_TCP_IDLE_MS = 3_600_000;
-/** Connect attempts to an upstream when its TrafficPolicy sets no retry: the first and two more (retry.attempts counts the first, as for HTTP). */
-export const DEFAULT_CONNECT_ATTEMPTS = 3;
+/** Connect attempts when no TrafficPolicy sets retry: the default of retry.attempts (which counts the first, as for HTTP), so `retry: {}` and no retry agree. */
+export const DEFAULT_CONNECT_ATTEMPTS = 2;
 
 /** A weighted backend cluster of a tcp_proxy. */
 export interface TcpBackend {
@@ -88,11 +88,7 @@ export function inboundTcpResources(model: MeshModel, namespace: string, service
 export function outboundTcpListener(u: ServiceUpstream, port: number, policy: TrafficPolicySpec | undefined): Resource {
   const name = outboundTcpListenerName(u.localPort);
   const cluster = clusterName(u.namespace, u.service, port);
-  const proxy = tcpProxyFilter(name, [{ name: cluster, weight: 1 }], {
-    idleTimeoutMs: policy?.connectionPool?.idleTimeoutMs ?? DEFAULT_TCP_IDLE_MS,
-    maxConnectAttempts: policy?.retry ? policy.retry.attempts : DEFAULT_CONNECT_ATTEMPTS,
-    hashSourceIp: policy?.loadBalancer.type === 'RingHash',
-  });
+  const proxy = tcpProxyFilter(name, [{ name: cluster, weight: 1 }], { idleTimeoutMs: policy?.connectionPool?.idleTimeoutMs ?? DEFAULT_TCP_IDLE_MS, ...connectOptions([policy]) });
   const msg = create(ListenerSchema, {
     name,
     address: socketAddress(u.bindAddress, u.localPort),
@@ -100,6 +96,18 @@ export function outboundTcpListener(u: ServiceUpstream, port: number, policy: Tr
     filterChains: [{ filters: [proxy] }],
   });
   return makeResource(TYPE_URL.listener, name, ListenerSchema, msg, clusterRefs([cluster]));
+}
+
+/**
+ * What the backends' TrafficPolicies say about connecting: connect attempts (retry.attempts, the
+ * first included; the most any backend asks for) and, when any balances by RingHash, the source
+ * address as the hash key.
+ */
+export function connectOptions(policies: ReadonlyArray<TrafficPolicySpec | undefined>): Pick<TcpProxyOptions, 'maxConnectAttempts' | 'hashSourceIp'> {
+  return {
+    maxConnectAttempts: Math.max(...policies.map((p) => p?.retry?.attempts ?? DEFAULT_CONNECT_ATTEMPTS)),
+    hashSourceIp: policies.some((p) => p?.loadBalancer.type === 'RingHash'),
+  };
 }
 
 /** One chain of a gateway layer-4 listener: its SNI names (TLS; empty: any SNI or none), filters, and the clusters they name. */

@@ -20,8 +20,8 @@ import { clientTrafficFor, hcmLimits, networkLimitFilters } from './client-limit
 import { listenerIsTls } from './security-headers.js';
 import { policyForListener } from '../config/kinds/policy-attachment.js';
 import { attachedHostnames, isL4Listener } from '../config/kinds/gateway.js';
-import { soleTcpPort } from '../config/kinds/service.js';
-import { DEFAULT_TCP_IDLE_MS, gatewayL4Listener, inboundTcpResources, outboundTcpListener, tcpProxyFilter, type L4Chain } from './tcp.js';
+import { isTcpService, soleTcpPort } from '../config/kinds/service.js';
+import { DEFAULT_TCP_IDLE_MS, connectOptions, gatewayL4Listener, inboundTcpResources, outboundTcpListener, tcpProxyFilter, type L4Chain } from './tcp.js';
 import type { RouteConfiguration } from '../../proto/gen/envoy/config/route/v3/route_pb.js';
 import { create } from '@bufbuild/protobuf';
 import { RouteSchema } from '../../proto/gen/envoy/config/route/v3/route_components_pb.js';
@@ -324,7 +324,8 @@ export class Translator {
           // The idle timeout is the chain's own (its listener's policy); the connection limit holds
           // before a chain is chosen, so a port takes its first listener's (as HTTPS chains do).
           const idleTimeoutMs = Math.min(clientTrafficFor(this.#model, gw, l)?.idleTimeoutMs ?? Infinity, ...rule.backendRefs.map((b) => this.#model.trafficPolicies.get(`Service/${b.namespace}/${b.name}`)?.spec.connectionPool?.idleTimeoutMs ?? Infinity));
-          const filters = [...limits, tcpProxyFilter(name, backends, { idleTimeoutMs: Number.isFinite(idleTimeoutMs) ? idleTimeoutMs : DEFAULT_TCP_IDLE_MS })];
+          const policies = rule.backendRefs.map((b) => this.#model.trafficPolicies.get(`Service/${b.namespace}/${b.name}`)?.spec);
+          const filters = [...limits, tcpProxyFilter(name, backends, { idleTimeoutMs: Number.isFinite(idleTimeoutMs) ? idleTimeoutMs : DEFAULT_TCP_IDLE_MS, ...connectOptions(policies) })];
           const clusters = backends.map((b) => b.name);
           if (l.protocol === 'TCP') {
             // Validation allows one TCPRoute per TCP listener (the first by name).
@@ -376,9 +377,11 @@ export class Translator {
   #inbound(namespace: string, service: string, appPort: number, protocol: AppProtocol): Resource[] {
     const svc = this.#model.services.get(`Service/${namespace}/${service}`);
     const mode = this.#trust ? (svc?.spec.mtls?.mode ?? this.#model.mesh.mtls.mode) : 'DISABLE';
-    // A tcp app (`weft sidecar --app-protocol tcp`): tcp_proxy to it, no HTTP, no routes.
-    if (protocol === 'tcp') return inboundTcpResources(this.#model, namespace, service, appPort, SIDECAR_INBOUND_PORT, mode, this.#model.mesh.mtls.minProtocolVersion);
-    const cluster = inboundCluster(namespace, service, appPort, protocol);
+    // A tcp service's app: tcp_proxy to it, no HTTP, no routes. The Service decides (its sidecar
+    // must run --app-protocol tcp, and says loudly when it does not); without a Service, the node.
+    const tcp = svc ? isTcpService(svc) : protocol === 'tcp';
+    if (tcp) return inboundTcpResources(this.#model, namespace, service, appPort, SIDECAR_INBOUND_PORT, mode, this.#model.mesh.mtls.minProtocolVersion);
+    const cluster = inboundCluster(namespace, service, appPort, protocol === 'tcp' ? 'http' : protocol);
     const routeName = inboundRouteName(namespace, service);
     const route = create(RouteSchema, {
       name: 'inbound',

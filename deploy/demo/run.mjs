@@ -14,6 +14,8 @@
 // `weft apply`; kill orders-v1-b (app and sidecar, SIGKILL) mid-run; delete the canary; print a
 // summary table, `weft proxy-status`, `weft stat` and one trace. A `weft gateway` in front of frontend
 // terminates HTTPS with a certificate stored by `weft create secret tls` and redirects plain HTTP.
+// A TCP service (Redis behind a `--app-protocol tcp` sidecar) is reached through the load
+// generator's sidecar on a local port its Service declares (`upstreams`), over mTLS.
 // Every process is stopped at the end.
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
@@ -89,10 +91,11 @@ let admin = '';
 let xds = '';
 let zeroTrust = '';
 let frontDoorSummary = '';
+let tcpSummary = '';
 const tokens = new Map();
 
 /** An app process plus its sidecar; the app learns its sidecar's outbound port on stdin. */
-async function startInstance(service, name, version, calls, appPort) {
+async function startInstance(service, name, version, calls, appPort, extraArgs = []) {
   let app;
   if (appPort === undefined) {
     app = start(name, [appBin], { NAME: name, VERSION: version, CALLS: calls ?? '' });
@@ -107,7 +110,7 @@ async function startInstance(service, name, version, calls, appPort) {
   const sc = start(`${name}/sidecar`, [
     weftBin, 'sidecar', '--service', service, '--app-port', String(appPort), '--control-plane', xds,
     '--outbound-port', '0', '--inbound-port', '0', '--inbound-address', '127.0.0.1', '--admin-port', '0',
-    '--labels', `version=${version}`, '--id', name, '--drain-delay', '200ms',
+    '--labels', `version=${version}`, '--id', name, '--drain-delay', '200ms', ...extraArgs,
   ], { WEFT_JOIN_TOKEN: tokens.get(service) });
   const ready = await sc.wait(/^ready id=/);
   const [, outbound, inbound, adm] = /outbound=\S+:(\d+) inbound=\S+:(\d+) admin=\S+:(\d+)/.exec(ready);
@@ -166,6 +169,67 @@ async function load(port, n) {
   latencies.sort((a, b) => a - b);
   const q = (p) => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? NaN;
   return { total: n, ok, served, errors, p50: q(0.5), p99: q(0.99) };
+}
+
+/** Sends Redis commands on one new connection to 127.0.0.1:port; resolves with the replies' first lines. */
+function redisCommands(port, commands) {
+  return new Promise((res, rej) => {
+    const s = net.connect(port, '127.0.0.1');
+    let buf = '';
+    const t = setTimeout(() => (s.destroy(), rej(new Error('redis: no answer in 5 s'))), 5000);
+    s.setEncoding('utf8');
+    s.on('connect', () => s.write(commands.map((c) => `${c}\r\n`).join('')));
+    s.on('data', (d) => {
+      buf += d;
+      const lines = buf.split('\r\n').filter(Boolean);
+      if (lines.length >= commands.length) (clearTimeout(t), s.destroy(), res(lines.slice(0, commands.length)));
+    });
+    s.on('error', (e) => (clearTimeout(t), rej(e)));
+  });
+}
+
+/**
+ * A TCP service: redis-server (from `make deps`) behind a sidecar with `--app-protocol tcp`; the
+ * load generator's Service declares it in `upstreams`, so loadgen's sidecar opens a local port
+ * for it and carries each connection over mTLS to the Redis sidecar.
+ */
+async function tcpService(loadgen) {
+  step('TCP: weft apply tcp.yaml (Service sessions, protocol tcp; loadgen upstreams -> local port); redis-server + sidecar --app-protocol tcp');
+  const redisPort = await freePort();
+  const localPort = await freePort();
+  const redis = spawn('redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+  redis.on('error', () => undefined);
+  procs.push(redis);
+  writeFileSync(join(work, 'tcp.yaml'), `apiVersion: weft.dev/v1alpha1
+kind: Service
+metadata: { name: sessions }
+spec:
+  ports: [{ name: redis, port: 6379, protocol: tcp }]
+---
+apiVersion: weft.dev/v1alpha1
+kind: Service
+metadata: { name: loadgen }
+spec:
+  ports: [{ name: http, port: 8080, protocol: http }]
+  upstreams: [{ service: sessions, localPort: ${localPort} }]
+`);
+  await weftShow(['apply', '-f', join(work, 'tcp.yaml')]);
+  await startInstance('sessions', 'sessions', 'v1', undefined, redisPort, ['--app-protocol', 'tcp']);
+  for (let i = 0; ; i++) {
+    const r = await redisCommands(localPort, ['PING']).catch(() => []);
+    if (r[0] === '+PONG') break;
+    if (i > 100) throw new Error('redis did not answer through the mesh');
+    await sleep(100);
+  }
+  let ok = 0;
+  for (let i = 0; i < 20; i++) {
+    const r = await redisCommands(localPort, ['INCR demo', 'INCR demo', 'INCR demo', 'INCR demo', 'INCR demo']).catch(() => []);
+    ok += r.filter((x) => /^:\d+$/.test(x)).length;
+  }
+  const total = await redisCommands(localPort, ['INCRBY demo 0']).catch(() => []);
+  console.log(`    loadgen -> 127.0.0.1:${localPort} (its sidecar) -> mTLS -> sessions' sidecar -> redis :${redisPort}: ${ok}/100 INCR ok over 20 connections; demo = ${total[0] ?? '?'}`);
+  tcpSummary = `${ok}/100 Redis commands ok over 20 TCP connections through two sidecars (mTLS, STRICT)`;
+  if (ok !== 100) throw new Error(`TCP service: only ${ok}/100 commands ok`);
 }
 
 /**
@@ -369,6 +433,7 @@ spec:
   zeroTrust = denied;
 
   await frontDoor();
+  await tcpService(loadgen);
 
   step('weft ca show   (the mesh CA; every sidecar holds a short-lived SPIFFE certificate from it)');
   await weftShow(['ca', 'show']);
@@ -402,6 +467,7 @@ spec:
   for (const r of rows) console.log(fmt(r));
   console.log(`every hop between sidecars is mTLS (TLS 1.3, SPIFFE identities); a caller the AuthorizationPolicy does not allow gets: ${zeroTrust}`);
   console.log(`front door: ${frontDoorSummary}`);
+  console.log(`tcp service: ${tcpSummary}`);
 
   step(`frontend sidecar metrics for orders (curl http://127.0.0.1:${frontend.admin}/stats/prometheus)`);
   const prom = await new Promise((res, rej) =>

@@ -74,10 +74,17 @@ export class GatewayListeners {
       }
       want.set(name, { host: this.#o.host ?? (sa?.address || '0.0.0.0'), port, kind: l.kind });
     }
+    // Listeners that go drain side by side, and only a port bound again waits for its old
+    // listener (a TCP connection seldom ends by itself: each drain may take the whole timeout).
+    const blocking: Promise<void>[] = [];
     for (const [name, b] of this.#bound) {
       const w = want.get(name);
-      if (!w || w.host !== b.host || w.port !== b.port || w.kind !== b.kind) await this.#unbind(name, b);
+      if (w && w.host === b.host && w.port === b.port && w.kind === b.kind) continue;
+      const done = this.#unbind(name, b);
+      if ([...want.values()].some((x) => x.port === b.port)) blocking.push(done);
+      else void done;
     }
+    await Promise.all(blocking);
     for (const [name, w] of want) {
       if (this.#bound.has(name)) continue;
       const listener: ServingListener =

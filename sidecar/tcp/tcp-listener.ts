@@ -24,7 +24,7 @@ import { peerPrincipal, type MeshTls } from '../tls/mesh-tls.js';
 import type { TcpChain, TcpListenerConfig } from '../xds/types/tcp-listener.js';
 import type { ListenerStats } from '../listeners/http-listener.js';
 import type { RbacDecision } from '../http/filters/rbac.js';
-import { connectUpstream, splice, type ConnectResult, type TcpProxyDeps } from './tcp-proxy.js';
+import { connectUpstream, releaseUpstream, splice, type ConnectResult, type TcpProxyDeps, type Upstream } from './tcp-proxy.js';
 import { MAX_CLIENT_HELLO_BYTES, readClientHello } from './client-hello.js';
 import type { InboundTransport } from '../xds/types/tls.js';
 
@@ -90,6 +90,9 @@ export class TcpListener {
     this.#o = o;
     // allowHalfOpen: a client's FIN is passed upstream while the answer still flows back.
     this.#server = net.createServer({ noDelay: true, allowHalfOpen: true }, (s) => this.#accept(s));
+    // An accept that fails (EMFILE: out of file descriptors) must not end the process; the
+    // listener keeps serving once descriptors are free again.
+    this.#server.on('error', () => undefined);
     o.mesh?.onChange(() => {
       const opts = o.mesh!.serverOptions();
       if (opts && this.#tlsServer) this.#tlsServer.setSecureContext({ ...opts, ...this.#tlsParams });
@@ -100,7 +103,7 @@ export class TcpListener {
 
   listen(): Promise<AddressInfo> {
     return new Promise((res, rej) => {
-      this.#server.once('error', rej);
+      this.#server.prependOnceListener('error', rej);
       this.#server.listen(this.#o.port, this.#o.host, () => {
         this.#server.off('error', rej);
         res(this.#server.address() as AddressInfo);
@@ -117,11 +120,13 @@ export class TcpListener {
     const cfg = this.#o.source.current();
     if (!cfg || this.#draining) {
       socket.destroy();
+      if (!cfg) this.#refusal(socket, 'NR', undefined, performance.now());
       return;
     }
     if (cfg.maxConnections !== undefined && this.stats.cxActive >= cfg.maxConnections) {
       this.stats.limits.maxConnections++;
       socket.destroy();
+      this.#refusal(socket, 'CL', undefined, performance.now());
       return;
     }
     this.stats.cxTotal++;
@@ -150,6 +155,11 @@ export class TcpListener {
     });
   }
 
+  /** The access-log record of a connection refused before any upstream was chosen. */
+  #refusal(socket: net.Socket, flags: string, serverName: string | undefined, startedAt: number, cluster = ''): void {
+    this.#o.deps.onConnection?.({ listener: this.name, direction: this.#o.direction, downstream: `${socket.remoteAddress ?? ''}:${socket.remotePort ?? 0}`, principal: undefined, serverName, cluster, upstreamHost: '', bytesReceived: 0, bytesSent: 0, durationMs: performance.now() - startedAt, connectAttempts: 0, flags, rbac: undefined });
+  }
+
   #info(attempts: number, principal: string | undefined, serverName: string | undefined, startedAt: number) {
     return { listener: this.name, direction: this.#o.direction, principal, serverName, startedAt, attempts };
   }
@@ -162,12 +172,7 @@ export class TcpListener {
     cancel = connectUpstream(chain.proxy, socket.remoteAddress ?? '', this.#o.deps, (r) => {
       socket.off('close', onClose);
       if (r.upstream) {
-        if (socket.destroyed) {
-          r.upstream.socket.destroy();
-          r.upstream.host.active--;
-          r.upstream.stats.close(0, 0, 0);
-          return;
-        }
+        if (socket.destroyed) return releaseUpstream(r.upstream, startedAt);
         then(r);
         return;
       }
@@ -243,6 +248,14 @@ export class TcpListener {
       socket.off('readable', decide);
       decide();
     }, this.#o.sniffTimeoutMs ?? 1000);
+    // The client leaves while we wait for its first byte (a port probe): give the app connection back.
+    socket.once('close', () => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      socket.off('readable', decide);
+      releaseUpstream((r as Extract<ConnectResult, { upstream: object }>).upstream, startedAt);
+    });
     decide();
   }
 
@@ -250,9 +263,8 @@ export class TcpListener {
     const up = (r as Extract<ConnectResult, { upstream: object }>).upstream;
     const no = this.#denial(chain, undefined);
     if (no) {
-      up.host.active--;
-      up.stats.close(0, 0, 0);
-      return this.#denied(socket, chain, no, undefined, up.socket, startedAt);
+      releaseUpstream(up, startedAt);
+      return this.#denied(socket, chain, no, undefined, undefined, startedAt);
     }
     splice(socket, up, chain.proxy, this.#info(r.attempts, undefined, undefined, startedAt), this.#o.deps);
   }
@@ -264,9 +276,7 @@ export class TcpListener {
     if (!server) {
       // No workload certificate yet: nothing can be served.
       this.stats.cxRefusedTransport++;
-      up.socket.destroy();
-      up.host.active--;
-      up.stats.close(0, 0, 0);
+      releaseUpstream(up, startedAt);
       socket.destroy();
       return;
     }
@@ -276,9 +286,7 @@ export class TcpListener {
       const p = this.#pending.get(key);
       if (p?.result === r) {
         this.#pending.delete(key);
-        up.socket.destroy();
-        up.host.active--;
-        up.stats.close(performance.now() - startedAt, 0, 0);
+        releaseUpstream(up, startedAt);
       }
     });
     server.emit('connection', socket);
@@ -294,9 +302,8 @@ export class TcpListener {
     const principal = peerPrincipal(s);
     const no = this.#denial(p.chain, principal);
     if (no) {
-      up.host.active--;
-      up.stats.close(0, 0, 0);
-      return this.#denied(s, p.chain, no, principal, up.socket, p.startedAt);
+      releaseUpstream(up, p.startedAt);
+      return this.#denied(s, p.chain, no, principal, undefined, p.startedAt);
     }
     splice(s, up, p.chain.proxy, this.#info(p.result.attempts, principal, undefined, p.startedAt), this.#o.deps);
   }
@@ -337,15 +344,16 @@ export class TcpListener {
       if (h.kind === 'need-more') return;
       finish();
       if (h.kind !== 'tls') {
+        // Not a TLS ClientHello (plaintext, a malformed hello): nothing to route it by.
         this.stats.cxRefusedTransport++;
-        return void socket.destroy();
+        socket.destroy();
+        return this.#refusal(socket, 'NR', undefined, startedAt);
       }
       const chain = selectChain(cfg.chains, h.serverName);
       if (!chain) {
         this.stats.cxRefusedTransport++;
         socket.destroy();
-        this.#o.deps.onConnection?.({ listener: this.name, direction: this.#o.direction, downstream: `${socket.remoteAddress ?? ''}:${socket.remotePort ?? 0}`, principal: undefined, serverName: h.serverName, cluster: '', upstreamHost: '', bytesReceived: 0, bytesSent: 0, durationMs: performance.now() - startedAt, connectAttempts: 0, flags: 'NR', rbac: undefined });
-        return;
+        return this.#refusal(socket, 'NR', h.serverName, startedAt);
       }
       socket.unshift(buf);
       const no = this.#denial(chain, undefined);
@@ -356,6 +364,7 @@ export class TcpListener {
       if (done) return;
       finish();
       socket.destroy();
+      this.#refusal(socket, 'HT', undefined, startedAt);
     }, this.#o.helloTimeoutMs ?? 10_000);
     socket.on('data', onData);
     socket.resume();

@@ -21,9 +21,18 @@ import { dial } from '../upstream/dial.js';
 import { hash32 } from '../upstream/lb/ring-hash.js';
 import type { ClusterTcpStats, TcpConnectionRecord, TcpStats } from '../telemetry/tcp-stats.js';
 
+/** How long a half-closed connection may take to flush to a peer after the other side is gone. */
+const LINGER_MS = 10_000;
+
 export interface TcpProxyDeps {
   cluster(name: string): UpstreamCluster | undefined;
   readonly stats: TcpStats;
+  /**
+   * The ring-hash key of a connection from loopback (the app next to this sidecar): every
+   * sidecar's app connects from 127.0.0.1, so the source address alone would send every caller
+   * in the mesh to the same host; this instance's own name keeps callers apart, as pod IPs do.
+   */
+  readonly loopbackSource?: string | undefined;
   /** Told once per connection when it ends (the access log). */
   readonly onConnection?: ((r: TcpConnectionRecord) => void) | undefined;
 }
@@ -63,14 +72,16 @@ function untried(hosts: readonly Host[], tried: ReadonlySet<Host>): Host | undef
  * Opens the upstream connection for one downstream connection. Returns a cancel function (the
  * downstream went away while connecting: the attempt in flight is dropped).
  */
-export function connectUpstream(p: TcpProxyConfig, sourceIp: string, deps: TcpProxyDeps, done: (r: ConnectResult) => void): () => void {
+export function connectUpstream(p: TcpProxyConfig, sourceKey: string, deps: TcpProxyDeps, done: (r: ConnectResult) => void): () => void {
   const name = chooseCluster(p);
   const cluster = deps.cluster(name);
   let cancelled = false;
-  let current: net.Socket | undefined;
+  /** Drops the attempt in flight without counting it as a failure (the downstream left). */
+  let abort: (() => void) | undefined;
   const cancel = () => {
+    if (cancelled) return;
     cancelled = true;
-    current?.destroy();
+    abort?.();
   };
   if (!cluster) {
     done({ upstream: undefined, flag: 'NC', cluster: name, attempts: 0 });
@@ -84,14 +95,11 @@ export function connectUpstream(p: TcpProxyConfig, sourceIp: string, deps: TcpPr
   }
   // Counted from now: a connection being opened holds a slot of max_connections.
   stats.active++;
-  const ctx = { hash: p.hashSourceIp ? hash32(sourceIp) : undefined };
+  const key = deps.loopbackSource !== undefined && isLoopback(sourceKey) ? deps.loopbackSource : sourceKey;
+  const ctx = { hash: p.hashSourceIp ? hash32(key) : undefined };
   const tried = new Set<Host>();
   let attempts = 0;
   const attempt = () => {
-    if (cancelled) {
-      stats.active--;
-      return;
-    }
     let host = cluster.picker.pick(ctx);
     // Another host than the ones that just failed, when there is one (Envoy's previous_hosts
     // predicate): a dead host has no connections, so least connections would pick it again.
@@ -106,21 +114,31 @@ export function connectUpstream(p: TcpProxyConfig, sourceIp: string, deps: TcpPr
     host.active++;
     const h = host;
     const { socket, ready } = dial(h, cluster.tls, undefined);
-    current = socket;
+    // Errors before and after the connect are answered by 'close' (and splice's own handler):
+    // this one only keeps an early reset from becoming an uncaught 'error'.
+    socket.on('error', () => undefined);
     let settled = false;
-    const fail = () => {
-      if (settled) return;
+    const settle = (): boolean => {
+      if (settled) return false;
       settled = true;
+      abort = undefined;
       clearTimeout(timer);
+      socket.off('error', fail);
+      return true;
+    };
+    abort = () => {
+      if (!settle()) return;
+      socket.destroy();
+      h.active--;
+      stats.active--;
+    };
+    const fail = () => {
+      if (!settle()) return;
       socket.destroy();
       h.active--;
       h.cxConnectFail++;
       cluster.stats.cxConnectFail++;
       stats.connectFailures++;
-      if (cancelled) {
-        stats.active--;
-        return;
-      }
       cluster.report(h, Outcome.GatewayError);
       if (attempts < p.maxConnectAttempts) attempt();
       else {
@@ -128,19 +146,10 @@ export function connectUpstream(p: TcpProxyConfig, sourceIp: string, deps: TcpPr
         done({ upstream: undefined, flag: 'UF', cluster: name, attempts });
       }
     };
-    const timer = setTimeout(fail, cluster.connectTimeoutMs);
+    const timer = setTimeout(fail, timerMs(cluster.connectTimeoutMs));
     socket.on('error', fail);
     socket.once(ready, () => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      socket.off('error', fail);
-      if (cancelled) {
-        socket.destroy();
-        h.active--;
-        stats.active--;
-        return;
-      }
+      if (!settle()) return;
       cluster.report(h, Outcome.Success);
       h.rqTotal++;
       stats.opened++;
@@ -149,6 +158,23 @@ export function connectUpstream(p: TcpProxyConfig, sourceIp: string, deps: TcpPr
   };
   attempt();
   return cancel;
+}
+
+const isLoopback = (a: string): boolean => a.startsWith('127.') || a === '::1' || a.startsWith('::ffff:127.');
+
+/** setTimeout takes at most 2^31-1 ms (a longer delay fires at once): longer is "practically never". */
+export function timerMs(ms: number): number {
+  return Math.min(ms, 2_147_483_647);
+}
+
+/**
+ * Gives back an upstream that will not be spliced (the downstream left, was denied, or its
+ * handshake failed): closes it and releases its host's and cluster's counts.
+ */
+export function releaseUpstream(up: Upstream, startedAt: number): void {
+  up.socket.destroy();
+  up.host.active--;
+  up.stats.close(performance.now() - startedAt, 0, 0);
 }
 
 /** What `splice` needs to write the connection's record when it ends. */
@@ -200,6 +226,14 @@ export function splice(down: net.Socket, up: Upstream, p: TcpProxyConfig, info: 
     down.destroy();
     u.destroy();
   };
+  // After one side is fully closed, the other gets what it was sent, but not forever (a peer
+  // that stopped reading would hold the connection with no timer left to close it).
+  const finish = (other: net.Socket) => {
+    if (other.destroyed) return;
+    const t = setTimeout(() => other.destroy(), LINGER_MS);
+    t.unref();
+    other.end(() => (clearTimeout(t), other.destroy()));
+  };
   down.on('data', (b: Buffer) => {
     received += b.length;
     if (!u.write(b)) down.pause();
@@ -215,21 +249,34 @@ export function splice(down: net.Socket, up: Upstream, p: TcpProxyConfig, info: 
   u.on('end', () => down.end());
   down.on('error', () => closeBoth('DC'));
   u.on('error', () => closeBoth('UC'));
-  // Fully closed on one side: finish the other once what it was sent is written.
-  down.once('close', () => {
+  // Fully closed on one side: finish the other once what it was sent is written. A side that
+  // closed before this point (while the caller's handshake or the transport sniff ran) counts now.
+  let downDone = false;
+  let upDone = false;
+  const downClosed = () => {
+    if (downDone) return;
+    downDone = true;
     ended();
-    if (!u.destroyed) u.end(() => u.destroy());
-  });
-  u.once('close', () => {
+    finish(u);
+  };
+  const upClosed = () => {
+    if (upDone) return;
+    upDone = true;
     ended();
-    if (!down.destroyed) down.end(() => down.destroy());
-  });
+    finish(down);
+  };
+  down.once('close', downClosed);
+  u.once('close', upClosed);
+  if (down.destroyed) downClosed();
+  else if (down.readableEnded) u.end();
+  if (u.destroyed) upClosed();
+  else if (u.readableEnded) down.end();
   if (p.idleTimeoutMs > 0) {
     // Any byte either way passes through the downstream socket, which resets its timer.
-    down.setTimeout(p.idleTimeoutMs, () => closeBoth('IT'));
+    down.setTimeout(timerMs(p.idleTimeoutMs), () => closeBoth('IT'));
   }
   if (p.maxDurationMs > 0) {
-    durationTimer = setTimeout(() => closeBoth('DT'), Math.max(0, p.maxDurationMs - (performance.now() - info.startedAt)));
+    durationTimer = setTimeout(() => closeBoth('DT'), timerMs(Math.max(0, p.maxDurationMs - (performance.now() - info.startedAt))));
     durationTimer.unref();
   }
   down.resume();

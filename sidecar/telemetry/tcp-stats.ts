@@ -78,9 +78,11 @@ export interface TcpConnectionRecord {
   connectAttempts: number;
   /**
    * Why the proxy ended or refused it, Envoy's response flags where they exist: UF (upstream
-   * connect failure), UO (max_connections), UH (no healthy host), NC (no cluster), NR (no chain
-   * for the SNI), RBAC (denied), IT (idle timeout), DT (max connection duration), DC (downstream
-   * reset), UC (upstream reset); '' for a connection either side closed normally.
+   * connect failure), UO (max_connections), UH (no healthy host), NC (no cluster), NR (nothing to
+   * route it by: no chain for the SNI, not a TLS ClientHello on a passthrough port, no config), CL
+   * (the listener's connection_limit), HT (no complete ClientHello in time), RBAC (denied), IT
+   * (idle timeout), DT (max connection duration), DC (downstream reset), UC (upstream reset); ''
+   * for a connection either side closed normally.
    */
   flags: string;
   /** The RBAC policy (or reason) that denied it. */

@@ -119,7 +119,10 @@ export class HealthChecker {
     timer.unref();
     socket.once(ready, () => {
       clearTimeout(timer);
-      socket.destroy();
+      // A graceful close: destroying right after a TLS 1.3 handshake races the server's session
+      // tickets and shows on the peer as a failed handshake.
+      socket.end();
+      setTimeout(() => socket.destroy(), 1000).unref();
       finish(true);
     });
     socket.on('error', () => {

@@ -171,7 +171,8 @@ function chainOf(filters: readonly Filter[], p: Problems, path: string): { proxy
       p.add(`${fp}.typed_config.type_url`, `network filter '${f.name}' (${any.typeUrl}) is not implemented by the Weft sidecar in a TCP chain (connection_limit, network RBAC, tcp_proxy)`);
     }
   });
-  if (!proxy && !filters.length) p.add(`${path}.filters`, 'must end with tcp_proxy');
+  // A chain without one would be dropped, and its SNI names would fall to the default chain.
+  if (!proxy && !filters.some((f) => { const a = typedConfig(f); return !!a && isExtensionConfig(a.typeUrl, EXTENSIONS.tcpProxy); })) p.add(`${path}.filters`, 'must end with tcp_proxy');
   return { proxy, rbac, maxConnections };
 }
 

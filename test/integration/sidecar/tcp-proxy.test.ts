@@ -293,11 +293,12 @@ describe('mesh inbound of a TCP app (mTLS)', () => {
     ca = await CertificateAuthority.open({ dataDir: tempDir('weft-ca-') });
   });
 
-  async function pair(appPort: number, rbac: ReturnType<typeof typedExtension>[] = []) {
+  async function pair(appPort: number, rbac: ReturnType<typeof typedExtension>[] = [], permissive = false) {
     const server = await meshOf('redis');
     const client = await meshOf('web');
+    const filters = [...rbac, tcpProxy({ statPrefix: 'inbound', cluster: 'app' })];
     const inbound = await startTcpListener(
-      tcpListenerConfig({ filterChains: [{ filterChainMatch: { transportProtocol: 'tls' }, filters: [...rbac, tcpProxy({ statPrefix: 'inbound', cluster: 'app' })], transportSocket: inboundTls }] }),
+      tcpListenerConfig({ filterChains: [{ filterChainMatch: { transportProtocol: 'tls' }, filters, transportSocket: inboundTls }, ...(permissive ? [{ filterChainMatch: { transportProtocol: 'raw_buffer' }, filters }] : [])] }),
       [staticCluster('app', [appPort])],
       { mesh: server, direction: 'inbound' },
     );
@@ -360,6 +361,55 @@ describe('mesh inbound of a TCP app (mTLS)', () => {
     } finally {
       p.close();
       echo.close();
+    }
+  });
+
+  it('PERMISSIVE: a client that leaves before its first byte gives the app connection back (a port probe)', async () => {
+    const hold = await tcpServer(() => undefined);
+    const p = await pair(hold.port, [], true);
+    try {
+      const s = net.connect(p.inbound.port, '127.0.0.1').on('error', () => undefined);
+      // The inbound dials the app first, then waits (1 s) for the client's first byte.
+      await until(() => hold.sockets.size === 1, 5000, 'the app connection');
+      s.resetAndDestroy();
+      await until(() => hold.sockets.size === 0 && p.inbound.stats.of('app').active === 0, 5000, 'the app connection to be given back');
+      expect(p.inbound.stats.of('app').closed).toBe(1);
+      // A plaintext client that speaks is carried (PERMISSIVE), and a mesh caller too.
+      const echo = await echoServer();
+      const q = await pair(echo.port, [], true);
+      try {
+        expect(await talk(q.inbound.port, { send: 'plain', end: true })).toEqual({ data: 'plain', how: 'end' });
+        expect(await talk(q.outbound.port, { send: 'mtls', end: true })).toEqual({ data: 'mtls', how: 'end' });
+      } finally {
+        q.close();
+        echo.close();
+      }
+    } finally {
+      p.close();
+      hold.close();
+    }
+  });
+
+  it('a caller that leaves while its connect is still in progress frees the slot at once, counting no connect failure', async () => {
+    // A "sidecar" that accepts TCP, reads, and never answers the TLS handshake.
+    const silent = await tcpServer((x) => x.resume());
+    const client = await meshOf('web');
+    const cluster = staticCluster('slow', [silent.port], { connectTimeout: { seconds: 5n }, transportSocketMatches: [{ name: 'tlsMode-weft', match: { tlsMode: 'weft' }, transportSocket: mtlsSocket([id('redis')]) }] }, client);
+    const out = await startTcpListener(tcpListenerConfig(chain({ statPrefix: 'out', cluster: 'slow' })), [cluster]);
+    try {
+      const s = net.connect(out.port, '127.0.0.1').on('error', () => undefined);
+      await until(() => silent.sockets.size === 1 && out.stats.of('slow').active === 1, 5000, 'the connect in progress');
+      const t0 = Date.now();
+      // A reset: the caller is gone. (A FIN is a half-close, carried on once connected.)
+      s.resetAndDestroy();
+      await until(() => out.stats.of('slow').active === 0 && silent.sockets.size === 0, 4000, 'the slot to be freed').catch((e) => { throw new Error(`${(e as Error).message}: active ${out.stats.of('slow').active}, upstream sockets ${silent.sockets.size}, listener cx ${out.listener.stats.cxActive}`); });
+      // Well before the 5 s connect timeout, and not a failure of the host.
+      expect(Date.now() - t0).toBeLessThan(4000);
+      expect(cluster.stats.cxConnectFail).toBe(0);
+      expect(cluster.hosts[0]!.active).toBe(0);
+    } finally {
+      out.close();
+      silent.close();
     }
   });
 });

@@ -46,6 +46,7 @@ describe('TCP listener decoding', () => {
     ['an SNI that is not a host name', { listenerFilters: [inspector], filterChains: [{ filterChainMatch: { serverNames: ['a b'] }, filters: [proxy] }] }, "filter_chains[0].filter_chain_match.server_names[0]: 'a b' is not a host name or *.suffix wildcard"],
     ['tls_inspector options', { listenerFilters: [typedExtension(EXTENSIONS.tlsInspector, { enableJa3Fingerprinting: true })], filterChains: [{ filters: [proxy] }] }, 'listener_filters[0].typed_config: tls_inspector options are not supported'],
     ['chains that differ in filters (no SNI)', { filterChains: [{ filters: [proxy] }, { filters: [tcpProxy({ statPrefix: 's', cluster: 'other' })] }] }, "filter_chains[1].filters: must equal filter_chains[0]'s"],
+    ['a passthrough chain without tcp_proxy (its SNI names would fall to another chain)', { listenerFilters: [inspector], filterChains: [{ filterChainMatch: { serverNames: ['a.example'] }, filters: [proxy] }, { filterChainMatch: { serverNames: ['b.example'] }, filters: [rbac({})] }] }, 'filter_chains[1].filters: must end with tcp_proxy'],
     ['listener filters on an HTTP listener', { listenerFilters: [inspector], filterChains: [{ filters: [typedExtension(EXTENSIONS.httpConnectionManager, {})] }] }, 'listener_filters: only TCP (tcp_proxy) listeners take listener filters'],
   ];
   it.each(cases)('refuses %s', (_name, init, want) => {

@@ -298,13 +298,13 @@ describe('outbound TCP listeners (contract item 3)', () => {
     expect(t.snapshotFor(webNode).inconsistencies()).toEqual([]);
   });
 
-  it('defaults to a 1h idle timeout and 3 connect attempts, and hashes the source address under RingHash', () => {
+  it('defaults to a 1h idle timeout and 2 connect attempts (the retry.attempts default), and hashes the source address under RingHash', () => {
     const pg = listener('outbound|tcp|15432', webNode);
     expect(pg.address?.address.value).toMatchObject({ address: '127.0.0.2', portSpecifier: { value: 15432 } });
     const p = tcpProxyOf(pg.filterChains[0]!.filters[0]!);
     expect(p.clusterSpecifier).toEqual({ case: 'cluster', value: 'outbound|5432||pg.default' });
     expect(p.idleTimeout).toMatchObject({ seconds: 3600n });
-    expect(p.maxConnectAttempts?.valueOf()).toBe(3);
+    expect(p.maxConnectAttempts?.valueOf()).toBe(2);
     expect(p.hashPolicy.map((h) => h.policySpecifier.case)).toEqual(['sourceIp']);
   });
 
