@@ -18,6 +18,8 @@ deps: ## system packages used by tests, the demo and make bench (curl, openssl, 
 	@missing=""; for b in curl openssl python3 wrk; do command -v $$b >/dev/null || missing="$$missing $$b"; done; \
 	command -v h2load >/dev/null || missing="$$missing nghttp2-client"; \
 	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
+	command -v etcd >/dev/null || missing="$$missing etcd-server"; \
+	command -v etcdctl >/dev/null || missing="$$missing etcd-client"; \
 	command -v redis-benchmark >/dev/null || missing="$$missing redis-tools"; \
 	{ command -v psql >/dev/null && { command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; }; } || missing="$$missing postgresql"; \
 	{ command -v haproxy >/dev/null || [ -x /usr/sbin/haproxy ]; } || missing="$$missing haproxy"; \

@@ -9,10 +9,11 @@ export const ERROR_CODES = {
   CONFIG_INVALID: 'configuration failed validation; nothing was stored',
   CONFIG_PARSE: 'a configuration file is not valid YAML or JSON',
   CONFIG_NOT_FOUND: 'the named resource does not exist',
-  CONFIG_CONFLICT: 'the configuration changed since it was read (an apply with ifRevision); read it again and retry',
+  CONFIG_CONFLICT: 'the configuration changed since it was read (an apply with ifRevision, or another replica changed the same resource); read it again and retry',
   // store
   STORE_IO: 'the configuration store could not be read or written',
   STORE_CORRUPT: 'the configuration store holds data that cannot be decoded',
+  STORE_UNAVAILABLE: 'the configuration store (etcd) cannot be reached or has lost quorum; nothing was applied, proxies keep their config',
   // xDS
   XDS_PROTOCOL: 'an xDS peer broke the protocol',
   XDS_INCONSISTENT_SNAPSHOT: 'a snapshot references resources it does not contain',

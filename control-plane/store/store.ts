@@ -16,13 +16,21 @@ export interface StoreChange {
   readonly delete: readonly ResourceKey[];
 }
 
+/** The revision a change was validated against: a shared store refuses it if that state moved on. */
+export interface CommitGuard {
+  readonly revision: number;
+}
+
 export interface ConfigStore {
-  /** Reads the committed state. Throws WeftError STORE_IO / STORE_CORRUPT. */
+  /** Reads the committed state. Throws WeftError STORE_IO / STORE_CORRUPT / STORE_UNAVAILABLE. */
   load(): Promise<StoredState>;
   /**
    * Applies a change atomically: after a crash at any point, `load()` returns either the state
-   * before or the state after, never a mix. Returns the new state.
+   * before or the state after, never a mix. Returns the new state. A shared store (etcd) checks
+   * `guard` (etcd-store.ts); a store with one writer has nothing to check it against.
    */
-  commit(change: StoreChange): Promise<StoredState>;
+  commit(change: StoreChange, guard?: CommitGuard): Promise<StoredState>;
+  /** A store several replicas share: each state committed after `load()`, by anyone, in order. */
+  watch?(onState: (s: StoredState) => void, onError?: (e: Error) => void): void;
   close(): Promise<void>;
 }

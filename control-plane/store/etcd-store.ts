@@ -1,0 +1,228 @@
+/**
+ * The configuration store on etcd, for several control-plane replicas (issue 22). Each resource is
+ * one key, `<prefix>/config/<Kind>/<namespace>/<name>`, holding the document as applied (validated
+ * again when read, as the file store does). Every commit is one transaction that also writes the
+ * marker key `<prefix>/config/.revision`: the marker's mod revision is the configuration's
+ * version, the same on every replica, and the etcd revision of the commit that made it.
+ *
+ * A commit can be guarded by the revision its change was validated against (`CommitGuard`):
+ * - a key it writes was changed by someone else since: CONFIG_CONFLICT naming the keys (two
+ *   replicas changing the same resource: one wins, the other is told, nothing is lost);
+ * - only other keys changed since: `StaleRevisionError` (a CONFIG_CONFLICT carrying the newer
+ *   revision), so the caller validates again against the newer state and commits again: two
+ *   applies to different resources both land, and references are always checked against what is
+ *   really stored.
+ *
+ * Every replica follows the store with a watch from the revision it loaded: `watch()` hands it
+ * each new committed state, in revision order, whoever wrote it. etcd unreachable or without
+ * quorum: reads and commits fail with STORE_UNAVAILABLE (503 at the admin API) and the watch
+ * resumes by itself when etcd is back (the client reconnects and resumes from the last revision).
+ */
+import { Etcd3, type IOptions, type Watcher } from 'etcd3';
+import { WeftError } from '../../common/errors.js';
+import type { MeshResource, ResourceKey } from '../config/types.js';
+import { resourceKey } from '../config/model.js';
+import type { CommitGuard, ConfigStore, StoreChange, StoredState } from './store.js';
+
+/** Where the store is and how to reach it: `etcd://host:port,host:port` plus TLS and auth. */
+export interface EtcdStoreOptions {
+  /** host:port of each member (the client balances and fails over between them). */
+  endpoints: readonly string[];
+  /** Key prefix (default `/weft`): several meshes may share one etcd. */
+  prefix?: string;
+  /** TLS to etcd: the CA that signed its certificates, and a client certificate when etcd asks. */
+  tls?: { caPem: string; certPem?: string; keyPem?: string };
+  /** etcd user authentication. */
+  auth?: { username: string; password: string };
+  /** Per-call deadline (default 5000 ms): a store that does not answer is unavailable. */
+  timeoutMs?: number;
+}
+
+/** The stored state moved on while a guarded change was being validated; validate again. */
+export class StaleRevisionError extends WeftError {
+  constructor(readonly read: number, readonly latest: number) {
+    super('CONFIG_CONFLICT', `the configuration moved from revision ${read} to ${latest} while the change was being validated; validate it again against revision ${latest}`);
+  }
+}
+
+const MARKER = '.revision';
+
+/** `etcd://a:2379,b:2379` -> ['a:2379', 'b:2379']; refuses anything else with the reason. */
+export function parseEtcdUrl(url: string): string[] {
+  const m = /^etcd:\/\/([^/?#]+)\/?$/.exec(url);
+  if (!m) throw new WeftError('CLI_USAGE', `--store: '${url}' is not etcd://host:port[,host:port...]`);
+  const hosts = m[1]!.split(',');
+  for (const h of hosts) if (!/^[A-Za-z0-9.-]+:\d{1,5}$|^\[[0-9a-fA-F:]+\]:\d{1,5}$/.test(h)) throw new WeftError('CLI_USAGE', `--store: '${h}' is not host:port`);
+  return hosts;
+}
+
+function unavailable(e: unknown, what: string): WeftError {
+  if (e instanceof WeftError) return e;
+  return new WeftError('STORE_UNAVAILABLE', `etcd: cannot ${what}: ${(e as Error)?.message ?? String(e)}`, { cause: e });
+}
+
+export class EtcdStore implements ConfigStore {
+  readonly #client: Etcd3;
+  readonly #prefix: string;
+  readonly #config: string;
+  readonly #marker: string;
+  readonly #decode: (value: unknown) => MeshResource;
+  readonly #timeoutMs: number;
+  /** The last state read or seen on the watch (what a guard is checked against). */
+  #byKey = new Map<ResourceKey, MeshResource>();
+  #revision = 0;
+  /** The etcd revision the state was read at: the watch starts after it. */
+  #readAt = 0;
+  #watcher: Watcher | undefined;
+  #closed = false;
+
+  constructor(o: EtcdStoreOptions, decode: (value: unknown) => MeshResource) {
+    const opts: IOptions = {
+      hosts: o.endpoints.map((h) => `${o.tls ? 'https' : 'http'}://${h}`),
+      ...(o.tls ? { credentials: { rootCertificate: Buffer.from(o.tls.caPem), ...(o.tls.certPem && o.tls.keyPem ? { certChain: Buffer.from(o.tls.certPem), privateKey: Buffer.from(o.tls.keyPem) } : {}) } } : {}),
+      ...(o.auth ? { auth: { username: o.auth.username, password: o.auth.password } } : {}),
+    };
+    this.#client = new Etcd3(opts);
+    this.#prefix = (o.prefix ?? '/weft').replace(/\/+$/, '');
+    this.#config = `${this.#prefix}/config/`;
+    this.#marker = this.#config + MARKER;
+    this.#decode = decode;
+    this.#timeoutMs = o.timeoutMs ?? 5000;
+  }
+
+  #deadline() {
+    return { deadline: Date.now() + this.#timeoutMs };
+  }
+
+  #state(): StoredState {
+    const keys = [...this.#byKey.keys()].sort();
+    return { revision: this.#revision, resources: keys.map((k) => this.#byKey.get(k)!) };
+  }
+
+  #decodeValue(key: string, value: Buffer): MeshResource {
+    try {
+      return this.#decode(JSON.parse(value.toString('utf8')));
+    } catch (e) {
+      throw new WeftError('STORE_CORRUPT', `etcd key ${key} no longer validates: ${(e as Error).message}`, { cause: e });
+    }
+  }
+
+  async load(): Promise<StoredState> {
+    let res;
+    try {
+      res = await this.#client.getAll().prefix(this.#config).options(this.#deadline()).exec();
+    } catch (e) {
+      throw unavailable(e, `read ${this.#config}`);
+    }
+    const byKey = new Map<ResourceKey, MeshResource>();
+    let revision = 0;
+    for (const kv of res.kvs) {
+      const key = kv.key.toString('utf8');
+      if (key === this.#marker) revision = Number(kv.mod_revision);
+      else byKey.set(key.slice(this.#config.length) as ResourceKey, this.#decodeValue(key, kv.value));
+    }
+    this.#byKey = byKey;
+    this.#revision = revision;
+    this.#readAt = Number(res.header.revision);
+    return this.#state();
+  }
+
+  async commit(change: StoreChange, guard?: CommitGuard): Promise<StoredState> {
+    const keys = [...change.upsert.map((r) => resourceKey(r)), ...change.delete];
+    const ops = [
+      ...change.upsert.map((r) => this.#client.put(this.#config + resourceKey(r)).value(JSON.stringify(r.source ?? r))),
+      ...change.delete.map((k) => this.#client.delete().key(this.#config + k)),
+      this.#client.put(this.#marker).value(''),
+    ];
+    // Unguarded (one writer): a compare that always holds.
+    let txn = guard ? this.#client.if(this.#marker, 'Mod', '==', guard.revision) : this.#client.if(this.#marker, 'Mod', '>', -1);
+    // A key written here must not have changed since the revision the change was validated at.
+    if (guard) for (const k of keys) txn = txn.and(this.#config + k, 'Mod', '<', guard.revision + 1);
+    let res;
+    try {
+      res = await txn.then(...ops).options(this.#deadline()).commit();
+    } catch (e) {
+      throw unavailable(e, 'commit');
+    }
+    if (!res.succeeded) {
+      // Which compare failed: a key this change writes, or only the configuration's revision.
+      let now;
+      try {
+        now = await this.#client.getAll().prefix(this.#config).options(this.#deadline()).exec();
+      } catch (e) {
+        throw unavailable(e, 'read after a refused commit');
+      }
+      const mod = new Map(now.kvs.map((kv) => [kv.key.toString('utf8'), Number(kv.mod_revision)]));
+      const latest = mod.get(this.#marker) ?? 0;
+      const moved = keys.filter((k) => (mod.get(this.#config + k) ?? 0) > guard!.revision);
+      if (moved.length) {
+        throw new WeftError('CONFIG_CONFLICT', `${moved.join(', ')} changed at revision ${Math.max(...moved.map((k) => mod.get(this.#config + k) ?? 0))}, after this change read revision ${guard!.revision}: another apply (on this or another replica) landed first; read again and retry`);
+      }
+      throw new StaleRevisionError(guard!.revision, latest);
+    }
+    const revision = Number(res.header.revision);
+    for (const k of change.delete) this.#byKey.delete(k);
+    for (const r of change.upsert) this.#byKey.set(resourceKey(r), r);
+    this.#revision = revision;
+    return this.#state();
+  }
+
+  /**
+   * Follows the store from the revision `load()` read: `onState` gets each state another writer
+   * (or this one) committed, in order. Call after `load()`.
+   */
+  watch(onState: (s: StoredState) => void, onError?: (e: Error) => void): void {
+    if (this.#watcher || this.#closed) return;
+    void this.#client
+      .watch()
+      .prefix(this.#config)
+      .startRevision(String(this.#readAt + 1))
+      .create()
+      .then((w) => {
+        if (this.#closed) return void w.cancel();
+        this.#watcher = w;
+        w.on('error', (e) => onError?.(e));
+        w.on('data', (res) => {
+          // A commit writes the marker with its resources in one transaction (one revision);
+          // a response may carry several revisions (catching up): hand on one state per commit.
+          let marker = 0;
+          let group = -1;
+          const flush = () => {
+            if (marker > this.#revision) {
+              this.#revision = marker;
+              onState(this.#state());
+            }
+            marker = 0;
+          };
+          for (const ev of res.events) {
+            const kv = ev.kv;
+            const rev = Number(kv.mod_revision);
+            if (rev !== group) {
+              flush();
+              group = rev;
+            }
+            const key = kv.key.toString('utf8');
+            if (key === this.#marker) {
+              if (ev.type === 'Put') marker = rev;
+              continue;
+            }
+            const k = key.slice(this.#config.length) as ResourceKey;
+            try {
+              if (ev.type === 'Delete') this.#byKey.delete(k);
+              else this.#byKey.set(k, this.#decodeValue(key, kv.value));
+            } catch (e) {
+              onError?.(e as Error);
+            }
+          }
+          flush();
+        });
+      })
+      .catch((e: unknown) => onError?.(e as Error));
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    await this.#watcher?.cancel().catch(() => undefined);
+    this.#client.close();
+  }
+}

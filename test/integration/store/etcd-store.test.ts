@@ -1,0 +1,146 @@
+// The configuration store on a real 3-member etcd cluster (Debian's etcd-server, on loopback):
+// two store instances stand for two control-plane replicas. Round trip; the configuration's
+// revision is the etcd revision of the commit, the same for both; guarded commits: the same
+// resource changed by both -> one wins, the other gets CONFIG_CONFLICT naming it; different
+// resources -> the second is told to validate again (StaleRevisionError), then lands, nothing
+// lost; each replica's watch hands it the other's commits in order; one member down changes
+// nothing; quorum lost -> STORE_UNAVAILABLE, then it recovers by itself.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { isWeftError } from '../../../common/errors.js';
+import { parseDocuments, validateDocument } from '../../../control-plane/config/index.js';
+import type { MeshResource } from '../../../control-plane/config/types.js';
+import { EtcdStore, StaleRevisionError, parseEtcdUrl } from '../../../control-plane/store/etcd-store.js';
+import type { StoredState } from '../../../control-plane/store/store.js';
+import { startEtcdCluster, type EtcdCluster } from '../../harness/etcd.js';
+
+function decode(value: unknown): MeshResource {
+  const r = validateDocument(value, { file: 'etcd', document: 0 });
+  if (!r.resource) throw new Error(r.errors.map((e) => `${e.path}: ${e.message}`).join('; '));
+  return r.resource;
+}
+
+const svc = (name: string, port = 8080): MeshResource => {
+  const { docs } = parseDocuments(`apiVersion: weft.dev/v1alpha1\nkind: Service\nmetadata: { name: ${name} }\nspec:\n  ports: [{ name: http, port: ${port}, protocol: http }]\n`, 't.yaml');
+  return decode(docs[0]!.value);
+};
+
+const names = (s: StoredState) => s.resources.map((r) => `${r.metadata.name}:${(r.spec as { ports: Array<{ port: number }> }).ports[0]!.port}`);
+
+async function until<T>(f: () => T | undefined, ms: number, what: string): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = f();
+    if (v !== undefined) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+describe('EtcdStore on a 3-member etcd cluster', () => {
+  let etcd: EtcdCluster;
+  const stores: EtcdStore[] = [];
+  const open = (prefix: string) => {
+    const s = new EtcdStore({ endpoints: parseEtcdUrl(`etcd://${etcd.endpoints}`), prefix, timeoutMs: 3000 }, decode);
+    stores.push(s);
+    return s;
+  };
+
+  beforeAll(async () => {
+    etcd = await startEtcdCluster(3);
+  }, 60_000);
+  afterAll(async () => {
+    await Promise.all(stores.map((s) => s.close()));
+    await etcd?.stop();
+  }, 30_000);
+
+  it('parses etcd:// URLs and refuses others with the reason', () => {
+    expect(parseEtcdUrl('etcd://a:2379,10.0.0.2:2379')).toEqual(['a:2379', '10.0.0.2:2379']);
+    expect(() => parseEtcdUrl('http://a:2379')).toThrow(/is not etcd:\/\/host:port/);
+    expect(() => parseEtcdUrl('etcd://a')).toThrow(/'a' is not host:port/);
+  });
+
+  it('round trip: an empty store is revision 0; a commit is one revision, the same one both replicas read', async () => {
+    const a = open('/rt');
+    const b = open('/rt');
+    expect(await a.load()).toEqual({ revision: 0, resources: [] });
+    const s = await a.commit({ upsert: [svc('web'), svc('api', 9090)], delete: [] });
+    expect(s.revision).toBeGreaterThan(0);
+    const read = await b.load();
+    expect(read.revision).toBe(s.revision);
+    expect(names(read)).toEqual(['api:9090', 'web:8080']);
+    const d = await b.commit({ upsert: [], delete: ['Service/default/api'] }, { revision: read.revision });
+    expect(names(d)).toEqual(['web:8080']);
+    expect((await a.load()).revision).toBe(d.revision);
+  });
+
+  it('two replicas change the same resource at once: one wins, the other gets CONFIG_CONFLICT naming it; nothing is lost', async () => {
+    const a = open('/same');
+    const b = open('/same');
+    const base = await a.commit({ upsert: [svc('web')], delete: [] });
+    await b.load();
+    const results = await Promise.allSettled([
+      a.commit({ upsert: [svc('web', 1111)], delete: [] }, { revision: base.revision }),
+      b.commit({ upsert: [svc('web', 2222)], delete: [] }, { revision: base.revision }),
+    ]);
+    const won = results.filter((r) => r.status === 'fulfilled');
+    const lost = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+    expect(won).toHaveLength(1);
+    expect(lost).toHaveLength(1);
+    const e = lost[0]!.reason as Error;
+    expect(isWeftError(e) && e.code).toBe('CONFIG_CONFLICT');
+    expect(e).not.toBeInstanceOf(StaleRevisionError);
+    expect(e.message).toMatch(/Service\/default\/web changed at revision \d+, after this change read revision \d+/);
+    // What is stored is exactly the winner's change.
+    const winner = (won[0] as PromiseFulfilledResult<StoredState>).value;
+    expect(names(await open('/same').load())).toEqual(names(winner));
+  });
+
+  it('two replicas change different resources at once: the later one is told to validate again, then lands; both changes are kept', async () => {
+    const a = open('/diff');
+    const b = open('/diff');
+    const base = await a.commit({ upsert: [svc('web')], delete: [] });
+    await b.load();
+    const first = await a.commit({ upsert: [svc('api', 9090)], delete: [] }, { revision: base.revision });
+    const stale = await b.commit({ upsert: [svc('db', 5432)], delete: [] }, { revision: base.revision }).catch((e: unknown) => e);
+    expect(stale).toBeInstanceOf(StaleRevisionError);
+    expect((stale as StaleRevisionError).latest).toBe(first.revision);
+    // Validated again against the newer revision, it lands.
+    const second = await b.commit({ upsert: [svc('db', 5432)], delete: [] }, { revision: first.revision });
+    expect(names(await open('/diff').load())).toEqual(['api:9090', 'db:5432', 'web:8080']);
+    expect(second.revision).toBeGreaterThan(first.revision);
+  });
+
+  it('each replica\'s watch hands it the other\'s commits, whole and in order', async () => {
+    const a = open('/watch');
+    const b = open('/watch');
+    await a.load();
+    await b.load();
+    const seen: StoredState[] = [];
+    b.watch((s) => seen.push(s));
+    const r1 = await a.commit({ upsert: [svc('web'), svc('api', 9090)], delete: [] });
+    const r2 = await a.commit({ upsert: [svc('web', 8081)], delete: ['Service/default/api'] });
+    await until(() => (seen.at(-1)?.revision === r2.revision ? true : undefined), 5000, 'the second commit on the watch');
+    expect(seen.map((s) => [s.revision, names(s)])).toEqual([
+      [r1.revision, ['api:9090', 'web:8080']],
+      [r2.revision, ['web:8081']],
+    ]);
+  });
+
+  it('one member down changes nothing; quorum lost gives STORE_UNAVAILABLE; it recovers by itself', async () => {
+    const a = open('/quorum');
+    await a.load();
+    await etcd.members[0]!.stop();
+    const one = await a.commit({ upsert: [svc('web')], delete: [] });
+    expect(names(one)).toEqual(['web:8080']);
+    await etcd.members[1]!.stop();
+    const err = await a.commit({ upsert: [svc('api', 9090)], delete: [] }).catch((e: unknown) => e);
+    expect(isWeftError(err) && (err as { code: string }).code).toBe('STORE_UNAVAILABLE');
+    expect(String((err as Error).message)).toMatch(/^etcd: cannot commit/);
+    await Promise.all([etcd.members[0]!.start(), etcd.members[1]!.start()]);
+    // Recovered without any step from us: the next commit lands (the client reconnects).
+    const end = Date.now() + 20_000;
+    let ok: StoredState | undefined;
+    while (!ok && Date.now() < end) ok = await a.commit({ upsert: [svc('api', 9090)], delete: [] }).catch(() => undefined);
+    expect(ok && names(ok)).toEqual(['api:9090', 'web:8080']);
+  }, 60_000);
+});
