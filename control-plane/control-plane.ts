@@ -10,7 +10,7 @@ import { KIND_BY_TYPE_URL, type ResourceKind } from '../common/xds-types.js';
 import { checkApplySteps, checkDelete, MAX_LISTED_ERRORS, validateFiles, type ValidatedDocument } from './config/index.js';
 import { type Kind, type MeshModel, type MeshResource, type ResourceKey } from './config/types.js';
 import { buildModel, resourceKey } from './config/model.js';
-import type { ConfigStore } from './store/store.js';
+import { StaleRevisionError, type ConfigStore, type StoredState } from './store/store.js';
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { Registry, describeIdentity } from './registry/registry.js';
 import type { RegisteredEndpoint } from './registry/types.js';
@@ -87,6 +87,7 @@ export class ControlPlane {
   readonly #translationCache = new TranslationCache();
   #cacheModelRevision = -1;
   #queue: Promise<unknown> = Promise.resolve();
+  readonly #revisionWaiters: Array<() => void> = [];
   #trust: TrustView | undefined;
   #telemetry: TelemetryDefaults = {};
   #trustRev = 0;
@@ -144,11 +145,61 @@ export class ControlPlane {
     return this.#model;
   }
 
-  /** Loads the stored configuration. Call once before serving. */
+  /**
+   * Loads the stored configuration. Call once before serving. A shared store (etcd) is then
+   * followed: what other replicas commit becomes this replica's model and is pushed to its proxies.
+   */
   async start(): Promise<void> {
     const state = await this.#store.load();
     this.#model = buildModel(state.revision, state.resources);
     this.#log.info({ revision: state.revision, resources: state.resources.length }, 'configuration loaded');
+    this.#store.watch?.(
+      (s) => void this.#serialize(async () => this.#adopt(s, 'watch')),
+      (e) => this.#log.warn({ err: { message: e.message } }, 'configuration watch: error (the store client resumes by itself)'),
+    );
+  }
+
+  /** A newer stored state (our own commit, or another replica's through the watch) becomes the model. */
+  #adopt(state: StoredState, via: 'commit' | 'watch'): void {
+    if (state.revision <= this.#model.revision) return;
+    this.#model = buildModel(state.revision, state.resources);
+    if (via === 'watch') this.#log.info({ revision: state.revision, resources: state.resources.length }, 'configuration changed in the store (another replica)');
+    this.#publisher.schedule({ all: true });
+    for (const w of this.#revisionWaiters.splice(0)) w();
+  }
+
+  /** Resolves once the model is at `revision` or later (the watch caught up), or after `ms`. */
+  #reach(revision: number, ms = 5000): Promise<void> {
+    if (this.#model.revision >= revision) return Promise.resolve();
+    return new Promise((resolve) => {
+      const t = setTimeout(resolve, ms);
+      const check = () => {
+        if (this.#model.revision >= revision) {
+          clearTimeout(t);
+          resolve();
+        } else this.#revisionWaiters.push(check);
+      };
+      this.#revisionWaiters.push(check);
+    });
+  }
+
+  /**
+   * Runs an apply or delete (validate against the model, then a commit guarded by the model's
+   * revision). A shared store refuses the commit when the stored state moved on meanwhile
+   * (StaleRevisionError: another replica changed other resources): once the watch brought the
+   * newer state, the change is validated again against it and committed again (a few times at
+   * most). A change to the very resources another replica just changed is a CONFIG_CONFLICT.
+   */
+  async #guarded<T>(run: () => Promise<T>): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.#serialize(run);
+      } catch (e) {
+        if (!(e instanceof StaleRevisionError) || attempt >= 4) throw e;
+        // Outside the serialized section: the watch brings the newer state through it.
+        await this.#reach(e.latest);
+      }
+    }
   }
 
   async close(): Promise<void> {
@@ -226,7 +277,7 @@ export class ControlPlane {
    * served during a large apply.
    */
   applyValidated(input: ValidatedApply, opts: { dryRun?: boolean; ifRevision?: number } = {}): Promise<ApplyResult> {
-    return this.#serialize(() => {
+    return this.#guarded(() => {
       // Checked inside the serialized section: no other apply or delete can land in between.
       if (opts.ifRevision !== undefined && opts.ifRevision !== this.#model.revision) {
         throw new WeftError('CONFIG_CONFLICT', `the configuration is at revision ${this.#model.revision}, not ${opts.ifRevision} as read: another change landed first; read again and retry`);
@@ -237,15 +288,14 @@ export class ControlPlane {
 
   /** Deletes resources; refused when others still reference them. */
   delete(keys: readonly ResourceKey[]): Promise<{ revision: number; deleted: ResourceKey[] }> {
-    return this.#serialize(async () => {
+    return this.#guarded(async () => {
       const missing = keys.filter((k) => !this.#model.resources.has(k));
       if (missing.length) throw new WeftError('CONFIG_NOT_FOUND', `not found: ${missing.join(', ')}`);
       const errors = checkDelete([...keys], this.#model);
       if (errors.length) throw new WeftError('CONFIG_INVALID', 'delete would leave dangling references', { details: errors });
-      const state = await this.#store.commit({ upsert: [], delete: keys });
-      this.#model = buildModel(state.revision, state.resources);
+      const state = await this.#store.commit({ upsert: [], delete: keys }, { revision: this.#model.revision });
+      this.#adopt(state, 'commit');
       this.#log.info({ revision: state.revision, deleted: keys }, 'resources deleted');
-      this.#publisher.schedule({ all: true });
       return { revision: state.revision, deleted: [...keys] };
     });
   }
@@ -309,11 +359,10 @@ export class ControlPlane {
     if (changed.length === 0) return { dryRun, revision: this.#model.revision, resources: summary, proxies: [] };
 
     await yieldToLoop();
-    const state = await this.#store.commit({ upsert: changed, delete: [] });
+    const state = await this.#store.commit({ upsert: changed, delete: [] }, { revision: this.#model.revision });
     await yieldToLoop();
-    this.#model = buildModel(state.revision, state.resources);
+    this.#adopt(state, 'commit');
     this.#log.info({ revision: state.revision, changed: changed.length <= 20 ? changed.map(resourceKey) : `${changed.length} resources` }, 'configuration applied');
-    this.#publisher.schedule({ all: true });
     return { dryRun, revision: state.revision, resources: summary, proxies: [] };
   }
 

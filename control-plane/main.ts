@@ -9,6 +9,9 @@ import { createLogger, type Logger } from '../common/log.js';
 import { validateStoredResource } from './config/index.js';
 import { ControlPlane } from './control-plane.js';
 import { FileStore } from './store/file-store.js';
+import type { ConfigStore } from './store/store.js';
+import type { EtcdStoreOptions } from './store/etcd-options.js';
+import { WeftError } from '../common/errors.js';
 import { AdminServer } from './admin/server.js';
 import { loadOrCreateToken, TOKEN_FILE } from './admin/token.js';
 import { XdsServer } from './xds/server.js';
@@ -24,6 +27,13 @@ import { OtlpReceiver } from './telemetry/otlp-receiver.js';
 
 export interface ControlPlaneDaemonOptions {
   dataDir: string;
+  /**
+   * The configuration store: the file store in `dataDir` (default), or etcd shared by several
+   * replicas. The registry, CA and join tokens stay in `dataDir` for now (issue 22 moves them).
+   */
+  etcd?: EtcdStoreOptions;
+  /** etcd unreachable at start: how long to wait for it before giving up (default: forever). */
+  storeWaitMs?: number;
   /** host:port for xDS over TLS (ADS + IdentityService). */
   xdsAddress: string;
   /** host:port for plaintext xDS (proxyless gRPC clients; unauthenticated: keep it on loopback). */
@@ -76,7 +86,7 @@ export async function startControlPlane(opts: ControlPlaneDaemonOptions): Promis
   const log = opts.logger ?? createLogger('weft-control-plane');
   const xdsAddr = splitHostPort(opts.xdsAddress, '--xds-address');
   const adminAddr = splitHostPort(opts.adminAddress, '--admin-address');
-  const store = new FileStore(opts.dataDir, validateStoredResource);
+  const store: ConfigStore = opts.etcd ? new (await import('./store/etcd-store.js')).EtcdStore(opts.etcd, validateStoredResource) : new FileStore(opts.dataDir, validateStoredResource);
   if (opts.xdsPlaintextRegister && !opts.xdsPlaintextAddress) throw new Error('--xds-plaintext-register needs --xds-plaintext-address');
   const cp = new ControlPlane({
     store,
@@ -85,7 +95,20 @@ export async function startControlPlane(opts: ControlPlaneDaemonOptions): Promis
     registryFile: join(opts.dataDir, 'registry.json'),
     registerUnauthenticated: opts.xdsPlaintextRegister ?? false,
   });
-  await cp.start();
+  // A replica that starts while etcd is away serves nothing (stale or empty) by surprise: it waits
+  // for the store, says so, and is not up (no ready line, no ports) until it has read it.
+  for (let delay = 250, waited = 0; ; ) {
+    try {
+      await cp.start();
+      break;
+    } catch (e) {
+      if (!(e instanceof WeftError && e.code === 'STORE_UNAVAILABLE') || (opts.storeWaitMs !== undefined && waited >= opts.storeWaitMs)) throw e;
+      log.warn({ err: { message: e.message }, retryInMs: delay }, 'waiting for the configuration store (etcd); not serving until it answers');
+      await new Promise((r) => setTimeout(r, delay));
+      waited += delay;
+      delay = Math.min(5000, delay * 2);
+    }
+  }
   const token = await loadOrCreateToken(opts.dataDir);
   const ca = await CertificateAuthority.open({ dataDir: opts.dataDir, rootCertFile: opts.caCertFile, rootKeyFile: opts.caKeyFile, chainFile: opts.caChainFile, logger: log.child({ component: 'ca' }) });
   const tokens = await JoinTokens.open(opts.dataDir);
@@ -158,7 +181,7 @@ export async function startControlPlane(opts: ControlPlaneDaemonOptions): Promis
     logger: log.child({ component: 'admin' }),
   });
   const adminPort = await admin.listen(adminAddr.port, adminAddr.host);
-  log.info({ xds: `${xdsAddr.host}:${xdsPort}`, xdsPlaintext: xdsPlaintextPort || undefined, rootFingerprint: ca.roots()[0]?.fingerprint, admin: `${adminAddr.host}:${adminPort}`, dataDir: opts.dataDir, tokenFile: join(opts.dataDir, TOKEN_FILE) }, 'control plane ready');
+  log.info({ xds: `${xdsAddr.host}:${xdsPort}`, xdsPlaintext: xdsPlaintextPort || undefined, rootFingerprint: ca.roots()[0]?.fingerprint, admin: `${adminAddr.host}:${adminPort}`, dataDir: opts.dataDir, store: opts.etcd ? `etcd://${opts.etcd.endpoints.join(',')}${opts.etcd.prefix ?? '/weft'}` : 'file', revision: cp.model.revision, tokenFile: join(opts.dataDir, TOKEN_FILE) }, 'control plane ready');
 
   let stopping: Promise<void> | undefined;
   return {

@@ -22,39 +22,14 @@ import { Etcd3, type IOptions, type Watcher } from 'etcd3';
 import { WeftError } from '../../common/errors.js';
 import type { MeshResource, ResourceKey } from '../config/types.js';
 import { resourceKey } from '../config/model.js';
-import type { CommitGuard, ConfigStore, StoreChange, StoredState } from './store.js';
+import { StaleRevisionError, type CommitGuard, type ConfigStore, type StoreChange, type StoredState } from './store.js';
+import type { EtcdStoreOptions } from './etcd-options.js';
 
-/** Where the store is and how to reach it: `etcd://host:port,host:port` plus TLS and auth. */
-export interface EtcdStoreOptions {
-  /** host:port of each member (the client balances and fails over between them). */
-  endpoints: readonly string[];
-  /** Key prefix (default `/weft`): several meshes may share one etcd. */
-  prefix?: string;
-  /** TLS to etcd: the CA that signed its certificates, and a client certificate when etcd asks. */
-  tls?: { caPem: string; certPem?: string; keyPem?: string };
-  /** etcd user authentication. */
-  auth?: { username: string; password: string };
-  /** Per-call deadline (default 5000 ms): a store that does not answer is unavailable. */
-  timeoutMs?: number;
-}
+export { parseEtcdUrl, type EtcdStoreOptions } from './etcd-options.js';
 
-/** The stored state moved on while a guarded change was being validated; validate again. */
-export class StaleRevisionError extends WeftError {
-  constructor(readonly read: number, readonly latest: number) {
-    super('CONFIG_CONFLICT', `the configuration moved from revision ${read} to ${latest} while the change was being validated; validate it again against revision ${latest}`);
-  }
-}
+export { StaleRevisionError } from './store.js';
 
 const MARKER = '.revision';
-
-/** `etcd://a:2379,b:2379` -> ['a:2379', 'b:2379']; refuses anything else with the reason. */
-export function parseEtcdUrl(url: string): string[] {
-  const m = /^etcd:\/\/([^/?#]+)\/?$/.exec(url);
-  if (!m) throw new WeftError('CLI_USAGE', `--store: '${url}' is not etcd://host:port[,host:port...]`);
-  const hosts = m[1]!.split(',');
-  for (const h of hosts) if (!/^[A-Za-z0-9.-]+:\d{1,5}$|^\[[0-9a-fA-F:]+\]:\d{1,5}$/.test(h)) throw new WeftError('CLI_USAGE', `--store: '${h}' is not host:port`);
-  return hosts;
-}
 
 function unavailable(e: unknown, what: string): WeftError {
   if (e instanceof WeftError) return e;
@@ -161,9 +136,12 @@ export class EtcdStore implements ConfigStore {
       throw new StaleRevisionError(guard!.revision, latest);
     }
     const revision = Number(res.header.revision);
-    for (const k of change.delete) this.#byKey.delete(k);
-    for (const r of change.upsert) this.#byKey.set(resourceKey(r), r);
-    this.#revision = revision;
+    // The watch may already have brought this commit (and later ones): then it is in the state.
+    if (revision > this.#revision) {
+      for (const k of change.delete) this.#byKey.delete(k);
+      for (const r of change.upsert) this.#byKey.set(resourceKey(r), r);
+      this.#revision = revision;
+    }
     return this.#state();
   }
 

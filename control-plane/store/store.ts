@@ -3,7 +3,21 @@
  * embedded file store can be replaced by a distributed one (etcd) for several control-plane
  * replicas. Implementations store whole validated resources and never partial changes.
  */
+import { WeftError } from '../../common/errors.js';
 import type { MeshResource, ResourceKey } from '../config/types.js';
+
+/**
+ * A shared store's answer to a guarded commit when the stored state moved on (other resources
+ * changed) while the change was being validated: validate it again against `latest`, then retry.
+ */
+export class StaleRevisionError extends WeftError {
+  constructor(
+    readonly read: number,
+    readonly latest: number,
+  ) {
+    super('CONFIG_CONFLICT', `the configuration moved from revision ${read} to ${latest} while the change was being validated; validate it again against revision ${latest}`);
+  }
+}
 
 export interface StoredState {
   /** Increases by one with every committed change; 0 for an empty, never-written store. */

@@ -4,6 +4,8 @@ import { createLogger } from '../../../common/log.js';
 import { startControlPlane } from '../../main.js';
 import { defaultDataDir, usageError, type Verb } from '../context.js';
 import { parseDurationFlag } from '../flags.js';
+import { readFileSync } from 'node:fs';
+import { parseEtcdUrl, type EtcdStoreOptions } from '../../store/etcd-options.js';
 
 const usage = `Usage: weft control-plane [--data-dir DIR] [--xds-address HOST:PORT] [--admin-address HOST:PORT] [flags]
 
@@ -11,6 +13,17 @@ Runs the control plane: the config store, the service registry and the xDS v3 se
 of the world and delta) that every proxy connects to, plus the admin API the CLI uses.
 
   --data-dir DIR            store, admin token (env WEFT_DATA_DIR, default ~/.weft/data)
+  --store file|etcd://HOST:PORT[,HOST:PORT...]
+                            where the configuration lives: the file store in DIR (default), or
+                            etcd, shared by several control-plane replicas (each follows it with a
+                            watch; an apply is one transaction guarded by the revision it read).
+                            A replica waits for etcd at start and is not ready until it read it.
+  --etcd-prefix P           key prefix in etcd (default /weft)
+  --etcd-ca-file FILE       TLS to etcd: the CA of its certificates (https:// to the members)
+  --etcd-cert-file FILE, --etcd-key-file FILE
+                            a client certificate when etcd asks for one
+  --etcd-username U, --etcd-password-file FILE
+                            etcd authentication
   --xds-address HOST:PORT   xDS over TLS (ADS, and the certificate API sidecars use); default
                             127.0.0.1:15010. Sidecars authenticate with their workload certificate.
   --xds-plaintext-address HOST:PORT
@@ -66,6 +79,13 @@ export const controlPlane: Verb = {
         'otlp-address': { type: 'string', default: '127.0.0.1:4318' },
         'load-report-interval': { type: 'string', default: '5s' },
         'xds-push-budget': { type: 'string', default: '8' },
+        store: { type: 'string', default: 'file' },
+        'etcd-prefix': { type: 'string' },
+        'etcd-ca-file': { type: 'string' },
+        'etcd-cert-file': { type: 'string' },
+        'etcd-key-file': { type: 'string' },
+        'etcd-username': { type: 'string' },
+        'etcd-password-file': { type: 'string' },
       },
     });
     let graceMs: number;
@@ -91,11 +111,39 @@ export const controlPlane: Verb = {
     if (!Number.isFinite(budgetMiB) || budgetMiB <= 0) throw usageError(`--xds-push-budget: want a positive number of MiB, got '${values['xds-push-budget']}'`, usage);
     if (values['xds-plaintext-register'] && !values['xds-plaintext-address']) throw usageError('--xds-plaintext-register needs --xds-plaintext-address', usage);
     if (!values['ca-cert-file'] !== !values['ca-key-file']) throw usageError('--ca-cert-file and --ca-key-file go together', usage);
+    let etcd: EtcdStoreOptions | undefined;
+    if (values.store !== 'file') {
+      let endpoints: string[];
+      try {
+        endpoints = parseEtcdUrl(values.store!);
+      } catch (e) {
+        throw usageError((e as Error).message, usage);
+      }
+      if (!values['etcd-cert-file'] !== !values['etcd-key-file']) throw usageError('--etcd-cert-file and --etcd-key-file go together', usage);
+      if (!values['etcd-username'] !== !values['etcd-password-file']) throw usageError('--etcd-username and --etcd-password-file go together', usage);
+      if (values['etcd-cert-file'] && !values['etcd-ca-file']) throw usageError('--etcd-cert-file needs --etcd-ca-file (TLS to etcd)', usage);
+      const read = (f: string, flag: string) => {
+        try {
+          return readFileSync(f, 'utf8');
+        } catch (e) {
+          throw usageError(`${flag}: ${(e as Error).message}`, usage);
+        }
+      };
+      etcd = {
+        endpoints,
+        ...(values['etcd-prefix'] ? { prefix: values['etcd-prefix'] } : {}),
+        ...(values['etcd-ca-file'] ? { tls: { caPem: read(values['etcd-ca-file'], '--etcd-ca-file'), ...(values['etcd-cert-file'] ? { certPem: read(values['etcd-cert-file'], '--etcd-cert-file'), keyPem: read(values['etcd-key-file']!, '--etcd-key-file') } : {}) } } : {}),
+        ...(values['etcd-username'] ? { auth: { username: values['etcd-username'], password: read(values['etcd-password-file']!, '--etcd-password-file').trim() } } : {}),
+      };
+    } else {
+      for (const f of ['etcd-prefix', 'etcd-ca-file', 'etcd-cert-file', 'etcd-key-file', 'etcd-username', 'etcd-password-file'] as const) if (values[f] !== undefined) throw usageError(`--${f} needs --store etcd://...`, usage);
+    }
     const logger = createLogger('weft-control-plane', values['log-level'] ?? process.env.WEFT_LOG_LEVEL ?? 'info');
     let cp;
     try {
       cp = await startControlPlane({
         dataDir: values['data-dir'] ?? defaultDataDir(),
+        ...(etcd ? { etcd } : {}),
         xdsAddress: values['xds-address']!,
         adminAddress: values['admin-address']!,
         registryGraceMs: graceMs,
