@@ -13,7 +13,7 @@ import { buildModel, resourceKey } from './config/model.js';
 import { StaleRevisionError, type ConfigStore, type StoredState } from './store/store.js';
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { Registry, describeIdentity } from './registry/registry.js';
-import type { RegisteredEndpoint } from './registry/types.js';
+import type { RegisteredEndpoint, RegistryView } from './registry/types.js';
 import { TranslationCache, Translator } from './translate/index.js';
 import type { TelemetryDefaults, TrustView } from './translate/translator.js';
 import type { NodeInfo } from './xds/node.js';
@@ -72,6 +72,15 @@ export interface ControlPlaneOptions {
    * Default false: they get config but register nothing.
    */
   registerUnauthenticated?: boolean;
+  /** Replicas on etcd: the registry every replica shares (built around this replica's own). */
+  shareRegistry?: (local: Registry) => SharedRegistryView;
+}
+
+/** A registry view that also holds other replicas' instances (registry/shared.ts). */
+export interface SharedRegistryView extends RegistryView {
+  onChange(listener: (changed: ReadonlySet<string>) => void): void;
+  start(): Promise<void>;
+  close(): Promise<void>;
 }
 
 export class ControlPlane {
@@ -88,6 +97,9 @@ export class ControlPlane {
   #cacheModelRevision = -1;
   #queue: Promise<unknown> = Promise.resolve();
   readonly #revisionWaiters: Array<() => void> = [];
+  /** What translation reads: this replica's registry, or the one shared by every replica. */
+  readonly #view: RegistryView;
+  readonly #shared: SharedRegistryView | undefined;
   #trust: TrustView | undefined;
   #telemetry: TelemetryDefaults = {};
   #trustRev = 0;
@@ -98,6 +110,9 @@ export class ControlPlane {
     this.registry = new Registry(opts.registryGraceMs, { unauthenticated: opts.registerUnauthenticated ? 'register' : 'ignore' });
     this.#publisher = new Publisher((c) => this.#publish(c), { quietMs: opts.debounceMs, maxDelayMs: opts.maxPushDelayMs });
     this.registry.onChange((services) => this.#publisher.schedule({ all: false, services }));
+    this.#shared = opts.shareRegistry?.(this.registry);
+    this.#shared?.onChange((services) => this.#publisher.schedule({ all: false, services }));
+    this.#view = this.#shared ?? this.registry;
     if (opts.registryFile) this.#persistRegistry(opts.registryFile);
   }
 
@@ -153,6 +168,7 @@ export class ControlPlane {
     const state = await this.#store.load();
     this.#model = buildModel(state.revision, state.resources);
     this.#log.info({ revision: state.revision, resources: state.resources.length }, 'configuration loaded');
+    await this.#shared?.start();
     this.#store.watch?.(
       (s) => void this.#serialize(async () => this.#adopt(s, 'watch')),
       (e) => this.#log.warn({ err: { message: e.message } }, 'configuration watch: error (the store client resumes by itself)'),
@@ -204,6 +220,7 @@ export class ControlPlane {
 
   async close(): Promise<void> {
     this.#publisher.close();
+    await this.#shared?.close();
     this.registry.close();
     await this.#store.close();
   }
@@ -387,7 +404,7 @@ export class ControlPlane {
     await yieldToLoop();
     const model = next();
     await yieldToLoop();
-    const t = new Translator(model, this.registry, this.#trust, this.#telemetry, this.#translationCache);
+    const t = new Translator(model, this.#view, this.#trust, this.#telemetry, this.#translationCache);
     const out: ProxyChange[] = [];
     for (const { node } of [...this.#nodes.values()]) {
       await yieldToLoop();
@@ -405,14 +422,14 @@ export class ControlPlane {
   /** `registryMayLag`: a translator built for an older registry revision will do (see streamOpened). */
   #currentTranslator(registryMayLag = false): Translator {
     const config = `${this.#model.revision}/${this.#trustRev}`;
-    const key = `${config}/${this.registry.revision}`;
+    const key = `${config}/${this.#view.revision}`;
     const current = this.#translator;
     if (current && (this.#translatorKey === key || (registryMayLag && this.#translatorKey.startsWith(`${config}/`)))) return current;
     if (this.#cacheModelRevision !== this.#model.revision) {
       this.#translationCache.retainServices(new Set(this.#model.services.values()));
       this.#cacheModelRevision = this.#model.revision;
     }
-    const next = new Translator(this.#model, this.registry, this.#trust, this.#telemetry, this.#translationCache);
+    const next = new Translator(this.#model, this.#view, this.#trust, this.#telemetry, this.#translationCache);
     this.#translator = next;
     this.#translatorKey = key;
     return next;

@@ -5,6 +5,7 @@
  */
 import { ServerCredentials } from '@grpc/grpc-js';
 import { join } from 'node:path';
+import { hostname } from 'node:os';
 import { createLogger, type Logger } from '../common/log.js';
 import { validateStoredResource } from './config/index.js';
 import { ControlPlane } from './control-plane.js';
@@ -86,7 +87,11 @@ export async function startControlPlane(opts: ControlPlaneDaemonOptions): Promis
   const log = opts.logger ?? createLogger('weft-control-plane');
   const xdsAddr = splitHostPort(opts.xdsAddress, '--xds-address');
   const adminAddr = splitHostPort(opts.adminAddress, '--admin-address');
-  const store: ConfigStore = opts.etcd ? new (await import('./store/etcd-store.js')).EtcdStore(opts.etcd, validateStoredResource) : new FileStore(opts.dataDir, validateStoredResource);
+  const etcdStore = opts.etcd ? new (await import('./store/etcd-store.js')).EtcdStore(opts.etcd, validateStoredResource) : undefined;
+  const store: ConfigStore = etcdStore ?? new FileStore(opts.dataDir, validateStoredResource);
+  // On etcd the registry is shared too: every replica serves every replica's instances.
+  const SharedRegistry = etcdStore ? (await import('./registry/shared.js')).SharedRegistry : undefined;
+  const replica = `${hostname()}/${process.pid}`;
   if (opts.xdsPlaintextRegister && !opts.xdsPlaintextAddress) throw new Error('--xds-plaintext-register needs --xds-plaintext-address');
   const cp = new ControlPlane({
     store,
@@ -94,6 +99,7 @@ export async function startControlPlane(opts: ControlPlaneDaemonOptions): Promis
     registryGraceMs: opts.registryGraceMs,
     registryFile: join(opts.dataDir, 'registry.json'),
     registerUnauthenticated: opts.xdsPlaintextRegister ?? false,
+    ...(etcdStore && SharedRegistry ? { shareRegistry: (local) => new SharedRegistry(local, { client: etcdStore.client, prefix: etcdStore.prefix, replica, ttlMs: opts.registryGraceMs, logger: log.child({ component: 'registry' }) }) } : {}),
   });
   // A replica that starts while etcd is away serves nothing (stale or empty) by surprise: it waits
   // for the store, says so, and is not up (no ready line, no ports) until it has read it.

@@ -27,3 +27,11 @@ export function parseEtcdUrl(url: string): string[] {
   return hosts;
 }
 
+
+/** Waits for `p` at most `ms`: closing an etcd client or watch must not hang on an etcd that is gone. */
+export async function bounded(p: Promise<unknown> | undefined, ms = 1000): Promise<void> {
+  if (!p) return;
+  let t: NodeJS.Timeout | undefined;
+  await Promise.race([p.catch(() => undefined), new Promise((r) => (t = setTimeout(r, ms)))]);
+  clearTimeout(t);
+}

@@ -24,6 +24,7 @@ import type { MeshResource, ResourceKey } from '../config/types.js';
 import { resourceKey } from '../config/model.js';
 import { StaleRevisionError, type CommitGuard, type ConfigStore, type StoreChange, type StoredState } from './store.js';
 import type { EtcdStoreOptions } from './etcd-options.js';
+import { bounded } from './etcd-options.js';
 
 export { parseEtcdUrl, type EtcdStoreOptions } from './etcd-options.js';
 
@@ -63,6 +64,16 @@ export class EtcdStore implements ConfigStore {
     this.#marker = this.#config + MARKER;
     this.#decode = decode;
     this.#timeoutMs = o.timeoutMs ?? 5000;
+  }
+
+  /** The etcd client (the shared registry and leader election use the same connection). */
+  get client(): Etcd3 {
+    return this.#client;
+  }
+
+  /** The key prefix, without a trailing slash. */
+  get prefix(): string {
+    return this.#prefix;
   }
 
   #deadline() {
@@ -200,7 +211,7 @@ export class EtcdStore implements ConfigStore {
 
   async close(): Promise<void> {
     this.#closed = true;
-    await this.#watcher?.cancel().catch(() => undefined);
+    await bounded(this.#watcher?.cancel());
     this.#client.close();
   }
 }

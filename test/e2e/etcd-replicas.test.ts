@@ -31,10 +31,10 @@ async function revisionOf(cp: ControlPlaneProc): Promise<number> {
 }
 
 describe('control-plane replicas on etcd', () => {
-  /** GET / to orders through web's sidecar (fetch cannot set Host). */
-  const viaWeb = () =>
+  /** GET / to a service (orders by default) through web's sidecar (fetch cannot set Host). */
+  const viaWeb = (host = 'orders') =>
     new Promise<{ status: number; headers: http.IncomingHttpHeaders }>((resolve, reject) => {
-      http.get({ host: '127.0.0.1', port: web.sidecar.outboundPort, path: '/', headers: { host: 'orders' } }, (r) => {
+      http.get({ host: '127.0.0.1', port: web.sidecar.outboundPort, path: '/', headers: { host } }, (r) => {
         r.resume();
         r.on('end', () => resolve({ status: r.statusCode ?? 0, headers: r.headers }));
       }).on('error', reject);
@@ -106,4 +106,22 @@ spec:
     const top = Math.max(ra.body.revision!, rb.body.revision!);
     for (const cp of [a, b]) await eventually(async () => ((await revisionOf(cp)) >= top ? true : undefined), 5000, 20);
   });
+
+  it('the registry is shared: an instance registered through replica A is served to a sidecar on replica B, and leaves it when it drains', async () => {
+    // The replicas do not share a CA yet: sidecars of different replicas talk plaintext here.
+    expect((await apply(a, 'apiVersion: weft.dev/v1alpha1\nkind: MeshConfig\nmetadata: { name: mesh }\nspec:\n  mtls: { mode: DISABLE }\n---\n' + service('payments'))).status).toBe(200);
+    const payments = await startInstance(a.xdsPort, 'http', 'payments', 'payments-1');
+    try {
+      const t0 = performance.now();
+      await eventually(async () => ((await viaWeb('payments').catch(() => undefined))?.status === 200 ? true : undefined), 20_000, 20);
+      figure('instance registered on replica A, reached from a sidecar on replica B', { ms: Math.round(performance.now() - t0) });
+      // Draining leaves the registry at once, on every replica.
+      const t1 = performance.now();
+      await payments.sidecar.kill('SIGTERM');
+      await eventually(async () => ((await viaWeb('payments').catch(() => undefined))?.status === 503 ? true : undefined), 10_000, 20);
+      figure('drained instance gone from replica B', { ms: Math.round(performance.now() - t1) });
+    } finally {
+      await payments.kill();
+    }
+  }, 60_000);
 });
