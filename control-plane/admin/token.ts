@@ -8,6 +8,15 @@ import { join } from 'node:path';
 
 export const TOKEN_FILE = 'admin-token';
 
+/**
+ * A new admin token: 32 random bytes, base64url, after a `wa_` prefix. base64url may start with
+ * '-', and `--token -X...` is then read as a missing value plus an unknown option (node's
+ * parseArgs, like most parsers): 1 token in 64 could not be passed as `--token TOKEN`.
+ */
+export function newAdminToken(): string {
+  return `wa_${randomBytes(32).toString('base64url')}`;
+}
+
 export async function loadOrCreateToken(dataDir: string): Promise<string> {
   const path = join(dataDir, TOKEN_FILE);
   try {
@@ -20,7 +29,7 @@ export async function loadOrCreateToken(dataDir: string): Promise<string> {
     if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
   }
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
-  const token = randomBytes(32).toString('base64url');
+  const token = newAdminToken();
   await writeFile(path, `${token}\n`, { mode: 0o600, flag: 'wx' }).catch(async (e: NodeJS.ErrnoException) => {
     if (e.code !== 'EEXIST') throw e;
   });
