@@ -135,9 +135,9 @@ export interface HttpListenerOptions {
   onInternalError?: (err: unknown) => void;
 }
 
-export class HttpListener {
-  readonly name: string;
-  readonly stats: ListenerStats = {
+/** Zeroed listener counters (HTTP listeners, and TCP ones, which leave the request counters at 0). */
+export function newListenerStats(): ListenerStats {
+  return {
     rqTotal: 0,
     rqActive: 0,
     cxTotal: 0,
@@ -148,6 +148,11 @@ export class HttpListener {
     internalErrors: 0,
     limits: { maxRequestBodyBytes: 0, maxRequestHeaderBytes: 0, maxUriLength: 0, requestHeaderTimeout: 0, idleTimeout: 0, maxConnections: 0 },
   };
+}
+
+export class HttpListener {
+  readonly name: string;
+  readonly stats: ListenerStats = newListenerStats();
   readonly #opts: HttpListenerOptions;
   readonly #ctx: ListenerContext;
   readonly #tcp: net.Server;

@@ -22,7 +22,7 @@ import net, { type AddressInfo } from 'node:net';
 import tls from 'node:tls';
 import { peerPrincipal, type MeshTls } from '../tls/mesh-tls.js';
 import type { TcpChain, TcpListenerConfig } from '../xds/types/tcp-listener.js';
-import type { ListenerStats } from '../listeners/http-listener.js';
+import { newListenerStats, type ListenerStats } from '../listeners/http-listener.js';
 import type { RbacDecision } from '../http/filters/rbac.js';
 import { connectUpstream, releaseUpstream, splice, type ConnectResult, type TcpProxyDeps, type Upstream } from './tcp-proxy.js';
 import { MAX_CLIENT_HELLO_BYTES, readClientHello } from './client-hello.js';
@@ -58,21 +58,9 @@ export interface TcpListenerOptions {
   helloTimeoutMs?: number;
 }
 
-const newStats = (): ListenerStats => ({
-  rqTotal: 0,
-  rqActive: 0,
-  cxTotal: 0,
-  cxActive: 0,
-  rqRejected: 0,
-  tlsHandshakeErrors: 0,
-  cxRefusedTransport: 0,
-  internalErrors: 0,
-  limits: { maxRequestBodyBytes: 0, maxRequestHeaderBytes: 0, maxUriLength: 0, requestHeaderTimeout: 0, idleTimeout: 0, maxConnections: 0 },
-});
-
 export class TcpListener {
   readonly name: string;
-  readonly stats: ListenerStats = newStats();
+  readonly stats: ListenerStats = newListenerStats();
   /** Connections refused or closed by network RBAC. */
   rbacDenied = 0;
   readonly #o: TcpListenerOptions;

@@ -9,6 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import net from 'node:net';
+import { freePort } from './l4-servers.js';
 
 export interface EtcdMember {
   readonly name: string;
@@ -26,14 +27,6 @@ export interface EtcdCluster {
   /** Every member's client endpoint, comma-separated (what `--store etcd://...` takes after the scheme). */
   readonly endpoints: string;
   stop(): Promise<void>;
-}
-
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
 }
 
 /** Resolves when 127.0.0.1:port accepts a TCP connection, rejects after `ms`. */

@@ -3,7 +3,7 @@ import { fromBinary } from '@bufbuild/protobuf';
 import { anyUnpack } from '@bufbuild/protobuf/wkt';
 import { ListenerSchema, type Listener } from '../../../proto/gen/envoy/config/listener/v3/listener_pb.js';
 import type { Filter } from '../../../proto/gen/envoy/config/listener/v3/listener_components_pb.js';
-import { ConnectionLimitSchema } from '../../../proto/gen/envoy/extensions/filters/network/connection_limit/v3/connection_limit_pb.js';
+import { connectionLimitOf } from './connection-limit.js';
 import {
   HttpConnectionManagerSchema,
   type HttpConnectionManager,
@@ -147,8 +147,6 @@ export interface ChainHcm {
 }
 
 /** The connection_limit filter's fields the proxy executes (delay and runtime_enabled are refused). */
-const CONNECTION_LIMIT_FIELDS = supportedFields({ 'envoy.extensions.filters.network.connection_limit.v3.ConnectionLimit': ['stat_prefix', 'max_connections'] });
-
 /**
  * The network filters before the HttpConnectionManager in a filter chain: only
  * envoy.filters.network.connection_limit is executed (its max_connections, per listener).
@@ -162,13 +160,10 @@ function networkFiltersOf(filters: readonly Filter[], p: Problems, path: string)
       p.add(`${fp}.typed_config`, `network filter '${f.name}' is not supported before the HttpConnectionManager (only ${EXTENSIONS.connectionLimit.name})`);
       return;
     }
-    const m = anyUnpack(any, ConnectionLimitSchema);
-    if (!m) return p.add(`${fp}.typed_config`, 'is not a ConnectionLimit');
-    checkSupported(ConnectionLimitSchema, m, CONNECTION_LIMIT_FIELDS, p, `${fp}.typed_config`);
-    const max = m.maxConnections;
-    if (max === undefined || max < 1n || max > BigInt(Number.MAX_SAFE_INTEGER)) p.add(`${fp}.typed_config.max_connections`, 'is required and must be at least 1');
-    else if (out.maxConnections !== undefined) p.add(fp, 'a second connection_limit filter');
-    else out.maxConnections = Number(max);
+    const max = connectionLimitOf(any, p, fp);
+    if (max === undefined) return;
+    if (out.maxConnections !== undefined) p.add(fp, 'a second connection_limit filter');
+    else out.maxConnections = max;
   });
   return out;
 }

@@ -14,12 +14,12 @@ import type { Listener } from '../../../proto/gen/envoy/config/listener/v3/liste
 import type { Filter } from '../../../proto/gen/envoy/config/listener/v3/listener_components_pb.js';
 import { TcpProxySchema } from '../../../proto/gen/envoy/extensions/filters/network/tcp_proxy/v3/tcp_proxy_pb.js';
 import { RBACSchema as NetworkRbacSchema, RBAC_EnforcementType } from '../../../proto/gen/envoy/extensions/filters/network/rbac/v3/rbac_pb.js';
-import { ConnectionLimitSchema } from '../../../proto/gen/envoy/extensions/filters/network/connection_limit/v3/connection_limit_pb.js';
 import { TlsInspectorSchema } from '../../../proto/gen/envoy/extensions/filters/listener/tls_inspector/v3/tls_inspector_pb.js';
 import { EXTENSIONS, isExtensionConfig } from '../../../common/extensions.js';
 import { compileRules, engineOf, type CompiledFilter, type RbacEngine } from '../../http/filters/rbac.js';
 import { checkDuration, durationMs, type Problems } from './decoded.js';
 import { checkSupported, supportedFields } from './supported.js';
+import { connectionLimitOf } from './connection-limit.js';
 import { inboundTransportOf, type InboundTransport } from './tls.js';
 
 /** What tcp_proxy does with one connection. */
@@ -69,7 +69,6 @@ const TCP_PROXY_FIELDS = supportedFields({
   'envoy.type.v3.HashPolicy.SourceIp': [],
 });
 const NETWORK_RBAC_FIELDS = supportedFields({ 'envoy.extensions.filters.network.rbac.v3.RBAC': ['stat_prefix', 'rules', 'enforcement_type'] });
-const CONNECTION_LIMIT_FIELDS = supportedFields({ 'envoy.extensions.filters.network.connection_limit.v3.ConnectionLimit': ['stat_prefix', 'max_connections'] });
 
 const HOST_OR_WILDCARD = /^(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/;
 /** Envoy's default tcp_proxy idle timeout. */
@@ -160,13 +159,8 @@ function chainOf(filters: readonly Filter[], p: Problems, path: string): { proxy
       const c = networkRbacOf(any, p, `${fp}.typed_config`);
       if (c) rbac.push(c);
     } else if (isExtensionConfig(any.typeUrl, EXTENSIONS.connectionLimit)) {
-      const m = anyUnpack(any, ConnectionLimitSchema);
-      if (!m) return p.add(`${fp}.typed_config`, 'is not a ConnectionLimit');
-      checkSupported(ConnectionLimitSchema, m, CONNECTION_LIMIT_FIELDS, p, `${fp}.typed_config`);
-      const max = m.maxConnections;
       if (i !== 0) p.add(fp, 'connection_limit must be the first filter');
-      if (max === undefined || max < 1n || max > BigInt(Number.MAX_SAFE_INTEGER)) p.add(`${fp}.typed_config.max_connections`, 'is required and must be at least 1');
-      else maxConnections = Number(max);
+      maxConnections = connectionLimitOf(any, p, fp) ?? maxConnections;
     } else {
       p.add(`${fp}.typed_config.type_url`, `network filter '${f.name}' (${any.typeUrl}) is not implemented by the Weft sidecar in a TCP chain (connection_limit, network RBAC, tcp_proxy)`);
     }
