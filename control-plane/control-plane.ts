@@ -103,6 +103,7 @@ export class ControlPlane {
   #trust: TrustView | undefined;
   #telemetry: TelemetryDefaults = {};
   #trustRev = 0;
+  #publishedTrust: string | undefined;
 
   constructor(opts: ControlPlaneOptions) {
     this.#store = opts.store;
@@ -446,9 +447,15 @@ export class ControlPlane {
     }
   }
 
+  /** The trust bundle the last whole publish put in every proxy's snapshot (rotation progress). */
+  get publishedTrust(): string | undefined {
+    return this.#publishedTrust;
+  }
+
   #publish(change: Change): void {
     const started = performance.now();
     const t = this.#currentTranslator();
+    if (change.all) this.#publishedTrust = this.#trust?.bundlePem;
     let n = 0;
     for (const { node } of this.#nodes.values()) {
       if (!change.all) {

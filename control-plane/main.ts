@@ -6,6 +6,8 @@
 import { ServerCredentials } from '@grpc/grpc-js';
 import { join } from 'node:path';
 import { hostname } from 'node:os';
+import { createHash } from 'node:crypto';
+import type { ReplicaRecord, ReplicaSet } from './replicas.js';
 import { createLogger, type Logger } from '../common/log.js';
 import { validateStoredResource } from './config/index.js';
 import { ControlPlane } from './control-plane.js';
@@ -35,6 +37,15 @@ export interface ControlPlaneDaemonOptions {
   etcd?: EtcdStoreOptions;
   /** etcd unreachable at start: how long to wait for it before giving up (default: forever). */
   storeWaitMs?: number;
+  /**
+   * With etcd: the key-encryption key's content (--ca-kek-file), required. The CA's keys, the
+   * join-token key and the admin token live in etcd sealed with it, shared by every replica.
+   */
+  caKek?: Buffer;
+  /** This replica's name among replicas (default <hostname>-<pid>). */
+  replicaName?: string;
+  /** The host other replicas, the CLI and proxies reach this replica at (default: see advertisedHost). */
+  advertiseHost?: string;
   /** host:port for xDS over TLS (ADS + IdentityService). */
   xdsAddress: string;
   /** host:port for plaintext xDS (proxyless gRPC clients; unauthenticated: keep it on loopback). */
@@ -77,6 +88,14 @@ export interface RunningControlPlane {
   stop(): Promise<void>;
 }
 
+/** The host this replica is reached at: --advertise-host, else the admin host unless a wildcard. */
+export function advertisedHost(flag: string | undefined, adminHost: string): string {
+  if (flag) return flag;
+  return adminHost === '0.0.0.0' || adminHost === '::' ? hostname() : adminHost;
+}
+
+const hostPort = (h: string, port: number) => (h.includes(':') ? `[${h}]:${port}` : `${h}:${port}`);
+
 export function splitHostPort(addr: string, flag: string): { host: string; port: number } {
   const m = /^(\[[^\]]+\]|[^:]+):(\d+)$/.exec(addr);
   if (!m || Number(m[2]) > 65535) throw new Error(`${flag}: want HOST:PORT (e.g. 127.0.0.1:15010), got '${addr}'`);
@@ -91,7 +110,9 @@ export async function startControlPlane(opts: ControlPlaneDaemonOptions): Promis
   const store: ConfigStore = etcdStore ?? new FileStore(opts.dataDir, validateStoredResource);
   // On etcd the registry is shared too: every replica serves every replica's instances.
   const SharedRegistry = etcdStore ? (await import('./registry/shared.js')).SharedRegistry : undefined;
-  const replica = `${hostname()}/${process.pid}`;
+  const replica = opts.replicaName ?? `${hostname()}-${process.pid}`;
+  if (etcdStore && !opts.caKek) throw new WeftError('CLI_USAGE', 'an etcd store needs --ca-kek-file: the key-encryption key every replica shares (make one once with: head -c 32 /dev/urandom | base64 > kek)');
+  const vault = etcdStore ? new (await import('./ca/etcd-vault.js')).EtcdVault(etcdStore.client, etcdStore.prefix, (await import('./ca/etcd-vault.js')).deriveKek(opts.caKek!, '--ca-kek-file')) : undefined;
   if (opts.xdsPlaintextRegister && !opts.xdsPlaintextAddress) throw new Error('--xds-plaintext-register needs --xds-plaintext-address');
   const cp = new ControlPlane({
     store,
@@ -115,9 +136,9 @@ export async function startControlPlane(opts: ControlPlaneDaemonOptions): Promis
       delay = Math.min(5000, delay * 2);
     }
   }
-  const token = await loadOrCreateToken(opts.dataDir);
-  const ca = await CertificateAuthority.open({ dataDir: opts.dataDir, rootCertFile: opts.caCertFile, rootKeyFile: opts.caKeyFile, chainFile: opts.caChainFile, logger: log.child({ component: 'ca' }) });
-  const tokens = await JoinTokens.open(opts.dataDir);
+  const token = await loadOrCreateToken(opts.dataDir, vault);
+  const ca = await CertificateAuthority.open({ dataDir: opts.dataDir, rootCertFile: opts.caCertFile, rootKeyFile: opts.caKeyFile, chainFile: opts.caChainFile, logger: log.child({ component: 'ca' }), ...(vault ? { vault } : {}) });
+  const tokens = await JoinTokens.open(opts.dataDir, vault);
   const identity = new IdentityServer({ ca, tokens, mesh: () => cp.model.mesh, logger: log.child({ component: 'ca' }), serveHosts: [xdsAddr.host] });
   cp.setTrust(ca.trustBundlePem());
   ca.onChange(() => cp.setTrust(ca.trustBundlePem()));
@@ -153,6 +174,27 @@ export async function startControlPlane(opts: ControlPlaneDaemonOptions): Promis
       );
     }
   }
+  // Replicas on etcd find each other and elect a leader for single-writer jobs (replicas.ts).
+  const advertise = advertisedHost(opts.advertiseHost, adminAddr.host);
+  const startedAt = new Date().toISOString();
+  const bundleId = () => createHash('sha256').update(ca.trustBundlePem()).digest('hex').slice(0, 16);
+  const sidecars = () => xds.status().filter((p) => p.role === 'sidecar');
+  let adminPort = 0;
+  const selfRecord = (): ReplicaRecord => {
+    const signing = ca.roots()[0]!.fingerprint;
+    const sc = sidecars();
+    const synced = cp.publishedTrust === ca.trustBundlePem() && sc.every((p) => p.types.secret?.state === 'SYNCED');
+    return {
+      name: replica,
+      xds: `${hostPort(advertise, xdsPort)}`,
+      admin: `${hostPort(advertise, adminPort)}`,
+      startedAt,
+      revision: cp.model.revision,
+      proxies: xds.status().length,
+      ca: { bundle: bundleId(), trustSynced: synced, renewedFrom: synced && sc.every((p) => identity.issued.get(p.nodeId)?.issuerFingerprint === signing) ? signing : null },
+    };
+  };
+  let replicas: ReplicaSet | undefined;
   const rotation = new RootRotation({
     ca,
     identity,
@@ -160,9 +202,21 @@ export async function startControlPlane(opts: ControlPlaneDaemonOptions): Promis
     publishTrust: () => cp.setTrust(ca.trustBundlePem()),
     logger: log.child({ component: 'ca' }),
     stepTimeoutMs: opts.rotationStepTimeoutMs ?? 30_000,
+    ...(etcdStore
+      ? {
+          isLeader: () => replicas?.leading ?? false,
+          othersReady: (what, fp) => (replicas?.others() ?? []).every((r) => r.ca.bundle === bundleId() && r.ca.trustSynced && (what === 'trust' || r.ca.renewedFrom === fp)),
+        }
+      : {}),
   });
-  // A rotation interrupted by a restart carries on.
-  if (ca.rotationPhase() !== 'none') void rotation.start();
+  const driveRotation = () => {
+    if (ca.rotationPhase() !== 'none' && !rotation.running && (!etcdStore || replicas?.leading)) {
+      void rotation.start().catch((e: unknown) => log.warn({ err: { message: (e as Error).message } }, 'root rotation step failed; the leader tries again when the CA state next changes'));
+    }
+  };
+  // A rotation interrupted by a restart (or started on another replica) carries on.
+  ca.onChange(driveRotation);
+  if (!etcdStore) driveRotation();
 
   const traces = new TraceStore(opts.traceStore);
   let otlp: OtlpReceiver | undefined;
@@ -183,10 +237,31 @@ export async function startControlPlane(opts: ControlPlaneDaemonOptions): Promis
     metrics: () => cpMetrics.text(),
     loads,
     identity: { ca, tokens, issued: identity.issued, rotation, counters: identity.counters },
+    replicas: () => replicas?.list() ?? [{ ...selfRecord(), leader: true, healthy: true, self: true }],
     traces,
     logger: log.child({ component: 'admin' }),
   });
-  const adminPort = await admin.listen(adminAddr.port, adminAddr.host);
+  adminPort = await admin.listen(adminAddr.port, adminAddr.host);
+  if (etcdStore) {
+    const { ReplicaSet } = await import('./replicas.js');
+    replicas = new ReplicaSet({
+      client: etcdStore.client,
+      prefix: etcdStore.prefix,
+      self: selfRecord,
+      logger: log.child({ component: 'replicas' }),
+      onLeadership: (leading) => leading && driveRotation(),
+      leaderJobs: [
+        () => {
+          // Join-token records expired for more than a day: one replica prunes them, hourly.
+          const t = setInterval(() => void tokens.prune().catch(() => undefined), 3600_000);
+          t.unref();
+          void tokens.prune().catch(() => undefined);
+          return () => clearInterval(t);
+        },
+      ],
+    });
+    await replicas.start();
+  }
   log.info({ xds: `${xdsAddr.host}:${xdsPort}`, xdsPlaintext: xdsPlaintextPort || undefined, rootFingerprint: ca.roots()[0]?.fingerprint, admin: `${adminAddr.host}:${adminPort}`, dataDir: opts.dataDir, store: opts.etcd ? `etcd://${opts.etcd.endpoints.join(',')}${opts.etcd.prefix ?? '/weft'}` : 'file', revision: cp.model.revision, tokenFile: join(opts.dataDir, TOKEN_FILE) }, 'control plane ready');
 
   let stopping: Promise<void> | undefined;
@@ -199,10 +274,13 @@ export async function startControlPlane(opts: ControlPlaneDaemonOptions): Promis
     controlPlane: cp,
     stop() {
       stopping ??= (async () => {
+        await replicas?.close();
         await admin.close();
         await xds.close();
         await otlp?.close();
         identity.close();
+        // Every watch on the etcd client ends before the client closes (a live one reconnects it).
+        await vault?.close();
         await cp.close();
       })();
       return stopping;

@@ -37,9 +37,10 @@ import { announceListening, serveWorkerAdmin } from './workers/worker.js';
 import { workerLinkFromEnv, workerNodeId, type WorkerLink } from './workers/ipc.js';
 import { GATEWAY_LISTENER_PREFIX, GatewayListeners, TCP_OUTBOUND_PREFIX, type ServingListener } from './listeners/gateway-listeners.js';
 import { TcpListener, type TcpDenial } from './tcp/tcp-listener.js';
+import { ControlPlanes } from './identity/control-planes.js';
 import { TcpStats, type TcpConnectionRecord } from './telemetry/tcp-stats.js';
 
-const GATEWAY_USAGE = `usage: weft gateway --gateway NAMESPACE/NAME --control-plane HOST:PORT [options]
+const GATEWAY_USAGE = `usage: weft gateway --gateway NAMESPACE/NAME --control-plane HOST:PORT[,HOST:PORT...] [options]
   The same data plane as \`weft sidecar\`, serving a Gateway API Gateway's listeners (ports and
   routes come from the control plane) and reaching mesh services over mTLS as a mesh client.
   --gateway NS/NAME         the Gateway this process serves (several processes may serve one)
@@ -52,7 +53,12 @@ const GATEWAY_USAGE = `usage: weft gateway --gateway NAMESPACE/NAME --control-pl
   --access-log DEST, --access-log-sampling R, --metrics-max-series N, --metrics-max-consumers N, --drain-timeout DUR,
   --drain-delay DUR, --zone Z   as for \`weft sidecar\``;
 
-const USAGE = `usage: weft sidecar --service NAME --app-port PORT --control-plane HOST:PORT [options]
+const USAGE = `usage: weft sidecar --service NAME --app-port PORT --control-plane HOST:PORT[,HOST:PORT...] [options]
+  --control-plane LIST      the control plane's xDS address; with several replicas (on etcd),
+                            each one's: the sidecar starts at a random one and moves to the next
+                            when its stream is lost (jittered backoff; the last good config keeps
+                            serving while none answers). A DNS name with several addresses also
+                            fails over (gRPC tries each address).
   --namespace NS            default: default
   --app-protocol P          http | http2 | grpc | tcp (default http); tcp: the app is a TCP
                             service (Service port protocol tcp): the inbound carries bytes
@@ -134,6 +140,7 @@ async function run(argv: string[], opts: MainOptions): Promise<void> {
   const gatewayMode = opts.mode === 'gateway';
   const me = gatewayMode ? 'weft gateway' : 'weft sidecar';
   let a;
+  let planes!: ControlPlanes;
   try {
     a = parseArgs({
       args: argv,
@@ -190,6 +197,7 @@ async function run(argv: string[], opts: MainOptions): Promise<void> {
     if (!(Number.isInteger(Number(a['metrics-max-consumers'])) && Number(a['metrics-max-consumers']) >= 0)) throw new Error(`--metrics-max-consumers: want 0 or a positive integer, got '${a['metrics-max-consumers']}'`);
     if (!['http', 'http2', 'grpc', 'tcp'].includes(a['app-protocol']!)) throw new Error(`--app-protocol: '${a['app-protocol']}' is not one of http, http2, grpc, tcp`);
     if (a['app-protocol'] === 'tcp' && a.workers !== undefined && a.workers !== '1') throw new Error('--workers: a TCP app (--app-protocol tcp) is served by one process');
+    planes = new ControlPlanes(a['control-plane']!);
   } catch (e) {
     process.stderr.write(`${me}: ${(e as Error).message}\n${gatewayMode ? GATEWAY_USAGE : USAGE}\n`);
     process.exitCode = 2;
@@ -250,7 +258,7 @@ async function run(argv: string[], opts: MainOptions): Promise<void> {
     // The constructor only checks the token against --service/--namespace (no I/O), so a primary
     // runs it too: a wrong token fails now, not after N workers crash-loop on it.
     identity = new WorkloadIdentity({
-      address: a['control-plane']!,
+      address: planes,
       namespace,
       service,
       nodeId: id,
@@ -394,7 +402,7 @@ async function run(argv: string[], opts: MainOptions): Promise<void> {
     ...(worker ? { [NODE_META.instance]: baseId, [NODE_META.worker]: worker.index } : {}),
   };
   const ads = new AdsClient({
-    address: a['control-plane']!,
+    address: planes,
     node: { id, cluster: service, metadata, ...(a.zone ? { zone: a.zone } : {}) },
     logger: log.child({ component: 'xds' }),
     protocol: a['xds-protocol'] as XdsProtocolMode,
@@ -423,7 +431,7 @@ async function run(argv: string[], opts: MainOptions): Promise<void> {
   });
 
   const loadReporter = new LoadReporter({
-    address: a['control-plane']!,
+    address: planes,
     credentials: identity.channelCredentials(),
     node: () => ads.nodeMessage(),
     stats: requests,

@@ -19,5 +19,7 @@ export interface ProxyStatusJson {
   userAgent: string;
   stream: 'sotw' | 'delta';
   connectedAt: string;
+  /** The control-plane replica the proxy's stream is on (set by the admin API). */
+  replica?: string;
   types: Partial<Record<ResourceKind, TypeStatusJson>>;
 }

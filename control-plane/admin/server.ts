@@ -6,6 +6,7 @@
  *   GET    /v1/resources[?kind=&namespace=&name=]                  -> {items: MeshResource[]}
  *   DELETE /v1/resources/{kind}/{namespace}/{name}                 -> {revision, deleted}
  *   GET    /v1/proxies                                              -> {items: ProxyStatus[]}
+ *   GET    /v1/replicas                                             -> {items: ReplicaView[]}
  *   GET    /v1/proxies/{id}/config[?type=cluster]                   -> {nodeId, resources}
  *   POST   /v1/tokens {service, namespace?, ttlSeconds?}             -> {token, info}
  *   GET    /v1/tokens                                               -> {items: TokenInfo[]}
@@ -37,9 +38,11 @@ import { TYPE_URL, type ResourceKind } from '../../common/xds-types.js';
 import { CaError, type CertificateAuthority } from '../ca/ca.js';
 import type { JoinTokens } from '../ca/tokens.js';
 import type { IssuedRecord } from '../ca/service.js';
-import type { LoadStore } from '../telemetry/load-store.js';
 import type { RootRotation } from '../ca/rotation.js';
-import type { TraceStore } from '../telemetry/trace-store.js';
+import type { ReplicaView } from '../replicas.js';
+import { askPeers, type PeerAnswer } from './fan-out.js';
+import { LoadStore, type ExportedLoad } from '../telemetry/load-store.js';
+import { TraceStore, type StoredSpan, type TraceSummary } from '../telemetry/trace-store.js';
 
 /** Largest request body (an apply's JSON): 16 MiB, several times a 20,000-document configuration. */
 export const MAX_BODY = 16 * 1024 * 1024;
@@ -63,8 +66,16 @@ export interface AdminDeps {
   };
   /** The embedded trace store (OTLP receiver). */
   traces?: TraceStore;
+  /** Live control-plane replicas (one, this, on the file store). */
+  replicas?: () => ReplicaView[];
   /** Limits of the off-loop apply decoder (tests lower them). */
   decoder?: ApplyDecoderOptions;
+}
+
+/** Replicas that did not answer a fan-out, by name, with why (absent when all answered). */
+function unreachable(answers: ReadonlyArray<PeerAnswer<unknown>>): { unreachable?: Record<string, string> } {
+  const bad = answers.filter((a) => a.error);
+  return bad.length ? { unreachable: Object.fromEntries(bad.map((a) => [a.replica, a.error!])) } : {};
 }
 
 const NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
@@ -111,6 +122,47 @@ export class AdminServer {
     await this.#decoder.close();
   }
 
+  /** This replica's name (proxy-status says which replica each proxy is on). */
+  #self(): string | undefined {
+    return this.#deps.replicas?.().find((x) => x.self)?.name;
+  }
+
+  /** The other live replicas (none on one control plane). */
+  #peers(): Array<{ name: string; admin: string }> {
+    return (this.#deps.replicas?.() ?? []).filter((r) => !r.self);
+  }
+
+  async #traceEverywhere(tid: string, mine: StoredSpan[]): Promise<{ summary: TraceSummary; spans: StoredSpan[] } | undefined> {
+    const answers = await askPeers<{ spans: StoredSpan[] }>(this.#peers(), `/v1/traces/${tid}`, this.#deps.token);
+    const all = new TraceStore({ maxTraces: 1, maxBytes: Number.MAX_SAFE_INTEGER });
+    const seen = new Set<string>();
+    for (const s of [...mine, ...answers.flatMap((a) => a.body?.spans ?? [])]) {
+      if (seen.has(s.spanId)) continue;
+      seen.add(s.spanId);
+      all.add([s]);
+    }
+    const summary = all.summary(tid);
+    return summary ? { summary, spans: all.get(tid)! } : undefined;
+  }
+
+  /** `weft trace list` over every replica: summaries merged, a trace split across replicas summarized whole. */
+  async #traceListEverywhere(traces: TraceStore, search: string, mine: TraceSummary[], limit: number): Promise<unknown> {
+    const answers = await askPeers<{ items: TraceSummary[]; stored?: { traces: number; bytes: number } }>(this.#peers(), `/v1/traces${search}`, this.#deps.token);
+    const byId = new Map<string, TraceSummary[]>();
+    for (const s of [...mine, ...answers.flatMap((a) => a.body?.items ?? [])]) byId.set(s.traceId, [...(byId.get(s.traceId) ?? []), s]);
+    const items: TraceSummary[] = [];
+    for (const [tid, parts] of byId) {
+      if (parts.length === 1) items.push(parts[0]!);
+      else {
+        const whole = await this.#traceEverywhere(tid, traces.get(tid) ?? []);
+        if (whole) items.push(whole.summary);
+      }
+    }
+    items.sort((a, b) => (a.start < b.start ? 1 : a.start > b.start ? -1 : 0));
+    const stored = answers.reduce((acc, a) => ({ traces: acc.traces + (a.body?.stored?.traces ?? 0), bytes: acc.bytes + (a.body?.stored?.bytes ?? 0) }), { traces: traces.size, bytes: traces.bytes });
+    return { items: items.slice(0, limit), stored, ...unreachable(answers) };
+  }
+
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = parseUrl(req.url ?? '/');
     const path = url.pathname;
@@ -150,7 +202,20 @@ export class AdminServer {
       if (!KINDS.includes(kind as Kind)) throw new WeftError('ADMIN_BAD_REQUEST', `unknown kind '${kind}' (known: ${KINDS.join(', ')})`);
       return send(res, 200, await cp.delete([`${kind}/${ns}/${name}`]));
     }
-    if (m === 'GET' && path === '/v1/proxies') return send(res, 200, { items: this.#deps.proxyStatus() });
+    const local = url.searchParams.get('local') === '1';
+    if (m === 'GET' && path === '/v1/proxies') {
+      const self = this.#self();
+      const mine = this.#deps.proxyStatus().map((p) => (self ? { ...(p as object), replica: self } : p));
+      if (local) return send(res, 200, { items: mine });
+      const answers = await askPeers<{ items: unknown[] }>(this.#peers(), '/v1/proxies', this.#deps.token);
+      return send(res, 200, { items: [...mine, ...answers.flatMap((a) => a.body?.items ?? [])], ...unreachable(answers) });
+    }
+    if (m === 'GET' && path === '/v1/replicas' && this.#deps.replicas) return send(res, 200, { items: this.#deps.replicas() });
+    if (this.#deps.loads && m === 'GET' && path === '/v1/load-export') {
+      const w = Number(url.searchParams.get('windowMs') ?? '60000');
+      if (!(w >= 1000 && w <= 15 * 60_000)) throw new WeftError('ADMIN_BAD_REQUEST', 'windowMs: want milliseconds from 1000 (1s) to 900000 (15m)');
+      return send(res, 200, this.#deps.loads.exportWindow(w));
+    }
     if (m === 'GET' && parts[0] === 'v1' && parts[1] === 'proxies' && parts[3] === 'config' && parts.length === 4) {
       const type = url.searchParams.get('type') ?? undefined;
       if (type !== undefined && !(type in TYPE_URL)) {
@@ -160,7 +225,7 @@ export class AdminServer {
       if (!dump) throw new WeftError('CONFIG_NOT_FOUND', `no connected proxy with id '${parts[2]}' (see \`weft proxy-status\`)`);
       return send(res, 200, { nodeId: parts[2], resources: dump });
     }
-    const loads = this.#deps.loads;
+    let loads = this.#deps.loads;
     if (loads && m === 'GET' && path === '/v1/stats') {
       const q = url.searchParams;
       const w = q.get('windowMs') ?? '60000';
@@ -170,8 +235,18 @@ export class AdminServer {
       const direction = q.get('direction') ?? (by === 'consumer' ? 'gateway' : 'inbound');
       if (direction !== 'inbound' && direction !== 'outbound' && direction !== 'gateway') throw new WeftError('ADMIN_BAD_REQUEST', `direction: want inbound, outbound or gateway, got '${direction}'`);
       const service = q.get('service') ?? undefined;
-      if (by === 'consumer') return send(res, 200, { windowMs: Number(w), direction, by, items: loads.queryConsumers({ windowMs: Number(w), direction, ...(service ? { service } : {}) }) });
-      return send(res, 200, { windowMs: Number(w), direction, items: loads.query({ windowMs: Number(w), direction, ...(service ? { service } : {}) }) });
+      let missing = {};
+      if (!local && this.#peers().length) {
+        // Each sidecar reports to the replica it is connected to: merge every replica's reports.
+        const answers = await askPeers<ExportedLoad>(this.#peers(), `/v1/load-export?windowMs=${Number(w)}`, this.#deps.token);
+        const merged = new LoadStore();
+        merged.absorb(loads.exportWindow(Number(w)));
+        for (const a of answers) if (a.body) merged.absorb(a.body);
+        loads = merged;
+        missing = unreachable(answers);
+      }
+      if (by === 'consumer') return send(res, 200, { windowMs: Number(w), direction, by, items: loads.queryConsumers({ windowMs: Number(w), direction, ...(service ? { service } : {}) }), ...missing });
+      return send(res, 200, { windowMs: Number(w), direction, items: loads.query({ windowMs: Number(w), direction, ...(service ? { service } : {}) }), ...missing });
     }
     const traces = this.#deps.traces;
     if (traces && m === 'GET' && parts[0] === 'v1' && parts[1] === 'traces') {
@@ -181,20 +256,26 @@ export class AdminServer {
         const limit = q.get('limit');
         if (minDur !== null && !(Number(minDur) >= 0)) throw new WeftError('ADMIN_BAD_REQUEST', 'minDurationMs: want a number of milliseconds >= 0');
         if (limit !== null && !(Number.isInteger(Number(limit)) && Number(limit) > 0 && Number(limit) <= 1000)) throw new WeftError('ADMIN_BAD_REQUEST', 'limit: want an integer from 1 to 1000');
-        return send(res, 200, {
-          items: traces.list({
-            ...(q.get('service') ? { service: q.get('service')! } : {}),
-            ...(minDur !== null ? { minDurationMs: Number(minDur) } : {}),
-            errors: ['1', 'true'].includes(q.get('errors') ?? ''),
-            ...(limit !== null ? { limit: Number(limit) } : {}),
-          }),
-          stored: { traces: traces.size, bytes: traces.bytes },
-        });
+        const query = {
+          ...(q.get('service') ? { service: q.get('service')! } : {}),
+          ...(minDur !== null ? { minDurationMs: Number(minDur) } : {}),
+          errors: ['1', 'true'].includes(q.get('errors') ?? ''),
+          ...(limit !== null ? { limit: Number(limit) } : {}),
+        };
+        const mine = traces.list(query);
+        if (local || !this.#peers().length) return send(res, 200, { items: mine, stored: { traces: traces.size, bytes: traces.bytes } });
+        return send(res, 200, await this.#traceListEverywhere(traces, url.search, mine, query.limit ?? 20));
       }
       if (parts.length === 3) {
         const tid = parts[2]!.toLowerCase();
         if (!/^[0-9a-f]{32}$/.test(tid)) throw new WeftError('ADMIN_BAD_REQUEST', `'${parts[2]}' is not a trace id (32 hex digits)`);
-        const spans = traces.get(tid);
+        let spans = traces.get(tid);
+        if (!local && this.#peers().length) {
+          // A trace's hops may have reported to different replicas: its spans from every one.
+          const merged = await this.#traceEverywhere(tid, spans ?? []);
+          if (merged) return send(res, 200, merged);
+          spans = undefined;
+        }
         if (!spans) throw new WeftError('CONFIG_NOT_FOUND', `no trace ${tid} in the control plane's store (it keeps the most recent ${traces.size} traces; see \`weft trace list\`)`);
         return send(res, 200, { summary: traces.summary(tid), spans });
       }
@@ -214,7 +295,7 @@ export class AdminServer {
   async #identity(id: NonNullable<AdminDeps['identity']>, m: string, parts: string[], req: IncomingMessage, res: ServerResponse): Promise<void> {
     const cp = this.#deps.controlPlane;
     if (parts[1] === 'tokens') {
-      if (m === 'GET' && parts.length === 2) return send(res, 200, { items: id.tokens.list() });
+      if (m === 'GET' && parts.length === 2) return send(res, 200, { items: await id.tokens.list() });
       if (m === 'DELETE' && parts.length === 3) {
         const info = await id.tokens.revoke(parts[2]!);
         this.#log.info({ token: info.id, service: info.service, namespace: info.namespace }, 'join token revoked');

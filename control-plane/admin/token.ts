@@ -5,6 +5,8 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { writeAtomic } from '../ca/files.js';
+import type { Vault } from '../ca/vault.js';
 
 export const TOKEN_FILE = 'admin-token';
 
@@ -17,8 +19,24 @@ export function newAdminToken(): string {
   return `wa_${randomBytes(32).toString('base64url')}`;
 }
 
-export async function loadOrCreateToken(dataDir: string): Promise<string> {
+/**
+ * The admin token: from the data directory, or (replicas on etcd) the one every replica shares,
+ * made by the first replica and sealed in etcd; it is then also written to the data directory, so
+ * the CLI on each replica's machine finds it where it always has.
+ */
+export async function loadOrCreateToken(dataDir: string, vault?: Vault): Promise<string> {
   const path = join(dataDir, TOKEN_FILE);
+  if (vault) {
+    let shared = (await vault.get(TOKEN_FILE))?.trim();
+    if (!shared) {
+      const fresh = newAdminToken();
+      shared = (await vault.put([{ name: TOKEN_FILE, data: `${fresh}\n`, secret: true }], { ifValue: { name: TOKEN_FILE, data: undefined } })) ? fresh : (await vault.get(TOKEN_FILE))?.trim();
+    }
+    if (!shared) throw new Error(`${vault.where}: the shared admin token could not be read back`);
+    await mkdir(dataDir, { recursive: true, mode: 0o700 });
+    await writeAtomic(path, `${shared}\n`, 0o600);
+    return shared;
+  }
   try {
     const t = (await readFile(path, 'utf8')).trim();
     if (t) {

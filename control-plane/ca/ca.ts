@@ -6,7 +6,9 @@
  * Roots: an ECDSA P-256 root made on first start and kept under <data-dir>/ca (directory 0700,
  * key files 0600, written atomically), or the operator's own signing certificate and key (a root
  * or an intermediate, with the chain above it). Rotation state (trusted roots, which one signs,
- * phase) lives in ca/state.json, so a restart resumes a rotation where it was.
+ * phase) lives in ca/state.json, so a restart resumes a rotation where it was. With replicas on
+ * etcd all of it lives in etcd instead (vault.ts, etcd-vault.ts: keys sealed under the KEK), so
+ * every replica signs with the same root and follows the rotation steps another one takes.
  *
  * @peculiar/x509 builds and parses certificates and CSRs (node:crypto can verify but not build
  * them); node:crypto's X509Certificate verifies peers on the hot path.
@@ -14,9 +16,9 @@
 import 'reflect-metadata';
 import * as x509 from '@peculiar/x509';
 import { X509Certificate, randomBytes, webcrypto, createPrivateKey } from 'node:crypto';
-import { chmod, mkdir, readFile, rm } from 'node:fs/promises';
-import { writeAtomic } from './files.js';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { FileVault, type Vault, type VaultEntry } from './vault.js';
 import { silentLogger, type Logger } from '../../common/log.js';
 
 x509.cryptoProvider.set(webcrypto as never);
@@ -32,6 +34,8 @@ export interface CaOptions {
   rootKeyFile?: string;
   chainFile?: string;
   logger?: Logger;
+  /** Where roots and rotation state live: <dataDir>/ca by default, etcd for replicas. */
+  vault?: Vault;
 }
 
 export interface Identity {
@@ -80,67 +84,101 @@ interface State {
   phase: 'none' | 'added' | 'promoted';
 }
 
+const STATE = 'state.json';
+const stateJson = (s: State) => `${JSON.stringify(s, null, 2)}\n`;
 const fpName = (fp: string) => fp.replace(/:/g, '').toLowerCase().slice(0, 16);
 const pemOf = (c: x509.X509Certificate) => c.toString('pem');
 
 export class CertificateAuthority {
   readonly external: boolean;
-  readonly #dir: string;
+  readonly #vault: Vault;
   readonly #log: Logger;
   /** Built-in roots by fingerprint. */
   readonly #roots = new Map<string, { cert: x509.X509Certificate; node: X509Certificate; key: CryptoKey }>();
   #state: State = { trusted: [], phase: 'none' };
+  /** The stored state as read or written (what a conditional write compares with). */
+  #stateText: string | undefined;
   #external: Signer | undefined;
   readonly #listeners: Array<() => void> = [];
 
-  private constructor(dir: string, log: Logger, external: Signer | undefined) {
-    this.#dir = dir;
+  private constructor(vault: Vault, log: Logger, external: Signer | undefined) {
+    this.#vault = vault;
     this.#log = log;
     this.#external = external;
     this.external = external !== undefined;
   }
 
   static async open(o: CaOptions): Promise<CertificateAuthority> {
-    const dir = join(o.dataDir, 'ca');
-    await mkdir(dir, { recursive: true, mode: 0o700 });
-    await chmod(dir, 0o700);
     const log = o.logger ?? silentLogger;
+    const vault: Vault = o.vault ?? (await FileVault.open(join(o.dataDir, 'ca')));
     if (o.rootCertFile || o.rootKeyFile) {
       if (!o.rootCertFile || !o.rootKeyFile) throw new CaError('--ca-cert-file and --ca-key-file go together');
-      return new CertificateAuthority(dir, log, await loadExternal(o.rootCertFile, o.rootKeyFile, o.chainFile));
+      return new CertificateAuthority(vault, log, await loadExternal(o.rootCertFile, o.rootKeyFile, o.chainFile));
     }
-    const ca = new CertificateAuthority(dir, log, undefined);
+    const ca = new CertificateAuthority(vault, log, undefined);
     await ca.#load();
+    // Replicas sharing the vault: a rotation step taken by one is followed by the others.
+    vault.watch?.((names) => {
+      if (names.includes(STATE)) void ca.reload().catch((e: unknown) => log.warn({ err: { message: (e as Error).message } }, 'CA state changed in the store but could not be read; keeping the current one'));
+    });
     return ca;
   }
 
   async #load(): Promise<void> {
-    let state: State | undefined;
-    try {
-      state = JSON.parse(await readFile(join(this.#dir, 'state.json'), 'utf8')) as State;
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw new CaError(`${join(this.#dir, 'state.json')}: ${(e as Error).message}`);
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const text = await this.#vault.get(STATE);
+      if (text !== undefined) return this.#adopt(text);
+      // No CA yet: make one, unless another replica makes it first (then take that one).
+      const root = await this.#newRoot();
+      const state: State = { trusted: [root.fp], phase: 'none' };
+      const stateText = stateJson(state);
+      if (await this.#vault.put([...root.entries, { name: STATE, data: stateText, secret: false }], { ifValue: { name: STATE, data: undefined } })) {
+        this.#roots.set(root.fp, root.material);
+        this.#state = state;
+        this.#stateText = stateText;
+        this.#log.info({ fingerprint: root.fp, where: this.#vault.where }, 'CA root created');
+        return;
+      }
     }
-    if (!state) {
-      const fp = await this.#newRoot();
-      this.#state = { trusted: [fp], phase: 'none' };
-      await this.#saveState();
-      this.#log.info({ fingerprint: fp }, 'CA root created');
-      return;
-    }
-    for (const fp of state.trusted) {
-      const base = join(this.#dir, `root-${fpName(fp)}`);
-      const certPem = await readFile(`${base}.cert.pem`, 'utf8');
-      await chmod(`${base}.key.pem`, 0o600);
-      const keyPem = await readFile(`${base}.key.pem`, 'utf8');
-      const cert = new x509.X509Certificate(certPem);
-      const key = await importKey(keyPem);
-      this.#roots.set(fp, { cert, node: new X509Certificate(certPem), key });
-    }
-    this.#state = state;
+    throw new CaError(`${this.#vault.where}: the CA state keeps changing while it is being created`);
   }
 
-  async #newRoot(): Promise<string> {
+  /** Makes `text` (a stored state) the current one, reading roots not yet loaded. */
+  async #adopt(text: string): Promise<void> {
+    let state: State;
+    try {
+      state = JSON.parse(text) as State;
+      if (!Array.isArray(state.trusted) || !state.trusted.length || !['none', 'added', 'promoted'].includes(state.phase)) throw new Error('not a CA state');
+    } catch (e) {
+      throw new CaError(`${this.#vault.where}/${STATE}: ${(e as Error).message}`);
+    }
+    for (const fp of state.trusted) {
+      if (this.#roots.has(fp)) continue;
+      const base = `root-${fpName(fp)}`;
+      const certPem = await this.#vault.get(`${base}.cert.pem`);
+      const keyPem = await this.#vault.get(`${base}.key.pem`);
+      if (!certPem || !keyPem) throw new CaError(`${this.#vault.where}: root ${fp} is trusted but its certificate or key is missing`);
+      this.#roots.set(fp, { cert: new x509.X509Certificate(certPem), node: new X509Certificate(certPem), key: await importKey(keyPem) });
+    }
+    for (const fp of [...this.#roots.keys()]) if (!state.trusted.includes(fp)) this.#roots.delete(fp);
+    this.#state = state;
+    this.#stateText = text;
+  }
+
+  /**
+   * Reads the stored state again (another replica took a rotation step): the trust bundle and
+   * the signing root follow it, and listeners hear of it.
+   */
+  async reload(): Promise<void> {
+    if (this.#external) return;
+    const text = await this.#vault.get(STATE);
+    if (text === undefined || text === this.#stateText) return;
+    await this.#adopt(text);
+    this.#log.info({ phase: this.#state.phase, roots: this.#state.trusted }, 'CA state changed by another replica');
+    this.#emit();
+  }
+
+  async #newRoot(): Promise<{ fp: string; material: { cert: x509.X509Certificate; node: X509Certificate; key: CryptoKey }; entries: VaultEntry[] }> {
     const keys = (await webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify'])) as CryptoKeyPair;
     const now = Date.now();
     const cert = await x509.X509CertificateGenerator.createSelfSigned({
@@ -159,15 +197,29 @@ export class CertificateAuthority {
     const pem = pemOf(cert);
     const node = new X509Certificate(pem);
     const fp = node.fingerprint256;
-    const base = join(this.#dir, `root-${fpName(fp)}`);
-    await writeAtomic(`${base}.key.pem`, await pkcs8Pem(keys.privateKey), 0o600);
-    await writeAtomic(`${base}.cert.pem`, pem, 0o644);
-    this.#roots.set(fp, { cert, node, key: keys.privateKey });
-    return fp;
+    const base = `root-${fpName(fp)}`;
+    return {
+      fp,
+      material: { cert, node, key: keys.privateKey },
+      entries: [
+        { name: `${base}.key.pem`, data: await pkcs8Pem(keys.privateKey), secret: true },
+        { name: `${base}.cert.pem`, data: pem, secret: false },
+      ],
+    };
   }
 
-  async #saveState(): Promise<void> {
-    await writeAtomic(join(this.#dir, 'state.json'), `${JSON.stringify(this.#state, null, 2)}\n`, 0o600);
+  /**
+   * Stores the next rotation state, only if the stored one is still the one this replica holds:
+   * two replicas asked to rotate at once make one rotation, and the other is told.
+   */
+  async #commitState(next: State, entries: VaultEntry[] = [], remove: string[] = []): Promise<void> {
+    const text = stateJson(next);
+    if (!(await this.#vault.put([...entries, { name: STATE, data: text, secret: false }], { remove, ifValue: { name: STATE, data: this.#stateText } }))) {
+      await this.reload();
+      throw new CaError(`the CA rotation state changed meanwhile (another replica took a step; now phase ${this.#state.phase}): nothing was changed here`);
+    }
+    this.#state = next;
+    this.#stateText = text;
   }
 
   #emit(): void {
@@ -307,9 +359,9 @@ export class CertificateAuthority {
   async beginRotation(): Promise<void> {
     this.#noExternal();
     if (this.#state.phase !== 'none') throw new CaError(`a root rotation is already in progress (phase ${this.#state.phase})`);
-    const fp = await this.#newRoot();
-    this.#state = { trusted: [this.#state.trusted[0]!, fp], phase: 'added' };
-    await this.#saveState();
+    const root = await this.#newRoot();
+    await this.#commitState({ trusted: [this.#state.trusted[0]!, root.fp], phase: 'added' }, root.entries);
+    this.#roots.set(root.fp, root.material);
     this.#emit();
   }
 
@@ -317,8 +369,7 @@ export class CertificateAuthority {
     this.#noExternal();
     if (this.#state.phase !== 'added') throw new CaError(`cannot promote in phase ${this.#state.phase}`);
     const [old, next] = this.#state.trusted as [string, string];
-    this.#state = { trusted: [next, old], phase: 'promoted' };
-    await this.#saveState();
+    await this.#commitState({ trusted: [next, old], phase: 'promoted' });
     this.#emit();
   }
 
@@ -326,12 +377,9 @@ export class CertificateAuthority {
     this.#noExternal();
     if (this.#state.phase !== 'promoted') throw new CaError(`cannot finish in phase ${this.#state.phase}`);
     const [next, old] = this.#state.trusted as [string, string];
-    this.#state = { trusted: [next], phase: 'none' };
-    await this.#saveState();
+    const base = `root-${fpName(old)}`;
+    await this.#commitState({ trusted: [next], phase: 'none' }, [], [`${base}.key.pem`, `${base}.cert.pem`]);
     this.#roots.delete(old);
-    const base = join(this.#dir, `root-${fpName(old)}`);
-    await rm(`${base}.key.pem`, { force: true });
-    await rm(`${base}.cert.pem`, { force: true });
     this.#emit();
   }
 }

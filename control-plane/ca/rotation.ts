@@ -28,6 +28,16 @@ export interface RotationDeps {
   publishTrust: () => void;
   logger: Logger;
   stepTimeoutMs: number;
+  /**
+   * Replicas on etcd: whether this replica leads. A replica that does not lead only starts a
+   * rotation (its first step, stored in etcd for every replica); the leader drives the rest.
+   */
+  isLeader?: () => boolean;
+  /**
+   * Replicas on etcd: whether every other live replica's proxies are there too: `trust` (ACKed
+   * the current bundle) or `renewed` (hold leaves from the root `fingerprint`).
+   */
+  othersReady?: (what: 'trust' | 'renewed', fingerprint: string) => boolean;
 }
 
 export class RootRotation {
@@ -63,15 +73,20 @@ export class RootRotation {
   async #run(): Promise<void> {
     const { ca, logger } = this.d;
     const sidecars = () => this.d.proxies().filter((p) => p.role === 'sidecar');
+    const others = (what: 'trust' | 'renewed') => this.d.othersReady?.(what, ca.roots()[0]!.fingerprint) ?? true;
     if (ca.rotationPhase() === 'none') {
       this.step = 'add';
       await ca.beginRotation();
       logger.info({ roots: ca.roots().map((r) => r.fingerprint) }, 'root rotation: new root added to the trust bundle');
     }
     this.d.publishTrust();
+    if (this.d.isLeader && !this.d.isLeader()) {
+      logger.info('root rotation: started here; the leader replica takes it through its steps');
+      return;
+    }
     if (ca.rotationPhase() === 'added') {
       this.step = 'add';
-      await this.#waitFor('ACKed the new trust bundle', () => sidecars().every((p) => p.types.secret?.state === 'SYNCED'));
+      await this.#waitFor('ACKed the new trust bundle', () => sidecars().every((p) => p.types.secret?.state === 'SYNCED') && others('trust'));
       this.step = 'promote';
       await ca.promoteRotation();
       this.d.publishTrust();
@@ -81,7 +96,7 @@ export class RootRotation {
       this.step = 'promote';
       const fp = ca.roots()[0]!.fingerprint;
       await this.#waitFor('renewed from the new root', () =>
-        sidecars().every((p) => p.types.secret?.state === 'SYNCED' && this.d.identity.issued.get(p.nodeId)?.issuerFingerprint === fp),
+        sidecars().every((p) => p.types.secret?.state === 'SYNCED' && this.d.identity.issued.get(p.nodeId)?.issuerFingerprint === fp) && others('renewed'),
       );
       this.step = 'finish';
       await ca.finishRotation();

@@ -146,7 +146,7 @@ export class IdentityServer {
     let id: Identity;
     let via: IssuedRecord['via'];
     if (req.joinToken) {
-      const v = this.#o.tokens.verify(req.joinToken);
+      const v = await this.#o.tokens.verify(req.joinToken);
       if (!v.ok) throw refuse(grpc.status.UNAUTHENTICATED, v.reason);
       id = { trustDomain: mesh.trustDomain, namespace: v.info.namespace, service: v.info.service };
       via = 'join token';

@@ -46,6 +46,13 @@ interface Report {
   consumers: ConsumerEntry[];
 }
 
+type Exported<T> = Omit<T, 'lat'> & { lat: Array<[number, [number, number]]> };
+
+/** LoadStore.exportWindow's JSON. */
+export interface ExportedLoad {
+  nodes: Array<{ id: string; service: string; namespace: string; last: number; reports: Array<Omit<Report, 'entries' | 'consumers'> & { entries: Array<Exported<Entry>>; consumers: Array<Exported<ConsumerEntry>> }> }>;
+}
+
 interface NodeLoad {
   service: string;
   namespace: string;
@@ -175,6 +182,42 @@ export class LoadStore {
     }
     n.reports.push({ at: now, coveredMs: covered || fallbackMs, entries, consumers });
     this.#prune(n, now);
+  }
+
+  /**
+   * The reports of the last `windowMs` as JSON (replicas: another replica merges them into its
+   * own with `absorb`, so `weft stat` answers the same on every replica).
+   */
+  exportWindow(windowMs: number, now = Date.now()): ExportedLoad {
+    const from = now - windowMs;
+    const lat = (m: Map<number, [number, number]>) => [...m.entries()];
+    const nodes: ExportedLoad['nodes'] = [];
+    for (const [id, n] of this.#nodes) {
+      const reports = n.reports.filter((r) => r.at + r.coveredMs > from);
+      if (!reports.length) continue;
+      nodes.push({
+        id,
+        service: n.service,
+        namespace: n.namespace,
+        last: n.last,
+        reports: reports.map((r) => ({ ...r, entries: r.entries.map((e) => ({ ...e, lat: lat(e.lat) })), consumers: r.consumers.map((c) => ({ ...c, lat: lat(c.lat) })) })),
+      });
+    }
+    return { nodes };
+  }
+
+  /** Adds another replica's exported reports (a node already known here keeps its own). */
+  absorb(data: ExportedLoad): void {
+    for (const n of data.nodes ?? []) {
+      if (this.#nodes.has(n.id) || !Array.isArray(n.reports)) continue;
+      const lat = (pairs: Array<[number, [number, number]]>) => new Map(Array.isArray(pairs) ? pairs : []);
+      this.#nodes.set(n.id, {
+        service: n.service,
+        namespace: n.namespace,
+        last: n.last,
+        reports: n.reports.map((r) => ({ ...r, entries: r.entries.map((e) => ({ ...e, lat: lat(e.lat) })), consumers: r.consumers.map((c) => ({ ...c, lat: lat(c.lat) })) })),
+      });
+    }
   }
 
   /** Forget a node (its stream ended long ago; called by pruning). */

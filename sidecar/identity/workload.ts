@@ -22,10 +22,11 @@ import type { Logger } from '../../common/log.js';
 import { SignCertificateRequestSchema, type SignCertificateResponse } from '../../proto/gen/weft/v1/identity_pb.js';
 import { createCsr, generateKey } from './csr.js';
 import { MeshTls, splitPem, spiffeVerifier } from '../tls/mesh-tls.js';
+import { ControlPlanes } from './control-planes.js';
 
 export interface IdentityOptions {
-  /** host:port of the control plane's xDS (TLS) listener. */
-  address: string;
+  /** host:port of the control plane's xDS (TLS) listener, or the replicas (shared with the ADS client). */
+  address: string | ControlPlanes;
   namespace: string;
   service: string;
   nodeId: string;
@@ -40,7 +41,15 @@ export interface IdentityOptions {
   tls: MeshTls;
 }
 
-export class IdentityError extends Error {}
+export class IdentityError extends Error {
+  /** The control plane answered no (not: could not be reached). */
+  constructor(
+    message: string,
+    readonly refused = false,
+  ) {
+    super(message);
+  }
+}
 
 const normFp = (fp: string) => fp.replace(/:/g, '').toUpperCase();
 
@@ -82,7 +91,7 @@ async function fetchPinnedRoot(address: string, fingerprint: string, timeoutMs =
         c = c.issuerCertificate;
       }
       s.destroy();
-      reject(new IdentityError(`the control plane at ${address} does not present the CA root the join token pins (${fingerprint}); wrong control plane, or pass --ca-file`));
+      reject(new IdentityError(`the control plane at ${address} does not present the CA root the join token pins (${fingerprint}); wrong control plane, or pass --ca-file`, true));
     });
   });
 }
@@ -97,9 +106,11 @@ export class WorkloadIdentity {
   #renewing: Promise<void> | undefined;
   #closed = false;
   #failures = 0;
+  readonly #planes: ControlPlanes;
 
   constructor(o: IdentityOptions) {
     this.#o = o;
+    this.#planes = ControlPlanes.of(o.address);
     this.#log = o.logger;
     if (o.token !== undefined) {
       this.#claims = decodeJoinTokenClaims(o.token);
@@ -123,7 +134,8 @@ export class WorkloadIdentity {
       }
       if (!splitPem(anchor).length) throw new IdentityError(`--ca-file ${this.#o.caFile}: no PEM certificate in it`);
     } else if (this.#claims) {
-      anchor = await fetchPinnedRoot(this.#o.address, this.#claims.caFingerprint);
+      const claims = this.#claims;
+      anchor = await this.#eachReplica((address) => fetchPinnedRoot(address, claims.caFingerprint));
     } else throw new IdentityError('a join token (--token-file or WEFT_JOIN_TOKEN) is required to obtain a workload identity');
     this.#anchorPem = anchor;
     this.#o.tls.setControlPlaneTrust(anchor);
@@ -151,12 +163,35 @@ export class WorkloadIdentity {
     return this.#anchorPem;
   }
 
+  /**
+   * Runs `fn` against the current replica, then each other one while they cannot be reached (a
+   * refusal, such as a wrong token, is an answer: it is not tried elsewhere).
+   */
+  async #eachReplica<T>(fn: (address: string) => Promise<T>): Promise<T> {
+    let last: unknown;
+    for (let i = 0; i < this.#planes.size; i++) {
+      const address = this.#planes.current;
+      try {
+        return await fn(address);
+      } catch (e) {
+        if (e instanceof IdentityError && e.refused) throw e;
+        last = e;
+        this.#planes.next(address);
+      }
+    }
+    throw last;
+  }
+
   async #sign(firstContact: boolean): Promise<void> {
+    await this.#eachReplica((address) => this.#signAt(address, firstContact));
+  }
+
+  async #signAt(address: string, firstContact: boolean): Promise<void> {
     const key = generateKey();
     const csr = createCsr(key, this.spiffeId);
     const useCert = !firstContact && this.#o.tls.cert !== undefined;
     const req = create(SignCertificateRequestSchema, { csrPem: csr, joinToken: useCert ? '' : (this.#o.token ?? ''), nodeId: this.#o.nodeId });
-    const client = new grpc.Client(this.#o.address, this.#credentials(useCert), controlPlaneChannelOptions(this.#o.address));
+    const client = new grpc.Client(address, this.#credentials(useCert), controlPlaneChannelOptions(address));
     const d = identityServiceDefinition.SignCertificate;
     let res: SignCertificateResponse;
     try {
@@ -166,9 +201,9 @@ export class WorkloadIdentity {
     } catch (e) {
       const ge = e as grpc.ServiceError;
       if (ge.code === grpc.status.UNAUTHENTICATED || ge.code === grpc.status.PERMISSION_DENIED || ge.code === grpc.status.INVALID_ARGUMENT) {
-        throw new IdentityError(`the control plane refused the certificate request: ${ge.details || ge.message}`);
+        throw new IdentityError(`the control plane refused the certificate request: ${ge.details || ge.message}`, true);
       }
-      throw new IdentityError(`certificate request to ${this.#o.address} failed: ${ge.details || ge.message}`);
+      throw new IdentityError(`certificate request to ${address} failed: ${ge.details || ge.message}`);
     } finally {
       client.close();
     }

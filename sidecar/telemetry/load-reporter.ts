@@ -12,6 +12,7 @@ import * as grpc from '@grpc/grpc-js';
 import { create, type MessageInitShape } from '@bufbuild/protobuf';
 import type { Logger } from '../../common/log.js';
 import { controlPlaneChannelOptions } from '../identity/workload.js';
+import { ControlPlanes } from '../identity/control-planes.js';
 import { CONSUMER_SERVICE_PREFIX, LATENCY_METRIC_PREFIX, lrsServiceDefinition, RATE_LIMITED_METRIC, ROUTE_SERVICE_PREFIX } from '../../common/lrs-service.js';
 import { LoadStatsRequestSchema, type LoadStatsRequest, type LoadStatsResponse } from '../../proto/gen/envoy/service/load_stats/v3/lrs_pb.js';
 import type { ClusterStatsSchema } from '../../proto/gen/envoy/config/endpoint/v3/load_report_pb.js';
@@ -19,7 +20,8 @@ import { LAT_BUCKETS, type LoadWindow, type RequestStats } from './request-stats
 import type { ConsumerStats } from './consumer-stats.js';
 
 export interface LoadReporterOptions {
-  address: string;
+  /** The control plane (replicas: the ADS client's, so reports go where its stream is). */
+  address: string | ControlPlanes;
   credentials: grpc.ChannelCredentials;
   node: () => NonNullable<LoadStatsRequest['node']>;
   stats: RequestStats;
@@ -44,6 +46,7 @@ export class LoadReporter {
   #since = performance.now();
   #closed = false;
   #failures = 0;
+  #clientAddress = '';
 
   constructor(o: LoadReporterOptions) {
     this.#o = o;
@@ -55,7 +58,14 @@ export class LoadReporter {
 
   #connect(): void {
     if (this.#closed) return;
-    this.#client ??= new grpc.Client(this.#o.address, this.#o.credentials, controlPlaneChannelOptions(this.#o.address));
+    // Replicas: report to the one the ADS stream is on (it moves when that replica goes away).
+    const address = ControlPlanes.of(this.#o.address).current;
+    if (this.#clientAddress !== address) {
+      this.#client?.close();
+      this.#client = undefined;
+    }
+    this.#clientAddress = address;
+    this.#client ??= new grpc.Client(address, this.#o.credentials, controlPlaneChannelOptions(address));
     const d = lrsServiceDefinition.StreamLoadStats;
     const stream = this.#client.makeBidiStreamRequest(d.path, d.requestSerialize, d.responseDeserialize) as Stream;
     this.#stream = stream;

@@ -13,6 +13,7 @@ import * as grpc from '@grpc/grpc-js';
 import { create, type JsonObject } from '@bufbuild/protobuf';
 import { adsServiceDefinition } from '../../common/ads-service.js';
 import { controlPlaneChannelOptions } from '../identity/workload.js';
+import { ControlPlanes } from '../identity/control-planes.js';
 import { formatFieldError, type FieldError } from '../../common/errors.js';
 import { silentLogger, type Logger } from '../../common/log.js';
 import { NODE_META, TYPE_URL, type ResourceKind, type TypeUrl } from '../../common/xds-types.js';
@@ -53,8 +54,8 @@ export interface SidecarNodeIdentity {
 }
 
 export interface AdsClientOptions {
-  /** host:port of the control plane's xDS listener. */
-  address: string;
+  /** host:port of the control plane's xDS listener, or the replicas to fail over between. */
+  address: string | ControlPlanes;
   node: SidecarNodeIdentity;
   logger?: Logger;
   onUpdate?: (config: XdsConfig, kind: ResourceKind) => void;
@@ -89,9 +90,13 @@ export class AdsClient {
   #closed = false;
   #connected = false;
   #sentNode = false;
+  readonly #planes: ControlPlanes;
+  /** The replica the current (or last) stream went to. */
+  #address = '';
 
   constructor(opts: AdsClientOptions) {
     this.#opts = opts;
+    this.#planes = ControlPlanes.of(opts.address);
     this.#log = opts.logger ?? silentLogger;
     this.#protocol = opts.protocol === 'sotw' ? 'sotw' : 'delta';
   }
@@ -103,6 +108,11 @@ export class AdsClient {
   /** The xDS variant in use (or to be tried next). */
   get protocol(): XdsProtocol {
     return this.#protocol;
+  }
+
+  /** The control-plane replica this client streams from (or tries next). */
+  get address(): string {
+    return this.#address || this.#planes.current;
   }
 
   /** True while a stream is open and has received at least one response. */
@@ -153,7 +163,9 @@ export class AdsClient {
   #connect(): void {
     if (this.#closed) return;
     this.#client?.close();
-    this.#client = new grpc.Client(this.#opts.address, this.#opts.credentials ?? grpc.credentials.createInsecure(), controlPlaneChannelOptions(this.#opts.address));
+    const address = this.#planes.current;
+    this.#address = address;
+    this.#client = new grpc.Client(address, this.#opts.credentials ?? grpc.credentials.createInsecure(), controlPlaneChannelOptions(address));
     const delta = this.#protocol === 'delta';
     const d = delta ? adsServiceDefinition.DeltaAggregatedResources : adsServiceDefinition.StreamAggregatedResources;
     const stream = this.#client.makeBidiStreamRequest(d.path, d.requestSerialize as (m: unknown) => Buffer, d.responseDeserialize as (b: Buffer) => DiscoveryResponse | DeltaDiscoveryResponse) as AnyStream;
@@ -176,7 +188,10 @@ export class AdsClient {
         this.#connect();
         return;
       }
-      this.#scheduleReconnect(why);
+      // Lost (replica died, restarted, partitioned) or never reached: the next replica is tried
+      // (with one, the same again); the last good config keeps serving meanwhile.
+      this.#planes.next(address);
+      this.#scheduleReconnect(why, address);
     };
     stream.on('error', (e: grpc.ServiceError) => lost(e.message, e.code));
     stream.on('end', () => lost('stream ended'));
@@ -204,12 +219,14 @@ export class AdsClient {
     }
   }
 
-  #scheduleReconnect(why: string): void {
+  #scheduleReconnect(why: string, from: string): void {
     if (this.#closed) return;
     const { baseMs, maxMs } = this.#opts.backoff ?? { baseMs: 100, maxMs: 15_000 };
-    const ceiling = Math.min(maxMs, baseMs * 2 ** this.#attempt++);
+    // The backoff grows once per round over every replica: a proxy whose replica died reaches
+    // the next one at once, and a mesh whose replicas are all down does not hammer them.
+    const ceiling = Math.min(maxMs, baseMs * 2 ** Math.floor(this.#attempt++ / this.#planes.size));
     const delay = ceiling / 2 + Math.random() * (ceiling / 2); // jitter: never all at once
-    this.#log.warn({ why, retryInMs: Math.round(delay) }, 'control plane unreachable; serving the last good config');
+    this.#log.warn({ why, controlPlane: from, next: this.#planes.current, retryInMs: Math.round(delay) }, 'control plane unreachable; serving the last good config');
     clearTimeout(this.#timer);
     this.#timer = setTimeout(() => this.#connect(), delay);
     this.#timer.unref();
@@ -276,9 +293,16 @@ export class AdsClient {
     return message;
   }
 
-  #onSotw(r: DiscoveryResponse): void {
+  /** A response on the current stream: the replica is reachable; say so once per stream. */
+  #answered(): void {
     this.#attempt = 0;
+    if (this.#connected) return;
     this.#connected = true;
+    this.#log.info({ controlPlane: this.#address, protocol: this.#protocol }, 'xDS stream up');
+  }
+
+  #onSotw(r: DiscoveryResponse): void {
+    this.#answered();
     const t = r.typeUrl as TypeUrl;
     const kind = KIND[t];
     this.#nonces.set(t, r.nonce);
@@ -300,8 +324,7 @@ export class AdsClient {
   }
 
   #onDelta(r: DeltaDiscoveryResponse): void {
-    this.#attempt = 0;
-    this.#connected = true;
+    this.#answered();
     const t = r.typeUrl as TypeUrl;
     const kind = KIND[t];
     const nack = (message: string) => this.#sendDelta(create(DeltaDiscoveryRequestSchema, { typeUrl: t, responseNonce: r.nonce, errorDetail: errorDetail(message) }));

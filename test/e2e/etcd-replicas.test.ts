@@ -4,12 +4,13 @@
 // resource read at the same revision, one on each replica: one wins, the other gets 409
 // CONFIG_CONFLICT, and what is stored is the winner's; applies to different resources on both
 // replicas at once both land.
-import { readFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEtcdCluster, type EtcdCluster } from '../harness/etcd.js';
-import { eventually, figure, startControlPlane, startInstance, weftApply, type ControlPlaneProc, type Instance } from '../harness/processes.js';
+import { eventually, figure, startControlPlane, tempDir, startInstance, weftApply, type ControlPlaneProc, type Instance } from '../harness/processes.js';
 
 const service = (name: string, portName = 'http') => `apiVersion: weft.dev/v1alpha1\nkind: Service\nmetadata: { name: ${name} }\nspec:\n  ports: [{ name: ${portName}, port: 8080, protocol: http }]\n`;
 
@@ -47,7 +48,9 @@ describe('control-plane replicas on etcd', () => {
 
   beforeAll(async () => {
     etcd = await startEtcdCluster(3);
-    const store = ['--store', `etcd://${etcd.endpoints}`];
+    const kek = join(tempDir('weft-kek-'), 'kek');
+    writeFileSync(kek, randomBytes(32).toString('base64'), { mode: 0o600 });
+    const store = ['--store', `etcd://${etcd.endpoints}`, '--ca-kek-file', kek];
     [a, b] = await Promise.all([startControlPlane({ extraArgs: store }), startControlPlane({ extraArgs: store })]);
     expect((await apply(a, service('orders') + '---\n' + service('web'))).status).toBe(200);
     // Both instances join replica B, which learnt the services from etcd.
@@ -108,8 +111,9 @@ spec:
   });
 
   it('the registry is shared: an instance registered through replica A is served to a sidecar on replica B, and leaves it when it drains', async () => {
-    // The replicas do not share a CA yet: sidecars of different replicas talk plaintext here.
-    expect((await apply(a, 'apiVersion: weft.dev/v1alpha1\nkind: MeshConfig\nmetadata: { name: mesh }\nspec:\n  mtls: { mode: DISABLE }\n---\n' + service('payments'))).status).toBe(200);
+    // One CA for both replicas: payments' certificate (from replica A) is trusted by web's
+    // sidecar (certificate from replica B), so this is mTLS end to end.
+    expect((await apply(a, service('payments'))).status).toBe(200);
     const payments = await startInstance(a.xdsPort, 'http', 'payments', 'payments-1');
     try {
       const t0 = performance.now();

@@ -189,6 +189,8 @@ export interface SidecarOptions {
   extraArgs?: string[];
   /** Join token to use (default: a fresh one for the service from the control plane). */
   token?: string;
+  /** --control-plane (default: the TLS xDS address of the control plane `xdsPort` names); replicas: a list. */
+  controlPlane?: string;
 }
 
 /** Starts `weft sidecar` on free ports; resolves once it printed its ready line. */
@@ -201,7 +203,7 @@ export async function startSidecar(xdsPort: number, o: SidecarOptions): Promise<
   const p = spawnNode(
     [
       WEFT, 'sidecar', '--service', o.service, '--namespace', o.namespace ?? 'default', '--app-port', String(o.appPort),
-      '--app-protocol', o.appProtocol ?? 'http', '--control-plane', `127.0.0.1:${cp.xdsTlsPort}`, '--token-file', tokenFile,
+      '--app-protocol', o.appProtocol ?? 'http', '--control-plane', o.controlPlane ?? `127.0.0.1:${cp.xdsTlsPort}`, '--token-file', tokenFile,
       '--outbound-port', '0', '--inbound-port', '0', '--inbound-address', '127.0.0.1', '--admin-port', '0', '--drain-delay', '300ms',
       ...(o.labels ? ['--labels', Object.entries(o.labels).map(([k, v]) => `${k}=${v}`).join(',')] : []),
       ...(o.id ? ['--id', o.id] : []),
@@ -233,7 +235,7 @@ export interface GatewayProc extends Spawned {
  * default the Gateway's name), its listeners bound on 127.0.0.1. Resolves once it runs; its
  * listeners follow the Gateway's config (wait on them with `eventually`).
  */
-export async function startGateway(xdsPort: number, gateway: string, o: { service?: string; extraArgs?: string[] } = {}): Promise<GatewayProc> {
+export async function startGateway(xdsPort: number, gateway: string, o: { service?: string; extraArgs?: string[]; controlPlane?: string } = {}): Promise<GatewayProc> {
   const cp = controlPlanes.get(xdsPort);
   if (!cp) throw new Error(`no control plane started by the harness has xDS port ${xdsPort}`);
   const [namespace, name] = gateway.split('/') as [string, string];
@@ -241,7 +243,7 @@ export async function startGateway(xdsPort: number, gateway: string, o: { servic
   const tokenFile = join(tempDir('weft-token-'), 'token');
   writeFileSync(tokenFile, token, { mode: 0o600 });
   const p = spawnNode(
-    [WEFT, 'gateway', '--gateway', gateway, ...(o.service ? ['--service', o.service] : []), '--control-plane', `127.0.0.1:${cp.xdsTlsPort}`, '--token-file', tokenFile, '--listen-address', '127.0.0.1', '--admin-port', '0', '--drain-delay', '300ms', ...(o.extraArgs ?? [])],
+    [WEFT, 'gateway', '--gateway', gateway, ...(o.service ? ['--service', o.service] : []), '--control-plane', o.controlPlane ?? `127.0.0.1:${cp.xdsTlsPort}`, '--token-file', tokenFile, '--listen-address', '127.0.0.1', '--admin-port', '0', '--drain-delay', '300ms', ...(o.extraArgs ?? [])],
     { env: { WEFT_LOG_LEVEL: process.env.WEFT_TEST_LOG_LEVEL ?? 'warn' } },
   );
   const m = await p.waitLine(/ready id=(\S+) gateway=\S+ admin=[\d.]+:(\d+)/);

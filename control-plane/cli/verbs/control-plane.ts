@@ -6,6 +6,7 @@ import { defaultDataDir, usageError, type Verb } from '../context.js';
 import { parseDurationFlag } from '../flags.js';
 import { readFileSync } from 'node:fs';
 import { parseEtcdUrl, type EtcdStoreOptions } from '../../store/etcd-options.js';
+import { deriveKek } from '../../ca/etcd-vault.js';
 
 const usage = `Usage: weft control-plane [--data-dir DIR] [--xds-address HOST:PORT] [--admin-address HOST:PORT] [flags]
 
@@ -24,6 +25,15 @@ of the world and delta) that every proxy connects to, plus the admin API the CLI
                             a client certificate when etcd asks for one
   --etcd-username U, --etcd-password-file FILE
                             etcd authentication
+  --ca-kek-file FILE        with etcd, required: the key-encryption key (32+ bytes of secret, the
+                            same file on every replica; make it once with
+                            \`head -c 32 /dev/urandom | base64 > kek\`). The CA's signing keys, the
+                            join-token key and the admin token live in etcd sealed with it, so
+                            every replica signs with one CA and accepts one admin token.
+  --replica-name NAME       this replica's name among replicas (default HOSTNAME-PID)
+  --advertise-host HOST     where other replicas, the CLI and proxies reach this replica (shown by
+                            \`weft get replicas\`); default: the --admin-address host, or the
+                            machine's hostname when that is 0.0.0.0 or ::
   --xds-address HOST:PORT   xDS over TLS (ADS, and the certificate API sidecars use); default
                             127.0.0.1:15010. Sidecars authenticate with their workload certificate.
   --xds-plaintext-address HOST:PORT
@@ -86,6 +96,9 @@ export const controlPlane: Verb = {
         'etcd-key-file': { type: 'string' },
         'etcd-username': { type: 'string' },
         'etcd-password-file': { type: 'string' },
+        'ca-kek-file': { type: 'string' },
+        'replica-name': { type: 'string' },
+        'advertise-host': { type: 'string' },
       },
     });
     let graceMs: number;
@@ -129,6 +142,7 @@ export const controlPlane: Verb = {
           throw usageError(`${flag}: ${(e as Error).message}`, usage);
         }
       };
+      if (!values['ca-kek-file']) throw usageError('--store etcd://... needs --ca-kek-file: the key-encryption key every replica shares (make it once: head -c 32 /dev/urandom | base64 > kek)', usage);
       etcd = {
         endpoints,
         ...(values['etcd-prefix'] ? { prefix: values['etcd-prefix'] } : {}),
@@ -136,14 +150,26 @@ export const controlPlane: Verb = {
         ...(values['etcd-username'] ? { auth: { username: values['etcd-username'], password: read(values['etcd-password-file']!, '--etcd-password-file').trim() } } : {}),
       };
     } else {
-      for (const f of ['etcd-prefix', 'etcd-ca-file', 'etcd-cert-file', 'etcd-key-file', 'etcd-username', 'etcd-password-file'] as const) if (values[f] !== undefined) throw usageError(`--${f} needs --store etcd://...`, usage);
+      for (const f of ['etcd-prefix', 'etcd-ca-file', 'etcd-cert-file', 'etcd-key-file', 'etcd-username', 'etcd-password-file', 'ca-kek-file'] as const) if (values[f] !== undefined) throw usageError(`--${f} needs --store etcd://...`, usage);
     }
+    let caKek: Buffer | undefined;
+    if (values['ca-kek-file']) {
+      try {
+        caKek = readFileSync(values['ca-kek-file']);
+        deriveKek(caKek, values['ca-kek-file']);
+      } catch (e) {
+        throw usageError(`--ca-kek-file: ${(e as Error).message}`, usage);
+      }
+    }
+    if (values['replica-name'] !== undefined && !/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(values['replica-name'])) throw usageError(`--replica-name: want letters, digits, '.', '_' or '-' (at most 63), got '${values['replica-name']}'`, usage);
     const logger = createLogger('weft-control-plane', values['log-level'] ?? process.env.WEFT_LOG_LEVEL ?? 'info');
     let cp;
     try {
       cp = await startControlPlane({
         dataDir: values['data-dir'] ?? defaultDataDir(),
-        ...(etcd ? { etcd } : {}),
+        ...(etcd ? { etcd, caKek } : {}),
+        ...(values['replica-name'] ? { replicaName: values['replica-name'] } : {}),
+        ...(values['advertise-host'] ? { advertiseHost: values['advertise-host'] } : {}),
         xdsAddress: values['xds-address']!,
         adminAddress: values['admin-address']!,
         registryGraceMs: graceMs,

@@ -7,7 +7,9 @@ const usage = `Usage: weft proxy-status [-o table|json]
 
 Lists connected proxies (Weft sidecars, gRPC proxyless clients, Envoy) with the sync state of each
 xDS resource type: SYNCED (acknowledged the latest version), STALE (sent, not yet acknowledged),
-NACKED (rejected; the message says why, and the proxy keeps its last good config).
+NACKED (rejected; the message says why, and the proxy keeps its last good config). With several
+control-plane replicas (on etcd) the replica asked lists every replica's proxies, with a REPLICA
+column saying which one each proxy is connected to.
 
 ${CLIENT_USAGE}`;
 
@@ -19,7 +21,9 @@ export const proxyStatus: Verb = {
   usage,
   async run(args, io) {
     const { values } = parseArgs({ args, options: { ...CLIENT_OPTIONS, output: { type: 'string', short: 'o', default: 'table' } } });
-    const { items } = await new AdminClient(values).request<{ items: ProxyStatusJson[] }>('GET', '/v1/proxies');
+    const { items, unreachable } = await new AdminClient(values).request<{ items: ProxyStatusJson[]; unreachable?: Record<string, string> }>('GET', '/v1/proxies');
+    // Replicas on etcd: the replica asked gathers every replica's proxies; say which did not answer.
+    for (const [r, why] of Object.entries(unreachable ?? {})) io.err(`weft: replica ${r} did not answer (${why}): its proxies are not listed`);
     if (values.output === 'json') {
       io.out(JSON.stringify(items, null, 2));
       return 0;
@@ -28,16 +32,18 @@ export const proxyStatus: Verb = {
       io.out('no proxies connected');
       return 0;
     }
+    const several = new Set(items.map((p) => p.replica)).size > 1;
     const rows = items.map((p) => [
       p.nodeId,
       p.service ? `${p.service}.${p.namespace}` : '-',
       `${p.role}/${p.stream}`,
+      ...(several ? [p.replica ?? '-'] : []),
       ...COLS.map((k) => {
         const t = p.types[k];
         return t ? `${t.state}${t.state === 'NACKED' ? '' : ''}` : '-';
       }),
     ]);
-    io.out(table(['PROXY', 'SERVICE', 'KIND', 'CDS', 'EDS', 'LDS', 'RDS', 'SDS'], rows));
+    io.out(table(['PROXY', 'SERVICE', 'KIND', ...(several ? ['REPLICA'] : []), 'CDS', 'EDS', 'LDS', 'RDS', 'SDS'], rows));
     for (const p of items) {
       for (const k of COLS) {
         const t = p.types[k];

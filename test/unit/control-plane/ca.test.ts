@@ -1,7 +1,7 @@
 // The mesh CA and join tokens with real crypto: roots on disk (modes, reopen), CSRs made by the
 // sidecar's own encoder, SAN checks, peer verification, rotation phases, an operator-supplied CA.
 import { X509Certificate } from 'node:crypto';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { CaError, CertificateAuthority } from '../../../control-plane/ca/ca.js';
@@ -124,33 +124,55 @@ describe('JoinTokens', () => {
     const dir = tempDir('weft-tok-');
     const t = await JoinTokens.open(dir);
     const { token, info } = await t.create({ namespace: 'shop', service: 'orders', ttlMs: 60_000, ...TD });
-    const ok = t.verify(token);
+    const ok = await t.verify(token);
     expect(ok.ok && ok.info.service).toBe('orders');
     expect(decodeJoinTokenClaims(token)).toMatchObject({ id: info.id, service: 'orders', namespace: 'shop', caFingerprint: 'AB:CD' });
-    expect(t.verify(token, new Date(Date.now() + 120_000))).toEqual({ ok: false, reason: `join token ${info.id} expired at ${info.expiresAt}` });
+    expect(await t.verify(token, new Date(Date.now() + 120_000))).toEqual({ ok: false, reason: `join token ${info.id} expired at ${info.expiresAt}` });
     const flipped = token.slice(0, -2) + (token.endsWith('AA') ? 'BB' : 'AA');
-    expect(t.verify(flipped)).toEqual({ ok: false, reason: 'join token signature does not verify (forged, or issued by another control plane)' });
+    expect(await t.verify(flipped)).toEqual({ ok: false, reason: 'join token signature does not verify (forged, or issued by another control plane)' });
     const otherCp = await JoinTokens.open(tempDir('weft-tok-'));
     const foreign = (await otherCp.create({ namespace: 'shop', service: 'orders', ttlMs: 60_000, ...TD })).token;
-    expect(t.verify(foreign)).toMatchObject({ ok: false, reason: expect.stringMatching(/signature does not verify/) });
-    expect(t.verify('weft1.nope.nope')).toEqual({ ok: false, reason: 'malformed join token' });
+    expect(await t.verify(foreign)).toMatchObject({ ok: false, reason: expect.stringMatching(/signature does not verify/) });
+    expect(await t.verify('weft1.nope.nope')).toEqual({ ok: false, reason: 'malformed join token' });
     await t.revoke(info.id);
-    expect(t.verify(token)).toEqual({ ok: false, reason: `join token ${info.id} was revoked` });
+    expect(await t.verify(token)).toEqual({ ok: false, reason: `join token ${info.id} was revoked` });
     await expect(t.revoke('nope')).rejects.toThrow('no join token with id nope');
     // Unknown id: a correctly signed token the registry never saw (e.g. tokens.json restored from backup).
     const fresh = await JoinTokens.open(dir);
-    expect(fresh.list().map((x) => x.id)).toEqual([info.id]);
-    expect(fresh.list()[0]!.revoked).toBe(true);
+    expect((await fresh.list()).map((x) => x.id)).toEqual([info.id]);
+    expect((await fresh.list())[0]!.revoked).toBe(true);
   });
 
-  it('keeps the key and the list 0600, and never the token itself', async () => {
+  it('keeps the key and the records 0600, and never the token itself', async () => {
     const dir = tempDir('weft-tok-');
     const t = await JoinTokens.open(dir);
-    const { token } = await t.create({ namespace: 'default', service: 'web', ttlMs: 60_000, ...TD });
+    const { token, info } = await t.create({ namespace: 'default', service: 'web', ttlMs: 60_000, ...TD });
     expect(mode(join(dir, 'ca', 'token-key'))).toBe('600');
-    expect(mode(join(dir, 'ca', 'tokens.json'))).toBe('600');
-    const list = readFileSync(join(dir, 'ca', 'tokens.json'), 'utf8');
-    expect(list).not.toContain(token.split('.')[2]!);
-    expect(list).not.toContain(token);
+    const record = join(dir, 'ca', 'tokens', `${info.id}.json`);
+    expect(mode(record)).toBe('600');
+    const text = readFileSync(record, 'utf8');
+    expect(text).not.toContain(token.split('.')[2]!);
+    expect(text).not.toContain(token);
+  });
+
+  it('takes over the records of a tokens.json written by an earlier version', async () => {
+    const dir = tempDir('weft-tok-');
+    const t = await JoinTokens.open(dir);
+    const { token, info } = await t.create({ namespace: 'default', service: 'web', ttlMs: 60_000, ...TD });
+    // What an earlier version kept: every record in one file.
+    writeFileSync(join(dir, 'ca', 'tokens.json'), JSON.stringify([{ ...info, revoked: true }]), { mode: 0o600 });
+    rmSync(join(dir, 'ca', 'tokens'), { recursive: true });
+    const upgraded = await JoinTokens.open(dir);
+    expect(existsSync(join(dir, 'ca', 'tokens.json'))).toBe(false);
+    expect(await upgraded.verify(token)).toEqual({ ok: false, reason: `join token ${info.id} was revoked` });
+  });
+
+  it('prunes records of tokens expired for more than a day', async () => {
+    const t = await JoinTokens.open(tempDir('weft-tok-'));
+    const live = await t.create({ namespace: 'default', service: 'web', ttlMs: 3 * 24 * 3600_000, ...TD });
+    const dead = await t.create({ namespace: 'default', service: 'web', ttlMs: 1000, ...TD });
+    expect(await t.prune(Date.now() + 2 * 24 * 3600_000)).toBe(1);
+    expect((await t.list()).map((x) => x.id)).toEqual([live.info.id]);
+    expect(await t.verify(dead.token)).toEqual({ ok: false, reason: `unknown join token ${dead.info.id}` });
   });
 });
