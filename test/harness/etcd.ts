@@ -2,7 +2,8 @@
  * A real etcd cluster for tests (Debian's etcd-server, installed by `make deps`): N members on
  * loopback, each with its own client and peer port and a data directory under a temp dir, started
  * together as one static cluster and stopped (SIGKILL after SIGTERM) at the end. A member can be
- * stopped and started again (quorum tests).
+ * stopped and started again (quorum tests). With `hosts` (test/harness/netns.ts), member i runs
+ * in hosts[i]'s network namespace on that host's address, ports 2379/2380.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -10,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import net from 'node:net';
 import { freePort } from './l4-servers.js';
+import type { Agent, Host, LabProcess } from './netns.js';
 
 export interface EtcdMember {
   readonly name: string;
@@ -46,9 +48,10 @@ async function waitPort(port: number, ms: number, what: string, proc: () => Chil
   }
 }
 
-/** Starts an etcd cluster of `size` members (3 by default) on loopback. */
-export async function startEtcdCluster(size = 3, o: { bin?: string } = {}): Promise<EtcdCluster> {
+/** Starts an etcd cluster of `size` members (3 by default) on loopback, or one member per host of `o.hosts`. */
+export async function startEtcdCluster(size = 3, o: { bin?: string; hosts?: readonly Host[] } = {}): Promise<EtcdCluster> {
   const bin = o.bin ?? process.env.WEFT_ETCD ?? 'etcd';
+  if (o.hosts) return startEtcdOnHosts(size, bin, o.hosts);
   const dir = mkdtempSync(join(tmpdir(), 'weft-etcd-'));
   const ports: Array<{ client: number; peer: number }> = [];
   for (let i = 0; i < size; i++) ports.push({ client: await freePort(), peer: await freePort() });
@@ -114,4 +117,74 @@ export async function startEtcdCluster(size = 3, o: { bin?: string } = {}): Prom
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** Resolves when host:port accepts a TCP connection seen from inside the namespace, rejects after `ms`. */
+async function waitPortFrom(agent: Agent, host: string, port: number, ms: number, what: string, proc: () => LabProcess | undefined): Promise<void> {
+  const end = Date.now() + ms;
+  for (;;) {
+    if (await agent.tcpProbe({ host, port, timeoutMs: 500 })) return;
+    const p = proc();
+    if (p && !p.running()) throw new Error(`${what} exited: ${p.output().slice(-800)}`);
+    if (Date.now() > end) throw new Error(`${what} did not listen on ${host}:${port} within ${ms} ms: ${p?.output().slice(-800) ?? ''}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** Member i in hosts[i]'s namespace, client and peer URLs on its address; readiness probed from inside. */
+async function startEtcdOnHosts(size: number, bin: string, hosts: readonly Host[]): Promise<EtcdCluster> {
+  if (hosts.length < size) throw new Error(`startEtcdCluster: ${size} members need ${size} hosts, got ${hosts.length}`);
+  const dir = mkdtempSync(join(tmpdir(), 'weft-etcd-'));
+  const CLIENT = 2379;
+  const PEER = 2380;
+  const initial = hosts.slice(0, size).map((h, i) => `m${i}=http://${h.ip}:${PEER}`).join(',');
+  const agents: Agent[] = [];
+  const members: EtcdMember[] = hosts.slice(0, size).map((h, i) => {
+    let proc: LabProcess | undefined;
+    let agent: Agent | undefined;
+    const name = `m${i}`;
+    let started = false;
+    const m: EtcdMember = {
+      name,
+      clientPort: CLIENT,
+      peerPort: PEER,
+      endpoint: `${h.ip}:${CLIENT}`,
+      running: () => !!proc && proc.running(),
+      async start() {
+        if (m.running()) return;
+        if (!agent) {
+          agent = await h.agent();
+          agents.push(agent);
+        }
+        proc = h.spawn(bin, [
+          '--name', name, '--data-dir', join(dir, name),
+          '--listen-client-urls', `http://${h.ip}:${CLIENT}`, '--advertise-client-urls', `http://${h.ip}:${CLIENT}`,
+          '--listen-peer-urls', `http://${h.ip}:${PEER}`, '--initial-advertise-peer-urls', `http://${h.ip}:${PEER}`,
+          '--initial-cluster', initial, '--initial-cluster-token', `weft-test-${process.pid}`,
+          '--initial-cluster-state', started ? 'existing' : 'new',
+          '--heartbeat-interval', '50', '--election-timeout', '500',
+          '--logger', 'zap', '--log-level', 'warn',
+        ]);
+        started = true;
+        await waitPortFrom(agent, h.ip, CLIENT, 20_000, `etcd member ${name} on ${h.name}`, () => proc);
+      },
+      async stop() {
+        if (!proc || !proc.running()) return;
+        await proc.stop(3000);
+      },
+    };
+    return m;
+  });
+  const stopAll = async () => {
+    await Promise.all(members.map((m) => m.stop()));
+    await Promise.all(agents.map((a) => a.close().catch(() => {})));
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    await Promise.all(members.map((m) => m.start()));
+  } catch (e) {
+    await stopAll();
+    throw e;
+  }
+  return { members, endpoints: members.map((m) => m.endpoint).join(','), stop: stopAll };
 }
