@@ -1,0 +1,202 @@
+// Three control-plane replicas on a real 3-member etcd cluster, sidecars that know all three
+// (issue 22): one CA for every replica (mTLS between sidecars of different replicas), kill -9 of
+// the replica a sidecar is on under steady load (no failed request, SYNCED on another replica
+// within 5 s, the endpoints it serves never leave the other sidecars), `weft get replicas` and the
+// leader moving on, `weft proxy-status` and `weft stat` answering the same on every replica, and a
+// root rotation asked of a replica that does not lead, driven by the leader, with traffic flowing.
+import { randomBytes } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startEtcdCluster, type EtcdCluster } from '../harness/etcd.js';
+import { eventually, figure, load, startControlPlane, startInstance, tempDir, weft, type ControlPlaneProc, type Instance } from '../harness/processes.js';
+
+interface Proxy {
+  nodeId: string;
+  service?: string;
+  replica?: string;
+  types: Record<string, { state: string }>;
+}
+interface Replica {
+  name: string;
+  revision: number;
+  leader: boolean;
+  healthy: boolean;
+  proxies: number;
+}
+
+const token = (cp: ControlPlaneProc) => readFileSync(join(cp.dataDir, 'admin-token'), 'utf8').trim();
+
+async function get<T>(cp: ControlPlaneProc, path: string): Promise<T> {
+  const r = await fetch(`${cp.adminUrl}${path}`, { headers: { authorization: `Bearer ${token(cp)}` }, signal: AbortSignal.timeout(5000) });
+  if (!r.ok) throw new Error(`${path}: ${r.status} ${await r.text()}`);
+  return (await r.json()) as T;
+}
+
+async function apply(cp: ControlPlaneProc, yaml: string): Promise<number> {
+  const r = await fetch(`${cp.adminUrl}/v1/apply`, { method: 'POST', headers: { authorization: `Bearer ${token(cp)}`, 'content-type': 'application/json' }, body: JSON.stringify({ files: [{ name: 'a.yaml', content: yaml }] }) });
+  return r.status;
+}
+
+const service = (name: string) => `apiVersion: weft.dev/v1alpha1\nkind: Service\nmetadata: { name: ${name} }\nspec:\n  ports: [{ name: http, port: 8080, protocol: http }]\n`;
+
+describe('three control-plane replicas on etcd: one CA, failover, leader', () => {
+  let etcd: EtcdCluster;
+  const cps = new Map<string, ControlPlaneProc>();
+  let orders: Instance[] = [];
+  let web: Instance;
+  let list = '';
+
+  const live = () => [...cps.entries()].filter(([, cp]) => cp.proc.exitCode === null && cp.proc.signalCode === null);
+  const anyLive = () => live()[0]![1];
+  const proxies = async (cp = anyLive()) => (await get<{ items: Proxy[] }>(cp, '/v1/proxies')).items;
+  const replicas = async (cp = anyLive()) => (await get<{ items: Replica[] }>(cp, '/v1/replicas')).items;
+
+  beforeAll(async () => {
+    etcd = await startEtcdCluster(3);
+    const kek = join(tempDir('weft-kek-'), 'kek');
+    writeFileSync(kek, randomBytes(32).toString('base64'), { mode: 0o600 });
+    const started = await Promise.all(
+      ['r1', 'r2', 'r3'].map((name) => startControlPlane({ extraArgs: ['--store', `etcd://${etcd.endpoints}`, '--ca-kek-file', kek, '--replica-name', name, '--load-report-interval', '500ms', '--ca-rotation-step-timeout', '15s'] })),
+    );
+    started.forEach((cp, i) => cps.set(`r${i + 1}`, cp));
+    list = started.map((cp) => `127.0.0.1:${cp.xdsTlsPort}`).join(',');
+    expect(await apply(started[0]!, service('orders') + '---\n' + service('web'))).toBe(200);
+    // Every sidecar knows all three replicas and starts at a random one; join tokens from r1 work
+    // on every replica (the token key is shared).
+    orders = await Promise.all([1, 2, 3].map((i) => startInstance(started[0]!.xdsPort, 'http', 'orders', `orders-${i}`, { controlPlane: list })));
+    web = await startInstance(started[0]!.xdsPort, 'http', 'web', 'web-1', { controlPlane: list });
+    await eventually(async () => {
+      const r = await load(web.sidecar.outboundPort, { host: 'orders', total: 30, concurrency: 3 });
+      return r.ok === 30 && Object.keys(r.byName).length === 3;
+    }, 30_000, 200);
+  }, 120_000);
+
+  afterAll(async () => {
+    await Promise.all([...orders, web].map((i) => i?.kill()));
+    await Promise.all([...cps.values()].map((cp) => cp.kill()));
+    await etcd?.stop();
+  }, 30_000);
+
+  it('every replica lists the same three replicas, one of them leading, all serving the newest revision', async () => {
+    for (const cp of cps.values()) {
+      const items = await eventually(async () => {
+        const r = await replicas(cp);
+        return r.length === 3 && r.filter((x) => x.leader).length === 1 && r.every((x) => x.healthy) ? r : undefined;
+      }, 15_000, 100);
+      expect(items.map((r) => r.name)).toEqual(['r1', 'r2', 'r3']);
+    }
+    const out = await weft(['get', 'replicas'], { cp: anyLive() });
+    expect(out.code).toBe(0);
+    expect(out.stdout).toMatch(/NAME\s+XDS\s+ADMIN\s+REVISION\s+PROXIES\s+LEADER\s+HEALTHY/);
+    expect(out.stdout.match(/^r\d/gm)).toHaveLength(3);
+  });
+
+  it('proxy-status from any replica lists every proxy with the replica it is on', async () => {
+    const seen = await Promise.all([...cps.values()].map(async (cp) => (await proxies(cp)).map((p) => `${p.nodeId}@${p.replica}`).sort()));
+    expect(seen[0]).toHaveLength(4);
+    expect(seen[1]).toEqual(seen[0]);
+    expect(seen[2]).toEqual(seen[0]);
+  });
+
+  it('kill -9 of the replica the web sidecar is on, under load: no failed request, SYNCED elsewhere within 5 s, orders never leaves web', async () => {
+    const before = (await proxies()).find((p) => p.service === 'web')!;
+    const victim = cps.get(before.replica!)!;
+    let killedAt = 0;
+    let syncedMs: number | undefined;
+    let other: ControlPlaneProc | undefined;
+    let minHosts = Infinity;
+    let sampling = true;
+    // Sampled from web's own admin API for the whole run: how many orders hosts it holds.
+    const sampler = (async () => {
+      while (sampling) {
+        const list = (await (await fetch(`${web.sidecar.admin}/clusters`)).json()) as Array<{ name: string; hosts: unknown[] }>;
+        minHosts = Math.min(minHosts, list.find((c) => c.name === 'outbound|8080||orders.default')?.hosts.length ?? 0);
+        await new Promise((r) => setTimeout(r, 25));
+      }
+    })();
+    const watcher = async () => {
+      // The new replica: proxy-status (asked of a survivor) shows web on it with every type SYNCED.
+      const t = await eventually(async () => {
+        other ??= live().find(([n]) => n !== before.replica)![1];
+        const p = (await proxies(other).catch(() => [])).find((x) => x.service === 'web');
+        return p && p.replica !== before.replica && Object.values(p.types).every((x) => x.state === 'SYNCED') ? performance.now() : undefined;
+      }, 15_000, 25);
+      syncedMs = t - killedAt;
+    };
+    let watching: Promise<void> | undefined;
+    const r = await load(web.sidecar.outboundPort, {
+      host: 'orders',
+      total: 3000,
+      concurrency: 4,
+      timeoutMs: 60_000,
+      onProgress: (done) => {
+        if (done === 300) {
+          killedAt = performance.now();
+          victim.proc.kill('SIGKILL');
+          watching = watcher();
+        }
+      },
+    });
+    await watching;
+    sampling = false;
+    await sampler;
+    figure('kill -9 of the replica web is on, under load', { replica: before.replica, sent: r.sent, ok: r.ok, failures: r.failures, syncedOnAnotherReplicaMs: Math.round(syncedMs ?? -1), minOrdersHostsSeenByWeb: minHosts });
+    expect(r.failures).toEqual({});
+    expect(r.ok).toBe(3000);
+    expect(syncedMs).toBeLessThan(5000);
+    expect(minHosts).toBe(3);
+    cps.delete(before.replica!);
+    await victim.kill();
+    // The dead replica leaves the list within its lease (5 s); a leader remains.
+    const after = await eventually(async () => {
+      const items = await replicas();
+      return items.length === 2 && items.filter((x) => x.leader).length === 1 ? items : undefined;
+    }, 15_000, 100);
+    figure('replicas after kill -9', { replicas: after.map((x) => `${x.name}${x.leader ? '*' : ''}`) });
+  }, 90_000);
+
+  it('weft stat gives the same answer on every replica (each sidecar reports to its own)', async () => {
+    const r = await load(web.sidecar.outboundPort, { host: 'orders', total: 200, concurrency: 4 });
+    expect(r.ok).toBe(200);
+    // The orders sidecars are spread over the replicas: the inbound row adds all their reports.
+    const rows = await eventually(async () => {
+      const answers = await Promise.all(live().map(async ([, cp]) => (await get<{ items: Array<{ service: string; requests: number; sidecars: number }> }>(cp, '/v1/stats?windowMs=900000&direction=inbound')).items.find((x) => x.service === 'orders.default')));
+      return answers.every((a) => a && a.sidecars === 3 && a.requests === answers[0]!.requests) ? answers : undefined;
+    }, 15_000, 200);
+    expect(rows[0]!.requests).toBeGreaterThanOrEqual(200);
+  });
+
+  it('a root rotation asked of a replica that does not lead is driven by the leader; traffic keeps flowing', async () => {
+    const items = await replicas();
+    const follower = cps.get(items.find((x) => !x.leader)!.name)!;
+    const before = await get<{ roots: Array<{ fingerprint: string; signing: boolean }> }>(follower, '/v1/ca');
+    const post = await fetch(`${follower.adminUrl}/v1/ca/rotate`, { method: 'POST', headers: { authorization: `Bearer ${token(follower)}` } });
+    expect(post.status).toBe(202);
+    let failed = 0;
+    let ok = 0;
+    let rotating = true;
+    const traffic = (async () => {
+      while (rotating) {
+        const r = await load(web.sidecar.outboundPort, { host: 'orders', total: 20, concurrency: 2 });
+        ok += r.ok;
+        failed += r.sent - r.ok;
+      }
+    })();
+    const t0 = performance.now();
+    const done = await eventually(async () => {
+      const all = await Promise.all(live().map(([, cp]) => get<{ roots: Array<{ fingerprint: string; signing: boolean }>; rotation: { phase: string } }>(cp, '/v1/ca')));
+      const fp = all[0]!.roots[0]!.fingerprint;
+      return all.every((c) => c.rotation.phase === 'none' && c.roots.length === 1 && c.roots[0]!.fingerprint === fp) && fp !== before.roots[0]!.fingerprint ? fp : undefined;
+    }, 60_000, 200);
+    rotating = false;
+    await traffic;
+    figure('root rotation asked of a follower, driven by the leader', { ms: Math.round(performance.now() - t0), requests: ok + failed, failed });
+    expect(done).not.toBe(before.roots[0]!.fingerprint);
+    expect(failed).toBe(0);
+    // Every sidecar, whichever replica it is on, now holds a leaf from the new root.
+    // (The replica a proxy is on signed its renewal: it follows the same ControlPlanes choice.)
+    const issuers = await Promise.all((await proxies()).map(async (p) => (await get<{ workloadCertificate: { issuerFingerprint: string } | null }>(cps.get(p.replica!)!, `/v1/proxies/${encodeURIComponent(p.nodeId)}/secrets`)).workloadCertificate?.issuerFingerprint));
+    expect(issuers).toEqual([done, done, done, done]);
+  }, 120_000);
+});
