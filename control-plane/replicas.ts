@@ -7,12 +7,18 @@
  * replica dies, so `weft get replicas` lists live replicas only, and the leader sees which ones a
  * rotation step must wait for.
  *
- * Leadership (etcd's election API, `<prefix>/leader`) is for single-writer jobs only: driving a
- * root rotation through its steps, pruning expired join-token records. Serving xDS, applying
- * configuration, signing certificates and registering instances never wait for a leader, so
- * losing it (or etcd's quorum) stops none of them.
+ * Leadership is for single-writer jobs only: driving a root rotation through its steps, pruning
+ * expired join-token records. Serving xDS, applying configuration, signing certificates and
+ * registering instances never wait for a leader, so losing it (or etcd's quorum) stops none of
+ * them. The election is etcd's recipe (as in its Go client's concurrency package): each replica
+ * holds a key `<prefix>/leader/<name>` on its lease, and the one whose key was created first
+ * leads; every replica recomputes that from the keys themselves on each change it watches. (The
+ * etcd3 package's own Election was not used: it waits only on the key just before its own, so
+ * two replicas can both believe they lead: microsoft/etcd3#176, #158.) Two leaders for a moment
+ * (a partitioned one that has not yet seen its lease expire) do no harm: every job's writes are
+ * conditional (a rotation step lands only on the state it read) or idempotent (pruning).
  */
-import type { Campaign, Election, ElectionObserver, Etcd3, Lease, Watcher } from 'etcd3';
+import type { Etcd3, Lease, Watcher } from 'etcd3';
 import type { Logger } from '../common/log.js';
 import { bounded } from './store/etcd-options.js';
 
@@ -59,20 +65,22 @@ export class ReplicaSet {
   readonly #peers = new Map<string, ReplicaRecord>();
   #lease: Lease | undefined;
   #watcher: Watcher | undefined;
-  #election: Election | undefined;
-  #campaign: Campaign | undefined;
-  #observer: ElectionObserver | undefined;
+  #electionWatcher: Watcher | undefined;
+  readonly #electionDir: string;
   #leaderName: string | undefined;
+  /** Recomputations of the leader started; only the latest one's answer is taken. */
+  #electionSeq = 0;
+  #candidate = '';
   #leading = false;
   #stops: Array<() => void> = [];
   #written = '';
   #timer: NodeJS.Timeout | undefined;
-  #retry: NodeJS.Timeout | undefined;
   #closed = false;
 
   constructor(o: ReplicaSetOptions) {
     this.#o = o;
     this.#dir = `${o.prefix.replace(/\/+$/, '')}/replicas/`;
+    this.#electionDir = `${o.prefix.replace(/\/+$/, '')}/leader/`;
   }
 
   get leading(): boolean {
@@ -121,11 +129,42 @@ export class ReplicaSet {
         else this.#take(key, ev.kv.value.toString('utf8'));
       }
     });
-    this.#timer = setInterval(() => void this.#publish().catch(() => undefined), this.#o.refreshMs ?? 1000);
+    const ew = await client.watch().prefix(this.#electionDir).create();
+    this.#electionWatcher = ew;
+    ew.on('error', () => undefined);
+    ew.on('data', () => void this.#elect());
+    await this.#stand();
+    this.#timer = setInterval(() => {
+      void this.#publish().catch(() => undefined);
+      // Also on a timer: a change missed while etcd was away is seen within a period.
+      void this.#elect();
+    }, this.#o.refreshMs ?? 1000);
     this.#timer.unref();
-    this.#election = client.election(`${this.#o.prefix.replace(/\/+$/, '')}/leader`, this.#o.ttlSeconds ?? 5);
-    this.#campaignNow();
-    void this.#observe();
+  }
+
+  /** Puts this replica's candidacy key on its lease (again after the lease was lost). */
+  async #stand(): Promise<void> {
+    const lease = this.#lease;
+    if (this.#closed || !lease) return;
+    const key = this.#electionDir + this.#o.self().name;
+    await lease.put(key).value(this.#o.self().name).exec();
+    this.#candidate = key;
+    await this.#elect();
+  }
+
+  /** Who leads: the candidacy key created first. */
+  async #elect(): Promise<void> {
+    if (this.#closed) return;
+    const seq = ++this.#electionSeq;
+    let first;
+    try {
+      first = (await this.#o.client.getAll().prefix(this.#electionDir).sort('Create', 'Ascend').limit(1).exec()).kvs[0];
+    } catch {
+      return; // etcd away: leadership stays as it was until the lease says otherwise
+    }
+    if (seq !== this.#electionSeq || this.#closed) return;
+    this.#leaderName = first?.value.toString('utf8');
+    this.#setLeading(first !== undefined && this.#candidate !== '' && first.key.toString('utf8') === this.#candidate);
   }
 
   #take(key: string, text: string): void {
@@ -144,10 +183,15 @@ export class ReplicaSet {
     this.#lease = lease;
     lease.on('lost', () => {
       if (this.#closed || this.#lease !== lease) return;
-      // etcd was away longer than the TTL: the record is gone; take a new lease and write it again.
+      // etcd was away longer than the TTL: the record and the candidacy are gone (another
+      // replica may lead now): stop leading, take a new lease, write both again.
+      this.#candidate = '';
+      this.#setLeading(false);
       this.#written = '';
       this.#newLease();
-      void this.#publish().catch(() => undefined);
+      void this.#publish()
+        .then(() => this.#stand())
+        .catch(() => undefined);
     });
   }
 
@@ -159,45 +203,6 @@ export class ReplicaSet {
     if (text === this.#written) return;
     await lease.put(this.#dir + self.name).value(text).exec();
     this.#written = text;
-  }
-
-  #campaignNow(): void {
-    if (this.#closed || !this.#election) return;
-    const c = this.#election.campaign(this.#o.self().name);
-    this.#campaign = c;
-    c.on('elected', () => {
-      if (this.#campaign !== c || this.#closed) return;
-      this.#setLeading(true);
-    });
-    c.on('error', (e: Error) => {
-      if (this.#campaign !== c) return;
-      // Leadership lost (lease gone while etcd was away) or the campaign could not start: the
-      // jobs stop at once, and this replica stands again when etcd answers.
-      this.#setLeading(false);
-      this.#o.logger.warn({ err: { message: e.message } }, 'leader election: campaign ended; standing again');
-      clearTimeout(this.#retry);
-      this.#retry = setTimeout(() => this.#campaignNow(), 1000 + Math.random() * 1000);
-      this.#retry.unref();
-    });
-  }
-
-  async #observe(): Promise<void> {
-    if (this.#closed || !this.#election) return;
-    try {
-      const obs = await this.#election.observe();
-      this.#observer = obs;
-      this.#leaderName = obs.leader();
-      obs.on('change', (v) => (this.#leaderName = v));
-      obs.on('error', () => {
-        // The observer gave up (etcd away): observe again shortly.
-        this.#leaderName = undefined;
-        const t = setTimeout(() => void this.#observe(), 1000);
-        t.unref();
-      });
-    } catch {
-      const t = setTimeout(() => void this.#observe(), 1000);
-      t.unref();
-    }
   }
 
   #setLeading(leading: boolean): void {
@@ -217,13 +222,11 @@ export class ReplicaSet {
   async close(): Promise<void> {
     this.#closed = true;
     clearInterval(this.#timer);
-    clearTimeout(this.#retry);
     this.#setLeading(false);
-    // Resign, so another replica leads now rather than after the lease runs out.
-    await bounded(this.#campaign?.resign());
-    await bounded(this.#observer?.cancel());
+    await bounded(this.#electionWatcher?.cancel());
     await bounded(this.#watcher?.cancel());
-    // The record goes with the lease: other replicas stop listing this one at once.
+    // The record and the candidacy go with the lease: other replicas stop listing this one, and
+    // the next one leads, at once rather than after the TTL.
     await bounded(this.#lease?.revoke());
   }
 }
