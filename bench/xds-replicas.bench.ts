@@ -30,7 +30,9 @@ const FILE_ROW = process.env.XDS_REPLICA_BENCH_FILE_ROW !== '0';
 const CP_ARGS = (process.env.XDS_REPLICA_BENCH_CP_ARGS ?? '').split(' ').filter(Boolean);
 /** A change not converged within this is a FAILED row; so is a start that did not sync. */
 const CHANGE_TIMEOUT_MS = Number(process.env.XDS_REPLICA_BENCH_CHANGE_TIMEOUT_MS ?? 60_000);
-const SYNC_TIMEOUT_MS = Number(process.env.XDS_REPLICA_BENCH_SYNC_TIMEOUT_MS ?? 240_000);
+// 3 replicas x 1,000 proxies took 170 s to sync on a busy 2-core machine (every registration is an
+// etcd put each replica follows and pushes as EDS to its proxies), 240 s was too short once.
+const SYNC_TIMEOUT_MS = Number(process.env.XDS_REPLICA_BENCH_SYNC_TIMEOUT_MS ?? 420_000);
 const AIM = { p50Ms: 1000, maxMs: 1000, rssMB: 300 };
 
 // Flags that exist only in newer builds: passed when `weft control-plane --help` mentions them.
