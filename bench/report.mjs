@@ -5,6 +5,7 @@
 // Reads, each optional (a missing one is listed under `missing` and left out):
 //   <newest stamp>/runs.tsv, rss.tsv, cpu.tsv, table.txt   the proxy table (bench/proxy/run.sh)
 //   two-hop.json (or two-hop.txt), transcode.json (or transcode.txt), footprint.json, xds-convergence.json, filter-chain.json,
+//   xds-replicas.json (convergence with 3 control-plane replicas on etcd against 1; aim 1 s, 300 MB per replica),
 //   workers.json (edge gateway with --workers 1 and 2), edge.json (weft gateway against nginx at the edge),
 //   api.json (the API-gateway hop against the plain hop), tcp.json (redis-benchmark direct, through
 //   HAProxy in TCP mode and through two Weft sidecars with mTLS)
@@ -209,6 +210,23 @@ function workers() {
   return { ...j, scaling: one && rr ? round(rr.rps / one.rps, 2) : null };
 }
 /**
+ * bench/xds-replicas.bench.ts: convergence with N control-plane replicas on etcd against one (and
+ * the file store). A row that FAILED (a change not converged in time, a replica that did not start)
+ * carries no figures; the others get pass/miss against the aim (max convergence, peak RSS per replica).
+ */
+function xdsReplicas() {
+  const j = json('xds-replicas.json');
+  if (!j) return null;
+  for (const r of j.rows) if (r.failed) fail('xdsReplicas', r.key, r.failed);
+  const measured = j.rows.filter((r) => !r.failed && r.aim);
+  return {
+    ...j,
+    aim: j.config?.aim ?? null,
+    meetingAim: measured.filter((r) => r.aim.latency === 'pass' && r.aim.memory === 'pass').map((r) => r.key),
+    missingAim: measured.filter((r) => r.aim.latency !== 'pass' || r.aim.memory !== 'pass').map((r) => ({ key: r.key, latency: r.aim.latency, memory: r.aim.memory })),
+  };
+}
+/**
  * bench/weft-edge.sh: weft gateway and nginx per row (HTTPS handshakes, keep-alive, gzip, cache):
  * each side's figures, the Weft/nginx ratios and whether the row meets the aim. A side that FAILED
  * fails the row; a row not run in this build (its policy kind missing) is listed, not failed.
@@ -332,6 +350,7 @@ function latencySvg(sections) {
 // --- main
 const scenarios = {
   xdsConvergence: json('xds-convergence.json'),
+  xdsReplicas: xdsReplicas(),
   filterChain: json('filter-chain.json'),
   proxy: proxyTable(),
   proxy16k: proxyTable('16k'),
@@ -401,6 +420,13 @@ writeFileSync(join(dir, 'summary.json'), `${JSON.stringify(summary, null, 2)}\n`
 if (sections.length) writeFileSync(join(dir, 'latency.svg'), latencySvg(sections));
 console.log(`summary: ${rel(join(dir, 'summary.json'))}${missing.length ? ` (no results for: ${missing.join(', ')})` : ''}`);
 console.log(sections.length ? `chart:   ${rel(join(dir, 'latency.svg'))}` : 'chart:   none (no proxy table or two-hop results)');
+const xr = scenarios.xdsReplicas;
+if (xr) {
+  for (const r of xr.rows.filter((r) => !r.failed && r.aim)) {
+    console.log(`xds replicas ${r.key}: p50 ${Math.round(r.p50Ms)} ms, max ${Math.round(r.maxMs)} ms (aim < ${xr.aim?.maxMs ?? 1000} ms: ${r.aim.latency}), peak RSS ${Math.round(Math.max(...r.memory.map((m) => m.peakMiB)))} MiB (aim < ${xr.aim?.rssMB ?? 300} MB per replica: ${r.aim.memory})`);
+  }
+  if (xr.ratioP50 !== null && xr.ratioP50 !== undefined) console.log(`xds replicas: p50 ${xr.config?.replicas ?? 3} replicas / 1 replica = ${xr.ratioP50}x`);
+}
 for (const f of failed) console.log(`FAILED  ${f.scenario}${f.row ? ` / ${f.row}` : ''}: ${f.reason}`);
 for (const s of stale) console.log(`stale   ${s.scenario}: ${s.file} (${s.at}) is from an earlier run; not read`);
 if (failed.length) {

@@ -28,6 +28,8 @@ export class SimProxy {
   /** ACK time (performance.now()) per type URL per version. */
   readonly acked = new Map<string, Map<string, number>>();
   readonly versions = new Map<string, string>();
+  /** The stream's error, when it ended with one (it is not reopened). */
+  error: string | undefined;
   readonly #client: grpc.Client;
   readonly #stream: grpc.ClientDuplexStream<DiscoveryRequest | DeltaDiscoveryRequest, DiscoveryResponse | DeltaDiscoveryResponse>;
   readonly #delta: boolean;
@@ -45,7 +47,10 @@ export class SimProxy {
     type De = (b: Buffer) => DiscoveryResponse | DeltaDiscoveryResponse;
     this.#stream = this.#client.makeBidiStreamRequest(d.path, d.requestSerialize as Ser, d.responseDeserialize as De);
     this.#stream.on('data', (r: DiscoveryResponse | DeltaDiscoveryResponse) => (this.#delta ? this.#onDelta(r as DeltaDiscoveryResponse) : this.#onResponse(r as DiscoveryResponse)));
-    this.#stream.on('error', (e) => { if (process.env.SIM_DEBUG) console.log('SIMERR', e.message); });
+    this.#stream.on('error', (e) => {
+      this.error = e.message;
+      if (process.env.SIM_DEBUG) console.log('SIMERR', e.message);
+    });
     this.#send(TYPE_URL.cluster, [], '', '');
     this.#send(TYPE_URL.listener, [], '', '');
   }

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # `make bench`: every benchmark in one go; raw results under bench/results/.
 #   1. xDS convergence: how long the control plane takes to push a change to N ADS clients.
+#      xDS replicas: the same with 3 control-plane replicas on a real 3-member etcd cluster and
+#      1,000 simulated proxies per replica, against one replica on etcd with 1,000 (and the file store).
 #   2. The proxy table (bench/proxy, a copy of ../shared/bench): direct, nginx, HAProxy and Node
 #      proxies, and one Weft sidecar hop (bench/weft-single-hop.sh), all measured in this run;
 #      /dir and /ngx columns are ratios against the direct and nginx rows.
@@ -29,7 +31,7 @@
 # bench/hop-instructions.sh counts instructions per request of both under callgrind (a count,
 # not a time: it holds on a busy machine where CPU-time ratios move by 30 %).
 # Knobs: ROUNDS (default 3: medians and a spread column; the 16 KiB table: ROUNDS_16K, default 1, to stay near 15 minutes), DURATION/LAT_DURATION/WARMUP (5/5/2 s), BENCH_PATH (/ or /16k, for the first table; a second table always runs /16k), SKIP_PROXY=1
-# (skip the proxy table), SCENARIOS (default "xdsConvergence filterChain proxy proxy16k twoHop footprint
+# (skip the proxy table), SCENARIOS (default "xdsConvergence xdsReplicas filterChain proxy proxy16k twoHop footprint
 # transcode workers edge api tcp": run only these, e.g. SCENARIOS=twoHop MODES= TRACING_ROWS= UPSTREAM_STATUS=503 to watch a
 # row against a target answering 503 come out FAILED). Every scenario and its own knobs: docs/benchmarks.md.
 set -euo pipefail
@@ -42,8 +44,8 @@ res=bench/results
 mkdir -p "$res"
 # An earlier run's files must never be read as this run's: delete them, and stamp this run's start
 # (the proxy table's <stamp>/ folders are kept as history; report.mjs ignores the ones older than this).
-rm -f "$res"/{two-hop,transcode,footprint,workers,edge,api,tcp,xds-convergence,filter-chain}.{txt,json} "$res"/{summary.json,latency.svg,run-status.tsv}
-all="xdsConvergence filterChain proxy proxy16k twoHop footprint transcode workers edge api tcp"
+rm -f "$res"/{two-hop,transcode,footprint,workers,edge,api,tcp,xds-convergence,xds-replicas,filter-chain}.{txt,json} "$res"/{summary.json,latency.svg,run-status.tsv}
+all="xdsConvergence xdsReplicas filterChain proxy proxy16k twoHop footprint transcode workers edge api tcp"
 SCENARIOS=" ${SCENARIOS:-$all} "; [ "${SKIP_PROXY:-0}" = 1 ] && SCENARIOS="${SCENARIOS/ proxy16k / }" && SCENARIOS="${SCENARIOS/ proxy / }"
 wanted() { [[ "$SCENARIOS" == *" $1 "* ]]; }
 skipped=''; for k in $all; do wanted "$k" || skipped+="${skipped:+, }\"$k\""; done; skipped="[$skipped]"
@@ -58,6 +60,8 @@ scenario() {
 }
 echo "== xDS convergence (control plane)"
 scenario xdsConvergence bash -c "set -o pipefail; npx vitest run --config bench/vitest.config.ts bench/xds-convergence.bench.ts --silent=false 2>&1 | sed -n '/^xDS convergence/,/^(/p'"
+echo "== xDS convergence with control-plane replicas on etcd (3 x 1,000 simulated proxies against 1 x 1,000)"
+scenario xdsReplicas bash -c "set -o pipefail; npx vitest run --config bench/vitest.config.ts bench/xds-replicas.bench.ts --silent=false 2>&1 | sed -n '/^xDS replicas/,/^(/p'"
 echo "== HTTP filter chain cost (in process)"
 scenario filterChain bash -c "set -o pipefail; npx vitest run --config bench/vitest.config.ts bench/filter-chain.bench.ts --silent=false 2>&1 | sed -n '/^HTTP filter chain cost/,/Origin allowed/p' | tee bench/results/filter-chain.txt"
 { wanted proxy || wanted proxy16k || wanted edge; } && bash bench/proxy/setup.sh   # wrk, h2load, nginx, haproxy, the Node peers (idempotent)
