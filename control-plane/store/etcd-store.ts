@@ -32,9 +32,14 @@ export { StaleRevisionError } from './store.js';
 
 const MARKER = '.revision';
 
-function unavailable(e: unknown, what: string): WeftError {
+function unavailable(e: unknown, what: string, timeoutMs?: number): WeftError {
   if (e instanceof WeftError) return e;
-  return new WeftError('STORE_UNAVAILABLE', `etcd: cannot ${what}: ${(e as Error)?.message ?? String(e)}`, { cause: e });
+  const msg = (e as Error)?.message ?? String(e);
+  // What an operator needs: etcd did not answer in time (no quorum, or no member reachable).
+  if (/DEADLINE_EXCEEDED/.test(msg)) return new WeftError('STORE_UNAVAILABLE', `etcd did not ${what === 'commit' ? 'confirm the commit' : `answer (${what})`} within ${timeoutMs ?? 5000} ms: it has lost quorum or no member is reachable; nothing was changed, proxies keep their config (${msg.split(',')[0]})`, { cause: e });
+  // The etcd client stops calling for a moment after repeated failures (its circuit breaker).
+  if (/circuit breaker/.test(msg)) return new WeftError('STORE_UNAVAILABLE', `etcd: cannot ${what}: its members keep failing (lost quorum, or none reachable), so the client pauses its calls for a moment; nothing was changed, proxies keep their config`, { cause: e });
+  return new WeftError('STORE_UNAVAILABLE', `etcd: cannot ${what}: ${msg}`, { cause: e });
 }
 
 export class EtcdStore implements ConfigStore {
@@ -98,7 +103,7 @@ export class EtcdStore implements ConfigStore {
     try {
       res = await this.#client.getAll().prefix(this.#config).options(this.#deadline()).exec();
     } catch (e) {
-      throw unavailable(e, `read ${this.#config}`);
+      throw unavailable(e, `read ${this.#config}`, this.#timeoutMs);
     }
     const byKey = new Map<ResourceKey, MeshResource>();
     let revision = 0;
@@ -128,7 +133,7 @@ export class EtcdStore implements ConfigStore {
     try {
       res = await txn.then(...ops).options(this.#deadline()).commit();
     } catch (e) {
-      throw unavailable(e, 'commit');
+      throw unavailable(e, 'commit', this.#timeoutMs);
     }
     if (!res.succeeded) {
       // Which compare failed: a key this change writes, or only the configuration's revision.

@@ -1,9 +1,11 @@
 // Three control-plane replicas on a real 3-member etcd cluster, sidecars that know all three
-// (issue 22): one CA for every replica (mTLS between sidecars of different replicas), kill -9 of
-// the replica a sidecar is on under steady load (no failed request, SYNCED on another replica
-// within 5 s, the endpoints it serves never leave the other sidecars), `weft get replicas` and the
-// leader moving on, `weft proxy-status` and `weft stat` answering the same on every replica, and a
-// root rotation asked of a replica that does not lead, driven by the leader, with traffic flowing.
+// (issue 22), on loopback: one CA for every replica (mTLS between sidecars of different replicas;
+// join tokens from one replica work on all), `weft get replicas` with one leader, `weft
+// proxy-status` and `weft stat` answering the same on every replica, applies to different
+// resources on two replicas both landing, the shared registry (an instance joining or draining
+// through one replica seen by the others), and a root rotation asked of a replica that does not
+// lead, driven by the leader, with traffic flowing. Failover (kill -9, partitions, quorum) runs
+// across network namespaces: replicas-netns.test.ts.
 import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -99,62 +101,30 @@ describe('three control-plane replicas on etcd: one CA, failover, leader', () =>
     expect(seen[2]).toEqual(seen[0]);
   });
 
-  it('kill -9 of the replica the web sidecar is on, under load: no failed request, SYNCED elsewhere within 5 s, orders never leaves web', async () => {
-    const before = (await proxies()).find((p) => p.service === 'web')!;
-    const victim = cps.get(before.replica!)!;
-    let killedAt = 0;
-    let syncedMs: number | undefined;
-    let other: ControlPlaneProc | undefined;
-    let minHosts = Infinity;
-    let sampling = true;
-    // Sampled from web's own admin API for the whole run: how many orders hosts it holds.
-    const sampler = (async () => {
-      while (sampling) {
-        const list = (await (await fetch(`${web.sidecar.admin}/clusters`)).json()) as Array<{ name: string; hosts: unknown[] }>;
-        minHosts = Math.min(minHosts, list.find((c) => c.name === 'outbound|8080||orders.default')?.hosts.length ?? 0);
-        await new Promise((r) => setTimeout(r, 25));
-      }
-    })();
-    const watcher = async () => {
-      // The new replica: proxy-status (asked of a survivor) shows web on it with every type SYNCED.
-      const t = await eventually(async () => {
-        other ??= live().find(([n]) => n !== before.replica)![1];
-        const p = (await proxies(other).catch(() => [])).find((x) => x.service === 'web');
-        return p && p.replica !== before.replica && Object.values(p.types).every((x) => x.state === 'SYNCED') ? performance.now() : undefined;
-      }, 15_000, 25);
-      syncedMs = t - killedAt;
-    };
-    let watching: Promise<void> | undefined;
-    const r = await load(web.sidecar.outboundPort, {
-      host: 'orders',
-      total: 3000,
-      concurrency: 4,
-      timeoutMs: 60_000,
-      onProgress: (done) => {
-        if (done === 300) {
-          killedAt = performance.now();
-          victim.proc.kill('SIGKILL');
-          watching = watcher();
-        }
-      },
-    });
-    await watching;
-    sampling = false;
-    await sampler;
-    figure('kill -9 of the replica web is on, under load', { replica: before.replica, sent: r.sent, ok: r.ok, failures: r.failures, syncedOnAnotherReplicaMs: Math.round(syncedMs ?? -1), minOrdersHostsSeenByWeb: minHosts });
-    expect(r.failures).toEqual({});
-    expect(r.ok).toBe(3000);
-    expect(syncedMs).toBeLessThan(5000);
-    expect(minHosts).toBe(3);
-    cps.delete(before.replica!);
-    await victim.kill();
-    // The dead replica leaves the list within its lease (5 s); a leader remains.
-    const after = await eventually(async () => {
-      const items = await replicas();
-      return items.length === 2 && items.filter((x) => x.leader).length === 1 ? items : undefined;
-    }, 15_000, 100);
-    figure('replicas after kill -9', { replicas: after.map((x) => `${x.name}${x.leader ? '*' : ''}`) });
-  }, 90_000);
+  it('different resources applied on two replicas at once both land (the later one is validated again)', async () => {
+    const [a, b] = live().map(([, cp]) => cp);
+    const [ra, rb] = await Promise.all([apply(a!, service('billing')), apply(b!, service('search'))]);
+    expect([ra, rb]).toEqual([200, 200]);
+    for (const cp of [a!, b!]) {
+      await eventually(async () => {
+        const names = (await get<{ items: Array<{ metadata: { name: string } }> }>(cp, '/v1/resources?kind=Service')).items.map((x) => x.metadata.name);
+        return names.includes('billing') && names.includes('search') ? true : undefined;
+      }, 5000, 20);
+    }
+  });
+
+  it('an instance that drains leaves every replica at once (the shared registry), and one that joins is served everywhere', async () => {
+    const extra = await startInstance(anyLive().xdsPort, 'http', 'orders', 'orders-4', { controlPlane: list });
+    try {
+      await eventually(async () => ((await load(web.sidecar.outboundPort, { host: 'orders', total: 40, concurrency: 4 })).byName['orders-4'] ? true : undefined), 20_000, 100);
+      const t0 = performance.now();
+      await extra.sidecar.kill('SIGTERM');
+      await eventually(async () => (!(await load(web.sidecar.outboundPort, { host: 'orders', total: 40, concurrency: 4 })).byName['orders-4'] ? true : undefined), 10_000, 50);
+      figure('drained instance gone from the sidecar of another replica', { ms: Math.round(performance.now() - t0) });
+    } finally {
+      await extra.kill();
+    }
+  }, 60_000);
 
   it('weft stat gives the same answer on every replica (each sidecar reports to its own)', async () => {
     const r = await load(web.sidecar.outboundPort, { host: 'orders', total: 200, concurrency: 4 });
@@ -162,7 +132,7 @@ describe('three control-plane replicas on etcd: one CA, failover, leader', () =>
     // The orders sidecars are spread over the replicas: the inbound row adds all their reports.
     const rows = await eventually(async () => {
       const answers = await Promise.all(live().map(async ([, cp]) => (await get<{ items: Array<{ service: string; requests: number; sidecars: number }> }>(cp, '/v1/stats?windowMs=900000&direction=inbound')).items.find((x) => x.service === 'orders.default')));
-      return answers.every((a) => a && a.sidecars === 3 && a.requests === answers[0]!.requests) ? answers : undefined;
+      return answers.every((a) => a && a.sidecars >= 3 && a.sidecars === answers[0]!.sidecars && a.requests === answers[0]!.requests) ? answers : undefined;
     }, 15_000, 200);
     expect(rows[0]!.requests).toBeGreaterThanOrEqual(200);
   });

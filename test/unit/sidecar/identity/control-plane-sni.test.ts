@@ -5,7 +5,7 @@ import tls from 'node:tls';
 import { once } from 'node:events';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, describe, expect, it } from 'vitest';
-import { CONTROL_PLANE_SNI, controlPlaneChannelOptions } from '../../../../sidecar/identity/workload.js';
+import { CONTROL_PLANE_KEEPALIVE, CONTROL_PLANE_SNI, controlPlaneChannelOptions } from '../../../../sidecar/identity/workload.js';
 import { selfSignedCert } from '../../../harness/certs.js';
 
 const cert = selfSignedCert(['localhost']);
@@ -52,11 +52,11 @@ describe('control-plane channel SNI', () => {
   });
 
   it('keeps a DNS name as it is', async () => {
-    expect(controlPlaneChannelOptions('localhost:15010')).toEqual({});
+    expect(controlPlaneChannelOptions('localhost:15010')).toEqual({ ...CONTROL_PLANE_KEEPALIVE });
     expect(await sniOf('localhost')).toBe('localhost');
   });
 
   it('reads bracketed IPv6 literals', () => {
-    expect(controlPlaneChannelOptions('[::1]:15010')).toEqual({ 'grpc.ssl_target_name_override': CONTROL_PLANE_SNI });
+    expect(controlPlaneChannelOptions('[::1]:15010')).toEqual({ ...CONTROL_PLANE_KEEPALIVE, 'grpc.ssl_target_name_override': CONTROL_PLANE_SNI });
   });
 });
