@@ -137,6 +137,33 @@ describe('three control-plane replicas on etcd: one CA, failover, leader', () =>
     expect(rows[0]!.requests).toBeGreaterThanOrEqual(200);
   });
 
+  it('weft trace show gives a whole trace on every replica when its hops reported to different replicas', async () => {
+    expect(await apply(anyLive(), 'apiVersion: weft.dev/v1alpha1\nkind: MeshConfig\nmetadata: { name: mesh }\nspec:\n  tracing: { samplingPercent: 100 }\n')).toBe(200);
+    type Span = { spanId: string; service: string };
+    // A trace split over replicas: web's sidecar reported to its replica, the orders instance's
+    // to another (each sidecar sends spans to the replica it is connected to).
+    const split = await eventually(async () => {
+      await load(web.sidecar.outboundPort, { host: 'orders', total: 12, concurrency: 3 });
+      const lists = await Promise.all(live().map(([, cp]) => get<{ items: Array<{ traceId: string }> }>(cp, '/v1/traces?local=1&limit=100')));
+      const holders = new Map<string, number>();
+      for (const l of lists) for (const t of l.items) holders.set(t.traceId, (holders.get(t.traceId) ?? 0) + 1);
+      return [...holders.entries()].find(([, n]) => n >= 2)?.[0];
+    }, 30_000, 500);
+    const parts = await Promise.all(live().map(([, cp]) => get<{ spans: Span[] }>(cp, `/v1/traces/${split}?local=1`).then((r) => r.spans.length, () => 0)));
+    const whole = await Promise.all(live().map(([, cp]) => get<{ summary: { spans: number; services: string[] }; spans: Span[] }>(cp, `/v1/traces/${split}`)));
+    figure('trace split over replicas, shown whole by each', { traceId: split, spansPerReplica: parts, merged: whole[0]!.summary.spans });
+    for (const w of whole) {
+      expect(w.summary.spans).toBe(parts.reduce((a, b) => a + b, 0));
+      expect(w.spans.map((x) => x.spanId).sort()).toEqual(whole[0]!.spans.map((x) => x.spanId).sort());
+    }
+    expect(whole[0]!.summary.services).toEqual(expect.arrayContaining(['orders', 'web']));
+    // The list agrees too: the trace appears whole (not as two partial rows) on every replica.
+    for (const [, cp] of live()) {
+      const rows = (await get<{ items: Array<{ traceId: string; spans: number }> }>(cp, '/v1/traces?limit=1000')).items.filter((t) => t.traceId === split);
+      expect(rows).toEqual([expect.objectContaining({ spans: whole[0]!.summary.spans })]);
+    }
+  }, 60_000);
+
   it('a root rotation asked of a replica that does not lead is driven by the leader; traffic keeps flowing', async () => {
     const items = await replicas();
     const follower = cps.get(items.find((x) => !x.leader)!.name)!;

@@ -65,3 +65,35 @@ describe('LoadStore', () => {
     expect(s.query({ windowMs: 5000, now: t + 10_000, direction: 'outbound' })).toEqual([]);
   });
 });
+
+describe('LoadStore across replicas (export, absorb)', () => {
+  it('reports split over two replicas answer exactly as if one replica held them all', () => {
+    const now = Date.now();
+    const node = (i: number) => ({ service: 'orders', namespace: 'default', id: `orders-${i}` });
+    const one = new LoadStore();
+    const a = new LoadStore();
+    const b = new LoadStore();
+    for (let i = 0; i < 6; i++) {
+      const r = report('inbound', 'inbound|8080||orders.default', '', 10 + i, i % 2, Array.from({ length: 10 + i }, (_, k) => 1 + ((k * 7 + i) % 50)));
+      one.record(node(i).id, node(i), r, 1000, now - i * 1000);
+      (i % 2 ? a : b).record(node(i).id, node(i), r, 1000, now - i * 1000);
+    }
+    const merged = new LoadStore();
+    merged.absorb(JSON.parse(JSON.stringify(a.exportWindow(60_000, now))));
+    merged.absorb(JSON.parse(JSON.stringify(b.exportWindow(60_000, now))));
+    const q = { windowMs: 60_000, direction: 'inbound', now } as const;
+    expect(merged.query(q)).toEqual(one.query(q));
+    expect(merged.query(q)[0]).toMatchObject({ sidecars: 6 });
+  });
+
+  it('exports only the window asked, and a node known here keeps its own reports', () => {
+    const now = Date.now();
+    const a = new LoadStore();
+    a.record('n1', { service: 'web', namespace: 'default' }, report('inbound', 'inbound|8080||web.default', '', 5, 0, [1, 2, 3, 4, 5]), 1000, now - 120_000);
+    expect(a.exportWindow(60_000, now).nodes).toEqual([]);
+    const mine = new LoadStore();
+    mine.record('n1', { service: 'web', namespace: 'default' }, report('inbound', 'inbound|8080||web.default', '', 1, 0, [1]), 1000, now);
+    mine.absorb(a.exportWindow(600_000, now));
+    expect(mine.query({ windowMs: 600_000, direction: 'inbound', now })[0]).toMatchObject({ requests: 1 });
+  });
+});
