@@ -16,7 +16,7 @@ import { Registry, describeIdentity } from './registry/registry.js';
 import type { RegisteredEndpoint, RegistryView } from './registry/types.js';
 import { TranslationCache, Translator } from './translate/index.js';
 import type { TelemetryDefaults, TrustView } from './translate/translator.js';
-import type { NodeInfo } from './xds/node.js';
+import { instanceKey, type NodeInfo } from './xds/node.js';
 import { Publisher, type Change } from './xds/publisher.js';
 import type { Snapshot } from './xds/snapshot.js';
 import { SnapshotCache } from './xds/cache.js';
@@ -79,6 +79,8 @@ export interface ControlPlaneOptions {
 /** A registry view that also holds other replicas' instances (registry/shared.ts). */
 export interface SharedRegistryView extends RegistryView {
   onChange(listener: (changed: ReadonlySet<string>) => void): void;
+  /** The identity holding an instance through another replica (registry/shared.ts). */
+  remoteOwner(service: string, key: string): string | undefined;
   start(): Promise<void>;
   close(): Promise<void>;
 }
@@ -244,6 +246,13 @@ export class ControlPlane {
     const entry = this.#nodes.get(node.id);
     if (entry && entry.node.peerId !== node.peerId) {
       return { error: `node id ${node.id} is in use by a stream of ${describeIdentity(entry.node.peerId)}; this stream is ${describeIdentity(node.peerId)}` };
+    }
+    // An instance held by another identity through another replica is refused here too: the
+    // owner binding holds across replicas, not only within one.
+    if (this.#shared && node.service && node.instanceIp && node.instancePort) {
+      const key = instanceKey(node);
+      const owner = this.#shared.remoteOwner(`${node.namespace}/${node.service}`, key);
+      if (owner !== undefined && owner !== node.peerId) return { error: `instance ${key} is registered (through another control-plane replica) by ${owner}; this stream is ${describeIdentity(node.peerId)}` };
     }
     const reg = this.registry.streamOpened(node);
     if (reg.kind === 'refused') return { error: reg.reason };

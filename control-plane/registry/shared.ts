@@ -74,6 +74,14 @@ export class SharedRegistry implements RegistryView {
     this.#listeners.push(listener);
   }
 
+  /**
+   * Who holds instance `key` of `service` through another replica (its SPIFFE ID), if anyone with
+   * an identity does: a stream of another identity must not take it over here either.
+   */
+  remoteOwner(service: ServiceRef, key: string): string | undefined {
+    return this.#remote.get(`${this.#dir}${service}/${key}`)?.owner;
+  }
+
   /** Instances other replicas registered (for `weft get replicas` and metrics). */
   remoteCount(): number {
     return this.#remote.size;

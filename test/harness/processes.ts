@@ -3,6 +3,7 @@
  * a fresh data dir), CLI invocations, and helper processes. Every process is killed at teardown.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -102,9 +103,31 @@ export function registerControlPlane(xdsPort: number, ref: CpRef): void {
   controlPlanes.set(xdsPort, ref);
 }
 
+/**
+ * WEFT_TEST_STORE=etcd: every control plane the harness starts (unless its test chose a store)
+ * runs on etcd instead of the file store: one 3-member cluster per test process, started on first
+ * use, and a key prefix per data directory (a control plane restarted on the same directory finds
+ * its configuration again, as with the file store). This is how the suite runs against both stores.
+ */
+let sharedEtcd: Promise<{ endpoints: string; kek: string }> | undefined;
+async function etcdStoreArgs(dataDir: string): Promise<string[]> {
+  sharedEtcd ??= (async () => {
+    const { startEtcdCluster } = await import('./etcd.js');
+    const cluster = await startEtcdCluster(3);
+    process.once('exit', () => void cluster.stop());
+    const kek = join(tempDir('weft-kek-'), 'kek');
+    writeFileSync(kek, `${'k'.repeat(8)}${Date.now()}${Math.random()}`.padEnd(48, 'x'), { mode: 0o600 });
+    return { endpoints: cluster.endpoints, kek };
+  })();
+  const { endpoints, kek } = await sharedEtcd;
+  const prefix = `/t-${createHash('sha256').update(dataDir).digest('hex').slice(0, 12)}`;
+  return ['--store', `etcd://${endpoints}`, '--etcd-prefix', prefix, '--ca-kek-file', kek];
+}
+
 /** Starts `weft control-plane` on free loopback ports; resolves once it printed its ready line. */
 export async function startControlPlane(opts: { dataDir?: string; xdsPort?: number; xdsTlsPort?: number; extraArgs?: string[] } = {}): Promise<ControlPlaneProc> {
   const dataDir = opts.dataDir ?? tempDir('weft-cp-');
+  const storeArgs = process.env.WEFT_TEST_STORE === 'etcd' && !opts.extraArgs?.includes('--store') ? await etcdStoreArgs(dataDir) : [];
   // WEFT_CP_NODE_FLAGS: node flags for the control plane (e.g. "--cpu-prof --cpu-prof-dir=/tmp/p"
   // to profile it under a benchmark; NODE_OPTIONS refuses --cpu-prof).
   const p = spawnNode([
@@ -112,6 +135,7 @@ export async function startControlPlane(opts: { dataDir?: string; xdsPort?: numb
     WEFT, 'control-plane', '--data-dir', dataDir,
     '--xds-address', `127.0.0.1:${opts.xdsTlsPort ?? 0}`, '--xds-plaintext-address', `127.0.0.1:${opts.xdsPort ?? 0}`, '--admin-address', '127.0.0.1:0', '--otlp-address', '127.0.0.1:0',
     '--log-level', process.env.WEFT_TEST_LOG_LEVEL ?? 'warn',
+    ...storeArgs,
     ...(opts.extraArgs ?? []),
   ]);
   const m = await p.waitLine(/ready xds=([\d.]+):(\d+) admin=([\d.]+):(\d+) xds-plaintext=([\d.]+):(\d+) otlp=([\d.]+):(\d+)/);

@@ -14,6 +14,10 @@ import { EtcdVault, deriveKek } from '../../../control-plane/ca/etcd-vault.js';
 import { JoinTokens } from '../../../control-plane/ca/tokens.js';
 import { loadOrCreateToken } from '../../../control-plane/admin/token.js';
 import { ReplicaSet, type ReplicaRecord } from '../../../control-plane/replicas.js';
+import { ControlPlane } from '../../../control-plane/control-plane.js';
+import { EtcdStore } from '../../../control-plane/store/etcd-store.js';
+import { SharedRegistry } from '../../../control-plane/registry/shared.js';
+import type { NodeInfo } from '../../../control-plane/xds/node.js';
 import { createCsr, generateKey } from '../../../sidecar/identity/csr.js';
 import { startEtcdCluster, type EtcdCluster } from '../../harness/etcd.js';
 import { eventually, tempDir } from '../../harness/processes.js';
@@ -133,4 +137,34 @@ describe('the CA, join tokens and leadership shared by replicas through etcd', (
     expect(next!.leading).toBe(false);
     await Promise.all(rest.map((s) => s.close()));
   }, 30_000);
+
+  it('an instance held by one identity through one replica is refused to another identity on another replica', async () => {
+    const decode = (v: unknown) => v as never;
+    const make = (replica: string) => {
+      const store = new EtcdStore({ endpoints: etcd.endpoints.split(','), prefix: '/t5' }, decode);
+      return new ControlPlane({ store, registryGraceMs: 5000, shareRegistry: (local) => new SharedRegistry(local, { client: store.client, prefix: store.prefix, replica, ttlMs: 5000, logger: silentLogger }) });
+    };
+    const [a, b] = [make('a'), make('b')];
+    await Promise.all([a.start(), b.start()]);
+    // (authorizeXds lets only the service's own identity register it over TLS: what can differ is
+    // an unauthenticated stream, from the plaintext port with --xds-plaintext-register.)
+    const node = (id: string, peerId: string | undefined): NodeInfo => ({ id, instance: 'orders-1', cluster: 'orders', role: 'sidecar', service: 'orders', namespace: 'default', instanceIp: '10.0.0.7', instancePort: 15006, labels: {}, userAgent: 'test', ...(peerId ? { peerId } : {}) });
+    const ORDERS = 'spiffe://cluster.local/ns/default/sa/orders';
+    expect(a.streamOpened(node('orders-1', ORDERS))).toBeUndefined();
+    // Replica B learns of it through etcd, then refuses an unauthenticated stream claiming it.
+    let n = 0;
+    const why = await eventually(() => {
+      const probe = node(`probe-${n++}`, undefined);
+      const r = b.streamOpened(probe);
+      if (!r) b.streamClosed(probe, true); // not known on B yet: nothing was registered (plaintext registration is off)
+      return r?.error;
+    }, 10_000, 50);
+    expect(why).toMatch(/registered \(through another control-plane replica\) by spiffe:\/\/cluster.local\/ns\/default\/sa\/orders; this stream is unauthenticated/);
+    // The same identity (a proxy moving over from replica A) is welcome.
+    const moved = node('orders-1', ORDERS);
+    expect(b.streamOpened(moved)).toBeUndefined();
+    b.streamClosed(moved, true);
+    await Promise.all([a.close(), b.close()]);
+  }, 30_000);
 });
+
