@@ -7,6 +7,8 @@ import { BaseSequencer, type TestSpecification } from 'vitest/node';
  * core idle for its whole run (a 35 s tail was measured). Order only: no test depends on it.
  */
 const SLOW_FIRST = [
+  'e2e/replicas-netns.test.ts',
+  'e2e/etcd-failover.test.ts',
   'integration/control-plane/cli.test.ts',
   'integration/sidecar/jwks-rotation.test.ts',
   'e2e/rotation.test.ts',

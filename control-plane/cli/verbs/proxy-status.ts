@@ -1,6 +1,7 @@
 /** `weft proxy-status`: every connected proxy and, per resource type, SYNCED / STALE / NACKED. */
 import { parseArgs } from 'node:util';
 import { AdminClient, CLIENT_OPTIONS, CLIENT_USAGE, table, type Verb } from '../context.js';
+import { warnUnreachable } from '../replicas-warn.js';
 import type { ProxyStatusJson } from '../../admin/proxy-status.js';
 
 const usage = `Usage: weft proxy-status [-o table|json]
@@ -23,7 +24,7 @@ export const proxyStatus: Verb = {
     const { values } = parseArgs({ args, options: { ...CLIENT_OPTIONS, output: { type: 'string', short: 'o', default: 'table' } } });
     const { items, unreachable } = await new AdminClient(values).request<{ items: ProxyStatusJson[]; unreachable?: Record<string, string> }>('GET', '/v1/proxies');
     // Replicas on etcd: the replica asked gathers every replica's proxies; say which did not answer.
-    for (const [r, why] of Object.entries(unreachable ?? {})) io.err(`weft: replica ${r} did not answer (${why}): its proxies are not listed`);
+    warnUnreachable(unreachable, io);
     if (values.output === 'json') {
       io.out(JSON.stringify(items, null, 2));
       return 0;

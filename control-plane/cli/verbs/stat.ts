@@ -1,6 +1,7 @@
 /** `weft stat [service/NAME] [--by consumer]`: golden metrics aggregated by the control plane from proxy load reports. */
 import { parseArgs } from 'node:util';
 import { AdminClient, CLIENT_OPTIONS, CLIENT_USAGE, table, usageError, type Verb } from '../context.js';
+import { warnUnreachable } from '../replicas-warn.js';
 import { parseDurationFlag } from '../flags.js';
 import type { ConsumerStatRow, StatRow } from '../../telemetry/load-store.js';
 
@@ -68,7 +69,8 @@ export const stat: Verb = {
     if (byConsumer) q.set('by', 'consumer');
     const client = new AdminClient(values);
     if (byConsumer) {
-      const r = await client.request<{ items: ConsumerStatRow[] }>('GET', `/v1/stats?${q}`);
+      const r = await client.request<{ unreachable?: Record<string, string>; items: ConsumerStatRow[] }>('GET', `/v1/stats?${q}`);
+      warnUnreachable(r.unreachable, io);
       if (values.output === 'json') io.out(JSON.stringify(r.items, null, 2));
       else if (!r.items.length) io.out(`no requests reported in the last ${values.window}${service ? ` for ${service}` : ''} (${direction})`);
       else
@@ -80,7 +82,8 @@ export const stat: Verb = {
         );
       return 0;
     }
-    const r = await client.request<{ items: StatRow[] }>('GET', `/v1/stats?${q}`);
+    const r = await client.request<{ unreachable?: Record<string, string>; items: StatRow[] }>('GET', `/v1/stats?${q}`);
+    warnUnreachable(r.unreachable, io);
     if (values.output === 'json') {
       io.out(JSON.stringify(r.items, null, 2));
       return 0;

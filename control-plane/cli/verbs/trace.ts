@@ -1,6 +1,7 @@
 /** `weft trace list|show`: traces kept by the control plane's embedded OTLP receiver. */
 import { parseArgs } from 'node:util';
 import { AdminClient, CLIENT_OPTIONS, CLIENT_USAGE, table, usageError, type Verb } from '../context.js';
+import { warnUnreachable } from '../replicas-warn.js';
 import { parseDurationFlag } from '../flags.js';
 import type { StoredSpan } from '../../telemetry/trace-store.js';
 
@@ -97,7 +98,8 @@ export const trace: Verb = {
       }
       if (values.errors) q.set('errors', '1');
       if (values.limit) q.set('limit', values.limit);
-      const r = await client.request<{ items: Summary[]; stored: { traces: number } }>('GET', `/v1/traces${q.size ? `?${q}` : ''}`);
+      const r = await client.request<{ unreachable?: Record<string, string>; items: Summary[]; stored: { traces: number } }>('GET', `/v1/traces${q.size ? `?${q}` : ''}`);
+      warnUnreachable(r.unreachable, io);
       if (values.output === 'json') io.out(JSON.stringify(r.items, null, 2));
       else if (!r.items.length) io.out(`no traces match (${r.stored.traces} stored)`);
       else io.out(table(['TRACE ID', 'START', 'DURATION MS', 'SPANS', 'ERRORS', 'SERVICES', 'ROOT'], r.items.map((t) => [t.traceId, t.start, ms(t.durationMs), String(t.spans), String(t.errors), t.services.join(','), `${t.service}: ${t.name}`])));
