@@ -42,6 +42,8 @@ export interface ControlPlaneDaemonOptions {
    * join-token key and the admin token live in etcd sealed with it, shared by every replica.
    */
   caKek?: Buffer;
+  /** How often the leader compacts etcd's history (default 5 min; tests shorten it). */
+  etcdCompactEveryMs?: number;
   /** This replica's name among replicas (default <hostname>-<pid>). */
   replicaName?: string;
   /** The host other replicas, the CLI and proxies reach this replica at (default: see advertisedHost). */
@@ -96,6 +98,23 @@ export function advertisedHost(flag: string | undefined, adminHost: string): str
 
 const hostPort = (h: string, port: number) => (h.includes(':') ? `[${h}]:${port}` : `${h}:${port}`);
 
+/** The leader's compaction job (see its use); returns its stop function. */
+function compactor(client: import('etcd3').Etcd3, log: Logger, everyMs: number): () => void {
+  let previous = 0;
+  const tick = async () => {
+    const now = Number((await client.get('/').exec()).header.revision);
+    if (previous > 0 && previous < now) {
+      await client.kv.compact({ revision: String(previous) });
+      log.debug({ revision: previous }, 'etcd history compacted');
+    }
+    previous = now;
+  };
+  const t = setInterval(() => void tick().catch((e: unknown) => log.warn({ err: { message: (e as Error).message } }, 'etcd compaction failed (tried again next period)')), everyMs);
+  t.unref();
+  void tick().catch(() => undefined);
+  return () => clearInterval(t);
+}
+
 export function splitHostPort(addr: string, flag: string): { host: string; port: number } {
   const m = /^(\[[^\]]+\]|[^:]+):(\d+)$/.exec(addr);
   if (!m || Number(m[2]) > 65535) throw new Error(`${flag}: want HOST:PORT (e.g. 127.0.0.1:15010), got '${addr}'`);
@@ -106,13 +125,13 @@ export async function startControlPlane(opts: ControlPlaneDaemonOptions): Promis
   const log = opts.logger ?? createLogger('weft-control-plane');
   const xdsAddr = splitHostPort(opts.xdsAddress, '--xds-address');
   const adminAddr = splitHostPort(opts.adminAddress, '--admin-address');
-  const etcdStore = opts.etcd ? new (await import('./store/etcd-store.js')).EtcdStore(opts.etcd, validateStoredResource) : undefined;
+  const etcdStore = opts.etcd ? new (await import('./store/etcd-store.js')).EtcdStore(opts.etcd, validateStoredResource, log.child({ component: 'store' })) : undefined;
   const store: ConfigStore = etcdStore ?? new FileStore(opts.dataDir, validateStoredResource);
   // On etcd the registry is shared too: every replica serves every replica's instances.
   const SharedRegistry = etcdStore ? (await import('./registry/shared.js')).SharedRegistry : undefined;
   const replica = opts.replicaName ?? `${hostname()}-${process.pid}`;
   if (etcdStore && !opts.caKek) throw new WeftError('CLI_USAGE', 'an etcd store needs --ca-kek-file: the key-encryption key every replica shares (make one once with: head -c 32 /dev/urandom | base64 > kek)');
-  const vault = etcdStore ? new (await import('./ca/etcd-vault.js')).EtcdVault(etcdStore.client, etcdStore.prefix, (await import('./ca/etcd-vault.js')).deriveKek(opts.caKek!, '--ca-kek-file')) : undefined;
+  const vault = etcdStore ? new (await import('./ca/etcd-vault.js')).EtcdVault(etcdStore.client, etcdStore.prefix, (await import('./ca/etcd-vault.js')).deriveKek(opts.caKek!, '--ca-kek-file'), 5000, log.child({ component: 'ca' })) : undefined;
   if (opts.xdsPlaintextRegister && !opts.xdsPlaintextAddress) throw new Error('--xds-plaintext-register needs --xds-plaintext-address');
   const cp = new ControlPlane({
     store,
@@ -251,6 +270,11 @@ export async function startControlPlane(opts: ControlPlaneDaemonOptions): Promis
       logger: log.child({ component: 'replicas' }),
       onLeadership: (leading) => leading && driveRotation(),
       leaderJobs: [
+        // etcd keeps every revision until compacted, and Debian's etcd compacts nothing by
+        // default: its database would grow with every registration until it hits its quota and
+        // refuses writes. The leader compacts to the revision it saw one period earlier, so at
+        // least one period (5 min) of history stays for watches that resume after a short cut.
+        () => compactor(etcdStore.client, log.child({ component: 'store' }), opts.etcdCompactEveryMs ?? 5 * 60_000),
         () => {
           // Join-token records expired for more than a day: one replica prunes them, hourly.
           const t = setInterval(() => void tokens.prune().catch(() => undefined), 3600_000);

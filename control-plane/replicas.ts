@@ -18,7 +18,8 @@
  * (a partitioned one that has not yet seen its lease expire) do no harm: every job's writes are
  * conditional (a rotation step lands only on the state it read) or idempotent (pruning).
  */
-import type { Etcd3, Lease, Watcher } from 'etcd3';
+import type { Etcd3, Lease } from 'etcd3';
+import { Follower } from './store/etcd-watch.js';
 import type { Logger } from '../common/log.js';
 import { bounded } from './store/etcd-options.js';
 
@@ -64,8 +65,8 @@ export class ReplicaSet {
   readonly #dir: string;
   readonly #peers = new Map<string, ReplicaRecord>();
   #lease: Lease | undefined;
-  #watcher: Watcher | undefined;
-  #electionWatcher: Watcher | undefined;
+  #watcher: Follower | undefined;
+  #electionWatcher: Follower | undefined;
   readonly #electionDir: string;
   #leaderName: string | undefined;
   /** Recomputations of the leader started; only the latest one's answer is taken. */
@@ -117,22 +118,36 @@ export class ReplicaSet {
     const { client } = this.#o;
     this.#newLease();
     await this.#publish();
-    const res = await client.getAll().prefix(this.#dir).exec();
-    for (const kv of res.kvs) this.#take(kv.key.toString('utf8'), kv.value.toString('utf8'));
-    const w = await client.watch().prefix(this.#dir).startRevision(String(Number(res.header.revision) + 1)).create();
-    this.#watcher = w;
-    w.on('error', () => undefined); // the client resumes the watch by itself
-    w.on('data', (r) => {
-      for (const ev of r.events) {
-        const key = ev.kv.key.toString('utf8');
-        if (ev.type === 'Delete') this.#peers.delete(key.slice(this.#dir.length));
-        else this.#take(key, ev.kv.value.toString('utf8'));
-      }
+    const readAll = async () => {
+      const res = await client.getAll().prefix(this.#dir).exec();
+      this.#peers.clear();
+      for (const kv of res.kvs) this.#take(kv.key.toString('utf8'), kv.value.toString('utf8'));
+      return Number(res.header.revision);
+    };
+    this.#watcher = new Follower({
+      client,
+      prefix: this.#dir,
+      what: 'replicas',
+      logger: this.#o.logger,
+      resync: readAll,
+      onData: (r) => {
+        for (const ev of r.events) {
+          const key = ev.kv.key.toString('utf8');
+          if (ev.type === 'Delete') this.#peers.delete(key.slice(this.#dir.length));
+          else this.#take(key, ev.kv.value.toString('utf8'));
+        }
+      },
     });
-    const ew = await client.watch().prefix(this.#electionDir).create();
-    this.#electionWatcher = ew;
-    ew.on('error', () => undefined);
-    ew.on('data', () => void this.#elect());
+    await this.#watcher.start(await readAll());
+    this.#electionWatcher = new Follower({
+      client,
+      prefix: this.#electionDir,
+      what: 'leader election',
+      logger: this.#o.logger,
+      onData: () => void this.#elect(),
+      resync: async () => (await this.#elect(), undefined),
+    });
+    await this.#electionWatcher.start();
     await this.#stand();
     this.#timer = setInterval(() => {
       void this.#publish().catch(() => undefined);
@@ -223,8 +238,8 @@ export class ReplicaSet {
     this.#closed = true;
     clearInterval(this.#timer);
     this.#setLeading(false);
-    await bounded(this.#electionWatcher?.cancel());
-    await bounded(this.#watcher?.cancel());
+    await bounded(this.#electionWatcher?.close());
+    await bounded(this.#watcher?.close());
     // The record and the candidacy go with the lease: other replicas stop listing this one, and
     // the next one leads, at once rather than after the TTL.
     await bounded(this.#lease?.revoke());

@@ -7,7 +7,9 @@
  * given another KEK fails at start saying so, instead of making a CA of its own.
  */
 import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
-import type { Etcd3, Watcher } from 'etcd3';
+import type { Etcd3 } from 'etcd3';
+import { silentLogger, type Logger } from '../../common/log.js';
+import { Follower } from '../store/etcd-watch.js';
 import { WeftError } from '../../common/errors.js';
 import { bounded } from '../store/etcd-options.js';
 import type { Vault, VaultEntry } from './vault.js';
@@ -54,10 +56,12 @@ export class EtcdVault implements Vault {
   readonly #dir: string;
   readonly #kek: Buffer;
   readonly #timeoutMs: number;
-  #watcher: Watcher | undefined;
+  #watcher: Follower | undefined;
+  readonly #logger: Logger;
   #closed = false;
 
-  constructor(client: Etcd3, prefix: string, kek: Buffer, timeoutMs = 5000) {
+  constructor(client: Etcd3, prefix: string, kek: Buffer, timeoutMs = 5000, logger: Logger = silentLogger) {
+    this.#logger = logger;
     this.#client = client;
     this.#dir = `${prefix.replace(/\/+$/, '')}/ca/`;
     this.#kek = kek;
@@ -111,24 +115,23 @@ export class EtcdVault implements Vault {
 
   watch(fn: (names: readonly string[]) => void): void {
     if (this.#watcher || this.#closed) return;
-    void this.#client
-      .watch()
-      .prefix(this.#dir)
-      .create()
-      .then((w) => {
-        if (this.#closed) return void w.cancel();
-        this.#watcher = w;
-        w.on('error', () => undefined); // the client reconnects and resumes by itself
-        w.on('data', (res) => {
-          const names = [...new Set(res.events.map((ev) => ev.kv.key.toString('utf8').slice(this.#dir.length)))];
-          if (names.length) fn(names);
-        });
-      })
-      .catch(() => undefined);
+    this.#watcher = new Follower({
+      client: this.#client,
+      prefix: this.#dir,
+      what: 'CA',
+      logger: this.#logger,
+      onData: (res) => {
+        const names = [...new Set(res.events.map((ev) => ev.kv.key.toString('utf8').slice(this.#dir.length)))];
+        if (names.length) fn(names);
+      },
+      // A cancelled watch may have missed a rotation step: read the state again.
+      resync: async () => (fn(['state.json']), undefined),
+    });
+    void this.#watcher.start().catch(() => undefined);
   }
 
   async close(): Promise<void> {
     this.#closed = true;
-    await bounded(this.#watcher?.cancel());
+    await bounded(this.#watcher?.close());
   }
 }

@@ -10,7 +10,8 @@
  * every other replica drops those instances, unless their proxies registered again elsewhere (a
  * put by another replica moves the key to that replica's lease).
  */
-import type { Etcd3, Lease, Watcher } from 'etcd3';
+import type { Etcd3, IWatchResponse, Lease } from 'etcd3';
+import { Follower } from '../store/etcd-watch.js';
 import type { Logger } from '../../common/log.js';
 import { bounded } from '../store/etcd-options.js';
 import type { Registry, ServiceRef } from './registry.js';
@@ -48,7 +49,7 @@ export class SharedRegistry implements RegistryView {
   #revision = 0;
   readonly #listeners: Array<(changed: ReadonlySet<ServiceRef>) => void> = [];
   #lease: Lease | undefined;
-  #watcher: Watcher | undefined;
+  #follower: Follower | undefined;
   #closed = false;
   #sync: Promise<void> = Promise.resolve();
 
@@ -90,49 +91,64 @@ export class SharedRegistry implements RegistryView {
   /** Takes a lease, writes this replica's instances, reads and then follows every replica's. */
   async start(): Promise<void> {
     this.#newLease();
+    const rev = await this.#readAll();
+    this.#follower = new Follower({
+      client: this.#o.client,
+      prefix: this.#dir,
+      what: 'registry',
+      logger: this.#o.logger,
+      onData: (r) => this.#onWatch(r),
+      resync: () => this.#readAll(),
+    });
+    await this.#follower.start(rev);
+    if (this.#closed) await this.#follower.close();
+    this.#schedulePublish();
+  }
+
+  /** Reads every replica's instances (at start, and after a cancelled watch); the revision read at. */
+  async #readAll(): Promise<number> {
     const res = await this.#o.client.getAll().prefix(this.#dir).exec();
-    const changed = new Set<ServiceRef>();
+    const next = new Map<string, Stored>();
     for (const kv of res.kvs) {
       const s = this.#parse(kv.value.toString('utf8'));
-      if (s && s.replica !== this.#o.replica) {
-        this.#remote.set(kv.key.toString('utf8'), s);
-        changed.add(s.service);
-      }
+      if (s && s.replica !== this.#o.replica) next.set(kv.key.toString('utf8'), s);
     }
+    const changed = new Set<ServiceRef>();
+    for (const s of this.#remote.values()) changed.add(s.service);
+    for (const s of next.values()) changed.add(s.service);
+    this.#remote.clear();
+    for (const [k, v] of next) this.#remote.set(k, v);
     this.#rebuild(changed);
-    const w = await this.#o.client.watch().prefix(this.#dir).startRevision(String(Number(res.header.revision) + 1)).create();
-    this.#watcher = w;
-    w.on('error', (e) => this.#o.logger.warn({ err: { message: e.message } }, 'registry watch: error (resumes by itself)'));
-    w.on('data', (r) => {
-      const touched = new Set<ServiceRef>();
-      for (const ev of r.events) {
-        const key = ev.kv.key.toString('utf8');
-        const before = this.#remote.get(key);
-        if (ev.type === 'Delete') {
-          if (before) {
-            this.#remote.delete(key);
-            touched.add(before.service);
-          }
-          continue;
+    return Number(res.header.revision);
+  }
+
+  #onWatch(r: IWatchResponse): void {
+    const touched = new Set<ServiceRef>();
+    for (const ev of r.events) {
+      const key = ev.kv.key.toString('utf8');
+      const before = this.#remote.get(key);
+      if (ev.type === 'Delete') {
+        if (before) {
+          this.#remote.delete(key);
+          touched.add(before.service);
         }
-        const s = this.#parse(ev.kv.value.toString('utf8'));
-        if (!s) continue;
-        if (s.replica === this.#o.replica) {
-          // Our own write (or our key taken back): not remote.
-          if (before) {
-            this.#remote.delete(key);
-            touched.add(before.service);
-          }
-          continue;
-        }
-        this.#remote.set(key, s);
-        touched.add(s.service);
-        if (before && before.service !== s.service) touched.add(before.service);
+        continue;
       }
-      if (touched.size) this.#rebuild(touched);
-    });
-    if (this.#closed) await w.cancel();
-    this.#schedulePublish();
+      const s = this.#parse(ev.kv.value.toString('utf8'));
+      if (!s) continue;
+      if (s.replica === this.#o.replica) {
+        // Our own write (or our key taken back): not remote.
+        if (before) {
+          this.#remote.delete(key);
+          touched.add(before.service);
+        }
+        continue;
+      }
+      this.#remote.set(key, s);
+      touched.add(s.service);
+      if (before && before.service !== s.service) touched.add(before.service);
+    }
+    if (touched.size) this.#rebuild(touched);
   }
 
   #parse(text: string): Stored | undefined {
@@ -211,6 +227,6 @@ export class SharedRegistry implements RegistryView {
     // The keys stay until the lease runs out (the grace period): the proxies of a replica that
     // stops get that long to register again through another one, so their endpoints do not flap.
     this.#lease?.release();
-    await bounded(this.#watcher?.cancel());
+    await bounded(this.#follower?.close());
   }
 }

@@ -18,7 +18,9 @@
  * quorum: reads and commits fail with STORE_UNAVAILABLE (503 at the admin API) and the watch
  * resumes by itself when etcd is back (the client reconnects and resumes from the last revision).
  */
-import { Etcd3, type IOptions, type Watcher } from 'etcd3';
+import { Etcd3, type IOptions, type IWatchResponse } from 'etcd3';
+import { silentLogger, type Logger } from '../../common/log.js';
+import { Follower } from './etcd-watch.js';
 import { WeftError } from '../../common/errors.js';
 import type { MeshResource, ResourceKey } from '../config/types.js';
 import { resourceKey } from '../config/model.js';
@@ -54,10 +56,12 @@ export class EtcdStore implements ConfigStore {
   #revision = 0;
   /** The etcd revision the state was read at: the watch starts after it. */
   #readAt = 0;
-  #watcher: Watcher | undefined;
+  #follower: Follower | undefined;
+  readonly #logger: Logger;
   #closed = false;
 
-  constructor(o: EtcdStoreOptions, decode: (value: unknown) => MeshResource) {
+  constructor(o: EtcdStoreOptions, decode: (value: unknown) => MeshResource, logger: Logger = silentLogger) {
+    this.#logger = logger;
     const opts: IOptions = {
       hosts: o.endpoints.map((h) => `${o.tls ? 'https' : 'http'}://${h}`),
       ...(o.tls ? { credentials: { rootCertificate: Buffer.from(o.tls.caPem), ...(o.tls.certPem && o.tls.keyPem ? { certChain: Buffer.from(o.tls.certPem), privateKey: Buffer.from(o.tls.keyPem) } : {}) } } : {}),
@@ -166,57 +170,63 @@ export class EtcdStore implements ConfigStore {
    * (or this one) committed, in order. Call after `load()`.
    */
   watch(onState: (s: StoredState) => void, onError?: (e: Error) => void): void {
-    if (this.#watcher || this.#closed) return;
-    void this.#client
-      .watch()
-      .prefix(this.#config)
-      .startRevision(String(this.#readAt + 1))
-      .create()
-      .then((w) => {
-        if (this.#closed) return void w.cancel();
-        this.#watcher = w;
-        w.on('error', (e) => onError?.(e));
-        w.on('data', (res) => {
-          // A commit writes the marker with its resources in one transaction (one revision);
-          // a response may carry several revisions (catching up): hand on one state per commit.
-          let marker = 0;
-          let group = -1;
-          const flush = () => {
-            if (marker > this.#revision) {
-              this.#revision = marker;
-              onState(this.#state());
-            }
-            marker = 0;
-          };
-          for (const ev of res.events) {
-            const kv = ev.kv;
-            const rev = Number(kv.mod_revision);
-            if (rev !== group) {
-              flush();
-              group = rev;
-            }
-            const key = kv.key.toString('utf8');
-            if (key === this.#marker) {
-              if (ev.type === 'Put') marker = rev;
-              continue;
-            }
-            const k = key.slice(this.#config.length) as ResourceKey;
-            try {
-              if (ev.type === 'Delete') this.#byKey.delete(k);
-              else this.#byKey.set(k, this.#decodeValue(key, kv.value));
-            } catch (e) {
-              onError?.(e as Error);
-            }
-          }
-          flush();
-        });
-      })
-      .catch((e: unknown) => onError?.(e as Error));
+    if (this.#follower || this.#closed) return;
+    const f = new Follower({
+      client: this.#client,
+      prefix: this.#config,
+      what: 'configuration',
+      logger: this.#logger,
+      onData: (res) => this.#onWatch(res, onState, onError),
+      // The watch was cancelled (its revision compacted): read everything again; hand it on if newer.
+      resync: async () => {
+        const before = this.#revision;
+        const state = await this.load();
+        if (state.revision > before) onState(state);
+        return this.#readAt;
+      },
+    });
+    this.#follower = f;
+    f.start(this.#readAt).catch((e: unknown) => onError?.(e as Error));
+  }
+
+  #onWatch(res: IWatchResponse, onState: (s: StoredState) => void, onError?: (e: Error) => void): void {
+    // A commit writes the marker with its resources in one transaction (one revision);
+    // a response may carry several revisions (catching up): hand on one state per commit.
+    let marker = 0;
+    let group = -1;
+    const flush = () => {
+      if (marker > this.#revision) {
+        this.#revision = marker;
+        onState(this.#state());
+      }
+      marker = 0;
+    };
+    for (const ev of res.events) {
+      const kv = ev.kv;
+      const rev = Number(kv.mod_revision);
+      if (rev !== group) {
+        flush();
+        group = rev;
+      }
+      const key = kv.key.toString('utf8');
+      if (key === this.#marker) {
+        if (ev.type === 'Put') marker = rev;
+        continue;
+      }
+      const k = key.slice(this.#config.length) as ResourceKey;
+      try {
+        if (ev.type === 'Delete') this.#byKey.delete(k);
+        else this.#byKey.set(k, this.#decodeValue(key, kv.value));
+      } catch (e) {
+        onError?.(e as Error);
+      }
+    }
+    flush();
   }
 
   async close(): Promise<void> {
     this.#closed = true;
-    await bounded(this.#watcher?.cancel());
+    await bounded(this.#follower?.close());
     this.#client.close();
   }
 }
