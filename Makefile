@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 NODE_MODULES := node_modules/.package-lock.json
 
-.PHONY: help install deps build typecheck proto proto-check test test-unit test-integration demo bench profile clean
+.PHONY: help install deps build typecheck proto proto-check test test-unit test-integration demo demo-ha bench profile clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -59,6 +59,9 @@ test-integration: build
 
 demo: install build ## run a real mesh on loopback, print a summary, stop everything
 	node deploy/demo/run.mjs
+
+demo-ha: install build ## as root: 3 hosts (network namespaces) with etcd + a replica each, and services; kill -9, partition, quorum loss; summary; stops everything
+	npx vite-node deploy/demo-ha/run.ts
 
 bench: install build ## benchmarks (docs/benchmarks.md); results, summary.json and latency.svg in bench/results/
 	bash scripts/bench.sh
