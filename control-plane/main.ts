@@ -16,6 +16,7 @@ import type { ConfigStore } from './store/store.js';
 import type { EtcdStoreOptions } from './store/etcd-options.js';
 import { WeftError } from '../common/errors.js';
 import { AdminServer } from './admin/server.js';
+import { replicaAuthKey } from './admin/fan-out.js';
 import { loadOrCreateToken, TOKEN_FILE } from './admin/token.js';
 import { XdsServer } from './xds/server.js';
 import { ControlPlaneMetrics } from './admin/metrics.js';
@@ -131,7 +132,8 @@ export async function startControlPlane(opts: ControlPlaneDaemonOptions): Promis
   const SharedRegistry = etcdStore ? (await import('./registry/shared.js')).SharedRegistry : undefined;
   const replica = opts.replicaName ?? `${hostname()}-${process.pid}`;
   if (etcdStore && !opts.caKek) throw new WeftError('CLI_USAGE', 'an etcd store needs --ca-kek-file: the key-encryption key every replica shares (make one once with: head -c 32 /dev/urandom | base64 > kek)');
-  const vault = etcdStore ? new (await import('./ca/etcd-vault.js')).EtcdVault(etcdStore.client, etcdStore.prefix, (await import('./ca/etcd-vault.js')).deriveKek(opts.caKek!, '--ca-kek-file'), 5000, log.child({ component: 'ca' })) : undefined;
+  const kek = etcdStore ? (await import('./ca/etcd-vault.js')).deriveKek(opts.caKek!, '--ca-kek-file') : undefined;
+  const vault = etcdStore && kek ? new (await import('./ca/etcd-vault.js')).EtcdVault(etcdStore.client, etcdStore.prefix, kek, 5000, log.child({ component: 'ca' })) : undefined;
   if (opts.xdsPlaintextRegister && !opts.xdsPlaintextAddress) throw new Error('--xds-plaintext-register needs --xds-plaintext-address');
   const cp = new ControlPlane({
     store,
@@ -230,7 +232,7 @@ export async function startControlPlane(opts: ControlPlaneDaemonOptions): Promis
   });
   const driveRotation = () => {
     if (ca.rotationPhase() !== 'none' && !rotation.running && (!etcdStore || replicas?.leading)) {
-      void rotation.start().catch((e: unknown) => log.warn({ err: { message: (e as Error).message } }, 'root rotation step failed; the leader tries again when the CA state next changes'));
+      void rotation.start().catch((e: unknown) => log.warn({ err: { message: (e as Error).message } }, 'root rotation step failed; the leader tries again within 5 s'));
     }
   };
   // A rotation interrupted by a restart (or started on another replica) carries on.
@@ -247,7 +249,7 @@ export async function startControlPlane(opts: ControlPlaneDaemonOptions): Promis
     const h = p.host === '0.0.0.0' ? '127.0.0.1' : p.host === '::' ? '::1' : p.host;
     cp.setTelemetryDefaults({ otlpUrl: `http://${h.includes(':') ? `[${h}]` : h}:${otlpPort}/v1/traces` });
   }
-  metrics = new ControlPlaneMetrics({ cp, xds: () => xds, loads, traces, lrsStreams: () => lrs.streams, certificatesIssued: () => identity.counters.issued });
+  metrics = new ControlPlaneMetrics({ cp, xds: () => xds, loads, traces, lrsStreams: () => lrs.streams, certificatesIssued: () => identity.counters.issued, ...(etcdStore ? { replicas: () => replicas?.list() ?? [] } : {}) });
   const cpMetrics = metrics;
   const admin = new AdminServer({
     controlPlane: cp,
@@ -257,6 +259,7 @@ export async function startControlPlane(opts: ControlPlaneDaemonOptions): Promis
     loads,
     identity: { ca, tokens, issued: identity.issued, rotation, counters: identity.counters },
     replicas: () => replicas?.list() ?? [{ ...selfRecord(), leader: true, healthy: true, self: true }],
+    ...(kek ? { replicaAuth: { self: replica, key: replicaAuthKey(kek) } } : {}),
     traces,
     logger: log.child({ component: 'admin' }),
   });
@@ -275,6 +278,13 @@ export async function startControlPlane(opts: ControlPlaneDaemonOptions): Promis
         // refuses writes. The leader compacts to the revision it saw one period earlier, so at
         // least one period (5 min) of history stays for watches that resume after a short cut.
         () => compactor(etcdStore.client, log.child({ component: 'store' }), opts.etcdCompactEveryMs ?? 5 * 60_000),
+        // A rotation whose step failed (etcd away, a conflict after a leader change) is taken up
+        // again: the leader looks every 5 s while one is under way.
+        () => {
+          const t = setInterval(driveRotation, 5000);
+          t.unref();
+          return () => clearInterval(t);
+        },
         () => {
           // Join-token records expired for more than a day: one replica prunes them, hourly.
           const t = setInterval(() => void tokens.prune().catch(() => undefined), 3600_000);

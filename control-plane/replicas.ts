@@ -116,6 +116,14 @@ export class ReplicaSet {
 
   async start(): Promise<void> {
     const { client } = this.#o;
+    // Two live replicas with one name would share a record and a candidacy (both would lead).
+    // A record left by this replica's previous life (kill -9, restart) goes with its lease.
+    const mine = this.#dir + this.#o.self().name;
+    const ttl = this.#o.ttlSeconds ?? 5;
+    for (const end = Date.now() + 2 * ttl * 1000 + 1000; (await client.get(mine).exec()).kvs.length; ) {
+      if (Date.now() > end) throw new Error(`a live control-plane replica is already named '${this.#o.self().name}' (its record ${mine} outlived its lease): give each replica its own --replica-name`);
+      await new Promise((r) => setTimeout(r, 250));
+    }
     this.#newLease();
     await this.#publish();
     const readAll = async () => {
@@ -151,6 +159,8 @@ export class ReplicaSet {
     await this.#stand();
     this.#timer = setInterval(() => {
       void this.#publish().catch(() => undefined);
+      // A candidacy lost with a lease and not yet put back (etcd was failing): stand again.
+      if (this.#candidate === '') void this.#stand().catch(() => undefined);
       // Also on a timer: a change missed while etcd was away is seen within a period.
       void this.#elect();
     }, this.#o.refreshMs ?? 1000);
@@ -203,10 +213,15 @@ export class ReplicaSet {
       this.#candidate = '';
       this.#setLeading(false);
       this.#written = '';
-      this.#newLease();
-      void this.#publish()
-        .then(() => this.#stand())
-        .catch(() => undefined);
+      // Not at once: while etcd fails, a new lease fails too, and a tight loop would follow.
+      const t = setTimeout(() => {
+        if (this.#closed) return;
+        this.#newLease();
+        void this.#publish()
+          .then(() => this.#stand())
+          .catch(() => undefined);
+      }, 1000);
+      t.unref();
     });
   }
 

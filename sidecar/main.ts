@@ -9,7 +9,7 @@
  * admin listener (it answers the primary's admin questions over IPC instead).
  */
 import cluster from 'node:cluster';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { availableParallelism, hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 import type { JsonObject } from '@bufbuild/protobuf';
@@ -239,6 +239,9 @@ async function run(argv: string[], opts: MainOptions): Promise<void> {
   }
   const baseId = worker?.baseId ?? a.id ?? `${service}-${randomBytes(4).toString('hex')}.${namespace}`;
   const id = worker ? workerNodeId(baseId, worker.index) : baseId;
+  // The first replica tried: chosen from the instance, so a sidecar's workers start on the same
+  // one (they share one registry entry), while instances still spread over the replicas.
+  planes = new ControlPlanes(a['control-plane']!, () => createHash('sha256').update(baseId).digest().readUInt32BE(0) / 2 ** 32);
   const log = createLogger('weft-sidecar').child({ node: id });
 
   // Workload identity first: without a certificate this sidecar cannot take part in the mesh.

@@ -18,6 +18,8 @@ export interface ControlPlaneMetricSources {
   traces?: TraceStore;
   lrsStreams?: () => number;
   certificatesIssued?: () => number;
+  /** Replicas on etcd: the live replicas as this one sees them. */
+  replicas?: () => ReadonlyArray<{ self: boolean; leader: boolean; healthy: boolean; revision: number }>;
 }
 
 export class ControlPlaneMetrics {
@@ -36,6 +38,12 @@ export class ControlPlaneMetrics {
     m.pull('counter', 'weft_xds_acks_total', 'xDS ACKs received, by resource kind.', ['kind'], () => [...src.xds().counters().byKind].map(([kind, v]) => [{ kind }, v.acks] as const));
     m.pull('counter', 'weft_xds_nacks_total', 'xDS NACKs received (once per nonce), by resource kind.', ['kind'], () => [...src.xds().counters().byKind].map(([kind, v]) => [{ kind }, v.nacks] as const));
     m.pull('gauge', 'weft_registry_instances', 'Instances registered through xDS.', [], () => [[{}, cp.registry.list().length]]);
+    if (src.replicas) {
+      const r = src.replicas;
+      m.pull('gauge', 'weft_control_plane_replicas', 'Live control-plane replicas seen through etcd (this one included).', [], () => [[{}, r().length]]);
+      m.pull('gauge', 'weft_control_plane_leader', '1 while this replica leads (runs the single-writer jobs).', [], () => [[{}, r().find((x) => x.self)?.leader ? 1 : 0]]);
+      m.pull('gauge', 'weft_control_plane_lagging_replicas', 'Live replicas serving an older configuration revision than the newest one.', [], () => [[{}, r().filter((x) => !x.healthy).length]]);
+    }
     if (src.certificatesIssued) {
       const f = src.certificatesIssued;
       m.pull('counter', 'weft_ca_certificates_issued_total', 'Workload certificates issued.', [], () => [[{}, f()]]);

@@ -40,7 +40,7 @@ import type { JoinTokens } from '../ca/tokens.js';
 import type { IssuedRecord } from '../ca/service.js';
 import type { RootRotation } from '../ca/rotation.js';
 import type { ReplicaView } from '../replicas.js';
-import { askPeers, type PeerAnswer } from './fan-out.js';
+import { askPeers, replicaAnswerHeaders, verifyReplicaRequest, type PeerAnswer, type ReplicaAuth } from './fan-out.js';
 import { LoadStore, type ExportedLoad } from '../telemetry/load-store.js';
 import { TraceStore, type StoredSpan, type TraceSummary } from '../telemetry/trace-store.js';
 
@@ -68,6 +68,8 @@ export interface AdminDeps {
   traces?: TraceStore;
   /** Live control-plane replicas (one, this, on the file store). */
   replicas?: () => ReplicaView[];
+  /** Replicas on etcd: how replicas authenticate their fan-out requests to each other. */
+  replicaAuth?: ReplicaAuth;
   /** Limits of the off-loop apply decoder (tests lower them). */
   decoder?: ApplyDecoderOptions;
 }
@@ -129,11 +131,12 @@ export class AdminServer {
 
   /** The other live replicas (none on one control plane). */
   #peers(): Array<{ name: string; admin: string }> {
+    if (!this.#deps.replicaAuth) return [];
     return (this.#deps.replicas?.() ?? []).filter((r) => !r.self);
   }
 
   async #traceEverywhere(tid: string, mine: StoredSpan[]): Promise<{ summary: TraceSummary; spans: StoredSpan[] } | undefined> {
-    const answers = await askPeers<{ spans: StoredSpan[] }>(this.#peers(), `/v1/traces/${tid}`, this.#deps.token);
+    const answers = await askPeers<{ spans: StoredSpan[] }>(this.#peers(), `/v1/traces/${tid}`, this.#deps.replicaAuth!);
     const all = new TraceStore({ maxTraces: 1, maxBytes: Number.MAX_SAFE_INTEGER });
     const seen = new Set<string>();
     for (const s of [...mine, ...answers.flatMap((a) => a.body?.spans ?? [])]) {
@@ -147,7 +150,7 @@ export class AdminServer {
 
   /** `weft trace list` over every replica: summaries merged, a trace split across replicas summarized whole. */
   async #traceListEverywhere(traces: TraceStore, search: string, mine: TraceSummary[], limit: number): Promise<unknown> {
-    const answers = await askPeers<{ items: TraceSummary[]; stored?: { traces: number; bytes: number } }>(this.#peers(), `/v1/traces${search}`, this.#deps.token);
+    const answers = await askPeers<{ items: TraceSummary[]; stored?: { traces: number; bytes: number } }>(this.#peers(), `/v1/traces${search}`, this.#deps.replicaAuth!);
     const byId = new Map<string, TraceSummary[]>();
     for (const s of [...mine, ...answers.flatMap((a) => a.body?.items ?? [])]) byId.set(s.traceId, [...(byId.get(s.traceId) ?? []), s]);
     const items: TraceSummary[] = [];
@@ -173,9 +176,14 @@ export class AdminServer {
       res.end(text);
       return;
     }
-    if (!tokenMatches(this.#deps.token, req.headers.authorization)) {
+    // Another replica asking for its fan-out: its own credential, for read-only local queries only.
+    const ra = this.#deps.replicaAuth;
+    const fromReplica = ra && url.searchParams.get('local') === '1' ? verifyReplicaRequest(ra, req.headers.authorization, req.method ?? 'GET', req.url ?? '/') : undefined;
+    if (fromReplica) signers.set(res, (text) => replicaAnswerHeaders(ra!, req.url ?? '/', fromReplica.ts, text));
+    else if (!tokenMatches(this.#deps.token, req.headers.authorization)) {
       throw new WeftError('ADMIN_UNAUTHORIZED', 'missing or wrong bearer token (see `weft --help`: --token or WEFT_TOKEN)');
     }
+    if (fromReplica && !REPLICA_PATHS.test(path)) throw new WeftError('ADMIN_UNAUTHORIZED', `a replica credential reads only ${REPLICA_PATHS.source}`);
     const cp = this.#deps.controlPlane;
     const parts = path.split('/').filter(Boolean).map(decodeSegment);
     const m = req.method ?? 'GET';
@@ -207,7 +215,7 @@ export class AdminServer {
       const self = this.#self();
       const mine = this.#deps.proxyStatus().map((p) => (self ? { ...(p as object), replica: self } : p));
       if (local) return send(res, 200, { items: mine });
-      const answers = await askPeers<{ items: unknown[] }>(this.#peers(), '/v1/proxies', this.#deps.token);
+      const answers = await askPeers<{ items: unknown[] }>(this.#peers(), '/v1/proxies', this.#deps.replicaAuth!);
       return send(res, 200, { items: [...mine, ...answers.flatMap((a) => a.body?.items ?? [])], ...unreachable(answers) });
     }
     if (m === 'GET' && path === '/v1/replicas' && this.#deps.replicas) return send(res, 200, { items: this.#deps.replicas() });
@@ -238,7 +246,7 @@ export class AdminServer {
       let missing = {};
       if (!local && this.#peers().length) {
         // Each sidecar reports to the replica it is connected to: merge every replica's reports.
-        const answers = await askPeers<ExportedLoad>(this.#peers(), `/v1/load-export?windowMs=${Number(w)}`, this.#deps.token);
+        const answers = await askPeers<ExportedLoad>(this.#peers(), `/v1/load-export?windowMs=${Number(w)}`, this.#deps.replicaAuth!);
         const merged = new LoadStore();
         merged.absorb(loads.exportWindow(Number(w)));
         for (const a of answers) if (a.body) merged.absorb(a.body);
@@ -362,9 +370,14 @@ export class AdminServer {
   }
 }
 
+/** Answers to another replica are signed (fan-out.ts): the signer for each such response. */
+const signers = new WeakMap<ServerResponse, (text: string) => Record<string, string>>();
+/** What a replica credential may read: the fan-out queries. */
+const REPLICA_PATHS = /^\/v1\/(proxies|load-export|traces(\/[0-9a-fA-F]{32})?)$/;
+
 function send(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...signers.get(res)?.(text) });
   res.end(text);
 }
 

@@ -158,7 +158,11 @@ export class CertificateAuthority {
       const certPem = await this.#vault.get(`${base}.cert.pem`);
       const keyPem = await this.#vault.get(`${base}.key.pem`);
       if (!certPem || !keyPem) throw new CaError(`${this.#vault.where}: root ${fp} is trusted but its certificate or key is missing`);
-      this.#roots.set(fp, { cert: new x509.X509Certificate(certPem), node: new X509Certificate(certPem), key: await importKey(keyPem) });
+      // The certificate must be the one the state names, and the key its own.
+      const node = new X509Certificate(certPem);
+      if (node.fingerprint256 !== fp) throw new CaError(`${this.#vault.where}: root-${fpName(fp)}.cert.pem has fingerprint ${node.fingerprint256}, not ${fp} as the CA state says`);
+      if (!node.checkPrivateKey(createPrivateKey(keyPem))) throw new CaError(`${this.#vault.where}: root ${fp}: the key does not belong to the certificate`);
+      this.#roots.set(fp, { cert: new x509.X509Certificate(certPem), node, key: await importKey(keyPem) });
     }
     for (const fp of [...this.#roots.keys()]) if (!state.trusted.includes(fp)) this.#roots.delete(fp);
     this.#state = state;

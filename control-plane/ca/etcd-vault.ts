@@ -1,8 +1,8 @@
 /**
  * The CA's material in etcd, shared by every control-plane replica (issue 22): one key per entry
- * under `<prefix>/ca/`, secrets (root keys, the join-token key, join-token records, the admin
- * token) sealed with AES-256-GCM under a key derived (HKDF-SHA256) from the key-encryption key
- * file every replica is given. The entry's name is the GCM associated data, so a sealed value
+ * under `<prefix>/ca/`, every entry (root keys and certificates, rotation state, the join-token
+ * key and records, the admin token) sealed with AES-256-GCM under a key derived (HKDF-SHA256)
+ * from the key-encryption key file every replica is given: secret, and authenticated. The entry's name is the GCM associated data, so a sealed value
  * cannot be moved to another key. etcd (and its backups) never see a key in the clear; a replica
  * given another KEK fails at start saying so, instead of making a CA of its own.
  */
@@ -18,7 +18,10 @@ const SEALED = 'weft-sealed-v1:';
 
 /** The 32-byte AES key derived from a KEK file's content (at least 32 bytes of secret). */
 export function deriveKek(secret: Buffer, file = 'the key-encryption key'): Buffer {
-  const material = Buffer.from(secret.toString('utf8').trim(), 'utf8');
+  // The file's bytes as they are (binary or text), less a trailing newline or spaces.
+  let end = secret.length;
+  while (end > 0 && [0x0a, 0x0d, 0x20, 0x09].includes(secret[end - 1]!)) end--;
+  const material = secret.subarray(0, end);
   if (material.length < 32) throw new WeftError('CLI_USAGE', `${file}: a key-encryption key needs at least 32 bytes of secret (make one with: head -c 32 /dev/urandom | base64 > ${file === 'the key-encryption key' ? 'kek' : file})`);
   return Buffer.from(hkdfSync('sha256', material, 'weft', 'weft ca vault v1', 32));
 }
@@ -45,11 +48,6 @@ export function unseal(key: Buffer, name: string, sealed: string): string {
   }
 }
 
-/** Names whose values are secrets, whichever replica reads them. */
-export function isSecretName(name: string): boolean {
-  return /\.key\.pem$|^token-key$|^tokens\/|^admin-token$/.test(name);
-}
-
 export class EtcdVault implements Vault {
   readonly where: string;
   readonly #client: Etcd3;
@@ -73,8 +71,13 @@ export class EtcdVault implements Vault {
     return { deadline: Date.now() + this.#timeoutMs };
   }
 
+  /**
+   * Every entry is sealed, not only the keys: GCM authenticates too, so someone who can write etcd
+   * but has no KEK cannot slip a root certificate of their own into the trust bundle, nor a
+   * rotation state of their own.
+   */
   #decode(name: string, raw: string): string {
-    return isSecretName(name) ? unseal(this.#kek, name, raw) : raw;
+    return unseal(this.#kek, name, raw);
   }
 
   async get(name: string): Promise<string | undefined> {
@@ -91,7 +94,7 @@ export class EtcdVault implements Vault {
 
   async put(entries: readonly VaultEntry[], o: { remove?: readonly string[]; ifValue?: { name: string; data: string | undefined } } = {}): Promise<boolean> {
     const ops = [
-      ...entries.map((e) => this.#client.put(this.#dir + e.name).value(e.secret || isSecretName(e.name) ? seal(this.#kek, e.name, e.data) : e.data)),
+      ...entries.map((e) => this.#client.put(this.#dir + e.name).value(seal(this.#kek, e.name, e.data))),
       ...(o.remove ?? []).map((n) => this.#client.delete().key(this.#dir + n)),
     ];
     const cond = o.ifValue;
@@ -127,7 +130,18 @@ export class EtcdVault implements Vault {
       // A cancelled watch may have missed a rotation step: read the state again.
       resync: async () => (fn(['state.json']), undefined),
     });
-    void this.#watcher.start().catch(() => undefined);
+    const w = this.#watcher;
+    const start = (delay: number) => {
+      w.start()
+        // Changes made between the CA's read and this watch: read the state once more.
+        .then(() => fn(['state.json']))
+        .catch(() => {
+          if (this.#closed) return;
+          const t = setTimeout(() => start(Math.min(5000, delay * 2)), delay);
+          t.unref();
+        });
+    };
+    start(250);
   }
 
   async close(): Promise<void> {

@@ -62,6 +62,8 @@ export class RootRotation {
     const deadline = Date.now() + this.d.stepTimeoutMs;
     await sleep(1000); // let the debounced push go out first
     while (!ok()) {
+      // Leadership lost mid-step: the new leader takes the rotation on from the stored state.
+      if (this.d.isLeader && !this.d.isLeader()) throw new Error('root rotation: this replica no longer leads; the new leader carries on');
       if (Date.now() > deadline) {
         this.d.logger.warn({ step: this.step, waitedMs: this.d.stepTimeoutMs }, `root rotation: not every proxy ${what} in time; going ahead`);
         return;

@@ -128,9 +128,11 @@ export class IdentityServer {
       SignCertificate: (call: grpc.ServerUnaryCall<SignCertificateRequest, SignCertificateResponse>, cb: grpc.sendUnaryData<SignCertificateResponse>) => {
         this.#sign(call.request, call.getAuthContext()?.sslPeerCertificate).then(
           (r) => cb(null, r),
-          (e: { code: grpc.status; details: string }) => {
+          (e: { code?: grpc.status | string; details?: string; message?: string }) => {
             this.counters.refused++;
-            cb({ code: e.code ?? grpc.status.INTERNAL, details: e.details ?? String(e) });
+            // A refusal carries a gRPC status; anything else (etcd unreachable while reading a
+            // join token, say) is the control plane's trouble, not the caller's: UNAVAILABLE.
+            cb({ code: typeof e.code === 'number' ? e.code : grpc.status.UNAVAILABLE, details: e.details ?? e.message ?? String(e) });
           },
         );
       },

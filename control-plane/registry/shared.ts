@@ -124,9 +124,14 @@ export class SharedRegistry implements RegistryView {
 
   #onWatch(r: IWatchResponse): void {
     const touched = new Set<ServiceRef>();
+    let rewrite = false;
     for (const ev of r.events) {
       const key = ev.kv.key.toString('utf8');
       const before = this.#remote.get(key);
+      // A key this replica still wants, taken by another replica (a worker of the same instance
+      // connected there) and then deleted by it: write it again, or the instance would vanish.
+      if (ev.type === 'Delete' && this.#written.delete(key)) rewrite = true;
+      if (ev.type === 'Put' && this.#written.has(key) && this.#parse(ev.kv.value.toString('utf8'))?.replica !== this.#o.replica) this.#written.delete(key);
       if (ev.type === 'Delete') {
         if (before) {
           this.#remote.delete(key);
@@ -149,6 +154,7 @@ export class SharedRegistry implements RegistryView {
       if (before && before.service !== s.service) touched.add(before.service);
     }
     if (touched.size) this.#rebuild(touched);
+    if (rewrite) this.#schedulePublish();
   }
 
   #parse(text: string): Stored | undefined {

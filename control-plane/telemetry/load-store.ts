@@ -206,17 +206,24 @@ export class LoadStore {
     return { nodes };
   }
 
-  /** Adds another replica's exported reports (a node already known here keeps its own). */
+  /**
+   * Adds another replica's exported reports. A node that reported to several replicas (it moved
+   * between them) keeps the reports of each, once: the same report seen twice counts once.
+   */
   absorb(data: ExportedLoad): void {
     for (const n of data.nodes ?? []) {
-      if (this.#nodes.has(n.id) || !Array.isArray(n.reports)) continue;
+      if (!Array.isArray(n.reports)) continue;
       const lat = (pairs: Array<[number, [number, number]]>) => new Map(Array.isArray(pairs) ? pairs : []);
-      this.#nodes.set(n.id, {
-        service: n.service,
-        namespace: n.namespace,
-        last: n.last,
-        reports: n.reports.map((r) => ({ ...r, entries: r.entries.map((e) => ({ ...e, lat: lat(e.lat) })), consumers: r.consumers.map((c) => ({ ...c, lat: lat(c.lat) })) })),
-      });
+      const incoming = n.reports.map((r) => ({ ...r, entries: r.entries.map((e) => ({ ...e, lat: lat(e.lat) })), consumers: r.consumers.map((c) => ({ ...c, lat: lat(c.lat) })) }));
+      const mine = this.#nodes.get(n.id);
+      if (!mine) {
+        this.#nodes.set(n.id, { service: n.service, namespace: n.namespace, last: n.last, reports: incoming });
+        continue;
+      }
+      const seen = new Set(mine.reports.map((r) => `${r.at}/${r.coveredMs}`));
+      for (const r of incoming) if (!seen.has(`${r.at}/${r.coveredMs}`)) mine.reports.push(r);
+      mine.reports.sort((a, b) => a.at - b.at);
+      mine.last = Math.max(mine.last, n.last);
     }
   }
 

@@ -88,6 +88,12 @@ describe('three control-plane replicas on etcd: one CA, failover, leader', () =>
       }, 15_000, 100);
       expect(items.map((r) => r.name)).toEqual(['r1', 'r2', 'r3']);
     }
+    // The same seen in each replica's metrics: three live, exactly one leading, none lagging.
+    const metric = (text: string, name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1]);
+    const texts = await Promise.all([...cps.values()].map(async (cp) => (await fetch(`${cp.adminUrl}/metrics`)).text()));
+    expect(texts.map((t) => metric(t, 'weft_control_plane_replicas'))).toEqual([3, 3, 3]);
+    expect(texts.map((t) => metric(t, 'weft_control_plane_leader')).reduce((a, b) => a + b, 0)).toBe(1);
+    expect(texts.map((t) => metric(t, 'weft_control_plane_lagging_replicas'))).toEqual([0, 0, 0]);
     const out = await weft(['get', 'replicas'], { cp: anyLive() });
     expect(out.code).toBe(0);
     expect(out.stdout).toMatch(/NAME\s+XDS\s+ADMIN\s+REVISION\s+PROXIES\s+LEADER\s+HEALTHY/);

@@ -53,6 +53,14 @@ describe('the CA, join tokens and leadership shared by replicas through etcd', (
     expect(keyEntries).toHaveLength(1);
     expect(keyEntries[0]![1]).toMatch(/^weft-sealed-v1:/);
     expect(Object.values(raw).join('\n')).not.toContain('PRIVATE KEY');
+    // Every entry, certificates and state too: sealing authenticates, so an etcd writer without
+    // the KEK cannot put a root of their own in the trust bundle.
+    expect(Object.values(raw).every((v) => v.startsWith('weft-sealed-v1:'))).toBe(true);
+    const certKey = Object.keys(raw).find((k) => k.endsWith('.cert.pem'))!;
+    const forged = client();
+    await forged.put(certKey).value(`-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n`);
+    await expect(CertificateAuthority.open({ dataDir: tempDir(), vault: vault('/t1') })).rejects.toThrow(/should be encrypted/);
+    await forged.put(certKey).value(raw[certKey]!);
     // A leaf from replica A verifies on replica B.
     const leaf = await a.signCsr(createCsr(generateKey(), SPIFFE), ID, 60_000);
     expect(b.verifyPeer(new X509Certificate(leaf.chainPem[0]!).raw)).toMatchObject({ spiffeId: SPIFFE });

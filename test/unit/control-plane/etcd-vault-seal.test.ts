@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { deriveKek, isSecretName, seal, unseal } from '../../../control-plane/ca/etcd-vault.js';
+import { deriveKek, seal, unseal } from '../../../control-plane/ca/etcd-vault.js';
 
 describe('sealing CA secrets for etcd', () => {
   const kek = deriveKek(Buffer.from(randomBytes(32).toString('base64')));
@@ -33,10 +33,5 @@ describe('sealing CA secrets for etcd', () => {
     expect(() => deriveKek(Buffer.from('too short'), '/etc/weft/kek')).toThrow(/at least 32 bytes.*\/etc\/weft\/kek/);
     const text = Buffer.from(`${randomBytes(32).toString('base64')}\n`);
     expect(deriveKek(text).equals(deriveKek(Buffer.from(text.toString().trim())))).toBe(true);
-  });
-
-  it('knows which entries are secrets', () => {
-    expect(['root-ab.key.pem', 'token-key', 'tokens/ab12.json', 'admin-token'].every(isSecretName)).toBe(true);
-    expect(['root-ab.cert.pem', 'state.json'].some(isSecretName)).toBe(false);
   });
 });
