@@ -14,6 +14,7 @@ export const ERROR_CODES = {
   STORE_IO: 'the configuration store could not be read or written',
   STORE_CORRUPT: 'the configuration store holds data that cannot be decoded',
   STORE_UNAVAILABLE: 'the configuration store (etcd) cannot be reached or has lost quorum; nothing was applied, proxies keep their config',
+  STORE_LIMIT: "the change is larger than the configuration store takes in one transaction (etcd's --max-txn-ops / --max-request-bytes); nothing was applied",
   CA_KEK_MISMATCH: "the CA's keys in etcd do not decrypt with this replica's key-encryption key (--ca-kek-file): give every replica the same KEK file",
   // xDS
   XDS_PROTOCOL: 'an xDS peer broke the protocol',

@@ -16,6 +16,11 @@ export interface EtcdStoreOptions {
   auth?: { username: string; password: string };
   /** Per-call deadline (default 5000 ms): a store that does not answer is unavailable. */
   timeoutMs?: number;
+  /**
+   * The most operations etcd takes in one transaction: its --max-txn-ops (default 128). An apply
+   * writes one key per resource, so larger applies are refused up front with STORE_LIMIT.
+   */
+  maxTxnOps?: number;
 }
 
 /** `etcd://a:2379,b:2379` -> ['a:2379', 'b:2379']; refuses anything else with the reason. */

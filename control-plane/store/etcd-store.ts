@@ -51,6 +51,7 @@ export class EtcdStore implements ConfigStore {
   readonly #marker: string;
   readonly #decode: (value: unknown) => MeshResource;
   readonly #timeoutMs: number;
+  readonly #maxTxnOps: number;
   /** The last state read or seen on the watch (what a guard is checked against). */
   #byKey = new Map<ResourceKey, MeshResource>();
   #revision = 0;
@@ -73,6 +74,7 @@ export class EtcdStore implements ConfigStore {
     this.#marker = this.#config + MARKER;
     this.#decode = decode;
     this.#timeoutMs = o.timeoutMs ?? 5000;
+    this.#maxTxnOps = o.maxTxnOps ?? 128;
   }
 
   /** The etcd client (the shared registry and leader election use the same connection). */
@@ -124,6 +126,10 @@ export class EtcdStore implements ConfigStore {
 
   async commit(change: StoreChange, guard?: CommitGuard): Promise<StoredState> {
     const keys = [...change.upsert.map((r) => resourceKey(r)), ...change.delete];
+    // One transaction: a put or delete per resource and the marker; as many compares when guarded.
+    if (keys.length + 1 > this.#maxTxnOps) {
+      throw new WeftError('STORE_LIMIT', `this change writes ${keys.length} resources; etcd takes at most ${this.#maxTxnOps - 1} in one transaction (its --max-txn-ops is ${this.#maxTxnOps}): apply in parts of at most ${this.#maxTxnOps - 1}, or raise --max-txn-ops on every etcd member and --etcd-max-txn-ops here`);
+    }
     const ops = [
       ...change.upsert.map((r) => this.#client.put(this.#config + resourceKey(r)).value(JSON.stringify(r.source ?? r))),
       ...change.delete.map((k) => this.#client.delete().key(this.#config + k)),
@@ -137,6 +143,10 @@ export class EtcdStore implements ConfigStore {
     try {
       res = await txn.then(...ops).options(this.#deadline()).commit();
     } catch (e) {
+      const msg = (e as Error)?.message ?? '';
+      if (/too many operations in txn|request is too large|exceeds maximum request size|larger than max/i.test(msg)) {
+        throw new WeftError('STORE_LIMIT', `etcd refused the transaction as too large (${msg.split('\n')[0]}): apply in parts, or raise --max-request-bytes / --max-txn-ops on every etcd member (and --etcd-max-txn-ops here)`, { cause: e });
+      }
       throw unavailable(e, 'commit', this.#timeoutMs);
     }
     if (!res.succeeded) {

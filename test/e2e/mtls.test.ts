@@ -3,7 +3,7 @@
 // enforces an AuthorizationPolicy. Raw TLS clients check what a peer sees: no certificate, a
 // certificate from another CA, a valid certificate of a denied identity.
 import { controlPlaneChannelOptions } from '../../sidecar/identity/workload.js';
-import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import { join } from 'node:path';
@@ -270,12 +270,17 @@ describe('mTLS between sidecars, identities and authorization', () => {
   });
 
   it('keeps key files 0600 and never shows a private key in logs, dumps or API responses', async () => {
+    // On the etcd store (WEFT_TEST_STORE=etcd) the CA's keys are sealed in etcd, not in files:
+    // test/integration/store/shared-ca.test.ts checks those; the logs, dumps and API checks here
+    // use the admin token's body instead, which every store keeps in the data dir.
     const caDir = join(cp.dataDir, 'ca');
-    const keyFiles = readdirSync(caDir).filter((n) => /key/.test(n));
-    expect(keyFiles.length).toBeGreaterThan(0);
+    const onFiles = existsSync(caDir);
+    if (process.env.WEFT_TEST_STORE !== 'etcd') expect(onFiles).toBe(true);
+    const keyFiles = onFiles ? readdirSync(caDir).filter((n) => /key/.test(n)) : [];
+    if (onFiles) expect(keyFiles.length).toBeGreaterThan(0);
     for (const n of keyFiles) expect((statSync(join(caDir, n)).mode & 0o777).toString(8), n).toBe('600');
-    expect((statSync(caDir).mode & 0o777).toString(8)).toBe('700');
-    const keyBodies = keyFiles.flatMap((n) => readFileSync(join(caDir, n), 'utf8').split('\n').filter((l) => l.length > 40));
+    if (onFiles) expect((statSync(caDir).mode & 0o777).toString(8)).toBe('700');
+    const keyBodies = onFiles ? keyFiles.flatMap((n) => readFileSync(join(caDir, n), 'utf8').split('\n').filter((l) => l.length > 40)) : [readFileSync(join(cp.dataDir, 'admin-token'), 'utf8').trim()];
     const texts = [
       cp.output(),
       web.output(),

@@ -49,7 +49,7 @@ async function waitPort(port: number, ms: number, what: string, proc: () => Chil
 }
 
 /** Starts an etcd cluster of `size` members (3 by default) on loopback, or one member per host of `o.hosts`. */
-export async function startEtcdCluster(size = 3, o: { bin?: string; hosts?: readonly Host[] } = {}): Promise<EtcdCluster> {
+export async function startEtcdCluster(size = 3, o: { bin?: string; hosts?: readonly Host[]; extraArgs?: readonly string[] } = {}): Promise<EtcdCluster> {
   const bin = o.bin ?? process.env.WEFT_ETCD ?? 'etcd';
   if (o.hosts) return startEtcdOnHosts(size, bin, o.hosts);
   const dir = mkdtempSync(join(tmpdir(), 'weft-etcd-'));
@@ -81,6 +81,7 @@ export async function startEtcdCluster(size = 3, o: { bin?: string; hosts?: read
             // Fast elections for tests; loopback round trips are sub-millisecond.
             '--heartbeat-interval', '50', '--election-timeout', '500',
             '--logger', 'zap', '--log-level', 'warn',
+            ...(o.extraArgs ?? []),
           ],
           { stdio: ['ignore', 'pipe', 'pipe'] },
         );

@@ -113,7 +113,9 @@ let sharedEtcd: Promise<{ endpoints: string; kek: string }> | undefined;
 async function etcdStoreArgs(dataDir: string): Promise<string[]> {
   sharedEtcd ??= (async () => {
     const { startEtcdCluster } = await import('./etcd.js');
-    const cluster = await startEtcdCluster(3);
+    // Limits raised as an operator with large configurations would (the suite applies 20,000
+    // resources at once): see --etcd-max-txn-ops.
+    const cluster = await startEtcdCluster(3, { extraArgs: ['--max-txn-ops', '100000', '--max-request-bytes', String(64 * 1024 * 1024)] });
     process.once('exit', () => void cluster.stop());
     const kek = join(tempDir('weft-kek-'), 'kek');
     writeFileSync(kek, `${'k'.repeat(8)}${Date.now()}${Math.random()}`.padEnd(48, 'x'), { mode: 0o600 });
@@ -121,7 +123,35 @@ async function etcdStoreArgs(dataDir: string): Promise<string[]> {
   })();
   const { endpoints, kek } = await sharedEtcd;
   const prefix = `/t-${createHash('sha256').update(dataDir).digest('hex').slice(0, 12)}`;
-  return ['--store', `etcd://${endpoints}`, '--etcd-prefix', prefix, '--ca-kek-file', kek];
+  return ['--store', `etcd://${endpoints}`, '--etcd-prefix', prefix, '--ca-kek-file', kek, '--etcd-max-txn-ops', '100000'];
+}
+
+/**
+ * What the control plane of `dataDir` has stored, whichever store it runs on: the file store's
+ * config.json, or its keys in etcd (WEFT_TEST_STORE=etcd). `text` changes exactly when what is
+ * stored does (tests check that a refused apply leaves it byte for byte).
+ */
+export async function storedConfig(dataDir: string): Promise<{ text: string; revision: number; resources: Array<{ metadata: { name: string } }> }> {
+  if (process.env.WEFT_TEST_STORE !== 'etcd' || !sharedEtcd) {
+    const text = readFileSync(join(dataDir, 'config.json'), 'utf8');
+    const parsed = JSON.parse(text) as { revision: number; resources: Array<{ metadata: { name: string } }> };
+    return { text, revision: parsed.revision, resources: parsed.resources };
+  }
+  const { Etcd3 } = await import('etcd3');
+  const client = new Etcd3({ hosts: (await sharedEtcd).endpoints.split(',').map((h) => `http://${h}`) });
+  try {
+    const dir = `/t-${createHash('sha256').update(dataDir).digest('hex').slice(0, 12)}/config/`;
+    const res = await client.getAll().prefix(dir).exec();
+    const kvs = res.kvs.map((kv) => [kv.key.toString('utf8'), kv.value.toString('utf8'), Number(kv.mod_revision)] as const).sort((a, b) => (a[0] < b[0] ? -1 : 1));
+    const marker = kvs.find(([k]) => k === `${dir}.revision`);
+    return {
+      text: kvs.map(([k, v, r]) => `${k} ${r} ${v}`).join('\n'),
+      revision: marker?.[2] ?? 0,
+      resources: kvs.filter(([k]) => k !== `${dir}.revision`).map(([, v]) => JSON.parse(v) as { metadata: { name: string } }),
+    };
+  } finally {
+    client.close();
+  }
 }
 
 /** Starts `weft control-plane` on free loopback ports; resolves once it printed its ready line. */

@@ -25,6 +25,11 @@ of the world and delta) that every proxy connects to, plus the admin API the CLI
                             a client certificate when etcd asks for one
   --etcd-username U, --etcd-password-file FILE
                             etcd authentication
+  --etcd-max-txn-ops N      the most operations etcd takes in one transaction: set it to the
+                            members' --max-txn-ops (default 128). An apply writes one key per
+                            resource, so larger applies are refused (STORE_LIMIT, 413) until
+                            both are raised; etcd's --max-request-bytes (1.5 MiB) bounds an
+                            apply's size the same way
   --ca-kek-file FILE        with etcd, required: the key-encryption key (32+ bytes of secret, the
                             same file on every replica; make it once with
                             \`head -c 32 /dev/urandom | base64 > kek\`). The CA's signing keys, the
@@ -97,6 +102,7 @@ export const controlPlane: Verb = {
         'etcd-username': { type: 'string' },
         'etcd-password-file': { type: 'string' },
         'ca-kek-file': { type: 'string' },
+        'etcd-max-txn-ops': { type: 'string' },
         'replica-name': { type: 'string' },
         'advertise-host': { type: 'string' },
       },
@@ -143,14 +149,17 @@ export const controlPlane: Verb = {
         }
       };
       if (!values['ca-kek-file']) throw usageError('--store etcd://... needs --ca-kek-file: the key-encryption key every replica shares (make it once: head -c 32 /dev/urandom | base64 > kek)', usage);
+      const maxOps = values['etcd-max-txn-ops'] === undefined ? undefined : Number(values['etcd-max-txn-ops']);
+      if (maxOps !== undefined && !(Number.isInteger(maxOps) && maxOps >= 2 && maxOps <= 1_000_000)) throw usageError(`--etcd-max-txn-ops: want an integer from 2 to 1000000, got '${values['etcd-max-txn-ops']}'`, usage);
       etcd = {
         endpoints,
+        ...(maxOps !== undefined ? { maxTxnOps: maxOps } : {}),
         ...(values['etcd-prefix'] ? { prefix: values['etcd-prefix'] } : {}),
         ...(values['etcd-ca-file'] ? { tls: { caPem: read(values['etcd-ca-file'], '--etcd-ca-file'), ...(values['etcd-cert-file'] ? { certPem: read(values['etcd-cert-file'], '--etcd-cert-file'), keyPem: read(values['etcd-key-file']!, '--etcd-key-file') } : {}) } } : {}),
         ...(values['etcd-username'] ? { auth: { username: values['etcd-username'], password: read(values['etcd-password-file']!, '--etcd-password-file').trim() } } : {}),
       };
     } else {
-      for (const f of ['etcd-prefix', 'etcd-ca-file', 'etcd-cert-file', 'etcd-key-file', 'etcd-username', 'etcd-password-file', 'ca-kek-file'] as const) if (values[f] !== undefined) throw usageError(`--${f} needs --store etcd://...`, usage);
+      for (const f of ['etcd-prefix', 'etcd-ca-file', 'etcd-cert-file', 'etcd-key-file', 'etcd-username', 'etcd-password-file', 'ca-kek-file', 'etcd-max-txn-ops'] as const) if (values[f] !== undefined) throw usageError(`--${f} needs --store etcd://...`, usage);
     }
     let caKek: Buffer | undefined;
     if (values['ca-kek-file']) {

@@ -5,7 +5,7 @@ import net from 'node:net';
 import { readFileSync, writeFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startControlPlane, tempDir, weft, type ControlPlaneProc } from '../../harness/processes.js';
+import { startControlPlane, storedConfig, tempDir, weft, type ControlPlaneProc } from '../../harness/processes.js';
 
 const GOOD = `
 apiVersion: weft.dev/v1alpha1
@@ -60,7 +60,8 @@ spec:
       backendRefs: [{ name: nowhere, weight: 1 }]
 `;
 
-const sha = (p: string) => createHash('sha256').update(readFileSync(p)).digest('hex');
+/** A digest of what the control plane in `dataDir` has stored (config.json, or its etcd keys). */
+const sha = async (dataDir: string) => createHash('sha256').update((await storedConfig(dataDir)).text).digest('hex');
 
 describe('weft CLI against a running control plane', () => {
   let cp: ControlPlaneProc;
@@ -107,8 +108,7 @@ describe('weft CLI against a running control plane', () => {
   });
 
   it('rejects a file with several mistakes, printing every one, and leaves the store byte-for-byte', async () => {
-    const store = join(cp.dataDir, 'config.json');
-    const before = sha(store);
+    const before = await sha(cp.dataDir);
     const r = await weft(['apply', '-f', join(dir, 'bad.yaml')], { cp });
     expect(r.code).not.toBe(0);
     expect(r.stderr).toContain('spec.ports[0].port');
@@ -116,7 +116,7 @@ describe('weft CLI against a running control plane', () => {
     expect(r.stderr).toContain('spec.rules[0].matches[0].path.value');
     expect(r.stderr).toContain('spec.rules[0].backendRefs[0]');
     expect(r.stderr).toContain('bad.yaml');
-    expect(sha(store)).toBe(before);
+    expect(await sha(cp.dataDir)).toBe(before);
     const list = await weft(['get', 'svc', 'payments'], { cp });
     expect(list.code).not.toBe(0);
   });
@@ -130,12 +130,11 @@ describe('weft CLI against a running control plane', () => {
   });
 
   it('reads YAML from stdin and supports --dry-run without storing', async () => {
-    const store = join(cp.dataDir, 'config.json');
-    const before = sha(store);
+    const before = await sha(cp.dataDir);
     const r = await weft(['apply', '-f', '-', '--dry-run'], { cp, stdin: GOOD });
     expect(r.code).toBe(0);
     expect(r.stdout).toContain('HTTPRoute/default/orders-canary created (dry run)');
-    expect(sha(store)).toBe(before);
+    expect(await sha(cp.dataDir)).toBe(before);
   });
 
   it('says where it tried and which flag to change when the control plane is unreachable', async () => {
@@ -207,7 +206,6 @@ describe('durable store', () => {
 
   it('is never torn by kill -9 during applies: every acknowledged apply survives', async () => {
     const dataDir = tempDir('weft-cp-');
-    const store = join(dataDir, 'config.json');
     // Every Service an apply was acknowledged for (200 from the admin API), with the port it set.
     const acknowledged = new Map<string, number>();
     let inFlightAtKill = 0;
@@ -245,7 +243,7 @@ describe('durable store', () => {
       await cp.kill('SIGKILL');
       await Promise.all(writers);
       // The store is whole: it parses, and counts at least one revision per acknowledged apply.
-      const parsed = JSON.parse(readFileSync(store, 'utf8')) as { revision: number; resources: Array<{ metadata: { name: string } }> };
+      const parsed = await storedConfig(dataDir);
       expect(parsed.revision).toBeGreaterThanOrEqual(acknowledged.size);
       const stored = new Set(parsed.resources.map((r) => r.metadata.name));
       for (const name of acknowledged.keys()) expect(stored.has(name), `${name} acknowledged but not in the store`).toBe(true);

@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startControlPlane, weft, type ControlPlaneProc } from '../../harness/processes.js';
+import { startControlPlane, storedConfig, weft, type ControlPlaneProc } from '../../harness/processes.js';
 import { runCli } from '../../../control-plane/cli/main.js';
 
 const KEY = /^wk_([0-9a-f]{8})_[A-Za-z0-9_-]{43}$/;
@@ -19,7 +19,7 @@ describe('weft consumer and weft key', () => {
     const r = await fetch(`${cp.adminUrl}${path}`, { ...init, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' } });
     return { status: r.status, text: await r.text() };
   };
-  const stored = () => readFileSync(join(cp.dataDir, 'config.json'), 'utf8');
+  const stored = async () => (await storedConfig(cp.dataDir)).text;
   const consumerOf = async (name: string) => {
     const r = await api(`/v1/resources?kind=Consumer&name=${name}`);
     return JSON.parse(r.text) as { revision: number; items: Array<{ metadata: { labels: Record<string, string> }; spec: { plan: string; keys: Array<{ id: string; hash: string; created?: string; expires?: string }> } }> };
@@ -57,8 +57,8 @@ describe('weft consumer and weft key', () => {
     const days = (Date.parse(c.spec.keys[0]!.expires!) - Date.parse(c.spec.keys[0]!.created!)) / 86_400_000;
     expect(days).toBe(30);
     const secret = key.slice(`wk_${id}_`.length);
-    expect(stored()).toContain(sha(key));
-    expect(stored()).not.toContain(secret);
+    expect(await stored()).toContain(sha(key));
+    expect(await stored()).not.toContain(secret);
     expect((await api('/v1/resources')).text).not.toContain(secret);
     const list = await weft(['consumer', 'list'], { cp });
     expect(list.stdout).toContain(`${id} (${sha(key).slice(0, 19)}…, expires `);

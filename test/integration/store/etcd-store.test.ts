@@ -145,6 +145,20 @@ describe('EtcdStore on a 3-member etcd cluster', () => {
     expect(names(seen.at(-1)!)).toEqual(['api:9090', 'web:8081']);
   });
 
+  it('a change larger than etcd takes in one transaction is refused whole with STORE_LIMIT, before or by etcd', async () => {
+    const a = open('/limit');
+    await a.load();
+    const many = Array.from({ length: 130 }, (_, i) => svc(`s${i}`));
+    // Up front: more resources than --max-txn-ops (128 by default) allows.
+    await expect(a.commit({ upsert: many, delete: [] })).rejects.toMatchObject({ code: 'STORE_LIMIT', message: expect.stringMatching(/writes 130 resources; etcd takes at most 127/) });
+    // By etcd: a store told of a higher limit than the members have.
+    const lying = new EtcdStore({ endpoints: parseEtcdUrl(`etcd://${etcd.endpoints}`), prefix: '/limit', timeoutMs: 3000, maxTxnOps: 1000 }, decode);
+    stores.push(lying);
+    await lying.load();
+    await expect(lying.commit({ upsert: many, delete: [] })).rejects.toMatchObject({ code: 'STORE_LIMIT', message: expect.stringMatching(/too many operations/) });
+    expect((await a.load()).resources).toHaveLength(0);
+  });
+
   it('one member down changes nothing; quorum lost gives STORE_UNAVAILABLE; it recovers by itself', async () => {
     const a = open('/quorum');
     await a.load();
