@@ -272,6 +272,7 @@ export class ControlPlane {
     if (entry && --entry.streams <= 0) {
       this.#nodes.delete(node.id);
       this.cache.clearSnapshot(node.id);
+      this.#snapshotRevision.delete(node.id);
     }
     this.registry.streamClosed(node, leaving);
   }
@@ -445,11 +446,20 @@ export class ControlPlane {
     return next;
   }
 
+  /** The configuration revision each connected proxy's current snapshot was built from. */
+  readonly #snapshotRevision = new Map<string, number>();
+
+  /** The configuration revision of the snapshot `nodeId` is being served (proxy-status). */
+  snapshotRevision(nodeId: string): number | undefined {
+    return this.#snapshotRevision.get(nodeId);
+  }
+
   #setSnapshot(node: NodeInfo, registryMayLag = false): void {
     let snap: Snapshot;
     try {
       snap = this.#currentTranslator(registryMayLag).snapshotFor(node);
       this.cache.setSnapshot(node.id, snap);
+      this.#snapshotRevision.set(node.id, this.#model.revision);
     } catch (e) {
       // An inconsistent snapshot is a translator bug; keep serving the previous one and say so.
       this.#log.error({ err: e, node: node.id }, 'snapshot not published');

@@ -254,7 +254,9 @@ export async function startControlPlane(opts: ControlPlaneDaemonOptions): Promis
   const admin = new AdminServer({
     controlPlane: cp,
     token,
-    proxyStatus: () => xds.status(),
+    // Each proxy with the configuration revision its snapshot was built from (on etcd: the etcd
+    // revision of that commit, the same number on every replica).
+    proxyStatus: () => xds.status().map((p) => ({ ...p, revision: cp.snapshotRevision(p.nodeId) ?? null })),
     metrics: () => cpMetrics.text(),
     loads,
     identity: { ca, tokens, issued: identity.issued, rotation, counters: identity.counters },

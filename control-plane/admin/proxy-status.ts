@@ -19,6 +19,8 @@ export interface ProxyStatusJson {
   userAgent: string;
   stream: 'sotw' | 'delta';
   connectedAt: string;
+  /** The configuration revision of the snapshot served to it: with every type SYNCED, it holds that revision. */
+  revision?: number | null;
   /** The control-plane replica the proxy's stream is on (set by the admin API). */
   replica?: string;
   types: Partial<Record<ResourceKind, TypeStatusJson>>;

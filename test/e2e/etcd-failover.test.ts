@@ -105,6 +105,12 @@ describe('three control-plane replicas on etcd: one CA, failover, leader', () =>
     expect(seen[0]).toHaveLength(4);
     expect(seen[1]).toEqual(seen[0]);
     expect(seen[2]).toEqual(seen[0]);
+    // Each proxy is served the configuration revision every replica is at: the etcd revision.
+    const rev = (await get<{ revision: number }>(anyLive(), '/v1/resources')).revision;
+    await eventually(async () => ((await proxies()) as Array<Proxy & { revision?: number }>).every((p) => p.revision === rev) || undefined, 10_000, 50);
+    const table = await weft(['proxy-status'], { cp: anyLive() });
+    expect(table.stdout).toMatch(/PROXY\s+SERVICE\s+KIND\s+REPLICA\s+REVISION\s+CDS/);
+    expect(table.stdout).toContain(` ${rev} `);
   });
 
   it('different resources applied on two replicas at once both land (the later one is validated again)', async () => {
@@ -138,7 +144,8 @@ describe('three control-plane replicas on etcd: one CA, failover, leader', () =>
     // The orders sidecars are spread over the replicas: the inbound row adds all their reports.
     const rows = await eventually(async () => {
       const answers = await Promise.all(live().map(async ([, cp]) => (await get<{ items: Array<{ service: string; requests: number; sidecars: number }> }>(cp, '/v1/stats?windowMs=900000&direction=inbound')).items.find((x) => x.service === 'orders.default')));
-      return answers.every((a) => a && a.sidecars >= 3 && a.sidecars === answers[0]!.sidecars && a.requests === answers[0]!.requests) ? answers : undefined;
+      // Every report of this load arrived (>= 200), and every replica gives the same figures.
+      return answers.every((a) => a && a.requests >= 200 && a.sidecars >= 3 && a.sidecars === answers[0]!.sidecars && a.requests === answers[0]!.requests) ? answers : undefined;
     }, 15_000, 200);
     expect(rows[0]!.requests).toBeGreaterThanOrEqual(200);
   });

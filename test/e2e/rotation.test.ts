@@ -51,7 +51,7 @@ describe('rotation under traffic', () => {
     writeFileSync(
       f,
       [
-        'apiVersion: weft.dev/v1alpha1\nkind: MeshConfig\nmetadata: { name: mesh }\nspec:\n  mtls: { mode: STRICT }\n  certificateTtl: 20s\n',
+        'apiVersion: weft.dev/v1alpha1\nkind: MeshConfig\nmetadata: { name: mesh }\nspec:\n  mtls: { mode: STRICT }\n  certificateTtl: 10s\n',
         ...['orders', 'web'].map((n) => `apiVersion: weft.dev/v1alpha1\nkind: Service\nmetadata: { name: ${n} }\nspec:\n  ports: [{ name: http, port: 8080, protocol: http }]\n`),
         'apiVersion: weft.dev/v1alpha1\nkind: TrafficPolicy\nmetadata: { name: orders }\nspec:\n  targetRef: { kind: Service, name: orders }\n  connectionPool: { idleTimeout: 300ms }\n',
       ].join('---\n'),
@@ -67,11 +67,11 @@ describe('rotation under traffic', () => {
     await cp?.kill();
   });
 
-  it('renews 20 s leaf certificates at half life: 60 s of traffic, zero failures', async () => {
-    const t = await burstyLoad(web, 60_000);
+  it('renews 10 s leaf certificates at half life: 30 s of traffic, zero failures', async () => {
+    const t = await burstyLoad(web, 30_000);
     const rotations = { web: await metric(web, 'weft_workload_cert_rotations_total'), orders: await metric(orders.sidecar, 'weft_workload_cert_rotations_total') };
     const handshakes = await metric(orders.sidecar, 'weft_downstream_connections_total', 'listener="inbound"');
-    figure('leaf rotation, 60 s', { ...t, rotations, inboundConnections: handshakes });
+    figure('leaf rotation, 30 s', { ...t, rotations, inboundConnections: handshakes });
     expect(t.sent).toBeGreaterThan(1000);
     expect(t.failures).toEqual({});
     expect(t.ok).toBe(t.sent);

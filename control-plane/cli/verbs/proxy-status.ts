@@ -8,7 +8,9 @@ const usage = `Usage: weft proxy-status [-o table|json]
 
 Lists connected proxies (Weft sidecars, gRPC proxyless clients, Envoy) with the sync state of each
 xDS resource type: SYNCED (acknowledged the latest version), STALE (sent, not yet acknowledged),
-NACKED (rejected; the message says why, and the proxy keeps its last good config). With several
+NACKED (rejected; the message says why, and the proxy keeps its last good config). REVISION is
+the configuration revision its current config was built from (on etcd: the etcd revision of
+that commit, the same on every replica). With several
 control-plane replicas (on etcd) the replica asked lists every replica's proxies, with a REPLICA
 column saying which one each proxy is connected to.
 
@@ -39,12 +41,13 @@ export const proxyStatus: Verb = {
       p.service ? `${p.service}.${p.namespace}` : '-',
       `${p.role}/${p.stream}`,
       ...(several ? [p.replica ?? '-'] : []),
+      p.revision === undefined || p.revision === null ? '-' : String(p.revision),
       ...COLS.map((k) => {
         const t = p.types[k];
         return t ? `${t.state}${t.state === 'NACKED' ? '' : ''}` : '-';
       }),
     ]);
-    io.out(table(['PROXY', 'SERVICE', 'KIND', ...(several ? ['REPLICA'] : []), 'CDS', 'EDS', 'LDS', 'RDS', 'SDS'], rows));
+    io.out(table(['PROXY', 'SERVICE', 'KIND', ...(several ? ['REPLICA'] : []), 'REVISION', 'CDS', 'EDS', 'LDS', 'RDS', 'SDS'], rows));
     for (const p of items) {
       for (const k of COLS) {
         const t = p.types[k];
