@@ -109,8 +109,8 @@ describe('three control-plane replicas on etcd: one CA, failover, leader', () =>
     const rev = (await get<{ revision: number }>(anyLive(), '/v1/resources')).revision;
     await eventually(async () => ((await proxies()) as Array<Proxy & { revision?: number }>).every((p) => p.revision === rev) || undefined, 10_000, 50);
     const table = await weft(['proxy-status'], { cp: anyLive() });
-    expect(table.stdout).toMatch(/PROXY\s+SERVICE\s+KIND\s+REPLICA\s+REVISION\s+CDS/);
-    expect(table.stdout).toContain(` ${rev} `);
+    expect(table.stdout).toMatch(/PROXY\s+SERVICE\s+KIND\s+REPLICA\s+CDS\s+EDS\s+LDS\s+RDS\s+SDS\s+REVISION/);
+    expect(table.stdout).toMatch(new RegExp(`SYNCED\\s+${rev}\\s*$`, 'm'));
   });
 
   it('different resources applied on two replicas at once both land (the later one is validated again)', async () => {

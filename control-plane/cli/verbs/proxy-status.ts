@@ -41,13 +41,13 @@ export const proxyStatus: Verb = {
       p.service ? `${p.service}.${p.namespace}` : '-',
       `${p.role}/${p.stream}`,
       ...(several ? [p.replica ?? '-'] : []),
-      p.revision === undefined || p.revision === null ? '-' : String(p.revision),
       ...COLS.map((k) => {
         const t = p.types[k];
         return t ? `${t.state}${t.state === 'NACKED' ? '' : ''}` : '-';
       }),
+      p.revision === undefined || p.revision === null ? '-' : String(p.revision),
     ]);
-    io.out(table(['PROXY', 'SERVICE', 'KIND', ...(several ? ['REPLICA'] : []), 'REVISION', 'CDS', 'EDS', 'LDS', 'RDS', 'SDS'], rows));
+    io.out(table(['PROXY', 'SERVICE', 'KIND', ...(several ? ['REPLICA'] : []), 'CDS', 'EDS', 'LDS', 'RDS', 'SDS', 'REVISION'], rows));
     for (const p of items) {
       for (const k of COLS) {
         const t = p.types[k];
