@@ -23,26 +23,8 @@ import { join } from 'node:path';
 import { startEtcdCluster, type EtcdCluster } from '../../test/harness/etcd.js';
 import { createHosts, type Agent, type Host, type LabProcess, type LoadResult, type Netlab } from '../../test/harness/netns.js';
 import { ROOT, WEFT, eventually, tempDir } from '../../test/harness/processes.js';
+import { LAB_ADMIN_PORT, LAB_XDS_PORT, ReplicaLab, type LabCp as Cp } from '../../test/harness/replica-lab.js';
 
-interface Proxy {
-  nodeId: string;
-  service?: string;
-  replica?: string;
-  types: Record<string, { state: string; ackedVersion?: string }>;
-}
-interface Replica {
-  name: string;
-  revision: number;
-  leader: boolean;
-  healthy: boolean;
-  self: boolean;
-}
-interface Cp {
-  name: string;
-  host: Host;
-  proc: LabProcess;
-  dataDir: string;
-}
 interface Row {
   step: string;
   measured: string;
@@ -50,8 +32,8 @@ interface Row {
   ok: boolean;
 }
 
-const XDS = 15010;
-const ADMIN = 15014;
+const XDS = LAB_XDS_PORT;
+const ADMIN = LAB_ADMIN_PORT;
 /** The whole demo, start to finish (it normally takes 2 to 4 minutes). */
 const DEMO_LIMIT_MS = 10 * 60_000;
 const LOG_LEVEL = process.env.DEMO_LOG_LEVEL ?? 'warn';
@@ -78,14 +60,11 @@ if (why) {
 // ---- state and cleanup ---------------------------------------------------------------------
 let lab: Netlab | undefined;
 let etcd: EtcdCluster | undefined;
-const cps = new Map<string, Cp>();
 const dirs: string[] = [];
 let ctl: Agent;
 let loadAgent: Agent;
 let webAgent: Agent;
-let token = '';
 let kek = '';
-let list = '';
 const rows: Row[] = [];
 const sidecars = new Map<string, LabProcess>();
 
@@ -127,52 +106,35 @@ const loadLine = (r: LoadResult) => {
   return `${n(r.ok + r.failed)} requests, ${n(r.failed)} failed${errs.length ? ` (${errs.map(([k, v]) => `${k} x${v}`).join(', ')})` : ''}`;
 };
 
-const admin = async <T>(cp: Cp, method: string, path: string, body?: unknown, timeoutMs = 5000): Promise<{ status: number; body: T }> => {
-  const r = await ctl.http({ method, url: `http://${cp.host.ip}:${ADMIN}${path}`, headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) }, ...(body ? { body: JSON.stringify(body) } : {}), timeoutMs });
-  return { status: r.status, body: JSON.parse(r.body || '{}') as T };
-};
-const apply = (cp: Cp, yaml: string, timeoutMs = 5000) => admin<{ revision?: number; code?: string; message?: string }>(cp, 'POST', '/v1/apply', { files: [{ name: 'a.yaml', content: yaml }] }, timeoutMs);
-const proxies = async (cp: Cp) => (await admin<{ items: Proxy[] }>(cp, 'GET', '/v1/proxies')).body.items ?? [];
-const replicas = async (cp: Cp, timeoutMs = 5000) => (await admin<{ items: Replica[] }>(cp, 'GET', '/v1/replicas', undefined, timeoutMs)).body.items ?? [];
-const alive = () => [...cps.values()].filter((c) => c.proc.running());
+const rl = new ReplicaLab({ etcd: () => etcd!, kekFile: () => kek, agent: () => ctl, dir: (prefix) => dir(`weft-demo-ha-${prefix.replace(/^weft-/, '')}`), logLevel: LOG_LEVEL, readyMs: 60_000, appReadyMs: 20_000 });
+const cps = rl.cps;
+const admin = rl.admin.bind(rl);
+const apply = rl.apply.bind(rl);
+const proxies = (cp: Cp) => rl.proxies(cp);
+const replicas = rl.replicas.bind(rl);
+const alive = rl.alive.bind(rl);
 const svc = (name: string) => `apiVersion: weft.dev/v1alpha1\nkind: Service\nmetadata: { name: ${name} }\nspec:\n  ports: [{ name: http, port: 8080, protocol: http }]\n`;
 const ordersLoad = (total: number, durationMs: number) => loadAgent.load({ url: 'http://127.0.0.1:15001/', headers: { host: 'orders' }, total, concurrency: 4, timeoutMs: 5000, durationMs });
 
 /** The weft CLI run inside `host`'s namespace against a replica's admin API; its output indented. */
 async function cli(host: Host, cp: Cp, args: string[]): Promise<string> {
   console.log(`    $ weft ${args.join(' ')} --server http://${cp.host.ip}:${ADMIN}   (on ${host.name})`);
-  const r = await host.exec(process.execPath, [WEFT, ...args, '--server', `http://${cp.host.ip}:${ADMIN}`, '--token', token], { timeoutMs: 30_000 });
+  const r = await host.exec(process.execPath, [WEFT, ...args, '--server', `http://${cp.host.ip}:${ADMIN}`, '--token', rl.token], { timeoutMs: 30_000 });
   if (r.stdout.trim()) console.log(r.stdout.trimEnd().replace(/^/gm, '    '));
   if (r.code !== 0) throw new Error(`weft ${args.join(' ')} failed (${r.timedOut ? 'timed out' : `exit ${r.code}`}): ${r.stderr.trim()}`);
   return r.stdout;
 }
 
 async function startReplica(name: string, host: Host): Promise<Cp> {
-  const dataDir = dir(`weft-demo-ha-${name}-`);
-  const proc = host.spawn(process.execPath, [
-    WEFT, 'control-plane', '--data-dir', dataDir, '--store', `etcd://${etcd!.endpoints}`, '--ca-kek-file', kek, '--replica-name', name, '--advertise-host', host.ip,
-    '--xds-address', `0.0.0.0:${XDS}`, '--admin-address', `0.0.0.0:${ADMIN}`, '--otlp-address', 'off', '--load-report-interval', '1s', '--log-level', LOG_LEVEL,
-  ]);
-  await proc.waitLine(/ready xds=/, 60_000);
-  const cp = { name, host, proc, dataDir };
-  cps.set(name, cp);
+  const cp = await rl.startReplica(name, host);
   console.log(`    replica ${name} on ${host.name} (${host.ip}): xDS :${XDS}, admin :${ADMIN}`);
   return cp;
 }
 
 async function startInstance(host: Host, service: string, name: string): Promise<void> {
-  const app = host.spawn(process.execPath, [join(ROOT, 'test/harness/http-app.mjs'), name, '0']);
-  const port = (await app.waitLine(/listening (\d+)/, 20_000))[1]!;
-  const tok = (await admin<{ token: string }>([...cps.values()][0]!, 'POST', '/v1/tokens', { service, namespace: 'default', ttlSeconds: 3600 })).body.token;
-  const file = join(dir('weft-demo-ha-token-'), 'token');
-  writeFileSync(file, tok, { mode: 0o600 });
-  const sc = host.spawn(process.execPath, [
-    WEFT, 'sidecar', '--service', service, '--app-port', port, '--control-plane', list, '--token-file', file, '--instance-ip', host.ip,
-    '--outbound-port', '15001', '--inbound-port', '15006', '--inbound-address', '0.0.0.0', '--admin-port', '15000', '--drain-delay', '300ms',
-  ], { env: { WEFT_LOG_LEVEL: LOG_LEVEL } });
-  await sc.waitLine(/ready id=/, 60_000);
-  sidecars.set(name, sc);
-  console.log(`    ${name.padEnd(9)} on ${host.name.padEnd(4)} (${host.ip}): app :${port}, sidecar in :15006 out :15001`);
+  const { sidecar, appPort } = await rl.startInstance(host, service, name);
+  sidecars.set(name, sidecar);
+  console.log(`    ${name.padEnd(9)} on ${host.name.padEnd(4)} (${host.ip}): app :${appPort}, sidecar in :15006 out :15001`);
 }
 
 // ---- the demo ------------------------------------------------------------------------------
@@ -191,16 +153,16 @@ async function main(): Promise<void> {
   writeFileSync(kek, randomBytes(32).toString('base64'), { mode: 0o600 });
   ctl = await lab.host('svc1').agent();
   const first = await startReplica('r1', cpHosts[0]!);
-  token = readFileSync(join(first.dataDir, 'admin-token'), 'utf8').trim();
+  rl.token = readFileSync(join(first.dataDir, 'admin-token'), 'utf8').trim();
   await Promise.all([startReplica('r2', cpHosts[1]!), startReplica('r3', cpHosts[2]!)]);
-  list = cpHosts.map((h) => `${h.ip}:${XDS}`).join(',');
+  rl.placeReplicas(cpHosts);
 
   step('weft apply -f services.yaml   (Services orders and web)');
   const svcDir = dir('weft-demo-ha-svc-');
   writeFileSync(join(svcDir, 'services.yaml'), `${svc('orders')}---\n${svc('web')}`);
   await cli(lab.host('svc1'), first, ['apply', '-f', join(svcDir, 'services.yaml')]);
 
-  step(`instances, each sidecar given every replica: --control-plane ${list}`);
+  step(`instances, each sidecar given every replica: --control-plane ${rl.list}`);
   await Promise.all([startInstance(lab.host('svc1'), 'orders', 'orders-1'), startInstance(lab.host('svc2'), 'orders', 'orders-2'), startInstance(lab.host('web'), 'web', 'web-1')]);
   loadAgent = await lab.host('web').agent();
   webAgent = await lab.host('web').agent();

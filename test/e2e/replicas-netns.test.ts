@@ -13,79 +13,27 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEtcdCluster, type EtcdCluster } from '../harness/etcd.js';
-import { createHosts, type Agent, type Host, type LabProcess, type Netlab } from '../harness/netns.js';
-import { ROOT, WEFT, eventually, figure, tempDir } from '../harness/processes.js';
+import { createHosts, type Agent, type Host, type Netlab } from '../harness/netns.js';
+import { eventually, figure, tempDir } from '../harness/processes.js';
+import { ReplicaLab, type LabCp as Cp, type LabReplica as Replica } from '../harness/replica-lab.js';
 
-interface Proxy {
-  nodeId: string;
-  service?: string;
-  replica?: string;
-  types: Record<string, { state: string; ackedVersion?: string }>;
-}
-interface Replica {
-  name: string;
-  revision: number;
-  leader: boolean;
-  healthy: boolean;
-  self: boolean;
-}
-interface Cp {
-  name: string;
-  host: Host;
-  proc: LabProcess;
-  dataDir: string;
-}
-
-const XDS = 15010;
-const ADMIN = 15014;
 const quantile = (xs: number[], q: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(q * xs.length))]!;
 
 describe('replicas on etcd across network hosts (netns): failover, partition, quorum', () => {
   let lab: Netlab;
   let etcd: EtcdCluster;
-  const cps = new Map<string, Cp>();
   let ctl: Agent;
   let loadAgent: Agent;
   let webAgent: Agent;
   let kek: string;
-  let token = '';
-  let list = '';
-  const procs: LabProcess[] = [];
-
-  const admin = async <T>(cp: Cp, method: string, path: string, body?: unknown, timeoutMs = 5000): Promise<{ status: number; body: T }> => {
-    const r = await ctl.http({ method, url: `http://${cp.host.ip}:${ADMIN}${path}`, headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) }, ...(body ? { body: JSON.stringify(body) } : {}), timeoutMs });
-    return { status: r.status, body: JSON.parse(r.body || '{}') as T };
-  };
-  const apply = (cp: Cp, yaml: string) => admin<{ revision?: number; code?: string; message?: string }>(cp, 'POST', '/v1/apply', { files: [{ name: 'a.yaml', content: yaml }] });
-  const proxies = async (cp: Cp, local = false) => (await admin<{ items: Proxy[] }>(cp, 'GET', `/v1/proxies${local ? '?local=1' : ''}`)).body.items ?? [];
-  const alive = () => [...cps.values()].filter((c) => c.proc.running());
-
-  const startReplica = async (name: string, host: Host): Promise<Cp> => {
-    const dataDir = tempDir(`weft-${name}-`);
-    const proc = host.spawn(process.execPath, [
-      WEFT, 'control-plane', '--data-dir', dataDir, '--store', `etcd://${etcd.endpoints}`, '--ca-kek-file', kek, '--replica-name', name, '--advertise-host', host.ip,
-      '--xds-address', `0.0.0.0:${XDS}`, '--admin-address', `0.0.0.0:${ADMIN}`, '--otlp-address', 'off', '--load-report-interval', '1s', '--log-level', process.env.WEFT_TEST_LOG_LEVEL ?? 'warn',
-    ]);
-    await proc.waitLine(/ready xds=/, 30_000);
-    const cp = { name, host, proc, dataDir };
-    cps.set(name, cp);
-    return cp;
-  };
-
-  const startInstance = async (host: Host, service: string, name: string) => {
-    const app = host.spawn(process.execPath, [join(ROOT, 'test/harness/http-app.mjs'), name, '0']);
-    procs.push(app);
-    const port = (await app.waitLine(/listening (\d+)/))[1]!;
-    const tok = (await admin<{ token: string }>([...cps.values()][0]!, 'POST', '/v1/tokens', { service, namespace: 'default', ttlSeconds: 3600 })).body.token;
-    const file = join(tempDir('weft-token-'), 'token');
-    writeFileSync(file, tok, { mode: 0o600 });
-    const sc = host.spawn(process.execPath, [
-      WEFT, 'sidecar', '--service', service, '--app-port', port, '--control-plane', list, '--token-file', file, '--instance-ip', host.ip,
-      '--outbound-port', '15001', '--inbound-port', '15006', '--inbound-address', '0.0.0.0', '--admin-port', '15000', '--drain-delay', '300ms',
-    ], { env: { WEFT_LOG_LEVEL: process.env.WEFT_TEST_LOG_LEVEL ?? 'warn' } });
-    procs.push(sc);
-    await sc.waitLine(/ready id=/, 30_000);
-  };
+  const rl = new ReplicaLab({ etcd: () => etcd, kekFile: () => kek, agent: () => ctl, dir: (prefix) => tempDir(prefix), logLevel: process.env.WEFT_TEST_LOG_LEVEL ?? 'warn', readyMs: 30_000 });
+  const cps = rl.cps;
+  const admin = rl.admin.bind(rl);
+  const apply = (cp: Cp, yaml: string) => rl.apply(cp, yaml);
+  const proxies = rl.proxies.bind(rl);
+  const alive = rl.alive.bind(rl);
+  const startReplica = rl.startReplica.bind(rl);
+  const startInstance = async (host: Host, service: string, name: string) => void (await rl.startInstance(host, service, name));
 
   beforeAll(async () => {
     lab = await createHosts(['cp1', 'cp2', 'cp3', 'svc1', 'svc2', 'web']);
@@ -96,9 +44,9 @@ describe('replicas on etcd across network hosts (netns): failover, partition, qu
     ctl = await lab.host('svc1').agent();
     const [first] = await Promise.all([startReplica('r1', cpHosts[0]!), startReplica('r2', cpHosts[1]!), startReplica('r3', cpHosts[2]!)]);
     // One admin token for all three (it lives in etcd); each replica also writes it to its data dir.
-    token = readFileSync(join(first.dataDir, 'admin-token'), 'utf8').trim();
-    expect(readFileSync(join(cps.get('r3')!.dataDir, 'admin-token'), 'utf8').trim()).toBe(token);
-    list = cpHosts.map((h) => `${h.ip}:${XDS}`).join(',');
+    rl.token = readFileSync(join(first.dataDir, 'admin-token'), 'utf8').trim();
+    expect(readFileSync(join(cps.get('r3')!.dataDir, 'admin-token'), 'utf8').trim()).toBe(rl.token);
+    rl.placeReplicas(cpHosts);
     const svc = (n: string) => `apiVersion: weft.dev/v1alpha1\nkind: Service\nmetadata: { name: ${n} }\nspec:\n  ports: [{ name: http, port: 8080, protocol: http }]\n`;
     expect((await apply(first, `${svc('orders')}---\n${svc('web')}`)).status).toBe(200);
     await Promise.all([startInstance(lab.host('svc1'), 'orders', 'orders-1'), startInstance(lab.host('svc2'), 'orders', 'orders-2'), startInstance(lab.host('web'), 'web', 'web-1')]);
