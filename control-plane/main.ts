@@ -199,11 +199,12 @@ export async function startControlPlane(opts: ControlPlaneDaemonOptions): Promis
   const advertise = advertisedHost(opts.advertiseHost, adminAddr.host);
   const startedAt = new Date().toISOString();
   const bundleId = () => createHash('sha256').update(ca.trustBundlePem()).digest('hex').slice(0, 16);
-  const sidecars = () => xds.status().filter((p) => p.role === 'sidecar');
   let adminPort = 0;
   const selfRecord = (): ReplicaRecord => {
     const signing = ca.roots()[0]!.fingerprint;
-    const sc = sidecars();
+    // Written every second (replicas.ts): one walk over the streams serves both figures.
+    const all = xds.status();
+    const sc = all.filter((p) => p.role === 'sidecar');
     const synced = cp.publishedTrust === ca.trustBundlePem() && sc.every((p) => p.types.secret?.state === 'SYNCED');
     return {
       name: replica,
@@ -211,7 +212,7 @@ export async function startControlPlane(opts: ControlPlaneDaemonOptions): Promis
       admin: `${hostPort(advertise, adminPort)}`,
       startedAt,
       revision: cp.model.revision,
-      proxies: xds.status().length,
+      proxies: all.length,
       ca: { bundle: bundleId(), trustSynced: synced, renewedFrom: synced && sc.every((p) => identity.issued.get(p.nodeId)?.issuerFingerprint === signing) ? signing : null },
     };
   };
