@@ -353,6 +353,16 @@ export class ControlPlane {
     return out;
   }
 
+  /** The snapshot a connected proxy is served now (`weft explain`). */
+  snapshotOf(nodeId: string): Snapshot | undefined {
+    return this.cache.getSnapshot(nodeId);
+  }
+
+  /** The snapshot the current config and registry give a proxy that is not connected; nothing is recorded (`weft explain`). */
+  previewSnapshot(node: NodeInfo): Snapshot {
+    return this.#currentTranslator().snapshotFor(node);
+  }
+
   /** Publishes pending changes now (tests, shutdown). */
   flush(): void {
     this.#publisher.flush();

@@ -234,6 +234,22 @@ export class AdminServer {
       if (!dump) throw new WeftError('CONFIG_NOT_FOUND', `no connected proxy with id '${parts[2]}' (see \`weft proxy-status\`)`);
       return send(res, 200, { nodeId: parts[2], resources: dump });
     }
+    if (m === 'GET' && path === '/v1/explain') {
+      const q = url.searchParams;
+      const headers: Record<string, string> = {};
+      for (const h of q.getAll('header')) {
+        const i = h.indexOf(':');
+        if (i <= 0) throw new WeftError('ADMIN_BAD_REQUEST', `header: want 'name: value', got ${JSON.stringify(h.slice(0, 100))}`);
+        headers[h.slice(0, i).trim().toLowerCase()] = h.slice(i + 1).trim();
+      }
+      const from = q.get('from');
+      const target = q.get('url');
+      if (!from || !target) throw new WeftError('ADMIN_BAD_REQUEST', 'explain needs from (the calling service) and url');
+      // Loaded on first use: it brings the sidecar's route and filter code.
+      const { explain } = await import('../explain.js');
+      const proxy = q.get('proxy');
+      return send(res, 200, explain(cp, { method: q.get('method') ?? 'GET', url: target, from, namespace: q.get('namespace') ?? 'default', headers, ...(proxy ? { proxy } : {}) }));
+    }
     let loads = this.#deps.loads;
     if (loads && m === 'GET' && path === '/v1/stats') {
       const q = url.searchParams;

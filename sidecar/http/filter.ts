@@ -263,6 +263,17 @@ export interface PerRouteParser<R> {
   parse(any: Any, p: Problems, path: string): R | undefined;
 }
 
+/** What a filter would do with one request, for `weft explain` (sidecar/explain/explain.ts). */
+export interface FilterVerdict {
+  /**
+   * allow / deny: the filter decides (authorization); requires: the request must bring something
+   * (a JWT, an API key); limits: it counts the request against a limit; applies: it acts on the
+   * request or its response.
+   */
+  readonly effect: 'allow' | 'deny' | 'requires' | 'limits' | 'applies';
+  readonly detail: string;
+}
+
 export interface HttpFilterFactory<C = unknown, R = unknown> {
   /** The filter's name and the type URL of its typed_config in http_filters. */
   readonly extension: Extension;
@@ -274,6 +285,12 @@ export interface HttpFilterFactory<C = unknown, R = unknown> {
    * undefined when it has nothing to do there: it is then left out of the chain entirely.
    */
   create(config: C, perRoute: R | undefined, ctx: FilterContext): Filter | undefined;
+  /**
+   * What the filter would do with this request (`weft explain`), from the same parsed config
+   * `create` gets; undefined when `create` would leave it out of this route's chain. A factory
+   * without it is shown as applying, with no per-request decision.
+   */
+  explain?(config: C, perRoute: R | undefined, req: RequestHead, route: CompiledRoute | undefined): FilterVerdict | undefined;
 }
 
 /** One entry of a listener's http_filters, parsed: what composing a chain needs. */

@@ -43,6 +43,24 @@ export class CompiledStringMatch {
         return new CompiledStringMatch(Kind.Present, '', false);
     }
   }
+  /** What it matches, for people (`weft explain`): `exact "v1"`, `prefix "/api"`, `regex /.../`. */
+  describe(): string {
+    const ic = this.#ignoreCase ? ' (ignoring case)' : '';
+    switch (this.#kind) {
+      case Kind.Exact:
+        return `exact ${JSON.stringify(this.#value)}${ic}`;
+      case Kind.Prefix:
+        return `prefix ${JSON.stringify(this.#value)}${ic}`;
+      case Kind.Suffix:
+        return `suffix ${JSON.stringify(this.#value)}${ic}`;
+      case Kind.Contains:
+        return `contains ${JSON.stringify(this.#value)}${ic}`;
+      case Kind.Regex:
+        return `regex /${this.#value}/`;
+      default:
+        return 'present';
+    }
+  }
   test(raw: string): boolean {
     const v = this.#ignoreCase ? raw.toLowerCase() : raw;
     switch (this.#kind) {
@@ -108,6 +126,13 @@ export class CompiledHeaderMatch {
         this.#present = true;
     }
   }
+  /** The condition, for people: `header x-canary exact "yes"`, `header x-debug absent`. */
+  describe(): string {
+    const not = this.#invert ? 'not ' : '';
+    if (this.#present !== undefined) return `header ${this.name} ${this.#present !== this.#invert ? 'present' : 'absent'}`;
+    if (this.#range) return `header ${this.name} ${not}in [${this.#range[0]}, ${this.#range[1]})`;
+    return `header ${this.name} ${not}${this.#match!.describe()}`;
+  }
   test(src: HeaderSource): boolean {
     let v = src.header(this.name);
     if (v === undefined && this.#missingAsEmpty) v = '';
@@ -131,6 +156,9 @@ export class CompiledQueryMatch {
     const s = q.queryParameterMatchSpecifier;
     this.#present = s.case === 'presentMatch' ? s.value : false;
     this.#match = s.case === 'stringMatch' ? CompiledStringMatch.from(s.value) : undefined;
+  }
+  describe(): string {
+    return `query ${this.name} ${this.#match ? this.#match.describe() : this.#present ? 'present' : 'never (present_match false)'}`;
   }
   test(params: URLSearchParams): boolean {
     const v = params.get(this.name);

@@ -184,13 +184,70 @@ class RouteEntry {
     }
     return true;
   }
+
+  /**
+   * Why `matches` is false for this request, for people (`weft explain`); undefined when it
+   * matches. The same compiled matchers, in the same order; a property test holds the two equal.
+   */
+  whyNot(path: string, req: HeaderSource, search: string): string | undefined {
+    const p = this.caseSensitive ? path : path.toLowerCase();
+    const want = JSON.stringify(this.pathValue);
+    switch (this.pathKind) {
+      case PathKind.Prefix:
+        if (!p.startsWith(this.pathValue)) return `path ${JSON.stringify(path)} does not start with ${want}`;
+        break;
+      case PathKind.Exact:
+        if (p !== this.pathValue) return `path ${JSON.stringify(path)} is not ${want}`;
+        break;
+      case PathKind.Separated:
+        if (!p.startsWith(this.pathValue) || (p.length > this.pathValue.length && p.charCodeAt(this.pathValue.length) !== 47)) return `path ${JSON.stringify(path)} is not ${want} or under ${want}/`;
+        break;
+      default:
+        if (!this.regex!.test(path)) return `path ${JSON.stringify(path)} does not match ${this.regex!.source}`;
+    }
+    for (const h of this.headers) if (!h.test(req)) return `${h.describe()} wanted, got ${req.header(h.name) === undefined ? 'no such header' : JSON.stringify(req.header(h.name))}`;
+    if (this.query.length) {
+      const params = new URLSearchParams(search);
+      for (const q of this.query) if (!q.test(params)) return `${q.describe()} wanted, got ${params.get(q.name) === null ? 'no such parameter' : JSON.stringify(params.get(q.name))}`;
+    }
+    return undefined;
+  }
+
+  /** The match, for people: `prefix "/v1", header x-canary exact "yes"`. */
+  describe(): string {
+    const path = this.pathKind === PathKind.Regex ? `path regex /${this.regex!.source}/` : `${['prefix', 'path', '', 'path-separated prefix'][this.pathKind]} ${JSON.stringify(this.pathValue)}${this.caseSensitive ? '' : ' (ignoring case)'}`;
+    return [path, ...this.headers.map((h) => h.describe()), ...this.query.map((q) => q.describe())].join(', ');
+  }
 }
 
 class VirtualHost {
   constructor(
     readonly name: string,
     readonly routes: readonly RouteEntry[],
+    readonly domains: readonly string[],
   ) {}
+}
+
+/** One route as `weft explain` shows it: its match and whether (and why not) this request met it. */
+export interface RouteVerdict {
+  readonly name: string;
+  readonly match: string;
+  readonly matched: boolean;
+  /** Why it did not match; absent for the matched route and for routes after it (not tried). */
+  readonly why?: string;
+  /** After the route that matched: never tried. */
+  readonly notTried?: boolean;
+}
+
+/** How a RouteTable decides one request, step by step (sidecar/explain). */
+export interface TableExplanation {
+  readonly routeConfig: string;
+  /** The virtual host chosen (by exact domain, wildcard suffix or prefix, or `*`), if any. */
+  readonly virtualHost: { readonly name: string; readonly domains: readonly string[]; readonly why: string } | undefined;
+  /** The other virtual hosts and why they were not chosen. */
+  readonly otherVirtualHosts: ReadonlyArray<{ readonly name: string; readonly domains: readonly string[]; readonly why: string }>;
+  readonly routes: readonly RouteVerdict[];
+  readonly route: CompiledRoute | undefined;
 }
 
 const REDIRECT_STATUS: Record<number, number> = {
@@ -355,7 +412,11 @@ export class RouteTable {
     this.name = rc.name;
     for (const vh of rc.virtualHosts) {
       const vhostFilters = perFilterOf(undefined, vh.typedPerFilterConfig, perFilter);
-      const compiled = new VirtualHost(vh.name, vh.routes.map((r) => compileEntry(r, vh.retryPolicy, perFilterOf(vhostFilters, r.typedPerFilterConfig, perFilter))));
+      const compiled = new VirtualHost(
+        vh.name,
+        vh.routes.map((r) => compileEntry(r, vh.retryPolicy, perFilterOf(vhostFilters, r.typedPerFilterConfig, perFilter))),
+        vh.domains.map((d) => d.toLowerCase()),
+      );
       for (const raw of vh.domains) {
         const d = raw.toLowerCase();
         if (d === '*') this.#any = compiled;
@@ -387,16 +448,56 @@ export class RouteTable {
    * @param authority lowercase host[:port]; a port that matches no domain is retried without it.
    */
   match(authority: string, path: string, search: string, req: HeaderSource): CompiledRoute | undefined {
+    const vh = this.#select(authority);
+    if (!vh) return undefined;
+    const routes = vh.routes;
+    for (let i = 0; i < routes.length; i++) if (routes[i]!.matches(path, req, search)) return routes[i]!.route;
+    return undefined;
+  }
+
+  /** The virtual host for an authority: by its host and port, then by its host alone, then `*`. */
+  #select(authority: string): VirtualHost | undefined {
     let vh = this.#vhost(authority);
     if (!vh) {
       const colon = authority.lastIndexOf(':');
       if (colon > 0 && authority.indexOf(']') < colon) vh = this.#vhost(authority.slice(0, colon));
     }
-    vh ??= this.#any;
-    if (!vh) return undefined;
-    const routes = vh.routes;
-    for (let i = 0; i < routes.length; i++) if (routes[i]!.matches(path, req, search)) return routes[i]!.route;
-    return undefined;
+    return vh ?? this.#any;
+  }
+
+  /**
+   * What `match` decides for this request, and why, for people (`weft explain`): the virtual host
+   * it picks (through the same selection) and every route of it in order, with the reason each one
+   * before the match did not match. Not on the request path: it allocates freely.
+   */
+  explain(authority: string, path: string, search: string, req: HeaderSource): TableExplanation {
+    const vh = this.#select(authority);
+    const all = [...new Set([...this.#exact.values(), ...this.#suffix.map((e) => e[1]), ...this.#prefix.map((e) => e[1]), ...(this.#any ? [this.#any] : [])])];
+    const host = authority.replace(/:\d+$/, '');
+    const whyHost = (v: VirtualHost): string => {
+      if (v.domains.includes(authority)) return `domain ${authority} is listed`;
+      if (v.domains.includes(host)) return `domain ${host} is listed (the port is ignored when no domain names it)`;
+      const w = v.domains.find((d) => d !== '*' && ((d.startsWith('*') && (authority.endsWith(d.slice(1)) || host.endsWith(d.slice(1)))) || (d.endsWith('*') && (authority.startsWith(d.slice(0, -1)) || host.startsWith(d.slice(0, -1))))));
+      if (w) return `wildcard domain ${w} matches ${authority}`;
+      return v.domains.includes('*') ? 'the catch-all domain *' : `none of its domains is ${authority}`;
+    };
+    const others = all.filter((v) => v !== vh).map((v) => {
+      const why = whyHost(v);
+      return { name: v.name, domains: v.domains, why: why.startsWith('none') ? why : `${why}, but ${vh?.name ?? '?'} is chosen first (exact domains, then the longest wildcard, then *)` };
+    });
+    if (!vh) return { routeConfig: this.name, virtualHost: undefined, otherVirtualHosts: others, routes: [], route: undefined };
+    const routes: RouteVerdict[] = [];
+    let route: CompiledRoute | undefined;
+    for (const e of vh.routes) {
+      if (route) {
+        routes.push({ name: e.route.name, match: e.describe(), matched: false, notTried: true });
+        continue;
+      }
+      const why = e.whyNot(path, req, search);
+      if (why === undefined) route = e.route;
+      routes.push({ name: e.route.name, match: e.describe(), matched: why === undefined, ...(why === undefined ? {} : { why }) });
+    }
+    return { routeConfig: this.name, virtualHost: { name: vh.name, domains: vh.domains, why: whyHost(vh) }, otherVirtualHosts: others, routes, route };
   }
 }
 

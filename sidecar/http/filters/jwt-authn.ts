@@ -438,4 +438,22 @@ export const jwtAuthn: HttpFilterFactory<JwtConfig, JwtPerRoute> = {
     for (const pr of req.providers) if (pr.remote) remotes.set(pr, registry.get(pr.name, pr.remote));
     return jwtFilter(req, remotes);
   },
+  explain(cfg, perRoute, r) {
+    if (!perRoute) return undefined;
+    const req = cfg.requirements.get(perRoute.requirement);
+    if (!req) return { effect: 'deny', detail: `requirement '${perRoute.requirement}' is not configured: every request is refused 401 JWT_INVALID` };
+    const who = req.providers.map((p) => `${p.name}${p.issuer ? ` (issuer ${p.issuer}${p.audiences?.length ? `, audiences ${p.audiences.join(' ')}` : ''})` : ''}`).join(' or ');
+    const carried = req.providers.some((p) => tokenPresent(p, r));
+    const lax = req.allowFailed ? 'a missing or failing token is let through' : req.allowMissing ? 'a missing token is let through' : 'no token: 401 JWT_MISSING; a bad one: 401 JWT_INVALID';
+    return { effect: 'requires', detail: `requirement '${perRoute.requirement}': a JWT from ${who}; ${lax}; this request ${carried ? 'carries a token (its signature and claims are checked when it is sent)' : 'carries none'}` };
+  },
 };
+
+/** Whether the request carries something where the provider looks for a token (not verified). */
+function tokenPresent(p: Provider, r: RequestHead): boolean {
+  if (p.headers.some((h) => r.header(h.name)?.toLowerCase().startsWith(h.prefix.toLowerCase()))) return true;
+  const q = new URLSearchParams(r.search);
+  if (p.params.some((n) => q.has(n))) return true;
+  const cookie = r.header('cookie') ?? '';
+  return p.cookies.some((c) => cookie.split(';').some((x) => x.trim().startsWith(`${c}=`)));
+}

@@ -289,4 +289,11 @@ export const keyAuth: HttpFilterFactory<KeyAuthListener, KeyAuthConfig> = {
     const c = perRoute ?? config.policy;
     return c ? keyAuthFilter(c) : stripOnly;
   },
+  explain(config, perRoute, r) {
+    const c = perRoute ?? config.policy;
+    if (!c) return { effect: 'applies', detail: `no API key policy here; a client's ${CONSUMER_HEADER} header is removed` };
+    const where = [c.header ? `header ${c.header}` : '', c.query ? `query parameter ${c.query}` : ''].filter(Boolean).join(' or ');
+    const carried = (c.header && r.header(c.header) !== undefined) || (c.query && queryParam(r.search, c.query) != null);
+    return { effect: 'requires', detail: `policy ${c.name}: an API key in ${where}${c.allowJwt ? ' (or a JWT subject mapped to a consumer)' : ''}; without one: 401; this request ${carried ? 'carries a key (checked when it is sent)' : 'carries none'}` };
+  },
 };

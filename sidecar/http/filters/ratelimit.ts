@@ -35,6 +35,7 @@ import { checkSupported, supportedFields } from '../../xds/types/supported.js';
 import { ForwardingSink, type Filter, type Handler, type HttpFilterFactory, type RequestHead, type RequestInfo, type ResponseHeaders, type ResponseSink } from '../filter.js';
 import { respondError } from '../respond.js';
 import { RateLimitStores, MAX_LOCAL_BUCKETS, type Bucket, type RateLimitDecisions, type RateLimitRedis, type RateLimitWaiter } from '../ratelimit/stores.js';
+import type { CompiledRoute } from '../../routing/route-table.js';
 
 const FIELDS = supportedFields({
   'weft.v1.RateLimit': ['policy', 'rules', 'redis', 'fail_mode'],
@@ -488,4 +489,30 @@ export const rateLimit: HttpFilterFactory<RateLimitConfig, RateLimitConfig> = {
     if (c.rules.length === 0) return undefined;
     return rateLimitFilter(c, ctx.rateLimits ?? (fallback ??= new RateLimitStores()));
   },
+  explain(cfg, perRoute, req, route) {
+    const c = perRoute ?? cfg;
+    if (c.rules.length === 0) return undefined;
+    return { effect: 'limits', detail: c.rules.map((r) => explainRule(r, req, route)).join('; ') };
+  },
 };
+
+const PART_NAME = ['consumer', 'plan', 'jwt claim', 'client ip', 'header', 'route', 'service', 'api key'];
+
+/**
+ * One rule's descriptor for a request, as far as the request alone tells (`weft explain`): the
+ * consumer, plan, API key and JWT claims are known only once the request is authenticated.
+ */
+function explainRule(rule: CompiledRule, req: RequestHead, route: CompiledRoute | undefined): string {
+  const info = { consumer: '', plan: '', jwt: undefined, apiKey: '', routeName: route?.name ?? '', route } as unknown as RequestInfo;
+  const parts: string[] = [];
+  for (const p of rule.parts) {
+    const name = `${PART_NAME[p.part]}${p.arg ? ` ${p.arg}` : ''}`;
+    const known = p.part === Part.Header || p.part === Part.ClientIp || p.part === Part.Route || p.part === Part.Service;
+    const v = known ? (partValue(p, req, info) ?? rule.missing) : undefined;
+    if (known && v === undefined) return `rule ${rule.name}: does not count this request (no ${name})`;
+    parts.push(known ? `${name}=${JSON.stringify(v)}` : `${name} (known once the request is authenticated)`);
+  }
+  const scope = rule.window ? `quota of ${rule.requests} per ${RateLimitRule_QuotaPeriod[rule.quota]?.toLowerCase() ?? 'period'}` : `${rule.requests} per ${rule.windowMs / 1000}s ${rule.local ? '(per proxy)' : '(shared, Redis)'}`;
+  const plans = rule.plans?.size ? ` (plans: ${[...rule.plans].map(([k, n]) => `${k}=${n}`).join(', ')})` : '';
+  return `rule ${rule.name}: ${scope}${plans} keyed by ${parts.join(' + ') || 'nothing (one bucket)'}; over it: 429 RATE_LIMITED`;
+}

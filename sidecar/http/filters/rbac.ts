@@ -38,6 +38,8 @@ export interface RbacDecision {
 
 export interface RbacEngine {
   evaluate(r: RbacRequest): RbacDecision;
+  /** The same decision, naming the ALLOW policy that let the request through too (`weft explain`). */
+  explain(r: RbacRequest): RbacDecision;
   readonly policyCount: number;
 }
 
@@ -240,6 +242,16 @@ export function engineOf(compiled: readonly CompiledFilter[]): RbacEngine {
       }
       return ALLOWED;
     },
+    explain(r: RbacRequest): RbacDecision {
+      const allowedBy: string[] = [];
+      for (const c of compiled) {
+        const hit = c.policies.find((pol) => pol.match(r))?.name;
+        if (c.deny && hit !== undefined) return { allowed: false, policy: hit, reason: `denied by ${hit}` };
+        if (!c.deny && hit === undefined) return { allowed: false, reason: c.noMatch };
+        if (!c.deny) allowedBy.push(hit!);
+      }
+      return allowedBy.length ? { allowed: true, policy: allowedBy.join(', '), reason: `allowed by ${allowedBy.join(', ')}` } : { allowed: true, reason: 'no DENY policy matched' };
+    },
   };
 }
 
@@ -269,4 +281,10 @@ export const rbac: HttpFilterFactory<RbacEngine | undefined> = {
   extension: EXTENSIONS.rbac,
   parse: (any, p, path) => compileRbac(any, p, path),
   create: (engine, _perRoute, ctx) => (engine ? rbacFilter(engine, ctx) : undefined),
+  explain(engine, _perRoute, req) {
+    if (!engine) return undefined;
+    const d = engine.explain(req);
+    const who = req.principal ? `peer ${req.principal}` : 'no peer identity (plaintext)';
+    return { effect: d.allowed ? 'allow' : 'deny', detail: `${d.reason} (${who}; ${d.allowed ? 'passes' : '403 RBAC_DENIED'})` };
+  },
 };
