@@ -38,8 +38,8 @@ export interface RbacDecision {
 
 export interface RbacEngine {
   evaluate(r: RbacRequest): RbacDecision;
-  /** The same decision, naming the ALLOW policy that let the request through too (`weft explain`). */
-  explain(r: RbacRequest): RbacDecision;
+  /** The same decision, naming the ALLOW policy that let the request through too (`weft explain`; engines compiled here have it). */
+  explain?(r: RbacRequest): RbacDecision;
   readonly policyCount: number;
 }
 
@@ -283,7 +283,7 @@ export const rbac: HttpFilterFactory<RbacEngine | undefined> = {
   create: (engine, _perRoute, ctx) => (engine ? rbacFilter(engine, ctx) : undefined),
   explain(engine, _perRoute, req) {
     if (!engine) return undefined;
-    const d = engine.explain(req);
+    const d = engine.explain?.(req) ?? engine.evaluate(req);
     const who = req.principal ? `peer ${req.principal}` : 'no peer identity (plaintext)';
     return { effect: d.allowed ? 'allow' : 'deny', detail: `${d.reason} (${who}; ${d.allowed ? 'passes' : '403 RBAC_DENIED'})` };
   },
