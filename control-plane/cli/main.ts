@@ -16,9 +16,10 @@ import { stat } from './verbs/stat.js';
 import { cache } from './verbs/cache.js';
 import { consumer } from './verbs/consumer.js';
 import { key } from './verbs/key.js';
+import { explain } from './verbs/explain.js';
 import { reportError, type Io, type Verb } from './context.js';
 
-const VERBS: Verb[] = [apply, create, get, del, proxyStatus, proxyConfig, token, ca, trace, stat, cache, consumer, key, controlPlane];
+const VERBS: Verb[] = [apply, create, get, del, explain, proxyStatus, proxyConfig, token, ca, trace, stat, cache, consumer, key, controlPlane];
 
 function help(): string {
   const w = Math.max(...VERBS.map((v) => v.name.length), 'sidecar'.length);

@@ -200,7 +200,7 @@ class RouteEntry {
         if (p !== this.pathValue) return `path ${JSON.stringify(path)} is not ${want}`;
         break;
       case PathKind.Separated:
-        if (!p.startsWith(this.pathValue) || (p.length > this.pathValue.length && p.charCodeAt(this.pathValue.length) !== 47)) return `path ${JSON.stringify(path)} is not ${want} or under ${want}/`;
+        if (!p.startsWith(this.pathValue) || (p.length > this.pathValue.length && p.charCodeAt(this.pathValue.length) !== 47)) return `path ${JSON.stringify(path)} is neither ${want} nor under ${JSON.stringify(`${this.pathValue}/`)}`;
         break;
       default:
         if (!this.regex!.test(path)) return `path ${JSON.stringify(path)} does not match ${this.regex!.source}`;
