@@ -248,6 +248,12 @@ export class AdminServer {
       // Loaded on first use: it brings the sidecar's route and filter code.
       const { explain } = await import('../explain.js');
       const proxy = q.get('proxy');
+      if (proxy && !local && this.#peers().length && !cp.connectedNodes().some((n) => n.id === proxy)) {
+        // The proxy is on another replica: it explains with that proxy's snapshot.
+        const answers = await askPeers<unknown>(this.#peers(), `/v1/explain${url.search}`, this.#deps.replicaAuth!);
+        const found = answers.find((a) => a.body !== undefined);
+        if (found) return send(res, 200, found.body);
+      }
       return send(res, 200, explain(cp, { method: q.get('method') ?? 'GET', url: target, from, namespace: q.get('namespace') ?? 'default', headers, ...(proxy ? { proxy } : {}) }));
     }
     let loads = this.#deps.loads;
@@ -390,7 +396,7 @@ export class AdminServer {
 /** Answers to another replica are signed (fan-out.ts): the signer for each such response. */
 const signers = new WeakMap<ServerResponse, (text: string) => Record<string, string>>();
 /** What a replica credential may read: the fan-out queries. */
-const REPLICA_PATHS = /^\/v1\/(proxies|load-export|traces(\/[0-9a-fA-F]{32})?)$/;
+const REPLICA_PATHS = /^\/v1\/(proxies|load-export|explain|traces(\/[0-9a-fA-F]{32})?)$/;
 
 function send(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);

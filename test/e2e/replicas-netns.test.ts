@@ -89,6 +89,19 @@ describe('replicas on etcd across network hosts (netns): failover, partition, qu
     expect(Math.max(...ms)).toBeLessThan(10_000);
   });
 
+  it('weft explain as a proxy connected to another replica: the replica asked gets that proxy\'s explanation from its replica', async () => {
+    const placed = await proxies(alive()[0]!);
+    const web = placed.find((p) => p.nodeId.startsWith('web'));
+    expect(web, JSON.stringify(placed.map((p) => p.nodeId))).toBeDefined();
+    const other = alive().find((c) => c.name !== web!.replica)!;
+    const q = new URLSearchParams({ method: 'GET', url: 'http://orders/', from: 'web', proxy: web!.nodeId });
+    const r = await admin<{ hops: Array<{ proxy: string; connected: boolean; route: string; listener: string }> }>(other, 'GET', `/v1/explain?${q}`);
+    expect(r.status, JSON.stringify(r.body)).toBe(200);
+    expect(r.body.hops[0]).toMatchObject({ proxy: web!.nodeId, connected: true, listener: 'outbound' });
+    expect(r.body.hops[0]!.route).not.toBe('');
+    expect(r.body.hops.some((h) => h.listener === 'inbound')).toBe(true);
+  });
+
   it('kill -9 of the replica web is on, under load: no failed request, SYNCED on another within 5 s, orders never leaves web', async () => {
     const web = (await proxies(alive()[0]!)).find((p) => p.service === 'web')!;
     const victim = cps.get(web.replica!)!;
