@@ -56,7 +56,7 @@ export class AdminClient {
       this.#timeoutMs = parseDurationFlag(this.#timeout);
       if (this.#timeoutMs <= 0) throw new Error('want more than 0');
     } catch (e) {
-      throw usageError(`--timeout: ${(e as Error).message}`, CLIENT_USAGE);
+      throw usageError(`--timeout: ${(e as Error).message}`);
     }
     let token = opts.token ?? process.env.WEFT_TOKEN;
     if (!token) {
@@ -146,6 +146,11 @@ export function table(head: string[], rows: string[][]): string {
   return [line(head), ...rows.map(line)].join('\n');
 }
 
-export function usageError(message: string, usage: string): WeftError {
-  return new WeftError('CLI_USAGE', `${message}\n\n${usage}`);
+/**
+ * A command-line mistake (exit 2). runCli prints the message and one line pointing at `weft VERB
+ * --help`, not the whole usage text. `_usage` is not printed; verbs written against the earlier
+ * signature still compile.
+ */
+export function usageError(message: string, _usage?: string): WeftError {
+  return new WeftError('CLI_USAGE', message);
 }

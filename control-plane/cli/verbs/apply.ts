@@ -56,7 +56,7 @@ export const apply: Verb = {
       options: { ...CLIENT_OPTIONS, filename: { type: 'string', short: 'f', multiple: true }, 'dry-run': { type: 'boolean' } },
       allowPositionals: false,
     });
-    if (!values.filename?.length) throw usageError('apply needs at least one -f FILE|DIR|-', usage);
+    if (!values.filename?.length) throw usageError('apply needs at least one -f FILE|DIR|-');
     const files = (await readInputs(values.filename, io.stdin)).map((f) => ({ ...f, content: inlineDescriptors(f.name, f.content) }));
     const client = new AdminClient(values);
     const dry = values['dry-run'] === true;

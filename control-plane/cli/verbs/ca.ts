@@ -69,6 +69,6 @@ export const ca: Verb = {
       io.err('rotation still running; see `weft ca show`');
       return 1;
     }
-    throw usageError(sub ? `unknown ca command '${sub}'` : 'ca needs a command: show or rotate', usage);
+    throw usageError(sub ? `unknown ca command '${sub}'` : 'ca needs a command: show or rotate');
   },
 };

@@ -29,7 +29,7 @@ function parseLabels(list: readonly string[] | undefined): Record<string, string
   const out: Record<string, string> = {};
   for (const l of list ?? []) {
     const eq = l.indexOf('=');
-    if (eq <= 0) throw usageError(`--label ${l}: want KEY=VALUE`, usage);
+    if (eq <= 0) throw usageError(`--label ${l}: want KEY=VALUE`);
     out[l.slice(0, eq)] = l.slice(eq + 1);
   }
   return out;
@@ -54,7 +54,7 @@ export const consumer: Verb = {
     const ns = values.namespace!;
     const [sub, name, ...rest] = positionals;
     if (sub === 'create') {
-      if (!name || rest.length) throw usageError('consumer create needs exactly one NAME', usage);
+      if (!name || rest.length) throw usageError('consumer create needs exactly one NAME');
       const labels = parseLabels(values.label);
       const r = await updateConsumer(client, ns, name, (cur) => {
         if (cur) throw new WeftError('CONFIG_INVALID', `Consumer ${ns}/${name} already exists (see \`weft consumer list\`; keys: \`weft key issue\`)`);
@@ -64,7 +64,7 @@ export const consumer: Verb = {
       return 0;
     }
     if (sub === 'list') {
-      if (name) throw usageError('consumer list takes no NAME', usage);
+      if (name) throw usageError('consumer list takes no NAME');
       const q = new URLSearchParams({ kind: 'Consumer', namespace: ns });
       const r = await client.request<{ items: ConsumerResource[] }>('GET', `/v1/resources?${q}`);
       if (values.output === 'json') {
@@ -76,11 +76,11 @@ export const consumer: Verb = {
       return 0;
     }
     if (sub === 'delete') {
-      if (!name || rest.length) throw usageError('consumer delete needs exactly one NAME', usage);
+      if (!name || rest.length) throw usageError('consumer delete needs exactly one NAME');
       const r = await client.request<{ revision: number }>('DELETE', `/v1/resources/Consumer/${encodeURIComponent(ns)}/${encodeURIComponent(name)}`);
       io.out(`Consumer/${ns}/${name} deleted (revision ${r.revision})`);
       return 0;
     }
-    throw usageError(sub ? `unknown consumer command '${sub}'` : 'consumer needs a command: create, list or delete', usage);
+    throw usageError(sub ? `unknown consumer command '${sub}'` : 'consumer needs a command: create, list or delete');
   },
 };

@@ -43,9 +43,9 @@ export const create: Verb = {
       allowPositionals: true,
     });
     const [what, type, name, ...rest] = positionals;
-    if (what !== 'secret' || type !== 'tls') throw usageError(`weft create makes TLS Secrets: weft create secret tls NAME --cert FILE --key FILE`, usage);
-    if (!name || rest.length) throw usageError('weft create secret tls needs exactly one NAME', usage);
-    if (!values.cert || !values.key) throw usageError('weft create secret tls needs --cert FILE and --key FILE', usage);
+    if (what !== 'secret' || type !== 'tls') throw usageError(`weft create makes TLS Secrets: weft create secret tls NAME --cert FILE --key FILE`);
+    if (!name || rest.length) throw usageError('weft create secret tls needs exactly one NAME');
+    if (!values.cert || !values.key) throw usageError('weft create secret tls needs --cert FILE and --key FILE');
     const doc = {
       apiVersion: 'v1',
       kind: 'Secret',

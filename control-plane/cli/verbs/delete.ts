@@ -22,9 +22,9 @@ export const del: Verb = {
   usage,
   async run(args, io) {
     const { values, positionals } = parseArgs({ args, options: { ...CLIENT_OPTIONS, namespace: { type: 'string', short: 'n', default: 'default' } }, allowPositionals: true });
-    if (positionals.length !== 2) throw usageError('delete needs KIND and NAME', usage);
+    if (positionals.length !== 2) throw usageError('delete needs KIND and NAME');
     const kind = parseKind(positionals[0]!);
-    if (!kind) throw usageError(`unknown kind '${positionals[0]}'`, usage);
+    if (!kind) throw usageError(`unknown kind '${positionals[0]}'`);
     const path = `/v1/resources/${kind}/${encodeURIComponent(values.namespace!)}/${encodeURIComponent(positionals[1]!)}`;
     const res = await new AdminClient(values).request<{ revision: number }>('DELETE', path);
     io.out(`${kind}/${values.namespace}/${positionals[1]} deleted (revision ${res.revision})`);

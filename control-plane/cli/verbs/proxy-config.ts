@@ -38,8 +38,8 @@ export const proxyConfig: Verb = {
       options: { ...CLIENT_OPTIONS, type: { type: 'string', short: 't' }, output: { type: 'string', short: 'o', default: 'table' } },
       allowPositionals: true,
     });
-    if (positionals.length !== 1) throw usageError('proxy-config needs one PROXY id', usage);
-    if (values.type && !TYPES.includes(values.type)) throw usageError(`unknown --type '${values.type}'`, usage);
+    if (positionals.length !== 1) throw usageError('proxy-config needs one PROXY id');
+    if (values.type && !TYPES.includes(values.type)) throw usageError(`unknown --type '${values.type}'`);
     if (values.type === 'secret') {
       // Certificates: what the CA issued to this proxy and the trust bundle; never key material.
       const sec = await new AdminClient(values).request<SecretView>('GET', `/v1/proxies/${encodeURIComponent(positionals[0]!)}/secrets`);

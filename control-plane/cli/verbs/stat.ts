@@ -50,18 +50,18 @@ export const stat: Verb = {
     try {
       windowMs = parseDurationFlag(values.window!);
     } catch (e) {
-      throw usageError(`--window: ${(e as Error).message}`, usage);
+      throw usageError(`--window: ${(e as Error).message}`);
     }
-    if (windowMs < 1000 || windowMs > 15 * 60_000) throw usageError(`--window: want 1s to 15m, got ${values.window}`, usage);
-    if (values.by !== 'service' && values.by !== 'consumer') throw usageError(`--by: want service or consumer, got '${values.by}'`, usage);
+    if (windowMs < 1000 || windowMs > 15 * 60_000) throw usageError(`--window: want 1s to 15m, got ${values.window}`);
+    if (values.by !== 'service' && values.by !== 'consumer') throw usageError(`--by: want service or consumer, got '${values.by}'`);
     const byConsumer = values.by === 'consumer';
     const direction = values.direction ?? (byConsumer ? 'gateway' : 'inbound');
-    if (direction !== 'inbound' && direction !== 'outbound' && direction !== 'gateway') throw usageError(`--direction: want inbound, outbound or gateway, got '${direction}'`, usage);
-    if (positionals.length > 1) throw usageError('stat takes at most one KIND/NAME', usage);
+    if (direction !== 'inbound' && direction !== 'outbound' && direction !== 'gateway') throw usageError(`--direction: want inbound, outbound or gateway, got '${direction}'`);
+    if (positionals.length > 1) throw usageError('stat takes at most one KIND/NAME');
     let service: string | undefined;
     if (positionals[0]) {
       const m = /^(?:service|svc)\/([a-z0-9][a-z0-9-]*(?:\.[a-z0-9-]+)?)$/.exec(positionals[0]);
-      if (!m) throw usageError(`'${positionals[0]}': want service/NAME or service/NAME.NAMESPACE`, usage);
+      if (!m) throw usageError(`'${positionals[0]}': want service/NAME or service/NAME.NAMESPACE`);
       service = m[1]!.includes('.') ? m[1]! : `${m[1]}.default`;
     }
     const q = new URLSearchParams({ windowMs: String(windowMs), direction });

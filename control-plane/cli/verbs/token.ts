@@ -42,12 +42,12 @@ export const token: Verb = {
     const client = new AdminClient(values);
     const sub = positionals[0];
     if (sub === 'create') {
-      if (!values.service) throw usageError('token create needs --service', usage);
+      if (!values.service) throw usageError('token create needs --service');
       let ttlMs: number;
       try {
         ttlMs = parseDurationFlag(values.ttl!);
       } catch (e) {
-        throw usageError(`--ttl: ${(e as Error).message}`, usage);
+        throw usageError(`--ttl: ${(e as Error).message}`);
       }
       const r = await client.request<{ token: string; info: TokenInfo }>('POST', '/v1/tokens', { service: values.service, namespace: values.namespace, ttlSeconds: Math.ceil(ttlMs / 1000) });
       if (values.output === 'json') io.out(JSON.stringify(r, null, 2));
@@ -68,11 +68,11 @@ export const token: Verb = {
       return 0;
     }
     if (sub === 'revoke') {
-      if (positionals.length !== 2) throw usageError('token revoke needs one token ID (see `weft token list`)', usage);
+      if (positionals.length !== 2) throw usageError('token revoke needs one token ID (see `weft token list`)');
       const r = await client.request<{ info: TokenInfo }>('DELETE', `/v1/tokens/${encodeURIComponent(positionals[1]!)}`);
       io.out(`token ${r.info.id} (${r.info.service}.${r.info.namespace}) revoked`);
       return 0;
     }
-    throw usageError(sub ? `unknown token command '${sub}'` : 'token needs a command: create, list or revoke', usage);
+    throw usageError(sub ? `unknown token command '${sub}'` : 'token needs a command: create, list or revoke');
   },
 };

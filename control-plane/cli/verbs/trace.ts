@@ -93,7 +93,7 @@ export const trace: Verb = {
         try {
           q.set('minDurationMs', String(parseDurationFlag(values['min-duration'])));
         } catch (e) {
-          throw usageError(`--min-duration: ${(e as Error).message}`, usage);
+          throw usageError(`--min-duration: ${(e as Error).message}`);
         }
       }
       if (values.errors) q.set('errors', '1');
@@ -106,7 +106,7 @@ export const trace: Verb = {
       return 0;
     }
     if (sub === 'show') {
-      if (positionals.length !== 2) throw usageError('trace show needs one TRACE_ID (see `weft trace list`)', usage);
+      if (positionals.length !== 2) throw usageError('trace show needs one TRACE_ID (see `weft trace list`)');
       const r = await client.request<{ summary: Summary; spans: WaterfallSpan[] }>('GET', `/v1/traces/${encodeURIComponent(positionals[1]!)}`);
       if (values.output === 'json') io.out(JSON.stringify(r, null, 2));
       else {
@@ -116,6 +116,6 @@ export const trace: Verb = {
       }
       return 0;
     }
-    throw usageError(sub ? `unknown trace command '${sub}'` : 'trace needs a command: list or show', usage);
+    throw usageError(sub ? `unknown trace command '${sub}'` : 'trace needs a command: list or show');
   },
 };
