@@ -10,6 +10,7 @@ import type { ConsumerKey } from '../../config/types.js';
 import { AdminClient, CLIENT_OPTIONS, CLIENT_USAGE, usageError, type Verb } from '../context.js';
 import { consumerDocument, notFound, updateConsumer } from '../consumers.js';
 import { parseDurationFlag } from '../flags.js';
+import { NAMESPACE_OPTIONS, namespaceOf } from '../output.js';
 
 const usage = `Usage:
   weft key issue CONSUMER [--expires DURATION] [--id ID] [-n NAMESPACE]
@@ -54,11 +55,11 @@ export const key: Verb = {
   async run(args, io) {
     const { values, positionals } = parseArgs({
       args,
-      options: { ...CLIENT_OPTIONS, namespace: { type: 'string', short: 'n', default: 'default' }, expires: { type: 'string' }, id: { type: 'string' } },
+      options: { ...CLIENT_OPTIONS, ...NAMESPACE_OPTIONS, expires: { type: 'string' }, id: { type: 'string' } },
       allowPositionals: true,
     });
     const client = new AdminClient(values);
-    const ns = values.namespace!;
+    const ns = namespaceOf(values, { all: false })!;
     const [sub, name, ...rest] = positionals;
     if (sub === 'issue') {
       if (!name || rest.length) throw usageError('key issue needs exactly one CONSUMER');
