@@ -195,5 +195,10 @@ describe('weft CLI habits (in process, scripted admin API)', () => {
     expect(bad.err).toContain('-#0 kind: unknown kind "Nope"');
     expect(bad.err).toContain('-#1 metadata.name: is missing');
     expect(seen).toHaveLength(1); // nothing sent for the bad file
+    const names = await cli(['delete', 'svc', 'a', 'b', '-n', 'shop', ...conn()]);
+    expect(names.out).toBe('Service/shop/a deleted (revision 5)\nService/shop/b deleted (revision 5)');
+    expect(JSON.parse(seen[1]!.body)).toEqual({ keys: ['Service/shop/a', 'Service/shop/b'] });
+    const mixed = await cli(['delete', 'svc', 'a', '-f', '-', ...conn()]);
+    expect([mixed.code, mixed.err.split('\n')[0]]).toEqual([2, 'error: give -f FILE or KIND NAME, not both']);
   });
 });
