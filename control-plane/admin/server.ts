@@ -205,10 +205,11 @@ export class AdminServer {
       if (kind !== undefined && !KINDS.includes(kind as Kind)) {
         throw new WeftError('ADMIN_BAD_REQUEST', `unknown kind '${kind}' (known: ${KINDS.join(', ')})`);
       }
-      const found = cp.list(kind as Kind | undefined, url.searchParams.get('namespace') ?? undefined, url.searchParams.get('name') ?? undefined);
-      // summaries: the one-line SUMMARY `weft get` prints, so the CLI need not load every kind's validators.
-      const summaries = Object.fromEntries(found.map((r) => [resourceKey(r), kindDefinition(r.kind).summary(r as never)]));
-      return send(res, 200, { revision: cp.model.revision, items: found.map((r) => presentResource(r, cp.model)), summaries });
+      const items = cp.list(kind as Kind | undefined, url.searchParams.get('namespace') ?? undefined, url.searchParams.get('name') ?? undefined).map((r) => presentResource(r, cp.model));
+      // summaries: the one-line SUMMARY `weft get` prints (of the resource as handed out, status
+      // included), so the CLI need not load every kind's validators.
+      const summaries = Object.fromEntries(items.map((r) => [resourceKey(r), kindDefinition(r.kind).summary(r as never)]));
+      return send(res, 200, { revision: cp.model.revision, items, summaries });
     }
     if (m === 'DELETE' && parts[0] === 'v1' && parts[1] === 'resources' && parts.length === 5) {
       const [, , kind, ns, name] = parts as [string, string, string, string, string];

@@ -96,7 +96,7 @@ export async function runCli(argv: string[], io: Io = stdio): Promise<number> {
     io.out(help());
     return name ? 0 : 2;
   }
-  if (name === '--version' || name === '-v') return versionVerb.run(rest, io);
+  if (name === '--version') return versionVerb.run(rest, io);
   const entry = VERBS.find((v) => v.name === name);
   if (!entry) {
     const near = VERBS.filter((v) => v.name.startsWith(name.slice(0, 3))).map((v) => v.name);
