@@ -3,8 +3,9 @@
  * bearer token. Errors are WeftErrors rendered as `{code, message, details}` in one place.
  *
  *   POST   /v1/apply?dryRun=1&ifRevision=N  {files: [{name, content}]}  -> ApplyResult | 422 {details} | 413 | 409
- *   GET    /v1/resources[?kind=&namespace=&name=]                  -> {items: MeshResource[]}
+ *   GET    /v1/resources[?kind=&namespace=&name=]                  -> {revision, items: MeshResource[], summaries: {KEY: text}}
  *   DELETE /v1/resources/{kind}/{namespace}/{name}                 -> {revision, deleted}
+ *   POST   /v1/delete {keys: ['KIND/NAMESPACE/NAME', ...]}          -> {revision, deleted} (all or none)
  *   GET    /v1/proxies                                              -> {items: ProxyStatus[]}
  *   GET    /v1/replicas                                             -> {items: ReplicaView[]}
  *   GET    /v1/proxies/{id}/config[?type=cluster]                   -> {nodeId, resources}
@@ -27,9 +28,10 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { WeftError, isWeftError, type ErrorCode } from '../../common/errors.js';
 import { silentLogger, type Logger } from '../../common/log.js';
-import { type Kind } from '../config/types.js';
+import { type Kind, type ResourceKey } from '../config/types.js';
 import { KINDS } from '../config/model.js';
-import { presentResource } from '../config/kinds/index.js';
+import { kindDefinition, presentResource } from '../config/kinds/index.js';
+import { resourceKey } from '../config/resource-key.js';
 import { certificateNames, pemCertificates } from '../config/kinds/secret.js';
 import type { ControlPlane } from '../control-plane.js';
 import { tokenMatches } from './token.js';
@@ -204,12 +206,25 @@ export class AdminServer {
         throw new WeftError('ADMIN_BAD_REQUEST', `unknown kind '${kind}' (known: ${KINDS.join(', ')})`);
       }
       const items = cp.list(kind as Kind | undefined, url.searchParams.get('namespace') ?? undefined, url.searchParams.get('name') ?? undefined).map((r) => presentResource(r, cp.model));
-      return send(res, 200, { revision: cp.model.revision, items });
+      // summaries: the one-line SUMMARY `weft get` prints (of the resource as handed out, status
+      // included), so the CLI need not load every kind's validators.
+      const summaries = Object.fromEntries(items.map((r) => [resourceKey(r), kindDefinition(r.kind).summary(r as never)]));
+      return send(res, 200, { revision: cp.model.revision, items, summaries });
     }
     if (m === 'DELETE' && parts[0] === 'v1' && parts[1] === 'resources' && parts.length === 5) {
       const [, , kind, ns, name] = parts as [string, string, string, string, string];
       if (!KINDS.includes(kind as Kind)) throw new WeftError('ADMIN_BAD_REQUEST', `unknown kind '${kind}' (known: ${KINDS.join(', ')})`);
       return send(res, 200, await cp.delete([`${kind}/${ns}/${name}`]));
+    }
+    if (m === 'POST' && path === '/v1/delete') {
+      // Several resources in one change (`weft delete -f FILE`): ones that reference each other go together.
+      const keys = ((await readJson(req)) as { keys?: unknown } | null)?.keys;
+      if (!Array.isArray(keys) || !keys.length) throw new WeftError('ADMIN_BAD_REQUEST', 'keys: want a non-empty list of KIND/NAMESPACE/NAME');
+      for (const k of keys) {
+        const kind = typeof k === 'string' ? k.split('/')[0]! : '';
+        if (typeof k !== 'string' || k.split('/').length !== 3 || !KINDS.includes(kind as Kind)) throw new WeftError('ADMIN_BAD_REQUEST', `keys: ${JSON.stringify(k).slice(0, 80)} is not KIND/NAMESPACE/NAME with a known kind (${KINDS.join(', ')})`);
+      }
+      return send(res, 200, await cp.delete([...new Set(keys as ResourceKey[])]));
     }
     const local = url.searchParams.get('local') === '1';
     if (m === 'GET' && path === '/v1/proxies') {

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { WeftError, formatFieldError, isWeftError, type FieldError } from '../../common/errors.js';
 import { TOKEN_FILE } from '../admin/token.js';
 import { parseDurationFlag } from './flags.js';
+import { adminServerUrl, connectionHint, notAdminApi } from './server-url.js';
 
 export interface Io {
   out: (s: string) => void;
@@ -38,35 +39,41 @@ export const CLIENT_OPTIONS = {
 } as const;
 
 export const CLIENT_USAGE = `Connection:
-  --server URL      control plane admin API (env WEFT_SERVER, default ${DEFAULT_SERVER})
+  --server ADDR     control plane admin API, HOST:PORT (http:// assumed) or a URL (env WEFT_SERVER,
+                    default ${DEFAULT_SERVER})
   --token TOKEN     admin bearer token (env WEFT_TOKEN; default: read from --data-dir)
   --data-dir DIR    control plane data dir holding admin-token (env WEFT_DATA_DIR, default ~/.weft/data)
   --timeout DUR     how long to wait for the control plane's answer (env WEFT_TIMEOUT, default 30s)`;
 
 export class AdminClient {
   readonly server: string;
-  readonly #token: string | undefined;
+  /** The token and where it came from; `missing`: none was found, this is where the CLI looked. */
+  readonly #token: { value?: string; from: string; missing?: string };
   readonly #timeout: string;
   readonly #timeoutMs: number;
 
   constructor(opts: { server?: string; token?: string; 'data-dir'?: string; timeout?: string }) {
-    this.server = (opts.server ?? process.env.WEFT_SERVER ?? DEFAULT_SERVER).replace(/\/$/, '');
+    this.server = adminServerUrl(opts.server ?? process.env.WEFT_SERVER ?? DEFAULT_SERVER, opts.server !== undefined ? '--server' : process.env.WEFT_SERVER !== undefined ? 'WEFT_SERVER' : 'the default server');
     this.#timeout = opts.timeout ?? process.env.WEFT_TIMEOUT ?? '30s';
     try {
       this.#timeoutMs = parseDurationFlag(this.#timeout);
       if (this.#timeoutMs <= 0) throw new Error('want more than 0');
     } catch (e) {
-      throw usageError(`--timeout: ${(e as Error).message}`, CLIENT_USAGE);
+      throw usageError(`--timeout: ${(e as Error).message}`);
     }
-    let token = opts.token ?? process.env.WEFT_TOKEN;
-    if (!token) {
+    if (opts.token) this.#token = { value: opts.token, from: '--token' };
+    else if (process.env.WEFT_TOKEN) this.#token = { value: process.env.WEFT_TOKEN, from: 'WEFT_TOKEN' };
+    else {
+      const file = join(opts['data-dir'] ?? defaultDataDir(), TOKEN_FILE);
+      const via = opts['data-dir'] !== undefined ? '--data-dir' : process.env.WEFT_DATA_DIR !== undefined ? 'WEFT_DATA_DIR' : 'the default data dir';
       try {
-        token = readFileSync(join(opts['data-dir'] ?? defaultDataDir(), TOKEN_FILE), 'utf8').trim();
-      } catch {
-        token = undefined;
+        const value = readFileSync(file, 'utf8').trim();
+        this.#token = value ? { value, from: `${file} (${via})` } : { from: `${file} (${via}), which is empty`, missing: file };
+      } catch (e) {
+        const why = (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'does not exist' : `cannot be read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`;
+        this.#token = { from: `${file} (${via}), which ${why}`, missing: file };
       }
     }
-    this.#token = token;
   }
 
   async request<T>(method: string, path: string, body?: unknown): Promise<T> {
@@ -75,7 +82,7 @@ export class AdminClient {
       res = await fetch(`${this.server}${path}`, {
         method,
         headers: {
-          ...(this.#token ? { authorization: `Bearer ${this.#token}` } : {}),
+          ...(this.#token.value ? { authorization: `Bearer ${this.#token.value}` } : {}),
           ...(body === undefined ? {} : { 'content-type': 'application/json' }),
         },
         body: body === undefined ? undefined : JSON.stringify(body),
@@ -87,7 +94,7 @@ export class AdminClient {
       throw new WeftError(
         'ADMIN_UNREACHABLE',
         `cannot reach the control plane admin API at ${this.server} (${cause?.code ?? cause?.message ?? (e as Error).message}).\n` +
-          `  Is \`weft control-plane\` running? Point at it with --server URL or WEFT_SERVER.`,
+          `  Is \`weft control-plane\` running? Point at it with --server HOST:PORT or WEFT_SERVER.${connectionHint(this.server, cause)}`,
         { cause: e },
       );
     }
@@ -102,15 +109,16 @@ export class AdminClient {
     try {
       json = text ? JSON.parse(text) : {};
     } catch {
-      throw new WeftError('ADMIN_BAD_REQUEST', `${this.server}${path} answered ${res.status} with non-JSON: ${text.slice(0, 200)}`);
+      throw new WeftError('ADMIN_BAD_REQUEST', notAdminApi(this.server, res.status, text));
     }
     if (!res.ok) {
       const e = json as { code?: string; message?: string; details?: FieldError[] };
       if (res.status === 401) {
-        throw new WeftError(
-          'ADMIN_UNAUTHORIZED',
-          `the control plane at ${this.server} refused the token. Pass --token or WEFT_TOKEN, or --data-dir pointing at the control plane's data directory.`,
-        );
+        throw new WeftError('ADMIN_UNAUTHORIZED', this.#token.value === undefined
+          ? `no admin token was found, and the control plane at ${this.server} wants one: --token and WEFT_TOKEN are unset and ${this.#token.from}.\n` +
+            `  Pass --token TOKEN (or WEFT_TOKEN), or --data-dir DIR (or WEFT_DATA_DIR) naming the control plane's --data-dir, where it writes admin-token.`
+          : `the control plane at ${this.server} refused the token from ${this.#token.from}: it is not this control plane's admin token.\n` +
+            `  Pass the right one with --token or WEFT_TOKEN, or --data-dir pointing at this control plane's data directory.`);
       }
       const code = (e.code ?? 'INTERNAL') as ConstructorParameters<typeof WeftError>[0];
       throw new WeftError(code, e.message ?? `HTTP ${res.status}`, { details: e.details ?? [] });
@@ -146,6 +154,11 @@ export function table(head: string[], rows: string[][]): string {
   return [line(head), ...rows.map(line)].join('\n');
 }
 
-export function usageError(message: string, usage: string): WeftError {
-  return new WeftError('CLI_USAGE', `${message}\n\n${usage}`);
+/**
+ * A command-line mistake (exit 2). runCli prints the message and one line pointing at `weft VERB
+ * --help`, not the whole usage text. `_usage` is not printed; verbs written against the earlier
+ * signature still compile.
+ */
+export function usageError(message: string, _usage?: string): WeftError {
+  return new WeftError('CLI_USAGE', message);
 }

@@ -1,10 +1,9 @@
 /** `weft apply -f FILE|DIR|-`: validate and store resources; `--dry-run` shows what would change. */
-import { readdir, readFile, stat } from 'node:fs/promises';
-import { extname, join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { WeftError } from '../../../common/errors.js';
-import type { ApplyFile, ApplyResult } from '../../control-plane.js';
+import type { ApplyResult } from '../../control-plane.js';
 import { AdminClient, CLIENT_OPTIONS, CLIENT_USAGE, usageError, type Verb } from '../context.js';
+import { inlineDescriptors } from '../descriptors.js';
+import { readInputs } from '../inputs.js';
 
 const usage = `Usage: weft apply -f FILE|DIR|- [-f ...] [--dry-run]
 
@@ -17,34 +16,12 @@ nothing changes. A directory means every *.yaml, *.yml and *.json file in it.
 
 ${CLIENT_USAGE}
 
-Example:
-  weft apply -f deploy/examples/canary.yaml --dry-run`;
+Examples:
+  weft apply -f orders.yaml --dry-run
+  weft apply -f mesh/            # every .yaml, .yml and .json file in mesh/
+  cat orders.yaml | weft apply -f -
 
-async function readInputs(paths: string[], stdin: () => Promise<string>): Promise<ApplyFile[]> {
-  const files: ApplyFile[] = [];
-  for (const p of paths) {
-    if (p === '-') {
-      files.push({ name: '-', content: await stdin() });
-      continue;
-    }
-    let st;
-    try {
-      st = await stat(p);
-    } catch {
-      throw new WeftError('CLI_USAGE', `cannot read ${p}: no such file or directory`);
-    }
-    if (st.isDirectory()) {
-      const names = (await readdir(p)).filter((n) => ['.yaml', '.yml', '.json'].includes(extname(n))).sort();
-      if (names.length === 0) throw new WeftError('CLI_USAGE', `${p} holds no .yaml, .yml or .json files`);
-      for (const n of names) files.push({ name: join(p, n), content: await readFile(join(p, n), 'utf8') });
-    } else {
-      files.push({ name: p, content: await readFile(p, 'utf8') });
-    }
-  }
-  return files;
-}
-
-import { inlineDescriptors } from '../descriptors.js';
+Undo with \`weft delete -f orders.yaml\` (deletes every resource the file names).`;
 
 export const apply: Verb = {
   name: 'apply',
@@ -56,7 +33,7 @@ export const apply: Verb = {
       options: { ...CLIENT_OPTIONS, filename: { type: 'string', short: 'f', multiple: true }, 'dry-run': { type: 'boolean' } },
       allowPositionals: false,
     });
-    if (!values.filename?.length) throw usageError('apply needs at least one -f FILE|DIR|-', usage);
+    if (!values.filename?.length) throw usageError('apply needs at least one -f FILE|DIR|-');
     const files = (await readInputs(values.filename, io.stdin)).map((f) => ({ ...f, content: inlineDescriptors(f.name, f.content) }));
     const client = new AdminClient(values);
     const dry = values['dry-run'] === true;

@@ -1,9 +1,10 @@
 /** `weft ca show|rotate`: the mesh CA's roots and root rotation. */
 import { parseArgs } from 'node:util';
 import { AdminClient, CLIENT_OPTIONS, CLIENT_USAGE, table, usageError, type Verb } from '../context.js';
+import { OUTPUT_OPTION, outputFormat, printData } from '../output.js';
 
 const usage = `Usage:
-  weft ca show [-o table|json]
+  weft ca show [-o table|yaml|json]
   weft ca rotate [--no-wait]
 
 show: the trust domain, the roots in the trust bundle (SHA-256 fingerprint, expiry, which one
@@ -41,12 +42,14 @@ export const ca: Verb = {
   summary: "show the mesh CA's roots, or rotate the root",
   usage,
   async run(args, io) {
-    const { values, positionals } = parseArgs({ args, options: { ...CLIENT_OPTIONS, output: { type: 'string', short: 'o' }, 'no-wait': { type: 'boolean' } }, allowPositionals: true });
+    const { values, positionals } = parseArgs({ args, options: { ...CLIENT_OPTIONS, ...OUTPUT_OPTION, 'no-wait': { type: 'boolean' } }, allowPositionals: true });
     const client = new AdminClient(values);
     const sub = positionals[0];
     if (sub === 'show') {
+      const format = outputFormat(values.output, ['table', 'yaml', 'json']);
       const v = await client.request<CaView>('GET', '/v1/ca');
-      io.out(values.output === 'json' ? JSON.stringify(v, null, 2) : render(v));
+      if (format === 'table') io.out(render(v));
+      else await printData(io, format, v);
       return 0;
     }
     if (sub === 'rotate') {
@@ -69,6 +72,6 @@ export const ca: Verb = {
       io.err('rotation still running; see `weft ca show`');
       return 1;
     }
-    throw usageError(sub ? `unknown ca command '${sub}'` : 'ca needs a command: show or rotate', usage);
+    throw usageError(sub ? `unknown ca command '${sub}'` : 'ca needs a command: show or rotate');
   },
 };

@@ -37,18 +37,18 @@ export const cache: Verb = {
       options: { admin: { type: 'string', multiple: true }, tag: { type: 'string' }, key: { type: 'string' }, output: { type: 'string', short: 'o', default: 'table' }, timeout: { type: 'string', default: '10s' } },
       allowPositionals: true,
     });
-    if (positionals[0] !== 'purge' || positionals.length !== 1) throw usageError(positionals.length ? `unknown subcommand '${positionals.join(' ')}'` : 'missing subcommand purge', usage);
+    if (positionals[0] !== 'purge' || positionals.length !== 1) throw usageError(positionals.length ? `unknown subcommand '${positionals.join(' ')}'` : 'missing subcommand purge');
     const admins = values.admin ?? [];
-    if (admins.length === 0) throw usageError('--admin HOST:PORT is required', usage);
-    for (const a of admins) if (!/^[^\s/:]+:\d{1,5}$|^\[[0-9a-fA-F:]+\]:\d{1,5}$/.test(a)) throw usageError(`--admin: want HOST:PORT, got '${a}'`, usage);
-    if ((values.tag === undefined) === (values.key === undefined)) throw usageError('give exactly one of --tag or --key', usage);
-    if (values.tag === '' || values.key === '') throw usageError('--tag and --key must not be empty', usage);
-    if (values.output !== 'table' && values.output !== 'json') throw usageError(`-o: want table or json, got '${values.output}'`, usage);
+    if (admins.length === 0) throw usageError('--admin HOST:PORT is required');
+    for (const a of admins) if (!/^[^\s/:]+:\d{1,5}$|^\[[0-9a-fA-F:]+\]:\d{1,5}$/.test(a)) throw usageError(`--admin: want HOST:PORT, got '${a}'`);
+    if ((values.tag === undefined) === (values.key === undefined)) throw usageError('give exactly one of --tag or --key');
+    if (values.tag === '' || values.key === '') throw usageError('--tag and --key must not be empty');
+    if (values.output !== 'table' && values.output !== 'json') throw usageError(`-o: want table or json, got '${values.output}'`);
     let timeoutMs: number;
     try {
       timeoutMs = parseDurationFlag(values.timeout!);
     } catch (e) {
-      throw usageError(`--timeout: ${(e as Error).message}`, usage);
+      throw usageError(`--timeout: ${(e as Error).message}`);
     }
     const body = JSON.stringify(values.tag !== undefined ? { tag: values.tag } : { key: values.key });
     const results = await Promise.all(

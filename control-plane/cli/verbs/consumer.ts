@@ -4,10 +4,11 @@ import { WeftError } from '../../../common/errors.js';
 import type { ConsumerResource } from '../../config/types.js';
 import { AdminClient, CLIENT_OPTIONS, CLIENT_USAGE, table, usageError, type Verb } from '../context.js';
 import { consumerDocument, updateConsumer } from '../consumers.js';
+import { NAMESPACE_OPTIONS, OUTPUT_OPTION, namespaceOf, outputFormat, printData } from '../output.js';
 
 const usage = `Usage:
   weft consumer create NAME [--plan PLAN] [--label KEY=VALUE]... [-n NAMESPACE]
-  weft consumer list [-n NAMESPACE] [-o table|json]
+  weft consumer list [-n NAMESPACE | -A] [-o table|wide|yaml|json]
   weft consumer delete NAME [-n NAMESPACE]
 
 A Consumer is who calls an API published through the gateway (or a sidecar): ApiKeyPolicies let
@@ -16,8 +17,9 @@ Keys are stored as SHA-256 hashes only: listings show their ids and hashes, neve
 
   --plan PLAN          the consumer's plan (e.g. free, gold)
   --label KEY=VALUE    a label (ApiKeyPolicy consumers.matchLabels selects by them); repeatable
-  -n, --namespace NS   namespace (default: default)
-  -o, --output FMT     list as a table (default) or json
+  -n, --namespace NS   namespace (default: default); -A, --all-namespaces: list every namespace
+  -o, --output FMT     list as a table (default), wide (adds JWT subjects and each key's issue
+                       and expiry times), yaml or json
 
 ${CLIENT_USAGE}
 
@@ -29,7 +31,7 @@ function parseLabels(list: readonly string[] | undefined): Record<string, string
   const out: Record<string, string> = {};
   for (const l of list ?? []) {
     const eq = l.indexOf('=');
-    if (eq <= 0) throw usageError(`--label ${l}: want KEY=VALUE`, usage);
+    if (eq <= 0) throw usageError(`--label ${l}: want KEY=VALUE`);
     out[l.slice(0, eq)] = l.slice(eq + 1);
   }
   return out;
@@ -47,14 +49,16 @@ export const consumer: Verb = {
   async run(args, io) {
     const { values, positionals } = parseArgs({
       args,
-      options: { ...CLIENT_OPTIONS, namespace: { type: 'string', short: 'n', default: 'default' }, plan: { type: 'string' }, label: { type: 'string', multiple: true }, output: { type: 'string', short: 'o' } },
+      options: { ...CLIENT_OPTIONS, ...NAMESPACE_OPTIONS, ...OUTPUT_OPTION, plan: { type: 'string' }, label: { type: 'string', multiple: true } },
       allowPositionals: true,
     });
     const client = new AdminClient(values);
-    const ns = values.namespace!;
     const [sub, name, ...rest] = positionals;
+    // undefined (every namespace) only for list -A.
+    const listed = namespaceOf(values, { all: sub === 'list' });
+    const ns = listed ?? '';
     if (sub === 'create') {
-      if (!name || rest.length) throw usageError('consumer create needs exactly one NAME', usage);
+      if (!name || rest.length) throw usageError('consumer create needs exactly one NAME');
       const labels = parseLabels(values.label);
       const r = await updateConsumer(client, ns, name, (cur) => {
         if (cur) throw new WeftError('CONFIG_INVALID', `Consumer ${ns}/${name} already exists (see \`weft consumer list\`; keys: \`weft key issue\`)`);
@@ -64,23 +68,33 @@ export const consumer: Verb = {
       return 0;
     }
     if (sub === 'list') {
-      if (name) throw usageError('consumer list takes no NAME', usage);
-      const q = new URLSearchParams({ kind: 'Consumer', namespace: ns });
+      if (name) throw usageError('consumer list takes no NAME');
+      const format = outputFormat(values.output, ['table', 'wide', 'yaml', 'json']);
+      const q = new URLSearchParams({ kind: 'Consumer', ...(listed === undefined ? {} : { namespace: listed }) });
       const r = await client.request<{ items: ConsumerResource[] }>('GET', `/v1/resources?${q}`);
-      if (values.output === 'json') {
-        io.out(JSON.stringify(r.items, null, 2));
+      if (format === 'json' || format === 'yaml') {
+        await printData(io, format, r.items);
         return 0;
       }
-      const rows = r.items.map((c) => [c.metadata.name, c.spec.plan || '-', Object.entries(c.metadata.labels).map(([k, v]) => `${k}=${v}`).join(',') || '-', c.spec.keys.map(describeKey).join(', ') || '-']);
-      io.out(rows.length ? table(['NAME', 'PLAN', 'LABELS', 'KEYS'], rows) : `no consumers in namespace ${ns}`);
+      const wide = format === 'wide';
+      const rows = r.items.map((c) => [
+        ...(listed === undefined ? [c.metadata.namespace] : []),
+        c.metadata.name,
+        c.spec.plan || '-',
+        Object.entries(c.metadata.labels).map(([k, v]) => `${k}=${v}`).join(',') || '-',
+        c.spec.keys.map((k) => (wide ? `${describeKey(k)} issued ${k.created}` : describeKey(k))).join(', ') || '-',
+        ...(wide ? [c.spec.jwtSubjects.map((j) => JSON.stringify(j)).join(', ') || '-'] : []),
+      ]);
+      const head = [...(listed === undefined ? ['NAMESPACE'] : []), 'NAME', 'PLAN', 'LABELS', 'KEYS', ...(wide ? ['JWT SUBJECTS'] : [])];
+      io.out(rows.length ? table(head, rows) : listed === undefined ? 'no consumers' : `no consumers in namespace ${listed}`);
       return 0;
     }
     if (sub === 'delete') {
-      if (!name || rest.length) throw usageError('consumer delete needs exactly one NAME', usage);
+      if (!name || rest.length) throw usageError('consumer delete needs exactly one NAME');
       const r = await client.request<{ revision: number }>('DELETE', `/v1/resources/Consumer/${encodeURIComponent(ns)}/${encodeURIComponent(name)}`);
       io.out(`Consumer/${ns}/${name} deleted (revision ${r.revision})`);
       return 0;
     }
-    throw usageError(sub ? `unknown consumer command '${sub}'` : 'consumer needs a command: create, list or delete', usage);
+    throw usageError(sub ? `unknown consumer command '${sub}'` : 'consumer needs a command: create, list or delete');
   },
 };

@@ -112,45 +112,45 @@ export const controlPlane: Verb = {
     try {
       graceMs = parseDurationFlag(values['registry-grace']!);
     } catch (e) {
-      throw usageError(`--registry-grace: ${(e as Error).message}`, usage);
+      throw usageError(`--registry-grace: ${(e as Error).message}`);
     }
     try {
       stepMs = parseDurationFlag(values['ca-rotation-step-timeout']!);
     } catch (e) {
-      throw usageError(`--ca-rotation-step-timeout: ${(e as Error).message}`, usage);
+      throw usageError(`--ca-rotation-step-timeout: ${(e as Error).message}`);
     }
     let lrsMs: number;
     try {
       lrsMs = parseDurationFlag(values['load-report-interval']!);
       if (lrsMs < 100) throw new Error('want at least 100ms');
     } catch (e) {
-      throw usageError(`--load-report-interval: ${(e as Error).message}`, usage);
+      throw usageError(`--load-report-interval: ${(e as Error).message}`);
     }
     const budgetMiB = Number(values['xds-push-budget']);
-    if (!Number.isFinite(budgetMiB) || budgetMiB <= 0) throw usageError(`--xds-push-budget: want a positive number of MiB, got '${values['xds-push-budget']}'`, usage);
-    if (values['xds-plaintext-register'] && !values['xds-plaintext-address']) throw usageError('--xds-plaintext-register needs --xds-plaintext-address', usage);
-    if (!values['ca-cert-file'] !== !values['ca-key-file']) throw usageError('--ca-cert-file and --ca-key-file go together', usage);
+    if (!Number.isFinite(budgetMiB) || budgetMiB <= 0) throw usageError(`--xds-push-budget: want a positive number of MiB, got '${values['xds-push-budget']}'`);
+    if (values['xds-plaintext-register'] && !values['xds-plaintext-address']) throw usageError('--xds-plaintext-register needs --xds-plaintext-address');
+    if (!values['ca-cert-file'] !== !values['ca-key-file']) throw usageError('--ca-cert-file and --ca-key-file go together');
     let etcd: EtcdStoreOptions | undefined;
     if (values.store !== 'file') {
       let endpoints: string[];
       try {
         endpoints = parseEtcdUrl(values.store!);
       } catch (e) {
-        throw usageError((e as Error).message, usage);
+        throw usageError((e as Error).message);
       }
-      if (!values['etcd-cert-file'] !== !values['etcd-key-file']) throw usageError('--etcd-cert-file and --etcd-key-file go together', usage);
-      if (!values['etcd-username'] !== !values['etcd-password-file']) throw usageError('--etcd-username and --etcd-password-file go together', usage);
-      if (values['etcd-cert-file'] && !values['etcd-ca-file']) throw usageError('--etcd-cert-file needs --etcd-ca-file (TLS to etcd)', usage);
+      if (!values['etcd-cert-file'] !== !values['etcd-key-file']) throw usageError('--etcd-cert-file and --etcd-key-file go together');
+      if (!values['etcd-username'] !== !values['etcd-password-file']) throw usageError('--etcd-username and --etcd-password-file go together');
+      if (values['etcd-cert-file'] && !values['etcd-ca-file']) throw usageError('--etcd-cert-file needs --etcd-ca-file (TLS to etcd)');
       const read = (f: string, flag: string) => {
         try {
           return readFileSync(f, 'utf8');
         } catch (e) {
-          throw usageError(`${flag}: ${(e as Error).message}`, usage);
+          throw usageError(`${flag}: ${(e as Error).message}`);
         }
       };
-      if (!values['ca-kek-file']) throw usageError('--store etcd://... needs --ca-kek-file: the key-encryption key every replica shares (make it once: head -c 32 /dev/urandom | base64 > kek)', usage);
+      if (!values['ca-kek-file']) throw usageError('--store etcd://... needs --ca-kek-file: the key-encryption key every replica shares (make it once: head -c 32 /dev/urandom | base64 > kek)');
       const maxOps = values['etcd-max-txn-ops'] === undefined ? undefined : Number(values['etcd-max-txn-ops']);
-      if (maxOps !== undefined && !(Number.isInteger(maxOps) && maxOps >= 2 && maxOps <= 1_000_000)) throw usageError(`--etcd-max-txn-ops: want an integer from 2 to 1000000, got '${values['etcd-max-txn-ops']}'`, usage);
+      if (maxOps !== undefined && !(Number.isInteger(maxOps) && maxOps >= 2 && maxOps <= 1_000_000)) throw usageError(`--etcd-max-txn-ops: want an integer from 2 to 1000000, got '${values['etcd-max-txn-ops']}'`);
       etcd = {
         endpoints,
         ...(maxOps !== undefined ? { maxTxnOps: maxOps } : {}),
@@ -159,7 +159,7 @@ export const controlPlane: Verb = {
         ...(values['etcd-username'] ? { auth: { username: values['etcd-username'], password: read(values['etcd-password-file']!, '--etcd-password-file').trim() } } : {}),
       };
     } else {
-      for (const f of ['etcd-prefix', 'etcd-ca-file', 'etcd-cert-file', 'etcd-key-file', 'etcd-username', 'etcd-password-file', 'ca-kek-file', 'etcd-max-txn-ops'] as const) if (values[f] !== undefined) throw usageError(`--${f} needs --store etcd://...`, usage);
+      for (const f of ['etcd-prefix', 'etcd-ca-file', 'etcd-cert-file', 'etcd-key-file', 'etcd-username', 'etcd-password-file', 'ca-kek-file', 'etcd-max-txn-ops'] as const) if (values[f] !== undefined) throw usageError(`--${f} needs --store etcd://...`);
     }
     let caKek: Buffer | undefined;
     if (values['ca-kek-file']) {
@@ -167,10 +167,10 @@ export const controlPlane: Verb = {
         caKek = readFileSync(values['ca-kek-file']);
         deriveKek(caKek, values['ca-kek-file']);
       } catch (e) {
-        throw usageError(`--ca-kek-file: ${(e as Error).message}`, usage);
+        throw usageError(`--ca-kek-file: ${(e as Error).message}`);
       }
     }
-    if (values['replica-name'] !== undefined && !/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(values['replica-name'])) throw usageError(`--replica-name: want letters, digits, '.', '_' or '-' (at most 63), got '${values['replica-name']}'`, usage);
+    if (values['replica-name'] !== undefined && !/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(values['replica-name'])) throw usageError(`--replica-name: want letters, digits, '.', '_' or '-' (at most 63), got '${values['replica-name']}'`);
     const logger = createLogger('weft-control-plane', values['log-level'] ?? process.env.WEFT_LOG_LEVEL ?? 'info');
     let cp;
     try {
@@ -195,7 +195,7 @@ export const controlPlane: Verb = {
       });
     } catch (e) {
       const err = e as NodeJS.ErrnoException;
-      if (err.code === 'EADDRINUSE') throw usageError(`address in use: ${err.message}; choose another with --xds-address / --admin-address`, usage);
+      if (err.code === 'EADDRINUSE') throw usageError(`address in use: ${err.message}; choose another with --xds-address / --admin-address`);
       throw e;
     }
     const xdsHost = values['xds-address']!.replace(/:\d+$/, '');

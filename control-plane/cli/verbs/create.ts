@@ -1,10 +1,10 @@
 /** `weft create secret tls NAME --cert FILE --key FILE`: a TLS Secret from PEM files, as kubectl makes one. */
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { stringify } from 'yaml';
 import { WeftError } from '../../../common/errors.js';
 import type { ApplyResult } from '../../control-plane.js';
 import { AdminClient, CLIENT_OPTIONS, CLIENT_USAGE, usageError, type Verb } from '../context.js';
+import { NAMESPACE_OPTIONS, namespaceOf } from '../output.js';
 
 const usage = `Usage: weft create secret tls NAME --cert FILE --key FILE [-n NAMESPACE] [--dry-run]
 
@@ -39,22 +39,22 @@ export const create: Verb = {
   async run(args, io) {
     const { values, positionals } = parseArgs({
       args,
-      options: { ...CLIENT_OPTIONS, namespace: { type: 'string', short: 'n' }, cert: { type: 'string' }, key: { type: 'string' }, 'dry-run': { type: 'boolean' } },
+      options: { ...CLIENT_OPTIONS, ...NAMESPACE_OPTIONS, cert: { type: 'string' }, key: { type: 'string' }, 'dry-run': { type: 'boolean' } },
       allowPositionals: true,
     });
     const [what, type, name, ...rest] = positionals;
-    if (what !== 'secret' || type !== 'tls') throw usageError(`weft create makes TLS Secrets: weft create secret tls NAME --cert FILE --key FILE`, usage);
-    if (!name || rest.length) throw usageError('weft create secret tls needs exactly one NAME', usage);
-    if (!values.cert || !values.key) throw usageError('weft create secret tls needs --cert FILE and --key FILE', usage);
+    if (what !== 'secret' || type !== 'tls') throw usageError(`weft create makes TLS Secrets: weft create secret tls NAME --cert FILE --key FILE`);
+    if (!name || rest.length) throw usageError('weft create secret tls needs exactly one NAME');
+    if (!values.cert || !values.key) throw usageError('weft create secret tls needs --cert FILE and --key FILE');
     const doc = {
       apiVersion: 'v1',
       kind: 'Secret',
-      metadata: { name, namespace: values.namespace ?? 'default' },
+      metadata: { name, namespace: namespaceOf(values, { all: false })! },
       type: 'kubernetes.io/tls',
       stringData: { 'tls.crt': await readPem(values.cert, 'certificate'), 'tls.key': await readPem(values.key, 'key') },
     };
     const dry = values['dry-run'] === true;
-    const result = await new AdminClient(values).request<ApplyResult>('POST', `/v1/apply${dry ? '?dryRun=1' : ''}`, { files: [{ name: `secret ${name} (--cert ${values.cert}, --key ${values.key})`, content: stringify(doc) }] });
+    const result = await new AdminClient(values).request<ApplyResult>('POST', `/v1/apply${dry ? '?dryRun=1' : ''}`, { files: [{ name: `secret ${name} (--cert ${values.cert}, --key ${values.key})`, content: JSON.stringify(doc) }] });
     for (const r of result.resources) io.out(`${r.key} ${dry && r.action !== 'unchanged' ? `${r.action} (dry run)` : r.action}`);
     return 0;
   },

@@ -35,10 +35,10 @@ export const explain: Verb = {
       options: { ...CLIENT_OPTIONS, from: { type: 'string' }, namespace: { type: 'string', short: 'n', default: 'default' }, header: { type: 'string', short: 'H', multiple: true }, proxy: { type: 'string' }, output: { type: 'string', short: 'o', default: 'text' } },
       allowPositionals: true,
     });
-    if (positionals.length !== 2) throw usageError('explain needs METHOD and URL, e.g. `weft explain GET http://orders/v1/items --from web`', usage);
-    if (!values.from) throw usageError('explain needs --from SERVICE (the calling service)', usage);
-    if (!['text', 'json', 'yaml'].includes(values.output!)) throw usageError(`unknown output format '${values.output}' (text, json or yaml)`, usage);
-    for (const h of values.header ?? []) if (h.indexOf(':') <= 0) throw usageError(`--header '${h}': want 'name: value'`, usage);
+    if (positionals.length !== 2) throw usageError('explain needs METHOD and URL, e.g. `weft explain GET http://orders/v1/items --from web`');
+    if (!values.from) throw usageError('explain needs --from SERVICE (the calling service)');
+    if (!['text', 'json', 'yaml'].includes(values.output!)) throw usageError(`unknown output format '${values.output}' (text, json or yaml)`);
+    for (const h of values.header ?? []) if (h.indexOf(':') <= 0) throw usageError(`--header '${h}': want 'name: value'`);
     const q = new URLSearchParams({ method: positionals[0]!, url: positionals[1]!, from: values.from, namespace: values.namespace! });
     for (const h of values.header ?? []) q.append('header', h);
     if (values.proxy) q.set('proxy', values.proxy);

@@ -10,6 +10,7 @@ import type { ConsumerKey } from '../../config/types.js';
 import { AdminClient, CLIENT_OPTIONS, CLIENT_USAGE, usageError, type Verb } from '../context.js';
 import { consumerDocument, notFound, updateConsumer } from '../consumers.js';
 import { parseDurationFlag } from '../flags.js';
+import { NAMESPACE_OPTIONS, namespaceOf } from '../output.js';
 
 const usage = `Usage:
   weft key issue CONSUMER [--expires DURATION] [--id ID] [-n NAMESPACE]
@@ -54,24 +55,24 @@ export const key: Verb = {
   async run(args, io) {
     const { values, positionals } = parseArgs({
       args,
-      options: { ...CLIENT_OPTIONS, namespace: { type: 'string', short: 'n', default: 'default' }, expires: { type: 'string' }, id: { type: 'string' } },
+      options: { ...CLIENT_OPTIONS, ...NAMESPACE_OPTIONS, expires: { type: 'string' }, id: { type: 'string' } },
       allowPositionals: true,
     });
     const client = new AdminClient(values);
-    const ns = values.namespace!;
+    const ns = namespaceOf(values, { all: false })!;
     const [sub, name, ...rest] = positionals;
     if (sub === 'issue') {
-      if (!name || rest.length) throw usageError('key issue needs exactly one CONSUMER', usage);
+      if (!name || rest.length) throw usageError('key issue needs exactly one CONSUMER');
       let ttl: number | undefined;
       if (values.expires !== undefined) {
         try {
           ttl = expiresMs(values.expires);
         } catch (e) {
-          throw usageError(`--expires: ${(e as Error).message}`, usage);
+          throw usageError(`--expires: ${(e as Error).message}`);
         }
       }
       const id = values.id ?? randomBytes(4).toString('hex');
-      if (!/^[A-Za-z0-9][A-Za-z0-9-]{0,31}$/.test(id)) throw usageError(`--id ${id}: letters, digits and -, at most 32`, usage);
+      if (!/^[A-Za-z0-9][A-Za-z0-9-]{0,31}$/.test(id)) throw usageError(`--id ${id}: letters, digits and -, at most 32`);
       const { key: secret, stored } = newKey(id, new Date(), ttl);
       await updateConsumer(client, ns, name, (cur) => {
         if (!cur) throw notFound(ns, name);
@@ -83,7 +84,7 @@ export const key: Verb = {
       return 0;
     }
     if (sub === 'revoke') {
-      if (!name || rest.length !== 1) throw usageError('key revoke needs CONSUMER and KEYID (see `weft consumer list`)', usage);
+      if (!name || rest.length !== 1) throw usageError('key revoke needs CONSUMER and KEYID (see `weft consumer list`)');
       const keyId = rest[0]!;
       await updateConsumer(client, ns, name, (cur) => {
         if (!cur) throw notFound(ns, name);
@@ -93,6 +94,6 @@ export const key: Verb = {
       io.out(`key ${keyId} of Consumer ${ns}/${name} revoked`);
       return 0;
     }
-    throw usageError(sub ? `unknown key command '${sub}'` : 'key needs a command: issue or revoke', usage);
+    throw usageError(sub ? `unknown key command '${sub}'` : 'key needs a command: issue or revoke');
   },
 };

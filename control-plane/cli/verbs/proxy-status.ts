@@ -1,10 +1,11 @@
 /** `weft proxy-status`: every connected proxy and, per resource type, SYNCED / STALE / NACKED. */
 import { parseArgs } from 'node:util';
-import { AdminClient, CLIENT_OPTIONS, CLIENT_USAGE, table, type Verb } from '../context.js';
+import { AdminClient, CLIENT_OPTIONS, CLIENT_USAGE, table, usageError, type Verb } from '../context.js';
+import { OUTPUT_OPTION, outputFormat, printData } from '../output.js';
+import { listProxies, matchProxies } from '../proxies.js';
 import { warnUnreachable } from '../replicas-warn.js';
-import type { ProxyStatusJson } from '../../admin/proxy-status.js';
 
-const usage = `Usage: weft proxy-status [-o table|json]
+const usage = `Usage: weft proxy-status [PROXY|SERVICE] [-o table|wide|yaml|json]
 
 Lists connected proxies (Weft sidecars, gRPC proxyless clients, Envoy) with the sync state of each
 xDS resource type: SYNCED (acknowledged the latest version), STALE (sent, not yet acknowledged),
@@ -14,7 +15,17 @@ that commit, the same on every replica). With several
 control-plane replicas (on etcd) the replica asked lists every replica's proxies, with a REPLICA
 column saying which one each proxy is connected to.
 
-${CLIENT_USAGE}`;
+PROXY|SERVICE keeps the proxies whose node id it is or starts with, or whose service it names
+(NAME or NAME.NAMESPACE). Proxies are listed from every namespace (they are processes, not
+namespaced resources); filter by service instead.
+  -o, --output FORMAT   table (default), wide (adds the replica, user agent and connection
+                        time), yaml or json
+
+${CLIENT_USAGE}
+
+Examples:
+  weft proxy-status
+  weft proxy-status orders -o wide`;
 
 const COLS = ['cluster', 'endpoint', 'listener', 'route', 'secret'] as const;
 
@@ -23,19 +34,25 @@ export const proxyStatus: Verb = {
   summary: 'show the xDS sync state of every connected proxy',
   usage,
   async run(args, io) {
-    const { values } = parseArgs({ args, options: { ...CLIENT_OPTIONS, output: { type: 'string', short: 'o', default: 'table' } } });
-    const { items, unreachable } = await new AdminClient(values).request<{ items: ProxyStatusJson[]; unreachable?: Record<string, string> }>('GET', '/v1/proxies');
+    const { values, positionals } = parseArgs({ args, options: { ...CLIENT_OPTIONS, ...OUTPUT_OPTION }, allowPositionals: true });
+    if (positionals.length > 1) throw usageError('proxy-status takes at most one PROXY or SERVICE');
+    const format = outputFormat(values.output, ['table', 'wide', 'yaml', 'json']);
+    const query = positionals[0];
+    const all = await listProxies(new AdminClient(values));
+    const { unreachable } = all;
+    const items = query === undefined ? all.items : matchProxies(all.items, query);
     // Replicas on etcd: the replica asked gathers every replica's proxies; say which did not answer.
     warnUnreachable(unreachable, io);
-    if (values.output === 'json') {
-      io.out(JSON.stringify(items, null, 2));
+    if (format === 'json' || format === 'yaml') {
+      await printData(io, format, items);
       return 0;
     }
     if (items.length === 0) {
-      io.out('no proxies connected');
+      io.out(query === undefined ? 'no proxies connected' : `no connected proxy matches '${query}' (${all.items.length} connected)`);
       return 0;
     }
-    const several = new Set(items.map((p) => p.replica)).size > 1;
+    const wide = format === 'wide';
+    const several = wide || new Set(items.map((p) => p.replica)).size > 1;
     const rows = items.map((p) => [
       p.nodeId,
       p.service ? `${p.service}.${p.namespace}` : '-',
@@ -46,8 +63,9 @@ export const proxyStatus: Verb = {
         return t ? `${t.state}${t.state === 'NACKED' ? '' : ''}` : '-';
       }),
       p.revision === undefined || p.revision === null ? '-' : String(p.revision),
+      ...(wide ? [p.userAgent || '-', p.connectedAt] : []),
     ]);
-    io.out(table(['PROXY', 'SERVICE', 'KIND', ...(several ? ['REPLICA'] : []), 'CDS', 'EDS', 'LDS', 'RDS', 'SDS', 'REVISION'], rows));
+    io.out(table(['PROXY', 'SERVICE', 'KIND', ...(several ? ['REPLICA'] : []), 'CDS', 'EDS', 'LDS', 'RDS', 'SDS', 'REVISION', ...(wide ? ['USER AGENT', 'CONNECTED'] : [])], rows));
     for (const p of items) {
       for (const k of COLS) {
         const t = p.types[k];

@@ -2,10 +2,11 @@
 import { parseArgs } from 'node:util';
 import { AdminClient, CLIENT_OPTIONS, CLIENT_USAGE, table, usageError, type Verb } from '../context.js';
 import { parseDurationFlag } from '../flags.js';
+import { NAMESPACE_OPTIONS, OUTPUT_OPTION, namespaceOf, outputFormat, printData } from '../output.js';
 
 const usage = `Usage:
-  weft token create --service NAME [--namespace NS] [--ttl DURATION] [-o text|json]
-  weft token list [-o table|json]
+  weft token create --service NAME [-n NS] [--ttl DURATION] [-o text|json]
+  weft token list [-n NS | -A] [-o table|wide|yaml|json]
   weft token revoke ID
 
 A join token lets a new sidecar of one service obtain its first workload certificate
@@ -13,6 +14,11 @@ A join token lets a new sidecar of one service obtain its first workload certifi
 pins the CA root, so the sidecar can verify the control plane without a --ca-file. Tokens are
 reusable by every instance of the service until they expire (--ttl, default 24h) or are revoked.
 Pass one to a sidecar with --token-file FILE or the WEFT_JOIN_TOKEN environment variable.
+
+  -n, --namespace NS     the service's namespace (default: default); list: only this namespace
+  -A, --all-namespaces   list: every namespace
+  -o, --output FORMAT    create: text (the token alone, default) or json; list: table (default),
+                         wide (adds when each was created), yaml or json
 
 ${CLIENT_USAGE}
 
@@ -36,21 +42,22 @@ export const token: Verb = {
   async run(args, io) {
     const { values, positionals } = parseArgs({
       args,
-      options: { ...CLIENT_OPTIONS, service: { type: 'string' }, namespace: { type: 'string', short: 'n', default: 'default' }, ttl: { type: 'string', default: '24h' }, output: { type: 'string', short: 'o' } },
+      options: { ...CLIENT_OPTIONS, ...NAMESPACE_OPTIONS, ...OUTPUT_OPTION, service: { type: 'string' }, ttl: { type: 'string', default: '24h' } },
       allowPositionals: true,
     });
     const client = new AdminClient(values);
     const sub = positionals[0];
     if (sub === 'create') {
-      if (!values.service) throw usageError('token create needs --service', usage);
+      if (!values.service) throw usageError('token create needs --service');
       let ttlMs: number;
       try {
         ttlMs = parseDurationFlag(values.ttl!);
       } catch (e) {
-        throw usageError(`--ttl: ${(e as Error).message}`, usage);
+        throw usageError(`--ttl: ${(e as Error).message}`);
       }
-      const r = await client.request<{ token: string; info: TokenInfo }>('POST', '/v1/tokens', { service: values.service, namespace: values.namespace, ttlSeconds: Math.ceil(ttlMs / 1000) });
-      if (values.output === 'json') io.out(JSON.stringify(r, null, 2));
+      const format = outputFormat(values.output, ['text', 'json']);
+      const r = await client.request<{ token: string; info: TokenInfo }>('POST', '/v1/tokens', { service: values.service, namespace: namespaceOf(values, { all: false }), ttlSeconds: Math.ceil(ttlMs / 1000) });
+      if (format === 'json') io.out(JSON.stringify(r, null, 2));
       else {
         io.out(r.token);
         io.err(`token ${r.info.id} for ${r.info.service}.${r.info.namespace}, expires ${r.info.expiresAt}`);
@@ -58,21 +65,24 @@ export const token: Verb = {
       return 0;
     }
     if (sub === 'list') {
-      const r = await client.request<{ items: TokenInfo[] }>('GET', '/v1/tokens');
-      if (values.output === 'json') io.out(JSON.stringify(r.items, null, 2));
+      const format = outputFormat(values.output, ['table', 'wide', 'yaml', 'json']);
+      const ns = namespaceOf(values);
+      const items = (await client.request<{ items: TokenInfo[] }>('GET', '/v1/tokens')).items.filter((t) => ns === undefined || t.namespace === ns);
+      if (format === 'json' || format === 'yaml') await printData(io, format, items);
       else {
         const now = Date.now();
-        const rows = r.items.map((t) => [t.id, t.namespace, t.service, t.expiresAt, t.revoked ? 'revoked' : Date.parse(t.expiresAt) < now ? 'expired' : 'valid']);
-        io.out(rows.length ? table(['ID', 'NAMESPACE', 'SERVICE', 'EXPIRES', 'STATE'], rows) : 'no join tokens');
+        const wide = format === 'wide';
+        const rows = items.map((t) => [t.id, t.namespace, t.service, ...(wide ? [t.createdAt] : []), t.expiresAt, t.revoked ? 'revoked' : Date.parse(t.expiresAt) < now ? 'expired' : 'valid']);
+        io.out(rows.length ? table(['ID', 'NAMESPACE', 'SERVICE', ...(wide ? ['CREATED'] : []), 'EXPIRES', 'STATE'], rows) : `no join tokens${ns === undefined ? '' : ` in namespace ${ns} (every namespace: -A)`}`);
       }
       return 0;
     }
     if (sub === 'revoke') {
-      if (positionals.length !== 2) throw usageError('token revoke needs one token ID (see `weft token list`)', usage);
+      if (positionals.length !== 2) throw usageError('token revoke needs one token ID (see `weft token list`)');
       const r = await client.request<{ info: TokenInfo }>('DELETE', `/v1/tokens/${encodeURIComponent(positionals[1]!)}`);
       io.out(`token ${r.info.id} (${r.info.service}.${r.info.namespace}) revoked`);
       return 0;
     }
-    throw usageError(sub ? `unknown token command '${sub}'` : 'token needs a command: create, list or revoke', usage);
+    throw usageError(sub ? `unknown token command '${sub}'` : 'token needs a command: create, list or revoke');
   },
 };

@@ -4,10 +4,11 @@ import { AdminClient, CLIENT_OPTIONS, CLIENT_USAGE, table, usageError, type Verb
 import { warnUnreachable } from '../replicas-warn.js';
 import { parseDurationFlag } from '../flags.js';
 import type { StoredSpan } from '../../telemetry/trace-store.js';
+import { OUTPUT_OPTION, outputFormat, printData } from '../output.js';
 
 const usage = `Usage:
-  weft trace list [--service S] [--min-duration D] [--errors] [--limit N] [-o table|json]
-  weft trace show TRACE_ID [-o waterfall|json]
+  weft trace list [--service S] [--min-duration D] [--errors] [--limit N] [-o table|yaml|json]
+  weft trace show TRACE_ID [-o waterfall|yaml|json]
 
 Traces come from the control plane's embedded OTLP/HTTP receiver (--otlp-address, default
 127.0.0.1:4318, POST /v1/traces), which keeps the most recent traces in memory. Sidecars and apps
@@ -81,34 +82,36 @@ export const trace: Verb = {
   async run(args, io) {
     const { values, positionals } = parseArgs({
       args,
-      options: { ...CLIENT_OPTIONS, service: { type: 'string' }, 'min-duration': { type: 'string' }, errors: { type: 'boolean' }, limit: { type: 'string' }, output: { type: 'string', short: 'o' } },
+      options: { ...CLIENT_OPTIONS, service: { type: 'string' }, 'min-duration': { type: 'string' }, errors: { type: 'boolean' }, limit: { type: 'string' }, ...OUTPUT_OPTION },
       allowPositionals: true,
     });
     const client = new AdminClient(values);
     const sub = positionals[0];
     if (sub === 'list') {
+      const format = outputFormat(values.output, ['table', 'yaml', 'json']);
       const q = new URLSearchParams();
       if (values.service) q.set('service', values.service);
       if (values['min-duration']) {
         try {
           q.set('minDurationMs', String(parseDurationFlag(values['min-duration'])));
         } catch (e) {
-          throw usageError(`--min-duration: ${(e as Error).message}`, usage);
+          throw usageError(`--min-duration: ${(e as Error).message}`);
         }
       }
       if (values.errors) q.set('errors', '1');
       if (values.limit) q.set('limit', values.limit);
       const r = await client.request<{ unreachable?: Record<string, string>; items: Summary[]; stored: { traces: number } }>('GET', `/v1/traces${q.size ? `?${q}` : ''}`);
       warnUnreachable(r.unreachable, io);
-      if (values.output === 'json') io.out(JSON.stringify(r.items, null, 2));
+      if (format === 'json' || format === 'yaml') await printData(io, format, r.items);
       else if (!r.items.length) io.out(`no traces match (${r.stored.traces} stored)`);
       else io.out(table(['TRACE ID', 'START', 'DURATION MS', 'SPANS', 'ERRORS', 'SERVICES', 'ROOT'], r.items.map((t) => [t.traceId, t.start, ms(t.durationMs), String(t.spans), String(t.errors), t.services.join(','), `${t.service}: ${t.name}`])));
       return 0;
     }
     if (sub === 'show') {
-      if (positionals.length !== 2) throw usageError('trace show needs one TRACE_ID (see `weft trace list`)', usage);
+      if (positionals.length !== 2) throw usageError('trace show needs one TRACE_ID (see `weft trace list`)');
+      const format = outputFormat(values.output, ['waterfall', 'yaml', 'json']);
       const r = await client.request<{ summary: Summary; spans: WaterfallSpan[] }>('GET', `/v1/traces/${encodeURIComponent(positionals[1]!)}`);
-      if (values.output === 'json') io.out(JSON.stringify(r, null, 2));
+      if (format === 'json' || format === 'yaml') await printData(io, format, r);
       else {
         const s = r.summary;
         io.out(`trace ${s.traceId}  ${s.start}  ${ms(s.durationMs)} ms  ${s.spans} spans  ${s.errors} errors  services: ${s.services.join(', ')}`);
@@ -116,6 +119,6 @@ export const trace: Verb = {
       }
       return 0;
     }
-    throw usageError(sub ? `unknown trace command '${sub}'` : 'trace needs a command: list or show', usage);
+    throw usageError(sub ? `unknown trace command '${sub}'` : 'trace needs a command: list or show');
   },
 };

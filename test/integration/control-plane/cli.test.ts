@@ -80,7 +80,7 @@ describe('weft CLI against a running control plane', () => {
     for (const verb of ['apply', 'get', 'delete', 'proxy-status', 'proxy-config', 'cache', 'control-plane']) {
       const r = await weft([verb, '--help']);
       expect(r.code, verb).toBe(0);
-      expect(r.stdout).toMatch(/^Usage: weft /);
+      expect(r.stdout).toMatch(/^Usage:\s+weft /);
     }
     const top = await weft(['--help']);
     expect(top.stdout).toContain('proxy-status');
@@ -172,6 +172,53 @@ describe('weft CLI against a running control plane', () => {
     expect(bad.stderr).toContain("--timeout: 'soon' is not a duration (e.g. 500ms, 10s, 2m)");
     const zero = await weft(['get', 'svc', '--timeout', '0s'], { env: { WEFT_SERVER: url, WEFT_TOKEN: 'x' } });
     expect([zero.code, zero.stderr.includes('--timeout: want more than 0')]).toEqual([2, true]);
+  });
+
+  it('lists namespace default unless -n or -A says otherwise (as kubectl), and takes --server HOST:PORT', async () => {
+    const shop = 'apiVersion: weft.dev/v1alpha1\nkind: Service\nmetadata: { name: basket, namespace: shop }\nspec:\n  ports: [{ name: http, port: 8080, protocol: http }]\n';
+    expect((await weft(['apply', '-f', '-'], { cp, stdin: shop })).code).toBe(0);
+    expect((await weft(['get', 'svc'], { cp })).stdout).not.toContain('basket');
+    expect((await weft(['get', 'svc', '-n', 'shop'], { cp })).stdout).toMatch(/Service\s+shop\s+basket\s+/);
+    const all = (await weft(['get', 'svc', '-A'], { cp })).stdout;
+    expect(all).toMatch(/Service\s+shop\s+basket/);
+    const missing = await weft(['get', 'svc', 'basket'], { cp });
+    expect(missing.stderr).toContain("Service 'basket' not found in namespace default");
+    expect(missing.stderr).toContain('-A');
+    // No scheme: http:// is assumed.
+    const hostPort = await weft(['get', 'svc', '-A', '--server', cp.adminUrl.replace('http://', '')], { cp });
+    expect([hostPort.code, hostPort.stdout]).toEqual([0, all]);
+    expect((await weft(['delete', 'svc', 'basket', '-n', 'shop'], { cp })).code).toBe(0);
+  });
+
+  it('delete -f removes every resource the file names in one change, which one-by-one deletes could not', async () => {
+    const file = join(dir, 'good.yaml');
+    expect((await weft(['apply', '-f', file], { cp })).code).toBe(0);
+    // The Service alone is refused: the route still references it.
+    expect((await weft(['delete', 'svc', 'orders'], { cp })).code).toBe(1);
+    const before = await sha(cp.dataDir);
+    const bad = await weft(['delete', '-f', '-'], { cp, stdin: 'kind: Service\nmetadata: { name: orders }\n---\nkind: Service\nmetadata: { name: not-there }\n' });
+    expect([bad.code, bad.stderr]).toEqual([1, expect.stringContaining('not found: Service/default/not-there')]);
+    expect(await sha(cp.dataDir)).toBe(before); // all or none
+    const r = await weft(['delete', '-f', file], { cp });
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toMatch(/^Service\/default\/orders deleted \(revision \d+\)$/m);
+    expect(r.stdout).toContain('TrafficPolicy/default/orders deleted');
+    expect(r.stdout).toContain('HTTPRoute/default/orders-canary deleted');
+    expect((await weft(['get', 'all'], { cp })).stdout.trim()).toBe('no resources found in namespace default');
+  });
+
+  it('with no token anywhere, says no token was found and where it looked (not "refused the token")', async () => {
+    const nowhere = join(tempDir('weft-empty-'), 'data');
+    const r = await weft(['get', 'svc'], { env: { WEFT_SERVER: cp.adminUrl, WEFT_TOKEN: '', WEFT_DATA_DIR: nowhere } });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`no admin token was found, and the control plane at ${cp.adminUrl} wants one`);
+    expect(r.stderr).toContain(`${join(nowhere, 'admin-token')} (WEFT_DATA_DIR), which does not exist`);
+    expect(r.stderr).not.toContain('refused');
+  });
+
+  it('prints its version', async () => {
+    const { version } = JSON.parse(readFileSync(join(import.meta.dirname, '../../../package.json'), 'utf8')) as { version: string };
+    expect((await weft(['--version'])).stdout.trim()).toBe(`weft ${version}`);
   });
 
   it('refuses a wrong token', async () => {
