@@ -497,11 +497,11 @@ async function run(argv: string[], opts: MainOptions): Promise<void> {
       }).start()
     : undefined;
   if (gatewayMode) {
-    process.stdout.write(`ready id=${id} gateway=${a.gateway} admin=${admin!.address.address}:${admin!.address.port}\n`);
+    process.stdout.write(`ready id=${id} gateway=${a.gateway} admin=${admin!.address.address}:${admin!.address.port} pid=${process.pid}\n`);
     log.info({ gateway: a.gateway, admin: admin?.address.port ?? null, controlPlane: a['control-plane'] }, 'gateway started; listeners follow the Gateway');
   } else {
     if (worker) announceListening(id, outAddr!, inAddr!);
-    else process.stdout.write(`ready id=${id} outbound=${outAddr!.address}:${outAddr!.port} inbound=${inAddr!.address}:${inAddr!.port} admin=${admin!.address.address}:${admin!.address.port}\n`);
+    else process.stdout.write(`ready id=${id} outbound=${outAddr!.address}:${outAddr!.port} inbound=${inAddr!.address}:${inAddr!.port} admin=${admin!.address.address}:${admin!.address.port} pid=${process.pid}\n`);
     log.info({ outbound: outAddr!.port, inbound: inAddr!.port, admin: admin?.address.port ?? null, controlPlane: a['control-plane'] }, 'sidecar listening');
   }
   installProcessGuard(log.child({ component: 'guard' }));

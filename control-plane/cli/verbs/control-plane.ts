@@ -68,8 +68,8 @@ of the world and delta) that every proxy connects to, plus the admin API the CLI
                             faster fan-out on a big machine, lower it to save memory.
   --log-level LEVEL         trace|debug|info|warn|error (default info; env WEFT_LOG_LEVEL)
 
-Prints "weft control-plane ready xds=HOST:PORT admin=HOST:PORT [xds-plaintext=HOST:PORT] [otlp=HOST:PORT]" on stdout
-once serving.
+Prints "weft control-plane ready xds=HOST:PORT admin=HOST:PORT [xds-plaintext=HOST:PORT] [otlp=HOST:PORT] pid=PID"
+on stdout once serving; PID is this process (stop it with kill PID).
 Stops on SIGTERM or SIGINT.`;
 
 export const controlPlane: Verb = {
@@ -202,7 +202,8 @@ export const controlPlane: Verb = {
     const adminHost = values['admin-address']!.replace(/:\d+$/, '');
     const plain = values['xds-plaintext-address'] ? ` xds-plaintext=${values['xds-plaintext-address'].replace(/:\d+$/, '')}:${cp.xdsPlaintextPort}` : '';
     const otlpOut = cp.otlpPort ? ` otlp=${values['otlp-address']!.replace(/:\d+$/, '')}:${cp.otlpPort}` : '';
-    io.out(`weft control-plane ready xds=${xdsHost}:${cp.xdsPort} admin=${adminHost}:${cp.adminPort}${plain}${otlpOut}`);
+    // pid: the daemon's own process (not a launcher's such as npx), the one SIGTERM stops.
+    io.out(`weft control-plane ready xds=${xdsHost}:${cp.xdsPort} admin=${adminHost}:${cp.adminPort}${plain}${otlpOut} pid=${process.pid}`);
     await new Promise<void>((resolve) => {
       const stop = () => {
         logger.info('shutting down');
