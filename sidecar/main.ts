@@ -26,6 +26,7 @@ import { YoungGenPolicy } from './telemetry/young-gen.js';
 import { AccessLog } from './telemetry/access-log.js';
 import { LoadReporter } from './telemetry/load-reporter.js';
 import { Runtime } from './runtime.js';
+import { AppProbe } from './upstream/app-probe.js';
 import { AdsClient, type XdsProtocolMode } from './xds/ads-client.js';
 import { readFileSync } from 'node:fs';
 import { MeshTls } from './tls/mesh-tls.js';
@@ -443,6 +444,8 @@ async function run(argv: string[], opts: MainOptions): Promise<void> {
     logger: log.child({ component: 'lrs' }),
   });
 
+  // Is the app listening? Logged once, then on change; /ready reports it. A gateway has no app.
+  const appProbe = gatewayMode ? undefined : new AppProbe({ host: '127.0.0.1', port: appPort, logger: log.child({ component: 'app' }) }).start();
   let draining = false;
   // Live views: the dynamic sets change as the config does.
   const listeners: ServingListener[] = gateway ? gateway.all : fixed;
@@ -466,6 +469,7 @@ async function run(argv: string[], opts: MainOptions): Promise<void> {
     ...(consumers ? { consumers } : {}),
     ...(accessLog ? { accessLog } : {}),
     loadReports: loadReporter,
+    ...(appProbe ? { app: appProbe } : {}),
   };
   let admin: Awaited<ReturnType<typeof startAdmin>> | undefined;
   if (worker) {
@@ -518,6 +522,7 @@ async function run(argv: string[], opts: MainOptions): Promise<void> {
     const left = await Promise.all(allListeners().map((l) => l.drain(drainTimeout)));
     log.info({ unfinished: left.reduce((x, y) => x + y, 0), ms: Date.now() - started }, 'drained');
     runtime.close();
+    appProbe?.close();
     youngGen?.close();
     loadReporter.close();
     identity.close();
