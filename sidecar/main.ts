@@ -55,6 +55,9 @@ const GATEWAY_USAGE = `usage: weft gateway --gateway NAMESPACE/NAME --control-pl
   --drain-delay DUR, --zone Z   as for \`weft sidecar\``;
 
 const USAGE = `usage: weft sidecar --service NAME --app-port PORT --control-plane HOST:PORT[,HOST:PORT...] [options]
+  --app-port PORT           where the app listens, on 127.0.0.1: probed every 2 s, and /ready is
+                            503 while nothing listens there; 0: no app (a workload that only
+                            calls out: nothing is probed, inbound requests fail)
   --control-plane LIST      the control plane's xDS address; with several replicas (on etcd),
                             each one's: the sidecar starts at a random one and moves to the next
                             when its stream is lost (jittered backoff; the last good config keeps
@@ -292,7 +295,7 @@ async function run(argv: string[], opts: MainOptions): Promise<void> {
   const rbacLog = log.child({ component: 'rbac' });
   const onDeny = (d: RequestHead, decision: Denial): void =>
     rbacLog.warn({ policy: decision.policy, reason: decision.reason, principal: d.principal ?? null, method: d.method, authority: d.authority, path: d.path }, `request denied: ${decision.reason}`);
-  const runtime = new Runtime(appProtocol === 'tcp' ? 'http' : appProtocol, mesh, tracing, onDeny, gatewayMode ? undefined : [SIDECAR_LISTENER.outbound, SIDECAR_LISTENER.inbound]);
+  const runtime = new Runtime(appProtocol === 'tcp' ? 'http' : appProtocol, mesh, tracing, onDeny, gatewayMode ? undefined : appPort === 0 ? [SIDECAR_LISTENER.outbound] : [SIDECAR_LISTENER.outbound, SIDECAR_LISTENER.inbound]);
   runtime.caches.setLogger(log.child({ component: 'cache' }));
   runtime.jwks.setLogger(log.child({ component: 'jwt_authn' }));
   runtime.rateLimits.setLogger(log.child({ component: 'ratelimit' }));
@@ -444,8 +447,9 @@ async function run(argv: string[], opts: MainOptions): Promise<void> {
     logger: log.child({ component: 'lrs' }),
   });
 
-  // Is the app listening? Logged once, then on change; /ready reports it. A gateway has no app.
-  const appProbe = gatewayMode ? undefined : new AppProbe({ host: '127.0.0.1', port: appPort, logger: log.child({ component: 'app' }) }).start();
+  // Is the app listening? Logged once, then on change; /ready reports it. A gateway has no app,
+  // nor has a client-only workload (--app-port 0).
+  const appProbe = gatewayMode || appPort === 0 ? undefined : new AppProbe({ host: '127.0.0.1', port: appPort, logger: log.child({ component: 'app' }) }).start();
   let draining = false;
   // Live views: the dynamic sets change as the config does.
   const listeners: ServingListener[] = gateway ? gateway.all : fixed;

@@ -49,12 +49,13 @@ export const token: Verb = {
       } catch (e) {
         throw usageError(`--ttl: ${(e as Error).message}`, usage);
       }
-      const r = await client.request<{ token: string; info: TokenInfo }>('POST', '/v1/tokens', { service: values.service, namespace: values.namespace, ttlSeconds: Math.ceil(ttlMs / 1000) });
+      const r = await client.request<{ token: string; info: TokenInfo; warnings?: string[] }>('POST', '/v1/tokens', { service: values.service, namespace: values.namespace, ttlSeconds: Math.ceil(ttlMs / 1000) });
       if (values.output === 'json') io.out(JSON.stringify(r, null, 2));
       else {
         io.out(r.token);
         io.err(`token ${r.info.id} for ${r.info.service}.${r.info.namespace}, expires ${r.info.expiresAt}`);
       }
+      for (const w of r.warnings ?? []) io.err(`warning: ${w}`);
       return 0;
     }
     if (sub === 'list') {
