@@ -14,7 +14,7 @@ import { availableParallelism, hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 import type { JsonObject } from '@bufbuild/protobuf';
 import { formatFieldError } from '../common/errors.js';
-import { createLogger } from '../common/log.js';
+import { createLogger, parseLogFormat, type LogFormat } from '../common/log.js';
 import { NODE_META, SIDECAR_LISTENER } from '../common/xds-types.js';
 import { localAdmin, startAdmin, type AdminState } from './admin/server.js';
 import { installProcessGuard } from './telemetry/guard.js';
@@ -52,7 +52,7 @@ const GATEWAY_USAGE = `usage: weft gateway --gateway NAMESPACE/NAME --control-pl
   --admin-port N            default 15000 (on 127.0.0.1)
   --id ID, --token-file FILE, --ca-file FILE, --trust-domain TD, --xds-protocol P,
   --access-log DEST, --access-log-sampling R, --metrics-max-series N, --metrics-max-consumers N, --drain-timeout DUR,
-  --drain-delay DUR, --zone Z   as for \`weft sidecar\``;
+  --drain-delay DUR, --zone Z, --log-format F   as for \`weft sidecar\``;
 
 const USAGE = `usage: weft sidecar --service NAME --app-port PORT --control-plane HOST:PORT[,HOST:PORT...] [options]
   --app-port PORT           where the app listens, on 127.0.0.1: probed every 2 s, and /ready is
@@ -94,6 +94,8 @@ const USAGE = `usage: weft sidecar --service NAME --app-port PORT --control-plan
   --drain-timeout DUR       how long in-flight requests may finish on SIGTERM (default 20s)
   --drain-delay DUR         keep serving (with Connection: close) after leaving the registry, so
                             peers see the endpoint go before the listener closes (default 1s)
+  --log-format json|pretty  json (default, env WEFT_LOG_FORMAT): one JSON object per line on
+                            stderr, ISO 8601 time; pretty: one readable line per event (terminals)
   --workers N|auto          worker processes sharing the listeners (default 1; auto: one per
                             core). Each is a whole sidecar with node id <id>~w<k>; the admin
                             port is served once, aggregated across workers`;
@@ -145,6 +147,7 @@ async function run(argv: string[], opts: MainOptions): Promise<void> {
   const me = gatewayMode ? 'weft gateway' : 'weft sidecar';
   let a;
   let planes!: ControlPlanes;
+  let logFormat!: LogFormat;
   try {
     a = parseArgs({
       args: argv,
@@ -176,6 +179,7 @@ async function run(argv: string[], opts: MainOptions): Promise<void> {
         workers: { type: 'string' },
         gateway: { type: 'string' },
         'listen-address': { type: 'string' },
+        'log-format': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     }).values;
@@ -202,6 +206,7 @@ async function run(argv: string[], opts: MainOptions): Promise<void> {
     if (!['http', 'http2', 'grpc', 'tcp'].includes(a['app-protocol']!)) throw new Error(`--app-protocol: '${a['app-protocol']}' is not one of http, http2, grpc, tcp`);
     if (a['app-protocol'] === 'tcp' && a.workers !== undefined && a.workers !== '1') throw new Error('--workers: a TCP app (--app-protocol tcp) is served by one process');
     planes = new ControlPlanes(a['control-plane']!);
+    logFormat = parseLogFormat(a['log-format']);
   } catch (e) {
     process.stderr.write(`${me}: ${(e as Error).message}\n${gatewayMode ? GATEWAY_USAGE : USAGE}\n`);
     process.exitCode = 2;
@@ -246,7 +251,7 @@ async function run(argv: string[], opts: MainOptions): Promise<void> {
   // The first replica tried: chosen from the instance, so a sidecar's workers start on the same
   // one (they share one registry entry), while instances still spread over the replicas.
   planes = new ControlPlanes(a['control-plane']!, () => createHash('sha256').update(baseId).digest().readUInt32BE(0) / 2 ** 32);
-  const log = createLogger('weft-sidecar').child({ node: id });
+  const log = createLogger('weft-sidecar', undefined, logFormat).child({ node: id });
 
   // Workload identity first: without a certificate this sidecar cannot take part in the mesh.
   const renewFraction = Number(a['cert-renew-fraction']);

@@ -1,6 +1,6 @@
 /** `weft control-plane`: run the control-plane daemon in the foreground. */
 import { parseArgs } from 'node:util';
-import { createLogger } from '../../../common/log.js';
+import { createLogger, parseLogFormat, type LogFormat } from '../../../common/log.js';
 import { startControlPlane } from '../../main.js';
 import { defaultDataDir, usageError, type Verb } from '../context.js';
 import { parseDurationFlag } from '../flags.js';
@@ -67,6 +67,8 @@ of the world and delta) that every proxy connects to, plus the admin API the CLI
                             together; a push waits for earlier ones to be read. Raise it for
                             faster fan-out on a big machine, lower it to save memory.
   --log-level LEVEL         trace|debug|info|warn|error (default info; env WEFT_LOG_LEVEL)
+  --log-format json|pretty  json (default, env WEFT_LOG_FORMAT): one JSON object per line, ISO
+                            8601 time; pretty: one readable line per event for a terminal
 
 Prints "weft control-plane ready xds=HOST:PORT admin=HOST:PORT [xds-plaintext=HOST:PORT] [otlp=HOST:PORT] pid=PID"
 on stdout once serving; PID is this process (stop it with kill PID).
@@ -85,6 +87,7 @@ export const controlPlane: Verb = {
         'admin-address': { type: 'string', default: '127.0.0.1:15014' },
         'registry-grace': { type: 'string', default: '10s' },
         'log-level': { type: 'string' },
+        'log-format': { type: 'string' },
         'xds-plaintext-address': { type: 'string' },
         'xds-plaintext-register': { type: 'boolean', default: false },
         'ca-cert-file': { type: 'string' },
@@ -171,7 +174,13 @@ export const controlPlane: Verb = {
       }
     }
     if (values['replica-name'] !== undefined && !/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(values['replica-name'])) throw usageError(`--replica-name: want letters, digits, '.', '_' or '-' (at most 63), got '${values['replica-name']}'`, usage);
-    const logger = createLogger('weft-control-plane', values['log-level'] ?? process.env.WEFT_LOG_LEVEL ?? 'info');
+    let logFormat: LogFormat;
+    try {
+      logFormat = parseLogFormat(values['log-format']);
+    } catch (e) {
+      throw usageError((e as Error).message, usage);
+    }
+    const logger = createLogger('weft-control-plane', values['log-level'] ?? process.env.WEFT_LOG_LEVEL ?? 'info', logFormat);
     let cp;
     try {
       cp = await startControlPlane({
