@@ -2,7 +2,7 @@
  * Is the sidecar's app listening? A TCP connect to 127.0.0.1:<app port> every few seconds (bounded
  * by a timeout, closed at once). A sidecar whose app is not up serves its peers only errors, so
  * `/ready` reports it (sidecar/admin/server.ts) and the log says so once, then again only when
- * the answer changes.
+ * the answer changes. An app seen up counts as down after `failureThreshold` failures in a row.
  */
 import net from 'node:net';
 import type { Logger } from '../../common/log.js';
@@ -14,6 +14,11 @@ export interface AppProbeOptions {
   everyMs?: number;
   /** A connect that takes longer counts as down (default 1 s). */
   timeoutMs?: number;
+  /**
+   * Failed probes in a row that turn an app seen up into down (default 3): one refused connect
+   * under a burst of load is not an app gone. Before the app was first seen up, one is enough.
+   */
+  failureThreshold?: number;
   logger: Logger;
 }
 
@@ -31,11 +36,12 @@ export class AppProbe {
   #state: AppState = { up: undefined, reason: '' };
   #timer: NodeJS.Timeout | undefined;
   #closed = false;
+  #failures = 0;
   /** Probes finished so far. */
   probes = 0;
 
   constructor(o: AppProbeOptions) {
-    this.#o = { everyMs: 2000, timeoutMs: 1000, ...o };
+    this.#o = { everyMs: 2000, timeoutMs: 1000, failureThreshold: 3, ...o };
   }
 
   get state(): AppState {
@@ -84,6 +90,8 @@ export class AppProbe {
 
   #report(next: AppState): void {
     const prev = this.#state;
+    this.#failures = next.up ? 0 : this.#failures + 1;
+    if (!next.up && prev.up && this.#failures < this.#o.failureThreshold) return;
     this.#state = next;
     if (prev.up === next.up && prev.reason === next.reason) return;
     const log = this.#o.logger;

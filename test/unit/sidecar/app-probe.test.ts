@@ -45,6 +45,25 @@ describe('AppProbe', () => {
     expect(down()).toHaveLength(2);
   });
 
+  it('an app seen up counts as down only after failureThreshold failed probes in a row (a refused connect under load is not an app gone)', async () => {
+    const UP = { up: true, reason: '' };
+    const DOWN = { up: false, reason: 'connection refused' };
+    const script = [UP, DOWN, UP, DOWN, DOWN, DOWN];
+    const seen: Array<boolean | undefined> = [];
+    class Scripted extends AppProbe {
+      // Each probe records the state the reports before it left.
+      override probe() {
+        seen.push(this.state.up);
+        return Promise.resolve(script.shift() ?? DOWN);
+      }
+    }
+    const { logger, lines } = recordingLogger();
+    probe = new Scripted({ host: '127.0.0.1', port: 1, everyMs: 5, failureThreshold: 3, logger }).start();
+    await eventually(() => seen.length >= 7, 2000, 5);
+    expect(seen.slice(0, 7)).toEqual([undefined, true, true, true, true, true, false]);
+    expect(lines.filter((l) => l.msg.startsWith('nothing is listening'))).toHaveLength(1);
+  });
+
   it('/ready says NOT READY with the reason while the app is down, LIVE once it is up', () => {
     const state = (app: AppProbe['state']) =>
       ({ runtime: { ready: true }, draining: () => false, app: { state: app, address: '127.0.0.1:9' } }) as unknown as AdminState;
