@@ -260,7 +260,8 @@ export class ControlPlane {
     const reg = this.registry.streamOpened(node);
     if (reg.kind === 'refused') return { error: reg.reason };
     if (reg.kind === 'ignored') this.#log.warn({ node: node.id, service: node.service, namespace: node.namespace, instance: reg.key }, `instance not registered: ${reg.reason}`);
-    if (!entry && node.role === 'sidecar' && node.service) {
+    // A sidecar with no app (--app-port 0: it only calls out) needs no Service of its own.
+    if (!entry && node.role === 'sidecar' && node.service && node.appPort) {
       const w = identityWarning(this.#model, `sidecar ${node.id}`, node.namespace, node.service);
       if (w) this.#log.warn({ node: node.id, service: node.service, namespace: node.namespace }, w);
     }

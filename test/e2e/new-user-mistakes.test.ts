@@ -83,12 +83,15 @@ describe('naming a Service that does not exist', () => {
     expect(good.stderr).not.toContain('warning');
   });
 
-  it('a sidecar registering as a missing Service: the control plane logs a warning (and none for an existing one)', async () => {
-    // The sidecar of the first test (Service orders) registered before this one: the control
-    // plane's log is in order, so its warning would already be there.
-    const s = await startSidecar(cp.xdsPort, { service: 'ordrs', appPort: 0, id: 'ordrs-1.default' });
+  it('a sidecar registering as a missing Service: the control plane logs a warning (none for an existing one, nor for a client with no app)', async () => {
+    // The sidecar of the first test (Service orders) and a client-only one (--app-port 0) register
+    // before this one: the control plane's log is in order, so their warnings would already be there.
+    const client = await startSidecar(cp.xdsPort, { service: 'loadgen', appPort: 0, id: 'loadgen-1.default' });
+    sidecars.push(client);
+    await eventually(async () => (await fetch(`${client.admin}/ready`)).status === 200, 15_000, 100); // its stream is open: config arrived
+    const s = await startSidecar(cp.xdsPort, { service: 'ordrs', appPort: 1, id: 'ordrs-1.default' });
     sidecars.push(s);
     await eventually(() => cp.output().includes("sidecar ordrs-1.default names service 'ordrs' in namespace 'default', but no Service default/ordrs"), 15_000, 100);
-    expect(cp.output()).not.toMatch(/sidecar orders-\S+ names service/);
+    expect(cp.output()).not.toMatch(/sidecar (orders-\S+|loadgen-1\.default) names service/);
   });
 });
