@@ -509,14 +509,6 @@ async function run(argv: string[], opts: MainOptions): Promise<void> {
         onGrow: (reason) => log.info({ reason }, 'traffic: V8 young generation may grow now'),
       }).start()
     : undefined;
-  if (gatewayMode) {
-    process.stdout.write(`ready id=${id} gateway=${a.gateway} admin=${admin!.address.address}:${admin!.address.port} pid=${process.pid}\n`);
-    log.info({ gateway: a.gateway, admin: admin?.address.port ?? null, controlPlane: a['control-plane'] }, 'gateway started; listeners follow the Gateway');
-  } else {
-    if (worker) announceListening(id, outAddr!, inAddr!);
-    else process.stdout.write(`ready id=${id} outbound=${outAddr!.address}:${outAddr!.port} inbound=${inAddr!.address}:${inAddr!.port} admin=${admin!.address.address}:${admin!.address.port} pid=${process.pid}\n`);
-    log.info({ outbound: outAddr!.port, inbound: inAddr!.port, admin: admin?.address.port ?? null, controlPlane: a['control-plane'] }, 'sidecar listening');
-  }
   installProcessGuard(log.child({ component: 'guard' }));
 
   const drain = async (signal: string) => {
@@ -545,4 +537,14 @@ async function run(argv: string[], opts: MainOptions): Promise<void> {
   process.once('SIGINT', () => void drain('SIGINT'));
   // A worker whose primary is gone (killed, crashed) drains and exits rather than serve unsupervised.
   if (worker) process.once('disconnect', () => void drain('primary gone'));
+  // The ready line last, once the signal handlers are in place: a script that stops the sidecar as
+  // soon as it reads the line must not meet the default action (killed, not drained).
+  if (gatewayMode) {
+    process.stdout.write(`ready id=${id} gateway=${a.gateway} admin=${admin!.address.address}:${admin!.address.port} pid=${process.pid}\n`);
+    log.info({ gateway: a.gateway, admin: admin?.address.port ?? null, controlPlane: a['control-plane'] }, 'gateway started; listeners follow the Gateway');
+  } else {
+    if (worker) announceListening(id, outAddr!, inAddr!);
+    else process.stdout.write(`ready id=${id} outbound=${outAddr!.address}:${outAddr!.port} inbound=${inAddr!.address}:${inAddr!.port} admin=${admin!.address.address}:${admin!.address.port} pid=${process.pid}\n`);
+    log.info({ outbound: outAddr!.port, inbound: inAddr!.port, admin: admin?.address.port ?? null, controlPlane: a['control-plane'] }, 'sidecar listening');
+  }
 }

@@ -13,8 +13,8 @@ import { joinToken, ROOT, spawnNode, startControlPlane, tempDir, WEFT, type Cont
 const EXIT_BOUND_MS = 10_000;
 
 /** Exit code of `proc` after `signal`, or 'timeout' when it did not exit within the bound. */
-async function exitAfter(proc: import('node:child_process').ChildProcess, signal: NodeJS.Signals): Promise<number | null | 'timeout'> {
-  const exited = once(proc, 'exit').then(([code]) => code as number | null);
+async function exitAfter(proc: import('node:child_process').ChildProcess, signal: NodeJS.Signals): Promise<number | string | 'timeout'> {
+  const exited = once(proc, 'exit').then(([code, sig]) => (code as number | null) ?? `signal ${String(sig)}`);
   proc.kill(signal);
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), EXIT_BOUND_MS)));

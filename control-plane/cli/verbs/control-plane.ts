@@ -211,9 +211,9 @@ export const controlPlane: Verb = {
     const adminHost = values['admin-address']!.replace(/:\d+$/, '');
     const plain = values['xds-plaintext-address'] ? ` xds-plaintext=${values['xds-plaintext-address'].replace(/:\d+$/, '')}:${cp.xdsPlaintextPort}` : '';
     const otlpOut = cp.otlpPort ? ` otlp=${values['otlp-address']!.replace(/:\d+$/, '')}:${cp.otlpPort}` : '';
-    // pid: the daemon's own process (not a launcher's such as npx), the one SIGTERM stops.
-    io.out(`weft control-plane ready xds=${xdsHost}:${cp.xdsPort} admin=${adminHost}:${cp.adminPort}${plain}${otlpOut} pid=${process.pid}`);
-    await new Promise<void>((resolve) => {
+    // Signal handlers before the ready line: a script that stops the daemon as soon as it reads the
+    // line must not meet the default action (killed, not stopped).
+    const stopped = new Promise<void>((resolve) => {
       const stop = () => {
         logger.info('shutting down');
         cp.stop().then(resolve, resolve);
@@ -221,6 +221,9 @@ export const controlPlane: Verb = {
       process.once('SIGTERM', stop);
       process.once('SIGINT', stop);
     });
+    // pid: the daemon's own process (not a launcher's such as npx), the one SIGTERM stops.
+    io.out(`weft control-plane ready xds=${xdsHost}:${cp.xdsPort} admin=${adminHost}:${cp.adminPort}${plain}${otlpOut} pid=${process.pid}`);
+    await stopped;
     return 0;
   },
 };
