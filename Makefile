@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 NODE_MODULES := node_modules/.package-lock.json
 
-.PHONY: help install deps build typecheck proto proto-check test test-unit test-integration demo demo-ha bench profile clean
+.PHONY: help install install-cli deps build typecheck proto proto-check test test-unit test-integration demo demo-ha bench profile clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -65,6 +65,11 @@ demo-ha: install build ## as root: 3 hosts (network namespaces) with etcd + a re
 
 bench: install build ## benchmarks (docs/benchmarks.md); results, summary.json and latency.svg in bench/results/
 	bash scripts/bench.sh
+
+BINDIR ?= $(HOME)/.local/bin
+install-cli: build ## put a `weft` command on PATH without root: a symlink BINDIR/weft -> bin/weft.js (BINDIR default ~/.local/bin)
+	@mkdir -p "$(BINDIR)" && ln -sfn "$(CURDIR)/bin/weft.js" "$(BINDIR)/weft" && echo "weft -> $(CURDIR)/bin/weft.js in $(BINDIR)"
+	@case ":$$PATH:" in *":$(BINDIR):"*) ;; *) echo "$(BINDIR) is not on PATH: add it, e.g. export PATH=\"$(BINDIR):\$$PATH\" (in ~/.bashrc to keep it)";; esac
 
 profile: install build ## CPU profile of one sidecar hop under load: hottest functions, and a .cpuprofile (flame graph)
 	bash bench/proxy/setup.sh

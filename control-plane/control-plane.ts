@@ -10,6 +10,7 @@ import { KIND_BY_TYPE_URL, type ResourceKind } from '../common/xds-types.js';
 import { checkApplySteps, checkDelete, MAX_LISTED_ERRORS, validateFiles, type ValidatedDocument } from './config/index.js';
 import { type Kind, type MeshModel, type MeshResource, type ResourceKey } from './config/types.js';
 import { buildModel, resourceKey } from './config/model.js';
+import { applyWarnings, identityWarning } from './config/warnings.js';
 import { StaleRevisionError, type ConfigStore, type StoredState } from './store/store.js';
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { Registry, describeIdentity } from './registry/registry.js';
@@ -53,6 +54,8 @@ export interface ApplyResult {
   resources: Array<{ key: ResourceKey; action: ApplyAction }>;
   /** Dry run only: the connected proxies whose resources would change (empty for a real apply). */
   proxies: ProxyChange[];
+  /** Valid but ineffective configuration (config/warnings.ts), e.g. a policy for a missing Service; absent when none. */
+  warnings?: string[];
 }
 
 export interface ControlPlaneOptions {
@@ -257,6 +260,11 @@ export class ControlPlane {
     const reg = this.registry.streamOpened(node);
     if (reg.kind === 'refused') return { error: reg.reason };
     if (reg.kind === 'ignored') this.#log.warn({ node: node.id, service: node.service, namespace: node.namespace, instance: reg.key }, `instance not registered: ${reg.reason}`);
+    // A sidecar with no app (--app-port 0: it only calls out) needs no Service of its own.
+    if (!entry && node.role === 'sidecar' && node.service && node.appPort) {
+      const w = identityWarning(this.#model, `sidecar ${node.id}`, node.namespace, node.service);
+      if (w) this.#log.warn({ node: node.id, service: node.service, namespace: node.namespace }, w);
+    }
     if (reg.kind === 'registered' && reg.tookOver) this.#log.warn({ node: node.id, instance: reg.key, owner: node.peerId }, 'an authenticated stream took over an instance registered without identity');
     if (entry) {
       entry.streams++;
@@ -379,6 +387,9 @@ export class ControlPlane {
     }
     if (set.resources.length === 0) throw new WeftError('CONFIG_INVALID', `no resources found in the input: every document of ${input.files.join(', ')} is empty`);
 
+    const found = applyWarnings(set.resources, this.#model);
+    const warnings = found.length ? { warnings: found } : {};
+    if (found.length && !dryRun) this.#log.warn({ warnings: found }, 'applied configuration names resources that do not exist');
     const resources = await sliced(this.#actions(set.resources));
     const changed = resources.filter((r) => r.action !== 'unchanged').map((r) => r.resource);
     const summary = resources.map(({ key, action }) => ({ key, action }));
@@ -392,16 +403,16 @@ export class ControlPlane {
         for (const r of changed) overlay.set(resourceKey(r), r);
         return buildModel(this.#model.revision + (changed.length ? 1 : 0), overlay.values());
       });
-      return { dryRun, revision: this.#model.revision, resources: summary, proxies };
+      return { dryRun, revision: this.#model.revision, resources: summary, proxies, ...warnings };
     }
-    if (changed.length === 0) return { dryRun, revision: this.#model.revision, resources: summary, proxies: [] };
+    if (changed.length === 0) return { dryRun, revision: this.#model.revision, resources: summary, proxies: [], ...warnings };
 
     await yieldToLoop();
     const state = await this.#store.commit({ upsert: changed, delete: [] }, { revision: this.#model.revision });
     await yieldToLoop();
     this.#adopt(state, 'commit');
     this.#log.info({ revision: state.revision, changed: changed.length <= 20 ? changed.map(resourceKey) : `${changed.length} resources` }, 'configuration applied');
-    return { dryRun, revision: state.revision, resources: summary, proxies: [] };
+    return { dryRun, revision: state.revision, resources: summary, proxies: [], ...warnings };
   }
 
   /** What an apply does to each resource, in steps (one deep comparison each). */

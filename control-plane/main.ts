@@ -33,7 +33,8 @@ export interface ControlPlaneDaemonOptions {
   dataDir: string;
   /**
    * The configuration store: the file store in `dataDir` (default), or etcd shared by several
-   * replicas. The registry, CA and join tokens stay in `dataDir` for now (issue 22 moves them).
+   * replicas. On etcd the registry is shared there too, and the CA's keys, the join-token key and
+   * the admin token live there sealed with `caKek`.
    */
   etcd?: EtcdStoreOptions;
   /** etcd unreachable at start: how long to wait for it before giving up (default: forever). */

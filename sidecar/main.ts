@@ -14,7 +14,7 @@ import { availableParallelism, hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 import type { JsonObject } from '@bufbuild/protobuf';
 import { formatFieldError } from '../common/errors.js';
-import { createLogger } from '../common/log.js';
+import { createLogger, parseLogFormat, type LogFormat } from '../common/log.js';
 import { NODE_META, SIDECAR_LISTENER } from '../common/xds-types.js';
 import { localAdmin, startAdmin, type AdminState } from './admin/server.js';
 import { installProcessGuard } from './telemetry/guard.js';
@@ -26,6 +26,7 @@ import { YoungGenPolicy } from './telemetry/young-gen.js';
 import { AccessLog } from './telemetry/access-log.js';
 import { LoadReporter } from './telemetry/load-reporter.js';
 import { Runtime } from './runtime.js';
+import { AppProbe } from './upstream/app-probe.js';
 import { AdsClient, type XdsProtocolMode } from './xds/ads-client.js';
 import { readFileSync } from 'node:fs';
 import { MeshTls } from './tls/mesh-tls.js';
@@ -51,9 +52,12 @@ const GATEWAY_USAGE = `usage: weft gateway --gateway NAMESPACE/NAME --control-pl
   --admin-port N            default 15000 (on 127.0.0.1)
   --id ID, --token-file FILE, --ca-file FILE, --trust-domain TD, --xds-protocol P,
   --access-log DEST, --access-log-sampling R, --metrics-max-series N, --metrics-max-consumers N, --drain-timeout DUR,
-  --drain-delay DUR, --zone Z   as for \`weft sidecar\``;
+  --drain-delay DUR, --zone Z, --log-format F   as for \`weft sidecar\``;
 
 const USAGE = `usage: weft sidecar --service NAME --app-port PORT --control-plane HOST:PORT[,HOST:PORT...] [options]
+  --app-port PORT           where the app listens, on 127.0.0.1: probed every 2 s, and /ready is
+                            503 while nothing listens there; 0: no app (a workload that only
+                            calls out: nothing is probed, inbound requests fail)
   --control-plane LIST      the control plane's xDS address; with several replicas (on etcd),
                             each one's: the sidecar starts at a random one and moves to the next
                             when its stream is lost (jittered backoff; the last good config keeps
@@ -90,6 +94,8 @@ const USAGE = `usage: weft sidecar --service NAME --app-port PORT --control-plan
   --drain-timeout DUR       how long in-flight requests may finish on SIGTERM (default 20s)
   --drain-delay DUR         keep serving (with Connection: close) after leaving the registry, so
                             peers see the endpoint go before the listener closes (default 1s)
+  --log-format json|pretty  json (default, env WEFT_LOG_FORMAT): one JSON object per line on
+                            stderr, ISO 8601 time; pretty: one readable line per event (terminals)
   --workers N|auto          worker processes sharing the listeners (default 1; auto: one per
                             core). Each is a whole sidecar with node id <id>~w<k>; the admin
                             port is served once, aggregated across workers`;
@@ -141,6 +147,7 @@ async function run(argv: string[], opts: MainOptions): Promise<void> {
   const me = gatewayMode ? 'weft gateway' : 'weft sidecar';
   let a;
   let planes!: ControlPlanes;
+  let logFormat!: LogFormat;
   try {
     a = parseArgs({
       args: argv,
@@ -172,6 +179,7 @@ async function run(argv: string[], opts: MainOptions): Promise<void> {
         workers: { type: 'string' },
         gateway: { type: 'string' },
         'listen-address': { type: 'string' },
+        'log-format': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     }).values;
@@ -198,6 +206,7 @@ async function run(argv: string[], opts: MainOptions): Promise<void> {
     if (!['http', 'http2', 'grpc', 'tcp'].includes(a['app-protocol']!)) throw new Error(`--app-protocol: '${a['app-protocol']}' is not one of http, http2, grpc, tcp`);
     if (a['app-protocol'] === 'tcp' && a.workers !== undefined && a.workers !== '1') throw new Error('--workers: a TCP app (--app-protocol tcp) is served by one process');
     planes = new ControlPlanes(a['control-plane']!);
+    logFormat = parseLogFormat(a['log-format']);
   } catch (e) {
     process.stderr.write(`${me}: ${(e as Error).message}\n${gatewayMode ? GATEWAY_USAGE : USAGE}\n`);
     process.exitCode = 2;
@@ -242,7 +251,7 @@ async function run(argv: string[], opts: MainOptions): Promise<void> {
   // The first replica tried: chosen from the instance, so a sidecar's workers start on the same
   // one (they share one registry entry), while instances still spread over the replicas.
   planes = new ControlPlanes(a['control-plane']!, () => createHash('sha256').update(baseId).digest().readUInt32BE(0) / 2 ** 32);
-  const log = createLogger('weft-sidecar').child({ node: id });
+  const log = createLogger('weft-sidecar', undefined, logFormat).child({ node: id });
 
   // Workload identity first: without a certificate this sidecar cannot take part in the mesh.
   const renewFraction = Number(a['cert-renew-fraction']);
@@ -291,7 +300,7 @@ async function run(argv: string[], opts: MainOptions): Promise<void> {
   const rbacLog = log.child({ component: 'rbac' });
   const onDeny = (d: RequestHead, decision: Denial): void =>
     rbacLog.warn({ policy: decision.policy, reason: decision.reason, principal: d.principal ?? null, method: d.method, authority: d.authority, path: d.path }, `request denied: ${decision.reason}`);
-  const runtime = new Runtime(appProtocol === 'tcp' ? 'http' : appProtocol, mesh, tracing, onDeny, gatewayMode ? undefined : [SIDECAR_LISTENER.outbound, SIDECAR_LISTENER.inbound]);
+  const runtime = new Runtime(appProtocol === 'tcp' ? 'http' : appProtocol, mesh, tracing, onDeny, gatewayMode ? undefined : appPort === 0 ? [SIDECAR_LISTENER.outbound] : [SIDECAR_LISTENER.outbound, SIDECAR_LISTENER.inbound]);
   runtime.caches.setLogger(log.child({ component: 'cache' }));
   runtime.jwks.setLogger(log.child({ component: 'jwt_authn' }));
   runtime.rateLimits.setLogger(log.child({ component: 'ratelimit' }));
@@ -443,6 +452,9 @@ async function run(argv: string[], opts: MainOptions): Promise<void> {
     logger: log.child({ component: 'lrs' }),
   });
 
+  // Is the app listening? Logged once, then on change; /ready reports it. A gateway has no app,
+  // nor has a client-only workload (--app-port 0).
+  const appProbe = gatewayMode || appPort === 0 ? undefined : new AppProbe({ host: '127.0.0.1', port: appPort, logger: log.child({ component: 'app' }) }).start();
   let draining = false;
   // Live views: the dynamic sets change as the config does.
   const listeners: ServingListener[] = gateway ? gateway.all : fixed;
@@ -466,6 +478,7 @@ async function run(argv: string[], opts: MainOptions): Promise<void> {
     ...(consumers ? { consumers } : {}),
     ...(accessLog ? { accessLog } : {}),
     loadReports: loadReporter,
+    ...(appProbe ? { app: appProbe } : {}),
   };
   let admin: Awaited<ReturnType<typeof startAdmin>> | undefined;
   if (worker) {
@@ -496,14 +509,6 @@ async function run(argv: string[], opts: MainOptions): Promise<void> {
         onGrow: (reason) => log.info({ reason }, 'traffic: V8 young generation may grow now'),
       }).start()
     : undefined;
-  if (gatewayMode) {
-    process.stdout.write(`ready id=${id} gateway=${a.gateway} admin=${admin!.address.address}:${admin!.address.port}\n`);
-    log.info({ gateway: a.gateway, admin: admin?.address.port ?? null, controlPlane: a['control-plane'] }, 'gateway started; listeners follow the Gateway');
-  } else {
-    if (worker) announceListening(id, outAddr!, inAddr!);
-    else process.stdout.write(`ready id=${id} outbound=${outAddr!.address}:${outAddr!.port} inbound=${inAddr!.address}:${inAddr!.port} admin=${admin!.address.address}:${admin!.address.port}\n`);
-    log.info({ outbound: outAddr!.port, inbound: inAddr!.port, admin: admin?.address.port ?? null, controlPlane: a['control-plane'] }, 'sidecar listening');
-  }
   installProcessGuard(log.child({ component: 'guard' }));
 
   const drain = async (signal: string) => {
@@ -518,6 +523,7 @@ async function run(argv: string[], opts: MainOptions): Promise<void> {
     const left = await Promise.all(allListeners().map((l) => l.drain(drainTimeout)));
     log.info({ unfinished: left.reduce((x, y) => x + y, 0), ms: Date.now() - started }, 'drained');
     runtime.close();
+    appProbe?.close();
     youngGen?.close();
     loadReporter.close();
     identity.close();
@@ -531,4 +537,14 @@ async function run(argv: string[], opts: MainOptions): Promise<void> {
   process.once('SIGINT', () => void drain('SIGINT'));
   // A worker whose primary is gone (killed, crashed) drains and exits rather than serve unsupervised.
   if (worker) process.once('disconnect', () => void drain('primary gone'));
+  // The ready line last, once the signal handlers are in place: a script that stops the sidecar as
+  // soon as it reads the line must not meet the default action (killed, not drained).
+  if (gatewayMode) {
+    process.stdout.write(`ready id=${id} gateway=${a.gateway} admin=${admin!.address.address}:${admin!.address.port} pid=${process.pid}\n`);
+    log.info({ gateway: a.gateway, admin: admin?.address.port ?? null, controlPlane: a['control-plane'] }, 'gateway started; listeners follow the Gateway');
+  } else {
+    if (worker) announceListening(id, outAddr!, inAddr!);
+    else process.stdout.write(`ready id=${id} outbound=${outAddr!.address}:${outAddr!.port} inbound=${inAddr!.address}:${inAddr!.port} admin=${admin!.address.address}:${admin!.address.port} pid=${process.pid}\n`);
+    log.info({ outbound: outAddr!.port, inbound: inAddr!.port, admin: admin?.address.port ?? null, controlPlane: a['control-plane'] }, 'sidecar listening');
+  }
 }

@@ -9,7 +9,7 @@
  *   GET    /v1/proxies                                              -> {items: ProxyStatus[]}
  *   GET    /v1/replicas                                             -> {items: ReplicaView[]}
  *   GET    /v1/proxies/{id}/config[?type=cluster]                   -> {nodeId, resources}
- *   POST   /v1/tokens {service, namespace?, ttlSeconds?}             -> {token, info}
+ *   POST   /v1/tokens {service, namespace?, ttlSeconds?}             -> {token, info, warnings?}
  *   GET    /v1/tokens                                               -> {items: TokenInfo[]}
  *   DELETE /v1/tokens/{id}                                          -> {info}
  *   GET    /v1/ca                                                   -> roots, rotation phase
@@ -45,6 +45,7 @@ import type { ReplicaView } from '../replicas.js';
 import { askPeers, replicaAnswerHeaders, verifyReplicaRequest, type PeerAnswer, type ReplicaAuth } from './fan-out.js';
 import { LoadStore, type ExportedLoad } from '../telemetry/load-store.js';
 import { TraceStore, type StoredSpan, type TraceSummary } from '../telemetry/trace-store.js';
+import { identityWarning } from '../config/warnings.js';
 
 /** Largest request body (an apply's JSON): 16 MiB, several times a 20,000-document configuration. */
 export const MAX_BODY = 16 * 1024 * 1024;
@@ -357,7 +358,8 @@ export class AdminServer {
         if (typeof ttl !== 'number' || !(ttl >= 1 && ttl <= 366 * 24 * 3600)) throw new WeftError('ADMIN_BAD_REQUEST', 'ttlSeconds: want 1 to 31622400');
         const out = await id.tokens.create({ service, namespace, ttlMs: ttl * 1000, trustDomain: cp.model.mesh.trustDomain, caFingerprint: id.ca.roots()[0]!.fingerprint });
         this.#log.info({ token: out.info.id, service, namespace, expiresAt: out.info.expiresAt }, 'join token created');
-        return send(res, 200, out);
+        const warning = identityWarning(cp.model, `join token ${out.info.id}`, namespace, service);
+        return send(res, 200, warning ? { ...out, warnings: [warning] } : out);
       }
     }
     if (parts[1] === 'ca') {

@@ -1,6 +1,6 @@
 /**
- * The sidecar's admin listener (loopback by default): `/ready` (200 once config arrived and not
- * draining), `/config_dump` (accepted resources and versions as proto3 JSON), `/clusters`
+ * The sidecar's admin listener (loopback by default): `/ready` (200 once config arrived, the app
+ * port accepts connections and not draining), `/config_dump` (accepted resources and versions as proto3 JSON), `/clusters`
  * (endpoints, health, counters) and `/stats/prometheus` (docs/observability.md lists the metrics);
  * `POST /cache/purge` with `{"tag": T}` or `{"key": URL}` purges the HTTP cache's stores (a
  * Redis store is shared, so one replica's purge empties it for all).
@@ -25,6 +25,7 @@ import { LIMIT_NAMES } from '../listeners/http-listener.js';
 import type { ServingListener } from '../listeners/gateway-listeners.js';
 import { CONNECTION_DURATION_BOUNDS, type TcpStats } from '../telemetry/tcp-stats.js';
 import type { Runtime } from '../runtime.js';
+import type { AppProbe } from '../upstream/app-probe.js';
 import type { XdsConfig } from '../xds/ads-client.js';
 import { splitPem, summarize, type MeshTls } from '../tls/mesh-tls.js';
 import type { Tracing } from '../telemetry/tracing.js';
@@ -56,6 +57,8 @@ export interface AdminState {
   consumers?: ConsumerStats;
   accessLog?: AccessLog;
   loadReports?: { readonly sent: number };
+  /** The app port probe (a sidecar; a gateway has no app). */
+  app?: Pick<AppProbe, 'state' | 'address'>;
 }
 
 function json<T extends DescMessage>(schema: T, m: Message): unknown {
@@ -281,10 +284,16 @@ export function registerSidecarMetrics(m: Metrics, s: AdminState): void {
   }
 }
 
-/** /ready: 200 once config (and the workload certificate) arrived, 503 before that and while draining. */
+/**
+ * /ready: 200 once config (and the workload certificate) arrived and the app port accepts
+ * connections; 503 before that, while the app is not listening, and while draining.
+ */
 export function readyState(s: AdminState): AdminReady {
-  const ok = s.runtime.ready && (!s.tls || s.tls.ready) && !s.draining();
-  return { ok, text: s.draining() ? 'DRAINING' : ok ? 'LIVE' : 'NOT READY: waiting for configuration' };
+  if (s.draining()) return { ok: false, text: 'DRAINING' };
+  if (!(s.runtime.ready && (!s.tls || s.tls.ready))) return { ok: false, text: 'NOT READY: waiting for configuration' };
+  const app = s.app?.state;
+  if (app?.up === false) return { ok: false, text: `NOT READY: nothing listening on the app port ${s.app!.address} (${app.reason})` };
+  return { ok: true, text: 'LIVE' };
 }
 
 export interface AdminReady {

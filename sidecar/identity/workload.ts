@@ -23,6 +23,7 @@ import { SignCertificateRequestSchema, type SignCertificateResponse } from '../.
 import { createCsr, generateKey } from './csr.js';
 import { MeshTls, splitPem, spiffeVerifier } from '../tls/mesh-tls.js';
 import { ControlPlanes } from './control-planes.js';
+import { isNotTlsError, notTlsMessage } from './not-tls.js';
 
 export interface IdentityOptions {
   /** host:port of the control plane's xDS (TLS) listener, or the replicas (shared with the ADS client). */
@@ -81,7 +82,11 @@ async function fetchPinnedRoot(address: string, fingerprint: string, timeoutMs =
   return new Promise((resolve, reject) => {
     const s = tls.connect({ host, port: Number(m[2]), rejectUnauthorized: false, ALPNProtocols: ['h2'], ...(net.isIP(host) ? {} : { servername: host }) });
     const t = setTimeout(() => (s.destroy(), reject(new IdentityError(`control plane ${address} did not complete a TLS handshake in ${timeoutMs} ms`))), timeoutMs);
-    s.once('error', (e) => (clearTimeout(t), reject(new IdentityError(`cannot reach the control plane at ${address}: ${e.message}`))));
+    s.once('error', (e) => {
+      clearTimeout(t);
+      if (isNotTlsError(e)) void notTlsMessage(address).then((why) => reject(new IdentityError(why)));
+      else reject(new IdentityError(`cannot reach the control plane at ${address}: ${e.message}`));
+    });
     s.once('secureConnect', () => {
       clearTimeout(t);
       let c: tls.DetailedPeerCertificate | undefined = s.getPeerCertificate(true);
@@ -210,6 +215,7 @@ export class WorkloadIdentity {
       if (ge.code === grpc.status.UNAUTHENTICATED || ge.code === grpc.status.PERMISSION_DENIED || ge.code === grpc.status.INVALID_ARGUMENT) {
         throw new IdentityError(`the control plane refused the certificate request: ${ge.details || ge.message}`, true);
       }
+      if (isNotTlsError(ge)) throw new IdentityError(await notTlsMessage(address));
       throw new IdentityError(`certificate request to ${address} failed: ${ge.details || ge.message}`);
     } finally {
       client.close();

@@ -203,7 +203,7 @@ export async function runPrimary(o: PrimaryOptions): Promise<void> {
   const announce = async () => {
     announced = true;
     const l = listening!;
-    process.stdout.write(`ready id=${o.baseId} outbound=${l.outbound.address}:${l.outbound.port} inbound=${l.inbound.address}:${l.inbound.port} admin=${admin!.address.address}:${admin!.address.port} workers=${o.workers}\n`);
+    process.stdout.write(`ready id=${o.baseId} outbound=${l.outbound.address}:${l.outbound.port} inbound=${l.inbound.address}:${l.inbound.port} admin=${admin!.address.address}:${admin!.address.port} workers=${o.workers} pid=${process.pid}\n`);
     log.info({ workers: o.workers, outbound: l.outbound.port, inbound: l.inbound.port, admin: admin!.address.port, scheduling: cluster.schedulingPolicy === cluster.SCHED_RR ? 'rr' : 'none' }, 'sidecar listening');
   };
 

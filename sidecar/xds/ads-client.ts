@@ -14,6 +14,7 @@ import { create, type JsonObject } from '@bufbuild/protobuf';
 import { adsServiceDefinition } from '../../common/ads-service.js';
 import { controlPlaneChannelOptions } from '../identity/workload.js';
 import { ControlPlanes } from '../identity/control-planes.js';
+import { isNotTlsError, notTlsMessage } from '../identity/not-tls.js';
 import { formatFieldError, type FieldError } from '../../common/errors.js';
 import { silentLogger, type Logger } from '../../common/log.js';
 import { NODE_META, TYPE_URL, type ResourceKind, type TypeUrl } from '../../common/xds-types.js';
@@ -76,6 +77,8 @@ const KIND: Record<string, ResourceKind> = Object.fromEntries(Object.entries(TYP
 export class AdsClient {
   readonly #opts: AdsClientOptions;
   readonly #log: Logger;
+  /** Replica addresses already reported as not speaking TLS. */
+  readonly #notTls = new Set<string>();
   #client: grpc.Client | undefined;
   #stream: AnyStream | undefined;
   #protocol: XdsProtocol;
@@ -192,6 +195,12 @@ export class AdsClient {
       // (with one, the same again); the last good config keeps serving meanwhile.
       this.#planes.next(address);
       this.#scheduleReconnect(why, address);
+      // A replica address that is not the TLS xDS port (the admin or plaintext port) fails the
+      // same way forever: say once which port it is and what to use instead.
+      if (isNotTlsError({ message: why }) && !this.#notTls.has(address)) {
+        this.#notTls.add(address);
+        void notTlsMessage(address).then((m) => this.#log.error({ controlPlane: address }, m));
+      }
     };
     stream.on('error', (e: grpc.ServiceError) => lost(e.message, e.code));
     stream.on('end', () => lost('stream ended'));

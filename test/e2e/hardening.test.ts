@@ -145,7 +145,7 @@ describe('hardening through real sidecars', () => {
       startInstance(cp.xdsPort, 'http', 'orders', 'orders-1', { labels: { version: 'v1' } }),
       startInstance(cp.xdsPort, 'http', 'orders', 'orders-2', { labels: { version: 'v2' } }),
       startInstance(cp.xdsPort, 'http', 'reports', 'reports-1'),
-      startSidecar(cp.xdsPort, { service: 'web', appPort: 1 }),
+      startSidecar(cp.xdsPort, { service: 'web', appPort: 0 }), // a client: no app (its /ready is checked)
     ]);
     await waitForHosts(a, 'outbound|8080||orders.default', 2);
     await waitForHosts(a, 'outbound|8080|v1|orders.default', 1);

@@ -209,7 +209,7 @@ spec:
     writeFileSync(f, yaml);
     const r = await weft(['apply', '-f', f], { cp });
     expect(r.code, r.stderr).toBe(0);
-    web = await startSidecar(cp.xdsPort, { service: 'web', appPort: 1 });
+    web = await startSidecar(cp.xdsPort, { service: 'web', appPort: 0 });
     await Promise.all([
       waitForHosts(web, cluster('hc'), 2),
       waitForHosts(web, cluster('od'), 2),
@@ -418,7 +418,7 @@ describe('JSON -> gRPC transcoding: the translated-body cap', () => {
     const port = (app.address() as AddressInfo).port;
     [bookstore, web] = await Promise.all([
       startSidecar(cp.xdsPort, { service: 'bookstore', appPort: port, appProtocol: 'grpc' }),
-      startSidecar(cp.xdsPort, { service: 'web', appPort: 1 }),
+      startSidecar(cp.xdsPort, { service: 'web', appPort: 0 }),
     ]);
     await waitForHosts(web, 'outbound|9090||bookstore.default', 1);
     // Registered is not ready: the transcoder lives on bookstore's inbound routes.

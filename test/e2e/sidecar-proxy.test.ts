@@ -71,7 +71,8 @@ describe('sidecar proxying (A -> sidecar A -> sidecar B -> app B)', () => {
     [orders, greeter, a] = await Promise.all([
       startInstance(cp.xdsPort, 'http', 'orders', 'orders-1'),
       startInstance(cp.xdsPort, 'grpc', 'greeter', 'greeter-1'),
-      startSidecar(cp.xdsPort, { service: 'web', appPort: 1 }),
+      // web has an app of its own: its /ready (checked below) needs the app port listening.
+      startInstance(cp.xdsPort, 'http', 'web', 'web-1').then((i) => i.sidecar),
     ]);
     await waitForHosts(a, 'outbound|8080||orders.default', 1);
     await waitForHosts(a, 'outbound|50051||greeter.default', 1);

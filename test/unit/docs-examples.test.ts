@@ -14,10 +14,12 @@ import { selfSignedCert, tlsSecret } from '../harness/certs.js';
 const CERT = selfSignedCert(['docs.example']);
 const ROOT = join(import.meta.dirname, '..', '..');
 const FILES = ['README.md', ...readdirSync(join(ROOT, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
+/** Example files the docs and `weft apply --help` point at (deploy/examples/*.yaml), applied whole. */
+const EXAMPLE_FILES = readdirSync(join(ROOT, 'deploy/examples')).filter((f) => /\.ya?ml$/.test(f)).map((f) => `deploy/examples/${f}`);
 
-/** Every ```yaml block and every `<<'YAML'` heredoc of the docs, with where it is. */
+/** Every ```yaml block and every `<<'YAML'` heredoc of the docs, and every example file, with where it is. */
 function examples(): Array<{ where: string; text: string }> {
-  const out: Array<{ where: string; text: string }> = [];
+  const out: Array<{ where: string; text: string }> = EXAMPLE_FILES.map((f) => ({ where: f, text: readFileSync(join(ROOT, f), 'utf8') }));
   for (const f of FILES) {
     const md = readFileSync(join(ROOT, f), 'utf8');
     for (const m of md.matchAll(/```ya?ml\n([\s\S]*?)```|<<'YAML'\n([\s\S]*?)\nYAML/g)) {
@@ -30,8 +32,29 @@ function examples(): Array<{ where: string; text: string }> {
 describe('YAML examples in the docs', () => {
   const all = examples();
 
-  it('finds the examples (README and docs/)', () => {
+  it('finds the examples (README and docs/), and the example files', () => {
     expect(all.length).toBeGreaterThan(10);
+    expect(all.map((e) => e.where)).toContain('deploy/examples/canary.yaml');
+  });
+
+  it('every deploy/examples/ path that the docs or a CLI help text names exists', () => {
+    const texts = [...FILES, ...readdirSync(join(ROOT, 'control-plane/cli/verbs')).map((f) => `control-plane/cli/verbs/${f}`)];
+    const named = texts.flatMap((f) => [...readFileSync(join(ROOT, f), 'utf8').matchAll(/deploy\/examples\/[\w.-]+/g)].map((m) => `${f}: ${m[0]}`));
+    expect(named.length).toBeGreaterThan(0);
+    expect(named.filter((n) => !EXAMPLE_FILES.includes(n.split(': ')[1]!))).toEqual([]);
+  });
+
+  it('no example runs curl with an uppercase HTTP_PROXY (curl reads only lowercase http_proxy: the request would bypass the sidecar)', () => {
+    const bad = FILES.flatMap((f) => readFileSync(join(ROOT, f), 'utf8').split('\n').map((l, i) => [`${f}:${i + 1}`, l] as const)).filter(([, l]) => /\bHTTP_PROXY=\S+\s+curl\b/.test(l));
+    expect(bad.map(([where]) => where)).toEqual([]);
+  });
+
+  it('each example file applies on its own (what `weft apply -f deploy/examples/FILE` does on a fresh control plane)', () => {
+    for (const f of EXAMPLE_FILES) {
+      const { docs, errors } = parseDocuments(readFileSync(join(ROOT, f), 'utf8'), f);
+      const v = validateApply(docs, buildModel(0, []));
+      expect([...errors, ...v.errors].map(formatFieldError), f).toEqual([]);
+    }
   });
 
   it.each(all.map((e) => [e.where, e.text] as const))('%s parses, and each Weft document in it validates on its own', (_where, text) => {

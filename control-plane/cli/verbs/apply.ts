@@ -43,6 +43,7 @@ export const apply: Verb = {
       if (result.proxies.length === 0) io.out('no connected proxy would change');
       for (const p of result.proxies) io.out(`proxy ${p.nodeId} would receive new ${p.types.join(', ')}`);
     }
+    for (const w of result.warnings ?? []) io.err(`warning: ${w}`);
     return 0;
   },
 };

@@ -1,6 +1,6 @@
 /** `weft control-plane`: run the control-plane daemon in the foreground. */
 import { parseArgs } from 'node:util';
-import { createLogger } from '../../../common/log.js';
+import { createLogger, parseLogFormat, type LogFormat } from '../../../common/log.js';
 import { startControlPlane } from '../../main.js';
 import { defaultDataDir, usageError, type Verb } from '../context.js';
 import { parseDurationFlag } from '../flags.js';
@@ -67,9 +67,11 @@ of the world and delta) that every proxy connects to, plus the admin API the CLI
                             together; a push waits for earlier ones to be read. Raise it for
                             faster fan-out on a big machine, lower it to save memory.
   --log-level LEVEL         trace|debug|info|warn|error (default info; env WEFT_LOG_LEVEL)
+  --log-format json|pretty  json (default, env WEFT_LOG_FORMAT): one JSON object per line, ISO
+                            8601 time; pretty: one readable line per event for a terminal
 
-Prints "weft control-plane ready xds=HOST:PORT admin=HOST:PORT [xds-plaintext=HOST:PORT] [otlp=HOST:PORT]" on stdout
-once serving.
+Prints "weft control-plane ready xds=HOST:PORT admin=HOST:PORT [xds-plaintext=HOST:PORT] [otlp=HOST:PORT] pid=PID"
+on stdout once serving; PID is this process (stop it with kill PID).
 Stops on SIGTERM or SIGINT.`;
 
 export const controlPlane: Verb = {
@@ -85,6 +87,7 @@ export const controlPlane: Verb = {
         'admin-address': { type: 'string', default: '127.0.0.1:15014' },
         'registry-grace': { type: 'string', default: '10s' },
         'log-level': { type: 'string' },
+        'log-format': { type: 'string' },
         'xds-plaintext-address': { type: 'string' },
         'xds-plaintext-register': { type: 'boolean', default: false },
         'ca-cert-file': { type: 'string' },
@@ -171,7 +174,13 @@ export const controlPlane: Verb = {
       }
     }
     if (values['replica-name'] !== undefined && !/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(values['replica-name'])) throw usageError(`--replica-name: want letters, digits, '.', '_' or '-' (at most 63), got '${values['replica-name']}'`);
-    const logger = createLogger('weft-control-plane', values['log-level'] ?? process.env.WEFT_LOG_LEVEL ?? 'info');
+    let logFormat: LogFormat;
+    try {
+      logFormat = parseLogFormat(values['log-format']);
+    } catch (e) {
+      throw usageError((e as Error).message);
+    }
+    const logger = createLogger('weft-control-plane', values['log-level'] ?? process.env.WEFT_LOG_LEVEL ?? 'info', logFormat);
     let cp;
     try {
       cp = await startControlPlane({
@@ -202,8 +211,9 @@ export const controlPlane: Verb = {
     const adminHost = values['admin-address']!.replace(/:\d+$/, '');
     const plain = values['xds-plaintext-address'] ? ` xds-plaintext=${values['xds-plaintext-address'].replace(/:\d+$/, '')}:${cp.xdsPlaintextPort}` : '';
     const otlpOut = cp.otlpPort ? ` otlp=${values['otlp-address']!.replace(/:\d+$/, '')}:${cp.otlpPort}` : '';
-    io.out(`weft control-plane ready xds=${xdsHost}:${cp.xdsPort} admin=${adminHost}:${cp.adminPort}${plain}${otlpOut}`);
-    await new Promise<void>((resolve) => {
+    // Signal handlers before the ready line: a script that stops the daemon as soon as it reads the
+    // line must not meet the default action (killed, not stopped).
+    const stopped = new Promise<void>((resolve) => {
       const stop = () => {
         logger.info('shutting down');
         cp.stop().then(resolve, resolve);
@@ -211,6 +221,9 @@ export const controlPlane: Verb = {
       process.once('SIGTERM', stop);
       process.once('SIGINT', stop);
     });
+    // pid: the daemon's own process (not a launcher's such as npx), the one SIGTERM stops.
+    io.out(`weft control-plane ready xds=${xdsHost}:${cp.xdsPort} admin=${adminHost}:${cp.adminPort}${plain}${otlpOut} pid=${process.pid}`);
+    await stopped;
     return 0;
   },
 };

@@ -56,12 +56,13 @@ export const token: Verb = {
         throw usageError(`--ttl: ${(e as Error).message}`);
       }
       const format = outputFormat(values.output, ['text', 'json']);
-      const r = await client.request<{ token: string; info: TokenInfo }>('POST', '/v1/tokens', { service: values.service, namespace: namespaceOf(values, { all: false }), ttlSeconds: Math.ceil(ttlMs / 1000) });
+      const r = await client.request<{ token: string; info: TokenInfo; warnings?: string[] }>('POST', '/v1/tokens', { service: values.service, namespace: namespaceOf(values, { all: false }), ttlSeconds: Math.ceil(ttlMs / 1000) });
       if (format === 'json') io.out(JSON.stringify(r, null, 2));
       else {
         io.out(r.token);
         io.err(`token ${r.info.id} for ${r.info.service}.${r.info.namespace}, expires ${r.info.expiresAt}`);
       }
+      for (const w of r.warnings ?? []) io.err(`warning: ${w}`);
       return 0;
     }
     if (sub === 'list') {
