@@ -17,6 +17,7 @@ nothing changes. A directory means every *.yaml, *.yml and *.json file in it.
 ${CLIENT_USAGE}
 
 Examples:
+  weft apply -f deploy/examples/canary.yaml   # a 90/10 canary of orders (in the repository)
   weft apply -f orders.yaml --dry-run
   weft apply -f mesh/            # every .yaml, .yml and .json file in mesh/
   cat orders.yaml | weft apply -f -
