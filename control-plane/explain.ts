@@ -11,7 +11,7 @@
  */
 import { KIND_BY_TYPE_URL } from '../common/xds-types.js';
 import { WeftError } from '../common/errors.js';
-import { explainListener, xdsConfigOf, type ExplainRequest, type HopExplanation } from '../sidecar/explain/explain.js';
+import { ExplainInputError, explainListener, explainRequestOf, xdsConfigOf, type ExplainRequest, type HopExplanation } from '../sidecar/explain/explain.js';
 import type { NodeInfo } from './xds/node.js';
 import type { Snapshot } from './xds/snapshot.js';
 import { spiffeId } from './translate/tls.js';
@@ -22,7 +22,8 @@ export interface ExplainQuery {
   url: string;
   from: string;
   namespace: string;
-  headers: Record<string, string>;
+  /** `name: value` lines. */
+  headers: readonly string[];
   /** A node id: explain as this proxy (it must be connected here and be of `from`). */
   proxy?: string;
 }
@@ -53,25 +54,15 @@ export interface Explanation {
   readonly hops: readonly ProxyHop[];
 }
 
-/** Parses the URL the operator gave (`http://orders/v1/items?x=1`, or `orders/v1/items`). */
-export function parseTarget(url: string): { authority: string; path: string; search: string } {
-  let u: URL;
-  try {
-    u = new URL(/^[a-z][a-z0-9+.-]*:\/\//i.test(url) ? url : `http://${url}`);
-  } catch {
-    throw new WeftError('ADMIN_BAD_REQUEST', `url: '${url.slice(0, 200)}' is not a URL (want e.g. http://orders/v1/items)`);
-  }
-  // The path as given (URL() would resolve dot segments; the proxy's normalization is what counts).
-  const raw = /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*([^?#]*)/i.exec(url.includes('://') ? url : `http://${url}`)?.[1] || '/';
-  return { authority: u.host.toLowerCase(), path: raw, search: u.search };
-}
-
 export function explain(src: ExplainSource, q: ExplainQuery): Explanation {
-  const method = q.method.toUpperCase();
-  if (!/^[A-Z]{1,20}$/.test(method)) throw new WeftError('ADMIN_BAD_REQUEST', `method: '${q.method.slice(0, 40)}' is not an HTTP method`);
-  const target = parseTarget(q.url);
-  const headers: Record<string, string> = {};
-  for (const [k, v] of Object.entries(q.headers)) headers[k.toLowerCase()] = v;
+  let r: ExplainRequest;
+  try {
+    r = explainRequestOf(q.method, q.url, q.headers);
+  } catch (e) {
+    throw e instanceof ExplainInputError ? new WeftError('ADMIN_BAD_REQUEST', e.message) : e;
+  }
+  const { method, headers } = r;
+  const target = { authority: r.authority, path: r.path, search: r.search };
   const from = pick(src, q.from, q.namespace, q.proxy);
   const outbound = hop(src, from, 'outbound', { method, ...target, headers });
   const hops: ProxyHop[] = [outbound];

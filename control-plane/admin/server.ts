@@ -252,12 +252,7 @@ export class AdminServer {
     }
     if (m === 'GET' && path === '/v1/explain') {
       const q = url.searchParams;
-      const headers: Record<string, string> = {};
-      for (const h of q.getAll('header')) {
-        const i = h.indexOf(':');
-        if (i <= 0) throw new WeftError('ADMIN_BAD_REQUEST', `header: want 'name: value', got ${JSON.stringify(h.slice(0, 100))}`);
-        headers[h.slice(0, i).trim().toLowerCase()] = h.slice(i + 1).trim();
-      }
+      const headers = q.getAll('header');
       const from = q.get('from');
       const target = q.get('url');
       if (!from || !target) throw new WeftError('ADMIN_BAD_REQUEST', 'explain needs from (the calling service) and url');

@@ -33,6 +33,7 @@ import type { AccessLog } from '../telemetry/access-log.js';
 import { DURATION_BOUNDS, type RequestStats } from '../telemetry/request-stats.js';
 import type { UpstreamCluster } from '../upstream/cluster.js';
 import { Metrics } from '../../common/prometheus.js';
+import { ExplainInputError, explainListener, explainRequestOf, type ExplainRequest } from '../explain/explain.js';
 
 // Every typed config Weft emits (common/extensions.ts) renders in the dump, and secrets.
 const registry = createRegistry(...EXTENSION_SCHEMAS, SecretSchema);
@@ -94,6 +95,21 @@ export function secretsView(s: AdminState): unknown {
   const b = splitPem(t.bundlePem);
   if (b.length) out.push({ name: 'ROOTCA', kind: 'trust bundle', roots: b.map(summarize), version: s.xds().versions.secret ?? '' });
   return out;
+}
+
+/**
+ * `/explain?method=GET&url=http://orders/v1/items&header=x-canary:%20yes[&listener=outbound|inbound][&principal=spiffe://...]`:
+ * one listener's decision for a request on this proxy's accepted config (sidecar/explain), with
+ * its hosts' health as this proxy sees it now (active checks, outlier ejections).
+ */
+async function explainHere(s: AdminState, listener: string, req: ExplainRequest): Promise<unknown> {
+  const live = new Map(
+    [...s.runtime.clusters().values()].map((c) => [
+      c.name,
+      c.hosts.map((h) => ({ address: h.key, zone: h.zone, priority: h.priority, weight: h.weight, healthy: h.healthy, health: [h.hcFailed ? 'failed_active_hc' : '', h.edsUnhealthy ? 'eds_unhealthy' : '', h.ejectedUntil ? 'outlier_ejected' : ''].filter(Boolean), mtls: h.mesh })),
+    ]),
+  );
+  return explainListener(s.xds(), listener, req, { hosts: (name) => live.get(name) });
 }
 
 export function clustersView(s: AdminState): unknown {
@@ -310,6 +326,8 @@ export interface AdminSource {
   ready(): Promise<AdminReady>;
   configDump(): Promise<unknown>;
   clusters(): Promise<unknown>;
+  /** GET /explain: what a listener decides for a request (sidecar/explain), with the hosts' live health. */
+  explain?(listener: string, req: ExplainRequest): Promise<unknown>;
   metrics(): Promise<{ text: string; contentType: string }>;
   /** More JSON endpoints by path (the primary's `/workers`). */
   readonly extra?: Readonly<Record<string, () => Promise<unknown>>>;
@@ -328,6 +346,7 @@ export function localAdmin(s: AdminState): LocalAdmin {
   return {
     ready: async () => readyState(s),
     configDump: async () => configDump(s),
+    explain: async (listener, req) => explainHere(s, listener, req),
     clusters: async () => clustersView(s),
     metrics: async () => ({ text: await metrics.text(), contentType: metrics.contentType }),
     metricsJson: async () => (await metrics.registry.getMetricsAsJSON()) as unknown[],
@@ -373,7 +392,7 @@ function purge(req: http.IncomingMessage, run: NonNullable<AdminSource['purgeCac
 
 /** Serves an AdminSource over HTTP (GET/HEAD; POST /cache/purge). */
 export async function serveAdmin(host: string, port: number, src: AdminSource): Promise<{ server: http.Server; address: AddressInfo }> {
-  const endpoints = ['/ready', '/config_dump', '/clusters', '/stats/prometheus', ...Object.keys(src.extra ?? {})].join(' ');
+  const endpoints = ['/ready', '/config_dump', '/clusters', ...(src.explain ? ['/explain'] : []), '/stats/prometheus', ...Object.keys(src.extra ?? {})].join(' ');
   const server = http.createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0] ?? '/';
     const send = (status: number, type: string, body: string) => {
@@ -391,6 +410,18 @@ export async function serveAdmin(host: string, port: number, src: AdminSource): 
         return void sendJson(src.configDump());
       case '/clusters':
         return void sendJson(src.clusters());
+      case '/explain': {
+        if (!src.explain) return send(404, 'text/plain', `endpoints: ${endpoints}\n`);
+        const q = new URLSearchParams((req.url ?? '').split('?')[1] ?? '');
+        let r: ExplainRequest;
+        try {
+          if (!q.get('url')) throw new ExplainInputError('want url=http://HOST/PATH (and method=, header=name: value, listener=outbound|inbound, principal=)');
+          r = explainRequestOf(q.get('method') ?? 'GET', q.get('url')!, q.getAll('header'), q.get('principal') ?? undefined);
+        } catch (e) {
+          return send(400, 'text/plain', `/explain: ${(e as Error).message}\n`);
+        }
+        return void sendJson(src.explain(q.get('listener') ?? 'outbound', r));
+      }
       case '/stats/prometheus':
         return void src.metrics().then((m) => send(200, m.contentType, m.text), (e: Error) => send(500, 'text/plain', `metrics: ${e.message}\n`));
       default: {

@@ -180,6 +180,34 @@ class ExplainHead implements RequestHead {
   }
 }
 
+/** A mistake in what was asked to explain (the admin APIs answer 400). */
+export class ExplainInputError extends Error {}
+
+/**
+ * The request to explain from what an operator typed: a method, a URL (`http://orders/v1/items?x=1`
+ * or `orders/v1/items`) and `name: value` headers. The path is kept as given (URL() would resolve
+ * dot segments; the proxy's own normalization is what counts).
+ */
+export function explainRequestOf(method: string, url: string, headerLines: readonly string[], principal?: string): ExplainRequest {
+  const m = method.toUpperCase();
+  if (!/^[A-Z]{1,20}$/.test(m)) throw new ExplainInputError(`method: '${method.slice(0, 40)}' is not an HTTP method`);
+  const full = /^[a-z][a-z0-9+.-]*:\/\//i.test(url) ? url : `http://${url}`;
+  let u: URL;
+  try {
+    u = new URL(full);
+  } catch {
+    throw new ExplainInputError(`url: '${url.slice(0, 200)}' is not a URL (want e.g. http://orders/v1/items)`);
+  }
+  const headers: Record<string, string> = {};
+  for (const h of headerLines) {
+    const i = h.indexOf(':');
+    if (i <= 0) throw new ExplainInputError(`header: want 'name: value', got ${JSON.stringify(h.slice(0, 100))}`);
+    headers[h.slice(0, i).trim().toLowerCase()] = h.slice(i + 1).trim();
+  }
+  const path = /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*([^?#]*)/i.exec(full)?.[1] || '/';
+  return { method: m, authority: u.host.toLowerCase(), path, search: u.search, headers, ...(principal ? { principal } : {}) };
+}
+
 const RETRY_NAMES = Object.entries(RETRY) as Array<[string, number]>;
 
 /** Explains one listener of a proxy's accepted config for `req`. */

@@ -16,8 +16,8 @@ export const WORKER_ENV = {
 } as const;
 
 /** What the primary asks a worker's admin view for. */
-export type AdminOp = 'ready' | 'config_dump' | 'clusters' | 'metrics' | 'summary';
-const ADMIN_OPS: ReadonlySet<string> = new Set<AdminOp>(['ready', 'config_dump', 'clusters', 'metrics', 'summary']);
+export type AdminOp = 'ready' | 'config_dump' | 'clusters' | 'metrics' | 'summary' | 'explain';
+const ADMIN_OPS: ReadonlySet<string> = new Set<AdminOp>(['ready', 'config_dump', 'clusters', 'metrics', 'summary', 'explain']);
 
 /** A worker's counters for `/workers` (the primary's admin): who served what. */
 export interface WorkerSummary {
@@ -30,7 +30,8 @@ export interface WorkerSummary {
   connections: number;
 }
 
-export type PrimaryMessage = { t: 'weft:admin'; seq: number; op: AdminOp };
+/** `arg`: `/explain`'s listener and request, as JSON. */
+export type PrimaryMessage = { t: 'weft:admin'; seq: number; op: AdminOp; arg?: string };
 
 export type WorkerMessage =
   | { t: 'weft:listening'; nodeId: string; outbound: { address: string; port: number }; inbound: { address: string; port: number } }
@@ -40,7 +41,7 @@ export type WorkerMessage =
 const isObj = (m: unknown): m is Record<string, unknown> => typeof m === 'object' && m !== null;
 
 export function isPrimaryMessage(m: unknown): m is PrimaryMessage {
-  return isObj(m) && m.t === 'weft:admin' && typeof m.seq === 'number' && typeof m.op === 'string' && ADMIN_OPS.has(m.op);
+  return isObj(m) && m.t === 'weft:admin' && typeof m.seq === 'number' && typeof m.op === 'string' && ADMIN_OPS.has(m.op) && (m.arg === undefined || typeof m.arg === 'string');
 }
 
 export function isWorkerMessage(m: unknown): m is WorkerMessage {

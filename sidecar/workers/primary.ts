@@ -147,7 +147,7 @@ export async function runPrimary(o: PrimaryOptions): Promise<void> {
     });
   };
 
-  const ask = (s: Slot, op: AdminOp): Promise<unknown> =>
+  const ask = (s: Slot, op: AdminOp, arg?: string): Promise<unknown> =>
     new Promise((resolve, reject) => {
       const w = s.worker;
       if (!w || s.state !== 'listening' || !w.isConnected()) return reject(new Error(`worker ${s.index} is ${s.state}`));
@@ -157,7 +157,7 @@ export async function runPrimary(o: PrimaryOptions): Promise<void> {
         reject(new Error(`worker ${s.index} did not answer in ${ASK_TIMEOUT_MS} ms`));
       }, ASK_TIMEOUT_MS);
       pending.set(id, { resolve, reject, timer });
-      w.send({ t: 'weft:admin', seq: id, op });
+      w.send({ t: 'weft:admin', seq: id, op, ...(arg === undefined ? {} : { arg }) });
     });
 
   const first = (): Slot => {
@@ -183,6 +183,7 @@ export async function runPrimary(o: PrimaryOptions): Promise<void> {
     // worker applies the same pushes, while per-host counters are that worker's share only.
     configDump: async () => ask(first(), 'config_dump'),
     clusters: async () => ask(first(), 'clusters'),
+    explain: async (listener, req) => ask(first(), 'explain', JSON.stringify({ listener, req })),
     async metrics() {
       const answers = await Promise.allSettled(slots.map((s) => ask(s, 'metrics')));
       const perWorker = answers.flatMap((a) => (a.status === 'fulfilled' && Array.isArray(a.value) ? [a.value as object[]] : []));

@@ -5,6 +5,7 @@
  */
 import type { AddressInfo } from 'node:net';
 import type { LocalAdmin } from '../admin/server.js';
+import type { ExplainRequest } from '../explain/explain.js';
 import { isPrimaryMessage, type AdminOp, type WorkerMessage, type WorkerSummary } from './ipc.js';
 
 function send(m: WorkerMessage): void {
@@ -18,7 +19,7 @@ export function announceListening(nodeId: string, outbound: AddressInfo, inbound
 
 /** Answers the primary's admin requests from this worker's admin view. */
 export function serveWorkerAdmin(admin: LocalAdmin, summary: () => WorkerSummary): void {
-  const answer = (op: AdminOp): Promise<unknown> => {
+  const answer = (op: AdminOp, arg: string): Promise<unknown> => {
     switch (op) {
       case 'ready':
         return admin.ready();
@@ -30,11 +31,15 @@ export function serveWorkerAdmin(admin: LocalAdmin, summary: () => WorkerSummary
         return admin.metricsJson();
       case 'summary':
         return Promise.resolve(summary());
+      case 'explain': {
+        const { listener, req } = JSON.parse(arg) as { listener: string; req: ExplainRequest };
+        return admin.explain!(listener, req);
+      }
     }
   };
   process.on('message', (m: unknown) => {
     if (!isPrimaryMessage(m)) return;
-    answer(m.op).then(
+    answer(m.op, m.arg ?? '').then(
       (value) => send({ t: 'weft:admin-reply', seq: m.seq, ok: true, value }),
       (e: Error) => send({ t: 'weft:admin-reply', seq: m.seq, ok: false, error: e.message }),
     );

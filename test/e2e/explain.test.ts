@@ -120,6 +120,14 @@ describe('weft explain agrees with the access logs', () => {
     expect(r.stdout).toMatch(/Hop 2: orders\.default, inbound listener, proxy \S+/);
     expect(r.stdout).toMatch(/peer\s+spiffe:\/\/cluster\.local\/ns\/default\/sa\/web/);
     expect(r.stdout).toMatch(/rbac\S*: ALLOW allowed by default\/orders-from-web\/rules\[0\]/);
+    // The sidecar's own /explain: the same decision, with its hosts' live health.
+    const local = (await (await fetch(`${web.admin}/explain?method=GET&url=${encodeURIComponent('http://orders/v1/items')}`)).json()) as Explanation['hops'][number];
+    const viaCp = (await explainApi('GET', 'http://orders/v1/items', {})).hops[0]!;
+    expect(local.route).toBe(viaCp.route);
+    expect(local.action?.kind === 'forward' && local.action.clusters.map((c) => [c.name, c.percent, c.endpoints?.map((e) => e.healthy)])).toEqual(viaCp.action?.kind === 'forward' && viaCp.action.clusters.map((c) => [c.name, c.percent, c.endpoints?.map((e) => e.healthy)]));
+    const badUrl = await fetch(`${web.admin}/explain?url=${encodeURIComponent('http://[')}`);
+    expect(badUrl.status).toBe(400);
+    expect(await badUrl.text()).toMatch(/is not a URL/);
     const bad = await weft(['explain', 'GET', 'http://orders/', '--from', 'nosuch'], { cp });
     expect(bad.code).toBe(1);
     expect(bad.stderr).toMatch(/no Service nosuch in namespace default/);

@@ -80,6 +80,15 @@ describe('weft sidecar --workers 2', () => {
     expect(clusters.find((c) => c.name === 'outbound|8080||orders.default')?.hosts).toHaveLength(1);
   });
 
+  it('answers /explain from a worker (the primary asks it over IPC)', async () => {
+    const r = await fetch(`${gw.admin}/explain?listener=inbound&method=GET&url=${encodeURIComponent('http://orders/x')}`);
+    expect(r.status).toBe(200);
+    const e = (await r.json()) as { listener: string; route: string; outcome: string };
+    expect(e).toMatchObject({ listener: 'inbound', route: 'inbound' });
+    expect(e.outcome).toMatch(/-> inbound\|/);
+    expect((await fetch(`${gw.admin}/explain?url=${encodeURIComponent('http://o/')}&header=nocolon`)).status).toBe(400);
+  });
+
   it('serves traffic on both workers and sums their stats', async () => {
 
     // inbound listener; fresh connections are spread over the workers by the scheduler.
