@@ -7,7 +7,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { RouteConfigurationSchema } from '../../../proto/gen/envoy/config/route/v3/route_pb.js';
 import { RouteTable } from '../../../sidecar/routing/route-table.js';
-import { explainListener, type ExplainRequest } from '../../../sidecar/explain/explain.js';
+import { ExplainInputError, explainListener, explainRequestOf, type ExplainRequest } from '../../../sidecar/explain/explain.js';
 import { routePerFilter } from '../../../sidecar/http/filters/index.js';
 import { translateFor } from '../../harness/sidecar.js';
 
@@ -162,5 +162,24 @@ describe('explainListener on a translated mesh', () => {
   it('a path the connection manager refuses stops before routing', () => {
     const e = explainListener(web, 'outbound', req({ path: 'no-slash' }));
     expect(e.stoppedBefore).toMatch(/400 BAD_REQUEST/);
+  });
+
+  it('any method, URL and headers: an explanation or a clear input error, never a crash (fuzz)', () => {
+    const text = fc.oneof(fc.string({ maxLength: 30 }), fc.constantFrom('http://orders/v1/items', 'orders/%zz', 'http://[::1]:8080/a/../b', '//x', 'http://orders:99999/', 'http://orders/v1?x=%', 'http://ORDERS/V1/', 'http://orders/a//b/./c'));
+    fc.assert(
+      fc.property(fc.string({ maxLength: 8 }), text, fc.array(fc.string({ maxLength: 20 }), { maxLength: 3 }), fc.constantFrom('outbound', 'inbound', 'nope'), (method, url, headers, listener) => {
+        let r: ExplainRequest;
+        try {
+          r = explainRequestOf(method, url, headers);
+        } catch (e) {
+          expect(e).toBeInstanceOf(ExplainInputError);
+          return;
+        }
+        const e = explainListener(listener === 'inbound' ? orders : web, listener, r);
+        expect(typeof e.outcome).toBe('string');
+        expect(JSON.parse(JSON.stringify(e)).outcome).toBe(e.outcome);
+      }),
+      { numRuns: 500 },
+    );
   });
 });
