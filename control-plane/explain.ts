@@ -11,7 +11,10 @@
  */
 import { KIND_BY_TYPE_URL } from '../common/xds-types.js';
 import { WeftError } from '../common/errors.js';
-import { ExplainInputError, explainListener, explainRequestOf, xdsConfigOf, type ExplainRequest, type HopExplanation } from '../sidecar/explain/explain.js';
+import { ExplainInputError, explainListener, explainRequestOf, xdsConfigOf, type ExplainRequest } from '../sidecar/explain/explain.js';
+import type { Explanation, ProxyHop } from '../sidecar/explain/types.js';
+
+export type { Explanation, ProxyHop } from '../sidecar/explain/types.js';
 import type { NodeInfo } from './xds/node.js';
 import type { Snapshot } from './xds/snapshot.js';
 import { spiffeId } from './translate/tls.js';
@@ -36,22 +39,6 @@ export interface ExplainSource {
   snapshotOf(nodeId: string): Snapshot | undefined;
   /** The snapshot the current config gives a proxy that is not connected (nothing is registered). */
   previewSnapshot(node: NodeInfo): Snapshot;
-}
-
-export interface ProxyHop extends HopExplanation {
-  /** The proxy this hop was computed for: a connected node's id, or `(new <service> sidecar)`. */
-  readonly proxy: string;
-  readonly service: string;
-  readonly connected: boolean;
-  /** Resources of its snapshot the proxy would refuse (NACK), if any: it keeps older ones. */
-  readonly nacks: readonly string[];
-  /** The configuration revision the hop was computed on. */
-  readonly revision: number;
-}
-
-export interface Explanation {
-  readonly request: { method: string; url: string; from: string; namespace: string };
-  readonly hops: readonly ProxyHop[];
 }
 
 export function explain(src: ExplainSource, q: ExplainQuery): Explanation {

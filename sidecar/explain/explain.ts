@@ -25,89 +25,9 @@ import { DECODERS } from '../xds/types/index.js';
 import { Problems } from '../xds/types/decoded.js';
 import { TLS_MODE_KEY, TLS_MODE_MESH, upstreamTlsOf } from '../xds/types/tls.js';
 import type { SidecarListener, XdsListener } from '../xds/types/listener.js';
+import type { ActionView, ClusterView, EndpointView, ExplainRequest, FilterStep, HopExplanation } from './types.js';
 
-export interface ExplainRequest {
-  readonly method: string;
-  /** Lowercase host[:port] the request names. */
-  readonly authority: string;
-  /** Path as sent (normalized here, as the connection manager would). */
-  readonly path: string;
-  /** Query string with its '?', or ''. */
-  readonly search: string;
-  /** Request headers, names lowercase. */
-  readonly headers: Readonly<Record<string, string>>;
-  /** The peer's SPIFFE ID as the listener would see it (inbound with mTLS), if any. */
-  readonly principal?: string;
-  readonly remoteAddress?: string;
-}
-
-/** One endpoint of a cluster, with its health as the proxy knows it. */
-export interface EndpointView {
-  readonly address: string;
-  readonly zone: string;
-  readonly priority: number;
-  readonly weight: number;
-  readonly healthy: boolean;
-  /** Why not healthy: eds_unhealthy, failed_active_hc, outlier_ejected; empty when healthy. */
-  readonly health: readonly string[];
-  /** Reached with mTLS (a mesh endpoint), else plaintext. */
-  readonly mtls: boolean;
-}
-
-export interface ClusterView {
-  readonly name: string;
-  /** Its share of the route's requests, in percent (100 without a split). */
-  readonly percent: number;
-  readonly known: boolean;
-  readonly lbPolicy?: string;
-  readonly connectTimeoutMs?: number;
-  readonly endpoints?: readonly EndpointView[];
-  /** The identity the proxy expects of the peer (mTLS: of every endpoint, or of mesh endpoints only), or plaintext. */
-  readonly tls?: { readonly sni: string; readonly expectedIdentities: readonly string[]; readonly meshEndpointsOnly: boolean } | 'plaintext';
-  readonly circuitBreakers?: { readonly maxConnections: number; readonly maxPending: number; readonly maxRequests: number; readonly maxRetries: number };
-  readonly outlierDetection?: boolean;
-  readonly activeHealthCheck?: boolean;
-}
-
-export interface FilterStep {
-  readonly name: string;
-  /** allow, deny, requires, limits, applies; or skipped (disabled for this route / not in the chain). */
-  readonly effect: string;
-  readonly detail: string;
-}
-
-export type ActionView =
-  | {
-      readonly kind: 'forward';
-      readonly clusters: readonly ClusterView[];
-      readonly upstreamPath: string;
-      readonly hostRewrite?: string;
-      readonly timeoutMs: number;
-      readonly retry?: { readonly attempts: number; readonly on: readonly string[]; readonly statusCodes: readonly number[]; readonly perTryTimeoutMs: number; readonly backoffMs: readonly [number, number] };
-      readonly hashPolicy: readonly string[];
-      readonly mirrors: readonly string[];
-    }
-  | { readonly kind: 'redirect'; readonly status: number; readonly location: string }
-  | { readonly kind: 'direct'; readonly status: number; readonly body: string };
-
-export interface HopExplanation {
-  readonly listener: string;
-  readonly request: { readonly method: string; readonly authority: string; readonly path: string; readonly search: string; readonly principal?: string };
-  /** What happened before routing when the request does not get that far (path refused, no routes yet). */
-  readonly stoppedBefore?: string;
-  readonly routeConfig?: string;
-  readonly virtualHost?: { readonly name: string; readonly domains: readonly string[]; readonly why: string };
-  readonly otherVirtualHosts: ReadonlyArray<{ readonly name: string; readonly domains: readonly string[]; readonly why: string }>;
-  readonly routes: ReadonlyArray<{ readonly name: string; readonly match: string; readonly matched: boolean; readonly why?: string; readonly notTried?: boolean }>;
-  /** The matched route's name ('' when none): what the access log's `route` says. */
-  readonly route: string;
-  readonly filters: readonly FilterStep[];
-  readonly action?: ActionView;
-  /** The request's fate on this listener, in a line. */
-  readonly outcome: string;
-  /** A filter that refuses this request outright (its name), when one does. */
-  readonly refusedBy?: string;
-}
+export type { ActionView, ClusterView, EndpointView, ExplainRequest, FilterStep, HopExplanation } from './types.js';
 
 export interface ExplainOptions {
   /** A cluster's hosts with live health (a running proxy); undefined: health as EDS sent it. */
