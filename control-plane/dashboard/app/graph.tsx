@@ -34,7 +34,7 @@ type Selection = { kind: 'edge'; edge: EdgeRow } | { kind: 'node'; node: GraphNo
 const edgeId = (e: EdgeRow) => `${e.source}->${e.destination}`;
 
 function metricLines(m: Totals | null): string {
-  if (!m) return 'no traffic';
+  if (!m) return 'no inbound traffic';
   return `${rps(m.rps)} · ${pct(m.successRate)}\np50 ${ms(m.p50Ms)} · p99 ${ms(m.p99Ms)}`;
 }
 
@@ -140,12 +140,19 @@ export function GraphView() {
       if (!stopped) timer = setTimeout(tick, REFRESH_MS);
     };
     void tick();
+    // The canvas follows its box (the selection panel opening, a window resize).
+    const resized = new ResizeObserver(() => {
+      cy.resize();
+      cy.fit(undefined, 30);
+    });
+    resized.observe(box.current!);
     cy.on('tap', 'edge', (ev) => setSelected({ kind: 'edge', edge: ev.target.data('row') as EdgeRow }));
     cy.on('tap', 'node', (ev) => setSelected({ kind: 'node', node: ev.target.data('row') as GraphNode }));
     cy.on('tap', (ev) => ev.target === cy && setSelected(undefined));
     return () => {
       stopped = true;
       clearTimeout(timer);
+      resized.disconnect();
       cy.destroy();
       delete window.weftDashboard;
     };

@@ -138,10 +138,8 @@ function Waterfall({ traceId }: { traceId: string }) {
               </div>
               <div class="span-track">
                 <div class={`span-bar ${span.status === 'ERROR' ? 'err' : ''}`} style={{ left: `${left}%`, width: `${width}%` }} />
-                <span class="span-dur" style={{ left: `${Math.min(left + width, 88)}%` }}>
-                  {ms(dur)}
-                </span>
               </div>
+              <div class="span-dur">{ms(dur)}</div>
             </div>
           );
         })}
