@@ -1,7 +1,7 @@
 /**
  * The service graph: services as nodes (inbound golden metrics), calls as edges (outbound
  * reports of the caller's sidecars), coloured by success rate, refreshed every 5 s. Laid out by
- * cytoscape (breadthfirst for small meshes, cose for large ones) only when the set of nodes or
+ * cytoscape (breadthfirst for small meshes, concentric rings by traffic for large ones) only when the set of nodes or
  * edges changes, so a refresh moves nothing. Clicking an edge or node lists its failing and slow
  * traces, linked to the trace view.
  *
@@ -38,10 +38,25 @@ function metricLines(m: Totals | null): string {
   return `${rps(m.rps)} · ${pct(m.successRate)}\np50 ${ms(m.p50Ms)} · p99 ${ms(m.p99Ms)}`;
 }
 
+const nodeLabel = (n: GraphNode) => `${n.service}${n.namespace && n.namespace !== 'default' ? `.${n.namespace}` : ''}\n${metricLines(n.metrics)}`;
+
+/**
+ * A node's box from its label (11 px text): computed here rather than with cytoscape's
+ * `width: label`, which measures every label's text and made laying out 200 services take a second.
+ */
+function boxOf(label: string): { w: number; h: number } {
+  const lines = label.split('\n');
+  return { w: Math.max(...lines.map((l) => l.length)) * 6.4 + 20, h: lines.length * 14 + 16 };
+}
+
+/** Past this many services, edges carry no label (their figures are in the panel a click opens). */
+const LABELLED_EDGES_UP_TO = 40;
+
 function elementsOf(g: Graph): ElementDefinition[] {
+  const edgeLabels = g.nodes.length <= LABELLED_EDGES_UP_TO;
   const nodes = g.nodes.map((n) => ({
     group: 'nodes' as const,
-    data: { id: n.id, label: `${n.service}${n.namespace && n.namespace !== 'default' ? `.${n.namespace}` : ''}\n${metricLines(n.metrics)}`, colour: HEALTH_COLOUR[health(n.metrics?.successRate)], health: health(n.metrics?.successRate), rps: n.metrics?.rps ?? 0, successRate: n.metrics?.successRate ?? null },
+    data: { id: n.id, label: nodeLabel(n), ...boxOf(nodeLabel(n)), colour: HEALTH_COLOUR[health(n.metrics?.successRate)], health: health(n.metrics?.successRate), rps: n.metrics?.rps ?? 0, successRate: n.metrics?.successRate ?? null },
   }));
   const edges = g.edges.map((e) => ({
     group: 'edges' as const,
@@ -49,7 +64,7 @@ function elementsOf(g: Graph): ElementDefinition[] {
       id: edgeId(e),
       source: e.source,
       target: e.destination,
-      label: `${rps(e.rps)} · ${pct(e.successRate)} · p50 ${ms(e.p50Ms)} p99 ${ms(e.p99Ms)}`,
+      label: edgeLabels ? `${rps(e.rps)} · ${pct(e.successRate)} · p50 ${ms(e.p50Ms)} p99 ${ms(e.p99Ms)}` : '',
       colour: HEALTH_COLOUR[health(e.successRate)],
       health: health(e.successRate),
       width: 2 + Math.min(6, Math.log2(1 + e.rps)),
@@ -74,10 +89,12 @@ const STYLE: cytoscape.StylesheetJson = [
       'text-wrap': 'wrap',
       'text-valign': 'center',
       'text-halign': 'center',
-      width: 'label',
-      height: 'label',
-      padding: '10px',
+      width: 'data(w)',
+      height: 'data(h)',
       'border-width': 0,
+      // Zoomed out on a large mesh, labels too small to read are not drawn (drawing them is most
+      // of the cost); zoom in to read them.
+      'min-zoomed-font-size': 7,
     },
   },
   { selector: 'node:selected', style: { 'border-width': 3, 'border-color': '#1f2a37' } },
@@ -95,6 +112,7 @@ const STYLE: cytoscape.StylesheetJson = [
       'text-background-color': '#ffffff',
       'text-background-opacity': 0.9,
       'text-background-padding': '2px',
+      'min-zoomed-font-size': 7,
     },
   },
   { selector: 'edge:selected', style: { 'line-style': 'dashed' } },
@@ -108,7 +126,7 @@ export function GraphView() {
   const [selected, setSelected] = useState<Selection>();
 
   useEffect(() => {
-    const cy = cytoscape({ container: box.current!, style: STYLE, wheelSensitivity: 0.3, minZoom: 0.2, maxZoom: 3 });
+    const cy = cytoscape({ container: box.current!, style: STYLE, wheelSensitivity: 0.3, minZoom: 0.02, maxZoom: 3 });
     cyRef.current = cy;
     let refreshes = 0;
     window.weftDashboard = {
@@ -143,7 +161,7 @@ export function GraphView() {
     // The canvas follows its box (the selection panel opening, a window resize).
     const resized = new ResizeObserver(() => {
       cy.resize();
-      cy.fit(undefined, 30);
+      cy.fit(cy.nodes(), 30);
     });
     resized.observe(box.current!);
     cy.on('tap', 'edge', (ev) => setSelected({ kind: 'edge', edge: ev.target.data('row') as EdgeRow }));
@@ -176,7 +194,7 @@ export function GraphView() {
           <span class="legend">
             <i style={{ background: HEALTH_COLOUR.good }} /> ≥ 99 % <i style={{ background: HEALTH_COLOUR.warn }} /> ≥ 95 % <i style={{ background: HEALTH_COLOUR.bad }} /> below <i style={{ background: HEALTH_COLOUR.idle }} /> no traffic
           </span>
-          <button class="link" onClick={() => cyRef.current?.fit(undefined, 30)}>
+          <button class="link" onClick={() => cyRef.current?.fit(cyRef.current.nodes(), 30)}>
             Fit
           </button>
         </div>
@@ -213,8 +231,16 @@ function draw(cy: Core, g: Graph): void {
     }
   });
   if (changed) {
-    const small = g.nodes.length <= 40;
-    cy.layout(small ? { name: 'breadthfirst', directed: true, spacingFactor: 1.3, padding: 30, animate: false } : { name: 'cose', animate: false, padding: 30, nodeRepulsion: () => 400_000, idealEdgeLength: () => 120 }).run();
+    // Small meshes: callers above callees. Large ones: rings by traffic, busiest in the middle
+    // (linear time; a force-directed layout of 200 services took seconds on a loaded machine).
+    // Fitted to the nodes alone: the bounds of every edge label cost more than the layout.
+    const small = g.nodes.length <= LABELLED_EDGES_UP_TO;
+    cy.layout(
+      small
+        ? { name: 'breadthfirst', directed: true, spacingFactor: 1.3, animate: false, fit: false }
+        : { name: 'concentric', concentric: (n: cytoscape.NodeSingular) => Number(n.data('rps')) + n.degree(false), levelWidth: () => Math.max(1, g.nodes.length / 8), minNodeSpacing: 20, animate: false, fit: false },
+    ).run();
+    cy.fit(cy.nodes(), 30);
   }
 }
 

@@ -2,7 +2,7 @@
  * Connected proxies (GET /v1/proxies, every replica's): sync state per resource type with NACK
  * reasons, the replica each is on, the configuration revision it is served, and its workload
  * certificate's expiry (GET /v1/proxies/{id}/secrets, fetched for the rows shown). Refreshed
- * every 5 s; a filter narrows by node id, service or state; at most PAGE rows are drawn.
+ * every 5 s; a filter narrows by node id, service or state; at most PAGE (100) rows are drawn.
  */
 import { useEffect, useMemo, useState } from 'preact/hooks';
 import { api } from './api.js';
@@ -16,7 +16,7 @@ const TYPES = [
   ['endpoint', 'EDS'],
   ['secret', 'SDS'],
 ] as const;
-const PAGE = 200;
+const PAGE = 100;
 const STATE_CLASS: Record<SyncState, string> = { SYNCED: 'good', STALE: 'warn', NACKED: 'bad' };
 
 export function ProxiesView() {
