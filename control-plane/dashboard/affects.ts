@@ -15,15 +15,9 @@ import type { MeshModel, MeshResource } from '../config/types.js';
 import type { NodeInfo } from '../xds/node.js';
 import type { Snapshot } from '../xds/snapshot.js';
 import { TYPE_URL } from '../../common/xds-types.js';
+import type { AffectedProxy } from './wire.js';
 
-export interface AffectedProxy {
-  nodeId: string;
-  role: string;
-  service?: string;
-  namespace: string;
-  /** Why: the xDS resources (or the Gateway) that tie it to the resource, at most three. */
-  via: string[];
-}
+export type { AffectedProxy };
 
 interface Targets {
   all: boolean;

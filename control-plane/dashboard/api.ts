@@ -14,20 +14,10 @@ import { KINDS } from '../config/model.js';
 import { presentResource } from '../config/kinds/index.js';
 import type { Kind } from '../config/types.js';
 import type { ControlPlane } from '../control-plane.js';
-import type { LoadStore, Totals } from '../telemetry/load-store.js';
+import type { LoadStore } from '../telemetry/load-store.js';
+import type { GraphNode } from './wire.js';
 import { affectedProxies } from './affects.js';
 import type { ApplyHistory } from './history.js';
-
-/** A service of the graph: its inbound golden metrics over the window (null: no inbound traffic seen). */
-export interface GraphNode {
-  /** `<service>.<namespace>` */
-  id: string;
-  service: string;
-  namespace: string;
-  /** Declared by a Service resource (false: only seen in load reports). */
-  declared: boolean;
-  metrics: Totals | null;
-}
 
 export interface DashboardApiDeps {
   controlPlane: ControlPlane;

@@ -4,16 +4,9 @@
  * In memory and per replica: a restart forgets them, and on etcd each replica lists the changes
  * made through it (the store keeps resources, not a change log).
  */
-import type { ApplyAction } from '../control-plane.js';
-import type { ResourceKey } from '../config/types.js';
+import type { HistoryEntry } from './wire.js';
 
-export interface HistoryEntry {
-  revision: number;
-  /** ISO time the change was committed. */
-  at: string;
-  /** The resources it changed, each with what happened to it. */
-  changes: Array<{ key: ResourceKey; action: Exclude<ApplyAction, 'unchanged'> | 'deleted' }>;
-}
+export type { HistoryEntry };
 
 export class ApplyHistory {
   readonly #entries: HistoryEntry[] = [];

@@ -13,6 +13,9 @@
  */
 import { LATENCY_METRIC_PREFIX, parseConsumerService, parseRouteService, RATE_LIMITED_METRIC } from '../../common/lrs-service.js';
 import type { LoadStatsRequest } from '../../proto/gen/envoy/service/load_stats/v3/lrs_pb.js';
+import type { EdgeRow, StatRow, Totals } from './stat-types.js';
+// The rows' JSON lives in a module without imports, so the dashboard (a browser program) reads the same types.
+export type { EdgeRow, StatRow, Totals } from './stat-types.js';
 
 interface Entry {
   direction: string;
@@ -58,35 +61,6 @@ interface NodeLoad {
   namespace: string;
   reports: Report[];
   last: number;
-}
-
-/** The figures of a row of query() and queryEdges(). */
-export interface Totals {
-  requests: number;
-  success: number;
-  errors: number;
-  /** 0..1; null when nothing finished. */
-  successRate: number | null;
-  rps: number;
-  p50Ms: number | null;
-  p95Ms: number | null;
-  p99Ms: number | null;
-  /** Sidecars whose reports make up the row. */
-  sidecars: number;
-}
-
-export interface StatRow extends Totals {
-  /** `<service>.<namespace>`; for a per-route query also the route. */
-  service: string;
-  route?: string;
-  direction: string;
-}
-
-/** One edge of the service graph (queryEdges): calls from `source` to `destination`, both `<service>.<namespace>`. */
-export interface EdgeRow extends Totals {
-  /** '' for sidecars that register no service. */
-  source: string;
-  destination: string;
 }
 
 /** One consumer's row of `weft stat --by consumer`. */

@@ -12,15 +12,12 @@ import { randomBytes } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { create } from '@bufbuild/protobuf';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TYPE_URL } from '../../common/xds-types.js';
 import { silentLogger } from '../../common/log.js';
 import { startControlPlane, type RunningControlPlane } from '../../control-plane/main.js';
-import { makeResource, Snapshot } from '../../control-plane/xds/snapshot.js';
-import { ClusterSchema, Cluster_LbPolicy, type Cluster } from '../../proto/gen/envoy/config/cluster/v3/cluster_pb.js';
 import { launchBrowser } from '../harness/browser.js';
+import { scriptBadCluster } from '../harness/bad-cluster.js';
 import { eventually, registerControlPlane, ROOT, startInstance, startSidecar, tempDir, waitForHosts, type Instance, type SidecarProc } from '../harness/processes.js';
 
 const ORDERS = 'outbound|8080||orders.default';
@@ -97,21 +94,9 @@ describe('the dashboard in a real browser', () => {
     }, 20_000, 250);
 
     // One proxy NACKs: billing's orders Cluster with an lb_policy the sidecar does not implement.
-    const cache = cp.controlPlane.cache;
-    let injected: Snapshot | undefined;
-    const inject = () => {
-      const snap = cache.getSnapshot('billing-1.default')!;
-      const bad = [...snap.resources.values()].flatMap((set) => [...set.values()]).map((r) => {
-        if (r.typeUrl !== TYPE_URL.cluster || r.name !== ORDERS) return r;
-        const c = create(ClusterSchema, r.message as Cluster);
-        c.lbPolicy = Cluster_LbPolicy.MAGLEV;
-        return makeResource(TYPE_URL.cluster, r.name, ClusterSchema, c, r.refs);
-      });
-      cache.setSnapshot('billing-1.default', (injected = new Snapshot(bad)));
-    };
-    inject();
+    const bad = scriptBadCluster(cp.controlPlane.cache, 'billing-1.default', ORDERS);
     await eventually(async () => {
-      if (cache.getSnapshot('billing-1.default') !== injected) inject();
+      bad.keep();
       const { items } = (await (await fetch(`${admin}/v1/proxies`, { headers: { authorization: `Bearer ${cp.token}` } })).json()) as { items: Array<{ nodeId: string; types: { cluster?: { state: string } } }> };
       return items.find((p) => p.nodeId === 'billing-1.default')?.types.cluster?.state === 'NACKED';
     }, 15_000, 200);
