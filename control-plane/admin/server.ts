@@ -200,7 +200,7 @@ export class AdminServer {
     const url = parseUrl(req.url ?? '/');
     const path = url.pathname;
     if (path === '/healthz') return send(res, 200, { ok: true });
-    if ((req.method === 'GET' || req.method === 'HEAD') && this.#files.serve(path, res)) return;
+    if ((req.method === 'GET' || req.method === 'HEAD') && this.#files.serve(path, req.headers, res)) return;
     if (req.method === 'POST' && path === '/v1/login') {
       const b = (await readJson(req)) as { token?: unknown } | null;
       if (typeof b?.token !== 'string' || !tokenMatches(this.#deps.token, `Bearer ${b.token}`)) throw new WeftError('ADMIN_UNAUTHORIZED', 'wrong admin token (it is in the control plane\'s data directory, file admin-token)');

@@ -60,6 +60,7 @@ function elementsOf(g: Graph): ElementDefinition[] {
   }));
   const edges = g.edges.map((e) => ({
     group: 'edges' as const,
+    classes: edgeLabels ? '' : 'many',
     data: {
       id: edgeId(e),
       source: e.source,
@@ -116,6 +117,8 @@ const STYLE: cytoscape.StylesheetJson = [
     },
   },
   { selector: 'edge:selected', style: { 'line-style': 'dashed' } },
+  // Large meshes: straight edges (bezier curves for hundreds of edges cost most of the drawing).
+  { selector: 'edge.many', style: { 'curve-style': 'straight', 'arrow-scale': 0.8 } },
 ];
 
 export function GraphView() {
@@ -225,7 +228,7 @@ function draw(cy: Core, g: Graph): void {
       const el = cy.getElementById(d.data.id!);
       if (el.nonempty()) el.data(data);
       else {
-        cy.add({ group: d.group!, data });
+        cy.add({ group: d.group!, data, ...(d.classes ? { classes: d.classes } : {}) });
         changed = true;
       }
     }

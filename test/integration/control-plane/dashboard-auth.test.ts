@@ -51,7 +51,11 @@ describe('dashboard login, session cookie and CSRF on the admin server', () => {
     expect(page.headers.get('content-type')).toContain('text/html');
     expect(await page.text()).toContain('<title>Weft</title>');
     expect(page.headers.get('content-security-policy')).toMatch(/default-src 'none'; script-src 'self';.*connect-src 'self'/);
-    expect((await fetch(`${base}/dashboard/app.js`)).headers.get('content-type')).toContain('text/javascript');
+    const js = await fetch(`${base}/dashboard/app.js`);
+    expect(js.headers.get('content-type')).toContain('text/javascript');
+    // Revalidated on each load: unchanged, a 304 (the browser keeps the script it compiled).
+    expect(js.headers.get('cache-control')).toBe('no-cache');
+    expect((await fetch(`${base}/dashboard/app.js`, { headers: { 'if-none-match': js.headers.get('etag')! } })).status).toBe(304);
     const bare = await fetch(`${base}/dashboard`, { redirect: 'manual' });
     expect([bare.status, bare.headers.get('location')]).toEqual([308, '/dashboard/']);
     expect((await fetch(`${base}/dashboard/admin-token`)).status).toBe(404);
