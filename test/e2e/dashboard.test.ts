@@ -119,6 +119,7 @@ describe('the dashboard in a real browser', () => {
     await page.click('form.login button[type=submit]');
     await page.waitForSelector('form.login .error');
     expect(await page.textContent('form.login .error')).toContain('wrong admin token');
+    await page.screenshot({ path: join(SHOTS, 'dashboard-login.png') });
     await page.fill('input[name=token]', cp.token);
     await page.click('form.login button[type=submit]');
     await page.waitForSelector('header nav a[data-tab=graph].active');

@@ -48,7 +48,7 @@ export function ConfigView({ selected }: { selected: string | undefined }) {
         </ul>
       </div>
       <div class="resource-detail">
-        {current ? <Resource rkey={current} /> : <p class="muted">No resources stored yet: apply some with <code>weft apply -f FILE</code>.</p>}
+        {current ? <Resource key={current} rkey={current} /> : <p class="muted">No resources stored yet: apply some with <code>weft apply -f FILE</code>.</p>}
         <h3>Recent applies</h3>
         {history.length === 0 && <p class="muted">None through this replica since it started.</p>}
         <ul class="history">

@@ -54,7 +54,7 @@ export function ProxiesView() {
     const match = (p: ProxyStatusJson) => !f || p.nodeId.toLowerCase().includes(f) || (p.service ?? '').includes(f) || states(p).some((s) => s.toLowerCase() === f);
     // NACKed proxies first: they are why one opens this view.
     const rank = (p: ProxyStatusJson) => (states(p).includes('NACKED') ? 0 : states(p).includes('STALE') ? 1 : 2);
-    return (items ?? []).filter(match).sort((a, b) => rank(a) - rank(b) || a.nodeId.localeCompare(b.nodeId));
+    return (items ?? []).filter(match).sort((a, b) => rank(a) - rank(b) || a.nodeId.localeCompare(b.nodeId, undefined, { numeric: true }));
   }, [items, filter]);
 
   // Certificate expiry of the rows drawn, four requests at a time, each proxy once.
