@@ -178,6 +178,20 @@ describe('the dashboard in a real browser', () => {
     expect(attrs).toContain('500');
     expect(attrs).toContain('ERROR');
     await page.screenshot({ path: join(SHOTS, 'dashboard-trace.png') });
+    // The search: orders' traces with errors only, none shorter than 0 ms.
+    await page.click('a[href="#/traces"]');
+    await page.fill('input[name=service]', 'orders');
+    await page.fill('input[name=minDurationMs]', '0');
+    await page.check('input[name=errors]');
+    await page.click('form.search button[type=submit]');
+    await page.waitForFunction(() => (document.querySelector('table.grid tbody')?.textContent ?? '').length > 0);
+    const found = (await page.evaluate("[...document.querySelectorAll('table.grid tbody tr')].map((tr) => [...tr.children].map((td) => td.textContent))")) as string[][];
+    expect(found.length).toBeGreaterThanOrEqual(10);
+    for (const [, , services, , errors] of found) {
+      expect(services).toContain('orders');
+      expect(Number(errors)).toBeGreaterThan(0);
+    }
+    await page.screenshot({ path: join(SHOTS, 'dashboard-traces.png') });
   });
 
   it('shows the NACKed proxy with its reason on the Proxies tab', async () => {
