@@ -52,6 +52,7 @@ import { DashboardFiles } from '../dashboard/serve.js';
 import { csrfSafe, Sessions, CSRF_HEADER } from '../dashboard/session.js';
 import { ApplyHistory } from '../dashboard/history.js';
 import { DashboardApi, windowOf } from '../dashboard/api.js';
+import type { AffectedProxy } from '../dashboard/wire.js';
 
 /** Largest request body (an apply's JSON): 16 MiB, several times a 20,000-document configuration. */
 export const MAX_BODY = 16 * 1024 * 1024;
@@ -163,6 +164,16 @@ export class AdminServer {
     merged.absorb(loads.exportWindow(windowMs));
     for (const a of answers) if (a.body) merged.absorb(a.body);
     return { loads: merged, ...unreachable(answers) };
+  }
+
+  /** The proxies a resource affects on every replica: each one knows its own proxies' snapshots. */
+  async #affectedEverywhere(path: string, mine: AffectedProxy[], local: boolean): Promise<{ items: AffectedProxy[]; unreachable?: Record<string, string> }> {
+    const self = this.#self();
+    const items = self ? mine.map((p) => ({ ...p, replica: self })) : mine;
+    if (local || !this.#peers().length) return { items };
+    const answers = await askPeers<{ items: AffectedProxy[] }>(this.#peers(), path, this.#deps.replicaAuth!);
+    const all = [...items, ...answers.flatMap((a) => a.body?.items ?? [])].sort((a, b) => (a.nodeId < b.nodeId ? -1 : a.nodeId > b.nodeId ? 1 : 0));
+    return { items: all, ...unreachable(answers) };
   }
 
   async #traceEverywhere(tid: string, mine: StoredSpan[]): Promise<{ summary: TraceSummary; spans: StoredSpan[] } | undefined> {
@@ -291,6 +302,7 @@ export class AdminServer {
     }
     if (m === 'GET') {
       const answer = await this.#dashboard.get(parts, url.searchParams);
+      if (answer !== undefined && parts[1] === 'resources' && parts[5] === 'proxies') return send(res, 200, await this.#affectedEverywhere(path, (answer as { items: AffectedProxy[] }).items, local));
       if (answer !== undefined) return send(res, 200, answer);
     }
     const traces = this.#deps.traces;
@@ -410,7 +422,7 @@ export class AdminServer {
 /** Answers to another replica are signed (fan-out.ts): the signer for each such response. */
 const signers = new WeakMap<ServerResponse, (text: string) => Record<string, string>>();
 /** What a replica credential may read: the fan-out queries. */
-const REPLICA_PATHS = /^\/v1\/(proxies|load-export|traces(\/[0-9a-fA-F]{32})?)$/;
+const REPLICA_PATHS = /^\/v1\/(proxies|load-export|traces(\/[0-9a-fA-F]{32})?|resources\/[A-Za-z]+\/[a-z0-9-]+\/[a-z0-9-]+\/proxies)$/;
 
 function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const text = JSON.stringify(body);

@@ -4,7 +4,8 @@
  *   GET /v1/graph[?windowMs=]                         -> {windowMs, nodes: GraphNode[], edges: EdgeRow[]}
  *   GET /v1/history[?limit=]                          -> {items: HistoryEntry[]}   (this replica's, in memory)
  *   GET /v1/resources/{kind}/{namespace}/{name}       -> {resource, yaml}
- *   GET /v1/resources/{kind}/{namespace}/{name}/proxies -> {items: AffectedProxy[]} (this replica's proxies)
+ *   GET /v1/resources/{kind}/{namespace}/{name}/proxies -> {items: AffectedProxy[]} (this replica's; the
+ *                                                      admin server adds the other replicas')
  *
  * Authentication is the admin server's (bearer token or the dashboard session cookie).
  */

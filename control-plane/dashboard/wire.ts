@@ -23,6 +23,8 @@ export interface AffectedProxy {
   namespace: string;
   /** Why: the xDS resources (or the Gateway) that tie it to the resource, at most three. */
   via: string[];
+  /** The control-plane replica the proxy is connected to (replicas on etcd). */
+  replica?: string;
 }
 
 /** One change of the apply history (GET /v1/history). */

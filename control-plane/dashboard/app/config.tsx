@@ -89,13 +89,14 @@ function Resource({ rkey }: { rkey: string }) {
         {yaml ?? 'Loading…'}
       </pre>
       <h3>Proxies it affects{proxies ? ` (${proxies.length})` : ''}</h3>
-      {proxies && proxies.length === 0 && <p class="muted">No connected proxy on this replica.</p>}
+      {proxies && proxies.length === 0 && <p class="muted">No connected proxy.</p>}
       <table class="grid">
         <tbody>
           {proxies?.map((p) => (
             <tr key={p.nodeId}>
               <td class="mono">{p.nodeId}</td>
               <td>{p.role}</td>
+              {p.replica !== undefined && <td>{p.replica}</td>}
               <td class="muted">{p.via.join(', ')}</td>
             </tr>
           ))}
