@@ -39,11 +39,13 @@ proto-check: proto ## fail if regenerating proto/gen changes anything
 	@git diff --exit-code --stat -- proto/gen && test -z "$$(git status --porcelain -- proto/gen)" \
 	  || { echo "proto/gen is stale: run make proto and commit"; exit 1; }
 
-build: $(NODE_MODULES) ## compile TypeScript into dist/
+build: $(NODE_MODULES) ## compile TypeScript into dist/ and bundle the dashboard into dist/dashboard/
 	npx tsc -p tsconfig.json
+	node scripts/build-dashboard.mjs
 
-typecheck: $(NODE_MODULES) ## type-check sources, tests and benchmarks (vitest itself does not)
+typecheck: $(NODE_MODULES) ## type-check sources, tests, benchmarks and the dashboard (vitest itself does not)
 	npx tsc -p tsconfig.test.json
+	npx tsc -p control-plane/dashboard/tsconfig.json --noEmit
 
 test: install build typecheck ## install everything, build, run all tests
 	@mkdir -p build

@@ -19,6 +19,11 @@
  *   GET    /v1/traces/{traceId}                                    -> {summary, spans}
  *   GET    /v1/stats[?windowMs=&direction=inbound|outbound|gateway&service=&by=consumer]  -> {items: StatRow[] | ConsumerStatRow[]}
  *   GET    /healthz, /metrics
+ *   GET    /dashboard/ (static, no auth), POST /v1/login {token}, POST /v1/logout; and the dashboard's
+ *          reads: /v1/graph, /v1/history, /v1/resources/{kind}/{ns}/{name}[/proxies] (dashboard/api.ts)
+ *
+ * The dashboard's session cookie (dashboard/session.ts) is accepted instead of the bearer token;
+ * with it, a request other than GET needs `x-weft-csrf: 1`.
  *
  * Client input is decoded where it can fail, and each failure is a 4xx naming what was wrong: a
  * malformed URL or percent-encoding 400, a body over MAX_BODY 413, and applies are parsed and
@@ -46,6 +51,11 @@ import { askPeers, replicaAnswerHeaders, verifyReplicaRequest, type PeerAnswer, 
 import { LoadStore, type ExportedLoad } from '../telemetry/load-store.js';
 import { TraceStore, type StoredSpan, type TraceSummary } from '../telemetry/trace-store.js';
 import { identityWarning } from '../config/warnings.js';
+import { DashboardFiles } from '../dashboard/serve.js';
+import { csrfSafe, Sessions, CSRF_HEADER } from '../dashboard/session.js';
+import { ApplyHistory } from '../dashboard/history.js';
+import { DashboardApi, windowOf } from '../dashboard/api.js';
+import type { AffectedProxy } from '../dashboard/wire.js';
 
 /** Largest request body (an apply's JSON): 16 MiB, several times a 20,000-document configuration. */
 export const MAX_BODY = 16 * 1024 * 1024;
@@ -75,6 +85,8 @@ export interface AdminDeps {
   replicaAuth?: ReplicaAuth;
   /** Limits of the off-loop apply decoder (tests lower them). */
   decoder?: ApplyDecoderOptions;
+  /** Where the dashboard's built files are (default: dist/dashboard). */
+  dashboardDir?: string;
 }
 
 /** Replicas that did not answer a fan-out, by name, with why (absent when all answered). */
@@ -102,11 +114,19 @@ export class AdminServer {
   readonly #log: Logger;
   readonly #server: Server;
   readonly #decoder: ApplyDecoder;
+  readonly #files: DashboardFiles;
+  readonly #sessions: Sessions;
+  readonly #history = new ApplyHistory();
+  readonly #dashboard: DashboardApi;
 
   constructor(deps: AdminDeps) {
     this.#deps = deps;
     this.#log = deps.logger ?? silentLogger;
     this.#decoder = new ApplyDecoder(deps.decoder);
+    this.#files = new DashboardFiles(deps.dashboardDir);
+    this.#sessions = new Sessions(deps.token);
+    const loads = deps.loads;
+    this.#dashboard = new DashboardApi({ controlPlane: deps.controlPlane, history: this.#history, ...(loads ? { loads: (w: number) => this.#mergedLoads(loads, w) } : {}) });
     this.#server = createServer((req, res) => {
       this.#handle(req, res).catch((e: unknown) => this.#fail(res, e));
     });
@@ -137,6 +157,26 @@ export class AdminServer {
   #peers(): Array<{ name: string; admin: string }> {
     if (!this.#deps.replicaAuth) return [];
     return (this.#deps.replicas?.() ?? []).filter((r) => !r.self);
+  }
+
+  /** Every replica's load reports of the window in one store (each sidecar reports to the replica it is connected to). */
+  async #mergedLoads(loads: LoadStore, windowMs: number): Promise<{ loads: LoadStore; unreachable?: Record<string, string> }> {
+    if (!this.#peers().length) return { loads };
+    const answers = await askPeers<ExportedLoad>(this.#peers(), `/v1/load-export?windowMs=${windowMs}`, this.#deps.replicaAuth!);
+    const merged = new LoadStore();
+    merged.absorb(loads.exportWindow(windowMs));
+    for (const a of answers) if (a.body) merged.absorb(a.body);
+    return { loads: merged, ...unreachable(answers) };
+  }
+
+  /** The proxies a resource affects on every replica: each one knows its own proxies' snapshots. */
+  async #affectedEverywhere(path: string, mine: AffectedProxy[], local: boolean): Promise<{ items: AffectedProxy[]; unreachable?: Record<string, string> }> {
+    const self = this.#self();
+    const items = self ? mine.map((p) => ({ ...p, replica: self })) : mine;
+    if (local || !this.#peers().length) return { items };
+    const answers = await askPeers<{ items: AffectedProxy[] }>(this.#peers(), path, this.#deps.replicaAuth!);
+    const all = [...items, ...answers.flatMap((a) => a.body?.items ?? [])].sort((a, b) => (a.nodeId < b.nodeId ? -1 : a.nodeId > b.nodeId ? 1 : 0));
+    return { items: all, ...unreachable(answers) };
   }
 
   async #traceEverywhere(tid: string, mine: StoredSpan[]): Promise<{ summary: TraceSummary; spans: StoredSpan[] } | undefined> {
@@ -174,6 +214,13 @@ export class AdminServer {
     const url = parseUrl(req.url ?? '/');
     const path = url.pathname;
     if (path === '/healthz') return send(res, 200, { ok: true });
+    if ((req.method === 'GET' || req.method === 'HEAD') && this.#files.serve(path, req.headers, res)) return;
+    if (req.method === 'POST' && path === '/v1/login') {
+      const b = (await readJson(req)) as { token?: unknown } | null;
+      if (typeof b?.token !== 'string' || !tokenMatches(this.#deps.token, `Bearer ${b.token}`)) throw new WeftError('ADMIN_UNAUTHORIZED', 'wrong admin token (it is in the control plane\'s data directory, file admin-token)');
+      return send(res, 200, { ok: true }, { 'set-cookie': this.#sessions.issue() });
+    }
+    if (req.method === 'POST' && path === '/v1/logout') return send(res, 200, { ok: true }, { 'set-cookie': Sessions.clear() });
     if (path === '/metrics') {
       const text = await this.#deps.metrics();
       res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' });
@@ -185,7 +232,8 @@ export class AdminServer {
     const fromReplica = ra && url.searchParams.get('local') === '1' ? verifyReplicaRequest(ra, req.headers.authorization, req.method ?? 'GET', req.url ?? '/') : undefined;
     if (fromReplica) signers.set(res, (text) => replicaAnswerHeaders(ra!, req.url ?? '/', fromReplica.ts, text));
     else if (!tokenMatches(this.#deps.token, req.headers.authorization)) {
-      throw new WeftError('ADMIN_UNAUTHORIZED', 'missing or wrong bearer token (see `weft --help`: --token or WEFT_TOKEN)');
+      if (!this.#sessions.valid(req.headers)) throw new WeftError('ADMIN_UNAUTHORIZED', 'missing or wrong bearer token (see `weft --help`: --token or WEFT_TOKEN)');
+      if (!csrfSafe(req.method ?? 'GET', req.headers)) throw new WeftError('ADMIN_UNAUTHORIZED', `a change authenticated by the dashboard's session cookie needs the header ${CSRF_HEADER}: 1`);
     }
     if (fromReplica && !REPLICA_PATHS.test(path)) throw new WeftError('ADMIN_UNAUTHORIZED', `a replica credential reads only ${REPLICA_PATHS.source}`);
     const cp = this.#deps.controlPlane;
@@ -199,7 +247,9 @@ export class AdminServer {
       const ifRev = url.searchParams.get('ifRevision');
       if (ifRev !== null && !/^\d{1,15}$/.test(ifRev)) throw new WeftError('ADMIN_BAD_REQUEST', `ifRevision must be a revision number, got ${JSON.stringify(ifRev.slice(0, 40))}`);
       const decoded = await this.#decoder.decode(await readBody(req));
-      return send(res, 200, await cp.applyValidated(decoded, ifRev === null ? { dryRun } : { dryRun, ifRevision: Number(ifRev) }));
+      const result = await cp.applyValidated(decoded, ifRev === null ? { dryRun } : { dryRun, ifRevision: Number(ifRev) });
+      if (!dryRun) this.#history.record(result.revision, result.resources.flatMap((r) => (r.action === 'unchanged' ? [] : [{ key: r.key, action: r.action }])));
+      return send(res, 200, result);
     }
     if (m === 'GET' && path === '/v1/resources') {
       const kind = url.searchParams.get('kind') ?? undefined;
@@ -215,7 +265,9 @@ export class AdminServer {
     if (m === 'DELETE' && parts[0] === 'v1' && parts[1] === 'resources' && parts.length === 5) {
       const [, , kind, ns, name] = parts as [string, string, string, string, string];
       if (!KINDS.includes(kind as Kind)) throw new WeftError('ADMIN_BAD_REQUEST', `unknown kind '${kind}' (known: ${KINDS.join(', ')})`);
-      return send(res, 200, await cp.delete([`${kind}/${ns}/${name}`]));
+      const result = await cp.delete([`${kind}/${ns}/${name}`]);
+      this.#history.record(result.revision, result.deleted.map((key) => ({ key, action: 'deleted' as const })));
+      return send(res, 200, result);
     }
     if (m === 'POST' && path === '/v1/delete') {
       // Several resources in one change (`weft delete -f FILE`): ones that reference each other go together.
@@ -270,25 +322,21 @@ export class AdminServer {
     let loads = this.#deps.loads;
     if (loads && m === 'GET' && path === '/v1/stats') {
       const q = url.searchParams;
-      const w = q.get('windowMs') ?? '60000';
-      if (!(Number(w) >= 1000 && Number(w) <= 15 * 60_000)) throw new WeftError('ADMIN_BAD_REQUEST', 'windowMs: want milliseconds from 1000 (1s) to 900000 (15m)');
+      const w = windowOf(q);
       const by = q.get('by') ?? 'service';
       if (by !== 'service' && by !== 'consumer') throw new WeftError('ADMIN_BAD_REQUEST', `by: want service or consumer, got '${by}'`);
       const direction = q.get('direction') ?? (by === 'consumer' ? 'gateway' : 'inbound');
       if (direction !== 'inbound' && direction !== 'outbound' && direction !== 'gateway') throw new WeftError('ADMIN_BAD_REQUEST', `direction: want inbound, outbound or gateway, got '${direction}'`);
       const service = q.get('service') ?? undefined;
       let missing = {};
-      if (!local && this.#peers().length) {
-        // Each sidecar reports to the replica it is connected to: merge every replica's reports.
-        const answers = await askPeers<ExportedLoad>(this.#peers(), `/v1/load-export?windowMs=${Number(w)}`, this.#deps.replicaAuth!);
-        const merged = new LoadStore();
-        merged.absorb(loads.exportWindow(Number(w)));
-        for (const a of answers) if (a.body) merged.absorb(a.body);
-        loads = merged;
-        missing = unreachable(answers);
-      }
-      if (by === 'consumer') return send(res, 200, { windowMs: Number(w), direction, by, items: loads.queryConsumers({ windowMs: Number(w), direction, ...(service ? { service } : {}) }), ...missing });
-      return send(res, 200, { windowMs: Number(w), direction, items: loads.query({ windowMs: Number(w), direction, ...(service ? { service } : {}) }), ...missing });
+      if (!local) ({ loads, ...missing } = await this.#mergedLoads(loads, w));
+      if (by === 'consumer') return send(res, 200, { windowMs: w, direction, by, items: loads.queryConsumers({ windowMs: w, direction, ...(service ? { service } : {}) }), ...missing });
+      return send(res, 200, { windowMs: w, direction, items: loads.query({ windowMs: w, direction, ...(service ? { service } : {}) }), ...missing });
+    }
+    if (m === 'GET') {
+      const answer = await this.#dashboard.get(parts, url.searchParams);
+      if (answer !== undefined && parts[1] === 'resources' && parts[5] === 'proxies') return send(res, 200, await this.#affectedEverywhere(path, (answer as { items: AffectedProxy[] }).items, local));
+      if (answer !== undefined) return send(res, 200, answer);
     }
     const traces = this.#deps.traces;
     if (traces && m === 'GET' && parts[0] === 'v1' && parts[1] === 'traces') {
@@ -408,11 +456,11 @@ export class AdminServer {
 /** Answers to another replica are signed (fan-out.ts): the signer for each such response. */
 const signers = new WeakMap<ServerResponse, (text: string) => Record<string, string>>();
 /** What a replica credential may read: the fan-out queries. */
-const REPLICA_PATHS = /^\/v1\/(proxies|load-export|explain|traces(\/[0-9a-fA-F]{32})?)$/;
+const REPLICA_PATHS = /^\/v1\/(proxies|load-export|explain|traces(\/[0-9a-fA-F]{32})?|resources\/[A-Za-z]+\/[a-z0-9-]+\/[a-z0-9-]+\/proxies)$/;
 
-function send(res: ServerResponse, status: number, body: unknown): void {
+function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...signers.get(res)?.(text) });
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...headers, ...signers.get(res)?.(text) });
   res.end(text);
 }
 

@@ -13,6 +13,9 @@
  */
 import { LATENCY_METRIC_PREFIX, parseConsumerService, parseRouteService, RATE_LIMITED_METRIC } from '../../common/lrs-service.js';
 import type { LoadStatsRequest } from '../../proto/gen/envoy/service/load_stats/v3/lrs_pb.js';
+import type { EdgeRow, StatRow, Totals } from './stat-types.js';
+// The rows' JSON lives in a module without imports, so the dashboard (a browser program) reads the same types.
+export type { EdgeRow, StatRow, Totals } from './stat-types.js';
 
 interface Entry {
   direction: string;
@@ -58,24 +61,6 @@ interface NodeLoad {
   namespace: string;
   reports: Report[];
   last: number;
-}
-
-export interface StatRow {
-  /** `<service>.<namespace>`; for a per-route query also the route. */
-  service: string;
-  route?: string;
-  direction: string;
-  requests: number;
-  success: number;
-  errors: number;
-  /** 0..1; null when nothing finished. */
-  successRate: number | null;
-  rps: number;
-  p50Ms: number | null;
-  p95Ms: number | null;
-  p99Ms: number | null;
-  /** Sidecars whose reports make up the row. */
-  sidecars: number;
 }
 
 /** One consumer's row of `weft stat --by consumer`. */
@@ -244,12 +229,37 @@ export class LoadStore {
   }
 
   query(q: StatQuery): StatRow[] {
-    const now = q.now ?? Date.now();
-    const from = now - q.windowMs;
     const direction = q.direction ?? 'inbound';
+    const rows = this.#aggregate(q.windowMs, q.now ?? Date.now(), (_n, e) => {
+      if (e.direction !== direction || !e.service) return undefined;
+      if (q.service && e.service !== q.service) return undefined;
+      return q.service ? { key: `${e.service}\u0000${e.route}`, service: e.service, route: e.route } : { key: e.service, service: e.service };
+    });
+    return rows.map(({ key: _key, service, route, ...t }: { key: string; service: string; route?: string } & Totals) => ({ service, ...(route !== undefined ? { route } : {}), direction, ...t })).sort((x, y) => (x.service === y.service ? (x.route ?? '').localeCompare(y.route ?? '') : x.service.localeCompare(y.service)));
+  }
+
+  /**
+   * The service graph's edges over the window: per (source service, destination service), from the
+   * sidecars' OUTBOUND reports (the source is the reporting sidecar's own service). A sidecar that
+   * registers no service reports under source ''. Same rates and percentiles as query().
+   */
+  queryEdges(q: { windowMs: number; now?: number }): EdgeRow[] {
+    const rows = this.#aggregate(q.windowMs, q.now ?? Date.now(), (n, e) => {
+      if (e.direction !== 'outbound' || !e.service) return undefined;
+      const source = n.service ? `${n.service}.${n.namespace}` : '';
+      return { key: `${source}\u0000${e.service}`, source, service: e.service };
+    });
+    return rows.map(({ key: _key, service, ...r }) => ({ ...r, destination: service })).sort((x, y) => x.source.localeCompare(y.source) || x.destination.localeCompare(y.destination));
+  }
+
+  /**
+   * Sums the route entries of the window into rows: `keyOf` names an entry's row (and its label
+   * fields), or skips it. Rates are per node over the time its reports in the window cover.
+   */
+  #aggregate<L extends { key: string }>(windowMs: number, now: number, keyOf: (n: NodeLoad, e: Entry) => L | undefined): Array<L & Totals> {
+    const from = now - windowMs;
     interface Acc {
-      service: string;
-      route?: string;
+      label: L;
       success: number;
       error: number;
       issued: number;
@@ -268,11 +278,10 @@ export class LoadStore {
       const covered = inWindow.reduce((s, r) => s + r.coveredMs, 0);
       for (const r of inWindow) {
         for (const e of r.entries) {
-          if (e.direction !== direction || !e.service) continue;
-          if (q.service && e.service !== q.service) continue;
-          const key = q.service ? `${e.service}\u0000${e.route}` : e.service;
-          let a = rows.get(key);
-          if (!a) rows.set(key, (a = { service: e.service, ...(q.service ? { route: e.route } : {}), success: 0, error: 0, issued: 0, lat: new Map(), perNode: new Map() }));
+          const label = keyOf(n, e);
+          if (!label) continue;
+          let a = rows.get(label.key);
+          if (!a) rows.set(label.key, (a = { label, success: 0, error: 0, issued: 0, lat: new Map(), perNode: new Map() }));
           a.success += e.success;
           a.error += e.error;
           a.issued += e.issued;
@@ -288,16 +297,14 @@ export class LoadStore {
         }
       }
     }
-    const out: StatRow[] = [];
+    const out: Array<L & Totals> = [];
     for (const a of rows.values()) {
       const finished = a.success + a.error;
       let rps = 0;
       for (const [reqs, ms] of a.perNode.values()) if (ms > 0) rps += reqs / (ms / 1000);
       const pct = percentiles(a.lat);
       out.push({
-        service: a.service,
-        ...(a.route !== undefined ? { route: a.route } : {}),
-        direction,
+        ...a.label,
         requests: a.issued,
         success: a.success,
         errors: a.error,
@@ -309,7 +316,7 @@ export class LoadStore {
         sidecars: a.perNode.size,
       });
     }
-    return out.sort((x, y) => (x.service === y.service ? (x.route ?? '').localeCompare(y.route ?? '') : x.service.localeCompare(y.service)));
+    return out;
   }
 
   /** Rows per consumer over the window (one direction; optionally one destination service). */

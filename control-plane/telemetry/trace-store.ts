@@ -6,37 +6,10 @@
 import type { AnyValue, KeyValue } from '../../proto/gen/opentelemetry/proto/common/v1/common_pb.js';
 import type { ExportTraceServiceRequest } from '../../proto/gen/opentelemetry/proto/collector/trace/v1/trace_service_pb.js';
 import { Span_SpanKind, Status_StatusCode } from '../../proto/gen/opentelemetry/proto/trace/v1/trace_pb.js';
-
-export type AttrValue = string | number | boolean;
-
-export interface StoredSpan {
-  traceId: string;
-  spanId: string;
-  /** '' for a root span. */
-  parentSpanId: string;
-  name: string;
-  kind: 'internal' | 'server' | 'client' | 'producer' | 'consumer' | 'unspecified';
-  /** resource service.name */
-  service: string;
-  /** Unix nanoseconds, as decimal strings (JSON-safe). */
-  startNs: string;
-  endNs: string;
-  status: 'UNSET' | 'OK' | 'ERROR';
-  statusMessage: string;
-  attributes: Record<string, AttrValue>;
-}
-
-export interface TraceSummary {
-  traceId: string;
-  /** The root span's service and name (or the earliest span's, if the root has not arrived). */
-  service: string;
-  name: string;
-  start: string;
-  durationMs: number;
-  spans: number;
-  services: string[];
-  errors: number;
-}
+import type { AttrValue, StoredSpan, TraceSummary } from './trace-types.js';
+// The JSON shapes live in a module without Node or protobuf imports, so the dashboard (a browser
+// program) reads the same types.
+export type { AttrValue, StoredSpan, TraceSummary } from './trace-types.js';
 
 export interface TraceQuery {
   service?: string;

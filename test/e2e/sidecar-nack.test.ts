@@ -2,15 +2,12 @@
 // keeps serving on its last good config; `weft proxy-status` (the real CLI) shows NACKED. The
 // control plane runs in-process so the test can script one bad snapshot into its cache: the
 // translator itself never emits an invalid Cluster (e.g. a newer control plane's lb_policy).
-import { create } from '@bufbuild/protobuf';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TYPE_URL } from '../../common/xds-types.js';
 import { startControlPlane, type RunningControlPlane } from '../../control-plane/main.js';
-import { makeResource, Snapshot } from '../../control-plane/xds/snapshot.js';
 import { silentLogger } from '../../common/log.js';
-import { ClusterSchema, Cluster_LbPolicy, type Cluster } from '../../proto/gen/envoy/config/cluster/v3/cluster_pb.js';
+import { scriptBadCluster } from '../harness/bad-cluster.js';
 import { eventually, registerControlPlane, load, startInstance, startSidecar, tempDir, waitForHosts, weft, type Instance, type SidecarProc } from '../harness/processes.js';
 
 const CLUSTER = 'outbound|8080||orders.default';
@@ -42,24 +39,11 @@ describe('an invalid Cluster pushed to a running sidecar', () => {
   });
 
   it('is NACKed with its field path, the old config keeps serving, and proxy-status shows NACKED', async () => {
-    const cache = cp.controlPlane.cache;
-    let injected: Snapshot | undefined;
-    const inject = () => {
-      const snap = cache.getSnapshot('web-1.default')!;
-      const resources = [...snap.resources.values()].flatMap((set) => [...set.values()]);
-      const bad = resources.map((r) => {
-        if (r.typeUrl !== TYPE_URL.cluster || r.name !== CLUSTER) return r;
-        const c = create(ClusterSchema, r.message as Cluster);
-        c.lbPolicy = Cluster_LbPolicy.MAGLEV;
-        return makeResource(TYPE_URL.cluster, r.name, ClusterSchema, c, r.refs);
-      });
-      cache.setSnapshot('web-1.default', (injected = new Snapshot(bad)));
-    };
-    inject();
+    const bad = scriptBadCluster(cp.controlPlane.cache, 'web-1.default', CLUSTER);
 
     const status = await eventually(async () => {
       // Should a late registry change re-translate web-1's snapshot, script the bad one again.
-      if (cache.getSnapshot('web-1.default') !== injected) inject();
+      bad.keep();
       const out = (await weft(['proxy-status'], { env })).stdout;
       return out.includes('NACKED') ? out : undefined;
     });
