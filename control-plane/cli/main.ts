@@ -23,6 +23,7 @@ export const VERBS: readonly (VerbEntry & { daemon?: true })[] = [
   { name: 'get', summary: 'list or show resources', load: async () => (await import('./verbs/get.js')).get },
   { name: 'delete', summary: 'delete resources by kind and name, or every resource a file names', load: async () => (await import('./verbs/delete.js')).del },
   { name: 'explain', summary: 'show what the mesh will do with a request (routes, policies, endpoints)', load: async () => (await import('./verbs/explain.js')).explain },
+  { name: 'dashboard', summary: 'print the URL of the web dashboard (--open: open it in a browser)', load: async () => (await import('./verbs/dashboard.js')).dashboard },
   { name: 'proxy-status', summary: 'show the xDS sync state of every connected proxy', load: async () => (await import('./verbs/proxy-status.js')).proxyStatus },
   { name: 'proxy-config', summary: 'show the xDS resources served to a proxy', load: async () => (await import('./verbs/proxy-config.js')).proxyConfig },
   { name: 'token', summary: 'create, list or revoke join tokens for sidecars', load: async () => (await import('./verbs/token.js')).token },

@@ -1,5 +1,6 @@
 /** `weft dashboard`: where the control plane's web dashboard is; opens a browser only with --open. */
 import { spawn } from 'node:child_process';
+import { adminServerUrl } from '../server-url.js';
 import { parseArgs } from 'node:util';
 import { WeftError } from '../../../common/errors.js';
 import { DEFAULT_SERVER, defaultDataDir, usageError, type Verb } from '../context.js';
@@ -11,23 +12,16 @@ graph with golden metrics, proxies and their sync state, traces, and the configu
 with the admin token (the file admin-token in the control plane's data directory). Nothing is
 opened unless --open is given.
 
-  --server URL   control plane admin API (env WEFT_SERVER, default ${DEFAULT_SERVER})
+  --server ADDR  control plane admin API, HOST:PORT or URL (env WEFT_SERVER, default ${DEFAULT_SERVER})
   --open         also open the URL in the desktop's browser (xdg-open)
 
 Examples:
   weft dashboard
   weft dashboard --server http://10.0.0.5:15014 --open`;
 
-/** The dashboard's URL for an admin API base URL; a usage error naming the fix when it is not an http(s) URL. */
+/** The dashboard's URL for an admin address (HOST:PORT or http(s) URL, as every verb's --server). */
 export function dashboardUrl(server: string): string {
-  let u: URL;
-  try {
-    u = new URL(server);
-  } catch {
-    throw usageError(`--server: '${server}' is not a URL; write it with its scheme, e.g. http://${server.replace(/^\/+/, '')}`, usage);
-  }
-  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw usageError(`--server: want an http:// or https:// URL, got '${server}'`, usage);
-  return `${u.origin}${u.pathname.replace(/\/+$/, '')}/dashboard/`;
+  return `${adminServerUrl(server)}/dashboard/`;
 }
 
 /** Opens `url` with xdg-open; resolves once it started, rejects with a clear error when it is not installed. */
@@ -54,7 +48,7 @@ export const dashboard: Verb = {
   usage,
   async run(args, io) {
     const { values, positionals } = parseArgs({ args, options: { server: { type: 'string' }, open: { type: 'boolean', default: false } }, allowPositionals: true });
-    if (positionals.length) throw usageError(`dashboard takes no arguments, got '${positionals[0]}'`, usage);
+    if (positionals.length) throw usageError(`dashboard takes no arguments, got '${positionals[0]}'`);
     const url = dashboardUrl(values.server ?? process.env.WEFT_SERVER ?? DEFAULT_SERVER);
     io.out(url);
     io.err(`log in with the admin token: the file admin-token in the control plane's data directory (here: ${defaultDataDir()}/admin-token)`);

@@ -1,5 +1,5 @@
 // `weft dashboard` (the verb's own run, in-process): prints the URL from --server, WEFT_SERVER or
-// the default; a --server without a scheme is a usage error naming the fix; --open runs xdg-open
+// the default; a --server HOST:PORT is taken as http (as every verb), another scheme is a usage error naming the fix; --open runs xdg-open
 // with the URL, and says plainly when xdg-open is not installed.
 import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -36,8 +36,11 @@ describe('weft dashboard', () => {
     expect(c.out).toEqual(['https://cp.example:8443/dashboard/']);
   });
 
-  it('refuses a --server without a scheme, naming the fix', async () => {
-    await expect(dashboard.run(['--server', '127.0.0.1:15014'], io().io)).rejects.toThrow(/--server: '127\.0\.0\.1:15014' is not a URL; write it with its scheme, e\.g\. http:\/\/127\.0\.0\.1:15014/);
+  it('takes --server as HOST:PORT (http:// assumed, as every verb) and refuses another scheme, naming the fix', async () => {
+    const o = io();
+    expect(await dashboard.run(['--server', '127.0.0.1:15014'], o.io)).toBe(0);
+    expect(o.out.join('\n')).toContain('http://127.0.0.1:15014/dashboard/');
+    await expect(dashboard.run(['--server', 'ftp://cp:15014'], io().io)).rejects.toThrow(/--server "ftp:\/\/cp:15014" has scheme ftp; the admin API is http:\/\/HOST:PORT/);
   });
 
   it('--open runs xdg-open with the URL; without xdg-open it says so', async () => {
