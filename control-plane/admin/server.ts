@@ -55,7 +55,7 @@ import { DashboardFiles } from '../dashboard/serve.js';
 import { csrfSafe, Sessions, CSRF_HEADER } from '../dashboard/session.js';
 import { ApplyHistory } from '../dashboard/history.js';
 import { DashboardApi, windowOf } from '../dashboard/api.js';
-import type { AffectedProxy } from '../dashboard/wire.js';
+import type { AffectedProxy, HistoryEntry } from '../dashboard/wire.js';
 
 /** Largest request body (an apply's JSON): 16 MiB, several times a 20,000-document configuration. */
 export const MAX_BODY = 16 * 1024 * 1024;
@@ -177,6 +177,16 @@ export class AdminServer {
     const answers = await askPeers<{ items: AffectedProxy[] }>(this.#peers(), path, this.#deps.replicaAuth!);
     const all = [...items, ...answers.flatMap((a) => a.body?.items ?? [])].sort((a, b) => (a.nodeId < b.nodeId ? -1 : a.nodeId > b.nodeId ? 1 : 0));
     return { items: all, ...unreachable(answers) };
+  }
+
+  /** The apply history of every live replica (each keeps the changes made through it), newest first. */
+  async #historyEverywhere(search: string, mine: { items: HistoryEntry[] }, local: boolean): Promise<unknown> {
+    const self = this.#self();
+    const items = self ? mine.items.map((h) => ({ ...h, replica: self })) : mine.items;
+    if (local || !this.#peers().length) return { ...mine, items };
+    const answers = await askPeers<{ items: HistoryEntry[] }>(this.#peers(), `/v1/history${search}`, this.#deps.replicaAuth!);
+    const all = [...items, ...answers.flatMap((a) => a.body?.items ?? [])].sort((a, b) => b.revision - a.revision || (a.at < b.at ? 1 : -1));
+    return { items: all.slice(0, Number(new URLSearchParams(search).get('limit') ?? '50')), scope: 'changes made through the live replicas since each started', ...unreachable(answers) };
   }
 
   async #traceEverywhere(tid: string, mine: StoredSpan[]): Promise<{ summary: TraceSummary; spans: StoredSpan[] } | undefined> {
@@ -336,6 +346,7 @@ export class AdminServer {
     if (m === 'GET') {
       const answer = await this.#dashboard.get(parts, url.searchParams);
       if (answer !== undefined && parts[1] === 'resources' && parts[5] === 'proxies') return send(res, 200, await this.#affectedEverywhere(path, (answer as { items: AffectedProxy[] }).items, local));
+      if (answer !== undefined && parts[1] === 'history') return send(res, 200, await this.#historyEverywhere(url.search, answer as { items: HistoryEntry[] }, local));
       if (answer !== undefined) return send(res, 200, answer);
     }
     const traces = this.#deps.traces;
@@ -456,7 +467,7 @@ export class AdminServer {
 /** Answers to another replica are signed (fan-out.ts): the signer for each such response. */
 const signers = new WeakMap<ServerResponse, (text: string) => Record<string, string>>();
 /** What a replica credential may read: the fan-out queries. */
-const REPLICA_PATHS = /^\/v1\/(proxies|load-export|explain|traces(\/[0-9a-fA-F]{32})?|resources\/[A-Za-z]+\/[a-z0-9-]+\/[a-z0-9-]+\/proxies)$/;
+const REPLICA_PATHS = /^\/v1\/(proxies|load-export|explain|traces(\/[0-9a-fA-F]{32})?|resources\/[A-Za-z]+\/[a-z0-9-]+\/[a-z0-9-]+\/proxies|history)$/;
 
 function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const text = JSON.stringify(body);

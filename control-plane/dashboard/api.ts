@@ -2,7 +2,8 @@
  * The admin API's read endpoints the dashboard needs beyond what the CLI uses:
  *
  *   GET /v1/graph[?windowMs=]                         -> {windowMs, nodes: GraphNode[], edges: EdgeRow[]}
- *   GET /v1/history[?limit=]                          -> {items: HistoryEntry[]}   (this replica's, in memory)
+ *   GET /v1/history[?limit=]                          -> {items: HistoryEntry[]}   (this replica's, in memory;
+ *                                                      the admin server merges the other replicas')
  *   GET /v1/resources/{kind}/{namespace}/{name}       -> {resource, yaml}
  *   GET /v1/resources/{kind}/{namespace}/{name}/proxies -> {items: AffectedProxy[]} (this replica's; the
  *                                                      admin server adds the other replicas')

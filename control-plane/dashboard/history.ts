@@ -1,8 +1,8 @@
 /**
  * The recent configuration changes made through this replica's admin API (applies and deletes
  * that changed something), newest first, for the dashboard's Config view (GET /v1/history).
- * In memory and per replica: a restart forgets them, and on etcd each replica lists the changes
- * made through it (the store keeps resources, not a change log).
+ * In memory and per replica: a restart forgets them (the store keeps resources, not a change
+ * log); on etcd the admin server merges every live replica's list.
  */
 import type { HistoryEntry } from './wire.js';
 

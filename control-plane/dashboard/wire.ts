@@ -34,4 +34,6 @@ export interface HistoryEntry {
   at: string;
   /** The resources it changed (`Kind/namespace/name`), each with what happened to it. */
   changes: Array<{ key: string; action: 'created' | 'configured' | 'deleted' }>;
+  /** The control-plane replica the change was made through (replicas on etcd). */
+  replica?: string;
 }

@@ -1,7 +1,7 @@
 /**
  * The configuration: every stored resource (GET /v1/resources), the selected one as YAML with the
  * proxies it affects (GET /v1/resources/K/NS/N and …/proxies), and the recent applies
- * (GET /v1/history: those made through this replica since it started).
+ * (GET /v1/history: those made since each live replica started).
  */
 import { useEffect, useMemo, useState } from 'preact/hooks';
 import { api } from './api.js';
@@ -50,11 +50,11 @@ export function ConfigView({ selected }: { selected: string | undefined }) {
       <div class="resource-detail">
         {current ? <Resource key={current} rkey={current} /> : <p class="muted">No resources stored yet: apply some with <code>weft apply -f FILE</code>.</p>}
         <h3>Recent applies</h3>
-        {history.length === 0 && <p class="muted">None through this replica since it started.</p>}
+        {history.length === 0 && <p class="muted">None since the control plane started.</p>}
         <ul class="history">
           {history.map((h) => (
             <li key={h.revision}>
-              <b>revision {h.revision}</b> <span class="muted">{ago(h.at)}</span>
+              <b>revision {h.revision}</b> <span class="muted">{ago(h.at)}{h.replica ? ` · through ${h.replica}` : ''}</span>
               <ul>
                 {h.changes.map((c) => (
                   <li key={c.key}>

@@ -52,6 +52,20 @@ describe('affected proxies across replicas', () => {
     expect((await get('a', '/v1/resources/Service/default/orders/proxies?local=1')).items.map((p) => p.nodeId)).toEqual(['web-1']);
   });
 
+  it('merges the apply history of every replica, newest first, each change with its replica', async () => {
+    const apply = (replica: string, name: string) =>
+      fetch(`http://127.0.0.1:${ports[replica]}/v1/apply`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify({ files: [{ name: 'x.yaml', content: `apiVersion: weft.dev/v1alpha1\nkind: Service\nmetadata: { name: ${name} }\nspec:\n  ports: [{ name: http, port: 8080, protocol: http }]\n` }] }) });
+    expect((await apply('a', 'users')).status).toBe(200);
+    expect((await apply('b', 'users')).status).toBe(200);
+    expect((await apply('b', 'payments')).status).toBe(200);
+    const h = (await (await fetch(`http://127.0.0.1:${ports.a}/v1/history`, { headers: { authorization: `Bearer ${TOKEN}` } })).json()) as { items: Array<{ revision: number; replica: string; changes: Array<{ key: string }> }> };
+    expect(h.items.map((e) => [e.replica, e.changes.map((c) => c.key)])).toEqual([
+      ['b', ['Service/default/payments']],
+      ['b', ['Service/default/users']],
+      ['a', ['Service/default/users']],
+    ]);
+  });
+
   it('names a replica that does not answer, and lists the others', async () => {
     live = ['a', 'b', 'c'];
     ports.c = 9; // discard port: nothing listens on loopback
