@@ -223,6 +223,24 @@ describe('the dashboard in a real browser', () => {
     await page.screenshot({ path: join(SHOTS, 'dashboard-config.png') });
   });
 
+  it('explains a request from a graph edge: both hops, the route and the outcome; a host with no route says so', async () => {
+    await page.click('header nav a[data-tab=graph]');
+    const at = await eventually(() => page.evaluate(() => window.weftDashboard?.point('web.default->orders.default')));
+    await page.mouse.click(at.x, at.y);
+    await page.click('[data-testid=selection] a[data-explain]');
+    await page.waitForSelector('.hop[data-hop="2"]', { timeout: 15_000 });
+    expect(page.url()).toMatch(/#\/explain\/web\/GET\/http%3A%2F%2Forders%2F\/default$/);
+    const hop1 = (await page.textContent('.hop[data-hop="1"]')) ?? '';
+    expect(hop1).toMatch(/Hop 1: web\.default, outbound listener, proxy web-1\.default/);
+    expect(hop1).toContain('MATCH');
+    expect(await page.textContent('.hop[data-hop="1"] [data-outcome]')).toMatch(/-> outbound\|8080\|\|orders\.default/);
+    expect(await page.textContent('.hop[data-hop="2"]')).toMatch(/Hop 2: orders\.default, inbound listener/);
+    await page.screenshot({ path: join(SHOTS, 'dashboard-explain.png') });
+    await page.fill('.explain-form input[name=url]', 'http://nowhere/x');
+    await page.click('.explain-form button[type=submit]');
+    await page.waitForFunction(() => /404 NO_ROUTE/.test(document.querySelector('.hop[data-hop="1"] [data-outcome]')?.textContent ?? ''));
+  });
+
   it('loaded nothing from outside the admin port, and logging out brings the login form back', async () => {
     expect(requested.length).toBeGreaterThan(5);
     expect(requested.filter((u) => !u.startsWith(`${admin}/`))).toEqual([]);

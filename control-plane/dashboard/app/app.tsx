@@ -1,6 +1,6 @@
 /**
- * The page: the login form until a session exists, then four tabs (Graph, Proxies, Traces,
- * Config) chosen by the URL fragment (#/traces/<id> opens a trace), so views can link to each
+ * The page: the login form until a session exists, then five tabs (Graph, Proxies, Traces,
+ * Config, Explain) chosen by the URL fragment (#/traces/<id> opens a trace), so views can link to each
  * other and the back button works.
  */
 import { useEffect, useState } from 'preact/hooks';
@@ -9,12 +9,14 @@ import { GraphView } from './graph.js';
 import { ProxiesView } from './proxies.js';
 import { TracesView } from './traces.js';
 import { ConfigView } from './config.js';
+import { ExplainView } from './explain.js';
 
 const TABS = [
   ['graph', 'Graph'],
   ['proxies', 'Proxies'],
   ['traces', 'Traces'],
   ['config', 'Config'],
+  ['explain', 'Explain'],
 ] as const;
 
 function route(): { tab: string; rest: string[] } {
@@ -60,6 +62,7 @@ export function App() {
         {where.tab === 'graph' && <GraphView />}
         {where.tab === 'proxies' && <ProxiesView />}
         {where.tab === 'traces' && <TracesView traceId={where.rest[0]} />}
+        {where.tab === 'explain' && <ExplainView key={where.rest.join('/')} initial={where.rest} />}
         {where.tab === 'config' && <ConfigView selected={where.rest.length === 3 ? where.rest.join('/') : undefined} />}
       </main>
     </div>

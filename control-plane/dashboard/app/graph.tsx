@@ -297,6 +297,13 @@ function SelectionPanel({ sel, onClose }: { sel: Selection; onClose: () => void 
       ) : (
         <p class="muted">No traffic in the window.</p>
       )}
+      {sel.kind === 'edge' && (
+        <p>
+          <a href={`#/explain/${[shortName(sel.edge.source), 'GET', `http://${shortName(sel.edge.destination)}/`, sel.edge.source.split('.')[1] ?? 'default'].map(encodeURIComponent).join('/')}`} data-explain>
+            Explain a request on this edge
+          </a>
+        </p>
+      )}
       <h3>Failing and slow traces</h3>
       {error && <p class="error">{error}</p>}
       {!traces && !error && <p class="muted">Loading…</p>}
