@@ -8,7 +8,8 @@
 //   xds-replicas.json (convergence with 3 control-plane replicas on etcd against 1; aim 1 s, 300 MB per replica),
 //   workers.json (edge gateway with --workers 1 and 2), edge.json (weft gateway against nginx at the edge),
 //   api.json (the API-gateway hop against the plain hop), tcp.json (redis-benchmark direct, through
-//   HAProxy in TCP mode and through two Weft sidecars with mTLS)
+//   HAProxy in TCP mode and through two Weft sidecars with mTLS), dashboard.json (each dashboard
+//   view's load time with 200 services and 2,000 simulated proxies; aim: median under 1 s)
 //   run.json, run-status.tsv   written by scripts/bench.sh: when this run started, which scenarios it
 //                              skipped, and each scenario script's exit code
 // No figure is published for a failing target: a row that saw errors (non-2xx, socket errors,
@@ -361,6 +362,7 @@ const scenarios = {
   edge: edge(),
   api: api(),
   tcp: tcp(),
+  dashboard: json('dashboard.json'),
 };
 const skipped = new Set(run?.skipped ?? []);
 const missing = Object.entries(scenarios).filter(([k, v]) => !v && !skipped.has(k)).map(([k]) => k);

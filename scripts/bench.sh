@@ -21,6 +21,8 @@
 #   9. TCP (bench/weft-tcp.sh): redis-benchmark to Redis direct, through HAProxy in TCP mode and
 #      through two Weft sidecars with mTLS (a Service's `upstreams` local port): requests/s and
 #      proxy CPU per operation, with ratios against direct and HAProxy.
+#  10. Dashboard (bench/dashboard.bench.ts): load time of each view in headless Chromium with 200
+#      services, 2,000 simulated proxies and 398 reported edges, against the 1 s aim (median).
 #   Then bench/report.mjs gathers everything into bench/results/summary.json and latency.svg.
 # No numbers for a failing target: a row whose target answered errors, died, or did not start is
 # printed as FAILED with the reason, a scenario script that fails does not stop the others, and
@@ -44,8 +46,8 @@ res=bench/results
 mkdir -p "$res"
 # An earlier run's files must never be read as this run's: delete them, and stamp this run's start
 # (the proxy table's <stamp>/ folders are kept as history; report.mjs ignores the ones older than this).
-rm -f "$res"/{two-hop,transcode,footprint,workers,edge,api,tcp,xds-convergence,xds-replicas,filter-chain}.{txt,json} "$res"/{summary.json,latency.svg,run-status.tsv}
-all="xdsConvergence xdsReplicas filterChain proxy proxy16k twoHop footprint transcode workers edge api tcp"
+rm -f "$res"/{two-hop,transcode,footprint,workers,edge,api,tcp,xds-convergence,xds-replicas,filter-chain,dashboard}.{txt,json} "$res"/{summary.json,latency.svg,run-status.tsv}
+all="xdsConvergence xdsReplicas filterChain proxy proxy16k twoHop footprint transcode workers edge api tcp dashboard"
 SCENARIOS=" ${SCENARIOS:-$all} "; [ "${SKIP_PROXY:-0}" = 1 ] && SCENARIOS="${SCENARIOS/ proxy16k / }" && SCENARIOS="${SCENARIOS/ proxy / }"
 wanted() { [[ "$SCENARIOS" == *" $1 "* ]]; }
 skipped=''; for k in $all; do wanted "$k" || skipped+="${skipped:+, }\"$k\""; done; skipped="[$skipped]"
@@ -105,6 +107,9 @@ scenario api env ROUNDS="${ROUNDS:-1}" bash bench/weft-api.sh
 echo
 echo "== TCP: redis-benchmark to Redis direct, through HAProxy (mode tcp) and through two Weft sidecars with mTLS"
 scenario tcp env ROUNDS="${ROUNDS:-1}" bash bench/weft-tcp.sh
+echo
+echo "== Dashboard: each view's load time with 200 services, 2,000 simulated proxies and 398 edges"
+scenario dashboard bash -c "set -o pipefail; npx vitest run --config bench/vitest.config.ts bench/dashboard.bench.ts --silent=false 2>&1 | sed -n '/^Dashboard load/,/^(/p'"
 echo
 echo "== summary"
 rc=0
