@@ -51,7 +51,10 @@ export function prettyLine(line: string): string {
   const fields = Object.entries(o)
     .filter(([k]) => !FIXED.has(k))
     .map(([k, v]) => `${k}=${show(v)}`);
-  return `${String(o.time)} ${level.padEnd(5)} ${String(o.msg ?? '')}${fields.length ? ` ${fields.join(' ')}` : ''}\n`;
+  // One event, one line: a message with line breaks or control characters is quoted (a log line cannot be forged).
+  const msg = String(o.msg ?? '');
+  const shown = /[\x00-\x1f\x7f]/.test(msg) ? JSON.stringify(msg) : msg;
+  return `${String(o.time)} ${level.padEnd(5)} ${shown}${fields.length ? ` ${fields.join(' ')}` : ''}\n`;
 }
 
 /** A logger that drops everything; for unit tests and library use without output. */

@@ -63,7 +63,10 @@ export function explain(src: ExplainSource, q: ExplainQuery): Explanation {
       const to = pick(src, dest.service, dest.namespace, undefined);
       const principal = c.tls && c.tls !== 'plaintext' ? (from.node.peerId ?? spiffeId(src.model.mesh.trustDomain, from.node.namespace, from.node.service ?? q.from)) : undefined;
       const path = a.upstreamPath.replace(/\?.*$/, '');
-      hops.push(hop(src, to, 'inbound', { method, authority: a.hostRewrite ?? target.authority, path, search: target.search, headers, ...(principal ? { principal } : {}) }));
+      // What the caller's sidecar sends: the route's header changes applied, and its Host.
+      const sent: Record<string, string> = Object.create(null) as Record<string, string>;
+      for (const [k, v] of Object.entries(a.upstreamHeaders)) if (k !== 'host') sent[k] = v;
+      hops.push(hop(src, to, 'inbound', { method, authority: a.upstreamHeaders.host ?? a.hostRewrite ?? target.authority, path, search: target.search, headers: sent, ...(principal ? { principal } : {}) }));
     }
   }
   return { request: { method, url: q.url, from: q.from, namespace: q.namespace }, hops };

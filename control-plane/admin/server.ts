@@ -52,7 +52,7 @@ import { LoadStore, type ExportedLoad } from '../telemetry/load-store.js';
 import { TraceStore, type StoredSpan, type TraceSummary } from '../telemetry/trace-store.js';
 import { identityWarning } from '../config/warnings.js';
 import { DashboardFiles } from '../dashboard/serve.js';
-import { csrfSafe, Sessions, CSRF_HEADER } from '../dashboard/session.js';
+import { Sessions, CSRF_HEADER } from '../dashboard/session.js';
 import { ApplyHistory } from '../dashboard/history.js';
 import { DashboardApi, windowOf } from '../dashboard/api.js';
 import type { AffectedProxy, HistoryEntry } from '../dashboard/wire.js';
@@ -228,9 +228,15 @@ export class AdminServer {
     if (req.method === 'POST' && path === '/v1/login') {
       const b = (await readJson(req)) as { token?: unknown } | null;
       if (typeof b?.token !== 'string' || !tokenMatches(this.#deps.token, `Bearer ${b.token}`)) throw new WeftError('ADMIN_UNAUTHORIZED', 'wrong admin token (it is in the control plane\'s data directory, file admin-token)');
-      return send(res, 200, { ok: true }, { 'set-cookie': this.#sessions.issue() });
+      const cookie = this.#sessions.issue();
+      // The page keeps the secret (sessionStorage) and sends it as x-weft-csrf with every call.
+      return send(res, 200, { ok: true, csrf: this.#sessions.secretOf(cookie) }, { 'set-cookie': cookie });
     }
-    if (req.method === 'POST' && path === '/v1/logout') return send(res, 200, { ok: true }, { 'set-cookie': Sessions.clear() });
+    // Logging out needs the session's secret too (another site cannot end the session).
+    if (req.method === 'POST' && path === '/v1/logout') {
+      if (!this.#sessions.secretMatches(req.headers)) throw new WeftError('ADMIN_UNAUTHORIZED', `logging out needs the session's ${CSRF_HEADER} header`);
+      return send(res, 200, { ok: true }, { 'set-cookie': Sessions.clear() });
+    }
     if (path === '/metrics') {
       const text = await this.#deps.metrics();
       res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' });
@@ -243,7 +249,7 @@ export class AdminServer {
     if (fromReplica) signers.set(res, (text) => replicaAnswerHeaders(ra!, req.url ?? '/', fromReplica.ts, text));
     else if (!tokenMatches(this.#deps.token, req.headers.authorization)) {
       if (!this.#sessions.valid(req.headers)) throw new WeftError('ADMIN_UNAUTHORIZED', 'missing or wrong bearer token (see `weft --help`: --token or WEFT_TOKEN)');
-      if (!csrfSafe(req.method ?? 'GET', req.headers)) throw new WeftError('ADMIN_UNAUTHORIZED', `a change authenticated by the dashboard's session cookie needs the header ${CSRF_HEADER}: 1`);
+      if (!this.#sessions.secretMatches(req.headers)) throw new WeftError('ADMIN_UNAUTHORIZED', `a request authenticated by the dashboard's session cookie needs the header ${CSRF_HEADER} with the secret its login answered`);
     }
     if (fromReplica && !REPLICA_PATHS.test(path)) throw new WeftError('ADMIN_UNAUTHORIZED', `a replica credential reads only ${REPLICA_PATHS.source}`);
     const cp = this.#deps.controlPlane;
@@ -287,7 +293,9 @@ export class AdminServer {
         const kind = typeof k === 'string' ? k.split('/')[0]! : '';
         if (typeof k !== 'string' || k.split('/').length !== 3 || !KINDS.includes(kind as Kind)) throw new WeftError('ADMIN_BAD_REQUEST', `keys: ${JSON.stringify(k).slice(0, 80)} is not KIND/NAMESPACE/NAME with a known kind (${KINDS.join(', ')})`);
       }
-      return send(res, 200, await cp.delete([...new Set(keys as ResourceKey[])]));
+      const result = await cp.delete([...new Set(keys as ResourceKey[])]);
+      this.#history.record(result.revision, result.deleted.map((key) => ({ key, action: 'deleted' as const })));
+      return send(res, 200, result);
     }
     const local = url.searchParams.get('local') === '1';
     if (m === 'GET' && path === '/v1/proxies') {

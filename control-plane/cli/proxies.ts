@@ -16,11 +16,17 @@ export function listProxies(client: AdminClient): Promise<ProxyList> {
   return client.request<ProxyList>('GET', '/v1/proxies');
 }
 
-/** The proxies `query` names: an exact node id alone, else every service and node-id prefix match. */
+/**
+ * The proxies `query` names, in tiers: an exact node id; else the proxies of the service it names;
+ * else those whose node id starts with it (so `orders` is the orders service even when another
+ * proxy's id, `orders-db-1`, starts with it).
+ */
 export function matchProxies(items: readonly ProxyStatusJson[], query: string): ProxyStatusJson[] {
   const exact = items.filter((p) => p.nodeId === query);
   if (exact.length) return exact;
-  return items.filter((p) => (p.service !== undefined && (p.service === query || `${p.service}.${p.namespace}` === query)) || p.nodeId.startsWith(query));
+  const service = items.filter((p) => p.service !== undefined && (p.service === query || `${p.service}.${p.namespace}` === query));
+  if (service.length) return service;
+  return items.filter((p) => p.nodeId.startsWith(query));
 }
 
 const describe = (p: ProxyStatusJson) => `${p.nodeId}${p.service ? ` (${p.service}.${p.namespace})` : ''}`;

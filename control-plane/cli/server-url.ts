@@ -21,8 +21,12 @@ export function adminServerUrl(raw: string, flag = '--server'): string {
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') throw bad(raw, flag, `has scheme ${url.protocol.slice(0, -1)}; the admin API is http://HOST:PORT`);
   if (!url.hostname) throw bad(raw, flag, 'names no host');
-  if (url.search || url.hash || (url.pathname !== '/' && url.pathname !== '')) throw bad(raw, flag, 'has a path or query; give only the address');
-  return `${url.protocol}//${url.host}`;
+  if (url.search || url.hash) throw bad(raw, flag, 'has a query; give only the address');
+  // A path is kept as a prefix (an admin API behind a reverse proxy at https://host/weft); the
+  // API's own paths are a mistake.
+  const prefix = url.pathname.replace(/\/+$/, '');
+  if (/(^|\/)(v1|dashboard)(\/|$)/.test(prefix)) throw bad(raw, flag, `has the API path ${prefix}; give only the address (and a reverse proxy's prefix, if any)`);
+  return `${url.protocol}//${url.host}${prefix}`;
 }
 
 function bad(raw: string, flag: string, why: string): WeftError {

@@ -58,7 +58,9 @@ export class DashboardApi {
       const r = cp.model.resources.get(`${kind}/${ns}/${name}`);
       if (!r) throw new WeftError('CONFIG_NOT_FOUND', `${kind} ${ns}/${name} not found (list them with \`weft get ${kind.toLowerCase()}\`)`);
       if (parts.length === 6) return { items: affectedProxies(cp.model, r, cp.connectedNodes(), (id) => cp.cache.getSnapshot(id)) };
-      return { resource: presentResource(r, cp.model), yaml: stringify(r.source ?? r) };
+      // The YAML of the resource as handed out (a Secret's key redacted), never the stored one.
+      const shown = presentResource(r, cp.model);
+      return { resource: shown, yaml: stringify(shown.source ?? shown) };
     }
     return undefined;
   }

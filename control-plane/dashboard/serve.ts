@@ -49,10 +49,10 @@ export class DashboardFiles {
     }
     if (!path.startsWith('/dashboard/')) return false;
     const name = path === '/dashboard/' ? 'index.html' : path.slice('/dashboard/'.length);
-    const type = TYPES[name];
+    const type = Object.hasOwn(TYPES, name) ? TYPES[name] : undefined;
     const file = type ? this.#read(name) : undefined;
     if (!type || !file) {
-      const text = type ? `dashboard not built: ${join(this.#dir, name)} is missing (run \`make build\`)\n` : `no such dashboard file: ${name}\n`;
+      const text = type ? `dashboard not built: ${name} is missing (run \`make build\`)\n` : `no such dashboard file: ${name}\n`;
       res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' });
       res.end(text);
       return true;

@@ -6,8 +6,13 @@
  * the token)>`, valid for SESSION_TTL_MS. A stolen cookie is thus worth less than the token: it
  * expires, dies with the process (a new key at each start; each replica has its own, so a browser
  * logs in to each replica it talks to), and changing the admin token ends every session.
- * Requests other than GET/HEAD authenticated by the cookie also need `x-weft-csrf: 1`: a header
- * a cross-site form cannot send, on top of SameSite=Strict.
+ * Every request authenticated by the cookie, reads included, also needs the header `x-weft-csrf:
+ * <secret>`, where the secret is what the login answered in its body (an HMAC of the cookie under
+ * the same key). Cookies are scoped by host, not port: the browser also sends this one to every
+ * other server on the same host (an app, a sidecar's listener), which could replay it; without
+ * the secret, which only the dashboard's page holds (sessionStorage is per origin, port
+ * included), the cookie alone authenticates nothing. A cross-site form cannot send the header
+ * either (CSRF), on top of SameSite=Strict.
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
@@ -36,27 +41,42 @@ export class Sessions {
     return `${SESSION_COOKIE}=${now}.${this.#mac(now)}; HttpOnly; SameSite=Strict; Path=/; Max-Age=${Math.floor(this.#ttlMs / 1000)}`;
   }
 
+  /** The header secret of the session whose Set-Cookie value `issued` is (answered by the login, kept by the page). */
+  secretOf(issued: string): string {
+    return this.#secret(issued.slice(SESSION_COOKIE.length + 1).split(';')[0]!);
+  }
+
+  #secret(cookieValue: string): string {
+    return createHmac('sha256', this.#key).update(`csrf\n${cookieValue}`).digest('base64url');
+  }
+
   /** The Set-Cookie value that ends the session in the browser. */
   static clear(): string {
     return `${SESSION_COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0`;
   }
 
-  /** Whether the request carries a valid, unexpired session cookie. */
+  /** Whether the request carries a valid, unexpired session cookie (the secret is checked by `secretMatches`). */
   valid(headers: IncomingHttpHeaders, now = Date.now()): boolean {
     const value = cookie(headers.cookie, SESSION_COOKIE);
     const m = value ? /^(\d{1,15})\.([A-Za-z0-9_-]{43})$/.exec(value) : null;
     if (!m) return false;
     const issuedAt = Number(m[1]);
     if (!(issuedAt <= now && now - issuedAt < this.#ttlMs)) return false;
-    const want = Buffer.from(this.#mac(issuedAt));
-    const got = Buffer.from(m[2]!);
-    return got.length === want.length && timingSafeEqual(got, want);
+    return same(m[2]!, this.#mac(issuedAt));
+  }
+
+  /** Whether the request's `x-weft-csrf` is its session cookie's secret. */
+  secretMatches(headers: IncomingHttpHeaders): boolean {
+    const value = cookie(headers.cookie, SESSION_COOKIE);
+    const got = headers[CSRF_HEADER];
+    return value !== undefined && typeof got === 'string' && same(got, this.#secret(value));
   }
 }
 
-/** Whether a cookie-authenticated request may change anything: GET/HEAD, or it says `x-weft-csrf: 1`. */
-export function csrfSafe(method: string, headers: IncomingHttpHeaders): boolean {
-  return method === 'GET' || method === 'HEAD' || headers[CSRF_HEADER] === '1';
+function same(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
 }
 
 /** One cookie's value from a Cookie header (the first of that name). */

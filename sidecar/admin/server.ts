@@ -309,6 +309,8 @@ export function readyState(s: AdminState): AdminReady {
   if (!(s.runtime.ready && (!s.tls || s.tls.ready))) return { ok: false, text: 'NOT READY: waiting for configuration' };
   const app = s.app?.state;
   if (app?.up === false) return { ok: false, text: `NOT READY: nothing listening on the app port ${s.app!.address} (${app.reason})` };
+  // Not LIVE before the first probe has answered (it runs at start; a moment at most).
+  if (app && app.up === undefined) return { ok: false, text: `NOT READY: checking the app port ${s.app!.address}` };
   return { ok: true, text: 'LIVE' };
 }
 

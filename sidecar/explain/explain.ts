@@ -15,7 +15,8 @@ import type { Cluster } from '../../proto/gen/envoy/config/cluster/v3/cluster_pb
 import { HealthStatus } from '../../proto/gen/envoy/config/core/v3/health_check_pb.js';
 import type { ClusterLoadAssignment } from '../../proto/gen/envoy/config/endpoint/v3/endpoint_pb.js';
 import type { RouteConfiguration } from '../../proto/gen/envoy/config/route/v3/route_pb.js';
-import { DISABLED, type FilterSpec, type RequestHead } from '../http/filter.js';
+import { DISABLED, RequestInfo, type FilterSpec, type RequestHead } from '../http/filter.js';
+import { requestHeaders } from '../http/headers.js';
 import { routePerFilter } from '../http/filters/index.js';
 import { normalizePath } from '../http/uri.js';
 import { RETRY, RouteTable, rewritePath, type CompiledRoute } from '../routing/route-table.js';
@@ -93,7 +94,8 @@ class ExplainHead implements RequestHead {
     if (name === ':method') return this.r.method;
     if (name === ':path') return this.path + this.r.search;
     if (name === ':authority' || name === 'host') return this.r.authority;
-    return this.r.headers[name];
+    if (name === ':scheme') return this.secure ? 'https' : 'http';
+    return Object.hasOwn(this.r.headers, name) ? this.r.headers[name] : undefined;
   }
   rawPairs(): string[] {
     return Object.entries(this.r.headers).flat();
@@ -118,14 +120,20 @@ export function explainRequestOf(method: string, url: string, headerLines: reado
   } catch {
     throw new ExplainInputError(`url: '${url.slice(0, 200)}' is not a URL (want e.g. http://orders/v1/items)`);
   }
-  const headers: Record<string, string> = {};
+  const headers: Record<string, string> = Object.create(null) as Record<string, string>;
   for (const h of headerLines) {
     const i = h.indexOf(':');
     if (i <= 0) throw new ExplainInputError(`header: want 'name: value', got ${JSON.stringify(h.slice(0, 100))}`);
-    headers[h.slice(0, i).trim().toLowerCase()] = h.slice(i + 1).trim();
+    const n = h.slice(0, i).trim().toLowerCase();
+    const v = h.slice(i + 1).trim();
+    // Repeated headers are one list, as the proxy reads them.
+    headers[n] = Object.hasOwn(headers, n) ? `${headers[n]}, ${v}` : v;
   }
   const path = /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*([^?#]*)/i.exec(full)?.[1] || '/';
-  return { method: m, authority: u.host.toLowerCase(), path, search: u.search, headers, ...(principal ? { principal } : {}) };
+  // A Host header names the authority, as a client's would (curl -H 'host: ...').
+  const authority = (Object.hasOwn(headers, 'host') ? headers.host! : u.host).toLowerCase();
+  delete headers.host;
+  return { method: m, authority, path, search: u.search, headers, ...(principal ? { principal } : {}) };
 }
 
 const RETRY_NAMES = Object.entries(RETRY) as Array<[string, number]>;
@@ -136,6 +144,7 @@ export function explainListener(cfg: XdsConfig, listenerName: string, req: Expla
   const l = cfg.listeners.get(listenerName);
   if (!l || l.kind !== 'http') return { ...base, stoppedBefore: `the proxy has no HTTP listener '${listenerName}'`, outcome: `no listener ${listenerName}` };
   const sl: SidecarListener = l;
+  if (sl.edge) return { ...base, stoppedBefore: `${listenerName} is a gateway listener (its chain is chosen by SNI); gateways are not explained yet`, outcome: 'not explained (gateway listener)' };
   const rc = cfg.routes.get(sl.routeName);
   if (!rc) return { ...base, stoppedBefore: `route configuration ${sl.routeName} has not arrived`, outcome: '503 NOT_READY: no route configuration yet' };
   const np = normalizePath(req.path, sl.paths);
@@ -148,12 +157,13 @@ export function explainListener(cfg: XdsConfig, listenerName: string, req: Expla
   const t = table.explain(req.authority, np, req.search, head);
   const route = t.route;
   const filters = sl.filters.map((s) => filterStep(s, route, head));
-  const refused = filters.find((f) => f.effect === 'deny');
-  const action = route ? actionOf(route, np, req, cfg, o) : undefined;
+  // The chain runs before the router, route or not: the first filter that refuses answers.
+  const refused = filters.find((f) => f.refuses !== undefined);
+  const action = route && !refused ? actionOf(route, head, np, req, cfg, o) : undefined;
   let outcome: string;
-  if (!t.virtualHost) outcome = `404 NO_ROUTE: no virtual host of ${rc.name} serves ${req.authority}`;
+  if (refused) outcome = `${refused.refuses} from ${refused.name}: ${refused.detail}`;
+  else if (!t.virtualHost) outcome = `404 NO_ROUTE: no virtual host of ${rc.name} serves ${req.authority}`;
   else if (!route) outcome = `404 NO_ROUTE: no route of virtual host ${t.virtualHost.name} matches`;
-  else if (refused) outcome = `refused by ${refused.name}: ${refused.detail}`;
   else if (action?.kind === 'forward') outcome = `route ${route.name} -> ${action.clusters.map((c) => (action.clusters.length > 1 ? `${c.name} (${c.percent}%)` : c.name)).join(', ')}`;
   else if (action?.kind === 'redirect') outcome = `route ${route.name}: ${action.status} redirect to ${action.location}`;
   else outcome = `route ${route.name}: answered ${action?.kind === 'direct' ? action.status : '?'} by the proxy`;
@@ -176,12 +186,22 @@ function filterStep(s: FilterSpec, route: CompiledRoute | undefined, head: Reque
   const override = route?.perFilter?.get(s.name);
   if (override === DISABLED) return { name: s.name, effect: 'skipped', detail: 'disabled for this route' };
   if (override === undefined && s.disabled) return { name: s.name, effect: 'skipped', detail: 'disabled unless a route turns it on' };
-  if (!s.factory.explain) return { name: s.name, effect: 'applies', detail: `${s.factory.extension.name}${override !== undefined ? " (the route's own config)" : ''}` };
+  const skipped = { name: s.name, effect: 'skipped', detail: "nothing to do here (not in this route's chain)" };
+  if (!s.factory.explain) {
+    // Whether it is in the chain is what its own create() says (undefined: left out), as when the chain is composed.
+    let inChain = true;
+    try {
+      inChain = s.factory.create(s.config, override, { listener: 'explain' }) !== undefined;
+    } catch {
+      // A factory that needs more of the listener than explain has: it is in the chain.
+    }
+    return inChain ? { name: s.name, effect: 'applies', detail: `runs here${override !== undefined ? " with the route's own config" : ''} (no per-request decision shown)` } : skipped;
+  }
   const v = s.factory.explain(s.config, override, head, route);
-  return v ? { name: s.name, effect: v.effect, detail: v.detail } : { name: s.name, effect: 'skipped', detail: 'nothing to do here (not in this route\'s chain)' };
+  return v ? { name: s.name, effect: v.effect, detail: v.detail, ...(v.refuses ? { refuses: v.refuses } : {}) } : skipped;
 }
 
-function actionOf(route: CompiledRoute, path: string, req: ExplainRequest, cfg: XdsConfig, o: ExplainOptions): ActionView {
+function actionOf(route: CompiledRoute, head: RequestHead, path: string, req: ExplainRequest, cfg: XdsConfig, o: ExplainOptions): ActionView {
   if (route.kind === 'direct') return { kind: 'direct', status: route.status, body: route.body.slice(0, 200) };
   if (route.kind === 'redirect') {
     const host = route.host ?? req.authority.replace(/:\d+$/, '');
@@ -200,6 +220,7 @@ function actionOf(route: CompiledRoute, path: string, req: ExplainRequest, cfg: 
     kind: 'forward',
     clusters: shares.map(([n, pct]) => clusterView(n, pct, cfg, o)),
     upstreamPath: rewritePath(path, route) + req.search,
+    upstreamHeaders: headersOf(requestHeaders(head, new RequestInfo(), route.hostRewrite ?? req.authority, route.reqRemove, route.reqAdd, false)),
     ...(route.hostRewrite ? { hostRewrite: route.hostRewrite } : {}),
     timeoutMs: route.timeoutMs,
     ...(r && r.numRetries > 0 ? { retry: { attempts: r.numRetries + 1, on: RETRY_NAMES.filter(([, bit]) => r.on & bit).map(([n]) => n), statusCodes: [...r.codes], perTryTimeoutMs: r.perTryTimeoutMs, backoffMs: [r.baseMs, r.maxMs] as const } } : {}),
@@ -226,6 +247,13 @@ function clusterView(name: string, percent: number, cfg: XdsConfig, o: ExplainOp
     outlierDetection: c.outlierDetection !== undefined,
     activeHealthCheck: c.healthChecks.length > 0,
   };
+}
+
+/** Flat [name, value, ...] pairs as one record (repeated names joined by ', '). */
+function headersOf(flat: readonly string[]): Record<string, string> {
+  const out: Record<string, string> = Object.create(null) as Record<string, string>;
+  for (let i = 0; i < flat.length; i += 2) out[flat[i]!] = Object.hasOwn(out, flat[i]!) ? `${out[flat[i]!]}, ${flat[i + 1]}` : flat[i + 1]!;
+  return out;
 }
 
 /** Endpoints as EDS sent them (what the control plane knows: no active checks or ejections). */

@@ -50,6 +50,8 @@ export interface FilterStep {
   /** allow, deny, requires, limits, applies; or skipped (disabled for this route / not in the chain). */
   readonly effect: string;
   readonly detail: string;
+  /** The answer the proxy gives instead of passing the request on (`403 RBAC_DENIED`), when this filter refuses it. */
+  readonly refuses?: string;
 }
 
 export type ActionView =
@@ -57,6 +59,8 @@ export type ActionView =
       readonly kind: 'forward';
       readonly clusters: readonly ClusterView[];
       readonly upstreamPath: string;
+      /** The request headers sent upstream (the route's additions and removals, x-forwarded-*, x-request-id; tracing headers left out). */
+      readonly upstreamHeaders: Readonly<Record<string, string>>;
       readonly hostRewrite?: string;
       readonly timeoutMs: number;
       readonly retry?: { readonly attempts: number; readonly on: readonly string[]; readonly statusCodes: readonly number[]; readonly perTryTimeoutMs: number; readonly backoffMs: readonly [number, number] };

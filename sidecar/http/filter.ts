@@ -272,6 +272,8 @@ export interface FilterVerdict {
    */
   readonly effect: 'allow' | 'deny' | 'requires' | 'limits' | 'applies';
   readonly detail: string;
+  /** The answer the proxy gives this request here instead of passing it on (`403 RBAC_DENIED`), if it does. */
+  readonly refuses?: string;
 }
 
 export interface HttpFilterFactory<C = unknown, R = unknown> {

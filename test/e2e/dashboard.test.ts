@@ -85,7 +85,11 @@ describe('the dashboard in a real browser', () => {
 
     const webCodes = await traffic(web.outboundPort, 120, (i) => (i % 4 === 0 ? '/status/500' : '/status/200'));
     const apiCodes = await traffic(api.outboundPort, 80, () => '/status/200');
-    expect(webCodes.filter((c) => c === 500)).toHaveLength(30);
+    // A quarter fail: the app's 500s (one may come back 502/503 when the app closes the connection
+    // as the sidecar reuses it; it is a failure all the same, and the graph counts it as one).
+    const codes = JSON.stringify(webCodes.reduce<Record<number, number>>((m, c) => ({ ...m, [c]: (m[c] ?? 0) + 1 }), {}));
+    expect(webCodes.filter((c) => c >= 500), codes).toHaveLength(30);
+    expect(webCodes.filter((c) => c === 200), codes).toHaveLength(90);
     expect(apiCodes.every((c) => c === 200)).toBe(true);
     // Both edges reported (load reports every second) and the failing traces stored.
     await eventually(async () => {

@@ -188,4 +188,9 @@ export const apiLifecycle: HttpFilterFactory<true, Lifecycle> = {
     },
   },
   create: (_cfg, policy) => (policy ? lifecycleFilter(policy) : undefined),
+  explain(_cfg, policy) {
+    if (!policy) return undefined;
+    if (lifecycleClock.now() >= policy.rejectFromMs) return { effect: 'deny', detail: `API lifecycle policy ${policy.name}: past its sunset (${policy.sunset}), requests are answered 410`, refuses: '410 API_SUNSET' };
+    return { effect: 'applies', detail: `API lifecycle policy ${policy.name}: deprecated (Deprecation: ${policy.deprecation}${policy.sunset ? `, Sunset: ${policy.sunset}` : ''}); forwarded with those headers` };
+  },
 };

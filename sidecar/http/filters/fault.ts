@@ -227,4 +227,15 @@ export const fault: HttpFilterFactory<Fault, Fault> = {
     const f = route ?? cfg;
     return f.delayMs === undefined && f.abort === undefined ? undefined : faultFilter(f, ctx.listener);
   },
+  explain(cfg, route, req) {
+    const f = route ?? cfg;
+    if (f.delayMs === undefined && f.abort === undefined) return undefined;
+    const share = (s: Share) => `${Math.round((10_000 * s.numerator) / s.scale) / 100}%`;
+    if (!f.headers.every((h) => h.test(req))) return { effect: 'applies', detail: `no fault for this request (${f.headers.map((h) => h.describe()).join(', ')} not met)` };
+    const parts = [
+      f.delayMs !== undefined ? `delay ${f.delayMs === 'header' ? 'from the x-envoy-fault-delay-request header' : `${f.delayMs} ms`} for ${share(f.delayShare)}` : '',
+      f.abort !== undefined ? `abort ${f.abort === 'header' ? 'from the x-envoy-fault-abort-request header' : 'http' in f.abort ? `with HTTP ${f.abort.http}` : `with gRPC status ${f.abort.grpc}`} for ${share(f.abortShare)} (FAULT_ABORT)` : '',
+    ].filter(Boolean);
+    return { effect: 'applies', detail: `fault injection: ${parts.join('; ')}` };
+  },
 };

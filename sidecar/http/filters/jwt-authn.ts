@@ -441,11 +441,12 @@ export const jwtAuthn: HttpFilterFactory<JwtConfig, JwtPerRoute> = {
   explain(cfg, perRoute, r) {
     if (!perRoute) return undefined;
     const req = cfg.requirements.get(perRoute.requirement);
-    if (!req) return { effect: 'deny', detail: `requirement '${perRoute.requirement}' is not configured: every request is refused 401 JWT_INVALID` };
+    if (!req) return { effect: 'deny', detail: `requirement '${perRoute.requirement}' is not configured: every request is refused 401 JWT_INVALID`, refuses: '401 JWT_INVALID' };
     const who = req.providers.map((p) => `${p.name}${p.issuer ? ` (issuer ${p.issuer}${p.audiences?.length ? `, audiences ${p.audiences.join(' ')}` : ''})` : ''}`).join(' or ');
     const carried = req.providers.some((p) => tokenPresent(p, r));
     const lax = req.allowFailed ? 'a missing or failing token is let through' : req.allowMissing ? 'a missing token is let through' : 'no token: 401 JWT_MISSING; a bad one: 401 JWT_INVALID';
-    return { effect: 'requires', detail: `requirement '${perRoute.requirement}': a JWT from ${who}; ${lax}; this request ${carried ? 'carries a token (its signature and claims are checked when it is sent)' : 'carries none'}` };
+    const refused = !carried && !req.allowMissing && !req.allowFailed;
+    return { effect: refused ? 'deny' : 'requires', detail: `requirement '${perRoute.requirement}': a JWT from ${who}; ${lax}; this request ${carried ? 'carries a token (its signature and claims are checked when it is sent)' : 'carries none'}`, ...(refused ? { refuses: '401 JWT_MISSING' } : {}) };
   },
 };
 

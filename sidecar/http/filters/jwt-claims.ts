@@ -77,4 +77,8 @@ export const jwtClaims: HttpFilterFactory<true, ClaimsRule> = {
     },
   },
   create: (_cfg, rule) => (rule && (rule.scopes.length || rule.claims.length) ? claimsFilter(rule) : undefined),
+  explain: (_cfg, rule) =>
+    rule && (rule.scopes.length || rule.claims.length)
+      ? { effect: 'requires', detail: `the verified JWT must grant ${[...rule.scopes.map((x) => `scope ${x}`), ...rule.claims.map((c) => `claim ${c.name} in {${[...c.values].join(', ')}}`)].join(' and ')} (checked when the request is sent; otherwise 403)` }
+      : undefined,
 };

@@ -294,6 +294,8 @@ export const keyAuth: HttpFilterFactory<KeyAuthListener, KeyAuthConfig> = {
     if (!c) return { effect: 'applies', detail: `no API key policy here; a client's ${CONSUMER_HEADER} header is removed` };
     const where = [c.header ? `header ${c.header}` : '', c.query ? `query parameter ${c.query}` : ''].filter(Boolean).join(' or ');
     const carried = (c.header && r.header(c.header) !== undefined) || (c.query && queryParam(r.search, c.query) != null);
-    return { effect: 'requires', detail: `policy ${c.name}: an API key in ${where}${c.allowJwt ? ' (or a JWT subject mapped to a consumer)' : ''}; without one: 401; this request ${carried ? 'carries a key (checked when it is sent)' : 'carries none'}` };
+    // With allowJwt a verified JWT's subject may stand in for the key: whether it maps to a consumer is known only when the request is sent.
+    const refused = !carried && !(c.allowJwt && r.header('authorization') !== undefined);
+    return { effect: refused ? 'deny' : 'requires', detail: `policy ${c.name}: an API key in ${where}${c.allowJwt ? ' (or a JWT subject mapped to a consumer)' : ''}; without one: 401; this request ${carried ? 'carries a key (checked when it is sent)' : 'carries none'}`, ...(refused ? { refuses: '401 API_KEY_MISSING' } : {}) };
   },
 };

@@ -285,6 +285,6 @@ export const rbac: HttpFilterFactory<RbacEngine | undefined> = {
     if (!engine) return undefined;
     const d = engine.explain?.(req) ?? engine.evaluate(req);
     const who = req.principal ? `peer ${req.principal}` : 'no peer identity (plaintext)';
-    return { effect: d.allowed ? 'allow' : 'deny', detail: `${d.reason} (${who}; ${d.allowed ? 'passes' : '403 RBAC_DENIED'})` };
+    return { effect: d.allowed ? 'allow' : 'deny', detail: `${d.reason} (${who}; ${d.allowed ? 'passes' : '403 RBAC_DENIED'})`, ...(d.allowed ? {} : { refuses: `${req.grpc ? 'gRPC 7 PERMISSION_DENIED' : '403'} RBAC_DENIED` }) };
   },
 };

@@ -1,7 +1,8 @@
 // The dashboard's login on the admin server, in-process: static files without auth, POST
-// /v1/login sets an HttpOnly SameSite=Strict cookie that is not the token, the cookie then
-// authenticates reads, a change by cookie needs x-weft-csrf: 1, a forged, foreign or expired
-// cookie is refused, logout clears it, and the bearer token works as before.
+// /v1/login sets an HttpOnly SameSite=Strict cookie that is not the token and answers the
+// session's secret; the cookie authenticates only with that secret in x-weft-csrf (reads too: the
+// browser sends the cookie to every port of the host); a forged, foreign or expired cookie is
+// refused, logout needs the secret and clears the cookie, and the bearer token works as before.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -11,6 +12,7 @@ import { validateStoredResource } from '../../../control-plane/config/index.js';
 import { FileStore } from '../../../control-plane/store/file-store.js';
 import { Sessions, SESSION_TTL_MS } from '../../../control-plane/dashboard/session.js';
 import { tempDir } from '../../harness/processes.js';
+import { selfSignedCert, tlsSecret } from '../../harness/certs.js';
 
 const TOKEN = 'wa_test-admin-token-0123456789abcdefghijklmnopq';
 const SERVICE = { name: 'svc.yaml', content: 'apiVersion: weft.dev/v1alpha1\nkind: Service\nmetadata: { name: orders }\nspec:\n  ports: [{ name: http, port: 8080, protocol: http }]\n' };
@@ -72,48 +74,84 @@ describe('dashboard login, session cookie and CSRF on the admin server', () => {
     expect((await fetch(`${base}/v1/resources`)).status).toBe(401);
   });
 
-  it('logs in with the admin token: an HttpOnly SameSite=Strict cookie that is not the token authenticates reads', async () => {
+  /** A session: its cookie and the secret the login answered. */
+  const session = async (at = base): Promise<{ cookie: string; csrf: string }> => {
+    const r = await login(TOKEN, at);
+    return { cookie: r.headers.get('set-cookie')!.split(';')[0]!, csrf: ((await r.json()) as { csrf: string }).csrf };
+  };
+
+  it('logs in with the admin token: an HttpOnly SameSite=Strict cookie that is not the token, and a secret; the two together authenticate reads', async () => {
     const r = await login(TOKEN);
     expect(r.status).toBe(200);
     const set = r.headers.get('set-cookie')!;
     expect(set).toMatch(/^weft_session=\d+\.[A-Za-z0-9_-]{43}; HttpOnly; SameSite=Strict; Path=\/; Max-Age=43200$/);
     expect(set).not.toContain(TOKEN);
+    const { csrf } = (await r.json()) as { csrf: string };
+    expect(csrf).toMatch(/^[A-Za-z0-9_-]{43}$/);
     const cookie = set.split(';')[0]!;
-    const read = await fetch(`${base}/v1/resources`, { headers: { cookie } });
-    expect(read.status).toBe(200);
-    expect((await fetch(`${base}/v1/history`, { headers: { cookie } })).status).toBe(200);
+    expect((await fetch(`${base}/v1/resources`, { headers: { cookie, 'x-weft-csrf': csrf } })).status).toBe(200);
+    expect((await fetch(`${base}/v1/history`, { headers: { cookie, 'x-weft-csrf': csrf } })).status).toBe(200);
   });
 
-  it('needs x-weft-csrf: 1 for a change by cookie; the bearer token needs none', async () => {
-    const cookie = (await login(TOKEN)).headers.get('set-cookie')!.split(';')[0]!;
+  it('the cookie alone reads nothing (the browser sends it to every port of the host): a read needs the secret too, and another session\'s secret does not do', async () => {
+    const a = await session();
+    const b = await session(otherBase); // another process's session: another key
+    const alone = await fetch(`${base}/v1/resources`, { headers: { cookie: a.cookie } });
+    expect(alone.status).toBe(401);
+    expect(((await alone.json()) as { message: string }).message).toContain('x-weft-csrf');
+    expect((await fetch(`${base}/v1/resources`, { headers: { cookie: a.cookie, 'x-weft-csrf': '1' } })).status).toBe(401);
+    expect((await fetch(`${base}/v1/resources`, { headers: { cookie: a.cookie, 'x-weft-csrf': b.csrf } })).status).toBe(401);
+    expect((await fetch(`${base}/v1/resources`, { headers: { cookie: a.cookie, 'x-weft-csrf': a.csrf } })).status).toBe(200);
+  });
+
+  it('a change by cookie needs the secret; the bearer token needs none', async () => {
+    const { cookie, csrf } = await session();
     const json = { 'content-type': 'application/json' };
     const refused = await fetch(`${base}/v1/apply`, { method: 'POST', headers: { ...json, cookie }, body: applyBody });
     expect(refused.status).toBe(401);
-    expect(((await refused.json()) as { message: string }).message).toContain('x-weft-csrf: 1');
+    expect(((await refused.json()) as { message: string }).message).toContain('x-weft-csrf');
     expect(cp.list('Service')).toEqual([]);
-    const ok = await fetch(`${base}/v1/apply`, { method: 'POST', headers: { ...json, cookie, 'x-weft-csrf': '1' }, body: applyBody });
+    const ok = await fetch(`${base}/v1/apply`, { method: 'POST', headers: { ...json, cookie, 'x-weft-csrf': csrf }, body: applyBody });
     expect(ok.status).toBe(200);
     expect(cp.list('Service').map((s) => s.metadata.name)).toEqual(['orders']);
     const del = await fetch(`${base}/v1/resources/Service/default/orders`, { method: 'DELETE', headers: { authorization: `Bearer ${TOKEN}` } });
     expect(del.status).toBe(200);
     // Both changes are in the apply history, newest first.
-    const history = (await (await fetch(`${base}/v1/history`, { headers: { cookie } })).json()) as { items: Array<{ revision: number; changes: Array<{ key: string; action: string }> }> };
+    const history = (await (await fetch(`${base}/v1/history`, { headers: { cookie, 'x-weft-csrf': csrf } })).json()) as { items: Array<{ revision: number; changes: Array<{ key: string; action: string }> }> };
     expect(history.items.map((h) => h.changes)).toEqual([[{ key: 'Service/default/orders', action: 'deleted' }], [{ key: 'Service/default/orders', action: 'created' }]]);
     expect(history.items[0]!.revision).toBeGreaterThan(history.items[1]!.revision);
+    // `weft delete -f` (POST /v1/delete) is in the history too.
+    const bearer = { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' };
+    expect((await fetch(`${base}/v1/apply`, { method: 'POST', headers: bearer, body: applyBody })).status).toBe(200);
+    expect((await fetch(`${base}/v1/delete`, { method: 'POST', headers: bearer, body: JSON.stringify({ keys: ['Service/default/orders'] }) })).status).toBe(200);
+    const after = (await (await fetch(`${base}/v1/history`, { headers: bearer })).json()) as { items: Array<{ changes: Array<{ key: string; action: string }> }> };
+    expect(after.items[0]!.changes).toEqual([{ key: 'Service/default/orders', action: 'deleted' }]);
+  });
+
+  it("a Secret's YAML has its private key redacted, as every other admin answer", async () => {
+    const c = selfSignedCert(['shop.example']);
+    const put = await fetch(`${base}/v1/apply`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify({ files: [{ name: 's.yaml', content: tlsSecret('shop-cert', c) }] }) });
+    expect(put.status).toBe(200);
+    const r = (await (await fetch(`${base}/v1/resources/Secret/default/shop-cert`, { headers: { authorization: `Bearer ${TOKEN}` } })).json()) as { yaml: string };
+    expect(r.yaml).toContain('<redacted>');
+    expect(r.yaml).not.toContain('PRIVATE KEY');
+    expect(r.yaml).not.toContain(Buffer.from(c.keyPem).toString('base64').slice(0, 40));
   });
 
   it('refuses a forged cookie, one from another process, and an expired one; logout clears the cookie', async () => {
-    const cookie = (await login(TOKEN)).headers.get('set-cookie')!.split(';')[0]!;
+    const { cookie, csrf } = await session();
     const [ts, mac] = cookie.slice('weft_session='.length).split('.') as [string, string];
     const forged = `weft_session=${Number(ts) + 1}.${mac}`;
-    expect((await fetch(`${base}/v1/resources`, { headers: { cookie: forged } })).status).toBe(401);
-    expect((await fetch(`${base}/v1/resources`, { headers: { cookie: `weft_session=${TOKEN}` } })).status).toBe(401);
-    expect((await fetch(`${otherBase}/v1/resources`, { headers: { cookie } })).status).toBe(401);
+    expect((await fetch(`${base}/v1/resources`, { headers: { cookie: forged, 'x-weft-csrf': csrf } })).status).toBe(401);
+    expect((await fetch(`${base}/v1/resources`, { headers: { cookie: `weft_session=${TOKEN}`, 'x-weft-csrf': csrf } })).status).toBe(401);
+    expect((await fetch(`${otherBase}/v1/resources`, { headers: { cookie, 'x-weft-csrf': csrf } })).status).toBe(401);
     const s = new Sessions(TOKEN);
     const old = s.issue(Date.now() - SESSION_TTL_MS - 1).split(';')[0]!;
     expect(s.valid({ cookie: old })).toBe(false);
     expect(s.valid({ cookie: s.issue().split(';')[0]! })).toBe(true);
-    const out = await fetch(`${base}/v1/logout`, { method: 'POST' });
+    // Logging out needs the session's secret (another site cannot end it).
+    expect((await fetch(`${base}/v1/logout`, { method: 'POST', headers: { cookie } })).status).toBe(401);
+    const out = await fetch(`${base}/v1/logout`, { method: 'POST', headers: { cookie, 'x-weft-csrf': csrf } });
     expect(out.headers.get('set-cookie')).toBe('weft_session=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0');
   });
 });

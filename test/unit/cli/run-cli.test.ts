@@ -28,6 +28,8 @@ const PROXIES = [
   { nodeId: 'orders-v1-a1', role: 'sidecar', service: 'orders', namespace: 'default', userAgent: 'weft/0.1.0', stream: 'delta', connectedAt: '2026-12-03T10:00:00.000Z', revision: 4, types: { cluster: { state: 'SYNCED' } } },
   { nodeId: 'orders-v2-b2', role: 'sidecar', service: 'orders', namespace: 'default', userAgent: 'weft/0.1.0', stream: 'delta', connectedAt: '2026-12-03T10:00:01.000Z', revision: 4, types: { cluster: { state: 'SYNCED' } } },
   { nodeId: 'web-1', role: 'sidecar', service: 'web', namespace: 'shop', userAgent: 'weft/0.1.0', stream: 'sotw', connectedAt: '2026-12-03T10:00:02.000Z', revision: 4, types: {} },
+  // Its id starts with 'web', its service is not web: `proxy-config web` still names web-1 alone.
+  { nodeId: 'web-hooks-9', role: 'sidecar', service: 'hooks', namespace: 'default', userAgent: 'weft/0.1.0', stream: 'delta', connectedAt: '2026-12-03T10:00:03.000Z', revision: 4, types: {} },
 ];
 
 const SERVICE = { apiVersion: 'weft.dev/v1alpha1', kind: 'Service', metadata: { name: 'orders', namespace: 'default', labels: { team: 'a' }, annotations: {} }, spec: {} };
@@ -180,7 +182,7 @@ describe('weft CLI habits (in process, scripted admin API)', () => {
     const wide = await cli(['proxy-status', 'web', '-o', 'wide', ...conn()]);
     expect(wide.out.split('\n')[0]).toMatch(/REPLICA.*REVISION\s+USER AGENT\s+CONNECTED$/);
     const none = await cli(['proxy-status', 'nothing', ...conn()]);
-    expect(none.out).toBe("no connected proxy matches 'nothing' (3 connected)");
+    expect(none.out).toBe("no connected proxy matches 'nothing' (4 connected)");
   });
 
   it('delete -f sends every resource the documents name (stdin, several documents, default namespace) in one call', async () => {

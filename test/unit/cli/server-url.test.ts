@@ -10,11 +10,14 @@ describe('--server', () => {
     expect(adminServerUrl('[::1]:15014')).toBe('http://[::1]:15014');
     expect(adminServerUrl('http://cp.example:15014/')).toBe('http://cp.example:15014');
     expect(adminServerUrl('https://cp.example')).toBe('https://cp.example');
+    // Behind a reverse proxy at a path: the prefix is kept.
+    expect(adminServerUrl('https://gw.example/weft/')).toBe('https://gw.example/weft');
   });
 
   it('refuses what it cannot use, naming the flag and the form it wants', () => {
     expect(() => adminServerUrl('grpc://127.0.0.1:15010')).toThrow(/--server "grpc:\/\/127\.0\.0\.1:15010" has scheme grpc; the admin API is http:\/\/HOST:PORT/);
-    expect(() => adminServerUrl('http://cp:15014/v1', 'WEFT_SERVER')).toThrow(/WEFT_SERVER "http:\/\/cp:15014\/v1" has a path or query/);
+    expect(() => adminServerUrl('http://cp:15014/v1', 'WEFT_SERVER')).toThrow(/WEFT_SERVER "http:\/\/cp:15014\/v1" has the API path \/v1; give only the address/);
+    expect(() => adminServerUrl('http://cp:15014/?x=1')).toThrow(/has a query/);
     expect(() => adminServerUrl('127.0.0.1:99999')).toThrow(/is not HOST:PORT or a URL; want the control plane's admin address, e\.g\. 127\.0\.0\.1:15014/);
   });
 

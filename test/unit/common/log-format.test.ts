@@ -9,6 +9,13 @@ describe('log formats', () => {
     expect(prettyLine(line)).toBe('2026-12-03T13:00:00.000Z WARN  nothing is listening node=web-1.default component=app reason="connection refused" n=3 ok=false err={"message":"x"}\n');
   });
 
+  it('pretty: one event is one line: a message with a line break is quoted (no forged second line)', () => {
+    const line = JSON.stringify({ level: 30, time: '2026-12-03T13:00:00.000Z', msg: 'ok\n2026-12-03T13:00:01.000Z ERROR forged' });
+    const out = prettyLine(line);
+    expect(out.split('\n')).toHaveLength(2); // the line and the final newline
+    expect(out).toContain('"ok\\n2026');
+  });
+
   it('pretty: a line that is not JSON passes through', () => {
     expect(prettyLine('plain text\n')).toBe('plain text\n');
   });

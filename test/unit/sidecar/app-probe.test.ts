@@ -69,6 +69,7 @@ describe('AppProbe', () => {
       ({ runtime: { ready: true }, draining: () => false, app: { state: app, address: '127.0.0.1:9' } }) as unknown as AdminState;
     expect(readyState(state({ up: false, reason: 'connection refused' }))).toEqual({ ok: false, text: 'NOT READY: nothing listening on the app port 127.0.0.1:9 (connection refused)' });
     expect(readyState(state({ up: true, reason: '' }))).toEqual({ ok: true, text: 'LIVE' });
-    expect(readyState(state({ up: undefined, reason: '' }))).toEqual({ ok: true, text: 'LIVE' });
+    // Before the first probe answered: not LIVE yet.
+    expect(readyState(state({ up: undefined, reason: '' }))).toEqual({ ok: false, text: 'NOT READY: checking the app port 127.0.0.1:9' });
   });
 });

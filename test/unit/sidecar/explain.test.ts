@@ -104,7 +104,7 @@ const MESH = [
   `apiVersion: weft.dev/v1alpha1\nkind: Service\nmetadata: { name: web }\nspec:\n  ports: [{ name: http, port: 8080, protocol: http }]\n`,
   `apiVersion: weft.dev/v1alpha1\nkind: Service\nmetadata: { name: orders }\nspec:\n  ports: [{ name: http, port: 8080, protocol: http }]\n  endpoints: [{ address: 127.0.0.1, port: 9001, labels: { version: v1 } }, { address: 127.0.0.1, port: 9002, labels: { version: v2 } }]\n`,
   `apiVersion: weft.dev/v1alpha1\nkind: TrafficPolicy\nmetadata: { name: orders }\nspec:\n  targetRef: { kind: Service, name: orders }\n  subsets: [{ name: v1, labels: { version: v1 } }, { name: v2, labels: { version: v2 } }]\n`,
-  `apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: { name: orders }\nspec:\n  parentRefs: [{ kind: Service, name: orders }]\n  rules:\n    - matches: [{ path: { type: PathPrefix, value: /v1 }, headers: [{ name: x-canary, value: "yes" }] }]\n      backendRefs: [{ name: orders, subset: v2 }]\n    - matches: [{ path: { type: PathPrefix, value: /v1 } }]\n      backendRefs: [{ name: orders, subset: v1, weight: 90 }, { name: orders, subset: v2, weight: 10 }]\n      timeouts: { request: 5s }\n      retry: { attempts: 3, retryOn: [5xx, reset] }\n`,
+  `apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: { name: orders }\nspec:\n  parentRefs: [{ kind: Service, name: orders }]\n  rules:\n    - matches: [{ path: { type: PathPrefix, value: /v1 }, headers: [{ name: x-canary, value: "yes" }] }]\n      backendRefs: [{ name: orders, subset: v2 }]\n    - matches: [{ path: { type: PathPrefix, value: /v1 } }]\n      filters: [{ type: RequestHeaderModifier, requestHeaderModifier: { set: [{ name: x-from-route, value: "1" }], remove: [x-drop] } }]\n      backendRefs: [{ name: orders, subset: v1, weight: 90 }, { name: orders, subset: v2, weight: 10 }]\n      timeouts: { request: 5s }\n      retry: { attempts: 3, retryOn: [5xx, reset] }\n`,
   `apiVersion: weft.dev/v1alpha1\nkind: AuthorizationPolicy\nmetadata: { name: orders-readers }\nspec:\n  service: orders\n  action: ALLOW\n  rules:\n    - from: [{ principals: ["spiffe://${TD}/ns/default/sa/web"] }]\n      to: [{ methods: [GET] }]\n`,
 ];
 
@@ -135,6 +135,22 @@ describe('explainListener on a translated mesh', () => {
     expect(e.outcome).toMatch(/v1\|orders\.default \(90%\).*v2\|orders\.default \(10%\)/);
   });
 
+  it('outbound: the headers sent upstream carry the route\'s changes (what the next hop sees)', () => {
+    const e = explainListener(web, 'outbound', req({ headers: { 'x-drop': 'a', 'x-keep': 'b' } }));
+    expect(e.action?.kind).toBe('forward');
+    if (e.action?.kind !== 'forward') return;
+    expect(e.action.upstreamHeaders).toMatchObject({ 'x-from-route': '1', 'x-keep': 'b', host: 'orders' });
+    expect(e.action.upstreamHeaders['x-drop']).toBeUndefined();
+  });
+
+  it('request parsing: repeated headers are one list, Host names the authority, odd names are plain headers', () => {
+    const r = explainRequestOf('get', 'http://orders/a?b=1', ['x-a: 1', 'X-A: 2', 'host: payments:8080', 'constructor: x']);
+    expect(r).toMatchObject({ method: 'GET', authority: 'payments:8080', path: '/a', search: '?b=1' });
+    expect({ ...r.headers }).toEqual({ 'x-a': '1, 2', constructor: 'x' });
+    const e = explainListener(web, 'outbound', explainRequestOf('GET', 'http://orders/v1', ['toString: 1']));
+    expect(e.outcome).toMatch(/orders/);
+  });
+
   it('outbound: a header picks the canary route', () => {
     const e = explainListener(web, 'outbound', req({ headers: { 'x-canary': 'yes' } }));
     expect(e.action?.kind === 'forward' && e.action.clusters.map((c) => c.name)).toEqual(['outbound|8080|v2|orders.default']);
@@ -148,7 +164,7 @@ describe('explainListener on a translated mesh', () => {
     expect(allowed.refusedBy).toBeUndefined();
     const post = explainListener(orders, 'inbound', req({ method: 'POST', principal: `spiffe://${TD}/ns/default/sa/web` }));
     expect(post.filters.find((f) => f.name.includes('rbac'))?.effect).toBe('deny');
-    expect(post.outcome).toMatch(/refused by .*rbac.*no ALLOW policy matched/);
+    expect(post.outcome).toMatch(/^403 RBAC_DENIED from .*rbac.*no ALLOW policy matched/);
     const stranger = explainListener(orders, 'inbound', req({ principal: `spiffe://${TD}/ns/default/sa/intruder` }));
     expect(stranger.refusedBy).toMatch(/rbac/);
   });
