@@ -58,7 +58,9 @@ describe('tracing across a sidecar hop', () => {
     const traceId = randomBytes(16).toString('hex');
     const appSpan = randomBytes(8).toString('hex');
     const r = await get(web.outboundPort, `/flaky?key=${traceId}&fail=1`, { host: 'orders', traceparent: `00-${traceId}-${appSpan}-01` });
-    expect(r.status).toBe(200);
+    // On failure: the answer's body (the app's or the sidecar's error) and web's view of orders.
+    if (r.status !== 200) r.body += ` | web clusters: ${JSON.stringify(((await (await fetch(`${web.admin}/clusters`)).json()) as Array<{ name: string }>).find((c) => c.name === 'outbound|8080||orders.default'))}`;
+    expect(r.status, r.body.slice(0, 1500)).toBe(200);
     // Four spans from two sidecars, exported in their own batches: wait for all of them.
     const spans = await traceOf(traceId, 4);
     const clients = spans.filter((s) => s.kind === 'client');
