@@ -29,6 +29,7 @@ const EDGES = new Set(Array.from({ length: SERVICES }, (_, s) => callees(s).map(
 // Globals of the page, for the functions the bench runs in it (this program has no DOM types).
 declare const window: { weftDashboard?: { elements(): Array<{ group: string }>; refreshes: number } };
 declare const document: { querySelectorAll(selector: string): { length: number }; querySelector(selector: string): { textContent: string | null } | null };
+declare const sessionStorage: { setItem(key: string, value: string): void };
 
 async function until(cond: () => boolean, timeoutMs: number, what: string): Promise<void> {
   const end = Date.now() + timeoutMs;
@@ -96,6 +97,9 @@ describe('dashboard load time', () => {
       const context = await browser.newContext({ viewport: { width: 1440, height: 900 } });
       const login = await context.request.post(`${cp.adminUrl}/v1/login`, { data: { token } });
       expect(login.status()).toBe(200);
+      // The session's secret goes where the page keeps it (control-plane/dashboard/app/api.ts): each new page starts logged in.
+      const { csrf } = (await login.json()) as { csrf: string };
+      await context.addInitScript((secret: string) => sessionStorage.setItem('weft-session-secret', secret), csrf);
       const views: Record<string, { hash: string; ready: () => boolean }> = {
         graph: { hash: '#/graph', ready: () => (window.weftDashboard?.refreshes ?? 0) >= 1 },
         proxies: { hash: '#/proxies', ready: () => document.querySelectorAll('tr[data-proxy]').length >= 100 },

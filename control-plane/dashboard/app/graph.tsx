@@ -216,7 +216,11 @@ function draw(cy: Core, g: Graph): void {
   const rows = new Map<string, unknown>([...g.nodes.map((n) => [n.id, n] as const), ...g.edges.map((e) => [edgeId(e), e] as const)]);
   const want = new Set(defs.map((d) => d.data.id!));
   let changed = false;
-  cy.batch(() => {
+  if (cy.elements().empty()) {
+    // The first draw: every element in one add (one collection, one style pass), not one by one.
+    cy.add(defs.map((d) => ({ group: d.group!, data: { ...d.data, row: rows.get(d.data.id!) }, ...(d.classes ? { classes: d.classes } : {}) })));
+    changed = defs.length > 0;
+  } else cy.batch(() => {
     cy.elements().forEach((el) => {
       if (!want.has(el.id())) {
         cy.remove(el);
