@@ -97,6 +97,11 @@ export function secretsView(s: AdminState): unknown {
   return out;
 }
 
+/** Why a host is not healthy, as /clusters and /explain say it (empty when healthy). */
+function healthOf(h: UpstreamCluster['hosts'][number]): string[] {
+  return [h.hcFailed ? 'failed_active_hc' : '', h.edsUnhealthy ? 'eds_unhealthy' : '', h.ejectedUntil ? 'outlier_ejected' : ''].filter(Boolean);
+}
+
 /**
  * `/explain?method=GET&url=http://orders/v1/items&header=x-canary:%20yes[&listener=outbound|inbound][&principal=spiffe://...]`:
  * one listener's decision for a request on this proxy's accepted config (sidecar/explain), with
@@ -106,7 +111,7 @@ async function explainHere(s: AdminState, listener: string, req: ExplainRequest)
   const live = new Map(
     [...s.runtime.clusters().values()].map((c) => [
       c.name,
-      c.hosts.map((h) => ({ address: h.key, zone: h.zone, priority: h.priority, weight: h.weight, healthy: h.healthy, health: [h.hcFailed ? 'failed_active_hc' : '', h.edsUnhealthy ? 'eds_unhealthy' : '', h.ejectedUntil ? 'outlier_ejected' : ''].filter(Boolean), mtls: h.mesh })),
+      c.hosts.map((h) => ({ address: h.key, zone: h.zone, priority: h.priority, weight: h.weight, healthy: h.healthy, health: healthOf(h), mtls: h.mesh })),
     ]),
   );
   return explainListener(s.xds(), listener, req, { hosts: (name) => live.get(name) });
@@ -124,7 +129,7 @@ export function clustersView(s: AdminState): unknown {
       priority: h.priority,
       weight: h.weight,
       healthy: h.healthy,
-      health: [h.hcFailed ? 'failed_active_hc' : '', h.edsUnhealthy ? 'eds_unhealthy' : '', h.ejectedUntil ? 'outlier_ejected' : ''].filter(Boolean),
+      health: healthOf(h),
       active: h.active,
       rqTotal: h.rqTotal,
       rqError: h.rqError,

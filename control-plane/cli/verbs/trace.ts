@@ -4,6 +4,7 @@ import { AdminClient, CLIENT_OPTIONS, CLIENT_USAGE, table, usageError, type Verb
 import { warnUnreachable } from '../replicas-warn.js';
 import { parseDurationFlag } from '../flags.js';
 import type { StoredSpan } from '../../telemetry/trace-store.js';
+import type { TraceSummary as Summary } from '../../telemetry/trace-types.js';
 import { OUTPUT_OPTION, outputFormat, printData } from '../output.js';
 
 const usage = `Usage:
@@ -23,17 +24,6 @@ ${CLIENT_USAGE}
 Example:
   weft trace list --service orders --min-duration 50ms --errors
   weft trace show 4bf92f3577b34da6a3ce929d0e0e4736`;
-
-interface Summary {
-  traceId: string;
-  service: string;
-  name: string;
-  start: string;
-  durationMs: number;
-  spans: number;
-  services: string[];
-  errors: number;
-}
 
 /** A span as the admin API returns it (the trace store's record, without its trace id). */
 export type WaterfallSpan = Omit<StoredSpan, 'traceId'>;
