@@ -103,7 +103,7 @@ describe('weft gateway: routes and certificates replaced every 2 s under 60 s of
     await eventually(async () => wsText.includes('101 Switching Protocols'), 10_000, 20);
 
     // SSE: one event every 500 ms for longer than the run.
-    const events = Math.ceil((SECONDS * 1000) / TICK_MS) + 10;
+    const events = Math.ceil((SECONDS * 1000) / TICK_MS) + 40;
     const sse = connect();
     let sseText = '';
     let sseEnded = false;
@@ -172,6 +172,9 @@ describe('weft gateway: routes and certificates replaced every 2 s under 60 s of
     stop = true;
     await Promise.all([load, changes]);
     expect(applyErrors).toEqual([]);
+    // Events still arrive on the SSE response after the last change (it ran through all of them).
+    const sseAtLastApply = (sseText.match(/data: chunk \d+/g) ?? []).length;
+    await eventually(async () => (sseText.match(/data: chunk \d+/g) ?? []).length >= sseAtLastApply + 2, 10_000, 20);
     chat.end();
     await eventually(async () => chatStatus !== undefined, 10_000, 20);
     await eventually(async () => (wsText.match(/ping-\d+;/g) ?? []).length === wsSent, 10_000, 20);
@@ -189,7 +192,10 @@ describe('weft gateway: routes and certificates replaced every 2 s under 60 s of
     expect((wsText.match(/ping-\d+;/g) ?? []).length).toBe(wsSent);
     // SSE: events kept coming in order on the same response (it outlives the run).
     expect(sseEnded).toBe(false);
-    expect(sseEvents).toBeGreaterThanOrEqual(Math.floor((SECONDS * 1000) / TICK_MS) - 5);
+    // (Not a count per second: the app's 500 ms interval drifts on a busy machine, 106 of 120 in
+    // one CI run. Loss shows as a gap in the sequence; a cut as sseEnded or no event after the
+    // last apply, checked above.)
+    expect(sseEvents).toBeGreaterThan(sseAtLastApply);
     expect(sseText.match(/data: chunk \d+/g)!.map((x) => Number(x.slice(12)))).toEqual(Array.from({ length: sseEvents }, (_, i) => i));
     // gRPC: every message answered, the stream ended OK.
     expect(chatStatus?.code).toBe(grpc.status.OK);
