@@ -152,18 +152,17 @@ export class H2Attempt implements Attempt {
       if (s.rstCode === h2c.NGHTTP2_REFUSED_STREAM) this.ex.onFailure(this, Failure.Refused, undefined);
       else if (!this.#headed || s.rstCode !== h2c.NGHTTP2_NO_ERROR) this.ex.onFailure(this, Failure.Reset, undefined);
     });
-    if (body) void this.#pump(s, body);
-  }
-
-  async #pump(s: ClientHttp2Stream, body: ReplayableBody): Promise<void> {
-    try {
-      for await (const chunk of body.attempt()) {
-        if (this.#aborted || s.destroyed) return;
-        if (!s.write(chunk)) await new Promise<void>((res) => (s.once('drain', res), s.once('close', res)));
-      }
-      if (!s.destroyed) s.end();
-    } catch (e) {
-      this.#failed(e);
+    if (body) {
+      // The body is pushed as it comes (no iterator or promise per chunk); a full stream pauses
+      // it until 'drain'.
+      const pipe = body.pipe({
+        write: (chunk) => !this.#aborted && !s.destroyed && s.write(chunk),
+        end: () => {
+          if (!this.#aborted && !s.destroyed) s.end();
+        },
+        fail: (e) => this.#failed(e),
+      });
+      s.on('drain', () => pipe.resume());
     }
   }
 
