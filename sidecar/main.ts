@@ -28,10 +28,11 @@ import { LoadReporter } from './telemetry/load-reporter.js';
 import { Runtime } from './runtime.js';
 import { AppProbe } from './upstream/app-probe.js';
 import { AdsClient, type XdsProtocolMode } from './xds/ads-client.js';
+import type { XdsListener } from './xds/types/listener.js';
 import { readFileSync } from 'node:fs';
 import { MeshTls } from './tls/mesh-tls.js';
 import type { Denial, RequestHead } from './http/filter.js';
-import { Tracing } from './telemetry/tracing.js';
+import { loadTracingSdk, Tracing, tracingSdkNeeded } from './telemetry/tracing.js';
 import { IdentityError, WorkloadIdentity } from './identity/workload.js';
 import { runPrimary } from './workers/primary.js';
 import { announceListening, serveWorkerAdmin } from './workers/worker.js';
@@ -419,6 +420,18 @@ async function run(argv: string[], opts: MainOptions): Promise<void> {
     logger: log.child({ component: 'xds' }),
     protocol: a['xds-protocol'] as XdsProtocolMode,
     credentials: identity.channelCredentials(),
+    // A Listener that exports spans needs the OpenTelemetry SDK: it is loaded before the update
+    // is applied (the update waits), so no request goes unsampled for want of it.
+    prepare: (kind, accepted) =>
+      kind === 'listener' && tracingSdkNeeded(function* () {
+        for (const l of accepted.values() as Iterable<XdsListener>) {
+          if (l.kind !== 'http') continue;
+          yield l.tracing;
+          for (const c of l.edge ?? []) yield c.tracing;
+        }
+      }())
+        ? loadTracingSdk()
+        : undefined,
     onUpdate: (cfg, kind) => {
       count(kind, true);
       try {

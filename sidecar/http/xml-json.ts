@@ -11,7 +11,7 @@
  * expansion is bounded (fast-xml-parser's limits), nesting to 100 levels. Malformed input throws
  * XmlJsonError, which the filter answers (400 for a request, 502 for a response).
  */
-import { XMLBuilder, XMLParser, XMLValidator } from 'fast-xml-parser';
+import type { XMLBuilder, XMLParser, XMLValidator } from 'fast-xml-parser';
 
 export class XmlJsonError extends Error {}
 
@@ -27,13 +27,36 @@ const OPTIONS = {
   commentPropName: false as const,
 } as const;
 
-const parser = new XMLParser(OPTIONS);
-const builder = new XMLBuilder({ ignoreAttributes: false, attributeNamePrefix: '@', textNodeName: '#text', format: false, suppressBooleanAttributes: false, suppressEmptyNode: false });
+/** fast-xml-parser, loaded by the first policy that converts XML (loadXml): most proxies never do. */
+let lib: { parser: XMLParser; builder: XMLBuilder; validator: typeof XMLValidator } | undefined;
+let loading: Promise<void> | undefined;
+
+/** Loads the XML library; xmlToJson and jsonToXml may be called once this resolved. */
+export function loadXml(): Promise<void> {
+  return (loading ??= import('fast-xml-parser').then((m) => {
+    lib = {
+      parser: new m.XMLParser(OPTIONS),
+      builder: new m.XMLBuilder({ ignoreAttributes: false, attributeNamePrefix: '@', textNodeName: '#text', format: false, suppressBooleanAttributes: false, suppressEmptyNode: false }),
+      validator: m.XMLValidator,
+    };
+  }));
+}
+
+/** True once loadXml() has finished. */
+export function xmlLoaded(): boolean {
+  return lib !== undefined;
+}
+
+function loaded(): NonNullable<typeof lib> {
+  if (!lib) throw new Error('the XML library is not loaded yet (await loadXml() first)');
+  return lib;
+}
 const XML_NAME = /^[A-Za-z_][A-Za-z0-9_.-]*$/;
 
 /** XML text -> a JSON value (the mapping above). */
 export function xmlToJson(xml: string): unknown {
-  const ok = XMLValidator.validate(xml);
+  const { validator, parser } = loaded();
+  const ok = validator.validate(xml);
   if (ok !== true) throw new XmlJsonError(`not well-formed XML: ${ok.err.msg} (line ${ok.err.line})`);
   try {
     return parser.parse(xml) as unknown;
@@ -64,7 +87,7 @@ function checkNames(v: unknown, depth: number): void {
 export function jsonToXml(value: unknown, root: string): string {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new XmlJsonError('only a JSON object converts to XML (its properties become the root element\'s children)');
   checkNames(value, 0);
-  return `<?xml version="1.0" encoding="UTF-8"?>${builder.build({ [root]: value }) as string}`;
+  return `<?xml version="1.0" encoding="UTF-8"?>${loaded().builder.build({ [root]: value }) as string}`;
 }
 
 /** Whether a content type is XML (application/xml, text/xml, or a `+xml` suffix). */

@@ -13,14 +13,16 @@
  * - Export: OTLP/HTTP protobuf, batched, from a bounded queue. When the collector is slow or down,
  *   spans are dropped and counted (`stats`); a request never waits for export.
  * With no tracing configured, nothing is created and headers pass through untouched.
+ * The OpenTelemetry SDK and OTLP exporter (tracing-sdk.ts) are loaded only by a sidecar whose
+ * listeners export spans: the xDS client holds such a Listener update until loadTracingSdk() has
+ * finished (see `prepare` in main.ts), so no request is served by that listener before its
+ * tracer exists.
  */
-import { context as otelContext, trace, ROOT_CONTEXT, SpanKind, SpanStatusCode, TraceFlags, type Context, type Span, type TextMapGetter, type TextMapPropagator, type Tracer } from '@opentelemetry/api';
-import { W3CTraceContextPropagator, ExportResultCode } from '@opentelemetry/core';
+import { context as otelContext, trace, ROOT_CONTEXT, SpanKind, SpanStatusCode, type Context, type Span, type TextMapGetter, type TextMapPropagator, type Tracer } from '@opentelemetry/api';
+import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { B3Propagator, B3InjectEncoding } from '@opentelemetry/propagator-b3';
-import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
-import { resourceFromAttributes } from '@opentelemetry/resources';
-import { BasicTracerProvider, SamplingDecision, type ReadableSpan, type Sampler, type SamplingResult, type SpanExporter, type SpanProcessor } from '@opentelemetry/sdk-trace-base';
 import type { Logger } from '../../common/log.js';
+import type { TracerProviderHandle } from './tracing-sdk.js';
 import { hash32 } from '../upstream/lb/ring-hash.js';
 
 /** Where spans are made: a sidecar's inbound or outbound listener, or any listener of a gateway. */
@@ -55,24 +57,6 @@ export interface RouterTracing {
   listener: ListenerKind;
 }
 
-/**
- * Parent-based sampling. The ratio for roots is applied before a span is started (see
- * Tracing.sampled), so a root that gets here is sampled.
- */
-class LiveSampler implements Sampler {
-  ratio = 0;
-  shouldSample(ctx: Context): SamplingResult {
-    const parent = trace.getSpanContext(ctx);
-    if (parent && trace.isSpanContextValid(parent)) {
-      return { decision: parent.traceFlags & TraceFlags.SAMPLED ? SamplingDecision.RECORD_AND_SAMPLED : SamplingDecision.NOT_RECORD };
-    }
-    return { decision: SamplingDecision.RECORD_AND_SAMPLED };
-  }
-  toString(): string {
-    return `WeftParentBased{ratio=${this.ratio}}`;
-  }
-}
-
 export interface HeaderSource {
   header(name: string): string | undefined;
 }
@@ -103,59 +87,6 @@ export interface TracingStats {
   exportFailures: number;
 }
 
-/** A bounded queue exported in batches; never blocks, drops (and counts) when full or failing. */
-class BoundedBatchProcessor implements SpanProcessor {
-  #queue: ReadableSpan[] = [];
-  #inFlight = false;
-  readonly #timer: NodeJS.Timeout;
-  constructor(
-    private readonly exporter: SpanExporter,
-    private readonly stats: TracingStats,
-    private readonly maxQueue = 2048,
-    private readonly batch = 512,
-  ) {
-    this.#timer = setInterval(() => this.#flush(), 1000);
-    this.#timer.unref();
-  }
-  onStart(): void {}
-  onEnd(span: ReadableSpan): void {
-    if (!(span.spanContext().traceFlags & TraceFlags.SAMPLED)) return;
-    if (this.#queue.length >= this.maxQueue) {
-      this.stats.spansDropped++;
-      return;
-    }
-    this.#queue.push(span);
-    if (this.#queue.length >= this.batch) this.#flush();
-  }
-  #flush(): Promise<void> {
-    if (this.#inFlight || this.#queue.length === 0) return Promise.resolve();
-    const spans = this.#queue.splice(0, this.batch);
-    this.#inFlight = true;
-    return new Promise((resolve) => {
-      this.exporter.export(spans, (r) => {
-        this.#inFlight = false;
-        if (r.code === ExportResultCode.SUCCESS) this.stats.spansExported += spans.length;
-        else {
-          this.stats.spansDropped += spans.length;
-          this.stats.exportFailures++;
-        }
-        resolve();
-      });
-    });
-  }
-  async forceFlush(): Promise<void> {
-    for (let i = 0; i < 10 && (this.#queue.length || this.#inFlight); i++) {
-      if (this.#inFlight) await new Promise((r) => setTimeout(r, 20));
-      else await this.#flush();
-    }
-  }
-  async shutdown(): Promise<void> {
-    clearInterval(this.#timer);
-    await this.forceFlush();
-    await this.exporter.shutdown();
-  }
-}
-
 const GETTER: TextMapGetter<(name: string) => string | undefined> = {
   get: (carrier, key) => carrier(key),
   keys: () => [],
@@ -171,11 +102,29 @@ interface ListenerState {
   propagator: TextMapPropagator;
 }
 
+let sdk: typeof import('./tracing-sdk.js') | undefined;
+let sdkLoading: Promise<void> | undefined;
+
+/** Loads the OpenTelemetry SDK and exporter (once); `Tracing.configure` with an endpoint needs it. */
+export function loadTracingSdk(): Promise<void> {
+  return (sdkLoading ??= import('./tracing-sdk.js').then((m) => {
+    sdk = m;
+  }));
+}
+
+/** True when applying `configs` needs the SDK and it is not loaded yet. */
+export function tracingSdkNeeded(configs: Iterable<TracingConfig | undefined>): boolean {
+  if (sdk) return false;
+  for (const c of configs) if (c?.endpoint) return true;
+  return false;
+}
+
 export class Tracing {
   readonly stats: TracingStats = { spansStarted: 0, spansExported: 0, spansDropped: 0, exportFailures: 0 };
-  readonly #sampler = new LiveSampler();
   readonly #listeners = new Map<ListenerKind, ListenerState>();
-  #provider: BasicTracerProvider | undefined;
+  /** Head-sampling ratio for roots (0..1), as the last configured listener set it. */
+  #ratio = 0;
+  #provider: TracerProviderHandle | undefined;
   #providerKey = '';
 
   constructor(private readonly o: { namespace: string; nodeId: string; logger: Logger }) {}
@@ -186,16 +135,24 @@ export class Tracing {
       this.#listeners.delete(listener);
       return;
     }
-    this.#sampler.ratio = cfg.samplingPercent / 100;
+    this.#ratio = cfg.samplingPercent / 100;
     let tracer: Tracer | undefined;
     if (cfg.endpoint) {
+      if (!sdk) {
+        // The xDS client loads the SDK before applying such a Listener; anything else that gets
+        // here (a caller that skipped it) gets its spans once the SDK is in.
+        this.o.logger.warn({ listener }, 'tracing: the OpenTelemetry SDK was not loaded before the config; loading it now');
+        void loadTracingSdk().then(() => this.configure(listener, cfg));
+        return;
+      }
       const key = `${cfg.endpoint}|${cfg.serviceName}`;
       if (key !== this.#providerKey) {
         const old = this.#provider;
-        this.#provider = new BasicTracerProvider({
-          resource: resourceFromAttributes({ 'service.name': cfg.serviceName || 'weft-proxy', 'service.namespace': this.o.namespace, 'service.instance.id': this.o.nodeId, 'weft.proxy': 'sidecar' }),
-          sampler: this.#sampler,
-          spanProcessors: [new BoundedBatchProcessor(new OTLPTraceExporter({ url: cfg.endpoint, timeoutMillis: 5000 }), this.stats)],
+        this.#provider = sdk.newTracerProvider({
+          endpoint: cfg.endpoint,
+          resource: { 'service.name': cfg.serviceName || 'weft-proxy', 'service.namespace': this.o.namespace, 'service.instance.id': this.o.nodeId, 'weft.proxy': 'sidecar' },
+          ratio: () => this.#ratio,
+          stats: this.stats,
         });
         this.#providerKey = key;
         void old?.shutdown().catch(() => undefined);
@@ -217,7 +174,7 @@ export class Tracing {
     if (!st?.tracer) return false;
     const p = parentSampled(st.config.propagation === 'b3' ? 'b3' : 'w3c', h);
     if (p !== undefined) return p;
-    const r = this.#sampler.ratio;
+    const r = this.#ratio;
     if (r <= 0) return false;
     if (r >= 1) return true;
     return (requestId ? (hash32(requestId, 0x5eed) >>> 0) / 4294967296 : Math.random()) < r;

@@ -61,6 +61,12 @@ export interface AdsClientOptions {
   logger?: Logger;
   onUpdate?: (config: XdsConfig, kind: ResourceKind) => void;
   onNack?: (kind: ResourceKind, errors: FieldError[]) => void;
+  /**
+   * Called with a decoded, valid update before it is applied and ACKed. A promise holds it, and
+   * every response after it in order, until it settles: code the update needs (the tracing SDK)
+   * is loaded first, so nothing is served with it half ready. A rejection NACKs the update.
+   */
+  prepare?: (kind: ResourceKind, accepted: ReadonlyMap<string, unknown>) => Promise<void> | undefined;
   backoff?: { baseMs: number; maxMs: number };
   credentials?: grpc.ChannelCredentials;
   /** `auto` (default): delta, falling back to state of the world if the server lacks it. */
@@ -86,6 +92,8 @@ export class AdsClient {
   /** Names followed for EDS and RDS (sorted). */
   #names = new Map<TypeUrl, string[]>();
   #nonces = new Map<TypeUrl, string>();
+  /** Set while an update waits for `prepare`: the responses that came after it, to run in order. */
+  #waiting: Array<() => void> | undefined;
   /** Delta only: what this client holds per type, name -> version. */
   #held = new Map<TypeUrl, Map<string, string>>();
   #attempt = 0;
@@ -178,8 +186,13 @@ export class AdsClient {
     let answered = false;
     stream.on('data', (r: DiscoveryResponse | DeltaDiscoveryResponse) => {
       answered = true;
-      if (delta) this.#onDelta(r as DeltaDiscoveryResponse);
-      else this.#onSotw(r as DiscoveryResponse);
+      const handle = (): void => {
+        if (this.#stream !== stream) return; // a newer stream gets everything again
+        if (delta) this.#onDelta(r as DeltaDiscoveryResponse);
+        else this.#onSotw(r as DiscoveryResponse);
+      };
+      if (this.#waiting) this.#waiting.push(handle);
+      else handle();
     });
     const lost = (why: string, code?: number) => {
       if (this.#stream !== stream) return;
@@ -296,6 +309,45 @@ export class AdsClient {
     return { errors, accepted };
   }
 
+  /**
+   * Runs `apply` now, or once the `prepare` hook's promise settles (`nack` with the reason if it
+   * fails); responses that arrive meanwhile wait in #waiting and run after it, in order.
+   */
+  #whenPrepared(kind: ResourceKind, accepted: ReadonlyMap<string, unknown>, version: string, apply: () => void, nack: (message: string) => void): void {
+    const wait = this.#opts.prepare?.(kind, accepted);
+    if (!wait) {
+      apply();
+      return;
+    }
+    const stream = this.#stream;
+    this.#waiting = [];
+    const drain = (): void => {
+      const q = this.#waiting ?? [];
+      this.#waiting = undefined;
+      for (let i = 0; i < q.length; i++) {
+        q[i]!();
+        if (this.#waiting) {
+          (this.#waiting as Array<() => void>).push(...q.slice(i + 1));
+          return;
+        }
+      }
+    };
+    wait.then(
+      () => {
+        if (this.#stream === stream) apply();
+        drain();
+      },
+      (e: unknown) => {
+        if (this.#stream === stream) {
+          const errors: FieldError[] = [{ path: 'resources', message: `the sidecar could not load what this config needs: ${e instanceof Error ? e.message : String(e)}` }];
+          nack(this.#nackMessage(kind, version, errors));
+          this.#opts.onNack?.(kind, errors);
+        }
+        drain();
+      },
+    );
+  }
+
   #nackMessage(kind: ResourceKind, version: string, errors: FieldError[]): string {
     const message = errors.map(formatFieldError).join('; ');
     this.#log.warn({ kind, version, errors: errors.length, message }, 'xDS update rejected (NACK); keeping the last good config');
@@ -326,10 +378,18 @@ export class AdsClient {
       this.#opts.onNack?.(kind, errors);
       return;
     }
-    this.#commit(kind, accepted, r.versionInfo);
-    this.#requestSotw(t, names, r.versionInfo, r.nonce);
-    this.#followAfter(kind);
-    this.#opts.onUpdate?.(this.#config, kind);
+    this.#whenPrepared(
+      kind,
+      accepted,
+      r.versionInfo,
+      () => {
+        this.#commit(kind, accepted, r.versionInfo);
+        this.#requestSotw(t, names, r.versionInfo, r.nonce);
+        this.#followAfter(kind);
+        this.#opts.onUpdate?.(this.#config, kind);
+      },
+      (message) => this.#requestSotw(t, names, this.#config.versions[kind] ?? '', r.nonce, message),
+    );
   }
 
   #onDelta(r: DeltaDiscoveryResponse): void {
@@ -347,20 +407,28 @@ export class AdsClient {
       this.#opts.onNack?.(kind, errors);
       return;
     }
-    // Apply the difference to what we hold: upserts, then removals.
-    const held = new Map(this.#held.get(t));
-    const current = new Map(this.#current(kind));
-    for (const x of r.resources) held.set(x.name, x.version);
-    for (const [name, v] of accepted) current.set(name, v);
-    for (const name of r.removedResources) {
-      held.delete(name);
-      current.delete(name);
-    }
-    this.#held.set(t, held);
-    this.#commit(kind, current, r.systemVersionInfo || this.#config.versions[kind] || '');
-    this.#sendDelta(create(DeltaDiscoveryRequestSchema, { typeUrl: t, responseNonce: r.nonce }));
-    this.#followAfter(kind);
-    this.#opts.onUpdate?.(this.#config, kind);
+    this.#whenPrepared(
+      kind,
+      accepted,
+      r.systemVersionInfo,
+      () => {
+        // Apply the difference to what we hold: upserts, then removals.
+        const held = new Map(this.#held.get(t));
+        const current = new Map(this.#current(kind));
+        for (const x of r.resources) held.set(x.name, x.version);
+        for (const [name, v] of accepted) current.set(name, v);
+        for (const name of r.removedResources) {
+          held.delete(name);
+          current.delete(name);
+        }
+        this.#held.set(t, held);
+        this.#commit(kind, current, r.systemVersionInfo || this.#config.versions[kind] || '');
+        this.#sendDelta(create(DeltaDiscoveryRequestSchema, { typeUrl: t, responseNonce: r.nonce }));
+        this.#followAfter(kind);
+        this.#opts.onUpdate?.(this.#config, kind);
+      },
+      nack,
+    );
   }
 
   #current(kind: ResourceKind): ReadonlyMap<string, unknown> {

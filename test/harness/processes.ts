@@ -168,8 +168,9 @@ export async function startControlPlane(opts: { dataDir?: string; xdsPort?: numb
     ...storeArgs,
     ...(opts.extraArgs ?? []),
   ]);
-  const m = await p.waitLine(/ready xds=([\d.]+):(\d+) admin=([\d.]+):(\d+) xds-plaintext=([\d.]+):(\d+) otlp=([\d.]+):(\d+)/);
-  const cp = { ...p, dataDir, xdsPort: Number(m[6]), xdsTlsPort: Number(m[2]), adminPort: Number(m[4]), adminUrl: `http://127.0.0.1:${m[4]}`, otlpPort: Number(m[8]) };
+  // (`--otlp-address off` in extraArgs: no receiver, no otlp= in the ready line, otlpPort 0.)
+  const m = await p.waitLine(/ready xds=([\d.]+):(\d+) admin=([\d.]+):(\d+) xds-plaintext=([\d.]+):(\d+)(?: otlp=([\d.]+):(\d+))?/);
+  const cp = { ...p, dataDir, xdsPort: Number(m[6]), xdsTlsPort: Number(m[2]), adminPort: Number(m[4]), adminUrl: `http://127.0.0.1:${m[4]}`, otlpPort: Number(m[8] ?? 0) };
   controlPlanes.set(cp.xdsPort, cp);
   return cp;
 }
@@ -245,6 +246,8 @@ export interface SidecarOptions {
   token?: string;
   /** --control-plane (default: the TLS xDS address of the control plane `xdsPort` names); replicas: a list. */
   controlPlane?: string;
+  /** More environment for the sidecar process (NODE_OPTIONS, say). */
+  env?: NodeJS.ProcessEnv;
 }
 
 /** Starts `weft sidecar` on free ports; resolves once it printed its ready line. */
@@ -263,7 +266,7 @@ export async function startSidecar(xdsPort: number, o: SidecarOptions): Promise<
       ...(o.id ? ['--id', o.id] : []),
       ...(o.extraArgs ?? []),
     ],
-    { env: { WEFT_LOG_LEVEL: process.env.WEFT_TEST_LOG_LEVEL ?? 'warn' } },
+    { env: { WEFT_LOG_LEVEL: process.env.WEFT_TEST_LOG_LEVEL ?? 'warn', ...o.env } },
   );
   const m = await p.waitLine(/ready id=(\S+) outbound=[\d.]+:(\d+) inbound=[\d.]+:(\d+) admin=[\d.]+:(\d+)/);
   const outboundPort = Number(m[2]);

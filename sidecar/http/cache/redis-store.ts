@@ -11,7 +11,8 @@
  * an insert is dropped, `stats.errors` counts it and the cache logs once per outage; requests are
  * never failed for it.
  */
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
+import { newRedis } from '../redis-client.js';
 import type { CacheStore, StoreStats, StoredResponse } from './store.js';
 import { variantKey } from './policy.js';
 
@@ -50,13 +51,16 @@ function decode(b: Buffer): StoredResponse | undefined {
 export class RedisStore implements CacheStore {
   readonly kind = 'redis' as const;
   readonly stats: StoreStats = { entries: 0, bytes: 0, evictions: 0, errors: 0 };
-  readonly #r: Redis;
+  /** The client once ioredis is loaded (undefined for the first few ms of the store's life). */
+  #r: Redis | undefined;
+  readonly #client: Promise<Redis>;
   readonly #p: string;
   #up = true;
+  #closed = false;
 
   constructor(readonly o: RedisStoreOptions) {
     this.#p = o.keyPrefix;
-    this.#r = new Redis({
+    this.#client = newRedis({
       host: o.host,
       port: o.port,
       db: o.database,
@@ -67,14 +71,22 @@ export class RedisStore implements CacheStore {
       maxRetriesPerRequest: 0,
       retryStrategy: (times) => Math.min(100 * times, 2000),
       lazyConnect: false,
+    }).then((r) => {
+      r.defineCommand('weftPurge', { numberOfKeys: 1, lua: PURGE });
+      // Every stream has an owner: a connection error is an outage, not a crash.
+      r.on('error', (e: Error) => this.#down(e.message));
+      r.on('ready', () => {
+        if (!this.#up) o.onState?.(true, 'connected');
+        this.#up = true;
+      });
+      if (this.#closed) r.disconnect();
+      return (this.#r = r);
     });
-    this.#r.defineCommand('weftPurge', { numberOfKeys: 1, lua: PURGE });
-    // Every stream has an owner: a connection error is an outage, not a crash.
-    this.#r.on('error', (e: Error) => this.#down(e.message));
-    this.#r.on('ready', () => {
-      if (!this.#up) o.onState?.(true, 'connected');
-      this.#up = true;
-    });
+  }
+
+  /** The client (waiting for ioredis to load only at the very start). */
+  #redis(): Redis | Promise<Redis> {
+    return this.#r ?? this.#client;
   }
 
   #down(why: string): void {
@@ -91,12 +103,12 @@ export class RedisStore implements CacheStore {
   async lookup(primary: string, header: (name: string) => string | undefined): Promise<StoredResponse | undefined> {
     try {
       // The common case (no Vary) in one round trip: the names and the variant '' together.
-      const [[e1, vary], [e2, plain]] = (await this.#r.pipeline().get(`${this.#p}v:${primary}`).getBuffer(`${this.#p}e:${primary}#`).exec()) as [[Error | null, string | null], [Error | null, Buffer | null]];
+      const [[e1, vary], [e2, plain]] = (await (await this.#redis()).pipeline().get(`${this.#p}v:${primary}`).getBuffer(`${this.#p}e:${primary}#`).exec()) as [[Error | null, string | null], [Error | null, Buffer | null]];
       if (e1 || e2) return this.#fail(e1 ?? e2);
       if (vary === null) return undefined;
       const names = JSON.parse(vary) as string[];
       if (names.length === 0) return plain ? decode(plain) : undefined;
-      const b = await this.#r.getBuffer(`${this.#p}e:${primary}#${variantKey(names, header)}`);
+      const b = await (await this.#redis()).getBuffer(`${this.#p}e:${primary}#${variantKey(names, header)}`);
       return b ? decode(b) : undefined;
     } catch (e) {
       return this.#fail(e);
@@ -109,9 +121,10 @@ export class RedisStore implements CacheStore {
     const vkey = `${this.#p}v:${primary}`;
     const kkey = `${this.#p}k:${primary}`;
     try {
-      const cur = await this.#r.get(vkey);
+      const r = await this.#redis();
+      const cur = await r.get(vkey);
       const vary = JSON.stringify(e.vary);
-      const m = this.#r.multi();
+      const m = r.multi();
       // Another Vary replaces every variant of the URL (their keys are in the URL's set).
       if (cur !== null && cur !== vary) (m as unknown as { weftPurge(k: string): void }).weftPurge(kkey);
       m.set(key, encode(e), 'PX', ms);
@@ -134,16 +147,18 @@ export class RedisStore implements CacheStore {
 
   async #purge(set: string, more: string[]): Promise<number> {
     // A purge must not fail open silently: the caller (the admin endpoint) reports the error.
-    return (await (this.#r as unknown as { weftPurge(k: string, ...a: string[]): Promise<number> }).weftPurge(set, ...more)) ?? 0;
+    return (await ((await this.#redis()) as unknown as { weftPurge(k: string, ...a: string[]): Promise<number> }).weftPurge(set, ...more)) ?? 0;
   }
 
   /** Resolves once connected (until then, and during outages, the store fails open). */
-  connected(): Promise<void> {
-    if (this.#r.status === 'ready') return Promise.resolve();
-    return new Promise((resolve) => this.#r.once('ready', () => resolve()));
+  async connected(): Promise<void> {
+    const r = await this.#redis();
+    if (r.status === 'ready') return;
+    return new Promise((resolve) => r.once('ready', () => resolve()));
   }
 
   close(): void {
-    this.#r.disconnect();
+    this.#closed = true;
+    this.#r?.disconnect();
   }
 }

@@ -26,7 +26,7 @@
  */
 import { claimAt } from '../jwt/claims.js';
 import { anyUnpack } from '@bufbuild/protobuf/wkt';
-import { decodeProtectedHeader, errors as joseErrors, jwtVerify, type JWTPayload } from 'jose';
+import type { JWTPayload } from 'jose';
 import { VerifiedTokens } from '../jwt/verified-tokens.js';
 import { EXTENSIONS } from '../../../common/extensions.js';
 import type { JwtAuthentication, JwtProvider, JwtRequirement } from '../../../proto/gen/envoy/extensions/filters/http/jwt_authn/v3/config_pb.js';
@@ -34,7 +34,7 @@ import { checkSupported, supportedFields } from '../../xds/types/supported.js';
 import type { Problems } from '../../xds/types/decoded.js';
 import { durationMs } from '../../xds/types/decoded.js';
 import { DISABLED, RequestView, type Filter, type Handler, type HttpFilterFactory, type RequestHead, type RequestInfo, type ResponseSink, type VerifiedJwt } from '../filter.js';
-import { keySetOf, JwksRegistry, type KeySet, type RemoteJwks } from '../jwt/jwks.js';
+import { keySetOf, loadJose, JwksRegistry, type KeySet, type RemoteJwks } from '../jwt/jwks.js';
 import { respondInvalid, respondMissing } from '../jwt/challenge.js';
 
 const FIELDS = supportedFields({
@@ -222,7 +222,7 @@ function extract(pr: Provider, req: RequestHead): { token: string; header: strin
 }
 
 /** Envoy's words for why a token failed (its JwtVerify status messages). */
-function reason(e: unknown): string {
+function reason(joseErrors: (typeof import('jose'))['errors'], e: unknown): string {
   if (e instanceof joseErrors.JWTExpired) return 'Jwt is expired';
   if (e instanceof joseErrors.JWTClaimValidationFailed) {
     if (e.claim === 'nbf') return 'Jwt not yet valid';
@@ -249,20 +249,21 @@ function cached(pr: Provider, remote: RemoteJwks | undefined, token: string): JW
 }
 
 async function verify(pr: Provider, remote: RemoteJwks | undefined, token: string): Promise<Verified> {
+  const jose = await loadJose();
   let kid: string | undefined;
   try {
-    kid = decodeProtectedHeader(token).kid;
+    kid = jose.decodeProtectedHeader(token).kid;
   } catch {
-    return { ok: false, why: reason(undefined) };
+    return { ok: false, why: reason(jose.errors, undefined) };
   }
   const keys = currentKeys(pr, remote, kid) ?? (await remote?.keysFor(kid));
   if (!keys) return { ok: false, why: 'Jwks remote fetch is failed' };
   try {
-    const { payload } = await jwtVerify(token, keys, { issuer: pr.issuer, audience: pr.audiences, clockTolerance: pr.skew });
+    const { payload } = await jose.jwtVerify(token, await keys.resolver(), { issuer: pr.issuer, audience: pr.audiences, clockTolerance: pr.skew });
     pr.verified.add(token, payload, kid, keys);
     return { ok: true, payload };
   } catch (e) {
-    return { ok: false, why: reason(e) };
+    return { ok: false, why: reason(jose.errors, e) };
   }
 }
 

@@ -28,7 +28,7 @@ import type { Problems } from '../../xds/types/decoded.js';
 import { ForwardingSink, RequestView, type Filter, type Handler, type HttpFilterFactory, type RequestHead, type RequestInfo, type ResponseHeaders, type ResponseSink } from '../filter.js';
 import { bodyStream, carriesBody, DEFAULT_BODY_BOUND, readBounded } from '../bounded-body.js';
 import { respondError } from '../respond.js';
-import { isXmlName, isXmlType, jsonToXml, xmlToJson, XmlJsonError } from '../xml-json.js';
+import { isXmlName, isXmlType, jsonToXml, loadXml, xmlLoaded, xmlToJson, XmlJsonError } from '../xml-json.js';
 import type { Readable } from 'node:stream';
 
 const FIELDS = supportedFields({
@@ -381,6 +381,14 @@ class TransformSink extends ForwardingSink {
     if (this.#failed) return;
     const head = this.#headers;
     if (!head) return this.res.end(trailers);
+    if (this.#xml && !xmlLoaded()) {
+      // The XML library loads once, with the first policy that needs it (the filter asked for it then).
+      loadXml().then(
+        () => this.end(trailers),
+        (e: unknown) => this.#fail(`the XML library could not be loaded: ${String(e)}`),
+      );
+      return;
+    }
     const text = Buffer.concat(this.#chunks, this.#n).toString('utf8');
     this.#chunks = [];
     let value: unknown;
@@ -419,6 +427,8 @@ function transformationFilter(cfg: TransformationConfig): Filter {
   const responseBodyRules = cfg.resBody.length > 0 || cfg.xmlResponse;
   // A compressed body cannot be edited: the upstream is asked for identity.
   const reqHeaders: Headers | undefined = responseBodyRules ? { remove: new Set([...(cfg.reqHeaders?.remove ?? []), 'accept-encoding']), set: cfg.reqHeaders?.set ?? new Map(), add: cfg.reqHeaders?.add ?? [] } : cfg.reqHeaders;
+  // Converting XML needs fast-xml-parser: loaded now, in the background, not by every proxy.
+  if (cfg.xmlRoot || cfg.xmlResponse) void loadXml().catch(() => undefined);
   return (next: Handler): Handler =>
     (req, res, info) => {
       // gRPC calls are not HTTP/JSON messages: they pass untouched.
@@ -429,7 +439,7 @@ function transformationFilter(cfg: TransformationConfig): Filter {
         if (!reqHeaders && !cfg.query) return next(req, sink, info);
         return next(new TransformedRequest(req, editPairs(req.rawPairs(), reqHeaders, undefined), search, undefined), sink, info);
       }
-      readBounded(req, info, cfg.maxBody).then(
+      (cfg.xmlRoot ? Promise.all([readBounded(req, info, cfg.maxBody), loadXml()]).then(([r]) => r) : readBounded(req, info, cfg.maxBody)).then(
         (r) => {
           if ('tooLarge' in r) {
             res.closeAfterResponse();

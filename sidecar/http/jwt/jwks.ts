@@ -20,7 +20,7 @@
  *    one per second.
  */
 import https from 'node:https';
-import { createLocalJWKSet, type JSONWebKeySet } from 'jose';
+import type { JSONWebKeySet } from 'jose';
 import type { Logger } from 'pino';
 
 /** The endpoint and TLS of an origin cluster (a remote JWKS's), as the last config gave them. */
@@ -43,7 +43,28 @@ export interface JwksSource {
   readonly timeoutMs: number;
 }
 
-export type KeySet = ReturnType<typeof createLocalJWKSet>;
+type Jose = typeof import('jose');
+let jose: Promise<Jose> | undefined;
+
+/** `jose`, loaded the first time a token is checked: a proxy without JWT policies never loads it. */
+export function loadJose(): Promise<Jose> {
+  return (jose ??= import('jose'));
+}
+
+/**
+ * A provider's public signing keys (checked when the JWKS was read); jose's key set over them is
+ * made the first time a token is verified against them. The object's identity is the key set's
+ * (the verified-token cache compares it).
+ */
+export class KeySet {
+  #resolver: ReturnType<Jose['createLocalJWKSet']> | undefined;
+  constructor(readonly jwks: JSONWebKeySet) {}
+
+  /** jose's resolver for these keys (what jwtVerify takes). */
+  async resolver(): Promise<ReturnType<Jose['createLocalJWKSet']>> {
+    return (this.#resolver ??= (await loadJose()).createLocalJWKSet(this.jwks));
+  }
+}
 
 /** A token with an unknown kid refetches the set at most this often (documented in docs/api-gateway.md). */
 export const UNKNOWN_KID_REFETCH_MS = 30_000;
@@ -62,7 +83,7 @@ export function keySetOf(text: string): { keys: KeySet; kids: Set<string> } {
   if (!usable.length) throw new Error('no usable public signing key');
   const kids = new Set<string>();
   for (const k of usable) if (typeof k.kid === 'string') kids.add(k.kid);
-  return { keys: createLocalJWKSet({ keys: usable } as unknown as JSONWebKeySet), kids };
+  return { keys: new KeySet({ keys: usable } as unknown as JSONWebKeySet), kids };
 }
 
 export class RemoteJwks {

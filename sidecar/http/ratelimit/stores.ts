@@ -12,7 +12,8 @@
  * request in each, so a refused request uses up nothing. Time is Redis's (TIME), one clock for
  * every replica.
  */
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
+import { newRedis } from '../redis-client.js';
 import type { Logger } from 'pino';
 
 /**
@@ -111,7 +112,10 @@ const MAX_BATCH = 256;
  * work is shared by the batch, and a request costs an array push and its share of one reply.
  */
 export class RateLimitRedis {
-  readonly #r: Redis;
+  /** The client once ioredis is loaded (batches before that wait for it, as for a first connect). */
+  #r: Redis | undefined;
+  readonly #client: Promise<Redis>;
+  #closed = false;
   readonly address: string;
   /** Script calls that failed (timeout, no connection, error reply), counted per request. */
   errors = 0;
@@ -131,7 +135,7 @@ export class RateLimitRedis {
   constructor(host: string, port: number, timeoutMs: number, log: Logger | undefined) {
     this.address = `${host}:${port}`;
     this.#log = log;
-    this.#r = new Redis({
+    this.#client = newRedis({
       host,
       port,
       commandTimeout: timeoutMs,
@@ -143,15 +147,18 @@ export class RateLimitRedis {
       maxRetriesPerRequest: 0,
       enableAutoPipelining: true,
       retryStrategy: (times) => Math.min(50 * times, 1000),
-    });
-    this.#r.defineCommand('weftRateLimit', { lua: GLOBAL_SCRIPT });
-    // Every stream has an owner: a connection error is an outage, not a crash.
-    this.#r.on('error', (e: Error) => this.#down(e.message));
-    this.#r.on('close', () => this.#down('connection closed'));
-    this.#r.on('ready', () => {
-      this.#up = true;
-      this.#everUp = true;
-      this.#log?.info({ redis: this.address }, 'ratelimit: Redis reachable');
+    }).then((r) => {
+      r.defineCommand('weftRateLimit', { lua: GLOBAL_SCRIPT });
+      // Every stream has an owner: a connection error is an outage, not a crash.
+      r.on('error', (e: Error) => this.#down(e.message));
+      r.on('close', () => this.#down('connection closed'));
+      r.on('ready', () => {
+        this.#up = true;
+        this.#everUp = true;
+        this.#log?.info({ redis: this.address }, 'ratelimit: Redis reachable');
+      });
+      if (this.#closed) r.disconnect();
+      return (this.#r = r);
     });
   }
 
@@ -207,7 +214,8 @@ export class RateLimitRedis {
       return;
     }
     argv[0] = waiters.length;
-    (this.#r as unknown as { weftRateLimit(n: number, keys: string[], argv: Array<string | number>): Promise<number[]> }).weftRateLimit(keys.length, keys, argv).then(
+    const run = (r: Redis): Promise<number[]> => (r as unknown as { weftRateLimit(n: number, keys: string[], argv: Array<string | number>): Promise<number[]> }).weftRateLimit(keys.length, keys, argv);
+    (this.#r ? run(this.#r) : this.#client.then(run)).then(
       (out) => {
         // A reply of another shape (a script of another version under the same SHA) fails the
         // batch rather than misreading it.
@@ -239,7 +247,8 @@ export class RateLimitRedis {
   }
 
   close(): void {
-    this.#r.disconnect();
+    this.#closed = true;
+    this.#r?.disconnect();
   }
 }
 

@@ -131,6 +131,52 @@ describe.each(['delta', 'sotw'] as const)('sidecar ADS client over %s', (protoco
   });
 });
 
+describe.each(['delta', 'sotw'] as const)('sidecar ADS client: an update that needs code loaded first (prepare), over %s', (protocol) => {
+  const typeStatus = (cp: { server: XdsServer }, id: string) => cp.server.status().find((s) => s.nodeId === id)?.types.cluster;
+
+  it('is neither applied nor ACKed until prepare resolves; then both; a failed prepare NACKs and keeps the config', async () => {
+    const cp = await fakeControlPlane();
+    stops.push(() => cp.server.close());
+    cp.cache.setSnapshot('p1', new Snapshot([cluster('a'), cla('a')]));
+    const ev = { updates: [] as XdsConfig[], nacks: [] as FieldError[][] };
+    // Updates naming cluster 'b' or 'x' wait for a promise this test settles.
+    const held: Array<{ names: string[]; resolve: () => void; reject: (e: Error) => void }> = [];
+    const c = new AdsClient({
+      address: `127.0.0.1:${cp.port}`,
+      protocol,
+      node: { id: 'p1', cluster: 'orders', metadata: { WEFT_ROLE: 'sidecar', WEFT_SERVICE: 'orders' } },
+      onUpdate: (cfg) => ev.updates.push(cfg),
+      onNack: (_k, errs) => ev.nacks.push(errs),
+      prepare: (kind, accepted) => {
+        if (kind !== 'cluster' || (!accepted.has('b') && !accepted.has('x'))) return undefined;
+        return new Promise<void>((resolve, reject) => held.push({ names: [...accepted.keys()], resolve, reject }));
+      },
+      backoff: { baseMs: 50, maxMs: 400 },
+    });
+    c.start();
+    stops.push(() => c.close());
+    await eventually(() => c.config.endpoints.has('a') && typeStatus(cp, 'p1')?.state === 'SYNCED');
+    const acked = typeStatus(cp, 'p1')!.ackedVersion;
+
+    cp.cache.setSnapshot('p1', new Snapshot([cluster('a'), cla('a'), cluster('b'), cla('b')]));
+    await eventually(() => held.length === 1);
+    // The client is waiting on the promise (nothing can run the rest before it settles).
+    expect(c.config.clusters.has('b')).toBe(false);
+    expect(typeStatus(cp, 'p1')!.ackedVersion).toBe(acked);
+    held[0]!.resolve();
+    await eventually(() => c.config.endpoints.has('b') && typeStatus(cp, 'p1')?.state === 'SYNCED' && typeStatus(cp, 'p1')!.ackedVersion !== acked);
+    expect(ev.nacks).toEqual([]);
+
+    const good = c.config;
+    cp.cache.setSnapshot('p1', new Snapshot([cluster('a'), cla('a'), cluster('b'), cla('b'), cluster('x'), cla('x')]));
+    await eventually(() => held.length === 2);
+    held[1]!.reject(new Error('no such module'));
+    await eventually(() => ev.nacks.length === 1 && typeStatus(cp, 'p1')?.state === 'NACKED');
+    expect(ev.nacks[0]![0]!.message).toBe('the sidecar could not load what this config needs: no such module');
+    expect(c.config).toBe(good);
+  });
+});
+
 describe('sidecar ADS client protocol choice', () => {
   it('uses state of the world when the control plane does not offer delta', async () => {
     const cp = await fakeControlPlane(0, false);

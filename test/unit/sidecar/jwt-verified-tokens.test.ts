@@ -1,12 +1,12 @@
 // The verified-token cache of jwt_authn (sidecar/http/jwt/verified-tokens.ts): a hit only while the
 // key set that verified the token is still current and its exp / nbf hold with the skew; bounded,
 // oldest out first.
-import { createLocalJWKSet } from 'jose';
 import { describe, expect, it } from 'vitest';
+import { KeySet } from '../../../sidecar/http/jwt/jwks.js';
 import { VerifiedTokens } from '../../../sidecar/http/jwt/verified-tokens.js';
 
-const keysA = createLocalJWKSet({ keys: [] });
-const keysB = createLocalJWKSet({ keys: [] });
+const keysA = new KeySet({ keys: [] });
+const keysB = new KeySet({ keys: [] });
 const now = 1_800_000_000;
 
 describe('verified JWT cache', () => {

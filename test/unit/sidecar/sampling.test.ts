@@ -26,7 +26,8 @@ describe('parentSampled (the decision read from the caller before any span work)
 });
 
 describe('Tracing.sampled (head sampling keyed on x-request-id)', async () => {
-  const { Tracing } = await import('../../../sidecar/telemetry/tracing.js');
+  const { Tracing, loadTracingSdk } = await import('../../../sidecar/telemetry/tracing.js');
+  await loadTracingSdk(); // as the sidecar's xDS client does before applying a Listener that exports spans
   const { silentLogger } = await import('../../../common/log.js');
   const t = new Tracing({ namespace: 'default', nodeId: 'n1', logger: silentLogger });
   const cfg = { samplingPercent: 20, endpoint: 'http://127.0.0.1:9/v1/traces', serviceName: 'web', propagation: 'w3c' as const };

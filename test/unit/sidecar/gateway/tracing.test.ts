@@ -3,7 +3,7 @@
 // Regression: gateways used to receive tracing settings and ignore them (no spans at the edge).
 import { expect, it } from 'vitest';
 import { Runtime } from '../../../../sidecar/runtime.js';
-import { Tracing } from '../../../../sidecar/telemetry/tracing.js';
+import { loadTracingSdk, Tracing } from '../../../../sidecar/telemetry/tracing.js';
 import { PLAINTEXT_MESH, service, translateFor } from '../../../harness/sidecar.js';
 import { createLogger } from '../../../../common/log.js';
 
@@ -24,6 +24,7 @@ spec:
 const node = { role: 'gateway', gateway: 'default/edge', service: 'edge', namespace: 'default', appPort: 1 } as const;
 
 it('turns the gateway tracer on from the gateway listeners\' tracing, and off when it goes', async () => {
+  await loadTracingSdk(); // as the sidecar's xDS client does before applying a Listener that exports spans
   const t = new Tracing({ namespace: 'default', nodeId: 'gw-1', logger: createLogger('test', 'warn') });
   const r = new Runtime('http', undefined, t, undefined, undefined);
   r.apply(translateFor([TRACED_MESH, GATEWAY, service('api', [1])], node));
