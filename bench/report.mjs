@@ -8,7 +8,8 @@
 //   xds-replicas.json (convergence with 3 control-plane replicas on etcd against 1; aim 1 s, 300 MB per replica),
 //   workers.json (edge gateway with --workers 1 and 2), edge.json (weft gateway against nginx at the edge),
 //   api.json (the API-gateway hop against the plain hop), tcp.json (redis-benchmark direct, through
-//   HAProxy in TCP mode and through two Weft sidecars with mTLS), dashboard.json (each dashboard
+//   HAProxy in TCP mode and through two Weft sidecars with mTLS), grpc.json (gRPC through one hop:
+//   direct, nginx, Caddy and a Weft sidecar in front of the same grpc-js upstream), dashboard.json (each dashboard
 //   view's load time with 200 services and 2,000 simulated proxies; aim: median under 1 s)
 //   run.json, run-status.tsv   written by scripts/bench.sh: when this run started, which scenarios it
 //                              skipped, and each scenario script's exit code
@@ -275,6 +276,22 @@ function tcp() {
     },
   };
 }
+/**
+ * bench/weft-grpc.sh: gRPC through one hop (direct, nginx, Caddy, a Weft sidecar) in front of the
+ * same grpc-js upstream: per row calls/s and proxy CPU per call (unary -m1, multiplexed, and per
+ * message for the stream), fixed-rate p50/p99, and the CPU ratios against nginx and direct. A
+ * FAILED row carries no figures; a row left out (Caddy without prior-knowledge h2c) is in `notes`.
+ */
+function grpc() {
+  const j = json('grpc.json');
+  if (!j) return null;
+  failedRows('grpc', j.rows);
+  const weft = j.rows.find((r) => r.key === 'weft' && !r.failed);
+  return {
+    ...j,
+    weftCpuVsNginx: weft ? { unaryM1: weft.unaryM1?.cpuVsNginx ?? null, unaryMux: weft.unaryMux?.cpuVsNginx ?? null, stream: weft.stream?.cpuVsNginx ?? null } : null,
+  };
+}
 function json(name) {
   if (!has(name) || !current(name.replace(/\.json$/, '').replace(/-(\w)/g, (_, c) => c.toUpperCase()), name)) return null;
   return { source: rel(join(dir, name)), ...JSON.parse(read(name)) };
@@ -362,6 +379,7 @@ const scenarios = {
   edge: edge(),
   api: api(),
   tcp: tcp(),
+  grpc: grpc(),
   dashboard: json('dashboard.json'),
 };
 const skipped = new Set(run?.skipped ?? []);
