@@ -24,13 +24,15 @@
 # read trailers).
 # Knobs: DURATION (5) LAT_DURATION (5) WARMUP (2) ROUNDS (1; medians of the rounds) ROWS (direct
 # nginx caddy weft) RESULTS_DIR (bench/results) WEFT_APP_PORT (the weft sidecar's --app-port; default
-# the upstream: point it elsewhere to watch the weft row come out FAILED).
+# the upstream: point it elsewhere to watch the weft row come out FAILED), WEFT_BASE_ROOT (adds row
+# weft-base: the sidecar built there, e.g. WEFT_BASE_ROOT=$(bash bench/baseline.sh HEAD~3), so a
+# change's cost is a same-run ratio).
 # Writes RESULTS_DIR/grpc.txt (the table) and grpc.json (the same figures, and every round).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 DURATION=${DURATION:-5}; LAT_DURATION=${LAT_DURATION:-5}; WARMUP=${WARMUP:-2}; ROUNDS=${ROUNDS:-1}
 RESULTS_DIR=${RESULTS_DIR:-$root/bench/results}
-rows="${ROWS:-direct nginx caddy weft}"
+rows="${ROWS:-direct nginx caddy weft${WEFT_BASE_ROOT:+ weft-base}}"
 out="$RESULTS_DIR/grpc.txt"
 mkdir -p "$RESULTS_DIR"; rm -f "$out" "${out%.txt}.json"   # never leave an earlier run's figures to be read as this one's
 me=weft-grpc
@@ -83,17 +85,21 @@ start_row() { # ROW: starts the row's proxy; a row that does not answer grpc-sta
         "$port" "$up_port" > "$work/Caddyfile"
       taskset -c 1 caddy run --config "$work/Caddyfile" --adapter caddyfile > "$work/caddy.log" 2>&1 & PROXY[caddy]=$!; pids+=("${PROXY[caddy]}")
       ADDR[caddy]="127.0.0.1:$port" ;;
-    weft)
-      start_control_plane "$work/cp" --cpus 1 || { fail weft "the control plane did not start"; return 1; }
-      printf 'apiVersion: weft.dev/v1alpha1\nkind: Service\nmetadata: { name: bench }\nspec:\n  ports: [{ name: grpc, port: 9090, protocol: grpc }]\n' \
-        | weft apply -f - > /dev/null
+    weft|weft-base)
+      # weft-base: the sidecar built at WEFT_BASE_ROOT (bench/baseline.sh REF prints one), same control plane.
+      local build="$root"; [ "$row" = weft-base ] && build="${WEFT_BASE_ROOT:?weft-base needs WEFT_BASE_ROOT}"
+      if [ -z "${cp_pid:-}" ]; then
+        start_control_plane "$work/cp" --cpus 1 || { fail "$row" "the control plane did not start"; return 1; }
+        printf 'apiVersion: weft.dev/v1alpha1\nkind: Service\nmetadata: { name: bench }\nspec:\n  ports: [{ name: grpc, port: 9090, protocol: grpc }]\n' \
+          | weft apply -f - > /dev/null
+      fi
       port="$(free_port)"
       # --app-protocol grpc: the sidecar speaks h2c to the app (without it, HTTP/1.1, which a grpc-js server does not answer).
-      WEFT_JOIN_TOKEN="$(weft token create --service bench 2>/dev/null)" WEFT_LOG_LEVEL=warn taskset -c 1 node "$root/bin/weft.js" sidecar \
+      WEFT_JOIN_TOKEN="$(weft token create --service bench 2>/dev/null)" WEFT_LOG_LEVEL=warn taskset -c 1 node "$build/bin/weft.js" sidecar \
         --service bench --app-port "${WEFT_APP_PORT:-$up_port}" --app-protocol grpc --control-plane "$xds" \
-        --inbound-port "$port" --inbound-address 127.0.0.1 --outbound-port 0 --admin-port 0 > "$work/weft.out" 2>&1 & PROXY[weft]=$!; pids+=("${PROXY[weft]}")
-      ADDR[weft]="127.0.0.1:$port" ;;
-    *) die "unknown row '$row' (ROWS: direct nginx caddy weft)" ;;
+        --inbound-port "$port" --inbound-address 127.0.0.1 --outbound-port 0 --admin-port 0 > "$work/$row.out" 2>&1 & PROXY[$row]=$!; pids+=("${PROXY[$row]}")
+      ADDR[$row]="127.0.0.1:$port" ;;
+    *) die "unknown row '$row' (ROWS: direct nginx caddy weft weft-base)" ;;
   esac
   local st=none
   for _ in $(seq 40); do   # at most ~20 s for the target to come up and answer
@@ -177,23 +183,23 @@ meas_name() { case "$1" in m1) echo 'unary -c50 -m1' ;; mux) echo 'unary -c4 -m3
 {
   echo "gRPC, one hop: h2load (CPU 0) -> proxy -> grpc-js upstream (CPU 1), h2c; ${DURATION}s per run after ${WARMUP}s warm-up, median of $ROUNDS round(s)"
   echo "CPU = user+sys of the proxy's processes per call (stream: per message, 100 per call); direct: the upstream's own; /nginx, /direct: against those rows' CPU"
-  printf '%-8s %-17s %9s %13s %8s %8s %13s\n' target measurement calls/s cpu_us/call /nginx /direct upstream_us
+  printf '%-9s %-17s %9s %13s %8s %8s %13s\n' target measurement calls/s cpu_us/call /nginx /direct upstream_us
   for row in $rows; do
     [[ " $measured " == *" $row "* ]] || continue
-    if [ -n "${F[$row]:-}" ]; then printf '%-8s FAILED: %s\n' "$row" "${F[$row]}"; continue; fi
+    if [ -n "${F[$row]:-}" ]; then printf '%-9s FAILED: %s\n' "$row" "${F[$row]}"; continue; fi
     for meas in m1 mux stream; do
       c=$(col "$row" "$meas" 2)
-      printf '%-8s %-17s %9s %13s %8s %8s %13s\n' "$row" "$(meas_name "$meas")" "$(col "$row" "$meas" 1)" "$c" \
+      printf '%-9s %-17s %9s %13s %8s %8s %13s\n' "$row" "$(meas_name "$meas")" "$(col "$row" "$meas" 1)" "$c" \
         "$(ratio "$c" "$(base nginx "$meas")")" "$(ratio "$c" "$(base direct "$meas")")" "$(col "$row" "$meas" 3)"
     done
   done
   echo
   echo "fixed rate, unary at 2,000 calls/s for ${LAT_DURATION}s: -c10 -m1 --rps 200 and -c2 -m8 --rps 1000 (p50/p99 from h2load --log-file, ms)"
-  printf '%-8s %9s %9s %9s %9s %9s %9s\n' target m1_calls/s m1_p50 m1_p99 mux_calls/s mux_p50 mux_p99
+  printf '%-9s %9s %9s %9s %9s %9s %9s\n' target m1_calls/s m1_p50 m1_p99 mux_calls/s mux_p50 mux_p99
   for row in $rows; do
     [[ " $measured " == *" $row "* ]] || continue
-    if [ -n "${F[$row]:-}" ]; then printf '%-8s FAILED: %s\n' "$row" "${F[$row]}"; continue; fi
-    printf '%-8s %9s %9s %9s %9s %9s %9s\n' "$row" "$(col "$row" rate 1)" "$(col "$row" rate 2)" "$(col "$row" rate 3)" \
+    if [ -n "${F[$row]:-}" ]; then printf '%-9s FAILED: %s\n' "$row" "${F[$row]}"; continue; fi
+    printf '%-9s %9s %9s %9s %9s %9s %9s\n' "$row" "$(col "$row" rate 1)" "$(col "$row" rate 2)" "$(col "$row" rate 3)" \
       "$(col "$row" ratemux 1)" "$(col "$row" ratemux 2)" "$(col "$row" ratemux 3)"
   done
   echo "(a row under 2,000 calls/s could not keep that rate; its p50/p99 are at the rate it reached)"

@@ -51,7 +51,10 @@ export class ReplayableBody {
     source.on('data', (c: Buffer | string) => this.#onData(typeof c === 'string' ? Buffer.from(c) : c));
     source.on('end', () => this.#finish(undefined));
     source.on('error', (e: unknown) => this.#finish(e instanceof Error ? e : new Error(String(e))));
-    source.on('close', () => this.#finish(premature())); // no-op after 'end' or 'error'
+    // (A close after 'end' or 'error' is the normal end of the stream: no Error is made for it.)
+    source.on('close', () => {
+      if (!this.#done && this.#error === undefined) this.#finish(premature());
+    });
     source.pause();
   }
 
