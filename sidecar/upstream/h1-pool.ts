@@ -100,7 +100,9 @@ class H1Conn {
   constructor(pool: H1Pool, host: Host, tls: HostTls | undefined, o: H1PoolOptions) {
     this.#pool = pool;
     this.idleLimitMs = o.idleTimeoutMs;
-    const { socket, ready } = dial(host, tls, 'http/1.1');
+    // Reads go straight to the parser (a view of a shared read buffer: execute() copies the body
+    // out and makes strings of the head before it returns).
+    const { socket, ready } = dial(host, tls, 'http/1.1', (d) => this.#onRead(d));
     this.socket = socket;
     this.#connectTimer = setTimeout(() => socket.destroy(Object.assign(new Error('connect timeout'), { code: 'UND_ERR_CONNECT_TIMEOUT' })), o.connectTimeoutMs);
     socket.once(ready, () => {
@@ -119,18 +121,6 @@ class H1Conn {
       if (c && !c.aborted && !c.handler.onData(chunk)) socket.pause();
     };
     p[K_COMPLETE] = () => this.#onComplete();
-    socket.on('data', (d: Buffer) => {
-      let r: ReturnType<NativeParser['execute']>;
-      try {
-        r = this.#parser.execute(d);
-      } catch (e) {
-        // Our code threw while handling the response (in a parser callback): this connection and
-        // its call fail; the process and every other connection go on.
-        this.#fail(e instanceof Error ? e : new Error(String(e)), 'protocol');
-        return;
-      }
-      if (r instanceof Error) this.#fail(r, 'protocol');
-    });
     socket.on('end', () => {
       // Read-until-close bodies end here; anything else in flight was cut short.
       // (finish() completes a read-until-close body; an error from it means the body was cut.)
@@ -204,6 +194,19 @@ class H1Conn {
       if (this.#call === call && !call.finished) this.#fail(e instanceof Error ? e : new Error(String(e)), 'reset');
       else this.destroy();
     }
+  }
+
+  #onRead(d: Buffer): void {
+    let r: ReturnType<NativeParser['execute']>;
+    try {
+      r = this.#parser.execute(d);
+    } catch (e) {
+      // Our code threw while handling the response (in a parser callback): this connection and
+      // its call fail; the process and every other connection go on.
+      this.#fail(e instanceof Error ? e : new Error(String(e)), 'protocol');
+      return;
+    }
+    if (r instanceof Error) this.#fail(r, 'protocol');
   }
 
   #onHead(raw: string[] | undefined, status: number, keepAlive: boolean): number {

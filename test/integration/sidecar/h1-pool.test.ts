@@ -195,6 +195,40 @@ describe('HTTP/1.1 upstream pool', () => {
     expect(s.conns()).toBe(2);
   });
 
+  it('keeps every byte of concurrent large responses read into the shared read buffer, with a reader that holds chunks', async () => {
+    // Plain connections read into one buffer shared by every connection (dial.ts): a chunk handed
+    // on must be the parser's own copy. 8 connections answer 8 distinct 256 KiB bodies in small
+    // writes at once; the handler keeps every chunk it gets until the end and compares.
+    const body = (i: number) => Buffer.from(Array.from({ length: 256 * 1024 }, (_, k) => 65 + ((k * 7 + i * 13) % 26)));
+    const { pool } = await setup((req, sock) => {
+      const i = Number(req.split(' ')[1]!.slice(1));
+      const b = body(i);
+      sock.write(`HTTP/1.1 200 OK\r\ncontent-length: ${b.length}\r\n\r\n`);
+      let at = 0;
+      const more = () => {
+        for (let n = 0; n < 8 && at < b.length; n++, at += 4096) sock.write(b.subarray(at, at + 4096));
+        if (at < b.length) setImmediate(more);
+      };
+      more();
+      return undefined;
+    });
+    const got = await Promise.all(Array.from({ length: 8 }, (_, i) => new Promise<Buffer>((resolve, reject) => {
+      const held: Buffer[] = [];
+      pool.request({ method: 'GET', path: `/${i}`, headers: ['host', 'up'], body: undefined }, {
+        onHeaders() {},
+        onData(chunk) {
+          held.push(chunk);
+          return true;
+        },
+        onComplete() {
+          resolve(Buffer.concat(held));
+        },
+        onError: reject,
+      });
+    })));
+    for (let i = 0; i < 8; i++) expect(got[i]!.equals(body(i)), `response ${i}`).toBe(true);
+  });
+
   it('reports connect failures as connect, resets as reset, garbage as protocol', async () => {
     const dead = new H1Pool(new Host('127.0.0.1', 1, 1, '', 0), { maxConnections: 1, connectTimeoutMs: 2000, idleTimeoutMs: 1000 }, undefined, () => {});
     expect((await send(dead)).error).toMatchObject({ kind: 'connect', code: 'ECONNREFUSED' });
