@@ -91,7 +91,7 @@ if wanted proxy || wanted proxy16k; then
 fi
 echo
 echo "== gRPC, one hop: h2load -> direct | nginx grpc_pass | Caddy h2c | Weft sidecar -> grpc-js upstream"
-scenario grpc env ROUNDS="${ROUNDS:-1}" bash bench/weft-grpc.sh
+scenario grpc env ROUNDS="${ROUNDS:-1}" ${base_root:+WEFT_BASE_ROOT="$base_root"} bash bench/weft-grpc.sh   # BASELINE_REF: a weft-base row too
 echo
 echo "== two-hop mesh: app -> sidecar -> (plaintext | mTLS) -> sidecar -> app, against direct"
 scenario twoHop env ROUNDS="${ROUNDS:-1}" bash bench/weft-two-hop.sh
