@@ -17,6 +17,21 @@ process.on('exit', () => {
   for (const p of live) p.kill('SIGKILL');
 });
 
+/**
+ * `p.waitLine(re)` for a process a start helper just spawned; when the line never comes, the
+ * process is killed before the error propagates (a test failing in its beforeAll has no handle to
+ * kill it by, and a vitest worker that is stopped by a signal runs no 'exit' handler: one such
+ * control plane once kept running for 45 minutes, under a benchmark).
+ */
+async function readyLine(p: Spawned, re: RegExp, timeoutMs?: number): Promise<RegExpExecArray> {
+  try {
+    return await p.waitLine(re, timeoutMs);
+  } catch (e) {
+    await p.kill('SIGKILL');
+    throw e;
+  }
+}
+
 export function tempDir(prefix = 'weft-test-'): string {
   return mkdtempSync(join(tmpdir(), prefix));
 }
@@ -169,7 +184,7 @@ export async function startControlPlane(opts: { dataDir?: string; xdsPort?: numb
     ...(opts.extraArgs ?? []),
   ]);
   // (`--otlp-address off` in extraArgs: no receiver, no otlp= in the ready line, otlpPort 0.)
-  const m = await p.waitLine(/ready xds=([\d.]+):(\d+) admin=([\d.]+):(\d+) xds-plaintext=([\d.]+):(\d+)(?: otlp=([\d.]+):(\d+))?/);
+  const m = await readyLine(p, /ready xds=([\d.]+):(\d+) admin=([\d.]+):(\d+) xds-plaintext=([\d.]+):(\d+)(?: otlp=([\d.]+):(\d+))?/);
   const cp = { ...p, dataDir, xdsPort: Number(m[6]), xdsTlsPort: Number(m[2]), adminPort: Number(m[4]), adminUrl: `http://127.0.0.1:${m[4]}`, otlpPort: Number(m[8] ?? 0) };
   controlPlanes.set(cp.xdsPort, cp);
   return cp;
@@ -268,7 +283,7 @@ export async function startSidecar(xdsPort: number, o: SidecarOptions): Promise<
     ],
     { env: { WEFT_LOG_LEVEL: process.env.WEFT_TEST_LOG_LEVEL ?? 'warn', ...o.env } },
   );
-  const m = await p.waitLine(/ready id=(\S+) outbound=[\d.]+:(\d+) inbound=[\d.]+:(\d+) admin=[\d.]+:(\d+)/);
+  const m = await readyLine(p, /ready id=(\S+) outbound=[\d.]+:(\d+) inbound=[\d.]+:(\d+) admin=[\d.]+:(\d+)/);
   const outboundPort = Number(m[2]);
   const adminPort = Number(m[4]);
   return { ...p, id: m[1]!, outboundPort, inboundPort: Number(m[3]), adminPort, outbound: `http://127.0.0.1:${outboundPort}`, admin: `http://127.0.0.1:${adminPort}` };
@@ -303,7 +318,7 @@ export async function startGateway(xdsPort: number, gateway: string, o: { servic
     [WEFT, 'gateway', '--gateway', gateway, ...(o.service ? ['--service', o.service] : []), '--control-plane', o.controlPlane ?? `127.0.0.1:${cp.xdsTlsPort}`, '--token-file', tokenFile, '--listen-address', '127.0.0.1', '--admin-port', '0', '--drain-delay', '300ms', ...(o.extraArgs ?? [])],
     { env: { WEFT_LOG_LEVEL: process.env.WEFT_TEST_LOG_LEVEL ?? 'warn' } },
   );
-  const m = await p.waitLine(/ready id=(\S+) gateway=\S+ admin=[\d.]+:(\d+)/);
+  const m = await readyLine(p, /ready id=(\S+) gateway=\S+ admin=[\d.]+:(\d+)/);
   const adminPort = Number(m[2]);
   return { ...p, id: m[1]!, adminPort, admin: `http://127.0.0.1:${adminPort}` };
 }
@@ -325,7 +340,7 @@ export interface AppProc extends Spawned {
 /** Starts a test app (http-app.mjs or grpc-backend.mjs) on a free port. */
 export async function startApp(kind: 'http' | 'grpc', name: string, env: NodeJS.ProcessEnv = {}): Promise<AppProc> {
   const p = spawnNode([join(ROOT, 'test/harness', kind === 'http' ? 'http-app.mjs' : 'grpc-backend.mjs'), name, '0'], { env });
-  const m = await p.waitLine(/listening (\d+)/);
+  const m = await readyLine(p, /listening (\d+)/);
   return { ...p, port: Number(m[1]) };
 }
 
