@@ -65,8 +65,10 @@ const USAGE = `usage: weft sidecar --service NAME --app-port PORT --control-plan
                             serving while none answers). A DNS name with several addresses also
                             fails over (gRPC tries each address).
   --namespace NS            default: default
-  --app-protocol P          http | http2 | grpc | tcp (default http); tcp: the app is a TCP
-                            service (Service port protocol tcp): the inbound carries bytes
+  --app-protocol P          auto | http | http2 | grpc | tcp (default auto: h2c to the app when
+                            every port of its Service is grpc or http2, HTTP/1.1 otherwise);
+                            tcp: the app is a TCP service (Service port protocol tcp): the
+                            inbound carries bytes
   --outbound-port N         default 15001 (on 127.0.0.1)
   --inbound-port N          default 15006
   --inbound-address IP      default 0.0.0.0
@@ -156,7 +158,7 @@ async function run(argv: string[], opts: MainOptions): Promise<void> {
         service: { type: 'string' },
         namespace: { type: 'string', default: 'default' },
         'app-port': { type: 'string' },
-        'app-protocol': { type: 'string', default: 'http' },
+        'app-protocol': { type: 'string', default: 'auto' },
         'control-plane': { type: 'string' },
         'outbound-port': { type: 'string' },
         'inbound-port': { type: 'string' },
@@ -204,7 +206,7 @@ async function run(argv: string[], opts: MainOptions): Promise<void> {
     if (!(Number(a['access-log-sampling']) >= 0 && Number(a['access-log-sampling']) <= 1)) throw new Error(`--access-log-sampling: want a number from 0 to 1, got '${a['access-log-sampling']}'`);
     if (!(Number.isInteger(Number(a['metrics-max-series'])) && Number(a['metrics-max-series']) > 0)) throw new Error(`--metrics-max-series: want a positive integer, got '${a['metrics-max-series']}'`);
     if (!(Number.isInteger(Number(a['metrics-max-consumers'])) && Number(a['metrics-max-consumers']) >= 0)) throw new Error(`--metrics-max-consumers: want 0 or a positive integer, got '${a['metrics-max-consumers']}'`);
-    if (!['http', 'http2', 'grpc', 'tcp'].includes(a['app-protocol']!)) throw new Error(`--app-protocol: '${a['app-protocol']}' is not one of http, http2, grpc, tcp`);
+    if (!['auto', 'http', 'http2', 'grpc', 'tcp'].includes(a['app-protocol']!)) throw new Error(`--app-protocol: '${a['app-protocol']}' is not one of auto, http, http2, grpc, tcp`);
     if (a['app-protocol'] === 'tcp' && a.workers !== undefined && a.workers !== '1') throw new Error('--workers: a TCP app (--app-protocol tcp) is served by one process');
     planes = new ControlPlanes(a['control-plane']!);
     logFormat = parseLogFormat(a['log-format']);
@@ -215,7 +217,7 @@ async function run(argv: string[], opts: MainOptions): Promise<void> {
   }
   const service = a.service!;
   const namespace = a.namespace!;
-  const appProtocol = a['app-protocol'] as 'http' | 'http2' | 'grpc' | 'tcp';
+  const appProtocol = a['app-protocol'] as 'auto' | 'http' | 'http2' | 'grpc' | 'tcp';
   let appPort: number, outPort: number, inPort: number, adminPort: number, drainTimeout: number, drainDelay: number, workers: number;
   const labels: Record<string, string> = {};
   try {
@@ -408,7 +410,8 @@ async function run(argv: string[], opts: MainOptions): Promise<void> {
     [NODE_META.instanceIp]: a['instance-ip']!,
     [NODE_META.instancePort]: inAddr!.port,
     [NODE_META.appPort]: appPort,
-    [NODE_META.appProtocol]: appProtocol,
+    // auto: not sent; the control plane picks from the Service's ports.
+    ...(appProtocol === 'auto' ? {} : { [NODE_META.appProtocol]: appProtocol }),
     [NODE_META.labels]: labels,
     hostname: hostname(),
     // Workers share one set of listeners: one registry entry (keyed by the base id) for all of them.

@@ -56,7 +56,8 @@ export class Runtime {
   readonly rateLimits = new RateLimitStores();
 
   constructor(
-    private readonly appProtocol: 'http' | 'http2' | 'grpc',
+    /** What the app speaks; 'auto': what the inbound cluster's protocol options say (the control plane decides from the Service). */
+    private readonly appProtocol: 'auto' | 'http' | 'http2' | 'grpc',
     private readonly mesh?: MeshTls,
     private readonly tracing?: Tracing,
     /** Told about every RBAC denial (the sidecar logs it). */
@@ -267,7 +268,7 @@ export class Runtime {
   #newCluster(c: Cluster): UpstreamCluster {
     // The local app's cluster speaks what --app-protocol says, whatever the control plane thinks.
     const inbound = (c.metadata?.filterMetadata.weft as { inbound?: boolean } | undefined)?.inbound === true;
-    return new UpstreamCluster(c, inbound ? this.appProtocol !== 'http' : undefined, inbound ? undefined : this.mesh);
+    return new UpstreamCluster(c, inbound && this.appProtocol !== 'auto' ? this.appProtocol !== 'http' : undefined, inbound ? undefined : this.mesh);
   }
 
   close(): void {

@@ -20,7 +20,7 @@ import { clientTrafficFor, hcmLimits, networkLimitFilters } from './client-limit
 import { listenerIsTls } from './security-headers.js';
 import { policyForListener } from '../config/kinds/policy-attachment.js';
 import { attachedHostnames, isL4Listener } from '../config/kinds/gateway.js';
-import { isTcpService, soleTcpPort } from '../config/kinds/service.js';
+import { appProtocolOf, isTcpService, soleTcpPort } from '../config/kinds/service.js';
 import { DEFAULT_TCP_IDLE_MS, connectOptions, gatewayL4Listener, inboundTcpResources, outboundTcpListener, tcpProxyFilter, type L4Chain } from './tcp.js';
 import type { RouteConfiguration } from '../../proto/gen/envoy/config/route/v3/route_pb.js';
 import { create } from '@bufbuild/protobuf';
@@ -161,7 +161,8 @@ export class Translator {
     else {
       const filters = listenerFilters({ model: this.#model, side: 'outbound', namespace: node.namespace, routes: outboundRoute.message as RouteConfiguration });
       out.push(socketListener(OUTBOUND_LISTENER, '127.0.0.1', SIDECAR_OUTBOUND_PORT, OUTBOUND_ROUTE, this.#model.mesh, { filters, tracing: this.#tracing(node.service) }));
-      if (node.role === 'sidecar' && node.service && node.appPort) out.push(...this.#inbound(node.namespace, node.service, node.appPort, toProtocol(node.appProtocol)));
+      // A sidecar that names no app protocol (--app-protocol auto) speaks what its Service's ports say.
+      if (node.role === 'sidecar' && node.service && node.appPort) out.push(...this.#inbound(node.namespace, node.service, node.appPort, node.appProtocol ?? appProtocolOf(this.#model.services.get(`Service/${node.namespace}/${node.service}`))));
       if (node.role === 'sidecar' && node.service) out.push(...this.#upstreams(node.namespace, node.service));
       out.push(...jwksClusters(this.#model, out));
     }
@@ -401,10 +402,6 @@ export class Translator {
   }
 }
 
-
-function toProtocol(p: string | undefined): AppProtocol {
-  return p === 'http2' || p === 'grpc' || p === 'tcp' ? p : 'http';
-}
 
 /** Gateway API hostname precedence: exact names, then wildcards, then none (any). */
 function hostnameRank(h: string | undefined): number {

@@ -50,7 +50,7 @@ export interface ClusterStats {
 }
 
 /** Whether the cluster speaks h2 (gRPC, http2) to its hosts, from HttpProtocolOptions. */
-function isHttp2(c: Cluster): boolean {
+export function isHttp2(c: Cluster): boolean {
   const any = c.typedExtensionProtocolOptions[HTTP_OPTIONS];
   if (!any) return c.http2ProtocolOptions !== undefined;
   const o = anyUnpack(any, HttpProtocolOptionsSchema);

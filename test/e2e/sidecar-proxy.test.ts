@@ -70,7 +70,8 @@ describe('sidecar proxying (A -> sidecar A -> sidecar B -> app B)', () => {
     expect((await weft(['apply', '-f', f], { cp })).code).toBe(0);
     [orders, greeter, a] = await Promise.all([
       startInstance(cp.xdsPort, 'http', 'orders', 'orders-1'),
-      startInstance(cp.xdsPort, 'grpc', 'greeter', 'greeter-1'),
+      // No --app-protocol: the sidecar's default (auto) speaks h2c to the app because the Service's port is grpc.
+      startInstance(cp.xdsPort, 'grpc', 'greeter', 'greeter-1', { appProtocol: 'auto' }),
       // web has an app of its own: its /ready (checked below) needs the app port listening.
       startInstance(cp.xdsPort, 'http', 'web', 'web-1').then((i) => i.sidecar),
     ]);

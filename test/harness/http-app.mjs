@@ -89,6 +89,9 @@ const server = http.createServer((req, res) => {
   });
 });
 server.on('upgrade', (req, socket, head) => {
+  // node:http hands the upgraded socket over without its error handler: a peer's reset must not
+  // crash the app (a fuzz tunnel reset it once in CI and every later request found no app).
+  socket.on('error', () => socket.destroy());
   seen.push({ method: req.method, url: req.url, done: true, upgrade: req.headers.upgrade });
   if (req.url.startsWith('/no-upgrade')) {
     // Declines the switch and keeps parsing whatever the client sends next as HTTP/1.1.

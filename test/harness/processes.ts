@@ -253,7 +253,7 @@ export interface SidecarOptions {
   appPort: number;
   namespace?: string;
   /** 'tcp': a TCP service's instance (issue 21; the sidecar refuses it until that code is merged). */
-  appProtocol?: 'http' | 'http2' | 'grpc' | 'tcp';
+  appProtocol?: 'auto' | 'http' | 'http2' | 'grpc' | 'tcp';
   labels?: Record<string, string>;
   id?: string;
   extraArgs?: string[];
@@ -275,7 +275,8 @@ export async function startSidecar(xdsPort: number, o: SidecarOptions): Promise<
   const p = spawnNode(
     [
       WEFT, 'sidecar', '--service', o.service, '--namespace', o.namespace ?? 'default', '--app-port', String(o.appPort),
-      '--app-protocol', o.appProtocol ?? 'http', '--control-plane', o.controlPlane ?? `127.0.0.1:${cp.xdsTlsPort}`, '--token-file', tokenFile,
+      // 'auto': no flag at all (the sidecar's default: the Service's ports decide).
+      ...(o.appProtocol === 'auto' ? [] : ['--app-protocol', o.appProtocol ?? 'http']), '--control-plane', o.controlPlane ?? `127.0.0.1:${cp.xdsTlsPort}`, '--token-file', tokenFile,
       '--outbound-port', '0', '--inbound-port', '0', '--inbound-address', '127.0.0.1', '--admin-port', '0', '--drain-delay', '300ms',
       ...(o.labels ? ['--labels', Object.entries(o.labels).map(([k, v]) => `${k}=${v}`).join(',')] : []),
       ...(o.id ? ['--id', o.id] : []),

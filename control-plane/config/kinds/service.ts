@@ -19,6 +19,17 @@ export function isTcpService(svc: ServiceResource): boolean {
   return svc.spec.ports.length > 0 && svc.spec.ports.every((p) => p.protocol === 'tcp');
 }
 
+/**
+ * What a sidecar that was not told (`--app-protocol auto`, the default) speaks to its app: h2c
+ * (`grpc`, or `http2`) when every port of the Service says so, HTTP/1.1 otherwise.
+ */
+export function appProtocolOf(svc: ServiceResource | undefined): 'http' | 'http2' | 'grpc' {
+  const ports = svc?.spec.ports ?? [];
+  if (ports.length === 0) return 'http';
+  if (ports.every((p) => p.protocol === 'grpc')) return 'grpc';
+  return ports.every((p) => p.protocol === 'grpc' || p.protocol === 'http2') ? 'http2' : 'http';
+}
+
 /** The port of `svc` an upstream (or a TCPRoute backend) without a port means: its only tcp port. */
 export function soleTcpPort(svc: ServiceResource): number | undefined {
   const tcp = svc.spec.ports.filter((p) => p.protocol === 'tcp');

@@ -10,6 +10,7 @@ import { Translator } from '../../../control-plane/translate/index.js';
 import type { NodeInfo } from '../../../control-plane/xds/node.js';
 import { xdsTypeRegistry } from '../../../control-plane/xds/type-registry.js';
 import { Cluster_LbPolicy, type Cluster } from '../../../proto/gen/envoy/config/cluster/v3/cluster_pb.js';
+import { isHttp2 } from '../../../sidecar/upstream/cluster.js';
 import type { ClusterLoadAssignment } from '../../../proto/gen/envoy/config/endpoint/v3/endpoint_pb.js';
 import type { Listener } from '../../../proto/gen/envoy/config/listener/v3/listener_pb.js';
 import type { RouteConfiguration } from '../../../proto/gen/envoy/config/route/v3/route_pb.js';
@@ -174,6 +175,15 @@ describe('Translator', () => {
     expect([...t.snapshotFor(n).get(TYPE_URL.listener).keys()].sort()).toEqual(['inbound', 'outbound']);
     const c = get<Cluster>(t, n, TYPE_URL.cluster, 'inbound|7000|greeter.default');
     expect(c.loadAssignment?.endpoints[0]?.lbEndpoints).toHaveLength(1);
+  });
+
+  it('speaks h2c to the app of a gRPC Service when the sidecar names no protocol (--app-protocol auto), and what the sidecar names when it does', () => {
+    const inbound = (o: Partial<NodeInfo>) => isHttp2(get<Cluster>(t, node({ role: 'sidecar', appPort: 7000, ...o }), TYPE_URL.cluster, `inbound|7000|${o.service}.default`));
+    // greeter's only port is grpc, orders' are http.
+    expect([inbound({ service: 'greeter' }), inbound({ service: 'orders' })]).toEqual([true, false]);
+    expect([inbound({ service: 'greeter', appProtocol: 'http' }), inbound({ service: 'orders', appProtocol: 'grpc' }), inbound({ service: 'orders', appProtocol: 'http2' })]).toEqual([false, true, true]);
+    // No Service at all: HTTP/1.1.
+    expect(inbound({ service: 'nosuch' })).toBe(false);
   });
 
   it('adds registered instances as endpoints', () => {
