@@ -254,7 +254,7 @@ describe('HTTP/1.1 fuzz against both sidecar listeners', () => {
     expect(failures, failures.join('\n')).toEqual([]);
     expect(requests).toBeGreaterThanOrEqual(N);
     for (const s of [a, orders.sidecar]) {
-      expect((await (await fetch(`${s.admin}/ready`)).text()).trim()).toBe('LIVE');
+      expect((await (await fetch(`${s.admin}/ready`)).text()).trim(), `app: exit ${orders.app.proc.exitCode} ${orders.app.output().slice(-3000)}`).toBe('LIVE');
       expect(await metric(s, 'weft_sidecar_uncaught_errors_total')).toBe(0);
       expect(await metric(s, 'weft_downstream_internal_errors_total')).toBe(0);
     }
