@@ -12,7 +12,7 @@
  * never failed for it.
  */
 import type { Redis } from 'ioredis';
-import { newRedis } from '../redis-client.js';
+import { LazyRedis } from '../redis-client.js';
 import type { CacheStore, StoreStats, StoredResponse } from './store.js';
 import { variantKey } from './policy.js';
 
@@ -51,42 +51,35 @@ function decode(b: Buffer): StoredResponse | undefined {
 export class RedisStore implements CacheStore {
   readonly kind = 'redis' as const;
   readonly stats: StoreStats = { entries: 0, bytes: 0, evictions: 0, errors: 0 };
-  /** The client once ioredis is loaded (undefined for the first few ms of the store's life). */
-  #r: Redis | undefined;
-  readonly #client: Promise<Redis>;
+  readonly #r: LazyRedis;
   readonly #p: string;
   #up = true;
-  #closed = false;
 
   constructor(readonly o: RedisStoreOptions) {
     this.#p = o.keyPrefix;
-    this.#client = newRedis({
-      host: o.host,
-      port: o.port,
-      db: o.database,
-      commandTimeout: o.commandTimeoutMs,
-      connectTimeout: Math.max(1000, o.commandTimeoutMs),
-      // Fail open at once while disconnected: no queue of commands waiting for a reconnect.
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 0,
-      retryStrategy: (times) => Math.min(100 * times, 2000),
-      lazyConnect: false,
-    }).then((r) => {
-      r.defineCommand('weftPurge', { numberOfKeys: 1, lua: PURGE });
-      // Every stream has an owner: a connection error is an outage, not a crash.
-      r.on('error', (e: Error) => this.#down(e.message));
-      r.on('ready', () => {
-        if (!this.#up) o.onState?.(true, 'connected');
-        this.#up = true;
-      });
-      if (this.#closed) r.disconnect();
-      return (this.#r = r);
-    });
-  }
-
-  /** The client (waiting for ioredis to load only at the very start). */
-  #redis(): Redis | Promise<Redis> {
-    return this.#r ?? this.#client;
+    this.#r = new LazyRedis(
+      {
+        host: o.host,
+        port: o.port,
+        db: o.database,
+        commandTimeout: o.commandTimeoutMs,
+        connectTimeout: Math.max(1000, o.commandTimeoutMs),
+        // Fail open at once while disconnected: no queue of commands waiting for a reconnect.
+        enableOfflineQueue: false,
+        maxRetriesPerRequest: 0,
+        retryStrategy: (times) => Math.min(100 * times, 2000),
+        lazyConnect: false,
+      },
+      (r) => {
+        r.defineCommand('weftPurge', { numberOfKeys: 1, lua: PURGE });
+        // Every stream has an owner: a connection error is an outage, not a crash.
+        r.on('error', (e: Error) => this.#down(e.message));
+        r.on('ready', () => {
+          if (!this.#up) o.onState?.(true, 'connected');
+          this.#up = true;
+        });
+      },
+    );
   }
 
   #down(why: string): void {
@@ -103,12 +96,12 @@ export class RedisStore implements CacheStore {
   async lookup(primary: string, header: (name: string) => string | undefined): Promise<StoredResponse | undefined> {
     try {
       // The common case (no Vary) in one round trip: the names and the variant '' together.
-      const [[e1, vary], [e2, plain]] = (await (await this.#redis()).pipeline().get(`${this.#p}v:${primary}`).getBuffer(`${this.#p}e:${primary}#`).exec()) as [[Error | null, string | null], [Error | null, Buffer | null]];
+      const [[e1, vary], [e2, plain]] = (await (await this.#r.get()).pipeline().get(`${this.#p}v:${primary}`).getBuffer(`${this.#p}e:${primary}#`).exec()) as [[Error | null, string | null], [Error | null, Buffer | null]];
       if (e1 || e2) return this.#fail(e1 ?? e2);
       if (vary === null) return undefined;
       const names = JSON.parse(vary) as string[];
       if (names.length === 0) return plain ? decode(plain) : undefined;
-      const b = await (await this.#redis()).getBuffer(`${this.#p}e:${primary}#${variantKey(names, header)}`);
+      const b = await (await this.#r.get()).getBuffer(`${this.#p}e:${primary}#${variantKey(names, header)}`);
       return b ? decode(b) : undefined;
     } catch (e) {
       return this.#fail(e);
@@ -121,7 +114,7 @@ export class RedisStore implements CacheStore {
     const vkey = `${this.#p}v:${primary}`;
     const kkey = `${this.#p}k:${primary}`;
     try {
-      const r = await this.#redis();
+      const r = await this.#r.get();
       const cur = await r.get(vkey);
       const vary = JSON.stringify(e.vary);
       const m = r.multi();
@@ -147,18 +140,17 @@ export class RedisStore implements CacheStore {
 
   async #purge(set: string, more: string[]): Promise<number> {
     // A purge must not fail open silently: the caller (the admin endpoint) reports the error.
-    return (await ((await this.#redis()) as unknown as { weftPurge(k: string, ...a: string[]): Promise<number> }).weftPurge(set, ...more)) ?? 0;
+    return (await ((await this.#r.get()) as unknown as { weftPurge(k: string, ...a: string[]): Promise<number> }).weftPurge(set, ...more)) ?? 0;
   }
 
   /** Resolves once connected (until then, and during outages, the store fails open). */
   async connected(): Promise<void> {
-    const r = await this.#redis();
+    const r = await this.#r.get();
     if (r.status === 'ready') return;
     return new Promise((resolve) => r.once('ready', () => resolve()));
   }
 
   close(): void {
-    this.#closed = true;
-    this.#r?.disconnect();
+    this.#r.close();
   }
 }

@@ -13,7 +13,7 @@
  * every replica.
  */
 import type { Redis } from 'ioredis';
-import { newRedis } from '../redis-client.js';
+import { LazyRedis } from '../redis-client.js';
 import type { Logger } from 'pino';
 
 /**
@@ -112,10 +112,8 @@ const MAX_BATCH = 256;
  * work is shared by the batch, and a request costs an array push and its share of one reply.
  */
 export class RateLimitRedis {
-  /** The client once ioredis is loaded (batches before that wait for it, as for a first connect). */
-  #r: Redis | undefined;
-  readonly #client: Promise<Redis>;
-  #closed = false;
+  /** Batches sent before ioredis has loaded wait for it, as for a first connect. */
+  readonly #r: LazyRedis;
   readonly address: string;
   /** Script calls that failed (timeout, no connection, error reply), counted per request. */
   errors = 0;
@@ -135,31 +133,32 @@ export class RateLimitRedis {
   constructor(host: string, port: number, timeoutMs: number, log: Logger | undefined) {
     this.address = `${host}:${port}`;
     this.#log = log;
-    this.#client = newRedis({
-      host,
-      port,
-      commandTimeout: timeoutMs,
-      connectTimeout: Math.max(1000, timeoutMs),
-      // Before the first connection, commands wait in the offline queue, bounded by
-      // commandTimeout (which ioredis arms when a command is queued); once an outage starts,
-      // batches fail at once instead (no request waits for a reconnect).
-      enableOfflineQueue: true,
-      maxRetriesPerRequest: 0,
-      enableAutoPipelining: true,
-      retryStrategy: (times) => Math.min(50 * times, 1000),
-    }).then((r) => {
-      r.defineCommand('weftRateLimit', { lua: GLOBAL_SCRIPT });
-      // Every stream has an owner: a connection error is an outage, not a crash.
-      r.on('error', (e: Error) => this.#down(e.message));
-      r.on('close', () => this.#down('connection closed'));
-      r.on('ready', () => {
-        this.#up = true;
-        this.#everUp = true;
-        this.#log?.info({ redis: this.address }, 'ratelimit: Redis reachable');
-      });
-      if (this.#closed) r.disconnect();
-      return (this.#r = r);
-    });
+    this.#r = new LazyRedis(
+      {
+        host,
+        port,
+        commandTimeout: timeoutMs,
+        connectTimeout: Math.max(1000, timeoutMs),
+        // Before the first connection, commands wait in the offline queue, bounded by
+        // commandTimeout (which ioredis arms when a command is queued); once an outage starts,
+        // batches fail at once instead (no request waits for a reconnect).
+        enableOfflineQueue: true,
+        maxRetriesPerRequest: 0,
+        enableAutoPipelining: true,
+        retryStrategy: (times) => Math.min(50 * times, 1000),
+      },
+      (r) => {
+        r.defineCommand('weftRateLimit', { lua: GLOBAL_SCRIPT });
+        // Every stream has an owner: a connection error is an outage, not a crash.
+        r.on('error', (e: Error) => this.#down(e.message));
+        r.on('close', () => this.#down('connection closed'));
+        r.on('ready', () => {
+          this.#up = true;
+          this.#everUp = true;
+          this.#log?.info({ redis: this.address }, 'ratelimit: Redis reachable');
+        });
+      },
+    );
   }
 
   #down(why: string): void {
@@ -215,7 +214,7 @@ export class RateLimitRedis {
     }
     argv[0] = waiters.length;
     const run = (r: Redis): Promise<number[]> => (r as unknown as { weftRateLimit(n: number, keys: string[], argv: Array<string | number>): Promise<number[]> }).weftRateLimit(keys.length, keys, argv);
-    (this.#r ? run(this.#r) : this.#client.then(run)).then(
+    (this.#r.now ? run(this.#r.now) : this.#r.ready.then(run)).then(
       (out) => {
         // A reply of another shape (a script of another version under the same SHA) fails the
         // batch rather than misreading it.
@@ -247,8 +246,7 @@ export class RateLimitRedis {
   }
 
   close(): void {
-    this.#closed = true;
-    this.#r?.disconnect();
+    this.#r.close();
   }
 }
 
