@@ -33,6 +33,7 @@ import type { RouteConfiguration } from '../../proto/gen/envoy/config/route/v3/r
 import type { XdsListener } from './types/listener.js';
 import { DECODERS, decodeResource } from './types/index.js';
 import { Problems } from './types/decoded.js';
+import { InOrder } from './in-order.js';
 import { upstreamTlsOf, type SidecarSecret } from './types/tls.js';
 
 /** The accepted config, replaced (never mutated) on every accepted update. */
@@ -92,8 +93,8 @@ export class AdsClient {
   /** Names followed for EDS and RDS (sorted). */
   #names = new Map<TypeUrl, string[]>();
   #nonces = new Map<TypeUrl, string>();
-  /** Set while an update waits for `prepare`: the responses that came after it, to run in order. */
-  #waiting: Array<() => void> | undefined;
+  /** Responses in arrival order; an update waiting for `prepare` holds the line. */
+  readonly #inOrder = new InOrder();
   /** Delta only: what this client holds per type, name -> version. */
   #held = new Map<TypeUrl, Map<string, string>>();
   #attempt = 0;
@@ -191,8 +192,7 @@ export class AdsClient {
         if (delta) this.#onDelta(r as DeltaDiscoveryResponse);
         else this.#onSotw(r as DiscoveryResponse);
       };
-      if (this.#waiting) this.#waiting.push(handle);
-      else handle();
+      this.#inOrder.run(handle);
     });
     const lost = (why: string, code?: number) => {
       if (this.#stream !== stream) return;
@@ -311,7 +311,7 @@ export class AdsClient {
 
   /**
    * Runs `apply` now, or once the `prepare` hook's promise settles (`nack` with the reason if it
-   * fails); responses that arrive meanwhile wait in #waiting and run after it, in order.
+   * fails); responses that arrive meanwhile run after it, in order (#inOrder).
    */
   #whenPrepared(kind: ResourceKind, accepted: ReadonlyMap<string, unknown>, version: string, apply: () => void, nack: (message: string) => void): void {
     const wait = this.#opts.prepare?.(kind, accepted);
@@ -320,32 +320,16 @@ export class AdsClient {
       return;
     }
     const stream = this.#stream;
-    this.#waiting = [];
-    const drain = (): void => {
-      const q = this.#waiting ?? [];
-      this.#waiting = undefined;
-      for (let i = 0; i < q.length; i++) {
-        q[i]!();
-        if (this.#waiting) {
-          (this.#waiting as Array<() => void>).push(...q.slice(i + 1));
-          return;
-        }
+    this.#inOrder.hold(wait, (e) => {
+      if (this.#stream !== stream) return; // a newer stream gets everything again
+      if (e === undefined) {
+        apply();
+        return;
       }
-    };
-    wait.then(
-      () => {
-        if (this.#stream === stream) apply();
-        drain();
-      },
-      (e: unknown) => {
-        if (this.#stream === stream) {
-          const errors: FieldError[] = [{ path: 'resources', message: `the sidecar could not load what this config needs: ${e instanceof Error ? e.message : String(e)}` }];
-          nack(this.#nackMessage(kind, version, errors));
-          this.#opts.onNack?.(kind, errors);
-        }
-        drain();
-      },
-    );
+      const errors: FieldError[] = [{ path: 'resources', message: `the sidecar could not load what this config needs: ${e instanceof Error ? e.message : String(e)}` }];
+      nack(this.#nackMessage(kind, version, errors));
+      this.#opts.onNack?.(kind, errors);
+    });
   }
 
   #nackMessage(kind: ResourceKind, version: string, errors: FieldError[]): string {
