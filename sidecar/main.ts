@@ -426,13 +426,7 @@ async function run(argv: string[], opts: MainOptions): Promise<void> {
     // A Listener that exports spans needs the OpenTelemetry SDK: it is loaded before the update
     // is applied (the update waits), so no request goes unsampled for want of it.
     prepare: (kind, accepted) =>
-      kind === 'listener' && tracingSdkNeeded(function* () {
-        for (const l of accepted.values() as Iterable<XdsListener>) {
-          if (l.kind !== 'http') continue;
-          yield l.tracing;
-          for (const c of l.edge ?? []) yield c.tracing;
-        }
-      }())
+      kind === 'listener' && tracingSdkNeeded([...(accepted.values() as Iterable<XdsListener>)].flatMap((l) => (l.kind === 'http' ? [l.tracing, ...(l.edge ?? []).map((c) => c.tracing)] : [])))
         ? loadTracingSdk()
         : undefined,
     onUpdate: (cfg, kind) => {

@@ -126,11 +126,14 @@ export class Tracing {
   #ratio = 0;
   #provider: TracerProviderHandle | undefined;
   #providerKey = '';
+  /** A listener's config that waits for the SDK (only when a caller skipped loadTracingSdk). */
+  readonly #deferred = new Map<ListenerKind, TracingConfig>();
 
   constructor(private readonly o: { namespace: string; nodeId: string; logger: Logger }) {}
 
   /** Applies a listener's tracing settings (undefined: no tracing on it). */
   configure(listener: ListenerKind, cfg: TracingConfig | undefined): void {
+    this.#deferred.delete(listener);
     if (!cfg) {
       this.#listeners.delete(listener);
       return;
@@ -142,7 +145,11 @@ export class Tracing {
         // The xDS client loads the SDK before applying such a Listener; anything else that gets
         // here (a caller that skipped it) gets its spans once the SDK is in.
         this.o.logger.warn({ listener }, 'tracing: the OpenTelemetry SDK was not loaded before the config; loading it now');
-        void loadTracingSdk().then(() => this.configure(listener, cfg));
+        this.#deferred.set(listener, cfg);
+        void loadTracingSdk().then(() => {
+          // Only if no later configure() replaced this one meanwhile.
+          if (this.#deferred.get(listener) === cfg) this.configure(listener, cfg);
+        });
         return;
       }
       const key = `${cfg.endpoint}|${cfg.serviceName}`;
