@@ -7,7 +7,7 @@
 import { equals } from '@bufbuild/protobuf';
 import { SIDECAR_LISTENER } from '../common/xds-types.js';
 import { ClusterSchema, type Cluster } from '../proto/gen/envoy/config/cluster/v3/cluster_pb.js';
-import { ClusterLoadAssignmentSchema, type ClusterLoadAssignment } from '../proto/gen/envoy/config/endpoint/v3/endpoint_pb.js';
+import type { HeldEndpoints } from './xds/types/endpoint.js';
 import { RouteConfigurationSchema, type RouteConfiguration } from '../proto/gen/envoy/config/route/v3/route_pb.js';
 import { router } from './http/router.js';
 import { RouteTable, type CompiledRoute } from './routing/route-table.js';
@@ -34,7 +34,7 @@ import { GATEWAY_LISTENER_PREFIX } from './listeners/gateway-listeners.js';
 
 export class Runtime {
   readonly #clusters = new Map<string, UpstreamCluster>();
-  readonly #cla = new Map<string, ClusterLoadAssignment>();
+  readonly #cla = new Map<string, HeldEndpoints>();
   readonly #tables = new Map<string, { rc: RouteConfiguration; table: RouteTable }>();
   readonly #listenerRoute = new Map<string, string>();
   #inbound: InboundTransport | undefined;
@@ -202,8 +202,8 @@ export class Runtime {
       const cla = cfg.endpoints.get(uc.config.edsClusterConfig?.serviceName || name);
       if (!cla) continue;
       const prev = this.#cla.get(name);
-      if (prev && (prev === cla || equals(ClusterLoadAssignmentSchema, prev, cla))) continue;
-      uc.setEndpoints(cla);
+      if (prev?.sameAs(cla)) continue;
+      uc.setEndpoints(cla.cla);
       this.#cla.set(name, cla);
     }
     for (const [name, rc] of cfg.routes) {

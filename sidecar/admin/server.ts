@@ -80,7 +80,7 @@ export function configDump(s: AdminState): unknown {
     listeners: [...x.listeners.values()].map((l) => json(ListenerSchema, l.listener)),
     routes: [...x.routes.values()].map((r) => json(RouteConfigurationSchema, r)),
     clusters: [...x.clusters.values()].map((c) => json(ClusterSchema, c)),
-    endpoints: [...x.endpoints.values()].map((e) => json(ClusterLoadAssignmentSchema, e)),
+    endpoints: [...x.endpoints.values()].map((e) => json(ClusterLoadAssignmentSchema, e.cla)),
     secrets: secretsView(s),
   };
 }

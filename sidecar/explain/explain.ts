@@ -14,6 +14,7 @@ import type { ResourceKind } from '../../common/xds-types.js';
 import type { Cluster } from '../../proto/gen/envoy/config/cluster/v3/cluster_pb.js';
 import { HealthStatus } from '../../proto/gen/envoy/config/core/v3/health_check_pb.js';
 import type { ClusterLoadAssignment } from '../../proto/gen/envoy/config/endpoint/v3/endpoint_pb.js';
+import type { HeldEndpoints } from '../xds/types/endpoint.js';
 import type { RouteConfiguration } from '../../proto/gen/envoy/config/route/v3/route_pb.js';
 import { DISABLED, RequestInfo, type FilterSpec, type RequestHead } from '../http/filter.js';
 import { requestHeaders } from '../http/headers.js';
@@ -40,7 +41,7 @@ export function xdsConfigOf(resources: Iterable<{ kind: ResourceKind; name: stri
   const listeners = new Map<string, XdsListener>();
   const routes = new Map<string, RouteConfiguration>();
   const clusters = new Map<string, Cluster>();
-  const endpoints = new Map<string, ClusterLoadAssignment>();
+  const endpoints = new Map<string, HeldEndpoints>();
   const nacks: string[] = [];
   for (const r of resources) {
     if (r.kind === 'secret') continue;
@@ -234,7 +235,7 @@ function clusterView(name: string, percent: number, cfg: XdsConfig, o: ExplainOp
   if (!c) return { name, percent, known: false };
   const t = c.circuitBreakers?.thresholds[0];
   const tls = upstreamTlsOf(c, new Problems(name));
-  const cla = c.loadAssignment ?? cfg.endpoints.get(c.edsClusterConfig?.serviceName || name);
+  const cla = c.loadAssignment ?? cfg.endpoints.get(c.edsClusterConfig?.serviceName || name)?.cla;
   return {
     name,
     percent,

@@ -28,7 +28,7 @@ import {
 } from '../../proto/gen/envoy/service/discovery/v3/discovery_pb.js';
 import type { Cluster } from '../../proto/gen/envoy/config/cluster/v3/cluster_pb.js';
 import { Cluster_DiscoveryType } from '../../proto/gen/envoy/config/cluster/v3/cluster_pb.js';
-import type { ClusterLoadAssignment } from '../../proto/gen/envoy/config/endpoint/v3/endpoint_pb.js';
+import type { HeldEndpoints } from './types/endpoint.js';
 import type { RouteConfiguration } from '../../proto/gen/envoy/config/route/v3/route_pb.js';
 import type { XdsListener } from './types/listener.js';
 import { DECODERS, decodeResource } from './types/index.js';
@@ -41,7 +41,8 @@ export interface XdsConfig {
   readonly listeners: ReadonlyMap<string, XdsListener>;
   readonly routes: ReadonlyMap<string, RouteConfiguration>;
   readonly clusters: ReadonlyMap<string, Cluster>;
-  readonly endpoints: ReadonlyMap<string, ClusterLoadAssignment>;
+  /** EDS, held as bytes (HeldEndpoints: decoded only when applied). */
+  readonly endpoints: ReadonlyMap<string, HeldEndpoints>;
   /** SDS: trust bundles by name. */
   readonly secrets: ReadonlyMap<string, SidecarSecret>;
   /** Accepted version per type. */
@@ -423,7 +424,7 @@ export class AdsClient {
   #commit(kind: ResourceKind, resources: Map<string, unknown>, version: string): void {
     const next = { ...this.#config, versions: { ...this.#config.versions, [kind]: version } };
     if (kind === 'cluster') next.clusters = resources as Map<string, Cluster>;
-    else if (kind === 'endpoint') next.endpoints = resources as Map<string, ClusterLoadAssignment>;
+    else if (kind === 'endpoint') next.endpoints = resources as Map<string, HeldEndpoints>;
     else if (kind === 'listener') next.listeners = resources as Map<string, XdsListener>;
     else if (kind === 'route') next.routes = resources as Map<string, RouteConfiguration>;
     else if (kind === 'secret') next.secrets = resources as Map<string, SidecarSecret>;

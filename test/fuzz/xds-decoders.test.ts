@@ -27,7 +27,8 @@ import { UpstreamCluster } from '../../sidecar/upstream/cluster.js';
 import { ClusterSchema, type Cluster } from '../../proto/gen/envoy/config/cluster/v3/cluster_pb.js';
 import { ListenerSchema } from '../../proto/gen/envoy/config/listener/v3/listener_pb.js';
 import { RouteConfigurationSchema, type RouteConfiguration } from '../../proto/gen/envoy/config/route/v3/route_pb.js';
-import { ClusterLoadAssignmentSchema, type ClusterLoadAssignment } from '../../proto/gen/envoy/config/endpoint/v3/endpoint_pb.js';
+import { ClusterLoadAssignmentSchema } from '../../proto/gen/envoy/config/endpoint/v3/endpoint_pb.js';
+import type { HeldEndpoints } from '../../sidecar/xds/types/endpoint.js';
 import { SecretSchema } from '../../proto/gen/envoy/extensions/transport_sockets/tls/v3/secret_pb.js';
 import { everyFeatureResources } from '../harness/every-feature.js';
 
@@ -75,7 +76,7 @@ function apply(kind: ResourceKind, value: unknown): void {
   else if (kind === 'cluster') new UpstreamCluster(value as Cluster).close();
   else if (kind === 'endpoint') {
     const c = new UpstreamCluster(baseCluster);
-    c.setEndpoints(value as ClusterLoadAssignment);
+    c.setEndpoints((value as HeldEndpoints).cla);
     c.close();
   }
 }

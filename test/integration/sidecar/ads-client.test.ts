@@ -230,7 +230,7 @@ describe('sidecar ADS client protocol choice', () => {
     await eventually(() => c.config.routes.has('outbound') && c.config.routes.has('inbound|orders.default') && c.config.endpoints.has('outbound|8080||orders.default'));
     expect([...c.config.listeners.keys()].sort()).toEqual(['inbound', 'outbound']);
     // It registered itself: its own instance is now an endpoint of orders.
-    await eventually(() => (c.config.endpoints.get('outbound|8080||orders.default')?.endpoints.flatMap((l) => l.lbEndpoints).length ?? 0) === 2);
+    await eventually(() => (c.config.endpoints.get('outbound|8080||orders.default')?.cla.endpoints.flatMap((l) => l.lbEndpoints).length ?? 0) === 2);
     await eventually(async () => /orders-1\s+orders\.default\s+sidecar\/delta\s+SYNCED\s+SYNCED\s+SYNCED\s+SYNCED/.test((await weft(['proxy-status'], { cp })).stdout));
   });
 });
