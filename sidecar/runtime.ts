@@ -6,15 +6,16 @@
  */
 import { equals } from '@bufbuild/protobuf';
 import { SIDECAR_LISTENER } from '../common/xds-types.js';
-import { ClusterSchema, type Cluster } from '../proto/gen/envoy/config/cluster/v3/cluster_pb.js';
+import type { Cluster } from '../proto/gen/envoy/config/cluster/v3/cluster_pb.js';
 import type { HeldEndpoints } from './xds/types/endpoint.js';
+import type { HeldCluster } from './xds/types/cluster.js';
 import { RouteConfigurationSchema, type RouteConfiguration } from '../proto/gen/envoy/config/route/v3/route_pb.js';
 import { router } from './http/router.js';
 import { RouteTable, type CompiledRoute } from './routing/route-table.js';
 import { compose, type FilterContext, type Handler } from './http/filter.js';
 import { CacheStores } from './http/cache/stores.js';
 import { JwksRegistry, type OriginEndpoint } from './http/jwt/jwks.js';
-import { isOriginCluster, originTlsOf } from './xds/types/tls.js';
+import { originTlsOf } from './xds/types/tls.js';
 import { Problems } from './xds/types/decoded.js';
 import { RateLimitStores } from './http/ratelimit/stores.js';
 import { routePerFilter } from './http/filters/index.js';
@@ -35,6 +36,8 @@ import { GATEWAY_LISTENER_PREFIX } from './listeners/gateway-listeners.js';
 export class Runtime {
   readonly #clusters = new Map<string, UpstreamCluster>();
   readonly #cla = new Map<string, HeldEndpoints>();
+  /** What each cluster in #clusters was built from (to skip unchanged ones). */
+  readonly #held = new Map<string, HeldCluster>();
   readonly #tables = new Map<string, { rc: RouteConfiguration; table: RouteTable }>();
   readonly #listenerRoute = new Map<string, string>();
   #inbound: InboundTransport | undefined;
@@ -179,31 +182,33 @@ export class Runtime {
     // Clusters first, so routes never point at a cluster that is not there yet.
     this.#origins.clear();
     for (const [name, c] of cfg.clusters) {
-      if (isOriginCluster(c)) {
-        const o = originEndpoint(c);
+      if (c.origin) {
+        const o = originEndpoint(c.cluster);
         if (o) this.#origins.set(name, o);
         continue;
       }
       const cur = this.#clusters.get(name);
-      if (cur && equals(ClusterSchema, cur.config, c)) continue;
+      if (cur && this.#held.get(name)?.sameAs(c)) continue;
       cur?.close();
-      this.#clusters.set(name, this.#newCluster(c));
+      this.#clusters.set(name, this.#newCluster(c.cluster));
+      this.#held.set(name, c);
       this.#cla.delete(name);
     }
     for (const [name, cur] of this.#clusters) {
       if (!cfg.clusters.has(name) || this.#origins.has(name)) {
         cur.close();
         this.#clusters.delete(name);
+        this.#held.delete(name);
         this.#cla.delete(name);
       }
     }
-    for (const [name, uc] of this.#clusters) {
-      if (uc.config.clusterDiscoveryType.case !== 'type' || uc.config.loadAssignment) continue;
-      const cla = cfg.endpoints.get(uc.config.edsClusterConfig?.serviceName || name);
+    for (const name of this.#clusters.keys()) {
+      const a = this.#held.get(name)?.assignment;
+      const cla = a === undefined ? undefined : cfg.endpoints.get(a);
       if (!cla) continue;
       const prev = this.#cla.get(name);
       if (prev?.sameAs(cla)) continue;
-      uc.setEndpoints(cla.cla);
+      this.#clusters.get(name)!.setEndpoints(cla.cla);
       this.#cla.set(name, cla);
     }
     for (const [name, rc] of cfg.routes) {

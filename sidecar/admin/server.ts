@@ -79,7 +79,7 @@ export function configDump(s: AdminState): unknown {
     versions: x.versions,
     listeners: [...x.listeners.values()].map((l) => json(ListenerSchema, l.listener)),
     routes: [...x.routes.values()].map((r) => json(RouteConfigurationSchema, r)),
-    clusters: [...x.clusters.values()].map((c) => json(ClusterSchema, c)),
+    clusters: [...x.clusters.values()].map((c) => json(ClusterSchema, c.cluster)),
     endpoints: [...x.endpoints.values()].map((e) => json(ClusterLoadAssignmentSchema, e.cla)),
     secrets: secretsView(s),
   };

@@ -11,10 +11,10 @@
  */
 import { Readable } from 'node:stream';
 import type { ResourceKind } from '../../common/xds-types.js';
-import type { Cluster } from '../../proto/gen/envoy/config/cluster/v3/cluster_pb.js';
 import { HealthStatus } from '../../proto/gen/envoy/config/core/v3/health_check_pb.js';
 import type { ClusterLoadAssignment } from '../../proto/gen/envoy/config/endpoint/v3/endpoint_pb.js';
 import type { HeldEndpoints } from '../xds/types/endpoint.js';
+import type { HeldCluster } from '../xds/types/cluster.js';
 import type { RouteConfiguration } from '../../proto/gen/envoy/config/route/v3/route_pb.js';
 import { DISABLED, RequestInfo, type FilterSpec, type RequestHead } from '../http/filter.js';
 import { requestHeaders } from '../http/headers.js';
@@ -40,7 +40,7 @@ export interface ExplainOptions {
 export function xdsConfigOf(resources: Iterable<{ kind: ResourceKind; name: string; body: Uint8Array }>): { config: XdsConfig; nacks: string[] } {
   const listeners = new Map<string, XdsListener>();
   const routes = new Map<string, RouteConfiguration>();
-  const clusters = new Map<string, Cluster>();
+  const clusters = new Map<string, HeldCluster>();
   const endpoints = new Map<string, HeldEndpoints>();
   const nacks: string[] = [];
   for (const r of resources) {
@@ -231,7 +231,7 @@ function actionOf(route: CompiledRoute, head: RequestHead, path: string, req: Ex
 }
 
 function clusterView(name: string, percent: number, cfg: XdsConfig, o: ExplainOptions): ClusterView {
-  const c = cfg.clusters.get(name);
+  const c = cfg.clusters.get(name)?.cluster;
   if (!c) return { name, percent, known: false };
   const t = c.circuitBreakers?.thresholds[0];
   const tls = upstreamTlsOf(c, new Problems(name));

@@ -78,7 +78,7 @@ export class UpstreamCluster {
   /** mTLS to mesh hosts (undefined: plaintext everywhere). */
   readonly tls: HostTls | undefined;
 
-  constructor(readonly config: Cluster, http2Override?: boolean, mesh?: MeshTls) {
+  constructor(config: Cluster, http2Override?: boolean, mesh?: MeshTls) {
     this.tls = hostTls(mesh, upstreamTlsOf(config, new Problems(config.name)));
     this.name = config.name;
     this.http2 = http2Override ?? isHttp2(config);

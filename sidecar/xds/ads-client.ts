@@ -26,21 +26,20 @@ import {
   type DiscoveryRequest,
   type DiscoveryResponse,
 } from '../../proto/gen/envoy/service/discovery/v3/discovery_pb.js';
-import type { Cluster } from '../../proto/gen/envoy/config/cluster/v3/cluster_pb.js';
-import { Cluster_DiscoveryType } from '../../proto/gen/envoy/config/cluster/v3/cluster_pb.js';
 import type { HeldEndpoints } from './types/endpoint.js';
+import type { HeldCluster } from './types/cluster.js';
 import type { RouteConfiguration } from '../../proto/gen/envoy/config/route/v3/route_pb.js';
 import type { XdsListener } from './types/listener.js';
 import { DECODERS, decodeResource } from './types/index.js';
-import { Problems } from './types/decoded.js';
 import { InOrder } from './in-order.js';
-import { upstreamTlsOf, type SidecarSecret } from './types/tls.js';
+import type { SidecarSecret } from './types/tls.js';
 
 /** The accepted config, replaced (never mutated) on every accepted update. */
 export interface XdsConfig {
   readonly listeners: ReadonlyMap<string, XdsListener>;
   readonly routes: ReadonlyMap<string, RouteConfiguration>;
-  readonly clusters: ReadonlyMap<string, Cluster>;
+  /** CDS, held as bytes (HeldCluster: decoded when the runtime builds one). */
+  readonly clusters: ReadonlyMap<string, HeldCluster>;
   /** EDS, held as bytes (HeldEndpoints: decoded only when applied). */
   readonly endpoints: ReadonlyMap<string, HeldEndpoints>;
   /** SDS: trust bundles by name. */
@@ -423,7 +422,7 @@ export class AdsClient {
 
   #commit(kind: ResourceKind, resources: Map<string, unknown>, version: string): void {
     const next = { ...this.#config, versions: { ...this.#config.versions, [kind]: version } };
-    if (kind === 'cluster') next.clusters = resources as Map<string, Cluster>;
+    if (kind === 'cluster') next.clusters = resources as Map<string, HeldCluster>;
     else if (kind === 'endpoint') next.endpoints = resources as Map<string, HeldEndpoints>;
     else if (kind === 'listener') next.listeners = resources as Map<string, XdsListener>;
     else if (kind === 'route') next.routes = resources as Map<string, RouteConfiguration>;
@@ -435,7 +434,7 @@ export class AdsClient {
   #followAfter(kind: ResourceKind): void {
     const c = this.#config;
     if (kind === 'cluster') {
-      this.#follow(TYPE_URL.endpoint, [...c.clusters.values()].filter((x) => x.clusterDiscoveryType.case === 'type' && x.clusterDiscoveryType.value === Cluster_DiscoveryType.EDS).map((x) => x.edsClusterConfig?.serviceName || x.name));
+      this.#follow(TYPE_URL.endpoint, [...c.clusters.values()].flatMap((x) => (x.eds === undefined ? [] : [x.eds])));
     } else if (kind === 'listener') {
       this.#follow(TYPE_URL.route, [...c.listeners.values()].flatMap((l) => (l.kind === 'tcp' ? [] : l.edge ? l.edge.map((e) => e.routeName) : [l.routeName])));
     }
@@ -446,10 +445,7 @@ export class AdsClient {
         if (l.transport.tls?.caSecret) names.push(l.transport.tls.caSecret);
         if (l.kind === 'http') for (const e of l.edge ?? []) if (e.terminate) names.push(...e.terminate.certificates);
       }
-      for (const x of c.clusters.values()) {
-        const t = upstreamTlsOf(x, new Problems(''));
-        if (t?.caSecret) names.push(t.caSecret);
-      }
+      for (const x of c.clusters.values()) if (x.caSecret) names.push(x.caSecret);
       this.#follow(TYPE_URL.secret, names);
     }
   }

@@ -29,6 +29,7 @@ import { ListenerSchema } from '../../proto/gen/envoy/config/listener/v3/listene
 import { RouteConfigurationSchema, type RouteConfiguration } from '../../proto/gen/envoy/config/route/v3/route_pb.js';
 import { ClusterLoadAssignmentSchema } from '../../proto/gen/envoy/config/endpoint/v3/endpoint_pb.js';
 import type { HeldEndpoints } from '../../sidecar/xds/types/endpoint.js';
+import type { HeldCluster } from '../../sidecar/xds/types/cluster.js';
 import { SecretSchema } from '../../proto/gen/envoy/extensions/transport_sockets/tls/v3/secret_pb.js';
 import { everyFeatureResources } from '../harness/every-feature.js';
 
@@ -73,7 +74,7 @@ function apply(kind: ResourceKind, value: unknown): void {
       for (const c of l.chains) c.rbac?.evaluate({ method: '', path: '', header: () => undefined, principal: 'spiffe://td/ns/default/sa/web' });
     }
   }
-  else if (kind === 'cluster') new UpstreamCluster(value as Cluster).close();
+  else if (kind === 'cluster') new UpstreamCluster((value as HeldCluster).cluster).close();
   else if (kind === 'endpoint') {
     const c = new UpstreamCluster(baseCluster);
     c.setEndpoints((value as HeldEndpoints).cla);

@@ -59,7 +59,7 @@ export function staticCluster(name: string, ports: readonly number[], over: Part
   } as ClusterInit;
   const d = decodeCluster(toBinary(ClusterSchema, create(ClusterSchema, init)));
   if (!d.value) throw new Error(`cluster refused: ${JSON.stringify(d.errors)}`);
-  return new UpstreamCluster(d.value, undefined, mesh);
+  return new UpstreamCluster(d.value.cluster, undefined, mesh);
 }
 
 export interface RunningTcpListener {

@@ -10,6 +10,11 @@ export interface Decoded<T> {
   errors: FieldError[];
 }
 
+/** Byte-for-byte equality of two held resources (same bytes: same message; a re-encoding may differ). */
+export function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a === b || (a.length === b.length && Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(b));
+}
+
 export class Problems {
   readonly errors: FieldError[] = [];
   constructor(readonly resource: string) {}

@@ -2,7 +2,7 @@
 import { fromBinary } from '@bufbuild/protobuf';
 import { isIP } from 'node:net';
 import { ClusterLoadAssignmentSchema, type ClusterLoadAssignment } from '../../../proto/gen/envoy/config/endpoint/v3/endpoint_pb.js';
-import { Problems, type Decoded } from './decoded.js';
+import { Problems, sameBytes, type Decoded } from './decoded.js';
 import { checkSupported, CLUSTER_FIELDS } from './supported.js';
 
 /**
@@ -25,8 +25,7 @@ export class HeldEndpoints {
 
   /** Same bytes, so the same assignment (the converse need not hold: a re-encoding may differ). */
   sameAs(o: HeldEndpoints): boolean {
-    const a = this.bytes;
-    return a === o.bytes || (a.length === o.bytes.length && Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(o.bytes));
+    return sameBytes(this.bytes, o.bytes);
   }
 }
 
