@@ -32,7 +32,7 @@ import type { XdsListener } from './xds/types/listener.js';
 import { readFileSync } from 'node:fs';
 import { MeshTls } from './tls/mesh-tls.js';
 import type { Denial, RequestHead } from './http/filter.js';
-import { loadTracingSdk, Tracing, tracingSdkNeeded } from './telemetry/tracing.js';
+import { Tracing, tracingToLoad } from './telemetry/tracing.js';
 import { IdentityError, WorkloadIdentity } from './identity/workload.js';
 import { runPrimary } from './workers/primary.js';
 import { announceListening, serveWorkerAdmin } from './workers/worker.js';
@@ -423,12 +423,11 @@ async function run(argv: string[], opts: MainOptions): Promise<void> {
     logger: log.child({ component: 'xds' }),
     protocol: a['xds-protocol'] as XdsProtocolMode,
     credentials: identity.channelCredentials(),
-    // A Listener that exports spans needs the OpenTelemetry SDK: it is loaded before the update
-    // is applied (the update waits), so no request goes unsampled for want of it.
+    // A Listener that exports spans needs the OpenTelemetry SDK (and the propagators): they are
+    // loaded before the update is applied (the update waits), so no request goes unsampled for
+    // want of them.
     prepare: (kind, accepted) =>
-      kind === 'listener' && tracingSdkNeeded([...(accepted.values() as Iterable<XdsListener>)].flatMap((l) => (l.kind === 'http' ? [l.tracing, ...(l.edge ?? []).map((c) => c.tracing)] : [])))
-        ? loadTracingSdk()
-        : undefined,
+      kind === 'listener' ? tracingToLoad([...(accepted.values() as Iterable<XdsListener>)].flatMap((l) => (l.kind === 'http' ? [l.tracing, ...(l.edge ?? []).map((c) => c.tracing)] : []))) : undefined,
     onUpdate: (cfg, kind) => {
       count(kind, true);
       try {

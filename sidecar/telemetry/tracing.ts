@@ -14,13 +14,12 @@
  *   spans are dropped and counted (`stats`); a request never waits for export.
  * With no tracing configured, nothing is created and headers pass through untouched.
  * The OpenTelemetry SDK and OTLP exporter (tracing-sdk.ts) are loaded only by a sidecar whose
- * listeners export spans: the xDS client holds such a Listener update until loadTracingSdk() has
- * finished (see `prepare` in main.ts), so no request is served by that listener before its
- * tracer exists.
+ * listeners export spans, and with them the propagators (propagators.ts: a listener without an
+ * endpoint traces nothing, so it never reads or writes propagation headers). The xDS client holds
+ * such a Listener update until tracingToLoad()'s promise has settled (see `prepare` in main.ts),
+ * so no request is served by that listener before its tracer exists.
  */
 import { context as otelContext, trace, ROOT_CONTEXT, SpanKind, SpanStatusCode, type Context, type Span, type TextMapGetter, type TextMapPropagator, type Tracer } from '@opentelemetry/api';
-import { W3CTraceContextPropagator } from '@opentelemetry/core';
-import { B3Propagator, B3InjectEncoding } from '@opentelemetry/propagator-b3';
 import type { Logger } from '../../common/log.js';
 import type { TracerProviderHandle } from './tracing-sdk.js';
 import { hash32 } from '../upstream/lb/ring-hash.js';
@@ -92,31 +91,36 @@ const GETTER: TextMapGetter<(name: string) => string | undefined> = {
   keys: () => [],
 };
 
-const W3C = new W3CTraceContextPropagator();
-const B3 = new B3Propagator({ injectEncoding: B3InjectEncoding.MULTI_HEADER });
 const PROPAGATION_HEADERS = new Set(['traceparent', 'tracestate', 'b3', 'x-b3-traceid', 'x-b3-spanid', 'x-b3-parentspanid', 'x-b3-sampled', 'x-b3-flags']);
 
 interface ListenerState {
   config: TracingConfig;
   tracer: Tracer | undefined;
-  propagator: TextMapPropagator;
+  /** Set with the tracer (both come with the SDK). */
+  propagator: TextMapPropagator | undefined;
 }
 
 let sdk: typeof import('./tracing-sdk.js') | undefined;
 let sdkLoading: Promise<void> | undefined;
+let propagators: typeof import('./propagators.js') | undefined;
 
-/** Loads the OpenTelemetry SDK and exporter (once); `Tracing.configure` with an endpoint needs it. */
+/**
+ * Loads the OpenTelemetry SDK, the exporter and the propagators (once). `Tracing.configure` with
+ * an endpoint needs them; a listener without one records nothing and so never reads or writes
+ * propagation headers (they pass through untouched).
+ */
 export function loadTracingSdk(): Promise<void> {
-  return (sdkLoading ??= import('./tracing-sdk.js').then((m) => {
+  return (sdkLoading ??= Promise.all([import('./tracing-sdk.js'), import('./propagators.js')]).then(([m, p]) => {
     sdk = m;
+    propagators = p;
   }));
 }
 
-/** True when applying `configs` needs the SDK and it is not loaded yet. */
-export function tracingSdkNeeded(configs: Iterable<TracingConfig | undefined>): boolean {
-  if (sdk) return false;
-  for (const c of configs) if (c?.endpoint) return true;
-  return false;
+/** What applying `configs` has to wait for (the SDK, when one exports spans); undefined when nothing. */
+export function tracingToLoad(configs: Iterable<TracingConfig | undefined>): Promise<void> | undefined {
+  if (sdk) return undefined;
+  for (const c of configs) if (c?.endpoint) return loadTracingSdk();
+  return undefined;
 }
 
 export class Tracing {
@@ -139,23 +143,24 @@ export class Tracing {
       return;
     }
     this.#ratio = cfg.samplingPercent / 100;
+    const wait = tracingToLoad([cfg]);
+    if (wait) {
+      // The xDS client loads the SDK before applying a Listener that exports spans; anything
+      // else that gets here (a caller that skipped it) gets its spans once the SDK is in.
+      this.o.logger.warn({ listener }, 'tracing: the OpenTelemetry SDK was not loaded before the config; loading it now');
+      this.#deferred.set(listener, cfg);
+      void wait.then(() => {
+        // Only if no later configure() replaced this one meanwhile.
+        if (this.#deferred.get(listener) === cfg) this.configure(listener, cfg);
+      });
+      return;
+    }
     let tracer: Tracer | undefined;
     if (cfg.endpoint) {
-      if (!sdk) {
-        // The xDS client loads the SDK before applying such a Listener; anything else that gets
-        // here (a caller that skipped it) gets its spans once the SDK is in.
-        this.o.logger.warn({ listener }, 'tracing: the OpenTelemetry SDK was not loaded before the config; loading it now');
-        this.#deferred.set(listener, cfg);
-        void loadTracingSdk().then(() => {
-          // Only if no later configure() replaced this one meanwhile.
-          if (this.#deferred.get(listener) === cfg) this.configure(listener, cfg);
-        });
-        return;
-      }
       const key = `${cfg.endpoint}|${cfg.serviceName}`;
       if (key !== this.#providerKey) {
         const old = this.#provider;
-        this.#provider = sdk.newTracerProvider({
+        this.#provider = sdk!.newTracerProvider({
           endpoint: cfg.endpoint,
           resource: { 'service.name': cfg.serviceName || 'weft-proxy', 'service.namespace': this.o.namespace, 'service.instance.id': this.o.nodeId, 'weft.proxy': 'sidecar' },
           ratio: () => this.#ratio,
@@ -167,7 +172,8 @@ export class Tracing {
       }
       tracer = this.#provider!.getTracer('weft-sidecar');
     }
-    this.#listeners.set(listener, { config: cfg, tracer, propagator: cfg.propagation === 'b3' ? B3 : W3C });
+    // Propagation headers are read and written only for requests this listener traces (a tracer).
+    this.#listeners.set(listener, { config: cfg, tracer, propagator: tracer && propagators ? (cfg.propagation === 'b3' ? propagators.B3 : propagators.W3C) : undefined });
   }
 
   /**
@@ -195,7 +201,7 @@ export class Tracing {
   /** The context the caller sent (traceparent or B3). */
   extract(listener: ListenerKind, header: (name: string) => string | undefined): Context {
     const st = this.#listeners.get(listener);
-    return st ? st.propagator.extract(ROOT_CONTEXT, header, GETTER) : ROOT_CONTEXT;
+    return st?.propagator ? st.propagator.extract(ROOT_CONTEXT, header, GETTER) : ROOT_CONTEXT;
   }
 
   start(listener: ListenerKind, kind: 'server' | 'client', name: string, parent: Context, attributes: Record<string, string | number | boolean>): Span | undefined {
@@ -209,7 +215,7 @@ export class Tracing {
   /** A copy of flat header pairs whose propagation headers carry `ctx` (the span's own context). */
   inject(listener: ListenerKind, ctx: Context, flat: readonly string[]): string[] {
     const st = this.#listeners.get(listener);
-    if (!st) return flat as string[];
+    if (!st?.propagator) return flat as string[];
     const out: string[] = [];
     for (let i = 0; i < flat.length; i += 2) if (!PROPAGATION_HEADERS.has(flat[i]!)) out.push(flat[i]!, flat[i + 1]!);
     const carrier: Record<string, string> = {};

@@ -1,7 +1,7 @@
 // A sidecar loads what its config uses, not every library it could use (issue 24 item 4: a
 // smaller idle sidecar). Checked by what the sidecar process resolves (test/harness/import-trace.mjs,
 // a loader hook), not by timing or RSS: idle, with a plain mesh config, it has not loaded the
-// OpenTelemetry SDK and exporter, jose, ioredis or fast-xml-parser. Once the mesh exports spans,
+// OpenTelemetry propagators, SDK and exporter, jose, ioredis or fast-xml-parser. Once the mesh exports spans,
 // the SDK is loaded before that Listener is applied (the xDS client holds the update for it), so the
 // first request after the ACK is already traced and the sidecar never logs that it configured
 // tracing without the SDK.
@@ -11,8 +11,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually, ROOT, startApp, startControlPlane, startSidecar, tempDir, weftApply, type AppProc, type ControlPlaneProc, type SidecarProc } from '../harness/processes.js';
 
-/** Libraries only some configs need: a tracing endpoint, JWT, Redis, XML transformation. */
-const OPTIONAL = [/node_modules\/@opentelemetry\/sdk-trace-base\//, /node_modules\/@opentelemetry\/exporter-trace-otlp-proto\//, /node_modules\/jose\//, /node_modules\/ioredis\//, /node_modules\/fast-xml-parser\//];
+/** Libraries only some configs need: tracing (propagators; SDK and exporter for an endpoint), JWT, Redis, XML transformation. */
+const OPTIONAL = [/node_modules\/@opentelemetry\/core\//, /node_modules\/@opentelemetry\/propagator-b3\//, /node_modules\/@opentelemetry\/sdk-trace-base\//, /node_modules\/@opentelemetry\/exporter-trace-otlp-proto\//, /node_modules\/jose\//, /node_modules\/ioredis\//, /node_modules\/fast-xml-parser\//];
 
 const SERVICES = `apiVersion: weft.dev/v1alpha1
 kind: Service
