@@ -4,14 +4,13 @@
  * session. An attempt reports what happens to the Exchange and nothing else; the Exchange
  * decides what a response or failure means.
  */
-import type { ClientHttp2Stream, IncomingHttpHeaders as H2Headers } from 'node:http2';
-import { constants as h2c } from 'node:http2';
+import type { H2ClientStream, H2FailureKind, H2StreamHandler } from '../h2/client.js';
 import type { Host } from '../upstream/host.js';
 import type { UpstreamCluster } from '../upstream/cluster.js';
 import type { H1Call, H1FailureKind, H1Handler } from '../upstream/h1-pool.js';
 import type { ReplayableBody } from './body.js';
 import type { ResponseHeaders } from './downstream.js';
-import { fromH2, fromRaw, toH2Request } from './headers.js';
+import { fromPairs, fromRaw, h2RequestHeaders } from './headers.js';
 
 /** Why an attempt failed before a response was committed. */
 export const enum Failure {
@@ -42,8 +41,6 @@ export interface AttemptSink {
   onEnd(a: Attempt, trailers: ResponseHeaders | undefined): void;
   onFailure(a: Attempt, kind: Failure, err: unknown): void;
 }
-
-const CONNECT_CODES = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL', 'UND_ERR_CONNECT_TIMEOUT', 'ENOTFOUND', 'EAI_AGAIN']);
 
 export function errorCode(e: unknown): string | undefined {
   const err = e as { code?: string; cause?: { code?: string } } | undefined;
@@ -93,20 +90,11 @@ export class H1Attempt implements Attempt, H1Handler {
   }
 }
 
-/** One h2 attempt: a stream on the host's shared session. */
-export class H2Attempt implements Attempt {
-  #stream: ClientHttp2Stream | undefined;
+/** One h2 attempt: a stream on the host's shared connection (sidecar/h2/client.ts). */
+export class H2Attempt implements Attempt, H2StreamHandler {
+  #stream: H2ClientStream | undefined;
   #aborted = false;
-  #ended = false;
-  #headed = false;
-  #connected: boolean;
-  /**
-   * DATA that arrived before the 'response' event. Node emits 'response' on the next tick but
-   * pushes DATA from the same read synchronously, so when HEADERS and DATA come in one packet the
-   * body is seen first. It is held here and forwarded once the head has been.
-   */
-  #early: Buffer[] | undefined;
-  #earlyEnd = false;
+  #pipe: { resume(): void } | undefined;
 
   constructor(
     private readonly ex: AttemptSink,
@@ -117,81 +105,48 @@ export class H2Attempt implements Attempt {
     method: string,
     body: ReplayableBody | undefined,
   ) {
-    const session = cluster.h2(host).session();
-    this.#connected = !session.connecting;
-    if (!this.#connected) session.once('connect', () => (this.#connected = true));
-    let s: ClientHttp2Stream;
-    try {
-      s = session.request(toH2Request(headers, method, path), { endStream: !body });
-    } catch (e) {
-      queueMicrotask(() => this.#failed(e));
+    const list = h2RequestHeaders(headers, method, path, host.key);
+    if (typeof list === 'string') {
+      queueMicrotask(() => this.ex.onFailure(this, Failure.Protocol, Object.assign(new Error(list), { code: 'ERR_HTTP2_INVALID_HEADER_VALUE' })));
       return;
     }
-    this.#stream = s;
-    s.on('response', (h: H2Headers, flags: number) => this.#onResponse(h, flags));
-    s.on('data', (chunk: Buffer) => {
-      if (!this.#headed) (this.#early ??= []).push(chunk);
-      else if (!this.ex.onData(this, chunk)) s.pause();
-    });
-    s.on('trailers', (t: H2Headers) => {
-      this.#ended = true;
-      this.ex.onEnd(this, fromH2(t));
-    });
-    s.on('end', () => {
-      if (this.#ended) return;
-      if (!this.#headed) {
-        this.#earlyEnd = true;
-        return;
-      }
-      this.#ended = true;
-      this.ex.onEnd(this, undefined);
-    });
-    s.on('error', (e: Error) => this.#failed(e));
-    s.on('close', () => {
-      if (this.#ended || this.#aborted) return;
-      if (s.rstCode === h2c.NGHTTP2_REFUSED_STREAM) this.ex.onFailure(this, Failure.Refused, undefined);
-      else if (!this.#headed || s.rstCode !== h2c.NGHTTP2_NO_ERROR) this.ex.onFailure(this, Failure.Reset, undefined);
-    });
+    const s = (this.#stream = cluster.h2(host).session().request(list, !body, this, method === 'HEAD'));
     if (body) {
       // The body is pushed as it comes (no iterator or promise per chunk); a full stream pauses
-      // it until 'drain'.
-      const pipe = body.pipe({
-        write: (chunk) => !this.#aborted && !s.destroyed && s.write(chunk),
+      // it until onDrain.
+      this.#pipe = body.pipe({
+        write: (chunk) => !this.#aborted && s.write(chunk),
         end: () => {
-          if (!this.#aborted && !s.destroyed) s.end();
+          if (!this.#aborted) s.end();
         },
-        fail: (e) => this.#failed(e),
+        fail: (e) => {
+          if (this.#aborted) return;
+          s.cancel();
+          this.ex.onFailure(this, Failure.Reset, e);
+        },
       });
-      s.on('drain', () => pipe.resume());
     }
   }
 
-  #onResponse(h: H2Headers, flags: number): void {
-    const status = Number(h[':status']);
-    if (status < 200) return;
-    this.#headed = true;
-    const end = (flags & h2c.NGHTTP2_FLAG_END_STREAM) !== 0;
-    if (end) this.#ended = true;
-    if (!this.ex.onHead(this, status, fromH2(h), end) || end) return;
-    const early = this.#early;
-    if (early) {
-      this.#early = undefined;
-      let flowing = true;
-      for (const chunk of early) flowing = this.ex.onData(this, chunk);
-      if (!flowing) this.#stream?.pause();
-    }
-    if (this.#earlyEnd && !this.#ended) {
-      this.#ended = true;
-      this.ex.onEnd(this, undefined);
-    }
+  onHead(status: number, headers: string[], end: boolean): void {
+    this.ex.onHead(this, status, fromPairs(headers), end);
   }
 
-  #failed(e: unknown): void {
-    if (this.#aborted || this.#ended) return;
-    const code = errorCode(e);
-    if ((code && CONNECT_CODES.has(code)) || !this.#connected) this.ex.onFailure(this, Failure.Connect, e);
-    else if (code === 'ERR_HTTP2_GOAWAY_SESSION' || code === 'ERR_HTTP2_STREAM_CANCEL') this.ex.onFailure(this, this.#headed ? Failure.Reset : Failure.Refused, e);
-    else this.ex.onFailure(this, Failure.Reset, e);
+  onData(chunk: Buffer): boolean {
+    return this.ex.onData(this, chunk);
+  }
+
+  onEnd(trailers: string[] | undefined): void {
+    this.ex.onEnd(this, trailers ? fromPairs(trailers) : undefined);
+  }
+
+  onFailure(kind: H2FailureKind, err: Error): void {
+    if (this.#aborted) return;
+    this.ex.onFailure(this, kind === 'connect' ? Failure.Connect : kind === 'refused' ? Failure.Refused : kind === 'protocol' ? Failure.Protocol : Failure.Reset, err);
+  }
+
+  onDrain(): void {
+    this.#pipe?.resume();
   }
 
   pause(): void {
@@ -203,7 +158,6 @@ export class H2Attempt implements Attempt {
   abort(): void {
     if (this.#aborted) return;
     this.#aborted = true;
-    const s = this.#stream;
-    if (s && !s.destroyed && !this.#ended) s.close(h2c.NGHTTP2_CANCEL);
+    this.#stream?.cancel();
   }
 }

@@ -84,15 +84,34 @@ function applyOps(out: string[], ops: readonly HeaderOp[]): void {
 }
 
 /** The flat list as an HTTP/2 header object with pseudo-headers; `host` becomes `:authority`. */
-export function toH2Request(flat: string[], method: string, path: string): Record<string, string | string[]> {
-  const h: Record<string, string | string[]> = { ':method': method, ':path': path, ':scheme': 'http' };
+/** Headers an HTTP/2 request must not carry (RFC 9113 8.2.2); `te` only as `trailers`. */
+const H2_CONNECTION_SPECIFIC = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'http2-settings']);
+const H2_NAME = /^[a-z0-9!#$%&'*+\-.^_`|~]+$/;
+const BAD_H2_VALUE = /[\0\r\n]/;
+
+/**
+ * Flat request headers ([name, value, ...], `host` for the authority) as an HTTP/2 header list:
+ * pseudo-headers first, connection-specific headers dropped. A name or value HTTP/2 cannot carry
+ * is returned as a message (the attempt fails as a protocol error, as HTTP/1.1's does).
+ */
+export function h2RequestHeaders(flat: string[], method: string, path: string, defaultAuthority: string): string[] | string {
+  let authority = defaultAuthority;
+  for (let i = 0; i < flat.length; i += 2) if (flat[i] === 'host') authority = flat[i + 1]!;
+  const out = [':method', method, ':scheme', 'http', ':authority', authority, ':path', path];
+  if (BAD_H2_VALUE.test(path) || BAD_H2_VALUE.test(authority)) return 'invalid character in the request target';
   for (let i = 0; i < flat.length; i += 2) {
-    const n = flat[i]!;
+    let n = flat[i]!;
     const v = flat[i + 1]!;
-    if (n === 'host') h[':authority'] = v;
-    else addTo(h, n, v);
+    if (n === 'host' || H2_CONNECTION_SPECIFIC.has(n)) continue;
+    if (!H2_NAME.test(n)) {
+      n = n.toLowerCase();
+      if (!H2_NAME.test(n)) return `invalid header name ${JSON.stringify(n)}`;
+    }
+    if (n === 'te' && v !== 'trailers') continue;
+    if (BAD_H2_VALUE.test(v)) return `invalid character in header ${JSON.stringify(n)}`;
+    out.push(n, v);
   }
-  return h;
+  return out;
 }
 
 function addTo(h: Record<string, string | string[]>, n: string, v: string): void {
@@ -114,13 +133,13 @@ export function fromRaw(raw: Buffer[] | string[] | null): ResponseHeaders {
   return h;
 }
 
-/** HTTP/2 response headers (from node:http2) without pseudo and hop-by-hop headers. */
-export function fromH2(headers: Record<string, string | string[] | number | undefined>): ResponseHeaders {
-  const h: ResponseHeaders = {};
-  for (const n in headers) {
-    if (n.charCodeAt(0) === 58 || RESPONSE_HOP.has(n)) continue;
-    const v = headers[n];
-    if (v !== undefined) h[n] = v;
+/** HTTP/2 response headers or trailers ([name, value, ...], no pseudo-headers) as an object, hop-by-hop dropped. */
+export function fromPairs(list: string[]): ResponseHeaders {
+  const h: Record<string, string | string[]> = {};
+  for (let i = 0; i < list.length; i += 2) {
+    const n = list[i]!;
+    if (RESPONSE_HOP.has(n)) continue;
+    addTo(h, n, list[i + 1]!);
   }
   return h;
 }

@@ -1,8 +1,10 @@
 /**
- * Connections to one host for h2/gRPC: one multiplexed `node:http2` session, reopened when it
- * closes or receives GOAWAY. (HTTP/1.1 pools are in h1-pool.ts.)
+ * Connections to one host for h2/gRPC: one multiplexed HTTP/2 connection (Weft's own client,
+ * sidecar/h2/client.ts), replaced by a new one once it can take no more streams (GOAWAY, an
+ * error, closed, idle). Streams still open on the old one finish there. (HTTP/1.1 pools are in
+ * h1-pool.ts.)
  */
-import http2 from 'node:http2';
+import { H2ClientSession } from '../h2/client.js';
 import type { Host } from './host.js';
 import { dial, type HostTls } from './dial.js';
 
@@ -12,9 +14,9 @@ export interface PoolOptions {
   idleTimeoutMs: number;
 }
 
-/** One h2 session per host; `session()` returns a live one, connecting when needed. */
+/** One h2 session per host; `session()` returns a usable one, connecting when needed. */
 export class H2Connection {
-  #session: http2.ClientHttp2Session | undefined;
+  #session: H2ClientSession | undefined;
   #closed = false;
   constructor(
     private readonly host: Host,
@@ -22,28 +24,14 @@ export class H2Connection {
     private readonly tls: HostTls | undefined,
   ) {}
 
-  session(): http2.ClientHttp2Session {
+  session(): H2ClientSession {
     const s = this.#session;
-    if (s && !s.closed && !s.destroyed) return s;
-    const mesh = this.tls !== undefined && this.host.mesh;
-    const next = http2.connect(`${mesh ? 'https' : 'http'}://${this.host.key}`, {
-      settings: { enablePush: false },
-      createConnection: () => dial(this.host, this.tls, 'h2').socket,
-    });
-    const timer = setTimeout(() => next.destroy(Object.assign(new Error('connect timeout'), { code: 'UND_ERR_CONNECT_TIMEOUT' })), this.opts.connectTimeoutMs);
-    next.once('connect', () => {
-      clearTimeout(timer);
-      next.setTimeout(this.opts.idleTimeoutMs, () => next.close());
-    });
-    const drop = () => {
-      clearTimeout(timer);
+    if (s && s.usable) return s;
+    const { socket, ready } = dial(this.host, this.tls, 'h2');
+    const next = new H2ClientSession(socket, ready, { connectTimeoutMs: this.opts.connectTimeoutMs, idleTimeoutMs: this.opts.idleTimeoutMs });
+    next.onUnusable = () => {
       if (this.#session === next) this.#session = undefined;
     };
-    next.on('error', drop);
-    next.on('close', drop);
-    next.on('goaway', drop);
-    // Streams keep it alive; an idle session does not hold the process open.
-    next.unref();
     this.#session = next;
     return next;
   }

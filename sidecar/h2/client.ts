@@ -1,0 +1,886 @@
+/**
+ * The sidecar's own HTTP/2 client: one connection to an h2 or gRPC upstream, its streams, flow
+ * control and HPACK (hpack.ts), over a socket dial() opened (plain TCP or mTLS).
+ *
+ * Why not node:http2: its client costs ~70 us of CPU per unary call on this machine before Weft
+ * does anything (per stream a Duplex, an AsyncResource.bind with two deprecate() wrappers, header
+ * objects converted both ways, nghttp2 callbacks into JS). Here a call is one object, its head a
+ * flat [name, value] list, and the frames of one tick one socket write.
+ *
+ * What it does, as RFC 9113 asks of a client:
+ * - preface and SETTINGS (push disabled, our windows and header list limit), SETTINGS ACK, PING
+ *   answered, the peer's SETTINGS applied (window deltas to open streams, frame size, concurrency:
+ *   streams past MAX_CONCURRENT_STREAMS wait for a slot);
+ * - flow control both ways: DATA is sent within the connection and stream windows and split to
+ *   the peer's frame size; what we receive is counted against the windows we gave, and given back
+ *   (WINDOW_UPDATE) as the reader takes it, so a paused reader stops its stream, not the connection;
+ * - HEADERS + CONTINUATION, padding, trailers; 1xx heads skipped; a response head is checked as
+ *   nghttp2 checks it (one 3-digit :status, no other pseudo-header, lowercase names, no
+ *   connection-specific headers, no CR/LF/NUL in values, content-length against the DATA), a bad
+ *   one resets the stream (PROTOCOL_ERROR);
+ * - RST_STREAM (REFUSED_STREAM is a safe retry), GOAWAY (streams above the last id refused, the
+ *   rest finish; no new streams), connection errors answered with GOAWAY and the socket closed;
+ * - an idle connection (no streams for idleTimeoutMs) is closed with GOAWAY.
+ * Every failure reaches the stream's handler once, as connect / refused / reset / protocol.
+ */
+import type { Socket } from 'node:net';
+import { DEFAULT_MAX_FRAME, DEFAULT_WINDOW, Flag, Frame, H2Error, MAX_WINDOW, PREFACE, Setting, frame, frameHeader, u32 } from './frames.js';
+import { HpackDecoder, HpackError, encodeField, encodedBound } from './hpack.js';
+
+export type H2FailureKind = 'connect' | 'refused' | 'reset' | 'protocol';
+
+/** What a stream reports to its caller. Each is called at most once except onData and onDrain. */
+export interface H2StreamHandler {
+  /** The final response head; `end`: no body or trailers follow (and no onEnd comes). Headers are [name, value, ...], no pseudo-headers. */
+  onHead(status: number, headers: string[], end: boolean): void;
+  /** A body chunk (the caller's to keep). False: pause until resume(). */
+  onData(chunk: Buffer): boolean;
+  /** The response ended, with its trailers if it had any. */
+  onEnd(trailers: string[] | undefined): void;
+  /** The stream failed before it ended. `code`: the HTTP/2 error code when there was one. */
+  onFailure(kind: H2FailureKind, err: Error, code: number): void;
+  /** The request body may be written again after write() returned false. */
+  onDrain(): void;
+}
+
+export interface H2ClientOptions {
+  connectTimeoutMs: number;
+  idleTimeoutMs: number;
+  /** Largest response head or trailers accepted (RFC 9113 accounting), default 64 KiB. */
+  maxHeaderListSize?: number;
+}
+
+/** Our receive windows: per stream (SETTINGS_INITIAL_WINDOW_SIZE) and for the connection. */
+const STREAM_WINDOW = 1 << 20;
+const CONN_WINDOW = 8 << 20;
+/** A header block (HEADERS + CONTINUATION) larger than this ends the connection (CONTINUATION floods). */
+const MAX_HEADER_BLOCK = 256 * 1024;
+/** Frames we accept: our SETTINGS_MAX_FRAME_SIZE is the default. */
+const MAX_FRAME_IN = DEFAULT_MAX_FRAME;
+
+const TOKEN_LOWER = /^[a-z0-9!#$%&'*+\-.^_`|~]+$/;
+const BAD_VALUE = /[\0\r\n]/;
+const CONNECTION_SPECIFIC = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade']);
+const CODE_NAMES = ['NO_ERROR', 'PROTOCOL_ERROR', 'INTERNAL_ERROR', 'FLOW_CONTROL_ERROR', 'SETTINGS_TIMEOUT', 'STREAM_CLOSED', 'FRAME_SIZE_ERROR', 'REFUSED_STREAM', 'CANCEL', 'COMPRESSION_ERROR', 'CONNECT_ERROR', 'ENHANCE_YOUR_CALM', 'INADEQUATE_SECURITY', 'HTTP_1_1_REQUIRED'];
+
+export function h2CodeName(code: number): string {
+  return CODE_NAMES[code] ?? `0x${code.toString(16)}`;
+}
+
+function h2Err(message: string, code: string): Error {
+  return Object.assign(new Error(message), { code });
+}
+
+/** One request/response exchange on a session. */
+export class H2ClientStream {
+  id = 0;
+  readonly #session: H2ClientSession;
+  readonly #h: H2StreamHandler;
+  readonly #head: boolean;
+  #headers: string[] | undefined;
+  #endOnOpen: boolean;
+  /** What is left to send: body chunks waiting for window, and whether end() was called. */
+  #queue: Buffer[] = [];
+  #queued = 0;
+  #endQueued = false;
+  #localEnded = false;
+  #remoteEnded = false;
+  #headed = false;
+  #done = false;
+  #wantDrain = false;
+  sendWindow = DEFAULT_WINDOW;
+  #recvAvail = STREAM_WINDOW;
+  #consumed = 0;
+  #paused = false;
+  /** Received while paused: chunks, then the end (with trailers) once it came. */
+  #held: Buffer[] | undefined;
+  #heldEnd: { trailers: string[] | undefined } | undefined;
+  #expectLength = -1;
+  #received = 0;
+
+  constructor(session: H2ClientSession, headers: string[], endStream: boolean, h: H2StreamHandler, head: boolean) {
+    this.#session = session;
+    this.#headers = headers;
+    this.#endOnOpen = endStream;
+    this.#localEnded = false;
+    this.#h = h;
+    this.#head = head;
+  }
+
+  /** Sends the request head (the session calls this when the stream gets its id). */
+  open(id: number, initialWindow: number): string[] | undefined {
+    this.id = id;
+    this.sendWindow = initialWindow;
+    const h = this.#headers;
+    this.#headers = undefined;
+    if (this.#endOnOpen) this.#localEnded = true;
+    return h;
+  }
+
+  get endOnOpen(): boolean {
+    return this.#endOnOpen;
+  }
+
+  /** Queues a body chunk; false: wait for onDrain before writing more. */
+  write(chunk: Buffer): boolean {
+    if (this.#done || this.#localEnded || this.#endQueued) return false;
+    if (chunk.length === 0) return true;
+    this.#queue.push(chunk);
+    this.#queued += chunk.length;
+    if (this.id !== 0) this.#session.pump(this);
+    const ok = this.#queued === 0 && !this.#session.needDrain;
+    if (!ok) this.#wantDrain = true;
+    return ok;
+  }
+
+  /** Ends the request body. */
+  end(): void {
+    if (this.#done || this.#localEnded || this.#endQueued) return;
+    this.#endQueued = true;
+    if (this.id !== 0) this.#session.pump(this);
+  }
+
+  pause(): void {
+    this.#paused = true;
+  }
+
+  resume(): void {
+    if (!this.#paused) return;
+    this.#paused = false;
+    const held = this.#held;
+    this.#held = undefined;
+    if (held) {
+      for (let i = 0; i < held.length; i++) {
+        if (this.#done) return;
+        const c = held[i]!;
+        this.#consume(c.length);
+        if (!this.#h.onData(c) && i < held.length - 1) {
+          // Paused again: keep the rest.
+          this.#paused = true;
+          this.#held = held.slice(i + 1);
+          return;
+        }
+      }
+    }
+    if (this.#done) return;
+    const end = this.#heldEnd;
+    if (end && !this.#paused) {
+      this.#heldEnd = undefined;
+      this.#finish(end.trailers);
+    }
+  }
+
+  /** Gives up the stream: RST_STREAM CANCEL; the handler hears nothing more. */
+  cancel(): void {
+    if (this.#done) return;
+    this.#done = true;
+    this.#session.closeStream(this, this.id !== 0 && !(this.#localEnded && this.#remoteEnded) ? H2Error.CANCEL : -1);
+  }
+
+  get done(): boolean {
+    return this.#done;
+  }
+
+  // --- called by the session ---
+
+  /** Takes up to `max` queued bytes for one DATA frame; [chunk, endStream], or undefined when nothing is to be sent. */
+  take(max: number): [Buffer | undefined, boolean] | undefined {
+    if (this.#localEnded) return undefined;
+    if (this.#queued === 0) {
+      if (!this.#endQueued) return undefined;
+      this.#localEnded = true;
+      return [undefined, true];
+    }
+    if (max <= 0) return undefined;
+    const first = this.#queue[0]!;
+    let chunk: Buffer;
+    if (first.length <= max) {
+      this.#queue.shift();
+      chunk = first;
+    } else {
+      chunk = first.subarray(0, max);
+      this.#queue[0] = first.subarray(max);
+    }
+    this.#queued -= chunk.length;
+    const end = this.#queued === 0 && this.#endQueued;
+    if (end) this.#localEnded = true;
+    return [chunk, end];
+  }
+
+  get hasQueued(): boolean {
+    return !this.#localEnded && (this.#queued > 0 || this.#endQueued);
+  }
+
+  get localEnded(): boolean {
+    return this.#localEnded;
+  }
+
+  get remoteEnded(): boolean {
+    return this.#remoteEnded;
+  }
+
+  /** The session can take more of the body: tell the writer if it was waiting. */
+  drained(): void {
+    if (!this.#wantDrain || this.#done || this.#queued > 0 || this.#session.needDrain) return;
+    this.#wantDrain = false;
+    this.#h.onDrain();
+  }
+
+  /** A complete header block for this stream. Returns an error message when it is malformed. */
+  headers(list: string[], endStream: boolean, tooLarge: boolean): string | undefined {
+    if (this.#remoteEnded) return 'HEADERS after the end of the stream';
+    if (tooLarge) return 'response head larger than the header list limit';
+    if (!this.#headed) {
+      let status = -1;
+      let regular = false;
+      const out: string[] = [];
+      for (let i = 0; i < list.length; i += 2) {
+        const n = list[i]!;
+        const v = list[i + 1]!;
+        if (n.charCodeAt(0) === 58) {
+          if (regular || n !== ':status' || status !== -1 || !/^[0-9]{3}$/.test(v)) return `invalid pseudo-header ${n}`;
+          status = Number(v);
+          continue;
+        }
+        regular = true;
+        const bad = checkField(n, v);
+        if (bad) return bad;
+        if (n === 'content-length') {
+          if (!/^[0-9]{1,15}$/.test(v) || (this.#expectLength >= 0 && this.#expectLength !== Number(v))) return 'invalid content-length';
+          this.#expectLength = Number(v);
+        }
+        out.push(n, v);
+      }
+      if (status < 0) return 'no :status in the response';
+      if (status < 200) {
+        if (endStream || status === 101) return `status ${status} cannot end or switch an HTTP/2 stream`;
+        this.#expectLength = -1;
+        return undefined; // informational: the final head follows
+      }
+      if (this.#head || status === 204 || status === 304) this.#expectLength = -1;
+      this.#headed = true;
+      if (endStream) {
+        if (this.#expectLength > 0) return 'content-length without the body';
+        this.#remoteEnded = true;
+      }
+      this.#h.onHead(status, out, endStream);
+      if (endStream && !this.#done) this.#complete();
+      return undefined;
+    }
+    // Trailers: the end of the stream, no pseudo-headers.
+    if (!endStream) return 'HEADERS in the middle of a response body';
+    for (let i = 0; i < list.length; i += 2) {
+      if (list[i]!.charCodeAt(0) === 58) return 'pseudo-header in trailers';
+      const bad = checkField(list[i]!, list[i + 1]!);
+      if (bad) return bad;
+    }
+    if (this.#expectLength >= 0 && this.#received !== this.#expectLength) return 'body shorter than its content-length';
+    this.#remoteEnded = true;
+    this.#end(list);
+    return undefined;
+  }
+
+  /** A DATA frame's payload (padding removed); `flowLength` is what it counts against the window. Error message when it is not allowed. */
+  data(chunk: Buffer, flowLength: number, endStream: boolean): string | H2Error | undefined {
+    if (this.#remoteEnded) return H2Error.STREAM_CLOSED;
+    if (!this.#headed) return 'DATA before the response head';
+    if (flowLength > this.#recvAvail) return H2Error.FLOW_CONTROL_ERROR;
+    this.#recvAvail -= flowLength;
+    // Padding is given back at once; the payload as the reader takes it.
+    const pad = flowLength - chunk.length;
+    if (pad > 0) this.#consume(pad);
+    this.#received += chunk.length;
+    if (this.#expectLength >= 0 && (this.#received > this.#expectLength || (endStream && this.#received !== this.#expectLength))) return 'body length differs from its content-length';
+    if (endStream) this.#remoteEnded = true;
+    if (chunk.length > 0) {
+      if (this.#paused) (this.#held ??= []).push(chunk);
+      else {
+        this.#consume(chunk.length);
+        if (!this.#h.onData(chunk)) this.#paused = true;
+      }
+    }
+    if (endStream && !this.#done) this.#end(undefined);
+    return undefined;
+  }
+
+  #consume(n: number): void {
+    this.#consumed += n;
+    if (this.#remoteEnded) return;
+    if (this.#consumed >= STREAM_WINDOW / 2) {
+      this.#recvAvail += this.#consumed;
+      this.#session.windowUpdate(this.id, this.#consumed);
+      this.#consumed = 0;
+    }
+  }
+
+  #end(trailers: string[] | undefined): void {
+    if (this.#paused && (this.#held?.length ?? 0) > 0) {
+      this.#heldEnd = { trailers };
+      this.#complete(false);
+      return;
+    }
+    this.#finish(trailers);
+  }
+
+  #finish(trailers: string[] | undefined): void {
+    this.#complete();
+    this.#h.onEnd(trailers);
+  }
+
+  /** The response is in: the request body stops (an early response), the stream leaves the session. */
+  #complete(markDone = true): void {
+    if (markDone) this.#done = true;
+    const cancelBody = !this.#localEnded;
+    this.#localEnded = true;
+    this.#queue.length = 0;
+    this.#queued = 0;
+    this.#session.closeStream(this, cancelBody ? H2Error.CANCEL : -1);
+  }
+
+  /** The stream failed (RST_STREAM, GOAWAY, the connection). */
+  fail(kind: H2FailureKind, err: Error, code: number): void {
+    if (this.#done) return;
+    this.#done = true;
+    this.#held = undefined;
+    this.#heldEnd = undefined;
+    this.#h.onFailure(kind, err, code);
+  }
+
+  /** A RST_STREAM from the peer. */
+  reset(code: number): void {
+    if (this.#done) return;
+    if (this.#remoteEnded) {
+      // The response is complete (its end may still be held for a paused reader): the peer only stops our body.
+      this.#localEnded = true;
+      this.#queue.length = 0;
+      this.#queued = 0;
+      return;
+    }
+    const kind = code === H2Error.REFUSED_STREAM ? 'refused' : 'reset';
+    this.fail(kind, h2Err(`upstream reset the stream (${h2CodeName(code)})`, code === H2Error.REFUSED_STREAM ? 'ERR_HTTP2_REFUSED_STREAM' : 'ERR_HTTP2_STREAM_ERROR'), code);
+  }
+}
+
+function checkField(n: string, v: string): string | undefined {
+  if (!TOKEN_LOWER.test(n)) return `invalid header name ${JSON.stringify(n)}`;
+  if (BAD_VALUE.test(v)) return `invalid value in header ${n}`;
+  if (CONNECTION_SPECIFIC.has(n) || (n === 'te' && v !== 'trailers')) return `connection-specific header ${n}`;
+  return undefined;
+}
+
+/** One HTTP/2 connection to an upstream host. */
+export class H2ClientSession {
+  readonly socket: Socket;
+  readonly #o: H2ClientOptions;
+  readonly #maxList: number;
+  #connected = false;
+  #settingsSeen = false;
+  #dead = false;
+  #goingAway = false;
+  readonly #streams = new Map<number, H2ClientStream>();
+  #waiting: H2ClientStream[] = [];
+  #nextId = 1;
+  #peerMaxConcurrent = Infinity;
+  #peerInitialWindow = DEFAULT_WINDOW;
+  #peerMaxFrame = DEFAULT_MAX_FRAME;
+  #sendWindow = DEFAULT_WINDOW;
+  #recvAvail = CONN_WINDOW;
+  #recvUnacked = 0;
+  #rest: Buffer | undefined;
+  readonly #hpack = new HpackDecoder();
+  #block: Buffer[] | undefined;
+  #blockBytes = 0;
+  #blockStream = 0;
+  #blockEnd = false;
+  #out: Buffer[] = [];
+  #outBytes = 0;
+  #flushQueued = false;
+  /** Streams with body waiting for window. */
+  readonly #blocked = new Set<H2ClientStream>();
+  #connectTimer: NodeJS.Timeout | undefined;
+  #idleTimer: NodeJS.Timeout | undefined;
+  #idleSince = Date.now();
+  /** The session takes no new streams any more (GOAWAY, an error, closed): the pool opens another. */
+  onUnusable: (() => void) | undefined;
+  readonly #flushFn = (): void => this.#flush();
+
+  constructor(socket: Socket, ready: 'connect' | 'secureConnect', o: H2ClientOptions) {
+    this.socket = socket;
+    this.#o = o;
+    this.#maxList = o.maxHeaderListSize ?? 64 * 1024;
+    this.#connectTimer = setTimeout(() => socket.destroy(h2Err('connect timeout', 'UND_ERR_CONNECT_TIMEOUT')), o.connectTimeoutMs);
+    socket.once(ready, () => {
+      clearTimeout(this.#connectTimer);
+      this.#connected = true;
+      const alpn = (socket as { alpnProtocol?: string | false }).alpnProtocol;
+      if (typeof alpn === 'string' && alpn !== 'h2') this.#connError(H2Error.HTTP_1_1_REQUIRED, `the upstream chose ${alpn}, not h2`);
+    });
+    socket.on('data', (d: Buffer) => this.#onData(d));
+    let sockErr: Error | undefined;
+    socket.on('error', (e: Error) => (sockErr = e));
+    socket.on('close', () => this.#onClose(sockErr));
+    socket.on('drain', () => this.#onDrain());
+    socket.unref();
+    const settings = Buffer.allocUnsafe(18);
+    settings.writeUInt16BE(Setting.ENABLE_PUSH, 0);
+    settings.writeUInt32BE(0, 2);
+    settings.writeUInt16BE(Setting.INITIAL_WINDOW_SIZE, 6);
+    settings.writeUInt32BE(STREAM_WINDOW, 8);
+    settings.writeUInt16BE(Setting.MAX_HEADER_LIST_SIZE, 12);
+    settings.writeUInt32BE(this.#maxList, 14);
+    this.#send(PREFACE);
+    this.#send(frame(Frame.SETTINGS, 0, 0, settings));
+    this.#send(frame(Frame.WINDOW_UPDATE, 0, 0, u32(CONN_WINDOW - DEFAULT_WINDOW)));
+    this.#armIdle();
+  }
+
+  /** Whether new streams can go on this session. */
+  get usable(): boolean {
+    return !this.#dead && !this.#goingAway && this.#nextId <= MAX_WINDOW;
+  }
+
+  get connecting(): boolean {
+    return !this.#connected && !this.#dead;
+  }
+
+  get needDrain(): boolean {
+    return this.socket.writableNeedDrain;
+  }
+
+  /** Streams open or waiting (for tests and stats). */
+  get streamCount(): number {
+    return this.#streams.size + this.#waiting.length;
+  }
+
+  /**
+   * Starts a request. `headers`: [name, value, ...] with the pseudo-headers first, names lowercase.
+   * A session that can take no stream fails it asynchronously as refused (safe to retry).
+   */
+  request(headers: string[], endStream: boolean, h: H2StreamHandler, head = false): H2ClientStream {
+    const s = new H2ClientStream(this, headers, endStream, h, head);
+    if (!this.usable) {
+      queueMicrotask(() => s.fail('refused', h2Err('the upstream connection is closing', 'ERR_HTTP2_GOAWAY_SESSION'), H2Error.REFUSED_STREAM));
+      return s;
+    }
+    this.#disarmIdle();
+    if (this.#streams.size < this.#peerMaxConcurrent) this.#open(s);
+    else this.#waiting.push(s);
+    return s;
+  }
+
+  #open(s: H2ClientStream): void {
+    const id = this.#nextId;
+    this.#nextId += 2;
+    this.#streams.set(id, s);
+    const headers = s.open(id, this.#peerInitialWindow)!;
+    let size = 0;
+    for (let i = 0; i < headers.length; i += 2) size += encodedBound(headers[i]!, headers[i + 1]!);
+    const b = Buffer.allocUnsafe(9 + size);
+    let at = 9;
+    for (let i = 0; i < headers.length; i += 2) at = encodeField(b, at, headers[i]!, headers[i + 1]!);
+    const blockLen = at - 9;
+    const endFlag = s.endOnOpen ? Flag.END_STREAM : 0;
+    const max = this.#peerMaxFrame;
+    if (blockLen <= max) {
+      frameHeader(b, 0, blockLen, Frame.HEADERS, Flag.END_HEADERS | endFlag, id);
+      this.#send(b.subarray(0, at));
+    } else {
+      // HEADERS then CONTINUATION frames, each within the peer's frame size.
+      frameHeader(b, 0, max, Frame.HEADERS, endFlag, id);
+      this.#send(b.subarray(0, 9 + max));
+      for (let off = 9 + max; off < at; off += max) {
+        const n = Math.min(max, at - off);
+        const last = off + n >= at;
+        this.#send(frame(Frame.CONTINUATION, last ? Flag.END_HEADERS : 0, id, b.subarray(off, off + n)));
+      }
+    }
+    if (s.hasQueued) this.pump(s);
+  }
+
+  /** Sends what the stream has queued, within the windows. */
+  pump(s: H2ClientStream): void {
+    if (this.#dead || s.done) return;
+    for (;;) {
+      const max = Math.min(this.#sendWindow, s.sendWindow, this.#peerMaxFrame);
+      const t = s.take(max);
+      if (!t) break;
+      const [chunk, end] = t;
+      const len = chunk ? chunk.length : 0;
+      const h = Buffer.allocUnsafe(9);
+      frameHeader(h, 0, len, Frame.DATA, end ? Flag.END_STREAM : 0, s.id);
+      this.#send(h);
+      if (chunk) this.#send(chunk);
+      this.#sendWindow -= len;
+      s.sendWindow -= len;
+      if (end) break;
+    }
+    if (s.hasQueued) this.#blocked.add(s);
+    else this.#blocked.delete(s);
+    s.drained();
+  }
+
+  windowUpdate(id: number, n: number): void {
+    if (!this.#dead) this.#send(frame(Frame.WINDOW_UPDATE, 0, id, u32(n)));
+  }
+
+  /** The stream is over on our side: resets it (`rst` >= 0) and frees its slot. */
+  closeStream(s: H2ClientStream, rst: number): void {
+    const id = s.id;
+    if (id === 0) {
+      const i = this.#waiting.indexOf(s);
+      if (i >= 0) this.#waiting.splice(i, 1);
+      return;
+    }
+    if (this.#streams.get(id) !== s) return;
+    if (rst >= 0 && !this.#dead) this.#send(frame(Frame.RST_STREAM, 0, id, u32(rst)));
+    this.#streams.delete(id);
+    this.#blocked.delete(s);
+    while (this.#waiting.length && this.#streams.size < this.#peerMaxConcurrent && this.usable) this.#open(this.#waiting.shift()!);
+    if (this.#streams.size === 0) {
+      this.#idleSince = Date.now();
+      if (this.#goingAway) this.#shutdown();
+      else this.#armIdle();
+    }
+  }
+
+  /** Closes gracefully: no new streams, GOAWAY, the socket ends once open streams finish. */
+  close(): void {
+    if (this.#dead) return;
+    this.#unusable();
+    for (const s of this.#waiting.splice(0)) s.fail('refused', h2Err('the upstream connection closed', 'ERR_HTTP2_GOAWAY_SESSION'), H2Error.REFUSED_STREAM);
+    if (this.#streams.size === 0) this.#shutdown();
+  }
+
+  #shutdown(): void {
+    if (this.#dead) return;
+    this.#send(frame(Frame.GOAWAY, 0, 0, Buffer.alloc(8)));
+    this.#flush();
+    this.#dead = true;
+    this.#disarmIdle();
+    this.socket.end();
+  }
+
+  #unusable(): void {
+    if (this.#goingAway) return;
+    this.#goingAway = true;
+    this.onUnusable?.();
+  }
+
+  #armIdle(): void {
+    if (this.#idleTimer || this.#dead) return;
+    const wait = Math.max(1, this.#o.idleTimeoutMs - (Date.now() - this.#idleSince));
+    this.#idleTimer = setTimeout(() => {
+      this.#idleTimer = undefined;
+      if (this.#streams.size > 0 || this.#waiting.length > 0) return;
+      if (Date.now() - this.#idleSince >= this.#o.idleTimeoutMs) this.close();
+      else this.#armIdle();
+    }, wait);
+    this.#idleTimer.unref();
+  }
+
+  #disarmIdle(): void {
+    if (this.#idleTimer) clearTimeout(this.#idleTimer);
+    this.#idleTimer = undefined;
+  }
+
+  #send(b: Buffer): void {
+    this.#out.push(b);
+    this.#outBytes += b.length;
+    if (!this.#flushQueued) {
+      this.#flushQueued = true;
+      process.nextTick(this.#flushFn);
+    }
+  }
+
+  #flush(): void {
+    this.#flushQueued = false;
+    const out = this.#out;
+    if (out.length === 0) return;
+    const bytes = this.#outBytes;
+    this.#out = [];
+    this.#outBytes = 0;
+    const s = this.socket;
+    if (s.destroyed) return;
+    if (out.length === 1) s.write(out[0]!);
+    else if (bytes <= 64 * 1024) s.write(Buffer.concat(out, bytes));
+    else {
+      s.cork();
+      for (const b of out) s.write(b);
+      s.uncork();
+    }
+  }
+
+  #onDrain(): void {
+    for (const s of this.#streams.values()) s.drained();
+  }
+
+  // --- reading ---
+
+  #onData(chunk: Buffer): void {
+    if (this.#dead) return;
+    let b = chunk;
+    if (this.#rest) {
+      b = Buffer.concat([this.#rest, chunk]);
+      this.#rest = undefined;
+    }
+    let off = 0;
+    try {
+      while (b.length - off >= 9) {
+        const len = (b[off]! << 16) | (b[off + 1]! << 8) | b[off + 2]!;
+        if (len > MAX_FRAME_IN) return this.#connError(H2Error.FRAME_SIZE_ERROR, `frame of ${len} bytes above the ${MAX_FRAME_IN} allowed`);
+        if (b.length - off - 9 < len) break;
+        const type = b[off + 3]!;
+        const flags = b[off + 4]!;
+        const id = b.readUInt32BE(off + 5) & 0x7fffffff;
+        const start = off + 9;
+        off = start + len;
+        this.#frame(type, flags, id, b, start, off);
+        if (this.#dead) return;
+      }
+    } catch (e) {
+      if (e instanceof HpackError) return this.#connError(H2Error.COMPRESSION_ERROR, e.message);
+      // Our own code threw handling a frame: this connection and its streams fail, the process goes on.
+      return this.#connError(H2Error.INTERNAL_ERROR, `internal error: ${e instanceof Error ? e.message : String(e)}`);
+    }
+    if (off < b.length) this.#rest = b.subarray(off);
+  }
+
+  #frame(type: number, flags: number, id: number, b: Buffer, start: number, end: number): void {
+    const len = end - start;
+    if (!this.#settingsSeen) {
+      if (type !== Frame.SETTINGS || flags & Flag.ACK) return this.#connError(H2Error.PROTOCOL_ERROR, 'the upstream did not start with SETTINGS');
+      this.#settingsSeen = true;
+    }
+    if (this.#block && type !== Frame.CONTINUATION) return this.#connError(H2Error.PROTOCOL_ERROR, 'a header block was interrupted');
+    switch (type) {
+      case Frame.DATA:
+        return this.#onDataFrame(flags, id, b, start, end);
+      case Frame.HEADERS:
+        return this.#onHeadersFrame(flags, id, b, start, end);
+      case Frame.CONTINUATION: {
+        if (!this.#block || id !== this.#blockStream) return this.#connError(H2Error.PROTOCOL_ERROR, 'CONTINUATION without HEADERS');
+        this.#blockBytes += len;
+        if (this.#blockBytes > MAX_HEADER_BLOCK) return this.#connError(H2Error.ENHANCE_YOUR_CALM, 'header block too large');
+        this.#block.push(b.subarray(start, end));
+        if (flags & Flag.END_HEADERS) this.#blockDone();
+        return;
+      }
+      case Frame.PRIORITY:
+        if (id === 0) return this.#connError(H2Error.PROTOCOL_ERROR, 'PRIORITY on stream 0');
+        if (len !== 5) return this.#streamError(id, H2Error.FRAME_SIZE_ERROR, 'PRIORITY frame of the wrong size');
+        return;
+      case Frame.RST_STREAM: {
+        if (id === 0) return this.#connError(H2Error.PROTOCOL_ERROR, 'RST_STREAM on stream 0');
+        if (len !== 4) return this.#connError(H2Error.FRAME_SIZE_ERROR, 'RST_STREAM frame of the wrong size');
+        if (this.#idle(id)) return this.#connError(H2Error.PROTOCOL_ERROR, `RST_STREAM on idle stream ${id}`);
+        const s = this.#streams.get(id);
+        if (!s) return;
+        // The slot is freed first: a retry the handler starts may take it.
+        this.closeStream(s, -1);
+        s.reset(b.readUInt32BE(start));
+        return;
+      }
+      case Frame.SETTINGS:
+        return this.#onSettings(flags, id, b, start, end);
+      case Frame.PUSH_PROMISE:
+        return this.#connError(H2Error.PROTOCOL_ERROR, 'PUSH_PROMISE with push disabled');
+      case Frame.PING:
+        if (id !== 0) return this.#connError(H2Error.PROTOCOL_ERROR, 'PING on a stream');
+        if (len !== 8) return this.#connError(H2Error.FRAME_SIZE_ERROR, 'PING frame of the wrong size');
+        if (!(flags & Flag.ACK)) this.#send(frame(Frame.PING, Flag.ACK, 0, Buffer.from(b.subarray(start, end))));
+        return;
+      case Frame.GOAWAY:
+        if (id !== 0) return this.#connError(H2Error.PROTOCOL_ERROR, 'GOAWAY on a stream');
+        if (len < 8) return this.#connError(H2Error.FRAME_SIZE_ERROR, 'GOAWAY frame too short');
+        return this.#onGoaway(b.readUInt32BE(start) & 0x7fffffff, b.readUInt32BE(start + 4));
+      case Frame.WINDOW_UPDATE: {
+        if (len !== 4) return this.#connError(H2Error.FRAME_SIZE_ERROR, 'WINDOW_UPDATE frame of the wrong size');
+        const inc = b.readUInt32BE(start) & 0x7fffffff;
+        if (id === 0) {
+          if (inc === 0) return this.#connError(H2Error.PROTOCOL_ERROR, 'WINDOW_UPDATE of 0');
+          this.#sendWindow += inc;
+          if (this.#sendWindow > MAX_WINDOW) return this.#connError(H2Error.FLOW_CONTROL_ERROR, 'connection window above 2^31-1');
+          for (const s of [...this.#blocked]) this.pump(s);
+          return;
+        }
+        if (this.#idle(id)) return this.#connError(H2Error.PROTOCOL_ERROR, `WINDOW_UPDATE on idle stream ${id}`);
+        const s = this.#streams.get(id);
+        if (!s) return;
+        if (inc === 0) return this.#streamError(id, H2Error.PROTOCOL_ERROR, 'WINDOW_UPDATE of 0');
+        s.sendWindow += inc;
+        if (s.sendWindow > MAX_WINDOW) return this.#streamError(id, H2Error.FLOW_CONTROL_ERROR, 'stream window above 2^31-1');
+        this.pump(s);
+        return;
+      }
+      default:
+        return; // unknown frame types are ignored (RFC 9113 4.1)
+    }
+  }
+
+  /** A stream id we never opened (or a server-initiated one, which push being off rules out). */
+  #idle(id: number): boolean {
+    return (id & 1) === 0 || id >= this.#nextId;
+  }
+
+  #onDataFrame(flags: number, id: number, b: Buffer, start: number, end: number): void {
+    if (id === 0) return this.#connError(H2Error.PROTOCOL_ERROR, 'DATA on stream 0');
+    if (this.#idle(id)) return this.#connError(H2Error.PROTOCOL_ERROR, `DATA on idle stream ${id}`);
+    const flow = end - start;
+    if (flow > this.#recvAvail) return this.#connError(H2Error.FLOW_CONTROL_ERROR, 'DATA beyond the connection window');
+    this.#recvAvail -= flow;
+    // The connection window is given back as frames arrive: streams' windows do the pacing.
+    this.#recvUnacked += flow;
+    if (this.#recvUnacked >= CONN_WINDOW / 2) {
+      this.#recvAvail += this.#recvUnacked;
+      this.#send(frame(Frame.WINDOW_UPDATE, 0, 0, u32(this.#recvUnacked)));
+      this.#recvUnacked = 0;
+    }
+    if (flags & Flag.PADDED) {
+      if (flow < 1) return this.#connError(H2Error.FRAME_SIZE_ERROR, 'padded DATA without a pad length');
+      const pad = b[start]!;
+      if (pad >= flow) return this.#connError(H2Error.PROTOCOL_ERROR, 'DATA padding longer than the frame');
+      start += 1;
+      end -= pad;
+    }
+    const s = this.#streams.get(id);
+    if (!s) return; // a stream we already closed or reset: ignored, its bytes counted
+    const r = s.data(b.subarray(start, end), flow, (flags & Flag.END_STREAM) !== 0);
+    if (r === undefined) return;
+    if (typeof r === 'string') this.#streamError(id, H2Error.PROTOCOL_ERROR, r);
+    else this.#streamError(id, r, r === H2Error.FLOW_CONTROL_ERROR ? 'DATA beyond the stream window' : 'DATA after the end of the stream');
+  }
+
+  #onHeadersFrame(flags: number, id: number, b: Buffer, start: number, end: number): void {
+    if (id === 0) return this.#connError(H2Error.PROTOCOL_ERROR, 'HEADERS on stream 0');
+    if (this.#idle(id)) return this.#connError(H2Error.PROTOCOL_ERROR, `HEADERS on idle stream ${id}`);
+    if (flags & Flag.PADDED) {
+      if (end - start < 1) return this.#connError(H2Error.FRAME_SIZE_ERROR, 'padded HEADERS without a pad length');
+      const pad = b[start]!;
+      start += 1;
+      if (pad > end - start) return this.#connError(H2Error.PROTOCOL_ERROR, 'HEADERS padding longer than the frame');
+      end -= pad;
+    }
+    if (flags & Flag.PRIORITY) {
+      if (end - start < 5) return this.#connError(H2Error.FRAME_SIZE_ERROR, 'HEADERS priority fields missing');
+      start += 5;
+    }
+    this.#block = [b.subarray(start, end)];
+    this.#blockBytes = end - start;
+    this.#blockStream = id;
+    this.#blockEnd = (flags & Flag.END_STREAM) !== 0;
+    if (this.#blockBytes > MAX_HEADER_BLOCK) return this.#connError(H2Error.ENHANCE_YOUR_CALM, 'header block too large');
+    if (flags & Flag.END_HEADERS) this.#blockDone();
+  }
+
+  #blockDone(): void {
+    const parts = this.#block!;
+    this.#block = undefined;
+    const block = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+    const list: string[] = [];
+    // Decoded whatever the stream's state: the table must follow the peer's encoder.
+    const fits = this.#hpack.decode(block, 0, block.length, list, this.#maxList);
+    const id = this.#blockStream;
+    const s = this.#streams.get(id);
+    if (!s) return;
+    const bad = s.headers(list, this.#blockEnd, !fits);
+    if (bad !== undefined) this.#streamError(id, H2Error.PROTOCOL_ERROR, bad);
+  }
+
+  #onSettings(flags: number, id: number, b: Buffer, start: number, end: number): void {
+    if (id !== 0) return this.#connError(H2Error.PROTOCOL_ERROR, 'SETTINGS on a stream');
+    const len = end - start;
+    if (flags & Flag.ACK) {
+      if (len !== 0) this.#connError(H2Error.FRAME_SIZE_ERROR, 'SETTINGS ACK with a payload');
+      return;
+    }
+    if (len % 6 !== 0) return this.#connError(H2Error.FRAME_SIZE_ERROR, 'SETTINGS frame of the wrong size');
+    for (let at = start; at < end; at += 6) {
+      const key = b.readUInt16BE(at);
+      const v = b.readUInt32BE(at + 2);
+      switch (key) {
+        case Setting.ENABLE_PUSH:
+          if (v !== 0) return this.#connError(H2Error.PROTOCOL_ERROR, `SETTINGS_ENABLE_PUSH ${v} from a server`);
+          break;
+        case Setting.MAX_CONCURRENT_STREAMS:
+          this.#peerMaxConcurrent = v;
+          break;
+        case Setting.INITIAL_WINDOW_SIZE: {
+          if (v > MAX_WINDOW) return this.#connError(H2Error.FLOW_CONTROL_ERROR, 'SETTINGS_INITIAL_WINDOW_SIZE above 2^31-1');
+          const delta = v - this.#peerInitialWindow;
+          this.#peerInitialWindow = v;
+          for (const s of this.#streams.values()) {
+            s.sendWindow += delta;
+            if (s.sendWindow > MAX_WINDOW) return this.#connError(H2Error.FLOW_CONTROL_ERROR, 'a stream window above 2^31-1');
+          }
+          break;
+        }
+        case Setting.MAX_FRAME_SIZE:
+          if (v < DEFAULT_MAX_FRAME || v > 0xffffff) return this.#connError(H2Error.PROTOCOL_ERROR, `SETTINGS_MAX_FRAME_SIZE ${v} out of range`);
+          this.#peerMaxFrame = v;
+          break;
+        default:
+          break; // HEADER_TABLE_SIZE: our encoder never indexes; MAX_HEADER_LIST_SIZE: advisory; unknown: ignored
+      }
+    }
+    this.#send(frame(Frame.SETTINGS, Flag.ACK, 0));
+    for (const s of [...this.#blocked]) this.pump(s);
+    while (this.#waiting.length && this.#streams.size < this.#peerMaxConcurrent && this.usable) this.#open(this.#waiting.shift()!);
+  }
+
+  #onGoaway(lastId: number, code: number): void {
+    this.#unusable();
+    const err = h2Err(`the upstream sent GOAWAY (${h2CodeName(code)})`, 'ERR_HTTP2_GOAWAY_SESSION');
+    for (const [id, s] of [...this.#streams]) {
+      if (id <= lastId) continue;
+      this.#streams.delete(id);
+      this.#blocked.delete(s);
+      s.fail('refused', err, H2Error.REFUSED_STREAM);
+    }
+    for (const s of this.#waiting.splice(0)) s.fail('refused', err, H2Error.REFUSED_STREAM);
+    if (this.#streams.size === 0) this.#shutdown();
+  }
+
+  #streamError(id: number, code: H2Error, message: string): void {
+    const s = this.#streams.get(id);
+    this.#send(frame(Frame.RST_STREAM, 0, id, u32(code)));
+    if (!s) return;
+    this.closeStream(s, -1);
+    s.fail(code === H2Error.PROTOCOL_ERROR ? 'protocol' : 'reset', h2Err(`upstream stream error: ${message}`, 'ERR_HTTP2_STREAM_ERROR'), code);
+  }
+
+  /** A connection error: GOAWAY with the code, the socket closed, every stream failed. */
+  #connError(code: H2Error, message: string): void {
+    if (this.#dead) return;
+    const debug = Buffer.from(message, 'latin1');
+    const p = Buffer.allocUnsafe(8 + debug.length);
+    p.writeUInt32BE(0, 0);
+    p.writeUInt32BE(code, 4);
+    debug.copy(p, 8);
+    this.#send(frame(Frame.GOAWAY, 0, 0, p));
+    this.#flush();
+    this.#failAll('protocol', h2Err(`upstream HTTP/2 error: ${message} (${h2CodeName(code)})`, 'ERR_HTTP2_ERROR'), code);
+    this.socket.end();
+    this.socket.destroySoon();
+  }
+
+  #onClose(err: Error | undefined): void {
+    clearTimeout(this.#connectTimer);
+    if (this.#dead && this.#streams.size === 0 && this.#waiting.length === 0) return;
+    if (!this.#connected) this.#failAll('connect', err ?? h2Err('the upstream closed the connection before it was established', 'ECONNRESET'), 0);
+    else this.#failAll('reset', err ?? h2Err('the upstream closed the connection', 'UND_ERR_SOCKET'), 0);
+  }
+
+  #failAll(kind: H2FailureKind, err: Error, code: number): void {
+    this.#unusable();
+    this.#dead = true;
+    this.#disarmIdle();
+    clearTimeout(this.#connectTimer);
+    const streams = [...this.#streams.values()];
+    this.#streams.clear();
+    this.#blocked.clear();
+    const waiting = this.#waiting.splice(0);
+    for (const s of streams) s.fail(kind, err, code);
+    // Streams that never went out are safe to send elsewhere, unless the host was never reached.
+    for (const s of waiting) s.fail(kind === 'connect' ? 'connect' : 'refused', err, H2Error.REFUSED_STREAM);
+  }
+}

@@ -1,0 +1,334 @@
+/**
+ * HPACK (RFC 7541) for the sidecar's own HTTP/2 client (client.ts).
+ *
+ * The decoder is complete: indexed fields, literals with and without indexing, never-indexed
+ * literals, dynamic table size updates, the dynamic table with eviction, and Huffman-coded
+ * strings (Appendix B), with every malformed input reported as an HpackError (a COMPRESSION_ERROR
+ * for the connection). Strings are latin1: one char per octet, as node:http2 and the HTTP/1.1
+ * parser give them.
+ * The encoder never inserts into the peer's dynamic table: a field is a static-table index when
+ * name and value match one, otherwise a literal without indexing (never indexed for credentials)
+ * with the static name index when there is one, in plain octets. That keeps no per-connection
+ * encoder state, and the peer's SETTINGS_HEADER_TABLE_SIZE never matters.
+ */
+
+export class HpackError extends Error {
+  readonly code = 'ERR_HPACK';
+}
+
+/** RFC 7541 Appendix A. */
+const STATIC: readonly (readonly [string, string])[] = [
+  [':authority', ''], [':method', 'GET'], [':method', 'POST'], [':path', '/'], [':path', '/index.html'],
+  [':scheme', 'http'], [':scheme', 'https'], [':status', '200'], [':status', '204'], [':status', '206'],
+  [':status', '304'], [':status', '400'], [':status', '404'], [':status', '500'], ['accept-charset', ''],
+  ['accept-encoding', 'gzip, deflate'], ['accept-language', ''], ['accept-ranges', ''], ['accept', ''],
+  ['access-control-allow-origin', ''], ['age', ''], ['allow', ''], ['authorization', ''], ['cache-control', ''],
+  ['content-disposition', ''], ['content-encoding', ''], ['content-language', ''], ['content-length', ''],
+  ['content-location', ''], ['content-range', ''], ['content-type', ''], ['cookie', ''], ['date', ''], ['etag', ''],
+  ['expect', ''], ['expires', ''], ['from', ''], ['host', ''], ['if-match', ''], ['if-modified-since', ''],
+  ['if-none-match', ''], ['if-range', ''], ['if-unmodified-since', ''], ['last-modified', ''], ['link', ''],
+  ['location', ''], ['max-forwards', ''], ['proxy-authenticate', ''], ['proxy-authorization', ''], ['range', ''],
+  ['referer', ''], ['refresh', ''], ['retry-after', ''], ['server', ''], ['set-cookie', ''],
+  ['strict-transport-security', ''], ['transfer-encoding', ''], ['user-agent', ''], ['vary', ''], ['via', ''],
+  ['www-authenticate', ''],
+];
+
+/** Static index of a name (its first entry), and of an exact name + value. */
+const STATIC_NAME = new Map<string, number>();
+const STATIC_PAIR = new Map<string, number>();
+for (let i = STATIC.length - 1; i >= 0; i--) {
+  const [n, v] = STATIC[i]!;
+  STATIC_NAME.set(n, i + 1);
+  if (v !== '') STATIC_PAIR.set(`${n}\0${v}`, i + 1);
+}
+
+/**
+ * Huffman code lengths of octets 0..255 and EOS (256), RFC 7541 Appendix B, one letter each
+ * ('a' = 5 bits ... 'z' = 30). The code is canonical (codes of one length are consecutive, in
+ * symbol order, after the shorter ones), so the lengths are the whole table.
+ */
+const LENGTHS =
+  'isxxxxxxxtzxxzxxxxxxxxzxxxxxxxxxbffhibdgffdgdbbbaaabbbbbbbcdkbhfibccccccccccccccccccccccdcdioijbkaba' +
+  'babbbaccbbbabcbaabccccckgjixprpprrrsrssssststtrstssssqrsrsstrqprrssqsrrtqrssqqrqsrssprrrsrrsvvporsru' +
+  'vvvwwvtuoqvwwvwtqqvvxwwwptpqrqqsrruuttvsvwvvwwwwwxwwwwwvz';
+
+const SYM_BY_CODE: number[] = [];
+/** For each length L: the first canonical code of that length, how many there are, where their symbols start. */
+const FIRST = new Int32Array(31);
+const COUNT = new Int32Array(31);
+const OFFSET = new Int32Array(31);
+/** Encoding: code and length per octet (EOS is never encoded). */
+const CODE = new Uint32Array(257);
+const LEN = new Uint8Array(257);
+{
+  if (LENGTHS.length !== 257) throw new Error(`HPACK Huffman table has ${LENGTHS.length} lengths`);
+  for (let s = 0; s < 257; s++) LEN[s] = LENGTHS.charCodeAt(s) - 92;
+  const order = [...Array(257).keys()].sort((a, b) => LEN[a]! - LEN[b]! || a - b);
+  let code = 0;
+  let prev = LEN[order[0]!]!;
+  for (let i = 0; i < order.length; i++) {
+    const s = order[i]!;
+    const l = LEN[s]!;
+    if (i > 0) code = (code + 1) * 2 ** (l - prev);
+    prev = l;
+    CODE[s] = code;
+    if (COUNT[l] === 0) {
+      FIRST[l] = code;
+      OFFSET[l] = SYM_BY_CODE.length;
+    }
+    COUNT[l]!++;
+    SYM_BY_CODE.push(s);
+  }
+}
+
+/** Huffman code of octet `s`: [code, bit length] (tests check the table against RFC 7541). */
+export function huffmanCode(s: number): [number, number] {
+  return [CODE[s]!, LEN[s]!];
+}
+
+/** Decodes `len` Huffman-coded octets at `at` to a latin1 string. */
+export function huffmanDecode(b: Uint8Array, at: number, len: number): string {
+  const end = at + len;
+  let out = '';
+  let code = 0;
+  let bits = 0;
+  // Octets are accumulated into a small buffer of char codes, turned into a string in batches.
+  const codes: number[] = [];
+  for (let i = at; i < end; i++) {
+    const byte = b[i]!;
+    for (let k = 7; k >= 0; k--) {
+      code = code * 2 + ((byte >> k) & 1);
+      bits++;
+      if (bits >= 5) {
+        const d = code - FIRST[bits]!;
+        if (d >= 0 && d < COUNT[bits]!) {
+          const s = SYM_BY_CODE[OFFSET[bits]! + d]!;
+          if (s === 256) throw new HpackError('EOS symbol inside a Huffman-coded string');
+          codes.push(s);
+          code = 0;
+          bits = 0;
+        } else if (bits >= 30) throw new HpackError('invalid Huffman code');
+      }
+    }
+    if (codes.length >= 1024) {
+      out += String.fromCharCode.apply(null, codes);
+      codes.length = 0;
+    }
+  }
+  // Padding: at most 7 bits, the most significant bits of EOS (all ones).
+  if (bits > 7 || code !== 2 ** bits - 1) throw new HpackError('invalid Huffman padding');
+  return codes.length ? out + String.fromCharCode.apply(null, codes) : out;
+}
+
+/** Huffman-encoded length of a latin1 string, in octets. */
+export function huffmanLength(s: string): number {
+  let bits = 0;
+  for (let i = 0; i < s.length; i++) bits += LEN[s.charCodeAt(i) & 0xff]!;
+  return Math.ceil(bits / 8);
+}
+
+/** Writes `s` Huffman-coded at `at` (the length prefix is the caller's); returns the end. */
+export function huffmanEncode(s: string, b: Uint8Array, at: number): number {
+  let acc = 0;
+  let bits = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i) & 0xff;
+    let l = LEN[c]!;
+    const code = CODE[c]!;
+    // Codes are up to 30 bits: feed them 8 at a time so the accumulator stays small.
+    while (l > 0) {
+      const take = Math.min(l, 8);
+      l -= take;
+      acc = (acc << take) | ((code >>> l) & ((1 << take) - 1));
+      bits += take;
+      while (bits >= 8) {
+        bits -= 8;
+        b[at++] = (acc >>> bits) & 0xff;
+      }
+      acc &= (1 << bits) - 1;
+    }
+  }
+  if (bits > 0) b[at++] = ((acc << (8 - bits)) | ((1 << (8 - bits)) - 1)) & 0xff;
+  return at;
+}
+
+/** One decoding context: a connection's dynamic table as the peer's encoder left it. */
+export class HpackDecoder {
+  /** Entries, oldest first: [name, value, name, value, ...]. */
+  #table: string[] = [];
+  #size = 0;
+  #max: number;
+
+  /** `maxTableSize`: our SETTINGS_HEADER_TABLE_SIZE (4,096 unless we advertised another). */
+  constructor(readonly maxTableSize = 4096) {
+    this.#max = maxTableSize;
+  }
+
+  /**
+   * Decodes one complete header block into `out` as [name, value, ...]. `maxListSize` bounds
+   * the decoded list (RFC 9113 SETTINGS_MAX_HEADER_LIST_SIZE accounting: name + value + 32 per
+   * field); past it the block is still decoded to the end (the table must stay in step) and
+   * false is returned.
+   */
+  decode(b: Uint8Array, at: number, end: number, out: string[], maxListSize: number): boolean {
+    let listSize = 0;
+    let fieldSeen = false;
+    while (at < end) {
+      const first = b[at]!;
+      let name: string;
+      let value: string;
+      if (first & 0x80) {
+        // Indexed field.
+        const [idx, next] = readInt(b, at, end, 7);
+        at = next;
+        [name, value] = this.#entry(idx);
+      } else if ((first & 0xe0) === 0x20) {
+        // Dynamic table size update: only before the first field (RFC 7541 4.2).
+        const [size, next] = readInt(b, at, end, 5);
+        at = next;
+        if (fieldSeen) throw new HpackError('dynamic table size update after a header field');
+        if (size > this.maxTableSize) throw new HpackError(`dynamic table size ${size} above the ${this.maxTableSize} allowed`);
+        this.#max = size;
+        this.#evict(0);
+        continue;
+      } else {
+        // Literal: with incremental indexing (01), without (0000) or never indexed (0001).
+        const indexing = (first & 0xc0) === 0x40;
+        const prefix = indexing ? 6 : 4;
+        const [idx, next] = readInt(b, at, end, prefix);
+        at = next;
+        if (idx === 0) {
+          const [n, afterName] = readString(b, at, end);
+          name = n;
+          at = afterName;
+        } else name = this.#entry(idx)[0];
+        const [v, afterValue] = readString(b, at, end);
+        value = v;
+        at = afterValue;
+        if (indexing) this.#add(name, value);
+      }
+      fieldSeen = true;
+      listSize += name.length + value.length + 32;
+      if (listSize <= maxListSize) out.push(name, value);
+    }
+    return listSize <= maxListSize;
+  }
+
+  #entry(idx: number): [string, string] {
+    if (idx === 0) throw new HpackError('index 0');
+    if (idx <= STATIC.length) {
+      const e = STATIC[idx - 1]!;
+      return [e[0], e[1]];
+    }
+    const d = idx - STATIC.length - 1;
+    const t = this.#table;
+    const at = t.length - 2 - 2 * d;
+    if (at < 0) throw new HpackError(`index ${idx} beyond the dynamic table`);
+    return [t[at]!, t[at + 1]!];
+  }
+
+  #add(name: string, value: string): void {
+    const size = name.length + value.length + 32;
+    // An entry larger than the table empties it and is not added (RFC 7541 4.4).
+    this.#evict(size);
+    if (size > this.#max) return;
+    this.#table.push(name, value);
+    this.#size += size;
+  }
+
+  /** Evicts oldest entries until `room` more octets fit. */
+  #evict(room: number): void {
+    const t = this.#table;
+    let drop = 0;
+    while (this.#size + room > this.#max && drop < t.length) {
+      this.#size -= t[drop]!.length + t[drop + 1]!.length + 32;
+      drop += 2;
+    }
+    if (drop) t.splice(0, drop);
+  }
+
+  /** Entries in the dynamic table (for tests). */
+  get tableLength(): number {
+    return this.#table.length / 2;
+  }
+}
+
+function readInt(b: Uint8Array, at: number, end: number, prefix: number): [number, number] {
+  const max = (1 << prefix) - 1;
+  let v = b[at++]! & max;
+  if (v < max) return [v, at];
+  let shift = 0;
+  for (;;) {
+    if (at >= end) throw new HpackError('truncated integer');
+    const c = b[at++]!;
+    v += (c & 0x7f) * 2 ** shift;
+    if ((c & 0x80) === 0) break;
+    shift += 7;
+    // Anything this large is an attack or garbage: no length or index reaches 2^28.
+    if (shift > 21) throw new HpackError('integer too large');
+  }
+  return [v, at];
+}
+
+function readString(b: Uint8Array, at: number, end: number): [string, number] {
+  if (at >= end) throw new HpackError('truncated string');
+  const huffman = (b[at]! & 0x80) !== 0;
+  const [len, start] = readInt(b, at, end, 7);
+  const stop = start + len;
+  if (stop > end) throw new HpackError('string longer than the header block');
+  const s = huffman ? huffmanDecode(b, start, len) : latin1(b, start, stop);
+  return [s, stop];
+}
+
+function latin1(b: Uint8Array, start: number, end: number): string {
+  return Buffer.prototype.latin1Slice.call(b, start, end);
+}
+
+/** Headers whose values are never to be indexed by any hop (RFC 7541 7.1.3). */
+const SENSITIVE = new Set(['authorization', 'proxy-authorization', 'cookie', 'set-cookie']);
+
+/** Upper bound of the encoded size of one field (plain strings, integers up to 4 octets each). */
+export function encodedBound(name: string, value: string): number {
+  return name.length + value.length + 10;
+}
+
+/**
+ * Encodes one field at `at` in `b` (room checked by the caller with encodedBound); returns the
+ * end. Names must be lowercase already (HTTP/2 requires it; callers validate).
+ */
+export function encodeField(b: Uint8Array, at: number, name: string, value: string): number {
+  const exact = STATIC_PAIR.get(`${name}\0${value}`);
+  if (exact !== undefined) {
+    b[at] = 0x80 | exact;
+    return at + 1;
+  }
+  const never = SENSITIVE.has(name);
+  const idx = STATIC_NAME.get(name);
+  if (idx !== undefined) at = writeInt(b, at, idx, 4, never ? 0x10 : 0x00);
+  else {
+    b[at++] = never ? 0x10 : 0x00;
+    at = writeString(b, at, name);
+  }
+  return writeString(b, at, value);
+}
+
+function writeInt(b: Uint8Array, at: number, v: number, prefix: number, flags: number): number {
+  const max = (1 << prefix) - 1;
+  if (v < max) {
+    b[at++] = flags | v;
+    return at;
+  }
+  b[at++] = flags | max;
+  v -= max;
+  while (v >= 128) {
+    b[at++] = (v & 0x7f) | 0x80;
+    v = Math.floor(v / 128);
+  }
+  b[at++] = v;
+  return at;
+}
+
+function writeString(b: Uint8Array, at: number, s: string): number {
+  at = writeInt(b, at, s.length, 7, 0);
+  return at + (b as Buffer).write(s, at, 'latin1');
+}
