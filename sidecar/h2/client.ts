@@ -24,8 +24,9 @@
  * Every failure reaches the stream's handler once, as connect / refused / reset / protocol.
  */
 import type { Socket } from 'node:net';
-import { DEFAULT_MAX_FRAME, DEFAULT_WINDOW, Flag, Frame, H2Error, MAX_WINDOW, PREFACE, Setting, frame, frameHeader, u32 } from './frames.js';
-import { HpackDecoder, HpackError, encodeField, encodedBound } from './hpack.js';
+import { H2Endpoint, h2CodeName, h2Err, type SendingStream } from './connection.js';
+import { DEFAULT_WINDOW, H2Error, MAX_WINDOW, PREFACE, Setting } from './frames.js';
+import { encodeField, encodedBound } from './hpack.js';
 
 export type H2FailureKind = 'connect' | 'refused' | 'reset' | 'protocol';
 
@@ -55,24 +56,12 @@ const STREAM_WINDOW = 1 << 20;
 const CONN_WINDOW = 8 << 20;
 /** A header block (HEADERS + CONTINUATION) larger than this ends the connection (CONTINUATION floods). */
 const MAX_HEADER_BLOCK = 256 * 1024;
-/** Frames we accept: our SETTINGS_MAX_FRAME_SIZE is the default. */
-const MAX_FRAME_IN = DEFAULT_MAX_FRAME;
 
 const TOKEN_LOWER = /^[a-z0-9!#$%&'*+\-.^_`|~]+$/;
 const BAD_VALUE = /[\0\r\n]/;
 const CONNECTION_SPECIFIC = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade']);
-const CODE_NAMES = ['NO_ERROR', 'PROTOCOL_ERROR', 'INTERNAL_ERROR', 'FLOW_CONTROL_ERROR', 'SETTINGS_TIMEOUT', 'STREAM_CLOSED', 'FRAME_SIZE_ERROR', 'REFUSED_STREAM', 'CANCEL', 'COMPRESSION_ERROR', 'CONNECT_ERROR', 'ENHANCE_YOUR_CALM', 'INADEQUATE_SECURITY', 'HTTP_1_1_REQUIRED'];
-
-export function h2CodeName(code: number): string {
-  return CODE_NAMES[code] ?? `0x${code.toString(16)}`;
-}
-
-function h2Err(message: string, code: string): Error {
-  return Object.assign(new Error(message), { code });
-}
-
 /** One request/response exchange on a session. */
-export class H2ClientStream {
+export class H2ClientStream implements SendingStream {
   id = 0;
   readonly #session: H2ClientSession;
   readonly #h: H2StreamHandler;
@@ -369,87 +358,57 @@ function checkField(n: string, v: string): string | undefined {
 }
 
 /** One HTTP/2 connection to an upstream host. */
-export class H2ClientSession {
-  readonly socket: Socket;
+export class H2ClientSession extends H2Endpoint<H2ClientStream> {
   readonly #o: H2ClientOptions;
-  readonly #maxList: number;
   #connected = false;
-  #settingsSeen = false;
-  #dead = false;
   #goingAway = false;
-  readonly #streams = new Map<number, H2ClientStream>();
   #waiting: H2ClientStream[] = [];
   #nextId = 1;
-  #peerMaxConcurrent = Infinity;
-  #peerInitialWindow = DEFAULT_WINDOW;
-  #peerMaxFrame = DEFAULT_MAX_FRAME;
-  #sendWindow = DEFAULT_WINDOW;
-  #recvAvail = CONN_WINDOW;
-  #recvUnacked = 0;
-  #rest: Buffer | undefined;
-  readonly #hpack = new HpackDecoder();
-  #block: Buffer[] | undefined;
-  #blockBytes = 0;
-  #blockStream = 0;
-  #blockEnd = false;
-  #out: Buffer[] = [];
-  #outBytes = 0;
-  #flushQueued = false;
-  /** Streams with body waiting for window. */
-  readonly #blocked = new Set<H2ClientStream>();
   #connectTimer: NodeJS.Timeout | undefined;
   #idleTimer: NodeJS.Timeout | undefined;
   #idleSince = Date.now();
   /** The session takes no new streams any more (GOAWAY, an error, closed): the pool opens another. */
   onUnusable: (() => void) | undefined;
-  readonly #flushFn = (): void => this.#flush();
 
   constructor(socket: Socket, ready: 'connect' | 'secureConnect', o: H2ClientOptions) {
-    this.socket = socket;
+    super(socket, {
+      streamWindow: STREAM_WINDOW,
+      connWindow: CONN_WINDOW,
+      maxHeaderList: o.maxHeaderListSize ?? 64 * 1024,
+      maxHeaderBlock: MAX_HEADER_BLOCK,
+      settings: [[Setting.ENABLE_PUSH, 0]],
+    });
     this.#o = o;
-    this.#maxList = o.maxHeaderListSize ?? 64 * 1024;
     this.#connectTimer = setTimeout(() => socket.destroy(h2Err('connect timeout', 'UND_ERR_CONNECT_TIMEOUT')), o.connectTimeoutMs);
     socket.once(ready, () => {
       clearTimeout(this.#connectTimer);
       this.#connected = true;
       const alpn = (socket as { alpnProtocol?: string | false }).alpnProtocol;
-      if (typeof alpn === 'string' && alpn !== 'h2') this.#connError(H2Error.HTTP_1_1_REQUIRED, `the upstream chose ${alpn}, not h2`);
+      if (typeof alpn === 'string' && alpn !== 'h2') this.connError(H2Error.HTTP_1_1_REQUIRED, `the upstream chose ${alpn}, not h2`);
     });
-    socket.on('data', (d: Buffer) => this.#onData(d));
+    socket.on('data', (d: Buffer) => this.onSocketData(d));
     let sockErr: Error | undefined;
     socket.on('error', (e: Error) => (sockErr = e));
     socket.on('close', () => this.#onClose(sockErr));
-    socket.on('drain', () => this.#onDrain());
+    socket.on('drain', () => this.onSocketDrain());
     socket.unref();
-    const settings = Buffer.allocUnsafe(18);
-    settings.writeUInt16BE(Setting.ENABLE_PUSH, 0);
-    settings.writeUInt32BE(0, 2);
-    settings.writeUInt16BE(Setting.INITIAL_WINDOW_SIZE, 6);
-    settings.writeUInt32BE(STREAM_WINDOW, 8);
-    settings.writeUInt16BE(Setting.MAX_HEADER_LIST_SIZE, 12);
-    settings.writeUInt32BE(this.#maxList, 14);
-    this.#send(PREFACE);
-    this.#send(frame(Frame.SETTINGS, 0, 0, settings));
-    this.#send(frame(Frame.WINDOW_UPDATE, 0, 0, u32(CONN_WINDOW - DEFAULT_WINDOW)));
+    this.send(PREFACE);
+    this.sendSettings();
     this.#armIdle();
   }
 
   /** Whether new streams can go on this session. */
   get usable(): boolean {
-    return !this.#dead && !this.#goingAway && this.#nextId <= MAX_WINDOW;
+    return !this.dead && !this.#goingAway && this.#nextId <= MAX_WINDOW;
   }
 
   get connecting(): boolean {
-    return !this.#connected && !this.#dead;
-  }
-
-  get needDrain(): boolean {
-    return this.socket.writableNeedDrain;
+    return !this.#connected && !this.dead;
   }
 
   /** Streams open or waiting (for tests and stats). */
   get streamCount(): number {
-    return this.#streams.size + this.#waiting.length;
+    return this.streams.size + this.#waiting.length;
   }
 
   /**
@@ -463,7 +422,7 @@ export class H2ClientSession {
       return s;
     }
     this.#disarmIdle();
-    if (this.#streams.size < this.#peerMaxConcurrent) this.#open(s);
+    if (this.streams.size < this.peerMaxConcurrent) this.#open(s);
     else this.#waiting.push(s);
     return s;
   }
@@ -471,56 +430,15 @@ export class H2ClientSession {
   #open(s: H2ClientStream): void {
     const id = this.#nextId;
     this.#nextId += 2;
-    this.#streams.set(id, s);
-    const headers = s.open(id, this.#peerInitialWindow)!;
+    this.streams.set(id, s);
+    const headers = s.open(id, this.peerInitialWindow)!;
     let size = 0;
     for (let i = 0; i < headers.length; i += 2) size += encodedBound(headers[i]!, headers[i + 1]!);
     const b = Buffer.allocUnsafe(9 + size);
     let at = 9;
     for (let i = 0; i < headers.length; i += 2) at = encodeField(b, at, headers[i]!, headers[i + 1]!);
-    const blockLen = at - 9;
-    const endFlag = s.endOnOpen ? Flag.END_STREAM : 0;
-    const max = this.#peerMaxFrame;
-    if (blockLen <= max) {
-      frameHeader(b, 0, blockLen, Frame.HEADERS, Flag.END_HEADERS | endFlag, id);
-      this.#send(b.subarray(0, at));
-    } else {
-      // HEADERS then CONTINUATION frames, each within the peer's frame size.
-      frameHeader(b, 0, max, Frame.HEADERS, endFlag, id);
-      this.#send(b.subarray(0, 9 + max));
-      for (let off = 9 + max; off < at; off += max) {
-        const n = Math.min(max, at - off);
-        const last = off + n >= at;
-        this.#send(frame(Frame.CONTINUATION, last ? Flag.END_HEADERS : 0, id, b.subarray(off, off + n)));
-      }
-    }
+    this.sendHeaderBlock(b, at, id, s.endOnOpen);
     if (s.hasQueued) this.pump(s);
-  }
-
-  /** Sends what the stream has queued, within the windows. */
-  pump(s: H2ClientStream): void {
-    if (this.#dead || s.done) return;
-    for (;;) {
-      const max = Math.min(this.#sendWindow, s.sendWindow, this.#peerMaxFrame);
-      const t = s.take(max);
-      if (!t) break;
-      const [chunk, end] = t;
-      const len = chunk ? chunk.length : 0;
-      const h = Buffer.allocUnsafe(9);
-      frameHeader(h, 0, len, Frame.DATA, end ? Flag.END_STREAM : 0, s.id);
-      this.#send(h);
-      if (chunk) this.#send(chunk);
-      this.#sendWindow -= len;
-      s.sendWindow -= len;
-      if (end) break;
-    }
-    if (s.hasQueued) this.#blocked.add(s);
-    else this.#blocked.delete(s);
-    s.drained();
-  }
-
-  windowUpdate(id: number, n: number): void {
-    if (!this.#dead) this.#send(frame(Frame.WINDOW_UPDATE, 0, id, u32(n)));
   }
 
   /** The stream is over on our side: resets it (`rst` >= 0) and frees its slot. */
@@ -531,31 +449,35 @@ export class H2ClientSession {
       if (i >= 0) this.#waiting.splice(i, 1);
       return;
     }
-    if (this.#streams.get(id) !== s) return;
-    if (rst >= 0 && !this.#dead) this.#send(frame(Frame.RST_STREAM, 0, id, u32(rst)));
-    this.#streams.delete(id);
-    this.#blocked.delete(s);
-    while (this.#waiting.length && this.#streams.size < this.#peerMaxConcurrent && this.usable) this.#open(this.#waiting.shift()!);
-    if (this.#streams.size === 0) {
+    if (this.streams.get(id) !== s) return;
+    if (rst >= 0) this.sendRst(id, rst);
+    this.streams.delete(id);
+    this.blocked.delete(s);
+    this.#openWaiting();
+    if (this.streams.size === 0) {
       this.#idleSince = Date.now();
       if (this.#goingAway) this.#shutdown();
       else this.#armIdle();
     }
   }
 
+  #openWaiting(): void {
+    while (this.#waiting.length && this.streams.size < this.peerMaxConcurrent && this.usable) this.#open(this.#waiting.shift()!);
+  }
+
   /** Closes gracefully: no new streams, GOAWAY, the socket ends once open streams finish. */
   close(): void {
-    if (this.#dead) return;
+    if (this.dead) return;
     this.#unusable();
     for (const s of this.#waiting.splice(0)) s.fail('refused', h2Err('the upstream connection closed', 'ERR_HTTP2_GOAWAY_SESSION'), H2Error.REFUSED_STREAM);
-    if (this.#streams.size === 0) this.#shutdown();
+    if (this.streams.size === 0) this.#shutdown();
   }
 
   #shutdown(): void {
-    if (this.#dead) return;
-    this.#send(frame(Frame.GOAWAY, 0, 0, Buffer.alloc(8)));
-    this.#flush();
-    this.#dead = true;
+    if (this.dead) return;
+    this.sendGoaway(0, H2Error.NO_ERROR);
+    this.flush();
+    this.dead = true;
     this.#disarmIdle();
     this.socket.end();
   }
@@ -567,11 +489,11 @@ export class H2ClientSession {
   }
 
   #armIdle(): void {
-    if (this.#idleTimer || this.#dead) return;
+    if (this.#idleTimer || this.dead) return;
     const wait = Math.max(1, this.#o.idleTimeoutMs - (Date.now() - this.#idleSince));
     this.#idleTimer = setTimeout(() => {
       this.#idleTimer = undefined;
-      if (this.#streams.size > 0 || this.#waiting.length > 0) return;
+      if (this.streams.size > 0 || this.#waiting.length > 0) return;
       if (Date.now() - this.#idleSince >= this.#o.idleTimeoutMs) this.close();
       else this.#armIdle();
     }, wait);
@@ -583,301 +505,90 @@ export class H2ClientSession {
     this.#idleTimer = undefined;
   }
 
-  #send(b: Buffer): void {
-    this.#out.push(b);
-    this.#outBytes += b.length;
-    if (!this.#flushQueued) {
-      this.#flushQueued = true;
-      process.nextTick(this.#flushFn);
-    }
-  }
-
-  #flush(): void {
-    this.#flushQueued = false;
-    const out = this.#out;
-    if (out.length === 0) return;
-    const bytes = this.#outBytes;
-    this.#out = [];
-    this.#outBytes = 0;
-    const s = this.socket;
-    if (s.destroyed) return;
-    if (out.length === 1) s.write(out[0]!);
-    else if (bytes <= 64 * 1024) s.write(Buffer.concat(out, bytes));
-    else {
-      s.cork();
-      for (const b of out) s.write(b);
-      s.uncork();
-    }
-  }
-
-  #onDrain(): void {
-    for (const s of this.#streams.values()) s.drained();
-  }
-
-  // --- reading ---
-
-  #onData(chunk: Buffer): void {
-    if (this.#dead) return;
-    let b = chunk;
-    if (this.#rest) {
-      b = Buffer.concat([this.#rest, chunk]);
-      this.#rest = undefined;
-    }
-    let off = 0;
-    try {
-      while (b.length - off >= 9) {
-        const len = (b[off]! << 16) | (b[off + 1]! << 8) | b[off + 2]!;
-        if (len > MAX_FRAME_IN) return this.#connError(H2Error.FRAME_SIZE_ERROR, `frame of ${len} bytes above the ${MAX_FRAME_IN} allowed`);
-        if (b.length - off - 9 < len) break;
-        const type = b[off + 3]!;
-        const flags = b[off + 4]!;
-        const id = b.readUInt32BE(off + 5) & 0x7fffffff;
-        const start = off + 9;
-        off = start + len;
-        this.#frame(type, flags, id, b, start, off);
-        if (this.#dead) return;
-      }
-    } catch (e) {
-      if (e instanceof HpackError) return this.#connError(H2Error.COMPRESSION_ERROR, e.message);
-      // Our own code threw handling a frame: this connection and its streams fail, the process goes on.
-      return this.#connError(H2Error.INTERNAL_ERROR, `internal error: ${e instanceof Error ? e.message : String(e)}`);
-    }
-    if (off < b.length) this.#rest = b.subarray(off);
-  }
-
-  #frame(type: number, flags: number, id: number, b: Buffer, start: number, end: number): void {
-    const len = end - start;
-    if (!this.#settingsSeen) {
-      if (type !== Frame.SETTINGS || flags & Flag.ACK) return this.#connError(H2Error.PROTOCOL_ERROR, 'the upstream did not start with SETTINGS');
-      this.#settingsSeen = true;
-    }
-    if (this.#block && type !== Frame.CONTINUATION) return this.#connError(H2Error.PROTOCOL_ERROR, 'a header block was interrupted');
-    switch (type) {
-      case Frame.DATA:
-        return this.#onDataFrame(flags, id, b, start, end);
-      case Frame.HEADERS:
-        return this.#onHeadersFrame(flags, id, b, start, end);
-      case Frame.CONTINUATION: {
-        if (!this.#block || id !== this.#blockStream) return this.#connError(H2Error.PROTOCOL_ERROR, 'CONTINUATION without HEADERS');
-        this.#blockBytes += len;
-        if (this.#blockBytes > MAX_HEADER_BLOCK) return this.#connError(H2Error.ENHANCE_YOUR_CALM, 'header block too large');
-        this.#block.push(b.subarray(start, end));
-        if (flags & Flag.END_HEADERS) this.#blockDone();
-        return;
-      }
-      case Frame.PRIORITY:
-        if (id === 0) return this.#connError(H2Error.PROTOCOL_ERROR, 'PRIORITY on stream 0');
-        if (len !== 5) return this.#streamError(id, H2Error.FRAME_SIZE_ERROR, 'PRIORITY frame of the wrong size');
-        return;
-      case Frame.RST_STREAM: {
-        if (id === 0) return this.#connError(H2Error.PROTOCOL_ERROR, 'RST_STREAM on stream 0');
-        if (len !== 4) return this.#connError(H2Error.FRAME_SIZE_ERROR, 'RST_STREAM frame of the wrong size');
-        if (this.#idle(id)) return this.#connError(H2Error.PROTOCOL_ERROR, `RST_STREAM on idle stream ${id}`);
-        const s = this.#streams.get(id);
-        if (!s) return;
-        // The slot is freed first: a retry the handler starts may take it.
-        this.closeStream(s, -1);
-        s.reset(b.readUInt32BE(start));
-        return;
-      }
-      case Frame.SETTINGS:
-        return this.#onSettings(flags, id, b, start, end);
-      case Frame.PUSH_PROMISE:
-        return this.#connError(H2Error.PROTOCOL_ERROR, 'PUSH_PROMISE with push disabled');
-      case Frame.PING:
-        if (id !== 0) return this.#connError(H2Error.PROTOCOL_ERROR, 'PING on a stream');
-        if (len !== 8) return this.#connError(H2Error.FRAME_SIZE_ERROR, 'PING frame of the wrong size');
-        if (!(flags & Flag.ACK)) this.#send(frame(Frame.PING, Flag.ACK, 0, Buffer.from(b.subarray(start, end))));
-        return;
-      case Frame.GOAWAY:
-        if (id !== 0) return this.#connError(H2Error.PROTOCOL_ERROR, 'GOAWAY on a stream');
-        if (len < 8) return this.#connError(H2Error.FRAME_SIZE_ERROR, 'GOAWAY frame too short');
-        return this.#onGoaway(b.readUInt32BE(start) & 0x7fffffff, b.readUInt32BE(start + 4));
-      case Frame.WINDOW_UPDATE: {
-        if (len !== 4) return this.#connError(H2Error.FRAME_SIZE_ERROR, 'WINDOW_UPDATE frame of the wrong size');
-        const inc = b.readUInt32BE(start) & 0x7fffffff;
-        if (id === 0) {
-          if (inc === 0) return this.#connError(H2Error.PROTOCOL_ERROR, 'WINDOW_UPDATE of 0');
-          this.#sendWindow += inc;
-          if (this.#sendWindow > MAX_WINDOW) return this.#connError(H2Error.FLOW_CONTROL_ERROR, 'connection window above 2^31-1');
-          for (const s of [...this.#blocked]) this.pump(s);
-          return;
-        }
-        if (this.#idle(id)) return this.#connError(H2Error.PROTOCOL_ERROR, `WINDOW_UPDATE on idle stream ${id}`);
-        const s = this.#streams.get(id);
-        if (!s) return;
-        if (inc === 0) return this.#streamError(id, H2Error.PROTOCOL_ERROR, 'WINDOW_UPDATE of 0');
-        s.sendWindow += inc;
-        if (s.sendWindow > MAX_WINDOW) return this.#streamError(id, H2Error.FLOW_CONTROL_ERROR, 'stream window above 2^31-1');
-        this.pump(s);
-        return;
-      }
-      default:
-        return; // unknown frame types are ignored (RFC 9113 4.1)
-    }
-  }
+  // --- what the connection hands to the client side ---
 
   /** A stream id we never opened (or a server-initiated one, which push being off rules out). */
-  #idle(id: number): boolean {
+  protected idle(id: number): boolean {
     return (id & 1) === 0 || id >= this.#nextId;
   }
 
-  #onDataFrame(flags: number, id: number, b: Buffer, start: number, end: number): void {
-    if (id === 0) return this.#connError(H2Error.PROTOCOL_ERROR, 'DATA on stream 0');
-    if (this.#idle(id)) return this.#connError(H2Error.PROTOCOL_ERROR, `DATA on idle stream ${id}`);
-    const flow = end - start;
-    if (flow > this.#recvAvail) return this.#connError(H2Error.FLOW_CONTROL_ERROR, 'DATA beyond the connection window');
-    this.#recvAvail -= flow;
-    // The connection window is given back as frames arrive: streams' windows do the pacing.
-    this.#recvUnacked += flow;
-    if (this.#recvUnacked >= CONN_WINDOW / 2) {
-      this.#recvAvail += this.#recvUnacked;
-      this.#send(frame(Frame.WINDOW_UPDATE, 0, 0, u32(this.#recvUnacked)));
-      this.#recvUnacked = 0;
-    }
-    if (flags & Flag.PADDED) {
-      if (flow < 1) return this.#connError(H2Error.FRAME_SIZE_ERROR, 'padded DATA without a pad length');
-      const pad = b[start]!;
-      if (pad >= flow) return this.#connError(H2Error.PROTOCOL_ERROR, 'DATA padding longer than the frame');
-      start += 1;
-      end -= pad;
-    }
-    const s = this.#streams.get(id);
-    if (!s) return; // a stream we already closed or reset: ignored, its bytes counted
-    const r = s.data(b.subarray(start, end), flow, (flags & Flag.END_STREAM) !== 0);
+  protected pushSettingOk(v: number): boolean {
+    return v === 0; // a server must not enable push (RFC 9113 6.5.2)
+  }
+
+  protected onPushPromise(): void {
+    this.connError(H2Error.PROTOCOL_ERROR, 'PUSH_PROMISE with push disabled');
+  }
+
+  protected onStreamData(s: H2ClientStream, chunk: Buffer, flow: number, endStream: boolean): void {
+    const r = s.data(chunk, flow, endStream);
     if (r === undefined) return;
-    if (typeof r === 'string') this.#streamError(id, H2Error.PROTOCOL_ERROR, r);
-    else this.#streamError(id, r, r === H2Error.FLOW_CONTROL_ERROR ? 'DATA beyond the stream window' : 'DATA after the end of the stream');
+    if (typeof r === 'string') this.streamError(s.id, H2Error.PROTOCOL_ERROR, r);
+    else this.streamError(s.id, r, r === H2Error.FLOW_CONTROL_ERROR ? 'DATA beyond the stream window' : 'DATA after the end of the stream');
   }
 
-  #onHeadersFrame(flags: number, id: number, b: Buffer, start: number, end: number): void {
-    if (id === 0) return this.#connError(H2Error.PROTOCOL_ERROR, 'HEADERS on stream 0');
-    if (this.#idle(id)) return this.#connError(H2Error.PROTOCOL_ERROR, `HEADERS on idle stream ${id}`);
-    if (flags & Flag.PADDED) {
-      if (end - start < 1) return this.#connError(H2Error.FRAME_SIZE_ERROR, 'padded HEADERS without a pad length');
-      const pad = b[start]!;
-      start += 1;
-      if (pad > end - start) return this.#connError(H2Error.PROTOCOL_ERROR, 'HEADERS padding longer than the frame');
-      end -= pad;
-    }
-    if (flags & Flag.PRIORITY) {
-      if (end - start < 5) return this.#connError(H2Error.FRAME_SIZE_ERROR, 'HEADERS priority fields missing');
-      start += 5;
-    }
-    this.#block = [b.subarray(start, end)];
-    this.#blockBytes = end - start;
-    this.#blockStream = id;
-    this.#blockEnd = (flags & Flag.END_STREAM) !== 0;
-    if (this.#blockBytes > MAX_HEADER_BLOCK) return this.#connError(H2Error.ENHANCE_YOUR_CALM, 'header block too large');
-    if (flags & Flag.END_HEADERS) this.#blockDone();
+  protected onClosedData(): void {
+    // A stream we already closed or reset: ignored, its bytes counted in the connection window.
   }
 
-  #blockDone(): void {
-    const parts = this.#block!;
-    this.#block = undefined;
-    const block = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
-    const list: string[] = [];
-    // Decoded whatever the stream's state: the table must follow the peer's encoder.
-    const fits = this.#hpack.decode(block, 0, block.length, list, this.#maxList);
-    const id = this.#blockStream;
-    const s = this.#streams.get(id);
+  protected onHeaderBlock(id: number, list: string[], endStream: boolean, fits: boolean): void {
+    if (this.idle(id)) return this.connError(H2Error.PROTOCOL_ERROR, `HEADERS on idle stream ${id}`);
+    const s = this.streams.get(id);
     if (!s) return;
-    const bad = s.headers(list, this.#blockEnd, !fits);
-    if (bad !== undefined) this.#streamError(id, H2Error.PROTOCOL_ERROR, bad);
+    const bad = s.headers(list, endStream, !fits);
+    if (bad !== undefined) this.streamError(id, H2Error.PROTOCOL_ERROR, bad);
   }
 
-  #onSettings(flags: number, id: number, b: Buffer, start: number, end: number): void {
-    if (id !== 0) return this.#connError(H2Error.PROTOCOL_ERROR, 'SETTINGS on a stream');
-    const len = end - start;
-    if (flags & Flag.ACK) {
-      if (len !== 0) this.#connError(H2Error.FRAME_SIZE_ERROR, 'SETTINGS ACK with a payload');
-      return;
-    }
-    if (len % 6 !== 0) return this.#connError(H2Error.FRAME_SIZE_ERROR, 'SETTINGS frame of the wrong size');
-    for (let at = start; at < end; at += 6) {
-      const key = b.readUInt16BE(at);
-      const v = b.readUInt32BE(at + 2);
-      switch (key) {
-        case Setting.ENABLE_PUSH:
-          if (v !== 0) return this.#connError(H2Error.PROTOCOL_ERROR, `SETTINGS_ENABLE_PUSH ${v} from a server`);
-          break;
-        case Setting.MAX_CONCURRENT_STREAMS:
-          this.#peerMaxConcurrent = v;
-          break;
-        case Setting.INITIAL_WINDOW_SIZE: {
-          if (v > MAX_WINDOW) return this.#connError(H2Error.FLOW_CONTROL_ERROR, 'SETTINGS_INITIAL_WINDOW_SIZE above 2^31-1');
-          const delta = v - this.#peerInitialWindow;
-          this.#peerInitialWindow = v;
-          for (const s of this.#streams.values()) {
-            s.sendWindow += delta;
-            if (s.sendWindow > MAX_WINDOW) return this.#connError(H2Error.FLOW_CONTROL_ERROR, 'a stream window above 2^31-1');
-          }
-          break;
-        }
-        case Setting.MAX_FRAME_SIZE:
-          if (v < DEFAULT_MAX_FRAME || v > 0xffffff) return this.#connError(H2Error.PROTOCOL_ERROR, `SETTINGS_MAX_FRAME_SIZE ${v} out of range`);
-          this.#peerMaxFrame = v;
-          break;
-        default:
-          break; // HEADER_TABLE_SIZE: our encoder never indexes; MAX_HEADER_LIST_SIZE: advisory; unknown: ignored
-      }
-    }
-    this.#send(frame(Frame.SETTINGS, Flag.ACK, 0));
-    for (const s of [...this.#blocked]) this.pump(s);
-    while (this.#waiting.length && this.#streams.size < this.#peerMaxConcurrent && this.usable) this.#open(this.#waiting.shift()!);
+  protected onRstStream(s: H2ClientStream, code: number): void {
+    // The slot is freed first: a retry the handler starts may take it.
+    this.closeStream(s, -1);
+    s.reset(code);
   }
 
-  #onGoaway(lastId: number, code: number): void {
+  protected onSettingsApplied(): void {
+    this.#openWaiting();
+  }
+
+  protected onGoaway(lastId: number, code: number): void {
     this.#unusable();
     const err = h2Err(`the upstream sent GOAWAY (${h2CodeName(code)})`, 'ERR_HTTP2_GOAWAY_SESSION');
-    for (const [id, s] of [...this.#streams]) {
+    for (const [id, s] of [...this.streams]) {
       if (id <= lastId) continue;
-      this.#streams.delete(id);
-      this.#blocked.delete(s);
+      this.streams.delete(id);
+      this.blocked.delete(s);
       s.fail('refused', err, H2Error.REFUSED_STREAM);
     }
     for (const s of this.#waiting.splice(0)) s.fail('refused', err, H2Error.REFUSED_STREAM);
-    if (this.#streams.size === 0) this.#shutdown();
+    if (this.streams.size === 0) this.#shutdown();
   }
 
-  #streamError(id: number, code: H2Error, message: string): void {
-    const s = this.#streams.get(id);
-    this.#send(frame(Frame.RST_STREAM, 0, id, u32(code)));
+  protected streamError(id: number, code: H2Error, message: string): void {
+    const s = this.streams.get(id);
+    this.sendRst(id, code);
     if (!s) return;
     this.closeStream(s, -1);
     s.fail(code === H2Error.PROTOCOL_ERROR ? 'protocol' : 'reset', h2Err(`upstream stream error: ${message}`, 'ERR_HTTP2_STREAM_ERROR'), code);
   }
 
-  /** A connection error: GOAWAY with the code, the socket closed, every stream failed. */
-  #connError(code: H2Error, message: string): void {
-    if (this.#dead) return;
-    const debug = Buffer.from(message, 'latin1');
-    const p = Buffer.allocUnsafe(8 + debug.length);
-    p.writeUInt32BE(0, 0);
-    p.writeUInt32BE(code, 4);
-    debug.copy(p, 8);
-    this.#send(frame(Frame.GOAWAY, 0, 0, p));
-    this.#flush();
-    this.#failAll('protocol', h2Err(`upstream HTTP/2 error: ${message} (${h2CodeName(code)})`, 'ERR_HTTP2_ERROR'), code);
-    this.socket.end();
-    this.socket.destroySoon();
+  protected failAll(err: Error, code: number): void {
+    this.#fail('protocol', h2Err(`upstream ${err.message}`, 'ERR_HTTP2_ERROR'), code);
   }
 
   #onClose(err: Error | undefined): void {
     clearTimeout(this.#connectTimer);
-    if (this.#dead && this.#streams.size === 0 && this.#waiting.length === 0) return;
-    if (!this.#connected) this.#failAll('connect', err ?? h2Err('the upstream closed the connection before it was established', 'ECONNRESET'), 0);
-    else this.#failAll('reset', err ?? h2Err('the upstream closed the connection', 'UND_ERR_SOCKET'), 0);
+    if (this.dead && this.streams.size === 0 && this.#waiting.length === 0) return;
+    if (!this.#connected) this.#fail('connect', err ?? h2Err('the upstream closed the connection before it was established', 'ECONNRESET'), 0);
+    else this.#fail('reset', err ?? h2Err('the upstream closed the connection', 'UND_ERR_SOCKET'), 0);
   }
 
-  #failAll(kind: H2FailureKind, err: Error, code: number): void {
+  #fail(kind: H2FailureKind, err: Error, code: number): void {
     this.#unusable();
-    this.#dead = true;
+    this.dead = true;
     this.#disarmIdle();
     clearTimeout(this.#connectTimer);
-    const streams = [...this.#streams.values()];
-    this.#streams.clear();
-    this.#blocked.clear();
+    const streams = [...this.streams.values()];
+    this.streams.clear();
+    this.blocked.clear();
     const waiting = this.#waiting.splice(0);
     for (const s of streams) s.fail(kind, err, code);
     // Streams that never went out are safe to send elsewhere, unless the host was never reached.
