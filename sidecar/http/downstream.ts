@@ -4,7 +4,8 @@
  * Holds the parsed authority, path and query split once, and writes the response with
  * backpressure and trailers.
  */
-import { constants as h2c, type IncomingHttpHeaders as H2Headers, type ServerHttp2Stream } from 'node:http2';
+import { H2Error } from '../h2/frames.js';
+import type { H2ServerStream } from '../h2/server.js';
 import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import { peerPrincipal } from '../tls/mesh-tls.js';
@@ -51,8 +52,7 @@ export abstract class SocketDownstream {
   }
 }
 
-const H2_DROP = new Set([':method', ':path', ':authority', ':scheme', ':protocol']);
-
+/** One request on a downstream HTTP/2 connection (Weft's own server side, sidecar/h2/server.ts) and its response. */
 export class H2Downstream extends SocketDownstream implements Downstream {
   readonly h2 = true;
   readonly grpc: boolean;
@@ -62,103 +62,81 @@ export class H2Downstream extends SocketDownstream implements Downstream {
   readonly upgrade = undefined;
   readonly search: string;
   readonly hasBody: boolean;
-  #sent = false;
-  #ended = false;
-  #trailers: ResponseHeaders | undefined;
 
-  constructor(
-    readonly stream: ServerHttp2Stream,
-    readonly headers: H2Headers,
-    readonly flags: number,
-  ) {
-    super(stream.session?.socket as Socket | undefined);
-    this.method = headers[':method'] ?? 'GET';
-    this.authority = (headers[':authority'] ?? headers.host ?? '').toLowerCase();
-    [this.path, this.search] = splitTarget(headers[':path'] ?? '/');
+  constructor(readonly stream: H2ServerStream) {
+    super(stream.session.socket);
+    this.method = stream.method;
+    this.authority = (stream.authority ?? pairValue(stream.headers, 'host') ?? '').toLowerCase();
+    [this.path, this.search] = splitTarget(stream.path ?? '/');
     this.hasBody = !stream.endAfterHeaders;
-    this.grpc = headers['content-type']?.startsWith('application/grpc') ?? false;
+    this.grpc = pairValue(stream.headers, 'content-type')?.startsWith('application/grpc') ?? false;
   }
 
   get body(): Readable {
-    return this.stream;
+    return this.stream.body;
   }
   get headersSent(): boolean {
-    return this.#sent;
+    return this.stream.headersSent;
   }
 
   header(name: string): string | undefined {
-    const v = this.headers[name];
-    return Array.isArray(v) ? v.join(',') : v;
-  }
-
-  rawPairs(): string[] {
-    const out: string[] = [];
-    for (const k in this.headers) {
-      if (H2_DROP.has(k)) continue;
-      const v = this.headers[k];
-      if (v === undefined) continue;
-      if (Array.isArray(v)) for (const x of v) out.push(k, x);
-      else out.push(k, v);
+    if (name.charCodeAt(0) === 58) {
+      const s = this.stream;
+      return name === ':method' ? s.method : name === ':path' ? s.path : name === ':authority' ? s.authority : name === ':scheme' ? s.scheme : undefined;
+    }
+    const h = this.stream.headers;
+    let out: string | undefined;
+    for (let i = 0; i < h.length; i += 2) {
+      if (h[i] !== name) continue;
+      // Cookies split over fields are one header again with '; ' (RFC 9113 8.2.3); others with ','.
+      out = out === undefined ? h[i + 1]! : `${out}${name === 'cookie' ? '; ' : ','}${h[i + 1]!}`;
     }
     return out;
   }
 
+  rawPairs(): string[] {
+    return this.stream.headers;
+  }
+
   writeHead(status: number, headers: ResponseHeaders, endStream: boolean): void {
-    if (this.stream.destroyed) return;
-    this.#sent = true;
-    headers[':status'] = status;
-    if (endStream) {
-      this.#ended = true;
-      this.stream.respond(headers, { endStream: true });
-      return;
-    }
-    this.stream.respond(headers, { waitForTrailers: true });
-    this.stream.once('wantTrailers', () => {
-      if (this.#trailers && Object.keys(this.#trailers).length) this.stream.sendTrailers(this.#trailers);
-      // No trailers: an empty HEADERS frame ends the stream. (close() here left the stream open
-      // for the peer: it saw neither END_STREAM nor RST_STREAM.)
-      else this.stream.sendTrailers({});
-    });
+    this.stream.respond(status, headers, endStream);
   }
   write(chunk: Buffer): boolean {
     this.info.bytesSent += chunk.length;
-    return this.stream.destroyed ? true : this.stream.write(chunk);
+    return this.stream.write(chunk);
   }
   onceDrain(fn: () => void): void {
-    this.stream.once('drain', fn);
+    this.stream.onceDrain(fn);
   }
   end(trailers: ResponseHeaders | undefined): void {
-    if (this.#ended || this.stream.destroyed) return;
-    this.#ended = true;
-    this.#trailers = trailers;
-    this.stream.end();
+    this.stream.end(trailers);
   }
   respondTrailersOnly(headers: ResponseHeaders): void {
-    if (this.#ended || this.stream.destroyed) return;
-    this.#sent = true;
-    this.#ended = true;
-    this.stream.respond(headers, { endStream: true });
+    const { ':status': status, ...rest } = headers;
+    this.stream.respond(Number(status), rest, true);
   }
   respondSimple(status: number, headers: ResponseHeaders, body: string): void {
-    if (this.#ended || this.stream.destroyed) return;
-    this.#sent = true;
-    this.#ended = true;
-    this.stream.respond({ ...headers, ':status': status, 'content-length': Buffer.byteLength(body) });
-    this.stream.end(this.method === 'HEAD' ? undefined : body);
-    // A request body not read to its end is not wanted: RST_STREAM NO_ERROR, which Node sends once
-    // the response is flushed (RFC 9113 section 8.1), so the stream does not stay half open.
-    if (this.hasBody && !this.stream.readableEnded) this.stream.close(h2c.NGHTTP2_NO_ERROR);
+    if (this.stream.headersSent) return;
+    const head = this.method === 'HEAD';
+    this.stream.respond(status, { ...headers, 'content-length': Buffer.byteLength(body) }, head);
+    if (head) return;
+    this.stream.write(Buffer.from(body));
+    // A request body not read to its end is not wanted: the stream resets with NO_ERROR once the
+    // response is out (RFC 9113 section 8.1), so it does not stay half open.
+    this.stream.end();
   }
   abort(): void {
-    this.#ended = true;
-    if (!this.stream.destroyed) this.stream.close(h2c.NGHTTP2_INTERNAL_ERROR);
+    this.stream.reset(H2Error.INTERNAL_ERROR);
   }
   onClientGone(fn: () => void): void {
-    this.stream.once('close', () => {
-      if (!this.#ended || this.stream.rstCode !== h2c.NGHTTP2_NO_ERROR) fn();
-    });
+    this.stream.onGone(fn);
   }
   closeAfterResponse(): void {
-    // Draining sends GOAWAY on the session; nothing per stream.
+    // Draining sends GOAWAY on the connection; nothing per stream.
   }
+}
+
+function pairValue(h: string[], name: string): string | undefined {
+  for (let i = 0; i < h.length; i += 2) if (h[i] === name) return h[i + 1];
+  return undefined;
 }

@@ -5,7 +5,7 @@
  * the sidecar keeps serving. Draining stops accepting, asks keep-alive clients to go away, and
  * waits for in-flight requests.
  */
-import http2 from 'node:http2';
+import { H2ServerSession, type H2ServerStream } from '../h2/server.js';
 import net from 'node:net';
 import tls from 'node:tls';
 import type { MeshTls } from '../tls/mesh-tls.js';
@@ -22,11 +22,9 @@ import type { EdgeSource, EdgeState } from './edge.js';
 import type { DownstreamLimits } from '../xds/types/listener.js';
 import type { ErrorCode } from '../../common/errors.js';
 
-const DOWNSTREAM = Symbol('weft.downstream');
 /** The ListenerContext a gateway connection's chain gave it (set on the socket, read by its session). */
 const CONN_CTX = Symbol('weft.connectionContext');
 type WithCtx = { [CONN_CTX]?: ListenerContext };
-type StreamWithDownstream = http2.ServerHttp2Stream & { [DOWNSTREAM]?: Downstream };
 const GRPC_SPAN_ERROR = new Set([2, 4, 12, 13, 14, 15]);
 
 /** Told about every finished request (metrics, access log, load reports). status 0: none sent; grpcStatus -1: none. */
@@ -34,12 +32,6 @@ export type RequestObserver = (d: Downstream, status: number, grpcStatus: number
 
 const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
 
-/** An HTTP/2 header list's size as RFC 9113 section 6.5.2 counts it: name + value + 32 per field. */
-function h2HeaderListSize(raw: readonly string[]): number {
-  let n = 0;
-  for (let i = 0; i < raw.length; i++) n += raw[i]!.length;
-  return n + 16 * raw.length;
-}
 /** Before the inbound Listener arrives: mTLS only, TLS 1.2+, both HTTP versions. */
 const DEFAULT_TLS = { requireClientCertificate: true, alpn: ['h2', 'http/1.1'], minVersion: 'TLSv1.3', maxVersion: 'TLSv1.3', ciphers: undefined, caSecret: 'ROOTCA' } as const satisfies NonNullable<InboundTransport['tls']>;
 
@@ -167,85 +159,71 @@ export class HttpListener {
   /** The limits in force, and the config object they were computed from (recomputed when it changes). */
   #eff: Effective;
   #effFrom: DownstreamLimits | undefined;
-  /** Open HTTP/2 sessions and their streams in flight (the idle timeout spares busy sessions). */
-  readonly #h2Active = new WeakMap<http2.Http2Session, number>();
-  readonly #h2: http2.Http2Server;
   readonly #sockets = new Set<net.Socket>();
-  readonly #sessions = new Set<http2.ServerHttp2Session>();
+  /** Open HTTP/2 connections (Weft's own server side, sidecar/h2/server.ts). */
+  readonly #sessions = new Set<H2ServerSession>();
+  readonly #maxHeader: number;
   #tlsServer: tls.Server | undefined;
   #tlsKey = '';
   #tlsParams: { minVersion: tls.SecureVersion; maxVersion: tls.SecureVersion; ciphers?: string } | undefined;
   #draining = false;
   #idleWaiters: Array<() => void> = [];
-  // One listener function for every HTTP/2 stream (no closure per request); `this` is the stream,
-  // which carries its Downstream.
-  readonly #onH2Close: (this: StreamWithDownstream) => void;
 
   constructor(opts: HttpListenerOptions, ctx: ListenerContext) {
     this.name = opts.name;
     this.#opts = opts;
     this.#ctx = ctx;
-    const self = this;
-    this.#onH2Close = function (this: StreamWithDownstream) {
-      const d = this[DOWNSTREAM]!;
-      const h = this.sentHeaders;
-      const status = h ? Number(h[':status']) || 0 : 0;
-      const tr = (this as unknown as { sentTrailers?: Record<string, unknown> }).sentTrailers;
-      const g = tr?.['grpc-status'] ?? h?.['grpc-status'];
-      self.#end(d, status, g === undefined ? -1 : Number(g));
-    };
-    const maxHeader = opts.maxHeaderBytes ?? 16 * 1024;
+    this.#maxHeader = opts.maxHeaderBytes ?? 16 * 1024;
     this.#effFrom = ctx.limits?.();
     this.#eff = this.#compute(this.#effFrom);
     this.#h1 = this.#hooks(ctx);
-    this.#h2 = http2.createServer({ maxHeaderListPairs: 256, settings: { maxHeaderListSize: maxHeader, enablePush: false }, maxSessionMemory: 64 });
-    this.#h2.on('session', (s: http2.ServerHttp2Session) => {
-      this.#sessions.add(s);
-      this.#h2Active.set(s, 0);
-      s.once('close', () => this.#sessions.delete(s));
-      const c = (s.socket as unknown as WithCtx)[CONN_CTX];
-      if (c) (s as unknown as WithCtx)[CONN_CTX] = c;
-      this.#h2Idle(s, this.#limits().h2IdleMs);
-      if (this.#draining) s.goaway();
-    });
-    this.#h2.on('stream', (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, flags: number, rawHeaders: string[]) => {
-      this.stats.rqTotal++;
-      this.stats.rqActive++;
-      const d = new H2Downstream(stream, headers, flags);
-      (stream as StreamWithDownstream)[DOWNSTREAM] = d;
-      stream.once('close', this.#onH2Close);
-      stream.on('error', () => undefined);
-      const session = stream.session;
-      if (session) {
-        this.#h2Active.set(session, (this.#h2Active.get(session) ?? 0) + 1);
-        stream.once('close', () => this.#h2Active.set(session, (this.#h2Active.get(session) ?? 1) - 1));
-      }
-      const lim = this.#limits();
-      if (lim.h2HeaderCheck && h2HeaderListSize(rawHeaders) > lim.maxHeaderBytes) {
-        // HTTP/2's form of 431: the stream is answered, the session goes on.
-        respondError(d, d, d.info, 'HEADERS_TOO_LARGE', `the request header list is larger than ${lim.maxHeaderBytes} bytes`);
-        return;
-      }
-      try {
-        const c = (stream.session as unknown as WithCtx | undefined)?.[CONN_CTX] ?? ctx;
-        const lt = c.tracing;
-        if (lt && lt.listener !== 'outbound' && lt.t.sampled(lt.listener, d, d.header('x-request-id'))) this.#traceServer(d, lt.t, lt.listener);
-        if (this.#opts.edge) d.info.edge = true;
-        serve(d, c.chain);
-      } catch (e) {
-        // One request's failure in our code: answered 500 (or reset), every other stream goes on.
-        this.#internalError(e);
-        if (!d.headersSent) respondError(d, d, d.info, 'INTERNAL', 'internal error while serving the request');
-        else d.abort();
-      }
-    });
-    this.#h2.on('sessionError', () => undefined);
     this.#tcp = net.createServer({ noDelay: true }, (socket) => this.#accept(socket));
     opts.tls?.mesh.onChange(() => {
       const o = opts.tls!.mesh.serverOptions();
       // A new certificate keeps the listener's versions and suites.
       if (o && this.#tlsServer && this.#tlsParams) this.#tlsServer.setSecureContext({ ...o, ...this.#tlsParams });
     });
+  }
+
+  /** A downstream HTTP/2 connection (h2c by prior knowledge, or TLS with ALPN h2). */
+  #serveH2(socket: net.Socket): void {
+    const ctx = (socket as WithCtx)[CONN_CTX] ?? this.#ctx;
+    const s = new H2ServerSession(socket, {
+      maxHeaderListSize: this.#maxHeader,
+      onStream: (st) => this.#onH2Stream(st, ctx),
+      onStreamClose: (st) => {
+        const d = st.user as H2Downstream | undefined;
+        if (d) this.#end(d, st.headersSent ? st.status : 0, st.grpcStatus);
+      },
+    });
+    this.#sessions.add(s);
+    s.onClose = () => this.#sessions.delete(s);
+    this.#h2Idle(s, this.#limits().h2IdleMs);
+    if (this.#draining) s.goaway();
+  }
+
+  #onH2Stream(st: H2ServerStream, ctx: ListenerContext): void {
+    this.stats.rqTotal++;
+    this.stats.rqActive++;
+    const d = new H2Downstream(st);
+    st.user = d;
+    const lim = this.#limits();
+    if (st.tooLarge || (lim.h2HeaderCheck && st.headerListSize > lim.maxHeaderBytes)) {
+      // HTTP/2's form of 431: the stream is answered, the connection goes on.
+      respondError(d, d, d.info, 'HEADERS_TOO_LARGE', `the request header list is larger than ${lim.h2HeaderCheck ? lim.maxHeaderBytes : this.#maxHeader} bytes`);
+      return;
+    }
+    try {
+      const lt = ctx.tracing;
+      if (lt && lt.listener !== 'outbound' && lt.t.sampled(lt.listener, d, d.header('x-request-id'))) this.#traceServer(d, lt.t, lt.listener);
+      if (this.#opts.edge) d.info.edge = true;
+      serve(d, ctx.chain);
+    } catch (e) {
+      // One request's failure in our code: answered 500 (or reset), every other stream goes on.
+      this.#internalError(e);
+      if (!d.headersSent) respondError(d, d, d.info, 'INTERNAL', 'internal error while serving the request');
+      else d.abort();
+    }
   }
 
   /** The HTTP/1.1 hooks serving requests with `ctx`'s chain. */
@@ -287,7 +265,7 @@ export class HttpListener {
     this.#tlsParams = params;
     server.on('secureConnection', (s: tls.TLSSocket) => {
       s.on('error', () => undefined);
-      if (s.alpnProtocol === 'h2') this.#h2.emit('connection', s);
+      if (s.alpnProtocol === 'h2') this.#serveH2(s);
       else this.#serveH1(s);
     });
     server.on('tlsClientError', (_e, s: tls.TLSSocket) => {
@@ -368,7 +346,7 @@ export class HttpListener {
   #serveCleartext(socket: net.Socket, first: Buffer): void {
     const n = Math.min(first.length, H2_PREFACE.length);
     const h2 = n >= 3 && first.subarray(0, n).equals(H2_PREFACE.subarray(0, n));
-    if (h2) this.#h2.emit('connection', socket);
+    if (h2) this.#serveH2(socket);
     else this.#serveH1(socket);
   }
 
@@ -409,7 +387,7 @@ export class HttpListener {
         const c = edge.current()?.select(s.servername);
         if (!c) return s.destroy();
         (s as WithCtx)[CONN_CTX] = c.ctx;
-        if (s.alpnProtocol === 'h2') this.#h2.emit('connection', s);
+        if (s.alpnProtocol === 'h2') this.#serveH2(s);
         else this.#serveH1(s);
       });
       server.on('tlsClientError', (_e, s: tls.TLSSocket) => {
@@ -485,18 +463,9 @@ export class HttpListener {
     }, this.#sweepMs).unref();
   }
 
-  /** An HTTP/2 session with no stream in flight for `ms` is told to go away and closed (Envoy's idle_timeout); 0: never. */
-  #h2Idle(s: http2.ServerHttp2Session, ms: number): void {
-    if (ms === 0) {
-      s.setTimeout(0);
-      return;
-    }
-    s.setTimeout(ms, () => {
-      if ((this.#h2Active.get(s) ?? 0) > 0 || s.closed || s.destroyed) return;
-      this.#limit('idleTimeout', '', s.socket?.remoteAddress ?? '');
-      s.goaway();
-      s.close();
-    });
+  /** An HTTP/2 connection with no stream in flight for `ms` is told to go away and closed (Envoy's idle_timeout); 0: never. */
+  #h2Idle(s: H2ServerSession, ms: number): void {
+    s.setIdleTimeout(ms, () => this.#limit('idleTimeout', '', s.socket.remoteAddress ?? ''));
   }
 
   /** A limit refused or closed a connection outside any request: counted and reported. */
