@@ -299,8 +299,8 @@ export class HttpListener {
       this.#limit('idleTimeout', '', socket.remoteAddress ?? '');
       socket.destroy();
     });
-    // Sniff the protocol from the first bytes, in paused mode, and put them back: both servers
-    // (http2 since Node 17) take over a socket with buffered data.
+    // Sniff the protocol from the first bytes, in paused mode, and put them back: the HTTP/1.1
+    // connection, the HTTP/2 session and the TLS server all read a socket with buffered data first.
     const sniff = () => {
       const first = socket.read() as Buffer | null;
       if (!first) {
