@@ -26,7 +26,6 @@
 import type { Socket } from 'node:net';
 import { H2Endpoint, h2CodeName, h2Err, type SendingStream } from './connection.js';
 import { DEFAULT_WINDOW, H2Error, MAX_WINDOW, PREFACE, Setting } from './frames.js';
-import { encodeField, encodedBound } from './hpack.js';
 
 export type H2FailureKind = 'connect' | 'refused' | 'reset' | 'protocol';
 
@@ -431,13 +430,7 @@ export class H2ClientSession extends H2Endpoint<H2ClientStream> {
     const id = this.#nextId;
     this.#nextId += 2;
     this.streams.set(id, s);
-    const headers = s.open(id, this.peerInitialWindow)!;
-    let size = 0;
-    for (let i = 0; i < headers.length; i += 2) size += encodedBound(headers[i]!, headers[i + 1]!);
-    const b = Buffer.allocUnsafe(9 + size);
-    let at = 9;
-    for (let i = 0; i < headers.length; i += 2) at = encodeField(b, at, headers[i]!, headers[i + 1]!);
-    this.sendHeaderBlock(b, at, id, s.endOnOpen);
+    this.sendHeaders(id, s.open(id, this.peerInitialWindow)!, s.endOnOpen);
     if (s.hasQueued) this.pump(s);
   }
 

@@ -7,7 +7,7 @@
  */
 import type { Socket } from 'node:net';
 import { DEFAULT_MAX_FRAME, DEFAULT_WINDOW, Flag, Frame, H2Error, MAX_WINDOW, Setting, frame, frameHeader, u32 } from './frames.js';
-import { HpackDecoder, HpackError } from './hpack.js';
+import { HpackDecoder, HpackEncoder, HpackError, blockBound } from './hpack.js';
 
 /** A stream as the connection sends its DATA. */
 export interface SendingStream {
@@ -61,6 +61,7 @@ export abstract class H2Endpoint<S extends SendingStream> {
   #recvUnacked = 0;
   #rest: Buffer | undefined;
   readonly #hpack = new HpackDecoder();
+  readonly #encoder = new HpackEncoder();
   #block: Buffer[] | undefined;
   #blockBytes = 0;
   #blockStream = 0;
@@ -189,6 +190,16 @@ export abstract class H2Endpoint<S extends SendingStream> {
     p.writeUInt32BE(code, 4);
     d.copy(p, 8);
     this.send(frame(Frame.GOAWAY, 0, 0, p));
+  }
+
+  /**
+   * A head or trailers ([name, value, ...], pseudo-headers first) on stream `id`. Encoded when it
+   * is queued, so blocks reach the peer in the order the table changed.
+   */
+  sendHeaders(id: number, list: string[], endStream: boolean): void {
+    if (this.dead) return;
+    const b = Buffer.allocUnsafe(9 + blockBound(list));
+    this.sendHeaderBlock(b, this.#encoder.encode(b, 9, list), id, endStream);
   }
 
   /** HEADERS (and CONTINUATION frames past the peer's frame size) for an encoded block at b[9..end). */
@@ -411,8 +422,11 @@ export abstract class H2Endpoint<S extends SendingStream> {
           if (v < DEFAULT_MAX_FRAME || v > 0xffffff) return this.connError(H2Error.PROTOCOL_ERROR, `SETTINGS_MAX_FRAME_SIZE ${v} out of range`);
           this.peerMaxFrame = v;
           break;
+        case Setting.HEADER_TABLE_SIZE:
+          this.#encoder.setMaxTableSize(v);
+          break;
         default:
-          break; // HEADER_TABLE_SIZE: our encoder never indexes; MAX_HEADER_LIST_SIZE: advisory; unknown: ignored
+          break; // MAX_HEADER_LIST_SIZE: advisory; unknown: ignored
       }
     }
     this.send(frame(Frame.SETTINGS, Flag.ACK, 0));

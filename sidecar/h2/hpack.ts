@@ -6,10 +6,12 @@
  * strings (Appendix B), with every malformed input reported as an HpackError (a COMPRESSION_ERROR
  * for the connection). Strings are latin1: one char per octet, as node:http2 and the HTTP/1.1
  * parser give them.
- * The encoder never inserts into the peer's dynamic table: a field is a static-table index when
- * name and value match one, otherwise a literal without indexing (never indexed for credentials)
- * with the static name index when there is one, in plain octets. That keeps no per-connection
- * encoder state, and the peer's SETTINGS_HEADER_TABLE_SIZE never matters.
+ * The encoder (HpackEncoder, one per connection) indexes what repeats from call to call into the
+ * peer's dynamic table (content-type, te, user-agent, :authority, a gRPC method's :path ...): the
+ * next call sends one octet for each. Values unique per request (x-request-id, traceparent,
+ * content-length, a date) and credentials go as literals that are never indexed, in plain
+ * octets; the table follows the peer's SETTINGS_HEADER_TABLE_SIZE (a size update starts the next
+ * block when it shrinks). encodeField() is the stateless form (static indexes and literals).
  */
 
 export class HpackError extends Error {
@@ -331,4 +333,108 @@ function writeInt(b: Uint8Array, at: number, v: number, prefix: number, flags: n
 function writeString(b: Uint8Array, at: number, s: string): number {
   at = writeInt(b, at, s.length, 7, 0);
   return at + (b as Buffer).write(s, at, 'latin1');
+}
+
+/**
+ * Fields that change with every request or response (nghttp2 does not index most of these
+ * either): indexing them would only churn the table.
+ */
+const NO_INDEX = new Set([':path', 'content-length', 'location', 'etag', 'if-modified-since', 'if-none-match', 'last-modified', 'age', 'date', 'x-request-id', 'traceparent', 'tracestate', 'grpc-timeout', 'x-b3-traceid', 'x-b3-spanid', 'x-b3-parentspanid', 'b3', 'x-envoy-expected-rq-timeout-ms']);
+/** Longest value worth a table entry. */
+const MAX_INDEXED_VALUE = 256;
+
+/** One connection's encoding context: what the peer's decoder holds in its dynamic table. */
+export class HpackEncoder {
+  /** name -> value -> insertion number of its entry in the table. */
+  readonly #index = new Map<string, Map<string, number>>();
+  /** Entries, oldest first: [name, value, ...]; #first is the insertion number of the oldest. */
+  #table: string[] = [];
+  #first = 0;
+  #inserted = 0;
+  #size = 0;
+  #max = 4096;
+  /** A size update owed at the start of the next block (the smallest seen, then the last). */
+  #pendingMin = -1;
+  #pendingLast = -1;
+
+  /** The peer's SETTINGS_HEADER_TABLE_SIZE. */
+  setMaxTableSize(v: number): void {
+    const size = Math.min(v, 4096); // never more than we need
+    if (size === this.#max && this.#pendingLast < 0) return;
+    this.#pendingMin = this.#pendingMin < 0 ? size : Math.min(this.#pendingMin, size);
+    this.#pendingLast = size;
+  }
+
+  /** Encodes a whole block of [name, value, ...] into `b` from `at`; returns the end. Room: blockBound(). */
+  encode(b: Buffer, at: number, list: string[]): number {
+    if (this.#pendingLast >= 0) {
+      // The decoder applies each update in turn: evict down to the smallest, then allow the last.
+      if (this.#pendingMin < this.#pendingLast) {
+        at = writeInt(b, at, this.#pendingMin, 5, 0x20);
+        this.#max = this.#pendingMin;
+        this.#evict(0);
+      }
+      at = writeInt(b, at, this.#pendingLast, 5, 0x20);
+      this.#max = this.#pendingLast;
+      this.#pendingMin = this.#pendingLast = -1;
+      this.#evict(0);
+    }
+    for (let i = 0; i < list.length; i += 2) at = this.#field(b, at, list[i]!, list[i + 1]!);
+    return at;
+  }
+
+  #field(b: Buffer, at: number, name: string, value: string): number {
+    const exact = STATIC_PAIR.get(`${name}\0${value}`);
+    if (exact !== undefined) {
+      b[at] = 0x80 | exact;
+      return at + 1;
+    }
+    const byValue = this.#index.get(name);
+    const n = byValue?.get(value);
+    if (n !== undefined) return writeInt(b, at, STATIC.length + this.#inserted - n, 7, 0x80);
+    if (SENSITIVE.has(name) || NO_INDEX.has(name) || value.length > MAX_INDEXED_VALUE || name.length + value.length + 32 > this.#max) return encodeField(b, at, name, value);
+    const idx = STATIC_NAME.get(name);
+    if (idx !== undefined) at = writeInt(b, at, idx, 6, 0x40);
+    else {
+      b[at++] = 0x40;
+      at = writeString(b, at, name);
+    }
+    at = writeString(b, at, value);
+    this.#add(name, value, byValue);
+    return at;
+  }
+
+  #add(name: string, value: string, byValue: Map<string, number> | undefined): void {
+    this.#evict(name.length + value.length + 32);
+    this.#table.push(name, value);
+    this.#size += name.length + value.length + 32;
+    if (!byValue) this.#index.set(name, (byValue = new Map()));
+    byValue.set(value, this.#inserted++);
+  }
+
+  #evict(room: number): void {
+    const t = this.#table;
+    let drop = 0;
+    while (this.#size + room > this.#max && drop < t.length) {
+      const n = t[drop]!;
+      const v = t[drop + 1]!;
+      this.#size -= n.length + v.length + 32;
+      const byValue = this.#index.get(n);
+      // The same pair may have been added again since: only the entry being evicted is forgotten.
+      if (byValue?.get(v) === this.#first) {
+        byValue.delete(v);
+        if (byValue.size === 0) this.#index.delete(n);
+      }
+      this.#first++;
+      drop += 2;
+    }
+    if (drop) t.splice(0, drop);
+  }
+}
+
+/** Room a block may take: fields plus a size update. */
+export function blockBound(list: string[]): number {
+  let size = 12;
+  for (let i = 0; i < list.length; i += 2) size += encodedBound(list[i]!, list[i + 1]!);
+  return size;
 }

@@ -26,7 +26,6 @@ import type { Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import { H2Endpoint, h2Err, type SendingStream } from './connection.js';
 import { Frame, H2Error, PREFACE, Setting } from './frames.js';
-import { encodeField, encodedBound } from './hpack.js';
 
 /** Response headers as the sidecar builds them (downstream.ts's ResponseHeaders). */
 export type H2ResponseHeaders = Record<string, string | string[] | number | undefined>;
@@ -163,7 +162,7 @@ export class H2ServerStream implements SendingStream {
     this.status = status;
     const g = headers['grpc-status'];
     if (g !== undefined) this.grpcStatus = Number(g);
-    this.session.sendHead(this, [':status', String(status), ...fields(headers)], endStream);
+    this.session.sendHeaders(this.id, [':status', String(status), ...fields(headers)], endStream);
     if (endStream) this.#endedLocally();
   }
 
@@ -214,7 +213,7 @@ export class H2ServerStream implements SendingStream {
       if (this.#trailers) {
         const t = this.#trailers;
         this.#trailers = undefined;
-        this.session.sendHead(this, fields(t), true);
+        this.session.sendHeaders(this.id, fields(t), true);
         this.#endedLocally();
         return undefined;
       }
@@ -471,17 +470,6 @@ export class H2ServerSession extends H2Endpoint<H2ServerStream> {
   #disarmIdle(): void {
     if (this.#idleTimer) clearTimeout(this.#idleTimer);
     this.#idleTimer = undefined;
-  }
-
-  /** A response head or trailers: HEADERS (+ CONTINUATION). */
-  sendHead(s: H2ServerStream, list: string[], endStream: boolean): void {
-    if (this.dead) return;
-    let size = 0;
-    for (let i = 0; i < list.length; i += 2) size += encodedBound(list[i]!, list[i + 1]!);
-    const b = Buffer.allocUnsafe(9 + size);
-    let at = 9;
-    for (let i = 0; i < list.length; i += 2) at = encodeField(b, at, list[i]!, list[i + 1]!);
-    this.sendHeaderBlock(b, at, s.id, endStream);
   }
 
   /**

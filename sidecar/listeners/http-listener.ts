@@ -30,6 +30,9 @@ const GRPC_SPAN_ERROR = new Set([2, 4, 12, 13, 14, 15]);
 /** Told about every finished request (metrics, access log, load reports). status 0: none sent; grpcStatus -1: none. */
 export type RequestObserver = (d: Downstream, status: number, grpcStatus: number, durationMs: number) => void;
 
+/** The largest HTTP/2 head decoded in full (server.ts): past it the stream is answered 431 whatever the limits. */
+const H2_HEAD_CAP = (maxHeader: number): number => Math.max(64 * 1024, maxHeader);
+
 const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
 
 /** Before the inbound Listener arrives: mTLS only, TLS 1.2+, both HTTP versions. */
@@ -210,7 +213,7 @@ export class HttpListener {
     const lim = this.#limits();
     if (st.tooLarge || (lim.h2HeaderCheck && st.headerListSize > lim.maxHeaderBytes)) {
       // HTTP/2's form of 431: the stream is answered, the connection goes on.
-      respondError(d, d, d.info, 'HEADERS_TOO_LARGE', `the request header list is larger than ${lim.h2HeaderCheck ? lim.maxHeaderBytes : this.#maxHeader} bytes`);
+      respondError(d, d, d.info, 'HEADERS_TOO_LARGE', `the request header list is larger than ${st.tooLarge ? H2_HEAD_CAP(this.#maxHeader) : lim.maxHeaderBytes} bytes`);
       return;
     }
     try {

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { HpackDecoder, HpackError, encodeField, encodedBound, huffmanCode, huffmanDecode, huffmanEncode, huffmanLength } from '../../../../sidecar/h2/hpack.js';
+import { HpackDecoder, HpackEncoder, HpackError, blockBound, encodeField, encodedBound, huffmanCode, huffmanDecode, huffmanEncode, huffmanLength } from '../../../../sidecar/h2/hpack.js';
 
 const hex = (s: string): Buffer => Buffer.from(s.replace(/\s+/g, ''), 'hex');
 
@@ -122,3 +122,40 @@ describe('HPACK decoder', () => {
 function encode2(n: string, v: string): Buffer {
   return Buffer.concat([Buffer.from([0x40, n.length]), Buffer.from(n, 'latin1'), Buffer.from([v.length]), Buffer.from(v, 'latin1')]);
 }
+
+describe('HPACK encoder with the dynamic table', () => {
+  const enc = (e: HpackEncoder, list: string[]): Buffer => {
+    const b = Buffer.alloc(blockBound(list));
+    return b.subarray(0, e.encode(b, 0, list));
+  };
+
+  it('sends a repeated field as one octet, and never indexes per-request values or credentials', () => {
+    const e = new HpackEncoder();
+    const d = new HpackDecoder();
+    const call = (id: string) => [':method', 'POST', ':path', '/pkg.Svc/Method', 'content-type', 'application/grpc', 'user-agent', 'grpc-node-js/1.14', 'x-request-id', id, 'authorization', 'Bearer t'];
+    const first = enc(e, call('a'));
+    expect(decode(d, first)).toEqual(call('a'));
+    const second = enc(e, call('b'));
+    expect(decode(d, second)).toEqual(call('b'));
+    // :method POST static (1), :path literal, content-type and user-agent indexed (1 each), x-request-id and authorization literals.
+    expect(second.length).toBeLessThan(first.length - 25);
+    expect(d.tableLength).toBe(2);
+  });
+
+  it('keeps a decoder in step over any sequence of blocks and table-size changes', () => {
+    const name = fc.constantFrom('a', 'content-type', 'x-long', 'user-agent', 'grpc-status', 'x-request-id', 'accept-encoding');
+    const value = fc.oneof(fc.constantFrom('1', 'application/grpc', 'gzip, deflate', ''), fc.string({ maxLength: 300 }).map((v) => Buffer.from(v, 'utf8').toString('latin1')));
+    const step = fc.oneof(fc.array(fc.tuple(name, value), { maxLength: 12 }).map((p) => ({ list: p.flat() })), fc.integer({ min: 0, max: 8192 }).map((size) => ({ size })));
+    fc.assert(
+      fc.property(fc.array(step, { maxLength: 40 }), (steps) => {
+        const e = new HpackEncoder();
+        const d = new HpackDecoder();
+        for (const st of steps) {
+          if ('size' in st) e.setMaxTableSize(st.size);
+          else expect(decode(d, enc(e, st.list))).toEqual(st.list);
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
