@@ -95,7 +95,16 @@ export class H2Downstream extends SocketDownstream implements Downstream {
   }
 
   rawPairs(): string[] {
-    return this.stream.headers;
+    const h = this.stream.headers;
+    // Cookies split over several fields (RFC 9113 8.2.3) are one header again, joined with '; ',
+    // as an HTTP/1.1 upstream expects (RFC 6265: one Cookie header).
+    let cookies = 0;
+    for (let i = 0; i < h.length; i += 2) if (h[i] === 'cookie') cookies++;
+    if (cookies < 2) return h;
+    const out: string[] = [];
+    for (let i = 0; i < h.length; i += 2) if (h[i] !== 'cookie') out.push(h[i]!, h[i + 1]!);
+    out.push('cookie', this.header('cookie')!);
+    return out;
   }
 
   writeHead(status: number, headers: ResponseHeaders, endStream: boolean): void {

@@ -131,7 +131,15 @@ async function etcdStoreArgs(dataDir: string): Promise<string[]> {
     // Limits raised as an operator with large configurations would (the suite applies 20,000
     // resources at once): see --etcd-max-txn-ops.
     const cluster = await startEtcdCluster(3, { extraArgs: ['--max-txn-ops', '100000', '--max-request-bytes', String(64 * 1024 * 1024)] });
+    // The members get SIGTERM synchronously in stop(). vitest ends its fork workers with SIGTERM,
+    // which skips 'exit': without the signal handlers the cluster outlived the suite.
     process.once('exit', () => void cluster.stop());
+    for (const sig of ['SIGTERM', 'SIGINT'] as const) {
+      process.once(sig, () => {
+        void cluster.stop();
+        process.kill(process.pid, sig);
+      });
+    }
     const kek = join(tempDir('weft-kek-'), 'kek');
     writeFileSync(kek, `${'k'.repeat(8)}${Date.now()}${Math.random()}`.padEnd(48, 'x'), { mode: 0o600 });
     return { endpoints: cluster.endpoints, kek };

@@ -7,6 +7,7 @@ import http2 from 'node:http2';
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { H2ServerSession, type H2ServerStream } from '../../../sidecar/h2/server.js';
+import { H2Downstream } from '../../../sidecar/http/downstream.js';
 import { encodeField, encodedBound } from '../../../sidecar/h2/hpack.js';
 
 const cleanup: (() => void)[] = [];
@@ -96,6 +97,22 @@ describe('HTTP/2 server side against node:http2 (nghttp2) clients', () => {
     });
     expect(srv.closed.length).toBe(300);
     expect(srv.sessions[0]!.activeStreams).toBe(0);
+  });
+
+  it('H2Downstream: cookies split over fields are one header again for the upstream, other repeats stay', async () => {
+    let seen: { raw: string[]; cookie?: string; accept?: string; authority: string; path: string; search: string } | undefined;
+    const srv = await server((st) => {
+      const d = new H2Downstream(st);
+      seen = { raw: d.rawPairs(), cookie: d.header('cookie'), accept: d.header('accept'), authority: d.authority, path: d.path, search: d.search };
+      st.respond(204, {}, true);
+    });
+    const c = client(srv.port);
+    await call(c, { ':method': 'GET', ':path': '/p?q=1', ':authority': 'Orders:8080', cookie: ['a=1', 'b=2'], accept: ['x/y', 'z/w'] });
+    expect(seen!.cookie).toBe('a=1; b=2');
+    expect(seen!.raw.filter((x, i) => i % 2 === 0 && x === 'cookie').length).toBe(1);
+    expect(seen!.raw[seen!.raw.indexOf('cookie') + 1]).toBe('a=1; b=2');
+    expect(seen!.accept).toBe('x/y,z/w');
+    expect([seen!.authority, seen!.path, seen!.search]).toEqual(['orders:8080', '/p', '?q=1']);
   });
 
   it('echoes 4 MiB both ways within flow control', async () => {
