@@ -24,7 +24,7 @@
  * Every failure reaches the stream's handler once, as connect / refused / reset / protocol.
  */
 import type { Socket } from 'node:net';
-import { H2Endpoint, h2CodeName, h2Err, type SendingStream } from './connection.js';
+import { H2Endpoint, SendQueue, h2CodeName, h2Err, type SendingStream } from './connection.js';
 import { DEFAULT_WINDOW, H2Error, MAX_WINDOW, PREFACE, Setting } from './frames.js';
 
 export type H2FailureKind = 'connect' | 'refused' | 'reset' | 'protocol';
@@ -68,8 +68,7 @@ export class H2ClientStream implements SendingStream {
   #headers: string[] | undefined;
   #endOnOpen: boolean;
   /** What is left to send: body chunks waiting for window, and whether end() was called. */
-  #queue: Buffer[] = [];
-  #queued = 0;
+  readonly #queue = new SendQueue();
   #endQueued = false;
   #localEnded = false;
   #remoteEnded = false;
@@ -114,9 +113,8 @@ export class H2ClientStream implements SendingStream {
     if (this.#done || this.#localEnded || this.#endQueued) return false;
     if (chunk.length === 0) return true;
     this.#queue.push(chunk);
-    this.#queued += chunk.length;
     if (this.id !== 0) this.#session.pump(this);
-    const ok = this.#queued === 0 && !this.#session.needDrain;
+    const ok = this.#queue.bytes === 0 && !this.#session.needDrain;
     if (!ok) this.#wantDrain = true;
     return ok;
   }
@@ -174,29 +172,20 @@ export class H2ClientStream implements SendingStream {
   /** Takes up to `max` queued bytes for one DATA frame; [chunk, endStream], or undefined when nothing is to be sent. */
   take(max: number): [Buffer | undefined, boolean] | undefined {
     if (this.#localEnded) return undefined;
-    if (this.#queued === 0) {
+    if (this.#queue.bytes === 0) {
       if (!this.#endQueued) return undefined;
       this.#localEnded = true;
       return [undefined, true];
     }
     if (max <= 0) return undefined;
-    const first = this.#queue[0]!;
-    let chunk: Buffer;
-    if (first.length <= max) {
-      this.#queue.shift();
-      chunk = first;
-    } else {
-      chunk = first.subarray(0, max);
-      this.#queue[0] = first.subarray(max);
-    }
-    this.#queued -= chunk.length;
-    const end = this.#queued === 0 && this.#endQueued;
+    const chunk = this.#queue.take(max);
+    const end = this.#queue.bytes === 0 && this.#endQueued;
     if (end) this.#localEnded = true;
     return [chunk, end];
   }
 
   get hasQueued(): boolean {
-    return !this.#localEnded && (this.#queued > 0 || this.#endQueued);
+    return !this.#localEnded && (this.#queue.bytes > 0 || this.#endQueued);
   }
 
   get localEnded(): boolean {
@@ -209,7 +198,7 @@ export class H2ClientStream implements SendingStream {
 
   /** The session can take more of the body: tell the writer if it was waiting. */
   drained(): void {
-    if (!this.#wantDrain || this.#done || this.#queued > 0 || this.#session.needDrain) return;
+    if (!this.#wantDrain || this.#done || this.#queue.bytes > 0 || this.#session.needDrain) return;
     this.#wantDrain = false;
     this.#h.onDrain();
   }
@@ -320,8 +309,7 @@ export class H2ClientStream implements SendingStream {
     if (markDone) this.#done = true;
     const cancelBody = !this.#localEnded;
     this.#localEnded = true;
-    this.#queue.length = 0;
-    this.#queued = 0;
+    this.#queue.clear();
     this.#session.closeStream(this, cancelBody ? H2Error.CANCEL : -1);
   }
 
@@ -340,8 +328,7 @@ export class H2ClientStream implements SendingStream {
     if (this.#remoteEnded) {
       // The response is complete (its end may still be held for a paused reader): the peer only stops our body.
       this.#localEnded = true;
-      this.#queue.length = 0;
-      this.#queued = 0;
+      this.#queue.clear();
       return;
     }
     const kind = code === H2Error.REFUSED_STREAM ? 'refused' : 'reset';

@@ -21,6 +21,38 @@ export interface SendingStream {
   drained(): void;
 }
 
+/** A stream's body bytes waiting to be sent, in order; taken a frame at a time. */
+export class SendQueue {
+  #chunks: Buffer[] = [];
+  /** Bytes queued. */
+  bytes = 0;
+
+  push(chunk: Buffer): void {
+    this.#chunks.push(chunk);
+    this.bytes += chunk.length;
+  }
+
+  /** Up to `max` (> 0) bytes from the front; the queue must not be empty. */
+  take(max: number): Buffer {
+    const first = this.#chunks[0]!;
+    let chunk: Buffer;
+    if (first.length <= max) {
+      this.#chunks.shift();
+      chunk = first;
+    } else {
+      chunk = first.subarray(0, max);
+      this.#chunks[0] = first.subarray(max);
+    }
+    this.bytes -= chunk.length;
+    return chunk;
+  }
+
+  clear(): void {
+    this.#chunks.length = 0;
+    this.bytes = 0;
+  }
+}
+
 const CODE_NAMES = ['NO_ERROR', 'PROTOCOL_ERROR', 'INTERNAL_ERROR', 'FLOW_CONTROL_ERROR', 'SETTINGS_TIMEOUT', 'STREAM_CLOSED', 'FRAME_SIZE_ERROR', 'REFUSED_STREAM', 'CANCEL', 'COMPRESSION_ERROR', 'CONNECT_ERROR', 'ENHANCE_YOUR_CALM', 'INADEQUATE_SECURITY', 'HTTP_1_1_REQUIRED'];
 
 export function h2CodeName(code: number): string {

@@ -24,7 +24,7 @@
  */
 import type { Socket } from 'node:net';
 import { Readable } from 'node:stream';
-import { H2Endpoint, h2Err, type SendingStream } from './connection.js';
+import { H2Endpoint, SendQueue, h2Err, type SendingStream } from './connection.js';
 import { Frame, H2Error, PREFACE, Setting } from './frames.js';
 
 /** Response headers as the sidecar builds them (downstream.ts's ResponseHeaders). */
@@ -113,8 +113,7 @@ export class H2ServerStream implements SendingStream {
   #localEnded = false;
   #endQueued = false;
   #trailers: H2ResponseHeaders | undefined;
-  #queue: Buffer[] = [];
-  #queued = 0;
+  readonly #queue = new SendQueue();
   #done = false;
   #drainFns: (() => void)[] | undefined;
   #goneFns: (() => void)[] | undefined;
@@ -170,14 +169,13 @@ export class H2ServerStream implements SendingStream {
   write(chunk: Buffer): boolean {
     if (this.#done || this.#localEnded || this.#endQueued || chunk.length === 0) return true;
     this.#queue.push(chunk);
-    this.#queued += chunk.length;
     this.session.pump(this);
-    return this.#queued === 0 && !this.session.needDrain;
+    return this.#queue.bytes === 0 && !this.session.needDrain;
   }
 
   onceDrain(fn: () => void): void {
     (this.#drainFns ??= []).push(fn);
-    if (this.#queued === 0 && !this.session.needDrain) queueMicrotask(() => this.drained());
+    if (this.#queue.bytes === 0 && !this.session.needDrain) queueMicrotask(() => this.drained());
   }
 
   /** Ends the response after what is queued, with trailers if any. */
@@ -208,7 +206,7 @@ export class H2ServerStream implements SendingStream {
 
   take(max: number): [Buffer | undefined, boolean] | undefined {
     if (this.#localEnded) return undefined;
-    if (this.#queued === 0) {
+    if (this.#queue.bytes === 0) {
       if (!this.#endQueued) return undefined;
       if (this.#trailers) {
         const t = this.#trailers;
@@ -221,28 +219,19 @@ export class H2ServerStream implements SendingStream {
       return [undefined, true];
     }
     if (max <= 0) return undefined;
-    const first = this.#queue[0]!;
-    let chunk: Buffer;
-    if (first.length <= max) {
-      this.#queue.shift();
-      chunk = first;
-    } else {
-      chunk = first.subarray(0, max);
-      this.#queue[0] = first.subarray(max);
-    }
-    this.#queued -= chunk.length;
-    const end = this.#queued === 0 && this.#endQueued && !this.#trailers;
+    const chunk = this.#queue.take(max);
+    const end = this.#queue.bytes === 0 && this.#endQueued && !this.#trailers;
     if (end) this.#endedLocally();
     return [chunk, end];
   }
 
   get hasQueued(): boolean {
-    return !this.#localEnded && (this.#queued > 0 || this.#endQueued);
+    return !this.#localEnded && (this.#queue.bytes > 0 || this.#endQueued);
   }
 
   drained(): void {
     const fns = this.#drainFns;
-    if (!fns || this.#done || this.#queued > 0 || this.session.needDrain) return;
+    if (!fns || this.#done || this.#queue.bytes > 0 || this.session.needDrain) return;
     this.#drainFns = undefined;
     for (const f of fns) f();
   }
@@ -303,8 +292,7 @@ export class H2ServerStream implements SendingStream {
   closed(gone: boolean, err: Error | undefined): void {
     if (this.#done) return;
     this.#done = true;
-    this.#queue.length = 0;
-    this.#queued = 0;
+    this.#queue.clear();
     const b = this.#body;
     if (b && !this.#remoteEnded && !b.destroyed) b.destroy(err ?? h2Err('the stream closed before the request body ended', 'ERR_HTTP2_STREAM_ERROR'));
     if (gone) {

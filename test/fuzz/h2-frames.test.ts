@@ -5,26 +5,10 @@
 import fc from 'fast-check';
 import net from 'node:net';
 import { describe, expect, it } from 'vitest';
+import { PREFACE, SETTINGS, block, fr } from '../harness/h2-frames.js';
 import { H2ClientSession } from '../../sidecar/h2/client.js';
-import { encodeField, encodedBound } from '../../sidecar/h2/hpack.js';
 import { H2ServerSession, type H2ServerStream } from '../../sidecar/h2/server.js';
 
-function fr(type: number, flags: number, id: number, payload: Uint8Array): Buffer {
-  const h = Buffer.alloc(9);
-  h.writeUIntBE(payload.length, 0, 3);
-  h[3] = type;
-  h[4] = flags;
-  h.writeUInt32BE(id, 5);
-  return Buffer.concat([h, payload]);
-}
-function block(list: string[]): Buffer {
-  let size = 0;
-  for (let i = 0; i < list.length; i += 2) size += encodedBound(list[i]!, list[i + 1]!);
-  const b = Buffer.alloc(size);
-  let at = 0;
-  for (let i = 0; i < list.length; i += 2) at = encodeField(b, at, list[i]!, list[i + 1]!);
-  return b.subarray(0, at);
-}
 
 const name = fc.constantFrom(':method', ':path', ':scheme', ':authority', ':status', 'content-length', 'te', 'x-a', 'X-B', 'connection', 'grpc-status', 'cookie');
 const value = fc.constantFrom('GET', 'POST', '/', '/x', 'http', 'a', '0', '5', 'trailers', '200', 'a\r\nb', '');
@@ -34,8 +18,6 @@ const hpack = fc.oneof(
 );
 const payload = fc.oneof(hpack, fc.uint8Array({ maxLength: 64 }), fc.constant(new Uint8Array(0)), fc.uint8Array({ minLength: 4, maxLength: 4 }), fc.uint8Array({ minLength: 8, maxLength: 8 }));
 const frameArb = fc.tuple(fc.integer({ min: 0, max: 10 }), fc.integer({ min: 0, max: 255 }), fc.constantFrom(0, 1, 2, 3, 5, 7, 0x7fffffff), payload).map(([t, f, id, p]) => fr(t, f, id, p));
-const SETTINGS = fr(4, 0, 0, new Uint8Array(0));
-const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
 
 async function listen(onConn: (s: net.Socket) => void): Promise<{ port: number; close: () => void }> {
   const srv = net.createServer(onConn);

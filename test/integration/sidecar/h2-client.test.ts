@@ -6,8 +6,8 @@
 import http2 from 'node:http2';
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
+import { SETTINGS, block, fr } from '../../harness/h2-frames.js';
 import { H2ClientSession, type H2FailureKind, type H2StreamHandler } from '../../../sidecar/h2/client.js';
-import { encodeField, encodedBound } from '../../../sidecar/h2/hpack.js';
 
 interface Result {
   status?: number;
@@ -201,23 +201,6 @@ describe('HTTP/2 client against node:http2 (nghttp2)', () => {
 
 // --- a scripted server for what nghttp2 would never send ---
 
-function fr(type: number, flags: number, id: number, payload: Buffer = Buffer.alloc(0)): Buffer {
-  const h = Buffer.alloc(9);
-  h.writeUIntBE(payload.length, 0, 3);
-  h[3] = type;
-  h[4] = flags;
-  h.writeUInt32BE(id, 5);
-  return Buffer.concat([h, payload]);
-}
-function block(list: string[]): Buffer {
-  let size = 0;
-  for (let i = 0; i < list.length; i += 2) size += encodedBound(list[i]!, list[i + 1]!);
-  const b = Buffer.alloc(size);
-  let at = 0;
-  for (let i = 0; i < list.length; i += 2) at = encodeField(b, at, list[i]!, list[i + 1]!);
-  return b.subarray(0, at);
-}
-const SETTINGS = fr(4, 0, 0);
 const HEAD_OK = (id: number, flags = 4) => fr(1, flags, id, block([':status', '200']));
 
 /** A server that, once the client's first HEADERS arrived, writes `frames(streamId)`; it records the frames it got. */

@@ -6,9 +6,9 @@
 import http2 from 'node:http2';
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
+import { PREFACE, SETTINGS, block, fr } from '../../harness/h2-frames.js';
 import { H2ServerSession, type H2ServerStream } from '../../../sidecar/h2/server.js';
 import { H2Downstream } from '../../../sidecar/http/downstream.js';
-import { encodeField, encodedBound } from '../../../sidecar/h2/hpack.js';
 
 const cleanup: (() => void)[] = [];
 afterEach(() => {
@@ -202,24 +202,6 @@ describe('HTTP/2 server side against node:http2 (nghttp2) clients', () => {
 
 // --- a scripted client for what nghttp2 would never send ---
 
-function fr(type: number, flags: number, id: number, payload: Buffer = Buffer.alloc(0)): Buffer {
-  const h = Buffer.alloc(9);
-  h.writeUIntBE(payload.length, 0, 3);
-  h[3] = type;
-  h[4] = flags;
-  h.writeUInt32BE(id, 5);
-  return Buffer.concat([h, payload]);
-}
-function block(list: string[]): Buffer {
-  let size = 0;
-  for (let i = 0; i < list.length; i += 2) size += encodedBound(list[i]!, list[i + 1]!);
-  const b = Buffer.alloc(size);
-  let at = 0;
-  for (let i = 0; i < list.length; i += 2) at = encodeField(b, at, list[i]!, list[i + 1]!);
-  return b.subarray(0, at);
-}
-const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
-const SETTINGS = fr(4, 0, 0);
 const GET = (path = '/') => [':method', 'GET', ':scheme', 'http', ':authority', 'x', ':path', path];
 const req = (id: number, list = GET(), flags = 5) => fr(1, flags, id, block(list));
 

@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { HpackDecoder, HpackEncoder, HpackError, blockBound, encodeField, encodedBound, huffmanCode, huffmanDecode, huffmanEncode, huffmanLength } from '../../../../sidecar/h2/hpack.js';
+import { HpackDecoder, HpackEncoder, HpackError, blockBound, huffmanCode, huffmanDecode, huffmanEncode, huffmanLength } from '../../../../sidecar/h2/hpack.js';
+import { block } from '../../../harness/h2-frames.js';
 
 const hex = (s: string): Buffer => Buffer.from(s.replace(/\s+/g, ''), 'hex');
 
@@ -10,14 +11,8 @@ function decode(d: HpackDecoder, block: Buffer, max = 1 << 20): string[] {
   return out;
 }
 
-function encode(list: string[]): Buffer {
-  let size = 0;
-  for (let i = 0; i < list.length; i += 2) size += encodedBound(list[i]!, list[i + 1]!);
-  const b = Buffer.alloc(size);
-  let at = 0;
-  for (let i = 0; i < list.length; i += 2) at = encodeField(b, at, list[i]!, list[i + 1]!);
-  return b.subarray(0, at);
-}
+/** The stateless encoder (encodeField): static indexes and plain literals. */
+const encode = block;
 
 describe('HPACK Huffman code (RFC 7541 Appendix B)', () => {
   it('derives the canonical code: spot values from the table', () => {
