@@ -61,6 +61,7 @@ describe('sidecar proxying (A -> sidecar A -> sidecar B -> app B)', () => {
   let a: SidecarProc;
   let orders: Instance;
   let greeter: Instance;
+  let web: Instance;
   let grpcClient: grpc.Client;
 
   beforeAll(async () => {
@@ -68,20 +69,22 @@ describe('sidecar proxying (A -> sidecar A -> sidecar B -> app B)', () => {
     const f = join(tempDir(), 'mesh.yaml');
     writeFileSync(f, MESH);
     expect((await weft(['apply', '-f', f], { cp })).code).toBe(0);
-    [orders, greeter, a] = await Promise.all([
+    [orders, greeter, web] = await Promise.all([
       startInstance(cp.xdsPort, 'http', 'orders', 'orders-1'),
       // No --app-protocol: the sidecar's default (auto) speaks h2c to the app because the Service's port is grpc.
       startInstance(cp.xdsPort, 'grpc', 'greeter', 'greeter-1', { appProtocol: 'auto' }),
       // web has an app of its own: its /ready (checked below) needs the app port listening.
-      startInstance(cp.xdsPort, 'http', 'web', 'web-1').then((i) => i.sidecar),
+      startInstance(cp.xdsPort, 'http', 'web', 'web-1'),
     ]);
+    a = web.sidecar;
     await waitForHosts(a, 'outbound|8080||orders.default', 1);
     await waitForHosts(a, 'outbound|50051||greeter.default', 1);
     grpcClient = new grpc.Client(`127.0.0.1:${a.outboundPort}`, grpc.credentials.createInsecure(), { 'grpc.default_authority': 'greeter' });
   });
   afterAll(async () => {
     grpcClient?.close();
-    await Promise.all([a?.kill('SIGKILL'), orders?.kill(), greeter?.kill(), cp?.kill()]);
+    // web's app too: it outlived the suite when only its sidecar was kept.
+    await Promise.all([web?.kill('SIGKILL'), orders?.kill(), greeter?.kill(), cp?.kill()]);
   });
 
   it('forwards HTTP/1.1 with Host routing, x-forwarded-*, x-request-id, and without hop-by-hop headers', async () => {
