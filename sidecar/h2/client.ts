@@ -25,7 +25,7 @@
  */
 import type { Socket } from 'node:net';
 import { H2Endpoint, SendQueue, h2CodeName, h2Err, type SendingStream } from './connection.js';
-import { DEFAULT_WINDOW, H2Error, MAX_WINDOW, PREFACE, Setting } from './frames.js';
+import { DEFAULT_WINDOW, H2Error, MAX_WINDOW, PREFACE, Setting, fieldError } from './frames.js';
 
 export type H2FailureKind = 'connect' | 'refused' | 'reset' | 'protocol';
 
@@ -56,9 +56,6 @@ const CONN_WINDOW = 8 << 20;
 /** A header block (HEADERS + CONTINUATION) larger than this ends the connection (CONTINUATION floods). */
 const MAX_HEADER_BLOCK = 256 * 1024;
 
-const TOKEN_LOWER = /^[a-z0-9!#$%&'*+\-.^_`|~]+$/;
-const BAD_VALUE = /[\0\r\n]/;
-const CONNECTION_SPECIFIC = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade']);
 /** One request/response exchange on a session. */
 export class H2ClientStream implements SendingStream {
   id = 0;
@@ -220,7 +217,7 @@ export class H2ClientStream implements SendingStream {
           continue;
         }
         regular = true;
-        const bad = checkField(n, v);
+        const bad = fieldError(n, v);
         if (bad) return bad;
         if (n === 'content-length') {
           if (!/^[0-9]{1,15}$/.test(v) || (this.#expectLength >= 0 && this.#expectLength !== Number(v))) return 'invalid content-length';
@@ -248,7 +245,7 @@ export class H2ClientStream implements SendingStream {
     if (!endStream) return 'HEADERS in the middle of a response body';
     for (let i = 0; i < list.length; i += 2) {
       if (list[i]!.charCodeAt(0) === 58) return 'pseudo-header in trailers';
-      const bad = checkField(list[i]!, list[i + 1]!);
+      const bad = fieldError(list[i]!, list[i + 1]!);
       if (bad) return bad;
     }
     if (this.#expectLength >= 0 && this.#received !== this.#expectLength) return 'body shorter than its content-length';
@@ -334,13 +331,6 @@ export class H2ClientStream implements SendingStream {
     const kind = code === H2Error.REFUSED_STREAM ? 'refused' : 'reset';
     this.fail(kind, h2Err(`upstream reset the stream (${h2CodeName(code)})`, code === H2Error.REFUSED_STREAM ? 'ERR_HTTP2_REFUSED_STREAM' : 'ERR_HTTP2_STREAM_ERROR'), code);
   }
-}
-
-function checkField(n: string, v: string): string | undefined {
-  if (!TOKEN_LOWER.test(n)) return `invalid header name ${JSON.stringify(n)}`;
-  if (BAD_VALUE.test(v)) return `invalid value in header ${n}`;
-  if (CONNECTION_SPECIFIC.has(n) || (n === 'te' && v !== 'trailers')) return `connection-specific header ${n}`;
-  return undefined;
 }
 
 /** One HTTP/2 connection to an upstream host. */

@@ -77,3 +77,18 @@ export function u32(v: number): Buffer {
   b.writeUInt32BE(v >>> 0, 0);
   return b;
 }
+
+/** A field name HTTP/2 allows: a lowercase token (RFC 9113 8.2.1). */
+export const LOWER_TOKEN = /^[a-z0-9!#$%&'*+\-.^_`|~]+$/;
+/** Octets no field value may carry. */
+export const BAD_FIELD_VALUE = /[\0\r\n]/;
+/** Connection-specific fields, malformed in HTTP/2 (RFC 9113 8.2.2); `te` is allowed only as `trailers`. */
+export const CONNECTION_SPECIFIC = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade']);
+
+/** Why a received regular field makes a message malformed (RFC 9113 8.2), or undefined. */
+export function fieldError(n: string, v: string): string | undefined {
+  if (!LOWER_TOKEN.test(n)) return `invalid header name ${JSON.stringify(n)}`;
+  if (BAD_FIELD_VALUE.test(v)) return `invalid value in header ${n}`;
+  if (CONNECTION_SPECIFIC.has(n) || (n === 'te' && v !== 'trailers')) return `connection-specific header ${n}`;
+  return undefined;
+}

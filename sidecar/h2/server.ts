@@ -25,7 +25,7 @@
 import type { Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import { H2Endpoint, SendQueue, h2Err, type SendingStream } from './connection.js';
-import { Frame, H2Error, PREFACE, Setting } from './frames.js';
+import { BAD_FIELD_VALUE, Frame, H2Error, LOWER_TOKEN, PREFACE, Setting, fieldError } from './frames.js';
 
 /** Response headers as the sidecar builds them (downstream.ts's ResponseHeaders). */
 export type H2ResponseHeaders = Record<string, string | string[] | number | undefined>;
@@ -42,9 +42,6 @@ export interface H2ServerOptions {
 
 const STREAM_WINDOW = 256 * 1024;
 const CONN_WINDOW = 1 << 20;
-const TOKEN_LOWER = /^[a-z0-9!#$%&'*+\-.^_`|~]+$/;
-const BAD_VALUE = /[\0\r\n]/;
-const CONNECTION_SPECIFIC = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade']);
 /** Headers a response never carries over HTTP/2 (dropped, as node:http2 refuses them). */
 const RESPONSE_DROP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'http2-settings']);
 
@@ -309,14 +306,14 @@ function fields(h: H2ResponseHeaders): string[] {
   for (const k in h) {
     const v = h[k];
     if (v === undefined || k.charCodeAt(0) === 58) continue;
-    const n = TOKEN_LOWER.test(k) ? k : k.toLowerCase();
-    if (RESPONSE_DROP.has(n) || !TOKEN_LOWER.test(n)) continue;
+    const n = LOWER_TOKEN.test(k) ? k : k.toLowerCase();
+    if (RESPONSE_DROP.has(n) || !LOWER_TOKEN.test(n)) continue;
     if (typeof v === 'object') {
-      for (const x of v) if (!BAD_VALUE.test(x)) out.push(n, x);
+      for (const x of v) if (!BAD_FIELD_VALUE.test(x)) out.push(n, x);
       continue;
     }
     const s = typeof v === 'number' ? String(v) : v;
-    if (!BAD_VALUE.test(s)) out.push(n, s);
+    if (!BAD_FIELD_VALUE.test(s)) out.push(n, s);
   }
   return out;
 }
@@ -353,13 +350,12 @@ function requestHead(list: string[], fits: boolean): RequestHead | string {
       else if (n === ':authority' && authority === undefined) authority = v;
       else if (n === ':path' && path === undefined) path = v;
       else return `invalid or repeated pseudo-header ${n}`;
-      if (BAD_VALUE.test(v)) return `invalid value in ${n}`;
+      if (BAD_FIELD_VALUE.test(v)) return `invalid value in ${n}`;
       continue;
     }
     regular = true;
-    if (!TOKEN_LOWER.test(n)) return `invalid header name ${JSON.stringify(n)}`;
-    if (BAD_VALUE.test(v)) return `invalid value in header ${n}`;
-    if (CONNECTION_SPECIFIC.has(n) || (n === 'te' && v !== 'trailers')) return `connection-specific header ${n}`;
+    const bad = fieldError(n, v);
+    if (bad) return bad;
     if (n === 'content-length') {
       if (!/^[0-9]{1,15}$/.test(v) || (contentLength >= 0 && contentLength !== Number(v))) return 'invalid content-length';
       contentLength = Number(v);

@@ -10,7 +10,7 @@ import type { UpstreamCluster } from '../upstream/cluster.js';
 import type { H1Call, H1FailureKind, H1Handler } from '../upstream/h1-pool.js';
 import type { ReplayableBody } from './body.js';
 import type { ResponseHeaders } from './downstream.js';
-import { fromPairs, fromRaw, h2RequestHeaders } from './headers.js';
+import { fromRaw, h2RequestHeaders } from './headers.js';
 
 /** Why an attempt failed before a response was committed. */
 export const enum Failure {
@@ -129,7 +129,7 @@ export class H2Attempt implements Attempt, H2StreamHandler {
   }
 
   onHead(status: number, headers: string[], end: boolean): void {
-    this.ex.onHead(this, status, fromPairs(headers), end);
+    this.ex.onHead(this, status, fromRaw(headers), end);
   }
 
   onData(chunk: Buffer): boolean {
@@ -137,7 +137,7 @@ export class H2Attempt implements Attempt, H2StreamHandler {
   }
 
   onEnd(trailers: string[] | undefined): void {
-    this.ex.onEnd(this, trailers ? fromPairs(trailers) : undefined);
+    this.ex.onEnd(this, trailers ? fromRaw(trailers) : undefined);
   }
 
   onFailure(kind: H2FailureKind, err: Error): void {

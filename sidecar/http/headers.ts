@@ -7,6 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import { HeaderValueOption_HeaderAppendAction as Append } from '../../proto/gen/envoy/config/core/v3/base_pb.js';
 import type { HeaderOp } from '../routing/route-table.js';
+import { BAD_FIELD_VALUE, CONNECTION_SPECIFIC, LOWER_TOKEN } from '../h2/frames.js';
 import type { RequestHead, RequestInfo, ResponseHeaders } from './filter.js';
 
 const HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'expect', 'host', 'http2-settings', 'trailer']);
@@ -85,9 +86,6 @@ function applyOps(out: string[], ops: readonly HeaderOp[]): void {
 
 /** The flat list as an HTTP/2 header object with pseudo-headers; `host` becomes `:authority`. */
 /** Headers an HTTP/2 request must not carry (RFC 9113 8.2.2); `te` only as `trailers`. */
-const H2_CONNECTION_SPECIFIC = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'http2-settings']);
-const H2_NAME = /^[a-z0-9!#$%&'*+\-.^_`|~]+$/;
-const BAD_H2_VALUE = /[\0\r\n]/;
 
 /**
  * Flat request headers ([name, value, ...], `host` for the authority) as an HTTP/2 header list:
@@ -98,17 +96,17 @@ export function h2RequestHeaders(flat: string[], method: string, path: string, d
   let authority = defaultAuthority;
   for (let i = 0; i < flat.length; i += 2) if (flat[i] === 'host') authority = flat[i + 1]!;
   const out = [':method', method, ':scheme', 'http', ':authority', authority, ':path', path];
-  if (BAD_H2_VALUE.test(path) || BAD_H2_VALUE.test(authority)) return 'invalid character in the request target';
+  if (BAD_FIELD_VALUE.test(path) || BAD_FIELD_VALUE.test(authority)) return 'invalid character in the request target';
   for (let i = 0; i < flat.length; i += 2) {
     let n = flat[i]!;
     const v = flat[i + 1]!;
-    if (n === 'host' || H2_CONNECTION_SPECIFIC.has(n)) continue;
-    if (!H2_NAME.test(n)) {
+    if (n === 'host' || n === 'http2-settings' || CONNECTION_SPECIFIC.has(n)) continue;
+    if (!LOWER_TOKEN.test(n)) {
       n = n.toLowerCase();
-      if (!H2_NAME.test(n)) return `invalid header name ${JSON.stringify(n)}`;
+      if (!LOWER_TOKEN.test(n)) return `invalid header name ${JSON.stringify(n)}`;
     }
     if (n === 'te' && v !== 'trailers') continue;
-    if (BAD_H2_VALUE.test(v)) return `invalid character in header ${JSON.stringify(n)}`;
+    if (BAD_FIELD_VALUE.test(v)) return `invalid character in header ${JSON.stringify(n)}`;
     out.push(n, v);
   }
   return out;
@@ -129,17 +127,6 @@ export function fromRaw(raw: Buffer[] | string[] | null): ResponseHeaders {
     const n = raw[i]!.toString('latin1').toLowerCase();
     if (RESPONSE_HOP.has(n)) continue;
     addTo(h, n, raw[i + 1]!.toString('latin1'));
-  }
-  return h;
-}
-
-/** HTTP/2 response headers or trailers ([name, value, ...], no pseudo-headers) as an object, hop-by-hop dropped. */
-export function fromPairs(list: string[]): ResponseHeaders {
-  const h: Record<string, string | string[]> = {};
-  for (let i = 0; i < list.length; i += 2) {
-    const n = list[i]!;
-    if (RESPONSE_HOP.has(n)) continue;
-    addTo(h, n, list[i + 1]!);
   }
   return h;
 }
