@@ -360,16 +360,54 @@ export interface Instance {
   kill(signal?: NodeJS.Signals): Promise<void>;
 }
 
-export async function startInstance(xdsPort: number, kind: 'http' | 'grpc', service: string, name: string, o: Partial<SidecarOptions> & { appEnv?: NodeJS.ProcessEnv } = {}): Promise<Instance> {
+/**
+ * Resolves once the sidecar's admin `/ready` answers 200: its outbound and inbound listeners have
+ * their routes, its certificate arrived and its app port accepts connections. Before that its
+ * listeners answer `503 NOT_READY`, so a test that sends to an instance right after its ready
+ * line races the first xDS push. Throws with the last `/ready` answer after `timeoutMs`.
+ */
+export async function waitSidecarReady(s: SidecarProc, timeoutMs = 30_000): Promise<void> {
+  let last = '';
+  try {
+    await eventually(async () => {
+      const r = await fetch(`${s.admin}/ready`);
+      last = `${r.status} ${(await r.text()).trim()}`;
+      return r.status === 200;
+    }, timeoutMs, 25);
+  } catch (e) {
+    throw new Error(`sidecar ${s.id} not ready in ${timeoutMs} ms (last /ready: ${last || (e as Error).message})`);
+  }
+}
+
+/**
+ * Starts an app and its sidecar; resolves once the sidecar is ready (`waitSidecarReady`), unless
+ * `ready: false` (a test that looks at the time before config arrives).
+ */
+export async function startInstance(xdsPort: number, kind: 'http' | 'grpc', service: string, name: string, o: Partial<SidecarOptions> & { appEnv?: NodeJS.ProcessEnv; ready?: boolean } = {}): Promise<Instance> {
   const app = await startApp(kind, name, o.appEnv);
-  const sidecar = await startSidecar(xdsPort, { service, appPort: app.port, appProtocol: kind === 'grpc' ? 'grpc' : 'http', ...o });
-  return {
+  let sidecar: SidecarProc;
+  try {
+    sidecar = await startSidecar(xdsPort, { service, appPort: app.port, appProtocol: kind === 'grpc' ? 'grpc' : 'http', ...o });
+  } catch (e) {
+    await app.kill('SIGKILL');
+    throw e;
+  }
+  const inst: Instance = {
     app,
     sidecar,
     async kill(signal = 'SIGKILL') {
       await Promise.all([sidecar.kill(signal), app.kill(signal)]);
     },
   };
+  if (o.ready !== false) {
+    try {
+      await waitSidecarReady(sidecar);
+    } catch (e) {
+      await inst.kill();
+      throw e;
+    }
+  }
+  return inst;
 }
 
 export interface LoadResult {
