@@ -24,7 +24,7 @@
  * Every failure reaches the stream's handler once, as connect / refused / reset / protocol.
  */
 import type { Socket } from 'node:net';
-import { H2Endpoint, SendQueue, h2CodeName, h2Err, type SendingStream } from './connection.js';
+import { H2Endpoint, IdleTimer, SendQueue, h2CodeName, h2Err, type SendingStream } from './connection.js';
 import { DEFAULT_WINDOW, H2Error, MAX_WINDOW, PREFACE, Setting, fieldError } from './frames.js';
 
 export type H2FailureKind = 'connect' | 'refused' | 'reset' | 'protocol';
@@ -341,8 +341,7 @@ export class H2ClientSession extends H2Endpoint<H2ClientStream> {
   #waiting: H2ClientStream[] = [];
   #nextId = 1;
   #connectTimer: NodeJS.Timeout | undefined;
-  #idleTimer: NodeJS.Timeout | undefined;
-  #idleSince = Date.now();
+  readonly #idle: IdleTimer;
   /** The session takes no new streams any more (GOAWAY, an error, closed): the pool opens another. */
   onUnusable: (() => void) | undefined;
 
@@ -355,6 +354,7 @@ export class H2ClientSession extends H2Endpoint<H2ClientStream> {
       settings: [[Setting.ENABLE_PUSH, 0]],
     });
     this.#o = o;
+    this.#idle = new IdleTimer(o.idleTimeoutMs, () => this.dead || this.streams.size > 0 || this.#waiting.length > 0, () => this.close());
     this.#connectTimer = setTimeout(() => socket.destroy(h2Err('connect timeout', 'UND_ERR_CONNECT_TIMEOUT')), o.connectTimeoutMs);
     socket.once(ready, () => {
       clearTimeout(this.#connectTimer);
@@ -370,7 +370,7 @@ export class H2ClientSession extends H2Endpoint<H2ClientStream> {
     socket.unref();
     this.send(PREFACE);
     this.sendSettings();
-    this.#armIdle();
+    this.#idle.arm();
   }
 
   /** Whether new streams can go on this session. */
@@ -397,7 +397,7 @@ export class H2ClientSession extends H2Endpoint<H2ClientStream> {
       queueMicrotask(() => s.fail('refused', h2Err('the upstream connection is closing', 'ERR_HTTP2_GOAWAY_SESSION'), H2Error.REFUSED_STREAM));
       return s;
     }
-    this.#disarmIdle();
+    this.#idle.disarm();
     if (this.streams.size < this.peerMaxConcurrent) this.#open(s);
     else this.#waiting.push(s);
     return s;
@@ -425,9 +425,9 @@ export class H2ClientSession extends H2Endpoint<H2ClientStream> {
     this.blocked.delete(s);
     this.#openWaiting();
     if (this.streams.size === 0) {
-      this.#idleSince = Date.now();
+      this.#idle.touch();
       if (this.#goingAway) this.#shutdown();
-      else this.#armIdle();
+      else this.#idle.arm();
     }
   }
 
@@ -448,7 +448,7 @@ export class H2ClientSession extends H2Endpoint<H2ClientStream> {
     this.sendGoaway(0, H2Error.NO_ERROR);
     this.flush();
     this.dead = true;
-    this.#disarmIdle();
+    this.#idle.disarm();
     this.socket.end();
   }
 
@@ -456,23 +456,6 @@ export class H2ClientSession extends H2Endpoint<H2ClientStream> {
     if (this.#goingAway) return;
     this.#goingAway = true;
     this.onUnusable?.();
-  }
-
-  #armIdle(): void {
-    if (this.#idleTimer || this.dead) return;
-    const wait = Math.max(1, this.#o.idleTimeoutMs - (Date.now() - this.#idleSince));
-    this.#idleTimer = setTimeout(() => {
-      this.#idleTimer = undefined;
-      if (this.streams.size > 0 || this.#waiting.length > 0) return;
-      if (Date.now() - this.#idleSince >= this.#o.idleTimeoutMs) this.close();
-      else this.#armIdle();
-    }, wait);
-    this.#idleTimer.unref();
-  }
-
-  #disarmIdle(): void {
-    if (this.#idleTimer) clearTimeout(this.#idleTimer);
-    this.#idleTimer = undefined;
   }
 
   // --- what the connection hands to the client side ---
@@ -554,7 +537,7 @@ export class H2ClientSession extends H2Endpoint<H2ClientStream> {
   #fail(kind: H2FailureKind, err: Error, code: number): void {
     this.#unusable();
     this.dead = true;
-    this.#disarmIdle();
+    this.#idle.disarm();
     clearTimeout(this.#connectTimer);
     const streams = [...this.streams.values()];
     this.streams.clear();

@@ -55,6 +55,43 @@ export class SendQueue {
 
 const CODE_NAMES = ['NO_ERROR', 'PROTOCOL_ERROR', 'INTERNAL_ERROR', 'FLOW_CONTROL_ERROR', 'SETTINGS_TIMEOUT', 'STREAM_CLOSED', 'FRAME_SIZE_ERROR', 'REFUSED_STREAM', 'CANCEL', 'COMPRESSION_ERROR', 'CONNECT_ERROR', 'ENHANCE_YOUR_CALM', 'INADEQUATE_SECURITY', 'HTTP_1_1_REQUIRED'];
 
+/**
+ * The idle close both ends share: `onIdle` runs once `busy()` has been false for `ms` since the
+ * last `touch()` (the last stream's end). A timer that fires early re-arms for the rest; it is
+ * unref'd (never keeps the process alive). `ms` 0: never.
+ */
+export class IdleTimer {
+  #timer: NodeJS.Timeout | undefined;
+  #since = Date.now();
+
+  constructor(
+    public ms: number,
+    private readonly busy: () => boolean,
+    public onIdle: () => void,
+  ) {}
+
+  /** The last stream ended now: the idle time counts from here. */
+  touch(): void {
+    this.#since = Date.now();
+  }
+
+  arm(): void {
+    if (this.#timer || this.ms === 0 || this.busy()) return;
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      if (this.busy()) return;
+      if (Date.now() - this.#since < this.ms) return this.arm();
+      this.onIdle();
+    }, Math.max(1, this.ms - (Date.now() - this.#since)));
+    this.#timer.unref();
+  }
+
+  disarm(): void {
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+}
+
 export function h2CodeName(code: number): string {
   return CODE_NAMES[code] ?? `0x${code.toString(16)}`;
 }

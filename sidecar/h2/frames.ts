@@ -84,6 +84,8 @@ export const LOWER_TOKEN = /^[a-z0-9!#$%&'*+\-.^_`|~]+$/;
 export const BAD_FIELD_VALUE = /[\0\r\n]/;
 /** Connection-specific fields, malformed in HTTP/2 (RFC 9113 8.2.2); `te` is allowed only as `trailers`. */
 export const CONNECTION_SPECIFIC = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade']);
+/** Fields a response never carries over HTTP/2, or from an h2 upstream to any downstream: the connection-specific ones, te and http2-settings. */
+export const RESPONSE_HOP = new Set([...CONNECTION_SPECIFIC, 'te', 'http2-settings']);
 
 /** Why a received regular field makes a message malformed (RFC 9113 8.2), or undefined. */
 export function fieldError(n: string, v: string): string | undefined {

@@ -24,8 +24,8 @@
  */
 import type { Socket } from 'node:net';
 import { Readable } from 'node:stream';
-import { H2Endpoint, SendQueue, h2Err, type SendingStream } from './connection.js';
-import { BAD_FIELD_VALUE, Frame, H2Error, LOWER_TOKEN, PREFACE, Setting, fieldError } from './frames.js';
+import { H2Endpoint, IdleTimer, SendQueue, h2Err, type SendingStream } from './connection.js';
+import { BAD_FIELD_VALUE, Frame, H2Error, LOWER_TOKEN, PREFACE, RESPONSE_HOP, Setting, fieldError } from './frames.js';
 
 /** Response headers as the sidecar builds them (downstream.ts's ResponseHeaders). */
 export type H2ResponseHeaders = Record<string, string | string[] | number | undefined>;
@@ -42,8 +42,6 @@ export interface H2ServerOptions {
 
 const STREAM_WINDOW = 256 * 1024;
 const CONN_WINDOW = 1 << 20;
-/** Headers a response never carries over HTTP/2 (dropped, as node:http2 refuses them). */
-const RESPONSE_DROP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'http2-settings']);
 
 /** A token bucket: `burst` events at once, `perSecond` after that. */
 class Bucket {
@@ -307,7 +305,7 @@ function fields(h: H2ResponseHeaders): string[] {
     const v = h[k];
     if (v === undefined || k.charCodeAt(0) === 58) continue;
     const n = LOWER_TOKEN.test(k) ? k : k.toLowerCase();
-    if (RESPONSE_DROP.has(n) || !LOWER_TOKEN.test(n)) continue;
+    if (RESPONSE_HOP.has(n) || !LOWER_TOKEN.test(n)) continue;
     if (typeof v === 'object') {
       for (const x of v) if (!BAD_FIELD_VALUE.test(x)) out.push(n, x);
       continue;
@@ -378,10 +376,7 @@ export class H2ServerSession extends H2Endpoint<H2ServerStream> {
   #goaway = false;
   readonly #resets = new Bucket(1000, 33);
   readonly #empty = new Bucket(1000, 100);
-  #idleMs = 0;
-  #idleTimer: NodeJS.Timeout | undefined;
-  #idleSince = Date.now();
-  #onIdle: (() => void) | undefined;
+  readonly #idle = new IdleTimer(0, () => this.dead || this.streams.size > 0, () => undefined);
   /** The connection closed. */
   onClose: (() => void) | undefined;
 
@@ -411,10 +406,13 @@ export class H2ServerSession extends H2Endpoint<H2ServerStream> {
 
   /** Closes the connection after `ms` without a stream in flight (0: never); `onIdle` is told first. */
   setIdleTimeout(ms: number, onIdle: () => void): void {
-    this.#idleMs = ms;
-    this.#onIdle = onIdle;
-    this.#disarmIdle();
-    if (this.streams.size === 0) this.#armIdle();
+    this.#idle.disarm();
+    this.#idle.ms = ms;
+    this.#idle.onIdle = () => {
+      onIdle();
+      this.goaway();
+    };
+    this.#idle.arm();
   }
 
   /** Draining: GOAWAY (streams in flight finish; new ones are refused); the connection closes once idle. */
@@ -434,26 +432,8 @@ export class H2ServerSession extends H2Endpoint<H2ServerStream> {
     if (this.dead) return;
     this.flush();
     this.dead = true;
-    this.#disarmIdle();
+    this.#idle.disarm();
     this.socket.end();
-  }
-
-  #armIdle(): void {
-    if (this.#idleTimer || this.dead || this.#idleMs === 0) return;
-    const wait = Math.max(1, this.#idleMs - (Date.now() - this.#idleSince));
-    this.#idleTimer = setTimeout(() => {
-      this.#idleTimer = undefined;
-      if (this.streams.size > 0 || this.dead) return;
-      if (Date.now() - this.#idleSince < this.#idleMs) return this.#armIdle();
-      this.#onIdle?.();
-      this.goaway();
-    }, wait);
-    this.#idleTimer.unref();
-  }
-
-  #disarmIdle(): void {
-    if (this.#idleTimer) clearTimeout(this.#idleTimer);
-    this.#idleTimer = undefined;
   }
 
   /**
@@ -468,9 +448,9 @@ export class H2ServerSession extends H2Endpoint<H2ServerStream> {
     s.closed(gone, err ?? (gone ? h2Err('the stream was reset', 'ERR_HTTP2_STREAM_ERROR') : undefined));
     this.#o.onStreamClose(s);
     if (this.streams.size === 0) {
-      this.#idleSince = Date.now();
+      this.#idle.touch();
       if (this.#goaway) this.#end();
-      else this.#armIdle();
+      else this.#idle.arm();
     }
   }
 
@@ -538,7 +518,7 @@ export class H2ServerSession extends H2Endpoint<H2ServerStream> {
     }
     const st = new H2ServerStream(this, id, head, endStream, this.peerInitialWindow);
     this.streams.set(id, st);
-    this.#disarmIdle();
+    this.#idle.disarm();
     this.#o.onStream(st);
   }
 
@@ -576,7 +556,7 @@ export class H2ServerSession extends H2Endpoint<H2ServerStream> {
   }
 
   protected failAll(err: Error): void {
-    this.#disarmIdle();
+    this.#idle.disarm();
     const all = [...this.streams.values()];
     this.streams.clear();
     this.blocked.clear();

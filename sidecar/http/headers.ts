@@ -7,11 +7,10 @@
 import { randomUUID } from 'node:crypto';
 import { HeaderValueOption_HeaderAppendAction as Append } from '../../proto/gen/envoy/config/core/v3/base_pb.js';
 import type { HeaderOp } from '../routing/route-table.js';
-import { BAD_FIELD_VALUE, CONNECTION_SPECIFIC, LOWER_TOKEN } from '../h2/frames.js';
+import { BAD_FIELD_VALUE, CONNECTION_SPECIFIC, LOWER_TOKEN, RESPONSE_HOP } from '../h2/frames.js';
 import type { RequestHead, RequestInfo, ResponseHeaders } from './filter.js';
 
 const HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'expect', 'host', 'http2-settings', 'trailer']);
-const RESPONSE_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'http2-settings']);
 const REQUEST_ID = /^[\x21-\x7e]{1,128}$/;
 
 function connectionTokens(v: string | undefined): Set<string> | undefined {
