@@ -56,15 +56,36 @@ const BAD_VALUE = /[\r\n\0]/;
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const BAD_TARGET = /[\x00-\x20\x7f]/;
 
+// Flags that a rare path sets (an abort, a close) share a field with flags the common path sets
+// (an answer, a connect): V8 treats a field written once as constant and deoptimizes every
+// function compiled on that assumption when it first changes. A separate `aborted` or `dead`
+// field first changed when the first clients went away under load, and recompiling the pool's
+// hot path then stalled the event loop for ~1.5 s (docs/benchmarks.md, "Fixed-rate tail").
+const FINISHED = 1;
+const ABORTED = 2;
+const CONNECTED = 1;
+const DEAD = 2;
+
 /** One request's place in the pool: queued, then on a connection. */
 export class H1Call {
   conn: H1Conn | undefined;
-  aborted = false;
-  finished = false;
+  /** FINISHED (answered, or failed and told) | ABORTED (given up by the caller). */
+  #flags = 0;
   constructor(
     readonly req: H1Request,
     readonly handler: H1Handler,
   ) {}
+
+  get finished(): boolean {
+    return (this.#flags & FINISHED) !== 0;
+  }
+  get aborted(): boolean {
+    return (this.#flags & ABORTED) !== 0;
+  }
+  /** The exchange is over (answered, or failed with the handler told). */
+  finish(): void {
+    this.#flags |= FINISHED;
+  }
 
   pause(): void {
     this.conn?.socket.pause();
@@ -74,8 +95,8 @@ export class H1Call {
   }
   /** Gives the request up: a queued one is skipped, one on a connection closes it. */
   abort(): void {
-    if (this.aborted || this.finished) return;
-    this.aborted = true;
+    if (this.#flags !== 0) return;
+    this.#flags |= ABORTED;
     this.conn?.destroy();
   }
 }
@@ -84,14 +105,14 @@ class H1Conn {
   readonly socket: Socket;
   readonly #pool: H1Pool;
   readonly #parser: NativeParser;
-  #connected = false;
+  /** CONNECTED | DEAD (see FINISHED above for why one field). */
+  #flags = 0;
   #call: H1Call | undefined;
   #raw: string[] = [];
   #status = 0;
   #keepAlive = false;
   #skipBody = false;
   #bodySent = false;
-  #dead = false;
   #connectTimer: NodeJS.Timeout | undefined;
   idleSince = 0;
   /** Idle limit for this connection (the server may shorten the cluster's). */
@@ -107,7 +128,7 @@ class H1Conn {
     this.#connectTimer = setTimeout(() => socket.destroy(Object.assign(new Error('connect timeout'), { code: 'UND_ERR_CONNECT_TIMEOUT' })), o.connectTimeoutMs);
     socket.once(ready, () => {
       clearTimeout(this.#connectTimer);
-      this.#connected = true;
+      this.#flags |= CONNECTED;
       if (this.#call) this.#write(this.#call);
     });
     const p = (this.#parser = new HTTPParser());
@@ -127,15 +148,19 @@ class H1Conn {
       if (this.#call) this.#parser.finish();
       this.#fail(Object.assign(new Error('upstream closed the connection'), { code: 'UND_ERR_SOCKET' }), 'reset');
     });
-    socket.on('error', (e: Error) => this.#fail(e, this.#connected ? 'reset' : 'connect'));
+    socket.on('error', (e: Error) => this.#fail(e, this.#connected() ? 'reset' : 'connect'));
     socket.on('close', () => {
-      this.#fail(Object.assign(new Error('upstream closed the connection'), { code: 'UND_ERR_SOCKET' }), this.#connected ? 'reset' : 'connect');
+      this.#fail(Object.assign(new Error('upstream closed the connection'), { code: 'UND_ERR_SOCKET' }), this.#connected() ? 'reset' : 'connect');
       this.#parser.close();
     });
   }
 
+  #connected(): boolean {
+    return (this.#flags & CONNECTED) !== 0;
+  }
+
   get dead(): boolean {
-    return this.#dead;
+    return (this.#flags & DEAD) !== 0;
   }
 
   assign(call: H1Call): void {
@@ -144,7 +169,7 @@ class H1Conn {
     this.#status = 0;
     this.#skipBody = call.req.method === 'HEAD';
     this.#bodySent = false;
-    if (this.#connected) this.#write(call);
+    if (this.#connected()) this.#write(call);
   }
 
   #write(call: H1Call): void {
@@ -180,12 +205,12 @@ class H1Conn {
     const s = this.socket;
     try {
       for await (const chunk of body) {
-        if (call.aborted || this.#dead || this.#call !== call) return;
+        if (call.aborted || this.dead || this.#call !== call) return;
         if (chunk.length === 0) continue;
         const ok = chunked ? (s.write(`${chunk.length.toString(16)}\r\n`, 'latin1'), s.write(chunk), s.write('\r\n', 'latin1')) : s.write(chunk);
         if (!ok) await new Promise<void>((res) => (s.once('drain', res), s.once('close', res)));
       }
-      if (call.aborted || this.#dead || this.#call !== call) return;
+      if (call.aborted || this.dead || this.#call !== call) return;
       if (chunked) s.write('0\r\n\r\n', 'latin1');
       this.#bodySent = true;
       if (call.finished) this.#pool.release(this, this.#keepAlive);
@@ -248,7 +273,7 @@ class H1Conn {
     const trailers = this.#raw.length ? this.#raw : undefined;
     this.#raw = [];
     if (!c) return;
-    c.finished = true;
+    c.finish();
     if (!c.aborted) c.handler.onComplete(trailers);
     if (this.#bodySent) this.#pool.release(this, this.#keepAlive);
     // else: #pump releases (or closes) it once the body is out.
@@ -265,9 +290,9 @@ class H1Conn {
   /** The connection failed: close it and tell the call in flight, if any. */
   #fail(err: Error, kind: H1FailureKind): void {
     const c = this.#call;
-    if (!this.#close(!this.#connected)) return;
+    if (!this.#close(!this.#connected())) return;
     if (c && !c.finished && !c.aborted) {
-      c.finished = true;
+      c.finish();
       c.handler.onError(err, kind);
     }
   }
@@ -279,8 +304,8 @@ class H1Conn {
 
   /** False when it was already closed. */
   #close(connectFailed: boolean): boolean {
-    if (this.#dead) return false;
-    this.#dead = true;
+    if (this.dead) return false;
+    this.#flags |= DEAD;
     clearTimeout(this.#connectTimer);
     this.#call = undefined;
     this.socket.destroy();
