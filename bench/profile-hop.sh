@@ -9,7 +9,8 @@
 # the connection shape (m1: -c50 -m1, the default; mux: -c4 -m32; stream: 100 messages per call).
 # The run is refused (exit 1) when h2load saw failures or the call does not return grpc-status 0.
 # Knobs: DUR (10 s), BPATH (/ or /16k), PROTO (http or grpc), LOAD (grpc: m1, mux, stream),
-# PROFILE_DIR (bench/results/profile), NODEFLAGS (more node flags for the sidecar; PROFILE=0 to
+# SIDECAR_OUT (a file to keep the sidecar's stdout+stderr in), PROFILE_DIR (bench/results/profile),
+# NODEFLAGS (more node flags for the sidecar; PROFILE=0 to
 # measure without the profiler), TOP (40).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -67,6 +68,8 @@ else
   echo "req/s $(awk '/Requests\/sec/{print $2}' "$work/wrk.txt")  cpu_us/req $(cpu_us_per_req "$t0" "$t1" "$n")  rss_mb $(awk '/VmRSS/{printf "%.1f", $2/1024}' "/proc/$sc/status")"
 fi
 kill -INT "$sc"; wait "$sc" 2>/dev/null || true
+# What the sidecar printed (a timeline from bench/timeline.mjs, --trace-* output), kept on request.
+if [ -n "${SIDECAR_OUT:-}" ]; then cp "$work/sc.out" "$SIDECAR_OUT"; echo "sidecar output: $SIDECAR_OUT"; fi
 if [ "${PROFILE:-1}" = 1 ]; then
   f="$out/sidecar-$(date -u +%Y%m%dT%H%M%SZ).cpuprofile"
   mv "$work"/prof/*.cpuprofile "$f"
