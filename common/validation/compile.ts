@@ -10,11 +10,41 @@
  * path, header), the parameter name for parameters, a JSON pointer into the value (for a missing
  * required property, the pointer of that property), the JSON Schema keyword and a message.
  */
-import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
-import addFormatsModule from 'ajv-formats';
+import type { Ajv2020, ErrorObject, ValidateFunction } from 'ajv/dist/2020.js';
 
-// ajv-formats is CommonJS: its default export is the function, under `default` in ESM interop.
-const addFormats = ((addFormatsModule as unknown as { default?: unknown }).default ?? addFormatsModule) as (ajv: Ajv2020) => Ajv2020;
+/**
+ * Ajv and ajv-formats, once loaded. They are loaded on demand (about 1.5 MB of heap that a
+ * sidecar without a ValidationPolicy never needs): the control plane loads them at start-up, a
+ * sidecar before it decodes the first xDS response that carries a Validation config
+ * (sidecar/xds/decode-needs.ts), since compiling happens while decoding and is synchronous.
+ */
+interface AjvLib {
+  readonly Ajv2020: typeof Ajv2020;
+  readonly addFormats: (ajv: Ajv2020) => Ajv2020;
+}
+let ajvLib: AjvLib | undefined;
+let ajvLoading: Promise<void> | undefined;
+
+/** Loads Ajv and ajv-formats (once; a failed load is tried again on the next call). */
+export function loadValidation(): Promise<void> {
+  ajvLoading ??= Promise.all([import('ajv/dist/2020.js'), import('ajv-formats')]).then(
+    ([a, f]) => {
+      // ajv-formats is CommonJS: its default export is the function, under `default` in ESM interop.
+      const addFormats = ((f.default as unknown as { default?: unknown }).default ?? f.default) as AjvLib['addFormats'];
+      ajvLib = { Ajv2020: a.Ajv2020, addFormats };
+    },
+    (e: unknown) => {
+      ajvLoading = undefined;
+      throw e;
+    },
+  );
+  return ajvLoading;
+}
+
+/** Whether `compileValidation` can run now (loadValidation() has finished). */
+export function validationLoaded(): boolean {
+  return ajvLib !== undefined;
+}
 
 export type Location = 'body' | 'query' | 'path' | 'header';
 
@@ -45,6 +75,8 @@ const DOC_ID = 'weft:openapi';
 const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH']);
 
 function newAjv(coerce: boolean, openapi: boolean): Ajv2020 {
+  if (!ajvLib) throw new Error('the JSON Schema validator (Ajv) is not loaded');
+  const { Ajv2020, addFormats } = ajvLib;
   const ajv = new Ajv2020({
     allErrors: true,
     strict: true,
@@ -466,6 +498,12 @@ function compileOperation(
  */
 export function compileValidation(src: ValidationSource, problems: CompileProblem[], names: SourceNames = DEFAULT_NAMES): CompiledValidation {
   const out: { body?: BodyCheck; responseBody?: ValidateFunction; openapi?: OpenApi } = {};
+  if (!ajvLib) {
+    // Fail closed: whoever compiles awaits loadValidation() first; if that was skipped, the
+    // config is refused, never applied without its checks.
+    problems.push({ path: '', message: 'the JSON Schema validator (Ajv) is not loaded in this process' });
+    return out;
+  }
   const ajv = newAjv(false, false);
   if (src.requestBodySchema !== undefined) {
     const v = compileSchema(ajv, src.requestBodySchema, problems, names.requestBodySchema);

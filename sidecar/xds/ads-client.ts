@@ -31,6 +31,7 @@ import type { HeldCluster } from './types/cluster.js';
 import type { RouteConfiguration } from '../../proto/gen/envoy/config/route/v3/route_pb.js';
 import type { XdsListener } from './types/listener.js';
 import { DECODERS, decodeResource } from './types/index.js';
+import { beforeDecode } from './decode-needs.js';
 import { InOrder } from './in-order.js';
 import type { SidecarSecret } from './types/tls.js';
 
@@ -78,6 +79,13 @@ export type XdsProtocolMode = 'auto' | 'delta' | 'sotw';
 export type XdsProtocol = 'delta' | 'sotw';
 
 type AnyStream = grpc.ClientDuplexStream<DiscoveryRequest | DeltaDiscoveryRequest, DiscoveryResponse | DeltaDiscoveryResponse>;
+
+const NO_BYTES = new Uint8Array(0);
+
+/** A response whose needed code did not load: NACKed with the reason, nothing applied. */
+function loadFailure(e: unknown): { errors: FieldError[]; accepted: Map<string, unknown> } {
+  return { errors: [{ path: 'resources', message: `the sidecar could not load what this config needs: ${e instanceof Error ? e.message : String(e)}` }], accepted: new Map() };
+}
 
 const KIND: Record<string, ResourceKind> = Object.fromEntries(Object.entries(TYPE_URL).map(([k, v]) => [v, k as ResourceKind]));
 
@@ -189,8 +197,16 @@ export class AdsClient {
       answered = true;
       const handle = (): void => {
         if (this.#stream !== stream) return; // a newer stream gets everything again
-        if (delta) this.#onDelta(r as DeltaDiscoveryResponse);
-        else this.#onSotw(r as DiscoveryResponse);
+        const run = (loadError?: unknown): void => {
+          if (this.#stream !== stream) return;
+          if (delta) this.#onDelta(r as DeltaDiscoveryResponse, loadError);
+          else this.#onSotw(r as DiscoveryResponse, loadError);
+        };
+        // A library this response's configs compile with (Ajv for a Validation) is loaded first.
+        const bodies = delta ? (r as DeltaDiscoveryResponse).resources.map((x) => x.resource?.value ?? NO_BYTES) : (r as DiscoveryResponse).resources.map((a) => a.value);
+        const wait = beforeDecode(bodies);
+        if (wait) this.#inOrder.hold(wait, run);
+        else run();
       };
       this.#inOrder.run(handle);
     });
@@ -326,7 +342,7 @@ export class AdsClient {
         apply();
         return;
       }
-      const errors: FieldError[] = [{ path: 'resources', message: `the sidecar could not load what this config needs: ${e instanceof Error ? e.message : String(e)}` }];
+      const { errors } = loadFailure(e);
       nack(this.#nackMessage(kind, version, errors));
       this.#opts.onNack?.(kind, errors);
     });
@@ -346,7 +362,7 @@ export class AdsClient {
     this.#log.info({ controlPlane: this.#address, protocol: this.#protocol }, 'xDS stream up');
   }
 
-  #onSotw(r: DiscoveryResponse): void {
+  #onSotw(r: DiscoveryResponse, loadError?: unknown): void {
     this.#answered();
     const t = r.typeUrl as TypeUrl;
     const kind = KIND[t];
@@ -356,7 +372,7 @@ export class AdsClient {
       this.#requestSotw(t, names, '', r.nonce, `type ${r.typeUrl} is not supported by this sidecar`);
       return;
     }
-    const { errors, accepted } = this.#decode(t, kind, r.resources.map((any) => ({ any })));
+    const { errors, accepted } = loadError !== undefined ? loadFailure(loadError) : this.#decode(t, kind, r.resources.map((any) => ({ any })));
     if (errors.length) {
       this.#requestSotw(t, names, this.#config.versions[kind] ?? '', r.nonce, this.#nackMessage(kind, r.versionInfo, errors));
       this.#opts.onNack?.(kind, errors);
@@ -376,7 +392,7 @@ export class AdsClient {
     );
   }
 
-  #onDelta(r: DeltaDiscoveryResponse): void {
+  #onDelta(r: DeltaDiscoveryResponse, loadError?: unknown): void {
     this.#answered();
     const t = r.typeUrl as TypeUrl;
     const kind = KIND[t];
@@ -385,7 +401,7 @@ export class AdsClient {
       nack(`type ${r.typeUrl} is not supported by this sidecar`);
       return;
     }
-    const { errors, accepted } = this.#decode(t, kind, r.resources.map((x) => ({ name: x.name, any: x.resource })));
+    const { errors, accepted } = loadError !== undefined ? loadFailure(loadError) : this.#decode(t, kind, r.resources.map((x) => ({ name: x.name, any: x.resource })));
     if (errors.length) {
       nack(this.#nackMessage(kind, r.systemVersionInfo, errors));
       this.#opts.onNack?.(kind, errors);

@@ -17,30 +17,29 @@ export class InOrder {
     else fn();
   }
 
-  /** Holds the line until `p` settles, then runs `settled` (with the error, if any) and what waited. */
+  /**
+   * Holds the line until `p` settles, then runs `settled` (with the error, if any) and what waited.
+   * `settled` may hold the line again (a response held for a library to load, then for `prepare`):
+   * what waited then waits behind that.
+   */
   hold(p: Promise<void>, settled: (err: unknown) => void): void {
-    this.#waiting = [];
-    const drain = (): void => {
-      const q = this.#waiting ?? [];
+    const q: Array<() => void> = [];
+    this.#waiting = q;
+    const done = (e: unknown): void => {
       this.#waiting = undefined;
+      settled(e);
       for (let i = 0; i < q.length; i++) {
-        q[i]!();
         const again = this.#held(); // (a method: TypeScript would keep the narrowing to undefined)
         if (again) {
-          again.push(...q.slice(i + 1));
+          again.push(...q.slice(i));
           return;
         }
+        q[i]!();
       }
     };
     p.then(
-      () => {
-        settled(undefined);
-        drain();
-      },
-      (e: unknown) => {
-        settled(e ?? new Error('prepare failed'));
-        drain();
-      },
+      () => done(undefined),
+      (e: unknown) => done(e ?? new Error('prepare failed')),
     );
   }
 }

@@ -11,8 +11,9 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually, ROOT, startApp, startControlPlane, startSidecar, tempDir, weftApply, type AppProc, type ControlPlaneProc, type SidecarProc } from '../harness/processes.js';
 
-/** Libraries only some configs need: tracing (propagators; SDK and exporter for an endpoint), JWT, Redis, XML transformation. */
-const OPTIONAL = [/node_modules\/@opentelemetry\/core\//, /node_modules\/@opentelemetry\/propagator-b3\//, /node_modules\/@opentelemetry\/sdk-trace-base\//, /node_modules\/@opentelemetry\/exporter-trace-otlp-proto\//, /node_modules\/jose\//, /node_modules\/ioredis\//, /node_modules\/fast-xml-parser\//];
+/** Libraries only some configs need: tracing (propagators; SDK and exporter for an endpoint), JWT, Redis, XML transformation, JSON Schema validation. */
+const OPTIONAL = [/node_modules\/@opentelemetry\/core\//, /node_modules\/@opentelemetry\/propagator-b3\//, /node_modules\/@opentelemetry\/sdk-trace-base\//, /node_modules\/@opentelemetry\/exporter-trace-otlp-proto\//, /node_modules\/jose\//, /node_modules\/ioredis\//, /node_modules\/fast-xml-parser\//, /node_modules\/ajv\//, /node_modules\/ajv-formats\//];
+const AJV = /node_modules\/ajv\//;
 
 const SERVICES = `apiVersion: weft.dev/v1alpha1
 kind: Service
@@ -28,13 +29,26 @@ spec:
 `;
 
 /** GET through a sidecar's outbound listener to `host` (node:http: fetch would not send our Host). */
-const get = (port: number, host: string, path: string) =>
+const get = (port: number, host: string, path: string) => send(port, host, 'GET', path);
+/** A request to a sidecar's listener; the status (0: no answer). */
+const send = (port: number, host: string, method: string, path: string, body?: string) =>
   new Promise<number>((resolve) => {
-    http.get({ host: '127.0.0.1', port, path, headers: { host } }, (r) => {
+    const req = http.request({ host: '127.0.0.1', port, path, method, headers: { host, ...(body === undefined ? {} : { 'content-type': 'application/json' }) } }, (r) => {
       r.resume();
       r.on('end', () => resolve(r.statusCode ?? 0));
-    }).on('error', () => resolve(0));
+    });
+    req.on('error', () => resolve(0));
+    req.end(body);
   });
+
+/** A ValidationPolicy for web's inbound listener: POST bodies must be {"n": integer}. */
+const VALIDATION = `apiVersion: weft.dev/v1alpha1
+kind: ValidationPolicy
+metadata: { name: web-body }
+spec:
+  targetRefs: [{ group: weft.dev, kind: Service, name: web }]
+  requestBodySchema: { type: object, required: [n], properties: { n: { type: integer } } }
+`;
 
 describe('a sidecar loads only what its config uses', () => {
   let cp: ControlPlaneProc;
@@ -49,7 +63,7 @@ describe('a sidecar loads only what its config uses', () => {
     expect((await weftApply(cp, SERVICES)).code).toBe(0);
     app = await startApp('http', 'api-1');
     api = await startSidecar(cp.xdsPort, { service: 'api', appPort: app.port });
-    web = await startSidecar(cp.xdsPort, { service: 'web', appPort: 0, env: { NODE_OPTIONS: `--import ${join(ROOT, 'test/harness/import-trace.mjs')}`, WEFT_IMPORT_TRACE: trace } });
+    web = await startSidecar(cp.xdsPort, { service: 'web', appPort: app.port, env: { NODE_OPTIONS: `--import ${join(ROOT, 'test/harness/import-trace.mjs')}`, WEFT_IMPORT_TRACE: trace } });
   }, 60_000);
   afterAll(async () => {
     await Promise.all([web?.kill(), api?.kill(), app?.kill(), cp?.kill()]);
@@ -75,5 +89,16 @@ describe('a sidecar loads only what its config uses', () => {
     expect(await stat('weft_tracing_spans_started_total')).toBeGreaterThan(before);
     expect(loaded().some((m) => /node_modules\/@opentelemetry\/sdk-trace-base\//.test(m))).toBe(true);
     expect(web.output()).not.toMatch(/was not loaded before the config/);
+  });
+
+  it('a ValidationPolicy: Ajv is loaded before the Listener that needs it is decoded, and its first request is checked', async () => {
+    expect(loaded().some((m) => AJV.test(m))).toBe(false);
+    expect(await send(web.inboundPort, 'web', 'POST', '/v', '{"n":"x"}')).toBe(200); // no policy yet: passed through
+    expect((await weftApply(cp, VALIDATION)).code).toBe(0);
+    await eventually(async () => (await fetch(`${web.admin}/config_dump`).then((x) => x.text())).includes('weft.filters.http.validation'), 20_000);
+    expect(await send(web.inboundPort, 'web', 'POST', '/v', '{"n":"x"}')).toBe(400);
+    expect(await send(web.inboundPort, 'web', 'POST', '/v', '{"n":1}')).toBe(200);
+    expect(loaded().some((m) => AJV.test(m))).toBe(true);
+    expect(web.output()).not.toMatch(/NACK|not loaded/);
   });
 });

@@ -11,9 +11,13 @@
 import type { ValidationPolicySpec } from '../types.js';
 import type { Reader } from '../schema.js';
 import { API_VERSION_WEFT } from '../api-versions.js';
-import { compileValidation } from '../../../common/validation/compile.js';
+import { compileValidation, loadValidation } from '../../../common/validation/compile.js';
 import type { KindDefinition } from './kind.js';
 import { httpServiceTargets, readTargetRefs, targetRefReferences } from './policy-attachment.js';
+
+// The control plane compiles every ValidationPolicy when it is applied (synchronously, in
+// validate), so Ajv is loaded with this module; only sidecars load it on demand.
+await loadValidation();
 
 /** The largest body bound a policy may ask for (the proxy holds the body in memory). */
 export const MAX_BODY_BOUND = 64 * 1024 * 1024;

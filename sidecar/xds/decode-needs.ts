@@ -1,0 +1,40 @@
+/**
+ * Libraries a decoder needs synchronously but a sidecar loads only when its config uses them
+ * (issue 24: a smaller idle sidecar). Compiling an extension's config happens while its resource
+ * is decoded, so the library must be in before the response is decoded: the ADS client asks
+ * `beforeDecode` with the response's resource bytes, and holds the response (and every later
+ * one, in order) until the load settles; a failed load NACKs the response.
+ *
+ * An extension's `typed_config` is an Any, whose type URL is in the serialized resource verbatim,
+ * so a byte search finds every resource that may carry it: a search can only say "load it" too
+ * often (the URL appearing in some other string), never too rarely. Once a library is loaded,
+ * nothing is searched for it any more.
+ */
+import { EXTENSIONS } from '../../common/extensions.js';
+import { loadValidation, validationLoaded } from '../../common/validation/compile.js';
+
+interface Need {
+  /** The extension's type URL, as bytes. */
+  readonly marker: Buffer;
+  readonly loaded: () => boolean;
+  readonly load: () => Promise<void>;
+}
+
+const NEEDS: readonly Need[] = [
+  // ValidationPolicy: Ajv and ajv-formats compile its JSON Schemas (common/validation/compile.ts).
+  { marker: Buffer.from(EXTENSIONS.validation.typeUrl, 'latin1'), loaded: validationLoaded, load: loadValidation },
+];
+
+/** What these resources need loaded before they are decoded, or undefined when it is all in. */
+export function beforeDecode(resources: Iterable<Uint8Array>): Promise<void> | undefined {
+  let wait: Promise<void>[] | undefined;
+  for (const n of NEEDS) {
+    if (n.loaded()) continue;
+    for (const r of resources) {
+      if (Buffer.from(r.buffer, r.byteOffset, r.byteLength).indexOf(n.marker) < 0) continue;
+      (wait ??= []).push(n.load());
+      break;
+    }
+  }
+  return wait && Promise.all(wait).then(() => undefined);
+}
