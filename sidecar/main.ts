@@ -422,7 +422,7 @@ async function run(argv: string[], opts: MainOptions): Promise<void> {
     node: { id, cluster: service, metadata, ...(a.zone ? { zone: a.zone } : {}) },
     logger: log.child({ component: 'xds' }),
     protocol: a['xds-protocol'] as XdsProtocolMode,
-    credentials: identity.channelCredentials(),
+    tls: identity.channelTls(),
     // A Listener that exports spans needs the OpenTelemetry SDK (and the propagators): they are
     // loaded before the update is applied (the update waits), so no request goes unsampled for
     // want of them.
@@ -453,7 +453,7 @@ async function run(argv: string[], opts: MainOptions): Promise<void> {
 
   const loadReporter = new LoadReporter({
     address: planes,
-    credentials: identity.channelCredentials(),
+    tls: identity.channelTls(),
     node: () => ads.nodeMessage(),
     stats: requests,
     ...(consumers ? { consumers } : {}),

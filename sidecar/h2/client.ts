@@ -26,7 +26,7 @@
 import type { Socket } from 'node:net';
 import { H2Endpoint, IdleTimer, h2CodeName, h2Err } from './connection.js';
 import { H2ClientStream, STREAM_WINDOW, type H2FailureKind, type H2StreamHandler } from './client-stream.js';
-import { H2Error, MAX_WINDOW, PREFACE, Setting } from './frames.js';
+import { Frame, H2Error, MAX_WINDOW, PREFACE, Setting, frame } from './frames.js';
 
 export { H2ClientStream, type H2FailureKind, type H2StreamHandler } from './client-stream.js';
 
@@ -35,6 +35,12 @@ export interface H2ClientOptions {
   idleTimeoutMs: number;
   /** Largest response head or trailers accepted (RFC 9113 accounting), default 64 KiB. */
   maxHeaderListSize?: number;
+  /**
+   * Liveness: a PING every `intervalMs` once connected; no ACK within `timeoutMs` ends the
+   * connection (its streams fail as reset). For long-lived streams over paths that can vanish
+   * without a RST (the control-plane channel across a partition).
+   */
+  keepalive?: { intervalMs: number; timeoutMs: number };
 }
 
 /** Our receive window for the connection (each stream's: STREAM_WINDOW, client-stream.ts). */
@@ -50,6 +56,8 @@ export class H2ClientSession extends H2Endpoint<H2ClientStream> {
   #waiting: H2ClientStream[] = [];
   #nextId = 1;
   #connectTimer: NodeJS.Timeout | undefined;
+  #keepalive: NodeJS.Timeout | undefined;
+  #pingDeadline: NodeJS.Timeout | undefined;
   readonly #idle: IdleTimer;
   /** The session takes no new streams any more (GOAWAY, an error, closed): the pool opens another. */
   onUnusable: (() => void) | undefined;
@@ -70,6 +78,7 @@ export class H2ClientSession extends H2Endpoint<H2ClientStream> {
       this.#connected = true;
       const alpn = (socket as { alpnProtocol?: string | false }).alpnProtocol;
       if (typeof alpn === 'string' && alpn !== 'h2') this.connError(H2Error.HTTP_1_1_REQUIRED, `the upstream chose ${alpn}, not h2`);
+      if (o.keepalive) this.#startKeepalive(o.keepalive.intervalMs, o.keepalive.timeoutMs);
     });
     socket.on('data', (d: Buffer) => this.onSocketData(d));
     let sockErr: Error | undefined;
@@ -80,6 +89,26 @@ export class H2ClientSession extends H2Endpoint<H2ClientStream> {
     this.send(PREFACE);
     this.sendSettings();
     this.#idle.arm();
+  }
+
+  #startKeepalive(intervalMs: number, timeoutMs: number): void {
+    this.#keepalive = setInterval(() => {
+      if (this.dead || this.#pingDeadline) return;
+      this.send(frame(Frame.PING, 0, 0, Buffer.alloc(8)));
+      this.#pingDeadline = setTimeout(() => this.socket.destroy(h2Err(`keepalive: no PING ACK within ${timeoutMs} ms`, 'ERR_HTTP2_PING_TIMEOUT')), timeoutMs);
+      this.#pingDeadline.unref();
+    }, intervalMs);
+    this.#keepalive.unref();
+  }
+
+  protected override onPingAck(): void {
+    clearTimeout(this.#pingDeadline);
+    this.#pingDeadline = undefined;
+  }
+
+  #stopKeepalive(): void {
+    clearInterval(this.#keepalive);
+    clearTimeout(this.#pingDeadline);
   }
 
   /** Whether new streams can go on this session. */
@@ -238,6 +267,7 @@ export class H2ClientSession extends H2Endpoint<H2ClientStream> {
 
   #onClose(err: Error | undefined): void {
     clearTimeout(this.#connectTimer);
+    this.#stopKeepalive();
     if (this.dead && this.streams.size === 0 && this.#waiting.length === 0) return;
     if (!this.#connected) this.#fail('connect', err ?? h2Err('the upstream closed the connection before it was established', 'ECONNRESET'), 0);
     else this.#fail('reset', err ?? h2Err('the upstream closed the connection', 'UND_ERR_SOCKET'), 0);

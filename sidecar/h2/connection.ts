@@ -179,6 +179,8 @@ export abstract class H2Endpoint<S extends SendingStream> {
   protected abstract onPushPromise(): void;
   /** A connection error: every stream fails with this error. */
   protected abstract failAll(err: Error, code: number): void;
+  /** The peer acknowledged one of our PINGs. */
+  protected onPingAck(): void {}
   /** A frame arrived (for flood accounting): false ends the connection. */
   protected onFrameCounted(_type: number, _flags: number, _length: number): boolean {
     return true;
@@ -372,6 +374,7 @@ export abstract class H2Endpoint<S extends SendingStream> {
         if (id !== 0) return this.connError(H2Error.PROTOCOL_ERROR, 'PING on a stream');
         if (len !== 8) return this.connError(H2Error.FRAME_SIZE_ERROR, 'PING frame of the wrong size');
         if (!(flags & Flag.ACK)) this.send(frame(Frame.PING, Flag.ACK, 0, Buffer.from(b.subarray(start, end))));
+        else this.onPingAck();
         return;
       case Frame.GOAWAY:
         if (id !== 0) return this.connError(H2Error.PROTOCOL_ERROR, 'GOAWAY on a stream');

@@ -14,7 +14,6 @@ import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import tls from 'node:tls';
 import { X509Certificate } from 'node:crypto';
-import * as grpc from '@grpc/grpc-js';
 import { create } from '@bufbuild/protobuf';
 import { controlPlaneSpiffeId, identityServiceDefinition, spiffeIdsOf } from '../../common/identity-service.js';
 import { decodeJoinTokenClaims, type JoinTokenClaims } from '../../common/join-token.js';
@@ -24,6 +23,7 @@ import { createCsr, generateKey } from './csr.js';
 import { MeshTls, splitPem, spiffeVerifier } from '../tls/mesh-tls.js';
 import { ControlPlanes } from './control-planes.js';
 import { isNotTlsError, notTlsMessage } from './not-tls.js';
+import { GrpcChannel, GrpcError, GrpcStatus, splitAddress, type ChannelTls } from '../xds/grpc-channel.js';
 
 export interface IdentityOptions {
   /** host:port of the control plane's xDS (TLS) listener, or the replicas (shared with the ADS client). */
@@ -55,8 +55,8 @@ export class IdentityError extends Error {
 const normFp = (fp: string) => fp.replace(/:/g, '').toUpperCase();
 
 /**
- * The SNI a proxy sends the control plane when its address is an IP literal. grpc-js would send the
- * IP as the TLS server name, which RFC 6066 forbids and Node warns about (DEP0123); the control plane
+ * The SNI a proxy sends the control plane when its address is an IP literal. Sending the IP as
+ * the TLS server name is what RFC 6066 forbids and Node warns about (DEP0123); the control plane
  * is verified by its SPIFFE ID (spiffeVerifier ignores the host), so the name only fills SNI.
  */
 export const CONTROL_PLANE_SNI = 'control-plane.weft';
@@ -66,12 +66,21 @@ export const CONTROL_PLANE_SNI = 'control-plane.weft';
  * that vanished) sends no RST, and without them the stream would wait forever instead of failing
  * over to another replica. 5 s + 5 s: a dead path is noticed within about 10 s.
  */
-export const CONTROL_PLANE_KEEPALIVE: grpc.ChannelOptions = { 'grpc.keepalive_time_ms': 5000, 'grpc.keepalive_timeout_ms': 5000 };
+export const CONTROL_PLANE_KEEPALIVE = { intervalMs: 5000, timeoutMs: 5000 } as const;
 
-/** Channel options for a gRPC channel to the control plane at `address` (host:port). */
-export function controlPlaneChannelOptions(address: string): grpc.ChannelOptions {
-  const host = address.startsWith('[') ? address.slice(1, address.indexOf(']')) : address.slice(0, address.lastIndexOf(':'));
-  return net.isIP(host) ? { ...CONTROL_PLANE_KEEPALIVE, 'grpc.ssl_target_name_override': CONTROL_PLANE_SNI } : { ...CONTROL_PLANE_KEEPALIVE };
+/** The TLS server name for a control plane at `address` (host:port): its DNS name, or CONTROL_PLANE_SNI for an IP. */
+export function controlPlaneServername(address: string): string {
+  const { host } = splitAddress(address);
+  return net.isIP(host) ? CONTROL_PLANE_SNI : host;
+}
+
+/** TLS material for the control-plane channel, read at each connect. */
+export type ControlPlaneTls = () => Omit<ChannelTls, 'servername'>;
+
+/** A gRPC channel to the control plane at `address`: keepalive, and with `tls` its SNI rule. Plaintext without `tls`. */
+export function controlPlaneChannel(address: string, tls?: ControlPlaneTls): GrpcChannel {
+  const servername = tls && controlPlaneServername(address);
+  return new GrpcChannel(address, { keepalive: CONTROL_PLANE_KEEPALIVE, ...(tls ? { tls: () => ({ ...tls(), servername }) } : {}) });
 }
 
 /** Connects once without verifying, and returns the presented certificate whose fingerprint is pinned. */
@@ -156,18 +165,19 @@ export class WorkloadIdentity {
     this.#o.tls.onChange(() => this.#checkRoot());
   }
 
-  /** Credentials for the xDS channel: current workload certificate, control plane checked by SPIFFE ID. */
-  channelCredentials(): grpc.ChannelCredentials {
-    return grpc.experimental.createCertificateProviderChannelCredentials(this.#o.tls, this.#o.tls, { checkServerIdentity: spiffeVerifier([controlPlaneSpiffeId(this.trustDomain)]) });
+  /** TLS for the xDS and load-report channels: the current workload certificate, the control plane checked by SPIFFE ID. */
+  channelTls(): ControlPlaneTls {
+    const checkServerIdentity = spiffeVerifier([controlPlaneSpiffeId(this.trustDomain)]);
+    return () => ({ ...this.#o.tls.controlPlaneTls(), checkServerIdentity });
   }
 
-  #credentials(withCert: boolean): grpc.ChannelCredentials {
+  /** TLS for a certificate request: the anchor and bundle, and the current certificate when `withCert`. */
+  #requestTls(withCert: boolean): ControlPlaneTls {
     const t = this.#o.tls;
-    const c = t.cert;
-    const ca = Buffer.from([this.#anchor(), t.bundlePem].filter(Boolean).join('\n'));
-    const verify = { checkServerIdentity: spiffeVerifier([controlPlaneSpiffeId(this.trustDomain)]) };
-    if (withCert && c) return grpc.credentials.createSsl(ca, Buffer.from(c.keyPem), Buffer.from(c.chainPem.join('\n')), verify);
-    return grpc.credentials.createSsl(ca, null, null, verify);
+    const c = withCert ? t.cert : undefined;
+    const ca = [this.#anchor(), t.bundlePem].filter(Boolean).join('\n');
+    const checkServerIdentity = spiffeVerifier([controlPlaneSpiffeId(this.trustDomain)]);
+    return () => (c ? { ca, key: c.keyPem, cert: c.chainPem.join('\n'), checkServerIdentity } : { ca, checkServerIdentity });
   }
 
   #anchorPem = '';
@@ -203,22 +213,20 @@ export class WorkloadIdentity {
     const csr = createCsr(key, this.spiffeId);
     const useCert = !firstContact && this.#o.tls.cert !== undefined;
     const req = create(SignCertificateRequestSchema, { csrPem: csr, joinToken: useCert ? '' : (this.#o.token ?? ''), nodeId: this.#o.nodeId });
-    const client = new grpc.Client(address, this.#credentials(useCert), controlPlaneChannelOptions(address));
+    const channel = controlPlaneChannel(address, this.#requestTls(useCert));
     const d = identityServiceDefinition.SignCertificate;
     let res: SignCertificateResponse;
     try {
-      res = await new Promise<SignCertificateResponse>((resolve, reject) => {
-        client.makeUnaryRequest(d.path, d.requestSerialize, d.responseDeserialize, req, new grpc.Metadata(), { deadline: Date.now() + 10_000 }, (err, r) => (err || !r ? reject(err ?? new Error('empty response')) : resolve(r)));
-      });
+      res = await channel.unary(d.path, d.requestSerialize, d.responseDeserialize, req, 10_000);
     } catch (e) {
-      const ge = e as grpc.ServiceError;
-      if (ge.code === grpc.status.UNAUTHENTICATED || ge.code === grpc.status.PERMISSION_DENIED || ge.code === grpc.status.INVALID_ARGUMENT) {
+      const ge = e as GrpcError;
+      if (ge.code === GrpcStatus.UNAUTHENTICATED || ge.code === GrpcStatus.PERMISSION_DENIED || ge.code === GrpcStatus.INVALID_ARGUMENT) {
         throw new IdentityError(`the control plane refused the certificate request: ${ge.details || ge.message}`, true);
       }
       if (isNotTlsError(ge)) throw new IdentityError(await notTlsMessage(address));
       throw new IdentityError(`certificate request to ${address} failed: ${ge.details || ge.message}`);
     } finally {
-      client.close();
+      channel.close();
     }
     const leaf = new X509Certificate(res.certChainPem[0]!);
     const id = spiffeIdsOf(leaf.subjectAltName)[0];

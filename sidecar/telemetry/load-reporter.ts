@@ -8,10 +8,10 @@
  * While the stream is down, stats keep accumulating; the next report covers the whole gap (its
  * load_report_interval says how long). A control plane without LRS (UNIMPLEMENTED) is left alone.
  */
-import * as grpc from '@grpc/grpc-js';
 import { create, type MessageInitShape } from '@bufbuild/protobuf';
 import type { Logger } from '../../common/log.js';
-import { controlPlaneChannelOptions } from '../identity/workload.js';
+import { controlPlaneChannel, type ControlPlaneTls } from '../identity/workload.js';
+import { GrpcStatus, type GrpcCall, type GrpcChannel, type GrpcError } from '../xds/grpc-channel.js';
 import { ControlPlanes } from '../identity/control-planes.js';
 import { CONSUMER_SERVICE_PREFIX, LATENCY_METRIC_PREFIX, lrsServiceDefinition, RATE_LIMITED_METRIC, ROUTE_SERVICE_PREFIX } from '../../common/lrs-service.js';
 import { LoadStatsRequestSchema, type LoadStatsRequest, type LoadStatsResponse } from '../../proto/gen/envoy/service/load_stats/v3/lrs_pb.js';
@@ -22,7 +22,8 @@ import type { ConsumerStats } from './consumer-stats.js';
 export interface LoadReporterOptions {
   /** The control plane (replicas: the ADS client's, so reports go where its stream is). */
   address: string | ControlPlanes;
-  credentials: grpc.ChannelCredentials;
+  /** TLS for the channel (none: plaintext). */
+  tls: ControlPlaneTls | undefined;
   node: () => NonNullable<LoadStatsRequest['node']>;
   stats: RequestStats;
   /** Per-consumer analytics (absent: none reported). */
@@ -32,13 +33,13 @@ export interface LoadReporterOptions {
   logger: Logger;
 }
 
-type Stream = grpc.ClientDuplexStream<LoadStatsRequest, LoadStatsResponse>;
+type Stream = GrpcCall<LoadStatsRequest>;
 
 export class LoadReporter {
   /** Reports sent. */
   sent = 0;
   readonly #o: LoadReporterOptions;
-  #client: grpc.Client | undefined;
+  #client: GrpcChannel | undefined;
   #stream: Stream | undefined;
   #timer: NodeJS.Timeout | undefined;
   #retry: NodeJS.Timeout | undefined;
@@ -65,24 +66,15 @@ export class LoadReporter {
       this.#client = undefined;
     }
     this.#clientAddress = address;
-    this.#client ??= new grpc.Client(address, this.#o.credentials, controlPlaneChannelOptions(address));
+    this.#client ??= controlPlaneChannel(address, this.#o.tls);
     const d = lrsServiceDefinition.StreamLoadStats;
-    const stream = this.#client.makeBidiStreamRequest(d.path, d.requestSerialize, d.responseDeserialize) as Stream;
-    this.#stream = stream;
-    stream.on('data', (r: LoadStatsResponse) => {
-      this.#failures = 0;
-      const ms = r.loadReportingInterval ? Number(r.loadReportingInterval.seconds) * 1000 + r.loadReportingInterval.nanos / 1e6 : 10_000;
-      this.#intervalMs = Math.max(100, ms);
-      clearInterval(this.#timer);
-      this.#timer = setInterval(() => this.#report(), this.#intervalMs);
-      this.#timer.unref();
-    });
-    const lost = (e?: grpc.ServiceError) => {
+    let stream: Stream | undefined = undefined;
+    const lost = (e?: GrpcError) => {
       if (this.#stream !== stream) return;
       this.#stream = undefined;
       clearInterval(this.#timer);
       if (this.#closed) return;
-      if (e?.code === grpc.status.UNIMPLEMENTED) {
+      if (e?.code === GrpcStatus.UNIMPLEMENTED) {
         this.#o.logger.info('the control plane does not accept load reports; weft stat will not show this sidecar');
         return;
       }
@@ -90,8 +82,18 @@ export class LoadReporter {
       this.#retry = setTimeout(() => this.#connect(), delay);
       this.#retry.unref();
     };
-    stream.on('error', lost);
-    stream.on('end', () => lost());
+    stream = this.#client.call(d.path, d.requestSerialize, d.responseDeserialize, {
+      onMessage: (r: LoadStatsResponse) => {
+        this.#failures = 0;
+        const ms = r.loadReportingInterval ? Number(r.loadReportingInterval.seconds) * 1000 + r.loadReportingInterval.nanos / 1e6 : 10_000;
+        this.#intervalMs = Math.max(100, ms);
+        clearInterval(this.#timer);
+        this.#timer = setInterval(() => this.#report(), this.#intervalMs);
+        this.#timer.unref();
+      },
+      onClose: lost,
+    });
+    this.#stream = stream;
     stream.write(create(LoadStatsRequestSchema, { node: this.#o.node() }));
   }
 

@@ -5,18 +5,14 @@
  * listener and pool asks for the current one, so a renewed certificate or a new root is used by
  * the next handshake with no restart and no dropped connection.
  *
- * It is also a grpc-js CertificateProvider, so the xDS channel presents the current workload
- * certificate and trusts the current bundle on every (re)connect.
+ * The control-plane channel asks it for its TLS material at every connect (controlPlaneTls), so
+ * it presents the current workload certificate and trusts the current bundle.
  */
 import { X509Certificate } from 'node:crypto';
 import tls from 'node:tls';
 import type { PeerCertificate } from 'node:tls';
-import type { experimental } from '@grpc/grpc-js';
 import { spiffeIdsOf } from '../../common/identity-service.js';
 import type { TlsParams } from '../xds/types/tls.js';
-
-type CaListener = experimental.CaCertificateUpdateListener;
-type IdListener = experimental.IdentityCertificateUpdateListener;
 
 export interface WorkloadCert {
   keyPem: string;
@@ -58,7 +54,7 @@ export function splitPem(pem: string): string[] {
   return pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
 }
 
-export class MeshTls implements experimental.CertificateProvider {
+export class MeshTls {
   #cert: WorkloadCert | undefined;
   #bundle = '';
   #cpTrust = '';
@@ -67,8 +63,6 @@ export class MeshTls implements experimental.CertificateProvider {
   readonly #clients = new Map<string, tls.SecureContext>();
   #server: tls.SecureContext | undefined;
   readonly #changed = new Set<() => void>();
-  readonly #caListeners = new Set<CaListener>();
-  readonly #idListeners = new Set<IdListener>();
   /** How many times the workload certificate was replaced (metrics, tests). */
   rotations = 0;
 
@@ -99,7 +93,6 @@ export class MeshTls implements experimental.CertificateProvider {
   /** What the control plane's xDS certificate must chain to (pinned root or --ca-file). */
   setControlPlaneTrust(pem: string): void {
     this.#cpTrust = pem;
-    this.#emitCa();
   }
 
   onChange(fn: () => void): void {
@@ -128,8 +121,6 @@ export class MeshTls implements experimental.CertificateProvider {
       this.#client = tls.createSecureContext(opts);
       this.#server = tls.createSecureContext(opts);
     }
-    this.#emitCa();
-    if (c) for (const l of this.#idListeners) l({ certificate: Buffer.from(c.chainPem.join('\n')), privateKey: Buffer.from(c.keyPem) });
     for (const fn of this.#changed) fn();
   }
 
@@ -163,41 +154,14 @@ export class MeshTls implements experimental.CertificateProvider {
     return c && this.#bundle ? { key: c.keyPem, cert: c.chainPem.join('\n'), ca: this.#bundle } : undefined;
   }
 
-  // --------------------------------------------------------------- grpc CertificateProvider
-  #controlPlaneCa(): string {
-    // The pinned/--ca-file anchor plus the bundle, so a rotated root is trusted for xDS too.
-    return [this.#cpTrust, this.#bundle].filter(Boolean).join('\n');
-  }
-
-  #emitCa(): void {
-    const ca = this.#controlPlaneCa();
-    if (!ca) return;
-    for (const l of this.#caListeners) l({ caCertificate: Buffer.from(ca) });
-  }
-
-  addCaCertificateListener(l: CaListener): void {
-    this.#caListeners.add(l);
-    // Later, not now: grpc-js registers its watcher only after adding these listeners.
-    setImmediate(() => {
-      const ca = this.#controlPlaneCa();
-      if (ca && this.#caListeners.has(l)) l({ caCertificate: Buffer.from(ca) });
-    });
-  }
-
-  removeCaCertificateListener(l: CaListener): void {
-    this.#caListeners.delete(l);
-  }
-
-  addIdentityCertificateListener(l: IdListener): void {
-    this.#idListeners.add(l);
-    setImmediate(() => {
-      const c = this.#cert;
-      if (c && this.#idListeners.has(l)) l({ certificate: Buffer.from(c.chainPem.join('\n')), privateKey: Buffer.from(c.keyPem) });
-    });
-  }
-
-  removeIdentityCertificateListener(l: IdListener): void {
-    this.#idListeners.delete(l);
+  /**
+   * TLS material for a connection to the control plane: the pinned or --ca-file anchor plus the
+   * bundle (so a rotated root is trusted for xDS too), and the current workload certificate.
+   */
+  controlPlaneTls(): { ca: string; cert?: string; key?: string } {
+    const ca = [this.#cpTrust, this.#bundle].filter(Boolean).join('\n');
+    const c = this.#cert;
+    return c ? { ca, cert: c.chainPem.join('\n'), key: c.keyPem } : { ca };
   }
 }
 

@@ -9,10 +9,10 @@
  * reconnects with jittered exponential backoff, and on a delta stream tells the control plane what
  * it already holds (initial_resource_versions) so only differences are sent again.
  */
-import * as grpc from '@grpc/grpc-js';
 import { create, type JsonObject } from '@bufbuild/protobuf';
 import { adsServiceDefinition } from '../../common/ads-service.js';
-import { controlPlaneChannelOptions } from '../identity/workload.js';
+import { controlPlaneChannel, type ControlPlaneTls } from '../identity/workload.js';
+import { GrpcStatus, type GrpcCall, type GrpcChannel } from './grpc-channel.js';
 import { ControlPlanes } from '../identity/control-planes.js';
 import { isNotTlsError, notTlsMessage } from '../identity/not-tls.js';
 import { formatFieldError, type FieldError } from '../../common/errors.js';
@@ -70,7 +70,8 @@ export interface AdsClientOptions {
    */
   prepare?: (kind: ResourceKind, accepted: ReadonlyMap<string, unknown>) => Promise<void> | undefined;
   backoff?: { baseMs: number; maxMs: number };
-  credentials?: grpc.ChannelCredentials;
+  /** TLS for the channel (the workload certificate of the moment); none: plaintext. */
+  tls?: ControlPlaneTls;
   /** `auto` (default): delta, falling back to state of the world if the server lacks it. */
   protocol?: XdsProtocolMode;
 }
@@ -78,7 +79,7 @@ export interface AdsClientOptions {
 export type XdsProtocolMode = 'auto' | 'delta' | 'sotw';
 export type XdsProtocol = 'delta' | 'sotw';
 
-type AnyStream = grpc.ClientDuplexStream<DiscoveryRequest | DeltaDiscoveryRequest, DiscoveryResponse | DeltaDiscoveryResponse>;
+type AnyStream = GrpcCall<DiscoveryRequest | DeltaDiscoveryRequest>;
 
 const NO_BYTES = new Uint8Array(0);
 
@@ -94,7 +95,7 @@ export class AdsClient {
   readonly #log: Logger;
   /** Replica addresses already reported as not speaking TLS. */
   readonly #notTls = new Set<string>();
-  #client: grpc.Client | undefined;
+  #client: GrpcChannel | undefined;
   #stream: AnyStream | undefined;
   #protocol: XdsProtocol;
   #config: XdsConfig = { listeners: new Map(), routes: new Map(), clusters: new Map(), endpoints: new Map(), secrets: new Map(), versions: {} };
@@ -165,8 +166,7 @@ export class AdsClient {
       );
       await new Promise<void>((res) => {
         const timer = setTimeout(res, timeoutMs);
-        s.once('status', () => (clearTimeout(timer), res()));
-        s.once('error', () => (clearTimeout(timer), res()));
+        void s.ended.then(() => (clearTimeout(timer), res()));
         s.end();
       });
     }
@@ -185,36 +185,16 @@ export class AdsClient {
     this.#client?.close();
     const address = this.#planes.current;
     this.#address = address;
-    this.#client = new grpc.Client(address, this.#opts.credentials ?? grpc.credentials.createInsecure(), controlPlaneChannelOptions(address));
+    this.#client = controlPlaneChannel(address, this.#opts.tls);
     const delta = this.#protocol === 'delta';
     const d = delta ? adsServiceDefinition.DeltaAggregatedResources : adsServiceDefinition.StreamAggregatedResources;
-    const stream = this.#client.makeBidiStreamRequest(d.path, d.requestSerialize as (m: unknown) => Buffer, d.responseDeserialize as (b: Buffer) => DiscoveryResponse | DeltaDiscoveryResponse) as AnyStream;
-    this.#stream = stream;
-    this.#sentNode = false;
-    this.#nonces.clear();
     let answered = false;
-    stream.on('data', (r: DiscoveryResponse | DeltaDiscoveryResponse) => {
-      answered = true;
-      const handle = (): void => {
-        if (this.#stream !== stream) return; // a newer stream gets everything again
-        const run = (loadError?: unknown): void => {
-          if (this.#stream !== stream) return;
-          if (delta) this.#onDelta(r as DeltaDiscoveryResponse, loadError);
-          else this.#onSotw(r as DiscoveryResponse, loadError);
-        };
-        // A library this response's configs compile with (Ajv for a Validation) is loaded first.
-        const bodies = delta ? (r as DeltaDiscoveryResponse).resources.map((x) => x.resource?.value ?? NO_BYTES) : (r as DiscoveryResponse).resources.map((a) => a.value);
-        const wait = beforeDecode(bodies);
-        if (wait) this.#inOrder.hold(wait, run);
-        else run();
-      };
-      this.#inOrder.run(handle);
-    });
+    let stream: AnyStream | undefined = undefined;
     const lost = (why: string, code?: number) => {
       if (this.#stream !== stream) return;
       this.#stream = undefined;
       this.#connected = false;
-      if (delta && !answered && code === grpc.status.UNIMPLEMENTED && this.#opts.protocol !== 'delta') {
+      if (delta && !answered && code === GrpcStatus.UNIMPLEMENTED && this.#opts.protocol !== 'delta') {
         this.#log.info('the control plane does not offer delta xDS; using state of the world');
         this.#protocol = 'sotw';
         this.#connect();
@@ -231,8 +211,30 @@ export class AdsClient {
         void notTlsMessage(address).then((m) => this.#log.error({ controlPlane: address }, m));
       }
     };
-    stream.on('error', (e: grpc.ServiceError) => lost(e.message, e.code));
-    stream.on('end', () => lost('stream ended'));
+    const onMessage = (r: DiscoveryResponse | DeltaDiscoveryResponse): void => {
+      answered = true;
+      const handle = (): void => {
+        if (this.#stream !== stream) return; // a newer stream gets everything again
+        const run = (loadError?: unknown): void => {
+          if (this.#stream !== stream) return;
+          if (delta) this.#onDelta(r as DeltaDiscoveryResponse, loadError);
+          else this.#onSotw(r as DiscoveryResponse, loadError);
+        };
+        // A library this response's configs compile with (Ajv for a Validation) is loaded first.
+        const bodies = delta ? (r as DeltaDiscoveryResponse).resources.map((x) => x.resource?.value ?? NO_BYTES) : (r as DiscoveryResponse).resources.map((a) => a.value);
+        const wait = beforeDecode(bodies);
+        if (wait) this.#inOrder.hold(wait, run);
+        else run();
+      };
+      this.#inOrder.run(handle);
+    };
+    stream = this.#client.call(d.path, d.requestSerialize as (m: DiscoveryRequest | DeltaDiscoveryRequest) => Uint8Array, d.responseDeserialize as (b: Buffer) => DiscoveryResponse | DeltaDiscoveryResponse, {
+      onMessage,
+      onClose: (e) => lost(e ? e.message : 'stream ended', e?.code),
+    });
+    this.#stream = stream;
+    this.#sentNode = false;
+    this.#nonces.clear();
     if (delta) {
       // Wildcard CDS and LDS (an empty first subscribe); EDS and RDS by name. On a reconnect, what
       // we hold goes in initial_resource_versions so unchanged resources are not sent again.

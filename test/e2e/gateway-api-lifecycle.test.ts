@@ -9,7 +9,6 @@
 //    sets the consumer from a test header (test/harness/consumer-filter.ts) and sends real load
 //    reports (LRS over gRPC) to the same control plane; `weft stat --by consumer` prints a row per
 //    consumer with exact request and error counts.
-import * as grpc from '@grpc/grpc-js';
 import { create } from '@bufbuild/protobuf';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../common/log.js';
@@ -153,7 +152,7 @@ describe('API versions and analytics at a weft gateway', () => {
       });
       reporter = new LoadReporter({
         address: `127.0.0.1:${cp.xdsPort}`,
-        credentials: grpc.credentials.createInsecure(),
+        tls: undefined,
         node: () => create(NodeSchema, { id: 'edge-inproc.default', userAgentName: 'weft-test' }),
         stats: requests,
         consumers,

@@ -2,14 +2,14 @@
 // the control plane's CA with join tokens, talk mTLS (TLS 1.3) to each other, and the inbound side
 // enforces an AuthorizationPolicy. Raw TLS clients check what a peer sees: no certificate, a
 // certificate from another CA, a valid certificate of a denied identity.
-import { controlPlaneChannelOptions } from '../../sidecar/identity/workload.js';
+import { controlPlaneChannel } from '../../sidecar/identity/workload.js';
+import { GrpcStatus, type GrpcError } from '../../sidecar/xds/grpc-channel.js';
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import { join } from 'node:path';
 import tls from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import * as grpc from '@grpc/grpc-js';
 import { create } from '@bufbuild/protobuf';
 import { silentLogger } from '../../common/log.js';
 import { identityServiceDefinition, spiffeIdsOf } from '../../common/identity-service.js';
@@ -188,14 +188,14 @@ describe('mTLS between sidecars, identities and authorization', () => {
 
   it('refuses a CSR for another identity, even from a valid workload certificate', async () => {
     const web2 = await identityFor(cp, 'web');
-    const client = new grpc.Client(`127.0.0.1:${cp.xdsTlsPort}`, grpc.credentials.createSsl(Buffer.from(web2.bundlePem), Buffer.from(web2.cert!.keyPem), Buffer.from(web2.cert!.chainPem.join('\n')), { checkServerIdentity: () => undefined }), controlPlaneChannelOptions(`127.0.0.1:${cp.xdsTlsPort}`));
+    // The sidecar's own control-plane channel (sidecar/xds/grpc-channel.ts) against the real CA service.
+    const channel = controlPlaneChannel(`127.0.0.1:${cp.xdsTlsPort}`, () => ({ ca: web2.bundlePem, key: web2.cert!.keyPem, cert: web2.cert!.chainPem.join('\n'), checkServerIdentity: () => undefined }));
     const d = identityServiceDefinition.SignCertificate;
-    const err = await new Promise<grpc.ServiceError | null>((resolve) => {
-      client.makeUnaryRequest(d.path, d.requestSerialize, d.responseDeserialize, create(SignCertificateRequestSchema, { csrPem: createCsr(generateKey(), `spiffe://${TD}/ns/default/sa/orders`) }), (e) => resolve(e));
-    });
-    client.close();
+    const req = create(SignCertificateRequestSchema, { csrPem: createCsr(generateKey(), `spiffe://${TD}/ns/default/sa/orders`) });
+    const err = await channel.unary(d.path, d.requestSerialize, d.responseDeserialize, req, 10_000).then(() => null, (e: GrpcError) => e);
+    channel.close();
     figure('CSR for another identity', { code: err?.code, details: err?.details });
-    expect(err?.code).toBe(grpc.status.PERMISSION_DENIED);
+    expect(err?.code).toBe(GrpcStatus.PERMISSION_DENIED);
     expect(err?.details).toMatch(/sa\/orders.*sa\/web|sa\/web.*sa\/orders/);
   });
 

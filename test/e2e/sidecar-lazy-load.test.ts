@@ -13,6 +13,8 @@ import { eventually, ROOT, startApp, startControlPlane, startSidecar, tempDir, w
 
 /** Libraries only some configs need: tracing (propagators; SDK and exporter for an endpoint), JWT, Redis, XML transformation, JSON Schema validation. */
 const OPTIONAL = [/node_modules\/@opentelemetry\/core\//, /node_modules\/@opentelemetry\/propagator-b3\//, /node_modules\/@opentelemetry\/sdk-trace-base\//, /node_modules\/@opentelemetry\/exporter-trace-otlp-proto\//, /node_modules\/jose\//, /node_modules\/ioredis\//, /node_modules\/fast-xml-parser\//, /node_modules\/ajv\//, /node_modules\/ajv-formats\//];
+/** Never loaded by a sidecar: its control-plane channel is its own (sidecar/xds/grpc-channel.ts). */
+const NEVER = [/node_modules\/@grpc\/grpc-js\//];
 const AJV = /node_modules\/ajv\//;
 
 const SERVICES = `apiVersion: weft.dev/v1alpha1
@@ -74,6 +76,7 @@ describe('a sidecar loads only what its config uses', () => {
     const mods = loaded();
     expect(mods).toContain('dist/sidecar/main.js'); // the hook saw the sidecar load
     expect(mods.filter((m) => OPTIONAL.some((o) => o.test(m)))).toEqual([]);
+    expect(mods.filter((m) => NEVER.some((o) => o.test(m)))).toEqual([]);
   });
 
   it('a mesh that exports spans: the SDK is loaded before the Listener is applied, and the first request after it is traced', async () => {
