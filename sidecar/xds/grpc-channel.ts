@@ -241,12 +241,81 @@ export class GrpcChannel {
   }
 }
 
+/**
+ * Length-prefixed gRPC messages out of the DATA of one response. Reads are kept as they come and
+ * joined once a whole message is in (a large xDS response arrives in hundreds of DATA frames:
+ * joining at every frame would copy it hundreds of times). Each message is returned in a buffer
+ * of its own: decoded messages keep views of it (bytes fields), which must not hold a larger read.
+ */
+export class MessageReader {
+  /** Received bytes not yet made into messages, and how many. */
+  #parts: Buffer[] = [];
+  #have = 0;
+  /** The length of the message being received (its 5-byte prefix read), or -1. */
+  #need = -1;
+
+  constructor(private readonly maxMessage: number) {}
+
+  push(chunk: Buffer): void {
+    if (chunk.length === 0) return;
+    this.#parts.push(chunk);
+    this.#have += chunk.length;
+  }
+
+  /** Bytes of a message not complete yet. */
+  get pending(): boolean {
+    return this.#have > 0 || this.#need >= 0;
+  }
+
+  /** The next whole message, undefined until one is in, or the error that ends the call. */
+  next(): Buffer | GrpcError | undefined {
+    if (this.#need < 0) {
+      if (this.#have < 5) return undefined;
+      const h = this.#take(5, false);
+      if (h[0] !== 0) return new GrpcError(GrpcStatus.INTERNAL, h[0] === 1 ? 'a compressed message, though none was asked for' : `a message with flags ${h[0]}`);
+      const len = h.readUInt32BE(1);
+      if (len > this.maxMessage) return new GrpcError(GrpcStatus.RESOURCE_EXHAUSTED, `a message of ${len} bytes, over the limit of ${this.maxMessage}`);
+      this.#need = len;
+    }
+    if (this.#have < this.#need) return undefined;
+    const body = this.#take(this.#need, true);
+    this.#need = -1;
+    return body;
+  }
+
+  /** The next `n` received bytes (n <= #have); `own`: in a buffer of their own. */
+  #take(n: number, own: boolean): Buffer {
+    if (n === 0) return Buffer.alloc(0);
+    const first = this.#parts[0]!;
+    let out: Buffer;
+    if (first.length >= n) {
+      if (own) first.copy((out = Buffer.allocUnsafeSlow(n)), 0, 0, n); // (not from the shared pool either)
+      else out = first.subarray(0, n);
+      if (first.length === n) this.#parts.shift();
+      else this.#parts[0] = first.subarray(n);
+    } else {
+      out = own ? Buffer.allocUnsafeSlow(n) : Buffer.allocUnsafe(n);
+      let at = 0;
+      while (at < n) {
+        const p = this.#parts[0]!;
+        const k = Math.min(p.length, n - at);
+        p.copy(out, at, 0, k);
+        at += k;
+        if (k === p.length) this.#parts.shift();
+        else this.#parts[0] = p.subarray(k);
+      }
+    }
+    this.#have -= n;
+    return out;
+  }
+}
+
 /** One call over an H2ClientStream. */
 class Call<Req, Res> implements GrpcCall<Req> {
   #stream: H2ClientStream | undefined;
   #timer: NodeJS.Timeout | undefined;
   #done = false;
-  #buf: Buffer | undefined;
+  readonly #in: MessageReader;
   #over!: () => void;
   readonly ended = new Promise<void>((r) => (this.#over = r));
 
@@ -254,8 +323,10 @@ class Call<Req, Res> implements GrpcCall<Req> {
     private readonly serialize: (m: Req) => Uint8Array,
     private readonly deserialize: (b: Buffer) => Res,
     private readonly h: CallHandler<Res>,
-    private readonly maxMessage: number,
-  ) {}
+    maxMessage: number,
+  ) {
+    this.#in = new MessageReader(maxMessage);
+  }
 
   start(stream: H2ClientStream, timeoutMs: number | undefined): void {
     this.#stream = stream;
@@ -317,35 +388,30 @@ class Call<Req, Res> implements GrpcCall<Req> {
 
   onData(chunk: Buffer): boolean {
     if (this.#done) return true;
-    let b = this.#buf ? Buffer.concat([this.#buf, chunk]) : chunk;
-    while (b.length >= 5 && !this.#done) {
-      if (b[0] !== 0) {
-        this.#abort(GrpcStatus.INTERNAL, 'a compressed message, though none was asked for');
+    this.#in.push(chunk);
+    for (;;) {
+      if (this.#done) return true;
+      const body = this.#in.next();
+      if (body === undefined) return true;
+      if (body instanceof GrpcError) {
+        this.#stream?.cancel();
+        this.close(body);
         return true;
       }
-      const len = b.readUInt32BE(1);
-      if (len > this.maxMessage) {
-        this.#abort(GrpcStatus.RESOURCE_EXHAUSTED, `a message of ${len} bytes, over the limit of ${this.maxMessage}`);
-        return true;
-      }
-      if (b.length < 5 + len) break;
       let m: Res;
       try {
-        m = this.deserialize(b.subarray(5, 5 + len));
+        m = this.deserialize(body);
       } catch (e) {
         this.#abort(GrpcStatus.INTERNAL, `a response that does not decode: ${(e as Error).message}`);
         return true;
       }
-      b = b.subarray(5 + len);
       this.h.onMessage(m);
     }
-    this.#buf = b.length ? b : undefined;
-    return true;
   }
 
   onEnd(trailers: string[] | undefined): void {
     if (this.#done) return;
-    if (this.#buf) return this.#abort(GrpcStatus.INTERNAL, 'the response ended inside a message');
+    if (this.#in.pending) return this.#abort(GrpcStatus.INTERNAL, 'the response ended inside a message');
     this.#trailers(trailers ?? []);
   }
 

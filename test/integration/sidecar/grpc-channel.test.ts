@@ -18,6 +18,7 @@ const SERVICE = {
   Fail: method('/t.T/Fail', false, false),
   Slow: method('/t.T/Slow', false, false),
   Big: method('/t.T/Big', false, false),
+  Many: method('/t.T/Many', false, true),
 };
 
 let server: grpc.Server;
@@ -32,6 +33,14 @@ beforeAll(async () => {
     Fail: (_call: grpc.ServerUnaryCall<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) => cb({ code: grpc.status.PERMISSION_DENIED, details: 'not yours: 100% ünicode' }),
     Slow: (_call: grpc.ServerUnaryCall<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) => setTimeout(() => cb(null, Buffer.from('late')), 2000).unref(),
     Big: (_call: grpc.ServerUnaryCall<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) => cb(null, Buffer.alloc(2048, 1)),
+    // An empty message, 300 small ones (many per read), one of 3 MiB (many reads), an empty one.
+    Many: (call: grpc.ServerWritableStream<Buffer, Buffer>) => {
+      call.write(Buffer.alloc(0));
+      for (let i = 0; i < 300; i++) call.write(Buffer.from(String(i)));
+      call.write(Buffer.alloc(3 << 20, 7));
+      call.write(Buffer.alloc(0));
+      call.end();
+    },
   });
   const port = await new Promise<number>((res, rej) => server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? rej(e) : res(p))));
   address = `127.0.0.1:${port}`;
@@ -54,6 +63,26 @@ describe('GrpcChannel', () => {
     expect(await closed).toBeUndefined();
     expect(got.map((m) => m.slice(0, 8))).toEqual(['echo:a', 'echo:bbb', 'echo:c']);
     expect(got[1]!.length).toBe(100_005);
+    ch.close();
+  });
+
+  it('cuts messages out of reads whatever their sizes: empty, many per read, one over many reads', async () => {
+    const ch = new GrpcChannel(address);
+    const got: Buffer[] = [];
+    const closed = new Promise<GrpcError | undefined>((resolve) => {
+      const call = ch.call(SERVICE.Many.path, ser, (b: Buffer) => b, { onMessage: (m) => got.push(m), onClose: resolve });
+      call.write('go');
+      call.end();
+    });
+    expect(await closed).toBeUndefined();
+    expect(got.length).toBe(303);
+    expect(got[0]!.length).toBe(0);
+    expect(got.slice(1, 301).map((b) => b.toString())).toEqual(Array.from({ length: 300 }, (_, i) => String(i)));
+    expect(got[301]!.length).toBe(3 << 20);
+    expect(got[301]!.every((x) => x === 7)).toBe(true);
+    expect(got[302]!.length).toBe(0);
+    // Each message is a buffer of its own, not a view of a larger read.
+    expect(got.slice(1, 301).every((b) => b.buffer.byteLength === b.length || b.length === 0)).toBe(true);
     ch.close();
   });
 
