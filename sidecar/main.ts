@@ -8,7 +8,6 @@
  * (sidecar/workers/primary.ts); a worker runs this same code with a WorkerLink: node id <id>~w<k>, the primary's join token, no
  * admin listener (it answers the primary's admin questions over IPC instead).
  */
-import cluster from 'node:cluster';
 import { createHash, randomBytes } from 'node:crypto';
 import { availableParallelism, hostname } from 'node:os';
 import { parseArgs } from 'node:util';
@@ -34,9 +33,8 @@ import { MeshTls } from './tls/mesh-tls.js';
 import type { Denial, RequestHead } from './http/filter.js';
 import { Tracing, tracingToLoad } from './telemetry/tracing.js';
 import { IdentityError, WorkloadIdentity } from './identity/workload.js';
-import { runPrimary } from './workers/primary.js';
 import { announceListening, serveWorkerAdmin } from './workers/worker.js';
-import { workerLinkFromEnv, workerNodeId, type WorkerLink } from './workers/ipc.js';
+import { IS_CLUSTER_WORKER, workerLinkFromEnv, workerNodeId, type WorkerLink } from './workers/ipc.js';
 import { GATEWAY_LISTENER_PREFIX, GatewayListeners, TCP_OUTBOUND_PREFIX, type ServingListener } from './listeners/gateway-listeners.js';
 import { TcpListener, type TcpDenial } from './tcp/tcp-listener.js';
 import { ControlPlanes } from './identity/control-planes.js';
@@ -142,7 +140,7 @@ export interface MainOptions {
 export async function main(argv: string[], opts: MainOptions = {}): Promise<void> {
   await run(argv, opts);
   // A worker keeps the IPC channel to its primary open, so a failed start must end it by exiting.
-  if (cluster.isWorker && !started) process.exit(typeof process.exitCode === 'number' ? process.exitCode : 1);
+  if (IS_CLUSTER_WORKER && !started) process.exit(typeof process.exitCode === 'number' ? process.exitCode : 1);
 }
 
 async function run(argv: string[], opts: MainOptions): Promise<void> {
@@ -241,7 +239,7 @@ async function run(argv: string[], opts: MainOptions): Promise<void> {
   // A worker is forked by the primary with the same argv; what the primary resolved once (node id,
   // join token) comes in its environment.
   let worker: WorkerLink | undefined;
-  if (workers > 1 && cluster.isWorker) {
+  if (workers > 1 && IS_CLUSTER_WORKER) {
     try {
       worker = workerLinkFromEnv(process.env);
     } catch (e) {
@@ -284,7 +282,9 @@ async function run(argv: string[], opts: MainOptions): Promise<void> {
       logger: log.child({ component: 'identity' }),
       tls: mesh,
     });
-    if (workers > 1 && cluster.isPrimary) {
+    if (workers > 1 && !IS_CLUSTER_WORKER) {
+      // Loaded only here: the primary's code, node:cluster and prom-client's aggregator are not in a single-process sidecar.
+      const { runPrimary } = await import('./workers/primary.js');
       if (token === undefined) throw new IdentityError('a join token (--token-file or WEFT_JOIN_TOKEN) is required for the first certificate');
       // Join tokens are multi-use until they expire (control-plane/ca/tokens.ts), so every worker
       // gets its own key and certificate with the same token; the primary reads it once so a

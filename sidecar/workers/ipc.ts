@@ -15,6 +15,14 @@ export const WORKER_ENV = {
   token: 'WEFT_WORKER_JOIN_TOKEN',
 } as const;
 
+/**
+ * This process is a worker our primary forked (cluster.fork() with WORKER_ENV and an IPC
+ * channel), read without loading node:cluster, which a single-process sidecar never needs.
+ * (`'NODE_UNIQUE_ID' in process.env`, Node's own test, cannot be used: Node deletes that variable
+ * before user code runs.)
+ */
+export const IS_CLUSTER_WORKER = process.env[WORKER_ENV.index] !== undefined && process.channel !== undefined;
+
 /** What the primary asks a worker's admin view for. */
 export type AdminOp = 'ready' | 'config_dump' | 'clusters' | 'metrics' | 'summary' | 'explain';
 const ADMIN_OPS: ReadonlySet<string> = new Set<AdminOp>(['ready', 'config_dump', 'clusters', 'metrics', 'summary', 'explain']);

@@ -77,6 +77,8 @@ describe('a sidecar loads only what its config uses', () => {
     expect(mods).toContain('dist/sidecar/main.js'); // the hook saw the sidecar load
     expect(mods.filter((m) => OPTIONAL.some((o) => o.test(m)))).toEqual([]);
     expect(mods.filter((m) => NEVER.some((o) => o.test(m)))).toEqual([]);
+    // Nor node:cluster, which only --workers needs.
+    expect(readFileSync(trace, 'utf8').split('\n')).not.toContain('node:cluster');
   });
 
   it('a mesh that exports spans: the SDK is loaded before the Listener is applied, and the first request after it is traced', async () => {
