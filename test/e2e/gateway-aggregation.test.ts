@@ -117,7 +117,11 @@ describe('AggregationPolicy at a weft gateway, with real services', () => {
       const x = await weft(['trace', 'show', traceId, '-o', 'json'], { cp });
       if (x.code !== 0) return undefined;
       const s = (last = (JSON.parse(x.stdout) as { spans: StoredSpan[] }).spans);
-      return s.filter((v) => v.kind === 'server').length >= 3 && s.filter((v) => v.kind === 'client').length >= 3 ? s : undefined;
+      // Waited for by name: reviews' SERVER span may come before orders' (then three SERVER spans
+      // are not yet gateway + users + orders).
+      const servers = new Set(s.filter((v) => v.kind === 'server').map((v) => v.service));
+      const done = servers.has('users') && servers.has('orders') && s.some((v) => v.kind === 'server' && v.attributes['url.path'] === '/dashboard/42');
+      return done && s.filter((v) => v.kind === 'client').length >= 3 ? s : undefined;
     }, 20_000, 300).catch((e: unknown) => {
       figure('aggregation trace so far', { spans: last.map((x) => `${x.service} ${x.kind} ${x.name} ${x.attributes['url.path'] ?? ''}`) });
       throw e;
