@@ -13,9 +13,20 @@ export const ROOT = resolve(import.meta.dirname, '../..');
 export const WEFT = join(ROOT, 'bin/weft.js');
 
 const live = new Set<ChildProcess>();
-process.on('exit', () => {
+const killLive = (): void => {
   for (const p of live) p.kill('SIGKILL');
-});
+};
+process.on('exit', killLive);
+// vitest ends its fork workers with SIGTERM, which skips 'exit': a process a test started but had
+// no handle to kill (a start that resolved after a sibling start rejected in the same Promise.all)
+// outlived the run (two sidecars were found running under a benchmark an hour later). The signal
+// is raised again once they are killed, so the worker still ends as the signal says.
+for (const sig of ['SIGTERM', 'SIGINT'] as const) {
+  process.once(sig, () => {
+    killLive();
+    process.kill(process.pid, sig);
+  });
+}
 
 /**
  * `p.waitLine(re)` for a process a start helper just spawned; when the line never comes, the
