@@ -193,7 +193,12 @@ export abstract class H2Endpoint<S extends SendingStream> {
     this.#outBytes += b.length;
     if (!this.#flushQueued) {
       this.#flushQueued = true;
-      process.nextTick(this.#flushFn);
+      // A microtask, not a nextTick: after an I/O callback Node runs the nextTick queue first,
+      // then microtasks, so frames the ticks add join this write. A proxied request body's end
+      // comes that way (a Readable emits 'end' on a nextTick after its last 'data'): with a
+      // nextTick flush every proxied gRPC call went upstream as two writes, HEADERS + DATA, then
+      // an END_STREAM frame alone.
+      queueMicrotask(this.#flushFn);
     }
   }
 

@@ -169,6 +169,40 @@ describe('HTTP/2 client against node:http2 (nghttp2)', () => {
     expect(most).toBeLessThanOrEqual(2);
   });
 
+  it('a request whose body ends on a later tick (as a Readable ends) goes out in one socket write', async () => {
+    const port = await nodeServer((st) => {
+      st.respond({ ':status': 200 });
+      st.end('ok');
+    });
+    const s = connect(port);
+    expect((await call(s, req('/warm'))).status).toBe(200); // preface and SETTINGS are out of the way
+    const writes: Buffer[] = [];
+    const orig = s.socket.write.bind(s.socket) as (b: Buffer) => boolean;
+    s.socket.write = ((b: Buffer) => (writes.push(Buffer.from(b)), orig(b))) as typeof s.socket.write;
+    /** [type, flags] of each frame in a write. */
+    const frames = (b: Buffer): Array<[number, number]> => {
+      const out: Array<[number, number]> = [];
+      for (let at = 0; at + 9 <= b.length; at += 9 + b.readUIntBE(at, 3)) out.push([b[at + 3]!, b[at + 4]!]);
+      return out;
+    };
+    const r = await new Promise<Result>((resolve) => {
+      const out: Result = { body: [], ended: false };
+      // From a macrotask, as a proxied request starts from a socket read (not from a microtask).
+      setImmediate(() => {
+        const st = s.request(req('/post', 'POST'), false, handler(out, () => resolve(out)));
+        st.write(Buffer.from('hello'));
+        process.nextTick(() => st.end()); // where a proxied request body's 'end' comes from
+      });
+    });
+    expect(r.status).toBe(200);
+    // HEADERS, the DATA and the END_STREAM frame: the first write, not one write per tick. (Later
+    // writes are the window given back for the response.)
+    const first = frames(writes[0]!);
+    expect(first[0]![0]).toBe(1); // HEADERS
+    expect(first.filter(([t]) => t === 0).length).toBeGreaterThanOrEqual(1);
+    expect(first.some(([t, f]) => t === 0 && (f & 1) === 1)).toBe(true); // DATA with END_STREAM
+  });
+
   it('closes an idle connection after idleTimeoutMs', async () => {
     const port = await nodeServer((st) => {
       st.respond({ ':status': 204 });
