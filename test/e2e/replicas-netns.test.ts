@@ -223,7 +223,7 @@ describe('replicas on etcd across network hosts (netns): failover, partition, qu
       }, 40_000, 200);
       expect(refused.body.code).toBe('STORE_UNAVAILABLE');
       const load = await loadAgent.load({ url: 'http://127.0.0.1:15001/', headers: { host: 'orders' }, total: 200, concurrency: 4, timeoutMs: 5000, durationMs: 20_000 });
-      figure('quorum lost', { apply: refused.status, message: refused.body.message, requests: load.ok + load.failed, failed: load.failed });
+      figure('quorum lost', { apply: refused.status, message: refused.body.message, requests: load.ok + load.failed, failed: load.failed, errors: load.errors, statuses: load.statuses });
       expect(load.failed).toBe(0);
     } finally {
       await m1!.start();
