@@ -5,6 +5,12 @@
  * one (its last good config keeps serving meanwhile). Proxies start at a random replica, so they
  * spread over the replicas instead of all landing on the first one.
  */
+/** Host and port of a `host:port` or `[v6]:port` address; undefined when it is neither. */
+export function hostPort(address: string): { host: string; port: number } | undefined {
+  const m = /^\[?([^\]]+?)\]?:(\d+)$/.exec(address);
+  return m ? { host: m[1]!, port: Number(m[2]) } : undefined;
+}
+
 export class ControlPlanes {
   readonly addresses: readonly string[];
   #i: number;

@@ -5,6 +5,7 @@
  * plain-TCP probe, made only after such a failure, tells which, and the message names the fix.
  */
 import net from 'node:net';
+import { hostPort } from './control-planes.js';
 
 /** The control plane's xDS-over-TLS defaults, as `weft control-plane --help` and docs/ports.md state them. */
 const XDS_FIX = 'sidecars and gateways connect to its xDS over TLS port: --xds-address of `weft control-plane` (default 127.0.0.1:15010), the xds=HOST:PORT of its ready line';
@@ -19,10 +20,10 @@ export function isNotTlsError(e: unknown): boolean {
 
 /** What the peer at `address` speaks instead of TLS: 'http1', 'h2c' or 'unknown' (bounded by `timeoutMs`). */
 export function probePlaintext(address: string, timeoutMs = 2000): Promise<'http1' | 'h2c' | 'unknown'> {
-  const m = /^\[?([^\]]+?)\]?:(\d+)$/.exec(address);
-  if (!m) return Promise.resolve('unknown');
+  const hp = hostPort(address);
+  if (!hp) return Promise.resolve('unknown');
   return new Promise((resolve) => {
-    const s = net.connect({ host: m[1]!, port: Number(m[2]) });
+    const s = net.connect(hp);
     let got = Buffer.alloc(0);
     const done = (r: 'http1' | 'h2c' | 'unknown') => {
       clearTimeout(t);
@@ -31,7 +32,7 @@ export function probePlaintext(address: string, timeoutMs = 2000): Promise<'http
     };
     const t = setTimeout(() => done('unknown'), timeoutMs);
     s.on('error', () => done('unknown'));
-    s.on('connect', () => s.write(`GET /healthz HTTP/1.1\r\nHost: ${m[1]}\r\nConnection: close\r\n\r\n`));
+    s.on('connect', () => s.write(`GET /healthz HTTP/1.1\r\nHost: ${hp.host}\r\nConnection: close\r\n\r\n`));
     s.on('data', (d: Buffer) => {
       got = Buffer.concat([got, d]);
       if (got.length < 9) return;

@@ -21,9 +21,9 @@ import type { Logger } from '../../common/log.js';
 import { SignCertificateRequestSchema, type SignCertificateResponse } from '../../proto/gen/weft/v1/identity_pb.js';
 import { createCsr, generateKey } from './csr.js';
 import { MeshTls, splitPem, spiffeVerifier } from '../tls/mesh-tls.js';
-import { ControlPlanes } from './control-planes.js';
+import { ControlPlanes, hostPort } from './control-planes.js';
 import { isNotTlsError, notTlsMessage } from './not-tls.js';
-import { GrpcChannel, GrpcError, GrpcStatus, splitAddress, type ChannelTls } from '../xds/grpc-channel.js';
+import { GrpcChannel, GrpcError, GrpcStatus, type ChannelTls } from '../xds/grpc-channel.js';
 
 export interface IdentityOptions {
   /** host:port of the control plane's xDS (TLS) listener, or the replicas (shared with the ADS client). */
@@ -70,8 +70,9 @@ export const CONTROL_PLANE_KEEPALIVE = { intervalMs: 5000, timeoutMs: 5000 } as 
 
 /** The TLS server name for a control plane at `address` (host:port): its DNS name, or CONTROL_PLANE_SNI for an IP. */
 export function controlPlaneServername(address: string): string {
-  const { host } = splitAddress(address);
-  return net.isIP(host) ? CONTROL_PLANE_SNI : host;
+  const hp = hostPort(address);
+  if (!hp) throw new Error(`want HOST:PORT, got '${address}'`);
+  return net.isIP(hp.host) ? CONTROL_PLANE_SNI : hp.host;
 }
 
 /** TLS material for the control-plane channel, read at each connect. */
@@ -85,11 +86,11 @@ export function controlPlaneChannel(address: string, tls?: ControlPlaneTls): Grp
 
 /** Connects once without verifying, and returns the presented certificate whose fingerprint is pinned. */
 async function fetchPinnedRoot(address: string, fingerprint: string, timeoutMs = 5000): Promise<string> {
-  const m = /^\[?([^\]]+?)\]?:(\d+)$/.exec(address);
-  if (!m) throw new IdentityError(`--control-plane: want HOST:PORT, got '${address}'`);
-  const host = m[1]!;
+  const hp = hostPort(address);
+  if (!hp) throw new IdentityError(`--control-plane: want HOST:PORT, got '${address}'`);
+  const { host, port } = hp;
   return new Promise((resolve, reject) => {
-    const s = tls.connect({ host, port: Number(m[2]), rejectUnauthorized: false, ALPNProtocols: ['h2'], ...(net.isIP(host) ? {} : { servername: host }) });
+    const s = tls.connect({ host, port, rejectUnauthorized: false, ALPNProtocols: ['h2'], ...(net.isIP(host) ? {} : { servername: host }) });
     const t = setTimeout(() => (s.destroy(), reject(new IdentityError(`control plane ${address} did not complete a TLS handshake in ${timeoutMs} ms`))), timeoutMs);
     s.once('error', (e) => {
       clearTimeout(t);

@@ -21,6 +21,7 @@ import net from 'node:net';
 import tls, { type PeerCertificate } from 'node:tls';
 import { H2ClientSession, type H2ClientStream, type H2FailureKind } from '../h2/client.js';
 import { H2Error } from '../h2/frames.js';
+import { hostPort } from '../identity/control-planes.js';
 
 /** gRPC status codes (the ones this client produces or callers test). */
 export const GrpcStatus = {
@@ -127,13 +128,6 @@ function grpcTimeout(ms: number): string {
   return m < 1e8 ? `${m}m` : `${Math.ceil(m / 1000)}S`;
 }
 
-/** host and port of `host:port` / `[v6]:port`. */
-export function splitAddress(address: string): { host: string; port: number } {
-  const m = /^\[?([^\]]+?)\]?:(\d+)$/.exec(address);
-  if (!m) throw new Error(`want HOST:PORT, got '${address}'`);
-  return { host: m[1]!, port: Number(m[2]) };
-}
-
 export class GrpcChannel {
   readonly address: string;
   readonly #o: ChannelOptions;
@@ -147,7 +141,9 @@ export class GrpcChannel {
   constructor(address: string, o: ChannelOptions = {}) {
     this.address = address;
     this.#o = o;
-    const { host, port } = splitAddress(address);
+    const hp = hostPort(address);
+    if (!hp) throw new Error(`want HOST:PORT, got '${address}'`);
+    const { host, port } = hp;
     this.#host = host;
     this.#port = port;
   }
@@ -368,10 +364,10 @@ class Call<Req, Res> implements GrpcCall<Req> {
     this.h.onClose(err);
   }
 
-  /** The call failed inside: reset the stream, report `code`. */
-  #abort(code: number, details: string): void {
+  /** The call failed inside: reset the stream, report why. */
+  #abort(err: GrpcError): void {
     this.#stream?.cancel();
-    this.close(new GrpcError(code, details));
+    this.close(err);
   }
 
   // --- H2StreamHandler ---
@@ -380,9 +376,9 @@ class Call<Req, Res> implements GrpcCall<Req> {
     if (this.#done) return;
     const gs = header(headers, 'grpc-status');
     if (end && gs !== undefined) return this.#trailers(headers); // trailers-only
-    if (status !== 200) return this.#abort(HTTP_TO_GRPC[status] ?? GrpcStatus.UNKNOWN, `the server answered HTTP ${status}`);
+    if (status !== 200) return this.#abort(new GrpcError(HTTP_TO_GRPC[status] ?? GrpcStatus.UNKNOWN, `the server answered HTTP ${status}`));
     const ct = header(headers, 'content-type') ?? '';
-    if (!ct.startsWith('application/grpc')) return this.#abort(GrpcStatus.UNKNOWN, `the server answered content-type '${ct}'`);
+    if (!ct.startsWith('application/grpc')) return this.#abort(new GrpcError(GrpcStatus.UNKNOWN, `the server answered content-type '${ct}'`));
     if (end) this.close(new GrpcError(GrpcStatus.INTERNAL, 'the response ended without a status'));
   }
 
@@ -393,16 +389,12 @@ class Call<Req, Res> implements GrpcCall<Req> {
       if (this.#done) return true;
       const body = this.#in.next();
       if (body === undefined) return true;
-      if (body instanceof GrpcError) {
-        this.#stream?.cancel();
-        this.close(body);
-        return true;
-      }
+      if (body instanceof GrpcError) return this.#abort(body), true;
       let m: Res;
       try {
         m = this.deserialize(body);
       } catch (e) {
-        this.#abort(GrpcStatus.INTERNAL, `a response that does not decode: ${(e as Error).message}`);
+        this.#abort(new GrpcError(GrpcStatus.INTERNAL, `a response that does not decode: ${(e as Error).message}`));
         return true;
       }
       this.h.onMessage(m);
@@ -411,7 +403,7 @@ class Call<Req, Res> implements GrpcCall<Req> {
 
   onEnd(trailers: string[] | undefined): void {
     if (this.#done) return;
-    if (this.#in.pending) return this.#abort(GrpcStatus.INTERNAL, 'the response ended inside a message');
+    if (this.#in.pending) return this.#abort(new GrpcError(GrpcStatus.INTERNAL, 'the response ended inside a message'));
     this.#trailers(trailers ?? []);
   }
 
