@@ -13,17 +13,23 @@ export const ROOT = resolve(import.meta.dirname, '../..');
 export const WEFT = join(ROOT, 'bin/weft.js');
 
 const live = new Set<ChildProcess>();
-const killLive = (): void => {
+/**
+ * What this worker stops when it ends: every process a test started, and the shared etcd cluster.
+ * vitest ends its fork workers with SIGTERM, which skips 'exit': a process a test started but had
+ * no handle to kill (a start that resolved after a sibling start rejected in the same Promise.all)
+ * outlived the run (two sidecars were found running under a benchmark an hour later), and so did
+ * the etcd cluster before. The signal is raised again afterwards, so the worker still ends as it says.
+ */
+const teardown: Array<() => void> = [() => {
   for (const p of live) p.kill('SIGKILL');
+}];
+const runTeardown = (): void => {
+  for (const f of teardown.splice(0)) f();
 };
-process.on('exit', killLive);
-// vitest ends its fork workers with SIGTERM, which skips 'exit': a process a test started but had
-// no handle to kill (a start that resolved after a sibling start rejected in the same Promise.all)
-// outlived the run (two sidecars were found running under a benchmark an hour later). The signal
-// is raised again once they are killed, so the worker still ends as the signal says.
+process.on('exit', runTeardown);
 for (const sig of ['SIGTERM', 'SIGINT'] as const) {
   process.once(sig, () => {
-    killLive();
+    runTeardown();
     process.kill(process.pid, sig);
   });
 }
@@ -144,13 +150,8 @@ async function etcdStoreArgs(dataDir: string): Promise<string[]> {
     const cluster = await startEtcdCluster(3, { extraArgs: ['--max-txn-ops', '100000', '--max-request-bytes', String(64 * 1024 * 1024)] });
     // The members get SIGTERM synchronously in stop(). vitest ends its fork workers with SIGTERM,
     // which skips 'exit': without the signal handlers the cluster outlived the suite.
-    process.once('exit', () => void cluster.stop());
-    for (const sig of ['SIGTERM', 'SIGINT'] as const) {
-      process.once(sig, () => {
-        void cluster.stop();
-        process.kill(process.pid, sig);
-      });
-    }
+    // (Stopped when the worker ends, signals included: see `teardown`.)
+    teardown.push(() => void cluster.stop());
     const kek = join(tempDir('weft-kek-'), 'kek');
     writeFileSync(kek, `${'k'.repeat(8)}${Date.now()}${Math.random()}`.padEnd(48, 'x'), { mode: 0o600 });
     return { endpoints: cluster.endpoints, kek };
