@@ -11,40 +11,9 @@
  * required property, the pointer of that property), the JSON Schema keyword and a message.
  */
 import type { Ajv2020, ErrorObject, ValidateFunction } from 'ajv/dist/2020.js';
+import { loadedAjv } from './ajv-lib.js';
 
-/**
- * Ajv and ajv-formats, once loaded. They are loaded on demand (about 1.5 MB of heap that a
- * sidecar without a ValidationPolicy never needs): the control plane loads them at start-up, a
- * sidecar before it decodes the first xDS response that carries a Validation config
- * (sidecar/xds/decode-needs.ts), since compiling happens while decoding and is synchronous.
- */
-interface AjvLib {
-  readonly Ajv2020: typeof Ajv2020;
-  readonly addFormats: (ajv: Ajv2020) => Ajv2020;
-}
-let ajvLib: AjvLib | undefined;
-let ajvLoading: Promise<void> | undefined;
-
-/** Loads Ajv and ajv-formats (once; a failed load is tried again on the next call). */
-export function loadValidation(): Promise<void> {
-  ajvLoading ??= Promise.all([import('ajv/dist/2020.js'), import('ajv-formats')]).then(
-    ([a, f]) => {
-      // ajv-formats is CommonJS: its default export is the function, under `default` in ESM interop.
-      const addFormats = ((f.default as unknown as { default?: unknown }).default ?? f.default) as AjvLib['addFormats'];
-      ajvLib = { Ajv2020: a.Ajv2020, addFormats };
-    },
-    (e: unknown) => {
-      ajvLoading = undefined;
-      throw e;
-    },
-  );
-  return ajvLoading;
-}
-
-/** Whether `compileValidation` can run now (loadValidation() has finished). */
-export function validationLoaded(): boolean {
-  return ajvLib !== undefined;
-}
+export { loadValidation, validationLoaded } from './ajv-lib.js';
 
 export type Location = 'body' | 'query' | 'path' | 'header';
 
@@ -75,8 +44,9 @@ const DOC_ID = 'weft:openapi';
 const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH']);
 
 function newAjv(coerce: boolean, openapi: boolean): Ajv2020 {
-  if (!ajvLib) throw new Error('the JSON Schema validator (Ajv) is not loaded');
-  const { Ajv2020, addFormats } = ajvLib;
+  const lib = loadedAjv();
+  if (!lib) throw new Error('the JSON Schema validator (Ajv) is not loaded');
+  const { Ajv2020, addFormats } = lib;
   const ajv = new Ajv2020({
     allErrors: true,
     strict: true,
@@ -498,7 +468,7 @@ function compileOperation(
  */
 export function compileValidation(src: ValidationSource, problems: CompileProblem[], names: SourceNames = DEFAULT_NAMES): CompiledValidation {
   const out: { body?: BodyCheck; responseBody?: ValidateFunction; openapi?: OpenApi } = {};
-  if (!ajvLib) {
+  if (!loadedAjv()) {
     // Fail closed: whoever compiles awaits loadValidation() first; if that was skipped, the
     // config is refused, never applied without its checks.
     problems.push({ path: '', message: 'the JSON Schema validator (Ajv) is not loaded in this process' });

@@ -31,7 +31,7 @@ import type { HeldCluster } from './types/cluster.js';
 import type { RouteConfiguration } from '../../proto/gen/envoy/config/route/v3/route_pb.js';
 import type { XdsListener } from './types/listener.js';
 import { DECODERS, decodeResource } from './types/index.js';
-import { beforeDecode } from './decode-needs.js';
+import { beforeDecode, loadFailure } from './decode-needs.js';
 import { InOrder } from './in-order.js';
 import type { SidecarSecret } from './types/tls.js';
 
@@ -82,11 +82,6 @@ export type XdsProtocol = 'delta' | 'sotw';
 type AnyStream = GrpcCall<DiscoveryRequest | DeltaDiscoveryRequest>;
 
 const NO_BYTES = new Uint8Array(0);
-
-/** A response whose needed code did not load: NACKed with the reason, nothing applied. */
-function loadFailure(e: unknown): { errors: FieldError[]; accepted: Map<string, unknown> } {
-  return { errors: [{ path: 'resources', message: `the sidecar could not load what this config needs: ${e instanceof Error ? e.message : String(e)}` }], accepted: new Map() };
-}
 
 const KIND: Record<string, ResourceKind> = Object.fromEntries(Object.entries(TYPE_URL).map(([k, v]) => [v, k as ResourceKind]));
 

@@ -10,6 +10,7 @@
  * often (the URL appearing in some other string), never too rarely. Once a library is loaded,
  * nothing is searched for it any more.
  */
+import type { FieldError } from '../../common/errors.js';
 import { EXTENSIONS } from '../../common/extensions.js';
 import { loadValidation, validationLoaded } from '../../common/validation/compile.js';
 
@@ -37,4 +38,9 @@ export function beforeDecode(resources: Iterable<Uint8Array>): Promise<void> | u
     }
   }
   return wait && Promise.all(wait).then(() => undefined);
+}
+
+/** A response whose needed code did not load (here or in `prepare`): NACKed with the reason, nothing applied. */
+export function loadFailure(e: unknown): { errors: FieldError[]; accepted: Map<string, unknown> } {
+  return { errors: [{ path: 'resources', message: `the sidecar could not load what this config needs: ${e instanceof Error ? e.message : String(e)}` }], accepted: new Map() };
 }
