@@ -39,8 +39,9 @@ proto-check: proto ## fail if regenerating proto/gen changes anything
 	@git diff --exit-code --stat -- proto/gen && test -z "$$(git status --porcelain -- proto/gen)" \
 	  || { echo "proto/gen is stale: run make proto and commit"; exit 1; }
 
-build: $(NODE_MODULES) ## compile TypeScript into dist/ and bundle the dashboard into dist/dashboard/
+build: $(NODE_MODULES) ## compile TypeScript into dist/, bundle the data plane into dist/sidecar-bundle/ and the dashboard into dist/dashboard/
 	npx tsc -p tsconfig.json
+	node scripts/bundle-sidecar.mjs
 	node scripts/build-dashboard.mjs
 
 typecheck: $(NODE_MODULES) ## type-check sources, tests, benchmarks and the dashboard (vitest itself does not)

@@ -9,11 +9,12 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 ref="${1:?usage: bench/baseline.sh <git ref>}"
 sha="$(git -C "$root" rev-parse --verify --short "$ref^{commit}")" || { echo "baseline.sh: '$ref' is not a commit here" >&2; exit 2; }
 dir="$root/bench/.baseline/$sha"
-if [ ! -f "$dir/dist/sidecar/main.js" ]; then
+# A ref with scripts/bundle-sidecar.mjs runs its data plane from dist/sidecar-bundle/ (bin/weft.js).
+if [ ! -f "$dir/dist/sidecar/main.js" ] || { [ -f "$dir/scripts/bundle-sidecar.mjs" ] && [ ! -f "$dir/dist/sidecar-bundle/main.js" ]; }; then
   rm -rf "$dir"
   git -C "$root" worktree prune
   git -C "$root" worktree add --detach --force "$dir" "$sha" >/dev/null 2>&1
   ln -sfn "$root/node_modules" "$dir/node_modules"
-  (cd "$dir" && "$root/node_modules/.bin/tsc" -p tsconfig.json) >&2
+  (cd "$dir" && "$root/node_modules/.bin/tsc" -p tsconfig.json && { [ ! -f scripts/bundle-sidecar.mjs ] || node scripts/bundle-sidecar.mjs; }) >&2
 fi
 echo "$dir"

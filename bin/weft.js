@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // The one `weft` entry point. `weft sidecar ...` and `weft gateway ...` run the data plane; every other verb is the
 // control plane / operator CLI. The two programs never import each other, so this file dispatches.
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 const dist = new URL('../dist/', import.meta.url);
@@ -25,7 +25,16 @@ if (verb === 'sidecar' || verb === 'gateway') {
     const v8 = await import('node:v8');
     for (const f of flags.split(' ').filter(Boolean)) v8.setFlagsFromString(f);
   }
-  const { main } = await import(new URL('sidecar/main.js', dist).href);
+  // The data plane runs from its bundle (scripts/bundle-sidecar.mjs, part of `make build`): about
+  // 4 MiB less idle memory than about 370 separate modules. A bundle older than what tsc last built
+  // would run stale code, so that is an error, not a fallback.
+  const bundle = fileURLToPath(new URL('sidecar-bundle/main.js', dist));
+  const built = fileURLToPath(new URL('sidecar/main.js', dist));
+  if (!existsSync(bundle) || (existsSync(built) && statSync(built).mtimeMs > statSync(bundle).mtimeMs)) {
+    process.stderr.write(`weft: dist/sidecar-bundle/ is ${existsSync(bundle) ? 'older than dist/sidecar/' : 'missing'}; build with \`make build\` (or \`npm run build\`)\n`);
+    process.exit(2);
+  }
+  const { main } = await import(new URL('sidecar-bundle/main.js', dist).href);
   await main(process.argv.slice(3), { adaptiveYoungGen: !ownHeapFlags && fixed === undefined, mode: verb });
 } else {
   const { main } = await import(new URL('control-plane/cli/main.js', dist).href);

@@ -5,7 +5,7 @@
 // the SDK is loaded before that Listener is applied (the xDS client holds the update for it), so the
 // first request after the ACK is already traced and the sidecar never logs that it configured
 // tracing without the SDK.
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -74,11 +74,21 @@ describe('a sidecar loads only what its config uses', () => {
   it('idle and serving a plain config: none of the optional libraries', async () => {
     await eventually(async () => (await get(web.outboundPort, 'api', '/x')) === 200, 20_000);
     const mods = loaded();
-    expect(mods).toContain('dist/sidecar/main.js'); // the hook saw the sidecar load
+    expect(mods).toContain('dist/sidecar-bundle/main.js'); // the hook saw the sidecar load, from its bundle
+    expect(mods.filter((m) => m.startsWith('dist/sidecar/'))).toEqual([]); // and nothing of the unbundled tree
     expect(mods.filter((m) => OPTIONAL.some((o) => o.test(m)))).toEqual([]);
     expect(mods.filter((m) => NEVER.some((o) => o.test(m)))).toEqual([]);
     // Nor node:cluster, which only --workers needs.
     expect(readFileSync(trace, 'utf8').split('\n')).not.toContain('node:cluster');
+  });
+
+  it('the bundle leaves the optional libraries outside it, so they stay in node_modules and load on demand', () => {
+    // scripts/bundle-sidecar.mjs's `external`: esbuild marks each bundled module with a
+    // `// node_modules/PKG/...` comment, so a library that went into the bundle shows here.
+    const dir = join(ROOT, 'dist/sidecar-bundle');
+    const bundled = new Set(readdirSync(dir).filter((f) => f.endsWith('.js')).flatMap((f) => [...readFileSync(join(dir, f), 'utf8').matchAll(/^\/\/ (node_modules\/(?:@[^/]+\/)?[^/]+)\//gm)].map((m) => `${m[1]}/`)));
+    expect(bundled).toContain('node_modules/@bufbuild/protobuf/'); // always-loaded libraries are inside
+    expect([...bundled].filter((m) => [...OPTIONAL, ...NEVER].some((o) => o.test(m)))).toEqual([]);
   });
 
   it('a mesh that exports spans: the SDK is loaded before the Listener is applied, and the first request after it is traced', async () => {

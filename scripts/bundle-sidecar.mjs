@@ -1,0 +1,55 @@
+// Bundles the data plane (`weft sidecar` / `weft gateway`, entry dist/sidecar/main.js as tsc built it)
+// into dist/sidecar-bundle/: main.js plus one chunk per on-demand import. Run by `make build` after
+// tsc; bin/weft.js starts the data plane from here. Why: a sidecar runs next to every instance, and
+// ~300 separate ES modules cost memory of their own (a module record, namespace and scope each, and
+// the source kept for lazy compilation): one bundle is ~4 MiB less idle RSS (issue 24;
+// docs/sidecar.md#memory-and-cpu). Not minified, names kept: stack traces name our functions;
+// `node --enable-source-maps` maps them to the TypeScript (esbuild chains tsc's source maps).
+//
+// Loaded from node_modules as before, not bundled (`external`): the libraries a sidecar loads only
+// when its config asks for them (tracing's OpenTelemetry SDK, jose, ioredis, fast-xml-parser, Ajv).
+// They stay on-demand either way; keeping them outside means one copy of what they share with
+// always-loaded code (@opentelemetry/api), no code of theirs that looks for files beside itself
+// (__dirname) running from here, and e2e/sidecar-lazy-load can still see which ones a sidecar loaded.
+import { build } from 'esbuild';
+import { readFileSync, rmSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+
+const root = resolve(import.meta.dirname, '..');
+const out = join(root, 'dist/sidecar-bundle');
+const entry = join(root, 'dist/sidecar/main.js');
+const EXTERNAL = ['@opentelemetry/*', 'jose', 'ioredis', 'fast-xml-parser', 'ajv', 'ajv/*', 'ajv-formats', '@grpc/*'];
+
+const started = performance.now();
+rmSync(out, { recursive: true, force: true });
+const result = await build({
+  absWorkingDir: root,
+  entryPoints: [entry],
+  outdir: out,
+  bundle: true,
+  splitting: true,
+  format: 'esm',
+  platform: 'node',
+  target: 'node20',
+  external: EXTERNAL,
+  keepNames: true,
+  sourcemap: 'linked',
+  // CommonJS dependencies inside the bundle (pino, prom-client) call require() for Node's built-ins.
+  banner: { js: "import { createRequire as __weftCreateRequire } from 'node:module'; const require = __weftCreateRequire(import.meta.url);" },
+  metafile: true,
+  legalComments: 'none',
+  logLevel: 'warning',
+});
+// A bundled module that reads a file beside itself would look in dist/sidecar-bundle/ (and an ES
+// module has no __dirname at all): fail the build rather than the sidecar at run time. pino's
+// transports (worker threads) are the known, unreachable exception: the access log uses
+// pino.destination, never a transport.
+const allowed = /thread-stream|pino-worker|"worker\.js"|"file\.js"/;
+for (const f of Object.keys(result.metafile.outputs).filter((f) => f.endsWith('.js'))) {
+  const lines = readFileSync(join(root, f), 'utf8').split('\n');
+  const bad = lines.filter((l) => /\b__dirname\b|\b__filename\b/.test(l) && !allowed.test(l));
+  if (bad.length) throw new Error(`${f}: bundled code uses __dirname/__filename, which a bundle cannot honour:\n${bad.slice(0, 5).join('\n')}`);
+}
+const outputs = Object.entries(result.metafile.outputs).filter(([f]) => f.endsWith('.js'));
+const kib = (n) => `${Math.round(n / 1024)} KiB`;
+console.log(`sidecar bundle: dist/sidecar-bundle/main.js ${kib(result.metafile.outputs[outputs.find(([, o]) => o.entryPoint)?.[0] ?? ''].bytes)} + ${outputs.length - 1} on-demand chunks in ${Math.round(performance.now() - started)} ms`);
