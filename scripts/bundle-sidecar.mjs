@@ -84,4 +84,4 @@ for (const f of Object.keys(result.metafile.outputs).filter((f) => f.endsWith('.
 }
 const outputs = Object.entries(result.metafile.outputs).filter(([f]) => f.endsWith('.js'));
 const kib = (n) => `${Math.round(n / 1024)} KiB`;
-console.log(`sidecar bundle: dist/sidecar-bundle/main.js ${kib(result.metafile.outputs[outputs.find(([, o]) => o.entryPoint)?.[0] ?? ''].bytes)} + ${outputs.length - 1} on-demand chunks in ${Math.round(performance.now() - started)} ms; embedded descriptors ${kib(descriptorBytes[0])} -> ${kib(descriptorBytes[1])} of base64 without custom option extensions`);
+console.log(`sidecar bundle: dist/sidecar-bundle/main.js ${kib(result.metafile.outputs[outputs.find(([, o]) => o.entryPoint)?.[0] ?? ''].bytes)} + ${outputs.length - 1} chunks (shared code and on-demand imports) in ${Math.round(performance.now() - started)} ms; embedded descriptors ${kib(descriptorBytes[0])} -> ${kib(descriptorBytes[1])} of base64 without custom option extensions`);
