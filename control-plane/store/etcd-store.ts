@@ -37,8 +37,10 @@ const MARKER = '.revision';
 function unavailable(e: unknown, what: string, timeoutMs?: number): WeftError {
   if (e instanceof WeftError) return e;
   const msg = (e as Error)?.message ?? String(e);
-  // What an operator needs: etcd did not answer in time (no quorum, or no member reachable).
-  if (/DEADLINE_EXCEEDED/.test(msg)) return new WeftError('STORE_UNAVAILABLE', `etcd did not ${what === 'commit' ? 'confirm the commit' : `answer (${what})`} within ${timeoutMs ?? 5000} ms: it has lost quorum or no member is reachable; nothing was changed, proxies keep their config (${msg.split(',')[0]})`, { cause: e });
+  // What an operator needs: etcd did not answer in time (no quorum, or no member reachable). Not
+  // gRPC's "Deadline exceeded after 0.001s": the deadline covers the etcd client's retries, so
+  // that figure is what the last retry had left, not how long etcd was waited for.
+  if (/DEADLINE_EXCEEDED/.test(msg)) return new WeftError('STORE_UNAVAILABLE', `etcd did not ${what === 'commit' ? 'confirm the commit' : `answer (${what})`} within ${timeoutMs ?? 5000} ms: it has lost quorum or no member is reachable; nothing was changed, proxies keep their config (etcd client: DEADLINE_EXCEEDED)`, { cause: e });
   if (/\bUNAVAILABLE\b|ECONNREFUSED|No connection established/.test(msg)) return new WeftError('STORE_UNAVAILABLE', `etcd: cannot ${what}: no member answered (${msg.split('. ')[0]}); it has lost quorum or is unreachable; nothing was changed, proxies keep their config`, { cause: e });
   // The etcd client stops calling for a moment after repeated failures (its circuit breaker).
   if (/circuit breaker/.test(msg)) return new WeftError('STORE_UNAVAILABLE', `etcd: cannot ${what}: its members keep failing (lost quorum, or none reachable), so the client pauses its calls for a moment; nothing was changed, proxies keep their config`, { cause: e });
