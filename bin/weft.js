@@ -28,13 +28,14 @@ if (verb === 'sidecar' || verb === 'gateway') {
   // The data plane runs from its bundle (scripts/bundle-sidecar.mjs, part of `make build`): about
   // 4 MiB less idle memory than about 370 separate modules. A bundle older than what tsc last built
   // would run stale code, so that is an error, not a fallback.
-  const bundle = fileURLToPath(new URL('sidecar-bundle/main.js', dist));
-  const built = fileURLToPath(new URL('sidecar/main.js', dist));
-  if (!existsSync(bundle) || (existsSync(built) && statSync(built).mtimeMs > statSync(bundle).mtimeMs)) {
-    process.stderr.write(`weft: dist/sidecar-bundle/ is ${existsSync(bundle) ? 'older than dist/sidecar/' : 'missing'}; build with \`make build\` (or \`npm run build\`)\n`);
+  const bundle = new URL('sidecar-bundle/main.js', dist);
+  const bundleMs = statSync(bundle, { throwIfNoEntry: false })?.mtimeMs;
+  const builtMs = statSync(new URL('sidecar/main.js', dist), { throwIfNoEntry: false })?.mtimeMs;
+  if (bundleMs === undefined || (builtMs !== undefined && builtMs > bundleMs)) {
+    process.stderr.write(`weft: dist/sidecar-bundle/ is ${bundleMs === undefined ? 'missing' : 'older than dist/sidecar/'}; build with \`make build\` (or \`npm run build\`)\n`);
     process.exit(2);
   }
-  const { main } = await import(new URL('sidecar-bundle/main.js', dist).href);
+  const { main } = await import(bundle.href);
   await main(process.argv.slice(3), { adaptiveYoungGen: !ownHeapFlags && fixed === undefined, mode: verb });
 } else {
   const { main } = await import(new URL('control-plane/cli/main.js', dist).href);

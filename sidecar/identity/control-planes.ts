@@ -11,6 +11,13 @@ export function hostPort(address: string): { host: string; port: number } | unde
   return m ? { host: m[1]!, port: Number(m[2]) } : undefined;
 }
 
+/** hostPort, for an address that must be one: throws "want HOST:PORT" otherwise. */
+export function requireHostPort(address: string): { host: string; port: number } {
+  const hp = hostPort(address);
+  if (!hp) throw new Error(`want HOST:PORT, got '${address}'`);
+  return hp;
+}
+
 export class ControlPlanes {
   readonly addresses: readonly string[];
   #i: number;

@@ -21,7 +21,7 @@ import type { Logger } from '../../common/log.js';
 import { SignCertificateRequestSchema, type SignCertificateResponse } from '../../proto/gen/weft/v1/identity_pb.js';
 import { createCsr, generateKey } from './csr.js';
 import { MeshTls, splitPem, spiffeVerifier } from '../tls/mesh-tls.js';
-import { ControlPlanes, hostPort } from './control-planes.js';
+import { ControlPlanes, hostPort, requireHostPort } from './control-planes.js';
 import { isNotTlsError, notTlsMessage } from './not-tls.js';
 import { GrpcChannel, GrpcError, GrpcStatus, type ChannelTls } from '../xds/grpc-channel.js';
 
@@ -70,9 +70,8 @@ export const CONTROL_PLANE_KEEPALIVE = { intervalMs: 5000, timeoutMs: 5000 } as 
 
 /** The TLS server name for a control plane at `address` (host:port): its DNS name, or CONTROL_PLANE_SNI for an IP. */
 export function controlPlaneServername(address: string): string {
-  const hp = hostPort(address);
-  if (!hp) throw new Error(`want HOST:PORT, got '${address}'`);
-  return net.isIP(hp.host) ? CONTROL_PLANE_SNI : hp.host;
+  const { host } = requireHostPort(address);
+  return net.isIP(host) ? CONTROL_PLANE_SNI : host;
 }
 
 /** TLS material for the control-plane channel, read at each connect. */

@@ -21,7 +21,7 @@ import net from 'node:net';
 import tls, { type PeerCertificate } from 'node:tls';
 import { H2ClientSession, type H2ClientStream, type H2FailureKind } from '../h2/client.js';
 import { H2Error } from '../h2/frames.js';
-import { hostPort } from '../identity/control-planes.js';
+import { requireHostPort } from '../identity/control-planes.js';
 
 /** gRPC status codes (the ones this client produces or callers test). */
 export const GrpcStatus = {
@@ -141,9 +141,7 @@ export class GrpcChannel {
   constructor(address: string, o: ChannelOptions = {}) {
     this.address = address;
     this.#o = o;
-    const hp = hostPort(address);
-    if (!hp) throw new Error(`want HOST:PORT, got '${address}'`);
-    const { host, port } = hp;
+    const { host, port } = requireHostPort(address);
     this.#host = host;
     this.#port = port;
   }
