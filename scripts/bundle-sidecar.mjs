@@ -24,7 +24,7 @@ import { build } from 'esbuild';
 import { readFileSync, rmSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import { stripDescriptorExtensions } from './strip-descriptors.mjs';
+import { FILE_DESC, stripDescriptorExtensions } from './strip-descriptors.mjs';
 
 const root = resolve(import.meta.dirname, '..');
 const out = join(root, 'dist/sidecar-bundle');
@@ -39,7 +39,7 @@ const stripPlugin = {
     b.onLoad({ filter: /[\\/]dist[\\/]proto[\\/]gen[\\/].*_pb\.js$/ }, async (args) => {
       const text = await readFile(args.path, 'utf8');
       let n = 0;
-      const contents = text.replace(/\bfileDesc\("([A-Za-z0-9+/=]+)"/g, (_m, b64) => {
+      const contents = text.replace(new RegExp(FILE_DESC, 'g'), (_m, b64) => {
         n++;
         const out = stripDescriptorExtensions(b64);
         descriptorBytes = [descriptorBytes[0] + b64.length, descriptorBytes[1] + out.length];

@@ -11,6 +11,9 @@ import { fromBinary, toBinary } from '@bufbuild/protobuf';
 import { FileDescriptorProtoSchema, FileOptionsSchema, MessageOptionsSchema, FieldOptionsSchema, OneofOptionsSchema, EnumOptionsSchema, EnumValueOptionsSchema, ServiceOptionsSchema, MethodOptionsSchema, ExtensionRangeOptionsSchema } from '@bufbuild/protobuf/wkt';
 import { base64Decode, base64Encode } from '@bufbuild/protobuf/wire';
 
+/** The embedded descriptor in a generated module's source: `fileDesc("BASE64"`, group 1 the base64. */
+export const FILE_DESC = String.raw`\bfileDesc\("([A-Za-z0-9+/=]+)"`;
+
 /** One embedded descriptor (base64 FileDescriptorProto) without the custom extensions in its options. */
 export function stripDescriptorExtensions(b64) {
   const file = fromBinary(FileDescriptorProtoSchema, base64Decode(b64));

@@ -11,8 +11,7 @@ import { describe, expect, it } from 'vitest';
 import { ROOT } from '../../harness/processes.js';
 import { RouteConfigurationSchema } from '../../../proto/gen/envoy/config/route/v3/route_pb.js';
 
-type Strip = (b64: string) => string;
-const { stripDescriptorExtensions } = (await import(join(ROOT, 'scripts/strip-descriptors.mjs'))) as { stripDescriptorExtensions: Strip };
+const { FILE_DESC, stripDescriptorExtensions } = (await import(join(ROOT, 'scripts/strip-descriptors.mjs'))) as { FILE_DESC: string; stripDescriptorExtensions: (b64: string) => string };
 
 const GEN = join(ROOT, 'proto/gen');
 const files = (function walk(d: string): string[] {
@@ -38,6 +37,12 @@ const fileShape = (f: DescFile) => ({
   extensions: f.extensions.map((x) => [x.typeName, x.number, x.extendee.typeName, field(x)]),
   services: f.services.map((s) => [s.typeName, s.methods.map((m) => [m.name, m.methodKind, m.input.typeName, m.output.typeName, m.idempotency])]),
 });
+/** The descriptor embedded in the generated module at `path`, stripped as the bundle does, built on `original`'s dependencies. */
+function stripped(path: string, original: DescFile): DescFile {
+  const b64 = new RegExp(FILE_DESC).exec(readFileSync(path, 'utf8'))?.[1];
+  expect(b64, path).toBeDefined();
+  return fileDesc(stripDescriptorExtensions(b64!), original.dependencies);
+}
 /** Options of every message and field of a file that still carry unknown (custom) fields. */
 function customOptions(f: DescFile): number {
   let n = f.proto.options?.$unknown?.length ? 1 : 0;
@@ -54,15 +59,12 @@ describe('embedded descriptors without custom option extensions', () => {
   it(`describe the same types in all ${files.length} generated files`, async () => {
     let customBefore = 0;
     for (const path of files) {
-      const src = readFileSync(path, 'utf8');
-      const b64 = /\bfileDesc\("([A-Za-z0-9+/=]+)"/.exec(src)?.[1];
-      expect(b64, path).toBeDefined();
       const mod = (await import(path)) as Record<string, unknown>;
       const original = Object.values(mod).find((v): v is DescFile => typeof v === 'object' && v !== null && (v as DescFile).kind === 'file');
       expect(original, path).toBeDefined();
-      const stripped = fileDesc(stripDescriptorExtensions(b64!), original!.dependencies);
-      expect(fileShape(stripped), path).toEqual(fileShape(original!));
-      expect(customOptions(stripped), path).toBe(0);
+      const s = stripped(path, original!);
+      expect(fileShape(s), path).toEqual(fileShape(original!));
+      expect(customOptions(s), path).toBe(0);
       customBefore += customOptions(original!);
     }
     // The check above has something to check: the Envoy protos do carry custom options.
@@ -71,9 +73,7 @@ describe('embedded descriptors without custom option extensions', () => {
 
   it('a RouteConfiguration (maps, oneofs, enums, wrappers, Any) written with the original schema reads back equal with the stripped one', async () => {
     const { file_envoy_config_route_v3_route } = await import('../../../proto/gen/envoy/config/route/v3/route_pb.js');
-    const src = readFileSync(join(GEN, 'envoy/config/route/v3/route_pb.ts'), 'utf8');
-    const stripped = fileDesc(stripDescriptorExtensions(/\bfileDesc\("([A-Za-z0-9+/=]+)"/.exec(src)![1]!), file_envoy_config_route_v3_route.dependencies);
-    const schema = stripped.messages.find((m) => m.typeName === 'envoy.config.route.v3.RouteConfiguration')!;
+    const schema = stripped(join(GEN, 'envoy/config/route/v3/route_pb.ts'), file_envoy_config_route_v3_route).messages.find((m) => m.typeName === 'envoy.config.route.v3.RouteConfiguration')!;
     const rc = create(RouteConfigurationSchema, {
       name: 'r',
       validateClusters: true,
