@@ -6,7 +6,7 @@
  *   GET    /v1/resources[?kind=&namespace=&name=]                  -> {revision, items: MeshResource[], summaries: {KEY: text}}
  *   DELETE /v1/resources/{kind}/{namespace}/{name}                 -> {revision, deleted}
  *   POST   /v1/delete {keys: ['KIND/NAMESPACE/NAME', ...]}          -> {revision, deleted} (all or none)
- *   GET    /v1/proxies                                              -> {items: ProxyStatus[]}
+ *   GET    /v1/proxies                                              -> {items: ProxyStatus[], replicas?: true, unreachable?}
  *   GET    /v1/replicas                                             -> {items: ReplicaView[]}
  *   GET    /v1/proxies/{id}/config[?type=cluster]                   -> {nodeId, resources}
  *   POST   /v1/tokens {service, namespace?, ttlSeconds?}             -> {token, info, warnings?}
@@ -302,8 +302,11 @@ export class AdminServer {
       const self = this.#self();
       const mine = this.#deps.proxyStatus().map((p) => (self ? { ...(p as object), replica: self } : p));
       if (local) return send(res, 200, { items: mine });
+      // `replicas: true`: this control plane is one of a set on etcd (even when every proxy is on
+      // one replica now, after a failover): the CLI then says which replica each proxy is on.
+      const set = this.#deps.replicaAuth ? { replicas: true } : {};
       const answers = await askPeers<{ items: unknown[] }>(this.#peers(), '/v1/proxies', this.#deps.replicaAuth!);
-      return send(res, 200, { items: [...mine, ...answers.flatMap((a) => a.body?.items ?? [])], ...unreachable(answers) });
+      return send(res, 200, { items: [...mine, ...answers.flatMap((a) => a.body?.items ?? [])], ...set, ...unreachable(answers) });
     }
     if (m === 'GET' && path === '/v1/replicas' && this.#deps.replicas) return send(res, 200, { items: this.#deps.replicas() });
     if (this.#deps.loads && m === 'GET' && path === '/v1/load-export') {

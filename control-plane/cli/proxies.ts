@@ -9,6 +9,8 @@ import type { AdminClient } from './context.js';
 
 export interface ProxyList {
   items: ProxyStatusJson[];
+  /** The control plane asked is one of several replicas on etcd. */
+  replicas?: boolean;
   unreachable?: Record<string, string>;
 }
 

@@ -11,9 +11,9 @@ Lists connected proxies (Weft sidecars, gRPC proxyless clients, Envoy) with the 
 xDS resource type: SYNCED (acknowledged the latest version), STALE (sent, not yet acknowledged),
 NACKED (rejected; the message says why, and the proxy keeps its last good config). REVISION is
 the configuration revision its current config was built from (on etcd: the etcd revision of
-that commit, the same on every replica). With several
-control-plane replicas (on etcd) the replica asked lists every replica's proxies, with a REPLICA
-column saying which one each proxy is connected to.
+that commit, the same on every replica). With control-plane replicas on etcd the replica asked
+lists every replica's proxies, with a REPLICA column saying which one each proxy is connected to
+(also when they are all on one replica, as after a failover).
 
 PROXY|SERVICE keeps the proxies whose node id it is or starts with, or whose service it names
 (NAME or NAME.NAMESPACE). Proxies are listed from every namespace (they are processes, not
@@ -52,7 +52,7 @@ export const proxyStatus: Verb = {
       return 0;
     }
     const wide = format === 'wide';
-    const several = wide || new Set(items.map((p) => p.replica)).size > 1;
+    const several = wide || all.replicas === true || new Set(items.map((p) => p.replica)).size > 1;
     const rows = items.map((p) => [
       p.nodeId,
       p.service ? `${p.service}.${p.namespace}` : '-',

@@ -1,6 +1,7 @@
 // Two control-plane replicas in-process (each its own store and proxies, the fan-out credential
 // shared): GET /v1/resources/K/NS/N/proxies on either lists the affected proxies of both, each
 // with its replica, and `local=1` only the replica's own; a peer that does not answer is named.
+// `weft proxy-status` on either has a REPLICA column, also when every proxy is on one replica.
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -9,6 +10,7 @@ import { ControlPlane } from '../../../control-plane/control-plane.js';
 import { validateStoredResource } from '../../../control-plane/config/index.js';
 import { FileStore } from '../../../control-plane/store/file-store.js';
 import type { ReplicaView } from '../../../control-plane/replicas.js';
+import { runCli } from '../../../control-plane/cli/main.js';
 import { nodeOf } from '../../harness/mesh.js';
 import { tempDir } from '../../harness/processes.js';
 
@@ -30,7 +32,9 @@ describe('affected proxies across replicas', () => {
       await cp.apply([{ name: 'mesh.yaml', content: MESH }]);
       for (const id of proxies) cp.streamOpened(nodeOf({ id, role: 'sidecar', service: id.split('-')[0]!, appPort: 9000 }));
       const views = () => live.map((r) => ({ name: r, admin: `127.0.0.1:${ports[r]}`, self: r === name }) as unknown as ReplicaView);
-      const admin = new AdminServer({ controlPlane: cp, token: TOKEN, proxyStatus: () => [], metrics: async () => '', replicas: views, replicaAuth: { self: name, key } });
+      // Every connected sidecar is on a (as after b's proxies failed over to it).
+      const status = name === 'a' ? [{ nodeId: 'web-1', role: 'sidecar', service: 'web', namespace: 'default', userAgent: 'weft/test', stream: 'delta', connectedAt: '2026-12-04T10:00:00.000Z', revision: 2, types: { cluster: { state: 'SYNCED' } } }] : [];
+      const admin = new AdminServer({ controlPlane: cp, token: TOKEN, proxyStatus: () => status, metrics: async () => '', replicas: views, replicaAuth: { self: name, key } });
       ports[name] = await admin.listen(0);
       cps.push(cp);
       admins.push(admin);
@@ -50,6 +54,17 @@ describe('affected proxies across replicas', () => {
       expect(r.items.find((p) => p.nodeId === 'orders-1')!.via).toContain('Cluster inbound|9000|orders.default');
     }
     expect((await get('a', '/v1/resources/Service/default/orders/proxies?local=1')).items.map((p) => p.nodeId)).toEqual(['web-1']);
+  });
+
+  it('weft proxy-status has a REPLICA column on replicas, also when every proxy is on one of them', async () => {
+    for (const asked of ['a', 'b']) {
+      const out: string[] = [];
+      const code = await runCli(['proxy-status', '--server', `http://127.0.0.1:${ports[asked]}`, '--token', TOKEN], { out: (s) => out.push(s), err: (s) => out.push(s), stdin: async () => '' });
+      expect(code).toBe(0);
+      const [head, row] = out.join('\n').split('\n');
+      expect(head).toMatch(/^PROXY\s+SERVICE\s+KIND\s+REPLICA\s+CDS/);
+      expect(row).toMatch(/^web-1\s+web\.default\s+sidecar\/delta\s+a\s+SYNCED/);
+    }
   });
 
   it('merges the apply history of every replica, newest first, each change with its replica', async () => {
