@@ -134,7 +134,7 @@ export async function startControlPlane(opts: ControlPlaneDaemonOptions): Promis
   const replica = opts.replicaName ?? `${hostname()}-${process.pid}`;
   if (etcdStore && !opts.caKek) throw new WeftError('CLI_USAGE', 'an etcd store needs --ca-kek-file: the key-encryption key every replica shares (make one once with: head -c 32 /dev/urandom | base64 > kek)');
   const kek = etcdStore ? (await import('./ca/etcd-vault.js')).deriveKek(opts.caKek!, '--ca-kek-file') : undefined;
-  const vault = etcdStore && kek ? new (await import('./ca/etcd-vault.js')).EtcdVault(etcdStore.client, etcdStore.prefix, kek, 5000, log.child({ component: 'ca' })) : undefined;
+  const vault = etcdStore && kek ? new (await import('./ca/etcd-vault.js')).EtcdVault(etcdStore.client, etcdStore.prefix, kek, log.child({ component: 'ca' })) : undefined;
   if (opts.xdsPlaintextRegister && !opts.xdsPlaintextAddress) throw new Error('--xds-plaintext-register needs --xds-plaintext-address');
   const cp = new ControlPlane({
     store,

@@ -22,6 +22,7 @@ import type { Etcd3, Lease } from 'etcd3';
 import { Follower } from './store/etcd-watch.js';
 import type { Logger } from '../common/log.js';
 import { bounded } from './store/etcd-options.js';
+import { guardLease } from './store/etcd-lease.js';
 
 /** What a replica says about itself. */
 export interface ReplicaRecord {
@@ -206,6 +207,7 @@ export class ReplicaSet {
   #newLease(): void {
     const lease = this.#o.client.lease(this.#o.ttlSeconds ?? 5);
     this.#lease = lease;
+    guardLease(lease, (this.#o.ttlSeconds ?? 5) * 1000);
     lease.on('lost', () => {
       if (this.#closed || this.#lease !== lease) return;
       // etcd was away longer than the TTL: the record and the candidacy are gone (another

@@ -53,22 +53,17 @@ export class EtcdVault implements Vault {
   readonly #client: Etcd3;
   readonly #dir: string;
   readonly #kek: Buffer;
-  readonly #timeoutMs: number;
   #watcher: Follower | undefined;
   readonly #logger: Logger;
   #closed = false;
 
-  constructor(client: Etcd3, prefix: string, kek: Buffer, timeoutMs = 5000, logger: Logger = silentLogger) {
+  /** `client`: made with etcdClientOptions (store/etcd-store.ts), whose calls carry their deadlines. */
+  constructor(client: Etcd3, prefix: string, kek: Buffer, logger: Logger = silentLogger) {
     this.#logger = logger;
     this.#client = client;
     this.#dir = `${prefix.replace(/\/+$/, '')}/ca/`;
     this.#kek = kek;
-    this.#timeoutMs = timeoutMs;
     this.where = `etcd ${this.#dir}`;
-  }
-
-  #opts() {
-    return { deadline: Date.now() + this.#timeoutMs };
   }
 
   /**
@@ -81,12 +76,12 @@ export class EtcdVault implements Vault {
   }
 
   async get(name: string): Promise<string | undefined> {
-    const raw = await this.#client.get(this.#dir + name).options(this.#opts()).string();
+    const raw = await this.#client.get(this.#dir + name).string();
     return raw === null ? undefined : this.#decode(name, raw);
   }
 
   async list(prefix: string): Promise<Array<{ name: string; data: string }>> {
-    const all = await this.#client.getAll().prefix(this.#dir + prefix).options(this.#opts()).strings();
+    const all = await this.#client.getAll().prefix(this.#dir + prefix).strings();
     return Object.entries(all)
       .map(([k, v]) => ({ name: k.slice(this.#dir.length), data: this.#decode(k.slice(this.#dir.length), v) }))
       .sort((a, b) => (a.name < b.name ? -1 : 1));
@@ -100,19 +95,19 @@ export class EtcdVault implements Vault {
     const cond = o.ifValue;
     if (!cond) {
       // A compare that always holds: etcd writes every entry in one transaction.
-      await this.#client.if(this.#dir + '.none', 'Mod', '>', -1).then(...ops).options(this.#opts()).commit();
+      await this.#client.if(this.#dir + '.none', 'Mod', '>', -1).then(...ops).commit();
       return true;
     }
     const key = this.#dir + cond.name;
     if (cond.data === undefined) {
-      const r = await this.#client.if(key, 'Create', '==', 0).then(...ops).options(this.#opts()).commit();
+      const r = await this.#client.if(key, 'Create', '==', 0).then(...ops).commit();
       return r.succeeded;
     }
     // A secret's sealed form differs on every write: compare what is there now, by its revision.
-    const now = await this.#client.get(key).options(this.#opts()).exec();
+    const now = await this.#client.get(key).exec();
     const kv = now.kvs[0];
     if (!kv || this.#decode(cond.name, kv.value.toString('utf8')) !== cond.data) return false;
-    const r = await this.#client.if(key, 'Mod', '==', Number(kv.mod_revision)).then(...ops).options(this.#opts()).commit();
+    const r = await this.#client.if(key, 'Mod', '==', Number(kv.mod_revision)).then(...ops).commit();
     return r.succeeded;
   }
 

@@ -14,6 +14,7 @@ import type { Etcd3, IWatchResponse, Lease } from 'etcd3';
 import { Follower } from '../store/etcd-watch.js';
 import type { Logger } from '../../common/log.js';
 import { bounded } from '../store/etcd-options.js';
+import { guardLease } from '../store/etcd-lease.js';
 import type { Registry, ServiceRef } from './registry.js';
 import type { RegisteredEndpoint, RegistryView } from './types.js';
 
@@ -169,6 +170,7 @@ export class SharedRegistry implements RegistryView {
   #newLease(): void {
     const lease = this.#o.client.lease(Math.max(1, Math.ceil(this.#o.ttlMs / 1000)));
     this.#lease = lease;
+    guardLease(lease, Math.max(1, Math.ceil(this.#o.ttlMs / 1000)) * 1000);
     lease.on('lost', (e) => {
       if (this.#closed || this.#lease !== lease) return;
       // etcd was away longer than the TTL: our keys are gone; take a new lease and write them again.

@@ -14,7 +14,10 @@ export interface EtcdStoreOptions {
   tls?: { caPem: string; certPem?: string; keyPem?: string };
   /** etcd user authentication. */
   auth?: { username: string; password: string };
-  /** Per-call deadline (default 5000 ms): a store that does not answer is unavailable. */
+  /**
+   * How long one member is waited for in one attempt of a call (default 2500 ms); a call that gets
+   * no answer tries each member once, then the store is unavailable.
+   */
   timeoutMs?: number;
   /**
    * The most operations etcd takes in one transaction: its --max-txn-ops (default 128). An apply

@@ -18,7 +18,8 @@
  * quorum: reads and commits fail with STORE_UNAVAILABLE (503 at the admin API) and the watch
  * resumes by itself when etcd is back (the client reconnects and resumes from the last revision).
  */
-import { Etcd3, type IOptions, type IWatchResponse } from 'etcd3';
+import { Etcd3, isRecoverableError, type IOptions, type IWatchResponse } from 'etcd3';
+import { circuitBreaker, ConsecutiveBreaker, ExponentialBackoff, handleWhen, retry } from 'cockatiel';
 import { silentLogger, type Logger } from '../../common/log.js';
 import { Follower } from './etcd-watch.js';
 import { WeftError } from '../../common/errors.js';
@@ -37,14 +38,56 @@ const MARKER = '.revision';
 function unavailable(e: unknown, what: string, timeoutMs?: number): WeftError {
   if (e instanceof WeftError) return e;
   const msg = (e as Error)?.message ?? String(e);
-  // What an operator needs: etcd did not answer in time (no quorum, or no member reachable). Not
-  // gRPC's "Deadline exceeded after 0.001s": the deadline covers the etcd client's retries, so
-  // that figure is what the last retry had left, not how long etcd was waited for.
-  if (/DEADLINE_EXCEEDED/.test(msg)) return new WeftError('STORE_UNAVAILABLE', `etcd did not ${what === 'commit' ? 'confirm the commit' : `answer (${what})`} within ${timeoutMs ?? 5000} ms: it has lost quorum or no member is reachable; nothing was changed, proxies keep their config (etcd client: DEADLINE_EXCEEDED)`, { cause: e });
+  // What an operator needs: etcd did not answer in time (no quorum, or no member reachable), not
+  // gRPC's "Deadline exceeded after 2.5s,LB pick: ..." of the last attempt.
+  if (/DEADLINE_EXCEEDED/.test(msg)) return new WeftError('STORE_UNAVAILABLE', `etcd did not ${what === 'commit' ? 'confirm the commit' : `answer (${what})`}: no member answered within ${timeoutMs ?? ATTEMPT_MS} ms; it has lost quorum or no member is reachable; nothing was changed, proxies keep their config (etcd client: DEADLINE_EXCEEDED)`, { cause: e });
   if (/\bUNAVAILABLE\b|ECONNREFUSED|No connection established/.test(msg)) return new WeftError('STORE_UNAVAILABLE', `etcd: cannot ${what}: no member answered (${msg.split('. ')[0]}); it has lost quorum or is unreachable; nothing was changed, proxies keep their config`, { cause: e });
   // The etcd client stops calling for a moment after repeated failures (its circuit breaker).
   if (/circuit breaker/.test(msg)) return new WeftError('STORE_UNAVAILABLE', `etcd: cannot ${what}: its members keep failing (lost quorum, or none reachable), so the client pauses its calls for a moment; nothing was changed, proxies keep their config`, { cause: e });
   return new WeftError('STORE_UNAVAILABLE', `etcd: cannot ${what}: ${msg}`, { cause: e });
+}
+
+/** How long one member is waited for, by default, in one attempt of a call. */
+const ATTEMPT_MS = 2500;
+
+/**
+ * A failure that says the member itself is away (no answer in time, no connection), as opposed to
+ * one etcd answered with ("etcdserver: no leader" while the members elect one, "leader changed"):
+ * the member is there, and the call is tried again after a short pause, not skipped past it.
+ */
+function silentMember(e: Error): boolean {
+  return isRecoverableError(e) && !/etcdserver:/.test(e.message);
+}
+
+/**
+ * The etcd client every part of a replica shares (store, registry, election, CA), set for a member
+ * that stops answering without closing its connections (a network partition, a paused process):
+ * - each attempt of a call has its own deadline (`timeoutMs`), and a failed attempt is tried again
+ *   on another member (at most members + 4 attempts, 50 ms apart, doubling to 1 s: an election,
+ *   whose "no leader" answers come at once, is waited out; a member that does not answer costs
+ *   one attempt, then its circuit is open and no attempt is spent on it). (The client's default is one deadline
+ *   for all its attempts: the first, spent waiting on the silent member, left the retries on live
+ *   members no time, and their instant failures counted against those members, so one silent
+ *   member of three made calls fail for many seconds.) Streams (watches, lease keepalives) have no deadline;
+ * - a member that did not answer (or could not be reached) is skipped (circuit open) for 0.5 s,
+ *   then longer each time a trial call fails again (up to 5 s);
+ * - gRPC keepalive on every connection (a ping each 6 s, 2 s to answer; etcd refuses pings more
+ *   often than its --grpc-keepalive-min-time, 5 s by default): a watch or a lease keepalive on a
+ *   connection that went silent fails and resumes on another member, rather than waiting forever.
+ */
+export function etcdClientOptions(o: EtcdStoreOptions): IOptions {
+  const attemptMs = o.timeoutMs ?? ATTEMPT_MS;
+  return {
+    hosts: o.endpoints.map((h) => `${o.tls ? 'https' : 'http'}://${h}`),
+    ...(o.tls ? { credentials: { rootCertificate: Buffer.from(o.tls.caPem), ...(o.tls.certPem && o.tls.keyPem ? { certChain: Buffer.from(o.tls.certPem), privateKey: Buffer.from(o.tls.keyPem) } : {}) } } : {}),
+    ...(o.auth ? { auth: { username: o.auth.username, password: o.auth.password } } : {}),
+    defaultCallOptions: (c) => (c.isStream ? {} : { deadline: Date.now() + attemptMs }),
+    faultHandling: {
+      host: () => circuitBreaker(handleWhen(silentMember), { halfOpenAfter: new ExponentialBackoff({ initialDelay: 500, maxDelay: 5000 }), breaker: new ConsecutiveBreaker(1) }),
+      global: retry(handleWhen(isRecoverableError), { maxAttempts: o.endpoints.length + 3, backoff: new ExponentialBackoff({ initialDelay: 50, maxDelay: 1000 }) }),
+    },
+    grpcOptions: { 'grpc.keepalive_time_ms': 6000, 'grpc.keepalive_timeout_ms': 2000 },
+  };
 }
 
 export class EtcdStore implements ConfigStore {
@@ -66,17 +109,12 @@ export class EtcdStore implements ConfigStore {
 
   constructor(o: EtcdStoreOptions, decode: (value: unknown) => MeshResource, logger: Logger = silentLogger) {
     this.#logger = logger;
-    const opts: IOptions = {
-      hosts: o.endpoints.map((h) => `${o.tls ? 'https' : 'http'}://${h}`),
-      ...(o.tls ? { credentials: { rootCertificate: Buffer.from(o.tls.caPem), ...(o.tls.certPem && o.tls.keyPem ? { certChain: Buffer.from(o.tls.certPem), privateKey: Buffer.from(o.tls.keyPem) } : {}) } } : {}),
-      ...(o.auth ? { auth: { username: o.auth.username, password: o.auth.password } } : {}),
-    };
-    this.#client = new Etcd3(opts);
+    this.#client = new Etcd3(etcdClientOptions(o));
     this.#prefix = (o.prefix ?? '/weft').replace(/\/+$/, '');
     this.#config = `${this.#prefix}/config/`;
     this.#marker = this.#config + MARKER;
     this.#decode = decode;
-    this.#timeoutMs = o.timeoutMs ?? 5000;
+    this.#timeoutMs = o.timeoutMs ?? ATTEMPT_MS;
     this.#maxTxnOps = o.maxTxnOps ?? 128;
   }
 
@@ -88,10 +126,6 @@ export class EtcdStore implements ConfigStore {
   /** The key prefix, without a trailing slash. */
   get prefix(): string {
     return this.#prefix;
-  }
-
-  #deadline() {
-    return { deadline: Date.now() + this.#timeoutMs };
   }
 
   #state(): StoredState {
@@ -110,7 +144,7 @@ export class EtcdStore implements ConfigStore {
   async load(): Promise<StoredState> {
     let res;
     try {
-      res = await this.#client.getAll().prefix(this.#config).options(this.#deadline()).exec();
+      res = await this.#client.getAll().prefix(this.#config).exec();
     } catch (e) {
       throw unavailable(e, `read ${this.#config}`, this.#timeoutMs);
     }
@@ -144,7 +178,7 @@ export class EtcdStore implements ConfigStore {
     if (guard) for (const k of keys) txn = txn.and(this.#config + k, 'Mod', '<', guard.revision + 1);
     let res;
     try {
-      res = await txn.then(...ops).options(this.#deadline()).commit();
+      res = await txn.then(...ops).commit();
     } catch (e) {
       const msg = (e as Error)?.message ?? '';
       if (/too many operations in txn|request is too large|exceeds maximum request size|larger than max/i.test(msg)) {
@@ -156,9 +190,9 @@ export class EtcdStore implements ConfigStore {
       // Which compare failed: a key this change writes, or only the configuration's revision.
       let now;
       try {
-        now = await this.#client.getAll().prefix(this.#config).options(this.#deadline()).exec();
+        now = await this.#client.getAll().prefix(this.#config).exec();
       } catch (e) {
-        throw unavailable(e, 'read after a refused commit');
+        throw unavailable(e, 'read after a refused commit', this.#timeoutMs);
       }
       const mod = new Map(now.kvs.map((kv) => [kv.key.toString('utf8'), Number(kv.mod_revision)]));
       const latest = mod.get(this.#marker) ?? 0;

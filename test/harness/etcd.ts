@@ -22,6 +22,13 @@ export interface EtcdMember {
   running(): boolean;
   stop(): Promise<void>;
   start(): Promise<void>;
+  /**
+   * SIGSTOP / SIGCONT (loopback members only): the member stops answering but its connections stay
+   * open and new ones are still accepted by the kernel, as a member behind a network partition
+   * looks to a client (nothing is refused, nothing answers).
+   */
+  pause?(): void;
+  resume?(): void;
 }
 
 export interface EtcdCluster {
@@ -91,10 +98,17 @@ export async function startEtcdCluster(size = 3, o: { bin?: string; hosts?: read
         proc.stderr!.on('data', (d: Buffer) => (out = (out + d.toString()).slice(-20_000)));
         await waitPort(p.client, 20_000, `etcd member ${name}`, () => proc, () => out);
       },
+      pause() {
+        if (!proc || !proc.kill('SIGSTOP')) throw new Error(`etcd member ${name} is not running`);
+      },
+      resume() {
+        proc?.kill('SIGCONT');
+      },
       async stop() {
         const p2 = proc;
         if (!p2 || p2.exitCode !== null || p2.signalCode !== null) return;
         const gone = new Promise<void>((r) => p2.once('exit', () => r()));
+        p2.kill('SIGCONT');
         p2.kill('SIGTERM');
         const t = setTimeout(() => p2.kill('SIGKILL'), 3000);
         await gone;

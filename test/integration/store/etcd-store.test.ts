@@ -168,7 +168,7 @@ describe('EtcdStore on a 3-member etcd cluster', () => {
     await etcd.members[1]!.stop();
     const err = await a.commit({ upsert: [svc('api', 9090)], delete: [] }).catch((e: unknown) => e);
     expect(isWeftError(err) && (err as { code: string }).code).toBe('STORE_UNAVAILABLE');
-    expect(String((err as Error).message)).toMatch(/^etcd did not confirm the commit within 3000 ms: it has lost quorum|^etcd: cannot commit/);
+    expect(String((err as Error).message)).toMatch(/^etcd did not confirm the commit: no member answered within 3000 ms; it has lost quorum|^etcd: cannot commit/);
     // Only the commit's own time bound: not gRPC's remainder of the client's last retry ("after 0.001s").
     expect(String((err as Error).message)).not.toMatch(/Deadline exceeded after/);
     await Promise.all([etcd.members[0]!.start(), etcd.members[1]!.start()]);

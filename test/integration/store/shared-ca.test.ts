@@ -15,7 +15,7 @@ import { JoinTokens } from '../../../control-plane/ca/tokens.js';
 import { loadOrCreateToken } from '../../../control-plane/admin/token.js';
 import { ReplicaSet, type ReplicaRecord } from '../../../control-plane/replicas.js';
 import { ControlPlane } from '../../../control-plane/control-plane.js';
-import { EtcdStore } from '../../../control-plane/store/etcd-store.js';
+import { EtcdStore, etcdClientOptions } from '../../../control-plane/store/etcd-store.js';
 import { SharedRegistry } from '../../../control-plane/registry/shared.js';
 import type { NodeInfo } from '../../../control-plane/xds/node.js';
 import { createCsr, generateKey } from '../../../sidecar/identity/csr.js';
@@ -30,7 +30,8 @@ describe('the CA, join tokens and leadership shared by replicas through etcd', (
   const clients: Etcd3[] = [];
   const kek = deriveKek(Buffer.from(randomBytes(32).toString('base64')));
   const client = () => {
-    const c = new Etcd3({ hosts: etcd.endpoints.split(',').map((h) => `http://${h}`) });
+    // As a replica makes it (its calls carry their deadlines).
+    const c = new Etcd3(etcdClientOptions({ endpoints: etcd.endpoints.split(',') }));
     clients.push(c);
     return c;
   };
