@@ -148,17 +148,23 @@ export class EtcdStore implements ConfigStore {
     } catch (e) {
       throw unavailable(e, `read ${this.#config}`, this.#timeoutMs);
     }
-    const byKey = new Map<ResourceKey, MeshResource>();
-    let revision = 0;
-    for (const kv of res.kvs) {
-      const key = kv.key.toString('utf8');
-      if (key === this.#marker) revision = Number(kv.mod_revision);
-      else byKey.set(key.slice(this.#config.length) as ResourceKey, this.#decodeValue(key, kv.value));
-    }
+    const { byKey, revision } = this.#parse(res.kvs);
     this.#byKey = byKey;
     this.#revision = revision;
     this.#readAt = Number(res.header.revision);
     return this.#state();
+  }
+
+  /** The configuration in a read of the whole prefix, and its revision (the marker's). */
+  #parse(kvs: ReadonlyArray<{ key: Buffer; value: Buffer; mod_revision: string }>): { byKey: Map<ResourceKey, MeshResource>; revision: number } {
+    const byKey = new Map<ResourceKey, MeshResource>();
+    let revision = 0;
+    for (const kv of kvs) {
+      const key = kv.key.toString('utf8');
+      if (key === this.#marker) revision = Number(kv.mod_revision);
+      else byKey.set(key.slice(this.#config.length) as ResourceKey, this.#decodeValue(key, kv.value));
+    }
+    return { byKey, revision };
   }
 
   async commit(change: StoreChange, guard?: CommitGuard): Promise<StoredState> {
@@ -167,8 +173,9 @@ export class EtcdStore implements ConfigStore {
     if (keys.length + 1 > this.#maxTxnOps) {
       throw new WeftError('STORE_LIMIT', `this change writes ${keys.length} resources; etcd takes at most ${this.#maxTxnOps - 1} in one transaction (its --max-txn-ops is ${this.#maxTxnOps}): apply in parts of at most ${this.#maxTxnOps - 1}, or raise --max-txn-ops on every etcd member and --etcd-max-txn-ops here`);
     }
+    const values = change.upsert.map((r) => [this.#config + resourceKey(r), JSON.stringify(r.source ?? r)] as const);
     const ops = [
-      ...change.upsert.map((r) => this.#client.put(this.#config + resourceKey(r)).value(JSON.stringify(r.source ?? r))),
+      ...values.map(([key, value]) => this.#client.put(key).value(value)),
       ...change.delete.map((k) => this.#client.delete().key(this.#config + k)),
       this.#client.put(this.#marker).value(''),
     ];
@@ -193,6 +200,19 @@ export class EtcdStore implements ConfigStore {
         now = await this.#client.getAll().prefix(this.#config).exec();
       } catch (e) {
         throw unavailable(e, 'read after a refused commit', this.#timeoutMs);
+      }
+      // The store may hold this very change already: an attempt of this commit that etcd applied
+      // after the attempt's deadline, and the retry's compares saw it. Every key holding exactly
+      // what this change writes (and the deleted ones gone) is that, or the same change made by
+      // another replica: either way it is in, and the store's state is the result.
+      const held = new Map(now.kvs.map((kv) => [kv.key.toString('utf8'), kv.value.toString('utf8')]));
+      if (values.every(([key, value]) => held.get(key) === value) && change.delete.every((k) => !held.has(this.#config + k))) {
+        const { byKey, revision } = this.#parse(now.kvs);
+        if (revision > this.#revision) {
+          this.#byKey = byKey;
+          this.#revision = revision;
+        }
+        return this.#state();
       }
       const mod = new Map(now.kvs.map((kv) => [kv.key.toString('utf8'), Number(kv.mod_revision)]));
       const latest = mod.get(this.#marker) ?? 0;

@@ -3,7 +3,8 @@
 // revision is the etcd revision of the commit, the same for both; guarded commits: the same
 // resource changed by both -> one wins, the other gets CONFIG_CONFLICT naming it; different
 // resources -> the second is told to validate again (StaleRevisionError), then lands, nothing
-// lost; each replica's watch hands it the other's commits in order; one member down changes
+// lost; a change the store holds already (a retried attempt that had landed) succeeds; each
+// replica's watch hands it the other's commits in order; one member down changes
 // nothing; quorum lost -> STORE_UNAVAILABLE, then it recovers by itself.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isWeftError } from '../../../common/errors.js';
@@ -93,6 +94,23 @@ describe('EtcdStore on a 3-member etcd cluster', () => {
     // What is stored is exactly the winner's change.
     const winner = (won[0] as PromiseFulfilledResult<StoredState>).value;
     expect(names(await open('/same').load())).toEqual(names(winner));
+  });
+
+  it('a change the store holds already (an attempt etcd applied after its deadline, then retried) succeeds with the stored state', async () => {
+    const a = open('/again');
+    const b = open('/again');
+    const base = await a.commit({ upsert: [svc('web')], delete: [] });
+    await b.load();
+    const first = await a.commit({ upsert: [svc('web', 3333), svc('api')], delete: [] }, { revision: base.revision });
+    // The same change guarded by the same revision: what the retry of a landed attempt sends.
+    const again = await b.commit({ upsert: [svc('web', 3333), svc('api')], delete: [] }, { revision: base.revision });
+    expect(again.revision).toBe(first.revision);
+    expect(names(again)).toEqual(['api:8080', 'web:3333']);
+    const gone = await a.commit({ upsert: [], delete: ['Service/default/api'] }, { revision: first.revision });
+    expect((await b.commit({ upsert: [], delete: ['Service/default/api'] }, { revision: first.revision })).revision).toBe(gone.revision);
+    // Another change to the same resource from the older revision is still a conflict.
+    await expect(b.commit({ upsert: [svc('web', 4444)], delete: [] }, { revision: base.revision })).rejects.toMatchObject({ code: 'CONFIG_CONFLICT' });
+    expect(names(await open('/again').load())).toEqual(['web:3333']);
   });
 
   it('two replicas change different resources at once: the later one is told to validate again, then lands; both changes are kept', async () => {
