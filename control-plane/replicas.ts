@@ -208,8 +208,9 @@ export class ReplicaSet {
     const lease = this.#o.client.lease(this.#o.ttlSeconds ?? 5);
     this.#lease = lease;
     guardLease(lease, (this.#o.ttlSeconds ?? 5) * 1000);
-    lease.on('lost', () => {
+    lease.on('lost', (e) => {
       if (this.#closed || this.#lease !== lease) return;
+      this.#o.logger.warn({ err: { message: e.message } }, 'replica lease lost; writing this replica\'s record and candidacy again');
       // etcd was away longer than the TTL: the record and the candidacy are gone (another
       // replica may lead now): stop leading, take a new lease, write both again.
       this.#candidate = '';
