@@ -15,8 +15,9 @@ export interface EtcdStoreOptions {
   /** etcd user authentication. */
   auth?: { username: string; password: string };
   /**
-   * How long one member is waited for in one attempt of a call (default 2500 ms); a call that gets
-   * no answer tries each member once, then the store is unavailable.
+   * How long one member is waited for in one attempt of a call (default 2500 ms, and 1 ms more per
+   * operation of a transaction); a call that gets no answer tries the other members, then the
+   * store is unavailable.
    */
   timeoutMs?: number;
   /**

@@ -62,13 +62,14 @@ function silentMember(e: Error): boolean {
 /**
  * The etcd client every part of a replica shares (store, registry, election, CA), set for a member
  * that stops answering without closing its connections (a network partition, a paused process):
- * - each attempt of a call has its own deadline (`timeoutMs`), and a failed attempt is tried again
- *   on another member (at most members + 4 attempts, 50 ms apart, doubling to 1 s: an election,
- *   whose "no leader" answers come at once, is waited out; a member that does not answer costs
- *   one attempt, then its circuit is open and no attempt is spent on it). (The client's default is one deadline
- *   for all its attempts: the first, spent waiting on the silent member, left the retries on live
- *   members no time, and their instant failures counted against those members, so one silent
- *   member of three made calls fail for many seconds.) Streams (watches, lease keepalives) have no deadline;
+ * - each attempt of a call has its own deadline (`timeoutMs`, and 1 ms more per operation of a
+ *   transaction), and a failed attempt is tried again on another member (at most members + 4
+ *   attempts, 50 ms apart, doubling to 1 s: an election, whose "no leader" answers come at once,
+ *   is waited out; a member that does not answer costs one attempt, then its circuit is open and
+ *   no attempt is spent on it). (The client's default is one deadline for all its attempts: the
+ *   first, spent waiting on the silent member, left the retries on live members no time, and
+ *   their instant failures counted against those members, so one silent member of three made
+ *   calls fail for many seconds.) Streams (watches, lease keepalives) have no deadline;
  * - a member that did not answer (or could not be reached) is skipped (circuit open) for 0.5 s,
  *   then longer each time a trial call fails again (up to 5 s);
  * - gRPC keepalive on every connection (a ping each 6 s, 2 s to answer; etcd refuses pings more
@@ -81,7 +82,10 @@ export function etcdClientOptions(o: EtcdStoreOptions): IOptions {
     hosts: o.endpoints.map((h) => `${o.tls ? 'https' : 'http'}://${h}`),
     ...(o.tls ? { credentials: { rootCertificate: Buffer.from(o.tls.caPem), ...(o.tls.certPem && o.tls.keyPem ? { certChain: Buffer.from(o.tls.certPem), privateKey: Buffer.from(o.tls.keyPem) } : {}) } } : {}),
     ...(o.auth ? { auth: { username: o.auth.username, password: o.auth.password } } : {}),
-    defaultCallOptions: (c) => (c.isStream ? {} : { deadline: Date.now() + attemptMs }),
+    // A transaction is given 1 ms more per operation: with a flat 2.5 s an apply of 20,000
+    // resources was refused (503 after its attempts ran out) on a loaded 2-core CI machine, and
+    // each retry sent etcd the whole transaction again while it may still have been at the first.
+    defaultCallOptions: (c) => (c.isStream ? {} : { deadline: Date.now() + attemptMs + (c.method === 'txn' ? (c.params.success?.length ?? 0) : 0) }),
     faultHandling: {
       host: () => circuitBreaker(handleWhen(silentMember), { halfOpenAfter: new ExponentialBackoff({ initialDelay: 500, maxDelay: 5000 }), breaker: new ConsecutiveBreaker(1) }),
       global: retry(handleWhen(isRecoverableError), { maxAttempts: o.endpoints.length + 3, backoff: new ExponentialBackoff({ initialDelay: 50, maxDelay: 1000 }) }),
