@@ -83,7 +83,8 @@ describe('weft gateway: response compression with a real client', () => {
     let last: unknown;
     await eventually(async () => {
       const x = await curlHead(port, '/api/ready', []).catch((e: Error) => void (last = e.message));
-      if (x) last = x.headers;
+      // What the gateway answered instead (status line, head and body), for the error below.
+      if (x) last = { ...x.headers, body: x.body.toString('utf8', 0, 300) };
       return x?.headers['x-app'] === 'orders-1';
     }, 30_000, 100).catch((e: Error) => {
       throw new Error(`${e.message}; last: ${JSON.stringify(last)}`);

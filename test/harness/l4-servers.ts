@@ -157,17 +157,38 @@ export function runTool(cmd: string, args: readonly string[], o: { timeoutMs?: n
 const describeRun = (cmd: string, args: readonly string[], r: ToolResult): string =>
   `${cmd} ${args.join(' ')}: ${r.timedOut ? 'timed out' : `exit ${r.code}`}\n${r.stdout}${r.stderr}`.trimEnd();
 
-/** A loopback TCP port nothing listens on right now. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+/** Where freePort draws from: below the kernel's ephemeral range (32768-60999 by default), a block per worker. */
+const PORT_FIRST = 12_000;
+const PORT_BLOCK = 4000;
+let portCursor = -1;
+
+function canListen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
     const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      const port = typeof a === 'object' && a ? a.port : 0;
-      s.close(() => resolve(port));
-    });
+    s.once('error', () => resolve(false));
+    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
   });
+}
+
+/**
+ * A loopback TCP port nothing listens on right now, for a process the test starts next to bind
+ * (a gateway listener named in config, etcd's ports, Redis). Not one from listen(0): that is an
+ * ephemeral port, and between this check and the other process's bind the kernel may hand it to
+ * any outgoing connection or listen(0) on the machine; a gateway then could not bind its listener
+ * while the test talked to whatever had the port (seen in CI: gateway-compression got another
+ * process's answers for 30 s). Below the ephemeral range ports are only handed out here, and each
+ * vitest worker (VITEST_POOL_ID) draws from its own block, from a random point on, so two files
+ * running at once never get the same port.
+ */
+export async function freePort(): Promise<number> {
+  const worker = Math.max(0, Number(process.env.VITEST_POOL_ID ?? 1) - 1) % 5;
+  const base = PORT_FIRST + worker * PORT_BLOCK;
+  if (portCursor < 0) portCursor = Math.floor(Math.random() * PORT_BLOCK);
+  for (let i = 0; i < PORT_BLOCK; i++) {
+    const port = base + (portCursor++ % PORT_BLOCK);
+    if (await canListen(port)) return port;
+  }
+  throw new Error(`freePort: no free port in ${base}-${base + PORT_BLOCK - 1}`);
 }
 
 /** Options every start function takes. */

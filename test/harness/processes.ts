@@ -345,14 +345,7 @@ export async function startGateway(xdsPort: number, gateway: string, o: { servic
 }
 
 /** A loopback TCP port free right now (for a Gateway listener a test configures). */
-export async function freePort(): Promise<number> {
-  const { createServer } = await import('node:net');
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
+export { freePort } from './l4-servers.js';
 
 export interface AppProc extends Spawned {
   port: number;
