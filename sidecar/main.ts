@@ -426,8 +426,14 @@ async function run(argv: string[], opts: MainOptions): Promise<void> {
     // A Listener that exports spans needs the OpenTelemetry SDK (and the propagators): they are
     // loaded before the update is applied (the update waits), so no request goes unsampled for
     // want of them.
-    prepare: (kind, accepted) =>
-      kind === 'listener' ? tracingToLoad([...(accepted.values() as Iterable<XdsListener>)].flatMap((l) => (l.kind === 'http' ? [l.tracing, ...(l.edge ?? []).map((c) => c.tracing)] : []))) : undefined,
+    // A Listener whose port cannot be bound (taken by another process) NACKs the update.
+    prepare: (kind, accepted) => {
+      if (kind !== 'listener') return undefined;
+      const listenersNow = accepted as ReadonlyMap<string, XdsListener>;
+      const load = tracingToLoad([...listenersNow.values()].flatMap((l) => (l.kind === 'http' ? [l.tracing, ...(l.edge ?? []).map((c) => c.tracing)] : [])));
+      const waits = [load, gateway?.probe(listenersNow), tcpOutbound?.probe(listenersNow)].filter((w) => w !== undefined);
+      return waits.length ? Promise.all(waits).then(() => undefined) : undefined;
+    },
     onUpdate: (cfg, kind) => {
       count(kind, true);
       try {

@@ -11,6 +11,9 @@
 import type { Logger } from '../../common/log.js';
 import type { Runtime } from '../runtime.js';
 import type { XdsListener } from '../xds/types/listener.js';
+import net from 'node:net';
+import type { FieldError } from '../../common/errors.js';
+import { PrepareRefusal } from '../xds/decode-needs.js';
 import { HttpListener, type HttpListenerOptions } from './http-listener.js';
 import { TcpListener, type TcpListenerOptions } from '../tcp/tcp-listener.js';
 
@@ -51,6 +54,9 @@ export class GatewayListeners {
   readonly #bound = new Map<string, Bound>();
   readonly #o: GatewayListenersOptions;
   #queue: Promise<void> = Promise.resolve();
+  /** Ports the last sync asked for (bound now or soon) and ports of listeners still draining. */
+  #asked = new Set<number>();
+  readonly #draining = new Map<number, number>();
 
   constructor(o: GatewayListenersOptions) {
     this.#o = o;
@@ -58,22 +64,50 @@ export class GatewayListeners {
 
   /** Brings the bound listeners in line with the accepted Listener resources (serialized). */
   sync(listeners: ReadonlyMap<string, XdsListener>): Promise<void> {
+    this.#asked = new Set([...this.#want(listeners, false).values()].map((w) => w.port));
     this.#queue = this.#queue.then(() => this.#sync(listeners));
     return this.#queue;
   }
 
-  async #sync(listeners: ReadonlyMap<string, XdsListener>): Promise<void> {
+  /** The listeners of this set in `listeners`, with where each is bound. */
+  #want(listeners: ReadonlyMap<string, XdsListener>, log: boolean): Map<string, { host: string; port: number; kind: 'http' | 'tcp' }> {
     const want = new Map<string, { host: string; port: number; kind: 'http' | 'tcp' }>();
     for (const [name, l] of listeners) {
       if (!name.startsWith(this.#o.prefix)) continue;
       const sa = l.listener.address?.address.case === 'socketAddress' ? l.listener.address.address.value : undefined;
       const port = sa?.portSpecifier.case === 'portValue' ? sa.portSpecifier.value : undefined;
       if (port === undefined) {
-        this.#o.logger.warn({ listener: name }, 'gateway listener without a socket address and port; not bound');
+        if (log) this.#o.logger.warn({ listener: name }, 'gateway listener without a socket address and port; not bound');
         continue;
       }
       want.set(name, { host: this.#o.host ?? (sa?.address || '0.0.0.0'), port, kind: l.kind });
     }
+    return want;
+  }
+
+  /**
+   * Before an update is accepted: every listener it adds (or moves) can bind its address and port.
+   * Rejects with one field error per listener that cannot (another process has the port, or the
+   * address is not this host's), so the update is NACKed with the reason and the last good
+   * listeners stay, as a proxy does with what it cannot execute. Ports this set holds, drains or
+   * was last asked to bind are not probed: their listener is closed before the port is bound again.
+   */
+  probe(listeners: ReadonlyMap<string, XdsListener>): Promise<void> | undefined {
+    const held = new Set([...this.#asked, ...this.#draining.keys(), ...[...this.#bound.values()].map((b) => b.port)]);
+    const check = [...this.#want(listeners, false)].filter(([, w]) => !held.has(w.port));
+    if (!check.length) return undefined;
+    return (async () => {
+      const errors: FieldError[] = [];
+      for (const [name, w] of check) {
+        const err = await canBind(w.host, w.port);
+        if (err) errors.push({ resource: name, path: 'address.socketAddress', message: `cannot bind ${w.host}:${w.port}: ${err}` });
+      }
+      if (errors.length) throw new PrepareRefusal(errors);
+    })();
+  }
+
+  async #sync(listeners: ReadonlyMap<string, XdsListener>): Promise<void> {
+    const want = this.#want(listeners, true);
     // Listeners that go drain side by side, and only a port bound again waits for its old
     // listener (a TCP connection seldom ends by itself: each drain may take the whole timeout).
     const blocking: Promise<void>[] = [];
@@ -110,9 +144,22 @@ export class GatewayListeners {
 
   async #unbind(name: string, b: Bound): Promise<void> {
     this.#bound.delete(name);
+    this.#draining.set(b.port, (this.#draining.get(b.port) ?? 0) + 1);
     const left = await b.listener.drain(this.#o.drainTimeoutMs);
     b.listener.close();
+    const n = (this.#draining.get(b.port) ?? 1) - 1;
+    if (n > 0) this.#draining.set(b.port, n);
+    else this.#draining.delete(b.port);
     this.all.splice(this.all.indexOf(b.listener), 1);
     this.#o.logger.info({ listener: name, unfinished: left }, 'listener closed');
   }
+}
+
+/** Binds host:port for a moment: undefined when it can be bound, else why not. */
+function canBind(host: string, port: number): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    const s = net.createServer();
+    s.once('error', (e: NodeJS.ErrnoException) => resolve(e.code === 'EADDRINUSE' ? 'the port is taken by another process (EADDRINUSE)' : e.code === 'EADDRNOTAVAIL' ? 'the address is not one of this host\'s (EADDRNOTAVAIL)' : e.code === 'EACCES' ? 'not permitted (EACCES: a port below 1024 needs CAP_NET_BIND_SERVICE)' : e.message));
+    s.listen(port, host, () => s.close(() => resolve(undefined)));
+  });
 }

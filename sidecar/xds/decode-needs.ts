@@ -40,7 +40,15 @@ export function beforeDecode(resources: Iterable<Uint8Array>): Promise<void> | u
   return wait && Promise.all(wait).then(() => undefined);
 }
 
+/** A `prepare` refusal that names its own field errors (a listener whose port is taken). */
+export class PrepareRefusal extends Error {
+  constructor(readonly errors: FieldError[]) {
+    super(errors.map((e) => `${e.path}: ${e.message}`).join('; '));
+  }
+}
+
 /** A response whose needed code did not load (here or in `prepare`): NACKed with the reason, nothing applied. */
 export function loadFailure(e: unknown): { errors: FieldError[]; accepted: Map<string, unknown> } {
+  if (e instanceof PrepareRefusal) return { errors: e.errors, accepted: new Map() };
   return { errors: [{ path: 'resources', message: `the sidecar could not load what this config needs: ${e instanceof Error ? e.message : String(e)}` }], accepted: new Map() };
 }
