@@ -14,6 +14,7 @@ import type { XdsListener } from '../xds/types/listener.js';
 import net from 'node:net';
 import type { FieldError } from '../../common/errors.js';
 import { PrepareRefusal } from '../xds/decode-needs.js';
+import { IS_CLUSTER_WORKER } from '../workers/ipc.js';
 import { HttpListener, type HttpListenerOptions } from './http-listener.js';
 import { TcpListener, type TcpListenerOptions } from '../tcp/tcp-listener.js';
 
@@ -93,6 +94,10 @@ export class GatewayListeners {
    * was last asked to bind are not probed: their listener is closed before the port is bound again.
    */
   probe(listeners: ReadonlyMap<string, XdsListener>): Promise<void> | undefined {
+    // A cluster worker's listen() goes through the primary and shares the port with the other
+    // workers: a probe there could not tell a taken port from a sibling's, and while it listened
+    // the primary could hand it a client's connection. There a failed bind is logged, as before.
+    if (IS_CLUSTER_WORKER) return undefined;
     const held = new Set([...this.#asked, ...this.#draining.keys(), ...[...this.#bound.values()].map((b) => b.port)]);
     const check = [...this.#want(listeners, false)].filter(([, w]) => !held.has(w.port));
     if (!check.length) return undefined;
