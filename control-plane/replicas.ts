@@ -205,9 +205,10 @@ export class ReplicaSet {
   }
 
   #newLease(): void {
-    const lease = this.#o.client.lease(this.#o.ttlSeconds ?? 5);
+    const ttlSeconds = this.#o.ttlSeconds ?? 5;
+    const lease = this.#o.client.lease(ttlSeconds);
     this.#lease = lease;
-    guardLease(lease, (this.#o.ttlSeconds ?? 5) * 1000);
+    guardLease(lease, ttlSeconds * 1000);
     lease.on('lost', (e) => {
       if (this.#closed || this.#lease !== lease) return;
       this.#o.logger.warn({ err: { message: e.message } }, 'replica lease lost; writing this replica\'s record and candidacy again');

@@ -168,9 +168,10 @@ export class SharedRegistry implements RegistryView {
   }
 
   #newLease(): void {
-    const lease = this.#o.client.lease(Math.max(1, Math.ceil(this.#o.ttlMs / 1000)));
+    const ttlSeconds = Math.max(1, Math.ceil(this.#o.ttlMs / 1000));
+    const lease = this.#o.client.lease(ttlSeconds);
     this.#lease = lease;
-    guardLease(lease, Math.max(1, Math.ceil(this.#o.ttlMs / 1000)) * 1000);
+    guardLease(lease, ttlSeconds * 1000);
     lease.on('lost', (e) => {
       if (this.#closed || this.#lease !== lease) return;
       // etcd was away longer than the TTL: our keys are gone; take a new lease and write them again.

@@ -6,21 +6,16 @@
  * stopped answering without closing its connection (a network partition, a paused process) made a
  * healthy replica lose its lease, and with it its registry records (its instances' endpoints left
  * every replica until they were written again) or its candidacy. This watches the answers: once
- * one is overdue, it renews the lease with one-off keepalives on new streams, one each `everyMs`
- * (about five before etcd would expire it), each through the client's member choice (which skips a
- * member that just failed), until one is answered. The lease's own stream is left to the client:
+ * one is overdue, it renews the lease with one-off keepalives on new streams, one each 500 ms
+ * (TTL/10 when shorter: about five before etcd would expire it), each through the client's member
+ * choice (which skips a member that just failed), until one is answered. The lease's own stream is left to the client:
  * it moves to another member when a TTL passed without answers (or gRPC keepalive closed its
  * connection), the lease still alive.
  */
 import type { Lease } from 'etcd3';
 
-export interface LeaseGuardOptions {
-  /** How often the guard looks, and renews while an answer is overdue (default: 500 ms, or TTL/10 when shorter). */
-  everyMs?: number;
-}
-
 /** Starts guarding `lease` (TTL `ttlMs`); stops by itself when the lease is revoked, released or lost. */
-export function guardLease(lease: Lease, ttlMs: number, o: LeaseGuardOptions = {}): () => void {
+export function guardLease(lease: Lease, ttlMs: number): void {
   let last = Date.now();
   let inFlight = 0;
   const answered = () => {
@@ -31,9 +26,13 @@ export function guardLease(lease: Lease, ttlMs: number, o: LeaseGuardOptions = {
   // the TTL, when that is sooner), which still leaves time for a few renewals before etcd expires it.
   const overdueMs = Math.min(ttlMs / 3 + 1000, ttlMs / 2);
   // About five renewals, each on a member the client picks, before etcd would expire the lease.
-  const everyMs = o.everyMs ?? Math.min(500, ttlMs / 10);
+  const everyMs = Math.min(500, ttlMs / 10);
   const timer = setInterval(() => {
-    if (lease.revoked()) return stop();
+    if (lease.revoked()) {
+      clearInterval(timer);
+      lease.off('keepaliveSucceeded', answered);
+      return;
+    }
     if (Date.now() - last < overdueMs || inFlight >= 6) return;
     inFlight++;
     lease
@@ -42,9 +41,4 @@ export function guardLease(lease: Lease, ttlMs: number, o: LeaseGuardOptions = {
       .finally(() => inFlight--);
   }, everyMs);
   timer.unref();
-  const stop = () => {
-    clearInterval(timer);
-    lease.off('keepaliveSucceeded', answered);
-  };
-  return stop;
 }

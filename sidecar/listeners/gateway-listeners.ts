@@ -55,9 +55,10 @@ export class GatewayListeners {
   readonly #bound = new Map<string, Bound>();
   readonly #o: GatewayListenersOptions;
   #queue: Promise<void> = Promise.resolve();
-  /** Ports the last sync asked for (bound now or soon) and ports of listeners still draining. */
+  /** Ports the last sync asked for (bound now or soon). */
   #asked = new Set<number>();
-  readonly #draining = new Map<number, number>();
+  /** Listeners unbound and still draining (their ports not yet free). */
+  readonly #draining = new Set<Bound>();
 
   constructor(o: GatewayListenersOptions) {
     this.#o = o;
@@ -98,7 +99,7 @@ export class GatewayListeners {
     // workers: a probe there could not tell a taken port from a sibling's, and while it listened
     // the primary could hand it a client's connection. There a failed bind is logged, as before.
     if (IS_CLUSTER_WORKER) return undefined;
-    const held = new Set([...this.#asked, ...this.#draining.keys(), ...[...this.#bound.values()].map((b) => b.port)]);
+    const held = new Set([...this.#asked, ...[...this.#draining, ...this.#bound.values()].map((b) => b.port)]);
     const check = [...this.#want(listeners, false)].filter(([, w]) => !held.has(w.port));
     if (!check.length) return undefined;
     return (async () => {
@@ -149,12 +150,10 @@ export class GatewayListeners {
 
   async #unbind(name: string, b: Bound): Promise<void> {
     this.#bound.delete(name);
-    this.#draining.set(b.port, (this.#draining.get(b.port) ?? 0) + 1);
+    this.#draining.add(b);
     const left = await b.listener.drain(this.#o.drainTimeoutMs);
     b.listener.close();
-    const n = (this.#draining.get(b.port) ?? 1) - 1;
-    if (n > 0) this.#draining.set(b.port, n);
-    else this.#draining.delete(b.port);
+    this.#draining.delete(b);
     this.all.splice(this.all.indexOf(b.listener), 1);
     this.#o.logger.info({ listener: name, unfinished: left }, 'listener closed');
   }
