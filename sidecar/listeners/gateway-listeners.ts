@@ -91,8 +91,10 @@ export class GatewayListeners {
    * Before an update is accepted: every listener it adds (or moves) can bind its address and port.
    * Rejects with one field error per listener that cannot (another process has the port, or the
    * address is not this host's), so the update is NACKed with the reason and the last good
-   * listeners stay, as a proxy does with what it cannot execute. Ports this set holds, drains or
-   * was last asked to bind are not probed: their listener is closed before the port is bound again.
+   * listeners stay, as a proxy does with what it cannot execute. The ADS client probes a refused
+   * update again with back-off and applies (ACKs) it once every port binds, unless a newer update
+   * came first. Ports this set holds, drains or was last asked to bind are not probed: their
+   * listener is closed before the port is bound again.
    */
   probe(listeners: ReadonlyMap<string, XdsListener>): Promise<void> | undefined {
     // A cluster worker's listen() goes through the primary and shares the port with the other
@@ -108,7 +110,7 @@ export class GatewayListeners {
         const err = await canBind(w.host, w.port);
         if (err) errors.push({ resource: name, path: 'address.socketAddress', message: `cannot bind ${w.host}:${w.port}: ${err}` });
       }
-      if (errors.length) throw new PrepareRefusal(errors);
+      if (errors.length) throw new PrepareRefusal(errors, true); // the port may be freed: tried again
     })();
   }
 

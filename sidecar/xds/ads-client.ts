@@ -31,7 +31,7 @@ import type { HeldCluster } from './types/cluster.js';
 import type { RouteConfiguration } from '../../proto/gen/envoy/config/route/v3/route_pb.js';
 import type { XdsListener } from './types/listener.js';
 import { DECODERS, decodeResource } from './types/index.js';
-import { beforeDecode, loadFailure } from './decode-needs.js';
+import { beforeDecode, loadFailure, PrepareRefusal } from './decode-needs.js';
 import { InOrder } from './in-order.js';
 import type { SidecarSecret } from './types/tls.js';
 
@@ -70,6 +70,13 @@ export interface AdsClientOptions {
    */
   prepare?: (kind: ResourceKind, accepted: ReadonlyMap<string, unknown>) => Promise<void> | undefined;
   backoff?: { baseMs: number; maxMs: number };
+  /**
+   * An update whose `prepare` refused it with `PrepareRefusal.retry` (a port another process
+   * holds) is NACKed once, then prepared again after baseMs, doubling to maxMs, and applied and
+   * ACKed when prepare succeeds; a newer response of its type or a new stream ends the retries.
+   * Default 1 s to 15 s.
+   */
+  prepareRetry?: { baseMs: number; maxMs: number };
   /** TLS for the channel (the workload certificate of the moment); none: plaintext. */
   tls?: ControlPlaneTls;
   /** `auto` (default): delta, falling back to state of the world if the server lacks it. */
@@ -97,6 +104,10 @@ export class AdsClient {
   /** Names followed for EDS and RDS (sorted). */
   #names = new Map<TypeUrl, string[]>();
   #nonces = new Map<TypeUrl, string>();
+  /** Responses received per type: a retried update is stale once a newer one has come. */
+  #received = new Map<ResourceKind, number>();
+  /** Pending retries of refused updates (cleared by close()). */
+  readonly #retries = new Set<NodeJS.Timeout>();
   /** Responses in arrival order; an update waiting for `prepare` holds the line. */
   readonly #inOrder = new InOrder();
   /** Delta only: what this client holds per type, name -> version. */
@@ -171,6 +182,8 @@ export class AdsClient {
   close(): void {
     this.#closed = true;
     clearTimeout(this.#timer);
+    for (const t of this.#retries) clearTimeout(t);
+    this.#retries.clear();
     this.#stream?.cancel();
     this.#client?.close();
   }
@@ -333,6 +346,7 @@ export class AdsClient {
       return;
     }
     const stream = this.#stream;
+    const seq = this.#received.get(kind);
     this.#inOrder.hold(wait, (e) => {
       if (this.#stream !== stream) return; // a newer stream gets everything again
       if (e === undefined) {
@@ -342,7 +356,37 @@ export class AdsClient {
       const { errors } = loadFailure(e);
       nack(this.#nackMessage(kind, version, errors));
       this.#opts.onNack?.(kind, errors);
+      if (e instanceof PrepareRefusal && e.retry) this.#retryLater(kind, accepted, version, apply, stream, seq, this.#opts.prepareRetry?.baseMs ?? 1000);
     });
+  }
+
+  /**
+   * Prepares a refused update again after `delayMs` (doubling up to prepareRetry.maxMs), in line
+   * with other responses; applies and ACKs it (its own nonce, still the latest of its type) once
+   * prepare succeeds. It is not NACKed again. Given up when the stream changes, the client closes
+   * or a newer response of the same type arrives (that one is decided on its own).
+   */
+  #retryLater(kind: ResourceKind, accepted: ReadonlyMap<string, unknown>, version: string, apply: () => void, stream: AnyStream | undefined, seq: number | undefined, delayMs: number): void {
+    const stale = () => this.#closed || this.#stream !== stream || this.#received.get(kind) !== seq;
+    const timer = setTimeout(() => {
+      this.#retries.delete(timer);
+      this.#inOrder.run(() => {
+        if (stale()) return;
+        const wait = this.#opts.prepare?.(kind, accepted) ?? Promise.resolve();
+        this.#inOrder.hold(wait, (e) => {
+          if (stale()) return;
+          if (e === undefined) {
+            this.#log.info({ kind, version }, 'xDS update accepted on a retry (what refused it has changed)');
+            apply();
+          } else if (e instanceof PrepareRefusal && e.retry) {
+            this.#log.debug({ kind, version, why: e.message }, 'xDS update still refused; trying again later');
+            this.#retryLater(kind, accepted, version, apply, stream, seq, Math.min(delayMs * 2, this.#opts.prepareRetry?.maxMs ?? 15_000));
+          }
+        });
+      });
+    }, delayMs);
+    timer.unref();
+    this.#retries.add(timer);
   }
 
   #nackMessage(kind: ResourceKind, version: string, errors: FieldError[]): string {
@@ -364,6 +408,7 @@ export class AdsClient {
     const t = r.typeUrl as TypeUrl;
     const kind = KIND[t];
     this.#nonces.set(t, r.nonce);
+    if (kind) this.#received.set(kind, (this.#received.get(kind) ?? 0) + 1);
     const names = this.#names.get(t) ?? [];
     if (!kind || !DECODERS[kind]) {
       this.#requestSotw(t, names, '', r.nonce, `type ${r.typeUrl} is not supported by this sidecar`);
@@ -393,6 +438,7 @@ export class AdsClient {
     this.#answered();
     const t = r.typeUrl as TypeUrl;
     const kind = KIND[t];
+    if (kind) this.#received.set(kind, (this.#received.get(kind) ?? 0) + 1);
     const nack = (message: string) => this.#sendDelta(create(DeltaDiscoveryRequestSchema, { typeUrl: t, responseNonce: r.nonce, errorDetail: errorDetail(message) }));
     if (!kind || !DECODERS[kind]) {
       nack(`type ${r.typeUrl} is not supported by this sidecar`);

@@ -40,9 +40,16 @@ export function beforeDecode(resources: Iterable<Uint8Array>): Promise<void> | u
   return wait && Promise.all(wait).then(() => undefined);
 }
 
-/** A `prepare` refusal that names its own field errors (a listener whose port is taken). */
+/**
+ * A `prepare` refusal that names its own field errors (a listener whose port is taken). `retry`:
+ * what refused it can change without a new update (another process frees the port), so the ADS
+ * client tries the NACKed update again, with back-off, until it is accepted or a newer one comes.
+ */
 export class PrepareRefusal extends Error {
-  constructor(readonly errors: FieldError[]) {
+  constructor(
+    readonly errors: FieldError[],
+    readonly retry = false,
+  ) {
     super(errors.map((e) => `${e.path}: ${e.message}`).join('; '));
   }
 }

@@ -16,6 +16,7 @@ import { XdsServer } from '../../../control-plane/xds/server.js';
 import { Snapshot, makeResource, type Resource } from '../../../control-plane/xds/snapshot.js';
 import { AdsClient, type XdsConfig, type XdsProtocolMode } from '../../../sidecar/xds/ads-client.js';
 import type { FieldError } from '../../../common/errors.js';
+import { PrepareRefusal } from '../../../sidecar/xds/decode-needs.js';
 import { eventually, startControlPlane, tempDir, weft } from '../../harness/processes.js';
 
 const cluster = (name: string, lbPolicy = Cluster_LbPolicy.ROUND_ROBIN): Resource =>
@@ -174,6 +175,61 @@ describe.each(['delta', 'sotw'] as const)('sidecar ADS client: an update that ne
     await eventually(() => ev.nacks.length === 1 && typeStatus(cp, 'p1')?.state === 'NACKED');
     expect(ev.nacks[0]![0]!.message).toBe('the sidecar could not load what this config needs: no such module');
     expect(c.config).toBe(good);
+  });
+
+  it('a refusal that may pass later (PrepareRefusal.retry) is NACKed once, prepared again with back-off and ACKed once it passes; a newer update ends the retries', async () => {
+    const cp = await fakeControlPlane();
+    stops.push(() => cp.server.close());
+    cp.cache.setSnapshot('r1', new Snapshot([cluster('a'), cla('a')]));
+    const ev = { updates: [] as XdsConfig[], nacks: [] as FieldError[][] };
+    // Cluster 'b' (or 'c') is refused while its name is in `taken`, as a gateway refuses a listener whose port another process holds.
+    const taken = new Set(['b', 'c']);
+    // What each prepare was asked about (state of the world: every cluster; delta: the changed ones).
+    const asked: string[][] = [];
+    const tries = (name: string) => asked.filter((x) => x.includes(name)).length;
+    const c = new AdsClient({
+      address: `127.0.0.1:${cp.port}`,
+      protocol,
+      node: { id: 'r1', cluster: 'orders', metadata: { WEFT_ROLE: 'sidecar', WEFT_SERVICE: 'orders' } },
+      onUpdate: (cfg) => ev.updates.push(cfg),
+      onNack: (_k, errs) => ev.nacks.push(errs),
+      prepare: (kind, accepted) => {
+        if (kind !== 'cluster') return undefined;
+        asked.push([...accepted.keys()]);
+        const refused = [...accepted.keys()].filter((n) => taken.has(n));
+        return refused.length ? Promise.reject(new PrepareRefusal(refused.map((n) => ({ resource: n, path: 'name', message: 'taken' })), true)) : Promise.resolve();
+      },
+      prepareRetry: { baseMs: 20, maxMs: 80 },
+      backoff: { baseMs: 50, maxMs: 400 },
+    });
+    c.start();
+    stops.push(() => c.close());
+    await eventually(() => c.config.endpoints.has('a') && typeStatus(cp, 'r1')?.state === 'SYNCED');
+    const acked = typeStatus(cp, 'r1')!.ackedVersion;
+
+    cp.cache.setSnapshot('r1', new Snapshot([cluster('a'), cla('a'), cluster('b'), cla('b')]));
+    await eventually(() => typeStatus(cp, 'r1')?.state === 'NACKED' && tries('b') >= 3);
+    expect(ev.nacks).toHaveLength(1); // the retries do not NACK again
+    expect(c.config.clusters.has('b')).toBe(false);
+    taken.delete('b');
+    await eventually(() => c.config.endpoints.has('b') && typeStatus(cp, 'r1')?.state === 'SYNCED' && typeStatus(cp, 'r1')!.ackedVersion !== acked);
+    expect(ev.nacks).toHaveLength(1);
+
+    // Refused again (c), then a newer update without it: that one is applied, the retry of the old one never is.
+    cp.cache.setSnapshot('r1', new Snapshot([cluster('a'), cla('a'), cluster('b'), cla('b'), cluster('c'), cla('c')]));
+    await eventually(() => ev.nacks.length === 2 && tries('c') >= 2);
+    cp.cache.setSnapshot('r1', new Snapshot([cluster('a'), cla('a'), cluster('d'), cla('d')]));
+    await eventually(() => c.config.endpoints.has('d') && typeStatus(cp, 'r1')?.state === 'SYNCED');
+    const triesOfC = tries('c');
+    // 'c' is free now: a retry of the old update still alive would apply it. Whether one is, is
+    // told by time passing on the client's own clock: a third update, refused (e), retried three
+    // times (20 + 40 + 80 ms), by when the old retry (due within 80 ms of the newer update) has run.
+    taken.delete('c');
+    taken.add('e');
+    cp.cache.setSnapshot('r1', new Snapshot([cluster('a'), cla('a'), cluster('d'), cla('d'), cluster('e'), cla('e')]));
+    await eventually(() => tries('e') >= 4);
+    expect(tries('c')).toBe(triesOfC);
+    expect([...c.config.clusters.keys()].sort()).toEqual(['a', 'd']);
   });
 });
 
