@@ -14,7 +14,7 @@ import { ClusterLoadAssignmentSchema } from '../../../proto/gen/envoy/config/end
 import { SnapshotCache } from '../../../control-plane/xds/cache.js';
 import { XdsServer } from '../../../control-plane/xds/server.js';
 import { Snapshot, makeResource, type Resource } from '../../../control-plane/xds/snapshot.js';
-import { AdsClient, type XdsConfig, type XdsProtocolMode } from '../../../sidecar/xds/ads-client.js';
+import { AdsClient, type AdsClientOptions, type XdsConfig, type XdsProtocolMode } from '../../../sidecar/xds/ads-client.js';
 import type { FieldError } from '../../../common/errors.js';
 import { PrepareRefusal } from '../../../sidecar/xds/decode-needs.js';
 import { eventually, startControlPlane, tempDir, weft } from '../../harness/processes.js';
@@ -44,7 +44,7 @@ async function fakeControlPlane(port = 0, delta = true) {
   return { cache, server, port: bound };
 }
 
-function client(address: string, id: string, events: { updates: XdsConfig[]; nacks: FieldError[][] }, protocol: XdsProtocolMode = 'auto') {
+function client(address: string, id: string, events: { updates: XdsConfig[]; nacks: FieldError[][] }, protocol: XdsProtocolMode = 'auto', extra: Partial<AdsClientOptions> = {}) {
   const c = new AdsClient({
     address,
     protocol,
@@ -52,6 +52,7 @@ function client(address: string, id: string, events: { updates: XdsConfig[]; nac
     onUpdate: (cfg) => events.updates.push(cfg),
     onNack: (_k, errs) => events.nacks.push(errs),
     backoff: { baseMs: 50, maxMs: 400 },
+    ...extra,
   });
   c.start();
   stops.push(() => c.close());
@@ -142,20 +143,12 @@ describe.each(['delta', 'sotw'] as const)('sidecar ADS client: an update that ne
     const ev = { updates: [] as XdsConfig[], nacks: [] as FieldError[][] };
     // Updates naming cluster 'b' or 'x' wait for a promise this test settles.
     const held: Array<{ names: string[]; resolve: () => void; reject: (e: Error) => void }> = [];
-    const c = new AdsClient({
-      address: `127.0.0.1:${cp.port}`,
-      protocol,
-      node: { id: 'p1', cluster: 'orders', metadata: { WEFT_ROLE: 'sidecar', WEFT_SERVICE: 'orders' } },
-      onUpdate: (cfg) => ev.updates.push(cfg),
-      onNack: (_k, errs) => ev.nacks.push(errs),
+    const c = client(`127.0.0.1:${cp.port}`, 'p1', ev, protocol, {
       prepare: (kind, accepted) => {
         if (kind !== 'cluster' || (!accepted.has('b') && !accepted.has('x'))) return undefined;
         return new Promise<void>((resolve, reject) => held.push({ names: [...accepted.keys()], resolve, reject }));
       },
-      backoff: { baseMs: 50, maxMs: 400 },
     });
-    c.start();
-    stops.push(() => c.close());
     await eventually(() => c.config.endpoints.has('a') && typeStatus(cp, 'p1')?.state === 'SYNCED');
     const acked = typeStatus(cp, 'p1')!.ackedVersion;
 
@@ -187,12 +180,7 @@ describe.each(['delta', 'sotw'] as const)('sidecar ADS client: an update that ne
     // What each prepare was asked about (state of the world: every cluster; delta: the changed ones).
     const asked: string[][] = [];
     const tries = (name: string) => asked.filter((x) => x.includes(name)).length;
-    const c = new AdsClient({
-      address: `127.0.0.1:${cp.port}`,
-      protocol,
-      node: { id: 'r1', cluster: 'orders', metadata: { WEFT_ROLE: 'sidecar', WEFT_SERVICE: 'orders' } },
-      onUpdate: (cfg) => ev.updates.push(cfg),
-      onNack: (_k, errs) => ev.nacks.push(errs),
+    const c = client(`127.0.0.1:${cp.port}`, 'r1', ev, protocol, {
       prepare: (kind, accepted) => {
         if (kind !== 'cluster') return undefined;
         asked.push([...accepted.keys()]);
@@ -200,10 +188,7 @@ describe.each(['delta', 'sotw'] as const)('sidecar ADS client: an update that ne
         return refused.length ? Promise.reject(new PrepareRefusal(refused.map((n) => ({ resource: n, path: 'name', message: 'taken' })), true)) : Promise.resolve();
       },
       prepareRetry: { baseMs: 20, maxMs: 80 },
-      backoff: { baseMs: 50, maxMs: 400 },
     });
-    c.start();
-    stops.push(() => c.close());
     await eventually(() => c.config.endpoints.has('a') && typeStatus(cp, 'r1')?.state === 'SYNCED');
     const acked = typeStatus(cp, 'r1')!.ackedVersion;
 
