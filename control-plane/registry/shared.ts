@@ -15,6 +15,7 @@ import { Follower } from '../store/etcd-watch.js';
 import type { Logger } from '../../common/log.js';
 import { bounded } from '../store/etcd-options.js';
 import { guardLease } from '../store/etcd-lease.js';
+import { readPrefix } from '../store/etcd-read.js';
 import type { Registry, ServiceRef } from './registry.js';
 import type { RegisteredEndpoint, RegistryView } from './types.js';
 
@@ -108,7 +109,7 @@ export class SharedRegistry implements RegistryView {
 
   /** Reads every replica's instances (at start, and after a cancelled watch); the revision read at. */
   async #readAll(): Promise<number> {
-    const res = await this.#o.client.getAll().prefix(this.#dir).exec();
+    const res = await readPrefix(this.#o.client, this.#dir);
     const next = new Map<string, Stored>();
     for (const kv of res.kvs) {
       const s = this.#parse(kv.value.toString('utf8'));
@@ -120,7 +121,7 @@ export class SharedRegistry implements RegistryView {
     this.#remote.clear();
     for (const [k, v] of next) this.#remote.set(k, v);
     this.#rebuild(changed);
-    return Number(res.header.revision);
+    return res.revision;
   }
 
   #onWatch(r: IWatchResponse): void {

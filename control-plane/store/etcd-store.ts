@@ -18,7 +18,8 @@
  * quorum: reads and commits fail with STORE_UNAVAILABLE (503 at the admin API) and the watch
  * resumes by itself when etcd is back (the client reconnects and resumes from the last revision).
  */
-import { Etcd3, isRecoverableError, type IOptions, type IWatchResponse } from 'etcd3';
+import { Etcd3, isRecoverableError, type IKeyValue, type IOptions, type IWatchResponse } from 'etcd3';
+import { readPrefix } from './etcd-read.js';
 import { circuitBreaker, ConsecutiveBreaker, ExponentialBackoff, handleWhen, retry } from 'cockatiel';
 import { silentLogger, type Logger } from '../../common/log.js';
 import { Follower } from './etcd-watch.js';
@@ -90,7 +91,9 @@ export function etcdClientOptions(o: EtcdStoreOptions): IOptions {
       host: () => circuitBreaker(handleWhen(silentMember), { halfOpenAfter: new ExponentialBackoff({ initialDelay: 500, maxDelay: 5000 }), breaker: new ConsecutiveBreaker(1) }),
       global: retry(handleWhen(isRecoverableError), { maxAttempts: o.endpoints.length + 3, backoff: new ExponentialBackoff({ initialDelay: 50, maxDelay: 1000 }) }),
     },
-    grpcOptions: { 'grpc.keepalive_time_ms': 6000, 'grpc.keepalive_timeout_ms': 2000 },
+    // gRPC's default largest message received is 4 MiB: one resource near etcd's request limit
+    // (--max-request-bytes, 1.5 MiB by default, may be raised) times a page of keys can pass it.
+    grpcOptions: { 'grpc.keepalive_time_ms': 6000, 'grpc.keepalive_timeout_ms': 2000, 'grpc.max_receive_message_length': -1 },
   };
 }
 
@@ -148,16 +151,21 @@ export class EtcdStore implements ConfigStore {
   async load(): Promise<StoredState> {
     let res;
     try {
-      res = await this.#client.getAll().prefix(this.#config).exec();
+      res = await this.#readAll();
     } catch (e) {
       throw unavailable(e, `read ${this.#config}`, this.#timeoutMs);
     }
     const { byKey, revision } = this.#parse(res.kvs);
     this.#byKey = byKey;
     this.#revision = revision;
-    this.#readAt = Number(res.header.revision);
+    this.#readAt = res.revision;
     return this.#state();
   }
+
+  #readAll(): Promise<{ kvs: IKeyValue[]; revision: number }> {
+    return readPrefix(this.#client, this.#config);
+  }
+
 
   /** The configuration in a read of the whole prefix, and its revision (the marker's). */
   #parse(kvs: ReadonlyArray<{ key: Buffer; value: Buffer; mod_revision: string }>): { byKey: Map<ResourceKey, MeshResource>; revision: number } {
@@ -201,7 +209,7 @@ export class EtcdStore implements ConfigStore {
       // Which compare failed: a key this change writes, or only the configuration's revision.
       let now;
       try {
-        now = await this.#client.getAll().prefix(this.#config).exec();
+        now = await this.#readAll();
       } catch (e) {
         throw unavailable(e, 'read after a refused commit', this.#timeoutMs);
       }

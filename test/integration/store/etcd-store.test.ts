@@ -10,7 +10,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isWeftError } from '../../../common/errors.js';
 import { parseDocuments, validateDocument } from '../../../control-plane/config/index.js';
 import type { MeshResource } from '../../../control-plane/config/types.js';
-import { EtcdStore, StaleRevisionError, parseEtcdUrl } from '../../../control-plane/store/etcd-store.js';
+import { Etcd3 } from 'etcd3';
+import { EtcdStore, StaleRevisionError, etcdClientOptions, parseEtcdUrl } from '../../../control-plane/store/etcd-store.js';
+import { readPrefix } from '../../../control-plane/store/etcd-read.js';
 import type { StoredState } from '../../../control-plane/store/store.js';
 import { startEtcdCluster, type EtcdCluster } from '../../harness/etcd.js';
 
@@ -162,6 +164,39 @@ describe('EtcdStore on a 3-member etcd cluster', () => {
     await until(() => (seen.at(-1)?.revision === after.revision ? true : undefined), 5000, 'a commit after the new watch');
     expect(names(seen.at(-1)!)).toEqual(['api:9090', 'web:8081']);
   });
+
+  it('a configuration larger than one gRPC message (4 MiB) loads whole, at one revision, on another replica and after a refused commit', async () => {
+    // 400 Services of 300 static endpoints each: about 6 MiB stored (gRPC's default largest message is 4 MiB).
+    const big = (i: number) => {
+      const eps = Array.from({ length: 300 }, (_, k) => `    - { address: 10.${i % 250}.${Math.floor(k / 250)}.${(k % 250) + 1}, port: ${9000 + (k % 1000)} }`).join('\n');
+      const { docs } = parseDocuments(`apiVersion: weft.dev/v1alpha1\nkind: Service\nmetadata: { name: big-${i} }\nspec:\n  ports: [{ name: http, port: 8080, protocol: http }]\n  endpoints:\n${eps}\n`, 'big.yaml');
+      return decode(docs[0]!.value);
+    };
+    const a = open('/big');
+    await a.load();
+    let last: StoredState | undefined;
+    for (let batch = 0; batch < 8; batch++) last = await a.commit({ upsert: Array.from({ length: 50 }, (_, j) => big(batch * 50 + j)), delete: [] }, { revision: last?.revision ?? 0 });
+    expect(400 * JSON.stringify(big(0)).length).toBeGreaterThan(5 * 1024 * 1024);
+    const b = open('/big');
+    const read = await b.load();
+    expect(read.resources).toHaveLength(400);
+    expect(read.revision).toBe(last!.revision);
+    // A guarded commit against an old revision reads the whole prefix again to tell what moved.
+    const stale = await b.commit({ upsert: [svc('web')], delete: [] }, { revision: 1 }).catch((e: unknown) => e);
+    expect(stale).toBeInstanceOf(StaleRevisionError);
+    expect((await b.commit({ upsert: [svc('web')], delete: [] }, { revision: read.revision })).resources).toHaveLength(401);
+    // Pages of 7 keys give what one read gives, at the first page's revision.
+    const client = new Etcd3(etcdClientOptions({ endpoints: parseEtcdUrl(`etcd://${etcd.endpoints}`) }));
+    try {
+      const paged = await readPrefix(client, '/big/', 7);
+      const whole = await client.getAll().prefix('/big/').exec();
+      expect(paged.kvs.map((kv) => kv.key.toString())).toEqual(whole.kvs.map((kv) => kv.key.toString()));
+      expect(paged.kvs).toHaveLength(402); // 401 resources and the revision marker
+      expect(paged.revision).toBe(Number(whole.header.revision));
+    } finally {
+      client.close();
+    }
+  }, 120_000);
 
   it('a change larger than etcd takes in one transaction is refused whole with STORE_LIMIT, before or by etcd', async () => {
     const a = open('/limit');
