@@ -50,6 +50,8 @@ function unavailable(e: unknown, what: string, timeoutMs?: number): WeftError {
 
 /** How long one member is waited for, by default, in one attempt of a call. */
 const ATTEMPT_MS = 2500;
+/** Documents of a commit seen on the watch decoded between two yields to the event loop. */
+const WATCH_SLICE = 500;
 
 /**
  * A failure that says the member itself is away (no answer in time, no connection), as opposed to
@@ -110,6 +112,10 @@ export class EtcdStore implements ConfigStore {
   #revision = 0;
   /** The etcd revision the state was read at: the watch starts after it. */
   #readAt = 0;
+  /** Revisions of this store's own commits, already in #byKey: their watch events are not decoded again. */
+  readonly #own = new Set<number>();
+  /** Watch responses are handled one after another (a large one is decoded in slices). */
+  #watchQueue: Promise<void> = Promise.resolve();
   #follower: Follower | undefined;
   readonly #logger: Logger;
   #closed = false;
@@ -159,6 +165,7 @@ export class EtcdStore implements ConfigStore {
     this.#byKey = byKey;
     this.#revision = revision;
     this.#readAt = res.revision;
+    for (const r of this.#own) if (r <= this.#readAt) this.#own.delete(r);
     return this.#state();
   }
 
@@ -240,6 +247,7 @@ export class EtcdStore implements ConfigStore {
       for (const k of change.delete) this.#byKey.delete(k);
       for (const r of change.upsert) this.#byKey.set(resourceKey(r), r);
       this.#revision = revision;
+      if (this.#follower) this.#own.add(revision);
     }
     return this.#state();
   }
@@ -255,7 +263,9 @@ export class EtcdStore implements ConfigStore {
       prefix: this.#config,
       what: 'configuration',
       logger: this.#logger,
-      onData: (res) => this.#onWatch(res, onState, onError),
+      onData: (res) => {
+        this.#watchQueue = this.#watchQueue.then(() => this.#onWatch(res, onState, onError));
+      },
       // The watch was cancelled (its revision compacted): read everything again; hand it on if newer.
       resync: async () => {
         const before = this.#revision;
@@ -268,39 +278,54 @@ export class EtcdStore implements ConfigStore {
     f.start(this.#readAt).catch((e: unknown) => onError?.(e as Error));
   }
 
-  #onWatch(res: IWatchResponse, onState: (s: StoredState) => void, onError?: (e: Error) => void): void {
-    // A commit writes the marker with its resources in one transaction (one revision);
-    // a response may carry several revisions (catching up): hand on one state per commit.
-    let marker = 0;
-    let group = -1;
-    const flush = () => {
+  /**
+   * A commit writes the marker with its resources in one transaction (one revision); a response
+   * may carry several revisions (catching up): one state is handed on per commit. A commit of this
+   * store's own is in the state already and is not decoded again. The documents of a commit are
+   * decoded a slice at a time, yielding to the event loop in between (20,000 documents take more
+   * than a second), and applied together once all are decoded: nothing reads a half-applied commit.
+   */
+  async #onWatch(res: IWatchResponse, onState: (s: StoredState) => void, onError?: (e: Error) => void): Promise<void> {
+    const events = res.events;
+    for (let i = 0; i < events.length && !this.#closed; ) {
+      const rev = Number(events[i]!.kv.mod_revision);
+      let end = i;
+      while (end < events.length && Number(events[end]!.kv.mod_revision) === rev) end++;
+      if (this.#own.delete(rev)) {
+        i = end;
+        continue;
+      }
+      let marker = 0;
+      const puts: Array<[ResourceKey, MeshResource]> = [];
+      const deletes: ResourceKey[] = [];
+      for (let n = i; n < end; n++) {
+        if (n > i && (n - i) % WATCH_SLICE === 0) await new Promise<void>((r) => setImmediate(r));
+        const ev = events[n]!;
+        const key = ev.kv.key.toString('utf8');
+        if (key === this.#marker) {
+          if (ev.type === 'Put') marker = rev;
+          continue;
+        }
+        const k = key.slice(this.#config.length) as ResourceKey;
+        if (ev.type === 'Delete') deletes.push(k);
+        else {
+          try {
+            puts.push([k, this.#decodeValue(key, ev.kv.value)]);
+          } catch (e) {
+            onError?.(e as Error);
+          }
+        }
+      }
+      if (this.#closed) return;
+      for (const k of deletes) this.#byKey.delete(k);
+      for (const [k, r] of puts) this.#byKey.set(k, r);
+      this.#own.delete(rev); // committed here while it was being decoded
       if (marker > this.#revision) {
         this.#revision = marker;
         onState(this.#state());
       }
-      marker = 0;
-    };
-    for (const ev of res.events) {
-      const kv = ev.kv;
-      const rev = Number(kv.mod_revision);
-      if (rev !== group) {
-        flush();
-        group = rev;
-      }
-      const key = kv.key.toString('utf8');
-      if (key === this.#marker) {
-        if (ev.type === 'Put') marker = rev;
-        continue;
-      }
-      const k = key.slice(this.#config.length) as ResourceKey;
-      try {
-        if (ev.type === 'Delete') this.#byKey.delete(k);
-        else this.#byKey.set(k, this.#decodeValue(key, kv.value));
-      } catch (e) {
-        onError?.(e as Error);
-      }
+      i = end;
     }
-    flush();
   }
 
   async close(): Promise<void> {

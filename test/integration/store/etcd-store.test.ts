@@ -42,8 +42,8 @@ async function until<T>(f: () => T | undefined, ms: number, what: string): Promi
 describe('EtcdStore on a 3-member etcd cluster', () => {
   let etcd: EtcdCluster;
   const stores: EtcdStore[] = [];
-  const open = (prefix: string) => {
-    const s = new EtcdStore({ endpoints: parseEtcdUrl(`etcd://${etcd.endpoints}`), prefix, timeoutMs: 3000 }, decode);
+  const open = (prefix: string, decodeWith = decode) => {
+    const s = new EtcdStore({ endpoints: parseEtcdUrl(`etcd://${etcd.endpoints}`), prefix, timeoutMs: 3000 }, decodeWith);
     stores.push(s);
     return s;
   };
@@ -164,6 +164,28 @@ describe('EtcdStore on a 3-member etcd cluster', () => {
     await until(() => (seen.at(-1)?.revision === after.revision ? true : undefined), 5000, 'a commit after the new watch');
     expect(names(seen.at(-1)!)).toEqual(['api:9090', 'web:8081']);
   });
+
+  it('a commit reaches the other replica\'s watch whole, as one state; the committing replica does not decode its own commit again', async () => {
+    const decoded = { a: 0, b: 0 };
+    const a = open('/watch-big', (v) => (decoded.a++, decode(v)));
+    const b = open('/watch-big', (v) => (decoded.b++, decode(v)));
+    await Promise.all([a.load(), b.load()]);
+    const seenA: StoredState[] = [];
+    const seenB: StoredState[] = [];
+    a.watch((s) => seenA.push(s));
+    b.watch((s) => seenB.push(s));
+    // 120 documents in one commit (etcd takes 128 operations per transaction by default).
+    const c = await a.commit({ upsert: Array.from({ length: 120 }, (_, i) => svc(`w${i}`, 1000 + i)), delete: [] });
+    await until(() => (seenB.at(-1)?.revision === c.revision ? true : undefined), 20_000, 'the commit on the other replica');
+    // One state for the one commit, never a part of it.
+    expect(seenB.map((s) => s.resources.length)).toEqual([120]);
+    expect(decoded.b).toBe(120);
+    // The committing replica: its watch saw the commit (a later commit by b arrives after it) but decoded nothing.
+    const d = await b.commit({ upsert: [svc('tail')], delete: [] });
+    await until(() => (seenA.at(-1)?.revision === d.revision ? true : undefined), 10_000, "b's commit on a's watch");
+    expect(decoded.a).toBe(1);
+    expect(seenA.map((s) => s.resources.length)).toEqual([121]);
+  }, 60_000);
 
   it('a configuration larger than one gRPC message (4 MiB) loads whole, at one revision, on another replica and after a refused commit', async () => {
     // 400 Services of 300 static endpoints each: about 6 MiB stored (gRPC's default largest message is 4 MiB).
