@@ -13,6 +13,7 @@ import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { StoredSpan } from '../../control-plane/telemetry/trace-store.js';
 import { eventually, freePort, startControlPlane, startGateway, startInstance, tempDir, weft, weftApply, type ControlPlaneProc, type GatewayProc, type Instance } from '../harness/processes.js';
+import { edgeGateway } from '../harness/sidecar.js';
 
 const run = promisify(execFile);
 
@@ -22,20 +23,7 @@ metadata: { name: orders }
 spec:
   ports: [{ name: http, port: 8080, protocol: http }]
 ---
-apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: { name: edge }
-spec:
-  gatewayClassName: weft
-  listeners: [{ name: web, port: ${web}, protocol: HTTP }, { name: open, port: ${open}, protocol: HTTP }]
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: { name: api }
-spec:
-  parentRefs: [{ kind: Gateway, name: edge }]
-  rules: [{ backendRefs: [{ name: orders, port: 8080 }] }]
----
+${edgeGateway([{ name: 'web', port: web }, { name: 'open', port: open }])}---
 apiVersion: weft.dev/v1alpha1
 kind: ApiKeyPolicy
 metadata: { name: edge-keys }

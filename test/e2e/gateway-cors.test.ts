@@ -9,26 +9,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser } from 'playwright-core';
 import { launchBrowser, pageServer, type PageServer } from '../harness/browser.js';
 import { eventually, freePort, startControlPlane, startGateway, weftApply, type ControlPlaneProc, type GatewayProc } from '../harness/processes.js';
-import { PLAINTEXT_MESH, service, upstream, type Upstream } from '../harness/sidecar.js';
+import { edgeGateway, PLAINTEXT_MESH, service, upstream, type Upstream } from '../harness/sidecar.js';
 
 const PAGE = '<!doctype html><html><head><title>app</title></head><body>app</body></html>';
 
 const config = (gwPort: number, appOrigin: string, upstreamPort: number) => `${PLAINTEXT_MESH}---
 ${service('orders', [upstreamPort])}---
-apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: { name: edge }
-spec:
-  gatewayClassName: weft
-  listeners: [{ name: web, port: ${gwPort}, protocol: HTTP }]
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: { name: api }
-spec:
-  parentRefs: [{ kind: Gateway, name: edge }]
-  rules: [{ backendRefs: [{ name: orders, port: 8080 }] }]
----
+${edgeGateway([{ name: 'web', port: gwPort }])}---
 apiVersion: weft.dev/v1alpha1
 kind: CorsPolicy
 metadata: { name: app }

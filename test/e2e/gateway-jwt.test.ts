@@ -16,7 +16,7 @@ import { exportJWK, generateKeyPair, SignJWT, type JWK } from 'jose';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually, freePort, startControlPlane, startGateway, weftApply, type ControlPlaneProc, type GatewayProc } from '../harness/processes.js';
-import { PLAINTEXT_MESH, service, upstream, type Upstream } from '../harness/sidecar.js';
+import { edgeGateway, PLAINTEXT_MESH, service, upstream, type Upstream } from '../harness/sidecar.js';
 
 const run = promisify(execFile);
 type Key = Awaited<ReturnType<typeof generateKeyPair>>['privateKey'];
@@ -68,24 +68,11 @@ beforeAll(async () => {
   base = `http://127.0.0.1:${gwPort}`;
   const yaml = `${PLAINTEXT_MESH}---
 ${service('orders', [up.port])}---
-apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: { name: edge }
-spec:
-  gatewayClassName: weft
-  listeners: [{ name: web, port: ${gwPort}, protocol: HTTP }]
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: { name: api }
-spec:
-  parentRefs: [{ kind: Gateway, name: edge }]
-  rules:
+${edgeGateway([{ name: 'web', port: gwPort }], `
     - matches: [{ path: { type: PathPrefix, value: /admin } }]
       filters: [{ type: ExtensionRef, extensionRef: { group: weft.dev, kind: JwtPolicy, name: admins } }]
       backendRefs: [{ name: orders, port: 8080 }]
-    - backendRefs: [{ name: orders, port: 8080 }]
----
+    - backendRefs: [{ name: orders, port: 8080 }]`)}---
 apiVersion: weft.dev/v1alpha1
 kind: JwtPolicy
 metadata: { name: users }

@@ -7,25 +7,12 @@
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually, freePort, startControlPlane, startGateway, weft, weftApply, type ControlPlaneProc, type GatewayProc } from '../harness/processes.js';
-import { PLAINTEXT_MESH, service, upstream, type Upstream } from '../harness/sidecar.js';
+import { edgeGateway, PLAINTEXT_MESH, service, upstream, type Upstream } from '../harness/sidecar.js';
 
 /** The Gateway with a listener per port, named `${prefix}${i}` (a new prefix is a new listener set). */
 const config = (ports: readonly number[], upstreamPort: number, prefix: string) => `${PLAINTEXT_MESH}---
 ${service('orders', [upstreamPort])}---
-apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: { name: edge }
-spec:
-  gatewayClassName: weft
-  listeners: [${ports.map((p, i) => `{ name: ${prefix}${i}, port: ${p}, protocol: HTTP }`).join(', ')}]
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: { name: api }
-spec:
-  parentRefs: [{ kind: Gateway, name: edge }]
-  rules: [{ backendRefs: [{ name: orders, port: 8080 }] }]
-`;
+${edgeGateway(ports.map((port, i) => ({ name: `${prefix}${i}`, port })))}`;
 
 describe('a Gateway listener whose port another process holds', () => {
   let cp: ControlPlaneProc;

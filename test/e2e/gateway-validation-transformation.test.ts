@@ -10,32 +10,19 @@ import { promisify } from 'node:util';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually, freePort, startControlPlane, startGateway, weftApply, type ControlPlaneProc, type GatewayProc } from '../harness/processes.js';
-import { PLAINTEXT_MESH, service, upstream, type Upstream } from '../harness/sidecar.js';
+import { edgeGateway, PLAINTEXT_MESH, service, upstream, type Upstream } from '../harness/sidecar.js';
 
 const run = promisify(execFile);
 
 const config = (gwPort: number, upstreamPort: number) => `${PLAINTEXT_MESH}---
 ${service('orders', [upstreamPort])}---
-apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: { name: edge }
-spec:
-  gatewayClassName: weft
-  listeners: [{ name: web, port: ${gwPort}, protocol: HTTP }]
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: { name: api }
-spec:
-  parentRefs: [{ kind: Gateway, name: edge }]
-  rules:
+${edgeGateway([{ name: 'web', port: gwPort }], `
     - matches: [{ path: { type: PathPrefix, value: /api } }]
       filters: [{ type: ExtensionRef, extensionRef: { group: weft.dev, kind: ValidationPolicy, name: items } }]
       backendRefs: [{ name: orders, port: 8080 }]
     - matches: [{ path: { type: PathPrefix, value: /legacy } }]
       filters: [{ type: ExtensionRef, extensionRef: { group: weft.dev, kind: TransformationPolicy, name: legacy } }]
-      backendRefs: [{ name: orders, port: 8080 }]
----
+      backendRefs: [{ name: orders, port: 8080 }]`)}---
 apiVersion: weft.dev/v1alpha1
 kind: ValidationPolicy
 metadata: { name: items }

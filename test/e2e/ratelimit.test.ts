@@ -11,6 +11,7 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually, freePort, startControlPlane, startGateway, startSidecar, weftApply, type ControlPlaneProc, type GatewayProc, type SidecarProc } from '../harness/processes.js';
 import { startRedis, type RedisProc } from '../harness/redis.js';
+import { edgeGateway } from '../harness/sidecar.js';
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
 
@@ -79,20 +80,7 @@ spec:
   ports: [{ name: http, port: 8080, protocol: http }]
   endpoints: [{ address: 127.0.0.1, port: ${appPort} }]
 ---
-apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: { name: edge }
-spec:
-  gatewayClassName: weft
-  listeners: [{ name: web, port: ${gwPort}, protocol: HTTP }]
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: { name: api }
-spec:
-  parentRefs: [{ kind: Gateway, name: edge }]
-  rules: [{ backendRefs: [{ name: catalog, port: 8080 }] }]
----
+${edgeGateway([{ name: 'web', port: gwPort }], '[{ backendRefs: [{ name: catalog, port: 8080 }] }]')}---
 apiVersion: weft.dev/v1alpha1
 kind: RateLimitPolicy
 metadata: { name: tenant-limits }

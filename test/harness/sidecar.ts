@@ -249,6 +249,28 @@ spec:
 `;
 }
 
+/**
+ * A Gateway `edge` (class weft) with these listeners (protocol HTTP unless given) and an HTTPRoute
+ * `api` attached to it: `rules` as YAML (flow or block, indented for its place), by default one
+ * rule sending everything to Service orders, port 8080.
+ */
+export function edgeGateway(listeners: ReadonlyArray<{ name: string; port: number; protocol?: string }>, rules = '[{ backendRefs: [{ name: orders, port: 8080 }] }]'): string {
+  return `apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: { name: edge }
+spec:
+  gatewayClassName: weft
+  listeners: [${listeners.map((l) => `{ name: ${l.name}, port: ${l.port}, protocol: ${l.protocol ?? 'HTTP'} }`).join(', ')}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: { name: api }
+spec:
+  parentRefs: [{ kind: Gateway, name: edge }]
+  rules: ${rules}
+`;
+}
+
 /** One request through a listener: status, headers, body and how long it took. */
 export async function send(port: number, path: string, o: { host?: string; method?: string; headers?: Record<string, string>; body?: string | Buffer } = {}): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string; raw: Buffer; ms: number }> {
   const t0 = performance.now();
