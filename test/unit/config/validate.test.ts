@@ -100,6 +100,17 @@ spec:
   });
 });
 
+describe('numbers as stored', () => {
+  it('-0 in any spelling reads as 0 (JSON, the store and the API, has no -0: what is applied is what comes back)', () => {
+    for (const v of ['-0', '-0.0', '-0e3', '-.0']) {
+      const { docs, errors } = parseDocuments(`a: ${v}\nb: [${v}]\nc: { d: ${v} }\n`, 't.yaml');
+      expect(errors).toEqual([]);
+      const o = docs[0]!.value as { a: number; b: number[]; c: { d: number } };
+      for (const x of [o.a, o.b[0], o.c.d]) expect(Object.is(x, 0), `${v} -> ${Object.is(x, -0) ? '-0' : String(x)}`).toBe(true);
+    }
+  });
+});
+
 describe('bad documents: every error, exact paths', () => {
   it.each([
     ['unknown top-level and spec fields', `apiVersion: weft.dev/v1alpha1\nkind: Service\nmetadata: { name: a }\nspec: { ports: [{ port: 1 }], colour: red }\nstatus: {}\n`, ['spec.colour', 'status']],
