@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from 'undici';
 import { eventually, figure, freePort, startControlPlane, startGateway, startInstance, weft, weftApply, type ControlPlaneProc, type GatewayProc, type Instance } from '../harness/processes.js';
 import type { StoredSpan } from '../../control-plane/telemetry/trace-store.js';
+import { edgeGateway } from '../harness/sidecar.js';
 
 const services = ['users', 'orders', 'reviews'].map((n) => `apiVersion: weft.dev/v1alpha1
 kind: Service
@@ -18,27 +19,13 @@ spec:
   ports: [{ name: http, port: 8080, protocol: http }]
 `);
 const config = (port: number) => `${services.join('---\n')}---
-apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: { name: edge }
-spec:
-  gatewayClassName: weft
-  listeners: [{ name: web, port: ${port}, protocol: HTTP }]
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: { name: api }
-spec:
-  parentRefs: [{ kind: Gateway, name: edge }]
-  hostnames: [api.example.com]
-  rules:
+${edgeGateway([{ name: 'web', port }], `
     - matches: [{ path: { type: PathPrefix, value: /users } }]
       backendRefs: [{ name: users, port: 8080 }]
     - matches: [{ path: { type: PathPrefix, value: /orders } }]
       backendRefs: [{ name: orders, port: 8080 }]
     - matches: [{ path: { type: PathPrefix, value: /dashboard } }]
-      filters: [{ type: ExtensionRef, extensionRef: { group: weft.dev, kind: AggregationPolicy, name: dashboard } }]
----
+      filters: [{ type: ExtensionRef, extensionRef: { group: weft.dev, kind: AggregationPolicy, name: dashboard } }]`, ['api.example.com'])}---
 apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
 metadata: { name: reviews }

@@ -252,9 +252,9 @@ spec:
 /**
  * A Gateway `edge` (class weft) with these listeners (protocol HTTP unless given) and an HTTPRoute
  * `api` attached to it: `rules` as YAML (flow or block, indented for its place), by default one
- * rule sending everything to Service orders, port 8080.
+ * rule sending everything to Service orders, port 8080; `hostnames` for the route, if any.
  */
-export function edgeGateway(listeners: ReadonlyArray<{ name: string; port: number; protocol?: string }>, rules = '[{ backendRefs: [{ name: orders, port: 8080 }] }]'): string {
+export function edgeGateway(listeners: ReadonlyArray<{ name: string; port: number; protocol?: string }>, rules = '[{ backendRefs: [{ name: orders, port: 8080 }] }]', hostnames: readonly string[] = []): string {
   return `apiVersion: gateway.networking.k8s.io/v1
 kind: Gateway
 metadata: { name: edge }
@@ -266,7 +266,7 @@ apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
 metadata: { name: api }
 spec:
-  parentRefs: [{ kind: Gateway, name: edge }]
+  parentRefs: [{ kind: Gateway, name: edge }]${hostnames.length ? `\n  hostnames: [${hostnames.join(', ')}]` : ''}
   rules: ${rules}
 `;
 }
