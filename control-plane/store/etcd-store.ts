@@ -264,7 +264,9 @@ export class EtcdStore implements ConfigStore {
       what: 'configuration',
       logger: this.#logger,
       onData: (res) => {
-        this.#watchQueue = this.#watchQueue.then(() => this.#onWatch(res, onState, onError));
+        const at = this.#revision;
+        // A handler that throws must not stop the ones after it (a rejected chain would skip them all).
+        this.#watchQueue = this.#watchQueue.then(() => this.#onWatch(res, at, onState, onError)).catch((e: unknown) => onError?.(e as Error));
       },
       // The watch was cancelled (its revision compacted): read everything again; hand it on if newer.
       resync: async () => {
@@ -285,8 +287,10 @@ export class EtcdStore implements ConfigStore {
    * decoded a slice at a time, yielding to the event loop in between (20,000 documents take more
    * than a second), and applied together once all are decoded: nothing reads a half-applied commit.
    */
-  async #onWatch(res: IWatchResponse, onState: (s: StoredState) => void, onError?: (e: Error) => void): Promise<void> {
+  async #onWatch(res: IWatchResponse, at: number, onState: (s: StoredState) => void, onError?: (e: Error) => void): Promise<void> {
     const events = res.events;
+    /** The revision as this handler left it (`at`: as the response arrived). */
+    let mine = at;
     for (let i = 0; i < events.length && !this.#closed; ) {
       const rev = Number(events[i]!.kv.mod_revision);
       let end = i;
@@ -317,13 +321,21 @@ export class EtcdStore implements ConfigStore {
         }
       }
       if (this.#closed) return;
+      this.#own.delete(rev); // committed here while it was being decoded
+      // Since the response arrived (it waited behind a large one, or was decoded with yields), a
+      // read or a guarded commit may have moved the state to this revision or past it: that state
+      // has this commit, and what changed after it must not be undone.
+      if (this.#revision !== mine && rev <= this.#revision) {
+        i = end;
+        continue;
+      }
       for (const k of deletes) this.#byKey.delete(k);
       for (const [k, r] of puts) this.#byKey.set(k, r);
-      this.#own.delete(rev); // committed here while it was being decoded
       if (marker > this.#revision) {
         this.#revision = marker;
         onState(this.#state());
       }
+      mine = this.#revision;
       i = end;
     }
   }
