@@ -50,8 +50,6 @@ function unavailable(e: unknown, what: string, timeoutMs?: number): WeftError {
 
 /** How long one member is waited for, by default, in one attempt of a call. */
 const ATTEMPT_MS = 2500;
-/** Documents of a commit seen on the watch decoded between two yields to the event loop. */
-const WATCH_SLICE = 500;
 
 /**
  * A failure that says the member itself is away (no answer in time, no connection), as opposed to
@@ -114,8 +112,6 @@ export class EtcdStore implements ConfigStore {
   #readAt = 0;
   /** Revisions of this store's own commits, already in #byKey: their watch events are not decoded again. */
   readonly #own = new Set<number>();
-  /** Watch responses are handled one after another (a large one is decoded in slices). */
-  #watchQueue: Promise<void> = Promise.resolve();
   #follower: Follower | undefined;
   readonly #logger: Logger;
   #closed = false;
@@ -263,11 +259,7 @@ export class EtcdStore implements ConfigStore {
       prefix: this.#config,
       what: 'configuration',
       logger: this.#logger,
-      onData: (res) => {
-        const at = this.#revision;
-        // A handler that throws must not stop the ones after it (a rejected chain would skip them all).
-        this.#watchQueue = this.#watchQueue.then(() => this.#onWatch(res, at, onState, onError)).catch((e: unknown) => onError?.(e as Error));
-      },
+      onData: (res) => this.#onWatch(res, onState, onError),
       // The watch was cancelled (its revision compacted): read everything again; hand it on if newer.
       resync: async () => {
         const before = this.#revision;
@@ -280,64 +272,44 @@ export class EtcdStore implements ConfigStore {
     f.start(this.#readAt).catch((e: unknown) => onError?.(e as Error));
   }
 
-  /**
-   * A commit writes the marker with its resources in one transaction (one revision); a response
-   * may carry several revisions (catching up): one state is handed on per commit. A commit of this
-   * store's own is in the state already and is not decoded again. The documents of a commit are
-   * decoded a slice at a time, yielding to the event loop in between (20,000 documents take more
-   * than a second), and applied together once all are decoded: nothing reads a half-applied commit.
-   */
-  async #onWatch(res: IWatchResponse, at: number, onState: (s: StoredState) => void, onError?: (e: Error) => void): Promise<void> {
-    const events = res.events;
-    /** The revision as this handler left it (`at`: as the response arrived). */
-    let mine = at;
-    for (let i = 0; i < events.length && !this.#closed; ) {
-      const rev = Number(events[i]!.kv.mod_revision);
-      let end = i;
-      while (end < events.length && Number(events[end]!.kv.mod_revision) === rev) end++;
-      if (this.#own.delete(rev)) {
-        i = end;
-        continue;
-      }
-      let marker = 0;
-      const puts: Array<[ResourceKey, MeshResource]> = [];
-      const deletes: ResourceKey[] = [];
-      for (let n = i; n < end; n++) {
-        if (n > i && (n - i) % WATCH_SLICE === 0) await new Promise<void>((r) => setImmediate(r));
-        const ev = events[n]!;
-        const key = ev.kv.key.toString('utf8');
-        if (key === this.#marker) {
-          if (ev.type === 'Put') marker = rev;
-          continue;
-        }
-        const k = key.slice(this.#config.length) as ResourceKey;
-        if (ev.type === 'Delete') deletes.push(k);
-        else {
-          try {
-            puts.push([k, this.#decodeValue(key, ev.kv.value)]);
-          } catch (e) {
-            onError?.(e as Error);
-          }
-        }
-      }
-      if (this.#closed) return;
-      this.#own.delete(rev); // committed here while it was being decoded
-      // Since the response arrived (it waited behind a large one, or was decoded with yields), a
-      // read or a guarded commit may have moved the state to this revision or past it: that state
-      // has this commit, and what changed after it must not be undone.
-      if (this.#revision !== mine && rev <= this.#revision) {
-        i = end;
-        continue;
-      }
-      for (const k of deletes) this.#byKey.delete(k);
-      for (const [k, r] of puts) this.#byKey.set(k, r);
+  #onWatch(res: IWatchResponse, onState: (s: StoredState) => void, onError?: (e: Error) => void): void {
+    // A commit writes the marker with its resources in one transaction (one revision);
+    // a response may carry several revisions (catching up): hand on one state per commit.
+    // A commit of this store's own whose answer came first is in the state already: not decoded
+    // again (20,000 documents take more than a second).
+    let marker = 0;
+    let group = -1;
+    let own = false;
+    const flush = () => {
       if (marker > this.#revision) {
         this.#revision = marker;
         onState(this.#state());
       }
-      mine = this.#revision;
-      i = end;
+      marker = 0;
+    };
+    for (const ev of res.events) {
+      const kv = ev.kv;
+      const rev = Number(kv.mod_revision);
+      if (rev !== group) {
+        flush();
+        group = rev;
+        own = this.#own.delete(rev);
+      }
+      if (own) continue;
+      const key = kv.key.toString('utf8');
+      if (key === this.#marker) {
+        if (ev.type === 'Put') marker = rev;
+        continue;
+      }
+      const k = key.slice(this.#config.length) as ResourceKey;
+      try {
+        if (ev.type === 'Delete') this.#byKey.delete(k);
+        else this.#byKey.set(k, this.#decodeValue(key, kv.value));
+      } catch (e) {
+        onError?.(e as Error);
+      }
     }
+    flush();
   }
 
   async close(): Promise<void> {
