@@ -91,9 +91,7 @@ export function etcdClientOptions(o: EtcdStoreOptions): IOptions {
       host: () => circuitBreaker(handleWhen(silentMember), { halfOpenAfter: new ExponentialBackoff({ initialDelay: 500, maxDelay: 5000 }), breaker: new ConsecutiveBreaker(1) }),
       global: retry(handleWhen(isRecoverableError), { maxAttempts: o.endpoints.length + 3, backoff: new ExponentialBackoff({ initialDelay: 50, maxDelay: 1000 }) }),
     },
-    // gRPC's default largest message received is 4 MiB: one resource near etcd's request limit
-    // (--max-request-bytes, 1.5 MiB by default, may be raised) times a page of keys can pass it.
-    grpcOptions: { 'grpc.keepalive_time_ms': 6000, 'grpc.keepalive_timeout_ms': 2000, 'grpc.max_receive_message_length': -1 },
+    grpcOptions: { 'grpc.keepalive_time_ms': 6000, 'grpc.keepalive_timeout_ms': 2000 },
   };
 }
 
