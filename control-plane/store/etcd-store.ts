@@ -19,10 +19,10 @@
  * resumes by itself when etcd is back (the client reconnects and resumes from the last revision).
  */
 import { Etcd3, isRecoverableError, type IKeyValue, type IOptions, type IWatchResponse } from 'etcd3';
-import { readPrefix } from './etcd-read.js';
 import { circuitBreaker, ConsecutiveBreaker, ExponentialBackoff, handleWhen, retry } from 'cockatiel';
 import { silentLogger, type Logger } from '../../common/log.js';
 import { Follower } from './etcd-watch.js';
+import { readPrefix } from './etcd-read.js';
 import { WeftError } from '../../common/errors.js';
 import type { MeshResource, ResourceKey } from '../config/types.js';
 import { resourceKey } from '../config/model.js';
@@ -166,7 +166,6 @@ export class EtcdStore implements ConfigStore {
   #readAll(): Promise<{ kvs: IKeyValue[]; revision: number }> {
     return readPrefix(this.#client, this.#config);
   }
-
 
   /** The configuration in a read of the whole prefix, and its revision (the marker's). */
   #parse(kvs: ReadonlyArray<{ key: Buffer; value: Buffer; mod_revision: string }>): { byKey: Map<ResourceKey, MeshResource>; revision: number } {
