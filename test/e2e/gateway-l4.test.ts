@@ -7,6 +7,7 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import tls from 'node:tls';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cleanupCerts, selfSignedCert, type TestCert } from '../harness/certs.js';
@@ -14,6 +15,28 @@ import { redisPing, startRedis, type L4Server } from '../harness/l4-servers.js';
 import { eventually, figure, freePort, startControlPlane, startGateway, startSidecar, tempDir, waitForHosts, weftApply, type ControlPlaneProc, type GatewayProc, type SidecarProc } from '../harness/processes.js';
 
 const run = promisify(execFile);
+
+/**
+ * One HTTPS request over TLS to 127.0.0.1:port with the given SNI, verified against ca, read to
+ * the end and closed by this side; gives the connection's source port (its access-log key).
+ */
+function tlsExchange(port: number, servername: string, ca: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = tls.connect({ host: '127.0.0.1', port, servername, ca: readFileSync(ca), ALPNProtocols: ['http/1.1'] });
+    const t = setTimeout(() => s.destroy(new Error('no answer in 10 s')), 10_000);
+    let got = '';
+    s.on('error', (e) => (clearTimeout(t), reject(e)));
+    s.on('secureConnect', () => s.write(`GET / HTTP/1.1\r\nhost: ${servername}\r\nconnection: close\r\n\r\n`));
+    s.on('data', (b: Buffer) => (got += b.toString('latin1')));
+    s.on('end', () => {
+      clearTimeout(t);
+      const local = s.localPort ?? 0;
+      s.end();
+      if (got.startsWith('HTTP/1.')) resolve(local);
+      else reject(new Error(`not an HTTP answer: ${JSON.stringify(got.slice(0, 80))}`));
+    });
+  });
+}
 
 const yaml = (tlsPort: number, tcpPort: number) => `apiVersion: gateway.networking.k8s.io/v1
 kind: Gateway
@@ -137,13 +160,16 @@ describe('weft gateway: TLS passthrough (TLSRoute) and TCP (TCPRoute)', () => {
       expect(metrics, name).toMatch(new RegExp(`${name}\\{cluster="outbound\\|8443\\|\\|secure-web\\.default"\\} \\d`));
     }
     expect(metrics).toMatch(/weft_tcp_received_bytes_total\{cluster="outbound\|8443\|\|secure-web\.default"\} [1-9]\d*/);
+    // One connection of this test's own, made with everything known to be up (the readiness loop's
+    // first connections may have needed a second connect attempt), found by its source port.
+    const port = await tlsExchange(tlsPort, 'secure.example.com', cert.certFile);
     const lines = await eventually(() => {
       const all = readFileSync(accessLog, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
       const tcp = all.filter((l) => l.protocol === 'TCP');
-      return tcp.some((l) => l.server_name === 'secure.example.com') && tcp.some((l) => l.flags === 'NR' && l.server_name === 'other.example.com') ? tcp : undefined;
+      return tcp.some((l) => l.downstream === `127.0.0.1:${port}`) && tcp.some((l) => l.flags === 'NR' && l.server_name === 'other.example.com') ? tcp : undefined;
     }, 10_000, 100);
-    const ok = lines.find((l) => l.server_name === 'secure.example.com' && l.flags === '')!;
-    expect(ok).toMatchObject({ direction: 'gateway', cluster: 'outbound|8443||secure-web.default', attempts: 1 });
+    const ok = lines.find((l) => l.downstream === `127.0.0.1:${port}`)!;
+    expect(ok).toMatchObject({ direction: 'gateway', server_name: 'secure.example.com', flags: '', cluster: 'outbound|8443||secure-web.default', attempts: 1 });
     expect(ok.bytes_received as number).toBeGreaterThan(0);
     expect(ok.bytes_sent as number).toBeGreaterThan(0);
     // The SNI no route names, and the plaintext bytes on the passthrough port, each have their line.
