@@ -75,6 +75,10 @@ export function parseDocumentStream(
   budget: DocumentBudget = { left: PARSE_LIMITS.documents },
   limits: ParseLimits = PARSE_LIMITS,
 ): void {
+  if (refuseLoneCarriageReturn(text, file, errors)) return;
+  // A byte-order mark after the first character (YAML allows one before each document's
+  // comments): where documents start is then the `yaml` package's to say, for the whole file.
+  if (text.indexOf('\ufeff', 1) >= 0) return parseWithYaml(text, file, onDocument, errors, budget, limits);
   const docs: RawDocument[] = [];
   const errs: FieldError[] = [];
   const start = budget.left;
@@ -117,13 +121,24 @@ export function* splitDocuments(text: string): Generator<{ text: string; index: 
   let line = 1;
   let open = false; // the current chunk began with a marker (so it is a document even if empty)
   let pos = 0;
-  // Content: a line that is not blank (YAML's blanks are space and tab), not a comment, not a directive.
-  const content = (from: number, to: number) => /^(?![ \t\r]*(#.*)?$)(?!%)/m.test(text.slice(from, to));
+  // Content: a line that is not blank (YAML's blanks are space and tab), not a comment, not a
+  // directive (a byte-order mark opening the text is not content). Lines are split at \n only: a
+  // JavaScript /m regex would also end them at U+2028, U+2029 (and \r), which YAML 1.2 reads as
+  // ordinary characters.
+  const content = (from: number, to: number) => {
+    for (let i = from === 0 && text.charCodeAt(0) === 0xfeff ? 1 : from; i <= to; ) {
+      let e = text.indexOf('\n', i);
+      if (e < 0 || e > to) e = to;
+      if (text.charCodeAt(i) !== 37 && !BLANK_LINE.test(text.slice(i, e))) return true;
+      i = e + 1;
+    }
+    return false;
+  };
   while (pos <= text.length) {
     const nl = text.indexOf('\n', pos);
     const end = nl < 0 ? text.length : nl;
     const c = text.charCodeAt(pos);
-    const marker = (c === 45 || c === 46) && end - pos >= 3 && text.startsWith(c === 45 ? '---' : '...', pos) && (end - pos === 3 || /\s/.test(text[pos + 3]!));
+    const marker = (c === 45 || c === 46) && end - pos >= 3 && text.startsWith(c === 45 ? '---' : '...', pos) && (end - pos === 3 || isSeparator(text.charCodeAt(pos + 3)));
     if (marker) {
       if (c === 45) {
         // A directives-end marker: what came before is a document if it was opened or has content.
@@ -131,7 +146,7 @@ export function* splitDocuments(text: string): Generator<{ text: string; index: 
         let cut = pos;
         if (!open) {
           const before = text.slice(start, pos);
-          const firstDirective = before.search(/^%/m);
+          const firstDirective = before.startsWith('%') ? 0 : (before.indexOf('\n%') + 1 || -1);
           if (firstDirective >= 0 && !content(start, start + firstDirective)) cut = start; // all directives/comments
         }
         if (open || content(start, cut)) {
@@ -157,13 +172,24 @@ export function* splitDocuments(text: string): Generator<{ text: string; index: 
   if (open || content(start, text.length)) yield { text: text.slice(start), index: index++, line: startLine };
 }
 
+/** A comment-only or blank line (split at \n; a CRLF line keeps its \r). */
+const BLANK_LINE = /^[ \t]*(?:#[^]*)?\r?$/;
+/** What may follow a document marker: YAML's white space (space, tab) or a line break. */
+const isSeparator = (c: number) => c === 32 || c === 9 || c === 13 || c === 10;
+
 /** Lines before a document's own first line (its `---`, else its first content), as `yaml` counts them. */
 function leadingLines(text: string): number {
-  const m = /^(?:---(?:\s|$)|[^\s#%])/m.exec(text);
-  if (!m) return 0;
   let n = 0;
-  for (let i = text.indexOf('\n'); i >= 0 && i < m.index; i = text.indexOf('\n', i + 1)) n++;
-  return n;
+  for (let i = text.charCodeAt(0) === 0xfeff ? 1 : 0; i < text.length; n++) {
+    const c = text.charCodeAt(i);
+    if (c === 45 && text.startsWith('---', i) && (i + 3 === text.length || isSeparator(text.charCodeAt(i + 3)))) return n;
+    const e = text.indexOf('\n', i);
+    // Content: not a directive, and something other than white space before any comment.
+    if (c !== 37 && !BLANK_LINE.test(text.slice(i, e < 0 ? text.length : e))) return n;
+    if (e < 0) break;
+    i = e + 1;
+  }
+  return 0;
 }
 
 /**
@@ -193,6 +219,13 @@ const PLAIN_TEXT = /^(?!%)[\n\x20-\x20\x22-\x7e\u00a0-\ud7ff\ue000-\ufefe\uff00-
 /** An anchor or alias (`&a`, `*a` starting a node): the careful path counts them against the limits. */
 const ANCHOR_OR_ALIAS = /(?:^|[\s,[{])[&*][^\s,\]}]/m;
 const COMPLEX_KEY = /(?:^|[\s,[{])\?(?:\s|$)|[\]}]\s*:/m;
+/**
+ * Where js-yaml is more lenient than YAML and the `yaml` package: content on a `---` line
+ * (`--- a: 1` starts a block collection for js-yaml), a line starting with `---` or `...` and more
+ * (`------`, `---...`: a marker and a scalar for js-yaml, a plain scalar in YAML) and a comment not
+ * separated from what it follows (`"q"#c`, `[a]#c`).
+ */
+const LENIENT = /(?:^|\n)(?:---[ \t]+[^ \t\r\n#]|---[^ \t\r\n]|\.\.\.[^ \t\r\n])|["'\]}]#/;
 
 /**
  * js-yaml's reading of one document, if it is plainly fine: no error, within the depth limit, no
@@ -201,7 +234,7 @@ const COMPLEX_KEY = /(?:^|[\s,[{])\?(?:\s|$)|[\]}]\s*:/m;
 function readFast(text: string, limits: ParseLimits): { ok: true; value: unknown } | { ok: false } {
   // A mapping or sequence as a key (`? [a, b]`, `[a]: b`): js-yaml turns it into a string where
   // the careful path refuses it. Such text (or a string that only looks like it) goes there.
-  if (COMPLEX_KEY.test(text) || ANCHOR_OR_ALIAS.test(text) || !PLAIN_TEXT.test(text)) return { ok: false };
+  if (COMPLEX_KEY.test(text) || ANCHOR_OR_ALIAS.test(text) || LENIENT.test(text) || !PLAIN_TEXT.test(text)) return { ok: false };
   let value: unknown;
   try {
     value = jsYaml.load(text, FAST);
@@ -235,8 +268,32 @@ function readFast(text: string, limits: ParseLimits): { ok: true; value: unknown
 export function parseDocumentsCarefully(text: string, file: string, limits: ParseLimits = PARSE_LIMITS): { docs: RawDocument[]; errors: FieldError[] } {
   const docs: RawDocument[] = [];
   const errors: FieldError[] = [];
-  parseWithYaml(text, file, (d) => docs.push(d), errors, { left: limits.documents }, limits);
+  if (!refuseLoneCarriageReturn(text, file, errors)) parseWithYaml(text, file, (d) => docs.push(d), errors, { left: limits.documents }, limits);
   return { docs, errors };
+}
+
+/**
+ * A carriage return not followed by a line feed (old Mac line endings, or a stray one in a value)
+ * refuses the file, with its line: YAML 1.2 makes it a line break, the `yaml` package reads it as
+ * an ordinary character (a file of one `\r` is then a document), and js-yaml does either
+ * depending on where it stands. Rather than guess which the author meant, the file is refused.
+ */
+function refuseLoneCarriageReturn(text: string, file: string, errors: FieldError[]): boolean {
+  for (let i = text.indexOf('\r'); i >= 0; i = text.indexOf('\r', i + 1)) {
+    if (text.charCodeAt(i + 1) === 10) continue;
+    let line = 1;
+    for (let j = text.indexOf('\n'); j >= 0 && j < i; j = text.indexOf('\n', j + 1)) line++;
+    // The document it is in: chunks follow each other from the start of the text.
+    let document = 0;
+    let end = 0;
+    for (const chunk of splitDocuments(text)) {
+      document = chunk.index;
+      if ((end += chunk.text.length) > i) break;
+    }
+    errors.push({ file, document, path: '', message: `line ${line}: a carriage return (\\r) not followed by a line feed; line breaks must be LF or CRLF` });
+    return true;
+  }
+  return false;
 }
 
 function parseWithYaml(

@@ -142,6 +142,9 @@ export function applyInputs(scale = 1): { fileText: fc.Arbitrary<string>; files:
     fc.uint8Array({ maxLength: big(2000) }).map((b) => Buffer.from(b).toString('latin1')),
     fc.uint8Array({ maxLength: big(2000) }).map((b) => Buffer.from(b).toString('utf8')),
     fc.string({ unit: 'binary', maxLength: 300 }),
+    // Characters JavaScript and YAML disagree on (line ends for /m regexes and \s vs YAML's \n,
+    // \r\n, space and tab), strung with the fragments where the fast path splits and counts lines
+    fc.array(fc.constantFrom('\r', '\r\n', '\u2028', '\u2029', '\u0085', '\u00a0', '\ufeff', '\v', '\f', '\u3000', '\t', '\n', ' ', '#c', 'a: 1', '- x', '---', '...', '%YAML 1.2', '"q"', '  b: 2'), { maxLength: 14 }).map((parts) => parts.join('')),
     // YAML features: directives, tags, anchors, merge keys, explicit keys, document markers
     fc.constantFrom(
       '%YAML 1.1\n---\na: !!set {x, y}\nb: !!binary aGVsbG8=\nc: 2001-12-14\n<<: {m: 1}\n',

@@ -2,6 +2,7 @@
 // error with its exact path; references are checked against stored config plus the apply.
 import { describe, expect, it } from 'vitest';
 import { parseDocuments, validateApply, checkDelete, parseDuration } from '../../../control-plane/config/index.js';
+import { parseDocumentsCarefully } from '../../../control-plane/config/parse.js';
 import { type MeshResource } from '../../../control-plane/config/types.js';
 import { buildModel } from '../../../control-plane/config/model.js';
 
@@ -108,6 +109,50 @@ describe('numbers as stored', () => {
       const o = docs[0]!.value as { a: number; b: number[]; c: { d: number } };
       for (const x of [o.a, o.b[0], o.c.d]) expect(Object.is(x, 0), `${v} -> ${Object.is(x, -0) ? '-0' : String(x)}`).toBe(true);
     }
+  });
+});
+
+describe('line breaks and white space as YAML reads them, on both parse paths', () => {
+  // Characters where JavaScript's idea of a line end or a space (/m regexes, \s) differs from
+  // YAML's (line breaks \n and \r\n, white space space and tab), placed where the fast path splits
+  // documents, counts lines and spots markers. A fuzz finding (a file of one \r) led here.
+  const chars = ['\u2028', '\u2029', '\u0085', '\u00a0', '\ufeff', '\v', '\f', '\u3000', '\t', '\u200b'];
+  const shapes = [(c: string) => c, (c: string) => ' ' + c, (c: string) => '#c' + c + 'x', (c: string) => c + '\na: 1', (c: string) => 'a: 1\n---\n' + c + '\n---\nb: 2',
+    (c: string) => '---\n#x' + c + 'y\n---\nb: 2', (c: string) => c + '---\na: 1', (c: string) => '%YAML 1.2' + c + '\n---\na: 1', (c: string) => 'a: 1\n' + c + '---\nb: 2',
+    (c: string) => '\n\n' + c + 'a: 1\n---\nb: 2', (c: string) => '---' + c + '\na: 1\n---\nb: 2', (c: string) => 'a: 1\n...' + c + '\nb: 2', (c: string) => 'a: 1\n#' + c + '---\nb: 2'];
+  const read = (t: string, parse: (text: string, file: string) => ReturnType<typeof parseDocuments>) => {
+    const r = parse(t, 't.yaml');
+    return { docs: r.docs.map((d) => [d.index, d.line, d.value]), errors: r.errors.length };
+  };
+  it('the fast path gives the careful parser\'s documents, indexes and lines', () => {
+    for (const c of chars) {
+      for (const shape of shapes) {
+        const t = shape(c);
+        expect(read(t, parseDocuments), JSON.stringify(t)).toEqual(read(t, parseDocumentsCarefully));
+      }
+    }
+    // Content on a `---` line: js-yaml starts a block collection there, YAML (and `yaml`) does not.
+    // A line of `---` or `...` and more (a plain scalar, not a marker), a comment right after a
+    // quoted scalar, a byte-order mark starting a later line: fuzz findings of the same kind.
+    for (const t of ['--- a: 1\n', '---  b: 2- x\n', '--- - x\n', '--- text\n---\nb: 2\n', '--- # c\na: 1\n', '------\n---\na: 1\n', '---...\n---\na: 1\n', '...x\n',
+      '"q"#c\n', '[a]#c\n', '\ufeff#c\n---\na: 1\n', '\r\n\ufeff\n---\n0\n', 'a: 1\n\ufeff\n']) {
+      expect(read(t, parseDocuments), JSON.stringify(t)).toEqual(read(t, parseDocumentsCarefully));
+    }
+    expect(parseDocuments('--- a: 1\n', 't.yaml').errors[0]?.message).toMatch(/cannot start on same line with directives-end marker/);
+    // Indented first content after blank lines: its own line, not the chunk's first.
+    expect(parseDocuments('\n\n  a: 1\n---\nb: 2', 't.yaml').docs.map((d) => d.line)).toEqual([3, 4]);
+  });
+  it('a carriage return without a line feed refuses the file, with its line (the parsers disagree on what it is)', () => {
+    for (const t of ['\r', ' \r', 'a: 1\r\nb: 2\rc: 3', 'a: "x\ry"', 'a: 1\r']) {
+      for (const parse of [parseDocuments, parseDocumentsCarefully]) {
+        const r = parse(t, 't.yaml');
+        expect(r.docs, JSON.stringify(t)).toEqual([]);
+        expect(r.errors).toEqual([{ file: 't.yaml', document: 0, path: '', message: `line ${t.startsWith('a: 1\r\n') ? 2 : 1}: a carriage return (\\r) not followed by a line feed; line breaks must be LF or CRLF` }]);
+      }
+    }
+    expect(parseDocuments('a: 1\n---\nb: 2\n---\nc: "x\ry"\n', 't.yaml').errors).toEqual([{ file: 't.yaml', document: 2, path: '', message: 'line 5: a carriage return (\\r) not followed by a line feed; line breaks must be LF or CRLF' }]);
+    // CRLF files, and an escaped \r in a double-quoted string, are fine.
+    expect(parseDocuments('a: 1\r\n---\r\nb: "x\\ry"\r\n', 't.yaml')).toEqual({ errors: [], docs: [{ file: 't.yaml', index: 0, line: 1, value: { a: 1 } }, { file: 't.yaml', index: 1, line: 2, value: { b: 'x\ry' } }] });
   });
 });
 
