@@ -37,7 +37,7 @@ class SlowFirst extends BaseSequencer {
 //  - "quiet": *.quiet.test.ts, one file at a time once the parallel batch is done. For tests that
 //    compare timings seen by two processes (weft stat against a load generator), which a parallel
 //    neighbour's CPU burst would skew. Not for performance assertions: those live in `make bench`.
-const shared = { testTimeout: 60_000, hookTimeout: 60_000, pool: 'forks' as const };
+const shared = { testTimeout: 60_000, hookTimeout: 60_000, pool: 'forks' as const, setupFiles: ['test/harness/setup.ts'] };
 export default defineConfig({
   test: {
     reporters: ['default'],
