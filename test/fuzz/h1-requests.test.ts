@@ -225,7 +225,7 @@ describe('HTTP/1.1 fuzz against both sidecar listeners', () => {
 
   it('10,000 requests: well-formed answers, bounded time, no crash, no uncaught or internal error', async () => {
     const seed = Number(process.env.WEFT_FUZZ_SEED ?? Date.now() % 1_000_000);
-    const N = 10_000;
+    const N = 10_000 * Number(process.env.WEFT_FUZZ_SCALE ?? 1); // WEFT_FUZZ_SCALE=10: ten times as long, locally
     const cases = fc.sample(connection, { numRuns: N, seed });
     let requests = 0;
     let i = 0;

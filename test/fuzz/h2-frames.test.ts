@@ -9,6 +9,9 @@ import { PREFACE, SETTINGS, block, fr } from '../harness/h2-frames.js';
 import { H2ClientSession } from '../../sidecar/h2/client.js';
 import { H2ServerSession, type H2ServerStream } from '../../sidecar/h2/server.js';
 
+/** WEFT_FUZZ_SCALE=10 runs every property ten times as long (a local search; CI runs 1). */
+const SCALE = Number(process.env.WEFT_FUZZ_SCALE ?? 1);
+
 
 const name = fc.constantFrom(':method', ':path', ':scheme', ':authority', ':status', 'content-length', 'te', 'x-a', 'X-B', 'connection', 'grpc-status', 'cookie');
 const value = fc.constantFrom('GET', 'POST', '/', '/x', 'http', 'a', '0', '5', 'trailers', '200', 'a\r\nb', '');
@@ -59,7 +62,7 @@ describe('HTTP/2 frame fuzz', () => {
         expect(new Set(closed).size).toBe(closed.length);
         expect(closed.length).toBe(opened.length);
       }),
-      { numRuns: 150 },
+      { numRuns: 150 * SCALE },
     );
   });
 
@@ -101,7 +104,7 @@ describe('HTTP/2 frame fuzz', () => {
         l.close();
         expect(ends.every((n) => n === 1)).toBe(true);
       }),
-      { numRuns: 150 },
+      { numRuns: 150 * SCALE },
     );
   });
 });

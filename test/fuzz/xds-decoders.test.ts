@@ -17,6 +17,9 @@ import { Problems } from '../../sidecar/xds/types/decoded.js';
 import type { XdsListener } from '../../sidecar/xds/types/listener.js';
 import { selectChain } from '../../sidecar/tcp/tcp-listener.js';
 
+/** WEFT_FUZZ_SCALE=10 runs every property ten times as long (a local search; CI runs 1). */
+const SCALE = Number(process.env.WEFT_FUZZ_SCALE ?? 1);
+
 /** Every filter the sidecar has, with an empty listener config (what a route may override). */
 const CHAIN_FILTERS: FilterSpec[] = HTTP_FILTERS.flatMap((f) => {
   const config = f.parse(packExtension(f.extension), new Problems('fuzz'), '');
@@ -150,7 +153,7 @@ describe('xDS decoders under generated and mutated resources', () => {
         const s = seeds[i % seeds.length]!;
         if (run(s.kind, mutate(s.body, ms))) accepted++;
       })),
-      { numRuns: 5000 },
+      { numRuns: 5000 * SCALE },
     );
     // Not all mutations are fatal: some change a value the decoder must then check and apply.
     expect(accepted).toBeGreaterThan(0);
@@ -172,7 +175,7 @@ describe('xDS decoders under generated and mutated resources', () => {
         encodable++;
         run(s.kind, bytes);
       })),
-      { numRuns: 1500 },
+      { numRuns: 1500 * SCALE },
     );
     // Most odd values do not fit the field's type; enough do for the decoders to be exercised.
     expect(encodable).toBeGreaterThan(250);
@@ -183,7 +186,7 @@ describe('xDS decoders under generated and mutated resources', () => {
       fc.asyncProperty(fc.constantFrom<ResourceKind>('listener', 'route', 'cluster', 'endpoint', 'secret'), fc.uint8Array({ maxLength: 200 }), breathing((kind, bytes) => {
         run(kind, bytes);
       })),
-      { numRuns: 2000 },
+      { numRuns: 2000 * SCALE },
     );
   });
 });

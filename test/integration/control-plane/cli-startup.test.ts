@@ -2,15 +2,14 @@
 // control-plane daemon (xDS server, gRPC, CA) included. Checked by what each command loads, not by
 // timing it: node runs the built CLI with a loader hook (test/harness/import-trace.mjs) that
 // records every module it resolves.
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ROOT, weft } from '../../harness/processes.js';
+import { ROOT, tempDir, weft } from '../../harness/processes.js';
 
 /** The modules `weft ARGS` resolves, as paths under the repository (node: builtins left out). */
 async function loaded(args: string[]): Promise<{ mods: string[]; code: number | null; stderr: string }> {
-  const file = join(mkdtempSync(join(tmpdir(), 'weft-imports-')), 'trace');
+  const file = join(tempDir('weft-imports-'), 'trace');
   const r = await weft(args, { env: { NODE_OPTIONS: `--import ${join(ROOT, 'test/harness/import-trace.mjs')}`, WEFT_IMPORT_TRACE: file } });
   const mods = [...new Set(readFileSync(file, 'utf8').split('\n').filter((u) => u.startsWith('file:')).map((u) => u.slice(`file://${ROOT}/`.length)))];
   return { mods, code: r.code, stderr: r.stderr };

@@ -3,12 +3,12 @@
 // requests is covered by test/integration/control-plane/cli.test.ts.
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { runCli, VERBS } from '../../../control-plane/cli/main.js';
 import type { Io } from '../../../control-plane/cli/context.js';
+import { tempDir } from '../../harness/processes.js';
 
 interface Run {
   code: number;
@@ -38,7 +38,7 @@ describe('weft CLI habits (in process, scripted admin API)', () => {
   let server: Server;
   let url: string;
   let seen: Array<{ method: string; path: string; auth: string | undefined; body: string }> = [];
-  const empty = mkdtempSync(join(tmpdir(), 'weft-no-token-'));
+  const empty = tempDir('weft-no-token-');
   beforeAll(async () => {
     server = createServer(async (req: IncomingMessage, res) => {
       let body = '';
