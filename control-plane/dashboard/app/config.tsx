@@ -75,11 +75,17 @@ function Resource({ rkey }: { rkey: string }) {
   const [proxies, setProxies] = useState<AffectedProxy[]>();
   const [error, setError] = useState('');
   useEffect(() => {
+    // Another resource selected before this one's answers came: they are dropped, so the YAML
+    // shown is always the heading's.
+    let live = true;
     setYaml(undefined);
     setProxies(undefined);
     setError('');
-    api<{ yaml: string }>(`/v1/resources/${path(rkey)}`).then((r) => setYaml(r.yaml), (e: unknown) => setError((e as Error).message));
-    api<{ items: AffectedProxy[] }>(`/v1/resources/${path(rkey)}/proxies`).then((r) => setProxies(r.items), () => setProxies([]));
+    api<{ yaml: string }>(`/v1/resources/${path(rkey)}`).then((r) => live && setYaml(r.yaml), (e: unknown) => live && setError((e as Error).message));
+    api<{ items: AffectedProxy[] }>(`/v1/resources/${path(rkey)}/proxies`).then((r) => live && setProxies(r.items), () => live && setProxies([]));
+    return () => {
+      live = false;
+    };
   }, [rkey]);
   return (
     <div>

@@ -6,7 +6,7 @@
  * URL fragment (#/explain/<from>/<method>/<url>/<namespace>), so an explanation can be linked to
  * (a graph edge links here).
  */
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { api, qs } from './api.js';
 import type { Explanation, ProxyHop } from '../../../sidecar/explain/types.js';
 
@@ -19,20 +19,26 @@ export function ExplainView({ initial }: { initial: string[] }) {
   const [result, setResult] = useState<Explanation>();
   const [error, setError] = useState('');
   const [busy, setBusy] = useState(false);
+  // The latest run: an earlier one's answer arriving after it started is dropped.
+  const latest = useRef(0);
   const run = async () => {
     if (!from || !url) return;
+    const n = ++latest.current;
     setBusy(true);
     setError('');
     try {
       const q = new URLSearchParams(qs({ from, method, url, namespace }).slice(1));
       for (const h of headers.split('\n').map((x) => x.trim()).filter(Boolean)) q.append('header', h);
-      setResult(await api<Explanation>(`/v1/explain?${q}`));
+      const r = await api<Explanation>(`/v1/explain?${q}`);
+      if (n !== latest.current) return;
+      setResult(r);
       history.replaceState(null, '', `#/explain/${[from, method, url, namespace].map(encodeURIComponent).join('/')}`);
     } catch (e) {
+      if (n !== latest.current) return;
       setResult(undefined);
       setError((e as Error).message);
     } finally {
-      setBusy(false);
+      if (n === latest.current) setBusy(false);
     }
   };
   useEffect(() => {

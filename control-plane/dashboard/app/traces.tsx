@@ -3,7 +3,7 @@
  * only) and, for #/traces/<id>, the trace as a waterfall (spans in parent/child order, bars on a
  * common time axis); clicking a span shows its attributes.
  */
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { api, qs } from './api.js';
 import { ago, ms } from './format.js';
 import type { StoredSpan, TraceSummary } from './types.js';
@@ -18,14 +18,22 @@ function TraceSearch() {
   const [errors, setErrors] = useState(false);
   const [items, setItems] = useState<TraceSummary[]>();
   const [error, setError] = useState('');
+  // The query the table shows (data-query), and the latest search started: an older answer that
+  // arrives after a newer search began (the page's first load, a double submit) is dropped.
+  const [shown, setShown] = useState('');
+  const latest = useRef(0);
   const search = async (e?: Event) => {
     e?.preventDefault();
     setError('');
+    const query = qs({ service: service.trim(), minDurationMs: minMs.trim(), errors: errors ? 1 : undefined, limit: 100 });
+    const n = ++latest.current;
     try {
-      const r = await api<{ items: TraceSummary[] }>(`/v1/traces${qs({ service: service.trim(), minDurationMs: minMs.trim(), errors: errors ? 1 : undefined, limit: 100 })}`);
+      const r = await api<{ items: TraceSummary[] }>(`/v1/traces${query}`);
+      if (n !== latest.current) return;
       setItems(r.items);
+      setShown(query);
     } catch (err) {
-      setError((err as Error).message);
+      if (n === latest.current) setError((err as Error).message);
     }
   };
   useEffect(() => void search(), []);
@@ -44,9 +52,9 @@ function TraceSearch() {
         <button type="submit">Search</button>
       </form>
       {error && <p class="error">{error}</p>}
-      {items && items.length === 0 && <p class="muted">No traces match.</p>}
+      {items && items.length === 0 && <p class="muted" data-query={shown}>No traces match.</p>}
       {items && items.length > 0 && (
-        <table class="grid">
+        <table class="grid" data-query={shown}>
           <thead>
             <tr>
               <th>Trace</th>
@@ -107,8 +115,14 @@ function Waterfall({ traceId }: { traceId: string }) {
   const [error, setError] = useState('');
   const [open, setOpen] = useState<string>();
   useEffect(() => {
+    // Another trace opened before this one's answer came: that answer is dropped.
+    let live = true;
     setTrace(undefined);
-    api<{ summary: TraceSummary; spans: StoredSpan[] }>(`/v1/traces/${encodeURIComponent(traceId)}`).then(setTrace, (e: unknown) => setError((e as Error).message));
+    setError('');
+    api<{ summary: TraceSummary; spans: StoredSpan[] }>(`/v1/traces/${encodeURIComponent(traceId)}`).then((t) => live && setTrace(t), (e: unknown) => live && setError((e as Error).message));
+    return () => {
+      live = false;
+    };
   }, [traceId]);
   if (error) return <section class="page"><a href="#/traces">← Traces</a><p class="error">{error}</p></section>;
   if (!trace) return <section class="page"><p class="muted">Loading…</p></section>;
