@@ -20,10 +20,17 @@ if (verb === 'sidecar' || verb === 'gateway') {
   const own = `${process.env.NODE_OPTIONS ?? ''} ${process.execArgv.join(' ')}`;
   const ownHeapFlags = /optimize[-_]for[-_]size|semi[-_]space/.test(own);
   const fixed = process.env.WEFT_SIDECAR_V8_FLAGS;
-  const flags = ownHeapFlags ? '' : (fixed ?? '--semi-space-growth-factor=1');
-  if (flags) {
+  // Only flags V8 honours once running are taken (common/v8-flags.ts); any other is refused
+  // here, naming NODE_OPTIONS, rather than doing nothing or aborting V8.
+  const { runtimeV8Flags } = await import(new URL('common/v8-flags.js', dist).href);
+  const flags = runtimeV8Flags(ownHeapFlags ? '' : (fixed ?? '--semi-space-growth-factor=1'));
+  if (flags.error) {
+    process.stderr.write(`weft ${verb}: ${flags.error}\n`);
+    process.exit(2);
+  }
+  if (flags.flags.length) {
     const v8 = await import('node:v8');
-    for (const f of flags.split(' ').filter(Boolean)) v8.setFlagsFromString(f);
+    for (const f of flags.flags) v8.setFlagsFromString(f);
   }
   // The data plane runs from its bundle (scripts/bundle-sidecar.mjs, part of `make build`): about
   // 4 MiB less idle memory than about 370 separate modules. A bundle older than what tsc last built

@@ -15,17 +15,34 @@ function tree(bundle: { ageS: number } | undefined): string {
   mkdirSync(join(dir, 'bin'));
   copyFileSync(join(ROOT, 'bin/weft.js'), join(dir, 'bin/weft.js'));
   mkdirSync(join(dir, 'dist/sidecar'), { recursive: true });
+  mkdirSync(join(dir, 'dist/common'));
+  copyFileSync(join(ROOT, 'dist/common/v8-flags.js'), join(dir, 'dist/common/v8-flags.js'));
   const now = Date.now() / 1000;
   writeFileSync(join(dir, 'dist/sidecar/main.js'), "export async function main() { console.log('unbundled'); }\n");
   utimesSync(join(dir, 'dist/sidecar/main.js'), now, now);
   if (bundle) {
     mkdirSync(join(dir, 'dist/sidecar-bundle'));
-    writeFileSync(join(dir, 'dist/sidecar-bundle/main.js'), "export async function main(argv, o) { console.log('bundle', JSON.stringify(argv), o.mode); }\n");
+    // The stand-in also reports the young generation's size after allocating well past it, to
+    // show which V8 flags bin/weft.js applied (WEFT_SIDECAR_V8_FLAGS, below).
+    writeFileSync(
+      join(dir, 'dist/sidecar-bundle/main.js'),
+      `import v8 from 'node:v8';
+export async function main(argv, o) {
+  console.log('bundle', JSON.stringify(argv), o.mode);
+  if (process.env.NEW_SPACE) {
+    const keep = [];
+    for (let i = 0; i < 3e6; i++) { keep.push({ i }); if (keep.length > 2e5) keep.length = 0; }
+    console.log('new space', v8.getHeapSpaceStatistics().find((s) => s.space_name === 'new_space').space_size / 1048576, 'adaptive', o.adaptiveYoungGen);
+  }
+}
+`,
+    );
     utimesSync(join(dir, 'dist/sidecar-bundle/main.js'), now - bundle.ageS, now - bundle.ageS);
   }
   return dir;
 }
-const run = (dir: string, verb: string) => spawnSync(process.execPath, [join(dir, 'bin/weft.js'), verb, '--service', 'x'], { encoding: 'utf8', timeout: 20_000 });
+const run = (dir: string, verb: string, env: Record<string, string> = {}) =>
+  spawnSync(process.execPath, [join(dir, 'bin/weft.js'), verb, '--service', 'x'], { encoding: 'utf8', timeout: 20_000, env: { ...process.env, NODE_OPTIONS: '', ...env } });
 
 describe('bin/weft.js runs the data plane from its bundle', () => {
   it.each(['sidecar', 'gateway'])('weft %s imports dist/sidecar-bundle/main.js when it is at least as new as dist/sidecar/', (verb) => {
@@ -47,5 +64,30 @@ describe('bin/weft.js runs the data plane from its bundle', () => {
     expect(r.status).toBe(2);
     expect(r.stdout).toBe('');
     expect(r.stderr).toMatch(/dist\/sidecar-bundle\/ is missing; build with `make build`/);
+  });
+
+  it('applies the default young-generation policy flag, and WEFT_SIDECAR_V8_FLAGS in its place', () => {
+    const dir = tree({ ageS: -5 });
+    // By default the young generation keeps its start size (2 x 1 MiB) until the sidecar is busy.
+    expect(run(dir, 'sidecar', { NEW_SPACE: '1' }).stdout).toMatch(/new space 2 adaptive true/);
+    // '' is V8's own defaults: the same allocation grows it (to 2 x 16 MiB).
+    expect(run(dir, 'sidecar', { NEW_SPACE: '1', WEFT_SIDECAR_V8_FLAGS: '' }).stdout).toMatch(/new space 32 adaptive false/);
+    expect(run(dir, 'sidecar', { NEW_SPACE: '1', WEFT_SIDECAR_V8_FLAGS: '--semi_space_growth_factor=1' }).stdout).toMatch(/new space 2 adaptive false/);
+  });
+
+  // Set in a running V8, --max-semi-space-size changes nothing (measured: new space 32 MiB either
+  // way) and --single-threaded-gc aborts V8 (a fatal CHECK): refused before anything runs.
+  it.each([
+    ['--max-semi-space-size=4 --semi-space-growth-factor=1', /--max-semi-space-size=4 cannot be set in a running V8 .*NODE_OPTIONS='--max-semi-space-size=4'/],
+    ['--single-threaded-gc', /--single-threaded-gc cannot be set in a running V8/],
+    ['--max-old-space-size=64', /--max-old-space-size=64 cannot be set in a running V8/],
+    ['--semi-space-growth-factor=x', /--semi-space-growth-factor takes a whole number/],
+    ['--trace-gc=1', /--trace-gc takes no value/],
+    ['semi-space-growth-factor=1', /semi-space-growth-factor=1 cannot be set in a running V8/],
+  ])('WEFT_SIDECAR_V8_FLAGS=%s: exit 2 with the reason, nothing runs', (flags, why) => {
+    const r = run(tree({ ageS: -5 }), 'sidecar', { WEFT_SIDECAR_V8_FLAGS: flags });
+    expect(r.status).toBe(2);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(why);
   });
 });
