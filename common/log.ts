@@ -11,15 +11,27 @@ export type { Logger };
 export const LOG_FORMATS = ['json', 'pretty'] as const;
 export type LogFormat = (typeof LOG_FORMATS)[number];
 
-/** The --log-format value, checked; throws with the accepted values. */
+/** The --log-format value (else WEFT_LOG_FORMAT), checked; throws naming where it came from and the accepted values. */
 export function parseLogFormat(v: string | undefined, flag = '--log-format'): LogFormat {
-  const f = v ?? process.env.WEFT_LOG_FORMAT ?? 'json';
-  if (!(LOG_FORMATS as readonly string[]).includes(f)) throw new Error(`${flag}: want json or pretty, got '${f}'`);
+  const f = v ?? (process.env.WEFT_LOG_FORMAT || 'json');
+  if (!(LOG_FORMATS as readonly string[]).includes(f)) throw new Error(`${v === undefined ? 'WEFT_LOG_FORMAT' : flag}: want json or pretty, got '${f}'`);
   return f as LogFormat;
 }
 
+export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
+
+/**
+ * The --log-level value (else WEFT_LOG_LEVEL, else info), checked: pino throws on a level it does
+ * not know, which would end a daemon with a stack trace instead of a usage error.
+ */
+export function parseLogLevel(v: string | undefined, flag = '--log-level'): string {
+  const l = v ?? (process.env.WEFT_LOG_LEVEL || 'info');
+  if (!(LOG_LEVELS as readonly string[]).includes(l)) throw new Error(`${v === undefined ? 'WEFT_LOG_LEVEL' : flag}: want one of ${LOG_LEVELS.join(', ')}, got '${l}'`);
+  return l;
+}
+
 /** `format` unset: WEFT_LOG_FORMAT when it is `pretty`, else json (daemons check the value with parseLogFormat first). */
-export function createLogger(name: string, level = process.env.WEFT_LOG_LEVEL ?? 'info', format: LogFormat = process.env.WEFT_LOG_FORMAT === 'pretty' ? 'pretty' : 'json'): Logger {
+export function createLogger(name: string, level = process.env.WEFT_LOG_LEVEL || 'info', format: LogFormat = process.env.WEFT_LOG_FORMAT === 'pretty' ? 'pretty' : 'json'): Logger {
   const dest = pino.destination({ fd: 2, sync: false });
   const stream: DestinationStream = format === 'pretty' ? { write: (line: string) => void dest.write(prettyLine(line)) } : dest;
   return pino({ name, level, base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime }, stream);

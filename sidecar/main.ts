@@ -13,7 +13,7 @@ import { availableParallelism, hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 import type { JsonObject } from '@bufbuild/protobuf';
 import { formatFieldError } from '../common/errors.js';
-import { createLogger, parseLogFormat, type LogFormat } from '../common/log.js';
+import { createLogger, parseLogFormat, parseLogLevel, type LogFormat } from '../common/log.js';
 import { NODE_META, SIDECAR_LISTENER } from '../common/xds-types.js';
 import { localAdmin, startAdmin, type AdminState } from './admin/server.js';
 import { installProcessGuard } from './telemetry/guard.js';
@@ -149,6 +149,7 @@ async function run(argv: string[], opts: MainOptions): Promise<void> {
   let a;
   let planes!: ControlPlanes;
   let logFormat!: LogFormat;
+  let logLevel!: string;
   try {
     a = parseArgs({
       args: argv,
@@ -208,6 +209,7 @@ async function run(argv: string[], opts: MainOptions): Promise<void> {
     if (a['app-protocol'] === 'tcp' && a.workers !== undefined && a.workers !== '1') throw new Error('--workers: a TCP app (--app-protocol tcp) is served by one process');
     planes = new ControlPlanes(a['control-plane']!);
     logFormat = parseLogFormat(a['log-format']);
+    logLevel = parseLogLevel(undefined);
   } catch (e) {
     process.stderr.write(`${me}: ${(e as Error).message}\n${gatewayMode ? GATEWAY_USAGE : USAGE}\n`);
     process.exitCode = 2;
@@ -252,7 +254,7 @@ async function run(argv: string[], opts: MainOptions): Promise<void> {
   // The first replica tried: chosen from the instance, so a sidecar's workers start on the same
   // one (they share one registry entry), while instances still spread over the replicas.
   planes = new ControlPlanes(a['control-plane']!, () => createHash('sha256').update(baseId).digest().readUInt32BE(0) / 2 ** 32);
-  const log = createLogger('weft-sidecar', undefined, logFormat).child({ node: id });
+  const log = createLogger('weft-sidecar', logLevel, logFormat).child({ node: id });
 
   // Workload identity first: without a certificate this sidecar cannot take part in the mesh.
   const renewFraction = Number(a['cert-renew-fraction']);

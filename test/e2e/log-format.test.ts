@@ -2,8 +2,9 @@
 // (control plane and sidecar), and nothing printed at start but the logs: no deprecation or
 // experimental warning from Node. The processes run with --pending-deprecation, which also makes
 // Node 20 print the deprecations newer Node versions print at run time (Buffer(), punycode, ...).
+import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { eventually, startControlPlane, startSidecar, type ControlPlaneProc, type SidecarProc } from '../harness/processes.js';
+import { eventually, startControlPlane, startSidecar, tempDir, WEFT, type ControlPlaneProc, type SidecarProc } from '../harness/processes.js';
 
 const NODE_WARNING = /\(node:\d+\)|DeprecationWarning|ExperimentalWarning|\bDEP0\d{3}\b/;
 const PRETTY = /^err \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z (TRACE|DEBUG|INFO |WARN |ERROR|FATAL) \S/;
@@ -54,5 +55,18 @@ describe('daemon logs', () => {
     }
     expect(scLines.find((l) => l.includes('nothing is listening'))).toMatch(/ WARN  nothing is listening on the app port 127\.0\.0\.1:1 .* component=app app=127\.0\.0\.1:1 reason="connection refused"/);
     expect(cp.output()).not.toMatch(NODE_WARNING);
+  });
+
+  // pino throws on a level it does not know: the sidecar ended with a stack trace.
+  it.each([
+    ['sidecar', ['sidecar', '--service', 'web', '--app-port', '1', '--control-plane', '127.0.0.1:1'], { WEFT_LOG_LEVEL: 'verbose' }, /^weft sidecar: WEFT_LOG_LEVEL: want one of trace, debug, info, warn, error, fatal, silent, got 'verbose'$/m],
+    ['gateway', ['gateway', '--gateway', 'default/edge', '--control-plane', '127.0.0.1:1'], { WEFT_LOG_LEVEL: 'verbose' }, /^weft gateway: WEFT_LOG_LEVEL: want one of/m],
+    ['control plane (variable)', ['control-plane', '--data-dir', '<tmp>'], { WEFT_LOG_LEVEL: 'verbose' }, /^error: WEFT_LOG_LEVEL: want one of/m],
+    ['control plane (flag)', ['control-plane', '--data-dir', '<tmp>', '--log-level', 'verbose'], {}, /^error: --log-level: want one of/m],
+  ])('%s with an unknown log level: exit 2 and a usage error naming it, no stack trace', (_name, args, env, why) => {
+    const r = spawnSync(process.execPath, [WEFT, ...args.map((a) => (a === '<tmp>' ? tempDir('weft-cp-') : a))], { encoding: 'utf8', timeout: 20_000, env: { ...process.env, ...env } });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(why);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
   });
 });

@@ -1,6 +1,6 @@
 /** `weft control-plane`: run the control-plane daemon in the foreground. */
 import { parseArgs } from 'node:util';
-import { createLogger, parseLogFormat, type LogFormat } from '../../../common/log.js';
+import { createLogger, parseLogFormat, parseLogLevel, type LogFormat } from '../../../common/log.js';
 import { startControlPlane } from '../../main.js';
 import { defaultDataDir, usageError, type Verb } from '../context.js';
 import { parseDurationFlag } from '../flags.js';
@@ -175,12 +175,14 @@ export const controlPlane: Verb = {
     }
     if (values['replica-name'] !== undefined && !/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(values['replica-name'])) throw usageError(`--replica-name: want letters, digits, '.', '_' or '-' (at most 63), got '${values['replica-name']}'`);
     let logFormat: LogFormat;
+    let logLevel: string;
     try {
       logFormat = parseLogFormat(values['log-format']);
+      logLevel = parseLogLevel(values['log-level']);
     } catch (e) {
       throw usageError((e as Error).message);
     }
-    const logger = createLogger('weft-control-plane', values['log-level'] ?? process.env.WEFT_LOG_LEVEL ?? 'info', logFormat);
+    const logger = createLogger('weft-control-plane', logLevel, logFormat);
     let cp;
     try {
       cp = await startControlPlane({

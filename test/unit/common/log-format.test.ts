@@ -1,7 +1,7 @@
 // `--log-format pretty` (issue 23): one readable line per event, `TIME LEVEL msg key=value`, from
 // the same pino records the JSON format writes (ISO 8601 time in both).
 import { describe, expect, it } from 'vitest';
-import { parseLogFormat, prettyLine } from '../../../common/log.js';
+import { parseLogFormat, parseLogLevel, prettyLine } from '../../../common/log.js';
 
 describe('log formats', () => {
   it('pretty: time, level, message, then the fields as key=value (strings with spaces quoted, objects as JSON)', () => {
@@ -24,5 +24,30 @@ describe('log formats', () => {
     expect(parseLogFormat('pretty')).toBe('pretty');
     expect(parseLogFormat('json')).toBe('json');
     expect(() => parseLogFormat('xml')).toThrow("--log-format: want json or pretty, got 'xml'");
+  });
+
+  it('--log-level and WEFT_LOG_LEVEL: pino\'s levels, a wrong one named with where it came from (the flag first, then the variable, empty is unset)', () => {
+    const saved = { level: process.env.WEFT_LOG_LEVEL, format: process.env.WEFT_LOG_FORMAT };
+    try {
+      delete process.env.WEFT_LOG_LEVEL;
+      delete process.env.WEFT_LOG_FORMAT;
+      for (const l of ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']) expect(parseLogLevel(l)).toBe(l);
+      expect(parseLogLevel(undefined)).toBe('info');
+      expect(() => parseLogLevel('verbose')).toThrow("--log-level: want one of trace, debug, info, warn, error, fatal, silent, got 'verbose'");
+      process.env.WEFT_LOG_LEVEL = 'INFO';
+      expect(() => parseLogLevel(undefined)).toThrow("WEFT_LOG_LEVEL: want one of trace, debug, info, warn, error, fatal, silent, got 'INFO'");
+      expect(parseLogLevel('warn')).toBe('warn');
+      process.env.WEFT_LOG_LEVEL = '';
+      expect(parseLogLevel(undefined)).toBe('info');
+      process.env.WEFT_LOG_FORMAT = 'xml';
+      expect(() => parseLogFormat(undefined)).toThrow("WEFT_LOG_FORMAT: want json or pretty, got 'xml'");
+      process.env.WEFT_LOG_FORMAT = '';
+      expect(parseLogFormat(undefined)).toBe('json');
+    } finally {
+      for (const [k, v] of [['WEFT_LOG_LEVEL', saved.level], ['WEFT_LOG_FORMAT', saved.format]] as const) {
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+      }
+    }
   });
 });
