@@ -40,6 +40,7 @@ import { resourceKey } from '../config/resource-key.js';
 import { certificateNames, pemCertificates } from '../config/kinds/secret.js';
 import type { ControlPlane } from '../control-plane.js';
 import { tokenMatches } from './token.js';
+import { booleanParam } from './query.js';
 import { ApplyDecoder, type ApplyDecoderOptions } from './apply-decoder.js';
 import { TYPE_URL, type ResourceKind } from '../../common/xds-types.js';
 import { CaError, type CertificateAuthority } from '../ca/ca.js';
@@ -257,7 +258,7 @@ export class AdminServer {
     const m = req.method ?? 'GET';
 
     if (m === 'POST' && path === '/v1/apply') {
-      const dryRun = ['1', 'true'].includes(url.searchParams.get('dryRun') ?? '');
+      const dryRun = booleanParam(url.searchParams, 'dryRun');
       // Optimistic concurrency: the apply is refused (409) unless the configuration is still at
       // the revision the caller read (a read-modify-write such as `weft key issue`).
       const ifRev = url.searchParams.get('ifRevision');
@@ -371,7 +372,7 @@ export class AdminServer {
         const query = {
           ...(q.get('service') ? { service: q.get('service')! } : {}),
           ...(minDur !== null ? { minDurationMs: Number(minDur) } : {}),
-          errors: ['1', 'true'].includes(q.get('errors') ?? ''),
+          errors: booleanParam(q, 'errors'),
           ...(limit !== null ? { limit: Number(limit) } : {}),
         };
         const mine = traces.list(query);

@@ -116,6 +116,23 @@ describe('admin apply limits', () => {
     expect(r.body.message).toMatch(/over the limit of 16777216 bytes \(16 MiB\)/);
   });
 
+  it('a yes/no parameter other than 1, true, 0 or false is 400: ?dryRun=yes applies nothing', async () => {
+    const doc = { name: 'yes.yaml', content: 'apiVersion: weft.dev/v1alpha1\nkind: Service\nmetadata: { name: dry-yes }\nspec:\n  ports: [{ port: 80 }]\n' };
+    const stored = async () => ((await (await fetch(`${cp.adminUrl}/v1/resources?kind=Service&name=dry-yes`, { headers: auth })).json()) as { items: unknown[] }).items.length;
+    for (const v of ['yes', 'on', '', 'TRUE', '2']) {
+      const r = await fetch(`${cp.adminUrl}/v1/apply?dryRun=${v}`, { method: 'POST', headers: auth, body: JSON.stringify({ files: [doc] }) });
+      expect(r.status, `dryRun=${v}`).toBe(400);
+      expect(((await r.json()) as { message: string }).message).toBe(`dryRun: want 1, true, 0 or false, got ${JSON.stringify(v)}`);
+    }
+    expect(await stored()).toBe(0);
+    const dry = await fetch(`${cp.adminUrl}/v1/apply?dryRun=true`, { method: 'POST', headers: auth, body: JSON.stringify({ files: [doc] }) });
+    expect(((await dry.json()) as { dryRun: boolean }).dryRun).toBe(true);
+    expect(await stored()).toBe(0);
+    const traces = await fetch(`${cp.adminUrl}/v1/traces?errors=maybe`, { headers: auth });
+    expect(traces.status).toBe(400);
+    expect((await fetch(`${cp.adminUrl}/v1/traces?errors=0`, { headers: auth })).status).toBe(200);
+  });
+
   it('a malformed percent-encoding or request target in an admin path is 400, not 500', async () => {
     for (const [method, path] of [['GET', '/v1/resources/%E0%A4%A'], ['DELETE', '/v1/resources/Service/default/%zz'], ['GET', '/v1/proxies/%E0%A4%A/config'], ['GET', '/v1/traces/%zz'], ['DELETE', '/v1/tokens/%']] as const) {
       const r = await fetch(`${cp.adminUrl}${path}`, { method, headers: auth });
