@@ -18,6 +18,7 @@
  * quorum: reads and commits fail with STORE_UNAVAILABLE (503 at the admin API) and the watch
  * resumes by itself when etcd is back (the client reconnects and resumes from the last revision).
  */
+import { randomBytes } from 'node:crypto';
 import { Etcd3, isRecoverableError, type IKeyValue, type IOptions, type IWatchResponse } from 'etcd3';
 import { circuitBreaker, ConsecutiveBreaker, ExponentialBackoff, handleWhen, retry } from 'cockatiel';
 import { silentLogger, type Logger } from '../../common/log.js';
@@ -108,8 +109,16 @@ export class EtcdStore implements ConfigStore {
   #revision = 0;
   /** The etcd revision the state was read at: the watch starts after it. */
   #readAt = 0;
-  /** Revisions of this store's own commits, already in #byKey: their watch events are not decoded again. */
-  readonly #own = new Set<number>();
+  /**
+   * This store's commits in flight, by the id each writes into the marker (the transaction's
+   * first write, so the marker's event comes first on the watch). The watch recognises its own
+   * commit by that id, whichever of the watch and the commit's answer comes first, and applies the
+   * change it already holds instead of decoding every value again (20,000 documents take more
+   * than a second of the event loop).
+   */
+  readonly #pending = new Map<string, { change: StoreChange; revision?: number }>();
+  readonly #storeId = randomBytes(6).toString('hex');
+  #commits = 0;
   #follower: Follower | undefined;
   readonly #logger: Logger;
   #closed = false;
@@ -159,7 +168,8 @@ export class EtcdStore implements ConfigStore {
     this.#byKey = byKey;
     this.#revision = revision;
     this.#readAt = res.revision;
-    for (const r of this.#own) if (r <= this.#readAt) this.#own.delete(r);
+    // Own commits this read includes: their watch events will not come (the watch starts after it).
+    for (const [id, p] of this.#pending) if (p.revision !== undefined && p.revision <= this.#readAt) this.#pending.delete(id);
     return this.#state();
   }
 
@@ -186,19 +196,23 @@ export class EtcdStore implements ConfigStore {
       throw new WeftError('STORE_LIMIT', `this change writes ${keys.length} resources; etcd takes at most ${this.#maxTxnOps - 1} in one transaction (its --max-txn-ops is ${this.#maxTxnOps}): apply in parts of at most ${this.#maxTxnOps - 1}, or raise --max-txn-ops on every etcd member and --etcd-max-txn-ops here`);
     }
     const values = change.upsert.map((r) => [this.#config + resourceKey(r), JSON.stringify(r.source ?? r)] as const);
+    const id = `${this.#storeId}.${++this.#commits}`;
     const ops = [
+      this.#client.put(this.#marker).value(id),
       ...values.map(([key, value]) => this.#client.put(key).value(value)),
       ...change.delete.map((k) => this.#client.delete().key(this.#config + k)),
-      this.#client.put(this.#marker).value(''),
     ];
     // Unguarded (one writer): a compare that always holds.
     let txn = guard ? this.#client.if(this.#marker, 'Mod', '==', guard.revision) : this.#client.if(this.#marker, 'Mod', '>', -1);
     // A key written here must not have changed since the revision the change was validated at.
     if (guard) for (const k of keys) txn = txn.and(this.#config + k, 'Mod', '<', guard.revision + 1);
     let res;
+    const entry: { change: StoreChange; revision?: number } = { change };
+    this.#pending.set(id, entry);
     try {
       res = await txn.then(...ops).commit();
     } catch (e) {
+      this.#pending.delete(id);
       const msg = (e as Error)?.message ?? '';
       if (/too many operations in txn|request is too large|exceeds maximum request size|larger than max/i.test(msg)) {
         throw new WeftError('STORE_LIMIT', `etcd refused the transaction as too large (${msg.split('\n')[0]}): apply in parts, or raise --max-request-bytes / --max-txn-ops on every etcd member (and --etcd-max-txn-ops here)`, { cause: e });
@@ -206,6 +220,7 @@ export class EtcdStore implements ConfigStore {
       throw unavailable(e, 'commit', this.#timeoutMs);
     }
     if (!res.succeeded) {
+      this.#pending.delete(id);
       // Which compare failed: a key this change writes, or only the configuration's revision.
       let now;
       try {
@@ -237,12 +252,18 @@ export class EtcdStore implements ConfigStore {
     const revision = Number(res.header.revision);
     // The watch may already have brought this commit (and later ones): then it is in the state.
     if (revision > this.#revision) {
-      for (const k of change.delete) this.#byKey.delete(k);
-      for (const r of change.upsert) this.#byKey.set(resourceKey(r), r);
+      this.#applyChange(change);
       this.#revision = revision;
-      if (this.#follower) this.#own.add(revision);
     }
+    // Its watch event is still to come (to be skipped by its id), unless nothing watches.
+    if (this.#follower && this.#pending.has(id)) entry.revision = revision;
+    else this.#pending.delete(id);
     return this.#state();
+  }
+
+  #applyChange(change: StoreChange): void {
+    for (const k of change.delete) this.#byKey.delete(k);
+    for (const r of change.upsert) this.#byKey.set(resourceKey(r), r);
   }
 
   /**
@@ -272,11 +293,12 @@ export class EtcdStore implements ConfigStore {
   #onWatch(res: IWatchResponse, onState: (s: StoredState) => void, onError?: (e: Error) => void): void {
     // A commit writes the marker with its resources in one transaction (one revision);
     // a response may carry several revisions (catching up): hand on one state per commit.
-    // A commit of this store's own whose answer came first is in the state already: not decoded
-    // again (20,000 documents take more than a second).
+    // This store's own commit (the marker, its first event, holds an id in #pending) is applied
+    // from the change in hand rather than decoded, or skipped if its answer came first and
+    // applied it already.
     let marker = 0;
     let group = -1;
-    let own = false;
+    let skip = false;
     const flush = () => {
       if (marker > this.#revision) {
         this.#revision = marker;
@@ -287,13 +309,22 @@ export class EtcdStore implements ConfigStore {
     for (const ev of res.events) {
       const kv = ev.kv;
       const rev = Number(kv.mod_revision);
+      const key = kv.key.toString('utf8');
       if (rev !== group) {
         flush();
         group = rev;
-        own = this.#own.delete(rev);
+        const id = key === this.#marker && ev.type === 'Put' ? kv.value.toString('utf8') : '';
+        const mine = id ? this.#pending.get(id) : undefined;
+        skip = mine !== undefined;
+        if (mine) {
+          this.#pending.delete(id);
+          if (rev > this.#revision) {
+            this.#applyChange(mine.change);
+            marker = rev;
+          }
+        }
       }
-      if (own) continue;
-      const key = kv.key.toString('utf8');
+      if (skip) continue;
       if (key === this.#marker) {
         if (ev.type === 'Put') marker = rev;
         continue;
