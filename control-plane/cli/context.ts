@@ -54,12 +54,12 @@ export class AdminClient {
 
   constructor(opts: { server?: string; token?: string; 'data-dir'?: string; timeout?: string }) {
     this.server = adminServerUrl(opts.server ?? process.env.WEFT_SERVER ?? DEFAULT_SERVER, opts.server !== undefined ? '--server' : process.env.WEFT_SERVER !== undefined ? 'WEFT_SERVER' : 'the default server');
-    this.#timeout = opts.timeout ?? process.env.WEFT_TIMEOUT ?? '30s';
+    this.#timeout = opts.timeout ?? (process.env.WEFT_TIMEOUT || '30s');
     try {
       this.#timeoutMs = parseDurationFlag(this.#timeout);
       if (this.#timeoutMs <= 0) throw new Error('want more than 0');
     } catch (e) {
-      throw usageError(`--timeout: ${(e as Error).message}`);
+      throw usageError(`${opts.timeout === undefined && process.env.WEFT_TIMEOUT ? 'WEFT_TIMEOUT' : '--timeout'}: ${(e as Error).message}`);
     }
     if (opts.token) this.#token = { value: opts.token, from: '--token' };
     else if (process.env.WEFT_TOKEN) this.#token = { value: process.env.WEFT_TOKEN, from: 'WEFT_TOKEN' };

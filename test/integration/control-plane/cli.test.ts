@@ -172,6 +172,11 @@ describe('weft CLI against a running control plane', () => {
     expect(bad.stderr).toContain("--timeout: 'soon' is not a duration (e.g. 500ms, 10s, 2m)");
     const zero = await weft(['get', 'svc', '--timeout', '0s'], { env: { WEFT_SERVER: url, WEFT_TOKEN: 'x' } });
     expect([zero.code, zero.stderr.includes('--timeout: want more than 0')]).toEqual([2, true]);
+    // From the environment: the error names the variable (the flag, given too, wins).
+    const envBad = await weft(['get', 'svc'], { env: { WEFT_SERVER: url, WEFT_TOKEN: 'x', WEFT_TIMEOUT: 'soon' } });
+    expect([envBad.code, envBad.stderr.includes("WEFT_TIMEOUT: 'soon' is not a duration")]).toEqual([2, true]);
+    const flagWins = await weft(['get', 'svc', '--timeout', 'later'], { env: { WEFT_SERVER: url, WEFT_TOKEN: 'x', WEFT_TIMEOUT: 'soon' } });
+    expect(flagWins.stderr).toContain("--timeout: 'later' is not a duration");
   });
 
   it('lists namespace default unless -n or -A says otherwise (as kubectl), and takes --server HOST:PORT', async () => {
