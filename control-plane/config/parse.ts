@@ -129,7 +129,7 @@ export function* splitDocuments(text: string): Generator<{ text: string; index: 
     for (let i = from === 0 && text.charCodeAt(0) === 0xfeff ? 1 : from; i <= to; ) {
       let e = text.indexOf('\n', i);
       if (e < 0 || e > to) e = to;
-      if (text.charCodeAt(i) !== 37 && !BLANK_LINE.test(text.slice(i, e))) return true;
+      if (isContentLine(text, i, e)) return true;
       i = e + 1;
     }
     return false;
@@ -174,6 +174,8 @@ export function* splitDocuments(text: string): Generator<{ text: string; index: 
 
 /** A comment-only or blank line (split at \n; a CRLF line keeps its \r). */
 const BLANK_LINE = /^[ \t]*(?:#[^]*)?\r?$/;
+/** The line text[from, to) is content: not a directive, and something other than white space before any comment. */
+const isContentLine = (text: string, from: number, to: number) => text.charCodeAt(from) !== 37 && !BLANK_LINE.test(text.slice(from, to));
 /** What may follow a document marker: YAML's white space (space, tab) or a line break. */
 const isSeparator = (c: number) => c === 32 || c === 9 || c === 13 || c === 10;
 
@@ -184,8 +186,7 @@ function leadingLines(text: string): number {
     const c = text.charCodeAt(i);
     if (c === 45 && text.startsWith('---', i) && (i + 3 === text.length || isSeparator(text.charCodeAt(i + 3)))) return n;
     const e = text.indexOf('\n', i);
-    // Content: not a directive, and something other than white space before any comment.
-    if (c !== 37 && !BLANK_LINE.test(text.slice(i, e < 0 ? text.length : e))) return n;
+    if (isContentLine(text, i, e < 0 ? text.length : e)) return n;
     if (e < 0) break;
     i = e + 1;
   }
