@@ -4,10 +4,10 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
+import { tempDir } from './temp.js';
 
 export const ROOT = resolve(import.meta.dirname, '../..');
 export const WEFT = join(ROOT, 'bin/weft.js');
@@ -49,28 +49,9 @@ async function readyLine(p: Spawned, re: RegExp, timeoutMs?: number): Promise<Re
   }
 }
 
-const tempDirs: string[] = [];
-
-/** A new directory under the system's temp dir, removed after the test file (test/harness/setup.ts). */
-export function tempDir(prefix = 'weft-test-'): string {
-  const dir = mkdtempSync(join(tmpdir(), prefix));
-  tempDirs.push(dir);
-  return dir;
-}
-
-/**
- * Removes every directory tempDir made so far (the processes using them are stopped by then). A
- * directory that cannot be removed is left: cleanup never fails a test.
- */
-export function removeTempDirs(): void {
-  for (const dir of tempDirs.splice(0)) {
-    try {
-      rmSync(dir, { recursive: true, force: true, maxRetries: 3 });
-    } catch {
-      // left in the temp dir
-    }
-  }
-}
+// tempDir lives in ./temp.js (the per-file setup imports it without this module); re-exported
+// here, where most tests import it from.
+export { tempDir } from './temp.js';
 
 export interface Spawned {
   proc: ChildProcess;

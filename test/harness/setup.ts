@@ -2,7 +2,7 @@
 // is removed after it, so a run leaves no directories behind in the temp dir.
 import { afterAll } from 'vitest';
 import { cleanupCerts } from './certs.js';
-import { removeTempDirs } from './processes.js';
+import { removeTempDirs } from './temp.js';
 
 afterAll(() => {
   removeTempDirs();
