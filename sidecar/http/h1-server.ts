@@ -1,7 +1,9 @@
 /**
  * The sidecar's HTTP/1.1 server side: one H1Connection per accepted socket (plaintext or TLS),
  * parsing requests with Node's native llhttp binding (`_http_common.HTTPParser`, the parser and
- * strictness `node:http` uses; llhttp.ts) straight from the socket; each request and its response
+ * strictness `node:http` uses; llhttp.ts) straight from the socket: as node:http does, the parser
+ * consumes the socket's native handle, so llhttp reads in C++ into one shared buffer (no 'data'
+ * event, no Buffer per read) and JS hears of each read once (kOnExecute); each request and its response
  * is an H1Downstream (h1-downstream.ts): one latin1 head plus the body framed by content-length or
  * chunked. No IncomingMessage, ServerResponse or header objects: a request is its raw
  * [name, value] pairs, and a body stream only when it has a body.
@@ -29,7 +31,7 @@ import type { Socket } from 'node:net';
 import { H1Downstream, type HeadInfo } from './h1-downstream.js';
 import { respondError, respondErrorRaw } from './respond.js';
 import { validAuthority } from './uri.js';
-import { HTTPParser, K_BODY, K_COMPLETE, K_HEADERS, K_HEADERS_COMPLETE, METHODS, PARSER_RESOURCE, type NativeParser } from './llhttp.js';
+import { HTTPParser, K_BODY, K_COMPLETE, K_EXECUTE, K_HEADERS, K_HEADERS_COMPLETE, METHODS, PARSER_RESOURCE, type NativeParser } from './llhttp.js';
 
 const CONTINUE = 'HTTP/1.1 100 Continue\r\n\r\n';
 
@@ -65,6 +67,14 @@ export interface H1Options {
   keepAliveTimeoutMs: number;
 }
 
+/** A socket's native stream (TCPWrap, TLSWrap): `reading` is net's own flag for it. */
+interface StreamHandle {
+  isStreamBase?: boolean;
+  reading: boolean;
+  readStart(): number;
+  readStop(): number;
+}
+
 /** `Upgrade: h2c` (alone or first in a list): HTTP/2 over cleartext by upgrade, which Weft does not forward. */
 function isH2c(v: string): boolean {
   return v === 'h2c' || v.startsWith('h2c,') || v.startsWith('h2c ');
@@ -75,6 +85,10 @@ export class H1Connection {
   readonly socket: Socket;
   readonly #hooks: H1Hooks;
   readonly #parser: NativeParser;
+  /** The socket's handle while the parser consumes it (reads go to llhttp, not to 'data'). */
+  #handle: StreamHandle | undefined;
+  /** Our own code threw inside a parser callback: handled once the parser has returned. */
+  #thrown: { error: unknown } | undefined;
   /** Requests parsed and not yet answered; the first one is routed, the rest wait their turn. */
   readonly #queue: H1Downstream[] = [];
   /** The request whose body the parser is reading (head parsed, end not yet). */
@@ -114,14 +128,45 @@ export class H1Connection {
       for (let i = 0; i < raw.length; i++) this.#raw.push(raw[i]!);
       this.#url += url;
     };
-    p[K_HEADERS_COMPLETE] = (maj: number, min: number, raw: string[] | undefined, method: number, url: string | undefined, _s: unknown, _m: unknown, upgrade: boolean, keepAlive: boolean) =>
-      this.#onHead(maj, min, raw, method, url, upgrade, keepAlive);
-    p[K_BODY] = (chunk: Buffer) => this.#onBody(chunk);
-    p[K_COMPLETE] = () => this.#onComplete();
+    // A throw inside a callback must not reach llhttp: on a consumed socket nothing would catch it
+    // (the process's uncaught-exception path). It is kept and handled after the parser returns.
+    p[K_HEADERS_COMPLETE] = (maj: number, min: number, raw: string[] | undefined, method: number, url: string | undefined, _s: unknown, _m: unknown, upgrade: boolean, keepAlive: boolean) => {
+      if (this.#thrown) return -1;
+      try {
+        return this.#onHead(maj, min, raw, method, url, upgrade, keepAlive);
+      } catch (e) {
+        this.#thrown = { error: e };
+        return -1;
+      }
+    };
+    p[K_BODY] = (chunk: Buffer) => {
+      if (this.#thrown) return;
+      try {
+        this.#onBody(chunk);
+      } catch (e) {
+        this.#thrown = { error: e };
+      }
+    };
+    p[K_COMPLETE] = () => {
+      if (this.#thrown) return;
+      try {
+        this.#onComplete();
+      } catch (e) {
+        this.#thrown = { error: e };
+      }
+    };
+    p[K_EXECUTE] = (r: number | HeadError) => this.#afterExecute(r, undefined);
+    // Bytes read before the connection was made (the listener's sniffed first read, put back)
+    // come as 'data'; everything after, straight to the parser.
     socket.on('data', this.#onDataFn);
     socket.on('end', this.#onEndFn);
     socket.on('error', this.#onEndFn);
     socket.on('close', this.#onEndFn);
+    const h = (socket as unknown as { _handle: StreamHandle | null })._handle;
+    if (h?.isStreamBase === true) {
+      p.consume(h);
+      this.#handle = h;
+    }
   }
 
   /** True once the connection will close after the current response. */
@@ -130,26 +175,40 @@ export class H1Connection {
   }
 
   #onData(data: Buffer): void {
-    if (this.#headStart === 0 && this.#reading === undefined) this.#headStart = Date.now();
     if (!this.#headSeen) this.#keepFirstBytes(data);
     let r: ReturnType<NativeParser['execute']>;
     try {
       r = this.#parser.execute(data);
     } catch (e) {
-      // Our own code threw inside a parser callback (routing a request): this connection is
-      // closed, the process keeps serving every other one.
       this.#internalError(e);
       return;
     }
+    this.#afterExecute(r, data);
+  }
+
+  /** After the parser took one read: `data` is the read, or undefined when llhttp read it itself (consumed). */
+  #afterExecute(r: number | HeadError, data: Buffer | undefined): void {
+    const thrown = this.#thrown;
+    if (thrown) {
+      // Our own code threw inside a parser callback (routing a request): this connection is
+      // closed, the process keeps serving every other one.
+      this.#thrown = undefined;
+      this.#internalError(thrown.error);
+      return;
+    }
     if (this.#dead) return;
+    if (data === undefined && !this.#headSeen) this.#keepFirstBytes(this.#parser.getCurrentBuffer());
     if (this.#error) return this.#parseError(this.#error);
     if (typeof r !== 'number') return this.#parseError(r);
-    if (this.#upgrade) this.#afterUpgrade(data, r);
+    // A read that leaves a head incomplete starts the head timeout (once per head).
+    if (this.#headStart === 0 && this.#reading === undefined && !this.#parser.headersCompleted()) this.#headStart = Date.now();
+    if (this.#upgrade) this.#afterUpgrade(data ?? this.#parser.getCurrentBuffer(), r);
   }
 
   /** The first bytes of the connection, to tell whether a first request the parser refuses was a HEAD. */
   #keepFirstBytes(data: Buffer): void {
     const f = this.#firstBytes;
+    if (f !== undefined && f.length >= 5) return;
     if (f === undefined) this.#firstBytes = data.subarray(0, 5);
     else if (f.length < 5) this.#firstBytes = Buffer.concat([f, data.subarray(0, 5 - f.length)]);
   }
@@ -259,7 +318,7 @@ export class H1Connection {
     this.#queue.push(d);
     if (this.#queue.length === 1) this.#start(d);
     // A pipelined request waits its turn; read nothing more until it is routed.
-    else this.socket.pause();
+    else this.#pauseReading();
     return 0;
   }
 
@@ -308,7 +367,7 @@ export class H1Connection {
     if (d.discard || !b || b.destroyed) return;
     if (!b.push(chunk)) {
       this.#pausedForBody = true;
-      this.socket.pause();
+      this.#pauseReading();
     }
   }
 
@@ -338,6 +397,37 @@ export class H1Connection {
   #resume(): void {
     if (this.#dead || this.#pausedForBody || this.#queue.length > 1 || this.#error) return;
     if (this.socket.isPaused()) this.socket.resume();
+    const h = this.#handle;
+    if (h !== undefined && !h.reading && !this.socket.destroyed) {
+      h.reading = true;
+      h.readStart();
+    }
+  }
+
+  /**
+   * Reads nothing more for now. A consumed handle is stopped here (net's pause() only stops the
+   * JS side); what is left of the current read is still parsed, as with a 'data' chunk.
+   */
+  #pauseReading(): void {
+    this.socket.pause();
+    const h = this.#handle;
+    if (h !== undefined && h.reading) {
+      h.reading = false;
+      h.readStop();
+    }
+  }
+
+  /** Reads go back to the socket's JS side (for an Upgrade's tunnel, or to drop what comes). */
+  #unconsume(): void {
+    const h = this.#handle;
+    if (h === undefined) return;
+    this.#handle = undefined;
+    this.#parser.unconsume();
+    // Reading was stopped for a pause: start it again, into the (paused) socket, as net would.
+    if (!h.reading && !this.socket.destroyed) {
+      h.reading = true;
+      h.readStart();
+    }
   }
 
   /** The response to `d` ended (always the first in the queue). */
@@ -432,6 +522,7 @@ export class H1Connection {
   /** Stop parsing: the socket goes to an Upgrade, or the rest of the input is refused. */
   #detach(): void {
     this.socket.off('data', this.#onDataFn);
+    this.#unconsume();
     this.socket.pause();
   }
 
@@ -439,6 +530,7 @@ export class H1Connection {
   #free(): void {
     if (this.#freed) return;
     this.#freed = true;
+    this.#unconsume();
     this.#parser.free();
   }
 
@@ -475,7 +567,7 @@ export class H1Connection {
 
   /** The listener's periodic check: a head that takes too long, a keep-alive connection left idle. */
   sweep(now: number, o: H1Options): void {
-    if (this.#dead) return;
+    if (this.#dead || this.#error !== undefined) return;
     if (this.#headStart !== 0 && now - this.#headStart > o.headersTimeoutMs) {
       this.#headStart = 0;
       this.#error = Object.assign(new Error('headers timeout'), { code: 'HEADERS_TIMEOUT' });

@@ -13,6 +13,13 @@ export interface NativeParser {
   free(): void;
   close(): void;
   remove(): void;
+  /** Reads straight from a native stream handle (llhttp in C++, no 'data' events); kOnExecute reports each read. */
+  consume(handle: object): void;
+  unconsume(): void;
+  /** A copy of the read being reported to kOnExecute (consumed parsers only). */
+  getCurrentBuffer(): Buffer;
+  /** Whether the current (or last) message's head is complete. */
+  headersCompleted(): boolean;
   [k: number]: unknown;
 }
 
@@ -24,6 +31,7 @@ interface ParserClass {
   kOnHeadersComplete: number;
   kOnBody: number;
   kOnMessageComplete: number;
+  kOnExecute: number;
   kLenientNone: number;
 }
 
@@ -35,5 +43,6 @@ export const K_HEADERS = HTTPParser.kOnHeaders | 0;
 export const K_HEADERS_COMPLETE = HTTPParser.kOnHeadersComplete | 0;
 export const K_BODY = HTTPParser.kOnBody | 0;
 export const K_COMPLETE = HTTPParser.kOnMessageComplete | 0;
+export const K_EXECUTE = HTTPParser.kOnExecute | 0;
 /** The async resource every parser is initialized with (no async hooks per connection). */
 export const PARSER_RESOURCE = Object.freeze({});

@@ -3,9 +3,11 @@
 // body, chunked responses with trailers, malformed and oversized heads, the head and keep-alive
 // timeouts (the listener's sweep, driven here with a fake clock), a client that goes away, draining.
 import net from 'node:net';
+import tls from 'node:tls';
 import { afterEach, describe, expect, it } from 'vitest';
 import { H1Connection, type H1Hooks, type H1Options } from '../../../sidecar/http/h1-server.js';
 import type { H1Downstream } from '../../../sidecar/http/h1-downstream.js';
+import { selfSignedCert } from '../../harness/certs.js';
 
 /** Waits (bounded) for a condition that must come true: never a fixed sleep before a check. */
 async function until(cond: () => boolean, ms = 5000): Promise<void> {
@@ -25,7 +27,7 @@ interface Ended {
 }
 
 /** A server whose requests `handle` answers; records every end and rejection. */
-async function serve(handle: (d: H1Downstream) => void | Promise<void>) {
+async function serve(handle: (d: H1Downstream) => void | Promise<void>, o: { internalError?: (e: unknown) => void; tls?: tls.TlsOptions } = {}) {
   const ended: Ended[] = [];
   const conns: H1Connection[] = [];
   let rejected = 0;
@@ -35,12 +37,15 @@ async function serve(handle: (d: H1Downstream) => void | Promise<void>) {
     end: (d, status, grpcStatus) => ended.push({ path: d.path, status, grpcStatus }),
     rejected: () => rejected++,
     limit: () => undefined,
-    internalError: (e) => {
-      throw e;
-    },
+    internalError:
+      o.internalError ??
+      ((e) => {
+        throw e;
+      }),
     draining: () => draining,
   };
-  const srv = net.createServer((s) => conns.push(new H1Connection(s, hooks, OPTS)));
+  const accept = (s: net.Socket): void => void conns.push(new H1Connection(s, hooks, OPTS));
+  const srv = o.tls ? tls.createServer(o.tls, accept) : net.createServer(accept);
   await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
   const port = (srv.address() as net.AddressInfo).port;
   closers.push(() => {
@@ -65,9 +70,9 @@ afterEach(() => {
 });
 
 /** A raw client: write bytes, collect everything until `until` matches or the server closes. */
-async function raw(port: number) {
-  const s = net.connect(port, '127.0.0.1');
-  await new Promise<void>((r) => s.once('connect', r));
+async function raw(port: number, ca?: string) {
+  const s = ca ? tls.connect({ port, host: '127.0.0.1', servername: 'localhost', ca }) : net.connect(port, '127.0.0.1');
+  await new Promise<void>((r) => s.once(ca ? 'secureConnect' : 'connect', r));
   let buf = '';
   let closed = false;
   const waiters: Array<() => void> = [];
@@ -409,5 +414,99 @@ describe('HTTP/1.1 server connection (native llhttp)', () => {
     expect(c.text()).toMatch(/^HTTP\/1\.1 400 /);
     expect(seen).toEqual([]);
     expect(srv.rejected()).toBe(1);
+  });
+});
+
+// The parser consumes the socket's native handle (llhttp reads in C++, as node:http does): what
+// JS did per 'data' chunk now happens per kOnExecute, and pausing stops the handle itself.
+describe('HTTP/1.1 server connection reading in C++ (consumed handle)', () => {
+  it('answers 500 and closes when routing throws, routes nothing after it, and serves the next connection', async () => {
+    const errors: unknown[] = [];
+    const seen: string[] = [];
+    const srv = await serve(
+      (d) => {
+        seen.push(d.path);
+        if (d.path === '/boom') throw new Error('boom');
+        ok(d, 'fine');
+      },
+      { internalError: (e) => errors.push(e) },
+    );
+    const c = await raw(srv.port);
+    c.send('GET /boom HTTP/1.1\r\nhost: a\r\n\r\nGET /after HTTP/1.1\r\nhost: a\r\n\r\n');
+    await c.wait(() => c.closed());
+    expect(c.text()).toMatch(/^HTTP\/1\.1 500 [^]*x-weft-error: INTERNAL/);
+    expect(c.text()).not.toMatch(/fine/);
+    expect(errors.map((e) => (e as Error).message)).toEqual(['boom']);
+    expect(seen).toEqual(['/boom']);
+    const next = await raw(srv.port);
+    next.send('GET /ok HTTP/1.1\r\nhost: a\r\n\r\n');
+    expect((await next.responses(1))[0]).toMatch(/fine$/);
+  });
+
+  it('stops reading the socket while a request body is not read, and reads all of it once it is', async () => {
+    const MiB = 1024 * 1024;
+    let held: H1Downstream | undefined;
+    const srv = await serve((d) => {
+      held = d;
+    });
+    const c = await raw(srv.port);
+    c.send(`POST /up HTTP/1.1\r\nhost: a\r\ncontent-length: ${32 * MiB}\r\n\r\n`);
+    c.s.write(Buffer.alloc(32 * MiB, 0x61));
+    await until(() => held !== undefined);
+    const server = srv.conns[0]!.socket as net.Socket & { _handle: { reading: boolean } | null };
+    // The body stream's buffer fills and the connection stops the handle: the rest stays in the
+    // client's and the kernel's buffers, not in the sidecar's memory.
+    await until(() => server._handle?.reading === false);
+    expect(server.bytesRead).toBeLessThan(8 * MiB);
+    expect(c.s.writableLength).toBeGreaterThan(0);
+    let n = 0;
+    for await (const b of held!.body as AsyncIterable<Buffer>) n += b.length;
+    expect(n).toBe(32 * MiB);
+    ok(held!, `got ${n}`);
+    expect((await c.responses(1))[0]).toMatch(new RegExp(`got ${32 * MiB}$`));
+  });
+
+  it('tells a first request the parser refuses as a HEAD (no body in the 400) from a GET (a body), by its first bytes', async () => {
+    const srv = await serve((d) => ok(d, 'x'));
+    const head = await raw(srv.port);
+    head.send('HEAD / HTTP/1.1\r\nhost: a\r\nbad header\r\n\r\n');
+    await head.wait(() => head.closed());
+    expect(head.text()).toMatch(/^HTTP\/1\.1 400 [^]*content-length: [1-9]\d*\r\nconnection: close\r\n\r\n$/);
+    const get = await raw(srv.port);
+    get.send('GET / HTTP/1.1\r\nhost: a\r\nbad header\r\n\r\n');
+    await get.wait(() => get.closed());
+    expect(get.text()).toMatch(/^HTTP\/1\.1 400 [^]*\r\n\r\n.*malformed request/);
+  });
+
+  it('serves TLS connections the same way: keep-alive, pipelining, a body, an Upgrade handed over', async () => {
+    const cert = selfSignedCert(['localhost']);
+    const srv = await serve(
+      async (d) => {
+        if (d.path === '/ws') {
+          // The answer comes after the head was read, as an upstream's would.
+          await new Promise((r) => setTimeout(r, 10));
+          const t = d.conn.tunnel(d);
+          if (!t) return ok(d, 'no tunnel');
+          t.socket.write(`HTTP/1.1 101 Switching Protocols\r\nupgrade: x\r\nconnection: upgrade\r\n\r\necho:${t.head.toString()}`);
+          t.socket.on('data', (b: Buffer) => t.socket.write(`echo:${b.toString()}`));
+          t.socket.resume();
+          return;
+        }
+        let n = 0;
+        if (d.hasBody) for await (const b of d.body as AsyncIterable<Buffer>) n += b.length;
+        ok(d, `${d.path} ${n}`);
+      },
+      { tls: { key: cert.keyPem, cert: cert.certPem } },
+    );
+    const c = await raw(srv.port, cert.certPem);
+    c.send(`GET /1 HTTP/1.1\r\nhost: a\r\n\r\nPOST /2 HTTP/1.1\r\nhost: a\r\ncontent-length: 100000\r\n\r\n${'b'.repeat(100_000)}GET /3 HTTP/1.1\r\nhost: a\r\n\r\n`);
+    const rs = await c.responses(3);
+    expect(rs.map((r) => r.slice(r.lastIndexOf('\n') + 1))).toEqual(['/1 0', '/2 100000', '/3 0']);
+    const u = await raw(srv.port, cert.certPem);
+    u.send('GET /ws HTTP/1.1\r\nhost: a\r\nupgrade: x\r\nconnection: upgrade\r\n\r\nfirst');
+    await u.wait(() => u.text().includes('echo:first'));
+    u.send('second');
+    await u.wait(() => u.text().includes('echo:second'));
+    expect(u.text()).toMatch(/^HTTP\/1\.1 101 /);
   });
 });
