@@ -31,7 +31,7 @@ import type { Socket } from 'node:net';
 import { H1Downstream, type HeadInfo } from './h1-downstream.js';
 import { respondError, respondErrorRaw } from './respond.js';
 import { validAuthority } from './uri.js';
-import { HTTPParser, K_BODY, K_COMPLETE, K_EXECUTE, K_HEADERS, K_HEADERS_COMPLETE, METHODS, PARSER_RESOURCE, type NativeParser } from './llhttp.js';
+import { HTTPParser, K_BODY, K_COMPLETE, K_EXECUTE, K_HEADERS, K_HEADERS_COMPLETE, METHODS, PARSER_RESOURCE, pauseConsumed, resumeConsumed, streamHandle, type NativeParser, type StreamHandle } from './llhttp.js';
 
 const CONTINUE = 'HTTP/1.1 100 Continue\r\n\r\n';
 
@@ -65,14 +65,6 @@ export interface H1Options {
   maxHeaderBytes: number;
   headersTimeoutMs: number;
   keepAliveTimeoutMs: number;
-}
-
-/** A socket's native stream (TCPWrap, TLSWrap): `reading` is net's own flag for it. */
-interface StreamHandle {
-  isStreamBase?: boolean;
-  reading: boolean;
-  readStart(): number;
-  readStop(): number;
 }
 
 /** `Upgrade: h2c` (alone or first in a list): HTTP/2 over cleartext by upgrade, which Weft does not forward. */
@@ -162,8 +154,8 @@ export class H1Connection {
     socket.on('end', this.#onEndFn);
     socket.on('error', this.#onEndFn);
     socket.on('close', this.#onEndFn);
-    const h = (socket as unknown as { _handle: StreamHandle | null })._handle;
-    if (h?.isStreamBase === true) {
+    const h = streamHandle(socket);
+    if (h !== undefined) {
       p.consume(h);
       this.#handle = h;
     }
@@ -396,25 +388,12 @@ export class H1Connection {
   /** Reads on unless a body buffer is full or a pipelined request is waiting. */
   #resume(): void {
     if (this.#dead || this.#pausedForBody || this.#queue.length > 1 || this.#error) return;
-    if (this.socket.isPaused()) this.socket.resume();
-    const h = this.#handle;
-    if (h !== undefined && !h.reading && !this.socket.destroyed) {
-      h.reading = true;
-      h.readStart();
-    }
+    resumeConsumed(this.socket, this.#handle);
   }
 
-  /**
-   * Reads nothing more for now. A consumed handle is stopped here (net's pause() only stops the
-   * JS side); what is left of the current read is still parsed, as with a 'data' chunk.
-   */
+  /** Reads nothing more for now; what is left of the current read is still parsed, as with a 'data' chunk. */
   #pauseReading(): void {
-    this.socket.pause();
-    const h = this.#handle;
-    if (h !== undefined && h.reading) {
-      h.reading = false;
-      h.readStop();
-    }
+    pauseConsumed(this.socket, this.#handle);
   }
 
   /** Reads go back to the socket's JS side (for an Upgrade's tunnel, or to drop what comes). */

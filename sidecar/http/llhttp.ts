@@ -5,6 +5,7 @@
  * Callbacks are set by index (`parser[K_HEADERS_COMPLETE] = fn`), as node:http does.
  */
 import { createRequire } from 'node:module';
+import type { Socket } from 'node:net';
 
 export interface NativeParser {
   initialize(type: number, resource: object, maxHeaderSize: number, lenient: number): void;
@@ -46,3 +47,38 @@ export const K_COMPLETE = HTTPParser.kOnMessageComplete | 0;
 export const K_EXECUTE = HTTPParser.kOnExecute | 0;
 /** The async resource every parser is initialized with (no async hooks per connection). */
 export const PARSER_RESOURCE = Object.freeze({});
+
+/** A socket's native stream (TCPWrap, TLSWrap); `reading` is net's own flag for it. */
+export interface StreamHandle {
+  isStreamBase?: boolean;
+  reading: boolean;
+  readStart(): number;
+  readStop(): number;
+}
+
+/** The handle a parser can consume (read from in C++, as node:http does), if the socket has one. */
+export function streamHandle(socket: Socket): StreamHandle | undefined {
+  const h = (socket as unknown as { _handle: StreamHandle | null })._handle;
+  return h?.isStreamBase === true ? h : undefined;
+}
+
+/**
+ * Stops reading a socket whose handle a parser consumes: net's pause() stops only the JS side,
+ * and bytes a consumed handle reads go to the parser whatever that side's state.
+ */
+export function pauseConsumed(socket: Socket, h: StreamHandle | undefined): void {
+  socket.pause();
+  if (h !== undefined && h.reading) {
+    h.reading = false;
+    h.readStop();
+  }
+}
+
+/** Reads again after pauseConsumed (and after net's pause()). */
+export function resumeConsumed(socket: Socket, h: StreamHandle | undefined): void {
+  if (socket.isPaused()) socket.resume();
+  if (h !== undefined && !h.reading && !socket.destroyed && !socket.connecting) {
+    h.reading = true;
+    h.readStart();
+  }
+}

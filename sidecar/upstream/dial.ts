@@ -22,21 +22,11 @@ export function hostTls(mesh: MeshTls | undefined, config: UpstreamTls | undefin
 }
 
 /**
- * One read buffer for every plain upstream connection whose reader consumes each read before it
- * returns (the HTTP/1.1 pool: llhttp copies body bytes out and makes strings of headers): reads
- * land here instead of in a new ArrayBuffer per read, which at 16 KiB responses was half the
- * external memory the sidecar churned through (V8 ran a Mark-Compact every ~170 ms for it).
- */
-const READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
-
-/**
  * Dials `h`; `ready` is 'connect' for TCP and 'secureConnect' for TLS. `alpn` undefined: a TCP
  * service's connection (no ALPN offered; half-close allowed, as tcp_proxy carries FINs through).
- * `onRead`: the socket's reader, for a caller that is done with each chunk when it returns (it is
- * a view of a shared buffer, overwritten by the next read); the socket then emits no 'data'.
- * pause() and resume() work as usual.
+ * The HTTP/1.1 pool's parser consumes the socket's handle (reads never become Buffers in JS).
  */
-export function dial(h: Host, t: HostTls | undefined, alpn: 'h2' | 'http/1.1' | undefined, onRead?: (chunk: Buffer) => void): { socket: net.Socket; ready: 'connect' | 'secureConnect' } {
+export function dial(h: Host, t: HostTls | undefined, alpn: 'h2' | 'http/1.1' | undefined): { socket: net.Socket; ready: 'connect' | 'secureConnect' } {
   const halfOpen = alpn === undefined;
   if (!t || !h.mesh) {
     const socket = net.connect({
@@ -44,17 +34,6 @@ export function dial(h: Host, t: HostTls | undefined, alpn: 'h2' | 'http/1.1' | 
       port: h.port,
       noDelay: true,
       allowHalfOpen: halfOpen,
-      ...(onRead
-        ? {
-            onread: {
-              buffer: READ_BUFFER,
-              callback: (n: number, buf: Uint8Array): boolean => {
-                onRead((buf as Buffer).subarray(0, n));
-                return true; // (the reader pauses the socket itself when its downstream is full)
-              },
-            },
-          }
-        : {}),
     });
     return { socket, ready: 'connect' };
   }
@@ -75,6 +54,5 @@ export function dial(h: Host, t: HostTls | undefined, alpn: 'h2' | 'http/1.1' | 
     checkServerIdentity: t.verify,
     noDelay: true,
   } as tls.ConnectionOptions);
-  if (onRead) socket.on('data', onRead); // TLS decrypts into its own buffers: a chunk is the reader's
   return { socket, ready: 'secureConnect' };
 }

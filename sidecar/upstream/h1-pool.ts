@@ -1,8 +1,9 @@
 /**
  * HTTP/1.1 connections to one upstream host: keep-alive, no pipelining, at most `maxConnections`
  * open, requests beyond that queued in order. Responses are parsed by Node's own llhttp binding
- * (the native parser `node:http` uses, exposed as `_http_common.HTTPParser`), driven directly from
- * the socket: no IncomingMessage, no per-request streams, no header objects until the forwarder
+ * (the native parser `node:http` uses, exposed as `_http_common.HTTPParser`), which consumes the
+ * socket's native handle (reads land in node's shared parser buffer and are parsed in C++, plain
+ * and TLS alike; JS hears of each read once, kOnExecute): no 'data' events, no IncomingMessage, no per-request streams, no header objects until the forwarder
  * asks. This replaced undici's Pool on the proxy's hot path: undici parses with llhttp compiled to
  * WebAssembly and wraps each request in several objects; the native parser with a thin pool costs
  * about a third as much CPU per request (bench/weft-single-hop.sh).
@@ -19,7 +20,7 @@
 import type { Socket } from 'node:net';
 import type { Host } from './host.js';
 import { dial, type HostTls } from './dial.js';
-import { HTTPParser, K_BODY, K_COMPLETE, K_HEADERS, K_HEADERS_COMPLETE, PARSER_RESOURCE, type NativeParser } from '../http/llhttp.js';
+import { HTTPParser, K_BODY, K_COMPLETE, K_EXECUTE, K_HEADERS, K_HEADERS_COMPLETE, PARSER_RESOURCE, pauseConsumed, resumeConsumed, streamHandle, type NativeParser, type StreamHandle } from '../http/llhttp.js';
 
 export interface H1PoolOptions {
   maxConnections: number;
@@ -88,10 +89,10 @@ export class H1Call {
   }
 
   pause(): void {
-    this.conn?.socket.pause();
+    this.conn?.pauseReading();
   }
   resume(): void {
-    if (this.conn && !this.finished) this.conn.socket.resume();
+    if (this.conn && !this.finished) this.conn.resumeReading();
   }
   /** Gives the request up: a queued one is skipped, one on a connection closes it. */
   abort(): void {
@@ -105,6 +106,10 @@ class H1Conn {
   readonly socket: Socket;
   readonly #pool: H1Pool;
   readonly #parser: NativeParser;
+  /** The socket's handle, which the parser consumes (undefined: reads come as 'data'). */
+  readonly #handle: StreamHandle | undefined;
+  /** Our own code threw inside a parser callback: handled once the parser has returned. */
+  #thrown: { error: unknown } | undefined;
   /** CONNECTED | DEAD (see FINISHED above for why one field). */
   #flags = 0;
   #call: H1Call | undefined;
@@ -121,9 +126,7 @@ class H1Conn {
   constructor(pool: H1Pool, host: Host, tls: HostTls | undefined, o: H1PoolOptions) {
     this.#pool = pool;
     this.idleLimitMs = o.idleTimeoutMs;
-    // Reads go straight to the parser (a view of a shared read buffer: execute() copies the body
-    // out and makes strings of the head before it returns).
-    const { socket, ready } = dial(host, tls, 'http/1.1', (d) => this.#onRead(d));
+    const { socket, ready } = dial(host, tls, 'http/1.1');
     this.socket = socket;
     this.#connectTimer = setTimeout(() => socket.destroy(Object.assign(new Error('connect timeout'), { code: 'UND_ERR_CONNECT_TIMEOUT' })), o.connectTimeoutMs);
     socket.once(ready, () => {
@@ -136,12 +139,39 @@ class H1Conn {
     p[K_HEADERS] = (raw: string[]) => {
       for (let i = 0; i < raw.length; i++) this.#raw.push(raw[i]!);
     };
-    p[K_HEADERS_COMPLETE] = (_maj: number, _min: number, raw: string[] | undefined, _m: unknown, _u: unknown, status: number, _msg: unknown, _upgrade: boolean, keepAlive: boolean) => this.#onHead(raw, status, keepAlive);
+    // A throw inside a callback (forwarding the response) must not reach llhttp: on a consumed
+    // socket nothing would catch it. It is kept and handled after the parser returns.
+    p[K_HEADERS_COMPLETE] = (_maj: number, _min: number, raw: string[] | undefined, _m: unknown, _u: unknown, status: number, _msg: unknown, _upgrade: boolean, keepAlive: boolean) => {
+      if (this.#thrown) return -1;
+      try {
+        return this.#onHead(raw, status, keepAlive);
+      } catch (e) {
+        this.#thrown = { error: e };
+        return -1;
+      }
+    };
     p[K_BODY] = (chunk: Buffer) => {
       const c = this.#call;
-      if (c && !c.aborted && !c.handler.onData(chunk)) socket.pause();
+      if (this.#thrown || !c || c.aborted) return;
+      try {
+        if (!c.handler.onData(chunk)) this.pauseReading();
+      } catch (e) {
+        this.#thrown = { error: e };
+      }
     };
-    p[K_COMPLETE] = () => this.#onComplete();
+    p[K_COMPLETE] = () => {
+      if (this.#thrown) return;
+      try {
+        this.#onComplete();
+      } catch (e) {
+        this.#thrown = { error: e };
+      }
+    };
+    p[K_EXECUTE] = (r: number | Error) => this.#afterExecute(r);
+    // The parser reads the socket itself; 'data' serves a socket without a native handle.
+    socket.on('data', (d: Buffer) => this.#onRead(d));
+    this.#handle = streamHandle(socket);
+    if (this.#handle) p.consume(this.#handle);
     socket.on('end', () => {
       // Read-until-close bodies end here; anything else in flight was cut short.
       // (finish() completes a read-until-close body; an error from it means the body was cut.)
@@ -226,12 +256,31 @@ class H1Conn {
     try {
       r = this.#parser.execute(d);
     } catch (e) {
+      this.#thrown = { error: e };
+      r = 0;
+    }
+    this.#afterExecute(r);
+  }
+
+  #afterExecute(r: number | Error): void {
+    const thrown = this.#thrown;
+    if (thrown) {
       // Our code threw while handling the response (in a parser callback): this connection and
       // its call fail; the process and every other connection go on.
-      this.#fail(e instanceof Error ? e : new Error(String(e)), 'protocol');
+      this.#thrown = undefined;
+      this.#fail(thrown.error instanceof Error ? thrown.error : new Error(String(thrown.error)), 'protocol');
       return;
     }
     if (r instanceof Error) this.#fail(r, 'protocol');
+  }
+
+  /** Reads nothing more until resumeReading() (the downstream is full). */
+  pauseReading(): void {
+    pauseConsumed(this.socket, this.#handle);
+  }
+
+  resumeReading(): void {
+    resumeConsumed(this.socket, this.#handle);
   }
 
   #onHead(raw: string[] | undefined, status: number, keepAlive: boolean): number {
@@ -284,7 +333,7 @@ class H1Conn {
     if (this.#call) this.#call.conn = undefined;
     this.#call = undefined;
     this.#status = 0;
-    if (this.socket.isPaused()) this.socket.resume();
+    this.resumeReading();
   }
 
   /** The connection failed: close it and tell the call in flight, if any. */

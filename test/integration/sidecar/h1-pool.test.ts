@@ -62,6 +62,15 @@ async function server(answer: (req: string, sock: net.Socket, n: number) => stri
   };
 }
 
+/** Waits (bounded) for a condition that must come true: never a fixed sleep before a check. */
+async function until(cond: () => boolean, ms = 5000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
 function send(pool: H1Pool, req: Partial<H1Request> = {}): Promise<Result> {
   return new Promise((resolve) => {
     const r: Result = { status: 0, headers: [], body: '' };
@@ -196,8 +205,8 @@ describe('HTTP/1.1 upstream pool', () => {
   });
 
   it('keeps every byte of concurrent large responses read into the shared read buffer, with a reader that holds chunks', async () => {
-    // Plain connections read into one buffer shared by every connection (dial.ts): a chunk handed
-    // on must be the parser's own copy. 8 connections answer 8 distinct 256 KiB bodies in small
+    // The parser consumes each socket: reads land in node's parser buffer, shared by every
+    // connection, and are parsed in C++: a chunk handed on must be the parser's own copy. 8 connections answer 8 distinct 256 KiB bodies in small
     // writes at once; the handler keeps every chunk it gets until the end and compares.
     const body = (i: number) => Buffer.from(Array.from({ length: 256 * 1024 }, (_, k) => 65 + ((k * 7 + i * 13) % 26)));
     const { pool } = await setup((req, sock) => {
@@ -280,5 +289,51 @@ describe('HTTP/1.1 upstream pool', () => {
     slow.abort();
     expect(await next).toMatchObject({ status: 200, body: 'fast' });
     expect(s.conns()).toBe(2);
+  });
+
+  it('stops reading the socket while the handler is full, and reads the rest after resume()', async () => {
+    const MiB = 1024 * 1024;
+    const { pool } = await setup((_req, sock) => {
+      sock.write(`HTTP/1.1 200 OK\r\ncontent-length: ${32 * MiB}\r\n\r\n`);
+      sock.write(Buffer.alloc(32 * MiB, 0x62));
+      return undefined;
+    });
+    let n = 0;
+    let full = true;
+    let done!: (v: number) => void;
+    const finished = new Promise<number>((r) => (done = r));
+    const call = pool.request({ method: 'GET', path: '/', headers: ['host', 'up'], body: undefined }, {
+      onHeaders() {},
+      onData(chunk) {
+        n += chunk.length;
+        return !full;
+      },
+      onComplete: () => done(n),
+      onError: (e) => done(-1 - (e as Error).message.length),
+    });
+    await until(() => n > 0);
+    const socket = call.conn!.socket as net.Socket & { _handle: { reading: boolean } | null };
+    // The parser's handle is stopped: the rest stays in the server's and the kernel's buffers.
+    await until(() => socket._handle?.reading === false);
+    expect(socket.bytesRead).toBeLessThan(8 * MiB);
+    full = false;
+    call.resume();
+    expect(await finished).toBe(32 * MiB);
+  });
+
+  it('fails the call as protocol when its handler throws, and serves the next request', async () => {
+    const { pool } = await setup(() => ok('fine'));
+    const failed = await new Promise<{ kind: H1FailureKind; message: string }>((resolve) => {
+      pool.request({ method: 'GET', path: '/', headers: ['host', 'up'], body: undefined }, {
+        onHeaders() {
+          throw new Error('handler bug');
+        },
+        onData: () => true,
+        onComplete: () => resolve({ kind: 'reset', message: 'completed' }),
+        onError: (e, kind) => resolve({ kind, message: e.message }),
+      });
+    });
+    expect(failed).toEqual({ kind: 'protocol', message: 'handler bug' });
+    expect((await send(pool)).body).toBe('fine');
   });
 });
