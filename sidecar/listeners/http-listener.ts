@@ -560,6 +560,7 @@ export class HttpListener {
   }
 
   async drain(timeoutMs: number): Promise<number> {
+    const until = Date.now() + timeoutMs;
     this.#draining = true;
     this.#tcp.close();
     for (const s of this.#sessions) s.goaway();
@@ -573,7 +574,36 @@ export class HttpListener {
         });
       });
     }
+    // A request has ended once its last bytes were handed to the socket; close() destroys the
+    // sockets, which drops whatever they still buffer (a TLS socket queues a write while the one
+    // before it is in flight). So wait, within the budget, until every response has left.
+    await this.#written(until - Date.now());
     return this.stats.rqActive;
+  }
+
+  /** Resolves once no served socket buffers bytes it was asked to write, or after `ms`. */
+  async #written(ms: number): Promise<void> {
+    const sockets: net.Socket[] = [];
+    for (const c of this.#h1Conns) sockets.push(c.socket);
+    for (const s of this.#sessions) sockets.push(s.socket);
+    const busy = (s: net.Socket): boolean => !s.destroyed && (s.writableLength > 0 || (s.writableEnded && !s.writableFinished));
+    const waiting = sockets.filter(busy);
+    if (waiting.length === 0 || ms <= 0) return;
+    await new Promise<void>((res) => {
+      let left = waiting.length;
+      const t = setTimeout(res, ms);
+      for (const s of waiting) {
+        const check = (): void => {
+          if (busy(s)) return;
+          s.off('drain', check).off('finish', check).off('close', check);
+          if (--left === 0) {
+            clearTimeout(t);
+            res();
+          }
+        };
+        s.on('drain', check).on('finish', check).on('close', check);
+      }
+    });
   }
 
   /** Closes everything now. */
