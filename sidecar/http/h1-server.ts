@@ -31,7 +31,7 @@ import type { Socket } from 'node:net';
 import { H1Downstream, type HeadInfo } from './h1-downstream.js';
 import { respondError, respondErrorRaw } from './respond.js';
 import { validAuthority } from './uri.js';
-import { HTTPParser, K_BODY, K_COMPLETE, K_EXECUTE, K_HEADERS, K_HEADERS_COMPLETE, METHODS, PARSER_RESOURCE, pauseConsumed, resumeConsumed, streamHandle, type NativeParser, type StreamHandle } from './llhttp.js';
+import { HTTPParser, K_BODY, K_COMPLETE, K_EXECUTE, K_HEADERS, K_HEADERS_COMPLETE, METHODS, PARSER_RESOURCE, CallbackGuard, pauseConsumed, resumeConsumed, streamHandle, type NativeParser, type StreamHandle } from './llhttp.js';
 
 const CONTINUE = 'HTTP/1.1 100 Continue\r\n\r\n';
 
@@ -80,7 +80,7 @@ export class H1Connection {
   /** The socket's handle while the parser consumes it (reads go to llhttp, not to 'data'). */
   #handle: StreamHandle | undefined;
   /** Our own code threw inside a parser callback: handled once the parser has returned. */
-  #thrown: { error: unknown } | undefined;
+  readonly #guard = new CallbackGuard();
   /** Requests parsed and not yet answered; the first one is routed, the rest wait their turn. */
   readonly #queue: H1Downstream[] = [];
   /** The request whose body the parser is reading (head parsed, end not yet). */
@@ -120,33 +120,19 @@ export class H1Connection {
       for (let i = 0; i < raw.length; i++) this.#raw.push(raw[i]!);
       this.#url += url;
     };
-    // A throw inside a callback must not reach llhttp: on a consumed socket nothing would catch it
-    // (the process's uncaught-exception path). It is kept and handled after the parser returns.
+    // A throw inside a callback is kept and handled after the parser returns (CallbackGuard).
+    const g = this.#guard;
     p[K_HEADERS_COMPLETE] = (maj: number, min: number, raw: string[] | undefined, method: number, url: string | undefined, _s: unknown, _m: unknown, upgrade: boolean, keepAlive: boolean) => {
-      if (this.#thrown) return -1;
+      if (g.failed) return -1;
       try {
         return this.#onHead(maj, min, raw, method, url, upgrade, keepAlive);
       } catch (e) {
-        this.#thrown = { error: e };
+        g.keep(e);
         return -1;
       }
     };
-    p[K_BODY] = (chunk: Buffer) => {
-      if (this.#thrown) return;
-      try {
-        this.#onBody(chunk);
-      } catch (e) {
-        this.#thrown = { error: e };
-      }
-    };
-    p[K_COMPLETE] = () => {
-      if (this.#thrown) return;
-      try {
-        this.#onComplete();
-      } catch (e) {
-        this.#thrown = { error: e };
-      }
-    };
+    p[K_BODY] = g.wrap1((chunk: Buffer) => this.#onBody(chunk));
+    p[K_COMPLETE] = g.wrap0(() => this.#onComplete());
     p[K_EXECUTE] = (r: number | HeadError) => this.#afterExecute(r, undefined);
     // Bytes read before the connection was made (the listener's sniffed first read, put back)
     // come as 'data'; everything after, straight to the parser.
@@ -180,11 +166,10 @@ export class H1Connection {
 
   /** After the parser took one read: `data` is the read, or undefined when llhttp read it itself (consumed). */
   #afterExecute(r: number | HeadError, data: Buffer | undefined): void {
-    const thrown = this.#thrown;
+    const thrown = this.#guard.take();
     if (thrown) {
       // Our own code threw inside a parser callback (routing a request): this connection is
       // closed, the process keeps serving every other one.
-      this.#thrown = undefined;
       this.#internalError(thrown.error);
       return;
     }

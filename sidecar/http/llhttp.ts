@@ -82,3 +82,51 @@ export function resumeConsumed(socket: Socket, h: StreamHandle | undefined): voi
     h.readStart();
   }
 }
+
+/**
+ * A throw inside a parser callback must not reach llhttp: on a consumed socket nothing would catch
+ * it (the process's uncaught-exception path). The guard keeps it, makes the callbacks after it do
+ * nothing, and hands it over once the parser has returned (`take()`, in kOnExecute).
+ */
+export class CallbackGuard {
+  #thrown: { error: unknown } | undefined;
+
+  get failed(): boolean {
+    return this.#thrown !== undefined;
+  }
+
+  /** Keeps the first throw. */
+  keep(error: unknown): void {
+    this.#thrown ??= { error };
+  }
+
+  /** The kept throw, once. */
+  take(): { error: unknown } | undefined {
+    const t = this.#thrown;
+    this.#thrown = undefined;
+    return t;
+  }
+
+  /** `fn` as a parser callback without a result (kOnBody, kOnMessageComplete). */
+  wrap0(fn: () => void): () => void {
+    return () => {
+      if (this.#thrown) return;
+      try {
+        fn();
+      } catch (e) {
+        this.keep(e);
+      }
+    };
+  }
+
+  wrap1<T>(fn: (x: T) => void): (x: T) => void {
+    return (x: T) => {
+      if (this.#thrown) return;
+      try {
+        fn(x);
+      } catch (e) {
+        this.keep(e);
+      }
+    };
+  }
+}

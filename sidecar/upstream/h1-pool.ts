@@ -20,7 +20,7 @@
 import type { Socket } from 'node:net';
 import type { Host } from './host.js';
 import { dial, type HostTls } from './dial.js';
-import { HTTPParser, K_BODY, K_COMPLETE, K_EXECUTE, K_HEADERS, K_HEADERS_COMPLETE, PARSER_RESOURCE, pauseConsumed, resumeConsumed, streamHandle, type NativeParser, type StreamHandle } from '../http/llhttp.js';
+import { HTTPParser, K_BODY, K_COMPLETE, K_EXECUTE, K_HEADERS, K_HEADERS_COMPLETE, PARSER_RESOURCE, CallbackGuard, pauseConsumed, resumeConsumed, streamHandle, type NativeParser, type StreamHandle } from '../http/llhttp.js';
 
 export interface H1PoolOptions {
   maxConnections: number;
@@ -109,7 +109,7 @@ class H1Conn {
   /** The socket's handle, which the parser consumes (undefined: reads come as 'data'). */
   readonly #handle: StreamHandle | undefined;
   /** Our own code threw inside a parser callback: handled once the parser has returned. */
-  #thrown: { error: unknown } | undefined;
+  readonly #guard = new CallbackGuard();
   /** CONNECTED | DEAD (see FINISHED above for why one field). */
   #flags = 0;
   #call: H1Call | undefined;
@@ -139,34 +139,23 @@ class H1Conn {
     p[K_HEADERS] = (raw: string[]) => {
       for (let i = 0; i < raw.length; i++) this.#raw.push(raw[i]!);
     };
-    // A throw inside a callback (forwarding the response) must not reach llhttp: on a consumed
-    // socket nothing would catch it. It is kept and handled after the parser returns.
+    // A throw inside a callback (forwarding the response) is kept and handled after the parser
+    // returns (CallbackGuard).
+    const g = this.#guard;
     p[K_HEADERS_COMPLETE] = (_maj: number, _min: number, raw: string[] | undefined, _m: unknown, _u: unknown, status: number, _msg: unknown, _upgrade: boolean, keepAlive: boolean) => {
-      if (this.#thrown) return -1;
+      if (g.failed) return -1;
       try {
         return this.#onHead(raw, status, keepAlive);
       } catch (e) {
-        this.#thrown = { error: e };
+        g.keep(e);
         return -1;
       }
     };
-    p[K_BODY] = (chunk: Buffer) => {
+    p[K_BODY] = g.wrap1((chunk: Buffer) => {
       const c = this.#call;
-      if (this.#thrown || !c || c.aborted) return;
-      try {
-        if (!c.handler.onData(chunk)) this.pauseReading();
-      } catch (e) {
-        this.#thrown = { error: e };
-      }
-    };
-    p[K_COMPLETE] = () => {
-      if (this.#thrown) return;
-      try {
-        this.#onComplete();
-      } catch (e) {
-        this.#thrown = { error: e };
-      }
-    };
+      if (c && !c.aborted && !c.handler.onData(chunk)) this.pauseReading();
+    });
+    p[K_COMPLETE] = g.wrap0(() => this.#onComplete());
     p[K_EXECUTE] = (r: number | Error) => this.#afterExecute(r);
     // The parser reads the socket itself; 'data' serves a socket without a native handle.
     socket.on('data', (d: Buffer) => this.#onRead(d));
@@ -256,18 +245,17 @@ class H1Conn {
     try {
       r = this.#parser.execute(d);
     } catch (e) {
-      this.#thrown = { error: e };
+      this.#guard.keep(e);
       r = 0;
     }
     this.#afterExecute(r);
   }
 
   #afterExecute(r: number | Error): void {
-    const thrown = this.#thrown;
+    const thrown = this.#guard.take();
     if (thrown) {
       // Our code threw while handling the response (in a parser callback): this connection and
       // its call fail; the process and every other connection go on.
-      this.#thrown = undefined;
       this.#fail(thrown.error instanceof Error ? thrown.error : new Error(String(thrown.error)), 'protocol');
       return;
     }

@@ -321,14 +321,15 @@ describe('HTTP/1.1 upstream pool', () => {
     expect(await finished).toBe(32 * MiB);
   });
 
-  it('fails the call as protocol when its handler throws, and serves the next request', async () => {
+  it.each(['onHeaders', 'onData'] as const)('fails the call as protocol when its handler throws in %s, and serves the next request', async (where) => {
     const { pool } = await setup(() => ok('fine'));
+    const bug = (): never => {
+      throw new Error('handler bug');
+    };
     const failed = await new Promise<{ kind: H1FailureKind; message: string }>((resolve) => {
       pool.request({ method: 'GET', path: '/', headers: ['host', 'up'], body: undefined }, {
-        onHeaders() {
-          throw new Error('handler bug');
-        },
-        onData: () => true,
+        onHeaders: () => (where === 'onHeaders' ? bug() : undefined),
+        onData: () => (where === 'onData' ? bug() : true),
         onComplete: () => resolve({ kind: 'reset', message: 'completed' }),
         onError: (e, kind) => resolve({ kind, message: e.message }),
       });
