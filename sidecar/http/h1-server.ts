@@ -31,7 +31,7 @@ import type { Socket } from 'node:net';
 import { H1Downstream, type HeadInfo } from './h1-downstream.js';
 import { respondError, respondErrorRaw } from './respond.js';
 import { validAuthority } from './uri.js';
-import { HTTPParser, K_BODY, K_COMPLETE, K_EXECUTE, K_HEADERS, K_HEADERS_COMPLETE, METHODS, PARSER_RESOURCE, CallbackGuard, pauseConsumed, resumeConsumed, streamHandle, type NativeParser, type StreamHandle } from './llhttp.js';
+import { HTTPParser, K_BODY, K_COMPLETE, K_EXECUTE, K_HEADERS, K_HEADERS_COMPLETE, METHODS, PARSER_RESOURCE, CallbackGuard, pauseConsumed, resumeConsumed, startReading, streamHandle, type NativeParser, type StreamHandle } from './llhttp.js';
 
 const CONTINUE = 'HTTP/1.1 100 Continue\r\n\r\n';
 
@@ -153,7 +153,7 @@ export class H1Connection {
   }
 
   #onData(data: Buffer): void {
-    if (!this.#headSeen) this.#keepFirstBytes(data);
+    if (this.#wantsFirstBytes()) this.#keepFirstBytes(data);
     let r: ReturnType<NativeParser['execute']>;
     try {
       r = this.#parser.execute(data);
@@ -174,7 +174,7 @@ export class H1Connection {
       return;
     }
     if (this.#dead) return;
-    if (data === undefined && !this.#headSeen) this.#keepFirstBytes(this.#parser.getCurrentBuffer());
+    if (data === undefined && this.#wantsFirstBytes()) this.#keepFirstBytes(this.#parser.getCurrentBuffer());
     if (this.#error) return this.#parseError(this.#error);
     if (typeof r !== 'number') return this.#parseError(r);
     // A read that leaves a head incomplete starts the head timeout (once per head).
@@ -182,10 +182,14 @@ export class H1Connection {
     if (this.#upgrade) this.#afterUpgrade(data ?? this.#parser.getCurrentBuffer(), r);
   }
 
+  /** Until the first head is parsed, its first five bytes (a consumed read is a copy: none taken once they are in). */
+  #wantsFirstBytes(): boolean {
+    return !this.#headSeen && (this.#firstBytes === undefined || this.#firstBytes.length < 5);
+  }
+
   /** The first bytes of the connection, to tell whether a first request the parser refuses was a HEAD. */
   #keepFirstBytes(data: Buffer): void {
     const f = this.#firstBytes;
-    if (f !== undefined && f.length >= 5) return;
     if (f === undefined) this.#firstBytes = data.subarray(0, 5);
     else if (f.length < 5) this.#firstBytes = Buffer.concat([f, data.subarray(0, 5 - f.length)]);
   }
@@ -388,10 +392,7 @@ export class H1Connection {
     this.#handle = undefined;
     this.#parser.unconsume();
     // Reading was stopped for a pause: start it again, into the (paused) socket, as net would.
-    if (!h.reading && !this.socket.destroyed) {
-      h.reading = true;
-      h.readStart();
-    }
+    startReading(this.socket, h);
   }
 
   /** The response to `d` ended (always the first in the queue). */

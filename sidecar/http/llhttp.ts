@@ -77,7 +77,12 @@ export function pauseConsumed(socket: Socket, h: StreamHandle | undefined): void
 /** Reads again after pauseConsumed (and after net's pause()). */
 export function resumeConsumed(socket: Socket, h: StreamHandle | undefined): void {
   if (socket.isPaused()) socket.resume();
-  if (h !== undefined && !h.reading && !socket.destroyed && !socket.connecting) {
+  if (h !== undefined) startReading(socket, h);
+}
+
+/** Starts a handle that pauseConsumed stopped, keeping net's `reading` flag true to it. */
+export function startReading(socket: Socket, h: StreamHandle): void {
+  if (!h.reading && !socket.destroyed && !socket.connecting) {
     h.reading = true;
     h.readStart();
   }

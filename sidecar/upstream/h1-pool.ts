@@ -3,8 +3,8 @@
  * open, requests beyond that queued in order. Responses are parsed by Node's own llhttp binding
  * (the native parser `node:http` uses, exposed as `_http_common.HTTPParser`), which consumes the
  * socket's native handle (reads land in node's shared parser buffer and are parsed in C++, plain
- * and TLS alike; JS hears of each read once, kOnExecute): no 'data' events, no IncomingMessage, no per-request streams, no header objects until the forwarder
- * asks. This replaced undici's Pool on the proxy's hot path: undici parses with llhttp compiled to
+ * and TLS alike; JS hears of each read once, kOnExecute): no 'data' events, no IncomingMessage,
+ * no per-request streams, no header objects until the forwarder asks. This replaced undici's Pool on the proxy's hot path: undici parses with llhttp compiled to
  * WebAssembly and wraps each request in several objects; the native parser with a thin pool costs
  * about a third as much CPU per request (bench/weft-single-hop.sh).
  *
