@@ -11,19 +11,22 @@ if (!existsSync(fileURLToPath(dist))) {
 }
 const verb = process.argv[2];
 if (verb === 'sidecar' || verb === 'gateway') {
-  // A sidecar runs next to every instance, so its idle memory is paid many times over. By default
-  // V8's young generation does not grow during start-up and config pushes (which would leave about
-  // 30 MiB of it behind on an idle sidecar); the sidecar lets it grow once traffic needs it
-  // (sidecar/telemetry/young-gen.ts, docs/sidecar.md#memory-and-cpu). Set before anything loads.
+  // A sidecar runs next to every instance, so its idle memory is paid many times over. Start-up and
+  // config pushes make V8 grow its young generation and optimize code that then runs once (about
+  // 30 and 7 MiB an idle sidecar would keep). So by default V8 starts without either and gets them
+  // back the first time the sidecar is busy (common/v8-flags.ts HELD_BACK, sidecar/telemetry/
+  // busy-policy.ts, docs/sidecar.md#memory-and-cpu). Set before anything loads.
   // WEFT_SIDECAR_V8_FLAGS replaces that with fixed V8 flags of the operator's choice ('' for V8's
-  // own defaults); heap flags of the operator's own in NODE_OPTIONS or on node's command line win.
+  // own defaults). V8 flags of the operator's own in NODE_OPTIONS or on node's command line win: a
+  // part they touch is left alone, and WEFT_SIDECAR_V8_FLAGS is not applied.
   const own = `${process.env.NODE_OPTIONS ?? ''} ${process.execArgv.join(' ')}`;
-  const ownHeapFlags = /optimize[-_]for[-_]size|semi[-_]space/.test(own);
   const fixed = process.env.WEFT_SIDECAR_V8_FLAGS;
   // Only flags V8 honours once running are taken (common/v8-flags.ts); any other is refused
   // here, naming NODE_OPTIONS, rather than doing nothing or aborting V8.
-  const { runtimeV8Flags } = await import(new URL('common/v8-flags.js', dist).href);
-  const flags = runtimeV8Flags(ownHeapFlags ? '' : (fixed ?? '--semi-space-growth-factor=1'));
+  const { runtimeV8Flags, HELD_BACK } = await import(new URL('common/v8-flags.js', dist).href);
+  const ownFlags = HELD_BACK.some((h) => h.own.test(own));
+  const held = fixed === undefined ? HELD_BACK.filter((h) => !h.own.test(own)) : [];
+  const flags = runtimeV8Flags(fixed === undefined ? held.map((h) => h.idle).join(' ') : ownFlags ? '' : fixed);
   if (flags.error) {
     process.stderr.write(`weft ${verb}: ${flags.error}\n`);
     process.exit(2);
@@ -43,7 +46,7 @@ if (verb === 'sidecar' || verb === 'gateway') {
     process.exit(2);
   }
   const { main } = await import(bundle.href);
-  await main(process.argv.slice(3), { adaptiveYoungGen: !ownHeapFlags && fixed === undefined, mode: verb });
+  await main(process.argv.slice(3), { busyFlags: held.map((h) => h.busy), mode: verb });
 } else {
   const { main } = await import(new URL('control-plane/cli/main.js', dist).href);
   await main(process.argv.slice(2));

@@ -11,6 +11,9 @@ const RUNTIME_FLAGS: ReadonlyArray<{ name: string; value?: RegExp }> = [
   { name: 'semi-space-growth-factor', value: /^\d+$/ },
   { name: 'optimize-for-size' },
   { name: 'no-optimize-for-size' },
+  // V8's optimizing compiler (JavaScript falls back to the interpreter and Sparkplug without it).
+  { name: 'turbofan' },
+  { name: 'no-turbofan' },
   // Diagnostics: one line per GC on stdout.
   { name: 'trace-gc' },
 ];
@@ -34,3 +37,28 @@ export function runtimeV8Flags(value: string): { flags: string[]; error?: undefi
   }
   return { flags };
 }
+
+/**
+ * What `weft sidecar` holds back in V8 until it is busy (sidecar/telemetry/busy-policy.ts): each
+ * part's flag from start-up on (`idle`) and the V8 default it gets back the first time traffic
+ * comes (`busy`). Start-up (loading the bundle, building the Envoy descriptors, decoding the first
+ * xDS snapshot) is exactly what makes V8 grow its young generation and run its optimizing compiler,
+ * for code that then runs once: about 30 MiB (young generation) and 7 MiB (the compiler's code pages and
+ * output) of an idle sidecar's RSS, measured (docs/sidecar.md#memory-and-cpu).
+ * `own` matches an operator's flags for the same part in NODE_OPTIONS or on node's command line,
+ * which leave that part alone.
+ */
+export const HELD_BACK: ReadonlyArray<{ part: string; idle: string; busy: string; own: RegExp }> = [
+  {
+    part: 'young generation growth',
+    idle: '--semi-space-growth-factor=1',
+    busy: '--semi-space-growth-factor=2',
+    own: /optimize[-_]for[-_]size|semi[-_]space/,
+  },
+  {
+    part: 'optimizing compiler',
+    idle: '--no-turbofan',
+    busy: '--turbofan',
+    own: /turbofan|max[-_]opt\b|jitless|maglev|(?:^|\s)--(?:no[-_])?opt(?:\s|$)/,
+  },
+];

@@ -21,7 +21,7 @@ import { HttpListener, type LimitEvent, type RequestObserver } from './listeners
 import { RequestStats } from './telemetry/request-stats.js';
 import { ConsumerStats } from './telemetry/consumer-stats.js';
 import { consumerLabels, DEFAULT_MAX_CONSUMERS } from './telemetry/consumer-label.js';
-import { YoungGenPolicy } from './telemetry/young-gen.js';
+import { BusyPolicy } from './telemetry/busy-policy.js';
 import { AccessLog } from './telemetry/access-log.js';
 import { LoadReporter } from './telemetry/load-reporter.js';
 import { Runtime } from './runtime.js';
@@ -131,10 +131,10 @@ export interface MainOptions {
   /** `weft gateway`: serve a Gateway's listeners instead of the sidecar's outbound and inbound. */
   mode?: 'sidecar' | 'gateway';
   /**
-   * bin/weft.js started V8 with --semi-space-growth-factor=1 (no operator heap flags): restore
-   * V8's default young-generation growth once traffic needs it (telemetry/young-gen.ts).
+   * V8 flags to set the first time the sidecar is busy: bin/weft.js started V8 with these parts
+   * held back (common/v8-flags.ts HELD_BACK, telemetry/busy-policy.ts). Empty or absent: none.
    */
-  adaptiveYoungGen?: boolean;
+  busyFlags?: readonly string[];
 }
 
 export async function main(argv: string[], opts: MainOptions = {}): Promise<void> {
@@ -520,10 +520,11 @@ async function run(argv: string[], opts: MainOptions): Promise<void> {
   ads.start();
   loadReporter.start();
   started = true;
-  const youngGen = opts.adaptiveYoungGen
-    ? new YoungGenPolicy({
+  const busyPolicy = opts.busyFlags?.length
+    ? new BusyPolicy({
+        flags: opts.busyFlags,
         requests: requestsServed,
-        onGrow: (reason) => log.info({ reason }, 'traffic: V8 young generation may grow now'),
+        onBusy: (reason) => log.info({ reason, v8Flags: opts.busyFlags }, 'traffic: V8 runs with its defaults now'),
       }).start()
     : undefined;
   installProcessGuard(log.child({ component: 'guard' }));
@@ -541,7 +542,7 @@ async function run(argv: string[], opts: MainOptions): Promise<void> {
     log.info({ unfinished: left.reduce((x, y) => x + y, 0), ms: Date.now() - started }, 'drained');
     runtime.close();
     appProbe?.close();
-    youngGen?.close();
+    busyPolicy?.close();
     loadReporter.close();
     identity.close();
     await tracing.close();

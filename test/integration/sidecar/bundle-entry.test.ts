@@ -22,17 +22,29 @@ function tree(bundle: { ageS: number } | undefined): string {
   utimesSync(join(dir, 'dist/sidecar/main.js'), now, now);
   if (bundle) {
     mkdirSync(join(dir, 'dist/sidecar-bundle'));
-    // The stand-in also reports the young generation's size after allocating well past it, to
-    // show which V8 flags bin/weft.js applied (WEFT_SIDECAR_V8_FLAGS, below).
+    // The stand-in also reports the young generation's size after allocating well past it, and
+    // whether V8 optimizes a function it is told to (before and after it sets the busy flags it
+    // was given), to show which V8 flags bin/weft.js applied (WEFT_SIDECAR_V8_FLAGS, below).
     writeFileSync(
       join(dir, 'dist/sidecar-bundle/main.js'),
       `import v8 from 'node:v8';
+function optimizes() {
+  v8.setFlagsFromString('--allow-natives-syntax');
+  return new Function(\`const hot = (n) => { let s = 0; for (let i = 0; i < n; i++) s += i % 7; return s; };
+    %PrepareFunctionForOptimization(hot); hot(10); %OptimizeFunctionOnNextCall(hot); hot(10);
+    return (%GetOptimizationStatus(hot) & 16) !== 0;\`)();
+}
 export async function main(argv, o) {
   console.log('bundle', JSON.stringify(argv), o.mode);
   if (process.env.NEW_SPACE) {
     const keep = [];
     for (let i = 0; i < 3e6; i++) { keep.push({ i }); if (keep.length > 2e5) keep.length = 0; }
-    console.log('new space', v8.getHeapSpaceStatistics().find((s) => s.space_name === 'new_space').space_size / 1048576, 'adaptive', o.adaptiveYoungGen);
+    console.log('new space', v8.getHeapSpaceStatistics().find((s) => s.space_name === 'new_space').space_size / 1048576, 'busy flags', JSON.stringify(o.busyFlags));
+  }
+  if (process.env.OPT) {
+    const before = optimizes();
+    for (const f of o.busyFlags) v8.setFlagsFromString(f);
+    console.log('optimizes', before, 'when busy', optimizes());
   }
 }
 `,
@@ -69,10 +81,28 @@ describe('bin/weft.js runs the data plane from its bundle', () => {
   it('applies the default young-generation policy flag, and WEFT_SIDECAR_V8_FLAGS in its place', () => {
     const dir = tree({ ageS: -5 });
     // By default the young generation keeps its start size (2 x 1 MiB) until the sidecar is busy.
-    expect(run(dir, 'sidecar', { NEW_SPACE: '1' }).stdout).toMatch(/new space 2 adaptive true/);
+    expect(run(dir, 'sidecar', { NEW_SPACE: '1' }).stdout).toMatch(/new space 2 busy flags \["--semi-space-growth-factor=2","--turbofan"\]/);
     // '' is V8's own defaults: the same allocation grows it (to 2 x 16 MiB).
-    expect(run(dir, 'sidecar', { NEW_SPACE: '1', WEFT_SIDECAR_V8_FLAGS: '' }).stdout).toMatch(/new space 32 adaptive false/);
-    expect(run(dir, 'sidecar', { NEW_SPACE: '1', WEFT_SIDECAR_V8_FLAGS: '--semi_space_growth_factor=1' }).stdout).toMatch(/new space 2 adaptive false/);
+    expect(run(dir, 'sidecar', { NEW_SPACE: '1', WEFT_SIDECAR_V8_FLAGS: '' }).stdout).toMatch(/new space 32 busy flags \[\]/);
+    expect(run(dir, 'sidecar', { NEW_SPACE: '1', WEFT_SIDECAR_V8_FLAGS: '--semi_space_growth_factor=1' }).stdout).toMatch(/new space 2 busy flags \[\]/);
+    // A heap flag of the operator's own: that part is theirs, the compiler is still held back.
+    expect(run(dir, 'sidecar', { NEW_SPACE: '1', NODE_OPTIONS: '--max-semi-space-size=16' }).stdout).toMatch(/busy flags \["--turbofan"\]/);
+  });
+
+  it('holds back the optimizing compiler until busy; WEFT_SIDECAR_V8_FLAGS or an own compiler flag leaves it alone', () => {
+    const dir = tree({ ageS: -5 });
+    expect(run(dir, 'gateway', { OPT: '1' }).stdout).toMatch(/optimizes false when busy true/);
+    expect(run(dir, 'sidecar', { OPT: '1', WEFT_SIDECAR_V8_FLAGS: '' }).stdout).toMatch(/optimizes true when busy true/);
+    // Kept off for good: the variable takes --no-turbofan, and no busy flag turns it back on.
+    expect(run(dir, 'sidecar', { OPT: '1', WEFT_SIDECAR_V8_FLAGS: '--no-turbofan' }).stdout).toMatch(/optimizes false when busy false/);
+    // The operator's own (node's command line): not overridden when busy, and the heap part still applies.
+    const own = spawnSync(process.execPath, ['--no-turbofan', join(dir, 'bin/weft.js'), 'sidecar'], {
+      encoding: 'utf8',
+      timeout: 20_000,
+      env: { ...process.env, NODE_OPTIONS: '', OPT: '1', NEW_SPACE: '1' },
+    });
+    expect(own.stdout).toMatch(/busy flags \["--semi-space-growth-factor=2"\]/);
+    expect(own.stdout).toMatch(/optimizes false when busy false/);
   });
 
   // Set in a running V8, --max-semi-space-size changes nothing (measured: new space 32 MiB either

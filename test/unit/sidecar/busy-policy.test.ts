@@ -1,15 +1,19 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_GROWTH, YoungGenPolicy } from '../../../sidecar/telemetry/young-gen.js';
+import { HELD_BACK } from '../../../common/v8-flags.js';
+import { BusyPolicy } from '../../../sidecar/telemetry/busy-policy.js';
+
+/** What bin/weft.js passes when nothing of the operator's own overrides it: both parts' busy flags. */
+const BUSY = HELD_BACK.map((h) => h.busy);
 
 function policy(o: { requestsPerSecond?: number; scavengesPerSecond?: number; sustainSeconds?: number } = {}) {
   let requests = 0;
   const flags: string[] = [];
   const reasons: string[] = [];
-  const p = new YoungGenPolicy({ requests: () => requests, setFlags: (f) => flags.push(f), onGrow: (r) => reasons.push(r), ...o });
+  const p = new BusyPolicy({ flags: BUSY, requests: () => requests, setFlags: (f) => flags.push(f), onBusy: (r) => reasons.push(r), ...o });
   return { p, flags, reasons, serve: (n: number) => (requests += n) };
 }
 
-describe('young generation policy', () => {
+describe('busy policy: V8 defaults back when traffic comes', () => {
   it('stays small while the sidecar is idle or lightly used', () => {
     const { p, flags, serve } = policy();
     for (let s = 0; s < 120; s++) {
@@ -20,20 +24,20 @@ describe('young generation policy', () => {
     expect(flags).toEqual([]);
   });
 
-  it('restores V8 growth in the first busy second, once; requests before it started do not count', () => {
+  it('sets the busy flags in the first busy second, once; requests before it started do not count', () => {
     let requests = 5000;
     const flags: string[] = [];
     const reasons: string[] = [];
-    const p = new YoungGenPolicy({ requests: () => requests, setFlags: (f) => flags.push(f), onGrow: (r) => reasons.push(r) });
+    const p = new BusyPolicy({ flags: BUSY, requests: () => requests, setFlags: (f) => flags.push(f), onBusy: (r) => reasons.push(r) });
     expect(p.tick()).toBe(false);
     requests += 100;
     expect(p.tick()).toBe(true);
-    expect(p.grown).toBe(true);
-    expect(flags).toEqual([DEFAULT_GROWTH]);
+    expect(p.busy).toBe(true);
+    expect(flags).toEqual(BUSY);
     expect(reasons).toEqual(['100 requests in a second']);
     requests += 10_000;
     expect(p.tick()).toBe(true);
-    expect(flags).toEqual([DEFAULT_GROWTH]);
+    expect(flags).toEqual(BUSY);
   });
 
   it('counts requests per tick, not in total', () => {
@@ -44,10 +48,10 @@ describe('young generation policy', () => {
     }
     serve(100);
     expect(p.tick()).toBe(true);
-    expect(flags).toHaveLength(1);
+    expect(flags).toEqual(BUSY);
   });
 
-  it('grows on sustained scavenging (long streams), not on a config push burst', () => {
+  it('is busy on sustained scavenging (long streams), not on a config push burst', () => {
     const { p, flags, reasons } = policy({ scavengesPerSecond: 10, sustainSeconds: 5 });
     // A config push: 3 s of heavy scavenging, then quiet.
     for (let s = 0; s < 3; s++) {
@@ -63,7 +67,7 @@ describe('young generation policy', () => {
     }
     p.scavenged(12);
     expect(p.tick()).toBe(true);
-    expect(flags).toEqual([DEFAULT_GROWTH]);
+    expect(flags).toEqual(BUSY);
     expect(reasons[0]).toMatch(/12 scavenges a second for 5 s/);
   });
 

@@ -1,0 +1,100 @@
+/**
+ * V8 at full speed when there is traffic, not during start-up.
+ *
+ * Start-up (loading the bundle, building the Envoy descriptors, decoding the first xDS snapshot)
+ * and big config pushes are work that runs once but looks hot to V8, so a sidecar that never
+ * serves much traffic would keep what V8 spent on it:
+ *   - its young generation, which V8 doubles (up to 2 x 16 MiB semi-spaces) whenever many objects
+ *     survive a scavenge: about 30 MiB;
+ *   - its optimizing compiler (TurboFan): the compiler's own code pages in the node binary, its
+ *     output and the memory of its threads, about 7 MiB, for functions that ran a few times.
+ * `bin/weft.js` therefore starts the sidecar with both held back (common/v8-flags.ts HELD_BACK:
+ * `--semi-space-growth-factor=1`, `--no-turbofan`; code runs in V8's interpreter and its baseline
+ * compiler, Sparkplug), and this policy sets V8's defaults back (`flags`) the first time the
+ * sidecar is busy, where both pay for themselves (fewer scavenges and less promotion: 15-20 % of
+ * CPU under load; optimized code: a hop's JavaScript several times faster):
+ *   - `requestsPerSecond` requests in one tick (a second), or
+ *   - `scavengesPerSecond` minor GCs a second sustained for `sustainSeconds` (allocation that is
+ *     not requests: long gRPC streams, TCP proxying); a config push is a short burst and does not count.
+ * One-way: V8 keeps the grown space; a sidecar that was busy once is likely busy again.
+ * See docs/sidecar.md#memory-and-cpu.
+ */
+import { PerformanceObserver, constants as perf, type PerformanceEntry } from 'node:perf_hooks';
+import { setFlagsFromString } from 'node:v8';
+
+export interface BusyPolicyOptions {
+  /** V8 flags to set when busy (HELD_BACK's `busy` flags of the parts bin/weft.js held back). */
+  flags: readonly string[];
+  /** Total requests served so far (all listeners). */
+  requests: () => number;
+  requestsPerSecond?: number;
+  scavengesPerSecond?: number;
+  sustainSeconds?: number;
+  /** Applies a V8 flag (tests pass their own). */
+  setFlags?: (flags: string) => void;
+  onBusy?: (reason: string) => void;
+}
+
+type GcEntry = PerformanceEntry & { detail?: { kind?: number } };
+
+export class BusyPolicy {
+  readonly #o: Required<Omit<BusyPolicyOptions, 'onBusy'>> & Pick<BusyPolicyOptions, 'onBusy'>;
+  #lastRequests: number;
+  #scavenges = 0;
+  #busySeconds = 0;
+  #busy = false;
+  #timer: NodeJS.Timeout | undefined;
+  #observer: PerformanceObserver | undefined;
+
+  constructor(o: BusyPolicyOptions) {
+    this.#o = { requestsPerSecond: 100, scavengesPerSecond: 10, sustainSeconds: 10, setFlags: setFlagsFromString, ...o };
+    this.#lastRequests = o.requests();
+  }
+
+  get busy(): boolean {
+    return this.#busy;
+  }
+
+  /** Counts one minor GC (the observer calls this; tests call it directly). */
+  scavenged(n = 1): void {
+    this.#scavenges += n;
+  }
+
+  /** One second's worth of evidence; returns whether the sidecar has been busy (the flags are set). */
+  tick(): boolean {
+    if (this.#busy) return true;
+    const now = this.#o.requests();
+    const rps = now - this.#lastRequests;
+    this.#lastRequests = now;
+    const sps = this.#scavenges;
+    this.#scavenges = 0;
+    this.#busySeconds = sps >= this.#o.scavengesPerSecond ? this.#busySeconds + 1 : 0;
+    if (rps >= this.#o.requestsPerSecond) this.#setBusy(`${rps} requests in a second`);
+    else if (this.#busySeconds >= this.#o.sustainSeconds) this.#setBusy(`${sps} scavenges a second for ${this.#busySeconds} s`);
+    return this.#busy;
+  }
+
+  /** Ticks every second (unref'd) and counts scavenges, until the sidecar is busy or close(). */
+  start(): this {
+    this.#observer = new PerformanceObserver((list) => {
+      for (const e of list.getEntries()) if ((e as GcEntry).detail?.kind === perf.NODE_PERFORMANCE_GC_MINOR) this.#scavenges++;
+    });
+    this.#observer.observe({ entryTypes: ['gc'] });
+    this.#timer = setInterval(() => this.tick(), 1000).unref();
+    return this;
+  }
+
+  close(): void {
+    clearInterval(this.#timer);
+    this.#observer?.disconnect();
+    this.#timer = undefined;
+    this.#observer = undefined;
+  }
+
+  #setBusy(reason: string): void {
+    this.#busy = true;
+    for (const f of this.#o.flags) this.#o.setFlags(f);
+    this.close();
+    this.#o.onBusy?.(reason);
+  }
+}
