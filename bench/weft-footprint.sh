@@ -4,7 +4,8 @@
 #   RSS (VmRSS from /proc/PID/status) of the sidecar and of the control plane, read after FOOTPRINT_SETTLE
 #   seconds without traffic or polling of the sidecar, in three states:
 #     idle    config = a handful of services (bench, upstream, 3 x 2 static endpoints), ready, one
-#             request served through it
+#             request served through it; read again FOOTPRINT_SETTLED seconds later (still idle:
+#             what V8's memory reducer leaves, as a sidecar without traffic sits for hours)
 #     large   FOOTPRINT_SERVICES x FOOTPRINT_ENDPOINTS static endpoints (1,000 x 10) applied in one `weft apply`
 #     change  the same, re-applied with one endpoint moved (one EDS update)
 #   The control plane's status API says when the sidecar has ACKed the new clusters and endpoints
@@ -17,15 +18,16 @@
 # Everything runs on CPU 1 (the start-up timer on CPU 0). Writes bench/results/footprint.txt and
 # footprint.json. Knobs (prefixed, as `make bench` passes one environment to every script):
 # FOOTPRINT_SERVICES (1000) FOOTPRINT_ENDPOINTS (10) FOOTPRINT_STARTS (5) FOOTPRINT_SETTLE (3, seconds)
+# FOOTPRINT_SETTLED (30: the idle sidecar is read again this many seconds after ready)
 # FOOTPRINT_UP_PORT (19300).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 SERVICES=${FOOTPRINT_SERVICES:-1000}; ENDPOINTS=${FOOTPRINT_ENDPOINTS:-10}; STARTS=${FOOTPRINT_STARTS:-5}
-SETTLE=${FOOTPRINT_SETTLE:-3}; UP_PORT=${FOOTPRINT_UP_PORT:-19300}
+SETTLE=${FOOTPRINT_SETTLE:-3}; SETTLED=${FOOTPRINT_SETTLED:-30}; UP_PORT=${FOOTPRINT_UP_PORT:-19300}
 IDLE_TARGET=55; LARGE_TARGET=100   # issue 24 (issue 7 had 60 and 120)
-for v in SERVICES ENDPOINTS STARTS SETTLE UP_PORT; do [[ "${!v}" =~ ^[0-9]+$ ]] || { echo "weft-footprint: FOOTPRINT_$v must be a whole number" >&2; exit 2; }; done
-[ "$SERVICES" -ge 1 ] && [ "$SERVICES" -le 5000 ] && [ "$ENDPOINTS" -ge 1 ] && [ "$ENDPOINTS" -le 100 ] && [ "$STARTS" -ge 1 ] && [ "$STARTS" -le 20 ] && [ "$SETTLE" -le 30 ] \
-  || { echo "weft-footprint: keep 1 <= FOOTPRINT_SERVICES <= 5000, 1 <= FOOTPRINT_ENDPOINTS <= 100, 1 <= FOOTPRINT_STARTS <= 20, FOOTPRINT_SETTLE <= 30" >&2; exit 2; }
+for v in SERVICES ENDPOINTS STARTS SETTLE SETTLED UP_PORT; do [[ "${!v}" =~ ^[0-9]+$ ]] || { echo "weft-footprint: FOOTPRINT_$v must be a whole number" >&2; exit 2; }; done
+[ "$SERVICES" -ge 1 ] && [ "$SERVICES" -le 5000 ] && [ "$ENDPOINTS" -ge 1 ] && [ "$ENDPOINTS" -le 100 ] && [ "$STARTS" -ge 1 ] && [ "$STARTS" -le 20 ] && [ "$SETTLE" -le 30 ] && [ "$SETTLED" -le 120 ] \
+  || { echo "weft-footprint: keep 1 <= FOOTPRINT_SERVICES <= 5000, 1 <= FOOTPRINT_ENDPOINTS <= 100, 1 <= FOOTPRINT_STARTS <= 20, FOOTPRINT_SETTLE <= 30, FOOTPRINT_SETTLED <= 120" >&2; exit 2; }
 me=weft-footprint
 # shellcheck source=bench/lib.sh
 source "$root/bench/lib.sh"
@@ -80,6 +82,10 @@ until_ok 30 via_sidecar "$out_addr" || die "no 200 through the sidecar"
 st="$(fp wait "http://$admin" "$token" "$node_id" null cluster,endpoint,listener,route 30)"
 sleep "$SETTLE"
 idle_sc=$(rss "$sc_pid"); idle_anon=$(rss "$sc_pid" RssAnon); idle_cp=$(rss "$cp_pid")
+# Still idle, SETTLED seconds after ready: V8's memory reducer (a compacting GC that also shrinks
+# the young generation, started some 10-20 s after start-up's last full GC) has run by then.
+sleep $(( SETTLED > SETTLE ? SETTLED - SETTLE : 0 ))
+settled_sc=$(rss "$sc_pid"); settled_anon=$(rss "$sc_pid" RssAnon); settled_cp=$(rss "$cp_pid")
 
 now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 synced_at() { grep -o '"syncedAtMs":[0-9]*' <<< "$1" | cut -d: -f2; }
@@ -122,6 +128,7 @@ mkdir -p "$root/bench/results"
   row state sidecar target anon CP
   row 'bare node process (empty event loop)' "$base_rss" - "$base_anon" -
   row 'idle, 5 services' "$idle_sc" "$(verdict "$idle_sc" "$IDLE_TARGET")" "$idle_anon" "$idle_cp"
+  row "same, still idle ${SETTLED}s after ready" "$settled_sc" "$(verdict "$settled_sc" "$IDLE_TARGET")" "$settled_anon" "$settled_cp"
   row "$SERVICES services x $ENDPOINTS static endpoints" "$large_sc" "$(verdict "$large_sc" "$LARGE_TARGET")" "$large_anon" "$large_cp"
   row 'same, after one endpoint changed' "$change_sc" "$(verdict "$change_sc" "$LARGE_TARGET")" "$change_anon" "$change_cp"
   echo "large config held by the sidecar: $n_clusters clusters, $n_hosts hosts. weft apply: ${apply_ms} ms;" \
@@ -142,10 +149,12 @@ cat > "$root/bench/results/footprint.json" <<JSON
   "at": "$(date -u +%Y-%m-%dT%H:%M:%SZ)",
   "unit": "MiB",
   "settleSeconds": $SETTLE,
+  "settledSeconds": $SETTLED,
   "loadAverage": { "before": "$load_before", "after": "$(cut -d' ' -f1-3 /proc/loadavg)" },
   "baseline": { "what": "node -e 'setInterval(() => {}, 1000)'", "rssMiB": $base_rss, "anonMiB": $base_anon },
   "rss": [
     $(rssrow idle 5 2 "$idle_sc" "$idle_anon" "$idle_cp" "$IDLE_TARGET"),
+    $(rssrow idle-settled 5 2 "$settled_sc" "$settled_anon" "$settled_cp" "$IDLE_TARGET"),
     $(rssrow large "$SERVICES" "$ENDPOINTS" "$large_sc" "$large_anon" "$large_cp" "$LARGE_TARGET"),
     $(rssrow change "$SERVICES" "$ENDPOINTS" "$change_sc" "$change_anon" "$change_cp" "$LARGE_TARGET")
   ],
