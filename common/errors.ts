@@ -23,6 +23,7 @@ export const ERROR_CODES = {
   // admin API / CLI
   ADMIN_UNAUTHORIZED: 'missing or wrong bearer token',
   ADMIN_BAD_REQUEST: 'the admin API request is malformed',
+  ADMIN_NOT_FOUND: 'the admin API has no such endpoint (method and path) (404)',
   ADMIN_UNREACHABLE: 'the control plane admin API could not be reached',
   ADMIN_TIMEOUT: 'the control plane admin API did not answer within the CLI timeout',
   CLI_USAGE: 'the command line is not valid',

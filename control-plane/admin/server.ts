@@ -107,6 +107,7 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   STORE_LIMIT: 413,
   ADMIN_UNAUTHORIZED: 401,
   ADMIN_BAD_REQUEST: 400,
+  ADMIN_NOT_FOUND: 404,
   REQUEST_TOO_LARGE: 413,
 };
 
@@ -402,7 +403,7 @@ export class AdminServer {
         throw e;
       }
     }
-    throw new WeftError('ADMIN_BAD_REQUEST', `no such endpoint: ${m} ${path}`);
+    throw new WeftError('ADMIN_NOT_FOUND', `no such endpoint: ${m} ${path}`);
   }
 
   async #identity(id: NonNullable<AdminDeps['identity']>, m: string, parts: string[], req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -462,7 +463,7 @@ export class AdminServer {
       const bundle = dump?.secret?.find((x) => !(x.resource as { tlsCertificate?: unknown }).tlsCertificate);
       return send(res, 200, { nodeId, workloadCertificate: rec ?? null, trustBundle: { roots: id.ca.roots(), version: bundle?.version ?? '' }, servingCertificates: serving });
     }
-    throw new WeftError('ADMIN_BAD_REQUEST', `no such endpoint: ${m} /${parts.join('/')}`);
+    throw new WeftError('ADMIN_NOT_FOUND', `no such endpoint: ${m} /${parts.join('/')}`);
   }
 
   #fail(res: ServerResponse, e: unknown): void {

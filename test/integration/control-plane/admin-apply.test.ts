@@ -133,6 +133,26 @@ describe('admin apply limits', () => {
     expect((await fetch(`${cp.adminUrl}/v1/traces?errors=0`, { headers: auth })).status).toBe(200);
   });
 
+  it('a path or method the admin API does not have is 404 ADMIN_NOT_FOUND naming it, not 400', async () => {
+    for (const [method, path] of [
+      ['GET', '/v1/nonexistent'],
+      ['GET', '/v2/resources'],
+      ['PUT', '/v1/apply'],
+      ['GET', '/v1/resources/Service/default/x/y/z'],
+      ['POST', '/v1/proxies'],
+      ['GET', '/v1/ca/nope'],
+      ['PATCH', '/v1/tokens'],
+    ] as const) {
+      const r = await fetch(`${cp.adminUrl}${path}`, { method, headers: auth });
+      expect(r.status, `${method} ${path}`).toBe(404);
+      const body = (await r.json()) as { code: string; message: string };
+      expect(body.code, `${method} ${path}`).toBe('ADMIN_NOT_FOUND');
+      expect(body.message).toBe(`no such endpoint: ${method} ${path}`);
+    }
+    // Without the token it is 401 first: the API does not tell who may not read it which paths exist.
+    expect((await fetch(`${cp.adminUrl}/v1/nonexistent`)).status).toBe(401);
+  });
+
   it('a malformed percent-encoding or request target in an admin path is 400, not 500', async () => {
     for (const [method, path] of [['GET', '/v1/resources/%E0%A4%A'], ['DELETE', '/v1/resources/Service/default/%zz'], ['GET', '/v1/proxies/%E0%A4%A/config'], ['GET', '/v1/traces/%zz'], ['DELETE', '/v1/tokens/%']] as const) {
       const r = await fetch(`${cp.adminUrl}${path}`, { method, headers: auth });
