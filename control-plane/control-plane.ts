@@ -322,17 +322,24 @@ export class ControlPlane {
     });
   }
 
-  /** Deletes resources; refused when others still reference them. */
-  delete(keys: readonly ResourceKey[]): Promise<{ revision: number; deleted: ResourceKey[] }> {
+  /**
+   * Deletes resources; refused when others still reference them. A key that does not exist is an
+   * error (nothing is deleted), or with `ignoreNotFound` is left out and reported in `notFound`;
+   * when none exists then, nothing is committed and `revision` is the current one.
+   */
+  delete(keys: readonly ResourceKey[], opts: { ignoreNotFound?: boolean } = {}): Promise<{ revision: number; deleted: ResourceKey[]; notFound?: ResourceKey[] }> {
     return this.#guarded(async () => {
       const missing = keys.filter((k) => !this.#model.resources.has(k));
-      if (missing.length) throw new WeftError('CONFIG_NOT_FOUND', `not found: ${missing.join(', ')}`);
+      if (missing.length && !opts.ignoreNotFound) throw new WeftError('CONFIG_NOT_FOUND', `not found: ${missing.join(', ')}`);
+      const notFound = missing.length ? { notFound: missing } : {};
+      if (missing.length) keys = keys.filter((k) => this.#model.resources.has(k));
+      if (!keys.length) return { revision: this.#model.revision, deleted: [], ...notFound };
       const errors = checkDelete([...keys], this.#model);
       if (errors.length) throw new WeftError('CONFIG_INVALID', 'delete would leave dangling references', { details: errors });
       const state = await this.#store.commit({ upsert: [], delete: keys }, { revision: this.#model.revision });
       this.#adopt(state, 'commit');
       this.#log.info({ revision: state.revision, deleted: keys }, 'resources deleted');
-      return { revision: state.revision, deleted: [...keys] };
+      return { revision: state.revision, deleted: [...keys], ...notFound };
     });
   }
 

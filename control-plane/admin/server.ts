@@ -5,7 +5,7 @@
  *   POST   /v1/apply?dryRun=1&ifRevision=N  {files: [{name, content}]}  -> ApplyResult | 422 {details} | 413 | 409
  *   GET    /v1/resources[?kind=&namespace=&name=]                  -> {revision, items: MeshResource[], summaries: {KEY: text}}
  *   DELETE /v1/resources/{kind}/{namespace}/{name}                 -> {revision, deleted}
- *   POST   /v1/delete {keys: ['KIND/NAMESPACE/NAME', ...]}          -> {revision, deleted} (all or none)
+ *   POST   /v1/delete {keys: ['KIND/NAMESPACE/NAME', ...], ignoreNotFound?} -> {revision, deleted, notFound?} (all or none)
  *   GET    /v1/proxies                                              -> {items: ProxyStatus[], replicas?: true, unreachable?}
  *   GET    /v1/replicas                                             -> {items: ReplicaView[]}
  *   GET    /v1/proxies/{id}/config[?type=cluster]                   -> {nodeId, resources}
@@ -289,14 +289,17 @@ export class AdminServer {
     }
     if (m === 'POST' && path === '/v1/delete') {
       // Several resources in one change (`weft delete -f FILE`): ones that reference each other go together.
-      const keys = ((await readJson(req)) as { keys?: unknown } | null)?.keys;
+      const body = (await readJson(req)) as { keys?: unknown; ignoreNotFound?: unknown } | null;
+      const keys = body?.keys;
       if (!Array.isArray(keys) || !keys.length) throw new WeftError('ADMIN_BAD_REQUEST', 'keys: want a non-empty list of KIND/NAMESPACE/NAME');
+      const ignoreNotFound = body?.ignoreNotFound ?? false;
+      if (typeof ignoreNotFound !== 'boolean') throw new WeftError('ADMIN_BAD_REQUEST', 'ignoreNotFound: want true or false');
       for (const k of keys) {
         const kind = typeof k === 'string' ? k.split('/')[0]! : '';
         if (typeof k !== 'string' || k.split('/').length !== 3 || !KINDS.includes(kind as Kind)) throw new WeftError('ADMIN_BAD_REQUEST', `keys: ${JSON.stringify(k).slice(0, 80)} is not KIND/NAMESPACE/NAME with a known kind (${KINDS.join(', ')})`);
       }
-      const result = await cp.delete([...new Set(keys as ResourceKey[])]);
-      this.#history.record(result.revision, result.deleted.map((key) => ({ key, action: 'deleted' as const })));
+      const result = await cp.delete([...new Set(keys as ResourceKey[])], { ignoreNotFound });
+      if (result.deleted.length) this.#history.record(result.revision, result.deleted.map((key) => ({ key, action: 'deleted' as const })));
       return send(res, 200, result);
     }
     const local = url.searchParams.get('local') === '1';

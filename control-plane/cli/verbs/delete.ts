@@ -12,8 +12,8 @@ import { readInputs } from '../inputs.js';
 import { NAMESPACE_OPTIONS, namespaceOf } from '../output.js';
 
 const usage = `Usage:
-  weft delete KIND NAME [NAME...] [-n NAMESPACE]
-  weft delete -f FILE|DIR|- [-f ...]
+  weft delete KIND NAME [NAME...] [-n NAMESPACE] [--ignore-not-found]
+  weft delete -f FILE|DIR|- [-f ...] [--ignore-not-found]
 
 Kinds: ${KIND_HELP}.
   -n, --namespace NS    namespace of the named resources (default: default)
@@ -21,6 +21,9 @@ Kinds: ${KIND_HELP}.
                         metadata.namespace, default "default", as apply reads them; the rest of
                         each document is not looked at); a directory means its *.yaml, *.yml
                         and *.json files, - standard input; repeatable
+      --ignore-not-found
+                        a named resource that does not exist is skipped (and said so) instead
+                        of failing the whole delete; the rest still goes in one change
 
 Everything named goes in one change, or nothing does. A resource that others reference (a
 Service named in a route's backendRefs, say) is not deleted unless they go too; the error names
@@ -30,11 +33,13 @@ ${CLIENT_USAGE}
 
 Examples:
   weft delete httproute orders-canary
-  weft delete -f orders.yaml`;
+  weft delete -f orders.yaml
+  weft delete -f orders.yaml --ignore-not-found   # idempotent teardown`;
 
 interface Deleted {
   revision: number;
   deleted: ResourceKey[];
+  notFound?: ResourceKey[];
 }
 
 export const del: Verb = {
@@ -44,13 +49,13 @@ export const del: Verb = {
   async run(args, io) {
     const { values, positionals } = parseArgs({
       args,
-      options: { ...CLIENT_OPTIONS, ...NAMESPACE_OPTIONS, filename: { type: 'string', short: 'f', multiple: true } },
+      options: { ...CLIENT_OPTIONS, ...NAMESPACE_OPTIONS, filename: { type: 'string', short: 'f', multiple: true }, 'ignore-not-found': { type: 'boolean' } },
       allowPositionals: true,
     });
     if (values.filename?.length) {
       if (positionals.length) throw usageError('give -f FILE or KIND NAME, not both');
       if (values.namespace !== undefined || values['all-namespaces']) throw usageError("-n does not apply with -f: each document's metadata.namespace (default: default) says where it is, as for apply");
-      return deleteKeys(new AdminClient(values), await keysInFiles(values.filename, io), io);
+      return deleteKeys(new AdminClient(values), await keysInFiles(values.filename, io), io, values['ignore-not-found'] ?? false);
     }
     if (positionals.length < 2) throw usageError('delete needs KIND and NAME (or -f FILE)');
     const ns = namespaceOf(values, { all: false })!;
@@ -58,19 +63,21 @@ export const del: Verb = {
     if (!kind) throw usageError(`unknown kind '${positionals[0]}' (kinds: ${KIND_HELP})`);
     const names = positionals.slice(1);
     const client = new AdminClient(values);
-    if (names.length === 1) {
+    const ignoreNotFound = values['ignore-not-found'] ?? false;
+    if (names.length === 1 && !ignoreNotFound) {
       // One resource: the older endpoint, which every control plane version has.
       const res = await client.request<{ revision: number }>('DELETE', `/v1/resources/${kind}/${encodeURIComponent(ns)}/${encodeURIComponent(names[0]!)}`);
       io.out(`${kind}/${ns}/${names[0]} deleted (revision ${res.revision})`);
       return 0;
     }
-    return deleteKeys(client, names.map((n) => `${kind}/${ns}/${n}`), io);
+    return deleteKeys(client, names.map((n) => `${kind}/${ns}/${n}`), io, ignoreNotFound);
   },
 };
 
-async function deleteKeys(client: AdminClient, keys: ResourceKey[], io: Io): Promise<number> {
-  const res = await client.request<Deleted>('POST', '/v1/delete', { keys });
+async function deleteKeys(client: AdminClient, keys: ResourceKey[], io: Io, ignoreNotFound: boolean): Promise<number> {
+  const res = await client.request<Deleted>('POST', '/v1/delete', ignoreNotFound ? { keys, ignoreNotFound } : { keys });
   for (const k of res.deleted) io.out(`${k} deleted (revision ${res.revision})`);
+  for (const k of res.notFound ?? []) io.out(`${k} not found (skipped: --ignore-not-found)`);
   return 0;
 }
 

@@ -212,6 +212,30 @@ describe('weft CLI against a running control plane', () => {
     expect((await weft(['get', 'all'], { cp })).stdout.trim()).toBe('no resources found in namespace default');
   });
 
+  it('delete --ignore-not-found skips what does not exist, deletes the rest in one change, and commits nothing when nothing exists', async () => {
+    const file = join(dir, 'good.yaml');
+    expect((await weft(['apply', '-f', file], { cp })).code).toBe(0);
+    const twice = 'kind: Service\nmetadata: { name: not-there }\n---\nkind: HTTPRoute\nmetadata: { name: orders-canary }\n';
+    const r = await weft(['delete', '-f', '-', '--ignore-not-found'], { cp, stdin: twice });
+    expect([r.code, r.stderr]).toEqual([0, '']);
+    expect(r.stdout).toMatch(/^HTTPRoute\/default\/orders-canary deleted \(revision \d+\)$/m);
+    expect(r.stdout).toContain('Service/default/not-there not found (skipped: --ignore-not-found)');
+    // Again: nothing left to delete is not an error, and nothing is written to the store.
+    const before = await sha(cp.dataDir);
+    const again = await weft(['delete', '-f', '-', '--ignore-not-found'], { cp, stdin: twice });
+    expect([again.code, again.stdout.trim().split('\n')]).toEqual([0, ['Service/default/not-there not found (skipped: --ignore-not-found)', 'HTTPRoute/default/orders-canary not found (skipped: --ignore-not-found)']]);
+    expect(await sha(cp.dataDir)).toBe(before);
+    // One name (the single-resource path), and without the flag the same delete still fails.
+    expect((await weft(['delete', 'httproute', 'orders-canary'], { cp })).code).toBe(1);
+    const one = await weft(['delete', 'httproute', 'orders-canary', '--ignore-not-found'], { cp });
+    expect([one.code, one.stdout.trim()]).toEqual([0, 'HTTPRoute/default/orders-canary not found (skipped: --ignore-not-found)']);
+    // Still refused when what does exist is referenced by what stays.
+    const refused = await weft(['delete', 'svc', 'orders', 'not-there', '--ignore-not-found'], { cp });
+    expect([refused.code, refused.stderr]).toEqual([1, expect.stringContaining('dangling references')]);
+    expect((await weft(['delete', '-f', file, '--ignore-not-found'], { cp })).code).toBe(0);
+    expect((await weft(['get', 'all'], { cp })).stdout.trim()).toBe('no resources found in namespace default');
+  });
+
   it('with no token anywhere, says no token was found and where it looked (not "refused the token")', async () => {
     const nowhere = join(tempDir('weft-empty-'), 'data');
     const r = await weft(['get', 'svc'], { env: { WEFT_SERVER: cp.adminUrl, WEFT_TOKEN: '', WEFT_DATA_DIR: nowhere } });
