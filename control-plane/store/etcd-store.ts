@@ -92,9 +92,18 @@ export function etcdClientOptions(o: EtcdStoreOptions): IOptions {
       host: () => circuitBreaker(handleWhen(silentMember), { halfOpenAfter: new ExponentialBackoff({ initialDelay: 500, maxDelay: 5000 }), breaker: new ConsecutiveBreaker(1) }),
       global: retry(handleWhen(isRecoverableError), { maxAttempts: o.endpoints.length + 3, backoff: new ExponentialBackoff({ initialDelay: 50, maxDelay: 1000 }) }),
     },
-    grpcOptions: { 'grpc.keepalive_time_ms': 6000, 'grpc.keepalive_timeout_ms': 2000 },
+    grpcOptions: { 'grpc.keepalive_time_ms': 6000, 'grpc.keepalive_timeout_ms': 2000, 'grpc.max_receive_message_length': ETCD_MAX_MESSAGE_BYTES },
   };
 }
+
+/**
+ * The largest message taken from etcd. A commit's events come in one watch response, which etcd
+ * bounds only by its --max-request-bytes (raised for large configurations: docs/deploy.md). With
+ * grpc-js's default of 4 MiB a larger commit failed every other replica's watch with
+ * RESOURCE_EXHAUSTED, again at each resume from the same revision: replicas serving the old
+ * configuration for good. Reads are paged (etcd-read.ts) and need no more than 4 MiB.
+ */
+export const ETCD_MAX_MESSAGE_BYTES = 256 * 1024 * 1024;
 
 export class EtcdStore implements ConfigStore {
   readonly #client: Etcd3;

@@ -32,6 +32,8 @@ export class Follower {
   #retry: NodeJS.Timeout | undefined;
   /** Times the watch was cancelled and made again (a metric and a test hook). */
   resyncs = 0;
+  #lastError = '';
+  #lastErrorAt = 0;
 
   constructor(o: FollowOptions) {
     this.#o = o;
@@ -49,8 +51,17 @@ export class Follower {
     this.#watcher = w;
     w.on('data', (res) => this.#o.onData(res));
     w.on('error', (e: Error) => {
-      // Other errors: the client re-establishes the stream and resumes this watch by itself.
-      if (!/canceled/i.test(e.message) || this.#watcher !== w) return;
+      // Other errors: the client re-establishes the stream and resumes this watch by itself; said
+      // once a minute per kind, so one that repeats at every resume is seen, not a log flood.
+      if (!/canceled/i.test(e.message) || this.#watcher !== w) {
+        const now = Date.now();
+        if (e.message !== this.#lastError || now - this.#lastErrorAt > 60_000) {
+          this.#lastError = e.message;
+          this.#lastErrorAt = now;
+          this.#o.logger.warn({ err: { message: e.message }, what: this.#o.what }, 'etcd watch failed; the client resumes it');
+        }
+        return;
+      }
       this.#watcher = undefined;
       this.#o.logger.warn({ err: { message: e.message }, what: this.#o.what }, 'etcd cancelled a watch (its history was compacted past it); reading again and watching anew');
       this.#again(250);
