@@ -455,10 +455,17 @@ export abstract class H2Endpoint<S extends SendingStream> {
     this.#blockFlags = flags;
     if (this.#blockBytes > this.limits.maxHeaderBlock) return this.connError(H2Error.ENHANCE_YOUR_CALM, 'header block too large');
     if (flags & Flag.END_HEADERS) this.#blockDone();
+    else this.onBlockOpen();
   }
+
+  /** A header block was left open (HEADERS without END_HEADERS): only its CONTINUATION frames may come now, on any stream. */
+  protected onBlockOpen(): void {}
+  /** The open header block ended (END_HEADERS). */
+  protected onBlockClosed(): void {}
 
   #blockDone(): void {
     const parts = this.#block!;
+    if (parts.length > 1) this.onBlockClosed();
     this.#block = undefined;
     const block = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
     const list: string[] = [];

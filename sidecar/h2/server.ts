@@ -72,6 +72,9 @@ export class H2ServerSession extends H2Endpoint<H2ServerStream> {
   readonly #resets = new Bucket(1000, 33);
   readonly #empty = new Bucket(1000, 100);
   readonly #idle = new IdleTimer(0, () => this.dead || this.streams.size > 0, () => undefined);
+  #headMs = 0;
+  #onHeadTimeout: (() => void) | undefined;
+  #headTimer: NodeJS.Timeout | undefined;
   /** The connection closed. */
   onClose: (() => void) | undefined;
 
@@ -108,6 +111,38 @@ export class H2ServerSession extends H2Endpoint<H2ServerStream> {
       this.goaway();
     };
     this.#idle.arm();
+  }
+
+  /**
+   * A header block left open (HEADERS without END_HEADERS) must end within `ms` (0: no limit), as
+   * an HTTP/1.1 head must (requestHeaderTimeout): while it is open no other frame may come, so it
+   * holds every stream of the connection, and half a block cannot be answered (its HPACK state is
+   * unknown): GOAWAY ENHANCE_YOUR_CALM and the connection closed, `onTimeout` told first.
+   */
+  setHeadTimeout(ms: number, onTimeout: () => void): void {
+    this.#headMs = ms;
+    this.#onHeadTimeout = onTimeout;
+  }
+
+  /** A header block is open and its head timeout running. */
+  get headTimerArmed(): boolean {
+    return this.#headTimer !== undefined;
+  }
+
+  protected override onBlockOpen(): void {
+    if (this.#headMs === 0 || this.#headTimer) return;
+    this.#headTimer = setTimeout(() => {
+      this.#headTimer = undefined;
+      if (this.dead) return;
+      this.#onHeadTimeout?.();
+      this.connError(H2Error.ENHANCE_YOUR_CALM, `a header block did not end within ${this.#headMs} ms`);
+    }, this.#headMs);
+    this.#headTimer.unref();
+  }
+
+  protected override onBlockClosed(): void {
+    clearTimeout(this.#headTimer);
+    this.#headTimer = undefined;
   }
 
   /** Draining: GOAWAY (streams in flight finish; new ones are refused); the connection closes once idle. */

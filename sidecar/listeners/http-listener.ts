@@ -56,6 +56,9 @@ export interface ListenerStats {
 }
 
 /** The limits a listener enforces, by the ClientTrafficPolicy field that sets each. */
+/** How long an HTTP/2 connection without a stream in flight stays open unless a listener's idleTimeout says otherwise. */
+export const H2_IDLE_DEFAULT_MS = 3_600_000;
+
 export const LIMIT_NAMES = ['maxRequestBodyBytes', 'maxRequestHeaderBytes', 'maxUriLength', 'requestHeaderTimeout', 'idleTimeout', 'maxConnections'] as const;
 export type LimitName = (typeof LIMIT_NAMES)[number];
 
@@ -202,6 +205,7 @@ export class HttpListener {
     this.#sessions.add(s);
     s.onClose = () => this.#sessions.delete(s);
     this.#h2Idle(s, this.#limits().h2IdleMs);
+    s.setHeadTimeout(this.#limits().headersTimeoutMs, () => this.#limit('requestHeaderTimeout', 'HEADERS_TIMEOUT', socket.remoteAddress ?? ''));
     if (this.#draining) s.goaway();
   }
 
@@ -430,6 +434,7 @@ export class HttpListener {
       const before = this.#eff;
       this.#eff = this.#compute(cur);
       if (this.#eff.h2IdleMs !== before.h2IdleMs) for (const s of this.#sessions) this.#h2Idle(s, this.#eff.h2IdleMs);
+      if (this.#eff.headersTimeoutMs !== before.headersTimeoutMs) for (const s of this.#sessions) s.setHeadTimeout(this.#eff.headersTimeoutMs, () => this.#limit('requestHeaderTimeout', 'HEADERS_TIMEOUT', s.socket.remoteAddress ?? ''));
       if (this.#eff.sweepMs !== this.#sweepMs && this.#h1Sweep) {
         clearInterval(this.#h1Sweep);
         this.#h1Sweep = undefined;
@@ -449,7 +454,9 @@ export class HttpListener {
       keepAliveTimeoutMs,
       maxConnections: l?.maxConnections ?? Infinity,
       h2HeaderCheck: l?.maxHeaderBytes !== undefined,
-      h2IdleMs: l?.idleTimeoutMs ?? 0,
+      // An HTTP/2 connection without streams: Envoy's idle_timeout default (1 h); the HTTP/1.1
+      // keep-alive default (60 s) would make a gRPC client that calls once a minute reconnect each time.
+      h2IdleMs: l?.idleTimeoutMs ?? H2_IDLE_DEFAULT_MS,
       // A quarter of the shortest timeout, between 20 ms and 1 s: a limit fires at most 25 % late.
       sweepMs: Math.max(20, Math.min(1000, Math.floor(Math.min(headersTimeoutMs, keepAliveTimeoutMs) / 4))),
     });

@@ -23,7 +23,7 @@ interface Server {
 }
 
 /** A server whose streams `serve` answers; by default it echoes the body with x-echo-* headers and grpc-style trailers. */
-async function server(serve?: (st: H2ServerStream) => void, o: { maxConcurrentStreams?: number; maxHeaderListSize?: number } = {}): Promise<Server> {
+async function server(serve?: (st: H2ServerStream) => void, o: { maxConcurrentStreams?: number; maxHeaderListSize?: number; headTimeoutMs?: number; onHeadTimeout?: () => void } = {}): Promise<Server> {
   const res: Server = { port: 0, sessions: [], opened: [], closed: [] };
   const srv = net.createServer((sock) => {
     const s = new H2ServerSession(sock, {
@@ -35,6 +35,7 @@ async function server(serve?: (st: H2ServerStream) => void, o: { maxConcurrentSt
       },
       onStreamClose: (st) => res.closed.push(st),
     });
+    if (o.headTimeoutMs) s.setHeadTimeout(o.headTimeoutMs, o.onHeadTimeout ?? (() => undefined));
     res.sessions.push(s);
   });
   await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
@@ -307,6 +308,30 @@ describe('HTTP/2 server side against a hostile or broken client', () => {
       expect(new Set(srv.closed).size).toBe(srv.opened.length);
     });
   }
+
+  it('a header block left open past the head timeout: GOAWAY ENHANCE_YOUR_CALM, closed, the listener told once', async () => {
+    let told = 0;
+    const srv = await server((st) => st.respond(200, {}, true), { headTimeoutMs: 150, onHeadTimeout: () => told++ });
+    const head = block(GET());
+    // HEADERS with END_STREAM but not END_HEADERS, half the block; the rest never comes.
+    const { frames: got, closed } = await exchange(srv.port, [PREFACE, SETTINGS, fr(1, 1, 1, head.subarray(0, 5))], 3000);
+    expect(goaway(got)).toEqual([11]);
+    expect(closed).toBe(true);
+    expect(told).toBe(1);
+    expect(srv.opened).toHaveLength(0);
+  });
+
+  it('a header block ended by CONTINUATION is served, and the head timeout does not fire after it', async () => {
+    let told = 0;
+    const srv = await server((st) => st.respond(200, {}, true), { headTimeoutMs: 150, onHeadTimeout: () => told++ });
+    const head = block(GET());
+    const bytes = [PREFACE, SETTINGS, fr(1, 1, 1, head.subarray(0, 5)), fr(9, 4, 1, head.subarray(5)), req(3)];
+    const { frames: got, closed } = await exchange(srv.port, bytes, 300);
+    expect([status200(got, 1), status200(got, 3)]).toEqual([true, true]);
+    // Decided by the session's state, not by waiting: the timer the open block started is gone.
+    expect(srv.sessions[0]!.headTimerArmed).toBe(false);
+    expect([closed, told, goaway(got)]).toEqual([false, 0, []]);
+  });
 
   it('marks a head over the decode limit (64 KiB) tooLarge, answered, and keeps the connection', async () => {
     const srv = await server((st) => st.respond(st.tooLarge ? 431 : 200, {}, true), { maxHeaderListSize: 1024 });

@@ -8,6 +8,7 @@ import http2 from 'node:http2';
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually } from '../../../harness/processes.js';
+import { PREFACE, SETTINGS, block, fr } from '../../../harness/h2-frames.js';
 import { inProcessGateway, PLAINTEXT_MESH, send, service, upstream, type InProcessGateway, type Upstream } from '../../../harness/sidecar.js';
 
 const GATEWAY = `apiVersion: gateway.networking.k8s.io/v1
@@ -188,6 +189,21 @@ describe('ClientTrafficPolicy limits at the gateway (HTTP/1.1 and HTTP/2)', { ti
     await trickle;
     expect(c.text()).toMatch(/^HTTP\/1\.1 408 [^]*x-weft-error: HEADERS_TIMEOUT/);
     expect(gw.limitEvents.some((e) => e.limit === 'requestHeaderTimeout' && e.code === 'HEADERS_TIMEOUT' && e.listener === 'gateway.web')).toBe(true);
+  });
+
+  it('slowloris over HTTP/2: a header block left open past requestHeaderTimeout is sent GOAWAY ENHANCE_YOUR_CALM and closed, counted as that limit', async () => {
+    const before = { ...gw.listeners.get('web')!.stats.limits };
+    const c = raw(gw.port('web'));
+    const head = block([':method', 'GET', ':scheme', 'http', ':authority', 'shop.example', ':path', '/']);
+    // HEADERS with END_STREAM but not END_HEADERS: half the block, and no CONTINUATION.
+    c.socket.write(Buffer.concat([PREFACE, SETTINGS, fr(1, 1, 1, head.subarray(0, 4))]));
+    await c.closed;
+    const bytes = Buffer.from(c.text(), 'latin1');
+    const goaways: number[] = [];
+    for (let i = 0; i + 9 <= bytes.length; i += 9 + bytes.readUIntBE(i, 3)) if (bytes[i + 3] === 7) goaways.push(bytes.readUInt32BE(i + 13));
+    expect(goaways).toEqual([11]);
+    const after = gw.listeners.get('web')!.stats.limits;
+    expect([after.requestHeaderTimeout - before.requestHeaderTimeout, after.idleTimeout - before.idleTimeout]).toEqual([1, 0]);
   });
 
   it('idleTimeout: a connection that sends nothing, and a keep-alive one after its request, are closed', async () => {
