@@ -112,6 +112,16 @@ export class H2ServerStream implements SendingStream {
     if (endStream) this.#endedLocally();
   }
 
+  /**
+   * An interim `100 Continue` (RFC 9110 10.1.1: the request said `expect: 100-continue`): a
+   * HEADERS frame without END_STREAM; the final response follows as usual. Only before it, while
+   * the client still has a body to send.
+   */
+  sendContinue(): void {
+    if (this.#done || this.headersSent || this.#remoteEnded) return;
+    this.session.sendHeaders(this.id, [':status', '100'], false);
+  }
+
   /** Queues body bytes; false: wait for onceDrain before writing more. */
   write(chunk: Buffer): boolean {
     if (this.#done || this.#localEnded || this.#endQueued || chunk.length === 0) return true;

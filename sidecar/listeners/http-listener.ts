@@ -56,6 +56,12 @@ export interface ListenerStats {
 }
 
 /** The limits a listener enforces, by the ClientTrafficPolicy field that sets each. */
+/** The request's flat header list says `expect: 100-continue` (names are lowercase on HTTP/2). */
+function expectsContinue(h: readonly string[]): boolean {
+  for (let i = 0; i < h.length; i += 2) if (h[i] === 'expect' && h[i + 1]!.toLowerCase() === '100-continue') return true;
+  return false;
+}
+
 /** How long an HTTP/2 connection without a stream in flight stays open unless a listener's idleTimeout says otherwise. */
 export const H2_IDLE_DEFAULT_MS = 3_600_000;
 
@@ -220,6 +226,9 @@ export class HttpListener {
       respondError(d, d, d.info, 'HEADERS_TOO_LARGE', `the request header list is larger than ${st.tooLarge ? H2_HEAD_CAP(this.#maxHeader) : lim.maxHeaderBytes} bytes`);
       return;
     }
+    // Expect: 100-continue is answered here, before the body is read, as on HTTP/1.1 (Envoy's
+    // default); the header is hop-by-hop and not forwarded, so no upstream would answer it.
+    if (!st.endAfterHeaders && expectsContinue(st.headers)) st.sendContinue();
     try {
       const lt = ctx.tracing;
       if (lt && lt.listener !== 'outbound' && lt.t.sampled(lt.listener, d, d.header('x-request-id'))) this.#traceServer(d, lt.t, lt.listener);
