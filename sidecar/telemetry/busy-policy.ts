@@ -15,7 +15,10 @@
  * CPU under load; optimized code: a hop's JavaScript several times faster):
  *   - `requestsPerSecond` requests in one tick (a second), or
  *   - `scavengesPerSecond` minor GCs a second sustained for `sustainSeconds` (allocation that is
- *     not requests: long gRPC streams, TCP proxying); a config push is a short burst and does not count.
+ *     not requests: long gRPC streams), or
+ *   - `cpuPercent` of a core used each second for `sustainSeconds` (work that is neither: TCP
+ *     and TLS proxying, where a few long connections carry everything);
+ *   a config push is a short burst and does not count.
  * One-way: V8 keeps the grown space; a sidecar that was busy once is likely busy again.
  * See docs/sidecar.md#memory-and-cpu.
  */
@@ -27,8 +30,11 @@ export interface BusyPolicyOptions {
   flags: readonly string[];
   /** Total requests served so far (all listeners). */
   requests: () => number;
+  /** CPU time (user + system) used by the process so far, in ms (default: process.cpuUsage()). */
+  cpuMs?: () => number;
   requestsPerSecond?: number;
   scavengesPerSecond?: number;
+  cpuPercent?: number;
   sustainSeconds?: number;
   /** Applies a V8 flag (tests pass their own). */
   setFlags?: (flags: string) => void;
@@ -37,18 +43,27 @@ export interface BusyPolicyOptions {
 
 type GcEntry = PerformanceEntry & { detail?: { kind?: number } };
 
+function processCpuMs(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+}
+
 export class BusyPolicy {
   readonly #o: Required<Omit<BusyPolicyOptions, 'onBusy'>> & Pick<BusyPolicyOptions, 'onBusy'>;
   #lastRequests: number;
   #scavenges = 0;
   #busySeconds = 0;
+  #cpuSeconds = 0;
+  #lastCpuMs: number;
+  #lastTickAt = performance.now();
   #busy = false;
   #timer: NodeJS.Timeout | undefined;
   #observer: PerformanceObserver | undefined;
 
   constructor(o: BusyPolicyOptions) {
-    this.#o = { requestsPerSecond: 100, scavengesPerSecond: 10, sustainSeconds: 10, setFlags: setFlagsFromString, ...o };
+    this.#o = { requestsPerSecond: 100, scavengesPerSecond: 10, cpuPercent: 25, sustainSeconds: 10, setFlags: setFlagsFromString, cpuMs: processCpuMs, ...o };
     this.#lastRequests = o.requests();
+    this.#lastCpuMs = this.#o.cpuMs();
   }
 
   get busy(): boolean {
@@ -69,8 +84,17 @@ export class BusyPolicy {
     const sps = this.#scavenges;
     this.#scavenges = 0;
     this.#busySeconds = sps >= this.#o.scavengesPerSecond ? this.#busySeconds + 1 : 0;
+    // CPU ms over the time since the last tick (at least the second a tick stands for: a tick
+    // that ran late on a busy loop must not read as more than a core) -> % of a core.
+    const cpu = this.#o.cpuMs();
+    const at = performance.now();
+    const pct = ((cpu - this.#lastCpuMs) * 100) / Math.max(1000, at - this.#lastTickAt);
+    this.#lastCpuMs = cpu;
+    this.#lastTickAt = at;
+    this.#cpuSeconds = pct >= this.#o.cpuPercent ? this.#cpuSeconds + 1 : 0;
     if (rps >= this.#o.requestsPerSecond) this.#setBusy(`${rps} requests in a second`);
     else if (this.#busySeconds >= this.#o.sustainSeconds) this.#setBusy(`${sps} scavenges a second for ${this.#busySeconds} s`);
+    else if (this.#cpuSeconds >= this.#o.sustainSeconds) this.#setBusy(`${Math.round(pct)} % of a core for ${this.#cpuSeconds} s`);
     return this.#busy;
   }
 

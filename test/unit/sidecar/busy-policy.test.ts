@@ -5,12 +5,14 @@ import { BusyPolicy } from '../../../sidecar/telemetry/busy-policy.js';
 /** What bin/weft.js passes when nothing of the operator's own overrides it: both parts' busy flags. */
 const BUSY = HELD_BACK.map((h) => h.busy);
 
-function policy(o: { requestsPerSecond?: number; scavengesPerSecond?: number; sustainSeconds?: number } = {}) {
+function policy(o: { requestsPerSecond?: number; scavengesPerSecond?: number; cpuPercent?: number; sustainSeconds?: number } = {}) {
   let requests = 0;
+  let cpuMs = 0;
   const flags: string[] = [];
   const reasons: string[] = [];
-  const p = new BusyPolicy({ flags: BUSY, requests: () => requests, setFlags: (f) => flags.push(f), onBusy: (r) => reasons.push(r), ...o });
-  return { p, flags, reasons, serve: (n: number) => (requests += n) };
+  // CPU time is the test's own: each tick stands for one second (ticks run back to back here).
+  const p = new BusyPolicy({ flags: BUSY, requests: () => requests, cpuMs: () => cpuMs, setFlags: (f) => flags.push(f), onBusy: (r) => reasons.push(r), ...o });
+  return { p, flags, reasons, serve: (n: number) => (requests += n), work: (ms: number) => (cpuMs += ms) };
 }
 
 describe('busy policy: V8 defaults back when traffic comes', () => {
@@ -69,6 +71,31 @@ describe('busy policy: V8 defaults back when traffic comes', () => {
     expect(p.tick()).toBe(true);
     expect(flags).toEqual(BUSY);
     expect(reasons[0]).toMatch(/12 scavenges a second for 5 s/);
+  });
+
+  it('is busy on sustained CPU (TCP and TLS proxying: few connections, no requests), not on a burst', () => {
+    const { p, flags, reasons, work } = policy({ cpuPercent: 25, sustainSeconds: 5 });
+    // A config push: two seconds of a full core, then quiet.
+    work(1000);
+    expect(p.tick()).toBe(false);
+    work(1000);
+    expect(p.tick()).toBe(false);
+    work(50);
+    expect(p.tick()).toBe(false);
+    // Light steady work never counts.
+    for (let s = 0; s < 30; s++) {
+      work(200);
+      expect(p.tick()).toBe(false);
+    }
+    // A quarter of a core or more, five seconds running.
+    for (let s = 0; s < 4; s++) {
+      work(400);
+      expect(p.tick()).toBe(false);
+    }
+    work(400);
+    expect(p.tick()).toBe(true);
+    expect(flags).toEqual(BUSY);
+    expect(reasons).toEqual(['40 % of a core for 5 s']);
   });
 
   it('counts real minor GCs once started', async () => {
