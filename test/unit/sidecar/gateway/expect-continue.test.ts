@@ -7,22 +7,9 @@
 import http from 'node:http';
 import http2 from 'node:http2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { inProcessGateway, PLAINTEXT_MESH, service, upstream, type InProcessGateway, type Upstream } from '../../../harness/sidecar.js';
+import { edgeGateway, inProcessGateway, PLAINTEXT_MESH, service, upstream, type InProcessGateway, type Upstream } from '../../../harness/sidecar.js';
 
-const EDGE = `apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: { name: edge }
-spec:
-  gatewayClassName: weft
-  listeners: [{ name: web, port: 8000, protocol: HTTP }]
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: { name: uploads }
-spec:
-  parentRefs: [{ kind: Gateway, name: edge }]
-  rules: [{ backendRefs: [{ name: store, port: 8080 }] }]
-`;
+const EDGE = edgeGateway([{ name: 'web', port: 8000 }], '[{ backendRefs: [{ name: store, port: 8080 }] }]');
 
 let app: Upstream;
 let gw: InProcessGateway;
