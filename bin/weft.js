@@ -24,8 +24,9 @@ if (verb === 'sidecar' || verb === 'gateway') {
   // Only flags V8 honours once running are taken (common/v8-flags.ts); any other is refused
   // here, naming NODE_OPTIONS, rather than doing nothing or aborting V8.
   const { runtimeV8Flags, HELD_BACK } = await import(new URL('common/v8-flags.js', dist).href);
-  const ownFlags = HELD_BACK.some((h) => h.own.test(own));
-  const held = fixed === undefined ? HELD_BACK.filter((h) => !h.own.test(own)) : [];
+  const notOwn = HELD_BACK.filter((h) => !h.own.test(own));
+  const ownFlags = notOwn.length < HELD_BACK.length;
+  const held = fixed === undefined ? notOwn : [];
   const flags = runtimeV8Flags(fixed === undefined ? held.map((h) => h.idle).join(' ') : ownFlags ? '' : fixed);
   if (flags.error) {
     process.stderr.write(`weft ${verb}: ${flags.error}\n`);

@@ -48,15 +48,15 @@ export function runtimeV8Flags(value: string): { flags: string[]; error?: undefi
  * `own` matches an operator's flags for the same part in NODE_OPTIONS or on node's command line,
  * which leave that part alone.
  */
-export const HELD_BACK: ReadonlyArray<{ part: string; idle: string; busy: string; own: RegExp }> = [
+export const HELD_BACK: ReadonlyArray<{ idle: string; busy: string; own: RegExp }> = [
+  // The young generation's growth.
   {
-    part: 'young generation growth',
     idle: '--semi-space-growth-factor=1',
     busy: '--semi-space-growth-factor=2',
     own: /optimize[-_]for[-_]size|semi[-_]space/,
   },
+  // The optimizing compiler.
   {
-    part: 'optimizing compiler',
     idle: '--no-turbofan',
     busy: '--turbofan',
     own: /turbofan|max[-_]opt\b|jitless|maglev|(?:^|\s)--(?:no[-_])?opt(?:\s|$)/,

@@ -330,9 +330,11 @@ export class ControlPlane {
   delete(keys: readonly ResourceKey[], opts: { ignoreNotFound?: boolean } = {}): Promise<{ revision: number; deleted: ResourceKey[]; notFound?: ResourceKey[] }> {
     return this.#guarded(async () => {
       const missing = keys.filter((k) => !this.#model.resources.has(k));
-      if (missing.length && !opts.ignoreNotFound) throw new WeftError('CONFIG_NOT_FOUND', `not found: ${missing.join(', ')}`);
+      if (missing.length) {
+        if (!opts.ignoreNotFound) throw new WeftError('CONFIG_NOT_FOUND', `not found: ${missing.join(', ')}`);
+        keys = keys.filter((k) => this.#model.resources.has(k));
+      }
       const notFound = missing.length ? { notFound: missing } : {};
-      if (missing.length) keys = keys.filter((k) => this.#model.resources.has(k));
       if (!keys.length) return { revision: this.#model.revision, deleted: [], ...notFound };
       const errors = checkDelete([...keys], this.#model);
       if (errors.length) throw new WeftError('CONFIG_INVALID', 'delete would leave dangling references', { details: errors });

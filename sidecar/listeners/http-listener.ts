@@ -55,16 +55,16 @@ export interface ListenerStats {
   readonly limits: Record<LimitName, number>;
 }
 
-/** The limits a listener enforces, by the ClientTrafficPolicy field that sets each. */
-/** The request's flat header list says `expect: 100-continue` (names are lowercase on HTTP/2). */
+/** How long an HTTP/2 connection without a stream in flight stays open unless a listener's idleTimeout says otherwise. */
+export const H2_IDLE_DEFAULT_MS = 3_600_000;
+
+/** The request's flat header list says `expect: 100-continue` in any field (as the HTTP/1.1 side reads it; names are lowercase on HTTP/2). */
 function expectsContinue(h: readonly string[]): boolean {
   for (let i = 0; i < h.length; i += 2) if (h[i] === 'expect' && h[i + 1]!.toLowerCase() === '100-continue') return true;
   return false;
 }
 
-/** How long an HTTP/2 connection without a stream in flight stays open unless a listener's idleTimeout says otherwise. */
-export const H2_IDLE_DEFAULT_MS = 3_600_000;
-
+/** The limits a listener enforces, by the ClientTrafficPolicy field that sets each. */
 export const LIMIT_NAMES = ['maxRequestBodyBytes', 'maxRequestHeaderBytes', 'maxUriLength', 'requestHeaderTimeout', 'idleTimeout', 'maxConnections'] as const;
 export type LimitName = (typeof LIMIT_NAMES)[number];
 
@@ -210,8 +210,9 @@ export class HttpListener {
     });
     this.#sessions.add(s);
     s.onClose = () => this.#sessions.delete(s);
-    this.#h2Idle(s, this.#limits().h2IdleMs);
-    s.setHeadTimeout(this.#limits().headersTimeoutMs, () => this.#limit('requestHeaderTimeout', 'HEADERS_TIMEOUT', socket.remoteAddress ?? ''));
+    const lim = this.#limits();
+    this.#h2Idle(s, lim.h2IdleMs);
+    this.#h2Head(s, lim.headersTimeoutMs);
     if (this.#draining) s.goaway();
   }
 
@@ -227,7 +228,8 @@ export class HttpListener {
       return;
     }
     // Expect: 100-continue is answered here, before the body is read, as on HTTP/1.1 (Envoy's
-    // default); the header is hop-by-hop and not forwarded, so no upstream would answer it.
+    // default); the header is hop-by-hop and not forwarded, so no upstream would answer it. A
+    // request without a body (most) is not scanned for it.
     if (!st.endAfterHeaders && expectsContinue(st.headers)) st.sendContinue();
     try {
       const lt = ctx.tracing;
@@ -443,7 +445,7 @@ export class HttpListener {
       const before = this.#eff;
       this.#eff = this.#compute(cur);
       if (this.#eff.h2IdleMs !== before.h2IdleMs) for (const s of this.#sessions) this.#h2Idle(s, this.#eff.h2IdleMs);
-      if (this.#eff.headersTimeoutMs !== before.headersTimeoutMs) for (const s of this.#sessions) s.setHeadTimeout(this.#eff.headersTimeoutMs, () => this.#limit('requestHeaderTimeout', 'HEADERS_TIMEOUT', s.socket.remoteAddress ?? ''));
+      if (this.#eff.headersTimeoutMs !== before.headersTimeoutMs) for (const s of this.#sessions) this.#h2Head(s, this.#eff.headersTimeoutMs);
       if (this.#eff.sweepMs !== this.#sweepMs && this.#h1Sweep) {
         clearInterval(this.#h1Sweep);
         this.#h1Sweep = undefined;
@@ -485,6 +487,11 @@ export class HttpListener {
   /** An HTTP/2 connection with no stream in flight for `ms` is told to go away and closed (Envoy's idle_timeout); 0: never. */
   #h2Idle(s: H2ServerSession, ms: number): void {
     s.setIdleTimeout(ms, () => this.#limit('idleTimeout', '', s.socket.remoteAddress ?? ''));
+  }
+
+  /** An HTTP/2 header block left open longer than `ms` ends the connection (the HTTP/1.1 head timeout's counterpart); 0: never. */
+  #h2Head(s: H2ServerSession, ms: number): void {
+    s.setHeadTimeout(ms, () => this.#limit('requestHeaderTimeout', 'HEADERS_TIMEOUT', s.socket.remoteAddress ?? ''));
   }
 
   /** A limit refused or closed a connection outside any request: counted and reported. */
