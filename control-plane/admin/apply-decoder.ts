@@ -14,7 +14,17 @@ export interface WorkerRequest {
   id: number;
   body: Uint8Array;
   limits: ParseLimits;
+  /**
+   * One Int32: the chunks of documents the event loop has taken in. The worker stays at most
+   * CHUNKS_AHEAD chunks ahead of it: a MessagePort hands over in one event-loop task every
+   * message queued when it wakes (and what arrives meanwhile, up to 1,000), so a worker far
+   * ahead would stall the loop for all of them.
+   */
+  received: SharedArrayBuffer;
 }
+
+/** Chunks of documents a worker may post that the event loop has not taken in yet. */
+export const CHUNKS_AHEAD = 2;
 
 export type WorkerReply =
   | { id: number; documents: ValidatedDocument[] }
@@ -36,6 +46,7 @@ const WORKER_URL = import.meta.url.endsWith('.ts') ? undefined : new URL('./appl
 interface Job {
   id: number;
   documents: ValidatedDocument[];
+  received: Int32Array;
   resolve: (d: DecodedApply) => void;
   reject: (e: WeftError) => void;
 }
@@ -89,9 +100,11 @@ export class ApplyDecoder {
       const timer = setTimeout(() => {
         this.#fail(slot, new WeftError('REQUEST_TOO_LARGE', `the apply took more than ${this.#timeoutMs / 1000} s to parse and validate (limit ${this.#timeoutMs / 1000} s); split it into several applies`));
       }, this.#timeoutMs);
+      const received = new SharedArrayBuffer(4);
       slot.job = {
         id: ++this.#seq,
         documents: [],
+        received: new Int32Array(received),
         resolve: (d) => {
           clearTimeout(timer);
           resolve(d);
@@ -101,7 +114,7 @@ export class ApplyDecoder {
           reject(e);
         },
       };
-      const req: WorkerRequest = { id: slot.job.id, body, limits: this.#limits };
+      const req: WorkerRequest = { id: slot.job.id, body, limits: this.#limits, received };
       slot.worker.postMessage(req);
     });
   }
@@ -116,6 +129,12 @@ export class ApplyDecoder {
       if (!job || r.id !== job.id) return;
       if ('documents' in r) {
         for (const d of r.documents) job.documents.push(d);
+        // Taken in on the next turn of the loop, not now: the port goes on handing over whatever
+        // arrives while it drains, so an immediate answer could keep this task going.
+        setImmediate(() => {
+          Atomics.add(job.received, 0, 1);
+          Atomics.notify(job.received, 0);
+        });
         return;
       }
       slot.job = undefined;

@@ -42,6 +42,7 @@ import type { ControlPlane } from '../control-plane.js';
 import { tokenMatches } from './token.js';
 import { booleanParam } from './query.js';
 import { ApplyDecoder, type ApplyDecoderOptions } from './apply-decoder.js';
+import { sendResourceList } from './resource-list.js';
 import { TYPE_URL, type ResourceKind } from '../../common/xds-types.js';
 import { CaError, type CertificateAuthority } from '../ca/ca.js';
 import type { JoinTokens } from '../ca/tokens.js';
@@ -274,11 +275,9 @@ export class AdminServer {
       if (kind !== undefined && !KINDS.includes(kind as Kind)) {
         throw new WeftError('ADMIN_BAD_REQUEST', `unknown kind '${kind}' (known: ${KINDS.join(', ')})`);
       }
-      const items = cp.list(kind as Kind | undefined, url.searchParams.get('namespace') ?? undefined, url.searchParams.get('name') ?? undefined).map((r) => presentResource(r, cp.model));
       // summaries: the one-line SUMMARY `weft get` prints (of the resource as handed out, status
       // included), so the CLI need not load every kind's validators.
-      const summaries = Object.fromEntries(items.map((r) => [resourceKey(r), kindDefinition(r.kind).summary(r as never)]));
-      return send(res, 200, { revision: cp.model.revision, items, summaries });
+      return sendResourceList(res, cp.list(kind as Kind | undefined, url.searchParams.get('namespace') ?? undefined, url.searchParams.get('name') ?? undefined), cp.model);
     }
     if (m === 'DELETE' && parts[0] === 'v1' && parts[1] === 'resources' && parts.length === 5) {
       const [, , kind, ns, name] = parts as [string, string, string, string, string];

@@ -7,7 +7,7 @@ import { WeftError, formatFieldError, type FieldError } from '../../common/error
 import { Reader } from './schema.js';
 import { parseDocumentStream, PARSE_LIMITS, type ParseLimits, type RawDocument } from './parse.js';
 import { type BackendRef, type Kind, type MeshModel, type MeshResource, type ResourceKey } from './types.js';
-import { KINDS, buildModel, resourceKey } from './model.js';
+import { KINDS, buildModel, buildModelSteps, resourceKey } from './model.js';
 import { kindDefinition, type ReferenceContext } from './kinds/index.js';
 
 /** Where a document came from: file, document index and, once known, the resource. */
@@ -222,9 +222,7 @@ export function* checkApplySteps(documents: readonly ValidatedDocument[], existi
     if (++n % STEP === 0) yield;
     overlay.set(resourceKey(r), r);
   }
-  yield;
-  const model = buildModel(existing.revision, overlay.values());
-  yield;
+  const model = yield* buildModelSteps(existing.revision, overlay.values());
   // Kinds allowed once per target (one TrafficPolicy per service).
   const byTarget = new Map<string, ResourceKey>();
   for (const [key, r] of overlay) {

@@ -2,12 +2,19 @@
 // clear 4xx naming it, malformed paths are 400, and a 20,000-document apply is linear and leaves
 // the event loop serving (issue 16, item 8). Timings are printed as figures; the only timing
 // assertions are bounds generous enough for a loaded machine that the quadratic, on-loop parse
-// failed by minutes.
+// failed by minutes. The decoder's worker is also checked on its own: the event loop takes the
+// documents in a couple of chunks per turn however far the worker got ahead (counted, not timed:
+// the 'message' events the Worker emits between two turns of the loop).
 import { request } from 'node:http';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { Worker } from 'node:worker_threads';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { figure, startControlPlane, type ControlPlaneProc } from '../../harness/processes.js';
+import { ROOT, figure, startControlPlane, type ControlPlaneProc } from '../../harness/processes.js';
+
+type DecoderModule = typeof import('../../../control-plane/admin/apply-decoder.js');
+const { ApplyDecoder, CHUNKS_AHEAD } = (await import(pathToFileURL(join(ROOT, 'dist/control-plane/admin/apply-decoder.js')).href)) as DecoderModule;
 
 let cp: ControlPlaneProc;
 let auth: Record<string, string>;
@@ -187,5 +194,45 @@ describe('a large apply', () => {
     expect(large.maxGapMs).toBeLessThan(1_000);
     const list = (await (await fetch(`${cp.adminUrl}/v1/resources?kind=Service`, { headers: auth })).json()) as { items: unknown[] };
     expect(list.items.length).toBe(1_000 + 10_000);
+  });
+});
+
+const applyBody = (content: string) => new TextEncoder().encode(JSON.stringify({ files: [{ name: 'big.yaml', content }] }));
+describe('the apply decoder (compiled, with its worker thread)', () => {
+  const decoder = new ApplyDecoder();
+  afterAll(() => decoder.close());
+
+  it(`hands the event loop at most ${CHUNKS_AHEAD} chunks of documents per turn, even after the loop was held for a second`, async () => {
+    // A first apply starts the worker (it is kept for the next one), so the second is all decoding.
+    expect((await decoder.decode(applyBody(bigConfig(8, 'warm')))).documents).toHaveLength(8);
+    let messages = 0;
+    const perTurn: number[] = [];
+    const emit = Worker.prototype.emit;
+    Worker.prototype.emit = function (this: Worker, event: string | symbol, ...args: unknown[]) {
+      if (event === 'message') messages++;
+      return emit.call(this, event, ...args);
+    } as typeof emit;
+    try {
+      let counting = true;
+      const turn = () => {
+        perTurn.push(messages);
+        messages = 0;
+        if (counting) setImmediate(turn);
+      };
+      const decoded = decoder.decode(applyBody(bigConfig(4_000, 'held')));
+      // The loop is busy for a second: a worker that did not wait for it would post every chunk meanwhile.
+      for (const until = Date.now() + 1_000; Date.now() < until; );
+      setImmediate(turn);
+      const d = await decoded;
+      counting = false;
+      perTurn.push(messages); // this turn's, up to the closing message
+      expect(d.errors).toEqual([]);
+      expect(d.documents).toHaveLength(4_000);
+      expect(perTurn.reduce((a, b) => a + b, 0)).toBeGreaterThan(40); // 50 documents a chunk, and the last message
+      // The chunks queued while the loop was held, plus the closing message.
+      expect(Math.max(...perTurn)).toBeLessThanOrEqual(CHUNKS_AHEAD + 1);
+    } finally {
+      Worker.prototype.emit = emit;
+    }
   });
 });
