@@ -34,7 +34,7 @@ measure() { # label root upstream-port port -> prints "label instructions"
   start_control_plane "$work/$label"
   apply_bench_service
   token="$(weft token create --service bench 2>/dev/null)"
-  # The sidecar process itself under callgrind (bin/weft.js would re-exec node with its V8 flags).
+  # The sidecar process itself under callgrind (bin/weft.js starts it in this same node process).
   WEFT_JOIN_TOKEN="$token" WEFT_LOG_LEVEL=warn valgrind --tool=callgrind --instr-atstart=no --smc-check=all-non-file \
     --callgrind-out-file="$work/$label.cg" node "$weft_root/bin/weft.js" sidecar --service bench --app-port "$up" --control-plane "$xds" \
     --inbound-port "$port" --inbound-address 127.0.0.1 --outbound-port 0 --admin-port 0 > "$work/$label-sc.out" 2>&1 &

@@ -302,6 +302,7 @@ export class H2ServerSession extends H2Endpoint<H2ServerStream> {
 
   #onClose(): void {
     this.dead = true;
+    this.onBlockClosed(); // a head timer left running would hold the session until it fired
     this.failAll(h2Err('the client closed the connection', 'ECONNRESET'));
     this.onClose?.();
   }

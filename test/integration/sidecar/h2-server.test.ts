@@ -5,7 +5,7 @@
  */
 import http2 from 'node:http2';
 import net from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { PREFACE, SETTINGS, block, fr } from '../../harness/h2-frames.js';
 import { H2ServerSession, type H2ServerStream } from '../../../sidecar/h2/server.js';
 import { H2Downstream } from '../../../sidecar/http/downstream.js';
@@ -331,6 +331,22 @@ describe('HTTP/2 server side against a hostile or broken client', () => {
     // Decided by the session's state, not by waiting: the timer the open block started is gone.
     expect(srv.sessions[0]!.headTimerArmed).toBe(false);
     expect([closed, told, goaway(got)]).toEqual([false, 0, []]);
+  });
+
+  it('a client that leaves with a header block open: the head timer goes with the connection', async () => {
+    let told = 0;
+    const srv = await server((st) => st.respond(200, {}, true), { headTimeoutMs: 60_000, onHeadTimeout: () => told++ });
+    const c = net.connect(srv.port, '127.0.0.1');
+    c.on('error', () => undefined);
+    await new Promise<void>((r) => c.once('connect', () => r()));
+    c.write(Buffer.concat([PREFACE, SETTINGS, fr(1, 1, 1, block(GET()).subarray(0, 5))]));
+    await vi.waitFor(() => expect(srv.sessions[0]?.headTimerArmed).toBe(true));
+    const session = srv.sessions[0]!;
+    const gone = new Promise<void>((r) => (session.onClose = r));
+    c.destroy();
+    await gone;
+    expect(session.headTimerArmed).toBe(false);
+    expect(told).toBe(0);
   });
 
   it('marks a head over the decode limit (64 KiB) tooLarge, answered, and keeps the connection', async () => {
