@@ -35,13 +35,19 @@ const STATIC: readonly (readonly [string, string])[] = [
   ['www-authenticate', ''],
 ];
 
-/** Static index of a name (its first entry), and of an exact name + value. */
+/**
+ * Static index of a name (its first entry), and of an exact name + value (name -> value -> index:
+ * two lookups, no key string built per field).
+ */
 const STATIC_NAME = new Map<string, number>();
-const STATIC_PAIR = new Map<string, number>();
+const STATIC_PAIR = new Map<string, Map<string, number>>();
 for (let i = STATIC.length - 1; i >= 0; i--) {
   const [n, v] = STATIC[i]!;
   STATIC_NAME.set(n, i + 1);
-  if (v !== '') STATIC_PAIR.set(`${n}\0${v}`, i + 1);
+  if (v === '') continue;
+  let byValue = STATIC_PAIR.get(n);
+  if (!byValue) STATIC_PAIR.set(n, (byValue = new Map()));
+  byValue.set(v, i + 1);
 }
 
 /**
@@ -88,14 +94,17 @@ export function huffmanCode(s: number): [number, number] {
   return [CODE[s]!, LEN[s]!];
 }
 
+const HUFFMAN_CODES: number[] = [];
+
 /** Decodes `len` Huffman-coded octets at `at` to a latin1 string. */
 export function huffmanDecode(b: Uint8Array, at: number, len: number): string {
   const end = at + len;
   let out = '';
   let code = 0;
   let bits = 0;
-  // Octets are accumulated into a small buffer of char codes, turned into a string in batches.
-  const codes: number[] = [];
+  // Octets are accumulated into a small buffer of char codes (one, reused), turned into a string in batches.
+  const codes = HUFFMAN_CODES;
+  codes.length = 0;
   for (let i = at; i < end; i++) {
     const byte = b[i]!;
     for (let k = 7; k >= 0; k--) {
@@ -119,7 +128,9 @@ export function huffmanDecode(b: Uint8Array, at: number, len: number): string {
   }
   // Padding: at most 7 bits, the most significant bits of EOS (all ones).
   if (bits > 7 || code !== 2 ** bits - 1) throw new HpackError('invalid Huffman padding');
-  return codes.length ? out + String.fromCharCode.apply(null, codes) : out;
+  const tail = codes.length ? out + String.fromCharCode.apply(null, codes) : out;
+  codes.length = 0;
+  return tail;
 }
 
 /** Huffman-encoded length of a latin1 string, in octets. */
@@ -181,13 +192,15 @@ export class HpackDecoder {
       let value: string;
       if (first & 0x80) {
         // Indexed field.
-        const [idx, next] = readInt(b, at, end, 7);
-        at = next;
-        [name, value] = this.#entry(idx);
+        const idx = readInt(b, at, end, 7);
+        at = readEnd;
+        this.#entry(idx);
+        name = this.#name;
+        value = this.#value;
       } else if ((first & 0xe0) === 0x20) {
         // Dynamic table size update: only before the first field (RFC 7541 4.2).
-        const [size, next] = readInt(b, at, end, 5);
-        at = next;
+        const size = readInt(b, at, end, 5);
+        at = readEnd;
         if (fieldSeen) throw new HpackError('dynamic table size update after a header field');
         if (size > this.maxTableSize) throw new HpackError(`dynamic table size ${size} above the ${this.maxTableSize} allowed`);
         this.#max = size;
@@ -197,16 +210,17 @@ export class HpackDecoder {
         // Literal: with incremental indexing (01), without (0000) or never indexed (0001).
         const indexing = (first & 0xc0) === 0x40;
         const prefix = indexing ? 6 : 4;
-        const [idx, next] = readInt(b, at, end, prefix);
-        at = next;
+        const idx = readInt(b, at, end, prefix);
+        at = readEnd;
         if (idx === 0) {
-          const [n, afterName] = readString(b, at, end);
-          name = n;
-          at = afterName;
-        } else name = this.#entry(idx)[0];
-        const [v, afterValue] = readString(b, at, end);
-        value = v;
-        at = afterValue;
+          name = readString(b, at, end);
+          at = readEnd;
+        } else {
+          this.#entry(idx);
+          name = this.#name;
+        }
+        value = readString(b, at, end);
+        at = readEnd;
         if (indexing) this.#add(name, value);
       }
       fieldSeen = true;
@@ -216,17 +230,24 @@ export class HpackDecoder {
     return listSize <= maxListSize;
   }
 
-  #entry(idx: number): [string, string] {
+  /** The entry #entry found last (fields, not a pair per lookup: this runs for most fields of every block). */
+  #name = '';
+  #value = '';
+
+  #entry(idx: number): void {
     if (idx === 0) throw new HpackError('index 0');
     if (idx <= STATIC.length) {
       const e = STATIC[idx - 1]!;
-      return [e[0], e[1]];
+      this.#name = e[0];
+      this.#value = e[1];
+      return;
     }
     const d = idx - STATIC.length - 1;
     const t = this.#table;
     const at = t.length - 2 - 2 * d;
     if (at < 0) throw new HpackError(`index ${idx} beyond the dynamic table`);
-    return [t[at]!, t[at + 1]!];
+    this.#name = t[at]!;
+    this.#value = t[at + 1]!;
   }
 
   #add(name: string, value: string): void {
@@ -255,10 +276,19 @@ export class HpackDecoder {
   }
 }
 
-function readInt(b: Uint8Array, at: number, end: number, prefix: number): [number, number] {
+/**
+ * Where the last readInt or readString ended: parsing returns values, not [value, end] pairs
+ * (two of those per field of every header block were most of HPACK's garbage).
+ */
+let readEnd = 0;
+
+function readInt(b: Uint8Array, at: number, end: number, prefix: number): number {
   const max = (1 << prefix) - 1;
   let v = b[at++]! & max;
-  if (v < max) return [v, at];
+  if (v < max) {
+    readEnd = at;
+    return v;
+  }
   let shift = 0;
   for (;;) {
     if (at >= end) throw new HpackError('truncated integer');
@@ -269,17 +299,20 @@ function readInt(b: Uint8Array, at: number, end: number, prefix: number): [numbe
     // Anything this large is an attack or garbage: no length or index reaches 2^28.
     if (shift > 21) throw new HpackError('integer too large');
   }
-  return [v, at];
+  readEnd = at;
+  return v;
 }
 
-function readString(b: Uint8Array, at: number, end: number): [string, number] {
+function readString(b: Uint8Array, at: number, end: number): string {
   if (at >= end) throw new HpackError('truncated string');
   const huffman = (b[at]! & 0x80) !== 0;
-  const [len, start] = readInt(b, at, end, 7);
+  const len = readInt(b, at, end, 7);
+  const start = readEnd;
   const stop = start + len;
   if (stop > end) throw new HpackError('string longer than the header block');
   const s = huffman ? huffmanDecode(b, start, len) : latin1(b, start, stop);
-  return [s, stop];
+  readEnd = stop;
+  return s;
 }
 
 function latin1(b: Uint8Array, start: number, end: number): string {
@@ -299,7 +332,7 @@ export function encodedBound(name: string, value: string): number {
  * end. Names must be lowercase already (HTTP/2 requires it; callers validate).
  */
 export function encodeField(b: Uint8Array, at: number, name: string, value: string): number {
-  const exact = STATIC_PAIR.get(`${name}\0${value}`);
+  const exact = STATIC_PAIR.get(name)?.get(value);
   if (exact !== undefined) {
     b[at] = 0x80 | exact;
     return at + 1;
@@ -384,7 +417,7 @@ export class HpackEncoder {
   }
 
   #field(b: Buffer, at: number, name: string, value: string): number {
-    const exact = STATIC_PAIR.get(`${name}\0${value}`);
+    const exact = STATIC_PAIR.get(name)?.get(value);
     if (exact !== undefined) {
       b[at] = 0x80 | exact;
       return at + 1;
