@@ -10,6 +10,7 @@ import { KIND_BY_TYPE_URL, type ResourceKind } from '../common/xds-types.js';
 import { checkApplySteps, checkDelete, MAX_LISTED_ERRORS, validateFiles, type ValidatedDocument } from './config/index.js';
 import { type Kind, type MeshModel, type MeshResource, type ResourceKey } from './config/types.js';
 import { buildModel, buildModelSteps, resourceKey } from './config/model.js';
+import { nextTurn, sliced } from './slices.js';
 import { applyWarnings, identityWarning } from './config/warnings.js';
 import { StaleRevisionError, type ConfigStore, type StoredState } from './store/store.js';
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
@@ -426,7 +427,7 @@ export class ControlPlane {
     }
     if (changed.length === 0) return { dryRun, revision: this.#model.revision, resources: summary, proxies: [], ...warnings };
 
-    await yieldToLoop();
+    await nextTurn();
     const state = await this.#store.commit({ upsert: changed, delete: [] }, { revision: this.#model.revision });
     await this.#adopt(state, 'commit');
     this.#log.info({ revision: state.revision, changed: changed.length <= 20 ? changed.map(resourceKey) : `${changed.length} resources` }, 'configuration applied');
@@ -451,13 +452,13 @@ export class ControlPlane {
    */
   async #affectedProxies(next: () => MeshModel): Promise<ProxyChange[]> {
     if (this.#nodes.size === 0) return [];
-    await yieldToLoop();
+    await nextTurn();
     const model = next();
-    await yieldToLoop();
+    await nextTurn();
     const t = new Translator(model, this.#view, this.#trust, this.#telemetry, this.#translationCache);
     const out: ProxyChange[] = [];
     for (const { node } of [...this.#nodes.values()]) {
-      await yieldToLoop();
+      await nextTurn();
       const before = this.cache.getSnapshot(node.id);
       const after = t.snapshotFor(node);
       const types: ResourceKind[] = [];
@@ -534,25 +535,5 @@ export class ControlPlane {
     const run = this.#queue.then(fn);
     this.#queue = run.catch(() => undefined);
     return run;
-  }
-}
-
-/** Work slices on the event loop: longer ones delay xDS responses, shorter ones add overhead. */
-const SLICE_MS = 10;
-
-function yieldToLoop(): Promise<void> {
-  return new Promise((resolve) => setImmediate(resolve));
-}
-
-/** Runs a step generator to its end in slices of about SLICE_MS, yielding to the event loop between them. */
-async function sliced<T>(steps: Generator<void, T>): Promise<T> {
-  let start = performance.now();
-  for (;;) {
-    const r = steps.next();
-    if (r.done) return r.value;
-    if (performance.now() - start >= SLICE_MS) {
-      await yieldToLoop();
-      start = performance.now();
-    }
   }
 }

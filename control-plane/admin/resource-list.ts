@@ -8,6 +8,7 @@ import type { ServerResponse } from 'node:http';
 import { kindDefinition, presentResource } from '../config/kinds/index.js';
 import { resourceKey } from '../config/resource-key.js';
 import type { MeshModel, MeshResource } from '../config/types.js';
+import { nextTurn } from '../slices.js';
 
 /** Resources serialized between two yields to the event loop. */
 const SLICE = 256;
@@ -33,10 +34,6 @@ export async function sendResourceList(res: ServerResponse, resources: readonly 
     }
   }
   res.end(`${chunk}],"summaries":{${summaries.join(',')}}}`);
-}
-
-function nextTurn(): Promise<void> {
-  return new Promise((resolve) => setImmediate(resolve));
 }
 
 /** Resolves when `res` can take more, or is gone. */

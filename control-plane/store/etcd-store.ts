@@ -27,6 +27,7 @@ import { readPrefix } from './etcd-read.js';
 import { WeftError } from '../../common/errors.js';
 import type { MeshResource, ResourceKey } from '../config/types.js';
 import { resourceKey } from '../config/model.js';
+import { nextTurn } from '../slices.js';
 import { StaleRevisionError, type CommitGuard, type ConfigStore, type StoreChange, type StoredState } from './store.js';
 import type { EtcdStoreOptions } from './etcd-options.js';
 import { bounded } from './etcd-options.js';
@@ -40,10 +41,6 @@ const MARKER = '.revision';
 const BUILD_STEP = 512;
 /** Another writer's values decoded from the watch between two yields to the event loop. */
 const WATCH_STEP = 256;
-
-function nextTurn(): Promise<void> {
-  return new Promise((resolve) => setImmediate(resolve));
-}
 
 function unavailable(e: unknown, what: string, timeoutMs?: number): WeftError {
   if (e instanceof WeftError) return e;
