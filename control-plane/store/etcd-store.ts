@@ -20,7 +20,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { Etcd3, isRecoverableError, type DeleteBuilder, type IKeyValue, type IOptions, type IWatchResponse, type PutBuilder } from 'etcd3';
-import { circuitBreaker, ConsecutiveBreaker, ExponentialBackoff, handleWhen, retry } from 'cockatiel';
+import { circuitBreaker, ConsecutiveBreaker, ExponentialBackoff, handleWhen, isBrokenCircuitError, retry } from 'cockatiel';
 import { silentLogger, type Logger } from '../../common/log.js';
 import { Follower } from './etcd-watch.js';
 import { readPrefix } from './etcd-read.js';
@@ -73,7 +73,8 @@ function silentMember(e: Error): boolean {
  *   transaction), and a failed attempt is tried again on another member (at most members + 4
  *   attempts, 50 ms apart, doubling to 1 s: an election, whose "no leader" answers come at once,
  *   is waited out; a member that does not answer costs one attempt, then its circuit is open and
- *   no attempt is spent on it). (The client's default is one deadline for all its attempts: the
+ *   no attempt is spent on it; with every member's circuit open, the next attempt waits for the
+ *   backoff, by when a member may take a trial call). (The client's default is one deadline for all its attempts: the
  *   first, spent waiting on the silent member, left the retries on live members no time, and
  *   their instant failures counted against those members, so one silent member of three made
  *   calls fail for many seconds.) Streams (watches, lease keepalives) have no deadline;
@@ -95,7 +96,11 @@ export function etcdClientOptions(o: EtcdStoreOptions): IOptions {
     defaultCallOptions: (c) => (c.isStream ? {} : { deadline: Date.now() + attemptMs + (c.method === 'txn' ? (c.params.success?.length ?? 0) : 0) }),
     faultHandling: {
       host: () => circuitBreaker(handleWhen(silentMember), { halfOpenAfter: new ExponentialBackoff({ initialDelay: 500, maxDelay: 5000 }), breaker: new ConsecutiveBreaker(1) }),
-      global: retry(handleWhen(isRecoverableError), { maxAttempts: o.endpoints.length + 3, backoff: new ExponentialBackoff({ initialDelay: 50, maxDelay: 1000 }) }),
+      // Every member's circuit open is retried too, after the backoff: one stopped member and one
+      // that answered nothing in time during the election that followed (both open) left no
+      // member to try, and the commit failed at once with the first attempt's DEADLINE_EXCEEDED
+      // while two of three members were up (seen in the netns replicas test).
+      global: retry(handleWhen((e) => isRecoverableError(e) || isBrokenCircuitError(e)), { maxAttempts: o.endpoints.length + 3, backoff: new ExponentialBackoff({ initialDelay: 50, maxDelay: 1000 }) }),
     },
     grpcOptions: { 'grpc.keepalive_time_ms': 6000, 'grpc.keepalive_timeout_ms': 2000, 'grpc.max_receive_message_length': ETCD_MAX_MESSAGE_BYTES },
   };
