@@ -10,6 +10,7 @@ import { KIND_BY_TYPE_URL, type ResourceKind } from '../common/xds-types.js';
 import { checkApplySteps, checkDelete, MAX_LISTED_ERRORS, validateFiles, type ValidatedDocument } from './config/index.js';
 import { type Kind, type MeshModel, type MeshResource, type ResourceKey } from './config/types.js';
 import { buildModel, buildModelSteps, resourceKey } from './config/model.js';
+import { sortedByKey } from './config/resource-key.js';
 import { nextTurn, sliced } from './slices.js';
 import { applyWarnings, identityWarning } from './config/warnings.js';
 import { StaleRevisionError, type ConfigStore, type StoredState } from './store/store.js';
@@ -361,11 +362,7 @@ export class ControlPlane {
       if (name && r.metadata.name !== name) continue;
       out.push(r);
     }
-    // Keys computed once per resource, not in every comparison.
-    return out
-      .map((r) => [resourceKey(r), r] as const)
-      .sort((a, b) => (a[0] < b[0] ? -1 : 1))
-      .map((x) => x[1]);
+    return sortedByKey(out);
   }
 
   /** The resources currently published to a proxy, as proto3 JSON, by kind. */

@@ -4,7 +4,7 @@
  */
 import { KIND_DEFINITIONS, type ModelBuilder } from './kinds/index.js';
 import { DEFAULT_MESH_CONFIG } from './kinds/mesh-config.js';
-import { resourceKey } from './resource-key.js';
+import { resourceKey, sortedByKey } from './resource-key.js';
 import type { MeshModel, MeshResource, ResourceKey } from './types.js';
 
 export { KINDS } from './kinds/index.js';
@@ -62,22 +62,16 @@ export function* buildModelSteps(revision: number, resources: Iterable<MeshResou
     all.set(resourceKey(r), r);
     defs.get(r.kind)!(b, r);
   }
-  // Keys computed once per resource, not in every comparison.
-  const sorted = <T extends MeshResource>(list: T[]): T[] =>
-    list
-      .map((r) => [resourceKey(r), r] as const)
-      .sort((a, b) => (a[0] < b[0] ? -1 : 1))
-      .map((x) => x[1]);
   return {
     revision,
     resources: all,
     services: b.services,
-    httpRoutes: sorted(b.httpRoutes),
-    grpcRoutes: sorted(b.grpcRoutes),
-    tcpRoutes: sorted(b.tcpRoutes),
-    tlsRoutes: sorted(b.tlsRoutes),
+    httpRoutes: sortedByKey(b.httpRoutes),
+    grpcRoutes: sortedByKey(b.grpcRoutes),
+    tcpRoutes: sortedByKey(b.tcpRoutes),
+    tlsRoutes: sortedByKey(b.tlsRoutes),
     trafficPolicies: b.trafficPolicies,
-    authorizationPolicies: sorted(b.authorizationPolicies),
+    authorizationPolicies: sortedByKey(b.authorizationPolicies),
     grpcTranslations: b.grpcTranslations,
     faultPolicies: b.faultPolicies,
     corsPolicies: b.corsPolicies,
