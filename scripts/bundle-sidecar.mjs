@@ -31,11 +31,14 @@ import { build } from 'esbuild';
 import { readFileSync, rmSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { lazyDescriptorModule } from './lazy-descriptors.mjs';
 import { FILE_DESC, stripDescriptorExtensions } from './strip-descriptors.mjs';
 
 const root = resolve(import.meta.dirname, '..');
 const out = join(root, 'dist/sidecar-bundle');
 const entry = join(root, 'dist/sidecar/main.js');
+const LAZY_DESC = join(root, 'dist/common/lazy-desc.js');
 const EXTERNAL = ['@opentelemetry/*', 'jose', 'ioredis', 'fast-xml-parser', 'ajv', 'ajv/*', 'ajv-formats', '@grpc/*'];
 
 let descriptorBytes = [0, 0];
@@ -53,7 +56,9 @@ const stripPlugin = {
         return `fileDesc("${out}"`;
       });
       if (n !== 1) throw new Error(`${args.path}: expected one fileDesc("...") call, found ${n}`);
-      return { contents, loader: 'js', resolveDir: dirname(args.path) };
+      // ... and its descriptors built on first use (common/lazy-desc.ts), named by what tsc built.
+      const lazy = lazyDescriptorModule(contents, await import(pathToFileURL(args.path).href), LAZY_DESC);
+      return { contents: lazy, loader: 'js', resolveDir: dirname(args.path) };
     });
   },
 };

@@ -1,0 +1,68 @@
+/**
+ * Protobuf descriptors built on first use, for the data plane's bundle (issue 24: a smaller idle
+ * sidecar). A generated module's `fileDesc(...)` builds, at import, a descriptor object for every
+ * message, field, enum and oneof of its .proto file (protobuf-es keeps them for the life of the
+ * process); the sidecar bundles about 110 such files and a plain mesh config uses about 70 of them
+ * (listeners, routes, clusters, endpoints, TLS), not the filters and extensions a config may name.
+ *
+ * scripts/lazy-descriptors.mjs rewrites the bundled copies of the generated modules so that each
+ * exported descriptor is `lazyDesc(build, known)`: a stand-in that builds the real descriptor (and
+ * through `realDesc`, the files it depends on) the first time anything but `known` is read from
+ * it. `known` holds what the bundle step read from the real descriptor (its kind and type name),
+ * so naming a schema (a type URL, a registry key) builds nothing. Everything else is forwarded to
+ * the real descriptor, so code and protobuf-es use the stand-in as they would the descriptor; the
+ * descriptors it leads to (a field's message, a file's messages) are the real ones.
+ */
+
+// Registered symbols: a second copy of this module (tests import the source and the build) reads the same keys.
+const REAL = Symbol.for('weft.realDesc');
+const UNBUILT = Symbol.for('weft.unbuiltDesc');
+
+/** A stand-in's target: the build, what it answers unbuilt, and the real descriptor once built. */
+interface Lazy {
+  readonly build: () => object;
+  readonly known: Readonly<Record<string, unknown>>;
+  real: object | undefined;
+}
+
+const real = (t: Lazy): object => (t.real ??= t.build());
+
+/**
+ * One handler for every stand-in (each holds its state in its target, whose own properties are
+ * configurable, so reporting the real descriptor's properties instead keeps the Proxy invariants).
+ */
+const HANDLER: ProxyHandler<Lazy> = {
+  get(t, key) {
+    if (key === REAL) return real(t);
+    if (key === UNBUILT) return t.real === undefined;
+    if (t.real === undefined && typeof key === 'string' && Object.hasOwn(t.known, key)) return t.known[key];
+    return Reflect.get(real(t), key);
+  },
+  has: (t, key) => Reflect.has(real(t), key),
+  ownKeys: (t) => Reflect.ownKeys(real(t)),
+  getOwnPropertyDescriptor(t, key) {
+    const d = Reflect.getOwnPropertyDescriptor(real(t), key);
+    // A proxy may not report a property as non-configurable unless its target has it so.
+    return d && { ...d, configurable: true };
+  },
+  getPrototypeOf: (t) => Reflect.getPrototypeOf(real(t)),
+  set: (t, key, value) => Reflect.set(real(t), key, value),
+  defineProperty: (t, key, d) => Reflect.defineProperty(real(t), key, d),
+  deleteProperty: (t, key) => Reflect.deleteProperty(real(t), key),
+};
+
+/** A stand-in for the descriptor `build` makes, built the first time it is needed. */
+export function lazyDesc<T extends object>(build: () => T, known: Readonly<Record<string, unknown>>): T {
+  const target: Lazy = { build, known, real: undefined };
+  return new Proxy(target, HANDLER) as unknown as T;
+}
+
+/** The real descriptor behind a `lazyDesc` stand-in (built now if it was not); any other value as it is. */
+export function realDesc<T>(d: T): T {
+  return ((d as { [REAL]?: T } | null | undefined)?.[REAL] ?? d) as T;
+}
+
+/** Whether `d` is a `lazyDesc` stand-in whose descriptor has not been built (yet). */
+export function isUnbuilt(d: object): boolean {
+  return (d as { [UNBUILT]?: boolean })[UNBUILT] === true;
+}
