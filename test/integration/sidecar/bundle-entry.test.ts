@@ -41,6 +41,26 @@ export async function main(argv, o) {
     for (let i = 0; i < 3e6; i++) { keep.push({ i }); if (keep.length > 2e5) keep.length = 0; }
     console.log('new space', v8.getHeapSpaceStatistics().find((s) => s.space_name === 'new_space').space_size / 1048576, 'busy flags', JSON.stringify(o.busyFlags));
   }
+  if (process.env.FLUSH) {
+    // Bytecode of a function called once, then not: kept or dropped over three full GCs. The GCs
+    // come from allocation (a forced gc() never drops bytecode); bounded in steps.
+    const { PerformanceObserver, constants } = await import('node:perf_hooks');
+    const body = Array.from({ length: 3000 }, (_, i) => \`s += a[\${i} % a.length] * \${i};\`).join('\\n');
+    const once = new Function(\`return function inner(a) { let s = 0;\\n\${body}\\nreturn s; };\`)();
+    once([1, 2, 3]);
+    const before = v8.getHeapCodeStatistics().bytecode_and_metadata_size;
+    let majors = 0;
+    const obs = new PerformanceObserver((l) => { for (const e of l.getEntries()) if (e.detail?.kind === constants.NODE_PERFORMANCE_GC_MAJOR) majors++; });
+    obs.observe({ entryTypes: ['gc'] });
+    const ring = new Array(64);
+    for (let step = 0, i = 0; majors < 3 && step < 2000; step++) {
+      for (let k = 0; k < 200; k++) ring[i++ % 64] = new Array(20000).fill(i);
+      await new Promise((r) => setImmediate(r));
+    }
+    obs.disconnect();
+    const dropped = before - v8.getHeapCodeStatistics().bytecode_and_metadata_size;
+    console.log('majors', majors, 'bytecode dropped', dropped > 200000, 'busy flags', JSON.stringify(o.busyFlags), typeof once);
+  }
   if (process.env.OPT) {
     const before = optimizes();
     for (const f of o.busyFlags) v8.setFlagsFromString(f);
@@ -81,12 +101,12 @@ describe('bin/weft.js runs the data plane from its bundle', () => {
   it('applies the default young-generation policy flag, and WEFT_SIDECAR_V8_FLAGS in its place', () => {
     const dir = tree({ ageS: -5 });
     // By default the young generation keeps its start size (2 x 1 MiB) until the sidecar is busy.
-    expect(run(dir, 'sidecar', { NEW_SPACE: '1' }).stdout).toMatch(/new space 2 busy flags \["--semi-space-growth-factor=2","--turbofan"\]/);
+    expect(run(dir, 'sidecar', { NEW_SPACE: '1' }).stdout).toMatch(/new space 2 busy flags \["--semi-space-growth-factor=2","--turbofan","--bytecode-old-age=5"\]/);
     // '' is V8's own defaults: the same allocation grows it (to 2 x 16 MiB).
     expect(run(dir, 'sidecar', { NEW_SPACE: '1', WEFT_SIDECAR_V8_FLAGS: '' }).stdout).toMatch(/new space 32 busy flags \[\]/);
     expect(run(dir, 'sidecar', { NEW_SPACE: '1', WEFT_SIDECAR_V8_FLAGS: '--semi_space_growth_factor=1' }).stdout).toMatch(/new space 2 busy flags \[\]/);
     // A heap flag of the operator's own: that part is theirs, the compiler is still held back.
-    expect(run(dir, 'sidecar', { NEW_SPACE: '1', NODE_OPTIONS: '--max-semi-space-size=16' }).stdout).toMatch(/busy flags \["--turbofan"\]/);
+    expect(run(dir, 'sidecar', { NEW_SPACE: '1', NODE_OPTIONS: '--max-semi-space-size=16' }).stdout).toMatch(/busy flags \["--turbofan","--bytecode-old-age=5"\]/);
   });
 
   it('holds back the optimizing compiler until busy; WEFT_SIDECAR_V8_FLAGS or an own compiler flag leaves it alone', () => {
@@ -101,8 +121,18 @@ describe('bin/weft.js runs the data plane from its bundle', () => {
       timeout: 20_000,
       env: { ...process.env, NODE_OPTIONS: '', OPT: '1', NEW_SPACE: '1' },
     });
-    expect(own.stdout).toMatch(/busy flags \["--semi-space-growth-factor=2"\]/);
+    expect(own.stdout).toMatch(/busy flags \["--semi-space-growth-factor=2","--bytecode-old-age=5"\]/);
     expect(own.stdout).toMatch(/optimizes false when busy false/);
+  });
+
+  it('idle, drops the bytecode of a function that stopped running at the next full GCs; V8 keeps it for 5 by default', () => {
+    const dir = tree({ ageS: -5 });
+    expect(run(dir, 'sidecar', { FLUSH: '1' }).stdout).toMatch(/bytecode dropped true busy flags \[.*"--bytecode-old-age=5"\]/);
+    expect(run(dir, 'sidecar', { FLUSH: '1', WEFT_SIDECAR_V8_FLAGS: '' }).stdout).toMatch(/bytecode dropped false busy flags \[\]/);
+    expect(run(dir, 'sidecar', { FLUSH: '1', WEFT_SIDECAR_V8_FLAGS: '--bytecode-old-age=1' }).stdout).toMatch(/bytecode dropped true busy flags \[\]/);
+    // The operator's own (node's command line): left alone, and not set when busy either.
+    const own = spawnSync(process.execPath, ['--bytecode-old-age=5', join(dir, 'bin/weft.js'), 'sidecar'], { encoding: 'utf8', timeout: 20_000, env: { ...process.env, NODE_OPTIONS: '', FLUSH: '1' } });
+    expect(own.stdout).toMatch(/bytecode dropped false busy flags \["--semi-space-growth-factor=2","--turbofan"\]/);
   });
 
   // Set in a running V8, --max-semi-space-size changes nothing (measured: new space 32 MiB either
