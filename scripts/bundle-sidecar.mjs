@@ -63,6 +63,24 @@ const stripPlugin = {
   },
 };
 
+/**
+ * esbuild plugin: prom-client requires the OpenTelemetry API when it loads, for the trace ids of
+ * exemplars (processCpuTotal.js), which Weft never turns on; that require alone cost an idle
+ * sidecar about 0.5 MiB of heap. Its copy of the API is a stand-in that requires the real one on
+ * first use. The sidecar's own tracing loads the API with the SDK (sidecar/telemetry/tracing.ts).
+ */
+const otelApiOnUsePlugin = {
+  name: 'otel-api-on-use',
+  setup(b) {
+    b.onResolve({ filter: /^@opentelemetry\/api$/ }, (args) => (/[\\/]node_modules[\\/]prom-client[\\/]/.test(args.importer) ? { path: 'otel-api-on-use', namespace: 'weft-on-use' } : undefined));
+    b.onLoad({ filter: /.*/, namespace: 'weft-on-use' }, () => ({
+      contents: "module.exports = new Proxy({}, { get: (_t, key) => require('@opentelemetry/api')[key] });",
+      loader: 'js',
+      resolveDir: root,
+    }));
+  },
+};
+
 const started = performance.now();
 rmSync(out, { recursive: true, force: true });
 const result = await build({
@@ -79,7 +97,7 @@ const result = await build({
   // CommonJS dependencies inside the bundle (pino, prom-client) call require() for Node's built-ins.
   banner: { js: "import { createRequire as __weftCreateRequire } from 'node:module'; const require = __weftCreateRequire(import.meta.url);" },
   metafile: true,
-  plugins: [stripPlugin],
+  plugins: [stripPlugin, otelApiOnUsePlugin],
   legalComments: 'none',
   logLevel: 'warning',
 });

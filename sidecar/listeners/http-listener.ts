@@ -14,7 +14,7 @@ import type { AddressInfo } from 'node:net';
 import { H2Downstream, type Downstream } from '../http/downstream.js';
 import { H1Connection, type H1Hooks, type H1Options } from '../http/h1-server.js';
 import type { H1Downstream } from '../http/h1-downstream.js';
-import { endSpan, grpcSpanName, trace, type ListenerKind, type Tracing } from '../telemetry/tracing.js';
+import { endSpan, grpcSpanName, withSpan, type ListenerKind, type Tracing } from '../telemetry/tracing.js';
 import { serve, type ChainSource } from '../http/hcm.js';
 import type { RouterTracing } from '../telemetry/tracing.js';
 import { respondError } from '../http/respond.js';
@@ -542,7 +542,7 @@ export class HttpListener {
     const span = t.start(listener, 'server', name, parent, attrs);
     if (!span) return;
     d.info.serverSpan = span;
-    d.info.traceCtx = trace.setSpan(parent, span);
+    d.info.traceCtx = withSpan(parent, span);
     d.info.traceId = span.spanContext().traceId;
   }
 

@@ -7,9 +7,9 @@
  * logs failures only. Fields are documented in docs/observability.md.
  */
 import { pino, type Logger } from 'pino';
-import { trace } from '@opentelemetry/api';
 import type { Downstream } from '../http/downstream.js';
 import { isFailure } from './request-stats.js';
+import { spanContextOf } from './tracing.js';
 import type { LimitEvent } from '../listeners/http-listener.js';
 import type { TcpConnectionRecord } from './tcp-stats.js';
 
@@ -55,7 +55,7 @@ export class AccessLog {
     }
     this.written++;
     let traceId = d.info.traceId;
-    if (!traceId && d.info.traceCtx) traceId = trace.getSpanContext(d.info.traceCtx)?.traceId ?? '';
+    if (!traceId && d.info.traceCtx) traceId = spanContextOf(d.info.traceCtx)?.traceId ?? '';
     if (!traceId) {
       const tp = d.header('traceparent');
       if (tp && tp.length >= 55) traceId = tp.slice(3, 35);

@@ -7,7 +7,7 @@ import type { Context, Span } from '@opentelemetry/api';
 import type { RequestHead, RequestInfo } from '../http/filter.js';
 import type { Host } from '../upstream/host.js';
 import type { UpstreamCluster } from '../upstream/cluster.js';
-import { endSpan, grpcSpanName, trace, type ListenerKind, type Tracing } from './tracing.js';
+import { endSpan, grpcSpanName, withSpan, type ListenerKind, type Tracing } from './tracing.js';
 
 export class ClientSpans {
   readonly #t: Tracing;
@@ -43,7 +43,7 @@ export class ClientSpans {
     if (span) info.traceId = span.spanContext().traceId;
     this.#status = undefined;
     this.#error = undefined;
-    return span ? this.#t.inject(this.#listener, trace.setSpan(this.#parent, span), headers) : headers;
+    return span ? this.#t.inject(this.#listener, withSpan(this.#parent, span), headers) : headers;
   }
 
   /** The attempt's response status. */

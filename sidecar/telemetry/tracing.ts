@@ -19,7 +19,8 @@
  * such a Listener update until tracingToLoad()'s promise has settled (see `prepare` in main.ts),
  * so no request is served by that listener before its tracer exists.
  */
-import { context as otelContext, trace, ROOT_CONTEXT, SpanKind, SpanStatusCode, type Context, type Span, type TextMapGetter, type TextMapPropagator, type Tracer } from '@opentelemetry/api';
+import type * as OtelApi from '@opentelemetry/api';
+import type { Context, Span, SpanContext, TextMapGetter, TextMapPropagator, Tracer } from '@opentelemetry/api';
 import type { Logger } from '../../common/log.js';
 import type { TracerProviderHandle } from './tracing-sdk.js';
 import { hash32 } from '../upstream/lb/ring-hash.js';
@@ -100,21 +101,35 @@ interface ListenerState {
   propagator: TextMapPropagator | undefined;
 }
 
+let api: typeof OtelApi | undefined;
 let sdk: typeof import('./tracing-sdk.js') | undefined;
 let sdkLoading: Promise<void> | undefined;
 let propagators: typeof import('./propagators.js') | undefined;
 
 /**
- * Loads the OpenTelemetry SDK, the exporter and the propagators (once). `Tracing.configure` with
- * an endpoint needs them; a listener without one records nothing and so never reads or writes
- * propagation headers (they pass through untouched).
+ * Loads the OpenTelemetry API, SDK, exporter and propagators (once). `Tracing.configure` with an
+ * endpoint needs them; a listener without one records nothing and so never reads or writes
+ * propagation headers (they pass through untouched), and a sidecar that traces nothing never
+ * loads even the API (about 0.5 MiB of heap).
  */
 export function loadTracingSdk(): Promise<void> {
-  return (sdkLoading ??= Promise.all([import('./tracing-sdk.js'), import('./propagators.js')]).then(([m, p]) => {
+  return (sdkLoading ??= Promise.all([import('@opentelemetry/api'), import('./tracing-sdk.js'), import('./propagators.js')]).then(([a, m, p]) => {
+    api = a;
     sdk = m;
     propagators = p;
   }));
 }
+
+/**
+ * The context a listener that reads no propagation headers hands on: the API's root context once
+ * it is loaded, else an empty one of our own (nothing is traced then, so nothing reads it).
+ */
+const EMPTY_CONTEXT: Context = {
+  getValue: () => undefined,
+  setValue: () => EMPTY_CONTEXT,
+  deleteValue: () => EMPTY_CONTEXT,
+};
+const rootContext = (): Context => api?.ROOT_CONTEXT ?? EMPTY_CONTEXT;
 
 /** What applying `configs` has to wait for (the SDK, when one exports spans); undefined when nothing. */
 export function tracingToLoad(configs: Iterable<TracingConfig | undefined>): Promise<void> | undefined {
@@ -201,12 +216,14 @@ export class Tracing {
   /** The context the caller sent (traceparent or B3). */
   extract(listener: ListenerKind, header: (name: string) => string | undefined): Context {
     const st = this.#listeners.get(listener);
-    return st?.propagator ? st.propagator.extract(ROOT_CONTEXT, header, GETTER) : ROOT_CONTEXT;
+    return st?.propagator ? st.propagator.extract(rootContext(), header, GETTER) : rootContext();
   }
 
   start(listener: ListenerKind, kind: 'server' | 'client', name: string, parent: Context, attributes: Record<string, string | number | boolean>): Span | undefined {
     const tr = this.#listeners.get(listener)?.tracer;
     if (!tr) return undefined;
+    // A tracer comes from the SDK, loaded with the API.
+    const { SpanKind } = api!;
     const span = tr.startSpan(name, { kind: kind === 'server' ? SpanKind.SERVER : SpanKind.CLIENT, attributes }, parent);
     if (span.isRecording()) this.stats.spansStarted++;
     return span;
@@ -232,12 +249,22 @@ export class Tracing {
 /** End a span with the HTTP status (5xx: ERROR) or an error code of the sidecar's own. */
 export function endSpan(span: Span | undefined, status: number | undefined, error?: string): void {
   if (!span) return;
+  // A span comes from the SDK, loaded with the API.
+  const ERROR = api!.SpanStatusCode.ERROR;
   if (status !== undefined) span.setAttribute('http.response.status_code', status);
   if (error) {
     span.setAttribute('error.type', error);
-    span.setStatus({ code: SpanStatusCode.ERROR, message: error });
-  } else if (status !== undefined && status >= 500) span.setStatus({ code: SpanStatusCode.ERROR });
+    span.setStatus({ code: ERROR, message: error });
+  } else if (status !== undefined && status >= 500) span.setStatus({ code: ERROR });
   span.end();
 }
 
-export { otelContext, trace };
+/** `ctx` with `span` as its active span (the API's trace.setSpan; spans exist only once the API is loaded). */
+export function withSpan(ctx: Context, span: Span): Context {
+  return api!.trace.setSpan(ctx, span);
+}
+
+/** The span context active in `ctx`, if any (undefined while nothing has loaded the API). */
+export function spanContextOf(ctx: Context): SpanContext | undefined {
+  return api?.trace.getSpanContext(ctx);
+}

@@ -11,8 +11,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually, ROOT, startApp, startControlPlane, startSidecar, tempDir, weftApply, type AppProc, type ControlPlaneProc, type SidecarProc } from '../harness/processes.js';
 
-/** Libraries only some configs need: tracing (propagators; SDK and exporter for an endpoint), JWT, Redis, XML transformation, JSON Schema validation. */
-const OPTIONAL = [/node_modules\/@opentelemetry\/core\//, /node_modules\/@opentelemetry\/propagator-b3\//, /node_modules\/@opentelemetry\/sdk-trace-base\//, /node_modules\/@opentelemetry\/exporter-trace-otlp-proto\//, /node_modules\/jose\//, /node_modules\/ioredis\//, /node_modules\/fast-xml-parser\//, /node_modules\/ajv\//, /node_modules\/ajv-formats\//];
+/** Libraries only some configs need: tracing (the API, propagators, SDK and exporter: for an endpoint), JWT, Redis, XML transformation, JSON Schema validation. */
+const OPTIONAL = [/node_modules\/@opentelemetry\/api\//, /node_modules\/@opentelemetry\/core\//, /node_modules\/@opentelemetry\/propagator-b3\//, /node_modules\/@opentelemetry\/sdk-trace-base\//, /node_modules\/@opentelemetry\/exporter-trace-otlp-proto\//, /node_modules\/jose\//, /node_modules\/ioredis\//, /node_modules\/fast-xml-parser\//, /node_modules\/ajv\//, /node_modules\/ajv-formats\//];
 /** Never loaded by a sidecar: its control-plane channel is its own (sidecar/xds/grpc-channel.ts). */
 const NEVER = [/node_modules\/@grpc\/grpc-js\//];
 const AJV = /node_modules\/ajv\//;
@@ -103,6 +103,7 @@ describe('a sidecar loads only what its config uses', () => {
     expect(await get(web.outboundPort, 'api', '/y')).toBe(200);
     expect(await stat('weft_tracing_spans_started_total')).toBeGreaterThan(before);
     expect(loaded().some((m) => /node_modules\/@opentelemetry\/sdk-trace-base\//.test(m))).toBe(true);
+    expect(loaded().some((m) => /node_modules\/@opentelemetry\/api\//.test(m))).toBe(true);
     expect(web.output()).not.toMatch(/was not loaded before the config/);
   });
 
