@@ -102,7 +102,8 @@ export function huffmanDecode(b: Uint8Array, at: number, len: number): string {
   let out = '';
   let code = 0;
   let bits = 0;
-  // Octets are accumulated into a small buffer of char codes (one, reused), turned into a string in batches.
+  // Octets are accumulated into a small buffer of char codes (one, reused: emptied here, so a
+  // decode that threw leaves nothing behind for the next), turned into a string in batches.
   const codes = HUFFMAN_CODES;
   codes.length = 0;
   for (let i = at; i < end; i++) {
@@ -128,9 +129,7 @@ export function huffmanDecode(b: Uint8Array, at: number, len: number): string {
   }
   // Padding: at most 7 bits, the most significant bits of EOS (all ones).
   if (bits > 7 || code !== 2 ** bits - 1) throw new HpackError('invalid Huffman padding');
-  const tail = codes.length ? out + String.fromCharCode.apply(null, codes) : out;
-  codes.length = 0;
-  return tail;
+  return codes.length ? out + String.fromCharCode.apply(null, codes) : out;
 }
 
 /** Huffman-encoded length of a latin1 string, in octets. */
@@ -337,6 +336,11 @@ export function encodeField(b: Uint8Array, at: number, name: string, value: stri
     b[at] = 0x80 | exact;
     return at + 1;
   }
+  return encodeLiteral(b, at, name, value);
+}
+
+/** A field as a literal not added to the peer's table (never indexed if sensitive), its name indexed when static. */
+function encodeLiteral(b: Uint8Array, at: number, name: string, value: string): number {
   const never = SENSITIVE.has(name);
   const idx = STATIC_NAME.get(name);
   if (idx !== undefined) at = writeInt(b, at, idx, 4, never ? 0x10 : 0x00);
@@ -425,7 +429,7 @@ export class HpackEncoder {
     const byValue = this.#index.get(name);
     const n = byValue?.get(value);
     if (n !== undefined) return writeInt(b, at, STATIC.length + this.#inserted - n, 7, 0x80);
-    if (SENSITIVE.has(name) || NO_INDEX.has(name) || value.length > MAX_INDEXED_VALUE || name.length + value.length + 32 > this.#max) return encodeField(b, at, name, value);
+    if (SENSITIVE.has(name) || NO_INDEX.has(name) || value.length > MAX_INDEXED_VALUE || name.length + value.length + 32 > this.#max) return encodeLiteral(b, at, name, value);
     const idx = STATIC_NAME.get(name);
     if (idx !== undefined) at = writeInt(b, at, idx, 6, 0x40);
     else {
