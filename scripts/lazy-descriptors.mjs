@@ -8,12 +8,14 @@
 // is what the stand-in may answer before it is built: the descriptor's kind and type name (a
 // file's name), read here from the module as tsc built it. Every other line is left as it is.
 
-const DESC_LINE = /^export const (\w+) = (\/\*@__PURE__\*\/ )?(fileDesc|messageDesc|enumDesc|extDesc|serviceDesc)\((.*)\);$/;
+/** The start of a descriptor line; DESC_LINE is the whole line this rewrite understands. */
+const DESC_START = /^export const (\w+) = (?:\/\*@__PURE__\*\/ )?(fileDesc|messageDesc|enumDesc|extDesc|serviceDesc)\(/;
+const DESC_LINE = new RegExp(`${DESC_START.source}(.*)\\);$`);
 const FILE_ARGS = /^("[A-Za-z0-9+/=]+")(?:, (\[[\w, ]*\]))?$/;
 const DESC_ARGS = /^(\w+)((?:, \d+)+)$/;
 
 /** What a stand-in answers unbuilt: the kind and the type name (a file: its name). */
-export function knownOf(desc) {
+function knownOf(desc) {
   return desc.kind === 'file' ? { kind: 'file', name: desc.name } : { kind: desc.kind, typeName: desc.typeName };
 }
 
@@ -25,10 +27,10 @@ export function knownOf(desc) {
 export function lazyDescriptorModule(text, exports, lazyDescUrl) {
   let n = 0;
   const lines = text.split('\n').map((line) => {
-    if (!/^export const \w+ = (\/\*@__PURE__\*\/ )?(fileDesc|messageDesc|enumDesc|extDesc|serviceDesc)\(/.test(line)) return line;
+    if (!DESC_START.test(line)) return line;
     const m = DESC_LINE.exec(line);
     if (!m) throw new Error(`lazy descriptors: cannot rewrite ${line.slice(0, 120)}`);
-    const [, name, , call, args] = m;
+    const [, name, call, args] = m;
     const desc = exports[name];
     if (!desc || typeof desc !== 'object' || typeof desc.kind !== 'string') throw new Error(`lazy descriptors: export ${name} is not a descriptor`);
     let real;

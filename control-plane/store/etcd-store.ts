@@ -74,10 +74,10 @@ function silentMember(e: Error): boolean {
  *   attempts, 50 ms apart, doubling to 1 s: an election, whose "no leader" answers come at once,
  *   is waited out; a member that does not answer costs one attempt, then its circuit is open and
  *   no attempt is spent on it; with every member's circuit open, the next attempt waits for the
- *   backoff, by when a member may take a trial call). (The client's default is one deadline for all its attempts: the
- *   first, spent waiting on the silent member, left the retries on live members no time, and
- *   their instant failures counted against those members, so one silent member of three made
- *   calls fail for many seconds.) Streams (watches, lease keepalives) have no deadline;
+ *   backoff, by when a member may take a trial call). (The client's default is one deadline for
+ *   all its attempts: the first, spent waiting on the silent member, left the retries on live
+ *   members no time, and their instant failures counted against those members, so one silent
+ *   member of three made calls fail for many seconds.) Streams (watches, lease keepalives) have no deadline;
  * - a member that did not answer (or could not be reached) is skipped (circuit open) for 0.5 s,
  *   then longer each time a trial call fails again (up to 5 s);
  * - gRPC keepalive on every connection (a ping each 6 s, 2 s to answer; etcd refuses pings more
