@@ -1,9 +1,11 @@
 /**
- * The gRPC definition of envoy.service.discovery.v3.AggregatedDiscoveryService with protobuf-es
- * (de)serializers: one definition for the control plane's server, the sidecar's client and the
- * test and benchmark clients.
+ * The gRPC definition of envoy.service.discovery.v3.AggregatedDiscoveryService, (de)serialized
+ * with wire tables (common/wire-decode.ts, wire-encode.ts: the sidecar builds no protobuf-es
+ * descriptor for them): one definition for the control plane's server, the sidecar's client and
+ * the test and benchmark clients.
  */
-import { fromBinary, toBinary } from '@bufbuild/protobuf';
+import { decodeMessage } from './wire-decode.js';
+import { encodeMessage } from './wire-encode.js';
 import type { ServiceDefinition } from '@grpc/grpc-js';
 import {
   DeltaDiscoveryRequestSchema,
@@ -23,19 +25,19 @@ export const adsServiceDefinition = {
     path: `${SERVICE}/StreamAggregatedResources`,
     requestStream: true,
     responseStream: true,
-    requestSerialize: (m: DiscoveryRequest) => Buffer.from(toBinary(DiscoveryRequestSchema, m)),
-    requestDeserialize: (b: Buffer) => fromBinary(DiscoveryRequestSchema, b),
+    requestSerialize: (m: DiscoveryRequest) => Buffer.from(encodeMessage(DiscoveryRequestSchema, m)),
+    requestDeserialize: (b: Buffer) => decodeMessage(DiscoveryRequestSchema, b),
     // The server writes pre-encoded responses (control-plane/xds/wire.ts); message objects are accepted too.
-    responseSerialize: (m: DiscoveryResponse | Buffer) => (Buffer.isBuffer(m) ? m : Buffer.from(toBinary(DiscoveryResponseSchema, m))),
-    responseDeserialize: (b: Buffer) => fromBinary(DiscoveryResponseSchema, b),
+    responseSerialize: (m: DiscoveryResponse | Buffer) => (Buffer.isBuffer(m) ? m : Buffer.from(encodeMessage(DiscoveryResponseSchema, m))),
+    responseDeserialize: (b: Buffer) => decodeMessage(DiscoveryResponseSchema, b),
   },
   DeltaAggregatedResources: {
     path: `${SERVICE}/DeltaAggregatedResources`,
     requestStream: true,
     responseStream: true,
-    requestSerialize: (m: DeltaDiscoveryRequest) => Buffer.from(toBinary(DeltaDiscoveryRequestSchema, m)),
-    requestDeserialize: (b: Buffer) => fromBinary(DeltaDiscoveryRequestSchema, b),
-    responseSerialize: (m: DeltaDiscoveryResponse | Buffer) => (Buffer.isBuffer(m) ? m : Buffer.from(toBinary(DeltaDiscoveryResponseSchema, m))),
-    responseDeserialize: (b: Buffer) => fromBinary(DeltaDiscoveryResponseSchema, b),
+    requestSerialize: (m: DeltaDiscoveryRequest) => Buffer.from(encodeMessage(DeltaDiscoveryRequestSchema, m)),
+    requestDeserialize: (b: Buffer) => decodeMessage(DeltaDiscoveryRequestSchema, b),
+    responseSerialize: (m: DeltaDiscoveryResponse | Buffer) => (Buffer.isBuffer(m) ? m : Buffer.from(encodeMessage(DeltaDiscoveryResponseSchema, m))),
+    responseDeserialize: (b: Buffer) => decodeMessage(DeltaDiscoveryResponseSchema, b),
   },
 } satisfies ServiceDefinition;

@@ -1,8 +1,10 @@
 /**
- * gRPC definition of weft.v1.IdentityService (proto/weft/v1/identity.proto) with protobuf-es
- * (de)serializers, shared by the control plane's server and the sidecar's client.
+ * gRPC definition of weft.v1.IdentityService (proto/weft/v1/identity.proto), (de)serialized with
+ * wire tables (common/wire-decode.ts, wire-encode.ts: the sidecar builds no protobuf-es descriptor
+ * for them), shared by the control plane's server and the sidecar's client.
  */
-import { fromBinary, toBinary } from '@bufbuild/protobuf';
+import { decodeMessage } from './wire-decode.js';
+import { encodeMessage } from './wire-encode.js';
 import type { ServiceDefinition } from '@grpc/grpc-js';
 import {
   SignCertificateRequestSchema,
@@ -16,10 +18,10 @@ export const identityServiceDefinition = {
     path: '/weft.v1.IdentityService/SignCertificate',
     requestStream: false,
     responseStream: false,
-    requestSerialize: (m: SignCertificateRequest) => Buffer.from(toBinary(SignCertificateRequestSchema, m)),
-    requestDeserialize: (b: Buffer) => fromBinary(SignCertificateRequestSchema, b),
-    responseSerialize: (m: SignCertificateResponse) => Buffer.from(toBinary(SignCertificateResponseSchema, m)),
-    responseDeserialize: (b: Buffer) => fromBinary(SignCertificateResponseSchema, b),
+    requestSerialize: (m: SignCertificateRequest) => Buffer.from(encodeMessage(SignCertificateRequestSchema, m)),
+    requestDeserialize: (b: Buffer) => decodeMessage(SignCertificateRequestSchema, b),
+    responseSerialize: (m: SignCertificateResponse) => Buffer.from(encodeMessage(SignCertificateResponseSchema, m)),
+    responseDeserialize: (b: Buffer) => decodeMessage(SignCertificateResponseSchema, b),
   },
 } satisfies ServiceDefinition;
 

@@ -18,6 +18,12 @@
 const REAL = Symbol.for('weft.realDesc');
 const UNBUILT = Symbol.for('weft.unbuiltDesc');
 
+/**
+ * The wire tables (compact form, common/wire-table.ts) the bundle wrote into the file stand-ins, by
+ * message type name. Shared through the global object by a second copy of this module.
+ */
+const WIRE: Map<string, string> = ((globalThis as { [k: symbol]: Map<string, string> })[Symbol.for('weft.wireTables')] ??= new Map());
+
 /** A stand-in's target: the build, what it answers unbuilt, and the real descriptor once built. */
 interface Lazy {
   readonly build: () => object;
@@ -54,7 +60,15 @@ const HANDLER: ProxyHandler<Lazy> = {
 /** A stand-in for the descriptor `build` makes, built the first time it is needed. */
 export function lazyDesc<T extends object>(build: () => T, known: Readonly<Record<string, unknown>>): T {
   const target: Lazy = { build, known, real: undefined };
-  return new Proxy(target, HANDLER) as unknown as T;
+  const d = new Proxy(target, HANDLER) as unknown as T;
+  const wire = known['wire'] as Record<string, string> | undefined;
+  if (wire !== undefined) for (const typeName of Object.keys(wire)) WIRE.set(typeName, wire[typeName]!);
+  return d;
+}
+
+/** The wire table (compact form) the bundle wrote for a message type; undefined outside the bundle. */
+export function wireJsonOf(typeName: string): string | undefined {
+  return WIRE.get(typeName);
 }
 
 /** The real descriptor behind a `lazyDesc` stand-in (built now if it was not); any other value as it is. */

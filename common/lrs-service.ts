@@ -1,6 +1,7 @@
 /**
- * The gRPC definition of envoy.service.load_stats.v3.LoadReportingService (LRS) with protobuf-es
- * (de)serializers, shared by the control plane's server and the sidecar's reporter.
+ * The gRPC definition of envoy.service.load_stats.v3.LoadReportingService (LRS), (de)serialized
+ * with wire tables (common/wire-decode.ts, wire-encode.ts: the sidecar builds no protobuf-es
+ * descriptor for them), shared by the control plane's server and the sidecar's reporter.
  *
  * How Weft fills the standard ClusterStats (docs/observability.md, "Load reports"):
  *  - one ClusterStats per (cluster, route) the sidecar served in the interval; `cluster_name` is the
@@ -21,7 +22,8 @@
  *  - the same `weft.latency_ms.<bucket>` histogram, and `weft.rate_limited`: the requests refused
  *    RATE_LIMITED or QUOTA_EXCEEDED (num_requests_finished_with_metric; total_metric_value the same).
  */
-import { fromBinary, toBinary } from '@bufbuild/protobuf';
+import { decodeMessage } from './wire-decode.js';
+import { encodeMessage } from './wire-encode.js';
 import type { ServiceDefinition } from '@grpc/grpc-js';
 import { LoadStatsRequestSchema, LoadStatsResponseSchema, type LoadStatsRequest, type LoadStatsResponse } from '../proto/gen/envoy/service/load_stats/v3/lrs_pb.js';
 
@@ -35,10 +37,10 @@ export const lrsServiceDefinition = {
     path: '/envoy.service.load_stats.v3.LoadReportingService/StreamLoadStats',
     requestStream: true,
     responseStream: true,
-    requestSerialize: (m: LoadStatsRequest) => Buffer.from(toBinary(LoadStatsRequestSchema, m)),
-    requestDeserialize: (b: Buffer) => fromBinary(LoadStatsRequestSchema, b),
-    responseSerialize: (m: LoadStatsResponse) => Buffer.from(toBinary(LoadStatsResponseSchema, m)),
-    responseDeserialize: (b: Buffer) => fromBinary(LoadStatsResponseSchema, b),
+    requestSerialize: (m: LoadStatsRequest) => Buffer.from(encodeMessage(LoadStatsRequestSchema, m)),
+    requestDeserialize: (b: Buffer) => decodeMessage(LoadStatsRequestSchema, b),
+    responseSerialize: (m: LoadStatsResponse) => Buffer.from(encodeMessage(LoadStatsResponseSchema, m)),
+    responseDeserialize: (b: Buffer) => decodeMessage(LoadStatsResponseSchema, b),
   },
 } satisfies ServiceDefinition;
 

@@ -6,7 +6,8 @@
 // Each `export const NAME = fileDesc|messageDesc|enumDesc|extDesc|serviceDesc(...)` line becomes
 // `export const NAME = lazyDesc(() => <the same call on real descriptors>, KNOWN)`, where KNOWN
 // is what the stand-in may answer before it is built: the descriptor's kind and type name (a
-// file's name), read here from the module as tsc built it. Every other line is left as it is.
+// file's name) and a message's wire table, read here from the module as tsc built it. Every
+// other line is left as it is.
 
 /** The start of a descriptor line; DESC_LINE is the whole line this rewrite understands. */
 const DESC_START = /^export const (\w+) = (?:\/\*@__PURE__\*\/ )?(fileDesc|messageDesc|enumDesc|extDesc|serviceDesc)\(/;
@@ -14,9 +15,27 @@ const DESC_LINE = new RegExp(`${DESC_START.source}(.*)\\);$`);
 const FILE_ARGS = /^("[A-Za-z0-9+/=]+")(?:, (\[[\w, ]*\]))?$/;
 const DESC_ARGS = /^(\w+)((?:, \d+)+)$/;
 
-/** What a stand-in answers unbuilt: the kind and the type name (a file: its name). */
+const { compactWire } = await import(new URL('../dist/common/wire-table.js', import.meta.url).href);
+const EDITION_PROTO3 = 999;
+
+/** Every message type of a file, nested ones too. */
+function messagesOf(file) {
+  const out = [];
+  const add = (m) => (out.push(m), m.nestedMessages.forEach(add));
+  file.messages.forEach(add);
+  return out;
+}
+
+/**
+ * What a stand-in answers unbuilt: the kind and the type name (a file: its name). A proto3 file
+ * also carries the wire tables (common/wire-table.ts) of all its message types, so the sidecar
+ * decodes them unbuilt: the file's stand-in is in the bundle whenever one of its messages is used
+ * or a used file imports it (a message's own stand-in is dropped when nothing names it).
+ */
 function knownOf(desc) {
-  return desc.kind === 'file' ? { kind: 'file', name: desc.name } : { kind: desc.kind, typeName: desc.typeName };
+  if (desc.kind !== 'file') return { kind: desc.kind, typeName: desc.typeName };
+  if (desc.edition !== EDITION_PROTO3) return { kind: 'file', name: desc.name };
+  return { kind: 'file', name: desc.name, wire: Object.fromEntries(messagesOf(desc).map((m) => [m.typeName, compactWire(m)])) };
 }
 
 /**

@@ -4,12 +4,12 @@
  * (their hosts' health, counters and pools survive); changed ones are rebuilt and the old ones
  * closed gracefully. Requests read `routeTable()` and `cluster()` and nothing else.
  */
-import { equals } from '@bufbuild/protobuf';
+import { sameDecoded } from '../common/wire-decode.js';
 import { SIDECAR_LISTENER } from '../common/xds-types.js';
 import type { Cluster } from '../proto/gen/envoy/config/cluster/v3/cluster_pb.js';
 import type { HeldEndpoints } from './xds/types/endpoint.js';
 import type { HeldCluster } from './xds/types/cluster.js';
-import { RouteConfigurationSchema, type RouteConfiguration } from '../proto/gen/envoy/config/route/v3/route_pb.js';
+import type { RouteConfiguration } from '../proto/gen/envoy/config/route/v3/route_pb.js';
 import { router } from './http/router.js';
 import { RouteTable, type CompiledRoute } from './routing/route-table.js';
 import { compose, type FilterContext, type Handler } from './http/filter.js';
@@ -213,7 +213,7 @@ export class Runtime {
     }
     for (const [name, rc] of cfg.routes) {
       const cur = this.#tables.get(name);
-      if (cur && equals(RouteConfigurationSchema, cur.rc, rc)) continue;
+      if (cur && sameDecoded(cur.rc, rc)) continue;
       this.#tables.set(name, { rc, table: new RouteTable(rc, routePerFilter) });
     }
     for (const name of this.#tables.keys()) if (!cfg.routes.has(name)) this.#tables.delete(name);

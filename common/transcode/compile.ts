@@ -3,6 +3,7 @@
  * typed_per_filter_config) into a Transcoder, cached by the config bytes so an xDS update that
  * keeps the config reuses it.
  */
+import { unpackAny } from '../wire-decode.js';
 import { createHash } from 'node:crypto';
 import { anyUnpack } from '@bufbuild/protobuf/wkt';
 import type { Any } from '@bufbuild/protobuf/wkt';
@@ -21,7 +22,7 @@ const cache = new Map<string, Transcoder>();
 export function compileTranscoderAny(any: Any): Transcoder {
   let a = any;
   if (a.typeUrl === EXTENSIONS.grpcJsonReverse.typeUrl) {
-    const fc = anyUnpack(a, FilterConfigSchema);
+    const fc = unpackAny(a, FilterConfigSchema);
     if (!fc?.config) throw new TranscoderConfigError('FilterConfig without config');
     a = fc.config;
   }
@@ -29,7 +30,7 @@ export function compileTranscoderAny(any: Any): Transcoder {
   const key = createHash('sha256').update(a.value).digest('hex');
   const hit = cache.get(key);
   if (hit) return hit;
-  const cfg = anyUnpack(a, GrpcJsonTranscoderSchema)!;
+  const cfg = unpackAny(a, GrpcJsonTranscoderSchema)!;
   if (cfg.descriptorSet.case !== 'protoDescriptorBin') throw new TranscoderConfigError('only proto_descriptor_bin is supported (a file path on the proxy is not)');
   const t = new Transcoder({ descriptorSet: cfg.descriptorSet.value, services: cfg.services, ignoredQueryParameters: cfg.ignoredQueryParameters, autoMapping: cfg.autoMapping });
   if (cache.size >= 16) cache.delete(cache.keys().next().value!);

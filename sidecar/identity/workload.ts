@@ -14,7 +14,7 @@ import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import tls from 'node:tls';
 import { X509Certificate } from 'node:crypto';
-import { create } from '@bufbuild/protobuf';
+import { createMessage } from '../../common/wire-encode.js';
 import { controlPlaneSpiffeId, identityServiceDefinition, spiffeIdsOf } from '../../common/identity-service.js';
 import { decodeJoinTokenClaims, type JoinTokenClaims } from '../../common/join-token.js';
 import type { Logger } from '../../common/log.js';
@@ -212,7 +212,7 @@ export class WorkloadIdentity {
     const key = generateKey();
     const csr = createCsr(key, this.spiffeId);
     const useCert = !firstContact && this.#o.tls.cert !== undefined;
-    const req = create(SignCertificateRequestSchema, { csrPem: csr, joinToken: useCert ? '' : (this.#o.token ?? ''), nodeId: this.#o.nodeId });
+    const req = createMessage(SignCertificateRequestSchema, { csrPem: csr, joinToken: useCert ? '' : (this.#o.token ?? ''), nodeId: this.#o.nodeId });
     const channel = controlPlaneChannel(address, this.#requestTls(useCert));
     const d = identityServiceDefinition.SignCertificate;
     let res: SignCertificateResponse;

@@ -8,7 +8,8 @@
  * While the stream is down, stats keep accumulating; the next report covers the whole gap (its
  * load_report_interval says how long). A control plane without LRS (UNIMPLEMENTED) is left alone.
  */
-import { create, type MessageInitShape } from '@bufbuild/protobuf';
+import type { MessageInitShape } from '@bufbuild/protobuf';
+import { createMessage } from '../../common/wire-encode.js';
 import type { Logger } from '../../common/log.js';
 import { controlPlaneChannel, type ControlPlaneTls } from '../identity/workload.js';
 import { GrpcStatus, type GrpcCall, type GrpcChannel, type GrpcError } from '../xds/grpc-channel.js';
@@ -94,7 +95,7 @@ export class LoadReporter {
       onClose: lost,
     });
     this.#stream = stream;
-    stream.write(create(LoadStatsRequestSchema, { node: this.#o.node() }));
+    stream.write(createMessage(LoadStatsRequestSchema, { node: this.#o.node() }));
   }
 
   /** One report: every (cluster, route) that saw requests since the last one; then a new interval. */
@@ -128,7 +129,7 @@ export class LoadReporter {
     }
     clusterStats.push(...consumerClusterStats(this.#o.consumers, interval));
     // Sent even when idle: the control plane counts the interval (rates are over covered time).
-    s.write(create(LoadStatsRequestSchema, { node: this.#o.node(), clusterStats }));
+    s.write(createMessage(LoadStatsRequestSchema, { node: this.#o.node(), clusterStats }));
     this.sent++;
   }
 

@@ -4,6 +4,7 @@
  * connection pools. Built when a Cluster resource is accepted; endpoints are replaced in place
  * when its ClusterLoadAssignment changes, keeping each surviving host's state.
  */
+import { unpackAny } from '../../common/wire-decode.js';
 import { anyUnpack } from '@bufbuild/protobuf/wkt';
 import { HttpProtocolOptionsSchema } from '../../proto/gen/envoy/extensions/upstreams/http/v3/http_protocol_options_pb.js';
 import type { Cluster } from '../../proto/gen/envoy/config/cluster/v3/cluster_pb.js';
@@ -53,7 +54,7 @@ export interface ClusterStats {
 export function isHttp2(c: Cluster): boolean {
   const any = c.typedExtensionProtocolOptions[HTTP_OPTIONS];
   if (!any) return c.http2ProtocolOptions !== undefined;
-  const o = anyUnpack(any, HttpProtocolOptionsSchema);
+  const o = unpackAny(any, HttpProtocolOptionsSchema);
   const u = o?.upstreamProtocolOptions;
   return u?.case === 'explicitHttpConfig' && u.value.protocolConfig.case === 'http2ProtocolOptions';
 }

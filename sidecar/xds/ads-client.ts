@@ -9,7 +9,10 @@
  * reconnects with jittered exponential backoff, and on a delta stream tells the control plane what
  * it already holds (initial_resource_versions) so only differences are sent again.
  */
-import { create, type JsonObject } from '@bufbuild/protobuf';
+import type { JsonObject } from '@bufbuild/protobuf';
+import { createMessage } from '../../common/wire-encode.js';
+import { NodeSchema } from '../../proto/gen/envoy/config/core/v3/base_pb.js';
+import { StatusSchema } from '../../proto/gen/google/rpc/status_pb.js';
 import { adsServiceDefinition } from '../../common/ads-service.js';
 import { controlPlaneChannel, type ControlPlaneTls } from '../identity/workload.js';
 import { GrpcStatus, type GrpcCall, type GrpcChannel } from './grpc-channel.js';
@@ -167,8 +170,8 @@ export class AdsClient {
       // A request that changes nothing but the node: no response is due to it.
       s.write(
         this.#protocol === 'delta'
-          ? create(DeltaDiscoveryRequestSchema, { typeUrl: t, node })
-          : create(DiscoveryRequestSchema, { typeUrl: t, resourceNames: [], versionInfo: this.#config.versions.cluster ?? '', responseNonce: this.#nonces.get(t) ?? '', node }),
+          ? createMessage(DeltaDiscoveryRequestSchema, { typeUrl: t, node })
+          : createMessage(DiscoveryRequestSchema, { typeUrl: t, resourceNames: [], versionInfo: this.#config.versions.cluster ?? '', responseNonce: this.#nonces.get(t) ?? '', node }),
       );
       await new Promise<void>((res) => {
         const timer = setTimeout(res, timeoutMs);
@@ -251,7 +254,7 @@ export class AdsClient {
         const byName = t === TYPE_URL.endpoint || t === TYPE_URL.route || t === TYPE_URL.secret;
         if (byName && !names?.length) continue;
         const held = this.#held.get(t);
-        this.#sendDelta(create(DeltaDiscoveryRequestSchema, {
+        this.#sendDelta(createMessage(DeltaDiscoveryRequestSchema, {
           typeUrl: t,
           resourceNamesSubscribe: names ?? [],
           initialResourceVersions: held ? Object.fromEntries(held) : {},
@@ -287,7 +290,7 @@ export class AdsClient {
 
   #nodeProto(): DiscoveryRequest['node'] {
     const n = this.#opts.node;
-    return create(DiscoveryRequestSchema.field.node.message!, {
+    return createMessage(NodeSchema, {
       id: n.id,
       cluster: n.cluster,
       metadata: n.metadata,
@@ -297,7 +300,7 @@ export class AdsClient {
   }
 
   #requestSotw(typeUrl: TypeUrl, names: string[], version: string, nonce = '', error?: string): void {
-    const req = create(DiscoveryRequestSchema, { typeUrl, resourceNames: names, versionInfo: version, responseNonce: nonce });
+    const req = createMessage(DiscoveryRequestSchema, { typeUrl, resourceNames: names, versionInfo: version, responseNonce: nonce });
     if (error !== undefined) req.errorDetail = errorDetail(error);
     if (!this.#sentNode) {
       req.node = this.#nodeProto();
@@ -439,7 +442,7 @@ export class AdsClient {
     const t = r.typeUrl as TypeUrl;
     const kind = KIND[t];
     if (kind) this.#received.set(kind, (this.#received.get(kind) ?? 0) + 1);
-    const nack = (message: string) => this.#sendDelta(create(DeltaDiscoveryRequestSchema, { typeUrl: t, responseNonce: r.nonce, errorDetail: errorDetail(message) }));
+    const nack = (message: string) => this.#sendDelta(createMessage(DeltaDiscoveryRequestSchema, { typeUrl: t, responseNonce: r.nonce, errorDetail: errorDetail(message) }));
     if (!kind || !DECODERS[kind]) {
       nack(`type ${r.typeUrl} is not supported by this sidecar`);
       return;
@@ -466,7 +469,7 @@ export class AdsClient {
         }
         this.#held.set(t, held);
         this.#commit(kind, current, r.systemVersionInfo || this.#config.versions[kind] || '');
-        this.#sendDelta(create(DeltaDiscoveryRequestSchema, { typeUrl: t, responseNonce: r.nonce }));
+        this.#sendDelta(createMessage(DeltaDiscoveryRequestSchema, { typeUrl: t, responseNonce: r.nonce }));
         this.#followAfter(kind);
         this.#opts.onUpdate?.(this.#config, kind);
       },
@@ -535,10 +538,10 @@ export class AdsClient {
       this.#commit(kind, current, this.#config.versions[kind] ?? '');
     }
     if (!subscribe.length && !unsubscribe.length) return;
-    this.#sendDelta(create(DeltaDiscoveryRequestSchema, { typeUrl: t, resourceNamesSubscribe: subscribe, resourceNamesUnsubscribe: unsubscribe }));
+    this.#sendDelta(createMessage(DeltaDiscoveryRequestSchema, { typeUrl: t, resourceNamesSubscribe: subscribe, resourceNamesUnsubscribe: unsubscribe }));
   }
 }
 
 function errorDetail(message: string): DiscoveryRequest['errorDetail'] {
-  return create(DiscoveryRequestSchema.field.errorDetail.message!, { code: 3, message }) as DiscoveryRequest['errorDetail'];
+  return createMessage(StatusSchema, { code: 3, message }) as DiscoveryRequest['errorDetail'];
 }

@@ -17,6 +17,7 @@
  * Templates are compiled when the route is decoded; a request substitutes values and allocates
  * one record for the composition.
  */
+import { unpackAny } from '../../../common/wire-decode.js';
 import { randomUUID } from 'node:crypto';
 import { anyUnpack, type Any } from '@bufbuild/protobuf/wkt';
 import { EXTENSIONS } from '../../../common/extensions.js';
@@ -71,7 +72,7 @@ export interface Aggregation {
 }
 
 function parseRoute(any: Any, p: Problems, path: string): Aggregation | undefined {
-  const m = anyUnpack(any, EXTENSIONS.aggregation.schema) as AggregationMsg | undefined;
+  const m = unpackAny(any, EXTENSIONS.aggregation.schema) as AggregationMsg | undefined;
   if (!m) {
     p.add(path, 'is not a weft.v1.Aggregation');
     return undefined;

@@ -17,6 +17,7 @@
  * label bounded by telemetry/consumer-label.ts): the filter runs after authentication and rate
  * limits, so the consumer is known and refused requests are not counted.
  */
+import { unpackAny } from '../../../common/wire-decode.js';
 import { anyUnpack } from '@bufbuild/protobuf/wkt';
 import { EXTENSIONS } from '../../../common/extensions.js';
 import type { ApiLifecyclePolicy } from '../../../proto/gen/weft/v1/lifecycle_pb.js';
@@ -169,7 +170,7 @@ export const apiLifecycle: HttpFilterFactory<true, Lifecycle> = {
   perRoute: {
     schema: EXTENSIONS.apiLifecyclePolicy.schema,
     parse(any, p, path) {
-      const pol = anyUnpack(any, EXTENSIONS.apiLifecyclePolicy.schema);
+      const pol = unpackAny(any, EXTENSIONS.apiLifecyclePolicy.schema);
       if (!pol) {
         p.add(path, 'is not an ApiLifecyclePolicy');
         return undefined;

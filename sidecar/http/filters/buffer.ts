@@ -13,6 +13,7 @@
  * max_request_bytes is v3 Buffer's only field and is required; a BufferPerRoute in a route's
  * typed_per_filter_config is refused (this factory has no per-route parser).
  */
+import { unpackAny } from '../../../common/wire-decode.js';
 import { Readable } from 'node:stream';
 import { anyUnpack } from '@bufbuild/protobuf/wkt';
 import { EXTENSIONS } from '../../../common/extensions.js';
@@ -116,7 +117,7 @@ function bodyLimit(max: number): (next: Handler) => Handler {
 export const buffer: HttpFilterFactory<number> = {
   extension: EXTENSIONS.buffer,
   parse(any, p, path) {
-    const m = anyUnpack(any, BufferSchema);
+    const m = unpackAny(any, BufferSchema);
     if (!m) {
       p.add(path, 'is not an envoy.extensions.filters.http.buffer.v3.Buffer');
       return undefined;

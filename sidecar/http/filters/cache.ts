@@ -26,6 +26,7 @@
  *  - only-if-cached with nothing usable: 504 CACHE_ONLY_IF_CACHED.
  * A store that fails (Redis down) fails open: the request goes to the origin.
  */
+import { unpackAny } from '../../../common/wire-decode.js';
 import { anyUnpack, type Any } from '@bufbuild/protobuf/wkt';
 import type { DescMessage, MessageShape } from '@bufbuild/protobuf';
 import { EXTENSIONS, isMessageType } from '../../../common/extensions.js';
@@ -93,7 +94,7 @@ export interface CacheFilterConfig {
 /** `any` as a `schema` message, or undefined with a problem at `path` (bytes that do not decode are a NACK, not a throw). */
 function unpack<D extends DescMessage>(any: Any, schema: D, p: Problems, path: string): MessageShape<D> | undefined {
   try {
-    const m = anyUnpack(any, schema);
+    const m = unpackAny(any, schema);
     if (m) return m as MessageShape<D>;
   } catch {
     /* reported below */

@@ -27,6 +27,7 @@
  * override remove_accept_encoding_header. Refused: request compression
  * (request_direction_config), runtime flags, a compressor library other than gzip and brotli.
  */
+import { unpackAny } from '../../../common/wire-decode.js';
 import zlib from 'node:zlib';
 import type { Readable } from 'node:stream';
 import { anyUnpack, type Any } from '@bufbuild/protobuf/wkt';
@@ -135,14 +136,14 @@ function compile(c: Compressor, p: Problems, path: string): CompressorConfig | u
   const any = lib?.typedConfig;
   if (!lib || !any) p.add(lp, 'is required (a gzip or brotli compressor library)');
   else if (isExtensionConfig(any.typeUrl, EXTENSIONS.gzip)) {
-    const g = anyUnpack(any, EXTENSIONS.gzip.schema);
+    const g = unpackAny(any, EXTENSIONS.gzip.schema);
     if (g) {
       checkSupported(EXTENSIONS.gzip.schema, g, FIELDS, p, `${lp}.typed_config`);
       encoding = 'gzip';
       make = gzipMaker(g, p, `${lp}.typed_config`);
     } else p.add(`${lp}.typed_config`, 'is not a Gzip');
   } else if (isExtensionConfig(any.typeUrl, EXTENSIONS.brotli)) {
-    const b = anyUnpack(any, EXTENSIONS.brotli.schema);
+    const b = unpackAny(any, EXTENSIONS.brotli.schema);
     if (b) {
       checkSupported(EXTENSIONS.brotli.schema, b, FIELDS, p, `${lp}.typed_config`);
       encoding = 'br';
@@ -168,7 +169,7 @@ function compile(c: Compressor, p: Problems, path: string): CompressorConfig | u
 }
 
 function parse(any: Any, p: Problems, path: string): CompressorConfig | undefined {
-  const c = anyUnpack(any, EXTENSIONS.compressor.schema);
+  const c = unpackAny(any, EXTENSIONS.compressor.schema);
   if (!c) {
     p.add(path, 'is not a Compressor');
     return undefined;
@@ -177,7 +178,7 @@ function parse(any: Any, p: Problems, path: string): CompressorConfig | undefine
 }
 
 function parsePerRoute(any: Any, p: Problems, path: string): CompressorRoute | undefined {
-  const r: CompressorPerRoute | undefined = anyUnpack(any, EXTENSIONS.compressorPerRoute.schema);
+  const r: CompressorPerRoute | undefined = unpackAny(any, EXTENSIONS.compressorPerRoute.schema);
   if (!r) {
     p.add(path, 'is not a CompressorPerRoute');
     return undefined;

@@ -19,6 +19,7 @@
  * must not serve one origin's answer to another; and a preflight is answered 204, not 200 (both
  * are the "ok status" the Fetch spec asks of a preflight).
  */
+import { unpackAny } from '../../../common/wire-decode.js';
 import { anyUnpack } from '@bufbuild/protobuf/wkt';
 import { EXTENSIONS } from '../../../common/extensions.js';
 import type { CorsPolicy } from '../../../proto/gen/envoy/extensions/filters/http/cors/v3/cors_pb.js';
@@ -152,7 +153,7 @@ export const cors: HttpFilterFactory<true, Cors> = {
   perRoute: {
     schema: EXTENSIONS.corsPolicy.schema,
     parse(any, p, path) {
-      const pol = anyUnpack(any, EXTENSIONS.corsPolicy.schema);
+      const pol = unpackAny(any, EXTENSIONS.corsPolicy.schema);
       if (!pol) {
         p.add(path, 'is not a CorsPolicy');
         return undefined;

@@ -15,6 +15,7 @@
  *
  * Runtime keys, downstream_nodes, upstream_cluster and response_rate_limit are refused.
  */
+import { unpackAny } from '../../../common/wire-decode.js';
 import { anyUnpack } from '@bufbuild/protobuf/wkt';
 import { EXTENSIONS } from '../../../common/extensions.js';
 import { grpcCodeForHttp, httpStatusForGrpc } from '../../../common/transcode/transcoder.js';
@@ -118,7 +119,7 @@ function compile(f: HTTPFault, p: Problems, path: string): Fault {
 }
 
 function parse(any: Parameters<HttpFilterFactory['parse']>[0], p: Problems, path: string): Fault | undefined {
-  const f = anyUnpack(any, EXTENSIONS.fault.schema);
+  const f = unpackAny(any, EXTENSIONS.fault.schema);
   if (!f) {
     p.add(path, 'is not an HTTPFault');
     return undefined;

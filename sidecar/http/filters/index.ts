@@ -4,6 +4,7 @@
  * naming a filter that is not listed is refused unless the filter is `is_optional`; the router is
  * the terminal filter and is not listed (listener.ts requires it last).
  */
+import { unpackAny } from '../../../common/wire-decode.js';
 import type { Any } from '@bufbuild/protobuf/wkt';
 import { FilterConfigSchema } from '../../../proto/gen/envoy/config/route/v3/route_components_pb.js';
 import { anyUnpack } from '@bufbuild/protobuf/wkt';
@@ -76,7 +77,7 @@ export function parsePerFilter(key: string, any: Any, p: Problems, path: string)
   let optional = false;
   let innerPath = path;
   if (isMessageType(any.typeUrl, FilterConfigSchema)) {
-    const fc = anyUnpack(any, FilterConfigSchema);
+    const fc = unpackAny(any, FilterConfigSchema);
     if (!fc) {
       p.add(path, 'is not a FilterConfig');
       return undefined;

@@ -24,6 +24,7 @@
  * Runtime's shared RemoteJwks for the provider (http/jwt/jwks.ts: fetched once per proxy, cached,
  * refreshed in the background, refetched on an unknown kid at most once per 30 s).
  */
+import { unpackAny } from '../../../common/wire-decode.js';
 import { claimAt } from '../jwt/claims.js';
 import { anyUnpack } from '@bufbuild/protobuf/wkt';
 import type { JWTPayload } from 'jose';
@@ -390,7 +391,7 @@ const NO_ORIGINS = new JwksRegistry(() => undefined);
 export const jwtAuthn: HttpFilterFactory<JwtConfig, JwtPerRoute> = {
   extension: EXTENSIONS.jwtAuthn,
   parse(any, p, path) {
-    const ja = anyUnpack(any, EXTENSIONS.jwtAuthn.schema) as JwtAuthentication | undefined;
+    const ja = unpackAny(any, EXTENSIONS.jwtAuthn.schema) as JwtAuthentication | undefined;
     if (!ja) {
       p.add(path, 'is not a JwtAuthentication');
       return undefined;
@@ -411,7 +412,7 @@ export const jwtAuthn: HttpFilterFactory<JwtConfig, JwtPerRoute> = {
   perRoute: {
     schema: EXTENSIONS.jwtAuthnPerRoute.schema,
     parse(any, p, path) {
-      const pr = anyUnpack(any, EXTENSIONS.jwtAuthnPerRoute.schema);
+      const pr = unpackAny(any, EXTENSIONS.jwtAuthnPerRoute.schema);
       if (!pr) {
         p.add(path, 'is not a PerRouteConfig');
         return undefined;

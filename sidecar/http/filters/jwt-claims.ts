@@ -11,6 +11,7 @@
  * 401 JWT_MISSING (the control plane never pairs claims with an optional token; another config
  * that does is refused per request rather than let through).
  */
+import { unpackAny } from '../../../common/wire-decode.js';
 import { anyUnpack } from '@bufbuild/protobuf/wkt';
 import { EXTENSIONS } from '../../../common/extensions.js';
 import { checkSupported, supportedFields } from '../../xds/types/supported.js';
@@ -60,7 +61,7 @@ export const jwtClaims: HttpFilterFactory<true, ClaimsRule> = {
   perRoute: {
     schema: EXTENSIONS.jwtClaimsPerRoute.schema,
     parse(any, p, path) {
-      const m = anyUnpack(any, EXTENSIONS.jwtClaimsPerRoute.schema);
+      const m = unpackAny(any, EXTENSIONS.jwtClaimsPerRoute.schema);
       if (!m) {
         p.add(path, 'is not a JwtClaimsPerRoute');
         return undefined;

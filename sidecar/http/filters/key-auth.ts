@@ -16,6 +16,7 @@
  *    hide_credentials. A client-sent x-weft-consumer never passes: it is removed on every route of
  *    a listener that runs this filter, with a policy there or not.
  */
+import { unpackAny } from '../../../common/wire-decode.js';
 import { hash } from 'node:crypto';
 import { anyUnpack } from '@bufbuild/protobuf/wkt';
 import { timestampMs } from '@bufbuild/protobuf/wkt';
@@ -263,7 +264,7 @@ function keyAuthFilter(c: KeyAuthConfig): Filter {
 export const keyAuth: HttpFilterFactory<KeyAuthListener, KeyAuthConfig> = {
   extension: EXTENSIONS.keyAuth,
   parse(any, p, path) {
-    const m = anyUnpack(any, KeyAuthSchema);
+    const m = unpackAny(any, KeyAuthSchema);
     if (!m) {
       p.add(path, 'is not a weft.v1.KeyAuth');
       return undefined;
@@ -276,7 +277,7 @@ export const keyAuth: HttpFilterFactory<KeyAuthListener, KeyAuthConfig> = {
   perRoute: {
     schema: KeyAuthPolicySchema,
     parse(any, p, path) {
-      const m = anyUnpack(any, KeyAuthPolicySchema);
+      const m = unpackAny(any, KeyAuthPolicySchema);
       if (!m) {
         p.add(path, 'is not a weft.v1.KeyAuthPolicy');
         return undefined;

@@ -25,6 +25,7 @@
  * waits for Redis as an object (Pending), not closures: descriptor readers, key heads and the
  * RateLimit-Policy values per plan are built when the config is.
  */
+import { unpackAny } from '../../../common/wire-decode.js';
 import { anyUnpack } from '@bufbuild/protobuf/wkt';
 import type { Any } from '@bufbuild/protobuf/wkt';
 import { EXTENSIONS } from '../../../common/extensions.js';
@@ -136,7 +137,7 @@ export function calendarWindow(period: RateLimitRule_QuotaPeriod, now: number): 
 }
 
 function parse(any: Any, p: Problems, path: string): RateLimitConfig | undefined {
-  const m = anyUnpack(any, RateLimitSchema);
+  const m = unpackAny(any, RateLimitSchema);
   if (!m) {
     p.add(path, 'is not a weft.v1.RateLimit');
     return undefined;

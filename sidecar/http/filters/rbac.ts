@@ -9,6 +9,7 @@
  * StringMatcher exact, prefix, suffix, contains, safe_regex (+ ignore_case). Anything else is a
  * NACK with its field path, never silently ignored.
  */
+import { unpackAny } from '../../../common/wire-decode.js';
 import { anyUnpack } from '@bufbuild/protobuf/wkt';
 import { EXTENSIONS } from '../../../common/extensions.js';
 import { RBAC_Action, type Permission, type Principal } from '../../../proto/gen/envoy/config/rbac/v3/rbac_pb.js';
@@ -257,7 +258,7 @@ export function engineOf(compiled: readonly CompiledFilter[]): RbacEngine {
 
 /** An RBAC engine for one filter config (undefined: it has no rules and does nothing). */
 export function compileRbac(any: Any, p: Problems, base: string): RbacEngine | undefined {
-  const cfg = anyUnpack(any, RBACSchema);
+  const cfg = unpackAny(any, RBACSchema);
   const c = cfg ? compileRules(cfg, p, base) : undefined;
   return c ? engineOf([c]) : undefined;
 }

@@ -4,6 +4,7 @@
  * target (normalized path and query, as the routes see it) is longer is answered 414 with
  * `x-weft-error: URI_TOO_LONG`. The request head as a whole is bounded by max_request_headers_kb.
  */
+import { unpackAny } from '../../../common/wire-decode.js';
 import { anyUnpack } from '@bufbuild/protobuf/wkt';
 import { EXTENSIONS } from '../../../common/extensions.js';
 import { RequestLimitsSchema } from '../../../proto/gen/weft/v1/filters_pb.js';
@@ -24,7 +25,7 @@ function uriLimit(max: number): (next: Handler) => Handler {
 export const requestLimits: HttpFilterFactory<number> = {
   extension: EXTENSIONS.requestLimits,
   parse(any, p, path) {
-    const m = anyUnpack(any, RequestLimitsSchema);
+    const m = unpackAny(any, RequestLimitsSchema);
     if (!m) {
       p.add(path, 'is not a weft.v1.RequestLimits');
       return undefined;

@@ -18,6 +18,7 @@
  * edited); a compressed response that arrives anyway is 502. The route's config replaces the
  * listener's. gRPC calls pass untouched.
  */
+import { unpackAny } from '../../../common/wire-decode.js';
 import { anyUnpack, type Any } from '@bufbuild/protobuf/wkt';
 import { EXTENSIONS } from '../../../common/extensions.js';
 import { getAt, parsePointer, removeAt, setAt } from '../../../common/json-pointer.js';
@@ -180,7 +181,7 @@ function parseTransformation(any: Any, p: Problems, path: string): Transformatio
   const key = Buffer.from(any.value).toString('base64');
   const hit = COMPILED.get(key);
   if (hit) return hit;
-  const m = anyUnpack(any, TransformationSchema) as Transformation | undefined;
+  const m = unpackAny(any, TransformationSchema) as Transformation | undefined;
   if (!m) {
     p.add(path, 'is not a weft.v1.Transformation');
     return undefined;

@@ -14,6 +14,7 @@
  *   and violations are logged and counted; the response is never changed.
  * The route's config (typed_per_filter_config) replaces the listener's. gRPC calls pass untouched.
  */
+import { unpackAny } from '../../../common/wire-decode.js';
 import { anyUnpack, type Any } from '@bufbuild/protobuf/wkt';
 import type { ValidateFunction } from 'ajv/dist/2020.js';
 import { EXTENSIONS } from '../../../common/extensions.js';
@@ -94,7 +95,7 @@ function parseValidation(any: Any, p: Problems, path: string): ValidationConfig 
 }
 
 function compileConfig(any: Any, p: Problems, path: string): ValidationConfig | undefined {
-  const m = anyUnpack(any, ValidationSchema) as Validation | undefined;
+  const m = unpackAny(any, ValidationSchema) as Validation | undefined;
   if (!m) {
     p.add(path, 'is not a weft.v1.Validation');
     return undefined;

@@ -1,4 +1,5 @@
 /** Cluster resources: decode and check what the sidecar can honour. */
+import { unpackAny, decodeMessage } from '../../../common/wire-decode.js';
 import { fromBinary } from '@bufbuild/protobuf';
 import { ClusterSchema, Cluster_DiscoveryType, Cluster_LbPolicy, type Cluster } from '../../../proto/gen/envoy/config/cluster/v3/cluster_pb.js';
 import { checkDuration, Problems, sameBytes, type Decoded } from './decoded.js';
@@ -49,7 +50,7 @@ export class HeldCluster {
 
   /** The cluster, decoded now (the bytes were checked when they were accepted). */
   get cluster(): Cluster {
-    return fromBinary(ClusterSchema, this.bytes);
+    return decodeMessage(ClusterSchema, this.bytes);
   }
 
   sameAs(o: HeldCluster): boolean {
@@ -58,7 +59,7 @@ export class HeldCluster {
 }
 
 export function decodeCluster(bytes: Uint8Array): Decoded<HeldCluster> {
-  const c = fromBinary(ClusterSchema, bytes);
+  const c = decodeMessage(ClusterSchema, bytes);
   const p = new Problems(`Cluster/${c.name || '?'}`);
   if (!c.name) p.add('name', 'is required');
   checkSupported(ClusterSchema, c, CLUSTER_FIELDS, p, '');
@@ -69,7 +70,7 @@ export function decodeCluster(bytes: Uint8Array): Decoded<HeldCluster> {
       p.add(kp, `'${k}' is not supported by the Weft sidecar (${HTTP_OPTIONS} only)`);
       continue;
     }
-    const o = anyUnpack(any, HttpProtocolOptionsSchema);
+    const o = unpackAny(any, HttpProtocolOptionsSchema);
     if (o) checkSupported(HttpProtocolOptionsSchema, o, HTTP_OPTIONS_FIELDS, p, kp);
   }
   const type = c.clusterDiscoveryType.case === 'type' ? c.clusterDiscoveryType.value : undefined;

@@ -1,4 +1,5 @@
 /** envoy.filters.network.connection_limit, decoded for HTTP and TCP filter chains alike. */
+import { unpackAny } from '../../../common/wire-decode.js';
 import { anyUnpack, type Any } from '@bufbuild/protobuf/wkt';
 import { ConnectionLimitSchema } from '../../../proto/gen/envoy/extensions/filters/network/connection_limit/v3/connection_limit_pb.js';
 import type { Problems } from './decoded.js';
@@ -12,7 +13,7 @@ const CONNECTION_LIMIT_FIELDS = supportedFields({ 'envoy.extensions.filters.netw
  * put it first.
  */
 export function connectionLimitOf(any: Any, p: Problems, fp: string): number | undefined {
-  const m = anyUnpack(any, ConnectionLimitSchema);
+  const m = unpackAny(any, ConnectionLimitSchema);
   if (!m) {
     p.add(`${fp}.typed_config`, 'is not a ConnectionLimit');
     return undefined;

@@ -1,4 +1,5 @@
 /** ClusterLoadAssignment resources: every endpoint must be an IP literal with a valid port. */
+import { decodeMessage } from '../../../common/wire-decode.js';
 import { fromBinary } from '@bufbuild/protobuf';
 import { isIP } from 'node:net';
 import { ClusterLoadAssignmentSchema, type ClusterLoadAssignment } from '../../../proto/gen/envoy/config/endpoint/v3/endpoint_pb.js';
@@ -20,7 +21,7 @@ export class HeldEndpoints {
 
   /** The assignment, decoded now (the bytes were checked when they were accepted). */
   get cla(): ClusterLoadAssignment {
-    return fromBinary(ClusterLoadAssignmentSchema, this.bytes);
+    return decodeMessage(ClusterLoadAssignmentSchema, this.bytes);
   }
 
   /** Same bytes, so the same assignment (the converse need not hold: a re-encoding may differ). */
@@ -30,7 +31,7 @@ export class HeldEndpoints {
 }
 
 export function decodeEndpoint(bytes: Uint8Array): Decoded<HeldEndpoints> {
-  const cla = fromBinary(ClusterLoadAssignmentSchema, bytes);
+  const cla = decodeMessage(ClusterLoadAssignmentSchema, bytes);
   const p = new Problems(`ClusterLoadAssignment/${cla.clusterName || '?'}`);
   if (!cla.clusterName) p.add('cluster_name', 'is required');
   checkSupported(ClusterLoadAssignmentSchema, cla, CLUSTER_FIELDS, p, '');

@@ -1,4 +1,5 @@
 /** Listener resources: the sidecar needs one HttpConnectionManager taking routes over RDS. */
+import { unpackAny, decodeMessage } from '../../../common/wire-decode.js';
 import { fromBinary } from '@bufbuild/protobuf';
 import { anyUnpack } from '@bufbuild/protobuf/wkt';
 import { ListenerSchema, type Listener } from '../../../proto/gen/envoy/config/listener/v3/listener_pb.js';
@@ -55,7 +56,7 @@ function filtersOf(filters: readonly HttpFilter[], p: Problems, path: string): F
     if (isExtensionConfig(any.typeUrl, EXTENSIONS.router)) {
       if (i !== filters.length - 1) p.add(fp, 'the router must be the last filter');
       if (f.disabled) p.add(`${fp}.disabled`, 'the router cannot be disabled');
-      const r = anyUnpack(any, RouterSchema);
+      const r = unpackAny(any, RouterSchema);
       if (r) checkSupported(RouterSchema, r, ROUTER_FIELDS, p, `${fp}.typed_config`);
       return;
     }
@@ -105,7 +106,7 @@ function tracingOf(hcm: HttpConnectionManager, l: Listener, p: Problems, path: s
     if (prov.name !== EXTENSIONS.openTelemetry.name || !any || !isExtensionConfig(any.typeUrl, EXTENSIONS.openTelemetry)) {
       p.add(`${path}.tracing.provider`, `unsupported tracer '${prov.name}' (envoy.tracers.opentelemetry with an OpenTelemetryConfig)`);
     } else {
-      const oc = anyUnpack(any, OpenTelemetryConfigSchema);
+      const oc = unpackAny(any, OpenTelemetryConfigSchema);
       if (oc?.grpcService) p.add(`${path}.tracing.provider.typed_config.grpc_service`, 'OTLP/gRPC export is not supported; use http_service (OTLP/HTTP)');
       const uri = oc?.httpService?.httpUri?.uri ?? '';
       if (!/^https?:\/\/[^\s]+$/.test(uri)) p.add(`${path}.tracing.provider.typed_config.http_service.http_uri.uri`, `'${uri}' is not an http(s) URL`);
@@ -222,7 +223,7 @@ function decodeHcm(any: Any | undefined, l: Listener, p: Problems, path: string)
   let hcm: HttpConnectionManager | undefined;
   if (!any) p.add(path, 'an HttpConnectionManager is required');
   else if (!isExtensionConfig(any.typeUrl, EXTENSIONS.httpConnectionManager)) p.add(`${path}.type_url`, `unsupported filter '${any.typeUrl}'`);
-  else hcm = anyUnpack(any, HttpConnectionManagerSchema);
+  else hcm = unpackAny(any, HttpConnectionManagerSchema);
   if (!hcm) return undefined;
   const before = p.errors.length;
   let routeName = '';
@@ -305,7 +306,7 @@ function isEdge(l: Listener): boolean {
 export type XdsListener = SidecarListener | TcpListenerConfig;
 
 export function decodeListener(bytes: Uint8Array): Decoded<XdsListener> {
-  const l = fromBinary(ListenerSchema, bytes);
+  const l = decodeMessage(ListenerSchema, bytes);
   const p = new Problems(`Listener/${l.name || '?'}`);
   if (!l.name) p.add('name', 'is required');
   checkSupported(ListenerSchema, l, LISTENER_FIELDS, p, '');

@@ -1,4 +1,5 @@
 /** RouteConfiguration resources: domains, matchers and actions the router can run. */
+import { decodeMessage } from '../../../common/wire-decode.js';
 import { fromBinary } from '@bufbuild/protobuf';
 import { RouteConfigurationSchema, type RouteConfiguration } from '../../../proto/gen/envoy/config/route/v3/route_pb.js';
 import { checkDuration, checkRegex, Problems, type Decoded } from './decoded.js';
@@ -34,7 +35,7 @@ function checkRegexRewrite(p: Problems, path: string, rr: RegexMatchAndSubstitut
 }
 
 export function decodeRoute(bytes: Uint8Array): Decoded<RouteConfiguration> {
-  const rc = fromBinary(RouteConfigurationSchema, bytes);
+  const rc = decodeMessage(RouteConfigurationSchema, bytes);
   const p = new Problems(`RouteConfiguration/${rc.name || '?'}`);
   if (!rc.name) p.add('name', 'is required');
   checkSupported(RouteConfigurationSchema, rc, ROUTE_FIELDS, p, '');

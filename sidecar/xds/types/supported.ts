@@ -7,7 +7,9 @@
  * Message types not listed here are taken as a unit by whoever reads them (a Duration, a
  * wrapper, an Any unpacked and checked by its own decoder).
  */
-import { isFieldSet, type DescField, type DescMessage, type Message } from '@bufbuild/protobuf';
+import type { DescMessage, Message } from '@bufbuild/protobuf';
+import { isWireFieldSet } from '../../../common/wire-decode.js';
+import { wireByName, wireOf, type WireField, type WireMessage } from '../../../common/wire-table.js';
 import type { Problems } from './decoded.js';
 
 /** Per protobuf type name: the field names (as in the .proto) the sidecar executes. */
@@ -18,10 +20,10 @@ export function supportedFields(t: Record<string, readonly string[]>): Supported
   return new Map(Object.entries(t).map(([k, v]) => [k, new Set(v)]));
 }
 
-function valueOf(msg: Message, f: DescField): unknown {
+function valueOf(msg: Message, f: WireField): unknown {
   const m = msg as unknown as Record<string, unknown>;
-  if (f.oneof) {
-    const o = m[f.oneof.localName] as { case?: string; value?: unknown } | undefined;
+  if (f.oneof !== undefined) {
+    const o = m[f.oneof] as { case?: string; value?: unknown } | undefined;
     return o?.case === f.localName ? o.value : undefined;
   }
   return m[f.localName];
@@ -30,27 +32,35 @@ function valueOf(msg: Message, f: DescField): unknown {
 /**
  * Adds an error for every set field of `msg` (and of the listed messages inside it) that the
  * table does not list. `path` is the field path of `msg` in its resource ('' for the root).
+ * Reads the message's wire table (common/wire-table.ts), not its descriptor: the sidecar's bundle
+ * builds no descriptor to decode and check a resource.
  */
 export function checkSupported(schema: DescMessage, msg: Message, table: SupportedFields, p: Problems, path: string): void {
-  const allowed = table.get(schema.typeName);
+  if (table.has(schema.typeName)) check(wireOf(schema), msg, table, p, path);
+}
+
+function check(t: WireMessage, msg: Message, table: SupportedFields, p: Problems, path: string): void {
+  const allowed = table.get(t.typeName);
   if (!allowed) return;
-  for (const f of schema.fields) {
-    if (!isFieldSet(msg, f)) continue;
+  for (const f of t.fields) {
+    if (!isWireFieldSet(msg, f)) continue;
     const fp = path ? `${path}.${f.name}` : f.name;
     if (!allowed.has(f.name)) {
       p.add(fp, `is not supported by the Weft sidecar (refused rather than ignored)`);
       continue;
     }
+    if (f.valueKind !== 'message' || f.wrapper || f.struct || !table.has(f.message)) continue;
     const v = valueOf(msg, f);
+    const child = wireByName(f.message);
     switch (f.fieldKind) {
       case 'message':
-        if (table.has(f.message.typeName) && v && typeof v === 'object') checkSupported(f.message, v as Message, table, p, fp);
+        if (v && typeof v === 'object') check(child, v as Message, table, p, fp);
         break;
       case 'list':
-        if (f.listKind === 'message' && table.has(f.message.typeName)) (v as Message[]).forEach((x, i) => checkSupported(f.message, x, table, p, `${fp}[${i}]`));
+        (v as Message[]).forEach((x, i) => check(child, x, table, p, `${fp}[${i}]`));
         break;
       case 'map':
-        if (f.mapKind === 'message' && table.has(f.message.typeName)) for (const [k, x] of Object.entries(v as Record<string, Message>)) checkSupported(f.message, x, table, p, `${fp}["${k}"]`);
+        for (const [k, x] of Object.entries(v as Record<string, Message>)) check(child, x, table, p, `${fp}["${k}"]`);
         break;
       default:
         break;

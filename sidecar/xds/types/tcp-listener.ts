@@ -9,6 +9,7 @@
  * cluster or weighted_clusters, idle_timeout, max_connect_attempts, hash_policy source_ip,
  * max_downstream_connection_duration). Any other field is refused with its path.
  */
+import { unpackAny } from '../../../common/wire-decode.js';
 import { anyUnpack, type Any } from '@bufbuild/protobuf/wkt';
 import type { Listener } from '../../../proto/gen/envoy/config/listener/v3/listener_pb.js';
 import type { Filter } from '../../../proto/gen/envoy/config/listener/v3/listener_components_pb.js';
@@ -85,7 +86,7 @@ export function isTcpListener(l: Listener): boolean {
 }
 
 function tcpProxyOf(any: Any, p: Problems, path: string): TcpProxyConfig | undefined {
-  const t = anyUnpack(any, TcpProxySchema);
+  const t = unpackAny(any, TcpProxySchema);
   if (!t) {
     p.add(path, 'is not a TcpProxy');
     return undefined;
@@ -129,7 +130,7 @@ function tcpProxyOf(any: Any, p: Problems, path: string): TcpProxyConfig | undef
 }
 
 function networkRbacOf(any: Any, p: Problems, path: string): CompiledFilter | undefined {
-  const r = anyUnpack(any, NetworkRbacSchema);
+  const r = unpackAny(any, NetworkRbacSchema);
   if (!r) {
     p.add(path, 'is not a network RBAC');
     return undefined;
@@ -178,7 +179,7 @@ export function decodeTcpListener(l: Listener, p: Problems): TcpListenerConfig |
     const lp = `listener_filters[${i}]`;
     const any = lf.configType.case === 'typedConfig' ? lf.configType.value : undefined;
     if (!any || !isExtensionConfig(any.typeUrl, EXTENSIONS.tlsInspector)) return p.add(`${lp}.typed_config`, `listener filter '${lf.name}' is not supported (${EXTENSIONS.tlsInspector.name} only)`);
-    const t = anyUnpack(any, TlsInspectorSchema);
+    const t = unpackAny(any, TlsInspectorSchema);
     if (t && (t.enableJa3Fingerprinting !== undefined || t.initialReadBufferSize !== undefined)) p.add(`${lp}.typed_config`, 'tls_inspector options are not supported');
     passthrough = true;
   });

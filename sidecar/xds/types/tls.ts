@@ -8,6 +8,7 @@
  * never leaves it. Listeners and clusters name it `default` (tls_certificate_sds_secret_configs),
  * as Istio does, and the sidecar serves that name from its own identity.
  */
+import { unpackAny, decodeMessage } from '../../../common/wire-decode.js';
 import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { fromBinary } from '@bufbuild/protobuf';
 import { anyUnpack } from '@bufbuild/protobuf/wkt';
@@ -140,7 +141,7 @@ function unpackTls<T>(any: Any | undefined, kind: 'UpstreamTlsContext' | 'Downst
     return undefined;
   }
   const schema = kind === 'UpstreamTlsContext' ? UpstreamTlsContextSchema : DownstreamTlsContextSchema;
-  const ctx = anyUnpack(any, schema);
+  const ctx = unpackAny(any, schema);
   if (ctx) checkSupported(schema, ctx, TLS_FIELDS, p, `${path}.typed_config`);
   return ctx as T | undefined;
 }
@@ -180,7 +181,7 @@ export interface TerminatingTls extends TlsParams {
 
 function downstreamContext(socket: NonNullable<Listener['filterChains'][number]['transportSocket']>): { commonTlsContext?: CommonTlsContext; requireClientCertificate?: boolean } | undefined {
   const any = socket.configType.case === 'typedConfig' ? socket.configType.value : undefined;
-  return any && isExtensionConfig(any.typeUrl, EXTENSIONS.downstreamTls) ? anyUnpack(any, DownstreamTlsContextSchema) : undefined;
+  return any && isExtensionConfig(any.typeUrl, EXTENSIONS.downstreamTls) ? unpackAny(any, DownstreamTlsContextSchema) : undefined;
 }
 
 /** Whether a downstream TLS socket serves certificates other than the workload's own (a gateway's). */
@@ -313,7 +314,7 @@ function decodeCertificate(name: string, t: { certificateChain?: { specifier: { 
 
 /** SDS Secret: trust bundles (validation contexts) and gateway certificates (tls_certificate, inline). */
 export function decodeSecret(bytes: Uint8Array): Decoded<SidecarSecret> {
-  const s = fromBinary(SecretSchema, bytes);
+  const s = decodeMessage(SecretSchema, bytes);
   const p = new Problems(`Secret/${s.name || '?'}`);
   if (!s.name) p.add('name', 'is required');
   if (s.type.case === 'tlsCertificate') {
@@ -369,7 +370,7 @@ export interface OriginTls {
 export function isOriginCluster(c: Cluster): boolean {
   const any = c.transportSocket?.configType.case === 'typedConfig' ? c.transportSocket.configType.value : undefined;
   if (!any || !isExtensionConfig(any.typeUrl, EXTENSIONS.upstreamTls)) return false;
-  const ctx = anyUnpack(any, UpstreamTlsContextSchema);
+  const ctx = unpackAny(any, UpstreamTlsContextSchema);
   return ctx?.commonTlsContext?.validationContextType.case === 'validationContext';
 }
 
@@ -378,7 +379,7 @@ export function originTlsOf(c: Cluster, p: Problems): OriginTls | undefined {
   const path = 'transport_socket.typed_config';
   if (c.transportSocketMatches.length) p.add('transport_socket_matches', 'an origin cluster (own trusted_ca) takes one transport_socket');
   const any = c.transportSocket?.configType.case === 'typedConfig' ? c.transportSocket.configType.value : undefined;
-  const ctx = any ? anyUnpack(any, UpstreamTlsContextSchema) : undefined;
+  const ctx = any ? unpackAny(any, UpstreamTlsContextSchema) : undefined;
   if (!ctx) {
     p.add(path, 'is not an UpstreamTlsContext');
     return undefined;

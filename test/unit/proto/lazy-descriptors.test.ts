@@ -12,6 +12,10 @@ import { isUnbuilt, lazyDesc, realDesc } from '../../../common/lazy-desc.js';
 import { ROOT } from '../../harness/processes.js';
 import { RouteConfigurationSchema } from '../../../proto/gen/envoy/config/route/v3/route_pb.js';
 import { ListenerSchema } from '../../../proto/gen/envoy/config/listener/v3/listener_pb.js';
+import { ClusterSchema } from '../../../proto/gen/envoy/config/cluster/v3/cluster_pb.js';
+import { DiscoveryRequestSchema } from '../../../proto/gen/envoy/service/discovery/v3/discovery_pb.js';
+import { decodeMessage } from '../../../common/wire-decode.js';
+import { createMessage, encodeMessage } from '../../../common/wire-encode.js';
 
 const { lazyDescriptorModule } = (await import(join(ROOT, 'scripts/lazy-descriptors.mjs'))) as {
   lazyDescriptorModule: (text: string, exports: Record<string, unknown>, url: string) => string;
@@ -109,6 +113,31 @@ describe('every generated module, with lazy descriptors', () => {
     expect(rewritten).toBe(modules.length);
     expect(modules.length).toBeGreaterThan(100);
     for (const path of modules) lazies.set(path, (await import(pathToFileURL(join(MIRROR, relative(GEN, path))).href)) as Record<string, unknown>);
+    const built = [...lazies].flatMap(([path, mod]) => Object.entries(mod).filter(([, v]) => isDesc(v) && !isUnbuilt(v)).map(([n]) => `${relative(GEN, path)}: ${n}`));
+    expect(built).toEqual([]);
+  });
+
+  it('decodes, encodes and creates messages with the wire tables the stand-ins carry, building no descriptor', () => {
+    const lazy = (p: string, name: string) => lazies.get(join(GEN, p))![name] as DescMessage;
+    const lazyListener = lazy('envoy/config/listener/v3/listener_pb.js', 'ListenerSchema');
+    const lazyCluster = lazy('envoy/config/cluster/v3/cluster_pb.js', 'ClusterSchema');
+    const lazyRequest = lazy('envoy/service/discovery/v3/discovery_pb.js', 'DiscoveryRequestSchema');
+    const listener = create(ListenerSchema, {
+      name: 'l',
+      address: { address: { case: 'socketAddress', value: { address: '127.0.0.1', portSpecifier: { case: 'portValue', value: 8080 } } } },
+      filterChains: [{ filters: [{ name: 'envoy.filters.network.http_connection_manager' }], transportSocketConnectTimeout: { seconds: 3n } }],
+      perConnectionBufferLimitBytes: 1024,
+    });
+    const cluster = create(ClusterSchema, { name: 'c', connectTimeout: { seconds: 1n }, metadata: { filterMetadata: { m: { a: [1, 'x', null] } } }, lbPolicy: 2 });
+    const request = create(DiscoveryRequestSchema, { typeUrl: 't', node: { id: 'n', metadata: { k: 'v' }, locality: { zone: 'z' } }, errorDetail: { code: 3, message: 'no' } });
+    for (const [eager, standIn, m] of [[ListenerSchema, lazyListener, listener], [ClusterSchema, lazyCluster, cluster], [DiscoveryRequestSchema, lazyRequest, request]] as const) {
+      const bytes = toBinary(eager as DescMessage, m);
+      expect(decodeMessage(standIn, bytes)).toStrictEqual(fromBinary(eager as DescMessage, bytes));
+      expect(encodeMessage(standIn, m as never)).toEqual(bytes);
+      expect(createMessage(standIn, m as never)).toBe(m);
+      expect(isUnbuilt(standIn), standIn.typeName).toBe(true);
+    }
+    expect(createMessage(lazyRequest, { typeUrl: 't', node: { id: 'n' } })).toStrictEqual(create(DiscoveryRequestSchema, { typeUrl: 't', node: { id: 'n' } }));
     const built = [...lazies].flatMap(([path, mod]) => Object.entries(mod).filter(([, v]) => isDesc(v) && !isUnbuilt(v)).map(([n]) => `${relative(GEN, path)}: ${n}`));
     expect(built).toEqual([]);
   });
