@@ -60,6 +60,14 @@ const stripPlugin = {
       const lazy = lazyDescriptorModule(contents, await import(pathToFileURL(args.path).href), LAZY_DESC);
       return { contents: lazy, loader: 'js', resolveDir: dirname(args.path) };
     });
+    // protobuf-es's own google.protobuf modules too (descriptor.proto alone is about 35 message
+    // descriptors, which only building another descriptor uses).
+    b.onLoad({ filter: /[\\/]node_modules[\\/]@bufbuild[\\/]protobuf[\\/]dist[\\/]esm[\\/]wkt[\\/]google[\\/]protobuf[\\/][a-z_]+_pb\.js$/ }, async (args) => {
+      const text = await readFile(args.path, 'utf8');
+      const lazy = lazyDescriptorModule(text, await import(pathToFileURL(args.path).href), LAZY_DESC);
+      if (lazy === text) throw new Error(`${args.path}: no descriptor to make lazy`);
+      return { contents: lazy, loader: 'js', resolveDir: dirname(args.path) };
+    });
   },
 };
 

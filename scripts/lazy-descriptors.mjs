@@ -3,14 +3,14 @@
 // bundle-sidecar.mjs; test/unit/proto/lazy-descriptors.test.ts checks the rewrite of every
 // generated module against the module itself.
 //
-// Each `export const NAME = fileDesc|messageDesc|enumDesc|extDesc|serviceDesc(...)` line becomes
+// Each `export const NAME = fileDesc|messageDesc|enumDesc|extDesc|serviceDesc|boot(...)` line becomes
 // `export const NAME = lazyDesc(() => <the same call on real descriptors>, KNOWN)`, where KNOWN
 // is what the stand-in may answer before it is built: the descriptor's kind and type name (a
 // file's name) and a message's wire table, read here from the module as tsc built it. Every
 // other line is left as it is.
 
 /** The start of a descriptor line; DESC_LINE is the whole line this rewrite understands. */
-const DESC_START = /^export const (\w+) = (?:\/\*@__PURE__\*\/ )?(fileDesc|messageDesc|enumDesc|extDesc|serviceDesc)\(/;
+const DESC_START = /^export const (\w+) = (?:\/\*@__PURE__\*\/ )?(fileDesc|messageDesc|enumDesc|extDesc|serviceDesc|boot)\(/;
 const DESC_LINE = new RegExp(`${DESC_START.source}(.*)\\);$`);
 const FILE_ARGS = /^("[A-Za-z0-9+/=]+")(?:, (\[[\w, ]*\]))?$/;
 const DESC_ARGS = /^(\w+)((?:, \d+)+)$/;
@@ -53,7 +53,11 @@ export function lazyDescriptorModule(text, exports, lazyDescUrl) {
     const desc = exports[name];
     if (!desc || typeof desc !== 'object' || typeof desc.kind !== 'string') throw new Error(`lazy descriptors: export ${name} is not a descriptor`);
     let real;
-    if (call === 'fileDesc') {
+    if (call === 'boot') {
+      // protobuf-es's own google/protobuf/descriptor.proto: a file descriptor from an object literal, no imports.
+      if (!args.startsWith('{') || !args.endsWith('}')) throw new Error(`lazy descriptors: cannot read the argument of ${name} = boot(...)`);
+      real = `boot(${args})`;
+    } else if (call === 'fileDesc') {
       const a = FILE_ARGS.exec(args);
       if (!a) throw new Error(`lazy descriptors: cannot read the arguments of ${name} = fileDesc(...)`);
       real = `${call}(${a[1]}${a[2] ? `, ${a[2]}.map(__weftRealDesc)` : ''})`;

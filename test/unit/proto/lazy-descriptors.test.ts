@@ -3,6 +3,7 @@
 // without building, anything else builds once and is the real descriptor's; and for every generated
 // module, rewritten as the bundle rewrites it, importing builds nothing, and each descriptor, once
 // used, describes what the module tsc built describes and decodes what it encodes.
+import { boot } from '@bufbuild/protobuf/codegenv2';
 import { create, fromBinary, toBinary, type DescEnum, type DescField, type DescFile, type DescMessage, type DescService } from '@bufbuild/protobuf';
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
@@ -170,5 +171,32 @@ describe('every generated module, with lazy descriptors', () => {
     const listener = create(ListenerSchema, { name: 'l', address: { address: { case: 'socketAddress', value: { address: '127.0.0.1', portSpecifier: { case: 'portValue', value: 8080 } } } } });
     const lazyListener = lazy('envoy/config/listener/v3/listener_pb.js', 'ListenerSchema');
     expect(fromBinary(ListenerSchema, toBinary(lazyListener, create(lazyListener, listener)))).toEqual(listener);
+  });
+});
+
+// --- protobuf-es's own google.protobuf modules, which the bundle rewrites too (bundle-sidecar.mjs).
+describe('protobuf-es google.protobuf modules, with lazy descriptors', () => {
+  const WKT = join(ROOT, 'node_modules/@bufbuild/protobuf/dist/esm/wkt/google/protobuf');
+  const wkt = readdirSync(WKT).filter((n) => n.endsWith('_pb.js'));
+
+  it('are rewritten for every descriptor they export; descriptor.proto (booted) builds the same file', async () => {
+    expect(wkt).toContain('descriptor_pb.js');
+    const url = pathToFileURL(join(ROOT, 'dist/common/lazy-desc.js')).href;
+    for (const n of wkt) {
+      const path = join(WKT, n);
+      const original = (await import(pathToFileURL(path).href)) as Record<string, unknown>;
+      const text = lazyDescriptorModule(readFileSync(path, 'utf8'), original, url);
+      for (const [name] of Object.entries(original).filter(([, v]) => isDesc(v))) {
+        expect(text, `${n}: ${name}`).toMatch(new RegExp(`^export const ${name} = /\\*@__PURE__\\*/ __weftLazyDesc\\(`, 'm'));
+      }
+      if (n === 'descriptor_pb.js') {
+        // The stand-in builds with protobuf-es's boot() and the literal the module had.
+        const m = /^export const file_google_protobuf_descriptor = \/\*@__PURE__\*\/ __weftLazyDesc\(\(\) => boot\((\{.*\})\), (\{.*\})\);$/m.exec(text);
+        expect(m).not.toBeNull();
+        const built = boot(JSON.parse(m![1]!) as Parameters<typeof boot>[0]);
+        expect(shape(built)).toEqual(shape(original['file_google_protobuf_descriptor'] as Desc));
+        expect(JSON.parse(m![2]!)).toEqual({ kind: 'file', name: 'google/protobuf/descriptor' });
+      }
+    }
   });
 });
