@@ -14,15 +14,48 @@
  * descriptors it leads to (a field's message, a file's messages) are the real ones.
  */
 
+import { readFileSync } from 'node:fs';
+
 // Registered symbols: a second copy of this module (tests import the source and the build) reads the same keys.
 const REAL = Symbol.for('weft.realDesc');
 const UNBUILT = Symbol.for('weft.unbuiltDesc');
 
 /**
  * The wire tables (compact form, common/wire-table.ts) the bundle wrote into the file stand-ins, by
- * message type name. Shared through the global object by a second copy of this module.
+ * message type name. Shared through the global object with a second copy of this module (the tests
+ * import the source and the build).
  */
 const WIRE: Map<string, string> = ((globalThis as { [k: symbol]: Map<string, string> })[Symbol.for('weft.wireTables')] ??= new Map());
+
+/**
+ * The serialized descriptors (base64) the bundle keeps out of its source (scripts/lazy-descriptors.mjs),
+ * in a JSON file beside it, `{ "file name": "base64" }`: in the source, they would stay in memory
+ * for the life of the process; an idle sidecar builds no descriptor (it decodes with wire tables),
+ * so the file is read only when one is built. Shared like WIRE.
+ */
+interface DescData {
+  /** The JSON file; set by the first rewritten module that loads. */
+  url: string | URL | undefined;
+  /** Its content, once read. */
+  files: Map<string, string> | undefined;
+}
+const DATA: DescData = ((globalThis as { [k: symbol]: DescData })[Symbol.for('weft.descData')] ??= { url: undefined, files: undefined });
+
+/** Where the rewritten modules' serialized descriptors are (each calls this when it loads; the first one counts). */
+export function descDataAt(url: string | URL): void {
+  DATA.url ??= url;
+}
+
+/** The serialized descriptor (base64) of a .proto file, for protobuf-es's fileDesc. */
+export function descData(file: string): string {
+  if (DATA.files === undefined) {
+    if (DATA.url === undefined) throw new Error('lazy descriptors: no descriptor data file (descDataAt was not called)');
+    DATA.files = new Map(Object.entries(JSON.parse(readFileSync(DATA.url, 'utf8')) as Record<string, string>));
+  }
+  const b64 = DATA.files.get(file);
+  if (b64 === undefined) throw new Error(`lazy descriptors: no descriptor for ${file} in ${String(DATA.url)}`);
+  return b64;
+}
 
 /** A stand-in's target: the build, what it answers unbuilt, and the real descriptor once built. */
 interface Lazy {

@@ -28,7 +28,7 @@
 // Standard options (map_entry, packed, deprecated, ...) stay. The control plane is not bundled
 // and keeps them all.
 import { build } from 'esbuild';
-import { readFileSync, rmSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -42,6 +42,9 @@ const LAZY_DESC = join(root, 'dist/common/lazy-desc.js');
 const EXTERNAL = ['@opentelemetry/*', 'jose', 'ioredis', 'fast-xml-parser', 'ajv', 'ajv/*', 'ajv-formats', '@grpc/*'];
 
 let descriptorBytes = [0, 0];
+/** The descriptors and wire tables the lazy rewrite takes out of the source (common/lazy-desc.ts), written beside the bundle. */
+const DESC_DATA = 'descriptors.json';
+const descData = { files: new Map(), at: `new URL(${JSON.stringify(`./${DESC_DATA}`)}, import.meta.url)` };
 /** esbuild plugin: the generated modules' embedded descriptors, stripped as above. */
 const stripPlugin = {
   name: 'strip-descriptor-extensions',
@@ -57,14 +60,14 @@ const stripPlugin = {
       });
       if (n !== 1) throw new Error(`${args.path}: expected one fileDesc("...") call, found ${n}`);
       // ... and its descriptors built on first use (common/lazy-desc.ts), named by what tsc built.
-      const lazy = lazyDescriptorModule(contents, await import(pathToFileURL(args.path).href), LAZY_DESC);
+      const lazy = lazyDescriptorModule(contents, await import(pathToFileURL(args.path).href), LAZY_DESC, descData);
       return { contents: lazy, loader: 'js', resolveDir: dirname(args.path) };
     });
     // protobuf-es's own google.protobuf modules too (descriptor.proto alone is about 35 message
     // descriptors, which only building another descriptor uses).
     b.onLoad({ filter: /[\\/]node_modules[\\/]@bufbuild[\\/]protobuf[\\/]dist[\\/]esm[\\/]wkt[\\/]google[\\/]protobuf[\\/][a-z_]+_pb\.js$/ }, async (args) => {
       const text = await readFile(args.path, 'utf8');
-      const lazy = lazyDescriptorModule(text, await import(pathToFileURL(args.path).href), LAZY_DESC);
+      const lazy = lazyDescriptorModule(text, await import(pathToFileURL(args.path).href), LAZY_DESC, descData);
       if (lazy === text) throw new Error(`${args.path}: no descriptor to make lazy`);
       return { contents: lazy, loader: 'js', resolveDir: dirname(args.path) };
     });
@@ -109,6 +112,7 @@ const result = await build({
   legalComments: 'none',
   logLevel: 'warning',
 });
+writeFileSync(join(out, DESC_DATA), JSON.stringify(Object.fromEntries(descData.files)));
 // A bundled module that reads a file beside itself would look in dist/sidecar-bundle/ (and an ES
 // module has no __dirname at all): fail the build rather than the sidecar at run time. pino's
 // transports (worker threads) are the known, unreachable exception: the access log uses

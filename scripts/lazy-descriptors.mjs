@@ -6,8 +6,9 @@
 // Each `export const NAME = fileDesc|messageDesc|enumDesc|extDesc|serviceDesc|boot(...)` line becomes
 // `export const NAME = lazyDesc(() => <the same call on real descriptors>, KNOWN)`, where KNOWN
 // is what the stand-in may answer before it is built: the descriptor's kind and type name (a
-// file's name) and a message's wire table, read here from the module as tsc built it. Every
-// other line is left as it is.
+// file's name, and the wire tables of a file's messages, common/wire-table.ts), read here from the
+// module as tsc built it. A file's serialized descriptor leaves the source for a data file beside
+// the bundle (`descData`). Every other line is left as it is.
 
 /** The start of a descriptor line; DESC_LINE is the whole line this rewrite understands. */
 const DESC_START = /^export const (\w+) = (?:\/\*@__PURE__\*\/ )?(fileDesc|messageDesc|enumDesc|extDesc|serviceDesc|boot)\(/;
@@ -40,10 +41,13 @@ function knownOf(desc) {
 
 /**
  * The module's text with its descriptors made lazy. `exports`: the module's own exports (as
- * imported), for KNOWN; `lazyDescUrl`: the import specifier of common/lazy-desc.js.
+ * imported), for KNOWN; `lazyDescUrl`: the import specifier of common/lazy-desc.js. `data`: where
+ * a file descriptor's serialized form goes (`data.files`, file name -> base64), out of the
+ * source, and `data.at`, the JavaScript expression of the URL the bundle writes them to
+ * (common/lazy-desc.ts says why).
  * Throws on a descriptor line it does not understand rather than leave it eager.
  */
-export function lazyDescriptorModule(text, exports, lazyDescUrl) {
+export function lazyDescriptorModule(text, exports, lazyDescUrl, data) {
   let n = 0;
   const lines = text.split('\n').map((line) => {
     if (!DESC_START.test(line)) return line;
@@ -60,7 +64,9 @@ export function lazyDescriptorModule(text, exports, lazyDescUrl) {
     } else if (call === 'fileDesc') {
       const a = FILE_ARGS.exec(args);
       if (!a) throw new Error(`lazy descriptors: cannot read the arguments of ${name} = fileDesc(...)`);
-      real = `${call}(${a[1]}${a[2] ? `, ${a[2]}.map(__weftRealDesc)` : ''})`;
+      if (data.files.has(desc.name)) throw new Error(`lazy descriptors: ${desc.name} twice`);
+      data.files.set(desc.name, JSON.parse(a[1]));
+      real = `${call}(__weftDescData(${JSON.stringify(desc.name)})${a[2] ? `, ${a[2]}.map(__weftRealDesc)` : ''})`;
     } else {
       const a = DESC_ARGS.exec(args);
       if (!a) throw new Error(`lazy descriptors: cannot read the arguments of ${name} = ${call}(${args})`);
@@ -70,5 +76,5 @@ export function lazyDescriptorModule(text, exports, lazyDescUrl) {
     return `export const ${name} = /*@__PURE__*/ __weftLazyDesc(() => ${real}, ${JSON.stringify(knownOf(desc))});`;
   });
   if (n === 0) return text;
-  return `import { lazyDesc as __weftLazyDesc, realDesc as __weftRealDesc } from ${JSON.stringify(lazyDescUrl)};\n${lines.join('\n')}`;
+  return `import { lazyDesc as __weftLazyDesc, realDesc as __weftRealDesc, descData as __weftDescData, descDataAt as __weftDescDataAt } from ${JSON.stringify(lazyDescUrl)};\n__weftDescDataAt(${data.at});\n${lines.join('\n')}`;
 }

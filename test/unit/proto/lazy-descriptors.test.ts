@@ -19,7 +19,7 @@ import { decodeMessage } from '../../../common/wire-decode.js';
 import { createMessage, encodeMessage } from '../../../common/wire-encode.js';
 
 const { lazyDescriptorModule } = (await import(join(ROOT, 'scripts/lazy-descriptors.mjs'))) as {
-  lazyDescriptorModule: (text: string, exports: Record<string, unknown>, url: string) => string;
+  lazyDescriptorModule: (text: string, exports: Record<string, unknown>, url: string, data: { files: Map<string, string>; at: string }) => string;
 };
 
 describe('lazyDesc', () => {
@@ -65,6 +65,8 @@ describe('lazyDesc', () => {
 // so that its bare imports resolve to this checkout's node_modules as the originals' do).
 const GEN = join(ROOT, 'dist/proto/gen');
 const MIRROR = join(ROOT, 'dist', `.lazy-descriptors-test-${process.pid}`);
+const DATA = join(MIRROR, 'descriptors.json');
+const data = { files: new Map<string, string>(), at: `new URL(${JSON.stringify(pathToFileURL(DATA).href)})` };
 afterAll(() => rmSync(MIRROR, { recursive: true, force: true }));
 const modules = (function walk(d: string): string[] {
   return readdirSync(d, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(join(d, e.name)) : e.name.endsWith('_pb.js') ? [join(d, e.name)] : []));
@@ -101,7 +103,7 @@ describe('every generated module, with lazy descriptors', () => {
     for (const path of modules) {
       const original = (await import(pathToFileURL(path).href)) as Record<string, unknown>;
       originals.set(path, original);
-      const text = lazyDescriptorModule(readFileSync(path, 'utf8').replace(/^\/\/# sourceMappingURL=.*$/m, ''), original, url);
+      const text = lazyDescriptorModule(readFileSync(path, 'utf8').replace(/^\/\/# sourceMappingURL=.*$/m, ''), original, url, data);
       // The rewrite must be what makes the mirror lazy: every exported descriptor goes through it.
       const descs = Object.entries(original).filter(([, v]) => isDesc(v));
       expect(descs.length, path).toBeGreaterThan(0);
@@ -112,6 +114,10 @@ describe('every generated module, with lazy descriptors', () => {
       rewritten++;
     }
     expect(rewritten).toBe(modules.length);
+    // The serialized descriptors left the modules' text for the data file, as the bundle writes it.
+    expect(data.files.size).toBe(modules.length);
+    for (const path of modules) expect(readFileSync(join(MIRROR, relative(GEN, path)), 'utf8'), path).not.toMatch(/fileDesc\("/);
+    writeFileSync(DATA, JSON.stringify(Object.fromEntries(data.files)));
     expect(modules.length).toBeGreaterThan(100);
     for (const path of modules) lazies.set(path, (await import(pathToFileURL(join(MIRROR, relative(GEN, path))).href)) as Record<string, unknown>);
     const built = [...lazies].flatMap(([path, mod]) => Object.entries(mod).filter(([, v]) => isDesc(v) && !isUnbuilt(v)).map(([n]) => `${relative(GEN, path)}: ${n}`));
@@ -185,7 +191,7 @@ describe('protobuf-es google.protobuf modules, with lazy descriptors', () => {
     for (const n of wkt) {
       const path = join(WKT, n);
       const original = (await import(pathToFileURL(path).href)) as Record<string, unknown>;
-      const text = lazyDescriptorModule(readFileSync(path, 'utf8'), original, url);
+      const text = lazyDescriptorModule(readFileSync(path, 'utf8'), original, url, { files: new Map(), at: '""' });
       for (const [name] of Object.entries(original).filter(([, v]) => isDesc(v))) {
         expect(text, `${n}: ${name}`).toMatch(new RegExp(`^export const ${name} = /\\*@__PURE__\\*/ __weftLazyDesc\\(`, 'm'));
       }
