@@ -2,14 +2,16 @@
  * Protobuf descriptors built on first use, for the data plane's bundle (issue 24: a smaller idle
  * sidecar). A generated module's `fileDesc(...)` builds, at import, a descriptor object for every
  * message, field, enum and oneof of its .proto file (protobuf-es keeps them for the life of the
- * process); the sidecar bundles about 110 such files and a plain mesh config uses about 70 of them
- * (listeners, routes, clusters, endpoints, TLS), not the filters and extensions a config may name.
+ * process); the sidecar bundles about 110 such files. It decodes and encodes with wire tables
+ * (common/wire-table.ts), so it builds a descriptor only for what needs one (JSON for
+ * /config_dump, a gRPC-JSON transcoder): an idle sidecar builds none.
  *
  * scripts/lazy-descriptors.mjs rewrites the bundled copies of the generated modules so that each
  * exported descriptor is `lazyDesc(build, known)`: a stand-in that builds the real descriptor (and
  * through `realDesc`, the files it depends on) the first time anything but `known` is read from
- * it. `known` holds what the bundle step read from the real descriptor (its kind and type name),
- * so naming a schema (a type URL, a registry key) builds nothing. Everything else is forwarded to
+ * it. `known` holds what the bundle step read from the real descriptor (its kind and type name; a
+ * file's also the wire tables of its messages, registered here), so naming a schema (a type URL,
+ * a registry key) or decoding one builds nothing. Everything else is forwarded to
  * the real descriptor, so code and protobuf-es use the stand-in as they would the descriptor; the
  * descriptors it leads to (a field's message, a file's messages) are the real ones.
  */

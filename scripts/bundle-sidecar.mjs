@@ -26,7 +26,10 @@
 // an embedded descriptor (the gRPC-JSON transcoder reads google.api.http from the descriptor sets
 // that users configure, not these), so the bundle drops them (scripts/strip-descriptors.mjs).
 // Standard options (map_entry, packed, deprecated, ...) stay. The control plane is not bundled
-// and keeps them all.
+// and keeps them all. Their descriptors are then made lazy (scripts/lazy-descriptors.mjs; the
+// sidecar decodes with wire tables and builds none unless asked for JSON), protobuf-es's own
+// google.protobuf modules too, and the serialized forms leave the source for descriptors.json
+// beside the bundle (common/lazy-desc.ts says why).
 import { build } from 'esbuild';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
@@ -125,4 +128,4 @@ for (const f of Object.keys(result.metafile.outputs).filter((f) => f.endsWith('.
 }
 const outputs = Object.entries(result.metafile.outputs).filter(([f]) => f.endsWith('.js'));
 const kib = (n) => `${Math.round(n / 1024)} KiB`;
-console.log(`sidecar bundle: dist/sidecar-bundle/main.js ${kib(result.metafile.outputs[outputs.find(([, o]) => o.entryPoint)?.[0] ?? ''].bytes)} + ${outputs.length - 1} chunks (shared code and on-demand imports) in ${Math.round(performance.now() - started)} ms; embedded descriptors ${kib(descriptorBytes[0])} -> ${kib(descriptorBytes[1])} of base64 without custom option extensions`);
+console.log(`sidecar bundle: dist/sidecar-bundle/main.js ${kib(result.metafile.outputs[outputs.find(([, o]) => o.entryPoint)?.[0] ?? ''].bytes)} + ${outputs.length - 1} chunks (shared code and on-demand imports) in ${Math.round(performance.now() - started)} ms; descriptors ${kib(descriptorBytes[0])} -> ${kib(descriptorBytes[1])} of base64 without custom option extensions, in ${DESC_DATA}`);
