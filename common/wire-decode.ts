@@ -269,17 +269,15 @@ export function isWireFieldSet(msg: Message, f: WireField): boolean {
   const m = msg as unknown as Record<string, unknown>;
   if (f.oneof !== undefined) return (m[f.oneof] as { case?: string }).case === f.localName;
   const v = m[f.localName];
-  if (f.explicit) return v !== undefined && Object.prototype.hasOwnProperty.call(m, f.localName);
+  if (f.explicit || f.fieldKind === 'message') return v !== undefined && Object.prototype.hasOwnProperty.call(m, f.localName);
   switch (f.fieldKind) {
     case 'list':
       return (v as unknown[]).length > 0;
     case 'map':
       return Object.keys(v as object).length > 0;
-    case 'message':
-      return v !== undefined;
     case 'enum':
       return v !== f.enumZero;
-    case 'scalar':
+    default:
       switch (f.scalar) {
         case ScalarType.BOOL:
           return v !== false;

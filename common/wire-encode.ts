@@ -5,10 +5,10 @@
  * xDS, identity and load-report streams use them, so it builds no descriptor to talk to the
  * control plane. test/unit/proto/wire-encode.test.ts compares them with protobuf-es.
  */
-import { ScalarType, type DescMessage, type MessageInitShape, type MessageShape, type JsonObject } from '@bufbuild/protobuf';
+import { ScalarType, type DescMessage, type Message, type MessageInitShape, type MessageShape, type JsonObject } from '@bufbuild/protobuf';
 import { protoInt64 } from '@bufbuild/protobuf';
 import { BinaryWriter, WireType } from '@bufbuild/protobuf/wire';
-import { jsonToStruct, setOwn, zero, zeroScalar, type Obj } from './wire-decode.js';
+import { isWireFieldSet, jsonToStruct, setOwn, zero, zeroScalar, type Obj } from './wire-decode.js';
 import { wireByName, wireOf, type WireField, type WireMessage } from './wire-table.js';
 
 function wireTypeOf(t: ScalarType): WireType {
@@ -136,25 +136,6 @@ function writeChild(w: BinaryWriter, f: WireField, v: unknown): void {
   w.join();
 }
 
-/** Whether a singular field outside a oneof is written (implicit presence: not its zero value). */
-function isSet(f: WireField, m: Obj, v: unknown): boolean {
-  if (f.explicit || f.fieldKind === 'message') return v !== undefined && Object.prototype.hasOwnProperty.call(m, f.localName);
-  if (f.fieldKind === 'enum') return v !== f.enumZero;
-  switch (f.scalar) {
-    case ScalarType.BOOL:
-      return v !== false;
-    case ScalarType.STRING:
-      return v !== '';
-    case ScalarType.BYTES:
-      return !(v instanceof Uint8Array) || v.byteLength > 0;
-    case ScalarType.DOUBLE:
-    case ScalarType.FLOAT:
-      return !Object.is(v, 0);
-    default:
-      return v != 0;
-  }
-}
-
 function writeSingular(w: BinaryWriter, t: WireMessage, f: WireField, v: unknown): void {
   if (f.fieldKind === 'message') {
     writeChild(w, f, v);
@@ -214,7 +195,7 @@ function writeField(w: BinaryWriter, t: WireMessage, f: WireField, m: Obj): void
       return;
     }
     default:
-      if (isSet(f, m, v)) writeSingular(w, t, f, v);
+      if (isWireFieldSet(m as unknown as Message, f)) writeSingular(w, t, f, v);
   }
 }
 

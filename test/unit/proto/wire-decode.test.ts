@@ -19,6 +19,9 @@ import { ClusterSchema } from '../../../proto/gen/envoy/config/cluster/v3/cluste
 
 await loadMessages();
 
+/** Two random messages of type `d`, encoded. */
+const randomPair = (r: Rand, d: DescMessage) => [toBinary(d, create(d, init(r, d, 0))), toBinary(d, create(d, init(r, d, 0)))] as const;
+
 function same(d: DescMessage, bytes: Uint8Array): void {
   let want: unknown;
   let wantErr: unknown;
@@ -48,8 +51,7 @@ describe('decodeMessage', () => {
       fc.property(fc.integer(), (seed) => {
         const r = new Rand(seed);
         for (const d of all) {
-          const a = toBinary(d, create(d, init(r, d, 0)));
-          const b = toBinary(d, create(d, init(r, d, 0)));
+          const [a, b] = randomPair(r, d);
           same(d, a);
           same(d, concat(a, unknownField(r, d), b));
           if (a.length > 1) same(d, a.subarray(0, 1 + r.int(a.length - 1)));
@@ -103,8 +105,7 @@ describe('sameDecoded', () => {
       fc.property(fc.integer(), (seed) => {
         const r = new Rand(seed);
         for (const d of all) {
-          const a = toBinary(d, create(d, init(r, d, 0)));
-          const b = toBinary(d, create(d, init(r, d, 0)));
+          const [a, b] = randomPair(r, d);
           const [x, y, z] = [decodeMessage(d, a), decodeMessage(d, a), decodeMessage(d, b)];
           expect(sameDecoded(x, y), d.typeName).toBe(true);
           // equals says NaN differs from NaN (its ===); sameDecoded, for whom the same config is the same, does not.
