@@ -34,6 +34,11 @@ export function zeroScalar(t: ScalarType, longAsString: boolean): unknown {
   }
 }
 
+/** A scalar or enum field's zero value (its value in a new message, unless it has explicit presence). */
+export function fieldZero(f: WireField): unknown {
+  return f.fieldKind === 'enum' ? f.enumZero : zeroScalar(f.scalar, f.longAsString);
+}
+
 /** A new message of the table's type, as protobuf-es's `create(schema)` makes it. */
 export function zero(t: WireMessage): Obj {
   const m: Obj = { $typeName: t.typeName };
@@ -49,14 +54,10 @@ export function zero(t: WireMessage): Obj {
       case 'map':
         m[x.localName] = {};
         break;
-      case 'scalar':
-        if (!x.explicit) m[x.localName] = zeroScalar(x.scalar, x.longAsString);
-        break;
-      case 'enum':
-        if (!x.explicit) m[x.localName] = x.enumZero;
-        break;
-      default:
+      case 'message':
         break; // a singular message is absent until set
+      default:
+        if (!x.explicit) m[x.localName] = fieldZero(x);
     }
   }
   return m;

@@ -8,7 +8,7 @@
 import { ScalarType, type DescMessage, type Message, type MessageInitShape, type MessageShape, type JsonObject } from '@bufbuild/protobuf';
 import { protoInt64 } from '@bufbuild/protobuf';
 import { BinaryWriter, WireType } from '@bufbuild/protobuf/wire';
-import { isWireFieldSet, jsonToStruct, setOwn, zero, zeroScalar, type Obj } from './wire-decode.js';
+import { fieldZero, isWireFieldSet, jsonToStruct, setOwn, zero, type Obj } from './wire-decode.js';
 import { wireByName, wireOf, type WireField, type WireMessage } from './wire-table.js';
 
 function wireTypeOf(t: ScalarType): WireType {
@@ -129,21 +129,23 @@ function asMessage(f: WireField, t: WireMessage, v: unknown): Obj {
   return v as Obj;
 }
 
-function writeChild(w: BinaryWriter, f: WireField, v: unknown): void {
+/** A message value of `f` (a list item, a map value: `no` 2) with its tag. */
+function writeChild(w: BinaryWriter, no: number, f: WireField, v: unknown): void {
   const t = wireByName(f.message);
-  w.tag(f.no, WireType.LengthDelimited).fork();
+  w.tag(no, WireType.LengthDelimited).fork();
   writeBody(w, t, asMessage(f, t, v));
   w.join();
 }
 
+/** A scalar value with its tag. */
+function writeTagged(w: BinaryWriter, no: number, st: ScalarType, v: unknown, owner: WireMessage, f: WireField): void {
+  w.tag(no, wireTypeOf(st));
+  writeScalar(w, st, v, owner, f);
+}
+
 function writeSingular(w: BinaryWriter, t: WireMessage, f: WireField, v: unknown): void {
-  if (f.fieldKind === 'message') {
-    writeChild(w, f, v);
-    return;
-  }
-  const st = f.fieldKind === 'enum' ? ScalarType.INT32 : f.scalar;
-  w.tag(f.no, wireTypeOf(st));
-  writeScalar(w, st, v, t, f);
+  if (f.fieldKind === 'message') writeChild(w, f.no, f, v);
+  else writeTagged(w, f.no, f.fieldKind === 'enum' ? ScalarType.INT32 : f.scalar, v, t, f);
 }
 
 function writeField(w: BinaryWriter, t: WireMessage, f: WireField, m: Obj): void {
@@ -157,7 +159,7 @@ function writeField(w: BinaryWriter, t: WireMessage, f: WireField, m: Obj): void
     case 'list': {
       const items = v as unknown[];
       if (f.valueKind === 'message') {
-        for (const x of items) writeChild(w, f, x);
+        for (const x of items) writeChild(w, f.no, f, x);
         return;
       }
       const st = f.valueKind === 'enum' ? ScalarType.INT32 : f.scalar;
@@ -168,10 +170,7 @@ function writeField(w: BinaryWriter, t: WireMessage, f: WireField, m: Obj): void
         w.join();
         return;
       }
-      for (const x of items) {
-        w.tag(f.no, wireTypeOf(st));
-        writeScalar(w, st, x, t, f);
-      }
+      for (const x of items) writeTagged(w, f.no, st, x, t, f);
       return;
     }
     case 'map': {
@@ -179,17 +178,9 @@ function writeField(w: BinaryWriter, t: WireMessage, f: WireField, m: Obj): void
       const st = f.valueKind === 'enum' ? ScalarType.INT32 : f.scalar;
       for (const key of Object.keys(record)) {
         w.tag(f.no, WireType.LengthDelimited).fork();
-        w.tag(1, wireTypeOf(f.mapKey));
-        writeScalar(w, f.mapKey, mapKey(f.mapKey, key), t, f);
-        if (f.valueKind === 'message') {
-          const vt = wireByName(f.message);
-          w.tag(2, WireType.LengthDelimited).fork();
-          writeBody(w, vt, f.struct ? jsonToStruct(record[key] as JsonObject) : (record[key] as Obj));
-          w.join();
-        } else {
-          w.tag(2, wireTypeOf(st));
-          writeScalar(w, st, record[key], t, f);
-        }
+        writeTagged(w, 1, f.mapKey, mapKey(f.mapKey, key), t, f);
+        if (f.valueKind === 'message') writeChild(w, 2, f, record[key]);
+        else writeTagged(w, 2, st, record[key], t, f);
         w.join();
       }
       return;
@@ -256,7 +247,7 @@ function createFrom(t: WireMessage, init: Record<string, unknown> | undefined): 
         break;
       default:
         if (v != null) m[x.localName] = x.fieldKind === 'scalar' && x.scalar === ScalarType.BYTES ? toBytes(v) : v;
-        else if (!x.explicit) m[x.localName] = x.fieldKind === 'enum' ? x.enumZero : zeroScalar(x.scalar, x.longAsString);
+        else if (!x.explicit) m[x.localName] = fieldZero(x);
     }
   }
   return m;

@@ -93,8 +93,10 @@ const WRAPPERS = new Set([
 ]);
 
 /**
- * The google.protobuf types the generated files use: protobuf-es builds them when it loads (they
- * are not among the descriptors the bundle makes lazy), so their tables come from them.
+ * The google.protobuf types the generated files use. The sidecar's bundle rewrites protobuf-es's
+ * modules too, so there their tables come with the stand-ins like ours; where a table read from a
+ * stand-in names one of them and no stand-in carries it (the generated modules rewritten without
+ * protobuf-es's, as lazy-descriptors.test.ts does), it is derived from these.
  */
 const WELL_KNOWN: readonly DescMessage[] = [
   AnySchema, DurationSchema, TimestampSchema, StructSchema, ValueSchema, ListValueSchema, EmptySchema, FieldMaskSchema,
@@ -230,7 +232,10 @@ function fromCompact(typeName: string, compact: string): WireMessage {
 
 /** Tables made so far, by type name. */
 const TABLES = new Map<string, WireMessage>();
-/** Real descriptors met while deriving tables (their fields' message types), by type name. */
+/**
+ * Real descriptors a table can be derived from, by type name: the google.protobuf ones, the
+ * schemas asked for and their fields' message types (recorded as each table is derived).
+ */
 const DESCS = new Map<string, DescMessage>(WELL_KNOWN.map((d) => [d.typeName, d]));
 
 function derive(desc: DescMessage): WireMessage {
@@ -239,26 +244,23 @@ function derive(desc: DescMessage): WireMessage {
 }
 
 /**
- * The table of `schema`: from the compact form the bundle wrote into its file's stand-in (nothing is built),
- * else derived from the descriptor.
+ * The table of `schema`: from the compact form the bundle wrote into its file's stand-in (nothing
+ * is built), else derived from the descriptor.
  */
 export function wireOf(schema: DescMessage): WireMessage {
-  let t = TABLES.get(schema.typeName);
-  if (t === undefined) {
-    const json = wireJsonOf(schema.typeName);
-    t = json !== undefined ? fromCompact(schema.typeName, json) : derive(schema);
-    TABLES.set(schema.typeName, t);
-  }
-  return t;
+  const t = TABLES.get(schema.typeName);
+  if (t !== undefined) return t;
+  if (!DESCS.has(schema.typeName)) DESCS.set(schema.typeName, schema);
+  return wireByName(schema.typeName);
 }
 
 /** The table of the message type a field names (`WireField.message`). */
 export function wireByName(typeName: string): WireMessage {
   let t = TABLES.get(typeName);
   if (t === undefined) {
-    const json = wireJsonOf(typeName);
+    const compact = wireJsonOf(typeName);
     const desc = DESCS.get(typeName);
-    if (json !== undefined) t = fromCompact(typeName, json);
+    if (compact !== undefined) t = fromCompact(typeName, compact);
     else if (desc !== undefined) t = derive(desc);
     else throw new Error(`wire table: no table for ${typeName}`);
     TABLES.set(typeName, t);

@@ -45,7 +45,7 @@ const LAZY_DESC = join(root, 'dist/common/lazy-desc.js');
 const EXTERNAL = ['@opentelemetry/*', 'jose', 'ioredis', 'fast-xml-parser', 'ajv', 'ajv/*', 'ajv-formats', '@grpc/*'];
 
 let descriptorBytes = [0, 0];
-/** The descriptors and wire tables the lazy rewrite takes out of the source (common/lazy-desc.ts), written beside the bundle. */
+/** The serialized descriptors the lazy rewrite takes out of the source (common/lazy-desc.ts), written beside the bundle. */
 const DESC_DATA = 'descriptors.json';
 const descData = { files: new Map(), at: `new URL(${JSON.stringify(`./${DESC_DATA}`)}, import.meta.url)` };
 /** esbuild plugin: the generated modules' embedded descriptors, stripped as above. */
