@@ -5,9 +5,10 @@
 // each key type, unwrapped wrappers, Struct as JSON, proto3 optional), the same bytes with a field
 // the type does not have (kept in $unknown), two encodings one after the other (the wire's merge:
 // last scalar wins, lists append, messages merge), and cut-off bytes (the same error, or the
-// same message). Also: isWireFieldSet against isFieldSet, and the tables the bundle writes into
-// the stand-ins against the ones derived from the descriptors.
-import { create, equals, fromBinary, isFieldSet, toBinary, type DescMessage, type JsonValue } from '@bufbuild/protobuf';
+// same message). Also: isWireFieldSet against isFieldSet, sameDecoded against equals, unpackAny
+// against anyUnpack. (Decoding with the tables the bundle writes into the stand-ins:
+// lazy-descriptors.test.ts.)
+import { create, equals, fromBinary, isFieldSet, toBinary, type DescMessage } from '@bufbuild/protobuf';
 import { BinaryWriter, WireType } from '@bufbuild/protobuf/wire';
 import { AnySchema, anyPack, anyUnpack, DurationSchema, StructSchema, ValueSchema } from '@bufbuild/protobuf/wkt';
 import fc from 'fast-check';
