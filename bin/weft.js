@@ -15,7 +15,8 @@ if (verb === 'sidecar' || verb === 'gateway') {
   // config pushes make V8 grow its young generation and optimize code that then runs once (about
   // 30 and 7 MiB an idle sidecar would keep). So by default V8 starts without either and gets them
   // back the first time the sidecar is busy (common/v8-flags.ts HELD_BACK, sidecar/telemetry/
-  // busy-policy.ts, docs/sidecar.md#memory-and-cpu). Set before anything loads.
+  // busy-policy.ts, docs/sidecar.md#memory-and-cpu). Set before anything loads; a part's `ready`
+  // flag is set by the sidecar once it is ready.
   // WEFT_SIDECAR_V8_FLAGS replaces that with fixed V8 flags of the operator's choice ('' for V8's
   // own defaults). V8 flags of the operator's own in NODE_OPTIONS or on node's command line win: a
   // part they touch is left alone, and WEFT_SIDECAR_V8_FLAGS is not applied.
@@ -47,7 +48,7 @@ if (verb === 'sidecar' || verb === 'gateway') {
     process.exit(2);
   }
   const { main } = await import(bundle.href);
-  await main(process.argv.slice(3), { busyFlags: held.map((h) => h.busy), mode: verb });
+  await main(process.argv.slice(3), { busyFlags: held.map((h) => h.busy), readyFlags: held.flatMap((h) => (h.ready ? [h.ready] : [])), mode: verb });
 } else {
   const { main } = await import(new URL('control-plane/cli/main.js', dist).href);
   await main(process.argv.slice(2));

@@ -16,6 +16,8 @@ const RUNTIME_FLAGS: ReadonlyArray<{ name: string; value?: RegExp }> = [
   { name: 'no-turbofan' },
   // How many full GCs without a call before V8 drops a function's bytecode (compiling it again if called).
   { name: 'bytecode-old-age', value: /^\d+$/ },
+  // How long after the heap grew V8's memory reducer waits before its first compacting GC (ms).
+  { name: 'gc-memory-reducer-start-delay-ms', value: /^\d+$/ },
   // Diagnostics: one line per GC on stdout.
   { name: 'trace-gc' },
 ];
@@ -42,8 +44,8 @@ export function runtimeV8Flags(value: string): { flags: string[]; error?: undefi
 
 /**
  * What `weft sidecar` holds back in V8 until it is busy (sidecar/telemetry/busy-policy.ts): each
- * part's flag from start-up on (`idle`) and the V8 default it gets back the first time traffic
- * comes (`busy`). Start-up (loading the bundle, building the Envoy descriptors, decoding the first
+ * part's flag from start-up on (`idle`), the flag it adds once the sidecar is ready (`ready`, if
+ * any), and the V8 defaults it gets back the first time traffic comes (`busy`). Start-up (loading the bundle, building the Envoy descriptors, decoding the first
  * xDS snapshot) is exactly what makes V8 grow its young generation and run its optimizing compiler,
  * for code that then runs once: about 30 MiB (young generation) and 7 MiB (the compiler's code pages and
  * output) of an idle sidecar's RSS, measured (docs/sidecar.md#memory-and-cpu). The third part
@@ -51,7 +53,7 @@ export function runtimeV8Flags(value: string): { flags: string[]; error?: undefi
  * `own` matches an operator's flags for the same part in NODE_OPTIONS or on node's command line,
  * which leave that part alone.
  */
-export const HELD_BACK: ReadonlyArray<{ idle: string; busy: string; own: RegExp }> = [
+export const HELD_BACK: ReadonlyArray<{ idle: string; ready?: string; busy: string; own: RegExp }> = [
   // The young generation's growth.
   {
     idle: '--semi-space-growth-factor=1',
@@ -72,5 +74,20 @@ export const HELD_BACK: ReadonlyArray<{ idle: string; busy: string; own: RegExp 
     idle: '--bytecode-old-age=1',
     busy: '--bytecode-old-age=5',
     own: /bytecode[-_]old[-_]age|flush[-_]bytecode/,
+  },
+  // V8's memory reducer: the compacting GCs that give an idle process's garbage and spare heap
+  // pages back. V8 arms it when the old generation first grows, before any full GC (start-up
+  // does, at about 0.15 s), runs it that start delay later (8 s), and then only if allocation over
+  // the last 5 s was low or V8 optimizes for memory (else it waits 8 s more); so every sidecar held
+  // start-up's garbage (about 3.5 MiB of RSS, measured) for its first 9 s. Idle: a 1.5 s delay,
+  // and from `ready` on V8 optimizes for memory, so the reducer's GCs run at about 1.7 s whatever
+  // start-up allocated. Not from start-up on: optimizing for memory makes the heap grow less, so
+  // start-up would run a full GC of its own, and after a full GC V8 11 waits 8 s (a constant, not
+  // the flag) before the reducer's (seen: 3 s after ready, 56.7 MiB against 53.4).
+  {
+    idle: '--gc-memory-reducer-start-delay-ms=1500',
+    ready: '--optimize-for-size',
+    busy: '--gc-memory-reducer-start-delay-ms=8000 --no-optimize-for-size',
+    own: /memory[-_]reducer|optimize[-_]for[-_]size/,
   },
 ];

@@ -135,6 +135,8 @@ export interface MainOptions {
    * held back (common/v8-flags.ts HELD_BACK, telemetry/busy-policy.ts). Empty or absent: none.
    */
   busyFlags?: readonly string[];
+  /** V8 flags to set once the sidecar is ready, until it is busy (HELD_BACK's `ready` flags). */
+  readyFlags?: readonly string[];
 }
 
 export async function main(argv: string[], opts: MainOptions = {}): Promise<void> {
@@ -523,6 +525,7 @@ async function run(argv: string[], opts: MainOptions): Promise<void> {
   const busyPolicy = opts.busyFlags?.length
     ? new BusyPolicy({
         flags: opts.busyFlags,
+        readyFlags: opts.readyFlags ?? [],
         requests: requestsServed,
         onBusy: (reason) => log.info({ reason, v8Flags: opts.busyFlags }, 'traffic: V8 runs with its defaults now'),
       }).start()

@@ -10,7 +10,9 @@
  *     output and the memory of its threads, about 7 MiB, for functions that ran a few times.
  * `bin/weft.js` therefore starts the sidecar with both held back (common/v8-flags.ts HELD_BACK:
  * `--semi-space-growth-factor=1`, `--no-turbofan`; code runs in V8's interpreter and its baseline
- * compiler, Sparkplug), and this policy sets V8's defaults back (`flags`) the first time the
+ * compiler, Sparkplug; and two parts more for idle memory: unused bytecode and the memory
+ * reducer). `start()`, called once the sidecar is ready, sets the flags HELD_BACK holds for that
+ * moment (`readyFlags`), and this policy sets V8's defaults back (`flags`) the first time the
  * sidecar is busy, where both pay for themselves (fewer scavenges and less promotion: 15-20 % of
  * CPU under load; optimized code: a hop's JavaScript several times faster):
  *   - `requestsPerSecond` requests in one tick (a second), or
@@ -28,6 +30,8 @@ import { setFlagsFromString } from 'node:v8';
 export interface BusyPolicyOptions {
   /** V8 flags to set when busy (HELD_BACK's `busy` flags of the parts bin/weft.js held back). */
   flags: readonly string[];
+  /** V8 flags to set when the policy starts (the sidecar is ready), before it is busy (HELD_BACK's `ready` flags). */
+  readyFlags?: readonly string[];
   /** Total requests served so far (all listeners). */
   requests: () => number;
   /** CPU time (user + system) used by the process so far, in ms (default: process.cpuUsage()). */
@@ -61,7 +65,7 @@ export class BusyPolicy {
   #observer: PerformanceObserver | undefined;
 
   constructor(o: BusyPolicyOptions) {
-    this.#o = { requestsPerSecond: 100, scavengesPerSecond: 10, cpuPercent: 25, sustainSeconds: 10, setFlags: setFlagsFromString, cpuMs: processCpuMs, ...o };
+    this.#o = { readyFlags: [], requestsPerSecond: 100, scavengesPerSecond: 10, cpuPercent: 25, sustainSeconds: 10, setFlags: setFlagsFromString, cpuMs: processCpuMs, ...o };
     this.#lastRequests = o.requests();
     this.#lastCpuMs = this.#o.cpuMs();
   }
@@ -98,8 +102,10 @@ export class BusyPolicy {
     return this.#busy;
   }
 
-  /** Ticks every second (unref'd) and counts scavenges, until the sidecar is busy or close(). */
+  /** Sets the ready flags, then ticks every second (unref'd) and counts scavenges, until the sidecar is busy or close(). */
   start(): this {
+    if (this.#busy) return this;
+    for (const f of this.#o.readyFlags) this.#o.setFlags(f);
     this.#observer = new PerformanceObserver((list) => {
       for (const e of list.getEntries()) if ((e as GcEntry).detail?.kind === perf.NODE_PERFORMANCE_GC_MINOR) this.#scavenges++;
     });

@@ -2,8 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { HELD_BACK } from '../../../common/v8-flags.js';
 import { BusyPolicy } from '../../../sidecar/telemetry/busy-policy.js';
 
-/** What bin/weft.js passes when nothing of the operator's own overrides it: both parts' busy flags. */
+/** What bin/weft.js passes when nothing of the operator's own overrides it: every part's busy flags, and the ready flags. */
 const BUSY = HELD_BACK.map((h) => h.busy);
+const READY = HELD_BACK.flatMap((h) => (h.ready ? [h.ready] : []));
 
 function policy(o: { requestsPerSecond?: number; scavengesPerSecond?: number; cpuPercent?: number; sustainSeconds?: number } = {}) {
   let requests = 0;
@@ -96,6 +97,25 @@ describe('busy policy: V8 defaults back when traffic comes', () => {
     expect(p.tick()).toBe(true);
     expect(flags).toEqual(BUSY);
     expect(reasons).toEqual(['40 % of a core for 5 s']);
+  });
+
+  it('sets the ready flags when it starts, and the busy flags (which undo them) when busy', () => {
+    let requests = 0;
+    const flags: string[] = [];
+    const p = new BusyPolicy({ flags: BUSY, readyFlags: READY, requests: () => requests, setFlags: (f) => flags.push(f) });
+    expect(READY).toEqual(['--optimize-for-size']);
+    expect(flags).toEqual([]);
+    p.start();
+    try {
+      expect(flags).toEqual(READY);
+      requests += 100;
+      expect(p.tick()).toBe(true);
+      expect(flags).toEqual([...READY, ...BUSY]);
+      // V8's defaults back: every ready flag has its opposite among the busy flags.
+      expect(BUSY.join(' ')).toContain('--no-optimize-for-size');
+    } finally {
+      p.close();
+    }
   });
 
   it('counts real minor GCs once started', async () => {
