@@ -243,7 +243,8 @@ export class H2ClientSession extends H2Endpoint<H2ClientStream> {
   protected onGoaway(lastId: number, code: number): void {
     this.#unusable();
     const err = h2Err(`the upstream sent GOAWAY (${h2CodeName(code)})`, 'ERR_HTTP2_GOAWAY_SESSION');
-    for (const [id, s] of [...this.streams]) {
+    for (const s of this.streams.values()) {
+      const id = s.id;
       if (id <= lastId) continue;
       this.streams.delete(id);
       this.blocked.delete(s);
@@ -278,7 +279,7 @@ export class H2ClientSession extends H2Endpoint<H2ClientStream> {
     this.dead = true;
     this.#idle.disarm();
     clearTimeout(this.#connectTimer);
-    const streams = [...this.streams.values()];
+    const streams = this.streams.values();
     this.streams.clear();
     this.blocked.clear();
     const waiting = this.#waiting.splice(0);

@@ -5,6 +5,7 @@
  * for everything queued, and connection errors (GOAWAY, then close). The client (client.ts) and
  * the server (server.ts) add what differs: who opens streams and what a head means.
  */
+import { StreamSet, StreamTable } from './stream-table.js';
 import type { Socket } from 'node:net';
 import { DEFAULT_MAX_FRAME, DEFAULT_WINDOW, Flag, Frame, H2Error, MAX_WINDOW, Setting, frame, frameHeader, u32 } from './frames.js';
 import { HpackDecoder, HpackEncoder, HpackError, blockBound } from './hpack.js';
@@ -118,7 +119,8 @@ export interface EndpointLimits {
 
 export abstract class H2Endpoint<S extends SendingStream> {
   readonly socket: Socket;
-  protected readonly streams = new Map<number, S>();
+  /** Open streams by id (a StreamTable, not a Map: stream-table.ts says why). */
+  protected readonly streams = new StreamTable<S>();
   protected readonly limits: EndpointLimits;
   protected dead = false;
   protected peerInitialWindow = DEFAULT_WINDOW;
@@ -139,7 +141,7 @@ export abstract class H2Endpoint<S extends SendingStream> {
   #outBytes = 0;
   #flushQueued = false;
   /** Streams with body waiting for window. */
-  protected readonly blocked = new Set<S>();
+  protected readonly blocked = new StreamSet<S>();
   readonly #flushFn = (): void => this.flush();
 
   constructor(socket: Socket, limits: EndpointLimits) {
@@ -399,7 +401,7 @@ export abstract class H2Endpoint<S extends SendingStream> {
       if (inc === 0) return this.connError(H2Error.PROTOCOL_ERROR, 'WINDOW_UPDATE of 0');
       this.#sendWindow += inc;
       if (this.#sendWindow > MAX_WINDOW) return this.connError(H2Error.FLOW_CONTROL_ERROR, 'connection window above 2^31-1');
-      for (const s of [...this.blocked]) this.pump(s);
+      if (this.blocked.size) for (const s of this.blocked.values()) this.pump(s);
       return;
     }
     if (this.idle(id)) return this.connError(H2Error.PROTOCOL_ERROR, `WINDOW_UPDATE on idle stream ${id}`);
@@ -514,7 +516,7 @@ export abstract class H2Endpoint<S extends SendingStream> {
       }
     }
     this.send(frame(Frame.SETTINGS, Flag.ACK, 0));
-    for (const s of [...this.blocked]) this.pump(s);
+    if (this.blocked.size) for (const s of this.blocked.values()) this.pump(s);
     this.onSettingsApplied();
   }
 

@@ -287,7 +287,7 @@ export class H2ServerSession extends H2Endpoint<H2ServerStream> {
 
   protected failAll(err: Error): void {
     this.#idle.disarm();
-    const all = [...this.streams.values()];
+    const all = this.streams.values();
     this.streams.clear();
     this.blocked.clear();
     for (const s of all) {
