@@ -10,7 +10,8 @@
  *
  * The pool is deliberately small. What Envoy's HTTP/1.1 connection pool does that matters here:
  * - a request head is written in one `write` (latin1 string); bodies stream with backpressure,
- *   framed by the request's content-length or else chunked;
+ *   framed by the request's content-length or else chunked (a chunk's size line, data and CRLF
+ *   in one write);
  * - a connection goes back to the pool only when the response said keep-alive, the request body
  *   was fully sent and the response fully read; an idle connection closes after the cluster's
  *   idle timeout, or sooner if the server's `Keep-Alive: timeout=N` asks (minus a second);
@@ -226,7 +227,15 @@ class H1Conn {
       for await (const chunk of body) {
         if (call.aborted || this.dead || this.#call !== call) return;
         if (chunk.length === 0) continue;
-        const ok = chunked ? (s.write(`${chunk.length.toString(16)}\r\n`, 'latin1'), s.write(chunk), s.write('\r\n', 'latin1')) : s.write(chunk);
+        let ok: boolean;
+        if (chunked) {
+          // Size line, data and CRLF in one write (writev), not three.
+          s.cork();
+          s.write(`${chunk.length.toString(16)}\r\n`, 'latin1');
+          s.write(chunk);
+          ok = s.write('\r\n', 'latin1');
+          s.uncork();
+        } else ok = s.write(chunk);
         if (!ok) await new Promise<void>((res) => (s.once('drain', res), s.once('close', res)));
       }
       if (call.aborted || this.dead || this.#call !== call) return;

@@ -194,6 +194,34 @@ describe('HTTP/1.1 upstream pool', () => {
     expect(s.conns()).toBe(1);
   });
 
+  it('writes a chunk of a chunked body as one write: size line, data and CRLF together', async () => {
+    const { s, pool } = await setup(() => ok('ok'));
+    // What each socket write carried (a writev's buffers joined), for writes to this server only.
+    const writes: string[] = [];
+    const proto = net.Socket.prototype as unknown as {
+      _write(d: Buffer | string, e: BufferEncoding, cb: () => void): void;
+      _writev(c: { chunk: Buffer | string }[], cb: () => void): void;
+    };
+    const { _write, _writev } = proto;
+    const mine = (sock: net.Socket) => sock.remotePort === s.port;
+    proto._write = function (this: net.Socket, d, e, cb) {
+      if (mine(this)) writes.push(Buffer.from(d as string, typeof d === 'string' ? e : undefined).toString('latin1'));
+      return _write.call(this, d, e, cb);
+    };
+    proto._writev = function (this: net.Socket, c, cb) {
+      if (mine(this)) writes.push(c.map((x) => Buffer.from(x.chunk as string, 'latin1').toString('latin1')).join(''));
+      return _writev.call(this, c, cb);
+    };
+    try {
+      await send(pool, { method: 'PUT', body: chunks('xyz', '12') });
+    } finally {
+      proto._write = _write;
+      proto._writev = _writev;
+    }
+    expect(s.requests).toEqual(['PUT / HTTP/1.1\r\nhost: up\r\ntransfer-encoding: chunked\r\n\r\n3\r\nxyz\r\n2\r\n12\r\n0\r\n\r\n']);
+    expect(writes).toEqual(['PUT / HTTP/1.1\r\nhost: up\r\ntransfer-encoding: chunked\r\n\r\n', '3\r\nxyz\r\n', '2\r\n12\r\n', '0\r\n\r\n']);
+  });
+
   it('queues requests beyond maxConnections and serves them in order as connections free up', async () => {
     const { s, pool } = await setup((req, sock) => {
       setTimeout(() => sock.write(ok(req.split(' ')[1]!.slice(1))), 20);
