@@ -29,7 +29,7 @@ describe('replicas on etcd across network hosts (netns): failover, partition, qu
   const rl = new ReplicaLab({ etcd: () => etcd, kekFile: () => kek, agent: () => ctl, dir: (prefix) => tempDir(prefix), logLevel: process.env.WEFT_TEST_LOG_LEVEL ?? 'warn', readyMs: 30_000 });
   const cps = rl.cps;
   const admin = rl.admin.bind(rl);
-  const apply = (cp: Cp, yaml: string) => rl.apply(cp, yaml);
+  const apply = (cp: Cp, yaml: string, timeoutMs?: number) => rl.apply(cp, yaml, timeoutMs);
   const proxies = rl.proxies.bind(rl);
   const alive = rl.alive.bind(rl);
   const startReplica = rl.startReplica.bind(rl);
@@ -219,7 +219,9 @@ describe('replicas on etcd across network hosts (netns): failover, partition, qu
     const [m0, m1] = etcd.members.filter((m) => !m.endpoint.startsWith(`${cp.host.ip}:`));
     await m0!.stop();
     try {
-      const one = await apply(cp, svc('one-member-down'));
+      // No effect means the apply succeeds; it may wait out the stopped member (a commit waits
+      // 2.5 s for each) and an etcd election, so the bound is the refused apply's 15 s, not 5.
+      const one = await apply(cp, svc('one-member-down'), 15_000);
       expect(one.status, JSON.stringify(one.body)).toBe(200);
       await m1!.stop();
       const refused = await eventually(async () => {
