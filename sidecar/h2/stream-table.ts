@@ -40,6 +40,8 @@ export class StreamTable<S> {
   }
 
   #find(id: number): number {
+    // 0 marks an empty slot, so it is no stream's id (it would "find" the first empty slot).
+    if (id === 0) return -1;
     const ids = this.#ids;
     for (let i = this.#home(id); ; i = (i + 1) & this.#mask) {
       const k = ids[i]!;

@@ -62,10 +62,18 @@ describe('StreamTable', () => {
     expect(t.values()).toEqual([]);
   });
 
-  it('refuses an id that is not a stream id', () => {
+  it('refuses an id that is not a stream id, and finds none under one', () => {
     const t = new StreamTable<number>();
     for (const bad of [0, -1, 1.5, 0x80000000, Number.NaN]) expect(() => t.set(bad, 1), String(bad)).toThrow(RangeError);
     expect(t.size).toBe(0);
+    t.set(3, 3);
+    for (const bad of [0, -1, 1.5, 0x80000000, Number.NaN]) {
+      expect(t.has(bad), String(bad)).toBe(false);
+      expect(t.get(bad), String(bad)).toBeUndefined();
+      expect(t.delete(bad), String(bad)).toBe(false);
+    }
+    expect(t.size).toBe(1);
+    expect(t.get(3)).toBe(3);
   });
 
   it('values() is a copy: the table may change while a caller goes through it', () => {
