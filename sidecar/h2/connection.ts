@@ -5,10 +5,10 @@
  * for everything queued, and connection errors (GOAWAY, then close). The client (client.ts) and
  * the server (server.ts) add what differs: who opens streams and what a head means.
  */
-import { StreamSet, StreamTable } from './stream-table.js';
 import type { Socket } from 'node:net';
 import { DEFAULT_MAX_FRAME, DEFAULT_WINDOW, Flag, Frame, H2Error, MAX_WINDOW, Setting, frame, frameHeader, u32 } from './frames.js';
 import { HpackDecoder, HpackEncoder, HpackError, blockBound } from './hpack.js';
+import { StreamSet, StreamTable } from './stream-table.js';
 
 /** A stream as the connection sends its DATA. */
 export interface SendingStream {
