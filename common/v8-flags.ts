@@ -45,11 +45,13 @@ export function runtimeV8Flags(value: string): { flags: string[]; error?: undefi
 /**
  * What `weft sidecar` holds back in V8 until it is busy (sidecar/telemetry/busy-policy.ts): each
  * part's flag from start-up on (`idle`), the flag it adds once the sidecar is ready (`ready`, if
- * any), and the V8 defaults it gets back the first time traffic comes (`busy`). Start-up (loading the bundle, building the Envoy descriptors, decoding the first
- * xDS snapshot) is exactly what makes V8 grow its young generation and run its optimizing compiler,
- * for code that then runs once: about 30 MiB (young generation) and 7 MiB (the compiler's code pages and
- * output) of an idle sidecar's RSS, measured (docs/sidecar.md#memory-and-cpu). The third part
- * goes the other way: idle, V8 drops unused bytecode sooner than its default.
+ * any), and the V8 defaults it gets back the first time traffic comes (`busy`). Start-up (loading
+ * the bundle, building the Envoy descriptors, decoding the first xDS snapshot) is exactly what
+ * makes V8 grow its young generation and run its optimizing compiler, for code that then runs
+ * once: about 30 MiB (young generation) and 7 MiB (the compiler's code pages and output) of an
+ * idle sidecar's RSS, measured (docs/sidecar.md#memory-and-cpu). The third part goes the other
+ * way: idle, V8 drops unused bytecode sooner than its default; the fourth has V8 give start-up's
+ * garbage back sooner.
  * `own` matches an operator's flags for the same part in NODE_OPTIONS or on node's command line,
  * which leave that part alone.
  */

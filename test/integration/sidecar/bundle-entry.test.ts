@@ -143,7 +143,7 @@ describe('bin/weft.js runs the data plane from its bundle', () => {
 
   it('idle, drops the bytecode of a function that stopped running at the next full GCs; V8 keeps it for 5 by default', () => {
     const dir = tree({ ageS: -5 });
-    expect(run(dir, 'sidecar', { FLUSH: '1' }).stdout).toMatch(/bytecode dropped true busy flags \[.*"--bytecode-old-age=5"/);
+    expect(run(dir, 'sidecar', { FLUSH: '1' }).stdout).toMatch(/bytecode dropped true busy flags \["--semi-space-growth-factor=2","--turbofan","--bytecode-old-age=5","--gc-memory-reducer-start-delay-ms=8000 --no-optimize-for-size"\]/);
     expect(run(dir, 'sidecar', { FLUSH: '1', WEFT_SIDECAR_V8_FLAGS: '' }).stdout).toMatch(/bytecode dropped false busy flags \[\]/);
     expect(run(dir, 'sidecar', { FLUSH: '1', WEFT_SIDECAR_V8_FLAGS: '--bytecode-old-age=1' }).stdout).toMatch(/bytecode dropped true busy flags \[\]/);
     // The operator's own (node's command line): left alone, and not set when busy either.
