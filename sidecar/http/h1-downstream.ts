@@ -25,6 +25,7 @@ export interface H1ConnectionView {
   tunnelClosed(d: H1Downstream): void;
 }
 import { respondError } from './respond.js';
+import { holdWrites } from './write-batch.js';
 
 const BAD_VALUE = /[\r\n\0]/;
 /** Body chunks up to this size are joined to a pending response head. */
@@ -216,6 +217,7 @@ export class H1Downstream extends SocketDownstream implements Downstream {
       head += 'connection: close\r\n\r\n';
     } else head += this.http10 ? 'connection: keep-alive\r\n\r\n' : '\r\n';
     if (endStream) {
+      holdWrites(sock);
       sock.write(head, 'latin1');
       this.#finish();
       return;
@@ -239,6 +241,7 @@ export class H1Downstream extends SocketDownstream implements Downstream {
       }
       this.flush();
     }
+    holdWrites(sock);
     switch (this.#framing) {
       case Framing.Chunked:
         sock.write(`${chunk.length.toString(16)}\r\n`, 'latin1');
@@ -272,7 +275,10 @@ export class H1Downstream extends SocketDownstream implements Downstream {
         }
       }
       if (this.#pending !== undefined) this.#pending += `${tail}\r\n`;
-      else sock.write(`${tail}\r\n`, 'latin1');
+      else {
+        holdWrites(sock);
+        sock.write(`${tail}\r\n`, 'latin1');
+      }
     }
     this.#finish();
   }
@@ -334,7 +340,10 @@ export class H1Downstream extends SocketDownstream implements Downstream {
     const p = this.#pending;
     if (p === undefined) return;
     this.#pending = undefined;
-    if (!this.conn.socket.destroyed) this.conn.socket.write(p, 'latin1');
+    const sock = this.conn.socket;
+    if (sock.destroyed) return;
+    holdWrites(sock);
+    sock.write(p, 'latin1');
   }
 
   #finish(): void {

@@ -21,7 +21,8 @@
 import type { Socket } from 'node:net';
 import type { Host } from './host.js';
 import { dial, type HostTls } from './dial.js';
-import { HTTPParser, K_BODY, K_COMPLETE, K_EXECUTE, K_HEADERS, K_HEADERS_COMPLETE, PARSER_RESOURCE, CallbackGuard, pauseConsumed, resumeConsumed, streamHandle, type NativeParser, type StreamHandle } from '../http/llhttp.js';
+import { HTTPParser, K_BODY, K_MESSAGE_BEGIN, K_COMPLETE, K_EXECUTE, K_HEADERS, K_HEADERS_COMPLETE, PARSER_RESOURCE, CallbackGuard, pauseConsumed, resumeConsumed, streamHandle, type NativeParser, type StreamHandle } from '../http/llhttp.js';
+import { holdWrites } from '../http/write-batch.js';
 
 export interface H1PoolOptions {
   maxConnections: number;
@@ -137,6 +138,7 @@ class H1Conn {
     });
     const p = (this.#parser = new HTTPParser());
     p.initialize(HTTPParser.RESPONSE, PARSER_RESOURCE, 0, HTTPParser.kLenientNone);
+    p[K_MESSAGE_BEGIN] = null;
     p[K_HEADERS] = (raw: string[]) => {
       for (let i = 0; i < raw.length; i++) this.#raw.push(raw[i]!);
     };
@@ -210,6 +212,7 @@ class H1Conn {
       if (n === 'content-length') length = true;
       head += `${n}: ${v}\r\n`;
     }
+    holdWrites(this.socket);
     if (!body) {
       if (!length && EXPECTS_BODY.has(method)) head += 'content-length: 0\r\n';
       this.socket.write(`${head}\r\n`, 'latin1');

@@ -222,6 +222,28 @@ describe('HTTP/1.1 upstream pool', () => {
     expect(writes).toEqual(['PUT / HTTP/1.1\r\nhost: up\r\ntransfer-encoding: chunked\r\n\r\n', '3\r\nxyz\r\n', '2\r\n12\r\n', '0\r\n\r\n']);
   });
 
+  it('holds the heads of one turn until the turn is over, then writes each connection\'s once (write-batch)', async () => {
+    const { s, pool } = await setup(() => ok('ok'));
+    await Promise.all([send(pool), send(pool)]); // two connections, now idle
+    expect(s.conns()).toBe(2);
+    const writes: string[] = [];
+    const proto = net.Socket.prototype as unknown as { _write(d: Buffer | string, e: BufferEncoding, cb: () => void): void };
+    const { _write } = proto;
+    proto._write = function (this: net.Socket, d, e, cb) {
+      if (this.remotePort === s.port) writes.push(Buffer.from(d as string, typeof d === 'string' ? e : undefined).toString('latin1'));
+      return _write.call(this, d, e, cb);
+    };
+    try {
+      const both = Promise.all([send(pool, { path: '/a' }), send(pool, { path: '/b' })]);
+      expect(writes).toEqual([]); // assigned to idle connections, but nothing written yet in this turn
+      await new Promise((r) => setImmediate(r));
+      expect(writes).toEqual(['GET /a HTTP/1.1\r\nhost: up\r\n\r\n', 'GET /b HTTP/1.1\r\nhost: up\r\n\r\n']);
+      expect((await both).map((r) => r.body)).toEqual(['ok', 'ok']);
+    } finally {
+      proto._write = _write;
+    }
+  });
+
   it('queues requests beyond maxConnections and serves them in order as connections free up', async () => {
     const { s, pool } = await setup((req, sock) => {
       setTimeout(() => sock.write(ok(req.split(' ')[1]!.slice(1))), 20);

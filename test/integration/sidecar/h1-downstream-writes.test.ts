@@ -1,0 +1,75 @@
+// The sidecar's HTTP/1.1 responses leave in as few socket writes as the event-loop turn allows
+// (sidecar/http/write-batch.ts): a head with a large body, and responses written in one turn.
+import net from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { H1Connection, type H1Hooks } from '../../../sidecar/http/h1-server.js';
+import type { H1Downstream } from '../../../sidecar/http/h1-downstream.js';
+
+const closers: Array<() => void> = [];
+afterEach(() => {
+  for (const c of closers.splice(0)) c();
+});
+
+/** A server answering with `handle`; `writes` records what each write to a client socket carried. */
+async function serve(handle: (d: H1Downstream) => void) {
+  const writes: string[] = [];
+  const hooks: H1Hooks = { request: handle, end: () => {}, rejected: () => {}, limit: () => undefined, internalError: (e) => { throw e; }, draining: () => false };
+  const srv = net.createServer((s) => {
+    const own = s as unknown as { _write(d: Buffer | string, e: BufferEncoding, cb: () => void): void; _writev(c: { chunk: Buffer | string; encoding: BufferEncoding }[], cb: () => void): void };
+    const { _write, _writev } = own;
+    own._write = function (d, e, cb) {
+      writes.push(Buffer.from(d as string, typeof d === 'string' ? e : undefined).toString('latin1'));
+      _write.call(this, d, e, cb);
+    };
+    own._writev = function (c, cb) {
+      writes.push(c.map((x) => Buffer.from(x.chunk as string, typeof x.chunk === 'string' ? x.encoding : undefined).toString('latin1')).join(''));
+      _writev.call(this, c, cb);
+    };
+    new H1Connection(s, hooks, { maxHeaderBytes: 8192, headersTimeoutMs: 30_000, keepAliveTimeoutMs: 60_000 });
+  });
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  closers.push(() => srv.close());
+  return { port: (srv.address() as net.AddressInfo).port, writes };
+}
+
+/** Sends `req` on a new connection and resolves with everything received once `want` bytes came. */
+async function fetchRaw(port: number, req: string, want: number): Promise<string> {
+  const c = net.connect(port, '127.0.0.1');
+  closers.push(() => c.destroy());
+  let got = '';
+  return new Promise((resolve, reject) => {
+    c.on('error', reject);
+    c.on('data', (d: Buffer) => {
+      got += d.toString('latin1');
+      if (got.length >= want) resolve(got);
+    });
+    c.write(req);
+  });
+}
+
+describe('HTTP/1.1 response writes', () => {
+  it('sends a head and a body too large to join it as a string in one write', async () => {
+    const body = Buffer.alloc(6000, 'b');
+    const { port, writes } = await serve((d) => {
+      d.writeHead(200, { 'content-length': String(body.length), date: 'x' }, false);
+      d.write(body);
+      d.end(undefined);
+    });
+    const head = 'HTTP/1.1 200 OK\r\ncontent-length: 6000\r\ndate: x\r\n\r\n';
+    expect(await fetchRaw(port, 'GET / HTTP/1.1\r\nhost: a\r\n\r\n', head.length + body.length)).toBe(head + body.toString('latin1'));
+    expect(writes).toEqual([head + body.toString('latin1')]);
+  });
+
+  it('sends the pipelined responses finished in one turn in one write, in order', async () => {
+    const { port, writes } = await serve((d) => {
+      d.writeHead(200, { 'content-length': String(d.path.length), date: 'x' }, false);
+      d.write(Buffer.from(d.path));
+      d.end(undefined);
+    });
+    const one = (p: string) => `HTTP/1.1 200 OK\r\ncontent-length: ${p.length}\r\ndate: x\r\n\r\n${p}`;
+    const want = one('/a') + one('/b') + one('/c');
+    const got = await fetchRaw(port, 'GET /a HTTP/1.1\r\nhost: a\r\n\r\nGET /b HTTP/1.1\r\nhost: a\r\n\r\nGET /c HTTP/1.1\r\nhost: a\r\n\r\n', want.length);
+    expect(got).toBe(want);
+    expect(writes).toEqual([want]);
+  });
+});

@@ -1,0 +1,117 @@
+// holdWrites: the writes a socket gets in one event-loop turn leave together at the turn's end,
+// in order, and nothing is lost or stuck (end, destroy, the next turn). Real loopback sockets.
+import net from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { holdWrites } from '../../../sidecar/http/write-batch.js';
+
+const cleanup: (() => void)[] = [];
+afterEach(() => {
+  for (const f of cleanup.splice(0)) f();
+});
+
+/** A connected pair: `c` (the side under test) and what its peer has received so far. */
+async function pair(): Promise<{ c: net.Socket; got: () => string; ended: Promise<void>; writes: string[] }> {
+  let peer!: net.Socket;
+  const srv = net.createServer((s) => (peer = s));
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const c = net.connect((srv.address() as net.AddressInfo).port, '127.0.0.1');
+  c.on('error', () => {});
+  await new Promise<void>((r) => c.once('connect', r));
+  while (!peer) await new Promise((r) => setImmediate(r));
+  peer.on('error', () => {});
+  let data = '';
+  peer.on('data', (d: Buffer) => (data += d.toString('latin1')));
+  const ended = new Promise<void>((r) => peer.once('end', r));
+  // What each write handed to the kernel carried (a writev's chunks joined).
+  const writes: string[] = [];
+  const own = c as unknown as {
+    _write(d: Buffer | string, e: BufferEncoding, cb: (e?: Error) => void): void;
+    _writev(ch: { chunk: Buffer | string; encoding: BufferEncoding }[], cb: (e?: Error) => void): void;
+  };
+  const { _write, _writev } = own;
+  own._write = function (d, e, cb) {
+    writes.push(Buffer.from(d as string, typeof d === 'string' ? e : undefined).toString('latin1'));
+    _write.call(this, d, e, cb);
+  };
+  own._writev = function (ch, cb) {
+    writes.push(ch.map((x) => Buffer.from(x.chunk as string, typeof x.chunk === 'string' ? x.encoding : undefined).toString('latin1')).join(''));
+    _writev.call(this, ch, cb);
+  };
+  cleanup.push(() => {
+    c.destroy();
+    peer.destroy();
+    srv.close();
+  });
+  return { c, got: () => data, ended, writes };
+}
+
+const turn = () => new Promise((r) => setImmediate(r));
+async function until(f: () => boolean): Promise<void> {
+  for (let i = 0; i < 2000 && !f(); i++) await new Promise((r) => setTimeout(r, 2));
+  expect(f()).toBe(true);
+}
+
+describe('holdWrites', () => {
+  it('sends the writes of one turn as one write once the turn is over', async () => {
+    const { c, got, writes } = await pair();
+    holdWrites(c);
+    c.write('HTTP/1.1 200 OK\r\n', 'latin1');
+    holdWrites(c); // a second hold in the same turn changes nothing
+    c.write(Buffer.from('content-length: 2\r\n\r\n'));
+    c.write('ok', 'latin1');
+    expect(writes).toEqual([]);
+    expect(c.writableLength).toBe(40);
+    await turn();
+    expect(writes).toEqual(['HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok']);
+    await until(() => got().length === 40);
+    expect(got()).toBe('HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok');
+  });
+
+  it('holds again in the next turn, and a write without a hold is not held', async () => {
+    const { c, got, writes } = await pair();
+    holdWrites(c);
+    c.write('a');
+    await turn();
+    expect(c.writableCorked).toBe(0);
+    c.write('b'); // no hold: out at once
+    expect(writes).toEqual(['a', 'b']);
+    holdWrites(c);
+    c.write('c');
+    c.write('d');
+    expect(writes).toEqual(['a', 'b']);
+    await turn();
+    expect(writes).toEqual(['a', 'b', 'cd']);
+    await until(() => got() === 'abcd');
+  });
+
+  it('keeps order with its owner\'s own cork and end(): end sends what is held at once', async () => {
+    const { c, got, ended, writes } = await pair();
+    holdWrites(c);
+    c.write('1');
+    c.cork(); // an owner corking around a few writes (the h1 pool's chunk writes)
+    c.write('2');
+    c.uncork();
+    expect(writes).toEqual([]);
+    c.end('3');
+    await ended;
+    expect(got()).toBe('123');
+    await turn(); // the release finds the socket uncorked and ended: nothing more, no error
+    expect(writes).toEqual(['123']);
+  });
+
+  it('releases every socket held in a turn, also when one of them was destroyed meanwhile', async () => {
+    const a = await pair();
+    const b = await pair();
+    const d = await pair();
+    holdWrites(a.c);
+    holdWrites(b.c);
+    holdWrites(d.c);
+    a.c.write('to a');
+    b.c.write('to b');
+    d.c.write('to d');
+    b.c.destroy();
+    await turn();
+    await until(() => a.got() === 'to a' && d.got() === 'to d');
+    expect(b.writes).toEqual([]);
+  });
+});
