@@ -299,7 +299,12 @@ export class H1Downstream extends SocketDownstream implements Downstream {
   abort(): void {
     if (this.#ended) return;
     this.#ended = true;
-    this.conn.socket.destroy();
+    // What was written before the abort leaves first (the pending head, the turn's held writes),
+    // as it would have without the hold; then the connection closes at once.
+    this.flush();
+    const sock = this.conn.socket;
+    if (sock.writableCorked !== 0) sock.uncork();
+    sock.destroy();
   }
 
   onClientGone(fn: () => void): void {

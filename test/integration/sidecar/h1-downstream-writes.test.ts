@@ -72,4 +72,22 @@ describe('HTTP/1.1 response writes', () => {
     expect(got).toBe(want);
     expect(writes).toEqual([want]);
   });
+
+  it('sends what was written before an abort in the same turn, then cuts the connection', async () => {
+    const { port } = await serve((d) => {
+      d.writeHead(200, { 'content-length': '10000', date: 'x' }, false);
+      d.write(Buffer.alloc(4000, 'p')); // too large to join the head: written (held to the turn's end)
+      d.abort(); // the upstream went away mid-body
+    });
+    const c = net.connect(port, '127.0.0.1');
+    closers.push(() => c.destroy());
+    let got = '';
+    c.on('data', (b: Buffer) => (got += b.toString('latin1')));
+    await new Promise<void>((resolve) => {
+      c.on('close', () => resolve());
+      c.on('error', () => {});
+      c.write('GET / HTTP/1.1\r\nhost: a\r\n\r\n');
+    });
+    expect(got).toBe(`HTTP/1.1 200 OK\r\ncontent-length: 10000\r\ndate: x\r\n\r\n${'p'.repeat(4000)}`);
+  });
 });
