@@ -22,6 +22,7 @@ import { RequestStats } from './telemetry/request-stats.js';
 import { ConsumerStats } from './telemetry/consumer-stats.js';
 import { consumerLabels, DEFAULT_MAX_CONSUMERS } from './telemetry/consumer-label.js';
 import { BusyPolicy } from './telemetry/busy-policy.js';
+import { settleStreamErrorPath } from './http/stream-state.js';
 import { AccessLog } from './telemetry/access-log.js';
 import { LoadReporter } from './telemetry/load-reporter.js';
 import { Runtime } from './runtime.js';
@@ -146,6 +147,7 @@ export async function main(argv: string[], opts: MainOptions = {}): Promise<void
 }
 
 async function run(argv: string[], opts: MainOptions): Promise<void> {
+  settleStreamErrorPath();
   const gatewayMode = opts.mode === 'gateway';
   const me = gatewayMode ? 'weft gateway' : 'weft sidecar';
   let a;
