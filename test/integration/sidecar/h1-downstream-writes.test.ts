@@ -4,6 +4,7 @@ import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { H1Connection, type H1Hooks } from '../../../sidecar/http/h1-server.js';
 import type { H1Downstream } from '../../../sidecar/http/h1-downstream.js';
+import { recordWrites } from '../../harness/socket-writes.js';
 
 const closers: Array<() => void> = [];
 afterEach(() => {
@@ -12,24 +13,15 @@ afterEach(() => {
 
 /** A server answering with `handle`; `writes` records what each write to a client socket carried. */
 async function serve(handle: (d: H1Downstream) => void) {
-  const writes: string[] = [];
   const hooks: H1Hooks = { request: handle, end: () => {}, rejected: () => {}, limit: () => undefined, internalError: (e) => { throw e; }, draining: () => false };
+  const writes: string[][] = [];
   const srv = net.createServer((s) => {
-    const own = s as unknown as { _write(d: Buffer | string, e: BufferEncoding, cb: () => void): void; _writev(c: { chunk: Buffer | string; encoding: BufferEncoding }[], cb: () => void): void };
-    const { _write, _writev } = own;
-    own._write = function (d, e, cb) {
-      writes.push(Buffer.from(d as string, typeof d === 'string' ? e : undefined).toString('latin1'));
-      _write.call(this, d, e, cb);
-    };
-    own._writev = function (c, cb) {
-      writes.push(c.map((x) => Buffer.from(x.chunk as string, typeof x.chunk === 'string' ? x.encoding : undefined).toString('latin1')).join(''));
-      _writev.call(this, c, cb);
-    };
+    writes.push(recordWrites(s));
     new H1Connection(s, hooks, { maxHeaderBytes: 8192, headersTimeoutMs: 30_000, keepAliveTimeoutMs: 60_000 });
   });
   await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
   closers.push(() => srv.close());
-  return { port: (srv.address() as net.AddressInfo).port, writes };
+  return { port: (srv.address() as net.AddressInfo).port, writes: () => writes.flat() };
 }
 
 /** Sends `req` on a new connection and resolves with everything received once `want` bytes came. */
@@ -57,7 +49,7 @@ describe('HTTP/1.1 response writes', () => {
     });
     const head = 'HTTP/1.1 200 OK\r\ncontent-length: 6000\r\ndate: x\r\n\r\n';
     expect(await fetchRaw(port, 'GET / HTTP/1.1\r\nhost: a\r\n\r\n', head.length + body.length)).toBe(head + body.toString('latin1'));
-    expect(writes).toEqual([head + body.toString('latin1')]);
+    expect(writes()).toEqual([head + body.toString('latin1')]);
   });
 
   it('sends the pipelined responses finished in one turn in one write, in order', async () => {
@@ -70,7 +62,7 @@ describe('HTTP/1.1 response writes', () => {
     const want = one('/a') + one('/b') + one('/c');
     const got = await fetchRaw(port, 'GET /a HTTP/1.1\r\nhost: a\r\n\r\nGET /b HTTP/1.1\r\nhost: a\r\n\r\nGET /c HTTP/1.1\r\nhost: a\r\n\r\n', want.length);
     expect(got).toBe(want);
-    expect(writes).toEqual([want]);
+    expect(writes()).toEqual([want]);
   });
 
   it('sends what was written before an abort in the same turn, then cuts the connection', async () => {

@@ -3,6 +3,7 @@
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { holdWrites } from '../../../sidecar/http/write-batch.js';
+import { recordWrites } from '../../harness/socket-writes.js';
 
 const cleanup: (() => void)[] = [];
 afterEach(() => {
@@ -22,21 +23,7 @@ async function pair(): Promise<{ c: net.Socket; got: () => string; ended: Promis
   let data = '';
   peer.on('data', (d: Buffer) => (data += d.toString('latin1')));
   const ended = new Promise<void>((r) => peer.once('end', r));
-  // What each write handed to the kernel carried (a writev's chunks joined).
-  const writes: string[] = [];
-  const own = c as unknown as {
-    _write(d: Buffer | string, e: BufferEncoding, cb: (e?: Error) => void): void;
-    _writev(ch: { chunk: Buffer | string; encoding: BufferEncoding }[], cb: (e?: Error) => void): void;
-  };
-  const { _write, _writev } = own;
-  own._write = function (d, e, cb) {
-    writes.push(Buffer.from(d as string, typeof d === 'string' ? e : undefined).toString('latin1'));
-    _write.call(this, d, e, cb);
-  };
-  own._writev = function (ch, cb) {
-    writes.push(ch.map((x) => Buffer.from(x.chunk as string, typeof x.chunk === 'string' ? x.encoding : undefined).toString('latin1')).join(''));
-    _writev.call(this, ch, cb);
-  };
+  const writes = recordWrites(c);
   cleanup.push(() => {
     c.destroy();
     peer.destroy();
