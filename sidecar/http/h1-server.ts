@@ -31,7 +31,7 @@ import type { Socket } from 'node:net';
 import { H1Downstream, type HeadInfo } from './h1-downstream.js';
 import { respondError, respondErrorRaw } from './respond.js';
 import { validAuthority } from './uri.js';
-import { HTTPParser, K_BODY, K_MESSAGE_BEGIN, K_COMPLETE, K_EXECUTE, K_HEADERS, K_HEADERS_COMPLETE, METHODS, PARSER_RESOURCE, CallbackGuard, pauseConsumed, resumeConsumed, startReading, streamHandle, type NativeParser, type StreamHandle } from './llhttp.js';
+import { HTTPParser, K_BODY, K_COMPLETE, K_EXECUTE, K_HEADERS, K_HEADERS_COMPLETE, METHODS, CallbackGuard, newParser, pauseConsumed, resumeConsumed, startReading, streamHandle, type NativeParser, type StreamHandle } from './llhttp.js';
 
 const CONTINUE = 'HTTP/1.1 100 Continue\r\n\r\n';
 
@@ -114,9 +114,7 @@ export class H1Connection {
     this.socket = socket;
     this.#hooks = hooks;
     socket.setNoDelay(true);
-    const p = (this.#parser = new HTTPParser());
-    p.initialize(HTTPParser.REQUEST, PARSER_RESOURCE, o.maxHeaderBytes, HTTPParser.kLenientNone);
-    p[K_MESSAGE_BEGIN] = null;
+    const p = (this.#parser = newParser(HTTPParser.REQUEST, o.maxHeaderBytes));
     p[K_HEADERS] = (raw: string[], url: string) => {
       for (let i = 0; i < raw.length; i++) this.#raw.push(raw[i]!);
       this.#url += url;

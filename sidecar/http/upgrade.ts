@@ -22,7 +22,7 @@ import { upstreamPath } from '../routing/route-table.js';
 import { errorCode } from './attempts.js';
 import type { ErrorCode } from '../../common/errors.js';
 import type { RequestInfo, ResponseHeaders } from './filter.js';
-import { HTTPParser, K_BODY, K_COMPLETE, K_HEADERS, K_HEADERS_COMPLETE, PARSER_RESOURCE, type NativeParser } from './llhttp.js';
+import { HTTPParser, K_BODY, K_COMPLETE, K_HEADERS, K_HEADERS_COMPLETE, newParser, type NativeParser } from './llhttp.js';
 
 const BAD_VALUE = /[\r\n\0]/;
 /** Headers of a 101 that belong to the switch itself and go to the client as they came. */
@@ -97,8 +97,7 @@ export class UpgradeExchange {
       if (this.#done) return;
       up.write(head, 'latin1');
     });
-    const p = (this.#parser = new HTTPParser());
-    p.initialize(HTTPParser.RESPONSE, PARSER_RESOURCE, 0, HTTPParser.kLenientNone);
+    const p = (this.#parser = newParser(HTTPParser.RESPONSE));
     p[K_HEADERS] = (raw: string[]) => {
       for (let i = 0; i < raw.length; i++) this.#raw.push(raw[i]!);
     };

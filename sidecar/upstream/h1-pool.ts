@@ -21,7 +21,7 @@
 import type { Socket } from 'node:net';
 import type { Host } from './host.js';
 import { dial, type HostTls } from './dial.js';
-import { HTTPParser, K_BODY, K_MESSAGE_BEGIN, K_COMPLETE, K_EXECUTE, K_HEADERS, K_HEADERS_COMPLETE, PARSER_RESOURCE, CallbackGuard, pauseConsumed, resumeConsumed, streamHandle, type NativeParser, type StreamHandle } from '../http/llhttp.js';
+import { HTTPParser, K_BODY, K_COMPLETE, K_EXECUTE, K_HEADERS, K_HEADERS_COMPLETE, CallbackGuard, newParser, pauseConsumed, resumeConsumed, streamHandle, type NativeParser, type StreamHandle } from '../http/llhttp.js';
 import { holdWrites } from '../http/write-batch.js';
 
 export interface H1PoolOptions {
@@ -136,9 +136,7 @@ class H1Conn {
       this.#flags |= CONNECTED;
       if (this.#call) this.#write(this.#call);
     });
-    const p = (this.#parser = new HTTPParser());
-    p.initialize(HTTPParser.RESPONSE, PARSER_RESOURCE, 0, HTTPParser.kLenientNone);
-    p[K_MESSAGE_BEGIN] = null;
+    const p = (this.#parser = newParser(HTTPParser.RESPONSE));
     p[K_HEADERS] = (raw: string[]) => {
       for (let i = 0; i < raw.length; i++) this.#raw.push(raw[i]!);
     };
