@@ -5,6 +5,7 @@ import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { H1Pool, type H1FailureKind, type H1Request } from '../../../sidecar/upstream/h1-pool.js';
 import { Host } from '../../../sidecar/upstream/host.js';
+import { recordSocketWrites } from '../../harness/socket-writes.js';
 
 interface Result {
   status: number;
@@ -197,26 +198,11 @@ describe('HTTP/1.1 upstream pool', () => {
   it('writes a chunk of a chunked body as one write: size line, data and CRLF together', async () => {
     const { s, pool } = await setup(() => ok('ok'));
     // What each socket write carried (a writev's buffers joined), for writes to this server only.
-    const writes: string[] = [];
-    const proto = net.Socket.prototype as unknown as {
-      _write(d: Buffer | string, e: BufferEncoding, cb: () => void): void;
-      _writev(c: { chunk: Buffer | string }[], cb: () => void): void;
-    };
-    const { _write, _writev } = proto;
-    const mine = (sock: net.Socket) => sock.remotePort === s.port;
-    proto._write = function (this: net.Socket, d, e, cb) {
-      if (mine(this)) writes.push(Buffer.from(d as string, typeof d === 'string' ? e : undefined).toString('latin1'));
-      return _write.call(this, d, e, cb);
-    };
-    proto._writev = function (this: net.Socket, c, cb) {
-      if (mine(this)) writes.push(c.map((x) => Buffer.from(x.chunk as string, 'latin1').toString('latin1')).join(''));
-      return _writev.call(this, c, cb);
-    };
+    const { writes, restore } = recordSocketWrites((sock) => sock.remotePort === s.port);
     try {
       await send(pool, { method: 'PUT', body: chunks('xyz', '12') });
     } finally {
-      proto._write = _write;
-      proto._writev = _writev;
+      restore();
     }
     expect(s.requests).toEqual(['PUT / HTTP/1.1\r\nhost: up\r\ntransfer-encoding: chunked\r\n\r\n3\r\nxyz\r\n2\r\n12\r\n0\r\n\r\n']);
     expect(writes).toEqual(['PUT / HTTP/1.1\r\nhost: up\r\ntransfer-encoding: chunked\r\n\r\n', '3\r\nxyz\r\n', '2\r\n12\r\n', '0\r\n\r\n']);
@@ -226,13 +212,7 @@ describe('HTTP/1.1 upstream pool', () => {
     const { s, pool } = await setup(() => ok('ok'));
     await Promise.all([send(pool), send(pool)]); // two connections, now idle
     expect(s.conns()).toBe(2);
-    const writes: string[] = [];
-    const proto = net.Socket.prototype as unknown as { _write(d: Buffer | string, e: BufferEncoding, cb: () => void): void };
-    const { _write } = proto;
-    proto._write = function (this: net.Socket, d, e, cb) {
-      if (this.remotePort === s.port) writes.push(Buffer.from(d as string, typeof d === 'string' ? e : undefined).toString('latin1'));
-      return _write.call(this, d, e, cb);
-    };
+    const { writes, restore } = recordSocketWrites((sock) => sock.remotePort === s.port);
     try {
       const both = Promise.all([send(pool, { path: '/a' }), send(pool, { path: '/b' })]);
       expect(writes).toEqual([]); // assigned to idle connections, but nothing written yet in this turn
@@ -240,7 +220,7 @@ describe('HTTP/1.1 upstream pool', () => {
       expect(writes).toEqual(['GET /a HTTP/1.1\r\nhost: up\r\n\r\n', 'GET /b HTTP/1.1\r\nhost: up\r\n\r\n']);
       expect((await both).map((r) => r.body)).toEqual(['ok', 'ok']);
     } finally {
-      proto._write = _write;
+      restore();
     }
   });
 
