@@ -9,7 +9,8 @@
 //   workers.json (edge gateway with --workers 1 and 2), edge.json (weft gateway against nginx at the edge),
 //   api.json (the API-gateway hop against the plain hop), tcp.json (redis-benchmark direct, through
 //   HAProxy in TCP mode and through two Weft sidecars with mTLS), grpc.json (gRPC through one hop:
-//   direct, nginx, Caddy and a Weft sidecar in front of the same grpc-js upstream), dashboard.json (each dashboard
+//   direct, nginx, Caddy and a Weft sidecar in front of the same grpc-js upstream), tail.json (the fixed-rate
+//   tail pooled over many interleaved rounds, nginx and a Weft hop), dashboard.json (each dashboard
 //   view's load time with 200 services and 2,000 simulated proxies; aim: median under 1 s)
 //   run.json, run-status.tsv   written by scripts/bench.sh: when this run started, which scenarios it
 //                              skipped, and each scenario script's exit code
@@ -292,6 +293,18 @@ function grpc() {
     weftCpuVsNginx: weft ? { unaryM1: weft.unaryM1?.cpuVsNginx ?? null, unaryMux: weft.unaryMux?.cpuVsNginx ?? null, stream: weft.stream?.cpuVsNginx ?? null } : null,
   };
 }
+/**
+ * bench/weft-tail.sh: the fixed-rate p99 of nginx and a Weft hop, each target's requests of many
+ * interleaved rounds pooled into one distribution; weft's pooled p99 against nginx's (aim 1.5x).
+ */
+function tail() {
+  const j = json('tail.json');
+  if (!j) return null;
+  failedRows('tail', j.rows);
+  const weft = j.rows.find((r) => r.key === 'weft' && !r.failed);
+  const ratio = weft && fin(weft.p99VsNginx) ? round(weft.p99VsNginx, 2) : null;
+  return { ...j, weftP99VsNginx: ratio, meetsAim: ratio === null ? null : ratio <= 1.5 };
+}
 function json(name) {
   if (!has(name) || !current(name.replace(/\.json$/, '').replace(/-(\w)/g, (_, c) => c.toUpperCase()), name)) return null;
   return { source: rel(join(dir, name)), ...JSON.parse(read(name)) };
@@ -380,6 +393,7 @@ const scenarios = {
   api: api(),
   tcp: tcp(),
   grpc: grpc(),
+  tail: tail(),
   dashboard: json('dashboard.json'),
 };
 const skipped = new Set(run?.skipped ?? []);
@@ -415,6 +429,13 @@ if (t) {
     rows: t.rows.map((r) => ({ label: r.name, failed: r.failed, p50Ms: r.p50Ms, p99Ms: r.p99Ms })),
   });
 }
+const tl = scenarios.tail;
+if (tl) {
+  sections.push({
+    title: `Fixed-rate tail, pooled: ${tl.config?.latRate ?? '?'} req/s, ${tl.config?.rounds ?? '?'} interleaved rounds x ${tl.config?.durationS ?? '?'} s per target`,
+    rows: tl.rows.map((r) => ({ label: r.key, failed: r.failed, p50Ms: r.p50Ms, p99Ms: r.p99Ms })),
+  });
+}
 const e = scenarios.edge;
 if (e) {
   const rows = e.rows.filter((r) => !r.notRun && r.key !== 'h2').flatMap((r) => ['weft', 'nginx'].map((side) =>
@@ -446,6 +467,9 @@ if (xr) {
     console.log(`xds replicas ${r.key}: p50 ${Math.round(r.p50Ms)} ms, max ${Math.round(r.maxMs)} ms (aim < ${xr.aim?.maxMs ?? 1000} ms: ${r.aim.latency}), peak RSS ${Math.round(Math.max(...r.memory.map((m) => m.peakMiB)))} MiB (aim < ${xr.aim?.rssMB ?? 300} MB per replica: ${r.aim.memory})`);
   }
   if (xr.ratioP50 !== null && xr.ratioP50 !== undefined) console.log(`xds replicas: p50 ${xr.config?.replicas ?? 3} replicas / 1 replica = ${xr.ratioP50}x`);
+}
+if (tl?.weftP99VsNginx !== null && tl?.weftP99VsNginx !== undefined) {
+  console.log(`fixed-rate tail: weft's pooled p99 ${tl.weftP99VsNginx}x nginx's (aim <= 1.5x: ${tl.meetsAim ? 'met' : 'missed'})`);
 }
 for (const f of failed) console.log(`FAILED  ${f.scenario}${f.row ? ` / ${f.row}` : ''}: ${f.reason}`);
 for (const s of stale) console.log(`stale   ${s.scenario}: ${s.file} (${s.at}) is from an earlier run; not read`);

@@ -9,6 +9,9 @@
 #   2b. gRPC through one hop (bench/weft-grpc.sh): h2load against a grpc-js upstream direct, through
 #      nginx (grpc_pass), Caddy (h2c) and one Weft sidecar: calls/s, proxy CPU per call (unary -m1,
 #      multiplexed, per message of a 100-message stream), fixed-rate p50/p99; /nginx and /direct ratios.
+#   2c. Fixed-rate tail, pooled (bench/weft-tail.sh): nginx and one Weft hop at the proxy table's
+#      fixed rate, 8 interleaved rounds each, every request of a target pooled into one p99 (a
+#      5-second run's p99 moves 2-4x on this machine); weft/nginx pooled p99 against a 1.5x aim.
 #   3. Two-hop mesh (bench/weft-two-hop.sh): plaintext and mTLS between two sidecars vs direct.
 #   4. Sidecar footprint (bench/weft-footprint.sh): RSS idle and with 1,000 services x 10 endpoints,
 #      against the issue 7 targets; time from spawning a sidecar to ready and to its first 200.
@@ -36,7 +39,7 @@
 # bench/hop-instructions.sh counts instructions per request of both under callgrind (a count,
 # not a time: it holds on a busy machine where CPU-time ratios move by 30 %).
 # Knobs: ROUNDS (default 3: medians and a spread column; the 16 KiB table: ROUNDS_16K, default 1, to stay near 15 minutes), DURATION/LAT_DURATION/WARMUP (5/5/2 s), BENCH_PATH (/ or /16k, for the first table; a second table always runs /16k), SKIP_PROXY=1
-# (skip the proxy table), SCENARIOS (default "xdsConvergence xdsReplicas filterChain proxy proxy16k grpc twoHop footprint
+# (skip the proxy table), SCENARIOS (default "xdsConvergence xdsReplicas filterChain proxy proxy16k tail grpc twoHop footprint
 # transcode workers edge api tcp": run only these, e.g. SCENARIOS=twoHop MODES= TRACING_ROWS= UPSTREAM_STATUS=503 to watch a
 # row against a target answering 503 come out FAILED). Every scenario and its own knobs: docs/benchmarks.md.
 set -euo pipefail
@@ -49,8 +52,8 @@ res=bench/results
 mkdir -p "$res"
 # An earlier run's files must never be read as this run's: delete them, and stamp this run's start
 # (the proxy table's <stamp>/ folders are kept as history; report.mjs ignores the ones older than this).
-rm -f "$res"/{grpc,two-hop,transcode,footprint,workers,edge,api,tcp,xds-convergence,xds-replicas,filter-chain,dashboard}.{txt,json} "$res"/{summary.json,latency.svg,run-status.tsv}
-all="xdsConvergence xdsReplicas filterChain proxy proxy16k grpc twoHop footprint transcode workers edge api tcp dashboard"
+rm -f "$res"/{grpc,tail,two-hop,transcode,footprint,workers,edge,api,tcp,xds-convergence,xds-replicas,filter-chain,dashboard}.{txt,json} "$res"/{summary.json,latency.svg,run-status.tsv}
+all="xdsConvergence xdsReplicas filterChain proxy proxy16k tail grpc twoHop footprint transcode workers edge api tcp dashboard"
 SCENARIOS=" ${SCENARIOS:-$all} "; [ "${SKIP_PROXY:-0}" = 1 ] && SCENARIOS="${SCENARIOS/ proxy16k / }" && SCENARIOS="${SCENARIOS/ proxy / }"
 wanted() { [[ "$SCENARIOS" == *" $1 "* ]]; }
 skipped=''; for k in $all; do wanted "$k" || skipped+="${skipped:+, }\"$k\""; done; skipped="[$skipped]"
@@ -69,7 +72,7 @@ echo "== xDS convergence with control-plane replicas on etcd (3 x 1,000 simulate
 scenario xdsReplicas bash -c "set -o pipefail; npx vitest run --config bench/vitest.config.ts bench/xds-replicas.bench.ts --silent=false 2>&1 | sed -n '/^xDS replicas/,/^(/p'"
 echo "== HTTP filter chain cost (in process)"
 scenario filterChain bash -c "set -o pipefail; npx vitest run --config bench/vitest.config.ts bench/filter-chain.bench.ts --silent=false 2>&1 | sed -n '/^HTTP filter chain cost/,/Origin allowed/p' | tee bench/results/filter-chain.txt"
-{ wanted proxy || wanted proxy16k || wanted grpc || wanted edge; } && bash bench/proxy/setup.sh   # wrk, h2load, nginx, haproxy, the Node peers (idempotent)
+{ wanted proxy || wanted proxy16k || wanted tail || wanted grpc || wanted edge; } && bash bench/proxy/setup.sh   # wrk, h2load, nginx, haproxy, the Node peers (idempotent)
 weft_rows=(weft=http://127.0.0.1:19010 --start weft="bash $PWD/bench/weft-single-hop.sh")
 if [ -n "${BASELINE_REF:-}" ]; then
   base_root="$(bash bench/baseline.sh "$BASELINE_REF")"
@@ -89,6 +92,9 @@ if wanted proxy || wanted proxy16k; then
   mkdir -p bench/results/16k
   scenario proxy16k env RESULTS_DIR="$PWD/bench/results/16k" BENCH_PATH=/16k ROUNDS="${ROUNDS_16K:-1}" bash bench/proxy/run.sh "${weft_rows[@]}"
 fi
+echo
+echo "== fixed-rate tail, pooled: nginx and one Weft hop at ${LAT_RATE:-2000} req/s, interleaved rounds, every request of a target in one p99"
+scenario tail env ${base_root:+WEFT_BASE_ROOT="$base_root"} bash bench/weft-tail.sh
 echo
 echo "== gRPC, one hop: h2load -> direct | nginx grpc_pass | Caddy h2c | Weft sidecar -> grpc-js upstream"
 scenario grpc env ROUNDS="${ROUNDS:-1}" ${base_root:+WEFT_BASE_ROOT="$base_root"} bash bench/weft-grpc.sh   # BASELINE_REF: a weft-base row too
