@@ -25,7 +25,7 @@ export interface H1ConnectionView {
   tunnelClosed(d: H1Downstream): void;
 }
 import { respondError } from './respond.js';
-import { holdWrites } from './write-batch.js';
+import { holdWrites, sendHeld } from './write-batch.js';
 
 const BAD_VALUE = /[\r\n\0]/;
 /** Body chunks up to this size are joined to a pending response head. */
@@ -302,9 +302,8 @@ export class H1Downstream extends SocketDownstream implements Downstream {
     // What was written before the abort leaves first (the pending head, the turn's held writes),
     // as it would have without the hold; then the connection closes at once.
     this.flush();
-    const sock = this.conn.socket;
-    if (sock.writableCorked !== 0) sock.uncork();
-    sock.destroy();
+    sendHeld(this.conn.socket);
+    this.conn.socket.destroy();
   }
 
   onClientGone(fn: () => void): void {

@@ -5,7 +5,7 @@
  * writev). Order on a socket is kept (all of its writes queue behind the cork), `end()` uncorks
  * by itself, and backpressure is unchanged (`write()` still reports the queued length against the
  * high-water mark). `destroy()` drops what a socket holds: a writer that must send what it wrote
- * before closing uncorks first (H1Downstream.abort).
+ * before closing calls `sendHeld` first (H1Downstream.abort).
  *
  * Why: under load a proxy turn handles several reads; writing each answer as soon as it is
  * ready wakes the reader (the client, the app) once per answer, and on a virtual machine a
@@ -33,4 +33,12 @@ function release(): void {
   spare = list;
   for (let i = 0; i < list.length; i++) list[i]!.uncork();
   list.length = 0;
+}
+
+/**
+ * Sends what `s` holds now, before the turn ends: for a writer about to `destroy()` it, which
+ * would drop the held writes (the release at the turn's end then finds it uncorked: a no-op).
+ */
+export function sendHeld(s: Writable): void {
+  while (s.writableCorked !== 0) s.uncork();
 }
