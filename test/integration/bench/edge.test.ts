@@ -3,7 +3,6 @@
 // resumes and says so; answers that are not 2xx/3xx make the verdict FAILED, never a number; and
 // report.mjs lists an edge row a side of which FAILED, while a row not run in this build (its
 // policy kind missing) is listed as not run, not as a failure.
-import { execFile } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import https from 'node:https';
 import { tmpdir } from 'node:os';
@@ -11,19 +10,12 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cleanupCerts, selfSignedCert, type TestCert } from '../../harness/certs.js';
+import { runCommand, type CommandRun } from '../../harness/run-command.js';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 const bench = (f: string): string => join(root, 'bench', f);
 
-interface Run { code: number; stdout: string; stderr: string }
-function run(cmd: string, args: string[], timeoutMs = 30_000): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(cmd, args, { cwd: root, timeout: timeoutMs }, (err, stdout, stderr) => {
-      const code = err ? (typeof err.code === 'number' ? err.code : -1) : 0;
-      resolve({ code, stdout: String(stdout), stderr: String(stderr) });
-    });
-  });
-}
+const run = (cmd: string, args: string[], timeoutMs = 30_000): Promise<CommandRun> => runCommand(cmd, args, { timeoutMs });
 
 let dir: string;
 let cert: TestCert;
@@ -47,7 +39,7 @@ afterAll(() => {
 });
 
 /** tls-connect-load for 1 s at 40 connections/s, then its verdict. */
-async function load(...extra: string[]): Promise<{ result: string; verdict: Run }> {
+async function load(...extra: string[]): Promise<{ result: string; verdict: CommandRun }> {
   const out = join(dir, `load-${Date.now()}.txt`);
   const r = await run(process.execPath, [bench('tls-connect-load.mjs'), '--port', String(port), '--ca', cert.certFile, '--rate', '40', '--duration', '1', ...extra]);
   expect(r.code, r.stderr).toBe(0);

@@ -4,27 +4,19 @@
 // and bench/report.mjs must all say FAILED with the reason and exit non-zero; a healthy upstream
 // must still give numbers and exit 0, so the check is not simply "always fail". Also: a proxy-table
 // target that never started, and a result file from an earlier run, are FAILED, not read.
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCommand, type CommandRun } from '../../harness/run-command.js';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 const bench = (f: string): string => join(root, 'bench', f);
 
-interface Run { code: number; stdout: string; stderr: string }
-/** Runs a command to its end without blocking the vitest worker; never rejects. */
-function run(cmd: string, args: string[], env: Record<string, string> = {}, timeoutMs = 60_000): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(cmd, args, { cwd: root, env: { ...process.env, ...env }, timeout: timeoutMs }, (err, stdout, stderr) => {
-      const code = err ? (typeof err.code === 'number' ? err.code : -1) : 0;
-      resolve({ code, stdout: String(stdout), stderr: String(stderr) });
-    });
-  });
-}
+const run = (cmd: string, args: string[], env: Record<string, string> = {}, timeoutMs = 60_000): Promise<CommandRun> => runCommand(cmd, args, { env, timeoutMs });
 const hasWrk = (await run('sh', ['-c', 'command -v wrk && command -v taskset'])).code === 0;
 
 function freePort(): Promise<number> {

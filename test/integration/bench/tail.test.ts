@@ -3,25 +3,17 @@
 // the pooled p99 is not the median of the rounds' p99s); a target that answered errors is FAILED
 // with the reason and no figures, in the table, the JSON and report.mjs's exit code; a healthy
 // run through a real sidecar gives figures whose request count is wrk's own.
-import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCommand, type CommandRun } from '../../harness/run-command.js';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 const bench = (f: string): string => join(root, 'bench', f);
 
-interface Run { code: number; stdout: string; stderr: string }
-function run(cmd: string, args: string[], env: Record<string, string> = {}, timeoutMs = 90_000): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(cmd, args, { cwd: root, env: { ...process.env, ...env }, timeout: timeoutMs }, (err, stdout, stderr) => {
-      const code = err ? (typeof err.code === 'number' ? err.code : -1) : 0;
-      resolve({ code, stdout: String(stdout), stderr: String(stderr) });
-    });
-  });
-}
+const run = (cmd: string, args: string[], env: Record<string, string> = {}, timeoutMs = 90_000): Promise<CommandRun> => runCommand(cmd, args, { env, timeoutMs });
 
 interface TailRow {
   key: string; failed?: string; requests?: number; p50Ms?: number; p90Ms?: number; p99Ms?: number; p999Ms?: number;

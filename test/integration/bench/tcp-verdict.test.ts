@@ -4,7 +4,6 @@
 // a real redis-server (ok, four figures), a server closing every connection and one answering
 // errors (FAILED, exit 1); and the script itself: a direct row gives figures and exits 0, a row cut
 // by its time bound is FAILED in tcp.txt, tcp.json and report.mjs, and exits 1.
-import { execFile } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -12,20 +11,12 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runTool, startRedis } from '../../harness/l4-servers.js';
+import { runCommand, type CommandRun } from '../../harness/run-command.js';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 const bench = (f: string): string => join(root, 'bench', f);
 
-interface Run { code: number; stdout: string; stderr: string }
-/** Runs a command to its end without blocking the vitest worker; never rejects. */
-function run(cmd: string, args: string[], env: Record<string, string> = {}, timeoutMs = 60_000): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(cmd, args, { cwd: root, env: { ...process.env, ...env }, timeout: timeoutMs }, (err, stdout, stderr) => {
-      const code = err ? (typeof err.code === 'number' ? err.code : -1) : 0;
-      resolve({ code, stdout: String(stdout), stderr: String(stderr) });
-    });
-  });
-}
+const run = (cmd: string, args: string[], env: Record<string, string> = {}, timeoutMs = 60_000): Promise<CommandRun> => runCommand(cmd, args, { env, timeoutMs });
 
 /** A loopback server that treats each connection with `onConn`; closed by the returned function. */
 async function fakeServer(onConn: (s: net.Socket) => void): Promise<{ port: number; close: () => void }> {
@@ -44,7 +35,7 @@ beforeAll(() => {
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 /** redis-benchmark -q -t ping,set,get -n 500 -c 4 against port (at most 5 s), then the verdict on its output. */
-async function benchAndVerdict(port: number, name: string): Promise<Run> {
+async function benchAndVerdict(port: number, name: string): Promise<CommandRun> {
   const r = await runTool('redis-benchmark', ['-h', '127.0.0.1', '-p', String(port), '-q', '-t', 'ping,set,get', '-n', '500', '-c', '4'], { timeoutMs: 5000 });
   const out = join(dir, `${name}.txt`);
   writeFileSync(out, r.stdout + r.stderr);
