@@ -8,8 +8,9 @@
 # (bench/wrk-paced-hist.lua, bench/tail-pool.mjs). Why: a p99 is set by the slowest 1 % of
 # requests; on this machine they come in clumps (a stall of the shared core, the upstream's GC),
 # so one 5-second run's p99 moves 2-4x between runs of the same build, and the table's median of
-# three such p99s taken minutes apart gives ratios anywhere from 1.1x to 2.9x. Pooling ~100,000
-# requests per target, measured interleaved, halves that spread (docs/benchmarks.md).
+# three such p99s taken minutes apart gave weft/nginx 1.38x-2.94x in five runs of one evening.
+# Pooling ~80,000 requests per target, measured interleaved: 1.09x-1.69x in five runs
+# (docs/benchmarks.md, section 2c).
 # Prints and writes RESULTS_DIR/tail.txt and tail.json. A target whose run saw an error (non-2xx,
 # socket errors, a process that died) is FAILED with the reason, never with figures, and the
 # script then exits 1.
