@@ -47,7 +47,7 @@ export const K_BODY = HTTPParser.kOnBody | 0;
 export const K_COMPLETE = HTTPParser.kOnMessageComplete | 0;
 export const K_EXECUTE = HTTPParser.kOnExecute | 0;
 /** The async resource every parser is initialized with (no async hooks per connection). */
-export const PARSER_RESOURCE = Object.freeze({});
+const PARSER_RESOURCE = Object.freeze({});
 
 /**
  * A strict parser (no lenient flags) of requests or responses (`HTTPParser.REQUEST`, `.RESPONSE`);

@@ -10,7 +10,7 @@ import net from 'node:net';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { HTTPParser, K_COMPLETE, K_HEADERS_COMPLETE, PARSER_RESOURCE } from '../../sidecar/http/llhttp.js';
+import { HTTPParser, K_COMPLETE, K_HEADERS_COMPLETE, newParser } from '../../sidecar/http/llhttp.js';
 import { figure, startControlPlane, startInstance, startSidecar, tempDir, waitForHosts, weft, type ControlPlaneProc, type Instance, type SidecarProc } from '../harness/processes.js';
 
 const MESH = ['orders', 'web'].map((n) => `apiVersion: weft.dev/v1alpha1\nkind: Service\nmetadata: { name: ${n} }\nspec:\n  ports: [{ name: http, port: 8080, protocol: http }]\n`).join('---\n');
@@ -146,8 +146,7 @@ interface Outcome {
 function exchange(port: number, bytes: Buffer, splits: number[], methods: string[], waitMs: number): Promise<Outcome> {
   return new Promise((resolve) => {
     const out: Outcome = { text: '', responses: [], closed: false, parseError: undefined, tunnel: false };
-    const p = new HTTPParser();
-    p.initialize(HTTPParser.RESPONSE, PARSER_RESOURCE, 0, HTTPParser.kLenientNone);
+    const p = newParser(HTTPParser.RESPONSE);
     let status = 0;
     p[K_HEADERS_COMPLETE] = (_a: number, _b: number, _raw: unknown, _m: unknown, _u: unknown, s: number) => {
       status = s;
