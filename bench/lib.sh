@@ -82,6 +82,18 @@ start_control_plane() {
   xds="$(grep -o 'xds=[0-9.:]*' "$d/cp.out" | cut -d= -f2)"
   admin="$(grep -o 'admin=[0-9.:]*' "$d/cp.out" | cut -d= -f2)"
 }
+# start_nginx CONF_IN DIR PORT UPSTREAM_PORT [NGINX_ARGS...]: renders bench/proxy/peers/CONF_IN
+# (its @PORT@, @UPSTREAM_PORT@ and @RUNDIR@, which becomes DIR) into DIR and starts nginx on it,
+# pinned to CPU 1, its output in DIR.out. A peer config says `daemon off;` itself or is given
+# NGINX_ARGS -g 'daemon off;'. Sets nginx_pid (the master); cleanup stops it.
+start_nginx() {
+  local conf_in=$1 dir=$2 port=$3 up=$4 conf; shift 4
+  conf="${conf_in%.in}"
+  mkdir -p "$dir/nginx-tmp"
+  sed -e "s#@PORT@#$port#g" -e "s#@UPSTREAM_PORT@#$up#g" -e "s#@RUNDIR@#$dir#g" "$root/bench/proxy/peers/$conf_in" > "$dir/$conf"
+  taskset -c 1 nginx "$@" -p "$dir" -e "$dir/${conf%.conf}-error.log" -c "$dir/$conf" > "$dir.out" 2>&1 & nginx_pid=$!
+  pids+=("$nginx_pid")
+}
 # weft ARGS...: the weft CLI against the last control plane started.
 weft() { WEFT_SERVER="http://$admin" WEFT_DATA_DIR="$cp_data" node "${weft_root:-$root}/bin/weft.js" "$@"; }
 # apply_bench_service: applies Service bench (one http port), the upstream of a single hop.

@@ -71,11 +71,8 @@ start_row() { # ROW: starts the row's proxy; a row that does not answer grpc-sta
     direct) ADDR[direct]="127.0.0.1:$up_port" ;;
     nginx)
       command -v nginx > /dev/null || { fail nginx "nginx not installed (run bench/proxy/setup.sh)"; return 1; }
-      port="$(free_port)"; mkdir -p "$work/nginx"
-      sed -e "s#@PORT@#$port#g" -e "s#@UPSTREAM_PORT@#$up_port#g" -e "s#@RUNDIR@#$work/nginx#g" \
-        "$root/bench/proxy/peers/nginx-grpc.conf.in" > "$work/nginx/nginx-grpc.conf"
-      taskset -c 1 nginx -g 'daemon off;' -p "$work/nginx" -e "$work/nginx/nginx-grpc-error.log" -c "$work/nginx/nginx-grpc.conf" \
-        > "$work/nginx.out" 2>&1 & nginx_pid=$!; pids+=("$nginx_pid")
+      port="$(free_port)"
+      start_nginx nginx-grpc.conf.in "$work/nginx" "$port" "$up_port" -g 'daemon off;'
       ADDR[nginx]="127.0.0.1:$port" ;;
     caddy)
       command -v caddy > /dev/null || { fail caddy "caddy not installed (run bench/proxy/setup.sh)"; return 1; }

@@ -47,15 +47,10 @@ pids+=("$up_pid")
 until_ok 10 curl -s -o /dev/null "http://127.0.0.1:$up_port/" || true   # not fatal: every row then FAILs with the reason
 
 declare -A PORT PIDS
-for t in "${targets[@]}"; do
-  [ "$t" = nginx ] || continue
-  # nginx, the proxy table's peer config (bench/proxy/peers/nginx.conf.in).
-  PORT[nginx]="$(free_port)"; mkdir -p "$work/nginx/nginx-tmp"
-  sed -e "s#@PORT@#${PORT[nginx]}#g" -e "s#@UPSTREAM_PORT@#$up_port#g" -e "s#@RUNDIR@#$work/nginx#g" \
-    "$root/bench/proxy/peers/nginx.conf.in" > "$work/nginx/nginx.conf"
-  taskset -c 1 nginx -e "$work/nginx/nginx-error.log" -p "$work/nginx" -c "$work/nginx/nginx.conf" > "$work/nginx.out" 2>&1 & nginx_pid=$!
-  pids+=("$nginx_pid")
-done
+if [[ " ${targets[*]} " == *" nginx "* ]]; then   # the proxy table's peer config
+  PORT[nginx]="$(free_port)"
+  start_nginx nginx.conf.in "$work/nginx" "${PORT[nginx]}" "$up_port"
+fi
 for t in "${targets[@]}"; do
   [ "$t" != nginx ] || continue
   if [ -z "${token:-}" ]; then
