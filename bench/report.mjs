@@ -294,7 +294,7 @@ function grpc() {
   };
 }
 /**
- * bench/weft-tail.sh: the fixed-rate p99 of nginx and a Weft hop, each target's requests of many
+ * bench/weft-tail.sh: the fixed-rate p99 of nginx, a Weft hop and the Node floor, each target's requests of many
  * interleaved rounds pooled into one distribution; weft's pooled p99 against nginx's (aim 1.5x).
  */
 function tail() {
@@ -302,8 +302,11 @@ function tail() {
   if (!j) return null;
   failedRows('tail', j.rows);
   const weft = j.rows.find((r) => r.key === 'weft' && !r.failed);
+  const floor = j.rows.find((r) => r.key === 'node-floor' && !r.failed);
   const ratio = weft && fin(weft.p99VsNginx) ? round(weft.p99VsNginx, 2) : null;
-  return { ...j, weftP99VsNginx: ratio, meetsAim: ratio === null ? null : ratio <= 1.5 };
+  // node-floor: the same parser binding and pool with none of Weft's features (bench/node-floor-proxy.mjs).
+  const floorRatio = floor && fin(floor.p99VsNginx) ? round(floor.p99VsNginx, 2) : null;
+  return { ...j, weftP99VsNginx: ratio, meetsAim: ratio === null ? null : ratio <= 1.5, nodeFloorP99VsNginx: floorRatio };
 }
 function json(name) {
   if (!has(name) || !current(name.replace(/\.json$/, '').replace(/-(\w)/g, (_, c) => c.toUpperCase()), name)) return null;
@@ -469,7 +472,8 @@ if (xr) {
   if (xr.ratioP50 !== null && xr.ratioP50 !== undefined) console.log(`xds replicas: p50 ${xr.config?.replicas ?? 3} replicas / 1 replica = ${xr.ratioP50}x`);
 }
 if (tl?.weftP99VsNginx !== null && tl?.weftP99VsNginx !== undefined) {
-  console.log(`fixed-rate tail: weft's pooled p99 ${tl.weftP99VsNginx}x nginx's (aim <= 1.5x: ${tl.meetsAim ? 'met' : 'missed'})`);
+  const floor = tl.nodeFloorP99VsNginx === null || tl.nodeFloorP99VsNginx === undefined ? '' : `; a featureless Node proxy on the same parser: ${tl.nodeFloorP99VsNginx}x`;
+  console.log(`fixed-rate tail: weft's pooled p99 ${tl.weftP99VsNginx}x nginx's (aim <= 1.5x: ${tl.meetsAim ? 'met' : 'missed'})${floor}`);
 }
 for (const f of failed) console.log(`FAILED  ${f.scenario}${f.row ? ` / ${f.row}` : ''}: ${f.reason}`);
 for (const s of stale) console.log(`stale   ${s.scenario}: ${s.file} (${s.at}) is from an earlier run; not read`);

@@ -17,7 +17,9 @@
 # Knobs: LAT_RATE (2000) TAIL_ROUNDS (8) TAIL_DURATION (5 s a run) TAIL_SATURATION (1 s; 0: none)
 # RESULTS_DIR (bench/results) UPSTREAM_STATUS (unset; e.g. 503: the upstream answers only that, to
 # see the rows fail) WEFT_BASE_ROOT (a weft-base row: bench/baseline.sh REF prints one)
-# TAIL_TARGETS (default "nginx weft", plus weft-base with WEFT_BASE_ROOT; any of the three).
+# TAIL_TARGETS (default "nginx weft node-floor", plus weft-base with WEFT_BASE_ROOT; any of these).
+# node-floor is bench/node-floor-proxy.mjs: a proxy built on the same Node parser binding and pool
+# shape as Weft's with none of its features, the floor of what a request costs in Node's runtime.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 LAT_RATE=${LAT_RATE:-2000}; TAIL_ROUNDS=${TAIL_ROUNDS:-8}; TAIL_DURATION=${TAIL_DURATION:-5}; TAIL_SATURATION=${TAIL_SATURATION:-1}
@@ -28,9 +30,14 @@ me=weft-tail
 # shellcheck source=bench/lib.sh
 source "$root/bench/lib.sh"
 make_work 40 '*.out' '*/*.out'
-targets=(${TAIL_TARGETS:-nginx weft${WEFT_BASE_ROOT:+ weft-base}})
+targets=(${TAIL_TARGETS:-nginx weft${WEFT_BASE_ROOT:+ weft-base} node-floor})
 for t in "${targets[@]}"; do
-  case "$t" in nginx) need_bins nginx ;; weft) ;; weft-base) [ -n "${WEFT_BASE_ROOT:-}" ] || die "weft-base needs WEFT_BASE_ROOT" ;; *) die "unknown target $t (nginx, weft, weft-base)" ;; esac
+  case "$t" in
+    nginx) need_bins nginx ;;
+    weft | node-floor) ;;
+    weft-base) [ -n "${WEFT_BASE_ROOT:-}" ] || die "weft-base needs WEFT_BASE_ROOT" ;;
+    *) die "unknown target $t (nginx, weft, weft-base, node-floor)" ;;
+  esac
 done
 need_bins wrk taskset curl
 for v in LAT_RATE TAIL_ROUNDS TAIL_DURATION; do [[ "${!v}" =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive integer"; done
@@ -51,8 +58,13 @@ if [[ " ${targets[*]} " == *" nginx "* ]]; then   # the proxy table's peer confi
   PORT[nginx]="$(free_port)"
   start_nginx nginx.conf.in "$work/nginx" "${PORT[nginx]}" "$up_port"
 fi
+if [[ " ${targets[*]} " == *" node-floor "* ]]; then   # what the same request costs in Node's runtime alone
+  PORT[node-floor]="$(free_port)"
+  taskset -c 1 node "$root/bench/node-floor-proxy.mjs" "${PORT[node-floor]}" "$up_port" > "$work/node-floor.out" 2>&1 & PIDS[node-floor]=$!
+  pids+=("${PIDS[node-floor]}")
+fi
 for t in "${targets[@]}"; do
-  [ "$t" != nginx ] || continue
+  [ "$t" != nginx ] && [ "$t" != node-floor ] || continue
   if [ -z "${token:-}" ]; then
     # The sidecars: one control plane (not pinned with them, as in bench/weft-single-hop.sh), Service bench.
     start_control_plane "$work/cp" || die "the control plane did not start"

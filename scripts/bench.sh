@@ -9,9 +9,10 @@
 #   2b. gRPC through one hop (bench/weft-grpc.sh): h2load against a grpc-js upstream direct, through
 #      nginx (grpc_pass), Caddy (h2c) and one Weft sidecar: calls/s, proxy CPU per call (unary -m1,
 #      multiplexed, per message of a 100-message stream), fixed-rate p50/p99; /nginx and /direct ratios.
-#   2c. Fixed-rate tail, pooled (bench/weft-tail.sh): nginx and one Weft hop at the proxy table's
-#      fixed rate, 8 interleaved rounds each, every request of a target pooled into one p99 (a
-#      5-second run's p99 moves 2-4x on this machine); weft/nginx pooled p99 against a 1.5x aim.
+#   2c. Fixed-rate tail, pooled (bench/weft-tail.sh): nginx, one Weft hop and the Node floor (a
+#      featureless proxy on the same parser binding) at the proxy table's fixed rate, 8 interleaved
+#      rounds each, every request of a target pooled into one p99 (a 5-second run's p99 moves 2-4x
+#      on this machine); weft/nginx pooled p99 against a 1.5x aim.
 #   3. Two-hop mesh (bench/weft-two-hop.sh): plaintext and mTLS between two sidecars vs direct.
 #   4. Sidecar footprint (bench/weft-footprint.sh): RSS idle and with 1,000 services x 10 endpoints,
 #      against the issue 7 targets; time from spawning a sidecar to ready and to its first 200.
@@ -93,7 +94,7 @@ if wanted proxy || wanted proxy16k; then
   scenario proxy16k env RESULTS_DIR="$PWD/bench/results/16k" BENCH_PATH=/16k ROUNDS="${ROUNDS_16K:-1}" bash bench/proxy/run.sh "${weft_rows[@]}"
 fi
 echo
-echo "== fixed-rate tail, pooled: nginx and one Weft hop at ${LAT_RATE:-2000} req/s, interleaved rounds, every request of a target in one p99"
+echo "== fixed-rate tail, pooled: nginx, one Weft hop and the Node floor at ${LAT_RATE:-2000} req/s, interleaved rounds, every request of a target in one p99"
 scenario tail env ${base_root:+WEFT_BASE_ROOT="$base_root"} bash bench/weft-tail.sh
 echo
 echo "== gRPC, one hop: h2load -> direct | nginx grpc_pass | Caddy h2c | Weft sidecar -> grpc-js upstream"

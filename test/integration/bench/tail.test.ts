@@ -49,35 +49,56 @@ describe('tail-pool.mjs', () => {
     expect(text).toMatch(/^weft\s+200\s+2\.000\s+2\.000\s+2\.00\s+9\.00\s+2\.00x\s+1\.50\s+1\.50x\s+85\.5$/m);
     expect(text).toMatch(/^haproxy\s+FAILED: fixed-rate run: 9 of 9 responses/m);
   });
+
+  it('report.mjs gives weft and the Node floor against nginx, and the verdict on the aim', async () => {
+    const d = mkdtempSync(join(dir, 'report-'));
+    // nginx 1 ms; weft 1.6 ms (p99 1.6x: aim missed); node-floor 1.2 ms (1.2x).
+    writeFileSync(join(d, 'hist'), ['nginx:1 1000 100', 'weft:1 1600 100', 'node-floor:1 1200 100'].join('\n') + '\n');
+    writeFileSync(join(d, 'rounds'), ['nginx 1 1.0 1.0 40', 'weft 1 1.6 1.6 70', 'node-floor 1 1.2 1.2 50'].join('\n') + '\n');
+    writeFileSync(join(d, 'failed'), '');
+    const config = JSON.stringify({ latRate: 2000, conns: 10, rounds: 1, durationS: 5, saturationS: 1 });
+    const r = await run('node', [bench('tail-pool.mjs'), join(d, 'hist'), join(d, 'rounds'), join(d, 'failed'), join(d, 'tail.txt'), config]);
+    expect(r.code, r.stderr).toBe(0);
+    const rep = await run('node', [bench('report.mjs'), d]);
+    expect(rep.stdout).toMatch(/^fixed-rate tail: weft's pooled p99 1\.6x nginx's \(aim <= 1\.5x: missed\); a featureless Node proxy on the same parser: 1\.2x$/m);
+    const summary = JSON.parse(readFileSync(join(d, 'summary.json'), 'utf8')) as { scenarios: { tail: Record<string, unknown> } };
+    expect(summary.scenarios.tail).toMatchObject({ weftP99VsNginx: 1.6, meetsAim: false, nodeFloorP99VsNginx: 1.2 });
+  });
 });
 
 describe('weft-tail.sh through a real sidecar', () => {
-  const quick = { TAIL_TARGETS: 'weft', TAIL_ROUNDS: '2', TAIL_DURATION: '1', TAIL_SATURATION: '0', LAT_RATE: '500' };
+  const quick = { TAIL_TARGETS: 'weft node-floor', TAIL_ROUNDS: '2', TAIL_DURATION: '1', TAIL_SATURATION: '0', LAT_RATE: '500' };
 
-  it('an upstream answering 503: the row is FAILED with the reason, no figures, exit 1; report.mjs exits 1 too', async () => {
+  it('an upstream answering 503: the rows are FAILED with the reason, no figures, exit 1; report.mjs exits 1 too', async () => {
     const d = mkdtempSync(join(dir, 'bad-'));
     const r = await run('bash', [bench('weft-tail.sh')], { ...quick, UPSTREAM_STATUS: '503', RESULTS_DIR: d });
     expect(r.code, r.stderr).toBe(1);
     expect(r.stdout).toMatch(/^weft\s+FAILED: fixed-rate run: \d+ of \d+ responses were not 2xx\/3xx \(round 1\)$/m);
-    const [row] = rowsOf(d);
-    expect(row).toEqual({ key: 'weft', failed: expect.stringMatching(/not 2xx/) as unknown });
+    expect(r.stdout).toMatch(/^node-floor\s+FAILED: fixed-rate run: \d+ of \d+ responses were not 2xx\/3xx \(round 1\)$/m);
+    expect(rowsOf(d)).toEqual([
+      { key: 'weft', failed: expect.stringMatching(/not 2xx/) as unknown },
+      { key: 'node-floor', failed: expect.stringMatching(/not 2xx/) as unknown },
+    ]);
     const rep = await run('node', [bench('report.mjs'), d]);
     expect(rep.code).toBe(1);
     expect(rep.stdout).toMatch(/FAILED {2}tail \/ weft: fixed-rate run: .*not 2xx/);
   }, 120_000);
 
-  it('a healthy upstream: figures from both rounds pooled, exit 0', async () => {
+  it('a healthy upstream: figures from both rounds pooled for Weft and the Node floor, exit 0', async () => {
     const d = mkdtempSync(join(dir, 'ok-'));
     const r = await run('bash', [bench('weft-tail.sh')], { ...quick, RESULTS_DIR: d });
     expect(r.code, r.stderr).toBe(0);
-    const [row] = rowsOf(d);
-    expect(row!.failed).toBeUndefined();
-    expect(row!.rounds).toHaveLength(2);
-    // Two 1-second runs at 500 req/s: every request wrk counted is in the pooled histogram.
-    expect(row!.requests).toBeGreaterThan(800);
-    expect(row!.requests).toBeLessThan(1200);
-    expect(row!.p50Ms).toBeGreaterThan(0);
-    expect(row!.p99Ms).toBeGreaterThanOrEqual(row!.p50Ms!);
-    expect(row!.p99VsNginx).toBeNull(); // no nginx row in this run
+    const rows = rowsOf(d);
+    expect(rows.map((x) => x.key)).toEqual(['weft', 'node-floor']);
+    for (const row of rows) {
+      expect(row.failed).toBeUndefined();
+      expect(row.rounds).toHaveLength(2);
+      // Two 1-second runs at 500 req/s: every request wrk counted is in the pooled histogram.
+      expect(row.requests, row.key).toBeGreaterThan(800);
+      expect(row.requests).toBeLessThan(1200);
+      expect(row.p50Ms).toBeGreaterThan(0);
+      expect(row.p99Ms).toBeGreaterThanOrEqual(row.p50Ms!);
+      expect(row.p99VsNginx).toBeNull(); // no nginx row in this run
+    }
   }, 120_000);
 });
