@@ -28,6 +28,47 @@ import { respondError } from './respond.js';
 import { holdWrites, sendHeld } from './write-batch.js';
 
 const BAD_VALUE = /[\r\n\0]/;
+/** What headerLines made (one at a time: writeHead reads it at once). */
+const lines = { text: '', length: false, date: false, grpcStatus: undefined as number | undefined };
+
+/**
+ * A response's header lines into `lines`. A line whose name or value holds CR, LF or NUL is never
+ * written. With `each` false, every name and value is checked joined, with one test (a join holds
+ * one of them if and only if a part does), and false is returned if that test fails; with `each`
+ * true, each is checked on its own and the bad ones are left out.
+ */
+function headerLines(headers: ResponseHeaders, each: boolean): boolean {
+  let text = '';
+  let all = '';
+  let length = false;
+  let date = false;
+  let grpcStatus: number | undefined;
+  for (const n in headers) {
+    const v = headers[n]!;
+    if (typeof v === 'object') {
+      for (let i = 0; i < v.length; i++) if (!BAD_VALUE.test(v[i]!)) text += `${n}: ${v[i]!}\r\n`;
+      continue;
+    }
+    const s = typeof v === 'number' ? String(v) : v;
+    if (each) {
+      if (BAD_VALUE.test(s) || BAD_VALUE.test(n)) continue;
+    } else {
+      all += n;
+      all += s;
+    }
+    text += `${n}: ${s}\r\n`;
+    if (n.length === 14 && n === 'content-length') length = true;
+    else if (n.length === 4 && n === 'date') date = true;
+    else if (n.length === 11 && n === 'grpc-status') grpcStatus = Number(s);
+  }
+  if (!each && all.length !== 0 && BAD_VALUE.test(all)) return false;
+  lines.text = text;
+  lines.length = length;
+  lines.date = date;
+  lines.grpcStatus = grpcStatus;
+  return true;
+}
+
 /** Body chunks up to this size are joined to a pending response head. */
 const SMALL_CHUNK = 2048;
 
@@ -183,21 +224,14 @@ export class H1Downstream extends SocketDownstream implements Downstream {
     this.#sent = true;
     this.#status = status;
     let head = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Unknown'}\r\n`;
-    let length = false;
-    let date = false;
-    for (const n in headers) {
-      const v = headers[n]!;
-      if (typeof v === 'object') {
-        for (let i = 0; i < v.length; i++) if (!BAD_VALUE.test(v[i]!)) head += `${n}: ${v[i]!}\r\n`;
-        continue;
-      }
-      const s = typeof v === 'number' ? String(v) : v;
-      if (BAD_VALUE.test(s) || BAD_VALUE.test(n)) continue;
-      head += `${n}: ${s}\r\n`;
-      if (n.length === 14 && n === 'content-length') length = true;
-      else if (n.length === 4 && n === 'date') date = true;
-      else if (n.length === 11 && n === 'grpc-status') this.#grpcStatus = Number(s);
-    }
+    // The header lines, checked joined (one test per response); headerLines drops the bad ones
+    // one by one only when that test fails.
+    if (!headerLines(headers, false)) headerLines(headers, true);
+    head += lines.text;
+    const length = lines.length;
+    const date = lines.date;
+    if (lines.grpcStatus !== undefined) this.#grpcStatus = lines.grpcStatus;
+    lines.text = '';
     if (!date) head += `date: ${httpDate(Date.now())}\r\n`;
     const noBody = this.method === 'HEAD' || status === 204 || status === 304 || status < 200;
     if (noBody) this.#framing = Framing.None;

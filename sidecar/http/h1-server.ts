@@ -32,6 +32,7 @@ import { H1Downstream, type HeadInfo } from './h1-downstream.js';
 import { respondError, respondErrorRaw } from './respond.js';
 import { validAuthority } from './uri.js';
 import { HTTPParser, K_BODY, K_COMPLETE, K_EXECUTE, K_HEADERS, K_HEADERS_COMPLETE, METHODS, CallbackGuard, newParser, pauseConsumed, resumeConsumed, startReading, streamHandle, type NativeParser, type StreamHandle } from './llhttp.js';
+import { lowerName } from './header-names.js';
 
 const CONTINUE = 'HTTP/1.1 100 Continue\r\n\r\n';
 
@@ -243,7 +244,7 @@ export class H1Connection {
     const info: HeadInfo = { host: '', length: 0, chunked: false, grpc: false, expectContinue: false, upgrade: '' };
     let hosts = 0;
     for (let i = 0; i < raw.length; i += 2) {
-      const n = raw[i]!.toLowerCase();
+      const n = lowerName(raw[i]!);
       raw[i] = n;
       switch (n.length) {
         case 4:

@@ -4,14 +4,17 @@
  * x-request-id set when absent, and the route's add/remove edits applied. Works on flat
  * [name, value, ...] arrays so nothing is copied into intermediate objects.
  */
-import { randomUUID } from 'node:crypto';
 import { HeaderValueOption_HeaderAppendAction as Append } from '../../proto/gen/envoy/config/core/v3/base_pb.js';
 import type { HeaderOp } from '../routing/route-table.js';
 import { BAD_FIELD_VALUE, CONNECTION_SPECIFIC, LOWER_TOKEN, RESPONSE_HOP } from '../h2/frames.js';
 import type { RequestHead, RequestInfo, ResponseHeaders } from './filter.js';
+import { lowerName, setTest } from './header-names.js';
+import { newRequestId } from './request-id.js';
 
 const HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'expect', 'host', 'http2-settings', 'trailer']);
 const REQUEST_ID = /^[\x21-\x7e]{1,128}$/;
+const isHop = setTest(HOP);
+const isResponseHop = setTest(RESPONSE_HOP);
 
 function connectionTokens(v: string | undefined): Set<string> | undefined {
   if (!v) return undefined;
@@ -44,7 +47,7 @@ export function requestHeaders(d: RequestHead, info: RequestInfo, authority: str
   for (let i = 0; i < raw.length; i += 2) {
     const n = raw[i]!;
     const v = raw[i + 1]!;
-    if (HOP.has(n)) {
+    if (isHop(n)) {
       if (n === 'te' && keepTeTrailers && v.toLowerCase().includes('trailers')) out.push('te', 'trailers');
       continue;
     }
@@ -56,7 +59,7 @@ export function requestHeaders(d: RequestHead, info: RequestInfo, authority: str
     else out.push(n, v);
   }
   const remote = d.remoteAddress;
-  info.requestId = rid && REQUEST_ID.test(rid) ? rid : randomUUID();
+  info.requestId = rid && REQUEST_ID.test(rid) ? rid : newRequestId();
   out.push('host', authority, 'x-forwarded-for', xff ? `${xff}, ${remote}` : remote, 'x-forwarded-proto', forwardedProto(d, info, xfp), 'x-request-id', info.requestId);
   if (add.length) applyOps(out, add);
   return out;
@@ -123,8 +126,8 @@ export function fromRaw(raw: Buffer[] | string[] | null): ResponseHeaders {
   const h: Record<string, string | string[]> = {};
   if (!raw) return h;
   for (let i = 0; i < raw.length; i += 2) {
-    const n = raw[i]!.toString('latin1').toLowerCase();
-    if (RESPONSE_HOP.has(n)) continue;
+    const n = lowerName(raw[i]!.toString('latin1'));
+    if (isResponseHop(n)) continue;
     addTo(h, n, raw[i + 1]!.toString('latin1'));
   }
   return h;

@@ -23,6 +23,7 @@ import type { Host } from './host.js';
 import { dial, type HostTls } from './dial.js';
 import { HTTPParser, K_BODY, K_COMPLETE, K_EXECUTE, K_HEADERS, K_HEADERS_COMPLETE, CallbackGuard, newParser, pauseConsumed, resumeConsumed, streamHandle, type NativeParser, type StreamHandle } from '../http/llhttp.js';
 import { holdWrites } from '../http/write-batch.js';
+import { lowerName } from '../http/header-names.js';
 
 export interface H1PoolOptions {
   maxConnections: number;
@@ -52,12 +53,19 @@ export interface H1Request {
 }
 
 const EXPECTS_BODY = new Set(['POST', 'PUT', 'PATCH']);
+const KEEP_ALIVE_TIMEOUT = /timeout\s*=\s*(\d+)/i;
 // What may never reach the wire (RFC 9110 5.5, 5.6.2; RFC 9112 3): a value with CR, LF or NUL, a
 // name or method that is not a token, a target with a control character or a space. Each would
 // let a header edit or a rewrite split the request; the downstream parser refuses them too.
 const BAD_VALUE = /[\r\n\0]/;
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const BAD_TARGET = /[\x00-\x20\x7f]/;
+
+/** The first header name of a flat list that is not a token or whose value has CR, LF or NUL. */
+function badHeader(headers: readonly string[]): string | undefined {
+  for (let i = 0; i < headers.length; i += 2) if (BAD_VALUE.test(headers[i + 1]!) || !TOKEN.test(headers[i]!)) return headers[i];
+  return undefined;
+}
 
 // Flags that a rare path sets (an abort, a close) share a field with flags the common path sets
 // (an answer, a connect): V8 treats a field written once as constant and deoptimizes every
@@ -118,6 +126,9 @@ class H1Conn {
   #raw: string[] = [];
   #status = 0;
   #keepAlive = false;
+  /** The last `Keep-Alive` value seen and the idle limit it asks for (NaN: none). */
+  #kaValue = '';
+  #kaHintMs = NaN;
   #skipBody = false;
   #bodySent = false;
   #connectTimer: NodeJS.Timeout | undefined;
@@ -200,15 +211,25 @@ class H1Conn {
     }
     let head = `${method} ${path} HTTP/1.1\r\n`;
     let length = false;
+    // All names and all values are checked joined, two regular-expression tests per request
+    // instead of two per header (a join of tokens is a token, a join of values holds CR, LF or NUL
+    // if and only if one of them does); badHeader names the culprit when the joined test fails.
+    let names = '';
+    let values = '';
+    let empty = false;
     for (let i = 0; i < headers.length; i += 2) {
       const n = headers[i]!;
       const v = headers[i + 1]!;
-      if (BAD_VALUE.test(v) || !TOKEN.test(n)) {
-        this.#fail(Object.assign(new Error(`invalid character in header ${JSON.stringify(n)}`), { code: 'HPE_INVALID_HEADER_TOKEN' }), 'protocol');
-        return;
-      }
+      if (n.length === 0) empty = true;
+      names += n;
+      values += v;
       if (n === 'content-length') length = true;
       head += `${n}: ${v}\r\n`;
+    }
+    if (headers.length !== 0 && (empty || !TOKEN.test(names) || BAD_VALUE.test(values))) {
+      const n = badHeader(headers);
+      this.#fail(Object.assign(new Error(`invalid character in header ${JSON.stringify(n)}`), { code: 'HPE_INVALID_HEADER_TOKEN' }), 'protocol');
+      return;
     }
     holdWrites(this.socket);
     if (!body) {
@@ -297,13 +318,18 @@ class H1Conn {
     this.#keepAlive = keepAlive;
     if (keepAlive) {
       for (let i = 0; i < raw.length; i += 2) {
-        if (raw[i]!.length === 10 && raw[i]!.toLowerCase() === 'keep-alive') {
-          const m = /timeout\s*=\s*(\d+)/i.exec(raw[i + 1]!);
-          if (m) {
-            const hint = Number(m[1]) * 1000 - 1000;
-            if (hint <= 0) this.#keepAlive = false;
-            else this.idleLimitMs = Math.min(this.idleLimitMs, hint);
+        const n = raw[i]!;
+        if (n.length === 10 && lowerName(n) === 'keep-alive') {
+          // A server sends the same value every time: it is read once per connection, not per response.
+          const v = raw[i + 1]!;
+          if (v !== this.#kaValue) {
+            this.#kaValue = v;
+            const m = KEEP_ALIVE_TIMEOUT.exec(v);
+            this.#kaHintMs = m ? Number(m[1]) * 1000 - 1000 : NaN;
           }
+          const hint = this.#kaHintMs;
+          if (hint <= 0) this.#keepAlive = false;
+          else if (hint > 0) this.idleLimitMs = Math.min(this.idleLimitMs, hint);
         }
       }
     }

@@ -2,6 +2,7 @@
 // loopback that answer byte for byte what each case needs: keep-alive reuse and its limits, bodies
 // framed every way HTTP/1.1 allows, interim responses, trailers, queueing, and failures.
 import net from 'node:net';
+import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import { H1Pool, type H1FailureKind, type H1Request } from '../../../sidecar/upstream/h1-pool.js';
 import { Host } from '../../../sidecar/upstream/host.js';
@@ -303,6 +304,40 @@ describe('HTTP/1.1 upstream pool', () => {
     expect((await send(pool, req as Partial<H1Request>)).error).toEqual({ kind: 'protocol', code });
     expect(await send(pool, { path: '/next' })).toMatchObject({ status: 200, body: 'fine' });
     expect(s.requests).toEqual(['GET /next HTTP/1.1\r\nhost: up\r\n\r\n']);
+  });
+
+  it('refuses a request exactly when one of its header names is not a token or one value holds CR, LF or NUL (random lists)', async () => {
+    const { s, pool } = await setup(() => ok('fine'));
+    const tchar = fc.constantFrom(...'abcxyzABC019-_.!#$%&*+^`|~'.split(''));
+    const vchar = fc.constantFrom(...'abc XYZ019\t,;:=/"()\x7f\x80\xff'.split(''));
+    const header = fc.tuple(fc.string({ unit: tchar, minLength: 1, maxLength: 12 }), fc.string({ unit: vchar, maxLength: 20 }));
+    // The breakage (if any): in which header, name or value, where, and which character.
+    const bad = fc.option(fc.record({ at: fc.nat(), inName: fc.boolean(), pos: fc.nat(), ch: fc.constantFrom('\r', '\n', '\0', '\r\n', ' ', ':', '', '\u0100') }), { nil: undefined });
+    let sent = 0;
+    await fc.assert(
+      fc.asyncProperty(fc.array(header, { minLength: 1, maxLength: 6 }), bad, async (hs, b) => {
+        const flat = hs.flat();
+        let broken = false;
+        if (b !== undefined) {
+          const i = (b.at % hs.length) * 2 + (b.inName ? 0 : 1);
+          const cur = flat[i]!;
+          const p = b.pos % (cur.length + 1);
+          // '' empties a name (invalid) and leaves a value as it is (valid); a space or a colon is
+          // fine in a value; U+0100 is never a token character.
+          flat[i] = b.ch === '' ? (b.inName ? '' : cur) : cur.slice(0, p) + b.ch + cur.slice(p);
+          broken = b.inName || ['\r', '\n', '\0', '\r\n'].includes(b.ch);
+        }
+        const r = await send(pool, { headers: ['host', 'up', ...flat] });
+        if (broken) expect(r.error, JSON.stringify(flat)).toEqual({ kind: 'protocol', code: 'HPE_INVALID_HEADER_TOKEN' });
+        else {
+          expect(r, JSON.stringify(flat)).toMatchObject({ status: 200 });
+          sent++;
+        }
+      }),
+      { numRuns: 150 },
+    );
+    // What reached the server is exactly what was accepted.
+    expect(s.requests).toHaveLength(sent);
   });
 
   it('an aborted request closes its connection and the queue moves on', async () => {

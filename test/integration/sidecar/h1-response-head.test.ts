@@ -1,0 +1,106 @@
+// The HTTP/1.1 response head a listener writes (H1Downstream.writeHead): a header whose name or
+// value holds CR, LF or NUL is never written, and every other header is, in order; random header
+// sets with random breakage, against a raw TCP client on loopback.
+import net from 'node:net';
+import fc from 'fast-check';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { H1Connection, type H1Hooks } from '../../../sidecar/http/h1-server.js';
+import type { H1Downstream } from '../../../sidecar/http/h1-downstream.js';
+import type { ResponseHeaders } from '../../../sidecar/http/filter.js';
+
+let srv: net.Server;
+let port: number;
+/** What the next request is answered with (set before each request). */
+let answer: ResponseHeaders = {};
+const sockets: net.Socket[] = [];
+
+beforeAll(async () => {
+  const hooks: H1Hooks = {
+    request: (d: H1Downstream) => {
+      d.writeHead(200, answer, false);
+      d.write(Buffer.from('ok'));
+      d.end(undefined);
+    },
+    end: () => undefined,
+    rejected: () => undefined,
+    limit: () => undefined,
+    internalError: (e) => {
+      throw e;
+    },
+    draining: () => false,
+  };
+  srv = net.createServer((s) => {
+    sockets.push(s);
+    new H1Connection(s, hooks, { maxHeaderBytes: 8192, headersTimeoutMs: 30_000, keepAliveTimeoutMs: 60_000 });
+  });
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  port = (srv.address() as net.AddressInfo).port;
+});
+afterAll(() => {
+  for (const s of sockets) s.destroy();
+  srv.close();
+});
+
+/** One request on a new connection; the response head's header lines (status line and date left out). */
+async function headLines(): Promise<string[]> {
+  const c = net.connect(port, '127.0.0.1');
+  c.on('error', () => undefined);
+  let buf = '';
+  await new Promise<void>((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`no complete response: ${JSON.stringify(buf)}`)), 5000);
+    c.on('data', (d) => {
+      buf += d.toString('latin1');
+      const end = buf.indexOf('\r\n\r\n');
+      if (end >= 0 && buf.length >= end + 6) {
+        clearTimeout(t);
+        resolve();
+      }
+    });
+    c.write('GET / HTTP/1.1\r\nhost: a\r\n\r\n');
+  });
+  c.destroy();
+  const head = buf.slice(0, buf.indexOf('\r\n\r\n'));
+  expect(buf.slice(head.length)).toBe('\r\n\r\nok');
+  return head.split('\r\n').slice(1).filter((l) => !l.startsWith('date: '));
+}
+
+describe('H1Downstream.writeHead', () => {
+  it('leaves out exactly the headers whose name or value holds CR, LF or NUL', async () => {
+    answer = { 'content-length': '2', 'x-a': 'fine', 'x-b': 'split\r\nx-injected: 1', 'x-c\r\nx-injected': '1', 'x-d': 'nul\0', 'x-e': 'bare\n', 'x-f': ['one', 'two\r\nx-injected: 2', 'three'], 'x-g': 7 };
+    expect(await headLines()).toEqual(['content-length: 2', 'x-a: fine', 'x-f: one', 'x-f: three', 'x-g: 7']);
+    answer = { 'content-length': '2', 'x-a': 'fine' };
+    expect(await headLines()).toEqual(['content-length: 2', 'x-a: fine']);
+  });
+
+  it('random header sets with random breakage: every clean header written, no broken one, in order', async () => {
+    const nchar = fc.constantFrom(...'abcxyz019-_.'.split(''));
+    const vchar = fc.constantFrom(...'abc XYZ019\t,;:=/"()'.split(''));
+    const breakage = fc.constantFrom('\r', '\n', '\0', '\r\n', '\r\nx-injected: 1');
+    const entry = fc.record({
+      // x- first: a name like '1' would be an integer key, which an object lists before the others
+      name: fc.string({ unit: nchar, minLength: 1, maxLength: 10 }).map((n) => `x-${n}`),
+      value: fc.string({ unit: vchar, maxLength: 20 }),
+      broken: fc.option(fc.record({ inName: fc.boolean(), pos: fc.nat(), ch: breakage }), { nil: undefined }),
+    });
+    await fc.assert(
+      fc.asyncProperty(fc.uniqueArray(entry, { selector: (e) => e.name, minLength: 1, maxLength: 8 }), async (entries) => {
+        const h: Record<string, string> = { 'content-length': '2' };
+        const want = ['content-length: 2'];
+        for (const e of entries) {
+          let { name, value } = e;
+          if (e.broken) {
+            const s = e.broken.inName ? name : value;
+            const p = e.broken.pos % (s.length + 1);
+            const x = s.slice(0, p) + e.broken.ch + s.slice(p);
+            if (e.broken.inName) name = x;
+            else value = x;
+          } else want.push(`${name}: ${value}`);
+          h[name] = value;
+        }
+        answer = h;
+        expect(await headLines()).toEqual(want);
+      }),
+      { numRuns: 60 },
+    );
+  });
+});
