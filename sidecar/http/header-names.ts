@@ -40,12 +40,13 @@ for (const n of KNOWN) {
 export function lowerName(raw: string): string {
   const first = FIRST[raw.length];
   if (first !== undefined) {
-    const c = raw.charCodeAt(0) | 0x20;
+    const c0 = raw.charCodeAt(0);
+    const c = c0 | 0x20;
+    // One comparison per candidate: with the lowercase form if `raw` starts lowercase, else Title-Case.
+    const title = c0 === c ? 0 : 1;
     const names = NAMES[raw.length]!;
     for (let i = 0; i < first.length; i++) {
-      if (first[i] !== c) continue;
-      const lower = names[2 * i]!;
-      if (raw === lower || raw === names[2 * i + 1]) return lower;
+      if (first[i] === c && raw === names[2 * i + title]) return names[2 * i]!;
     }
   }
   return raw.toLowerCase();
