@@ -8,15 +8,15 @@
  * While the stream is down, stats keep accumulating; the next report covers the whole gap (its
  * load_report_interval says how long). A control plane without LRS (UNIMPLEMENTED) is left alone.
  */
-import type { MessageInitShape } from '@bufbuild/protobuf';
-import { createMessage } from '../../common/wire-encode.js';
+import { encodeMessage } from '../../common/wire-encode.js';
 import type { Logger } from '../../common/log.js';
 import { controlPlaneChannel, type ControlPlaneTls } from '../identity/workload.js';
 import { GrpcStatus, type GrpcCall, type GrpcChannel, type GrpcError } from '../xds/grpc-channel.js';
 import { ControlPlanes } from '../identity/control-planes.js';
 import { CONSUMER_SERVICE_PREFIX, LATENCY_METRIC_PREFIX, lrsServiceDefinition, RATE_LIMITED_METRIC, ROUTE_SERVICE_PREFIX } from '../../common/lrs-service.js';
-import { LoadStatsRequestSchema, type LoadStatsRequest, type LoadStatsResponse } from '../../proto/gen/envoy/service/load_stats/v3/lrs_pb.js';
-import type { ClusterStatsSchema } from '../../proto/gen/envoy/config/endpoint/v3/load_report_pb.js';
+import type { LoadStatsRequest, LoadStatsResponse } from '../../proto/gen/envoy/service/load_stats/v3/lrs_pb.js';
+import { NodeSchema } from '../../proto/gen/envoy/config/core/v3/base_pb.js';
+import { encodeLoadStatsRequest, type ClusterStatsInit } from './load-report-encode.js';
 import { LAT_BUCKETS, type LoadWindow, type RequestStats } from './request-stats.js';
 import type { ConsumerStats } from './consumer-stats.js';
 
@@ -34,7 +34,9 @@ export interface LoadReporterOptions {
   logger: Logger;
 }
 
-type Stream = GrpcCall<LoadStatsRequest>;
+/** Requests go out already encoded (load-report-encode.ts). */
+type Stream = GrpcCall<Uint8Array>;
+const passBytes = (b: Uint8Array): Buffer => Buffer.from(b.buffer, b.byteOffset, b.byteLength);
 
 export class LoadReporter {
   /** Reports sent. */
@@ -49,6 +51,8 @@ export class LoadReporter {
   #closed = false;
   #failures = 0;
   #clientAddress = '';
+  /** The node's encoded bytes, made once per stream (every report carries them). */
+  #node: Uint8Array = new Uint8Array(0);
 
   constructor(o: LoadReporterOptions) {
     this.#o = o;
@@ -83,7 +87,7 @@ export class LoadReporter {
       this.#retry = setTimeout(() => this.#connect(), delay);
       this.#retry.unref();
     };
-    stream = this.#client.call(d.path, d.requestSerialize, d.responseDeserialize, {
+    stream = this.#client.call(d.path, passBytes, d.responseDeserialize, {
       onMessage: (r: LoadStatsResponse) => {
         this.#failures = 0;
         const ms = r.loadReportingInterval ? Number(r.loadReportingInterval.seconds) * 1000 + r.loadReportingInterval.nanos / 1e6 : 10_000;
@@ -95,7 +99,8 @@ export class LoadReporter {
       onClose: lost,
     });
     this.#stream = stream;
-    stream.write(createMessage(LoadStatsRequestSchema, { node: this.#o.node() }));
+    this.#node = encodeMessage(NodeSchema, this.#o.node());
+    stream.write(encodeLoadStatsRequest(this.#node, []));
   }
 
   /** One report: every (cluster, route) that saw requests since the last one; then a new interval. */
@@ -106,7 +111,7 @@ export class LoadReporter {
     const ms = now - this.#since;
     this.#since = now;
     const interval = { seconds: BigInt(Math.floor(ms / 1000)), nanos: Math.round((ms % 1000) * 1e6) };
-    const clusterStats: Array<MessageInitShape<typeof ClusterStatsSchema>> = [];
+    const clusterStats: ClusterStatsInit[] = [];
     for (const g of this.#o.stats.groups) {
       const w = g.load;
       if (w.issued === 0) continue;
@@ -129,7 +134,7 @@ export class LoadReporter {
     }
     clusterStats.push(...consumerClusterStats(this.#o.consumers, interval));
     // Sent even when idle: the control plane counts the interval (rates are over covered time).
-    s.write(createMessage(LoadStatsRequestSchema, { node: this.#o.node(), clusterStats }));
+    s.write(encodeLoadStatsRequest(this.#node, clusterStats));
     this.sent++;
   }
 
@@ -156,8 +161,8 @@ function latencyMetrics(w: LoadWindow): Array<{ metricName: string; numRequestsF
  * The per-consumer ClusterStats of one report (common/lrs-service.ts): every (direction, cluster,
  * consumer) window that saw requests since the last report; each window then starts anew.
  */
-export function consumerClusterStats(consumers: ConsumerStats | undefined, interval: { seconds: bigint; nanos: number }): Array<MessageInitShape<typeof ClusterStatsSchema>> {
-  const clusterStats: Array<MessageInitShape<typeof ClusterStatsSchema>> = [];
+export function consumerClusterStats(consumers: ConsumerStats | undefined, interval: { seconds: bigint; nanos: number }): ClusterStatsInit[] {
+  const clusterStats: ClusterStatsInit[] = [];
   for (const w of consumers?.windows ?? []) {
     if (w.issued === 0) continue;
     const loadMetricStats = latencyMetrics(w);
