@@ -16,7 +16,8 @@ import { createGrpcWebTransport } from '@connectrpc/connect-web';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ClusterSchema, Cluster_DiscoveryType } from '../../../proto/gen/envoy/config/cluster/v3/cluster_pb.js';
 import { RouteConfigurationSchema } from '../../../proto/gen/envoy/config/route/v3/route_pb.js';
-import { H1Connection, type H1Hooks, type H1Options } from '../../../sidecar/http/h1-server.js';
+import { H1Connection, type H1Options } from '../../../sidecar/http/h1-server.js';
+import { answeringHooks } from '../../harness/h1-hooks.js';
 import { rbac, type RbacDecision, type RbacEngine } from '../../../sidecar/http/filters/rbac.js';
 import { grpcWeb } from '../../../sidecar/http/filters/grpc-web.js';
 import { compose, type FilterSpec } from '../../../sidecar/http/filter.js';
@@ -87,16 +88,7 @@ const RBAC: RbacEngine = {
 
 /** A sidecar listener: H1Connection + the connection manager with `chain`. */
 async function listen(chain: ChainSource): Promise<number> {
-  const hooks: H1Hooks = {
-    request: (d) => serve(d, chain),
-    end: () => undefined,
-    rejected: () => undefined,
-    limit: () => undefined,
-    internalError: (e) => {
-      throw e;
-    },
-    draining: () => false,
-  };
+  const hooks = answeringHooks((d) => serve(d, chain));
   const conns: H1Connection[] = [];
   const srv = net.createServer((s) => conns.push(new H1Connection(s, hooks, OPTS)));
   await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));

@@ -2,9 +2,10 @@
 // (sidecar/http/write-batch.ts): a head with a large body, and responses written in one turn.
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { H1Connection, type H1Hooks } from '../../../sidecar/http/h1-server.js';
+import { H1Connection } from '../../../sidecar/http/h1-server.js';
 import type { H1Downstream } from '../../../sidecar/http/h1-downstream.js';
 import { recordWrites } from '../../harness/socket-writes.js';
+import { answeringHooks } from '../../harness/h1-hooks.js';
 
 const closers: Array<() => void> = [];
 afterEach(() => {
@@ -13,7 +14,7 @@ afterEach(() => {
 
 /** A server answering with `handle`; `writes` records what each write to a client socket carried. */
 async function serve(handle: (d: H1Downstream) => void) {
-  const hooks: H1Hooks = { request: handle, end: () => {}, rejected: () => {}, limit: () => undefined, internalError: (e) => { throw e; }, draining: () => false };
+  const hooks = answeringHooks(handle);
   const writes: string[][] = [];
   const srv = net.createServer((s) => {
     writes.push(recordWrites(s));

@@ -4,7 +4,8 @@
 import net from 'node:net';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { H1Connection, type H1Hooks } from '../../../sidecar/http/h1-server.js';
+import { H1Connection } from '../../../sidecar/http/h1-server.js';
+import { answeringHooks } from '../../harness/h1-hooks.js';
 import type { H1Downstream } from '../../../sidecar/http/h1-downstream.js';
 import type { ResponseHeaders } from '../../../sidecar/http/filter.js';
 
@@ -15,20 +16,11 @@ let answer: ResponseHeaders = {};
 const sockets: net.Socket[] = [];
 
 beforeAll(async () => {
-  const hooks: H1Hooks = {
-    request: (d: H1Downstream) => {
-      d.writeHead(200, answer, false);
-      d.write(Buffer.from('ok'));
-      d.end(undefined);
-    },
-    end: () => undefined,
-    rejected: () => undefined,
-    limit: () => undefined,
-    internalError: (e) => {
-      throw e;
-    },
-    draining: () => false,
-  };
+  const hooks = answeringHooks((d: H1Downstream) => {
+    d.writeHead(200, answer, false);
+    d.write(Buffer.from('ok'));
+    d.end(undefined);
+  });
   srv = net.createServer((s) => {
     sockets.push(s);
     new H1Connection(s, hooks, { maxHeaderBytes: 8192, headersTimeoutMs: 30_000, keepAliveTimeoutMs: 60_000 });
