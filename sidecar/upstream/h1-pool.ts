@@ -24,6 +24,7 @@ import { dial, type HostTls } from './dial.js';
 import { HTTPParser, K_BODY, K_COMPLETE, K_EXECUTE, K_HEADERS, K_HEADERS_COMPLETE, CallbackGuard, newParser, pauseConsumed, resumeConsumed, streamHandle, type NativeParser, type StreamHandle } from '../http/llhttp.js';
 import { holdWrites } from '../http/write-batch.js';
 import { lowerName } from '../http/header-names.js';
+import { head, requestHead } from './h1-request-head.js';
 
 export interface H1PoolOptions {
   maxConnections: number;
@@ -54,19 +55,6 @@ export interface H1Request {
 
 const EXPECTS_BODY = new Set(['POST', 'PUT', 'PATCH']);
 const KEEP_ALIVE_TIMEOUT = /timeout\s*=\s*(\d+)/i;
-// What may never reach the wire (RFC 9110 5.5, 5.6.2; RFC 9112 3): a value with CR, LF or NUL, a
-// name or method that is not a token, a target with a control character or a space. Each would
-// let a header edit or a rewrite split the request; the downstream parser refuses them too.
-const BAD_VALUE = /[\r\n\0]/;
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-const BAD_TARGET = /[\x00-\x20\x7f]/;
-
-/** The first header name of a flat list that is not a token or whose value has CR, LF or NUL. */
-function badHeader(headers: readonly string[]): string | undefined {
-  for (let i = 0; i < headers.length; i += 2) if (BAD_VALUE.test(headers[i + 1]!) || !TOKEN.test(headers[i]!)) return headers[i];
-  return undefined;
-}
-
 // Flags that a rare path sets (an abort, a close) share a field with flags the common path sets
 // (an answer, a connect): V8 treats a field written once as constant and deoptimizes every
 // function compiled on that assumption when it first changes. A separate `aborted` or `dead`
@@ -205,41 +193,21 @@ class H1Conn {
 
   #write(call: H1Call): void {
     const { method, path, headers, body } = call.req;
-    if (!TOKEN.test(method) || path.length === 0 || BAD_TARGET.test(path)) {
-      this.#fail(Object.assign(new Error(`invalid request line ${JSON.stringify(`${method} ${path}`)}`), { code: 'HPE_INVALID_URL' }), 'protocol');
+    if (!requestHead(method, path, headers)) {
+      this.#fail(Object.assign(new Error(head.error), { code: head.code }), 'protocol');
       return;
     }
-    let head = `${method} ${path} HTTP/1.1\r\n`;
-    let length = false;
-    // All names and all values are checked joined, two regular-expression tests per request
-    // instead of two per header (a join of tokens is a token, a join of values holds CR, LF or NUL
-    // if and only if one of them does); badHeader names the culprit when the joined test fails.
-    let names = '';
-    let values = '';
-    let empty = false;
-    for (let i = 0; i < headers.length; i += 2) {
-      const n = headers[i]!;
-      const v = headers[i + 1]!;
-      if (n.length === 0) empty = true;
-      names += n;
-      values += v;
-      if (n === 'content-length') length = true;
-      head += `${n}: ${v}\r\n`;
-    }
-    if (headers.length !== 0 && (empty || !TOKEN.test(names) || BAD_VALUE.test(values))) {
-      const n = badHeader(headers);
-      this.#fail(Object.assign(new Error(`invalid character in header ${JSON.stringify(n)}`), { code: 'HPE_INVALID_HEADER_TOKEN' }), 'protocol');
-      return;
-    }
+    let text = head.text;
+    const length = head.length;
     holdWrites(this.socket);
     if (!body) {
-      if (!length && EXPECTS_BODY.has(method)) head += 'content-length: 0\r\n';
-      this.socket.write(`${head}\r\n`, 'latin1');
+      if (!length && EXPECTS_BODY.has(method)) text += 'content-length: 0\r\n';
+      this.socket.write(`${text}\r\n`, 'latin1');
       this.#bodySent = true;
       return;
     }
     const chunked = !length;
-    this.socket.write(chunked ? `${head}transfer-encoding: chunked\r\n\r\n` : `${head}\r\n`, 'latin1');
+    this.socket.write(chunked ? `${text}transfer-encoding: chunked\r\n\r\n` : `${text}\r\n`, 'latin1');
     void this.#pump(call, body, chunked);
   }
 
