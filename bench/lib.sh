@@ -13,6 +13,14 @@ hz=$(getconf CLK_TCK)   # clock ticks per second, the unit of /proc/PID/stat's u
 declare -gA F=()        # F[key]: why the row FAILED (first reason seen); see fail
 FAILED_ROWS=''          # the FAILED keys, in order, each after a space
 
+# results_file NAME: sets out to RESULTS_DIR/NAME.txt (RESULTS_DIR: bench/results unless set) and
+# removes an earlier run's NAME.txt and NAME.json, so they are never read as this run's figures.
+results_file() {
+  RESULTS_DIR=${RESULTS_DIR:-$root/bench/results}
+  out="$RESULTS_DIR/$1.txt"
+  mkdir -p "$RESULTS_DIR"; rm -f "$out" "$RESULTS_DIR/$1.json"
+}
+
 # make_work [LINES GLOB...]: sets work (a new temporary folder) and pids (the processes cleanup
 # stops; add every process you start) and runs cleanup at exit. When the script exits non-zero,
 # cleanup first prints the last LINES lines of each file matching $work/GLOB: what the processes

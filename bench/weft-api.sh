@@ -24,12 +24,10 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 ROUNDS=${ROUNDS:-1}; DURATION=${DURATION:-5}; LAT_DURATION=${LAT_DURATION:-5}; WARMUP=${WARMUP:-2}
 CONNS=${CONNS:-50}; LAT_CONNS=${LAT_CONNS:-10}; LAT_RATE=${LAT_RATE:-500}; AIM=${AIM:-1.3}
-RESULTS_DIR=${RESULTS_DIR:-$root/bench/results}
-out="$RESULTS_DIR/api.txt"
-mkdir -p "$RESULTS_DIR"; rm -f "$out" "${out%.txt}.json"   # never leave an earlier run's figures to be read as this one's
 me=weft-api
 # shellcheck source=bench/lib.sh
 source "$root/bench/lib.sh"
+results_file api
 for v in ROUNDS DURATION LAT_DURATION WARMUP CONNS LAT_CONNS LAT_RATE; do
   [[ "${!v}" =~ ^[0-9]+$ ]] && [ "${!v}" -gt 0 ] || die "$v must be a positive integer"
 done

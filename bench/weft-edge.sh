@@ -39,12 +39,10 @@ ROUNDS=${ROUNDS:-1}; DURATION=${DURATION:-5}; LAT_DURATION=${LAT_DURATION:-5}; W
 CONNS=${CONNS:-50}; LAT_CONNS=${LAT_CONNS:-10}; LAT_RATE=${LAT_RATE:-500}; CONN_RATE=${CONN_RATE:-100}; GZIP_RATE=${GZIP_RATE:-200}
 H2_CONNS=${H2_CONNS:-10}; H2_STREAMS=${H2_STREAMS:-10}; AIM=${AIM:-2.5}
 ROWS=${ROWS:-"new resumed keepalive h2 gzip cache"}
-RESULTS_DIR=${RESULTS_DIR:-$root/bench/results}
-out="$RESULTS_DIR/edge.txt"
-mkdir -p "$RESULTS_DIR"; rm -f "$out" "${out%.txt}.json"   # never leave an earlier run's figures to be read as this one's
 me=weft-edge
 # shellcheck source=bench/lib.sh
 source "$root/bench/lib.sh"
+results_file edge
 for v in ROUNDS DURATION LAT_DURATION WARMUP CONNS LAT_CONNS LAT_RATE CONN_RATE GZIP_RATE H2_CONNS H2_STREAMS; do
   [[ "${!v}" =~ ^[0-9]+$ ]] && [ "${!v}" -gt 0 ] || die "$v must be a positive integer"
 done

@@ -31,13 +31,11 @@
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 DURATION=${DURATION:-5}; LAT_DURATION=${LAT_DURATION:-5}; WARMUP=${WARMUP:-2}; ROUNDS=${ROUNDS:-1}
-RESULTS_DIR=${RESULTS_DIR:-$root/bench/results}
 rows="${ROWS:-direct nginx caddy weft${WEFT_BASE_ROOT:+ weft-base}}"
-out="$RESULTS_DIR/grpc.txt"
-mkdir -p "$RESULTS_DIR"; rm -f "$out" "${out%.txt}.json"   # never leave an earlier run's figures to be read as this one's
 me=weft-grpc
 # shellcheck source=bench/lib.sh
 source "$root/bench/lib.sh"
+results_file grpc
 make_work 40 '*.out' '*.log'
 need_bins h2load taskset node curl
 STREAM_MESSAGES=100; export STREAM_MESSAGES

@@ -23,12 +23,10 @@
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 LAT_RATE=${LAT_RATE:-2000}; TAIL_ROUNDS=${TAIL_ROUNDS:-8}; TAIL_DURATION=${TAIL_DURATION:-5}; TAIL_SATURATION=${TAIL_SATURATION:-1}
-RESULTS_DIR=${RESULTS_DIR:-$root/bench/results}
-out="$RESULTS_DIR/tail.txt"
-mkdir -p "$RESULTS_DIR"; rm -f "$out" "${out%.txt}.json"   # never leave an earlier run's figures to be read as this one's
 me=weft-tail
 # shellcheck source=bench/lib.sh
 source "$root/bench/lib.sh"
+results_file tail
 make_work 40 '*.out' '*/*.out'
 targets=(${TAIL_TARGETS:-nginx weft${WEFT_BASE_ROOT:+ weft-base} node-floor})
 for t in "${targets[@]}"; do

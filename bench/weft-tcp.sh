@@ -23,12 +23,10 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 ROUNDS=${ROUNDS:-1}; REQUESTS=${REQUESTS:-50000}; CLIENTS=${CLIENTS:-50}; TIME_BOUND=${TIME_BOUND:-60}
 ROWS=${ROWS:-direct haproxy weft}
-RESULTS_DIR=${RESULTS_DIR:-$root/bench/results}
-out="$RESULTS_DIR/tcp.txt"
-mkdir -p "$RESULTS_DIR"; rm -f "$out" "${out%.txt}.json"   # never leave an earlier run's figures to be read as this one's
 me=weft-tcp
 # shellcheck source=bench/lib.sh
 source "$root/bench/lib.sh"
+results_file tcp
 for v in ROUNDS REQUESTS CLIENTS TIME_BOUND; do
   if ! [[ "${!v}" =~ ^[0-9]+$ ]] || [ "${!v}" -eq 0 ]; then die "$v must be a positive integer"; fi
 done

@@ -24,12 +24,10 @@
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 DURATION=${DURATION:-8}; ROUNDS=${ROUNDS:-1}; A_PORT=${A_PORT:-19201}
-RESULTS_DIR=${RESULTS_DIR:-$root/bench/results}
-out="$RESULTS_DIR/transcode.txt"
-mkdir -p "$RESULTS_DIR"; rm -f "$out" "${out%.txt}.json"   # never leave an earlier run's figures to be read as this one's
 me=weft-transcode
 # shellcheck source=bench/lib.sh
 source "$root/bench/lib.sh"
+results_file transcode
 make_work 40 '*.out'
 need_bins wrk h2load taskset curl
 

@@ -21,12 +21,10 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 LAT_RATE=${LAT_RATE:-2000}; LAT_DURATION=${LAT_DURATION:-8}; DURATION=${DURATION:-8}; ROUNDS=${ROUNDS:-1}
 UP_PORT=${UP_PORT:-19100}; A_PORT=${A_PORT:-19101}; MODES=${MODES-DISABLE STRICT}
-RESULTS_DIR=${RESULTS_DIR:-$root/bench/results}
-out="$RESULTS_DIR/two-hop.txt"
-mkdir -p "$RESULTS_DIR"; rm -f "$out" "${out%.txt}.json"   # never leave an earlier run's figures to be read as this one's
 me=weft-two-hop
 # shellcheck source=bench/lib.sh
 source "$root/bench/lib.sh"
+results_file two-hop
 make_work 40 '*/*.out'
 need_bins wrk taskset curl
 
