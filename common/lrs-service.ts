@@ -37,7 +37,8 @@ export const lrsServiceDefinition = {
     path: '/envoy.service.load_stats.v3.LoadReportingService/StreamLoadStats',
     requestStream: true,
     responseStream: true,
-    requestSerialize: (m: LoadStatsRequest) => Buffer.from(encodeMessage(LoadStatsRequestSchema, m)),
+    // The sidecar's reporter writes requests already encoded (sidecar/telemetry/load-report-encode.ts).
+    requestSerialize: (m: LoadStatsRequest | Uint8Array) => (m instanceof Uint8Array ? Buffer.from(m.buffer, m.byteOffset, m.byteLength) : Buffer.from(encodeMessage(LoadStatsRequestSchema, m))),
     requestDeserialize: (b: Buffer) => decodeMessage(LoadStatsRequestSchema, b),
     responseSerialize: (m: LoadStatsResponse) => Buffer.from(encodeMessage(LoadStatsResponseSchema, m)),
     responseDeserialize: (b: Buffer) => decodeMessage(LoadStatsResponseSchema, b),

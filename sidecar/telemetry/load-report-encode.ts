@@ -6,7 +6,7 @@
  * up (a stall of every request behind it, every interval). The node is encoded once per stream.
  * test/unit/sidecar/load-report-encode.test.ts decodes what this writes with the generated schema.
  */
-import { BinaryWriter } from '@bufbuild/protobuf/wire';
+import { BinaryWriter, WireType } from '@bufbuild/protobuf/wire';
 
 /** One EndpointLoadMetricStats. */
 export interface MetricStatInit {
@@ -29,9 +29,9 @@ export interface ClusterStatsInit {
   loadReportInterval: { seconds: bigint; nanos: number };
 }
 
-const LEN = 2; // wire type: length-delimited
-const VARINT = 0;
-const FIXED64 = 1;
+const LEN = WireType.LengthDelimited;
+const VARINT = WireType.Varint;
+const FIXED64 = WireType.Bit64;
 
 /** LoadStatsRequest { node = 1 (already encoded: a Node message's bytes), cluster_stats = 2 }. */
 export function encodeLoadStatsRequest(node: Uint8Array, clusterStats: readonly ClusterStatsInit[]): Uint8Array {

@@ -36,7 +36,6 @@ export interface LoadReporterOptions {
 
 /** Requests go out already encoded (load-report-encode.ts). */
 type Stream = GrpcCall<Uint8Array>;
-const passBytes = (b: Uint8Array): Buffer => Buffer.from(b.buffer, b.byteOffset, b.byteLength);
 
 export class LoadReporter {
   /** Reports sent. */
@@ -87,7 +86,7 @@ export class LoadReporter {
       this.#retry = setTimeout(() => this.#connect(), delay);
       this.#retry.unref();
     };
-    stream = this.#client.call(d.path, passBytes, d.responseDeserialize, {
+    stream = this.#client.call(d.path, d.requestSerialize, d.responseDeserialize, {
       onMessage: (r: LoadStatsResponse) => {
         this.#failures = 0;
         const ms = r.loadReportingInterval ? Number(r.loadReportingInterval.seconds) * 1000 + r.loadReportingInterval.nanos / 1e6 : 10_000;
