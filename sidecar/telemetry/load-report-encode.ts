@@ -49,7 +49,8 @@ export function encodeLoadStatsRequest(node: Uint8Array, clusterStats: readonly 
         w.tag(5, LEN).fork();
         if (m.metricName !== '') w.tag(1, LEN).string(m.metricName);
         if (m.numRequestsFinishedWithMetric !== 0n) w.tag(2, VARINT).uint64(m.numRequestsFinishedWithMetric);
-        if (m.totalMetricValue !== 0) w.tag(3, FIXED64).double(m.totalMetricValue);
+        // -0 is not the default (+0) and goes out, as protobuf-es writes it.
+        if (!Object.is(m.totalMetricValue, 0)) w.tag(3, FIXED64).double(m.totalMetricValue);
         w.join();
       }
       if (u.totalIssuedRequests !== 0n) w.tag(8, VARINT).uint64(u.totalIssuedRequests);

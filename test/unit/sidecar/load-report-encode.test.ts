@@ -12,7 +12,7 @@ const node = create(NodeSchema, { id: 'web-1.default', cluster: 'web', userAgent
 const nodeBytes = toBinary(NodeSchema, node);
 
 const u64 = fc.oneof(fc.constant(0n), fc.bigInt({ min: 1n, max: 1000n }), fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }));
-const metric = fc.record({ metricName: fc.oneof(fc.constant(''), fc.string({ maxLength: 24 }), fc.string({ unit: 'binary', maxLength: 8 })), numRequestsFinishedWithMetric: u64, totalMetricValue: fc.oneof(fc.constant(0), fc.double({ noNaN: true })) });
+const metric = fc.record({ metricName: fc.oneof(fc.constant(''), fc.string({ maxLength: 24 }), fc.string({ unit: 'binary', maxLength: 8 })), numRequestsFinishedWithMetric: u64, totalMetricValue: fc.oneof(fc.constant(0), fc.constant(-0), fc.double({ noNaN: true })) });
 const cluster: fc.Arbitrary<ClusterStatsInit> = fc.record({
   clusterName: fc.oneof(fc.constant(''), fc.string({ maxLength: 30 })),
   clusterServiceName: fc.oneof(fc.constant(''), fc.string({ maxLength: 30 })),
