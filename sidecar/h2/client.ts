@@ -35,12 +35,23 @@ export interface H2ClientOptions {
   idleTimeoutMs: number;
   /** Largest response head or trailers accepted (RFC 9113 accounting), default 64 KiB. */
   maxHeaderListSize?: number;
-  /**
-   * Liveness: a PING every `intervalMs` once connected; no ACK within `timeoutMs` ends the
-   * connection (its streams fail as reset). For long-lived streams over paths that can vanish
-   * without a RST (the control-plane channel across a partition).
-   */
-  keepalive?: { intervalMs: number; timeoutMs: number };
+  /** Liveness PINGs (H2Keepalive); undefined: none. */
+  keepalive?: H2Keepalive;
+}
+
+/**
+ * Liveness, as Envoy's KeepaliveSettings: a PING every `intervalMs` once connected, plus a random
+ * share of up to `jitterPercent` of it (so a fleet's PINGs do not line up); no ACK within
+ * `timeoutMs` ends the connection (its streams fail as reset). A frame received meanwhile extends
+ * the wait by another `timeoutMs`: the connection is alive, and the ACK may be queued behind DATA.
+ * For paths that can vanish without a RST (the control-plane channel across a partition, an
+ * upstream host that went away).
+ */
+export interface H2Keepalive {
+  intervalMs: number;
+  timeoutMs: number;
+  /** 0..100; default 0. */
+  jitterPercent?: number;
 }
 
 /** Our receive window for the connection (each stream's: STREAM_WINDOW, client-stream.ts). */
@@ -58,6 +69,9 @@ export class H2ClientSession extends H2Endpoint<H2ClientStream> {
   #connectTimer: NodeJS.Timeout | undefined;
   #keepalive: NodeJS.Timeout | undefined;
   #pingDeadline: NodeJS.Timeout | undefined;
+  /** Frames received, and their count when the outstanding PING went out (keepalive). */
+  #framesIn = 0;
+  #framesAtPing = 0;
   readonly #idle: IdleTimer;
   /** The session takes no new streams any more (GOAWAY, an error, closed): the pool opens another. */
   onUnusable: (() => void) | undefined;
@@ -78,7 +92,7 @@ export class H2ClientSession extends H2Endpoint<H2ClientStream> {
       this.#connected = true;
       const alpn = (socket as { alpnProtocol?: string | false }).alpnProtocol;
       if (typeof alpn === 'string' && alpn !== 'h2') this.connError(H2Error.HTTP_1_1_REQUIRED, `the upstream chose ${alpn}, not h2`);
-      if (o.keepalive) this.#startKeepalive(o.keepalive.intervalMs, o.keepalive.timeoutMs);
+      if (o.keepalive) this.#nextPing(o.keepalive);
     });
     socket.on('data', (d: Buffer) => this.onSocketData(d));
     let sockErr: Error | undefined;
@@ -91,14 +105,38 @@ export class H2ClientSession extends H2Endpoint<H2ClientStream> {
     this.#idle.arm();
   }
 
-  #startKeepalive(intervalMs: number, timeoutMs: number): void {
-    this.#keepalive = setInterval(() => {
-      if (this.dead || this.#pingDeadline) return;
-      this.send(frame(Frame.PING, 0, 0, Buffer.alloc(8)));
-      this.#pingDeadline = setTimeout(() => this.socket.destroy(h2Err(`keepalive: no PING ACK within ${timeoutMs} ms`, 'ERR_HTTP2_PING_TIMEOUT')), timeoutMs);
-      this.#pingDeadline.unref();
-    }, intervalMs);
+  #nextPing(k: H2Keepalive): void {
+    const jitter = k.jitterPercent ? Math.random() * k.intervalMs * (k.jitterPercent / 100) : 0;
+    this.#keepalive = setTimeout(() => this.#ping(k), k.intervalMs + jitter);
     this.#keepalive.unref();
+  }
+
+  #ping(k: H2Keepalive): void {
+    if (this.dead) return;
+    // One PING outstanding at a time: its deadline decides.
+    if (!this.#pingDeadline) {
+      this.send(frame(Frame.PING, 0, 0, Buffer.alloc(8)));
+      this.#framesAtPing = this.#framesIn;
+      this.#armPingDeadline(k);
+    }
+    this.#nextPing(k);
+  }
+
+  #armPingDeadline(k: H2Keepalive): void {
+    this.#pingDeadline = setTimeout(() => {
+      if (this.#framesIn !== this.#framesAtPing) {
+        this.#framesAtPing = this.#framesIn;
+        this.#armPingDeadline(k);
+        return;
+      }
+      this.socket.destroy(h2Err(`keepalive: no PING ACK within ${k.timeoutMs} ms`, 'ERR_HTTP2_PING_TIMEOUT'));
+    }, k.timeoutMs);
+    this.#pingDeadline.unref();
+  }
+
+  protected override onFrameCounted(): boolean {
+    this.#framesIn++;
+    return true;
   }
 
   protected override onPingAck(): void {
@@ -107,7 +145,7 @@ export class H2ClientSession extends H2Endpoint<H2ClientStream> {
   }
 
   #stopKeepalive(): void {
-    clearInterval(this.#keepalive);
+    clearTimeout(this.#keepalive);
     clearTimeout(this.#pingDeadline);
   }
 

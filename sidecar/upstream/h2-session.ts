@@ -4,7 +4,7 @@
  * error, closed, idle). Streams still open on the old one finish there. (HTTP/1.1 pools are in
  * h1-pool.ts.)
  */
-import { H2ClientSession } from '../h2/client.js';
+import { H2ClientSession, type H2Keepalive } from '../h2/client.js';
 import type { Host } from './host.js';
 import { dial, type HostTls } from './dial.js';
 
@@ -12,6 +12,8 @@ export interface PoolOptions {
   maxConnections: number;
   connectTimeoutMs: number;
   idleTimeoutMs: number;
+  /** PINGs on each h2 connection (Http2ProtocolOptions.connection_keepalive); undefined: none. */
+  keepalive?: H2Keepalive | undefined;
 }
 
 /** One h2 session per host; `session()` returns a usable one, connecting when needed. */
@@ -28,7 +30,8 @@ export class H2Connection {
     const s = this.#session;
     if (s && s.usable) return s;
     const { socket, ready } = dial(this.host, this.tls, 'h2');
-    const next = new H2ClientSession(socket, ready, { connectTimeoutMs: this.opts.connectTimeoutMs, idleTimeoutMs: this.opts.idleTimeoutMs });
+    const o = this.opts;
+    const next = new H2ClientSession(socket, ready, { connectTimeoutMs: o.connectTimeoutMs, idleTimeoutMs: o.idleTimeoutMs, ...(o.keepalive ? { keepalive: o.keepalive } : {}) });
     next.onUnusable = () => {
       if (this.#session === next) this.#session = undefined;
     };

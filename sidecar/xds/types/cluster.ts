@@ -7,16 +7,34 @@ import { isOriginCluster, originTlsOf, upstreamTlsOf } from './tls.js';
 import { anyUnpack } from '@bufbuild/protobuf/wkt';
 import { HttpProtocolOptionsSchema } from '../../../proto/gen/envoy/extensions/upstreams/http/v3/http_protocol_options_pb.js';
 import { checkSupported, CLUSTER_FIELDS, supportedFields } from './supported.js';
-import { Http2ProtocolOptionsSchema } from '../../../proto/gen/envoy/config/core/v3/protocol_pb.js';
+import { Http2ProtocolOptionsSchema, type Http2ProtocolOptions } from '../../../proto/gen/envoy/config/core/v3/protocol_pb.js';
 
 const HTTP_OPTIONS = 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions';
-/** Of the upstream HTTP options, the sidecar executes only the protocol choice. */
+/** Of the upstream HTTP options, the sidecar executes the protocol choice and h2 keepalive PINGs. */
 const HTTP_OPTIONS_FIELDS = supportedFields({
   'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': ['explicit_http_config'],
   'envoy.extensions.upstreams.http.v3.HttpProtocolOptions.ExplicitHttpConfig': ['http_protocol_options', 'http2_protocol_options'],
   'envoy.config.core.v3.Http1ProtocolOptions': [],
-  'envoy.config.core.v3.Http2ProtocolOptions': [],
+  'envoy.config.core.v3.Http2ProtocolOptions': ['connection_keepalive'],
+  'envoy.config.core.v3.KeepaliveSettings': ['interval', 'timeout', 'interval_jitter'],
+  'envoy.type.v3.Percent': ['value'],
 });
+
+/** Envoy's rules for KeepaliveSettings: a timeout of at least 1 ms; an interval of 0 (no PINGs) or at least 1 ms; jitter 0..100 %. */
+function checkKeepalive(p: Problems, path: string, o: Http2ProtocolOptions | undefined): void {
+  const k = o?.connectionKeepalive;
+  if (!k) return;
+  const at = `${path}.connection_keepalive`;
+  if (!k.timeout) p.add(`${at}.timeout`, 'is required');
+  checkDuration(p, `${at}.timeout`, k.timeout, { positive: true });
+  checkDuration(p, `${at}.interval`, k.interval);
+  for (const [f, d] of [['timeout', k.timeout], ['interval', k.interval]] as const) {
+    const ms = d ? Number(d.seconds) * 1000 + d.nanos / 1e6 : undefined;
+    if (ms !== undefined && ms > 0 && ms < 1) p.add(`${at}.${f}`, 'must be at least 1 ms');
+  }
+  const j = k.intervalJitter?.value;
+  if (j !== undefined && !(j >= 0 && j <= 100)) p.add(`${at}.interval_jitter.value`, `must be a percentage from 0 to 100, got ${j}`);
+}
 
 const LB = new Set([Cluster_LbPolicy.ROUND_ROBIN, Cluster_LbPolicy.LEAST_REQUEST, Cluster_LbPolicy.RANDOM, Cluster_LbPolicy.RING_HASH]);
 
@@ -64,6 +82,7 @@ export function decodeCluster(bytes: Uint8Array): Decoded<HeldCluster> {
   if (!c.name) p.add('name', 'is required');
   checkSupported(ClusterSchema, c, CLUSTER_FIELDS, p, '');
   if (c.http2ProtocolOptions) checkSupported(Http2ProtocolOptionsSchema, c.http2ProtocolOptions, HTTP_OPTIONS_FIELDS, p, 'http2_protocol_options');
+  checkKeepalive(p, 'http2_protocol_options', c.http2ProtocolOptions);
   for (const [k, any] of Object.entries(c.typedExtensionProtocolOptions)) {
     const kp = `typed_extension_protocol_options["${k}"]`;
     if (k !== HTTP_OPTIONS || !any.typeUrl.endsWith(`/${HTTP_OPTIONS}`)) {
@@ -71,7 +90,10 @@ export function decodeCluster(bytes: Uint8Array): Decoded<HeldCluster> {
       continue;
     }
     const o = unpackAny(any, HttpProtocolOptionsSchema);
-    if (o) checkSupported(HttpProtocolOptionsSchema, o, HTTP_OPTIONS_FIELDS, p, kp);
+    if (!o) continue;
+    checkSupported(HttpProtocolOptionsSchema, o, HTTP_OPTIONS_FIELDS, p, kp);
+    const u = o.upstreamProtocolOptions;
+    if (u.case === 'explicitHttpConfig' && u.value.protocolConfig.case === 'http2ProtocolOptions') checkKeepalive(p, `${kp}.explicit_http_config.http2_protocol_options`, u.value.protocolConfig.value);
   }
   const type = c.clusterDiscoveryType.case === 'type' ? c.clusterDiscoveryType.value : undefined;
   // A cluster to a server outside the mesh with its own roots (a remote JWKS): STATIC or
