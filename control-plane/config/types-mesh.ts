@@ -41,6 +41,8 @@ export interface ConnectionPool {
   maxRetries: number;
   connectTimeoutMs: number;
   idleTimeoutMs?: number;
+  /** HTTP/2 keepalive PINGs on connections to the service's grpc and http2 ports. */
+  keepalive?: { intervalMs: number; timeoutMs: number };
 }
 
 export interface OutlierDetection {

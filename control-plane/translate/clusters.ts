@@ -23,15 +23,17 @@ import { ROOTCA_SECRET, meshTransportSocketMatch, type MeshTlsFloor } from './tl
 /** LeastRequest on a tcp port: a full scan of the endpoints (see least-request.ts in the sidecar). */
 export const TCP_LEAST_CONNECTIONS_CHOICES = 1000;
 
-function protocolOptions(protocol: AppProtocol): Cluster['typedExtensionProtocolOptions'] {
+function protocolOptions(protocol: AppProtocol, keepalive?: { intervalMs: number; timeoutMs: number }): Cluster['typedExtensionProtocolOptions'] {
   // tcp_proxy writes bytes, not HTTP: an HTTP protocol option would have no effect (and is NACKed).
   if (protocol === 'tcp') return {};
   const opts = EXTENSIONS.httpProtocolOptions;
+  // HTTP/2 keepalive PINGs (TrafficPolicy connectionPool.keepalive) go on h2 ports only.
+  const h2 = keepalive ? { connectionKeepalive: { interval: duration(keepalive.intervalMs), timeout: duration(keepalive.timeoutMs) } } : {};
   return {
     [opts.name]: packExtension(opts, {
       upstreamProtocolOptions: {
         case: 'explicitHttpConfig',
-        value: { protocolConfig: protocol === 'http' ? { case: 'httpProtocolOptions', value: {} } : { case: 'http2ProtocolOptions', value: {} } },
+        value: { protocolConfig: protocol === 'http' ? { case: 'httpProtocolOptions', value: {} } : { case: 'http2ProtocolOptions', value: h2 } },
       },
     }),
   };
@@ -131,7 +133,7 @@ export function outboundCluster(svc: ServiceResource, portIndex: number, subset:
         }
       : {}),
     ...(tcp ? {} : idleOptions(cp?.idleTimeoutMs)),
-    typedExtensionProtocolOptions: protocolOptions(port.protocol),
+    typedExtensionProtocolOptions: protocolOptions(port.protocol, cp?.keepalive),
     metadata: { filterMetadata: { weft: { service: svc.metadata.name, namespace: svc.metadata.namespace, port: port.port, protocol: port.protocol, subset } } },
     ...(mtls ? { transportSocketMatches: [meshTransportSocketMatch(mtls.trustDomain, svc.metadata.namespace, svc.metadata.name, port.port, subset, port.protocol, mtls.minProtocolVersion)] } : {}),
   });

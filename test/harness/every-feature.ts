@@ -94,7 +94,7 @@ spec:
   targetRef: { kind: Service, name: greeter, namespace: default }
   loadBalancer: { type: LeastRequest, choiceCount: 3, localityAware: true, panicThresholdPercent: 30 }
   subsets: [{ name: v1, labels: { version: v1 } }, { name: v2, labels: { version: v2 } }]
-  connectionPool: { maxConnections: 10, maxPendingRequests: 11, maxRequests: 12, maxRetries: 3, connectTimeout: 2s, idleTimeout: 30s }
+  connectionPool: { maxConnections: 10, maxPendingRequests: 11, maxRequests: 12, maxRetries: 3, connectTimeout: 2s, idleTimeout: 30s, keepalive: { interval: 20s, timeout: 4s } }
   outlierDetection: { consecutive5xx: 4, consecutiveGatewayErrors: 3, interval: 5s, baseEjectionTime: 15s, maxEjectionPercent: 40 }
   healthCheck: { path: /healthz, interval: 3s, timeout: 500ms, unhealthyThreshold: 3, healthyThreshold: 1, expectedStatuses: [{ start: 200, end: 300 }, { start: 404, end: 405 }] }
   retry: { attempts: 4, retryOn: [unavailable, resource-exhausted, retriable-status-codes, non-idempotent], codes: [503], perTryTimeout: 1s, backoff: { baseInterval: 20ms, maxInterval: 200ms }, budget: { percent: 30, minRetryConcurrency: 5 } }

@@ -109,7 +109,7 @@ export function readTrafficPolicy(r: Reader, v: unknown, ns: string): TrafficPol
   // Concurrent retries per cluster: not limited unless asked (as Istio does). Envoy's default of
   // 3 turns every burst of more than 3 failures at once (an instance dying under load) into 503s;
   // each request's own attempts still bound the amplification, and retryBudget caps it by load.
-  const cp = r.obj(o.connectionPool, 'spec.connectionPool', ['maxConnections', 'maxPendingRequests', 'maxRequests', 'maxRetries', 'connectTimeout', 'idleTimeout']);
+  const cp = r.obj(o.connectionPool, 'spec.connectionPool', ['maxConnections', 'maxPendingRequests', 'maxRequests', 'maxRetries', 'connectTimeout', 'idleTimeout', 'keepalive']);
   if (cp) {
     const q = 'spec.connectionPool';
     spec.connectionPool = {
@@ -121,6 +121,13 @@ export function readTrafficPolicy(r: Reader, v: unknown, ns: string): TrafficPol
     };
     const idle = r.duration(cp.idleTimeout, `${q}.idleTimeout`, { min: 1 });
     if (idle !== undefined) spec.connectionPool.idleTimeoutMs = idle;
+    const ka = r.obj(cp.keepalive, `${q}.keepalive`, ['interval', 'timeout'], ['interval']);
+    if (ka) {
+      const intervalMs = r.duration(ka.interval, `${q}.keepalive.interval`, { min: 1 });
+      // gRPC's default keepalive timeout.
+      const timeoutMs = r.duration(ka.timeout, `${q}.keepalive.timeout`, { min: 1 }) ?? 20_000;
+      if (intervalMs !== undefined) spec.connectionPool.keepalive = { intervalMs, timeoutMs };
+    }
   }
   const od = r.obj(o.outlierDetection, 'spec.outlierDetection', ['consecutive5xx', 'consecutiveGatewayErrors', 'interval', 'baseEjectionTime', 'maxEjectionPercent']);
   if (od) {
@@ -186,6 +193,9 @@ export const trafficPolicyKind: KindDefinition<'TrafficPolicy'> = {
     // The raw spec as applied: the reader fills defaults (maxRequests 1024, retryOn 5xx...) that
     // are no mistake of the user's; only what was written is refused.
     const raw = rawSpec(res.source);
+    if (field(field(raw, 'connectionPool'), 'keepalive') !== undefined && !svc.spec.ports.some((p) => p.protocol === 'grpc' || p.protocol === 'http2')) {
+      ctx.err('spec.connectionPool.keepalive', `keepalive PINGs are HTTP/2: Service ${t.namespace}/${t.name} has no grpc or http2 port`);
+    }
     if (isTcpService(svc)) tcpRefusals(raw, ctx);
     else if (raw.healthCheck !== undefined && raw.healthCheck !== null && field(raw.healthCheck, 'path') === undefined) {
       ctx.err('spec.healthCheck.path', 'is required: an HTTP health check requests this path (only a tcp service\'s check, a TCP connect, has none)');
