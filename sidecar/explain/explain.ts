@@ -22,6 +22,7 @@ import { routePerFilter } from '../http/filters/index.js';
 import { normalizePath } from '../http/uri.js';
 import { RETRY, RouteTable, rewritePath, type CompiledRoute } from '../routing/route-table.js';
 import { policyFor } from '../upstream/lb/index.js';
+import { h2KeepaliveOf } from '../xds/types/cluster.js';
 import type { XdsConfig } from '../xds/ads-client.js';
 import { DECODERS } from '../xds/types/index.js';
 import { Problems } from '../xds/types/decoded.js';
@@ -236,6 +237,7 @@ function clusterView(name: string, percent: number, cfg: XdsConfig, o: ExplainOp
   const t = c.circuitBreakers?.thresholds[0];
   const tls = upstreamTlsOf(c, new Problems(name));
   const cla = c.loadAssignment ?? cfg.endpoints.get(c.edsClusterConfig?.serviceName || name)?.cla;
+  const ka = h2KeepaliveOf(c);
   return {
     name,
     percent,
@@ -247,6 +249,7 @@ function clusterView(name: string, percent: number, cfg: XdsConfig, o: ExplainOp
     circuitBreakers: { maxConnections: t?.maxConnections ?? 1024, maxPending: t?.maxPendingRequests ?? 1024, maxRequests: t?.maxRequests ?? 1024, maxRetries: t?.maxRetries ?? 3 },
     outlierDetection: c.outlierDetection !== undefined,
     activeHealthCheck: c.healthChecks.length > 0,
+    ...(ka ? { h2Keepalive: ka } : {}),
   };
 }
 

@@ -43,6 +43,8 @@ export interface ClusterView {
   readonly circuitBreakers?: { readonly maxConnections: number; readonly maxPending: number; readonly maxRequests: number; readonly maxRetries: number };
   readonly outlierDetection?: boolean;
   readonly activeHealthCheck?: boolean;
+  /** HTTP/2 keepalive PINGs on its connections (Http2ProtocolOptions.connection_keepalive), when set. */
+  readonly h2Keepalive?: { readonly intervalMs: number; readonly timeoutMs: number; readonly jitterPercent?: number };
 }
 
 export interface FilterStep {

@@ -8,8 +8,6 @@ import { unpackAny } from '../../common/wire-decode.js';
 import { anyUnpack } from '@bufbuild/protobuf/wkt';
 import { HttpProtocolOptionsSchema } from '../../proto/gen/envoy/extensions/upstreams/http/v3/http_protocol_options_pb.js';
 import type { Cluster } from '../../proto/gen/envoy/config/cluster/v3/cluster_pb.js';
-import type { Http2ProtocolOptions } from '../../proto/gen/envoy/config/core/v3/protocol_pb.js';
-import type { H2Keepalive } from '../h2/client.js';
 import type { ClusterLoadAssignment } from '../../proto/gen/envoy/config/endpoint/v3/endpoint_pb.js';
 import { HealthStatus } from '../../proto/gen/envoy/config/core/v3/health_check_pb.js';
 import { HealthChecker } from './health-check.js';
@@ -22,6 +20,7 @@ import { dial, hostTls, type HostTls } from './dial.js';
 import type { MeshTls } from '../tls/mesh-tls.js';
 import { Problems, durationMs } from '../xds/types/decoded.js';
 import { TLS_MODE_KEY, TLS_MODE_MESH, upstreamTlsOf } from '../xds/types/tls.js';
+import { h2KeepaliveOf } from '../xds/types/cluster.js';
 
 type Duration = { seconds: bigint; nanos: number } | undefined;
 const ms = (d: Duration, dflt: number): number => durationMs(d, dflt);
@@ -59,21 +58,6 @@ export function isHttp2(c: Cluster): boolean {
   const o = unpackAny(any, HttpProtocolOptionsSchema);
   const u = o?.upstreamProtocolOptions;
   return u?.case === 'explicitHttpConfig' && u.value.protocolConfig.case === 'http2ProtocolOptions';
-}
-
-/** The h2 connections' keepalive PINGs (Http2ProtocolOptions.connection_keepalive), if any. */
-export function h2KeepaliveOf(c: Cluster): H2Keepalive | undefined {
-  let o: Http2ProtocolOptions | undefined = c.http2ProtocolOptions;
-  const any = c.typedExtensionProtocolOptions[HTTP_OPTIONS];
-  if (any) {
-    const u = unpackAny(any, HttpProtocolOptionsSchema)?.upstreamProtocolOptions;
-    o = u?.case === 'explicitHttpConfig' && u.value.protocolConfig.case === 'http2ProtocolOptions' ? u.value.protocolConfig.value : undefined;
-  }
-  const k = o?.connectionKeepalive;
-  const intervalMs = ms(k?.interval, 0);
-  if (!k || intervalMs <= 0) return undefined;
-  // Envoy's default jitter is 15 % of the interval.
-  return { intervalMs, timeoutMs: ms(k.timeout, 0), jitterPercent: k.intervalJitter?.value ?? 15 };
 }
 
 export class UpstreamCluster {

@@ -17,6 +17,8 @@ const MESH = [
   `apiVersion: weft.dev/v1alpha1\nkind: MeshConfig\nmetadata: { name: mesh }\nspec:\n  mtls: { mode: STRICT }\n`,
   ...['web', 'orders', 'payments'].map((n) => `apiVersion: weft.dev/v1alpha1\nkind: Service\nmetadata: { name: ${n} }\nspec:\n  ports: [{ name: http, port: 8080, protocol: http }]\n`),
   `apiVersion: weft.dev/v1alpha1\nkind: TrafficPolicy\nmetadata: { name: orders }\nspec:\n  targetRef: { kind: Service, name: orders }\n  subsets: [{ name: v1, labels: { version: v1 } }, { name: v2, labels: { version: v2 } }]\n`,
+  `apiVersion: weft.dev/v1alpha1\nkind: Service\nmetadata: { name: ledger }\nspec:\n  ports: [{ name: grpc, port: 50051, protocol: grpc }]\n`,
+  `apiVersion: weft.dev/v1alpha1\nkind: TrafficPolicy\nmetadata: { name: ledger }\nspec:\n  targetRef: { kind: Service, name: ledger }\n  connectionPool: { keepalive: { interval: 30s, timeout: 5s } }\n`,
   `apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
 metadata: { name: orders }
@@ -128,6 +130,10 @@ describe('weft explain agrees with the access logs', () => {
     const badUrl = await fetch(`${web.admin}/explain?url=${encodeURIComponent('http://[')}`);
     expect(badUrl.status).toBe(400);
     expect(await badUrl.text()).toMatch(/is not a URL/);
+    // A gRPC service with keepalive PINGs: the cluster line says so.
+    const g = await weft(['explain', 'POST', 'http://ledger:50051/x.Ledger/Get', '--from', 'web', '--header', 'content-type: application/grpc'], { cp });
+    expect(g.code, g.stderr).toBe(0);
+    expect(g.stdout).toMatch(/cluster\s+outbound\|50051\|\|ledger\.default \(100%\): .*h2 keepalive PING every 30000ms \(timeout 5000ms\)/);
     const bad = await weft(['explain', 'GET', 'http://orders/', '--from', 'nosuch'], { cp });
     expect(bad.code).toBe(1);
     expect(bad.stderr).toMatch(/no Service nosuch in namespace default/);

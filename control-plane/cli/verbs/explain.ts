@@ -89,7 +89,7 @@ function printHop(h: ProxyHop, n: number, io: Io): void {
         continue;
       }
       const tls = c.tls === 'plaintext' || !c.tls ? 'plaintext' : `mTLS${c.tls.meshEndpointsOnly ? ' to mesh endpoints' : ''}, peer must be ${c.tls.expectedIdentities.join(' or ') || '(any mesh identity)'}`;
-      io.out(`  ${pad('cluster')}${c.name} (${c.percent}%): ${c.lbPolicy}, ${tls}, connect timeout ${c.connectTimeoutMs}ms${c.outlierDetection ? ', outlier detection' : ''}${c.activeHealthCheck ? ', active health checks' : ''}`);
+      io.out(`  ${pad('cluster')}${c.name} (${c.percent}%): ${c.lbPolicy}, ${tls}, connect timeout ${c.connectTimeoutMs}ms${c.outlierDetection ? ', outlier detection' : ''}${c.activeHealthCheck ? ', active health checks' : ''}${c.h2Keepalive ? `, h2 keepalive PING every ${c.h2Keepalive.intervalMs}ms (timeout ${c.h2Keepalive.timeoutMs}ms)` : ''}`);
       if (!c.endpoints?.length) io.out(`  ${pad('')}  no endpoints: 503 NO_HEALTHY_UPSTREAM`);
       for (const ep of c.endpoints ?? []) io.out(`  ${pad('')}  ${ep.address}  ${ep.healthy ? 'healthy' : `UNHEALTHY (${ep.health.join(', ')})`}  weight ${ep.weight}${ep.zone ? `  zone ${ep.zone}` : ''}${ep.priority ? `  priority ${ep.priority}` : ''}${ep.mtls ? '  mTLS' : ''}`);
     }

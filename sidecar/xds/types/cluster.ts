@@ -2,7 +2,8 @@
 import { unpackAny, decodeMessage } from '../../../common/wire-decode.js';
 import { fromBinary } from '@bufbuild/protobuf';
 import { ClusterSchema, Cluster_DiscoveryType, Cluster_LbPolicy, type Cluster } from '../../../proto/gen/envoy/config/cluster/v3/cluster_pb.js';
-import { checkDuration, Problems, sameBytes, type Decoded } from './decoded.js';
+import { checkDuration, durationMs, Problems, sameBytes, type Decoded } from './decoded.js';
+import type { H2Keepalive } from '../../h2/client.js';
 import { isOriginCluster, originTlsOf, upstreamTlsOf } from './tls.js';
 import { anyUnpack } from '@bufbuild/protobuf/wkt';
 import { HttpProtocolOptionsSchema } from '../../../proto/gen/envoy/extensions/upstreams/http/v3/http_protocol_options_pb.js';
@@ -74,6 +75,21 @@ export class HeldCluster {
   sameAs(o: HeldCluster): boolean {
     return sameBytes(this.bytes, o.bytes);
   }
+}
+
+/** The h2 connections' keepalive PINGs (Http2ProtocolOptions.connection_keepalive), if any. */
+export function h2KeepaliveOf(c: Cluster): H2Keepalive | undefined {
+  let o: Http2ProtocolOptions | undefined = c.http2ProtocolOptions;
+  const any = c.typedExtensionProtocolOptions[HTTP_OPTIONS];
+  if (any) {
+    const u = unpackAny(any, HttpProtocolOptionsSchema)?.upstreamProtocolOptions;
+    o = u?.case === 'explicitHttpConfig' && u.value.protocolConfig.case === 'http2ProtocolOptions' ? u.value.protocolConfig.value : undefined;
+  }
+  const k = o?.connectionKeepalive;
+  const intervalMs = durationMs(k?.interval, 0);
+  if (!k || intervalMs <= 0) return undefined;
+  // Envoy's default jitter is 15 % of the interval.
+  return { intervalMs, timeoutMs: durationMs(k.timeout, 0), jitterPercent: k.intervalJitter?.value ?? 15 };
 }
 
 export function decodeCluster(bytes: Uint8Array): Decoded<HeldCluster> {

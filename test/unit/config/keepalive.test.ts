@@ -5,8 +5,7 @@ import { describe, expect, it } from 'vitest';
 import type { ServiceResource, TrafficPolicyResource } from '../../../control-plane/config/types.js';
 import { outboundCluster } from '../../../control-plane/translate/clusters.js';
 import type { Cluster } from '../../../proto/gen/envoy/config/cluster/v3/cluster_pb.js';
-import { decodeCluster } from '../../../sidecar/xds/types/cluster.js';
-import { h2KeepaliveOf } from '../../../sidecar/upstream/cluster.js';
+import { decodeCluster, h2KeepaliveOf } from '../../../sidecar/xds/types/cluster.js';
 import { applyYaml } from '../../harness/mesh.js';
 
 const svc = (name: string, ports: string) => `apiVersion: weft.dev/v1alpha1

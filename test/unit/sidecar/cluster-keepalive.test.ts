@@ -5,8 +5,7 @@ import { fromJson, toBinary, type JsonObject } from '@bufbuild/protobuf';
 import { describe, expect, it } from 'vitest';
 import { ClusterSchema } from '../../../proto/gen/envoy/config/cluster/v3/cluster_pb.js';
 import { xdsTypeRegistry } from '../../../control-plane/xds/type-registry.js';
-import { decodeCluster } from '../../../sidecar/xds/types/cluster.js';
-import { h2KeepaliveOf } from '../../../sidecar/upstream/cluster.js';
+import { decodeCluster, h2KeepaliveOf } from '../../../sidecar/xds/types/cluster.js';
 
 const TYPED = 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions';
 const base = { name: 'c', type: 'EDS', edsClusterConfig: { edsConfig: { ads: {} } } };

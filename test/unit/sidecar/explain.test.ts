@@ -105,6 +105,8 @@ const MESH = [
   `apiVersion: weft.dev/v1alpha1\nkind: Service\nmetadata: { name: orders }\nspec:\n  ports: [{ name: http, port: 8080, protocol: http }]\n  endpoints: [{ address: 127.0.0.1, port: 9001, labels: { version: v1 } }, { address: 127.0.0.1, port: 9002, labels: { version: v2 } }]\n`,
   `apiVersion: weft.dev/v1alpha1\nkind: TrafficPolicy\nmetadata: { name: orders }\nspec:\n  targetRef: { kind: Service, name: orders }\n  subsets: [{ name: v1, labels: { version: v1 } }, { name: v2, labels: { version: v2 } }]\n`,
   `apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: { name: orders }\nspec:\n  parentRefs: [{ kind: Service, name: orders }]\n  rules:\n    - matches: [{ path: { type: PathPrefix, value: /v1 }, headers: [{ name: x-canary, value: "yes" }] }]\n      backendRefs: [{ name: orders, subset: v2 }]\n    - matches: [{ path: { type: PathPrefix, value: /v1 } }]\n      filters: [{ type: RequestHeaderModifier, requestHeaderModifier: { set: [{ name: x-from-route, value: "1" }], remove: [x-drop] } }]\n      backendRefs: [{ name: orders, subset: v1, weight: 90 }, { name: orders, subset: v2, weight: 10 }]\n      timeouts: { request: 5s }\n      retry: { attempts: 3, retryOn: [5xx, reset] }\n`,
+  `apiVersion: weft.dev/v1alpha1\nkind: Service\nmetadata: { name: ledger }\nspec:\n  ports: [{ name: grpc, port: 50051, protocol: grpc }]\n`,
+  `apiVersion: weft.dev/v1alpha1\nkind: TrafficPolicy\nmetadata: { name: ledger }\nspec:\n  targetRef: { kind: Service, name: ledger }\n  connectionPool: { keepalive: { interval: 30s, timeout: 5s } }\n`,
   `apiVersion: weft.dev/v1alpha1\nkind: AuthorizationPolicy\nmetadata: { name: orders-readers }\nspec:\n  service: orders\n  action: ALLOW\n  rules:\n    - from: [{ principals: ["spiffe://${TD}/ns/default/sa/web"] }]\n      to: [{ methods: [GET] }]\n`,
 ];
 
@@ -133,6 +135,15 @@ describe('explainListener on a translated mesh', () => {
     // Static endpoints have no sidecar: plaintext (the e2e test sees the identity of mesh endpoints).
     expect(c.endpoints?.[0]?.mtls).toBe(false);
     expect(e.outcome).toMatch(/v1\|orders\.default \(90%\).*v2\|orders\.default \(10%\)/);
+  });
+
+  it('outbound: a cluster with HTTP/2 keepalive PINGs shows them; one without does not', () => {
+    const e = explainListener(web, 'outbound', req({ authority: 'ledger:50051', path: '/x.Ledger/Get', method: 'POST', headers: { 'content-type': 'application/grpc' } }));
+    expect(e.action?.kind).toBe('forward');
+    if (e.action?.kind !== 'forward') return;
+    expect(e.action.clusters[0]?.h2Keepalive).toEqual({ intervalMs: 30_000, timeoutMs: 5000, jitterPercent: 15 });
+    const o = explainListener(web, 'outbound', req());
+    expect(o.action?.kind === 'forward' && o.action.clusters.every((c) => c.h2Keepalive === undefined)).toBe(true);
   });
 
   it('outbound: the headers sent upstream carry the route\'s changes (what the next hop sees)', () => {
