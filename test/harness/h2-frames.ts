@@ -1,4 +1,5 @@
 /** Raw HTTP/2 frames and header blocks for tests that play a peer byte by byte (RFC 9113 4.1). */
+import type { Socket } from 'node:net';
 import { encodeField, encodedBound } from '../../sidecar/h2/hpack.js';
 
 export const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
@@ -24,3 +25,35 @@ export function block(list: string[]): Buffer {
 }
 
 export const SETTINGS = fr(4, 0, 0);
+
+/** One frame as a test peer reads it. */
+export interface ReadFrame {
+  type: number;
+  flags: number;
+  id: number;
+  payload: Buffer;
+}
+
+/**
+ * Plays the server side of a connection's reading: skips the client preface, then calls `onFrame`
+ * for each whole frame as it arrives (frames split over reads are joined).
+ */
+export function readFrames(sock: Socket, onFrame: (f: ReadFrame) => void): void {
+  let buf = Buffer.alloc(0);
+  let preface = false;
+  sock.on('data', (d: Buffer) => {
+    buf = Buffer.concat([buf, d]);
+    if (!preface) {
+      if (buf.length < PREFACE.length) return;
+      buf = buf.subarray(PREFACE.length);
+      preface = true;
+    }
+    while (buf.length >= 9) {
+      const len = buf.readUIntBE(0, 3);
+      if (buf.length < 9 + len) break;
+      const f = { type: buf[3]!, flags: buf[4]!, id: buf.readUInt32BE(5) & 0x7fffffff, payload: buf.subarray(9, 9 + len) };
+      buf = buf.subarray(9 + len);
+      onFrame(f);
+    }
+  });
+}

@@ -6,7 +6,7 @@
 import http2 from 'node:http2';
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { SETTINGS, block, fr } from '../../harness/h2-frames.js';
+import { SETTINGS, block, fr, readFrames } from '../../harness/h2-frames.js';
 import { H2ClientSession, type H2FailureKind, type H2StreamHandler } from '../../../sidecar/h2/client.js';
 
 interface Result {
@@ -243,26 +243,12 @@ async function scripted(frames: (id: number) => Buffer[], first: Buffer[] = [SET
   const server = net.createServer((sock) => {
     sock.on('error', () => undefined);
     for (const f of first) sock.write(f);
-    let buf = Buffer.alloc(0);
-    let preface = false;
     let sent = false;
-    sock.on('data', (d) => {
-      buf = Buffer.concat([buf, d]);
-      if (!preface) {
-        if (buf.length < 24) return;
-        buf = buf.subarray(24);
-        preface = true;
-      }
-      while (buf.length >= 9) {
-        const len = buf.readUIntBE(0, 3);
-        if (buf.length < 9 + len) break;
-        const f = { type: buf[3]!, id: buf.readUInt32BE(5) & 0x7fffffff, payload: buf.subarray(9, 9 + len) };
-        got.push(f);
-        buf = buf.subarray(9 + len);
-        if (f.type === 1 && !sent) {
-          sent = true;
-          for (const x of frames(f.id)) sock.write(x);
-        }
+    readFrames(sock, (f) => {
+      got.push({ type: f.type, id: f.id, payload: f.payload });
+      if (f.type === 1 && !sent) {
+        sent = true;
+        for (const x of frames(f.id)) sock.write(x);
       }
     });
   });

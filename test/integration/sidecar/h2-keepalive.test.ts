@@ -7,7 +7,7 @@
 import net from 'node:net';
 import { fromJson, type JsonObject } from '@bufbuild/protobuf';
 import { afterEach, describe, expect, it } from 'vitest';
-import { block, fr, SETTINGS } from '../../harness/h2-frames.js';
+import { block, fr, readFrames, SETTINGS } from '../../harness/h2-frames.js';
 import { H2ClientSession, type H2Keepalive } from '../../../sidecar/h2/client.js';
 import { ClusterSchema } from '../../../proto/gen/envoy/config/cluster/v3/cluster_pb.js';
 import { xdsTypeRegistry } from '../../../control-plane/xds/type-registry.js';
@@ -39,37 +39,20 @@ async function peer(o: { ack: boolean; dataEveryMs?: number; dataFor?: number })
     p.sockets.push(sock);
     sock.on('error', () => undefined);
     sock.write(SETTINGS);
-    let buf = Buffer.alloc(0);
-    let preface = false;
-    sock.on('data', (d) => {
-      buf = Buffer.concat([buf, d]);
-      if (!preface) {
-        if (buf.length < 24) return;
-        buf = buf.subarray(24);
-        preface = true;
+    readFrames(sock, ({ type, flags, id, payload }) => {
+      if (type === 4 && !(flags & 1)) sock.write(fr(4, 1, 0));
+      if (type === 6 && !(flags & 1)) {
+        p.pings.push(performance.now());
+        p.pingFrom.push(sock.remotePort!);
+        if (o.ack) sock.write(fr(6, 1, 0, Buffer.from(payload)));
       }
-      while (buf.length >= 9) {
-        const len = buf.readUIntBE(0, 3);
-        if (buf.length < 9 + len) break;
-        const type = buf[3]!;
-        const flags = buf[4]!;
-        const id = buf.readUInt32BE(5) & 0x7fffffff;
-        const payload = buf.subarray(9, 9 + len);
-        buf = buf.subarray(9 + len);
-        if (type === 4 && !(flags & 1)) sock.write(fr(4, 1, 0));
-        if (type === 6 && !(flags & 1)) {
-          p.pings.push(performance.now());
-          p.pingFrom.push(sock.remotePort!);
-          if (o.ack) sock.write(fr(6, 1, 0, Buffer.from(payload)));
-        }
-        if (type === 1 && o.dataEveryMs) {
-          sock.write(fr(1, 4, id, block([':status', '200'])));
-          const t = setInterval(() => {
-            if (!sock.destroyed) sock.write(fr(0, 0, id, Buffer.from('tick')));
-          }, o.dataEveryMs);
-          setTimeout(() => clearInterval(t), o.dataFor ?? 0);
-          cleanup.push(() => clearInterval(t));
-        }
+      if (type === 1 && o.dataEveryMs) {
+        sock.write(fr(1, 4, id, block([':status', '200'])));
+        const t = setInterval(() => {
+          if (!sock.destroyed) sock.write(fr(0, 0, id, Buffer.from('tick')));
+        }, o.dataEveryMs);
+        setTimeout(() => clearInterval(t), o.dataFor ?? 0);
+        cleanup.push(() => clearInterval(t));
       }
     });
   });
