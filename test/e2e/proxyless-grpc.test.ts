@@ -67,6 +67,9 @@ metadata: { name: greeter }
 spec:
   targetRef: { kind: Service, name: greeter }
   loadBalancer: { type: RoundRobin }
+  # Keepalive PINGs ride in the cluster's Http2ProtocolOptions: a gRPC xDS client must take the
+  # cluster with them (it keeps its own channel-level keepalive).
+  connectionPool: { keepalive: { interval: 30s, timeout: 5s } }
   subsets:
     - { name: a, labels: { version: a } }
     - { name: b, labels: { version: b } }
