@@ -14,7 +14,7 @@ import {
   Cluster_LbPolicy,
   type Cluster,
 } from '../../proto/gen/envoy/config/cluster/v3/cluster_pb.js';
-import type { AppProtocol, ServiceResource, TrafficPolicyResource } from '../config/types.js';
+import type { AppProtocol, ConnectionPool, ServiceResource, TrafficPolicyResource } from '../config/types.js';
 import { makeResource, type Resource } from '../xds/snapshot.js';
 import { clusterName, inboundClusterName } from './names.js';
 import { ADS_SOURCE, duration, socketAddress } from './proto-helpers.js';
@@ -23,7 +23,7 @@ import { ROOTCA_SECRET, meshTransportSocketMatch, type MeshTlsFloor } from './tl
 /** LeastRequest on a tcp port: a full scan of the endpoints (see least-request.ts in the sidecar). */
 export const TCP_LEAST_CONNECTIONS_CHOICES = 1000;
 
-function protocolOptions(protocol: AppProtocol, keepalive?: { intervalMs: number; timeoutMs: number }): Cluster['typedExtensionProtocolOptions'] {
+function protocolOptions(protocol: AppProtocol, keepalive?: ConnectionPool['keepalive']): Cluster['typedExtensionProtocolOptions'] {
   // tcp_proxy writes bytes, not HTTP: an HTTP protocol option would have no effect (and is NACKed).
   if (protocol === 'tcp') return {};
   const opts = EXTENSIONS.httpProtocolOptions;

@@ -4,9 +4,6 @@
  * connection pools. Built when a Cluster resource is accepted; endpoints are replaced in place
  * when its ClusterLoadAssignment changes, keeping each surviving host's state.
  */
-import { unpackAny } from '../../common/wire-decode.js';
-import { anyUnpack } from '@bufbuild/protobuf/wkt';
-import { HttpProtocolOptionsSchema } from '../../proto/gen/envoy/extensions/upstreams/http/v3/http_protocol_options_pb.js';
 import type { Cluster } from '../../proto/gen/envoy/config/cluster/v3/cluster_pb.js';
 import type { ClusterLoadAssignment } from '../../proto/gen/envoy/config/endpoint/v3/endpoint_pb.js';
 import { HealthStatus } from '../../proto/gen/envoy/config/core/v3/health_check_pb.js';
@@ -20,12 +17,10 @@ import { dial, hostTls, type HostTls } from './dial.js';
 import type { MeshTls } from '../tls/mesh-tls.js';
 import { Problems, durationMs } from '../xds/types/decoded.js';
 import { TLS_MODE_KEY, TLS_MODE_MESH, upstreamTlsOf } from '../xds/types/tls.js';
-import { h2KeepaliveOf } from '../xds/types/cluster.js';
+import { http2OptionsOf, keepaliveOf } from '../xds/types/cluster.js';
 
 type Duration = { seconds: bigint; nanos: number } | undefined;
 const ms = (d: Duration, dflt: number): number => durationMs(d, dflt);
-
-const HTTP_OPTIONS = 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions';
 
 export interface Limits {
   maxConnections: number;
@@ -53,11 +48,7 @@ export interface ClusterStats {
 
 /** Whether the cluster speaks h2 (gRPC, http2) to its hosts, from HttpProtocolOptions. */
 export function isHttp2(c: Cluster): boolean {
-  const any = c.typedExtensionProtocolOptions[HTTP_OPTIONS];
-  if (!any) return c.http2ProtocolOptions !== undefined;
-  const o = unpackAny(any, HttpProtocolOptionsSchema);
-  const u = o?.upstreamProtocolOptions;
-  return u?.case === 'explicitHttpConfig' && u.value.protocolConfig.case === 'http2ProtocolOptions';
+  return http2OptionsOf(c) !== undefined;
 }
 
 export class UpstreamCluster {
@@ -83,7 +74,8 @@ export class UpstreamCluster {
   constructor(config: Cluster, http2Override?: boolean, mesh?: MeshTls) {
     this.tls = hostTls(mesh, upstreamTlsOf(config, new Problems(config.name)));
     this.name = config.name;
-    this.http2 = http2Override ?? isHttp2(config);
+    const h2 = http2OptionsOf(config);
+    this.http2 = http2Override ?? h2 !== undefined;
     this.#policy = policyFor(config);
     this.#panic = config.commonLbConfig?.healthyPanicThreshold?.value ?? 50;
     const t = config.circuitBreakers?.thresholds[0];
@@ -99,7 +91,7 @@ export class UpstreamCluster {
       maxConnections: this.limits.maxConnections,
       connectTimeoutMs: ms(config.connectTimeout, 5000),
       idleTimeoutMs: ms(config.commonHttpProtocolOptions?.idleTimeout, 60_000),
-      keepalive: h2KeepaliveOf(config),
+      keepalive: keepaliveOf(h2),
     };
     const meta = config.metadata?.filterMetadata.weft as { service?: string; namespace?: string } | undefined;
     this.authority = meta?.service ? `${meta.service}.${meta.namespace ?? 'default'}` : config.name;

@@ -1,11 +1,9 @@
 /** Cluster resources: decode and check what the sidecar can honour. */
 import { unpackAny, decodeMessage } from '../../../common/wire-decode.js';
-import { fromBinary } from '@bufbuild/protobuf';
 import { ClusterSchema, Cluster_DiscoveryType, Cluster_LbPolicy, type Cluster } from '../../../proto/gen/envoy/config/cluster/v3/cluster_pb.js';
 import { checkDuration, durationMs, Problems, sameBytes, type Decoded } from './decoded.js';
 import type { H2Keepalive } from '../../h2/client.js';
 import { isOriginCluster, originTlsOf, upstreamTlsOf } from './tls.js';
-import { anyUnpack } from '@bufbuild/protobuf/wkt';
 import { HttpProtocolOptionsSchema } from '../../../proto/gen/envoy/extensions/upstreams/http/v3/http_protocol_options_pb.js';
 import { checkSupported, CLUSTER_FIELDS, supportedFields } from './supported.js';
 import { Http2ProtocolOptionsSchema, type Http2ProtocolOptions } from '../../../proto/gen/envoy/config/core/v3/protocol_pb.js';
@@ -77,19 +75,29 @@ export class HeldCluster {
   }
 }
 
-/** The h2 connections' keepalive PINGs (Http2ProtocolOptions.connection_keepalive), if any. */
-export function h2KeepaliveOf(c: Cluster): H2Keepalive | undefined {
-  let o: Http2ProtocolOptions | undefined = c.http2ProtocolOptions;
+/**
+ * The HTTP/2 options a cluster speaks h2 with, or undefined when it speaks HTTP/1.1: the typed
+ * extension's explicit_http_config when present (Envoy's current place), else the deprecated field.
+ */
+export function http2OptionsOf(c: Cluster): Http2ProtocolOptions | undefined {
   const any = c.typedExtensionProtocolOptions[HTTP_OPTIONS];
-  if (any) {
-    const u = unpackAny(any, HttpProtocolOptionsSchema)?.upstreamProtocolOptions;
-    o = u?.case === 'explicitHttpConfig' && u.value.protocolConfig.case === 'http2ProtocolOptions' ? u.value.protocolConfig.value : undefined;
-  }
+  if (!any) return c.http2ProtocolOptions;
+  const u = unpackAny(any, HttpProtocolOptionsSchema)?.upstreamProtocolOptions;
+  return u?.case === 'explicitHttpConfig' && u.value.protocolConfig.case === 'http2ProtocolOptions' ? u.value.protocolConfig.value : undefined;
+}
+
+/** The keepalive PINGs of those options (connection_keepalive), if any. */
+export function keepaliveOf(o: Http2ProtocolOptions | undefined): H2Keepalive | undefined {
   const k = o?.connectionKeepalive;
   const intervalMs = durationMs(k?.interval, 0);
   if (!k || intervalMs <= 0) return undefined;
   // Envoy's default jitter is 15 % of the interval.
   return { intervalMs, timeoutMs: durationMs(k.timeout, 0), jitterPercent: k.intervalJitter?.value ?? 15 };
+}
+
+/** A cluster's h2 keepalive PINGs, if any. */
+export function h2KeepaliveOf(c: Cluster): H2Keepalive | undefined {
+  return keepaliveOf(http2OptionsOf(c));
 }
 
 export function decodeCluster(bytes: Uint8Array): Decoded<HeldCluster> {
