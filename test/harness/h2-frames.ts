@@ -35,12 +35,13 @@ export interface ReadFrame {
 }
 
 /**
- * Plays the server side of a connection's reading: skips the client preface, then calls `onFrame`
- * for each whole frame as it arrives (frames split over reads are joined).
+ * Reads a connection's frames as a test peer: calls `onFrame` for each whole frame as it arrives
+ * (frames split over reads are joined). A server peer first skips the client preface
+ * (`clientPreface`, the default); a client peer reading a server has none to skip.
  */
-export function readFrames(sock: Socket, onFrame: (f: ReadFrame) => void): void {
+export function readFrames(sock: Socket, onFrame: (f: ReadFrame) => void, clientPreface = true): void {
   let buf = Buffer.alloc(0);
-  let preface = false;
+  let preface = !clientPreface;
   sock.on('data', (d: Buffer) => {
     buf = Buffer.concat([buf, d]);
     if (!preface) {

@@ -6,7 +6,7 @@
 import http2 from 'node:http2';
 import net from 'node:net';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { PREFACE, SETTINGS, block, fr } from '../../harness/h2-frames.js';
+import { PREFACE, SETTINGS, block, fr, readFrames, type ReadFrame } from '../../harness/h2-frames.js';
 import { H2ServerSession, type H2ServerStream } from '../../../sidecar/h2/server.js';
 import { H2Downstream } from '../../../sidecar/http/downstream.js';
 
@@ -206,30 +206,14 @@ describe('HTTP/2 server side against node:http2 (nghttp2) clients', () => {
 const GET = (path = '/') => [':method', 'GET', ':scheme', 'http', ':authority', 'x', ':path', path];
 const req = (id: number, list = GET(), flags = 5) => fr(1, flags, id, block(list));
 
-interface Frame {
-  type: number;
-  flags: number;
-  id: number;
-  payload: Buffer;
-}
-
 /** Sends `bytes` to the server and collects its frames until it closes or `ms` pass. */
-async function exchange(port: number, bytes: Buffer[], ms = 300): Promise<{ frames: Frame[]; closed: boolean }> {
+async function exchange(port: number, bytes: Buffer[], ms = 300): Promise<{ frames: ReadFrame[]; closed: boolean }> {
   const sock = net.connect({ host: '127.0.0.1', port });
   sock.on('error', () => undefined);
   cleanup.push(() => sock.destroy());
-  const frames: Frame[] = [];
-  let buf = Buffer.alloc(0);
+  const frames: ReadFrame[] = [];
   let closed = false;
-  sock.on('data', (d: Buffer) => {
-    buf = Buffer.concat([buf, d]);
-    while (buf.length >= 9) {
-      const len = buf.readUIntBE(0, 3);
-      if (buf.length < 9 + len) break;
-      frames.push({ type: buf[3]!, flags: buf[4]!, id: buf.readUInt32BE(5) & 0x7fffffff, payload: buf.subarray(9, 9 + len) });
-      buf = buf.subarray(9 + len);
-    }
-  });
+  readFrames(sock, (f) => frames.push(f), false);
   await new Promise<void>((r) => sock.once('connect', () => r()));
   for (const b of bytes) sock.write(b);
   await new Promise<void>((r) => {
@@ -242,9 +226,9 @@ async function exchange(port: number, bytes: Buffer[], ms = 300): Promise<{ fram
   });
   return { frames, closed };
 }
-const goaway = (f: Frame[]) => f.filter((x) => x.type === 7).map((x) => x.payload.readUInt32BE(4));
-const rst = (f: Frame[], id: number) => f.filter((x) => x.type === 3 && x.id === id).map((x) => x.payload.readUInt32BE(0));
-const status200 = (f: Frame[], id: number) => f.some((x) => x.type === 1 && x.id === id);
+const goaway = (f: ReadFrame[]) => f.filter((x) => x.type === 7).map((x) => x.payload.readUInt32BE(4));
+const rst = (f: ReadFrame[], id: number) => f.filter((x) => x.type === 3 && x.id === id).map((x) => x.payload.readUInt32BE(0));
+const status200 = (f: ReadFrame[], id: number) => f.some((x) => x.type === 1 && x.id === id);
 
 describe('HTTP/2 server side against a hostile or broken client', () => {
   const streamErrors: [string, Buffer[]][] = [
