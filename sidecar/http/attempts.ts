@@ -37,6 +37,8 @@ export interface Attempt {
 /** Where an attempt reports (the Exchange). Returns false when the attempt is no longer wanted. */
 export interface AttemptSink {
   onHead(a: Attempt, status: number, headers: ResponseHeaders, endStream: boolean): boolean;
+  /** An HTTP/1.1 response head as received ([name, value, ...]): the sink makes what it needs of it. */
+  onRawHead(a: Attempt, status: number, raw: string[]): void;
   onData(a: Attempt, chunk: Buffer): boolean;
   onEnd(a: Attempt, trailers: ResponseHeaders | undefined): void;
   onFailure(a: Attempt, kind: Failure, err: unknown): void;
@@ -64,7 +66,7 @@ export class H1Attempt implements Attempt, H1Handler {
   }
 
   onHeaders(status: number, raw: string[]): void {
-    this.ex.onHead(this, status, fromRaw(raw), false);
+    this.ex.onRawHead(this, status, raw);
   }
 
   onData(chunk: Buffer): boolean {

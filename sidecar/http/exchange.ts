@@ -15,7 +15,8 @@ import type { Host } from '../upstream/host.js';
 import { Outcome, type UpstreamCluster } from '../upstream/cluster.js';
 import { ReplayableBody } from './body.js';
 import type { RequestHead, RequestInfo, ResponseHeaders, ResponseSink } from './filter.js';
-import { editResponse, requestHeaders } from './headers.js';
+import { editResponse, fromRaw, requestHeaders } from './headers.js';
+import { H1Downstream } from './h1-downstream.js';
 import { errorCode, Failure, H1Attempt, H2Attempt, type Attempt, type AttemptSink } from './attempts.js';
 import { respondError } from './respond.js';
 import type { RouterTracing } from '../telemetry/tracing.js';
@@ -76,6 +77,12 @@ export class Exchange implements AttemptSink {
   #counted = false;
   /** Outbound, sampled: a CLIENT span per attempt, child of what the app sent. */
   #spans: ClientSpans | undefined;
+  /**
+   * The HTTP/1.1 client an HTTP/1.1 upstream's header lines can be written to as received:
+   * the request's own response (no filter wrapped it), with no response header edits, no
+   * stickiness cookie, and no retry policy that reads grpc-status. Undefined otherwise.
+   */
+  readonly #rawHead: H1Downstream | undefined;
 
   /** The request body as this exchange reads it (mirrors follow it); undefined when there is none. */
   get body(): ReplayableBody | undefined {
@@ -97,6 +104,7 @@ export class Exchange implements AttemptSink {
       this.#setCookie = k.setCookie;
     } else this.#hash = undefined;
     this.#body = d.hasBody ? new ReplayableBody(d.body) : undefined;
+    this.#rawHead = d instanceof H1Downstream && res === d && route.resAdd.length === 0 && route.resRemove.length === 0 && this.#setCookie === undefined && !(route.retry && d.grpc) ? d : undefined;
     // Inbound: the SERVER span's context (if the listener made one) goes to the app. Outbound: one
     // CLIENT span per attempt when the request is sampled; unsampled, headers pass as they came.
     if (lt) {
@@ -203,8 +211,12 @@ export class Exchange implements AttemptSink {
 
   // --- callbacks from attempts -------------------------------------------------------------
 
-  /** Response head from the upstream. Returns false when the attempt was dropped for a retry. */
-  onHead(a: Attempt, status: number, headers: ResponseHeaders, endStream: boolean): boolean {
+  /**
+   * Whether a response head from attempt `a` is taken (the response is committed to it): false
+   * when the attempt was given up, or dropped here for a retry by the route's policy (status,
+   * or `grpcStatus` for a gRPC request). Counts and reports the answer.
+   */
+  #take(a: Attempt, status: number, grpcStatus: ResponseHeaders[string] | undefined): boolean {
     if (this.#attempt !== a || this.#done) return false;
     this.#spans?.status(status);
     const r = this.#route.retry;
@@ -216,19 +228,21 @@ export class Exchange implements AttemptSink {
       else if (status === 409 && r.on & RETRY['retriable-4xx']) reason = RETRY['retriable-4xx'];
       else if (r.codes.has(status) && r.on & RETRY['retriable-status-codes']) reason = RETRY['retriable-status-codes'];
       else if (this.#d.grpc) {
-        const g = headers['grpc-status'];
-        const bit = g === undefined ? 0 : (GRPC_RETRY[String(g)] ?? 0);
+        const bit = grpcStatus === undefined ? 0 : (GRPC_RETRY[String(grpcStatus)] ?? 0);
         if (bit & r.on) reason = bit;
       }
-      if (reason) {
-        const retrying = this.#retryAfterResponse(a, reason);
-        if (retrying) return false;
-      }
+      if (reason && this.#retryAfterResponse(a, reason)) return false;
     }
     this.#committed = true;
     clearTimeout(this.#tryTimer);
     if (status >= 500) a.host.rqError++;
     this.#cluster.stats.rqByClass[Math.min(5, Math.floor(status / 100))]!++;
+    return true;
+  }
+
+  /** Response head from the upstream. Returns false when the attempt was dropped for a retry. */
+  onHead(a: Attempt, status: number, headers: ResponseHeaders, endStream: boolean): boolean {
+    if (!this.#take(a, status, headers['grpc-status'])) return false;
     editResponse(headers, this.#route.resRemove, this.#route.resAdd);
     if (this.#setCookie) headers['set-cookie'] = this.#setCookie;
     if (endStream && this.#d.grpc && this.#d.h2) {
@@ -237,6 +251,17 @@ export class Exchange implements AttemptSink {
     } else this.#res.writeHead(status, headers, endStream);
     if (endStream) this.#finish(a);
     return true;
+  }
+
+  /**
+   * An HTTP/1.1 upstream's response head as received. When nothing reads or edits the response's
+   * headers on the way (see #rawHead), its lines go to the HTTP/1.1 client as they are; otherwise
+   * they become the header object onHead works on.
+   */
+  onRawHead(a: Attempt, status: number, raw: string[]): void {
+    const d = this.#rawHead;
+    if (d === undefined) this.onHead(a, status, fromRaw(raw), false);
+    else if (this.#take(a, status, undefined)) d.writeHeadRaw(status, raw);
   }
 
   #retryAfterResponse(a: Attempt, reason: number): boolean {

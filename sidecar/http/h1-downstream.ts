@@ -26,47 +26,68 @@ export interface H1ConnectionView {
 }
 import { respondError } from './respond.js';
 import { holdWrites, sendHeld } from './write-batch.js';
+import { lowerName, setTest } from './header-names.js';
+import { RESPONSE_HOP } from '../h2/frames.js';
 
 const BAD_VALUE = /[\r\n\0]/;
-/** What headerLines made (one at a time: writeHead reads it at once). */
-const lines = { text: '', length: false, date: false, grpcStatus: undefined as number | undefined };
+const isResponseHop = setTest(RESPONSE_HOP);
+/** What headerLines / rawHeaderLines made (one at a time: the head is written at once). */
+const lines = { text: '', all: '', length: false, date: false, grpcStatus: undefined as number | undefined };
+
+function startLines(): void {
+  lines.text = '';
+  lines.all = '';
+  lines.length = false;
+  lines.date = false;
+  lines.grpcStatus = undefined;
+}
 
 /**
- * A response's header lines into `lines`. A line whose name or value holds CR, LF or NUL is never
- * written. With `each` false, every name and value is checked joined, with one test (a join holds
- * one of them if and only if a part does), and false is returned if that test fails; with `each`
- * true, each is checked on its own and the bad ones are left out.
+ * One header line into `lines`. A line whose name or value holds CR, LF or NUL is never written:
+ * with `each` false, names and values are only joined here and checked in one test by linesOk (a
+ * join holds one of them if and only if a part does); with `each` true, each is checked on its
+ * own and the bad ones are left out.
  */
+function addLine(n: string, s: string, each: boolean): void {
+  if (each) {
+    if (BAD_VALUE.test(s) || BAD_VALUE.test(n)) return;
+  } else lines.all += n + s;
+  lines.text += `${n}: ${s}\r\n`;
+  if (n.length === 14 && n === 'content-length') lines.length = true;
+  else if (n.length === 4 && n === 'date') lines.date = true;
+  else if (n.length === 11 && n === 'grpc-status') lines.grpcStatus = Number(s);
+}
+
+function linesOk(each: boolean): boolean {
+  return each || lines.all.length === 0 || !BAD_VALUE.test(lines.all);
+}
+
+/** A response's header object as lines (false: a bad line was seen with `each` false; call again with true). */
 function headerLines(headers: ResponseHeaders, each: boolean): boolean {
-  let text = '';
-  let all = '';
-  let length = false;
-  let date = false;
-  let grpcStatus: number | undefined;
+  startLines();
   for (const n in headers) {
     const v = headers[n]!;
     if (typeof v === 'object') {
-      for (let i = 0; i < v.length; i++) if (!BAD_VALUE.test(v[i]!)) text += `${n}: ${v[i]!}\r\n`;
+      for (let i = 0; i < v.length; i++) addLine(n, v[i]!, each);
       continue;
     }
-    const s = typeof v === 'number' ? String(v) : v;
-    if (each) {
-      if (BAD_VALUE.test(s) || BAD_VALUE.test(n)) continue;
-    } else {
-      all += n;
-      all += s;
-    }
-    text += `${n}: ${s}\r\n`;
-    if (n.length === 14 && n === 'content-length') length = true;
-    else if (n.length === 4 && n === 'date') date = true;
-    else if (n.length === 11 && n === 'grpc-status') grpcStatus = Number(s);
+    addLine(n, typeof v === 'number' ? String(v) : v, each);
   }
-  if (!each && all.length !== 0 && BAD_VALUE.test(all)) return false;
-  lines.text = text;
-  lines.length = length;
-  lines.date = date;
-  lines.grpcStatus = grpcStatus;
-  return true;
+  return linesOk(each);
+}
+
+/**
+ * An HTTP/1.1 upstream's response head as received ([name, value, ...], names in the sender's
+ * case) as lines: names lowercased, hop-by-hop headers dropped (as fromRaw does for the header
+ * object), order and repeats kept.
+ */
+function rawHeaderLines(raw: readonly string[], each: boolean): boolean {
+  startLines();
+  for (let i = 0; i < raw.length; i += 2) {
+    const n = lowerName(raw[i]!);
+    if (!isResponseHop(n)) addLine(n, raw[i + 1]!, each);
+  }
+  return linesOk(each);
 }
 
 /** Body chunks up to this size are joined to a pending response head. */
@@ -218,20 +239,36 @@ export class H1Downstream extends SocketDownstream implements Downstream {
   }
 
   writeHead(status: number, headers: ResponseHeaders, endStream: boolean): void {
-    if (this.#sent || this.#ended) return;
+    if (this.#sent || this.#ended || this.conn.socket.destroyed) return;
+    // The header lines, checked joined (one test per response); the bad ones are dropped one by
+    // one only when that test fails.
+    if (!headerLines(headers, false)) headerLines(headers, true);
+    this.#head(status, endStream);
+  }
+
+  /**
+   * The response head from an HTTP/1.1 upstream's header lines as received ([name, value, ...]):
+   * written without a header object in between, for an exchange that edits no response header
+   * (Exchange decides). The body follows with write/end.
+   */
+  writeHeadRaw(status: number, raw: readonly string[]): void {
+    if (this.#sent || this.#ended || this.conn.socket.destroyed) return;
+    if (!rawHeaderLines(raw, false)) rawHeaderLines(raw, true);
+    this.#head(status, false);
+  }
+
+  /** Writes (or holds for this tick) the status line, `lines` and the framing headers. */
+  #head(status: number, endStream: boolean): void {
     const sock = this.conn.socket;
-    if (sock.destroyed) return;
     this.#sent = true;
     this.#status = status;
     let head = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Unknown'}\r\n`;
-    // The header lines, checked joined (one test per response); headerLines drops the bad ones
-    // one by one only when that test fails.
-    if (!headerLines(headers, false)) headerLines(headers, true);
     head += lines.text;
     const length = lines.length;
     const date = lines.date;
     if (lines.grpcStatus !== undefined) this.#grpcStatus = lines.grpcStatus;
     lines.text = '';
+    lines.all = '';
     if (!date) head += `date: ${httpDate(Date.now())}\r\n`;
     const noBody = this.method === 'HEAD' || status === 204 || status === 304 || status < 200;
     if (noBody) this.#framing = Framing.None;

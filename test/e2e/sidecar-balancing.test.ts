@@ -1,6 +1,7 @@
 // Per-instance load balancing in the sidecar, with three real instances (app + sidecar each)
 // registered through xDS: round robin evenness, least request avoiding a slow instance, and ring
-// hash stickiness with minimal movement when an instance leaves.
+// hash stickiness (on a header, and on a cookie the sidecar hands out) with minimal movement when
+// an instance leaves.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -82,6 +83,33 @@ describe('load balancing across three instances', () => {
     // Round robin would give it 1,000; with 100 ms answers it should get far fewer.
     expect(slow, JSON.stringify(r.byName)).toBeLessThan(500);
     expect(r.byName['orders-1']! + r.byName['orders-2']!).toBeGreaterThan(2500);
+  });
+
+  it('ring hash on a cookie: a client without it is given one (Set-Cookie with path and max-age) and sticks to one instance with it', async () => {
+    await apply(policy('{ type: RingHash, ringHash: { hashOn: cookie, cookie: { name: session, ttl: 1h, path: / } } }'), 'rh-cookie.yaml');
+    await eventually(async () => (await lbPolicy()) === 'RING_HASH');
+    const { request } = await import('undici');
+    const get = async (cookie?: string) => {
+      const r = await request(`http://127.0.0.1:${a.outboundPort}/status/200`, { headers: { host: 'orders', ...(cookie ? { cookie } : {}) } });
+      return { status: r.statusCode, setCookie: r.headers['set-cookie'], name: ((await r.body.json()) as { name: string }).name };
+    };
+    const names = new Set<string>();
+    for (let client = 0; client < 6; client++) {
+      const first = await get();
+      expect(first.status).toBe(200);
+      const set = String(first.setCookie ?? '');
+      expect(set).toMatch(/^session=[0-9a-z]+; Path=\/; Max-Age=3600; HttpOnly$/);
+      const cookie = set.split(';')[0]!;
+      const seen = new Set<string>();
+      for (let i = 0; i < 10; i++) {
+        const r = await get(`other=1; ${cookie}`);
+        expect(r.setCookie).toBeUndefined(); // it has one: none is given
+        seen.add(r.name);
+      }
+      expect(seen.size, `${cookie} went to ${[...seen].join(',')}`).toBe(1);
+      names.add([...seen][0]!);
+    }
+    figure('ring hash on a generated cookie, 6 clients x 10 requests', { instancesUsed: names.size });
   });
 
   it('ring hash sends each key to one instance, and removing one moves only its keys', async () => {

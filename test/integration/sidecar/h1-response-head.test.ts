@@ -1,6 +1,7 @@
-// The HTTP/1.1 response head a listener writes (H1Downstream.writeHead): a header whose name or
-// value holds CR, LF or NUL is never written, and every other header is, in order; random header
-// sets with random breakage, against a raw TCP client on loopback.
+// The HTTP/1.1 response head a listener writes (H1Downstream.writeHead from a header object,
+// writeHeadRaw from an HTTP/1.1 upstream's lines as received): a header whose name or value holds
+// CR, LF or NUL is never written, hop-by-hop headers are not passed on, and every other header is,
+// in order; random header sets with random breakage, against a raw TCP client on loopback.
 import net from 'node:net';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -11,13 +12,15 @@ import type { ResponseHeaders } from '../../../sidecar/http/filter.js';
 
 let srv: net.Server;
 let port: number;
-/** What the next request is answered with (set before each request). */
+/** What the next request is answered with (set before each request): `answerRaw` when set, else `answer`. */
 let answer: ResponseHeaders = {};
+let answerRaw: string[] | undefined;
 const sockets: net.Socket[] = [];
 
 beforeAll(async () => {
   const hooks = answeringHooks((d: H1Downstream) => {
-    d.writeHead(200, answer, false);
+    if (answerRaw) d.writeHeadRaw(200, answerRaw);
+    else d.writeHead(200, answer, false);
     d.write(Buffer.from('ok'));
     d.end(undefined);
   });
@@ -94,5 +97,53 @@ describe('H1Downstream.writeHead', () => {
       }),
       { numRuns: 60 },
     );
+  });
+});
+
+describe('H1Downstream.writeHeadRaw (an HTTP/1.1 upstream\'s lines as received)', () => {
+  const HOP = ['Connection', 'keep-alive', 'Transfer-Encoding', 'TE', 'Upgrade', 'Proxy-Connection', 'HTTP2-Settings'];
+
+  it('lowercases names, drops hop-by-hop headers and broken lines, keeps order and repeats', async () => {
+    answerRaw = ['Content-Length', '2', 'Connection', 'keep-alive', 'X-A', 'one', 'Set-Cookie', 'a=1', 'x-b', 'split\r\nx-injected: 1', 'Transfer-Encoding', 'chunked', 'set-cookie', 'b=2', 'X-C', 'nul\0', 'ETag', '"e"'];
+    try {
+      expect(await headLines()).toEqual(['content-length: 2', 'x-a: one', 'set-cookie: a=1', 'set-cookie: b=2', 'etag: "e"']);
+    } finally {
+      answerRaw = undefined;
+    }
+  });
+
+  it('random raw header lists (mixed case, hop-by-hop names, breakage): exactly the clean end-to-end ones, lowercased, in order', async () => {
+    const nchar = fc.constantFrom(...'abcXYZ019-_.'.split(''));
+    const vchar = fc.constantFrom(...'abc XYZ019\t,;:=/"()'.split(''));
+    const breakage = fc.constantFrom('\r', '\n', '\0', '\r\n', '\r\nx-injected: 1');
+    const entry = fc.record({
+      name: fc.oneof(fc.string({ unit: nchar, minLength: 1, maxLength: 10 }).map((n) => `X-${n}`), fc.constantFrom(...HOP), fc.constantFrom('Date', 'ETag', 'Cache-Control', 'set-cookie')),
+      value: fc.string({ unit: vchar, maxLength: 20 }),
+      broken: fc.option(fc.record({ inName: fc.boolean(), pos: fc.nat(), ch: breakage }), { nil: undefined }),
+    });
+    try {
+      await fc.assert(
+        fc.asyncProperty(fc.array(entry, { minLength: 1, maxLength: 8 }), async (entries) => {
+          const raw = ['Content-Length', '2'];
+          const want = ['content-length: 2'];
+          for (const e of entries) {
+            let { name, value } = e;
+            if (e.broken) {
+              const s = e.broken.inName ? name : value;
+              const p = e.broken.pos % (s.length + 1);
+              const x = s.slice(0, p) + e.broken.ch + s.slice(p);
+              if (e.broken.inName) name = x;
+              else value = x;
+            } else if (!HOP.includes(name) && name !== 'Date') want.push(`${name.toLowerCase()}: ${value}`);
+            raw.push(name, value);
+          }
+          answerRaw = raw;
+          expect(await headLines()).toEqual(want);
+        }),
+        { numRuns: 60 },
+      );
+    } finally {
+      answerRaw = undefined;
+    }
   });
 });
