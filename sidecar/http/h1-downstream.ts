@@ -305,22 +305,28 @@ export class H1Downstream extends SocketDownstream implements Downstream {
     if (sock.destroyed) return true;
     this.info.bytesSent += chunk.length;
     if (this.#framing === Framing.None) return true;
-    if (this.#pending !== undefined) {
-      if (chunk.length <= SMALL_CHUNK) {
-        this.#pending += this.#framing === Framing.Chunked ? `${chunk.length.toString(16)}\r\n${chunk.toString('latin1')}\r\n` : chunk.toString('latin1');
-        return true;
-      }
-      this.flush();
+    // The head not written yet goes out with this chunk: joined to it when small, else in one writev.
+    const head = this.#pending !== undefined;
+    if (head && chunk.length <= SMALL_CHUNK) {
+      this.#pending += this.#framing === Framing.Chunked ? `${chunk.length.toString(16)}\r\n${chunk.toString('latin1')}\r\n` : chunk.toString('latin1');
+      return true;
     }
     holdWrites(sock);
-    switch (this.#framing) {
-      case Framing.Chunked:
-        sock.write(`${chunk.length.toString(16)}\r\n`, 'latin1');
-        sock.write(chunk);
-        return sock.write('\r\n', 'latin1');
-      default:
-        return sock.write(chunk);
+    if (head) {
+      sock.cork();
+      this.flush();
     }
+    let more: boolean;
+    if (this.#framing === Framing.Chunked) {
+      // One chunk, one write (also when the turn's writes are not held).
+      sock.cork();
+      sock.write(`${chunk.length.toString(16)}\r\n`, 'latin1');
+      sock.write(chunk);
+      more = sock.write('\r\n', 'latin1');
+      sock.uncork();
+    } else more = sock.write(chunk);
+    if (head) sock.uncork();
+    return more;
   }
 
   onceDrain(fn: () => void): void {

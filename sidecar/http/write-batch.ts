@@ -1,33 +1,59 @@
 /**
- * The HTTP/1.1 writes of one event-loop turn leave together. The first write a socket gets in a
- * turn corks it (`holdWrites`); once every I/O callback of the turn has run (libuv's check phase,
+ * The HTTP/1.1 writes of one event-loop turn leave together while the loop is busy; while it is
+ * quiet, each write leaves at once. In a busy turn, the first write a socket gets corks it
+ * (`holdWrites`); once every I/O callback of the turn has run (libuv's check phase,
  * `setImmediate`), each socket held is uncorked and what it was given goes out in one write (or
  * writev). Order on a socket is kept (all of its writes queue behind the cork), `end()` uncorks
  * by itself, and backpressure is unchanged (`write()` still reports the queued length against the
  * high-water mark). `destroy()` drops what a socket holds: a writer that must send what it wrote
- * before closing calls `sendHeld` first (H1Downstream.abort).
+ * before closing calls `sendHeld` first (H1Downstream.abort). A writer that makes one message of
+ * several writes (a chunk's size line, data and CRLF) corks around them itself.
  *
- * Why: under load a proxy turn handles several reads; writing each answer as soon as it is
+ * Why hold: under load a proxy turn handles several reads; writing each answer as soon as it is
  * ready wakes the reader (the client, the app) once per answer, and on a virtual machine a
  * wake-up of a sleeping CPU is most of a write's kernel time (an IPI through the hypervisor).
  * Held to the end of the turn, the answers of one turn wake each reader once. Measured through one
- * sidecar hop (docs/benchmarks.md): CPU per request 0.80-0.88x the build before it. A turn with
- * one request waits only for the check phase that follows its callback; the first answers of a
- * turn that handles a backlog wait for the whole turn.
+ * sidecar hop (docs/benchmarks.md): CPU per request 0.80-0.88x the build before it.
+ *
+ * Why only while busy: holding costs the first answers of a turn the time the rest of the turn
+ * takes, which is what a request caught in a short burst on a quiet sidecar pays (the p99 at a
+ * fixed rate), and a turn with one write gains nothing from it. So the writes per turn are counted
+ * in every turn that writes (a setImmediate, as the hold itself needs) and averaged over recent
+ * turns (1/16 weight); a turn's writes are held while that average is above HOLD_TURN_AT, and
+ * leave at once otherwise.
  */
 import type { Writable } from 'node:stream';
 
+/** Average writes per turn above which a turn's writes are held to its end. */
+export const HOLD_TURN_AT = 4;
+const WEIGHT = 1 / 16;
+
 let held: Writable[] = [];
 let spare: Writable[] = [];
+let turnHold = false;
+/** holdWrites calls in this turn. */
+let calls = 0;
+/** Writes per turn, moving average. */
+let perTurn = 0;
 
-/** Holds `s`'s writes until the end of this event-loop turn (a no-op when it is corked already). */
+/** Whether writes are now held to the end of the turn (the loop is busy). */
+export function holdingToTurnEnd(): boolean {
+  return turnHold;
+}
+
+/** Called before writing to `s`: holds its writes to the end of this turn while the loop is busy (a no-op when it is corked already). */
 export function holdWrites(s: Writable): void {
-  if (s.writableCorked !== 0) return;
-  s.cork();
-  if (held.push(s) === 1) setImmediate(release);
+  if (calls++ === 0) setImmediate(release);
+  if (turnHold && s.writableCorked === 0) {
+    s.cork();
+    held.push(s);
+  }
 }
 
 function release(): void {
+  perTurn += (calls - perTurn) * WEIGHT;
+  calls = 0;
+  turnHold = perTurn > HOLD_TURN_AT;
   const list = held;
   held = spare;
   spare = list;
@@ -36,8 +62,8 @@ function release(): void {
 }
 
 /**
- * Sends what `s` holds now, before the turn ends: for a writer about to `destroy()` it, which
- * would drop the held writes (the release at the turn's end then finds it uncorked: a no-op).
+ * Sends what `s` holds now: for a writer about to `destroy()` it, which would drop the held
+ * writes (the release at the turn's end then finds it uncorked: a no-op).
  */
 export function sendHeld(s: Writable): void {
   while (s.writableCorked !== 0) s.uncork();

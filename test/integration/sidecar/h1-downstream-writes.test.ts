@@ -1,16 +1,19 @@
 // The sidecar's HTTP/1.1 responses leave in as few socket writes as the event-loop turn allows
-// (sidecar/http/write-batch.ts): a head with a large body, and responses written in one turn.
+// (sidecar/http/write-batch.ts): a head with a large body, a chunk and its framing, and (while the
+// loop is busy) responses written in one turn.
 import net from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { H1Connection } from '../../../sidecar/http/h1-server.js';
 import type { H1Downstream } from '../../../sidecar/http/h1-downstream.js';
 import { recordWrites } from '../../harness/socket-writes.js';
 import { answeringHooks } from '../../harness/h1-hooks.js';
+import { closeLoopLoad, loopBusy, loopQuiet } from '../../harness/loop-load.js';
 
 const closers: Array<() => void> = [];
 afterEach(() => {
   for (const c of closers.splice(0)) c();
 });
+afterAll(closeLoopLoad);
 
 /** A server answering with `handle`; `writes` records what each write to a client socket carried. */
 async function serve(handle: (d: H1Downstream) => void) {
@@ -53,7 +56,24 @@ describe('HTTP/1.1 response writes', () => {
     expect(writes()).toEqual([head + body.toString('latin1')]);
   });
 
-  it('sends the pipelined responses finished in one turn in one write, in order', async () => {
+  it('sends each large chunk of a chunked response with its size line and CRLF in one write, the first with the head, while the loop is quiet', async () => {
+    await loopQuiet();
+    const big = (c: string) => Buffer.alloc(3000, c);
+    const { port, writes } = await serve((d) => {
+      d.writeHead(200, { date: 'x' }, false);
+      d.write(big('a'));
+      d.write(big('b'));
+      d.end(undefined);
+    });
+    const head = 'HTTP/1.1 200 OK\r\ndate: x\r\ntransfer-encoding: chunked\r\n\r\n';
+    const chunk = (c: string) => `bb8\r\n${c.repeat(3000)}\r\n`;
+    const want = [head + chunk('a'), chunk('b'), '0\r\n\r\n'];
+    expect(await fetchRaw(port, 'GET / HTTP/1.1\r\nhost: a\r\n\r\n', want.join('').length)).toBe(want.join(''));
+    expect(writes()).toEqual(want);
+  });
+
+  it('sends the pipelined responses finished in one turn in one write, in order, while the loop is busy', async () => {
+    await loopBusy();
     const { port, writes } = await serve((d) => {
       d.writeHead(200, { 'content-length': String(d.path.length), date: 'x' }, false);
       d.write(Buffer.from(d.path));

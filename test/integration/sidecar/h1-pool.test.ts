@@ -3,10 +3,11 @@
 // framed every way HTTP/1.1 allows, interim responses, trailers, queueing, and failures.
 import net from 'node:net';
 import fc from 'fast-check';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { H1Pool, type H1FailureKind, type H1Request } from '../../../sidecar/upstream/h1-pool.js';
 import { Host } from '../../../sidecar/upstream/host.js';
 import { recordSocketWrites } from '../../harness/socket-writes.js';
+import { closeLoopLoad, loopBusy } from '../../harness/loop-load.js';
 
 interface Result {
   status: number;
@@ -112,6 +113,7 @@ const cleanup: Array<() => void> = [];
 afterEach(() => {
   for (const f of cleanup.splice(0)) f();
 });
+afterAll(closeLoopLoad);
 
 async function setup(answer: Parameters<typeof server>[0], o: Partial<{ maxConnections: number; idleTimeoutMs: number; connectTimeoutMs: number }> = {}) {
   const s = await server(answer);
@@ -209,10 +211,11 @@ describe('HTTP/1.1 upstream pool', () => {
     expect(writes).toEqual(['PUT / HTTP/1.1\r\nhost: up\r\ntransfer-encoding: chunked\r\n\r\n', '3\r\nxyz\r\n', '2\r\n12\r\n', '0\r\n\r\n']);
   });
 
-  it('holds the heads of one turn until the turn is over, then writes each connection\'s once (write-batch)', async () => {
+  it('holds the heads of one turn until the turn is over, then writes each connection\'s once, while the loop is busy (write-batch)', async () => {
     const { s, pool } = await setup(() => ok('ok'));
     await Promise.all([send(pool), send(pool)]); // two connections, now idle
     expect(s.conns()).toBe(2);
+    await loopBusy();
     const { writes, restore } = recordSocketWrites((sock) => sock.remotePort === s.port);
     try {
       const both = Promise.all([send(pool, { path: '/a' }), send(pool, { path: '/b' })]);

@@ -1,14 +1,18 @@
-// holdWrites: the writes a socket gets in one event-loop turn leave together at the turn's end,
-// in order, and nothing is lost or stuck (end, destroy, the next turn). Real loopback sockets.
+// holdWrites: while the loop is busy, the writes a socket gets in one event-loop turn leave
+// together at the turn's end, in order, and nothing is lost or stuck (end, destroy, the next turn);
+// while it is quiet, every write leaves at once; how the loop turns busy and quiet. Real loopback
+// sockets.
 import net from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
-import { holdWrites } from '../../../sidecar/http/write-batch.js';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { HOLD_TURN_AT, holdingToTurnEnd, holdWrites } from '../../../sidecar/http/write-batch.js';
 import { recordWrites } from '../../harness/socket-writes.js';
+import { closeLoopLoad, loopBusy, loopQuiet } from '../../harness/loop-load.js';
 
 const cleanup: (() => void)[] = [];
 afterEach(() => {
   for (const f of cleanup.splice(0)) f();
 });
+afterAll(closeLoopLoad);
 
 /** A connected pair: `c` (the side under test) and what its peer has received so far. */
 async function pair(): Promise<{ c: net.Socket; got: () => string; ended: Promise<void>; writes: string[] }> {
@@ -38,9 +42,10 @@ async function until(f: () => boolean): Promise<void> {
   expect(f()).toBe(true);
 }
 
-describe('holdWrites', () => {
+describe('holdWrites while the loop is busy', () => {
   it('sends the writes of one turn as one write once the turn is over', async () => {
     const { c, got, writes } = await pair();
+    await loopBusy();
     holdWrites(c);
     c.write('HTTP/1.1 200 OK\r\n', 'latin1');
     holdWrites(c); // a second hold in the same turn changes nothing
@@ -56,6 +61,7 @@ describe('holdWrites', () => {
 
   it('holds again in the next turn, and a write without a hold is not held', async () => {
     const { c, got, writes } = await pair();
+    await loopBusy();
     holdWrites(c);
     c.write('a');
     await turn();
@@ -73,6 +79,7 @@ describe('holdWrites', () => {
 
   it('keeps order with its owner\'s own cork and end(): end sends what is held at once', async () => {
     const { c, got, ended, writes } = await pair();
+    await loopBusy();
     holdWrites(c);
     c.write('1');
     c.cork(); // an owner corking around a few writes (the h1 pool's chunk writes)
@@ -90,6 +97,7 @@ describe('holdWrites', () => {
     const a = await pair();
     const b = await pair();
     const d = await pair();
+    await loopBusy();
     holdWrites(a.c);
     holdWrites(b.c);
     holdWrites(d.c);
@@ -100,5 +108,44 @@ describe('holdWrites', () => {
     await turn();
     await until(() => a.got() === 'to a' && d.got() === 'to d');
     expect(b.writes).toEqual([]);
+  });
+});
+
+describe('holdWrites while the loop is quiet', () => {
+  it('lets every write leave at once', async () => {
+    const { c, got, writes } = await pair();
+    await loopQuiet();
+    const before = writes.length;
+    for (let i = 0; i < 3; i++) {
+      holdWrites(c);
+      c.write(`w${i}`);
+      expect(writes.length).toBe(before + i + 1); // out before the next write
+    }
+    await until(() => got().endsWith('w2'));
+  });
+
+  it(`turns busy when more than ${HOLD_TURN_AT} writes are made per turn, and quiet again at one a turn`, async () => {
+    await loopQuiet();
+    await loopBusy();
+    const turns = await loopQuiet();
+    // From near 2 x HOLD_TURN_AT down to HOLD_TURN_AT at 1/16 per turn: ~11 turns.
+    expect(turns).toBeGreaterThan(5);
+    expect(turns).toBeLessThan(40);
+  });
+
+  it('counts writes, not sockets: many writes to one socket per turn make it busy too', async () => {
+    const { c } = await pair();
+    await loopQuiet();
+    let turns = 0;
+    for (; turns < 100 && !holdingToTurnEnd(); turns++) {
+      for (let i = 0; i < 4 * HOLD_TURN_AT; i++) {
+        holdWrites(c);
+        c.write('z');
+      }
+      await turn();
+    }
+    expect(holdingToTurnEnd()).toBe(true);
+    expect(turns).toBeLessThan(40);
+    await loopQuiet();
   });
 });
