@@ -111,10 +111,12 @@ export class LoadReporter {
     this.#since = now;
     const interval = { seconds: BigInt(Math.floor(ms / 1000)), nanos: Math.round((ms % 1000) * 1e6) };
     const clusterStats: ClusterStatsInit[] = [];
+    // Windows start anew once their histograms are encoded (they are read from the windows' arrays).
+    const reported: Array<{ reset(): void }> = [];
     for (const g of this.#o.stats.groups) {
       const w = g.load;
       if (w.issued === 0) continue;
-      const loadMetricStats = latencyMetrics(w);
+      reported.push(w);
       clusterStats.push({
         clusterName: g.cluster,
         clusterServiceName: `${ROUTE_SERVICE_PREFIX}${g.direction}/${g.route}`,
@@ -124,16 +126,18 @@ export class LoadReporter {
             totalErrorRequests: BigInt(w.error),
             totalIssuedRequests: BigInt(w.issued),
             totalRequestsInProgress: BigInt(g.cluster ? this.#o.inProgress(g.cluster) : 0),
-            loadMetricStats,
+            latency: w,
+            loadMetricStats: [],
           },
         ],
         loadReportInterval: interval,
       });
-      w.reset();
     }
-    clusterStats.push(...consumerClusterStats(this.#o.consumers, interval));
+    clusterStats.push(...consumerClusterStats(this.#o.consumers, interval, reported));
     // Sent even when idle: the control plane counts the interval (rates are over covered time).
-    s.write(encodeLoadStatsRequest(this.#node, clusterStats));
+    const bytes = encodeLoadStatsRequest(this.#node, clusterStats);
+    for (const w of reported) w.reset();
+    s.write(bytes);
     this.sent++;
   }
 
@@ -146,33 +150,23 @@ export class LoadReporter {
   }
 }
 
-/** A window's latency histogram as named load metrics (only the buckets that saw requests). */
-function latencyMetrics(w: LoadWindow): Array<{ metricName: string; numRequestsFinishedWithMetric: bigint; totalMetricValue: number }> {
-  const out = [];
-  for (let i = 0; i < LAT_BUCKETS; i++) {
-    const n = w.latCount[i]!;
-    if (n) out.push({ metricName: `${LATENCY_METRIC_PREFIX}${i}`, numRequestsFinishedWithMetric: BigInt(n), totalMetricValue: w.latSum[i]! });
-  }
-  return out;
-}
-
 /**
  * The per-consumer ClusterStats of one report (common/lrs-service.ts): every (direction, cluster,
- * consumer) window that saw requests since the last report; each window then starts anew.
+ * consumer) window that saw requests since the last report, each added to `reported` (the caller
+ * resets them once the report is encoded: the histograms are read from the windows).
  */
-export function consumerClusterStats(consumers: ConsumerStats | undefined, interval: { seconds: bigint; nanos: number }): ClusterStatsInit[] {
+export function consumerClusterStats(consumers: ConsumerStats | undefined, interval: { seconds: bigint; nanos: number }, reported: Array<{ reset(): void }>): ClusterStatsInit[] {
   const clusterStats: ClusterStatsInit[] = [];
   for (const w of consumers?.windows ?? []) {
     if (w.issued === 0) continue;
-    const loadMetricStats = latencyMetrics(w);
-    if (w.rateLimited) loadMetricStats.push({ metricName: RATE_LIMITED_METRIC, numRequestsFinishedWithMetric: BigInt(w.rateLimited), totalMetricValue: w.rateLimited });
+    const loadMetricStats = w.rateLimited ? [{ metricName: RATE_LIMITED_METRIC, numRequestsFinishedWithMetric: BigInt(w.rateLimited), totalMetricValue: w.rateLimited }] : [];
     clusterStats.push({
       clusterName: w.cluster,
       clusterServiceName: `${CONSUMER_SERVICE_PREFIX}${w.direction}/${w.consumer}`,
-      upstreamLocalityStats: [{ totalSuccessfulRequests: BigInt(w.success), totalErrorRequests: BigInt(w.error), totalIssuedRequests: BigInt(w.issued), loadMetricStats }],
+      upstreamLocalityStats: [{ totalSuccessfulRequests: BigInt(w.success), totalErrorRequests: BigInt(w.error), totalIssuedRequests: BigInt(w.issued), latency: w, loadMetricStats }],
       loadReportInterval: interval,
     });
-    w.reset();
+    reported.push(w);
   }
   return clusterStats;
 }

@@ -4,9 +4,11 @@
 // window across proxies; and `weft stat --by consumer` printing those rows.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { create } from '@bufbuild/protobuf';
+import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LoadStatsRequestSchema } from '../../../proto/gen/envoy/service/load_stats/v3/lrs_pb.js';
+import { NodeSchema } from '../../../proto/gen/envoy/config/core/v3/base_pb.js';
+import { encodeLoadStatsRequest } from '../../../sidecar/telemetry/load-report-encode.js';
 import { LoadStore, type ConsumerStatRow } from '../../../control-plane/telemetry/load-store.js';
 import { stat } from '../../../control-plane/cli/verbs/stat.js';
 import { RequestInfo } from '../../../sidecar/http/filter.js';
@@ -21,6 +23,7 @@ function info(consumer: string, weftError = ''): RequestInfo {
   return i;
 }
 const ONE_SECOND = { seconds: 1n, nanos: 0 };
+const NODE = toBinary(NodeSchema, create(NodeSchema, { id: 'gw' }));
 
 /** What two gateways report for one second each: alice 100 requests (10 rate limited, 5 5xx), bob 10, anonymous 4. */
 function store(): LoadStore {
@@ -32,8 +35,12 @@ function store(): LoadStore {
     for (let i = 0; i < 5; i++) c.record('gateway', info('bob'), 200, -1, 5);
     for (let i = 0; i < 2; i++) c.record('gateway', info('', 'API_KEY_MISSING'), 401, -1, 0.1);
     // The route entries (what RequestStats reports) ride along: they must not be counted again.
-    const routeEntry = { clusterName: CLUSTER, clusterServiceName: 'weft/gateway/default/api/rule-0', loadReportInterval: ONE_SECOND, upstreamLocalityStats: [{ totalSuccessfulRequests: 50n, totalErrorRequests: 7n, totalIssuedRequests: 57n }] };
-    const req = create(LoadStatsRequestSchema, { clusterStats: [routeEntry, ...consumerClusterStats(c, ONE_SECOND)] });
+    const routeEntry = { clusterName: CLUSTER, clusterServiceName: 'weft/gateway/default/api/rule-0', loadReportInterval: ONE_SECOND, upstreamLocalityStats: [{ totalSuccessfulRequests: 50n, totalErrorRequests: 7n, totalIssuedRequests: 57n, loadMetricStats: [] }] };
+    // As the reporter sends it: encoded (histograms read from the windows), then the windows reset.
+    const reported: Array<{ reset(): void }> = [];
+    const bytes = encodeLoadStatsRequest(NODE, [routeEntry, ...consumerClusterStats(c, ONE_SECOND, reported)]);
+    for (const w of reported) w.reset();
+    const req = fromBinary(LoadStatsRequestSchema, bytes);
     s.record(node, { namespace: 'default' }, req, 1000, t);
     expect(c.windows.every((w) => w.issued === 0)).toBe(true); // each window starts anew
   }

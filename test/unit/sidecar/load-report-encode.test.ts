@@ -1,34 +1,80 @@
 // encodeLoadStatsRequest: what it writes decodes (with the generated schema) to the same message
-// protobuf-es's own encoder makes of the same input: random reports, zeros (defaults, left out)
-// and large counters included, and the node bytes carried as they were encoded.
-import { create, equals, fromBinary, toBinary } from '@bufbuild/protobuf';
+// protobuf-es's own encoder makes of the same input: random reports, zeros (defaults, left out),
+// large counters and latency histograms (written from their arrays) included, and the node bytes
+// carried as they were encoded.
+import { create, equals, fromBinary, toBinary, type DescMessage } from '@bufbuild/protobuf';
+import { BinaryReader, WireType } from '@bufbuild/protobuf/wire';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { LoadStatsRequestSchema } from '../../../proto/gen/envoy/service/load_stats/v3/lrs_pb.js';
 import { NodeSchema } from '../../../proto/gen/envoy/config/core/v3/base_pb.js';
-import { encodeLoadStatsRequest, type ClusterStatsInit } from '../../../sidecar/telemetry/load-report-encode.js';
+import { encodeLoadStatsRequest, type ClusterStatsInit, type LatencyHistogram } from '../../../sidecar/telemetry/load-report-encode.js';
+import { LATENCY_METRIC_PREFIX } from '../../../common/lrs-service.js';
 
 const node = create(NodeSchema, { id: 'web-1.default', cluster: 'web', userAgentName: 'weft-sidecar', metadata: { 'weft.role': 'sidecar', 'weft.labels': { app: 'web' }, port: 8080 } as never });
 const nodeBytes = toBinary(NodeSchema, node);
 
 const u64 = fc.oneof(fc.constant(0n), fc.bigInt({ min: 1n, max: 1000n }), fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }));
 const metric = fc.record({ metricName: fc.oneof(fc.constant(''), fc.string({ maxLength: 24 }), fc.string({ unit: 'binary', maxLength: 8 })), numRequestsFinishedWithMetric: u64, totalMetricValue: fc.oneof(fc.constant(0), fc.constant(-0), fc.double({ noNaN: true })) });
+// A window's histogram: mostly empty buckets, counts up to 2^32 - 1, sums with 0 and -0.
+const histogram = fc.integer({ min: 1, max: 340 }).chain((len) =>
+  fc
+    .array(fc.record({ i: fc.nat(len - 1), n: fc.oneof(fc.integer({ min: 1, max: 200 }), fc.integer({ min: 1, max: 2 ** 32 - 1 })), sum: fc.oneof(fc.constant(0), fc.constant(-0), fc.double({ noNaN: true, noDefaultInfinity: true })) }), { maxLength: 12 })
+    .map((cells) => {
+      const latCount = new Uint32Array(len);
+      const latSum = new Float64Array(len);
+      for (const c of cells) [latCount[c.i], latSum[c.i]] = [c.n, c.sum];
+      return { latCount, latSum };
+    }),
+);
+/** What the histogram stands for: one metric per bucket that counted requests, in bucket order. */
+function histogramMetrics(h: LatencyHistogram | undefined) {
+  const out = [];
+  for (let i = 0; h && i < h.latCount.length; i++) if (h.latCount[i]) out.push({ metricName: `${LATENCY_METRIC_PREFIX}${i}`, numRequestsFinishedWithMetric: BigInt(h.latCount[i]!), totalMetricValue: h.latSum[i]! });
+  return out;
+}
+
 const cluster: fc.Arbitrary<ClusterStatsInit> = fc.record({
   clusterName: fc.oneof(fc.constant(''), fc.string({ maxLength: 30 })),
   clusterServiceName: fc.oneof(fc.constant(''), fc.string({ maxLength: 30 })),
   upstreamLocalityStats: fc.array(
-    fc.record({ totalSuccessfulRequests: u64, totalErrorRequests: u64, totalIssuedRequests: u64, totalRequestsInProgress: fc.option(u64, { nil: undefined }), loadMetricStats: fc.array(metric, { maxLength: 6 }) }, { requiredKeys: ['totalSuccessfulRequests', 'totalErrorRequests', 'totalIssuedRequests', 'loadMetricStats'] }),
+    fc.record({ totalSuccessfulRequests: u64, totalErrorRequests: u64, totalIssuedRequests: u64, totalRequestsInProgress: fc.option(u64, { nil: undefined }), latency: histogram, loadMetricStats: fc.array(metric, { maxLength: 6 }) }, { requiredKeys: ['totalSuccessfulRequests', 'totalErrorRequests', 'totalIssuedRequests', 'loadMetricStats'] }),
     { maxLength: 2 },
   ),
   loadReportInterval: fc.record({ seconds: fc.bigInt({ min: 0n, max: 2n ** 40n }), nanos: fc.integer({ min: 0, max: 999_999_999 }) }),
 });
 
+/**
+ * Walks `bytes` as a `schema` message and throws unless every field ends within its message and
+ * every nested message's length is exactly what its fields take (protobuf-es's reader does not
+ * check that a fixed-size field ends inside its message, so a length one byte short still decodes).
+ */
+function strictWire(schema: DescMessage, bytes: Uint8Array): void {
+  const r = new BinaryReader(bytes);
+  while (r.pos < bytes.length) {
+    const [no, type] = r.tag();
+    const f = schema.fields.find((x) => x.number === no);
+    if (type === WireType.LengthDelimited) {
+      const len = r.uint32();
+      if (r.pos + len > bytes.length) throw new Error(`field ${no} of ${schema.typeName} runs past its message`);
+      const sub = f?.fieldKind === 'message' ? f.message : f?.fieldKind === 'list' && f.listKind === 'message' ? f.message : undefined;
+      if (sub) strictWire(sub, bytes.subarray(r.pos, r.pos + len));
+      r.pos += len;
+    } else r.skip(type);
+    if (r.pos > bytes.length) throw new Error(`field ${no} of ${schema.typeName} runs past its message`);
+  }
+}
+
 describe('encodeLoadStatsRequest', () => {
   it('decodes to what protobuf-es encodes from the same report (random reports)', () => {
     fc.assert(
       fc.property(fc.array(cluster, { maxLength: 4 }), (clusterStats) => {
-        const mine = fromBinary(LoadStatsRequestSchema, encodeLoadStatsRequest(nodeBytes, clusterStats));
-        const theirs = fromBinary(LoadStatsRequestSchema, toBinary(LoadStatsRequestSchema, create(LoadStatsRequestSchema, { node, clusterStats })));
+        const bytes = encodeLoadStatsRequest(nodeBytes, clusterStats);
+        strictWire(LoadStatsRequestSchema, bytes);
+        const mine = fromBinary(LoadStatsRequestSchema, bytes);
+        // protobuf-es gets the histogram as the metrics it stands for, ahead of the others.
+        const plain = clusterStats.map((c) => ({ ...c, upstreamLocalityStats: c.upstreamLocalityStats.map(({ latency, ...u }) => ({ ...u, loadMetricStats: [...histogramMetrics(latency), ...u.loadMetricStats] })) }));
+        const theirs = fromBinary(LoadStatsRequestSchema, toBinary(LoadStatsRequestSchema, create(LoadStatsRequestSchema, { node, clusterStats: plain })));
         expect(equals(LoadStatsRequestSchema, mine, theirs)).toBe(true);
       }),
       { numRuns: 400 },
