@@ -25,7 +25,7 @@ export interface H1ConnectionView {
   tunnelClosed(d: H1Downstream): void;
 }
 import { respondError } from './respond.js';
-import { holdWrites, sendHeld } from './write-batch.js';
+import { holdWrites, sendHeld, writeChunk } from './write-batch.js';
 import { lowerName, setTest } from './header-names.js';
 import { RESPONSE_HOP } from '../h2/frames.js';
 
@@ -316,15 +316,7 @@ export class H1Downstream extends SocketDownstream implements Downstream {
       sock.cork();
       this.flush();
     }
-    let more: boolean;
-    if (this.#framing === Framing.Chunked) {
-      // One chunk, one write (also when the turn's writes are not held).
-      sock.cork();
-      sock.write(`${chunk.length.toString(16)}\r\n`, 'latin1');
-      sock.write(chunk);
-      more = sock.write('\r\n', 'latin1');
-      sock.uncork();
-    } else more = sock.write(chunk);
+    const more = this.#framing === Framing.Chunked ? writeChunk(sock, chunk) : sock.write(chunk);
     if (head) sock.uncork();
     return more;
   }

@@ -68,3 +68,17 @@ function release(): void {
 export function sendHeld(s: Writable): void {
   while (s.writableCorked !== 0) s.uncork();
 }
+
+/**
+ * One chunk of a chunked HTTP/1.1 body (size line, data, CRLF) in one write (a writev), whether
+ * or not the turn's writes are held. Returns what the last `write` returned (false: wait for
+ * 'drain'). For the listener's responses and the pool's request bodies alike.
+ */
+export function writeChunk(s: Writable, chunk: Buffer): boolean {
+  s.cork();
+  s.write(`${chunk.length.toString(16)}\r\n`, 'latin1');
+  s.write(chunk);
+  const more = s.write('\r\n', 'latin1');
+  s.uncork();
+  return more;
+}

@@ -22,7 +22,7 @@ import type { Socket } from 'node:net';
 import type { Host } from './host.js';
 import { dial, type HostTls } from './dial.js';
 import { HTTPParser, K_BODY, K_COMPLETE, K_EXECUTE, K_HEADERS, K_HEADERS_COMPLETE, CallbackGuard, newParser, pauseConsumed, resumeConsumed, streamHandle, type NativeParser, type StreamHandle } from '../http/llhttp.js';
-import { holdWrites } from '../http/write-batch.js';
+import { holdWrites, writeChunk } from '../http/write-batch.js';
 import { lowerName } from '../http/header-names.js';
 import { head, requestHead } from './h1-request-head.js';
 
@@ -217,15 +217,7 @@ class H1Conn {
       for await (const chunk of body) {
         if (call.aborted || this.dead || this.#call !== call) return;
         if (chunk.length === 0) continue;
-        let ok: boolean;
-        if (chunked) {
-          // Size line, data and CRLF in one write (writev), not three.
-          s.cork();
-          s.write(`${chunk.length.toString(16)}\r\n`, 'latin1');
-          s.write(chunk);
-          ok = s.write('\r\n', 'latin1');
-          s.uncork();
-        } else ok = s.write(chunk);
+        const ok = chunked ? writeChunk(s, chunk) : s.write(chunk);
         if (!ok) await new Promise<void>((res) => (s.once('drain', res), s.once('close', res)));
       }
       if (call.aborted || this.dead || this.#call !== call) return;
