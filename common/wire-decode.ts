@@ -3,8 +3,9 @@
  * `fromBinary` makes: the same properties and values, zero values, oneof objects, unwrapped
  * google.protobuf wrappers, Struct fields as JSON objects, `$unknown` for fields the type does not
  * have, merging of repeated singular messages, and the same errors (protobuf-es's BinaryReader
- * reads the wire). test/unit/proto/wire-decode.test.ts compares the two on every message type the
- * sidecar decodes.
+ * reads the wire), plus one fromBinary does not give: a nested message whose last field runs past
+ * its length is refused (see readBody). test/unit/proto/wire-decode.test.ts compares the two on
+ * every message type the sidecar decodes.
  */
 import { ScalarType, type DescMessage, type Message, type MessageShape, type JsonObject, type JsonValue } from '@bufbuild/protobuf';
 import { BinaryReader, WireType } from '@bufbuild/protobuf/wire';
@@ -175,6 +176,7 @@ function readMapEntry(f: WireField, r: BinaryReader, depth: number, record: Reco
       else val = readChild(f, r, depth, val);
     } else r.skip(wt, no, RECURSION_LIMIT - depth);
   }
+  if (r.pos > end) throw new Error(`cannot decode field ${f.localName} from binary: a map entry runs past its length`);
   if (key === undefined) key = zeroScalar(f.mapKey, false);
   if (val === undefined) {
     if (f.valueKind === 'scalar') val = zeroScalar(f.scalar, false);
@@ -219,6 +221,7 @@ function readField(f: WireField, m: Obj, r: BinaryReader, depth: number, wt: Wir
       if (wt === WireType.LengthDelimited && t !== ScalarType.STRING && t !== ScalarType.BYTES) {
         const end = r.uint32() + r.pos;
         while (r.pos < end) items.push(readScalar(r, t, f.utf8, longAsString));
+        if (r.pos > end) throw new Error(`cannot decode field ${f.localName} from binary: a packed value runs past the end of the list`);
       } else items.push(readScalar(r, t, f.utf8, longAsString));
       return;
     }
@@ -241,6 +244,10 @@ function readBody(t: WireMessage, m: Obj, r: BinaryReader, depth: number, length
     }
     readField(f, m, r, depth, wt);
   }
+  // A field that ran past its message's end (the reader checks the buffer's end, not a nested
+  // message's: a fixed64 or fixed32 last field of a nested message whose length is short is read
+  // whole, and fromBinary accepts that) makes the message malformed, as protobuf's C++ parser says.
+  if (r.pos > end) throw new Error(`cannot decode message ${t.typeName} from binary: a field runs past the end of the message`);
   if (unknown.length > 0) m.$unknown = unknown;
 }
 

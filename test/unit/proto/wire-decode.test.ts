@@ -5,7 +5,8 @@
 // each key type, unwrapped wrappers, Struct as JSON, proto3 optional), the same bytes with a field
 // the type does not have (kept in $unknown), two encodings one after the other (the wire's merge:
 // last scalar wins, lists append, messages merge), and cut-off bytes (the same error, or the
-// same message). Also: isWireFieldSet against isFieldSet, sameDecoded against equals, unpackAny
+// same message); one difference on purpose: a nested message, map entry or packed list whose last
+// value runs past its length is refused (fromBinary reads it whole). Also: isWireFieldSet against isFieldSet, sameDecoded against equals, unpackAny
 // against anyUnpack. (Decoding with the tables the bundle writes into the stand-ins:
 // lazy-descriptors.test.ts.)
 import { create, equals, fromBinary, isFieldSet, toBinary, type DescMessage } from '@bufbuild/protobuf';
@@ -17,6 +18,7 @@ import { decodeMessage, isWireFieldSet, sameDecoded, unpackAny } from '../../../
 import { compactWire, wireOf } from '../../../common/wire-table.js';
 import { concat, files, init, loadMessages, messages, Rand, unknownField } from '../../harness/random-messages.js';
 import { ClusterSchema } from '../../../proto/gen/envoy/config/cluster/v3/cluster_pb.js';
+import { RetryPolicySchema } from '../../../proto/gen/envoy/config/route/v3/route_components_pb.js';
 
 await loadMessages();
 
@@ -96,6 +98,24 @@ describe('decodeMessage', () => {
     same(ValueSchema, w(30));
     same(ValueSchema, w(60));
     expect(() => fromBinary(ValueSchema, w(60))).toThrow(/maximum recursion depth/);
+  });
+
+  it('refuses a nested message, map entry or packed list whose last value runs past its length (fromBinary reads it whole)', () => {
+    const LEN = WireType.LengthDelimited;
+    const value = new BinaryWriter().tag(2, WireType.Bit64).double(1).finish(); // Value { number_value = 1 }: 9 bytes
+    // Struct { fields = { "a": Value } }, the Value's or the entry's length given one byte short.
+    const struct = (valueLen: number, entryShort: number): Uint8Array => {
+      const entry = new BinaryWriter().tag(1, LEN).string('a').tag(2, LEN).uint32(valueLen).raw(value).finish();
+      return new BinaryWriter().tag(1, LEN).uint32(entry.length - entryShort).raw(entry).finish();
+    };
+    same(StructSchema, struct(value.length, 0)); // well formed: as fromBinary
+    expect(() => decodeMessage(StructSchema, struct(value.length - 1, 0))).toThrow(/google.protobuf.Value from binary: a field runs past the end of the message/);
+    expect(() => decodeMessage(StructSchema, struct(value.length, 1))).toThrow(/fields from binary: a map entry runs past its length/);
+    // RetryPolicy.retriable_status_codes (packed uint32): 200 is a two-byte varint, the list says one.
+    const codes = RetryPolicySchema.fields.find((f) => f.localName === 'retriableStatusCodes')!.number;
+    const packed = (len: number) => new BinaryWriter().tag(codes, LEN).uint32(len).uint32(200).finish();
+    expect(decodeMessage(RetryPolicySchema, packed(2)).retriableStatusCodes).toEqual([200]);
+    expect(() => decodeMessage(RetryPolicySchema, packed(1))).toThrow(/retriableStatusCodes from binary: a packed value runs past the end of the list/);
   });
 });
 
