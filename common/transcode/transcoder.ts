@@ -30,6 +30,7 @@ import { http as httpRuleExt } from '../../proto/gen/google/api/annotations_pb.j
 import type { HttpRule } from '../../proto/gen/google/api/http_pb.js';
 import { StatusSchema } from '../../proto/gen/google/rpc/status_pb.js';
 import { PathTemplate, TemplateError } from './http-template.js';
+import { strictFromBinary } from '../wire-strict.js';
 
 export interface TranscoderConfig {
   /** A serialized google.protobuf.FileDescriptorSet with the services and everything they import. */
@@ -162,7 +163,7 @@ export class Transcoder {
    */
   httpRequestFor(b: Binding, message: Uint8Array): { method: string; path: string; body: string | undefined } {
     const input = b.method.input;
-    const json = toJson(input, fromBinary(input, message), { registry: this.registry, useProtoFieldName: true }) as JsonObject;
+    const json = toJson(input, strictFromBinary(input, message), { registry: this.registry, useProtoFieldName: true }) as JsonObject;
     const take = (path: readonly string[]): string | undefined => {
       let o: JsonValue | undefined = json;
       for (let i = 0; i < path.length - 1; i++) o = o && typeof o === 'object' && !Array.isArray(o) ? (o as JsonObject)[path[i]!] : undefined;
@@ -263,7 +264,7 @@ export class Transcoder {
   /** One reply message as JSON text (response_body applied). */
   replyJson(b: Binding, message: Uint8Array): string {
     const out = b.method.output;
-    const json = toJson(out, fromBinary(out, message), { registry: this.registry }) as JsonObject;
+    const json = toJson(out, strictFromBinary(out, message), { registry: this.registry }) as JsonObject;
     if (!b.responseBody) return JSON.stringify(json);
     const f = out.fields.find((x) => x.name === b.responseBody)!;
     return JSON.stringify(json[f.jsonName] ?? null);

@@ -7,7 +7,8 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { gunzipSync } from 'node:zlib';
-import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
+import { create, toBinary } from '@bufbuild/protobuf';
+import { strictFromBinary } from '../../common/wire-strict.js';
 import { silentLogger, type Logger } from '../../common/log.js';
 import {
   ExportTraceServiceRequestSchema,
@@ -76,7 +77,7 @@ export class OtlpReceiver {
     } else if (enc !== 'identity') return reject(415, `content-encoding '${enc}' is not supported (gzip or none)`);
     let parsed;
     try {
-      parsed = fromBinary(ExportTraceServiceRequestSchema, body);
+      parsed = strictFromBinary(ExportTraceServiceRequestSchema, body);
     } catch (e) {
       return reject(400, `not an OTLP ExportTraceServiceRequest: ${(e as Error).message}`);
     }

@@ -58,6 +58,10 @@ describe('embedded trace receiver and weft trace', () => {
     const junk = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/x-protobuf' }, body: Buffer.from([0xff, 0xff, 0xff, 0xff]) });
     expect(junk.status).toBe(400);
     expect(await junk.text()).toMatch(/not an OTLP ExportTraceServiceRequest/);
+    // resource_spans = ResourceSpans { schema_url = "x" } with its length 2 where it takes 3.
+    const short = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/x-protobuf' }, body: Buffer.from([0x0a, 0x02, 0x1a, 0x01, 0x78]) });
+    expect(short.status).toBe(400);
+    expect(await short.text()).toMatch(/runs past the end of its length/);
     const json = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
     expect(json.status).toBe(415);
     expect((await fetch(url)).status).toBe(405);

@@ -1,7 +1,8 @@
 // Weft's reverse translation filter in process, on a caller's outbound listener: a gRPC call to a
 // service whose instances speak HTTP/JSON (GRPCTranslation grpcToJson) reaches the app as the
 // HTTP request its google.api.http rule names, and the JSON answer comes back as the protobuf
-// reply; an HTTP error becomes its gRPC status; a streaming method is UNIMPLEMENTED.
+// reply; an HTTP error becomes its gRPC status; a streaming method is UNIMPLEMENTED; a malformed
+// request message is INVALID_ARGUMENT.
 import http2 from 'node:http2';
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -78,6 +79,17 @@ describe('grpc_json_reverse filter', () => {
   it('an HTTP 404 is NOT_FOUND with the app\'s message', async () => {
     const r = await call('GetShelf', shelfReq(8n));
     expect([r.status, r.message]).toEqual(['5', 'no such shelf']);
+  });
+
+  it('a request message whose nested Book runs one byte past its length is INVALID_ARGUMENT, and the app sees nothing', async () => {
+    // CreateBookRequest { shelf = 7, book = Book { title = "x" } } with the book's length 2 where it takes 3.
+    const msg = Buffer.from([0x08, 0x07, 0x12, 0x02, 0x12, 0x01, 0x78]);
+    expect(fromBinary(b.msg('bookstore.CreateBookRequest'), msg)).toBeTruthy(); // protobuf-es alone reads it whole
+    const before = app.seen.length;
+    const r = await call('CreateBook', msg);
+    expect(r.status).toBe('3');
+    expect(r.message).toContain('runs past the end of its length');
+    expect(app.seen.length).toBe(before);
   });
 
   it('a streaming method is UNIMPLEMENTED (it cannot be one HTTP request), and the app sees nothing', async () => {
