@@ -11,7 +11,8 @@ import { BinaryWriter, WireType } from '@bufbuild/protobuf/wire';
 import { fieldZero, isWireFieldSet, jsonToStruct, setOwn, zero, type Obj } from './wire-decode.js';
 import { wireByName, wireOf, type WireField, type WireMessage } from './wire-table.js';
 
-function wireTypeOf(t: ScalarType): WireType {
+/** The wire type a scalar of type `t` is written with (each element's, in a packed list). */
+export function wireTypeOf(t: ScalarType): WireType {
   switch (t) {
     case ScalarType.BYTES:
     case ScalarType.STRING:

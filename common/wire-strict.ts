@@ -9,6 +9,7 @@
  */
 import { fromBinary, ScalarType, type DescField, type DescMessage, type MessageShape } from '@bufbuild/protobuf';
 import { BinaryReader, WireType } from '@bufbuild/protobuf/wire';
+import { wireTypeOf } from './wire-encode.js';
 
 const RECURSION_LIMIT = 100;
 const byNumber = new WeakMap<DescMessage, Map<number, DescField>>();
@@ -41,7 +42,7 @@ function walk(schema: DescMessage | undefined, r: BinaryReader, end: number, dep
     else if (f?.fieldKind === 'list' && (f.listKind === 'scalar' || f.listKind === 'enum')) {
       // A packed list (strings and bytes are not packed: theirs is one value, read by skipping).
       const packed = f.listKind === 'enum' || (f.scalar !== ScalarType.STRING && f.scalar !== ScalarType.BYTES);
-      if (packed) while (r.pos < stop) r.skip(f.listKind === 'enum' ? WireType.Varint : wireOf(f.scalar));
+      if (packed) while (r.pos < stop) r.skip(f.listKind === 'enum' ? WireType.Varint : wireTypeOf(f.scalar));
     }
     if (r.pos > stop) throw past(f ? `field ${f.name}` : (schema?.typeName ?? 'a message'));
     r.pos = stop;
@@ -61,22 +62,6 @@ function walkEntry(f: DescField & { fieldKind: 'map' }, r: BinaryReader, end: nu
     } else r.skip(wt, no);
   }
   if (r.pos > end) throw past(`field ${f.name}`);
-}
-
-/** The wire type of a scalar packed in a list. */
-function wireOf(scalar: ScalarType): WireType {
-  switch (scalar) {
-    case ScalarType.DOUBLE:
-    case ScalarType.FIXED64:
-    case ScalarType.SFIXED64:
-      return WireType.Bit64;
-    case ScalarType.FLOAT:
-    case ScalarType.FIXED32:
-    case ScalarType.SFIXED32:
-      return WireType.Bit32;
-    default:
-      return WireType.Varint;
-  }
 }
 
 /** `fromBinary(schema, bytes)`, after a walk that refuses a value running past its nested length. */
