@@ -25,12 +25,8 @@ function checkKeepalive(p: Problems, path: string, o: Http2ProtocolOptions | und
   if (!k) return;
   const at = `${path}.connection_keepalive`;
   if (!k.timeout) p.add(`${at}.timeout`, 'is required');
-  checkDuration(p, `${at}.timeout`, k.timeout, { positive: true });
-  checkDuration(p, `${at}.interval`, k.interval);
-  for (const [f, d] of [['timeout', k.timeout], ['interval', k.interval]] as const) {
-    const ms = d ? Number(d.seconds) * 1000 + d.nanos / 1e6 : undefined;
-    if (ms !== undefined && ms > 0 && ms < 1) p.add(`${at}.${f}`, 'must be at least 1 ms');
-  }
+  checkDuration(p, `${at}.timeout`, k.timeout, { positive: true, minMs: 1 });
+  checkDuration(p, `${at}.interval`, k.interval, { minMs: 1 });
   const j = k.intervalJitter?.value;
   if (j !== undefined && !(j >= 0 && j <= 100)) p.add(`${at}.interval_jitter.value`, `must be a percentage from 0 to 100, got ${j}`);
 }

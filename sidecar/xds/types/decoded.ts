@@ -39,11 +39,15 @@ export function durationMs<D extends number | undefined>(d: Duration, dflt: D): 
   return d ? Number(d.seconds) * 1000 + Math.floor(d.nanos / 1e6) : dflt;
 }
 
-/** A Duration field that, when set, must be within [min, max] milliseconds (Envoy's validation rules). */
-export function checkDuration(p: Problems, path: string, d: Duration, o: { positive?: boolean; maxMs?: number } = {}): void {
+/**
+ * A Duration field that, when set, must be within [min, max] milliseconds (Envoy's validation
+ * rules). `minMs` bounds a non-zero duration (zero stays for `positive` to refuse or allow).
+ */
+export function checkDuration(p: Problems, path: string, d: Duration, o: { positive?: boolean; minMs?: number; maxMs?: number } = {}): void {
   if (!d) return;
   const ms = Number(d.seconds) * 1000 + d.nanos / 1e6;
   if (d.seconds < 0n || d.nanos < 0 || !Number.isFinite(ms)) p.add(path, 'must not be negative');
   else if (o.positive && ms <= 0) p.add(path, 'must be greater than 0');
+  else if (o.minMs !== undefined && ms > 0 && ms < o.minMs) p.add(path, `must be at least ${o.minMs} ms`);
   else if (ms > (o.maxMs ?? 365 * 24 * 3600 * 1000)) p.add(path, `must be at most ${o.maxMs ?? 365 * 24 * 3600 * 1000} ms`);
 }
