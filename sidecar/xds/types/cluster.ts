@@ -4,7 +4,7 @@ import { ClusterSchema, Cluster_DiscoveryType, Cluster_LbPolicy, type Cluster } 
 import { checkDuration, durationMs, Problems, sameBytes, type Decoded } from './decoded.js';
 import type { H2Keepalive } from '../../h2/client.js';
 import { isOriginCluster, originTlsOf, upstreamTlsOf } from './tls.js';
-import { HttpProtocolOptionsSchema } from '../../../proto/gen/envoy/extensions/upstreams/http/v3/http_protocol_options_pb.js';
+import { HttpProtocolOptionsSchema, type HttpProtocolOptions } from '../../../proto/gen/envoy/extensions/upstreams/http/v3/http_protocol_options_pb.js';
 import { checkSupported, CLUSTER_FIELDS, supportedFields } from './supported.js';
 import { Http2ProtocolOptionsSchema, type Http2ProtocolOptions } from '../../../proto/gen/envoy/config/core/v3/protocol_pb.js';
 
@@ -78,8 +78,14 @@ export class HeldCluster {
 export function http2OptionsOf(c: Cluster): Http2ProtocolOptions | undefined {
   const any = c.typedExtensionProtocolOptions[HTTP_OPTIONS];
   if (!any) return c.http2ProtocolOptions;
-  const u = unpackAny(any, HttpProtocolOptionsSchema)?.upstreamProtocolOptions;
-  return u?.case === 'explicitHttpConfig' && u.value.protocolConfig.case === 'http2ProtocolOptions' ? u.value.protocolConfig.value : undefined;
+  const o = unpackAny(any, HttpProtocolOptionsSchema);
+  return o && explicitHttp2(o);
+}
+
+/** HttpProtocolOptions' explicit_http_config.http2_protocol_options, when that is its choice. */
+function explicitHttp2(o: HttpProtocolOptions): Http2ProtocolOptions | undefined {
+  const u = o.upstreamProtocolOptions;
+  return u.case === 'explicitHttpConfig' && u.value.protocolConfig.case === 'http2ProtocolOptions' ? u.value.protocolConfig.value : undefined;
 }
 
 /** The keepalive PINGs of those options (connection_keepalive), if any. */
@@ -112,8 +118,7 @@ export function decodeCluster(bytes: Uint8Array): Decoded<HeldCluster> {
     const o = unpackAny(any, HttpProtocolOptionsSchema);
     if (!o) continue;
     checkSupported(HttpProtocolOptionsSchema, o, HTTP_OPTIONS_FIELDS, p, kp);
-    const u = o.upstreamProtocolOptions;
-    if (u.case === 'explicitHttpConfig' && u.value.protocolConfig.case === 'http2ProtocolOptions') checkKeepalive(p, `${kp}.explicit_http_config.http2_protocol_options`, u.value.protocolConfig.value);
+    checkKeepalive(p, `${kp}.explicit_http_config.http2_protocol_options`, explicitHttp2(o));
   }
   const type = c.clusterDiscoveryType.case === 'type' ? c.clusterDiscoveryType.value : undefined;
   // A cluster to a server outside the mesh with its own roots (a remote JWKS): STATIC or
