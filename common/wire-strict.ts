@@ -56,8 +56,7 @@ function walkEntry(f: DescField & { fieldKind: 'map' }, r: BinaryReader, end: nu
     if (no === 2 && wt === WireType.LengthDelimited && f.mapKind === 'message') {
       const stop = r.uint32() + r.pos;
       if (stop > end) throw past(`field ${f.name}`);
-      walk(f.message, r, stop, depth + 1);
-      if (r.pos > stop) throw past(`field ${f.name}`);
+      walk(f.message, r, stop, depth + 1); // refuses a value past `stop` itself
       r.pos = stop;
     } else r.skip(wt, no);
   }

@@ -93,6 +93,11 @@ function varint32Len(n: number): number {
   return n < 0x80 ? 1 : n < 0x4000 ? 2 : n < 0x200000 ? 3 : n < 0x10000000 ? 4 : 5;
 }
 
+/** Bucket i's EndpointLoadMetricStats length: name field, count (key and varint), sum (key and double) when not +0. */
+function metricLength(i: number, n: number, sum: number): number {
+  return nameField(i).length + 1 + varint32Len(n) + (Object.is(sum, 0) ? 0 : 9);
+}
+
 /**
  * One EndpointLoadMetricStats per bucket that counted requests: { metric_name = 1, num_requests_
  * finished_with_metric = 2, total_metric_value = 3 }, all of them measured and then written into
@@ -108,8 +113,7 @@ function writeLatency(w: BinaryWriter, h: LatencyHistogram): void {
   for (let i = 0; i < counts.length; i++) {
     const n = counts[i]!;
     if (n === 0) continue;
-    const len = nameField(i).length + 1 + varint32Len(n) + (Object.is(sums[i], 0) ? 0 : 9);
-    size += 2 + len; // key 0x2a and a one-byte length: a metric is under 128 bytes
+    size += 2 + metricLength(i, n, sums[i]!); // key 0x2a and a one-byte length: a metric is under 128 bytes
   }
   if (size === 0) return;
   const out = new Uint8Array(size);
@@ -122,7 +126,7 @@ function writeLatency(w: BinaryWriter, h: LatencyHistogram): void {
     const sum = sums[i]!;
     const hasSum = !Object.is(sum, 0);
     out[p++] = 0x2a;
-    out[p++] = name.length + 1 + varint32Len(n) + (hasSum ? 9 : 0);
+    out[p++] = metricLength(i, n, sum);
     out.set(name, p);
     p += name.length;
     out[p++] = 0x10;
