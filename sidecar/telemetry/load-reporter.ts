@@ -13,11 +13,11 @@ import type { Logger } from '../../common/log.js';
 import { controlPlaneChannel, type ControlPlaneTls } from '../identity/workload.js';
 import { GrpcStatus, type GrpcCall, type GrpcChannel, type GrpcError } from '../xds/grpc-channel.js';
 import { ControlPlanes } from '../identity/control-planes.js';
-import { CONSUMER_SERVICE_PREFIX, LATENCY_METRIC_PREFIX, lrsServiceDefinition, RATE_LIMITED_METRIC, ROUTE_SERVICE_PREFIX } from '../../common/lrs-service.js';
+import { CONSUMER_SERVICE_PREFIX, lrsServiceDefinition, RATE_LIMITED_METRIC, ROUTE_SERVICE_PREFIX } from '../../common/lrs-service.js';
 import type { LoadStatsRequest, LoadStatsResponse } from '../../proto/gen/envoy/service/load_stats/v3/lrs_pb.js';
 import { NodeSchema } from '../../proto/gen/envoy/config/core/v3/base_pb.js';
 import { encodeLoadStatsRequest, type ClusterStatsInit } from './load-report-encode.js';
-import { LAT_BUCKETS, type LoadWindow, type RequestStats } from './request-stats.js';
+import type { RequestStats } from './request-stats.js';
 import type { ConsumerStats } from './consumer-stats.js';
 
 export interface LoadReporterOptions {

@@ -1,6 +1,5 @@
 /** ClusterLoadAssignment resources: every endpoint must be an IP literal with a valid port. */
 import { decodeMessage } from '../../../common/wire-decode.js';
-import { fromBinary } from '@bufbuild/protobuf';
 import { isIP } from 'node:net';
 import { ClusterLoadAssignmentSchema, type ClusterLoadAssignment } from '../../../proto/gen/envoy/config/endpoint/v3/endpoint_pb.js';
 import { Problems, sameBytes, type Decoded } from './decoded.js';

@@ -1,6 +1,5 @@
 /** Listener resources: the sidecar needs one HttpConnectionManager taking routes over RDS. */
 import { unpackAny, decodeMessage } from '../../../common/wire-decode.js';
-import { fromBinary } from '@bufbuild/protobuf';
 import { anyUnpack } from '@bufbuild/protobuf/wkt';
 import { ListenerSchema, type Listener } from '../../../proto/gen/envoy/config/listener/v3/listener_pb.js';
 import type { Filter } from '../../../proto/gen/envoy/config/listener/v3/listener_components_pb.js';

@@ -1,6 +1,5 @@
 /** RouteConfiguration resources: domains, matchers and actions the router can run. */
 import { decodeMessage } from '../../../common/wire-decode.js';
-import { fromBinary } from '@bufbuild/protobuf';
 import { RouteConfigurationSchema, type RouteConfiguration } from '../../../proto/gen/envoy/config/route/v3/route_pb.js';
 import { checkDuration, checkRegex, Problems, type Decoded } from './decoded.js';
 import { FRACTION_SCALE, RETRY } from '../../routing/route-table.js';

@@ -10,7 +10,6 @@
  */
 import { unpackAny, decodeMessage } from '../../../common/wire-decode.js';
 import { X509Certificate, createPrivateKey } from 'node:crypto';
-import { fromBinary } from '@bufbuild/protobuf';
 import { anyUnpack } from '@bufbuild/protobuf/wkt';
 import { EXTENSIONS, isExtensionConfig } from '../../../common/extensions.js';
 import type { Any } from '@bufbuild/protobuf/wkt';
