@@ -18,9 +18,14 @@
  * Why only while busy: holding costs the first answers of a turn the time the rest of the turn
  * takes, which is what a request caught in a short burst on a quiet sidecar pays (the p99 at a
  * fixed rate), and a turn with one write gains nothing from it. So the writes per turn are counted
- * in every turn that writes (a setImmediate, as the hold itself needs) and averaged over recent
- * turns (1/16 weight); a turn's writes are held while that average is above HOLD_TURN_AT, and
- * leave at once otherwise.
+ * and averaged over recent turns (1/16 weight); a turn's writes are held while that average is
+ * above HOLD_TURN_AT, and leave at once otherwise. While busy, every turn that writes is counted
+ * (its setImmediate is the one the hold needs anyway). While quiet, one turn is sampled every
+ * 8-23 writes (the interval drawn at random, so that a steady pattern of writes per turn cannot
+ * keep the samples on the same write of the turn): it is counted from the write that sampled it,
+ * which on average sees half of the turn's writes, so the sample counts 2n - 1 for n seen. A quiet
+ * sidecar thus schedules a setImmediate (an object, two calls into C++ and one back into
+ * JavaScript) for about one in 16 writes instead of one per turn.
  */
 import type { Writable } from 'node:stream';
 
@@ -31,10 +36,21 @@ const WEIGHT = 1 / 16;
 let held: Writable[] = [];
 let spare: Writable[] = [];
 let turnHold = false;
-/** holdWrites calls in this turn. */
+/** A count of this turn's writes is under way (its release is scheduled). */
+let counting = false;
+/** holdWrites calls counted in this turn. */
 let calls = 0;
 /** Writes per turn, moving average. */
 let perTurn = 0;
+/** While quiet: writes until the next sampled turn. */
+let untilSample = 0;
+/** Turns counted so far. */
+let counted = 0;
+
+/** How many turns were counted so far (every turn that writes while busy; a sample of them while quiet). */
+export function countedTurns(): number {
+  return counted;
+}
 
 /** Whether writes are now held to the end of the turn (the loop is busy). */
 export function holdingToTurnEnd(): boolean {
@@ -43,7 +59,11 @@ export function holdingToTurnEnd(): boolean {
 
 /** Called before writing to `s`: holds its writes to the end of this turn while the loop is busy (a no-op when it is corked already). */
 export function holdWrites(s: Writable): void {
-  if (calls++ === 0) setImmediate(release);
+  if (!counting && (turnHold || --untilSample <= 0)) {
+    counting = true;
+    setImmediate(release);
+  }
+  if (counting) calls++;
   if (turnHold && s.writableCorked === 0) {
     s.cork();
     held.push(s);
@@ -51,9 +71,14 @@ export function holdWrites(s: Writable): void {
 }
 
 function release(): void {
-  perTurn += (calls - perTurn) * WEIGHT;
+  // A sampled turn (quiet) was counted from a write in its middle.
+  const n = turnHold ? calls : 2 * calls - 1;
+  perTurn += (n - perTurn) * WEIGHT;
   calls = 0;
+  counting = false;
+  counted++;
   turnHold = perTurn > HOLD_TURN_AT;
+  if (!turnHold) untilSample = 8 + ((Math.random() * 16) | 0);
   const list = held;
   held = spare;
   spare = list;

@@ -4,7 +4,7 @@
 // sockets.
 import net from 'node:net';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { HOLD_TURN_AT, holdingToTurnEnd, holdWrites } from '../../../sidecar/http/write-batch.js';
+import { HOLD_TURN_AT, countedTurns, holdingToTurnEnd, holdWrites } from '../../../sidecar/http/write-batch.js';
 import { recordWrites } from '../../harness/socket-writes.js';
 import { closeLoopLoad, loopBusy, loopQuiet } from '../../harness/loop-load.js';
 
@@ -122,6 +122,22 @@ describe('holdWrites while the loop is quiet', () => {
       expect(writes.length).toBe(before + i + 1); // out before the next write
     }
     await until(() => got().endsWith('w2'));
+  });
+
+  it('counts a sample of the turns (one per 8-23 writes), not every turn that writes', async () => {
+    const { c } = await pair();
+    await loopQuiet();
+    await turn();
+    const before = countedTurns();
+    for (let i = 0; i < 64; i++) {
+      holdWrites(c);
+      c.write('q');
+      await turn();
+    }
+    const n = countedTurns() - before;
+    expect(n).toBeGreaterThanOrEqual(2); // 64 writes: at least one sample per 23 writes after the first
+    expect(n).toBeLessThanOrEqual(9); // and at most one per 8 (+1: one sampled before this loop)
+    expect(holdingToTurnEnd()).toBe(false);
   });
 
   it(`turns busy when more than ${HOLD_TURN_AT} writes are made per turn, and quiet again at one a turn`, async () => {
