@@ -42,6 +42,8 @@ export interface AttemptSink {
   onData(a: Attempt, chunk: Buffer): boolean;
   onEnd(a: Attempt, trailers: ResponseHeaders | undefined): void;
   onFailure(a: Attempt, kind: Failure, err: unknown): void;
+  /** An HTTP/1.1 attempt's read was parsed and its response goes on: what waits for more of it is sent. */
+  onReadEnd(a: Attempt): void;
 }
 
 export function errorCode(e: unknown): string | undefined {
@@ -79,6 +81,10 @@ export class H1Attempt implements Attempt, H1Handler {
 
   onError(err: Error, kind: H1FailureKind): void {
     this.ex.onFailure(this, kind === 'connect' ? Failure.Connect : kind === 'protocol' ? Failure.Protocol : Failure.Reset, err);
+  }
+
+  onReadEnd(): void {
+    this.ex.onReadEnd(this);
   }
 
   pause(): void {

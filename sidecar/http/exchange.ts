@@ -279,6 +279,10 @@ export class Exchange implements AttemptSink {
     return this.#retry(reason, false);
   }
 
+  onReadEnd(a: Attempt): void {
+    if (this.#attempt === a) this.#rawHead?.flush();
+  }
+
   onData(a: Attempt, chunk: Buffer): boolean {
     if (this.#attempt !== a) return false;
     if (this.#res.write(chunk)) return true;

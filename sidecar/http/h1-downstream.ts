@@ -27,53 +27,71 @@ export interface H1ConnectionView {
 import { respondError } from './respond.js';
 import { holdWrites, sendHeld, writeChunk } from './write-batch.js';
 import { lowerName, setTest } from './header-names.js';
+import { putLatin1, putValue } from './head-bytes.js';
 import { RESPONSE_HOP } from '../h2/frames.js';
 
 const BAD_VALUE = /[\r\n\0]/;
 const isResponseHop = setTest(RESPONSE_HOP);
-/** What headerLines / rawHeaderLines made (one at a time: the head is written at once). */
-const lines = { text: '', all: '', length: false, date: false, grpcStatus: undefined as number | undefined };
+/**
+ * What headerLines / rawHeaderLines made (one at a time: the head is written at once): the header
+ * lines as bytes, `size` of them in `bytes`, and what #head needs to know of them.
+ */
+const lines = {
+  bytes: Buffer.allocUnsafeSlow(4096) as Buffer,
+  size: 0,
+  /** A content-length header is among them, and its value when it is one number (else -1). */
+  length: false,
+  bodySize: -1,
+  date: false,
+  grpcStatus: undefined as number | undefined,
+};
 
 function startLines(): void {
-  lines.text = '';
-  lines.all = '';
+  lines.size = 0;
   lines.length = false;
+  lines.bodySize = -1;
   lines.date = false;
   lines.grpcStatus = undefined;
 }
 
-/**
- * One header line into `lines`. A line whose name or value holds CR, LF or NUL is never written:
- * with `each` false, names and values are only joined here and checked in one test by linesOk (a
- * join holds one of them if and only if a part does); with `each` true, each is checked on its
- * own and the bad ones are left out.
- */
-function addLine(n: string, s: string, each: boolean): void {
-  if (each) {
-    if (BAD_VALUE.test(s) || BAD_VALUE.test(n)) return;
-  } else lines.all += n + s;
-  lines.text += `${n}: ${s}\r\n`;
-  if (n.length === 14 && n === 'content-length') lines.length = true;
-  else if (n.length === 4 && n === 'date') lines.date = true;
+/** One header line into `lines`; a line whose name or value holds CR, LF or NUL is left out. */
+function addLine(n: string, s: string): void {
+  let b = lines.bytes;
+  if (lines.size + n.length + s.length + 4 > b.length) b = growLines(lines.size + n.length + s.length + 4);
+  let o = putValue(b, lines.size, n);
+  if (o < 0) return;
+  b[o++] = 58;
+  b[o++] = 32;
+  o = putValue(b, o, s);
+  if (o < 0) return;
+  b[o++] = 13;
+  b[o++] = 10;
+  lines.size = o;
+  if (n.length === 14 && n === 'content-length') {
+    const v = lines.length ? NaN : Number(s);
+    lines.length = true;
+    lines.bodySize = Number.isInteger(v) && v >= 0 ? v : -1;
+  } else if (n.length === 4 && n === 'date') lines.date = true;
   else if (n.length === 11 && n === 'grpc-status') lines.grpcStatus = Number(s);
 }
 
-function linesOk(each: boolean): boolean {
-  return each || lines.all.length === 0 || !BAD_VALUE.test(lines.all);
+function growLines(need: number): Buffer {
+  const b = Buffer.allocUnsafeSlow(Math.max(need, lines.bytes.length * 2));
+  lines.bytes.copy(b, 0, 0, lines.size);
+  return (lines.bytes = b);
 }
 
-/** A response's header object as lines (false: a bad line was seen with `each` false; call again with true). */
-function headerLines(headers: ResponseHeaders, each: boolean): boolean {
+/** A response's header object as lines. */
+function headerLines(headers: ResponseHeaders): void {
   startLines();
   for (const n in headers) {
     const v = headers[n]!;
     if (typeof v === 'object') {
-      for (let i = 0; i < v.length; i++) addLine(n, v[i]!, each);
+      for (let i = 0; i < v.length; i++) addLine(n, v[i]!);
       continue;
     }
-    addLine(n, typeof v === 'number' ? String(v) : v, each);
+    addLine(n, typeof v === 'number' ? String(v) : v);
   }
-  return linesOk(each);
 }
 
 /**
@@ -81,13 +99,19 @@ function headerLines(headers: ResponseHeaders, each: boolean): boolean {
  * case) as lines: names lowercased, hop-by-hop headers dropped (as fromRaw does for the header
  * object), order and repeats kept.
  */
-function rawHeaderLines(raw: readonly string[], each: boolean): boolean {
+function rawHeaderLines(raw: readonly string[]): void {
   startLines();
   for (let i = 0; i < raw.length; i += 2) {
     const n = lowerName(raw[i]!);
-    if (!isResponseHop(n)) addLine(n, raw[i + 1]!, each);
+    if (!isResponseHop(n)) addLine(n, raw[i + 1]!);
   }
-  return linesOk(each);
+}
+
+/** `n` bytes of `src` into `dst` at `o` (a head's lines: a few hundred bytes, no view object made). */
+function copyInto(dst: Buffer, o: number, src: Buffer, n: number): number {
+  if (n > 512) dst.set(src.subarray(0, n), o);
+  else for (let i = 0; i < n; i++) dst[o + i] = src[i]!;
+  return o + n;
 }
 
 /** Body chunks up to this size are joined to a pending response head. */
@@ -105,15 +129,26 @@ export interface HeadInfo {
 }
 
 let dateSecond = 0;
-let dateValue = '';
-/** The Date header, computed once a second. */
-function httpDate(now: number): string {
+let dateLineValue = '';
+/** The Date header's line, made once a second. */
+function dateLine(now: number): string {
   const s = (now / 1000) | 0;
   if (s !== dateSecond) {
     dateSecond = s;
-    dateValue = new Date(now).toUTCString();
+    dateLineValue = `date: ${new Date(now).toUTCString()}\r\n`;
   }
-  return dateValue;
+  return dateLineValue;
+}
+
+const STATUS_LINES: string[] = [];
+/** `HTTP/1.1 200 OK\r\n`, made once per status. */
+function statusLine(status: number): string {
+  const ok = Number.isInteger(status) && status >= 100 && status <= 999;
+  const cached = ok ? STATUS_LINES[status] : undefined;
+  if (cached !== undefined) return cached;
+  const line = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Unknown'}\r\n`;
+  if (ok) STATUS_LINES[status] = line;
+  return line;
 }
 
 /** Errors on a request body reach its reader through the stream; this listener keeps them from being uncaught. */
@@ -162,8 +197,12 @@ export class H1Downstream extends SocketDownstream implements Downstream {
   #sent = false;
   #ended = false;
   #framing = Framing.None;
-  /** The response head (and small body chunks after it) not yet written: one write per tick. */
-  #pending: string | undefined;
+  /**
+   * The response head (and small body chunks after it) not yet written, `#pendingSize` bytes of
+   * it: one write per tick. A small body of known length has its room reserved after the head.
+   */
+  #pending: Buffer | undefined;
+  #pendingSize = 0;
   #status = 0;
   #grpcStatus = -1;
   #gone: (() => void) | undefined;
@@ -240,63 +279,85 @@ export class H1Downstream extends SocketDownstream implements Downstream {
 
   writeHead(status: number, headers: ResponseHeaders, endStream: boolean): void {
     if (this.#sent || this.#ended || this.conn.socket.destroyed) return;
-    // The header lines, checked joined (one test per response); the bad ones are dropped one by
-    // one only when that test fails.
-    if (!headerLines(headers, false)) headerLines(headers, true);
-    this.#head(status, endStream);
+    headerLines(headers);
+    this.#head(status, endStream, true);
   }
 
   /**
    * The response head from an HTTP/1.1 upstream's header lines as received ([name, value, ...]):
    * written without a header object in between, for an exchange that edits no response header
-   * (Exchange decides). The body follows with write/end.
+   * (Exchange decides). The body follows with write/end. The head waits for the body and end of
+   * the same read (one write for a small response) and goes out at the end of that read at the
+   * latest: the caller calls flush() then (Exchange, on the pool's onReadEnd). Without that
+   * promise (writeHead), a pending head is flushed by a nextTick, which costs each response an
+   * object, a run of Node's tick queue and its promise-rejection check (a Map each run).
    */
   writeHeadRaw(status: number, raw: readonly string[]): void {
     if (this.#sent || this.#ended || this.conn.socket.destroyed) return;
-    if (!rawHeaderLines(raw, false)) rawHeaderLines(raw, true);
-    this.#head(status, false);
+    rawHeaderLines(raw);
+    this.#head(status, false, false);
   }
 
-  /** Writes (or holds for this tick) the status line, `lines` and the framing headers. */
-  #head(status: number, endStream: boolean): void {
+  /**
+   * Writes (or holds) the status line, `lines` and the framing headers; a held head is flushed by
+   * a nextTick when `tick`, else by the caller.
+   */
+  #head(status: number, endStream: boolean, tick: boolean): void {
     const sock = this.conn.socket;
     this.#sent = true;
     this.#status = status;
-    let head = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Unknown'}\r\n`;
-    head += lines.text;
-    const length = lines.length;
-    const date = lines.date;
     if (lines.grpcStatus !== undefined) this.#grpcStatus = lines.grpcStatus;
-    lines.text = '';
-    lines.all = '';
-    if (!date) head += `date: ${httpDate(Date.now())}\r\n`;
-    const noBody = this.method === 'HEAD' || status === 204 || status === 304 || status < 200;
-    if (noBody) this.#framing = Framing.None;
-    else if (length) this.#framing = Framing.Length;
+    let framing = '';
+    if (this.method === 'HEAD' || status === 204 || status === 304 || status < 200) this.#framing = Framing.None;
+    else if (lines.length) this.#framing = Framing.Length;
     else if (endStream) {
-      head += 'content-length: 0\r\n';
+      framing = 'content-length: 0\r\n';
       this.#framing = Framing.Length;
     } else if (this.http10) {
       this.#framing = Framing.Close;
       this.keepAlive = false;
     } else {
-      head += 'transfer-encoding: chunked\r\n';
+      framing = 'transfer-encoding: chunked\r\n';
       this.#framing = Framing.Chunked;
     }
+    let last: string;
     if (!this.keepAlive || this.conn.closing) {
       this.keepAlive = false;
-      head += 'connection: close\r\n\r\n';
-    } else head += this.http10 ? 'connection: keep-alive\r\n\r\n' : '\r\n';
+      last = 'connection: close\r\n\r\n';
+    } else last = this.http10 ? 'connection: keep-alive\r\n\r\n' : '\r\n';
+    const first = statusLine(status);
+    const date = lines.date ? '' : dateLine(Date.now());
+    const size = first.length + lines.size + date.length + framing.length + last.length;
+    // Room for a small body of known length: it joins the head as it comes (write()).
+    const room = !endStream && this.#framing === Framing.Length && lines.bodySize <= SMALL_CHUNK && lines.bodySize > 0 ? lines.bodySize : 0;
+    const b = Buffer.allocUnsafe(size + room);
+    let o = putLatin1(b, 0, first);
+    o = copyInto(b, o, lines.bytes, lines.size);
+    o = putLatin1(b, o, date);
+    o = putLatin1(b, o, framing);
+    o = putLatin1(b, o, last);
+    lines.size = 0;
     if (endStream) {
       holdWrites(sock);
-      sock.write(head, 'latin1');
+      sock.write(room === 0 ? b : b.subarray(0, o));
       this.#finish();
       return;
     }
-    // The head waits for the rest of this tick: small body chunks and the end join it (as latin1,
-    // byte for byte) so a small response is one write.
-    this.#pending = head;
-    process.nextTick(flushPending, this);
+    // The head waits for the rest of this tick (or read): small body chunks and the end join it,
+    // so a small response is one write.
+    this.#pending = b;
+    this.#pendingSize = o;
+    if (tick) process.nextTick(flushPending, this);
+  }
+
+  /** The pending head with room for `n` more bytes (a new Buffer when it has not). */
+  #room(n: number): Buffer {
+    const p = this.#pending!;
+    const size = this.#pendingSize;
+    if (size + n <= p.length) return p;
+    const b = Buffer.allocUnsafe(Math.max(size + n, p.length * 2));
+    b.set(size === p.length ? p : p.subarray(0, size));
+    return (this.#pending = b);
   }
 
   write(chunk: Buffer): boolean {
@@ -308,7 +369,21 @@ export class H1Downstream extends SocketDownstream implements Downstream {
     // The head not written yet goes out with this chunk: joined to it when small, else in one writev.
     const head = this.#pending !== undefined;
     if (head && chunk.length <= SMALL_CHUNK) {
-      this.#pending += this.#framing === Framing.Chunked ? `${chunk.length.toString(16)}\r\n${chunk.toString('latin1')}\r\n` : chunk.toString('latin1');
+      if (this.#framing === Framing.Chunked) {
+        const line = chunk.length.toString(16);
+        const p = this.#room(line.length + chunk.length + 4);
+        let o = putLatin1(p, this.#pendingSize, line);
+        p[o++] = 13;
+        p[o++] = 10;
+        p.set(chunk, o);
+        o += chunk.length;
+        p[o++] = 13;
+        p[o++] = 10;
+        this.#pendingSize = o;
+      } else {
+        this.#room(chunk.length).set(chunk, this.#pendingSize);
+        this.#pendingSize += chunk.length;
+      }
       return true;
     }
     holdWrites(sock);
@@ -343,8 +418,10 @@ export class H1Downstream extends SocketDownstream implements Downstream {
           if (n === 'grpc-status') this.#grpcStatus = Number(s);
         }
       }
-      if (this.#pending !== undefined) this.#pending += `${tail}\r\n`;
-      else {
+      if (this.#pending !== undefined) {
+        tail += '\r\n';
+        this.#pendingSize = putLatin1(this.#room(tail.length), this.#pendingSize, tail);
+      } else {
         holdWrites(sock);
         sock.write(`${tail}\r\n`, 'latin1');
       }
@@ -416,7 +493,7 @@ export class H1Downstream extends SocketDownstream implements Downstream {
     const sock = this.conn.socket;
     if (sock.destroyed) return;
     holdWrites(sock);
-    sock.write(p, 'latin1');
+    sock.write(this.#pendingSize === p.length ? p : p.subarray(0, this.#pendingSize));
   }
 
   #finish(): void {

@@ -43,6 +43,12 @@ export interface H1Handler {
   onComplete(trailers: string[] | undefined): void;
   /** The exchange failed; nothing more will be called. */
   onError(err: Error, kind: H1FailureKind): void;
+  /**
+   * One read of the response was parsed (what it held was reported above) and the response is
+   * not over: a forwarder sends what it held back for the rest of the read (the exchange's
+   * pending response head).
+   */
+  onReadEnd?(): void;
 }
 
 export interface H1Request {
@@ -193,22 +199,18 @@ class H1Conn {
 
   #write(call: H1Call): void {
     const { method, path, headers, body } = call.req;
-    if (!requestHead(method, path, headers)) {
+    const bytes = requestHead(method, path, headers, body !== undefined, EXPECTS_BODY.has(method));
+    if (bytes === undefined) {
       this.#fail(Object.assign(new Error(head.error), { code: head.code }), 'protocol');
       return;
     }
-    let text = head.text;
-    const length = head.length;
     holdWrites(this.socket);
+    this.socket.write(bytes);
     if (!body) {
-      if (!length && EXPECTS_BODY.has(method)) text += 'content-length: 0\r\n';
-      this.socket.write(`${text}\r\n`, 'latin1');
       this.#bodySent = true;
       return;
     }
-    const chunked = !length;
-    this.socket.write(chunked ? `${text}transfer-encoding: chunked\r\n\r\n` : `${text}\r\n`, 'latin1');
-    void this.#pump(call, body, chunked);
+    void this.#pump(call, body, head.chunked);
   }
 
   async #pump(call: H1Call, body: AsyncIterable<Buffer>, chunked: boolean): Promise<void> {
@@ -251,6 +253,7 @@ class H1Conn {
       return;
     }
     if (r instanceof Error) this.#fail(r, 'protocol');
+    else this.#call?.handler.onReadEnd?.();
   }
 
   /** Reads nothing more until resumeReading() (the downstream is full). */
