@@ -129,7 +129,22 @@ export class RequestStats {
     this.#maxGroups = opts.maxSeries ?? 1000;
   }
 
+  /** The last group asked for, and its key: a sidecar's requests mostly repeat one (groups are never removed). */
+  #last: StatsGroup | undefined;
+  #lastKey: [direction: string, cluster: string, route: string] = ['', '', ''];
+
   group(direction: string, cluster: string, route: string): StatsGroup {
+    const k = this.#lastKey;
+    if (this.#last !== undefined && route === k[2] && cluster === k[1] && direction === k[0]) return this.#last;
+    const g = this.#group(direction, cluster, route);
+    this.#last = g;
+    k[0] = direction;
+    k[1] = cluster;
+    k[2] = route;
+    return g;
+  }
+
+  #group(direction: string, cluster: string, route: string): StatsGroup {
     let byCluster = this.#byDirection.get(direction);
     if (!byCluster) this.#byDirection.set(direction, (byCluster = new Map()));
     let byRoute = byCluster.get(cluster);
@@ -138,7 +153,7 @@ export class RequestStats {
     if (!g) {
       if (this.groups.length >= this.#maxGroups && !(route === 'other' && cluster === 'other')) {
         this.overflowed++;
-        g = this.group(direction, 'other', 'other');
+        g = this.#group(direction, 'other', 'other');
       } else {
         g = new StatsGroup(direction, cluster === '' ? '' : clusterService(cluster), route, cluster, this.series);
         this.groups.push(g);

@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { DURATION_BOUNDS, isFailure, latencyBucket, latencyBucketBound, RequestStats } from '../../../sidecar/telemetry/request-stats.js';
 
@@ -21,6 +22,32 @@ describe('RequestStats', () => {
     const g = s.groups[0]!.load;
     expect([g.issued, g.success, g.error]).toEqual([3, 2, 1]);
     expect(s.groups[1]!.load.error).toBe(1); // UNAVAILABLE is a server error
+  });
+
+  it('counts every request in the group of its own (direction, cluster, route), in any order of keys', () => {
+    // group() answers a repeat of the last key from a one-entry cache; any key part it ignored
+    // would put a request in its neighbour's group.
+    const key = fc.tuple(fc.constantFrom('inbound', 'outbound'), fc.constantFrom('c1', 'c2', ''), fc.constantFrom('r1', 'r2', 'default'));
+    fc.assert(
+      fc.property(fc.array(key, { maxLength: 40 }), fc.integer({ min: 2, max: 30 }), (keys, maxSeries) => {
+        const s = new RequestStats({ maxSeries });
+        const want = new Map<string, number>();
+        const seen: string[] = [];
+        for (const [d, c, r] of keys) {
+          s.record(d, c, r, 200, -1, 1);
+          let k = `${d}|${c}|${r}`;
+          if (!seen.includes(k)) {
+            if (seen.length >= maxSeries) k = `${d}|other|other`;
+            else seen.push(k);
+          }
+          if (!seen.includes(k) && k.endsWith('|other|other')) seen.push(k);
+          want.set(k, (want.get(k) ?? 0) + 1);
+        }
+        const got = new Map(s.groups.map((g) => [`${g.direction}|${g.cluster}|${g.route}`, g.load.issued]));
+        expect(got).toEqual(want);
+      }),
+      { numRuns: 500 },
+    );
   });
 
   it('folds (route, cluster) pairs past the limit into "other"', () => {
