@@ -87,6 +87,25 @@ function release(): void {
 }
 
 /**
+ * Holds `s`'s writes to the end of this turn whether the loop is busy or quiet: for a writer that
+ * knows more writes to the same socket follow within the turn (the HTTP/1.1 pool's request head,
+ * whose body is written from an async iteration that, for a body already read, resumes in the
+ * same turn). The head and such a body then leave as one write; a body that comes later goes in
+ * writes of its own. Counted as a held write (while quiet, this turn becomes a sample).
+ */
+export function holdToTurnEnd(s: Writable): void {
+  if (!counting) {
+    counting = true;
+    setImmediate(release);
+  }
+  calls++;
+  if (s.writableCorked === 0) {
+    s.cork();
+    held.push(s);
+  }
+}
+
+/**
  * Sends what `s` holds now: for a writer about to `destroy()` it, which would drop the held
  * writes (the release at the turn's end then finds it uncorked: a no-op).
  */

@@ -22,7 +22,7 @@ import type { Socket } from 'node:net';
 import type { Host } from './host.js';
 import { dial, type HostTls } from './dial.js';
 import { HTTPParser, K_BODY, K_COMPLETE, K_EXECUTE, K_HEADERS, K_HEADERS_COMPLETE, CallbackGuard, newParser, pauseConsumed, resumeConsumed, streamHandle, type NativeParser, type StreamHandle } from '../http/llhttp.js';
-import { holdWrites, writeChunk } from '../http/write-batch.js';
+import { holdToTurnEnd, holdWrites, writeChunk } from '../http/write-batch.js';
 import { lowerName } from '../http/header-names.js';
 import { head, requestHead } from './h1-request-head.js';
 
@@ -204,7 +204,9 @@ class H1Conn {
       this.#fail(Object.assign(new Error(head.error), { code: head.code }), 'protocol');
       return;
     }
-    holdWrites(this.socket);
+    // A body's first chunks (all of a body already read) join the head: held to the turn's end.
+    if (body) holdToTurnEnd(this.socket);
+    else holdWrites(this.socket);
     this.socket.write(bytes);
     if (!body) {
       this.#bodySent = true;

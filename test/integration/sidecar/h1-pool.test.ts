@@ -7,7 +7,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { H1Pool, type H1FailureKind, type H1Request } from '../../../sidecar/upstream/h1-pool.js';
 import { Host } from '../../../sidecar/upstream/host.js';
 import { recordSocketWrites } from '../../harness/socket-writes.js';
-import { closeLoopLoad, loopBusy } from '../../harness/loop-load.js';
+import { closeLoopLoad, loopBusy, loopQuiet } from '../../harness/loop-load.js';
 
 interface Result {
   status: number;
@@ -209,6 +209,24 @@ describe('HTTP/1.1 upstream pool', () => {
     }
     expect(s.requests).toEqual(['PUT / HTTP/1.1\r\nhost: up\r\ntransfer-encoding: chunked\r\n\r\n3\r\nxyz\r\n2\r\n12\r\n0\r\n\r\n']);
     expect(writes).toEqual(['PUT / HTTP/1.1\r\nhost: up\r\ntransfer-encoding: chunked\r\n\r\n', '3\r\nxyz\r\n', '2\r\n12\r\n', '0\r\n\r\n']);
+  });
+
+  it.each([
+    ['content-length', ['content-length', '5'], 'POST / HTTP/1.1\r\nhost: up\r\ncontent-length: 5\r\n\r\nab123'],
+    ['chunked', [], 'POST / HTTP/1.1\r\nhost: up\r\ntransfer-encoding: chunked\r\n\r\n2\r\nab\r\n3\r\n123\r\n0\r\n\r\n'],
+  ])('sends a %s request whose body is all there as one write, also while the loop is quiet', async (_name, extra, want) => {
+    const { s, pool } = await setup(() => ok('ok'));
+    await loopQuiet();
+    const { writes, restore } = recordSocketWrites((sock) => sock.remotePort === s.port);
+    async function* now(...parts: string[]): AsyncGenerator<Buffer> {
+      for (const p of parts) yield Buffer.from(p);
+    }
+    try {
+      await send(pool, { method: 'POST', headers: ['host', 'up', ...extra], body: now('ab', '123') });
+    } finally {
+      restore();
+    }
+    expect(writes).toEqual([want]);
   });
 
   it('holds the heads of one turn until the turn is over, then writes each connection\'s once, while the loop is busy (write-batch)', async () => {

@@ -4,7 +4,7 @@
 // sockets.
 import net from 'node:net';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { HOLD_TURN_AT, countedTurns, holdingToTurnEnd, holdWrites } from '../../../sidecar/http/write-batch.js';
+import { HOLD_TURN_AT, countedTurns, holdingToTurnEnd, holdToTurnEnd, holdWrites } from '../../../sidecar/http/write-batch.js';
 import { recordWrites } from '../../harness/socket-writes.js';
 import { closeLoopLoad, loopBusy, loopQuiet } from '../../harness/loop-load.js';
 
@@ -122,6 +122,20 @@ describe('holdWrites while the loop is quiet', () => {
       expect(writes.length).toBe(before + i + 1); // out before the next write
     }
     await until(() => got().endsWith('w2'));
+  });
+
+  it('holds to the turn\'s end what holdToTurnEnd asks to hold, quiet or not', async () => {
+    const { c, got, writes } = await pair();
+    await loopQuiet();
+    const before = writes.length;
+    holdToTurnEnd(c);
+    c.write('head;');
+    c.write('body');
+    expect(writes.length).toBe(before);
+    await turn();
+    expect(writes.slice(before)).toEqual(['head;body']);
+    expect(holdingToTurnEnd()).toBe(false);
+    await until(() => got().endsWith('head;body'));
   });
 
   it('counts a sample of the turns (one per 8-23 writes), not every turn that writes', async () => {
