@@ -232,7 +232,7 @@ export class H1Downstream extends SocketDownstream implements Downstream {
     lines.size = 0;
     if (endStream) {
       holdWrites(sock);
-      sock.write(room === 0 ? b : b.subarray(0, o));
+      sock.write(b); // no room is made for a body when the head ends the response
       this.#finish();
       return;
     }
