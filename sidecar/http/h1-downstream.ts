@@ -243,13 +243,17 @@ export class H1Downstream extends SocketDownstream implements Downstream {
     if (tick) process.nextTick(flushPending, this);
   }
 
+  /** What the pending Buffer holds (all of it, or its first #pendingSize bytes). */
+  #pendingBytes(p: Buffer): Buffer {
+    return this.#pendingSize === p.length ? p : p.subarray(0, this.#pendingSize);
+  }
+
   /** The pending head with room for `n` more bytes (a new Buffer when it has not). */
   #room(n: number): Buffer {
     const p = this.#pending!;
-    const size = this.#pendingSize;
-    if (size + n <= p.length) return p;
-    const b = Buffer.allocUnsafe(Math.max(size + n, p.length * 2));
-    b.set(size === p.length ? p : p.subarray(0, size));
+    if (this.#pendingSize + n <= p.length) return p;
+    const b = Buffer.allocUnsafe(Math.max(this.#pendingSize + n, p.length * 2));
+    b.set(this.#pendingBytes(p));
     return (this.#pending = b);
   }
 
@@ -386,7 +390,7 @@ export class H1Downstream extends SocketDownstream implements Downstream {
     const sock = this.conn.socket;
     if (sock.destroyed) return;
     holdWrites(sock);
-    sock.write(this.#pendingSize === p.length ? p : p.subarray(0, this.#pendingSize));
+    sock.write(this.#pendingBytes(p));
   }
 
   #finish(): void {

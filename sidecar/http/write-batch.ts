@@ -59,15 +59,17 @@ export function holdingToTurnEnd(): boolean {
 
 /** Called before writing to `s`: holds its writes to the end of this turn while the loop is busy (a no-op when it is corked already). */
 export function holdWrites(s: Writable): void {
-  if (!counting && (turnHold || --untilSample <= 0)) {
+  if (turnHold) holdToTurnEnd(s);
+  else if (counting || --untilSample <= 0) count();
+}
+
+/** Counts a write in this turn's count, starting the count (its release at the turn's end) if none is under way. */
+function count(): void {
+  if (!counting) {
     counting = true;
     setImmediate(release);
   }
-  if (counting) calls++;
-  if (turnHold && s.writableCorked === 0) {
-    s.cork();
-    held.push(s);
-  }
+  calls++;
 }
 
 function release(): void {
@@ -94,11 +96,7 @@ function release(): void {
  * writes of its own. Counted as a held write (while quiet, this turn becomes a sample).
  */
 export function holdToTurnEnd(s: Writable): void {
-  if (!counting) {
-    counting = true;
-    setImmediate(release);
-  }
-  calls++;
+  count();
   if (s.writableCorked === 0) {
     s.cork();
     held.push(s);
