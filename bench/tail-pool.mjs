@@ -82,7 +82,7 @@ export function tailTable(rows, config, ref = 'nginx') {
   const f = (v, d = 2) => (Number.isFinite(v) ? v.toFixed(d) : '-');
   const lines = [
     `Fixed-rate tail, pooled: wrk -t1 -c${config.conns} at ${config.latRate} req/s (bench/proxy/wrk/paced.lua), ${config.rounds} round${config.rounds === 1 ? '' : 's'} x ${config.durationS} s per target, order alternating each round,`,
-    `${config.saturationS ? `each run after a ${config.saturationS} s saturation run (wrk -c50) as in the proxy table` : 'no saturation run before them'}. pooled = every request of every round in one distribution;`,
+    `${config.saturationS ? `each run after a ${config.saturationS} s saturation run (wrk -c50) as in the proxy table` : 'no saturation run before them'}${config.warmupRounds ? `, after ${config.warmupRounds} warm-up round${config.warmupRounds === 1 ? '' : 's'} of the same shape (not pooled)` : ''}. pooled = every request of every round in one distribution;`,
     `rounds = the median of the per-round p99s (the proxy table's method). CPU = the target's user+sys per request during the fixed-rate runs (median).`,
     `${'target'.padEnd(10)} ${'requests'.padStart(9)} ${'p50_ms'.padStart(7)} ${'p90_ms'.padStart(7)} ${'p99_ms'.padStart(7)} ${'p99.9_ms'.padStart(8)} ${`p99/${ref}`.padStart(10)} ${'rounds_p99'.padStart(10)} ${`/${ref}`.padStart(7)} ${'cpu_us/req'.padStart(10)}`,
   ];

@@ -14,7 +14,14 @@
 # Prints and writes RESULTS_DIR/tail.txt and tail.json. A target whose run saw an error (non-2xx,
 # socket errors, a process that died) is FAILED with the reason, never with figures, and the
 # script then exits 1.
-# Knobs: LAT_RATE (2000) TAIL_ROUNDS (8) TAIL_DURATION (5 s a run) TAIL_SATURATION (1 s; 0: none)
+# Before the counted rounds, TAIL_WARMUP rounds of the same shape run and are not pooled (their
+# wrk p99s are printed as "first rounds"): the proxy table warms each target up too (2 s), and
+# without it round 1 measured first traffic rather than the steady state the aim is about: a
+# fresh sidecar runs V8's interpreter and baseline compiler until its first busy second
+# (sidecar/telemetry/busy-policy.ts) and then compiles its hot path on the pinned core, and the
+# upstream is cold for whichever target runs first (nginx's round-1 p99 5.09 ms against ~1.1 in
+# rounds 2-8 of one run). docs/benchmarks.md, section 2c.
+# Knobs: LAT_RATE (2000) TAIL_ROUNDS (8) TAIL_WARMUP (1) TAIL_DURATION (5 s a run) TAIL_SATURATION (1 s; 0: none)
 # RESULTS_DIR (bench/results) UPSTREAM_STATUS (unset; e.g. 503: the upstream answers only that, to
 # see the rows fail) WEFT_BASE_ROOT (a weft-base row: bench/baseline.sh REF prints one)
 # TAIL_TARGETS (default "nginx weft node-floor", plus weft-base with WEFT_BASE_ROOT; any of these).
@@ -22,7 +29,7 @@
 # shape as Weft's with none of its features, the floor of what a request costs in Node's runtime.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-LAT_RATE=${LAT_RATE:-2000}; TAIL_ROUNDS=${TAIL_ROUNDS:-8}; TAIL_DURATION=${TAIL_DURATION:-5}; TAIL_SATURATION=${TAIL_SATURATION:-1}
+LAT_RATE=${LAT_RATE:-2000}; TAIL_ROUNDS=${TAIL_ROUNDS:-8}; TAIL_WARMUP=${TAIL_WARMUP:-1}; TAIL_DURATION=${TAIL_DURATION:-5}; TAIL_SATURATION=${TAIL_SATURATION:-1}
 me=weft-tail
 # shellcheck source=bench/lib.sh
 source "$root/bench/lib.sh"
@@ -40,6 +47,7 @@ done
 need_bins wrk taskset curl
 for v in LAT_RATE TAIL_ROUNDS TAIL_DURATION; do [[ "${!v}" =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive integer"; done
 [[ "$TAIL_SATURATION" =~ ^[0-9]+$ ]] || die "TAIL_SATURATION must be a whole number of seconds"
+[[ "$TAIL_WARMUP" =~ ^[0-9]+$ ]] && [ "$TAIL_WARMUP" -le 5 ] || die "TAIL_WARMUP must be a whole number of rounds, at most 5"
 [ "$TAIL_ROUNDS" -le 20 ] && [ "$TAIL_DURATION" -le 60 ] || die "keep TAIL_ROUNDS <= 20 and TAIL_DURATION <= 60"
 
 up_port="$(free_port)"
@@ -84,8 +92,10 @@ for t in "${targets[@]}"; do
 done
 [ -z "${nginx_pid:-}" ] || PIDS[nginx]="$nginx_pid $(pgrep -P "$nginx_pid" | tr '\n' ' ')"
 
-: > "$work/hist"; : > "$work/rounds"
-# one TARGET: the saturation run, then the fixed-rate run; appends its histogram and its round line.
+: > "$work/hist"; : > "$work/rounds"; : > "$work/warm-hist"; : > "$work/warm-rounds"
+hist_out="$work/hist"; rounds_out="$work/rounds"
+# one TARGET: the saturation run, then the fixed-rate run; appends its histogram and its round line
+# (to hist_out and rounds_out: the pooled files, or the warm-up's).
 one() {
   local t=$1 url="http://127.0.0.1:${PORT[$1]}/" rc=0 v before after reqs
   # shellcheck disable=SC2086  # PIDS holds a list
@@ -100,10 +110,17 @@ one() {
   alive "$t" $up_pid ${PIDS[$t]} || { rm -f "$work/hist.part"; return 1; }
   v="$(node "$root/bench/wrk-verdict.mjs" --percentiles --exit "$rc" "$work/lat.txt")" || { fail "$t" "fixed-rate run: ${v#FAILED }"; rm -f "$work/hist.part"; return 1; }
   read -r _ reqs _ p50 p99 <<< "$v"
-  cat "$work/hist.part" >> "$work/hist"; rm -f "$work/hist.part"
-  echo "$t $round $p50 $p99 $(cpu_us_per_req "$before" "$after" "$reqs")" >> "$work/rounds"
+  cat "$work/hist.part" >> "$hist_out"; rm -f "$work/hist.part"
+  echo "$t $round $p50 $p99 $(cpu_us_per_req "$before" "$after" "$reqs")" >> "$rounds_out"
 }
-echo "$me: ${#targets[@]} targets x $TAIL_ROUNDS rounds x (${TAIL_SATURATION} s saturation + ${TAIL_DURATION} s at $LAT_RATE req/s)" >&2
+echo "$me: ${#targets[@]} targets x ($TAIL_WARMUP warm-up + $TAIL_ROUNDS) rounds x (${TAIL_SATURATION} s saturation + ${TAIL_DURATION} s at $LAT_RATE req/s)" >&2
+# Warm-up: same order each round as round 1's; a target that fails here is FAILED as in a counted round.
+hist_out="$work/warm-hist"; rounds_out="$work/warm-rounds"
+for w in $(seq "$TAIL_WARMUP"); do
+  round="warm-up-$w"
+  for t in "${targets[@]}"; do [ -n "${F[$t]:-}" ] || one "$t" || true; done
+done
+hist_out="$work/hist"; rounds_out="$work/rounds"
 for round in $(seq "$TAIL_ROUNDS"); do
   order=("${targets[@]}")
   if [ $((round % 2)) = 0 ]; then order=(); for ((i = ${#targets[@]} - 1; i >= 0; i--)); do order+=("${targets[$i]}"); done; fi
@@ -112,5 +129,9 @@ done
 round=''
 for t in "${targets[@]}"; do [ -z "${F[$t]:-}" ] || printf '%s\t%s\n' "$t" "${F[$t]}"; done > "$work/failed"
 node "$root/bench/tail-pool.mjs" "$work/hist" "$work/rounds" "$work/failed" "$out" \
-  "{\"latRate\": $LAT_RATE, \"conns\": 10, \"rounds\": $TAIL_ROUNDS, \"durationS\": $TAIL_DURATION, \"saturationS\": $TAIL_SATURATION}"
+  "{\"latRate\": $LAT_RATE, \"conns\": 10, \"rounds\": $TAIL_ROUNDS, \"warmupRounds\": $TAIL_WARMUP, \"durationS\": $TAIL_DURATION, \"saturationS\": $TAIL_SATURATION}"
+if [ -s "$work/warm-rounds" ]; then   # what the warm-up rounds saw (wrk's own p99 of each run): first traffic, not pooled
+  awk -v order="${targets[*]}" '{ p[$1] = p[$1] (p[$1] == "" ? "" : " ") $4 }
+    END { printf "first rounds (warm-up, not pooled), wrk p99 ms:"; n = split(order, o, " "); for (i = 1; i <= n; i++) if (o[i] in p) printf "  %s %s", o[i], p[o[i]]; print "" }' "$work/warm-rounds" | tee -a "$out"
+fi
 exit_if_failed

@@ -67,7 +67,7 @@ describe('tail-pool.mjs', () => {
 });
 
 describe('weft-tail.sh through a real sidecar', () => {
-  const quick = { TAIL_TARGETS: 'weft node-floor', TAIL_ROUNDS: '2', TAIL_DURATION: '1', TAIL_SATURATION: '0', LAT_RATE: '500' };
+  const quick = { TAIL_TARGETS: 'weft node-floor', TAIL_ROUNDS: '2', TAIL_DURATION: '1', TAIL_SATURATION: '0', LAT_RATE: '500', TAIL_WARMUP: '0' };
 
   it('an upstream answering 503: the rows are FAILED with the reason, no figures, exit 1; report.mjs exits 1 too', async () => {
     const d = mkdtempSync(join(dir, 'bad-'));
@@ -99,6 +99,21 @@ describe('weft-tail.sh through a real sidecar', () => {
       expect(row.p50Ms).toBeGreaterThan(0);
       expect(row.p99Ms).toBeGreaterThanOrEqual(row.p50Ms!);
       expect(row.p99VsNginx).toBeNull(); // no nginx row in this run
+    }
+  }, 120_000);
+
+  it('a warm-up round runs first and is reported apart, not pooled', async () => {
+    const d = mkdtempSync(join(dir, 'warm-'));
+    const r = await run('bash', [bench('weft-tail.sh')], { ...quick, TAIL_WARMUP: '1', RESULTS_DIR: d });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/2 targets x \(1 warm-up \+ 2\) rounds/);
+    expect(r.stdout).toMatch(/after 1 warm-up round of the same shape \(not pooled\)/);
+    expect(r.stdout).toMatch(/^first rounds \(warm-up, not pooled\), wrk p99 ms:(?=.* weft \d+\.\d+)(?=.* node-floor \d+\.\d+)/m);
+    expect(readFileSync(join(d, 'tail.txt'), 'utf8')).toMatch(/^first rounds \(warm-up/m);
+    for (const row of rowsOf(d)) {
+      expect(row.rounds?.map((x) => x.round)).toEqual([1, 2]);
+      // Three 1-second runs were made; only the two counted ones are in the pool.
+      expect(row.requests, row.key).toBeLessThan(1200);
     }
   }, 120_000);
 });
