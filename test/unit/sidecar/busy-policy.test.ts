@@ -1,6 +1,6 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { HELD_BACK } from '../../../common/v8-flags.js';
-import { BusyPolicy } from '../../../sidecar/telemetry/busy-policy.js';
+import { BusyPolicy, CHECKS } from '../../../sidecar/telemetry/busy-policy.js';
 
 /** What bin/weft.js passes when nothing of the operator's own overrides it: every part's busy flags, and the ready flags. */
 const BUSY = HELD_BACK.map((h) => h.busy);
@@ -52,6 +52,63 @@ describe('busy policy: V8 defaults back when traffic comes', () => {
     serve(100);
     expect(p.tick()).toBe(true);
     expect(flags).toEqual(BUSY);
+  });
+
+  it('notices a load at the first request check, a fifth of a second in, not at the next whole-second tick', () => {
+    const { p, flags, reasons, serve } = policy({ requestsPerSecond: 100 });
+    expect(CHECKS).toBe(5);
+    expect(p.checkRequests()).toBe(false);
+    serve(100);
+    expect(p.checkRequests()).toBe(true);
+    expect(flags).toEqual(BUSY);
+    expect(reasons).toEqual(['100 requests within a second']);
+  });
+
+  it('checks a sliding second: the last five checks count, older ones do not', () => {
+    // 60 + 60 within five checks: busy.
+    const a = policy({ requestsPerSecond: 100 });
+    a.serve(60);
+    expect(a.p.checkRequests()).toBe(false);
+    for (let i = 0; i < CHECKS - 2; i++) expect(a.p.checkRequests()).toBe(false);
+    a.serve(60);
+    expect(a.p.checkRequests()).toBe(true);
+    // 60, then 60 six checks later: the first has left the window.
+    const b = policy({ requestsPerSecond: 100 });
+    b.serve(60);
+    expect(b.p.checkRequests()).toBe(false);
+    for (let i = 0; i < CHECKS - 1; i++) expect(b.p.checkRequests()).toBe(false);
+    b.serve(60);
+    expect(b.p.checkRequests()).toBe(false);
+    expect(b.flags).toEqual([]);
+    // A steady 95 a second, in fifths: never.
+    const c = policy({ requestsPerSecond: 100 });
+    for (let i = 0; i < 50; i++) {
+      c.serve(19);
+      expect(c.p.checkRequests()).toBe(false);
+    }
+  });
+
+  it('once started, checks requests five times a second and ticks every fifth check', () => {
+    vi.useFakeTimers();
+    try {
+      const { p, flags, reasons, serve } = policy({ requestsPerSecond: 100 });
+      p.start();
+      serve(100);
+      vi.advanceTimersByTime(1000 / CHECKS);
+      expect(flags).toEqual(BUSY);
+      expect(reasons).toEqual(['100 requests within a second']);
+      // The tick (CPU, scavenges) still runs once a second: a quarter of a core for a second.
+      const q = policy({ requestsPerSecond: 100, cpuPercent: 25, sustainSeconds: 1 });
+      q.p.start();
+      q.work(300);
+      vi.advanceTimersByTime((1000 / CHECKS) * (CHECKS - 1));
+      expect(q.flags).toEqual([]);
+      vi.advanceTimersByTime(1000 / CHECKS);
+      expect(q.reasons).toEqual([expect.stringMatching(/% of a core for 1 s$/)]);
+      q.p.close();
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('is busy on sustained scavenging (long streams), not on a config push burst', () => {
