@@ -92,10 +92,9 @@ for t in "${targets[@]}"; do
 done
 [ -z "${nginx_pid:-}" ] || PIDS[nginx]="$nginx_pid $(pgrep -P "$nginx_pid" | tr '\n' ' ')"
 
-: > "$work/hist"; : > "$work/rounds"; : > "$work/warm-hist"; : > "$work/warm-rounds"
-hist_out="$work/hist"; rounds_out="$work/rounds"
+: > "$work/hist"; : > "$work/rounds"; : > "$work/warm-rounds"
 # one TARGET: the saturation run, then the fixed-rate run; appends its histogram and its round line
-# (to hist_out and rounds_out: the pooled files, or the warm-up's).
+# to hist_out and rounds_out (the pooled files; for the warm-up, no histogram and its own rounds).
 one() {
   local t=$1 url="http://127.0.0.1:${PORT[$1]}/" rc=0 v before after reqs
   # shellcheck disable=SC2086  # PIDS holds a list
@@ -115,7 +114,7 @@ one() {
 }
 echo "$me: ${#targets[@]} targets x ($TAIL_WARMUP warm-up + $TAIL_ROUNDS) rounds x (${TAIL_SATURATION} s saturation + ${TAIL_DURATION} s at $LAT_RATE req/s)" >&2
 # Warm-up: same order each round as round 1's; a target that fails here is FAILED as in a counted round.
-hist_out="$work/warm-hist"; rounds_out="$work/warm-rounds"
+hist_out=/dev/null; rounds_out="$work/warm-rounds"
 for w in $(seq "$TAIL_WARMUP"); do
   round="warm-up-$w"
   for t in "${targets[@]}"; do [ -n "${F[$t]:-}" ] || one "$t" || true; done

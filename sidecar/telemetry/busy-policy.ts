@@ -70,7 +70,6 @@ export class BusyPolicy {
   readonly #window = new Array<number>(CHECKS).fill(0);
   #slot = 0;
   #lastChecked: number;
-  #checks = 0;
   #timer: NodeJS.Timeout | undefined;
   #observer: PerformanceObserver | undefined;
 
@@ -137,8 +136,9 @@ export class BusyPolicy {
       for (const e of list.getEntries()) if ((e as GcEntry).detail?.kind === perf.NODE_PERFORMANCE_GC_MINOR) this.#scavenges++;
     });
     this.#observer.observe({ entryTypes: ['gc'] });
+    // The tick every CHECKS-th check: when the ring has come round to its first slot again.
     this.#timer = setInterval(() => {
-      if (!this.checkRequests() && ++this.#checks % CHECKS === 0) this.tick();
+      if (!this.checkRequests() && this.#slot === 0) this.tick();
     }, 1000 / CHECKS).unref();
     return this;
   }
